@@ -1,0 +1,38 @@
+# The README's two commands. Each does its own setup on a fresh machine:
+# a virtualenv with the project installed (pip install -e .[dev]) and the pinned npm
+# toolchain (npm ci: solc-js, anvil, OpenZeppelin).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP_STAMP := $(VENV)/.installed
+NPM_STAMP := node_modules/.installed
+
+.PHONY: setup test demo bench compile clean
+
+setup: $(PIP_STAMP) $(NPM_STAMP)
+
+$(PIP_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: setup
+	$(VENV)/bin/certledger demo
+
+bench: setup
+	$(PY) scripts/bench
+
+compile: setup
+	$(PY) scripts/compile_contracts.py
+
+clean:
+	rm -rf .certledger build *.egg-info

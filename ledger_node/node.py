@@ -1,0 +1,284 @@
+"""Start, stop and inspect the local development chain: anvil from node_modules.
+
+The node's state is persisted to `<data_dir>/anvil-state.json` (`--state`, dumped every second
+and on exit), so `certledger node down` / `up`, and even `kill -9`, keep every anchor. The pid is
+recorded in `<data_dir>/anvil.pid`; `stop()` stops only that process, and only if it still is
+the anvil we started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from ledger_node.errors import AnvilNotInstalled, NodeStartFailed, PortInUse, RpcUnreachable
+
+ROOT = Path(__file__).resolve().parent.parent
+ANVIL = ROOT / "node_modules" / ".bin" / "anvil"
+DEV_CHAIN_ID = 31337
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+
+
+@cache
+def _dev_keys() -> tuple[str, ...]:
+    from eth_account import Account
+
+    Account.enable_unaudited_hdwallet_features()
+    return tuple(
+        "0x" + bytes(Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}").key).hex()
+        for i in range(20)
+    )
+
+
+class _DevKeys:
+    """The 20 well-known anvil development keys (never use them on a real network)."""
+
+    def __getitem__(self, i: int) -> str:
+        return _dev_keys()[i]
+
+    def __len__(self) -> int:
+        return 20
+
+    def __iter__(self):
+        return iter(_dev_keys())
+
+
+DEV_KEYS = _DevKeys()
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    running: bool
+    pid: int | None
+    rpc_url: str
+    chain_id: int | None = None
+    block: int | None = None
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def rpc_chain_id(rpc_url: str, timeout: float = 2.0) -> int:
+    """eth_chainId over plain HTTP (no web3 import): raise RpcUnreachable if it does not answer."""
+    import urllib.error
+    import urllib.request
+
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
+    req = urllib.request.Request(rpc_url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return int(json.loads(resp.read())["result"], 16)
+    except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, ConnectionRefusedError):
+            reason = "connection refused"
+        raise RpcUnreachable(f"cannot reach the chain node at {rpc_url}: {reason}") from None
+
+
+class AnvilNode:
+    """The local anvil node belonging to one data directory."""
+
+    def __init__(
+        self,
+        data_dir: str | Path = ".certledger",
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        chain_id: int = DEV_CHAIN_ID,
+        anvil: Path = ANVIL,
+    ):
+        self.data_dir = Path(data_dir)
+        self.host = host
+        self.port = port if port is not None else self._remembered_port()
+        self.chain_id = chain_id
+        self.anvil = Path(anvil)
+
+    @property
+    def rpc_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def config_file(self) -> Path:
+        return self.data_dir / "node.json"
+
+    def _remembered_port(self) -> int:
+        """The port this data directory's node last used (8545 the first time)."""
+        try:
+            return int(json.loads(self.config_file.read_text())["port"])
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return 8545
+
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir / "anvil.pid"
+
+    @property
+    def state_file(self) -> Path:
+        return self.data_dir / "anvil-state.json"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "anvil.log"
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self, timeout: float = 30.0) -> NodeStatus:
+        """Start anvil unless our node already runs; return its status once it answers."""
+        pid = self._recorded_pid()
+        if pid is not None:
+            self._load_recorded_port()
+            return self.status()
+        if not self.anvil.exists():
+            raise AnvilNotInstalled(f"anvil is not installed ({self.anvil} missing): run `npm ci` in {ROOT}")
+        if not port_is_free(self.host, self.port):
+            raise PortInUse(
+                f"port {self.port} on {self.host} is in use by another process: "
+                "stop it or choose another port (--port / CERTLEDGER_NODE_PORT)"
+            )
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            str(self.anvil),
+            "--host", self.host,
+            "--port", str(self.port),
+            "--chain-id", str(self.chain_id),
+            "--accounts", "20",
+            "--balance", "1000000",
+            "--state", str(self.state_file),
+            "--state-interval", "1",
+        ]
+        with open(self.log_file, "ab") as log:
+            proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise NodeStartFailed(f"anvil exited with status {proc.returncode}: {self._log_tail()}")
+            try:
+                rpc_chain_id(self.rpc_url, timeout=1.0)
+                break
+            except RpcUnreachable:
+                if time.monotonic() > deadline:
+                    proc.kill()
+                    raise NodeStartFailed(f"anvil did not answer within {timeout:.0f} s: {self._log_tail()}")
+                time.sleep(0.1)
+        self.pid_file.write_text(json.dumps({"pid": proc.pid, "host": self.host, "port": self.port}))
+        self.config_file.write_text(json.dumps({"host": self.host, "port": self.port, "chainId": self.chain_id}))
+        return self.status()
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Stop our anvil (only the recorded pid, only if it is still anvil). True if it ran."""
+        pid = self._recorded_pid()
+        if pid is None:
+            return False
+        os.kill(pid, signal.SIGTERM)  # anvil dumps its state on SIGTERM
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def kill(self) -> None:
+        """SIGKILL our anvil (tests: the state file must survive a crash)."""
+        pid = self._recorded_pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.02)
+            self.pid_file.unlink(missing_ok=True)
+
+    def status(self) -> NodeStatus:
+        pid = self._recorded_pid()
+        if pid is not None:
+            self._load_recorded_port()
+        try:
+            chain_id = rpc_chain_id(self.rpc_url, timeout=1.0)
+        except RpcUnreachable:
+            return NodeStatus(running=False, pid=pid, rpc_url=self.rpc_url)
+        block = _rpc_block_number(self.rpc_url)
+        return NodeStatus(running=True, pid=pid, rpc_url=self.rpc_url, chain_id=chain_id, block=block)
+
+    # -- helpers --------------------------------------------------------------------------
+    def _recorded_pid(self) -> int | None:
+        """The recorded pid if that process is alive and is an anvil; stale pid files are removed."""
+        try:
+            info = json.loads(self.pid_file.read_text())
+            pid = int(info["pid"])
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            cmdline = []
+        if not _alive(pid) or not any(part.endswith(b"anvil") for part in cmdline):
+            self.pid_file.unlink(missing_ok=True)
+            return None
+        return pid
+
+    def _load_recorded_port(self) -> None:
+        try:
+            info = json.loads(self.pid_file.read_text())
+            self.host, self.port = info["host"], int(info["port"])
+        except (FileNotFoundError, ValueError, KeyError):
+            pass
+
+    def _log_tail(self) -> str:
+        try:
+            lines = self.log_file.read_text(errors="replace").strip().splitlines()
+        except FileNotFoundError:
+            return "no log"
+        return " | ".join(lines[-3:]) or "no output"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child counts as dead
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            return False
+    except OSError:
+        pass
+    return True
+
+
+def _rpc_block_number(rpc_url: str) -> int | None:
+    import urllib.request
+
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}).encode()
+    req = urllib.request.Request(rpc_url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=2) as resp:
+            return int(json.loads(resp.read())["result"], 16)
+    except Exception:
+        return None

@@ -1,0 +1,1 @@
+"""certledger registry service: issuers issue, revoke and suspend; regulators trace data flows."""

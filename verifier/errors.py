@@ -1,0 +1,73 @@
+"""The verifier's exception tree: one root, :class:`CertledgerVerifyError`.
+
+Every message is written for the person running the verifier (a bank clerk, a registry
+operator), not for a debugger: it says what is wrong and, where it helps, what to do.
+
+::
+
+    CertledgerVerifyError
+    ├── InvalidDocument          the credential is not a well-formed certledger credential
+    │   ├── NumberOutOfRange     an integer outside ±(2^53−1)
+    │   └── RedactionError       redact() was asked for something it may not do
+    ├── InvalidBundle            the trust bundle file is malformed or of the wrong type
+    │   └── BundleSignatureError the trust bundle's signature fails or its signer is not pinned
+    ├── InvalidAnchorProof       a proof-carrying anchor does not prove what it claims
+    ├── SignatureError           a key or signature is malformed, or signing failed
+    ├── MerkleError              a Merkle tree or proof is malformed
+    └── TrustSourceError         an online trust source could not be reached or answered badly
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CertledgerVerifyError",
+    "InvalidDocument",
+    "NumberOutOfRange",
+    "RedactionError",
+    "InvalidBundle",
+    "BundleSignatureError",
+    "InvalidAnchorProof",
+    "SignatureError",
+    "MerkleError",
+    "TrustSourceError",
+]
+
+
+class CertledgerVerifyError(Exception):
+    """Root of every error the verifier raises on purpose."""
+
+
+class InvalidDocument(CertledgerVerifyError, ValueError):
+    """The credential is not a well-formed certledger credential."""
+
+
+class NumberOutOfRange(InvalidDocument):
+    """An integer lies outside ±(2^53−1), the range every JSON implementation reads exactly."""
+
+
+class RedactionError(InvalidDocument):
+    """A redaction request names a path that does not exist or may not be redacted."""
+
+
+class InvalidBundle(CertledgerVerifyError, ValueError):
+    """A trust bundle is malformed, of the wrong type or version, or inconsistent."""
+
+
+class BundleSignatureError(InvalidBundle):
+    """A trust bundle's signature does not verify, or its signer is not a pinned operator."""
+
+
+class InvalidAnchorProof(CertledgerVerifyError, ValueError):
+    """A proof-carrying anchor (block header + eth_getProof) does not prove the anchor."""
+
+
+class SignatureError(CertledgerVerifyError, ValueError):
+    """A key or a signature is malformed, or signing failed."""
+
+
+class MerkleError(CertledgerVerifyError, ValueError):
+    """A Merkle tree or proof is malformed (wrong lengths, index out of range, ...)."""
+
+
+class TrustSourceError(CertledgerVerifyError):
+    """An online trust source could not be reached, or its answer made no sense."""
