@@ -1,0 +1,78 @@
+"""certledger verifier: the credential format, its hashing, Merkle proofs and signatures, trust
+sources, and verification — a standalone library (and the ``certledger-verify`` CLI) that imports
+nothing from the rest of certledger and needs no network.
+
+Verify a holder's credential offline against a trust bundle the registry exported::
+
+    import json
+    from verifier import TrustBundle, verify
+
+    bundle = TrustBundle.load("bundle.json", operators=["0x5b38da6a701c568545dcfcb03fcb875f56beddc4"])
+    result = verify(json.load(open("licence.json", encoding="utf-8")), trust=bundle,
+                    relying_party="91440101MA5CXXXX08", purpose="loan assessment")
+    for check in result.checks:
+        print(check.name, check.status, check.reason)
+    assert result.valid
+
+Issue (what the registry does, batch by batch)::
+
+    prepared = [prepare_credential(doc, suite="secp256k1") for doc in docs]
+    tree = StandardMerkleTree.of([(p.target_hash, p.subject_hash) for p in prepared])
+    signature = sign_batch("secp256k1", issuer_key, tree.root, 1, len(docs),
+                           chain_id=chain_id, anchor_registry=anchor_registry)
+    # ... anchor tree.root on-chain, then for each i:
+    holder_copy = assemble_holder_copy(docs[i], prepared[i], merkle_root=tree.root,
+                                       merkle_proof=tree.proof(i), ...)
+
+The byte-level format is normative in docs/FORMAT.md.
+"""
+
+from verifier import errors
+from verifier._bundle import TrustBundle, build_trust_bundle, sign_trust_bundle
+from verifier._holder import (
+    PreparedCredential,
+    assemble_holder_copy,
+    credential_type_of,
+    prepare_credential,
+    redact,
+    subject_hash,
+)
+from verifier._internal.merkle import StandardMerkleTree, leaf_hash
+from verifier._internal.suites import batch_digest, eth_address, sign_batch, sm2_public_key
+from verifier._result import CHECK_NAMES, Check, CredentialSummary, VerificationResult
+from verifier._rpc import RpcTrust
+from verifier._schema import CREDENTIAL_TYPES
+from verifier._trust import AnchorRecord, IssuerKeyRecord, IssuerRecord, StatusRecord, TrustSource
+from verifier._verify import Verifier, verify
+
+__all__ = [
+    "CHECK_NAMES",
+    "CREDENTIAL_TYPES",
+    "AnchorRecord",
+    "Check",
+    "CredentialSummary",
+    "IssuerKeyRecord",
+    "IssuerRecord",
+    "PreparedCredential",
+    "RpcTrust",
+    "StandardMerkleTree",
+    "StatusRecord",
+    "TrustBundle",
+    "TrustSource",
+    "VerificationResult",
+    "Verifier",
+    "assemble_holder_copy",
+    "batch_digest",
+    "build_trust_bundle",
+    "credential_type_of",
+    "errors",
+    "eth_address",
+    "leaf_hash",
+    "prepare_credential",
+    "redact",
+    "sign_batch",
+    "sign_trust_bundle",
+    "sm2_public_key",
+    "subject_hash",
+    "verify",
+]

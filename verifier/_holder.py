@@ -1,0 +1,194 @@
+"""Issuer- and holder-side operations: prepare (salt + hash), assemble the holder copy, redact."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_hash.auto import keccak
+
+from verifier._internal.disclosure import (
+    SUBJECT_ID_PATH,
+    SUITE_HASHES,
+    flatten,
+    leaf_digest,
+    parse_pointer,
+    redacted_ancestry,
+    remove_and_prune,
+    salt_and_digest,
+    target_hash_of,
+)
+from verifier._internal.merkle import leaf_hash
+from verifier._schema import CREDENTIAL_TYPES, schema_errors
+from verifier.errors import InvalidDocument, RedactionError
+
+__all__ = [
+    "PROOF_TYPE",
+    "PreparedCredential",
+    "assemble_holder_copy",
+    "credential_type_of",
+    "prepare_credential",
+    "redact",
+    "subject_hash",
+]
+
+PROOF_TYPE = "CertledgerMerkleProof2026"
+
+
+def subject_hash(uscc: str) -> bytes:
+    """``keccak256(utf8(unifiedSocialCreditCode))`` — the subject half of a Merkle leaf."""
+    return keccak(uscc.encode("utf-8"))
+
+
+def credential_type_of(document: Mapping[str, Any]) -> tuple[str, int]:
+    """``(type name, on-chain code)`` from ``document["type"]``; :class:`InvalidDocument` if unknown."""
+    types = document.get("type") if isinstance(document, Mapping) else None
+    if not isinstance(types, list) or len(types) != 2 or types[0] != "VerifiableCredential" or types[1] not in CREDENTIAL_TYPES:
+        raise InvalidDocument(
+            "the credential's type must be [\"VerifiableCredential\", T] with T one of "
+            + ", ".join(CREDENTIAL_TYPES)
+        )
+    return types[1], CREDENTIAL_TYPES[types[1]]
+
+
+def _subject_uscc(document: Mapping[str, Any]) -> str:
+    subject = document.get("credentialSubject")
+    uscc = subject.get("unifiedSocialCreditCode") if isinstance(subject, dict) else None
+    if not isinstance(uscc, str):
+        raise InvalidDocument("the credential has no credentialSubject.unifiedSocialCreditCode")
+    return uscc
+
+
+@dataclass(frozen=True)
+class PreparedCredential:
+    """A credential salted and hashed, ready to go into a batch."""
+
+    salts: dict[str, str]  # JSON Pointer → 0x-hex 32-byte salt
+    target_hash: bytes
+    subject_hash: bytes
+    credential_type: int
+    suite: str
+
+    @property
+    def leaf(self) -> bytes:
+        """The credential's Merkle leaf."""
+        return leaf_hash(self.target_hash, self.subject_hash)
+
+
+def prepare_credential(document: Mapping[str, Any], *, suite: str = "secp256k1", validate: bool = True) -> PreparedCredential:
+    """Salt every leaf of ``document`` (without ``proof``) and compute ``targetHash`` and ``subjectHash``.
+
+    With ``validate`` (default), the document must satisfy its type's JSON Schema first.
+    Raises :class:`InvalidDocument` with every problem listed.
+    """
+    h = SUITE_HASHES.get(suite)
+    if h is None:
+        raise InvalidDocument(f"unknown signature suite {suite!r}")
+    if not isinstance(document, Mapping):
+        raise InvalidDocument("a credential is a JSON object")
+    if "proof" in document:
+        raise InvalidDocument("prepare_credential takes a credential without proof")
+    name, code = credential_type_of(document)
+    if validate:
+        problems = schema_errors(dict(document), name)
+        if problems:
+            raise InvalidDocument("the credential does not match its schema: " + "; ".join(problems[:5]))
+    salts, digests = salt_and_digest(document, h)
+    return PreparedCredential(salts, target_hash_of(h, digests), subject_hash(_subject_uscc(document)), code, suite)
+
+
+def _hex(data: bytes) -> str:
+    return "0x" + data.hex()
+
+
+def assemble_holder_copy(
+    document: Mapping[str, Any],
+    prepared: PreparedCredential,
+    *,
+    merkle_root: bytes,
+    merkle_proof: Sequence[bytes],
+    batch_count: int,
+    issuer_id: int,
+    key_version: int,
+    signature: bytes,
+    chain_id: int,
+    anchor_registry: str,
+    tx_hash: bytes | str,
+    block_number: int,
+    anchor_proof: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The holder's copy: ``document`` plus its ``proof`` (docs/FORMAT.md §5)."""
+    proof: dict[str, Any] = {
+        "type": PROOF_TYPE,
+        "suite": prepared.suite,
+        "salts": dict(prepared.salts),
+        "redactedDigests": {},
+        "targetHash": _hex(prepared.target_hash),
+        "subjectHash": _hex(prepared.subject_hash),
+        "merkleRoot": _hex(merkle_root),
+        "merkleProof": [_hex(p) for p in merkle_proof],
+        "credentialType": prepared.credential_type,
+        "batchCount": batch_count,
+        "issuerId": issuer_id,
+        "keyVersion": key_version,
+        "signature": _hex(signature),
+        "anchor": {
+            "chainId": chain_id,
+            "anchorRegistry": anchor_registry.lower(),
+            "txHash": tx_hash if isinstance(tx_hash, str) else _hex(tx_hash),
+            "blockNumber": block_number,
+        },
+    }
+    if anchor_proof is not None:
+        proof["anchorProof"] = dict(anchor_proof)
+    return {**{k: v for k, v in document.items() if k != "proof"}, "proof": proof}
+
+
+def redact(document: Mapping[str, Any], paths: Iterable[str]) -> dict[str, Any]:
+    """A copy of the holder copy ``document`` with the values at ``paths`` (JSON Pointers) removed.
+
+    Each removed leaf's digest moves to ``proof.redactedDigests`` and its salt is deleted; a path
+    to an object or array removes all its leaves. An object member is deleted; an array element is
+    replaced by ``null`` (a placeholder, so later elements keep their paths); containers left
+    empty are removed. Only fields inside ``credentialSubject`` may be redacted, and never the
+    subject identifier (``integrity`` needs it for ``subjectHash``): :class:`RedactionError`.
+    """
+    out = copy.deepcopy(dict(document))
+    proof = out.get("proof")
+    if not isinstance(proof, dict) or not isinstance(proof.get("salts"), dict):
+        raise RedactionError("only a holder copy (a credential with its proof and salts) can be redacted")
+    h = SUITE_HASHES.get(proof.get("suite"))  # type: ignore[arg-type]
+    if h is None:
+        raise RedactionError(f"unknown signature suite {proof.get('suite')!r}")
+    salts: dict[str, str] = proof["salts"]
+    redacted: dict[str, str] = dict(proof.get("redactedDigests") or {})
+    placeholders: set[str] = set(redacted_ancestry(redacted))
+    for path in paths:
+        if not isinstance(path, str) or not path.startswith("/credentialSubject/"):
+            raise RedactionError(f"{path!r} cannot be redacted: only fields inside credentialSubject can")
+        if path == SUBJECT_ID_PATH:
+            raise RedactionError(
+                "the subject's unified social credit code cannot be redacted: the verifier needs it to "
+                "tie the credential to its holder"
+            )
+        tokens = parse_pointer(path)
+        node: Any = out
+        for token in tokens:
+            if isinstance(node, dict) and token in node:
+                node = node[token]
+            elif isinstance(node, list) and token.isdigit() and int(token) < len(node) and node[int(token)] is not None:
+                node = node[int(token)]
+            else:
+                raise RedactionError(f"the credential has no field {path} (or it is already redacted)")
+        leaves: list[tuple[str, Any]] = []
+        flatten(node, path, leaves)
+        for leaf_path, value in leaves:
+            salt_hex = salts.pop(leaf_path, None)
+            if salt_hex is None:
+                raise RedactionError(f"field {leaf_path} has no salt: this is not an intact holder copy")
+            redacted[leaf_path] = _hex(leaf_digest(h, bytes.fromhex(salt_hex[2:]), leaf_path, value))
+        remove_and_prune(out, path, placeholders)
+    proof["redactedDigests"] = dict(sorted(redacted.items()))
+    return out

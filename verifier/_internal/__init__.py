@@ -1,0 +1,1 @@
+"""Implementation modules of :mod:`verifier`; not a public API."""

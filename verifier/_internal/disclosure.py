@@ -1,0 +1,258 @@
+"""Leaf paths, salted field digests, ``targetHash`` and redaction (docs/FORMAT.md §3).
+
+Everything of a credential except ``proof`` is flattened to *leaves*: every JSON scalar and every
+empty object or array, each addressed by its RFC 6901 JSON Pointer. Each leaf has its own 32-byte
+random salt; its digest is
+
+    digest = H(salt ‖ uint32_be(len(path_utf8)) ‖ path_utf8 ‖ JCS(value))
+
+and ``targetHash = H(digests sorted bytewise ascending, concatenated)``. A holder redacts a leaf by
+removing its value and salt and keeping its digest in ``proof.redactedDigests``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from verifier._internal.canon import check_number, jcs
+from verifier.errors import InvalidDocument, RedactionError
+
+__all__ = [
+    "SUITE_HASHES",
+    "IntegrityFailure",
+    "escape_token",
+    "parse_pointer",
+    "flatten",
+    "leaf_digest",
+    "salt_and_digest",
+    "target_hash_of",
+    "recompute_target_hash",
+    "recompute_leaves",
+    "redacted_ancestry",
+]
+
+HashFn = Callable[[bytes], Any]
+
+
+def _sm3(data: bytes) -> Any:
+    return hashlib.new("sm3", data)
+
+
+#: The field hash H of each signature suite.
+SUITE_HASHES: dict[str, HashFn] = {"secp256k1": hashlib.sha256, "sm2-sm3": _sm3}
+
+#: Paths a holder may never redact: everything outside ``credentialSubject`` and the subject
+#: identifier (``integrity`` needs it to recompute ``subjectHash``).
+SUBJECT_ID_PATH = "/credentialSubject/unifiedSocialCreditCode"
+
+
+class IntegrityFailure(Exception):
+    """The disclosed fields, salts and redacted digests do not add up (a failed ``integrity``)."""
+
+
+def escape_token(key: str) -> str:
+    """RFC 6901 §3: ``~`` → ``~0``, ``/`` → ``~1``."""
+    if "~" in key or "/" in key:
+        return key.replace("~", "~0").replace("/", "~1")
+    return key
+
+
+def parse_pointer(path: str) -> list[str]:
+    """Split an RFC 6901 JSON Pointer into unescaped reference tokens ("" → [])."""
+    if path == "":
+        return []
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise InvalidDocument(f"{path!r} is not a JSON Pointer (it must start with '/')")
+    return [t.replace("~1", "/").replace("~0", "~") for t in path[1:].split("/")]
+
+
+def flatten(value: Any, path: str, out: list[tuple[str, Any]], skip: frozenset[str] | set[str] = frozenset()) -> None:
+    """Append ``(pointer, leaf value)`` for every leaf of ``value`` (rooted at ``path``) to ``out``.
+
+    ``skip`` holds redacted paths and their ancestors: a ``null`` array element at such a path is
+    a redaction placeholder and yields no leaf. Refuses floats, out-of-range integers, non-string
+    keys and non-JSON types.
+    """
+    kind = type(value)
+    if kind is dict:
+        if not value:
+            out.append((path, value))
+            return
+        for key, item in value.items():
+            if type(key) is not str:
+                raise InvalidDocument(f"object {path or '/'} has a non-text key {key!r}")
+            child = path + "/" + (key if ("~" not in key and "/" not in key) else escape_token(key))
+            t = type(item)
+            if t is str or t is bool or item is None:
+                out.append((child, item))
+            else:
+                flatten(item, child, out, skip)
+    elif kind is list:
+        if not value:
+            out.append((path, value))
+            return
+        for index, item in enumerate(value):
+            child = f"{path}/{index}"
+            if item is None and child in skip:
+                continue
+            flatten(item, child, out, skip)
+    elif kind is str or kind is bool or value is None:
+        out.append((path, value))
+    elif kind is int:
+        check_number(value, path)
+        out.append((path, value))
+    elif kind is float:
+        check_number(value, path)
+    else:
+        raise InvalidDocument(f"field {path or '/'} holds a {kind.__name__}, which JSON cannot carry")
+
+
+def leaf_digest(h: HashFn, salt: bytes, path: str, value: Any) -> bytes:
+    """``H(salt ‖ uint32_be(len(path_utf8)) ‖ path_utf8 ‖ JCS(value))``."""
+    p = path.encode("utf-8")
+    return h(salt + len(p).to_bytes(4, "big") + p + jcs(value, path)).digest()
+
+
+def _leaves_without_proof(document: Mapping[str, Any], skip: frozenset[str] | set[str] = frozenset()) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for key, item in document.items():
+        if key == "proof":
+            continue
+        flatten({key: item}, "", out, skip)
+    return out
+
+
+def salt_and_digest(document: Mapping[str, Any], h: HashFn) -> tuple[dict[str, str], list[bytes]]:
+    """Fresh salts (path → 0x-hex) and the digests of every leaf of ``document`` minus ``proof``."""
+    leaves = _leaves_without_proof(document)
+    n = len(leaves)
+    pool = os.urandom(32 * n)
+    salts: dict[str, str] = {}
+    digests: list[bytes] = []
+    for i, (path, value) in enumerate(leaves):
+        salt = pool[32 * i : 32 * i + 32]
+        p = path.encode("utf-8")
+        digests.append(h(salt + len(p).to_bytes(4, "big") + p + jcs(value, path)).digest())
+        salts[path] = "0x" + salt.hex()
+    return salts, digests
+
+
+def target_hash_of(h: HashFn, digests: Iterable[bytes]) -> bytes:
+    """``H(sorted digests, concatenated)``."""
+    return h(b"".join(sorted(digests))).digest()
+
+
+def _hex32(text: Any, what: str) -> bytes:
+    if type(text) is not str or len(text) != 66 or not text.startswith("0x"):
+        raise IntegrityFailure(f"{what} is not a 32-byte 0x-hex value")
+    try:
+        return bytes.fromhex(text[2:])
+    except ValueError:
+        raise IntegrityFailure(f"{what} is not a 32-byte 0x-hex value") from None
+
+
+def redacted_ancestry(redacted: Iterable[str]) -> frozenset[str]:
+    """Every redacted path together with all its ancestors (not the root)."""
+    out: set[str] = set()
+    for path in redacted:
+        while path and path not in out:
+            out.add(path)
+            path = path[: path.rfind("/")]
+    return frozenset(out)
+
+
+def recompute_target_hash(
+    document: Mapping[str, Any], salts: Mapping[str, Any], redacted: Mapping[str, Any], h: HashFn
+) -> bytes:
+    """Recompute ``targetHash`` from the disclosed leaves, their salts and the redacted digests.
+
+    Raises :class:`IntegrityFailure` naming the first field that does not add up.
+    """
+    skip = redacted_ancestry(redacted) if redacted else frozenset()
+    return recompute_leaves(_leaves_without_proof(document, skip), salts, redacted, h)
+
+
+def recompute_leaves(
+    leaves: list[tuple[str, Any]], salts: Mapping[str, Any], redacted: Mapping[str, Any], h: HashFn
+) -> bytes:
+    """:func:`recompute_target_hash` over leaves already flattened (with redaction placeholders skipped)."""
+    digests: list[bytes] = []
+    for path, value in leaves:
+        salt_hex = salts.get(path)
+        if salt_hex is None:
+            if path in redacted:
+                raise IntegrityFailure(
+                    f"field {path} was redacted by the holder, but a value has been put back in its place"
+                )
+            raise IntegrityFailure(
+                f"field {path} is not part of what the issuer signed (it has no salt): it was added later"
+            )
+        p = path.encode("utf-8")
+        digests.append(h(_hex32(salt_hex, f"the salt of {path}") + len(p).to_bytes(4, "big") + p + jcs(value, path)).digest())
+    if len(digests) != len(salts):
+        present = {path for path, _ in leaves}
+        missing = sorted(p for p in salts if p not in present)
+        raise IntegrityFailure(
+            f"field {missing[0] if missing else '?'} was removed from the document without being "
+            "redacted properly (its salt is still there but its value is not)"
+        )
+    for path, digest_hex in redacted.items():
+        if path in salts:
+            raise IntegrityFailure(f"field {path} is listed as both disclosed and redacted")
+        digests.append(_hex32(digest_hex, f"the redacted digest of {path}"))
+    return target_hash_of(h, digests)
+
+
+def _container_at(document: Any, tokens: list[str], path: str) -> tuple[Any, Any]:
+    """The parent container and the key/index of ``tokens`` in ``document``."""
+    node = document
+    for depth, token in enumerate(tokens[:-1]):
+        node = _step(node, token, path)
+    last = tokens[-1]
+    if isinstance(node, dict):
+        if last not in node:
+            raise RedactionError(f"the credential has no field {path}")
+        return node, last
+    if isinstance(node, list):
+        index = _index(last, node, path)
+        if node[index] is None:
+            raise RedactionError(f"field {path} is already redacted")
+        return node, index
+    raise RedactionError(f"the credential has no field {path}")
+
+
+def _index(token: str, node: list[Any], path: str) -> int:
+    if not token.isdigit() or (len(token) > 1 and token[0] == "0") or int(token) >= len(node):
+        raise RedactionError(f"the credential has no field {path}")
+    return int(token)
+
+
+def _step(node: Any, token: str, path: str) -> Any:
+    if isinstance(node, dict) and token in node:
+        return node[token]
+    if isinstance(node, list):
+        return node[_index(token, node, path)]
+    raise RedactionError(f"the credential has no field {path}")
+
+
+def remove_and_prune(document: dict[str, Any], path: str, placeholders: set[str]) -> None:
+    """Remove the value at ``path``: delete an object member, replace an array element by a
+    ``null`` placeholder; then remove containers left empty (or holding only placeholders)."""
+    tokens = parse_pointer(path)
+    while tokens:
+        parent, key = _container_at(document, tokens, path)
+        if isinstance(parent, dict):
+            del parent[key]
+            empty = not parent
+        else:
+            parent[key] = None
+            placeholders.add("/" + "/".join(escape_token(t) for t in tokens))
+            prefix = "/" + "/".join(escape_token(t) for t in tokens[:-1])
+            empty = all(parent[i] is None and f"{prefix}/{i}" in placeholders for i in range(len(parent)))
+        tokens = tokens[:-1]
+        if not empty or len(tokens) <= 1:  # never remove credentialSubject itself
+            break
+        path = "/" + "/".join(escape_token(t) for t in tokens)

@@ -1,0 +1,44 @@
+"""Strict JSON reading: duplicate keys, NaN/Infinity and oversized input are refused."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["MAX_DOCUMENT_BYTES", "loads_strict"]
+
+#: A credential file larger than this is refused before parsing (a licence is a few kilobytes).
+MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"the key {key!r} appears twice in one object")
+            seen.add(key)
+    return out
+
+
+def _constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def loads_strict(data: bytes | str) -> Any:
+    """Parse JSON, refusing duplicate object keys and NaN/Infinity; ``ValueError`` with a plain message."""
+    try:
+        if isinstance(data, bytes):
+            data = data.decode("utf-8")
+        return json.loads(data, object_pairs_hook=_pairs, parse_constant=_constant)
+    except UnicodeDecodeError:
+        raise ValueError("the file is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    except RecursionError:
+        raise ValueError("the JSON is nested too deeply") from None
+    except ValueError as exc:
+        if "digits" in str(exc):
+            raise ValueError("a number in the file has thousands of digits; no credential holds such a number") from None
+        raise

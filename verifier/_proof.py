@@ -1,0 +1,103 @@
+"""Parsing the ``proof`` object of a holder copy (docs/FORMAT.md §5) into typed values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from verifier._holder import PROOF_TYPE
+from verifier._internal.disclosure import SUBJECT_ID_PATH, SUITE_HASHES
+from verifier.errors import InvalidDocument
+
+__all__ = ["ParsedProof", "parse_proof"]
+
+MAX_PROOF_DEPTH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedProof:
+    suite: str
+    salts: dict[str, Any]
+    redacted: dict[str, Any]
+    target_hash: bytes
+    subject_hash: bytes
+    root: bytes
+    path: tuple[bytes, ...]
+    credential_type: int
+    batch_count: int
+    issuer_id: int
+    key_version: int
+    signature: bytes
+    chain_id: int
+    anchor_registry: str
+    tx_hash: str
+    block_number: int
+    anchor_proof: dict[str, Any] | None
+
+
+def _hex(value: Any, what: str, size: int | None = 32) -> bytes:
+    if type(value) is str and value.startswith("0x"):
+        try:
+            raw = bytes.fromhex(value[2:])
+        except ValueError:
+            raw = None
+        if raw is not None and (size is None or len(raw) == size):
+            return raw
+    raise InvalidDocument(f"proof.{what} must be {size or 'some'} bytes of 0x-hex")
+
+
+def _uint(value: Any, what: str, bits: int) -> int:
+    if type(value) is not int or not 0 <= value < 2**bits:
+        raise InvalidDocument(f"proof.{what} must be an integer from 0 to 2^{bits}−1")
+    return value
+
+
+def parse_proof(proof: Any) -> ParsedProof:
+    """Typed view of ``proof``; :class:`InvalidDocument` naming the first malformed member."""
+    if type(proof) is not dict:
+        raise InvalidDocument("the credential has no proof: it was not issued through certledger, or the proof was removed")
+    if proof.get("type") != PROOF_TYPE:
+        raise InvalidDocument(f"proof.type must be {PROOF_TYPE!r}")
+    suite = proof.get("suite")
+    if suite not in SUITE_HASHES:
+        raise InvalidDocument(f"proof.suite {suite!r} is not a certledger signature suite (secp256k1, sm2-sm3)")
+    salts = proof.get("salts")
+    redacted = proof.get("redactedDigests", {})
+    if type(salts) is not dict or type(redacted) is not dict:
+        raise InvalidDocument("proof.salts and proof.redactedDigests must be objects (path → hex)")
+    for path in redacted:
+        if not path.startswith("/credentialSubject/") or path == SUBJECT_ID_PATH:
+            raise InvalidDocument(f"field {path} is listed as redacted, but only fields inside credentialSubject "
+                                  "other than the subject's credit code may be redacted")
+    merkle = proof.get("merkleProof")
+    if type(merkle) is not list or len(merkle) > MAX_PROOF_DEPTH:
+        raise InvalidDocument(f"proof.merkleProof must be a list of at most {MAX_PROOF_DEPTH} hashes")
+    anchor = proof.get("anchor")
+    if type(anchor) is not dict:
+        raise InvalidDocument("proof.anchor must be an object {chainId, anchorRegistry, txHash, blockNumber}")
+    registry = _hex(anchor.get("anchorRegistry"), "anchor.anchorRegistry", 20)
+    tx_hash = anchor.get("txHash")
+    _hex(tx_hash, "anchor.txHash", 32)
+    sig_size = 65 if suite == "secp256k1" else 64
+    anchor_proof = proof.get("anchorProof")
+    if anchor_proof is not None and type(anchor_proof) is not dict:
+        raise InvalidDocument("proof.anchorProof must be an object")
+    return ParsedProof(
+        suite=suite,
+        salts=salts,
+        redacted=redacted,
+        target_hash=_hex(proof.get("targetHash"), "targetHash"),
+        subject_hash=_hex(proof.get("subjectHash"), "subjectHash"),
+        root=_hex(proof.get("merkleRoot"), "merkleRoot"),
+        path=tuple(_hex(p, "merkleProof[]") for p in merkle),
+        credential_type=_uint(proof.get("credentialType"), "credentialType", 16),
+        batch_count=_uint(proof.get("batchCount"), "batchCount", 32),
+        issuer_id=_uint(proof.get("issuerId"), "issuerId", 32),
+        key_version=_uint(proof.get("keyVersion"), "keyVersion", 16),
+        signature=_hex(proof.get("signature"), "signature", sig_size),
+        chain_id=_uint(anchor.get("chainId"), "anchor.chainId", 64),
+        anchor_registry="0x" + registry.hex(),
+        tx_hash=tx_hash,
+        block_number=_uint(anchor.get("blockNumber"), "anchor.blockNumber", 64),
+        anchor_proof=anchor_proof,
+    )

@@ -1,0 +1,106 @@
+"""JSON Schemas of the credential types and the ``format`` check (docs/FORMAT.md §1–2)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, datetime, timezone
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+from verifier.uscc import is_valid_uscc
+
+__all__ = ["CREDENTIAL_TYPES", "TYPE_NAMES", "validator_for", "schema_errors", "parse_datetime"]
+
+#: Credential type name → on-chain ``uint16`` code.
+CREDENTIAL_TYPES: dict[str, int] = {"BusinessLicence": 1, "OperatingPermit": 2, "DataAssetCertificate": 3}
+#: Code → name.
+TYPE_NAMES: dict[int, str] = {code: name for name, code in CREDENTIAL_TYPES.items()}
+
+_DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?Z$")
+
+
+def parse_datetime(text: str) -> datetime:
+    """Parse an RFC 3339 UTC timestamp (``...Z``, up to nanoseconds); ``ValueError`` otherwise."""
+    m = _DATETIME.match(text) if isinstance(text, str) else None
+    if not m:
+        raise ValueError(f"{text!r} is not an RFC 3339 UTC time such as 2026-03-02T09:30:00Z")
+    base = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    fraction = m.group(2)
+    if fraction:
+        base = base.replace(microsecond=int(fraction[:6].ljust(6, "0")))
+    return base
+
+
+_formats = FormatChecker(formats=())
+
+
+@_formats.checks("uscc")
+def _is_uscc(value: object) -> bool:
+    return not isinstance(value, str) or is_valid_uscc(value)
+
+
+@_formats.checks("date", raises=ValueError)
+def _is_date(value: object) -> bool:
+    return not isinstance(value, str) or bool(date.fromisoformat(value))
+
+
+@_formats.checks("date-time", raises=ValueError)
+def _is_datetime(value: object) -> bool:
+    return not isinstance(value, str) or bool(parse_datetime(value))
+
+
+@cache
+def schema_of(type_name: str) -> dict[str, Any]:
+    """The JSON Schema document of a credential type."""
+    text = resources.files("verifier").joinpath("schemas", f"{type_name}.json").read_text("utf-8")
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+@cache
+def validator_for(type_name: str) -> Draft202012Validator:
+    """A format-asserting draft 2020-12 validator for a credential type."""
+    return Draft202012Validator(schema_of(type_name), format_checker=_formats)
+
+
+def _pointer(error: ValidationError) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in error.absolute_path)
+
+
+def _describe(error: ValidationError) -> str:
+    where = _pointer(error) or "the credential"
+    if error.validator == "required":
+        return f"{where}: {error.message}"
+    if error.validator == "format" and error.validator_value == "uscc":
+        return f"{where}: {error.instance!r} is not a valid unified social credit code (its check character is wrong)"
+    if error.validator == "additionalProperties":
+        return f"{where}: {error.message}"
+    message = error.message
+    if len(message) > 200:
+        message = message[:200] + "…"
+    return f"{where}: {message}"
+
+
+def schema_errors(document: dict[str, Any], type_name: str, redacted: frozenset[str] = frozenset()) -> list[str]:
+    """Human-readable schema violations of ``document`` (without ``proof``) for ``type_name``.
+
+    ``redacted`` holds redacted paths and their ancestors: a required member that was redacted and a
+    ``null`` placeholder left at a redacted array position are not violations.
+    """
+    body = {k: v for k, v in document.items() if k != "proof"}
+    problems: list[str] = []
+    for error in validator_for(type_name).iter_errors(body):
+        path = _pointer(error)
+        if redacted:
+            if error.validator == "required" and isinstance(error.instance, dict):
+                missing = [p for p in error.validator_value if p not in error.instance]
+                if missing and all(f"{path}/{p}" in redacted for p in missing):
+                    continue
+            if path in redacted and error.instance is None:
+                continue
+        problems.append(_describe(error))
+    return problems

@@ -1,0 +1,394 @@
+"""``verify`` and the batch-friendly :class:`Verifier` (DESIGN.md "Verification", FORMAT.md §7)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from eth_hash.auto import keccak
+
+from verifier._internal.disclosure import SUITE_HASHES, IntegrityFailure, flatten, recompute_leaves, redacted_ancestry
+from verifier._internal.suites import batch_digest, verify_batch_signature
+from verifier._jsonio import loads_strict
+from verifier._proof import ParsedProof, parse_proof
+from verifier._result import Check, CredentialSummary, VerificationResult
+from verifier._schema import CREDENTIAL_TYPES, TYPE_NAMES, parse_datetime, schema_errors
+from verifier._trust import REASONS, AnchorRecord, StatusRecord, TrustSource
+from verifier.errors import CertledgerVerifyError, InvalidDocument
+
+__all__ = ["Verifier", "verify"]
+
+_NODE_CACHE_LIMIT = 2_000_000
+DataInput = bytes | bytearray | memoryview | str | Path
+
+
+def _when(ts: int) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if ts else "an unrecorded date"
+
+
+def _day(ts: int) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d") if ts else "an unrecorded date"
+
+
+def _as_datetime(at: datetime | str | None) -> datetime:
+    if at is None:
+        return datetime.now(timezone.utc)
+    if isinstance(at, str):
+        return parse_datetime(at)
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
+def _skip(name: str, because: str) -> Check:
+    return Check(name, "skipped", because)
+
+
+class _State:
+    """Per-credential working values, filled in as the checks run."""
+
+    __slots__ = ("doc", "type_name", "proof", "leaves", "leaf", "anchor", "anchor_why", "integrity_ok")
+
+    def __init__(self) -> None:
+        self.doc: dict[str, Any] = {}
+        self.type_name: str | None = None
+        self.proof: ParsedProof | None = None
+        self.leaves: list[tuple[str, Any]] = []
+        self.leaf = b""
+        self.anchor: AnchorRecord | None = None
+        self.anchor_why = ""
+        self.integrity_ok = False
+
+
+class Verifier:
+    """Verifies credentials against one trust source, sharing per-batch work between them.
+
+    The issuer signature is checked once per batch root, the anchor looked up once per root, and
+    Merkle nodes computed for one credential are reused for its batch-mates.
+
+    >>> verifier = Verifier(trust=TrustBundle.load("bundle.json"))   # doctest: +SKIP
+    >>> verifier.verify(json.load(open("licence.json"))).valid        # doctest: +SKIP
+    True
+    """
+
+    def __init__(self, *, trust: TrustSource) -> None:
+        self.trust = trust
+        self._anchors: dict[tuple[bytes, int, str], tuple[AnchorRecord | None, str]] = {}
+        self._signatures: dict[tuple[Any, ...], Check] = {}
+        self._nodes: dict[bytes, bytes] = {}
+
+    # -- public ------------------------------------------------------------------------------
+    def verify(
+        self,
+        document: Mapping[str, Any] | str | bytes,
+        *,
+        at: datetime | str | None = None,
+        data: DataInput | None = None,
+        relying_party: str | None = None,
+        purpose: str | None = None,
+    ) -> VerificationResult:
+        """Run every check on one credential (a parsed dict, or its JSON text/bytes)."""
+        when = _as_datetime(at)
+        s = _State()
+        checks: list[Check] = [self._format(document, s)]
+        if checks[0].status != "passed":
+            why = "the credential is malformed (see format)"
+            checks += [_skip(n, why) for n in ("integrity", "issuer", "anchor", "status", "validity", "data", "usage")]
+            return self._result(checks, s)
+        checks.append(self._integrity(s))
+        anchor = self._anchor(s)
+        checks.append(self._issuer(s))
+        checks.append(anchor)
+        checks.append(self._status(s, anchor))
+        unauthenticated = None if s.integrity_ok else "the credential's content could not be authenticated (see integrity)"
+        checks.append(_skip("validity", unauthenticated) if unauthenticated else self._validity(s, when))
+        checks.append(_skip("data", unauthenticated) if unauthenticated else self._data(s, data))
+        checks.append(_skip("usage", unauthenticated) if unauthenticated else self._usage(s, when, relying_party, purpose))
+        return self._result(checks, s)
+
+    def verify_many(self, documents: Iterable[Mapping[str, Any] | str | bytes], **options: Any) -> list[VerificationResult]:
+        """:meth:`verify` each document with the same options."""
+        return [self.verify(d, **options) for d in documents]
+
+    # -- checks ------------------------------------------------------------------------------
+    def _format(self, document: Mapping[str, Any] | str | bytes, s: _State) -> Check:
+        if isinstance(document, (str, bytes, bytearray)):
+            try:
+                document = loads_strict(bytes(document) if not isinstance(document, str) else document)
+            except ValueError as exc:
+                return Check("format", "failed", f"the file is not valid JSON: {exc}")
+        if not isinstance(document, dict):
+            return Check("format", "failed", "a credential is a JSON object")
+        s.doc = document
+        types = document.get("type")
+        if not (type(types) is list and len(types) == 2 and types[0] == "VerifiableCredential" and types[1] in CREDENTIAL_TYPES):
+            return Check("format", "failed",
+                         "this is not a certledger credential: its type must be one of " + ", ".join(CREDENTIAL_TYPES))
+        s.type_name = types[1]
+        try:
+            s.proof = proof = parse_proof(document.get("proof"))
+            skip = redacted_ancestry(proof.redacted) if proof.redacted else frozenset()
+            for key, value in document.items():
+                if key != "proof":
+                    flatten({key: value}, "", s.leaves, skip)
+        except InvalidDocument as exc:
+            return Check("format", "failed", str(exc))
+        problems = schema_errors(document, s.type_name, skip)
+        if problems:
+            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+            return Check("format", "failed", f"the credential does not match the {s.type_name} schema: "
+                         + "; ".join(problems[:3]) + more)
+        return Check("format", "passed", f"a well-formed {s.type_name}")
+
+    def _integrity(self, s: _State) -> Check:
+        p = s.proof
+        assert p is not None and s.type_name is not None
+        h = SUITE_HASHES[p.suite]
+        code = CREDENTIAL_TYPES[s.type_name]
+        if p.credential_type != code:
+            return Check("integrity", "failed", f"the proof is for credential type {p.credential_type} "
+                         f"({TYPE_NAMES.get(p.credential_type, 'unknown')}), but the document is a {s.type_name}")
+        try:
+            target = recompute_leaves(s.leaves, p.salts, p.redacted, h)
+        except IntegrityFailure as exc:
+            return Check("integrity", "failed", str(exc))
+        except InvalidDocument as exc:
+            return Check("integrity", "failed", str(exc))
+        if target != p.target_hash:
+            return Check("integrity", "failed", "the credential's content does not match what the issuer signed: "
+                         "at least one field has been changed")
+        subject = keccak(s.doc["credentialSubject"]["unifiedSocialCreditCode"].encode("utf-8"))
+        if subject != p.subject_hash:
+            return Check("integrity", "failed", "the proof is for another holder (its subjectHash does not match)")
+        leaf = keccak(keccak(target + subject))
+        node, nodes = leaf, self._nodes
+        for sibling in p.path:
+            key = node + sibling if node < sibling else sibling + node
+            parent = nodes.get(key)
+            if parent is None:
+                if len(nodes) > _NODE_CACHE_LIMIT:
+                    nodes.clear()
+                parent = nodes[key] = keccak(key)
+            node = parent
+        if node != p.root:
+            return Check("integrity", "failed", "the Merkle proof does not lead from this credential to its batch root: "
+                         "the proof was altered or belongs to another credential")
+        s.leaf = leaf
+        s.integrity_ok = True
+        disclosed = f", {len(p.redacted)} field(s) redacted by the holder" if p.redacted else ""
+        return Check("integrity", "passed", f"content matches the issuer's hash and the batch root{disclosed}")
+
+    def _lookup_anchor(self, p: ParsedProof) -> tuple[AnchorRecord | None, str]:
+        key = (p.root, p.chain_id, p.anchor_registry)
+        hit = self._anchors.get(key)
+        if hit is not None:
+            return hit
+        t = self.trust
+        record: AnchorRecord | None = None
+        why = ""
+        if p.chain_id != t.chain_id:
+            why = f"the credential was anchored on chain {p.chain_id}, but the trust source is for chain {t.chain_id}"
+        elif p.anchor_registry != t.anchor_registry:
+            why = (f"the credential names the anchor registry {p.anchor_registry}, but this chain's registry is "
+                   f"{t.anchor_registry}")
+        else:
+            record = t.anchor(p.root)
+            if record is None and p.anchor_proof is not None:
+                from verifier._anchor_proof import verify_anchor_proof
+
+                try:
+                    record = verify_anchor_proof(p.anchor_proof, root=p.root, trust=t)
+                except CertledgerVerifyError as exc:
+                    why = f"the batch is not in the trust source and its anchor proof fails: {exc}"
+            if record is None and not why:
+                why = (f"the batch root {'0x' + p.root.hex()[:16]}… is not anchored on chain {t.chain_id} "
+                       f"as of block {t.block_number}")
+        self._anchors[key] = (record, why)
+        return record, why
+
+    def _anchor(self, s: _State) -> Check:
+        p = s.proof
+        assert p is not None
+        record, why = self._lookup_anchor(p)
+        s.anchor, s.anchor_why = record, why
+        if record is None:
+            return Check("anchor", "failed", why)
+        problems = []
+        if record.credential_type != p.credential_type:
+            problems.append(f"the anchor is for credential type {record.credential_type}, the proof says {p.credential_type}")
+        if record.count != p.batch_count:
+            problems.append(f"the anchored batch has {record.count} credentials, the proof says {p.batch_count}")
+        if record.issuer_id != p.issuer_id or record.key_version != p.key_version:
+            problems.append(f"the batch was anchored by issuer {record.issuer_id} key version {record.key_version}, "
+                            f"the proof says issuer {p.issuer_id} key version {p.key_version}")
+        if record.block_number != p.block_number:
+            problems.append(f"the batch was anchored in block {record.block_number}, the proof says {p.block_number}")
+        if problems:
+            return Check("anchor", "failed", "; ".join(problems))
+        return Check("anchor", "passed", f"batch of {record.count} anchored on chain {p.chain_id} in block "
+                     f"{record.block_number} ({_when(record.timestamp)})")
+
+    def _issuer(self, s: _State) -> Check:
+        p, record = s.proof, s.anchor
+        assert p is not None
+        if record is None:
+            return _skip("issuer", "the batch's anchor record is needed to know which key signed it (see anchor)")
+        t = self.trust
+        issuer = t.issuer(record.issuer_id)
+        if issuer is None:
+            return Check("issuer", "failed", f"issuer {record.issuer_id} is not in the issuer registry")
+        claimed = s.doc.get("issuer") or {}
+        expected_id = f"did:certledger:{t.chain_id}:issuer:{issuer.id}"
+        if claimed.get("id") != expected_id or claimed.get("unifiedSocialCreditCode") != issuer.uscc \
+                or claimed.get("name") != issuer.name:
+            return Check("issuer", "failed", f"the credential names its issuer as {claimed.get('name')!r} "
+                         f"({claimed.get('id')}), but the batch was anchored by {issuer.name} ({expected_id})")
+        if p.suite != issuer.suite:
+            return Check("issuer", "failed", f"{issuer.name} signs with {issuer.suite}, but the proof uses {p.suite}")
+        key = issuer.keys.get(record.key_version)
+        if key is None:
+            return Check("issuer", "failed", f"{issuer.name} has no key version {record.key_version} in the registry")
+        if record.credential_type not in issuer.credential_types:
+            name = TYPE_NAMES.get(record.credential_type, f"type {record.credential_type}")
+            return Check("issuer", "failed", f"{issuer.name} is not authorised to issue {name} credentials")
+        if not key.valid_at(record.timestamp):
+            return Check("issuer", "failed", f"key version {key.version} of {issuer.name} was not valid when the batch "
+                         f"was anchored ({_when(record.timestamp)})")
+        if not issuer.active_at(record.timestamp):
+            return Check("issuer", "failed", f"{issuer.name} was outside its authorised issuing period when the batch "
+                         f"was anchored ({_when(record.timestamp)})")
+        sig_key = (p.root, p.signature, p.credential_type, p.batch_count, p.suite, key.account, key.sm2_public_key)
+        cached = self._signatures.get(sig_key)
+        if cached is None:
+            digest = batch_digest(p.root, p.credential_type, p.batch_count, chain_id=t.chain_id,
+                                  anchor_registry=t.anchor_registry)
+            if verify_batch_signature(p.suite, digest, p.signature, account=key.account, sm2_public_key=key.sm2_public_key):
+                note = " (the issuer is suspended now; credentials it issued before stay valid)" \
+                    if issuer.status == "suspended" else ""
+                cached = Check("issuer", "passed", f"signed by {issuer.name} ({issuer.uscc}), key version {key.version}, "
+                               f"authorised for {s.type_name}{note}")
+            else:
+                cached = Check("issuer", "failed", f"the batch signature was not made by key version {key.version} "
+                               f"of {issuer.name}")
+            self._signatures[sig_key] = cached
+        return cached
+
+    def _status(self, s: _State, anchor: Check) -> Check:
+        p, record = s.proof, s.anchor
+        assert p is not None
+        if anchor.status != "passed" or record is None:
+            return _skip("status", "the batch's anchor could not be confirmed (see anchor)")
+        if not s.integrity_ok:
+            return _skip("status", "the credential could not be located in its batch (see integrity)")
+        t = self.trust
+        entries = s.doc["credentialStatus"]
+        index_text = entries[0]["statusListIndex"]
+        expected = f"urn:certledger:{t.chain_id}:{t.anchor_registry}:status:"
+        if entries[1]["statusListIndex"] != index_text:
+            return Check("status", "failed", "the revocation and suspension entries name different list positions")
+        for entry in entries:
+            if entry["statusListCredential"] != expected + entry["statusPurpose"]:
+                return Check("status", "failed", f"the credential's status list {entry['statusListCredential']} is not "
+                             f"this chain's ({expected}{entry['statusPurpose']})")
+        st: StatusRecord = t.credential_status(p.root, s.leaf, int(index_text))
+        if st.status == 1:
+            return Check("status", "passed", f"not revoked or suspended as of block {t.block_number} "
+                         f"({_when(t.block_timestamp)})")
+        what = {2: "revoked", 3: "suspended"}.get(st.status, f"in status {st.status}")
+        scope = "the whole batch was " if st.scope == "batch" else ""
+        by = f" by {st.by}" if st.by else ""
+        reason = REASONS.get(st.reason, f"code {st.reason}")
+        return Check("status", "failed", f"{scope}{what}{by} on {_day(st.timestamp)}: reason {reason}")
+
+    def _validity(self, s: _State, when: datetime) -> Check:
+        start = parse_datetime(s.doc["validFrom"])
+        end = parse_datetime(s.doc["validUntil"])
+        stamp = when.strftime("%Y-%m-%d %H:%M UTC")
+        if when < start:
+            return Check("validity", "failed", f"not yet valid: valid from {s.doc['validFrom']} (checked at {stamp})")
+        if when >= end:
+            return Check("validity", "failed", f"expired on {s.doc['validUntil']} (checked at {stamp})")
+        return Check("validity", "passed", f"valid from {s.doc['validFrom']} until {s.doc['validUntil']}")
+
+    def _data(self, s: _State, data: DataInput | None) -> Check:
+        if data is None:
+            return _skip("data", "no dataset was given to compare")
+        if s.type_name != "DataAssetCertificate":
+            return _skip("data", f"only a data asset certificate certifies a dataset (this is a {s.type_name})")
+        subject = s.doc["credentialSubject"]
+        expected, algorithm = subject.get("datasetDigest"), subject.get("digestAlgorithm")
+        if expected is None or algorithm is None:
+            return Check("data", "failed", "the holder redacted the certified dataset digest, so the dataset cannot be checked")
+        try:
+            actual = _hash_data(data, algorithm)
+        except OSError as exc:
+            return Check("data", "failed", f"the dataset could not be read: {exc.strerror or exc}")
+        if actual != expected:
+            return Check("data", "failed", f"the dataset does not match the certificate: its {algorithm} digest is "
+                         f"{actual[:18]}…, the certified digest is {expected[:18]}…")
+        return Check("data", "passed", f"the dataset's {algorithm} digest matches the certified digest")
+
+    def _usage(self, s: _State, when: datetime, relying_party: str | None, purpose: str | None) -> Check:
+        if relying_party is None:
+            return _skip("usage", "no relying party was given")
+        if s.type_name != "DataAssetCertificate":
+            return _skip("usage", f"only a data asset certificate lists authorised uses (this is a {s.type_name})")
+        uses = [u for u in s.doc["credentialSubject"].get("authorisedUses") or [] if isinstance(u, dict)]
+        mine = [u for u in uses if (u.get("relyingParty") or {}).get("unifiedSocialCreditCode") == relying_party]
+        if not mine:
+            return Check("usage", "failed", f"{relying_party} is not among the certificate's authorised users")
+        if purpose is not None:
+            purposes = sorted({str(u.get("purpose")) for u in mine})
+            mine = [u for u in mine if u.get("purpose") == purpose]
+            if not mine:
+                return Check("usage", "failed", f"{relying_party} is authorised for {', '.join(purposes)}, not for {purpose!r}")
+        current = [u for u in mine if "until" in u and parse_datetime(u["until"]) > when]
+        if not current:
+            last = max(u.get("until", "") for u in mine)
+            return Check("usage", "failed", f"the authorisation for {relying_party} ended on {last}")
+        use = current[0]
+        name = (use.get("relyingParty") or {}).get("name", relying_party)
+        return Check("usage", "passed", f"{name} is authorised for {use.get('purpose')!r} until {use['until']}")
+
+    # -- assembling ---------------------------------------------------------------------------
+    @staticmethod
+    def _result(checks: list[Check], s: _State) -> VerificationResult:
+        doc = s.doc
+        issuer = doc.get("issuer") if isinstance(doc.get("issuer"), dict) else {}
+        subject = doc.get("credentialSubject") if isinstance(doc.get("credentialSubject"), dict) else {}
+        summary = CredentialSummary(
+            id=doc.get("id") if isinstance(doc.get("id"), str) else None,
+            type=s.type_name,
+            issuer=issuer.get("name") if isinstance(issuer.get("name"), str) else None,
+            subject=subject.get("unifiedSocialCreditCode") if isinstance(subject.get("unifiedSocialCreditCode"), str) else None,
+        )
+        return VerificationResult(all(c.status != "failed" for c in checks), tuple(checks), summary)
+
+
+def _hash_data(data: DataInput, algorithm: str) -> str:
+    h = hashlib.sha256() if algorithm == "sha256" else hashlib.new("sm3")
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        h.update(data)
+    else:
+        with open(data, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return "0x" + h.hexdigest()
+
+
+def verify(
+    document: Mapping[str, Any] | str | bytes,
+    *,
+    trust: TrustSource,
+    at: datetime | str | None = None,
+    data: DataInput | None = None,
+    relying_party: str | None = None,
+    purpose: str | None = None,
+) -> VerificationResult:
+    """Verify one credential against ``trust`` (a :class:`TrustBundle` or :class:`RpcTrust`).
+
+    ``at`` is the time for ``validity`` and ``usage`` (default: now); ``data`` the dataset
+    (bytes or a path) for ``data``; ``relying_party`` (a credit code) and ``purpose`` for ``usage``.
+    """
+    return Verifier(trust=trust).verify(document, at=at, data=data, relying_party=relying_party, purpose=purpose)
