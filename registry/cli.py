@@ -1,8 +1,14 @@
-"""`certledger` — the one command-line entry point (Typer). One module per command group."""
+"""`certledger` — the one command-line entry point (Typer). Chain commands come from ledger_node."""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
+from rich.console import Console
 
 from ledger_node.cli import deploy_command, node_app
 
@@ -13,6 +19,159 @@ app = typer.Typer(
 )
 app.add_typer(node_app, name="node")
 app.command("deploy")(deploy_command)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+bundle_app = typer.Typer(help="Trust bundles for offline verification.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(bundle_app, name="bundle")
+
+console = Console()
+err = Console(stderr=True)
+
+Url = Annotated[str, typer.Option("--url", envvar="CERTLEDGER_URL", help="The registry service.")]
+ApiKeyOpt = Annotated[
+    Optional[str], typer.Option("--api-key", envvar="CERTLEDGER_API_KEY", help="Your organisation's API key.")
+]
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the registry service (embedded defaults: local anvil, started if needed, and SQLite)."""
+    import uvicorn
+
+    from registry.api.app import create_app
+    from registry.core.config import Settings
+
+    try:
+        settings = Settings()
+    except Exception as exc:  # pydantic ValidationError: a bad CERTLEDGER_* value
+        fail(f"bad configuration: {exc}", 2)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    database_url: Annotated[Optional[str], typer.Option(envvar="CERTLEDGER_DATABASE_URL")] = None,
+) -> None:
+    """Apply the migrations to the database (also done on every service start)."""
+    from registry.core.config import Settings
+    from registry.db.migrate import upgrade
+
+    settings = Settings()
+    url = database_url or settings.resolved_database_url
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        upgrade(url)
+    except Exception as exc:  # noqa: BLE001 - one line for the operator
+        fail(f"migration failed on {url.split('@')[-1]}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+    console.print(f"database at {url.split('@')[-1]} is up to date")
+
+
+def _client(url: str, api_key: str | None, timeout: float = 120.0):
+    import httpx
+
+    if not api_key:
+        fail("an API key is needed: --api-key or CERTLEDGER_API_KEY", 2)
+    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {api_key}"}, timeout=timeout)
+
+
+def _check(resp) -> dict:
+    try:
+        body = resp.json()
+    except ValueError:
+        fail(f"the service answered {resp.status_code} without JSON")
+    if resp.status_code >= 400:
+        e = body.get("error", {})
+        fail(f"{e.get('message', resp.text)} ({e.get('code')}, HTTP {resp.status_code})")
+    return body
+
+
+@app.command()
+def issue(
+    type_: Annotated[str, typer.Argument(metavar="TYPE", help="BusinessLicence, OperatingPermit or DataAssetCertificate")],
+    file: Annotated[Path, typer.Argument(help="JSON Lines: one record per line ({credentialSubject, validFrom?, validUntil?, id?})")],
+    url: Url = "http://127.0.0.1:8000",
+    api_key: ApiKeyOpt = None,
+    atomic: Annotated[bool, typer.Option(help="Refuse everything if any record is invalid.")] = False,
+    chunk: Annotated[int, typer.Option(help="Records per request.")] = 10_000,
+    ids_out: Annotated[Optional[Path], typer.Option("--ids", help="Write the accepted ids here.")] = None,
+) -> None:
+    """Issue credentials from a JSONL file through the registry service, with a progress bar."""
+    import httpx
+    from rich.progress import Progress
+
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read {file}: {exc}", 2)
+    lines = [ln for ln in lines if ln.strip()]
+    accepted, rejected, ids = 0, [], []
+    with _client(url, api_key) as client, Progress(console=err) as progress:
+        task = progress.add_task(f"issuing {type_}", total=len(lines))
+        for start in range(0, len(lines), chunk):
+            body = "\n".join(lines[start:start + chunk]).encode()
+            try:
+                resp = client.post("/v1/credentials/bulk", params={"type": type_, "atomic": atomic}, content=body,
+                                   headers={"Content-Type": "application/x-ndjson"})
+            except httpx.HTTPError as exc:
+                fail(f"cannot reach the registry at {url}: {exc}")
+            res = _check(resp)
+            accepted += res["accepted"]
+            ids += res["ids"]
+            rejected += [{**r, "index": r["index"] + start, "line": r["index"] + start + 1} for r in res["rejected"]]
+            progress.advance(task, min(chunk, len(lines) - start))
+    if ids_out:
+        ids_out.write_text("\n".join(ids) + "\n")
+    console.print(f"accepted {accepted} of {len(lines)} {type_} records; they are anchored with the next batches")
+    for r in rejected[:20]:
+        err.print(f"  line {r['line']}: {'; '.join(r['errors'])}", highlight=False)
+    if rejected:
+        err.print(f"{len(rejected)} records rejected")
+        raise typer.Exit(1)
+
+
+@bundle_app.command("export")
+def bundle_export(
+    file: Annotated[Path, typer.Argument(help="Where to write the signed trust bundle (JSON).")],
+    url: Url = "http://127.0.0.1:8000",
+    api_key: ApiKeyOpt = None,
+) -> None:
+    """Export the signed trust bundle (for certledger-verify --bundle)."""
+    import httpx
+
+    with _client(url, api_key) as client:
+        try:
+            body = _check(client.get("/v1/trust-bundle"))
+        except httpx.HTTPError as exc:
+            fail(f"cannot reach the registry at {url}: {exc}")
+    file.write_text(json.dumps(body, ensure_ascii=False, indent=1))
+    console.print(f"trust bundle as of block {body['block']['number']} written to {file} "
+                  f"(signed by {body['signature']['signer']})")
+
+
+def _mount_optional() -> None:
+    try:
+        from ledger_node.index_cli import index_command
+
+        app.command("index")(index_command)
+    except ImportError:
+        pass
+    try:
+        from registry.demo import demo_command
+
+        app.command("demo")(demo_command)
+    except ImportError:
+        pass
+
+
+_mount_optional()
 
 
 def main() -> None:

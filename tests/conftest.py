@@ -97,3 +97,8 @@ def database_url(request):
     if request.param == "sqlite":
         return request.getfixturevalue("sqlite_database_url")
     return request.getfixturevalue("pg_database_url")
+
+
+@pytest.fixture(scope="session")
+def anyio_backend():
+    return "asyncio"

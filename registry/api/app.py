@@ -1,0 +1,127 @@
+"""The FastAPI application: tiny here — routes live in api/routes/, domain errors map to one
+JSON shape {"error": {"code", "message", "details"}} in one handler."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from registry.core.config import Settings
+from registry.core.errors import RegistryError
+
+log = logging.getLogger("certledger.api")
+
+REQUESTS = Counter("certledger_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram("certledger_http_request_seconds", "HTTP request latency", ["route"],
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+
+
+def error_body(code: str, message: str, details=None) -> dict:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        from registry.services.context import ServiceContext
+        from registry.services.runtime import start_background
+
+        from registry.services.issuance import Issuance
+        from registry.services.orgs import bootstrap_admin
+
+        context = ctx or await ServiceContext.create(settings)
+        app.state.ctx = context
+        app.state.issuance = Issuance(context)
+        async with context.sessions() as s, s.begin():
+            admin_key = await bootstrap_admin(s)
+        if admin_key:
+            context.admin_key_printed = admin_key
+            path = context.settings.data_dir / "secrets" / "admin-api-key"
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.touch(mode=0o600)
+            path.write_text(admin_key + "\n")
+            log.warning("first start: the admin API key is %s (also in %s; store it and delete the file)",
+                        admin_key, path)
+        await start_background(context)
+        try:
+            yield
+        finally:
+            app.state.issuance.close()
+            if ctx is None:
+                await context.close()
+
+    app = FastAPI(title="certledger registry", version="0.1.0", lifespan=lifespan,
+                  description="Issue, revoke and verify anchored credentials; declare and trace cross-border data flows.")
+
+    @app.middleware("http")
+    async def _request_context(request: Request, call_next):
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request.state.request_id = rid
+        length = request.headers.get("content-length")
+        limit = settings.max_upload_bytes
+        if length is not None and length.isdigit() and int(length) > limit:
+            return JSONResponse(error_body("payload_too_large", f"the body is larger than {limit // (1024 * 1024)} MiB",
+                                           {"limit": limit}), status_code=413, headers={"x-request-id": rid})
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        REQUESTS.labels(request.method, path, str(response.status_code)).inc()
+        LATENCY.labels(path).observe(time.perf_counter() - start)
+        response.headers["x-request-id"] = rid
+        return response
+
+    @app.exception_handler(RegistryError)
+    async def _domain(request: Request, exc: RegistryError):
+        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        details = [{"loc": list(e.get("loc", ())), "message": e.get("msg", "")} for e in exc.errors()][:50]
+        return JSONResponse(error_body("bad_request", "the request is not valid", details), status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.exception("unhandled error")
+        return JSONResponse(error_body("internal_error", "an internal error occurred; it has been logged",
+                                       {"request_id": getattr(request.state, "request_id", None)}), status_code=500)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics():
+        from starlette.responses import Response
+
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    from registry.api.routes import batches, bundle, credentials, health, organisations, verify
+
+    for module in (health, organisations, credentials, batches, verify, bundle):
+        app.include_router(module.router)
+    try:
+        from registry.api.routes import flows
+
+        app.include_router(flows.router)
+    except ImportError:
+        pass
+    try:
+        from registry.api.routes import pages
+
+        app.include_router(pages.router)
+    except ImportError:
+        pass
+    return app

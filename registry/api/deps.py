@@ -1,0 +1,55 @@
+"""Request dependencies: the service context, a DB session, the calling principal."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from registry.core.errors import Forbidden
+from registry.services.orgs import Principal, authenticate
+
+
+def get_ctx(request: Request):
+    return request.app.state.ctx
+
+
+def request_id(request: Request) -> str:
+    rid = getattr(request.state, "request_id", None)
+    if rid is None:
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request.state.request_id = rid
+    return rid
+
+
+async def principal(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> Principal:
+    presented = x_api_key
+    if presented is None and authorization:
+        scheme, _, token = authorization.partition(" ")
+        presented = token.strip() if scheme.lower() == "bearer" else None
+    async with request.app.state.ctx.sessions() as s:
+        return await authenticate(s, presented)
+
+
+def require(*roles: str):
+    """A dependency: the caller must hold one of `roles`."""
+
+    async def dep(p: Annotated[Principal, Depends(principal)]) -> Principal:
+        if not p.has(*roles):
+            raise Forbidden(f"this needs the role {' or '.join(roles)}; {p.org_name} has {', '.join(p.roles)}")
+        return p
+
+    return dep
+
+
+CtxDep = Annotated[object, Depends(get_ctx)]
+RequestId = Annotated[str, Depends(request_id)]
+AnyPrincipal = Annotated[Principal, Depends(principal)]
+Admin = Annotated[Principal, Depends(require("admin"))]
+IssuerOrAdmin = Annotated[Principal, Depends(require("issuer", "admin"))]
+Issuer = Annotated[Principal, Depends(require("issuer"))]

@@ -1,0 +1,49 @@
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import select
+
+from registry.api.deps import AnyPrincipal, IssuerOrAdmin, RequestId
+from registry.api.routes.credentials import StatusChange
+from registry.core.errors import Forbidden, NotFound
+from registry.db.models import Batch
+from registry.services import lifecycle, records
+
+router = APIRouter(prefix="/v1/batches", tags=["batches"])
+
+
+@router.get("")
+async def list_batches(request: Request, p: AnyPrincipal, state: str | None = None,
+                       limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)):
+    if not p.has("admin", "issuer"):
+        raise Forbidden("only issuers and admins list batches")
+    q = select(Batch)
+    if not p.has("admin"):
+        q = q.where(Batch.issuer_org_id == p.org_id)
+    if state:
+        q = q.where(Batch.state == state)
+    async with request.app.state.ctx.sessions() as s:
+        rows = (await s.execute(q.order_by(Batch.id).limit(limit).offset(offset))).scalars().all()
+    return {"items": [records.batch_summary(b) for b in rows]}
+
+
+@router.get("/{batch_id}")
+async def get_batch(batch_id: int, request: Request, p: AnyPrincipal):
+    async with request.app.state.ctx.sessions() as s:
+        b = await s.get(Batch, batch_id)
+    if b is None:
+        raise NotFound(f"no batch {batch_id}")
+    if not (p.has("admin") or (p.has("issuer") and b.issuer_org_id == p.org_id)):
+        raise Forbidden("only the issuing organisation or an admin reads a batch")
+    return records.batch_summary(b)
+
+
+for _action in ("revoke", "suspend", "reinstate"):
+    def _make(action):
+        async def change(batch_id: int, request: Request, p: IssuerOrAdmin, rid: RequestId,
+                         body: StatusChange | None = None):
+            return await lifecycle.change_batch(request.app.state.ctx, p, batch_id, action,
+                                                body.reason if body else None, rid)
+        change.__name__ = f"{action}_batch"
+        change.__doc__ = f"{action.capitalize()} a whole batch: on-chain first, the DB after confirmation."
+        return change
+
+    router.post(f"/{{batch_id}}/{_action}")(_make(_action))

@@ -1,0 +1,12 @@
+from fastapi import APIRouter, Request
+
+from registry.api.deps import AnyPrincipal
+from registry.services.bundle import export_bundle
+
+router = APIRouter(prefix="/v1", tags=["trust bundle"])
+
+
+@router.get("/trust-bundle")
+async def trust_bundle(request: Request, p: AnyPrincipal):
+    """The signed trust bundle as of the latest block, for offline verification."""
+    return await export_bundle(request.app.state.ctx)

@@ -1,0 +1,122 @@
+import json
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from registry.api.deps import AnyPrincipal, IssuerOrAdmin, RequestId
+from registry.core.errors import BadRequest, Forbidden, UnsupportedMediaType
+from registry.db.models import Batch
+from registry.services import lifecycle, records
+
+router = APIRouter(prefix="/v1/credentials", tags=["credentials"])
+
+CredType = Literal["BusinessLicence", "OperatingPermit", "DataAssetCertificate"]
+
+
+class IssueOne(BaseModel):
+    type: CredType
+    record: dict[str, Any] = Field(description="credentialSubject and optionally id, validFrom, validUntil")
+
+
+class StatusChange(BaseModel):
+    reason: str | int | None = None
+
+
+@router.post("", status_code=202)
+async def issue_one(body: IssueOne, request: Request, p: IssuerOrAdmin, rid: RequestId):
+    """Accept one credential; it is anchored with the next batch (GET it to follow its state)."""
+    res = await request.app.state.issuance.accept(p, body.type, [body.record], atomic=True, request_id=rid)
+    return {"id": res.accepted[0], "state": "accepted"}
+
+
+@router.post("/bulk", status_code=202)
+async def issue_bulk(request: Request, p: IssuerOrAdmin, rid: RequestId,
+                     type: CredType = Query(..., description="credential type of every record"),
+                     atomic: bool = Query(False, description="refuse the whole upload if any record is invalid")):
+    """Accept many: a JSON array, or JSON Lines (application/x-ndjson, application/jsonl)."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    raw = await request.body()
+    if ctype == "application/json":
+        try:
+            items = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"the body is not valid JSON: {exc}") from None
+        if not isinstance(items, list):
+            raise BadRequest("a JSON body must be an array of records")
+    elif ctype in ("application/x-ndjson", "application/jsonl", "application/json-lines", "text/plain"):
+        items = []
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest("the body is not UTF-8") from None
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                items.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise BadRequest(f"line {n} is not valid JSON: {exc.msg}", details={"line": n}) from None
+    else:
+        raise UnsupportedMediaType(f"unsupported content type {ctype or '(none)'}: send application/json "
+                                   "(an array) or application/x-ndjson (one record per line)")
+    if len(items) > 200_000:
+        raise BadRequest(f"{len(items)} records in one upload; the limit is 200,000")
+    res = await request.app.state.issuance.accept(p, type, items, atomic=atomic, request_id=rid)
+    return {"accepted": len(res.accepted), "ids": res.accepted, "rejected": res.rejected}
+
+
+@router.get("")
+async def list_credentials(request: Request, p: AnyPrincipal, type: str | None = None, status: str | None = None,
+                           subject: str | None = None, batch: int | None = None,
+                           limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)):
+    async with request.app.state.ctx.sessions() as s:
+        return await records.list_credentials(s, p, type_name=type, status=status, subject=subject, batch_id=batch,
+                                              limit=limit, offset=offset)
+
+
+@router.get("/{credential_id}")
+async def get_credential(credential_id: str, request: Request, p: AnyPrincipal):
+    """The holder's copy (document + proof) once anchored; otherwise its state."""
+    ctx = request.app.state.ctx
+    async with ctx.sessions() as s:
+        cred = await records.load_credential(s, credential_id)
+        if not records.can_read(p, cred):
+            raise Forbidden("only the issuing organisation or an admin reads a credential")
+        batch = await s.get(Batch, cred.batch_id) if cred.batch_id else None
+        summary = records.credential_summary(cred, batch)
+        if batch is None or batch.state != "anchored":
+            return {**summary, "credential": None}
+        return {**summary, "credential": await records.holder_copy(s, ctx, cred)}
+
+
+@router.get("/{credential_id}/qr.{fmt}")
+async def qr(credential_id: str, fmt: str, request: Request, p: AnyPrincipal):
+    """The credential as a QR code (png or svg) linking to the verify page for it."""
+    from registry.services.qr import qr_png, qr_svg, verify_link
+
+    if fmt not in ("png", "svg"):
+        raise BadRequest("QR format must be png or svg")
+    ctx = request.app.state.ctx
+    async with ctx.sessions() as s:
+        cred = await records.load_credential(s, credential_id)
+        if not records.can_read(p, cred):
+            raise Forbidden("only the issuing organisation or an admin renders a credential's QR code")
+    link = verify_link(ctx.settings.public_url, credential_id)
+    if fmt == "png":
+        return Response(qr_png(link), media_type="image/png")
+    return Response(qr_svg(link), media_type="image/svg+xml")
+
+
+for _action in ("revoke", "suspend", "reinstate"):
+    def _make(action):
+        async def change(credential_id: str, request: Request, p: IssuerOrAdmin, rid: RequestId,
+                         body: StatusChange | None = None):
+            return await lifecycle.change_credential(request.app.state.ctx, p, credential_id, action,
+                                                     body.reason if body else None, rid)
+        change.__name__ = f"{action}_credential"
+        change.__doc__ = f"{action.capitalize()} one credential: on-chain first, the DB after confirmation."
+        return change
+
+    router.post(f"/{{credential_id}}/{_action}")(_make(_action))

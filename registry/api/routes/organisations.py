@@ -1,0 +1,86 @@
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select, update
+from datetime import datetime, timezone
+
+from registry.api.deps import Admin, AnyPrincipal, RequestId
+from registry.core.errors import Forbidden, NotFound
+from registry.db.models import ApiKey, Organisation
+from registry.services import audit
+from registry.services.orgs import create_organisation, issue_api_key
+
+router = APIRouter(prefix="/v1", tags=["organisations"])
+
+JURISDICTION = r"^(CN(-[A-Z]{2})?|HK|MO|TW|[A-Z]{2}(-[A-Z0-9]{1,3})?)$"
+
+
+class OrganisationCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    identifier: str = Field(min_length=1, max_length=64, description="USCC for a mainland entity")
+    jurisdiction: str = Field(pattern=JURISDICTION)
+    roles: list[Literal["admin", "issuer", "verifier", "regulator", "exporter"]] = Field(min_length=1)
+    suite: Literal["secp256k1", "sm2-sm3"] = "secp256k1"
+    credentialTypes: list[Literal["BusinessLicence", "OperatingPermit", "DataAssetCertificate"]] = []
+
+
+def org_public(o: Organisation) -> dict:
+    return {"id": o.id, "name": o.name, "identifier": o.identifier, "jurisdiction": o.jurisdiction,
+            "roles": o.roles, "chainAccount": o.chain_account, "issuerId": o.issuer_id, "suite": o.suite,
+            "createdAt": o.created_at.isoformat()}
+
+
+@router.post("/organisations", status_code=201)
+async def create(body: OrganisationCreate, request: Request, p: Admin, rid: RequestId):
+    """Onboard an organisation (admin). Issuers are registered on-chain; the API key is shown once."""
+    ctx = request.app.state.ctx
+    async with ctx.sessions() as s, s.begin():
+        org, key = await create_organisation(
+            s, ctx, name=body.name, identifier=body.identifier, jurisdiction=body.jurisdiction,
+            roles=list(dict.fromkeys(body.roles)), suite=body.suite, credential_types=body.credentialTypes,
+            actor=p.org_name, request_id=rid)
+        return {"organisation": org_public(org), "apiKey": key}
+
+
+@router.get("/organisations")
+async def list_orgs(request: Request, p: AnyPrincipal):
+    async with request.app.state.ctx.sessions() as s:
+        orgs = (await s.execute(select(Organisation).order_by(Organisation.id))).scalars().all()
+    return {"items": [org_public(o) for o in orgs]}
+
+
+@router.get("/organisations/{org_id}")
+async def get_org(org_id: int, request: Request, p: AnyPrincipal):
+    async with request.app.state.ctx.sessions() as s:
+        o = await s.get(Organisation, org_id)
+    if o is None:
+        raise NotFound(f"organisation {org_id} does not exist")
+    return org_public(o)
+
+
+@router.post("/organisations/{org_id}/api-keys", status_code=201)
+async def new_key(org_id: int, request: Request, p: Admin, rid: RequestId):
+    async with request.app.state.ctx.sessions() as s, s.begin():
+        o = await s.get(Organisation, org_id)
+        if o is None:
+            raise NotFound(f"organisation {org_id} does not exist")
+        key = await issue_api_key(s, o, "issued by admin")
+        await audit.append(s, actor=p.org_name, action="issue_api_key", target=f"org:{org_id}", request_id=rid,
+                           org_id=p.org_id)
+    return {"apiKey": key}
+
+
+@router.delete("/api-keys/{key_id}")
+async def revoke_key(key_id: str, request: Request, p: AnyPrincipal, rid: RequestId):
+    """Revoke an API key: an admin any, an organisation its own."""
+    async with request.app.state.ctx.sessions() as s, s.begin():
+        k = (await s.execute(select(ApiKey).where(ApiKey.key_id == key_id))).scalar()
+        if k is None:
+            raise NotFound(f"no API key {key_id}")
+        if not p.has("admin") and k.org_id != p.org_id:
+            raise Forbidden("you may revoke only your own organisation's keys")
+        await s.execute(update(ApiKey).where(ApiKey.id == k.id).values(revoked_at=datetime.now(timezone.utc)))
+        await audit.append(s, actor=p.org_name, action="revoke_api_key", target=f"key:{key_id}", request_id=rid,
+                           org_id=p.org_id)
+    return {"revoked": key_id}

@@ -1,0 +1,55 @@
+import asyncio
+import base64
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from registry.api.deps import AnyPrincipal
+from registry.core.errors import BadRequest
+
+router = APIRouter(prefix="/v1", tags=["verify"])
+
+BUNDLE_TTL = 5.0
+
+
+class VerifyRequest(BaseModel):
+    credential: dict[str, Any] | str = Field(description="the holder copy (object or JSON text)")
+    at: str | None = Field(None, description="RFC 3339 time for validity and usage (default: now)")
+    relyingParty: str | None = None
+    purpose: str | None = None
+    data: str | None = Field(None, description="the dataset, base64, for the data check")
+
+
+async def current_verifier(ctx):
+    """A Verifier over the registry's own signed trust bundle, refreshed every few seconds."""
+    from registry.services.bundle import export_bundle
+    from verifier import TrustBundle, Verifier
+
+    cache = getattr(ctx, "_verifier_cache", None)
+    if cache and time.monotonic() - cache[0] < BUNDLE_TTL:
+        return cache[1]
+    lock = ctx.__dict__.setdefault("_verifier_lock", asyncio.Lock())
+    async with lock:
+        cache = getattr(ctx, "_verifier_cache", None)
+        if cache and time.monotonic() - cache[0] < BUNDLE_TTL:
+            return cache[1]
+        bundle = await export_bundle(ctx)
+        v = Verifier(trust=TrustBundle.load(bundle, operators=[ctx.operator_address]))
+        ctx._verifier_cache = (time.monotonic(), v)
+        return v
+
+
+@router.post("/verify")
+async def verify(body: VerifyRequest, request: Request, p: AnyPrincipal):
+    """Run every check of the offline verifier against the registry's current trust bundle."""
+    data = None
+    if body.data is not None:
+        try:
+            data = base64.b64decode(body.data, validate=True)
+        except ValueError:
+            raise BadRequest("data must be base64") from None
+    v = await current_verifier(request.app.state.ctx)
+    result = v.verify(body.credential, at=body.at, data=data, relying_party=body.relyingParty, purpose=body.purpose)
+    return result.to_json()

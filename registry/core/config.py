@@ -1,0 +1,53 @@
+"""Settings from CERTLEDGER_* environment variables, with embedded defaults: a SQLite file and
+the local anvil node in the data directory. Library code never reads the environment; this does."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CERTLEDGER_", extra="ignore")
+
+    data_dir: Path = Path(".certledger")
+    database_url: str | None = Field(None, description="SQLAlchemy async URL; default: SQLite in data_dir")
+    rpc_url: str | None = Field(None, description="JSON-RPC endpoint; default: the local anvil (started if needed)")
+    manifest: Path | None = Field(None, description="deployment manifest; default: data_dir/deployment.json")
+    keystore_passphrase: SecretStr | None = Field(
+        None, description="passphrase of the issuer and operator keystores; default: generated in data_dir/secrets"
+    )
+    governance_key: SecretStr | None = Field(None, description="governance account key (default: dev key on anvil)")
+    node_port: int | None = None
+    batch_size: int = Field(1000, ge=1, le=100_000)
+    batch_window_seconds: float = Field(2.0, gt=0)
+    confirmations: int = Field(0, ge=0)
+    instance_id: str = Field(default_factory=socket.gethostname)
+    public_url: str = "http://127.0.0.1:8000"
+    max_upload_bytes: int = 64 * 1024 * 1024
+    pipeline_enabled: bool = True
+    indexer_enabled: bool = True
+    poll_interval_seconds: float = 0.2
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'registry.db').resolve()}"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.manifest or self.data_dir / "deployment.json"
+
+    def passphrase(self) -> str:
+        """The keystore passphrase; in the embedded setup generated once into data_dir/secrets."""
+        if self.keystore_passphrase is not None:
+            return self.keystore_passphrase.get_secret_value()
+        path = self.data_dir / "secrets" / "keystore-passphrase"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(32))
+        return path.read_text().strip()

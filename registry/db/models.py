@@ -1,0 +1,174 @@
+"""The registry's own tables. The chain projection (chain_* tables, written by the indexer)
+lives in ledger_node.projection; Alembic migrates both.
+
+Credentials keep their document and salts as JSON text (written once, read rarely); a batch
+keeps its whole Merkle tree as one blob, so a credential's proof is read from the tree by its
+leaf's position and batching writes one row per batch plus one batch_id per credential.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+HASH = String(66)  # 0x + 64 hex
+ADDRESS = String(42)
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    identifier: Mapped[str] = mapped_column(String(64), unique=True)  # USCC, or a foreign registry id
+    jurisdiction: Mapped[str] = mapped_column(String(8))
+    roles: Mapped[list[str]] = mapped_column(JSON)
+    chain_account: Mapped[str | None] = mapped_column(ADDRESS, nullable=True)
+    issuer_id: Mapped[int | None] = mapped_column(Integer, nullable=True, unique=True)  # on-chain issuer id
+    suite: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    credential_types: Mapped[list[int]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), unique=True)  # public part, "cl_<key_id>_<secret>"
+    secret_hash: Mapped[str] = mapped_column(String(64))  # sha256 hex of the secret
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SigningKey(Base):
+    """An organisation's chain account (and SM2 key), in encrypted keystores only."""
+
+    __tablename__ = "signing_keys"
+    __table_args__ = (UniqueConstraint("org_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    suite: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(ADDRESS)
+    sm2_public_key: Mapped[str | None] = mapped_column(String(130), nullable=True)
+    keystore: Mapped[str] = mapped_column(Text)  # Web3 Secret Storage JSON (scrypt + AES-128-CTR)
+    sm2_keystore: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AuditEntry(Base):
+    """Append-only, hash-chained: entry_hash = sha256(prev_hash ‖ JCS(entry fields))."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    org_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(200))
+    request_id: Mapped[str] = mapped_column(String(64))
+    details: Mapped[dict] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Counter(Base):
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class Credential(Base):
+    __tablename__ = "credentials"
+    __table_args__ = (
+        Index("ix_credentials_pending", "issuer_org_id", "credential_type", "batch_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # urn:uuid:...
+    status_index: Mapped[int] = mapped_column(BigInteger, unique=True)  # bitstring status list index
+    issuer_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    credential_type: Mapped[int] = mapped_column(SmallInteger)
+    subject_identifier: Mapped[str] = mapped_column(String(64), index=True)
+    target_hash: Mapped[str] = mapped_column(HASH, unique=True)
+    subject_hash: Mapped[str] = mapped_column(HASH)
+    document: Mapped[str] = mapped_column(Text)  # JSON of the document without proof
+    salts: Mapped[str] = mapped_column(Text)  # JSON {path: salt hex}
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), nullable=True, index=True)
+    accepted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    status: Mapped[int] = mapped_column(SmallInteger, default=1)  # 1 valid, 2 revoked, 3 suspended
+    status_reason: Mapped[int] = mapped_column(SmallInteger, default=0)
+    status_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    status_tx: Mapped[str | None] = mapped_column(HASH, nullable=True)
+
+
+class Batch(Base):
+    """One anchor. States: sealed → signed → sending → anchored (or rejected, with last_error)."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    credential_type: Mapped[int] = mapped_column(SmallInteger)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    count: Mapped[int] = mapped_column(Integer)
+    root: Mapped[str | None] = mapped_column(HASH, nullable=True, unique=True)
+    tree: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # all tree nodes, 32 bytes each
+    suite: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    key_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    signature: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    sender: Mapped[str | None] = mapped_column(ADDRESS, nullable=True)
+    nonce: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    raw_tx: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    tx_hash: Mapped[str | None] = mapped_column(HASH, nullable=True)
+    block_number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    anchored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[int] = mapped_column(SmallInteger, default=1)
+    status_reason: Mapped[int] = mapped_column(SmallInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FlowDeclaration(Base):
+    """The off-chain part of a cross-border flow declaration (the chain keeps its hash)."""
+
+    __tablename__ = "flow_declarations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    flow_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, unique=True)  # on-chain id
+    declaration_hash: Mapped[str] = mapped_column(HASH, unique=True)
+    exporter_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    credential_id: Mapped[str] = mapped_column(ForeignKey("credentials.id"))
+    parent_flow_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    declaration: Mapped[dict] = mapped_column(JSON)
+    tx_hash: Mapped[str | None] = mapped_column(HASH, nullable=True)
+    received_digest: Mapped[str | None] = mapped_column(HASH, nullable=True)  # reported by the importer
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,64 @@
+"""Trust bundle export: the chain as of one block (issuers from view calls at that block,
+anchors and status from the registry's confirmed records), signed by the operator key."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from registry.db.models import Batch, Credential, Organisation
+from verifier._bundle import build_trust_bundle, sign_trust_bundle
+from verifier._trust import AnchorRecord, IssuerKeyRecord, IssuerRecord
+
+SUITES = {0: "secp256k1", 1: "sm2-sm3"}
+ISSUER_STATUS = {1: "active", 2: "suspended"}
+
+
+async def export_bundle(ctx) -> dict:
+    chain = ctx.chain
+    block = await chain._rpc(chain.w3.eth.get_block("latest"))
+    number = int(block["number"])
+    issuers = []
+    count = await chain.call(chain.issuers.functions.issuerCount(), number)
+    for i in range(1, count + 1):
+        rec = await chain.call(chain.issuers.functions.issuer(i), number)
+        keys = {}
+        for v in range(1, rec[0] + 1):
+            k = await chain.call(chain.issuers.functions.issuerKey(i, v), number)
+            keys[v] = IssuerKeyRecord(version=v, account=k[0].lower(), valid_from=k[1], valid_until=k[2],
+                                      sm2_public_key=bytes(k[3]))
+        types = frozenset([t for t in (1, 2, 3)
+                           if await chain.call(chain.issuers.functions.isAllowed(i, t), number)])
+        issuers.append(IssuerRecord(id=i, name=rec[7], uscc=rec[8], suite=SUITES[rec[1]],
+                                    status=ISSUER_STATUS.get(rec[2], "suspended"), active_from=rec[4],
+                                    active_until=rec[5], credential_types=types, keys=keys))
+    names = {}
+    async with ctx.sessions() as s:
+        for org_id, issuer_id, name in (await s.execute(
+                select(Organisation.id, Organisation.issuer_id, Organisation.name))).all():
+            names[org_id] = name
+        anchors = []
+        for b in (await s.execute(select(Batch).where(Batch.state == "anchored", Batch.block_number <= number)
+                                  .order_by(Batch.block_number))).scalars():
+            org_issuer = (await s.get(Organisation, b.issuer_org_id)).issuer_id
+            anchors.append(AnchorRecord(root=bytes.fromhex(b.root[2:]), issuer_id=org_issuer,
+                                        key_version=b.key_version, credential_type=b.credential_type, count=b.count,
+                                        block_number=b.block_number, timestamp=int(b.anchored_at.timestamp()),
+                                        status=b.status, reason=b.status_reason))
+        revoked, suspended = {}, {}
+        for c in (await s.execute(select(Credential.status_index, Credential.status, Credential.status_reason,
+                                         Credential.status_changed_at, Credential.issuer_org_id)
+                                  .where(Credential.status.in_((2, 3))))).all():
+            entry = {"reason": c.status_reason, "timestamp": int(c.status_changed_at.timestamp()) if c.status_changed_at
+                     else 0, "by": names.get(c.issuer_org_id, "")}
+            (revoked if c.status == 2 else suspended)[c.status_index] = entry
+        top = (await s.execute(select(Credential.status_index).order_by(Credential.status_index.desc()).limit(1))
+               ).scalar() or 0
+    bits = max(131_072, ((top + 1 + 7) // 8) * 8)
+    bundle = build_trust_bundle(
+        chain_id=ctx.deployment.chain_id,
+        contracts=ctx.deployment.contracts,
+        block={"number": number, "hash": "0x" + bytes(block["hash"]).hex(), "timestamp": int(block["timestamp"]),
+               "stateRoot": "0x" + bytes(block["stateRoot"]).hex()},
+        issuers=issuers, anchors=anchors, revoked=revoked, suspended=suspended, status_list_bits=bits,
+    )
+    return sign_trust_bundle(bundle, bytes.fromhex(ctx.operator_key[2:]))

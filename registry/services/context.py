@@ -1,0 +1,158 @@
+"""Everything a running service holds: settings, DB, chain connection, keys.
+
+`ServiceContext.create(settings)` applies the migrations, makes sure the chain is there (on the
+embedded defaults it starts the local anvil and deploys the contracts when needed) and loads the
+deployment manifest. The chain may be down later: the pipeline queues and /health says degraded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from eth_account import Account
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from web3 import AsyncWeb3
+from web3.logs import DISCARD
+
+from ledger_node.deploy import REGULATOR_ROLE, Deployment, load_manifest
+from ledger_node.node import DEV_CHAIN_ID, DEV_KEYS
+from registry.core.config import Settings
+from registry.core.errors import BadRequest, ChainUnavailable, Conflict
+from registry.db.session import make_engine, make_sessionmaker
+from registry.services.chain import ServiceChain
+from registry.services.keys import encrypt_secret, decrypt_secret
+
+SUITE_CODES = {"secp256k1": 0, "sm2-sm3": 1}
+DEV_FUNDING_WEI = 10**21  # 1000 ETH on the development chain
+
+
+def prepare_chain(settings: Settings) -> tuple[str, Deployment]:
+    """Resolve the RPC URL and the deployment (embedded: start anvil and deploy if needed). Sync."""
+    from ledger_node.chain import Chain
+    from ledger_node.deploy import check_manifest, deploy
+    from ledger_node.node import AnvilNode
+
+    if settings.rpc_url:
+        rpc = settings.rpc_url
+        deployment = load_manifest(settings.manifest_path)
+        return rpc, deployment
+    node = AnvilNode(settings.data_dir, port=settings.node_port)
+    status = node.start()
+    chain = Chain(status.rpc_url)
+    deployment, _ = deploy(chain, settings.governance_key.get_secret_value() if settings.governance_key
+                           else DEV_KEYS[0], settings.manifest_path)
+    check_manifest(chain, deployment, settings.manifest_path)
+    return status.rpc_url, deployment
+
+
+@dataclass
+class ServiceContext:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    rpc_url: str
+    deployment: Deployment
+    chain: ServiceChain
+    governance_key: str
+    operator_key: str
+    background: list[asyncio.Task] = field(default_factory=list)
+    admin_key_printed: str | None = None
+
+    @classmethod
+    async def create(cls, settings: Settings, *, rpc_url: str | None = None,
+                     deployment: Deployment | None = None) -> "ServiceContext":
+        from registry.db.migrate import upgrade
+
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        url = settings.resolved_database_url
+        await asyncio.to_thread(upgrade, url)
+        if rpc_url is None or deployment is None:
+            rpc_url, deployment = await asyncio.to_thread(prepare_chain, settings)
+        engine = make_engine(url)
+        gov = (settings.governance_key.get_secret_value() if settings.governance_key else None)
+        if gov is None:
+            if deployment.chain_id != DEV_CHAIN_ID:
+                raise BadRequest("CERTLEDGER_GOVERNANCE_KEY is required outside the development chain")
+            gov = DEV_KEYS[0]
+        ctx = cls(settings=settings, engine=engine, sessions=make_sessionmaker(engine), rpc_url=rpc_url,
+                  deployment=deployment, chain=ServiceChain(rpc_url, deployment), governance_key=gov,
+                  operator_key=_operator_key(settings))
+        return ctx
+
+    async def close(self) -> None:
+        for t in self.background:
+            t.cancel()
+        for t in self.background:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
+                pass
+        await self.engine.dispose()
+
+    @property
+    def operator_address(self) -> str:
+        return Account.from_key(self.operator_key).address
+
+    # -- onboarding --------------------------------------------------------------------------
+    async def onboard_on_chain(self, org, key, credential_types: list[str]) -> None:
+        """Fund (dev chain), register the issuer / participant / regulator on-chain."""
+        from registry.services.orgs import CREDENTIAL_TYPE_CODES, participant_id
+
+        chain = self.chain
+        if not await chain.is_up():
+            raise ChainUnavailable("the chain node is unreachable: onboarding needs it, try again later")
+        gas_price = int(await chain.w3.eth.gas_price)
+        if gas_price > 0:
+            gov = Account.from_key(self.governance_key).address
+            nonce = await chain.w3.eth.get_transaction_count(gov, "pending")
+            tx = {"to": key.address, "value": DEV_FUNDING_WEI if self.deployment.chain_id == DEV_CHAIN_ID
+                  else 10**18, "gas": 21000, "gasPrice": gas_price * 2, "nonce": nonce,
+                  "chainId": self.deployment.chain_id}
+            signed = Account.sign_transaction(tx, self.governance_key)
+            await chain.send_raw(bytes(signed.raw_transaction))
+            await _wait(chain, "0x" + bytes(signed.hash).hex())
+        if "issuer" in org.roles:
+            from verifier.uscc import is_valid_uscc
+
+            if not is_valid_uscc(org.identifier):
+                raise BadRequest(f"{org.identifier!r} is not a valid unified social credit code (GB 32100-2015)")
+            sm2 = bytes.fromhex(key.sm2_public_key[2:]) if key.sm2_public_key else b""
+            fn = chain.issuers.functions.registerIssuer(
+                key.address, org.name, org.identifier,
+                [CREDENTIAL_TYPE_CODES[t] for t in credential_types],
+                SUITE_CODES[org.suite or "secp256k1"], sm2, 0, 0)
+            rec = await chain.transact(self.governance_key, fn)
+            events = chain.issuers.events.IssuerRegistered().process_receipt(rec, errors=DISCARD)
+            org.issuer_id = int(events[0]["args"]["issuerId"])
+        if "exporter" in org.roles:
+            await chain.transact(self.governance_key, chain.flows.functions.registerParticipant(
+                key.address, participant_id(org.identifier)))
+        if "regulator" in org.roles:
+            await chain.transact(self.governance_key, chain.flows.functions.grantRole(REGULATOR_ROLE, key.address))
+
+
+async def _wait(chain: ServiceChain, tx_hash: str, timeout: float = 60) -> dict:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        rec = await chain.receipt(tx_hash)
+        if rec is not None:
+            return rec
+        await asyncio.sleep(0.05)
+    raise ChainUnavailable(f"transaction {tx_hash} not mined within {timeout:.0f} s")
+
+
+def _operator_key(settings: Settings) -> str:
+    """The trust-bundle signing key: an encrypted keystore in data_dir/secrets, made on first use."""
+    path = settings.data_dir / "secrets" / "operator-keystore.json"
+    passphrase = settings.passphrase()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        acct = Account.create()
+        path.touch(mode=0o600)
+        path.write_text(encrypt_secret("0x" + bytes(acct.key).hex(), passphrase))
+    try:
+        return decrypt_secret(path.read_text(), passphrase)
+    except ValueError:
+        raise Conflict(f"cannot open the operator keystore {path}: wrong CERTLEDGER_KEYSTORE_PASSPHRASE") from None

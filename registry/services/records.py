@@ -1,0 +1,123 @@
+"""Reads: a credential's holder copy (document + proof from its batch's stored tree), lists."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.core.errors import BadRequest, Conflict, Forbidden, NotFound
+from registry.db.models import Batch, Credential, Organisation
+from registry.services.orgs import CREDENTIAL_TYPE_CODES, Principal
+from verifier._holder import PreparedCredential, assemble_holder_copy
+from verifier._internal.merkle import leaf_hash
+
+TYPE_NAMES = {v: k for k, v in CREDENTIAL_TYPE_CODES.items()}
+STATUS_NAMES = {1: "valid", 2: "revoked", 3: "suspended"}
+STATUS_CODES = {v: k for k, v in STATUS_NAMES.items()}
+
+
+def proof_from_tree(tree: bytes, leaf: bytes) -> list[bytes]:
+    """The OZ StandardMerkleTree proof of `leaf` from a batch's stored node array."""
+    n_nodes = len(tree) // 32
+    n_leaves = (n_nodes + 1) // 2
+    start = (n_nodes - n_leaves) * 32
+    pos = tree.find(leaf, start)
+    while pos != -1 and pos % 32:
+        pos = tree.find(leaf, pos + 1)
+    if pos == -1:
+        raise Conflict("the credential's leaf is not in its batch tree (database inconsistent)")
+    i = pos // 32
+    proof = []
+    while i > 0:
+        j = i + 1 if i % 2 else i - 1
+        proof.append(tree[32 * j:32 * j + 32])
+        i = (i - 1) // 2
+    return proof
+
+
+def can_read(principal: Principal, cred: Credential) -> bool:
+    return principal.has("admin") or (principal.has("issuer") and cred.issuer_org_id == principal.org_id)
+
+
+async def load_credential(session: AsyncSession, credential_id: str) -> Credential:
+    cred = await session.get(Credential, credential_id)
+    if cred is None:
+        raise NotFound(f"no credential {credential_id}")
+    return cred
+
+
+async def holder_copy(session: AsyncSession, ctx, cred: Credential) -> dict:
+    batch = await session.get(Batch, cred.batch_id) if cred.batch_id else None
+    if batch is None or batch.state != "anchored":
+        raise Conflict(f"credential {cred.id} is not anchored yet (state {describe_state(cred, batch)})",
+                       details={"state": describe_state(cred, batch)})
+    org = await session.get(Organisation, cred.issuer_org_id)
+    target, subject = bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:])
+    prepared = PreparedCredential(salts=json.loads(cred.salts), target_hash=target, subject_hash=subject,
+                                  credential_type=cred.credential_type, suite=batch.suite)
+    return assemble_holder_copy(
+        json.loads(cred.document), prepared,
+        merkle_root=bytes.fromhex(batch.root[2:]), merkle_proof=proof_from_tree(batch.tree, leaf_hash(target, subject)),
+        batch_count=batch.count, issuer_id=org.issuer_id, key_version=batch.key_version,
+        signature=bytes.fromhex(batch.signature[2:]), chain_id=ctx.deployment.chain_id,
+        anchor_registry=ctx.deployment.anchor_registry, tx_hash=batch.tx_hash or "0x" + "00" * 32,
+        block_number=batch.block_number,
+    )
+
+
+def describe_state(cred: Credential, batch: Batch | None) -> str:
+    if batch is None:
+        return "accepted"
+    return {"sealed": "batched", "signed": "signed", "sending": "anchoring", "anchored": "anchored",
+            "rejected": "rejected"}.get(batch.state, batch.state)
+
+
+def credential_summary(cred: Credential, batch: Batch | None) -> dict:
+    return {
+        "id": cred.id,
+        "type": TYPE_NAMES.get(cred.credential_type, str(cred.credential_type)),
+        "subject": cred.subject_identifier,
+        "statusListIndex": cred.status_index,
+        "state": describe_state(cred, batch),
+        "status": STATUS_NAMES.get(cred.status, "unknown"),
+        "statusReason": cred.status_reason,
+        "batchId": cred.batch_id,
+        "targetHash": cred.target_hash,
+        "acceptedAt": cred.accepted_at.isoformat(),
+    }
+
+
+async def list_credentials(session: AsyncSession, principal: Principal, *, type_name: str | None, status: str | None,
+                           subject: str | None, batch_id: int | None, limit: int, offset: int) -> dict:
+    q = select(Credential, Batch).outerjoin(Batch, Batch.id == Credential.batch_id)
+    if not principal.has("admin"):
+        if not principal.has("issuer"):
+            raise Forbidden("only issuers and admins list credentials")
+        q = q.where(Credential.issuer_org_id == principal.org_id)
+    if type_name:
+        if type_name not in CREDENTIAL_TYPE_CODES:
+            raise BadRequest(f"unknown credential type {type_name!r}")
+        q = q.where(Credential.credential_type == CREDENTIAL_TYPE_CODES[type_name])
+    if status:
+        if status not in STATUS_CODES:
+            raise BadRequest(f"unknown status {status!r}: valid, revoked or suspended")
+        q = q.where(Credential.status == STATUS_CODES[status])
+    if subject:
+        q = q.where(Credential.subject_identifier == subject)
+    if batch_id is not None:
+        q = q.where(Credential.batch_id == batch_id)
+    total = (await session.execute(select(func.count()).select_from(q.subquery()))).scalar_one()
+    rows = (await session.execute(q.order_by(Credential.status_index).limit(limit).offset(offset))).all()
+    return {"total": total, "items": [credential_summary(c, b) for c, b in rows]}
+
+
+def batch_summary(b: Batch) -> dict:
+    return {
+        "id": b.id, "issuerOrgId": b.issuer_org_id, "type": TYPE_NAMES.get(b.credential_type),
+        "state": b.state, "count": b.count, "root": b.root, "txHash": b.tx_hash, "blockNumber": b.block_number,
+        "status": STATUS_NAMES.get(b.status), "statusReason": b.status_reason, "attempts": b.attempts,
+        "lastError": b.last_error, "createdAt": b.created_at.isoformat(),
+        "anchoredAt": b.anchored_at.isoformat() if b.anchored_at else None,
+    }
