@@ -112,16 +112,14 @@ def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
 
     for module in (health, organisations, credentials, batches, verify, bundle):
         app.include_router(module.router)
-    try:
-        from registry.api.routes import flows
+    import importlib
 
-        app.include_router(flows.router)
-    except ImportError:
-        pass
-    try:
-        from registry.api.routes import pages
-
-        app.include_router(pages.router)
-    except ImportError:
-        pass
+    for optional in ("flows", "pages", "trace_page", "audit"):
+        try:
+            module = importlib.import_module(f"registry.api.routes.{optional}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"registry.api.routes.{optional}":
+                raise
+            continue
+        app.include_router(module.router)
     return app
