@@ -271,3 +271,37 @@ def test_generated_network_is_gitignored():
     if r.returncode == 128:
         pytest.skip(f"git check-ignore failed (not a checkout?): {r.stderr.strip()}")
     assert r.stdout.split() == paths, "docker/network/ must be gitignored"
+
+
+def test_besu_rpc_helper_speaks_json_rpc(tmp_path):
+    """docker/besu-rpc.sh (used through `docker compose exec`) against a local JSON-RPC stub."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    seen = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server API
+            req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append(req)
+            body = json.dumps({"jsonrpc": "2.0", "id": req["id"], "result": True}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with open(DOCKER / "besu-rpc.sh") as script:
+            r = subprocess.run(["bash", "-s", "--", "perm_addAccountsToAllowlist", '[["0xab"]]'], stdin=script,
+                               capture_output=True, text=True, timeout=30,
+                               env={**os.environ, "BESU_RPC_PORT": str(server.server_address[1])})
+    finally:
+        server.shutdown()
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"jsonrpc": "2.0", "id": 1, "result": True}
+    assert seen == [{"jsonrpc": "2.0", "id": 1, "method": "perm_addAccountsToAllowlist", "params": [["0xab"]]}]
