@@ -207,7 +207,8 @@ def generate(out: Path, *, chain_id: int, deployer: str | None, accounts: list[s
 
     enodes = [v["enode"] for v in validators]
     addresses = [v["address"] for v in validators]
-    _write(out / "genesis.json", json.dumps(genesis(chain_id, addresses, deployer), indent=2) + "\n", CONTAINER_READ)
+    genesis_json = json.dumps(genesis(chain_id, addresses, deployer), indent=2) + "\n"
+    _write(out / "genesis.json", genesis_json, CONTAINER_READ)
     _write(out / "permissions_config.toml", permissions_toml(enodes, allow), CONTAINER_WRITE)
     _write(out / "static-nodes.json", json.dumps(enodes, indent=2) + "\n", CONTAINER_READ)
 
@@ -246,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         "random passwords for the 4-validator Besu network of docker/compose.yaml.",
     )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default: {DEFAULT_OUT})")
-    p.add_argument("--chain-id", type=int, default=DEFAULT_CHAIN_ID, help=f"chain id (default: {DEFAULT_CHAIN_ID})")
+    p.add_argument("--chain-id", type=int, default=DEFAULT_CHAIN_ID,
+                   help=f"chain id (default: {DEFAULT_CHAIN_ID})")
     p.add_argument(
         "--deployer",
         type=checksum,
@@ -273,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"network written to {args.out} (chain id {s['chainId']})")
     for v in s["validators"]:
         print(f"  {v['name']}: {v['address']}  {v['enode'][:24]}…@{v['ip']}")
-    print(f"  deployer: {s['deployer']}" + (f" (key in {s['deployerKeyFile']})" if s["deployerKeyFile"] else ""))
+    key_note = f" (key in {s['deployerKeyFile']})" if s["deployerKeyFile"] else ""
+    print(f"  deployer: {s['deployer']}{key_note}")
     print(f"  accounts allowlist: {', '.join(s['accountsAllowlist'])}")
     return 0
 

@@ -297,11 +297,13 @@ def test_besu_rpc_helper_speaks_json_rpc(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         with open(DOCKER / "besu-rpc.sh") as script:
-            r = subprocess.run(["bash", "-s", "--", "perm_addAccountsToAllowlist", '[["0xab"]]'], stdin=script,
+            r = subprocess.run(["bash", "-s", "--", "perm_addAccountsToAllowlist", '[["0xab"]]'],
+                               stdin=script,
                                capture_output=True, text=True, timeout=30,
                                env={**os.environ, "BESU_RPC_PORT": str(server.server_address[1])})
     finally:
         server.shutdown()
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == {"jsonrpc": "2.0", "id": 1, "result": True}
-    assert seen == [{"jsonrpc": "2.0", "id": 1, "method": "perm_addAccountsToAllowlist", "params": [["0xab"]]}]
+    assert seen == [{"jsonrpc": "2.0", "id": 1, "method": "perm_addAccountsToAllowlist",
+                     "params": [["0xab"]]}]
