@@ -46,6 +46,16 @@ def _hex(value: Any, what: str, size: int | None = 32) -> bytes:
     raise InvalidDocument(f"proof.{what} must be {size or 'some'} bytes of 0x-hex")
 
 
+def _path(items: list[Any]) -> tuple[bytes, ...]:
+    try:
+        if all(type(x) is str and len(x) == 66 and x[:2] == "0x" for x in items):
+            joined = bytes.fromhex("".join([x[2:] for x in items]))
+            return tuple(joined[i : i + 32] for i in range(0, len(joined), 32))
+    except ValueError:
+        pass
+    raise InvalidDocument("proof.merkleProof must be a list of 32-byte 0x-hex hashes")
+
+
 def _uint(value: Any, what: str, bits: int) -> int:
     if type(value) is not int or not 0 <= value < 2**bits:
         raise InvalidDocument(f"proof.{what} must be an integer from 0 to 2^{bits}−1")
@@ -89,7 +99,7 @@ def parse_proof(proof: Any) -> ParsedProof:
         target_hash=_hex(proof.get("targetHash"), "targetHash"),
         subject_hash=_hex(proof.get("subjectHash"), "subjectHash"),
         root=_hex(proof.get("merkleRoot"), "merkleRoot"),
-        path=tuple(_hex(p, "merkleProof[]") for p in merkle),
+        path=_path(merkle),
         credential_type=_uint(proof.get("credentialType"), "credentialType", 16),
         batch_count=_uint(proof.get("batchCount"), "batchCount", 32),
         issuer_id=_uint(proof.get("issuerId"), "issuerId", 32),

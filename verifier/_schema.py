@@ -12,6 +12,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
+from verifier._internal.fastschema import compile_schema
 from verifier.uscc import is_valid_uscc
 
 __all__ = ["CREDENTIAL_TYPES", "TYPE_NAMES", "validator_for", "schema_errors", "parse_datetime"]
@@ -26,14 +27,13 @@ _DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?Z
 
 def parse_datetime(text: str) -> datetime:
     """Parse an RFC 3339 UTC timestamp (``...Z``, up to nanoseconds); ``ValueError`` otherwise."""
-    m = _DATETIME.match(text) if isinstance(text, str) else None
+    m = _DATETIME.fullmatch(text) if isinstance(text, str) else None
     if not m:
         raise ValueError(f"{text!r} is not an RFC 3339 UTC time such as 2026-03-02T09:30:00Z")
-    base = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    t = m.group(1)
     fraction = m.group(2)
-    if fraction:
-        base = base.replace(microsecond=int(fraction[:6].ljust(6, "0")))
-    return base
+    return datetime(int(t[0:4]), int(t[5:7]), int(t[8:10]), int(t[11:13]), int(t[14:16]), int(t[17:19]),
+                    int(fraction[:6].ljust(6, "0")) if fraction else 0, tzinfo=timezone.utc)
 
 
 _formats = FormatChecker(formats=())
@@ -67,6 +67,25 @@ def validator_for(type_name: str) -> Draft202012Validator:
     return Draft202012Validator(schema_of(type_name), format_checker=_formats)
 
 
+def _ok(check: Any) -> Any:
+    def run(value: Any) -> bool:
+        try:
+            return bool(check(value))
+        except ValueError:
+            return False
+
+    return run
+
+
+_FAST_FORMATS = {"uscc": _ok(_is_uscc), "date": _ok(_is_date), "date-time": _ok(_is_datetime)}
+
+
+@cache
+def fast_validator_for(type_name: str) -> Any:
+    """A compiled yes/no validator that agrees with :func:`validator_for` (see fastschema)."""
+    return compile_schema(schema_of(type_name), _FAST_FORMATS)
+
+
 def _pointer(error: ValidationError) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in error.absolute_path)
 
@@ -92,6 +111,8 @@ def schema_errors(document: dict[str, Any], type_name: str, redacted: frozenset[
     ``null`` placeholder left at a redacted array position are not violations.
     """
     body = {k: v for k, v in document.items() if k != "proof"}
+    if not redacted and fast_validator_for(type_name)(body):
+        return []
     problems: list[str] = []
     for error in validator_for(type_name).iter_errors(body):
         path = _pointer(error)

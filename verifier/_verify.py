@@ -10,7 +10,7 @@ from typing import Any
 
 from eth_hash.auto import keccak
 
-from verifier._internal.disclosure import SUITE_HASHES, IntegrityFailure, flatten, recompute_leaves, redacted_ancestry
+from verifier._internal.disclosure import SUITE_HASHES, IntegrityFailure, escape_token, flatten, recompute_leaves, redacted_ancestry
 from verifier._internal.suites import batch_digest, verify_batch_signature
 from verifier._jsonio import loads_strict
 from verifier._proof import ParsedProof, parse_proof
@@ -45,6 +45,10 @@ def _skip(name: str, because: str) -> Check:
     return Check(name, "skipped", because)
 
 
+_NO_DATA = Check("data", "skipped", "no dataset was given to compare")
+_NO_PARTY = Check("usage", "skipped", "no relying party was given")
+
+
 class _State:
     """Per-credential working values, filled in as the checks run."""
 
@@ -77,6 +81,11 @@ class Verifier:
         self._anchors: dict[tuple[bytes, int, str], tuple[AnchorRecord | None, str]] = {}
         self._signatures: dict[tuple[Any, ...], Check] = {}
         self._nodes: dict[bytes, bytes] = {}
+        self._anchor_checks: dict[tuple[Any, ...], Check] = {}
+        self._issuer_checks: dict[tuple[Any, ...], Check] = {}
+        self._status_passed: Check | None = None
+        self._times: dict[str, datetime] = {}
+        self._validity_passed: dict[tuple[str, str], Check] = {}
 
     # -- public ------------------------------------------------------------------------------
     def verify(
@@ -89,7 +98,7 @@ class Verifier:
         purpose: str | None = None,
     ) -> VerificationResult:
         """Run every check on one credential (a parsed dict, or its JSON text/bytes)."""
-        when = _as_datetime(at)
+        when = self._time(at) if isinstance(at, str) else _as_datetime(at)
         s = _State()
         checks: list[Check] = [self._format(document, s)]
         if checks[0].status != "passed":
@@ -102,9 +111,12 @@ class Verifier:
         checks.append(anchor)
         checks.append(self._status(s, anchor))
         unauthenticated = None if s.integrity_ok else "the credential's content could not be authenticated (see integrity)"
-        checks.append(_skip("validity", unauthenticated) if unauthenticated else self._validity(s, when))
-        checks.append(_skip("data", unauthenticated) if unauthenticated else self._data(s, data))
-        checks.append(_skip("usage", unauthenticated) if unauthenticated else self._usage(s, when, relying_party, purpose))
+        if unauthenticated:
+            checks += [_skip("validity", unauthenticated), _skip("data", unauthenticated), _skip("usage", unauthenticated)]
+        else:
+            checks.append(self._validity(s, when))
+            checks.append(_NO_DATA if data is None else self._data(s, data))
+            checks.append(_NO_PARTY if relying_party is None else self._usage(s, when, relying_party, purpose))
         return self._result(checks, s)
 
     def verify_many(self, documents: Iterable[Mapping[str, Any] | str | bytes], **options: Any) -> list[VerificationResult]:
@@ -129,9 +141,10 @@ class Verifier:
         try:
             s.proof = proof = parse_proof(document.get("proof"))
             skip = redacted_ancestry(proof.redacted) if proof.redacted else frozenset()
+            leaves = s.leaves
             for key, value in document.items():
                 if key != "proof":
-                    flatten({key: value}, "", s.leaves, skip)
+                    flatten(value, "/" + escape_token(key), leaves, skip)
         except InvalidDocument as exc:
             return Check("format", "failed", str(exc))
         problems = schema_errors(document, s.type_name, skip)
@@ -214,6 +227,15 @@ class Verifier:
         s.anchor, s.anchor_why = record, why
         if record is None:
             return Check("anchor", "failed", why)
+        key = (p.root, p.chain_id, p.anchor_registry, p.credential_type, p.batch_count, p.issuer_id, p.key_version,
+               p.block_number)
+        cached = self._anchor_checks.get(key)
+        if cached is None:
+            cached = self._anchor_checks[key] = self._anchor_check(p, record)
+        return cached
+
+    @staticmethod
+    def _anchor_check(p: ParsedProof, record: AnchorRecord) -> Check:
         problems = []
         if record.credential_type != p.credential_type:
             problems.append(f"the anchor is for credential type {record.credential_type}, the proof says {p.credential_type}")
@@ -234,6 +256,15 @@ class Verifier:
         assert p is not None
         if record is None:
             return _skip("issuer", "the batch's anchor record is needed to know which key signed it (see anchor)")
+        claimed = s.doc.get("issuer") or {}
+        key = (p.root, p.signature, p.credential_type, p.batch_count, p.suite, claimed.get("id"), claimed.get("name"),
+               claimed.get("unifiedSocialCreditCode"), s.type_name)
+        cached = self._issuer_checks.get(key)
+        if cached is None:
+            cached = self._issuer_checks[key] = self._issuer_check(s, p, record)
+        return cached
+
+    def _issuer_check(self, s: _State, p: ParsedProof, record: AnchorRecord) -> Check:
         t = self.trust
         issuer = t.issuer(record.issuer_id)
         if issuer is None:
@@ -293,8 +324,10 @@ class Verifier:
                              f"this chain's ({expected}{entry['statusPurpose']})")
         st: StatusRecord = t.credential_status(p.root, s.leaf, int(index_text))
         if st.status == 1:
-            return Check("status", "passed", f"not revoked or suspended as of block {t.block_number} "
-                         f"({_when(t.block_timestamp)})")
+            if self._status_passed is None:
+                self._status_passed = Check("status", "passed", f"not revoked or suspended as of block "
+                                            f"{t.block_number} ({_when(t.block_timestamp)})")
+            return self._status_passed
         what = {2: "revoked", 3: "suspended"}.get(st.status, f"in status {st.status}")
         scope = "the whole batch was " if st.scope == "batch" else ""
         by = f" by {st.by}" if st.by else ""
@@ -302,14 +335,30 @@ class Verifier:
         return Check("status", "failed", f"{scope}{what}{by} on {_day(st.timestamp)}: reason {reason}")
 
     def _validity(self, s: _State, when: datetime) -> Check:
-        start = parse_datetime(s.doc["validFrom"])
-        end = parse_datetime(s.doc["validUntil"])
+        start = self._time(s.doc["validFrom"])
+        end = self._time(s.doc["validUntil"])
+        if start <= when < end:
+            key = (s.doc["validFrom"], s.doc["validUntil"])
+            cached = self._validity_passed.get(key)
+            if cached is None:
+                if len(self._validity_passed) > 10_000:
+                    self._validity_passed.clear()
+                cached = self._validity_passed[key] = Check("validity", "passed", f"valid from {key[0]} until {key[1]}")
+            return cached
         stamp = when.strftime("%Y-%m-%d %H:%M UTC")
         if when < start:
             return Check("validity", "failed", f"not yet valid: valid from {s.doc['validFrom']} (checked at {stamp})")
         if when >= end:
             return Check("validity", "failed", f"expired on {s.doc['validUntil']} (checked at {stamp})")
         return Check("validity", "passed", f"valid from {s.doc['validFrom']} until {s.doc['validUntil']}")
+
+    def _time(self, text: str) -> datetime:
+        value = self._times.get(text)
+        if value is None:
+            if len(self._times) > 10_000:
+                self._times.clear()
+            value = self._times[text] = parse_datetime(text)
+        return value
 
     def _data(self, s: _State, data: DataInput | None) -> Check:
         if data is None:

@@ -14,11 +14,14 @@ True
 
 from __future__ import annotations
 
+import re
+
 __all__ = ["ALPHABET", "WEIGHTS", "check_character", "is_valid_uscc"]
 
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _VALUE = {c: i for i, c in enumerate(ALPHABET)}
 WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
+_CODE = re.compile("[0-9A-HJ-NPQRTUWXY]{18}")
 
 
 def check_character(first17: str) -> str:
@@ -37,6 +40,8 @@ def check_character(first17: str) -> str:
 
 def is_valid_uscc(code: object) -> bool:
     """Whether ``code`` is an 18-character unified social credit code with a correct check character."""
-    if not isinstance(code, str) or len(code) != 18 or any(c not in _VALUE for c in code):
+    if type(code) is not str or len(code) != 18 or not _CODE.fullmatch(code):
         return False
-    return check_character(code[:17]) == code[17]
+    v = _VALUE
+    total = sum(v[c] * w for c, w in zip(code, WEIGHTS))
+    return ALPHABET[(31 - total % 31) % 31] == code[17]

@@ -17,6 +17,8 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
+
 from verifier._internal.canon import check_number, jcs
 from verifier.errors import InvalidDocument, RedactionError
 
@@ -119,9 +121,8 @@ def leaf_digest(h: HashFn, salt: bytes, path: str, value: Any) -> bytes:
 def _leaves_without_proof(document: Mapping[str, Any], skip: frozenset[str] | set[str] = frozenset()) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
     for key, item in document.items():
-        if key == "proof":
-            continue
-        flatten({key: item}, "", out, skip)
+        if key != "proof":
+            flatten(item, "/" + escape_token(key), out, skip)
     return out
 
 
@@ -175,23 +176,53 @@ def recompute_target_hash(
     return recompute_leaves(_leaves_without_proof(document, skip), salts, redacted, h)
 
 
+_PREFIX_CACHE: dict[str, bytes] = {}
+
+
+def _path_prefix(path: str) -> bytes:
+    """``uint32_be(len(path_utf8)) ‖ path_utf8``, cached: a batch repeats the same paths."""
+    prefix = _PREFIX_CACHE.get(path)
+    if prefix is None:
+        p = path.encode("utf-8")
+        prefix = len(p).to_bytes(4, "big") + p
+        if len(_PREFIX_CACHE) < 100_000:
+            _PREFIX_CACHE[path] = prefix
+    return prefix
+
+
 def recompute_leaves(
     leaves: list[tuple[str, Any]], salts: Mapping[str, Any], redacted: Mapping[str, Any], h: HashFn
 ) -> bytes:
     """:func:`recompute_target_hash` over leaves already flattened (with redaction placeholders skipped)."""
     digests: list[bytes] = []
+    append = digests.append
+    get = salts.get
+    prefixes = _PREFIX_CACHE
     for path, value in leaves:
-        salt_hex = salts.get(path)
-        if salt_hex is None:
-            if path in redacted:
+        salt_hex = get(path)
+        if type(salt_hex) is not str or len(salt_hex) != 66:
+            if salt_hex is None:
+                if path in redacted:
+                    raise IntegrityFailure(
+                        f"field {path} was redacted by the holder, but a value has been put back in its place"
+                    )
                 raise IntegrityFailure(
-                    f"field {path} was redacted by the holder, but a value has been put back in its place"
+                    f"field {path} is not part of what the issuer signed (it has no salt): it was added later"
                 )
-            raise IntegrityFailure(
-                f"field {path} is not part of what the issuer signed (it has no salt): it was added later"
-            )
-        p = path.encode("utf-8")
-        digests.append(h(_hex32(salt_hex, f"the salt of {path}") + len(p).to_bytes(4, "big") + p + jcs(value, path)).digest())
+            raise IntegrityFailure(f"the salt of {path} is not a 32-byte 0x-hex value")
+        try:
+            salt = bytes.fromhex(salt_hex[2:])
+        except ValueError:
+            raise IntegrityFailure(f"the salt of {path} is not a 32-byte 0x-hex value") from None
+        prefix = prefixes.get(path) or _path_prefix(path)
+        if type(value) is str:
+            try:
+                encoded = encode_basestring(value).encode("utf-8")
+            except UnicodeEncodeError:
+                encoded = jcs(value, path)  # raises InvalidDocument
+        else:
+            encoded = jcs(value, path)
+        append(h(salt + prefix + encoded).digest())
     if len(digests) != len(salts):
         present = {path for path, _ in leaves}
         missing = sorted(p for p in salts if p not in present)
@@ -202,7 +233,7 @@ def recompute_leaves(
     for path, digest_hex in redacted.items():
         if path in salts:
             raise IntegrityFailure(f"field {path} is listed as both disclosed and redacted")
-        digests.append(_hex32(digest_hex, f"the redacted digest of {path}"))
+        append(_hex32(digest_hex, f"the redacted digest of {path}"))
     return target_hash_of(h, digests)
 
 
