@@ -1,0 +1,197 @@
+"""Proof-carrying anchors (docs/FORMAT.md §9): a credential carries an ``eth_getProof`` account +
+storage proof that its root's slot in ``AnchorRegistry._anchors`` is set, against the
+``stateRoot`` of a block header signed by the operator. Checked here with ``trie`` + ``rlp``; the
+only thing trusted is the header signature.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import rlp
+from eth_hash.auto import keccak
+from trie import HexaryTrie
+from trie.exceptions import BadTrieProof
+
+from verifier._internal.suites import personal_digest, recover_address, sign_digest_secp256k1, eth_address
+from verifier._trust import AnchorRecord, TrustSource
+from verifier.errors import InvalidAnchorProof
+
+__all__ = [
+    "BUILD_DIR",
+    "anchors_slot",
+    "anchor_storage_key",
+    "decode_anchor_word",
+    "header_message",
+    "header_rlp_from_block",
+    "sign_header",
+    "verify_anchor_proof",
+    "fetch_anchor_proof",
+]
+
+#: The committed compiler artifacts (ABI, storage layout), relative to this package.
+BUILD_DIR = Path(__file__).resolve().parent.parent / "contracts" / "build"
+_HEADER_DOMAIN = b"certledger:header:v1"
+
+
+@cache
+def anchors_slot() -> int:
+    """The storage slot of ``AnchorRegistry._anchors``, from the committed storage layout."""
+    try:
+        layout = json.loads((BUILD_DIR / "AnchorRegistry.json").read_text("utf-8"))["storageLayout"]
+    except (OSError, KeyError, ValueError) as exc:
+        raise InvalidAnchorProof(f"cannot read the AnchorRegistry storage layout in {BUILD_DIR}: {exc}") from None
+    for entry in layout["storage"]:
+        if entry["label"] == "_anchors":
+            return int(entry["slot"])
+    raise InvalidAnchorProof("the AnchorRegistry storage layout has no _anchors mapping")
+
+
+def anchor_storage_key(root: bytes) -> bytes:
+    """Solidity mapping slot of ``_anchors[root]``: ``keccak256(root ‖ uint256(slot))``."""
+    return keccak(root + anchors_slot().to_bytes(32, "big"))
+
+
+def decode_anchor_word(word: int, root: bytes) -> AnchorRecord:
+    """Unpack the one-slot ``Anchor`` struct (fields packed from the low-order bytes up)."""
+    return AnchorRecord(
+        root=root,
+        issuer_id=word & 0xFFFFFFFF,
+        key_version=(word >> 32) & 0xFFFF,
+        credential_type=(word >> 48) & 0xFFFF,
+        count=(word >> 64) & 0xFFFFFFFF,
+        block_number=(word >> 96) & 0xFFFFFFFFFFFFFFFF,
+        timestamp=(word >> 160) & 0xFFFFFFFFFFFFFFFF,
+        status=(word >> 224) & 0xFF,
+        reason=(word >> 232) & 0xFF,
+    )
+
+
+def header_message(chain_id: int, block_hash: bytes) -> bytes:
+    """What the operator signs for a header: EIP-191 of ``keccak256("certledger:header:v1" ‖ uint256(chainId) ‖ blockHash)``."""
+    return personal_digest(keccak(_HEADER_DOMAIN + chain_id.to_bytes(32, "big") + block_hash))
+
+
+def sign_header(chain_id: int, block_hash: bytes, private_key: bytes) -> dict[str, str]:
+    """The ``headerSignature`` object ``{signer, value}``."""
+    value = sign_digest_secp256k1(header_message(chain_id, block_hash), private_key)
+    return {"signer": eth_address(private_key), "value": "0x" + value.hex()}
+
+
+_HEADER_FIELDS = (
+    "parentHash", "sha3Uncles", "miner", "stateRoot", "transactionsRoot", "receiptsRoot", "logsBloom", "difficulty",
+    "number", "gasLimit", "gasUsed", "timestamp", "extraData", "mixHash", "nonce",
+)
+_OPTIONAL_FIELDS = ("baseFeePerGas", "withdrawalsRoot", "blobGasUsed", "excessBlobGas", "parentBeaconBlockRoot", "requestsHash")
+_INT_FIELDS = {"difficulty", "number", "gasLimit", "gasUsed", "timestamp", "baseFeePerGas", "blobGasUsed", "excessBlobGas"}
+
+
+def header_rlp_from_block(block: dict[str, Any]) -> bytes:
+    """The RLP block header rebuilt from ``eth_getBlockByNumber`` fields (London … Prague).
+
+    Raises :class:`InvalidAnchorProof` if its keccak is not the block's hash.
+    """
+    def value(name: str) -> Any:
+        v = block[name]
+        if isinstance(v, str):
+            v = bytes.fromhex(v[2:]) if v.startswith("0x") else bytes.fromhex(v)
+            if name in _INT_FIELDS:
+                return int.from_bytes(v, "big")
+            return v
+        if isinstance(v, int):
+            return v
+        return bytes(v)
+
+    items = [value(n) for n in _HEADER_FIELDS]
+    for name in _OPTIONAL_FIELDS:
+        if block.get(name) is None:
+            break
+        items.append(value(name))
+    encoded = rlp.encode(items)
+    expected = block["hash"]
+    expected = bytes.fromhex(expected[2:]) if isinstance(expected, str) else bytes(expected)
+    if keccak(encoded) != expected:
+        raise InvalidAnchorProof("the rebuilt block header does not hash to the block hash (unknown header layout)")
+    return encoded
+
+
+def _hex(value: Any, what: str) -> bytes:
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise InvalidAnchorProof(f"anchorProof.{what} must be 0x-hex")
+    try:
+        return bytes.fromhex(value[2:])
+    except ValueError:
+        raise InvalidAnchorProof(f"anchorProof.{what} must be 0x-hex") from None
+
+
+def _nodes(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list) or len(value) > 64:
+        raise InvalidAnchorProof(f"anchorProof.{what} must be a list of trie nodes")
+    try:
+        return [rlp.decode(_hex(n, what)) for n in value]
+    except rlp.exceptions.DecodingError:
+        raise InvalidAnchorProof(f"anchorProof.{what} holds a node that is not RLP") from None
+
+
+def verify_anchor_proof(proof: dict[str, Any], *, root: bytes, trust: TrustSource) -> AnchorRecord:
+    """The anchor record of ``root`` proven by ``proof``; :class:`InvalidAnchorProof` if it proves nothing."""
+    # 1. The header, and the operator's signature over its hash (the one trusted input).
+    header = _hex(proof.get("blockHeader"), "blockHeader")
+    block_hash = keccak(header)
+    try:
+        fields = rlp.decode(header)
+        state_root, number, timestamp = fields[3], int.from_bytes(fields[8], "big"), int.from_bytes(fields[11], "big")
+    except (rlp.exceptions.DecodingError, IndexError, TypeError):
+        raise InvalidAnchorProof("anchorProof.blockHeader is not an RLP block header") from None
+    signature = proof.get("headerSignature")
+    if not isinstance(signature, dict):
+        raise InvalidAnchorProof("anchorProof.headerSignature is missing")
+    signer = recover_address(header_message(trust.chain_id, block_hash), _hex(signature.get("value"), "headerSignature.value"))
+    if signer is None or signer != str(signature.get("signer", "")).lower():
+        raise InvalidAnchorProof("the block header's signature does not verify")
+    if not trust.trusts_header_signer(signer):
+        raise InvalidAnchorProof(f"the block header was signed by {signer}, who is not a trusted operator")
+    # 2. Account proof: AnchorRegistry's account in that state → its storage root.
+    registry = bytes.fromhex(trust.anchor_registry[2:])
+    try:
+        account = HexaryTrie.get_from_proof(state_root, keccak(registry), _nodes(proof.get("accountProof"), "accountProof"))
+    except (BadTrieProof, ValueError, TypeError, KeyError) as exc:
+        raise InvalidAnchorProof(f"the account proof does not match the header's state root ({exc})") from None
+    if not account:
+        raise InvalidAnchorProof("the anchor registry has no account in that block")
+    storage_root = rlp.decode(account)[2]
+    # 3. Storage proof: the slot of _anchors[root] → the packed Anchor word.
+    try:
+        raw = HexaryTrie.get_from_proof(storage_root, keccak(anchor_storage_key(root)),
+                                        _nodes(proof.get("storageProof"), "storageProof"))
+    except (BadTrieProof, ValueError, TypeError, KeyError) as exc:
+        raise InvalidAnchorProof(f"the storage proof does not match the registry's storage root ({exc})") from None
+    word = int.from_bytes(rlp.decode(raw), "big") if raw else 0
+    record = decode_anchor_word(word, root)
+    if record.status == 0:
+        raise InvalidAnchorProof(f"the root is not anchored as of block {number}")
+    if record.block_number > number:
+        raise InvalidAnchorProof("the anchor claims a block after the proven header")
+    del timestamp
+    return record
+
+
+def fetch_anchor_proof(w3: Any, anchor_registry: str, root: bytes, operator_key: bytes, block: int | str = "latest") -> dict[str, Any]:
+    """Build an ``anchorProof`` for ``root`` from a web3 connection (``eth_getBlockByNumber`` +
+    ``eth_getProof``), signed by ``operator_key``. Used by the registry and the tests."""
+    raw_block = w3.provider.make_request("eth_getBlockByNumber", [hex(block) if isinstance(block, int) else block, False])
+    header_block = raw_block["result"]
+    header = header_rlp_from_block(header_block)
+    slot = "0x" + anchor_storage_key(root).hex()
+    proof = w3.provider.make_request("eth_getProof", [w3.to_checksum_address(anchor_registry), [slot], header_block["number"]])
+    result = proof["result"]
+    chain_id = int(w3.eth.chain_id)
+    return {
+        "blockHeader": "0x" + header.hex(),
+        "accountProof": list(result["accountProof"]),
+        "storageProof": list(result["storageProof"][0]["proof"]),
+        "headerSignature": sign_header(chain_id, keccak(header), operator_key),
+    }
