@@ -1,0 +1,341 @@
+"""The authorisation matrix: every endpoint × every role × every way of failing to authenticate.
+
+Endpoints are enumerated from the running app, so a new endpoint without a row in `MATRIX` fails
+`test_matrix_covers_every_route` (and the matrix itself). Each row names the roles allowed and
+the status a successful call returns; every other role must get 403 `forbidden`, and a missing,
+malformed, wrong-secret or revoked key 401 `unauthenticated` — each in the one error shape.
+
+The whole matrix runs in one test function per database (one service, one deployment), with
+failures collected and reported together.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pytest
+
+from tests.registry.samples import business_licence_record, make_uscc
+
+pytestmark = [pytest.mark.chain, pytest.mark.anyio]
+
+ADMIN, ISSUER, OTHER, VERIFIER, REGULATOR, EXPORTER = (
+    "admin", "issuer", "other-issuer", "verifier", "regulator", "exporter")
+ROLES = (ADMIN, ISSUER, OTHER, VERIFIER, REGULATOR, EXPORTER)
+ANY = frozenset(ROLES)
+ISSUERS = frozenset({ISSUER, OTHER})
+PUBLIC = None  # no authentication at all
+
+
+@dataclass(frozen=True)
+class Row:
+    allowed: frozenset | None  # roles allowed; PUBLIC: no key needed
+    ok: int = 200  # status of a successful call
+    # (env, role) -> (path, json body or None, extra request kwargs)
+    request: Callable | None = None
+    note: str = ""
+
+
+def _path(template: str) -> Callable:
+    return lambda env, role: (template.format(**env.params(role)), None, {})
+
+
+def _post(template: str, body: Callable | dict | None = None, **kw) -> Callable:
+    def build(env, role):
+        b = body(env, role) if callable(body) else body
+        return template.format(**env.params(role)), b, kw
+    return build
+
+
+def _bulk(env, role):
+    return ("/v1/credentials/bulk?type=BusinessLicence", None,
+            {"content": _json_bytes([business_licence_record()]), "headers": {"content-type": "application/json"}})
+
+
+def _json_bytes(obj) -> bytes:
+    import json
+
+    return json.dumps(obj, ensure_ascii=False).encode()
+
+
+# The expected table: (method, path as the app declares it) -> who may call it. The order is
+# the order of execution: reads first, then status changes (suspend → reinstate → revoke).
+MATRIX: dict[tuple[str, str], Row] = {
+    ("GET", "/health"): Row(PUBLIC),
+    ("GET", "/metrics"): Row(PUBLIC),
+    ("GET", "/openapi.json"): Row(PUBLIC),
+    ("GET", "/docs"): Row(PUBLIC),
+    ("GET", "/docs/oauth2-redirect"): Row(PUBLIC),
+    ("GET", "/redoc"): Row(PUBLIC),
+    ("GET", "/v1/organisations"): Row(ANY),
+    ("GET", "/v1/organisations/{org_id}"): Row(ANY),
+    ("GET", "/v1/credentials"): Row(frozenset({ADMIN}) | ISSUERS, note="issuers see their own"),
+    ("GET", "/v1/credentials/{credential_id}"): Row(frozenset({ADMIN, ISSUER})),
+    ("GET", "/v1/credentials/{credential_id}/qr.{fmt}"): Row(frozenset({ADMIN, ISSUER})),
+    ("GET", "/v1/batches"): Row(frozenset({ADMIN}) | ISSUERS, note="issuers see their own"),
+    ("GET", "/v1/batches/{batch_id}"): Row(frozenset({ADMIN, ISSUER})),
+    ("POST", "/v1/verify"): Row(ANY, request=_post("/v1/verify", lambda env, role: {"credential": env.holder_copy})),
+    ("GET", "/v1/trust-bundle"): Row(ANY),
+    ("POST", "/v1/credentials"): Row(ISSUERS, ok=202, request=_post(
+        "/v1/credentials", lambda env, role: {"type": "BusinessLicence", "record": business_licence_record()}),
+        note="admin passes the route's role check but holds no issuer identity: 403 from issuance"),
+    ("POST", "/v1/credentials/bulk"): Row(ISSUERS, ok=202, request=_bulk),
+    ("POST", "/v1/credentials/{credential_id}/suspend"): Row(frozenset({ADMIN, ISSUER}), request=_post(
+        "/v1/credentials/{credential_id}/suspend", {"reason": "courtOrder"})),
+    ("POST", "/v1/credentials/{credential_id}/reinstate"): Row(frozenset({ADMIN, ISSUER}), request=_post(
+        "/v1/credentials/{credential_id}/reinstate")),
+    ("POST", "/v1/credentials/{credential_id}/revoke"): Row(frozenset({ADMIN, ISSUER}), request=_post(
+        "/v1/credentials/{credential_id}/revoke", {"reason": "superseded"})),
+    ("POST", "/v1/batches/{batch_id}/suspend"): Row(frozenset({ADMIN, ISSUER}), request=_post(
+        "/v1/batches/{batch_id}/suspend", {"reason": 8})),
+    ("POST", "/v1/batches/{batch_id}/reinstate"): Row(frozenset({ADMIN, ISSUER}), request=_post(
+        "/v1/batches/{batch_id}/reinstate")),
+    ("POST", "/v1/batches/{batch_id}/revoke"): Row(frozenset({ADMIN, ISSUER}), request=_post(
+        "/v1/batches/{batch_id}/revoke")),
+    ("POST", "/v1/organisations/{org_id}/api-keys"): Row(frozenset({ADMIN}), ok=201, request=_post(
+        "/v1/organisations/{org_id}/api-keys")),
+    ("DELETE", "/v1/api-keys/{key_id}"): Row(frozenset({ADMIN, ISSUER}), note="an admin any key, an org its own"),
+    ("POST", "/v1/organisations"): Row(frozenset({ADMIN}), ok=201, request=_post("/v1/organisations", lambda env, role: {
+        "name": f"新机构 {role}", "identifier": make_uscc(), "jurisdiction": "CN-GD", "roles": ["verifier"]})),
+}
+
+ROUTE_PATH_EXAMPLES = {"fmt": ("png", "svg")}
+
+
+def app_routes(app) -> set[tuple[str, str]]:
+    """(method, path) of every route the app serves (HEAD implied by GET is left out)."""
+    try:  # FastAPI >= 0.16x keeps included routers lazily
+        from fastapi.routing import iter_route_contexts
+
+        routes = list(iter_route_contexts(app.routes))
+    except ImportError:
+        routes = list(app.routes)
+    out = set()
+    for r in routes:
+        path, methods = getattr(r, "path", None), getattr(r, "methods", None)
+        assert path is not None, f"a route without a path: {r!r}"
+        for m in methods or ():
+            if m != "HEAD":
+                out.add((m, path))
+    return out
+
+
+@dataclass
+class Env:
+    """Ids the matrix's paths refer to; mutations get one target per allowed role."""
+
+    keys: dict[str, str]
+    orgs: dict[str, dict]
+    creds: dict[str, str]  # role -> credential id (admin: its own target; others: the issuer's)
+    batches: dict[str, int]
+    spare_keys: dict[str, str]  # role -> key id to delete
+    holder_copy: dict
+    extra: dict = field(default_factory=dict)
+
+    def params(self, role: str) -> dict:
+        target = ADMIN if role == ADMIN else ISSUER
+        return {"org_id": self.orgs[ISSUER]["id"], "credential_id": self.creds[target],
+                "batch_id": self.batches[target], "key_id": self.spare_keys[target], "fmt": "png"}
+
+
+def key_id(api_key: str) -> str:
+    return api_key.split("_", 2)[1]
+
+
+def error_problem(r, status: int, code: str) -> str | None:
+    """None if `r` is `status` with the error shape and `code`; else what is wrong."""
+    if r.status_code != status:
+        return f"status {r.status_code} (expected {status}): {r.text[:200]}"
+    try:
+        body = r.json()
+    except ValueError:
+        return f"not JSON: {r.text[:200]}"
+    if not (isinstance(body, dict) and set(body) == {"error"} and isinstance(body["error"], dict)
+            and set(body["error"]) == {"code", "message", "details"}):
+        return f"not the error shape: {body!r:.200}"
+    if body["error"]["code"] != code:
+        return f"error code {body['error']['code']!r} (expected {code!r})"
+    if not isinstance(body["error"]["message"], str) or not body["error"]["message"]:
+        return "empty error message"
+    return None
+
+
+async def _setup(service) -> Env:
+    c, h = service.client, service.h
+    keys = {ADMIN: service.admin_key}
+    orgs = {}
+    r = await c.get("/v1/organisations", headers=h(service.admin_key))
+    orgs[ADMIN] = r.json()["items"][0]
+    for role, roles, types in ((ISSUER, ["issuer"], ["BusinessLicence"]), (OTHER, ["issuer"], ["BusinessLicence"]),
+                               (VERIFIER, ["verifier"], []), (REGULATOR, ["regulator"], []),
+                               (EXPORTER, ["exporter"], [])):
+        orgs[role], keys[role] = await service.create_org(name=f"机构 {role}", identifier=make_uscc(), roles=roles,
+                                                          types=types)
+    # two batches of the issuer: batch 1 holds two credentials, batch 2 one
+    creds, batches = {}, {}
+    ids = []
+    for n in (2, 1):
+        r = await c.post("/v1/credentials/bulk?type=BusinessLicence&atomic=true", headers=h(keys[ISSUER]),
+                         json=[business_licence_record() for _ in range(n)])
+        assert r.status_code == 202, r.text
+        ids.append(r.json()["ids"])
+        await service.drain()
+    creds[ADMIN], creds[ISSUER] = ids[0]
+    for role, cid in ((ADMIN, ids[0][0]), (ISSUER, ids[1][0])):
+        r = await c.get(f"/v1/credentials/{cid}", headers=h(keys[ISSUER]))
+        assert r.status_code == 200 and r.json()["state"] == "anchored", r.text
+        batches[role] = r.json()["batchId"]
+    assert batches[ADMIN] != batches[ISSUER]
+    holder = (await c.get(f"/v1/credentials/{creds[ISSUER]}", headers=h(keys[ISSUER]))).json()["credential"]
+    spare = {}
+    for role in (ADMIN, ISSUER):
+        r = await c.post(f"/v1/organisations/{orgs[ISSUER]['id']}/api-keys", headers=h(service.admin_key))
+        assert r.status_code == 201, r.text
+        spare[role] = key_id(r.json()["apiKey"])
+    env = Env(keys=keys, orgs=orgs, creds=creds, batches=batches, spare_keys=spare, holder_copy=holder)
+    # a key that was revoked (by its own organisation)
+    r = await c.post(f"/v1/organisations/{orgs[VERIFIER]['id']}/api-keys", headers=h(service.admin_key))
+    revoked = r.json()["apiKey"]
+    r = await c.delete(f"/v1/api-keys/{key_id(revoked)}", headers=h(revoked))
+    assert r.status_code == 200, r.text
+    env.extra["revoked"] = revoked
+    return env
+
+
+def bad_credentials(env: Env) -> dict[str, dict]:
+    """Ways of not being authenticated -> request headers."""
+    good = env.keys[VERIFIER]
+    kid = key_id(good)
+    return {
+        "no key": {},
+        "malformed key": {"Authorization": "Bearer not-an-api-key"},
+        "malformed key (cl_ with no secret)": {"Authorization": f"Bearer cl_{kid}_"},
+        "malformed key (X-API-Key)": {"X-API-Key": "cl_"},
+        "empty bearer": {"Authorization": "Bearer "},
+        "basic auth scheme": {"Authorization": f"Basic {good}"},
+        "unknown key id": {"Authorization": f"Bearer cl_{'0' * 16}_{good.split('_', 2)[2]}"},
+        "wrong secret": {"Authorization": f"Bearer cl_{kid}_{'A' * 43}"},
+        "wrong secret (X-API-Key)": {"X-API-Key": f"cl_{kid}_{'A' * 43}"},
+        "revoked key": {"Authorization": f"Bearer {env.extra['revoked']}"},
+        "revoked key (X-API-Key)": {"X-API-Key": env.extra["revoked"]},
+    }
+
+
+async def _call(service, method: str, route: str, row: Row, env: Env, role: str, headers: dict):
+    build = row.request or _path(route)
+    path, body, kw = build(env, role)
+    kw = dict(kw)
+    hdrs = {**kw.pop("headers", {}), **headers}
+    if body is not None:
+        kw["json"] = body
+    return path, await service.client.request(method, path, headers=hdrs, **kw)
+
+
+def test_matrix_covers_every_route():
+    """No app needed beyond construction: a new endpoint without a matrix row fails here."""
+    from registry.api.app import create_app
+
+    served = app_routes(create_app())
+    missing = sorted(served - set(MATRIX))
+    stale = sorted(set(MATRIX) - served)
+    assert not missing, f"endpoints without a row in the authorisation matrix: {missing}"
+    assert not stale, f"matrix rows for endpoints the app does not serve: {stale}"
+
+
+async def test_authorisation_matrix(service):
+    env = await _setup(service)
+    served = app_routes(service.app)
+    assert served == set(MATRIX), (sorted(served - set(MATRIX)), sorted(set(MATRIX) - served))
+    failures: list[str] = []
+    calls = 0
+    for (method, route), row in MATRIX.items():
+        # 1. not authenticated
+        for what, headers in bad_credentials(env).items():
+            path, r = await _call(service, method, route, row, env, VERIFIER, headers)
+            calls += 1
+            if row.allowed is PUBLIC:
+                if r.status_code != 200:
+                    failures.append(f"{method} {route} [{what}]: public, got {r.status_code}: {r.text[:150]}")
+                continue
+            problem = error_problem(r, 401, "unauthenticated")
+            if problem:
+                failures.append(f"{method} {route} [{what}]: {problem}")
+        # 2. every role: refused ones first (no side effect), then the allowed ones
+        order = sorted(ROLES, key=lambda role: row.allowed is not PUBLIC and role in row.allowed)
+        for role in order:
+            path, r = await _call(service, method, route, row, env, role, service.h(env.keys[role]))
+            calls += 1
+            allowed = row.allowed is PUBLIC or role in row.allowed
+            if allowed:
+                if r.status_code != row.ok:
+                    failures.append(f"{method} {route} as {role}: expected {row.ok}, got {r.status_code}: "
+                                    f"{r.text[:200]}")
+            else:
+                problem = error_problem(r, 403, "forbidden")
+                if problem:
+                    failures.append(f"{method} {route} as {role}: {problem}")
+    assert not failures, f"{len(failures)} of {calls} authorisation checks failed:\n  " + "\n  ".join(failures)
+
+    # the allowed status changes really happened, and only those
+    c, h = service.client, service.h
+    for role in (ADMIN, ISSUER):
+        r = await c.get(f"/v1/credentials/{env.creds[role]}", headers=h(service.admin_key))
+        assert r.json()["status"] == "revoked", r.text
+        r = await c.get(f"/v1/batches/{env.batches[role]}", headers=h(service.admin_key))
+        assert r.json()["status"] == "revoked", r.text
+
+
+async def test_other_issuer_cannot_touch_a_credential(service):
+    """The issuer-vs-issuer rule on every object endpoint, with the other issuer's own data present."""
+    c, h = service.client, service.h
+    _, key_a = await service.create_org(name="甲局", identifier=make_uscc(), roles=["issuer"],
+                                        types=["BusinessLicence"])
+    _, key_b = await service.create_org(name="乙局", identifier=make_uscc(), roles=["issuer"],
+                                        types=["BusinessLicence"])
+    ids = {}
+    for name, key in (("a", key_a), ("b", key_b)):
+        r = await c.post("/v1/credentials", headers=h(key), json={"type": "BusinessLicence",
+                                                                  "record": business_licence_record()})
+        assert r.status_code == 202, r.text
+        ids[name] = r.json()["id"]
+    await service.drain()
+    batch_a = (await c.get(f"/v1/credentials/{ids['a']}", headers=h(key_a))).json()["batchId"]
+    for method, path in (("GET", f"/v1/credentials/{ids['a']}"), ("GET", f"/v1/credentials/{ids['a']}/qr.svg"),
+                         ("POST", f"/v1/credentials/{ids['a']}/revoke"),
+                         ("POST", f"/v1/credentials/{ids['a']}/suspend"),
+                         ("POST", f"/v1/credentials/{ids['a']}/reinstate"),
+                         ("GET", f"/v1/batches/{batch_a}"), ("POST", f"/v1/batches/{batch_a}/revoke"),
+                         ("POST", f"/v1/batches/{batch_a}/suspend")):
+        r = await c.request(method, path, headers=h(key_b))
+        assert error_problem(r, 403, "forbidden") is None, (method, path, r.status_code, r.text)
+    # lists show each issuer only its own
+    for key, mine, theirs in ((key_a, ids["a"], ids["b"]), (key_b, ids["b"], ids["a"])):
+        listed = {i["id"] for i in (await c.get("/v1/credentials", headers=h(key))).json()["items"]}
+        assert mine in listed and theirs not in listed
+        batches = {b["id"] for b in (await c.get("/v1/batches", headers=h(key))).json()["items"]}
+        assert (batch_a in batches) == (key is key_a)
+    # and nothing changed
+    r = await c.get(f"/v1/credentials/{ids['a']}", headers=h(key_a))
+    assert r.json()["status"] == "valid"
+
+
+async def test_api_key_lifecycle(service):
+    """A new key works at once; a revoked one stops at once; an org cannot revoke another's key."""
+    c, h = service.client, service.h
+    org, key = await service.create_org(name="银行", identifier=make_uscc(), roles=["verifier"])
+    _, other = await service.create_org(name="另一家银行", identifier=make_uscc(), roles=["verifier"])
+    r = await c.post(f"/v1/organisations/{org['id']}/api-keys", headers=h(service.admin_key))
+    second = r.json()["apiKey"]
+    assert (await c.get("/v1/trust-bundle", headers={"X-API-Key": second})).status_code == 200
+    r = await c.delete(f"/v1/api-keys/{key_id(second)}", headers=h(other))
+    assert error_problem(r, 403, "forbidden") is None, r.text
+    r = await c.delete(f"/v1/api-keys/{key_id(second)}", headers=h(key))
+    assert r.status_code == 200, r.text
+    r = await c.get("/v1/organisations", headers=h(second))
+    assert error_problem(r, 401, "unauthenticated") is None, r.text
+    assert "revoked" in r.json()["error"]["message"]
+    assert (await c.get("/v1/organisations", headers=h(key))).status_code == 200  # the first key still works
+    r = await c.delete(f"/v1/api-keys/{uuid.uuid4().hex[:16]}", headers=h(key))
+    assert error_problem(r, 404, "not_found") is None, r.text
