@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     pipeline_enabled: bool = True
     indexer_enabled: bool = True
     poll_interval_seconds: float = 0.2
+    crash_after: str | None = Field(
+        None, description="testing only: 'POINT:N' SIGKILLs the process the N-th time it passes POINT "
+        "(accepted, sealed, signed, sending, broadcast, anchored) — the crash test's fault injection")
 
     @property
     def resolved_database_url(self) -> str:

@@ -172,3 +172,11 @@ class FlowDeclaration(Base):
     tx_hash: Mapped[str | None] = mapped_column(HASH, nullable=True)
     received_digest: Mapped[str | None] = mapped_column(HASH, nullable=True)  # reported by the importer
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # on-chain facts, copied from the FlowDeclared / FlowDecided receipts (times are block times)
+    asset_leaf: Mapped[str | None] = mapped_column(HASH, nullable=True, index=True)
+    declared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    decision: Mapped[int] = mapped_column(SmallInteger, default=1)  # 1 pending, 2 approved, 3 rejected
+    decision_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    decision_tx: Mapped[str | None] = mapped_column(HASH, nullable=True)
+    received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

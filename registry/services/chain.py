@@ -71,6 +71,10 @@ class ServiceChain:
     async def call(self, fn, block="latest") -> Any:
         return await self._rpc(fn.call(block_identifier=block))
 
+    async def call_from(self, fn, key: str) -> Any:
+        """eth_call of `fn` as the account of `key` (a dry run of a transaction)."""
+        return await self._rpc(fn.call({"from": Account.from_key(key).address}))
+
     async def anchor_of(self, root: str) -> dict | None:
         rec = await self.call(self.anchors.functions.anchorOf(bytes.fromhex(root[2:])))
         if rec[6] == 0:

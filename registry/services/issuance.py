@@ -221,6 +221,9 @@ class Issuance:
                                request_id=request_id, org_id=principal.org_id,
                                details={"count": len(rows), "rejected": len(problems),
                                         "first": rows[0]["id"] if rows else None})
+        crash = getattr(ctx, "pipeline", None)
+        if crash is not None:
+            crash.crash.passed("accepted")
         result.accepted = [r["id"] for r in rows]
         result.rejected = _problem_list(problems)
         return result

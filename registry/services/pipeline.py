@@ -36,6 +36,26 @@ LEASE = timedelta(seconds=30)
 _SEAL_LOCK = 0x7365616C  # "seal"
 
 
+class CrashPoints:
+    """Fault injection for the crash test: SIGKILL ourselves the N-th time a point is passed."""
+
+    def __init__(self, spec: str | None):
+        self.point, self.left = None, 0
+        if spec:
+            point, _, n = spec.partition(":")
+            self.point, self.left = point, int(n or 1)
+
+    def passed(self, point: str) -> None:
+        if point == self.point:
+            self.left -= 1
+            if self.left <= 0:
+                import os
+                import signal
+
+                log.warning("crash point %s reached: SIGKILL", point)
+                os.kill(os.getpid(), signal.SIGKILL)
+
+
 def now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -53,6 +73,7 @@ class Pipeline:
         self.last_error: str | None = None
         self.anchored_batches = 0
         self.anchored_credentials = 0
+        self.crash = getattr(ctx, "crash_points", None) or CrashPoints(ctx.settings.crash_after)
 
     # -- driver --------------------------------------------------------------------------------
     async def run_forever(self) -> None:
@@ -142,7 +163,8 @@ class Pipeline:
             await s.flush()
             for chunk in _chunks(ids, 5000):
                 await s.execute(update(Credential).where(Credential.id.in_(chunk)).values(batch_id=batch.id))
-            return len(ids)
+        self.crash.passed("sealed")
+        return len(ids)
 
     # -- advance ---------------------------------------------------------------------------------
     async def advance_all(self) -> int:
@@ -179,7 +201,8 @@ class Pipeline:
             if state == "sealed":
                 await self._sign(batch_id)
             elif state == "signed":
-                await self._send(batch_id)
+                if not await self._send(batch_id):
+                    return moved
             elif state == "sending":
                 if not await self._confirm(batch_id):
                     return moved
@@ -209,27 +232,48 @@ class Pipeline:
             batch.key_version = key.version
             batch.signature = "0x" + signature.hex()
             batch.state = "signed"
+        self.crash.passed("signed")
 
-    async def _send(self, batch_id: int) -> None:
+    async def _send(self, batch_id: int) -> bool:
+        """Persist the signed anchor tx, then broadcast it. False if the chain refuses it for now."""
         ctx = self.ctx
         async with ctx.sessions() as s:
             batch = await s.get(Batch, batch_id)
             root = batch.root
+            _, secp, _ = await signing_key(s, batch.issuer_org_id, ctx.settings.passphrase())
+            fn = ctx.chain.anchors.functions.anchor(bytes.fromhex(root[2:]), batch.credential_type, batch.count)
         existing = await ctx.chain.anchor_of(root)
+        if existing is None:
+            try:  # dry run from the issuer's account: a refusal (e.g. issuer suspended) holds the batch
+                await ctx.chain.call_from(fn, secp)
+            except ChainRejected as exc:
+                if (exc.details or {}).get("error") != "RootAlreadyAnchored":
+                    await self._hold(batch_id, exc.message)
+                    return False
+                existing = True
         if existing is not None:  # anchored already (by an earlier attempt): just confirm it
             async with ctx.sessions() as s, s.begin():
                 await s.execute(update(Batch).where(Batch.id == batch_id).values(state="sending"))
-            return
+            return True
         async with ctx.sessions() as s, s.begin():
             batch = await s.get(Batch, batch_id)
-            _, secp, _ = await signing_key(s, batch.issuer_org_id, ctx.settings.passphrase())
-            fn = ctx.chain.anchors.functions.anchor(bytes.fromhex(root[2:]), batch.credential_type, batch.count)
             tx = await ctx.chain.sign(secp, fn, gas=120_000)
             batch.raw_tx, batch.tx_hash, batch.nonce, batch.sender = tx.raw, tx.tx_hash, tx.nonce, tx.sender
             batch.attempts += 1
             batch.state = "sending"
+        self.crash.passed("sending")
         # committed: now the external effect
         await self._broadcast(batch_id, tx.raw)
+        self.crash.passed("broadcast")
+        return True
+
+    async def _hold(self, batch_id: int, reason: str) -> None:
+        """The chain refuses this batch for now: retry in 30 s (the reason shows in /v1/batches)."""
+        log.warning("batch %s held: %s", batch_id, reason)
+        self.last_error = reason
+        async with self.ctx.sessions() as s, s.begin():
+            await s.execute(update(Batch).where(Batch.id == batch_id)
+                            .values(last_error=reason[:500], claimed_by="held", lease_until=now() + LEASE))
 
     async def _broadcast(self, batch_id: int, raw: bytes) -> None:
         try:
@@ -268,6 +312,7 @@ class Pipeline:
                 if receipt is None or receipt.get("status") != 1:
                     values["tx_hash"] = await self._find_anchor_tx(root, anchor["blockNumber"]) or tx_hash
                 await s.execute(update(Batch).where(Batch.id == batch_id).values(**values))
+            self.crash.passed("anchored")
             self.anchored_batches += 1
             return True
         receipt = await ctx.chain.receipt(tx_hash)
