@@ -1,0 +1,93 @@
+"""StandardMerkleTree is the @openzeppelin/merkle-tree tree, byte for byte."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from verifier import StandardMerkleTree, leaf_hash
+from verifier._internal.merkle import hash_pair, process_proof
+from verifier.errors import MerkleError
+
+ROOT = Path(__file__).resolve().parents[2]
+VECTORS = ROOT / "tests" / "assets" / "merkle_vectors.json"
+
+
+def _b(h: str) -> bytes:
+    return bytes.fromhex(h[2:])
+
+
+def _hex(b: bytes) -> str:
+    return "0x" + b.hex()
+
+
+def _vectors() -> list[dict]:
+    return json.loads(VECTORS.read_text())["trees"]
+
+
+@pytest.mark.parametrize("vector", _vectors(), ids=lambda v: f"n={v['size']}")
+def test_python_tree_matches_openzeppelin_vectors(vector):
+    tree = StandardMerkleTree.of([(_b(t), _b(s)) for t, s in vector["values"]])
+    assert _hex(tree.root) == vector["root"]
+    assert [_hex(x) for x in tree.tree] == vector["tree"]
+    for i, (t, s) in enumerate(vector["values"]):
+        assert _hex(tree.leaf(i)) == vector["leaves"][i] == _hex(leaf_hash(_b(t), _b(s)))
+        assert [_hex(p) for p in tree.proof(i)] == vector["proofs"][i]
+        assert StandardMerkleTree.verify(tree.root, tree.leaf(i), tree.proof(i))
+        assert tree.leaf_index(_b(t), _b(s)) == i
+
+
+def test_vectors_regenerate_identically_with_node():
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: cannot regenerate tests/assets/merkle_vectors.json")
+    if not (ROOT / "node_modules" / "@openzeppelin" / "merkle-tree").is_dir():
+        pytest.skip("node_modules/@openzeppelin/merkle-tree is missing (run `npm ci`)")
+    out = subprocess.run([node, str(ROOT / "tests" / "assets" / "make_merkle_vectors.mjs")], cwd=ROOT,
+                         capture_output=True, check=True, timeout=60)
+    assert json.loads(out.stdout) == json.loads(VECTORS.read_text())
+
+
+def test_a_tampered_proof_or_leaf_does_not_verify():
+    pairs = [(os.urandom(32), os.urandom(32)) for _ in range(9)]
+    tree = StandardMerkleTree.of(pairs)
+    proof = tree.proof(4)
+    assert StandardMerkleTree.verify(tree.root, tree.leaf(4), proof)
+    assert not StandardMerkleTree.verify(tree.root, tree.leaf(5), proof)
+    assert not StandardMerkleTree.verify(tree.root, tree.leaf(4), proof[:-1])
+    assert not StandardMerkleTree.verify(tree.root, tree.leaf(4), [proof[1], proof[0], *proof[2:]])
+
+
+def test_internal_nodes_are_sorted_pairs_and_leaves_double_hashed():
+    a, b = os.urandom(32), os.urandom(32)
+    assert hash_pair(a, b) == hash_pair(b, a)
+    from eth_hash.auto import keccak
+
+    assert leaf_hash(a, b) == keccak(keccak(a + b))
+    assert process_proof(a, [b]) == hash_pair(a, b)
+
+
+def test_ten_thousand_leaves_build_in_well_under_a_second():
+    pairs = [(os.urandom(32), os.urandom(32)) for _ in range(10_000)]
+    start = time.process_time()
+    tree = StandardMerkleTree.of(pairs)
+    elapsed = time.process_time() - start
+    assert elapsed < 1.0, f"building took {elapsed:.2f}s of CPU"
+    assert StandardMerkleTree.verify(tree.root, tree.leaf(1234), tree.proof(1234))
+
+
+def test_errors_are_merkle_errors():
+    with pytest.raises(MerkleError):
+        StandardMerkleTree.of([])
+    tree = StandardMerkleTree.of([(b"\1" * 32, b"\2" * 32)])
+    assert tree.proof(0) == [] and tree.root == tree.leaf(0)
+    with pytest.raises(MerkleError):
+        tree.proof(1)
+    with pytest.raises(MerkleError):
+        tree.leaf_index(b"\3" * 32, b"\2" * 32)

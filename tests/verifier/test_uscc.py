@@ -1,0 +1,52 @@
+"""GB 32100-2015 unified social credit codes."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from verifier.uscc import ALPHABET, WEIGHTS, check_character, is_valid_uscc
+
+# Codes whose check character was computed by the GB 32100-2015 algorithm (the first is the
+# standard's widely published example, 91350100M000100Y43).
+KNOWN_GOOD = ["91350100M000100Y43", "91440101MA5BANK009", "121000004000003980", "91110000802100433B"]
+
+
+def _codes(n: int = 40) -> list[str]:
+    rng = random.Random(32100)
+    out = []
+    for _ in range(n):
+        body = "".join(rng.choice(ALPHABET) for _ in range(17))
+        out.append(body + check_character(body))
+    return out
+
+
+def test_weights_are_powers_of_three_mod_31():
+    assert WEIGHTS == (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+
+@pytest.mark.parametrize("code", KNOWN_GOOD)
+def test_known_good_codes_validate(code):
+    assert check_character(code[:17]) == code[17]
+    assert is_valid_uscc(code)
+
+
+@pytest.mark.parametrize("code", KNOWN_GOOD + _codes(10))
+def test_every_single_character_mutation_is_rejected(code):
+    for i in range(18):
+        for c in ALPHABET + "IOSVZa-":
+            if c != code[i]:
+                assert not is_valid_uscc(code[:i] + c + code[i + 1 :]), (code, i, c)
+
+
+def test_wrong_lengths_and_types_are_rejected():
+    assert not is_valid_uscc("91350100M000100Y4")
+    assert not is_valid_uscc("91350100M000100Y433")
+    assert not is_valid_uscc(None)
+    assert not is_valid_uscc(91350100)
+
+
+def test_check_character_refuses_bad_input():
+    with pytest.raises(ValueError):
+        check_character("9135010OM000100Y4")  # letter O is not in the alphabet
