@@ -313,3 +313,26 @@ def test_cli_error_is_one_line(tmp_path):
         up = _cli("node", "up", "--data-dir", str(tmp_path / "d"), "--port", str(port))
     assert up.returncode == 1
     assert len(up.stderr.strip().splitlines()) == 1, up.stderr
+
+
+def test_cli_deploy_key_errors(tmp_path):
+    """Off the development chain a deployer key is required (usage error, exit 2); an unfunded key
+    is refused with a one-line InsufficientFunds message (exit 1)."""
+    n = AnvilNode(tmp_path / "other", port=free_port(), chain_id=4242)
+    st = n.start()
+    pids = [st.pid, *_children(st.pid)]
+    try:
+        dep = _cli("deploy", "--data-dir", str(tmp_path / "d"), "--rpc", st.rpc_url)
+        _one_error(dep, 2, "chain 4242 is not the development chain", "CERTLEDGER_DEPLOYER_KEY")
+        from eth_account import Account
+
+        key = "0x" + bytes(Account.create().key).hex()
+        dep = _cli("deploy", "--data-dir", str(tmp_path / "d"), "--rpc", st.rpc_url,
+                   env={"CERTLEDGER_DEPLOYER_KEY": key})
+        _one_error(dep, 1, Account.from_key(key).address, "no funds", "4242")
+        assert not (tmp_path / "d" / "deployment.json").exists()
+    finally:
+        n.stop()
+        for p in pids:
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
