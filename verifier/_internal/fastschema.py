@@ -38,7 +38,10 @@ _TYPE_TEST = {
 
 
 def _strict_equal(a: Any, b: Any) -> bool:
-    """JSON equality as jsonschema sees it: 1 ≠ true, [1] ≠ [true]."""
+    """JSON equality as jsonschema sees it: 1 = 1.0, but 1 ≠ true and [1] ≠ [true]."""
+    numbers = (int, float)
+    if type(a) in numbers and type(b) in numbers:
+        return bool(a == b)
     if type(a) is not type(b):
         return False
     if type(a) is list:
