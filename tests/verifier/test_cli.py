@@ -1,0 +1,165 @@
+"""certledger-verify through a real subprocess: outputs, exit statuses, never a traceback."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.verifier.factory import AT, BANK_USCC, World
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    proc = subprocess.run([sys.executable, "-m", "verifier._cli", *args], input=stdin, capture_output=True,
+                          cwd=ROOT, env=env, timeout=120)
+    assert b"Traceback" not in proc.stderr + proc.stdout, proc.stderr.decode()
+    return proc
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    w = World()
+    issuer = w.add_issuer()
+    copies = w.issue(issuer, [w.document(issuer, "DataAssetCertificate") for _ in range(3)])
+    w.revoked[int(copies[2]["credentialStatus"][0]["statusListIndex"])] = {"reason": 2, "timestamp": 1_772_409_600}
+    (d / "creds").mkdir()
+    for i, c in enumerate(copies[:2]):
+        (d / "creds" / f"c{i}.json").write_text(json.dumps(c, ensure_ascii=False), encoding="utf-8")
+    (d / "revoked.json").write_text(json.dumps(copies[2], ensure_ascii=False), encoding="utf-8")
+    (d / "bundle.json").write_text(json.dumps(w.bundle()), encoding="utf-8")
+    tampered = copy.deepcopy(w.bundle())
+    tampered["block"]["number"] += 1
+    (d / "tampered-bundle.json").write_text(json.dumps(tampered), encoding="utf-8")
+    return d, w
+
+
+def test_valid_files_exit_0_with_one_line_per_check(files):
+    d, w = files
+    proc = run(str(d / "creds" / "c0.json"), "--bundle", str(d / "bundle.json"), "--operator", w.operator, "--at", AT,
+               "--relying-party", BANK_USCC, "--purpose", "loan assessment")
+    out = proc.stdout.decode()
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert "VALID" in out and out.count("✓") == 7 and "–" in out  # data skipped
+    assert "signed by " + w.operator in out and "old" in out
+
+
+def test_json_output_is_one_object_per_file(files):
+    d, _ = files
+    proc = run(str(d / "creds"), "--bundle", str(d / "bundle.json"), "--at", AT, "--json")
+    assert proc.returncode == 0
+    lines = proc.stdout.decode().splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        obj = json.loads(line)
+        assert set(obj) == {"file", "valid", "checks", "credential"} and obj["valid"] is True
+        assert [c["name"] for c in obj["checks"]] == ["format", "integrity", "issuer", "anchor", "status", "validity",
+                                                      "data", "usage"]
+        assert set(obj["credential"]) == {"id", "type", "issuer", "subject"}
+
+
+def test_an_invalid_file_exits_1(files):
+    d, _ = files
+    proc = run(str(d / "creds"), str(d / "revoked.json"), "--bundle", str(d / "bundle.json"), "--at", AT, "--json")
+    assert proc.returncode == 1
+    results = [json.loads(x) for x in proc.stdout.decode().splitlines()]
+    assert [r["valid"] for r in results] == [True, True, False]
+    status = next(c for c in results[2]["checks"] if c["name"] == "status")
+    assert status["status"] == "failed" and "revoked" in status["reason"]
+
+
+def test_stdin_is_read_with_dash(files):
+    d, _ = files
+    proc = run("-", "--bundle", str(d / "bundle.json"), "--at", AT, "--json",
+               stdin=(d / "creds" / "c1.json").read_bytes())
+    assert proc.returncode == 0 and json.loads(proc.stdout)["file"] == "-"
+
+
+@pytest.mark.parametrize("case,match", [
+    ("missing", "no such file"),
+    ("truncated", "not valid JSON"),
+    ("not-object", "not a credential"),
+    ("wrong-types", "does not match the DataAssetCertificate schema"),
+    ("huge-number", "thousands of digits"),
+    ("unsafe-integer", "2^53"),
+    ("float", "decimal strings"),
+])
+def test_malformed_input_exits_2_with_a_clear_message(files, tmp_path, case, match):
+    d, _ = files
+    good = json.loads((d / "creds" / "c0.json").read_text(encoding="utf-8"))
+    f = tmp_path / f"{case}.json"
+    if case == "truncated":
+        f.write_bytes((d / "creds" / "c0.json").read_bytes()[:300])
+    elif case == "not-object":
+        f.write_text("[1, 2, 3]")
+    elif case == "wrong-types":
+        good["credentialSubject"]["recordCount"] = "many"
+        good["validFrom"] = 20260101
+        f.write_text(json.dumps(good, ensure_ascii=False), encoding="utf-8")
+    elif case == "huge-number":
+        f.write_text(json.dumps(good, ensure_ascii=False).replace('"recordCount": 8760000', '"recordCount": ' + "9" * 5000))
+    elif case == "unsafe-integer":
+        good["credentialSubject"]["recordCount"] = 2**53
+        f.write_text(json.dumps(good, ensure_ascii=False), encoding="utf-8")
+    elif case == "float":
+        good["credentialSubject"]["recordCount"] = 1.5
+        f.write_text(json.dumps(good, ensure_ascii=False), encoding="utf-8")
+    proc = run(str(f), "--bundle", str(d / "bundle.json"), "--at", AT)
+    assert proc.returncode == 2
+    assert match in (proc.stdout + proc.stderr).decode()
+
+
+def test_a_50_mb_file_is_refused_with_exit_2(files, tmp_path):
+    d, _ = files
+    big = tmp_path / "big.json"
+    with open(big, "wb") as f:
+        f.write(b'{"padding": "')
+        f.write(b"x" * (50 * 1024 * 1024))
+        f.write(b'"}')
+    proc = run(str(big), "--bundle", str(d / "bundle.json"))
+    assert proc.returncode == 2 and b"larger than 10 MB" in proc.stderr
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--bundle", "{d}/tampered-bundle.json"], "signature does not verify"),
+    (["--bundle", "{d}/bundle.json", "--operator", "0x" + "12" * 20], "not one of the pinned operators"),
+    (["--bundle", "{d}/nope.json"], "cannot read the trust bundle"),
+    (["--bundle", "{d}/creds/c0.json"], "not a certledger trust bundle"),
+    ([], "say what to trust"),
+    (["--bundle", "{d}/bundle.json", "--rpc", "http://127.0.0.1:1"], "not both"),
+    (["--rpc", "http://127.0.0.1:1"], "needs both"),
+    (["--bundle", "{d}/bundle.json", "--purpose", "loan"], "go together"),
+    (["--bundle", "{d}/bundle.json", "--at", "yesterday"], "--at"),
+    (["--bundle", "{d}/bundle.json", "--data", "{d}/none.csv"], "no such dataset"),
+])
+def test_usage_and_bundle_errors_exit_2(files, args, match):
+    d, _ = files
+    proc = run(str(d / "creds" / "c0.json"), *[a.format(d=d) for a in args])
+    assert proc.returncode == 2, proc.stdout
+    assert match in proc.stderr.decode()
+
+
+def test_unreachable_node_exits_2(files, tmp_path):
+    d, w = files
+    manifest = tmp_path / "deployment.json"
+    manifest.write_text(json.dumps({"chainId": w.chain_id, "contracts": {
+        "issuerRegistry": "0x" + "01" * 20, "anchorRegistry": w.anchor_registry, "dataFlowLedger": "0x" + "02" * 20}}))
+    proc = run(str(d / "creds" / "c0.json"), "--rpc", "http://127.0.0.1:9", "--deployment", str(manifest))
+    assert proc.returncode == 2 and b"cannot reach the chain node" in proc.stderr
+
+
+def test_help_is_readable():
+    proc = run("--help")
+    out = proc.stdout.decode()
+    assert proc.returncode == 0
+    for option in ("--bundle", "--operator", "--rpc", "--deployment", "--data", "--relying-party", "--purpose",
+                   "--at", "--json", "Exit status"):
+        assert option in out
