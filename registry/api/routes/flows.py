@@ -1,0 +1,74 @@
+"""Cross-border data flows: declare (exporter, certificate holder or parent importer), decide
+(regulator), report receipt (importer), read, trace (regulator / admin) as JSON, CSV or SVG."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+
+from registry.api.deps import AnyPrincipal, RequestId
+from registry.core.errors import Forbidden
+from registry.services import flows
+
+router = APIRouter(prefix="/v1/flows", tags=["flows"])
+
+FlowId = Path(..., ge=1, le=flows.MAX_JS_INT, description="the on-chain flow id")
+
+
+@router.post("", status_code=201, openapi_extra={"requestBody": {"content": {"application/json": {
+    "schema": flows.DeclarationIn.model_json_schema(ref_template="#/components/schemas/{model}")}}}})
+async def declare(request: Request, p: AnyPrincipal, rid: RequestId):
+    """Declare a flow (role exporter). An original flow names an asset certificate its caller holds
+    (`credentialId`, or the holder copy as `credential`); an onward transfer names `parentFlowId`
+    and is declared by the parent's importer. Anchored on-chain with the certificate's proof."""
+    body = flows.parse_body(flows.DeclarationIn, await request.body())
+    return await flows.declare(request.app.state.ctx, p, body, rid)
+
+
+@router.get("/trace")
+async def trace(request: Request, p: AnyPrincipal,
+                asset: str | None = Query(None, max_length=100, description="certificate id or asset leaf (0x…)"),
+                organisation: str | None = Query(None, max_length=100,
+                                                 description="organisation id, identifier or participant id"),
+                jurisdiction: str | None = Query(None, max_length=8, description="flows from or to it (CN covers CN-GD)"),
+                from_: str | None = Query(None, alias="from", max_length=40, description="declared at or after"),
+                to: str | None = Query(None, max_length=40, description="declared at or before"),
+                format: Literal["json", "csv", "svg"] = "json",
+                table: Literal["flows", "violations", "totals"] = Query("flows", description="for CSV")):
+    """The flow graph, totals per jurisdiction pair and violations (regulators and admins)."""
+    if not p.has("regulator", "admin"):
+        raise Forbidden("tracing flows needs the role regulator (or admin)")
+    ctx = request.app.state.ctx
+    q = flows.make_query(asset=await flows.resolve_asset(ctx, asset),
+                         organisation=await flows.resolve_organisation(ctx, organisation),
+                         jurisdiction_code=jurisdiction, since=from_, until=to)
+    if asset:
+        q.labels["asset"] = asset
+    result = await flows.trace_from_db(ctx, q)
+    if format == "json":
+        return result
+    body, media = flows.render(result, format, table)
+    headers = {"content-disposition": f'attachment; filename="flow-trace.{format}"'} if format == "csv" else {}
+    return Response(body, media_type=media, headers=headers)
+
+
+@router.get("/{flow_id}")
+async def get_flow(request: Request, p: AnyPrincipal, flow_id: int = FlowId):
+    """One flow: its declaration, decision and receipt (exporter, importer, regulators, admins)."""
+    return await flows.get_flow(request.app.state.ctx, p, flow_id)
+
+
+@router.post("/{flow_id}/decision")
+async def decide(request: Request, p: AnyPrincipal, rid: RequestId, flow_id: int = FlowId):
+    """Approve or reject a pending flow (role regulator): `{"decision": "approved"|"rejected", "reason"}`."""
+    body = flows.parse_body(flows.DecisionIn, await request.body(), 16 * 1024)
+    return await flows.decide(request.app.state.ctx, p, flow_id, body, rid)
+
+
+@router.post("/{flow_id}/receipt")
+async def receipt(request: Request, p: AnyPrincipal, rid: RequestId, flow_id: int = FlowId):
+    """The importer reports the digest of the payload it received: `{"payloadDigest": "0x…"}`."""
+    body = flows.parse_body(flows.ReceiptIn, await request.body(), 4 * 1024)
+    return await flows.report_receipt(request.app.state.ctx, p, flow_id, body, rid)

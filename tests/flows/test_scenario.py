@@ -1,0 +1,168 @@
+"""The Guangzhou scenario end to end: certificate → flows CN-GD → HK (approved), HK → SG onward
+(approved), CN-GD → MO (rejected), an onward MO → PT declared while its parent was pending and the
+parent then rejected, an onward of the rejected flow refused outright, the certificate revoked —
+the trace reports exactly the expected violations, in JSON, CSV and SVG, and the trace rebuilt from
+chain events alone equals the DB's."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from registry.services import flows as F
+from tests.flows.conftest import DIGEST, declaration
+
+pytestmark = [pytest.mark.chain, pytest.mark.anyio]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "flows"
+PT = {"name": "Exemplo Energia Lisboa SA", "identifier": "PT-NIPC-509876543", "jurisdiction": "PT"}
+
+
+async def declare(w, key, body, status=201):
+    r = await w.service.client.post("/v1/flows", headers=w.h(key), json=body)
+    assert r.status_code == status, r.text
+    return r.json()
+
+
+async def decide(w, flow_id, decision, reason="", key=None, status=200):
+    r = await w.service.client.post(f"/v1/flows/{flow_id}/decision", headers=w.h(key or w.regulator_key),
+                                    json={"decision": decision, "reason": reason})
+    assert r.status_code == status, r.text
+    return r.json()
+
+
+async def run_scenario(w) -> dict[str, int]:
+    s = w.service
+    f1 = await declare(w, w.gz_key, declaration(w.credential_id, importer=w.hk, to="HK"))
+    assert f1["status"] == "pending" and f1["txHash"] and f1["flowId"] >= 1
+    assert f1["declarationHash"] == F.declaration_hash(f1["declaration"])
+    await decide(w, f1["flowId"], "approved", "standard contract filed with the Guangdong CAC")
+    f2 = await declare(w, w.hk_key, declaration(importer=w.sg, frm="HK", to="SG", parent=f1["flowId"]))
+    await decide(w, f2["flowId"], "approved")
+    f3 = await declare(w, w.gz_key, declaration(w.credential_id, importer=w.mo, to="MO", purpose="market research"))
+    f4 = await declare(w, w.mo_key, declaration(importer=PT, frm="MO", to="PT", parent=f3["flowId"],
+                                                purpose="market research"))
+    await decide(w, f3["flowId"], "rejected", "no security assessment for a transfer to Macao of this volume")
+    # an onward transfer of a rejected flow: refused outright by the API, and by the chain
+    refused = await declare(w, w.mo_key, declaration(importer=PT, frm="MO", to="PT", parent=f3["flowId"],
+                                                     purpose="market research"), status=409)
+    assert refused["error"]["code"] == "parent_flow_rejected"
+    # the importers report what they received: HK the declared payload, SG something else
+    r = await s.client.post(f"/v1/flows/{f1['flowId']}/receipt", headers=w.h(w.hk_key), json={"payloadDigest": DIGEST})
+    assert r.status_code == 200 and r.json()["payloadMatches"] is True, r.text
+    r = await s.client.post(f"/v1/flows/{f2['flowId']}/receipt", headers=w.h(w.sg_key),
+                            json={"payloadDigest": "0x" + "ab" * 32})
+    assert r.status_code == 200 and r.json()["payloadMatches"] is False, r.text
+    # the data authority revokes the certificate after the approvals
+    await asyncio.sleep(1.1)  # a later block second than the approvals
+    r = await s.client.post(f"/v1/credentials/{w.credential_id}/revoke", headers=w.h(w.authority_key),
+                            json={"reason": "dataInaccurate"})
+    assert r.status_code == 200, r.text
+    return {"f1": f1["flowId"], "f2": f2["flowId"], "f3": f3["flowId"], "f4": f4["flowId"]}
+
+
+async def test_guangzhou_scenario(world):
+    w, s = world, world.service
+    ids = await run_scenario(w)
+    f1, f2, f3, f4 = ids["f1"], ids["f2"], ids["f3"], ids["f4"]
+
+    # the chain refuses the onward transfer of the rejected flow too (signed with MO's own key)
+    from registry.core.errors import ChainRejected
+    from registry.services.orgs import signing_key
+
+    async with s.ctx.sessions() as sess:
+        _, mo_key, _ = await signing_key(sess, w.mo["id"], s.ctx.settings.passphrase())
+    flow3 = await s.ctx.chain.call(s.ctx.chain.flows.functions.flow(f3))
+    with pytest.raises(ChainRejected) as exc:
+        await s.ctx.chain.transact(mo_key, s.ctx.chain.flows.functions.declareFlow(
+            (f3, b"\1" * 32, b"MO".ljust(8, b"\0"), b"PT".ljust(8, b"\0"), 3, False, 0, 1, b"\2" * 32, b"\3" * 32,
+             b"\4" * 32), (flow3[1], b"\0" * 32, b"\0" * 32, [])))
+    assert exc.value.details["error"] in ("ParentFlowRejected", "AssetNotValid")
+
+    r = await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key), params={"asset": w.credential_id})
+    assert r.status_code == 200, r.text
+    trace = r.json()
+    edges = {e["flowId"]: e for e in trace["edges"]}
+    assert sorted(edges) == [f1, f2, f3, f4]
+    assert [edges[i]["status"] for i in (f1, f2, f3, f4)] == ["approved", "approved", "rejected", "pending"]
+    assert (edges[f1]["fromJurisdiction"], edges[f1]["toJurisdiction"]) == ("CN-GD", "HK")
+    assert edges[f2]["parentFlowId"] == f1 and edges[f4]["parentFlowId"] == f3
+    got = sorted((v["flowId"], v["kind"]) for v in trace["violations"])
+    assert got == sorted([
+        (f1, "certificate_revoked"),
+        (f2, "certificate_revoked"),
+        (f2, "payload_digest_mismatch"),
+        (f4, "parent_rejected"),
+    ]), trace["violations"]
+    revoked = [v for v in trace["violations"] if v["kind"] == "certificate_revoked"]
+    assert all(v["details"]["afterApproval"] for v in revoked)
+    assert {n["name"] for n in trace["nodes"]} == {w.gz["name"], w.hk["name"], w.sg["name"], w.mo["name"], PT["name"]}
+    pairs = {(t["from"], t["to"]): t for t in trace["totals"]}
+    assert set(pairs) == {("CN-GD", "HK"), ("HK", "SG"), ("CN-GD", "MO"), ("MO", "PT")}
+    assert pairs[("CN-GD", "MO")]["rejected"] == 1 and pairs[("CN-GD", "HK")]["approved"] == 1
+
+    # filters: an organisation, a jurisdiction, a time window
+    r = await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key), params={"organisation": w.hk["identifier"]})
+    assert sorted(e["flowId"] for e in r.json()["edges"]) == [f1, f2]
+    r = await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key), params={"organisation": str(w.mo["id"])})
+    assert sorted(e["flowId"] for e in r.json()["edges"]) == [f3, f4]
+    r = await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key), params={"jurisdiction": "SG"})
+    assert [e["flowId"] for e in r.json()["edges"]] == [f2]
+    r = await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key), params={"jurisdiction": "CN"})
+    assert sorted(e["flowId"] for e in r.json()["edges"]) == [f1, f3]
+    r = await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key), params={"from": "2000-01-01", "to": "2000-12-31"})
+    assert r.json()["edges"] == [] and r.json()["violations"] == []
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    # JSON export
+    r = await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key),
+                           params={"asset": w.credential_id, "format": "json"})
+    (ARTIFACTS / "scenario-trace.json").write_text(r.text)
+    assert sorted((v["flowId"], v["kind"]) for v in json.loads(r.text)["violations"]) == got
+    # CSV export: flows and violations
+    r = await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key),
+                           params={"asset": w.credential_id, "format": "csv"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    (ARTIFACTS / "scenario-flows.csv").write_text(r.text)
+    rows = {int(row["flowId"]): row for row in csv.DictReader(io.StringIO(r.text))}
+    assert rows[f2]["violations"] == "certificate_revoked;payload_digest_mismatch"
+    assert rows[f4]["violations"] == "parent_rejected" and rows[f3]["violations"] == ""
+    assert rows[f3]["status"] == "rejected" and rows[f3]["decisionReason"].startswith("no security assessment")
+    r = await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key),
+                           params={"asset": w.credential_id, "format": "csv", "table": "violations"})
+    vrows = list(csv.DictReader(io.StringIO(r.text)))
+    assert sorted((int(v["flowId"]), v["kind"]) for v in vrows) == got
+    # SVG export: a well-formed graph, violations in red, each edge links to its transaction
+    r = await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key),
+                           params={"asset": w.credential_id, "format": "svg"})
+    assert r.headers["content-type"].startswith("image/svg+xml")
+    (ARTIFACTS / "scenario-graph.svg").write_text(r.text)
+    root = ET.fromstring(r.text)
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    links = root.findall(".//s:a", ns)
+    assert len(links) == 4
+    by_flow = {int(a.get("data-flow-id")): a for a in links}
+    assert {i for i, a in by_flow.items() if a.get("data-violation") == "1"} == {f1, f2, f4}
+    assert by_flow[f1].get("href") == f"/trace/tx/{edges[f1]['declaredTx']}"
+    assert by_flow[f3].get("data-status") == "rejected"
+    assert len(root.findall(".//s:g[@class='node']", ns)) == 5
+
+    # the trace from chain events alone equals the DB's (on what the chain knows)
+    leaf = edges[f1]["assetLeaf"]
+    db_trace = (await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key), params={"asset": leaf})).json()
+    q = F.make_query(asset=leaf, organisation=None, jurisdiction_code=None, since=None, until=None)
+    chain_trace = await asyncio.to_thread(F.trace_from_chain, s.ctx.rpc_url, s.ctx.deployment, q)
+    assert F.chain_view(chain_trace) == F.chain_view(db_trace)
+    assert sorted((v["flowId"], v["kind"]) for v in chain_trace["violations"]) == sorted(
+        [(f1, "certificate_revoked"), (f2, "certificate_revoked"), (f4, "parent_rejected")])
+    for filters in ({"organisation": w.hk["identifier"]}, {"jurisdiction": "CN"}, {}):
+        db = (await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key), params=filters)).json()
+        q = F.make_query(asset=None, organisation=filters.get("organisation"),
+                         jurisdiction_code=filters.get("jurisdiction"), since=None, until=None)
+        ch = await asyncio.to_thread(F.trace_from_chain, s.ctx.rpc_url, s.ctx.deployment, q)
+        assert F.chain_view(ch) == F.chain_view(db), filters
