@@ -54,7 +54,8 @@ def decode_revert(data: str | bytes | None) -> RevertError:
         return RevertError("UnknownError", {"selector": "0x" + selector.hex()}, "0x" + data.hex())
     name, inputs = known
     values = abi_decode([_canonical_type(i) for i in inputs], body)
-    return RevertError(name, {i["name"]: v for i, v in zip(inputs, values)}, "0x" + data.hex())
+    args = {i["name"]: (Web3.to_checksum_address(v) if i["type"] == "address" else v) for i, v in zip(inputs, values)}
+    return RevertError(name, args, "0x" + data.hex())
 
 
 def _revert_from_exception(exc: Exception) -> RevertError | None:

@@ -22,6 +22,14 @@ from ledger_node.errors import AnvilNotInstalled, NodeStartFailed, PortInUse, Rp
 
 ROOT = Path(__file__).resolve().parent.parent
 ANVIL = ROOT / "node_modules" / ".bin" / "anvil"
+
+
+def _native_anvil(wrapper: Path) -> Path:
+    """The platform binary behind npm's `.bin/anvil` node wrapper (so our pid *is* anvil's)."""
+    for candidate in sorted((wrapper.parent.parent / "@foundry-rs").glob("anvil-*/bin/anvil")):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return wrapper
 DEV_CHAIN_ID = 31337
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 
@@ -156,7 +164,7 @@ class AnvilNode:
             )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cmd = [
-            str(self.anvil),
+            str(_native_anvil(self.anvil)),
             "--host", self.host,
             "--port", str(self.port),
             "--chain-id", str(self.chain_id),
@@ -190,12 +198,13 @@ class AnvilNode:
         pid = self._recorded_pid()
         if pid is None:
             return False
-        os.kill(pid, signal.SIGTERM)  # anvil dumps its state on SIGTERM
+        _signal_group(pid, signal.SIGTERM)  # anvil dumps its state on SIGTERM
         deadline = time.monotonic() + timeout
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
+            _signal_group(pid, signal.SIGKILL)
+        self._wait_port_free()
         self.pid_file.unlink(missing_ok=True)
         return True
 
@@ -203,10 +212,16 @@ class AnvilNode:
         """SIGKILL our anvil (tests: the state file must survive a crash)."""
         pid = self._recorded_pid()
         if pid is not None:
-            os.kill(pid, signal.SIGKILL)
+            _signal_group(pid, signal.SIGKILL)
             while _alive(pid):
                 time.sleep(0.02)
+            self._wait_port_free()
             self.pid_file.unlink(missing_ok=True)
+
+    def _wait_port_free(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not port_is_free(self.host, self.port) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def status(self) -> NodeStatus:
         pid = self._recorded_pid()
@@ -249,6 +264,17 @@ class AnvilNode:
         except FileNotFoundError:
             return "no log"
         return " | ".join(lines[-3:]) or "no output"
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    """Signal anvil's process group (it runs in its own session), falling back to the pid."""
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
 
 
 def _alive(pid: int) -> bool:

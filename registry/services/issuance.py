@@ -114,9 +114,7 @@ async def reserve_status_indexes(session: AsyncSession, n: int) -> int:
         .returning(Counter.value)
     )).scalar()
     if row is None:
-        session.add(Counter(name="status_index", value=n))
-        await session.flush()
-        return 0
+        raise RuntimeError("the status_index counter is missing: run `certledger db upgrade`")
     return row - n
 
 

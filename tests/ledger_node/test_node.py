@@ -173,10 +173,6 @@ def test_anchors_survive_stop_and_start(node):
     assert reused is True
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG ledger_node/node.py AnvilNode.kill(): it SIGKILLs the recorded pid, which is the npm wrapper "
-    "(node_modules/.bin/anvil -> bin.mjs, a node process); the native anvil it spawned keeps running and "
-    "holding the port, so the node is not killed and the next start() raises PortInUse"))
 def test_anchors_survive_kill(node):
     st = _start(node)
     _, dep, root = _anchor_something(st.rpc_url, node.data_dir)
@@ -301,10 +297,6 @@ def test_cli_manifest_errors(tmp_path, anvil_node):
     _one_error(dep, 1, "is for chain id 1", "chain id 31337")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG ledger_node/cli.py fail(): rich's stderr Console wraps at 80 columns when stderr is not a "
-    "terminal, so a long error (e.g. PortInUse, RpcUnreachable) is printed over two lines; pass "
-    "soft_wrap=True to err.print (or Console(stderr=True, soft_wrap=True))"))
 def test_cli_error_is_one_line(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
