@@ -166,3 +166,26 @@ async def test_guangzhou_scenario(world):
                          jurisdiction_code=filters.get("jurisdiction"), since=None, until=None)
         ch = await asyncio.to_thread(F.trace_from_chain, s.ctx.rpc_url, s.ctx.deployment, q)
         assert F.chain_view(ch) == F.chain_view(db), filters
+
+    # and through the CLI: `certledger flow trace --from-chain`, JSON to stdout, CSV and SVG to files
+    from typer.testing import CliRunner
+
+    from registry.flow_cli import flow_app
+
+    common = ["trace", "--from-chain", "--rpc-url", s.ctx.rpc_url, "--deployment", str(s.ctx.settings.manifest_path)]
+    res = await asyncio.to_thread(CliRunner().invoke, flow_app, common + ["--asset", leaf])
+    assert res.exit_code == 0, res.output
+    assert F.chain_view(json.loads(res.stdout)) == F.chain_view(db_trace)
+    res = await asyncio.to_thread(CliRunner().invoke, flow_app, common + [
+        "--asset", leaf, "--format", "csv", "--table", "violations", "--out", str(ARTIFACTS / "chain-violations.csv")])
+    assert res.exit_code == 0, res.output
+    chain_rows = list(csv.DictReader(io.StringIO((ARTIFACTS / "chain-violations.csv").read_text())))
+    assert sorted((int(v["flowId"]), v["kind"]) for v in chain_rows) == sorted(
+        [(f1, "certificate_revoked"), (f2, "certificate_revoked"), (f4, "parent_rejected")])
+    res = await asyncio.to_thread(CliRunner().invoke, flow_app, common + [
+        "--format", "svg", "--out", str(ARTIFACTS / "chain-graph.svg")])
+    assert res.exit_code == 0 and ET.parse(ARTIFACTS / "chain-graph.svg").getroot().tag.endswith("svg")
+    res = await asyncio.to_thread(CliRunner().invoke, flow_app, common + ["--asset", w.credential_id])
+    assert res.exit_code == 2 and "leaf" in res.output
+    res = await asyncio.to_thread(CliRunner().invoke, flow_app, common + ["--jurisdiction", "XX"])
+    assert res.exit_code == 2 and "not a known jurisdiction" in res.output
