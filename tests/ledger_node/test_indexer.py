@@ -25,6 +25,20 @@ S = _load("test_indexer_support")
 pytestmark = pytest.mark.chain
 
 
+@pytest.fixture(scope="module")
+def anvil(anvil_node):
+    """A private in-memory anvil (see test_indexer_support.Anvil), so `anvil_node` stays small."""
+    node = S.Anvil()
+    yield node
+    node.stop()
+
+
+@pytest.fixture()
+def deployment(anvil, tmp_path):
+    """A fresh deployment on the private anvil (governance and regulator: dev key 0)."""
+    return anvil.deploy(tmp_path / "deployment.json")
+
+
 async def _spot(rpc_url, deployment, database_url, sample=40):
     from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
@@ -38,12 +52,12 @@ async def _spot(rpc_url, deployment, database_url, sample=40):
         await engine.dispose()
 
 
-def test_every_event_type_projected(anvil_node, deployment, database_url):
+def test_every_event_type_projected(anvil, deployment, database_url):
     from ledger_node.indexer import chain_snapshot
 
-    loader = S.Loader(anvil_node.rpc_url, deployment)
+    loader = S.Loader(anvil.url, deployment)
     keys = loader.mixed_history()
-    stats, snap = S.run(S.index_once(anvil_node.rpc_url, deployment, database_url))
+    stats, snap = S.run(S.index_once(anvil.url, deployment, database_url))
     assert stats.events == len(snap["events"]) and stats.end_block == loader.head()
     names = {e["event"] for e in snap["events"]}
     assert names >= {"IssuerRegistered", "CredentialTypeSet", "IssuerSuspended", "IssuerReinstated",
@@ -74,34 +88,34 @@ def test_every_event_type_projected(anvil_node, deployment, database_url):
     assert len(snap["participants"]) == 2
 
     # the projection equals the chain's events folded without a database, and the views agree
-    assert S.diff(snap, S.run(chain_snapshot(anvil_node.rpc_url, deployment))) == ""
-    check = S.run(_spot(anvil_node.rpc_url, deployment, database_url))
+    assert S.diff(snap, S.run(chain_snapshot(anvil.url, deployment))) == ""
+    check = S.run(_spot(anvil.url, deployment, database_url))
     assert check.ok, check.mismatches
     assert check.checked == len(snap["anchors"]) + len(snap["credential_status"]) + 3 + 2
 
     # a second run is a no-op; new events are picked up incrementally, touching stored rows
-    stats2, snap2 = S.run(S.index_once(anvil_node.rpc_url, deployment, database_url))
+    stats2, snap2 = S.run(S.index_once(anvil.url, deployment, database_url))
     assert stats2.events == 0 and snap2 == snap
     loader.tx(loader.ar.functions.reinstateBatch(keys["other"][2]), S.GOV)
     loader.tx(loader.ir.functions.suspendIssuer(i1, 4), S.GOV)
-    stats3, snap3 = S.run(S.index_once(anvil_node.rpc_url, deployment, database_url))
+    stats3, snap3 = S.run(S.index_once(anvil.url, deployment, database_url))
     assert stats3.events == 2
     assert {r["root"]: r for r in snap3["anchors"]}[other[2]]["status"] == "Valid"
     assert {r["issuer_id"]: r for r in snap3["issuers"]}[i1]["status"] == "Suspended"
-    assert S.diff(snap3, S.run(chain_snapshot(anvil_node.rpc_url, deployment))) == ""
+    assert S.diff(snap3, S.run(chain_snapshot(anvil.url, deployment))) == ""
 
 
 @pytest.mark.slow
-def test_catch_up_over_ten_thousand_events(anvil_node, deployment, database_url):
+def test_catch_up_over_ten_thousand_events(anvil, deployment, database_url):
     from ledger_node.indexer import chain_snapshot
 
-    loader = S.Loader(anvil_node.rpc_url, deployment)
+    loader = S.Loader(anvil.url, deployment)
     loader.register_issuer(S.ISSUER)
-    roots = loader.anchor_many(S.ISSUER, 6_000, per_block=300)  # packed: 300 per block
-    roots += loader.anchor_many(S.ISSUER, 4_200, per_block=4)  # sparse: 1,050 blocks
-    stats, snap = S.run(S.index_once(anvil_node.rpc_url, deployment, database_url, page_size=1000))
+    roots = loader.anchor_many(S.ISSUER, 9_800, per_block=1000)  # packed: 1,000 per block
+    roots += loader.anchor_many(S.ISSUER, 400, per_block=4)  # sparse: 100 blocks
+    stats, snap = S.run(S.index_once(anvil.url, deployment, database_url, page_size=16, target_events_per_page=2000))
     assert stats.events >= 10_000 and len(snap["anchors"]) == 10_200
     assert {r["root"] for r in snap["anchors"]} == {"0x" + r.hex() for r in roots}
-    assert S.diff(snap, S.run(chain_snapshot(anvil_node.rpc_url, deployment))) == ""
-    check = S.run(_spot(anvil_node.rpc_url, deployment, database_url, sample=60))
+    assert S.diff(snap, S.run(chain_snapshot(anvil.url, deployment))) == ""
+    check = S.run(_spot(anvil.url, deployment, database_url, sample=60))
     assert check.ok and check.checked == 61, check.mismatches

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import time
 from typing import Any
 
@@ -28,11 +29,53 @@ ISSUER_NEW_KEY = DEV_KEYS[2]
 ISSUER2 = DEV_KEYS[3]
 EXPORTER, IMPORTER = DEV_KEYS[4], DEV_KEYS[5]
 BUSINESS_LICENCE, OPERATING_PERMIT, DATA_ASSET_CERTIFICATE = 1, 2, 3
-GAS_PRICE = 2_000_000_000
+GAS_PRICE = 1_000_000_000
 
 
 def addr(key: str) -> str:
     return Account.from_key(key).address
+
+
+# -- a private anvil --------------------------------------------------------------------------
+class Anvil:
+    """A throwaway anvil for the indexer tests and the benchmark: in memory, no `--state` dump
+    (the session node's once-a-second state dump grows with history and would slow every later
+    test), a high block gas limit and a zero base fee so thousands of anchors fit in one block."""
+
+    def __init__(self, *args: str):
+        from ledger_node.node import ANVIL, free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [str(ANVIL), "--port", str(self.port), "--silent", "--gas-limit", "1000000000", "--base-fee", "0",
+             *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 20
+        while True:
+            try:
+                httpx.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
+                           timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.time() > deadline or self.proc.poll() is not None:
+                    self.stop()
+                    raise RuntimeError("anvil did not start")
+                time.sleep(0.05)
+
+    def deploy(self, manifest_path) -> Any:
+        from ledger_node import deploy
+
+        manifest, _ = deploy(Chain(self.url), GOV, manifest_path, force=True)
+        return manifest
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
 # -- a small sorted-pair Merkle tree (OpenZeppelin MerkleProof-compatible) ---------------------
@@ -94,7 +137,6 @@ class Loader:
 
     def mine(self, n: int = 1) -> None:
         for _ in range(n):
-            self.rpc("anvil_setNextBlockBaseFeePerGas", [hex(1_000_000_000)])
             self.rpc("evm_mine")
 
     def snapshot(self) -> str:
