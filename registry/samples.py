@@ -1,4 +1,4 @@
-"""Sample records with valid unified social credit codes (GB 32100-2015 check characters)."""
+"""Sample records (valid unified social credit codes, GB 32100-2015) for the demo, benchmarks and tests."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def business_licence_record(uscc: str | None = None, name: str = "广州市示�
     return {"validFrom": "2024-01-01T00:00:00Z", "validUntil": "2044-01-01T00:00:00Z", "credentialSubject": subject}
 
 
-def data_asset_record(uscc: str | None = None, relying_party: str | None = None, digest: str = "0" * 64) -> dict:
+def data_asset_record(uscc: str | None = None, relying_party: str | None = None, digest: str = "0x" + "0" * 64) -> dict:
     uscc = uscc or make_uscc(prefix="914406")
     return {
         "validFrom": "2026-01-01T00:00:00Z",

@@ -42,6 +42,16 @@ class ServiceChain:
     def _contract(self, name: str, address: str):
         return self.w3.eth.contract(address=AsyncWeb3.to_checksum_address(address), abi=load_artifact(name).abi)
 
+    async def close(self) -> None:
+        """Close the provider's cached aiohttp sessions (web3 keeps them open)."""
+        manager = getattr(self.w3.provider, "_request_session_manager", None)
+        cache = getattr(getattr(manager, "session_cache", None), "_data", {}) or {}
+        for session in list(cache.values()):
+            close = getattr(session, "close", None)
+            if close is not None:
+                await close()
+        cache.clear()
+
     @property
     def chain_id(self) -> int:
         return self.deployment.chain_id

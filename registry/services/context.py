@@ -88,6 +88,10 @@ class ServiceContext:
                 await t
             except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
                 pass
+        try:
+            await self.chain.close()
+        except Exception:  # noqa: BLE001 - shutting down
+            pass
         await self.engine.dispose()
 
     @property

@@ -1,0 +1,281 @@
+"""`certledger demo` — the mission's story end to end on the embedded defaults (local anvil +
+SQLite in .certledger/), narrated. Every artefact goes to a folder named at the end; re-running
+works (organisations are reused, new API keys issued)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import csv
+import hashlib
+import io
+import json
+import random
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+
+from registry.samples import business_licence_record, data_asset_record
+
+console = Console()
+
+ORGS = {
+    "data_authority": dict(name="广东省政务服务和数据管理局 Guangdong Data Authority", identifier="11440000MB2C93176",
+                           jurisdiction="CN-GD", roles=["issuer"], suite="sm2-sm3",
+                           credentialTypes=["DataAssetCertificate"]),
+    "market_regulator": dict(name="广州市市场监督管理局 Guangzhou Market Regulation Administration",
+                             identifier="11440100MB2D12345", jurisdiction="CN-GD", roles=["issuer"],
+                             suite="secp256k1", credentialTypes=["BusinessLicence", "OperatingPermit"]),
+    "manufacturer": dict(name="佛山市顺德示例电器制造有限公司 Foshan Shunde Example Appliances Co.",
+                         identifier="91440606MA4UDE7M0", jurisdiction="CN-GD", roles=["exporter"]),
+    "bank": dict(name="示例银行广州分行 Example Bank Guangzhou Branch", identifier="91440101MA5BANK00",
+                 jurisdiction="CN-GD", roles=["verifier"]),
+    "customs": dict(name="广东省数据海关 Guangdong Data Customs", identifier="11440000DATACU7T0",
+                    jurisdiction="CN-GD", roles=["regulator"]),
+    "hk_importer": dict(name="Example Analytics (HK) Ltd", identifier="HK-BR-71234567", jurisdiction="HK",
+                        roles=["exporter"]),
+}
+
+
+def _with_check(code: str) -> str:
+    from verifier.uscc import check_character
+
+    code = code[:17]
+    return code + check_character(code)
+
+
+def step(n: int, text: str) -> None:
+    console.print(f"\n[bold cyan]{n}.[/bold cyan] [bold]{text}[/bold]")
+
+
+def say(text: str) -> None:
+    console.print(f"   {text}", highlight=False)
+
+
+def make_dataset(path: Path, rng: random.Random) -> str:
+    """A year of half-hourly electricity readings for one factory meter (synthetic)."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["timestamp", "meter", "kwh"])
+    start = datetime(2025, 1, 1, tzinfo=timezone.utc).timestamp()
+    for i in range(17520):
+        ts = datetime.fromtimestamp(start + 1800 * i, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        w.writerow([ts, "FS-SD-0042", f"{rng.uniform(80, 420):.2f}"])
+    data = buf.getvalue().encode()
+    path.write_bytes(data)
+    return "0x" + hashlib.sha256(data).hexdigest()
+
+
+async def run_demo(out: Path, settings) -> Path:
+    import httpx
+
+    from registry.api.app import create_app
+    from registry.services.context import ServiceContext
+
+    rng = random.Random()
+    out.mkdir(parents=True, exist_ok=True)
+    step(1, "Start the local permissioned chain (anvil) and the registry (SQLite), deploy the contracts")
+    ctx = await ServiceContext.create(settings)
+    d = ctx.deployment
+    say(f"chain {d.chain_id} at {ctx.rpc_url}; IssuerRegistry {d.issuer_registry}, "
+        f"AnchorRegistry {d.anchor_registry}, DataFlowLedger {d.data_flow_ledger}")
+    try:
+        await _story(ctx, settings, out, rng)
+    finally:
+        await ctx.close()
+    return out
+
+
+async def _story(ctx, settings, out: Path, rng: random.Random) -> None:
+    import httpx
+
+    from registry.api.app import create_app
+
+    app = create_app(settings, ctx=ctx)
+    async with app.router.lifespan_context(app):
+        admin = ctx.admin_key_printed or (settings.data_dir / "secrets" / "admin-api-key").read_text().strip()
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://registry",
+                                     timeout=120) as c:
+            api = Api(c)
+            call = api.json
+
+            step(2, "Onboard the data authority and the market regulator as issuers (registered on-chain)")
+            existing = {o["identifier"]: o for o in (await call("GET", "/v1/organisations", admin))["items"]}
+            keys, orgs = {}, {}
+            for role, spec in ORGS.items():
+                spec = dict(spec)
+                if "CN" in spec["jurisdiction"]:
+                    spec["identifier"] = _with_check(spec["identifier"])
+                if spec["identifier"] in existing:
+                    o = existing[spec["identifier"]]
+                    keys[role] = (await call("POST", f"/v1/organisations/{o['id']}/api-keys", admin))["apiKey"]
+                else:
+                    body = await call("POST", "/v1/organisations", admin, json=spec)
+                    o, keys[role] = body["organisation"], body["apiKey"]
+                orgs[role] = o
+                say(f"{o['name']} — roles {', '.join(o['roles'])}"
+                    + (f", issuer #{o['issuerId']} ({o['suite']})" if o.get("issuerId") else "")
+                    + (f", chain account {o['chainAccount']}" if o.get("chainAccount") else ""))
+
+            step(3, "The market regulator issues a batch of 1,000 business e-licences (营业执照)")
+            records = [business_licence_record(_random_uscc(rng)) for _ in range(1000)]
+            res = await call("POST", "/v1/credentials/bulk?type=BusinessLicence", keys["market_regulator"],
+                             content="\n".join(json.dumps(r, ensure_ascii=False) for r in records).encode(),
+                             headers={"Content-Type": "application/x-ndjson"})
+            licence_ids = res["ids"]
+            say(f"accepted {res['accepted']} e-licences")
+
+            step(4, "The data authority certifies the Foshan manufacturer's electricity-usage data asset")
+            digest = make_dataset(out / "electricity-usage-2025.csv", rng)
+            say(f"dataset electricity-usage-2025.csv: 17,520 half-hourly readings, sha256 {digest[:18]}…")
+            asset = data_asset_record(orgs["manufacturer"]["identifier"], orgs["bank"]["identifier"], digest)
+            asset["credentialSubject"]["holderName"] = orgs["manufacturer"]["name"]
+            asset["credentialSubject"]["authorisedUses"].append({
+                "relyingParty": {"name": orgs["hk_importer"]["name"], "unifiedSocialCreditCode": _random_uscc(rng)},
+                "purpose": "energy-efficiency-analytics", "until": "2027-12-31T23:59:59Z"})
+            cert_id = (await call("POST", "/v1/credentials", keys["data_authority"],
+                                  json={"type": "DataAssetCertificate", "record": asset}))["id"]
+            spare = (await call("POST", "/v1/credentials", keys["data_authority"],
+                                json={"type": "DataAssetCertificate", "record": data_asset_record(
+                                    orgs["manufacturer"]["identifier"], orgs["bank"]["identifier"], digest)}))["id"]
+            await ctx.pipeline.drain()
+            batches = (await call("GET", "/v1/batches?limit=1000", admin))["items"]
+            for b in batches[-3:]:
+                say(f"batch {b['id']}: {b['count']} {b['type']} anchored in block {b['blockNumber']} "
+                    f"(root {b['root'][:18]}…, tx {b['txHash'][:18]}…)")
+
+            cert = (await call("GET", f"/v1/credentials/{cert_id}", keys["data_authority"]))["credential"]
+            (out / "data-asset-certificate.json").write_text(json.dumps(cert, ensure_ascii=False, indent=2))
+            licence = (await call("GET", f"/v1/credentials/{licence_ids[0]}", keys["market_regulator"]))["credential"]
+            (out / "business-licence.json").write_text(json.dumps(licence, ensure_ascii=False, indent=2))
+
+            step(5, "The enterprise redacts what the bank need not see (the valuation and the other uses)")
+            from verifier import redact
+
+            redacted = redact(cert, ["/credentialSubject/valuation", "/credentialSubject/authorisedUses/1"])
+            (out / "data-asset-certificate.redacted.json").write_text(json.dumps(redacted, ensure_ascii=False, indent=2))
+            say("removed /credentialSubject/valuation and the second authorised use; their digests stay")
+
+            step(6, "Export the signed trust bundle — everything the bank needs to verify with no network")
+            bundle = await call("GET", "/v1/trust-bundle", keys["bank"])
+            (out / "trust-bundle.json").write_text(json.dumps(bundle, ensure_ascii=False))
+            say(f"as of block {bundle['block']['number']}, signed by operator {bundle['signature']['signer']}")
+
+            step(7, "The bank verifies the redacted certificate offline, with the dataset it received")
+            _verify(out, ["data-asset-certificate.redacted.json", "--bundle", "trust-bundle.json",
+                          "--operator", bundle["signature"]["signer"], "--data", "electricity-usage-2025.csv",
+                          "--relying-party", orgs["bank"]["identifier"], "--purpose", "credit-assessment"])
+
+            step(8, "A tampered copy and a revoked certificate are refused, with reasons")
+            tampered = copy.deepcopy(redacted)
+            tampered["credentialSubject"]["recordCount"] = 35040
+            (out / "data-asset-certificate.tampered.json").write_text(json.dumps(tampered, ensure_ascii=False, indent=2))
+            say("tampered: recordCount changed from 17520 to 35040")
+            _verify(out, ["data-asset-certificate.tampered.json", "--bundle", "trust-bundle.json"], expect=1)
+            revoked = (await call("GET", f"/v1/credentials/{spare}", keys["data_authority"]))["credential"]
+            (out / "data-asset-certificate.revoked.json").write_text(json.dumps(revoked, ensure_ascii=False, indent=2))
+            await call("POST", f"/v1/credentials/{spare}/revoke", keys["data_authority"], json={"reason": "superseded"})
+            say("the data authority revokes a superseded certificate on-chain; the bank takes a fresh bundle")
+            bundle = await call("GET", "/v1/trust-bundle", keys["bank"])
+            (out / "trust-bundle.json").write_text(json.dumps(bundle, ensure_ascii=False))
+            _verify(out, ["data-asset-certificate.revoked.json", "--bundle", "trust-bundle.json"], expect=1)
+
+            step(9, "An e-licence as a QR code that opens the verify page")
+            r = await c.get(f"/v1/credentials/{licence_ids[0]}/qr.png",
+                            headers={"Authorization": f"Bearer {keys['market_regulator']}"})
+            (out / "business-licence-qr.png").write_bytes(r.content)
+            say(f"business-licence-qr.png → {settings.public_url}/verify?credential={licence_ids[0]}")
+
+            step(10, "A cross-border flow to Hong Kong: declared, approved by data customs, traced")
+            await _flow_story(api, keys, orgs, cert_id, digest, out)
+
+
+def _random_uscc(rng: random.Random) -> str:
+    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+    return _with_check("914401" + "".join(rng.choice(alphabet) for _ in range(11)))
+
+
+class Api:
+    """The registry's HTTP API, as the organisations use it."""
+
+    def __init__(self, client):
+        self.client = client
+
+    async def json(self, method: str, url: str, key: str, *, headers: dict | None = None, **kw):
+        r = await self.client.request(method, url, headers={"Authorization": f"Bearer {key}", **(headers or {})},
+                                      **kw)
+        if r.status_code >= 400:
+            raise RuntimeError(f"{method} {url}: {r.status_code} {r.text[:300]}")
+        return r.json()
+
+    async def text(self, url: str, key: str) -> str:
+        r = await self.client.get(url, headers={"Authorization": f"Bearer {key}"})
+        if r.status_code >= 400:
+            raise RuntimeError(f"GET {url}: {r.status_code} {r.text[:300]}")
+        return r.text
+
+
+async def _flow_story(api: Api, keys, orgs, cert_id, digest, out: Path) -> None:
+    call = api.json
+    try:
+        import registry.services.flows  # noqa: F401
+    except ImportError:
+        say("[yellow]the data-flow ledger service is not installed in this build[/yellow]")
+        return
+    decl = {
+        "credentialId": cert_id,
+        "importer": {"name": orgs["hk_importer"]["name"], "identifier": orgs["hk_importer"]["identifier"],
+                     "jurisdiction": "HK"},
+        "fromJurisdiction": "CN-GD", "toJurisdiction": "HK",
+        "dataCategories": ["electricity-usage"], "personalInformation": False, "personalInformationSubjects": 0,
+        "legalBasis": "gba-standard-contract", "purpose": "energy-efficiency-analytics",
+        "volume": (out / "electricity-usage-2025.csv").stat().st_size, "payloadDigest": digest,
+    }
+    flow = await call("POST", "/v1/flows", keys["manufacturer"], json=decl)
+    fid = flow.get("flowId") or flow.get("id")
+    say(f"flow #{fid} CN-GD → HK declared on the data-flow ledger (tx {str(flow.get('txHash'))[:18]}…)")
+    await call("POST", f"/v1/flows/{fid}/decision", keys["customs"],
+               json={"decision": "approved", "reason": "GBA standard contract filed"})
+    say("data customs approves it on-chain")
+    trace = await call("GET", f"/v1/flows/trace?asset={cert_id}&format=json", keys["customs"])
+    (out / "trace.json").write_text(json.dumps(trace, ensure_ascii=False, indent=2))
+    for fmt in ("csv", "svg"):
+        (out / f"trace.{fmt}").write_text(await api.text(f"/v1/flows/trace?asset={cert_id}&format={fmt}",
+                                                         keys["customs"]))
+    totals = trace.get("totals") or trace.get("totalsByJurisdictionPair")
+    say(f"trace: {len(trace.get('edges', trace.get('flows', [])))} flow(s), totals {totals}, "
+        f"violations {len(trace.get('violations', []))}")
+
+
+def _verify(folder: Path, args: list[str], expect: int = 0) -> None:
+    exe = Path(sys.executable).parent / "certledger-verify"
+    proc = subprocess.run([str(exe), *args], cwd=folder, capture_output=True, text=True)
+    for line in proc.stdout.strip().splitlines():
+        say(f"[dim]bank$[/dim] {line}")
+    if proc.returncode != expect:
+        raise RuntimeError(f"certledger-verify exited {proc.returncode}, expected {expect}: {proc.stderr[-500:]}")
+
+
+def demo_command(
+    out: Annotated[Optional[Path], typer.Option(help="Artefact folder (default: demo-output/<time>).")] = None,
+) -> None:
+    """Run the whole story on the embedded defaults (local anvil + SQLite), narrated."""
+    from registry.core.config import Settings
+
+    settings = Settings()
+    folder = out or Path("demo-output") / datetime.now().strftime("%Y%m%d-%H%M%S")
+    try:
+        asyncio.run(run_demo(folder, settings))
+    except Exception as exc:  # noqa: BLE001 - one clear line, the state stays for inspection
+        console.print(f"[red]demo failed:[/red] {exc}")
+        raise typer.Exit(1)
+    files = "\n".join(f"  {p.name}" for p in sorted(folder.iterdir()))
+    console.print(Panel(f"Artefacts in [bold]{folder.resolve()}[/bold]:\n{files}\n\n"
+                        f"Verify any of them yourself:\n  .venv/bin/certledger-verify {folder}/business-licence.json "
+                        f"--bundle {folder}/trust-bundle.json", title="certledger demo done"))
