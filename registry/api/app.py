@@ -29,6 +29,52 @@ def error_body(code: str, message: str, details=None) -> dict:
     return {"error": {"code": code, "message": message, "details": details}}
 
 
+class _BodyLimit:
+    """Counts the body as it arrives, so a body sent without a content-length (chunked) is held to
+    the same limit as one with it: past the limit the app's reply is replaced by a 413."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        received, exceeded, started = 0, False, False
+
+        async def limited_receive():
+            nonlocal received, exceeded
+            if exceeded:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    exceeded = True
+                    from registry.core.errors import PayloadTooLarge
+
+                    raise PayloadTooLarge("the body is too large")
+            return message
+
+        async def guarded_send(message):
+            nonlocal started
+            if exceeded and not started:
+                return  # the 413 below replaces whatever the app made of the truncated body
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not exceeded or started:
+                raise
+        if exceeded and not started:
+            response = JSONResponse(error_body("payload_too_large", f"the body is larger than "
+                                               f"{self.limit // (1024 * 1024)} MiB", {"limit": self.limit}),
+                                    status_code=413)
+            await response(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
     settings = settings or Settings()
 
@@ -73,6 +119,10 @@ def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
         if length is not None and length.isdigit() and int(length) > limit:
             return JSONResponse(error_body("payload_too_large", f"the body is larger than {limit // (1024 * 1024)} MiB",
                                            {"limit": limit}), status_code=413, headers={"x-request-id": rid})
+        if "\x00" in request.url.path or b"%00" in request.scope.get("query_string", b""):
+            # PostgreSQL text cannot hold NUL: refuse it here rather than fail in a query
+            return JSONResponse(error_body("bad_request", "the URL contains a NUL character"), status_code=400,
+                                headers={"x-request-id": rid})
         start = time.perf_counter()
         response = await call_next(request)
         route = request.scope.get("route")
@@ -81,6 +131,8 @@ def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
         LATENCY.labels(path).observe(time.perf_counter() - start)
         response.headers["x-request-id"] = rid
         return response
+
+    app.add_middleware(_BodyLimit, limit=settings.max_upload_bytes)
 
     @app.exception_handler(RegistryError)
     async def _domain(request: Request, exc: RegistryError):
@@ -93,7 +145,8 @@ def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
+                415: "unsupported_media_type"}.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
 
     @app.exception_handler(Exception)

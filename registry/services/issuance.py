@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -89,6 +90,9 @@ def prepare_chunk(docs: list[dict], type_name: str, suite: str) -> list[tuple[st
     return out
 
 
+_UUID_URN = re.compile(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _shape_errors(record: Any) -> list[str]:
     if not isinstance(record, dict):
         return [f"a record must be a JSON object, not {type(record).__name__}"]
@@ -99,8 +103,8 @@ def _shape_errors(record: Any) -> list[str]:
     if not isinstance(record.get("credentialSubject"), dict):
         errs.append("credentialSubject must be a JSON object")
     rid = record.get("id")
-    if rid is not None and (not isinstance(rid, str) or not rid.startswith("urn:uuid:") or len(rid) > 64):
-        errs.append("id must be a 'urn:uuid:...' string")
+    if rid is not None and (not isinstance(rid, str) or not _UUID_URN.fullmatch(rid)):
+        errs.append("id must be a 'urn:uuid:...' string (lower-case hex)")
     for k in ("validFrom", "validUntil"):
         if k in record and record[k] is not None and not isinstance(record[k], str):
             errs.append(f"{k} must be an RFC 3339 date-time string")
@@ -189,6 +193,11 @@ class Issuance:
                             problems.setdefault(i, []).append(f"a credential with id {rec['id']} exists already")
         candidates = [i for i in range(len(records)) if i not in problems]
         if atomic and problems:
+            # name every invalid record, not only the malformed ones: check the rest too
+            trial = [build_document(records[i], type_name, issuer, 0, dep) for i in candidates]
+            for i, prep in zip(candidates, await self._prepare(trial, type_name, org.suite or "secp256k1")):
+                if isinstance(prep, list):
+                    problems[i] = prep
             raise ValidationFailed(f"{len(problems)} of {len(records)} records are invalid; nothing was issued",
                                    details=_problem_list(problems))
 

@@ -1,4 +1,4 @@
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import select
 
 from registry.api.deps import AnyPrincipal, IssuerOrAdmin, RequestId
@@ -9,10 +9,13 @@ from registry.services import lifecycle, records
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 
+MAX_ID = 2**31 - 1  # the DB's integer ids; a larger one would fail in the query, not be "not found"
+BatchId = Path(..., ge=1, le=MAX_ID)
+
 
 @router.get("")
 async def list_batches(request: Request, p: AnyPrincipal, state: str | None = None,
-                       limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)):
+                       limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=MAX_ID)):
     if not p.has("admin", "issuer"):
         raise Forbidden("only issuers and admins list batches")
     q = select(Batch)
@@ -26,7 +29,7 @@ async def list_batches(request: Request, p: AnyPrincipal, state: str | None = No
 
 
 @router.get("/{batch_id}")
-async def get_batch(batch_id: int, request: Request, p: AnyPrincipal):
+async def get_batch(request: Request, p: AnyPrincipal, batch_id: int = BatchId):
     async with request.app.state.ctx.sessions() as s:
         b = await s.get(Batch, batch_id)
     if b is None:
@@ -38,7 +41,7 @@ async def get_batch(batch_id: int, request: Request, p: AnyPrincipal):
 
 for _action in ("revoke", "suspend", "reinstate"):
     def _make(action):
-        async def change(batch_id: int, request: Request, p: IssuerOrAdmin, rid: RequestId,
+        async def change(request: Request, p: IssuerOrAdmin, rid: RequestId, batch_id: int = BatchId,
                          body: StatusChange | None = None):
             return await lifecycle.change_batch(request.app.state.ctx, p, batch_id, action,
                                                 body.reason if body else None, rid)

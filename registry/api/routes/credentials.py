@@ -12,6 +12,7 @@ from registry.services import lifecycle, records
 
 router = APIRouter(prefix="/v1/credentials", tags=["credentials"])
 
+MAX_ID = 2**31 - 1  # the DB's integer ids and offsets: a larger one would fail in the query
 CredType = Literal["BusinessLicence", "OperatingPermit", "DataAssetCertificate"]
 
 
@@ -31,6 +32,10 @@ async def issue_one(body: IssueOne, request: Request, p: IssuerOrAdmin, rid: Req
     return {"id": res.accepted[0], "state": "accepted"}
 
 
+def _not_json(constant: str):
+    raise ValueError(f"{constant} is not a JSON value")
+
+
 @router.post("/bulk", status_code=202)
 async def issue_bulk(request: Request, p: IssuerOrAdmin, rid: RequestId,
                      type: CredType = Query(..., description="credential type of every record"),
@@ -40,8 +45,8 @@ async def issue_bulk(request: Request, p: IssuerOrAdmin, rid: RequestId,
     raw = await request.body()
     if ctype == "application/json":
         try:
-            items = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            items = json.loads(raw.decode("utf-8"), parse_constant=_not_json)  # strict: no CESU-8 surrogates
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN / Infinity
             raise BadRequest(f"the body is not valid JSON: {exc}") from None
         if not isinstance(items, list):
             raise BadRequest("a JSON body must be an array of records")
@@ -55,9 +60,10 @@ async def issue_bulk(request: Request, p: IssuerOrAdmin, rid: RequestId,
             if not line.strip():
                 continue
             try:
-                items.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise BadRequest(f"line {n} is not valid JSON: {exc.msg}", details={"line": n}) from None
+                items.append(json.loads(line, parse_constant=_not_json))
+            except ValueError as exc:
+                msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+                raise BadRequest(f"line {n} is not valid JSON: {msg}", details={"line": n}) from None
     else:
         raise UnsupportedMediaType(f"unsupported content type {ctype or '(none)'}: send application/json "
                                    "(an array) or application/x-ndjson (one record per line)")
@@ -69,8 +75,9 @@ async def issue_bulk(request: Request, p: IssuerOrAdmin, rid: RequestId,
 
 @router.get("")
 async def list_credentials(request: Request, p: AnyPrincipal, type: str | None = None, status: str | None = None,
-                           subject: str | None = None, batch: int | None = None,
-                           limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)):
+                           subject: str | None = Query(None, max_length=64),
+                           batch: int | None = Query(None, ge=1, le=MAX_ID),
+                           limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=MAX_ID)):
     async with request.app.state.ctx.sessions() as s:
         return await records.list_credentials(s, p, type_name=type, status=status, subject=subject, batch_id=batch,
                                               limit=limit, offset=offset)

@@ -1,6 +1,6 @@
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select, update
 from datetime import datetime, timezone
@@ -13,12 +13,15 @@ from registry.services.orgs import create_organisation, issue_api_key
 
 router = APIRouter(prefix="/v1", tags=["organisations"])
 
+MAX_ID = 2**31 - 1  # the DB's integer ids: a larger one would fail in the query, not be "not found"
+OrgId = Path(..., ge=1, le=MAX_ID)
+NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"  # no NUL (PostgreSQL text cannot hold it) nor other control characters
 JURISDICTION = r"^(CN(-[A-Z]{2})?|HK|MO|TW|[A-Z]{2}(-[A-Z0-9]{1,3})?)$"
 
 
 class OrganisationCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    identifier: str = Field(min_length=1, max_length=64, description="USCC for a mainland entity")
+    name: str = Field(min_length=1, max_length=200, pattern=NO_CONTROL)
+    identifier: str = Field(min_length=1, max_length=64, pattern=NO_CONTROL, description="USCC for a mainland entity")
     jurisdiction: str = Field(pattern=JURISDICTION)
     roles: list[Literal["admin", "issuer", "verifier", "regulator", "exporter"]] = Field(min_length=1)
     suite: Literal["secp256k1", "sm2-sm3"] = "secp256k1"
@@ -51,7 +54,7 @@ async def list_orgs(request: Request, p: AnyPrincipal):
 
 
 @router.get("/organisations/{org_id}")
-async def get_org(org_id: int, request: Request, p: AnyPrincipal):
+async def get_org(request: Request, p: AnyPrincipal, org_id: int = OrgId):
     async with request.app.state.ctx.sessions() as s:
         o = await s.get(Organisation, org_id)
     if o is None:
@@ -60,7 +63,7 @@ async def get_org(org_id: int, request: Request, p: AnyPrincipal):
 
 
 @router.post("/organisations/{org_id}/api-keys", status_code=201)
-async def new_key(org_id: int, request: Request, p: Admin, rid: RequestId):
+async def new_key(request: Request, p: Admin, rid: RequestId, org_id: int = OrgId):
     async with request.app.state.ctx.sessions() as s, s.begin():
         o = await s.get(Organisation, org_id)
         if o is None:

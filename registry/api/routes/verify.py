@@ -41,9 +41,34 @@ async def current_verifier(ctx):
         return v
 
 
+def _invalid_unicode(value) -> bool:
+    """True if a string in `value` holds a lone surrogate (JSON allows "\\ud800"; UTF-8 does not)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_invalid_unicode(k) or _invalid_unicode(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_invalid_unicode(v) for v in value)
+    return False
+
+
 @router.post("/verify")
 async def verify(body: VerifyRequest, request: Request, p: AnyPrincipal):
     """Run every check of the offline verifier against the registry's current trust bundle."""
+    from verifier._schema import parse_datetime
+
+    if _invalid_unicode(body.model_dump()):
+        raise BadRequest("the request holds text that is not valid Unicode (a lone surrogate)")
+    at = None
+    if body.at is not None:
+        try:
+            at = parse_datetime(body.at)
+        except ValueError as exc:
+            raise BadRequest(f"at: {exc}") from None
     data = None
     if body.data is not None:
         try:
@@ -51,5 +76,5 @@ async def verify(body: VerifyRequest, request: Request, p: AnyPrincipal):
         except ValueError:
             raise BadRequest("data must be base64") from None
     v = await current_verifier(request.app.state.ctx)
-    result = v.verify(body.credential, at=body.at, data=data, relying_party=body.relyingParty, purpose=body.purpose)
+    result = v.verify(body.credential, at=at, data=data, relying_party=body.relyingParty, purpose=body.purpose)
     return result.to_json()
