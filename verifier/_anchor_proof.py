@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import rlp
-from eth_hash.auto import keccak
+from verifier._internal.keccak import keccak256 as keccak
 from trie import HexaryTrie
 from trie.exceptions import BadTrieProof
 

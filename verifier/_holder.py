@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_hash.auto import keccak
+from verifier._internal.keccak import keccak256 as keccak
 
 from verifier._internal.disclosure import (
     SUBJECT_ID_PATH,

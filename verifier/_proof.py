@@ -47,13 +47,37 @@ def _hex(value: Any, what: str, size: int | None = 32) -> bytes:
 
 
 def _path(items: list[Any]) -> tuple[bytes, ...]:
-    try:
-        if all(type(x) is str and len(x) == 66 and x[:2] == "0x" for x in items):
-            joined = bytes.fromhex("".join([x[2:] for x in items]))
-            return tuple(joined[i : i + 32] for i in range(0, len(joined), 32))
-    except ValueError:
-        pass
+    n = len(items)
+    if n == 0:
+        return ()
+    # One C-level pass instead of n: every item is "0x" + 64 hex digits, so after joining the
+    # "0" and "x" of each prefix sit at offsets 0 and 1 modulo 66 (x is no hex digit).
+    if set(map(type, items)) == {str}:
+        joined = "".join(items)
+        if len(joined) == 66 * n and joined[0::66] == "0" * n and joined[1::66] == "x" * n:
+            try:
+                raw = bytes.fromhex(joined.replace("0x", ""))
+            except ValueError:
+                raw = b""
+            if len(raw) == 32 * n:
+                return tuple([raw[i : i + 32] for i in range(0, 32 * n, 32)])
     raise InvalidDocument("proof.merkleProof must be a list of 32-byte 0x-hex hashes")
+
+
+_HEX_MEMO: dict[str, bytes] = {}
+
+
+def _hex_shared(value: Any, what: str, size: int) -> bytes:
+    """:func:`_hex` for values a whole batch shares (root, signature, addresses): memoised."""
+    raw = _HEX_MEMO.get(value) if type(value) is str else None
+    if raw is None:
+        raw = _hex(value, what, size)
+        if len(_HEX_MEMO) > 10_000:
+            _HEX_MEMO.clear()
+        _HEX_MEMO[value] = raw
+    elif len(raw) != size:
+        raise InvalidDocument(f"proof.{what} must be {size} bytes of 0x-hex")
+    return raw
 
 
 def _uint(value: Any, what: str, bits: int) -> int:
@@ -85,9 +109,9 @@ def parse_proof(proof: Any) -> ParsedProof:
     anchor = proof.get("anchor")
     if type(anchor) is not dict:
         raise InvalidDocument("proof.anchor must be an object {chainId, anchorRegistry, txHash, blockNumber}")
-    registry = _hex(anchor.get("anchorRegistry"), "anchor.anchorRegistry", 20)
+    registry = _hex_shared(anchor.get("anchorRegistry"), "anchor.anchorRegistry", 20)
     tx_hash = anchor.get("txHash")
-    _hex(tx_hash, "anchor.txHash", 32)
+    _hex_shared(tx_hash, "anchor.txHash", 32)
     sig_size = 65 if suite == "secp256k1" else 64
     anchor_proof = proof.get("anchorProof")
     if anchor_proof is not None and type(anchor_proof) is not dict:
@@ -98,15 +122,15 @@ def parse_proof(proof: Any) -> ParsedProof:
         redacted=redacted,
         target_hash=_hex(proof.get("targetHash"), "targetHash"),
         subject_hash=_hex(proof.get("subjectHash"), "subjectHash"),
-        root=_hex(proof.get("merkleRoot"), "merkleRoot"),
+        root=_hex_shared(proof.get("merkleRoot"), "merkleRoot", 32),
         path=_path(merkle),
         credential_type=_uint(proof.get("credentialType"), "credentialType", 16),
         batch_count=_uint(proof.get("batchCount"), "batchCount", 32),
         issuer_id=_uint(proof.get("issuerId"), "issuerId", 32),
         key_version=_uint(proof.get("keyVersion"), "keyVersion", 16),
-        signature=_hex(proof.get("signature"), "signature", sig_size),
+        signature=_hex_shared(proof.get("signature"), "signature", sig_size),
         chain_id=_uint(anchor.get("chainId"), "anchor.chainId", 64),
-        anchor_registry="0x" + registry.hex(),
+        anchor_registry=anchor["anchorRegistry"].lower(),
         tx_hash=tx_hash,
         block_number=_uint(anchor.get("blockNumber"), "anchor.blockNumber", 64),
         anchor_proof=anchor_proof,

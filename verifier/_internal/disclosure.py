@@ -194,36 +194,35 @@ def recompute_leaves(
     leaves: list[tuple[str, Any]], salts: Mapping[str, Any], redacted: Mapping[str, Any], h: HashFn
 ) -> bytes:
     """:func:`recompute_target_hash` over leaves already flattened (with redaction placeholders skipped)."""
-    digests: list[bytes] = []
-    append = digests.append
     get = salts.get
-    prefixes = _PREFIX_CACHE
-    for path, value in leaves:
-        salt_hex = get(path)
-        if type(salt_hex) is not str or len(salt_hex) != 66:
-            if salt_hex is None:
-                if path in redacted:
-                    raise IntegrityFailure(
-                        f"field {path} was redacted by the holder, but a value has been put back in its place"
-                    )
-                raise IntegrityFailure(
-                    f"field {path} is not part of what the issuer signed (it has no salt): it was added later"
-                )
-            raise IntegrityFailure(f"the salt of {path} is not a 32-byte 0x-hex value")
+    salt_hexes = [get(path) for path, _ in leaves]
+    n = len(leaves)
+    # All salts in one C-level decode: each is "0x" + 64 hex digits (x is no hex digit, so the
+    # prefixes must sit at offsets 0 and 1 modulo 66).
+    joined = "".join(salt_hexes) if None not in salt_hexes and set(map(type, salt_hexes)) <= {str} else ""
+    blob = b""
+    if len(joined) == 66 * n and joined[0::66] == "0" * n and joined[1::66] == "x" * n:
         try:
-            salt = bytes.fromhex(salt_hex[2:])
+            blob = bytes.fromhex(joined.replace("0x", ""))
         except ValueError:
-            raise IntegrityFailure(f"the salt of {path} is not a 32-byte 0x-hex value") from None
+            blob = b""
+    if len(blob) != 32 * n:
+        _explain_salts(leaves, salt_hexes, redacted)
+    prefixes = _PREFIX_CACHE
+    digests = []
+    append = digests.append
+    i = 0
+    for path, value in leaves:
         prefix = prefixes.get(path) or _path_prefix(path)
         if type(value) is str:
             try:
-                encoded = encode_basestring(value).encode("utf-8")
+                append(h(blob[i : i + 32] + prefix + encode_basestring(value).encode("utf-8")).digest())
             except UnicodeEncodeError:
-                encoded = jcs(value, path)  # raises InvalidDocument
+                jcs(value, path)  # raises InvalidDocument
         else:
-            encoded = jcs(value, path)
-        append(h(salt + prefix + encoded).digest())
-    if len(digests) != len(salts):
+            append(h(blob[i : i + 32] + prefix + jcs(value, path)).digest())
+        i += 32
+    if n != len(salts):
         present = {path for path, _ in leaves}
         missing = sorted(p for p in salts if p not in present)
         raise IntegrityFailure(
@@ -235,6 +234,21 @@ def recompute_leaves(
             raise IntegrityFailure(f"field {path} is listed as both disclosed and redacted")
         append(_hex32(digest_hex, f"the redacted digest of {path}"))
     return target_hash_of(h, digests)
+
+
+def _explain_salts(leaves: list[tuple[str, Any]], salt_hexes: list[Any], redacted: Mapping[str, Any]) -> None:
+    """Raise the :class:`IntegrityFailure` that names the first leaf whose salt is missing or malformed."""
+    for (path, _), salt_hex in zip(leaves, salt_hexes):
+        if salt_hex is None:
+            if path in redacted:
+                raise IntegrityFailure(
+                    f"field {path} was redacted by the holder, but a value has been put back in its place"
+                )
+            raise IntegrityFailure(
+                f"field {path} is not part of what the issuer signed (it has no salt): it was added later"
+            )
+        _hex32(salt_hex, f"the salt of {path}")
+    raise IntegrityFailure("the salts are malformed")
 
 
 def _container_at(document: Any, tokens: list[str], path: str) -> tuple[Any, Any]:

@@ -28,12 +28,12 @@ _SUPPORTED = _ANNOTATIONS | {
     "allOf", "$ref",
 }
 _TYPE_TEST = {
-    "string": "type(x) is str",
-    "object": "type(x) is dict",
-    "array": "type(x) is list",
-    "integer": "type(x) is int",
-    "boolean": "type(x) is bool",
-    "null": "x is None",
+    "string": "type({x}) is str",
+    "object": "type({x}) is dict",
+    "array": "type({x}) is list",
+    "integer": "type({x}) is int",
+    "boolean": "type({x}) is bool",
+    "null": "{x} is None",
 }
 
 
@@ -51,104 +51,133 @@ def _strict_equal(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+def _searcher(pattern: str) -> Callable[[str], bool]:
+    search = re.compile(pattern).search
+    return lambda x: search(x) is not None
+
+
+def _memo(check: Callable[[Any], bool], limit: int = 50_000) -> Callable[[Any], bool]:
+    """Remember verdicts on strings: a batch repeats issuer names, dates and URNs thousands of times."""
+    seen: dict[str, bool] = {}
+
+    def run(x: str) -> bool:
+        verdict = seen.get(x)
+        if verdict is None:
+            verdict = bool(check(x))
+            if len(seen) >= limit:
+                seen.clear()
+            seen[x] = verdict
+        return verdict
+
+    return run
+
+
 def compile_schema(schema: Mapping[str, Any], formats: Mapping[str, Callable[[Any], bool]]) -> Callable[[Any], bool]:
-    """A function ``instance → bool`` with ``jsonschema``'s verdict on ``schema``."""
-    lines: list[str] = []
+    """A function ``instance → bool`` with ``jsonschema``'s verdict on ``schema``.
+
+    The whole schema is inlined into one function of straight-line checks (local ``$ref`` targets
+    are expanded in place; recursive schemas are refused).
+    """
     env: dict[str, Any] = {"_eq": _strict_equal}
-    names: dict[int, str] = {}
-    refs: dict[str, str] = {}
+    counter = [0]
 
     def const(value: Any) -> str:
         name = f"c{len(env)}"
         env[name] = value
         return name
 
-    def fn(s: Any) -> str:
-        key = id(s)
-        if key in names:
-            return names[key]
-        name = names[key] = f"f{len(names)}"
-        body: list[str] = []
+    def fresh() -> str:
+        counter[0] += 1
+        return f"v{counter[0]}"
+
+    def resolve(target: str) -> Any:
+        if not target.startswith("#/"):
+            raise ValueError(f"only local $ref is supported, not {target!r}")
+        node: Any = schema
+        for token in target[2:].split("/"):
+            node = node[token.replace("~1", "/").replace("~0", "~")]
+        return node
+
+    def emit(s: Any, x: str, pad: str, out: list[str], depth: int) -> None:
+        if depth > 32:
+            raise ValueError("fastschema does not support recursive schemas")
+        if s is True:
+            return
         if s is False:
-            body.append("return False")
-        elif s is not True:
-            unknown = set(s) - _SUPPORTED
-            if unknown:
-                raise ValueError(f"fastschema does not support {sorted(unknown)}")
-            emit(s, body)
-            body.append("return True")
-        else:
-            body.append("return True")
-        lines.append(f"def {name}(x):")
-        lines.extend("    " + b for b in body)
-        return name
-
-    def ref(target: str) -> str:
-        if target not in refs:
-            if not target.startswith("#/"):
-                raise ValueError(f"only local $ref is supported, not {target!r}")
-            node: Any = schema
-            for token in target[2:].split("/"):
-                node = node[token.replace("~1", "/").replace("~0", "~")]
-            refs[target] = fn(node)
-        return refs[target]
-
-    def emit(s: Mapping[str, Any], body: list[str]) -> None:
+            out.append(f"{pad}return False")
+            return
+        unknown = set(s) - _SUPPORTED
+        if unknown:
+            raise ValueError(f"fastschema does not support {sorted(unknown)}")
         if "$ref" in s:
-            body.append(f"if not {ref(s['$ref'])}(x): return False")
+            emit(resolve(s["$ref"]), x, pad, out, depth + 1)
         if "type" in s:
-            body.append(f"if not ({_TYPE_TEST[s['type']]}): return False")
+            out.append(f"{pad}if not ({_TYPE_TEST[s['type']].format(x=x)}): return False")
         if "const" in s:
             c = s["const"]
             if type(c) is str:
-                body.append(f"if type(x) is not str or x != {c!r}: return False")
+                out.append(f"{pad}if type({x}) is not str or {x} != {c!r}: return False")
             elif type(c) is list and all(type(i) is str for i in c):
-                body.append(f"if type(x) is not list or x != {c!r} or not all(type(i) is str for i in x): return False")
+                out.append(f"{pad}if type({x}) is not list or {x} != {c!r} or not all(type(i) is str for i in {x}): "
+                           "return False")
             else:
-                body.append(f"if not _eq(x, {const(c)}): return False")
+                out.append(f"{pad}if not _eq({x}, {const(c)}): return False")
         if "enum" in s:
             options = list(s["enum"])
             if all(type(o) is str for o in options):
-                body.append(f"if type(x) is not str or x not in {const(frozenset(options))}: return False")
+                out.append(f"{pad}if type({x}) is not str or {x} not in {const(frozenset(options))}: return False")
             else:
-                body.append(f"if not any(_eq(x, o) for o in {const(options)}): return False")
+                out.append(f"{pad}if not any(_eq({x}, o) for o in {const(options)}): return False")
         if "pattern" in s:
-            body.append(f"if type(x) is str and {const(re.compile(s['pattern']).search)}(x) is None: return False")
+            out.append(f"{pad}if type({x}) is str and not {const(_memo(_searcher(s['pattern'])))}({x}): return False")
         if "format" in s:
-            body.append(f"if type(x) is str and not {const(formats[s['format']])}(x): return False")
+            out.append(f"{pad}if type({x}) is str and not {const(_memo(formats[s['format']]))}({x}): return False")
         if "minLength" in s or "maxLength" in s:
             lo, hi = s.get("minLength", 0), s.get("maxLength", 1 << 62)
-            body.append(f"if type(x) is str and not {lo} <= len(x) <= {hi}: return False")
+            out.append(f"{pad}if type({x}) is str and not {lo} <= len({x}) <= {hi}: return False")
         if "minimum" in s or "maximum" in s:
             lo_n, hi_n = s.get("minimum", -(1 << 1000)), s.get("maximum", 1 << 1000)
-            body.append(f"if type(x) in (int, float) and not {lo_n!r} <= x <= {hi_n!r}: return False")
+            out.append(f"{pad}if type({x}) in (int, float) and not {lo_n!r} <= {x} <= {hi_n!r}: return False")
         if "minItems" in s or "maxItems" in s:
             lo_i, hi_i = s.get("minItems", 0), s.get("maxItems", 1 << 62)
-            body.append(f"if type(x) is list and not {lo_i} <= len(x) <= {hi_i}: return False")
+            out.append(f"{pad}if type({x}) is list and not {lo_i} <= len({x}) <= {hi_i}: return False")
         if "prefixItems" in s or "items" in s:
-            prefix = [fn(p) for p in s.get("prefixItems", [])]
-            body.append("if type(x) is list:")
-            for i, p in enumerate(prefix):
-                body.append(f"    if len(x) > {i} and not {p}(x[{i}]): return False")
+            prefix = s.get("prefixItems", [])
+            out.append(f"{pad}if type({x}) is list:")
+            out.append(f"{pad}    pass")
+            for i, sub in enumerate(prefix):
+                y = fresh()
+                out.append(f"{pad}    if len({x}) > {i}:")
+                out.append(f"{pad}        {y} = {x}[{i}]")
+                emit(sub, y, pad + "        ", out, depth + 1)
             if "items" in s:
-                body.append(f"    for y in x[{len(prefix)}:]:")
-                body.append(f"        if not {fn(s['items'])}(y): return False")
+                y = fresh()
+                out.append(f"{pad}    for {y} in {x}[{len(prefix)}:]:")
+                out.append(f"{pad}        pass")
+                emit(s["items"], y, pad + "        ", out, depth + 1)
         if "required" in s:
-            keys = " and ".join(f"{k!r} in x" for k in s["required"]) or "True"
-            body.append(f"if type(x) is dict and not ({keys}): return False")
+            keys = " and ".join(f"{k!r} in {x}" for k in s["required"]) or "True"
+            out.append(f"{pad}if type({x}) is dict and not ({keys}): return False")
         if "properties" in s or "additionalProperties" in s:
             extra = s.get("additionalProperties", True)
             if extra not in (True, False):
                 raise ValueError("fastschema supports additionalProperties true/false only")
-            props = {k: fn(v) for k, v in s.get("properties", {}).items()}
-            body.append("if type(x) is dict:")
+            props = s.get("properties", {})
+            out.append(f"{pad}if type({x}) is dict:")
             if extra is False:
-                body.append(f"    if not x.keys() <= {const(frozenset(props))}: return False")
-            for k, f in props.items():
-                body.append(f"    if {k!r} in x and not {f}(x[{k!r}]): return False")
+                out.append(f"{pad}    if not {x}.keys() <= {const(frozenset(props))}: return False")
+            else:
+                out.append(f"{pad}    pass")
+            for k, sub in props.items():
+                y = fresh()
+                out.append(f"{pad}    if {k!r} in {x}:")
+                out.append(f"{pad}        {y} = {x}[{k!r}]")
+                emit(sub, y, pad + "        ", out, depth + 1)
         for sub in s.get("allOf", []):
-            body.append(f"if not {fn(sub)}(x): return False")
+            emit(sub, x, pad, out, depth + 1)
 
-    entry = fn(schema)
+    lines = ["def check(v0):"]
+    emit(schema, "v0", "    ", lines, 0)
+    lines.append("    return True")
     exec(compile("\n".join(lines), "<fastschema>", "exec"), env)  # noqa: S102 - source built above from the schema
-    return env[entry]  # type: ignore[no-any-return]
+    return env["check"]  # type: ignore[no-any-return]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from eth_hash.auto import keccak
+from verifier._internal.keccak import keccak256 as keccak
 
 from verifier.errors import MerkleError
 

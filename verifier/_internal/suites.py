@@ -17,7 +17,7 @@ import secrets
 from typing import Literal
 
 from coincurve import PrivateKey, PublicKey
-from eth_hash.auto import keccak
+from verifier._internal.keccak import keccak256 as keccak
 
 from verifier.errors import SignatureError
 
