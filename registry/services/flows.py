@@ -937,6 +937,14 @@ def to_svg(trace: dict, *, tx_link: str = "/trace/tx/{tx}") -> str:
     cols: dict[int, list[str]] = {}
     for nid in sorted(nodes, key=lambda i: (depth[i], nodes[i]["jurisdictions"], nodes[i]["name"] or "", i)):
         cols.setdefault(depth[nid], []).append(nid)
+    row: dict[str, float] = {}
+    for d in sorted(cols):  # order each column by its parents' rows (fewer crossings)
+        if d > 0:
+            def bary(nid: str) -> float:
+                ups = [row[x["from"]] for x in edges if x["to"] == nid and x["from"] in row]
+                return sum(ups) / len(ups) if ups else float("inf")
+            cols[d].sort(key=bary)
+        row.update({nid: r for r, nid in enumerate(cols[d])})
     W, H, GX, GY, M = 200, 58, 300, 120, 40
     pos = {nid: (M + d * GX, M + 30 + r * GY) for d, ids in cols.items() for r, nid in enumerate(ids)}
     width = M * 2 + max([d for d in cols] or [0]) * GX + W
@@ -947,8 +955,8 @@ def to_svg(trace: dict, *, tx_link: str = "/trace/tx/{tx}") -> str:
            f'font-family="sans-serif" font-size="12" role="img" aria-label="data flow graph">',
            "<title>certledger data flow trace</title>", "<defs>"]
     for name, colour in list(STATUS_COLOURS.items()) + [("violation", VIOLATION_COLOUR)]:
-        out.append(f'<marker id="arrow-{name}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
-                   f'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{colour}"/></marker>')
+        out.append(f'<marker id="arrow-{name}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="12" '
+                   f'markerHeight="12" markerUnits="userSpaceOnUse" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{colour}"/></marker>')
     out.append("</defs>")
     out.append(f'<text x="{M}" y="{M - 10}" font-size="14" font-weight="bold">'
                f'{len(edges)} flows, {len(trace["violations"])} violations</text>')
@@ -984,7 +992,8 @@ def to_svg(trace: dict, *, tx_link: str = "/trace/tx/{tx}") -> str:
                    f'<path d="{d}" fill="none" stroke="{colour}" stroke-width="{4 if viol else 2.5}"{dash} '
                    f'marker-end="url(#arrow-{marker})"/>'
                    f'<path d="{d}" fill="none" stroke="transparent" stroke-width="14"/>'
-                   f'<text x="{mx:.1f}" y="{my - 6:.1f}" text-anchor="middle" fill="{colour}" '
+                   f'<text x="{mx:.1f}" y="{my - 6:.1f}" text-anchor="middle" fill="{colour}" paint-order="stroke" '
+                   f'stroke="#fff" stroke-width="3" '
                    f'font-weight="{"bold" if viol else "normal"}">#{ed["flowId"]} {e(ed["status"])}'
                    f'{" ⚠" if viol else ""}</text></a>')
     for nid, n in nodes.items():
