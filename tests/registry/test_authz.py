@@ -21,9 +21,11 @@ from tests.registry.samples import business_licence_record, make_uscc
 
 pytestmark = [pytest.mark.chain, pytest.mark.anyio]
 
-ADMIN, ISSUER, OTHER, VERIFIER, REGULATOR, EXPORTER = (
-    "admin", "issuer", "other-issuer", "verifier", "regulator", "exporter")
-ROLES = (ADMIN, ISSUER, OTHER, VERIFIER, REGULATOR, EXPORTER)
+ADMIN, ISSUER, OTHER, VERIFIER, REGULATOR, EXPORTER, IMPORTER = (
+    "admin", "issuer", "other-issuer", "verifier", "regulator", "exporter", "importer")
+# `exporter` holds a data asset certificate (issued by `other-issuer`) and declares a flow to
+# `importer`, a Hong Kong organisation that is also an exporter (it may transfer onward).
+ROLES = (ADMIN, ISSUER, OTHER, VERIFIER, REGULATOR, EXPORTER, IMPORTER)
 ANY = frozenset(ROLES)
 ISSUERS = frozenset({ISSUER, OTHER})
 PUBLIC = None  # no authentication at all
@@ -33,23 +35,48 @@ PUBLIC = None  # no authentication at all
 class Row:
     allowed: frozenset | None  # roles allowed; PUBLIC: no key needed
     ok: int = 200  # status of a successful call
-    # (env, role) -> (path, json body or None, extra request kwargs)
+    # (env, role, headers) -> (path, json body or None, extra request kwargs)
     request: Callable | None = None
     note: str = ""
+    denied_code: str = "forbidden"  # error code for a refused role ...
+    codes: dict = field(default_factory=dict)  # ... or a more specific one, per role
+    page: bool = False  # an HTML page: statuses only, no JSON error shape
+    unauth_status: int = 401  # pages: what a caller who is not signed in gets
+    denied_status: int = 403
+
+
+def page(allowed, *, ok=200, unauth=401, denied=403, request=None, note=""):
+    return Row(allowed, ok=ok, request=request, note=note, page=True, unauth_status=unauth, denied_status=denied)
 
 
 def _path(template: str) -> Callable:
-    return lambda env, role: (template.format(**env.params(role)), None, {})
+    return lambda env, role, headers: (template.format(**env.params(role)), None, {})
 
 
 def _post(template: str, body: Callable | dict | None = None, **kw) -> Callable:
-    def build(env, role):
+    def build(env, role, headers):
         b = body(env, role) if callable(body) else body
         return template.format(**env.params(role)), b, kw
     return build
 
 
-def _bulk(env, role):
+def _sign_in(env, role, headers):
+    """The trace page's sign-in form takes the key in the body, not in a header."""
+    auth = headers.get("Authorization", "")
+    key = auth[7:] if auth.startswith("Bearer ") else headers.get("X-API-Key", "")
+    return "/trace/session", None, {"data": {"api_key": key} if key else {}, "headers": {"authorization": ""},
+                                    "follow_redirects": False}
+
+
+def _declaration(env, role):
+    from tests.flows.conftest import declaration
+
+    importer = env.orgs[IMPORTER] if role != IMPORTER else {
+        "name": "Another HK Ltd", "identifier": "HK-BR-00000001", "jurisdiction": "HK"}  # not to itself
+    return declaration(env.extra["certificate"], importer=importer, to="HK")
+
+
+def _bulk(env, role, headers):
     return ("/v1/credentials/bulk?type=BusinessLicence", None,
             {"content": _json_bytes([business_licence_record()]), "headers": {"content-type": "application/json"}})
 
@@ -99,6 +126,25 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("DELETE", "/v1/api-keys/{key_id}"): Row(frozenset({ADMIN, ISSUER}), note="an admin any key, an org its own"),
     ("POST", "/v1/organisations"): Row(frozenset({ADMIN}), ok=201, request=_post("/v1/organisations", lambda env, role: {
         "name": f"新机构 {role}", "identifier": make_uscc(), "jurisdiction": "CN-GD", "roles": ["verifier"]})),
+    # data flows (tests/flows covers their rules in depth; here: who gets past the door)
+    ("GET", "/v1/flows/trace"): Row(frozenset({ADMIN, REGULATOR})),
+    ("GET", "/v1/flows/{flow_id}"): Row(frozenset({ADMIN, REGULATOR, EXPORTER, IMPORTER}),
+                                        note="its exporter, its importer, regulators, admins"),
+    ("POST", "/v1/flows"): Row(frozenset({EXPORTER}), ok=201, request=_post("/v1/flows", _declaration),
+                               codes={IMPORTER: "not_asset_holder"}, note="the certificate's holder"),
+    ("POST", "/v1/flows/{flow_id}/decision"): Row(frozenset({REGULATOR}), request=_post(
+        "/v1/flows/{flow_id}/decision", {"decision": "approved", "reason": "standard contract filed"})),
+    ("POST", "/v1/flows/{flow_id}/receipt"): Row(frozenset({IMPORTER}), denied_code="not_importer", request=_post(
+        "/v1/flows/{flow_id}/receipt", lambda env, role: {"payloadDigest": env.extra["digest"]})),
+    # the regulator's trace pages (HTML; a bearer key or the sign-in cookie)
+    ("GET", "/trace/static/trace.js"): Row(PUBLIC),
+    ("POST", "/trace/signout"): page(PUBLIC, ok=303, request=lambda env, role, headers: (
+        "/trace/signout", None, {"follow_redirects": False})),
+    ("POST", "/trace/session"): page(frozenset({ADMIN, REGULATOR}), ok=303, request=_sign_in),
+    ("GET", "/trace"): page(frozenset({ADMIN, REGULATOR}), unauth=200, note="not signed in: the sign-in form"),
+    ("GET", "/trace/export.{fmt}"): page(frozenset({ADMIN, REGULATOR}), denied=401, request=lambda env, role, headers: (
+        "/trace/export.csv", None, {})),
+    ("GET", "/trace/tx/{tx_hash}"): page(frozenset({ADMIN, REGULATOR}), denied=401),
 }
 
 ROUTE_PATH_EXAMPLES = {"fmt": ("png", "svg")}
@@ -137,7 +183,8 @@ class Env:
     def params(self, role: str) -> dict:
         target = ADMIN if role == ADMIN else ISSUER
         return {"org_id": self.orgs[ISSUER]["id"], "credential_id": self.creds[target],
-                "batch_id": self.batches[target], "key_id": self.spare_keys[target], "fmt": "png"}
+                "batch_id": self.batches[target], "key_id": self.spare_keys[target], "fmt": "png",
+                "flow_id": self.extra["flow_id"], "tx_hash": self.extra["flow_tx"]}
 
 
 def key_id(api_key: str) -> str:
@@ -168,11 +215,15 @@ async def _setup(service) -> Env:
     orgs = {}
     r = await c.get("/v1/organisations", headers=h(service.admin_key))
     orgs[ADMIN] = r.json()["items"][0]
-    for role, roles, types in ((ISSUER, ["issuer"], ["BusinessLicence"]), (OTHER, ["issuer"], ["BusinessLicence"]),
+    for role, roles, types in ((ISSUER, ["issuer"], ["BusinessLicence"]),
+                               (OTHER, ["issuer"], ["BusinessLicence", "DataAssetCertificate"]),
                                (VERIFIER, ["verifier"], []), (REGULATOR, ["regulator"], []),
                                (EXPORTER, ["exporter"], [])):
         orgs[role], keys[role] = await service.create_org(name=f"机构 {role}", identifier=make_uscc(), roles=roles,
                                                           types=types)
+    orgs[IMPORTER], keys[IMPORTER] = await service.create_org(
+        name="Example Trade Finance (HK) Ltd", identifier=f"HK-BR-{uuid.uuid4().int % 10**8:08d}", roles=["exporter"],
+        jurisdiction="HK")
     # two batches of the issuer: batch 1 holds two credentials, batch 2 one
     creds, batches = {}, {}
     ids = []
@@ -195,6 +246,19 @@ async def _setup(service) -> Env:
         assert r.status_code == 201, r.text
         spare[role] = key_id(r.json()["apiKey"])
     env = Env(keys=keys, orgs=orgs, creds=creds, batches=batches, spare_keys=spare, holder_copy=holder)
+    # a data asset certificate held by the exporter, and one declared flow of it (pending)
+    from tests.flows.conftest import DIGEST, certificate_record, declaration
+
+    r = await c.post("/v1/credentials", headers=h(keys[OTHER]), json={
+        "type": "DataAssetCertificate", "record": certificate_record(orgs[EXPORTER]["identifier"])})
+    assert r.status_code == 202, r.text
+    env.extra["certificate"] = r.json()["id"]
+    env.extra["digest"] = DIGEST
+    await service.drain()
+    r = await c.post("/v1/flows", headers=h(keys[EXPORTER]),
+                     json=declaration(env.extra["certificate"], importer=orgs[IMPORTER], to="HK"))
+    assert r.status_code == 201, r.text
+    env.extra["flow_id"], env.extra["flow_tx"] = r.json()["flowId"], r.json()["txHash"]
     # a key that was revoked (by its own organisation)
     r = await c.post(f"/v1/organisations/{orgs[VERIFIER]['id']}/api-keys", headers=h(service.admin_key))
     revoked = r.json()["apiKey"]
@@ -225,9 +289,12 @@ def bad_credentials(env: Env) -> dict[str, dict]:
 
 async def _call(service, method: str, route: str, row: Row, env: Env, role: str, headers: dict):
     build = row.request or _path(route)
-    path, body, kw = build(env, role)
+    path, body, kw = build(env, role, headers)
     kw = dict(kw)
-    hdrs = {**kw.pop("headers", {}), **headers}
+    override = kw.pop("headers", {})
+    hdrs = {**headers, **override} if row.request is _sign_in else {**override, **headers}
+    hdrs = {k: v for k, v in hdrs.items() if v}
+    service.client.cookies.clear()  # the trace sign-in sets a cookie: every call stands on its own
     if body is not None:
         kw["json"] = body
     return path, await service.client.request(method, path, headers=hdrs, **kw)
@@ -255,9 +322,10 @@ async def test_authorisation_matrix(service):
         for what, headers in bad_credentials(env).items():
             path, r = await _call(service, method, route, row, env, VERIFIER, headers)
             calls += 1
-            if row.allowed is PUBLIC:
-                if r.status_code != 200:
-                    failures.append(f"{method} {route} [{what}]: public, got {r.status_code}: {r.text[:150]}")
+            if row.allowed is PUBLIC or row.page:
+                want = row.ok if row.allowed is PUBLIC else row.unauth_status
+                if r.status_code != want:
+                    failures.append(f"{method} {route} [{what}]: expected {want}, got {r.status_code}: {r.text[:150]}")
                 continue
             problem = error_problem(r, 401, "unauthenticated")
             if problem:
@@ -272,8 +340,11 @@ async def test_authorisation_matrix(service):
                 if r.status_code != row.ok:
                     failures.append(f"{method} {route} as {role}: expected {row.ok}, got {r.status_code}: "
                                     f"{r.text[:200]}")
+            elif row.page:
+                if r.status_code != row.denied_status:
+                    failures.append(f"{method} {route} as {role}: expected {row.denied_status}, got {r.status_code}")
             else:
-                problem = error_problem(r, 403, "forbidden")
+                problem = error_problem(r, 403, row.codes.get(role, row.denied_code))
                 if problem:
                     failures.append(f"{method} {route} as {role}: {problem}")
     assert not failures, f"{len(failures)} of {calls} authorisation checks failed:\n  " + "\n  ".join(failures)
