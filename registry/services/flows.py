@@ -57,7 +57,15 @@ from eth_utils import keccak
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 
-from registry.core.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, RegistryError
+from registry.core.errors import (
+    BadRequest,
+    ChainRejected,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    RegistryError,
+)
 from registry.db.models import Batch, Credential, FlowDeclaration, Organisation
 from registry.services import audit
 from registry.services import jurisdictions as J
@@ -439,7 +447,7 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
     fn = ctx.chain.flows.functions.declareFlow(onchain, (root, target, subject, proof))
     try:
         receipt = await ctx.chain.transact(key, fn)
-    except RegistryError:
+    except ChainRejected:  # refused: nothing on-chain. (Unavailable: the row stays, flow_id unset.)
         async with ctx.sessions() as s, s.begin():
             r = await s.get(FlowDeclaration, row_id)
             if r is not None and r.flow_id is None:

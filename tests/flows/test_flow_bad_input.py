@@ -79,6 +79,19 @@ async def test_bad_declarations(world):
     # nothing was anchored by any of these
     assert await s.ctx.chain.call(s.ctx.chain.flows.functions.flowCount()) == 0
 
+    # the holder copy instead of the id: a tampered copy is refused, the genuine one declares
+    r = await s.client.get(f"/v1/credentials/{w.credential_id}", headers=w.h(w.authority_key))
+    copy = r.json()["credential"]
+    no_id = {k: v for k, v in ok.items() if k != "credentialId"}
+    forged = json.loads(json.dumps(copy))
+    forged["credentialSubject"]["authorisedUses"][0]["purpose"] = "export:US:*"
+    e = err(await post(w.gz_key, {**no_id, "credential": forged}), 400, "bad_request")
+    assert "does not verify" in e["message"]
+    err(await post(other_key, {**no_id, "credential": copy}), 403, "not_asset_holder")
+    r = await post(w.gz_key, {**no_id, "credential": copy})
+    assert r.status_code == 201, r.text
+    assert r.json()["credentialId"] == w.credential_id
+
     # a revoked certificate: no flow of it
     cid2 = await issue_certificate(s, w.authority_key, w.gz["identifier"])
     r = await s.client.post(f"/v1/credentials/{cid2}/revoke", headers=w.h(w.authority_key), json={})
