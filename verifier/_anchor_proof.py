@@ -97,10 +97,9 @@ def header_rlp_from_block(block: dict[str, Any]) -> bytes:
     def value(name: str) -> Any:
         v = block[name]
         if isinstance(v, str):
-            v = bytes.fromhex(v[2:]) if v.startswith("0x") else bytes.fromhex(v)
             if name in _INT_FIELDS:
-                return int.from_bytes(v, "big")
-            return v
+                return int(v, 16)  # JSON-RPC quantities: "0x0", "0x1c9c380"
+            return bytes.fromhex(v[2:] if v.startswith("0x") else v)
         if isinstance(v, int):
             return v
         return bytes(v)

@@ -22,3 +22,22 @@ def world() -> World:
 @pytest.fixture(scope="module")
 def trust(world):
     return world.trust()
+
+
+@pytest.fixture(scope="session")
+def anvil():
+    """A real anvil node on a free port (skipped, with the reason, when node_modules lacks anvil)."""
+    from tests.verifier.chain import ANVIL, Anvil
+
+    if not ANVIL.exists():
+        pytest.skip(f"no anvil at {ANVIL}: run `npm ci` to install @foundry-rs/anvil")
+    node = Anvil()
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="module")
+def deployed(anvil):
+    from tests.verifier.chain import Deployment
+
+    return Deployment(anvil)

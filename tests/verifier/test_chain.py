@@ -1,0 +1,160 @@
+"""Against a real anvil: the Python tree on-chain, online verification, proof-carrying anchors."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.verifier.chain import ISSUER_KEY, OTHER_KEY
+from tests.verifier.factory import AT, World
+from verifier import RpcTrust, TrustBundle, build_trust_bundle, eth_address, leaf_hash, sign_trust_bundle, verify
+from verifier._anchor_proof import anchor_storage_key, decode_anchor_word, fetch_anchor_proof
+
+pytestmark = pytest.mark.chain
+ROOT = Path(__file__).resolve().parents[2]
+OPERATOR_KEY = b"\x42" * 32
+ISSUER_NAME = "广东省市场监督管理局"
+
+
+@pytest.fixture(scope="module")
+def anchored(deployed):
+    """A batch of 4 business licences issued offline by a registered issuer and anchored on-chain."""
+    w = World(chain_id=deployed.chain_id, anchor_registry=deployed.anchors.address.lower())
+    issuer = w.add_issuer(name=ISSUER_NAME)
+    issuer.id = deployed.register_issuer(ISSUER_KEY, ISSUER_NAME, issuer.uscc, [1, 2, 3])
+    issuer.key, issuer.account = ISSUER_KEY, eth_address(ISSUER_KEY)
+    copies = w.issue(issuer, [w.document(issuer) for _ in range(4)])
+    proof = copies[0]["proof"]
+    root = bytes.fromhex(proof["merkleRoot"][2:])
+    receipt = deployed.anchor(ISSUER_KEY, root, 1, len(copies))
+    for c in copies:
+        c["proof"]["anchor"]["txHash"] = "0x" + bytes(receipt["transactionHash"]).hex()
+        c["proof"]["anchor"]["blockNumber"] = int(receipt["blockNumber"])
+    return w, copies, root
+
+
+def _b(h: str) -> bytes:
+    return bytes.fromhex(h[2:])
+
+
+def test_python_merkle_proofs_verify_in_the_contract(deployed, anchored):
+    _, copies, root = anchored
+    for c in copies:
+        p = c["proof"]
+        target, subject = _b(p["targetHash"]), _b(p["subjectHash"])
+        assert deployed.anchors.functions.leafHash(target, subject).call() == leaf_hash(target, subject)
+        assert deployed.anchors.functions.isValid(root, target, subject, [_b(x) for x in p["merkleProof"]]).call()
+
+
+def test_online_verification_passes_every_check(anvil, deployed, anchored):
+    _, copies, _ = anchored
+    trust = RpcTrust(anvil.url, deployed.manifest())
+    for c in copies:
+        result = verify(c, trust=trust, at=AT)
+        assert result.valid, result.checks
+
+
+def test_online_answers_are_pinned_to_one_block_and_see_revocations(anvil, deployed, anchored, tmp_path):
+    _, copies, root = anchored
+    before = RpcTrust(anvil.url, deployed.manifest())
+    victim = copies[3]["proof"]
+    deployed.revoke_credential(ISSUER_KEY, root, _b(victim["targetHash"]), _b(victim["subjectHash"]),
+                               [_b(x) for x in victim["merkleProof"]], 1)
+    manifest = tmp_path / "deployment.json"
+    manifest.write_text(json.dumps(deployed.manifest()))
+    after = RpcTrust(anvil.url, manifest)
+    assert after.block_number > before.block_number
+    assert verify(copies[3], trust=before, at=AT).valid
+    check = verify(copies[3], trust=after, at=AT).check("status")
+    assert check.status == "failed" and check.reason.startswith(f"revoked by {ISSUER_NAME} on ")
+    assert check.reason.endswith("reason key compromise")
+    assert verify(copies[0], trust=after, at=AT).valid
+
+
+def test_cli_verifies_online(anvil, deployed, anchored, tmp_path):
+    _, copies, _ = anchored
+    (tmp_path / "c.json").write_text(json.dumps(copies[0], ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "d.json").write_text(json.dumps(deployed.manifest()))
+    proc = subprocess.run([sys.executable, "-m", "verifier._cli", str(tmp_path / "c.json"), "--rpc", anvil.url,
+                           "--deployment", str(tmp_path / "d.json"), "--at", AT, "--json"], capture_output=True,
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert json.loads(proc.stdout)["valid"] is True
+
+
+def test_anchor_slot_layout_matches_the_contract(anvil, deployed, anchored):
+    _, _, root = anchored
+    slot = anchor_storage_key(root)
+    word = int.from_bytes(anvil.w3.eth.get_storage_at(deployed.anchors.address, slot), "big")
+    record = decode_anchor_word(word, root)
+    on_chain = deployed.anchors.functions.anchorOf(root).call()
+    assert (record.issuer_id, record.key_version, record.credential_type, record.count, record.block_number,
+            record.timestamp, record.status, record.reason) == tuple(on_chain)
+
+
+def _offline_bundle_without_anchors(anvil, deployed, operator_key=OPERATOR_KEY):
+    rpc = RpcTrust(anvil.url, deployed.manifest())
+    block = anvil.w3.eth.get_block(rpc.block_number)
+    bundle = build_trust_bundle(
+        chain_id=deployed.chain_id,
+        contracts={k: v.lower() for k, v in deployed.manifest()["contracts"].items()},
+        block={"number": rpc.block_number, "hash": "0x" + bytes(block["hash"]).hex(), "timestamp": rpc.block_timestamp,
+               "stateRoot": "0x" + bytes(block["stateRoot"]).hex()},
+        issuers=[rpc.issuer(1)], anchors=[])
+    return TrustBundle.load(sign_trust_bundle(bundle, operator_key), operators=[eth_address(operator_key)])
+
+
+@pytest.fixture(scope="module")
+def carried(anvil, deployed, anchored):
+    _, copies, root = anchored
+    holder = copy.deepcopy(copies[1])
+    holder["proof"]["anchorProof"] = fetch_anchor_proof(anvil.w3, deployed.anchors.address, root, OPERATOR_KEY)
+    return holder
+
+
+def test_proof_carrying_anchor_verifies_without_the_anchor_in_the_bundle(anvil, deployed, anchored, carried):
+    trust = _offline_bundle_without_anchors(anvil, deployed)
+    _, copies, _ = anchored
+    assert verify(copies[1], trust=trust, at=AT).check("anchor").status == "failed"  # not in the bundle
+    result = verify(carried, trust=trust, at=AT)
+    assert result.valid, result.checks
+    assert result.check("anchor").status == "passed"
+
+
+def _alter(hex_text: str, at: int = -1) -> str:
+    chars = list(hex_text)
+    chars[at] = "0" if chars[at] != "0" else "1"
+    return "".join(chars)
+
+
+@pytest.mark.parametrize("tamper,words", [
+    (lambda p: p["storageProof"].__setitem__(-1, _alter(p["storageProof"][-1], 40)), "storage proof"),
+    (lambda p: p["accountProof"].__setitem__(-1, _alter(p["accountProof"][-1], 40)), "account proof"),
+    (lambda p: p.__setitem__("blockHeader", _alter(p["blockHeader"], 200)), "signature does not verify"),
+    (lambda p: p.__setitem__("headerSignature", __import__("verifier._anchor_proof", fromlist=["x"]).sign_header(
+        31337, __import__("verifier._internal.keccak", fromlist=["x"]).keccak256(_b(p["blockHeader"])), OTHER_KEY)),
+     "not a trusted operator"),
+])
+def test_tampered_anchor_proofs_fail_anchor(anvil, deployed, carried, tamper, words):
+    trust = _offline_bundle_without_anchors(anvil, deployed)
+    holder = copy.deepcopy(carried)
+    tamper(holder["proof"]["anchorProof"])
+    check = verify(holder, trust=trust, at=AT).check("anchor")
+    assert check.status == "failed" and words in check.reason, check
+
+
+def test_anchor_proof_for_an_unanchored_root_fails(anvil, deployed, carried):
+    trust = _offline_bundle_without_anchors(anvil, deployed)
+    w = World(chain_id=deployed.chain_id, anchor_registry=deployed.anchors.address.lower())
+    stranger = w.add_issuer()
+    holder = w.issue(stranger, [w.document(stranger)], anchor=False)[0]
+    root = _b(holder["proof"]["merkleRoot"])
+    holder["proof"]["anchorProof"] = fetch_anchor_proof(anvil.w3, deployed.anchors.address, root, OPERATOR_KEY)
+    check = verify(holder, trust=trust, at=AT).check("anchor")
+    assert check.status == "failed" and "not anchored" in check.reason
