@@ -84,6 +84,9 @@ async def revoke_key(key_id: str, request: Request, p: AnyPrincipal, rid: Reques
         if not p.has("admin") and k.org_id != p.org_id:
             raise Forbidden("you may revoke only your own organisation's keys")
         await s.execute(update(ApiKey).where(ApiKey.id == k.id).values(revoked_at=datetime.now(timezone.utc)))
+        cache = getattr(request.app.state.ctx, "auth_cache", None)
+        if cache is not None:
+            cache.clear()
         await audit.append(s, actor=p.org_name, action="revoke_api_key", target=f"key:{key_id}", request_id=rid,
                            org_id=p.org_id)
     return {"revoked": key_id}
