@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Produce tests/assets/format_vectors.json: the worked example of docs/FORMAT.md.
+
+    .venv/bin/python tests/assets/make_format_vectors.py > tests/assets/format_vectors.json
+
+Everything is deterministic: salts are sha256("certledger/vector/salt" ‖ path) instead of random,
+keys are fixed, secp256k1 signatures are RFC 6979 deterministic. (SM2 signatures are randomised,
+so the SM2 vector gives a key, a digest and one valid signature to check, not to reproduce.)
+tests/verifier/test_format_vectors.py recomputes every value with the verifier and compares.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from verifier import (  # noqa: E402
+    StandardMerkleTree,
+    batch_digest,
+    eth_address,
+    leaf_hash,
+    sign_batch,
+    sm2_public_key,
+    subject_hash,
+)
+from verifier._bundle import bundle_message  # noqa: E402
+from verifier._internal.disclosure import SUITE_HASHES, _leaves_without_proof, leaf_digest, target_hash_of  # noqa: E402
+from verifier._internal.canon import jcs  # noqa: E402
+from verifier._internal.statuslist import encode_status_list  # noqa: E402
+from verifier.uscc import check_character  # noqa: E402
+
+CHAIN_ID = 31337
+REGISTRY = "0xe7f1725e7734ce288f8367e1bb143e90bb3f0512"
+ISSUER_KEY = bytes.fromhex("59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d")
+SM2_KEY = hashlib.sha256(b"certledger/vector/sm2-key").digest()
+
+DOCUMENT = {
+    "@context": ["https://www.w3.org/ns/credentials/v2", "https://certledger.example/ns/v1"],
+    "id": "urn:uuid:3f1e2d4c-5b6a-4978-8a1b-2c3d4e5f6a7b",
+    "type": ["VerifiableCredential", "BusinessLicence"],
+    "issuer": {"id": f"did:certledger:{CHAIN_ID}:issuer:1", "name": "广州市天河区市场监督管理局",
+               "unifiedSocialCreditCode": "11440106MB2C79281" + check_character("11440106MB2C79281")},
+    "validFrom": "2026-01-01T00:00:00Z",
+    "validUntil": "2031-01-01T00:00:00Z",
+    "credentialSubject": {
+        "unifiedSocialCreditCode": "91440101MA5BANK009",
+        "licenceNumber": "440106000123456",
+        "enterpriseName": "广州市穗云数据科技有限公司",
+        "enterpriseType": "有限责任公司（自然人投资或控股）",
+        "legalRepresentative": "陈志明",
+        "registeredCapital": {"amount": "1000000.00", "currency": "CNY"},
+        "dateOfEstablishment": "2015-06-18",
+        "businessScope": "软件开发；信息技术咨询服务；数据处理和存储支持服务",
+        "address": "广州市天河区珠江新城华夏路10号",
+        "registrationAuthority": "广州市天河区市场监督管理局",
+    },
+    "credentialSchema": {"id": "https://certledger.example/schemas/v1/BusinessLicence.json", "type": "JsonSchema"},
+    "credentialStatus": [
+        {"id": f"urn:certledger:{CHAIN_ID}:{REGISTRY}:status:{p}#17", "type": "BitstringStatusListEntry",
+         "statusPurpose": p, "statusListIndex": "17",
+         "statusListCredential": f"urn:certledger:{CHAIN_ID}:{REGISTRY}:status:{p}"}
+        for p in ("revocation", "suspension")
+    ],
+}
+
+
+def vector_salt(path: str) -> bytes:
+    return hashlib.sha256(b"certledger/vector/salt" + path.encode("utf-8")).digest()
+
+
+def jcs_text(value: object) -> str:
+    import rfc8785
+
+    return rfc8785.dumps(value).decode("utf-8")
+
+
+def hx(b: bytes) -> str:
+    return "0x" + b.hex()
+
+
+def build() -> dict:
+    out: dict = {"document": DOCUMENT, "suites": {}}
+    for suite in ("secp256k1", "sm2-sm3"):
+        h = SUITE_HASHES[suite]
+        leaves = []
+        for path, value in _leaves_without_proof(DOCUMENT):
+            salt = vector_salt(path)
+            p = path.encode()
+            leaves.append({"path": path, "salt": hx(salt), "preimage": hx(salt + len(p).to_bytes(4, "big") + p +
+                           jcs(value)),
+                           "digest": hx(leaf_digest(h, salt, path, value))})
+        target = target_hash_of(h, [bytes.fromhex(x["digest"][2:]) for x in leaves])
+        out["suites"][suite] = {"leaves": leaves, "targetHash": hx(target)}
+    subject = subject_hash(DOCUMENT["credentialSubject"]["unifiedSocialCreditCode"])
+    out["subjectHash"] = hx(subject)
+    target = bytes.fromhex(out["suites"]["secp256k1"]["targetHash"][2:])
+    out["leaf"] = hx(leaf_hash(target, subject))
+    # A batch of three: this credential and two others whose (targetHash, subjectHash) are fixed words.
+    pairs = [(target, subject)] + [(hashlib.sha256(f"t{i}".encode()).digest(), hashlib.sha256(f"s{i}".encode()).digest())
+                                   for i in (1, 2)]
+    tree = StandardMerkleTree.of(pairs)
+    out["batch"] = {"pairs": [[hx(t), hx(s)] for t, s in pairs], "root": hx(tree.root),
+                    "proof0": [hx(x) for x in tree.proof(0)], "tree": [hx(x) for x in tree.tree]}
+    digest = batch_digest(tree.root, 1, 3, chain_id=CHAIN_ID, anchor_registry=REGISTRY)
+    out["eip712"] = {"chainId": CHAIN_ID, "anchorRegistry": REGISTRY, "root": hx(tree.root), "credentialType": 1,
+                     "count": 3, "digest": hx(digest),
+                     "secp256k1": {"privateKey": hx(ISSUER_KEY), "account": eth_address(ISSUER_KEY),
+                                   "signature": hx(sign_batch("secp256k1", ISSUER_KEY, tree.root, 1, 3, chain_id=CHAIN_ID,
+                                                              anchor_registry=REGISTRY))},
+                     "sm2-sm3": {"privateKey": hx(SM2_KEY), "publicKey": hx(sm2_public_key(SM2_KEY)),
+                                 "signature": hx(sign_batch("sm2-sm3", SM2_KEY, tree.root, 1, 3, chain_id=CHAIN_ID,
+                                                            anchor_registry=REGISTRY))}}
+    out["statusList"] = {"setIndexes": [17], "encodedList": encode_status_list([17])}
+    bundle_body = {"type": "CertledgerTrustBundle", "version": 1, "chainId": CHAIN_ID}
+    out["bundleMessage"] = {"body": bundle_body, "jcs": jcs_text(bundle_body), "sha256OfJcs": hx(hashlib.sha256(
+        jcs_text(bundle_body).encode()).digest()),
+        "message": hx(bundle_message(bundle_body))}
+    return out
+
+
+if __name__ == "__main__":
+    json.dump(build(), sys.stdout, ensure_ascii=False, indent=1)
+    sys.stdout.write("\n")
