@@ -22,6 +22,11 @@ REASONS = {"unspecified": 0, "keyCompromise": 1, "superseded": 2, "cessationOfOp
            "courtOrder": 8}
 
 
+def forget_verifier(ctx) -> None:
+    """Drop /v1/verify's cached trust bundle: this instance's next verification sees the change."""
+    ctx.__dict__.pop("_verifier_cache", None)
+
+
 def reason_code(reason: str | int | None) -> int:
     if reason is None:
         return 0
@@ -71,6 +76,7 @@ async def change_credential(ctx, principal: Principal, credential_id: str, actio
             status_changed_at=datetime.now(timezone.utc), status_tx=tx))
         await audit.append(s, actor=principal.org_name, action=f"{action}_credential", target=credential_id,
                            request_id=request_id, org_id=principal.org_id, details={"reason": code, "tx": tx})
+    forget_verifier(ctx)
     return {"id": credential_id, "status": {1: "valid", 2: "revoked", 3: "suspended"}[ACTIONS[action]],
             "reason": code, "txHash": tx, "blockNumber": receipt["blockNumber"]}
 
@@ -99,5 +105,6 @@ async def change_batch(ctx, principal: Principal, batch_id: int, action: str, re
             status=ACTIONS[action], status_reason=code if action != "reinstate" else 0))
         await audit.append(s, actor=principal.org_name, action=f"{action}_batch", target=f"batch:{batch_id}",
                            request_id=request_id, org_id=principal.org_id, details={"reason": code, "tx": tx})
+    forget_verifier(ctx)
     return {"id": batch_id, "status": {1: "valid", 2: "revoked", 3: "suspended"}[ACTIONS[action]],
             "reason": code, "txHash": tx}

@@ -314,6 +314,7 @@ class Pipeline:
                 await s.execute(update(Batch).where(Batch.id == batch_id).values(**values))
             self.crash.passed("anchored")
             self.anchored_batches += 1
+            self.ctx.__dict__.pop("_verifier_cache", None)  # /v1/verify: the new anchor counts at once
             return True
         receipt = await ctx.chain.receipt(tx_hash)
         if receipt is not None:

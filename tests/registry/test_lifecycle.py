@@ -1,0 +1,380 @@
+"""Revoke / suspend / reinstate through the API, and everything that must agree with it: the
+chain (statusOf), the DB, the hash-chained audit log, /v1/verify, the signed trust bundle and
+offline verification with it; the on-chain rule that one issuer cannot change another's
+credential; QR codes; /health, /metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from sqlalchemy import select, text
+
+from tests.registry.samples import business_licence_record, make_uscc
+
+pytestmark = [pytest.mark.chain, pytest.mark.anyio]
+
+STATUS = {0: "none", 1: "valid", 2: "revoked", 3: "suspended"}
+
+
+async def _issue(service, key, n: int) -> list[str]:
+    r = await service.client.post("/v1/credentials/bulk?type=BusinessLicence&atomic=true", headers=service.h(key),
+                                  json=[business_licence_record() for _ in range(n)])
+    assert r.status_code == 202, r.text
+    await service.drain()
+    return r.json()["ids"]
+
+
+async def _leaf(service, cid) -> tuple[bytes, bytes]:
+    """(root, leaf) of a credential, from the DB."""
+    from registry.db.models import Batch, Credential
+    from verifier import leaf_hash
+
+    async with service.ctx.sessions() as s:
+        cred = await s.get(Credential, cid)
+        batch = await s.get(Batch, cred.batch_id)
+        return (bytes.fromhex(batch.root[2:]),
+                leaf_hash(bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:])))
+
+
+async def _chain_status(service, cid) -> tuple[str, int]:
+    root, leaf = await _leaf(service, cid)
+    status, reason = await service.ctx.chain.anchors.functions.statusOf(root, leaf).call()
+    return STATUS[status], reason
+
+
+async def _db(service, cid) -> tuple[int, int, str | None]:
+    from registry.db.models import Credential
+
+    async with service.ctx.sessions() as s:
+        c = await s.get(Credential, cid)
+        return c.status, c.status_reason, c.status_tx
+
+
+async def _audit(service, action=None) -> list:
+    from registry.db.models import AuditEntry
+
+    async with service.ctx.sessions() as s:
+        q = select(AuditEntry).order_by(AuditEntry.seq)
+        if action:
+            q = q.where(AuditEntry.action == action)
+        return list((await s.execute(q)).scalars())
+
+
+async def _verify(service, key, copy) -> dict:
+    r = await service.client.post("/v1/verify", headers=service.h(key), json={"credential": copy})
+    assert r.status_code == 200, r.text
+    return {c["name"]: c for c in r.json()["checks"]} | {"valid": r.json()["valid"]}
+
+
+async def _copy(service, key, cid) -> dict:
+    r = await service.client.get(f"/v1/credentials/{cid}", headers=service.h(key))
+    assert r.status_code == 200 and r.json()["credential"], r.text
+    return r.json()["credential"]
+
+
+async def test_credential_suspend_reinstate_revoke(service):
+    c, h = service.client, service.h
+    org, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(), roles=["issuer"],
+                                        types=["BusinessLicence"])
+    cid, bystander = await _issue(service, key, 2)
+    copy = await _copy(service, key, cid)
+    assert await _chain_status(service, cid) == ("valid", 0)
+    assert (await _verify(service, key, copy))["valid"]
+
+    # suspend (reason by name) --------------------------------------------------------------
+    r = await c.post(f"/v1/credentials/{cid}/suspend", headers=h(key), json={"reason": "courtOrder"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "suspended" and body["reason"] == 8 and body["txHash"].startswith("0x")
+    assert await _chain_status(service, cid) == ("suspended", 8)
+    assert await _db(service, cid) == (3, 8, body["txHash"])
+    receipt = await service.ctx.chain.receipt(body["txHash"])
+    assert receipt["status"] == 1 and receipt["blockNumber"] == body["blockNumber"]
+    got = await _verify(service, key, copy)  # at once: the verify endpoint must not serve a stale bundle
+    assert not got["valid"] and got["status"]["status"] == "failed", got
+    assert "suspended" in got["status"]["reason"] and "court order" in got["status"]["reason"].lower(), got["status"]
+    assert (await c.get(f"/v1/credentials/{cid}", headers=h(key))).json()["status"] == "suspended"
+    assert (await _verify(service, key, await _copy(service, key, bystander)))["valid"]  # its neighbour is not
+
+    # reinstate ------------------------------------------------------------------------------
+    r = await c.post(f"/v1/credentials/{cid}/reinstate", headers=h(key))
+    assert r.status_code == 200 and r.json()["status"] == "valid", r.text
+    assert await _chain_status(service, cid) == ("valid", 0)
+    assert (await _db(service, cid))[:2] == (1, 0)
+    assert (await _verify(service, key, copy))["valid"]
+
+    # revoke (reason by code), final -----------------------------------------------------------
+    r = await c.post(f"/v1/credentials/{cid}/revoke", headers=h(key), json={"reason": 2})
+    assert r.status_code == 200 and r.json()["status"] == "revoked", r.text
+    revoke_tx = r.json()["txHash"]
+    assert await _chain_status(service, cid) == ("revoked", 2)
+    assert (await _db(service, cid))[:2] == (2, 2)
+    got = await _verify(service, key, copy)
+    assert not got["valid"] and got["status"]["status"] == "failed"
+    reason = got["status"]["reason"]
+    assert "revoked" in reason and org["name"] in reason and "superseded" in reason.lower(), reason
+    for action in ("reinstate", "suspend"):
+        r = await c.post(f"/v1/credentials/{cid}/{action}", headers=h(key))
+        assert r.status_code == 409 and r.json()["error"]["code"] == "chain_rejected", r.text
+    assert await _chain_status(service, cid) == ("revoked", 2)
+    listed = (await c.get("/v1/credentials?status=revoked", headers=h(key))).json()
+    assert [i["id"] for i in listed["items"]] == [cid]
+
+    # the audit log has each change, with its transaction, and its chain is intact
+    from registry.services.audit import verify_chain
+
+    entries = {a: await _audit(service, f"{a}_credential") for a in ("suspend", "reinstate", "revoke")}
+    assert all(len(v) == 1 and v[0].target == cid and v[0].actor == org["name"] for v in entries.values()), entries
+    assert entries["revoke"][0].details == {"reason": 2, "tx": revoke_tx}
+    assert entries["suspend"][0].details["reason"] == 8
+    async with service.ctx.sessions() as s:
+        ok, n, msg = await verify_chain(s)
+    assert ok and n == len(await _audit(service)), msg
+
+
+async def test_audit_chain_detects_tampering(service):
+    from registry.services.audit import verify_chain
+
+    _, key = await service.create_org(name="佛山市市场监督管理局", identifier=make_uscc(), roles=["issuer"],
+                                      types=["BusinessLicence"])
+    (cid,) = await _issue(service, key, 1)
+    r = await service.client.post(f"/v1/credentials/{cid}/revoke", headers=service.h(key), json={"reason": 1})
+    assert r.status_code == 200, r.text
+    entries = await _audit(service)
+    assert len(entries) >= 4  # bootstrap, create organisation, issue, revoke
+    async with service.ctx.sessions() as s:
+        assert (await verify_chain(s))[0]
+    target = next(e for e in entries if e.action == "revoke_credential")
+    for sql, params in (
+        ("UPDATE audit_log SET actor = :v WHERE seq = :seq", {"v": "mallory"}),
+        ("UPDATE audit_log SET target = :v WHERE seq = :seq", {"v": "urn:uuid:00000000-0000-0000-0000-000000000000"}),
+    ):
+        async with service.ctx.sessions() as s, s.begin():
+            original = (await s.execute(text("SELECT actor, target FROM audit_log WHERE seq = :seq"),
+                                        {"seq": target.seq})).one()
+            await s.execute(text(sql), {**params, "seq": target.seq})
+        async with service.ctx.sessions() as s:
+            ok, n, msg = await verify_chain(s)
+        assert not ok and str(target.seq) in msg, msg
+        assert n == target.seq - entries[0].seq  # the entries before it still check
+        async with service.ctx.sessions() as s, s.begin():
+            await s.execute(text("UPDATE audit_log SET actor = :a, target = :t WHERE seq = :seq"),
+                            {"a": original.actor, "t": original.target, "seq": target.seq})
+        async with service.ctx.sessions() as s:
+            assert (await verify_chain(s))[0]
+    # a removed entry breaks the link of the next one
+    first_issue = next(e for e in entries if e.action == "issue")
+    async with service.ctx.sessions() as s, s.begin():
+        await s.execute(text("DELETE FROM audit_log WHERE seq = :seq"), {"seq": first_issue.seq})
+    async with service.ctx.sessions() as s:
+        ok, _, msg = await verify_chain(s)
+    assert not ok, msg
+
+
+async def test_batch_suspend_reinstate_revoke(service):
+    c, h = service.client, service.h
+    org, key = await service.create_org(name="深圳市市场监督管理局", identifier=make_uscc(), roles=["issuer"],
+                                        types=["BusinessLicence"])
+    ids = await _issue(service, key, 3)
+    batch = (await c.get(f"/v1/credentials/{ids[0]}", headers=h(key))).json()["batchId"]
+    copies = [await _copy(service, key, i) for i in ids]
+    root = bytes.fromhex((await c.get(f"/v1/batches/{batch}", headers=h(key))).json()["root"][2:])
+    anchors = service.ctx.chain.anchors.functions
+
+    r = await c.post(f"/v1/batches/{batch}/suspend", headers=h(key), json={"reason": "dataInaccurate"})
+    assert r.status_code == 200 and r.json()["status"] == "suspended", r.text
+    assert (await anchors.anchorOf(root).call())[6:8] == (3, 6)
+    for cid in ids:
+        assert await _chain_status(service, cid) == ("suspended", 6)
+    b = (await c.get(f"/v1/batches/{batch}", headers=h(key))).json()
+    assert b["status"] == "suspended" and b["statusReason"] == 6
+    for copy in copies:
+        got = await _verify(service, key, copy)
+        assert not got["valid"] and "whole batch" in got["status"]["reason"], got["status"]
+    r = await c.post(f"/v1/batches/{batch}/reinstate", headers=h(key))
+    assert r.status_code == 200, r.text
+    assert all([(await _chain_status(service, cid)) == ("valid", 0) for cid in ids])
+    assert all([(await _verify(service, key, copy))["valid"] for copy in copies])
+    r = await c.post(f"/v1/batches/{batch}/revoke", headers=h(key), json={"reason": "keyCompromise"})
+    assert r.status_code == 200, r.text
+    assert all([(await _chain_status(service, cid)) == ("revoked", 1) for cid in ids])
+    assert (await c.get(f"/v1/batches/{batch}", headers=h(key))).json()["status"] == "revoked"
+    got = await _verify(service, key, copies[1])
+    assert not got["valid"] and "revoked" in got["status"]["reason"], got
+    assert [e.target for e in await _audit(service, "revoke_batch")] == [f"batch:{batch}"]
+    assert len(await _audit(service, "suspend_batch")) == len(await _audit(service, "reinstate_batch")) == 1
+    from registry.services.audit import verify_chain
+
+    async with service.ctx.sessions() as s:
+        assert (await verify_chain(s))[0]
+
+
+async def test_one_issuer_cannot_change_anothers_credential_api_or_chain(service):
+    from registry.core.errors import ChainRejected
+    from registry.services.orgs import signing_key
+    from registry.services.records import proof_from_tree
+
+    c, h = service.client, service.h
+    org_a, key_a = await service.create_org(name="甲市场监管局", identifier=make_uscc(), roles=["issuer"],
+                                            types=["BusinessLicence"])
+    org_b, key_b = await service.create_org(name="乙市场监管局", identifier=make_uscc(), roles=["issuer"],
+                                            types=["BusinessLicence"])
+    (cid,) = await _issue(service, key_a, 1)
+    for action in ("revoke", "suspend", "reinstate"):
+        r = await c.post(f"/v1/credentials/{cid}/{action}", headers=h(key_b))
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden", r.text
+    # a compromised API signing with B's chain key: the contract refuses it
+    from registry.db.models import Batch, Credential
+
+    async with service.ctx.sessions() as s:
+        _, b_private, _ = await signing_key(s, org_b["id"], service.ctx.settings.passphrase())
+        cred = await s.get(Credential, cid)
+        batch = await s.get(Batch, cred.batch_id)
+        target, subject = bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:])
+        root = bytes.fromhex(batch.root[2:])
+        _, leaf = await _leaf(service, cid)
+        proof = proof_from_tree(batch.tree, leaf)
+    f = service.ctx.chain.anchors.functions
+    for fn in (f.revokeCredential(root, target, subject, proof, 1), f.suspendCredential(root, target, subject, proof, 1),
+               f.revokeBatch(root, 1), f.suspendBatch(root, 1)):
+        with pytest.raises(ChainRejected) as exc:
+            await service.ctx.chain.transact(b_private, fn)
+        assert exc.value.details["error"] == "NotStatusAuthority", exc.value.details
+    assert await _chain_status(service, cid) == ("valid", 0)
+    # the issuer itself may (same call, its own key)
+    async with service.ctx.sessions() as s:
+        _, a_private, _ = await signing_key(s, org_a["id"], service.ctx.settings.passphrase())
+    await service.ctx.chain.transact(a_private, f.suspendCredential(root, target, subject, proof, 1))
+    assert await _chain_status(service, cid) == ("suspended", 1)
+
+
+async def test_trust_bundle_offline_verification(service):
+    from verifier import TrustBundle, verify
+    from verifier.errors import InvalidBundle
+
+    c, h = service.client, service.h
+    _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(), roles=["issuer"],
+                                      types=["BusinessLicence"])
+    _, bank = await service.create_org(name="示例银行广州分行", identifier=make_uscc(), roles=["verifier"])
+    cid, other = await _issue(service, key, 2)
+    copy = await _copy(service, key, cid)
+    holder_file = json.dumps(copy, ensure_ascii=False)
+
+    r = await c.get("/v1/trust-bundle", headers=h(bank))
+    assert r.status_code == 200, r.text
+    before = r.json()
+    bundle = TrustBundle.load(before, operators=[service.ctx.operator_address])
+    result = verify(json.loads(holder_file), trust=bundle)
+    assert result.valid, [(x.name, x.status, x.reason) for x in result.checks]
+    # a bundle signed by someone else, or altered, is refused
+    with pytest.raises(InvalidBundle):
+        TrustBundle.load(before, operators=["0x" + "11" * 20])
+    tampered = json.loads(json.dumps(before))
+    tampered["block"]["number"] += 1
+    with pytest.raises(InvalidBundle):
+        TrustBundle.load(tampered, operators=[service.ctx.operator_address])
+
+    r = await c.post(f"/v1/credentials/{cid}/revoke", headers=h(key), json={"reason": "cessationOfOperation"})
+    assert r.status_code == 200, r.text
+    # the old bundle is a snapshot: offline, the credential still looks valid as of its block
+    assert verify(json.loads(holder_file), trust=bundle).valid
+    after = (await c.get("/v1/trust-bundle", headers=h(bank))).json()
+    bundle2 = TrustBundle.load(after, operators=[service.ctx.operator_address])
+    result = verify(json.loads(holder_file), trust=bundle2)
+    assert not result.valid
+    failed = {x.name: x.reason for x in result.failed}
+    assert set(failed) == {"status"}, failed
+    assert "revoked" in failed["status"], failed
+    assert verify(await _copy(service, key, other), trust=bundle2).valid  # the other one in the batch is fine
+
+
+async def test_qr_codes_encode_the_verify_link(service):
+    import qrcode
+    from PIL import Image
+
+    from registry.services.qr import verify_link
+
+    c, h = service.client, service.h
+    _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(), roles=["issuer"],
+                                      types=["BusinessLicence"])
+    (cid,) = await _issue(service, key, 1)
+    link = verify_link(service.ctx.settings.public_url, cid)
+    assert link.startswith(service.ctx.settings.public_url.rstrip("/") + "/verify?credential=urn%3Auuid%3A")
+
+    r = await c.get(f"/v1/credentials/{cid}/qr.png", headers=h(key))
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert r.content[:8] == b"\x89PNG\r\n\x1a\n"
+    # read the modules off the image and compare with the link encoded independently
+    expected = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=8, border=4)
+    expected.add_data(link)
+    expected.make(fit=True)
+    matrix = expected.get_matrix()  # includes the border
+    img = Image.open(io.BytesIO(r.content)).convert("L")
+    box = img.size[0] // len(matrix)
+    assert img.size == (box * len(matrix), box * len(matrix)), (img.size, len(matrix))
+    seen = [[img.getpixel((x * box + box // 2, y * box + box // 2)) < 128 for x in range(len(matrix))]
+            for y in range(len(matrix))]
+    assert seen == matrix, "the PNG's modules are not the QR code of the verify link"
+    # a different link gives a different code (the comparison means something)
+    other = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=8, border=4)
+    other.add_data(link.replace(cid[-4:], "0000"))
+    other.make(fit=True)
+    assert other.get_matrix() != matrix
+
+    r = await c.get(f"/v1/credentials/{cid}/qr.svg", headers=h(key))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
+    assert b"<svg" in r.content[:300]
+    import qrcode.image.svg
+
+    ref = qrcode.make(link, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=4)
+    buf = io.BytesIO()
+    ref.save(buf)
+    assert r.content == buf.getvalue()
+    # a QR code for a credential that is not anchored yet is fine (the link still resolves)
+    r = await c.post("/v1/credentials", headers=h(key), json={"type": "BusinessLicence",
+                                                              "record": business_licence_record()})
+    r = await c.get(f"/v1/credentials/{r.json()['id']}/qr.png", headers=h(key))
+    assert r.status_code == 200 and r.content[:4] == b"\x89PNG"
+
+
+async def test_health_metrics_and_openapi(service):
+    from tests.registry.test_authz import app_routes
+
+    c = service.client
+    r = await c.get("/health")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "ok" and body["checks"] == {"database": "ok", "chain": "ok"}, body
+    assert body["chainId"] == service.ctx.deployment.chain_id and body["pendingCredentialsAndBatches"] == 0
+
+    await c.get("/v1/organisations", headers=service.h(service.admin_key))
+    await c.get("/v1/organisations/999", headers=service.h(service.admin_key))
+    r = await c.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain"), r.headers
+    metrics = r.text
+    assert "# TYPE certledger_http_requests_total counter" in metrics
+    assert 'certledger_http_requests_total{method="GET",route="/v1/organisations",status="200"}' in metrics
+    assert 'route="/v1/organisations/{org_id}",status="404"' in metrics  # the route template, not the URL
+    assert "certledger_http_request_seconds_bucket" in metrics
+
+    r = await c.get("/openapi.json")
+    assert r.status_code == 200
+    doc = r.json()
+    assert doc["openapi"].startswith("3.") and doc["info"]["title"]
+    documented = {(m.upper(), path) for path, ops in doc["paths"].items() for m in ops
+                  if m in ("get", "post", "put", "patch", "delete")}
+    try:
+        from fastapi.routing import iter_route_contexts
+
+        routes = list(iter_route_contexts(service.app.routes))
+    except ImportError:
+        routes = list(service.app.routes)
+    hidden = {(m, r.path) for r in routes if not getattr(r, "include_in_schema", True) for m in (r.methods or ())}
+    expected = {x for x in app_routes(service.app) if x not in hidden}
+    assert documented == expected, (sorted(expected - documented), sorted(documented - expected))
+    assert {("POST", "/v1/credentials"), ("GET", "/v1/trust-bundle"), ("GET", "/health")} <= documented
+    # /docs serves the UI for it
+    r = await c.get("/docs")
+    assert r.status_code == 200 and "openapi.json" in r.text
