@@ -11,6 +11,7 @@ failures collected and reported together.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Callable
@@ -82,8 +83,6 @@ def _bulk(env, role, headers):
 
 
 def _json_bytes(obj) -> bytes:
-    import json
-
     return json.dumps(obj, ensure_ascii=False).encode()
 
 
@@ -145,6 +144,13 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/trace/export.{fmt}"): page(frozenset({ADMIN, REGULATOR}), denied=401, request=lambda env, role, headers: (
         "/trace/export.csv", None, {})),
     ("GET", "/trace/tx/{tx_hash}"): page(frozenset({ADMIN, REGULATOR}), denied=401),
+    # the public verify page (a bank clerk or a QR scan: no key)
+    ("GET", "/verify"): Row(PUBLIC),
+    ("GET", "/verify/static/{name}"): Row(PUBLIC, request=lambda env, role, headers: (
+        "/verify/static/verify.css", None, {})),
+    ("GET", "/verify/credential/{credential_id}"): Row(PUBLIC),
+    ("POST", "/verify/check"): Row(PUBLIC, request=lambda env, role, headers: ("/verify/check", None, {"files": {
+        "credential": ("licence.json", json.dumps(env.holder_copy, ensure_ascii=False).encode(), "application/json")}})),
 }
 
 ROUTE_PATH_EXAMPLES = {"fmt": ("png", "svg")}
