@@ -142,7 +142,7 @@ def verify_anchor_proof(proof: dict[str, Any], *, root: bytes, trust: TrustSourc
     block_hash = keccak(header)
     try:
         fields = rlp.decode(header)
-        state_root, number, timestamp = fields[3], int.from_bytes(fields[8], "big"), int.from_bytes(fields[11], "big")
+        state_root, number = fields[3], int.from_bytes(fields[8], "big")
     except (rlp.exceptions.DecodingError, IndexError, TypeError):
         raise InvalidAnchorProof("anchorProof.blockHeader is not an RLP block header") from None
     signature = proof.get("headerSignature")
@@ -174,7 +174,6 @@ def verify_anchor_proof(proof: dict[str, Any], *, root: bytes, trust: TrustSourc
         raise InvalidAnchorProof(f"the root is not anchored as of block {number}")
     if record.block_number > number:
         raise InvalidAnchorProof("the anchor claims a block after the proven header")
-    del timestamp
     return record
 
 

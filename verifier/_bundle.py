@@ -24,6 +24,7 @@ BUNDLE_TYPE = "CertledgerTrustBundle"
 BUNDLE_VERSION = 1
 MAX_BUNDLE_BYTES = 512 * 1024 * 1024
 _STATUS_CODES = {name: code for code, name in STATUS_NAMES.items()}
+_VALID = StatusRecord(1)
 
 
 def bundle_message(bundle: Mapping[str, Any]) -> bytes:
@@ -290,7 +291,7 @@ class TrustBundle:
             if bit_is_set(self._bits[purpose], index):
                 d = self._details[purpose].get(str(index)) or {}
                 return StatusRecord(code, _int(d.get("reason")), _int(d.get("timestamp")), str(d.get("by") or default_by))
-        return StatusRecord(1)
+        return _VALID
 
     def trusts_header_signer(self, address: str) -> bool:
         address = address.lower()

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from verifier._anchor_proof import BUILD_DIR
-from verifier._trust import REASONS, AnchorRecord, IssuerKeyRecord, IssuerRecord, StatusRecord
+from verifier._trust import AnchorRecord, IssuerKeyRecord, IssuerRecord, StatusRecord
 from verifier.errors import TrustSourceError
 
 __all__ = ["RpcTrust"]
@@ -106,7 +106,20 @@ class RpcTrust:
             self._call(self._anchors.functions.anchorOf(root))
         if status == 0:
             return None
-        return AnchorRecord(root, issuer_id, key_version, credential_type, count, block_number, timestamp, status, reason)
+        changed = self._batch_status_time(root, block_number) if status != 1 else 0
+        return AnchorRecord(root, issuer_id, key_version, credential_type, count, block_number, timestamp, status, reason,
+                            changed)
+
+    def _batch_status_time(self, root: bytes, from_block: int) -> int:
+        """When the batch's status last changed (its last ``BatchStatusChanged`` event), or 0."""
+        try:
+            logs = self._anchors.events.BatchStatusChanged().get_logs(
+                argument_filters={"root": root}, from_block=from_block, to_block=self.block_number)
+            if not logs:
+                return 0
+            return int(self.w3.eth.get_block(logs[-1]["blockNumber"])["timestamp"])
+        except Exception:  # noqa: BLE001 - the time is a courtesy for the reason text
+            return 0
 
     def credential_status(self, root: bytes, leaf: bytes, status_list_index: int) -> StatusRecord:
         f = self._anchors.functions
@@ -130,5 +143,3 @@ class RpcTrust:
     def __repr__(self) -> str:
         return f"RpcTrust(chain_id={self.chain_id}, block={self.block_number})"
 
-
-del REASONS

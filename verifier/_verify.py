@@ -84,6 +84,8 @@ class Verifier:
         self._anchor_checks: dict[tuple[Any, ...], Check] = {}
         self._issuer_checks: dict[tuple[Any, ...], Check] = {}
         self._status_passed: Check | None = None
+        base = f"urn:certledger:{trust.chain_id}:{trust.anchor_registry}:status:"
+        self._status_lists = {"revocation": base + "revocation", "suspension": base + "suspension"}
         self._times: dict[str, datetime] = {}
         self._validity_passed: dict[tuple[str, str], Check] = {}
 
@@ -315,14 +317,18 @@ class Verifier:
         t = self.trust
         entries = s.doc["credentialStatus"]
         index_text = entries[0]["statusListIndex"]
-        expected = f"urn:certledger:{t.chain_id}:{t.anchor_registry}:status:"
         if entries[1]["statusListIndex"] != index_text:
             return Check("status", "failed", "the revocation and suspension entries name different list positions")
+        lists = self._status_lists
         for entry in entries:
-            if entry["statusListCredential"] != expected + entry["statusPurpose"]:
+            if entry["statusListCredential"] != lists[entry["statusPurpose"]]:
                 return Check("status", "failed", f"the credential's status list {entry['statusListCredential']} is not "
-                             f"this chain's ({expected}{entry['statusPurpose']})")
-        st: StatusRecord = t.credential_status(p.root, s.leaf, int(index_text))
+                             f"this chain's ({lists[entry['statusPurpose']]})")
+        if record.status not in (0, 1):  # the batch itself (as the anchor source saw it, incl. an anchorProof)
+            issuer = t.issuer(record.issuer_id)
+            st = StatusRecord(record.status, record.reason, record.status_timestamp, issuer.name if issuer else "", "batch")
+        else:
+            st = t.credential_status(p.root, s.leaf, int(index_text))
         if st.status == 1:
             if self._status_passed is None:
                 self._status_passed = Check("status", "passed", f"not revoked or suspended as of block "

@@ -108,3 +108,6 @@ class Deployment:
     def revoke_credential(self, key: bytes, root: bytes, target: bytes, subject: bytes, proof: list[bytes],
                           reason: int) -> Any:
         return self._send(self.anchors.functions.revokeCredential(root, target, subject, proof, reason), key)
+
+    def revoke_batch(self, key: bytes, root: bytes, reason: int) -> Any:
+        return self._send(self.anchors.functions.revokeBatch(root, reason), key)

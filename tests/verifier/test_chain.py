@@ -158,3 +158,23 @@ def test_anchor_proof_for_an_unanchored_root_fails(anvil, deployed, carried):
     holder["proof"]["anchorProof"] = fetch_anchor_proof(anvil.w3, deployed.anchors.address, root, OPERATOR_KEY)
     check = verify(holder, trust=trust, at=AT).check("anchor")
     assert check.status == "failed" and "not anchored" in check.reason
+
+
+def test_anchor_proof_of_a_revoked_batch_fails_status(anvil, deployed, anchored):
+    w, _, _ = anchored
+    issuer = next(iter(w.issuers.values()))
+    batch = w.issue(issuer, [w.document(issuer) for _ in range(2)])
+    root = _b(batch[0]["proof"]["merkleRoot"])
+    receipt = deployed.anchor(ISSUER_KEY, root, 1, 2)
+    deployed.revoke_batch(ISSUER_KEY, root, 6)
+    holder = copy.deepcopy(batch[0])
+    holder["proof"]["anchor"]["blockNumber"] = int(receipt["blockNumber"])
+    holder["proof"]["anchorProof"] = fetch_anchor_proof(anvil.w3, deployed.anchors.address, root, OPERATOR_KEY)
+    result = verify(holder, trust=_offline_bundle_without_anchors(anvil, deployed), at=AT)
+    assert result.check("anchor").status == "passed"
+    check = result.check("status")
+    assert check.status == "failed" and check.reason.startswith(f"the whole batch was revoked by {ISSUER_NAME}")
+    assert check.reason.endswith("reason data inaccurate")
+    online = verify(holder, trust=RpcTrust(anvil.url, deployed.manifest()), at=AT).check("status")
+    assert online.status == "failed" and "the whole batch was revoked" in online.reason
+    assert "unrecorded" not in online.reason
