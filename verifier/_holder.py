@@ -92,7 +92,7 @@ def prepare_credential(document: Mapping[str, Any], *, suite: str = "secp256k1",
         raise InvalidDocument("prepare_credential takes a credential without proof")
     name, code = credential_type_of(document)
     if validate:
-        problems = schema_errors(dict(document), name)
+        problems = schema_errors(document, name)  # type: ignore[arg-type]
         if problems:
             raise InvalidDocument("the credential does not match its schema: " + "; ".join(problems[:5]))
     salts, digests = salt_and_digest(document, h)

@@ -126,18 +126,41 @@ def _leaves_without_proof(document: Mapping[str, Any], skip: frozenset[str] | se
     return out
 
 
+_PREFIX_CACHE: dict[str, bytes] = {}
+
+
+def _path_prefix(path: str) -> bytes:
+    """``uint32_be(len(path_utf8)) ‖ path_utf8``, cached: a batch repeats the same paths."""
+    prefix = _PREFIX_CACHE.get(path)
+    if prefix is None:
+        p = path.encode("utf-8")
+        prefix = len(p).to_bytes(4, "big") + p
+        if len(_PREFIX_CACHE) < 100_000:
+            _PREFIX_CACHE[path] = prefix
+    return prefix
+
+
 def salt_and_digest(document: Mapping[str, Any], h: HashFn) -> tuple[dict[str, str], list[bytes]]:
     """Fresh salts (path → 0x-hex) and the digests of every leaf of ``document`` minus ``proof``."""
     leaves = _leaves_without_proof(document)
     n = len(leaves)
     pool = os.urandom(32 * n)
+    pool_hex = pool.hex()
+    prefixes = _PREFIX_CACHE
     salts: dict[str, str] = {}
     digests: list[bytes] = []
+    append = digests.append
     for i, (path, value) in enumerate(leaves):
-        salt = pool[32 * i : 32 * i + 32]
-        p = path.encode("utf-8")
-        digests.append(h(salt + len(p).to_bytes(4, "big") + p + jcs(value, path)).digest())
-        salts[path] = "0x" + salt.hex()
+        prefix = prefixes.get(path) or _path_prefix(path)
+        if type(value) is str:
+            try:
+                encoded = encode_basestring(value).encode("utf-8")
+            except UnicodeEncodeError:
+                encoded = jcs(value, path)  # raises InvalidDocument
+        else:
+            encoded = jcs(value, path)
+        append(h(pool[32 * i : 32 * i + 32] + prefix + encoded).digest())
+        salts[path] = "0x" + pool_hex[64 * i : 64 * i + 64]
     return salts, digests
 
 
@@ -174,20 +197,6 @@ def recompute_target_hash(
     """
     skip = redacted_ancestry(redacted) if redacted else frozenset()
     return recompute_leaves(_leaves_without_proof(document, skip), salts, redacted, h)
-
-
-_PREFIX_CACHE: dict[str, bytes] = {}
-
-
-def _path_prefix(path: str) -> bytes:
-    """``uint32_be(len(path_utf8)) ‖ path_utf8``, cached: a batch repeats the same paths."""
-    prefix = _PREFIX_CACHE.get(path)
-    if prefix is None:
-        p = path.encode("utf-8")
-        prefix = len(p).to_bytes(4, "big") + p
-        if len(_PREFIX_CACHE) < 100_000:
-            _PREFIX_CACHE[path] = prefix
-    return prefix
 
 
 def recompute_leaves(
