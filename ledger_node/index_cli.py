@@ -43,7 +43,7 @@ def index_command(
 
     Resumes from its checkpoint; survives restarts at any point and chain reorganisations.
     """
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+    from sqlalchemy.exc import ArgumentError, InvalidRequestError, NoSuchModuleError
 
     from ledger_node.deploy import load_manifest
     from ledger_node.node import AnvilNode, rpc_chain_id
@@ -63,10 +63,9 @@ def index_command(
         from sqlalchemy.ext.asyncio import create_async_engine
 
         engine = create_async_engine(db_url)
-    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
-        fail(f"bad database URL {db_url!r}: {str(exc).splitlines()[0]}", 2)
-    if engine.dialect.is_async is False:
-        fail(f"bad database URL {db_url!r}: use an async driver (sqlite+aiosqlite://, postgresql+asyncpg://)", 2)
+    except (ArgumentError, NoSuchModuleError, InvalidRequestError, ImportError, ValueError) as exc:
+        fail(f"bad database URL {db_url!r}: {_first_line(exc)} "
+             "(use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER:PASS@HOST/DB)", 2)
     try:
         asyncio.run(_index(url, deployment, engine, confirmations=confirmations, once=once,
                            poll_interval=poll_interval, page_size=page_size))

@@ -240,7 +240,7 @@ class Indexer:
         self.sessions = db if isinstance(db, async_sessionmaker) else async_sessionmaker(db, expire_on_commit=False)
         self.confirmations = confirmations
         self.max_window = page_size
-        self.window = page_size
+        self.window = min(page_size, 32)  # grows (doubling) while pages stay small
         self.name = name
         self.target_events = target_events_per_page
         self.on_progress = on_progress
