@@ -164,6 +164,12 @@ def _mount_optional() -> None:
     except ImportError:
         pass
     try:
+        from registry.flow_cli import flow_app
+
+        app.add_typer(flow_app, name="flow")
+    except ImportError:
+        pass
+    try:
         from registry.demo import demo_command
 
         app.command("demo")(demo_command)

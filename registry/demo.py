@@ -138,7 +138,7 @@ async def _story(ctx, settings, out: Path, rng: random.Random) -> None:
             asset["credentialSubject"]["holderName"] = orgs["manufacturer"]["name"]
             asset["credentialSubject"]["authorisedUses"].append({
                 "relyingParty": {"name": orgs["hk_importer"]["name"], "unifiedSocialCreditCode": _random_uscc(rng)},
-                "purpose": "energy-efficiency-analytics", "until": "2027-12-31T23:59:59Z"})
+                "purpose": "export:HK:energy-efficiency-analytics", "until": "2027-12-31T23:59:59Z"})
             cert_id = (await call("POST", "/v1/credentials", keys["data_authority"],
                                   json={"type": "DataAssetCertificate", "record": asset}))["id"]
             spare = (await call("POST", "/v1/credentials", keys["data_authority"],
