@@ -28,6 +28,7 @@ The byte-level format is normative in docs/FORMAT.md.
 """
 
 from verifier import errors
+from verifier._anchor_proof import fetch_anchor_proof, header_rlp_from_block, sign_header, verify_anchor_proof
 from verifier._bundle import TrustBundle, build_trust_bundle, sign_trust_bundle
 from verifier._holder import (
     PreparedCredential,
@@ -67,12 +68,16 @@ __all__ = [
     "credential_type_of",
     "errors",
     "eth_address",
+    "fetch_anchor_proof",
+    "header_rlp_from_block",
     "leaf_hash",
     "prepare_credential",
     "redact",
     "sign_batch",
+    "sign_header",
     "sign_trust_bundle",
     "sm2_public_key",
     "subject_hash",
     "verify",
+    "verify_anchor_proof",
 ]

@@ -45,6 +45,8 @@ def _skip(name: str, because: str) -> Check:
     return Check(name, "skipped", because)
 
 
+_FORMAT_PASSED = {name: Check("format", "passed", f"a well-formed {name}") for name in CREDENTIAL_TYPES}
+_INTEGRITY_PASSED = Check("integrity", "passed", "content matches the issuer's hash and the batch root")
 _NO_DATA = Check("data", "skipped", "no dataset was given to compare")
 _NO_PARTY = Check("usage", "skipped", "no relying party was given")
 
@@ -146,7 +148,8 @@ class Verifier:
             leaves = s.leaves
             for key, value in document.items():
                 if key != "proof":
-                    flatten(value, "/" + escape_token(key), leaves, skip)
+                    flatten(value, "/" + key if "~" not in key and "/" not in key else "/" + escape_token(key),
+                            leaves, skip)
         except InvalidDocument as exc:
             return Check("format", "failed", str(exc))
         problems = schema_errors(document, s.type_name, skip)
@@ -154,7 +157,7 @@ class Verifier:
             more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
             return Check("format", "failed", f"the credential does not match the {s.type_name} schema: "
                          + "; ".join(problems[:3]) + more)
-        return Check("format", "passed", f"a well-formed {s.type_name}")
+        return _FORMAT_PASSED[s.type_name]
 
     def _integrity(self, s: _State) -> Check:
         p = s.proof
@@ -191,8 +194,10 @@ class Verifier:
                          "the proof was altered or belongs to another credential")
         s.leaf = leaf
         s.integrity_ok = True
-        disclosed = f", {len(p.redacted)} field(s) redacted by the holder" if p.redacted else ""
-        return Check("integrity", "passed", f"content matches the issuer's hash and the batch root{disclosed}")
+        if not p.redacted:
+            return _INTEGRITY_PASSED
+        return Check("integrity", "passed", f"content matches the issuer's hash and the batch root, "
+                     f"{len(p.redacted)} field(s) redacted by the holder")
 
     def _lookup_anchor(self, p: ParsedProof) -> tuple[AnchorRecord | None, str]:
         key = (p.root, p.chain_id, p.anchor_registry)
