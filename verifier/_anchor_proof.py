@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import rlp
-from verifier._internal.keccak import keccak256 as keccak
 from trie import HexaryTrie
 from trie.exceptions import BadTrieProof
 
+from verifier._internal.keccak import keccak256 as keccak
 from verifier._internal.suites import personal_digest, recover_address, sign_digest_secp256k1, eth_address
 from verifier._trust import AnchorRecord, TrustSource
 from verifier.errors import InvalidAnchorProof

@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from verifier._jsonio import MAX_DOCUMENT_BYTES, loads_strict
-from verifier._result import Check, VerificationResult
+from verifier._result import VerificationResult
 from verifier._schema import parse_datetime
 from verifier.errors import CertledgerVerifyError
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from verifier._internal.keccak import keccak256 as keccak
-
 from verifier._internal.disclosure import (
     SUBJECT_ID_PATH,
     SUITE_HASHES,

@@ -8,9 +8,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from verifier._internal.disclosure import (
+    SUITE_HASHES,
+    IntegrityFailure,
+    escape_token,
+    flatten,
+    recompute_leaves,
+    redacted_ancestry,
+)
 from verifier._internal.keccak import keccak256 as keccak
-
-from verifier._internal.disclosure import SUITE_HASHES, IntegrityFailure, escape_token, flatten, recompute_leaves, redacted_ancestry
 from verifier._internal.suites import batch_digest, verify_batch_signature
 from verifier._jsonio import loads_strict
 from verifier._proof import ParsedProof, parse_proof

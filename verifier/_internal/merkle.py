@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from verifier._internal.keccak import keccak256 as keccak
-
 from verifier.errors import MerkleError
 
 __all__ = ["leaf_hash", "hash_pair", "process_proof", "StandardMerkleTree"]

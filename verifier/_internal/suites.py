@@ -17,8 +17,8 @@ import secrets
 from typing import Literal
 
 from coincurve import PrivateKey, PublicKey
-from verifier._internal.keccak import keccak256 as keccak
 
+from verifier._internal.keccak import keccak256 as keccak
 from verifier.errors import SignatureError
 
 __all__ = [
