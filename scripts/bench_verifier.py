@@ -29,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from verifier import (  # noqa: E402
+from verifier import (
     AnchorRecord,
     IssuerKeyRecord,
     IssuerRecord,
@@ -44,7 +44,7 @@ from verifier import (  # noqa: E402
     sign_trust_bundle,
     sm2_public_key,
 )
-from verifier.uscc import check_character  # noqa: E402
+from verifier.uscc import check_character
 
 CHAIN_ID = 31337
 REGISTRY = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
@@ -64,7 +64,11 @@ def licence(i: int, issuer_name: str, issuer_uscc: str) -> dict[str, Any]:
         "@context": ["https://www.w3.org/ns/credentials/v2", "https://certledger.example/ns/v1"],
         "id": f"urn:uuid:{uuid.uuid4()}",
         "type": ["VerifiableCredential", "BusinessLicence"],
-        "issuer": {"id": f"did:certledger:{CHAIN_ID}:issuer:1", "name": issuer_name, "unifiedSocialCreditCode": issuer_uscc},
+        "issuer": {
+            "id": f"did:certledger:{CHAIN_ID}:issuer:1",
+            "name": issuer_name,
+            "unifiedSocialCreditCode": issuer_uscc,
+        },
         "validFrom": "2026-01-01T00:00:00Z",
         "validUntil": "2031-01-01T00:00:00Z",
         "credentialSubject": {
@@ -79,10 +83,18 @@ def licence(i: int, issuer_name: str, issuer_uscc: str) -> dict[str, Any]:
             "address": "广州市天河区珠江新城华夏路10号",
             "registrationAuthority": "广州市天河区市场监督管理局",
         },
-        "credentialSchema": {"id": "https://certledger.example/schemas/v1/BusinessLicence.json", "type": "JsonSchema"},
+        "credentialSchema": {
+            "id": "https://certledger.example/schemas/v1/BusinessLicence.json",
+            "type": "JsonSchema",
+        },
         "credentialStatus": [
-            {"id": f"{base}{p}#{i}", "type": "BitstringStatusListEntry", "statusPurpose": p,
-             "statusListIndex": str(i), "statusListCredential": base + p}
+            {
+                "id": f"{base}{p}#{i}",
+                "type": "BitstringStatusListEntry",
+                "statusPurpose": p,
+                "statusListIndex": str(i),
+                "statusListCredential": base + p,
+            }
             for p in ("revocation", "suspension")
         ],
     }
@@ -110,20 +122,54 @@ def run_python(count: int, suite: str) -> tuple[dict[str, Any], list[dict[str, A
     tree_s = time.perf_counter() - t
     signature = sign_batch(suite, key, tree.root, 1, count, chain_id=CHAIN_ID, anchor_registry=REGISTRY)
     copies = [
-        assemble_holder_copy(d, p, merkle_root=tree.root, merkle_proof=tree.proof(i), batch_count=count, issuer_id=1,
-                             key_version=1, signature=signature, chain_id=CHAIN_ID, anchor_registry=REGISTRY,
-                             tx_hash="0x" + "ab" * 32, block_number=10)
+        assemble_holder_copy(
+            d,
+            p,
+            merkle_root=tree.root,
+            merkle_proof=tree.proof(i),
+            batch_count=count,
+            issuer_id=1,
+            key_version=1,
+            signature=signature,
+            chain_id=CHAIN_ID,
+            anchor_registry=REGISTRY,
+            tx_hash="0x" + "ab" * 32,
+            block_number=10,
+        )
         for i, (d, p) in enumerate(zip(docs, prepared))
     ]
     operator = secrets.token_bytes(32)
-    bundle = sign_trust_bundle(build_trust_bundle(
-        chain_id=CHAIN_ID,
-        contracts={"issuerRegistry": "0x" + "01" * 20, "anchorRegistry": REGISTRY, "dataFlowLedger": "0x" + "02" * 20},
-        block={"number": 20, "hash": "0x" + "cd" * 32, "timestamp": T_ANCHOR + 60, "stateRoot": "0x" + "ef" * 32},
-        issuers=[IssuerRecord(1, name, issuer_uscc, suite, "active", 0, 0, frozenset({1, 2, 3}),
-                              {1: IssuerKeyRecord(1, account, 0, 0, sm2)})],
-        anchors=[AnchorRecord(tree.root, 1, 1, 1, count, 10, T_ANCHOR, 1)],
-    ), operator)
+    bundle = sign_trust_bundle(
+        build_trust_bundle(
+            chain_id=CHAIN_ID,
+            contracts={
+                "issuerRegistry": "0x" + "01" * 20,
+                "anchorRegistry": REGISTRY,
+                "dataFlowLedger": "0x" + "02" * 20,
+            },
+            block={
+                "number": 20,
+                "hash": "0x" + "cd" * 32,
+                "timestamp": T_ANCHOR + 60,
+                "stateRoot": "0x" + "ef" * 32,
+            },
+            issuers=[
+                IssuerRecord(
+                    1,
+                    name,
+                    issuer_uscc,
+                    suite,
+                    "active",
+                    0,
+                    0,
+                    frozenset({1, 2, 3}),
+                    {1: IssuerKeyRecord(1, account, 0, 0, sm2)},
+                )
+            ],
+            anchors=[AnchorRecord(tree.root, 1, 1, 1, count, 10, T_ANCHOR, 1)],
+        ),
+        operator,
+    )
     # What a bank does: the holder copies arrive as JSON text; parse them outside the timed loop
     # (parsing is the same for any verifier), then verify each against the bundle.
     copies = [json.loads(json.dumps(c, ensure_ascii=False)) for c in copies]
@@ -151,15 +197,24 @@ def run_python(count: int, suite: str) -> tuple[dict[str, Any], list[dict[str, A
 def run_oa(docs: list[dict[str, Any]]) -> dict[str, Any] | None:
     node = shutil.which("node")
     if node is None or not (ROOT / "node_modules" / "@tradetrust-tt" / "tradetrust").is_dir():
-        print("OpenAttestation skipped: node or node_modules/@tradetrust-tt/tradetrust missing (npm ci)", file=sys.stderr)
+        print(
+            "OpenAttestation skipped: node or node_modules/@tradetrust-tt/tradetrust missing (npm ci)",
+            file=sys.stderr,
+        )
         return None
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8") as f:
         for d in docs:
             f.write(json.dumps(d, ensure_ascii=False) + "\n")
         path = f.name
     try:
-        proc = subprocess.run([node, str(ROOT / "scripts" / "oa_bench.mjs"), path], capture_output=True, text=True,
-                              cwd=ROOT, timeout=1800, preexec_fn=_pin)
+        proc = subprocess.run(  # noqa: PLW1510 - the return code is checked below
+            [node, str(ROOT / "scripts" / "oa_bench.mjs"), path],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=1800,
+            preexec_fn=_pin,
+        )
     finally:
         os.unlink(path)
     if proc.returncode != 0:
@@ -182,31 +237,46 @@ def main() -> None:
     _pin()
     ours, docs = run_python(args.count, args.suite)
     oa = None if args.no_oa else run_oa(docs)
-    report = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-              "certledger": ours, "openattestation": oa}
+    report = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "certledger": ours,
+        "openattestation": oa,
+    }
     if oa:
         report["ratioVerify"] = ours["verifyPerSecond"] / oa["verifyPerSecond"]
     if args.json:
         print(json.dumps(report))
         return
     n = ours["count"]
-    print(f"Offline verification, {n:,} business licences in one batch ({ours['leavesPerCredential']} leaves each), "
-          f"suite {ours['suite']}, one core:\n")
-    print("| measure | certledger verifier | OpenAttestation (`@tradetrust-tt/tradetrust` "
-          f"{oa['version'] if oa else '—'}) | ratio |")
+    print(
+        f"Offline verification, {n:,} business licences in one batch ({ours['leavesPerCredential']} leaves each), "
+        f"suite {ours['suite']}, one core:\n"
+    )
+    print(
+        "| measure | certledger verifier | OpenAttestation (`@tradetrust-tt/tradetrust` "
+        f"{oa['version'] if oa else '—'}) | ratio |"
+    )
     print("|---|---:|---:|---:|")
     if oa:
-        print(f"| verify (credentials/s) | {ours['verifyPerSecond']:,.0f} | {oa['verifyPerSecond']:,.0f} "
-              f"(`verifySignature`, integrity only) | {report['ratioVerify']:.1f}× |")
-        print(f"| prepare / wrap (credentials/s) | {ours['preparePerSecond']:,.0f} (`prepare_credential`) | "
-              f"{oa['wrapPerSecond']:,.0f} (`wrapDocuments`) | {ours['preparePerSecond'] / oa['wrapPerSecond']:.1f}× |")
+        print(
+            f"| verify (credentials/s) | {ours['verifyPerSecond']:,.0f} | {oa['verifyPerSecond']:,.0f} "
+            f"(`verifySignature`, integrity only) | {report['ratioVerify']:.1f}× |"
+        )
+        print(
+            f"| prepare / wrap (credentials/s) | {ours['preparePerSecond']:,.0f} (`prepare_credential`) | "
+            f"{oa['wrapPerSecond']:,.0f} (`wrapDocuments`) | {ours['preparePerSecond'] / oa['wrapPerSecond']:.1f}× |"
+        )
     else:
         print(f"| verify (credentials/s) | {ours['verifyPerSecond']:,.0f} | — | — |")
         print(f"| prepare (credentials/s) | {ours['preparePerSecond']:,.0f} | — | — |")
-    print(f"\nverify on CPU time: {ours['verifyPerCpuSecond']:,.0f}/s; Merkle tree of {n:,}: "
-          f"{ours['treeSeconds'] * 1000:.0f} ms; {report['machine']}.")
-    print("Command: `.venv/bin/python scripts/bench_verifier.py --count "
-          f"{n}{' --suite ' + args.suite if args.suite != 'secp256k1' else ''}`")
+    print(
+        f"\nverify on CPU time: {ours['verifyPerCpuSecond']:,.0f}/s; Merkle tree of {n:,}: "
+        f"{ours['treeSeconds'] * 1000:.0f} ms; {report['machine']}."
+    )
+    print(
+        "Command: `.venv/bin/python scripts/bench_verifier.py --count "
+        f"{n}{' --suite ' + args.suite if args.suite != 'secp256k1' else ''}`"
+    )
 
 
 if __name__ == "__main__":

@@ -16,20 +16,20 @@ from trie import HexaryTrie
 from trie.exceptions import BadTrieProof
 
 from verifier._internal.keccak import keccak256 as keccak
-from verifier._internal.suites import personal_digest, recover_address, sign_digest_secp256k1, eth_address
+from verifier._internal.suites import eth_address, personal_digest, recover_address, sign_digest_secp256k1
 from verifier._trust import AnchorRecord, TrustSource
 from verifier.errors import InvalidAnchorProof
 
 __all__ = [
     "BUILD_DIR",
-    "anchors_slot",
     "anchor_storage_key",
+    "anchors_slot",
     "decode_anchor_word",
+    "fetch_anchor_proof",
     "header_message",
     "header_rlp_from_block",
     "sign_header",
     "verify_anchor_proof",
-    "fetch_anchor_proof",
 ]
 
 #: The committed compiler artifacts (ABI, storage layout), relative to this package.
@@ -43,7 +43,9 @@ def anchors_slot() -> int:
     try:
         layout = json.loads((BUILD_DIR / "AnchorRegistry.json").read_text("utf-8"))["storageLayout"]
     except (OSError, KeyError, ValueError) as exc:
-        raise InvalidAnchorProof(f"cannot read the AnchorRegistry storage layout in {BUILD_DIR}: {exc}") from None
+        raise InvalidAnchorProof(
+            f"cannot read the AnchorRegistry storage layout in {BUILD_DIR}: {exc}"
+        ) from None
     for entry in layout["storage"]:
         if entry["label"] == "_anchors":
             return int(entry["slot"])
@@ -82,11 +84,40 @@ def sign_header(chain_id: int, block_hash: bytes, private_key: bytes) -> dict[st
 
 
 _HEADER_FIELDS = (
-    "parentHash", "sha3Uncles", "miner", "stateRoot", "transactionsRoot", "receiptsRoot", "logsBloom", "difficulty",
-    "number", "gasLimit", "gasUsed", "timestamp", "extraData", "mixHash", "nonce",
+    "parentHash",
+    "sha3Uncles",
+    "miner",
+    "stateRoot",
+    "transactionsRoot",
+    "receiptsRoot",
+    "logsBloom",
+    "difficulty",
+    "number",
+    "gasLimit",
+    "gasUsed",
+    "timestamp",
+    "extraData",
+    "mixHash",
+    "nonce",
 )
-_OPTIONAL_FIELDS = ("baseFeePerGas", "withdrawalsRoot", "blobGasUsed", "excessBlobGas", "parentBeaconBlockRoot", "requestsHash")
-_INT_FIELDS = {"difficulty", "number", "gasLimit", "gasUsed", "timestamp", "baseFeePerGas", "blobGasUsed", "excessBlobGas"}
+_OPTIONAL_FIELDS = (
+    "baseFeePerGas",
+    "withdrawalsRoot",
+    "blobGasUsed",
+    "excessBlobGas",
+    "parentBeaconBlockRoot",
+    "requestsHash",
+)
+_INT_FIELDS = {
+    "difficulty",
+    "number",
+    "gasLimit",
+    "gasUsed",
+    "timestamp",
+    "baseFeePerGas",
+    "blobGasUsed",
+    "excessBlobGas",
+}
 
 
 def header_rlp_from_block(block: dict[str, Any]) -> bytes:
@@ -94,12 +125,13 @@ def header_rlp_from_block(block: dict[str, Any]) -> bytes:
 
     Raises :class:`InvalidAnchorProof` if its keccak is not the block's hash.
     """
+
     def value(name: str) -> Any:
         v = block[name]
         if isinstance(v, str):
             if name in _INT_FIELDS:
                 return int(v, 16)  # JSON-RPC quantities: "0x0", "0x1c9c380"
-            return bytes.fromhex(v[2:] if v.startswith("0x") else v)
+            return bytes.fromhex(v.removeprefix("0x"))
         if isinstance(v, int):
             return v
         return bytes(v)
@@ -113,7 +145,9 @@ def header_rlp_from_block(block: dict[str, Any]) -> bytes:
     expected = block["hash"]
     expected = bytes.fromhex(expected[2:]) if isinstance(expected, str) else bytes(expected)
     if keccak(encoded) != expected:
-        raise InvalidAnchorProof("the rebuilt block header does not hash to the block hash (unknown header layout)")
+        raise InvalidAnchorProof(
+            "the rebuilt block header does not hash to the block hash (unknown header layout)"
+        )
     return encoded
 
 
@@ -148,7 +182,9 @@ def verify_anchor_proof(proof: dict[str, Any], *, root: bytes, trust: TrustSourc
     signature = proof.get("headerSignature")
     if not isinstance(signature, dict):
         raise InvalidAnchorProof("anchorProof.headerSignature is missing")
-    signer = recover_address(header_message(trust.chain_id, block_hash), _hex(signature.get("value"), "headerSignature.value"))
+    signer = recover_address(
+        header_message(trust.chain_id, block_hash), _hex(signature.get("value"), "headerSignature.value")
+    )
     if signer is None or signer != str(signature.get("signer", "")).lower():
         raise InvalidAnchorProof("the block header's signature does not verify")
     if not trust.trusts_header_signer(signer):
@@ -156,18 +192,25 @@ def verify_anchor_proof(proof: dict[str, Any], *, root: bytes, trust: TrustSourc
     # 2. Account proof: AnchorRegistry's account in that state → its storage root.
     registry = bytes.fromhex(trust.anchor_registry[2:])
     try:
-        account = HexaryTrie.get_from_proof(state_root, keccak(registry), _nodes(proof.get("accountProof"), "accountProof"))
+        account = HexaryTrie.get_from_proof(
+            state_root, keccak(registry), _nodes(proof.get("accountProof"), "accountProof")
+        )
     except (BadTrieProof, ValueError, TypeError, KeyError) as exc:
-        raise InvalidAnchorProof(f"the account proof does not match the header's state root ({exc})") from None
+        raise InvalidAnchorProof(
+            f"the account proof does not match the header's state root ({exc})"
+        ) from None
     if not account:
         raise InvalidAnchorProof("the anchor registry has no account in that block")
     storage_root = rlp.decode(account)[2]
     # 3. Storage proof: the slot of _anchors[root] → the packed Anchor word.
     try:
-        raw = HexaryTrie.get_from_proof(storage_root, keccak(anchor_storage_key(root)),
-                                        _nodes(proof.get("storageProof"), "storageProof"))
+        raw = HexaryTrie.get_from_proof(
+            storage_root, keccak(anchor_storage_key(root)), _nodes(proof.get("storageProof"), "storageProof")
+        )
     except (BadTrieProof, ValueError, TypeError, KeyError) as exc:
-        raise InvalidAnchorProof(f"the storage proof does not match the registry's storage root ({exc})") from None
+        raise InvalidAnchorProof(
+            f"the storage proof does not match the registry's storage root ({exc})"
+        ) from None
     word = int.from_bytes(rlp.decode(raw), "big") if raw else 0
     record = decode_anchor_word(word, root)
     if record.status == 0:
@@ -177,14 +220,20 @@ def verify_anchor_proof(proof: dict[str, Any], *, root: bytes, trust: TrustSourc
     return record
 
 
-def fetch_anchor_proof(w3: Any, anchor_registry: str, root: bytes, operator_key: bytes, block: int | str = "latest") -> dict[str, Any]:
+def fetch_anchor_proof(
+    w3: Any, anchor_registry: str, root: bytes, operator_key: bytes, block: int | str = "latest"
+) -> dict[str, Any]:
     """Build an ``anchorProof`` for ``root`` from a web3 connection (``eth_getBlockByNumber`` +
     ``eth_getProof``), signed by ``operator_key``. Used by the registry and the tests."""
-    raw_block = w3.provider.make_request("eth_getBlockByNumber", [hex(block) if isinstance(block, int) else block, False])
+    raw_block = w3.provider.make_request(
+        "eth_getBlockByNumber", [hex(block) if isinstance(block, int) else block, False]
+    )
     header_block = raw_block["result"]
     header = header_rlp_from_block(header_block)
     slot = "0x" + anchor_storage_key(root).hex()
-    proof = w3.provider.make_request("eth_getProof", [w3.to_checksum_address(anchor_registry), [slot], header_block["number"]])
+    proof = w3.provider.make_request(
+        "eth_getProof", [w3.to_checksum_address(anchor_registry), [slot], header_block["number"]]
+    )
     result = proof["result"]
     chain_id = int(w3.eth.chain_id)
     return {

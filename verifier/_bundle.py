@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, is_dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,14 @@ from verifier._jsonio import loads_strict
 from verifier._trust import STATUS_NAMES, AnchorRecord, IssuerKeyRecord, IssuerRecord, StatusRecord
 from verifier.errors import BundleSignatureError, InvalidBundle
 
-__all__ = ["BUNDLE_TYPE", "BUNDLE_VERSION", "TrustBundle", "build_trust_bundle", "sign_trust_bundle", "bundle_message"]
+__all__ = [
+    "BUNDLE_TYPE",
+    "BUNDLE_VERSION",
+    "TrustBundle",
+    "build_trust_bundle",
+    "bundle_message",
+    "sign_trust_bundle",
+]
 
 BUNDLE_TYPE = "CertledgerTrustBundle"
 BUNDLE_VERSION = 1
@@ -39,20 +46,36 @@ def _hex0x(data: bytes) -> str:
 def _plain(record: Any) -> dict[str, Any]:
     if isinstance(record, IssuerRecord):
         return {
-            "id": record.id, "name": record.name, "uscc": record.uscc, "suite": record.suite,
-            "status": record.status, "activeFrom": record.active_from, "activeUntil": record.active_until,
+            "id": record.id,
+            "name": record.name,
+            "uscc": record.uscc,
+            "suite": record.suite,
+            "status": record.status,
+            "activeFrom": record.active_from,
+            "activeUntil": record.active_until,
             "credentialTypes": sorted(record.credential_types),
             "keys": [
-                {"version": k.version, "account": k.account.lower(), "sm2PublicKey": _hex0x(k.sm2_public_key),
-                 "validFrom": k.valid_from, "validUntil": k.valid_until}
+                {
+                    "version": k.version,
+                    "account": k.account.lower(),
+                    "sm2PublicKey": _hex0x(k.sm2_public_key),
+                    "validFrom": k.valid_from,
+                    "validUntil": k.valid_until,
+                }
                 for k in sorted(record.keys.values(), key=lambda k: k.version)
             ],
         }
     if isinstance(record, AnchorRecord):
         return {
-            "root": _hex0x(record.root), "issuerId": record.issuer_id, "keyVersion": record.key_version,
-            "credentialType": record.credential_type, "count": record.count, "blockNumber": record.block_number,
-            "timestamp": record.timestamp, "status": STATUS_NAMES[record.status], "reason": record.reason,
+            "root": _hex0x(record.root),
+            "issuerId": record.issuer_id,
+            "keyVersion": record.key_version,
+            "credentialType": record.credential_type,
+            "count": record.count,
+            "blockNumber": record.block_number,
+            "timestamp": record.timestamp,
+            "status": STATUS_NAMES[record.status],
+            "reason": record.reason,
             "statusTimestamp": record.status_timestamp,
         }
     if is_dataclass(record):
@@ -76,6 +99,7 @@ def build_trust_bundle(
     ``block`` is ``{number, hash, timestamp, stateRoot}``; ``revoked`` / ``suspended`` map a
     ``statusListIndex`` to its details ``{reason, timestamp, by}`` (``by``: who changed it, in words).
     """
+
     def status_list(entries: Mapping[int, Mapping[str, Any]] | None) -> dict[str, Any]:
         entries = entries or {}
         return {
@@ -101,7 +125,10 @@ def sign_trust_bundle(bundle: Mapping[str, Any], private_key: bytes) -> dict[str
     """A copy of ``bundle`` with the operator's ``signature`` {suite, signer, value}."""
     body = {k: v for k, v in bundle.items() if k != "signature"}
     value = sign_digest_secp256k1(bundle_message(body), private_key)
-    return {**body, "signature": {"suite": "secp256k1", "signer": eth_address(private_key), "value": _hex0x(value)}}
+    return {
+        **body,
+        "signature": {"suite": "secp256k1", "signer": eth_address(private_key), "value": _hex0x(value)},
+    }
 
 
 class _Reader:
@@ -132,7 +159,9 @@ class _Reader:
         except ValueError:
             raw = None
         if raw is None or len(raw) not in sizes:
-            raise InvalidBundle(f"the trust bundle's {where}.{key} is not {'/'.join(map(str, sizes))} bytes of 0x-hex")
+            raise InvalidBundle(
+                f"the trust bundle's {where}.{key} is not {'/'.join(map(str, sizes))} bytes of 0x-hex"
+            )
         return raw
 
     @classmethod
@@ -148,12 +177,16 @@ class TrustBundle:
     (:class:`BundleSignatureError`).
     """
 
-    def __init__(self, data: Mapping[str, Any], *, signer: str, verified: bool, operators: Iterable[str] = ()) -> None:
+    def __init__(
+        self, data: Mapping[str, Any], *, signer: str, verified: bool, operators: Iterable[str] = ()
+    ) -> None:
         r = _Reader
         if not isinstance(data, dict):
             raise InvalidBundle("a trust bundle is a JSON object")
         if data.get("type") != BUNDLE_TYPE:
-            raise InvalidBundle(f"this file is not a certledger trust bundle (its type is {data.get('type')!r})")
+            raise InvalidBundle(
+                f"this file is not a certledger trust bundle (its type is {data.get('type')!r})"
+            )
         if data.get("version") != BUNDLE_VERSION:
             raise InvalidBundle(
                 f"trust bundle version {data.get('version')!r} is not supported (this verifier reads version {BUNDLE_VERSION})"
@@ -164,22 +197,33 @@ class TrustBundle:
         self.operators = frozenset(a.lower() for a in operators)
         self.chain_id = r.uint(data, "chainId", "bundle")
         contracts = r.get(data, "contracts", dict, "bundle")
-        self.contracts = {k: r.address(contracts, k, "contracts") for k in ("issuerRegistry", "anchorRegistry", "dataFlowLedger")}
+        self.contracts = {
+            k: r.address(contracts, k, "contracts")
+            for k in ("issuerRegistry", "anchorRegistry", "dataFlowLedger")
+        }
         self.anchor_registry = self.contracts["anchorRegistry"]
         block = r.get(data, "block", dict, "bundle")
         self.block_number = r.uint(block, "number", "block")
         self.block_timestamp = r.uint(block, "timestamp", "block")
         self.block_hash = r.hexbytes(block, "hash", "block", 32)
         self.state_root = r.hexbytes(block, "stateRoot", "block", 32)
-        self._issuers = {i.id: i for i in (self._issuer(x, n) for n, x in enumerate(r.get(data, "issuers", list, "bundle")))}
-        self._anchors = {a.root: a for a in (self._anchor(x, n) for n, x in enumerate(r.get(data, "anchors", list, "bundle")))}
+        self._issuers = {
+            i.id: i
+            for i in (self._issuer(x, n) for n, x in enumerate(r.get(data, "issuers", list, "bundle")))
+        }
+        self._anchors = {
+            a.root: a
+            for a in (self._anchor(x, n) for n, x in enumerate(r.get(data, "anchors", list, "bundle")))
+        }
         lists = r.get(data, "statusLists", dict, "bundle")
         self._bits: dict[str, bytes] = {}
         self._details: dict[str, dict[str, Any]] = {}
         for purpose in ("revocation", "suspension"):
             entry = r.get(lists, purpose, dict, "statusLists")
             try:
-                self._bits[purpose] = decode_status_list(r.get(entry, "encodedList", str, f"statusLists.{purpose}"))
+                self._bits[purpose] = decode_status_list(
+                    r.get(entry, "encodedList", str, f"statusLists.{purpose}")
+                )
             except ValueError as exc:
                 raise InvalidBundle(f"the trust bundle's {purpose} status list is malformed: {exc}") from None
             self._details[purpose] = r.get(entry, "details", dict, f"statusLists.{purpose}")
@@ -196,14 +240,28 @@ class TrustBundle:
         for m, k in enumerate(r.get(x, "keys", list, where)):
             kw = f"{where}.keys[{m}]"
             sm2 = r.hexbytes(k, "sm2PublicKey", kw, (0, 64))
-            key = IssuerKeyRecord(r.uint(k, "version", kw), r.address(k, "account", kw), r.uint(k, "validFrom", kw),
-                                  r.uint(k, "validUntil", kw), sm2)
+            key = IssuerKeyRecord(
+                r.uint(k, "version", kw),
+                r.address(k, "account", kw),
+                r.uint(k, "validFrom", kw),
+                r.uint(k, "validUntil", kw),
+                sm2,
+            )
             keys[key.version] = key
         types = r.get(x, "credentialTypes", list, where)
         if not all(isinstance(t, int) and not isinstance(t, bool) for t in types):
             raise InvalidBundle(f"the trust bundle's {where}.credentialTypes must be integers")
-        return IssuerRecord(r.uint(x, "id", where), r.get(x, "name", str, where), r.get(x, "uscc", str, where), suite,
-                            status, r.uint(x, "activeFrom", where), r.uint(x, "activeUntil", where), frozenset(types), keys)
+        return IssuerRecord(
+            r.uint(x, "id", where),
+            r.get(x, "name", str, where),
+            r.get(x, "uscc", str, where),
+            suite,
+            status,
+            r.uint(x, "activeFrom", where),
+            r.uint(x, "activeUntil", where),
+            frozenset(types),
+            keys,
+        )
 
     @staticmethod
     def _anchor(x: Any, n: int) -> AnchorRecord:
@@ -211,13 +269,23 @@ class TrustBundle:
         status = r.get(x, "status", str, where)
         if status not in ("valid", "revoked", "suspended"):
             raise InvalidBundle(f"the trust bundle's {where}.status {status!r} is unknown")
-        return AnchorRecord(r.hexbytes(x, "root", where, 32), r.uint(x, "issuerId", where), r.uint(x, "keyVersion", where),
-                            r.uint(x, "credentialType", where), r.uint(x, "count", where), r.uint(x, "blockNumber", where),
-                            r.uint(x, "timestamp", where), _STATUS_CODES[status], r.uint(x, "reason", where),
-                            r.uint(x, "statusTimestamp", where))
+        return AnchorRecord(
+            r.hexbytes(x, "root", where, 32),
+            r.uint(x, "issuerId", where),
+            r.uint(x, "keyVersion", where),
+            r.uint(x, "credentialType", where),
+            r.uint(x, "count", where),
+            r.uint(x, "blockNumber", where),
+            r.uint(x, "timestamp", where),
+            _STATUS_CODES[status],
+            r.uint(x, "reason", where),
+            r.uint(x, "statusTimestamp", where),
+        )
 
     @classmethod
-    def load(cls, source: str | Path | bytes | Mapping[str, Any], *, operators: Iterable[str] | None = None) -> TrustBundle:
+    def load(
+        cls, source: str | Path | bytes | Mapping[str, Any], *, operators: Iterable[str] | None = None
+    ) -> TrustBundle:
         """Read, check and verify a trust bundle from a path, raw bytes or a parsed dict.
 
         With ``operators`` (pinned operator addresses), the signer must be one of them.
@@ -229,10 +297,14 @@ class TrustBundle:
                 try:
                     path = Path(source)
                     if path.stat().st_size > MAX_BUNDLE_BYTES:
-                        raise InvalidBundle(f"the trust bundle {path} is larger than {MAX_BUNDLE_BYTES >> 20} MB")
+                        raise InvalidBundle(
+                            f"the trust bundle {path} is larger than {MAX_BUNDLE_BYTES >> 20} MB"
+                        )
                     raw = path.read_bytes()
                 except OSError as exc:
-                    raise InvalidBundle(f"cannot read the trust bundle {source}: {exc.strerror or exc}") from None
+                    raise InvalidBundle(
+                        f"cannot read the trust bundle {source}: {exc.strerror or exc}"
+                    ) from None
             else:
                 raw = bytes(source)
             try:
@@ -289,7 +361,9 @@ class TrustBundle:
         for purpose, code in (("revocation", 2), ("suspension", 3)):
             if bit_is_set(self._bits[purpose], index):
                 d = self._details[purpose].get(str(index)) or {}
-                return StatusRecord(code, _int(d.get("reason")), _int(d.get("timestamp")), str(d.get("by") or default_by))
+                return StatusRecord(
+                    code, _int(d.get("reason")), _int(d.get("timestamp")), str(d.get("by") or default_by)
+                )
         return _VALID
 
     def trusts_header_signer(self, address: str) -> bool:
@@ -299,14 +373,16 @@ class TrustBundle:
     # -- reporting --------------------------------------------------------------------------
     def age(self, now: datetime | None = None) -> timedelta:
         """How old the bundle's block is at ``now`` (default: the current time)."""
-        now = now or datetime.now(timezone.utc)
-        return now - datetime.fromtimestamp(self.block_timestamp, timezone.utc)
+        now = now or datetime.now(UTC)
+        return now - datetime.fromtimestamp(self.block_timestamp, UTC)
 
     def describe(self, now: datetime | None = None) -> str:
         """One line for people: chain, block, age and signer."""
-        when = datetime.fromtimestamp(self.block_timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        return (f"trust bundle for chain {self.chain_id} at block {self.block_number} ({when}, "
-                f"{_human_age(self.age(now))} old), signed by {self.signer or 'nobody'}")
+        when = datetime.fromtimestamp(self.block_timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return (
+            f"trust bundle for chain {self.chain_id} at block {self.block_number} ({when}, "
+            f"{_human_age(self.age(now))} old), signed by {self.signer or 'nobody'}"
+        )
 
 
 def _int(value: Any) -> int:

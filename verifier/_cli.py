@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -22,9 +22,11 @@ from verifier._result import VerificationResult
 from verifier._schema import parse_datetime
 from verifier.errors import CertledgerVerifyError
 
-__all__ = ["main", "app"]
+__all__ = ["app", "main"]
 
-app = typer.Typer(add_completion=False, rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]})
+app = typer.Typer(
+    add_completion=False, rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]}
+)
 _MARKS = {"passed": ("✓", "green"), "failed": ("✗", "red"), "skipped": ("–", "yellow")}
 
 
@@ -61,8 +63,10 @@ def _read(name: str) -> bytes:
     except OSError as exc:
         raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
     if len(raw) > MAX_DOCUMENT_BYTES:
-        raise InputError(f"{name} is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB; a credential is a few "
-                         "kilobytes, so this file was refused without reading it further")
+        raise InputError(
+            f"{name} is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB; a credential is a few "
+            "kilobytes, so this file was refused without reading it further"
+        )
     return raw
 
 
@@ -76,7 +80,7 @@ def _load(name: str) -> dict[str, Any]:
     return data
 
 
-def _trust(bundle: Optional[Path], operators: list[str], rpc: Optional[str], deployment: Optional[Path]) -> Any:
+def _trust(bundle: Path | None, operators: list[str], rpc: str | None, deployment: Path | None) -> Any:
     if bundle is not None and rpc is not None:
         raise InputError("use either --bundle (offline) or --rpc with --deployment (online), not both")
     if bundle is not None:
@@ -98,45 +102,113 @@ def _print_result(console: Console, name: str, result: VerificationResult) -> No
     c = result.credential
     verdict = "[bold green]VALID[/]" if result.valid else "[bold red]NOT VALID[/]"
     what = " ".join(escape(x) for x in (c.type or "credential", c.subject or "") if x)
-    console.print(f"{escape(name)}: {verdict} — {what}" + (f", issued by {escape(c.issuer)}" if c.issuer else ""))
+    console.print(
+        f"{escape(name)}: {verdict} — {what}" + (f", issued by {escape(c.issuer)}" if c.issuer else "")
+    )
     for check in result.checks:
         mark, colour = _MARKS[check.status]
         console.print(f"  [{colour}]{mark}[/] {check.name:<9} {escape(check.reason)}")
 
 
-@app.command(help="Verify certledger credentials (e-licences, operating permits, data asset certificates).\n\n"
-                  "FILE may be credential files, folders (every *.json inside) or - for standard input.\n\n"
-                  "Exit status: 0 all valid, 1 some not valid, 2 usage or input error.")
+@app.command(
+    help="Verify certledger credentials (e-licences, operating permits, data asset certificates).\n\n"
+    "FILE may be credential files, folders (every *.json inside) or - for standard input.\n\n"
+    "Exit status: 0 all valid, 1 some not valid, 2 usage or input error."
+)
 def verify_command(
-    files: Annotated[list[str], typer.Argument(metavar="FILE", help="credential files, folders, or - for stdin")],
-    bundle: Annotated[Optional[Path], typer.Option("--bundle", metavar="B", help="trust bundle exported by the registry (offline)")] = None,
-    operator: Annotated[Optional[list[str]], typer.Option("--operator", metavar="ADDR", help="pinned operator address; the bundle must be signed by one (repeatable)")] = None,
-    rpc: Annotated[Optional[str], typer.Option("--rpc", metavar="URL", help="JSON-RPC endpoint of the chain (online)")] = None,
-    deployment: Annotated[Optional[Path], typer.Option("--deployment", metavar="D", help="deployment manifest (chain id and contract addresses)")] = None,
-    data: Annotated[Optional[Path], typer.Option("--data", metavar="PATH", help="dataset file to compare with a data asset certificate's digest")] = None,
-    relying_party: Annotated[Optional[str], typer.Option("--relying-party", metavar="USCC", help="your unified social credit code, to check the certificate's authorised uses")] = None,
-    purpose: Annotated[Optional[str], typer.Option("--purpose", metavar="P", help="your purpose, e.g. 'loan assessment'")] = None,
-    at: Annotated[Optional[str], typer.Option("--at", metavar="ISO-TIME", help="check validity at this time (RFC 3339 UTC, default now)")] = None,
+    files: Annotated[
+        list[str], typer.Argument(metavar="FILE", help="credential files, folders, or - for stdin")
+    ],
+    bundle: Annotated[
+        Path | None,
+        typer.Option("--bundle", metavar="B", help="trust bundle exported by the registry (offline)"),
+    ] = None,
+    operator: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--operator",
+            metavar="ADDR",
+            help="pinned operator address; the bundle must be signed by one (repeatable)",
+        ),
+    ] = None,
+    rpc: Annotated[
+        str | None, typer.Option("--rpc", metavar="URL", help="JSON-RPC endpoint of the chain (online)")
+    ] = None,
+    deployment: Annotated[
+        Path | None,
+        typer.Option(
+            "--deployment", metavar="D", help="deployment manifest (chain id and contract addresses)"
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", metavar="PATH", help="dataset file to compare with a data asset certificate's digest"
+        ),
+    ] = None,
+    relying_party: Annotated[
+        str | None,
+        typer.Option(
+            "--relying-party",
+            metavar="USCC",
+            help="your unified social credit code, to check the certificate's authorised uses",
+        ),
+    ] = None,
+    purpose: Annotated[
+        str | None, typer.Option("--purpose", metavar="P", help="your purpose, e.g. 'loan assessment'")
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at", metavar="ISO-TIME", help="check validity at this time (RFC 3339 UTC, default now)"
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="one JSON object per file per line")] = False,
 ) -> None:
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        code = _run(files, bundle, operator or [], rpc, deployment, data, relying_party, purpose, at, json_output, out, err)
+        code = _run(
+            files,
+            bundle,
+            operator or [],
+            rpc,
+            deployment,
+            data,
+            relying_party,
+            purpose,
+            at,
+            json_output,
+            out,
+            err,
+        )
     except (InputError, CertledgerVerifyError) as exc:
         err.print(f"[red]certledger-verify:[/] {escape(str(exc))}")
         code = 2
     except KeyboardInterrupt:
         code = 2
     except Exception as exc:  # noqa: BLE001 - never a traceback for the person at the counter
-        err.print(f"[red]certledger-verify: unexpected error:[/] {escape(type(exc).__name__)}: {escape(str(exc))}")
+        err.print(
+            f"[red]certledger-verify: unexpected error:[/] {escape(type(exc).__name__)}: {escape(str(exc))}"
+        )
         code = 2
     raise typer.Exit(code)
 
 
-def _run(files: list[str], bundle: Optional[Path], operators: list[str], rpc: Optional[str], deployment: Optional[Path],
-         data: Optional[Path], relying_party: Optional[str], purpose: Optional[str], at: Optional[str],
-         json_output: bool, out: Console, err: Console) -> int:
+def _run(
+    files: list[str],
+    bundle: Path | None,
+    operators: list[str],
+    rpc: str | None,
+    deployment: Path | None,
+    data: Path | None,
+    relying_party: str | None,
+    purpose: str | None,
+    at: str | None,
+    json_output: bool,
+    out: Console,
+    err: Console,
+) -> int:
     if (relying_party is None) != (purpose is None):
         raise InputError("--relying-party and --purpose go together")
     if at is not None:
@@ -157,8 +229,15 @@ def _run(files: list[str], bundle: Optional[Path], operators: list[str], rpc: Op
 
     verifier = Verifier(trust=trust)
     worst = 0
-    progress = Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                        console=err, transient=True, disable=len(names) < 20)
+    progress = Progress(
+        TextColumn("verifying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=len(names) < 20,
+    )
     with progress:
         task = progress.add_task("verify", total=len(names))
         for name in names:

@@ -7,7 +7,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from verifier._internal.keccak import keccak256 as keccak
 from verifier._internal.disclosure import (
     SUBJECT_ID_PATH,
     SUITE_HASHES,
@@ -19,6 +18,7 @@ from verifier._internal.disclosure import (
     salt_and_digest,
     target_hash_of,
 )
+from verifier._internal.keccak import keccak256 as keccak
 from verifier._internal.merkle import leaf_hash
 from verifier._schema import CREDENTIAL_TYPES, schema_errors
 from verifier.errors import InvalidDocument, RedactionError
@@ -44,9 +44,14 @@ def subject_hash(uscc: str) -> bytes:
 def credential_type_of(document: Mapping[str, Any]) -> tuple[str, int]:
     """``(type name, on-chain code)`` from ``document["type"]``; :class:`InvalidDocument` if unknown."""
     types = document.get("type") if isinstance(document, Mapping) else None
-    if not isinstance(types, list) or len(types) != 2 or types[0] != "VerifiableCredential" or types[1] not in CREDENTIAL_TYPES:
+    if (
+        not isinstance(types, list)
+        or len(types) != 2
+        or types[0] != "VerifiableCredential"
+        or types[1] not in CREDENTIAL_TYPES
+    ):
         raise InvalidDocument(
-            "the credential's type must be [\"VerifiableCredential\", T] with T one of "
+            'the credential\'s type must be ["VerifiableCredential", T] with T one of '
             + ", ".join(CREDENTIAL_TYPES)
         )
     return types[1], CREDENTIAL_TYPES[types[1]]
@@ -76,7 +81,9 @@ class PreparedCredential:
         return leaf_hash(self.target_hash, self.subject_hash)
 
 
-def prepare_credential(document: Mapping[str, Any], *, suite: str = "secp256k1", validate: bool = True) -> PreparedCredential:
+def prepare_credential(
+    document: Mapping[str, Any], *, suite: str = "secp256k1", validate: bool = True
+) -> PreparedCredential:
     """Salt every leaf of ``document`` (without ``proof``) and compute ``targetHash`` and ``subjectHash``.
 
     With ``validate`` (default), the document must satisfy its type's JSON Schema first.
@@ -95,7 +102,9 @@ def prepare_credential(document: Mapping[str, Any], *, suite: str = "secp256k1",
         if problems:
             raise InvalidDocument("the credential does not match its schema: " + "; ".join(problems[:5]))
     salts, digests = salt_and_digest(document, h)
-    return PreparedCredential(salts, target_hash_of(h, digests), subject_hash(_subject_uscc(document)), code, suite)
+    return PreparedCredential(
+        salts, target_hash_of(h, digests), subject_hash(_subject_uscc(document)), code, suite
+    )
 
 
 def _hex(data: bytes) -> str:
@@ -177,7 +186,12 @@ def redact(document: Mapping[str, Any], paths: Iterable[str]) -> dict[str, Any]:
         for token in tokens:
             if isinstance(node, dict) and token in node:
                 node = node[token]
-            elif isinstance(node, list) and token.isdigit() and int(token) < len(node) and node[int(token)] is not None:
+            elif (
+                isinstance(node, list)
+                and token.isdigit()
+                and int(token) < len(node)
+                and node[int(token)] is not None
+            ):
                 node = node[int(token)]
             else:
                 raise RedactionError(f"the credential has no field {path} (or it is already redacted)")

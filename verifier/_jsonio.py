@@ -40,5 +40,7 @@ def loads_strict(data: bytes | str) -> Any:
         raise ValueError("the JSON is nested too deeply") from None
     except ValueError as exc:
         if "digits" in str(exc):
-            raise ValueError("a number in the file has thousands of digits; no credential holds such a number") from None
+            raise ValueError(
+                "a number in the file has thousands of digits; no credential holds such a number"
+            ) from None
         raise

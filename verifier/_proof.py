@@ -89,27 +89,33 @@ def _uint(value: Any, what: str, bits: int) -> int:
 def parse_proof(proof: Any) -> ParsedProof:
     """Typed view of ``proof``; :class:`InvalidDocument` naming the first malformed member."""
     if type(proof) is not dict:
-        raise InvalidDocument("the credential has no proof: it was not issued through certledger, or the proof was removed")
+        raise InvalidDocument(
+            "the credential has no proof: it was not issued through certledger, or the proof was removed"
+        )
     if proof.get("type") != PROOF_TYPE:
         raise InvalidDocument(f"proof.type must be {PROOF_TYPE!r}")
     suite = proof.get("suite")
     if suite not in SUITE_HASHES:
-        raise InvalidDocument(f"proof.suite {suite!r} is not a certledger signature suite (secp256k1, sm2-sm3)")
+        raise InvalidDocument(
+            f"proof.suite {suite!r} is not a certledger signature suite (secp256k1, sm2-sm3)"
+        )
     salts = proof.get("salts")
     redacted = proof.get("redactedDigests", {})
     if type(salts) is not dict or type(redacted) is not dict:
         raise InvalidDocument("proof.salts and proof.redactedDigests must be objects (path → hex)")
     for path in redacted:
         if not path.startswith("/credentialSubject/") or path == SUBJECT_ID_PATH:
-            raise InvalidDocument(f"field {path} is listed as redacted, but only fields inside credentialSubject "
-                                  "other than the subject's credit code may be redacted")
+            raise InvalidDocument(
+                f"field {path} is listed as redacted, but only fields inside credentialSubject "
+                "other than the subject's credit code may be redacted"
+            )
     merkle = proof.get("merkleProof")
     if type(merkle) is not list or len(merkle) > MAX_PROOF_DEPTH:
         raise InvalidDocument(f"proof.merkleProof must be a list of at most {MAX_PROOF_DEPTH} hashes")
     anchor = proof.get("anchor")
     if type(anchor) is not dict:
         raise InvalidDocument("proof.anchor must be an object {chainId, anchorRegistry, txHash, blockNumber}")
-    registry = _hex_shared(anchor.get("anchorRegistry"), "anchor.anchorRegistry", 20)
+    _hex_shared(anchor.get("anchorRegistry"), "anchor.anchorRegistry", 20)
     tx_hash = anchor.get("txHash")
     _hex_shared(tx_hash, "anchor.txHash", 32)
     sig_size = 65 if suite == "secp256k1" else 64

@@ -8,7 +8,16 @@ from typing import Any, Literal
 __all__ = ["CHECK_NAMES", "Check", "CredentialSummary", "VerificationResult"]
 
 #: The checks, in the order they are reported (DESIGN.md, "Verification").
-CHECK_NAMES: tuple[str, ...] = ("format", "integrity", "issuer", "anchor", "status", "validity", "data", "usage")
+CHECK_NAMES: tuple[str, ...] = (
+    "format",
+    "integrity",
+    "issuer",
+    "anchor",
+    "status",
+    "validity",
+    "data",
+    "usage",
+)
 
 Status = Literal["passed", "failed", "skipped"]
 
@@ -60,5 +69,7 @@ class VerificationResult:
     def to_json(self, file: str | None = None) -> dict[str, Any]:
         """The ``certledger-verify --json`` object."""
         out: dict[str, Any] = {} if file is None else {"file": file}
-        out.update(valid=self.valid, checks=[c.to_json() for c in self.checks], credential=self.credential.to_json())
+        out.update(
+            valid=self.valid, checks=[c.to_json() for c in self.checks], credential=self.credential.to_json()
+        )
         return out

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from verifier._anchor_proof import BUILD_DIR
 from verifier._trust import AnchorRecord, IssuerKeyRecord, IssuerRecord, StatusRecord
@@ -34,11 +35,15 @@ def _manifest(deployment: Mapping[str, Any] | str | Path) -> dict[str, Any]:
             raise TrustSourceError(f"cannot read the deployment manifest {deployment}: {exc}") from None
     try:
         contracts = data["contracts"]
-        return {"chainId": int(data["chainId"]), **{k: str(contracts[k]).lower() for k in
-                                                     ("issuerRegistry", "anchorRegistry", "dataFlowLedger")}}
+        return {
+            "chainId": int(data["chainId"]),
+            **{k: str(contracts[k]).lower() for k in ("issuerRegistry", "anchorRegistry", "dataFlowLedger")},
+        }
     except (KeyError, TypeError, ValueError):
-        raise TrustSourceError("the deployment manifest needs chainId and contracts.{issuerRegistry, anchorRegistry, "
-                               "dataFlowLedger}") from None
+        raise TrustSourceError(
+            "the deployment manifest needs chainId and contracts.{issuerRegistry, anchorRegistry, "
+            "dataFlowLedger}"
+        ) from None
 
 
 class RpcTrust:
@@ -48,13 +53,21 @@ class RpcTrust:
     dataFlowLedger}, deployBlock, ...}`` as a dict or a JSON file path.
     """
 
-    def __init__(self, rpc_url: str, deployment: Mapping[str, Any] | str | Path, *, block: int | None = None,
-                 timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        rpc_url: str,
+        deployment: Mapping[str, Any] | str | Path,
+        *,
+        block: int | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         try:
             from web3 import HTTPProvider, Web3
             from web3.exceptions import ContractLogicError
         except ImportError:  # pragma: no cover - web3 is in the service extra
-            raise TrustSourceError("online verification needs web3 (pip install 'certledger[service]')") from None
+            raise TrustSourceError(
+                "online verification needs web3 (pip install 'certledger[service]')"
+            ) from None
         self._logic_error = ContractLogicError
         m = _manifest(deployment)
         self.w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
@@ -64,7 +77,9 @@ class RpcTrust:
         except Exception as exc:  # noqa: BLE001 - connection errors come in many types
             raise TrustSourceError(f"cannot reach the chain node at {rpc_url}: {exc}") from None
         if chain_id != m["chainId"]:
-            raise TrustSourceError(f"the node at {rpc_url} serves chain {chain_id}, the deployment is for chain {m['chainId']}")
+            raise TrustSourceError(
+                f"the node at {rpc_url} serves chain {chain_id}, the deployment is for chain {m['chainId']}"
+            )
         self.chain_id = chain_id
         self.anchor_registry = m["anchorRegistry"]
         self.block_number = int(pinned["number"])
@@ -87,7 +102,9 @@ class RpcTrust:
             return self._issuer_cache[issuer_id]
         f = self._issuers.functions
         try:
-            (key_version, suite, status, _reason, active_from, active_until, _account, name, uscc) = self._call(f.issuer(issuer_id))
+            (key_version, suite, status, _reason, active_from, active_until, _account, name, uscc) = (
+                self._call(f.issuer(issuer_id))
+            )
         except self._logic_error:
             self._issuer_cache[issuer_id] = None
             return None
@@ -96,25 +113,46 @@ class RpcTrust:
             account, valid_from, valid_until, sm2 = self._call(f.issuerKey(issuer_id, version))
             keys[version] = IssuerKeyRecord(version, account.lower(), valid_from, valid_until, bytes(sm2))
         types = frozenset(t for t in _TYPES_TO_ASK if self._call(f.isAllowed(issuer_id, t)))
-        record = IssuerRecord(issuer_id, name, uscc, _SUITES.get(suite, "unknown"), _ISSUER_STATUS.get(status, "unknown"),
-                              active_from, active_until, types, keys)
+        record = IssuerRecord(
+            issuer_id,
+            name,
+            uscc,
+            _SUITES.get(suite, "unknown"),
+            _ISSUER_STATUS.get(status, "unknown"),
+            active_from,
+            active_until,
+            types,
+            keys,
+        )
         self._issuer_cache[issuer_id] = record
         return record
 
     def anchor(self, root: bytes) -> AnchorRecord | None:
-        (issuer_id, key_version, credential_type, count, block_number, timestamp, status, reason) = \
+        (issuer_id, key_version, credential_type, count, block_number, timestamp, status, reason) = (
             self._call(self._anchors.functions.anchorOf(root))
+        )
         if status == 0:
             return None
         changed = self._batch_status_time(root, block_number) if status != 1 else 0
-        return AnchorRecord(root, issuer_id, key_version, credential_type, count, block_number, timestamp, status, reason,
-                            changed)
+        return AnchorRecord(
+            root,
+            issuer_id,
+            key_version,
+            credential_type,
+            count,
+            block_number,
+            timestamp,
+            status,
+            reason,
+            changed,
+        )
 
     def _batch_status_time(self, root: bytes, from_block: int) -> int:
         """When the batch's status last changed (its last ``BatchStatusChanged`` event), or 0."""
         try:
             logs = self._anchors.events.BatchStatusChanged().get_logs(
-                argument_filters={"root": root}, from_block=from_block, to_block=self.block_number)
+                argument_filters={"root": root}, from_block=from_block, to_block=self.block_number
+            )
             if not logs:
                 return 0
             return int(self.w3.eth.get_block(logs[-1]["blockNumber"])["timestamp"])
@@ -142,4 +180,3 @@ class RpcTrust:
 
     def __repr__(self) -> str:
         return f"RpcTrust(chain_id={self.chain_id}, block={self.block_number})"
-

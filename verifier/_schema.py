@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -15,7 +15,7 @@ from jsonschema.exceptions import ValidationError
 from verifier._internal.fastschema import compile_schema
 from verifier.uscc import is_valid_uscc
 
-__all__ = ["CREDENTIAL_TYPES", "TYPE_NAMES", "validator_for", "schema_errors", "parse_datetime"]
+__all__ = ["CREDENTIAL_TYPES", "TYPE_NAMES", "parse_datetime", "schema_errors", "validator_for"]
 
 #: Credential type name → on-chain ``uint16`` code.
 CREDENTIAL_TYPES: dict[str, int] = {"BusinessLicence": 1, "OperatingPermit": 2, "DataAssetCertificate": 3}
@@ -32,8 +32,16 @@ def parse_datetime(text: str) -> datetime:
         raise ValueError(f"{text!r} is not an RFC 3339 UTC time such as 2026-03-02T09:30:00Z")
     t = m.group(1)
     fraction = m.group(2)
-    return datetime(int(t[0:4]), int(t[5:7]), int(t[8:10]), int(t[11:13]), int(t[14:16]), int(t[17:19]),
-                    int(fraction[:6].ljust(6, "0")) if fraction else 0, tzinfo=timezone.utc)
+    return datetime(
+        int(t[0:4]),
+        int(t[5:7]),
+        int(t[8:10]),
+        int(t[11:13]),
+        int(t[14:16]),
+        int(t[17:19]),
+        int(fraction[:6].ljust(6, "0")) if fraction else 0,
+        tzinfo=UTC,
+    )
 
 
 _formats = FormatChecker(formats=())
@@ -104,7 +112,9 @@ def _describe(error: ValidationError) -> str:
     return f"{where}: {message}"
 
 
-def schema_errors(document: dict[str, Any], type_name: str, redacted: frozenset[str] = frozenset()) -> list[str]:
+def schema_errors(
+    document: dict[str, Any], type_name: str, redacted: frozenset[str] = frozenset()
+) -> list[str]:
     """Human-readable schema violations of ``document`` (without ``proof``) for ``type_name``.
 
     ``redacted`` holds redacted paths and their ancestors: a required member that was redacted and a

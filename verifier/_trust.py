@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 __all__ = [
-    "STATUS_NAMES",
     "REASONS",
+    "STATUS_NAMES",
+    "AnchorRecord",
     "IssuerKeyRecord",
     "IssuerRecord",
-    "AnchorRecord",
     "StatusRecord",
     "TrustSource",
 ]

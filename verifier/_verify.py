@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,19 +32,19 @@ DataInput = bytes | bytearray | memoryview | str | Path
 
 
 def _when(ts: int) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if ts else "an unrecorded date"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC") if ts else "an unrecorded date"
 
 
 def _day(ts: int) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d") if ts else "an unrecorded date"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d") if ts else "an unrecorded date"
 
 
 def _as_datetime(at: datetime | str | None) -> datetime:
     if at is None:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     if isinstance(at, str):
         return parse_datetime(at)
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def _skip(name: str, because: str) -> Check:
@@ -60,7 +60,7 @@ _NO_PARTY = Check("usage", "skipped", "no relying party was given")
 class _State:
     """Per-credential working values, filled in as the checks run."""
 
-    __slots__ = ("doc", "type_name", "proof", "leaves", "leaf", "anchor", "anchor_why", "integrity_ok")
+    __slots__ = ("anchor", "anchor_why", "doc", "integrity_ok", "leaf", "leaves", "proof", "type_name")
 
     def __init__(self) -> None:
         self.doc: dict[str, Any] = {}
@@ -113,23 +113,36 @@ class Verifier:
         checks: list[Check] = [self._format(document, s)]
         if checks[0].status != "passed":
             why = "the credential is malformed (see format)"
-            checks += [_skip(n, why) for n in ("integrity", "issuer", "anchor", "status", "validity", "data", "usage")]
+            checks += [
+                _skip(n, why)
+                for n in ("integrity", "issuer", "anchor", "status", "validity", "data", "usage")
+            ]
             return self._result(checks, s)
         checks.append(self._integrity(s))
         anchor = self._anchor(s)
         checks.append(self._issuer(s))
         checks.append(anchor)
         checks.append(self._status(s, anchor))
-        unauthenticated = None if s.integrity_ok else "the credential's content could not be authenticated (see integrity)"
+        unauthenticated = (
+            None if s.integrity_ok else "the credential's content could not be authenticated (see integrity)"
+        )
         if unauthenticated:
-            checks += [_skip("validity", unauthenticated), _skip("data", unauthenticated), _skip("usage", unauthenticated)]
+            checks += [
+                _skip("validity", unauthenticated),
+                _skip("data", unauthenticated),
+                _skip("usage", unauthenticated),
+            ]
         else:
             checks.append(self._validity(s, when))
             checks.append(_NO_DATA if data is None else self._data(s, data))
-            checks.append(_NO_PARTY if relying_party is None else self._usage(s, when, relying_party, purpose))
+            checks.append(
+                _NO_PARTY if relying_party is None else self._usage(s, when, relying_party, purpose)
+            )
         return self._result(checks, s)
 
-    def verify_many(self, documents: Iterable[Mapping[str, Any] | str | bytes], **options: Any) -> list[VerificationResult]:
+    def verify_many(
+        self, documents: Iterable[Mapping[str, Any] | str | bytes], **options: Any
+    ) -> list[VerificationResult]:
         """:meth:`verify` each document with the same options."""
         return [self.verify(d, **options) for d in documents]
 
@@ -144,9 +157,17 @@ class Verifier:
             return Check("format", "failed", "a credential is a JSON object")
         s.doc = document
         types = document.get("type")
-        if not (type(types) is list and len(types) == 2 and types[0] == "VerifiableCredential" and types[1] in CREDENTIAL_TYPES):
-            return Check("format", "failed",
-                         "this is not a certledger credential: its type must be one of " + ", ".join(CREDENTIAL_TYPES))
+        if not (
+            type(types) is list
+            and len(types) == 2
+            and types[0] == "VerifiableCredential"
+            and types[1] in CREDENTIAL_TYPES
+        ):
+            return Check(
+                "format",
+                "failed",
+                "this is not a certledger credential: its type must be one of " + ", ".join(CREDENTIAL_TYPES),
+            )
         s.type_name = types[1]
         try:
             s.proof = proof = parse_proof(document.get("proof"))
@@ -154,15 +175,22 @@ class Verifier:
             leaves = s.leaves
             for key, value in document.items():
                 if key != "proof":
-                    flatten(value, "/" + key if "~" not in key and "/" not in key else "/" + escape_token(key),
-                            leaves, skip)
+                    flatten(
+                        value,
+                        "/" + key if "~" not in key and "/" not in key else "/" + escape_token(key),
+                        leaves,
+                        skip,
+                    )
         except InvalidDocument as exc:
             return Check("format", "failed", str(exc))
         problems = schema_errors(document, s.type_name, skip)
         if problems:
             more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-            return Check("format", "failed", f"the credential does not match the {s.type_name} schema: "
-                         + "; ".join(problems[:3]) + more)
+            return Check(
+                "format",
+                "failed",
+                f"the credential does not match the {s.type_name} schema: " + "; ".join(problems[:3]) + more,
+            )
         return _FORMAT_PASSED[s.type_name]
 
     def _integrity(self, s: _State) -> Check:
@@ -171,8 +199,12 @@ class Verifier:
         h = SUITE_HASHES[p.suite]
         code = CREDENTIAL_TYPES[s.type_name]
         if p.credential_type != code:
-            return Check("integrity", "failed", f"the proof is for credential type {p.credential_type} "
-                         f"({TYPE_NAMES.get(p.credential_type, 'unknown')}), but the document is a {s.type_name}")
+            return Check(
+                "integrity",
+                "failed",
+                f"the proof is for credential type {p.credential_type} "
+                f"({TYPE_NAMES.get(p.credential_type, 'unknown')}), but the document is a {s.type_name}",
+            )
         try:
             target = recompute_leaves(s.leaves, p.salts, p.redacted, h)
         except IntegrityFailure as exc:
@@ -180,11 +212,17 @@ class Verifier:
         except InvalidDocument as exc:
             return Check("integrity", "failed", str(exc))
         if target != p.target_hash:
-            return Check("integrity", "failed", "the credential's content does not match what the issuer signed: "
-                         "at least one field has been changed")
+            return Check(
+                "integrity",
+                "failed",
+                "the credential's content does not match what the issuer signed: "
+                "at least one field has been changed",
+            )
         subject = keccak(s.doc["credentialSubject"]["unifiedSocialCreditCode"].encode("utf-8"))
         if subject != p.subject_hash:
-            return Check("integrity", "failed", "the proof is for another holder (its subjectHash does not match)")
+            return Check(
+                "integrity", "failed", "the proof is for another holder (its subjectHash does not match)"
+            )
         leaf = keccak(keccak(target + subject))
         node, nodes = leaf, self._nodes
         for sibling in p.path:
@@ -196,14 +234,22 @@ class Verifier:
                 parent = nodes[key] = keccak(key)
             node = parent
         if node != p.root:
-            return Check("integrity", "failed", "the Merkle proof does not lead from this credential to its batch root: "
-                         "the proof was altered or belongs to another credential")
+            return Check(
+                "integrity",
+                "failed",
+                "the Merkle proof does not lead from this credential to its batch root: "
+                "the proof was altered or belongs to another credential",
+            )
         s.leaf = leaf
         s.integrity_ok = True
         if not p.redacted:
             return _INTEGRITY_PASSED
-        return Check("integrity", "passed", f"content matches the issuer's hash and the batch root, "
-                     f"{len(p.redacted)} field(s) redacted by the holder")
+        return Check(
+            "integrity",
+            "passed",
+            f"content matches the issuer's hash and the batch root, "
+            f"{len(p.redacted)} field(s) redacted by the holder",
+        )
 
     def _lookup_anchor(self, p: ParsedProof) -> tuple[AnchorRecord | None, str]:
         key = (p.root, p.chain_id, p.anchor_registry)
@@ -216,8 +262,10 @@ class Verifier:
         if p.chain_id != t.chain_id:
             why = f"the credential was anchored on chain {p.chain_id}, but the trust source is for chain {t.chain_id}"
         elif p.anchor_registry != t.anchor_registry:
-            why = (f"the credential names the anchor registry {p.anchor_registry}, but this chain's registry is "
-                   f"{t.anchor_registry}")
+            why = (
+                f"the credential names the anchor registry {p.anchor_registry}, but this chain's registry is "
+                f"{t.anchor_registry}"
+            )
         else:
             record = t.anchor(p.root)
             if record is None and p.anchor_proof is not None:
@@ -228,8 +276,10 @@ class Verifier:
                 except CertledgerVerifyError as exc:
                     why = f"the batch is not in the trust source and its anchor proof fails: {exc}"
             if record is None and not why:
-                why = (f"the batch root {'0x' + p.root.hex()[:16]}… is not anchored on chain {t.chain_id} "
-                       f"as of block {t.block_number}")
+                why = (
+                    f"the batch root {'0x' + p.root.hex()[:16]}… is not anchored on chain {t.chain_id} "
+                    f"as of block {t.block_number}"
+                )
         self._anchors[key] = (record, why)
         return record, why
 
@@ -240,8 +290,16 @@ class Verifier:
         s.anchor, s.anchor_why = record, why
         if record is None:
             return Check("anchor", "failed", why)
-        key = (p.root, p.chain_id, p.anchor_registry, p.credential_type, p.batch_count, p.issuer_id, p.key_version,
-               p.block_number)
+        key = (
+            p.root,
+            p.chain_id,
+            p.anchor_registry,
+            p.credential_type,
+            p.batch_count,
+            p.issuer_id,
+            p.key_version,
+            p.block_number,
+        )
         cached = self._anchor_checks.get(key)
         if cached is None:
             cached = self._anchor_checks[key] = self._anchor_check(p, record)
@@ -251,27 +309,50 @@ class Verifier:
     def _anchor_check(p: ParsedProof, record: AnchorRecord) -> Check:
         problems = []
         if record.credential_type != p.credential_type:
-            problems.append(f"the anchor is for credential type {record.credential_type}, the proof says {p.credential_type}")
+            problems.append(
+                f"the anchor is for credential type {record.credential_type}, the proof says {p.credential_type}"
+            )
         if record.count != p.batch_count:
-            problems.append(f"the anchored batch has {record.count} credentials, the proof says {p.batch_count}")
+            problems.append(
+                f"the anchored batch has {record.count} credentials, the proof says {p.batch_count}"
+            )
         if record.issuer_id != p.issuer_id or record.key_version != p.key_version:
-            problems.append(f"the batch was anchored by issuer {record.issuer_id} key version {record.key_version}, "
-                            f"the proof says issuer {p.issuer_id} key version {p.key_version}")
+            problems.append(
+                f"the batch was anchored by issuer {record.issuer_id} key version {record.key_version}, "
+                f"the proof says issuer {p.issuer_id} key version {p.key_version}"
+            )
         if record.block_number != p.block_number:
-            problems.append(f"the batch was anchored in block {record.block_number}, the proof says {p.block_number}")
+            problems.append(
+                f"the batch was anchored in block {record.block_number}, the proof says {p.block_number}"
+            )
         if problems:
             return Check("anchor", "failed", "; ".join(problems))
-        return Check("anchor", "passed", f"batch of {record.count} anchored on chain {p.chain_id} in block "
-                     f"{record.block_number} ({_when(record.timestamp)})")
+        return Check(
+            "anchor",
+            "passed",
+            f"batch of {record.count} anchored on chain {p.chain_id} in block "
+            f"{record.block_number} ({_when(record.timestamp)})",
+        )
 
     def _issuer(self, s: _State) -> Check:
         p, record = s.proof, s.anchor
         assert p is not None
         if record is None:
-            return _skip("issuer", "the batch's anchor record is needed to know which key signed it (see anchor)")
+            return _skip(
+                "issuer", "the batch's anchor record is needed to know which key signed it (see anchor)"
+            )
         claimed = s.doc.get("issuer") or {}
-        key = (p.root, p.signature, p.credential_type, p.batch_count, p.suite, claimed.get("id"), claimed.get("name"),
-               claimed.get("unifiedSocialCreditCode"), s.type_name)
+        key = (
+            p.root,
+            p.signature,
+            p.credential_type,
+            p.batch_count,
+            p.suite,
+            claimed.get("id"),
+            claimed.get("name"),
+            claimed.get("unifiedSocialCreditCode"),
+            s.type_name,
+        )
         cached = self._issuer_checks.get(key)
         if cached is None:
             cached = self._issuer_checks[key] = self._issuer_check(s, p, record)
@@ -284,37 +365,81 @@ class Verifier:
             return Check("issuer", "failed", f"issuer {record.issuer_id} is not in the issuer registry")
         claimed = s.doc.get("issuer") or {}
         expected_id = f"did:certledger:{t.chain_id}:issuer:{issuer.id}"
-        if claimed.get("id") != expected_id or claimed.get("unifiedSocialCreditCode") != issuer.uscc \
-                or claimed.get("name") != issuer.name:
-            return Check("issuer", "failed", f"the credential names its issuer as {claimed.get('name')!r} "
-                         f"({claimed.get('id')}), but the batch was anchored by {issuer.name} ({expected_id})")
+        if (
+            claimed.get("id") != expected_id
+            or claimed.get("unifiedSocialCreditCode") != issuer.uscc
+            or claimed.get("name") != issuer.name
+        ):
+            return Check(
+                "issuer",
+                "failed",
+                f"the credential names its issuer as {claimed.get('name')!r} "
+                f"({claimed.get('id')}), but the batch was anchored by {issuer.name} ({expected_id})",
+            )
         if p.suite != issuer.suite:
-            return Check("issuer", "failed", f"{issuer.name} signs with {issuer.suite}, but the proof uses {p.suite}")
+            return Check(
+                "issuer", "failed", f"{issuer.name} signs with {issuer.suite}, but the proof uses {p.suite}"
+            )
         key = issuer.keys.get(record.key_version)
         if key is None:
-            return Check("issuer", "failed", f"{issuer.name} has no key version {record.key_version} in the registry")
+            return Check(
+                "issuer", "failed", f"{issuer.name} has no key version {record.key_version} in the registry"
+            )
         if record.credential_type not in issuer.credential_types:
             name = TYPE_NAMES.get(record.credential_type, f"type {record.credential_type}")
             return Check("issuer", "failed", f"{issuer.name} is not authorised to issue {name} credentials")
         if not key.valid_at(record.timestamp):
-            return Check("issuer", "failed", f"key version {key.version} of {issuer.name} was not valid when the batch "
-                         f"was anchored ({_when(record.timestamp)})")
+            return Check(
+                "issuer",
+                "failed",
+                f"key version {key.version} of {issuer.name} was not valid when the batch "
+                f"was anchored ({_when(record.timestamp)})",
+            )
         if not issuer.active_at(record.timestamp):
-            return Check("issuer", "failed", f"{issuer.name} was outside its authorised issuing period when the batch "
-                         f"was anchored ({_when(record.timestamp)})")
-        sig_key = (p.root, p.signature, p.credential_type, p.batch_count, p.suite, key.account, key.sm2_public_key)
+            return Check(
+                "issuer",
+                "failed",
+                f"{issuer.name} was outside its authorised issuing period when the batch "
+                f"was anchored ({_when(record.timestamp)})",
+            )
+        sig_key = (
+            p.root,
+            p.signature,
+            p.credential_type,
+            p.batch_count,
+            p.suite,
+            key.account,
+            key.sm2_public_key,
+        )
         cached = self._signatures.get(sig_key)
         if cached is None:
-            digest = batch_digest(p.root, p.credential_type, p.batch_count, chain_id=t.chain_id,
-                                  anchor_registry=t.anchor_registry)
-            if verify_batch_signature(p.suite, digest, p.signature, account=key.account, sm2_public_key=key.sm2_public_key):
-                note = " (the issuer is suspended now; credentials it issued before stay valid)" \
-                    if issuer.status == "suspended" else ""
-                cached = Check("issuer", "passed", f"signed by {issuer.name} ({issuer.uscc}), key version {key.version}, "
-                               f"authorised for {s.type_name}{note}")
+            digest = batch_digest(
+                p.root,
+                p.credential_type,
+                p.batch_count,
+                chain_id=t.chain_id,
+                anchor_registry=t.anchor_registry,
+            )
+            if verify_batch_signature(
+                p.suite, digest, p.signature, account=key.account, sm2_public_key=key.sm2_public_key
+            ):
+                note = (
+                    " (the issuer is suspended now; credentials it issued before stay valid)"
+                    if issuer.status == "suspended"
+                    else ""
+                )
+                cached = Check(
+                    "issuer",
+                    "passed",
+                    f"signed by {issuer.name} ({issuer.uscc}), key version {key.version}, "
+                    f"authorised for {s.type_name}{note}",
+                )
             else:
-                cached = Check("issuer", "failed", f"the batch signature was not made by key version {key.version} "
-                               f"of {issuer.name}")
+                cached = Check(
+                    "issuer",
+                    "failed",
+                    f"the batch signature was not made by key version {key.version} of {issuer.name}",
+                )
             self._signatures[sig_key] = cached
         return cached
 
@@ -329,21 +454,35 @@ class Verifier:
         entries = s.doc["credentialStatus"]
         index_text = entries[0]["statusListIndex"]
         if entries[1]["statusListIndex"] != index_text:
-            return Check("status", "failed", "the revocation and suspension entries name different list positions")
+            return Check(
+                "status", "failed", "the revocation and suspension entries name different list positions"
+            )
         lists = self._status_lists
         for entry in entries:
             if entry["statusListCredential"] != lists[entry["statusPurpose"]]:
-                return Check("status", "failed", f"the credential's status list {entry['statusListCredential']} is not "
-                             f"this chain's ({lists[entry['statusPurpose']]})")
-        if record.status not in (0, 1):  # the batch itself (as the anchor source saw it, incl. an anchorProof)
+                return Check(
+                    "status",
+                    "failed",
+                    f"the credential's status list {entry['statusListCredential']} is not "
+                    f"this chain's ({lists[entry['statusPurpose']]})",
+                )
+        if record.status not in (
+            0,
+            1,
+        ):  # the batch itself (as the anchor source saw it, incl. an anchorProof)
             issuer = t.issuer(record.issuer_id)
-            st = StatusRecord(record.status, record.reason, record.status_timestamp, issuer.name if issuer else "", "batch")
+            st = StatusRecord(
+                record.status, record.reason, record.status_timestamp, issuer.name if issuer else "", "batch"
+            )
         else:
             st = t.credential_status(p.root, s.leaf, int(index_text))
         if st.status == 1:
             if self._status_passed is None:
-                self._status_passed = Check("status", "passed", f"not revoked or suspended as of block "
-                                            f"{t.block_number} ({_when(t.block_timestamp)})")
+                self._status_passed = Check(
+                    "status",
+                    "passed",
+                    f"not revoked or suspended as of block {t.block_number} ({_when(t.block_timestamp)})",
+                )
             return self._status_passed
         what = {2: "revoked", 3: "suspended"}.get(st.status, f"in status {st.status}")
         scope = "the whole batch was " if st.scope == "batch" else ""
@@ -360,11 +499,15 @@ class Verifier:
             if cached is None:
                 if len(self._validity_passed) > 10_000:
                     self._validity_passed.clear()
-                cached = self._validity_passed[key] = Check("validity", "passed", f"valid from {key[0]} until {key[1]}")
+                cached = self._validity_passed[key] = Check(
+                    "validity", "passed", f"valid from {key[0]} until {key[1]}"
+                )
             return cached
         stamp = when.strftime("%Y-%m-%d %H:%M UTC")
         if when < start:
-            return Check("validity", "failed", f"not yet valid: valid from {s.doc['validFrom']} (checked at {stamp})")
+            return Check(
+                "validity", "failed", f"not yet valid: valid from {s.doc['validFrom']} (checked at {stamp})"
+            )
         if when >= end:
             return Check("validity", "failed", f"expired on {s.doc['validUntil']} (checked at {stamp})")
         return Check("validity", "passed", f"valid from {s.doc['validFrom']} until {s.doc['validUntil']}")
@@ -381,41 +524,63 @@ class Verifier:
         if data is None:
             return _skip("data", "no dataset was given to compare")
         if s.type_name != "DataAssetCertificate":
-            return _skip("data", f"only a data asset certificate certifies a dataset (this is a {s.type_name})")
+            return _skip(
+                "data", f"only a data asset certificate certifies a dataset (this is a {s.type_name})"
+            )
         subject = s.doc["credentialSubject"]
         expected, algorithm = subject.get("datasetDigest"), subject.get("digestAlgorithm")
         if expected is None or algorithm is None:
-            return Check("data", "failed", "the holder redacted the certified dataset digest, so the dataset cannot be checked")
+            return Check(
+                "data",
+                "failed",
+                "the holder redacted the certified dataset digest, so the dataset cannot be checked",
+            )
         try:
             actual = _hash_data(data, algorithm)
         except OSError as exc:
             return Check("data", "failed", f"the dataset could not be read: {exc.strerror or exc}")
         if actual != expected:
-            return Check("data", "failed", f"the dataset does not match the certificate: its {algorithm} digest is "
-                         f"{actual[:18]}…, the certified digest is {expected[:18]}…")
+            return Check(
+                "data",
+                "failed",
+                f"the dataset does not match the certificate: its {algorithm} digest is "
+                f"{actual[:18]}…, the certified digest is {expected[:18]}…",
+            )
         return Check("data", "passed", f"the dataset's {algorithm} digest matches the certified digest")
 
     def _usage(self, s: _State, when: datetime, relying_party: str | None, purpose: str | None) -> Check:
         if relying_party is None:
             return _skip("usage", "no relying party was given")
         if s.type_name != "DataAssetCertificate":
-            return _skip("usage", f"only a data asset certificate lists authorised uses (this is a {s.type_name})")
+            return _skip(
+                "usage", f"only a data asset certificate lists authorised uses (this is a {s.type_name})"
+            )
         uses = [u for u in s.doc["credentialSubject"].get("authorisedUses") or [] if isinstance(u, dict)]
-        mine = [u for u in uses if (u.get("relyingParty") or {}).get("unifiedSocialCreditCode") == relying_party]
+        mine = [
+            u for u in uses if (u.get("relyingParty") or {}).get("unifiedSocialCreditCode") == relying_party
+        ]
         if not mine:
-            return Check("usage", "failed", f"{relying_party} is not among the certificate's authorised users")
+            return Check(
+                "usage", "failed", f"{relying_party} is not among the certificate's authorised users"
+            )
         if purpose is not None:
             purposes = sorted({str(u.get("purpose")) for u in mine})
             mine = [u for u in mine if u.get("purpose") == purpose]
             if not mine:
-                return Check("usage", "failed", f"{relying_party} is authorised for {', '.join(purposes)}, not for {purpose!r}")
+                return Check(
+                    "usage",
+                    "failed",
+                    f"{relying_party} is authorised for {', '.join(purposes)}, not for {purpose!r}",
+                )
         current = [u for u in mine if "until" in u and parse_datetime(u["until"]) > when]
         if not current:
             last = max(u.get("until", "") for u in mine)
             return Check("usage", "failed", f"the authorisation for {relying_party} ended on {last}")
         use = current[0]
         name = (use.get("relyingParty") or {}).get("name", relying_party)
-        return Check("usage", "passed", f"{name} is authorised for {use.get('purpose')!r} until {use['until']}")
+        return Check(
+            "usage", "passed", f"{name} is authorised for {use.get('purpose')!r} until {use['until']}"
+        )
 
     # -- assembling ---------------------------------------------------------------------------
     @staticmethod
@@ -427,7 +592,9 @@ class Verifier:
             id=doc.get("id") if isinstance(doc.get("id"), str) else None,
             type=s.type_name,
             issuer=issuer.get("name") if isinstance(issuer.get("name"), str) else None,
-            subject=subject.get("unifiedSocialCreditCode") if isinstance(subject.get("unifiedSocialCreditCode"), str) else None,
+            subject=subject.get("unifiedSocialCreditCode")
+            if isinstance(subject.get("unifiedSocialCreditCode"), str)
+            else None,
         )
         return VerificationResult(all(c.status != "failed" for c in checks), tuple(checks), summary)
 
@@ -457,4 +624,6 @@ def verify(
     ``at`` is the time for ``validity`` and ``usage`` (default: now); ``data`` the dataset
     (bytes or a path) for ``data``; ``relying_party`` (a credit code) and ``purpose`` for ``usage``.
     """
-    return Verifier(trust=trust).verify(document, at=at, data=data, relying_party=relying_party, purpose=purpose)
+    return Verifier(trust=trust).verify(
+        document, at=at, data=data, relying_party=relying_party, purpose=purpose
+    )

@@ -20,15 +20,15 @@ operator), not for a debugger: it says what is wrong and, where it helps, what t
 from __future__ import annotations
 
 __all__ = [
+    "BundleSignatureError",
     "CertledgerVerifyError",
+    "InvalidAnchorProof",
+    "InvalidBundle",
     "InvalidDocument",
+    "MerkleError",
     "NumberOutOfRange",
     "RedactionError",
-    "InvalidBundle",
-    "BundleSignatureError",
-    "InvalidAnchorProof",
     "SignatureError",
-    "MerkleError",
     "TrustSourceError",
 ]
 

@@ -31,8 +31,7 @@ def check_character(first17: str) -> str:
     """
     if len(first17) != 17 or any(c not in _VALUE for c in first17):
         raise ValueError(
-            "a unified social credit code starts with 17 characters from "
-            f"{ALPHABET!r}; got {first17!r}"
+            f"a unified social credit code starts with 17 characters from {ALPHABET!r}; got {first17!r}"
         )
     total = sum(_VALUE[c] * w for c, w in zip(first17, WEIGHTS))
     return ALPHABET[(31 - total % 31) % 31]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from verifier import (  # noqa: E402
+from verifier import (
     StandardMerkleTree,
     batch_digest,
     eth_address,
@@ -27,11 +27,16 @@ from verifier import (  # noqa: E402
     sm2_public_key,
     subject_hash,
 )
-from verifier._bundle import bundle_message  # noqa: E402
-from verifier._internal.disclosure import SUITE_HASHES, _leaves_without_proof, leaf_digest, target_hash_of  # noqa: E402
-from verifier._internal.canon import jcs  # noqa: E402
-from verifier._internal.statuslist import encode_status_list  # noqa: E402
-from verifier.uscc import check_character  # noqa: E402
+from verifier._bundle import bundle_message
+from verifier._internal.canon import jcs
+from verifier._internal.disclosure import (
+    SUITE_HASHES,
+    _leaves_without_proof,
+    leaf_digest,
+    target_hash_of,
+)
+from verifier._internal.statuslist import encode_status_list
+from verifier.uscc import check_character
 
 CHAIN_ID = 31337
 REGISTRY = "0xe7f1725e7734ce288f8367e1bb143e90bb3f0512"
@@ -42,8 +47,11 @@ DOCUMENT = {
     "@context": ["https://www.w3.org/ns/credentials/v2", "https://certledger.example/ns/v1"],
     "id": "urn:uuid:3f1e2d4c-5b6a-4978-8a1b-2c3d4e5f6a7b",
     "type": ["VerifiableCredential", "BusinessLicence"],
-    "issuer": {"id": f"did:certledger:{CHAIN_ID}:issuer:1", "name": "广州市天河区市场监督管理局",
-               "unifiedSocialCreditCode": "11440106MB2C79281" + check_character("11440106MB2C79281")},
+    "issuer": {
+        "id": f"did:certledger:{CHAIN_ID}:issuer:1",
+        "name": "广州市天河区市场监督管理局",
+        "unifiedSocialCreditCode": "11440106MB2C79281" + check_character("11440106MB2C79281"),
+    },
     "validFrom": "2026-01-01T00:00:00Z",
     "validUntil": "2031-01-01T00:00:00Z",
     "credentialSubject": {
@@ -58,11 +66,18 @@ DOCUMENT = {
         "address": "广州市天河区珠江新城华夏路10号",
         "registrationAuthority": "广州市天河区市场监督管理局",
     },
-    "credentialSchema": {"id": "https://certledger.example/schemas/v1/BusinessLicence.json", "type": "JsonSchema"},
+    "credentialSchema": {
+        "id": "https://certledger.example/schemas/v1/BusinessLicence.json",
+        "type": "JsonSchema",
+    },
     "credentialStatus": [
-        {"id": f"urn:certledger:{CHAIN_ID}:{REGISTRY}:status:{p}#17", "type": "BitstringStatusListEntry",
-         "statusPurpose": p, "statusListIndex": "17",
-         "statusListCredential": f"urn:certledger:{CHAIN_ID}:{REGISTRY}:status:{p}"}
+        {
+            "id": f"urn:certledger:{CHAIN_ID}:{REGISTRY}:status:{p}#17",
+            "type": "BitstringStatusListEntry",
+            "statusPurpose": p,
+            "statusListIndex": "17",
+            "statusListCredential": f"urn:certledger:{CHAIN_ID}:{REGISTRY}:status:{p}",
+        }
         for p in ("revocation", "suspension")
     ],
 }
@@ -90,9 +105,14 @@ def build() -> dict:
         for path, value in _leaves_without_proof(DOCUMENT):
             salt = vector_salt(path)
             p = path.encode()
-            leaves.append({"path": path, "salt": hx(salt), "preimage": hx(salt + len(p).to_bytes(4, "big") + p +
-                           jcs(value)),
-                           "digest": hx(leaf_digest(h, salt, path, value))})
+            leaves.append(
+                {
+                    "path": path,
+                    "salt": hx(salt),
+                    "preimage": hx(salt + len(p).to_bytes(4, "big") + p + jcs(value)),
+                    "digest": hx(leaf_digest(h, salt, path, value)),
+                }
+            )
         target = target_hash_of(h, [bytes.fromhex(x["digest"][2:]) for x in leaves])
         out["suites"][suite] = {"leaves": leaves, "targetHash": hx(target)}
     subject = subject_hash(DOCUMENT["credentialSubject"]["unifiedSocialCreditCode"])
@@ -100,25 +120,49 @@ def build() -> dict:
     target = bytes.fromhex(out["suites"]["secp256k1"]["targetHash"][2:])
     out["leaf"] = hx(leaf_hash(target, subject))
     # A batch of three: this credential and two others whose (targetHash, subjectHash) are fixed words.
-    pairs = [(target, subject)] + [(hashlib.sha256(f"t{i}".encode()).digest(), hashlib.sha256(f"s{i}".encode()).digest())
-                                   for i in (1, 2)]
+    pairs = [(target, subject)] + [
+        (hashlib.sha256(f"t{i}".encode()).digest(), hashlib.sha256(f"s{i}".encode()).digest()) for i in (1, 2)
+    ]
     tree = StandardMerkleTree.of(pairs)
-    out["batch"] = {"pairs": [[hx(t), hx(s)] for t, s in pairs], "root": hx(tree.root),
-                    "proof0": [hx(x) for x in tree.proof(0)], "tree": [hx(x) for x in tree.tree]}
+    out["batch"] = {
+        "pairs": [[hx(t), hx(s)] for t, s in pairs],
+        "root": hx(tree.root),
+        "proof0": [hx(x) for x in tree.proof(0)],
+        "tree": [hx(x) for x in tree.tree],
+    }
     digest = batch_digest(tree.root, 1, 3, chain_id=CHAIN_ID, anchor_registry=REGISTRY)
-    out["eip712"] = {"chainId": CHAIN_ID, "anchorRegistry": REGISTRY, "root": hx(tree.root), "credentialType": 1,
-                     "count": 3, "digest": hx(digest),
-                     "secp256k1": {"privateKey": hx(ISSUER_KEY), "account": eth_address(ISSUER_KEY),
-                                   "signature": hx(sign_batch("secp256k1", ISSUER_KEY, tree.root, 1, 3, chain_id=CHAIN_ID,
-                                                              anchor_registry=REGISTRY))},
-                     "sm2-sm3": {"privateKey": hx(SM2_KEY), "publicKey": hx(sm2_public_key(SM2_KEY)),
-                                 "signature": hx(sign_batch("sm2-sm3", SM2_KEY, tree.root, 1, 3, chain_id=CHAIN_ID,
-                                                            anchor_registry=REGISTRY))}}
+    out["eip712"] = {
+        "chainId": CHAIN_ID,
+        "anchorRegistry": REGISTRY,
+        "root": hx(tree.root),
+        "credentialType": 1,
+        "count": 3,
+        "digest": hx(digest),
+        "secp256k1": {
+            "privateKey": hx(ISSUER_KEY),
+            "account": eth_address(ISSUER_KEY),
+            "signature": hx(
+                sign_batch(
+                    "secp256k1", ISSUER_KEY, tree.root, 1, 3, chain_id=CHAIN_ID, anchor_registry=REGISTRY
+                )
+            ),
+        },
+        "sm2-sm3": {
+            "privateKey": hx(SM2_KEY),
+            "publicKey": hx(sm2_public_key(SM2_KEY)),
+            "signature": hx(
+                sign_batch("sm2-sm3", SM2_KEY, tree.root, 1, 3, chain_id=CHAIN_ID, anchor_registry=REGISTRY)
+            ),
+        },
+    }
     out["statusList"] = {"setIndexes": [17], "encodedList": encode_status_list([17])}
     bundle_body = {"type": "CertledgerTrustBundle", "version": 1, "chainId": CHAIN_ID}
-    out["bundleMessage"] = {"body": bundle_body, "jcs": jcs_text(bundle_body), "sha256OfJcs": hx(hashlib.sha256(
-        jcs_text(bundle_body).encode()).digest()),
-        "message": hx(bundle_message(bundle_body))}
+    out["bundleMessage"] = {
+        "body": bundle_body,
+        "jcs": jcs_text(bundle_body),
+        "sha256OfJcs": hx(hashlib.sha256(jcs_text(bundle_body).encode()).digest()),
+        "message": hx(bundle_message(bundle_body)),
+    }
     return out
 
 

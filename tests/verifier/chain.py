@@ -28,17 +28,20 @@ class Anvil:
     def __init__(self) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([str(ANVIL), "--port", str(self.port), "--silent"], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [str(ANVIL), "--port", str(self.port), "--silent"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         from web3 import HTTPProvider, Web3
 
         self.w3 = Web3(HTTPProvider(self.url))
         deadline = time.monotonic() + 30
         while True:
             try:
-                self.w3.eth.chain_id
+                _ = self.w3.eth.chain_id
                 break
-            except Exception:
+            except Exception:  # noqa: BLE001 - not up yet
                 if time.monotonic() > deadline or self.proc.poll() is not None:
                     self.stop()
                     raise RuntimeError("anvil did not start")
@@ -73,18 +76,31 @@ class Deployment:
         self.deploy_block = int(w3.eth.block_number)
 
     def manifest(self) -> dict[str, Any]:
-        return {"chainId": self.chain_id, "deployBlock": self.deploy_block, "contracts": {
-            "issuerRegistry": self.issuers.address, "anchorRegistry": self.anchors.address,
-            "dataFlowLedger": self.flows.address}}
+        return {
+            "chainId": self.chain_id,
+            "deployBlock": self.deploy_block,
+            "contracts": {
+                "issuerRegistry": self.issuers.address,
+                "anchorRegistry": self.anchors.address,
+                "dataFlowLedger": self.flows.address,
+            },
+        }
 
     def _send(self, fn: Any, key: bytes) -> Any:
         from eth_account import Account
 
         account = Account.from_key(key)
-        tx = fn.build_transaction({"from": account.address, "nonce": self.w3.eth.get_transaction_count(account.address),
-                                   "chainId": self.chain_id})
+        tx = fn.build_transaction(
+            {
+                "from": account.address,
+                "nonce": self.w3.eth.get_transaction_count(account.address),
+                "chainId": self.chain_id,
+            }
+        )
         signed = account.sign_transaction(tx)
-        receipt = self.w3.eth.wait_for_transaction_receipt(self.w3.eth.send_raw_transaction(signed.raw_transaction))
+        receipt = self.w3.eth.wait_for_transaction_receipt(
+            self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        )
         assert receipt["status"] == 1, receipt
         return receipt
 
@@ -94,19 +110,25 @@ class Deployment:
         receipt = self._send(factory.constructor(*args), GOVERNANCE_KEY)
         return self.w3.eth.contract(address=receipt["contractAddress"], abi=a["abi"])
 
-    def register_issuer(self, key: bytes, name: str, uscc: str, types: list[int], *, suite: int = 0,
-                        sm2: bytes = b"") -> int:
+    def register_issuer(
+        self, key: bytes, name: str, uscc: str, types: list[int], *, suite: int = 0, sm2: bytes = b""
+    ) -> int:
         from eth_account import Account
 
-        self._send(self.issuers.functions.registerIssuer(Account.from_key(key).address, name, uscc, types, suite, sm2,
-                                                          0, 0), GOVERNANCE_KEY)
+        self._send(
+            self.issuers.functions.registerIssuer(
+                Account.from_key(key).address, name, uscc, types, suite, sm2, 0, 0
+            ),
+            GOVERNANCE_KEY,
+        )
         return int(self.issuers.functions.issuerCount().call())
 
     def anchor(self, key: bytes, root: bytes, credential_type: int, count: int) -> Any:
         return self._send(self.anchors.functions.anchor(root, credential_type, count), key)
 
-    def revoke_credential(self, key: bytes, root: bytes, target: bytes, subject: bytes, proof: list[bytes],
-                          reason: int) -> Any:
+    def revoke_credential(
+        self, key: bytes, root: bytes, target: bytes, subject: bytes, proof: list[bytes], reason: int
+    ) -> Any:
         return self._send(self.anchors.functions.revokeCredential(root, target, subject, proof, reason), key)
 
     def revoke_batch(self, key: bytes, root: bytes, reason: int) -> Any:

@@ -49,7 +49,11 @@ SM2_N = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123
 
 def make_uscc(rng: random.Random) -> str:
     """A random, valid 18-character unified social credit code (a Guangzhou enterprise)."""
-    body = "914401" + "".join(rng.choice("0123456789") for _ in range(2)) + "".join(rng.choice(ALPHABET) for _ in range(9))
+    body = (
+        "914401"
+        + "".join(rng.choice("0123456789") for _ in range(2))
+        + "".join(rng.choice(ALPHABET) for _ in range(9))
+    )
     return body + check_character(body)
 
 
@@ -79,8 +83,17 @@ class Issuer:
     keys: dict[int, IssuerKeyRecord] = field(default_factory=dict)
 
     def record(self) -> IssuerRecord:
-        return IssuerRecord(self.id, self.name, self.uscc, self.suite, self.status, self.active_from,
-                            self.active_until, frozenset(self.types), dict(self.keys))
+        return IssuerRecord(
+            self.id,
+            self.name,
+            self.uscc,
+            self.suite,
+            self.status,
+            self.active_from,
+            self.active_until,
+            frozenset(self.types),
+            dict(self.keys),
+        )
 
 
 def sample_subject(type_name: str, rng: random.Random, uscc: str | None = None) -> dict[str, Any]:
@@ -123,10 +136,16 @@ def sample_subject(type_name: str, rng: random.Random, uscc: str | None = None) 
         "digestAlgorithm": "sha256",
         "valuation": {"amount": "12500000.00", "currency": "CNY", "method": "收益法"},
         "authorisedUses": [
-            {"relyingParty": {"name": "中国工商银行广州分行", "unifiedSocialCreditCode": BANK_USCC},
-             "purpose": "loan assessment", "until": "2027-01-01T00:00:00Z"},
-            {"relyingParty": {"name": "广州数据交易所", "unifiedSocialCreditCode": make_uscc(rng)},
-             "purpose": "listing", "until": "2026-12-31T00:00:00Z"},
+            {
+                "relyingParty": {"name": "中国工商银行广州分行", "unifiedSocialCreditCode": BANK_USCC},
+                "purpose": "loan assessment",
+                "until": "2027-01-01T00:00:00Z",
+            },
+            {
+                "relyingParty": {"name": "广州数据交易所", "unifiedSocialCreditCode": make_uscc(rng)},
+                "purpose": "listing",
+                "until": "2026-12-31T00:00:00Z",
+            },
         ],
     }
 
@@ -150,16 +169,36 @@ class World:
     def operator(self) -> str:
         return eth_address(self.operator_key)
 
-    def add_issuer(self, suite: str = "secp256k1", types: set[int] | None = None, name: str = "广东省市场监督管理局",
-                   **kw: Any) -> Issuer:
+    def add_issuer(
+        self,
+        suite: str = "secp256k1",
+        types: set[int] | None = None,
+        name: str = "广东省市场监督管理局",
+        **kw: Any,
+    ) -> Issuer:
         key, account, sm2 = new_key(suite)
-        issuer = Issuer(len(self.issuers) + 1, name, make_uscc(self.rng), suite, types or {1, 2, 3}, key, account, sm2, **kw)
+        issuer = Issuer(
+            len(self.issuers) + 1,
+            name,
+            make_uscc(self.rng),
+            suite,
+            types or {1, 2, 3},
+            key,
+            account,
+            sm2,
+            **kw,
+        )
         issuer.keys[1] = IssuerKeyRecord(1, account, T_ACTIVE, 0, sm2)
         self.issuers[issuer.id] = issuer
         return issuer
 
-    def document(self, issuer: Issuer, type_name: str = "BusinessLicence", subject: dict[str, Any] | None = None,
-                 **overrides: Any) -> dict[str, Any]:
+    def document(
+        self,
+        issuer: Issuer,
+        type_name: str = "BusinessLicence",
+        subject: dict[str, Any] | None = None,
+        **overrides: Any,
+    ) -> dict[str, Any]:
         index = self.next_index
         self.next_index += 1
         base = f"urn:certledger:{self.chain_id}:{self.anchor_registry}:status:"
@@ -167,40 +206,78 @@ class World:
             "@context": ["https://www.w3.org/ns/credentials/v2", "https://certledger.example/ns/v1"],
             "id": f"urn:uuid:{uuid.UUID(int=self.rng.getrandbits(128), version=4)}",
             "type": ["VerifiableCredential", type_name],
-            "issuer": {"id": f"did:certledger:{self.chain_id}:issuer:{issuer.id}", "name": issuer.name,
-                       "unifiedSocialCreditCode": issuer.uscc},
+            "issuer": {
+                "id": f"did:certledger:{self.chain_id}:issuer:{issuer.id}",
+                "name": issuer.name,
+                "unifiedSocialCreditCode": issuer.uscc,
+            },
             "validFrom": VALID_FROM,
             "validUntil": VALID_UNTIL,
             "credentialSubject": subject or sample_subject(type_name, self.rng),
-            "credentialSchema": {"id": f"https://certledger.example/schemas/v1/{type_name}.json", "type": "JsonSchema"},
+            "credentialSchema": {
+                "id": f"https://certledger.example/schemas/v1/{type_name}.json",
+                "type": "JsonSchema",
+            },
             "credentialStatus": [
-                {"id": f"{base}{p}#{index}", "type": "BitstringStatusListEntry", "statusPurpose": p,
-                 "statusListIndex": str(index), "statusListCredential": base + p}
+                {
+                    "id": f"{base}{p}#{index}",
+                    "type": "BitstringStatusListEntry",
+                    "statusPurpose": p,
+                    "statusListIndex": str(index),
+                    "statusListCredential": base + p,
+                }
                 for p in ("revocation", "suspension")
             ],
         }
         doc.update(overrides)
         return doc
 
-    def issue(self, issuer: Issuer, docs: list[dict[str, Any]], *, anchored_at: int = T_ANCHOR, anchor: bool = True,
-              sign_key: bytes | None = None) -> list[dict[str, Any]]:
+    def issue(
+        self,
+        issuer: Issuer,
+        docs: list[dict[str, Any]],
+        *,
+        anchored_at: int = T_ANCHOR,
+        anchor: bool = True,
+        sign_key: bytes | None = None,
+    ) -> list[dict[str, Any]]:
         """Issue ``docs`` as one batch: prepare, tree, sign, anchor (in this world), holder copies."""
         type_name = docs[0]["type"][1]
         code = CREDENTIAL_TYPES[type_name]
         prepared = [prepare_credential(d, suite=issuer.suite) for d in docs]
         tree = StandardMerkleTree.of([(p.target_hash, p.subject_hash) for p in prepared])
-        signature = sign_batch(issuer.suite, sign_key or issuer.key, tree.root, code, len(docs),
-                               chain_id=self.chain_id, anchor_registry=self.anchor_registry)
+        signature = sign_batch(
+            issuer.suite,
+            sign_key or issuer.key,
+            tree.root,
+            code,
+            len(docs),
+            chain_id=self.chain_id,
+            anchor_registry=self.anchor_registry,
+        )
         self.block += 1
         if anchor:
-            self.anchors.append(AnchorRecord(tree.root, issuer.id, issuer.key_version, code, len(docs), self.block,
-                                             anchored_at, 1))
+            self.anchors.append(
+                AnchorRecord(
+                    tree.root, issuer.id, issuer.key_version, code, len(docs), self.block, anchored_at, 1
+                )
+            )
         tx = "0x" + secrets.token_hex(32)
         return [
-            assemble_holder_copy(d, p, merkle_root=tree.root, merkle_proof=tree.proof(i), batch_count=len(docs),
-                                 issuer_id=issuer.id, key_version=issuer.key_version, signature=signature,
-                                 chain_id=self.chain_id, anchor_registry=self.anchor_registry, tx_hash=tx,
-                                 block_number=self.block)
+            assemble_holder_copy(
+                d,
+                p,
+                merkle_root=tree.root,
+                merkle_proof=tree.proof(i),
+                batch_count=len(docs),
+                issuer_id=issuer.id,
+                key_version=issuer.key_version,
+                signature=signature,
+                chain_id=self.chain_id,
+                anchor_registry=self.anchor_registry,
+                tx_hash=tx,
+                block_number=self.block,
+            )
             for i, (d, p) in enumerate(zip(docs, prepared))
         ]
 
@@ -208,8 +285,12 @@ class World:
         data = build_trust_bundle(
             chain_id=self.chain_id,
             contracts={**CONTRACTS, "anchorRegistry": self.anchor_registry},
-            block={"number": self.block + 5, "hash": "0x" + "ab" * 32, "timestamp": block_timestamp,
-                   "stateRoot": "0x" + "cd" * 32},
+            block={
+                "number": self.block + 5,
+                "hash": "0x" + "ab" * 32,
+                "timestamp": block_timestamp,
+                "stateRoot": "0x" + "cd" * 32,
+            },
             issuers=[i.record() for i in self.issuers.values()],
             anchors=self.anchors,
             revoked=self.revoked,

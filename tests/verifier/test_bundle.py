@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -37,16 +37,22 @@ def test_a_signed_bundle_loads_from_bytes_path_and_dict(signed, tmp_path):
 def test_age_and_description(signed):
     w, bundle = signed
     b = TrustBundle.load(bundle)
-    now = datetime.fromtimestamp(T_BUNDLE, timezone.utc) + timedelta(days=3, hours=2)
+    now = datetime.fromtimestamp(T_BUNDLE, UTC) + timedelta(days=3, hours=2)
     assert b.age(now) == timedelta(days=3, hours=2)
     assert "3 days old" in b.describe(now) and w.operator in b.describe(now)
 
 
-@pytest.mark.parametrize("path,value", [
-    (("chainId",), 1), (("block", "number"), 1), (("issuers", 0, "name"), "冒名机构"),
-    (("anchors", 0, "status"), "revoked"), (("anchors", 0, "count"), 3),
-    (("statusLists", "revocation", "encodedList"), encode_status_list([])),
-])
+@pytest.mark.parametrize(
+    "path,value",
+    [
+        (("chainId",), 1),
+        (("block", "number"), 1),
+        (("issuers", 0, "name"), "冒名机构"),
+        (("anchors", 0, "status"), "revoked"),
+        (("anchors", 0, "count"), 3),
+        (("statusLists", "revocation", "encodedList"), encode_status_list([])),
+    ],
+)
 def test_altered_content_breaks_the_signature(signed, path, value):
     _, bundle = signed
     altered = copy.deepcopy(bundle)
@@ -89,10 +95,13 @@ def test_resigned_by_another_key_is_refused_when_pinned(signed):
         TrustBundle.load(forged, operators=[w.operator])
 
 
-@pytest.mark.parametrize("key,value,match", [
-    ("type", "SomethingElse", "not a certledger trust bundle"),
-    ("version", 2, "version 2 is not supported"),
-])
+@pytest.mark.parametrize(
+    "key,value,match",
+    [
+        ("type", "SomethingElse", "not a certledger trust bundle"),
+        ("version", 2, "version 2 is not supported"),
+    ],
+)
 def test_wrong_type_or_version_is_invalid_bundle(signed, key, value, match):
     _, bundle = signed
     with pytest.raises(InvalidBundle, match=match) as info:
@@ -100,16 +109,19 @@ def test_wrong_type_or_version_is_invalid_bundle(signed, key, value, match):
     assert not isinstance(info.value, BundleSignatureError)
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda b: b["contracts"].pop("anchorRegistry"),
-    lambda b: b["block"].update(number="12"),
-    lambda b: b["issuers"][0]["keys"][0].update(account="0x1234"),
-    lambda b: b["anchors"][0].update(root="0xzz"),
-    lambda b: b["anchors"][0].update(status="lost"),
-    lambda b: b["statusLists"]["suspension"].update(encodedList="zzz"),
-    lambda b: b["statusLists"]["suspension"].update(encodedList=encode_status_list([])[:40]),
-    lambda b: b.update(issuers={}),
-])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda b: b["contracts"].pop("anchorRegistry"),
+        lambda b: b["block"].update(number="12"),
+        lambda b: b["issuers"][0]["keys"][0].update(account="0x1234"),
+        lambda b: b["anchors"][0].update(root="0xzz"),
+        lambda b: b["anchors"][0].update(status="lost"),
+        lambda b: b["statusLists"]["suspension"].update(encodedList="zzz"),
+        lambda b: b["statusLists"]["suspension"].update(encodedList=encode_status_list([])[:40]),
+        lambda b: b.update(issuers={}),
+    ],
+)
 def test_malformed_content_is_invalid_bundle(signed, mutate):
     _, bundle = signed
     broken = copy.deepcopy(bundle)

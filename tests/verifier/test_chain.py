@@ -13,7 +13,15 @@ import pytest
 
 from tests.verifier.chain import ISSUER_KEY, OTHER_KEY
 from tests.verifier.factory import AT, World
-from verifier import RpcTrust, TrustBundle, build_trust_bundle, eth_address, leaf_hash, sign_trust_bundle, verify
+from verifier import (
+    RpcTrust,
+    TrustBundle,
+    build_trust_bundle,
+    eth_address,
+    leaf_hash,
+    sign_trust_bundle,
+    verify,
+)
 from verifier._anchor_proof import anchor_storage_key, decode_anchor_word, fetch_anchor_proof
 
 pytestmark = pytest.mark.chain
@@ -49,7 +57,9 @@ def test_python_merkle_proofs_verify_in_the_contract(deployed, anchored):
         p = c["proof"]
         target, subject = _b(p["targetHash"]), _b(p["subjectHash"])
         assert deployed.anchors.functions.leafHash(target, subject).call() == leaf_hash(target, subject)
-        assert deployed.anchors.functions.isValid(root, target, subject, [_b(x) for x in p["merkleProof"]]).call()
+        assert deployed.anchors.functions.isValid(
+            root, target, subject, [_b(x) for x in p["merkleProof"]]
+        ).call()
 
 
 def test_online_verification_passes_every_check(anvil, deployed, anchored):
@@ -64,8 +74,14 @@ def test_online_answers_are_pinned_to_one_block_and_see_revocations(anvil, deplo
     _, copies, root = anchored
     before = RpcTrust(anvil.url, deployed.manifest())
     victim = copies[3]["proof"]
-    deployed.revoke_credential(ISSUER_KEY, root, _b(victim["targetHash"]), _b(victim["subjectHash"]),
-                               [_b(x) for x in victim["merkleProof"]], 1)
+    deployed.revoke_credential(
+        ISSUER_KEY,
+        root,
+        _b(victim["targetHash"]),
+        _b(victim["subjectHash"]),
+        [_b(x) for x in victim["merkleProof"]],
+        1,
+    )
     manifest = tmp_path / "deployment.json"
     manifest.write_text(json.dumps(deployed.manifest()))
     after = RpcTrust(anvil.url, manifest)
@@ -81,9 +97,25 @@ def test_cli_verifies_online(anvil, deployed, anchored, tmp_path):
     _, copies, _ = anchored
     (tmp_path / "c.json").write_text(json.dumps(copies[0], ensure_ascii=False), encoding="utf-8")
     (tmp_path / "d.json").write_text(json.dumps(deployed.manifest()))
-    proc = subprocess.run([sys.executable, "-m", "verifier._cli", str(tmp_path / "c.json"), "--rpc", anvil.url,
-                           "--deployment", str(tmp_path / "d.json"), "--at", AT, "--json"], capture_output=True,
-                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    proc = subprocess.run(  # noqa: PLW1510 - the return code is checked below
+        [
+            sys.executable,
+            "-m",
+            "verifier._cli",
+            str(tmp_path / "c.json"),
+            "--rpc",
+            anvil.url,
+            "--deployment",
+            str(tmp_path / "d.json"),
+            "--at",
+            AT,
+            "--json",
+        ],
+        capture_output=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     assert json.loads(proc.stdout)["valid"] is True
 
@@ -94,8 +126,16 @@ def test_anchor_slot_layout_matches_the_contract(anvil, deployed, anchored):
     word = int.from_bytes(anvil.w3.eth.get_storage_at(deployed.anchors.address, slot), "big")
     record = decode_anchor_word(word, root)
     on_chain = deployed.anchors.functions.anchorOf(root).call()
-    assert (record.issuer_id, record.key_version, record.credential_type, record.count, record.block_number,
-            record.timestamp, record.status, record.reason) == tuple(on_chain)
+    assert (
+        record.issuer_id,
+        record.key_version,
+        record.credential_type,
+        record.count,
+        record.block_number,
+        record.timestamp,
+        record.status,
+        record.reason,
+    ) == tuple(on_chain)
 
 
 def _offline_bundle_without_anchors(anvil, deployed, operator_key=OPERATOR_KEY):
@@ -104,9 +144,15 @@ def _offline_bundle_without_anchors(anvil, deployed, operator_key=OPERATOR_KEY):
     bundle = build_trust_bundle(
         chain_id=deployed.chain_id,
         contracts={k: v.lower() for k, v in deployed.manifest()["contracts"].items()},
-        block={"number": rpc.block_number, "hash": "0x" + bytes(block["hash"]).hex(), "timestamp": rpc.block_timestamp,
-               "stateRoot": "0x" + bytes(block["stateRoot"]).hex()},
-        issuers=[rpc.issuer(1)], anchors=[])
+        block={
+            "number": rpc.block_number,
+            "hash": "0x" + bytes(block["hash"]).hex(),
+            "timestamp": rpc.block_timestamp,
+            "stateRoot": "0x" + bytes(block["stateRoot"]).hex(),
+        },
+        issuers=[rpc.issuer(1)],
+        anchors=[],
+    )
     return TrustBundle.load(sign_trust_bundle(bundle, operator_key), operators=[eth_address(operator_key)])
 
 
@@ -114,7 +160,9 @@ def _offline_bundle_without_anchors(anvil, deployed, operator_key=OPERATOR_KEY):
 def carried(anvil, deployed, anchored):
     _, copies, root = anchored
     holder = copy.deepcopy(copies[1])
-    holder["proof"]["anchorProof"] = fetch_anchor_proof(anvil.w3, deployed.anchors.address, root, OPERATOR_KEY)
+    holder["proof"]["anchorProof"] = fetch_anchor_proof(
+        anvil.w3, deployed.anchors.address, root, OPERATOR_KEY
+    )
     return holder
 
 
@@ -133,14 +181,25 @@ def _alter(hex_text: str, at: int = -1) -> str:
     return "".join(chars)
 
 
-@pytest.mark.parametrize("tamper,words", [
-    (lambda p: p["storageProof"].__setitem__(-1, _alter(p["storageProof"][-1], 40)), "storage proof"),
-    (lambda p: p["accountProof"].__setitem__(-1, _alter(p["accountProof"][-1], 40)), "account proof"),
-    (lambda p: p.__setitem__("blockHeader", _alter(p["blockHeader"], 200)), "signature does not verify"),
-    (lambda p: p.__setitem__("headerSignature", __import__("verifier._anchor_proof", fromlist=["x"]).sign_header(
-        31337, __import__("verifier._internal.keccak", fromlist=["x"]).keccak256(_b(p["blockHeader"])), OTHER_KEY)),
-     "not a trusted operator"),
-])
+@pytest.mark.parametrize(
+    "tamper,words",
+    [
+        (lambda p: p["storageProof"].__setitem__(-1, _alter(p["storageProof"][-1], 40)), "storage proof"),
+        (lambda p: p["accountProof"].__setitem__(-1, _alter(p["accountProof"][-1], 40)), "account proof"),
+        (lambda p: p.__setitem__("blockHeader", _alter(p["blockHeader"], 200)), "signature does not verify"),
+        (
+            lambda p: p.__setitem__(
+                "headerSignature",
+                __import__("verifier._anchor_proof", fromlist=["x"]).sign_header(
+                    31337,
+                    __import__("verifier._internal.keccak", fromlist=["x"]).keccak256(_b(p["blockHeader"])),
+                    OTHER_KEY,
+                ),
+            ),
+            "not a trusted operator",
+        ),
+    ],
+)
 def test_tampered_anchor_proofs_fail_anchor(anvil, deployed, carried, tamper, words):
     trust = _offline_bundle_without_anchors(anvil, deployed)
     holder = copy.deepcopy(carried)
@@ -155,7 +214,9 @@ def test_anchor_proof_for_an_unanchored_root_fails(anvil, deployed, carried):
     stranger = w.add_issuer()
     holder = w.issue(stranger, [w.document(stranger)], anchor=False)[0]
     root = _b(holder["proof"]["merkleRoot"])
-    holder["proof"]["anchorProof"] = fetch_anchor_proof(anvil.w3, deployed.anchors.address, root, OPERATOR_KEY)
+    holder["proof"]["anchorProof"] = fetch_anchor_proof(
+        anvil.w3, deployed.anchors.address, root, OPERATOR_KEY
+    )
     check = verify(holder, trust=trust, at=AT).check("anchor")
     assert check.status == "failed" and "not anchored" in check.reason
 
@@ -169,11 +230,15 @@ def test_anchor_proof_of_a_revoked_batch_fails_status(anvil, deployed, anchored)
     deployed.revoke_batch(ISSUER_KEY, root, 6)
     holder = copy.deepcopy(batch[0])
     holder["proof"]["anchor"]["blockNumber"] = int(receipt["blockNumber"])
-    holder["proof"]["anchorProof"] = fetch_anchor_proof(anvil.w3, deployed.anchors.address, root, OPERATOR_KEY)
+    holder["proof"]["anchorProof"] = fetch_anchor_proof(
+        anvil.w3, deployed.anchors.address, root, OPERATOR_KEY
+    )
     result = verify(holder, trust=_offline_bundle_without_anchors(anvil, deployed), at=AT)
     assert result.check("anchor").status == "passed"
     check = result.check("status")
-    assert check.status == "failed" and check.reason.startswith(f"the whole batch was revoked by {ISSUER_NAME}")
+    assert check.status == "failed" and check.reason.startswith(
+        f"the whole batch was revoked by {ISSUER_NAME}"
+    )
     assert check.reason.endswith("reason data inaccurate")
     online = verify(holder, trust=RpcTrust(anvil.url, deployed.manifest()), at=AT).check("status")
     assert online.status == "failed" and "the whole batch was revoked" in online.reason

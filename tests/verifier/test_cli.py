@@ -18,8 +18,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
-    proc = subprocess.run([sys.executable, "-m", "verifier._cli", *args], input=stdin, capture_output=True,
-                          cwd=ROOT, env=env, timeout=120)
+    proc = subprocess.run(  # noqa: PLW1510 - the return code is checked below
+        [sys.executable, "-m", "verifier._cli", *args],
+        input=stdin,
+        capture_output=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
     assert b"Traceback" not in proc.stderr + proc.stdout, proc.stderr.decode()
     return proc
 
@@ -30,7 +36,10 @@ def files(tmp_path_factory):
     w = World()
     issuer = w.add_issuer()
     copies = w.issue(issuer, [w.document(issuer, "DataAssetCertificate") for _ in range(3)])
-    w.revoked[int(copies[2]["credentialStatus"][0]["statusListIndex"])] = {"reason": 2, "timestamp": 1_772_409_600}
+    w.revoked[int(copies[2]["credentialStatus"][0]["statusListIndex"])] = {
+        "reason": 2,
+        "timestamp": 1_772_409_600,
+    }
     (d / "creds").mkdir()
     for i, c in enumerate(copies[:2]):
         (d / "creds" / f"c{i}.json").write_text(json.dumps(c, ensure_ascii=False), encoding="utf-8")
@@ -44,8 +53,19 @@ def files(tmp_path_factory):
 
 def test_valid_files_exit_0_with_one_line_per_check(files):
     d, w = files
-    proc = run(str(d / "creds" / "c0.json"), "--bundle", str(d / "bundle.json"), "--operator", w.operator, "--at", AT,
-               "--relying-party", BANK_USCC, "--purpose", "loan assessment")
+    proc = run(
+        str(d / "creds" / "c0.json"),
+        "--bundle",
+        str(d / "bundle.json"),
+        "--operator",
+        w.operator,
+        "--at",
+        AT,
+        "--relying-party",
+        BANK_USCC,
+        "--purpose",
+        "loan assessment",
+    )
     out = proc.stdout.decode()
     assert proc.returncode == 0, proc.stderr.decode()
     assert "VALID" in out and out.count("✓") == 7 and "–" in out  # data skipped
@@ -61,14 +81,24 @@ def test_json_output_is_one_object_per_file(files):
     for line in lines:
         obj = json.loads(line)
         assert set(obj) == {"file", "valid", "checks", "credential"} and obj["valid"] is True
-        assert [c["name"] for c in obj["checks"]] == ["format", "integrity", "issuer", "anchor", "status", "validity",
-                                                      "data", "usage"]
+        assert [c["name"] for c in obj["checks"]] == [
+            "format",
+            "integrity",
+            "issuer",
+            "anchor",
+            "status",
+            "validity",
+            "data",
+            "usage",
+        ]
         assert set(obj["credential"]) == {"id", "type", "issuer", "subject"}
 
 
 def test_an_invalid_file_exits_1(files):
     d, _ = files
-    proc = run(str(d / "creds"), str(d / "revoked.json"), "--bundle", str(d / "bundle.json"), "--at", AT, "--json")
+    proc = run(
+        str(d / "creds"), str(d / "revoked.json"), "--bundle", str(d / "bundle.json"), "--at", AT, "--json"
+    )
     assert proc.returncode == 1
     results = [json.loads(x) for x in proc.stdout.decode().splitlines()]
     assert [r["valid"] for r in results] == [True, True, False]
@@ -78,20 +108,30 @@ def test_an_invalid_file_exits_1(files):
 
 def test_stdin_is_read_with_dash(files):
     d, _ = files
-    proc = run("-", "--bundle", str(d / "bundle.json"), "--at", AT, "--json",
-               stdin=(d / "creds" / "c1.json").read_bytes())
+    proc = run(
+        "-",
+        "--bundle",
+        str(d / "bundle.json"),
+        "--at",
+        AT,
+        "--json",
+        stdin=(d / "creds" / "c1.json").read_bytes(),
+    )
     assert proc.returncode == 0 and json.loads(proc.stdout)["file"] == "-"
 
 
-@pytest.mark.parametrize("case,match", [
-    ("missing", "no such file"),
-    ("truncated", "not valid JSON"),
-    ("not-object", "not a credential"),
-    ("wrong-types", "does not match the DataAssetCertificate schema"),
-    ("huge-number", "thousands of digits"),
-    ("unsafe-integer", "2^53"),
-    ("float", "decimal strings"),
-])
+@pytest.mark.parametrize(
+    "case,match",
+    [
+        ("missing", "no such file"),
+        ("truncated", "not valid JSON"),
+        ("not-object", "not a credential"),
+        ("wrong-types", "does not match the DataAssetCertificate schema"),
+        ("huge-number", "thousands of digits"),
+        ("unsafe-integer", "2^53"),
+        ("float", "decimal strings"),
+    ],
+)
 def test_malformed_input_exits_2_with_a_clear_message(files, tmp_path, case, match):
     d, _ = files
     good = json.loads((d / "creds" / "c0.json").read_text(encoding="utf-8"))
@@ -105,7 +145,11 @@ def test_malformed_input_exits_2_with_a_clear_message(files, tmp_path, case, mat
         good["validFrom"] = 20260101
         f.write_text(json.dumps(good, ensure_ascii=False), encoding="utf-8")
     elif case == "huge-number":
-        f.write_text(json.dumps(good, ensure_ascii=False).replace('"recordCount": 8760000', '"recordCount": ' + "9" * 5000))
+        f.write_text(
+            json.dumps(good, ensure_ascii=False).replace(
+                '"recordCount": 8760000', '"recordCount": ' + "9" * 5000
+            )
+        )
     elif case == "unsafe-integer":
         good["credentialSubject"]["recordCount"] = 2**53
         f.write_text(json.dumps(good, ensure_ascii=False), encoding="utf-8")
@@ -128,18 +172,21 @@ def test_a_50_mb_file_is_refused_with_exit_2(files, tmp_path):
     assert proc.returncode == 2 and b"larger than 10 MB" in proc.stderr
 
 
-@pytest.mark.parametrize("args,match", [
-    (["--bundle", "{d}/tampered-bundle.json"], "signature does not verify"),
-    (["--bundle", "{d}/bundle.json", "--operator", "0x" + "12" * 20], "not one of the pinned operators"),
-    (["--bundle", "{d}/nope.json"], "cannot read the trust bundle"),
-    (["--bundle", "{d}/creds/c0.json"], "not a certledger trust bundle"),
-    ([], "say what to trust"),
-    (["--bundle", "{d}/bundle.json", "--rpc", "http://127.0.0.1:1"], "not both"),
-    (["--rpc", "http://127.0.0.1:1"], "needs both"),
-    (["--bundle", "{d}/bundle.json", "--purpose", "loan"], "go together"),
-    (["--bundle", "{d}/bundle.json", "--at", "yesterday"], "--at"),
-    (["--bundle", "{d}/bundle.json", "--data", "{d}/none.csv"], "no such dataset"),
-])
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["--bundle", "{d}/tampered-bundle.json"], "signature does not verify"),
+        (["--bundle", "{d}/bundle.json", "--operator", "0x" + "12" * 20], "not one of the pinned operators"),
+        (["--bundle", "{d}/nope.json"], "cannot read the trust bundle"),
+        (["--bundle", "{d}/creds/c0.json"], "not a certledger trust bundle"),
+        ([], "say what to trust"),
+        (["--bundle", "{d}/bundle.json", "--rpc", "http://127.0.0.1:1"], "not both"),
+        (["--rpc", "http://127.0.0.1:1"], "needs both"),
+        (["--bundle", "{d}/bundle.json", "--purpose", "loan"], "go together"),
+        (["--bundle", "{d}/bundle.json", "--at", "yesterday"], "--at"),
+        (["--bundle", "{d}/bundle.json", "--data", "{d}/none.csv"], "no such dataset"),
+    ],
+)
 def test_usage_and_bundle_errors_exit_2(files, args, match):
     d, _ = files
     proc = run(str(d / "creds" / "c0.json"), *[a.format(d=d) for a in args])
@@ -150,8 +197,18 @@ def test_usage_and_bundle_errors_exit_2(files, args, match):
 def test_unreachable_node_exits_2(files, tmp_path):
     d, w = files
     manifest = tmp_path / "deployment.json"
-    manifest.write_text(json.dumps({"chainId": w.chain_id, "contracts": {
-        "issuerRegistry": "0x" + "01" * 20, "anchorRegistry": w.anchor_registry, "dataFlowLedger": "0x" + "02" * 20}}))
+    manifest.write_text(
+        json.dumps(
+            {
+                "chainId": w.chain_id,
+                "contracts": {
+                    "issuerRegistry": "0x" + "01" * 20,
+                    "anchorRegistry": w.anchor_registry,
+                    "dataFlowLedger": "0x" + "02" * 20,
+                },
+            }
+        )
+    )
     proc = run(str(d / "creds" / "c0.json"), "--rpc", "http://127.0.0.1:9", "--deployment", str(manifest))
     assert proc.returncode == 2 and b"cannot reach the chain node" in proc.stderr
 
@@ -160,6 +217,16 @@ def test_help_is_readable():
     proc = run("--help")
     out = proc.stdout.decode()
     assert proc.returncode == 0
-    for option in ("--bundle", "--operator", "--rpc", "--deployment", "--data", "--relying-party", "--purpose",
-                   "--at", "--json", "Exit status"):
+    for option in (
+        "--bundle",
+        "--operator",
+        "--rpc",
+        "--deployment",
+        "--data",
+        "--relying-party",
+        "--purpose",
+        "--at",
+        "--json",
+        "Exit status",
+    ):
         assert option in out

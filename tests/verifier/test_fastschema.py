@@ -16,9 +16,20 @@ from verifier._schema import fast_validator_for, validator_for
 
 _w = World()
 _issuer = _w.add_issuer()
-_replacements = st.one_of(st.none(), st.booleans(), st.integers(-5, 2**60), st.text(max_size=5),
-                          st.just("91350100M000100Y43"), st.just("2026-13-01"), st.just("2026-01-01T00:00:00Z"),
-                          st.just([]), st.just({}), st.just(["a"]), st.just("CNY"), st.just("core"))
+_replacements = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 2**60),
+    st.text(max_size=5),
+    st.just("91350100M000100Y43"),
+    st.just("2026-13-01"),
+    st.just("2026-01-01T00:00:00Z"),
+    st.just([]),
+    st.just({}),
+    st.just(["a"]),
+    st.just("CNY"),
+    st.just("core"),
+)
 
 
 def _agree(type_name, doc):

@@ -36,7 +36,9 @@ def test_digests_and_target_hash_in_both_suites():
 
 
 def test_subject_hash_leaf_tree_and_proof():
-    assert subject_hash(VECTORS["document"]["credentialSubject"]["unifiedSocialCreditCode"]) == _b(VECTORS["subjectHash"])
+    assert subject_hash(VECTORS["document"]["credentialSubject"]["unifiedSocialCreditCode"]) == _b(
+        VECTORS["subjectHash"]
+    )
     target = _b(VECTORS["suites"]["secp256k1"]["targetHash"])
     assert leaf_hash(target, _b(VECTORS["subjectHash"])) == _b(VECTORS["leaf"])
     batch = VECTORS["batch"]
@@ -47,16 +49,26 @@ def test_subject_hash_leaf_tree_and_proof():
 
 def test_eip712_digest_and_signatures():
     e = VECTORS["eip712"]
-    digest = batch_digest(_b(e["root"]), e["credentialType"], e["count"], chain_id=e["chainId"],
-                          anchor_registry=e["anchorRegistry"])
+    digest = batch_digest(
+        _b(e["root"]),
+        e["credentialType"],
+        e["count"],
+        chain_id=e["chainId"],
+        anchor_registry=e["anchorRegistry"],
+    )
     assert digest == _b(e["digest"])
     assert recover_address(digest, _b(e["secp256k1"]["signature"])) == e["secp256k1"]["account"]
     assert verify_sm2(digest, _b(e["sm2-sm3"]["signature"]), _b(e["sm2-sm3"]["publicKey"]))
 
 
 def test_vectors_regenerate_identically():
-    out = subprocess.run([sys.executable, str(ROOT / "tests" / "assets" / "make_format_vectors.py")],
-                         capture_output=True, check=True, timeout=60, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "assets" / "make_format_vectors.py")],
+        capture_output=True,
+        check=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     fresh = json.loads(out.stdout)
     fresh["eip712"]["sm2-sm3"]["signature"] = VECTORS["eip712"]["sm2-sm3"]["signature"]  # SM2 is randomised
     assert fresh == VECTORS

@@ -31,9 +31,20 @@ def test_offline_verification_loads_no_service_modules(tmp_path):
     holder = w.issue(issuer, [w.document(issuer)])[0]
     (tmp_path / "b.json").write_text(json.dumps(w.bundle()))
     (tmp_path / "c.json").write_text(json.dumps(holder, ensure_ascii=False), encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-c", SCRIPT.format(forbidden=set(FORBIDDEN)), str(tmp_path / "b.json"),
-                           str(tmp_path / "c.json"), AT], capture_output=True, cwd=tmp_path, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run(  # noqa: PLW1510 - the return code is checked below
+        [
+            sys.executable,
+            "-c",
+            SCRIPT.format(forbidden=set(FORBIDDEN)),
+            str(tmp_path / "b.json"),
+            str(tmp_path / "c.json"),
+            AT,
+        ],
+        capture_output=True,
+        cwd=tmp_path,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     assert json.loads(proc.stdout) == []
 

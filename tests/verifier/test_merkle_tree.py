@@ -49,8 +49,13 @@ def test_vectors_regenerate_identically_with_node():
         pytest.skip("node is not installed: cannot regenerate tests/assets/merkle_vectors.json")
     if not (ROOT / "node_modules" / "@openzeppelin" / "merkle-tree").is_dir():
         pytest.skip("node_modules/@openzeppelin/merkle-tree is missing (run `npm ci`)")
-    out = subprocess.run([node, str(ROOT / "tests" / "assets" / "make_merkle_vectors.mjs")], cwd=ROOT,
-                         capture_output=True, check=True, timeout=60)
+    out = subprocess.run(
+        [node, str(ROOT / "tests" / "assets" / "make_merkle_vectors.mjs")],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
     assert json.loads(out.stdout) == json.loads(VECTORS.read_text())
 
 

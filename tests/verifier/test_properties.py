@@ -13,7 +13,9 @@ from tests.verifier.strategies import SUBJECTS
 from verifier import prepare_credential, redact, verify
 from verifier._internal.disclosure import flatten
 
-_SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+_SETTINGS = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,10 @@ def test_redacting_an_object_removes_all_its_leaves(world, trust):
     red = redact(holder, ["/credentialSubject/valuation"])
     assert "valuation" not in red["credentialSubject"]
     assert sorted(red["proof"]["redactedDigests"]) == [
-        "/credentialSubject/valuation/amount", "/credentialSubject/valuation/currency",
-        "/credentialSubject/valuation/method"]
+        "/credentialSubject/valuation/amount",
+        "/credentialSubject/valuation/currency",
+        "/credentialSubject/valuation/method",
+    ]
     assert verify(red, trust=trust, at=AT).valid
 
 
@@ -37,19 +39,28 @@ def test_redacting_an_array_element_leaves_a_placeholder_and_later_elements_keep
     assert uses[0] is None and uses[1] == holder["credentialSubject"]["authorisedUses"][1]
     assert verify(red, trust=trust, at=AT).valid
     # the bank's own use was redacted: usage can no longer be shown
-    assert verify(red, trust=trust, at=AT, relying_party=BANK_USCC, purpose="loan assessment").check("usage").status == "failed"
+    assert (
+        verify(red, trust=trust, at=AT, relying_party=BANK_USCC, purpose="loan assessment")
+        .check("usage")
+        .status
+        == "failed"
+    )
 
 
 def test_redacting_every_element_removes_the_array(world, trust):
     holder = world.batches[("secp256k1", "OperatingPermit")][0]
-    red = redact(holder, ["/credentialSubject/permittedActivities/0", "/credentialSubject/permittedActivities/1"])
+    red = redact(
+        holder, ["/credentialSubject/permittedActivities/0", "/credentialSubject/permittedActivities/1"]
+    )
     assert "permittedActivities" not in red["credentialSubject"]
     assert verify(red, trust=trust, at=AT).valid
 
 
 def test_redacting_twice_in_steps_equals_at_once(world, trust):
     holder = world.batches[("secp256k1", "DataAssetCertificate")][1]
-    stepwise = redact(redact(holder, ["/credentialSubject/assetName"]), ["/credentialSubject/periodCovered/from"])
+    stepwise = redact(
+        redact(holder, ["/credentialSubject/assetName"]), ["/credentialSubject/periodCovered/from"]
+    )
     once = redact(holder, ["/credentialSubject/assetName", "/credentialSubject/periodCovered/from"])
     assert stepwise == once
     assert verify(stepwise, trust=trust, at=AT).valid
@@ -63,14 +74,17 @@ def test_redacted_dataset_digest_fails_data_when_data_is_given(world, trust):
     assert check.status == "failed" and "redacted" in check.reason
 
 
-@pytest.mark.parametrize("path,match", [
-    ("/credentialSubject/unifiedSocialCreditCode", "cannot be redacted"),
-    ("/validUntil", "only fields inside credentialSubject"),
-    ("/issuer/name", "only fields inside credentialSubject"),
-    ("/credentialSubject", "only fields inside credentialSubject"),
-    ("/credentialSubject/nothingHere", "has no field"),
-    ("/credentialSubject/registeredCapital/amount/x", "has no field"),
-])
+@pytest.mark.parametrize(
+    "path,match",
+    [
+        ("/credentialSubject/unifiedSocialCreditCode", "cannot be redacted"),
+        ("/validUntil", "only fields inside credentialSubject"),
+        ("/issuer/name", "only fields inside credentialSubject"),
+        ("/credentialSubject", "only fields inside credentialSubject"),
+        ("/credentialSubject/nothingHere", "has no field"),
+        ("/credentialSubject/registeredCapital/amount/x", "has no field"),
+    ],
+)
 def test_forbidden_or_missing_paths_are_refused(world, path, match):
     holder = world.batches[("secp256k1", "BusinessLicence")][0]
     with pytest.raises(RedactionError, match=match):
@@ -92,6 +106,8 @@ def test_a_document_without_proof_cannot_be_redacted(world):
 def test_a_forged_redaction_of_a_protected_field_fails_format(world, trust):
     holder = world.batches[("secp256k1", "BusinessLicence")][0]
     red = redact(holder, ["/credentialSubject/address"])
-    red["proof"]["redactedDigests"]["/validUntil"] = red["proof"]["redactedDigests"].pop("/credentialSubject/address")
+    red["proof"]["redactedDigests"]["/validUntil"] = red["proof"]["redactedDigests"].pop(
+        "/credentialSubject/address"
+    )
     result = verify(red, trust=trust, at=AT)
     assert result.check("format").status == "failed" and "/validUntil" in result.check("format").reason

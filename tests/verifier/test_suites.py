@@ -18,25 +18,40 @@ SECP_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 def _eth_account_digest(root: bytes, ctype: int, count: int, chain_id: int, registry: str) -> bytes:
-    message = encode_typed_data(full_message={
-        "types": {
-            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                             {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
-            "Batch": [{"name": "root", "type": "bytes32"}, {"name": "credentialType", "type": "uint16"},
-                      {"name": "count", "type": "uint32"}],
-        },
-        "primaryType": "Batch",
-        "domain": {"name": "certledger", "version": "1", "chainId": chain_id, "verifyingContract": registry},
-        "message": {"root": root, "credentialType": ctype, "count": count},
-    })
+    message = encode_typed_data(
+        full_message={
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"},
+                    {"name": "version", "type": "string"},
+                    {"name": "chainId", "type": "uint256"},
+                    {"name": "verifyingContract", "type": "address"},
+                ],
+                "Batch": [
+                    {"name": "root", "type": "bytes32"},
+                    {"name": "credentialType", "type": "uint16"},
+                    {"name": "count", "type": "uint32"},
+                ],
+            },
+            "primaryType": "Batch",
+            "domain": {
+                "name": "certledger",
+                "version": "1",
+                "chainId": chain_id,
+                "verifyingContract": registry,
+            },
+            "message": {"root": root, "credentialType": ctype, "count": count},
+        }
+    )
     return keccak(b"\x19" + message.version + message.header + message.body)
 
 
 @pytest.mark.parametrize("chain_id,ctype,count", [(31337, 1, 1), (1, 3, 10_000), (2**40, 65535, 2**32 - 1)])
 def test_batch_digest_equals_eth_account_encode_typed_data(chain_id, ctype, count):
     root = os.urandom(32)
-    assert batch_digest(root, ctype, count, chain_id=chain_id, anchor_registry=REGISTRY) == \
-        _eth_account_digest(root, ctype, count, chain_id, REGISTRY)
+    assert batch_digest(
+        root, ctype, count, chain_id=chain_id, anchor_registry=REGISTRY
+    ) == _eth_account_digest(root, ctype, count, chain_id, REGISTRY)
 
 
 def test_digest_binds_chain_and_contract():

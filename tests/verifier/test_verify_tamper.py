@@ -15,8 +15,10 @@ from verifier._internal.disclosure import flatten, parse_pointer
 from verifier.uscc import check_character
 
 # Paths whose value the schema pins (const): changing them fails `format` before `integrity`.
-CONST_PATHS = re.compile(r"^/(@context/\d|type/\d|credentialSchema/.*|credentialStatus/\d/(type|statusPurpose)|"
-                         r"credentialSubject/(registeredCapital|valuation)/currency)$")
+CONST_PATHS = re.compile(
+    r"^/(@context/\d|type/\d|credentialSchema/.*|credentialStatus/\d/(type|statusPurpose)|"
+    r"credentialSubject/(registeredCapital|valuation)/currency)$"
+)
 
 
 def _expect(result, name):
@@ -50,16 +52,22 @@ def _mutate(path: str, value):
         return (date.fromisoformat(v) + timedelta(days=1)).isoformat()
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}T.*Z", v):
         return str(int(v[:4]) - 1) + v[4:]
-    if v.startswith("urn:uuid:") or v.startswith("0x"):
+    if v.startswith(("urn:uuid:", "0x")):
         return v[:-1] + ("0" if v[-1] != "0" else "1")
-    if v.startswith("urn:certledger:") or v.startswith("did:certledger:"):
+    if v.startswith(("urn:certledger:", "did:certledger:")):
         return v.replace(":31337:", ":31338:")
     if re.fullmatch(r"\d+", v):
         return str(int(v) + 1)
     if re.fullmatch(r"\d+\.\d+", v):
         whole, frac = v.split(".")
         return f"{int(whole) + 1}.{frac}"
-    swaps = {"important": "core", "sha256": "sm3", "sm3": "sha256", "revocation": "suspension", "suspension": "revocation"}
+    swaps = {
+        "important": "core",
+        "sha256": "sm3",
+        "sm3": "sha256",
+        "revocation": "suspension",
+        "suspension": "revocation",
+    }
     if v in swaps:
         return swaps[v]
     return v + "改"
@@ -134,7 +142,8 @@ def test_a_redacted_field_re_added_fails_integrity(world, trust, reinserted):
     red = redact(holder, ["/credentialSubject/legalRepresentative"])
     assert verify(red, trust=trust, at=AT).valid
     red["credentialSubject"]["legalRepresentative"] = (
-        holder["credentialSubject"]["legalRepresentative"] if reinserted == "same" else "王小明")
+        holder["credentialSubject"]["legalRepresentative"] if reinserted == "same" else "王小明"
+    )
     check = _expect(verify(red, trust=trust, at=AT), "integrity")
     assert "redacted" in check.reason
 
@@ -161,9 +170,14 @@ def test_proof_fields_altered_fail(world, trust):
     doc["proof"]["batchCount"] = 7  # the signature covers the count, and the anchor records it
     result = verify(doc, trust=trust, at=AT)
     assert result.check("issuer").status == "failed" and result.check("anchor").status == "failed"
-    for key, value, check in [("issuerId", 2, "anchor"), ("credentialType", 2, "integrity"),
-                              ("keyVersion", 2, "anchor"), ("targetHash", "0x" + "00" * 32, "integrity"),
-                              ("subjectHash", "0x" + "00" * 32, "integrity"), ("merkleRoot", "0x" + "11" * 32, "integrity")]:
+    for key, value, check in [
+        ("issuerId", 2, "anchor"),
+        ("credentialType", 2, "integrity"),
+        ("keyVersion", 2, "anchor"),
+        ("targetHash", "0x" + "00" * 32, "integrity"),
+        ("subjectHash", "0x" + "00" * 32, "integrity"),
+        ("merkleRoot", "0x" + "11" * 32, "integrity"),
+    ]:
         doc = copy.deepcopy(holder)
         doc["proof"][key] = value
         _expect(verify(doc, trust=trust, at=AT), check)
@@ -223,7 +237,11 @@ def test_signature_outside_its_window_fails_issuer(window):
     else:
         issuer.active_until = T_ANCHOR - 1
     check = _expect(verify(holder, trust=w.trust(), at=AT), "issuer")
-    assert ("was not valid when" in check.reason) if window == "key" else ("outside its authorised" in check.reason)
+    assert (
+        ("was not valid when" in check.reason)
+        if window == "key"
+        else ("outside its authorised" in check.reason)
+    )
 
 
 def test_rotated_key_keeps_old_anchors_valid():
@@ -248,8 +266,18 @@ def _status_world(kind: str):
         w.suspended[status_index(batch[1])] = details
     else:
         a = w.anchors[-1]
-        w.anchors[-1] = type(a)(a.root, a.issuer_id, a.key_version, a.credential_type, a.count, a.block_number,
-                                a.timestamp, 2, 6, 1_772_409_600)
+        w.anchors[-1] = type(a)(
+            a.root,
+            a.issuer_id,
+            a.key_version,
+            a.credential_type,
+            a.count,
+            a.block_number,
+            a.timestamp,
+            2,
+            6,
+            1_772_409_600,
+        )
     return w, batch
 
 
@@ -272,10 +300,15 @@ def test_revoked_batch_fails_status_for_every_member():
     trust = w.trust()
     for holder in batch:
         check = _expect(verify(holder, trust=trust, at=AT), "status")
-        assert check.reason == "the whole batch was revoked by 广东省数据管理局 on 2026-03-02: reason data inaccurate"
+        assert (
+            check.reason
+            == "the whole batch was revoked by 广东省数据管理局 on 2026-03-02: reason data inaccurate"
+        )
 
 
-@pytest.mark.parametrize("at,words", [("2031-01-01T00:00:00Z", "expired"), ("2025-12-31T23:59:59Z", "not yet valid")])
+@pytest.mark.parametrize(
+    "at,words", [("2031-01-01T00:00:00Z", "expired"), ("2025-12-31T23:59:59Z", "not yet valid")]
+)
 def test_outside_validity_fails_validity(world, trust, at, words):
     holder = world.batches[("secp256k1", "BusinessLicence")][0]
     check = _expect(verify(holder, trust=trust, at=at), "validity")
@@ -316,12 +349,18 @@ def test_relying_party_not_among_authorised_uses_fails_usage(world, trust):
     ok = verify(holder, trust=trust, at=AT, relying_party=BANK_USCC, purpose="loan assessment")
     assert ok.valid and ok.check("usage").status == "passed"
     stranger = make_uscc(__import__("random").Random(99))
-    check = _expect(verify(holder, trust=trust, at=AT, relying_party=stranger, purpose="loan assessment"), "usage")
+    check = _expect(
+        verify(holder, trust=trust, at=AT, relying_party=stranger, purpose="loan assessment"), "usage"
+    )
     assert "not among" in check.reason
     check = _expect(verify(holder, trust=trust, at=AT, relying_party=BANK_USCC, purpose="marketing"), "usage")
     assert "not for 'marketing'" in check.reason
-    check = _expect(verify(holder, trust=trust, at="2027-06-01T00:00:00Z", relying_party=BANK_USCC,
-                           purpose="loan assessment"), "usage")
+    check = _expect(
+        verify(
+            holder, trust=trust, at="2027-06-01T00:00:00Z", relying_party=BANK_USCC, purpose="loan assessment"
+        ),
+        "usage",
+    )
     assert "ended on 2027-01-01" in check.reason
 
 
@@ -342,8 +381,16 @@ def test_integrity_failure_skips_content_checks(world, trust):
     doc = copy.deepcopy(world.batches[("secp256k1", "DataAssetCertificate")][0])
     doc["credentialSubject"]["assetName"] = "别的数据"
     result = verify(doc, trust=trust, at=AT, data=b"x", relying_party=BANK_USCC, purpose="loan assessment")
-    assert [c.status for c in result.checks] == ["passed", "failed", "passed", "passed", "skipped", "skipped",
-                                                 "skipped", "skipped"]
+    assert [c.status for c in result.checks] == [
+        "passed",
+        "failed",
+        "passed",
+        "passed",
+        "skipped",
+        "skipped",
+        "skipped",
+        "skipped",
+    ]
 
 
 def test_bundle_for_another_chain_fails_anchor(world):
@@ -373,5 +420,9 @@ def test_result_serialises_for_the_cli(world, trust):
     out = verify(holder, trust=trust, at=AT).to_json("a.json")
     assert out["file"] == "a.json" and out["valid"] is True
     assert [c["name"] for c in out["checks"]] == list(CHECK_NAMES)
-    assert out["credential"] == {"id": holder["id"], "type": "BusinessLicence", "issuer": holder["issuer"]["name"],
-                                 "subject": holder["credentialSubject"]["unifiedSocialCreditCode"]}
+    assert out["credential"] == {
+        "id": holder["id"],
+        "type": "BusinessLicence",
+        "issuer": holder["issuer"]["name"],
+        "subject": holder["credentialSubject"]["unifiedSocialCreditCode"],
+    }

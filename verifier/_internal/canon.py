@@ -21,7 +21,7 @@ import rfc8785
 
 from verifier.errors import InvalidDocument, NumberOutOfRange
 
-__all__ = ["MAX_SAFE_INTEGER", "jcs", "check_number"]
+__all__ = ["MAX_SAFE_INTEGER", "check_number", "jcs"]
 
 #: 2^53 − 1: the largest integer every JSON implementation (IEEE-754 double) reads exactly.
 MAX_SAFE_INTEGER = 2**53 - 1
@@ -32,7 +32,7 @@ def check_number(value: Any, path: str) -> None:
     if type(value) is float:
         raise InvalidDocument(
             f"field {path or '/'} holds the number {value!r}: certledger credentials carry no "
-            "fractional numbers (amounts are decimal strings such as \"1000000.00\")"
+            'fractional numbers (amounts are decimal strings such as "1000000.00")'
         )
     if type(value) is int and not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
         raise NumberOutOfRange(

@@ -15,9 +15,8 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
-
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from typing import Any
 
 from verifier._internal.canon import check_number, jcs
 from verifier.errors import InvalidDocument, RedactionError
@@ -26,14 +25,14 @@ __all__ = [
     "SUITE_HASHES",
     "IntegrityFailure",
     "escape_token",
-    "parse_pointer",
     "flatten",
     "leaf_digest",
+    "parse_pointer",
+    "recompute_leaves",
+    "recompute_target_hash",
+    "redacted_ancestry",
     "salt_and_digest",
     "target_hash_of",
-    "recompute_target_hash",
-    "recompute_leaves",
-    "redacted_ancestry",
 ]
 
 HashFn = Callable[[bytes], Any]
@@ -71,7 +70,9 @@ def parse_pointer(path: str) -> list[str]:
     return [t.replace("~1", "/").replace("~0", "~") for t in path[1:].split("/")]
 
 
-def flatten(value: Any, path: str, out: list[tuple[str, Any]], skip: frozenset[str] | set[str] = frozenset()) -> None:
+def flatten(
+    value: Any, path: str, out: list[tuple[str, Any]], skip: frozenset[str] | set[str] = frozenset()
+) -> None:
     """Append ``(pointer, leaf value)`` for every leaf of ``value`` (rooted at ``path``) to ``out``.
 
     ``skip`` holds redacted paths and their ancestors: a ``null`` array element at such a path is
@@ -118,7 +119,9 @@ def leaf_digest(h: HashFn, salt: bytes, path: str, value: Any) -> bytes:
     return h(salt + len(p).to_bytes(4, "big") + p + jcs(value, path)).digest()
 
 
-def _leaves_without_proof(document: Mapping[str, Any], skip: frozenset[str] | set[str] = frozenset()) -> list[tuple[str, Any]]:
+def _leaves_without_proof(
+    document: Mapping[str, Any], skip: frozenset[str] | set[str] = frozenset()
+) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
     for key, item in document.items():
         if key != "proof":

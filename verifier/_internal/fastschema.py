@@ -23,9 +23,24 @@ __all__ = ["compile_schema"]
 
 _ANNOTATIONS = {"$schema", "$id", "$defs", "title", "description"}
 _SUPPORTED = _ANNOTATIONS | {
-    "type", "required", "properties", "additionalProperties", "const", "enum", "pattern", "format",
-    "minLength", "maxLength", "minimum", "maximum", "minItems", "maxItems", "items", "prefixItems",
-    "allOf", "$ref",
+    "type",
+    "required",
+    "properties",
+    "additionalProperties",
+    "const",
+    "enum",
+    "pattern",
+    "format",
+    "minLength",
+    "maxLength",
+    "minimum",
+    "maximum",
+    "minItems",
+    "maxItems",
+    "items",
+    "prefixItems",
+    "allOf",
+    "$ref",
 }
 _TYPE_TEST = {
     "string": "type({x}) is str",
@@ -72,7 +87,9 @@ def _memo(check: Callable[[Any], bool], limit: int = 50_000) -> Callable[[Any], 
     return run
 
 
-def compile_schema(schema: Mapping[str, Any], formats: Mapping[str, Callable[[Any], bool]]) -> Callable[[Any], bool]:
+def compile_schema(
+    schema: Mapping[str, Any], formats: Mapping[str, Callable[[Any], bool]]
+) -> Callable[[Any], bool]:
     """A function ``instance → bool`` with ``jsonschema``'s verdict on ``schema``.
 
     The whole schema is inlined into one function of straight-line checks (local ``$ref`` targets
@@ -118,20 +135,28 @@ def compile_schema(schema: Mapping[str, Any], formats: Mapping[str, Callable[[An
             if type(c) is str:
                 out.append(f"{pad}if type({x}) is not str or {x} != {c!r}: return False")
             elif type(c) is list and all(type(i) is str for i in c):
-                out.append(f"{pad}if type({x}) is not list or {x} != {c!r} or not all(type(i) is str for i in {x}): "
-                           "return False")
+                out.append(
+                    f"{pad}if type({x}) is not list or {x} != {c!r} or not all(type(i) is str for i in {x}): "
+                    "return False"
+                )
             else:
                 out.append(f"{pad}if not _eq({x}, {const(c)}): return False")
         if "enum" in s:
             options = list(s["enum"])
             if all(type(o) is str for o in options):
-                out.append(f"{pad}if type({x}) is not str or {x} not in {const(frozenset(options))}: return False")
+                out.append(
+                    f"{pad}if type({x}) is not str or {x} not in {const(frozenset(options))}: return False"
+                )
             else:
                 out.append(f"{pad}if not any(_eq({x}, o) for o in {const(options)}): return False")
         if "pattern" in s:
-            out.append(f"{pad}if type({x}) is str and not {const(_memo(_searcher(s['pattern'])))}({x}): return False")
+            out.append(
+                f"{pad}if type({x}) is str and not {const(_memo(_searcher(s['pattern'])))}({x}): return False"
+            )
         if "format" in s:
-            out.append(f"{pad}if type({x}) is str and not {const(_memo(formats[s['format']]))}({x}): return False")
+            out.append(
+                f"{pad}if type({x}) is str and not {const(_memo(formats[s['format']]))}({x}): return False"
+            )
         if "minLength" in s or "maxLength" in s:
             lo, hi = s.get("minLength", 0), s.get("maxLength", 1 << 62)
             out.append(f"{pad}if type({x}) is str and not {lo} <= len({x}) <= {hi}: return False")

@@ -14,14 +14,14 @@ from collections.abc import Callable
 
 from eth_hash.auto import keccak as _eth_keccak
 
-__all__ = ["keccak256", "FAST"]
+__all__ = ["FAST", "keccak256"]
 
 
 def _build() -> Callable[[bytes], bytes] | None:
     try:
         from Crypto.Hash.keccak import _raw_keccak_lib as lib
         from Crypto.Util._raw_api import SmartPointer, VoidPointer, c_size_t, c_ubyte, create_string_buffer
-    except Exception:  # pragma: no cover - depends on the installed pycryptodome
+    except Exception:  # noqa: BLE001  # pragma: no cover - depends on the installed pycryptodome
         return None
     size32, padding = c_size_t(32), c_ubyte(0x01)  # Keccak padding (SHA-3 would be 0x06)
     absorb, digest, reset = lib.keccak_absorb, lib.keccak_digest, lib.keccak_reset
@@ -50,7 +50,7 @@ def _build() -> Callable[[bytes], bytes] | None:
     try:
         if keccak256(b"") != _eth_keccak(b"") or keccak256(b"abc" * 100) != _eth_keccak(b"abc" * 100):
             return None
-    except Exception:  # pragma: no cover
+    except Exception:  # noqa: BLE001  # pragma: no cover
         return None
     return keccak256
 

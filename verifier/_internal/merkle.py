@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from verifier._internal.keccak import keccak256 as keccak
 from verifier.errors import MerkleError
 
-__all__ = ["leaf_hash", "hash_pair", "process_proof", "StandardMerkleTree"]
+__all__ = ["StandardMerkleTree", "hash_pair", "leaf_hash", "process_proof"]
 
 
 def leaf_hash(target_hash: bytes, subject_hash: bytes) -> bytes:
@@ -50,7 +50,7 @@ class StandardMerkleTree:
     True
     """
 
-    __slots__ = ("tree", "values", "tree_index", "_by_leaf")
+    __slots__ = ("_by_leaf", "tree", "tree_index", "values")
 
     def __init__(self, tree: list[bytes], values: list[tuple[bytes, bytes]], tree_index: list[int]) -> None:
         self.tree = tree

@@ -12,7 +12,7 @@ import base64
 import gzip
 from collections.abc import Iterable
 
-__all__ = ["MIN_BITS", "encode_status_list", "decode_status_list", "bit_is_set"]
+__all__ = ["MIN_BITS", "bit_is_set", "decode_status_list", "encode_status_list"]
 
 MIN_BITS = 131_072
 _MAX_DECODED = 16 * 1024 * 1024  # refuse gzip bombs: 128 Mibit is far beyond any province

@@ -40,7 +40,9 @@ __all__ = [
 Suite = Literal["secp256k1", "sm2-sm3"]
 SUITES: tuple[str, ...] = ("secp256k1", "sm2-sm3")
 
-EIP712_DOMAIN_TYPEHASH = keccak(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+EIP712_DOMAIN_TYPEHASH = keccak(
+    b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+)
 BATCH_TYPEHASH = keccak(b"Batch(bytes32 root,uint16 credentialType,uint32 count)")
 _NAME_HASH = keccak(b"certledger")
 _VERSION_HASH = keccak(b"1")
@@ -77,13 +79,17 @@ def domain_separator(chain_id: int, anchor_registry: str | bytes) -> bytes:
     )
 
 
-def batch_digest(root: bytes, credential_type: int, count: int, *, chain_id: int, anchor_registry: str | bytes) -> bytes:
+def batch_digest(
+    root: bytes, credential_type: int, count: int, *, chain_id: int, anchor_registry: str | bytes
+) -> bytes:
     """The EIP-712 digest ``keccak256(0x1901 ‖ domainSeparator ‖ hashStruct(Batch))`` both suites sign."""
     if len(root) != 32:
         raise SignatureError("a batch root is 32 bytes")
     if not 0 <= credential_type < 2**16 or not 0 <= count < 2**32:
         raise SignatureError("credentialType must fit uint16 and count uint32")
-    struct_hash = keccak(BATCH_TYPEHASH + root + credential_type.to_bytes(32, "big") + count.to_bytes(32, "big"))
+    struct_hash = keccak(
+        BATCH_TYPEHASH + root + credential_type.to_bytes(32, "big") + count.to_bytes(32, "big")
+    )
     return keccak(b"\x19\x01" + domain_separator(chain_id, anchor_registry) + struct_hash)
 
 
@@ -102,7 +108,7 @@ def sign_digest_secp256k1(digest: bytes, private_key: bytes) -> bytes:
     """65-byte ``r ‖ s ‖ v`` (v = 27 + recovery id) over a 32-byte digest (libsecp256k1 signs low-s)."""
     try:
         sig = PrivateKey(private_key).sign_recoverable(digest, hasher=None)
-    except Exception as exc:  # coincurve raises ValueError/TypeError for bad keys
+    except Exception as exc:  # noqa: BLE001  # coincurve raises ValueError/TypeError for bad keys
         raise SignatureError(f"cannot sign with that secp256k1 key: {exc}") from None
     return sig[:64] + bytes([sig[64] + 27])
 
@@ -115,8 +121,10 @@ def recover_address(digest: bytes, signature: bytes) -> str | None:
     if not 0 < s <= _SECP256K1_N // 2 or not 0 < int.from_bytes(signature[:32], "big") < _SECP256K1_N:
         return None  # EIP-2: high-s signatures are malleable copies, refuse them
     try:
-        public = PublicKey.from_signature_and_message(signature[:64] + bytes([signature[64] - 27]), digest, hasher=None)
-    except Exception:
+        public = PublicKey.from_signature_and_message(
+            signature[:64] + bytes([signature[64] - 27]), digest, hasher=None
+        )
+    except Exception:  # noqa: BLE001
         return None
     return "0x" + keccak(public.format(compressed=False)[1:])[-20:].hex()
 
@@ -158,7 +166,7 @@ def sign_digest_sm2(digest: bytes, private_key: bytes) -> bytes:
     crypt = _sm2(private_key.hex(), public)
     for _ in range(8):
         k = secrets.randbelow(_SM2_N - 1) + 1
-        sig = crypt.sign_with_sm3(digest, "%064x" % k)  # type: ignore[attr-defined]
+        sig = crypt.sign_with_sm3(digest, f"{k:064x}")  # type: ignore[attr-defined]
         if sig:
             return bytes.fromhex(sig)
     raise SignatureError("SM2 signing failed repeatedly")  # pragma: no cover - probability ~2^-256
@@ -173,12 +181,19 @@ def verify_sm2(digest: bytes, signature: bytes, public_xy: bytes) -> bool:
         return False
     try:
         return bool(_sm2("00", public_xy).verify_with_sm3(signature.hex(), digest))  # type: ignore[attr-defined]
-    except Exception:
+    except Exception:  # noqa: BLE001
         return False
 
 
 def sign_batch(
-    suite: str, private_key: bytes, root: bytes, credential_type: int, count: int, *, chain_id: int, anchor_registry: str | bytes
+    suite: str,
+    private_key: bytes,
+    root: bytes,
+    credential_type: int,
+    count: int,
+    *,
+    chain_id: int,
+    anchor_registry: str | bytes,
 ) -> bytes:
     """The issuer's signature over a batch root in ``suite`` (65 bytes secp256k1, 64 bytes SM2)."""
     digest = batch_digest(root, credential_type, count, chain_id=chain_id, anchor_registry=anchor_registry)
