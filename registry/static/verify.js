@@ -88,7 +88,9 @@
       ev.preventDefault();
       zone.classList.remove("over");
       var files = ev.dataTransfer && ev.dataTransfer.files;
-      if (files && files.length) chose(kind, files[0]);
+      if (!files || !files.length) return;
+      try { input.files = files; } catch (e) { input.value = ""; }  // keep the native input in step
+      chose(kind, files[0]);
     });
   }
 
@@ -160,7 +162,13 @@
     var summaryOnly = !!res.summaryOnly;
 
     var verdict = clear($("verdict"));
-    if (summaryOnly) {
+    if (summaryOnly && (res.status === "revoked" || res.status === "suspended")) {
+      verdict.className = "verdict invalid";  // whatever the file says, the registry has withdrawn it
+      verdict.dataset.valid = "false";
+      verdict.appendChild(el("span", "mark", "✗"));
+      var w = REG_STATUS[res.status];
+      bi(verdict, w[0], w[1].toUpperCase());
+    } else if (summaryOnly) {
       verdict.className = "verdict neutral";
       verdict.dataset.valid = "";
       bi(verdict, "需持有人出示凭证文件", "The holder must present the certificate file");
@@ -177,7 +185,8 @@
     if (t) bi(typeCell, t[0], t[1]); else typeCell.textContent = cred.type || "—";
     $("cred-issuer").textContent = cred.issuer || "—";
     var subj = [res.subjectName, cred.subject].filter(Boolean).join(" · ");
-    $("cred-subject").textContent = subj || "—";
+    if (summaryOnly) bi(clear($("cred-subject")), "不公开", "not public");
+    else $("cred-subject").textContent = subj || "—";
     $("cred-id").textContent = cred.id || "—";
 
     document.querySelectorAll(".status-only").forEach(function (n) { n.hidden = !summaryOnly; });

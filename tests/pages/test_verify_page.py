@@ -268,6 +268,16 @@ async def test_verify_page_qr_links(issued, served, browser):
     assert issued.holder_uscc not in body and "佛山" not in body
     await p2.shot("qr-certificate")
 
+    assert await p2.text("#cred-subject") == "不公开 not public"
+
+    # a revoked certificate's link: red, whatever file its holder shows
+    await issued.revoke(issued.revocable_id, "holderRequest")
+    await p2.goto(f"/verify?credential={issued.revocable_id}")
+    await p2.page.wait_for_selector("#result[data-run='1']")
+    assert await p2.verdict() == "✗已撤销 REVOKED"
+    assert await p2.page.get_attribute("#verdict", "data-valid") == "false"
+    await p2.shot("qr-certificate-revoked")
+
     # an unknown id: a plain "not found"
     await p2.goto("/verify?credential=urn:uuid:00000000-0000-4000-8000-000000000000")
     await p2.page.wait_for_selector("#error[data-run='1']")
