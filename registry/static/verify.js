@@ -213,6 +213,7 @@
     });
 
     renderFields(summaryOnly ? null : res);
+    $("fields-warning").hidden = summaryOnly || !!res.valid || $("fields").hidden;
     $("trust").textContent = res.trust || "";
     result.hidden = false;
     result.dataset.valid = summaryOnly ? "" : String(!!res.valid);

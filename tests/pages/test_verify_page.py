@@ -130,6 +130,7 @@ async def test_verify_page_uploads(issued, served, browser):
     assert await p.text("#cred-id") == issued.certificate_id
     assert "广东省政务服务和数据管理局" in (await p.check("issuer"))[1]
     assert await p.page.locator("#fields tr.redacted").count() == 0
+    assert not await p.page.is_visible("#fields-warning")
     assert "trust bundle for chain" in await p.text("#trust")
     await p.shot("valid")
 
@@ -161,6 +162,8 @@ async def test_verify_page_uploads(issued, served, browser):
     status, reason = await p.check("integrity")
     assert status == "failed" and "does not match what the issuer signed" in reason, reason
     assert (await p.statuses())["data"] == "skipped"
+    assert "do not rely on the contents" in await p.text("#fields-warning")
+    assert await p.page.is_visible("#fields-warning")
     await p.shot("tampered")
 
     # 5. redacted by the holder (dropped onto the page): valid, the fields shown as redacted
