@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import rlp
-from trie import HexaryTrie
+from trie import HexaryTrie  # type: ignore[attr-defined]
 from trie.exceptions import BadTrieProof
 
 from verifier._internal.keccak import keccak256 as keccak
@@ -141,7 +141,7 @@ def header_rlp_from_block(block: dict[str, Any]) -> bytes:
         if block.get(name) is None:
             break
         items.append(value(name))
-    encoded = rlp.encode(items)
+    encoded: bytes = rlp.encode(items)
     expected = block["hash"]
     expected = bytes.fromhex(expected[2:]) if isinstance(expected, str) else bytes(expected)
     if keccak(encoded) != expected:
@@ -192,7 +192,7 @@ def verify_anchor_proof(proof: dict[str, Any], *, root: bytes, trust: TrustSourc
     # 2. Account proof: AnchorRegistry's account in that state → its storage root.
     registry = bytes.fromhex(trust.anchor_registry[2:])
     try:
-        account = HexaryTrie.get_from_proof(
+        account = HexaryTrie.get_from_proof(  # type: ignore[no-untyped-call]
             state_root, keccak(registry), _nodes(proof.get("accountProof"), "accountProof")
         )
     except (BadTrieProof, ValueError, TypeError, KeyError) as exc:
@@ -204,7 +204,7 @@ def verify_anchor_proof(proof: dict[str, Any], *, root: bytes, trust: TrustSourc
     storage_root = rlp.decode(account)[2]
     # 3. Storage proof: the slot of _anchors[root] → the packed Anchor word.
     try:
-        raw = HexaryTrie.get_from_proof(
+        raw = HexaryTrie.get_from_proof(  # type: ignore[no-untyped-call]
             storage_root, keccak(anchor_storage_key(root)), _nodes(proof.get("storageProof"), "storageProof")
         )
     except (BadTrieProof, ValueError, TypeError, KeyError) as exc:

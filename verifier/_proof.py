@@ -137,7 +137,7 @@ def parse_proof(proof: Any) -> ParsedProof:
         signature=_hex_shared(proof.get("signature"), "signature", sig_size),
         chain_id=_uint(anchor.get("chainId"), "anchor.chainId", 64),
         anchor_registry=anchor["anchorRegistry"].lower(),
-        tx_hash=tx_hash,
+        tx_hash=str(tx_hash),
         block_number=_uint(anchor.get("blockNumber"), "anchor.blockNumber", 64),
         anchor_proof=anchor_proof,
     )

@@ -47,17 +47,17 @@ def parse_datetime(text: str) -> datetime:
 _formats = FormatChecker(formats=())
 
 
-@_formats.checks("uscc")
+@_formats.checks("uscc")  # type: ignore[untyped-decorator]
 def _is_uscc(value: object) -> bool:
     return not isinstance(value, str) or is_valid_uscc(value)
 
 
-@_formats.checks("date", raises=ValueError)
+@_formats.checks("date", raises=ValueError)  # type: ignore[untyped-decorator]
 def _is_date(value: object) -> bool:
     return not isinstance(value, str) or bool(date.fromisoformat(value))
 
 
-@_formats.checks("date-time", raises=ValueError)
+@_formats.checks("date-time", raises=ValueError)  # type: ignore[untyped-decorator]
 def _is_datetime(value: object) -> bool:
     return not isinstance(value, str) or bool(parse_datetime(value))
 

@@ -586,15 +586,16 @@ class Verifier:
     @staticmethod
     def _result(checks: list[Check], s: _State) -> VerificationResult:
         doc = s.doc
-        issuer = doc.get("issuer") if isinstance(doc.get("issuer"), dict) else {}
-        subject = doc.get("credentialSubject") if isinstance(doc.get("credentialSubject"), dict) else {}
+
+        def text(obj: Any, key: str) -> str | None:
+            value = obj.get(key) if isinstance(obj, dict) else None
+            return value if isinstance(value, str) else None
+
         summary = CredentialSummary(
-            id=doc.get("id") if isinstance(doc.get("id"), str) else None,
+            id=text(doc, "id"),
             type=s.type_name,
-            issuer=issuer.get("name") if isinstance(issuer.get("name"), str) else None,
-            subject=subject.get("unifiedSocialCreditCode")
-            if isinstance(subject.get("unifiedSocialCreditCode"), str)
-            else None,
+            issuer=text(doc.get("issuer"), "name"),
+            subject=text(doc.get("credentialSubject"), "unifiedSocialCreditCode"),
         )
         return VerificationResult(all(c.status != "failed" for c in checks), tuple(checks), summary)
 

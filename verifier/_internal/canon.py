@@ -14,7 +14,7 @@ this. §3.2.2.3: integers in the IEEE-754 safe range print as their decimal digi
 
 from __future__ import annotations
 
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring
 from typing import Any
 
 import rfc8785

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring
 from typing import Any
 
 from verifier._internal.canon import check_number, jcs
@@ -116,7 +116,8 @@ def flatten(
 def leaf_digest(h: HashFn, salt: bytes, path: str, value: Any) -> bytes:
     """``H(salt ‖ uint32_be(len(path_utf8)) ‖ path_utf8 ‖ JCS(value))``."""
     p = path.encode("utf-8")
-    return h(salt + len(p).to_bytes(4, "big") + p + jcs(value, path)).digest()
+    digest: bytes = h(salt + len(p).to_bytes(4, "big") + p + jcs(value, path)).digest()
+    return digest
 
 
 def _leaves_without_proof(
@@ -169,7 +170,8 @@ def salt_and_digest(document: Mapping[str, Any], h: HashFn) -> tuple[dict[str, s
 
 def target_hash_of(h: HashFn, digests: Iterable[bytes]) -> bytes:
     """``H(sorted digests, concatenated)``."""
-    return h(b"".join(sorted(digests))).digest()
+    digest: bytes = h(b"".join(sorted(digests))).digest()
+    return digest
 
 
 def _hex32(text: Any, what: str) -> bytes:
@@ -207,7 +209,7 @@ def recompute_leaves(
 ) -> bytes:
     """:func:`recompute_target_hash` over leaves already flattened (with redaction placeholders skipped)."""
     get = salts.get
-    salt_hexes = [get(path) for path, _ in leaves]
+    salt_hexes: list[Any] = [get(path) for path, _ in leaves]
     n = len(leaves)
     # All salts in one C-level decode: each is "0x" + 64 hex digits (x is no hex digit, so the
     # prefixes must sit at offsets 0 and 1 modulo 66).
@@ -221,7 +223,7 @@ def recompute_leaves(
     if len(blob) != 32 * n:
         _explain_salts(leaves, salt_hexes, redacted)
     prefixes = _PREFIX_CACHE
-    digests = []
+    digests: list[bytes] = []
     append = digests.append
     i = 0
     for path, value in leaves:

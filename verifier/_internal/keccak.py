@@ -19,8 +19,14 @@ __all__ = ["FAST", "keccak256"]
 
 def _build() -> Callable[[bytes], bytes] | None:
     try:
-        from Crypto.Hash.keccak import _raw_keccak_lib as lib
-        from Crypto.Util._raw_api import SmartPointer, VoidPointer, c_size_t, c_ubyte, create_string_buffer
+        from Crypto.Hash.keccak import _raw_keccak_lib as lib  # type: ignore[attr-defined]
+        from Crypto.Util._raw_api import (  # type: ignore[attr-defined]
+            SmartPointer,
+            VoidPointer,
+            c_size_t,
+            c_ubyte,
+            create_string_buffer,
+        )
     except Exception:  # noqa: BLE001  # pragma: no cover - depends on the installed pycryptodome
         return None
     size32, padding = c_size_t(32), c_ubyte(0x01)  # Keccak padding (SHA-3 would be 0x06)
@@ -32,7 +38,7 @@ def _build() -> Callable[[bytes], bytes] | None:
         if lib.keccak_init(holder.address_of(), c_size_t(64), c_ubyte(24)) != 0:
             raise RuntimeError("keccak_init failed")
         owner = SmartPointer(holder.get(), lib.keccak_destroy)  # frees the state with the thread
-        local.state = (owner, owner.get(), create_string_buffer(32))
+        local.state = (owner, owner.get(), create_string_buffer(32))  # type: ignore[call-arg]
         return local.state[1], local.state[2]
 
     def keccak256(data: bytes) -> bytes:
@@ -58,4 +64,4 @@ def _build() -> Callable[[bytes], bytes] | None:
 _fast = _build()
 #: Whether the fast path is in use (else ``eth_hash``).
 FAST = _fast is not None
-keccak256: Callable[[bytes], bytes] = _fast or _eth_keccak  # type: ignore[assignment]
+keccak256: Callable[[bytes], bytes] = _fast or _eth_keccak
