@@ -29,7 +29,7 @@ demo: setup
 	$(VENV)/bin/certledger demo
 
 bench: setup
-	$(PY) scripts/bench
+	$(PY) scripts/bench $(BENCH_ARGS)
 
 compile: setup
 	$(PY) scripts/compile_contracts.py

@@ -156,6 +156,54 @@ def bundle_export(
                   f"(signed by {body['signature']['signer']})")
 
 
+@app.command("audit")
+def audit_command(
+    spot: Annotated[int, typer.Option(help="Anchors to spot-check with view calls.")] = 25,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Compare the chain with the registry's database; print every difference (exit 1 if any)."""
+    import asyncio
+
+    from registry.core.config import Settings
+    from registry.services.context import ServiceContext
+    from registry.services.reconcile import audit
+
+    async def run():
+        ctx = await ServiceContext.create(Settings())
+        try:
+            return await audit(ctx, spot=spot)
+        finally:
+            await ctx.close()
+
+    try:
+        report = asyncio.run(run())
+    except Exception as exc:  # noqa: BLE001 - one line for the operator
+        fail(f"audit could not run: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", 2)
+    if as_json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        console.print(f"audit at block {report.block}: {report.anchors_checked} batches, "
+                      f"{report.credentials_checked} credentials, {report.spot_checked} anchors spot-checked")
+        for d in report.differences:
+            console.print(f"  [red]✗[/red] {d}", highlight=False, soft_wrap=True)
+        console.print("[green]clean: the chain and the database agree[/green]" if report.clean
+                      else f"[red]{len(report.differences)} differences[/red]")
+    raise typer.Exit(0 if report.clean else 1)
+
+
+@app.command("bench")
+def bench_command(
+    quick: Annotated[bool, typer.Option(help="Smaller runs (a smoke test of the benchmarks).")] = False,
+) -> None:
+    """Run every benchmark (scripts/bench) and rewrite docs/BENCHMARKS.md."""
+    import subprocess
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "bench"
+    if not script.exists():
+        fail("scripts/bench is not in this installation: run it from a source checkout", 2)
+    raise typer.Exit(subprocess.call([sys.executable, str(script), *(["--quick"] if quick else [])]))
+
+
 def _mount_optional() -> None:
     try:
         from ledger_node.index_cli import index_command

@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Scale figures: N credentials (default 1,000,000) issued into the registry (SQLite, batches of
+10,000) on a fresh anvil; reports proof size, holder-copy size, DB bytes per credential, the
+trust bundle's size, and extrapolates to 100,000,000.
+
+    python scripts/bench_scale.py [--count 1000000] [--batch 10000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+async def run(rpc_url: str, manifest: Path, work: Path, count: int, batch: int) -> dict:
+    from sqlalchemy import select
+
+    from registry.core.config import Settings
+    from registry.db.models import Credential
+    from registry.samples import business_licence_record, make_uscc
+    from registry.services.bundle import export_bundle
+    from registry.services.context import ServiceContext
+    from registry.services.issuance import Issuance
+    from registry.services.orgs import Principal, create_organisation
+    from registry.services.pipeline import Pipeline
+    from registry.services.records import holder_copy
+
+    db = work / "registry.db"
+    settings = Settings(data_dir=work, database_url=f"sqlite+aiosqlite:///{db}", rpc_url=rpc_url, manifest=manifest,
+                        keystore_passphrase="scale", batch_size=batch, batch_window_seconds=3600)
+    ctx = await ServiceContext.create(settings)
+    try:
+        async with ctx.sessions() as s, s.begin():
+            org, _ = await create_organisation(
+                s, ctx, name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"), jurisdiction="CN-GD",
+                roles=["issuer"], credential_types=["BusinessLicence"], actor="bench", request_id="scale")
+        principal = Principal(org.id, org.name, ("issuer",), "scale")
+        issuance, ctx.pipeline = Issuance(ctx), Pipeline(ctx)
+        template = [business_licence_record() for _ in range(20_000)]
+        t0 = time.perf_counter()
+        done = 0
+        while done < count:
+            n = min(20_000, count - done)
+            await issuance.accept(principal, "BusinessLicence", template[:n], atomic=False, request_id="scale")
+            done += n
+            await ctx.pipeline.drain(timeout=600)
+            print(f"  {done:,} issued, {done / (time.perf_counter() - t0):,.0f}/s", file=sys.stderr)
+        elapsed = time.perf_counter() - t0
+        issuance.close()
+        async with ctx.sessions() as s:
+            cred = (await s.execute(select(Credential).limit(1))).scalar()
+            copy = await holder_copy(s, ctx, cred)
+        bundle = await export_bundle(ctx)
+    finally:
+        await ctx.close()
+    db_bytes = sum(p.stat().st_size for p in work.glob("registry.db*"))
+    copy_bytes = len(json.dumps(copy, ensure_ascii=False).encode())
+    proof = copy["proof"]
+    proof_bytes = len(proof["merkleProof"]) * 32
+    bundle_bytes = len(json.dumps(bundle).encode())
+    return {"credentials": count, "batch": batch, "seconds": round(elapsed, 1), "rate_per_s": round(count / elapsed),
+            "db_bytes": db_bytes, "db_bytes_per_credential": round(db_bytes / count),
+            "proof_depth": len(proof["merkleProof"]), "proof_bytes": proof_bytes,
+            "holder_copy_bytes": copy_bytes, "bundle_bytes": bundle_bytes, "anchors": math.ceil(count / batch)}
+
+
+def extrapolate(r: dict, target: int = 100_000_000) -> dict:
+    anchors = math.ceil(target / r["batch"])
+    return {"credentials": target, "db_bytes": r["db_bytes_per_credential"] * target, "anchors": anchors,
+            "anchor_gas": anchors * 58_516, "bundle_status_list_bytes": target // 8,
+            "bundle_anchor_bytes": round((r["bundle_bytes"] / max(1, r["anchors"])) * anchors),
+            "issuance_hours": round(target / r["rate_per_s"] / 3600, 1)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--count", type=int, default=1_000_000)
+    ap.add_argument("--batch", type=int, default=10_000)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    from ledger_node import DEV_KEYS, AnvilNode, Chain, deploy
+    from ledger_node.node import free_port
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        node = AnvilNode(tmp / "node", port=free_port())
+        node.start()
+        try:
+            deploy(Chain(node.rpc_url), DEV_KEYS[0], tmp / "deployment.json")
+            r = asyncio.run(run(node.rpc_url, tmp / "deployment.json", tmp / "work", args.count, args.batch))
+        finally:
+            node.stop()
+    x = extrapolate(r)
+    if args.json:
+        print(json.dumps({"measured": r, "extrapolated": x}))
+        return 0
+    gib = 1024 ** 3
+    print(f"| measured: {r['credentials']:,} credentials, batches of {r['batch']:,} | |\n|---|---:|")
+    print(f"| issuance (accept → anchored, in-process, SQLite) | {r['rate_per_s']:,}/s ({r['seconds']} s) |")
+    print(f"| DB bytes per credential (SQLite file incl. indexes and batch trees) | {r['db_bytes_per_credential']:,} |")
+    print(f"| Merkle proof | {r['proof_depth']} hashes = {r['proof_bytes']} bytes |")
+    print(f"| holder copy (JSON, business licence) | {r['holder_copy_bytes']:,} bytes |")
+    print(f"| trust bundle ({r['anchors']} anchors, status lists) | {r['bundle_bytes']:,} bytes |")
+    print(f"\n| extrapolated to {x['credentials']:,} | |\n|---|---:|")
+    print(f"| database | {x['db_bytes'] / gib:,.0f} GiB |")
+    print(f"| anchors / total anchor gas | {x['anchors']:,} / {x['anchor_gas']:,} |")
+    print(f"| status lists (one bit per credential, before gzip) | {x['bundle_status_list_bytes'] / 1024**2:,.1f} MiB |")
+    print(f"| trust bundle anchor list | {x['bundle_anchor_bytes'] / 1024**2:,.1f} MiB |")
+    print(f"| issuance time at the measured rate | {x['issuance_hours']} h |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
