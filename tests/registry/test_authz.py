@@ -104,6 +104,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/v1/batches/{batch_id}"): Row(frozenset({ADMIN, ISSUER})),
     ("POST", "/v1/verify"): Row(ANY, request=_post("/v1/verify", lambda env, role: {"credential": env.holder_copy})),
     ("GET", "/v1/trust-bundle"): Row(ANY),
+    ("GET", "/v1/audit"): Row(frozenset({ADMIN})),
     ("POST", "/v1/credentials"): Row(ISSUERS, ok=202, request=_post(
         "/v1/credentials", lambda env, role: {"type": "BusinessLicence", "record": business_licence_record()}),
         note="admin passes the route's role check but holds no issuer identity: 403 from issuance"),
