@@ -15,7 +15,7 @@ from verifier._internal.statuslist import MIN_BITS, bit_is_set, decode_status_li
 from verifier._internal.suites import eth_address, personal_digest, recover_address, sign_digest_secp256k1
 from verifier._jsonio import loads_strict
 from verifier._trust import STATUS_NAMES, AnchorRecord, IssuerKeyRecord, IssuerRecord, StatusRecord
-from verifier.errors import BundleSignatureError, InvalidBundle
+from verifier.errors import BundleSignatureError, InvalidBundle, MalformedBundle, UnsupportedBundle
 
 __all__ = [
     "BUNDLE_TYPE",
@@ -137,17 +137,17 @@ class _Reader:
     @staticmethod
     def get(obj: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
         if not isinstance(obj, dict) or key not in obj:
-            raise InvalidBundle(f"the trust bundle lacks {where}.{key}")
+            raise MalformedBundle(f"the trust bundle lacks {where}.{key}")
         value = obj[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise InvalidBundle(f"the trust bundle's {where}.{key} has the wrong type")
+            raise MalformedBundle(f"the trust bundle's {where}.{key} has the wrong type")
         return value
 
     @classmethod
     def uint(cls, obj: Any, key: str, where: str) -> int:
         value = cls.get(obj, key, int, where)
         if isinstance(value, bool) or value < 0:
-            raise InvalidBundle(f"the trust bundle's {where}.{key} must be a non-negative integer")
+            raise MalformedBundle(f"the trust bundle's {where}.{key} must be a non-negative integer")
         return int(value)
 
     @classmethod
@@ -159,7 +159,7 @@ class _Reader:
         except ValueError:
             raw = None
         if raw is None or len(raw) not in sizes:
-            raise InvalidBundle(
+            raise MalformedBundle(
                 f"the trust bundle's {where}.{key} is not {'/'.join(map(str, sizes))} bytes of 0x-hex"
             )
         return raw
@@ -182,13 +182,13 @@ class TrustBundle:
     ) -> None:
         r = _Reader
         if not isinstance(data, dict):
-            raise InvalidBundle("a trust bundle is a JSON object")
+            raise MalformedBundle("a trust bundle is a JSON object")
         if data.get("type") != BUNDLE_TYPE:
-            raise InvalidBundle(
+            raise UnsupportedBundle(
                 f"this file is not a certledger trust bundle (its type is {data.get('type')!r})"
             )
         if data.get("version") != BUNDLE_VERSION:
-            raise InvalidBundle(
+            raise UnsupportedBundle(
                 f"trust bundle version {data.get('version')!r} is not supported (this verifier reads version {BUNDLE_VERSION})"
             )
         self.data = data
@@ -225,7 +225,9 @@ class TrustBundle:
                     r.get(entry, "encodedList", str, f"statusLists.{purpose}")
                 )
             except ValueError as exc:
-                raise InvalidBundle(f"the trust bundle's {purpose} status list is malformed: {exc}") from None
+                raise MalformedBundle(
+                    f"the trust bundle's {purpose} status list is malformed: {exc}"
+                ) from None
             self._details[purpose] = r.get(entry, "details", dict, f"statusLists.{purpose}")
 
     # -- parsing -----------------------------------------------------------------------------
@@ -235,7 +237,7 @@ class TrustBundle:
         suite = r.get(x, "suite", str, where)
         status = r.get(x, "status", str, where)
         if suite not in ("secp256k1", "sm2-sm3") or status not in ("active", "suspended"):
-            raise InvalidBundle(f"the trust bundle's {where} has an unknown suite or status")
+            raise MalformedBundle(f"the trust bundle's {where} has an unknown suite or status")
         keys = {}
         for m, k in enumerate(r.get(x, "keys", list, where)):
             kw = f"{where}.keys[{m}]"
@@ -250,7 +252,7 @@ class TrustBundle:
             keys[key.version] = key
         types = r.get(x, "credentialTypes", list, where)
         if not all(isinstance(t, int) and not isinstance(t, bool) for t in types):
-            raise InvalidBundle(f"the trust bundle's {where}.credentialTypes must be integers")
+            raise MalformedBundle(f"the trust bundle's {where}.credentialTypes must be integers")
         return IssuerRecord(
             r.uint(x, "id", where),
             r.get(x, "name", str, where),
@@ -268,7 +270,7 @@ class TrustBundle:
         r, where = _Reader, f"anchors[{n}]"
         status = r.get(x, "status", str, where)
         if status not in ("valid", "revoked", "suspended"):
-            raise InvalidBundle(f"the trust bundle's {where}.status {status!r} is unknown")
+            raise MalformedBundle(f"the trust bundle's {where}.status {status!r} is unknown")
         return AnchorRecord(
             r.hexbytes(x, "root", where, 32),
             r.uint(x, "issuerId", where),
@@ -310,9 +312,9 @@ class TrustBundle:
             try:
                 data = loads_strict(raw)
             except ValueError as exc:
-                raise InvalidBundle(f"the trust bundle is not valid JSON: {exc}") from None
+                raise MalformedBundle(f"the trust bundle is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
-            raise InvalidBundle("a trust bundle is a JSON object")
+            raise MalformedBundle("a trust bundle is a JSON object")
         signature = data.get("signature")
         bundle = cls(data, signer="", verified=False)  # type/version/content first: clearer errors
         r = _Reader

@@ -9,7 +9,9 @@ operator), not for a debugger: it says what is wrong and, where it helps, what t
     ├── InvalidDocument          the credential is not a well-formed certledger credential
     │   ├── NumberOutOfRange     an integer outside ±(2^53−1)
     │   └── RedactionError       redact() was asked for something it may not do
-    ├── InvalidBundle            the trust bundle file is malformed or of the wrong type
+    ├── InvalidBundle            the trust bundle cannot be used (unreadable file, ...)
+    │   ├── UnsupportedBundle    not a certledger trust bundle, or a version this verifier does not read
+    │   ├── MalformedBundle      not valid JSON, or a member missing or of the wrong type
     │   └── BundleSignatureError the trust bundle's signature fails or its signer is not pinned
     ├── InvalidAnchorProof       a proof-carrying anchor does not prove what it claims
     ├── SignatureError           a key or signature is malformed, or signing failed
@@ -25,11 +27,13 @@ __all__ = [
     "InvalidAnchorProof",
     "InvalidBundle",
     "InvalidDocument",
+    "MalformedBundle",
     "MerkleError",
     "NumberOutOfRange",
     "RedactionError",
     "SignatureError",
     "TrustSourceError",
+    "UnsupportedBundle",
 ]
 
 
@@ -51,6 +55,14 @@ class RedactionError(InvalidDocument):
 
 class InvalidBundle(CertledgerVerifyError, ValueError):
     """A trust bundle is malformed, of the wrong type or version, or inconsistent."""
+
+
+class UnsupportedBundle(InvalidBundle):
+    """The file is not a certledger trust bundle (``type``) or of an unsupported ``version``."""
+
+
+class MalformedBundle(InvalidBundle):
+    """The trust bundle is not valid JSON, or a member is missing or of the wrong type."""
 
 
 class BundleSignatureError(InvalidBundle):

@@ -9,6 +9,7 @@ def test_hierarchy():
         assert issubclass(getattr(errors, name), root)
     assert issubclass(errors.NumberOutOfRange, errors.InvalidDocument)
     assert issubclass(errors.RedactionError, errors.InvalidDocument)
-    assert issubclass(errors.BundleSignatureError, errors.InvalidBundle)
+    for name in ("BundleSignatureError", "UnsupportedBundle", "MalformedBundle"):
+        assert issubclass(getattr(errors, name), errors.InvalidBundle)
     assert issubclass(errors.InvalidDocument, ValueError)
     assert not issubclass(errors.InvalidBundle, errors.InvalidDocument)
