@@ -122,22 +122,49 @@ def parse_proof(proof: Any) -> ParsedProof:
     anchor_proof = proof.get("anchorProof")
     if anchor_proof is not None and type(anchor_proof) is not dict:
         raise InvalidDocument("proof.anchorProof must be an object")
+    ctype, count, issuer_id, key_version = (
+        proof.get("credentialType"),
+        proof.get("batchCount"),
+        proof.get("issuerId"),
+        proof.get("keyVersion"),
+    )
+    chain_id, block_number = anchor.get("chainId"), anchor.get("blockNumber")
+    if not (
+        type(ctype) is int
+        and type(count) is int
+        and type(issuer_id) is int
+        and type(key_version) is int
+        and type(chain_id) is int
+        and type(block_number) is int
+        and 0 <= ctype < 2**16
+        and 0 <= count < 2**32
+        and 0 <= issuer_id < 2**32
+        and 0 <= key_version < 2**16
+        and 0 <= chain_id < 2**64
+        and 0 <= block_number < 2**64
+    ):
+        _uint(ctype, "credentialType", 16)
+        _uint(count, "batchCount", 32)
+        _uint(issuer_id, "issuerId", 32)
+        _uint(key_version, "keyVersion", 16)
+        _uint(chain_id, "anchor.chainId", 64)
+        _uint(block_number, "anchor.blockNumber", 64)
     return ParsedProof(
-        suite=suite,
-        salts=salts,
-        redacted=redacted,
-        target_hash=_hex(proof.get("targetHash"), "targetHash"),
-        subject_hash=_hex(proof.get("subjectHash"), "subjectHash"),
-        root=_hex_shared(proof.get("merkleRoot"), "merkleRoot", 32),
-        path=_path(merkle),
-        credential_type=_uint(proof.get("credentialType"), "credentialType", 16),
-        batch_count=_uint(proof.get("batchCount"), "batchCount", 32),
-        issuer_id=_uint(proof.get("issuerId"), "issuerId", 32),
-        key_version=_uint(proof.get("keyVersion"), "keyVersion", 16),
-        signature=_hex_shared(proof.get("signature"), "signature", sig_size),
-        chain_id=_uint(anchor.get("chainId"), "anchor.chainId", 64),
-        anchor_registry=anchor["anchorRegistry"].lower(),
-        tx_hash=str(tx_hash),
-        block_number=_uint(anchor.get("blockNumber"), "anchor.blockNumber", 64),
-        anchor_proof=anchor_proof,
+        suite,
+        salts,
+        redacted,
+        _hex(proof.get("targetHash"), "targetHash"),
+        _hex(proof.get("subjectHash"), "subjectHash"),
+        _hex_shared(proof.get("merkleRoot"), "merkleRoot", 32),
+        _path(merkle),
+        ctype,
+        count,
+        issuer_id,
+        key_version,
+        _hex_shared(proof.get("signature"), "signature", sig_size),
+        chain_id,
+        anchor["anchorRegistry"].lower(),
+        str(tx_hash),
+        block_number,
+        anchor_proof,
     )

@@ -11,10 +11,14 @@ from typing import Any
 from verifier._internal.disclosure import (
     SUITE_HASHES,
     IntegrityFailure,
+    _hex32,
+    digests_from_walk,
     escape_token,
     flatten,
     recompute_leaves,
     redacted_ancestry,
+    target_hash_of,
+    walk_leaves,
 )
 from verifier._internal.keccak import keccak256 as keccak
 from verifier._internal.suites import batch_digest, verify_batch_signature
@@ -54,19 +58,40 @@ def _skip(name: str, because: str) -> Check:
 _FORMAT_PASSED = {name: Check("format", "passed", f"a well-formed {name}") for name in CREDENTIAL_TYPES}
 _INTEGRITY_PASSED = Check("integrity", "passed", "content matches the issuer's hash and the batch root")
 _NO_DATA = Check("data", "skipped", "no dataset was given to compare")
+_AFTER_FORMAT_FAILED = tuple(
+    Check(n, "skipped", "the credential is malformed (see format)")
+    for n in ("integrity", "issuer", "anchor", "status", "validity", "data", "usage")
+)
+_AFTER_INTEGRITY_FAILED = tuple(
+    Check(n, "skipped", "the credential's content could not be authenticated (see integrity)")
+    for n in ("validity", "data", "usage")
+)
 _NO_PARTY = Check("usage", "skipped", "no relying party was given")
 
 
 class _State:
     """Per-credential working values, filled in as the checks run."""
 
-    __slots__ = ("anchor", "anchor_why", "doc", "integrity_ok", "leaf", "leaves", "proof", "type_name")
+    __slots__ = (
+        "anchor",
+        "anchor_why",
+        "doc",
+        "integrity_ok",
+        "leaf",
+        "proof",
+        "salt_hexes",
+        "skip",
+        "tails",
+        "type_name",
+    )
 
     def __init__(self) -> None:
         self.doc: dict[str, Any] = {}
         self.type_name: str | None = None
         self.proof: ParsedProof | None = None
-        self.leaves: list[tuple[str, Any]] = []
+        self.salt_hexes: list[Any] = []
+        self.tails: list[bytes] = []
+        self.skip: frozenset[str] = frozenset()
         self.leaf = b""
         self.anchor: AnchorRecord | None = None
         self.anchor_why = ""
@@ -110,28 +135,14 @@ class Verifier:
         """Run every check on one credential (a parsed dict, or its JSON text/bytes)."""
         when = self._time(at) if isinstance(at, str) else _as_datetime(at)
         s = _State()
-        checks: list[Check] = [self._format(document, s)]
-        if checks[0].status != "passed":
-            why = "the credential is malformed (see format)"
-            checks += [
-                _skip(n, why)
-                for n in ("integrity", "issuer", "anchor", "status", "validity", "data", "usage")
-            ]
-            return self._result(checks, s)
-        checks.append(self._integrity(s))
+        fmt = self._format(document, s)
+        if fmt.status != "passed":
+            return self._result([fmt, *_AFTER_FORMAT_FAILED], s)
+        integrity = self._integrity(s)
         anchor = self._anchor(s)
-        checks.append(self._issuer(s))
-        checks.append(anchor)
-        checks.append(self._status(s, anchor))
-        unauthenticated = (
-            None if s.integrity_ok else "the credential's content could not be authenticated (see integrity)"
-        )
-        if unauthenticated:
-            checks += [
-                _skip("validity", unauthenticated),
-                _skip("data", unauthenticated),
-                _skip("usage", unauthenticated),
-            ]
+        checks = [fmt, integrity, self._issuer(s), anchor, self._status(s, anchor)]
+        if not s.integrity_ok:
+            checks += _AFTER_INTEGRITY_FAILED
         else:
             checks.append(self._validity(s, when))
             checks.append(_NO_DATA if data is None else self._data(s, data))
@@ -148,7 +159,7 @@ class Verifier:
 
     # -- checks ------------------------------------------------------------------------------
     def _format(self, document: Mapping[str, Any] | str | bytes, s: _State) -> Check:
-        if isinstance(document, (str, bytes, bytearray)):
+        if type(document) is not dict and isinstance(document, (str, bytes, bytearray)):
             try:
                 document = loads_strict(bytes(document) if not isinstance(document, str) else document)
             except ValueError as exc:
@@ -172,14 +183,17 @@ class Verifier:
         try:
             s.proof = proof = parse_proof(document.get("proof"))
             skip = redacted_ancestry(proof.redacted) if proof.redacted else frozenset()
-            leaves = s.leaves
+            s.skip = skip
+            salt_of, salt_hexes, tails = proof.salts.get, s.salt_hexes, s.tails
             for key, value in document.items():
                 if key != "proof":
-                    flatten(
+                    walk_leaves(
                         value,
                         "/" + key if "~" not in key and "/" not in key else "/" + escape_token(key),
-                        leaves,
+                        salt_of,
                         skip,
+                        salt_hexes,
+                        tails,
                     )
         except InvalidDocument as exc:
             return Check("format", "failed", str(exc))
@@ -205,11 +219,20 @@ class Verifier:
                 f"the proof is for credential type {p.credential_type} "
                 f"({TYPE_NAMES.get(p.credential_type, 'unknown')}), but the document is a {s.type_name}",
             )
+        digests = digests_from_walk(s.salt_hexes, s.tails, h) if len(s.tails) == len(p.salts) else None
         try:
-            target = recompute_leaves(s.leaves, p.salts, p.redacted, h)
-        except IntegrityFailure as exc:
-            return Check("integrity", "failed", str(exc))
-        except InvalidDocument as exc:
+            if digests is None or (p.redacted and not p.redacted.keys().isdisjoint(p.salts)):
+                # Something does not add up: recompute the slow way, which names the field.
+                leaves: list[tuple[str, Any]] = []
+                for key, value in s.doc.items():
+                    if key != "proof":
+                        flatten(value, "/" + escape_token(key), leaves, s.skip)
+                target = recompute_leaves(leaves, p.salts, p.redacted, h)
+            else:
+                if p.redacted:
+                    digests += [_hex32(v, f"the redacted digest of {k}") for k, v in p.redacted.items()]
+                target = target_hash_of(h, digests)
+        except (IntegrityFailure, InvalidDocument) as exc:
             return Check("integrity", "failed", str(exc))
         if target != p.target_hash:
             return Check(
@@ -586,18 +609,19 @@ class Verifier:
     @staticmethod
     def _result(checks: list[Check], s: _State) -> VerificationResult:
         doc = s.doc
-
-        def text(obj: Any, key: str) -> str | None:
-            value = obj.get(key) if isinstance(obj, dict) else None
-            return value if isinstance(value, str) else None
-
         summary = CredentialSummary(
-            id=text(doc, "id"),
+            id=_text(doc, "id"),
             type=s.type_name,
-            issuer=text(doc.get("issuer"), "name"),
-            subject=text(doc.get("credentialSubject"), "unifiedSocialCreditCode"),
+            issuer=_text(doc.get("issuer"), "name"),
+            subject=_text(doc.get("credentialSubject"), "unifiedSocialCreditCode"),
         )
-        return VerificationResult(all(c.status != "failed" for c in checks), tuple(checks), summary)
+        valid = not any(c.status == "failed" for c in checks)
+        return VerificationResult(valid, tuple(checks), summary)
+
+
+def _text(obj: Any, key: str) -> str | None:
+    value = obj.get(key) if type(obj) is dict else None
+    return value if type(value) is str else None
 
 
 def _hash_data(data: DataInput, algorithm: str) -> str:

@@ -15,6 +15,7 @@ True
 from __future__ import annotations
 
 import re
+from operator import mul
 
 __all__ = ["ALPHABET", "WEIGHTS", "check_character", "is_valid_uscc"]
 
@@ -41,6 +42,5 @@ def is_valid_uscc(code: object) -> bool:
     """Whether ``code`` is an 18-character unified social credit code with a correct check character."""
     if type(code) is not str or len(code) != 18 or not _CODE.fullmatch(code):
         return False
-    v = _VALUE
-    total = sum(v[c] * w for c, w in zip(code, WEIGHTS))
+    total = sum(map(mul, map(_VALUE.__getitem__, code[:17]), WEIGHTS))
     return ALPHABET[(31 - total % 31) % 31] == code[17]

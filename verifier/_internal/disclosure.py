@@ -24,6 +24,7 @@ from verifier.errors import InvalidDocument, RedactionError
 __all__ = [
     "SUITE_HASHES",
     "IntegrityFailure",
+    "digests_from_walk",
     "escape_token",
     "flatten",
     "leaf_digest",
@@ -33,6 +34,7 @@ __all__ = [
     "redacted_ancestry",
     "salt_and_digest",
     "target_hash_of",
+    "walk_leaves",
 ]
 
 HashFn = Callable[[bytes], Any]
@@ -111,6 +113,77 @@ def flatten(
         check_number(value, path)
     else:
         raise InvalidDocument(f"field {path or '/'} holds a {kind.__name__}, which JSON cannot carry")
+
+
+def walk_leaves(
+    value: Any,
+    path: str,
+    salt_of: Callable[[str], Any],
+    skip: frozenset[str] | set[str],
+    salt_hexes: list[Any],
+    tails: list[bytes],
+) -> None:
+    """:func:`flatten` fused with the first half of :func:`recompute_leaves` (verification's hot path).
+
+    For every leaf, in document order, appends its salt as found (``salt_of(path)``, possibly
+    ``None``) to ``salt_hexes`` and ``uint32_be(len(path)) ‖ path ‖ JCS(value)`` to ``tails``.
+    Refuses what :func:`flatten` refuses, with the same errors.
+    """
+    kind = type(value)
+    if kind is dict:
+        if not value:
+            salt_hexes.append(salt_of(path))
+            tails.append((_PREFIX_CACHE.get(path) or _path_prefix(path)) + b"{}")
+            return
+        for key, item in value.items():
+            if type(key) is not str:
+                raise InvalidDocument(f"object {path or '/'} has a non-text key {key!r}")
+            child = path + "/" + (key if ("~" not in key and "/" not in key) else escape_token(key))
+            if type(item) is str:
+                salt_hexes.append(salt_of(child))
+                try:
+                    tails.append(
+                        (_PREFIX_CACHE.get(child) or _path_prefix(child))
+                        + encode_basestring(item).encode("utf-8")
+                    )
+                except UnicodeEncodeError:
+                    jcs(item, child)  # raises InvalidDocument
+            else:
+                walk_leaves(item, child, salt_of, skip, salt_hexes, tails)
+    elif kind is list:
+        if not value:
+            salt_hexes.append(salt_of(path))
+            tails.append((_PREFIX_CACHE.get(path) or _path_prefix(path)) + b"[]")
+            return
+        for index, item in enumerate(value):
+            child = f"{path}/{index}"
+            if item is None and child in skip:
+                continue
+            walk_leaves(item, child, salt_of, skip, salt_hexes, tails)
+    elif kind is str or kind is bool or value is None or kind is int or kind is float:
+        encoded = jcs(value, path)  # refuses floats and unsafe integers
+        salt_hexes.append(salt_of(path))
+        tails.append((_PREFIX_CACHE.get(path) or _path_prefix(path)) + encoded)
+    else:
+        raise InvalidDocument(f"field {path or '/'} holds a {kind.__name__}, which JSON cannot carry")
+
+
+def digests_from_walk(salt_hexes: list[Any], tails: list[bytes], h: HashFn) -> list[bytes] | None:
+    """The leaf digests from :func:`walk_leaves` output, or ``None`` if a salt is missing or malformed
+    (the caller then takes the slow path, :func:`recompute_leaves`, for the precise reason)."""
+    n = len(tails)
+    if None in salt_hexes or set(map(type, salt_hexes)) - {str}:
+        return None
+    joined = "".join(salt_hexes)
+    if len(joined) != 66 * n or joined[0::66] != "0" * n or joined[1::66] != "x" * n:
+        return None
+    try:
+        blob = bytes.fromhex(joined.replace("0x", ""))
+    except ValueError:
+        return None
+    if len(blob) != 32 * n:
+        return None
+    return [h(blob[i : i + 32] + tail).digest() for i, tail in zip(range(0, 32 * n, 32), tails, strict=True)]
 
 
 def leaf_digest(h: HashFn, salt: bytes, path: str, value: Any) -> bytes:
