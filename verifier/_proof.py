@@ -122,6 +122,12 @@ def parse_proof(proof: Any) -> ParsedProof:
     anchor_proof = proof.get("anchorProof")
     if anchor_proof is not None and type(anchor_proof) is not dict:
         raise InvalidDocument("proof.anchorProof must be an object")
+    ctype: Any
+    count: Any
+    issuer_id: Any
+    key_version: Any
+    chain_id: Any
+    block_number: Any
     ctype, count, issuer_id, key_version = (
         proof.get("credentialType"),
         proof.get("batchCount"),

@@ -249,12 +249,12 @@ class Verifier:
         leaf = keccak(keccak(target + subject))
         node, nodes = leaf, self._nodes
         for sibling in p.path:
-            key = node + sibling if node < sibling else sibling + node
-            parent = nodes.get(key)
+            pair = node + sibling if node < sibling else sibling + node
+            parent = nodes.get(pair)
             if parent is None:
                 if len(nodes) > _NODE_CACHE_LIMIT:
                     nodes.clear()
-                parent = nodes[key] = keccak(key)
+                parent = nodes[pair] = keccak(pair)
             node = parent
         if node != p.root:
             return Check(
