@@ -167,8 +167,8 @@ class RpcTrust:
         anchor = self.anchor(root)
         issuer = self.issuer(anchor.issuer_id) if anchor else None
         by = issuer.name if issuer else ""
-        override = self._call(f.credentialStatusOf(leaf))
-        if override[0] == status and bytes(override[3]) == root:
+        override = self._call(f.credentialStatusOf(root, leaf))
+        if override[0] == status:
             return StatusRecord(status, reason, int(override[2]), by, "credential")
         return StatusRecord(status, reason, 0, by, "batch")
 

@@ -115,6 +115,7 @@ class Verifier:
         self._signatures: dict[tuple[Any, ...], Check] = {}
         self._nodes: dict[bytes, bytes] = {}
         self._anchor_checks: dict[tuple[Any, ...], Check] = {}
+        self._batch: dict[tuple[Any, ...], tuple[AnchorRecord | None, Check, Check]] = {}
         self._issuer_checks: dict[tuple[Any, ...], Check] = {}
         self._status_passed: Check | None = None
         base = f"urn:certledger:{trust.chain_id}:{trust.anchor_registry}:status:"
@@ -139,8 +140,8 @@ class Verifier:
         if fmt.status != "passed":
             return self._result([fmt, *_AFTER_FORMAT_FAILED], s)
         integrity = self._integrity(s)
-        anchor = self._anchor(s)
-        checks = [fmt, integrity, self._issuer(s), anchor, self._status(s, anchor)]
+        issuer, anchor = self._batch_checks(s)
+        checks = [fmt, integrity, issuer, anchor, self._status(s, anchor)]
         if not s.integrity_ok:
             checks += _AFTER_INTEGRITY_FAILED
         else:
@@ -356,6 +357,35 @@ class Verifier:
             f"batch of {record.count} anchored on chain {p.chain_id} in block "
             f"{record.block_number} ({_when(record.timestamp)})",
         )
+
+    def _batch_checks(self, s: _State) -> tuple[Check, Check]:
+        """``issuer`` and ``anchor``, which depend only on the batch (and the claimed issuer):
+        computed once per batch and remembered."""
+        p = s.proof
+        assert p is not None
+        claimed = s.doc["issuer"]  # schema-checked by `format`
+        key = (
+            p.root,
+            p.signature,
+            p.suite,
+            p.credential_type,
+            p.batch_count,
+            p.issuer_id,
+            p.key_version,
+            p.chain_id,
+            p.anchor_registry,
+            p.block_number,
+            claimed["id"],
+            claimed["name"],
+            claimed["unifiedSocialCreditCode"],
+            s.type_name,
+        )
+        hit = self._batch.get(key)
+        if hit is None:
+            anchor = self._anchor(s)
+            hit = self._batch[key] = (s.anchor, self._issuer(s), anchor)
+        s.anchor = hit[0]
+        return hit[1], hit[2]
 
     def _issuer(self, s: _State) -> Check:
         p, record = s.proof, s.anchor
