@@ -352,21 +352,29 @@ class TrustBundle:
 
     def credential_status(self, root: bytes, leaf: bytes, status_list_index: int) -> StatusRecord:
         anchor = self._anchors.get(root)
-        issuer = self._issuers.get(anchor.issuer_id) if anchor else None
-        by = issuer.name if issuer else ""
         if anchor is not None and anchor.status not in (0, 1):
-            return StatusRecord(anchor.status, anchor.reason, anchor.status_timestamp, by, "batch")
-        return self.list_status(status_list_index, by)
+            issuer = self._issuers.get(anchor.issuer_id)
+            return StatusRecord(
+                anchor.status, anchor.reason, anchor.status_timestamp, issuer.name if issuer else "", "batch"
+            )
+        return self.list_status(status_list_index, root)
 
-    def list_status(self, index: int, default_by: str = "") -> StatusRecord:
+    def list_status(self, index: int, root: bytes | None = None) -> StatusRecord:
         """The status of ``index`` in the bundle's bitstring status lists (revocation wins)."""
+        byte, mask = index >> 3, 0x80 >> (index & 7)
+        revocation, suspension = self._bits["revocation"], self._bits["suspension"]
+        if (byte >= len(revocation) or not revocation[byte] & mask) and (
+            byte >= len(suspension) or not suspension[byte] & mask
+        ):
+            return _VALID
         for purpose, code in (("revocation", 2), ("suspension", 3)):
             if bit_is_set(self._bits[purpose], index):
+                anchor = self._anchors.get(root) if root is not None else None
+                issuer = self._issuers.get(anchor.issuer_id) if anchor is not None else None
                 d = self._details[purpose].get(str(index)) or {}
-                return StatusRecord(
-                    code, _int(d.get("reason")), _int(d.get("timestamp")), str(d.get("by") or default_by)
-                )
-        return _VALID
+                by = str(d.get("by") or (issuer.name if issuer else ""))
+                return StatusRecord(code, _int(d.get("reason")), _int(d.get("timestamp")), by)
+        return _VALID  # pragma: no cover - one of the bits was set
 
     def trusts_header_signer(self, address: str) -> bool:
         address = address.lower()
