@@ -230,3 +230,14 @@ def test_help_is_readable():
         "Exit status",
     ):
         assert option in out
+
+
+def test_many_files_keep_json_output_clean(files, tmp_path):
+    d, _ = files
+    good = (d / "creds" / "c0.json").read_bytes()
+    for i in range(25):
+        (tmp_path / f"copy{i:02d}.json").write_bytes(good)
+    proc = run(str(tmp_path), "--bundle", str(d / "bundle.json"), "--at", AT, "--json")
+    assert proc.returncode == 0
+    lines = proc.stdout.decode().splitlines()
+    assert len(lines) == 25 and all(json.loads(line)["valid"] for line in lines)
