@@ -18,7 +18,7 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl, EIP712 {
 
     /// @dev Storage slot of this mapping is normative (docs/FORMAT.md, "Proof-carrying anchor").
     mapping(bytes32 root => Anchor anchorRecord) private _anchors;
-    mapping(bytes32 leaf => CredentialStatus status) private _credentialStatus;
+    mapping(bytes32 root => mapping(bytes32 leaf => CredentialStatus status)) private _credentialStatus;
 
     constructor(address governance, IIssuerRegistry issuers) EIP712("certledger", "1") {
         _issuers = issuers;
@@ -106,12 +106,12 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl, EIP712 {
     }
 
     /// @inheritdoc IAnchorRegistry
-    function reinstateCredential(bytes32 leaf) external {
-        CredentialStatus storage current = _credentialStatus[leaf];
-        if (current.status != Status.Suspended) revert NotSuspended(leaf);
-        bytes32 root = current.root;
-        uint32 issuerId = _anchors[root].issuerId;
+    function reinstateCredential(bytes32 root, bytes32 leaf) external {
+        Anchor storage record = _requireAnchored(root);
+        uint32 issuerId = record.issuerId;
         _requireAuthority(issuerId, root, true);
+        CredentialStatus storage current = _credentialStatus[root][leaf];
+        if (current.status != Status.Suspended) revert NotSuspended(leaf);
         _setCredentialStatus(current, leaf, root, issuerId, Status.None, 0);
     }
 
@@ -121,16 +121,16 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl, EIP712 {
     }
 
     /// @inheritdoc IAnchorRegistry
-    function credentialStatusOf(bytes32 leaf) external view returns (CredentialStatus memory) {
-        return _credentialStatus[leaf];
+    function credentialStatusOf(bytes32 root, bytes32 leaf) external view returns (CredentialStatus memory) {
+        return _credentialStatus[root][leaf];
     }
 
     /// @inheritdoc IAnchorRegistry
     function statusOf(bytes32 root, bytes32 leaf) public view returns (Status status, uint8 reason) {
         Anchor storage record = _anchors[root];
         if (record.status != Status.Valid) return (record.status, record.reason);
-        CredentialStatus storage override_ = _credentialStatus[leaf];
-        if (override_.status == Status.None || override_.root != root) return (Status.Valid, 0);
+        CredentialStatus storage override_ = _credentialStatus[root][leaf];
+        if (override_.status == Status.None) return (Status.Valid, 0);
         return (override_.status, override_.reason);
     }
 
@@ -166,7 +166,7 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl, EIP712 {
         _requireAuthority(issuerId, root, false);
         leaf = leafHash(targetHash, subjectHash);
         if (!MerkleProof.verifyCalldata(proof, root, leaf)) revert InvalidMerkleProof(root, leaf);
-        current = _credentialStatus[leaf];
+        current = _credentialStatus[root][leaf];
     }
 
     function _setBatchStatus(Anchor storage record, bytes32 root, Status status, uint8 reason) private {
@@ -186,7 +186,6 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl, EIP712 {
         current.status = status;
         current.reason = reason;
         current.timestamp = uint64(block.timestamp);
-        current.root = root;
         emit CredentialStatusChanged(leaf, root, issuerId, status, reason, msg.sender);
     }
 
@@ -200,7 +199,7 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl, EIP712 {
     function _requireAuthority(uint32 issuerId, bytes32 root, bool reinstating) private view {
         if (hasRole(GOVERNANCE_ROLE, msg.sender)) return;
         if (_issuers.issuerOf(msg.sender) != issuerId) revert NotStatusAuthority(msg.sender, root);
-        if (reinstating && _issuers.issuer(issuerId).status != IIssuerRegistry.IssuerStatus.Active) {
+        if (reinstating && _issuers.issuerStatus(issuerId) != IIssuerRegistry.IssuerStatus.Active) {
             revert IssuerSuspendedCannotReinstate(issuerId);
         }
     }

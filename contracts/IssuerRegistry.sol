@@ -160,6 +160,11 @@ contract IssuerRegistry is IIssuerRegistry, AccessControl {
     }
 
     /// @inheritdoc IIssuerRegistry
+    function issuerStatus(uint32 issuerId) external view returns (IssuerStatus) {
+        return _core[issuerId].status;
+    }
+
+    /// @inheritdoc IIssuerRegistry
     function issuerOf(address account) external view returns (uint32) {
         return _issuerOf[account];
     }

@@ -553,11 +553,10 @@ async def spot_check(rpc_url: str, deployment: Deployment, session: AsyncSession
              "block_timestamp": r[5], "status": ANCHOR_STATUS[r[6]], "reason": r[7]})
         checked += 1
     for cs in await sample_of(ChainCredentialStatus):
-        r = await c["anchorRegistry"].functions.credentialStatusOf(bytes.fromhex(cs.leaf[2:])).call(
-            block_identifier=block)
-        cmp(f"credential {cs.leaf}", {"status": cs.status, "reason": cs.reason, "timestamp": cs.timestamp,
-                                      "root": cs.root},
-            {"status": ANCHOR_STATUS[r[0]], "reason": r[1], "timestamp": r[2], "root": "0x" + bytes(r[3]).hex()})
+        r = await c["anchorRegistry"].functions.credentialStatusOf(
+            bytes.fromhex(cs.root[2:]), bytes.fromhex(cs.leaf[2:])).call(block_identifier=block)
+        cmp(f"credential {cs.leaf} in {cs.root}", {"status": cs.status, "reason": cs.reason, "timestamp": cs.timestamp},
+            {"status": ANCHOR_STATUS[r[0]], "reason": r[1], "timestamp": r[2]})
         checked += 1
     for f in await sample_of(ChainFlow):
         r = await c["dataFlowLedger"].functions.flow(f.flow_id).call(block_identifier=block)

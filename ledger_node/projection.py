@@ -112,7 +112,8 @@ class ChainAnchor(ChainBase):
 
 class ChainCredentialStatus(ChainBase):
     __tablename__ = "chain_credential_status"
-    leaf: Mapped[str] = mapped_column(Hex32, primary_key=True)
+    id: Mapped[str] = mapped_column(String(133), primary_key=True)  # "<root>:<leaf>"
+    leaf: Mapped[str] = mapped_column(Hex32, index=True)
     root: Mapped[str] = mapped_column(Hex32, index=True)
     issuer_id: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16))  # "None" after a reinstatement: follows its batch
@@ -166,7 +167,7 @@ class ChainEventRow(ChainBase):
     tx_hash: Mapped[str] = mapped_column(Hex32)
     contract: Mapped[str] = mapped_column(String(32))  # issuerRegistry | anchorRegistry | dataFlowLedger
     event: Mapped[str] = mapped_column(String(64))
-    entity: Mapped[str | None] = mapped_column(String(80), index=True, nullable=True)
+    entity: Mapped[str | None] = mapped_column(String(160), index=True, nullable=True)
     args: Mapped[dict] = mapped_column(JSON)
 
 
@@ -237,7 +238,7 @@ def entity_of(event: str, args: dict[str, Any]) -> str | None:
     if event in ("BatchAnchored", "BatchStatusChanged"):
         return f"anchor:{args['root']}"
     if event == "CredentialStatusChanged":
-        return f"credential:{args['leaf']}"
+        return f"credential:{args['root']}:{args['leaf']}"
     if event in ("FlowDeclared", "FlowDecided"):
         return f"flow:{args['flowId']}"
     if event == "ParticipantRegistered":
@@ -340,8 +341,8 @@ class ProjectionState:
                                        status_block=ev.block_number)
 
     def _on_CredentialStatusChanged(self, ev: ChainEvent, a: dict) -> None:
-        self.credential_status[a["leaf"]] = {
-            "leaf": a["leaf"], "root": a["root"], "issuer_id": a["issuerId"],
+        self.credential_status[f"{a['root']}:{a['leaf']}"] = {
+            "id": f"{a['root']}:{a['leaf']}", "leaf": a["leaf"], "root": a["root"], "issuer_id": a["issuerId"],
             "status": ANCHOR_STATUS[a["status"]], "reason": a["reason"], "block": ev.block_number,
             "timestamp": ev.block_timestamp,
         }
@@ -414,7 +415,7 @@ _KIND_TABLES = (
     ("issuer", "issuer_keys", ChainIssuerKey, "issuer_id"),
     ("issuer", "issuer_types", ChainIssuerType, "issuer_id"),
     ("anchor", "anchors", ChainAnchor, "root"),
-    ("credential", "credential_status", ChainCredentialStatus, "leaf"),
+    ("credential", "credential_status", ChainCredentialStatus, "id"),
     ("flow", "flows", ChainFlow, "flow_id"),
     ("participant", "participants", ChainParticipant, "account"),
 )
@@ -425,7 +426,7 @@ def _pk(table: str, row: dict) -> Any:
         return (row["issuer_id"], row["key_version"])
     if table == "issuer_types":
         return (row["issuer_id"], row["credential_type"])
-    col = {"issuers": "issuer_id", "participants": "account", "anchors": "root", "credential_status": "leaf",
+    col = {"issuers": "issuer_id", "participants": "account", "anchors": "root", "credential_status": "id",
            "flows": "flow_id"}[table]
     return row[col]
 

@@ -104,7 +104,7 @@ def measure() -> list[dict]:
             row(f"suspendCredential (proof depth {len(proofs[i])})",
                 tx(ar.functions.suspendCredential(root, t, s, proofs[i], 7), issuer_key))
             leaf = chain.call(ar.functions.leafHash(t, s))
-            row("reinstateCredential", tx(ar.functions.reinstateCredential(leaf), issuer_key))
+            row("reinstateCredential", tx(ar.functions.reinstateCredential(root, leaf), issuer_key))
 
             batch_root = os.urandom(32)
             tx(ar.functions.anchor(batch_root, 1, 1_000), issuer_key)

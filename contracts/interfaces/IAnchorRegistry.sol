@@ -32,12 +32,11 @@ interface IAnchorRegistry {
         uint8 reason;
     }
 
-    /// @notice The status override of one credential.
+    /// @notice The status override of one credential in one batch.
     struct CredentialStatus {
         Status status;
         uint8 reason;
         uint64 timestamp;
-        bytes32 root;
     }
 
     /// @notice The root is zero.
@@ -109,15 +108,17 @@ interface IAnchorRegistry {
         uint8 reason
     ) external;
 
-    /// @notice Reinstates a suspended credential (its leaf was proven when it was suspended).
-    /// Emits {CredentialStatusChanged}.
-    function reinstateCredential(bytes32 leaf) external;
+    /// @notice Reinstates a credential suspended in batch `root` (its leaf was proven when it was
+    /// suspended). Emits {CredentialStatusChanged}.
+    function reinstateCredential(bytes32 root, bytes32 leaf) external;
 
     /// @notice The anchor record of `root` (all zero if never anchored).
     function anchorOf(bytes32 root) external view returns (Anchor memory);
 
-    /// @notice The status override of a credential leaf (Status.None if it follows its batch).
-    function credentialStatusOf(bytes32 leaf) external view returns (CredentialStatus memory);
+    /// @notice The status override of credential `leaf` in batch `root` (Status.None if it follows
+    /// its batch). Overrides are per (root, leaf): another issuer anchoring the same leaf in its own
+    /// batch cannot touch this one.
+    function credentialStatusOf(bytes32 root, bytes32 leaf) external view returns (CredentialStatus memory);
 
     /// @notice The effective status of the credential `leaf` in batch `root`: the batch status
     /// unless the batch is valid and the credential has an override. Does not check membership.

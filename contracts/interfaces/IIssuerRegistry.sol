@@ -124,6 +124,9 @@ interface IIssuerRegistry {
     /// @notice One key version of an issuer. Reverts {IssuerUnknown} for an unknown version.
     function issuerKey(uint32 issuerId, uint16 keyVersion) external view returns (IssuerKey memory);
 
+    /// @notice The status of an issuer (None if never registered) — the cheap view for status checks.
+    function issuerStatus(uint32 issuerId) external view returns (IssuerStatus);
+
     /// @notice The issuer whose *current* key is `account`, or 0.
     function issuerOf(address account) external view returns (uint32 issuerId);
 

@@ -65,7 +65,7 @@ async def change_credential(ctx, principal: Principal, credential_id: str, actio
     elif action == "suspend":
         fn = f.suspendCredential(root, target, subject, proof, code)
     elif action == "reinstate":
-        fn = f.reinstateCredential(leaf)
+        fn = f.reinstateCredential(root, leaf)
     else:
         raise BadRequest(f"unknown action {action!r}")
     receipt = await ctx.chain.transact(key, fn)

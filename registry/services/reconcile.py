@@ -44,7 +44,7 @@ async def audit(ctx, *, spot: int = 25, seed: int | None = None) -> AuditReport:
     report = AuditReport(block=head)
     diff = report.differences.append
     chain_anchors = {r["root"]: r for r in snap.get("anchors", [])}
-    chain_status = {r["leaf"]: r for r in snap.get("credential_status", [])}
+    chain_status = {(r["root"], r["leaf"]): r for r in snap.get("credential_status", [])}
 
     async with ctx.sessions() as s:
         issuers = {org_id: issuer_id for org_id, issuer_id in (await s.execute(
@@ -84,13 +84,14 @@ async def audit(ctx, *, spot: int = 25, seed: int | None = None) -> AuditReport:
         for cid, batch_id, target, subject, status in rows:
             report.credentials_checked += 1
             leaf = "0x" + leaf_hash(bytes.fromhex(target[2:]), bytes.fromhex(subject[2:])).hex()
-            seen_leaves.add(leaf)
-            c = chain_status.get(leaf)
+            key = (by_batch[batch_id].root, leaf)
+            seen_leaves.add(key)
+            c = chain_status.get(key)
             chain_state = c["status"] if c and c["status"] != "None" else "Valid"
             if chain_state != STATUS.get(status):
                 diff(f"credential {cid}: status {chain_state} on the chain, {STATUS.get(status)} in the DB")
-        for leaf, c in chain_status.items():
-            if c["status"] not in ("None", "Valid") and c["root"] in db_roots and leaf not in seen_leaves:
+        for (root, leaf), c in chain_status.items():
+            if c["status"] not in ("None", "Valid") and root in db_roots and (root, leaf) not in seen_leaves:
                 diff(f"credential leaf {leaf} ({c['status']} on the chain) is missing from the DB")
 
     # spot-check the event replay itself against the contract's views

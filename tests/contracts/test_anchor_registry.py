@@ -100,7 +100,7 @@ def test_anchor_gas_within_budget(c, issuers):
 
 def test_unanchored_views_are_zero(c, batch):
     assert tuple(c.call(c.ar.functions.anchorOf(batch.root))) == (0, 0, 0, 0, 0, 0, H.NONE, 0)
-    assert tuple(c.call(c.ar.functions.credentialStatusOf(batch.leaves[0]))) == (H.NONE, 0, 0, ZERO32)
+    assert tuple(c.call(c.ar.functions.credentialStatusOf(batch.root, batch.leaves[0]))) == (H.NONE, 0, 0)
     assert _status(c, batch, 0) == (H.NONE, 0)
     assert _is_valid(c, batch, 0) is False
 
@@ -139,13 +139,13 @@ def test_suspended_issuer_cannot_anchor_but_keeps_protective_powers(c, issuers, 
     c.tx(c.ar.functions.suspendBatch(other_root, 1), ISSUER)
     # ... but not reinstate them
     with H.reverts("IssuerSuspendedCannotReinstate", {"issuerId": 1}):
-        c.tx(c.ar.functions.reinstateCredential(anchored.leaves[1]), ISSUER)
+        c.tx(c.ar.functions.reinstateCredential(anchored.root, anchored.leaves[1]), ISSUER)
     with H.reverts("IssuerSuspendedCannotReinstate", {"issuerId": 1}):
         c.tx(c.ar.functions.reinstateBatch(other_root), ISSUER)
     # governance can, and once reinstated the issuer can again
     c.tx(c.ar.functions.reinstateBatch(other_root), H.GOV)
     c.tx(c.ir.functions.reinstateIssuer(1), H.GOV)
-    c.tx(c.ar.functions.reinstateCredential(anchored.leaves[1]), ISSUER)
+    c.tx(c.ar.functions.reinstateCredential(anchored.root, anchored.leaves[1]), ISSUER)
     H.anchor(c, ISSUER, H.b32())
     c.tx(c.ar.functions.revokeBatch(other_root, 2), ISSUER)
 
@@ -169,7 +169,7 @@ def test_rotated_key(c, issuers, anchored):
     assert c.call(c.ar.functions.anchorOf(new_root))[:2] == (1, 2)
     # the new key changes the status of the old key's anchors
     _suspend(c, NEW_KEY, anchored, 0)
-    c.tx(c.ar.functions.reinstateCredential(anchored.leaves[0]), NEW_KEY)
+    c.tx(c.ar.functions.reinstateCredential(anchored.root, anchored.leaves[0]), NEW_KEY)
     _revoke(c, NEW_KEY, anchored, 3)
     c.tx(c.ar.functions.suspendBatch(anchored.root, 1), NEW_KEY)
     c.tx(c.ar.functions.reinstateBatch(anchored.root), NEW_KEY)
@@ -263,8 +263,8 @@ def test_revoke_credential_with_oz_proof(c, issuers, anchored):
         "leaf": anchored.leaves[5], "root": anchored.root, "issuerId": 1, "status": H.REVOKED, "reason": 1,
         "by": H.addr(ISSUER)}
     ts = _block(c, receipt)["timestamp"]
-    assert tuple(c.call(c.ar.functions.credentialStatusOf(anchored.leaves[5]))) == (
-        H.REVOKED, 1, ts, anchored.root)
+    assert tuple(c.call(c.ar.functions.credentialStatusOf(anchored.root, anchored.leaves[5]))) == (
+        H.REVOKED, 1, ts)
     assert _status(c, anchored, 5) == (H.REVOKED, 1)
     assert _is_valid(c, anchored, 5) is False
     # its neighbours are untouched
@@ -276,7 +276,7 @@ def test_revoke_credential_with_oz_proof(c, issuers, anchored):
     with H.reverts("AlreadyRevoked", {"id": anchored.leaves[5]}):
         _suspend(c, ISSUER, anchored, 5)
     with H.reverts("NotSuspended", {"id": anchored.leaves[5]}):
-        c.tx(c.ar.functions.reinstateCredential(anchored.leaves[5]), ISSUER)
+        c.tx(c.ar.functions.reinstateCredential(anchored.root, anchored.leaves[5]), ISSUER)
 
 
 def test_forged_proofs_rejected(c, issuers, anchored):
@@ -310,16 +310,16 @@ def test_suspend_and_reinstate_credential(c, issuers, anchored):
     assert _is_valid(c, anchored, 9) is False
     with H.reverts("AlreadySuspended", {"id": anchored.leaves[9]}):
         _suspend(c, ISSUER, anchored, 9)
-    receipt = c.tx(c.ar.functions.reinstateCredential(anchored.leaves[9]), ISSUER)
+    receipt = c.tx(c.ar.functions.reinstateCredential(anchored.root, anchored.leaves[9]), ISSUER)
     assert H.one_event(c.ar, "CredentialStatusChanged", receipt) == {
         "leaf": anchored.leaves[9], "root": anchored.root, "issuerId": 1, "status": H.NONE, "reason": 0,
         "by": H.addr(ISSUER)}
-    rec = c.call(c.ar.functions.credentialStatusOf(anchored.leaves[9]))
-    assert (rec[0], rec[1], rec[3]) == (H.NONE, 0, anchored.root)
+    rec = c.call(c.ar.functions.credentialStatusOf(anchored.root, anchored.leaves[9]))
+    assert (rec[0], rec[1]) == (H.NONE, 0)
     assert _status(c, anchored, 9) == (H.VALID, 0)
     assert _is_valid(c, anchored, 9) is True
     with H.reverts("NotSuspended", {"id": anchored.leaves[9]}):
-        c.tx(c.ar.functions.reinstateCredential(anchored.leaves[9]), ISSUER)
+        c.tx(c.ar.functions.reinstateCredential(anchored.root, anchored.leaves[9]), ISSUER)
     # a suspended credential can be revoked
     _suspend(c, ISSUER, anchored, 9)
     _revoke(c, ISSUER, anchored, 9, reason=6)
@@ -348,8 +348,8 @@ def test_credential_status_reverts(c, issuers, batch):
         c.tx(c.ar.functions.revokeCredential(batch.root, t, s, p, 1), ISSUER)
     with H.reverts("RootNotAnchored", {"root": batch.root}):
         c.tx(c.ar.functions.suspendCredential(batch.root, t, s, p, 1), H.GOV)
-    with H.reverts("NotSuspended", {"id": batch.leaves[0]}):
-        c.tx(c.ar.functions.reinstateCredential(batch.leaves[0]), ISSUER)
+    with H.reverts("RootNotAnchored", {"root": batch.root}):
+        c.tx(c.ar.functions.reinstateCredential(batch.root, batch.leaves[0]), ISSUER)
 
 
 def test_only_the_anchoring_issuer_or_governance_changes_a_credential(c, issuers, anchored):
@@ -364,9 +364,9 @@ def test_only_the_anchoring_issuer_or_governance_changes_a_credential(c, issuers
     _suspend(c, ISSUER, anchored, 0)
     for key in (OTHER, STRANGER):
         with H.reverts("NotStatusAuthority", {"account": H.addr(key), "root": anchored.root}):
-            c.tx(c.ar.functions.reinstateCredential(anchored.leaves[0]), key)
+            c.tx(c.ar.functions.reinstateCredential(anchored.root, anchored.leaves[0]), key)
     # governance may do all three
-    receipt = c.tx(c.ar.functions.reinstateCredential(anchored.leaves[0]), H.GOV)
+    receipt = c.tx(c.ar.functions.reinstateCredential(anchored.root, anchored.leaves[0]), H.GOV)
     assert H.one_event(c.ar, "CredentialStatusChanged", receipt)["by"] == H.addr(H.GOV)
     _suspend(c, H.GOV, anchored, 1)
     _revoke(c, H.GOV, anchored, 2)
@@ -386,26 +386,24 @@ def test_same_leaf_in_another_issuers_batch_does_not_touch_mine(c, issuers, anch
     assert _is_valid(c, anchored, 6) is True
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG AnchorRegistry: _credentialStatus is keyed by leaf only, so another issuer that anchors a "
-    "batch holding the same leaf overwrites the override and un-suspends my credential"))
 def test_other_issuer_cannot_lift_my_suspension(c, issuers, anchored):
     leaf = anchored.leaves[6]
     _suspend(c, ISSUER, anchored, 6, reason=7)
     H.anchor(c, OTHER, leaf)  # OTHER's one-leaf batch: root == leaf
-    _revoke(c, OTHER, anchored, 6, root=leaf, proof=[])  # passes: the override is Suspended, not Revoked
-    assert _status(c, anchored, 6) == (H.SUSPENDED, 7)  # actually (Valid, 0): the override now names OTHER's root
+    _revoke(c, OTHER, anchored, 6, root=leaf, proof=[])  # OTHER's own batch: its own override
+    assert _status(c, anchored, 6) == (H.SUSPENDED, 7)  # mine is untouched (status is per root and leaf)
+    assert c.call(c.ar.functions.statusOf(leaf, leaf))[0] == H.REVOKED
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG AnchorRegistry: _credentialStatus is keyed by leaf only, so another issuer's suspension of the "
-    "same leaf in its own batch blocks the anchoring issuer from suspending (and reinstating) its credential"))
 def test_other_issuer_cannot_block_my_suspension(c, issuers, anchored):
     leaf = anchored.leaves[6]
     H.anchor(c, OTHER, leaf)
     _suspend(c, OTHER, anchored, 6, root=leaf, proof=[])
-    _suspend(c, ISSUER, anchored, 6, reason=7)  # reverts AlreadySuspended(leaf)
+    _suspend(c, ISSUER, anchored, 6, reason=7)  # OTHER's suspension does not block mine
     assert _status(c, anchored, 6) == (H.SUSPENDED, 7)
+    c.tx(c.ar.functions.reinstateCredential(anchored.root, leaf), ISSUER)  # and I reinstate only mine
+    assert _status(c, anchored, 6) == (H.VALID, 0)
+    assert c.call(c.ar.functions.statusOf(leaf, leaf))[0] == H.SUSPENDED
 
 
 # -- misc views ---------------------------------------------------------------------------------

@@ -188,7 +188,7 @@ def test_asset_must_be_anchored_and_valid(c, assets):
     c.tx(c.ar.functions.suspendCredential(assets.root, t, s, p, 7), ISSUER)
     with H.reverts("AssetNotValid", {"root": assets.root, "leaf": leaf0}):
         declare(c, EXPORTER, decl(), proof(assets, 0))
-    c.tx(c.ar.functions.reinstateCredential(leaf0), ISSUER)
+    c.tx(c.ar.functions.reinstateCredential(assets.root, leaf0), ISSUER)
     assert H.one_event(c.fl, "FlowDeclared", declare(c, EXPORTER, decl(), proof(assets, 0)))["flowId"] == 1
     # a revoked certificate
     c.tx(c.ar.functions.revokeCredential(assets.root, t, s, p, 1), ISSUER)

@@ -243,7 +243,7 @@ class Loader:
         self.tx(self.ar.functions.revokeCredential(root, t, s, proofs[1], 3), ISSUER)
         t, s = values[2]
         self.tx(self.ar.functions.suspendCredential(root, t, s, proofs[2], 4), ISSUER)
-        self.tx(self.ar.functions.reinstateCredential(leaves[2]), ISSUER)
+        self.tx(self.ar.functions.reinstateCredential(root, leaves[2]), ISSUER)
         t, s = values[3]
         self.tx(self.ar.functions.suspendCredential(root, t, s, proofs[3], 5), GOV)
         other = [os.urandom(32) for _ in range(3)]

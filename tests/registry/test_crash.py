@@ -136,3 +136,18 @@ def test_sigkill_at_every_pipeline_state_loses_nothing_and_anchors_once(chain, d
         _, root, _, tree = batches[batch_id]
         leaf = leaf_hash(bytes.fromhex(target[2:]), bytes.fromhex(subject[2:]))
         assert "0x" + process_proof(leaf, proof_from_tree(tree, leaf)).hex() == root, cid
+
+    # -- `certledger audit` agrees, and notices a deliberately deleted row ------------------------
+    import subprocess
+
+    from tests.registry.procs import CERTLEDGER
+
+    audit = subprocess.run([str(CERTLEDGER), "audit"], env=svc.env, capture_output=True, text=True, timeout=300)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert "clean" in audit.stdout
+    victim = creds[12345][0]
+    db.execute("DELETE FROM credentials WHERE id = ?", (victim,))
+    db.commit()
+    audit = subprocess.run([str(CERTLEDGER), "audit"], env=svc.env, capture_output=True, text=True, timeout=300)
+    assert audit.returncode == 1, audit.stdout + audit.stderr
+    assert f"batch {creds[12345][1]}: the chain anchored" in audit.stdout and "the DB holds" in audit.stdout

@@ -1,8 +1,8 @@
-"""registry tables
+"""initial schema: registry and chain projection
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 04:54:23.988414
+Create Date: 2026-11-22 05:28:41.045633
 """
 from alembic import op
 import sqlalchemy as sa
@@ -147,12 +147,22 @@ def upgrade() -> None:
     sa.Column('tx_hash', sa.String(length=66), nullable=True),
     sa.Column('received_digest', sa.String(length=66), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('asset_leaf', sa.String(length=66), nullable=True),
+    sa.Column('declared_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('decision', sa.SmallInteger(), nullable=False),
+    sa.Column('decision_reason', sa.Text(), nullable=True),
+    sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('decision_tx', sa.String(length=66), nullable=True),
+    sa.Column('received_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['credential_id'], ['credentials.id'], ),
     sa.ForeignKeyConstraint(['exporter_org_id'], ['organisations.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('declaration_hash'),
     sa.UniqueConstraint('flow_id')
     )
+    with op.batch_alter_table('flow_declarations', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_flow_declarations_asset_leaf'), ['asset_leaf'], unique=False)
+
     op.create_table('chain_anchors',
     sa.Column('root', sa.String(length=66), nullable=False),
     sa.Column('issuer_id', sa.BigInteger(), nullable=False),
@@ -173,6 +183,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_chain_anchors_issuer_id'), ['issuer_id'], unique=False)
 
     op.create_table('chain_credential_status',
+    sa.Column('id', sa.String(length=133), nullable=False),
     sa.Column('leaf', sa.String(length=66), nullable=False),
     sa.Column('root', sa.String(length=66), nullable=False),
     sa.Column('issuer_id', sa.BigInteger(), nullable=False),
@@ -180,9 +191,10 @@ def upgrade() -> None:
     sa.Column('reason', sa.Integer(), nullable=False),
     sa.Column('block', sa.BigInteger(), nullable=False),
     sa.Column('timestamp', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('leaf')
+    sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('chain_credential_status', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_chain_credential_status_leaf'), ['leaf'], unique=False)
         batch_op.create_index(batch_op.f('ix_chain_credential_status_root'), ['root'], unique=False)
 
     op.create_table('chain_events',
@@ -194,7 +206,7 @@ def upgrade() -> None:
     sa.Column('tx_hash', sa.String(length=66), nullable=False),
     sa.Column('contract', sa.String(length=32), nullable=False),
     sa.Column('event', sa.String(length=64), nullable=False),
-    sa.Column('entity', sa.String(length=80), nullable=True),
+    sa.Column('entity', sa.String(length=160), nullable=True),
     sa.Column('args', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('block_hash', 'log_index', name='uq_chain_events_block_log')
@@ -325,6 +337,7 @@ def downgrade() -> None:
     op.drop_table('chain_events')
     with op.batch_alter_table('chain_credential_status', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_chain_credential_status_root'))
+        batch_op.drop_index(batch_op.f('ix_chain_credential_status_leaf'))
 
     op.drop_table('chain_credential_status')
     with op.batch_alter_table('chain_anchors', schema=None) as batch_op:
@@ -332,6 +345,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_chain_anchors_block_number'))
 
     op.drop_table('chain_anchors')
+    with op.batch_alter_table('flow_declarations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_flow_declarations_asset_leaf'))
+
     op.drop_table('flow_declarations')
     with op.batch_alter_table('credentials', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_credentials_subject_identifier'))
