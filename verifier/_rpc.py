@@ -88,6 +88,10 @@ class RpcTrust:
         self._issuers = self.w3.eth.contract(address=to(m["issuerRegistry"]), abi=_abi("IssuerRegistry"))
         self._anchors = self.w3.eth.contract(address=to(m["anchorRegistry"]), abi=_abi("AnchorRegistry"))
         self._issuer_cache: dict[int, IssuerRecord | None] = {}
+        self._status_by_root = any(
+            e.get("name") == "credentialStatusOf" and len(e.get("inputs", [])) == 2
+            for e in _abi("AnchorRegistry")
+        )
 
     def _call(self, fn: Any) -> Any:
         try:
@@ -167,10 +171,15 @@ class RpcTrust:
         anchor = self.anchor(root)
         issuer = self.issuer(anchor.issuer_id) if anchor else None
         by = issuer.name if issuer else ""
-        override = self._call(f.credentialStatusOf(root, leaf))
-        if override[0] == status:
-            return StatusRecord(status, reason, int(override[2]), by, "credential")
-        return StatusRecord(status, reason, 0, by, "batch")
+        if anchor is not None and anchor.status != 1:
+            return StatusRecord(status, reason, anchor.status_timestamp, by, "batch")
+        # A per-credential override. AnchorRegistry 1.0.0 keys it by leaf and stores the root in it;
+        # later versions key it by (root, leaf): ask in whichever form the ABI has.
+        if self._status_by_root:
+            override = self._call(f.credentialStatusOf(root, leaf))
+        else:
+            override = self._call(f.credentialStatusOf(leaf))
+        return StatusRecord(status, reason, int(override[2]), by, "credential")
 
     def trusts_header_signer(self, address: str) -> bool:
         return False
