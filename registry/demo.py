@@ -278,4 +278,5 @@ def demo_command(
     files = "\n".join(f"  {p.name}" for p in sorted(folder.iterdir()))
     console.print(Panel(f"Artefacts in [bold]{folder.resolve()}[/bold]:\n{files}\n\n"
                         f"Verify any of them yourself:\n  .venv/bin/certledger-verify {folder}/business-licence.json "
-                        f"--bundle {folder}/trust-bundle.json", title="certledger demo done"))
+                        f"--bundle {folder}/trust-bundle.json\n\nThe local chain keeps running (state in {settings.data_dir}/): "
+                        f"`.venv/bin/certledger node down` stops it.", title="certledger demo done"))

@@ -1,0 +1,58 @@
+"""`certledger demo` end to end in a fresh data directory, then its artefacts verified
+independently with certledger-verify (the bank's tool), not with the demo's own output."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ledger_node.node import free_port
+
+pytestmark = [pytest.mark.chain, pytest.mark.slow]
+BIN = Path(sys.executable).parent
+
+
+def _verify(*args, cwd):
+    return subprocess.run([str(BIN / "certledger-verify"), *args, "--json"], cwd=cwd, capture_output=True, text=True)
+
+
+def test_demo_runs_twice_and_its_artefacts_verify_independently(tmp_path):
+    env = {**os.environ, "CERTLEDGER_DATA_DIR": str(tmp_path / "state"), "CERTLEDGER_NODE_PORT": str(free_port())}
+    try:
+        for run in ("first", "second"):  # re-running works: organisations are reused
+            out = tmp_path / run
+            proc = subprocess.run([str(BIN / "certledger"), "demo", "--out", str(out)], env=env, cwd=tmp_path,
+                                  capture_output=True, text=True, timeout=600)
+            assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+            assert "certledger demo done" in proc.stdout
+            names = {p.name for p in out.iterdir()}
+            assert {"business-licence.json", "business-licence-qr.png", "data-asset-certificate.json",
+                    "data-asset-certificate.redacted.json", "data-asset-certificate.tampered.json",
+                    "data-asset-certificate.revoked.json", "trust-bundle.json", "electricity-usage-2025.csv",
+                    "trace.json", "trace.csv", "trace.svg"} <= names
+    finally:
+        subprocess.run([str(BIN / "certledger"), "node", "down"], env=env, capture_output=True)
+
+    bundle = json.loads((out / "trust-bundle.json").read_text())
+    operator = bundle["signature"]["signer"]
+    ok = _verify("business-licence.json", "data-asset-certificate.json", "--bundle", "trust-bundle.json",
+                 "--operator", operator, cwd=out)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    red = _verify("data-asset-certificate.redacted.json", "--bundle", "trust-bundle.json", "--data",
+                  "electricity-usage-2025.csv", cwd=out)
+    assert red.returncode == 0, red.stdout
+    checks = {c["name"]: c["status"] for c in json.loads(red.stdout.splitlines()[0])["checks"]}
+    assert checks["data"] == "passed" and checks["integrity"] == "passed"
+    for name, failing in (("data-asset-certificate.tampered.json", "integrity"),
+                          ("data-asset-certificate.revoked.json", "status")):
+        bad = _verify(name, "--bundle", "trust-bundle.json", cwd=out)
+        assert bad.returncode == 1, bad.stdout
+        checks = {c["name"]: c["status"] for c in json.loads(bad.stdout.splitlines()[0])["checks"]}
+        assert checks[failing] == "failed", checks
+    assert (out / "business-licence-qr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    trace = json.loads((out / "trace.json").read_text())
+    assert "CN-GD" in json.dumps(trace) and "HK" in json.dumps(trace)
+    assert (out / "trace.svg").read_text().lstrip().startswith(("<svg", "<?xml"))
