@@ -88,6 +88,12 @@ class ServiceContext:
                 await t
             except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
                 pass
+        indexer = getattr(self, "indexer", None)
+        if indexer is not None:
+            try:
+                await indexer.close()
+            except Exception:  # noqa: BLE001 - shutting down
+                pass
         try:
             await self.chain.close()
         except Exception:  # noqa: BLE001 - shutting down
