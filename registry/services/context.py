@@ -109,6 +109,11 @@ class ServiceContext:
         """Fund (dev chain), register the issuer / participant / regulator on-chain."""
         from registry.services.orgs import CREDENTIAL_TYPE_CODES, participant_id
 
+        if "issuer" in org.roles:  # refuse before spending anything on-chain
+            from verifier.uscc import is_valid_uscc
+
+            if not is_valid_uscc(org.identifier):
+                raise BadRequest(f"{org.identifier!r} is not a valid unified social credit code (GB 32100-2015)")
         chain = self.chain
         if not await chain.is_up():
             raise ChainUnavailable("the chain node is unreachable: onboarding needs it, try again later")
@@ -123,10 +128,6 @@ class ServiceContext:
             await chain.send_raw(bytes(signed.raw_transaction))
             await _wait(chain, "0x" + bytes(signed.hash).hex())
         if "issuer" in org.roles:
-            from verifier.uscc import is_valid_uscc
-
-            if not is_valid_uscc(org.identifier):
-                raise BadRequest(f"{org.identifier!r} is not a valid unified social credit code (GB 32100-2015)")
             sm2 = bytes.fromhex(key.sm2_public_key[2:]) if key.sm2_public_key else b""
             fn = chain.issuers.functions.registerIssuer(
                 key.address, org.name, org.identifier,
