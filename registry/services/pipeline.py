@@ -74,6 +74,7 @@ class Pipeline:
         self.anchored_batches = 0
         self.anchored_credentials = 0
         self.crash = getattr(ctx, "crash_points", None) or CrashPoints(ctx.settings.crash_after)
+        self._pass = asyncio.Lock()
 
     # -- driver --------------------------------------------------------------------------------
     async def run_forever(self) -> None:
@@ -99,9 +100,12 @@ class Pipeline:
                 backoff = min(backoff * 2, 5.0)
 
     async def step(self) -> bool:
-        """One pass: seal what is due, advance every batch we can lease. True if anything moved."""
-        sealed = await self.seal_due()
-        advanced = await self.advance_all()
+        """One pass: seal what is due, advance every batch we can lease. True if anything moved.
+
+        Passes never overlap within a process (the lease is per instance, not per task)."""
+        async with self._pass:
+            sealed = await self.seal_due()
+            advanced = await self.advance_all()
         return bool(sealed or advanced)
 
     async def drain(self, timeout: float = 120.0) -> None:
@@ -109,8 +113,9 @@ class Pipeline:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            await self.seal_due(force=True)
-            await self.advance_all()
+            async with self._pass:
+                await self.seal_due(force=True)
+                await self.advance_all()
             if not await self.pending():
                 return
             if loop.time() > deadline:
@@ -161,10 +166,18 @@ class Pipeline:
                           created_at=now(), attempts=0, status=1, status_reason=0)
             s.add(batch)
             await s.flush()
+            assigned = 0
             for chunk in _chunks(ids, 5000):
-                await s.execute(update(Credential).where(Credential.id.in_(chunk)).values(batch_id=batch.id))
+                # `batch_id IS NULL` again: a credential another sealer took meanwhile is not taken twice
+                res = await s.execute(update(Credential).where(Credential.id.in_(chunk), Credential.batch_id.is_(None))
+                                      .values(batch_id=batch.id))
+                assigned += res.rowcount
+            if assigned == 0:
+                await s.delete(batch)
+                return 0
+            batch.count = assigned
         self.crash.passed("sealed")
-        return len(ids)
+        return assigned
 
     # -- advance ---------------------------------------------------------------------------------
     async def advance_all(self) -> int:
@@ -197,6 +210,8 @@ class Pipeline:
         for _ in range(4):
             async with self.ctx.sessions() as s:
                 batch = await s.get(Batch, batch_id)
+                if batch is None:  # an empty batch was dropped
+                    return moved
                 state = batch.state
             if state == "sealed":
                 await self._sign(batch_id)
@@ -219,6 +234,9 @@ class Pipeline:
             pairs = (await s.execute(
                 select(Credential.target_hash, Credential.subject_hash).where(Credential.batch_id == batch_id)
             )).all()
+            if not pairs:  # nothing was assigned to it after all: drop the empty batch
+                await s.delete(batch)
+                return
             tree = StandardMerkleTree.of([(bytes.fromhex(t[2:]), bytes.fromhex(h[2:])) for t, h in pairs])
             key, secp, sm2 = await signing_key(s, org.id, ctx.settings.passphrase())
             suite = org.suite or "secp256k1"

@@ -24,3 +24,40 @@ async def test_issue_anchor_fetch_verify(service):
     r = await service.client.post("/v1/verify", headers=service.h(key), json={"credential": cred})
     assert r.status_code == 200, r.text
     assert r.json()["valid"], r.json()
+
+
+async def test_concurrent_pipeline_passes_never_make_an_empty_or_double_batch(service):
+    """The background loop and a drain (or two sealers) running at once in one process."""
+    import asyncio
+
+    from sqlalchemy import func, select
+
+    from registry.db.models import Batch, Credential
+    from tests.registry.samples import make_uscc
+
+    _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"),
+                                      roles=["issuer"], types=["BusinessLicence"])
+    recs = "\n".join(__import__("json").dumps(business_licence_record()) for _ in range(120)).encode()
+    r = await service.client.post("/v1/credentials/bulk?type=BusinessLicence", content=recs,
+                                  headers={**service.h(key), "Content-Type": "application/x-ndjson"})
+    assert r.status_code == 202, r.text
+    p = service.ctx.pipeline
+    await asyncio.gather(p._seal_one(*(await _group(service)), 50), p._seal_one(*(await _group(service)), 50),
+                         p.drain(), p.step(), p.step())
+    await p.drain()
+    async with service.ctx.sessions() as s:
+        batches = (await s.execute(select(Batch))).scalars().all()
+        per_batch = dict((await s.execute(select(Credential.batch_id, func.count()).group_by(Credential.batch_id))).all())
+    assert None not in per_batch
+    assert sum(per_batch.values()) == 120
+    assert {b.id: b.count for b in batches} == per_batch
+    assert {b.state for b in batches} == {"anchored"}
+
+
+async def _group(service):
+    from sqlalchemy import select
+
+    from registry.db.models import Credential
+
+    async with service.ctx.sessions() as s:
+        return (await s.execute(select(Credential.issuer_org_id, Credential.credential_type).limit(1))).one()
