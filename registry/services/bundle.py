@@ -31,16 +31,15 @@ async def export_bundle(ctx) -> dict:
         issuers.append(IssuerRecord(id=i, name=rec[7], uscc=rec[8], suite=SUITES[rec[1]],
                                     status=ISSUER_STATUS.get(rec[2], "suspended"), active_from=rec[4],
                                     active_until=rec[5], credential_types=types, keys=keys))
-    names = {}
+    names, issuer_ids = {}, {}
     async with ctx.sessions() as s:
         for org_id, issuer_id, name in (await s.execute(
                 select(Organisation.id, Organisation.issuer_id, Organisation.name))).all():
-            names[org_id] = name
+            names[org_id], issuer_ids[org_id] = name, issuer_id
         anchors = []
         for b in (await s.execute(select(Batch).where(Batch.state == "anchored", Batch.block_number <= number)
                                   .order_by(Batch.block_number))).scalars():
-            org_issuer = (await s.get(Organisation, b.issuer_org_id)).issuer_id
-            anchors.append(AnchorRecord(root=bytes.fromhex(b.root[2:]), issuer_id=org_issuer,
+            anchors.append(AnchorRecord(root=bytes.fromhex(b.root[2:]), issuer_id=issuer_ids[b.issuer_org_id],
                                         key_version=b.key_version, credential_type=b.credential_type, count=b.count,
                                         block_number=b.block_number, timestamp=int(b.anchored_at.timestamp()),
                                         status=b.status, reason=b.status_reason))

@@ -14,6 +14,8 @@ from functools import lru_cache
 
 from eth_account import Account
 
+from verifier._internal.suites import sm2_public_key
+
 SM2_ORDER = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123
 
 # scrypt n=2**14 keeps onboarding under a second on the 2-core machine (eth default 2**18 takes ~1 s
@@ -40,15 +42,6 @@ def decrypt_secret(keystore: str, passphrase: str) -> str:
     return "0x" + bytes(Account.decrypt(json.loads(keystore), passphrase)).hex()
 
 
-def sm2_public_key(private_key_hex: str) -> str:
-    from gmssl import sm2
-
-    d = private_key_hex[2:] if private_key_hex.startswith("0x") else private_key_hex
-    crypt = sm2.CryptSM2(private_key=d, public_key="")
-    point = crypt._kg(int(d, 16), sm2.default_ecc_table["g"])
-    return "0x" + point
-
-
 def new_key(passphrase: str, suite: str = "secp256k1") -> NewKey:
     acct = Account.create()
     pk = "0x" + bytes(acct.key).hex()
@@ -58,7 +51,7 @@ def new_key(passphrase: str, suite: str = "secp256k1") -> NewKey:
         sm2_pk = "0x" + d.to_bytes(32, "big").hex()
         out.update(
             sm2_private_key=sm2_pk,
-            sm2_public_key=sm2_public_key(sm2_pk),
+            sm2_public_key="0x" + sm2_public_key(d.to_bytes(32, "big")).hex(),
             sm2_keystore=encrypt_secret(sm2_pk, passphrase),
         )
     return NewKey(**out)
