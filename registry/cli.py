@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from ledger_node.cli import deploy_command, node_app
+from ledger_node.cli import deploy_command, fail, node_app
 
 app = typer.Typer(
     help="certledger: anchor e-licences and data asset certificates on a permissioned chain.",
@@ -33,11 +33,6 @@ ApiKeyOpt = Annotated[
 ]
 
 
-def fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -53,7 +48,32 @@ def serve(
         settings = Settings()
     except Exception as exc:  # pydantic ValidationError: a bad CERTLEDGER_* value
         fail(f"bad configuration: {exc}", 2)
+    _check_startup(settings)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+def _check_startup(settings) -> None:
+    """The configuration mistakes an operator makes, as one line each before uvicorn starts
+    (inside the app's start-up they would end in a traceback)."""
+    from ledger_node.deploy import load_manifest
+    from ledger_node.errors import LedgerNodeError
+    from registry.db.migrate import upgrade
+
+    url = settings.resolved_database_url
+    if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        fail(f"unsupported CERTLEDGER_DATABASE_URL {url.split(':')[0]!r}: use sqlite+aiosqlite:// or "
+             "postgresql+asyncpg://", 2)
+    if settings.rpc_url:
+        try:
+            load_manifest(settings.manifest_path)
+        except LedgerNodeError as exc:
+            fail(str(exc), 2)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        upgrade(url)
+    except Exception as exc:  # noqa: BLE001 - the database is unreachable or refuses us
+        fail(f"cannot prepare the database at {url.split('@')[-1]}: {type(exc).__name__}: "
+             f"{str(exc).splitlines()[0] if str(exc) else ''}", 2)
 
 
 @db_app.command("upgrade")
