@@ -23,8 +23,8 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _benchlib import fresh_chain  # noqa: E402
 
 
 def _load(port: int, key: str, bodies: list[bytes], seconds: float, connections: int, out) -> None:
@@ -76,49 +76,42 @@ def main() -> int:
 
     import httpx
 
-    from ledger_node import DEV_KEYS, AnvilNode, Chain, deploy
-    from ledger_node.node import free_port
-    from registry.samples import business_licence_record
+    from registry.samples import business_licence_record, make_uscc
     from tests.registry.procs import ServiceProcess, create_issuer
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        node = AnvilNode(tmp / "node", port=free_port())
-        node.start()
         svc = None
-        try:
-            deploy(Chain(node.rpc_url), DEV_KEYS[0], tmp / "deployment.json")
-            svc = ServiceProcess(tmp / "data", name="api", env={
-                "CERTLEDGER_RPC_URL": node.rpc_url, "CERTLEDGER_MANIFEST": str(tmp / "deployment.json"),
-                "CERTLEDGER_KEYSTORE_PASSPHRASE": "bench", "CERTLEDGER_BATCH_WINDOW_SECONDS": "0.2",
-                "CERTLEDGER_INDEXER_ENABLED": "false"})
-            svc.start()
-            from registry.samples import make_uscc
-
-            key = create_issuer(svc, make_uscc(prefix="114401"))
-            h = {"Authorization": f"Bearer {key}"}
-            recs = [business_licence_record() for _ in range(1000)]
-            r = httpx.post(svc.url + "/v1/credentials/bulk", params={"type": "BusinessLicence"}, headers={
-                **h, "Content-Type": "application/x-ndjson"},
-                content="\n".join(json.dumps(x, ensure_ascii=False) for x in recs).encode(), timeout=120)
-            ids = r.json()["ids"]
-            while svc.health()["pendingCredentialsAndBatches"]:
-                time.sleep(0.2)
-            bodies = []
-            with httpx.Client(base_url=svc.url, headers=h, timeout=30) as c:
-                for cid in ids:
-                    cred = c.get(f"/v1/credentials/{cid}").json()["credential"]
-                    bodies.append(json.dumps({"credential": cred}).encode())
-                assert c.post("/v1/verify", content=bodies[0], headers={"Content-Type": "application/json"}).json()["valid"]
-            q: multiprocessing.Queue = multiprocessing.Queue()
-            gen = multiprocessing.Process(target=_load, args=(svc.port, key, bodies, args.seconds, args.connections, q))
-            gen.start()
-            res = q.get()
-            gen.join()
-        finally:
-            if svc is not None:
-                svc.kill()
-            node.stop()
+        with fresh_chain(tmp) as (rpc_url, manifest):
+            try:
+                svc = ServiceProcess(tmp / "data", name="api", env={
+                    "CERTLEDGER_RPC_URL": rpc_url, "CERTLEDGER_MANIFEST": str(manifest),
+                    "CERTLEDGER_KEYSTORE_PASSPHRASE": "bench", "CERTLEDGER_BATCH_WINDOW_SECONDS": "0.2",
+                    "CERTLEDGER_INDEXER_ENABLED": "false"})
+                svc.start()
+                key = create_issuer(svc, make_uscc(prefix="114401"))
+                h = {"Authorization": f"Bearer {key}"}
+                recs = [business_licence_record() for _ in range(1000)]
+                r = httpx.post(svc.url + "/v1/credentials/bulk", params={"type": "BusinessLicence"}, headers={
+                    **h, "Content-Type": "application/x-ndjson"},
+                    content="\n".join(json.dumps(x, ensure_ascii=False) for x in recs).encode(), timeout=120)
+                ids = r.json()["ids"]
+                while svc.health()["pendingCredentialsAndBatches"]:
+                    time.sleep(0.2)
+                bodies = []
+                with httpx.Client(base_url=svc.url, headers=h, timeout=30) as c:
+                    for cid in ids:
+                        cred = c.get(f"/v1/credentials/{cid}").json()["credential"]
+                        bodies.append(json.dumps({"credential": cred}).encode())
+                    assert c.post("/v1/verify", content=bodies[0], headers={"Content-Type": "application/json"}).json()["valid"]
+                q: multiprocessing.Queue = multiprocessing.Queue()
+                gen = multiprocessing.Process(target=_load, args=(svc.port, key, bodies, args.seconds, args.connections, q))
+                gen.start()
+                res = q.get()
+                gen.join()
+            finally:
+                if svc is not None:
+                    svc.kill()
     lat = res["latencies"]
     out = {"requests": res["requests"], "errors": res["errors"], "seconds": round(res["elapsed"], 2),
            "rate_per_s": round(res["requests"] / res["elapsed"]),

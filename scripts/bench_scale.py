@@ -17,34 +17,20 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _benchlib import fresh_chain, issuer_in_process  # noqa: E402
 
 
 async def run(rpc_url: str, manifest: Path, work: Path, count: int, batch: int) -> dict:
     from sqlalchemy import select
 
-    from registry.core.config import Settings
     from registry.db.models import Credential
-    from registry.samples import business_licence_record, make_uscc
+    from registry.samples import business_licence_record
     from registry.services.bundle import export_bundle
-    from registry.services.context import ServiceContext
-    from registry.services.issuance import Issuance
-    from registry.services.orgs import Principal, create_organisation
-    from registry.services.pipeline import Pipeline
     from registry.services.records import holder_copy
 
-    db = work / "registry.db"
-    settings = Settings(data_dir=work, database_url=f"sqlite+aiosqlite:///{db}", rpc_url=rpc_url, manifest=manifest,
-                        keystore_passphrase="scale", batch_size=batch, batch_window_seconds=3600)
-    ctx = await ServiceContext.create(settings)
-    try:
-        async with ctx.sessions() as s, s.begin():
-            org, _ = await create_organisation(
-                s, ctx, name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"), jurisdiction="CN-GD",
-                roles=["issuer"], credential_types=["BusinessLicence"], actor="bench", request_id="scale")
-        principal = Principal(org.id, org.name, ("issuer",), "scale")
-        issuance, ctx.pipeline = Issuance(ctx), Pipeline(ctx)
+    url = f"sqlite+aiosqlite:///{work / 'registry.db'}"
+    async with issuer_in_process(rpc_url, manifest, url, work, batch) as (ctx, principal, issuance):
         template = [business_licence_record() for _ in range(20_000)]
         t0 = time.perf_counter()
         done = 0
@@ -55,13 +41,10 @@ async def run(rpc_url: str, manifest: Path, work: Path, count: int, batch: int) 
             await ctx.pipeline.drain(timeout=600)
             print(f"  {done:,} issued, {done / (time.perf_counter() - t0):,.0f}/s", file=sys.stderr)
         elapsed = time.perf_counter() - t0
-        issuance.close()
         async with ctx.sessions() as s:
             cred = (await s.execute(select(Credential).limit(1))).scalar()
             copy = await holder_copy(s, ctx, cred)
         bundle = await export_bundle(ctx)
-    finally:
-        await ctx.close()
     db_bytes = sum(p.stat().st_size for p in work.glob("registry.db*"))
     copy_bytes = len(json.dumps(copy, ensure_ascii=False).encode())
     proof = copy["proof"]
@@ -88,18 +71,10 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    from ledger_node import DEV_KEYS, AnvilNode, Chain, deploy
-    from ledger_node.node import free_port
-
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        node = AnvilNode(tmp / "node", port=free_port())
-        node.start()
-        try:
-            deploy(Chain(node.rpc_url), DEV_KEYS[0], tmp / "deployment.json")
-            r = asyncio.run(run(node.rpc_url, tmp / "deployment.json", tmp / "work", args.count, args.batch))
-        finally:
-            node.stop()
+        with fresh_chain(tmp) as (rpc_url, manifest):
+            r = asyncio.run(run(rpc_url, manifest, tmp / "work", args.count, args.batch))
     x = extrapolate(r)
     if args.json:
         print(json.dumps({"measured": r, "extrapolated": x}))

@@ -1,0 +1,54 @@
+"""What the benchmark scripts share: a fresh local chain, and an issuer inside an in-process registry."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+@contextmanager
+def fresh_chain(tmp: Path):
+    """A new anvil on a free port with the contracts deployed: yields (rpc_url, manifest path)."""
+    from ledger_node import DEV_KEYS, AnvilNode, Chain, deploy
+    from ledger_node.node import free_port
+
+    node = AnvilNode(tmp / "node", port=free_port())
+    node.start()
+    try:
+        manifest = tmp / "deployment.json"
+        deploy(Chain(node.rpc_url), DEV_KEYS[0], manifest)
+        yield node.rpc_url, manifest
+    finally:
+        node.stop()
+
+
+@asynccontextmanager
+async def issuer_in_process(rpc_url: str, manifest: Path, database_url: str, work: Path, batch: int):
+    """A registry context (pipeline driven by the caller) with one business-licence issuer:
+    yields (ctx, principal, issuance)."""
+    from registry.core.config import Settings
+    from registry.samples import make_uscc
+    from registry.services.context import ServiceContext
+    from registry.services.issuance import Issuance
+    from registry.services.orgs import Principal, create_organisation
+    from registry.services.pipeline import Pipeline
+
+    settings = Settings(data_dir=work, database_url=database_url, rpc_url=rpc_url, manifest=manifest,
+                        keystore_passphrase="bench", batch_size=batch, batch_window_seconds=3600)
+    ctx = await ServiceContext.create(settings)
+    issuance = Issuance(ctx)
+    try:
+        async with ctx.sessions() as s, s.begin():
+            org, _ = await create_organisation(
+                s, ctx, name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"), jurisdiction="CN-GD",
+                roles=["issuer"], credential_types=["BusinessLicence"], actor="bench", request_id="bench")
+        ctx.pipeline = Pipeline(ctx)
+        yield ctx, Principal(org.id, org.name, ("issuer",), "bench"), issuance
+    finally:
+        issuance.close()
+        await ctx.close()
