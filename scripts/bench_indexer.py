@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import os
 import platform
@@ -28,11 +27,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def _support():
-    spec = importlib.util.spec_from_file_location(
-        "certledger_indexer_support", ROOT / "tests" / "ledger_node" / "test_indexer_support.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from tests.ledger_node import indexer_support
+
+    return indexer_support
 
 
 async def _index(rpc_url: str, deployment, database_url: str, page_size: int) -> dict:

@@ -4,39 +4,15 @@ projection, catch-up over >= 10,000 events, spot checks against the contracts' v
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
 
 
-def _load(name: str):
-    mod_name = f"certledger_indexer_{name}"
-    if mod_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(mod_name, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[mod_name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[mod_name]
-
-
-S = _load("test_indexer_support")
+from tests.ledger_node import indexer_support as S
+from tests.ledger_node.indexer_support import anvil, deployment  # noqa: F401 (fixtures)
 pytestmark = pytest.mark.chain
-
-
-@pytest.fixture(scope="module")
-def anvil(anvil_node):
-    """A private in-memory anvil (see test_indexer_support.Anvil), so `anvil_node` stays small."""
-    node = S.Anvil()
-    yield node
-    node.stop()
-
-
-@pytest.fixture()
-def deployment(anvil, tmp_path):
-    """A fresh deployment on the private anvil (governance and regulator: dev key 0)."""
-    return anvil.deploy(tmp_path / "deployment.json")
 
 
 async def _spot(rpc_url, deployment, database_url, sample=40):

@@ -4,7 +4,6 @@ duplicate. And one-line errors for a missing manifest, an unreachable node, a ba
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 import signal
@@ -16,26 +15,10 @@ from pathlib import Path
 import pytest
 
 
-def _load(name: str):
-    mod_name = f"certledger_indexer_{name}"
-    if mod_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(mod_name, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[mod_name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[mod_name]
-
-
-S = _load("test_indexer_support")
+from tests.ledger_node import indexer_support as S
+from tests.ledger_node.indexer_support import anvil  # noqa: F401 (fixture)
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.chain
-
-
-@pytest.fixture(scope="module")
-def anvil(anvil_node):
-    node = S.Anvil()
-    yield node
-    node.stop()
 
 
 def _cli(*args: str, env: dict | None = None) -> subprocess.Popen:

@@ -4,38 +4,16 @@ eth_getLogs answers over 1,000 logs (the window halves, then grows back)."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
 
 
-def _load(name: str):
-    mod_name = f"certledger_indexer_{name}"
-    if mod_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(mod_name, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[mod_name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[mod_name]
-
-
-S = _load("test_indexer_support")
-P = _load("rpc_proxy")
+from tests.ledger_node import indexer_support as S
+from tests.ledger_node.indexer_support import anvil, deployment  # noqa: F401 (fixtures)
+from tests.ledger_node import rpc_proxy as P
 pytestmark = pytest.mark.chain
-
-
-@pytest.fixture(scope="module")
-def anvil(anvil_node):
-    node = S.Anvil()
-    yield node
-    node.stop()
-
-
-@pytest.fixture()
-def deployment(anvil, tmp_path):
-    return anvil.deploy(tmp_path / "deployment.json")
 
 
 def test_every_third_rpc_call_failing_still_converges(anvil, deployment, sqlite_database_url):

@@ -4,7 +4,6 @@ new branch apply, and the projection equals a fresh re-index and the chain's own
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -12,30 +11,9 @@ from pathlib import Path
 import pytest
 
 
-def _load(name: str):
-    mod_name = f"certledger_indexer_{name}"
-    if mod_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(mod_name, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[mod_name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[mod_name]
-
-
-S = _load("test_indexer_support")
+from tests.ledger_node import indexer_support as S
+from tests.ledger_node.indexer_support import anvil, deployment  # noqa: F401 (fixtures)
 pytestmark = pytest.mark.chain
-
-
-@pytest.fixture(scope="module")
-def anvil(anvil_node):
-    node = S.Anvil()
-    yield node
-    node.stop()
-
-
-@pytest.fixture()
-def deployment(anvil, tmp_path):
-    return anvil.deploy(tmp_path / "deployment.json")
 
 
 async def _index(url, deployment, database_url, target=None):

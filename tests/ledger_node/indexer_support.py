@@ -9,6 +9,8 @@ anvil_reorg) live here, in test code only.
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import os
 import subprocess
@@ -324,3 +326,18 @@ def diff(a: dict, b: dict) -> str:
             missing = [r for r in rb if r not in ra][:2]
             out.append(f"{k}: {len(ra)} vs {len(rb)} rows; only left {extra}; only right {missing}")
     return "\n".join(out)
+
+
+# -- fixtures the indexer test modules import -----------------------------------------------------
+@pytest.fixture(scope="module")
+def anvil(anvil_node):
+    """A private in-memory anvil (see Anvil), so the session's `anvil_node` stays small."""
+    node = Anvil()
+    yield node
+    node.stop()
+
+
+@pytest.fixture()
+def deployment(anvil, tmp_path):
+    """A fresh deployment on the private anvil (governance and regulator: dev key 0)."""
+    return anvil.deploy(tmp_path / "deployment.json")
