@@ -97,6 +97,29 @@ def fast_validator_for(type_name: str) -> Any:
     return compile_schema(schema, _FAST_FORMATS)
 
 
+#: The members of a credential an issuer's own record supplies; the rest it builds itself.
+RECORD_MEMBERS = ("id", "validFrom", "validUntil", "credentialSubject")
+
+
+@cache
+def fast_record_validator_for(type_name: str) -> Any:
+    """:func:`fast_validator_for` restricted to :data:`RECORD_MEMBERS` (required ones stay required).
+
+    An issuer validating many documents that share everything else (``@context``, ``type``,
+    ``issuer``, ``credentialSchema``, the shape of ``credentialStatus``) checks one of them whole
+    and the others with this."""
+    schema = schema_of(type_name)
+    return compile_schema(
+        {
+            "type": "object",
+            "required": [k for k in schema["required"] if k in RECORD_MEMBERS],
+            "properties": {k: v for k, v in schema["properties"].items() if k in RECORD_MEMBERS},
+            "$defs": schema.get("$defs", {}),
+        },
+        _FAST_FORMATS,
+    )
+
+
 def _pointer(error: ValidationError) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in error.absolute_path)
 

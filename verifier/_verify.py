@@ -13,19 +13,18 @@ from verifier._internal.disclosure import (
     IntegrityFailure,
     _hex32,
     digests_from_walk,
-    escape_token,
-    flatten,
+    leaves_of,
     recompute_leaves,
     redacted_ancestry,
     target_hash_of,
-    walk_leaves,
+    walk_document,
 )
 from verifier._internal.keccak import keccak256 as keccak
 from verifier._internal.suites import batch_digest, verify_batch_signature
 from verifier._jsonio import loads_strict
 from verifier._proof import ParsedProof, parse_proof
 from verifier._result import Check, CredentialSummary, VerificationResult
-from verifier._schema import CREDENTIAL_TYPES, TYPE_NAMES, parse_datetime, schema_errors
+from verifier._schema import CREDENTIAL_TYPES, TYPE_NAMES, fast_validator_for, parse_datetime, schema_errors
 from verifier._trust import REASONS, AnchorRecord, StatusRecord, TrustSource
 from verifier.errors import CertledgerVerifyError, InvalidDocument
 
@@ -185,20 +184,12 @@ class Verifier:
             s.proof = proof = parse_proof(document.get("proof"))
             skip = redacted_ancestry(proof.redacted) if proof.redacted else frozenset()
             s.skip = skip
-            salt_of, salt_hexes, tails = proof.salts.get, s.salt_hexes, s.tails
-            for key, value in document.items():
-                if key != "proof":
-                    walk_leaves(
-                        value,
-                        "/" + key if "~" not in key and "/" not in key else "/" + escape_token(key),
-                        salt_of,
-                        skip,
-                        salt_hexes,
-                        tails,
-                    )
+            # the compiled yes/no schema check first: a pass also vouches for the envelope's JSON types
+            schema_valid = not skip and fast_validator_for(s.type_name)(document)
+            walk_document(document, proof.salts.get, skip, s.salt_hexes, s.tails, schema_valid=schema_valid)
         except InvalidDocument as exc:
             return Check("format", "failed", str(exc))
-        problems = schema_errors(document, s.type_name, skip)
+        problems = [] if schema_valid else schema_errors(document, s.type_name, skip)
         if problems:
             more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
             return Check(
@@ -224,11 +215,7 @@ class Verifier:
         try:
             if digests is None or (p.redacted and not p.redacted.keys().isdisjoint(p.salts)):
                 # Something does not add up: recompute the slow way, which names the field.
-                leaves: list[tuple[str, Any]] = []
-                for key, value in s.doc.items():
-                    if key != "proof":
-                        flatten(value, "/" + escape_token(key), leaves, s.skip)
-                target = recompute_leaves(leaves, p.salts, p.redacted, h)
+                target = recompute_leaves(leaves_of(s.doc, s.skip), p.salts, p.redacted, h)
             else:
                 if p.redacted:
                     digests += [_hex32(v, f"the redacted digest of {k}") for k, v in p.redacted.items()]

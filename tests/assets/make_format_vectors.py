@@ -31,7 +31,7 @@ from verifier._bundle import bundle_message
 from verifier._internal.canon import jcs
 from verifier._internal.disclosure import (
     SUITE_HASHES,
-    _leaves_without_proof,
+    leaves_of,
     leaf_digest,
     target_hash_of,
 )
@@ -102,12 +102,13 @@ def build() -> dict:
     for suite in ("secp256k1", "sm2-sm3"):
         h = SUITE_HASHES[suite]
         leaves = []
-        for path, value in _leaves_without_proof(DOCUMENT):
+        for path, value in leaves_of(DOCUMENT):
             salt = vector_salt(path)
             p = path.encode()
             leaves.append(
                 {
                     "path": path,
+                    "jcs": jcs(value).decode("utf-8"),
                     "salt": hx(salt),
                     "preimage": hx(salt + len(p).to_bytes(4, "big") + p + jcs(value)),
                     "digest": hx(leaf_digest(h, salt, path, value)),

@@ -50,3 +50,47 @@ def test_floats_are_refused():
 def test_lone_surrogates_are_refused():
     with pytest.raises(InvalidDocument, match="not valid Unicode"):
         jcs("\ud800")
+
+
+# Non-empty containers (the credential's envelope, FORMAT.md §3.1): orjson with sorted keys, or
+# rfc8785 itself when a key ordering could differ (characters above U+FFFF).
+_keys = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=6)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER) | _text,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(_keys, children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(_keys, _json, min_size=1, max_size=6))
+def test_objects_match_rfc8785(value):
+    assert jcs(value) == rfc8785.dumps(value)
+
+
+def test_key_order_is_utf16_order_with_astral_keys():
+    # U+1F600 sorts after U+E000 by code point, but before it by UTF-16 code unit (0xD83D < 0xE000)
+    assert jcs({"\ue000": 2, "\U0001f600": 1}) == '{"\U0001f600":1,"\ue000":2}'.encode()
+    value = {"\U0001f600": 1, "\ue000": 2, "a": [{"\U0001f600": True, "\ue000": None}]}
+    assert jcs(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "where"),
+    [
+        ({"a": {"b": [1, 2.5]}}, InvalidDocument, "/x/a/b/1"),
+        ({"a": [MAX_SAFE_INTEGER + 1]}, NumberOutOfRange, "/x/a/0"),
+        ({"a/b": {"c~d": 10**20}}, NumberOutOfRange, "/x/a~1b/c~0d"),
+        ({"a": {1: "x"}}, InvalidDocument, "/x/a"),
+        ({"a": ("tuple",)}, InvalidDocument, "/x/a"),
+        ({"a": b"bytes"}, InvalidDocument, "/x/a"),
+    ],
+)
+def test_containers_refuse_what_json_cannot_carry(value, error, where):
+    with pytest.raises(error, match=where):
+        jcs(value, "/x")
+
+
+def test_lone_surrogates_inside_containers_are_refused():
+    with pytest.raises(InvalidDocument):
+        jcs({"a": ["ok", "\udc00"]}, "/x")

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from verifier import StandardMerkleTree, batch_digest, leaf_hash, prepare_credential, subject_hash
 from verifier._internal.disclosure import SUITE_HASHES, recompute_target_hash
 from verifier._internal.suites import recover_address, verify_sm2
@@ -72,3 +74,44 @@ def test_vectors_regenerate_identically():
     fresh = json.loads(out.stdout)
     fresh["eip712"]["sm2-sm3"]["signature"] = VECTORS["eip712"]["sm2-sm3"]["signature"]  # SM2 is randomised
     assert fresh == VECTORS
+
+
+def test_format_md_worked_example_quotes_the_vectors():
+    """Every hash, key and signature FORMAT.md §10 prints is one of the vectors (so the text cannot
+    drift from what the verifier computes)."""
+    import re
+
+    text = (ROOT / "docs" / "FORMAT.md").read_text(encoding="utf-8")
+    section = text[text.index("## 10. Worked example") : text.index("## 11.")]
+    quoted = set(re.findall(r"0x[0-9a-f]{40,}", section))
+    vectors = json.dumps(VECTORS)
+    assert len(quoted) >= 15
+    missing = sorted(q for q in quoted if q not in vectors)
+    assert missing == []
+    leaves = VECTORS["suites"]["secp256k1"]["leaves"]
+    assert f"all {len(leaves)} leaves" in section and leaves[0]["path"] == ""
+    assert f"{len(leaves[0]['jcs'].encode()):,} bytes beginning `{leaves[0]['jcs'][:60]}" in section
+
+
+def test_salts_derived_from_a_seed_are_reproducible_and_distinct():
+    """The registry keeps one seed per credential (FORMAT.md §3.2): the salts it hands out later
+    are the ones the digests were made with, every leaf's differs, and another seed gives others."""
+    import hashlib
+    import json
+
+    from verifier._internal.disclosure import leaves_of, salt_and_digest, salts_from_seed, target_hash_of
+
+    doc = VECTORS["document"]
+    seed = bytes(range(32))
+    salts, digests = salt_and_digest(doc, hashlib.sha256, seed=seed)
+    stored = json.loads(json.dumps(doc, ensure_ascii=False))  # as the registry's document column
+    assert salts_from_seed(stored, seed) == salts
+    assert list(salts) == [path for path, _ in leaves_of(doc)] and list(salts)[0] == ""
+    assert len(set(salts.values())) == len(salts)
+    assert salts_from_seed(stored, bytes(31) + b"\x01") != salts
+    again, digests_again = salt_and_digest(doc, hashlib.sha256, seed=seed)
+    assert again == salts and target_hash_of(hashlib.sha256, digests_again) == target_hash_of(hashlib.sha256, digests)
+    fresh, _ = salt_and_digest(doc, hashlib.sha256)
+    assert fresh.keys() == salts.keys() and fresh != salts
+    with pytest.raises(ValueError, match="32 bytes"):
+        salt_and_digest(doc, hashlib.sha256, seed=b"short")

@@ -1,9 +1,15 @@
-"""RFC 8785 (JCS) canonical bytes of one JSON value, with a fast path for the common scalars.
+"""RFC 8785 (JCS) canonical bytes of one JSON value, with fast paths.
 
-Strings, integers, booleans, null and empty containers (the only leaf values a certledger
-credential has) are serialised here without going through :func:`rfc8785.dumps`; anything else
-is handed to it. ``tests/verifier/test_canon.py`` proves the fast path byte-identical to
-``rfc8785`` on generated values, including non-ASCII text and control characters.
+Strings, integers, booleans, null and empty containers (the subject's leaf values) are
+serialised here without going through :func:`rfc8785.dumps`. A non-empty object or array (the
+credential's envelope, docs/FORMAT.md §3.1) is first checked to hold JSON values only — no
+floats, no integer beyond ±(2^53−1), text keys — and then written by ``orjson`` with sorted keys,
+which is JCS byte for byte except in one case: JCS sorts member names by UTF-16 code units,
+``orjson`` by code points, and the two orders differ only between a character above U+FFFF and
+one in U+E000–U+FFFF. So when the output holds any 4-byte UTF-8 sequence, :func:`rfc8785.dumps`
+writes it instead. ``tests/verifier/test_canon.py`` proves both paths byte-identical to
+``rfc8785`` on generated values, including non-ASCII text, astral characters and control
+characters.
 
 RFC 8785 §3.2.2.2: strings are serialised as ECMAScript ``JSON.stringify`` does — ``"`` and ``\\``
 escaped, U+0008/0009/000A/000C/000D as ``\\b \\t \\n \\f \\r``, the other C0 controls as
@@ -14,14 +20,16 @@ this. §3.2.2.3: integers in the IEEE-754 safe range print as their decimal digi
 
 from __future__ import annotations
 
+import re
 from json.encoder import encode_basestring
 from typing import Any
 
+import orjson
 import rfc8785
 
 from verifier.errors import InvalidDocument, NumberOutOfRange
 
-__all__ = ["MAX_SAFE_INTEGER", "check_number", "jcs"]
+__all__ = ["MAX_SAFE_INTEGER", "check_number", "jcs", "jcs_of_checked"]
 
 #: 2^53 − 1: the largest integer every JSON implementation (IEEE-754 double) reads exactly.
 MAX_SAFE_INTEGER = 2**53 - 1
@@ -67,9 +75,55 @@ def jcs(value: Any, path: str = "") -> bytes:
         return b"null"
     if kind is float:
         check_number(value, path)
-    if (kind is dict or kind is list) and not value:
-        return b"{}" if kind is dict else b"[]"
+    if kind is dict or kind is list:
+        if not value:
+            return b"{}" if kind is dict else b"[]"
+        _check_tree(value, path)
+        return jcs_of_checked(value, path)
     try:
         return rfc8785.dumps(value)
-    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+    except (rfc8785.CanonicalizationError, TypeError, ValueError, UnicodeEncodeError) as exc:
         raise InvalidDocument(f"field {path or '/'} cannot be written as canonical JSON: {exc}") from None
+
+
+def jcs_of_checked(value: dict[str, Any] | list[Any], path: str = "") -> bytes:
+    """:func:`jcs` of a non-empty container already known to hold only JSON values (text keys, no
+    floats, safe integers) — e.g. one that passed its JSON Schema."""
+    try:
+        out: bytes = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        out = b""  # a lone surrogate: let rfc8785 name it
+    if out and not _ASTRAL.search(out):
+        return out
+    try:
+        return rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError, UnicodeEncodeError) as exc:
+        raise InvalidDocument(f"field {path or '/'} cannot be written as canonical JSON: {exc}") from None
+
+
+#: The lead byte of a 4-byte UTF-8 sequence (a character above U+FFFF).
+_ASTRAL = re.compile(rb"[\xf0-\xf4]")
+
+
+def _check_tree(value: Any, path: str) -> None:
+    """Refuse what JSON (or a certledger credential) cannot hold anywhere inside ``value``."""
+    kind = type(value)
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                raise InvalidDocument(f"object {path or '/'} has a non-text key {key!r}")
+            t = type(item)
+            if t is not str and t is not bool and item is not None:
+                _check_tree(item, path + "/" + key.replace("~", "~0").replace("/", "~1"))
+    elif kind is list:
+        for index, item in enumerate(value):
+            t = type(item)
+            if t is not str and t is not bool and item is not None:
+                _check_tree(item, f"{path}/{index}")
+    elif kind is int:
+        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            check_number(value, path)
+    elif kind is float:
+        check_number(value, path)
+    elif kind is not str and kind is not bool and value is not None:
+        raise InvalidDocument(f"field {path or '/'} holds a {kind.__name__}, which JSON cannot carry")

@@ -1,13 +1,14 @@
 """Leaf paths, salted field digests, ``targetHash`` and redaction (docs/FORMAT.md §3).
 
-Everything of a credential except ``proof`` is flattened to *leaves*: every JSON scalar and every
-empty object or array, each addressed by its RFC 6901 JSON Pointer. Each leaf has its own 32-byte
-random salt; its digest is
+A credential without ``proof`` has two kinds of *leaves*: the **envelope** — every member except
+``credentialSubject``, one leaf at the empty JSON Pointer ``""``, since none of it may be
+redacted — and every JSON scalar and every empty object or array inside ``credentialSubject``,
+each addressed by its RFC 6901 JSON Pointer. Each leaf has its own 32-byte salt; its digest is
 
     digest = H(salt ‖ uint32_be(len(path_utf8)) ‖ path_utf8 ‖ JCS(value))
 
-and ``targetHash = H(digests sorted bytewise ascending, concatenated)``. A holder redacts a leaf by
-removing its value and salt and keeping its digest in ``proof.redactedDigests``.
+and ``targetHash = H(digests sorted bytewise ascending, concatenated)``. A holder redacts a subject
+leaf by removing its value and salt and keeping its digest in ``proof.redactedDigests``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from json.encoder import encode_basestring
 from typing import Any
 
-from verifier._internal.canon import check_number, jcs
+from verifier._internal.canon import check_number, jcs, jcs_of_checked
 from verifier.errors import InvalidDocument, RedactionError
 
 __all__ = [
@@ -26,14 +27,20 @@ __all__ = [
     "IntegrityFailure",
     "digests_from_walk",
     "escape_token",
+    "envelope_of",
     "flatten",
     "leaf_digest",
+    "leaves_of",
     "parse_pointer",
     "recompute_leaves",
     "recompute_target_hash",
     "redacted_ancestry",
     "salt_and_digest",
+    "salt_pool",
+    "salts_from_seed",
+    "seeded_target_hash",
     "target_hash_of",
+    "walk_document",
     "walk_leaves",
 ]
 
@@ -50,6 +57,29 @@ SUITE_HASHES: dict[str, HashFn] = {"secp256k1": hashlib.sha256, "sm2-sm3": _sm3}
 #: Paths a holder may never redact: everything outside ``credentialSubject`` and the subject
 #: identifier (``integrity`` needs it to recompute ``subjectHash``).
 SUBJECT_ID_PATH = "/credentialSubject/unifiedSocialCreditCode"
+#: Where the subject's leaves live.
+SUBJECT_PATH = "/credentialSubject"
+#: The envelope leaf's path: the empty JSON Pointer (it stands for the document outside the subject).
+ENVELOPE_PATH = ""
+_ENVELOPE_PREFIX = b"\x00\x00\x00\x00"  # uint32_be(0): the path is empty
+
+
+def envelope_of(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The envelope leaf's value: ``document`` without ``proof`` and ``credentialSubject``."""
+    return {k: v for k, v in document.items() if k != "proof" and k != "credentialSubject"}
+
+
+def leaves_of(document: Mapping[str, Any], skip: frozenset[str] | set[str] = frozenset()) -> list[tuple[str, Any]]:
+    """``(pointer, value)`` of every leaf: the envelope first, then the subject's in document order."""
+    out: list[tuple[str, Any]] = [(ENVELOPE_PATH, envelope_of(document))]
+    if "credentialSubject" in document:
+        flatten(document["credentialSubject"], SUBJECT_PATH, out, skip)
+    return out
+
+
+def field_name(path: str) -> str:
+    """How a leaf is named in a failure reason."""
+    return f"field {path}" if path else "the credential's envelope (its fields outside credentialSubject)"
 
 
 class IntegrityFailure(Exception):
@@ -168,6 +198,29 @@ def walk_leaves(
         raise InvalidDocument(f"field {path or '/'} holds a {kind.__name__}, which JSON cannot carry")
 
 
+def walk_document(
+    document: Mapping[str, Any],
+    salt_of: Callable[[str], Any],
+    skip: frozenset[str] | set[str],
+    salt_hexes: list[Any],
+    tails: list[bytes],
+    *,
+    schema_valid: bool = False,
+) -> None:
+    """:func:`walk_leaves` over a whole document: the envelope leaf, then the subject's leaves.
+
+    ``schema_valid``: the document passed its JSON Schema, so its envelope holds text, arrays and
+    objects only and needs no check for what JSON cannot carry."""
+    salt_hexes.append(salt_of(ENVELOPE_PATH))
+    envelope = envelope_of(document)
+    tails.append(
+        _ENVELOPE_PREFIX
+        + (jcs_of_checked(envelope) if schema_valid and envelope else jcs(envelope, ENVELOPE_PATH))
+    )
+    if "credentialSubject" in document:
+        walk_leaves(document["credentialSubject"], SUBJECT_PATH, salt_of, skip, salt_hexes, tails)
+
+
 def digests_from_walk(salt_hexes: list[Any], tails: list[bytes], h: HashFn) -> list[bytes] | None:
     """The leaf digests from :func:`walk_leaves` output, or ``None`` if a salt is missing or malformed
     (the caller then takes the slow path, :func:`recompute_leaves`, for the precise reason)."""
@@ -193,16 +246,6 @@ def leaf_digest(h: HashFn, salt: bytes, path: str, value: Any) -> bytes:
     return digest
 
 
-def _leaves_without_proof(
-    document: Mapping[str, Any], skip: frozenset[str] | set[str] = frozenset()
-) -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
-    for key, item in document.items():
-        if key != "proof":
-            flatten(item, "/" + escape_token(key), out, skip)
-    return out
-
-
 _PREFIX_CACHE: dict[str, bytes] = {}
 
 
@@ -217,17 +260,61 @@ def _path_prefix(path: str) -> bytes:
     return prefix
 
 
-def salt_and_digest(document: Mapping[str, Any], h: HashFn) -> tuple[dict[str, str], list[bytes]]:
-    """Fresh salts (path → 0x-hex) and the digests of every leaf of ``document`` minus ``proof``."""
-    leaves = _leaves_without_proof(document)
-    n = len(leaves)
-    pool = os.urandom(32 * n)
+def salt_pool(seed: bytes | None, n: int) -> bytes:
+    """``32·n`` salt bytes: fresh randomness, or derived from a 32-byte secret ``seed``.
+
+    A derived pool is ``SHAKE256("certledger/salts/v1" ‖ seed)`` read to ``32·n`` bytes: an issuer
+    keeps one secret seed per credential instead of its salts and reproduces them on demand. Seeing
+    some salts reveals nothing of the others (SHAKE256 is a pseudo-random function of its input)."""
+    if seed is None:
+        return os.urandom(32 * n)
+    if len(seed) != 32:
+        raise ValueError("a salt seed is 32 bytes")
+    return hashlib.shake_256(b"certledger/salts/v1" + seed).digest(32 * n)
+
+
+def salts_from_seed(document: Mapping[str, Any], seed: bytes) -> dict[str, str]:
+    """The salts (path → 0x-hex) :func:`salt_and_digest` gave ``document`` from ``seed``.
+
+    The pool is consumed in leaf order (:func:`leaves_of`), so ``document`` must have its members in
+    the order it had then — as a stored JSON text parsed back has."""
+    leaves = leaves_of(document)
+    pool_hex = salt_pool(seed, len(leaves)).hex()
+    return {path: "0x" + pool_hex[64 * i : 64 * i + 64] for i, (path, _) in enumerate(leaves)}
+
+
+def salt_and_digest(
+    document: Mapping[str, Any], h: HashFn, seed: bytes | None = None
+) -> tuple[dict[str, str], list[bytes]]:
+    """Salts (path → 0x-hex; fresh, or from ``seed``: :func:`salt_pool`) and the digests of every
+    leaf of ``document`` minus ``proof``."""
+    leaves = leaves_of(document)
+    pool = salt_pool(seed, len(leaves))
     pool_hex = pool.hex()
+    salts = {path: "0x" + pool_hex[64 * i : 64 * i + 64] for i, (path, _) in enumerate(leaves)}
+    return salts, _digests(leaves, pool, h)
+
+
+def seeded_target_hash(document: Mapping[str, Any], h: HashFn, seed: bytes, *, schema_valid: bool = False) -> bytes:
+    """``targetHash`` of ``document`` with its salts derived from ``seed`` (the registry's hot path:
+    the salts themselves are reproduced later, by :func:`salts_from_seed`). ``schema_valid``: as
+    for :func:`walk_document`."""
+    leaves = leaves_of(document)
+    pool = salt_pool(seed, len(leaves))
+    if schema_valid and leaves[0][1]:
+        envelope = _ENVELOPE_PREFIX + jcs_of_checked(leaves[0][1])
+        digests = [h(pool[:32] + envelope).digest(), *_digests(leaves[1:], pool[32:], h)]
+    else:
+        digests = _digests(leaves, pool, h)
+    return target_hash_of(h, digests)
+
+
+def _digests(leaves: list[tuple[str, Any]], pool: bytes, h: HashFn) -> list[bytes]:
     prefixes = _PREFIX_CACHE
-    salts: dict[str, str] = {}
     digests: list[bytes] = []
     append = digests.append
-    for i, (path, value) in enumerate(leaves):
+    i = 0
+    for path, value in leaves:
         prefix = prefixes.get(path) or _path_prefix(path)
         if type(value) is str:
             try:
@@ -236,9 +323,9 @@ def salt_and_digest(document: Mapping[str, Any], h: HashFn) -> tuple[dict[str, s
                 encoded = jcs(value, path)  # raises InvalidDocument
         else:
             encoded = jcs(value, path)
-        append(h(pool[32 * i : 32 * i + 32] + prefix + encoded).digest())
-        salts[path] = "0x" + pool_hex[64 * i : 64 * i + 64]
-    return salts, digests
+        append(h(pool[i : i + 32] + prefix + encoded).digest())
+        i += 32
+    return digests
 
 
 def target_hash_of(h: HashFn, digests: Iterable[bytes]) -> bytes:
@@ -274,7 +361,7 @@ def recompute_target_hash(
     Raises :class:`IntegrityFailure` naming the first field that does not add up.
     """
     skip = redacted_ancestry(redacted) if redacted else frozenset()
-    return recompute_leaves(_leaves_without_proof(document, skip), salts, redacted, h)
+    return recompute_leaves(leaves_of(document, skip), salts, redacted, h)
 
 
 def recompute_leaves(
@@ -313,8 +400,8 @@ def recompute_leaves(
         present = {path for path, _ in leaves}
         missing = sorted(p for p in salts if p not in present)
         raise IntegrityFailure(
-            f"field {missing[0] if missing else '?'} was removed from the document without being "
-            "redacted properly (its salt is still there but its value is not)"
+            f"{field_name(missing[0]) if missing else 'a field'} was removed from the document without "
+            "being redacted properly (its salt is still there but its value is not)"
         )
     for path, digest_hex in redacted.items():
         if path in salts:
@@ -332,9 +419,9 @@ def _explain_salts(leaves: list[tuple[str, Any]], salt_hexes: list[Any], redacte
                     f"field {path} was redacted by the holder, but a value has been put back in its place"
                 )
             raise IntegrityFailure(
-                f"field {path} is not part of what the issuer signed (it has no salt): it was added later"
+                f"{field_name(path)} is not part of what the issuer signed (it has no salt): it was added later"
             )
-        _hex32(salt_hex, f"the salt of {path}")
+        _hex32(salt_hex, f"the salt of {field_name(path)}")
     raise IntegrityFailure("the salts are malformed")
 
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from verifier._internal.keccak import keccak256 as keccak
 from verifier.errors import MerkleError
 
-__all__ = ["StandardMerkleTree", "hash_pair", "leaf_hash", "process_proof"]
+__all__ = ["StandardMerkleTree", "hash_pair", "leaf_hash", "process_proof", "tree_of_leaves"]
 
 
 def leaf_hash(target_hash: bytes, subject_hash: bytes) -> bytes:
@@ -40,6 +40,19 @@ def process_proof(leaf: bytes, proof: Sequence[bytes]) -> bytes:
     for sibling in proof:
         node = keccak(node + sibling if node < sibling else sibling + node)
     return node
+
+
+def tree_of_leaves(leaves: Sequence[bytes]) -> list[bytes]:
+    """The tree array over leaf hashes (sorted here), as :meth:`StandardMerkleTree.of` lays it out."""
+    if not leaves:
+        raise MerkleError("a Merkle tree needs at least one credential")
+    ordered = sorted(leaves)
+    n = len(ordered)
+    tree: list[bytes] = [b""] * (n - 1) + ordered[::-1]
+    for i in range(n - 2, -1, -1):
+        a, b = tree[2 * i + 1], tree[2 * i + 2]
+        tree[i] = keccak(a + b if a < b else b + a)
+    return tree
 
 
 class StandardMerkleTree:
