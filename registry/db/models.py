@@ -1,7 +1,8 @@
 """The registry's own tables. The chain projection (chain_* tables, written by the indexer)
 lives in ledger_node.projection; Alembic migrates both.
 
-Credentials keep their document and salts as JSON text (written once, read rarely); a batch
+Credentials keep their document as JSON text and the 32-byte seed their salts are derived from
+(docs/FORMAT.md §3.2; written once, read rarely); a batch
 keeps its whole Merkle tree as one blob, so a credential's proof is read from the tree by its
 leaf's position and batching writes one row per batch plus one batch_id per credential.
 """
@@ -114,10 +115,11 @@ class Credential(Base):
     issuer_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     credential_type: Mapped[int] = mapped_column(SmallInteger)
     subject_identifier: Mapped[str] = mapped_column(String(64), index=True)
-    target_hash: Mapped[str] = mapped_column(HASH, unique=True)
+    target_hash: Mapped[str] = mapped_column(HASH)  # not unique-indexed: see migration 0003
     subject_hash: Mapped[str] = mapped_column(HASH)
     document: Mapped[str] = mapped_column(Text)  # JSON of the document without proof
-    salts: Mapped[str] = mapped_column(Text)  # JSON {path: salt hex}
+    salt_seed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # salts derive from it
+    salts: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON {path: salt hex}: rows before 0003
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), nullable=True, index=True)
     accepted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

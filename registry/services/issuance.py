@@ -1,34 +1,36 @@
 """Accepting credentials: validate, build the W3C document, salt, hash, persist as *accepted*.
 
-Large uploads are prepared (salts + digests + targetHash) in a process pool on every core;
-the rows are written in one transaction per upload chunk, together with a status-list index
-range reserved from the `counters` table.
+Large uploads are prepared (document, schema check, salts, digests, targetHash, the row's
+values) in a process pool on every core, in chunks; the service process writes each chunk's rows
+as it arrives, all in one transaction together with the audit entry, after reserving a range of
+status-list indexes from the `counters` table. Salts are not stored: each credential keeps one
+random 32-byte seed they are derived from (docs/FORMAT.md §3.2).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import os
 import re
-import uuid
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from eth_utils import keccak
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.core.errors import BadRequest, Forbidden, ValidationFailed
-from registry.db.models import Counter, Credential, Organisation
+from registry.db.models import Batch, Counter, Credential, Organisation
 from registry.services import audit
 from registry.services.orgs import CREDENTIAL_TYPE_CODES, Principal
+from verifier._internal.merkle import tree_of_leaves
 
 CONTEXT = ["https://www.w3.org/ns/credentials/v2", "https://certledger.example/ns/v1"]
 RECORD_KEYS = {"id", "validFrom", "validUntil", "credentialSubject"}
-POOL_THRESHOLD = 2000
-CHUNK = 2500
+POOL_THRESHOLD = 2000  # smaller uploads are prepared in the service process
+CHUNK = 1250  # records per worker task: small enough that writing rows overlaps preparing them
 
 
 @dataclass
@@ -41,12 +43,24 @@ def _iso(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def new_credential_id() -> str:
+    """A fresh ``urn:uuid:`` with a UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random
+    bits. Time-ordered ids keep the credentials' primary-key index append-mostly (random UUIDv4
+    keys scatter every insert across the index); the id reveals the issuance millisecond, which the
+    credential's ``validFrom`` and its anchor's block time disclose anyway."""
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = ((time.time_ns() // 1_000_000) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64
+             | 0b10 << 62 | rand & ((1 << 62) - 1))
+    h = f"{value:032x}"
+    return f"urn:uuid:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def build_document(record: dict, type_name: str, issuer: dict, status_index: int, deployment: dict) -> dict:
     chain_id, registry = deployment["chainId"], deployment["anchorRegistry"].lower()
     base = f"urn:certledger:{chain_id}:{registry}:status"
     doc = {
         "@context": CONTEXT,
-        "id": record.get("id") or f"urn:uuid:{uuid.uuid4()}",
+        "id": record.get("id") or new_credential_id(),
         "type": ["VerifiableCredential", type_name],
         "issuer": issuer,
         "validFrom": record.get("validFrom") or _iso(datetime.now(timezone.utc)),
@@ -64,29 +78,62 @@ def build_document(record: dict, type_name: str, issuer: dict, status_index: int
     return doc
 
 
-def prepare_chunk(docs: list[dict], type_name: str, suite: str) -> list[tuple[str, str, str] | list[str]]:
-    """For each document: (salts JSON, targetHash, subjectHash) or a list of error messages.
+#: What a worker returns for one accepted record, in this order (see :func:`prepare_records`).
+ROW_FIELDS = ("id", "status_index", "subject_identifier", "target_hash", "subject_hash", "document",
+              "salt_seed", "valid_until")
 
-    Runs in worker processes: imports only the verifier.
+
+def sqlite_datetime(dt: datetime) -> str:
+    """How SQLAlchemy stores a DateTime in SQLite (its default ``storage_format``), UTC assumed."""
+    return (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d} {dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}"
+            f".{dt.microsecond:06d}")
+
+
+def prepare_records(records: list[dict], type_name: str, suite: str, issuer: dict, deployment: dict,
+                    first_index: int, sqlite: bool = False) -> list[tuple | list[str]]:
+    """Build, validate, salt and hash each record; the k-th gets status-list index first_index + k.
+
+    Returns, per record, either the values of :data:`ROW_FIELDS` followed by the credential's Merkle
+    leaf hash, or a list of error messages. ``valid_until`` is a datetime, or with ``sqlite`` the
+    text SQLAlchemy would store (a datetime costs more to pickle than the rest of the row).
+    Runs in worker processes (all the per-credential work, so the service process only writes
+    rows): imports only the verifier, json and orjson.
     """
-    from verifier._internal.disclosure import SUITE_HASHES, salt_and_digest, target_hash_of
-    from verifier._schema import schema_errors
+    import orjson
+
+    from verifier._internal.disclosure import SUITE_HASHES, seeded_target_hash
+    from verifier._internal.keccak import keccak256
+    from verifier._schema import fast_record_validator_for, fast_validator_for, parse_datetime, schema_errors
     from verifier.errors import InvalidDocument
 
     h = SUITE_HASHES[suite]
+    # Yes/no checks (jsonschema names the errors when one says no): every document of the chunk
+    # shares the members it does not take from its record, so once one passed whole, the others
+    # need only their record's members checked.
+    whole, record_part = fast_validator_for(type_name), fast_record_validator_for(type_name)
+    shared_ok = False
     out: list[Any] = []
-    for doc in docs:
-        errors = schema_errors(doc, type_name)
-        if errors:
-            out.append(errors)
+    for k, record in enumerate(records):
+        index = first_index + k
+        doc = build_document(record, type_name, issuer, index, deployment)
+        ok = record_part(doc) if shared_ok else whole(doc)
+        shared_ok = shared_ok or ok
+        if not ok:
+            out.append(schema_errors(doc, type_name) or ["the record does not match the schema"])
             continue
+        seed = os.urandom(32)
         try:
-            salts, digests = salt_and_digest(doc, h)
+            target = seeded_target_hash(doc, h, seed, schema_valid=True)
         except InvalidDocument as exc:
             out.append([str(exc)])
             continue
         subject = doc["credentialSubject"]["unifiedSocialCreditCode"]
-        out.append((json.dumps(salts), "0x" + target_hash_of(h, digests).hex(), "0x" + keccak(text=subject).hex()))
+        subject_hash = keccak256(subject.encode())
+        until = doc.get("validUntil")
+        out.append((doc["id"], index, subject, "0x" + target.hex(), "0x" + subject_hash.hex(),
+                    orjson.dumps(doc).decode(), seed,
+                    None if not until else sqlite_datetime(parse_datetime(until)) if sqlite else parse_datetime(until),
+                    keccak256(keccak256(target + subject_hash))))
     return out
 
 
@@ -139,16 +186,21 @@ class Issuance:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
 
-    async def _prepare(self, docs: list[dict], type_name: str, suite: str) -> list:
-        if len(docs) < POOL_THRESHOLD:
-            return prepare_chunk(docs, type_name, suite)
+    def _chunks(self, records: list, candidates: list[int], type_name: str, suite: str, issuer: dict,
+                dep: dict, first: int, sqlite: bool = False):
+        """Awaitables, one per chunk of candidates: (chunk's candidate indexes, prepare_records output)."""
         loop = asyncio.get_running_loop()
-        step = max(500, len(docs) // (2 * (self.pool()._max_workers)))
-        parts = await asyncio.gather(*[
-            loop.run_in_executor(self.pool(), prepare_chunk, docs[i:i + step], type_name, suite)
-            for i in range(0, len(docs), step)
-        ])
-        return [x for part in parts for x in part]
+        inline = len(candidates) < POOL_THRESHOLD
+
+        async def one(part: list[int], start: int):
+            recs = [records[i] for i in part]
+            if inline:
+                return part, prepare_records(recs, type_name, suite, issuer, dep, start, sqlite)
+            return part, await loop.run_in_executor(self.pool(), prepare_records, recs, type_name, suite,
+                                                    issuer, dep, start, sqlite)
+
+        step = max(1, len(candidates)) if inline else CHUNK
+        return [one(candidates[j:j + step], first + j) for j in range(0, len(candidates), step)]
 
     async def accept(self, principal: Principal, type_name: str, records: list[Any], *,
                      atomic: bool, request_id: str) -> AcceptResult:
@@ -192,56 +244,140 @@ class Issuance:
                         if isinstance(rec, dict) and rec.get("id") in taken:
                             problems.setdefault(i, []).append(f"a credential with id {rec['id']} exists already")
         candidates = [i for i in range(len(records)) if i not in problems]
+        suite = org.suite or "secp256k1"
         if atomic and problems:
             # name every invalid record, not only the malformed ones: check the rest too
-            trial = [build_document(records[i], type_name, issuer, 0, dep) for i in candidates]
-            for i, prep in zip(candidates, await self._prepare(trial, type_name, org.suite or "secp256k1")):
-                if isinstance(prep, list):
-                    problems[i] = prep
+            for part, prepared in await asyncio.gather(*self._chunks(records, candidates, type_name, suite,
+                                                                     issuer, dep, 0)):
+                for i, prep in zip(part, prepared):
+                    if isinstance(prep, list):
+                        problems[i] = prep
             raise ValidationFailed(f"{len(problems)} of {len(records)} records are invalid; nothing was issued",
                                    details=_problem_list(problems))
 
         async with ctx.sessions() as s, s.begin():
             first = await reserve_status_indexes(s, len(candidates))
-        docs = [build_document(records[i], type_name, issuer, first + k, dep) for k, i in enumerate(candidates)]
-        prepared = await self._prepare(docs, type_name, org.suite or "secp256k1")
-        rows = []
-        accepted_at = datetime.now(timezone.utc)
-        for k, (i, doc, prep) in enumerate(zip(candidates, docs, prepared)):
-            if isinstance(prep, list):
-                problems[i] = prep
-                continue
-            salts, target, subject = prep
-            rows.append(dict(
-                id=doc["id"], status_index=first + k, issuer_org_id=org.id, credential_type=code,
-                subject_identifier=doc["credentialSubject"]["unifiedSocialCreditCode"], target_hash=target,
-                subject_hash=subject, document=json.dumps(doc, ensure_ascii=False), salts=salts,
-                accepted_at=accepted_at, valid_until=_parse_until(doc.get("validUntil")), status=1, status_reason=0,
-            ))
-        if atomic and problems:
-            raise ValidationFailed(f"{len(problems)} of {len(records)} records are invalid; nothing was issued",
-                                   details=_problem_list(problems))
+        accepted: list[tuple[int, str]] = []
+        size = ctx.settings.batch_size
         async with ctx.sessions() as s, s.begin():
-            for j in range(0, len(rows), CHUNK):
-                await s.execute(insert(Credential), rows[j:j + CHUNK])
-            await audit.append(s, actor=principal.org_name, action="issue", target=f"{type_name}:{len(rows)}",
+            # An upload of at least a batch seals its own full batches as it writes the rows, so
+            # the pipeline need not rewrite them (seal_due would set batch_id on each row later).
+            sealer = _UploadSealer(s, org.id, code, size) if len(candidates) >= size else None
+            writer = await _RowWriter.open(s)
+            now_ = datetime.now(timezone.utc)
+            fixed = (org.id, code, sqlite_datetime(now_) if writer.sqlite else now_, 1, 0)  # FIXED_FIELDS
+            # rows are written chunk by chunk as the workers finish them, in one transaction
+            for next_chunk in asyncio.as_completed(self._chunks(records, candidates, type_name, suite, issuer,
+                                                                 dep, first, writer.sqlite)):
+                part, prepared = await next_chunk
+                rows, leaves = [], []
+                for i, prep in zip(part, prepared):
+                    if isinstance(prep, list):
+                        problems[i] = prep
+                    else:
+                        rows.append(prep[:-1] + fixed)
+                        leaves.append(prep[-1])
+                        accepted.append((i, prep[0]))
+                if rows and not (atomic and problems):
+                    batch_ids = await sealer.assign(leaves) if sealer is not None else None
+                    await writer.write(rows, batch_ids)
+            if atomic and problems:
+                raise ValidationFailed(f"{len(problems)} of {len(records)} records are invalid; nothing was issued",
+                                       details=_problem_list(problems))
+            sealed = await sealer.finish() if sealer is not None else 0
+            accepted.sort()
+            await audit.append(s, actor=principal.org_name, action="issue", target=f"{type_name}:{len(accepted)}",
                                request_id=request_id, org_id=principal.org_id,
-                               details={"count": len(rows), "rejected": len(problems),
-                                        "first": rows[0]["id"] if rows else None})
+                               details={"count": len(accepted), "rejected": len(problems),
+                                        "first": accepted[0][1] if accepted else None, "sealedBatches": sealed})
         crash = getattr(ctx, "pipeline", None)
         if crash is not None:
             crash.crash.passed("accepted")
-        result.accepted = [r["id"] for r in rows]
+            for _ in range(sealed):
+                crash.crash.passed("sealed")
+        result.accepted = [cid for _, cid in accepted]
         result.rejected = _problem_list(problems)
         return result
 
 
-def _parse_until(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    from verifier._schema import parse_datetime
+#: The values every row of one upload shares, after :data:`ROW_FIELDS`.
+FIXED_FIELDS = ("issuer_org_id", "credential_type", "accepted_at", "status", "status_reason")
 
-    return parse_datetime(text)
+
+class _RowWriter:
+    """Writes credential rows (ROW_FIELDS + FIXED_FIELDS values, then batch_id; datetimes already as
+    SQLAlchemy would store them) on the session's connection and transaction, with the driver's
+    bulk path: COPY on PostgreSQL, executemany on SQLite."""
+
+    COLUMNS = (*ROW_FIELDS, *FIXED_FIELDS, "batch_id")
+
+    def __init__(self, conn, sqlite: bool):
+        self.conn, self.sqlite = conn, sqlite
+
+    @classmethod
+    async def open(cls, session: AsyncSession) -> "_RowWriter":
+        conn = await session.connection()
+        return cls(conn, conn.dialect.name == "sqlite")
+
+    async def write(self, rows: list[tuple], batch_ids: list[int] | None) -> None:
+        values = [row + (b,) for row, b in zip(rows, batch_ids)] if batch_ids else [row + (None,) for row in rows]
+        if self.sqlite:
+            sql = (f"INSERT INTO credentials ({', '.join(self.COLUMNS)}) "
+                   f"VALUES ({', '.join('?' * len(self.COLUMNS))})")
+            await self.conn.exec_driver_sql(sql, values)
+        else:
+            raw = await self.conn.get_raw_connection()
+            await raw.driver_connection.copy_records_to_table("credentials", records=values, columns=self.COLUMNS)
+
+
+class _UploadSealer:
+    """Assigns an upload's rows to new `sealed` batches of exactly `size`, inside the upload's
+    transaction, and stores each full batch's Merkle tree (built from the leaves the workers
+    hashed), so signing it reads no credential rows. A last, partial batch is dissolved again (its
+    rows wait for more credentials or the batch window, as any accepted credential does)."""
+
+    def __init__(self, session: AsyncSession, org_id: int, ctype: int, size: int):
+        self.s, self.org_id, self.ctype, self.size = session, org_id, ctype, size
+        self.batch: Batch | None = None
+        self.leaves: list[bytes] = []
+        self.full = 0
+
+    async def assign(self, leaves: list[bytes]) -> list[int]:
+        """The batch id of each of the next rows (given by their leaf hashes)."""
+        out: list[int] = []
+        n = len(leaves)
+        while len(out) < n:
+            if self.batch is None or len(self.leaves) == self.size:
+                if self.batch is not None:
+                    self._close()
+                self.batch = Batch(issuer_org_id=self.org_id, credential_type=self.ctype, state="sealed",
+                                   count=self.size, created_at=datetime.now(timezone.utc), attempts=0, status=1,
+                                   status_reason=0)
+                self.s.add(self.batch)
+                await self.s.flush()
+                self.leaves = []
+            take = min(n - len(out), self.size - len(self.leaves))
+            self.leaves += leaves[len(out):len(out) + take]
+            out += [self.batch.id] * take
+        return out
+
+    def _close(self) -> None:
+        tree = tree_of_leaves(self.leaves)
+        self.batch.root, self.batch.tree = "0x" + tree[0].hex(), b"".join(tree)
+        self.full += 1
+
+    async def finish(self) -> int:
+        """Dissolve the partial last batch; returns the number of full batches sealed."""
+        if self.batch is not None:
+            if len(self.leaves) == self.size:
+                self._close()
+                await self.s.flush()
+            else:
+                await self.s.execute(update(Credential).where(Credential.batch_id == self.batch.id)
+                                     .values(batch_id=None))
+                await self.s.delete(self.batch)
+                await self.s.flush()
+        return self.full
 
 
 def _problem_list(problems: dict[int, list[str]]) -> list[dict]:

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from registry.core.errors import ChainRejected, ChainUnavailable
 from registry.db.models import Batch, Credential, Organisation
 from registry.services.orgs import signing_key
-from verifier._internal.merkle import StandardMerkleTree
+from verifier._internal.merkle import leaf_hash, tree_of_leaves
 from verifier._internal.suites import sign_batch
 
 log = logging.getLogger("certledger.pipeline")
@@ -231,21 +231,26 @@ class Pipeline:
         async with ctx.sessions() as s, s.begin():
             batch = await s.get(Batch, batch_id)
             org = await s.get(Organisation, batch.issuer_org_id)
-            pairs = (await s.execute(
-                select(Credential.target_hash, Credential.subject_hash).where(Credential.batch_id == batch_id)
-            )).all()
-            if not pairs:  # nothing was assigned to it after all: drop the empty batch
-                await s.delete(batch)
-                return
-            tree = StandardMerkleTree.of([(bytes.fromhex(t[2:]), bytes.fromhex(h[2:])) for t, h in pairs])
+            if batch.tree:  # sealed with its tree by the upload that filled it
+                tree = batch.tree
+                nodes = [tree[i:i + 32] for i in range(0, len(tree), 32)]
+            else:
+                pairs = (await s.execute(
+                    select(Credential.target_hash, Credential.subject_hash).where(Credential.batch_id == batch_id)
+                )).all()
+                if not pairs:  # nothing was assigned to it after all: drop the empty batch
+                    await s.delete(batch)
+                    return
+                nodes = tree_of_leaves([leaf_hash(bytes.fromhex(t[2:]), bytes.fromhex(h[2:])) for t, h in pairs])
+            root, count = nodes[0], (len(nodes) + 1) // 2
             key, secp, sm2 = await signing_key(s, org.id, ctx.settings.passphrase())
             suite = org.suite or "secp256k1"
             private = bytes.fromhex((sm2 if suite == "sm2-sm3" else secp)[2:])
-            signature = sign_batch(suite, private, tree.root, batch.credential_type, len(pairs),
+            signature = sign_batch(suite, private, root, batch.credential_type, count,
                                    chain_id=ctx.deployment.chain_id, anchor_registry=ctx.deployment.anchor_registry)
-            batch.root = "0x" + tree.root.hex()
-            batch.tree = b"".join(tree.tree)
-            batch.count = len(pairs)
+            batch.root = "0x" + root.hex()
+            batch.tree = b"".join(nodes)
+            batch.count = count
             batch.suite = suite
             batch.key_version = key.version
             batch.signature = "0x" + signature.hex()

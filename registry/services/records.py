@@ -11,6 +11,7 @@ from registry.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from registry.db.models import Batch, Credential, Organisation
 from registry.services.orgs import CREDENTIAL_TYPE_CODES, Principal
 from verifier._holder import PreparedCredential, assemble_holder_copy
+from verifier._internal.disclosure import salts_from_seed
 from verifier._internal.merkle import leaf_hash
 
 TYPE_NAMES = {v: k for k, v in CREDENTIAL_TYPE_CODES.items()}
@@ -55,10 +56,12 @@ async def holder_copy(session: AsyncSession, ctx, cred: Credential) -> dict:
                        details={"state": describe_state(cred, batch)})
     org = await session.get(Organisation, cred.issuer_org_id)
     target, subject = bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:])
-    prepared = PreparedCredential(salts=json.loads(cred.salts), target_hash=target, subject_hash=subject,
+    document = json.loads(cred.document)
+    salts = salts_from_seed(document, cred.salt_seed) if cred.salt_seed is not None else json.loads(cred.salts)
+    prepared = PreparedCredential(salts=salts, target_hash=target, subject_hash=subject,
                                   credential_type=cred.credential_type, suite=batch.suite)
     return assemble_holder_copy(
-        json.loads(cred.document), prepared,
+        document, prepared,
         merkle_root=bytes.fromhex(batch.root[2:]), merkle_proof=proof_from_tree(batch.tree, leaf_hash(target, subject)),
         batch_count=batch.count, issuer_id=org.issuer_id, key_version=batch.key_version,
         signature=bytes.fromhex(batch.signature[2:]), chain_id=ctx.deployment.chain_id,
