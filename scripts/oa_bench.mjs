@@ -6,7 +6,7 @@
 //   node scripts/oa_bench.mjs --count 10000        (synthetic business licences)
 //
 // Prints one JSON object: {"library", "version", "count", "wrapSeconds", "wrapPerSecond",
-// "verifySeconds", "verifyPerSecond", "allValid"}.
+// "verifySeconds", "verifyPerSecond" (the median of three passes), "verifyPerSecondPasses", "allValid"}.
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
@@ -69,12 +69,17 @@ let t0 = performance.now();
 const wrapped = oa.wrapDocuments(oaDocs);
 const wrapSeconds = (performance.now() - t0) / 1000;
 
-t0 = performance.now();
+// Three verification passes over the wrapped documents, as the Python side does (median reported).
 let allValid = true;
-for (const w of wrapped) {
-  if (!oa.verifySignature(w)) allValid = false;
+const passes = [];
+for (let pass = 0; pass < 3; pass++) {
+  t0 = performance.now();
+  for (const w of wrapped) {
+    if (!oa.verifySignature(w)) allValid = false;
+  }
+  passes.push((performance.now() - t0) / 1000);
 }
-const verifySeconds = (performance.now() - t0) / 1000;
+const verifySeconds = [...passes].sort((a, b) => a - b)[1];
 
 process.stdout.write(
   JSON.stringify({
@@ -85,6 +90,7 @@ process.stdout.write(
     wrapPerSecond: wrapped.length / wrapSeconds,
     verifySeconds,
     verifyPerSecond: wrapped.length / verifySeconds,
+    verifyPerSecondPasses: passes.map((p) => wrapped.length / p),
     allValid,
   }) + "\n",
 );
