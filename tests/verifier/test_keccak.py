@@ -8,17 +8,21 @@ from eth_hash.auto import keccak as reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifier._internal.keccak import FAST, keccak256
+from verifier._internal.keccak import BACKEND, FAST, _build_pycryptodome, _build_pysha3, keccak256
+
+PATHS = {"default": keccak256, "safe-pysha3": _build_pysha3(), "pycryptodome": _build_pycryptodome()}
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=300))
-def test_equals_eth_hash(data):
-    assert keccak256(data) == reference(data)
+def test_every_path_equals_eth_hash(data):
+    for name, fn in PATHS.items():
+        assert fn is not None, f"the {name} path is unavailable"
+        assert fn(data) == reference(data), name
 
 
-def test_fast_path_is_active():
-    assert FAST
+def test_fastest_path_is_active():
+    assert FAST and BACKEND == "safe-pysha3"
 
 
 def test_threads_do_not_share_state():
@@ -27,8 +31,9 @@ def test_threads_do_not_share_state():
     def work(seed: int) -> None:
         for i in range(2000):
             data = f"{seed}:{i}".encode()
-            if keccak256(data) != reference(data):
-                errors.append(data)
+            for fn in PATHS.values():
+                if fn(data) != reference(data):
+                    errors.append(data)
 
     threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]
     for t in threads:

@@ -20,7 +20,6 @@ this. §3.2.2.3: integers in the IEEE-754 safe range print as their decimal digi
 
 from __future__ import annotations
 
-import re
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -93,7 +92,7 @@ def jcs_of_checked(value: dict[str, Any] | list[Any], path: str = "") -> bytes:
         out: bytes = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except orjson.JSONEncodeError:
         out = b""  # a lone surrogate: let rfc8785 name it
-    if out and not _ASTRAL.search(out):
+    if out and not _has_astral(out):
         return out
     try:
         return rfc8785.dumps(value)
@@ -101,8 +100,10 @@ def jcs_of_checked(value: dict[str, Any] | list[Any], path: str = "") -> bytes:
         raise InvalidDocument(f"field {path or '/'} cannot be written as canonical JSON: {exc}") from None
 
 
-#: The lead byte of a 4-byte UTF-8 sequence (a character above U+FFFF).
-_ASTRAL = re.compile(rb"[\xf0-\xf4]")
+def _has_astral(utf8: bytes) -> bool:
+    """Whether valid UTF-8 holds a 4-byte sequence (a character above U+FFFF): its lead byte is one
+    of F0–F4. Five ``memchr`` scans; a regular-expression class is six times slower on 1 KB."""
+    return b"\xf0" in utf8 or b"\xf1" in utf8 or b"\xf2" in utf8 or b"\xf3" in utf8 or b"\xf4" in utf8
 
 
 def _check_tree(value: Any, path: str) -> None:
