@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -107,7 +108,10 @@ class Counter(Base):
 class Credential(Base):
     __tablename__ = "credentials"
     __table_args__ = (
-        Index("ix_credentials_pending", "issuer_org_id", "credential_type", "batch_id"),
+        # Only the credentials waiting for a batch (the sealer's queue, in status-index order): a row
+        # an upload seals as it writes it never enters this index (migration 0004).
+        Index("ix_credentials_unbatched", "issuer_org_id", "credential_type", "status_index",
+              sqlite_where=text("batch_id IS NULL"), postgresql_where=text("batch_id IS NULL")),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # urn:uuid:...

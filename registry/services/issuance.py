@@ -15,6 +15,7 @@ import re
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timezone
 from typing import Any
 
@@ -89,6 +90,14 @@ def sqlite_datetime(dt: datetime) -> str:
             f".{dt.microsecond:06d}")
 
 
+@lru_cache(maxsize=4096)
+def _until_value(text: str, sqlite: bool) -> datetime | str:
+    """The ``valid_until`` column value of a validUntil text (an upload's records often share one)."""
+    from verifier._schema import parse_datetime
+
+    return sqlite_datetime(parse_datetime(text)) if sqlite else parse_datetime(text)
+
+
 def prepare_records(records: list[dict], type_name: str, suite: str, issuer: dict, deployment: dict,
                     first_index: int, sqlite: bool = False) -> list[tuple | list[str]]:
     """Build, validate, salt and hash each record; the k-th gets status-list index first_index + k.
@@ -103,7 +112,7 @@ def prepare_records(records: list[dict], type_name: str, suite: str, issuer: dic
 
     from verifier._internal.disclosure import SUITE_HASHES, seeded_target_hash
     from verifier._internal.keccak import keccak256
-    from verifier._schema import fast_record_validator_for, fast_validator_for, parse_datetime, schema_errors
+    from verifier._schema import fast_record_validator_for, fast_validator_for, schema_errors
     from verifier.errors import InvalidDocument
 
     h = SUITE_HASHES[suite]
@@ -132,7 +141,7 @@ def prepare_records(records: list[dict], type_name: str, suite: str, issuer: dic
         until = doc.get("validUntil")
         out.append((doc["id"], index, subject, "0x" + target.hex(), "0x" + subject_hash.hex(),
                     orjson.dumps(doc).decode(), seed,
-                    None if not until else sqlite_datetime(parse_datetime(until)) if sqlite else parse_datetime(until),
+                    _until_value(until, sqlite) if until else None,
                     keccak256(keccak256(target + subject_hash))))
     return out
 
