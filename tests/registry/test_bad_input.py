@@ -564,10 +564,16 @@ async def test_state_conflicts_and_unknown_ids(svc):
     assert_error(r, 405, "method_not_allowed")
     # verify: things that are not credentials are a result (valid: false) or a 400, never an error
     for body in ({"credential": "not json"}, {"credential": {}}, {"credential": "[]"}, {"credential": "{\"a\":"},
-                 {"credential": {"proof": {"type": "x"}}}):
+                 {"credential": {"proof": {"type": "x"}}}, {"credential": {"id": 10**30, "n": [2**64]}}):
         r = await service.client.post("/v1/verify", headers=h, json=body)
         assert r.status_code == 200 and r.json()["valid"] is False, (body, r.text)
         assert r.json()["checks"][0] == {**r.json()["checks"][0], "name": "format", "status": "failed"}
+    # a lone surrogate anywhere in the request (JSON can spell one, UTF-8 cannot) is a 400 naming it
+    for body in (b'{"credential": {"id": "x\\ud800"}}', b'{"credential": {"credentialSubject": {"a": ["\\udc00"]}}}',
+                 b'{"credential": {}, "purpose": "\\udbff"}'):
+        r = await service.client.post("/v1/verify", headers={**h, **JSON_CT}, content=body)
+        assert_error(r, 400, "bad_request")
+        assert "Unicode" in r.json()["error"]["message"], r.text
     copy = (await service.client.get(f"/v1/credentials/{cid}", headers=h)).json()["credential"]
     for extra in ({"at": "not a time"}, {"at": "2026-13-01T00:00:00Z"}, {"data": "!!!not base64"},
                   {"credential": 42}, {"relyingParty": ["x"]}):

@@ -3,7 +3,8 @@ import base64
 import time
 from typing import Any
 
-from fastapi import APIRouter, Request
+import orjson
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from registry.api.deps import AnyPrincipal
@@ -56,12 +57,23 @@ def _invalid_unicode(value) -> bool:
     return False
 
 
+def _holds_lone_surrogate(body: VerifyRequest) -> bool:
+    """:func:`_invalid_unicode` of the request, after a C-speed pass: orjson writes any JSON value
+    that is valid Unicode throughout (its refusals have other causes too, so the walk decides)."""
+    values = (body.credential, body.at, body.relyingParty, body.purpose, body.data)
+    try:
+        orjson.dumps(values)
+        return False
+    except orjson.JSONEncodeError:
+        return any(_invalid_unicode(v) for v in values)
+
+
 @router.post("/verify")
 async def verify(body: VerifyRequest, request: Request, p: AnyPrincipal):
     """Run every check of the offline verifier against the registry's current trust bundle."""
     from verifier._schema import parse_datetime
 
-    if _invalid_unicode(body.model_dump()):
+    if _holds_lone_surrogate(body):
         raise BadRequest("the request holds text that is not valid Unicode (a lone surrogate)")
     at = None
     if body.at is not None:
@@ -77,4 +89,5 @@ async def verify(body: VerifyRequest, request: Request, p: AnyPrincipal):
             raise BadRequest("data must be base64") from None
     v = await current_verifier(request.app.state.ctx)
     result = v.verify(body.credential, at=at, data=data, relying_party=body.relyingParty, purpose=body.purpose)
-    return result.to_json()
+    # plain JSON of str/bool/None values: orjson writes it without FastAPI's generic encoder pass
+    return Response(orjson.dumps(result.to_json()), media_type="application/json")
