@@ -37,6 +37,7 @@ async def issuer_in_process(rpc_url: str, manifest: Path, database_url: str, wor
     from registry.services.issuance import Issuance
     from registry.services.orgs import Principal, create_organisation
     from registry.services.pipeline import Pipeline
+    from registry.services.runtime import settle_heap
 
     settings = Settings(data_dir=work, database_url=database_url, rpc_url=rpc_url, manifest=manifest,
                         keystore_passphrase="bench", batch_size=batch, batch_window_seconds=3600)
@@ -48,6 +49,7 @@ async def issuer_in_process(rpc_url: str, manifest: Path, database_url: str, wor
                 s, ctx, name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"), jurisdiction="CN-GD",
                 roles=["issuer"], credential_types=["BusinessLicence"], actor="bench", request_id="bench")
         ctx.pipeline = Pipeline(ctx)
+        settle_heap()  # as `certledger serve` does once started
         yield ctx, Principal(org.id, org.name, ("issuer",), "bench"), issuance
     finally:
         issuance.close()

@@ -126,7 +126,7 @@ def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         from registry.services.context import ServiceContext
-        from registry.services.runtime import start_background
+        from registry.services.runtime import settle_heap, start_background
 
         from registry.services.issuance import Issuance
         from registry.services.orgs import bootstrap_admin
@@ -145,6 +145,8 @@ def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
             log.warning("first start: the admin API key is %s (also in %s; store it and delete the file)",
                         admin_key, path)
         await start_background(context)
+        if ctx is None:  # the service owns this process (certledger serve)
+            settle_heap()
         try:
             yield
         finally:

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 
 log = logging.getLogger("certledger.runtime")
+
+
+def settle_heap() -> None:
+    """Once the service has started: collect, then move every object alive now (modules, ORM
+    mappers, schemas, ABIs — they live as long as the process) out of the cyclic GC's scans
+    (:func:`gc.freeze`). Otherwise each full collection during a bulk upload rescans them all: that
+    was ~13% of the service process's CPU while writing 20,000 credentials. Objects allocated later
+    are collected as usual."""
+    gc.collect()
+    gc.freeze()
 
 
 async def start_background(ctx) -> None:
