@@ -189,7 +189,8 @@ def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
 
     from registry.api.routes import batches, bundle, credentials, health, organisations, verify
 
-    for module in (health, organisations, credentials, batches, verify, bundle):
+    # verify first: Starlette tries the routes in order, and it is the path a relying party calls most
+    for module in (verify, health, organisations, credentials, batches, bundle):
         app.include_router(module.router)
     import importlib
 

@@ -72,7 +72,9 @@ def _searcher(pattern: str) -> Callable[[str], bool]:
 
 
 def _memo(check: Callable[[Any], bool], limit: int = 50_000) -> Callable[[Any], bool]:
-    """Remember verdicts on strings: a batch repeats issuer names, dates and URNs thousands of times."""
+    """Remember verdicts on strings: a batch repeats issuer names, dates and URNs thousands of times.
+
+    The generated code reads ``run.seen`` itself first (a dict lookup instead of a call)."""
     seen: dict[str, bool] = {}
 
     def run(x: str) -> bool:
@@ -84,6 +86,7 @@ def _memo(check: Callable[[Any], bool], limit: int = 50_000) -> Callable[[Any], 
             seen[x] = verdict
         return verdict
 
+    run.seen = seen  # type: ignore[attr-defined]
     return run
 
 
@@ -149,14 +152,12 @@ def compile_schema(
                 )
             else:
                 out.append(f"{pad}if not any(_eq({x}, o) for o in {const(options)}): return False")
-        if "pattern" in s:
-            out.append(
-                f"{pad}if type({x}) is str and not {const(_memo(_searcher(s['pattern'])))}({x}): return False"
-            )
-        if "format" in s:
-            out.append(
-                f"{pad}if type({x}) is str and not {const(_memo(formats[s['format']]))}({x}): return False"
-            )
+        for test in (_searcher(s["pattern"]) if "pattern" in s else None,
+                     formats[s["format"]] if "format" in s else None):
+            if test is not None:
+                run = _memo(test)
+                out.append(f"{pad}if type({x}) is str and {const(run.seen)}.get({x}) is not True "  # type: ignore[attr-defined]
+                           f"and not {const(run)}({x}): return False")
         if "minLength" in s or "maxLength" in s:
             lo, hi = s.get("minLength", 0), s.get("maxLength", 1 << 62)
             out.append(f"{pad}if type({x}) is str and not {lo} <= len({x}) <= {hi}: return False")
