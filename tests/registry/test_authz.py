@@ -142,9 +142,9 @@ MATRIX: dict[tuple[str, str], Row] = {
         "/trace/signout", None, {"follow_redirects": False})),
     ("POST", "/trace/session"): page(frozenset({ADMIN, REGULATOR}), ok=303, request=_sign_in),
     ("GET", "/trace"): page(frozenset({ADMIN, REGULATOR}), unauth=200, note="not signed in: the sign-in form"),
-    ("GET", "/trace/export.{fmt}"): page(frozenset({ADMIN, REGULATOR}), denied=401, request=lambda env, role, headers: (
+    ("GET", "/trace/export.{fmt}"): page(frozenset({ADMIN, REGULATOR}), request=lambda env, role, headers: (
         "/trace/export.csv", None, {})),
-    ("GET", "/trace/tx/{tx_hash}"): page(frozenset({ADMIN, REGULATOR}), denied=401),
+    ("GET", "/trace/tx/{tx_hash}"): page(frozenset({ADMIN, REGULATOR})),
     # the public verify page (a bank clerk or a QR scan: no key)
     ("GET", "/verify"): Row(PUBLIC),
     ("GET", "/verify/static/{name}"): Row(PUBLIC, request=lambda env, role, headers: (

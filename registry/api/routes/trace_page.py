@@ -136,8 +136,11 @@ async def trace_page(request: Request):
 @router.get("/trace/export.{fmt}")
 async def export(fmt: str, request: Request):
     who = await _who(request)
-    if who is None or not who.has("regulator", "admin"):
+    if who is None:
         return Response("sign in as a regulator first", status_code=401, media_type="text/plain")
+    if not who.has("regulator", "admin"):
+        return Response(f"{who.org_name} is not a regulator: the trace is for regulators and admins",
+                        status_code=403, media_type="text/plain")
     if fmt not in ("json", "csv", "svg"):
         return Response("format: json, csv or svg", status_code=404, media_type="text/plain")
     try:
@@ -153,8 +156,11 @@ async def export(fmt: str, request: Request):
 async def transaction(tx_hash: str, request: Request):
     """A chain transaction of the data-flow ledger, read from the chain and decoded."""
     who = await _who(request)
-    if who is None or not who.has("regulator", "admin"):
-        return _signin("sign in to see chain transactions", 401, who)
+    if who is None:
+        return _signin("sign in to see chain transactions", 401)
+    if not who.has("regulator", "admin"):
+        return _signin(f"{who.org_name} is not a regulator: chain transactions are for regulators and admins",
+                       403, who)
     if not F._is_hash(tx_hash):
         return _page("transaction", '<p class="error">not a transaction hash</p>', who, 400)
     ctx = request.app.state.ctx
