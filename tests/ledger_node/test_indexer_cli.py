@@ -27,6 +27,24 @@ def _cli(*args: str, env: dict | None = None) -> subprocess.Popen:
                             env={**os.environ, "COLUMNS": "120", **(env or {})})
 
 
+def _events_indexed(database_url: str) -> int:
+    """How many chain events the projection holds (0 before the indexer has made its tables)."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def count() -> int:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.connect() as c:
+                return int((await c.execute(text("SELECT count(*) FROM chain_events"))).scalar_one())
+        except Exception:  # noqa: BLE001 - the table does not exist yet
+            return 0
+        finally:
+            await engine.dispose()
+
+    return S.run(count())
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_points_then_resume(anvil, tmp_path, database_url):
     from ledger_node.indexer import chain_snapshot
@@ -38,23 +56,30 @@ def test_sigkill_at_random_points_then_resume(anvil, tmp_path, database_url):
     args = ["--data-dir", str(tmp_path), "--rpc", anvil.url, "--database-url", database_url, "--once",
             "--page-size", "2"]
     rnd = random.Random(int.from_bytes(os.urandom(4), "big"))
-    checkpoints = []
-    for _ in range(5):
+    checkpoints = [0]
+    for round_ in range(5):
         proc = _cli(*args)
-        time.sleep(rnd.uniform(1.0, 2.5))  # ~1 s of it is the interpreter's start
+        if round_ == 0:
+            time.sleep(rnd.uniform(0.0, 1.0))  # once early: during start-up or migrations
+        else:
+            # then at random moments of the catch-up itself: wait (however slow the machine is
+            # today) until this run has indexed something new, then a little longer
+            deadline = time.monotonic() + 60
+            while (proc.poll() is None and time.monotonic() < deadline
+                   and _events_indexed(database_url) <= max(checkpoints)):
+                time.sleep(0.05)
+            time.sleep(rnd.uniform(0.0, 0.3))
         if proc.poll() is not None:
             break
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        try:
-            checkpoints.append(len(S.run(S.db_snapshot(database_url))["events"]))
-        except Exception:  # noqa: BLE001 - killed before its tables existed
-            checkpoints.append(0)
+        checkpoints.append(_events_indexed(database_url))
     proc = _cli(*args)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert "indexed" in out
     assert any(0 < n < 4_000 for n in checkpoints), f"no kill landed mid catch-up: {checkpoints}"
+    assert len(checkpoints) == 6, f"the catch-up ended before the fifth kill: {checkpoints}"
     snap = S.run(S.db_snapshot(database_url))
     assert S.diff(snap, S.run(chain_snapshot(anvil.url, deployment))) == ""
     fresh = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
