@@ -71,23 +71,22 @@ def _searcher(pattern: str) -> Callable[[str], bool]:
     return lambda x: search(x) is not None
 
 
-def _memo(check: Callable[[Any], bool], limit: int = 50_000) -> Callable[[Any], bool]:
+def _memo(check: Callable[[Any], bool], limit: int = 50_000) -> tuple[dict[str, bool], Callable[[str], bool]]:
     """Remember verdicts on strings: a batch repeats issuer names, dates and URNs thousands of times.
 
-    The generated code reads ``run.seen`` itself first (a dict lookup instead of a call)."""
+    Returns the memo and the function for a miss (it checks and records). The generated code looks
+    the string up itself (a dict lookup instead of a call) and calls the miss function only when
+    no passing verdict is recorded."""
     seen: dict[str, bool] = {}
 
-    def run(x: str) -> bool:
-        verdict = seen.get(x)
-        if verdict is None:
-            verdict = bool(check(x))
-            if len(seen) >= limit:
-                seen.clear()
-            seen[x] = verdict
+    def miss(x: str) -> bool:
+        verdict = bool(check(x))
+        if len(seen) >= limit:
+            seen.clear()
+        seen[x] = verdict
         return verdict
 
-    run.seen = seen  # type: ignore[attr-defined]
-    return run
+    return seen, miss
 
 
 def compile_schema(
@@ -155,9 +154,9 @@ def compile_schema(
         for test in (_searcher(s["pattern"]) if "pattern" in s else None,
                      formats[s["format"]] if "format" in s else None):
             if test is not None:
-                run = _memo(test)
-                out.append(f"{pad}if type({x}) is str and {const(run.seen)}.get({x}) is not True "  # type: ignore[attr-defined]
-                           f"and not {const(run)}({x}): return False")
+                seen, miss = _memo(test)
+                out.append(f"{pad}if type({x}) is str and {const(seen)}.get({x}) is not True "
+                           f"and not {const(miss)}({x}): return False")
         if "minLength" in s or "maxLength" in s:
             lo, hi = s.get("minLength", 0), s.get("maxLength", 1 << 62)
             out.append(f"{pad}if type({x}) is str and not {lo} <= len({x}) <= {hi}: return False")

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from eth_hash.auto import keccak as _eth_keccak
 
-__all__ = ["FAST", "keccak256"]
+__all__ = ["BACKEND", "FAST", "keccak256"]
 
 
 def _build_pysha3() -> Callable[[bytes], bytes] | None:
