@@ -51,6 +51,13 @@ async def _who(request: Request) -> Principal | None:
         return None
 
 
+def _not_regulator(who: Principal, what: str = "the trace") -> str | None:
+    """Why ``who`` may not see ``what``, or None if it may (regulators and admins may)."""
+    if who.has("regulator", "admin"):
+        return None
+    return f"{who.org_name} is not a regulator: {what} is for regulators and admins"
+
+
 def _page(title: str, content: str, who: Principal | None, status: int = 200) -> HTMLResponse:
     signout = ('<form method="post" action="/trace/signout"><button class="secondary" type="submit">Sign out</button>'
                "</form>") if who else ""
@@ -87,8 +94,8 @@ async def sign_in(request: Request):
             who = await authenticate(s, key)
     except RegistryError as exc:
         return _signin(exc.message, 401)
-    if not who.has("regulator", "admin"):
-        return _signin(f"{who.org_name} is not a regulator: the trace is for regulators and admins", 403)
+    if why := _not_regulator(who):
+        return _signin(why, 403)
     resp = RedirectResponse("/trace", status_code=303)
     resp.set_cookie(COOKIE, key, httponly=True, samesite="strict", path="/",
                     secure=request.url.scheme == "https")
@@ -121,8 +128,8 @@ async def trace_page(request: Request):
     who = await _who(request)
     if who is None:
         return _signin()
-    if not who.has("regulator", "admin"):
-        return _signin(f"{who.org_name} is not a regulator", 403, who)
+    if why := _not_regulator(who):
+        return _signin(why, 403, who)
     params = _params(request)
     form = _filters_form(params)
     try:
@@ -138,9 +145,8 @@ async def export(fmt: str, request: Request):
     who = await _who(request)
     if who is None:
         return Response("sign in as a regulator first", status_code=401, media_type="text/plain")
-    if not who.has("regulator", "admin"):
-        return Response(f"{who.org_name} is not a regulator: the trace is for regulators and admins",
-                        status_code=403, media_type="text/plain")
+    if why := _not_regulator(who):
+        return Response(why, status_code=403, media_type="text/plain")
     if fmt not in ("json", "csv", "svg"):
         return Response("format: json, csv or svg", status_code=404, media_type="text/plain")
     try:
@@ -158,9 +164,8 @@ async def transaction(tx_hash: str, request: Request):
     who = await _who(request)
     if who is None:
         return _signin("sign in to see chain transactions", 401)
-    if not who.has("regulator", "admin"):
-        return _signin(f"{who.org_name} is not a regulator: chain transactions are for regulators and admins",
-                       403, who)
+    if why := _not_regulator(who, "chain transactions"):
+        return _signin(why, 403, who)
     if not F._is_hash(tx_hash):
         return _page("transaction", '<p class="error">not a transaction hash</p>', who, 400)
     ctx = request.app.state.ctx
