@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     batch_size: int = Field(1000, ge=1, le=100_000)
     batch_window_seconds: float = Field(2.0, gt=0)
     confirmations: int = Field(0, ge=0)
+    tx_timeout_seconds: float = Field(
+        60.0, gt=0, description="how long a request waits for its transaction to be mined before answering 503"
+    )
     instance_id: str = Field(default_factory=socket.gethostname)
     public_url: str = "http://127.0.0.1:8000"
     max_upload_bytes: int = 64 * 1024 * 1024

@@ -6,6 +6,7 @@ Only standard JSON-RPC; reverts are decoded with the contracts' ABIs (ledger_nod
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,18 +135,29 @@ class ServiceChain:
                 return
             raise
 
+    async def mined_nonce(self, address: str) -> int:
+        """How many transactions of ``address`` are in mined blocks (its next unmined nonce)."""
+        return int(await self._rpc(self.w3.eth.get_transaction_count(address, "latest")))
+
     async def receipt(self, tx_hash: str) -> dict | None:
         try:
             return dict(await self._rpc(self.w3.eth.get_transaction_receipt(tx_hash)))
         except TransactionNotFound:
             return None
 
-    async def transact(self, key: str, fn, *, timeout: float = 60.0) -> dict:
-        """Sign, send and wait for a transaction; raise ChainRejected with the decoded custom error."""
+    async def transact(self, key: str, fn, *, timeout: float = 60.0,
+                       before_send: Callable[[SentTx], Awaitable[None]] | None = None) -> dict:
+        """Sign, send and wait for a transaction; raise ChainRejected with the decoded custom error.
+
+        ``before_send`` receives the signed transaction before it leaves (an outbox: the caller
+        records it, so a transaction whose receipt never came back can be settled later). A
+        transaction not mined within ``timeout`` raises ChainUnavailable naming it (``details.txHash``)."""
         acct = Account.from_key(key)
         lock = self._nonce_locks.setdefault(acct.address, asyncio.Lock())
         async with lock:
             tx = await self.sign(key, fn)
+            if before_send is not None:
+                await before_send(tx)
             await self.send_raw(tx.raw)
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
@@ -153,7 +165,8 @@ class ServiceChain:
             if rec is not None:
                 break
             if asyncio.get_running_loop().time() > deadline:
-                raise ChainUnavailable(f"transaction {tx.tx_hash} not mined within {timeout:.0f} s")
+                raise ChainUnavailable(f"transaction {tx.tx_hash} not mined within {timeout:g} s",
+                                       details={"txHash": tx.tx_hash})
             await asyncio.sleep(0.05)
         if rec["status"] != 1:
             raise ChainRejected(f"transaction {tx.tx_hash} failed on-chain")

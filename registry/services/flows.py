@@ -60,6 +60,7 @@ from sqlalchemy import select
 from registry.core.errors import (
     BadRequest,
     ChainRejected,
+    ChainUnavailable,
     Conflict,
     Forbidden,
     NotFound,
@@ -127,6 +128,12 @@ class ParentFlowRejected(Conflict):
 
 class AlreadyDecided(Conflict):
     code = "already_decided"
+
+
+class DeclarationUnconfirmed(Conflict):
+    """An earlier declaration of this asset by this exporter was sent and is not mined yet."""
+
+    code = "declaration_unconfirmed"
 
 
 class DestinationNotAuthorised(RegistryError):
@@ -401,6 +408,15 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
                                      "an original flow of it", details={"credentialId": cred.id})
             if J.customs_area(frm) != J.customs_area(J.normalise(org.jurisdiction) or org.jurisdiction):
                 raise JurisdictionMismatch(f"{org.name} is in {org.jurisdiction}; it cannot export from {frm}")
+        unconfirmed = (await s.execute(
+            select(FlowDeclaration.tx_hash).where(FlowDeclaration.exporter_org_id == principal.org_id,
+                                                  FlowDeclaration.credential_id == cred.id,
+                                                  FlowDeclaration.flow_id.is_(None)).limit(1))).first()
+        if unconfirmed is not None:
+            raise DeclarationUnconfirmed(
+                f"{org.name}'s earlier declaration of this asset (transaction {unconfirmed[0] or 'not yet sent'}) "
+                "is not mined yet; it is recorded by itself once it is, so do not declare it again",
+                details={"credentialId": cred.id, "txHash": unconfirmed[0]})
         document = json.loads(cred.document)
         _check_certificate(cred, batch, document, now)
         if not authorised(document["credentialSubject"], to, body.purpose, body.importer.identifier, now):
@@ -445,28 +461,118 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
                LEGAL_BASES[body.legalBasis], body.personalInformation, body.personalInformationSubjects, body.volume,
                keccak(text=body.purpose), bytes.fromhex(body.payloadDigest[2:]), bytes.fromhex(dhash[2:]))
     fn = ctx.chain.flows.functions.declareFlow(onchain, (root, target, subject, proof))
-    try:
-        receipt = await ctx.chain.transact(key, fn)
-    except ChainRejected:  # refused: nothing on-chain. (Unavailable: the row stays, flow_id unset.)
+
+    async def record(tx) -> None:  # the outbox: the signed transaction is on the row before it leaves
         async with ctx.sessions() as s, s.begin():
             r = await s.get(FlowDeclaration, row_id)
-            if r is not None and r.flow_id is None:
-                await s.delete(r)
+            r.raw_tx, r.tx_hash, r.nonce, r.sender = tx.raw, tx.tx_hash, tx.nonce, tx.sender
+
+    try:
+        receipt = await ctx.chain.transact(key, fn, timeout=ctx.settings.tx_timeout_seconds, before_send=record)
+    except ChainRejected:  # refused: nothing on-chain
+        await _forget(ctx, row_id)
         raise
+    except ChainUnavailable as exc:
+        async with ctx.sessions() as s:
+            sent = (await s.get(FlowDeclaration, row_id)).raw_tx is not None
+        if not sent:  # nothing left the service: as if never declared
+            await _forget(ctx, row_id)
+            raise
+        raise ChainUnavailable(
+            f"{exc.message}. The declaration was sent; the registry records it by itself once it is "
+            "mined (its flow appears in the trace then), so do not declare it again",
+            details={"declarationHash": dhash, **(exc.details or {})}) from None
+    async with ctx.sessions() as s, s.begin():
+        r = await s.get(FlowDeclaration, row_id)
+        if r.flow_id is None:  # (settle_flows may have got there first if the receipt came late)
+            await _settle(ctx, s, r, receipt, actor=principal.org_name, request_id=request_id)
+        return flow_public(r)
+
+
+async def _forget(ctx, row_id: int) -> None:
+    async with ctx.sessions() as s, s.begin():
+        r = await s.get(FlowDeclaration, row_id)
+        if r is not None and r.flow_id is None:
+            await s.delete(r)
+
+
+async def _settle(ctx, s, r: FlowDeclaration, receipt: dict, *, actor: str, request_id: str) -> None:
+    """Copy the FlowDeclared facts of a mined declaration onto its row, with its audit entry."""
     from web3.logs import DISCARD
 
     ev = ctx.chain.flows.events.FlowDeclared().process_receipt(receipt, errors=DISCARD)[0]["args"]
     block = await ctx.chain.w3.eth.get_block(receipt["blockNumber"])
     tx = hexs(receipt["transactionHash"])
-    async with ctx.sessions() as s, s.begin():
-        r = await s.get(FlowDeclaration, row_id)
-        r.flow_id = int(ev["flowId"])
-        r.tx_hash = tx
-        r.declared_at = datetime.fromtimestamp(int(block["timestamp"]), timezone.utc)
-        await audit.append(s, actor=principal.org_name, action="declare_flow", target=f"flow:{r.flow_id}",
-                           request_id=request_id, org_id=principal.org_id,
-                           details={"declarationHash": dhash, "tx": tx, "parentFlowId": body.parentFlowId})
-        return flow_public(r)
+    r.flow_id = int(ev["flowId"])
+    r.tx_hash = tx
+    r.raw_tx = None
+    r.declared_at = datetime.fromtimestamp(int(block["timestamp"]), timezone.utc)
+    await audit.append(s, actor=actor, action="declare_flow", target=f"flow:{r.flow_id}",
+                       request_id=request_id, org_id=r.exporter_org_id,
+                       details={"declarationHash": r.declaration_hash, "tx": tx, "parentFlowId": r.parent_flow_id})
+
+
+@dataclass
+class SettleReport:
+    recorded: list[int] = field(default_factory=list)  # flow ids of declarations found mined
+    dropped: list[str] = field(default_factory=list)  # declaration hashes whose transaction can never land
+    waiting: int = 0  # sent, not mined yet (re-broadcast)
+
+
+async def settle_flows(ctx, *, grace: float | None = None) -> SettleReport:
+    """Settle declarations whose receipt never reached the request that sent them.
+
+    Mined → recorded (flow id, block time, audit entry ``declare_flow`` by the exporter). Mined but
+    failed, or its nonce taken by another transaction → removed (nothing of it is on the chain).
+    Not mined and its nonce still free → re-broadcast (the node may have lost its mempool). A row
+    that never got a signed transaction (the process died before sending) → removed.
+
+    Only rows older than ``grace`` seconds are looked at (default: the transaction timeout + 5 s), so
+    a request still waiting for its own receipt settles its row itself. Raises ChainUnavailable
+    while the node is unreachable."""
+    if grace is None:
+        grace = ctx.settings.tx_timeout_seconds + 5.0
+    report = SettleReport()
+    async with ctx.sessions() as s:
+        rows = (await s.execute(select(FlowDeclaration.id, FlowDeclaration.tx_hash, FlowDeclaration.raw_tx,
+                                       FlowDeclaration.nonce, FlowDeclaration.sender, FlowDeclaration.created_at)
+                                .where(FlowDeclaration.flow_id.is_(None)).order_by(FlowDeclaration.id))).all()
+    now = datetime.now(timezone.utc)
+    for row_id, tx_hash, raw, nonce, sender, created in rows:
+        if (now - _utc(created)).total_seconds() < grace:
+            continue
+        if raw is None:
+            async with ctx.sessions() as s, s.begin():
+                r = await s.get(FlowDeclaration, row_id)
+                if r is not None and r.flow_id is None and r.raw_tx is None:
+                    report.dropped.append(r.declaration_hash)
+                    await s.delete(r)
+            continue
+        receipt = await ctx.chain.receipt(tx_hash)
+        if receipt is None:
+            mined_nonce = await ctx.chain.mined_nonce(sender)
+            if mined_nonce <= nonce:
+                report.waiting += 1
+                try:
+                    await ctx.chain.send_raw(raw)
+                except ChainUnavailable:
+                    raise
+                except Exception:  # noqa: BLE001 - underpriced / replaced: the next pass decides
+                    pass
+                continue
+            receipt = await ctx.chain.receipt(tx_hash)  # mined between the two calls?
+        async with ctx.sessions() as s, s.begin():
+            r = await s.get(FlowDeclaration, row_id)
+            if r is None or r.flow_id is not None:
+                continue
+            if receipt is not None and receipt["status"] == 1:
+                exporter = await s.get(Organisation, r.exporter_org_id)
+                await _settle(ctx, s, r, receipt, actor=exporter.name, request_id="settle-flows")
+                report.recorded.append(r.flow_id)
+            else:
+                report.dropped.append(r.declaration_hash)
+                await s.delete(r)
+    return report
 
 
 def flow_public(r: FlowDeclaration) -> dict:

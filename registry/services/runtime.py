@@ -25,6 +25,7 @@ async def start_background(ctx) -> None:
     ctx.pipeline = Pipeline(ctx)
     if ctx.settings.pipeline_enabled:
         ctx.background.append(asyncio.create_task(ctx.pipeline.run_forever(), name="pipeline"))
+        ctx.background.append(asyncio.create_task(_settle_flows_forever(ctx), name="settle-flows"))
     ctx.indexer = None
     if ctx.settings.indexer_enabled:
         try:
@@ -33,6 +34,26 @@ async def start_background(ctx) -> None:
             return
         ctx.indexer = Indexer(ctx.rpc_url, ctx.deployment, ctx.engine, confirmations=ctx.settings.confirmations)
         ctx.background.append(asyncio.create_task(_index_forever(ctx), name="indexer"))
+
+
+async def _settle_flows_forever(ctx, every: float = 5.0) -> None:
+    """Flow declarations whose receipt never came back: recorded once mined (flows.settle_flows)."""
+    from registry.core.errors import ChainUnavailable
+    from registry.services.flows import settle_flows
+
+    while True:
+        try:
+            report = await settle_flows(ctx)
+            if report.recorded or report.dropped:
+                log.info("flow declarations settled: recorded flows %s, dropped declarations %s",
+                         report.recorded, report.dropped)
+        except asyncio.CancelledError:
+            raise
+        except ChainUnavailable:
+            pass  # /health reports the node; try again later
+        except Exception:  # noqa: BLE001 - keep serving; try again later
+            log.exception("settling flow declarations failed")
+        await asyncio.sleep(every)
 
 
 async def _index_forever(ctx) -> None:
