@@ -611,7 +611,21 @@ async def decide(ctx, principal: Principal, flow_id: int, body: DecisionIn, requ
                     raise ParentFlowRejected(f"flow {flow_id}'s parent {parent.flow_id} was rejected: reject it too")
         _, key, _ = await signing_key(s, principal.org_id, ctx.settings.passphrase())
     code = APPROVED if body.decision == "approved" else REJECTED
-    receipt = await ctx.chain.transact(key, ctx.chain.flows.functions.decideFlow(flow_id, code, reason))
+    details: dict[str, Any] = {"decision": body.decision, "reason": reason}
+    try:
+        receipt = await ctx.chain.transact(key, ctx.chain.flows.functions.decideFlow(flow_id, code, reason),
+                                           timeout=ctx.settings.tx_timeout_seconds)
+    except ChainUnavailable as exc:
+        raise ChainUnavailable(f"{exc.message}. It may still be mined: repeat the decision to bring the registry "
+                               "up to date (a flow is decided once)", details=exc.details) from None
+    except ChainRejected as exc:
+        if (exc.details or {}).get("error") != "AlreadyDecided":
+            raise
+        # decided on-chain by a request that gave up before it was mined (503): the DB takes the chain's word
+        receipt, ev = await _decision_on_chain(ctx, flow_id, row.tx_hash)
+        code, reason = int(ev["decision"]), ev["reason"]
+        details = {"decision": DECISION_NAMES[code], "reason": reason, "settledFromChain": True,
+                   "regulator": ev["regulator"]}
     block = await ctx.chain.w3.eth.get_block(receipt["blockNumber"])
     tx = hexs(receipt["transactionHash"])
     async with ctx.sessions() as s, s.begin():
@@ -619,9 +633,25 @@ async def decide(ctx, principal: Principal, flow_id: int, body: DecisionIn, requ
         row.decision, row.decision_reason, row.decision_tx = code, reason, tx
         row.decided_at = datetime.fromtimestamp(int(block["timestamp"]), timezone.utc)
         await audit.append(s, actor=principal.org_name, action="decide_flow", target=f"flow:{flow_id}",
-                           request_id=request_id, org_id=principal.org_id,
-                           details={"decision": body.decision, "reason": reason, "tx": tx})
-        return flow_public(row)
+                           request_id=request_id, org_id=principal.org_id, details={**details, "tx": tx})
+        out = flow_public(row)
+    if DECISION_NAMES[code] != body.decision:
+        raise AlreadyDecided(f"flow {flow_id} was {DECISION_NAMES[code]} already (on-chain, by {details['regulator']})",
+                             details={"flowId": flow_id, "status": DECISION_NAMES[code]})
+    return out | ({"settledFromChain": True} if details.get("settledFromChain") else {})
+
+
+async def _decision_on_chain(ctx, flow_id: int, declare_tx: str | None) -> tuple[dict, dict]:
+    """The receipt and FlowDecided arguments of a flow's decision, found in the chain's logs."""
+    start = 0
+    if declare_tx:
+        declared = await ctx.chain.receipt(declare_tx)
+        start = int(declared["blockNumber"]) if declared else 0
+    logs = await ctx.chain.flows.events.FlowDecided().get_logs(from_block=start, argument_filters={"flowId": flow_id})
+    if not logs:
+        raise ChainUnavailable(f"the chain says flow {flow_id} is decided, but its FlowDecided event was not found")
+    receipt = await ctx.chain.receipt(hexs(logs[-1]["transactionHash"]))
+    return receipt, dict(logs[-1]["args"])
 
 
 # -- receipt / read ----------------------------------------------------------------------------

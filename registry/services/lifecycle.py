@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import update
 
-from registry.core.errors import BadRequest, Conflict, Forbidden
+from registry.core.errors import BadRequest, ChainRejected, ChainUnavailable, Conflict, Forbidden
 from registry.db.models import Batch, Credential
 from registry.services import audit
 from registry.services.orgs import Principal, signing_key
@@ -17,6 +17,8 @@ from registry.services.records import load_credential, proof_from_tree
 from verifier._internal.merkle import leaf_hash
 
 ACTIONS = {"revoke": 2, "suspend": 3, "reinstate": 1}
+#: What the contract answers when the requested status already holds on-chain.
+_ALREADY = {"AlreadyRevoked", "AlreadySuspended", "NotSuspended"}
 REASONS = {"unspecified": 0, "keyCompromise": 1, "superseded": 2, "cessationOfOperation": 3,
            "affiliationChanged": 4, "privilegeWithdrawn": 5, "dataInaccurate": 6, "holderRequest": 7,
            "courtOrder": 8}
@@ -46,6 +48,20 @@ async def _signer(ctx, session, principal: Principal, issuer_org_id: int) -> str
     raise Forbidden("only the issuing organisation (or an admin) may change this status")
 
 
+def _already(exc: ChainRejected, action: str, chain_status: int) -> bool:
+    """The chain refused because the status ``action`` asks for holds on-chain already."""
+    return (exc.details or {}).get("error") in _ALREADY and chain_status == ACTIONS[action]
+
+
+async def _transact(ctx, key: str, fn) -> dict:
+    try:
+        return await ctx.chain.transact(key, fn, timeout=ctx.settings.tx_timeout_seconds)
+    except ChainUnavailable as exc:
+        raise ChainUnavailable(
+            f"{exc.message}. It may still be mined: repeat the request to bring the registry up to date "
+            "(a repeat never changes the status twice)", details=exc.details) from None
+
+
 async def change_credential(ctx, principal: Principal, credential_id: str, action: str, reason,
                             request_id: str) -> dict:
     code = reason_code(reason)
@@ -68,7 +84,25 @@ async def change_credential(ctx, principal: Principal, credential_id: str, actio
         fn = f.reinstateCredential(root, leaf)
     else:
         raise BadRequest(f"unknown action {action!r}")
-    receipt = await ctx.chain.transact(key, fn)
+    try:
+        receipt = await _transact(ctx, key, fn)
+    except ChainRejected as exc:
+        on_chain = await ctx.chain.call(ctx.chain.anchors.functions.credentialStatusOf(root, leaf))
+        if not (_already(exc, action, on_chain[0] or 1) and cred.status != ACTIONS[action]):
+            raise
+        # An earlier request's transaction was mined after that request gave up (503): the chain
+        # holds the status already, the DB catches up to it now.
+        code = on_chain[1]
+        async with ctx.sessions() as s, s.begin():
+            await s.execute(update(Credential).where(Credential.id == credential_id).values(
+                status=ACTIONS[action], status_reason=code, status_tx=None,
+                status_changed_at=datetime.fromtimestamp(on_chain[2], timezone.utc)))
+            await audit.append(s, actor=principal.org_name, action=f"{action}_credential", target=credential_id,
+                               request_id=request_id, org_id=principal.org_id,
+                               details={"reason": code, "tx": None, "settledFromChain": True})
+        forget_verifier(ctx)
+        return {"id": credential_id, "status": {1: "valid", 2: "revoked", 3: "suspended"}[ACTIONS[action]],
+                "reason": code, "txHash": None, "blockNumber": None, "settledFromChain": True}
     tx = "0x" + bytes(receipt["transactionHash"]).hex()
     async with ctx.sessions() as s, s.begin():
         await s.execute(update(Credential).where(Credential.id == credential_id).values(
@@ -98,7 +132,22 @@ async def change_batch(ctx, principal: Principal, batch_id: int, action: str, re
           "reinstate": lambda: f.reinstateBatch(root)}.get(action)
     if fn is None:
         raise BadRequest(f"unknown action {action!r}")
-    receipt = await ctx.chain.transact(key, fn())
+    try:
+        receipt = await _transact(ctx, key, fn())
+    except ChainRejected as exc:
+        anchor = await ctx.chain.anchor_of(batch.root)
+        if anchor is None or not (_already(exc, action, anchor["status"]) and batch.status != ACTIONS[action]):
+            raise
+        code = anchor["reason"]  # mined after an earlier request gave up: the DB catches up
+        async with ctx.sessions() as s, s.begin():
+            await s.execute(update(Batch).where(Batch.id == batch_id).values(
+                status=ACTIONS[action], status_reason=code))
+            await audit.append(s, actor=principal.org_name, action=f"{action}_batch", target=f"batch:{batch_id}",
+                               request_id=request_id, org_id=principal.org_id,
+                               details={"reason": code, "tx": None, "settledFromChain": True})
+        forget_verifier(ctx)
+        return {"id": batch_id, "status": {1: "valid", 2: "revoked", 3: "suspended"}[ACTIONS[action]],
+                "reason": code, "txHash": None, "settledFromChain": True}
     tx = "0x" + bytes(receipt["transactionHash"]).hex()
     async with ctx.sessions() as s, s.begin():
         await s.execute(update(Batch).where(Batch.id == batch_id).values(

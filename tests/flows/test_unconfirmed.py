@@ -74,11 +74,26 @@ async def test_mined_late_is_recorded_with_its_audit_entry(world, stalled, monke
     assert [(e.action, e.actor) for e in entries] == [("declare_flow", w.gz["name"])]
     # settled once: a second pass finds nothing
     assert (await settle_flows(ctx, grace=0)) == type(report)()
-    # and the regulator decides it like any other flow
+    # the regulator's decision stalls the same way; repeating it settles it from the chain's FlowDecided
+    decision = {"decision": "approved", "reason": "standard contract filed"}
+    r = await w.service.client.post(f"/v1/flows/{flow_id}/decision", headers=w.h(w.regulator_key), json=decision)
+    assert r.status_code == 503 and "repeat the decision" in r.json()["error"]["message"], r.text
+    decision_tx = r.json()["error"]["details"]["txHash"]
+    stalled("evm_mine", [])
     stalled("evm_setAutomine", [True])
+    r = await w.service.client.get(f"/v1/flows/{flow_id}", headers=w.h(w.regulator_key))
+    assert r.json()["status"] == "pending"  # the request gave up before writing
     r = await w.service.client.post(f"/v1/flows/{flow_id}/decision", headers=w.h(w.regulator_key),
-                                    json={"decision": "approved", "reason": "standard contract filed"})
+                                    json={"decision": "approved", "reason": "a retry's own words"})
     assert r.status_code == 200, r.text
+    assert r.json()["status"] == "approved" and r.json()["settledFromChain"] is True
+    async with ctx.sessions() as s:
+        (entry,) = (await s.execute(select(AuditEntry).where(AuditEntry.action == "decide_flow"))).scalars().all()
+    # the reason recorded is the one on the chain, not the retry's
+    assert entry.details["reason"] == "standard contract filed" and entry.details["tx"] == decision_tx
+    assert entry.details["settledFromChain"] is True
+    r = await w.service.client.post(f"/v1/flows/{flow_id}/decision", headers=w.h(w.regulator_key), json=decision)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "already_decided", r.text
 
 
 async def test_lost_transaction_is_rebroadcast_then_dropped_when_its_nonce_is_taken(world, stalled, monkeypatch):
@@ -112,6 +127,20 @@ async def test_lost_transaction_is_rebroadcast_then_dropped_when_its_nonce_is_ta
                                     json=declaration(w.credential_id, importer=w.hk, to="HK"))
     assert r.status_code == 201, r.text
     assert r.json()["txHash"] != tx_hash
+    flow_id = r.json()["flowId"]
+
+    # a rejection that stalls, then a retry asking for the opposite: the chain's decision stands and the DB takes it
+    stalled("evm_setAutomine", [False])
+    r = await w.service.client.post(f"/v1/flows/{flow_id}/decision", headers=w.h(w.regulator_key),
+                                    json={"decision": "rejected", "reason": "no standard contract on file"})
+    assert r.status_code == 503, r.text
+    stalled("evm_mine", [])
+    stalled("evm_setAutomine", [True])
+    r = await w.service.client.post(f"/v1/flows/{flow_id}/decision", headers=w.h(w.regulator_key),
+                                    json={"decision": "approved", "reason": "changed my mind"})
+    assert r.status_code == 409 and r.json()["error"]["details"]["status"] == "rejected", r.text
+    got = (await w.service.client.get(f"/v1/flows/{flow_id}", headers=w.h(w.regulator_key))).json()
+    assert (got["status"], got["decision"]["reason"]) == ("rejected", "no standard contract on file"), got
 
 
 async def test_a_row_that_never_got_a_transaction_is_removed(world):

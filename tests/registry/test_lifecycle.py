@@ -378,3 +378,58 @@ async def test_health_metrics_and_openapi(service):
     # /docs serves the UI for it
     r = await c.get("/docs")
     assert r.status_code == 200 and "openapi.json" in r.text
+
+
+async def test_a_change_mined_after_the_request_gave_up_is_settled_by_repeating_it(service, chain, monkeypatch):
+    """Block production stalls (anvil `evm_setAutomine false`): the revocation answers 503 naming its
+    transaction; the transaction is mined later; repeating the request brings the DB, the audit log
+    and /v1/verify up to the chain instead of failing on the chain's AlreadyRevoked. A plain repeat
+    of a change the DB already holds is still refused."""
+    c, h = service.client, service.h
+    org, key = await service.create_org(name="佛山市市场监督管理局", identifier=make_uscc(), roles=["issuer"],
+                                        types=["BusinessLicence"])
+    cid, other = await _issue(service, key, 2)
+    copy = await _copy(service, key, cid)
+    monkeypatch.setattr(service.ctx.settings, "tx_timeout_seconds", 1.0)
+    rpc = chain.w3.provider.make_request
+    rpc("evm_setAutomine", [False])
+    try:
+        r = await c.post(f"/v1/credentials/{cid}/revoke", headers=h(key), json={"reason": "keyCompromise"})
+        assert r.status_code == 503, r.text
+        err = r.json()["error"]
+        assert err["code"] == "chain_unavailable" and "repeat the request" in err["message"], err
+        tx_hash = err["details"]["txHash"]
+        r = await c.post(f"/v1/batches/{(await c.get(f'/v1/credentials/{cid}', headers=h(key))).json()['batchId']}"
+                         "/suspend", headers=h(key), json={"reason": "courtOrder"})
+        assert r.status_code == 503, r.text
+        rpc("evm_mine", [])
+    finally:
+        rpc("evm_setAutomine", [True])
+    assert (await service.ctx.chain.receipt(tx_hash))["status"] == 1
+    root, leaf = await _leaf(service, cid)
+    assert (await service.ctx.chain.anchors.functions.credentialStatusOf(root, leaf).call())[:2] == (2, 1)
+    assert (await _db(service, cid))[:2] == (1, 0)  # the request gave up before the DB was written
+
+    r = await c.post(f"/v1/credentials/{cid}/revoke", headers=h(key), json={"reason": "keyCompromise"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "revoked" and r.json()["settledFromChain"] is True and r.json()["reason"] == 1
+    assert (await _db(service, cid))[:2] == (2, 1)
+    (entry,) = await _audit(service, "revoke_credential")
+    assert entry.details == {"reason": 1, "tx": None, "settledFromChain": True} and entry.actor == org["name"]
+    got = await _verify(service, key, copy)
+    assert not got["valid"] and "revoked" in got["status"]["reason"], got
+
+    batch_id = (await c.get(f"/v1/credentials/{other}", headers=h(key))).json()["batchId"]
+    r = await c.post(f"/v1/batches/{batch_id}/suspend", headers=h(key), json={"reason": "courtOrder"})
+    assert r.status_code == 200 and r.json()["settledFromChain"] is True and r.json()["status"] == "suspended", r.text
+    assert not (await _verify(service, key, await _copy(service, key, other)))["valid"]
+
+    # the DB holds these now: a plain repeat is refused as before
+    for path in (f"/v1/credentials/{cid}/revoke", f"/v1/batches/{batch_id}/suspend"):
+        r = await c.post(path, headers=h(key), json={"reason": 1})
+        assert r.status_code == 409 and r.json()["error"]["code"] == "chain_rejected", r.text
+    from registry.services.audit import verify_chain
+
+    async with service.ctx.sessions() as s:
+        ok, _, msg = await verify_chain(s)
+    assert ok, msg
