@@ -47,22 +47,34 @@ def _hex(value: Any, what: str, size: int | None = 32) -> bytes:
     raise InvalidDocument(f"proof.{what} must be {size or 'some'} bytes of 0x-hex")
 
 
+_PATH_ERROR = "proof.merkleProof must be a list of 32-byte 0x-hex hashes"
+#: Most recently decoded Merkle siblings, shared by every parse: a sibling k levels up is shared by
+#: 2^(k+1) credentials of a batch, so verifying a batch decodes about one new sibling per credential.
+_SIBLINGS: dict[str, bytes] = {}
+_SIBLINGS_LIMIT = 65_536
+
+
+def _sibling(item: Any) -> bytes:
+    """Decode one sibling (a memo miss) and remember it."""
+    if type(item) is str and len(item) == 66 and item.startswith("0x"):
+        try:
+            raw = bytes.fromhex(item[2:])
+        except ValueError:
+            raw = b""
+        if len(raw) == 32:  # (fromhex skips spaces, so 64 characters may hold fewer bytes)
+            if len(_SIBLINGS) >= _SIBLINGS_LIMIT:
+                _SIBLINGS.clear()
+            _SIBLINGS[item] = raw
+            return raw
+    raise InvalidDocument(_PATH_ERROR)
+
+
 def _path(items: list[Any]) -> tuple[bytes, ...]:
-    n = len(items)
-    if n == 0:
-        return ()
-    # One C-level pass instead of n: every item is "0x" + 64 hex digits, so after joining the
-    # "0" and "x" of each prefix sit at offsets 0 and 1 modulo 66 (x is no hex digit).
-    if set(map(type, items)) == {str}:
-        joined = "".join(items)
-        if len(joined) == 66 * n and joined[0::66] == "0" * n and joined[1::66] == "x" * n:
-            try:
-                raw = bytes.fromhex(joined.replace("0x", ""))
-            except ValueError:
-                raw = b""
-            if len(raw) == 32 * n:
-                return tuple([raw[i : i + 32] for i in range(0, 32 * n, 32)])
-    raise InvalidDocument("proof.merkleProof must be a list of 32-byte 0x-hex hashes")
+    get = _SIBLINGS.get
+    try:  # a hit is a string decoded before: checked then
+        return tuple([get(item) or _sibling(item) for item in items])
+    except TypeError:  # an unhashable item (a list or object)
+        raise InvalidDocument(_PATH_ERROR) from None
 
 
 _HEX_MEMO: dict[str, bytes] = {}

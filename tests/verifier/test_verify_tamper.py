@@ -164,6 +164,22 @@ def test_proof_path_swapped_truncated_or_borrowed_fails_integrity(world, trust):
     _expect(verify(borrowed, trust=trust, at=AT), "integrity")
 
 
+@pytest.mark.parametrize("bad", [
+    1, None, ["0x" + "ab" * 32], {"0x": 1}, "0x" + "zz" * 32, "0x" + "ab" * 31, "0x" + "ab" * 33,
+    "0x" + "ab" * 31 + "  ", "ab" * 33, "0X" + "ab" * 32, "0x" + "ab" * 16 + " " * 32,
+])
+def test_a_malformed_merkle_proof_sibling_fails_format(world, trust, bad):
+    """Each position of the path, before and after a good sibling was decoded (and remembered)."""
+    holder = world.batches[("secp256k1", "BusinessLicence")][0]
+    assert verify(holder, trust=trust, at=AT).valid  # its siblings are decoded and remembered now
+    for i in (0, len(holder["proof"]["merkleProof"]) - 1):
+        doc = copy.deepcopy(holder)
+        doc["proof"]["merkleProof"][i] = bad
+        result = verify(doc, trust=trust, at=AT)
+        assert result.check("format").status == "failed", (bad, result.check("format"))
+        assert "merkleProof must be a list of 32-byte 0x-hex hashes" in result.check("format").reason
+
+
 def test_proof_fields_altered_fail(world, trust):
     holder = world.batches[("secp256k1", "BusinessLicence")][0]
     doc = copy.deepcopy(holder)

@@ -117,25 +117,40 @@ def compile_schema(
             node = node[token.replace("~1", "/").replace("~0", "~")]
         return node
 
-    def emit(s: Any, x: str, pad: str, out: list[str], depth: int) -> None:
+    def guard(kind: str, x: str, known: str | None) -> str | None:
+        """The condition "x is of JSON type kind" as code: "" when ``known`` already says so,
+        None when ``known`` rules it out (the check that needs it is vacuous)."""
+        if known is None:
+            return _TYPE_TEST[kind].format(x=x)
+        return "" if known == kind else None
+
+    def emit(s: Any, x: str, pad: str, out: list[str], depth: int, known: str | None = None) -> str | None:
+        """Append the checks of ``s`` on variable ``x``; return the JSON type of ``x`` established so
+        far (a failed ``type`` check has returned False), so later checks skip their type tests."""
         if depth > 32:
             raise ValueError("fastschema does not support recursive schemas")
         if s is True:
-            return
+            return known
         if s is False:
             out.append(f"{pad}return False")
-            return
+            return known
         unknown = set(s) - _SUPPORTED
         if unknown:
             raise ValueError(f"fastschema does not support {sorted(unknown)}")
         if "$ref" in s:
-            emit(resolve(s["$ref"]), x, pad, out, depth + 1)
+            known = emit(resolve(s["$ref"]), x, pad, out, depth + 1, known)
         if "type" in s:
-            out.append(f"{pad}if not ({_TYPE_TEST[s['type']].format(x=x)}): return False")
+            if known is None:
+                out.append(f"{pad}if not ({_TYPE_TEST[s['type']].format(x=x)}): return False")
+                known = s["type"]
+            elif known != s["type"]:
+                out.append(f"{pad}return False")
+                return known
         if "const" in s:
             c = s["const"]
             if type(c) is str:
-                out.append(f"{pad}if type({x}) is not str or {x} != {c!r}: return False")
+                out.append(f"{pad}if {x} != {c!r}: return False" if known == "string" else
+                           f"{pad}if type({x}) is not str or {x} != {c!r}: return False")
             elif type(c) is list and all(type(i) is str for i in c):
                 out.append(
                     f"{pad}if type({x}) is not list or {x} != {c!r} or not all(type(i) is str for i in {x}): "
@@ -146,60 +161,84 @@ def compile_schema(
         if "enum" in s:
             options = list(s["enum"])
             if all(type(o) is str for o in options):
-                out.append(
-                    f"{pad}if type({x}) is not str or {x} not in {const(frozenset(options))}: return False"
-                )
+                test = "" if known == "string" else f"type({x}) is not str or "
+                out.append(f"{pad}if {test}{x} not in {const(frozenset(options))}: return False")
             else:
                 out.append(f"{pad}if not any(_eq({x}, o) for o in {const(options)}): return False")
+        is_str = guard("string", x, known)
         for test in (_searcher(s["pattern"]) if "pattern" in s else None,
                      formats[s["format"]] if "format" in s else None):
-            if test is not None:
+            if test is not None and is_str is not None:
                 seen, miss = _memo(test)
-                out.append(f"{pad}if type({x}) is str and {const(seen)}.get({x}) is not True "
+                out.append(f"{pad}if {is_str + ' and ' if is_str else ''}{const(seen)}.get({x}) is not True "
                            f"and not {const(miss)}({x}): return False")
-        if "minLength" in s or "maxLength" in s:
+        if ("minLength" in s or "maxLength" in s) and is_str is not None:
             lo, hi = s.get("minLength", 0), s.get("maxLength", 1 << 62)
-            out.append(f"{pad}if type({x}) is str and not {lo} <= len({x}) <= {hi}: return False")
-        if "minimum" in s or "maximum" in s:
+            out.append(f"{pad}if {is_str + ' and ' if is_str else ''}not {lo} <= len({x}) <= {hi}: return False")
+        if ("minimum" in s or "maximum" in s) and known in (None, "integer"):
             lo_n, hi_n = s.get("minimum", -(1 << 1000)), s.get("maximum", 1 << 1000)
-            out.append(f"{pad}if type({x}) in (int, float) and not {lo_n!r} <= {x} <= {hi_n!r}: return False")
-        if "minItems" in s or "maxItems" in s:
+            test = "" if known == "integer" else f"type({x}) in (int, float) and "
+            out.append(f"{pad}if {test}not {lo_n!r} <= {x} <= {hi_n!r}: return False")
+        is_list = guard("array", x, known)
+        if ("minItems" in s or "maxItems" in s) and is_list is not None:
             lo_i, hi_i = s.get("minItems", 0), s.get("maxItems", 1 << 62)
-            out.append(f"{pad}if type({x}) is list and not {lo_i} <= len({x}) <= {hi_i}: return False")
-        if "prefixItems" in s or "items" in s:
+            out.append(f"{pad}if {is_list + ' and ' if is_list else ''}not {lo_i} <= len({x}) <= {hi_i}: return False")
+        if ("prefixItems" in s or "items" in s) and is_list is not None:
             prefix = s.get("prefixItems", [])
-            out.append(f"{pad}if type({x}) is list:")
-            out.append(f"{pad}    pass")
+            inner = pad
+            if is_list:
+                out.append(f"{pad}if {is_list}:")
+                out.append(f"{pad}    pass")
+                inner = pad + "    "
+            # a length fixed by minItems = maxItems needs no per-element length test
+            fixed = s.get("minItems") if s.get("minItems") == s.get("maxItems") else None
             for i, sub in enumerate(prefix):
                 y = fresh()
-                out.append(f"{pad}    if len({x}) > {i}:")
-                out.append(f"{pad}        {y} = {x}[{i}]")
-                emit(sub, y, pad + "        ", out, depth + 1)
+                if fixed is not None and i < fixed:
+                    out.append(f"{inner}{y} = {x}[{i}]")
+                    emit(sub, y, inner, out, depth + 1)
+                else:
+                    out.append(f"{inner}if len({x}) > {i}:")
+                    out.append(f"{inner}    {y} = {x}[{i}]")
+                    emit(sub, y, inner + "    ", out, depth + 1)
             if "items" in s:
                 y = fresh()
-                out.append(f"{pad}    for {y} in {x}[{len(prefix)}:]:")
-                out.append(f"{pad}        pass")
-                emit(s["items"], y, pad + "        ", out, depth + 1)
-        if "required" in s:
+                out.append(f"{inner}for {y} in {x}[{len(prefix)}:]:")
+                out.append(f"{inner}    pass")
+                emit(s["items"], y, inner + "    ", out, depth + 1)
+        is_dict = guard("object", x, known)
+        required: set[str] = set()
+        if "required" in s and is_dict is not None:
             keys = " and ".join(f"{k!r} in {x}" for k in s["required"]) or "True"
-            out.append(f"{pad}if type({x}) is dict and not ({keys}): return False")
-        if "properties" in s or "additionalProperties" in s:
+            out.append(f"{pad}if {is_dict + ' and ' if is_dict else ''}not ({keys}): return False")
+            if known == "object":
+                required = set(s["required"])  # present from here on
+        if ("properties" in s or "additionalProperties" in s) and is_dict is not None:
             extra = s.get("additionalProperties", True)
             if extra not in (True, False):
                 raise ValueError("fastschema supports additionalProperties true/false only")
             props = s.get("properties", {})
-            out.append(f"{pad}if type({x}) is dict:")
-            if extra is False:
-                out.append(f"{pad}    if not {x}.keys() <= {const(frozenset(props))}: return False")
-            else:
+            inner = pad
+            if is_dict:
+                out.append(f"{pad}if {is_dict}:")
                 out.append(f"{pad}    pass")
+                inner = pad + "    "
+            if extra is False:
+                out.append(f"{inner}if not {x}.keys() <= {const(frozenset(props))}: return False")
             for k, sub in props.items():
+                if sub is True:
+                    continue
                 y = fresh()
-                out.append(f"{pad}    if {k!r} in {x}:")
-                out.append(f"{pad}        {y} = {x}[{k!r}]")
-                emit(sub, y, pad + "        ", out, depth + 1)
+                if k in required:
+                    out.append(f"{inner}{y} = {x}[{k!r}]")
+                    emit(sub, y, inner, out, depth + 1)
+                else:
+                    out.append(f"{inner}if {k!r} in {x}:")
+                    out.append(f"{inner}    {y} = {x}[{k!r}]")
+                    emit(sub, y, inner + "    ", out, depth + 1)
         for sub in s.get("allOf", []):
-            emit(sub, x, pad, out, depth + 1)
+            known = emit(sub, x, pad, out, depth + 1, known)
+        return known
 
     lines = ["def check(v0):"]
     emit(schema, "v0", "    ", lines, 0)
