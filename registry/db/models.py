@@ -163,6 +163,28 @@ class Batch(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class PendingChange(Base):
+    """A status change (revoke, suspend, reinstate) whose signed transaction was sent and whose
+    outcome the DB does not hold yet: written before the transaction leaves, deleted when the DB
+    takes the outcome. ``lifecycle.settle_changes`` finishes what a timed-out or killed request left."""
+
+    __tablename__ = "pending_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # credential | batch
+    target: Mapped[str] = mapped_column(String(64), index=True)  # credential id / batch id
+    action: Mapped[str] = mapped_column(String(16))  # revoke | suspend | reinstate
+    reason: Mapped[int] = mapped_column(SmallInteger)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    actor: Mapped[str] = mapped_column(String(200))
+    request_id: Mapped[str] = mapped_column(String(64))
+    raw_tx: Mapped[bytes] = mapped_column(LargeBinary)
+    tx_hash: Mapped[str] = mapped_column(HASH)
+    nonce: Mapped[int] = mapped_column(BigInteger)
+    sender: Mapped[str] = mapped_column(ADDRESS)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class FlowDeclaration(Base):
     """The off-chain part of a cross-border flow declaration (the chain keeps its hash)."""
 

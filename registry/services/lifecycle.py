@@ -5,12 +5,13 @@ change another issuer's credential, because it would have to sign with that issu
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sqlalchemy import update
+from sqlalchemy import delete, select, update
 
 from registry.core.errors import BadRequest, ChainRejected, ChainUnavailable, Conflict, Forbidden
-from registry.db.models import Batch, Credential
+from registry.db.models import Batch, Credential, PendingChange
 from registry.services import audit
 from registry.services.orgs import Principal, signing_key
 from registry.services.records import load_credential, proof_from_tree
@@ -53,13 +54,7 @@ def _already(exc: ChainRejected, action: str, chain_status: int) -> bool:
     return (exc.details or {}).get("error") in _ALREADY and chain_status == ACTIONS[action]
 
 
-async def _transact(ctx, key: str, fn) -> dict:
-    try:
-        return await ctx.chain.transact(key, fn, timeout=ctx.settings.tx_timeout_seconds)
-    except ChainUnavailable as exc:
-        raise ChainUnavailable(
-            f"{exc.message}. It may still be mined: repeat the request to bring the registry up to date "
-            "(a repeat never changes the status twice)", details=exc.details) from None
+_NAMES = {1: "valid", 2: "revoked", 3: "suspended"}
 
 
 async def change_credential(ctx, principal: Principal, credential_id: str, action: str, reason,
@@ -84,35 +79,13 @@ async def change_credential(ctx, principal: Principal, credential_id: str, actio
         fn = f.reinstateCredential(root, leaf)
     else:
         raise BadRequest(f"unknown action {action!r}")
-    try:
-        receipt = await _transact(ctx, key, fn)
-    except ChainRejected as exc:
-        on_chain = await ctx.chain.call(ctx.chain.anchors.functions.credentialStatusOf(root, leaf))
-        if not (_already(exc, action, on_chain[0] or 1) and cred.status != ACTIONS[action]):
-            raise
-        # An earlier request's transaction was mined after that request gave up (503): the chain
-        # holds the status already, the DB catches up to it now.
-        code = on_chain[1]
-        async with ctx.sessions() as s, s.begin():
-            await s.execute(update(Credential).where(Credential.id == credential_id).values(
-                status=ACTIONS[action], status_reason=code, status_tx=None,
-                status_changed_at=datetime.fromtimestamp(on_chain[2], timezone.utc)))
-            await audit.append(s, actor=principal.org_name, action=f"{action}_credential", target=credential_id,
-                               request_id=request_id, org_id=principal.org_id,
-                               details={"reason": code, "tx": None, "settledFromChain": True})
-        forget_verifier(ctx)
-        return {"id": credential_id, "status": {1: "valid", 2: "revoked", 3: "suspended"}[ACTIONS[action]],
-                "reason": code, "txHash": None, "blockNumber": None, "settledFromChain": True}
-    tx = "0x" + bytes(receipt["transactionHash"]).hex()
-    async with ctx.sessions() as s, s.begin():
-        await s.execute(update(Credential).where(Credential.id == credential_id).values(
-            status=ACTIONS[action], status_reason=code if action != "reinstate" else 0,
-            status_changed_at=datetime.now(timezone.utc), status_tx=tx))
-        await audit.append(s, actor=principal.org_name, action=f"{action}_credential", target=credential_id,
-                           request_id=request_id, org_id=principal.org_id, details={"reason": code, "tx": tx})
-    forget_verifier(ctx)
-    return {"id": credential_id, "status": {1: "valid", 2: "revoked", 3: "suspended"}[ACTIONS[action]],
-            "reason": code, "txHash": tx, "blockNumber": receipt["blockNumber"]}
+
+    async def on_chain() -> tuple[int, int, int]:
+        st, why, ts = await ctx.chain.call(ctx.chain.anchors.functions.credentialStatusOf(root, leaf))
+        return st or 1, why, ts
+
+    return await _change(ctx, principal, "credential", credential_id, action, code, key, fn, request_id,
+                         db_status=cred.status, on_chain=on_chain)
 
 
 async def change_batch(ctx, principal: Principal, batch_id: int, action: str, reason, request_id: str) -> dict:
@@ -126,34 +99,158 @@ async def change_batch(ctx, principal: Principal, batch_id: int, action: str, re
         key = await _signer(ctx, s, principal, batch.issuer_org_id)
         if batch.state != "anchored":
             raise Conflict(f"batch {batch_id} is not anchored yet")
-        root = bytes.fromhex(batch.root[2:])
+        root_hex = batch.root
+        root = bytes.fromhex(root_hex[2:])
     f = ctx.chain.anchors.functions
     fn = {"revoke": lambda: f.revokeBatch(root, code), "suspend": lambda: f.suspendBatch(root, code),
           "reinstate": lambda: f.reinstateBatch(root)}.get(action)
     if fn is None:
         raise BadRequest(f"unknown action {action!r}")
-    try:
-        receipt = await _transact(ctx, key, fn())
-    except ChainRejected as exc:
-        anchor = await ctx.chain.anchor_of(batch.root)
-        if anchor is None or not (_already(exc, action, anchor["status"]) and batch.status != ACTIONS[action]):
-            raise
-        code = anchor["reason"]  # mined after an earlier request gave up: the DB catches up
+
+    async def on_chain() -> tuple[int, int, int]:
+        anchor = await ctx.chain.anchor_of(root_hex)
+        return (anchor["status"], anchor["reason"], 0) if anchor else (0, 0, 0)
+
+    return await _change(ctx, principal, "batch", str(batch_id), action, code, key, fn(), request_id,
+                         db_status=batch.status, on_chain=on_chain)
+
+
+class ChangeUnconfirmed(Conflict):
+    """An earlier change of the same credential or batch was sent and is not mined yet."""
+
+    code = "change_unconfirmed"
+
+
+async def _change(ctx, principal: Principal, kind: str, target: str, action: str, code: int, key: str, fn,
+                  request_id: str, *, db_status: int, on_chain) -> dict:
+    """Send the change (its signed transaction recorded in ``pending_changes`` first), then apply it
+    to the DB. The chain decides; the DB follows."""
+    async with ctx.sessions() as s:
+        waiting = (await s.execute(select(PendingChange.tx_hash).where(
+            PendingChange.kind == kind, PendingChange.target == target).limit(1))).scalar()
+    if waiting is not None:
+        raise ChangeUnconfirmed(
+            f"an earlier change of {kind} {target} (transaction {waiting}) is not mined yet; the registry applies "
+            "it by itself once it is", details={"txHash": waiting})
+    pending_id: int | None = None
+
+    async def record(tx) -> None:
+        nonlocal pending_id
         async with ctx.sessions() as s, s.begin():
-            await s.execute(update(Batch).where(Batch.id == batch_id).values(
-                status=ACTIONS[action], status_reason=code))
-            await audit.append(s, actor=principal.org_name, action=f"{action}_batch", target=f"batch:{batch_id}",
-                               request_id=request_id, org_id=principal.org_id,
-                               details={"reason": code, "tx": None, "settledFromChain": True})
+            row = PendingChange(kind=kind, target=target, action=action, reason=code, org_id=principal.org_id,
+                                actor=principal.org_name, request_id=request_id, raw_tx=tx.raw, tx_hash=tx.tx_hash,
+                                nonce=tx.nonce, sender=tx.sender, created_at=datetime.now(timezone.utc))
+            s.add(row)
+            await s.flush()
+            pending_id = row.id
+
+    try:
+        receipt = await ctx.chain.transact(key, fn, timeout=ctx.settings.tx_timeout_seconds, before_send=record)
+    except ChainUnavailable as exc:
+        if pending_id is None:
+            raise
+        raise ChainUnavailable(
+            f"{exc.message}. The change was sent; the registry applies it by itself once it is mined "
+            f"(another change of this {kind} waits until then)", details=exc.details) from None
+    except ChainRejected as exc:
+        await _forget(ctx, pending_id)
+        status, why, ts = await on_chain()
+        if not (_already(exc, action, status) and db_status != ACTIONS[action]):
+            raise
+        # The chain holds this status already (a transaction the registry lost track of, from before
+        # pending changes were recorded): the DB takes the chain's word.
+        async with ctx.sessions() as s, s.begin():
+            await _apply(s, kind, target, action, why, None, datetime.fromtimestamp(ts, timezone.utc) if ts else None,
+                         actor=principal.org_name, org_id=principal.org_id, request_id=request_id, settled=True)
         forget_verifier(ctx)
-        return {"id": batch_id, "status": {1: "valid", 2: "revoked", 3: "suspended"}[ACTIONS[action]],
-                "reason": code, "txHash": None, "settledFromChain": True}
+        out = {"id": _id(kind, target), "status": _NAMES[ACTIONS[action]], "reason": why, "txHash": None,
+               "settledFromChain": True}
+        return out | ({"blockNumber": None} if kind == "credential" else {})
     tx = "0x" + bytes(receipt["transactionHash"]).hex()
     async with ctx.sessions() as s, s.begin():
-        await s.execute(update(Batch).where(Batch.id == batch_id).values(
-            status=ACTIONS[action], status_reason=code if action != "reinstate" else 0))
-        await audit.append(s, actor=principal.org_name, action=f"{action}_batch", target=f"batch:{batch_id}",
-                           request_id=request_id, org_id=principal.org_id, details={"reason": code, "tx": tx})
+        await _apply(s, kind, target, action, code if action != "reinstate" else 0, tx, datetime.now(timezone.utc),
+                     actor=principal.org_name, org_id=principal.org_id, request_id=request_id)
+        await s.execute(delete(PendingChange).where(PendingChange.id == pending_id))
     forget_verifier(ctx)
-    return {"id": batch_id, "status": {1: "valid", 2: "revoked", 3: "suspended"}[ACTIONS[action]],
-            "reason": code, "txHash": tx}
+    out = {"id": _id(kind, target), "status": _NAMES[ACTIONS[action]], "reason": code, "txHash": tx}
+    return out | ({"blockNumber": receipt["blockNumber"]} if kind == "credential" else {})
+
+
+def _id(kind: str, target: str) -> str | int:
+    return int(target) if kind == "batch" else target
+
+
+async def _apply(s, kind: str, target: str, action: str, reason: int, tx: str | None, when: datetime | None, *,
+                 actor: str, org_id: int, request_id: str, settled: bool = False) -> None:
+    """Write a mined change into the DB, with its audit entry."""
+    details = {"reason": reason, "tx": tx} | ({"settledFromChain": True} if settled else {})
+    if kind == "credential":
+        await s.execute(update(Credential).where(Credential.id == target).values(
+            status=ACTIONS[action], status_reason=reason, status_changed_at=when, status_tx=tx))
+        await audit.append(s, actor=actor, action=f"{action}_credential", target=target,
+                           request_id=request_id, org_id=org_id, details=details)
+    else:
+        await s.execute(update(Batch).where(Batch.id == int(target)).values(
+            status=ACTIONS[action], status_reason=reason))
+        await audit.append(s, actor=actor, action=f"{action}_batch", target=f"batch:{target}",
+                           request_id=request_id, org_id=org_id, details=details)
+
+
+async def _forget(ctx, pending_id: int | None) -> None:
+    if pending_id is not None:
+        async with ctx.sessions() as s, s.begin():
+            await s.execute(delete(PendingChange).where(PendingChange.id == pending_id))
+
+
+@dataclass
+class ChangesReport:
+    applied: list[str] = field(default_factory=list)  # "credential:ID" / "batch:ID" whose change was mined
+    dropped: list[str] = field(default_factory=list)  # ... whose transaction failed or can never be mined
+    waiting: int = 0  # sent, not mined yet (re-broadcast)
+
+
+async def settle_changes(ctx, *, grace: float | None = None) -> ChangesReport:
+    """Finish the status changes a request left pending (it timed out, or the process died).
+
+    Mined → applied to the DB with its audit entry (by the organisation that asked, times from the
+    block). Failed, or its nonce taken by another transaction → forgotten. Not mined and its nonce
+    free → re-broadcast. Rows younger than ``grace`` seconds (default: the transaction timeout + 5 s)
+    belong to a request still waiting and are left to it. Raises ChainUnavailable while the node
+    is unreachable."""
+    if grace is None:
+        grace = ctx.settings.tx_timeout_seconds + 5.0
+    report = ChangesReport()
+    async with ctx.sessions() as s:
+        rows = (await s.execute(select(PendingChange).order_by(PendingChange.id))).scalars().all()
+    now = datetime.now(timezone.utc)
+    for row in rows:
+        created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=timezone.utc)
+        if (now - created).total_seconds() < grace:
+            continue
+        label = f"{row.kind}:{row.target}"
+        receipt = await ctx.chain.receipt(row.tx_hash)
+        if receipt is None:
+            if await ctx.chain.mined_nonce(row.sender) <= row.nonce:
+                report.waiting += 1
+                try:
+                    await ctx.chain.send_raw(row.raw_tx)
+                except ChainUnavailable:
+                    raise
+                except Exception:  # noqa: BLE001 - underpriced / replaced: the next pass decides
+                    pass
+                continue
+            receipt = await ctx.chain.receipt(row.tx_hash)  # mined between the two calls?
+        async with ctx.sessions() as s, s.begin():
+            if (await s.execute(delete(PendingChange).where(PendingChange.id == row.id))).rowcount != 1:
+                continue  # another instance settled it
+            if receipt is not None and receipt["status"] == 1:
+                block = await ctx.chain.w3.eth.get_block(receipt["blockNumber"])
+                await _apply(s, row.kind, row.target, row.action, row.reason if row.action != "reinstate" else 0,
+                             row.tx_hash, datetime.fromtimestamp(int(block["timestamp"]), timezone.utc),
+                             actor=row.actor, org_id=row.org_id, request_id=row.request_id, settled=True)
+                report.applied.append(label)
+            else:
+                report.dropped.append(label)
+    if report.applied:
+        forget_verifier(ctx)
+    return report

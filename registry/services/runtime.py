@@ -25,7 +25,7 @@ async def start_background(ctx) -> None:
     ctx.pipeline = Pipeline(ctx)
     if ctx.settings.pipeline_enabled:
         ctx.background.append(asyncio.create_task(ctx.pipeline.run_forever(), name="pipeline"))
-        ctx.background.append(asyncio.create_task(_settle_flows_forever(ctx), name="settle-flows"))
+        ctx.background.append(asyncio.create_task(_settle_forever(ctx), name="settle"))
     ctx.indexer = None
     if ctx.settings.indexer_enabled:
         try:
@@ -36,23 +36,25 @@ async def start_background(ctx) -> None:
         ctx.background.append(asyncio.create_task(_index_forever(ctx), name="indexer"))
 
 
-async def _settle_flows_forever(ctx, every: float = 5.0) -> None:
-    """Flow declarations whose receipt never came back: recorded once mined (flows.settle_flows)."""
+async def _settle_forever(ctx, every: float = 5.0) -> None:
+    """Transactions whose receipt never reached the request that sent them (it timed out, or the
+    process died): flow declarations (flows.settle_flows) and status changes (lifecycle.settle_changes)."""
     from registry.core.errors import ChainUnavailable
     from registry.services.flows import settle_flows
+    from registry.services.lifecycle import settle_changes
 
     while True:
-        try:
-            report = await settle_flows(ctx)
-            if report.recorded or report.dropped:
-                log.info("flow declarations settled: recorded flows %s, dropped declarations %s",
-                         report.recorded, report.dropped)
-        except asyncio.CancelledError:
-            raise
-        except ChainUnavailable:
-            pass  # /health reports the node; try again later
-        except Exception:  # noqa: BLE001 - keep serving; try again later
-            log.exception("settling flow declarations failed")
+        for name, settle in (("flow declarations", settle_flows), ("status changes", settle_changes)):
+            try:
+                report = await settle(ctx)
+                if getattr(report, "recorded", None) or getattr(report, "applied", None) or report.dropped:
+                    log.info("%s settled: %s", name, report)
+            except asyncio.CancelledError:
+                raise
+            except ChainUnavailable:
+                pass  # /health reports the node; try again later
+            except Exception:  # noqa: BLE001 - keep serving; try again later
+                log.exception("settling %s failed", name)
         await asyncio.sleep(every)
 
 

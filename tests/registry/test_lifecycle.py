@@ -380,16 +380,20 @@ async def test_health_metrics_and_openapi(service):
     assert r.status_code == 200 and "openapi.json" in r.text
 
 
-async def test_a_change_mined_after_the_request_gave_up_is_settled_by_repeating_it(service, chain, monkeypatch):
-    """Block production stalls (anvil `evm_setAutomine false`): the revocation answers 503 naming its
-    transaction; the transaction is mined later; repeating the request brings the DB, the audit log
-    and /v1/verify up to the chain instead of failing on the chain's AlreadyRevoked. A plain repeat
-    of a change the DB already holds is still refused."""
+async def test_a_change_mined_after_the_request_gave_up_is_applied_by_the_service(service, chain, monkeypatch):
+    """Block production stalls (anvil `evm_setAutomine false`): a revocation and a batch suspension
+    answer 503 naming their transactions; until they are mined another change of the same credential
+    or batch is refused (409), so nothing is sent twice; once mined, the service applies them itself —
+    DB, audit log (by the organisation that asked, with the transaction) and /v1/verify follow the chain."""
+    from registry.db.models import PendingChange
+    from registry.services.lifecycle import settle_changes
+
     c, h = service.client, service.h
     org, key = await service.create_org(name="佛山市市场监督管理局", identifier=make_uscc(), roles=["issuer"],
                                         types=["BusinessLicence"])
     cid, other = await _issue(service, key, 2)
     copy = await _copy(service, key, cid)
+    batch_id = (await c.get(f"/v1/credentials/{cid}", headers=h(key))).json()["batchId"]
     monkeypatch.setattr(service.ctx.settings, "tx_timeout_seconds", 1.0)
     rpc = chain.w3.provider.make_request
     rpc("evm_setAutomine", [False])
@@ -397,11 +401,15 @@ async def test_a_change_mined_after_the_request_gave_up_is_settled_by_repeating_
         r = await c.post(f"/v1/credentials/{cid}/revoke", headers=h(key), json={"reason": "keyCompromise"})
         assert r.status_code == 503, r.text
         err = r.json()["error"]
-        assert err["code"] == "chain_unavailable" and "repeat the request" in err["message"], err
+        assert err["code"] == "chain_unavailable" and "applies it by itself once it is mined" in err["message"], err
         tx_hash = err["details"]["txHash"]
-        r = await c.post(f"/v1/batches/{(await c.get(f'/v1/credentials/{cid}', headers=h(key))).json()['batchId']}"
-                         "/suspend", headers=h(key), json={"reason": "courtOrder"})
+        r = await c.post(f"/v1/batches/{batch_id}/suspend", headers=h(key), json={"reason": "courtOrder"})
         assert r.status_code == 503, r.text
+        for path in (f"/v1/credentials/{cid}/suspend", f"/v1/batches/{batch_id}/revoke"):
+            r = await c.post(path, headers=h(key), json={"reason": 1})
+            assert r.status_code == 409 and r.json()["error"]["code"] == "change_unconfirmed", r.text
+        report = await settle_changes(service.ctx, grace=0)
+        assert (report.applied, report.dropped, report.waiting) == ([], [], 2)
         rpc("evm_mine", [])
     finally:
         rpc("evm_setAutomine", [True])
@@ -409,22 +417,22 @@ async def test_a_change_mined_after_the_request_gave_up_is_settled_by_repeating_
     root, leaf = await _leaf(service, cid)
     assert (await service.ctx.chain.anchors.functions.credentialStatusOf(root, leaf).call())[:2] == (2, 1)
     assert (await _db(service, cid))[:2] == (1, 0)  # the request gave up before the DB was written
+    assert (await settle_changes(service.ctx)).applied == []  # within the grace period: left to the request
 
-    r = await c.post(f"/v1/credentials/{cid}/revoke", headers=h(key), json={"reason": "keyCompromise"})
-    assert r.status_code == 200, r.text
-    assert r.json()["status"] == "revoked" and r.json()["settledFromChain"] is True and r.json()["reason"] == 1
-    assert (await _db(service, cid))[:2] == (2, 1)
+    report = await settle_changes(service.ctx, grace=0)
+    assert sorted(report.applied) == sorted([f"credential:{cid}", f"batch:{batch_id}"]) and report.dropped == []
+    assert await _db(service, cid) == (2, 1, tx_hash)
     (entry,) = await _audit(service, "revoke_credential")
-    assert entry.details == {"reason": 1, "tx": None, "settledFromChain": True} and entry.actor == org["name"]
-    got = await _verify(service, key, copy)
-    assert not got["valid"] and "revoked" in got["status"]["reason"], got
-
-    batch_id = (await c.get(f"/v1/credentials/{other}", headers=h(key))).json()["batchId"]
-    r = await c.post(f"/v1/batches/{batch_id}/suspend", headers=h(key), json={"reason": "courtOrder"})
-    assert r.status_code == 200 and r.json()["settledFromChain"] is True and r.json()["status"] == "suspended", r.text
+    assert entry.details == {"reason": 1, "tx": tx_hash, "settledFromChain": True} and entry.actor == org["name"]
+    assert (await _audit(service, "suspend_batch"))[0].details["reason"] == 8
+    got = await _verify(service, key, copy)  # (the batch's suspension is what it reports first)
+    assert not got["valid"] and "the whole batch was suspended" in got["status"]["reason"], got
     assert not (await _verify(service, key, await _copy(service, key, other)))["valid"]
+    async with service.ctx.sessions() as s:
+        assert (await s.execute(select(PendingChange))).scalars().all() == []
+    assert await settle_changes(service.ctx, grace=0) == type(report)()
 
-    # the DB holds these now: a plain repeat is refused as before
+    # the DB holds these now: a plain repeat is refused by the chain, as before
     for path in (f"/v1/credentials/{cid}/revoke", f"/v1/batches/{batch_id}/suspend"):
         r = await c.post(path, headers=h(key), json={"reason": 1})
         assert r.status_code == 409 and r.json()["error"]["code"] == "chain_rejected", r.text
@@ -433,3 +441,36 @@ async def test_a_change_mined_after_the_request_gave_up_is_settled_by_repeating_
     async with service.ctx.sessions() as s:
         ok, _, msg = await verify_chain(s)
     assert ok, msg
+
+
+async def test_a_change_the_registry_lost_track_of_is_taken_from_the_chain(service, monkeypatch):
+    """The chain holds a status the DB does not and no pending change explains it (say, a transaction
+    sent before pending changes were recorded): repeating the request takes the chain's word instead
+    of failing on AlreadyRevoked; a change dropped before it was mined is forgotten."""
+    from registry.services.lifecycle import settle_changes
+    from registry.services.orgs import signing_key
+
+    c, h, ctx = service.client, service.h, service.ctx
+    org, key = await service.create_org(name="江门市市场监督管理局", identifier=make_uscc(), roles=["issuer"],
+                                        types=["BusinessLicence"])
+    (cid,) = await _issue(service, key, 1)
+    root, leaf = await _leaf(service, cid)
+    from registry.db.models import Batch, Credential
+
+    async with ctx.sessions() as s:
+        cred = await s.get(Credential, cid)
+        batch = await s.get(Batch, cred.batch_id)
+        from registry.services.records import proof_from_tree
+
+        proof = proof_from_tree(batch.tree, leaf)
+        _, issuer_key, _ = await signing_key(s, org["id"], ctx.settings.passphrase())
+    await ctx.chain.transact(issuer_key, ctx.chain.anchors.functions.revokeCredential(
+        root, bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:]), proof, 6))
+    assert (await _db(service, cid))[:2] == (1, 0)
+    r = await c.post(f"/v1/credentials/{cid}/revoke", headers=h(key), json={"reason": "superseded"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["reason"], r.json()["settledFromChain"]) == ("revoked", 6, True)
+    assert (await _db(service, cid))[:2] == (2, 6)  # the chain's reason, not the repeat's
+    (entry,) = await _audit(service, "revoke_credential")
+    assert entry.details == {"reason": 6, "tx": None, "settledFromChain": True}
+    assert (await settle_changes(ctx, grace=0)).applied == []
