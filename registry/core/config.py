@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     poll_interval_seconds: float = 0.2
     crash_after: str | None = Field(
         None, description="testing only: 'POINT:N' SIGKILLs the process the N-th time it passes POINT "
-        "(accepted, sealed, signed, sending, broadcast, anchored) — the crash test's fault injection")
+        "(accepted, sealed, signed, sending, broadcast, anchored, change_mined) — the crash tests' fault injection")
 
     @property
     def resolved_database_url(self) -> str:

@@ -151,3 +151,59 @@ def test_sigkill_at_every_pipeline_state_loses_nothing_and_anchors_once(chain, d
     audit = subprocess.run([str(CERTLEDGER), "audit"], env=svc.env, capture_output=True, text=True, timeout=300)
     assert audit.returncode == 1, audit.stdout + audit.stderr
     assert f"batch {creds[12345][1]}: the chain anchored" in audit.stdout and "the DB holds" in audit.stdout
+
+
+def test_sigkill_between_a_revocation_being_mined_and_recorded_loses_nothing(chain, deployment, tmp_path):
+    """The service dies (SIGKILL) after the revocation's transaction is mined and before the DB
+    records it. Restarted, it applies the revocation itself from its pending_changes record: the
+    credential reads revoked, with the chain's transaction, and nothing is sent twice."""
+    manifest = write_manifest(tmp_path / "deployment.json", deployment)
+    svc = ServiceProcess(tmp_path / "data", env=_env(chain, manifest, CERTLEDGER_TX_TIMEOUT_SECONDS="2"),
+                         name="revoke-crash")
+    svc.start()
+    try:
+        key = create_issuer(svc, make_uscc())
+        headers = {"Authorization": f"Bearer {key}"}
+        r = httpx.post(svc.url + "/v1/credentials", headers=headers, timeout=60,
+                       json={"type": "BusinessLicence", "record": business_licence_record()})
+        assert r.status_code == 202, r.text
+        cid = r.json()["id"]
+        for _ in range(300):
+            got = httpx.get(f"{svc.url}/v1/credentials/{cid}", headers=headers, timeout=10).json()
+            if got.get("batchId") and got.get("credential"):
+                break
+            threading.Event().wait(0.1)
+        else:
+            raise AssertionError(f"credential {cid} was not anchored: {svc.tail()}")
+        svc.kill()
+        svc.wait_dead()
+        svc.start(crash_after="change_mined:1")
+        with pytest.raises(httpx.HTTPError):  # the process dies under the request
+            httpx.post(f"{svc.url}/v1/credentials/{cid}/revoke", headers=headers, json={"reason": "superseded"},
+                       timeout=60)
+        assert svc.wait_dead(), svc.tail()
+        conn = sqlite3.connect(tmp_path / "data" / "registry.db")
+        (status, tx_hash), = conn.execute("SELECT c.status, p.tx_hash FROM credentials c JOIN pending_changes p "
+                                          "ON p.target = c.id WHERE c.id = ?", (cid,)).fetchall()
+        conn.close()
+        assert status == 1  # mined on the chain, not recorded
+        assert chain.w3.eth.get_transaction_receipt(tx_hash)["status"] == 1
+
+        svc.start()
+        for _ in range(300):  # the settler looks at it once the request's own timeout (2 s) + 5 s have passed
+            got = httpx.get(f"{svc.url}/v1/credentials/{cid}", headers=headers, timeout=10).json()
+            if got["status"] == "revoked":
+                break
+            threading.Event().wait(0.1)
+        else:
+            raise AssertionError(f"the revocation was not applied after the restart: {got} {svc.tail()}")
+        conn = sqlite3.connect(tmp_path / "data" / "registry.db")
+        assert conn.execute("SELECT status, status_reason, status_tx FROM credentials WHERE id = ?",
+                            (cid,)).fetchall() == [(2, 2, tx_hash)]
+        assert conn.execute("SELECT count(*) FROM pending_changes").fetchall() == [(0,)]
+        actions = [json.loads(d) for (d,) in conn.execute(
+            "SELECT details FROM audit_log WHERE action = 'revoke_credential'").fetchall()]
+        conn.close()
+        assert actions == [{"reason": 2, "tx": tx_hash, "settledFromChain": True}]
+    finally:
+        svc.kill()
