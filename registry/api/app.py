@@ -157,12 +157,16 @@ def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
     app = FastAPI(title="certledger registry", version="0.1.0", lifespan=lifespan,
                   description="Issue, revoke and verify anchored credentials; declare and trace cross-border data flows.")
 
+    from registry.api.ratelimit import PublicRateLimit
+
+    app.state.public_limit = PublicRateLimit(settings.public_rate_limit)
     app.add_middleware(_RequestContext, limit=settings.max_upload_bytes)
     app.add_middleware(_BodyLimit, limit=settings.max_upload_bytes)
 
     @app.exception_handler(RegistryError)
     async def _domain(request: Request, exc: RegistryError):
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.http_status)
+        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.http_status,
+                            headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):

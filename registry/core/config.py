@@ -7,7 +7,7 @@ import secrets
 import socket
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,12 +32,29 @@ class Settings(BaseSettings):
     instance_id: str = Field(default_factory=socket.gethostname)
     public_url: str = "http://127.0.0.1:8000"
     max_upload_bytes: int = 64 * 1024 * 1024
+    public_rate_limit: str = Field(
+        "120/minute", description="per client address, on the public verify page's checks (no API key there); "
+        "'N/second|minute|hour', several separated by ';', or 'off'"
+    )
     pipeline_enabled: bool = True
     indexer_enabled: bool = True
     poll_interval_seconds: float = 0.2
     crash_after: str | None = Field(
         None, description="testing only: 'POINT:N' SIGKILLs the process the N-th time it passes POINT "
         "(accepted, sealed, signed, sending, broadcast, anchored, change_mined) — the crash tests' fault injection")
+
+    @field_validator("public_rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        if value.strip().lower() != "off":
+            from limits import parse_many
+
+            try:
+                parse_many(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a rate limit: write e.g. '120/minute', '10/second;500/hour' "
+                                 "or 'off'") from None
+        return value
 
     @property
     def resolved_database_url(self) -> str:

@@ -10,10 +10,11 @@ class RegistryError(Exception):
     code = "internal_error"
     http_status = 500
 
-    def __init__(self, message: str, *, details: Any = None):
+    def __init__(self, message: str, *, details: Any = None, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.message = message
         self.details = details
+        self.headers = headers
 
 
 class BadRequest(RegistryError):
@@ -56,3 +57,7 @@ class ChainRejected(RegistryError):
     """The chain refused a transaction (a custom error from the contracts)."""
 
     code, http_status = "chain_rejected", 409
+
+
+class RateLimited(RegistryError):
+    code, http_status = "rate_limited", 429

@@ -421,3 +421,37 @@ async def test_page_and_credential_endpoints(issued):
     assert (await c.get(f"/verify/credential/{issued.revocable_id}")).json()["status"] == "revoked"
     _error(await c.get("/verify/credential/urn:uuid:00000000-0000-4000-8000-000000000000"), 404, "not_found")
     _error(await c.get("/verify/credential/" + "x" * 300), 404, "not_found")
+
+
+async def test_public_checks_are_rate_limited_per_client(issued):
+    """Over CERTLEDGER_PUBLIC_RATE_LIMIT a client gets 429 with Retry-After and the error shape, on
+    both public checks (refused requests count too); another client address is not affected; the
+    API with a key is not limited; a limit that does not parse is refused at start-up."""
+    from pydantic import ValidationError
+
+    from registry.api.ratelimit import PublicRateLimit
+    from registry.core.config import Settings
+
+    c, app = issued.service.client, issued.service.app
+    app.state.public_limit = PublicRateLimit("3/minute")  # (this test's own app)
+    assert (await c.get(f"/verify/credential/{issued.licence_id}")).status_code == 200
+    assert (await c.get("/verify/credential/nope")).status_code == 404
+    r = await c.post("/verify/check", files={"credential": ("c.json", b"{}", "application/json")})
+    assert r.status_code == 200, r.text
+    for r in (await c.get(f"/verify/credential/{issued.licence_id}"),
+              await c.post("/verify/check", files={"credential": ("c.json", b"{}", "application/json")})):
+        body = _error(r, 429, "rate_limited")
+        retry = int(r.headers["retry-after"])
+        assert 1 <= retry <= 60 and body["details"] == {"limit": "3 per 1 minute", "retryAfter": retry}
+        assert "try again in" in body["message"]
+    other = type(c)(transport=type(c._transport)(app=app, client=("203.0.113.7", 4711)), base_url=c.base_url)
+    async with other:
+        assert (await other.get(f"/verify/credential/{issued.licence_id}")).status_code == 200
+    assert (await c.get("/health")).status_code == 200  # only the public checks count
+
+    app.state.public_limit = PublicRateLimit("off")
+    for _ in range(5):
+        assert (await c.get(f"/verify/credential/{issued.licence_id}")).status_code == 200
+    for bad in ("lots", "5/fortnight", "-1/minute"):
+        with pytest.raises(ValidationError, match="is not a rate limit"):
+            Settings(public_rate_limit=bad)

@@ -13,6 +13,9 @@ business hands over. Everything is verified against the registry's own signed tr
 - ``GET  /verify/credential/{id}``    an e-licence's verification (business licence data is public);
                                       for a data asset certificate only its id, type, issuer, status
 - ``GET  /verify/static/verify.js|css``
+
+The two checks are rate-limited per client address (``CERTLEDGER_PUBLIC_RATE_LIMIT``): 429 with
+``Retry-After`` over the limit.
 """
 
 from __future__ import annotations
@@ -298,6 +301,7 @@ async def check(request: Request):
     from verifier._jsonio import loads_strict
     from verifier._schema import parse_datetime
 
+    request.app.state.public_limit(request)
     form = _Form()
     try:
         await _read_form(request, form)
@@ -352,6 +356,7 @@ async def credential_check(credential_id: str, request: Request):
     from registry.db.models import Batch, Credential, Organisation
     from registry.services import records
 
+    request.app.state.public_limit(request)
     if len(credential_id) > 200:
         raise NotFound("no such credential")
     ctx = request.app.state.ctx
