@@ -160,6 +160,7 @@ class Batch(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     status: Mapped[int] = mapped_column(SmallInteger, default=1)
     status_reason: Mapped[int] = mapped_column(SmallInteger, default=0)
+    status_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

@@ -42,7 +42,9 @@ async def export_bundle(ctx) -> dict:
             anchors.append(AnchorRecord(root=bytes.fromhex(b.root[2:]), issuer_id=issuer_ids[b.issuer_org_id],
                                         key_version=b.key_version, credential_type=b.credential_type, count=b.count,
                                         block_number=b.block_number, timestamp=int(b.anchored_at.timestamp()),
-                                        status=b.status, reason=b.status_reason))
+                                        status=b.status, reason=b.status_reason,
+                                        status_timestamp=int(b.status_changed_at.timestamp())
+                                        if b.status_changed_at else 0))
         revoked, suspended = {}, {}
         for c in (await s.execute(select(Credential.status_index, Credential.status, Credential.status_reason,
                                          Credential.status_changed_at, Credential.issuer_org_id)

@@ -199,7 +199,7 @@ async def _apply(s, kind: str, target: str, action: str, reason: int, tx: str | 
                            request_id=request_id, org_id=org_id, details=details)
     else:
         await s.execute(update(Batch).where(Batch.id == int(target)).values(
-            status=ACTIONS[action], status_reason=reason))
+            status=ACTIONS[action], status_reason=reason, status_changed_at=when))
         await audit.append(s, actor=actor, action=f"{action}_batch", target=f"batch:{target}",
                            request_id=request_id, org_id=org_id, details=details)
 

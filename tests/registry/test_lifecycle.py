@@ -183,8 +183,12 @@ async def test_batch_suspend_reinstate_revoke(service):
     root = bytes.fromhex((await c.get(f"/v1/batches/{batch}", headers=h(key))).json()["root"][2:])
     anchors = service.ctx.chain.anchors.functions
 
+    from datetime import datetime, timezone
+
+    days = {datetime.now(timezone.utc).strftime("%Y-%m-%d")}
     r = await c.post(f"/v1/batches/{batch}/suspend", headers=h(key), json={"reason": "dataInaccurate"})
     assert r.status_code == 200 and r.json()["status"] == "suspended", r.text
+    days.add(datetime.now(timezone.utc).strftime("%Y-%m-%d"))
     assert (await anchors.anchorOf(root).call())[6:8] == (3, 6)
     for cid in ids:
         assert await _chain_status(service, cid) == ("suspended", 6)
@@ -193,6 +197,8 @@ async def test_batch_suspend_reinstate_revoke(service):
     for copy in copies:
         got = await _verify(service, key, copy)
         assert not got["valid"] and "whole batch" in got["status"]["reason"], got["status"]
+        # when, not "an unrecorded date"
+        assert any(f"on {day}" in got["status"]["reason"] for day in days), got["status"]
     r = await c.post(f"/v1/batches/{batch}/reinstate", headers=h(key))
     assert r.status_code == 200, r.text
     assert all([(await _chain_status(service, cid)) == ("valid", 0) for cid in ids])

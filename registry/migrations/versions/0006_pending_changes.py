@@ -6,6 +6,9 @@ ahead of the DB, and the trust bundle and /v1/verify with it. The signed transac
 recorded here before it is sent, and the service applies the outcome once the transaction is mined
 (or forgets it once it cannot be).
 
+Batches also get ``status_changed_at``, so a trust bundle tells a bank when a batch was suspended
+or revoked (it said "on an unrecorded date").
+
 Revision ID: 0006
 Revises: 0005
 """
@@ -38,8 +41,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_pending_changes_target", "pending_changes", ["target"])
+    with op.batch_alter_table("batches") as batch:
+        batch.add_column(sa.Column("status_changed_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("batches") as batch:
+        batch.drop_column("status_changed_at")
     op.drop_index("ix_pending_changes_target", table_name="pending_changes")
     op.drop_table("pending_changes")
