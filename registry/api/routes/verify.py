@@ -1,14 +1,15 @@
 import asyncio
 import base64
+import json
 import time
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from registry.api.deps import AnyPrincipal
-from registry.core.errors import BadRequest
+from registry.core.errors import BadRequest, UnsupportedMediaType
 
 router = APIRouter(prefix="/v1", tags=["verify"])
 
@@ -57,24 +58,45 @@ def _invalid_unicode(value) -> bool:
     return False
 
 
-def _holds_lone_surrogate(body: VerifyRequest) -> bool:
-    """:func:`_invalid_unicode` of the request, after a C-speed pass: orjson writes any JSON value
-    that is valid Unicode throughout (its refusals have other causes too, so the walk decides)."""
-    values = (body.credential, body.at, body.relyingParty, body.purpose, body.data)
+_BODY_SCHEMA = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": VerifyRequest.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
+
+
+def _parse(raw: bytes, content_type: str | None) -> VerifyRequest:
+    """The request body, parsed here rather than by FastAPI's body machinery (this route is the one
+    relying parties call in volume): orjson, with the standard library as the fallback for what
+    orjson refuses but JSON allows (integers beyond 64 bits, an escaped lone surrogate — which is
+    then refused by name); the same 400/415 error shapes as every other route."""
+    if (content_type or "").split(";", 1)[0].strip().lower() != "application/json":
+        raise UnsupportedMediaType(f"unsupported content type {content_type or '(none)'}: send application/json")
     try:
-        orjson.dumps(values)
-        return False
-    except orjson.JSONEncodeError:
-        return any(_invalid_unicode(v) for v in values)
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        try:
+            value = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise BadRequest(f"the request is not valid JSON: {exc}") from None
+        if _invalid_unicode(value):
+            raise BadRequest("the request holds text that is not valid Unicode (a lone surrogate)") from None
+    if type(value) is not dict:
+        raise BadRequest("the request is a JSON object: {\"credential\": …, \"at\": …, \"relyingParty\": …}")
+    try:
+        return VerifyRequest.model_validate(value)
+    except ValidationError as exc:
+        details = [{"loc": ["body", *e.get("loc", ())], "message": e.get("msg", "")} for e in exc.errors()][:50]
+        raise BadRequest("the request is not valid: " + "; ".join(
+            f"{'.'.join(map(str, d['loc'][1:]))}: {d['message']}" for d in details[:3]), details=details) from None
 
 
-@router.post("/verify")
-async def verify(body: VerifyRequest, request: Request, p: AnyPrincipal):
-    """Run every check of the offline verifier against the registry's current trust bundle."""
+@router.post("/verify", openapi_extra=_BODY_SCHEMA)
+async def verify(request: Request, p: AnyPrincipal):
+    """Run every check of the offline verifier against the registry's current trust bundle.
+
+    Body: ``{"credential": <holder copy, object or JSON text>, "at": RFC 3339 time (default now),
+    "relyingParty": credit code, "purpose": text, "data": the dataset, base64}``."""
     from verifier._schema import parse_datetime
 
-    if _holds_lone_surrogate(body):
-        raise BadRequest("the request holds text that is not valid Unicode (a lone surrogate)")
+    body = _parse(await request.body(), request.headers.get("content-type"))
     at = None
     if body.at is not None:
         try:
