@@ -139,6 +139,23 @@ class ServiceChain:
         """How many transactions of ``address`` are in mined blocks (its next unmined nonce)."""
         return int(await self._rpc(self.w3.eth.get_transaction_count(address, "latest")))
 
+    async def outcome(self, tx_hash: str, raw: bytes, nonce: int, sender: str) -> dict | None:
+        """What became of a signed transaction whose receipt its sender never saw: its receipt once
+        mined (check ``status``); None while it can still be mined (re-broadcast here, since the node
+        may have lost its mempool); ``{"status": "dropped"}`` once another transaction took its nonce."""
+        receipt = await self.receipt(tx_hash)
+        if receipt is not None:
+            return receipt
+        if await self.mined_nonce(sender) <= nonce:
+            try:
+                await self.send_raw(raw)
+            except ChainUnavailable:
+                raise
+            except Exception:  # noqa: BLE001 - underpriced / replaced: a later look decides
+                pass
+            return None
+        return await self.receipt(tx_hash) or {"status": "dropped"}  # (mined between the two calls?)
+
     async def receipt(self, tx_hash: str) -> dict | None:
         try:
             return dict(await self._rpc(self.w3.eth.get_transaction_receipt(tx_hash)))

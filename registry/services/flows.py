@@ -548,24 +548,15 @@ async def settle_flows(ctx, *, grace: float | None = None) -> SettleReport:
                     report.dropped.append(r.declaration_hash)
                     await s.delete(r)
             continue
-        receipt = await ctx.chain.receipt(tx_hash)
+        receipt = await ctx.chain.outcome(tx_hash, raw, nonce, sender)
         if receipt is None:
-            mined_nonce = await ctx.chain.mined_nonce(sender)
-            if mined_nonce <= nonce:
-                report.waiting += 1
-                try:
-                    await ctx.chain.send_raw(raw)
-                except ChainUnavailable:
-                    raise
-                except Exception:  # noqa: BLE001 - underpriced / replaced: the next pass decides
-                    pass
-                continue
-            receipt = await ctx.chain.receipt(tx_hash)  # mined between the two calls?
+            report.waiting += 1
+            continue
         async with ctx.sessions() as s, s.begin():
-            r = await s.get(FlowDeclaration, row_id)
+            r = await s.get(FlowDeclaration, row_id, with_for_update=True)  # one instance settles it
             if r is None or r.flow_id is not None:
                 continue
-            if receipt is not None and receipt["status"] == 1:
+            if receipt["status"] == 1:
                 exporter = await s.get(Organisation, r.exporter_org_id)
                 await _settle(ctx, s, r, receipt, actor=exporter.name, request_id="settle-flows")
                 report.recorded.append(r.flow_id)

@@ -236,22 +236,14 @@ async def settle_changes(ctx, *, grace: float | None = None) -> ChangesReport:
         if (now - created).total_seconds() < grace:
             continue
         label = f"{row.kind}:{row.target}"
-        receipt = await ctx.chain.receipt(row.tx_hash)
+        receipt = await ctx.chain.outcome(row.tx_hash, row.raw_tx, row.nonce, row.sender)
         if receipt is None:
-            if await ctx.chain.mined_nonce(row.sender) <= row.nonce:
-                report.waiting += 1
-                try:
-                    await ctx.chain.send_raw(row.raw_tx)
-                except ChainUnavailable:
-                    raise
-                except Exception:  # noqa: BLE001 - underpriced / replaced: the next pass decides
-                    pass
-                continue
-            receipt = await ctx.chain.receipt(row.tx_hash)  # mined between the two calls?
+            report.waiting += 1
+            continue
         async with ctx.sessions() as s, s.begin():
             if (await s.execute(delete(PendingChange).where(PendingChange.id == row.id))).rowcount != 1:
                 continue  # another instance settled it
-            if receipt is not None and receipt["status"] == 1:
+            if receipt["status"] == 1:
                 block = await ctx.chain.w3.eth.get_block(receipt["blockNumber"])
                 await _apply(s, row.kind, row.target, row.action, row.reason if row.action != "reinstate" else 0,
                              row.tx_hash, datetime.fromtimestamp(int(block["timestamp"]), timezone.utc),
