@@ -124,6 +124,22 @@ def compile_schema(
             return _TYPE_TEST[kind].format(x=x)
         return "" if known == kind else None
 
+    def block(test: str, pad: str, out: list[str]) -> str:
+        """Open ``if test:`` (nothing when the test is known true); the indentation inside it."""
+        if not test:
+            return pad
+        out.append(f"{pad}if {test}:")
+        out.append(f"{pad}    pass")
+        return pad + "    "
+
+    def member(sub: Any, access: str, present: str | None, pad: str, out: list[str], depth: int) -> None:
+        """Check ``sub`` on ``access`` (an item or property), guarded by ``present`` unless it is None
+        (known to be there)."""
+        y = fresh()
+        inner = pad if present is None else block(present, pad, out)
+        out.append(f"{inner}{y} = {access}")
+        emit(sub, y, inner, out, depth + 1)
+
     def emit(s: Any, x: str, pad: str, out: list[str], depth: int, known: str | None = None) -> str | None:
         """Append the checks of ``s`` on variable ``x``; return the JSON type of ``x`` established so
         far (a failed ``type`` check has returned False), so later checks skip their type tests."""
@@ -185,22 +201,12 @@ def compile_schema(
             out.append(f"{pad}if {is_list + ' and ' if is_list else ''}not {lo_i} <= len({x}) <= {hi_i}: return False")
         if ("prefixItems" in s or "items" in s) and is_list is not None:
             prefix = s.get("prefixItems", [])
-            inner = pad
-            if is_list:
-                out.append(f"{pad}if {is_list}:")
-                out.append(f"{pad}    pass")
-                inner = pad + "    "
+            inner = block(is_list, pad, out)
             # a length fixed by minItems = maxItems needs no per-element length test
             fixed = s.get("minItems") if s.get("minItems") == s.get("maxItems") else None
             for i, sub in enumerate(prefix):
-                y = fresh()
-                if fixed is not None and i < fixed:
-                    out.append(f"{inner}{y} = {x}[{i}]")
-                    emit(sub, y, inner, out, depth + 1)
-                else:
-                    out.append(f"{inner}if len({x}) > {i}:")
-                    out.append(f"{inner}    {y} = {x}[{i}]")
-                    emit(sub, y, inner + "    ", out, depth + 1)
+                member(sub, f"{x}[{i}]", None if fixed is not None and i < fixed else f"len({x}) > {i}",
+                       inner, out, depth)
             if "items" in s:
                 y = fresh()
                 out.append(f"{inner}for {y} in {x}[{len(prefix)}:]:")
@@ -218,24 +224,12 @@ def compile_schema(
             if extra not in (True, False):
                 raise ValueError("fastschema supports additionalProperties true/false only")
             props = s.get("properties", {})
-            inner = pad
-            if is_dict:
-                out.append(f"{pad}if {is_dict}:")
-                out.append(f"{pad}    pass")
-                inner = pad + "    "
+            inner = block(is_dict, pad, out)
             if extra is False:
                 out.append(f"{inner}if not {x}.keys() <= {const(frozenset(props))}: return False")
             for k, sub in props.items():
-                if sub is True:
-                    continue
-                y = fresh()
-                if k in required:
-                    out.append(f"{inner}{y} = {x}[{k!r}]")
-                    emit(sub, y, inner, out, depth + 1)
-                else:
-                    out.append(f"{inner}if {k!r} in {x}:")
-                    out.append(f"{inner}    {y} = {x}[{k!r}]")
-                    emit(sub, y, inner + "    ", out, depth + 1)
+                if sub is not True:
+                    member(sub, f"{x}[{k!r}]", None if k in required else f"{k!r} in {x}", inner, out, depth)
         for sub in s.get("allOf", []):
             known = emit(sub, x, pad, out, depth + 1, known)
         return known
