@@ -39,6 +39,8 @@ async def _declare_unconfirmed(w, monkeypatch) -> dict:
     assert err["code"] == "chain_unavailable"
     assert "not mined within 1 s" in err["message"] and "do not declare it again" in err["message"]
     assert err["details"]["txHash"].startswith("0x") and err["details"]["declarationHash"].startswith("0x")
+    health = (await w.service.client.get("/health")).json()["unconfirmedTransactions"]
+    assert health["flowDeclarations"] == 1 and health["statusChanges"] == 0 and health["oldestSeconds"] >= 0
     # in flight: the same asset cannot be declared again by the same exporter
     r = await w.service.client.post("/v1/flows", headers=w.h(w.gz_key), json=body)
     assert r.status_code == 409, r.text
@@ -72,6 +74,8 @@ async def test_mined_late_is_recorded_with_its_audit_entry(world, stalled, monke
     async with ctx.sessions() as s:
         entries = (await s.execute(select(AuditEntry).where(AuditEntry.target == f"flow:{flow_id}"))).scalars().all()
     assert [(e.action, e.actor) for e in entries] == [("declare_flow", w.gz["name"])]
+    assert (await w.service.client.get("/health")).json()["unconfirmedTransactions"] == {
+        "statusChanges": 0, "flowDeclarations": 0, "oldestSeconds": None}
     # settled once: a second pass finds nothing
     assert (await settle_flows(ctx, grace=0)) == type(report)()
     # the regulator's decision stalls the same way; repeating it settles it from the chain's FlowDecided

@@ -416,6 +416,7 @@ async def test_a_change_mined_after_the_request_gave_up_is_applied_by_the_servic
             assert r.status_code == 409 and r.json()["error"]["code"] == "change_unconfirmed", r.text
         report = await settle_changes(service.ctx, grace=0)
         assert (report.applied, report.dropped, report.waiting) == ([], [], 2)
+        assert (await c.get("/health")).json()["unconfirmedTransactions"]["statusChanges"] == 2
         rpc("evm_mine", [])
     finally:
         rpc("evm_setAutomine", [True])
