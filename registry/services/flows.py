@@ -483,7 +483,7 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
             "mined (its flow appears in the trace then), so do not declare it again",
             details={"declarationHash": dhash, **(exc.details or {})}) from None
     async with ctx.sessions() as s, s.begin():
-        r = await s.get(FlowDeclaration, row_id)
+        r = await s.get(FlowDeclaration, row_id, with_for_update=True)
         if r.flow_id is None:  # (settle_flows may have got there first if the receipt came late)
             await _settle(ctx, s, r, receipt, actor=principal.org_name, request_id=request_id)
         return flow_public(r)

@@ -169,9 +169,12 @@ async def _change(ctx, principal: Principal, kind: str, target: str, action: str
     _crash_point(ctx, "change_mined")
     tx = "0x" + bytes(receipt["transactionHash"]).hex()
     async with ctx.sessions() as s, s.begin():
-        await _apply(s, kind, target, action, code if action != "reinstate" else 0, tx, datetime.now(timezone.utc),
-                     actor=principal.org_name, org_id=principal.org_id, request_id=request_id)
-        await s.execute(delete(PendingChange).where(PendingChange.id == pending_id))
+        # claim the pending record: if the settler already applied it (this request outlived its
+        # grace period), the DB holds the change and its audit entry once
+        if (await s.execute(delete(PendingChange).where(PendingChange.id == pending_id))).rowcount == 1:
+            await _apply(s, kind, target, action, code if action != "reinstate" else 0, tx,
+                         datetime.now(timezone.utc), actor=principal.org_name, org_id=principal.org_id,
+                         request_id=request_id)
     forget_verifier(ctx)
     out = {"id": _id(kind, target), "status": _NAMES[ACTIONS[action]], "reason": code, "txHash": tx}
     return out | ({"blockNumber": receipt["blockNumber"]} if kind == "credential" else {})

@@ -481,3 +481,27 @@ async def test_a_change_the_registry_lost_track_of_is_taken_from_the_chain(servi
     (entry,) = await _audit(service, "revoke_credential")
     assert entry.details == {"reason": 6, "tx": None, "settledFromChain": True}
     assert (await settle_changes(ctx, grace=0)).applied == []
+
+
+async def test_a_change_is_applied_once_when_the_settler_gets_there_first(service, monkeypatch):
+    """The settler runs between the request's receipt and its DB write (a request slower than its
+    grace period): the change and its audit entry are in the DB once, and the request still answers."""
+    from registry.services.lifecycle import settle_changes
+
+    c, h, ctx = service.client, service.h, service.ctx
+    _, key = await service.create_org(name="珠海市市场监督管理局", identifier=make_uscc(), roles=["issuer"],
+                                      types=["BusinessLicence"])
+    (cid,) = await _issue(service, key, 1)
+    transact, settled = ctx.chain.transact, []
+
+    async def transact_then_settle(*args, **kwargs):
+        receipt = await transact(*args, **kwargs)
+        settled.append(await settle_changes(ctx, grace=0))
+        return receipt
+
+    monkeypatch.setattr(ctx.chain, "transact", transact_then_settle)
+    r = await c.post(f"/v1/credentials/{cid}/suspend", headers=h(key), json={"reason": "courtOrder"})
+    assert r.status_code == 200 and r.json()["status"] == "suspended", r.text
+    assert settled[0].applied == [f"credential:{cid}"]
+    assert (await _db(service, cid))[:2] == (3, 8)
+    assert len(await _audit(service, "suspend_credential")) == 1
