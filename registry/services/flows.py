@@ -512,6 +512,21 @@ async def _settle(ctx, s, r: FlowDeclaration, receipt: dict, *, actor: str, requ
                        details={"declarationHash": r.declaration_hash, "tx": tx, "parentFlowId": r.parent_flow_id})
 
 
+async def _declared_on_chain(ctx, row_id: int) -> dict | None:
+    """The receipt of the transaction that declared this row's flow, found by its asset leaf and
+    declaration hash in the FlowDeclared events; None if no such declaration is on the chain."""
+    async with ctx.sessions() as s:
+        r = await s.get(FlowDeclaration, row_id)
+        if r is None or r.asset_leaf is None:
+            return None
+        leaf, dhash = bytes.fromhex(r.asset_leaf[2:]), bytes.fromhex(r.declaration_hash[2:])
+    logs = await ctx.chain.flows.events.FlowDeclared().get_logs(from_block=0, argument_filters={"assetLeaf": leaf})
+    for log_ in logs:
+        if bytes(log_["args"]["declaration"]["declarationHash"]) == dhash:
+            return await ctx.chain.receipt(hexs(log_["transactionHash"]))
+    return None
+
+
 @dataclass
 class SettleReport:
     recorded: list[int] = field(default_factory=list)  # flow ids of declarations found mined
@@ -542,16 +557,21 @@ async def settle_flows(ctx, *, grace: float | None = None) -> SettleReport:
         if (now - _utc(created)).total_seconds() < grace:
             continue
         if raw is None:
-            async with ctx.sessions() as s, s.begin():
-                r = await s.get(FlowDeclaration, row_id)
-                if r is not None and r.flow_id is None and r.raw_tx is None:
-                    report.dropped.append(r.declaration_hash)
-                    await s.delete(r)
-            continue
-        receipt = await ctx.chain.outcome(tx_hash, raw, nonce, sender)
-        if receipt is None:
-            report.waiting += 1
-            continue
+            # no signed transaction on record (the process died before sending, or the row predates
+            # the outbox): the chain's FlowDeclared events for its asset say whether it got there
+            receipt = await _declared_on_chain(ctx, row_id)
+            if receipt is None:
+                async with ctx.sessions() as s, s.begin():
+                    r = await s.get(FlowDeclaration, row_id, with_for_update=True)
+                    if r is not None and r.flow_id is None and r.raw_tx is None:
+                        report.dropped.append(r.declaration_hash)
+                        await s.delete(r)
+                continue
+        else:
+            receipt = await ctx.chain.outcome(tx_hash, raw, nonce, sender)
+            if receipt is None:
+                report.waiting += 1
+                continue
         async with ctx.sessions() as s, s.begin():
             r = await s.get(FlowDeclaration, row_id, with_for_update=True)  # one instance settles it
             if r is None or r.flow_id is not None:

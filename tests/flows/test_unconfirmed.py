@@ -156,6 +156,7 @@ async def test_a_row_that_never_got_a_transaction_is_removed(world):
 
         cred_row = FlowDeclaration(declaration_hash="0x" + "ab" * 32, exporter_org_id=w.gz["id"],
                                    credential_id=w.credential_id, declaration=body, decision=1,
+                                   asset_leaf="0x" + "cd" * 32,  # no FlowDeclared of it on the chain
                                    created_at=datetime.now(timezone.utc))
         s.add(cred_row)
     r = await w.service.client.post("/v1/flows", headers=w.h(w.gz_key), json=body)
@@ -164,3 +165,20 @@ async def test_a_row_that_never_got_a_transaction_is_removed(world):
     assert (await settle_flows(ctx, grace=0)).dropped == ["0x" + "ab" * 32]
     r = await w.service.client.post("/v1/flows", headers=w.h(w.gz_key), json=body)
     assert r.status_code == 201, r.text
+
+
+async def test_a_row_without_its_transaction_is_found_on_the_chain_by_its_declaration_hash(world, stalled,
+                                                                                           monkeypatch):
+    """A row that lost its signed transaction (one written before the outbox existed) whose declaration
+    did reach the chain: the settler finds it among the FlowDeclared events of its asset and records it."""
+    w, ctx = world, world.service.ctx
+    sent = await _declare_unconfirmed(w, monkeypatch)
+    stalled("evm_mine", [])
+    async with ctx.sessions() as s, s.begin():
+        (row,) = (await s.execute(select(FlowDeclaration))).scalars().all()
+        row.raw_tx = row.tx_hash = row.nonce = row.sender = None
+    report = await settle_flows(ctx, grace=0)
+    assert len(report.recorded) == 1 and report.dropped == [], report
+    (row,) = await _rows(ctx)
+    assert row.flow_id == report.recorded[0] and row.tx_hash == sent["txHash"]
+    assert row.declaration_hash == sent["declarationHash"]
