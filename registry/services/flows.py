@@ -540,7 +540,8 @@ async def settle_flows(ctx, *, grace: float | None = None) -> SettleReport:
     Mined → recorded (flow id, block time, audit entry ``declare_flow`` by the exporter). Mined but
     failed, or its nonce taken by another transaction → removed (nothing of it is on the chain).
     Not mined and its nonce still free → re-broadcast (the node may have lost its mempool). A row
-    that never got a signed transaction (the process died before sending) → removed.
+    without a signed transaction (the process died before sending, or the row predates the outbox)
+    → recorded if its asset's FlowDeclared events hold its declaration hash, removed if not.
 
     Only rows older than ``grace`` seconds are looked at (default: the transaction timeout + 5 s), so
     a request still waiting for its own receipt settles its row itself. Raises ChainUnavailable
