@@ -9,7 +9,7 @@ leaf's position and batching writes one row per batch plus one batch_id per cred
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlalchemy import (
     JSON,
@@ -34,6 +34,13 @@ class Base(DeclarativeBase):
 
 HASH = String(66)  # 0x + 64 hex
 ADDRESS = String(42)
+
+
+def as_utc(dt: datetime | None) -> datetime | None:
+    """A ``DateTime(timezone=True)`` value as read back, in UTC (SQLite returns it naive)."""
+    if dt is None:
+        return None
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
 
 
 class Organisation(Base):

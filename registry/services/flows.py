@@ -67,7 +67,7 @@ from registry.core.errors import (
     PayloadTooLarge,
     RegistryError,
 )
-from registry.db.models import Batch, Credential, FlowDeclaration, Organisation
+from registry.db.models import Batch, Credential, FlowDeclaration, Organisation, as_utc
 from registry.services import audit
 from registry.services import jurisdictions as J
 from registry.services.orgs import Principal, signing_key
@@ -201,14 +201,8 @@ def parse_body(model: type[BaseModel], raw: bytes, limit: int = MAX_BODY) -> Bas
 
 
 # -- helpers -----------------------------------------------------------------------------------
-def _utc(dt: datetime | None) -> datetime | None:
-    if dt is None:
-        return None
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
-
-
 def _ts(dt: datetime | None) -> int | None:
-    dt = _utc(dt)
+    dt = as_utc(dt)
     return int(dt.timestamp()) if dt else None
 
 
@@ -227,7 +221,7 @@ def parse_time(value: str | None, field_name: str, *, end: bool = False) -> int 
             d = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=timezone.utc)
             return int(d.timestamp()) + (86399 if end else 0)
         d = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return int(_utc(d).timestamp())
+        return int(as_utc(d).timestamp())
     except ValueError:
         raise BadRequest(f"{field_name} must be a date (YYYY-MM-DD) or an RFC 3339 date-time, not {value!r}",
                          details={"field": field_name}) from None
@@ -555,7 +549,7 @@ async def settle_flows(ctx, *, grace: float | None = None) -> SettleReport:
                                 .where(FlowDeclaration.flow_id.is_(None)).order_by(FlowDeclaration.id))).all()
     now = datetime.now(timezone.utc)
     for row_id, tx_hash, raw, nonce, sender, created in rows:
-        if (now - _utc(created)).total_seconds() < grace:
+        if (now - as_utc(created)).total_seconds() < grace:
             continue
         if raw is None:
             # no signed transaction on record (the process died before sending, or the row predates

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from sqlalchemy import delete, select, update
 
 from registry.core.errors import BadRequest, ChainRejected, ChainUnavailable, Conflict, Forbidden
-from registry.db.models import Batch, Credential, PendingChange
+from registry.db.models import Batch, Credential, PendingChange, as_utc
 from registry.services import audit
 from registry.services.orgs import Principal, signing_key
 from registry.services.records import load_credential, proof_from_tree
@@ -235,8 +235,7 @@ async def settle_changes(ctx, *, grace: float | None = None) -> ChangesReport:
         rows = (await s.execute(select(PendingChange).order_by(PendingChange.id))).scalars().all()
     now = datetime.now(timezone.utc)
     for row in rows:
-        created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=timezone.utc)
-        if (now - created).total_seconds() < grace:
+        if (now - as_utc(row.created_at)).total_seconds() < grace:
             continue
         label = f"{row.kind}:{row.target}"
         receipt = await ctx.chain.outcome(row.tx_hash, row.raw_tx, row.nonce, row.sender)

@@ -25,7 +25,7 @@ from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.core.errors import ChainRejected, ChainUnavailable
-from registry.db.models import Batch, Credential, Organisation
+from registry.db.models import Batch, Credential, Organisation, as_utc
 from registry.services.orgs import signing_key
 from verifier._internal.merkle import leaf_hash, tree_of_leaves
 from verifier._internal.suites import sign_batch
@@ -58,10 +58,6 @@ class CrashPoints:
 
 def now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _aware(dt: datetime | None) -> datetime | None:
-    return dt.replace(tzinfo=timezone.utc) if dt is not None and dt.tzinfo is None else dt
 
 
 class Pipeline:
@@ -143,7 +139,7 @@ class Pipeline:
                 .group_by(Credential.issuer_org_id, Credential.credential_type)
             )).all()
         for org_id, ctype, count, oldest in groups:
-            while count >= size or (count > 0 and (force or _aware(oldest) <= cutoff)):
+            while count >= size or (count > 0 and (force or as_utc(oldest) <= cutoff)):
                 n = await self._seal_one(org_id, ctype, size)
                 if n == 0:
                     break

@@ -2,7 +2,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select, text
 
-from registry.db.models import FlowDeclaration, PendingChange
+from registry.db.models import FlowDeclaration, PendingChange, as_utc
 
 router = APIRouter(tags=["health"])
 
@@ -39,7 +39,6 @@ async def _unconfirmed(ctx) -> dict:
             select(func.count(), func.min(PendingChange.created_at)))).one()
         flows, first_flow = (await s.execute(
             select(func.count(), func.min(FlowDeclaration.created_at)).where(FlowDeclaration.flow_id.is_(None)))).one()
-    oldest = min((t if t.tzinfo else t.replace(tzinfo=timezone.utc) for t in (first_change, first_flow) if t),
-                 default=None)
+    oldest = min((as_utc(t) for t in (first_change, first_flow) if t), default=None)
     return {"statusChanges": changes, "flowDeclarations": flows,
             "oldestSeconds": round((datetime.now(timezone.utc) - oldest).total_seconds()) if oldest else None}
