@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
 from registry.api.deps import AnyPrincipal
@@ -66,7 +67,8 @@ def _parse(raw: bytes, content_type: str | None) -> VerifyRequest:
     """The request body, parsed here rather than by FastAPI's body machinery (this route is the one
     relying parties call in volume): orjson, with the standard library as the fallback for what
     orjson refuses but JSON allows (integers beyond 64 bits, an escaped lone surrogate — which is
-    then refused by name); the same 400/415 error shapes as every other route."""
+    then refused by name); invalid fields go to the app's RequestValidationError handler, as
+    FastAPI would send them."""
     if (content_type or "").split(";", 1)[0].strip().lower() != "application/json":
         raise UnsupportedMediaType(f"unsupported content type {content_type or '(none)'}: send application/json")
     try:
@@ -82,10 +84,8 @@ def _parse(raw: bytes, content_type: str | None) -> VerifyRequest:
         raise BadRequest("the request is a JSON object: {\"credential\": …, \"at\": …, \"relyingParty\": …}")
     try:
         return VerifyRequest.model_validate(value)
-    except ValidationError as exc:
-        details = [{"loc": ["body", *e.get("loc", ())], "message": e.get("msg", "")} for e in exc.errors()][:50]
-        raise BadRequest("the request is not valid: " + "; ".join(
-            f"{'.'.join(map(str, d['loc'][1:]))}: {d['message']}" for d in details[:3]), details=details) from None
+    except ValidationError as exc:  # the app's one handler for invalid requests shapes it
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
 
 
 @router.post("/verify", openapi_extra=_BODY_SCHEMA)
