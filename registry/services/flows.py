@@ -456,10 +456,14 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
                keccak(text=body.purpose), bytes.fromhex(body.payloadDigest[2:]), bytes.fromhex(dhash[2:]))
     fn = ctx.chain.flows.functions.declareFlow(onchain, (root, target, subject, proof))
 
+    sent = False
+
     async def record(tx) -> None:  # the outbox: the signed transaction is on the row before it leaves
+        nonlocal sent
         async with ctx.sessions() as s, s.begin():
             r = await s.get(FlowDeclaration, row_id)
             r.raw_tx, r.tx_hash, r.nonce, r.sender = tx.raw, tx.tx_hash, tx.nonce, tx.sender
+        sent = True
 
     try:
         receipt = await ctx.chain.transact(key, fn, timeout=ctx.settings.tx_timeout_seconds, before_send=record)
@@ -467,8 +471,6 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
         await _forget(ctx, row_id)
         raise
     except ChainUnavailable as exc:
-        async with ctx.sessions() as s:
-            sent = (await s.get(FlowDeclaration, row_id)).raw_tx is not None
         if not sent:  # nothing left the service: as if never declared
             await _forget(ctx, row_id)
             raise
