@@ -529,6 +529,9 @@ class SettleReport:
     dropped: list[str] = field(default_factory=list)  # declaration hashes whose transaction can never land
     waiting: int = 0  # sent, not mined yet (re-broadcast)
 
+    def __bool__(self) -> bool:  # did this pass settle anything
+        return bool(self.recorded or self.dropped)
+
 
 async def settle_flows(ctx, *, grace: float | None = None) -> SettleReport:
     """Settle declarations whose receipt never reached the request that sent them.

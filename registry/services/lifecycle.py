@@ -219,6 +219,9 @@ class ChangesReport:
     dropped: list[str] = field(default_factory=list)  # ... whose transaction failed or can never be mined
     waiting: int = 0  # sent, not mined yet (re-broadcast)
 
+    def __bool__(self) -> bool:  # did this pass settle anything
+        return bool(self.applied or self.dropped)
+
 
 async def settle_changes(ctx, *, grace: float | None = None) -> ChangesReport:
     """Finish the status changes a request left pending (it timed out, or the process died).

@@ -47,7 +47,7 @@ async def _settle_forever(ctx, every: float = 5.0) -> None:
         for name, settle in (("flow declarations", settle_flows), ("status changes", settle_changes)):
             try:
                 report = await settle(ctx)
-                if getattr(report, "recorded", None) or getattr(report, "applied", None) or report.dropped:
+                if report:
                     log.info("%s settled: %s", name, report)
             except asyncio.CancelledError:
                 raise
