@@ -15,7 +15,6 @@ True
 from __future__ import annotations
 
 import re
-from operator import mul
 
 __all__ = ["ALPHABET", "WEIGHTS", "check_character", "is_valid_uscc"]
 
@@ -23,6 +22,9 @@ ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _VALUE = {c: i for i, c in enumerate(ALPHABET)}
 WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
 _CODE = re.compile("[0-9A-HJ-NPQRTUWXY]{18}")
+# Σ value(C_i)·3^(i−1) mod 31 in C: written with the digits of base 34 (value v as the v-th digit) and
+# read right to left, the first 17 characters are the number Σ value(C_i)·34^(i−1), and 34 ≡ 3 (mod 31).
+_AS_BASE34 = str.maketrans(ALPHABET, "0123456789abcdefghijklmnopqrstu")
 
 
 def check_character(first17: str) -> str:
@@ -42,5 +44,4 @@ def is_valid_uscc(code: object) -> bool:
     """Whether ``code`` is an 18-character unified social credit code with a correct check character."""
     if type(code) is not str or len(code) != 18 or not _CODE.fullmatch(code):
         return False
-    total = sum(map(mul, map(_VALUE.__getitem__, code[:17]), WEIGHTS))
-    return ALPHABET[(31 - total % 31) % 31] == code[17]
+    return ALPHABET[-int(code[16::-1].translate(_AS_BASE34), 34) % 31] == code[17]

@@ -50,3 +50,20 @@ def test_wrong_lengths_and_types_are_rejected():
 def test_check_character_refuses_bad_input():
     with pytest.raises(ValueError):
         check_character("9135010OM000100Y4")  # letter O is not in the alphabet
+
+
+def test_validation_agrees_with_the_weighted_sum_for_every_last_character():
+    # is_valid_uscc computes the sum in C (base-34 digits, 34 ≡ 3 mod 31); check it against the
+    # standard's formula, written out, for every possible 18th character
+    for code in _codes(200):
+        body = code[:17]
+        total = sum(ALPHABET.index(c) * w for c, w in zip(body, WEIGHTS))
+        for last in ALPHABET:
+            assert is_valid_uscc(body + last) is (ALPHABET.index(last) == (31 - total % 31) % 31), body + last
+
+
+def test_what_int_would_tolerate_is_still_refused():
+    good = "91350100M000100Y43"
+    for bad in ["9135_100M000100Y43", " 1350100M000100Y43", "+1350100M000100Y43", good.lower(),
+                "91350100m000100Y43", "９1350100M000100Y43"]:
+        assert not is_valid_uscc(bad), bad

@@ -165,17 +165,15 @@ def walk_leaves(
             salt_hexes.append(salt_of(path))
             tails.append((_PREFIX_CACHE.get(path) or _path_prefix(path)) + b"{}")
             return
+        children = _CHILDREN.get(path) or _children_of(path)
         for key, item in value.items():
             if type(key) is not str:
                 raise InvalidDocument(f"object {path or '/'} has a non-text key {key!r}")
-            child = path + "/" + (key if ("~" not in key and "/" not in key) else escape_token(key))
+            child, prefix = children.get(key) or _child_of(children, path, key)
             if type(item) is str:
                 salt_hexes.append(salt_of(child))
                 try:
-                    tails.append(
-                        (_PREFIX_CACHE.get(child) or _path_prefix(child))
-                        + encode_basestring(item).encode("utf-8")
-                    )
+                    tails.append(prefix + encode_basestring(item).encode("utf-8"))
                 except UnicodeEncodeError:
                     jcs(item, child)  # raises InvalidDocument
             else:
@@ -247,6 +245,27 @@ def leaf_digest(h: HashFn, salt: bytes, path: str, value: Any) -> bytes:
 
 
 _PREFIX_CACHE: dict[str, bytes] = {}
+#: parent path → member name → (member path, its prefix): the documents of a batch share their
+#: member names, so a walk looks each up instead of building and hashing the path again.
+_CHILDREN: dict[str, dict[str, tuple[str, bytes]]] = {}
+_CHILDREN_LIMIT = 4096  # parents, and members per parent
+
+
+def _children_of(path: str) -> dict[str, tuple[str, bytes]]:
+    """The member cache of ``path`` (a miss: a new one, remembered while there is room)."""
+    children: dict[str, tuple[str, bytes]] = {}
+    if len(_CHILDREN) < _CHILDREN_LIMIT:
+        _CHILDREN[path] = children
+    return children
+
+
+def _child_of(children: dict[str, tuple[str, bytes]], path: str, key: str) -> tuple[str, bytes]:
+    """(member path, prefix) of member ``key`` of ``path`` (a miss: computed, remembered while there is room)."""
+    child = path + "/" + (key if ("~" not in key and "/" not in key) else escape_token(key))
+    entry = (child, _path_prefix(child))
+    if len(children) < _CHILDREN_LIMIT:
+        children[key] = entry
+    return entry
 
 
 def _path_prefix(path: str) -> bytes:

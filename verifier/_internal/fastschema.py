@@ -117,6 +117,20 @@ def compile_schema(
             node = node[token.replace("~1", "/").replace("~0", "~")]
         return node
 
+    def refuses_none(sub: Any, depth: int) -> bool:
+        """Whether ``sub``'s own checks (as :func:`emit` writes them) reject None, i.e. JSON null."""
+        if depth > 32 or type(sub) is not dict:
+            return False
+        if type(sub.get("type")) is str and sub["type"] != "null":
+            return True
+        if "const" in sub and sub["const"] is not None:
+            return True
+        if "enum" in sub and None not in sub["enum"]:
+            return True
+        if "$ref" in sub and refuses_none(resolve(sub["$ref"]), depth + 1):
+            return True
+        return any(refuses_none(a, depth + 1) for a in sub.get("allOf", []))
+
     def guard(kind: str, x: str, known: str | None) -> str | None:
         """The condition "x is of JSON type kind" as code: "" when ``known`` already says so,
         None when ``known`` rules it out (the check that needs it is vacuous)."""
@@ -214,22 +228,35 @@ def compile_schema(
                 emit(s["items"], y, inner + "    ", out, depth + 1)
         is_dict = guard("object", x, known)
         required: set[str] = set()
+        props = s.get("properties", {})
+        # A required property whose schema refuses null is read once, with .get, and not tested for
+        # presence first: a missing key reads as None, which the property's own checks refuse.
+        fetched = {k for k in s.get("required", ()) if k in props and refuses_none(props[k], depth)} \
+            if known == "object" else set()
         if "required" in s and is_dict is not None:
-            keys = " and ".join(f"{k!r} in {x}" for k in s["required"]) or "True"
-            out.append(f"{pad}if {is_dict + ' and ' if is_dict else ''}not ({keys}): return False")
+            keys = " and ".join(f"{k!r} in {x}" for k in s["required"] if k not in fetched)
+            if keys or is_dict:
+                out.append(f"{pad}if {is_dict + ' and ' if is_dict else ''}not ({keys or 'True'}): return False")
             if known == "object":
                 required = set(s["required"])  # present from here on
         if ("properties" in s or "additionalProperties" in s) and is_dict is not None:
             extra = s.get("additionalProperties", True)
             if extra not in (True, False):
                 raise ValueError("fastschema supports additionalProperties true/false only")
-            props = s.get("properties", {})
             inner = block(is_dict, pad, out)
-            if extra is False:
+            optional = [k for k in props if k not in required]
+            if extra is False and required and required <= props.keys() and len(optional) < len(props):
+                # Every required key is there (or its own check fails), so no other key is iff the
+                # object has exactly the required keys plus the optional ones it holds: counting those
+                # costs a lookup per optional key instead of one per key held.
+                count = "".join(f" + ({k!r} in {x})" for k in optional)
+                out.append(f"{inner}if len({x}) != {len(required)}{count}: return False")
+            elif extra is False:
                 out.append(f"{inner}if not {x}.keys() <= {const(frozenset(props))}: return False")
             for k, sub in props.items():
                 if sub is not True:
-                    member(sub, f"{x}[{k!r}]", None if k in required else f"{k!r} in {x}", inner, out, depth)
+                    access = f"{x}.get({k!r})" if k in fetched else f"{x}[{k!r}]"
+                    member(sub, access, None if k in required else f"{k!r} in {x}", inner, out, depth)
         for sub in s.get("allOf", []):
             known = emit(sub, x, pad, out, depth + 1, known)
         return known
