@@ -632,7 +632,7 @@ class Verifier:
             issuer=_text(doc.get("issuer"), "name"),
             subject=_text(doc.get("credentialSubject"), "unifiedSocialCreditCode"),
         )
-        valid = not any(c.status == "failed" for c in checks)
+        valid = "failed" not in [c.status for c in checks]
         return VerificationResult(valid, tuple(checks), summary)
 
 

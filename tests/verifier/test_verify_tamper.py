@@ -442,3 +442,23 @@ def test_result_serialises_for_the_cli(world, trust):
         "issuer": holder["issuer"]["name"],
         "subject": holder["credentialSubject"]["unifiedSocialCreditCode"],
     }
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [None, 7, ["0x" + "00" * 32], "0x" + "00" * 31, "0x" + "00" * 33, "0x" + "zz" * 32, "0X" + "00" * 32,
+     "00" * 33, "0x" + "00" * 30 + " 0", "remove"],
+)
+def test_a_malformed_or_missing_salt_fails_integrity_naming_the_field(world, trust, bad):
+    holder = world.batches[("secp256k1", "BusinessLicence")][0]
+    doc = copy.deepcopy(holder)
+    path = "/credentialSubject/enterpriseName"
+    if bad == "remove":
+        del doc["proof"]["salts"][path]
+    else:
+        doc["proof"]["salts"][path] = bad
+    result = verify(doc, trust=trust, at=AT)
+    assert not result.valid
+    failed = result.failed[0]
+    assert failed.name == "integrity", result.failed
+    assert "enterpriseName" in failed.reason, failed.reason

@@ -223,9 +223,10 @@ def digests_from_walk(salt_hexes: list[Any], tails: list[bytes], h: HashFn) -> l
     """The leaf digests from :func:`walk_leaves` output, or ``None`` if a salt is missing or malformed
     (the caller then takes the slow path, :func:`recompute_leaves`, for the precise reason)."""
     n = len(tails)
-    if None in salt_hexes or set(map(type, salt_hexes)) - {str}:
+    try:
+        joined = "".join(salt_hexes)
+    except TypeError:  # a salt missing (None) or not text
         return None
-    joined = "".join(salt_hexes)
     if len(joined) != 66 * n or joined[0::66] != "0" * n or joined[1::66] != "x" * n:
         return None
     try:
