@@ -116,10 +116,11 @@ def flatten(
         if not value:
             out.append((path, value))
             return
+        children = _CHILDREN.get(path) or _children_of(path)
         for key, item in value.items():
             if type(key) is not str:
                 raise InvalidDocument(f"object {path or '/'} has a non-text key {key!r}")
-            child = path + "/" + (key if ("~" not in key and "/" not in key) else escape_token(key))
+            child = (children.get(key) or _child_of(children, path, key))[0]
             t = type(item)
             if t is str or t is bool or item is None:
                 out.append((child, item))
