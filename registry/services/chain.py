@@ -93,6 +93,15 @@ class ServiceChain:
         keys = ("issuerId", "keyVersion", "credentialType", "count", "blockNumber", "timestamp", "status", "reason")
         return dict(zip(keys, rec))
 
+    async def batch_status_time(self, root: bytes, from_block: int) -> int:
+        """Unix time of the block of the batch's latest ``BatchStatusChanged`` event (0: none)."""
+        logs = await self._rpc(self.anchors.events.BatchStatusChanged().get_logs(
+            from_block=from_block, argument_filters={"root": root}))
+        if not logs:
+            return 0
+        block = await self._rpc(self.w3.eth.get_block(logs[-1]["blockNumber"]))
+        return int(block["timestamp"])
+
     # -- transactions -----------------------------------------------------------------------
     async def sign(self, key: str, fn, *, gas: int | None = None, nonce: int | None = None) -> SentTx:
         """Build and sign a transaction calling `fn` (not sent)."""

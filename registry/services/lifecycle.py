@@ -109,7 +109,10 @@ async def change_batch(ctx, principal: Principal, batch_id: int, action: str, re
 
     async def on_chain() -> tuple[int, int, int]:
         anchor = await ctx.chain.anchor_of(root_hex)
-        return (anchor["status"], anchor["reason"], 0) if anchor else (0, 0, 0)
+        if not anchor:
+            return 0, 0, 0
+        # the anchor record keeps no date for its status: the latest BatchStatusChanged block has it
+        return anchor["status"], anchor["reason"], await ctx.chain.batch_status_time(root, anchor["blockNumber"])
 
     return await _change(ctx, principal, "batch", str(batch_id), action, code, key, fn(), request_id,
                          db_status=batch.status, on_chain=on_chain)

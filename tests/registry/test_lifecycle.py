@@ -482,6 +482,23 @@ async def test_a_change_the_registry_lost_track_of_is_taken_from_the_chain(servi
     assert entry.details == {"reason": 6, "tx": None, "settledFromChain": True}
     assert (await settle_changes(ctx, grace=0)).applied == []
 
+    # the same for a batch, whose anchor record keeps no date: the day comes from its status event's block
+    from datetime import datetime, timezone
+
+    (other,) = await _issue(service, key, 1)
+    copy = await _copy(service, key, other)
+    batch_id = (await c.get(f"/v1/credentials/{other}", headers=h(key))).json()["batchId"]
+    other_root, _ = await _leaf(service, other)
+    receipt = await ctx.chain.transact(issuer_key, ctx.chain.anchors.functions.suspendBatch(other_root, 3))
+    stamp = (await ctx.chain.w3.eth.get_block(receipt["blockNumber"]))["timestamp"]
+    r = await c.post(f"/v1/batches/{batch_id}/suspend", headers=h(key), json={"reason": "superseded"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["reason"], r.json()["settledFromChain"]) == ("suspended", 3, True)
+    got = await _verify(service, key, copy)
+    day = datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%d")
+    assert not got["valid"] and f"on {day}" in got["status"]["reason"], got["status"]
+    assert "unrecorded" not in got["status"]["reason"]
+
 
 async def test_a_change_is_applied_once_when_the_settler_gets_there_first(service, monkeypatch):
     """The settler runs between the request's receipt and its DB write (a request slower than its
