@@ -70,6 +70,7 @@ from registry.core.errors import (
 from registry.db.models import Batch, Credential, FlowDeclaration, Organisation, as_utc
 from registry.services import audit
 from registry.services import jurisdictions as J
+from registry.services.issuance import document_of
 from registry.services.orgs import Principal, signing_key
 
 LEGAL_BASES = {"security-assessment": 0, "standard-contract": 1, "certification": 2,
@@ -411,7 +412,7 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
                 f"{org.name}'s earlier declaration of this asset (transaction {unconfirmed[0] or 'not yet sent'}) "
                 "is not mined yet; it is recorded by itself once it is, so do not declare it again",
                 details={"credentialId": cred.id, "txHash": unconfirmed[0]})
-        document = json.loads(cred.document)
+        document = document_of(cred.document, cred.credential_type, cred.status_index, ctx.deployment)
         _check_certificate(cred, batch, document, now)
         if not authorised(document["credentialSubject"], to, body.purpose, body.importer.identifier, now):
             raise DestinationNotAuthorised(
@@ -615,7 +616,8 @@ async def decide(ctx, principal: Principal, flow_id: int, body: DecisionIn, requ
         if body.decision == "approved":
             cred = await s.get(Credential, row.credential_id)
             batch = await s.get(Batch, cred.batch_id)
-            _check_certificate(cred, batch, json.loads(cred.document), int(datetime.now(timezone.utc).timestamp()))
+            _check_certificate(cred, batch, document_of(cred.document, cred.credential_type, cred.status_index,
+                                                                  ctx.deployment), int(datetime.now(timezone.utc).timestamp()))
             if row.parent_flow_id:
                 parent = await _row(s, row.parent_flow_id)
                 if parent.decision == REJECTED:
@@ -922,7 +924,8 @@ async def trace_from_db(ctx, query: TraceQuery) -> dict:
     docs: dict[str, dict] = {}
     for r, cred, batch in rows:
         d = r.declaration
-        doc = docs.get(cred.id) or docs.setdefault(cred.id, json.loads(cred.document))
+        doc = docs.get(cred.id) or docs.setdefault(
+            cred.id, document_of(cred.document, cred.credential_type, cred.status_index, ctx.deployment))
         declared = _ts(r.declared_at)
         vf, vu = _validity(doc)
         flows.append(FlowRecord(

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from registry.db.models import Batch, Credential, Organisation
+from registry.services.issuance import document_of
 from registry.services.orgs import CREDENTIAL_TYPE_CODES, Principal
 from verifier._holder import PreparedCredential, assemble_holder_copy
 from verifier._internal.disclosure import salts_from_seed
@@ -56,7 +57,7 @@ async def holder_copy(session: AsyncSession, ctx, cred: Credential) -> dict:
                        details={"state": describe_state(cred, batch)})
     org = await session.get(Organisation, cred.issuer_org_id)
     target, subject = bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:])
-    document = json.loads(cred.document)
+    document = document_of(cred.document, cred.credential_type, cred.status_index, ctx.deployment)
     salts = salts_from_seed(document, cred.salt_seed) if cred.salt_seed is not None else json.loads(cred.salts)
     prepared = PreparedCredential(salts=salts, target_hash=target, subject_hash=subject,
                                   credential_type=cred.credential_type, suite=batch.suite)

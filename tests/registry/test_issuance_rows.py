@@ -7,15 +7,18 @@ import json
 import re
 import uuid
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import DateTime
 from sqlalchemy.dialects import sqlite
 
-from registry.samples import business_licence_record, make_uscc
+from registry.samples import business_licence_record, data_asset_record, make_uscc
 from registry.services.issuance import (
     ROW_FIELDS,
+    STORED_MEMBERS,
     build_document,
+    document_of,
     new_credential_id,
     prepare_records,
     sqlite_datetime,
@@ -28,6 +31,8 @@ from verifier._schema import schema_of
 ISSUER = {"id": "did:certledger:31337:issuer:1", "name": "广州市市场监督管理局",
           "unifiedSocialCreditCode": make_uscc(prefix="114401")}
 DEPLOYMENT = {"chainId": 31337, "anchorRegistry": "0x" + "ab" * 20}
+#: what document_of reads the deployment from (the service's Deployment)
+DEPLOYED = SimpleNamespace(chain_id=DEPLOYMENT["chainId"], anchor_registry=DEPLOYMENT["anchorRegistry"])
 
 
 def test_credential_ids_are_uuidv7_urns_in_time_order():
@@ -63,7 +68,8 @@ def test_prepared_rows_hash_the_stored_document_with_the_seeds_salts(sqlite_):
         if k == 7:
             continue
         row = dict(zip(ROW_FIELDS, prep[:-1]))
-        doc = json.loads(row["document"])
+        assert tuple(json.loads(row["document"])) == STORED_MEMBERS  # the rest is rebuilt on reading
+        doc = document_of(row["document"], 1, row["status_index"], DEPLOYED)
         assert row["status_index"] == 100 + k and doc["credentialStatus"][0]["statusListIndex"] == str(100 + k)
         assert doc["credentialSubject"] == records[k]["credentialSubject"]
         salts = salts_from_seed(doc, row["salt_seed"])
@@ -101,3 +107,36 @@ def test_record_members_are_checked_in_every_document_of_a_chunk():
     assert [isinstance(o, list) for o in out] == [False, False, False, False, True, True]
     assert any("/validFrom" in e for e in out[4])
     assert any("address" in e for e in out[5])
+
+
+@pytest.mark.parametrize("type_name", ["BusinessLicence", "OperatingPermit", "DataAssetCertificate"])
+def test_a_stored_document_reads_back_as_the_document_that_was_hashed(type_name):
+    from registry.services.orgs import CREDENTIAL_TYPE_CODES
+
+    make = {"BusinessLicence": business_licence_record, "DataAssetCertificate": data_asset_record,
+            "OperatingPermit": _operating_permit_record}[type_name]
+    records = [make() for _ in range(3)]
+    out = prepare_records(records, type_name, "secp256k1", ISSUER, DEPLOYMENT, 40)
+    for k, prep in enumerate(out):
+        assert isinstance(prep, tuple), prep
+        row = dict(zip(ROW_FIELDS, prep[:-1]))
+        doc = document_of(row["document"], CREDENTIAL_TYPE_CODES[type_name], row["status_index"], DEPLOYED)
+        expected = build_document({"id": row["id"], **records[k]}, type_name, ISSUER, 40 + k, DEPLOYMENT)
+        assert doc == expected and list(doc) == list(expected)
+        salts = salts_from_seed(doc, row["salt_seed"])
+        assert "0x" + recompute_target_hash(doc, salts, {}, hashlib.sha256).hex() == row["target_hash"]
+
+
+def _operating_permit_record() -> dict:
+    return {"validFrom": "2026-01-01T00:00:00Z", "validUntil": "2029-01-01T00:00:00Z", "credentialSubject": {
+        "unifiedSocialCreditCode": make_uscc(), "permitNumber": "粤食经许2026-001", "permitType": "食品经营许可证",
+        "enterpriseName": "广州市示例餐饮有限公司", "permittedActivities": ["预包装食品销售", "热食类食品制售"],
+        "issuingDepartment": "广州市市场监督管理局", "address": "广州市越秀区北京路1号"}}
+
+
+def test_a_row_written_before_compact_storage_reads_as_stored():
+    """Rows written before documents were stored without their derivable members hold the whole
+    document: it is returned unchanged (even if the deployment now says otherwise)."""
+    doc = build_document(business_licence_record(), "BusinessLicence", ISSUER, 9, DEPLOYMENT)
+    other = SimpleNamespace(chain_id=1, anchor_registry="0x" + "cd" * 20)
+    assert document_of(json.dumps(doc, ensure_ascii=False), 1, 9, other) == doc
