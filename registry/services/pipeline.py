@@ -229,7 +229,6 @@ class Pipeline:
             org = await s.get(Organisation, batch.issuer_org_id)
             if batch.tree:  # sealed with its tree by the upload that filled it
                 tree = batch.tree
-                nodes = [tree[i:i + 32] for i in range(0, len(tree), 32)]
             else:
                 pairs = (await s.execute(
                     select(Credential.target_hash, Credential.subject_hash).where(Credential.batch_id == batch_id)
@@ -237,15 +236,16 @@ class Pipeline:
                 if not pairs:  # nothing was assigned to it after all: drop the empty batch
                     await s.delete(batch)
                     return
-                nodes = tree_of_leaves([leaf_hash(bytes.fromhex(t[2:]), bytes.fromhex(h[2:])) for t, h in pairs])
-            root, count = nodes[0], (len(nodes) + 1) // 2
+                tree = b"".join(tree_of_leaves([leaf_hash(bytes.fromhex(t[2:]), bytes.fromhex(h[2:]))
+                                                for t, h in pairs]))
+            root, count = tree[:32], (len(tree) // 32 + 1) // 2
             key, secp, sm2 = await signing_key(s, org.id, ctx.settings.passphrase())
             suite = org.suite or "secp256k1"
             private = bytes.fromhex((sm2 if suite == "sm2-sm3" else secp)[2:])
             signature = sign_batch(suite, private, root, batch.credential_type, count,
                                    chain_id=ctx.deployment.chain_id, anchor_registry=ctx.deployment.anchor_registry)
             batch.root = "0x" + root.hex()
-            batch.tree = b"".join(nodes)
+            batch.tree = tree
             batch.count = count
             batch.suite = suite
             batch.key_version = key.version
