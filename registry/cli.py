@@ -180,34 +180,50 @@ def bundle_export(
 def audit_command(
     spot: Annotated[int, typer.Option(help="Anchors to spot-check with view calls.")] = 25,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    adopt: Annotated[bool, typer.Option(
+        "--adopt-chain-status",
+        help="Where only a status differs (a change made on the chain outside the registry), write the chain's "
+             "status, reason and date into the database, each with an audit entry.")] = False,
 ) -> None:
-    """Compare the chain with the registry's database; print every difference (exit 1 if any)."""
+    """Compare the chain with the registry's database; print every difference (exit 1 if any remains)."""
     import asyncio
 
     from registry.core.config import Settings
     from registry.services.context import ServiceContext
-    from registry.services.reconcile import audit
+    from registry.services.reconcile import adopt_chain_status, audit
 
     async def run():
         ctx = await ServiceContext.create(Settings())
         try:
-            return await audit(ctx, spot=spot)
+            report = await audit(ctx, spot=spot)
+            adopted, skipped = await adopt_chain_status(ctx, report) if adopt else ([], [])
+            if adopted:  # what is left
+                report = await audit(ctx, spot=spot)
+            return report, adopted, skipped
         finally:
             await ctx.close()
 
     try:
-        report = asyncio.run(run())
+        report, adopted, skipped = asyncio.run(run())
     except Exception as exc:  # noqa: BLE001 - one line for the operator
         fail(f"audit could not run: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", 2)
     if as_json:
-        print(json.dumps(report.to_json(), indent=2))
+        print(json.dumps(report.to_json() | ({"adopted": adopted, "notAdopted": skipped} if adopt else {}),
+                         indent=2, ensure_ascii=False))
     else:
+        for line in adopted:
+            console.print(f"  [green]adopted[/green] {line}", highlight=False, soft_wrap=True)
+        for line in skipped:
+            console.print(f"  [yellow]not adopted[/yellow] {line}", highlight=False, soft_wrap=True)
         console.print(f"audit at block {report.block}: {report.anchors_checked} batches, "
                       f"{report.credentials_checked} credentials, {report.spot_checked} anchors spot-checked")
         for d in report.differences:
             console.print(f"  [red]✗[/red] {d}", highlight=False, soft_wrap=True)
         console.print("[green]clean: the chain and the database agree[/green]" if report.clean
-                      else f"[red]{len(report.differences)} differences[/red]")
+                      else f"[red]{len(report.differences)} differences[/red]"
+                      + ("" if adopt or not report.status_differences else
+                         f" ({len(report.status_differences)} of status only: --adopt-chain-status takes the chain's)"),
+                      soft_wrap=True)
     raise typer.Exit(0 if report.clean else 1)
 
 

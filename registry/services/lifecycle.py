@@ -210,6 +210,18 @@ async def _apply(s, kind: str, target: str, action: str, reason: int, tx: str | 
                            request_id=request_id, org_id=org_id, details=details)
 
 
+#: status code → the action that leads to it
+_ACTION_OF = {1: "reinstate", 2: "revoke", 3: "suspend"}
+
+
+async def adopt_status(s, kind: str, target: str, status: int, reason: int, when: datetime | None, *,
+                       org_id: int, request_id: str) -> None:
+    """Take a status from the chain that no request of the registry made (``certledger audit
+    --adopt-chain-status``): written as a mined change by the operator's audit, in ``s``'s transaction."""
+    await _apply(s, kind, target, _ACTION_OF[status], reason if status != 1 else 0, None, when,
+                 actor="certledger audit", org_id=org_id, request_id=request_id, settled=True)
+
+
 async def _forget(ctx, pending_id: int | None) -> None:
     if pending_id is not None:
         async with ctx.sessions() as s, s.begin():

@@ -4,6 +4,11 @@ registry's own records. Every difference is reported; none is repaired silently.
 Compared: each anchored DB batch with the chain's anchor (exists, issuer, type, count, status);
 each chain anchor of a registry issuer with a DB batch; each batch's credential count with the
 chain's count; each credential's status override with the chain's.
+
+A status the chain holds and the DB does not (a change made on the chain outside the registry, or a
+DB restored from an older backup) is repaired only when the operator asks:
+:func:`adopt_chain_status` (``certledger audit --adopt-chain-status``) writes the chain's status,
+reason and date into the DB, each with an audit entry.
 """
 
 from __future__ import annotations
@@ -11,13 +16,29 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from datetime import datetime, timezone
+
 from sqlalchemy import func, select
 
 from ledger_node.indexer import chain_snapshot
-from registry.db.models import Batch, Credential, Organisation
+from registry.db.models import Batch, Credential, Organisation, PendingChange
 from verifier._internal.merkle import leaf_hash
 
 STATUS = {1: "Valid", 2: "Revoked", 3: "Suspended"}
+CODES = {name: code for code, name in STATUS.items()}
+
+
+@dataclass(frozen=True)
+class StatusDifference:
+    """A credential or batch whose status on the chain is not the DB's."""
+
+    kind: str  # credential | batch
+    target: str  # credential id / batch id
+    db_status: int
+    chain_status: int
+    reason: int
+    block: int  # of the chain's latest status change (0: none: the chain never changed it)
+    timestamp: int  # that block's time (0: not known yet)
 
 
 @dataclass
@@ -27,6 +48,7 @@ class AuditReport:
     credentials_checked: int = 0
     spot_checked: int = 0
     differences: list[str] = field(default_factory=list)
+    status_differences: list[StatusDifference] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -71,6 +93,9 @@ async def audit(ctx, *, spot: int = 25, seed: int | None = None) -> AuditReport:
                 diff(f"batch {b.id}: credential type {a['credential_type']} on the chain, {b.credential_type} in the DB")
             if a["status"] != STATUS.get(b.status):
                 diff(f"batch {b.id}: status {a['status']} on the chain, {STATUS.get(b.status)} in the DB")
+                if a["status"] in CODES:
+                    report.status_differences.append(StatusDifference(
+                        "batch", str(b.id), b.status, CODES[a["status"]], a["reason"], a["status_block"], 0))
         for root, a in chain_anchors.items():
             if a["issuer_id"] in ours and root not in db_roots:
                 diff(f"chain anchor {root} (issuer {a['issuer_id']}, {a['count']} credentials, block "
@@ -90,6 +115,9 @@ async def audit(ctx, *, spot: int = 25, seed: int | None = None) -> AuditReport:
             chain_state = c["status"] if c and c["status"] != "None" else "Valid"
             if chain_state != STATUS.get(status):
                 diff(f"credential {cid}: status {chain_state} on the chain, {STATUS.get(status)} in the DB")
+                report.status_differences.append(StatusDifference(
+                    "credential", cid, status, CODES[chain_state], c["reason"] if c else 0,
+                    c["block"] if c else 0, c["timestamp"] if c else 0))
         for (root, leaf), c in chain_status.items():
             if c["status"] not in ("None", "Valid") and root in db_roots and (root, leaf) not in seen_leaves:
                 diff(f"credential leaf {leaf} ({c['status']} on the chain) is missing from the DB")
@@ -104,3 +132,43 @@ async def audit(ctx, *, spot: int = 25, seed: int | None = None) -> AuditReport:
                 or STATUS.get(view["status"]) != a["status"]:
             diff(f"anchor {root}: the contract's anchorOf disagrees with its events ({view} vs {a})")
     return report
+
+
+async def adopt_chain_status(ctx, report: AuditReport, *, request_id: str = "audit") -> tuple[list[str], list[str]]:
+    """Write the chain's status into the DB for each of ``report``'s status differences: the
+    chain's status, reason and date, with an audit entry (actor ``certledger audit``, marked
+    ``settledFromChain``). Skipped: a difference a pending change of the registry explains (the
+    settler records it once mined), and a row that changed since the audit read it.
+
+    Returns (adopted, skipped), each as "credential ID: …" / "batch ID: …" lines."""
+    from registry.services.lifecycle import adopt_status, forget_verifier
+
+    adopted: list[str] = []
+    skipped: list[str] = []
+    for d in report.status_differences:
+        label = f"{d.kind} {d.target}"
+        when = d.timestamp
+        if not when and d.block:
+            when = int((await ctx.chain._rpc(ctx.chain.w3.eth.get_block(d.block)))["timestamp"])
+        async with ctx.sessions() as s, s.begin():
+            pending = (await s.execute(select(PendingChange.tx_hash).where(
+                PendingChange.kind == d.kind, PendingChange.target == d.target).limit(1))).scalar()
+            if pending is not None:
+                skipped.append(f"{label}: a change sent by the registry (transaction {pending}) is not mined yet; "
+                               "the registry records it once it is")
+                continue
+            model = Credential if d.kind == "credential" else Batch
+            key = d.target if d.kind == "credential" else int(d.target)
+            row = (await s.execute(select(model.status, model.issuer_org_id).where(model.id == key)
+                                   .with_for_update())).first()
+            if row is None or row.status != d.db_status:
+                skipped.append(f"{label}: it changed in the DB since the audit read it; audit again")
+                continue
+            await adopt_status(s, d.kind, d.target, d.chain_status, d.reason,
+                               datetime.fromtimestamp(when, timezone.utc) if when else None,
+                               org_id=row.issuer_org_id, request_id=request_id)
+        adopted.append(f"{label}: {STATUS[d.db_status]} → {STATUS[d.chain_status]} (reason {d.reason}, "
+                       f"block {d.block or 'none'})")
+    if adopted:
+        forget_verifier(ctx)
+    return adopted, skipped

@@ -103,6 +103,10 @@ def test_sigkill_at_every_pipeline_state_loses_nothing_and_anchors_once(chain, d
     while svc.health()["pendingCredentialsAndBatches"] and time.monotonic() < deadline:
         time.sleep(0.5)
     assert svc.health()["pendingCredentialsAndBatches"] == 0, svc.tail()
+    revoked = records[7]["id"]  # for the audit below
+    r = httpx.post(f"{svc.url}/v1/credentials/{revoked}/revoke", headers={"Authorization": f"Bearer {key}"},
+                   json={"reason": "superseded"}, timeout=60)
+    assert r.status_code == 200, r.text
     svc.kill()
 
     # -- the DB --------------------------------------------------------------------------------
@@ -145,6 +149,22 @@ def test_sigkill_at_every_pipeline_state_loses_nothing_and_anchors_once(chain, d
     audit = subprocess.run([str(CERTLEDGER), "audit"], env=svc.env, capture_output=True, text=True, timeout=300)
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert "clean" in audit.stdout
+    # a DB restored from a backup older than the revocation: the audit names the difference, and takes
+    # the chain's status (with its reason) only when asked
+    before = db.execute("SELECT status, status_reason FROM credentials WHERE id = ?", (revoked,)).fetchone()
+    assert before[0] == 2
+    db.execute("UPDATE credentials SET status = 1, status_reason = 0, status_changed_at = NULL, status_tx = NULL "
+               "WHERE id = ?", (revoked,))
+    db.commit()
+    audit = subprocess.run([str(CERTLEDGER), "audit"], env=svc.env, capture_output=True, text=True, timeout=300)
+    assert audit.returncode == 1, audit.stdout + audit.stderr
+    assert f"credential {revoked}: status Revoked on the chain, Valid in the DB" in audit.stdout
+    assert "--adopt-chain-status" in audit.stdout
+    audit = subprocess.run([str(CERTLEDGER), "audit", "--adopt-chain-status"], env=svc.env, capture_output=True,
+                           text=True, timeout=300)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert f"adopted credential {revoked}: Valid → Revoked" in audit.stdout and "clean" in audit.stdout
+    assert db.execute("SELECT status, status_reason FROM credentials WHERE id = ?", (revoked,)).fetchone() == before
     victim = creds[12345][0]
     db.execute("DELETE FROM credentials WHERE id = ?", (victim,))
     db.commit()

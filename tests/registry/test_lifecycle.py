@@ -522,3 +522,65 @@ async def test_a_change_is_applied_once_when_the_settler_gets_there_first(servic
     assert settled[0].applied == [f"credential:{cid}"]
     assert (await _db(service, cid))[:2] == (3, 8)
     assert len(await _audit(service, "suspend_credential")) == 1
+
+
+async def test_audit_adopts_a_status_changed_on_the_chain_alone_when_asked(service):
+    """A revocation and a batch suspension made on the chain outside the registry: the audit reports
+    them; --adopt-chain-status writes the chain's status, reason and day into the DB with audit
+    entries, leaving alone a credential whose own change is still pending; the audit is then clean."""
+    from datetime import datetime, timezone
+
+    from registry.db.models import Batch, Credential, PendingChange, as_utc
+    from registry.services.orgs import signing_key
+    from registry.services.reconcile import adopt_chain_status, audit
+    from registry.services.records import proof_from_tree
+
+    c, h, ctx = service.client, service.h, service.ctx
+    org, key = await service.create_org(name="韶关市市场监督管理局", identifier=make_uscc(), roles=["issuer"],
+                                        types=["BusinessLicence"])
+    revoked, waiting = await _issue(service, key, 2)
+    (member,) = await _issue(service, key, 1)
+    copy = await _copy(service, key, revoked)
+    async with ctx.sessions() as s:
+        _, issuer_key, _ = await signing_key(s, org["id"], ctx.settings.passphrase())
+        creds = {cid: await s.get(Credential, cid) for cid in (revoked, waiting, member)}
+        batches = {cid: await s.get(Batch, cred.batch_id) for cid, cred in creds.items()}
+    anchors = ctx.chain.anchors.functions
+    stamps = {}
+    for cid in (revoked, waiting):
+        cred, batch = creds[cid], batches[cid]
+        target, subject = bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:])
+        root, leaf = await _leaf(service, cid)
+        receipt = await ctx.chain.transact(issuer_key, anchors.revokeCredential(
+            root, target, subject, proof_from_tree(batch.tree, leaf), 4))
+        stamps[cid] = (await ctx.chain.w3.eth.get_block(receipt["blockNumber"]))["timestamp"]
+    receipt = await ctx.chain.transact(issuer_key, anchors.suspendBatch(bytes.fromhex(batches[member].root[2:]), 6))
+    batch_stamp = (await ctx.chain.w3.eth.get_block(receipt["blockNumber"]))["timestamp"]
+    async with ctx.sessions() as s, s.begin():  # a change of `waiting` the registry sent and has not settled
+        s.add(PendingChange(kind="credential", target=waiting, action="revoke", reason=4, org_id=org["id"],
+                            actor=org["name"], request_id="r", raw_tx=b"\x01", tx_hash="0x" + "77" * 32, nonce=0,
+                            sender="0x" + "00" * 20, created_at=datetime.now(timezone.utc)))
+
+    report = await audit(ctx, spot=0)
+    found = {(d.kind, d.target, d.chain_status, d.reason) for d in report.status_differences}
+    assert found == {("credential", revoked, 2, 4), ("credential", waiting, 2, 4),
+                     ("batch", str(batches[member].id), 3, 6)}, report.differences
+    assert (await _db(service, revoked))[:2] == (1, 0)  # the audit itself repairs nothing
+
+    adopted, skipped = await adopt_chain_status(ctx, report)
+    assert len(adopted) == 2 and len(skipped) == 1 and skipped[0].startswith(f"credential {waiting}:"), skipped
+    assert (await _db(service, revoked)) == (2, 4, None) and (await _db(service, waiting))[:2] == (1, 0)
+    entries = await _audit(service, "revoke_credential") + await _audit(service, "suspend_batch")
+    assert {(e.actor, e.target) for e in entries} == {("certledger audit", revoked),
+                                                      ("certledger audit", f"batch:{batches[member].id}")}
+    assert all(e.details["settledFromChain"] for e in entries)
+    day = datetime.fromtimestamp(stamps[revoked], timezone.utc).strftime("%Y-%m-%d")
+    got = await _verify(service, key, copy)
+    assert not got["valid"] and f"on {day}" in got["status"]["reason"], got["status"]
+    async with ctx.sessions() as s:
+        b = await s.get(Batch, batches[member].id)
+        assert (b.status, b.status_reason, int(as_utc(b.status_changed_at).timestamp())) == (3, 6, batch_stamp)
+
+    again = await audit(ctx, spot=0)
+    assert [(d.kind, d.target) for d in again.status_differences] == [("credential", waiting)]
+    assert (await adopt_chain_status(ctx, again))[0] == []  # still waiting on its pending change
