@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-
 from datetime import datetime, timezone
 
 from sqlalchemy import func, select
