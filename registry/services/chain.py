@@ -93,14 +93,18 @@ class ServiceChain:
         keys = ("issuerId", "keyVersion", "credentialType", "count", "blockNumber", "timestamp", "status", "reason")
         return dict(zip(keys, rec))
 
+    async def block_timestamp(self, number: int) -> int:
+        """Unix time of block ``number``."""
+        return int((await self._rpc(self.w3.eth.get_block(number)))["timestamp"])
+
+    async def logs(self, event, from_block: int, **filters) -> list:
+        """An event's logs from ``from_block`` on whose indexed arguments match ``filters``."""
+        return list(await self._rpc(event().get_logs(from_block=from_block, argument_filters=filters or None)))
+
     async def batch_status_time(self, root: bytes, from_block: int) -> int:
         """Unix time of the block of the batch's latest ``BatchStatusChanged`` event (0: none)."""
-        logs = await self._rpc(self.anchors.events.BatchStatusChanged().get_logs(
-            from_block=from_block, argument_filters={"root": root}))
-        if not logs:
-            return 0
-        block = await self._rpc(self.w3.eth.get_block(logs[-1]["blockNumber"]))
-        return int(block["timestamp"])
+        logs = await self.logs(self.anchors.events.BatchStatusChanged, from_block, root=root)
+        return await self.block_timestamp(logs[-1]["blockNumber"]) if logs else 0
 
     # -- transactions -----------------------------------------------------------------------
     async def sign(self, key: str, fn, *, gas: int | None = None, nonce: int | None = None) -> SentTx:

@@ -503,7 +503,7 @@ async def _settle(ctx, s, r: FlowDeclaration, receipt: dict, *, actor: str, requ
     r.flow_id = int(ev["flowId"])
     r.tx_hash = tx
     r.raw_tx = None
-    r.declared_at = datetime.fromtimestamp(int(block["timestamp"]), timezone.utc)
+    r.declared_at = datetime.fromtimestamp(await ctx.chain.block_timestamp(receipt["blockNumber"]), timezone.utc)
     await audit.append(s, actor=actor, action="declare_flow", target=f"flow:{r.flow_id}",
                        request_id=request_id, org_id=r.exporter_org_id,
                        details={"declarationHash": r.declaration_hash, "tx": tx, "parentFlowId": r.parent_flow_id})
@@ -517,8 +517,7 @@ async def _declared_on_chain(ctx, row_id: int) -> dict | None:
         if r is None or r.asset_leaf is None:
             return None
         leaf, dhash = bytes.fromhex(r.asset_leaf[2:]), bytes.fromhex(r.declaration_hash[2:])
-    logs = await ctx.chain.flows.events.FlowDeclared().get_logs(from_block=0, argument_filters={"assetLeaf": leaf})
-    for log_ in logs:
+    for log_ in await ctx.chain.logs(ctx.chain.flows.events.FlowDeclared, 0, assetLeaf=leaf):
         if bytes(log_["args"]["declaration"]["declarationHash"]) == dhash:
             return await ctx.chain.receipt(hexs(log_["transactionHash"]))
     return None
@@ -639,7 +638,7 @@ async def decide(ctx, principal: Principal, flow_id: int, body: DecisionIn, requ
         code, reason = int(ev["decision"]), ev["reason"]
         details = {"decision": DECISION_NAMES[code], "reason": reason, "settledFromChain": True,
                    "regulator": ev["regulator"]}
-    block = await ctx.chain.w3.eth.get_block(receipt["blockNumber"])
+    decided_at = datetime.fromtimestamp(await ctx.chain.block_timestamp(receipt["blockNumber"]), timezone.utc)
     tx = hexs(receipt["transactionHash"])
     async with ctx.sessions() as s, s.begin():
         row = await _row(s, flow_id)
@@ -660,7 +659,7 @@ async def _decision_on_chain(ctx, flow_id: int, declare_tx: str | None) -> tuple
     if declare_tx:
         declared = await ctx.chain.receipt(declare_tx)
         start = int(declared["blockNumber"]) if declared else 0
-    logs = await ctx.chain.flows.events.FlowDecided().get_logs(from_block=start, argument_filters={"flowId": flow_id})
+    logs = await ctx.chain.logs(ctx.chain.flows.events.FlowDecided, start, flowId=flow_id)
     if not logs:
         raise ChainUnavailable(f"the chain says flow {flow_id} is decided, but its FlowDecided event was not found")
     receipt = await ctx.chain.receipt(hexs(logs[-1]["transactionHash"]))

@@ -148,7 +148,7 @@ async def adopt_chain_status(ctx, report: AuditReport, *, request_id: str = "aud
         label = f"{d.kind} {d.target}"
         when = d.timestamp
         if not when and d.block:
-            when = int((await ctx.chain._rpc(ctx.chain.w3.eth.get_block(d.block)))["timestamp"])
+            when = await ctx.chain.block_timestamp(d.block)
         async with ctx.sessions() as s, s.begin():
             pending = (await s.execute(select(PendingChange.tx_hash).where(
                 PendingChange.kind == d.kind, PendingChange.target == d.target).limit(1))).scalar()
