@@ -129,8 +129,7 @@ async def _change(ctx, principal: Principal, kind: str, target: str, action: str
     """Send the change (its signed transaction recorded in ``pending_changes`` first), then apply it
     to the DB. The chain decides; the DB follows."""
     async with ctx.sessions() as s:
-        waiting = (await s.execute(select(PendingChange.tx_hash).where(
-            PendingChange.kind == kind, PendingChange.target == target).limit(1))).scalar()
+        waiting = await pending_tx(s, kind, target)
     if waiting is not None:
         raise ChangeUnconfirmed(
             f"an earlier change of {kind} {target} (transaction {waiting}) is not mined yet; the registry applies "
@@ -175,8 +174,7 @@ async def _change(ctx, principal: Principal, kind: str, target: str, action: str
         # claim the pending record: if the settler already applied it (this request outlived its
         # grace period), the DB holds the change and its audit entry once
         if (await s.execute(delete(PendingChange).where(PendingChange.id == pending_id))).rowcount == 1:
-            await _apply(s, kind, target, action, code if action != "reinstate" else 0, tx,
-                         datetime.now(timezone.utc), actor=principal.org_name, org_id=principal.org_id,
+            await _apply(s, kind, target, action, code, tx, datetime.now(timezone.utc), actor=principal.org_name, org_id=principal.org_id,
                          request_id=request_id)
     forget_verifier(ctx)
     out = {"id": _id(kind, target), "status": _NAMES[ACTIONS[action]], "reason": code, "txHash": tx}
@@ -194,9 +192,21 @@ def _id(kind: str, target: str) -> str | int:
     return int(target) if kind == "batch" else target
 
 
+async def pending_tx(s, kind: str, target: str) -> str | None:
+    """The transaction of a change of this credential or batch that was sent and is not settled yet."""
+    return (await s.execute(select(PendingChange.tx_hash).where(
+        PendingChange.kind == kind, PendingChange.target == target).limit(1))).scalar()
+
+
+def _reason(action: str, reason: int) -> int:
+    """The reason a status keeps: a reinstated credential or batch has none."""
+    return 0 if action == "reinstate" else reason
+
+
 async def _apply(s, kind: str, target: str, action: str, reason: int, tx: str | None, when: datetime | None, *,
                  actor: str, org_id: int, request_id: str, settled: bool = False) -> None:
     """Write a mined change into the DB, with its audit entry."""
+    reason = _reason(action, reason)
     details = {"reason": reason, "tx": tx} | ({"settledFromChain": True} if settled else {})
     if kind == "credential":
         await s.execute(update(Credential).where(Credential.id == target).values(
@@ -211,14 +221,14 @@ async def _apply(s, kind: str, target: str, action: str, reason: int, tx: str | 
 
 
 #: status code → the action that leads to it
-_ACTION_OF = {1: "reinstate", 2: "revoke", 3: "suspend"}
+_ACTION_OF = {code: action for action, code in ACTIONS.items()}
 
 
 async def adopt_status(s, kind: str, target: str, status: int, reason: int, when: datetime | None, *,
                        org_id: int, request_id: str) -> None:
     """Take a status from the chain that no request of the registry made (``certledger audit
     --adopt-chain-status``): written as a mined change by the operator's audit, in ``s``'s transaction."""
-    await _apply(s, kind, target, _ACTION_OF[status], reason if status != 1 else 0, None, when,
+    await _apply(s, kind, target, _ACTION_OF[status], reason, None, when,
                  actor="certledger audit", org_id=org_id, request_id=request_id, settled=True)
 
 
@@ -264,9 +274,9 @@ async def settle_changes(ctx, *, grace: float | None = None) -> ChangesReport:
             if (await s.execute(delete(PendingChange).where(PendingChange.id == row.id))).rowcount != 1:
                 continue  # another instance settled it
             if receipt["status"] == 1:
-                block = await ctx.chain.w3.eth.get_block(receipt["blockNumber"])
-                await _apply(s, row.kind, row.target, row.action, row.reason if row.action != "reinstate" else 0,
-                             row.tx_hash, datetime.fromtimestamp(int(block["timestamp"]), timezone.utc),
+                mined = await ctx.chain.block_timestamp(receipt["blockNumber"])
+                await _apply(s, row.kind, row.target, row.action, row.reason, row.tx_hash,
+                             datetime.fromtimestamp(mined, timezone.utc),
                              actor=row.actor, org_id=row.org_id, request_id=row.request_id, settled=True)
                 report.applied.append(label)
             else:

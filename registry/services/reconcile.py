@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from sqlalchemy import func, select
 
 from ledger_node.indexer import chain_snapshot
-from registry.db.models import Batch, Credential, Organisation, PendingChange
+from registry.db.models import Batch, Credential, Organisation
 from verifier._internal.merkle import leaf_hash
 
 STATUS = {1: "Valid", 2: "Revoked", 3: "Suspended"}
@@ -140,7 +140,7 @@ async def adopt_chain_status(ctx, report: AuditReport, *, request_id: str = "aud
     settler records it once mined), and a row that changed since the audit read it.
 
     Returns (adopted, skipped), each as "credential ID: …" / "batch ID: …" lines."""
-    from registry.services.lifecycle import adopt_status, forget_verifier
+    from registry.services.lifecycle import adopt_status, forget_verifier, pending_tx
 
     adopted: list[str] = []
     skipped: list[str] = []
@@ -150,8 +150,7 @@ async def adopt_chain_status(ctx, report: AuditReport, *, request_id: str = "aud
         if not when and d.block:
             when = await ctx.chain.block_timestamp(d.block)
         async with ctx.sessions() as s, s.begin():
-            pending = (await s.execute(select(PendingChange.tx_hash).where(
-                PendingChange.kind == d.kind, PendingChange.target == d.target).limit(1))).scalar()
+            pending = await pending_tx(s, d.kind, d.target)
             if pending is not None:
                 skipped.append(f"{label}: a change sent by the registry (transaction {pending}) is not mined yet; "
                                "the registry records it once it is")
