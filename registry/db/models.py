@@ -43,6 +43,12 @@ def as_utc(dt: datetime | None) -> datetime | None:
     return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
 
 
+def unix_time(dt: datetime | None) -> int | None:
+    """Unix seconds of such a value (``datetime.timestamp`` would read a naive one as local time)."""
+    dt = as_utc(dt)
+    return int(dt.timestamp()) if dt else None
+
+
 class Organisation(Base):
     __tablename__ = "organisations"
 

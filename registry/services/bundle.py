@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from registry.db.models import Batch, Credential, Organisation
+from registry.db.models import Batch, Credential, Organisation, unix_time
 from verifier._bundle import build_trust_bundle, sign_trust_bundle
 from verifier._trust import AnchorRecord, IssuerKeyRecord, IssuerRecord
 
@@ -41,16 +41,15 @@ async def export_bundle(ctx) -> dict:
                                   .order_by(Batch.block_number))).scalars():
             anchors.append(AnchorRecord(root=bytes.fromhex(b.root[2:]), issuer_id=issuer_ids[b.issuer_org_id],
                                         key_version=b.key_version, credential_type=b.credential_type, count=b.count,
-                                        block_number=b.block_number, timestamp=int(b.anchored_at.timestamp()),
+                                        block_number=b.block_number, timestamp=unix_time(b.anchored_at),
                                         status=b.status, reason=b.status_reason,
-                                        status_timestamp=int(b.status_changed_at.timestamp())
-                                        if b.status_changed_at else 0))
+                                        status_timestamp=unix_time(b.status_changed_at) or 0))
         revoked, suspended = {}, {}
         for c in (await s.execute(select(Credential.status_index, Credential.status, Credential.status_reason,
                                          Credential.status_changed_at, Credential.issuer_org_id)
                                   .where(Credential.status.in_((2, 3))))).all():
-            entry = {"reason": c.status_reason, "timestamp": int(c.status_changed_at.timestamp()) if c.status_changed_at
-                     else 0, "by": names.get(c.issuer_org_id, "")}
+            entry = {"reason": c.status_reason, "timestamp": unix_time(c.status_changed_at) or 0,
+                     "by": names.get(c.issuer_org_id, "")}
             (revoked if c.status == 2 else suspended)[c.status_index] = entry
         top = (await s.execute(select(Credential.status_index).order_by(Credential.status_index.desc()).limit(1))
                ).scalar() or 0

@@ -67,7 +67,7 @@ from registry.core.errors import (
     PayloadTooLarge,
     RegistryError,
 )
-from registry.db.models import Batch, Credential, FlowDeclaration, Organisation, as_utc
+from registry.db.models import Batch, Credential, FlowDeclaration, Organisation, as_utc, unix_time
 from registry.services import audit
 from registry.services import jurisdictions as J
 from registry.services.issuance import document_of
@@ -202,11 +202,6 @@ def parse_body(model: type[BaseModel], raw: bytes, limit: int = MAX_BODY) -> Bas
 
 
 # -- helpers -----------------------------------------------------------------------------------
-def _ts(dt: datetime | None) -> int | None:
-    dt = as_utc(dt)
-    return int(dt.timestamp()) if dt else None
-
-
 def iso(ts: int | None) -> str | None:
     if ts is None:
         return None
@@ -591,11 +586,11 @@ def flow_public(r: FlowDeclaration) -> dict:
     return {
         "flowId": r.flow_id, "parentFlowId": r.parent_flow_id, "status": DECISION_NAMES[r.decision],
         "declarationHash": r.declaration_hash, "declaration": d, "credentialId": r.credential_id,
-        "assetLeaf": r.asset_leaf, "txHash": r.tx_hash, "declaredAt": iso(_ts(r.declared_at)),
+        "assetLeaf": r.asset_leaf, "txHash": r.tx_hash, "declaredAt": iso(unix_time(r.declared_at)),
         "decision": None if r.decision == PENDING else {
             "status": DECISION_NAMES[r.decision], "reason": r.decision_reason,
-            "decidedAt": iso(_ts(r.decided_at)), "txHash": r.decision_tx},
-        "receivedDigest": r.received_digest, "receivedAt": iso(_ts(r.received_at)),
+            "decidedAt": iso(unix_time(r.decided_at)), "txHash": r.decision_tx},
+        "receivedDigest": r.received_digest, "receivedAt": iso(unix_time(r.received_at)),
         "payloadMatches": None if r.received_digest is None else r.received_digest == d["payloadDigest"],
     }
 
@@ -925,13 +920,13 @@ async def trace_from_db(ctx, query: TraceQuery) -> dict:
         d = r.declaration
         doc = docs.get(cred.id) or docs.setdefault(
             cred.id, document_of(cred.document, cred.credential_type, cred.status_index, ctx.deployment))
-        declared = _ts(r.declared_at)
+        declared = unix_time(r.declared_at)
         vf, vu = _validity(doc)
         flows.append(FlowRecord(
             flow_id=r.flow_id, parent_flow_id=r.parent_flow_id or 0, asset_leaf=r.asset_leaf, asset_root=batch.root,
             exporter_id=participant_hex(d["exporter"]["identifier"]),
             importer_id=participant_hex(d["importer"]["identifier"]), from_j=d["fromJurisdiction"],
-            to_j=d["toJurisdiction"], decision=r.decision, declared_at=declared, decided_at=_ts(r.decided_at),
+            to_j=d["toJurisdiction"], decision=r.decision, declared_at=declared, decided_at=unix_time(r.decided_at),
             reason=r.decision_reason, legal_basis=LEGAL_BASES[d["legalBasis"]],
             personal_information=d["personalInformation"], subjects=d["personalInformationSubjects"],
             volume=d["volume"], payload_digest=d["payloadDigest"], declaration_hash=r.declaration_hash,
@@ -944,7 +939,7 @@ async def trace_from_db(ctx, query: TraceQuery) -> dict:
             within_validity=not ((vf is not None and declared < vf) or (vu is not None and declared >= vu)),
         ))
         certs[r.asset_leaf] = CertState(_status_name(cred, batch),
-                                        _ts(cred.status_changed_at) if cred.status != 1 else None)
+                                        unix_time(cred.status_changed_at) if cred.status != 1 else None)
     return build_trace(flows, certs, query, "registry")
 
 

@@ -535,7 +535,7 @@ async def test_audit_adopts_a_status_changed_on_the_chain_alone_when_asked(servi
     from registry.services.reconcile import adopt_chain_status, audit
     from registry.services.records import proof_from_tree
 
-    c, h, ctx = service.client, service.h, service.ctx
+    ctx = service.ctx
     org, key = await service.create_org(name="韶关市市场监督管理局", identifier=make_uscc(), roles=["issuer"],
                                         types=["BusinessLicence"])
     revoked, waiting = await _issue(service, key, 2)
@@ -580,6 +580,25 @@ async def test_audit_adopts_a_status_changed_on_the_chain_alone_when_asked(servi
     async with ctx.sessions() as s:
         b = await s.get(Batch, batches[member].id)
         assert (b.status, b.status_reason, int(as_utc(b.status_changed_at).timestamp())) == (3, 6, batch_stamp)
+    # the trust bundle carries the block's time whatever the host's time zone (SQLite reads it back naive)
+    import os
+    import time
+
+    from registry.services.bundle import export_bundle
+
+    zone = os.environ.get("TZ")
+    os.environ["TZ"] = "Asia/Shanghai"
+    time.tzset()
+    try:
+        bundle = await export_bundle(ctx)
+    finally:
+        if zone is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = zone
+        time.tzset()
+    (anchor,) = [a for a in bundle["anchors"] if a["root"] == batches[member].root]
+    assert anchor["statusTimestamp"] == batch_stamp
 
     again = await audit(ctx, spot=0)
     assert [(d.kind, d.target) for d in again.status_differences] == [("credential", waiting)]
