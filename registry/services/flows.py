@@ -407,7 +407,7 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
                 f"{org.name}'s earlier declaration of this asset (transaction {unconfirmed[0] or 'not yet sent'}) "
                 "is not mined yet; it is recorded by itself once it is, so do not declare it again",
                 details={"credentialId": cred.id, "txHash": unconfirmed[0]})
-        document = document_of(cred.document, cred.credential_type, cred.status_index, ctx.deployment)
+        document = document_of(cred, ctx.deployment)
         _check_certificate(cred, batch, document, now)
         if not authorised(document["credentialSubject"], to, body.purpose, body.importer.identifier, now):
             raise DestinationNotAuthorised(
@@ -493,7 +493,6 @@ async def _settle(ctx, s, r: FlowDeclaration, receipt: dict, *, actor: str, requ
     from web3.logs import DISCARD
 
     ev = ctx.chain.flows.events.FlowDeclared().process_receipt(receipt, errors=DISCARD)[0]["args"]
-    block = await ctx.chain.w3.eth.get_block(receipt["blockNumber"])
     tx = hexs(receipt["transactionHash"])
     r.flow_id = int(ev["flowId"])
     r.tx_hash = tx
@@ -610,8 +609,8 @@ async def decide(ctx, principal: Principal, flow_id: int, body: DecisionIn, requ
         if body.decision == "approved":
             cred = await s.get(Credential, row.credential_id)
             batch = await s.get(Batch, cred.batch_id)
-            _check_certificate(cred, batch, document_of(cred.document, cred.credential_type, cred.status_index,
-                                                                  ctx.deployment), int(datetime.now(timezone.utc).timestamp()))
+            _check_certificate(cred, batch, document_of(cred, ctx.deployment),
+                               int(datetime.now(timezone.utc).timestamp()))
             if row.parent_flow_id:
                 parent = await _row(s, row.parent_flow_id)
                 if parent.decision == REJECTED:
@@ -638,7 +637,7 @@ async def decide(ctx, principal: Principal, flow_id: int, body: DecisionIn, requ
     async with ctx.sessions() as s, s.begin():
         row = await _row(s, flow_id)
         row.decision, row.decision_reason, row.decision_tx = code, reason, tx
-        row.decided_at = datetime.fromtimestamp(int(block["timestamp"]), timezone.utc)
+        row.decided_at = decided_at
         await audit.append(s, actor=principal.org_name, action="decide_flow", target=f"flow:{flow_id}",
                            request_id=request_id, org_id=principal.org_id, details={**details, "tx": tx})
         out = flow_public(row)
@@ -918,8 +917,7 @@ async def trace_from_db(ctx, query: TraceQuery) -> dict:
     docs: dict[str, dict] = {}
     for r, cred, batch in rows:
         d = r.declaration
-        doc = docs.get(cred.id) or docs.setdefault(
-            cred.id, document_of(cred.document, cred.credential_type, cred.status_index, ctx.deployment))
+        doc = docs.get(cred.id) or docs.setdefault(cred.id, document_of(cred, ctx.deployment))
         declared = unix_time(r.declared_at)
         vf, vu = _validity(doc)
         flows.append(FlowRecord(

@@ -85,19 +85,19 @@ def build_document(record: dict, type_name: str, issuer: dict, status_index: int
 STORED_MEMBERS = ("id", "issuer", "validFrom", "validUntil", "credentialSubject")
 
 
-def document_of(stored: str | bytes, credential_type: int, status_index: int, deployment) -> dict:
-    """The credential's document from its row's ``document`` column, as :func:`prepare_records` wrote
-    it. A row written before documents were stored without their derivable members holds the whole
-    document, which is returned as it is."""
+def document_of(cred: Credential, deployment) -> dict:
+    """A credential row's document: its ``document`` column as :func:`prepare_records` wrote it, with
+    the members rebuilt from the row and the deployment. A row written before documents were stored
+    without those members holds the whole document, which is returned as it is."""
     import orjson
 
     from verifier._schema import TYPE_NAMES
 
-    doc = orjson.loads(stored)
+    doc = orjson.loads(cred.document)
     if "@context" in doc:
         return doc  # type: ignore[no-any-return]
     dep = {"chainId": deployment.chain_id, "anchorRegistry": deployment.anchor_registry}
-    return build_document(doc, TYPE_NAMES[credential_type], doc["issuer"], status_index, dep)
+    return build_document(doc, TYPE_NAMES[cred.credential_type], doc["issuer"], cred.status_index, dep)
 
 
 #: What a worker returns for one accepted record, in this order (see :func:`prepare_records`).

@@ -57,7 +57,7 @@ async def holder_copy(session: AsyncSession, ctx, cred: Credential) -> dict:
                        details={"state": describe_state(cred, batch)})
     org = await session.get(Organisation, cred.issuer_org_id)
     target, subject = bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:])
-    document = document_of(cred.document, cred.credential_type, cred.status_index, ctx.deployment)
+    document = document_of(cred, ctx.deployment)
     salts = salts_from_seed(document, cred.salt_seed) if cred.salt_seed is not None else json.loads(cred.salts)
     prepared = PreparedCredential(salts=salts, target_hash=target, subject_hash=subject,
                                   credential_type=cred.credential_type, suite=batch.suite)

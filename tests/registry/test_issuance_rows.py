@@ -69,7 +69,8 @@ def test_prepared_rows_hash_the_stored_document_with_the_seeds_salts(sqlite_):
             continue
         row = dict(zip(ROW_FIELDS, prep[:-1]))
         assert tuple(json.loads(row["document"])) == STORED_MEMBERS  # the rest is rebuilt on reading
-        doc = document_of(row["document"], 1, row["status_index"], DEPLOYED)
+        doc = document_of(SimpleNamespace(document=row["document"], credential_type=1,
+                                          status_index=row["status_index"]), DEPLOYED)
         assert row["status_index"] == 100 + k and doc["credentialStatus"][0]["statusListIndex"] == str(100 + k)
         assert doc["credentialSubject"] == records[k]["credentialSubject"]
         salts = salts_from_seed(doc, row["salt_seed"])
@@ -120,7 +121,8 @@ def test_a_stored_document_reads_back_as_the_document_that_was_hashed(type_name)
     for k, prep in enumerate(out):
         assert isinstance(prep, tuple), prep
         row = dict(zip(ROW_FIELDS, prep[:-1]))
-        doc = document_of(row["document"], CREDENTIAL_TYPE_CODES[type_name], row["status_index"], DEPLOYED)
+        doc = document_of(SimpleNamespace(document=row["document"], credential_type=CREDENTIAL_TYPE_CODES[type_name],
+                                          status_index=row["status_index"]), DEPLOYED)
         expected = build_document({"id": row["id"], **records[k]}, type_name, ISSUER, 40 + k, DEPLOYMENT)
         assert doc == expected and list(doc) == list(expected)
         salts = salts_from_seed(doc, row["salt_seed"])
@@ -139,4 +141,5 @@ def test_a_row_written_before_compact_storage_reads_as_stored():
     document: it is returned unchanged (even if the deployment now says otherwise)."""
     doc = build_document(business_licence_record(), "BusinessLicence", ISSUER, 9, DEPLOYMENT)
     other = SimpleNamespace(chain_id=1, anchor_registry="0x" + "cd" * 20)
-    assert document_of(json.dumps(doc, ensure_ascii=False), 1, 9, other) == doc
+    row = SimpleNamespace(document=json.dumps(doc, ensure_ascii=False), credential_type=1, status_index=9)
+    assert document_of(row, other) == doc
