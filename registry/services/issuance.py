@@ -10,13 +10,10 @@ random 32-byte seed they are derived from (docs/FORMAT.md §3.2).
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select, update
@@ -26,9 +23,9 @@ from registry.core.errors import BadRequest, Forbidden, ValidationFailed
 from registry.db.models import Batch, Counter, Credential, Organisation
 from registry.services import audit
 from registry.services.orgs import CREDENTIAL_TYPE_CODES, Principal
+from registry.services.prepare import ROW_FIELDS, build_document, prepare_records, sqlite_datetime
 from verifier._internal.merkle import tree_of_leaves
 
-CONTEXT = ["https://www.w3.org/ns/credentials/v2", "https://certledger.example/ns/v1"]
 RECORD_KEYS = {"id", "validFrom", "validUntil", "credentialSubject"}
 POOL_THRESHOLD = 2000  # smaller uploads are prepared in the service process
 CHUNK = 1250  # records per worker task: small enough that writing rows overlaps preparing them
@@ -38,51 +35,6 @@ CHUNK = 1250  # records per worker task: small enough that writing rows overlaps
 class AcceptResult:
     accepted: list[str] = field(default_factory=list)
     rejected: list[dict] = field(default_factory=list)
-
-
-def _iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def new_credential_id() -> str:
-    """A fresh ``urn:uuid:`` with a UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random
-    bits. Time-ordered ids keep the credentials' primary-key index append-mostly (random UUIDv4
-    keys scatter every insert across the index); the id reveals the issuance millisecond, which the
-    credential's ``validFrom`` and its anchor's block time disclose anyway."""
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = ((time.time_ns() // 1_000_000) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64
-             | 0b10 << 62 | rand & ((1 << 62) - 1))
-    h = f"{value:032x}"
-    return f"urn:uuid:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def build_document(record: dict, type_name: str, issuer: dict, status_index: int, deployment: dict) -> dict:
-    chain_id, registry = deployment["chainId"], deployment["anchorRegistry"].lower()
-    base = f"urn:certledger:{chain_id}:{registry}:status"
-    doc = {
-        "@context": CONTEXT,
-        "id": record.get("id") or new_credential_id(),
-        "type": ["VerifiableCredential", type_name],
-        "issuer": issuer,
-        "validFrom": record.get("validFrom") or _iso(datetime.now(timezone.utc)),
-    }
-    if record.get("validUntil") is not None:
-        doc["validUntil"] = record["validUntil"]
-    doc["credentialSubject"] = record["credentialSubject"]
-    doc["credentialSchema"] = {"id": f"https://certledger.example/schemas/v1/{type_name}.json", "type": "JsonSchema"}
-    doc["credentialStatus"] = [
-        {"id": f"{base}:{purpose}#{status_index}", "type": "BitstringStatusListEntry",
-         "statusPurpose": purpose, "statusListIndex": str(status_index),
-         "statusListCredential": f"{base}:{purpose}"}
-        for purpose in ("revocation", "suspension")
-    ]
-    return doc
-
-
-#: The members of a document its row stores: the others — @context, type, credentialSchema,
-#: credentialStatus — follow from the row's type and status-list index and the deployment, and are
-#: rebuilt on reading (:func:`document_of`); they were a quarter of every row.
-STORED_MEMBERS = ("id", "issuer", "validFrom", "validUntil", "credentialSubject")
 
 
 def document_of(cred: Credential, deployment) -> dict:
@@ -98,73 +50,6 @@ def document_of(cred: Credential, deployment) -> dict:
         return doc  # type: ignore[no-any-return]
     dep = {"chainId": deployment.chain_id, "anchorRegistry": deployment.anchor_registry}
     return build_document(doc, TYPE_NAMES[cred.credential_type], doc["issuer"], cred.status_index, dep)
-
-
-#: What a worker returns for one accepted record, in this order (see :func:`prepare_records`).
-ROW_FIELDS = ("id", "status_index", "subject_identifier", "target_hash", "subject_hash", "document",
-              "salt_seed", "valid_until")
-
-
-def sqlite_datetime(dt: datetime) -> str:
-    """How SQLAlchemy stores a DateTime in SQLite (its default ``storage_format``), UTC assumed."""
-    return (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d} {dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}"
-            f".{dt.microsecond:06d}")
-
-
-@lru_cache(maxsize=4096)
-def _until_value(text: str, sqlite: bool) -> datetime | str:
-    """The ``valid_until`` column value of a validUntil text (an upload's records often share one)."""
-    from verifier._schema import parse_datetime
-
-    return sqlite_datetime(parse_datetime(text)) if sqlite else parse_datetime(text)
-
-
-def prepare_records(records: list[dict], type_name: str, suite: str, issuer: dict, deployment: dict,
-                    first_index: int, sqlite: bool = False) -> list[tuple | list[str]]:
-    """Build, validate, salt and hash each record; the k-th gets status-list index first_index + k.
-
-    Returns, per record, either the values of :data:`ROW_FIELDS` followed by the credential's Merkle
-    leaf hash, or a list of error messages. ``valid_until`` is a datetime, or with ``sqlite`` the
-    text SQLAlchemy would store (a datetime costs more to pickle than the rest of the row).
-    Runs in worker processes (all the per-credential work, so the service process only writes
-    rows): imports only the verifier, json and orjson.
-    """
-    import orjson
-
-    from verifier._internal.disclosure import SUITE_HASHES, seeded_target_hash
-    from verifier._internal.keccak import keccak256
-    from verifier._schema import fast_record_validator_for, fast_validator_for, schema_errors
-    from verifier.errors import InvalidDocument
-
-    h = SUITE_HASHES[suite]
-    # Yes/no checks (jsonschema names the errors when one says no): every document of the chunk
-    # shares the members it does not take from its record, so once one passed whole, the others
-    # need only their record's members checked.
-    whole, record_part = fast_validator_for(type_name), fast_record_validator_for(type_name)
-    shared_ok = False
-    out: list[Any] = []
-    for k, record in enumerate(records):
-        index = first_index + k
-        doc = build_document(record, type_name, issuer, index, deployment)
-        ok = record_part(doc) if shared_ok else whole(doc)
-        shared_ok = shared_ok or ok
-        if not ok:
-            out.append(schema_errors(doc, type_name) or ["the record does not match the schema"])
-            continue
-        seed = os.urandom(32)
-        try:
-            target = seeded_target_hash(doc, h, seed, schema_valid=True)
-        except InvalidDocument as exc:
-            out.append([str(exc)])
-            continue
-        subject = doc["credentialSubject"]["unifiedSocialCreditCode"]
-        subject_hash = keccak256(subject.encode())
-        until = doc.get("validUntil")
-        out.append((doc["id"], index, subject, "0x" + target.hex(), "0x" + subject_hash.hex(),
-                    orjson.dumps({k: doc[k] for k in STORED_MEMBERS if k in doc}).decode(), seed,
-                    _until_value(until, sqlite) if until else None,
-                    keccak256(keccak256(target + subject_hash))))
-    return out
 
 
 _UUID_URN = re.compile(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

@@ -14,12 +14,14 @@ from sqlalchemy import DateTime
 from sqlalchemy.dialects import sqlite
 
 from registry.samples import business_licence_record, data_asset_record, make_uscc
-from registry.services.issuance import (
+from registry.services.issuance import document_of
+from registry.services.prepare import (
     ROW_FIELDS,
     STORED_MEMBERS,
+    _EnvelopeTemplate,
     build_document,
-    document_of,
     new_credential_id,
+    new_credential_ids,
     prepare_records,
     sqlite_datetime,
 )
@@ -143,3 +145,105 @@ def test_a_row_written_before_compact_storage_reads_as_stored():
     other = SimpleNamespace(chain_id=1, anchor_registry="0x" + "cd" * 20)
     row = SimpleNamespace(document=json.dumps(doc, ensure_ascii=False), credential_type=1, status_index=9)
     assert document_of(row, other) == doc
+
+
+def test_ids_drawn_together_are_uuidv7_urns_of_one_millisecond():
+    pattern = re.compile(schema_of("BusinessLicence")["properties"]["id"]["pattern"])
+    before = int(datetime.now(timezone.utc).timestamp() * 1000)
+    ids = new_credential_ids(3000)
+    after = int(datetime.now(timezone.utc).timestamp() * 1000)
+    assert len(ids) == 3000 and len(set(ids)) == 3000
+    for i in ids:
+        assert pattern.fullmatch(i)
+        u = uuid.UUID(i[len("urn:uuid:"):])
+        assert u.version == 7 and u.variant == uuid.RFC_4122
+    millis = {int(i[9:17] + i[18:22], 16) for i in ids}
+    assert len(millis) == 1 and before <= millis.pop() <= after
+    # the 74 random bits are random: every hex digit outside the fixed ones varies
+    assert all(len({i[k] for i in ids}) == 16 for k in (24, 25, 26, 29, 30, 31, 33, 44))
+    assert {i[23] for i in ids} == {"7"}
+    assert {i[28] for i in ids} == set("89ab")  # variant 10xx
+
+
+@pytest.mark.parametrize("type_name", ["BusinessLicence", "OperatingPermit", "DataAssetCertificate"])
+@pytest.mark.parametrize("issuer_name", ["广州市市场监督管理局", 'A "quoted" 100% \\ name', "𠀀 astral 𝄞", "tab\there"])
+def test_the_envelope_template_writes_what_canonical_json_of_the_built_document_is(type_name, issuer_name):
+    from verifier._internal.canon import jcs_of_checked
+    from verifier._internal.disclosure import envelope_of
+
+    issuer = {**ISSUER, "name": issuer_name}
+    values = [("urn:uuid:0190a3c4-8a2b-7c3d-9e4f-0123456789ab", "2026-01-01T00:00:00Z", "2031-06-30T12:00:00.5Z", 0),
+              ("urn:uuid:x", "2026-01-01T08:00:00+08:00", None, 9),
+              ('odd "id" \\ with\ncontrol \x07 and 中文 𝄞', "2026", "%s %d %%", 10),
+              ("i", "f", "u", 2 ** 40)]
+    for cid, valid_from, until, index in values:
+        template = _EnvelopeTemplate(type_name, issuer, DEPLOYMENT, until is not None)
+        assert template.template is not None
+        record = {"id": cid, "validFrom": valid_from, "validUntil": until, "credentialSubject": {}}
+        doc = build_document(record, type_name, issuer, index, DEPLOYMENT)
+        assert template.jcs(cid, valid_from, until, index) == jcs_of_checked(envelope_of(doc))
+
+
+def test_an_issuer_whose_name_holds_a_template_marker_gets_its_documents_built_in_full():
+    issuer = {**ISSUER, "name": "name \x01N\x01 \x01I\x01"}
+    assert _EnvelopeTemplate("BusinessLicence", issuer, DEPLOYMENT, True).template is None
+    records = [business_licence_record() for _ in range(4)]
+    out = prepare_records(records, "BusinessLicence", "secp256k1", issuer, DEPLOYMENT, 7)
+    for k, prep in enumerate(out):
+        assert isinstance(prep, tuple), prep
+        row = dict(zip(ROW_FIELDS, prep[:-1]))
+        doc = document_of(SimpleNamespace(document=row["document"], credential_type=1,
+                                          status_index=row["status_index"]), DEPLOYED)
+        assert doc["issuer"]["name"] == issuer["name"]
+        salts = salts_from_seed(doc, row["salt_seed"])
+        assert "0x" + recompute_target_hash(doc, salts, {}, hashlib.sha256).hex() == row["target_hash"]
+
+
+def test_records_of_one_chunk_may_differ_in_what_they_give():
+    """Ids given or not, validFrom absent, validUntil absent or null (which every type refuses),
+    before and after a document of the chunk passed whole: each accepted document is the one
+    build_document makes of its record, and its targetHash recomputes from it."""
+    records = [business_licence_record() for _ in range(9)]
+    del records[0]["validUntil"]  # refused before any document passed
+    records[1]["id"] = "urn:uuid:0190a3c4-8a2b-7c3d-9e4f-0123456789ab"
+    del records[2]["validUntil"]  # and after
+    records[3]["validUntil"] = None
+    del records[4]["validFrom"]
+    records[5]["id"] = "urn:uuid:0190a3c4-8a2b-7c3d-9e4f-0123456789ac"
+    records[6]["validUntil"] = "yesterday"
+    records[7]["validFrom"] = "2025-02-03T04:05:06.25Z"
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    out = prepare_records(records, "BusinessLicence", "secp256k1", ISSUER, DEPLOYMENT, 500)
+    refused = {k: errors for k, errors in enumerate(out) if isinstance(errors, list)}
+    assert set(refused) == {0, 2, 3, 6}
+    assert all("'validUntil' is a required property" in " ".join(refused[k]) for k in (0, 2, 3))
+    assert any("/validUntil" in e for e in refused[6])
+    for k, prep in enumerate(out):
+        if k in refused:
+            continue
+        row = dict(zip(ROW_FIELDS, prep[:-1]))
+        doc = document_of(SimpleNamespace(document=row["document"], credential_type=1,
+                                          status_index=row["status_index"]), DEPLOYED)
+        expected = build_document({"validFrom": doc["validFrom"], **records[k], "id": row["id"]}, "BusinessLicence",
+                                  ISSUER, 500 + k, DEPLOYMENT)
+        assert doc == expected and list(doc) == list(expected)
+        salts = salts_from_seed(doc, row["salt_seed"])
+        assert "0x" + recompute_target_hash(doc, salts, {}, hashlib.sha256).hex() == row["target_hash"]
+    assert out[1][0] == records[1]["id"] and out[5][0] == records[5]["id"]
+    assert len({out[k][0] for k in (4, 7, 8)}) == 3
+    issued = datetime.fromisoformat(json.loads(out[4][5])["validFrom"].replace("Z", "+00:00"))
+    assert before <= issued <= datetime.now(timezone.utc)
+
+
+def test_a_template_that_disagrees_with_the_built_document_is_not_used(monkeypatch):
+    """The workers compare the template's envelope with the first document's; a template that
+    writes anything else (a fault that no issuer or type can cause today) is dropped."""
+    monkeypatch.setattr(_EnvelopeTemplate, "jcs", lambda self, *values: b'{"wrong":true}')
+    records = [business_licence_record() for _ in range(3)]
+    out = prepare_records(records, "BusinessLicence", "secp256k1", ISSUER, DEPLOYMENT, 0)
+    for prep in out:
+        row = dict(zip(ROW_FIELDS, prep[:-1]))
+        doc = document_of(SimpleNamespace(document=row["document"], credential_type=1,
+                                          status_index=row["status_index"]), DEPLOYED)
+        salts = salts_from_seed(doc, row["salt_seed"])
+        assert "0x" + recompute_target_hash(doc, salts, {}, hashlib.sha256).hex() == row["target_hash"]

@@ -39,6 +39,7 @@ __all__ = [
     "salt_pool",
     "salts_from_seed",
     "seeded_target_hash",
+    "seeded_target_hash_of_parts",
     "target_hash_of",
     "walk_document",
     "walk_leaves",
@@ -321,13 +322,25 @@ def seeded_target_hash(document: Mapping[str, Any], h: HashFn, seed: bytes, *, s
     the salts themselves are reproduced later, by :func:`salts_from_seed`). ``schema_valid``: as
     for :func:`walk_document`."""
     leaves = leaves_of(document)
-    pool = salt_pool(seed, len(leaves))
     if schema_valid and leaves[0][1]:
-        envelope = _ENVELOPE_PREFIX + jcs_of_checked(leaves[0][1])
-        digests = [h(pool[:32] + envelope).digest(), *_digests(leaves[1:], pool[32:], h)]
-    else:
-        digests = _digests(leaves, pool, h)
-    return target_hash_of(h, digests)
+        return _seeded_target_hash(jcs_of_checked(leaves[0][1]), leaves[1:], h, seed)
+    return target_hash_of(h, _digests(leaves, salt_pool(seed, len(leaves)), h))
+
+
+def seeded_target_hash_of_parts(envelope_jcs: bytes, subject: Any, h: HashFn, seed: bytes) -> bytes:
+    """:func:`seeded_target_hash` of a document given as the canonical JSON of its envelope leaf
+    (:func:`envelope_of`, written by :func:`~verifier._internal.canon.jcs`) and its
+    ``credentialSubject`` (the issuer's hot path: documents of one upload share most of their
+    envelope, so the issuer writes it from a template)."""
+    leaves: list[tuple[str, Any]] = []
+    flatten(subject, SUBJECT_PATH, leaves)
+    return _seeded_target_hash(envelope_jcs, leaves, h, seed)
+
+
+def _seeded_target_hash(envelope_jcs: bytes, subject_leaves: list[tuple[str, Any]], h: HashFn, seed: bytes) -> bytes:
+    pool = salt_pool(seed, len(subject_leaves) + 1)
+    return target_hash_of(h, [h(pool[:32] + _ENVELOPE_PREFIX + envelope_jcs).digest(),
+                              *_digests(subject_leaves, pool[32:], h)])
 
 
 def _digests(leaves: list[tuple[str, Any]], pool: bytes, h: HashFn) -> list[bytes]:

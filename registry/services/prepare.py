@@ -1,0 +1,223 @@
+"""Preparing records for issuance — build the W3C document, check it against the type's schema,
+salt, hash — in the issuance worker processes (see :mod:`registry.services.issuance`).
+
+This module imports only the verifier, the standard library and orjson, so that a worker process
+starts in a fraction of the time the service's modules take to import (eth_account, SQLAlchemy).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timezone
+from functools import lru_cache
+from json.encoder import encode_basestring
+from typing import Any
+
+CONTEXT = ["https://www.w3.org/ns/credentials/v2", "https://certledger.example/ns/v1"]
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_credential_id() -> str:
+    """A fresh ``urn:uuid:`` with a UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random
+    bits. Time-ordered ids keep the credentials' primary-key index append-mostly (random UUIDv4
+    keys scatter every insert across the index); the id reveals the issuance millisecond, which the
+    credential's ``validFrom`` and its anchor's block time disclose anyway."""
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = ((time.time_ns() // 1_000_000) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64
+             | 0b10 << 62 | rand & ((1 << 62) - 1))
+    h = f"{value:032x}"
+    return f"urn:uuid:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_UUID_VERSION = bytes((b & 0x0F) | 0x70 for b in range(256))  # the high nibble of byte 6 is 7
+_UUID_VARIANT = bytes((b & 0x3F) | 0x80 for b in range(256))  # the top bits of byte 8 are 10
+
+
+def new_credential_ids(n: int) -> list[str]:
+    """``n`` fresh ids as :func:`new_credential_id` makes them, sharing one millisecond (and so in
+    random order among themselves), with the randomness drawn in one call."""
+    rand = bytearray(os.urandom(10 * n))
+    rand[0::10] = rand[0::10].translate(_UUID_VERSION)
+    rand[2::10] = rand[2::10].translate(_UUID_VARIANT)
+    r = rand.hex()
+    ms = f"{time.time_ns() // 1_000_000:012x}"
+    head = f"urn:uuid:{ms[:8]}-{ms[8:]}-"
+    return [f"{head}{r[i:i + 4]}-{r[i + 4:i + 8]}-{r[i + 8:i + 20]}" for i in range(0, 20 * n, 20)]
+
+
+def build_document(record: dict, type_name: str, issuer: dict, status_index: int, deployment: dict) -> dict:
+    chain_id, registry = deployment["chainId"], deployment["anchorRegistry"].lower()
+    base = f"urn:certledger:{chain_id}:{registry}:status"
+    doc = {
+        "@context": CONTEXT,
+        "id": record.get("id") or new_credential_id(),
+        "type": ["VerifiableCredential", type_name],
+        "issuer": issuer,
+        "validFrom": record.get("validFrom") or _iso(datetime.now(timezone.utc)),
+    }
+    if record.get("validUntil") is not None:
+        doc["validUntil"] = record["validUntil"]
+    doc["credentialSubject"] = record["credentialSubject"]
+    doc["credentialSchema"] = {"id": f"https://certledger.example/schemas/v1/{type_name}.json", "type": "JsonSchema"}
+    doc["credentialStatus"] = [
+        {"id": f"{base}:{purpose}#{status_index}", "type": "BitstringStatusListEntry",
+         "statusPurpose": purpose, "statusListIndex": str(status_index),
+         "statusListCredential": f"{base}:{purpose}"}
+        for purpose in ("revocation", "suspension")
+    ]
+    return doc
+
+
+#: The members of a document its row stores: the others — @context, type, credentialSchema,
+#: credentialStatus — follow from the row's type and status-list index and the deployment, and are
+#: rebuilt on reading (:func:`document_of`); they were a quarter of every row.
+STORED_MEMBERS = ("id", "issuer", "validFrom", "validUntil", "credentialSubject")
+
+
+#: What a worker returns for one accepted record, in this order (see :func:`prepare_records`).
+ROW_FIELDS = ("id", "status_index", "subject_identifier", "target_hash", "subject_hash", "document",
+              "salt_seed", "valid_until")
+
+
+def sqlite_datetime(dt: datetime) -> str:
+    """How SQLAlchemy stores a DateTime in SQLite (its default ``storage_format``), UTC assumed."""
+    return (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d} {dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}"
+            f".{dt.microsecond:06d}")
+
+
+@lru_cache(maxsize=4096)
+def _until_value(text: str, sqlite: bool) -> datetime | str:
+    """The ``valid_until`` column value of a validUntil text (an upload's records often share one)."""
+    from verifier._schema import parse_datetime
+
+    return sqlite_datetime(parse_datetime(text)) if sqlite else parse_datetime(text)
+
+
+class _EnvelopeTemplate:
+    """The envelope leaf's canonical JSON (``jcs(envelope_of(document))``) of the documents
+    :func:`build_document` makes for one issuer, type and deployment. They differ only in ``id``,
+    ``validFrom``, ``validUntil`` and the status-list index, so the workers %-format a template
+    made once from a document holding marker values instead of building each document and
+    serialising it. Canonical JSON sorts members by name, so the values fill the template in the
+    order of :data:`ORDER`; a template whose markers are not found exactly so (an issuer's own
+    text holding one) is not used (``template`` is None)."""
+
+    _MARK = {"id": "\x01I\x01", "validFrom": "\x01F\x01", "validUntil": "\x01U\x01"}
+    _INDEX = "\x01N\x01"
+    #: the template's slots: the index four times (both status entries' id and statusListIndex),
+    #: then id, validFrom and validUntil
+    ORDER = ("index", "index", "index", "index", "id", "validFrom", "validUntil")
+
+    def __init__(self, type_name: str, issuer: dict, deployment: dict, with_until: bool):
+        from verifier._internal.canon import jcs_of_checked
+        from verifier._internal.disclosure import envelope_of
+
+        record = {k: v for k, v in self._MARK.items() if with_until or k != "validUntil"}
+        doc = build_document({**record, "credentialSubject": {}}, type_name, issuer, 0, deployment)
+        doc["credentialStatus"] = [{**e, "id": e["id"][:-1] + self._INDEX, "statusListIndex": self._INDEX}
+                                   for e in doc["credentialStatus"]]
+        text = jcs_of_checked(envelope_of(doc)).replace(b"%", b"%%")
+        slots: list[tuple[int, str]] = []
+        for name, mark in [*record.items(), ("index", self._INDEX)]:
+            # the index sits inside strings; each other marker is a whole string value
+            escaped = (mark if name == "index" else f'"{mark}"').replace("\x01", "\\u0001").encode()
+            at = text.find(escaped)
+            while at >= 0:
+                slots.append((at, name))
+                at = text.find(escaped, at + 1)
+        expected = self.ORDER if with_until else self.ORDER[:-1]
+        ok = tuple(name for _, name in sorted(slots)) == expected
+        for name, mark in [*record.items(), ("index", self._INDEX)]:
+            escaped = (mark if name == "index" else f'"{mark}"').replace("\x01", "\\u0001").encode()
+            text = text.replace(escaped, b"%d" if name == "index" else b"%b")
+        self.template: bytes | None = text if ok else None
+        self.with_until = with_until
+
+    def jcs(self, cid: str, valid_from: str, valid_until: str | None, index: int) -> bytes:
+        """The envelope's canonical JSON with these values (text the schema accepted: no lone
+        surrogates) and status-list index."""
+        assert self.template is not None
+        if self.with_until:
+            return self.template % (index, index, index, index, encode_basestring(cid).encode(),
+                                    encode_basestring(valid_from).encode(), encode_basestring(valid_until).encode())
+        return self.template % (index, index, index, index, encode_basestring(cid).encode(),
+                                encode_basestring(valid_from).encode())
+
+
+def prepare_records(records: list[dict], type_name: str, suite: str, issuer: dict, deployment: dict,
+                    first_index: int, sqlite: bool = False) -> list[tuple | list[str]]:
+    """Build, validate, salt and hash each record; the k-th gets status-list index first_index + k.
+
+    Returns, per record, either the values of :data:`ROW_FIELDS` followed by the credential's Merkle
+    leaf hash, or a list of error messages. ``valid_until`` is a datetime, or with ``sqlite`` the
+    text SQLAlchemy would store (a datetime costs more to pickle than the rest of the row).
+    Runs in worker processes (all the per-credential work, so the service process only writes
+    rows): imports only the verifier, json and orjson.
+
+    The first document of a chunk is built and checked whole. Once one has passed, the others
+    share every member they do not take from their record, so only those are checked (on the
+    members the row stores), and their envelope leaf is written from an :class:`_EnvelopeTemplate`
+    (checked against the first document) instead of building the document.
+    """
+    import orjson
+
+    from verifier._internal.canon import jcs_of_checked
+    from verifier._internal.disclosure import SUITE_HASHES, envelope_of, seeded_target_hash_of_parts
+    from verifier._internal.keccak import keccak256
+    from verifier._schema import fast_record_validator_for, fast_validator_for, schema_errors
+    from verifier.errors import InvalidDocument
+
+    h = SUITE_HASHES[suite]
+    whole, record_part = fast_validator_for(type_name), fast_record_validator_for(type_name)
+    shared_ok = False  # whether a document of the chunk passed whole
+    templates: dict[bool, _EnvelopeTemplate | None] = {}  # by "has validUntil"; None: not usable
+    seeds = os.urandom(32 * len(records))
+    ids: list[str] = []
+    now: str | None = None
+    out: list[Any] = []
+    for k, record in enumerate(records):
+        index = first_index + k
+        cid, valid_from, until = record.get("id"), record.get("validFrom"), record.get("validUntil")
+        if not cid:
+            ids = ids or new_credential_ids(len(records))
+            cid = ids[k]
+        if not valid_from:
+            now = now or _iso(datetime.now(timezone.utc))
+            valid_from = now
+        template = templates.get(until is not None)
+        if template is not None:
+            stored = ({"id": cid, "issuer": issuer, "validFrom": valid_from, "validUntil": until,
+                       "credentialSubject": record["credentialSubject"]} if until is not None else
+                      {"id": cid, "issuer": issuer, "validFrom": valid_from,
+                       "credentialSubject": record["credentialSubject"]})
+            ok = record_part(stored)
+        if template is None or not ok:
+            doc = build_document({**record, "id": cid, "validFrom": valid_from}, type_name, issuer, index, deployment)
+            if not (record_part(doc) if shared_ok else whole(doc)):
+                out.append(schema_errors(doc, type_name) or ["the record does not match the schema"])
+                continue
+            shared_ok = True
+            envelope = jcs_of_checked(envelope_of(doc))
+            if (until is not None) not in templates:
+                made = _EnvelopeTemplate(type_name, issuer, deployment, until is not None)
+                usable = made.template is not None and made.jcs(cid, valid_from, until, index) == envelope
+                templates[until is not None] = made if usable else None
+            stored = {m: doc[m] for m in STORED_MEMBERS if m in doc}
+        else:
+            envelope = template.jcs(cid, valid_from, until, index)
+        seed = seeds[32 * k:32 * k + 32]
+        subject = record["credentialSubject"]["unifiedSocialCreditCode"]
+        try:
+            target = seeded_target_hash_of_parts(envelope, record["credentialSubject"], h, seed)
+        except InvalidDocument as exc:
+            out.append([str(exc)])
+            continue
+        subject_hash = keccak256(subject.encode())
+        out.append((cid, index, subject, "0x" + target.hex(), "0x" + subject_hash.hex(),
+                    orjson.dumps(stored).decode(), seed, _until_value(until, sqlite) if until else None,
+                    keccak256(keccak256(target + subject_hash))))
+    return out
