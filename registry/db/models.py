@@ -157,7 +157,8 @@ class Batch(Base):
     state: Mapped[str] = mapped_column(String(16), index=True)
     count: Mapped[int] = mapped_column(Integer)
     root: Mapped[str | None] = mapped_column(HASH, nullable=True, unique=True)
-    tree: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # all tree nodes, 32 bytes each
+    # all tree nodes, 32 bytes each (a batch an upload sealed holds its `count` leaves until signed)
+    tree: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     suite: Mapped[str | None] = mapped_column(String(16), nullable=True)
     key_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     signature: Mapped[str | None] = mapped_column(String(200), nullable=True)

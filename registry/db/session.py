@@ -20,6 +20,10 @@ def make_engine(url: str) -> AsyncEngine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA cache_size=-65536")  # 64 MiB: random-key indexes stay in memory
+            # A large upload's commit would otherwise also copy the log into the database (at the
+            # default 1,000 pages, after every upload of ~3,000 credentials); the service does that
+            # in the background after each one (Issuance._checkpoint_later), and this is the backstop.
+            cur.execute("PRAGMA wal_autocheckpoint=16384")  # pages of 4 KiB: 64 MiB
             cur.close()
 
         return engine

@@ -10,6 +10,7 @@ random 32-byte seed they are derived from (docs/FORMAT.md §3.2).
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -24,9 +25,9 @@ from registry.db.models import Batch, Counter, Credential, Organisation
 from registry.services import audit
 from registry.services.orgs import CREDENTIAL_TYPE_CODES, Principal
 from registry.services.prepare import ROW_FIELDS, build_document, prepare_records, sqlite_datetime
-from verifier._internal.merkle import tree_of_leaves
 
-RECORD_KEYS = {"id", "validFrom", "validUntil", "credentialSubject"}
+log = logging.getLogger(__name__)
+RECORD_KEYS = frozenset({"id", "validFrom", "validUntil", "credentialSubject"})
 POOL_THRESHOLD = 2000  # smaller uploads are prepared in the service process
 CHUNK = 1250  # records per worker task: small enough that writing rows overlaps preparing them
 
@@ -56,6 +57,11 @@ _UUID_URN = re.compile(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4
 
 
 def _shape_errors(record: Any) -> list[str]:
+    if type(record) is dict and record.keys() <= RECORD_KEYS and type(record.get("credentialSubject")) is dict:
+        rid, valid_from, until = record.get("id"), record.get("validFrom"), record.get("validUntil")
+        if ((rid is None or (type(rid) is str and _UUID_URN.fullmatch(rid)))
+                and (valid_from is None or type(valid_from) is str) and (until is None or type(until) is str)):
+            return []  # the usual record, checked without building anything
     if not isinstance(record, dict):
         return [f"a record must be a JSON object, not {type(record).__name__}"]
     errs = []
@@ -88,6 +94,7 @@ class Issuance:
     def __init__(self, ctx):
         self.ctx = ctx
         self._pool: ProcessPoolExecutor | None = None
+        self._checkpoint: asyncio.Task | None = None
 
     def pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -96,6 +103,27 @@ class Issuance:
             self._pool = ProcessPoolExecutor(max_workers=max(2, (multiprocessing.cpu_count() or 2)),
                                              mp_context=multiprocessing.get_context("spawn"))
         return self._pool
+
+    def _checkpoint_later(self) -> None:
+        """SQLite: copy the write-ahead log into the database file in the background (a PASSIVE
+        checkpoint, which waits for no reader or writer), so that the next large commit does not
+        run the checkpoint in the committing upload (session.py sets the automatic one to a size
+        that only a service which never runs this reaches)."""
+        if self._checkpoint is not None and not self._checkpoint.done():
+            return
+
+        async def run() -> None:
+            try:
+                async with self.ctx.engine.connect() as conn:
+                    await conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            except Exception as exc:  # noqa: BLE001 - the next commit's automatic checkpoint covers it
+                log.warning("background WAL checkpoint failed: %s", exc)
+
+        task = self._checkpoint = asyncio.get_running_loop().create_task(run())
+        background = getattr(self.ctx, "background", None)
+        if background is not None:  # cancelled with the service's other background work
+            background[:] = [t for t in background if not t.done()]
+            background.append(task)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -205,6 +233,8 @@ class Issuance:
                                request_id=request_id, org_id=principal.org_id,
                                details={"count": len(accepted), "rejected": len(problems),
                                         "first": accepted[0][1] if accepted else None, "sealedBatches": sealed})
+        if writer.sqlite and len(accepted) >= POOL_THRESHOLD:
+            self._checkpoint_later()
         crash = getattr(ctx, "pipeline", None)
         if crash is not None:
             crash.crash.passed("accepted")
@@ -247,9 +277,11 @@ class _RowWriter:
 
 class _UploadSealer:
     """Assigns an upload's rows to new `sealed` batches of exactly `size`, inside the upload's
-    transaction, and stores each full batch's Merkle tree (built from the leaves the workers
-    hashed), so signing it reads no credential rows. A last, partial batch is dissolved again (its
-    rows wait for more credentials or the batch window, as any accepted credential does)."""
+    transaction, and stores each full batch's Merkle leaves (the workers hashed them) in its
+    ``tree`` column, so signing it reads no credential rows; the signer builds the tree, outside
+    the upload's transaction (the upload's response does not wait for it). A last, partial batch
+    is dissolved again (its rows wait for more credentials or the batch window, as any accepted
+    credential does)."""
 
     def __init__(self, session: AsyncSession, org_id: int, ctype: int, size: int):
         self.s, self.org_id, self.ctype, self.size = session, org_id, ctype, size
@@ -277,8 +309,7 @@ class _UploadSealer:
         return out
 
     def _close(self) -> None:
-        tree = tree_of_leaves(self.leaves)
-        self.batch.root, self.batch.tree = "0x" + tree[0].hex(), b"".join(tree)
+        self.batch.tree = b"".join(self.leaves)  # the pipeline's signer builds the tree from them
         self.full += 1
 
     async def finish(self) -> int:

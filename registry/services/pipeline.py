@@ -21,8 +21,7 @@ import asyncio
 import logging
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import and_, func, or_, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, or_, select, text, update
 
 from registry.core.errors import ChainRejected, ChainUnavailable
 from registry.db.models import Batch, Credential, Organisation, as_utc
@@ -227,8 +226,10 @@ class Pipeline:
         async with ctx.sessions() as s, s.begin():
             batch = await s.get(Batch, batch_id)
             org = await s.get(Organisation, batch.issuer_org_id)
-            if batch.tree:  # sealed with its tree by the upload that filled it
+            if batch.tree:  # sealed by the upload that filled it, with its leaves (or whole tree)
                 tree = batch.tree
+                if len(tree) == 32 * batch.count:  # the leaves (one leaf is its own tree)
+                    tree = b"".join(tree_of_leaves([tree[i:i + 32] for i in range(0, len(tree), 32)]))
             else:
                 pairs = (await s.execute(
                     select(Credential.target_hash, Credential.subject_hash).where(Credential.batch_id == batch_id)

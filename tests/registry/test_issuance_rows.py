@@ -247,3 +247,25 @@ def test_a_template_that_disagrees_with_the_built_document_is_not_used(monkeypat
                                           status_index=row["status_index"]), DEPLOYED)
         salts = salts_from_seed(doc, row["salt_seed"])
         assert "0x" + recompute_target_hash(doc, salts, {}, hashlib.sha256).hex() == row["target_hash"]
+
+
+@pytest.mark.parametrize("record,error", [
+    ({"credentialSubject": {}}, None),
+    ({"id": "urn:uuid:0190a3c4-8a2b-7c3d-9e4f-0123456789ab", "validFrom": "x", "validUntil": None,
+      "credentialSubject": {"a": 1}}, None),
+    ([], "a record must be a JSON object, not list"),
+    ("text", "a record must be a JSON object, not str"),
+    ({"credentialSubject": {}, "proof": {}}, "unknown fields ['proof']"),
+    ({"credentialSubject": []}, "credentialSubject must be a JSON object"),
+    ({}, "credentialSubject must be a JSON object"),
+    ({"credentialSubject": {}, "id": ""}, "id must be a 'urn:uuid:...' string"),
+    ({"credentialSubject": {}, "id": "urn:uuid:0190A3C4-8A2B-7C3D-9E4F-0123456789AB"}, "id must be"),
+    ({"credentialSubject": {}, "id": 7}, "id must be"),
+    ({"credentialSubject": {}, "validFrom": 20260101}, "validFrom must be an RFC 3339 date-time string"),
+    ({"credentialSubject": {}, "validUntil": ["2030"]}, "validUntil must be an RFC 3339 date-time string"),
+])
+def test_the_shape_of_each_uploaded_record_is_checked_before_anything_is_built(record, error):
+    from registry.services.issuance import _shape_errors
+
+    errors = _shape_errors(record)
+    assert (errors == []) if error is None else any(error in e for e in errors), errors
