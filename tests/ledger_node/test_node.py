@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -182,6 +183,38 @@ def test_anchors_survive_kill(node):
     assert _wait_port_free(node.port), "the node still answers after kill()"
     st = _start(node)
     assert _anchor_of(st.rpc_url, dep, root) == before
+
+
+def _mine(rpc_url: str, blocks: int) -> None:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "anvil_mine", "params": [hex(blocks)]}).encode()
+    request = urllib.request.Request(rpc_url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert "error" not in json.loads(response.read())
+
+
+def _files(path: Path) -> list[Path]:
+    return [p for p in path.rglob("*") if p.is_file()] if path.exists() else []
+
+
+def test_old_block_states_stay_in_the_data_dir_and_go_with_the_node(node):
+    """anvil writes the states of older blocks to disk; they go to the node's own directory (not
+    ~/.foundry/anvil/tmp, which filled a disk) and are removed on stop, and on start after a kill."""
+    home_tmp = Path.home() / ".foundry" / "anvil" / "tmp"
+    elsewhere = set(home_tmp.iterdir()) if home_tmp.exists() else set()
+    st = _start(node)
+    _mine(st.rpc_url, 600)  # more blocks than anvil keeps states of in memory
+    deadline = time.monotonic() + 10
+    while not _files(node.cache_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _files(node.cache_dir)
+    assert (set(home_tmp.iterdir()) if home_tmp.exists() else set()) == elsewhere
+    node.kill()
+    assert _files(node.cache_dir)  # a killed anvil leaves them; the next start clears them
+    st = _start(node)
+    assert not _files(node.cache_dir)
+    _mine(st.rpc_url, 600)
+    node.stop()
+    assert not node.cache_dir.exists()
 
 
 # -- errors -----------------------------------------------------------------------------------

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -28,8 +30,9 @@ class Anvil:
     def __init__(self) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.cache = tempfile.TemporaryDirectory(prefix="anvil-cache-")  # not ~/.foundry/anvil/tmp
         self.proc = subprocess.Popen(
-            [str(ANVIL), "--port", str(self.port), "--silent"],
+            [str(ANVIL), "--port", str(self.port), "--silent", "--cache-path", self.cache.name],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -54,6 +57,7 @@ class Anvil:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        shutil.rmtree(self.cache.name, ignore_errors=True)
 
 
 def _artifact(name: str) -> dict[str, Any]:
