@@ -12,6 +12,7 @@ from typing import Any
 
 from eth_account import Account
 from web3 import AsyncHTTPProvider, AsyncWeb3
+from web3._utils.rpc_abi import RPC
 from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound, Web3RPCError
 
 from ledger_node.artifacts import load_artifact
@@ -34,7 +35,11 @@ class ServiceChain:
     def __init__(self, rpc_url: str, deployment: Deployment, timeout: float = 10.0):
         self.rpc_url = rpc_url
         self.deployment = deployment
-        self.w3 = AsyncWeb3(AsyncHTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+        # web3's validation middleware asks the node for its chain id before every eth_call,
+        # eth_estimateGas and transaction (a third of an anchor's round trips); a node's chain id
+        # does not change, so that one answer is cached (nothing else is).
+        self.w3 = AsyncWeb3(AsyncHTTPProvider(rpc_url, request_kwargs={"timeout": timeout},
+                                              cache_allowed_requests=True, cacheable_requests={RPC.eth_chainId}))
         self.issuers = self._contract("IssuerRegistry", deployment.issuer_registry)
         self.anchors = self._contract("AnchorRegistry", deployment.anchor_registry)
         self.flows = self._contract("DataFlowLedger", deployment.data_flow_ledger)

@@ -259,10 +259,12 @@ class Pipeline:
         ctx = self.ctx
         async with ctx.sessions() as s:
             batch = await s.get(Batch, batch_id)
-            root = batch.root
+            root, sent_before = batch.root, batch.attempts > 0
             _, secp, _ = await signing_key(s, batch.issuer_org_id, ctx.settings.passphrase())
             fn = ctx.chain.anchors.functions.anchor(bytes.fromhex(root[2:]), batch.credential_type, batch.count)
-        existing = await ctx.chain.anchor_of(root)
+        # A batch never broadcast cannot be anchored (its root is known to no one else: random salts),
+        # so only a resend asks the chain first; that also covers an issuer suspended since.
+        existing = await ctx.chain.anchor_of(root) if sent_before else None
         if existing is None:
             try:  # dry run from the issuer's account: a refusal (e.g. issuer suspended) holds the batch
                 await ctx.chain.call_from(fn, secp)
@@ -322,9 +324,9 @@ class Pipeline:
             if anchor["issuerId"] != org.issuer_id:
                 await self._reject(batch_id, f"root {root} is anchored by issuer {anchor['issuerId']}, not ours")
                 return True
-            head = await ctx.chain.block_number()
-            if head - anchor["blockNumber"] < ctx.settings.confirmations:
-                return False
+            if ctx.settings.confirmations:  # (0: mined is final, as on QBFT; no need to ask the head)
+                if await ctx.chain.block_number() - anchor["blockNumber"] < ctx.settings.confirmations:
+                    return False
             receipt = await ctx.chain.receipt(tx_hash) if tx_hash else None
             async with ctx.sessions() as s, s.begin():
                 values = dict(state="anchored", block_number=anchor["blockNumber"], claimed_by=None,

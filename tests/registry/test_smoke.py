@@ -61,3 +61,40 @@ async def _group(service):
 
     async with service.ctx.sessions() as s:
         return (await s.execute(select(Credential.issuer_org_id, Credential.credential_type).limit(1))).one()
+
+
+async def test_with_confirmations_a_batch_is_anchored_only_that_many_blocks_deep(service, chain):
+    """CERTLEDGER_CONFIRMATIONS=2: the anchor tx is mined, but the batch stays `sending` (and its
+    credentials have no holder copy yet) until two more blocks are on top of it."""
+    from sqlalchemy import select
+
+    from registry.db.models import Batch
+    from tests.registry.samples import make_uscc
+
+    service.ctx.settings.confirmations = 2
+    _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"),
+                                      roles=["issuer"], types=["BusinessLicence"])
+    r = await service.client.post("/v1/credentials", headers=service.h(key),
+                                  json={"type": "BusinessLicence", "record": business_licence_record()})
+    assert r.status_code == 202, r.text
+    cid = r.json()["id"]
+    p = service.ctx.pipeline
+    await p.seal_due(force=True)
+    for _ in range(3):
+        await p.advance_all()
+
+    async def state() -> str:
+        async with service.ctx.sessions() as s:
+            return (await s.execute(select(Batch.state))).scalar_one()
+
+    assert await state() == "sending"
+    r = await service.client.get(f"/v1/credentials/{cid}", headers=service.h(key))
+    assert r.status_code == 200 and r.json()["state"] == "anchoring" and r.json()["credential"] is None, r.text
+    chain.w3.provider.make_request("evm_mine", [])
+    await p.advance_all()
+    assert await state() == "sending"
+    chain.w3.provider.make_request("evm_mine", [])
+    await p.advance_all()
+    assert await state() == "anchored"
+    r = await service.client.get(f"/v1/credentials/{cid}", headers=service.h(key))
+    assert r.status_code == 200 and r.json()["state"] == "anchored", r.text
