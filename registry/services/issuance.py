@@ -1,7 +1,7 @@
 """Accepting credentials: validate, build the W3C document, salt, hash, persist as *accepted*.
 
 Large uploads are prepared (document, schema check, salts, digests, targetHash, the row's
-values) in a process pool on every core, in chunks; the service process writes each chunk's rows
+values: :mod:`registry.services.prepare`) in a process pool on every core, in chunks; the service process writes each chunk's rows
 as it arrives, all in one transaction together with the audit entry, after reserving a range of
 status-list indexes from the `counters` table. Salts are not stored: each credential keeps one
 random 32-byte seed they are derived from (docs/FORMAT.md §3.2).
