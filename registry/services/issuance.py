@@ -198,11 +198,11 @@ class Issuance:
             raise ValidationFailed(f"{len(problems)} of {len(records)} records are invalid; nothing was issued",
                                    details=_problem_list(problems))
 
-        async with ctx.sessions() as s, s.begin():
+        async with ctx.writing() as s:
             first = await reserve_status_indexes(s, len(candidates))
         accepted: list[tuple[int, str]] = []
         size = ctx.settings.batch_size
-        async with ctx.sessions() as s, s.begin():
+        async with ctx.writing() as s:
             # An upload of at least a batch seals its own full batches as it writes the rows, so
             # the pipeline need not rewrite them (seal_due would set batch_id on each row later).
             sealer = _UploadSealer(s, org.id, code, size) if len(candidates) >= size else None

@@ -147,7 +147,7 @@ class Pipeline:
         return made
 
     async def _seal_one(self, org_id: int, ctype: int, size: int) -> int:
-        async with self.ctx.sessions() as s, s.begin():
+        async with self.ctx.writing() as s:
             if s.bind.dialect.name == "postgresql":
                 await s.execute(text("SELECT pg_advisory_xact_lock(:k, :o)"), {"k": _SEAL_LOCK, "o": org_id})
             ids = (await s.execute(
@@ -190,7 +190,7 @@ class Pipeline:
         return moved
 
     async def _lease(self, batch_id: int) -> bool:
-        async with self.ctx.sessions() as s, s.begin():
+        async with self.ctx.writing() as s:
             res = await s.execute(
                 update(Batch).where(Batch.id == batch_id, Batch.state.in_(("sealed", "signed", "sending")),
                                     or_(Batch.claimed_by.is_(None), Batch.claimed_by == self.instance,
@@ -223,7 +223,7 @@ class Pipeline:
 
     async def _sign(self, batch_id: int) -> None:
         ctx = self.ctx
-        async with ctx.sessions() as s, s.begin():
+        async with ctx.writing() as s:
             batch = await s.get(Batch, batch_id)
             org = await s.get(Organisation, batch.issuer_org_id)
             if batch.tree:  # sealed by the upload that filled it, with its leaves (or whole tree)
@@ -274,10 +274,10 @@ class Pipeline:
                     return False
                 existing = True
         if existing is not None:  # anchored already (by an earlier attempt): just confirm it
-            async with ctx.sessions() as s, s.begin():
+            async with ctx.writing() as s:
                 await s.execute(update(Batch).where(Batch.id == batch_id).values(state="sending"))
             return True
-        async with ctx.sessions() as s, s.begin():
+        async with ctx.writing() as s:
             batch = await s.get(Batch, batch_id)
             tx = await ctx.chain.sign(secp, fn, gas=120_000)
             batch.raw_tx, batch.tx_hash, batch.nonce, batch.sender = tx.raw, tx.tx_hash, tx.nonce, tx.sender
@@ -293,7 +293,7 @@ class Pipeline:
         """The chain refuses this batch for now: retry in 30 s (the reason shows in /v1/batches)."""
         log.warning("batch %s held: %s", batch_id, reason)
         self.last_error = reason
-        async with self.ctx.sessions() as s, s.begin():
+        async with self.ctx.writing() as s:
             await s.execute(update(Batch).where(Batch.id == batch_id)
                             .values(last_error=reason[:500], claimed_by="held", lease_until=now() + LEASE))
 
@@ -306,7 +306,7 @@ class Pipeline:
             text_ = str(exc).lower()
             log.warning("broadcast of batch %s failed: %s", batch_id, exc)
             if "nonce" in text_ or "underpriced" in text_:
-                async with self.ctx.sessions() as s, s.begin():
+                async with self.ctx.writing() as s:
                     await s.execute(update(Batch).where(Batch.id == batch_id)
                                     .values(state="signed", last_error=str(exc)[:500]))
             else:
@@ -328,7 +328,7 @@ class Pipeline:
                 if await ctx.chain.block_number() - anchor["blockNumber"] < ctx.settings.confirmations:
                     return False
             receipt = await ctx.chain.receipt(tx_hash) if tx_hash else None
-            async with ctx.sessions() as s, s.begin():
+            async with ctx.writing() as s:
                 values = dict(state="anchored", block_number=anchor["blockNumber"], claimed_by=None,
                               anchored_at=datetime.fromtimestamp(anchor["timestamp"], timezone.utc))
                 if receipt is None or receipt.get("status") != 1:
@@ -341,7 +341,7 @@ class Pipeline:
         receipt = await ctx.chain.receipt(tx_hash)
         if receipt is not None:
             # mined but failed (e.g. rotated key: NotAnIssuer): sign again from the tree
-            async with ctx.sessions() as s, s.begin():
+            async with ctx.writing() as s:
                 await s.execute(update(Batch).where(Batch.id == batch_id)
                                 .values(state="sealed", last_error=f"anchor tx {tx_hash} failed; re-signing"))
             return True
@@ -356,7 +356,7 @@ class Pipeline:
         return "0x" + bytes(logs[0]["transactionHash"]).hex() if logs else None
 
     async def _reject(self, batch_id: int, reason: str) -> None:
-        async with self.ctx.sessions() as s, s.begin():
+        async with self.ctx.writing() as s:
             await s.execute(update(Batch).where(Batch.id == batch_id)
                             .values(state="rejected", last_error=reason, claimed_by=None))
 
