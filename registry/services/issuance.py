@@ -202,17 +202,22 @@ class Issuance:
             first = await reserve_status_indexes(s, len(candidates))
         accepted: list[tuple[int, str]] = []
         size = ctx.settings.batch_size
+        sqlite = ctx.engine.dialect.name == "sqlite"
+        # The workers start now; the write transaction (on SQLite, the one writer's turn) begins
+        # once the first chunk is ready, so other writers are not held up while the workers work.
+        waits = list(asyncio.as_completed(self._chunks(records, candidates, type_name, suite, issuer, dep, first,
+                                                       sqlite)))
+        ready = await waits[0] if waits else None  # none: every record was refused already
         async with ctx.writing() as s:
             # An upload of at least a batch seals its own full batches as it writes the rows, so
             # the pipeline need not rewrite them (seal_due would set batch_id on each row later).
             sealer = _UploadSealer(s, org.id, code, size) if len(candidates) >= size else None
             writer = await _RowWriter.open(s)
             now_ = datetime.now(timezone.utc)
-            fixed = (org.id, code, sqlite_datetime(now_) if writer.sqlite else now_, 1, 0)  # FIXED_FIELDS
+            fixed = (org.id, code, sqlite_datetime(now_) if sqlite else now_, 1, 0)  # FIXED_FIELDS
             # rows are written chunk by chunk as the workers finish them, in one transaction
-            for next_chunk in asyncio.as_completed(self._chunks(records, candidates, type_name, suite, issuer,
-                                                                 dep, first, writer.sqlite)):
-                part, prepared = await next_chunk
+            for j, wait in enumerate(waits):
+                part, prepared = ready if j == 0 else await wait
                 rows, leaves = [], []
                 for i, prep in zip(part, prepared):
                     if isinstance(prep, list):

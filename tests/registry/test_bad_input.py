@@ -195,6 +195,12 @@ async def test_duplicate_ids_in_one_upload_and_against_existing(svc):
     assert_error(await _bulk(service, key, recs, atomic=True), 422, "validation_failed")
     r = await _bulk(service, key, recs, atomic=False)
     assert r.status_code == 202 and r.json()["ids"] == [fresh] and r.json()["rejected"][0]["index"] == 1, r.text
+    # an upload of which every record is refused (ids taken; a record that is not an object) is
+    # answered, not failed: nothing accepted, each refusal named (a re-sent upload after a crash)
+    r = await _bulk(service, key, [{**business_licence_record(), "id": a}, {**business_licence_record(), "id": b},
+                                   ["not", "a", "record"]], atomic=False)
+    assert r.status_code == 202, r.text
+    assert r.json()["accepted"] == 0 and r.json()["ids"] == [] and [d["index"] for d in r.json()["rejected"]] == [0, 1, 2]
     # an id issued by *another* issuer is taken too
     _, key2 = await _issuer(service, name="深圳市市场监督管理局")
     r = await service.client.post("/v1/credentials", headers=service.h(key2),
