@@ -13,7 +13,9 @@ import pytest
 
 import asyncio
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from typing import Any
 
@@ -49,9 +51,10 @@ class Anvil:
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.cache = tempfile.mkdtemp(prefix="anvil-cache-")  # old block states: not ~/.foundry/anvil/tmp
         self.proc = subprocess.Popen(
             [str(ANVIL), "--port", str(self.port), "--silent", "--gas-limit", "1000000000", "--base-fee", "0",
-             *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             "--cache-path", self.cache, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 20
         while True:
             try:
@@ -78,6 +81,7 @@ class Anvil:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        shutil.rmtree(self.cache, ignore_errors=True)
 
 
 # -- a small sorted-pair Merkle tree (OpenZeppelin MerkleProof-compatible) ---------------------
