@@ -97,6 +97,15 @@ def _until_value(text: str, sqlite: bool) -> datetime | str:
     return sqlite_datetime(parse_datetime(text)) if sqlite else parse_datetime(text)
 
 
+def _occurrences(text: bytes, part: bytes) -> list[int]:
+    """Where ``part`` starts in ``text``, every time."""
+    found, at = [], text.find(part)
+    while at >= 0:
+        found.append(at)
+        at = text.find(part, at + 1)
+    return found
+
+
 class _EnvelopeTemplate:
     """The envelope leaf's canonical JSON (``jcs(envelope_of(document))``) of the documents
     :func:`build_document` makes for one issuer, type and deployment. They differ only in ``id``,
@@ -121,19 +130,14 @@ class _EnvelopeTemplate:
         doc["credentialStatus"] = [{**e, "id": e["id"][:-1] + self._INDEX, "statusListIndex": self._INDEX}
                                    for e in doc["credentialStatus"]]
         text = jcs_of_checked(envelope_of(doc)).replace(b"%", b"%%")
-        slots: list[tuple[int, str]] = []
-        for name, mark in [*record.items(), ("index", self._INDEX)]:
-            # the index sits inside strings; each other marker is a whole string value
-            escaped = (mark if name == "index" else f'"{mark}"').replace("\x01", "\\u0001").encode()
-            at = text.find(escaped)
-            while at >= 0:
-                slots.append((at, name))
-                at = text.find(escaped, at + 1)
-        expected = self.ORDER if with_until else self.ORDER[:-1]
-        ok = tuple(name for _, name in sorted(slots)) == expected
-        for name, mark in [*record.items(), ("index", self._INDEX)]:
-            escaped = (mark if name == "index" else f'"{mark}"').replace("\x01", "\\u0001").encode()
-            text = text.replace(escaped, b"%d" if name == "index" else b"%b")
+        # each marker as canonical JSON writes it: the index sits inside strings, each other marker
+        # is a whole string value
+        escaped = {name: (mark if name == "index" else f'"{mark}"').replace("\x01", "\\u0001").encode()
+                   for name, mark in [*record.items(), ("index", self._INDEX)]}
+        slots = sorted((at, name) for name, e in escaped.items() for at in _occurrences(text, e))
+        ok = tuple(name for _, name in slots) == (self.ORDER if with_until else self.ORDER[:-1])
+        for name, e in escaped.items():
+            text = text.replace(e, b"%d" if name == "index" else b"%b")
         self.template: bytes | None = text if ok else None
         self.with_until = with_until
 
