@@ -46,6 +46,13 @@ async def engine(database_url):
     await engine.dispose()
 
 
+@pytest.fixture()
+async def pg_engine(pg_database_url):
+    engine = await _make(pg_database_url)
+    yield engine
+    await engine.dispose()
+
+
 def _values(n: int, org: int = ORG, batch: int | None = BATCH) -> dict:
     return {"id": f"urn:uuid:c{n}", "ix": n, "org": org, "batch": batch, "h": "0x" + "11" * 32, "t": NOW}
 
@@ -178,7 +185,7 @@ INSERT = ("INSERT INTO credentials (id, status_index, issuer_org_id, credential_
 async def three_connections(pg_database_url):
     """Three connections to a PostgreSQL database holding the two organisations and batches (SQLite
     has one writer at a time: nothing to race)."""
-    engine = await _make(pg_database_url)
+    engine = await _make(pg_database_url)  # the organisations and batches, then three plain connections
     await engine.dispose()
     conns = [await asyncpg.connect(_raw_url(pg_database_url)) for _ in range(3)]
     yield conns
@@ -257,3 +264,43 @@ def test_0007_downgrades_to_the_declared_keys_and_back(pg_database_url):
     upgrade(pg_database_url)
     assert schema() == (keys, triggers)
     engine.dispose()
+
+
+async def test_a_dump_restores_with_the_checks_in_force(pg_engine, pg_database_url):
+    """OPERATIONS.md's backup: `pg_dump -Fc`, then `pg_restore` into an empty database and again
+    with --clean. pg_dump puts triggers after the data (as it does foreign keys), so the rows load
+    in any order, and the restored database refuses what the original refused."""
+    import shutil
+    import subprocess
+    import uuid
+    from urllib.parse import urlsplit
+
+    import psycopg
+
+    from tests.conftest import PG_ADMIN_URL, require_service
+
+    require_service(bool(shutil.which("pg_dump") and shutil.which("pg_restore")), "no pg_dump / pg_restore on PATH")
+    async with pg_engine.begin() as c:
+        await _insert(c, 1)
+        await _insert(c, 2, batch=None)
+    url = urlsplit(_raw_url(pg_database_url))
+    env = {"PGHOST": url.hostname, "PGPORT": str(url.port or 5432), "PGUSER": url.username,
+           "PGPASSWORD": url.password or "", "PATH": "/usr/bin:/bin"}
+    dump = subprocess.run(["pg_dump", "-Fc", url.path.lstrip("/")], env=env, capture_output=True, check=True).stdout
+    copy = f"certledger_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{copy}"')
+    try:
+        for extra in ([], ["--clean", "--if-exists"]):
+            subprocess.run(["pg_restore", "--exit-on-error", "-d", copy, *extra], input=dump, env=env,
+                           capture_output=True, check=True)
+        restored = make_engine(pg_database_url.rsplit("/", 1)[0] + "/" + copy)
+        try:
+            assert await _count(restored) == 2
+            await _refused(restored, lambda c: c.execute(text("DELETE FROM batches WHERE id = 1")))
+            await _refused(restored, lambda c: _insert(c, 3, batch=MISSING))
+        finally:
+            await restored.dispose()
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
