@@ -32,27 +32,27 @@ down_revision = "0006"
 branch_labels = None
 depends_on = None
 
-_CHILD_CHECK = """
+
+def _parent_present(column: str, parent: str, nullable: bool = False) -> str:
+    """PL/pgSQL: lock FOR KEY SHARE the `parent` rows the statement's new rows name in `column`;
+    raise foreign_key_violation, as the key did, if one is missing."""
+    named = f"SELECT DISTINCT {column} AS id FROM new_rows" + (f" WHERE {column} IS NOT NULL" if nullable else "")
+    return f"""
+    SELECT r.id INTO missing FROM ({named}) r
+     WHERE NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.id = r.id FOR KEY SHARE) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'insert or update on table "credentials" violates foreign key "credentials_{column}_fkey"'
+            USING ERRCODE = 'foreign_key_violation', TABLE = 'credentials',
+                  CONSTRAINT = 'credentials_{column}_fkey',
+                  DETAIL = format('Key ({column})=(%s) is not present in table "{parent}".', missing);
+    END IF;"""
+
+
+_CHILD_CHECK = f"""
 CREATE FUNCTION certledger_credentials_references() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     missing bigint;
-BEGIN
-    SELECT r.id INTO missing FROM (SELECT DISTINCT issuer_org_id AS id FROM new_rows) r
-     WHERE NOT EXISTS (SELECT 1 FROM organisations p WHERE p.id = r.id FOR KEY SHARE) LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'insert or update on table "credentials" violates foreign key "credentials_issuer_org_id_fkey"'
-            USING ERRCODE = 'foreign_key_violation', TABLE = 'credentials',
-                  CONSTRAINT = 'credentials_issuer_org_id_fkey',
-                  DETAIL = format('Key (issuer_org_id)=(%s) is not present in table "organisations".', missing);
-    END IF;
-    SELECT r.id INTO missing FROM (SELECT DISTINCT batch_id AS id FROM new_rows WHERE batch_id IS NOT NULL) r
-     WHERE NOT EXISTS (SELECT 1 FROM batches p WHERE p.id = r.id FOR KEY SHARE) LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'insert or update on table "credentials" violates foreign key "credentials_batch_id_fkey"'
-            USING ERRCODE = 'foreign_key_violation', TABLE = 'credentials',
-                  CONSTRAINT = 'credentials_batch_id_fkey',
-                  DETAIL = format('Key (batch_id)=(%s) is not present in table "batches".', missing);
-    END IF;
+BEGIN{_parent_present("issuer_org_id", "organisations")}{_parent_present("batch_id", "batches", nullable=True)}
     RETURN NULL;
 END $$
 """
