@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 
 from eth_account import Account
@@ -93,11 +93,7 @@ class ServiceContext:
         in SQLite's busy handler, which sleeps between tries, up to 100 ms at a time once a wait
         passes 0.3 s, so it starts up to 100 ms after the lock is free. The service's own writers
         queue here instead and start the moment the one before them commits. PostgreSQL: no gate."""
-        if self.write_gate is None:
-            async with self.sessions() as s, s.begin():
-                yield s
-            return
-        async with self.write_gate, self.sessions() as s, s.begin():
+        async with self.write_gate or nullcontext(), self.sessions() as s, s.begin():
             yield s
 
     async def close(self) -> None:
