@@ -289,9 +289,11 @@ class Pipeline:
             async with ctx.writing() as s:
                 await s.execute(update(Batch).where(Batch.id == batch_id).values(state="sending"))
             return True
+        # signed before the write transaction: its nonce and fee come from the chain, and on SQLite
+        # the write gate is not held over those round trips
+        tx = await ctx.chain.sign(secp, fn, gas=120_000)
         async with ctx.writing() as s:
             batch = await s.get(Batch, batch_id)
-            tx = await ctx.chain.sign(secp, fn, gas=120_000)
             batch.raw_tx, batch.tx_hash, batch.nonce, batch.sender = tx.raw, tx.tx_hash, tx.nonce, tx.sender
             batch.attempts += 1
             batch.state = "sending"

@@ -91,20 +91,58 @@ async def test_a_batch_tree_is_built_outside_any_transaction_while_the_loop_runs
     step = asyncio.create_task(service.drain())
     try:
         assert await asyncio.to_thread(building.wait, 30), "the tree was not built in a thread"
-        if database_url.startswith("sqlite"):
-            assert not service.ctx.write_gate.locked()
-        else:
-            async with service.ctx.sessions() as s:
-                open_tx = (await s.execute(text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND state LIKE 'idle in transaction%'"))).scalar_one()
-            assert open_tx == 0
-        async with asyncio.timeout(2):  # another writer is not held up by the batch being signed
-            async with service.ctx.writing() as s:
-                await s.execute(text("UPDATE counters SET value = value WHERE name = 'status_index'"))
+        await _no_write_held_up(service, database_url)
         assert not step.done()
     finally:
         release.set()
     await asyncio.wait_for(step, 30)
     r = await service.client.get(f"/v1/credentials/{r.json()['id']}", headers=service.h(key))
     assert r.json()["state"] == "anchored", r.text
+
+
+async def test_the_anchor_transaction_is_signed_before_the_write_transaction(service, database_url, monkeypatch):
+    """Signing the anchor transaction asks the chain for the nonce and fee: no transaction is open
+    (on SQLite the write gate is free) while it waits for those answers, held here until released."""
+    from registry.services.chain import ServiceChain
+    from tests.registry.samples import business_licence_record, make_uscc
+
+    _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"),
+                                      roles=["issuer"], types=["BusinessLicence"])
+    r = await service.client.post("/v1/credentials", headers=service.h(key),
+                                  json={"type": "BusinessLicence", "record": business_licence_record()})
+    assert r.status_code == 202, r.text
+    signing, release = asyncio.Event(), asyncio.Event()
+    real = ServiceChain.sign
+
+    async def held_sign(self, *args, **kwargs):
+        signing.set()
+        await release.wait()
+        return await real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ServiceChain, "sign", held_sign)
+    step = asyncio.create_task(service.drain())
+    try:
+        await asyncio.wait_for(signing.wait(), 30)
+        await _no_write_held_up(service, database_url)
+        assert not step.done()
+    finally:
+        release.set()
+    await asyncio.wait_for(step, 30)
+    r = await service.client.get(f"/v1/credentials/{r.json()['id']}", headers=service.h(key))
+    assert r.json()["state"] == "anchored", r.text
+
+
+async def _no_write_held_up(service, database_url: str) -> None:
+    """No write transaction is open (SQLite: the gate is free; PostgreSQL: no session of the
+    database idles in a transaction), and another writer commits at once."""
+    if database_url.startswith("sqlite"):
+        assert not service.ctx.write_gate.locked()
+    else:
+        async with service.ctx.sessions() as s:
+            open_tx = (await s.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state LIKE 'idle in transaction%'"))).scalar_one()
+        assert open_tx == 0
+    async with asyncio.timeout(2):
+        async with service.ctx.writing() as s:
+            await s.execute(text("UPDATE counters SET value = value WHERE name = 'status_index'"))
