@@ -270,6 +270,7 @@ async def test_a_dump_restores_with_the_checks_in_force(pg_engine, pg_database_u
     """OPERATIONS.md's backup: `pg_dump -Fc`, then `pg_restore` into an empty database and again
     with --clean. pg_dump puts triggers after the data (as it does foreign keys), so the rows load
     in any order, and the restored database refuses what the original refused."""
+    import os
     import shutil
     import subprocess
     import uuid
@@ -279,20 +280,21 @@ async def test_a_dump_restores_with_the_checks_in_force(pg_engine, pg_database_u
 
     from tests.conftest import PG_ADMIN_URL, require_service
 
-    require_service(bool(shutil.which("pg_dump") and shutil.which("pg_restore")), "no pg_dump / pg_restore on PATH")
+    pg_dump, pg_restore = shutil.which("pg_dump"), shutil.which("pg_restore")
+    require_service(bool(pg_dump and pg_restore), "no pg_dump / pg_restore on PATH")
     async with pg_engine.begin() as c:
         await _insert(c, 1)
         await _insert(c, 2, batch=None)
     url = urlsplit(_raw_url(pg_database_url))
-    env = {"PGHOST": url.hostname, "PGPORT": str(url.port or 5432), "PGUSER": url.username,
-           "PGPASSWORD": url.password or "", "PATH": "/usr/bin:/bin"}
-    dump = subprocess.run(["pg_dump", "-Fc", url.path.lstrip("/")], env=env, capture_output=True, check=True).stdout
+    env = {**os.environ, "PGHOST": url.hostname, "PGPORT": str(url.port or 5432), "PGUSER": url.username,
+           "PGPASSWORD": url.password or ""}
+    dump = subprocess.run([pg_dump, "-Fc", url.path.lstrip("/")], env=env, capture_output=True, check=True).stdout
     copy = f"certledger_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{copy}"')
     try:
         for extra in ([], ["--clean", "--if-exists"]):
-            subprocess.run(["pg_restore", "--exit-on-error", "-d", copy, *extra], input=dump, env=env,
+            subprocess.run([pg_restore, "--exit-on-error", "-d", copy, *extra], input=dump, env=env,
                            capture_output=True, check=True)
         restored = make_engine(pg_database_url.rsplit("/", 1)[0] + "/" + copy)
         try:
