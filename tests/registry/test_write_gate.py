@@ -4,6 +4,7 @@ not in SQLite's busy handler; on PostgreSQL they run side by side."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 from sqlalchemy import text
@@ -36,13 +37,7 @@ async def test_write_transactions_queue_on_sqlite_and_overlap_on_postgresql(serv
 async def test_a_pipeline_pass_behind_an_open_write_transaction_anchors_once_it_commits(service, database_url):
     """SQLite: a pass that starts while another write transaction is open waits for it at the gate
     (not in SQLite's busy handler) and completes after it. PostgreSQL: it does not wait."""
-    from tests.registry.samples import business_licence_record, make_uscc
-
-    _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"),
-                                      roles=["issuer"], types=["BusinessLicence"])
-    r = await service.client.post("/v1/credentials", headers=service.h(key),
-                                  json={"type": "BusinessLicence", "record": business_licence_record()})
-    assert r.status_code == 202, r.text
+    key, credential_id = await _one_accepted_licence(service)
     released = asyncio.Event()
 
     async def long_writer() -> None:
@@ -61,8 +56,7 @@ async def test_a_pipeline_pass_behind_an_open_write_transaction_anchors_once_it_
     released.set()
     await holder
     await asyncio.wait_for(step, 30)
-    r = await service.client.get(f"/v1/credentials/{r.json()['id']}", headers=service.h(key))
-    assert r.json()["state"] == "anchored", r.text
+    await _assert_anchored(service, key, credential_id)
 
 
 async def test_a_batch_tree_is_built_outside_any_transaction_while_the_loop_runs(service, database_url, monkeypatch):
@@ -72,13 +66,8 @@ async def test_a_batch_tree_is_built_outside_any_transaction_while_the_loop_runs
     import threading
 
     from registry.services import pipeline as pipeline_module
-    from tests.registry.samples import business_licence_record, make_uscc
 
-    _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"),
-                                      roles=["issuer"], types=["BusinessLicence"])
-    r = await service.client.post("/v1/credentials", headers=service.h(key),
-                                  json={"type": "BusinessLicence", "record": business_licence_record()})
-    assert r.status_code == 202, r.text
+    key, credential_id = await _one_accepted_licence(service)
     building, release = threading.Event(), threading.Event()
     real = pipeline_module._tree_of_pairs
 
@@ -88,29 +77,16 @@ async def test_a_batch_tree_is_built_outside_any_transaction_while_the_loop_runs
         return real(pairs)
 
     monkeypatch.setattr(pipeline_module, "_tree_of_pairs", held_tree)
-    step = asyncio.create_task(service.drain())
-    try:
-        assert await asyncio.to_thread(building.wait, 30), "the tree was not built in a thread"
-        await _no_write_held_up(service, database_url)
-        assert not step.done()
-    finally:
-        release.set()
-    await asyncio.wait_for(step, 30)
-    r = await service.client.get(f"/v1/credentials/{r.json()['id']}", headers=service.h(key))
-    assert r.json()["state"] == "anchored", r.text
+    await _pass_held_mid_way(service, database_url, key, credential_id,
+                             held=lambda: asyncio.to_thread(building.wait, 30), release=release.set)
 
 
 async def test_the_anchor_transaction_is_signed_before_the_write_transaction(service, database_url, monkeypatch):
     """Signing the anchor transaction asks the chain for the nonce and fee: no transaction is open
     (on SQLite the write gate is free) while it waits for those answers, held here until released."""
     from registry.services.chain import ServiceChain
-    from tests.registry.samples import business_licence_record, make_uscc
 
-    _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"),
-                                      roles=["issuer"], types=["BusinessLicence"])
-    r = await service.client.post("/v1/credentials", headers=service.h(key),
-                                  json={"type": "BusinessLicence", "record": business_licence_record()})
-    assert r.status_code == 202, r.text
+    key, credential_id = await _one_accepted_licence(service)
     signing, release = asyncio.Event(), asyncio.Event()
     real = ServiceChain.sign
 
@@ -120,16 +96,23 @@ async def test_the_anchor_transaction_is_signed_before_the_write_transaction(ser
         return await real(self, *args, **kwargs)
 
     monkeypatch.setattr(ServiceChain, "sign", held_sign)
+    await _pass_held_mid_way(service, database_url, key, credential_id,
+                             held=lambda: asyncio.wait_for(signing.wait(), 30), release=release.set)
+
+
+async def _pass_held_mid_way(service, database_url: str, key: str, credential_id: str, *,
+                             held: Callable[[], Awaitable[bool]], release: Callable[[], None]) -> None:
+    """Run a pipeline pass; once `held()` says it is held mid-way, check that no write is held up
+    and the pass has not finished; release it; it then anchors the credential."""
     step = asyncio.create_task(service.drain())
     try:
-        await asyncio.wait_for(signing.wait(), 30)
+        assert await held(), "the pass did not reach the held step"
         await _no_write_held_up(service, database_url)
         assert not step.done()
     finally:
-        release.set()
+        release()
     await asyncio.wait_for(step, 30)
-    r = await service.client.get(f"/v1/credentials/{r.json()['id']}", headers=service.h(key))
-    assert r.json()["state"] == "anchored", r.text
+    await _assert_anchored(service, key, credential_id)
 
 
 async def _no_write_held_up(service, database_url: str) -> None:
@@ -146,3 +129,20 @@ async def _no_write_held_up(service, database_url: str) -> None:
     async with asyncio.timeout(2):
         async with service.ctx.writing() as s:
             await s.execute(text("UPDATE counters SET value = value WHERE name = 'status_index'"))
+
+
+async def _one_accepted_licence(service) -> tuple[str, str]:
+    """An issuer's API key and the id of one business licence it has had accepted (not anchored)."""
+    from tests.registry.samples import business_licence_record, make_uscc
+
+    _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"),
+                                      roles=["issuer"], types=["BusinessLicence"])
+    r = await service.client.post("/v1/credentials", headers=service.h(key),
+                                  json={"type": "BusinessLicence", "record": business_licence_record()})
+    assert r.status_code == 202, r.text
+    return key, r.json()["id"]
+
+
+async def _assert_anchored(service, key: str, credential_id: str) -> None:
+    r = await service.client.get(f"/v1/credentials/{credential_id}", headers=service.h(key))
+    assert r.status_code == 200 and r.json()["state"] == "anchored", r.text
