@@ -25,8 +25,8 @@ from ledger_node.deploy import Deployment
 from registry.core.errors import ChainRejected, ChainUnavailable
 
 ANCHOR_GAS = 120_000
-#: JSON-RPC calls per batch request (Besu refuses batches over ``--rpc-http-max-batch-size``, 1,024)
-BATCH_CALLS = 200
+#: JSON-RPC calls per batch request: within Besu's default ``--rpc-http-max-batch-size`` (50)
+BATCH_CALLS = 50
 _ANCHOR = function_signature_to_4byte_selector("anchor(bytes32,uint16,uint32)")
 
 

@@ -168,3 +168,17 @@ async def test_an_unreachable_node_is_unavailable_to_batch_requests(deployment):
             await c.anchors_of(["0x" + "11" * 32])
     finally:
         await c.close()
+
+
+async def test_a_batch_request_carries_at_most_50_calls(recorded, deployment):
+    """Within Besu's default --rpc-http-max-batch-size: 120 lookups go out as 50 + 50 + 20, each
+    answer in its place."""
+    from registry.services.chain import BATCH_CALLS, ServiceChain
+
+    url, _, requests = recorded
+    c = ServiceChain(url, deployment)
+    try:
+        assert await c.anchors_of(["0x" + os.urandom(32).hex() for _ in range(120)]) == [None] * 120
+    finally:
+        await c.close()
+    assert BATCH_CALLS == 50 and [len(r) for r in requests] == [50, 50, 20]
