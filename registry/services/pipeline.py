@@ -21,7 +21,7 @@ import asyncio
 import logging
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import and_, delete, func, or_, select, text, update
 
 from registry.core.errors import ChainRejected, ChainUnavailable
 from registry.services.chain import ANCHOR_GAS, SentTx
@@ -33,6 +33,9 @@ from verifier._internal.suites import sign_batch
 log = logging.getLogger("certledger.pipeline")
 
 LEASE = timedelta(seconds=30)
+#: batches taken into one round of a pass (a backlog after an outage moves in rounds of this many:
+#: their trees in memory at once, and well within the lease)
+ROUND = 50
 _SEAL_LOCK = 0x7365616C  # "seal"
 
 
@@ -181,42 +184,47 @@ class Pipeline:
     # per step, one write transaction records all their transactions. At batches of 1,000 a batch
     # at a time spent ~47 ms per batch on round trips and transactions.
     async def advance_all(self) -> int:
-        """Move every batch we can lease as far as it goes now. Returns the number of transitions."""
-        async with self.ctx.sessions() as s:
-            ids = (await s.execute(
-                select(Batch.id).where(Batch.state.in_(("sealed", "signed", "sending")),
-                                       or_(Batch.claimed_by.is_(None), Batch.claimed_by == self.instance,
-                                           Batch.lease_until < now()))
-                .order_by(Batch.id)
-            )).scalars().all()
-        active = await self._lease(ids) if ids else []
+        """Move every batch we can lease as far as it goes now. Returns the number of transitions.
+
+        Each round takes in the batches that became ready meanwhile (e.g. sealed by an upload that
+        committed while this pass waited for the write gate), so they move together with the others;
+        a batch that could not move (not mined yet, held) waits for the next pass."""
         moved = 0
-        for _ in range(4):  # sealed → signed → sending → anchored, and a failed tx back to sealed
+        stalled: set[int] = set()
+        for _ in range(3):
+            async with self.ctx.sessions() as s:  # (a read first: an idle pass takes no write lock)
+                if not (await s.execute(select(Batch.id).where(self._claimable(stalled)).limit(1))).first():
+                    break
+            active = await self._lease(stalled)
             if not active:
                 break
             async with self.ctx.sessions() as s:
                 states = dict((await s.execute(select(Batch.id, Batch.state).where(Batch.id.in_(active)))).all())
-            went: list[int] = []
-            for state, step in (("sealed", self._sign), ("signed", self._send), ("sending", self._confirm)):
-                mine = [i for i in active if states.get(i) == state]
-                if mine:
-                    went += await step(mine)
-            moved += len(went)
-            active = sorted(went)
+            # each step also takes the batches the step before moved into its state
+            signed = await self._sign([i for i in active if states.get(i) == "sealed"])
+            sent = await self._send(sorted({*signed, *(i for i in active if states.get(i) == "signed")}))
+            done = await self._confirm(sorted({*sent, *(i for i in active if states.get(i) == "sending")}))
+            moved += len(signed) + len(sent) + len(done)
+            # next round: batches sealed meanwhile, and any whose tx failed (back to `sealed`)
+            stalled.update(set(active) - set(done))
         return moved
 
-    async def _lease(self, batch_ids: list[int]) -> list[int]:
-        """Claim these batches for this instance (those no other live instance holds): their ids."""
-        got: list[int] = []
+    def _claimable(self, stalled: set[int]):
+        return and_(Batch.state.in_(("sealed", "signed", "sending")),
+                    or_(Batch.claimed_by.is_(None), Batch.claimed_by == self.instance, Batch.lease_until < now()),
+                    Batch.id.not_in(stalled))
+
+    async def _lease(self, stalled: set[int]) -> list[int]:
+        """Claim for this instance up to ROUND batches no other live instance holds (the oldest
+        first, not those in `stalled`): their ids. They are chosen inside the write transaction, so
+        on SQLite a pass that waited for the write gate also takes the batches sealed meanwhile."""
         async with self.ctx.writing() as s:
-            for chunk in _chunks(batch_ids, 5000):
-                got += (await s.execute(
-                    update(Batch).where(Batch.id.in_(chunk), Batch.state.in_(("sealed", "signed", "sending")),
-                                        or_(Batch.claimed_by.is_(None), Batch.claimed_by == self.instance,
-                                            Batch.lease_until < now()))
-                    .values(claimed_by=self.instance, lease_until=now() + LEASE)
-                    .returning(Batch.id)
-                )).scalars().all()
+            pick = select(Batch.id).where(self._claimable(stalled)).order_by(Batch.id).limit(ROUND)
+            got = (await s.execute(
+                update(Batch).where(Batch.id.in_(pick), self._claimable(stalled))
+                .values(claimed_by=self.instance, lease_until=now() + LEASE)
+                .returning(Batch.id)
+            )).scalars().all()
         return sorted(got)
 
     async def _sign(self, batch_ids: list[int]) -> list[int]:
@@ -227,6 +235,8 @@ class Pipeline:
         outside any transaction: the event loop keeps serving requests meanwhile, and on SQLite the
         write gate is not held while they are built. A sealed batch's members no longer change (its
         leaves, or its credentials, were fixed by the transaction that sealed it)."""
+        if not batch_ids:
+            return []
         ctx = self.ctx
         async with ctx.sessions() as s:
             rows = (await s.execute(select(Batch.id, Batch.tree, Batch.count)
@@ -243,13 +253,14 @@ class Pipeline:
         trees = await asyncio.to_thread(_trees, [(r.id, r.tree, r.count, pairs.get(r.id)) for r in rows])
         done: list[int] = []
         async with ctx.writing() as s:
-            batches = (await s.execute(select(Batch).where(Batch.id.in_(list(trees)), Batch.state == "sealed"))).scalars()
+            batches = (await s.execute(select(Batch.id, Batch.issuer_org_id, Batch.credential_type)
+                                       .where(Batch.id.in_(list(trees)), Batch.state == "sealed"))).all()
             keys: dict[int, tuple] = {}
             for batch in batches:
                 tree = trees[batch.id]
                 done.append(batch.id)
                 if tree is None:  # nothing was assigned to it after all: drop the empty batch
-                    await s.delete(batch)
+                    await s.execute(delete(Batch).where(Batch.id == batch.id))
                     continue
                 if batch.issuer_org_id not in keys:
                     org = await s.get(Organisation, batch.issuer_org_id)
@@ -260,13 +271,9 @@ class Pipeline:
                 root, count = tree[:32], (len(tree) // 32 + 1) // 2
                 signature = sign_batch(suite, private, root, batch.credential_type, count,
                                        chain_id=ctx.deployment.chain_id, anchor_registry=ctx.deployment.anchor_registry)
-                batch.root = "0x" + root.hex()
-                batch.tree = tree
-                batch.count = count
-                batch.suite = suite
-                batch.key_version = key.version
-                batch.signature = "0x" + signature.hex()
-                batch.state = "signed"
+                await s.execute(update(Batch).where(Batch.id == batch.id).values(
+                    root="0x" + root.hex(), tree=tree, count=count, suite=suite, key_version=key.version,
+                    signature="0x" + signature.hex(), state="signed"))
         for _ in done:
             self.crash.passed("signed")
         return done
@@ -274,6 +281,8 @@ class Pipeline:
     async def _send(self, batch_ids: list[int]) -> list[int]:
         """Persist the signed anchor txs, then broadcast them. Returns the batches now `sending`
         (not those the chain refuses for now, which are held)."""
+        if not batch_ids:
+            return []
         ctx = self.ctx
         async with ctx.sessions() as s:
             batches = (await s.execute(select(Batch.id, Batch.root, Batch.credential_type, Batch.count,
@@ -313,11 +322,10 @@ class Pipeline:
                     secp, [ctx.chain.anchor_data(b.root, b.credential_type, b.count) for b in mine], gas=ANCHOR_GAS)
                 txs.update(zip((b.id for b in mine), signed))
         async with ctx.writing() as s:
-            for batch in (await s.execute(select(Batch).where(Batch.id.in_(list(txs))))).scalars():
-                tx = txs[batch.id]
-                batch.raw_tx, batch.tx_hash, batch.nonce, batch.sender = tx.raw, tx.tx_hash, tx.nonce, tx.sender
-                batch.attempts += 1
-                batch.state = "sending"
+            for batch_id, tx in txs.items():
+                await s.execute(update(Batch).where(Batch.id == batch_id).values(
+                    raw_tx=tx.raw, tx_hash=tx.tx_hash, nonce=tx.nonce, sender=tx.sender,
+                    attempts=Batch.attempts + 1, state="sending"))
         for _ in txs:
             self.crash.passed("sending")
         # committed: now the external effect
@@ -357,6 +365,8 @@ class Pipeline:
     async def _confirm(self, batch_ids: list[int]) -> list[int]:
         """Returns the batches that reached a final state (anchored / rejected) or went back to
         `sealed` for a resend; the others stay `sending` (not mined yet, or not deep enough)."""
+        if not batch_ids:
+            return []
         ctx = self.ctx
         async with ctx.sessions() as s:
             batches = (await s.execute(select(Batch.id, Batch.root, Batch.tx_hash, Batch.raw_tx, Batch.nonce,

@@ -98,3 +98,52 @@ async def test_with_confirmations_a_batch_is_anchored_only_that_many_blocks_deep
     assert await state() == "anchored"
     r = await service.client.get(f"/v1/credentials/{cid}", headers=service.h(key))
     assert r.status_code == 200 and r.json()["state"] == "anchored", r.text
+
+
+async def test_one_pass_anchors_many_batches_of_several_issuers_with_a_request_per_step(service, monkeypatch):
+    """Twelve batches of two issuers, more than a round holds (5 here): one pass anchors them all,
+    in rounds, each issuer's transactions with consecutive nonces, and the chain is asked once per
+    step and issuer, not once per batch."""
+    import json
+
+    from sqlalchemy import select
+
+    from registry.db.models import Batch
+    from registry.services import pipeline as pipeline_module
+    from registry.services.chain import ServiceChain
+    from tests.registry.samples import make_uscc
+
+    monkeypatch.setattr(pipeline_module, "ROUND", 5)
+    keys = []
+    for prefix in ("114401", "114403"):
+        _, key = await service.create_org(name="市场监督管理局", identifier=make_uscc(prefix=prefix),
+                                          roles=["issuer"], types=["BusinessLicence"])
+        keys.append(key)
+    service.ctx.settings.batch_size = 5
+    for key in keys:  # six batches each, sealed by the upload that fills them
+        recs = "\n".join(json.dumps(business_licence_record()) for _ in range(30)).encode()
+        r = await service.client.post("/v1/credentials/bulk?type=BusinessLicence", content=recs,
+                                      headers={**service.h(key), "Content-Type": "application/x-ndjson"})
+        assert r.status_code == 202, r.text
+    requests: list[list[str]] = []
+    real = ServiceChain.batch
+
+    async def counted(self, calls):
+        requests.append([method for method, _ in calls])
+        return await real(self, calls)
+
+    monkeypatch.setattr(ServiceChain, "batch", counted)
+    p = service.ctx.pipeline
+    await p.seal_due(force=True)
+    assert await p.advance_all() == 36  # twelve batches, three steps each
+    async with service.ctx.sessions() as s:
+        batches = (await s.execute(select(Batch).order_by(Batch.id))).scalars().all()
+    assert len(batches) == 12 and {b.state for b in batches} == {"anchored"}
+    for sender in {b.sender for b in batches}:
+        nonces = sorted(b.nonce for b in batches if b.sender == sender)
+        assert nonces == list(range(nonces[0], nonces[0] + 6))
+    # three rounds (5 + 5 + 2 batches); per round: dry runs and signing per issuer, one broadcast,
+    # one anchor lookup, one receipt lookup
+    sent = [r for r in requests if r and r[0] == "eth_sendRawTransaction"]
+    assert [len(r) for r in sent] == [5, 5, 2]
+    assert len(requests) <= 3 * 7
