@@ -119,11 +119,19 @@ def issue(
     file: Annotated[Path, typer.Argument(help="JSON Lines: one record per line ({credentialSubject, validFrom?, validUntil?, id?})")],
     url: Url = "http://127.0.0.1:8000",
     api_key: ApiKeyOpt = None,
-    atomic: Annotated[bool, typer.Option(help="Refuse everything if any record is invalid.")] = False,
-    chunk: Annotated[int, typer.Option(help="Records per request.")] = 10_000,
-    ids_out: Annotated[Optional[Path], typer.Option("--ids", help="Write the accepted ids here.")] = None,
+    atomic: Annotated[bool, typer.Option(
+        help="Refuse everything if any record is invalid: the whole file goes in one request (within the "
+             "service's upload limit, CERTLEDGER_MAX_UPLOAD_BYTES).")] = False,
+    chunk: Annotated[int, typer.Option(min=1, help="Records per request (without --atomic).")] = 10_000,
+    ids_out: Annotated[Optional[Path], typer.Option("--ids", help="Write the accepted ids here (in file order).")] = None,
 ) -> None:
-    """Issue credentials from a JSONL file through the registry service, with a progress bar."""
+    """Issue credentials from a JSONL file through the registry service, with a progress bar.
+
+    Without --atomic the file goes in requests of --chunk records, two in flight (the service checks
+    one while it stores the other). If a request fails, no further ones are sent; the accepted ids
+    are still written, and the lines not issued are named, so a run can be resumed from them."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import httpx
     from rich.progress import Progress
 
@@ -131,29 +139,76 @@ def issue(
         lines = file.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"cannot read {file}: {exc}", 2)
-    lines = [ln for ln in lines if ln.strip()]
-    accepted, rejected, ids = 0, [], []
-    with _client(url, api_key) as client, Progress(console=err) as progress:
+    numbers = [n for n, ln in enumerate(lines, 1) if ln.strip()]  # file line of each record
+    lines = [lines[n - 1] for n in numbers]
+    if not lines:
+        fail(f"{file} holds no records", 2)
+    size = len(lines) if atomic else chunk
+    parts = [(start, lines[start:start + size]) for start in range(0, len(lines), size)]
+
+    def send(part: tuple[int, list[str]]) -> dict:
+        """One request's result, or {"failed": reason}."""
+        start, records = part
+        try:
+            resp = client.post("/v1/credentials/bulk", params={"type": type_, "atomic": atomic},
+                               content="\n".join(records).encode(), headers={"Content-Type": "application/x-ndjson"})
+        except httpx.HTTPError as exc:
+            return {"failed": f"cannot reach the registry at {url}: {exc}"}
+        try:
+            body = resp.json()
+        except ValueError:
+            return {"failed": f"the service answered HTTP {resp.status_code} without JSON"}
+        if resp.status_code >= 400:
+            e = body.get("error", {}) if isinstance(body, dict) else {}
+            why = f"{e.get('message', resp.text)} ({e.get('code')}, HTTP {resp.status_code})"
+            if resp.status_code == 413 and atomic:
+                why += "; --atomic sends the whole file in one request: split the file or raise the limit"
+            details = e.get("details")  # an upload refused whole (--atomic) names its invalid records
+            problems = details if isinstance(details, list) and all("index" in d for d in details) else []
+            return {"failed": why, "rejected": problems}
+        return body
+
+    results: dict[int, dict] = {}
+    by_start = dict(parts)
+    with _client(url, api_key) as client, Progress(console=err) as progress, ThreadPoolExecutor(2) as pool:
         task = progress.add_task(f"issuing {type_}", total=len(lines))
-        for start in range(0, len(lines), chunk):
-            body = "\n".join(lines[start:start + chunk]).encode()
-            try:
-                resp = client.post("/v1/credentials/bulk", params={"type": type_, "atomic": atomic}, content=body,
-                                   headers={"Content-Type": "application/x-ndjson"})
-            except httpx.HTTPError as exc:
-                fail(f"cannot reach the registry at {url}: {exc}")
-            res = _check(resp)
-            accepted += res["accepted"]
-            ids += res["ids"]
-            rejected += [{**r, "index": r["index"] + start, "line": r["index"] + start + 1} for r in res["rejected"]]
-            progress.advance(task, min(chunk, len(lines) - start))
+        pending = iter(parts)
+        running = {pool.submit(send, part): part[0] for part in [next(pending) for _ in range(min(2, len(parts)))]}
+        while running:
+            future = next(iter(running))  # in file order
+            start = running.pop(future)
+            results[start] = future.result()
+            progress.advance(task, len(by_start[start]))
+            if "failed" not in results[start]:
+                following = next(pending, None)
+                if following is not None:
+                    running[pool.submit(send, following)] = following[0]
+            else:
+                for f, s_ in running.items():  # let the one in flight finish; send nothing more
+                    results[s_] = f.result()
+                running = {}
+    accepted, rejected, ids, not_issued = 0, [], [], []
+    for start, records in parts:
+        res = results.get(start, {"failed": "not sent after the failure above", "rejected": []})
+        rejected += [{**r, "line": numbers[start + r["index"]]} for r in res["rejected"]]
+        if "failed" in res:
+            not_issued.append((numbers[start], numbers[start + len(records) - 1], res["failed"]))
+            continue
+        accepted += res["accepted"]
+        ids += res["ids"]
     if ids_out:
-        ids_out.write_text("\n".join(ids) + "\n")
+        ids_out.write_text("".join(f"{i}\n" for i in ids))
     console.print(f"accepted {accepted} of {len(lines)} {type_} records; they are anchored with the next batches")
     for r in rejected[:20]:
-        err.print(f"  line {r['line']}: {'; '.join(r['errors'])}", highlight=False)
+        err.print(f"  line {r['line']}: {'; '.join(r['errors'])}", highlight=False, soft_wrap=True)
     if rejected:
         err.print(f"{len(rejected)} records rejected")
+    for first, last, why in not_issued:
+        err.print(f"lines {first}-{last} not issued: {why}", highlight=False, soft_wrap=True)
+    if not_issued and accepted:
+        err.print(f"the {accepted} accepted records stand" + (f" (their ids are in {ids_out})" if ids_out else "")
+                  + "; issue the lines not issued again once the cause is fixed", highlight=False, soft_wrap=True)
+    if rejected or not_issued:
         raise typer.Exit(1)
 
 
