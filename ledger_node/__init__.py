@@ -10,11 +10,36 @@
 Depends on `verifier` only (never on `registry`).
 """
 
-from ledger_node.artifacts import ARTIFACT_NAMES, Artifact, load_artifact
-from ledger_node.chain import Chain, RevertError, TxFailed
-from ledger_node.deploy import Deployment, deploy, load_manifest
-from ledger_node.errors import LedgerNodeError
-from ledger_node.node import DEV_KEYS, AnvilNode, NodeStatus
+from typing import TYPE_CHECKING
+
+# Imported on first use (PEP 562): `ledger_node.chain` pulls in web3 and eth_account (1.5 s), which
+# every `certledger` command would otherwise pay for at start, `certledger --help` included.
+_WHERE = {
+    "ARTIFACT_NAMES": "artifacts", "Artifact": "artifacts", "load_artifact": "artifacts",
+    "Chain": "chain", "RevertError": "chain", "TxFailed": "chain",
+    "Deployment": "deploy", "deploy": "deploy", "load_manifest": "deploy",
+    "LedgerNodeError": "errors",
+    "DEV_KEYS": "node", "AnvilNode": "node", "NodeStatus": "node",
+}
+
+
+def __getattr__(name: str):
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module 'ledger_node' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"ledger_node.{where}"), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from ledger_node.artifacts import ARTIFACT_NAMES, Artifact, load_artifact
+    from ledger_node.chain import Chain, RevertError, TxFailed
+    from ledger_node.deploy import Deployment, deploy, load_manifest
+    from ledger_node.errors import LedgerNodeError
+    from ledger_node.node import DEV_KEYS, AnvilNode, NodeStatus
 
 __all__ = [
     "ARTIFACT_NAMES",

@@ -21,7 +21,6 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 
-from registry.samples import business_licence_record, data_asset_record
 
 console = Console()
 
@@ -73,9 +72,6 @@ def make_dataset(path: Path, rng: random.Random) -> str:
 
 
 async def run_demo(out: Path, settings) -> Path:
-    import httpx
-
-    from registry.api.app import create_app
     from registry.services.context import ServiceContext
 
     rng = random.Random()
@@ -96,6 +92,7 @@ async def _story(ctx, settings, out: Path, rng: random.Random) -> None:
     import httpx
 
     from registry.api.app import create_app
+    from registry.samples import business_licence_record, data_asset_record  # (imports the verifier)
 
     app = create_app(settings, ctx=ctx)
     async with app.router.lifespan_context(app):
