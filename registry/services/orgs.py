@@ -8,6 +8,7 @@ under keccak256(identifier); regulators get the ledger's REGULATOR_ROLE.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -102,12 +103,28 @@ async def current_key(session: AsyncSession, org_id: int) -> SigningKey | None:
 
 
 async def signing_key(session: AsyncSession, org_id: int, passphrase: str) -> tuple[SigningKey, str, str | None]:
-    """(key row, secp256k1 private key, SM2 private key or None) — decrypted in memory."""
+    """(key row, secp256k1 private key, SM2 private key or None) — decrypted in memory.
+
+    A keystore is decrypted once per process (scrypt: ~0.5 s of CPU) in a thread, so the event loop
+    keeps serving requests meanwhile; then from memory."""
     row = await current_key(session, org_id)
     if row is None:
         raise Conflict(f"organisation {org_id} has no signing key")
-    sm2 = decrypt_secret(row.sm2_keystore, passphrase) if row.sm2_keystore else None
-    return row, decrypt_secret(row.keystore, passphrase), sm2
+    sm2 = await asyncio.to_thread(decrypt_secret, row.sm2_keystore, passphrase) if row.sm2_keystore else None
+    return row, await asyncio.to_thread(decrypt_secret, row.keystore, passphrase), sm2
+
+
+async def keystores_of(session: AsyncSession, org_ids: set[int]) -> list[str]:
+    """The keystores of these organisations' current signing keys (for :func:`unlock`)."""
+    rows = [await current_key(session, org_id) for org_id in sorted(org_ids)]
+    return [k for row in rows if row is not None for k in (row.keystore, row.sm2_keystore) if k]
+
+
+async def unlock(keystores: list[str], passphrase: str) -> None:
+    """Decrypt keystores ahead of :func:`signing_key` (each once per process, in a thread): called
+    with no transaction open, so their first scrypt is not paid inside one."""
+    for keystore in keystores:
+        await asyncio.to_thread(decrypt_secret, keystore, passphrase)
 
 
 def participant_id(identifier: str) -> bytes:

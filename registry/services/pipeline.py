@@ -26,7 +26,7 @@ from sqlalchemy import and_, delete, func, or_, select, text, update
 from registry.core.errors import ChainRejected, ChainUnavailable
 from registry.services.chain import ANCHOR_GAS, SentTx
 from registry.db.models import Batch, Credential, Organisation, as_utc
-from registry.services.orgs import signing_key
+from registry.services.orgs import keystores_of, signing_key, unlock
 from verifier._internal.merkle import leaf_hash, tree_of_leaves
 from verifier._internal.suites import sign_batch
 
@@ -239,8 +239,9 @@ class Pipeline:
             return []
         ctx = self.ctx
         async with ctx.sessions() as s:
-            rows = (await s.execute(select(Batch.id, Batch.tree, Batch.count)
+            rows = (await s.execute(select(Batch.id, Batch.tree, Batch.count, Batch.issuer_org_id)
                                     .where(Batch.id.in_(batch_ids), Batch.state == "sealed"))).all()
+            keystores = await keystores_of(s, {r.issuer_org_id for r in rows})
             pairs: dict[int, list] = {r.id: [] for r in rows if not r.tree}
             if pairs:  # sealed by seal_due: the leaves come from the credentials
                 for chunk in _chunks(list(pairs), 500):
@@ -250,6 +251,8 @@ class Pipeline:
                         pairs[bid].append((t, h))
         if not rows:
             return []
+        # a keystore's first decryption (scrypt, ~0.5 s) is made here, not in the write transaction
+        await unlock(keystores, ctx.settings.passphrase())
         trees = await asyncio.to_thread(_trees, [(r.id, r.tree, r.count, pairs.get(r.id)) for r in rows])
         done: list[int] = []
         async with ctx.writing() as s:

@@ -100,6 +100,27 @@ async def test_the_anchor_transaction_is_signed_before_the_write_transaction(ser
                              held=lambda: asyncio.wait_for(signing.wait(), 30), release=release.set)
 
 
+async def test_a_keystore_is_decrypted_in_a_thread_outside_any_transaction(service, database_url, monkeypatch):
+    """The first signing of a batch decrypts the issuer's keystore (scrypt, ~0.5 s of CPU): in a
+    thread, with no transaction open, so requests and other writers go on meanwhile."""
+    import threading
+
+    from registry.services import orgs
+
+    key, credential_id = await _one_accepted_licence(service)
+    decrypting, release = threading.Event(), threading.Event()
+    real = orgs.decrypt_secret
+
+    def held_decrypt(keystore, passphrase):
+        decrypting.set()
+        release.wait(30)
+        return real(keystore, passphrase)
+
+    monkeypatch.setattr(orgs, "decrypt_secret", held_decrypt)
+    await _pass_held_mid_way(service, database_url, key, credential_id,
+                             held=lambda: asyncio.to_thread(decrypting.wait, 30), release=release.set)
+
+
 async def _pass_held_mid_way(service, database_url: str, key: str, credential_id: str, *,
                              held: Callable[[], Awaitable[bool]], release: Callable[[], None]) -> None:
     """Run a pipeline pass; once `held()` says it is held mid-way, check that no write is held up
