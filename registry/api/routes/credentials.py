@@ -1,6 +1,8 @@
 import json
 from typing import Any, Literal
 
+import orjson
+
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
@@ -36,6 +38,11 @@ def _not_json(constant: str):
     raise ValueError(f"{constant} is not a JSON value")
 
 
+#: one decoder for every record of an upload (json.loads with an argument builds a decoder and its
+#: scanner per call: a third of the parse time of a 600-byte record)
+_RECORD = json.JSONDecoder(parse_constant=_not_json)
+
+
 @router.post("/bulk", status_code=202)
 async def issue_bulk(request: Request, p: IssuerOrAdmin, rid: RequestId,
                      type: CredType = Query(..., description="credential type of every record"),
@@ -60,7 +67,7 @@ async def issue_bulk(request: Request, p: IssuerOrAdmin, rid: RequestId,
             if not line.strip():
                 continue
             try:
-                items.append(json.loads(line, parse_constant=_not_json))
+                items.append(_RECORD.decode(line))
             except ValueError as exc:
                 msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
                 raise BadRequest(f"line {n} is not valid JSON: {msg}", details={"line": n}) from None
@@ -70,7 +77,9 @@ async def issue_bulk(request: Request, p: IssuerOrAdmin, rid: RequestId,
     if len(items) > 200_000:
         raise BadRequest(f"{len(items)} records in one upload; the limit is 200,000")
     res = await request.app.state.issuance.accept(p, type, items, atomic=atomic, request_id=rid)
-    return {"accepted": len(res.accepted), "ids": res.accepted, "rejected": res.rejected}
+    # (serialised here: FastAPI's encoder would walk every one of up to 200,000 ids first)
+    return Response(orjson.dumps({"accepted": len(res.accepted), "ids": res.accepted, "rejected": res.rejected}),
+                    status_code=202, media_type="application/json")
 
 
 @router.get("")
