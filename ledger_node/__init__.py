@@ -10,6 +10,8 @@
 Depends on `verifier` only (never on `registry`).
 """
 
+import sys
+import types
 from typing import TYPE_CHECKING
 
 # Imported on first use (PEP 562): `ledger_node.chain` pulls in web3 and eth_account (1.5 s), which
@@ -33,6 +35,18 @@ def __getattr__(name: str):
     globals()[name] = value
     return value
 
+
+class _Package(types.ModuleType):
+    """`ledger_node.deploy` is a function here, as it was when this module imported it eagerly: the
+    import system's binding of the submodule of that name on the package is not kept."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "deploy" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 if TYPE_CHECKING:
     from ledger_node.artifacts import ARTIFACT_NAMES, Artifact, load_artifact

@@ -33,6 +33,9 @@ def test_the_command_line_starts_without_the_chain_and_service_libraries():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
-    from ledger_node import DEV_KEYS, Chain  # names of the package still resolve (on first use)
-
-    assert len(DEV_KEYS) >= 4 and Chain.__name__ == "Chain"
+    # the package's names still resolve (on first use), `deploy` to the function even once its
+    # submodule of that name is imported
+    code = ("import ledger_node.deploy, ledger_node; from ledger_node import DEV_KEYS, Chain, deploy; "
+            "print(len(DEV_KEYS) >= 4, Chain.__name__, callable(deploy), ledger_node.deploy is deploy)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split() == ["True", "Chain", "True", "True"], proc.stdout + proc.stderr
