@@ -355,13 +355,16 @@ class Pipeline:
             return
         for batch_id, why in failures:
             log.warning("broadcast of batch %s failed: %s", batch_id, why)
-        resign = [(i, why) for i, why in failures if "nonce" in why.lower() or "underpriced" in why.lower()]
+        resign = [(i, why) for i, why in failures if _nonce_or_fee(why)]
+        if resign:  # (not one mined meanwhile: its nonce is used by itself, and the next pass confirms it)
+            mined = await self.ctx.chain.receipts([txs[i].tx_hash for i, _ in resign])
+            resign = [(i, why) for (i, why), receipt in zip(resign, mined) if receipt is None]
         if resign:
             async with self.ctx.writing() as s:
                 for batch_id, why in resign:
                     await s.execute(update(Batch).where(Batch.id == batch_id)
                                     .values(state="signed", last_error=why[:500]))
-        other = [f for f in failures if f not in resign]
+        other = [(i, why) for i, why in failures if not _nonce_or_fee(why)]
         if other:
             raise ChainRejected(f"the node refused the anchor tx of batch {other[0][0]}: {other[0][1]}")
 
@@ -432,6 +435,11 @@ class Pipeline:
                                  argument_filters={"root": bytes.fromhex(root[2:])})
         return "0x" + bytes(logs[0]["transactionHash"]).hex() if logs else None
 
+
+
+def _nonce_or_fee(refusal: str) -> bool:
+    """Whether a node refused a transaction for its nonce (used) or its fee (a replacement)."""
+    return "nonce" in refusal.lower() or "underpriced" in refusal.lower()
 
 
 def _trees(batches: list[tuple[int, bytes | None, int, list | None]]) -> dict[int, bytes | None]:

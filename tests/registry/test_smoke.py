@@ -101,9 +101,10 @@ async def test_with_confirmations_a_batch_is_anchored_only_that_many_blocks_deep
 
 
 async def test_one_pass_anchors_many_batches_of_several_issuers_with_a_request_per_step(service, monkeypatch):
-    """Twelve batches of two issuers, more than a round holds (5 here): one pass anchors them all,
-    in rounds, each issuer's transactions with consecutive nonces, and the chain is asked once per
-    step and issuer, not once per batch."""
+    """Twelve batches of two issuers, more than a round holds (5 here): one pass signs and sends
+    them all, in rounds, each issuer's transactions with consecutive nonces; the chain is asked once
+    per step and issuer, not once per batch."""
+    import asyncio
     import json
 
     from sqlalchemy import select
@@ -135,15 +136,52 @@ async def test_one_pass_anchors_many_batches_of_several_issuers_with_a_request_p
     monkeypatch.setattr(ServiceChain, "batch", counted)
     p = service.ctx.pipeline
     await p.seal_due(force=True)
-    assert await p.advance_all() == 36  # twelve batches, three steps each
-    async with service.ctx.sessions() as s:
-        batches = (await s.execute(select(Batch).order_by(Batch.id))).scalars().all()
+    moved = await p.advance_all()  # all twelve signed and sent in this pass, in three rounds
+    for _ in range(100):  # anvil mines each transaction just after it arrives: confirmed now or next pass
+        async with service.ctx.sessions() as s:
+            batches = (await s.execute(select(Batch).order_by(Batch.id))).scalars().all()
+        if {b.state for b in batches} == {"anchored"}:
+            break
+        await asyncio.sleep(0.05)
+        moved += await p.advance_all()
     assert len(batches) == 12 and {b.state for b in batches} == {"anchored"}
+    assert moved == 36  # twelve batches, three steps each
     for sender in {b.sender for b in batches}:
         nonces = sorted(b.nonce for b in batches if b.sender == sender)
         assert nonces == list(range(nonces[0], nonces[0] + 6))
-    # three rounds (5 + 5 + 2 batches); per round: dry runs and signing per issuer, one broadcast,
-    # one anchor lookup, one receipt lookup
+    # signing asks nonce and fee once per round and issuer, not per batch: rounds of the oldest 5
+    # (the first issuer's batches 1-5; its 6th and the second's 1-4; the second's 5-6): 1 + 2 + 1;
+    # a broadcast carries a round's transactions
+    assert sum(1 for r in requests if r and r[0] == "eth_getTransactionCount") == 4
     sent = [r for r in requests if r and r[0] == "eth_sendRawTransaction"]
-    assert [len(r) for r in sent] == [5, 5, 2]
-    assert len(requests) <= 3 * 7
+    assert len(sent[0]) == 5 and max(map(len, requests)) <= 5
+
+
+async def test_a_resent_transaction_mined_meanwhile_is_not_signed_again(service):
+    """The confirm step found no receipt, then re-broadcast the transaction just as it was mined: the
+    node refuses it for its nonce. That nonce is used by the transaction itself, so the batch stays
+    `sending` (the next look confirms it) instead of going back to `signed` for a new transaction."""
+    from sqlalchemy import select, update
+
+    from registry.db.models import Batch
+    from registry.services.chain import SentTx
+    from tests.registry.samples import make_uscc
+
+    _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"),
+                                      roles=["issuer"], types=["BusinessLicence"])
+    r = await service.client.post("/v1/credentials", headers=service.h(key),
+                                  json={"type": "BusinessLicence", "record": business_licence_record()})
+    assert r.status_code == 202, r.text
+    await service.drain()
+    async with service.ctx.writing() as s:
+        batch = (await s.execute(select(Batch))).scalar_one()
+        await s.execute(update(Batch).where(Batch.id == batch.id).values(state="sending"))
+    sent = SentTx(batch.raw_tx, batch.tx_hash, batch.nonce, batch.sender)
+    assert await service.ctx.chain.send_raws([sent.raw]) != [None]  # the node refuses it now
+    await service.ctx.pipeline._broadcast({batch.id: sent})
+    async with service.ctx.sessions() as s:
+        assert (await s.get(Batch, batch.id)).state == "sending"
+    await service.drain()
+    async with service.ctx.sessions() as s:
+        again = await s.get(Batch, batch.id)
+    assert again.state == "anchored" and again.tx_hash == batch.tx_hash and again.attempts == 1
