@@ -180,13 +180,8 @@ class ServiceChain:
         ])
         if e1 or e2 or e3 or block is None:
             raise ChainUnavailable(f"chain node at {self.rpc_url} did not give nonce and fee: {e1 or e2 or e3}")
-        fee: dict[str, int]
-        if block.get("baseFeePerGas") is not None:
-            base = int(block["baseFeePerGas"], 16)
-            tip = 1_000_000_000 if base > 0 else 0
-            fee = {"maxPriorityFeePerGas": tip, "maxFeePerGas": 2 * base + tip}
-        else:
-            fee = {"gasPrice": int(price, 16)}
+        base = block.get("baseFeePerGas")
+        fee = _fee(None if base is None else int(base, 16), int(price, 16))
         out = []
         for i, data in enumerate(datas):
             nonce = int(count, 16) + i
@@ -199,12 +194,8 @@ class ServiceChain:
         """Broadcast signed transactions in one batch request: per transaction None (the node has
         it, now or before) or the node's reason for refusing it."""
         answers = await self.batch([("eth_sendRawTransaction", ["0x" + r.hex()]) for r in raws])
-        out: list[str | None] = []
-        for _, error in answers:
-            text = str((error or {}).get("message", "")).lower()
-            known = "already known" in text or "already imported" in text or "known transaction" in text
-            out.append(None if error is None or known else str(error.get("message") or error))
-        return out
+        reasons = [None if error is None else str(error.get("message") or error) for _, error in answers]
+        return [None if why is None or _already_known(why) else why for why in reasons]
 
     async def receipts(self, tx_hashes: list[str]) -> list[dict | None]:
         """Receipts of transactions in one batch request: per hash None (not mined) or
@@ -255,12 +246,7 @@ class ServiceChain:
         tx["gas"] = gas
         block = await self._rpc(self.w3.eth.get_block("latest"))
         base = block.get("baseFeePerGas")
-        if base is not None:
-            tip = 1_000_000_000 if base > 0 else 0
-            tx["maxPriorityFeePerGas"] = tip
-            tx["maxFeePerGas"] = 2 * int(base) + tip
-        else:
-            tx["gasPrice"] = int(await self._rpc(self.w3.eth.gas_price))
+        tx.update(_fee(base, None if base is not None else int(await self._rpc(self.w3.eth.gas_price))))
         signed = acct.sign_transaction(tx)
         return SentTx(bytes(signed.raw_transaction), "0x" + bytes(signed.hash).hex(), nonce, acct.address)
 
@@ -268,8 +254,7 @@ class ServiceChain:
         try:
             await self._rpc(self.w3.eth.send_raw_transaction(raw))
         except Web3RPCError as exc:
-            text = str(exc).lower()
-            if "already known" in text or "already imported" in text or "known transaction" in text:
+            if _already_known(str(exc)):
                 return
             raise
 
@@ -326,6 +311,22 @@ class ServiceChain:
         if rec["status"] != 1:
             raise ChainRejected(f"transaction {tx.tx_hash} failed on-chain")
         return rec
+
+
+def _fee(base_fee: int | None, gas_price: int | None) -> dict[str, int]:
+    """A transaction's fee fields: EIP-1559 (twice the base fee, plus a 1 gwei tip unless the chain
+    is free, as Besu with zero base fee is) where the chain has a base fee, else its gas price."""
+    if base_fee is None:
+        assert gas_price is not None
+        return {"gasPrice": gas_price}
+    tip = 1_000_000_000 if base_fee > 0 else 0
+    return {"maxPriorityFeePerGas": tip, "maxFeePerGas": 2 * int(base_fee) + tip}
+
+
+def _already_known(refusal: str) -> bool:
+    """Whether a node refused a broadcast because it has the transaction already (no failure)."""
+    text = refusal.lower()
+    return "already known" in text or "already imported" in text or "known transaction" in text
 
 
 def _as_rejected_error(error: dict) -> ChainRejected:
