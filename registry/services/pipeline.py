@@ -71,7 +71,6 @@ class Pipeline:
         self.chain_ok = True
         self.last_error: str | None = None
         self.anchored_batches = 0
-        self.anchored_credentials = 0
         self.crash = getattr(ctx, "crash_points", None) or CrashPoints(ctx.settings.crash_after)
         self._pass = asyncio.Lock()
 
@@ -298,14 +297,13 @@ class Pipeline:
         # so only a resend asks the chain first; that also covers an issuer suspended since.
         resent = [b for b in batches if b.attempts > 0]
         anchored = {b.id for b, a in zip(resent, await ctx.chain.anchors_of([b.root for b in resent])) if a}
-        to_send: list = []
+        data = {b.id: ctx.chain.anchor_data(b.root, b.credential_type, b.count) for b in batches}
+        to_send: dict[int, list] = {}  # by issuer
         for org, secp in keys.items():  # dry runs from each issuer's account: a refusal (e.g. issuer suspended) holds the batch
             mine = [b for b in batches if b.issuer_org_id == org and b.id not in anchored]
-            refusals = await ctx.chain.dry_runs(secp, [ctx.chain.anchor_data(b.root, b.credential_type, b.count)
-                                                       for b in mine])
-            for b, refusal in zip(mine, refusals):
+            for b, refusal in zip(mine, await ctx.chain.dry_runs(secp, [data[b.id] for b in mine])):
                 if refusal is None:
-                    to_send.append(b)
+                    to_send.setdefault(org, []).append(b)
                 elif (refusal.details or {}).get("error") == "RootAlreadyAnchored":
                     anchored.add(b.id)
                 else:
@@ -313,17 +311,14 @@ class Pipeline:
         if anchored:  # anchored already (by an earlier attempt): just confirm them
             async with ctx.writing() as s:
                 await s.execute(update(Batch).where(Batch.id.in_(anchored)).values(state="sending"))
-        if not to_send:
-            return sorted(anchored)
         # signed before the write transaction: nonces and fee come from the chain, and on SQLite
         # the write gate is not held over those round trips
         txs = {}
-        for org, secp in keys.items():
-            mine = [b for b in to_send if b.issuer_org_id == org]
-            if mine:
-                signed = await ctx.chain.sign_many(
-                    secp, [ctx.chain.anchor_data(b.root, b.credential_type, b.count) for b in mine], gas=ANCHOR_GAS)
-                txs.update(zip((b.id for b in mine), signed))
+        for org, mine in to_send.items():
+            signed = await ctx.chain.sign_many(keys[org], [data[b.id] for b in mine], gas=ANCHOR_GAS)
+            txs.update(zip((b.id for b in mine), signed))
+        if not txs:
+            return sorted(anchored)
         async with ctx.writing() as s:
             for batch_id, tx in txs.items():
                 await s.execute(update(Batch).where(Batch.id == batch_id).values(
@@ -403,12 +398,10 @@ class Pipeline:
                 if receipt is None or receipt["status"] != 1:  # anchored by another tx of ours (a resend)
                     values["tx_hash"] = await self._find_anchor_tx(b.root, a["blockNumber"]) or b.tx_hash
                 final[b.id] = values
-        failed: list[int] = []
-        unmined: list = []
-        if missing:
-            receipts = await ctx.chain.receipts([b.tx_hash for b in missing])
-            failed = [b.id for b, r in zip(missing, receipts) if r is not None]
-            unmined = [b for b, r in zip(missing, receipts) if r is None]
+        # not anchored: mined but failed (e.g. rotated key: NotAnIssuer), or not mined yet
+        receipts = await ctx.chain.receipts([b.tx_hash for b in missing]) if missing else []
+        failed = [b for b, r in zip(missing, receipts) if r is not None]
+        unmined = [b for b, r in zip(missing, receipts) if r is None]
         if final or rejected or failed:
             async with ctx.writing() as s:
                 for batch_id, values in final.items():
@@ -416,10 +409,9 @@ class Pipeline:
                 for batch_id, reason in rejected:
                     await s.execute(update(Batch).where(Batch.id == batch_id)
                                     .values(state="rejected", last_error=reason, claimed_by=None))
-                if failed:  # mined but failed (e.g. rotated key: NotAnIssuer): sign again from the tree
-                    for batch_id, tx_hash in [(b.id, b.tx_hash) for b in missing if b.id in failed]:
-                        await s.execute(update(Batch).where(Batch.id == batch_id)
-                                        .values(state="sealed", last_error=f"anchor tx {tx_hash} failed; re-signing"))
+                for b in failed:  # sign again from the tree
+                    await s.execute(update(Batch).where(Batch.id == b.id)
+                                    .values(state="sealed", last_error=f"anchor tx {b.tx_hash} failed; re-signing"))
         for _ in final:
             self.crash.passed("anchored")
         if final:
@@ -427,14 +419,13 @@ class Pipeline:
             self.ctx.__dict__.pop("_verifier_cache", None)  # /v1/verify: the new anchors count at once
         if unmined:  # make sure the node has them (it may have restarted without its mempool)
             await self._broadcast({b.id: SentTx(b.raw_tx, b.tx_hash, b.nonce, b.sender) for b in unmined})
-        return sorted([*final, *(i for i, _ in rejected), *failed])
+        return sorted([*final, *(i for i, _ in rejected), *(b.id for b in failed)])
 
     async def _find_anchor_tx(self, root: str, block: int) -> str | None:
         ev = self.ctx.chain.anchors.events.BatchAnchored()
         logs = await ev.get_logs(from_block=block, to_block=block,
                                  argument_filters={"root": bytes.fromhex(root[2:])})
         return "0x" + bytes(logs[0]["transactionHash"]).hex() if logs else None
-
 
 
 def _nonce_or_fee(refusal: str) -> bool:
