@@ -102,14 +102,23 @@ def _client(url: str, api_key: str | None, timeout: float = 120.0):
     return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {api_key}"}, timeout=timeout)
 
 
-def _check(resp) -> dict:
+def _answer(resp) -> tuple[dict | None, str | None]:
+    """A service answer as (body, None), or (the error object or None, one line saying what went wrong)."""
     try:
         body = resp.json()
     except ValueError:
-        fail(f"the service answered {resp.status_code} without JSON")
-    if resp.status_code >= 400:
-        e = body.get("error", {})
-        fail(f"{e.get('message', resp.text)} ({e.get('code')}, HTTP {resp.status_code})")
+        return None, f"the service answered HTTP {resp.status_code} without JSON"
+    if resp.status_code < 400 and isinstance(body, dict):
+        return body, None
+    e = body.get("error") if isinstance(body, dict) else None
+    e = e if isinstance(e, dict) else {}
+    return e, f"{e.get('message', resp.text)} ({e.get('code')}, HTTP {resp.status_code})"
+
+
+def _check(resp) -> dict:
+    body, error = _answer(resp)
+    if error:
+        fail(error)
     return body
 
 
@@ -130,7 +139,9 @@ def issue(
     Without --atomic the file goes in requests of --chunk records, two in flight (the service checks
     one while it stores the other). If a request fails, no further ones are sent; the accepted ids
     are still written, and the lines not issued are named, so a run can be resumed from them."""
+    from collections import deque
     from concurrent.futures import ThreadPoolExecutor
+    from itertools import islice
 
     import httpx
     from rich.progress import Progress
@@ -153,40 +164,31 @@ def issue(
             resp = client.post("/v1/credentials/bulk", params={"type": type_, "atomic": atomic},
                                content="\n".join(records).encode(), headers={"Content-Type": "application/x-ndjson"})
         except httpx.HTTPError as exc:
-            return {"failed": f"cannot reach the registry at {url}: {exc}"}
-        try:
-            body = resp.json()
-        except ValueError:
-            return {"failed": f"the service answered HTTP {resp.status_code} without JSON"}
-        if resp.status_code >= 400:
-            e = body.get("error", {}) if isinstance(body, dict) else {}
-            why = f"{e.get('message', resp.text)} ({e.get('code')}, HTTP {resp.status_code})"
-            if resp.status_code == 413 and atomic:
-                why += "; --atomic sends the whole file in one request: split the file or raise the limit"
-            details = e.get("details")  # an upload refused whole (--atomic) names its invalid records
-            problems = details if isinstance(details, list) and all("index" in d for d in details) else []
-            return {"failed": why, "rejected": problems}
-        return body
+            return {"failed": f"cannot reach the registry at {url}: {exc}", "rejected": []}
+        body, why = _answer(resp)
+        if why is None:
+            return body
+        if resp.status_code == 413 and atomic:
+            why += "; --atomic sends the whole file in one request: split the file or raise the limit"
+        details = (body or {}).get("details")  # an upload refused whole (--atomic) names its invalid records
+        problems = details if isinstance(details, list) and all(isinstance(d, dict) and "index" in d
+                                                                 for d in details) else []
+        return {"failed": why, "rejected": problems}
 
     results: dict[int, dict] = {}
-    by_start = dict(parts)
     with _client(url, api_key) as client, Progress(console=err) as progress, ThreadPoolExecutor(2) as pool:
         task = progress.add_task(f"issuing {type_}", total=len(lines))
-        pending = iter(parts)
-        running = {pool.submit(send, part): part[0] for part in [next(pending) for _ in range(min(2, len(parts)))]}
-        while running:
-            future = next(iter(running))  # in file order
-            start = running.pop(future)
+        waiting = iter(parts)
+        in_flight = deque((start, len(records), pool.submit(send, (start, records)))
+                          for start, records in islice(waiting, 2))
+        while in_flight:  # answers in file order; after a failure nothing more is sent
+            start, size, future = in_flight.popleft()
             results[start] = future.result()
-            progress.advance(task, len(by_start[start]))
-            if "failed" not in results[start]:
-                following = next(pending, None)
-                if following is not None:
-                    running[pool.submit(send, following)] = following[0]
-            else:
-                for f, s_ in running.items():  # let the one in flight finish; send nothing more
-                    results[s_] = f.result()
-                running = {}
+            progress.advance(task, size)
+            if "failed" in results[start]:
+                waiting = iter(())
+            for start_, records in islice(waiting, 1):
+                in_flight.append((start_, len(records), pool.submit(send, (start_, records))))
     accepted, rejected, ids, not_issued = 0, [], [], []
     for start, records in parts:
         res = results.get(start, {"failed": "not sent after the failure above", "rejected": []})

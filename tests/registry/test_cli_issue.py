@@ -119,3 +119,18 @@ def test_bad_input_is_refused_before_anything_is_sent(tmp_path, content, args, e
                            "--api-key", "k", *args], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert expected in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_an_unreachable_service_names_the_lines_not_issued(tmp_path):
+    """Nothing listens on the port: every line is named as not issued, exit 1, no traceback."""
+    from ledger_node.node import free_port
+
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(json.dumps(_record(), ensure_ascii=False) for _ in range(3)), encoding="utf-8")
+    proc = subprocess.run([str(CERTLEDGER), "issue", "BusinessLicence", str(path), "--url",
+                           f"http://127.0.0.1:{free_port()}", "--api-key", "k", "--chunk", "2"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "accepted 0 of 3" in proc.stdout and "Traceback" not in proc.stderr
+    assert "lines 1-2 not issued: cannot reach the registry" in proc.stderr
+    assert "lines 3-3 not issued: " in proc.stderr
