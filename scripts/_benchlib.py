@@ -1,4 +1,5 @@
-"""What the benchmark scripts share: a fresh local chain, and an issuer inside an in-process registry."""
+"""What the benchmark scripts share: a fresh local chain, a scratch PostgreSQL database, and an issuer inside an
+in-process registry."""
 
 from __future__ import annotations
 
@@ -25,6 +26,24 @@ def fresh_chain(tmp: Path):
         yield node.rpc_url, manifest
     finally:
         node.stop()
+
+
+@contextmanager
+def scratch_database(admin: str):
+    """A new database on the PostgreSQL server of `admin` (a postgresql:// URL), dropped afterwards:
+    yields its postgresql+asyncpg:// URL."""
+    import uuid
+
+    import psycopg
+
+    name = f"certledger_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.replace("postgresql://", "postgresql+asyncpg://", 1).rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(admin, autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @asynccontextmanager

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -32,7 +32,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT))
-from _benchlib import fresh_chain  # noqa: E402
+from _benchlib import fresh_chain, scratch_database  # noqa: E402
 
 CERTLEDGER = Path(sys.executable).parent / "certledger"
 
@@ -49,16 +49,9 @@ def one_pass(count: int, batch: int, admin_pg: str | None, work: Path) -> dict:
     records, warm = jsonl(work / "licences.jsonl", count), jsonl(work / "warm-up.jsonl", 5000)
     env = {"CERTLEDGER_KEYSTORE_PASSPHRASE": "bench", "CERTLEDGER_BATCH_SIZE": str(batch),
            "CERTLEDGER_BATCH_WINDOW_SECONDS": "1", "CERTLEDGER_INDEXER_ENABLED": "false"}
-    name = None
-    if admin_pg:
-        import psycopg
-
-        name = f"certledger_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(admin_pg, autocommit=True) as c:
-            c.execute(f'CREATE DATABASE "{name}"')
-        env["CERTLEDGER_DATABASE_URL"] = (admin_pg.replace("postgresql://", "postgresql+asyncpg://", 1)
-                                          .rsplit("/", 1)[0] + "/" + name)
-    try:
+    with ExitStack() as stack:
+        if admin_pg:
+            env["CERTLEDGER_DATABASE_URL"] = stack.enter_context(scratch_database(admin_pg))
         with fresh_chain(work) as (rpc_url, manifest):
             env.update(CERTLEDGER_RPC_URL=rpc_url, CERTLEDGER_MANIFEST=str(manifest))
             svc = ServiceProcess(work / "data", env=env, name="bench")
@@ -105,12 +98,6 @@ def one_pass(count: int, batch: int, admin_pg: str | None, work: Path) -> dict:
                 after = cpu()
             finally:
                 svc.kill()
-    finally:
-        if name:
-            import psycopg
-
-            with psycopg.connect(admin_pg, autocommit=True) as c:
-                c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return {"accept_s": t1 - t0, "anchor_s": t2 - t1, "rate": count / (t2 - t0),
             "cpu_us": {k: (after[k] - before[k]) / count * 1e6 for k in after}}
 

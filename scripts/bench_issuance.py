@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _benchlib import fresh_chain, issuer_in_process  # noqa: E402
+from _benchlib import fresh_chain, issuer_in_process, scratch_database  # noqa: E402
 
 
 async def run_one(rpc_url: str, manifest: Path, database_url: str, batch: int, count: int, workdir: Path,
@@ -79,19 +79,8 @@ def one_pass(kind: str, admin: str | None, rpc_url: str, manifest: Path, batch: 
     if kind == "sqlite":
         url = f"sqlite+aiosqlite:///{work / 'registry.db'}"
         return asyncio.run(run_one(rpc_url, manifest, url, batch, count, work, clients))
-    import uuid
-
-    import psycopg
-
-    name = f"certledger_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = admin.replace("postgresql://", "postgresql+asyncpg://").rsplit("/", 1)[0] + "/" + name
+    with scratch_database(admin) as url:
         return asyncio.run(run_one(rpc_url, manifest, url, batch, count, work, clients))
-    finally:
-        with psycopg.connect(admin, autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main() -> int:
