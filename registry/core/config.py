@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     )
     governance_key: SecretStr | None = Field(None, description="governance account key (default: dev key on anvil)")
     node_port: int | None = None
+    rpc_batch_calls: int = Field(
+        50, ge=1, le=10_000, description="JSON-RPC calls per batch request the pipeline sends; at most what the node "
+        "takes (Besu: --rpc-http-max-batch-size, default 50)")
     batch_size: int = Field(1000, ge=1, le=100_000)
     batch_window_seconds: float = Field(2.0, gt=0)
     confirmations: int = Field(0, ge=0)

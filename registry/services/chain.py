@@ -25,7 +25,8 @@ from ledger_node.deploy import Deployment
 from registry.core.errors import ChainRejected, ChainUnavailable
 
 ANCHOR_GAS = 120_000
-#: JSON-RPC calls per batch request: within Besu's default ``--rpc-http-max-batch-size`` (50)
+#: JSON-RPC calls per batch request by default: Besu's default ``--rpc-http-max-batch-size`` (50);
+#: ``CERTLEDGER_RPC_BATCH_CALLS`` sets it for a node that takes fewer
 BATCH_CALLS = 50
 _ANCHOR = function_signature_to_4byte_selector("anchor(bytes32,uint16,uint32)")
 
@@ -39,8 +40,11 @@ class SentTx:
 
 
 class ServiceChain:
-    def __init__(self, rpc_url: str, deployment: Deployment, timeout: float = 10.0):
+    def __init__(self, rpc_url: str, deployment: Deployment, timeout: float = 10.0, batch_calls: int = BATCH_CALLS):
+        if batch_calls < 1:
+            raise ValueError(f"a batch request carries at least one call, not {batch_calls}")
         self.rpc_url = rpc_url
+        self.batch_calls = batch_calls
         self.deployment = deployment
         # web3's validation middleware asks the node for its chain id before every eth_call,
         # eth_estimateGas and transaction (a third of an anchor's round trips); a node's chain id
@@ -133,8 +137,8 @@ class ServiceChain:
 
         Raises ChainUnavailable if the node cannot be reached or does not answer every call."""
         out: list[tuple[Any, dict | None]] = []
-        for start in range(0, len(calls), BATCH_CALLS):
-            part = calls[start:start + BATCH_CALLS]
+        for start in range(0, len(calls), self.batch_calls):
+            part = calls[start:start + self.batch_calls]
             body = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(part)]
             if self._session is None or self._session.closed:
                 self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
@@ -147,7 +151,10 @@ class ServiceChain:
                 raise ChainUnavailable(f"chain node at {self.rpc_url} unreachable: {type(exc).__name__}") from None
             if not isinstance(answer, list):  # a node refusing the whole batch answers one error object
                 error = answer.get("error") if isinstance(answer, dict) else answer
-                raise ChainUnavailable(f"chain node at {self.rpc_url} refused a batch request: {error}")
+                raise ChainUnavailable(
+                    f"chain node at {self.rpc_url} refused a batch request of {len(part)} calls: {error} (a node "
+                    "that limits batch requests, as Besu's --rpc-http-max-batch-size does, needs "
+                    "CERTLEDGER_RPC_BATCH_CALLS at or below its limit)")
             by_id = {a.get("id"): a for a in answer if isinstance(a, dict)}
             for i in range(len(part)):
                 a = by_id.get(i)

@@ -79,7 +79,7 @@ class ServiceContext:
                 raise BadRequest("CERTLEDGER_GOVERNANCE_KEY is required outside the development chain")
             gov = DEV_KEYS[0]
         ctx = cls(settings=settings, engine=engine, sessions=make_sessionmaker(engine), rpc_url=rpc_url,
-                  deployment=deployment, chain=ServiceChain(rpc_url, deployment), governance_key=gov,
+                  deployment=deployment, chain=ServiceChain(rpc_url, deployment, batch_calls=settings.rpc_batch_calls), governance_key=gov,
                   operator_key=_operator_key(settings),
                   write_gate=asyncio.Lock() if engine.dialect.name == "sqlite" else None)
         return ctx

@@ -182,3 +182,88 @@ async def test_a_batch_request_carries_at_most_50_calls(recorded, deployment):
     finally:
         await c.close()
     assert BATCH_CALLS == 50 and [len(r) for r in requests] == [50, 50, 20]
+
+
+@pytest.fixture()
+def besu_limited(anvil_node):
+    """A node that takes batch requests of at most 10 calls, as Besu with --rpc-http-max-batch-size 10:
+    a larger one is answered with Besu's single error object (HTTP 200, id null). (its URL, the
+    requests it received, each a list of methods)"""
+
+    def answer(body: bytes) -> tuple[int, bytes]:
+        request = json.loads(body)
+        if isinstance(request, list) and len(request) > 10:
+            return 200, json.dumps({"jsonrpc": "2.0", "id": None, "error": {
+                "code": -32005, "message": "Number of requests exceeds max batch size"}}).encode()
+        upstream = urllib.request.Request(anvil_node.rpc_url, data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(upstream, timeout=10) as response:
+            return 200, response.read()
+
+    server, url, requests = _serve(answer)
+    yield url, requests
+    server.shutdown()
+    server.server_close()
+
+
+async def test_a_node_with_a_lower_batch_limit_is_refused_with_the_setting_to_change(besu_limited, deployment):
+    from registry.core.errors import ChainUnavailable
+    from registry.services.chain import ServiceChain
+
+    url, _ = besu_limited
+    c = ServiceChain(url, deployment)
+    try:
+        with pytest.raises(ChainUnavailable, match="refused a batch request of 30 calls.*CERTLEDGER_RPC_BATCH_CALLS"):
+            await c.anchors_of(["0x" + os.urandom(32).hex() for _ in range(30)])
+    finally:
+        await c.close()
+
+
+async def test_batch_requests_keep_within_the_configured_number_of_calls(besu_limited, deployment):
+    from registry.services.chain import ServiceChain
+
+    url, requests = besu_limited
+    c = ServiceChain(url, deployment, batch_calls=10)
+    try:
+        assert await c.anchors_of(["0x" + os.urandom(32).hex() for _ in range(25)]) == [None] * 25
+    finally:
+        await c.close()
+    assert [len(r) for r in requests] == [10, 10, 5]
+    with pytest.raises(ValueError, match="at least one call"):
+        ServiceChain(url, deployment, batch_calls=0)
+
+
+@pytest.fixture()
+def batch_calls_10(monkeypatch):
+    monkeypatch.setenv("CERTLEDGER_RPC_BATCH_CALLS", "10")
+
+
+async def test_the_pipeline_anchors_through_a_node_with_a_lower_batch_limit(batch_calls_10, service, besu_limited):
+    """CERTLEDGER_RPC_BATCH_CALLS=10 reaches the service's chain client, and the pipeline anchors
+    twelve batches through a node that refuses batch requests of more than 10 calls."""
+    import json
+
+    from sqlalchemy import select
+
+    from registry.db.models import Batch
+    from tests.registry.samples import business_licence_record, make_uscc
+
+    url, requests = besu_limited
+    assert service.ctx.chain.batch_calls == 10
+    service.ctx.chain.rpc_url = url  # the pipeline's batch requests go to the limited node
+    _, key = await service.create_org(name="市场监督管理局", identifier=make_uscc(prefix="114401"),
+                                      roles=["issuer"], types=["BusinessLicence"])
+    service.ctx.settings.batch_size = 5
+    recs = "\n".join(json.dumps(business_licence_record()) for _ in range(60)).encode()
+    r = await service.client.post("/v1/credentials/bulk?type=BusinessLicence", content=recs,
+                                  headers={**service.h(key), "Content-Type": "application/x-ndjson"})
+    assert r.status_code == 202, r.text
+    for _ in range(100):
+        await service.ctx.pipeline.seal_due(force=True)
+        await service.ctx.pipeline.advance_all()
+        async with service.ctx.sessions() as s:
+            states = (await s.execute(select(Batch.state))).scalars().all()
+        if len(states) == 12 and set(states) == {"anchored"}:
+            break
+        await asyncio.sleep(0.05)
+    assert len(states) == 12 and set(states) == {"anchored"}
+    assert max(map(len, requests)) == 10  # twelve dry runs, broadcasts, lookups: 10 + 2 each

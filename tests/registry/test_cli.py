@@ -15,6 +15,7 @@ CERTLEDGER = Path(sys.executable).parent / "certledger"
     ({"CERTLEDGER_DATABASE_URL": "postgresql+asyncpg://u:p@127.0.0.1:1/x"}, "cannot prepare the database"),
     ({"CERTLEDGER_RPC_URL": "http://127.0.0.1:1"}, "no deployment manifest at"),
     ({"CERTLEDGER_BATCH_SIZE": "zero"}, "bad configuration"),
+    ({"CERTLEDGER_RPC_BATCH_CALLS": "0"}, "rpc_batch_calls"),
 ])
 def test_serve_refuses_bad_configuration(tmp_path, env, expected):
     proc = subprocess.run([str(CERTLEDGER), "serve"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
