@@ -340,9 +340,15 @@ class Pipeline:
             await s.execute(update(Batch).where(Batch.id == batch_id)
                             .values(last_error=reason[:500], claimed_by="held", lease_until=now() + LEASE))
 
-    async def _broadcast(self, txs: dict) -> None:
+    async def _broadcast(self, txs: dict, looked: dict[int, str | None] | None = None) -> None:
         """Broadcast the batches' signed txs ({batch id: SentTx}) in nonce order. One the node refuses
-        for its nonce or fee goes back to `signed` (re-signed on the next pass unless anchored)."""
+        for its nonce or fee goes back to `signed` (re-signed on the next pass unless anchored).
+
+        ``looked``: these are resends of txs already sent (the confirm step found them unmined),
+        with each batch's ``last_error``. A resend refused for its nonce with no receipt yet is
+        given one more pass before it is signed again: a node can refuse a transaction for its
+        nonce just as it mines it, before its receipt is served (seen on anvil under load), and a
+        new transaction then would be wasted."""
         order = sorted(txs, key=lambda i: (txs[i].sender, txs[i].nonce))
         failures = [(i, why) for i, why in zip(order, await self.ctx.chain.send_raws([txs[i].raw for i in order]))
                     if why is not None]
@@ -354,11 +360,19 @@ class Pipeline:
         if resign:  # (not one mined meanwhile: its nonce is used by itself, and the next pass confirms it)
             mined = await self.ctx.chain.receipts([txs[i].tx_hash for i, _ in resign])
             resign = [(i, why) for (i, why), receipt in zip(resign, mined) if receipt is None]
-        if resign:
+        wait = []
+        if looked is not None:
+            wait = [(i, why) for i, why in resign if not (looked.get(i) or "").startswith(_RESEND_REFUSED)]
+            resign = [(i, why) for i, why in resign if (looked.get(i) or "").startswith(_RESEND_REFUSED)]
+        if resign or wait:
             async with self.ctx.writing() as s:
                 for batch_id, why in resign:
                     await s.execute(update(Batch).where(Batch.id == batch_id)
                                     .values(state="signed", last_error=why[:500]))
+                for batch_id, why in wait:
+                    await s.execute(update(Batch).where(Batch.id == batch_id, Batch.state == "sending")
+                                    .values(last_error=f"{_RESEND_REFUSED} ({why[:400]}) and not mined yet; "
+                                                       "signed again if still so on the next pass"))
         other = [(i, why) for i, why in failures if not _nonce_or_fee(why)]
         if other:
             raise ChainRejected(f"the node refused the anchor tx of batch {other[0][0]}: {other[0][1]}")
@@ -371,7 +385,7 @@ class Pipeline:
         ctx = self.ctx
         async with ctx.sessions() as s:
             batches = (await s.execute(select(Batch.id, Batch.root, Batch.tx_hash, Batch.raw_tx, Batch.nonce,
-                                              Batch.sender, Organisation.issuer_id)
+                                              Batch.sender, Batch.last_error, Organisation.issuer_id)
                                        .join(Organisation, Organisation.id == Batch.issuer_org_id)
                                        .where(Batch.id.in_(batch_ids), Batch.state == "sending")
                                        .order_by(Batch.id))).all()
@@ -418,7 +432,8 @@ class Pipeline:
             self.anchored_batches += len(final)
             self.ctx.__dict__.pop("_verifier_cache", None)  # /v1/verify: the new anchors count at once
         if unmined:  # make sure the node has them (it may have restarted without its mempool)
-            await self._broadcast({b.id: SentTx(b.raw_tx, b.tx_hash, b.nonce, b.sender) for b in unmined})
+            await self._broadcast({b.id: SentTx(b.raw_tx, b.tx_hash, b.nonce, b.sender) for b in unmined},
+                                  looked={b.id: b.last_error for b in unmined})
         return sorted([*final, *(i for i, _ in rejected), *(b.id for b in failed)])
 
     async def _find_anchor_tx(self, root: str, block: int) -> str | None:
@@ -426,6 +441,10 @@ class Pipeline:
         logs = await ev.get_logs(from_block=block, to_block=block,
                                  argument_filters={"root": bytes.fromhex(root[2:])})
         return "0x" + bytes(logs[0]["transactionHash"]).hex() if logs else None
+
+
+#: how a batch's last_error begins while a resend refused for its nonce waits a pass (see _broadcast)
+_RESEND_REFUSED = "the resent anchor tx was refused"
 
 
 def _nonce_or_fee(refusal: str) -> bool:

@@ -185,3 +185,59 @@ async def test_a_resent_transaction_mined_meanwhile_is_not_signed_again(service)
     async with service.ctx.sessions() as s:
         again = await s.get(Batch, batch.id)
     assert again.state == "anchored" and again.tx_hash == batch.tx_hash and again.attempts == 1
+
+
+async def test_a_resend_refused_for_its_nonce_waits_one_pass_then_is_signed_again(service, chain):
+    """A batch whose transaction is unmined and whose resend the node refuses for its nonce, with no
+    receipt: on the first look it stays `sending` (a node can refuse a transaction for its nonce as it
+    mines it, before serving the receipt, and a new transaction would be wasted); refused again on
+    the next pass, it is signed again with a fresh nonce and anchored once."""
+    from sqlalchemy import select, update
+
+    from registry.db.models import Batch
+    from registry.services.orgs import signing_key
+    from tests.registry.samples import make_uscc
+
+    org, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"),
+                                        roles=["issuer"], types=["BusinessLicence"])
+    for _ in range(2):
+        r = await service.client.post("/v1/credentials", headers=service.h(key),
+                                      json={"type": "BusinessLicence", "record": business_licence_record()})
+        assert r.status_code == 202, r.text
+        await service.drain()  # two batches, each anchored, nonces 0 and 1
+    ctx, p = service.ctx, service.ctx.pipeline
+    async with ctx.sessions() as s:
+        first = (await s.execute(select(Batch).order_by(Batch.id))).scalars().first()
+        secp = (await signing_key(s, first.issuer_org_id, ctx.settings.passphrase()))[1]
+    r = await service.client.post("/v1/credentials", headers=service.h(key),
+                                  json={"type": "BusinessLicence", "record": business_licence_record()})
+    assert r.status_code == 202, r.text
+    await p.seal_due(force=True)
+    async with ctx.sessions() as s:
+        third = (await s.execute(select(Batch).where(Batch.state == "sealed"))).scalar_one()
+    assert await p._sign([third.id]) == [third.id]
+    async with ctx.sessions() as s:
+        third = await s.get(Batch, third.id)
+    # its anchor tx signed with nonce 1, which the second batch's tx used: never to be mined
+    stale = await ctx.chain.sign(secp, ctx.chain.anchors.functions.anchor(
+        bytes.fromhex(third.root[2:]), third.credential_type, third.count), gas=120_000, nonce=1)
+    async with ctx.writing() as s:
+        await s.execute(update(Batch).where(Batch.id == third.id).values(
+            state="sending", raw_tx=stale.raw, tx_hash=stale.tx_hash, nonce=1, sender=stale.sender, attempts=1))
+
+    async def look() -> Batch:
+        await p.advance_all()
+        async with ctx.sessions() as s:
+            return await s.get(Batch, third.id)
+
+    b = await look()
+    assert (b.state, b.tx_hash) == ("sending", stale.tx_hash)
+    assert b.last_error.startswith("the resent anchor tx was refused") and "nonce" in b.last_error
+    b = await look()
+    assert b.state == "signed" and b.tx_hash == stale.tx_hash
+    await service.drain()
+    async with ctx.sessions() as s:
+        b = await s.get(Batch, third.id)
+    assert b.state == "anchored" and b.attempts == 2 and b.tx_hash != stale.tx_hash and b.nonce == 2
+    receipt = chain.w3.eth.get_transaction_receipt(b.tx_hash)
+    assert receipt["status"] == 1
