@@ -3,7 +3,6 @@ JSON shape {"error": {"code", "message", "details"}} in one handler."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid

@@ -24,7 +24,7 @@ from registry.core.errors import BadRequest, Forbidden, ValidationFailed
 from registry.db.models import Batch, Counter, Credential, Organisation
 from registry.services import audit
 from registry.services.orgs import CREDENTIAL_TYPE_CODES, Principal
-from registry.services.prepare import ROW_FIELDS, build_document, prepare_records, sqlite_datetime
+from registry.services.prepare import ROW_FIELDS, build_document, prepare_records, prepare_texts, sqlite_datetime
 
 log = logging.getLogger(__name__)
 RECORD_KEYS = frozenset({"id", "validFrom", "validUntil", "credentialSubject"})
@@ -129,24 +129,32 @@ class Issuance:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
 
-    def _chunks(self, records: list, candidates: list[int], type_name: str, suite: str, issuer: dict,
-                dep: dict, first: int, sqlite: bool = False):
-        """Awaitables, one per chunk of candidates: (chunk's candidate indexes, prepare_records output)."""
+    def _chunks(self, records: list, sources: list[str] | None, candidates: list[int], type_name: str, suite: str,
+                issuer: dict, dep: dict, first: int, sqlite: bool = False):
+        """Awaitables, one per chunk of candidates: (chunk's candidate indexes, prepare_records output).
+        With ``sources`` (each record's JSON text) a worker gets the text, not the record."""
         loop = asyncio.get_running_loop()
         inline = len(candidates) < POOL_THRESHOLD
 
         async def one(part: list[int], start: int):
-            recs = [records[i] for i in part]
             if inline:
-                return part, prepare_records(recs, type_name, suite, issuer, dep, start, sqlite)
-            return part, await loop.run_in_executor(self.pool(), prepare_records, recs, type_name, suite,
-                                                    issuer, dep, start, sqlite)
+                return part, prepare_records([records[i] for i in part], type_name, suite, issuer, dep, start, sqlite)
+            if sources is not None:
+                return part, await loop.run_in_executor(self.pool(), prepare_texts, [sources[i] for i in part],
+                                                        type_name, suite, issuer, dep, start, sqlite)
+            return part, await loop.run_in_executor(self.pool(), prepare_records, [records[i] for i in part],
+                                                    type_name, suite, issuer, dep, start, sqlite)
 
         step = max(1, len(candidates)) if inline else CHUNK
         return [one(candidates[j:j + step], first + j) for j in range(0, len(candidates), step)]
 
     async def accept(self, principal: Principal, type_name: str, records: list[Any], *,
-                     atomic: bool, request_id: str) -> AcceptResult:
+                     atomic: bool, request_id: str, sources: list[str] | None = None) -> AcceptResult:
+        """Validate, prepare and store ``records`` as accepted credentials. ``sources``: each record's
+        JSON text as uploaded, which :data:`~registry.services.prepare.RECORD_DECODER` decoded
+        into it (a JSON Lines upload), so that the workers can be sent the text instead."""
+        if sources is not None and len(sources) != len(records):
+            raise ValueError(f"{len(sources)} source texts for {len(records)} records")
         if type_name not in CREDENTIAL_TYPE_CODES:
             raise BadRequest(f"unknown credential type {type_name!r}: choose from {', '.join(CREDENTIAL_TYPE_CODES)}")
         if not principal.has("issuer"):
@@ -190,7 +198,7 @@ class Issuance:
         suite = org.suite or "secp256k1"
         if atomic and problems:
             # name every invalid record, not only the malformed ones: check the rest too
-            for part, prepared in await asyncio.gather(*self._chunks(records, candidates, type_name, suite,
+            for part, prepared in await asyncio.gather(*self._chunks(records, sources, candidates, type_name, suite,
                                                                      issuer, dep, 0)):
                 for i, prep in zip(part, prepared):
                     if isinstance(prep, list):
@@ -205,8 +213,8 @@ class Issuance:
         sqlite = ctx.engine.dialect.name == "sqlite"
         # The workers start now; the write transaction (on SQLite, the one writer's turn) begins
         # once the first chunk is ready, so other writers are not held up while the workers work.
-        waits = list(asyncio.as_completed(self._chunks(records, candidates, type_name, suite, issuer, dep, first,
-                                                       sqlite)))
+        waits = list(asyncio.as_completed(self._chunks(records, sources, candidates, type_name, suite, issuer, dep,
+                                                       first, sqlite)))
         ready = await waits[0] if waits else None  # none: every record was refused already
         async with ctx.writing() as s:
             # An upload of at least a batch seals its own full batches as it writes the rows, so

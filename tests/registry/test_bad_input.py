@@ -402,6 +402,87 @@ async def test_unicode_round_trips_byte_for_byte_or_is_refused(svc):
         assert_error(r, r.status_code)
 
 
+
+async def test_line_separators_inside_a_json_lines_record_keep_it_one_record(svc):
+    """JSON strings may hold U+2028, U+2029 and U+0085 as they are; a JSON Lines body splits at LF
+    only, so such a record is one record (it was two invalid lines with str.splitlines), and line
+    numbers count LF-separated lines."""
+    service = svc
+    _, key = await _issuer(service)
+    h = service.h(key)
+    recs = [business_licence_record(name=f"示例{sep}科技有限公司") for sep in ("\u2028", "\u2029", "\u0085")]
+    lines = [dumps(rec) for rec in recs]
+    assert all(sep.encode() in line for sep, line in zip(("\u2028", "\u2029", "\u0085"), lines))
+    r = await _bulk(service, key, b"\n".join(lines), headers=NDJSON)
+    assert r.status_code == 202, r.text
+    assert r.json()["accepted"] == 3 and r.json()["rejected"] == []
+    ids = r.json()["ids"]
+    # the line after them is still named by its number
+    r = await _bulk(service, key, b"\n".join([*lines, b"{"]), headers=NDJSON)
+    err = assert_error(r, 400, "bad_request")
+    assert err["details"] == {"line": 4}, err
+    await service.drain()
+    for cid, rec in zip(ids, recs):
+        r = await service.client.get(f"/v1/credentials/{cid}", headers=h)
+        copy = r.json()["credential"]
+        assert copy["credentialSubject"]["enterpriseName"] == rec["credentialSubject"]["enterpriseName"]
+        v = await service.client.post("/v1/verify", headers=h, json={"credential": copy})
+        assert v.json()["valid"], v.json()
+
+
+async def test_a_large_json_lines_upload_is_prepared_from_its_text_as_an_array_is_from_records(svc, monkeypatch):
+    """An upload large enough for the worker processes: a JSON Lines body's workers get each
+    record's text, an array's get the records. Both refuse the same records (schema, shape,
+    duplicate id) at the same indexes, and what they accept is the same and verifies."""
+    from registry.services import issuance as issuance_module
+
+    service = svc
+    _, key = await _issuer(service)
+    h = service.h(key)
+    monkeypatch.setattr(issuance_module, "POOL_THRESHOLD", 50)
+    monkeypatch.setattr(issuance_module, "CHUNK", 40)
+    loop = issuance_module.asyncio.get_running_loop()
+    real_run, given = loop.run_in_executor, []
+
+    def run_in_executor(executor, fn, *args):  # which function each chunk's worker is given
+        if executor is not None:  # (not asyncio.to_thread's)
+            given.append(getattr(fn, "__name__", repr(fn)))
+        return real_run(executor, fn, *args)
+
+    monkeypatch.setattr(loop, "run_in_executor", run_in_executor)
+
+    def upload(tag):
+        fixed = f"urn:uuid:{uuid.uuid4()}"
+        recs = [business_licence_record(name=f"示例科技有限公司{tag}{i}") for i in range(120)]
+        recs[7]["credentialSubject"]["registeredCapital"] = "1000000"  # schema
+        recs[50] = {"credentialSubject": "a string"}  # shape
+        recs[60] = {**recs[60], "id": fixed}
+        recs[99] = {**recs[99], "id": fixed}  # duplicate in the upload
+        return recs
+
+    results = {}
+    for how, headers in (("lines", NDJSON), ("array", JSON_CT)):
+        recs = upload(how)
+        content = b"\n".join(dumps(rec) for rec in recs) if how == "lines" else dumps(recs)
+        given.clear()
+        r = await _bulk(service, key, content, headers=headers)
+        assert r.status_code == 202, r.text
+        results[how] = (r.json(), recs)
+        assert set(given) == ({"prepare_texts"} if how == "lines" else {"prepare_records"}), (how, given)
+        assert len(given) == 3  # 117 candidates in chunks of 40
+    for how, (body, recs) in results.items():
+        assert body["accepted"] == 117, (how, body["rejected"])
+        assert [d["index"] for d in body["rejected"]] == [7, 50, 99], how
+    await service.drain()
+    for how, (body, recs) in results.items():
+        for k in (0, 60, 119):
+            cid = body["ids"][k - (k > 7) - (k > 50) - (k > 99)]
+            copy = (await service.client.get(f"/v1/credentials/{cid}", headers=h)).json()["credential"]
+            assert copy["credentialSubject"] == recs[k]["credentialSubject"], (how, k)
+            v = await service.client.post("/v1/verify", headers=h, json={"credential": copy})
+            assert v.json()["valid"], (how, k, v.json())
+
+
 # -- numbers ---------------------------------------------------------------------------------
 async def test_huge_integers_and_floats_where_integers_belong(svc):
     service = svc

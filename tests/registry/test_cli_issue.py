@@ -52,6 +52,8 @@ def _stored(svc, key) -> set[str]:
 def test_rejected_records_are_named_by_file_line_and_ids_come_in_file_order(served, tmp_path):
     svc, key = served
     records = [_record() for _ in range(11)]
+    # JSON strings may hold U+2028 and U+0085 as they are: still one line each (str.splitlines splits there)
+    records[0], records[4] = _record(name="示例\u2028科技有限公司"), _record(name="示例\u0085科技有限公司")
     bad = {2, 7}  # records 3 and 8: a credit code that is no credit code
     for i in bad:
         records[i]["credentialSubject"]["unifiedSocialCreditCode"] = "not-a-credit-code"
