@@ -412,9 +412,10 @@ class Pipeline:
                 if receipt is None or receipt["status"] != 1:  # anchored by another tx of ours (a resend)
                     values["tx_hash"] = await self._find_anchor_tx(b.root, a["blockNumber"]) or b.tx_hash
                 final[b.id] = values
-        # not anchored: mined but failed (e.g. rotated key: NotAnIssuer), or not mined yet
+        # not anchored: mined but failed (e.g. rotated key: NotAnIssuer), or not mined yet; a receipt
+        # that succeeded was mined after the anchor lookup above: the next look confirms it
         receipts = await ctx.chain.receipts([b.tx_hash for b in missing]) if missing else []
-        failed = [b for b, r in zip(missing, receipts) if r is not None]
+        failed = [b for b, r in zip(missing, receipts) if r is not None and r["status"] != 1]
         unmined = [b for b, r in zip(missing, receipts) if r is None]
         if final or rejected or failed:
             async with ctx.writing() as s:

@@ -241,3 +241,41 @@ async def test_a_resend_refused_for_its_nonce_waits_one_pass_then_is_signed_agai
     assert b.state == "anchored" and b.attempts == 2 and b.tx_hash != stale.tx_hash and b.nonce == 2
     receipt = chain.w3.eth.get_transaction_receipt(b.tx_hash)
     assert receipt["status"] == 1
+
+
+async def test_a_transaction_mined_between_the_anchor_lookup_and_its_receipt_is_not_signed_again(service, monkeypatch):
+    """The confirm step asks the chain for the batch's anchor, then for its transaction's receipt;
+    a transaction mined between the two has no anchor in the first answer and a successful receipt
+    in the second. That is not a failed transaction: the batch stays `sending` and the next look
+    confirms it (make test caught the old code re-signing such batches, and anchoring them again
+    through a second transaction's dry run). The race is forced here by answering the first lookup
+    as the node did a moment before mining."""
+    from sqlalchemy import select
+
+    from registry.db.models import Batch
+    from tests.registry.samples import make_uscc
+
+    _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"),
+                                      roles=["issuer"], types=["BusinessLicence"])
+    r = await service.client.post("/v1/credentials", headers=service.h(key),
+                                  json={"type": "BusinessLicence", "record": business_licence_record()})
+    assert r.status_code == 202, r.text
+    ctx, p = service.ctx, service.ctx.pipeline
+    real, asked = ctx.chain.anchors_of, []
+
+    async def before_mining(roots):  # the first lookup: as the node answered just before mining
+        if roots:
+            asked.append(roots)
+        return [None] * len(roots) if len(asked) == 1 else await real(roots)
+
+    monkeypatch.setattr(ctx.chain, "anchors_of", before_mining)
+    await p.seal_due(force=True)
+    await p.advance_all()  # signed, sent (mined at once by anvil), looked up: "not anchored", receipt: success
+    async with ctx.sessions() as s:
+        b = (await s.execute(select(Batch))).scalar_one()
+    assert asked and b.state == "sending" and b.attempts == 1
+    tx = b.tx_hash
+    await p.advance_all()
+    async with ctx.sessions() as s:
+        b = (await s.execute(select(Batch))).scalar_one()
+    assert (b.state, b.tx_hash, b.attempts) == ("anchored", tx, 1)
