@@ -146,14 +146,12 @@ def issue(
     import httpx
     from rich.progress import Progress
 
-    from registry.services.prepare import jsonl_lines
+    from registry.services.prepare import jsonl_records
 
     try:
-        lines = jsonl_lines(file.read_text(encoding="utf-8"))
+        lines, numbers = jsonl_records(file.read_text(encoding="utf-8"))  # each record, and its file line
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"cannot read {file}: {exc}", 2)
-    numbers = [n for n, ln in enumerate(lines, 1) if ln.strip(" \t")]  # file line of each record
-    lines = [lines[n - 1] for n in numbers]
     if not lines:
         fail(f"{file} holds no records", 2)
     size = len(lines) if atomic else chunk

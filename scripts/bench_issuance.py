@@ -6,7 +6,7 @@ Merkle tree → issuer signature → anchor tx → confirmation, proofs stored (
                                      [--passes 3] [--postgres URL] [--json]
 
 Runs the registry's own services in-process (no HTTP) against a fresh anvil it starts: uploads
-of 10,000 records (JSON Lines bodies, decoded as the bulk route decodes them) from 1 or 2
+of 10,000 records (JSON Lines bodies, handled as the bulk route handles them) from 1 or 2
 concurrent clients while the service's background pipeline
 anchors, timed from the first upload until the last credential is anchored (checked by count).
 Each configuration runs `--passes` times, each pass on a fresh database; the table gives the
@@ -34,10 +34,10 @@ async def run_one(rpc_url: str, manifest: Path, database_url: str, batch: int, c
     background pipeline anchors (as `certledger serve` runs it); done when every credential is
     anchored with its proof stored."""
     from registry.samples import business_licence_record
-    from registry.services.prepare import decode_lines
+    from registry.services.prepare import jsonl_records
 
     async with issuer_in_process(rpc_url, manifest, database_url, workdir, batch) as (ctx, principal, issuance):
-        # each upload as the JSON Lines body a client sends: decoded in the timed part, as the
+        # each upload as the JSON Lines body a client sends, taken apart in the timed part as the
         # route does (records decoded from text are fresh objects, which cost their full price
         # wherever they are copied; business_licence_record() shares its strings between records)
         bodies = ["\n".join(json.dumps(business_licence_record(), ensure_ascii=False)
@@ -51,9 +51,9 @@ async def run_one(rpc_url: str, manifest: Path, database_url: str, batch: int, c
         async def client(mine: list[str]) -> None:
             nonlocal accepted
             for body in mine:
-                upload, texts = decode_lines(body)
-                res = await issuance.accept(principal, "BusinessLicence", upload, atomic=False, request_id="bench",
-                                            sources=texts)
+                texts, lines = jsonl_records(body)
+                res = await issuance.accept(principal, "BusinessLicence", texts=texts, lines=lines, atomic=False,
+                                            request_id="bench")
                 accepted += len(res.accepted)
 
         background = asyncio.create_task(ctx.pipeline.run_forever())

@@ -31,12 +31,13 @@ async def run(rpc_url: str, manifest: Path, work: Path, count: int, batch: int) 
 
     url = f"sqlite+aiosqlite:///{work / 'registry.db'}"
     async with issuer_in_process(rpc_url, manifest, url, work, batch) as (ctx, principal, issuance):
-        template = [business_licence_record() for _ in range(20_000)]
+        # uploads as JSON Lines records, handed to the workers as text, as the bulk route does
+        template = [json.dumps(business_licence_record(), ensure_ascii=False) for _ in range(20_000)]
         t0 = time.perf_counter()
         done = 0
         while done < count:
             n = min(20_000, count - done)
-            await issuance.accept(principal, "BusinessLicence", template[:n], atomic=False, request_id="scale")
+            await issuance.accept(principal, "BusinessLicence", texts=template[:n], atomic=False, request_id="scale")
             done += n
             await ctx.pipeline.drain(timeout=600)
             print(f"  {done:,} issued, {done / (time.perf_counter() - t0):,.0f}/s", file=sys.stderr)

@@ -1,9 +1,11 @@
 """Accepting credentials: validate, build the W3C document, salt, hash, persist as *accepted*.
 
-Large uploads are prepared (document, schema check, salts, digests, targetHash, the row's
-values: :mod:`registry.services.prepare`) in a process pool on every core, in chunks; the service process writes each chunk's rows
-as it arrives, all in one transaction together with the audit entry, after reserving a range of
-status-list indexes from the `counters` table. Salts are not stored: each credential keeps one
+Large uploads are prepared (a JSON Lines record decoded from its text, its shape and schema
+checked, document, salts, digests, targetHash, the row's values: :mod:`registry.services.prepare`)
+in a process pool on every core, in chunks; the service process checks the ids records name
+themselves (not used before in the upload, nor already) and writes each chunk's rows as it
+arrives, in upload order, all in one transaction together with the audit entry, after reserving
+a range of status-list indexes from the `counters` table. Salts are not stored: each credential keeps one
 random 32-byte seed they are derived from (docs/FORMAT.md §3.2).
 """
 
@@ -11,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,10 +25,9 @@ from registry.core.errors import BadRequest, Forbidden, ValidationFailed
 from registry.db.models import Batch, Counter, Credential, Organisation
 from registry.services import audit
 from registry.services.orgs import CREDENTIAL_TYPE_CODES, Principal
-from registry.services.prepare import ROW_FIELDS, build_document, prepare_records, prepare_texts, sqlite_datetime
+from registry.services.prepare import ROW_FIELDS, build_document, prepare_upload, sqlite_datetime
 
 log = logging.getLogger(__name__)
-RECORD_KEYS = frozenset({"id", "validFrom", "validUntil", "credentialSubject"})
 POOL_THRESHOLD = 2000  # smaller uploads are prepared in the service process
 CHUNK = 1250  # records per worker task: small enough that writing rows overlaps preparing them
 
@@ -51,32 +51,6 @@ def document_of(cred: Credential, deployment) -> dict:
         return doc  # type: ignore[no-any-return]
     dep = {"chainId": deployment.chain_id, "anchorRegistry": deployment.anchor_registry}
     return build_document(doc, TYPE_NAMES[cred.credential_type], doc["issuer"], cred.status_index, dep)
-
-
-_UUID_URN = re.compile(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-def _shape_errors(record: Any) -> list[str]:
-    if type(record) is dict and record.keys() <= RECORD_KEYS and type(record.get("credentialSubject")) is dict:
-        rid, valid_from, until = record.get("id"), record.get("validFrom"), record.get("validUntil")
-        if ((rid is None or (type(rid) is str and _UUID_URN.fullmatch(rid)))
-                and (valid_from is None or type(valid_from) is str) and (until is None or type(until) is str)):
-            return []  # the usual record, checked without building anything
-    if not isinstance(record, dict):
-        return [f"a record must be a JSON object, not {type(record).__name__}"]
-    errs = []
-    extra = sorted(set(record) - RECORD_KEYS)
-    if extra:
-        errs.append(f"unknown fields {extra}: a record has credentialSubject, and optionally id, validFrom, validUntil")
-    if not isinstance(record.get("credentialSubject"), dict):
-        errs.append("credentialSubject must be a JSON object")
-    rid = record.get("id")
-    if rid is not None and (not isinstance(rid, str) or not _UUID_URN.fullmatch(rid)):
-        errs.append("id must be a 'urn:uuid:...' string (lower-case hex)")
-    for k in ("validFrom", "validUntil"):
-        if k in record and record[k] is not None and not isinstance(record[k], str):
-            errs.append(f"{k} must be an RFC 3339 date-time string")
-    return errs
 
 
 async def reserve_status_indexes(session: AsyncSession, n: int) -> int:
@@ -129,37 +103,46 @@ class Issuance:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
 
-    def _chunks(self, records: list, sources: list[str] | None, candidates: list[int], type_name: str, suite: str,
-                issuer: dict, dep: dict, first: int, sqlite: bool = False):
-        """Awaitables, one per chunk of candidates: (chunk's candidate indexes, prepare_records output).
-        With ``sources`` (each record's JSON text) a worker gets the text, not the record."""
+    def _chunks(self, items: list, from_text: bool, type_name: str, suite: str, issuer: dict, dep: dict,
+                first: int, sqlite: bool) -> list[asyncio.Future]:
+        """One future per chunk of the upload's items, started now: (the chunk's first position,
+        :func:`prepare_upload` of it) — in the worker processes, or for a small upload here."""
         loop = asyncio.get_running_loop()
-        inline = len(candidates) < POOL_THRESHOLD
+        if len(items) < POOL_THRESHOLD:
+            done = loop.create_future()
+            done.set_result((0, prepare_upload(items, from_text, type_name, suite, issuer, dep, first, sqlite)))
+            return [done]
 
-        async def one(part: list[int], start: int):
-            if inline:
-                return part, prepare_records([records[i] for i in part], type_name, suite, issuer, dep, start, sqlite)
-            if sources is not None:
-                return part, await loop.run_in_executor(self.pool(), prepare_texts, [sources[i] for i in part],
-                                                        type_name, suite, issuer, dep, start, sqlite)
-            return part, await loop.run_in_executor(self.pool(), prepare_records, [records[i] for i in part],
-                                                    type_name, suite, issuer, dep, start, sqlite)
+        async def one(start: int):
+            return start, await loop.run_in_executor(self.pool(), prepare_upload, items[start:start + CHUNK],
+                                                     from_text, type_name, suite, issuer, dep, first + start, sqlite)
 
-        step = max(1, len(candidates)) if inline else CHUNK
-        return [one(candidates[j:j + step], first + j) for j in range(0, len(candidates), step)]
+        return [asyncio.ensure_future(one(start)) for start in range(0, len(items), CHUNK)]
 
-    async def accept(self, principal: Principal, type_name: str, records: list[Any], *,
-                     atomic: bool, request_id: str, sources: list[str] | None = None) -> AcceptResult:
-        """Validate, prepare and store ``records`` as accepted credentials. ``sources``: each record's
-        JSON text as uploaded, which :data:`~registry.services.prepare.RECORD_DECODER` decoded
-        into it (a JSON Lines upload), so that the workers can be sent the text instead."""
-        if sources is not None and len(sources) != len(records):
-            raise ValueError(f"{len(sources)} source texts for {len(records)} records")
+    @staticmethod
+    async def _taken(s: AsyncSession, ids: list[str]) -> set[str]:
+        """Which of these credential ids exist already."""
+        taken: set[str] = set()
+        for j in range(0, len(ids), 1000):
+            taken.update((await s.execute(select(Credential.id).where(Credential.id.in_(ids[j:j + 1000])))).scalars())
+        return taken
+
+    async def accept(self, principal: Principal, type_name: str, records: list[Any] | None = None, *,
+                     atomic: bool, request_id: str, texts: list[str] | None = None,
+                     lines: list[int] | None = None) -> AcceptResult:
+        """Validate, prepare and store an upload as accepted credentials: ``records``, or ``texts``,
+        each a record's JSON text (a JSON Lines upload: the workers decode them), with ``lines``
+        the line number of each in the upload (for naming a text that is not JSON: that refuses
+        the whole upload, 400). Records are refused one by one (or, ``atomic``, the whole upload
+        with them) for their shape, their schema, and an id used before in the upload or already."""
+        if (records is None) == (texts is None):
+            raise ValueError("give records or texts")
+        items: list[Any] = records if records is not None else texts  # type: ignore[assignment]
         if type_name not in CREDENTIAL_TYPE_CODES:
             raise BadRequest(f"unknown credential type {type_name!r}: choose from {', '.join(CREDENTIAL_TYPE_CODES)}")
         if not principal.has("issuer"):
             raise Forbidden("only an issuer organisation may issue credentials")
-        if not records:
+        if not items:
             raise BadRequest("no records to issue")
         ctx = self.ctx
         code = CREDENTIAL_TYPE_CODES[type_name]
@@ -172,80 +155,70 @@ class Issuance:
         issuer = {"id": f"did:certledger:{ctx.deployment.chain_id}:issuer:{org.issuer_id}", "name": org.name,
                   "unifiedSocialCreditCode": org.identifier}
         dep = {"chainId": ctx.deployment.chain_id, "anchorRegistry": ctx.deployment.anchor_registry}
-
-        result = AcceptResult()
-        problems: dict[int, list[str]] = {}
-        seen: set[str] = set()
-        for i, rec in enumerate(records):
-            errs = _shape_errors(rec)
-            rid = rec.get("id") if isinstance(rec, dict) else None
-            if rid:
-                if rid in seen:
-                    errs.append(f"duplicate id {rid} in this upload")
-                seen.add(rid)
-            if errs:
-                problems[i] = errs
-        if seen:
-            async with ctx.sessions() as s:
-                ids = list(seen)
-                for j in range(0, len(ids), 1000):
-                    taken = set((await s.execute(select(Credential.id).where(Credential.id.in_(ids[j:j + 1000]))))
-                                .scalars())
-                    for i, rec in enumerate(records):
-                        if isinstance(rec, dict) and rec.get("id") in taken:
-                            problems.setdefault(i, []).append(f"a credential with id {rec['id']} exists already")
-        candidates = [i for i in range(len(records)) if i not in problems]
         suite = org.suite or "secp256k1"
-        if atomic and problems:
-            # name every invalid record, not only the malformed ones: check the rest too
-            for part, prepared in await asyncio.gather(*self._chunks(records, sources, candidates, type_name, suite,
-                                                                     issuer, dep, 0)):
-                for i, prep in zip(part, prepared):
-                    if isinstance(prep, list):
-                        problems[i] = prep
-            raise ValidationFailed(f"{len(problems)} of {len(records)} records are invalid; nothing was issued",
-                                   details=_problem_list(problems))
+        n = len(items)
 
         async with ctx.writing() as s:
-            first = await reserve_status_indexes(s, len(candidates))
+            first = await reserve_status_indexes(s, n)  # (a refused record leaves its index unused)
+        result = AcceptResult()
+        problems: dict[int, list[str]] = {}
+        seen: set[str] = set()  # the ids records named themselves, so far in the upload
         accepted: list[tuple[int, str]] = []
         size = ctx.settings.batch_size
         sqlite = ctx.engine.dialect.name == "sqlite"
         # The workers start now; the write transaction (on SQLite, the one writer's turn) begins
         # once the first chunk is ready, so other writers are not held up while the workers work.
-        waits = list(asyncio.as_completed(self._chunks(records, sources, candidates, type_name, suite, issuer, dep,
-                                                       first, sqlite)))
-        ready = await waits[0] if waits else None  # none: every record was refused already
-        async with ctx.writing() as s:
-            # An upload of at least a batch seals its own full batches as it writes the rows, so
-            # the pipeline need not rewrite them (seal_due would set batch_id on each row later).
-            sealer = _UploadSealer(s, org.id, code, size) if len(candidates) >= size else None
-            writer = await _RowWriter.open(s)
-            now_ = datetime.now(timezone.utc)
-            fixed = (org.id, code, sqlite_datetime(now_) if sqlite else now_, 1, 0)  # FIXED_FIELDS
-            # rows are written chunk by chunk as the workers finish them, in one transaction
-            for j, wait in enumerate(waits):
-                part, prepared = ready if j == 0 else await wait
-                rows, leaves = [], []
-                for i, prep in zip(part, prepared):
-                    if isinstance(prep, list):
-                        problems[i] = prep
-                    else:
-                        rows.append(prep[:-1] + fixed)
-                        leaves.append(prep[-1])
-                        accepted.append((i, prep[0]))
-                if rows and not (atomic and problems):
-                    batch_ids = await sealer.assign(leaves) if sealer is not None else None
-                    await writer.write(rows, batch_ids)
-            if atomic and problems:
-                raise ValidationFailed(f"{len(problems)} of {len(records)} records are invalid; nothing was issued",
-                                       details=_problem_list(problems))
-            sealed = await sealer.finish() if sealer is not None else 0
-            accepted.sort()
-            await audit.append(s, actor=principal.org_name, action="issue", target=f"{type_name}:{len(accepted)}",
-                               request_id=request_id, org_id=principal.org_id,
-                               details={"count": len(accepted), "rejected": len(problems),
-                                        "first": accepted[0][1] if accepted else None, "sealedBatches": sealed})
+        # Chunks are taken in upload order: of two records with one id, the first is accepted.
+        chunks = self._chunks(items, texts is not None, type_name, suite, issuer, dep, first, sqlite)
+        try:
+            await asyncio.wait([chunks[0]])
+            async with ctx.writing() as s:
+                # An upload of at least a batch seals its own full batches as it writes the rows, so
+                # the pipeline need not rewrite them (seal_due would set batch_id on each row later).
+                sealer = _UploadSealer(s, org.id, code, size) if n >= size else None
+                writer = await _RowWriter.open(s)
+                now_ = datetime.now(timezone.utc)
+                fixed = (org.id, code, sqlite_datetime(now_) if sqlite else now_, 1, 0)  # FIXED_FIELDS
+                # rows are written chunk by chunk as the workers finish them, in one transaction
+                for chunk in chunks:
+                    start, (prepared, supplied) = await chunk
+                    bad = next((k for k, p in enumerate(prepared) if type(p) is str), None)
+                    if bad is not None:  # a text that is not JSON: the upload is refused (rolled back)
+                        line = lines[start + bad] if lines is not None else start + bad + 1
+                        raise BadRequest(f"line {line} is not valid JSON: {prepared[bad]}", details={"line": line})
+                    own = [k for k in supplied if type(prepared[k]) is tuple]
+                    for k in own:
+                        cid = prepared[k][0]
+                        if cid in seen:
+                            prepared[k] = [f"duplicate id {cid} in this upload"]
+                        seen.add(cid)
+                    taken = await self._taken(s, [prepared[k][0] for k in own if type(prepared[k]) is tuple])
+                    for k in own:
+                        if type(prepared[k]) is tuple and prepared[k][0] in taken:
+                            prepared[k] = [f"a credential with id {prepared[k][0]} exists already"]
+                    rows, leaves = [], []
+                    for k, prep in enumerate(prepared):
+                        if type(prep) is list:
+                            problems[start + k] = prep
+                        else:
+                            rows.append(prep[:-1] + fixed)
+                            leaves.append(prep[-1])
+                            accepted.append((start + k, prep[0]))
+                    if rows and not (atomic and problems):
+                        batch_ids = await sealer.assign(leaves) if sealer is not None else None
+                        await writer.write(rows, batch_ids)
+                if atomic and problems:  # (every chunk was checked: each invalid record is named)
+                    raise ValidationFailed(f"{len(problems)} of {n} records are invalid; nothing was issued",
+                                           details=_problem_list(problems))
+                sealed = await sealer.finish() if sealer is not None else 0
+                await audit.append(s, actor=principal.org_name, action="issue", target=f"{type_name}:{len(accepted)}",
+                                   request_id=request_id, org_id=principal.org_id,
+                                   details={"count": len(accepted), "rejected": len(problems),
+                                            "first": accepted[0][1] if accepted else None, "sealedBatches": sealed})
+        finally:  # refused part-way: the chunks still in the workers are not waited for
+            for chunk in chunks:
+                chunk.cancel()
+            await asyncio.gather(*chunks, return_exceptions=True)
         if writer.sqlite and len(accepted) >= POOL_THRESHOLD:
             self._checkpoint_later()
         crash = getattr(ctx, "pipeline", None)

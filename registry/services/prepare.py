@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -28,34 +29,49 @@ def _not_json(constant: str):
 RECORD_DECODER = json.JSONDecoder(parse_constant=_not_json)
 
 
-class LineError(ValueError):
-    """A line of a JSON Lines upload that is not JSON."""
-
-    def __init__(self, line: int, msg: str):
-        super().__init__(f"line {line} is not valid JSON: {msg}")
-        self.line, self.msg = line, msg
-
-
 def jsonl_lines(text: str) -> list[str]:
     """The lines of a JSON Lines text: split at LF only, a CR before it dropped. (``str.splitlines``
     also splits at U+2028, U+2029 and U+0085, which JSON strings may hold as they are.)"""
     return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
 
 
-def decode_lines(text: str) -> tuple[list[Any], list[str]]:
-    """The records of a JSON Lines text, and each record's own text (blank lines skipped).
-    Raises :class:`LineError` (1-based line number) at the first line that is not JSON."""
-    items, texts = [], []
-    decode = RECORD_DECODER.decode
+def jsonl_records(text: str) -> tuple[list[str], list[int]]:
+    """The records of a JSON Lines text, each as its text (not decoded: the workers decode them),
+    and the line number (from 1) of each; blank lines are skipped but counted."""
+    texts, numbers = [], []
     for n, line in enumerate(jsonl_lines(text), 1):
-        if not line.strip(" \t"):
-            continue
-        try:
-            items.append(decode(line))
-        except ValueError as exc:
-            raise LineError(n, exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)) from None
-        texts.append(line)
-    return items, texts
+        if line.strip(" \t"):
+            texts.append(line)
+            numbers.append(n)
+    return texts, numbers
+
+
+RECORD_KEYS = frozenset({"id", "validFrom", "validUntil", "credentialSubject"})
+_UUID_URN = re.compile(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def shape_errors(record: Any) -> list[str]:
+    """What is wrong with the shape of an uploaded record (before anything is built from it)."""
+    if type(record) is dict and record.keys() <= RECORD_KEYS and type(record.get("credentialSubject")) is dict:
+        rid, valid_from, until = record.get("id"), record.get("validFrom"), record.get("validUntil")
+        if ((rid is None or (type(rid) is str and _UUID_URN.fullmatch(rid)))
+                and (valid_from is None or type(valid_from) is str) and (until is None or type(until) is str)):
+            return []  # the usual record, checked without building anything
+    if not isinstance(record, dict):
+        return [f"a record must be a JSON object, not {type(record).__name__}"]
+    errs = []
+    extra = sorted(set(record) - RECORD_KEYS)
+    if extra:
+        errs.append(f"unknown fields {extra}: a record has credentialSubject, and optionally id, validFrom, validUntil")
+    if not isinstance(record.get("credentialSubject"), dict):
+        errs.append("credentialSubject must be a JSON object")
+    rid = record.get("id")
+    if rid is not None and (not isinstance(rid, str) or not _UUID_URN.fullmatch(rid)):
+        errs.append("id must be a 'urn:uuid:...' string (lower-case hex)")
+    for k in ("validFrom", "validUntil"):
+        if k in record and record[k] is not None and not isinstance(record[k], str):
+            errs.append(f"{k} must be an RFC 3339 date-time string")
+    return errs
 
 
 def _iso(dt: datetime) -> str:
@@ -193,19 +209,46 @@ class _EnvelopeTemplate:
                                 encode_basestring(valid_from).encode())
 
 
-def prepare_texts(texts: list[str], *args: Any) -> list[tuple | list[str]]:
-    """:func:`prepare_records` of records given as their uploaded JSON text, decoded here again by
-    :data:`RECORD_DECODER` (the decoder that made the service's copy: the same values). A worker
-    gets the text rather than the decoded record: a string crosses to the worker process for a
-    tenth of what pickling and unpickling the record's objects costs (~8 µs for a 600-byte
-    business licence), most of it on the service's event loop."""
+def prepare_upload(items: list[Any], from_text: bool, type_name: str, suite: str, issuer: dict, deployment: dict,
+                   first_index: int, sqlite: bool = False) -> tuple[list[Any], list[int]]:
+    """One chunk of an upload, as a worker process takes it: each item is a record, or with
+    ``from_text`` a record's JSON text (a JSON Lines upload), decoded here by :data:`RECORD_DECODER`.
+    (Sending the text costs a tenth of pickling and unpickling the decoded record, and the decoding
+    runs here, on every core, instead of on the service's event loop.)
+
+    Returns, per item, :func:`prepare_records`' output (row values and leaf hash, or a list of
+    error messages), or for a text that is not JSON a str, the decoder's message; and the
+    positions of the records that name their own id (the service checks those against the rest
+    of the upload and the database). The k-th item has status-list index ``first_index + k``."""
     decode = RECORD_DECODER.decode
-    return prepare_records([decode(t) for t in texts], *args)
+    out: list[Any] = [None] * len(items)
+    records, at, supplied = [], [], []
+    for k, item in enumerate(items):
+        if from_text:
+            try:
+                item = decode(item)
+            except ValueError as exc:  # JSONDecodeError, NaN / Infinity
+                out[k] = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+                continue
+        errs = shape_errors(item)
+        if errs:
+            out[k] = errs
+            continue
+        records.append(item)
+        at.append(k)
+        if item.get("id") is not None:
+            supplied.append(k)
+    prepared = prepare_records(records, type_name, suite, issuer, deployment, first_index, sqlite,
+                               indexes=[first_index + k for k in at])
+    for k, p in zip(at, prepared):
+        out[k] = p
+    return out, supplied
 
 
 def prepare_records(records: list[dict], type_name: str, suite: str, issuer: dict, deployment: dict,
-                    first_index: int, sqlite: bool = False) -> list[tuple | list[str]]:
-    """Build, validate, salt and hash each record; the k-th gets status-list index first_index + k.
+                    first_index: int, sqlite: bool = False, indexes: list[int] | None = None) -> list[tuple | list[str]]:
+    """Build, validate, salt and hash each record (shaped as :func:`shape_errors` accepts); the k-th
+    gets status-list index first_index + k, or ``indexes[k]``.
 
     Returns, per record, either the values of :data:`ROW_FIELDS` followed by the credential's Merkle
     leaf hash, or a list of error messages. ``valid_until`` is a datetime, or with ``sqlite`` the
@@ -235,7 +278,7 @@ def prepare_records(records: list[dict], type_name: str, suite: str, issuer: dic
     now: str | None = None
     out: list[Any] = []
     for k, record in enumerate(records):
-        index = first_index + k
+        index = first_index + k if indexes is None else indexes[k]
         cid, valid_from, until = record.get("id"), record.get("validFrom"), record.get("validUntil")
         if not cid:
             ids = ids or new_credential_ids(len(records))

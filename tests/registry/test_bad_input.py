@@ -96,6 +96,9 @@ def _bad_records() -> list:
         top(validUntil=20440101),
         top(id="urn:uuid:not-a-uuid"),
         top(id="https://example.com/1"),
+        top(id=["urn:uuid:0190a3c4-8a2b-7c3d-9e4f-0123456789ab"]),  # a list: was a 500 (unhashable)
+        top(id={"urn": "uuid"}),
+        top(id=7),
         top(extra=True),
         {"validFrom": "2024-01-01T00:00:00Z"},  # no credentialSubject
         {"credentialSubject": "a string"},
@@ -137,6 +140,10 @@ async def test_schema_violations_per_record_with_index(svc):
     assert body["accepted"] == len(records) - len(bad) == len(body["ids"])
     assert {d["index"] for d in body["rejected"]} == bad_at
     assert await _total(service, key) == before + body["accepted"]
+    # the same as JSON Lines (the workers decode each line): the same records refused
+    r = await _bulk(service, key, b"\n".join(dumps(rec) for rec in records), atomic=False, headers=NDJSON)
+    assert r.status_code == 202, r.text
+    assert {d["index"] for d in r.json()["rejected"]} == bad_at and r.json()["accepted"] == body["accepted"]
     # the message names the problem
     msgs = {d["index"]: " ".join(d["errors"]) for d in body["rejected"]}
     assert "enterpriseName" in msgs[1], msgs[1]
@@ -433,7 +440,8 @@ async def test_line_separators_inside_a_json_lines_record_keep_it_one_record(svc
 async def test_a_large_json_lines_upload_is_prepared_from_its_text_as_an_array_is_from_records(svc, monkeypatch):
     """An upload large enough for the worker processes: a JSON Lines body's workers get each
     record's text, an array's get the records. Both refuse the same records (schema, shape,
-    duplicate id) at the same indexes, and what they accept is the same and verifies."""
+    duplicate id, the first of the two kept) at the same indexes, and what they accept is the same
+    and verifies."""
     from registry.services import issuance as issuance_module
 
     service = svc
@@ -444,9 +452,9 @@ async def test_a_large_json_lines_upload_is_prepared_from_its_text_as_an_array_i
     loop = issuance_module.asyncio.get_running_loop()
     real_run, given = loop.run_in_executor, []
 
-    def run_in_executor(executor, fn, *args):  # which function each chunk's worker is given
-        if executor is not None:  # (not asyncio.to_thread's)
-            given.append(getattr(fn, "__name__", repr(fn)))
+    def run_in_executor(executor, fn, *args):  # what each chunk's worker is given: text or records
+        if getattr(fn, "__module__", None) == "registry.services.prepare":  # (not to_thread's, web3's)
+            given.append((fn.__name__, args[1], type(args[0][0]).__name__))
         return real_run(executor, fn, *args)
 
     monkeypatch.setattr(loop, "run_in_executor", run_in_executor)
@@ -468,8 +476,9 @@ async def test_a_large_json_lines_upload_is_prepared_from_its_text_as_an_array_i
         r = await _bulk(service, key, content, headers=headers)
         assert r.status_code == 202, r.text
         results[how] = (r.json(), recs)
-        assert set(given) == ({"prepare_texts"} if how == "lines" else {"prepare_records"}), (how, given)
-        assert len(given) == 3  # 117 candidates in chunks of 40
+        text = how == "lines"
+        assert set(given) == {("prepare_upload", text, "str" if text else "dict")}, (how, given)
+        assert len(given) == 3  # 120 records in chunks of 40
     for how, (body, recs) in results.items():
         assert body["accepted"] == 117, (how, body["rejected"])
         assert [d["index"] for d in body["rejected"]] == [7, 50, 99], how
@@ -667,3 +676,31 @@ async def test_state_conflicts_and_unknown_ids(svc):
         r = await service.client.post("/v1/verify", headers=h, json={"credential": copy, **extra})
         assert r.status_code in (400, 422), (extra, r.status_code, r.text)
         assert_error(r, r.status_code)
+
+
+async def test_a_line_that_is_not_json_refuses_a_pooled_upload_naming_it(svc, monkeypatch):
+    """In an upload large enough for the worker processes, which decode the lines, a line that is
+    not JSON (in the last chunk, after blank lines) still refuses the whole upload, naming the first
+    such line of the file; nothing is issued."""
+    from registry.services import issuance as issuance_module
+
+    service = svc
+    _, key = await _issuer(service)
+    monkeypatch.setattr(issuance_module, "POOL_THRESHOLD", 50)
+    monkeypatch.setattr(issuance_module, "CHUNK", 40)
+    before = await _total(service, key)
+    lines = [dumps(business_licence_record()) for _ in range(120)]
+    lines[100] = b'{"credentialSubject": NaN}'
+    lines[110] = b"{"
+    body = b"\n\n" + b"\n".join(lines)  # the record at index 100 is on line 103
+    r = await _bulk(service, key, body, headers=NDJSON)
+    err = assert_error(r, 400, "bad_request")
+    assert err["details"] == {"line": 103} and "line 103" in err["message"] and "NaN" in err["message"], err
+    for atomic in (True, False):
+        r = await _bulk(service, key, b"\n".join(lines[:110] + [b"[1,]"]), headers=NDJSON, atomic=atomic)
+        assert assert_error(r, 400, "bad_request")["details"] == {"line": 101}
+    assert await _total(service, key) == before
+    # and the upload goes through once the lines are fixed
+    lines[100] = lines[110] = dumps(business_licence_record())
+    r = await _bulk(service, key, b"\n".join(lines), headers=NDJSON)
+    assert r.status_code == 202 and r.json()["accepted"] == 120, r.text

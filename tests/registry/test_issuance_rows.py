@@ -265,7 +265,7 @@ def test_a_template_that_disagrees_with_the_built_document_is_not_used(monkeypat
     ({"credentialSubject": {}, "validUntil": ["2030"]}, "validUntil must be an RFC 3339 date-time string"),
 ])
 def test_the_shape_of_each_uploaded_record_is_checked_before_anything_is_built(record, error):
-    from registry.services.issuance import _shape_errors
+    from registry.services.prepare import shape_errors
 
-    errors = _shape_errors(record)
+    errors = shape_errors(record)
     assert (errors == []) if error is None else any(error in e for e in errors), errors

@@ -10,7 +10,7 @@ from registry.api.deps import AnyPrincipal, IssuerOrAdmin, RequestId
 from registry.core.errors import BadRequest, Forbidden, UnsupportedMediaType
 from registry.db.models import Batch
 from registry.services import lifecycle, records
-from registry.services.prepare import RECORD_DECODER, LineError, decode_lines
+from registry.services.prepare import RECORD_DECODER, jsonl_records
 
 router = APIRouter(prefix="/v1/credentials", tags=["credentials"])
 
@@ -41,7 +41,7 @@ async def issue_bulk(request: Request, p: IssuerOrAdmin, rid: RequestId,
     """Accept many: a JSON array, or JSON Lines (application/x-ndjson, application/jsonl)."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     raw = await request.body()
-    texts = None  # each record's own text (JSON Lines): the workers are sent that
+    texts = lines = None
     if ctype == "application/json":
         try:
             items = RECORD_DECODER.decode(raw.decode("utf-8"))  # strict: no CESU-8 surrogates
@@ -54,16 +54,17 @@ async def issue_bulk(request: Request, p: IssuerOrAdmin, rid: RequestId,
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise BadRequest("the body is not UTF-8") from None
-        try:
-            items, texts = decode_lines(text)
-        except LineError as exc:
-            raise BadRequest(str(exc), details={"line": exc.line}) from None
+        # each record's text goes to the worker processes, which decode it (a line that is not
+        # JSON refuses the upload, naming it)
+        texts, lines = jsonl_records(text)
+        items = texts
     else:
         raise UnsupportedMediaType(f"unsupported content type {ctype or '(none)'}: send application/json "
                                    "(an array) or application/x-ndjson (one record per line)")
     if len(items) > 200_000:
         raise BadRequest(f"{len(items)} records in one upload; the limit is 200,000")
-    res = await request.app.state.issuance.accept(p, type, items, atomic=atomic, request_id=rid, sources=texts)
+    res = await request.app.state.issuance.accept(p, type, None if texts is not None else items, atomic=atomic,
+                                                  request_id=rid, texts=texts, lines=lines)
     # (serialised here: FastAPI's encoder would walk every one of up to 200,000 ids first)
     return Response(orjson.dumps({"accepted": len(res.accepted), "ids": res.accepted, "rejected": res.rejected}),
                     status_code=202, media_type="application/json")
