@@ -27,6 +27,8 @@ def _not_json(constant: str):
 #: its scanner per call: a third of the parse time of a 600-byte record): strict JSON (NaN and
 #: Infinity refused).
 RECORD_DECODER = json.JSONDecoder(parse_constant=_not_json)
+#: why a text RECORD_DECODER gave up on with RecursionError is refused
+NESTED_TOO_DEEPLY = "the JSON is nested too deeply"  # (as the verifier says it)
 
 
 def jsonl_lines(text: str) -> list[str]:
@@ -229,6 +231,9 @@ def prepare_upload(items: list[Any], from_text: bool, type_name: str, suite: str
                 item = decode(item)
             except ValueError as exc:  # JSONDecodeError, NaN / Infinity
                 out[k] = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+                continue
+            except RecursionError:
+                out[k] = NESTED_TOO_DEEPLY
                 continue
         errs = shape_errors(item)
         if errs:

@@ -5,8 +5,24 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sys
 
 log = logging.getLogger("certledger.runtime")
+
+
+#: The service's recursion limit: Python's default. py_ecc, which eth_account imports, raises it
+#: process-wide to 100,000 for code of its own the service never runs; at that limit a request
+#: body of JSON nested some tens of thousands deep overflows the C stack while it is decoded, and
+#: the process dies of SIGSEGV instead of raising RecursionError (a 400).
+RECURSION_LIMIT = 1000
+
+
+def bound_recursion() -> None:
+    """Put the recursion limit back to :data:`RECURSION_LIMIT`, after py_ecc has raised it (it does
+    so once, when first imported: imported here first if it was not yet)."""
+    import eth_account  # noqa: F401 - (imports py_ecc)
+
+    sys.setrecursionlimit(RECURSION_LIMIT)
 
 
 def settle_heap() -> None:

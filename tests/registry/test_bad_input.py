@@ -704,3 +704,39 @@ async def test_a_line_that_is_not_json_refuses_a_pooled_upload_naming_it(svc, mo
     lines[100] = lines[110] = dumps(business_licence_record())
     r = await _bulk(service, key, b"\n".join(lines), headers=NDJSON)
     assert r.status_code == 202 and r.json()["accepted"] == 120, r.text
+
+
+async def test_json_nested_deeper_than_the_decoder_goes_is_a_400_on_every_entry_point(svc, monkeypatch):
+    """Arrays nested 100,000 deep: a 400 with the error shape on every JSON entry point, decoded in
+    the service or in a worker process. (py_ecc, imported with eth_account, had raised the
+    recursion limit to 100,000: decoding this overflowed the C stack and the process died of
+    SIGSEGV; the service now puts the limit back when it starts.)"""
+    from registry.services import issuance as issuance_module
+
+    service = svc
+    _, key = await _issuer(service)
+    h = service.h(key)
+    deep = "[" * 100_000 + "]" * 100_000
+    good = dumps(business_licence_record()).decode()
+    bodies = [
+        ("/v1/credentials/bulk?type=BusinessLicence", NDJSON, f"{good}\n{deep}"),
+        ("/v1/credentials/bulk?type=BusinessLicence", JSON_CT, f"[{good}, {deep}]"),
+        ("/v1/credentials", JSON_CT, f'{{"type": "BusinessLicence", "record": {deep}}}'),
+        ("/v1/verify", JSON_CT, f'{{"credential": {deep}}}'),
+        ("/v1/organisations", JSON_CT, deep),
+    ]
+    for path, headers, body in bodies:
+        r = await service.client.post(path, headers={**h, **headers}, content=body.encode())
+        err = assert_error(r, 400, "bad_request")
+        assert "nested too deeply" in err["message"] or "pars" in err["message"], (path, err)
+    # a credential file given as a string is checked by the verifier: not valid, said so
+    r = await service.client.post("/v1/verify", headers=h, json={"credential": deep})
+    assert r.status_code == 200 and not r.json()["valid"] and "nested too deeply" in r.text, r.text
+    # in a worker process: the line is named
+    monkeypatch.setattr(issuance_module, "POOL_THRESHOLD", 50)
+    lines = [good] * 60 + [deep]
+    err = assert_error(await _bulk(service, key, "\n".join(lines).encode(), headers=NDJSON), 400, "bad_request")
+    assert err["details"] == {"line": 61} and "nested too deeply" in err["message"], err
+    # and the service still answers
+    r = await _bulk(service, key, good.encode(), headers=NDJSON)
+    assert r.status_code == 202 and r.json()["accepted"] == 1, r.text

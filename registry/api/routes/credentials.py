@@ -10,7 +10,7 @@ from registry.api.deps import AnyPrincipal, IssuerOrAdmin, RequestId
 from registry.core.errors import BadRequest, Forbidden, UnsupportedMediaType
 from registry.db.models import Batch
 from registry.services import lifecycle, records
-from registry.services.prepare import RECORD_DECODER, jsonl_records
+from registry.services.prepare import NESTED_TOO_DEEPLY, RECORD_DECODER, jsonl_records
 
 router = APIRouter(prefix="/v1/credentials", tags=["credentials"])
 
@@ -47,6 +47,8 @@ async def issue_bulk(request: Request, p: IssuerOrAdmin, rid: RequestId,
             items = RECORD_DECODER.decode(raw.decode("utf-8"))  # strict: no CESU-8 surrogates
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN / Infinity
             raise BadRequest(f"the body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise BadRequest(f"the body is not valid JSON: {NESTED_TOO_DEEPLY}") from None
         if not isinstance(items, list):
             raise BadRequest("a JSON body must be an array of records")
     elif ctype in ("application/x-ndjson", "application/jsonl", "application/json-lines", "text/plain"):

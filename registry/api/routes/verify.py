@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from registry.api.deps import AnyPrincipal
 from registry.core.errors import BadRequest, UnsupportedMediaType
+from registry.services.prepare import NESTED_TOO_DEEPLY
 
 router = APIRouter(prefix="/v1", tags=["verify"])
 
@@ -76,8 +77,10 @@ def _parse(raw: bytes, content_type: str | None) -> VerifyRequest:
     except orjson.JSONDecodeError:
         try:
             value = json.loads(raw)
-        except (ValueError, RecursionError) as exc:
+        except ValueError as exc:
             raise BadRequest(f"the request is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise BadRequest(f"the request is not valid JSON: {NESTED_TOO_DEEPLY}") from None
         if _invalid_unicode(value):
             raise BadRequest("the request holds text that is not valid Unicode (a lone surrogate)") from None
     if type(value) is not dict:
