@@ -78,9 +78,9 @@ class ServiceContext:
             if deployment.chain_id != DEV_CHAIN_ID:
                 raise BadRequest("CERTLEDGER_GOVERNANCE_KEY is required outside the development chain")
             gov = DEV_KEYS[0]
+        chain = ServiceChain(rpc_url, deployment, batch_calls=settings.rpc_batch_calls)
         ctx = cls(settings=settings, engine=engine, sessions=make_sessionmaker(engine), rpc_url=rpc_url,
-                  deployment=deployment, chain=ServiceChain(rpc_url, deployment, batch_calls=settings.rpc_batch_calls), governance_key=gov,
-                  operator_key=_operator_key(settings),
+                  deployment=deployment, chain=chain, governance_key=gov, operator_key=_operator_key(settings),
                   write_gate=asyncio.Lock() if engine.dialect.name == "sqlite" else None)
         return ctx
 

@@ -120,12 +120,25 @@ class Issuance:
         return [asyncio.ensure_future(one(start)) for start in range(0, len(items), CHUNK)]
 
     @staticmethod
-    async def _taken(s: AsyncSession, ids: list[str]) -> set[str]:
-        """Which of these credential ids exist already."""
-        taken: set[str] = set()
-        for j in range(0, len(ids), 1000):
-            taken.update((await s.execute(select(Credential.id).where(Credential.id.in_(ids[j:j + 1000])))).scalars())
-        return taken
+    async def _refuse_used_ids(s: AsyncSession, prepared: list, supplied: list[int], seen: set[str]) -> None:
+        """Of one chunk's prepared records that named their own id (``supplied``), refuse in place
+        those whose id an earlier record of the upload (``seen``, updated) or a stored credential has."""
+        own = [k for k in supplied if type(prepared[k]) is tuple]
+        fresh = []
+        for k in own:
+            cid = prepared[k][0]
+            if cid in seen:
+                prepared[k] = [f"duplicate id {cid} in this upload"]
+            else:
+                seen.add(cid)
+                fresh.append(k)
+        for j in range(0, len(fresh), 1000):
+            part = fresh[j:j + 1000]
+            taken = set((await s.execute(select(Credential.id).where(
+                Credential.id.in_([prepared[k][0] for k in part])))).scalars())
+            for k in part:
+                if prepared[k][0] in taken:
+                    prepared[k] = [f"a credential with id {prepared[k][0]} exists already"]
 
     async def accept(self, principal: Principal, type_name: str, records: list[Any] | None = None, *,
                      atomic: bool, request_id: str, texts: list[str] | None = None,
@@ -182,22 +195,12 @@ class Issuance:
                 # rows are written chunk by chunk as the workers finish them, in one transaction
                 for chunk in chunks:
                     start, (prepared, supplied) = await chunk
-                    bad = next((k for k, p in enumerate(prepared) if type(p) is str), None)
-                    if bad is not None:  # a text that is not JSON: the upload is refused (rolled back)
-                        line = lines[start + bad] if lines is not None else start + bad + 1
-                        raise BadRequest(f"line {line} is not valid JSON: {prepared[bad]}", details={"line": line})
-                    own = [k for k in supplied if type(prepared[k]) is tuple]
-                    for k in own:
-                        cid = prepared[k][0]
-                        if cid in seen:
-                            prepared[k] = [f"duplicate id {cid} in this upload"]
-                        seen.add(cid)
-                    taken = await self._taken(s, [prepared[k][0] for k in own if type(prepared[k]) is tuple])
-                    for k in own:
-                        if type(prepared[k]) is tuple and prepared[k][0] in taken:
-                            prepared[k] = [f"a credential with id {prepared[k][0]} exists already"]
+                    await self._refuse_used_ids(s, prepared, supplied, seen)
                     rows, leaves = [], []
                     for k, prep in enumerate(prepared):
+                        if type(prep) is str:  # a text that is not JSON: the upload is refused (rolled back)
+                            line = lines[start + k] if lines is not None else start + k + 1
+                            raise BadRequest(f"line {line} is not valid JSON: {prep}", details={"line": line})
                         if type(prep) is list:
                             problems[start + k] = prep
                         else:

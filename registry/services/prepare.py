@@ -31,17 +31,15 @@ RECORD_DECODER = json.JSONDecoder(parse_constant=_not_json)
 NESTED_TOO_DEEPLY = "the JSON is nested too deeply"  # (as the verifier says it)
 
 
-def jsonl_lines(text: str) -> list[str]:
-    """The lines of a JSON Lines text: split at LF only, a CR before it dropped. (``str.splitlines``
-    also splits at U+2028, U+2029 and U+0085, which JSON strings may hold as they are.)"""
-    return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
-
-
 def jsonl_records(text: str) -> tuple[list[str], list[int]]:
     """The records of a JSON Lines text, each as its text (not decoded: the workers decode them),
-    and the line number (from 1) of each; blank lines are skipped but counted."""
+    and the line number (from 1) of each; blank lines are skipped but counted. Lines end at LF
+    only, a CR before it dropped (``str.splitlines`` also splits at U+2028, U+2029 and U+0085,
+    which JSON strings may hold as they are)."""
     texts, numbers = [], []
-    for n, line in enumerate(jsonl_lines(text), 1):
+    for n, line in enumerate(text.split("\n"), 1):
+        if line.endswith("\r"):
+            line = line[:-1]
         if line.strip(" \t"):
             texts.append(line)
             numbers.append(n)

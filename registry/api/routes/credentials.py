@@ -41,15 +41,15 @@ async def issue_bulk(request: Request, p: IssuerOrAdmin, rid: RequestId,
     """Accept many: a JSON array, or JSON Lines (application/x-ndjson, application/jsonl)."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     raw = await request.body()
-    texts = lines = None
+    records = texts = lines = None
     if ctype == "application/json":
         try:
-            items = RECORD_DECODER.decode(raw.decode("utf-8"))  # strict: no CESU-8 surrogates
+            records = RECORD_DECODER.decode(raw.decode("utf-8"))  # strict: no CESU-8 surrogates
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN / Infinity
             raise BadRequest(f"the body is not valid JSON: {exc}") from None
         except RecursionError:
             raise BadRequest(f"the body is not valid JSON: {NESTED_TOO_DEEPLY}") from None
-        if not isinstance(items, list):
+        if not isinstance(records, list):
             raise BadRequest("a JSON body must be an array of records")
     elif ctype in ("application/x-ndjson", "application/jsonl", "application/json-lines", "text/plain"):
         try:
@@ -59,14 +59,14 @@ async def issue_bulk(request: Request, p: IssuerOrAdmin, rid: RequestId,
         # each record's text goes to the worker processes, which decode it (a line that is not
         # JSON refuses the upload, naming it)
         texts, lines = jsonl_records(text)
-        items = texts
     else:
         raise UnsupportedMediaType(f"unsupported content type {ctype or '(none)'}: send application/json "
                                    "(an array) or application/x-ndjson (one record per line)")
-    if len(items) > 200_000:
-        raise BadRequest(f"{len(items)} records in one upload; the limit is 200,000")
-    res = await request.app.state.issuance.accept(p, type, None if texts is not None else items, atomic=atomic,
-                                                  request_id=rid, texts=texts, lines=lines)
+    count = len(records if records is not None else texts)
+    if count > 200_000:
+        raise BadRequest(f"{count} records in one upload; the limit is 200,000")
+    res = await request.app.state.issuance.accept(p, type, records, atomic=atomic, request_id=rid, texts=texts,
+                                                  lines=lines)
     # (serialised here: FastAPI's encoder would walk every one of up to 200,000 ids first)
     return Response(orjson.dumps({"accepted": len(res.accepted), "ids": res.accepted, "rejected": res.rejected}),
                     status_code=202, media_type="application/json")
