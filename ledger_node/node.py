@@ -1,7 +1,8 @@
 """Start, stop and inspect the local development chain: anvil from node_modules.
 
 The node's state is persisted to `<data_dir>/anvil-state.json` (`--state`, dumped every second
-and on exit), so `certledger node down` / `up`, and even `kill -9`, keep every anchor. The pid is
+and on exit), so `certledger node down` / `up`, and even `kill -9`, keep every anchor and the
+chain's identity (its genesis block: see `keep_first_genesis`). The pid is
 recorded in `<data_dir>/anvil.pid`; `stop()` stops only that process, and only if it still is
 the anvil we started.
 """
@@ -18,6 +19,7 @@ import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from ledger_node.errors import AnvilNotInstalled, NodeStartFailed, PortInUse, RpcUnreachable
 
@@ -173,6 +175,7 @@ class AnvilNode:
             )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.cache_dir, ignore_errors=True)
+        keep_first_genesis(self.state_file)
         cmd = [
             str(_native_anvil(self.anvil)),
             "--host", self.host,
@@ -202,7 +205,23 @@ class AnvilNode:
                 time.sleep(0.1)
         self.pid_file.write_text(json.dumps({"pid": proc.pid, "host": self.host, "port": self.port}))
         self.config_file.write_text(json.dumps({"host": self.host, "port": self.port, "chainId": self.chain_id}))
+        self._check_genesis_link()
         return self.status()
+
+    def _check_genesis_link(self) -> None:
+        """Refuse a node whose block 1 does not follow its block 0: the loaded state has lost the
+        chain's genesis, and every manifest made for this chain would be refused as another's."""
+        first = _rpc_call(self.rpc_url, "eth_getBlockByNumber", ["0x1", False])
+        if not first:
+            return  # nothing mined yet: block 0 is whatever anvil made
+        genesis = _rpc_call(self.rpc_url, "eth_getBlockByNumber", ["0x0", False])
+        if genesis is None or genesis.get("hash") != first.get("parentHash"):
+            self.stop()
+            raise NodeStartFailed(
+                f"the chain state in {self.state_file} has lost its genesis block (block 1's parent is "
+                f"{str(first.get('parentHash'))[:12]}…, block 0 is {str((genesis or {}).get('hash'))[:12]}…): "
+                "restore the data directory from a backup"
+            )
 
     def stop(self, timeout: float = 10.0) -> bool:
         """Stop our anvil (only the recorded pid, only if it is still anvil). True if it ran."""
@@ -278,6 +297,35 @@ class AnvilNode:
         return " | ".join(lines[-3:]) or "no output"
 
 
+def keep_first_genesis(state_file: Path) -> None:
+    """Leave one block 0 in anvil's state file: the chain's own genesis.
+
+    anvil (1.7) makes a fresh genesis block, stamped with the current time, every time it starts;
+    loading ``--state`` then adds the dumped blocks, and the next dump lists both genesis blocks
+    (serialised from a hash map, in no fixed order). Which of them the following load keeps as
+    block 0 is then a matter of that order, so from the second restart on the node can answer
+    with a genesis hash that is not the one the chain began with (and block 1's parent is not
+    block 0). The first genesis is the one made when the chain began: every later one is made
+    at a later start, so it has the earliest timestamp (two made in the same second are the same
+    block). The file is rewritten atomically, and only when it holds more than one block 0.
+    """
+    try:
+        state = json.loads(state_file.read_bytes())
+        blocks = state["blocks"]
+        genesis = [b for b in blocks if int(b["header"]["number"], 16) == 0]
+        if len(genesis) < 2:
+            return
+        first = min(genesis, key=lambda b: int(b["header"]["timestamp"], 16))
+    except FileNotFoundError:
+        return
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise NodeStartFailed(f"the chain state file {state_file} is not anvil's state dump: {exc!r}") from None
+    state["blocks"] = [b for b in blocks if b is first or int(b["header"]["number"], 16) != 0]
+    tmp = state_file.with_suffix(".repair.tmp")
+    tmp.write_text(json.dumps(state))
+    os.replace(tmp, state_file)
+
+
 def _signal_group(pid: int, sig: int) -> None:
     """Signal anvil's process group (it runs in its own session), falling back to the pid."""
     try:
@@ -310,13 +358,22 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _rpc_block_number(rpc_url: str) -> int | None:
+def _rpc_call(rpc_url: str, method: str, params: list) -> Any:
+    """One JSON-RPC call over plain HTTP; None if the node does not answer with a result."""
     import urllib.request
 
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}).encode()
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
     req = urllib.request.Request(rpc_url, data=body, headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=2) as resp:
-            return int(json.loads(resp.read())["result"], 16)
+            return json.loads(resp.read()).get("result")
     except Exception:
+        return None
+
+
+def _rpc_block_number(rpc_url: str) -> int | None:
+    result = _rpc_call(rpc_url, "eth_blockNumber", [])
+    try:
+        return int(result, 16)
+    except (TypeError, ValueError):
         return None

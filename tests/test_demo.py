@@ -3,6 +3,7 @@ independently with certledger-verify (the bank's tool), not with the demo's own 
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -19,10 +20,28 @@ def _verify(*args, cwd):
     return subprocess.run([str(BIN / "certledger-verify"), *args, "--json"], cwd=cwd, capture_output=True, text=True)
 
 
+def _serve_once(env: dict[str, str], data_dir: Path) -> None:
+    """`certledger serve` on the demo's data directory (it starts the node), then stopped."""
+    from tests.registry.procs import ServiceProcess
+
+    svc = ServiceProcess(data_dir, env={"CERTLEDGER_NODE_PORT": env["CERTLEDGER_NODE_PORT"]}, name="between")
+    try:
+        svc.start()
+        assert svc.health()["status"] == "ok", svc.tail()
+    finally:
+        if svc.alive():
+            os.killpg(svc.proc.pid, signal.SIGTERM)
+            svc.wait_dead(60)
+
+
 def test_demo_runs_twice_and_its_artefacts_verify_independently(tmp_path):
     env = {**os.environ, "CERTLEDGER_DATA_DIR": str(tmp_path / "state"), "CERTLEDGER_NODE_PORT": str(free_port())}
     try:
         for run in ("first", "second"):  # re-running works: organisations are reused
+            if run == "second":  # the node restarts twice between the runs (it kept its identity: issue 25)
+                subprocess.run([str(BIN / "certledger"), "node", "down"], env=env, capture_output=True, check=True)
+                _serve_once(env, tmp_path / "state")
+                subprocess.run([str(BIN / "certledger"), "node", "down"], env=env, capture_output=True, check=True)
             out = tmp_path / run
             proc = subprocess.run([str(BIN / "certledger"), "demo", "--out", str(out)], env=env, cwd=tmp_path,
                                   capture_output=True, text=True, timeout=600)
