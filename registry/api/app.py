@@ -155,6 +155,7 @@ def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
                 await context.close()
 
     app = FastAPI(title="certledger registry", version="0.1.0", lifespan=lifespan,
+                  generate_unique_id_function=lambda route: route.name,  # operationId: the function's name
                   description="Issue, revoke and verify anchored credentials; declare and trace cross-border data flows.")
 
     from registry.api.ratelimit import PublicRateLimit
@@ -191,10 +192,12 @@ def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
 
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    from registry.api.openapi import document_errors, install_openapi
     from registry.api.routes import batches, bundle, credentials, health, organisations, verify
 
     # verify first: Starlette tries the routes in order, and it is the path a relying party calls most
     for module in (verify, health, organisations, credentials, batches, bundle):
+        document_errors(module.router)
         app.include_router(module.router)
     import importlib
 
@@ -205,5 +208,7 @@ def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
             if exc.name != f"registry.api.routes.{optional}":
                 raise
             continue
+        document_errors(module.router)
         app.include_router(module.router)
+    install_openapi(app)
     return app

@@ -6,7 +6,8 @@ import time
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from registry.core.errors import Forbidden
 from registry.services.orgs import Principal, authenticate
@@ -24,15 +25,22 @@ def request_id(request: Request) -> str:
     return rid
 
 
+# An organisation's API key, as `Authorization: Bearer KEY` or `X-API-Key: KEY`: declared as security
+# schemes (not header parameters), so a generated client sends the key it is given, never an
+# arbitrary header value. Missing or wrong keys are refused by `authenticate` (401), not here.
+_BEARER = HTTPBearer(auto_error=False, scheme_name="apiKeyBearer", description="an organisation's API key")
+_API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="apiKeyHeader",
+                        description="an organisation's API key (instead of Authorization: Bearer)")
+
+
 async def principal(
     request: Request,
-    authorization: Annotated[str | None, Header()] = None,
-    x_api_key: Annotated[str | None, Header()] = None,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
+    x_api_key: Annotated[str | None, Security(_API_KEY)],
 ) -> Principal:
     presented = x_api_key
-    if presented is None and authorization:
-        scheme, _, token = authorization.partition(" ")
-        presented = token.strip() if scheme.lower() == "bearer" else None
+    if presented is None and bearer is not None:
+        presented = bearer.credentials.strip()
     ctx = request.app.state.ctx
     cache = ctx.__dict__.setdefault("auth_cache", AuthCache())
     hit = cache.get(presented)
@@ -80,6 +88,11 @@ def require(*roles: str):
         return p
 
     return dep
+
+
+async def public_rate_limit(request: Request) -> None:
+    """The public endpoints' per-client limit (429 with Retry-After over it)."""
+    request.app.state.public_limit(request)
 
 
 CtxDep = Annotated[object, Depends(get_ctx)]

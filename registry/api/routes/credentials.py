@@ -7,6 +7,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from registry.api.deps import AnyPrincipal, IssuerOrAdmin, RequestId
+from registry.api.openapi import link
 from registry.core.errors import BadRequest, Forbidden, UnsupportedMediaType
 from registry.db.models import Batch
 from registry.services import lifecycle, records
@@ -27,14 +28,27 @@ class StatusChange(BaseModel):
     reason: str | int | None = None
 
 
-@router.post("", status_code=202)
+_ID = "$response.body#/id"
+
+
+@router.post("", status_code=202, responses={202: {"description": "accepted", "links": {
+    "GetCredential": link("get_credential", "the credential just accepted", credential_id=_ID),
+    **{f"{a.title()}Credential": link(f"{a}_credential", f"{a} it", credential_id=_ID)
+       for a in ("revoke", "suspend", "reinstate")}}}})
 async def issue_one(body: IssueOne, request: Request, p: IssuerOrAdmin, rid: RequestId):
     """Accept one credential; it is anchored with the next batch (GET it to follow its state)."""
     res = await request.app.state.issuance.accept(p, body.type, [body.record], atomic=True, request_id=rid)
     return {"id": res.accepted[0], "state": "accepted"}
 
 
-@router.post("/bulk", status_code=202)
+_BULK_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"type": "array", "items": {"type": "object"},
+                                    "description": "records: credentialSubject and optionally id, validFrom, validUntil"}},
+    "application/x-ndjson": {"schema": {"type": "string", "description": "JSON Lines: one record per line"}},
+    "application/jsonl": {"schema": {"type": "string", "description": "JSON Lines: one record per line"}}}}}
+
+
+@router.post("/bulk", status_code=202, openapi_extra=_BULK_BODY)
 async def issue_bulk(request: Request, p: IssuerOrAdmin, rid: RequestId,
                      type: CredType = Query(..., description="credential type of every record"),
                      atomic: bool = Query(False, description="refuse the whole upload if any record is invalid")):
@@ -97,13 +111,12 @@ async def get_credential(credential_id: str, request: Request, p: AnyPrincipal):
         return {**summary, "credential": await records.holder_copy(s, ctx, cred)}
 
 
-@router.get("/{credential_id}/qr.{fmt}")
-async def qr(credential_id: str, fmt: str, request: Request, p: AnyPrincipal):
+@router.get("/{credential_id}/qr.{fmt}", responses={200: {"description": "the QR code (fmt: png or svg)",
+                                                        "content": {"image/png": {}, "image/svg+xml": {}}}})
+async def credential_qr(credential_id: str, fmt: Literal["png", "svg"], request: Request, p: AnyPrincipal):
     """The credential as a QR code (png or svg) linking to the verify page for it."""
     from registry.services.qr import qr_png, qr_svg, verify_link
 
-    if fmt not in ("png", "svg"):
-        raise BadRequest("QR format must be png or svg")
     ctx = request.app.state.ctx
     async with ctx.sessions() as s:
         cred = await records.load_credential(s, credential_id)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from registry.api.deps import AnyPrincipal, RequestId
+from registry.api.openapi import also, link
 from registry.core.errors import Forbidden
 from registry.services import flows
 
@@ -17,9 +18,20 @@ router = APIRouter(prefix="/v1/flows", tags=["flows"])
 FlowId = Path(..., ge=1, le=flows.MAX_JS_INT, description="the on-chain flow id")
 
 
-@router.post("", status_code=201, openapi_extra={"requestBody": {"content": {"application/json": {
-    "schema": flows.DeclarationIn.model_json_schema(ref_template="#/components/schemas/{model}")}}}})
-async def declare(request: Request, p: AnyPrincipal, rid: RequestId):
+def _json_body(model) -> dict:
+    """A body the route parses itself (flows.parse_body), declared for the OpenAPI document."""
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": model.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
+
+
+_FLOW_ID = "$response.body#/flowId"
+
+
+@router.post("", status_code=201, openapi_extra=_json_body(flows.DeclarationIn), responses={201: {
+    "description": "declared", "links": {
+        "GetFlow": link("get_flow", "the flow just declared", flow_id=_FLOW_ID),
+        "DecideFlow": link("decide_flow", "the regulator's decision on it", flow_id=_FLOW_ID)}}})
+async def declare_flow(request: Request, p: AnyPrincipal, rid: RequestId):
     """Declare a flow (role exporter). An original flow names an asset certificate its caller holds
     (`credentialId`, or the holder copy as `credential`); an onward transfer names `parentFlowId`
     and is declared by the parent's importer. Anchored on-chain with the certificate's proof."""
@@ -27,8 +39,10 @@ async def declare(request: Request, p: AnyPrincipal, rid: RequestId):
     return await flows.declare(request.app.state.ctx, p, body, rid)
 
 
-@router.get("/trace")
-async def trace(request: Request, p: AnyPrincipal,
+@router.get("/trace", responses={200: {"description": "the trace (JSON), a table (CSV) or the graph (SVG)",
+                                       "content": {"application/json": {}, "text/csv": {}, "image/svg+xml": {}}},
+                                  **also(404)})
+async def trace_flows(request: Request, p: AnyPrincipal,
                 asset: str | None = Query(None, max_length=100, description="certificate id or asset leaf (0x…)"),
                 organisation: str | None = Query(None, max_length=100,
                                                  description="organisation id, identifier or participant id"),
@@ -60,15 +74,15 @@ async def get_flow(request: Request, p: AnyPrincipal, flow_id: int = FlowId):
     return await flows.get_flow(request.app.state.ctx, p, flow_id)
 
 
-@router.post("/{flow_id}/decision")
-async def decide(request: Request, p: AnyPrincipal, rid: RequestId, flow_id: int = FlowId):
+@router.post("/{flow_id}/decision", openapi_extra=_json_body(flows.DecisionIn))
+async def decide_flow(request: Request, p: AnyPrincipal, rid: RequestId, flow_id: int = FlowId):
     """Approve or reject a pending flow (role regulator): `{"decision": "approved"|"rejected", "reason"}`."""
     body = flows.parse_body(flows.DecisionIn, await request.body(), 16 * 1024)
     return await flows.decide(request.app.state.ctx, p, flow_id, body, rid)
 
 
-@router.post("/{flow_id}/receipt")
-async def receipt(request: Request, p: AnyPrincipal, rid: RequestId, flow_id: int = FlowId):
+@router.post("/{flow_id}/receipt", openapi_extra=_json_body(flows.ReceiptIn))
+async def report_flow_receipt(request: Request, p: AnyPrincipal, rid: RequestId, flow_id: int = FlowId):
     """The importer reports the digest of the payload it received: `{"payloadDigest": "0x…"}`."""
     body = flows.parse_body(flows.ReceiptIn, await request.body(), 4 * 1024)
     return await flows.report_receipt(request.app.state.ctx, p, flow_id, body, rid)

@@ -35,7 +35,7 @@ def org_public(o: Organisation) -> dict:
 
 
 @router.post("/organisations", status_code=201)
-async def create(body: OrganisationCreate, request: Request, p: Admin, rid: RequestId):
+async def register_organisation(body: OrganisationCreate, request: Request, p: Admin, rid: RequestId):
     """Onboard an organisation (admin). Issuers are registered on-chain; the API key is shown once."""
     ctx = request.app.state.ctx
     async with ctx.sessions() as s, s.begin():
@@ -47,14 +47,14 @@ async def create(body: OrganisationCreate, request: Request, p: Admin, rid: Requ
 
 
 @router.get("/organisations")
-async def list_orgs(request: Request, p: AnyPrincipal):
+async def list_organisations(request: Request, p: AnyPrincipal):
     async with request.app.state.ctx.sessions() as s:
         orgs = (await s.execute(select(Organisation).order_by(Organisation.id))).scalars().all()
     return {"items": [org_public(o) for o in orgs]}
 
 
 @router.get("/organisations/{org_id}")
-async def get_org(request: Request, p: AnyPrincipal, org_id: int = OrgId):
+async def get_organisation(request: Request, p: AnyPrincipal, org_id: int = OrgId):
     async with request.app.state.ctx.sessions() as s:
         o = await s.get(Organisation, org_id)
     if o is None:
@@ -63,7 +63,7 @@ async def get_org(request: Request, p: AnyPrincipal, org_id: int = OrgId):
 
 
 @router.post("/organisations/{org_id}/api-keys", status_code=201)
-async def new_key(request: Request, p: Admin, rid: RequestId, org_id: int = OrgId):
+async def create_api_key(request: Request, p: Admin, rid: RequestId, org_id: int = OrgId):
     async with request.app.state.ctx.sessions() as s, s.begin():
         o = await s.get(Organisation, org_id)
         if o is None:

@@ -30,9 +30,10 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
+from registry.api.deps import public_rate_limit
 from registry.core.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 
 router = APIRouter(tags=["pages"])
@@ -293,15 +294,23 @@ def _trust_line(v) -> str | None:
         return None
 
 
-@router.post("/verify/check")
-async def check(request: Request):
+_CHECK_FORM = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["credential"], "properties": {
+        "credential": {"type": "string", "format": "binary", "description": "the holder copy (JSON file)"},
+        "dataset": {"type": "string", "format": "binary", "description": "the dataset, for the data check"},
+        "at": {"type": "string", "description": "RFC 3339 time for validity and usage (default: now)"},
+        "relyingParty": {"type": "string", "description": "your unified social credit code, for the usage check"},
+        "purpose": {"type": "string", "description": "the purpose, for the usage check"}}}}}}}
+
+
+@router.post("/verify/check", dependencies=[Depends(public_rate_limit)], openapi_extra=_CHECK_FORM)
+async def verify_upload(request: Request):
     """Verify an uploaded credential (and optionally a dataset) against the registry's trust bundle.
     Public: no API key. Returns the verifier's result plus the redacted paths and disclosed fields."""
     from registry.api.routes.verify import _invalid_unicode
     from verifier._jsonio import loads_strict
     from verifier._schema import parse_datetime
 
-    request.app.state.public_limit(request)
     form = _Form()
     try:
         await _read_form(request, form)
@@ -348,15 +357,14 @@ def _json_kind(value: Any) -> str:
     return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
 
 
-@router.get("/verify/credential/{credential_id}")
-async def credential_check(credential_id: str, request: Request):
+@router.get("/verify/credential/{credential_id}", dependencies=[Depends(public_rate_limit)])
+async def verify_credential_link(credential_id: str, request: Request):
     """What the QR link shows. An e-licence (business licence data is public in China): the
     verification of its holder copy. A data asset certificate: only its id, type, issuer and
     status — the holder must present the file itself."""
     from registry.db.models import Batch, Credential, Organisation
     from registry.services import records
 
-    request.app.state.public_limit(request)
     if len(credential_id) > 200:
         raise NotFound("no such credential")
     ctx = request.app.state.ctx
