@@ -39,6 +39,7 @@ from verifier._holder import (
     subject_hash,
 )
 from verifier._internal.merkle import StandardMerkleTree, leaf_hash
+from verifier._presentation import HolderKey, PresentationRequest, PresentationResult, present, verify_presentation
 from verifier._internal.suites import batch_digest, eth_address, sign_batch, sm2_public_key
 from verifier._result import CHECK_NAMES, Check, CredentialSummary, VerificationResult
 from verifier._rpc import RpcTrust
@@ -52,9 +53,12 @@ __all__ = [
     "AnchorRecord",
     "Check",
     "CredentialSummary",
+    "HolderKey",
     "IssuerKeyRecord",
     "IssuerRecord",
     "PreparedCredential",
+    "PresentationRequest",
+    "PresentationResult",
     "RpcTrust",
     "StandardMerkleTree",
     "StatusRecord",
@@ -72,12 +76,14 @@ __all__ = [
     "header_rlp_from_block",
     "leaf_hash",
     "prepare_credential",
+    "present",
     "redact",
     "sign_batch",
     "sign_header",
     "sign_trust_bundle",
     "sm2_public_key",
     "subject_hash",
+    "verify_presentation",
     "verify",
     "verify_anchor_proof",
 ]

@@ -163,6 +163,16 @@ def verify_command(
             "--at", metavar="ISO-TIME", help="check validity at this time (RFC 3339 UTC, default now)"
         ),
     ] = None,
+    request: Annotated[
+        Path | None,
+        typer.Option(
+            "--presentation",
+            metavar="REQUEST",
+            help="FILE is a holder's presentation answering your REQUEST (certledger-wallet request/present): "
+            "also check that each credential was presented with its holder's key, to you, for that purpose, "
+            "before the request expired (check 'holder')",
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="one JSON object per file per line")] = False,
 ) -> None:
     out = Console(highlight=False, soft_wrap=True)
@@ -181,6 +191,7 @@ def verify_command(
             json_output,
             out,
             err,
+            request,
         )
     except (InputError, CertledgerVerifyError) as exc:
         err.print(f"[red]certledger-verify:[/] {escape(str(exc))}")
@@ -208,9 +219,17 @@ def _run(
     json_output: bool,
     out: Console,
     err: Console,
+    request_file: Path | None = None,
 ) -> int:
     if (relying_party is None) != (purpose is None):
         raise InputError("--relying-party and --purpose go together")
+    request = None
+    if request_file is not None:
+        from verifier._presentation import PresentationRequest
+
+        if relying_party is not None:
+            raise InputError("the request names the relying party and purpose: leave out --relying-party and --purpose")
+        request = PresentationRequest.from_json(_load(str(request_file)))
     if at is not None:
         try:
             parse_datetime(at)
@@ -242,15 +261,24 @@ def _run(
         task = progress.add_task("verify", total=len(names))
         for name in names:
             document = _load(name)
-            result = verifier.verify(document, at=at, data=data, relying_party=relying_party, purpose=purpose)
-            if json_output:
-                out.file.write(json.dumps(result.to_json(name), ensure_ascii=False) + "\n")
+            if request is None:
+                outcomes = [(name, verifier.verify(document, at=at, data=data, relying_party=relying_party,
+                                                   purpose=purpose))]
             else:
-                _print_result(out, name, result)
-            if result.check("format").status == "failed":
-                worst = 2
-            elif not result.valid:
-                worst = max(worst, 1)
+                from verifier._presentation import verify_presentation
+
+                when = parse_datetime(at) if at is not None else None
+                answer = verify_presentation(document, request, verifier=verifier, at=when, data=data)
+                outcomes = [(f"{name}#{i}", r) for i, r in enumerate(answer.results)]
+            for label, result in outcomes:
+                if json_output:
+                    out.file.write(json.dumps(result.to_json(label), ensure_ascii=False) + "\n")
+                else:
+                    _print_result(out, label, result)
+                if result.check("format").status == "failed":
+                    worst = 2
+                elif not result.valid:
+                    worst = max(worst, 1)
             progress.advance(task)
     if worst == 2:
         err.print("certledger-verify: some files are not well-formed certledger credentials (see format)")

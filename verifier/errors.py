@@ -27,6 +27,7 @@ __all__ = [
     "InvalidAnchorProof",
     "InvalidBundle",
     "InvalidDocument",
+    "InvalidPresentation",
     "MalformedBundle",
     "MerkleError",
     "NumberOutOfRange",
@@ -79,6 +80,10 @@ class SignatureError(CertledgerVerifyError, ValueError):
 
 class MerkleError(CertledgerVerifyError, ValueError):
     """A Merkle tree or proof is malformed (wrong lengths, index out of range, ...)."""
+
+
+class InvalidPresentation(CertledgerVerifyError, ValueError):
+    """A presentation or presentation request is malformed (docs/FORMAT.md §13)."""
 
 
 class TrustSourceError(CertledgerVerifyError):

@@ -1,0 +1,114 @@
+"""certledger-wallet and certledger-verify --presentation as real subprocesses: the loan story offline
+(the bank asks, the business presents a redacted certificate bound to that request, the bank
+verifies), a replay to a second bank refused, bad input one line with exit 2, and the wallet loading
+no service code."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.verifier.factory import BANK_USCC, World, sample_subject
+
+BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(tool: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    proc = subprocess.run([str(BIN / tool), *args], capture_output=True, text=True, cwd=cwd, timeout=120,
+                          env={**os.environ, "CERTLEDGER_WALLET": str(cwd / "wallet"), "COLUMNS": "200"})
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+@pytest.fixture()
+def story(tmp_path):
+    """The business makes its key; the data authority issues a certificate bound to it."""
+    keygen = run("certledger-wallet", "keygen", cwd=tmp_path)
+    assert keygen.returncode == 0, keygen.stderr
+    holder_id = keygen.stdout.strip()
+    assert holder_id.startswith("urn:certledger:holder:secp256k1:0x0")
+    assert oct((tmp_path / "wallet" / "key.json").stat().st_mode & 0o777) == "0o600"
+    w = World()
+    issuer = w.add_issuer()
+    subject = {"id": holder_id, **sample_subject("DataAssetCertificate", w.rng)}
+    cert = w.issue(issuer, [w.document(issuer, "DataAssetCertificate", subject=subject)])[0]
+    (tmp_path / "cert.json").write_text(json.dumps(cert, ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "bundle.json").write_text(json.dumps(w.bundle()))
+    return tmp_path, cert, w.operator
+
+
+def test_the_loan_story_offline(story):
+    d, cert, operator = story
+    assert run("certledger-wallet", "add", "cert.json", cwd=d).returncode == 0
+    listed = run("certledger-wallet", "list", cwd=d)
+    assert cert["id"] in listed.stdout and "yes" in listed.stdout
+    red = run("certledger-wallet", "redact", cert["id"], "--drop", "/credentialSubject/valuation/amount",
+              "--out", "shown.json", cwd=d)
+    assert red.returncode == 0 and "/credentialSubject/valuation/amount" in red.stdout
+    assert run("certledger-wallet", "request", "--audience", BANK_USCC, "--purpose", "loan assessment",
+               "--out", "request.json", cwd=d).returncode == 0
+    pres = run("certledger-wallet", "present", "--request", "request.json", "--credential", cert["id"],
+               "--drop", "/credentialSubject/valuation/amount", "--out", "presentation.json", cwd=d)
+    assert pres.returncode == 0, pres.stderr
+    verify = ["certledger-verify", "presentation.json", "--presentation", "request.json", "--bundle",
+              "bundle.json", "--operator", operator, "--at", "2026-06-01T00:00:00Z"]
+    ok = run(*verify, "--json", cwd=d)
+    result = json.loads(ok.stdout.splitlines()[0])
+    checks = {c["name"]: c["status"] for c in result["checks"]}
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert checks["holder"] == "passed" and checks["usage"] == "passed" and checks["integrity"] == "passed"
+    assert result["file"] == "presentation.json#0"
+    human = run(*verify, cwd=d)
+    assert human.returncode == 0 and "holder" in human.stdout
+
+    # a second bank, shown the same presentation, refuses it: it answers another request
+    assert run("certledger-wallet", "request", "--audience", BANK_USCC, "--purpose", "loan assessment",
+               "--out", "request2.json", cwd=d).returncode == 0
+    replay = run("certledger-verify", "presentation.json", "--presentation", "request2.json", "--bundle",
+                 "bundle.json", "--at", "2026-06-01T00:00:00Z", "--json", cwd=d)
+    assert replay.returncode == 1
+    holder = [c for c in json.loads(replay.stdout.splitlines()[0])["checks"] if c["name"] == "holder"][0]
+    assert holder["status"] == "failed" and "replay" in holder["reason"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["present", "--request", "request.json", "--credential", "nope", "--out", "p.json"], "no credential nope"),
+    (["request", "--audience", "91440101MA5BANK000", "--purpose", "x", "--out", "r.json"], "audience"),
+    (["request", "--audience", BANK_USCC, "--purpose", "x", "--out", "r.json", "--ttl", "1"], "--ttl"),
+    (["keygen"], "exists"),
+    (["keygen", "--force", "--suite", "ed25519"], "--suite"),
+    (["add", "bundle.json"], "not a certledger holder copy"),
+    (["redact", "nope", "--out", "x.json"], "no credential"),
+])
+def test_bad_input_is_one_line_and_exit_2(story, args, message):
+    d, _, _ = story
+    (d / "request.json").write_text(json.dumps({"type": "CertledgerPresentationRequest", "nonce": "0x" + "ab" * 16,
+                                                "audience": BANK_USCC, "purpose": "p",
+                                                "expires": "2030-01-01T00:00:00Z"}))
+    proc = run("certledger-wallet", *args, cwd=d)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_present_without_a_key_and_a_bad_request_file_exit_2(tmp_path):
+    (tmp_path / "request.json").write_text("{not json")
+    proc = run("certledger-wallet", "present", "--request", "request.json", "--credential", "x", "--out", "p.json",
+               cwd=tmp_path)
+    assert proc.returncode == 2 and "not valid JSON" in proc.stderr
+    verify = run("certledger-verify", "x.json", "--presentation", "request.json", "--bundle", "b.json", cwd=tmp_path)
+    assert verify.returncode == 2 and len(verify.stderr.strip().splitlines()) == 1
+
+
+def test_the_wallet_loads_no_service_code(tmp_path):
+    code = ("import sys, verifier._wallet, verifier._presentation; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "{'registry', 'ledger_node', 'web3', 'fastapi', 'sqlalchemy'}))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stderr

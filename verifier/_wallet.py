@@ -1,0 +1,262 @@
+"""``certledger-wallet`` — a business's own credentials, its holder key, redaction and presentations.
+
+Stands alone: no registry, no chain, no network. The wallet is a folder (``--wallet``, or
+``CERTLEDGER_WALLET``, default ``~/.certledger-wallet``) holding ``key.json`` (the holder key, mode
+0600) and ``credentials/<id>.json``. Bad input: one line on stderr and exit 2, as certledger-verify.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from verifier._holder import redact
+from verifier._internal.disclosure import parse_pointer
+from verifier._jsonio import loads_strict
+from verifier._presentation import HolderKey, PresentationRequest, present
+from verifier.errors import CertledgerVerifyError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="A business's wallet: its holder key, its credentials, redaction, and presentations bound to a "
+    "relying party's request (docs/FORMAT.md §13). Works offline; needs no registry or chain.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+WalletOpt = Annotated[
+    Path,
+    typer.Option("--wallet", metavar="DIR", envvar="CERTLEDGER_WALLET", help="the wallet folder",
+                 show_default="~/.certledger-wallet"),
+]
+_DEFAULT = Path.home() / ".certledger-wallet"
+
+
+class WalletError(Exception):
+    """Bad input for the wallet: one line, exit 2."""
+
+
+def _fail(message: str) -> NoReturn:
+    err.print(f"[red]certledger-wallet:[/] {escape(message)}")
+    raise typer.Exit(2)
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise WalletError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    try:
+        return loads_strict(raw)
+    except ValueError as exc:
+        raise WalletError(f"{what} {path} is not valid JSON: {exc}") from None
+
+
+def _write(path: Path, data: Any, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _key(wallet: Path) -> HolderKey:
+    path = wallet / "key.json"
+    if not path.exists():
+        raise WalletError(f"no holder key in {wallet}: run `certledger-wallet keygen` first")
+    data = _read_json(path, "the holder key")
+    try:
+        key = HolderKey(data["suite"], bytes.fromhex(data["privateKey"].removeprefix("0x")))
+        if key.holder_id != data["holderId"]:
+            raise ValueError("its holderId does not match its private key")
+    except (KeyError, TypeError, ValueError, AttributeError, CertledgerVerifyError) as exc:
+        raise WalletError(f"the holder key {path} is damaged: {exc}") from None
+    return key
+
+
+def _credential_path(wallet: Path, credential_id: str) -> Path:
+    matches = [p for p in (wallet / "credentials").glob("*.json")
+               if p.stem == credential_id.removeprefix("urn:uuid:") or p.stem.startswith(credential_id)]
+    if not matches:
+        raise WalletError(f"no credential {credential_id} in {wallet} (see `certledger-wallet list`)")
+    if len(matches) > 1:
+        raise WalletError(f"{credential_id} matches {len(matches)} credentials: give more of its id")
+    return matches[0]
+
+
+def _run(action: Any) -> None:
+    try:
+        action()
+    except (WalletError, CertledgerVerifyError) as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def keygen(
+    wallet: WalletOpt = _DEFAULT,
+    suite: Annotated[str, typer.Option(help="secp256k1, or sm2 for the national suite")] = "secp256k1",
+    force: Annotated[bool, typer.Option(help="replace an existing key (credentials bound to it stop working)")] = False,
+) -> None:
+    """Make the holder key; give its holder id to the issuer so it binds your credentials to it."""
+
+    def go() -> None:
+        path = wallet / "key.json"
+        if path.exists() and not force:
+            raise WalletError(f"{path} exists: a new key would orphan the credentials bound to it (--force)")
+        if suite not in ("secp256k1", "sm2"):
+            raise WalletError(f"--suite must be secp256k1 or sm2, not {suite!r}")
+        key = HolderKey.generate(suite)  # type: ignore[arg-type]
+        _write(path, {"suite": key.suite, "privateKey": "0x" + key.private_key.hex(), "holderId": key.holder_id},
+               mode=0o600)
+        out.print(key.holder_id)
+
+    _run(go)
+
+
+@app.command("add")
+def add(
+    files: Annotated[list[Path], typer.Argument(metavar="FILE", help="holder copies the issuer gave you")],
+    wallet: WalletOpt = _DEFAULT,
+) -> None:
+    """Put holder copies into the wallet."""
+
+    def go() -> None:
+        for f in files:
+            doc = _read_json(f, "the credential")
+            cid = doc.get("id") if isinstance(doc, dict) else None
+            if not isinstance(cid, str) or not cid.startswith("urn:uuid:") or "proof" not in doc:
+                raise WalletError(f"{f} is not a certledger holder copy (no urn:uuid id or no proof)")
+            _write(wallet / "credentials" / f"{cid.removeprefix('urn:uuid:')}.json", doc)
+            out.print(f"added {cid}")
+
+    _run(go)
+
+
+@app.command("list")
+def list_credentials(wallet: WalletOpt = _DEFAULT) -> None:
+    """The credentials in the wallet."""
+
+    def go() -> None:
+        table = Table("id", "type", "issuer", "holder-bound")
+        for p in sorted((wallet / "credentials").glob("*.json")):
+            doc = _read_json(p, "the credential")
+            subject = doc.get("credentialSubject") or {}
+            table.add_row(escape(str(doc.get("id"))), escape(str((doc.get("type") or [None, None])[-1])),
+                          escape(str((doc.get("issuer") or {}).get("name"))), "yes" if "id" in subject else "no")
+        out.print(table)
+
+    _run(go)
+
+
+@app.command()
+def show(credential: Annotated[str, typer.Argument(metavar="ID")], wallet: WalletOpt = _DEFAULT) -> None:
+    """One credential as JSON."""
+    _run(lambda: out.print_json(json.dumps(_read_json(_credential_path(wallet, credential), "the credential"),
+                                           ensure_ascii=False)))
+
+
+def _redacted(doc: dict[str, Any], drop: list[str], keep: list[str]) -> dict[str, Any]:
+    """``doc`` with the ``drop`` paths redacted, or everything in credentialSubject but ``keep``."""
+    if drop and keep:
+        raise WalletError("give --drop or --keep, not both")
+    if keep:
+        for path in keep:
+            parse_pointer(path)
+        subject = doc.get("credentialSubject") or {}
+        kept = {p.split("/")[2] for p in keep if p.startswith("/credentialSubject/")}
+        drop = [f"/credentialSubject/{k}" for k in subject if k not in kept and k not in ("id", "unifiedSocialCreditCode")]
+    return redact(doc, drop) if drop else doc
+
+
+@app.command("redact")
+def redact_command(
+    credential: Annotated[str, typer.Argument(metavar="ID")],
+    out_file: Annotated[Path, typer.Option("--out", metavar="FILE", help="where to write the redacted copy")],
+    drop: Annotated[list[str] | None, typer.Option("--drop", metavar="PATH", help="a JSON Pointer to redact")] = None,
+    keep: Annotated[list[str] | None, typer.Option(
+        "--keep", metavar="PATH", help="keep only these credentialSubject members (and the holder's ids)")] = None,
+    wallet: WalletOpt = _DEFAULT,
+) -> None:
+    """Redact fields (the value goes, its digest stays: the copy still verifies) and show the result."""
+
+    def go() -> None:
+        doc = _read_json(_credential_path(wallet, credential), "the credential")
+        result = _redacted(doc, drop or [], keep or [])
+        _write(out_file, result)
+        out.print_json(json.dumps(result.get("credentialSubject"), ensure_ascii=False))
+        out.print(f"redacted: {', '.join(sorted((result.get('proof') or {}).get('redactedDigests') or {})) or 'nothing'}"
+                  f" → {out_file}")
+
+    _run(go)
+
+
+@app.command("request")
+def request_command(
+    audience: Annotated[str, typer.Option(metavar="USCC", help="your (the relying party's) unified social credit code")],
+    purpose: Annotated[str, typer.Option(metavar="P", help="e.g. credit-assessment")],
+    out_file: Annotated[Path, typer.Option("--out", metavar="FILE")],
+    ttl: Annotated[int, typer.Option(metavar="SECONDS", help="how long the holder has to answer")] = 300,
+    credential_type: Annotated[list[str] | None, typer.Option("--type", help="a credential type you ask for")] = None,
+) -> None:
+    """For the relying party (the bank): a presentation request with a fresh nonce; keep it to verify
+    the answer with `certledger-verify --presentation FILE`."""
+
+    def go() -> None:
+        if not 10 <= ttl <= 86_400:
+            raise WalletError("--ttl is 10 seconds to 1 day")
+        request = PresentationRequest.new(audience, purpose, ttl=timedelta(seconds=ttl),
+                                          credential_types=credential_type or ())
+        _write(out_file, request.to_json())
+        out.print(f"request {request.nonce} for {audience}, purpose {purpose!r}, expires {request.expires} → {out_file}")
+
+    _run(go)
+
+
+@app.command("present")
+def present_command(
+    request_file: Annotated[Path, typer.Option("--request", metavar="FILE", help="the relying party's request")],
+    credentials: Annotated[list[str], typer.Option("--credential", metavar="ID", help="a credential to present")],
+    out_file: Annotated[Path, typer.Option("--out", metavar="FILE")],
+    drop: Annotated[list[str] | None, typer.Option("--drop", metavar="PATH", help="redact this path first")] = None,
+    keep: Annotated[list[str] | None, typer.Option("--keep", metavar="PATH",
+                                                   help="keep only these credentialSubject members")] = None,
+    wallet: WalletOpt = _DEFAULT,
+) -> None:
+    """Answer a request: the credentials (redacted as you choose), signed with your holder key over the
+    request's nonce, audience, purpose and expiry."""
+
+    def go() -> None:
+        request = PresentationRequest.from_json(_read_json(request_file, "the request"))
+        key = _key(wallet)
+        docs = [_redacted(_read_json(_credential_path(wallet, c), "the credential"), drop or [], keep or [])
+                for c in credentials]
+        presentation = present(request, docs, key)
+        _write(out_file, presentation)
+        out.print(f"presentation for {request.audience} ({request.purpose}), {len(docs)} credential(s), "
+                  f"valid until {request.expires} → {out_file}")
+
+    _run(go)
+
+
+def main() -> None:
+    """Entry point of ``certledger-wallet``."""
+    try:
+        app(prog_name="certledger-wallet")
+    except KeyboardInterrupt:  # pragma: no cover
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
