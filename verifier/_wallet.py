@@ -144,6 +144,50 @@ def add(
     _run(go)
 
 
+@app.command()
+def fetch(
+    registry: Annotated[str, typer.Option(metavar="URL", help="the registry, e.g. https://registry.example")],
+    api_key: Annotated[str, typer.Option(metavar="KEY", envvar="CERTLEDGER_API_KEY",
+                                         help="your organisation's API key (role holder)")],
+    wallet: WalletOpt = _DEFAULT,
+) -> None:
+    """Fetch your own anchored credentials from the registry into the wallet."""
+    import urllib.error
+    import urllib.request
+
+    def get(path: str) -> Any:
+        req = urllib.request.Request(registry.rstrip("/") + path, headers={"Authorization": f"Bearer {api_key}"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return loads_strict(resp.read())
+        except urllib.error.HTTPError as exc:
+            try:
+                message = loads_strict(exc.read())["error"]["message"]
+            except Exception:  # noqa: BLE001 - a body that is not the registry's error shape
+                message = exc.reason
+            raise WalletError(f"the registry refused: {exc.code} {message}") from None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise WalletError(f"cannot reach the registry at {registry}: {getattr(exc, 'reason', exc)}") from None
+
+    def go() -> None:
+        fetched, pending, offset = 0, 0, 0
+        while True:
+            page = get(f"/v1/holder/credentials?limit=1000&offset={offset}")
+            for item in page["items"]:
+                if item["state"] != "anchored":
+                    pending += 1
+                    continue
+                doc = get(f"/v1/holder/credentials/{item['id']}")["credential"]
+                _write(wallet / "credentials" / f"{doc['id'].removeprefix('urn:uuid:')}.json", doc)
+                fetched += 1
+            offset += len(page["items"])
+            if not page["items"] or offset >= page["total"]:
+                break
+        out.print(f"fetched {fetched} credential(s) into {wallet}" + (f"; {pending} not anchored yet" if pending else ""))
+
+    _run(go)
+
+
 @app.command("list")
 def list_credentials(wallet: WalletOpt = _DEFAULT) -> None:
     """The credentials in the wallet."""

@@ -193,10 +193,10 @@ def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     from registry.api.openapi import document_errors, install_openapi
-    from registry.api.routes import batches, bundle, credentials, health, organisations, verify
+    from registry.api.routes import batches, bundle, credentials, health, holder, organisations, verify
 
     # verify first: Starlette tries the routes in order, and it is the path a relying party calls most
-    for module in (verify, health, organisations, credentials, batches, bundle):
+    for module in (verify, health, organisations, credentials, batches, bundle, holder):
         document_errors(module.router)
         app.include_router(module.router)
     import importlib

@@ -24,7 +24,7 @@ from registry.db.models import ApiKey, Organisation, SigningKey
 from registry.services import audit
 from registry.services.keys import decrypt_secret, new_key
 
-ROLES = ("admin", "issuer", "verifier", "regulator", "exporter")
+ROLES = ("admin", "issuer", "verifier", "regulator", "exporter", "holder")
 SUITES = ("secp256k1", "sm2-sm3")
 CREDENTIAL_TYPE_CODES = {"BusinessLicence": 1, "OperatingPermit": 2, "DataAssetCertificate": 3}
 

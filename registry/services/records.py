@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -115,6 +116,31 @@ async def list_credentials(session: AsyncSession, principal: Principal, *, type_
     total = (await session.execute(select(func.count()).select_from(q.subquery()))).scalar_one()
     rows = (await session.execute(q.order_by(Credential.status_index).limit(limit).offset(offset))).all()
     return {"total": total, "items": [credential_summary(c, b) for c, b in rows]}
+
+
+async def holder_credentials(session: AsyncSession, principal: Principal, *, limit: int, offset: int) -> dict:
+    """The credentials whose subject is the calling holder organisation (its own credit code), with the
+    holder copy of each one anchored. Never another subject's."""
+    org = await session.get(Organisation, principal.org_id)
+    q = (select(Credential, Batch).outerjoin(Batch, Batch.id == Credential.batch_id)
+         .where(Credential.subject_identifier == org.identifier))
+    total = (await session.execute(select(func.count()).select_from(q.subquery()))).scalar_one()
+    rows = (await session.execute(q.order_by(Credential.status_index).limit(limit).offset(offset))).all()
+    return {"total": total, "items": [credential_summary(c, b) for c, b in rows]}
+
+
+async def holder_credential(session: AsyncSession, ctx: Any, principal: Principal, credential_id: str) -> dict:
+    """One of the calling holder's own credentials, with its holder copy once anchored; 404 for any
+    other (whether or not it exists: a holder learns nothing of others' credentials)."""
+    org = await session.get(Organisation, principal.org_id)
+    cred = await session.get(Credential, credential_id) if len(credential_id) <= 64 else None
+    if cred is None or org is None or cred.subject_identifier != org.identifier:
+        raise NotFound(f"no credential {credential_id} of yours")
+    batch = await session.get(Batch, cred.batch_id) if cred.batch_id else None
+    summary = credential_summary(cred, batch)
+    if batch is None or batch.state != "anchored":
+        return {**summary, "credential": None}
+    return {**summary, "credential": await holder_copy(session, ctx, cred)}
 
 
 def batch_summary(b: Batch) -> dict:

@@ -22,11 +22,12 @@ from tests.registry.samples import business_licence_record, make_uscc
 
 pytestmark = [pytest.mark.chain, pytest.mark.anyio]
 
-ADMIN, ISSUER, OTHER, VERIFIER, REGULATOR, EXPORTER, IMPORTER = (
-    "admin", "issuer", "other-issuer", "verifier", "regulator", "exporter", "importer")
+ADMIN, ISSUER, OTHER, VERIFIER, REGULATOR, EXPORTER, IMPORTER, HOLDER = (
+    "admin", "issuer", "other-issuer", "verifier", "regulator", "exporter", "importer", "holder")
 # `exporter` holds a data asset certificate (issued by `other-issuer`) and declares a flow to
 # `importer`, a Hong Kong organisation that is also an exporter (it may transfer onward).
-ROLES = (ADMIN, ISSUER, OTHER, VERIFIER, REGULATOR, EXPORTER, IMPORTER)
+# `holder` is the enterprise the issuer's credential is about (its credit code is the subject).
+ROLES = (ADMIN, ISSUER, OTHER, VERIFIER, REGULATOR, EXPORTER, IMPORTER, HOLDER)
 ANY = frozenset(ROLES)
 ISSUERS = frozenset({ISSUER, OTHER})
 PUBLIC = None  # no authentication at all
@@ -105,6 +106,8 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/v1/verify"): Row(ANY, request=_post("/v1/verify", lambda env, role: {"credential": env.holder_copy})),
     ("GET", "/v1/trust-bundle"): Row(ANY),
     ("GET", "/v1/audit"): Row(frozenset({ADMIN})),
+    ("GET", "/v1/holder/credentials"): Row(frozenset({HOLDER}), note="its own credentials only"),
+    ("GET", "/v1/holder/credentials/{credential_id}"): Row(frozenset({HOLDER}), note="the credential it is the subject of"),
     ("POST", "/v1/credentials"): Row(ISSUERS, ok=202, request=_post(
         "/v1/credentials", lambda env, role: {"type": "BusinessLicence", "record": business_licence_record()}),
         note="admin passes the route's role check but holds no issuer identity: 403 from issuance"),
@@ -246,7 +249,10 @@ async def _setup(service) -> Env:
         assert r.status_code == 200 and r.json()["state"] == "anchored", r.text
         batches[role] = r.json()["batchId"]
     assert batches[ADMIN] != batches[ISSUER]
-    holder = (await c.get(f"/v1/credentials/{creds[ISSUER]}", headers=h(keys[ISSUER]))).json()["credential"]
+    issued = (await c.get(f"/v1/credentials/{creds[ISSUER]}", headers=h(keys[ISSUER]))).json()
+    holder = issued["credential"]
+    orgs[HOLDER], keys[HOLDER] = await service.create_org(name="广州市穗云数据科技有限公司", identifier=issued["subject"],
+                                                          roles=["holder"])
     spare = {}
     for role in (ADMIN, ISSUER):
         r = await c.post(f"/v1/organisations/{orgs[ISSUER]['id']}/api-keys", headers=h(service.admin_key))
@@ -397,6 +403,29 @@ async def test_other_issuer_cannot_touch_a_credential(service):
     # and nothing changed
     r = await c.get(f"/v1/credentials/{ids['a']}", headers=h(key_a))
     assert r.json()["status"] == "valid"
+
+
+async def test_a_holder_reads_its_own_credentials_and_never_anothers(service):
+    c, h = service.client, service.h
+    _, issuer_key = await service.create_org(name="签发机构", identifier=make_uscc(), roles=["issuer"],
+                                             types=["BusinessLicence"])
+    records = [business_licence_record() for _ in range(3)]
+    r = await c.post("/v1/credentials/bulk?type=BusinessLicence&atomic=true", headers=h(issuer_key), json=records)
+    ids = r.json()["ids"]
+    await service.drain()
+    _, mine = await service.create_org(name="持证企业", identifier=records[0]["credentialSubject"]["unifiedSocialCreditCode"],
+                                       roles=["holder"])
+    listed = (await c.get("/v1/holder/credentials", headers=h(mine))).json()
+    assert listed["total"] == 1 and [i["id"] for i in listed["items"]] == [ids[0]]
+    own = (await c.get(f"/v1/holder/credentials/{ids[0]}", headers=h(mine))).json()
+    assert own["state"] == "anchored" and own["credential"]["id"] == ids[0]
+    assert own["credential"]["proof"]["merkleRoot"]
+    for other in (ids[1], ids[2], "urn:uuid:00000000-0000-4000-8000-000000000000", "x" * 300):
+        r = await c.get(f"/v1/holder/credentials/{other}", headers=h(mine))
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", r.text
+    # the issuer's own read still works; the holder cannot use it
+    r = await c.get(f"/v1/credentials/{ids[0]}", headers=h(mine))
+    assert r.status_code == 403
 
 
 async def test_api_key_lifecycle(service):

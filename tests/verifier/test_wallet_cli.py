@@ -112,3 +112,55 @@ def test_the_wallet_loads_no_service_code(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stderr
+
+
+@pytest.mark.chain
+def test_fetch_from_the_real_registry(tmp_path, database_url):
+    """`certledger-wallet fetch` against `certledger serve` (SQLite and PostgreSQL): the holder's own
+    anchored credentials land in the wallet; a wrong key is one line and exit 2."""
+    import signal
+    import time
+
+    import httpx
+
+    from ledger_node.node import free_port
+    from tests.registry.procs import ServiceProcess, create_issuer
+    from tests.registry.samples import business_licence_record, make_uscc
+
+    env = {"CERTLEDGER_NODE_PORT": str(free_port()), "CERTLEDGER_BATCH_WINDOW_SECONDS": "0.2",
+           "CERTLEDGER_INDEXER_ENABLED": "false"}
+    if not database_url.startswith("sqlite"):
+        env["CERTLEDGER_DATABASE_URL"] = database_url
+    svc = ServiceProcess(tmp_path / "data", env=env, name="wallet")
+    try:
+        svc.start()
+        issuer = create_issuer(svc, make_uscc())
+        records = [business_licence_record() for _ in range(2)]
+        r = httpx.post(svc.url + "/v1/credentials/bulk?type=BusinessLicence", json=records,
+                       headers={"Authorization": f"Bearer {issuer}"}, timeout=60)
+        assert r.status_code == 202, r.text
+        mine = records[0]["credentialSubject"]["unifiedSocialCreditCode"]
+        r = httpx.post(svc.url + "/v1/organisations", headers={"Authorization": f"Bearer {svc.admin_key()}"},
+                       json={"name": "持证企业", "identifier": mine, "jurisdiction": "CN-GD", "roles": ["holder"]})
+        key = r.json()["apiKey"]
+        for _ in range(100):
+            if not svc.health()["pendingCredentialsAndBatches"]:
+                break
+            time.sleep(0.2)
+        fetched = run("certledger-wallet", "fetch", "--registry", svc.url, "--api-key", key, cwd=tmp_path)
+        assert fetched.returncode == 0 and "fetched 1 credential" in fetched.stdout, fetched.stdout + fetched.stderr
+        stored = list((tmp_path / "wallet" / "credentials").glob("*.json"))
+        assert len(stored) == 1
+        assert json.loads(stored[0].read_text())["credentialSubject"]["unifiedSocialCreditCode"] == mine
+        bad = run("certledger-wallet", "fetch", "--registry", svc.url, "--api-key", "cl_nope", cwd=tmp_path)
+        assert bad.returncode == 2 and "401" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+        down = run("certledger-wallet", "fetch", "--registry", f"http://127.0.0.1:{free_port()}", "--api-key", key,
+                   cwd=tmp_path)
+        assert down.returncode == 2 and "cannot reach the registry" in down.stderr
+    finally:
+        if svc.alive():
+            os.killpg(svc.proc.pid, signal.SIGTERM)
+            svc.wait_dead(60)
+        subprocess.run([str(BIN / "certledger"), "node", "down"], capture_output=True,
+                       env={**os.environ, "CERTLEDGER_DATA_DIR": str(tmp_path / "data"),
+                            "CERTLEDGER_NODE_PORT": env["CERTLEDGER_NODE_PORT"]})

@@ -23,7 +23,7 @@ class OrganisationCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200, pattern=NO_CONTROL)
     identifier: str = Field(min_length=1, max_length=64, pattern=NO_CONTROL, description="USCC for a mainland entity")
     jurisdiction: str = Field(pattern=JURISDICTION)
-    roles: list[Literal["admin", "issuer", "verifier", "regulator", "exporter"]] = Field(min_length=1)
+    roles: list[Literal["admin", "issuer", "verifier", "regulator", "exporter", "holder"]] = Field(min_length=1)
     suite: Literal["secp256k1", "sm2-sm3"] = "secp256k1"
     credentialTypes: list[Literal["BusinessLicence", "OperatingPermit", "DataAssetCertificate"]] = []
 
