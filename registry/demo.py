@@ -13,7 +13,7 @@ import json
 import random
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -128,11 +128,15 @@ async def _story(ctx, settings, out: Path, rng: random.Random) -> None:
             licence_ids = res["ids"]
             say(f"accepted {res['accepted']} e-licences")
 
-            step(4, "The data authority certifies the Foshan manufacturer's electricity-usage data asset")
+            step(4, "The data authority certifies the Foshan manufacturer's electricity-usage data asset, "
+                    "bound to the manufacturer's own key")
+            holder_id = _wallet(out, "keygen", "--force").strip()
+            say(f"the manufacturer's wallet: certledger-wallet keygen → {holder_id[:48]}…")
             digest = make_dataset(out / "electricity-usage-2025.csv", rng)
             say(f"dataset electricity-usage-2025.csv: 17,520 half-hourly readings, sha256 {digest[:18]}…")
             asset = data_asset_record(orgs["manufacturer"]["identifier"], orgs["bank"]["identifier"], digest)
-            asset["credentialSubject"]["holderName"] = orgs["manufacturer"]["name"]
+            asset["credentialSubject"] = {"id": holder_id, **asset["credentialSubject"],
+                                          "holderName": orgs["manufacturer"]["name"]}
             asset["credentialSubject"]["authorisedUses"].append({
                 "relyingParty": {"name": orgs["hk_importer"]["name"], "unifiedSocialCreditCode": _random_uscc(rng)},
                 "purpose": "export:HK:energy-efficiency-analytics", "until": "2027-12-31T23:59:59Z"})
@@ -183,13 +187,16 @@ async def _story(ctx, settings, out: Path, rng: random.Random) -> None:
             (out / "trust-bundle.json").write_text(json.dumps(bundle, ensure_ascii=False))
             _verify(out, ["data-asset-certificate.revoked.json", "--bundle", "trust-bundle.json"], expect=1)
 
-            step(9, "An e-licence as a QR code that opens the verify page")
+            step(9, "The loan: the bank asks for the certificate, the enterprise presents it bound to that request")
+            await _loan_story(out, orgs, bundle)
+
+            step(10, "An e-licence as a QR code that opens the verify page")
             r = await c.get(f"/v1/credentials/{licence_ids[0]}/qr.png",
                             headers={"Authorization": f"Bearer {keys['market_regulator']}"})
             (out / "business-licence-qr.png").write_bytes(r.content)
             say(f"business-licence-qr.png → {settings.public_url}/verify?credential={licence_ids[0]}")
 
-            step(10, "A cross-border flow to Hong Kong: declared, approved by data customs, traced")
+            step(11, "A cross-border flow to Hong Kong: declared, approved by data customs, traced")
             await _flow_story(api, keys, orgs, cert_id, digest, out)
 
 
@@ -248,6 +255,49 @@ async def _flow_story(api: Api, keys, orgs, cert_id, digest, out: Path) -> None:
     totals = trace.get("totals") or trace.get("totalsByJurisdictionPair")
     say(f"trace: {len(trace.get('edges', trace.get('flows', [])))} flow(s), totals {totals}, "
         f"violations {len(trace.get('violations', []))}")
+
+
+def _wallet(folder: Path, *args: str) -> str:
+    """`certledger-wallet` with the manufacturer's wallet in the artefact folder; its output."""
+    exe = Path(sys.executable).parent / "certledger-wallet"
+    proc = subprocess.run([str(exe), *args, "--wallet", str(folder / "manufacturer-wallet")], cwd=folder,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"certledger-wallet {args[0]} exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
+    return proc.stdout
+
+
+async def _loan_story(out: Path, orgs, bundle) -> None:
+    """The bank's request, the enterprise's presentation bound to it, the bank's offline check; a replay
+    to a second bank and an expired presentation are refused."""
+    bank = orgs["bank"]["identifier"]
+    bank_wallet = Path(sys.executable).parent / "certledger-wallet"
+    subprocess.run([str(bank_wallet), "request", "--audience", bank, "--purpose", "credit-assessment",
+                    "--type", "DataAssetCertificate", "--ttl", "120", "--out", "loan-request.json"],
+                   cwd=out, check=True, capture_output=True)
+    request = json.loads((out / "loan-request.json").read_text())
+    say(f"[dim]bank$[/dim] certledger-wallet request → nonce {request['nonce'][:18]}…, purpose credit-assessment, "
+        f"expires {request['expires']}")
+    _wallet(out, "add", "data-asset-certificate.json")
+    _wallet(out, "present", "--request", "loan-request.json", "--credential",
+            json.loads((out / "data-asset-certificate.json").read_text())["id"],
+            "--drop", "/credentialSubject/valuation", "--drop", "/credentialSubject/authorisedUses/1",
+            "--out", "loan-presentation.json")
+    say("[dim]enterprise$[/dim] certledger-wallet present --request loan-request.json → loan-presentation.json "
+        "(valuation and the other use redacted, signed with its holder key)")
+    _verify(out, ["loan-presentation.json", "--presentation", "loan-request.json", "--bundle", "trust-bundle.json",
+                  "--operator", bundle["signature"]["signer"], "--data", "electricity-usage-2025.csv"])
+    say("a second bank is shown the same presentation: it answers another request (a replay)")
+    subprocess.run([str(bank_wallet), "request", "--audience", bank, "--purpose", "credit-assessment",
+                    "--out", "second-bank-request.json"], cwd=out, check=True, capture_output=True)
+    _verify(out, ["loan-presentation.json", "--presentation", "second-bank-request.json", "--bundle",
+                  "trust-bundle.json"], expect=1)
+    say("the first bank checks it again after its request expired")
+    expired_at = request["expires"].replace("Z", "").split(".")[0]
+    later = (datetime.fromisoformat(expired_at) + timedelta(minutes=1)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+    _verify(out, ["loan-presentation.json", "--presentation", "loan-request.json", "--bundle", "trust-bundle.json",
+                  "--at", later], expect=1)
 
 
 def _verify(folder: Path, args: list[str], expect: int = 0) -> None:

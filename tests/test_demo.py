@@ -71,6 +71,21 @@ def test_demo_runs_twice_and_its_artefacts_verify_independently(tmp_path):
         assert bad.returncode == 1, bad.stdout
         checks = {c["name"]: c["status"] for c in json.loads(bad.stdout.splitlines()[0])["checks"]}
         assert checks[failing] == "failed", checks
+    # the loan: the presentation bound to the bank's request verifies (before the request expired), and
+    # carries the holder check; shown against another request it is refused
+    request = json.loads((out / "loan-request.json").read_text())
+    presentation = json.loads((out / "loan-presentation.json").read_text())
+    before_expiry = presentation["proof"]["created"]
+    loan = _verify("loan-presentation.json", "--presentation", "loan-request.json", "--bundle", "trust-bundle.json",
+                   "--at", before_expiry, cwd=out)
+    assert loan.returncode == 0, loan.stdout + loan.stderr
+    checks = {c["name"]: c["status"] for c in json.loads(loan.stdout.splitlines()[0])["checks"]}
+    assert checks["holder"] == "passed" and checks["usage"] == "passed"
+    assert presentation["proof"]["challenge"] == request["nonce"]
+    assert "/credentialSubject/valuation/amount" in presentation["verifiableCredential"][0]["proof"]["redactedDigests"]
+    replay = _verify("loan-presentation.json", "--presentation", "second-bank-request.json", "--bundle",
+                     "trust-bundle.json", "--at", before_expiry, cwd=out)
+    assert replay.returncode == 1
     assert (out / "business-licence-qr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     trace = json.loads((out / "trace.json").read_text())
     assert "CN-GD" in json.dumps(trace) and "HK" in json.dumps(trace)
