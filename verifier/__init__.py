@@ -39,6 +39,14 @@ from verifier._holder import (
     subject_hash,
 )
 from verifier._internal.merkle import StandardMerkleTree, leaf_hash
+from verifier._qbft import (
+    QbftHeader,
+    ValidatorSet,
+    follow_validator_changes,
+    parse_qbft_header,
+    seal_qbft_header,
+    verify_sealed_header,
+)
 from verifier._presentation import HolderKey, PresentationRequest, PresentationResult, present, verify_presentation
 from verifier._internal.suites import batch_digest, eth_address, sign_batch, sm2_public_key
 from verifier._result import CHECK_NAMES, Check, CredentialSummary, VerificationResult
@@ -48,9 +56,9 @@ from verifier._trust import AnchorRecord, IssuerKeyRecord, IssuerRecord, StatusR
 from verifier._verify import Verifier, verify
 
 __all__ = [
+    "AnchorRecord",
     "CHECK_NAMES",
     "CREDENTIAL_TYPES",
-    "AnchorRecord",
     "Check",
     "CredentialSummary",
     "HolderKey",
@@ -59,11 +67,13 @@ __all__ = [
     "PreparedCredential",
     "PresentationRequest",
     "PresentationResult",
+    "QbftHeader",
     "RpcTrust",
     "StandardMerkleTree",
     "StatusRecord",
     "TrustBundle",
     "TrustSource",
+    "ValidatorSet",
     "VerificationResult",
     "Verifier",
     "assemble_holder_copy",
@@ -73,17 +83,21 @@ __all__ = [
     "errors",
     "eth_address",
     "fetch_anchor_proof",
+    "follow_validator_changes",
     "header_rlp_from_block",
     "leaf_hash",
+    "parse_qbft_header",
     "prepare_credential",
     "present",
     "redact",
+    "seal_qbft_header",
     "sign_batch",
     "sign_header",
     "sign_trust_bundle",
     "sm2_public_key",
     "subject_hash",
-    "verify_presentation",
     "verify",
     "verify_anchor_proof",
+    "verify_presentation",
+    "verify_sealed_header",
 ]

@@ -7,6 +7,7 @@ only thing trusted is the header signature.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ __all__ = [
     "anchors_slot",
     "decode_anchor_word",
     "fetch_anchor_proof",
+    "header_fields_from_block",
     "header_message",
     "header_rlp_from_block",
     "sign_header",
@@ -120,11 +122,8 @@ _INT_FIELDS = {
 }
 
 
-def header_rlp_from_block(block: dict[str, Any]) -> bytes:
-    """The RLP block header rebuilt from ``eth_getBlockByNumber`` fields (London … Prague).
-
-    Raises :class:`InvalidAnchorProof` if its keccak is not the block's hash.
-    """
+def header_fields_from_block(block: Mapping[str, Any]) -> list[Any]:
+    """The RLP items of a block header from ``eth_getBlockByNumber`` fields (London … Prague)."""
 
     def value(name: str) -> Any:
         v = block[name]
@@ -141,7 +140,15 @@ def header_rlp_from_block(block: dict[str, Any]) -> bytes:
         if block.get(name) is None:
             break
         items.append(value(name))
-    encoded: bytes = rlp.encode(items)
+    return items
+
+
+def header_rlp_from_block(block: dict[str, Any]) -> bytes:
+    """The RLP block header rebuilt from ``eth_getBlockByNumber`` fields (London … Prague).
+
+    Raises :class:`InvalidAnchorProof` if its keccak is not the block's hash.
+    """
+    encoded: bytes = rlp.encode(header_fields_from_block(block))
     expected = block["hash"]
     expected = bytes.fromhex(expected[2:]) if isinstance(expected, str) else bytes(expected)
     if keccak(encoded) != expected:

@@ -28,6 +28,7 @@ __all__ = [
     "InvalidBundle",
     "InvalidDocument",
     "InvalidPresentation",
+    "InvalidSealedHeader",
     "MalformedBundle",
     "MerkleError",
     "NumberOutOfRange",
@@ -80,6 +81,10 @@ class SignatureError(CertledgerVerifyError, ValueError):
 
 class MerkleError(CertledgerVerifyError, ValueError):
     """A Merkle tree or proof is malformed (wrong lengths, index out of range, ...)."""
+
+
+class InvalidSealedHeader(CertledgerVerifyError, ValueError):
+    """A block header is not sealed by a quorum of the pinned validators (docs/FORMAT.md §14)."""
 
 
 class InvalidPresentation(CertledgerVerifyError, ValueError):
