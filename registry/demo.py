@@ -229,14 +229,14 @@ async def _flow_story(api: Api, keys, orgs, cert_id, digest, out: Path) -> None:
         "credentialId": cert_id,
         "importer": {"name": orgs["hk_importer"]["name"], "identifier": orgs["hk_importer"]["identifier"],
                      "jurisdiction": "HK"},
-        "fromJurisdiction": "CN-GD", "toJurisdiction": "HK",
+        "fromJurisdiction": "440600", "toJurisdiction": "HK",
         "dataCategories": ["electricity-usage"], "personalInformation": False, "personalInformationSubjects": 0,
         "legalBasis": "gba-standard-contract", "purpose": "energy-efficiency-analytics",
         "volume": (out / "electricity-usage-2025.csv").stat().st_size, "payloadDigest": digest,
     }
     flow = await call("POST", "/v1/flows", keys["manufacturer"], json=decl)
     fid = flow.get("flowId") or flow.get("id")
-    say(f"flow #{fid} CN-GD → HK declared on the data-flow ledger (tx {str(flow.get('txHash'))[:18]}…)")
+    say(f"flow #{fid} 440600 Foshan → HK declared on the data-flow ledger (tx {str(flow.get('txHash'))[:18]}…)")
     await call("POST", f"/v1/flows/{fid}/decision", keys["customs"],
                json={"decision": "approved", "reason": "GBA standard contract filed"})
     say("data customs approves it on-chain")

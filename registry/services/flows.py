@@ -68,6 +68,7 @@ from registry.core.errors import (
     RegistryError,
 )
 from registry.db.models import Batch, Credential, FlowDeclaration, Organisation, as_utc, unix_time
+from registry.flows import assess, rules
 from registry.services import audit
 from registry.services import jurisdictions as J
 from registry.services.issuance import document_of
@@ -145,6 +146,14 @@ class LegalBasisRequired(RegistryError):
     code, http_status = "legal_basis_required", 422
 
 
+class ExportProhibited(RegistryError):
+    code, http_status = "export_prohibited", 422
+
+
+class GbaScope(RegistryError):
+    code, http_status = "gba_scope", 422
+
+
 # -- input -------------------------------------------------------------------------------------
 class PartyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -154,6 +163,17 @@ class PartyIn(BaseModel):
 
 
 Category = Annotated[str, Field(min_length=1, max_length=128)]
+Day = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")]
+
+
+class FilingIn(BaseModel):
+    """The security assessment or the standard-contract filing (or certification) a flow relies on."""
+
+    model_config = ConfigDict(extra="forbid")
+    reference: str | None = Field(None, min_length=1, max_length=128, description="the assessment / filing number")
+    effectiveFrom: Day = Field(description="the assessment passed, or the contract took effect")
+    filedAt: Day | None = Field(None, description="a standard contract: the day it was filed")
+    validUntil: Day | None = Field(None, description="a security assessment: the last day of its validity")
 
 
 class DeclarationIn(BaseModel):
@@ -174,6 +194,14 @@ class DeclarationIn(BaseModel):
     purpose: str = Field(min_length=1, max_length=1024)
     volume: int = Field(ge=0, le=MAX_JS_INT, description="bytes")
     payloadDigest: str = Field(pattern=DIGEST, description="0x + 64 lower-case hex: digest of the payload")
+    # the 2024 rules (FORMAT.md §11.1); all optional, so a version-1 declaration still parses
+    sensitivePersonalInformation: bool = False
+    sensitivePersonalInformationSubjects: int = Field(0, ge=0, le=2**32 - 1,
+                                                      description="people whose sensitive PI is included")
+    exporterIsCiio: bool = Field(False, description="the exporter is a critical-information-infrastructure operator")
+    exemptionGround: Literal["contract-with-individual", "cross-border-hr", "emergency",
+                             "annual-under-100000"] | None = Field(None, description="with legalBasis exemption")
+    filing: FilingIn | None = None
 
 
 class DecisionIn(BaseModel):
@@ -351,11 +379,9 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
         raise NotCrossBorder(f"{frm} → {to} does not cross a border (both are in {J.customs_area(frm)})")
     if J.customs_area(imp_j) != J.customs_area(to):
         raise JurisdictionMismatch(f"the importer is in {imp_j}, the flow goes to {to}")
-    if body.personalInformation and body.legalBasis == "exemption":
-        raise LegalBasisRequired("personal information needs a legal basis other than exemption "
-                                 "(security assessment, standard contract, certification or the GBA standard contract)")
     if body.personalInformation != (body.personalInformationSubjects > 0):
         raise BadRequest("personalInformationSubjects must be > 0 exactly when personalInformation is true")
+    _check_rule_fields(body)
     now = int(datetime.now(timezone.utc).timestamp())
     async with ctx.sessions() as s:
         org = await _org(s, principal)
@@ -413,6 +439,8 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
             raise DestinationNotAuthorised(
                 f"the certificate does not authorise a transfer to {to} for {body.purpose!r}",
                 details={"toJurisdiction": to, "purpose": body.purpose})
+        finding = await _apply_rules(s, principal.org_id, participant_hex(org.identifier), org.name, body, frm, to,
+                                     document["credentialSubject"].get("classificationLevel"), now)
         from registry.services.records import proof_from_tree
 
         target, subject = bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:])
@@ -421,7 +449,7 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
         root = bytes.fromhex(batch.root[2:])
         _, key, _ = await signing_key(s, org.id, ctx.settings.passphrase())
         declaration = {
-            "version": 1,
+            "version": 2,
             "nonce": secrets.token_hex(16),
             "credentialId": cred.id,
             "assetLeaf": hexs(leaf),
@@ -438,6 +466,14 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
             "volume": body.volume,
             "payloadDigest": body.payloadDigest,
             "submittedAt": iso(now),
+            # the 2024 rules (FORMAT.md §11.1)
+            "sensitivePersonalInformation": body.sensitivePersonalInformation,
+            "sensitivePersonalInformationSubjects": body.sensitivePersonalInformationSubjects,
+            "exporterIsCiio": body.exporterIsCiio,
+            "classificationLevel": document["credentialSubject"].get("classificationLevel"),
+            "exemptionGround": body.exemptionGround,
+            "filing": body.filing.model_dump() if body.filing else None,
+            "rule": finding,
         }
     dhash = declaration_hash(declaration)
     async with ctx.sessions() as s, s.begin():
@@ -479,6 +515,78 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
         if r.flow_id is None:  # (settle_flows may have got there first if the receipt came late)
             await _settle(ctx, s, r, receipt, actor=principal.org_name, request_id=request_id)
         return flow_public(r)
+
+
+def _check_rule_fields(body: DeclarationIn) -> None:
+    """The 2024 fields must agree with each other (FORMAT.md §11.1)."""
+    if body.sensitivePersonalInformation != (body.sensitivePersonalInformationSubjects > 0):
+        raise BadRequest("sensitivePersonalInformationSubjects must be > 0 exactly when "
+                         "sensitivePersonalInformation is true")
+    if body.sensitivePersonalInformationSubjects > body.personalInformationSubjects:
+        raise BadRequest("sensitivePersonalInformationSubjects counts people among personalInformationSubjects: "
+                         "it cannot be larger")
+    if body.legalBasis == "exemption":
+        if body.personalInformation and body.exemptionGround is None:
+            raise BadRequest("personal information under the basis exemption needs an exemptionGround: "
+                             "contract-with-individual, cross-border-hr, emergency or annual-under-100000")
+    elif body.exemptionGround is not None:
+        raise BadRequest("exemptionGround goes with the legal basis exemption only")
+    f = body.filing
+    if f is not None:
+        for name in ("effectiveFrom", "filedAt", "validUntil"):
+            v = getattr(f, name)
+            if v is not None:
+                try:
+                    datetime.strptime(v, "%Y-%m-%d")
+                except ValueError:
+                    raise BadRequest(f"filing.{name} is not a date: {v!r}", details={"field": f"filing.{name}"}) from None
+        if f.validUntil is not None and f.validUntil < f.effectiveFrom:
+            raise BadRequest("filing.validUntil is before filing.effectiveFrom")
+        if f.filedAt is not None and f.filedAt < f.effectiveFrom:
+            raise BadRequest("filing.filedAt is before filing.effectiveFrom")
+
+
+async def _apply_rules(s, org_id: int, exporter: str, exporter_name: str, body: DeclarationIn, frm: str, to: str,
+                       classification: str | None, now: int) -> dict | None:
+    """The rule that applies to this declaration (with the exporter's annual totals so far): refuses
+    what the flow itself shows needs more than its basis; the finding goes into the declaration."""
+    table = rules.load()
+    mainland = J.customs_area(frm) == "CN"
+    rf = assess.RuleFlow(
+        flow_id=0, exporter=exporter, exporter_name=exporter_name, mainland_export=mainland, from_j=frm, to_j=to,
+        declared_at=now, rejected=False, pending=True, basis=body.legalBasis, classification=classification,
+        ciio=body.exporterIsCiio, personal_information=body.personalInformation,
+        subjects=body.personalInformationSubjects, sensitive_subjects=body.sensitivePersonalInformationSubjects,
+        ground=body.exemptionGround, filing=None)
+    gba = assess.gba_problem(table, rf)
+    if gba:
+        raise GbaScope(gba, details={"fromJurisdiction": frm, "toJurisdiction": to,
+                                     "source": table.source(table.raw["gba"]["source"])})
+    if not mainland:
+        return None
+    subjects = sensitive = 0
+    start = rules.year_start(now)
+    for d, declared, created in (await s.execute(
+            select(FlowDeclaration.declaration, FlowDeclaration.declared_at, FlowDeclaration.created_at)
+            .where(FlowDeclaration.exporter_org_id == org_id, FlowDeclaration.decision != REJECTED))).all():
+        at = unix_time(declared) if declared is not None else unix_time(created)
+        if (at >= start and J.customs_area(d["fromJurisdiction"]) == "CN" and d["personalInformation"]
+                and rules.counted(d.get("exemptionGround"))):
+            subjects += d["personalInformationSubjects"]
+            sensitive += d.get("sensitivePersonalInformationSubjects", 0)
+    alone, total = assess.assess(table, rf, subjects, sensitive)
+    details = {"rule": alone.rule, "requires": alone.requires, "legalBasis": body.legalBasis, "source": alone.source}
+    if alone.requires == "prohibited":
+        raise ExportProhibited(f"{alone.rule}: this data may not leave ({alone.source['name']} art. "
+                               f"{alone.source['article']})", details=details)
+    if not alone.covered:
+        raise LegalBasisRequired(
+            f"this flow needs {table.raw['levelNames'][alone.requires]['en']}, not {body.legalBasis} (rule "
+            f"{alone.rule}: {alone.source['name']} art. {alone.source['article']})", details=details)
+    return total.as_dict() | {"annualSubjects": subjects + (body.personalInformationSubjects
+                                                              if rules.counted(body.exemptionGround) else 0),
+                              "annualSensitiveSubjects": sensitive + (body.sensitivePersonalInformationSubjects
+                                                                      if rules.counted(body.exemptionGround) else 0)}
 
 
 async def _forget(ctx, row_id: int) -> None:
@@ -775,9 +883,16 @@ def _is_hash(v: str) -> bool:
     return len(v) == 66 and v[:2] in ("0x", "0X") and all(c in "0123456789abcdefABCDEF" for c in v[2:])
 
 
-def build_trace(flows: list[FlowRecord], certs: dict[str, CertState], query: TraceQuery, source: str) -> dict:
+def build_trace(flows: list[FlowRecord], certs: dict[str, CertState], query: TraceQuery, source: str,
+                rule_flows: list[assess.RuleFlow] | None = None) -> dict:
     by_id = {f.flow_id: f for f in flows}
     violations: list[dict] = []
+    # the rule tables (registry only: the chain holds no sensitivity, CIIO or classification facts)
+    table = rules.load()
+    findings, problems, exporter_totals = assess.rule_violations(table, rule_flows or [], assess.now_unix())
+    for fid, kind, message, details in problems:
+        if fid in by_id:
+            violations.append(_violation(by_id[fid], kind, "registry", message, details))
     for f in flows:
         if f.decision == APPROVED:
             cs = certs.get(f.asset_leaf)
@@ -842,6 +957,7 @@ def build_trace(flows: list[FlowRecord], certs: dict[str, CertState], query: Tra
             "decidedTx": f.decided_tx, "violations": per_flow.get(f.flow_id, []),
             "credentialId": f.credential_id, "exporterName": f.exporter_name, "importerName": f.importer_name,
             "purpose": f.purpose, "dataCategories": f.categories, "receivedDigest": f.received_digest,
+            "rule": findings.get(f.flow_id),
         })
         t = totals.setdefault((f.from_j, f.to_j), {"from": f.from_j, "to": f.to_j, "flows": 0, "approved": 0,
                                                    "pending": 0, "rejected": 0, "volume": 0})
@@ -858,6 +974,8 @@ def build_trace(flows: list[FlowRecord], certs: dict[str, CertState], query: Tra
         "edges": edges,
         "totals": sorted(totals.values(), key=lambda t: (t["from"], t["to"])),
         "violations": violations,
+        "rules": {"table": table.id, "version": table.version},
+        "exporterTotals": [t for t in exporter_totals if t["exporter"] in nodes],
     }
 
 
@@ -914,6 +1032,7 @@ async def trace_from_db(ctx, query: TraceQuery) -> dict:
             .join(Batch, Batch.id == Credential.batch_id)
             .where(FlowDeclaration.flow_id.is_not(None)).order_by(FlowDeclaration.flow_id))).all()
     flows, certs = [], {}
+    rule_flows: list[assess.RuleFlow] = []
     docs: dict[str, dict] = {}
     for r, cred, batch in rows:
         d = r.declaration
@@ -938,7 +1057,11 @@ async def trace_from_db(ctx, query: TraceQuery) -> dict:
         ))
         certs[r.asset_leaf] = CertState(_status_name(cred, batch),
                                         unix_time(cred.status_changed_at) if cred.status != 1 else None)
-    return build_trace(flows, certs, query, "registry")
+        rule_flows.append(assess.from_declaration(
+            r.flow_id, flows[-1].exporter_id, d, declared, r.decision == REJECTED, r.decision == PENDING,
+            d.get("classificationLevel", doc["credentialSubject"].get("classificationLevel")),
+            J.customs_area(d["fromJurisdiction"]) == "CN"))
+    return build_trace(flows, certs, query, "registry", rule_flows)
 
 
 def trace_from_chain(rpc_url: str, deployment, query: TraceQuery, *, step: int = 5000) -> dict:

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from registry.api.deps import AnyPrincipal, RequestId
 from registry.core.errors import Forbidden
+from registry.flows import rules as flows_rules
 from registry.services import flows
 
 router = APIRouter(prefix="/v1/flows", tags=["flows"])
@@ -52,6 +53,14 @@ async def trace(request: Request, p: AnyPrincipal,
     body, media = flows.render(result, format, table)
     headers = {"content-disposition": f'attachment; filename="flow-trace.{format}"'} if format == "csv" else {}
     return Response(body, media_type=media, headers=headers)
+
+
+@router.get("/rules")
+async def rule_tables():
+    """The rule table in force (FORMAT.md §11.1): each rule with what it requires and its source
+    (instrument, article, date in force), the thresholds, which level each legal basis covers, the
+    GBA scope and the filing deadlines. Public: the regulation is."""
+    return flows_rules.load().public()
 
 
 @router.get("/{flow_id}")
