@@ -1147,17 +1147,33 @@ CSV_TABLES = {
               "importerName", "to", "credentialId", "assetLeaf", "declaredAt", "decidedAt", "decisionReason",
               "legalBasis", "personalInformation", "personalInformationSubjects", "volume", "purpose",
               "dataCategories", "payloadDigest", "receivedDigest", "declarationHash", "declaredTx", "decidedTx",
-              "violations"),
-    "violations": ("flowId", "kind", "source", "message"),
+              "violations", "sensitivePersonalInformationSubjects", "rule", "ruleRequires", "ruleCovered",
+              "ruleArticle"),
+    "violations": ("flowId", "kind", "source", "message", "flows"),
     "totals": ("from", "to", "flows", "approved", "pending", "rejected", "volume"),
+    "exporters": ("exporter", "exporterName", "year", "subjects", "sensitiveSubjects", "flows", "thresholdsReached"),
 }
+
+
+def _csv_rows(trace: dict, table: str) -> list[dict]:
+    if table == "flows":
+        return [e | {"rule": (e.get("rule") or {}).get("rule"), "ruleRequires": (e.get("rule") or {}).get("requires"),
+                     "ruleCovered": (e.get("rule") or {}).get("covered"),
+                     "ruleArticle": ((e.get("rule") or {}).get("source") or {}).get("article")}
+                for e in trace["edges"]]
+    if table == "violations":
+        return [v | {"flows": v["details"].get("flows")} for v in trace["violations"]]
+    if table == "exporters":
+        return [t | {"thresholdsReached": [x["id"] for x in t["thresholds"] if x["reached"]]}
+                for t in trace.get("exporterTotals", [])]
+    return trace["totals"]
 
 
 def to_csv(trace: dict, table: str = "flows") -> str:
     if table not in CSV_TABLES:
-        raise BadRequest(f"unknown table {table!r}: flows, violations or totals")
+        raise BadRequest(f"unknown table {table!r}: flows, violations, totals or exporters")
     cols = CSV_TABLES[table]
-    rows = {"flows": trace["edges"], "violations": trace["violations"], "totals": trace["totals"]}[table]
+    rows = _csv_rows(trace, table)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(cols)
@@ -1260,6 +1276,8 @@ def to_svg(trace: dict, *, tx_link: str = "/trace/tx/{tx}") -> str:
         href = e(tx_link.format(tx=ed["declaredTx"]))
         out.append(f'<a href="{href}" xlink:href="{href}" class="{cls}" data-flow-id="{ed["flowId"]}" '
                    f'data-status="{e(ed["status"])}" data-violation="{"1" if viol else "0"}" '
+                   f'data-violations="{e(" ".join(ed["violations"]))}" '
+                   f'data-rule="{e((ed.get("rule") or {}).get("rule") or "")}" '
                    f'data-from-jurisdiction="{e(ed["fromJurisdiction"])}" data-to-jurisdiction="{e(ed["toJurisdiction"])}">'
                    f"<title>{e(title)}</title>"
                    f'<path d="{d}" fill="none" stroke="{colour}" stroke-width="{4 if viol else 2.5}"{dash} '
@@ -1280,6 +1298,27 @@ def to_svg(trace: dict, *, tx_link: str = "/trace/tx/{tx}") -> str:
                    f'<text x="{x + 10}" y="{y + 22}" font-weight="bold">{e(label)}</text>'
                    f'<text x="{x + 10}" y="{y + 42}" fill="#34495e">{e(", ".join(n["jurisdictions"]))}'
                    f'{"  " + e(n["identifier"]) if n["identifier"] else ""}</text></g>')
+    totals = trace.get("exporterTotals") or []
+    if totals:  # the annual totals per exporter against each threshold (FORMAT.md §11.2)
+        y0 = height
+        height += 24 + 18 * len(totals)
+        out[0] = out[0].replace(f'height="{y0}" viewBox="0 0 {width} {y0}"',
+                                f'height="{height}" viewBox="0 0 {width} {height}"')
+        out.append(f'<g class="exporter-totals"><text x="{M}" y="{y0 + 4}" font-weight="bold">'
+                   "annual totals per exporter (people, since 1 January)</text>")
+        for i, t in enumerate(totals):
+            reached = [x["id"] for x in t["thresholds"] if x["reached"]]
+            out.append(f'<text x="{M}" y="{y0 + 22 + 18 * i}" class="exporter-total" data-exporter="{e(t["exporter"])}" '
+                       f'data-year="{t["year"]}" data-subjects="{t["subjects"]}" '
+                       f'data-reached="{e(" ".join(reached))}">{e(t["exporterName"] or t["exporter"])} {t["year"]}: '
+                       f'{t["subjects"]:,} people, {t["sensitiveSubjects"]:,} sensitive; flows '
+                       f'{e(", ".join(map(str, t["flows"])))}; thresholds reached: {e(", ".join(reached) or "none")}'
+                       "</text>")
+        out.append("</g>")
+    violations = trace["violations"]
+    out.append('<g class="violations">' + "".join(
+        f'<desc class="violation" data-flow-id="{v["flowId"]}" data-kind="{e(v["kind"])}">{e(v["message"])}</desc>'
+        for v in violations) + "</g>")
     out.append("</svg>")
     return "\n".join(out)
 

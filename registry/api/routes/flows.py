@@ -37,7 +37,7 @@ async def trace(request: Request, p: AnyPrincipal,
                 from_: str | None = Query(None, alias="from", max_length=40, description="declared at or after"),
                 to: str | None = Query(None, max_length=40, description="declared at or before"),
                 format: Literal["json", "csv", "svg"] = "json",
-                table: Literal["flows", "violations", "totals"] = Query("flows", description="for CSV")):
+                table: Literal["flows", "violations", "totals", "exporters"] = Query("flows", description="for CSV")):
     """The flow graph, totals per jurisdiction pair and violations (regulators and admins)."""
     if not p.has("regulator", "admin"):
         raise Forbidden("tracing flows needs the role regulator (or admin)")
