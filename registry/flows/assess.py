@@ -43,6 +43,17 @@ class RuleFlow:
     sensitive_subjects: int
     ground: str | None
     filing: dict | None
+    zone: str | None = None  # a free-trade zone whose negative list applies (FORMAT.md §11.1)
+    categories: list[str] = field(default_factory=list)
+
+    def ftz(self) -> tuple[bool, bool]:
+        """(leaves from a zone with a loaded negative list, one of its categories is on that list)."""
+        z = R.zones().get(self.zone) if self.zone else None
+        return (z is not None, bool(z.listed(self.categories)) if z else False)
+
+    def counted(self) -> bool:
+        in_ftz, listed = self.ftz()
+        return R.counted(self.ground, in_ftz and not listed)
 
 
 @dataclass
@@ -64,13 +75,15 @@ class ExporterYear:
 
 
 def facts_for(f: RuleFlow, annual_subjects: int, annual_sensitive: int) -> dict:
+    in_ftz, listed = f.ftz()
     return R.flow_facts(classification=f.classification, ciio=f.ciio, personal_information=f.personal_information,
-                        ground=f.ground, annual_subjects=annual_subjects, annual_sensitive=annual_sensitive)
+                        ground=f.ground, annual_subjects=annual_subjects, annual_sensitive=annual_sensitive,
+                        in_ftz=in_ftz, ftz_listed=listed)
 
 
 def assess(table: R.RuleTable, f: RuleFlow, before_subjects: int, before_sensitive: int) -> tuple[R.Finding, R.Finding]:
     """(the finding on the flow's own counts, the finding on the running annual totals with it)."""
-    own_s, own_ss = (f.subjects, f.sensitive_subjects) if R.counted(f.ground) else (0, 0)
+    own_s, own_ss = (f.subjects, f.sensitive_subjects) if f.counted() else (0, 0)
     alone = table.evaluate(facts_for(f, own_s, own_ss), f.basis)
     total = table.evaluate(facts_for(f, before_subjects + own_s, before_sensitive + own_ss), f.basis)
     return alone, total
@@ -146,7 +159,7 @@ def rule_violations(table: R.RuleTable, flows: list[RuleFlow], now: int
         findings[f.flow_id] = total.as_dict()
         if f.rejected:
             continue
-        if R.counted(f.ground) and f.personal_information:
+        if f.counted() and f.personal_information:
             y.subjects += f.subjects
             y.sensitive_subjects += f.sensitive_subjects
             y.flows.append(f.flow_id)
@@ -181,7 +194,8 @@ def from_declaration(flow_id: int, exporter: str, d: dict, declared_at: int, dec
         rejected=decision_rejected, pending=pending, basis=d["legalBasis"], classification=classification,
         ciio=bool(d.get("exporterIsCiio")), personal_information=d["personalInformation"],
         subjects=d["personalInformationSubjects"], sensitive_subjects=d.get("sensitivePersonalInformationSubjects", 0),
-        ground=d.get("exemptionGround"), filing=d.get("filing"))
+        ground=d.get("exemptionGround"), filing=d.get("filing"), zone=d.get("freeTradeZone"),
+        categories=list(d.get("dataCategories") or []))
 
 
 def now_unix() -> int:

@@ -17,7 +17,12 @@ not ``prohibited``. A condition is ``{fact, eq}``, ``{fact, gte}`` or ``{fact, i
                             art. 5(1)–(3) and rejected flows not counted
 ``annualSensitiveSubjects`` the same for sensitive personal information
 ``exemptionGround``         the ground named with the basis ``exemption`` (or null)
+``inFtz``                   the flow leaves from a free-trade zone whose negative list is loaded
+``ftzListed``               one of the flow's data categories is on that zone's negative list
 ==========================  ==========================================================================
+
+*Free-trade-zone negative lists* (``registry/flows/rules/ftz/<zone>.json``): a zone id, its name, the
+GB/T 2260 city it lies in, the list's source, and the data categories on the list (FORMAT.md §11.1).
 
 Pure functions, no I/O beyond reading the package's own tables.
 """
@@ -36,9 +41,10 @@ CHINA_TIME = timezone(timedelta(hours=8))  # the calendar year of the thresholds
 # exemption grounds that take a flow out of the annual count (art. 5(1)–(3)); "annual-under-100000"
 # is the art. 5(4) claim, which the count itself must bear out
 UNCOUNTED_GROUNDS = frozenset({"contract-with-individual", "cross-border-hr", "emergency"})
-EXEMPTION_GROUNDS = ("contract-with-individual", "cross-border-hr", "emergency", "annual-under-100000")
+EXEMPTION_GROUNDS = ("contract-with-individual", "cross-border-hr", "emergency", "annual-under-100000",
+                     "outside-negative-list")
 FACTS = frozenset({"coreData", "importantData", "ciio", "personalInformation", "annualSubjects",
-                   "annualSensitiveSubjects", "exemptionGround"})
+                   "annualSensitiveSubjects", "exemptionGround", "inFtz", "ftzListed"})
 
 
 class RuleTableError(ValueError):
@@ -105,6 +111,7 @@ class RuleTable:
             out[k]["source"] = self.source(out[k]["source"])
         out["filing"]["source"] = self.source(out["filing"]["source"])
         out["filing"]["assessmentSource"] = self.source(out["filing"]["assessmentSource"])
+        out["negativeLists"] = [z.raw for z in zones().values()]
         return out
 
 
@@ -169,13 +176,69 @@ def year_start(ts: int) -> int:
     return int(datetime(year_of(ts), 1, 1, tzinfo=CHINA_TIME).timestamp())
 
 
-def counted(ground: str | None) -> bool:
-    """Does a flow count towards its exporter's annual totals (not under art. 5(1)–(3))?"""
-    return ground not in UNCOUNTED_GROUNDS
+def counted(ground: str | None, ftz_exempt: bool = False) -> bool:
+    """Does a flow count towards its exporter's annual totals (not under art. 5(1)–(3) nor outside
+    a free-trade zone's negative list, art. 6)?"""
+    return ground not in UNCOUNTED_GROUNDS and not ftz_exempt
 
 
 def flow_facts(*, classification: str | None, ciio: bool, personal_information: bool, ground: str | None,
-               annual_subjects: int, annual_sensitive: int) -> dict[str, Any]:
+               annual_subjects: int, annual_sensitive: int, in_ftz: bool = False,
+               ftz_listed: bool = False) -> dict[str, Any]:
     return {"coreData": classification == "core", "importantData": classification == "important", "ciio": ciio,
             "personalInformation": personal_information, "exemptionGround": ground,
-            "annualSubjects": annual_subjects, "annualSensitiveSubjects": annual_sensitive}
+            "annualSubjects": annual_subjects, "annualSensitiveSubjects": annual_sensitive,
+            "inFtz": in_ftz, "ftzListed": ftz_listed}
+
+
+@dataclass(frozen=True)
+class NegativeList:
+    """A free-trade zone's negative list: the data categories that still follow the general rules."""
+
+    raw: dict
+
+    @property
+    def zone(self) -> str:
+        return self.raw["zone"]
+
+    @property
+    def jurisdiction(self) -> str:
+        return self.raw["jurisdiction"]
+
+    def listed(self, categories: list[str]) -> list[str]:
+        on = {c["category"] for c in self.raw["categories"]}
+        return [c for c in categories if c in on]
+
+
+def validate_zone(raw: dict, table: RuleTable | None = None) -> NegativeList:
+    try:
+        if not (raw["zone"] and raw["name"]["zh"] and raw["name"]["en"] and raw["version"]):
+            raise RuleTableError("a negative list needs zone, name (zh, en) and version")
+        src = raw["source"]
+        datetime.strptime(src["published"], "%Y-%m-%d")
+        if not src["name"]:
+            raise RuleTableError(f"negative list {raw['zone']}: its source needs a name")
+        if table is not None and src["enabledBy"]["ref"] not in table.raw["sources"]:
+            raise RuleTableError(f"negative list {raw['zone']}: unknown enabling source {src['enabledBy']['ref']!r}")
+        if not (isinstance(raw["jurisdiction"], str) and len(raw["jurisdiction"]) == 6 and raw["jurisdiction"].isdigit()):
+            raise RuleTableError(f"negative list {raw['zone']}: jurisdiction must be a GB/T 2260 city code")
+        for c in raw["categories"]:
+            if not isinstance(c["category"], str) or not c["category"]:
+                raise RuleTableError(f"negative list {raw['zone']}: a category needs a name")
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, RuleTableError):
+            raise
+        raise RuleTableError(f"negative list {raw.get('zone')!r} is malformed: {exc!r}") from None
+    return NegativeList(raw)
+
+
+@cache
+def zones() -> dict[str, NegativeList]:
+    """The free-trade zones' negative lists shipped with the package, by zone id."""
+    out = {}
+    folder = resources.files("registry.flows").joinpath("rules", "ftz")
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".json"):
+            z = validate_zone(json.loads(entry.read_text("utf-8")), load())
+            out[z.zone] = z
+    return out

@@ -150,6 +150,10 @@ class ExportProhibited(RegistryError):
     code, http_status = "export_prohibited", 422
 
 
+class UnknownFreeTradeZone(BadRequest):
+    code = "unknown_free_trade_zone"
+
+
 class GbaScope(RegistryError):
     code, http_status = "gba_scope", 422
 
@@ -200,8 +204,10 @@ class DeclarationIn(BaseModel):
                                                       description="people whose sensitive PI is included")
     exporterIsCiio: bool = Field(False, description="the exporter is a critical-information-infrastructure operator")
     exemptionGround: Literal["contract-with-individual", "cross-border-hr", "emergency",
-                             "annual-under-100000"] | None = Field(None, description="with legalBasis exemption")
+                             "annual-under-100000", "outside-negative-list"] | None = Field(None, description="with legalBasis exemption")
     filing: FilingIn | None = None
+    freeTradeZone: str | None = Field(None, min_length=1, max_length=64,
+                                      description="the free-trade zone the flow leaves from (its negative list applies)")
 
 
 class DecisionIn(BaseModel):
@@ -473,6 +479,7 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
             "classificationLevel": document["credentialSubject"].get("classificationLevel"),
             "exemptionGround": body.exemptionGround,
             "filing": body.filing.model_dump() if body.filing else None,
+            "freeTradeZone": body.freeTradeZone,
             "rule": finding,
         }
     dhash = declaration_hash(declaration)
@@ -528,9 +535,12 @@ def _check_rule_fields(body: DeclarationIn) -> None:
     if body.legalBasis == "exemption":
         if body.personalInformation and body.exemptionGround is None:
             raise BadRequest("personal information under the basis exemption needs an exemptionGround: "
-                             "contract-with-individual, cross-border-hr, emergency or annual-under-100000")
+                             "contract-with-individual, cross-border-hr, emergency, annual-under-100000 or "
+                             "outside-negative-list")
     elif body.exemptionGround is not None:
         raise BadRequest("exemptionGround goes with the legal basis exemption only")
+    if body.exemptionGround == "outside-negative-list" and body.freeTradeZone is None:
+        raise BadRequest("the ground outside-negative-list needs the freeTradeZone the flow leaves from")
     f = body.filing
     if f is not None:
         for name in ("effectiveFrom", "filedAt", "validUntil"):
@@ -557,7 +567,15 @@ async def _apply_rules(s, org_id: int, exporter: str, exporter_name: str, body: 
         declared_at=now, rejected=False, pending=True, basis=body.legalBasis, classification=classification,
         ciio=body.exporterIsCiio, personal_information=body.personalInformation,
         subjects=body.personalInformationSubjects, sensitive_subjects=body.sensitivePersonalInformationSubjects,
-        ground=body.exemptionGround, filing=None)
+        ground=body.exemptionGround, filing=None, zone=body.freeTradeZone, categories=list(body.dataCategories))
+    if body.freeTradeZone is not None:
+        zone = rules.zones().get(body.freeTradeZone)
+        if zone is None:
+            raise UnknownFreeTradeZone(f"no negative list is loaded for a free-trade zone {body.freeTradeZone!r}",
+                                       details={"freeTradeZone": body.freeTradeZone, "known": sorted(rules.zones())})
+        if not J.covers(zone.jurisdiction, frm):
+            raise JurisdictionMismatch(f"free-trade zone {zone.zone} is in {zone.jurisdiction}; the flow leaves from "
+                                       f"{frm}", details={"freeTradeZone": zone.zone, "fromJurisdiction": frm})
     gba = assess.gba_problem(table, rf)
     if gba:
         raise GbaScope(gba, details={"fromJurisdiction": frm, "toJurisdiction": to,
@@ -571,7 +589,7 @@ async def _apply_rules(s, org_id: int, exporter: str, exporter_name: str, body: 
             .where(FlowDeclaration.exporter_org_id == org_id, FlowDeclaration.decision != REJECTED))).all():
         at = unix_time(declared) if declared is not None else unix_time(created)
         if (at >= start and J.customs_area(d["fromJurisdiction"]) == "CN" and d["personalInformation"]
-                and rules.counted(d.get("exemptionGround"))):
+                and assess.from_declaration(0, exporter, d, at, False, False, None, True).counted()):
             subjects += d["personalInformationSubjects"]
             sensitive += d.get("sensitivePersonalInformationSubjects", 0)
     alone, total = assess.assess(table, rf, subjects, sensitive)
@@ -583,10 +601,10 @@ async def _apply_rules(s, org_id: int, exporter: str, exporter_name: str, body: 
         raise LegalBasisRequired(
             f"this flow needs {table.raw['levelNames'][alone.requires]['en']}, not {body.legalBasis} (rule "
             f"{alone.rule}: {alone.source['name']} art. {alone.source['article']})", details=details)
-    return total.as_dict() | {"annualSubjects": subjects + (body.personalInformationSubjects
-                                                              if rules.counted(body.exemptionGround) else 0),
+    own = rf.counted() and body.personalInformation
+    return total.as_dict() | {"annualSubjects": subjects + (body.personalInformationSubjects if own else 0),
                               "annualSensitiveSubjects": sensitive + (body.sensitivePersonalInformationSubjects
-                                                                      if rules.counted(body.exemptionGround) else 0)}
+                                                                      if own else 0)}
 
 
 async def _forget(ctx, row_id: int) -> None:

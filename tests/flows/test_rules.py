@@ -173,3 +173,42 @@ def test_filing_deadline_and_assessment_expiry():
               filing={"effectiveFrom": "2023-03-01", "filedAt": None, "validUntil": "2026-03-01"})
     ok.pending = False
     assert A.filing_problems(T, ok, ts("2026-06-01")) == []  # decided before it expired
+
+
+def test_free_trade_zone_negative_list():
+    zone = R.zones()["example-nansha"]
+    assert zone.jurisdiction == "440100" and zone.listed(["health-records", "sales"]) == ["health-records"]
+    # outside the list: exempt whatever the count (art. 6), and not counted in the annual totals
+    out = flow(1, 500_000, basis="exemption")
+    out.zone, out.categories = "example-nansha", ["sales", "logistics"]
+    alone, total = A.assess(T, out, 900_000, 0)
+    assert (alone.rule, alone.requires, alone.covered, alone.source["article"]) == (
+        "ftz-outside-negative-list", "exempt", True, "6")
+    assert not out.counted()
+    # a category on the list: the general rules apply
+    listed = flow(2, 500_000, basis="exemption")
+    listed.zone, listed.categories = "example-nansha", ["sales", "health-records"]
+    alone, _ = A.assess(T, listed, 0, 0)
+    assert (alone.rule, alone.covered) == ("annual-100000", False) and listed.counted()
+    # important data is not exempted by the list
+    imp = flow(3, 0, basis="exemption", classification="important")
+    imp.zone, imp.categories = "example-nansha", ["sales"]
+    assert A.assess(T, imp, 0, 0)[0].rule == "important-data"
+    _, problems, totals = A.rule_violations(T, [out, listed], ts("2026-03-03"))
+    assert [(p[0], p[1]) for p in problems] == [(2, "basis_insufficient")]
+    assert totals[0]["subjects"] == 500_000 and totals[0]["flows"] == [2]
+    assert T.public()["negativeLists"][0]["zone"] == "example-nansha"
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda z: z.pop("zone"), "malformed"),
+    (lambda z: z.update(jurisdiction="CN-GD"), "GB/T 2260"),
+    (lambda z: z["source"].update(published="someday"), "malformed"),
+    (lambda z: z["source"]["enabledBy"].update(ref="nowhere"), "enabling source"),
+    (lambda z: z["categories"].append({"category": ""}), "needs a name"),
+])
+def test_a_malformed_negative_list_is_refused(edit, match):
+    raw = copy.deepcopy(R.zones()["example-nansha"].raw)
+    edit(raw)
+    with pytest.raises(R.RuleTableError, match=match):
+        R.validate_zone(raw, T)

@@ -51,3 +51,26 @@ async def test_exempt_personal_information_is_declared_and_approved(world):
     e = await s.client.post("/v1/flows", headers=w.h(w.gz_key), json={**body, "personalInformationSubjects": 100_000})
     assert e.status_code == 422 and e.json()["error"]["code"] == "legal_basis_required", e.text
     assert e.json()["error"]["details"]["rule"] == "annual-100000"
+
+
+async def test_free_trade_zone_declarations(world):
+    w, s = world, world.service
+    body = declaration(w.credential_id, importer=w.hk, to="HK", frm="440100", personalInformation=True,
+                       personalInformationSubjects=500_000, legalBasis="exemption",
+                       exemptionGround="outside-negative-list", freeTradeZone="example-nansha",
+                       dataCategories=["electricity-usage"])
+    r = await s.client.post("/v1/flows", headers=w.h(w.gz_key), json=body)
+    assert r.status_code == 201, r.text
+    rule = r.json()["declaration"]["rule"]
+    assert (rule["rule"], rule["annualSubjects"]) == ("ftz-outside-negative-list", 0)
+    e = await s.client.post("/v1/flows", headers=w.h(w.gz_key),
+                            json={**body, "dataCategories": ["electricity-usage", "health-records"]})
+    assert e.status_code == 422 and e.json()["error"]["details"]["rule"] == "annual-100000", e.text
+    e = await s.client.post("/v1/flows", headers=w.h(w.gz_key), json={**body, "freeTradeZone": "atlantis"})
+    assert e.status_code == 400 and e.json()["error"]["code"] == "unknown_free_trade_zone", e.text
+    e = await s.client.post("/v1/flows", headers=w.h(w.gz_key), json={**body, "fromJurisdiction": "440600"})
+    assert e.status_code == 400 and e.json()["error"]["code"] == "jurisdiction_mismatch", e.text
+    e = await s.client.post("/v1/flows", headers=w.h(w.gz_key), json={**body, "freeTradeZone": None})
+    assert e.status_code == 400 and "freeTradeZone" in e.json()["error"]["message"], e.text
+    trace = (await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key))).json()
+    assert trace["violations"] == []
