@@ -212,3 +212,20 @@ def test_a_malformed_negative_list_is_refused(edit, match):
     edit(raw)
     with pytest.raises(R.RuleTableError, match=match):
         R.validate_zone(raw, T)
+
+
+def test_check_command(tmp_path, capsys):
+    from importlib import resources
+
+    folder = resources.files("registry.flows").joinpath("rules")
+    assert R.main([str(folder / "cn-cac-2024.json"), str(folder / "ftz" / "example-nansha.json")]) == 0
+    assert "13 rules — valid" in capsys.readouterr().out
+    bad = copy.deepcopy(T.raw)
+    bad["rules"][2]["source"]["ref"] = "hearsay"
+    (tmp_path / "bad.json").write_text(__import__("json").dumps(bad))
+    assert R.main([str(tmp_path / "bad.json")]) == 2
+    err = capsys.readouterr().err
+    assert "must name a known source" in err and len(err.strip().splitlines()) == 1
+    (tmp_path / "nojson.json").write_text("{")
+    assert R.main([str(tmp_path / "nojson.json")]) == 2
+    assert R.main([]) == 2
