@@ -714,7 +714,8 @@ def flow_public(r: FlowDeclaration) -> dict:
         "assetLeaf": r.asset_leaf, "txHash": r.tx_hash, "declaredAt": iso(unix_time(r.declared_at)),
         "decision": None if r.decision == PENDING else {
             "status": DECISION_NAMES[r.decision], "reason": r.decision_reason,
-            "decidedAt": iso(unix_time(r.decided_at)), "txHash": r.decision_tx},
+            "decidedAt": iso(unix_time(r.decided_at)), "txHash": r.decision_tx,
+            "rule": d.get("rule")},  # the rule the decided declaration was accepted under (FORMAT.md §11.1)
         "receivedDigest": r.received_digest, "receivedAt": iso(unix_time(r.received_at)),
         "payloadMatches": None if r.received_digest is None else r.received_digest == d["payloadDigest"],
     }
@@ -743,7 +744,10 @@ async def decide(ctx, principal: Principal, flow_id: int, body: DecisionIn, requ
                     raise ParentFlowRejected(f"flow {flow_id}'s parent {parent.flow_id} was rejected: reject it too")
         _, key, _ = await signing_key(s, principal.org_id, ctx.settings.passphrase())
     code = APPROVED if body.decision == "approved" else REJECTED
-    details: dict[str, Any] = {"decision": body.decision, "reason": reason}
+    rule = row.declaration.get("rule")
+    details: dict[str, Any] = {"decision": body.decision, "reason": reason,
+                               "rule": {k: rule[k] for k in ("table", "version", "rule", "requires", "covered")}
+                               if rule else None}
     try:
         receipt = await ctx.chain.transact(key, ctx.chain.flows.functions.decideFlow(flow_id, code, reason),
                                            timeout=ctx.settings.tx_timeout_seconds)
@@ -757,7 +761,7 @@ async def decide(ctx, principal: Principal, flow_id: int, body: DecisionIn, requ
         receipt, ev = await _decision_on_chain(ctx, flow_id, row.tx_hash)
         code, reason = int(ev["decision"]), ev["reason"]
         details = {"decision": DECISION_NAMES[code], "reason": reason, "settledFromChain": True,
-                   "regulator": ev["regulator"]}
+                   "regulator": ev["regulator"], "rule": details["rule"]}
     decided_at = datetime.fromtimestamp(await ctx.chain.block_timestamp(receipt["blockNumber"]), timezone.utc)
     tx = hexs(receipt["transactionHash"])
     async with ctx.sessions() as s, s.begin():

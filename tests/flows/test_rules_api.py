@@ -38,6 +38,15 @@ async def test_exempt_personal_information_is_declared_and_approved(world):
     r = await s.client.post(f"/v1/flows/{f['flowId']}/decision", headers=w.h(w.regulator_key),
                             json={"decision": "approved"})
     assert r.status_code == 200 and r.json()["status"] == "approved", r.text
+    assert r.json()["decision"]["rule"]["rule"] == "exempt-under-100000"  # the decision records the rule
+    from sqlalchemy import select
+
+    from registry.db.models import AuditEntry
+
+    async with s.ctx.sessions() as db:
+        (details,) = (await db.execute(select(AuditEntry.details).where(AuditEntry.action == "decide_flow"))).scalars()
+    assert details["rule"] == {"table": "cn-cac-2024", "version": "2024-03-22",
+                                        "rule": "exempt-under-100000", "requires": "exempt", "covered": True}
     # one more person crosses 100,000 for the year: an exemption no longer covers a 2nd flow on its own? it does
     # (1 person alone), but the sum does not — accepted, and flagged in the trace as a split
     r = await s.client.post("/v1/flows", headers=w.h(w.gz_key), json={**body, "personalInformationSubjects": 1})
