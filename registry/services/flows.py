@@ -12,8 +12,9 @@ signed by the regulator's key (REGULATOR_ROLE on-chain).
 
 **Rules**, checked before a declaration is sent and re-checked when traced: the certificate is
 valid (anchored, not revoked or suspended, within validFrom/validUntil); the destination and
-purpose are within the certificate's authorised uses; personal information needs a legal basis
-other than exemption; an onward transfer needs a parent that is approved or still pending, is
+purpose are within the certificate's authorised uses; the legal basis covers what the rule tables
+require (``registry.flows.rules``, FORMAT.md §11.1: exemptions, thresholds, GBA scope, core data);
+an onward transfer needs a parent that is approved or still pending, is
 declared by the parent's importer from where the parent arrived, and must not loop back to an
 organisation upstream.
 
@@ -35,6 +36,7 @@ keccak256(utf8(identifier)) as on-chain), totals per jurisdiction pair, and viol
 | destination_not_authorised | registry | a pending/approved flow outside the certificate's authorised uses |
 | certificate_expired | registry | a pending/approved flow declared outside the certificate's validity |
 | payload_digest_mismatch | registry | the importer reported a payload digest other than the declared one |
+| threshold_split / basis_insufficient / gba_scope / filing_overdue / assessment_expired | registry | the rule tables (``registry.flows.assess``, FORMAT.md §11.2) |
 
 The same trace is built from the registry's DB (:func:`trace_from_db`) and from chain events alone
 (:func:`trace_from_chain`); :func:`chain_view` is the part the chain knows, which must be equal.
