@@ -58,9 +58,6 @@ contract DataFlowLedger is IDataFlowLedger, AccessControl {
                 || declaration.fromJurisdiction == declaration.toJurisdiction
         ) revert InvalidJurisdictions(declaration.fromJurisdiction, declaration.toJurisdiction);
         if (declaration.importerId == exporterId) revert ImporterIsExporter(exporterId);
-        if (declaration.personalInformation && declaration.legalBasis == LegalBasis.Exemption) {
-            revert PersonalInformationNeedsLegalBasis(declaration.parentFlowId);
-        }
 
         bytes32 leaf = _anchors.leafHash(asset.targetHash, asset.subjectHash);
         if (!_anchors.isValid(asset.root, asset.targetHash, asset.subjectHash, asset.proof)) {

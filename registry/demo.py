@@ -39,6 +39,11 @@ ORGS = {
                     jurisdiction="CN-GD", roles=["regulator"]),
     "hk_importer": dict(name="Example Analytics (HK) Ltd", identifier="HK-BR-71234567", jurisdiction="HK",
                         roles=["exporter"]),
+    # two exporters of personal information under the 2024 rules (FORMAT.md §11.1)
+    "travel_agency": dict(name="广州市示例旅行社有限公司 Guangzhou Example Travel Agency", identifier="91440104MA5TRAX00",
+                          jurisdiction="CN-GD", roles=["exporter"]),
+    "platform": dict(name="深圳市示例电商平台有限公司 Shenzhen Example E-commerce Platform",
+                     identifier="91440300MA5PLAT00", jurisdiction="CN-GD", roles=["exporter"]),
 }
 
 
@@ -142,6 +147,15 @@ async def _story(ctx, settings, out: Path, rng: random.Random) -> None:
                 "purpose": "export:HK:energy-efficiency-analytics", "until": "2027-12-31T23:59:59Z"})
             cert_id = (await call("POST", "/v1/credentials", keys["data_authority"],
                                   json={"type": "DataAssetCertificate", "record": asset}))["id"]
+            pi_certs = {}
+            for role in ("travel_agency", "platform"):  # customer records, exported to Hong Kong
+                rec = data_asset_record(orgs[role]["identifier"], orgs["bank"]["identifier"], digest)
+                rec["credentialSubject"]["holderName"] = orgs[role]["name"]
+                rec["credentialSubject"]["authorisedUses"].append({
+                    "relyingParty": {"name": orgs["hk_importer"]["name"], "unifiedSocialCreditCode": _random_uscc(rng)},
+                    "purpose": "export:HK:*", "until": "2027-12-31T23:59:59Z"})
+                pi_certs[role] = (await call("POST", "/v1/credentials", keys["data_authority"],
+                                             json={"type": "DataAssetCertificate", "record": rec}))["id"]
             spare = (await call("POST", "/v1/credentials", keys["data_authority"],
                                 json={"type": "DataAssetCertificate", "record": data_asset_record(
                                     orgs["manufacturer"]["identifier"], orgs["bank"]["identifier"], digest)}))["id"]
@@ -197,7 +211,7 @@ async def _story(ctx, settings, out: Path, rng: random.Random) -> None:
             say(f"business-licence-qr.png → {settings.public_url}/verify?credential={licence_ids[0]}")
 
             step(11, "A cross-border flow to Hong Kong: declared, approved by data customs, traced")
-            await _flow_story(api, keys, orgs, cert_id, digest, out)
+            await _flow_story(api, keys, orgs, cert_id, digest, out, pi_certs)
 
 
 def _random_uscc(rng: random.Random) -> str:
@@ -225,7 +239,7 @@ class Api:
         return r.text
 
 
-async def _flow_story(api: Api, keys, orgs, cert_id, digest, out: Path) -> None:
+async def _flow_story(api: Api, keys, orgs, cert_id, digest, out: Path, pi_certs: dict) -> None:
     call = api.json
     try:
         import registry.services.flows  # noqa: F401
@@ -236,22 +250,24 @@ async def _flow_story(api: Api, keys, orgs, cert_id, digest, out: Path) -> None:
         "credentialId": cert_id,
         "importer": {"name": orgs["hk_importer"]["name"], "identifier": orgs["hk_importer"]["identifier"],
                      "jurisdiction": "HK"},
-        "fromJurisdiction": "CN-GD", "toJurisdiction": "HK",
+        "fromJurisdiction": "440600", "toJurisdiction": "HK",
         "dataCategories": ["electricity-usage"], "personalInformation": False, "personalInformationSubjects": 0,
         "legalBasis": "gba-standard-contract", "purpose": "energy-efficiency-analytics",
         "volume": (out / "electricity-usage-2025.csv").stat().st_size, "payloadDigest": digest,
     }
     flow = await call("POST", "/v1/flows", keys["manufacturer"], json=decl)
     fid = flow.get("flowId") or flow.get("id")
-    say(f"flow #{fid} CN-GD → HK declared on the data-flow ledger (tx {str(flow.get('txHash'))[:18]}…)")
+    say(f"flow #{fid} 440600 Foshan → HK declared on the data-flow ledger (tx {str(flow.get('txHash'))[:18]}…)")
     await call("POST", f"/v1/flows/{fid}/decision", keys["customs"],
                json={"decision": "approved", "reason": "GBA standard contract filed"})
     say("data customs approves it on-chain")
-    trace = await call("GET", f"/v1/flows/trace?asset={cert_id}&format=json", keys["customs"])
+    await _rules_story(api, keys, orgs, digest, out, pi_certs)
+    trace = await call("GET", "/v1/flows/trace?format=json", keys["customs"])
     (out / "trace.json").write_text(json.dumps(trace, ensure_ascii=False, indent=2))
     for fmt in ("csv", "svg"):
-        (out / f"trace.{fmt}").write_text(await api.text(f"/v1/flows/trace?asset={cert_id}&format={fmt}",
-                                                         keys["customs"]))
+        (out / f"trace.{fmt}").write_text(await api.text(f"/v1/flows/trace?format={fmt}", keys["customs"]))
+    for v in trace.get("violations", []):
+        say(f"[red]violation[/red] {v['kind']}: {v['message']}")
     totals = trace.get("totals") or trace.get("totalsByJurisdictionPair")
     say(f"trace: {len(trace.get('edges', trace.get('flows', [])))} flow(s), totals {totals}, "
         f"violations {len(trace.get('violations', []))}")
@@ -298,6 +314,38 @@ async def _loan_story(out: Path, orgs, bundle) -> None:
         "%Y-%m-%dT%H:%M:%SZ")
     _verify(out, ["loan-presentation.json", "--presentation", "loan-request.json", "--bundle", "trust-bundle.json",
                   "--at", later], expect=1)
+
+
+async def _rules_story(api: Api, keys, orgs, digest, out: Path, pi_certs: dict) -> None:
+    """The 2024 rules: an exempt exporter under 100,000 people, approved; a platform that splits
+    1.2 million people into four standard-contract flows of 300,000, flagged as a split that needs a
+    security assessment (CAC 2024 art. 7(2); the standard-contract measures art. 4)."""
+    call = api.json
+    base = {"importer": {"name": orgs["hk_importer"]["name"], "identifier": orgs["hk_importer"]["identifier"],
+                         "jurisdiction": "HK"},
+            "toJurisdiction": "HK", "dataCategories": ["customer-records"], "personalInformation": True,
+            "purpose": "customer-service", "volume": (out / "electricity-usage-2025.csv").stat().st_size,
+            "payloadDigest": digest}
+    flow = await call("POST", "/v1/flows", keys["travel_agency"], json={
+        **base, "credentialId": pi_certs["travel_agency"], "fromJurisdiction": "440100",
+        "personalInformationSubjects": 80_000, "legalBasis": "exemption", "exemptionGround": "annual-under-100000"})
+    rule = flow["declaration"]["rule"]
+    say(f"flow #{flow['flowId']} 440100 Guangzhou → HK: 80,000 customers under an exemption — rule {rule['rule']} "
+        f"({rule['source']['name'].split(' ')[0]} art. {rule['source']['article']}), this year "
+        f"{rule['annualSubjects']:,} people")
+    await call("POST", f"/v1/flows/{flow['flowId']}/decision", keys["customs"],
+               json={"decision": "approved", "reason": "exempt: fewer than 100,000 people this year (art. 5(4))"})
+    say("data customs approves it")
+    today = datetime.now().date().isoformat()
+    for i in range(4):
+        flow = await call("POST", "/v1/flows", keys["platform"], json={
+            **base, "credentialId": pi_certs["platform"], "fromJurisdiction": "440300",
+            "personalInformationSubjects": 300_000, "legalBasis": "standard-contract",
+            "filing": {"reference": f"SC-2026-{i + 1:04d}", "effectiveFrom": today, "filedAt": today}})
+        rule = flow["declaration"]["rule"]
+        say(f"flow #{flow['flowId']} 440300 Shenzhen → HK: 300,000 customers under a standard contract — this year "
+            f"{rule['annualSubjects']:,} people, rule {rule['rule']} needs {rule['requires']}"
+            + ("" if rule["covered"] else " [red](not covered)[/red]"))
 
 
 def _verify(folder: Path, args: list[str], expect: int = 0) -> None:

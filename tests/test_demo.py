@@ -88,5 +88,16 @@ def test_demo_runs_twice_and_its_artefacts_verify_independently(tmp_path):
     assert replay.returncode == 1
     assert (out / "business-licence-qr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     trace = json.loads((out / "trace.json").read_text())
-    assert "CN-GD" in json.dumps(trace) and "HK" in json.dumps(trace)
+    assert "440600" in json.dumps(trace) and "HK" in json.dumps(trace)
+    # the 2024 rules (run twice: the second run's flows add to this year's totals)
+    edges = trace["edges"]
+    exempt = [e for e in edges if e["exporterName"].startswith("广州市示例旅行社")]
+    assert exempt[0]["rule"]["rule"] == "exempt-under-100000" and exempt[0]["status"] == "approved"
+    platform = [e["flowId"] for e in edges if e["exporterName"].startswith("深圳市示例电商平台")]
+    assert len(platform) == 8
+    splits = {v["flowId"]: v["details"]["flows"] for v in trace["violations"] if v["kind"] == "threshold_split"}
+    # the first run's fourth flow crosses 1,000,000 people: flagged, naming the four flows
+    assert splits[platform[3]] == platform[:4]
+    assert splits[platform[3]] and all(fid in splits for fid in platform[3:])
+    assert platform[0] not in splits and platform[2] not in splits
     assert (out / "trace.svg").read_text().lstrip().startswith(("<svg", "<?xml"))

@@ -89,8 +89,6 @@ interface IDataFlowLedger {
     error JurisdictionMismatch(uint64 parentFlowId, bytes8 expected, bytes8 actual);
     /// @notice From and to jurisdiction are equal or empty.
     error InvalidJurisdictions(bytes8 fromJurisdiction, bytes8 toJurisdiction);
-    /// @notice Personal information needs a legal basis other than exemption.
-    error PersonalInformationNeedsLegalBasis(uint64 flowIdOrZero);
     /// @notice The importer is the exporter.
     error ImporterIsExporter(bytes32 participantId);
     /// @notice The flow was decided already.

@@ -12,8 +12,9 @@ signed by the regulator's key (REGULATOR_ROLE on-chain).
 
 **Rules**, checked before a declaration is sent and re-checked when traced: the certificate is
 valid (anchored, not revoked or suspended, within validFrom/validUntil); the destination and
-purpose are within the certificate's authorised uses; personal information needs a legal basis
-other than exemption; an onward transfer needs a parent that is approved or still pending, is
+purpose are within the certificate's authorised uses; the legal basis covers what the rule tables
+require (``registry.flows.rules``, FORMAT.md §11.1: exemptions, thresholds, GBA scope, core data);
+an onward transfer needs a parent that is approved or still pending, is
 declared by the parent's importer from where the parent arrived, and must not loop back to an
 organisation upstream.
 
@@ -35,6 +36,7 @@ keccak256(utf8(identifier)) as on-chain), totals per jurisdiction pair, and viol
 | destination_not_authorised | registry | a pending/approved flow outside the certificate's authorised uses |
 | certificate_expired | registry | a pending/approved flow declared outside the certificate's validity |
 | payload_digest_mismatch | registry | the importer reported a payload digest other than the declared one |
+| threshold_split / basis_insufficient / gba_scope / filing_overdue / assessment_expired | registry | the rule tables (``registry.flows.assess``, FORMAT.md §11.2) |
 
 The same trace is built from the registry's DB (:func:`trace_from_db`) and from chain events alone
 (:func:`trace_from_chain`); :func:`chain_view` is the part the chain knows, which must be equal.
@@ -68,6 +70,16 @@ from registry.core.errors import (
     RegistryError,
 )
 from registry.db.models import Batch, Credential, FlowDeclaration, Organisation, as_utc, unix_time
+from registry.flows import assess, rules
+from registry.flows.declare import (  # noqa: F401  (the errors are part of this module's surface)
+    ExportProhibited,
+    FreeTradeZoneMismatch,
+    GbaScope,
+    LegalBasisRequired,
+    UnknownFreeTradeZone,
+    apply_rules,
+    check_rule_fields,
+)
 from registry.services import audit
 from registry.services import jurisdictions as J
 from registry.services.issuance import document_of
@@ -141,10 +153,6 @@ class DestinationNotAuthorised(RegistryError):
     code, http_status = "destination_not_authorised", 422
 
 
-class LegalBasisRequired(RegistryError):
-    code, http_status = "legal_basis_required", 422
-
-
 # -- input -------------------------------------------------------------------------------------
 class PartyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -154,6 +162,17 @@ class PartyIn(BaseModel):
 
 
 Category = Annotated[str, Field(min_length=1, max_length=128)]
+Day = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")]
+
+
+class FilingIn(BaseModel):
+    """The security assessment or the standard-contract filing (or certification) a flow relies on."""
+
+    model_config = ConfigDict(extra="forbid")
+    reference: str | None = Field(None, min_length=1, max_length=128, description="the assessment / filing number")
+    effectiveFrom: Day = Field(description="the assessment passed, or the contract took effect")
+    filedAt: Day | None = Field(None, description="a standard contract: the day it was filed")
+    validUntil: Day | None = Field(None, description="a security assessment: the last day of its validity")
 
 
 class DeclarationIn(BaseModel):
@@ -174,6 +193,16 @@ class DeclarationIn(BaseModel):
     purpose: str = Field(min_length=1, max_length=1024)
     volume: int = Field(ge=0, le=MAX_JS_INT, description="bytes")
     payloadDigest: str = Field(pattern=DIGEST, description="0x + 64 lower-case hex: digest of the payload")
+    # the 2024 rules (FORMAT.md §11.1); all optional, so a version-1 declaration still parses
+    sensitivePersonalInformation: bool = False
+    sensitivePersonalInformationSubjects: int = Field(0, ge=0, le=2**32 - 1,
+                                                      description="people whose sensitive PI is included")
+    exporterIsCiio: bool = Field(False, description="the exporter is a critical-information-infrastructure operator")
+    exemptionGround: Literal["contract-with-individual", "cross-border-hr", "emergency",
+                             "annual-under-100000", "outside-negative-list"] | None = Field(None, description="with legalBasis exemption")
+    filing: FilingIn | None = None
+    freeTradeZone: str | None = Field(None, min_length=1, max_length=64,
+                                      description="the free-trade zone the flow leaves from (its negative list applies)")
 
 
 class DecisionIn(BaseModel):
@@ -351,11 +380,9 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
         raise NotCrossBorder(f"{frm} → {to} does not cross a border (both are in {J.customs_area(frm)})")
     if J.customs_area(imp_j) != J.customs_area(to):
         raise JurisdictionMismatch(f"the importer is in {imp_j}, the flow goes to {to}")
-    if body.personalInformation and body.legalBasis == "exemption":
-        raise LegalBasisRequired("personal information needs a legal basis other than exemption "
-                                 "(security assessment, standard contract, certification or the GBA standard contract)")
     if body.personalInformation != (body.personalInformationSubjects > 0):
         raise BadRequest("personalInformationSubjects must be > 0 exactly when personalInformation is true")
+    check_rule_fields(body)
     now = int(datetime.now(timezone.utc).timestamp())
     async with ctx.sessions() as s:
         org = await _org(s, principal)
@@ -413,6 +440,8 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
             raise DestinationNotAuthorised(
                 f"the certificate does not authorise a transfer to {to} for {body.purpose!r}",
                 details={"toJurisdiction": to, "purpose": body.purpose})
+        finding = await apply_rules(s, principal.org_id, participant_hex(org.identifier), org.name, body, frm, to,
+                                     document["credentialSubject"].get("classificationLevel"), now)
         from registry.services.records import proof_from_tree
 
         target, subject = bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:])
@@ -421,7 +450,7 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
         root = bytes.fromhex(batch.root[2:])
         _, key, _ = await signing_key(s, org.id, ctx.settings.passphrase())
         declaration = {
-            "version": 1,
+            "version": 2,
             "nonce": secrets.token_hex(16),
             "credentialId": cred.id,
             "assetLeaf": hexs(leaf),
@@ -438,6 +467,15 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
             "volume": body.volume,
             "payloadDigest": body.payloadDigest,
             "submittedAt": iso(now),
+            # the 2024 rules (FORMAT.md §11.1)
+            "sensitivePersonalInformation": body.sensitivePersonalInformation,
+            "sensitivePersonalInformationSubjects": body.sensitivePersonalInformationSubjects,
+            "exporterIsCiio": body.exporterIsCiio,
+            "classificationLevel": document["credentialSubject"].get("classificationLevel"),
+            "exemptionGround": body.exemptionGround,
+            "filing": body.filing.model_dump() if body.filing else None,
+            "freeTradeZone": body.freeTradeZone,
+            "rule": finding,
         }
     dhash = declaration_hash(declaration)
     async with ctx.sessions() as s, s.begin():
@@ -588,7 +626,8 @@ def flow_public(r: FlowDeclaration) -> dict:
         "assetLeaf": r.asset_leaf, "txHash": r.tx_hash, "declaredAt": iso(unix_time(r.declared_at)),
         "decision": None if r.decision == PENDING else {
             "status": DECISION_NAMES[r.decision], "reason": r.decision_reason,
-            "decidedAt": iso(unix_time(r.decided_at)), "txHash": r.decision_tx},
+            "decidedAt": iso(unix_time(r.decided_at)), "txHash": r.decision_tx,
+            "rule": d.get("rule")},  # the rule the decided declaration was accepted under (FORMAT.md §11.1)
         "receivedDigest": r.received_digest, "receivedAt": iso(unix_time(r.received_at)),
         "payloadMatches": None if r.received_digest is None else r.received_digest == d["payloadDigest"],
     }
@@ -617,7 +656,10 @@ async def decide(ctx, principal: Principal, flow_id: int, body: DecisionIn, requ
                     raise ParentFlowRejected(f"flow {flow_id}'s parent {parent.flow_id} was rejected: reject it too")
         _, key, _ = await signing_key(s, principal.org_id, ctx.settings.passphrase())
     code = APPROVED if body.decision == "approved" else REJECTED
-    details: dict[str, Any] = {"decision": body.decision, "reason": reason}
+    rule = row.declaration.get("rule")
+    details: dict[str, Any] = {"decision": body.decision, "reason": reason,
+                               "rule": {k: rule[k] for k in ("table", "version", "rule", "requires", "covered")}
+                               if rule else None}
     try:
         receipt = await ctx.chain.transact(key, ctx.chain.flows.functions.decideFlow(flow_id, code, reason),
                                            timeout=ctx.settings.tx_timeout_seconds)
@@ -631,7 +673,7 @@ async def decide(ctx, principal: Principal, flow_id: int, body: DecisionIn, requ
         receipt, ev = await _decision_on_chain(ctx, flow_id, row.tx_hash)
         code, reason = int(ev["decision"]), ev["reason"]
         details = {"decision": DECISION_NAMES[code], "reason": reason, "settledFromChain": True,
-                   "regulator": ev["regulator"]}
+                   "regulator": ev["regulator"], "rule": details["rule"]}
     decided_at = datetime.fromtimestamp(await ctx.chain.block_timestamp(receipt["blockNumber"]), timezone.utc)
     tx = hexs(receipt["transactionHash"])
     async with ctx.sessions() as s, s.begin():
@@ -775,9 +817,16 @@ def _is_hash(v: str) -> bool:
     return len(v) == 66 and v[:2] in ("0x", "0X") and all(c in "0123456789abcdefABCDEF" for c in v[2:])
 
 
-def build_trace(flows: list[FlowRecord], certs: dict[str, CertState], query: TraceQuery, source: str) -> dict:
+def build_trace(flows: list[FlowRecord], certs: dict[str, CertState], query: TraceQuery, source: str,
+                rule_flows: list[assess.RuleFlow] | None = None) -> dict:
     by_id = {f.flow_id: f for f in flows}
     violations: list[dict] = []
+    # the rule tables (registry only: the chain holds no sensitivity, CIIO or classification facts)
+    table = rules.load()
+    findings, problems, exporter_totals = assess.rule_violations(table, rule_flows or [], assess.now_unix())
+    for fid, kind, message, details in problems:
+        if fid in by_id:
+            violations.append(_violation(by_id[fid], kind, "registry", message, details))
     for f in flows:
         if f.decision == APPROVED:
             cs = certs.get(f.asset_leaf)
@@ -842,6 +891,7 @@ def build_trace(flows: list[FlowRecord], certs: dict[str, CertState], query: Tra
             "decidedTx": f.decided_tx, "violations": per_flow.get(f.flow_id, []),
             "credentialId": f.credential_id, "exporterName": f.exporter_name, "importerName": f.importer_name,
             "purpose": f.purpose, "dataCategories": f.categories, "receivedDigest": f.received_digest,
+            "rule": findings.get(f.flow_id),
         })
         t = totals.setdefault((f.from_j, f.to_j), {"from": f.from_j, "to": f.to_j, "flows": 0, "approved": 0,
                                                    "pending": 0, "rejected": 0, "volume": 0})
@@ -858,6 +908,8 @@ def build_trace(flows: list[FlowRecord], certs: dict[str, CertState], query: Tra
         "edges": edges,
         "totals": sorted(totals.values(), key=lambda t: (t["from"], t["to"])),
         "violations": violations,
+        "rules": {"table": table.id, "version": table.version},
+        "exporterTotals": [t for t in exporter_totals if t["exporter"] in nodes],
     }
 
 
@@ -914,6 +966,7 @@ async def trace_from_db(ctx, query: TraceQuery) -> dict:
             .join(Batch, Batch.id == Credential.batch_id)
             .where(FlowDeclaration.flow_id.is_not(None)).order_by(FlowDeclaration.flow_id))).all()
     flows, certs = [], {}
+    rule_flows: list[assess.RuleFlow] = []
     docs: dict[str, dict] = {}
     for r, cred, batch in rows:
         d = r.declaration
@@ -938,7 +991,11 @@ async def trace_from_db(ctx, query: TraceQuery) -> dict:
         ))
         certs[r.asset_leaf] = CertState(_status_name(cred, batch),
                                         unix_time(cred.status_changed_at) if cred.status != 1 else None)
-    return build_trace(flows, certs, query, "registry")
+        rule_flows.append(assess.from_declaration(
+            r.flow_id, flows[-1].exporter_id, d, declared, r.decision == REJECTED, r.decision == PENDING,
+            d.get("classificationLevel", doc["credentialSubject"].get("classificationLevel")),
+            J.customs_area(d["fromJurisdiction"]) == "CN"))
+    return build_trace(flows, certs, query, "registry", rule_flows)
 
 
 def trace_from_chain(rpc_url: str, deployment, query: TraceQuery, *, step: int = 5000) -> dict:
@@ -1024,17 +1081,33 @@ CSV_TABLES = {
               "importerName", "to", "credentialId", "assetLeaf", "declaredAt", "decidedAt", "decisionReason",
               "legalBasis", "personalInformation", "personalInformationSubjects", "volume", "purpose",
               "dataCategories", "payloadDigest", "receivedDigest", "declarationHash", "declaredTx", "decidedTx",
-              "violations"),
-    "violations": ("flowId", "kind", "source", "message"),
+              "violations", "sensitivePersonalInformationSubjects", "rule", "ruleRequires", "ruleCovered",
+              "ruleArticle"),
+    "violations": ("flowId", "kind", "source", "message", "flows"),
     "totals": ("from", "to", "flows", "approved", "pending", "rejected", "volume"),
+    "exporters": ("exporter", "exporterName", "year", "subjects", "sensitiveSubjects", "flows", "thresholdsReached"),
 }
+
+
+def _csv_rows(trace: dict, table: str) -> list[dict]:
+    if table == "flows":
+        return [e | {"rule": (e.get("rule") or {}).get("rule"), "ruleRequires": (e.get("rule") or {}).get("requires"),
+                     "ruleCovered": (e.get("rule") or {}).get("covered"),
+                     "ruleArticle": ((e.get("rule") or {}).get("source") or {}).get("article")}
+                for e in trace["edges"]]
+    if table == "violations":
+        return [v | {"flows": v["details"].get("flows")} for v in trace["violations"]]
+    if table == "exporters":
+        return [t | {"thresholdsReached": [x["id"] for x in t["thresholds"] if x["reached"]]}
+                for t in trace.get("exporterTotals", [])]
+    return trace["totals"]
 
 
 def to_csv(trace: dict, table: str = "flows") -> str:
     if table not in CSV_TABLES:
-        raise BadRequest(f"unknown table {table!r}: flows, violations or totals")
+        raise BadRequest(f"unknown table {table!r}: flows, violations, totals or exporters")
     cols = CSV_TABLES[table]
-    rows = {"flows": trace["edges"], "violations": trace["violations"], "totals": trace["totals"]}[table]
+    rows = _csv_rows(trace, table)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(cols)
@@ -1137,6 +1210,8 @@ def to_svg(trace: dict, *, tx_link: str = "/trace/tx/{tx}") -> str:
         href = e(tx_link.format(tx=ed["declaredTx"]))
         out.append(f'<a href="{href}" xlink:href="{href}" class="{cls}" data-flow-id="{ed["flowId"]}" '
                    f'data-status="{e(ed["status"])}" data-violation="{"1" if viol else "0"}" '
+                   f'data-violations="{e(" ".join(ed["violations"]))}" '
+                   f'data-rule="{e((ed.get("rule") or {}).get("rule") or "")}" '
                    f'data-from-jurisdiction="{e(ed["fromJurisdiction"])}" data-to-jurisdiction="{e(ed["toJurisdiction"])}">'
                    f"<title>{e(title)}</title>"
                    f'<path d="{d}" fill="none" stroke="{colour}" stroke-width="{4 if viol else 2.5}"{dash} '
@@ -1157,6 +1232,27 @@ def to_svg(trace: dict, *, tx_link: str = "/trace/tx/{tx}") -> str:
                    f'<text x="{x + 10}" y="{y + 22}" font-weight="bold">{e(label)}</text>'
                    f'<text x="{x + 10}" y="{y + 42}" fill="#34495e">{e(", ".join(n["jurisdictions"]))}'
                    f'{"  " + e(n["identifier"]) if n["identifier"] else ""}</text></g>')
+    totals = trace.get("exporterTotals") or []
+    if totals:  # the annual totals per exporter against each threshold (FORMAT.md §11.2)
+        y0 = height
+        height += 24 + 18 * len(totals)
+        out[0] = out[0].replace(f'height="{y0}" viewBox="0 0 {width} {y0}"',
+                                f'height="{height}" viewBox="0 0 {width} {height}"')
+        out.append(f'<g class="exporter-totals"><text x="{M}" y="{y0 + 4}" font-weight="bold">'
+                   "annual totals per exporter (people, since 1 January)</text>")
+        for i, t in enumerate(totals):
+            reached = [x["id"] for x in t["thresholds"] if x["reached"]]
+            out.append(f'<text x="{M}" y="{y0 + 22 + 18 * i}" class="exporter-total" data-exporter="{e(t["exporter"])}" '
+                       f'data-year="{t["year"]}" data-subjects="{t["subjects"]}" '
+                       f'data-reached="{e(" ".join(reached))}">{e(t["exporterName"] or t["exporter"])} {t["year"]}: '
+                       f'{t["subjects"]:,} people, {t["sensitiveSubjects"]:,} sensitive; flows '
+                       f'{e(", ".join(map(str, t["flows"])))}; thresholds reached: {e(", ".join(reached) or "none")}'
+                       "</text>")
+        out.append("</g>")
+    violations = trace["violations"]
+    out.append('<g class="violations">' + "".join(
+        f'<desc class="violation" data-flow-id="{v["flowId"]}" data-kind="{e(v["kind"])}">{e(v["message"])}</desc>'
+        for v in violations) + "</g>")
     out.append("</svg>")
     return "\n".join(out)
 

@@ -1,6 +1,10 @@
 """Jurisdiction codes for data flows: ISO 3166-1 alpha-2 countries and territories, the ISO 3166-2
 subdivisions of mainland China (CN-GD, ...), and Hong Kong, Macao and Taiwan by their own alpha-2
-codes (HK, MO, TW; the ISO 3166-2 aliases CN-HK, CN-MO, CN-TW are accepted and normalised).
+codes (HK, MO, TW; the ISO 3166-2 aliases CN-HK, CN-MO, CN-TW are accepted and normalised), and
+below the province, mainland prefecture-level cities by their GB/T 2260 six-digit administrative
+division codes (440100 Guangzhou, 440600 Foshan; the first two digits are the province). The
+cities listed are Guangdong's (the Greater Bay Area and its province); more are added to
+``CN_CITIES`` as needed.
 
 A flow is cross-border when it leaves one *customs area* for another: the mainland (CN and all its
 CN-XX subdivisions), HK, MO, TW and every other country are separate areas. A code "covers" itself
@@ -32,7 +36,25 @@ CN_SUBDIVISIONS = {
 }
 ALIASES = {"CN-HK": "HK", "CN-MO": "MO", "CN-TW": "TW"}
 
-ALL_CODES = frozenset(ISO_3166_1 | set(CN_SUBDIVISIONS))
+# GB/T 2260 province prefixes (the first two digits of an administrative division code)
+GB2260_PROVINCES = {
+    "11": "CN-BJ", "12": "CN-TJ", "13": "CN-HE", "14": "CN-SX", "15": "CN-NM", "21": "CN-LN", "22": "CN-JL",
+    "23": "CN-HL", "31": "CN-SH", "32": "CN-JS", "33": "CN-ZJ", "34": "CN-AH", "35": "CN-FJ", "36": "CN-JX",
+    "37": "CN-SD", "41": "CN-HA", "42": "CN-HB", "43": "CN-HN", "44": "CN-GD", "45": "CN-GX", "46": "CN-HI",
+    "50": "CN-CQ", "51": "CN-SC", "52": "CN-GZ", "53": "CN-YN", "54": "CN-XZ", "61": "CN-SN", "62": "CN-GS",
+    "63": "CN-QH", "64": "CN-NX", "65": "CN-XJ",
+}
+# GB/T 2260 prefecture-level cities (Guangdong's 21)
+CN_CITIES = {
+    "440100": "广州 Guangzhou", "440200": "韶关 Shaoguan", "440300": "深圳 Shenzhen", "440400": "珠海 Zhuhai",
+    "440500": "汕头 Shantou", "440600": "佛山 Foshan", "440700": "江门 Jiangmen", "440800": "湛江 Zhanjiang",
+    "440900": "茂名 Maoming", "441200": "肇庆 Zhaoqing", "441300": "惠州 Huizhou", "441400": "梅州 Meizhou",
+    "441500": "汕尾 Shanwei", "441600": "河源 Heyuan", "441700": "阳江 Yangjiang", "441800": "清远 Qingyuan",
+    "441900": "东莞 Dongguan", "442000": "中山 Zhongshan", "445100": "潮州 Chaozhou", "445200": "揭阳 Jieyang",
+    "445300": "云浮 Yunfu",
+}
+
+ALL_CODES = frozenset(ISO_3166_1 | set(CN_SUBDIVISIONS) | set(CN_CITIES))
 
 
 def normalise(code: object) -> str | None:
@@ -48,7 +70,14 @@ def is_known(code: object) -> bool:
 
 
 def country(code: str) -> str:
-    return code.split("-", 1)[0]
+    return "CN" if code in CN_CITIES else code.split("-", 1)[0]
+
+
+def province(code: str) -> str | None:
+    """The mainland province (CN-XX) of a city or province code, else None."""
+    if code in CN_CITIES:
+        return GB2260_PROVINCES[code[:2]]
+    return code if code in CN_SUBDIVISIONS else None
 
 
 def customs_area(code: str) -> str:
@@ -61,8 +90,12 @@ def is_cross_border(from_code: str, to_code: str) -> bool:
 
 
 def covers(scope: str, code: str) -> bool:
-    """`scope` is `code`, or the country `code` is a subdivision of."""
-    return scope == code or ("-" not in scope and country(code) == scope)
+    """`scope` is `code`, the country `code` is in, or the province a city `code` is in."""
+    if scope == code:
+        return True
+    if scope in CN_CITIES:
+        return False
+    return ("-" not in scope and country(code) == scope) or (scope in CN_SUBDIVISIONS and province(code) == scope)
 
 
 def to_bytes8(code: str) -> bytes:

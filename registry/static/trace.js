@@ -1,5 +1,25 @@
 /* certledger regulator trace page: client-side filters over the server-rendered graph and table.
    No dependencies; the page works without it (filters then come from the server form only). */
+(function () {  // the zh / en switch, as on the verify page (the same localStorage key)
+  "use strict";
+  function setLang(lang) {
+    var html = document.documentElement;
+    html.classList.remove("lang-both", "lang-zh", "lang-en");
+    html.classList.add("lang-" + lang);
+    html.lang = lang === "en" ? "en" : "zh-Hans-CN";
+    document.querySelectorAll(".langs button").forEach(function (b) {
+      b.setAttribute("aria-pressed", String(b.dataset.lang === lang));
+    });
+    try { localStorage.setItem("certledger-lang", lang); } catch (e) { /* private mode */ }
+  }
+  var saved = null;
+  try { saved = localStorage.getItem("certledger-lang"); } catch (e) { /* private mode */ }
+  if (saved === "zh" || saved === "en" || saved === "both") setLang(saved);
+  document.querySelectorAll(".langs button").forEach(function (b) {
+    b.addEventListener("click", function () { setLang(b.dataset.lang); });
+  });
+})();
+
 (function () {
   "use strict";
   var root = document.getElementById("trace");

@@ -79,7 +79,7 @@ def declaration(credential_id=None, *, importer, to, frm="CN-GD", parent=None, p
         "fromJurisdiction": frm, "toJurisdiction": to,
         "dataCategories": ["electricity-usage", "meter-readings"],
         "personalInformation": False, "personalInformationSubjects": 0,
-        "legalBasis": "gba-standard-contract", "purpose": purpose, "volume": len(DATA), "payloadDigest": DIGEST,
+        "legalBasis": "standard-contract", "purpose": purpose, "volume": len(DATA), "payloadDigest": DIGEST,
     }
     if credential_id:
         body["credentialId"] = credential_id

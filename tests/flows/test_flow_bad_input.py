@@ -52,8 +52,30 @@ async def test_bad_declarations(world):
     assert e["details"]["toJurisdiction"] == "US"
     err(await post(w.gz_key, {**ok, "toJurisdiction": "SG", "importer": {**ok["importer"], "jurisdiction": "SG"},
                               "purpose": "marketing"}), 422, "destination_not_authorised")
-    err(await post(w.gz_key, {**ok, "personalInformation": True, "personalInformationSubjects": 1200,
-                              "legalBasis": "exemption"}), 422, "legal_basis_required")
+    # personal information under an exemption needs its ground; sensitive personal information is never
+    # exempt by volume (CAC 2024 art. 8); exemptionGround belongs to the basis exemption only
+    pi = {"personalInformation": True, "personalInformationSubjects": 1200, "legalBasis": "exemption"}
+    err(await post(w.gz_key, {**ok, **pi}), 400, "bad_request")
+    e = err(await post(w.gz_key, {**ok, **pi, "exemptionGround": "annual-under-100000",
+                                  "sensitivePersonalInformation": True, "sensitivePersonalInformationSubjects": 3}),
+            422, "legal_basis_required")
+    assert e["details"]["rule"] == "sensitive-under-10000" and e["details"]["source"]["article"] == "8"
+    err(await post(w.gz_key, {**ok, "exemptionGround": "emergency"}), 400, "bad_request")
+    for bad in ({"sensitivePersonalInformation": True, "sensitivePersonalInformationSubjects": 0},
+                {"sensitivePersonalInformation": False, "sensitivePersonalInformationSubjects": 5},
+                {"personalInformation": True, "personalInformationSubjects": 5, "sensitivePersonalInformation": True,
+                 "sensitivePersonalInformationSubjects": 6},
+                {"filing": {"effectiveFrom": "2026-02-30"}},
+                {"filing": {"effectiveFrom": "2026-03-01", "validUntil": "2026-02-01"}},
+                {"filing": {"effectiveFrom": "2026-03-01", "filedAt": "2026-02-01"}},
+                {"filing": {"effectiveFrom": "2026-03-01", "surprise": 1}},
+                {"exemptionGround": "because"}):
+        err(await post(w.gz_key, {**ok, **bad}), 400, "bad_request")
+    # the GBA standard contract: only the nine mainland GBA cities ↔ HK / MO
+    e = err(await post(w.gz_key, {**ok, "legalBasis": "gba-standard-contract"}), 422, "gba_scope")
+    assert "CN-GD" in e["message"]
+    err(await post(w.gz_key, {**ok, "fromJurisdiction": "440500", "legalBasis": "gba-standard-contract"}), 422,
+        "gba_scope")  # Shantou is in Guangdong, not in the GBA
     err(await post(w.gz_key, {**ok, "personalInformation": True, "personalInformationSubjects": 0}), 400)
     err(await post(w.gz_key, {**ok, "importer": {**ok["importer"], "identifier": w.gz["identifier"]}}), 400)
 

@@ -115,7 +115,7 @@ async def test_trace_page_in_chromium(world):
                 export = await page.context.request.get(f"{base}/trace/export.csv?table=violations")
                 assert export.ok
                 csv_text = await export.text()
-                assert csv_text.splitlines()[0] == "flowId,kind,source,message" and len(csv_text.splitlines()) == 5
+                assert csv_text.splitlines()[0] == "flowId,kind,source,message,flows" and len(csv_text.splitlines()) == 5
 
                 # the only failed loads are the two refusals this test provoked (403 sign-in, 400 filter)
                 assert sorted(st for st, _ in failed) == [400, 403], failed

@@ -131,6 +131,7 @@ MATRIX: dict[tuple[str, str], Row] = {
         "name": f"新机构 {role}", "identifier": make_uscc(), "jurisdiction": "CN-GD", "roles": ["verifier"]})),
     # data flows (tests/flows covers their rules in depth; here: who gets past the door)
     ("GET", "/v1/flows/trace"): Row(frozenset({ADMIN, REGULATOR})),
+    ("GET", "/v1/flows/rules"): Row(PUBLIC, note="the rule tables in force: the regulation is public"),
     ("GET", "/v1/flows/{flow_id}"): Row(frozenset({ADMIN, REGULATOR, EXPORTER, IMPORTER}),
                                         note="its exporter, its importer, regulators, admins"),
     ("POST", "/v1/flows"): Row(frozenset({EXPORTER}), ok=201, request=_post("/v1/flows", _declaration),

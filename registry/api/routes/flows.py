@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from registry.api.deps import AnyPrincipal, RequestId
 from registry.api.openapi import also, link
 from registry.core.errors import Forbidden
+from registry.flows import rules as flows_rules
 from registry.services import flows
 
 router = APIRouter(prefix="/v1/flows", tags=["flows"])
@@ -50,7 +51,7 @@ async def trace_flows(request: Request, p: AnyPrincipal,
                 from_: str | None = Query(None, alias="from", max_length=40, description="declared at or after"),
                 to: str | None = Query(None, max_length=40, description="declared at or before"),
                 format: Literal["json", "csv", "svg"] = "json",
-                table: Literal["flows", "violations", "totals"] = Query("flows", description="for CSV")):
+                table: Literal["flows", "violations", "totals", "exporters"] = Query("flows", description="for CSV")):
     """The flow graph, totals per jurisdiction pair and violations (regulators and admins)."""
     if not p.has("regulator", "admin"):
         raise Forbidden("tracing flows needs the role regulator (or admin)")
@@ -66,6 +67,14 @@ async def trace_flows(request: Request, p: AnyPrincipal,
     body, media = flows.render(result, format, table)
     headers = {"content-disposition": f'attachment; filename="flow-trace.{format}"'} if format == "csv" else {}
     return Response(body, media_type=media, headers=headers)
+
+
+@router.get("/rules")
+async def rule_tables():
+    """The rule table in force (FORMAT.md §11.1): each rule with what it requires and its source
+    (instrument, article, date in force), the thresholds, which level each legal basis covers, the
+    GBA scope and the filing deadlines. Public: the regulation is."""
+    return flows_rules.load().public()
 
 
 @router.get("/{flow_id}")

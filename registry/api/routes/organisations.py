@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1", tags=["organisations"])
 MAX_ID = 2**31 - 1  # the DB's integer ids: a larger one would fail in the query, not be "not found"
 OrgId = Path(..., ge=1, le=MAX_ID)
 NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"  # no NUL (PostgreSQL text cannot hold it) nor other control characters
-JURISDICTION = r"^(CN(-[A-Z]{2})?|HK|MO|TW|[A-Z]{2}(-[A-Z0-9]{1,3})?)$"
+JURISDICTION = r"^(CN(-[A-Z]{2})?|HK|MO|TW|[A-Z]{2}(-[A-Z0-9]{1,3})?|[1-6][0-9]{5})$"
 
 
 class OrganisationCreate(BaseModel):

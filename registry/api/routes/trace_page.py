@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from registry.core.errors import RegistryError
+from registry.flows import rules
 from registry.services import flows as F
 from registry.services.orgs import Principal, authenticate
 
@@ -250,7 +251,8 @@ def _render_trace(trace: dict, params: dict) -> str:
         for s, c in list(F.STATUS_COLOURS.items()) + [("violation", F.VIOLATION_COLOUR)])
         + "— click an edge for its chain transaction</p>")
     head = ("<tr><th>flow</th><th>status</th><th>route</th><th>exporter</th><th>importer</th><th>purpose</th>"
-            "<th>volume</th><th>declared</th><th>decision</th><th>violations</th><th>chain</th></tr>")
+            "<th>volume</th><th>declared</th><th>decision</th><th>" + _bi("适用规则", "rule applied")
+            + "</th><th>violations</th><th>chain</th></tr>")
     body = []
     for ed in edges:
         viol = ed["flowId"] in bad
@@ -268,7 +270,7 @@ def _render_trace(trace: dict, params: dict) -> str:
             f'<td>{e(exp.get("name") or "")}<br><span class="mono">{e(exp.get("identifier") or ed["from"])}</span></td>'
             f'<td>{e(imp.get("name") or "")}<br><span class="mono">{e(imp.get("identifier") or ed["to"])}</span></td>'
             f'<td>{e(ed.get("purpose") or "")}</td><td>{ed["volume"]:,} B</td><td>{e(ed["declaredAt"] or "")}</td>'
-            f"<td>{decision}</td><td>"
+            f"<td>{decision}</td><td>{_rule_cell(ed.get('rule'))}</td><td>"
             + "".join(f'<span class="kind">{e(k)}</span>' for k in ed["violations"]) + f"</td><td>{links}</td></tr>")
     totals = ("<h2>Totals per jurisdiction pair</h2><table id=\"totals\"><tr><th>from</th><th>to</th><th>flows</th>"
               "<th>approved</th><th>pending</th><th>rejected</th><th>volume</th></tr>" + "".join(
@@ -277,4 +279,60 @@ def _render_trace(trace: dict, params: dict) -> str:
                   for t in trace["totals"]) + "</table>")
     return (f'<section id="trace" data-flows="{len(edges)}">' + cards + vlist + client + legend
             + f'<div class="graph" id="graph">{F.to_svg(trace)}</div>'
-            + f'<h2>Flows</h2><table id="flows">{head}{"".join(body)}</table>' + totals + "</section>")
+            + f'<h2>Flows</h2><table id="flows">{head}{"".join(body)}</table>' + totals
+            + _exporter_totals(trace) + _rule_table() + "</section>")
+
+
+def _bi(zh: str, en: str) -> str:
+    """Both languages; the page's zh / en switch shows one or both (as the verify page)."""
+    return f'<span lang="zh">{e(zh)}</span> <span lang="en">{e(en)}</span>'
+
+
+def _rule_cell(rule: dict | None) -> str:
+    if not rule:
+        return '<span class="muted">—</span>'
+    level = rules.load().raw["levelNames"].get(rule["requires"], {"zh": rule["requires"], "en": rule["requires"]})
+    src = rule["source"]
+    return (f'<span class="rule" data-rule="{e(rule["rule"])}" data-covered="{"1" if rule["covered"] else "0"}">'
+            f'<b>{e(rule["rule"])}</b><br>{_bi(level["zh"], level["en"])}'
+            + ("" if rule["covered"] else f'<br><span class="covered-no">{_bi("依据不足", "basis does not cover it")}'
+               "</span>")
+            + f'<br><span class="muted">{e(src["ref"])} art. {e(src["article"])}</span></span>')
+
+
+def _exporter_totals(trace: dict) -> str:
+    """The annual totals per exporter against each threshold (FORMAT.md §11.2)."""
+    totals = trace.get("exporterTotals") or []
+    if not totals:
+        return ""
+    t0 = totals[0]["thresholds"]
+    head = ("<tr><th>" + _bi("出境方", "exporter") + "</th><th>" + _bi("年度", "year") + "</th><th>"
+            + _bi("个人信息（人）", "people") + "</th><th>" + _bi("敏感个人信息（人）", "sensitive (people)") + "</th>"
+            + "".join(f'<th>{e(x["id"])} (≥ {x["gte"]:,})<br><span class="muted">art. {e(x["source"]["article"])}'
+                      "</span></th>" for x in t0) + "<th>" + _bi("计入的出境", "flows counted") + "</th></tr>")
+    rows = "".join(
+        f'<tr class="exporter-total" data-exporter="{e(t["exporter"])}" data-year="{t["year"]}">'
+        f'<td>{e(t["exporterName"] or t["exporter"])}</td><td>{t["year"]}</td><td>{t["subjects"]:,}</td>'
+        f'<td>{t["sensitiveSubjects"]:,}</td>'
+        + "".join(f'<td data-threshold="{e(x["id"])}" data-reached="{"1" if x["reached"] else "0"}">'
+                  + (_bi("已达到", "reached") if x["reached"] else _bi("未达到", "not reached")) + "</td>"
+                  for x in t["thresholds"])
+        + f'<td>{e(", ".join("#" + str(i) for i in t["flows"]))}</td></tr>' for t in totals)
+    return ("<h2>" + _bi("出境方年度累计（自1月1日起）", "Annual totals per exporter (since 1 January)") + "</h2>"
+            f'<table id="exporter-totals">{head}{rows}</table>')
+
+
+def _rule_table() -> str:
+    """The rule table in force, every rule with its source (also at GET /v1/flows/rules)."""
+    t = rules.load()
+    pub = t.public()
+    rows = "".join(
+        f'<tr data-rule="{e(r["id"])}"><td class="mono">{e(r["id"])}</td>'
+        f'<td>{_bi(pub["levelNames"][r["requires"]]["zh"], pub["levelNames"][r["requires"]]["en"])}</td>'
+        f'<td>{_bi(r["text"]["zh"], r["text"]["en"])}</td>'
+        f'<td>{e(r["source"]["name"])} art. {e(r["source"]["article"])} ({e(r["source"]["inForce"])})</td></tr>'
+        for r in pub["rules"])
+    return (f'<details id="rule-table"><summary>{_bi("出境规则表", "Rule table")} {e(t.id)} {e(t.version)} '
+            '(<a href="/v1/flows/rules">JSON</a>)</summary>'
+            f'<p class="muted">{e(pub["note"])}</p><table><tr><th>rule</th><th>{_bi("要求", "requires")}</th>'
+            f'<th>{_bi("情形", "case")}</th><th>{_bi("依据", "source")}</th></tr>{rows}</table></details>')
