@@ -176,7 +176,10 @@ class ProvenState:
         chain_id: int,
         anchor_registry: str,
         header_trust: HeaderTrust,
+        verified: dict[tuple[Any, ...], tuple[ProvenHeader, bytes]] | None = None,
     ) -> None:
+        """``verified``: a cache of headers + account proofs already checked (keyed by their exact
+        text), so many holder packages of one block cost one signature check between them."""
         # 1. Shape: type, version, chain and registry are the trust source's.
         if not isinstance(package, Mapping):
             raise InvalidProofPackage("the proof package must be an object")
@@ -195,28 +198,51 @@ class ProvenState:
             raise InvalidProofPackage(
                 f"anchorRegistry: the package proves {package.get('anchorRegistry')!r}, not {anchor_registry}"
             )
+        account_text = package.get("accountProof")
+        signature = package.get("headerSignature")
+        key = (
+            package.get("blockHeader"),
+            json.dumps(signature, sort_keys=True),
+            tuple(account_text) if type(account_text) is list else account_text,
+            chain_id,
+            anchor_registry,
+        )
+        hit = verified.get(key) if verified is not None else None
+        if hit is None:
+            self.header, self.storage_root = self._prove_account(package, chain_id, anchor_registry, header_trust)
+            if verified is not None:
+                if len(verified) > 1024:
+                    verified.clear()
+                verified[key] = (self.header, self.storage_root)
+        else:
+            self.header, self.storage_root = hit
+        # 4. The storage-node pool, keyed by hash: a node can only be reached by its own hash.
+        pool = _node_list(package.get("storageProof"), "storageProof", _MAX_NODES)
+        self._trie = HexaryTrie({keccak(n): n for n in pool}, root_hash=self.storage_root)
+        self._anchors: dict[bytes, AnchorRecord | None] = {}
+
+    @staticmethod
+    def _prove_account(
+        package: Mapping[str, Any], chain_id: int, anchor_registry: str, header_trust: HeaderTrust
+    ) -> tuple[ProvenHeader, bytes]:
         # 2. The header, trusted by the seam (operator signature or validator seals).
-        header = _hex(package.get("blockHeader"), "blockHeader")
-        self.header = header_trust.prove_header(package, header, chain_id)
+        header_rlp = _hex(package.get("blockHeader"), "blockHeader")
+        header = header_trust.prove_header(package, header_rlp, chain_id)
         # 3. The account proof: AnchorRegistry's account in that state → its storage root.
         registry = bytes.fromhex(anchor_registry[2:])
         account_nodes = _node_list(package.get("accountProof"), "accountProof", 64)
         try:
             account = HexaryTrie.get_from_proof(  # type: ignore[no-untyped-call]
-                self.header.state_root, keccak(registry), [rlp.decode(n) for n in account_nodes]
+                header.state_root, keccak(registry), [rlp.decode(n) for n in account_nodes]
             )
         except (BadTrieProof, ValueError, TypeError, KeyError, rlp.exceptions.DecodingError) as exc:
             raise InvalidProofPackage(f"accountProof: does not match the header's state root ({exc})") from None
         if not account:
             raise InvalidProofPackage("accountProof: the anchor registry has no account in that block")
         try:
-            self.storage_root = bytes(rlp.decode(account)[2])
+            return header, bytes(rlp.decode(account)[2])
         except (rlp.exceptions.DecodingError, IndexError, TypeError):
             raise InvalidProofPackage("accountProof: the account is not an RLP account") from None
-        # 4. The storage-node pool, keyed by hash: a node can only be reached by its own hash.
-        pool = _node_list(package.get("storageProof"), "storageProof", _MAX_NODES)
-        self._trie = HexaryTrie({keccak(n): n for n in pool}, root_hash=self.storage_root)
-        self._anchors: dict[bytes, AnchorRecord | None] = {}
 
     def _word(self, key: bytes, what: str) -> int:
         try:

@@ -127,6 +127,7 @@ class Verifier:
         self._header_trust: HeaderTrust = header_trust or OperatorHeaderTrust.of(trust)
         self._package = proof_package
         self._package_state: tuple[ProvenState | None, str] | None = None
+        self._verified_heads: dict[tuple[Any, ...], Any] = {}
         self._anchors: dict[tuple[bytes, int, str], tuple[AnchorRecord | None, str]] = {}
         self._signatures: dict[tuple[Any, ...], Check] = {}
         self._nodes: dict[bytes, bytes] = {}
@@ -348,7 +349,11 @@ class Verifier:
         t = self.trust
         try:
             state = ProvenState(
-                package, chain_id=t.chain_id, anchor_registry=t.anchor_registry, header_trust=self._header_trust
+                package,
+                chain_id=t.chain_id,
+                anchor_registry=t.anchor_registry,
+                header_trust=self._header_trust,
+                verified=self._verified_heads,
             )
         except CertledgerVerifyError as exc:
             return None, f"the proof package fails: {exc}"

@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""Proof packages (docs/FORMAT.md §12): verification rate and sizes, against a real anvil.
+
+Starts its own anvil, deploys the committed contracts, registers an issuer, anchors ``--batches``
+batches of ``--count`` credentials each (real StandardMerkleTree roots over random pairs) and
+revokes ``--revoked`` of them per batch with ``revokeCredential`` (real Merkle proofs), so the
+AnchorRegistry's storage trie holds anchors and status slots. Then, from ``eth_getProof``:
+
+* **bundle-wide package** for every credential (one header + account proof, the storage-trie
+  nodes of all 2 × N slot paths pooled once): its size, and the rate of proving each
+  credential's anchor + status from it (:class:`ProvenState`, one core);
+* **holder packages** for ``--holders`` credentials, one each: size per credential, and the rate
+  of checking each on its own (header signature, account proof, both slots) — nothing shared;
+* the pooled size for growing subsets of credentials, to extrapolate to 1,000,000.
+
+Printed as a markdown fragment for docs/BENCHMARKS.md (``--json`` for one JSON object).
+
+    .venv/bin/python scripts/bench_proof_package.py [--batches 10] [--count 1000] [--revoked 10] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scripts._benchlib import fresh_chain  # noqa: E402
+from verifier import StandardMerkleTree, eth_address, leaf_hash  # noqa: E402
+from verifier._proof_package import OperatorHeaderTrust, ProvenState, fetch_proof_package  # noqa: E402
+
+OPERATOR_KEY = b"\x42" * 32
+
+
+def _size(obj: object) -> int:
+    return len(json.dumps(obj, separators=(",", ":")))
+
+
+def run(batches: int, count: int, revoked: int, holders: int) -> dict:
+    from ledger_node import DEV_KEYS, Chain
+    from web3 import Web3
+
+    with tempfile.TemporaryDirectory(prefix="certledger-proofpkg-") as tmp, fresh_chain(Path(tmp)) as (url, manifest):
+        dep = json.loads(Path(manifest).read_text())
+        chain = Chain(url)
+        w3 = chain.w3
+        contracts = dep["contracts"]
+        ir = chain.contract("IssuerRegistry", contracts["issuerRegistry"])
+        ar = chain.contract("AnchorRegistry", contracts["anchorRegistry"])
+        gov, issuer_key = DEV_KEYS[0], DEV_KEYS[1]
+        issuer_addr = Web3.to_checksum_address(eth_address(bytes.fromhex(issuer_key.removeprefix("0x"))))
+        chain.transact(ir.functions.registerIssuer(issuer_addr, "Bench Bureau", "91440101MA59TEST0X", [1], 0, b"",
+                                                   0, 0), gov)
+        creds: list[tuple[bytes, bytes]] = []
+        for _ in range(batches):
+            pairs = [(os.urandom(32), os.urandom(32)) for _ in range(count)]
+            tree = StandardMerkleTree.of(pairs)
+            chain.transact(ar.functions.anchor(tree.root, 1, count), issuer_key)
+            for i in range(revoked):
+                t, s = pairs[i * (count // max(revoked, 1))]
+                j = tree.leaf_index(t, s)
+                chain.transact(ar.functions.revokeCredential(tree.root, t, s, tree.proof(j), 2), issuer_key)
+            creds += [(tree.root, leaf_hash(t, s)) for t, s in pairs]
+        registry = contracts["anchorRegistry"].lower()
+        chain_id = int(w3.eth.chain_id)
+        block = int(w3.eth.block_number)
+        trust = OperatorHeaderTrust(lambda a: a == eth_address(OPERATOR_KEY))
+
+        t0 = time.perf_counter()
+        package = fetch_proof_package(w3, registry, creds, operator_key=OPERATOR_KEY, block=block)
+        fetch_s = time.perf_counter() - t0
+
+        # 1. bundle-wide: one package, every credential's anchor + status walked through the pool
+        best = float("inf")
+        statuses: dict[int, int] = {}
+        for _ in range(3):
+            gc.collect()
+            t0 = time.perf_counter()
+            state = ProvenState(package, chain_id=chain_id, anchor_registry=registry, header_trust=trust)
+            statuses = {}
+            for root, leaf in creds:
+                assert state.anchor(root) is not None
+                st = state.status(root, leaf).status
+                statuses[st] = statuses.get(st, 0) + 1
+            best = min(best, time.perf_counter() - t0)
+        assert statuses.get(2, 0) == batches * revoked, statuses
+
+        # 2. holder packages: each credential with its own package, checked on its own
+        step = max(1, len(creds) // holders)
+        sample = creds[::step][:holders]
+        singles = [fetch_proof_package(w3, registry, [c], operator_key=OPERATOR_KEY, block=block) for c in sample]
+        gc.collect()
+        t0 = time.perf_counter()
+        for (root, leaf), pkg in zip(sample, singles, strict=True):
+            s = ProvenState(pkg, chain_id=chain_id, anchor_registry=registry, header_trust=trust)
+            s.anchor(root)
+            s.status(root, leaf)
+        holder_s = time.perf_counter() - t0
+        verified: dict = {}  # a bank verifying many holder copies proven at the same block
+        gc.collect()
+        t0 = time.perf_counter()
+        for (root, leaf), pkg in zip(sample, singles, strict=True):
+            s = ProvenState(pkg, chain_id=chain_id, anchor_registry=registry, header_trust=trust, verified=verified)
+            s.anchor(root)
+            s.status(root, leaf)
+        holder_cached_s = time.perf_counter() - t0
+        single_sizes = sorted(_size(p) for p in singles)
+
+        # 3. pooled size for growing subsets (the same header and account proof each time)
+        growth = []
+        n = max(100, len(creds) // 100)
+        while True:
+            n = min(n, len(creds))
+            sub = package if n == len(creds) else fetch_proof_package(
+                w3, registry, creds[:: len(creds) // n][:n], operator_key=OPERATOR_KEY, block=block)
+            growth.append({"credentials": n, "bytes": _size(sub), "storageNodes": len(sub["storageProof"])})
+            if n == len(creds):
+                break
+            n *= 10
+        trie_nodes = len(package["storageProof"])
+        return {
+            "credentials": len(creds), "batches": batches, "revoked": batches * revoked, "block": block,
+            "fetchSeconds": round(fetch_s, 2),
+            "bundleRate": round(len(creds) / best), "bundleBytes": _size(package),
+            "bundleStorageNodes": trie_nodes, "accountProofNodes": len(package["accountProof"]),
+            "holderRate": round(len(sample) / holder_s), "holders": len(sample),
+            "holderCachedRate": round(len(sample) / holder_cached_s),
+            "holderBytesMedian": single_sizes[len(single_sizes) // 2], "holderBytesMax": single_sizes[-1],
+            "growth": growth,
+        }
+
+
+def markdown(r: dict) -> str:
+    lines = [
+        f"Chain state: {r['batches']} batches, {r['credentials']:,} credentials, {r['revoked']} revoked "
+        f"(`revokeCredential` with real Merkle proofs), block {r['block']}; packages from anvil's `eth_getProof` "
+        f"(fetching the bundle-wide one: {r['fetchSeconds']} s).",
+        "",
+        "| measure | value |",
+        "|---|---:|",
+        f"| bundle-wide package: anchor + status proven per credential, one core | **{r['bundleRate']:,}/s** |",
+        f"| bundle-wide package for {r['credentials']:,} credentials | {r['bundleBytes']:,} bytes "
+        f"({r['bundleStorageNodes']:,} storage-trie nodes, {r['accountProofNodes']} account-proof nodes) |",
+        f"| holder package (one credential, alone), median / max | {r['holderBytesMedian']:,} / "
+        f"{r['holderBytesMax']:,} bytes |",
+        f"| holder packages checked one by one (nothing shared), one core | {r['holderRate']:,}/s "
+        f"({r['holders']:,} packages) |",
+        f"| holder packages of one block, header + account proof checked once (`Verifier` cache) | "
+        f"{r['holderCachedRate']:,}/s |",
+        "",
+        "| credentials in the package | bytes | storage-trie nodes |",
+        "|---:|---:|---:|",
+    ]
+    lines += [f"| {g['credentials']:,} | {g['bytes']:,} | {g['storageNodes']:,} |" for g in r["growth"]]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batches", type=int, default=10)
+    ap.add_argument("--count", type=int, default=1000)
+    ap.add_argument("--revoked", type=int, default=10, help="revoked credentials per batch")
+    ap.add_argument("--holders", type=int, default=1000, help="holder packages fetched and checked one by one")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    r = run(a.batches, a.count, a.revoked, a.holders)
+    print(json.dumps(r) if a.json else markdown(r))
+
+
+if __name__ == "__main__":
+    main()
