@@ -137,11 +137,67 @@ def run(batches: int, count: int, revoked: int, holders: int) -> dict:
         }
 
 
-def model(credentials: int, batches: int, revoked: int) -> dict:
+def full_verify(count: int) -> dict:
+    """``count`` real business licences (scripts/bench_verifier.py's documents) issued as one batch,
+    anchored on anvil, some revoked; then ``Verifier.verify`` of every holder copy with one
+    bundle-wide package (every check, anchor and status from the package), on one core."""
+    import scripts.bench_verifier as bv
+    from ledger_node import DEV_KEYS, Chain
+    from verifier import RpcTrust, TrustBundle, Verifier, build_trust_bundle, sign_trust_bundle
+    from web3 import Web3
+
+    with tempfile.TemporaryDirectory(prefix="certledger-proofpkg-") as tmp, fresh_chain(Path(tmp)) as (url, manifest):
+        dep = json.loads(Path(manifest).read_text())
+        chain = Chain(url)
+        registry = dep["contracts"]["anchorRegistry"].lower()
+        bv.CHAIN_ID, bv.REGISTRY = int(chain.w3.eth.chain_id), registry
+        ir = chain.contract("IssuerRegistry", dep["contracts"]["issuerRegistry"])
+        ar = chain.contract("AnchorRegistry", registry)
+        issuer_key = bytes.fromhex(DEV_KEYS[1].removeprefix("0x"))
+        name, uscc = "广东省市场监督管理局", bv._uscc(9_999_999)
+        chain.transact(ir.functions.registerIssuer(Web3.to_checksum_address(eth_address(issuer_key)), name, uscc,
+                                                   [1, 2, 3], 0, b"", 0, 0), DEV_KEYS[0])
+        _, _, _, root, copies, _ = bv._batch(count, "secp256k1", issuer_key, name, uscc, 0)
+        receipt = chain.transact(ar.functions.anchor(root, 1, count), DEV_KEYS[1])
+        for c in copies:
+            c["proof"]["anchor"]["blockNumber"] = int(receipt["blockNumber"])
+        pairs = [(bytes.fromhex(c["proof"]["targetHash"][2:]), bytes.fromhex(c["proof"]["subjectHash"][2:]))
+                 for c in copies]
+        tree = StandardMerkleTree.of(pairs)
+        revoked = list(range(0, count, 100))  # 1 %
+        for i in revoked:
+            j = tree.leaf_index(*pairs[i])
+            chain.transact(ar.functions.revokeCredential(root, *pairs[i], tree.proof(j), 2), DEV_KEYS[1])
+        rpc = RpcTrust(url, manifest)
+        block = chain.w3.eth.get_block(rpc.block_number)
+        bundle = build_trust_bundle(
+            chain_id=rpc.chain_id, contracts={k: v.lower() for k, v in dep["contracts"].items()},
+            block={"number": rpc.block_number, "hash": "0x" + bytes(block["hash"]).hex(),
+                   "timestamp": rpc.block_timestamp, "stateRoot": "0x" + bytes(block["stateRoot"]).hex()},
+            issuers=[rpc.issuer(1)], anchors=[])  # no anchors, no status lists: all from the package
+        trust = TrustBundle.load(sign_trust_bundle(bundle, OPERATOR_KEY), operators=[eth_address(OPERATOR_KEY)])
+        package = fetch_proof_package(chain.w3, registry, [(root, leaf_hash(*p)) for p in pairs],
+                                      operator_key=OPERATOR_KEY, block=rpc.block_number)
+        gc.collect()
+        best = float("inf")
+        for _ in range(3):
+            verifier = Verifier(trust=trust, proof_package=package)
+            t0 = time.perf_counter()
+            results = [verifier.verify(c, at=bv.AT) for c in copies]
+            best = min(best, time.perf_counter() - t0)
+        invalid = [i for i, r in enumerate(results) if not r.valid]
+        assert invalid == revoked, (invalid[:5], results[invalid[0]].failed if invalid else None)
+        return {"count": count, "revoked": len(revoked), "rate": round(count / best), "packageBytes": _size(package)}
+
+
+def model(credentials: int, batches: int, revoked: int, lookups: int = 100_000) -> dict:
     """The AnchorRegistry storage trie modelled locally with the same ``trie`` package: ``batches``
     anchor slots and ``revoked`` status slots at random keys (slot keys are keccak outputs, so
     random keys have the same trie shape), then the nodes that a package proving every one of
-    ``credentials`` status slots (mostly exclusion proofs) and every anchor must carry."""
+    ``credentials`` status slots (mostly exclusion proofs) and every anchor must carry. At most
+    ``lookups`` of the credentials are walked (a package can never hold more than the whole trie,
+    which is reported too, so beyond that the walked count is a lower bound and the trie an upper
+    bound)."""
     import rlp
     from trie import HexaryTrie
 
@@ -153,12 +209,14 @@ def model(credentials: int, batches: int, revoked: int) -> dict:
             batch[k] = rlp.encode((1 << 230 | int.from_bytes(os.urandom(20), "big")).to_bytes(30, "big"))
     whole = sum(len(n) for n in db.values())
     touched: set[bytes] = set()
-    for i in range(credentials + batches):
+    walked = min(credentials, lookups) + batches
+    for i in range(walked):
         key = set_keys[i] if i < len(set_keys) else os.urandom(32)
         for node in t.get_proof(key):
             touched.add(rlp.encode(node))
     return {"credentials": credentials, "batches": batches, "revoked": revoked, "trieNodes": len(db),
-            "trieBytes": whole, "packageNodes": len(touched),
+            "trieBytes": whole, "trieJsonBytes": sum(2 * len(n) + 5 for n in db.values()),
+            "walked": walked - batches, "packageNodes": len(touched),
             "packageJsonBytes": sum(2 * len(n) + 5 for n in touched)}
 
 
@@ -184,13 +242,21 @@ def markdown(r: dict) -> str:
         "|---:|---:|---:|",
     ]
     lines += [f"| {g['credentials']:,} | {g['bytes']:,} | {g['storageNodes']:,} |" for g in r["growth"]]
+    if r.get("full"):
+        f = r["full"]
+        lines += ["", f"Full `Verifier.verify` (all eight checks) of {f['count']:,} real business licences of one "
+                  f"anchored batch, {f['revoked']} revoked on-chain, with one bundle-wide package "
+                  f"({f['packageBytes']:,} bytes) as the only source of anchor and status, one core: "
+                  f"**{f['rate']:,}/s** (every revoked one refused, every other valid)."]
     if r.get("models"):
         lines += ["", "Storage trie modelled with the `trie` package (random slot keys), nodes a package covering every "
                   "credential must carry (storage pool only; add the header and account proof above):", "",
-                  "| credentials | batches | revoked (slots set) | trie nodes | package nodes | package JSON bytes |",
-                  "|---:|---:|---:|---:|---:|---:|"]
-        lines += [f"| {m['credentials']:,} | {m['batches']:,} | {m['revoked']:,} | {m['trieNodes']:,} | "
-                  f"{m['packageNodes']:,} | {m['packageJsonBytes']:,} |" for m in r["models"]]
+                  "| credentials | batches | revoked (slots set) | walked | package nodes | package JSON bytes | "
+                  "whole trie: nodes / JSON bytes (upper bound) |",
+                  "|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"| {m['credentials']:,} | {m['batches']:,} | {m['revoked']:,} | {m['walked']:,} | "
+                  f"{m['packageNodes']:,} | {m['packageJsonBytes']:,} | {m['trieNodes']:,} / {m['trieJsonBytes']:,} |"
+                  for m in r["models"]]
     return "\n".join(lines)
 
 
@@ -202,10 +268,13 @@ def main() -> None:
     ap.add_argument("--holders", type=int, default=1000, help="holder packages fetched and checked one by one")
     ap.add_argument("--model", type=int, default=0,
                     help="also model a bundle covering this many credentials (batches of 10,000, 1%% revoked)")
+    ap.add_argument("--full", type=int, default=10_000, help="credentials for the full-verify measure (0: skip)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     r = run(a.batches, a.count, a.revoked, a.holders)
     # the model at the measured scale first (to compare with the real package), then the asked one
+    if a.full:
+        r["full"] = full_verify(a.full)
     r["models"] = [model(r["credentials"], a.batches, r["revoked"])]
     if a.model:
         r["models"].append(model(a.model, max(1, a.model // 10_000), a.model // 100))

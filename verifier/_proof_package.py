@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import rlp
 from trie import HexaryTrie  # type: ignore[attr-defined]
-from trie.exceptions import BadTrieProof, MissingTrieNode
+from trie.exceptions import BadTrieProof
 
 from verifier._anchor_proof import (
     BUILD_DIR,
@@ -45,6 +45,7 @@ __all__ = [
     "OperatorHeaderTrust",
     "ProvenHeader",
     "ProvenState",
+    "StorageWalk",
     "build_proof_package",
     "credential_status_slot",
     "decode_credential_status_word",
@@ -146,6 +147,79 @@ class OperatorHeaderTrust:
 # -- parsing and verification -------------------------------------------------------------------
 
 
+class _MissingNode(Exception):
+    """A node the walk needs is not in the pool."""
+
+
+_NIBBLE = {c: i for i, c in enumerate("0123456789abcdef")}
+_BLANK_ROOT = keccak(rlp.encode(b""))
+
+
+class StorageWalk:
+    """Look-ups in a Merkle Patricia trie (Ethereum Yellow Paper, appendix D) whose nodes come
+    from a pool keyed by their keccak-256, each node decoded once and kept: the fast path of
+    ``trie.HexaryTrie.get`` for many keys under one root (tests check it against ``HexaryTrie``).
+    Paths and hex-prefix keys are compared as hex text."""
+
+    def __init__(self, pool: Mapping[bytes, bytes], root: bytes) -> None:
+        self._pool = pool
+        self._root = root
+        self._decoded: dict[bytes, Any] = {}
+
+    def _node(self, ref: Any) -> Any:
+        if type(ref) is list:  # a node shorter than 32 bytes, embedded in its parent
+            return ref
+        node = self._decoded.get(ref)
+        if node is None:
+            raw = self._pool.get(ref)
+            if raw is None:
+                raise _MissingNode(ref)
+            node = self._decoded[ref] = rlp.decode(raw)
+        return node
+
+    def get(self, trie_key: bytes) -> bytes:
+        """The value at ``trie_key`` (already hashed, for a secure trie), ``b""`` if proven absent;
+        :class:`_MissingNode` if the path needs a node the pool lacks. Malformed nodes raise
+        ``ValueError`` / ``TypeError`` / ``rlp`` errors."""
+        if self._root == _BLANK_ROOT:
+            return b""
+        path = trie_key.hex()
+        node = self._node(self._root)
+        i = 0
+        while True:
+            if type(node) is not list:
+                raise ValueError("a trie node is not an RLP list")
+            if len(node) == 17:
+                if i == len(path):
+                    return bytes(node[16])
+                child = node[_NIBBLE[path[i]]]
+                i += 1
+                if child == b"":
+                    return b""
+                if type(child) is not list and len(child) != 32:
+                    raise ValueError("a branch child is neither a hash nor an embedded node")
+                node = self._node(child)
+            elif len(node) == 2:
+                hp = bytes(node[0]).hex()
+                if not hp:
+                    raise ValueError("an empty hex-prefix key")
+                flag = _NIBBLE[hp[0]]
+                if flag > 3:
+                    raise ValueError("a hex-prefix flag above 3")
+                part = hp[1:] if flag & 1 else hp[2:]
+                if path[i : i + len(part)] != part:
+                    return b""
+                i += len(part)
+                if flag & 2:  # leaf
+                    return bytes(node[1]) if i == len(path) else b""
+                child = node[1]
+                if type(child) is not list and len(child) != 32:
+                    raise ValueError("an extension child is neither a hash nor an embedded node")
+                node = self._node(child)
+            else:
+                raise ValueError(f"a trie node of {len(node)} items")
+
+
 def _hex(value: Any, what: str) -> bytes:
     if type(value) is not str or not value.startswith("0x"):
         raise InvalidProofPackage(f"{what}: must be 0x-hex")
@@ -218,7 +292,7 @@ class ProvenState:
             self.header, self.storage_root = hit
         # 4. The storage-node pool, keyed by hash: a node can only be reached by its own hash.
         pool = _node_list(package.get("storageProof"), "storageProof", _MAX_NODES)
-        self._trie = HexaryTrie({keccak(n): n for n in pool}, root_hash=self.storage_root)
+        self._trie = StorageWalk({keccak(n): n for n in pool}, self.storage_root)
         self._anchors: dict[bytes, AnchorRecord | None] = {}
 
     @staticmethod
@@ -247,11 +321,11 @@ class ProvenState:
     def _word(self, key: bytes, what: str) -> int:
         try:
             raw = self._trie.get(keccak(key))
-        except MissingTrieNode:
+        except _MissingNode:
             raise InvalidProofPackage(
                 f"storageProof: the {what} slot's path leaves the proven storage trie (a node is missing or altered)"
             ) from None
-        except (ValueError, TypeError, rlp.exceptions.DecodingError) as exc:
+        except (ValueError, TypeError, IndexError, KeyError, rlp.exceptions.DecodingError) as exc:
             raise InvalidProofPackage(f"storageProof: a node on the {what} slot's path is malformed ({exc})") from None
         if not raw:
             return 0
