@@ -74,9 +74,17 @@ def credential_status_slot() -> int:
     raise InvalidProofPackage("the AnchorRegistry storage layout has no _credentialStatus mapping")
 
 
+_INNER: dict[bytes, bytes] = {}
+
+
 def status_storage_key(root: bytes, leaf: bytes) -> bytes:
     """Slot of ``_credentialStatus[root][leaf]``: ``keccak256(leaf ‖ keccak256(root ‖ uint256(p)))``."""
-    return keccak(leaf + keccak(root + credential_status_slot().to_bytes(32, "big")))
+    inner = _INNER.get(root)
+    if inner is None:
+        if len(_INNER) > 65_536:
+            _INNER.clear()
+        inner = _INNER[root] = keccak(root + credential_status_slot().to_bytes(32, "big"))
+    return keccak(leaf + inner)
 
 
 def decode_credential_status_word(word: int) -> tuple[int, int, int]:

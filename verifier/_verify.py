@@ -23,7 +23,7 @@ from verifier._internal.keccak import keccak256 as keccak
 from verifier._internal.suites import batch_digest, verify_batch_signature
 from verifier._jsonio import loads_strict
 from verifier._proof import ParsedProof, parse_proof
-from verifier._proof_package import HeaderTrust, OperatorHeaderTrust, ProvenState
+from verifier._proof_package import HeaderTrust, OperatorHeaderTrust, ProvenHeader, ProvenState
 from verifier._result import Check, CredentialSummary, VerificationResult
 from verifier._schema import CREDENTIAL_TYPES, TYPE_NAMES, fast_validator_for, parse_datetime, schema_errors
 from verifier._trust import REASONS, AnchorRecord, StatusRecord, TrustSource
@@ -128,6 +128,7 @@ class Verifier:
         self._package = proof_package
         self._package_state: tuple[ProvenState | None, str] | None = None
         self._verified_heads: dict[tuple[Any, ...], Any] = {}
+        self._status_proven: dict[ProvenHeader, Check] = {}
         self._anchors: dict[tuple[bytes, int, str], tuple[AnchorRecord | None, str]] = {}
         self._signatures: dict[tuple[Any, ...], Check] = {}
         self._nodes: dict[bytes, bytes] = {}
@@ -597,12 +598,15 @@ class Verifier:
                 return Check("status", "failed", f"the proof package does not prove the status: {exc}")
             if st.status == 1:
                 h = s.state.header
-                return Check(
-                    "status",
-                    "passed",
-                    f"not revoked or suspended as of block {h.number} ({_when(h.timestamp)}), "
-                    f"proven from chain state attested by {h.attested_by}",
-                )
+                passed = self._status_proven.get(h)
+                if passed is None:
+                    passed = self._status_proven[h] = Check(
+                        "status",
+                        "passed",
+                        f"not revoked or suspended as of block {h.number} ({_when(h.timestamp)}), "
+                        f"proven from chain state attested by {h.attested_by}",
+                    )
+                return passed
             if st.status not in (2, 3):
                 return Check("status", "failed", f"the proven status slot holds an unknown status {st.status}")
         else:
