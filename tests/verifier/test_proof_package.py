@@ -4,6 +4,7 @@ and status proven from chain state; every single-field change refused, the faili
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -257,3 +258,35 @@ def test_proven_state_errors_name_the_member(anvil, deployed, batch):
     with pytest.raises(InvalidProofPackage, match="^blockHeader: must be 0x-hex"):
         ProvenState({**package, "blockHeader": "zz"}, chain_id=deployed.chain_id, anchor_registry=registry,
                     header_trust=header_trust)
+
+
+def test_the_cli_verifies_a_carried_package_offline(anvil, deployed, batch, tmp_path):
+    """certledger-verify with only a bundle that knows no anchor: the carried package proves it."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from verifier import sign_trust_bundle as _sign
+
+    copies, root = batch
+    rpc = RpcTrust(anvil.url, deployed.manifest())
+    block = anvil.w3.eth.get_block(rpc.block_number)
+    bundle = _sign(build_trust_bundle(
+        chain_id=deployed.chain_id, contracts={k: v.lower() for k, v in deployed.manifest()["contracts"].items()},
+        block={"number": rpc.block_number, "hash": "0x" + bytes(block["hash"]).hex(), "timestamp": rpc.block_timestamp,
+               "stateRoot": "0x" + bytes(block["stateRoot"]).hex()},
+        issuers=[rpc.issuer(1)], anchors=[]), OPERATOR_KEY)
+    (tmp_path / "b.json").write_text(json.dumps(bundle, ensure_ascii=False), encoding="utf-8")
+    for name, c in (("valid.json", copies[0]), ("revoked.json", copies[1])):
+        (tmp_path / name).write_text(json.dumps(_carry(anvil, deployed, c, root), ensure_ascii=False), "utf-8")
+    root_dir = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(  # noqa: PLW1510 - the return code is checked below
+        [sys.executable, "-m", "verifier._cli", str(tmp_path / "valid.json"), str(tmp_path / "revoked.json"),
+         "--bundle", str(tmp_path / "b.json"), "--operator", eth_address(OPERATOR_KEY), "--at", AT, "--json"],
+        capture_output=True, cwd=root_dir, env={**os.environ, "PYTHONPATH": str(root_dir)}, timeout=120)
+    assert proc.returncode == 1, proc.stderr.decode()  # one file invalid
+    out = [json.loads(line) for line in proc.stdout.decode().splitlines() if line.strip()]
+    assert [o["valid"] for o in out] == [True, False]
+    status = {c["name"]: c for c in out[1]["checks"]}["status"]
+    assert status["status"] == "failed" and status["reason"].endswith("reason superseded")
