@@ -28,7 +28,13 @@ The byte-level format is normative in docs/FORMAT.md.
 """
 
 from verifier import errors
-from verifier._anchor_proof import fetch_anchor_proof, header_rlp_from_block, sign_header, verify_anchor_proof
+from verifier._anchor_proof import (
+    anchor_storage_key,
+    fetch_anchor_proof,
+    header_rlp_from_block,
+    sign_header,
+    verify_anchor_proof,
+)
 from verifier._bundle import TrustBundle, build_trust_bundle, sign_trust_bundle
 from verifier._holder import (
     PreparedCredential,
@@ -38,6 +44,7 @@ from verifier._holder import (
     redact,
     subject_hash,
 )
+from verifier._internal.keccak import keccak256
 from verifier._internal.merkle import StandardMerkleTree, leaf_hash
 from verifier._qbft import (
     QbftHeader,
@@ -49,6 +56,16 @@ from verifier._qbft import (
 )
 from verifier._presentation import HolderKey, PresentationRequest, PresentationResult, present, verify_presentation
 from verifier._internal.suites import batch_digest, eth_address, sign_batch, sm2_public_key
+from verifier._proof_package import (
+    HeaderTrust,
+    OperatorHeaderTrust,
+    ProvenHeader,
+    ProvenState,
+    StorageWalk,
+    build_proof_package,
+    fetch_proof_package,
+    status_storage_key,
+)
 from verifier._result import CHECK_NAMES, Check, CredentialSummary, VerificationResult
 from verifier._rpc import RpcTrust
 from verifier._schema import CREDENTIAL_TYPES
@@ -62,29 +79,38 @@ __all__ = [
     "Check",
     "CredentialSummary",
     "HolderKey",
+    "HeaderTrust",
     "IssuerKeyRecord",
     "IssuerRecord",
+    "OperatorHeaderTrust",
     "PreparedCredential",
     "PresentationRequest",
     "PresentationResult",
     "QbftHeader",
+    "ProvenHeader",
+    "ProvenState",
     "RpcTrust",
     "StandardMerkleTree",
     "StatusRecord",
+    "StorageWalk",
     "TrustBundle",
     "TrustSource",
     "ValidatorSet",
     "VerificationResult",
     "Verifier",
+    "anchor_storage_key",
     "assemble_holder_copy",
     "batch_digest",
+    "build_proof_package",
     "build_trust_bundle",
     "credential_type_of",
     "errors",
     "eth_address",
     "fetch_anchor_proof",
     "follow_validator_changes",
+    "fetch_proof_package",
     "header_rlp_from_block",
+    "keccak256",
     "leaf_hash",
     "parse_qbft_header",
     "prepare_credential",
@@ -95,6 +121,7 @@ __all__ = [
     "sign_header",
     "sign_trust_bundle",
     "sm2_public_key",
+    "status_storage_key",
     "subject_hash",
     "verify",
     "verify_anchor_proof",

@@ -34,6 +34,7 @@ class ParsedProof(NamedTuple):
     tx_hash: str
     block_number: int
     anchor_proof: dict[str, Any] | None
+    proof_package: dict[str, Any] | None = None
 
 
 def _hex(value: Any, what: str, size: int | None = 32) -> bytes:
@@ -135,6 +136,9 @@ def parse_proof(proof: Any) -> ParsedProof:
     anchor_proof = proof.get("anchorProof")
     if anchor_proof is not None and type(anchor_proof) is not dict:
         raise InvalidDocument("proof.anchorProof must be an object")
+    proof_package = proof.get("proofPackage")
+    if proof_package is not None and type(proof_package) is not dict:
+        raise InvalidDocument("proof.proofPackage must be an object")
     ctype: Any
     count: Any
     issuer_id: Any
@@ -186,4 +190,5 @@ def parse_proof(proof: Any) -> ParsedProof:
         str(tx_hash),
         block_number,
         anchor_proof,
+        proof_package,
     )

@@ -23,6 +23,7 @@ from verifier._internal.keccak import keccak256 as keccak
 from verifier._internal.suites import batch_digest, verify_batch_signature
 from verifier._jsonio import loads_strict
 from verifier._proof import ParsedProof, parse_proof
+from verifier._proof_package import HeaderTrust, OperatorHeaderTrust, ProvenHeader, ProvenState
 from verifier._result import Check, CredentialSummary, VerificationResult
 from verifier._schema import CREDENTIAL_TYPES, TYPE_NAMES, fast_validator_for, parse_datetime, schema_errors
 from verifier._trust import REASONS, AnchorRecord, StatusRecord, TrustSource
@@ -80,6 +81,7 @@ class _State:
         "proof",
         "salt_hexes",
         "skip",
+        "state",
         "tails",
         "type_name",
     )
@@ -95,6 +97,7 @@ class _State:
         self.anchor: AnchorRecord | None = None
         self.anchor_why = ""
         self.integrity_ok = False
+        self.state: ProvenState | None = None
 
 
 class Verifier:
@@ -108,8 +111,24 @@ class Verifier:
     True
     """
 
-    def __init__(self, *, trust: TrustSource) -> None:
+    def __init__(
+        self,
+        *,
+        trust: TrustSource,
+        proof_package: Mapping[str, Any] | None = None,
+        header_trust: HeaderTrust | None = None,
+    ) -> None:
+        """``proof_package``: a package (FORMAT.md §12) proving many credentials, e.g. a trust
+        bundle's; when given, or when a credential carries its own ``proof.proofPackage``, its
+        ``anchor`` and ``status`` come from the proven chain state, never from ``trust``.
+        ``header_trust`` decides which package headers are trusted (default: a header signed by
+        an operator that ``trust`` trusts)."""
         self.trust = trust
+        self._header_trust: HeaderTrust = header_trust or OperatorHeaderTrust.of(trust)
+        self._package = proof_package
+        self._package_state: tuple[ProvenState | None, str] | None = None
+        self._verified_heads: dict[tuple[Any, ...], Any] = {}
+        self._status_proven: dict[ProvenHeader, Check] = {}
         self._anchors: dict[tuple[bytes, int, str], tuple[AnchorRecord | None, str]] = {}
         self._signatures: dict[tuple[Any, ...], Check] = {}
         self._nodes: dict[bytes, bytes] = {}
@@ -297,7 +316,10 @@ class Verifier:
     def _anchor(self, s: _State) -> Check:
         p = s.proof
         assert p is not None
-        record, why = self._lookup_anchor(p)
+        if p.proof_package is not None or self._package is not None:
+            record, why = self._package_anchor(s)
+        else:
+            record, why = self._lookup_anchor(p)
         s.anchor, s.anchor_why = record, why
         if record is None:
             return Check("anchor", "failed", why)
@@ -315,6 +337,56 @@ class Verifier:
         if cached is None:
             cached = self._anchor_checks[key] = self._anchor_check(p, record)
         return cached
+
+    def _proven_state(self, p: ParsedProof) -> tuple[ProvenState | None, str]:
+        """The credential's own package, else the verifier's (built once)."""
+        if p.proof_package is None:
+            if self._package_state is None:
+                self._package_state = self._open_package(self._package or {})
+            return self._package_state
+        return self._open_package(p.proof_package)
+
+    def _open_package(self, package: Mapping[str, Any]) -> tuple[ProvenState | None, str]:
+        t = self.trust
+        try:
+            state = ProvenState(
+                package,
+                chain_id=t.chain_id,
+                anchor_registry=t.anchor_registry,
+                header_trust=self._header_trust,
+                verified=self._verified_heads,
+            )
+        except CertledgerVerifyError as exc:
+            return None, f"the proof package fails: {exc}"
+        return state, ""
+
+    def _package_anchor(self, s: _State) -> tuple[AnchorRecord | None, str]:
+        p = s.proof
+        assert p is not None
+        t = self.trust
+        if p.chain_id != t.chain_id:
+            return None, (
+                f"the credential was anchored on chain {p.chain_id}, but the trust source is for chain {t.chain_id}"
+            )
+        if p.anchor_registry != t.anchor_registry:
+            return None, (
+                f"the credential names the anchor registry {p.anchor_registry}, but this chain's registry is "
+                f"{t.anchor_registry}"
+            )
+        state, why = self._proven_state(p)
+        if state is None:
+            return None, why
+        s.state = state
+        try:
+            record = state.anchor(p.root)
+        except CertledgerVerifyError as exc:
+            return None, f"the proof package does not prove the anchor: {exc}"
+        if record is None:
+            return None, (
+                f"the proof package proves the batch root {'0x' + p.root.hex()[:16]}… is not anchored "
+                f"as of block {state.header.number}"
+            )
+        return record, ""
 
     @staticmethod
     def _anchor_check(p: ParsedProof, record: AnchorRecord) -> Check:
@@ -367,11 +439,16 @@ class Verifier:
             claimed["unifiedSocialCreditCode"],
             s.type_name,
         )
+        if p.proof_package is not None:  # the credential's own evidence: nothing shared with batch-mates
+            anchor = self._anchor(s)
+            return self._issuer(s), anchor
         hit = self._batch.get(key)
         if hit is None:
             anchor = self._anchor(s)
             hit = self._batch[key] = (s.anchor, self._issuer(s), anchor)
         s.anchor = hit[0]
+        if self._package_state is not None:  # a verifier-wide package proves every credential's status
+            s.state = self._package_state[0]
         return hit[1], hit[2]
 
     def _issuer(self, s: _State) -> Check:
@@ -514,6 +591,24 @@ class Verifier:
             st = StatusRecord(
                 record.status, record.reason, record.status_timestamp, issuer.name if issuer else "", "batch"
             )
+        elif s.state is not None:
+            try:
+                st = s.state.status(p.root, s.leaf)
+            except CertledgerVerifyError as exc:
+                return Check("status", "failed", f"the proof package does not prove the status: {exc}")
+            if st.status == 1:
+                h = s.state.header
+                passed = self._status_proven.get(h)
+                if passed is None:
+                    passed = self._status_proven[h] = Check(
+                        "status",
+                        "passed",
+                        f"not revoked or suspended as of block {h.number} ({_when(h.timestamp)}), "
+                        f"proven from chain state attested by {h.attested_by}",
+                    )
+                return passed
+            if st.status not in (2, 3):
+                return Check("status", "failed", f"the proven status slot holds an unknown status {st.status}")
         else:
             st = t.credential_status(p.root, s.leaf, int(index_text))
         if st.status == 1:

@@ -14,6 +14,7 @@ operator), not for a debugger: it says what is wrong and, where it helps, what t
     │   ├── MalformedBundle      not valid JSON, or a member missing or of the wrong type
     │   └── BundleSignatureError the trust bundle's signature fails or its signer is not pinned
     ├── InvalidAnchorProof       a proof-carrying anchor does not prove what it claims
+    │   └── InvalidProofPackage  a proof package (header + eth_getProof) does not prove anchor and status
     ├── SignatureError           a key or signature is malformed, or signing failed
     ├── MerkleError              a Merkle tree or proof is malformed
     └── TrustSourceError         an online trust source could not be reached or answered badly
@@ -29,6 +30,7 @@ __all__ = [
     "InvalidDocument",
     "InvalidPresentation",
     "InvalidSealedHeader",
+    "InvalidProofPackage",
     "MalformedBundle",
     "MerkleError",
     "NumberOutOfRange",
@@ -73,6 +75,11 @@ class BundleSignatureError(InvalidBundle):
 
 class InvalidAnchorProof(CertledgerVerifyError, ValueError):
     """A proof-carrying anchor (block header + eth_getProof) does not prove the anchor."""
+
+
+class InvalidProofPackage(InvalidAnchorProof):
+    """A proof package (docs/FORMAT.md §12) is malformed or does not prove what it claims; the
+    message starts with the member that failed."""
 
 
 class SignatureError(CertledgerVerifyError, ValueError):

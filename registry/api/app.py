@@ -201,7 +201,7 @@ def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
         app.include_router(module.router)
     import importlib
 
-    for optional in ("flows", "pages", "trace_page", "audit"):
+    for optional in ("flows", "pages", "trace_page", "audit", "proofs"):
         try:
             module = importlib.import_module(f"registry.api.routes.{optional}")
         except ModuleNotFoundError as exc:

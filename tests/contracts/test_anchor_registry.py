@@ -431,3 +431,37 @@ def test_governance_role_on_anchor_registry_is_separate(c, issuers, anchored):
     with H.reverts("AccessControlUnauthorizedAccount",
                    {"account": H.addr(STRANGER), "neededRole": H.DEFAULT_ADMIN_ROLE}):
         c.tx(c.ar.functions.grantRole(H.GOVERNANCE_ROLE, H.addr(STRANGER)), STRANGER)
+
+
+# -- the storage layout that proof packages read (docs/FORMAT.md §12.1) ----------------------------
+
+
+def test_status_slots_hold_what_proof_packages_read(c, issuers, anchored):
+    """`_credentialStatus[root][leaf]` at the slot FORMAT.md §12.1 derives, packed status | reason <<
+    8 | timestamp << 16, through suspend, reinstate and revoke; and the committed layout says so."""
+    import json
+
+    from verifier import anchor_storage_key, status_storage_key
+    from verifier._proof_package import BUILD_DIR, decode_credential_status_word
+
+    layout = json.loads((BUILD_DIR / "AnchorRegistry.json").read_text())["storageLayout"]
+    slots = {e["label"]: int(e["slot"]) for e in layout["storage"]}
+    assert (slots["_anchors"], slots["_credentialStatus"]) == (3, 4)
+    members = next(t for k, t in layout["types"].items() if k.startswith("t_struct(CredentialStatus)"))["members"]
+    assert [(m["label"], m["offset"], m["slot"]) for m in members] == [
+        ("status", 0, "0"), ("reason", 1, "0"), ("timestamp", 2, "0")]
+
+    def word(i):
+        raw = c.chain.w3.eth.get_storage_at(c.ar.address, status_storage_key(anchored.root, anchored.leaves[i]))
+        return decode_credential_status_word(int.from_bytes(raw, "big"))
+
+    assert word(4) == (0, 0, 0)  # never changed: the slot is empty
+    receipt = _suspend(c, ISSUER, anchored, 4, reason=7)
+    assert word(4) == (H.SUSPENDED, 7, _block(c, receipt)["timestamp"])
+    receipt = c.tx(c.ar.functions.reinstateCredential(anchored.root, anchored.leaves[4]), ISSUER)
+    assert word(4) == (H.NONE, 0, _block(c, receipt)["timestamp"])
+    receipt = _revoke(c, ISSUER, anchored, 4, reason=2)
+    assert word(4) == (H.REVOKED, 2, _block(c, receipt)["timestamp"])
+    assert word(4)[:2] == tuple(c.call(c.ar.functions.credentialStatusOf(anchored.root, anchored.leaves[4])))[:2]
+    anchor = int.from_bytes(c.chain.w3.eth.get_storage_at(c.ar.address, anchor_storage_key(anchored.root)), "big")
+    assert (anchor >> 224) & 0xFF == H.VALID  # the batch stays valid; only the credential's slot changed
