@@ -237,6 +237,10 @@ def generate(out: Path, *, chain_id: int, deployer: str | None, accounts: list[s
         "accountsAllowlist": allow,
     }
     _write(out / "network.json", json.dumps(summary, indent=2) + "\n", CONTAINER_READ)
+    # What a bank pins for the validator trust mode (certledger-verify --validators; FORMAT.md §14).
+    validator_set = {"type": "CertledgerValidatorSet", "chainId": chain_id,
+                     "validators": [a.lower() for a in addresses]}
+    _write(out / "validators.json", json.dumps(validator_set, indent=2) + "\n", CONTAINER_READ)
     return summary
 
 
@@ -272,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     except FileExistsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"network written to {args.out} (chain id {s['chainId']})")
+    print(f"network written to {args.out} (chain id {s['chainId']}); the validator set for banks: "
+          f"{args.out / 'validators.json'}")
     for v in s["validators"]:
         print(f"  {v['name']}: {v['address']}  {v['enode'][:24]}…@{v['ip']}")
     key_note = f" (key in {s['deployerKeyFile']})" if s["deployerKeyFile"] else ""

@@ -9,6 +9,7 @@ the anvil we started.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -62,6 +63,20 @@ class _DevKeys:
 
 
 DEV_KEYS = _DevKeys()
+
+#: The development chain's stand-in validators (anvil seals nothing): four well-known keys that seal
+#: QBFT-format headers around anvil's real blocks (verifier.seal_qbft_header), so the validator trust
+#: mode runs end to end on the embedded chain. Never use them on a real network.
+DEV_VALIDATOR_KEYS: tuple[bytes, ...] = tuple(
+    hashlib.sha256(f"certledger development validator {i}".encode()).digest() for i in range(4))
+
+
+def dev_validator_set(chain_id: int = DEV_CHAIN_ID) -> dict:
+    """The development validators as a validator set file (FORMAT.md §14)."""
+    from verifier import eth_address
+
+    return {"type": "CertledgerValidatorSet", "chainId": chain_id,
+            "validators": [eth_address(k) for k in DEV_VALIDATOR_KEYS]}
 
 
 @dataclass(frozen=True)

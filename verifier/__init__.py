@@ -48,6 +48,7 @@ from verifier._internal.keccak import keccak256
 from verifier._internal.merkle import StandardMerkleTree, leaf_hash
 from verifier._qbft import (
     QbftHeader,
+    ValidatorHeaderTrust,
     ValidatorSet,
     follow_validator_changes,
     parse_qbft_header,
@@ -95,6 +96,7 @@ __all__ = [
     "StorageWalk",
     "TrustBundle",
     "TrustSource",
+    "ValidatorHeaderTrust",
     "ValidatorSet",
     "VerificationResult",
     "Verifier",

@@ -163,6 +163,15 @@ def verify_command(
             "--at", metavar="ISO-TIME", help="check validity at this time (RFC 3339 UTC, default now)"
         ),
     ] = None,
+    validators: Annotated[
+        Path | None,
+        typer.Option(
+            "--validators",
+            metavar="V",
+            help="pin the chain's validator set (FORMAT.md §14): each credential's anchor and status must be "
+            "proven from a header sealed by a quorum of them (its proof package), whatever the bundle says",
+        ),
+    ] = None,
     request: Annotated[
         Path | None,
         typer.Option(
@@ -192,6 +201,7 @@ def verify_command(
             out,
             err,
             request,
+            validators,
         )
     except (InputError, CertledgerVerifyError) as exc:
         err.print(f"[red]certledger-verify:[/] {escape(str(exc))}")
@@ -220,6 +230,7 @@ def _run(
     out: Console,
     err: Console,
     request_file: Path | None = None,
+    validators_file: Path | None = None,
 ) -> int:
     if (relying_party is None) != (purpose is None):
         raise InputError("--relying-party and --purpose go together")
@@ -246,7 +257,18 @@ def _run(
         (err if json_output else out).print(escape(describe()))
     from verifier._verify import Verifier
 
-    verifier = Verifier(trust=trust)
+    if validators_file is not None:
+        from verifier._qbft import ValidatorHeaderTrust, ValidatorSet
+
+        pinned = ValidatorSet.load(validators_file)
+        if pinned.chain_id != trust.chain_id:
+            raise InputError(f"--validators pins chain {pinned.chain_id}, the trust source is for chain {trust.chain_id}")
+        (err if json_output else out).print(
+            f"anchors and status proven from headers sealed by {pinned.threshold} of {len(pinned.validators)} pinned "
+            "validators")
+        verifier = Verifier(trust=trust, header_trust=ValidatorHeaderTrust(pinned), proven_only=True)
+    else:
+        verifier = Verifier(trust=trust)
     worst = 0
     progress = Progress(
         TextColumn("verifying"),

@@ -32,6 +32,7 @@ from verifier.errors import InvalidSealedHeader
 
 __all__ = [
     "QbftHeader",
+    "ValidatorHeaderTrust",
     "ValidatorSet",
     "follow_validator_changes",
     "parse_qbft_header",
@@ -231,3 +232,25 @@ def seal_qbft_header(block: Mapping[str, Any], validator_keys: Sequence[bytes], 
         seals.append(sig)
     fields[EXTRA_DATA_INDEX] = rlp.encode([vanity, addresses, [], round, seals])
     return rlp.encode(fields)
+
+
+class ValidatorHeaderTrust:
+    """A proof package's header is trusted when a quorum of the pinned validators sealed it
+    (FORMAT.md §12.2, §14): the verifier's root of trust is the validator set, not an operator."""
+
+    def __init__(self, validators: ValidatorSet) -> None:
+        self.validators = validators
+
+    def prove_header(self, package: Mapping[str, Any], header: bytes, chain_id: int) -> Any:
+        from verifier._proof_package import ProvenHeader
+        from verifier.errors import InvalidProofPackage
+
+        if chain_id != self.validators.chain_id:
+            raise InvalidProofPackage(f"blockHeader: the package is for chain {chain_id}, the pinned validators "
+                                      f"for chain {self.validators.chain_id}")
+        try:
+            sealed = verify_sealed_header(header, self.validators)
+        except InvalidSealedHeader as exc:
+            raise InvalidProofPackage(f"blockHeader: {exc}") from None
+        return ProvenHeader(sealed.block_hash, sealed.state_root, sealed.number, sealed.timestamp,
+                            f"{len(sealed.seals)} of {len(self.validators.validators)} pinned validators")

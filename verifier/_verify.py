@@ -117,13 +117,16 @@ class Verifier:
         trust: TrustSource,
         proof_package: Mapping[str, Any] | None = None,
         header_trust: HeaderTrust | None = None,
+        proven_only: bool = False,
     ) -> None:
         """``proof_package``: a package (FORMAT.md §12) proving many credentials, e.g. a trust
         bundle's; when given, or when a credential carries its own ``proof.proofPackage``, its
         ``anchor`` and ``status`` come from the proven chain state, never from ``trust``.
         ``header_trust`` decides which package headers are trusted (default: a header signed by
-        an operator that ``trust`` trusts)."""
+        an operator that ``trust`` trusts). ``proven_only``: a credential with no package fails
+        ``anchor`` instead of falling back to ``trust`` (the validator mode, FORMAT.md §14)."""
         self.trust = trust
+        self._proven_only = proven_only
         self._header_trust: HeaderTrust = header_trust or OperatorHeaderTrust.of(trust)
         self._package = proof_package
         self._package_state: tuple[ProvenState | None, str] | None = None
@@ -318,6 +321,9 @@ class Verifier:
         assert p is not None
         if p.proof_package is not None or self._package is not None:
             record, why = self._package_anchor(s)
+        elif self._proven_only:
+            record, why = None, ("no proof package: with pinned validators the anchor and status must be proven "
+                                 "from sealed chain state (the registry serves one: GET /v1/credentials/{id}/proof)")
         else:
             record, why = self._lookup_anchor(p)
         s.anchor, s.anchor_why = record, why

@@ -1,6 +1,7 @@
 """Fresh proof packages (docs/FORMAT.md §12) for one credential: its anchor and status slots proven
-by ``eth_getProof`` against the latest block, the header signed by the operator key (a sealed QBFT
-header once validator mode lands)."""
+by ``eth_getProof`` against the latest block, the header signed by the operator key and — on the
+embedded development chain — wrapped in a QBFT header sealed by the development validators
+(``ledger_node.node.DEV_VALIDATOR_KEYS``), so a bank can verify it in either trust mode."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from verifier import (
     header_rlp_from_block,
     keccak256,
     leaf_hash,
+    seal_qbft_header,
     sign_header,
     status_storage_key,
 )
@@ -41,6 +43,10 @@ async def credential_proof_package(session: AsyncSession, ctx, cred: Credential)
     if not isinstance(reply.get("result"), dict):
         raise ChainUnavailable(f"the chain node refused eth_getProof: {reply.get('error')}")
     header = header_rlp_from_block(block["result"])
+    from ledger_node.node import DEV_CHAIN_ID, DEV_VALIDATOR_KEYS
+
+    if ctx.deployment.chain_id == DEV_CHAIN_ID:  # anvil seals nothing: the development validators do
+        header = seal_qbft_header(block["result"], DEV_VALIDATOR_KEYS)
     chain_id = ctx.deployment.chain_id
     result = reply["result"]
     return build_proof_package(

@@ -108,6 +108,11 @@ def test_genesis_extra_data_names_exactly_the_generated_validators(project, netw
         from_keys.append(eth_keys_mod.PrivateKey(key).public_key.to_canonical_address())
     assert validators == from_keys
     assert len(set(validators)) == 4
+    # the validator set a bank pins (certledger-verify --validators) names the same four
+    from verifier import ValidatorSet
+
+    pinned = ValidatorSet.load(project / "network" / "validators.json")
+    assert pinned.validators == tuple("0x" + v.hex() for v in from_keys) and pinned.chain_id == g["config"]["chainId"]
     qbft = g["config"]["qbft"]
     assert qbft == {"blockperiodseconds": 2, "epochlength": 30000, "requesttimeoutseconds": 4}
     assert g["config"]["zeroBaseFee"] is True and g["config"]["cancunTime"] == 0
