@@ -13,6 +13,7 @@ from verifier._internal.disclosure import (
     IntegrityFailure,
     _hex32,
     digests_from_walk,
+    leaf_entry,
     leaves_of,
     recompute_leaves,
     redacted_ancestry,
@@ -218,7 +219,7 @@ class Verifier:
                 target = recompute_leaves(leaves_of(s.doc, s.skip), p.salts, p.redacted, h)
             else:
                 if p.redacted:
-                    digests += [_hex32(v, f"the redacted digest of {k}") for k, v in p.redacted.items()]
+                    digests += [leaf_entry(k, _hex32(v, f"the redacted digest of {k}")) for k, v in p.redacted.items()]
                 target = target_hash_of(h, digests)
         except (IntegrityFailure, InvalidDocument) as exc:
             return Check("integrity", "failed", str(exc))
