@@ -1,8 +1,10 @@
 """``certledger-verify``: check credentials offline (trust bundle) or online (JSON-RPC).
 
-Exit status: 0 every file valid, 1 some file invalid, 2 usage or input error (missing or
-unreadable file, file over 10 MB, malformed JSON or not a certledger credential, unreadable
-bundle or bad bundle signature, unreachable node).
+Exit status: 0 every file valid, 1 some file invalid, 2 usage error or unreadable trust source
+(a missing file or empty folder named on the command line, bad options, unreadable bundle or bad
+bundle signature, unreachable node). One bad file never stops a run: a file that cannot be read
+or parsed (over 10 MB, not UTF-8, not JSON, a duplicate key, NaN) is reported as a failed
+``format`` check with the reason, and the files after it are verified (FORMAT.md §2.1).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from verifier._jsonio import MAX_DOCUMENT_BYTES, loads_strict
+from verifier._jsonio import MAX_DOCUMENT_BYTES
 from verifier._result import VerificationResult
 from verifier._schema import parse_datetime
 from verifier.errors import CertledgerVerifyError
@@ -53,31 +55,16 @@ def _expand(files: list[str]) -> list[str]:
     return out
 
 
-def _read(name: str) -> bytes:
+def _read(name: str) -> bytes | str:
+    """The file's bytes (at most 10 MB + 1, so the verifier can refuse an oversize file), or a
+    reason it could not be read."""
     try:
         if name == "-":
-            raw = sys.stdin.buffer.read(MAX_DOCUMENT_BYTES + 1)
-        else:
-            with open(name, "rb") as f:
-                raw = f.read(MAX_DOCUMENT_BYTES + 1)
+            return sys.stdin.buffer.read(MAX_DOCUMENT_BYTES + 1)
+        with open(name, "rb") as f:
+            return f.read(MAX_DOCUMENT_BYTES + 1)
     except OSError as exc:
-        raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
-    if len(raw) > MAX_DOCUMENT_BYTES:
-        raise InputError(
-            f"{name} is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB; a credential is a few "
-            "kilobytes, so this file was refused without reading it further"
-        )
-    return raw
-
-
-def _load(name: str) -> dict[str, Any]:
-    try:
-        data = loads_strict(_read(name))
-    except ValueError as exc:
-        raise InputError(f"{name} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{name} is not a credential (a credential is a JSON object)")
-    return data
+        return f"the file cannot be read: {exc.strerror or exc}"
 
 
 def _trust(bundle: Path | None, operators: list[str], rpc: str | None, deployment: Path | None) -> Any:
@@ -225,7 +212,7 @@ def _run(
     describe = getattr(trust, "describe", None)
     if describe is not None:
         (err if json_output else out).print(escape(describe()))
-    from verifier._verify import Verifier
+    from verifier._verify import Verifier, format_failure
 
     verifier = Verifier(trust=trust)
     worst = 0
@@ -241,19 +228,18 @@ def _run(
     with progress:
         task = progress.add_task("verify", total=len(names))
         for name in names:
-            document = _load(name)
-            result = verifier.verify(document, at=at, data=data, relying_party=relying_party, purpose=purpose)
+            raw = _read(name)
+            if isinstance(raw, str):
+                result = format_failure(raw)
+            else:  # format refuses what cannot be parsed (FORMAT.md §2.1), one file at a time
+                result = verifier.verify(raw, at=at, data=data, relying_party=relying_party, purpose=purpose)
             if json_output:
                 out.file.write(json.dumps(result.to_json(name), ensure_ascii=False) + "\n")
             else:
                 _print_result(out, name, result)
-            if result.check("format").status == "failed":
-                worst = 2
-            elif not result.valid:
-                worst = max(worst, 1)
+            if not result.valid:
+                worst = 1
             progress.advance(task)
-    if worst == 2:
-        err.print("certledger-verify: some files are not well-formed certledger credentials (see format)")
     return worst
 
 

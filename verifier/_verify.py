@@ -22,14 +22,14 @@ from verifier._internal.disclosure import (
 )
 from verifier._internal.keccak import keccak256 as keccak
 from verifier._internal.suites import batch_digest, verify_batch_signature
-from verifier._jsonio import loads_strict
+from verifier._jsonio import MAX_DOCUMENT_BYTES, loads_strict
 from verifier._proof import ParsedProof, parse_proof
 from verifier._result import Check, CredentialSummary, VerificationResult
 from verifier._schema import CREDENTIAL_TYPES, TYPE_NAMES, fast_validator_for, parse_datetime, schema_errors
 from verifier._trust import REASONS, AnchorRecord, StatusRecord, TrustSource
 from verifier.errors import CertledgerVerifyError, InvalidDocument
 
-__all__ = ["Verifier", "verify"]
+__all__ = ["Verifier", "format_failure", "verify"]
 
 _NODE_CACHE_LIMIT = 2_000_000
 DataInput = bytes | bytearray | memoryview | str | Path
@@ -161,6 +161,15 @@ class Verifier:
     # -- checks ------------------------------------------------------------------------------
     def _format(self, document: Mapping[str, Any] | str | bytes, s: _State) -> Check:
         if type(document) is not dict and isinstance(document, (str, bytes, bytearray)):
+            if len(document) > MAX_DOCUMENT_BYTES and (
+                not isinstance(document, str) or len(document.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES
+            ):
+                return Check(
+                    "format",
+                    "failed",
+                    f"the file is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB; a credential is a few "
+                    "kilobytes, so it was refused without parsing",
+                )
             try:
                 document = loads_strict(bytes(document) if not isinstance(document, str) else document)
             except ValueError as exc:
@@ -635,6 +644,14 @@ class Verifier:
         )
         valid = "failed" not in [c.status for c in checks]
         return VerificationResult(valid, tuple(checks), summary)
+
+
+def format_failure(reason: str) -> VerificationResult:
+    """The result for an input that never reached the checks (e.g. a file that cannot be read):
+    ``format`` failed with ``reason``, every other check skipped."""
+    return VerificationResult(
+        False, (Check("format", "failed", reason), *_AFTER_FORMAT_FAILED), CredentialSummary(None, None, None, None)
+    )
 
 
 def _text(obj: Any, key: str) -> str | None:

@@ -235,7 +235,7 @@ def digests_from_walk(salt_hexes: list[Any], tails: list[bytes], h: HashFn) -> l
         joined = "".join(salt_hexes)
     except TypeError:  # a salt missing (None) or not text
         return None
-    if len(joined) != 66 * n or joined[0::66] != "0" * n or joined[1::66] != "x" * n:
+    if len(joined) != 66 * n or joined[0::66] != "0" * n or joined[1::66] != "x" * n or not joined.islower():
         return None
     try:
         blob = bytes.fromhex(joined.replace("0x", ""))
@@ -398,12 +398,16 @@ def reference_target_hash(h: HashFn, leaves: Iterable[tuple[str, bytes]]) -> byt
 
 
 def _hex32(text: Any, what: str) -> bytes:
-    if type(text) is not str or len(text) != 66 or not text.startswith("0x"):
-        raise IntegrityFailure(f"{what} is not a 32-byte 0x-hex value")
+    # Hex is lower-case (FORMAT.md preamble): "0x…".islower() is false exactly when a digit is upper-case.
+    if type(text) is not str or len(text) != 66 or not text.startswith("0x") or not text.islower():
+        raise IntegrityFailure(f"{what} is not a 32-byte lower-case 0x-hex value")
     try:
-        return bytes.fromhex(text[2:])
+        raw = bytes.fromhex(text[2:])
     except ValueError:
-        raise IntegrityFailure(f"{what} is not a 32-byte 0x-hex value") from None
+        raw = b""
+    if len(raw) != 32:  # (fromhex skips spaces)
+        raise IntegrityFailure(f"{what} is not a 32-byte lower-case 0x-hex value")
+    return raw
 
 
 def redacted_ancestry(redacted: Iterable[str]) -> frozenset[str]:
@@ -438,7 +442,7 @@ def recompute_leaves(
     # prefixes must sit at offsets 0 and 1 modulo 66).
     joined = "".join(salt_hexes) if None not in salt_hexes and set(map(type, salt_hexes)) <= {str} else ""
     blob = b""
-    if len(joined) == 66 * n and joined[0::66] == "0" * n and joined[1::66] == "x" * n:
+    if len(joined) == 66 * n and joined[0::66] == "0" * n and joined[1::66] == "x" * n and joined.islower():
         try:
             blob = bytes.fromhex(joined.replace("0x", ""))
         except ValueError:
