@@ -269,7 +269,8 @@ class Verifier:
             "integrity",
             "passed",
             f"content matches the issuer's hash and the batch root, "
-            f"{len(p.redacted)} field(s) redacted by the holder",
+            f"{len(p.redacted)} field(s) redacted by the holder (which fields is proven: the issuer's hash "
+            "covers each field's path)",
         )
 
     def _lookup_anchor(self, p: ParsedProof) -> tuple[AnchorRecord | None, str]:
@@ -320,14 +321,14 @@ class Verifier:
             p.issuer_id,
             p.key_version,
             p.block_number,
+            p.tx_hash,
         )
         cached = self._anchor_checks.get(key)
         if cached is None:
             cached = self._anchor_checks[key] = self._anchor_check(p, record)
         return cached
 
-    @staticmethod
-    def _anchor_check(p: ParsedProof, record: AnchorRecord) -> Check:
+    def _anchor_check(self, p: ParsedProof, record: AnchorRecord) -> Check:
         problems = []
         if record.credential_type != p.credential_type:
             problems.append(
@@ -346,13 +347,26 @@ class Verifier:
             problems.append(
                 f"the batch was anchored in block {record.block_number}, the proof says {p.block_number}"
             )
+        # proof.anchor.txHash (FORMAT.md §5): checked where the trust source can see transactions
+        # (RpcTrust.anchor_transaction); elsewhere it is a hint, and the reason says so.
+        check_tx = getattr(self.trust, "anchor_transaction", None)
+        if not problems and check_tx is not None:
+            why = check_tx(p.root, p.tx_hash, record.block_number)
+            if why:
+                problems.append(why)
         if problems:
             return Check("anchor", "failed", "; ".join(problems))
+        tx = (
+            f" by transaction {p.tx_hash} (checked)"
+            if check_tx is not None
+            else f"; the transaction hash in the proof ({p.tx_hash[:12]}…) is the holder's claim, "
+            "not checked by this trust source"
+        )
         return Check(
             "anchor",
             "passed",
             f"batch of {record.count} anchored on chain {p.chain_id} in block "
-            f"{record.block_number} ({_when(record.timestamp)})",
+            f"{record.block_number} ({_when(record.timestamp)}){tx}",
         )
 
     def _batch_checks(self, s: _State) -> tuple[Check, Check]:
@@ -372,6 +386,7 @@ class Verifier:
             p.chain_id,
             p.anchor_registry,
             p.block_number,
+            p.tx_hash,
             claimed["id"],
             claimed["name"],
             claimed["unifiedSocialCreditCode"],
