@@ -157,7 +157,9 @@ def schema_errors(
                 missing = [p for p in error.validator_value if p not in error.instance]
                 if missing and all(f"{path}/{p}" in redacted for p in missing):
                     continue
-            if path in redacted and error.instance is None:
+            # Only an array element can be a placeholder (FORMAT.md §3.4); a null object member is
+            # a schema violation even at a redacted path.
+            if path in redacted and error.instance is None and error.path and type(error.path[-1]) is int:
                 continue
         problems.append(_describe(error))
     return problems

@@ -145,3 +145,18 @@ def test_relabelling_one_redacted_digest_fails_integrity(world, trust):
     )
     result = verify(red, trust=trust, at=AT)
     assert result.check("integrity").status == "failed"
+
+
+@pytest.mark.parametrize("member", ["valuation", "dataProvider"])
+def test_null_at_a_redacted_object_member_fails_format(world, trust, member):
+    """FORMAT.md §3.4: only an array element can be a placeholder; `valuation: null` (redacted or
+    not) fails `format` as a schema violation, before integrity."""
+    holder = world.batches[("secp256k1", "DataAssetCertificate")][0]
+    red = redact(holder, [f"/credentialSubject/{member}"])
+    red["credentialSubject"][member] = None
+    result = verify(red, trust=trust, at=AT)
+    check = result.check("format")
+    assert check.status == "failed" and f"/credentialSubject/{member}: None is not of type" in check.reason
+    assert result.check("integrity").status == "skipped"
+    red = redact(holder, ["/credentialSubject/authorisedUses/0"])  # an array placeholder is fine
+    assert red["credentialSubject"]["authorisedUses"][0] is None and verify(red, trust=trust, at=AT).valid
