@@ -42,7 +42,7 @@ from verifier._internal.merkle import StandardMerkleTree, leaf_hash
 from verifier._internal.suites import batch_digest, eth_address, sign_batch, sm2_public_key
 from verifier._result import CHECK_NAMES, Check, CredentialSummary, VerificationResult
 from verifier._rpc import RpcTrust
-from verifier._schema import CREDENTIAL_TYPES
+from verifier._schema import CREDENTIAL_TYPES, schema_for_id
 from verifier._trust import AnchorRecord, IssuerKeyRecord, IssuerRecord, StatusRecord, TrustSource
 from verifier._verify import Verifier, verify
 
@@ -73,6 +73,7 @@ __all__ = [
     "leaf_hash",
     "prepare_credential",
     "redact",
+    "schema_for_id",
     "sign_batch",
     "sign_header",
     "sign_trust_bundle",
