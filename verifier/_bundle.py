@@ -64,6 +64,8 @@ def _plain(record: Any) -> dict[str, Any]:
                 }
                 for k in sorted(record.keys.values(), key=lambda k: k.version)
             ],
+            "statusBlock": record.status_block,
+            "statusTimestamp": record.status_timestamp,
         }
     if isinstance(record, AnchorRecord):
         return {
@@ -263,6 +265,9 @@ class TrustBundle:
             r.uint(x, "activeUntil", where),
             frozenset(types),
             keys,
+            # when a suspended issuer was suspended (FORMAT.md §8); absent in bundles made before
+            r.uint(x, "statusBlock", where) if "statusBlock" in x else 0,
+            r.uint(x, "statusTimestamp", where) if "statusTimestamp" in x else 0,
         )
 
     @staticmethod

@@ -460,6 +460,15 @@ class Verifier:
                 f"key version {key.version} of {issuer.name} was not valid when the batch "
                 f"was anchored ({_when(record.timestamp)})",
             )
+        # An issuer suspended later does not invalidate earlier batches (FORMAT.md §7); blocks, not
+        # times, decide "earlier" (consecutive blocks may share a timestamp).
+        if issuer.status == "suspended" and issuer.status_block and record.block_number >= issuer.status_block:
+            return Check(
+                "issuer",
+                "failed",
+                f"the batch was anchored in block {record.block_number} ({_when(record.timestamp)}) while "
+                f"{issuer.name} was suspended (since block {issuer.status_block}, {_when(issuer.status_timestamp)})",
+            )
         if not issuer.active_at(record.timestamp):
             return Check(
                 "issuer",
@@ -489,9 +498,14 @@ class Verifier:
                 p.suite, digest, p.signature, account=key.account, sm2_public_key=key.sm2_public_key
             ):
                 note = (
-                    " (the issuer is suspended now; credentials it issued before stay valid)"
-                    if issuer.status == "suspended"
-                    else ""
+                    ""
+                    if issuer.status != "suspended"
+                    else f" (the issuer was suspended on {_when(issuer.status_timestamp)}, block "
+                    f"{issuer.status_block}, after this batch was anchored; credentials it issued before "
+                    "stay valid)"
+                    if issuer.status_block
+                    else " (the issuer is suspended now, since a time the trust source does not record; "
+                    "credentials it issued before stay valid)"
                 )
                 cached = Check(
                     "issuer",
