@@ -198,3 +198,22 @@ def test_a_malformed_suspension_time_is_refused():
     data["issuers"][0]["statusTimestamp"] = -1
     with pytest.raises(MalformedBundle, match="statusTimestamp must be a non-negative integer"):
         TrustBundle.load(sign_trust_bundle(data, w.operator_key), operators=[w.operator])
+
+
+@pytest.mark.parametrize("where", ["contracts", "anchor root", "key account", "block hash"])
+def test_upper_case_hex_in_a_bundle_is_refused(where):
+    """FORMAT.md §8: hex in a bundle is lower-case; an EIP-55 or upper-case value is MalformedBundle."""
+    w = World()
+    issuer = w.add_issuer()
+    w.issue(issuer, [w.document(issuer) for _ in range(2)])
+    data = w.bundle(signed=False)
+    if where == "contracts":
+        data["contracts"]["anchorRegistry"] = "0x" + data["contracts"]["anchorRegistry"][2:].upper()
+    elif where == "anchor root":
+        data["anchors"][0]["root"] = "0x" + data["anchors"][0]["root"][2:].upper()
+    elif where == "key account":
+        data["issuers"][0]["keys"][0]["account"] = "0x" + data["issuers"][0]["keys"][0]["account"][2:].upper()
+    else:
+        data["block"]["hash"] = "0x" + "AB" * 32
+    with pytest.raises(MalformedBundle, match="lower-case 0x-hex"):
+        TrustBundle.load(sign_trust_bundle(data, w.operator_key), operators=[w.operator])
