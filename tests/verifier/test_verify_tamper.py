@@ -177,7 +177,7 @@ def test_a_malformed_merkle_proof_sibling_fails_format(world, trust, bad):
         doc["proof"]["merkleProof"][i] = bad
         result = verify(doc, trust=trust, at=AT)
         assert result.check("format").status == "failed", (bad, result.check("format"))
-        assert "merkleProof must be a list of 32-byte 0x-hex hashes" in result.check("format").reason
+        assert "merkleProof must be a list of 32-byte lower-case 0x-hex hashes" in result.check("format").reason
 
 
 def test_proof_fields_altered_fail(world, trust):
