@@ -174,3 +174,51 @@ def test_every_fast_path_equals_the_reference_target_hash():
                  for p, d in ((p, leaf_digest(h, _b(salts[p]), p, v)) for p, v in leaves_of(doc))]
         assert reference_target_hash(h, moved) != reference
     assert hashlib.sha256 is SUITE_HASHES["secp256k1"]
+
+
+def _section(text: str, start: str, end: str) -> str:
+    return text[text.index(start) : text.index(end)]
+
+
+def test_format_md_proof_example_and_table_name_exactly_the_allowed_members():
+    """§5: the example proof and the member table list exactly what parse_proof accepts (every
+    other member is refused), and the anchor object's members likewise."""
+    import re
+
+    from verifier._proof import ANCHOR_MEMBERS, PROOF_MEMBERS
+
+    text = (ROOT / "docs" / "FORMAT.md").read_text(encoding="utf-8")
+    section = _section(text, "## 5. The holder's copy", "## 6.")
+    example = section[section.index("```json") : section.index("```", section.index("```json") + 7)]
+    top = set(re.findall(r'^\s*"(\w+)":|, "(\w+)":', example, re.MULTILINE))
+    names = {a or b for a, b in top} - ANCHOR_MEMBERS - {"…", "proof"}
+    assert names == PROOF_MEMBERS
+    anchor_line = next(line for line in example.splitlines() if '"anchor":' in line)
+    assert set(re.findall(r'"(\w+)":', anchor_line)) - {"anchor"} == ANCHOR_MEMBERS
+    table = set(re.findall(r"^\| `([\w`, ]+)` \|", section, re.MULTILINE))
+    listed = {n.strip(" `") for row in table for n in row.split(",")}
+    assert listed == PROOF_MEMBERS
+
+
+def test_format_md_bundle_example_has_the_members_the_exporter_writes():
+    """§8: the example bundle's issuer and anchor entries have exactly the members build_trust_bundle
+    writes (statusBlock / statusTimestamp included)."""
+    import re
+
+    from tests.verifier.factory import World
+
+    text = (ROOT / "docs" / "FORMAT.md").read_text(encoding="utf-8")
+    section = _section(text, "## 8. Trust bundle", "## 9.")
+    example = section[section.index("```json") : section.index("```", section.index("```json") + 7)]
+    issuers = example[example.index('"issuers"') : example.index('"anchors"')]
+    anchors = example[example.index('"anchors"') : example.index('"statusLists"')]
+    w = World()
+    issuer = w.add_issuer()
+    w.issue(issuer, [w.document(issuer) for _ in range(2)])
+    data = w.bundle(signed=False)
+    key_members = set(data["issuers"][0]["keys"][0])
+    assert set(re.findall(r'"(\w+)":', issuers)) - {"issuers", "keys"} - key_members == set(data["issuers"][0]) - {"keys"}
+    assert key_members <= set(re.findall(r'"(\w+)":', issuers))
+    assert set(re.findall(r'"(\w+)":', anchors)) - {"anchors"} == set(data["anchors"][0])
+    assert set(re.findall(r'"(\w+)":', example[: example.index('"issuers"')])) - {"contracts", "block"} >= {
+        "type", "version", "chainId"}
