@@ -69,7 +69,7 @@ from verifier._proof_package import (
 )
 from verifier._result import CHECK_NAMES, Check, CredentialSummary, VerificationResult
 from verifier._rpc import RpcTrust
-from verifier._schema import CREDENTIAL_TYPES
+from verifier._schema import CREDENTIAL_TYPES, schema_for_id
 from verifier._trust import AnchorRecord, IssuerKeyRecord, IssuerRecord, StatusRecord, TrustSource
 from verifier._verify import Verifier, verify
 
@@ -119,6 +119,7 @@ __all__ = [
     "present",
     "redact",
     "seal_qbft_header",
+    "schema_for_id",
     "sign_batch",
     "sign_header",
     "sign_trust_bundle",

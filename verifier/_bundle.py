@@ -64,6 +64,8 @@ def _plain(record: Any) -> dict[str, Any]:
                 }
                 for k in sorted(record.keys.values(), key=lambda k: k.version)
             ],
+            "statusBlock": record.status_block,
+            "statusTimestamp": record.status_timestamp,
         }
     if isinstance(record, AnchorRecord):
         return {
@@ -155,12 +157,13 @@ class _Reader:
         text = cls.get(obj, key, str, where)
         sizes = (size,) if isinstance(size, int) else size
         try:
-            raw = bytes.fromhex(text[2:]) if text.startswith("0x") else None
+            # lower-case only (FORMAT.md §8): "0x…".islower() is false exactly when a digit is upper-case
+            raw = bytes.fromhex(text[2:]) if text.startswith("0x") and text.islower() else None
         except ValueError:
             raw = None
         if raw is None or len(raw) not in sizes:
             raise MalformedBundle(
-                f"the trust bundle's {where}.{key} is not {'/'.join(map(str, sizes))} bytes of 0x-hex"
+                f"the trust bundle's {where}.{key} is not {'/'.join(map(str, sizes))} bytes of lower-case 0x-hex"
             )
         return raw
 
@@ -263,6 +266,9 @@ class TrustBundle:
             r.uint(x, "activeUntil", where),
             frozenset(types),
             keys,
+            # when a suspended issuer was suspended (FORMAT.md §8); absent in bundles made before
+            r.uint(x, "statusBlock", where) if "statusBlock" in x else 0,
+            r.uint(x, "statusTimestamp", where) if "statusTimestamp" in x else 0,
         )
 
     @staticmethod

@@ -1,8 +1,10 @@
 """``certledger-verify``: check credentials offline (trust bundle) or online (JSON-RPC).
 
-Exit status: 0 every file valid, 1 some file invalid, 2 usage or input error (missing or
-unreadable file, file over 10 MB, malformed JSON or not a certledger credential, unreadable
-bundle or bad bundle signature, unreachable node).
+Exit status: 0 every file valid, 1 some file invalid, 2 usage error or unreadable trust source
+(a missing file or empty folder named on the command line, bad options, unreadable bundle or bad
+bundle signature, unreachable node). One bad file never stops a run: a file that cannot be read
+or parsed (over 10 MB, not UTF-8, not JSON, a duplicate key, NaN) is reported as a failed
+``format`` check with the reason, and the files after it are verified (FORMAT.md §2.1).
 """
 
 from __future__ import annotations
@@ -53,31 +55,46 @@ def _expand(files: list[str]) -> list[str]:
     return out
 
 
-def _read(name: str) -> bytes:
+def _read(name: str) -> bytes | str:
+    """The file's bytes (at most 10 MB + 1, so the verifier can refuse an oversize file), or a
+    reason it could not be read."""
     try:
         if name == "-":
-            raw = sys.stdin.buffer.read(MAX_DOCUMENT_BYTES + 1)
-        else:
-            with open(name, "rb") as f:
-                raw = f.read(MAX_DOCUMENT_BYTES + 1)
+            return sys.stdin.buffer.read(MAX_DOCUMENT_BYTES + 1)
+        with open(name, "rb") as f:
+            return f.read(MAX_DOCUMENT_BYTES + 1)
     except OSError as exc:
-        raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
-    if len(raw) > MAX_DOCUMENT_BYTES:
-        raise InputError(
-            f"{name} is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB; a credential is a few "
-            "kilobytes, so this file was refused without reading it further"
-        )
-    return raw
+        return f"the file cannot be read: {exc.strerror or exc}"
 
 
-def _load(name: str) -> dict[str, Any]:
+def _load_json(path: Path, what: str) -> Any:
+    """A JSON file the command needs whole (not a credential): InputError, exit 2, if it cannot be."""
+    raw = _read(str(path))
+    if isinstance(raw, str):
+        raise InputError(f"{what} {path}: {raw}")
     try:
-        data = loads_strict(_read(name))
+        return loads_strict(raw)
     except ValueError as exc:
-        raise InputError(f"{name} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{name} is not a credential (a credential is a JSON object)")
-    return data
+        raise InputError(f"{what} {path} is not valid JSON: {exc}") from None
+
+
+def _presentation_outcomes(name: str, raw: bytes, request: Any, verifier: Any, at: str | None,
+                           data: Path | None) -> list[tuple[str, VerificationResult]]:
+    """One result per presented credential (``FILE#i``); a file that is not a presentation is that
+    file's failed ``format`` check, as for a credential."""
+    from verifier._presentation import verify_presentation
+    from verifier._verify import format_failure
+
+    try:
+        document = loads_strict(raw)
+    except ValueError as exc:
+        return [(name, format_failure(f"the presentation is not valid JSON: {exc}"))]
+    try:
+        answer = verify_presentation(document, request, verifier=verifier,
+                                     at=parse_datetime(at) if at is not None else None, data=data)
+    except CertledgerVerifyError as exc:
+        return [(name, format_failure(str(exc)))]
+    return [(f"{name}#{i}", r) for i, r in enumerate(answer.results)]
 
 
 def _trust(bundle: Path | None, operators: list[str], rpc: str | None, deployment: Path | None) -> Any:
@@ -240,7 +257,7 @@ def _run(
 
         if relying_party is not None:
             raise InputError("the request names the relying party and purpose: leave out --relying-party and --purpose")
-        request = PresentationRequest.from_json(_load(str(request_file)))
+        request = PresentationRequest.from_json(_load_json(request_file, "the presentation request"))
     if at is not None:
         try:
             parse_datetime(at)
@@ -255,7 +272,7 @@ def _run(
     describe = getattr(trust, "describe", None)
     if describe is not None:
         (err if json_output else out).print(escape(describe()))
-    from verifier._verify import Verifier
+    from verifier._verify import Verifier, format_failure
 
     if validators_file is not None:
         from verifier._qbft import ValidatorHeaderTrust, ValidatorSet
@@ -282,28 +299,22 @@ def _run(
     with progress:
         task = progress.add_task("verify", total=len(names))
         for name in names:
-            document = _load(name)
-            if request is None:
-                outcomes = [(name, verifier.verify(document, at=at, data=data, relying_party=relying_party,
+            raw = _read(name)
+            if isinstance(raw, str):
+                outcomes = [(name, format_failure(raw))]
+            elif request is None:  # format refuses what cannot be parsed (FORMAT.md §2.1), one file at a time
+                outcomes = [(name, verifier.verify(raw, at=at, data=data, relying_party=relying_party,
                                                    purpose=purpose))]
             else:
-                from verifier._presentation import verify_presentation
-
-                when = parse_datetime(at) if at is not None else None
-                answer = verify_presentation(document, request, verifier=verifier, at=when, data=data)
-                outcomes = [(f"{name}#{i}", r) for i, r in enumerate(answer.results)]
+                outcomes = _presentation_outcomes(name, raw, request, verifier, at, data)
             for label, result in outcomes:
                 if json_output:
                     out.file.write(json.dumps(result.to_json(label), ensure_ascii=False) + "\n")
                 else:
                     _print_result(out, label, result)
-                if result.check("format").status == "failed":
-                    worst = 2
-                elif not result.valid:
-                    worst = max(worst, 1)
+                if not result.valid:
+                    worst = 1
             progress.advance(task)
-    if worst == 2:
-        err.print("certledger-verify: some files are not well-formed certledger credentials (see format)")
     return worst
 
 

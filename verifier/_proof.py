@@ -37,18 +37,36 @@ class ParsedProof(NamedTuple):
     proof_package: dict[str, Any] | None = None
 
 
+#: The members of ``proof`` and of ``proof.anchor`` (FORMAT.md §5); any other is refused (``format``):
+#: a member nothing checks would be a place to smuggle a claim.
+PROOF_MEMBERS = frozenset({
+    "type", "suite", "salts", "redactedDigests", "targetHash", "subjectHash", "merkleRoot", "merkleProof",
+    "credentialType", "batchCount", "issuerId", "keyVersion", "signature", "anchor", "anchorProof", "proofPackage",
+})
+ANCHOR_MEMBERS = frozenset({"chainId", "anchorRegistry", "txHash", "blockNumber"})
+
+
+def _unknown(members: Any, allowed: frozenset[str], where: str) -> None:
+    extra = sorted(str(k) for k in members if k not in allowed)
+    raise InvalidDocument(
+        f"{where} has a member the format does not define ({', '.join(extra[:3])}): "
+        "a verifier refuses what it cannot check"
+    )
+
+
 def _hex(value: Any, what: str, size: int | None = 32) -> bytes:
-    if type(value) is str and value.startswith("0x"):
+    # Hex is lower-case (§5): "0x…".islower() is true exactly when no digit is upper-case.
+    if type(value) is str and value.startswith("0x") and value.islower():
         try:
             raw = bytes.fromhex(value[2:])
         except ValueError:
             raw = None
         if raw is not None and (size is None or len(raw) == size):
             return raw
-    raise InvalidDocument(f"proof.{what} must be {size or 'some'} bytes of 0x-hex")
+    raise InvalidDocument(f"proof.{what} must be {size or 'some'} bytes of lower-case 0x-hex")
 
 
-_PATH_ERROR = "proof.merkleProof must be a list of 32-byte 0x-hex hashes"
+_PATH_ERROR = "proof.merkleProof must be a list of 32-byte lower-case 0x-hex hashes"
 #: Most recently decoded Merkle siblings, shared by every parse: a sibling k levels up is shared by
 #: 2^(k+1) credentials of a batch, so verifying a batch decodes about one new sibling per credential.
 _SIBLINGS: dict[str, bytes] = {}
@@ -57,7 +75,7 @@ _SIBLINGS_LIMIT = 65_536
 
 def _sibling(item: Any) -> bytes:
     """Decode one sibling (a memo miss) and remember it."""
-    if type(item) is str and len(item) == 66 and item.startswith("0x"):
+    if type(item) is str and len(item) == 66 and item.startswith("0x") and item.islower():
         try:
             raw = bytes.fromhex(item[2:])
         except ValueError:
@@ -90,7 +108,7 @@ def _hex_shared(value: Any, what: str, size: int) -> bytes:
             _HEX_MEMO.clear()
         _HEX_MEMO[value] = raw
     elif len(raw) != size:
-        raise InvalidDocument(f"proof.{what} must be {size} bytes of 0x-hex")
+        raise InvalidDocument(f"proof.{what} must be {size} bytes of lower-case 0x-hex")
     return raw
 
 
@@ -108,6 +126,8 @@ def parse_proof(proof: Any) -> ParsedProof:
         )
     if proof.get("type") != PROOF_TYPE:
         raise InvalidDocument(f"proof.type must be {PROOF_TYPE!r}")
+    if not proof.keys() <= PROOF_MEMBERS:
+        _unknown(proof, PROOF_MEMBERS, "proof")
     suite = proof.get("suite")
     if suite not in SUITE_HASHES:
         raise InvalidDocument(
@@ -129,6 +149,8 @@ def parse_proof(proof: Any) -> ParsedProof:
     anchor = proof.get("anchor")
     if type(anchor) is not dict:
         raise InvalidDocument("proof.anchor must be an object {chainId, anchorRegistry, txHash, blockNumber}")
+    if not anchor.keys() <= ANCHOR_MEMBERS:
+        _unknown(anchor, ANCHOR_MEMBERS, "proof.anchor")
     _hex_shared(anchor.get("anchorRegistry"), "anchor.anchorRegistry", 20)
     tx_hash = anchor.get("txHash")
     _hex_shared(tx_hash, "anchor.txHash", 32)
@@ -186,7 +208,7 @@ def parse_proof(proof: Any) -> ParsedProof:
         key_version,
         _hex_shared(proof.get("signature"), "signature", sig_size),
         chain_id,
-        anchor["anchorRegistry"].lower(),
+        anchor["anchorRegistry"],
         str(tx_hash),
         block_number,
         anchor_proof,

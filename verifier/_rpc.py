@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from verifier._anchor_proof import BUILD_DIR
+from verifier._internal.keccak import keccak256
 from verifier._trust import AnchorRecord, IssuerKeyRecord, IssuerRecord, StatusRecord
 from verifier.errors import TrustSourceError
 
@@ -16,6 +17,8 @@ __all__ = ["RpcTrust"]
 _SUITES = {0: "secp256k1", 1: "sm2-sm3"}
 _ISSUER_STATUS = {1: "active", 2: "suspended"}
 _TYPES_TO_ASK = (1, 2, 3)
+#: topic 0 of IAnchorRegistry.BatchAnchored (its root is topic 1)
+_BATCH_ANCHORED = keccak256(b"BatchAnchored(bytes32,uint32,uint16,uint16,uint32)")
 
 
 def _abi(name: str) -> list[dict[str, Any]]:
@@ -180,6 +183,34 @@ class RpcTrust:
         else:
             override = self._call(f.credentialStatusOf(leaf))
         return StatusRecord(status, reason, int(override[2]), by, "credential")
+
+    def anchor_transaction(self, root: bytes, tx_hash: str, block_number: int) -> str | None:
+        """Check a proof's ``anchor.txHash`` (FORMAT.md §5): ``None`` when the transaction, mined
+        in ``block_number`` at or before the pinned block, succeeded and its receipt holds this
+        registry's ``BatchAnchored`` event for ``root``; otherwise why not, in words."""
+        from web3.exceptions import TransactionNotFound
+
+        try:
+            receipt = self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return f"the proof names transaction {tx_hash}, which is not on chain {self.chain_id}"
+        except Exception as exc:  # noqa: BLE001
+            raise TrustSourceError(f"the chain node did not answer: {exc}") from None
+        mined = int(receipt["blockNumber"])
+        if mined > self.block_number:
+            return f"the proof names transaction {tx_hash}, mined after block {self.block_number}"
+        anchored = any(
+            str(log["address"]).lower() == self.anchor_registry
+            and len(log["topics"]) > 1
+            and bytes(log["topics"][0]) == _BATCH_ANCHORED
+            and bytes(log["topics"][1]) == root
+            for log in receipt["logs"]
+        )
+        if int(receipt["status"]) != 1 or not anchored:
+            return f"the proof names transaction {tx_hash}, which did not anchor this batch root"
+        if mined != block_number:
+            return f"the proof's transaction {tx_hash} was mined in block {mined}, the proof says {block_number}"
+        return None
 
     def trusts_header_signer(self, address: str) -> bool:
         return False

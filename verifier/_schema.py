@@ -15,7 +15,7 @@ from jsonschema.exceptions import ValidationError
 from verifier._internal.fastschema import compile_schema
 from verifier.uscc import is_valid_uscc
 
-__all__ = ["CREDENTIAL_TYPES", "TYPE_NAMES", "parse_datetime", "schema_errors", "validator_for"]
+__all__ = ["CREDENTIAL_TYPES", "SCHEMA_BASE", "TYPE_NAMES", "parse_datetime", "schema_errors", "schema_for_id", "validator_for"]
 
 #: Credential type name → on-chain ``uint16`` code.
 CREDENTIAL_TYPES: dict[str, int] = {"BusinessLicence": 1, "OperatingPermit": 2, "DataAssetCertificate": 3}
@@ -67,6 +67,19 @@ def schema_of(type_name: str) -> dict[str, Any]:
     """The JSON Schema document of a credential type."""
     text = resources.files("verifier").joinpath("schemas", f"{type_name}.json").read_text("utf-8")
     return json.loads(text)  # type: ignore[no-any-return]
+
+
+#: Where the normative schemas (FORMAT.md §2.2) are published: ``$id`` = this + ``<Type>.json``.
+SCHEMA_BASE = "https://certledger.example/schemas/v1/"
+
+
+def schema_for_id(schema_id: str) -> dict[str, Any]:
+    """The normative JSON Schema whose ``$id`` (or a credential's ``credentialSchema.id``) is
+    ``schema_id``, read from the package (FORMAT.md §2.2): no network. ``KeyError`` if unknown."""
+    name = schema_id[len(SCHEMA_BASE) : -len(".json")] if schema_id.startswith(SCHEMA_BASE) else ""
+    if name not in CREDENTIAL_TYPES or schema_id != f"{SCHEMA_BASE}{name}.json":
+        raise KeyError(f"no certledger schema has the $id {schema_id!r}")
+    return schema_of(name)
 
 
 @cache
@@ -157,7 +170,9 @@ def schema_errors(
                 missing = [p for p in error.validator_value if p not in error.instance]
                 if missing and all(f"{path}/{p}" in redacted for p in missing):
                     continue
-            if path in redacted and error.instance is None:
+            # Only an array element can be a placeholder (FORMAT.md §3.4); a null object member is
+            # a schema violation even at a redacted path.
+            if path in redacted and error.instance is None and error.path and type(error.path[-1]) is int:
                 continue
         problems.append(_describe(error))
     return problems

@@ -58,6 +58,10 @@ class IssuerRecord:
     active_until: int  # 0 = open-ended
     credential_types: frozenset[int]
     keys: dict[int, IssuerKeyRecord] = field(default_factory=dict)
+    #: When a suspended issuer was suspended (its last ``IssuerSuspended``): block and unix time;
+    #: 0 when active or not known (FORMAT.md §8).
+    status_block: int = 0
+    status_timestamp: int = 0
 
     def active_at(self, timestamp: int) -> bool:
         return self.active_from <= timestamp and (self.active_until == 0 or timestamp < self.active_until)

@@ -13,6 +13,7 @@ from verifier._internal.disclosure import (
     IntegrityFailure,
     _hex32,
     digests_from_walk,
+    leaf_entry,
     leaves_of,
     recompute_leaves,
     redacted_ancestry,
@@ -21,7 +22,7 @@ from verifier._internal.disclosure import (
 )
 from verifier._internal.keccak import keccak256 as keccak
 from verifier._internal.suites import batch_digest, verify_batch_signature
-from verifier._jsonio import loads_strict
+from verifier._jsonio import MAX_DOCUMENT_BYTES, loads_strict
 from verifier._proof import ParsedProof, parse_proof
 from verifier._proof_package import HeaderTrust, OperatorHeaderTrust, ProvenHeader, ProvenState
 from verifier._result import Check, CredentialSummary, VerificationResult
@@ -29,7 +30,7 @@ from verifier._schema import CREDENTIAL_TYPES, TYPE_NAMES, fast_validator_for, p
 from verifier._trust import REASONS, AnchorRecord, StatusRecord, TrustSource
 from verifier.errors import CertledgerVerifyError, InvalidDocument
 
-__all__ = ["Verifier", "verify"]
+__all__ = ["Verifier", "format_failure", "verify"]
 
 _NODE_CACHE_LIMIT = 2_000_000
 DataInput = bytes | bytearray | memoryview | str | Path
@@ -182,6 +183,15 @@ class Verifier:
     # -- checks ------------------------------------------------------------------------------
     def _format(self, document: Mapping[str, Any] | str | bytes, s: _State) -> Check:
         if type(document) is not dict and isinstance(document, (str, bytes, bytearray)):
+            if len(document) > MAX_DOCUMENT_BYTES and (
+                not isinstance(document, str) or len(document.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES
+            ):
+                return Check(
+                    "format",
+                    "failed",
+                    f"the file is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB; a credential is a few "
+                    "kilobytes, so it was refused without parsing",
+                )
             try:
                 document = loads_strict(bytes(document) if not isinstance(document, str) else document)
             except ValueError as exc:
@@ -240,7 +250,7 @@ class Verifier:
                 target = recompute_leaves(leaves_of(s.doc, s.skip), p.salts, p.redacted, h)
             else:
                 if p.redacted:
-                    digests += [_hex32(v, f"the redacted digest of {k}") for k, v in p.redacted.items()]
+                    digests += [leaf_entry(k, _hex32(v, f"the redacted digest of {k}")) for k, v in p.redacted.items()]
                 target = target_hash_of(h, digests)
         except (IntegrityFailure, InvalidDocument) as exc:
             return Check("integrity", "failed", str(exc))
@@ -281,7 +291,8 @@ class Verifier:
             "integrity",
             "passed",
             f"content matches the issuer's hash and the batch root, "
-            f"{len(p.redacted)} field(s) redacted by the holder",
+            f"{len(p.redacted)} field(s) redacted by the holder (which fields is proven: the issuer's hash "
+            "covers each field's path)",
         )
 
     def _lookup_anchor(self, p: ParsedProof) -> tuple[AnchorRecord | None, str]:
@@ -338,6 +349,7 @@ class Verifier:
             p.issuer_id,
             p.key_version,
             p.block_number,
+            p.tx_hash,
         )
         cached = self._anchor_checks.get(key)
         if cached is None:
@@ -394,8 +406,7 @@ class Verifier:
             )
         return record, ""
 
-    @staticmethod
-    def _anchor_check(p: ParsedProof, record: AnchorRecord) -> Check:
+    def _anchor_check(self, p: ParsedProof, record: AnchorRecord) -> Check:
         problems = []
         if record.credential_type != p.credential_type:
             problems.append(
@@ -414,13 +425,26 @@ class Verifier:
             problems.append(
                 f"the batch was anchored in block {record.block_number}, the proof says {p.block_number}"
             )
+        # proof.anchor.txHash (FORMAT.md §5): checked where the trust source can see transactions
+        # (RpcTrust.anchor_transaction); elsewhere it is a hint, and the reason says so.
+        check_tx = getattr(self.trust, "anchor_transaction", None)
+        if not problems and check_tx is not None:
+            why = check_tx(p.root, p.tx_hash, record.block_number)
+            if why:
+                problems.append(why)
         if problems:
             return Check("anchor", "failed", "; ".join(problems))
+        tx = (
+            f" by transaction {p.tx_hash} (checked)"
+            if check_tx is not None
+            else f"; the transaction hash in the proof ({p.tx_hash[:12]}…) is the holder's claim, "
+            "not checked by this trust source"
+        )
         return Check(
             "anchor",
             "passed",
             f"batch of {record.count} anchored on chain {p.chain_id} in block "
-            f"{record.block_number} ({_when(record.timestamp)})",
+            f"{record.block_number} ({_when(record.timestamp)}){tx}",
         )
 
     def _batch_checks(self, s: _State) -> tuple[Check, Check]:
@@ -440,6 +464,7 @@ class Verifier:
             p.chain_id,
             p.anchor_registry,
             p.block_number,
+            p.tx_hash,
             claimed["id"],
             claimed["name"],
             claimed["unifiedSocialCreditCode"],
@@ -518,6 +543,15 @@ class Verifier:
                 f"key version {key.version} of {issuer.name} was not valid when the batch "
                 f"was anchored ({_when(record.timestamp)})",
             )
+        # An issuer suspended later does not invalidate earlier batches (FORMAT.md §7); blocks, not
+        # times, decide "earlier" (consecutive blocks may share a timestamp).
+        if issuer.status == "suspended" and issuer.status_block and record.block_number >= issuer.status_block:
+            return Check(
+                "issuer",
+                "failed",
+                f"the batch was anchored in block {record.block_number} ({_when(record.timestamp)}) while "
+                f"{issuer.name} was suspended (since block {issuer.status_block}, {_when(issuer.status_timestamp)})",
+            )
         if not issuer.active_at(record.timestamp):
             return Check(
                 "issuer",
@@ -547,9 +581,14 @@ class Verifier:
                 p.suite, digest, p.signature, account=key.account, sm2_public_key=key.sm2_public_key
             ):
                 note = (
-                    " (the issuer is suspended now; credentials it issued before stay valid)"
-                    if issuer.status == "suspended"
-                    else ""
+                    ""
+                    if issuer.status != "suspended"
+                    else f" (the issuer was suspended on {_when(issuer.status_timestamp)}, block "
+                    f"{issuer.status_block}, after this batch was anchored; credentials it issued before "
+                    "stay valid)"
+                    if issuer.status_block
+                    else " (the issuer is suspended now, since a time the trust source does not record; "
+                    "credentials it issued before stay valid)"
                 )
                 cached = Check(
                     "issuer",
@@ -735,6 +774,14 @@ class Verifier:
         )
         valid = "failed" not in [c.status for c in checks]
         return VerificationResult(valid, tuple(checks), summary)
+
+
+def format_failure(reason: str) -> VerificationResult:
+    """The result for an input that never reached the checks (e.g. a file that cannot be read):
+    ``format`` failed with ``reason``, every other check skipped."""
+    return VerificationResult(
+        False, (Check("format", "failed", reason), *_AFTER_FORMAT_FAILED), CredentialSummary(None, None, None, None)
+    )
 
 
 def _text(obj: Any, key: str) -> str | None:

@@ -13,6 +13,18 @@ SUITES = {0: "secp256k1", 1: "sm2-sm3"}
 ISSUER_STATUS = {1: "active", 2: "suspended"}
 
 
+async def _suspended_since(ctx, issuer_id: int, number: int) -> tuple[int, int]:
+    """(block, unix time) of the issuer's last ``IssuerSuspended`` at or before block ``number``
+    (FORMAT.md §8: a verifier offline tells batches anchored before the suspension from later ones)."""
+    chain = ctx.chain
+    logs = await chain._rpc(chain.issuers.events.IssuerSuspended().get_logs(
+        argument_filters={"issuerId": issuer_id}, from_block=ctx.deployment.deploy_block, to_block=number))
+    if not logs:
+        return 0, 0
+    block = int(logs[-1]["blockNumber"])
+    return block, int((await chain._rpc(chain.w3.eth.get_block(block)))["timestamp"])
+
+
 async def export_bundle(ctx) -> dict:
     chain = ctx.chain
     block = await chain._rpc(chain.w3.eth.get_block("latest"))
@@ -28,9 +40,12 @@ async def export_bundle(ctx) -> dict:
                                       sm2_public_key=bytes(k[3]))
         types = frozenset([t for t in (1, 2, 3)
                            if await chain.call(chain.issuers.functions.isAllowed(i, t), number)])
+        status = ISSUER_STATUS.get(rec[2], "suspended")
+        since = await _suspended_since(ctx, i, number) if status == "suspended" else (0, 0)
         issuers.append(IssuerRecord(id=i, name=rec[7], uscc=rec[8], suite=SUITES[rec[1]],
-                                    status=ISSUER_STATUS.get(rec[2], "suspended"), active_from=rec[4],
-                                    active_until=rec[5], credential_types=types, keys=keys))
+                                    status=status, active_from=rec[4],
+                                    active_until=rec[5], credential_types=types, keys=keys,
+                                    status_block=since[0], status_timestamp=since[1]))
     names, issuer_ids = {}, {}
     async with ctx.sessions() as s:
         for org_id, issuer_id, name in (await s.execute(

@@ -245,6 +245,14 @@
         var tag = el("span", "tag redacted");
         bi(tag, "已隐去", "redacted");
         v.appendChild(tag);
+        // FORMAT.md §3.3: the issuer's hash covers each redacted field's path, so the path is
+        // proven once integrity passed; otherwise it is only what the holder's file says.
+        var how = el("span", "muted proof-note");
+        if (res.redactionProven) bi(how, "（路径已由签发方哈希证实）", "(path proven by the issuer's hash)");
+        else bi(how, "（路径仅为持有人所称，未经证实）", "(path is the holder's claim, not proven)");
+        how.dataset.proven = String(!!res.redactionProven);
+        v.appendChild(document.createTextNode(" "));
+        v.appendChild(how);
       } else {
         v.textContent = it.value === null ? "null" : String(it.value);
       }

@@ -31,9 +31,9 @@ from verifier._bundle import bundle_message
 from verifier._internal.canon import jcs
 from verifier._internal.disclosure import (
     SUITE_HASHES,
-    leaves_of,
     leaf_digest,
-    target_hash_of,
+    leaves_of,
+    reference_target_hash,
 )
 from verifier._internal.statuslist import encode_status_list
 from verifier.uscc import check_character
@@ -114,8 +114,18 @@ def build() -> dict:
                     "digest": hx(leaf_digest(h, salt, path, value)),
                 }
             )
-        target = target_hash_of(h, [bytes.fromhex(x["digest"][2:]) for x in leaves])
-        out["suites"][suite] = {"leaves": leaves, "targetHash": hx(target)}
+        target = reference_target_hash(h, [(x["path"], bytes.fromhex(x["digest"][2:])) for x in leaves])
+        # §3.3: one entry uint32_be(len(path)) ‖ path ‖ digest per leaf, sorted bytewise, concatenated.
+        entries = sorted(
+            len(x["path"].encode()).to_bytes(4, "big") + x["path"].encode() + bytes.fromhex(x["digest"][2:])
+            for x in leaves
+        )
+        out["suites"][suite] = {
+            "leaves": leaves,
+            "targetHashOrder": [x["path"] for x in sorted(leaves, key=lambda x: (len(x["path"].encode()), x["path"].encode()))],
+            "targetHashPreimage": hx(b"".join(entries)),
+            "targetHash": hx(target),
+        }
     subject = subject_hash(DOCUMENT["credentialSubject"]["unifiedSocialCreditCode"])
     out["subjectHash"] = hx(subject)
     target = bytes.fromhex(out["suites"]["secp256k1"]["targetHash"][2:])

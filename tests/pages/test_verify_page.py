@@ -177,10 +177,24 @@ async def test_verify_page_uploads(issued, served, browser):
     assert sorted(rows) == ["/credentialSubject/dataProvider", "/credentialSubject/valuation/amount",
                             "/credentialSubject/valuation/currency", "/credentialSubject/valuation/method"], rows
     cell = await p.text("#fields tr.redacted[data-path='/credentialSubject/dataProvider'] td:last-child")
-    assert cell == "已隐去 redacted"
+    assert cell.startswith("已隐去 redacted") and "(path proven by the issuer's hash)" in cell, cell
     assert "广东电网" not in await p.text("#fields")
     assert "佛山某制造企业用电数据" in await p.text("#fields")  # a disclosed field
     await p.shot("redacted")
+
+    # 5b. the same copy with two redaction labels swapped (issue 24): integrity fails, and the page
+    # says the redacted paths are only the holder's claim
+    relabelled = copy.deepcopy(redacted)
+    d = relabelled["proof"]["redactedDigests"]
+    d["/credentialSubject/valuation/amount"], d["/credentialSubject/dataProvider"] = (
+        d["/credentialSubject/dataProvider"], d["/credentialSubject/valuation/amount"])
+    await p.drop("credential", "relabelled.json", as_bytes(relabelled))
+    assert "NOT VALID" in await p.verdict()
+    assert (await p.check("integrity"))[0] == "failed"
+    cell = await p.text("#fields tr.redacted[data-path='/credentialSubject/dataProvider'] td:last-child")
+    assert "(path is the holder's claim, not proven)" in cell, cell
+    await p.drop("credential", "redacted.json", as_bytes(redacted))  # back to the honest copy for step 6
+    assert "NOT VALID" not in await p.verdict()
 
     # 6. the usage check: the authorised bank and purpose
     await p.page.click("#options summary")

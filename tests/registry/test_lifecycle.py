@@ -296,6 +296,33 @@ async def test_trust_bundle_offline_verification(service):
     assert verify(await _copy(service, key, other), trust=bundle2).valid  # the other one in the batch is fine
 
 
+async def test_trust_bundle_records_when_an_issuer_was_suspended(service):
+    """FORMAT.md §8 (issue 24): the exported bundle carries the block and time of an issuer's
+    suspension, so offline its earlier batches stay valid and the reason says when."""
+    from verifier import TrustBundle, verify
+
+    c, h = service.client, service.h
+    _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(), roles=["issuer"],
+                                      types=["BusinessLicence"])
+    _, bank = await service.create_org(name="示例银行广州分行", identifier=make_uscc(), roles=["verifier"])
+    (cid,) = await _issue(service, key, 1)
+    holder = await _copy(service, key, cid)
+    issuer_id = holder["proof"]["issuerId"]
+    chain = service.ctx.chain
+    receipt = await chain.transact(service.ctx.governance_key, chain.issuers.functions.suspendIssuer(issuer_id, 1))
+    mined = int(receipt["blockNumber"])
+    mined_at = int((await chain._rpc(chain.w3.eth.get_block(mined)))["timestamp"])
+    data = (await c.get("/v1/trust-bundle", headers=h(bank))).json()
+    entry = next(x for x in data["issuers"] if x["id"] == issuer_id)
+    assert entry["status"] == "suspended"
+    assert (entry["statusBlock"], entry["statusTimestamp"]) == (mined, mined_at)
+    assert all((x["statusBlock"], x["statusTimestamp"]) == (0, 0) for x in data["issuers"] if x["id"] != issuer_id)
+    bundle = TrustBundle.load(data, operators=[service.ctx.operator_address])
+    result = verify(holder, trust=bundle)
+    assert result.valid, [(x.name, x.status, x.reason) for x in result.checks]
+    assert f"block {mined}, after this batch was anchored" in result.check("issuer").reason
+
+
 async def test_qr_codes_encode_the_verify_link(service):
     import qrcode
     from PIL import Image

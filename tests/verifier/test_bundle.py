@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.verifier.factory import T_BUNDLE, World
+from tests.verifier.factory import T_ANCHOR, T_BUNDLE, World
 from verifier import TrustBundle, build_trust_bundle, sign_trust_bundle
 from verifier._internal.statuslist import MIN_BITS, bit_is_set, decode_status_list, encode_status_list
 from verifier.errors import BundleSignatureError, InvalidBundle, MalformedBundle, UnsupportedBundle
@@ -151,3 +151,69 @@ def test_status_list_bit_order_and_minimum_length():
     assert raw[0] == 0x80 and raw[1] == 0x40  # index 0 = left-most bit of byte 0; index 9 = 2nd bit of byte 1
     assert bit_is_set(raw, 0) and bit_is_set(raw, 9) and bit_is_set(raw, 131_071) and not bit_is_set(raw, 1)
     assert not bit_is_set(raw, 10**9)
+
+
+@pytest.mark.parametrize(
+    "blocks,suspended_at,verdict,words",
+    [
+        (1, T_ANCHOR + 86_400, "passed", "after this batch was anchored; credentials it issued before stay valid"),
+        (1, T_ANCHOR, "passed", "after this batch was anchored"),  # same second, later block: blocks decide
+        (0, T_ANCHOR, "failed", "while 广东省市场监督管理局 was suspended"),
+        (-1, T_ANCHOR - 86_400, "failed", "while 广东省市场监督管理局 was suspended"),
+        (None, 0, "passed", "since a time the trust source does not record"),
+    ],
+)
+def test_issuer_suspension_time_travels_in_the_bundle(blocks, suspended_at, verdict, words):
+    """FORMAT.md §7/§8 (issue 24): the bundle records when an issuer was suspended (block, time), so
+    offline an issuer suspended after a batch was anchored leaves that batch valid, and a batch
+    anchored at or after the suspension fails `issuer`."""
+    from tests.verifier.factory import AT
+    from verifier import verify
+
+    w = World()
+    issuer = w.add_issuer()
+    holder = w.issue(issuer, [w.document(issuer) for _ in range(2)])[0]
+    data = w.bundle(signed=False)
+    entry = data["issuers"][0]
+    assert entry["statusBlock"] == 0 and entry["statusTimestamp"] == 0  # active: written as 0
+    entry["status"] = "suspended"
+    block = holder["proof"]["anchor"]["blockNumber"] + (blocks or 0)
+    if blocks is not None:
+        entry["statusBlock"], entry["statusTimestamp"] = block, suspended_at
+    else:  # a bundle made before the members existed
+        del entry["statusBlock"], entry["statusTimestamp"]
+    trust = TrustBundle.load(sign_trust_bundle(data, w.operator_key), operators=[w.operator])
+    record = trust.issuer(issuer.id)
+    assert (record.status_block, record.status_timestamp) == ((block, suspended_at) if blocks is not None else (0, 0))
+    check = verify(holder, trust=trust, at=AT).check("issuer")
+    assert check.status == verdict and words in check.reason, check
+    if blocks is not None:
+        assert f"block {block}" in check.reason
+
+
+def test_a_malformed_suspension_time_is_refused():
+    w = World()
+    w.add_issuer()
+    data = w.bundle(signed=False)
+    data["issuers"][0]["statusTimestamp"] = -1
+    with pytest.raises(MalformedBundle, match="statusTimestamp must be a non-negative integer"):
+        TrustBundle.load(sign_trust_bundle(data, w.operator_key), operators=[w.operator])
+
+
+@pytest.mark.parametrize("where", ["contracts", "anchor root", "key account", "block hash"])
+def test_upper_case_hex_in_a_bundle_is_refused(where):
+    """FORMAT.md §8: hex in a bundle is lower-case; an EIP-55 or upper-case value is MalformedBundle."""
+    w = World()
+    issuer = w.add_issuer()
+    w.issue(issuer, [w.document(issuer) for _ in range(2)])
+    data = w.bundle(signed=False)
+    if where == "contracts":
+        data["contracts"]["anchorRegistry"] = "0x" + data["contracts"]["anchorRegistry"][2:].upper()
+    elif where == "anchor root":
+        data["anchors"][0]["root"] = "0x" + data["anchors"][0]["root"][2:].upper()
+    elif where == "key account":
+        data["issuers"][0]["keys"][0]["account"] = "0x" + data["issuers"][0]["keys"][0]["account"][2:].upper()
+    else:
+        data["block"]["hash"] = "0x" + "AB" * 32
+    with pytest.raises(MalformedBundle, match="lower-case 0x-hex"):
+        TrustBundle.load(sign_trust_bundle(data, w.operator_key), operators=[w.operator])

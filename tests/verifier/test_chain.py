@@ -230,6 +230,7 @@ def test_anchor_proof_of_a_revoked_batch_fails_status(anvil, deployed, anchored)
     deployed.revoke_batch(ISSUER_KEY, root, 6)
     holder = copy.deepcopy(batch[0])
     holder["proof"]["anchor"]["blockNumber"] = int(receipt["blockNumber"])
+    holder["proof"]["anchor"]["txHash"] = "0x" + bytes(receipt["transactionHash"]).hex()  # checked online
     holder["proof"]["anchorProof"] = fetch_anchor_proof(
         anvil.w3, deployed.anchors.address, root, OPERATOR_KEY
     )
@@ -243,3 +244,69 @@ def test_anchor_proof_of_a_revoked_batch_fails_status(anvil, deployed, anchored)
     online = verify(holder, trust=RpcTrust(anvil.url, deployed.manifest()), at=AT).check("status")
     assert online.status == "failed" and "the whole batch was revoked" in online.reason
     assert "unrecorded" not in online.reason
+
+
+SM2_ACCOUNT_KEY = bytes.fromhex("7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6")  # anvil #3
+
+
+@pytest.fixture(scope="module")
+def sm2_anchored(deployed):
+    """A batch of 2 SM2-signed data asset certificates, anchored on-chain by an SM2 issuer."""
+    w = World(chain_id=deployed.chain_id, anchor_registry=deployed.anchors.address.lower())
+    issuer = w.add_issuer(suite="sm2-sm3", name="广东省政务服务和数据管理局")
+    issuer.id = deployed.register_issuer(
+        SM2_ACCOUNT_KEY, issuer.name, issuer.uscc, [1, 2, 3], suite=1, sm2=issuer.sm2_public
+    )
+    copies = w.issue(issuer, [w.document(issuer, "DataAssetCertificate") for _ in range(2)])
+    root = bytes.fromhex(copies[0]["proof"]["merkleRoot"][2:])
+    receipt = deployed.anchor(SM2_ACCOUNT_KEY, root, 3, len(copies))
+    for c in copies:
+        c["proof"]["anchor"]["txHash"] = "0x" + bytes(receipt["transactionHash"]).hex()
+        c["proof"]["anchor"]["blockNumber"] = int(receipt["blockNumber"])
+    return copies
+
+
+@pytest.mark.parametrize("which", ["licence secp256k1", "certificate sm2-sm3"])
+def test_anchor_tx_hash_is_checked_online_and_marked_unchecked_offline(
+    anvil, deployed, anchored, sm2_anchored, which
+):
+    """Issue 24: proof.anchor.txHash is checked by RpcTrust (the receipt's BatchAnchored log for this
+    root, in the proof's block); a changed hash — another real anchor transaction, or none at all —
+    fails `anchor`. A trust bundle cannot check it, and the reason says it is the holder's claim."""
+    licence = anchored[1][0]
+    holder = licence if which.startswith("licence") else sm2_anchored[0]
+    other = sm2_anchored[0] if which.startswith("licence") else licence
+    online = RpcTrust(anvil.url, deployed.manifest())
+    result = verify(holder, trust=online, at=AT)
+    assert result.valid, result.checks
+    assert f"by transaction {holder['proof']['anchor']['txHash']} (checked)" in result.check("anchor").reason
+    for tx_hash, words in [
+        (other["proof"]["anchor"]["txHash"], "did not anchor this batch root"),
+        ("0x" + "ab" * 32, "which is not on chain"),
+    ]:
+        changed = copy.deepcopy(holder)
+        changed["proof"]["anchor"]["txHash"] = tx_hash
+        check = verify(changed, trust=RpcTrust(anvil.url, deployed.manifest()), at=AT).check("anchor")
+        assert check.status == "failed" and words in check.reason, check
+    # Offline (a bundle holding the anchor): the same changed hash cannot be checked, and is not
+    # presented as fact.
+    rpc = RpcTrust(anvil.url, deployed.manifest())
+    block = anvil.w3.eth.get_block(rpc.block_number)
+    root = bytes.fromhex(holder["proof"]["merkleRoot"][2:])
+    issuer_id = holder["proof"]["issuerId"]
+    bundle = build_trust_bundle(
+        chain_id=deployed.chain_id,
+        contracts={k: v.lower() for k, v in deployed.manifest()["contracts"].items()},
+        block={"number": rpc.block_number, "hash": "0x" + bytes(block["hash"]).hex(),
+               "timestamp": rpc.block_timestamp, "stateRoot": "0x" + bytes(block["stateRoot"]).hex()},
+        issuers=[rpc.issuer(issuer_id)],
+        anchors=[rpc.anchor(root)],
+    )
+    offline = TrustBundle.load(sign_trust_bundle(bundle, OPERATOR_KEY), operators=[eth_address(OPERATOR_KEY)])
+    changed = copy.deepcopy(holder)
+    changed["proof"]["anchor"]["txHash"] = "0x" + "ab" * 32
+    result = verify(changed, trust=offline, at=AT)
+    assert result.valid, result.checks
+    reason = result.check("anchor").reason
+    assert "0xabababab" in reason and "the holder's claim, not checked by this trust source" in reason
+    assert "(checked)" not in reason

@@ -120,24 +120,39 @@ def test_stdin_is_read_with_dash(files):
     assert proc.returncode == 0 and json.loads(proc.stdout)["file"] == "-"
 
 
+def test_a_missing_file_is_a_usage_error(files, tmp_path):
+    d, _ = files
+    proc = run(str(tmp_path / "missing.json"), "--bundle", str(d / "bundle.json"), "--at", AT)
+    assert proc.returncode == 2 and b"no such file" in proc.stderr
+
+
 @pytest.mark.parametrize(
     "case,match",
     [
-        ("missing", "no such file"),
         ("truncated", "not valid JSON"),
-        ("not-object", "not a credential"),
+        ("duplicate-key", "appears twice"),
+        ("nan", "NaN is not a JSON number"),
+        ("not-utf8", "not UTF-8"),
+        ("not-object", "a credential is a JSON object"),
         ("wrong-types", "does not match the DataAssetCertificate schema"),
         ("huge-number", "thousands of digits"),
         ("unsafe-integer", "2^53"),
         ("float", "decimal strings"),
     ],
 )
-def test_malformed_input_exits_2_with_a_clear_message(files, tmp_path, case, match):
+def test_malformed_input_is_a_format_failure_with_a_clear_message(files, tmp_path, case, match):
+    """Issue 24: an unparsable or malformed file is that file's failed ``format`` check, exit 1."""
     d, _ = files
     good = json.loads((d / "creds" / "c0.json").read_text(encoding="utf-8"))
     f = tmp_path / f"{case}.json"
     if case == "truncated":
         f.write_bytes((d / "creds" / "c0.json").read_bytes()[:300])
+    elif case == "duplicate-key":
+        f.write_text(json.dumps(good, ensure_ascii=False)[:-1] + ', "id": "urn:uuid:x"}', encoding="utf-8")
+    elif case == "nan":
+        f.write_text(json.dumps(good, ensure_ascii=False).replace('"recordCount": 8760000', '"recordCount": NaN'))
+    elif case == "not-utf8":
+        f.write_bytes(json.dumps(good, ensure_ascii=False).encode("utf-8").replace("广".encode(), b"\xff\xfe", 1))
     elif case == "not-object":
         f.write_text("[1, 2, 3]")
     elif case == "wrong-types":
@@ -156,20 +171,49 @@ def test_malformed_input_exits_2_with_a_clear_message(files, tmp_path, case, mat
     elif case == "float":
         good["credentialSubject"]["recordCount"] = 1.5
         f.write_text(json.dumps(good, ensure_ascii=False), encoding="utf-8")
-    proc = run(str(f), "--bundle", str(d / "bundle.json"), "--at", AT)
-    assert proc.returncode == 2
-    assert match in (proc.stdout + proc.stderr).decode()
+    proc = run(str(f), "--bundle", str(d / "bundle.json"), "--at", AT, "--json")
+    assert proc.returncode == 1, proc.stderr
+    (result,) = [json.loads(x) for x in proc.stdout.decode().splitlines()]
+    fmt = result["checks"][0]
+    assert result["valid"] is False and fmt["name"] == "format" and fmt["status"] == "failed"
+    assert match in fmt["reason"]
+    assert b"Traceback" not in proc.stderr
 
 
-def test_a_50_mb_file_is_refused_with_exit_2(files, tmp_path):
+def test_a_folder_with_one_malformed_file_reports_every_file(files, tmp_path):
+    """Issue 24: one bad file (a duplicate key) never stops the run; every file gets its result."""
+    d, _ = files
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    folder.joinpath("a.json").write_bytes((d / "creds" / "c0.json").read_bytes())
+    text = (d / "creds" / "c1.json").read_text(encoding="utf-8")
+    folder.joinpath("b.json").write_text(text.rstrip()[:-1] + ', "type": ["x"]}', encoding="utf-8")
+    folder.joinpath("c.json").write_bytes((d / "creds" / "c1.json").read_bytes())
+    proc = run(str(folder), "--bundle", str(d / "bundle.json"), "--at", AT, "--json")
+    assert proc.returncode == 1
+    results = [json.loads(x) for x in proc.stdout.decode().splitlines()]
+    assert [Path(r["file"]).name for r in results] == ["a.json", "b.json", "c.json"]
+    assert [r["valid"] for r in results] == [True, False, True]
+    assert results[1]["checks"][0] == {
+        "name": "format",
+        "status": "failed",
+        "reason": "the file is not valid JSON: the key 'type' appears twice in one object",
+    }
+    human = run(str(folder), "--bundle", str(d / "bundle.json"), "--at", AT)
+    assert human.returncode == 1 and human.stdout.decode().count("VALID") == 3
+
+
+def test_a_50_mb_file_is_a_format_failure(files, tmp_path):
     d, _ = files
     big = tmp_path / "big.json"
     with open(big, "wb") as f:
         f.write(b'{"padding": "')
         f.write(b"x" * (50 * 1024 * 1024))
         f.write(b'"}')
-    proc = run(str(big), "--bundle", str(d / "bundle.json"))
-    assert proc.returncode == 2 and b"larger than 10 MB" in proc.stderr
+    proc = run(str(big), str(d / "creds" / "c0.json"), "--bundle", str(d / "bundle.json"), "--at", AT, "--json")
+    results = [json.loads(x) for x in proc.stdout.decode().splitlines()]
+    assert proc.returncode == 1 and [r["valid"] for r in results] == [False, True]
+    assert "larger than 10 MB" in results[0]["checks"][0]["reason"]
 
 
 @pytest.mark.parametrize(

@@ -115,3 +115,110 @@ def test_salts_derived_from_a_seed_are_reproducible_and_distinct():
     assert fresh.keys() == salts.keys() and fresh != salts
     with pytest.raises(ValueError, match="32 bytes"):
         salt_and_digest(doc, hashlib.sha256, seed=b"short")
+
+
+def test_target_hash_preimage_is_the_sorted_path_entries():
+    """§3.3: the vectors' preimage is the entries uint32_be(len(path)) ‖ path ‖ digest in sorted
+    order, and hashing it gives targetHash — in both suites."""
+    for suite, expected in VECTORS["suites"].items():
+        h = SUITE_HASHES[suite]
+        entries = sorted(
+            len(x["path"].encode()).to_bytes(4, "big") + x["path"].encode() + _b(x["digest"])
+            for x in expected["leaves"]
+        )
+        assert _b(expected["targetHashPreimage"]) == b"".join(entries)
+        assert h(b"".join(entries)).digest() == _b(expected["targetHash"])
+        by_order = [e[4 : 4 + int.from_bytes(e[:4], "big")].decode() for e in entries]
+        assert by_order == expected["targetHashOrder"]
+
+
+def test_every_fast_path_equals_the_reference_target_hash():
+    """The issuer's and the verifier's fast paths (seeded parts, salt_and_digest, the verifier's walk,
+    the slow recompute) give the §3.3 reference value over (path, digest) pairs."""
+    import hashlib
+
+    from verifier._internal.canon import jcs
+    from verifier._internal.disclosure import (
+        envelope_of,
+        leaf_digest,
+        leaves_of,
+        reference_target_hash,
+        salt_and_digest,
+        salts_from_seed,
+        seeded_target_hash,
+        seeded_target_hash_of_parts,
+        target_hash_of,
+        walk_document,
+        digests_from_walk,
+    )
+
+    doc = VECTORS["document"]
+    seed = bytes(range(32))
+    for suite in ("secp256k1", "sm2-sm3"):
+        h = SUITE_HASHES[suite]
+        salts = salts_from_seed(doc, seed)
+        reference = reference_target_hash(
+            h, [(path, leaf_digest(h, _b(salts[path]), path, value)) for path, value in leaves_of(doc)]
+        )
+        assert seeded_target_hash(doc, h, seed) == reference
+        assert seeded_target_hash(doc, h, seed, schema_valid=True) == reference
+        assert seeded_target_hash_of_parts(jcs(envelope_of(doc)), doc["credentialSubject"], h, seed) == reference
+        assert target_hash_of(h, salt_and_digest(doc, h, seed=seed)[1]) == reference
+        assert recompute_target_hash(doc, salts, {}, h) == reference
+        salt_hexes: list = []
+        tails: list[bytes] = []
+        walk_document(doc, salts.get, frozenset(), salt_hexes, tails)
+        assert target_hash_of(h, digests_from_walk(salt_hexes, tails, h)) == reference
+        # A change of one leaf's path (same salt, same value) changes the reference value.
+        moved = [(("/credentialSubject/x" if p == "/credentialSubject/address" else p), d)
+                 for p, d in ((p, leaf_digest(h, _b(salts[p]), p, v)) for p, v in leaves_of(doc))]
+        assert reference_target_hash(h, moved) != reference
+    assert hashlib.sha256 is SUITE_HASHES["secp256k1"]
+
+
+def _section(text: str, start: str, end: str) -> str:
+    return text[text.index(start) : text.index(end)]
+
+
+def test_format_md_proof_example_and_table_name_exactly_the_allowed_members():
+    """§5: the example proof and the member table list exactly what parse_proof accepts (every
+    other member is refused), and the anchor object's members likewise."""
+    import re
+
+    from verifier._proof import ANCHOR_MEMBERS, PROOF_MEMBERS
+
+    text = (ROOT / "docs" / "FORMAT.md").read_text(encoding="utf-8")
+    section = _section(text, "## 5. The holder's copy", "## 6.")
+    example = section[section.index("```json") : section.index("```", section.index("```json") + 7)]
+    top = set(re.findall(r'^\s*"(\w+)":|, "(\w+)":', example, re.MULTILINE))
+    names = {a or b for a, b in top} - ANCHOR_MEMBERS - {"…", "proof"}
+    assert names == PROOF_MEMBERS
+    anchor_line = next(line for line in example.splitlines() if '"anchor":' in line)
+    assert set(re.findall(r'"(\w+)":', anchor_line)) - {"anchor"} == ANCHOR_MEMBERS
+    table = set(re.findall(r"^\| `([\w`, ]+)` \|", section, re.MULTILINE))
+    listed = {n.strip(" `") for row in table for n in row.split(",")}
+    assert listed == PROOF_MEMBERS
+
+
+def test_format_md_bundle_example_has_the_members_the_exporter_writes():
+    """§8: the example bundle's issuer and anchor entries have exactly the members build_trust_bundle
+    writes (statusBlock / statusTimestamp included)."""
+    import re
+
+    from tests.verifier.factory import World
+
+    text = (ROOT / "docs" / "FORMAT.md").read_text(encoding="utf-8")
+    section = _section(text, "## 8. Trust bundle", "## 9.")
+    example = section[section.index("```json") : section.index("```", section.index("```json") + 7)]
+    issuers = example[example.index('"issuers"') : example.index('"anchors"')]
+    anchors = example[example.index('"anchors"') : example.index('"statusLists"')]
+    w = World()
+    issuer = w.add_issuer()
+    w.issue(issuer, [w.document(issuer) for _ in range(2)])
+    data = w.bundle(signed=False)
+    key_members = set(data["issuers"][0]["keys"][0])
+    assert set(re.findall(r'"(\w+)":', issuers)) - {"issuers", "keys"} - key_members == set(data["issuers"][0]) - {"keys"}
+    assert key_members <= set(re.findall(r'"(\w+)":', issuers))
+    assert set(re.findall(r'"(\w+)":', anchors)) - {"anchors"} == set(data["anchors"][0])
+    assert set(re.findall(r'"(\w+)":', example[: example.index('"issuers"')])) - {"contracts", "block"} >= {
+        "type", "version", "chainId"}

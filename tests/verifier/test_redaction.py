@@ -111,3 +111,52 @@ def test_a_forged_redaction_of_a_protected_field_fails_format(world, trust):
     )
     result = verify(red, trust=trust, at=AT)
     assert result.check("format").status == "failed" and "/validUntil" in result.check("format").reason
+
+
+def test_relabelled_redactions_are_refused(world, trust):
+    """FORMAT.md §3.3: targetHash commits to each leaf's path, so a holder cannot hide a second
+    authorised use by filing its digests under /credentialSubject/valuation/... and dropping its
+    array placeholder (the attack of issue 24): integrity fails."""
+    holder = world.batches[("secp256k1", "DataAssetCertificate")][0]
+    assert len(holder["credentialSubject"]["authorisedUses"]) == 2
+    red = redact(holder, ["/credentialSubject/valuation", "/credentialSubject/authorisedUses/1"])
+    assert verify(red, trust=trust, at=AT).valid  # honest redaction verifies
+    forged = redact(holder, ["/credentialSubject/valuation", "/credentialSubject/authorisedUses/1"])
+    digests = forged["proof"]["redactedDigests"]
+    prefix = "/credentialSubject/authorisedUses/1/"
+    for path in [p for p in digests if p.startswith(prefix)]:
+        digests["/credentialSubject/valuation/" + path[len(prefix) :].replace("/", "_")] = digests.pop(path)
+    forged["credentialSubject"]["authorisedUses"] = forged["credentialSubject"]["authorisedUses"][:1]
+    assert not any(p.startswith("/credentialSubject/authorisedUses/1") for p in digests)
+    result = verify(forged, trust=trust, at=AT)
+    assert not result.valid
+    assert result.check("integrity").status == "failed"
+    assert "does not match what the issuer signed" in result.check("integrity").reason
+
+
+def test_relabelling_one_redacted_digest_fails_integrity(world, trust):
+    """Even a swap of two redacted labels (same set of digests) changes targetHash."""
+    holder = world.batches[("sm2-sm3", "DataAssetCertificate")][0]
+    red = redact(holder, ["/credentialSubject/valuation"])
+    d = red["proof"]["redactedDigests"]
+    d["/credentialSubject/valuation/amount"], d["/credentialSubject/valuation/method"] = (
+        d["/credentialSubject/valuation/method"],
+        d["/credentialSubject/valuation/amount"],
+    )
+    result = verify(red, trust=trust, at=AT)
+    assert result.check("integrity").status == "failed"
+
+
+@pytest.mark.parametrize("member", ["valuation", "dataProvider"])
+def test_null_at_a_redacted_object_member_fails_format(world, trust, member):
+    """FORMAT.md §3.4: only an array element can be a placeholder; `valuation: null` (redacted or
+    not) fails `format` as a schema violation, before integrity."""
+    holder = world.batches[("secp256k1", "DataAssetCertificate")][0]
+    red = redact(holder, [f"/credentialSubject/{member}"])
+    red["credentialSubject"][member] = None
+    result = verify(red, trust=trust, at=AT)
+    check = result.check("format")
+    assert check.status == "failed" and f"/credentialSubject/{member}: None is not of type" in check.reason
+    assert result.check("integrity").status == "skipped"
+    red = redact(holder, ["/credentialSubject/authorisedUses/0"])  # an array placeholder is fine
+    assert red["credentialSubject"]["authorisedUses"][0] is None and verify(red, trust=trust, at=AT).valid

@@ -177,7 +177,7 @@ def test_a_malformed_merkle_proof_sibling_fails_format(world, trust, bad):
         doc["proof"]["merkleProof"][i] = bad
         result = verify(doc, trust=trust, at=AT)
         assert result.check("format").status == "failed", (bad, result.check("format"))
-        assert "merkleProof must be a list of 32-byte 0x-hex hashes" in result.check("format").reason
+        assert "merkleProof must be a list of 32-byte lower-case 0x-hex hashes" in result.check("format").reason
 
 
 def test_proof_fields_altered_fail(world, trust):
@@ -462,3 +462,49 @@ def test_a_malformed_or_missing_salt_fails_integrity_naming_the_field(world, tru
     failed = result.failed[0]
     assert failed.name == "integrity", result.failed
     assert "enterpriseName" in failed.reason, failed.reason
+
+
+@pytest.mark.parametrize("where", ["proof", "proof.anchor"])
+def test_an_unknown_proof_member_fails_format(world, trust, where):
+    """FORMAT.md §5: a member of proof (or proof.anchor) the format does not define is refused."""
+    holder = world.batches[("secp256k1", "BusinessLicence")][0]
+    doc = copy.deepcopy(holder)
+    (doc["proof"] if where == "proof" else doc["proof"]["anchor"])["verifiedBy"] = "the central bank"
+    check = _expect(verify(doc, trust=trust, at=AT), "format")
+    assert f"{where} has a member the format does not define (verifiedBy)" in check.reason
+
+
+@pytest.mark.parametrize(
+    "member,check",
+    [
+        ("targetHash", "format"),
+        ("merkleRoot", "format"),
+        ("signature", "format"),
+        ("anchor.anchorRegistry", "format"),
+        ("anchor.txHash", "format"),
+        ("merkleProof.0", "format"),
+        ("salts", "integrity"),
+        ("redactedDigests", "integrity"),
+    ],
+)
+def test_upper_case_hex_is_refused(world, trust, member, check):
+    """FORMAT.md preamble: hex is lower-case; upper-case hex in the proof is refused."""
+    holder = world.batches[("secp256k1", "DataAssetCertificate")][0]
+    doc = redact(holder, ["/credentialSubject/valuation"])
+    proof = doc["proof"]
+    if member == "salts":
+        key = "/credentialSubject/assetName"
+        proof["salts"][key] = "0x" + proof["salts"][key][2:].upper()
+    elif member == "redactedDigests":
+        key = "/credentialSubject/valuation/amount"
+        proof["redactedDigests"][key] = "0x" + proof["redactedDigests"][key][2:].upper()
+    elif member == "merkleProof.0":
+        proof["merkleProof"][0] = "0x" + proof["merkleProof"][0][2:].upper()
+    elif member.startswith("anchor."):
+        k = member.split(".")[1]
+        proof["anchor"][k] = "0x" + proof["anchor"][k][2:].upper()
+    else:
+        proof[member] = "0x" + proof[member][2:].upper()
+    assert any(c.isupper() for c in str(proof))
+    result = _expect(verify(doc, trust=trust, at=AT), check)
+    assert "lower-case 0x-hex" in result.reason

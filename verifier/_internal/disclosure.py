@@ -7,8 +7,11 @@ each addressed by its RFC 6901 JSON Pointer. Each leaf has its own 32-byte salt;
 
     digest = H(salt ‖ uint32_be(len(path_utf8)) ‖ path_utf8 ‖ JCS(value))
 
-and ``targetHash = H(digests sorted bytewise ascending, concatenated)``. A holder redacts a subject
-leaf by removing its value and salt and keeping its digest in ``proof.redactedDigests``.
+and ``targetHash = H(entries sorted bytewise ascending, concatenated)`` with one *entry*
+``uint32_be(len(path_utf8)) ‖ path_utf8 ‖ digest`` per leaf, so the target hash commits to every
+leaf's path: the labels of ``proof.redactedDigests`` are proven, not the holder's claim. A holder
+redacts a subject leaf by removing its value and salt and keeping its digest in
+``proof.redactedDigests``.
 """
 
 from __future__ import annotations
@@ -30,10 +33,12 @@ __all__ = [
     "envelope_of",
     "flatten",
     "leaf_digest",
+    "leaf_entry",
     "leaves_of",
     "parse_pointer",
     "recompute_leaves",
     "recompute_target_hash",
+    "reference_target_hash",
     "redacted_ancestry",
     "salt_and_digest",
     "salt_pool",
@@ -222,14 +227,15 @@ def walk_document(
 
 
 def digests_from_walk(salt_hexes: list[Any], tails: list[bytes], h: HashFn) -> list[bytes] | None:
-    """The leaf digests from :func:`walk_leaves` output, or ``None`` if a salt is missing or malformed
-    (the caller then takes the slow path, :func:`recompute_leaves`, for the precise reason)."""
+    """The leaf entries (:func:`leaf_entry`) from :func:`walk_leaves` output, or ``None`` if a salt is
+    missing or malformed (the caller then takes the slow path, :func:`recompute_leaves`, for the
+    precise reason)."""
     n = len(tails)
     try:
         joined = "".join(salt_hexes)
     except TypeError:  # a salt missing (None) or not text
         return None
-    if len(joined) != 66 * n or joined[0::66] != "0" * n or joined[1::66] != "x" * n:
+    if len(joined) != 66 * n or joined[0::66] != "0" * n or joined[1::66] != "x" * n or not joined.islower():
         return None
     try:
         blob = bytes.fromhex(joined.replace("0x", ""))
@@ -237,7 +243,11 @@ def digests_from_walk(salt_hexes: list[Any], tails: list[bytes], h: HashFn) -> l
         return None
     if len(blob) != 32 * n:
         return None
-    return [h(blob[i : i + 32] + tail).digest() for i, tail in zip(range(0, 32 * n, 32), tails, strict=True)]
+    # Each tail starts with the entry's uint32_be(len(path)) ‖ path.
+    return [
+        tail[: 4 + int.from_bytes(tail[:4], "big")] + h(blob[i : i + 32] + tail).digest()
+        for i, tail in zip(range(0, 32 * n, 32), tails, strict=True)
+    ]
 
 
 def leaf_digest(h: HashFn, salt: bytes, path: str, value: Any) -> bytes:
@@ -245,6 +255,11 @@ def leaf_digest(h: HashFn, salt: bytes, path: str, value: Any) -> bytes:
     p = path.encode("utf-8")
     digest: bytes = h(salt + len(p).to_bytes(4, "big") + p + jcs(value, path)).digest()
     return digest
+
+
+def leaf_entry(path: str, digest: bytes) -> bytes:
+    """A leaf's entry in ``targetHash``: ``uint32_be(len(path_utf8)) ‖ path_utf8 ‖ digest`` (§3.3)."""
+    return (_PREFIX_CACHE.get(path) or _path_prefix(path)) + digest
 
 
 _PREFIX_CACHE: dict[str, bytes] = {}
@@ -308,8 +323,8 @@ def salts_from_seed(document: Mapping[str, Any], seed: bytes) -> dict[str, str]:
 def salt_and_digest(
     document: Mapping[str, Any], h: HashFn, seed: bytes | None = None
 ) -> tuple[dict[str, str], list[bytes]]:
-    """Salts (path → 0x-hex; fresh, or from ``seed``: :func:`salt_pool`) and the digests of every
-    leaf of ``document`` minus ``proof``."""
+    """Salts (path → 0x-hex; fresh, or from ``seed``: :func:`salt_pool`) and the entries
+    (:func:`leaf_entry`: path and digest) of every leaf of ``document`` minus ``proof``."""
     leaves = leaves_of(document)
     pool = salt_pool(seed, len(leaves))
     pool_hex = pool.hex()
@@ -339,11 +354,12 @@ def seeded_target_hash_of_parts(envelope_jcs: bytes, subject: Any, h: HashFn, se
 
 def _seeded_target_hash(envelope_jcs: bytes, subject_leaves: list[tuple[str, Any]], h: HashFn, seed: bytes) -> bytes:
     pool = salt_pool(seed, len(subject_leaves) + 1)
-    return target_hash_of(h, [h(pool[:32] + _ENVELOPE_PREFIX + envelope_jcs).digest(),
+    return target_hash_of(h, [_ENVELOPE_PREFIX + h(pool[:32] + _ENVELOPE_PREFIX + envelope_jcs).digest(),
                               *_digests(subject_leaves, pool[32:], h)])
 
 
 def _digests(leaves: list[tuple[str, Any]], pool: bytes, h: HashFn) -> list[bytes]:
+    """The entries (:func:`leaf_entry`) of ``leaves`` salted from ``pool`` in order."""
     prefixes = _PREFIX_CACHE
     digests: list[bytes] = []
     append = digests.append
@@ -357,24 +373,41 @@ def _digests(leaves: list[tuple[str, Any]], pool: bytes, h: HashFn) -> list[byte
                 encoded = jcs(value, path)  # raises InvalidDocument
         else:
             encoded = jcs(value, path)
-        append(h(pool[i : i + 32] + prefix + encoded).digest())
+        append(prefix + h(pool[i : i + 32] + prefix + encoded).digest())
         i += 32
     return digests
 
 
-def target_hash_of(h: HashFn, digests: Iterable[bytes]) -> bytes:
-    """``H(sorted digests, concatenated)``."""
-    digest: bytes = h(b"".join(sorted(digests))).digest()
+def target_hash_of(h: HashFn, entries: Iterable[bytes]) -> bytes:
+    """``H(entries sorted bytewise ascending, concatenated)``, each entry a :func:`leaf_entry`."""
+    digest: bytes = h(b"".join(sorted(entries))).digest()
     return digest
 
 
+def reference_target_hash(h: HashFn, leaves: Iterable[tuple[str, bytes]]) -> bytes:
+    """§3.3 written out plainly from ``(path, digest)`` pairs (the reference the fast paths are
+    tested against): each entry is ``uint32_be(len(path_utf8)) ‖ path_utf8 ‖ digest``; the entries
+    are sorted bytewise ascending and hashed as one input."""
+    entries = []
+    for path, digest in leaves:
+        p = path.encode("utf-8")
+        entries.append(len(p).to_bytes(4, "big") + p + digest)
+    entries.sort()
+    out: bytes = h(b"".join(entries)).digest()
+    return out
+
+
 def _hex32(text: Any, what: str) -> bytes:
-    if type(text) is not str or len(text) != 66 or not text.startswith("0x"):
-        raise IntegrityFailure(f"{what} is not a 32-byte 0x-hex value")
+    # Hex is lower-case (FORMAT.md preamble): "0x…".islower() is false exactly when a digit is upper-case.
+    if type(text) is not str or len(text) != 66 or not text.startswith("0x") or not text.islower():
+        raise IntegrityFailure(f"{what} is not a 32-byte lower-case 0x-hex value")
     try:
-        return bytes.fromhex(text[2:])
+        raw = bytes.fromhex(text[2:])
     except ValueError:
-        raise IntegrityFailure(f"{what} is not a 32-byte 0x-hex value") from None
+        raw = b""
+    if len(raw) != 32:  # (fromhex skips spaces)
+        raise IntegrityFailure(f"{what} is not a 32-byte lower-case 0x-hex value")
+    return raw
 
 
 def redacted_ancestry(redacted: Iterable[str]) -> frozenset[str]:
@@ -409,7 +442,7 @@ def recompute_leaves(
     # prefixes must sit at offsets 0 and 1 modulo 66).
     joined = "".join(salt_hexes) if None not in salt_hexes and set(map(type, salt_hexes)) <= {str} else ""
     blob = b""
-    if len(joined) == 66 * n and joined[0::66] == "0" * n and joined[1::66] == "x" * n:
+    if len(joined) == 66 * n and joined[0::66] == "0" * n and joined[1::66] == "x" * n and joined.islower():
         try:
             blob = bytes.fromhex(joined.replace("0x", ""))
         except ValueError:
@@ -424,11 +457,11 @@ def recompute_leaves(
         prefix = prefixes.get(path) or _path_prefix(path)
         if type(value) is str:
             try:
-                append(h(blob[i : i + 32] + prefix + encode_basestring(value).encode("utf-8")).digest())
+                append(prefix + h(blob[i : i + 32] + prefix + encode_basestring(value).encode("utf-8")).digest())
             except UnicodeEncodeError:
                 jcs(value, path)  # raises InvalidDocument
         else:
-            append(h(blob[i : i + 32] + prefix + jcs(value, path)).digest())
+            append(prefix + h(blob[i : i + 32] + prefix + jcs(value, path)).digest())
         i += 32
     if n != len(salts):
         present = {path for path, _ in leaves}
@@ -440,7 +473,7 @@ def recompute_leaves(
     for path, digest_hex in redacted.items():
         if path in salts:
             raise IntegrityFailure(f"field {path} is listed as both disclosed and redacted")
-        append(_hex32(digest_hex, f"the redacted digest of {path}"))
+        append(leaf_entry(path, _hex32(digest_hex, f"the redacted digest of {path}")))
     return target_hash_of(h, digests)
 
 

@@ -348,7 +348,9 @@ async def verify_upload(request: Request):
     finally:
         form.cleanup()
     out = result.to_json()
+    # FORMAT.md §3.3: the redacted paths are proven only when integrity passed (targetHash covers them)
     out.update(_display(doc), trust=_trust_line(v), source="upload",
+               redactionProven=result.check("integrity").status == "passed",
                dataset={"size": form.dataset_size} if form.dataset is not None else None)
     return out
 
