@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from verifier._internal.keccak import keccak256 as keccak
 from verifier.errors import MerkleError
 
-__all__ = ["StandardMerkleTree", "hash_pair", "leaf_hash", "process_proof", "tree_of_leaves"]
+__all__ = ["StandardMerkleTree", "hash_pair", "leaf_hash", "process_proof", "proof_in_tree", "tree_of_leaves"]
 
 
 def leaf_hash(target_hash: bytes, subject_hash: bytes) -> bytes:
@@ -53,6 +53,29 @@ def tree_of_leaves(leaves: Sequence[bytes]) -> list[bytes]:
         a, b = tree[2 * i + 1], tree[2 * i + 2]
         tree[i] = keccak(a + b if a < b else b + a)
     return tree
+
+
+def _siblings(i: int) -> list[int]:
+    """The array positions of the siblings of node ``i``, from it up to (excluding) the root."""
+    path: list[int] = []
+    while i > 0:
+        path.append(i + 1 if i % 2 else i - 1)
+        i = (i - 1) // 2
+    return path
+
+
+def proof_in_tree(tree: bytes, leaf: bytes) -> list[bytes]:
+    """The proof of ``leaf`` read from a tree array stored as bytes (``b"".join(tree_of_leaves(...))``,
+    32 bytes a node); ``MerkleError`` if ``leaf`` is not one of its leaves."""
+    n_nodes = len(tree) // 32
+    n_leaves = (n_nodes + 1) // 2
+    start = (n_nodes - n_leaves) * 32
+    pos = tree.find(leaf, start)
+    while pos != -1 and pos % 32:
+        pos = tree.find(leaf, pos + 1)
+    if pos == -1 or len(leaf) != 32:
+        raise MerkleError("that credential's leaf is not in this tree")
+    return [tree[32 * j:32 * j + 32] for j in _siblings(pos // 32)]
 
 
 class StandardMerkleTree:
@@ -112,12 +135,8 @@ class StandardMerkleTree:
 
     def proof(self, index: int) -> list[bytes]:
         """Sibling hashes from the leaf of value ``index`` up to (excluding) the root."""
-        i = self.tree_index[self._check(index)]
-        proof: list[bytes] = []
-        while i > 0:
-            proof.append(self.tree[i + 1 if i % 2 else i - 1])
-            i = (i - 1) // 2
-        return proof
+        tree = self.tree
+        return [tree[j] for j in _siblings(self.tree_index[self._check(index)])]
 
     def proofs(self) -> list[list[bytes]]:
         """Every value's proof, in value order."""
