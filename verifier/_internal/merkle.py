@@ -38,7 +38,7 @@ def process_proof(leaf: bytes, proof: Sequence[bytes]) -> bytes:
     """The root that ``proof`` leads to from ``leaf`` (OZ ``MerkleProof.processProof``)."""
     node = leaf
     for sibling in proof:
-        node = keccak(node + sibling if node < sibling else sibling + node)
+        node = hash_pair(node, sibling)
     return node
 
 
@@ -48,7 +48,12 @@ def tree_of_leaves(leaves: Sequence[bytes]) -> list[bytes]:
         raise MerkleError("a Merkle tree needs at least one credential")
     ordered = sorted(leaves)
     n = len(ordered)
-    tree: list[bytes] = [b""] * (n - 1) + ordered[::-1]
+    return _fill([b""] * (n - 1) + ordered[::-1], n)
+
+
+def _fill(tree: list[bytes], n: int) -> list[bytes]:
+    """Hash the ``n − 1`` internal nodes of ``tree`` (its last ``n`` entries are the leaves), from
+    the last one up to the root: the one place a tree's pairs are hashed (``hash_pair``, inlined)."""
     for i in range(n - 2, -1, -1):
         a, b = tree[2 * i + 1], tree[2 * i + 2]
         tree[i] = keccak(a + b if a < b else b + a)
@@ -110,10 +115,7 @@ class StandardMerkleTree:
         for position, (h, value_index) in enumerate(hashed):
             tree[size - 1 - position] = h
             tree_index[value_index] = size - 1 - position
-        for i in range(size - 1 - n, -1, -1):
-            a, b = tree[2 * i + 1], tree[2 * i + 2]
-            tree[i] = keccak(a + b if a < b else b + a)
-        return cls(tree, values, tree_index)
+        return cls(_fill(tree, n), values, tree_index)
 
     @property
     def root(self) -> bytes:
