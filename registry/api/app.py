@@ -191,19 +191,22 @@ def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
 
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    from registry.api.routes import batches, bundle, credentials, health, organisations, verify
+    from registry.api.routes import (
+        audit,
+        batches,
+        bundle,
+        credentials,
+        flows,
+        health,
+        organisations,
+        pages,
+        trace_page,
+        verify,
+    )
 
-    # verify first: Starlette tries the routes in order, and it is the path a relying party calls most
-    for module in (verify, health, organisations, credentials, batches, bundle):
-        app.include_router(module.router)
-    import importlib
-
-    for optional in ("flows", "pages", "trace_page", "audit"):
-        try:
-            module = importlib.import_module(f"registry.api.routes.{optional}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"registry.api.routes.{optional}":
-                raise
-            continue
+    # verify first: Starlette tries the routes in order, and it is the path a relying party calls most.
+    # Every router is imported eagerly: a broken import fails the app's creation, never drops a router
+    # (tests/registry/test_mounting.py).
+    for module in (verify, health, organisations, credentials, batches, bundle, flows, pages, trace_page, audit):
         app.include_router(module.router)
     return app
