@@ -1,4 +1,5 @@
-"""The committed compiler artifacts in contracts/build/ (ABI, bytecode, storage layout)."""
+"""The committed compiler artifacts (ABI, bytecode, storage layout), package data in ledger_node/build/
+(written by scripts/compile_contracts.py), so an installed wheel deploys as a checkout does."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import hashlib
 import json
 from dataclasses import dataclass
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 
 from ledger_node.errors import LedgerNodeError
 
-BUILD_DIR = Path(__file__).resolve().parent.parent / "contracts" / "build"
+BUILD_DIR = Path(str(files("ledger_node") / "build"))
 ARTIFACT_NAMES = ("IssuerRegistry", "AnchorRegistry", "DataFlowLedger")
 
 

@@ -105,7 +105,7 @@ def deploy_command(
     force: Annotated[bool, typer.Option(help="Deploy anew even if a manifest exists.")] = False,
     port: Port = None,
 ) -> None:
-    """Deploy the contracts from contracts/build/ and write the deployment manifest (reused on re-run).
+    """Deploy the contracts from the packaged artifacts (ledger_node/build/) and write the deployment manifest (reused on re-run).
 
     The deployer key comes from CERTLEDGER_DEPLOYER_KEY; on the development chain (id 31337)
     the first well-known anvil key is used when it is unset.

@@ -297,28 +297,19 @@ def bench_command(
     raise typer.Exit(subprocess.call([sys.executable, str(script), *(["--quick"] if quick else [])]))
 
 
-def _mount_optional() -> None:
-    try:
-        from ledger_node.index_cli import index_command
+def _mount() -> None:
+    """The command groups defined in other modules, imported eagerly: a broken import fails
+    ``certledger`` loudly rather than leaving a command out (tests/registry/test_mounting.py)."""
+    from ledger_node.index_cli import index_command
+    from registry.demo import demo_command
+    from registry.flow_cli import flow_app
 
-        app.command("index")(index_command)
-    except ImportError:
-        pass
-    try:
-        from registry.flow_cli import flow_app
-
-        app.add_typer(flow_app, name="flow")
-    except ImportError:
-        pass
-    try:
-        from registry.demo import demo_command
-
-        app.command("demo")(demo_command)
-    except ImportError:
-        pass
+    app.command("index")(index_command)
+    app.add_typer(flow_app, name="flow")
+    app.command("demo")(demo_command)
 
 
-_mount_optional()
+_mount()
 
 
 def main() -> None:

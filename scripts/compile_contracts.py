@@ -1,9 +1,15 @@
 #!/usr/bin/env python3
-"""Compile contracts/*.sol with the pinned solc-js and write contracts/build/*.json.
+"""Compile contracts/*.sol with the pinned solc-js and write the artifacts the installed packages
+read at run time (package data, so a wheel behaves as a checkout does):
 
-    python scripts/compile_contracts.py            # (re)write contracts/build/
-    python scripts/compile_contracts.py --out DIR  # write elsewhere (the drift test does)
-    python scripts/compile_contracts.py --check    # exit 1 if contracts/build/ is stale
+* ledger_node/build/<Name>.json — ABI, bytecode, deployed bytecode, storage layout, metadata (what
+  ``certledger deploy`` deploys, the indexer decodes);
+* verifier/_data/contracts.json — per contract only its ABI and storage layout (what the verifier's
+  ``--rpc`` and proof-carrying modes read; the verifier imports nothing from ledger_node).
+
+    python scripts/compile_contracts.py            # (re)write both
+    python scripts/compile_contracts.py --out DIR  # write both into DIR instead (the drift test does)
+    python scripts/compile_contracts.py --check    # exit 1 if either is stale
 
 solc-js is driven through py-solc-x (``compile_standard`` with ``solc_binary`` pointing at
 scripts/solc-js, which drops solc-js's ``>>>`` stdout lines). OpenZeppelin imports resolve
@@ -20,7 +26,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACTS = ROOT / "contracts"
-BUILD = CONTRACTS / "build"
+BUILD = ROOT / "ledger_node" / "build"
+VERIFIER_DATA = ROOT / "verifier" / "_data" / "contracts.json"
 WRAPPER = ROOT / "scripts" / "solc-js"
 DEPLOYABLE = ("IssuerRegistry", "AnchorRegistry", "DataFlowLedger")
 SETTINGS = {
@@ -40,8 +47,6 @@ def standard_input() -> dict:
     sources = {}
     for path in sorted(CONTRACTS.rglob("*.sol")):
         rel = path.relative_to(CONTRACTS).as_posix()
-        if rel.startswith("build/"):
-            continue
         sources[rel] = {"content": path.read_text(encoding="utf-8")}
     return {"language": "Solidity", "sources": sources, "settings": SETTINGS}
 
@@ -83,23 +88,38 @@ def render(artifact: dict) -> bytes:
     return (json.dumps(artifact, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
+def verifier_view(artifacts: dict[str, dict]) -> dict[str, dict]:
+    """What the verifier reads of the artifacts: each contract's ABI and storage layout."""
+    return {name: {"abi": a["abi"], "storageLayout": a["storageLayout"]} for name, a in sorted(artifacts.items())}
+
+
+def outputs(artifacts: dict[str, dict], build: Path, verifier_data: Path) -> dict[Path, bytes]:
+    """Every file the compiler's output is written to, with its bytes."""
+    out = {build / f"{name}.json": render(a) for name, a in artifacts.items()}
+    out[verifier_data] = render(verifier_view(artifacts))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=BUILD, help="output directory (default contracts/build)")
-    parser.add_argument("--check", action="store_true", help="compare with contracts/build, write nothing")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write every file into this directory (default: ledger_node/build and verifier/_data)")
+    parser.add_argument("--check", action="store_true", help="compare with the committed files, write nothing")
     args = parser.parse_args(argv)
 
     artifacts = compile_contracts()
     if args.check:
-        stale = [n for n, a in artifacts.items() if not (BUILD / f"{n}.json").is_file()
-                 or (BUILD / f"{n}.json").read_bytes() != render(a)]
-        for name in stale:
-            print(f"contracts/build/{name}.json is stale: run python scripts/compile_contracts.py", file=sys.stderr)
+        stale = [path for path, data in outputs(artifacts, BUILD, VERIFIER_DATA).items()
+                 if not path.is_file() or path.read_bytes() != data]
+        for path in stale:
+            print(f"{path.relative_to(ROOT)} is stale: run python scripts/compile_contracts.py", file=sys.stderr)
         return 1 if stale else 0
-    args.out.mkdir(parents=True, exist_ok=True)
-    for name, artifact in artifacts.items():
-        (args.out / f"{name}.json").write_bytes(render(artifact))
-        print(f"wrote {args.out / (name + '.json')}")
+    files = (outputs(artifacts, args.out, args.out / VERIFIER_DATA.name) if args.out
+             else outputs(artifacts, BUILD, VERIFIER_DATA))
+    for path, data in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        print(f"wrote {path}")
     return 0
 
 

@@ -14,7 +14,8 @@ Verify a holder's credential offline against a trust bundle the registry exporte
         print(check.name, check.status, check.reason)
     assert result.valid
 
-Issue (what the registry does, batch by batch)::
+Issue (what the registry does, batch by batch; :mod:`verifier.issuance` has the issuer's whole
+public API, fast paths included)::
 
     prepared = [prepare_credential(doc, suite="secp256k1") for doc in docs]
     tree = StandardMerkleTree.of([(p.target_hash, p.subject_hash) for p in prepared])
@@ -27,7 +28,7 @@ Issue (what the registry does, batch by batch)::
 The byte-level format is normative in docs/FORMAT.md.
 """
 
-from verifier import errors
+from verifier import errors, issuance
 from verifier._anchor_proof import (
     anchor_storage_key,
     fetch_anchor_proof,
@@ -107,6 +108,7 @@ __all__ = [
     "build_trust_bundle",
     "credential_type_of",
     "errors",
+    "issuance",
     "eth_address",
     "fetch_anchor_proof",
     "follow_validator_changes",

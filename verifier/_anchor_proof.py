@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from verifier._trust import AnchorRecord, TrustSource
 from verifier.errors import InvalidAnchorProof
 
 __all__ = [
-    "BUILD_DIR",
+    "CONTRACTS_DATA",
     "anchor_storage_key",
     "anchors_slot",
     "decode_anchor_word",
@@ -34,19 +35,28 @@ __all__ = [
     "verify_anchor_proof",
 ]
 
-#: The committed compiler artifacts (ABI, storage layout), relative to this package.
-BUILD_DIR = Path(__file__).resolve().parent.parent / "contracts" / "build"
+#: Each contract's ABI and storage layout from the committed compiler artifacts (package data,
+#: written by scripts/compile_contracts.py).
+CONTRACTS_DATA = Path(str(files("verifier") / "_data" / "contracts.json"))
 _HEADER_DOMAIN = b"certledger:header:v1"
+
+
+@cache
+def contract_data(name: str) -> dict[str, Any]:
+    """``{"abi", "storageLayout"}`` of contract ``name``; ``OSError``/``KeyError``/``ValueError`` if
+    the package data is missing or damaged."""
+    data: dict[str, Any] = json.loads(CONTRACTS_DATA.read_text("utf-8"))[name]
+    return data
 
 
 @cache
 def anchors_slot() -> int:
     """The storage slot of ``AnchorRegistry._anchors``, from the committed storage layout."""
     try:
-        layout = json.loads((BUILD_DIR / "AnchorRegistry.json").read_text("utf-8"))["storageLayout"]
+        layout = contract_data("AnchorRegistry")["storageLayout"]
     except (OSError, KeyError, ValueError) as exc:
         raise InvalidAnchorProof(
-            f"cannot read the AnchorRegistry storage layout in {BUILD_DIR}: {exc}"
+            f"cannot read the AnchorRegistry storage layout in {CONTRACTS_DATA}: {exc}"
         ) from None
     for entry in layout["storage"]:
         if entry["label"] == "_anchors":

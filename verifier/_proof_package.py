@@ -27,8 +27,9 @@ from trie import HexaryTrie  # type: ignore[attr-defined]
 from trie.exceptions import BadTrieProof
 
 from verifier._anchor_proof import (
-    BUILD_DIR,
+    CONTRACTS_DATA,
     anchor_storage_key,
+    contract_data,
     decode_anchor_word,
     header_message,
     header_rlp_from_block,
@@ -65,9 +66,9 @@ _MEMBERS = frozenset(
 def credential_status_slot() -> int:
     """The storage slot of ``AnchorRegistry._credentialStatus``, from the committed storage layout."""
     try:
-        layout = json.loads((BUILD_DIR / "AnchorRegistry.json").read_text("utf-8"))["storageLayout"]
+        layout = contract_data("AnchorRegistry")["storageLayout"]
     except (OSError, KeyError, ValueError) as exc:
-        raise InvalidProofPackage(f"cannot read the AnchorRegistry storage layout in {BUILD_DIR}: {exc}") from None
+        raise InvalidProofPackage(f"cannot read the AnchorRegistry storage layout in {CONTRACTS_DATA}: {exc}") from None
     for entry in layout["storage"]:
         if entry["label"] == "_credentialStatus":
             return int(entry["slot"])

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from verifier._anchor_proof import BUILD_DIR
+from verifier._anchor_proof import CONTRACTS_DATA, contract_data
 from verifier._internal.keccak import keccak256
 from verifier._trust import AnchorRecord, IssuerKeyRecord, IssuerRecord, StatusRecord
 from verifier.errors import TrustSourceError
@@ -23,9 +23,9 @@ _BATCH_ANCHORED = keccak256(b"BatchAnchored(bytes32,uint32,uint16,uint16,uint32)
 
 def _abi(name: str) -> list[dict[str, Any]]:
     try:
-        return json.loads((BUILD_DIR / f"{name}.json").read_text("utf-8"))["abi"]  # type: ignore[no-any-return]
+        return contract_data(name)["abi"]  # type: ignore[no-any-return]
     except (OSError, KeyError, ValueError) as exc:
-        raise TrustSourceError(f"cannot read the {name} ABI from {BUILD_DIR}: {exc}") from None
+        raise TrustSourceError(f"cannot read the {name} ABI from {CONTRACTS_DATA}: {exc}") from None
 
 
 def _manifest(deployment: Mapping[str, Any] | str | Path) -> dict[str, Any]:

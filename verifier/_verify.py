@@ -21,6 +21,7 @@ from verifier._internal.disclosure import (
     walk_document,
 )
 from verifier._internal.keccak import keccak256 as keccak
+from verifier._internal.merkle import leaf_hash
 from verifier._internal.suites import batch_digest, verify_batch_signature
 from verifier._jsonio import MAX_DOCUMENT_BYTES, loads_strict
 from verifier._proof import ParsedProof, parse_proof
@@ -266,10 +267,10 @@ class Verifier:
             return Check(
                 "integrity", "failed", "the proof is for another holder (its subjectHash does not match)"
             )
-        leaf = keccak(keccak(target + subject))
+        leaf = leaf_hash(target, subject)
         node, nodes = leaf, self._nodes
         for sibling in p.path:
-            pair = node + sibling if node < sibling else sibling + node
+            pair = node + sibling if node < sibling else sibling + node  # merkle.hash_pair, its result cached
             parent = nodes.get(pair)
             if parent is None:
                 if len(nodes) > _NODE_CACHE_LIMIT:

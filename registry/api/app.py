@@ -193,21 +193,26 @@ def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     from registry.api.openapi import document_errors, install_openapi
-    from registry.api.routes import batches, bundle, credentials, health, holder, organisations, verify
+    from registry.api.routes import (
+        audit,
+        batches,
+        bundle,
+        credentials,
+        flows,
+        health,
+        holder,
+        organisations,
+        pages,
+        proofs,
+        trace_page,
+        verify,
+    )
 
-    # verify first: Starlette tries the routes in order, and it is the path a relying party calls most
-    for module in (verify, health, organisations, credentials, batches, bundle, holder):
-        document_errors(module.router)
-        app.include_router(module.router)
-    import importlib
-
-    for optional in ("flows", "pages", "trace_page", "audit", "proofs"):
-        try:
-            module = importlib.import_module(f"registry.api.routes.{optional}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"registry.api.routes.{optional}":
-                raise
-            continue
+    # verify first: Starlette tries the routes in order, and it is the path a relying party calls most.
+    # Every router is imported eagerly: a broken import fails the app's creation, never drops a router
+    # (tests/registry/test_mounting.py).
+    for module in (verify, health, organisations, credentials, batches, bundle, holder, flows, pages, trace_page,
+                   audit, proofs):
         document_errors(module.router)
         app.include_router(module.router)
     install_openapi(app)

@@ -6,8 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from registry.db.models import Batch, Credential, Organisation, unix_time
-from verifier._bundle import build_trust_bundle, sign_trust_bundle
-from verifier._trust import AnchorRecord, IssuerKeyRecord, IssuerRecord
+from verifier import AnchorRecord, IssuerKeyRecord, IssuerRecord, build_trust_bundle, sign_trust_bundle
 
 SUITES = {0: "secp256k1", 1: "sm2-sm3"}
 ISSUER_STATUS = {1: "active", 2: "suspended"}

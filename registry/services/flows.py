@@ -369,7 +369,7 @@ def _check_certificate(cred: Credential, batch: Batch, document: dict, now: int)
 
 # -- declare -----------------------------------------------------------------------------------
 async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: str) -> dict:
-    from verifier._internal.merkle import leaf_hash
+    from verifier.issuance import leaf_hash
 
     if not principal.has("exporter"):
         raise Forbidden(f"declaring a flow needs the role exporter; {principal.org_name} has {', '.join(principal.roles)}")
@@ -938,7 +938,7 @@ async def resolve_asset(ctx, asset: str | None) -> str | None:
     """A certificate id → its leaf (a leaf passes through)."""
     if not asset or _is_hash(asset):
         return asset
-    from verifier._internal.merkle import leaf_hash
+    from verifier.issuance import leaf_hash
 
     async with ctx.sessions() as s:
         cred = await s.get(Credential, asset)

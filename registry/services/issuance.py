@@ -44,7 +44,7 @@ def document_of(cred: Credential, deployment) -> dict:
     without those members holds the whole document, which is returned as it is."""
     import orjson
 
-    from verifier._schema import TYPE_NAMES
+    from verifier.issuance import TYPE_NAMES
 
     doc = orjson.loads(cred.document)
     if "@context" in doc:

@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from eth_account import Account
 
-from verifier._internal.suites import sm2_public_key
+from verifier.issuance import sm2_public_key
 
 SM2_ORDER = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123
 

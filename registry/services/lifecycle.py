@@ -15,7 +15,7 @@ from registry.db.models import Batch, Credential, PendingChange, as_utc
 from registry.services import audit
 from registry.services.orgs import Principal, signing_key
 from registry.services.records import load_credential, proof_from_tree
-from verifier._internal.merkle import leaf_hash
+from verifier.issuance import leaf_hash
 
 ACTIONS = {"revoke": 2, "suspend": 3, "reinstate": 1}
 #: What the contract answers when the requested status already holds on-chain.

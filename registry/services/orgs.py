@@ -23,10 +23,11 @@ from registry.core.errors import BadRequest, Conflict, NotFound, Unauthenticated
 from registry.db.models import ApiKey, Organisation, SigningKey
 from registry.services import audit
 from registry.services.keys import decrypt_secret, new_key
+from verifier.issuance import CREDENTIAL_TYPES
 
 ROLES = ("admin", "issuer", "verifier", "regulator", "exporter", "holder")
 SUITES = ("secp256k1", "sm2-sm3")
-CREDENTIAL_TYPE_CODES = {"BusinessLicence": 1, "OperatingPermit": 2, "DataAssetCertificate": 3}
+CREDENTIAL_TYPE_CODES = CREDENTIAL_TYPES  # the verifier's table (FORMAT.md §2): name → on-chain code
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,7 @@ from registry.core.errors import ChainRejected, ChainUnavailable
 from registry.services.chain import ANCHOR_GAS, SentTx
 from registry.db.models import Batch, Credential, Organisation, as_utc
 from registry.services.orgs import keystores_of, signing_key, unlock
-from verifier._internal.merkle import leaf_hash, tree_of_leaves
-from verifier._internal.suites import sign_batch
+from verifier.issuance import leaf_hash, sign_batch, tree_of_leaves
 
 log = logging.getLogger("certledger.pipeline")
 

@@ -10,13 +10,30 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from datetime import datetime, timezone
 from functools import lru_cache
-from json.encoder import encode_basestring
 from typing import Any
 
-CONTEXT = ["https://www.w3.org/ns/credentials/v2", "https://certledger.example/ns/v1"]
+from verifier.issuance import (
+    CONTEXT,
+    SUITE_HASHES,
+    build_document,
+    envelope_jcs,
+    fast_record_validator_for,
+    fast_validator_for,
+    keccak256,
+    leaf_hash,
+    new_credential_id,
+    new_credential_ids,
+    parse_datetime,
+    schema_errors,
+    seeded_target_hash_of_parts,
+)
+from verifier.issuance import EnvelopeTemplate as _EnvelopeTemplate
+from verifier.issuance import iso_time as _iso
+
+# CONTEXT, build_document and new_credential_id(s) are the format's (verifier.issuance), imported here
+# for this module's callers.
 
 
 def _not_json(constant: str):
@@ -74,61 +91,6 @@ def shape_errors(record: Any) -> list[str]:
     return errs
 
 
-def _iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def new_credential_id() -> str:
-    """A fresh ``urn:uuid:`` with a UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random
-    bits. Time-ordered ids keep the credentials' primary-key index append-mostly (random UUIDv4
-    keys scatter every insert across the index); the id reveals the issuance millisecond, which the
-    credential's ``validFrom`` and its anchor's block time disclose anyway."""
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = ((time.time_ns() // 1_000_000) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64
-             | 0b10 << 62 | rand & ((1 << 62) - 1))
-    h = f"{value:032x}"
-    return f"urn:uuid:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-_UUID_VERSION = bytes((b & 0x0F) | 0x70 for b in range(256))  # the high nibble of byte 6 is 7
-_UUID_VARIANT = bytes((b & 0x3F) | 0x80 for b in range(256))  # the top bits of byte 8 are 10
-
-
-def new_credential_ids(n: int) -> list[str]:
-    """``n`` fresh ids as :func:`new_credential_id` makes them, sharing one millisecond (and so in
-    random order among themselves), with the randomness drawn in one call."""
-    rand = bytearray(os.urandom(10 * n))
-    rand[0::10] = rand[0::10].translate(_UUID_VERSION)
-    rand[2::10] = rand[2::10].translate(_UUID_VARIANT)
-    r = rand.hex()
-    ms = f"{time.time_ns() // 1_000_000:012x}"
-    head = f"urn:uuid:{ms[:8]}-{ms[8:]}-"
-    return [f"{head}{r[i:i + 4]}-{r[i + 4:i + 8]}-{r[i + 8:i + 20]}" for i in range(0, 20 * n, 20)]
-
-
-def build_document(record: dict, type_name: str, issuer: dict, status_index: int, deployment: dict) -> dict:
-    chain_id, registry = deployment["chainId"], deployment["anchorRegistry"].lower()
-    base = f"urn:certledger:{chain_id}:{registry}:status"
-    doc = {
-        "@context": CONTEXT,
-        "id": record.get("id") or new_credential_id(),
-        "type": ["VerifiableCredential", type_name],
-        "issuer": issuer,
-        "validFrom": record.get("validFrom") or _iso(datetime.now(timezone.utc)),
-    }
-    if record.get("validUntil") is not None:
-        doc["validUntil"] = record["validUntil"]
-    doc["credentialSubject"] = record["credentialSubject"]
-    doc["credentialSchema"] = {"id": f"https://certledger.example/schemas/v1/{type_name}.json", "type": "JsonSchema"}
-    doc["credentialStatus"] = [
-        {"id": f"{base}:{purpose}#{status_index}", "type": "BitstringStatusListEntry",
-         "statusPurpose": purpose, "statusListIndex": str(status_index),
-         "statusListCredential": f"{base}:{purpose}"}
-        for purpose in ("revocation", "suspension")
-    ]
-    return doc
-
-
 #: The members of a document its row stores: the others — @context, type, credentialSchema,
 #: credentialStatus — follow from the row's type and status-list index and the deployment, and are
 #: rebuilt on reading (:func:`document_of`); they were a quarter of every row.
@@ -149,64 +111,7 @@ def sqlite_datetime(dt: datetime) -> str:
 @lru_cache(maxsize=4096)
 def _until_value(text: str, sqlite: bool) -> datetime | str:
     """The ``valid_until`` column value of a validUntil text (an upload's records often share one)."""
-    from verifier._schema import parse_datetime
-
     return sqlite_datetime(parse_datetime(text)) if sqlite else parse_datetime(text)
-
-
-def _occurrences(text: bytes, part: bytes) -> list[int]:
-    """Where ``part`` starts in ``text``, every time."""
-    found, at = [], text.find(part)
-    while at >= 0:
-        found.append(at)
-        at = text.find(part, at + 1)
-    return found
-
-
-class _EnvelopeTemplate:
-    """The envelope leaf's canonical JSON (``jcs(envelope_of(document))``) of the documents
-    :func:`build_document` makes for one issuer, type and deployment. They differ only in ``id``,
-    ``validFrom``, ``validUntil`` and the status-list index, so the workers %-format a template
-    made once from a document holding marker values instead of building each document and
-    serialising it. Canonical JSON sorts members by name, so the values fill the template in the
-    order of :data:`ORDER`; a template whose markers are not found exactly so (an issuer's own
-    text holding one) is not used (``template`` is None)."""
-
-    _MARK = {"id": "\x01I\x01", "validFrom": "\x01F\x01", "validUntil": "\x01U\x01"}
-    _INDEX = "\x01N\x01"
-    #: the template's slots: the index four times (both status entries' id and statusListIndex),
-    #: then id, validFrom and validUntil
-    ORDER = ("index", "index", "index", "index", "id", "validFrom", "validUntil")
-
-    def __init__(self, type_name: str, issuer: dict, deployment: dict, with_until: bool):
-        from verifier._internal.canon import jcs_of_checked
-        from verifier._internal.disclosure import envelope_of
-
-        record = {k: v for k, v in self._MARK.items() if with_until or k != "validUntil"}
-        doc = build_document({**record, "credentialSubject": {}}, type_name, issuer, 0, deployment)
-        doc["credentialStatus"] = [{**e, "id": e["id"][:-1] + self._INDEX, "statusListIndex": self._INDEX}
-                                   for e in doc["credentialStatus"]]
-        text = jcs_of_checked(envelope_of(doc)).replace(b"%", b"%%")
-        # each marker as canonical JSON writes it: the index sits inside strings, each other marker
-        # is a whole string value
-        escaped = {name: (mark if name == "index" else f'"{mark}"').replace("\x01", "\\u0001").encode()
-                   for name, mark in [*record.items(), ("index", self._INDEX)]}
-        slots = sorted((at, name) for name, e in escaped.items() for at in _occurrences(text, e))
-        ok = tuple(name for _, name in slots) == (self.ORDER if with_until else self.ORDER[:-1])
-        for name, e in escaped.items():
-            text = text.replace(e, b"%d" if name == "index" else b"%b")
-        self.template: bytes | None = text if ok else None
-        self.with_until = with_until
-
-    def jcs(self, cid: str, valid_from: str, valid_until: str | None, index: int) -> bytes:
-        """The envelope's canonical JSON with these values (text the schema accepted: no lone
-        surrogates) and status-list index."""
-        assert self.template is not None
-        if self.with_until:
-            return self.template % (index, index, index, index, encode_basestring(cid).encode(),
-                                    encode_basestring(valid_from).encode(), encode_basestring(valid_until).encode())
-        return self.template % (index, index, index, index, encode_basestring(cid).encode(),
-                                encode_basestring(valid_from).encode())
 
 
 def prepare_upload(items: list[Any], from_text: bool, type_name: str, suite: str, issuer: dict, deployment: dict,
@@ -266,10 +171,6 @@ def prepare_records(records: list[dict], type_name: str, suite: str, issuer: dic
     """
     import orjson
 
-    from verifier._internal.canon import jcs_of_checked
-    from verifier._internal.disclosure import SUITE_HASHES, envelope_of, seeded_target_hash_of_parts
-    from verifier._internal.keccak import keccak256
-    from verifier._schema import fast_record_validator_for, fast_validator_for, schema_errors
     from verifier.errors import InvalidDocument
 
     h = SUITE_HASHES[suite]
@@ -302,7 +203,7 @@ def prepare_records(records: list[dict], type_name: str, suite: str, issuer: dic
                 out.append(schema_errors(doc, type_name) or ["the record does not match the schema"])
                 continue
             shared_ok = True
-            envelope = jcs_of_checked(envelope_of(doc))
+            envelope = envelope_jcs(doc)
             if (until is not None) not in templates:
                 made = _EnvelopeTemplate(type_name, issuer, deployment, until is not None)
                 usable = made.template is not None and made.jcs(cid, valid_from, until, index) == envelope
@@ -320,5 +221,5 @@ def prepare_records(records: list[dict], type_name: str, suite: str, issuer: dic
         subject_hash = keccak256(subject.encode())
         out.append((cid, index, subject, "0x" + target.hex(), "0x" + subject_hash.hex(),
                     orjson.dumps(stored).decode(), seed, _until_value(until, sqlite) if until else None,
-                    keccak256(keccak256(target + subject_hash))))
+                    leaf_hash(target, subject_hash)))
     return out

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from ledger_node.indexer import chain_snapshot
 from registry.db.models import Batch, Credential, Organisation
-from verifier._internal.merkle import leaf_hash
+from verifier.issuance import leaf_hash
 
 STATUS = {1: "Valid", 2: "Revoked", 3: "Suspended"}
 CODES = {name: code for code, name in STATUS.items()}

@@ -12,32 +12,19 @@ from registry.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from registry.db.models import Batch, Credential, Organisation
 from registry.services.issuance import document_of
 from registry.services.orgs import CREDENTIAL_TYPE_CODES, Principal
-from verifier._holder import PreparedCredential, assemble_holder_copy
-from verifier._internal.disclosure import salts_from_seed
-from verifier._internal.merkle import leaf_hash
+from verifier.errors import MerkleError
+from verifier.issuance import TYPE_NAMES, PreparedCredential, assemble_holder_copy, leaf_hash, proof_in_tree, salts_from_seed
 
-TYPE_NAMES = {v: k for k, v in CREDENTIAL_TYPE_CODES.items()}
 STATUS_NAMES = {1: "valid", 2: "revoked", 3: "suspended"}
 STATUS_CODES = {v: k for k, v in STATUS_NAMES.items()}
 
 
 def proof_from_tree(tree: bytes, leaf: bytes) -> list[bytes]:
     """The OZ StandardMerkleTree proof of `leaf` from a batch's stored node array."""
-    n_nodes = len(tree) // 32
-    n_leaves = (n_nodes + 1) // 2
-    start = (n_nodes - n_leaves) * 32
-    pos = tree.find(leaf, start)
-    while pos != -1 and pos % 32:
-        pos = tree.find(leaf, pos + 1)
-    if pos == -1:
-        raise Conflict("the credential's leaf is not in its batch tree (database inconsistent)")
-    i = pos // 32
-    proof = []
-    while i > 0:
-        j = i + 1 if i % 2 else i - 1
-        proof.append(tree[32 * j:32 * j + 32])
-        i = (i - 1) // 2
-    return proof
+    try:
+        return proof_in_tree(tree, leaf)
+    except MerkleError:
+        raise Conflict("the credential's leaf is not in its batch tree (database inconsistent)") from None
 
 
 def can_read(principal: Principal, cred: Credential) -> bool:

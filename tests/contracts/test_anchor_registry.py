@@ -441,8 +441,9 @@ def test_status_slots_hold_what_proof_packages_read(c, issuers, anchored):
     8 | timestamp << 16, through suspend, reinstate and revoke; and the committed layout says so."""
     import json
 
+    from ledger_node.artifacts import BUILD_DIR
     from verifier import anchor_storage_key, status_storage_key
-    from verifier._proof_package import BUILD_DIR, decode_credential_status_word
+    from verifier._proof_package import decode_credential_status_word
 
     layout = json.loads((BUILD_DIR / "AnchorRegistry.json").read_text())["storageLayout"]
     slots = {e["label"]: int(e["slot"]) for e in layout["storage"]}

@@ -33,9 +33,23 @@ def test_recompile_is_byte_identical(tmp_path):
                          capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     written = sorted(p.name for p in tmp_path.glob("*.json"))
-    assert written == sorted(f"{n}.json" for n in ARTIFACT_NAMES)
-    for name in written:
-        assert (tmp_path / name).read_bytes() == (BUILD_DIR / name).read_bytes(), f"{name} drifted from the sources"
+    assert written == sorted([*(f"{n}.json" for n in ARTIFACT_NAMES), "contracts.json"])
+    for name in ARTIFACT_NAMES:
+        assert (tmp_path / f"{name}.json").read_bytes() == (BUILD_DIR / f"{name}.json").read_bytes(), \
+            f"{name} drifted from the sources"
+    # the verifier's package data: each contract's ABI and storage layout, from the same output
+    assert (tmp_path / "contracts.json").read_bytes() == (ROOT / "verifier" / "_data" / "contracts.json").read_bytes()
+
+
+def test_the_artifacts_are_package_data():
+    """What the installed packages read is inside them (pyproject's package-data globs match it),
+    not in the source tree around them."""
+    from verifier._anchor_proof import CONTRACTS_DATA
+
+    assert BUILD_DIR == ROOT / "ledger_node" / "build" and CONTRACTS_DATA == ROOT / "verifier" / "_data" / "contracts.json"
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert '"build/*.json"' in text and '"_data/*.json"' in text
+    assert not (ROOT / "contracts" / "build").exists()
 
 
 def test_artifacts_record_the_storage_layout():

@@ -54,3 +54,44 @@ def test_the_package_source_imports_nothing_from_the_service():
         text = path.read_text(encoding="utf-8")
         for name in ("registry", "ledger_node"):
             assert f"from {name}" not in text and f"import {name}" not in text, path
+
+
+def _private_verifier_imports(source: str) -> list[str]:
+    """The ``verifier._*`` names a module's source imports (``import verifier._x``,
+    ``from verifier._x import y``, ``from verifier import _x``), at any depth of the module."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules = [node.module]
+            if node.module == "verifier":
+                modules += [f"verifier.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found += [m for m in modules
+                  if m.split(".")[0] == "verifier" and any(part.startswith("_") for part in m.split(".")[1:])]
+    return found
+
+
+def test_the_scan_finds_every_form_of_private_import():
+    source = ("import verifier._holder\nfrom verifier._internal.merkle import leaf_hash\n"
+              "from verifier import _schema, verify\ndef f():\n    from verifier._jsonio import loads_strict\n"
+              "from verifier import issuance\nfrom verifier.issuance import leaf_hash\nimport verifier\n")
+    assert set(_private_verifier_imports(source)) == {
+        "verifier._holder", "verifier._internal.merkle", "verifier._schema", "verifier._jsonio"}
+
+
+def test_the_service_uses_only_the_verifiers_public_api():
+    """registry/ and ledger_node/ import the verifier's public names only (``verifier``,
+    ``verifier.issuance``, ``verifier.errors``, ...), never a ``verifier._*`` module: the format has one
+    implementation, in the verifier (issue 20, point 1)."""
+    offenders = {}
+    for package in ("registry", "ledger_node"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            private = _private_verifier_imports(path.read_text(encoding="utf-8"))
+            if private:
+                offenders[str(path.relative_to(ROOT))] = private
+    assert offenders == {}

@@ -98,3 +98,32 @@ def test_errors_are_merkle_errors():
         tree.proof(1)
     with pytest.raises(MerkleError):
         tree.leaf_index(b"\3" * 32, b"\2" * 32)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 64, 1001])
+def test_proof_in_a_stored_tree_is_the_trees_own_proof(n):
+    """proof_in_tree (the issuer's read path: a proof from the tree array stored as bytes) gives,
+    for every leaf, the proof StandardMerkleTree.proof gives, and it verifies."""
+    from verifier.issuance import proof_in_tree
+
+    pairs = [(os.urandom(32), os.urandom(32)) for _ in range(n)]
+    tree = StandardMerkleTree.of(pairs)
+    stored = b"".join(tree_of_leaves([leaf_hash(t, s) for t, s in pairs]))
+    assert stored == b"".join(tree.tree)
+    for i in range(n):
+        proof = proof_in_tree(stored, tree.leaf(i))
+        assert proof == tree.proof(i)
+        assert process_proof(tree.leaf(i), proof) == tree.root
+
+
+def test_proof_in_tree_refuses_a_leaf_not_in_the_tree():
+    from verifier.issuance import proof_in_tree
+
+    pairs = [(os.urandom(32), os.urandom(32)) for _ in range(5)]
+    stored = b"".join(StandardMerkleTree.of(pairs).tree)
+    with pytest.raises(MerkleError, match="not in this tree"):
+        proof_in_tree(stored, os.urandom(32))
+    with pytest.raises(MerkleError, match="not in this tree"):  # an internal node is not a leaf
+        proof_in_tree(stored, stored[:32])
+    with pytest.raises(MerkleError, match="not in this tree"):  # nor a leaf's bytes across two nodes
+        proof_in_tree(stored, stored[-48:-16])

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from verifier._internal.keccak import keccak256 as keccak
 from verifier.errors import MerkleError
 
-__all__ = ["StandardMerkleTree", "hash_pair", "leaf_hash", "process_proof", "tree_of_leaves"]
+__all__ = ["StandardMerkleTree", "hash_pair", "leaf_hash", "process_proof", "proof_in_tree", "tree_of_leaves"]
 
 
 def leaf_hash(target_hash: bytes, subject_hash: bytes) -> bytes:
@@ -38,7 +38,7 @@ def process_proof(leaf: bytes, proof: Sequence[bytes]) -> bytes:
     """The root that ``proof`` leads to from ``leaf`` (OZ ``MerkleProof.processProof``)."""
     node = leaf
     for sibling in proof:
-        node = keccak(node + sibling if node < sibling else sibling + node)
+        node = hash_pair(node, sibling)
     return node
 
 
@@ -48,11 +48,39 @@ def tree_of_leaves(leaves: Sequence[bytes]) -> list[bytes]:
         raise MerkleError("a Merkle tree needs at least one credential")
     ordered = sorted(leaves)
     n = len(ordered)
-    tree: list[bytes] = [b""] * (n - 1) + ordered[::-1]
+    return _fill([b""] * (n - 1) + ordered[::-1], n)
+
+
+def _fill(tree: list[bytes], n: int) -> list[bytes]:
+    """Hash the ``n − 1`` internal nodes of ``tree`` (its last ``n`` entries are the leaves), from
+    the last one up to the root: the one place a tree's pairs are hashed (``hash_pair``, inlined)."""
     for i in range(n - 2, -1, -1):
         a, b = tree[2 * i + 1], tree[2 * i + 2]
         tree[i] = keccak(a + b if a < b else b + a)
     return tree
+
+
+def _siblings(i: int) -> list[int]:
+    """The array positions of the siblings of node ``i``, from it up to (excluding) the root."""
+    path: list[int] = []
+    while i > 0:
+        path.append(i + 1 if i % 2 else i - 1)
+        i = (i - 1) // 2
+    return path
+
+
+def proof_in_tree(tree: bytes, leaf: bytes) -> list[bytes]:
+    """The proof of ``leaf`` read from a tree array stored as bytes (``b"".join(tree_of_leaves(...))``,
+    32 bytes a node); ``MerkleError`` if ``leaf`` is not one of its leaves."""
+    n_nodes = len(tree) // 32
+    n_leaves = (n_nodes + 1) // 2
+    start = (n_nodes - n_leaves) * 32
+    pos = tree.find(leaf, start)
+    while pos != -1 and pos % 32:
+        pos = tree.find(leaf, pos + 1)
+    if pos == -1 or len(leaf) != 32:
+        raise MerkleError("that credential's leaf is not in this tree")
+    return [tree[32 * j:32 * j + 32] for j in _siblings(pos // 32)]
 
 
 class StandardMerkleTree:
@@ -87,10 +115,7 @@ class StandardMerkleTree:
         for position, (h, value_index) in enumerate(hashed):
             tree[size - 1 - position] = h
             tree_index[value_index] = size - 1 - position
-        for i in range(size - 1 - n, -1, -1):
-            a, b = tree[2 * i + 1], tree[2 * i + 2]
-            tree[i] = keccak(a + b if a < b else b + a)
-        return cls(tree, values, tree_index)
+        return cls(_fill(tree, n), values, tree_index)
 
     @property
     def root(self) -> bytes:
@@ -112,12 +137,8 @@ class StandardMerkleTree:
 
     def proof(self, index: int) -> list[bytes]:
         """Sibling hashes from the leaf of value ``index`` up to (excluding) the root."""
-        i = self.tree_index[self._check(index)]
-        proof: list[bytes] = []
-        while i > 0:
-            proof.append(self.tree[i + 1 if i % 2 else i - 1])
-            i = (i - 1) // 2
-        return proof
+        tree = self.tree
+        return [tree[j] for j in _siblings(self.tree_index[self._check(index)])]
 
     def proofs(self) -> list[list[bytes]]:
         """Every value's proof, in value order."""

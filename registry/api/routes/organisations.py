@@ -6,6 +6,7 @@ from sqlalchemy import select, update
 from datetime import datetime, timezone
 
 from registry.api.deps import Admin, AnyPrincipal, RequestId
+from registry.api.routes.credentials import CredType
 from registry.core.errors import Forbidden, NotFound
 from registry.db.models import ApiKey, Organisation
 from registry.services import audit
@@ -25,7 +26,7 @@ class OrganisationCreate(BaseModel):
     jurisdiction: str = Field(pattern=JURISDICTION)
     roles: list[Literal["admin", "issuer", "verifier", "regulator", "exporter", "holder"]] = Field(min_length=1)
     suite: Literal["secp256k1", "sm2-sm3"] = "secp256k1"
-    credentialTypes: list[Literal["BusinessLicence", "OperatingPermit", "DataAssetCertificate"]] = []
+    credentialTypes: list[CredType] = []
 
 
 def org_public(o: Organisation) -> dict:

@@ -247,7 +247,7 @@ def _size(n: int) -> str:
 def _display(doc: Any) -> dict:
     """What the page shows beside the result: the disclosed subject fields (JSON Pointer → value)
     and the redacted paths. Claimed by the document; trusted only if the result is valid."""
-    from verifier._internal.disclosure import escape_token
+    from verifier.issuance import escape_token
 
     if not isinstance(doc, dict):
         return {"disclosed": [], "redacted": [], "subjectName": None}
@@ -308,8 +308,8 @@ async def verify_upload(request: Request):
     """Verify an uploaded credential (and optionally a dataset) against the registry's trust bundle.
     Public: no API key. Returns the verifier's result plus the redacted paths and disclosed fields."""
     from registry.api.routes.verify import _invalid_unicode
-    from verifier._jsonio import loads_strict
-    from verifier._schema import parse_datetime
+    from verifier.issuance import loads_strict
+    from verifier.issuance import parse_datetime
 
     form = _Form()
     try:

@@ -97,7 +97,7 @@ async def verify(request: Request, p: AnyPrincipal):
 
     Body: ``{"credential": <holder copy, object or JSON text>, "at": RFC 3339 time (default now),
     "relyingParty": credit code, "purpose": text, "data": the dataset, base64}``."""
-    from verifier._schema import parse_datetime
+    from verifier.issuance import parse_datetime
 
     body = _parse(await request.body(), request.headers.get("content-type"))
     at = None
