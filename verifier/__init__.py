@@ -40,6 +40,14 @@ from verifier._holder import (
 )
 from verifier._internal.merkle import StandardMerkleTree, leaf_hash
 from verifier._internal.suites import batch_digest, eth_address, sign_batch, sm2_public_key
+from verifier._qbft import (
+    QbftHeader,
+    ValidatorSet,
+    follow_validator_changes,
+    parse_qbft_header,
+    seal_qbft_header,
+    verify_sealed_header,
+)
 from verifier._result import CHECK_NAMES, Check, CredentialSummary, VerificationResult
 from verifier._rpc import RpcTrust
 from verifier._schema import CREDENTIAL_TYPES
@@ -55,11 +63,13 @@ __all__ = [
     "IssuerKeyRecord",
     "IssuerRecord",
     "PreparedCredential",
+    "QbftHeader",
     "RpcTrust",
     "StandardMerkleTree",
     "StatusRecord",
     "TrustBundle",
     "TrustSource",
+    "ValidatorSet",
     "VerificationResult",
     "Verifier",
     "assemble_holder_copy",
@@ -69,10 +79,13 @@ __all__ = [
     "errors",
     "eth_address",
     "fetch_anchor_proof",
+    "follow_validator_changes",
     "header_rlp_from_block",
     "leaf_hash",
+    "parse_qbft_header",
     "prepare_credential",
     "redact",
+    "seal_qbft_header",
     "sign_batch",
     "sign_header",
     "sign_trust_bundle",
@@ -80,4 +93,5 @@ __all__ = [
     "subject_hash",
     "verify",
     "verify_anchor_proof",
+    "verify_sealed_header",
 ]

@@ -14,6 +14,8 @@ operator), not for a debugger: it says what is wrong and, where it helps, what t
     │   ├── MalformedBundle      not valid JSON, or a member missing or of the wrong type
     │   └── BundleSignatureError the trust bundle's signature fails or its signer is not pinned
     ├── InvalidAnchorProof       a proof-carrying anchor does not prove what it claims
+    ├── InvalidSealedHeader      a QBFT header's committed seals do not make it final for the pinned validators
+    ├── InvalidValidatorSet      a validators file cannot be used
     ├── SignatureError           a key or signature is malformed, or signing failed
     ├── MerkleError              a Merkle tree or proof is malformed
     └── TrustSourceError         an online trust source could not be reached or answered badly
@@ -27,6 +29,8 @@ __all__ = [
     "InvalidAnchorProof",
     "InvalidBundle",
     "InvalidDocument",
+    "InvalidSealedHeader",
+    "InvalidValidatorSet",
     "MalformedBundle",
     "MerkleError",
     "NumberOutOfRange",
@@ -71,6 +75,15 @@ class BundleSignatureError(InvalidBundle):
 
 class InvalidAnchorProof(CertledgerVerifyError, ValueError):
     """A proof-carrying anchor (block header + eth_getProof) does not prove the anchor."""
+
+
+class InvalidSealedHeader(CertledgerVerifyError, ValueError):
+    """A QBFT block header is malformed, or its committed seals are not a quorum of distinct pinned
+    validators (docs/FORMAT.md §12); the message names the failing check."""
+
+
+class InvalidValidatorSet(CertledgerVerifyError, ValueError):
+    """A validators file (docs/FORMAT.md §12.2) is unreadable, malformed or of an unsupported version."""
 
 
 class SignatureError(CertledgerVerifyError, ValueError):
