@@ -28,7 +28,13 @@ The byte-level format is normative in docs/FORMAT.md.
 """
 
 from verifier import errors
-from verifier._anchor_proof import fetch_anchor_proof, header_rlp_from_block, sign_header, verify_anchor_proof
+from verifier._anchor_proof import (
+    ValidatorPinnedTrust,
+    fetch_anchor_proof,
+    header_rlp_from_block,
+    sign_header,
+    verify_anchor_proof,
+)
 from verifier._bundle import TrustBundle, build_trust_bundle, sign_trust_bundle
 from verifier._holder import (
     PreparedCredential,
@@ -69,6 +75,7 @@ __all__ = [
     "StatusRecord",
     "TrustBundle",
     "TrustSource",
+    "ValidatorPinnedTrust",
     "ValidatorSet",
     "VerificationResult",
     "Verifier",

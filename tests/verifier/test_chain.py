@@ -243,3 +243,70 @@ def test_anchor_proof_of_a_revoked_batch_fails_status(anvil, deployed, anchored)
     online = verify(holder, trust=RpcTrust(anvil.url, deployed.manifest()), at=AT).check("status")
     assert online.status == "failed" and "the whole batch was revoked" in online.reason
     assert "unrecorded" not in online.reason
+
+
+# -- validator mode (docs/FORMAT.md §12.4): the header is sealed by pinned validators ----------------
+DEV_VALIDATOR_KEYS = [bytes.fromhex(f"{i + 1:064x}") for i in range(4)]
+
+
+def _validator_trust(anvil, deployed, keys=DEV_VALIDATOR_KEYS):
+    from verifier import ValidatorPinnedTrust, ValidatorSet
+
+    validators = ValidatorSet(deployed.chain_id, tuple(eth_address(k) for k in keys))
+    return ValidatorPinnedTrust(_offline_bundle_without_anchors(anvil, deployed), validators)
+
+
+@pytest.fixture(scope="module")
+def sealed_carried(anvil, deployed, anchored):
+    _, copies, root = anchored
+    holder = copy.deepcopy(copies[1])
+    holder["proof"]["anchorProof"] = fetch_anchor_proof(
+        anvil.w3, deployed.anchors.address, root, None, validator_keys=DEV_VALIDATOR_KEYS
+    )
+    return holder
+
+
+def test_validator_sealed_anchor_proof_verifies(anvil, deployed, sealed_carried):
+    assert "headerSignature" not in sealed_carried["proof"]["anchorProof"]
+    result = verify(sealed_carried, trust=_validator_trust(anvil, deployed), at=AT)
+    assert result.valid, result.checks
+    assert result.check("anchor").status == "passed"
+
+
+def test_validator_mode_refuses_operator_signed_and_under_sealed_headers(anvil, deployed, carried, sealed_carried):
+    trust = _validator_trust(anvil, deployed)
+    check = verify(carried, trust=trust, at=AT).check("anchor")  # operator-signed: not QBFT
+    assert check.status == "failed" and "not sealed by the pinned validators: header: extraData" in check.reason
+    # Sealed by 2 of the 4 pinned validators only.
+    holder = copy.deepcopy(sealed_carried)
+    root = _b(sealed_carried["proof"]["merkleRoot"])
+    holder["proof"]["anchorProof"] = fetch_anchor_proof(
+        anvil.w3, deployed.anchors.address, root, None, validator_keys=DEV_VALIDATOR_KEYS[:2]
+    )
+    check = verify(holder, trust=trust, at=AT).check("anchor")
+    assert check.status == "failed" and "only 2 distinct validator seals" in check.reason
+    # Sealed by other keys.
+    other = [bytes.fromhex(f"{i + 100:064x}") for i in range(4)]
+    holder["proof"]["anchorProof"] = fetch_anchor_proof(
+        anvil.w3, deployed.anchors.address, root, None, validator_keys=other
+    )
+    check = verify(holder, trust=trust, at=AT).check("anchor")
+    assert check.status == "failed" and "which is not a pinned validator" in check.reason
+    # A changed stateRoot breaks the seals.
+    holder = copy.deepcopy(sealed_carried)
+    fields = __import__("rlp").decode(_b(holder["proof"]["anchorProof"]["blockHeader"]))
+    fields[3] = bytes(32)
+    holder["proof"]["anchorProof"]["blockHeader"] = "0x" + __import__("rlp").encode(fields).hex()
+    check = verify(holder, trust=trust, at=AT).check("anchor")
+    assert check.status == "failed" and "committed seal 0 recovers to" in check.reason
+
+
+def test_validators_for_another_chain_are_refused(anvil, deployed):
+    from verifier import ValidatorPinnedTrust, ValidatorSet
+    from verifier.errors import InvalidAnchorProof
+
+    with pytest.raises(InvalidAnchorProof, match="validators file is for chain 1, the trust source for chain"):
+        ValidatorPinnedTrust(_offline_bundle_without_anchors(anvil, deployed), ValidatorSet(1, (OUTSIDER,)))
+
+
+OUTSIDER = "0x" + "11" * 20
