@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -164,6 +165,22 @@ def verify_command(
         ),
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="one JSON object per file per line")] = False,
+    validators: Annotated[
+        Path | None,
+        typer.Option(
+            "--validators",
+            metavar="V",
+            help="pinned QBFT validators file: proof-carrying anchors must be validator-sealed",
+        ),
+    ] = None,
+    max_age: Annotated[
+        str | None,
+        typer.Option(
+            "--max-age",
+            metavar="DURATION",
+            help="refuse evidence older than this (90s, 30m, 1h, 7d, none); default 24h for bundles",
+        ),
+    ] = None,
 ) -> None:
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -181,6 +198,8 @@ def verify_command(
             json_output,
             out,
             err,
+            validators,
+            max_age,
         )
     except (InputError, CertledgerVerifyError) as exc:
         err.print(f"[red]certledger-verify:[/] {escape(str(exc))}")
@@ -208,6 +227,8 @@ def _run(
     json_output: bool,
     out: Console,
     err: Console,
+    validators: Path | None = None,
+    max_age: str | None = None,
 ) -> int:
     if (relying_party is None) != (purpose is None):
         raise InputError("--relying-party and --purpose go together")
@@ -221,13 +242,36 @@ def _run(
     names = _expand(files)
     if names.count("-") > 1:
         raise InputError("standard input (-) can be read only once")
+    limit: int | None = None
+    if max_age is not None:
+        from verifier._freshness import parse_duration
+
+        try:
+            limit = parse_duration(max_age)
+        except ValueError as exc:
+            raise InputError(f"--max-age: {exc}") from None
     trust = _trust(bundle, operators, rpc, deployment)
+    from verifier._freshness import check_fresh, default_max_age, evidence_as_of
+
+    as_of = evidence_as_of(trust)
+    check_fresh(
+        as_of,
+        limit if max_age is not None else default_max_age(trust),
+        parse_datetime(at) if at is not None else None,
+        what="trust bundle" if bundle is not None else "chain state",
+    )
+    if validators is not None:
+        from verifier._anchor_proof import ValidatorPinnedTrust
+        from verifier._qbft import ValidatorSet
+
+        trust = ValidatorPinnedTrust(trust, ValidatorSet.load(validators))
     describe = getattr(trust, "describe", None)
     if describe is not None:
         (err if json_output else out).print(escape(describe()))
     from verifier._verify import Verifier
 
     verifier = Verifier(trust=trust)
+    as_of_text = datetime.fromtimestamp(as_of, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     worst = 0
     progress = Progress(
         TextColumn("verifying"),
@@ -244,7 +288,9 @@ def _run(
             document = _load(name)
             result = verifier.verify(document, at=at, data=data, relying_party=relying_party, purpose=purpose)
             if json_output:
-                out.file.write(json.dumps(result.to_json(name), ensure_ascii=False) + "\n")
+                record = result.to_json(name)
+                record["evidenceAsOf"] = as_of_text
+                out.file.write(json.dumps(record, ensure_ascii=False) + "\n")
             else:
                 _print_result(out, name, result)
             if result.check("format").status == "failed":

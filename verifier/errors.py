@@ -16,6 +16,7 @@ operator), not for a debugger: it says what is wrong and, where it helps, what t
     ├── InvalidAnchorProof       a proof-carrying anchor does not prove what it claims
     ├── InvalidSealedHeader      a QBFT header's committed seals do not make it final for the pinned validators
     ├── InvalidValidatorSet      a validators file cannot be used
+    ├── StaleEvidence            the trust source's evidence is older than the freshness policy
     ├── SignatureError           a key or signature is malformed, or signing failed
     ├── MerkleError              a Merkle tree or proof is malformed
     └── TrustSourceError         an online trust source could not be reached or answered badly
@@ -36,6 +37,7 @@ __all__ = [
     "NumberOutOfRange",
     "RedactionError",
     "SignatureError",
+    "StaleEvidence",
     "TrustSourceError",
     "UnsupportedBundle",
 ]
@@ -84,6 +86,10 @@ class InvalidSealedHeader(CertledgerVerifyError, ValueError):
 
 class InvalidValidatorSet(CertledgerVerifyError, ValueError):
     """A validators file (docs/FORMAT.md §12.2) is unreadable, malformed or of an unsupported version."""
+
+
+class StaleEvidence(CertledgerVerifyError):
+    """The trust source's evidence is older than the freshness policy allows (docs/FORMAT.md §13)."""
 
 
 class SignatureError(CertledgerVerifyError, ValueError):
