@@ -247,7 +247,7 @@ def verify_sealed_header(header_rlp: bytes, validators: ValidatorSet) -> QbftHea
     """
     header = parse_qbft_header(header_rlp)
     _check_seals(header, validators)
-    if header.validators != validators.validators:
+    if set(header.validators) != set(validators.validators):
         raise InvalidSealedHeader(_change_message(header, validators))
     return header
 
@@ -279,8 +279,6 @@ def _change_message(header: QbftHeader, validators: ValidatorSet) -> str:
     removed = sorted(set(validators.validators) - set(header.validators))
     parts = [f"added {', '.join(added)}"] if added else []
     parts += [f"removed {', '.join(removed)}"] if removed else []
-    if not parts:
-        parts = ["same validators in a different order (Besu lists them sorted)"]
     return (
         f"validator set change at block {header.number}: {'; '.join(parts)} — the pinned set is out "
         "of date; follow the change with sealed headers or pin the new set"

@@ -115,6 +115,16 @@ def test_genesis_extra_data_names_exactly_the_generated_validators(project, netw
     assert int(g["alloc"][network["deployer"][2:].lower()]["balance"], 16) > 0
 
 
+def test_validators_file_pins_exactly_the_generated_validators(project, network):
+    from verifier import ValidatorSet
+
+    pinned = ValidatorSet.load(project / "network" / "validators.json")
+    g = json.loads((project / "network" / "genesis.json").read_text())
+    _, validators, _, _, _ = rlp.decode(bytes.fromhex(g["extraData"][2:]))
+    assert set(pinned.validators) == {"0x" + v.hex() for v in validators}
+    assert pinned.chain_id == int(g["config"]["chainId"]) and pinned.threshold == 3
+
+
 def test_enodes_match_node_keys_and_allowlists(project, network):
     net = project / "network"
     static = json.loads((net / "static-nodes.json").read_text())
