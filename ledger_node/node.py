@@ -8,6 +8,8 @@ the anvil we started.
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 import os
 import shutil
@@ -60,6 +62,12 @@ class _DevKeys:
 
 
 DEV_KEYS = _DevKeys()
+
+#: The development chain's 4 test QBFT validator keys (anvil seals nothing; docs/FORMAT.md §12.5):
+#: ``sha256("certledger/dev-validator/<i>")``. Public by construction — never use them elsewhere.
+DEV_VALIDATOR_KEYS: tuple[bytes, ...] = tuple(
+    hashlib.sha256(f"certledger/dev-validator/{i}".encode()).digest() for i in range(4)
+)
 
 
 @dataclass(frozen=True)

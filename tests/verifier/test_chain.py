@@ -246,7 +246,7 @@ def test_anchor_proof_of_a_revoked_batch_fails_status(anvil, deployed, anchored)
 
 
 # -- validator mode (docs/FORMAT.md §12.4): the header is sealed by pinned validators ----------------
-DEV_VALIDATOR_KEYS = [bytes.fromhex(f"{i + 1:064x}") for i in range(4)]
+from ledger_node.node import DEV_VALIDATOR_KEYS  # noqa: E402 - the development chain's test validators
 
 
 def _validator_trust(anvil, deployed, keys=DEV_VALIDATOR_KEYS):
