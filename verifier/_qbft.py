@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +238,15 @@ def _seal_signer(commit_hash: bytes, seal: bytes, index: int) -> str:
 
 
 def verify_sealed_header(header_rlp: bytes, validators: ValidatorSet) -> QbftHeader:
+    """The parsed header if sealed by a quorum of ``validators`` (see :func:`_verify_sealed_header`).
+
+    A pure function of its two arguments, so accepted headers are memoised (credentials issued
+    together carry the same header): 4,096 entries keyed by the exact header bytes and validator set.
+    """
+    return _verify_cached(bytes(header_rlp), validators)
+
+
+def _verify_sealed_header(header_rlp: bytes, validators: ValidatorSet) -> QbftHeader:
     """The parsed header if its committed seals come from at least ``validators.threshold``
     distinct pinned validators; else :class:`InvalidSealedHeader` naming the failing check.
 
@@ -250,6 +260,9 @@ def verify_sealed_header(header_rlp: bytes, validators: ValidatorSet) -> QbftHea
     if set(header.validators) != set(validators.validators):
         raise InvalidSealedHeader(_change_message(header, validators))
     return header
+
+
+_verify_cached = lru_cache(maxsize=4096)(_verify_sealed_header)
 
 
 def _check_seals(header: QbftHeader, validators: ValidatorSet) -> None:

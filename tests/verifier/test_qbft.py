@@ -295,3 +295,13 @@ def test_bad_validators_files_are_refused(tmp_path, content, reason):
 def test_missing_validators_file_is_refused(tmp_path):
     with pytest.raises(InvalidValidatorSet, match="cannot read the validators file"):
         ValidatorSet.load(tmp_path / "nope.json")
+
+
+def test_memoised_acceptance_is_per_header_and_validator_set():
+    verify_sealed_header(HEADER, PINNED)
+    verify_sealed_header(HEADER, PINNED)  # the cached answer
+    other = ValidatorSet(1337, tuple(v if i else OUTSIDER for i, v in enumerate(EXPECTED["validators"])))
+    with pytest.raises(InvalidSealedHeader):
+        verify_sealed_header(HEADER, other)  # another set: checked afresh
+    with pytest.raises(InvalidSealedHeader):
+        verify_sealed_header(bytearray(HEADER[:-1]) + b"\x01", PINNED)
