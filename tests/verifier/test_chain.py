@@ -310,3 +310,36 @@ def test_validators_for_another_chain_are_refused(anvil, deployed):
 
 
 OUTSIDER = "0x" + "11" * 20
+
+
+def test_cli_validator_mode_accepts_sealed_and_refuses_operator_signed(anvil, deployed, carried, sealed_carried, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from verifier import ValidatorSet
+
+    rpc = RpcTrust(anvil.url, deployed.manifest())
+    block = anvil.w3.eth.get_block(rpc.block_number)
+    bundle = sign_trust_bundle(
+        build_trust_bundle(
+            chain_id=deployed.chain_id,
+            contracts={k: v.lower() for k, v in deployed.manifest()["contracts"].items()},
+            block={"number": rpc.block_number, "hash": "0x" + bytes(block["hash"]).hex(),
+                   "timestamp": rpc.block_timestamp, "stateRoot": "0x" + bytes(block["stateRoot"]).hex()},
+            issuers=[rpc.issuer(1)],
+            anchors=[],
+        ),
+        OPERATOR_KEY,
+    )
+    (tmp_path / "bundle.json").write_text(bundle if isinstance(bundle, str) else json.dumps(bundle))
+    (tmp_path / "v.json").write_text(json.dumps(
+        ValidatorSet(deployed.chain_id, tuple(eth_address(k) for k in DEV_VALIDATOR_KEYS)).to_json()))
+    (tmp_path / "sealed.json").write_text(json.dumps(sealed_carried))
+    (tmp_path / "signed.json").write_text(json.dumps(carried))
+    base = [sys.executable, "-m", "verifier._cli", "--bundle", str(tmp_path / "bundle.json"),
+            "--validators", str(tmp_path / "v.json"), "--at", AT, "--json"]
+    ok = subprocess.run([*base[:3], str(tmp_path / "sealed.json"), *base[3:]], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr + ok.stdout
+    no = subprocess.run([*base[:3], str(tmp_path / "signed.json"), *base[3:]], capture_output=True, text=True, timeout=60)
+    assert no.returncode == 1 and "not sealed by the pinned validators" in no.stdout
