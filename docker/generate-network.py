@@ -15,6 +15,8 @@ Writes into --out (default: docker/network/, gitignored; never commit it):
                               governance key (the generated deployer's)
   deployment/                 where `certledger deploy --manifest` writes the manifest
   network.json                public summary: chain id, validators, enodes, allowlisted accounts
+  validators.json             the pinned validator set for `certledger-verify --validators`
+                              (docs/FORMAT.md §12.2): hand it to every bank
 
 Runs with the project's virtualenv (coincurve, eth-keys, rlp). The fixed container IPs below
 must match docker/compose.yaml (a test checks they do).
@@ -83,6 +85,16 @@ def decode_qbft_extra_data(extra_data: str) -> dict:
         "vote": vote,
         "round": int.from_bytes(round_, "big"),
         "seals": seals,
+    }
+
+
+def validators_file(chain_id: int, addresses: list[str]) -> dict:
+    """The validators file of docs/FORMAT.md §12.2 (``verifier.ValidatorSet.load`` reads it)."""
+    return {
+        "type": "certledger-validators",
+        "version": 1,
+        "chainId": chain_id,
+        "validators": sorted(a.lower() for a in addresses),
     }
 
 
@@ -211,6 +223,7 @@ def generate(out: Path, *, chain_id: int, deployer: str | None, accounts: list[s
     _write(out / "genesis.json", genesis_json, CONTAINER_READ)
     _write(out / "permissions_config.toml", permissions_toml(enodes, allow), CONTAINER_WRITE)
     _write(out / "static-nodes.json", json.dumps(enodes, indent=2) + "\n", CONTAINER_READ)
+    _write(out / "validators.json", json.dumps(validators_file(chain_id, addresses), indent=2) + "\n", CONTAINER_READ)
 
     pg_password = secrets.token_urlsafe(32)
     (out / "secrets").mkdir()
@@ -237,10 +250,6 @@ def generate(out: Path, *, chain_id: int, deployer: str | None, accounts: list[s
         "accountsAllowlist": allow,
     }
     _write(out / "network.json", json.dumps(summary, indent=2) + "\n", CONTAINER_READ)
-    # What a bank pins for the validator trust mode (certledger-verify --validators; FORMAT.md §14).
-    validator_set = {"type": "CertledgerValidatorSet", "chainId": chain_id,
-                     "validators": [a.lower() for a in addresses]}
-    _write(out / "validators.json", json.dumps(validator_set, indent=2) + "\n", CONTAINER_READ)
     return summary
 
 

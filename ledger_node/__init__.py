@@ -21,7 +21,7 @@ _WHERE = {
     "Chain": "chain", "RevertError": "chain", "TxFailed": "chain",
     "Deployment": "deploy", "deploy": "deploy", "load_manifest": "deploy",
     "LedgerNodeError": "errors",
-    "DEV_KEYS": "node", "AnvilNode": "node", "NodeStatus": "node",
+    "DEV_KEYS": "node", "DEV_VALIDATOR_KEYS": "node", "AnvilNode": "node", "NodeStatus": "node",
 }
 
 
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from ledger_node.chain import Chain, RevertError, TxFailed
     from ledger_node.deploy import Deployment, deploy, load_manifest
     from ledger_node.errors import LedgerNodeError
-    from ledger_node.node import DEV_KEYS, AnvilNode, NodeStatus
+    from ledger_node.node import DEV_KEYS, DEV_VALIDATOR_KEYS, AnvilNode, NodeStatus
 
 __all__ = [
     "ARTIFACT_NAMES",
@@ -61,6 +61,7 @@ __all__ = [
     "Artifact",
     "Chain",
     "DEV_KEYS",
+    "DEV_VALIDATOR_KEYS",
     "Deployment",
     "LedgerNodeError",
     "NodeStatus",

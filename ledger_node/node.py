@@ -10,6 +10,7 @@ the anvil we started.
 from __future__ import annotations
 
 import hashlib
+
 import json
 import os
 import shutil
@@ -64,19 +65,18 @@ class _DevKeys:
 
 DEV_KEYS = _DevKeys()
 
-#: The development chain's stand-in validators (anvil seals nothing): four well-known keys that seal
-#: QBFT-format headers around anvil's real blocks (verifier.seal_qbft_header), so the validator trust
-#: mode runs end to end on the embedded chain. Never use them on a real network.
+#: The development chain's 4 test QBFT validator keys (anvil seals nothing; docs/FORMAT.md §14.5):
+#: ``sha256("certledger/dev-validator/<i>")``. Public by construction — never use them elsewhere.
 DEV_VALIDATOR_KEYS: tuple[bytes, ...] = tuple(
-    hashlib.sha256(f"certledger development validator {i}".encode()).digest() for i in range(4))
+    hashlib.sha256(f"certledger/dev-validator/{i}".encode()).digest() for i in range(4)
+)
 
 
 def dev_validator_set(chain_id: int = DEV_CHAIN_ID) -> dict:
-    """The development validators as a validator set file (FORMAT.md §14)."""
-    from verifier import eth_address
+    """The development validators as a validators file (FORMAT.md §14.2)."""
+    from verifier import ValidatorSet, eth_address
 
-    return {"type": "CertledgerValidatorSet", "chainId": chain_id,
-            "validators": [eth_address(k) for k in DEV_VALIDATOR_KEYS]}
+    return ValidatorSet(chain_id, tuple(eth_address(k) for k in DEV_VALIDATOR_KEYS)).to_json()
 
 
 @dataclass(frozen=True)

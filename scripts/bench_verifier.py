@@ -139,9 +139,12 @@ def _batch(count: int, suite: str, key: bytes, name: str, issuer_uscc: str, firs
     return docs, prepare_s, tree_s, tree.root, copies, len(prepared[0].salts)
 
 
-def run_python(count: int, suite: str, passes: int = 3) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def run_python(
+    count: int, suite: str, passes: int = 3, per_credential: Any = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """``passes`` batches of ``count`` credentials; each pass verifies one batch it has not seen, with
-    a fresh :class:`Verifier` (so no cache carries over from an earlier pass)."""
+    a fresh :class:`Verifier` (so no cache carries over from an earlier pass). ``per_credential``,
+    if given, is called after each verification inside the timed loop (scripts/bench_validator.py)."""
     name, issuer_uscc = "广东省市场监督管理局", _uscc(9_999_999)
     if suite == "sm2-sm3":
         key = (secrets.randbelow(2**255) + 1).to_bytes(32, "big")
@@ -192,7 +195,13 @@ def run_python(count: int, suite: str, passes: int = 3) -> tuple[dict[str, Any],
     for _, _, _, _, copies, _ in batches:
         verifier = Verifier(trust=trust)
         t, c = time.perf_counter(), time.process_time()
-        results = [verifier.verify(copy_, at=AT) for copy_ in copies]
+        if per_credential is None:
+            results = [verifier.verify(copy_, at=AT) for copy_ in copies]
+        else:
+            results = []
+            for copy_ in copies:
+                results.append(verifier.verify(copy_, at=AT))
+                per_credential()
         verify_s, verify_cpu = time.perf_counter() - t, time.process_time() - c
         if not all(r.valid for r in results):
             bad = next(r for r in results if not r.valid)

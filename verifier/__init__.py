@@ -30,6 +30,7 @@ The byte-level format is normative in docs/FORMAT.md.
 
 from verifier import errors, issuance
 from verifier._anchor_proof import (
+    ValidatorPinnedTrust,
     anchor_storage_key,
     fetch_anchor_proof,
     header_rlp_from_block,
@@ -47,17 +48,8 @@ from verifier._holder import (
 )
 from verifier._internal.keccak import keccak256
 from verifier._internal.merkle import StandardMerkleTree, leaf_hash
-from verifier._qbft import (
-    QbftHeader,
-    ValidatorHeaderTrust,
-    ValidatorSet,
-    follow_validator_changes,
-    parse_qbft_header,
-    seal_qbft_header,
-    verify_sealed_header,
-)
-from verifier._presentation import HolderKey, PresentationRequest, PresentationResult, present, verify_presentation
 from verifier._internal.suites import batch_digest, eth_address, sign_batch, sm2_public_key
+from verifier._presentation import HolderKey, PresentationRequest, PresentationResult, present, verify_presentation
 from verifier._proof_package import (
     HeaderTrust,
     OperatorHeaderTrust,
@@ -67,6 +59,15 @@ from verifier._proof_package import (
     build_proof_package,
     fetch_proof_package,
     status_storage_key,
+)
+from verifier._qbft import (
+    QbftHeader,
+    ValidatorHeaderTrust,
+    ValidatorSet,
+    follow_validator_changes,
+    parse_qbft_header,
+    seal_qbft_header,
+    verify_sealed_header,
 )
 from verifier._result import CHECK_NAMES, Check, CredentialSummary, VerificationResult
 from verifier._rpc import RpcTrust
@@ -80,17 +81,17 @@ __all__ = [
     "CREDENTIAL_TYPES",
     "Check",
     "CredentialSummary",
-    "HolderKey",
     "HeaderTrust",
+    "HolderKey",
     "IssuerKeyRecord",
     "IssuerRecord",
     "OperatorHeaderTrust",
     "PreparedCredential",
     "PresentationRequest",
     "PresentationResult",
-    "QbftHeader",
     "ProvenHeader",
     "ProvenState",
+    "QbftHeader",
     "RpcTrust",
     "StandardMerkleTree",
     "StatusRecord",
@@ -98,6 +99,7 @@ __all__ = [
     "TrustBundle",
     "TrustSource",
     "ValidatorHeaderTrust",
+    "ValidatorPinnedTrust",
     "ValidatorSet",
     "VerificationResult",
     "Verifier",
@@ -108,20 +110,20 @@ __all__ = [
     "build_trust_bundle",
     "credential_type_of",
     "errors",
-    "issuance",
     "eth_address",
     "fetch_anchor_proof",
-    "follow_validator_changes",
     "fetch_proof_package",
+    "follow_validator_changes",
     "header_rlp_from_block",
+    "issuance",
     "keccak256",
     "leaf_hash",
     "parse_qbft_header",
     "prepare_credential",
     "present",
     "redact",
-    "seal_qbft_header",
     "schema_for_id",
+    "seal_qbft_header",
     "sign_batch",
     "sign_header",
     "sign_trust_bundle",

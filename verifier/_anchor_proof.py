@@ -19,11 +19,13 @@ from trie.exceptions import BadTrieProof
 
 from verifier._internal.keccak import keccak256 as keccak
 from verifier._internal.suites import eth_address, personal_digest, recover_address, sign_digest_secp256k1
+from verifier._qbft import ValidatorSet, seal_qbft_header, verify_sealed_header
 from verifier._trust import AnchorRecord, TrustSource
-from verifier.errors import InvalidAnchorProof
+from verifier.errors import InvalidAnchorProof, InvalidSealedHeader
 
 __all__ = [
     "CONTRACTS_DATA",
+    "ValidatorPinnedTrust",
     "anchor_storage_key",
     "anchors_slot",
     "decode_anchor_word",
@@ -186,10 +188,38 @@ def _nodes(value: Any, what: str) -> list[Any]:
         raise InvalidAnchorProof(f"anchorProof.{what} holds a node that is not RLP") from None
 
 
+class ValidatorPinnedTrust:
+    """A trust source whose proof-carrying anchors must stand on a validator-sealed header
+    (docs/FORMAT.md §14.4): ``blockHeader`` is a QBFT header with a quorum of seals from
+    ``validators``; an operator-signed header is not trusted. Everything else is asked of ``inner``."""
+
+    def __init__(self, inner: TrustSource, validators: ValidatorSet) -> None:
+        if validators.chain_id != inner.chain_id:
+            raise InvalidAnchorProof(
+                f"the validators file is for chain {validators.chain_id}, the trust source for chain {inner.chain_id}"
+            )
+        self._inner = inner
+        self.validator_set = validators
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def trusts_header_signer(self, address: str) -> bool:
+        return False
+
+
 def verify_anchor_proof(proof: dict[str, Any], *, root: bytes, trust: TrustSource) -> AnchorRecord:
     """The anchor record of ``root`` proven by ``proof``; :class:`InvalidAnchorProof` if it proves nothing."""
-    # 1. The header, and the operator's signature over its hash (the one trusted input).
     header = _hex(proof.get("blockHeader"), "blockHeader")
+    validators: ValidatorSet | None = getattr(trust, "validator_set", None)
+    if validators is not None:
+        # 1'. Validator mode: the header's committed seals (a quorum of the pinned validators).
+        try:
+            sealed = verify_sealed_header(header, validators)
+        except InvalidSealedHeader as exc:
+            raise InvalidAnchorProof(f"the block header is not sealed by the pinned validators: {exc}") from None
+        return _prove_anchor(proof, root, trust, sealed.state_root, sealed.number)
+    # 1. The header, and the operator's signature over its hash (the one trusted input).
     block_hash = keccak(header)
     try:
         fields = rlp.decode(header)
@@ -206,6 +236,12 @@ def verify_anchor_proof(proof: dict[str, Any], *, root: bytes, trust: TrustSourc
         raise InvalidAnchorProof("the block header's signature does not verify")
     if not trust.trusts_header_signer(signer):
         raise InvalidAnchorProof(f"the block header was signed by {signer}, who is not a trusted operator")
+    return _prove_anchor(proof, root, trust, state_root, number)
+
+
+def _prove_anchor(
+    proof: dict[str, Any], root: bytes, trust: TrustSource, state_root: bytes, number: int
+) -> AnchorRecord:
     # 2. Account proof: AnchorRegistry's account in that state → its storage root.
     registry = bytes.fromhex(trust.anchor_registry[2:])
     try:
@@ -238,24 +274,34 @@ def verify_anchor_proof(proof: dict[str, Any], *, root: bytes, trust: TrustSourc
 
 
 def fetch_anchor_proof(
-    w3: Any, anchor_registry: str, root: bytes, operator_key: bytes, block: int | str = "latest"
+    w3: Any,
+    anchor_registry: str,
+    root: bytes,
+    operator_key: bytes | None,
+    block: int | str = "latest",
+    *,
+    validator_keys: Any = None,
 ) -> dict[str, Any]:
     """Build an ``anchorProof`` for ``root`` from a web3 connection (``eth_getBlockByNumber`` +
-    ``eth_getProof``), signed by ``operator_key``. Used by the registry and the tests."""
+    ``eth_getProof``), signed by ``operator_key`` — or, on the development chain, with the block's
+    real fields and stateRoot wrapped in a QBFT header sealed by ``validator_keys`` (§14.5).
+    Used by the registry and the tests."""
     raw_block = w3.provider.make_request(
         "eth_getBlockByNumber", [hex(block) if isinstance(block, int) else block, False]
     )
     header_block = raw_block["result"]
     header = header_rlp_from_block(header_block)
+    sealed = seal_qbft_header(header_block, validator_keys) if validator_keys else None
     slot = "0x" + anchor_storage_key(root).hex()
     proof = w3.provider.make_request(
         "eth_getProof", [w3.to_checksum_address(anchor_registry), [slot], header_block["number"]]
     )
     result = proof["result"]
-    chain_id = int(w3.eth.chain_id)
-    return {
-        "blockHeader": "0x" + header.hex(),
+    out: dict[str, Any] = {
+        "blockHeader": "0x" + (sealed or header).hex(),
         "accountProof": list(result["accountProof"]),
         "storageProof": list(result["storageProof"][0]["proof"]),
-        "headerSignature": sign_header(chain_id, keccak(header), operator_key),
     }
+    if operator_key is not None:
+        out["headerSignature"] = sign_header(int(w3.eth.chain_id), keccak(header), operator_key)
+    return out

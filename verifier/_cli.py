@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -186,7 +187,8 @@ def verify_command(
             "--validators",
             metavar="V",
             help="pin the chain's validator set (FORMAT.md §14): each credential's anchor and status must be "
-            "proven from a header sealed by a quorum of them (its proof package), whatever the bundle says",
+            "proven from a header sealed by a quorum of them (its proof package, or a sealed proof-carrying "
+            "anchor), whatever the bundle says",
         ),
     ] = None,
     request: Annotated[
@@ -200,6 +202,14 @@ def verify_command(
         ),
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="one JSON object per file per line")] = False,
+    max_age: Annotated[
+        str | None,
+        typer.Option(
+            "--max-age",
+            metavar="DURATION",
+            help="refuse evidence older than this (90s, 30m, 1h, 7d, none); default 24h for bundles",
+        ),
+    ] = None,
 ) -> None:
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -219,6 +229,7 @@ def verify_command(
             err,
             request,
             validators,
+            max_age,
         )
     except (InputError, CertledgerVerifyError) as exc:
         err.print(f"[red]certledger-verify:[/] {escape(str(exc))}")
@@ -248,6 +259,7 @@ def _run(
     err: Console,
     request_file: Path | None = None,
     validators_file: Path | None = None,
+    max_age: str | None = None,
 ) -> int:
     if (relying_party is None) != (purpose is None):
         raise InputError("--relying-party and --purpose go together")
@@ -268,24 +280,46 @@ def _run(
     names = _expand(files)
     if names.count("-") > 1:
         raise InputError("standard input (-) can be read only once")
+    limit: int | None = None
+    if max_age is not None:
+        from verifier._freshness import parse_duration
+
+        try:
+            limit = parse_duration(max_age)
+        except ValueError as exc:
+            raise InputError(f"--max-age: {exc}") from None
     trust = _trust(bundle, operators, rpc, deployment)
+    from verifier._freshness import check_fresh, default_max_age, evidence_as_of
+
+    as_of = evidence_as_of(trust)
+    check_fresh(
+        as_of,
+        limit if max_age is not None else default_max_age(trust),
+        parse_datetime(at) if at is not None else None,
+        what="trust bundle" if bundle is not None else "chain state",
+    )
+    pinned = None
+    if validators_file is not None:
+        from verifier._anchor_proof import ValidatorPinnedTrust
+        from verifier._qbft import ValidatorSet
+
+        pinned = ValidatorSet.load(validators_file)
+        trust = ValidatorPinnedTrust(trust, pinned)
     describe = getattr(trust, "describe", None)
     if describe is not None:
         (err if json_output else out).print(escape(describe()))
     from verifier._verify import Verifier, format_failure
 
     if validators_file is not None:
-        from verifier._qbft import ValidatorHeaderTrust, ValidatorSet
+        from verifier._qbft import ValidatorHeaderTrust
 
-        pinned = ValidatorSet.load(validators_file)
-        if pinned.chain_id != trust.chain_id:
-            raise InputError(f"--validators pins chain {pinned.chain_id}, the trust source is for chain {trust.chain_id}")
         (err if json_output else out).print(
             f"anchors and status proven from headers sealed by {pinned.threshold} of {len(pinned.validators)} pinned "
             "validators")
         verifier = Verifier(trust=trust, header_trust=ValidatorHeaderTrust(pinned), proven_only=True)
     else:
         verifier = Verifier(trust=trust)
+    as_of_text = datetime.fromtimestamp(as_of, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     worst = 0
     progress = Progress(
         TextColumn("verifying"),
@@ -309,7 +343,9 @@ def _run(
                 outcomes = _presentation_outcomes(name, raw, request, verifier, at, data)
             for label, result in outcomes:
                 if json_output:
-                    out.file.write(json.dumps(result.to_json(label), ensure_ascii=False) + "\n")
+                    record = result.to_json(label)
+                    record["evidenceAsOf"] = as_of_text
+                    out.file.write(json.dumps(record, ensure_ascii=False) + "\n")
                 else:
                     _print_result(out, label, result)
                 if not result.valid:

@@ -1,72 +1,70 @@
-"""Validator-sealed block headers: Hyperledger Besu QBFT committed seals (docs/FORMAT.md §14).
+"""Validator-sealed block headers (docs/FORMAT.md §14): a Hyperledger Besu QBFT header is final when
+its ``extraData`` carries committed seals over the QBFT commit hash from at least ⌈2n/3⌉ distinct
+validators. With the chain's validator set pinned (:class:`ValidatorSet`), a sealed header is
+evidence that no single party — not the registry operator, not one bureau — can forge.
 
-A QBFT header's ``extraData`` is ``RLP([vanity (32 bytes), validators (20-byte addresses), vote
-(empty list, or [address, type]), round (RLP integer), committed seals (65-byte signatures)])``.
-Each committed seal is a secp256k1 signature ``r ‖ s ‖ v`` (v ∈ {0, 1}) over the *commit hash*:
-
-    commitHash = keccak256(RLP(header with extraData = RLP([vanity, validators, vote, round, []])))
-
-A header is trusted when seals from at least ⌈2n/3⌉ distinct validators of the pinned set (n of
-them) recover from it. The rule and the real header that proves it are in
-``tests/assets/besu-qbft-block-7528.json`` (a live 4-validator Besu network, 3 seals).
-
-The validator set a header names must be the pinned one. When the network changes its validators,
-:func:`follow_validator_changes` walks a chain of sealed headers from the pinned set: each header
-must be sealed by a quorum of the set trusted so far, and then its own list becomes the trusted set.
+The layout and the rule follow Besu's ``QbftExtraDataCodec`` and ``BftBlockHashing`` and are checked
+against a real header of a live 4-validator Besu QBFT network (``tests/assets/besu-qbft-block-7528.json``).
+:func:`seal_qbft_header` makes such headers for the development chain (anvil seals nothing).
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import orjson
 import rlp
-from coincurve import PrivateKey, PublicKey
 
 from verifier._internal.keccak import keccak256 as keccak
-from verifier.errors import InvalidSealedHeader
+from verifier._internal.suites import eth_address, recover_address, sign_digest_secp256k1
+from verifier.errors import InvalidSealedHeader, InvalidValidatorSet
 
 __all__ = [
+    "VALIDATORS_FILE_TYPE",
     "QbftHeader",
     "ValidatorHeaderTrust",
     "ValidatorSet",
     "follow_validator_changes",
     "parse_qbft_header",
+    "qbft_extra_data",
     "quorum",
     "seal_qbft_header",
     "verify_sealed_header",
 ]
 
-EXTRA_DATA_INDEX = 12
-#: The mixHash every BFT block carries ("ctical byzantine fault tolerance"), Besu's BftHelpers.
-BFT_MIX_HASH = bytes.fromhex("63746963616c2062797a616e74696e65206661756c7420746f6c6572616e6365")
+VALIDATORS_FILE_TYPE = "certledger-validators"
+_VERSION = 1
+#: Index of ``extraData`` in an RLP block header (after parentHash … timestamp).
+_EXTRA = 12
+_HEADER_NAMES = (
+    "parentHash", "sha3Uncles", "miner", "stateRoot", "transactionsRoot", "receiptsRoot",
+    "logsBloom", "difficulty", "number", "gasLimit", "gasUsed", "timestamp", "extraData",
+    "mixHash", "nonce",
+)
 _SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
-_ADDRESS = re.compile(r"^0x[0-9a-f]{40}$")
-VALIDATOR_SET_TYPE = "CertledgerValidatorSet"
 
 
 def quorum(n: int) -> int:
-    """⌈2n/3⌉ — Besu's ``BftHelpers.calculateRequiredValidatorQuorum``."""
+    """Seals needed to finalise a block with ``n`` validators: ⌈2n/3⌉, as Besu's
+    ``BftHelpers.calculateRequiredValidatorQuorum`` (``Util.fastDivCeiling(2 * n, 3)``)."""
     return -(-2 * n // 3)
 
 
-def _int(value: bytes) -> int:
-    return int.from_bytes(value, "big")
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class QbftHeader:
-    """A parsed QBFT header: what a verifier uses of it, and its raw fields."""
+    """A parsed QBFT block header. ``fields`` are the raw RLP header items with the full
+    ``extraData``; ``commit_hash`` is what each committed seal signs; ``block_hash`` is Besu's
+    on-chain hash (seals and round excluded)."""
 
     parent_hash: bytes
     state_root: bytes
     number: int
     timestamp: int
-    block_hash: bytes  # keccak256 of the whole sealed RLP header
+    block_hash: bytes
     commit_hash: bytes
     vanity: bytes
     validators: tuple[str, ...]
@@ -75,173 +73,298 @@ class QbftHeader:
     seals: tuple[bytes, ...]
     fields: tuple[bytes, ...]
 
-
-def parse_qbft_header(header_rlp: bytes) -> QbftHeader:
-    """Decode an RLP block header and its QBFT ``extraData``; InvalidSealedHeader naming what is wrong."""
-    try:
-        fields = rlp.decode(header_rlp)
-    except Exception as exc:  # noqa: BLE001 - rlp raises several kinds of DecodingError
-        raise InvalidSealedHeader(f"the header is not RLP: {exc}") from None
-    if not isinstance(fields, list) or len(fields) < 15 or not all(isinstance(f, bytes) for f in fields):
-        raise InvalidSealedHeader("the header is not an RLP list of at least 15 byte strings")
-    if len(fields[0]) != 32 or len(fields[3]) != 32:
-        raise InvalidSealedHeader("the header's parentHash and stateRoot must be 32 bytes")
-    try:
-        extra = rlp.decode(fields[EXTRA_DATA_INDEX])
-    except Exception as exc:  # noqa: BLE001
-        raise InvalidSealedHeader(f"extraData is not RLP: {exc}") from None
-    if not isinstance(extra, list) or len(extra) != 5:
-        raise InvalidSealedHeader("extraData is not QBFT's [vanity, validators, vote, round, seals]")
-    vanity, validators, vote, round_, seals = extra
-    if not isinstance(vanity, bytes) or len(vanity) != 32:
-        raise InvalidSealedHeader("extraData's vanity must be 32 bytes")
-    if not isinstance(validators, list) or not validators or not all(
-            isinstance(v, bytes) and len(v) == 20 for v in validators):
-        raise InvalidSealedHeader("extraData's validators must be a non-empty list of 20-byte addresses")
-    if not isinstance(vote, list) or not all(isinstance(v, bytes) for v in vote) or len(vote) not in (0, 2):
-        raise InvalidSealedHeader("extraData's vote must be empty or [address, type]")
-    if not isinstance(round_, bytes) or len(round_) > 4 or round_[:1] == b"\0":
-        raise InvalidSealedHeader("extraData's round must be an RLP integer of at most 4 bytes")
-    if not isinstance(seals, list) or not all(isinstance(s, bytes) for s in seals):
-        raise InvalidSealedHeader("extraData's committed seals must be a list of signatures")
-    unsealed = list(fields)
-    unsealed[EXTRA_DATA_INDEX] = rlp.encode([vanity, validators, vote, round_, []])
-    addresses = tuple("0x" + v.hex() for v in validators)
-    if len(set(addresses)) != len(addresses):
-        raise InvalidSealedHeader("extraData lists a validator twice")
-    return QbftHeader(parent_hash=fields[0], state_root=fields[3], number=_int(fields[8]),
-                      timestamp=_int(fields[11]), block_hash=keccak(header_rlp),
-                      commit_hash=keccak(rlp.encode(unsealed)), vanity=vanity, validators=addresses,
-                      vote=tuple(vote), round=_int(round_), seals=tuple(seals), fields=tuple(fields))
+    def state_root_hex(self) -> str:
+        return "0x" + self.state_root.hex()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ValidatorSet:
-    """The validators a verifier pins (exported by docker/generate-network.py or the registry)."""
+    """The pinned QBFT validators of one chain: lower-case 0x addresses, sorted, distinct."""
 
     chain_id: int
     validators: tuple[str, ...]
 
+    def __post_init__(self) -> None:
+        if isinstance(self.chain_id, bool) or not isinstance(self.chain_id, int) or self.chain_id <= 0:
+            raise InvalidValidatorSet("chainId must be a positive integer")
+        if not self.validators:
+            raise InvalidValidatorSet("the validator set is empty")
+        normal = []
+        for v in self.validators:
+            if not isinstance(v, str) or len(v) != 42 or not v.startswith("0x"):
+                raise InvalidValidatorSet(f"validator {v!r} is not a 0x address of 20 bytes")
+            try:
+                bytes.fromhex(v[2:])
+            except ValueError:
+                raise InvalidValidatorSet(f"validator {v!r} is not a 0x address of 20 bytes") from None
+            normal.append(v.lower())
+        if len(set(normal)) != len(normal):
+            raise InvalidValidatorSet("the validator set lists a validator twice")
+        object.__setattr__(self, "validators", tuple(sorted(normal)))
+
     @property
     def threshold(self) -> int:
+        """⌈2n/3⌉ distinct seals (:func:`quorum`)."""
         return quorum(len(self.validators))
 
     @classmethod
-    def from_json(cls, data: Any) -> ValidatorSet:
-        if not isinstance(data, Mapping) or data.get("type") != VALIDATOR_SET_TYPE:
-            raise InvalidSealedHeader(f'a validator set file is a JSON object with "type": "{VALIDATOR_SET_TYPE}"')
-        chain_id, validators = data.get("chainId"), data.get("validators")
-        if not isinstance(chain_id, int) or isinstance(chain_id, bool) or chain_id < 1:
-            raise InvalidSealedHeader("the validator set's chainId must be a positive integer")
-        if not isinstance(validators, list) or not validators or not all(
-                isinstance(v, str) and _ADDRESS.fullmatch(v) for v in validators):
-            raise InvalidSealedHeader("the validator set's validators must be lower-case 0x addresses")
-        if len(set(validators)) != len(validators):
-            raise InvalidSealedHeader("the validator set names a validator twice")
-        return cls(chain_id, tuple(validators))
+    def from_json(cls, doc: Any) -> ValidatorSet:
+        """From the validators-file object (docs/FORMAT.md §14.2)."""
+        if not isinstance(doc, dict):
+            raise InvalidValidatorSet("a validators file is a JSON object")
+        if doc.get("type") != VALIDATORS_FILE_TYPE:
+            raise InvalidValidatorSet(f'not a validators file (type must be "{VALIDATORS_FILE_TYPE}")')
+        if doc.get("version") != _VERSION:
+            raise InvalidValidatorSet(f"validators file version {doc.get('version')!r} is not supported (1)")
+        validators = doc.get("validators")
+        if not isinstance(validators, list):
+            raise InvalidValidatorSet("validators must be a list of addresses")
+        return cls(chain_id=doc.get("chainId"), validators=tuple(validators))  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, path: str | Path) -> ValidatorSet:
+        """Read a validators file; :class:`InvalidValidatorSet` saying what is wrong."""
         try:
-            data = json.loads(Path(path).read_bytes())
+            data = Path(path).read_bytes()
         except OSError as exc:
-            raise InvalidSealedHeader(f"cannot read the validator set {path}: {exc.strerror or exc}") from None
-        except ValueError as exc:
-            raise InvalidSealedHeader(f"the validator set {path} is not JSON: {exc}") from None
-        return cls.from_json(data)
+            raise InvalidValidatorSet(f"cannot read the validators file {path}: {exc.strerror}") from None
+        try:
+            doc = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise InvalidValidatorSet(f"the validators file {path} is not valid JSON") from None
+        return cls.from_json(doc)
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": VALIDATOR_SET_TYPE, "chainId": self.chain_id, "validators": list(self.validators)}
+        return {
+            "type": VALIDATORS_FILE_TYPE,
+            "version": _VERSION,
+            "chainId": self.chain_id,
+            "validators": list(self.validators),
+        }
 
 
-def _recover(commit_hash: bytes, seal: bytes) -> str | None:
-    if len(seal) != 65 or seal[64] not in (0, 1):
-        return None
-    if not 0 < _int(seal[32:64]) <= _SECP256K1_HALF_N:
-        return None  # high-s: a malleated copy of a seal
+def _int(raw: bytes, what: str) -> int:
+    if not isinstance(raw, bytes) or (raw[:1] == b"\x00"):
+        raise InvalidSealedHeader(f"header: {what} is not a canonical RLP integer")
+    return int.from_bytes(raw, "big")
+
+
+def qbft_extra_data(
+    validators: Sequence[str], round: int, seals: Sequence[bytes] | None, *,
+    vanity: bytes = bytes(32), vote: Sequence[bytes] = (),
+) -> bytes:
+    """QBFT ``extraData``: ``RLP([vanity, [validator…], [vote?], round, [seal…]])``. ``seals=None``
+    leaves the seal list empty (the commit-hash form)."""
+    return rlp.encode([
+        vanity,
+        [bytes.fromhex(v[2:]) for v in validators],
+        [list(vote)] if vote else [],
+        round,
+        list(seals or ()),
+    ])
+
+
+def parse_qbft_header(header_rlp: bytes) -> QbftHeader:
+    """Parse a QBFT block header; :class:`InvalidSealedHeader` naming what is malformed.
+
+    Nothing is verified here beyond the shape: see :func:`verify_sealed_header`.
+    """
     try:
-        public = PublicKey.from_signature_and_message(seal, commit_hash, hasher=None)
-    except Exception:  # noqa: BLE001
-        return None
-    return "0x" + keccak(public.format(compressed=False)[1:])[-20:].hex()
+        fields = rlp.decode(header_rlp, strict=True)
+    except (rlp.exceptions.DecodingError, TypeError):
+        raise InvalidSealedHeader("header: not an RLP block header") from None
+    if not isinstance(fields, list) or len(fields) < 15 or not all(isinstance(f, bytes) for f in fields):
+        raise InvalidSealedHeader("header: not an RLP list of at least 15 byte strings")
+    for i, size in ((0, 32), (3, 32)):
+        if len(fields[i]) != size:
+            raise InvalidSealedHeader(f"header: {_HEADER_NAMES[i]} is not 32 bytes")
+    try:
+        extra = rlp.decode(fields[_EXTRA], strict=True)
+    except rlp.exceptions.DecodingError:
+        raise InvalidSealedHeader("header: extraData is not QBFT extra data (not RLP)") from None
+    if not isinstance(extra, list) or len(extra) != 5:
+        raise InvalidSealedHeader(
+            "header: extraData is not QBFT extra data (want [vanity, validators, vote, round, seals])"
+        )
+    vanity, validators, vote, round_raw, seals = extra
+    if not isinstance(vanity, bytes) or len(vanity) != 32:
+        raise InvalidSealedHeader("header: extraData vanity is not 32 bytes")
+    if not isinstance(validators, list) or not all(isinstance(v, bytes) and len(v) == 20 for v in validators):
+        raise InvalidSealedHeader("header: extraData validators is not a list of 20-byte addresses")
+    if not isinstance(vote, list) or len(vote) > 1:
+        raise InvalidSealedHeader("header: extraData vote is not an empty or one-item list")
+    if vote and not (
+        isinstance(vote[0], list) and len(vote[0]) == 2
+        and isinstance(vote[0][0], bytes) and len(vote[0][0]) == 20 and isinstance(vote[0][1], bytes)
+    ):
+        raise InvalidSealedHeader("header: extraData vote is not [recipient, type]")
+    if not isinstance(round_raw, bytes) or len(round_raw) > 4:
+        raise InvalidSealedHeader("header: extraData round is not a 32-bit integer")
+    round_ = _int(round_raw, "extraData round")
+    if not isinstance(seals, list) or not all(isinstance(s, bytes) for s in seals):
+        raise InvalidSealedHeader("header: extraData committed seals is not a list of byte strings")
+    # Commit hash: the header with the seal list emptied (round kept); on-chain hash: round 0 too
+    # (Besu QbftExtraDataCodec EXCLUDE_COMMIT_SEALS / EXCLUDE_COMMIT_SEALS_AND_ROUND_NUMBER).
+    commit_extra = rlp.encode([vanity, validators, vote, round_raw, []])
+    hash_extra = rlp.encode([vanity, validators, vote, b"", []])
+    commit_hash = keccak(rlp.encode([*fields[:_EXTRA], commit_extra, *fields[_EXTRA + 1:]]))
+    block_hash = keccak(rlp.encode([*fields[:_EXTRA], hash_extra, *fields[_EXTRA + 1:]]))
+    return QbftHeader(
+        parent_hash=fields[0],
+        state_root=fields[3],
+        number=_int(fields[8], "number"),
+        timestamp=_int(fields[11], "timestamp"),
+        block_hash=block_hash,
+        commit_hash=commit_hash,
+        vanity=vanity,
+        validators=tuple("0x" + v.hex() for v in validators),
+        vote=tuple(vote[0]) if vote else (),
+        round=round_,
+        seals=tuple(seals),
+        fields=tuple(fields),
+    )
 
 
-def _check_seals(header: QbftHeader, trusted: Sequence[str]) -> None:
-    signers: list[str] = []
-    for i, seal in enumerate(header.seals):
-        signer = _recover(header.commit_hash, seal)
-        if signer is None:
-            raise InvalidSealedHeader(f"committed seal {i} of block {header.number} is not a valid signature")
-        if signer not in trusted:
-            raise InvalidSealedHeader(f"committed seal {i} of block {header.number} is by {signer}, "
-                                      "not a pinned validator")
-        if signer in signers:
-            raise InvalidSealedHeader(f"committed seal {i} of block {header.number} repeats {signer}'s seal")
-        signers.append(signer)
-    need = quorum(len(trusted))
-    if len(signers) < need:
-        raise InvalidSealedHeader(f"block {header.number} has {len(signers)} committed seal(s) of "
-                                  f"{len(trusted)} validators; a quorum is {need}")
+def _seal_signer(commit_hash: bytes, seal: bytes, index: int) -> str:
+    if len(seal) != 65:
+        raise InvalidSealedHeader(f"committed seal {index}: {len(seal)} bytes, not 65 (r ‖ s ‖ v)")
+    if seal[64] not in (0, 1):
+        raise InvalidSealedHeader(f"committed seal {index}: recovery id {seal[64]} is not 0 or 1")
+    if int.from_bytes(seal[32:64], "big") > _SECP256K1_HALF_N:
+        raise InvalidSealedHeader(f"committed seal {index}: high-s signature (a malleated copy)")
+    signer = recover_address(commit_hash, seal[:64] + bytes([seal[64] + 27]))
+    if signer is None:
+        raise InvalidSealedHeader(f"committed seal {index}: not a valid secp256k1 signature")
+    return signer
 
 
 def verify_sealed_header(header_rlp: bytes, validators: ValidatorSet) -> QbftHeader:
-    """The header, once at least ⌈2n/3⌉ distinct pinned validators' committed seals recover from its
-    commit hash and it names exactly the pinned set; InvalidSealedHeader naming the failed check."""
+    """The parsed header if sealed by a quorum of ``validators`` (see :func:`_verify_sealed_header`).
+
+    A pure function of its two arguments, so accepted headers are memoised (credentials issued
+    together carry the same header): 4,096 entries keyed by the exact header bytes and validator set.
+    """
+    return _verify_cached(bytes(header_rlp), validators)
+
+
+def _verify_sealed_header(header_rlp: bytes, validators: ValidatorSet) -> QbftHeader:
+    """The parsed header if its committed seals come from at least ``validators.threshold``
+    distinct pinned validators; else :class:`InvalidSealedHeader` naming the failing check.
+
+    Like Besu's committer validation, every seal must recover to a pinned validator and no
+    validator may seal twice. The header's own validator list (the set for the next block) must
+    equal the pinned set; a change is refused naming it — follow it with
+    :func:`follow_validator_changes`.
+    """
     header = parse_qbft_header(header_rlp)
+    _check_seals(header, validators)
     if set(header.validators) != set(validators.validators):
-        added = sorted(set(header.validators) - set(validators.validators))
-        removed = sorted(set(validators.validators) - set(header.validators))
-        raise InvalidSealedHeader(
-            f"block {header.number} names another validator set than the pinned one (added: "
-            f"{', '.join(added) or 'none'}; removed: {', '.join(removed) or 'none'}): give the chain of "
-            "sealed headers from the pinned set to the change, or pin the new set")
-    _check_seals(header, validators.validators)
+        raise InvalidSealedHeader(_change_message(header, validators))
     return header
 
 
-def follow_validator_changes(pinned: ValidatorSet, headers: Sequence[bytes]) -> ValidatorSet:
-    """Walk sealed headers in block order from ``pinned``: each must be sealed by a quorum of the set
-    trusted so far; its own validator list is trusted after it. Returns the last trusted set."""
-    trusted, last = pinned.validators, -1
-    for header_rlp in headers:
-        header = parse_qbft_header(header_rlp)
-        if header.number <= last:
-            raise InvalidSealedHeader(f"the validator-change headers are not in block order (block {header.number})")
-        _check_seals(header, trusted)
-        trusted, last = header.validators, header.number
-    return ValidatorSet(pinned.chain_id, trusted)
+_verify_cached = lru_cache(maxsize=4096)(_verify_sealed_header)
 
 
-def seal_qbft_header(block: Mapping[str, Any], validator_keys: Sequence[bytes], *, round: int = 0,
-                     sealers: int | None = None) -> bytes:
-    """A QBFT header around a development block (anvil seals nothing): the block's real fields and
-    stateRoot, QBFT ``extraData`` naming the validators of ``validator_keys``, and committed seals by
-    the first ``sealers`` of them (all by default). Development and tests only: the format is the one
-    the Besu vector proves, the seals are made here."""
-    from verifier._anchor_proof import header_fields_from_block
+def _check_seals(header: QbftHeader, validators: ValidatorSet) -> None:
+    pinned = set(validators.validators)
+    seen: dict[str, int] = {}
+    for i, seal in enumerate(header.seals):
+        signer = _seal_signer(header.commit_hash, seal, i)
+        if signer not in pinned:
+            raise InvalidSealedHeader(
+                f"committed seal {i} recovers to {signer}, which is not a pinned validator "
+                "(the seal or a header field was changed, or the validator set is not the pinned one)"
+            )
+        if signer in seen:
+            raise InvalidSealedHeader(
+                f"committed seals {seen[signer]} and {i} are both from validator {signer} (duplicate seal)"
+            )
+        seen[signer] = i
+    if len(seen) < validators.threshold:
+        raise InvalidSealedHeader(
+            f"only {len(seen)} distinct validator seals on block {header.number}; "
+            f"{validators.threshold} of {len(validators.validators)} are needed (quorum)"
+        )
 
-    fields = header_fields_from_block(block)
-    addresses = [keccak(PrivateKey(k).public_key.format(compressed=False)[1:])[-20:] for k in validator_keys]
-    vanity = b"\0" * 32
-    fields[EXTRA_DATA_INDEX] = rlp.encode([vanity, addresses, [], round, []])
-    fields[13] = BFT_MIX_HASH
+
+def _change_message(header: QbftHeader, validators: ValidatorSet) -> str:
+    added = sorted(set(header.validators) - set(validators.validators))
+    removed = sorted(set(validators.validators) - set(header.validators))
+    parts = [f"added {', '.join(added)}"] if added else []
+    parts += [f"removed {', '.join(removed)}"] if removed else []
+    return (
+        f"validator set change at block {header.number}: {'; '.join(parts)} — the pinned set is out "
+        "of date; follow the change with sealed headers or pin the new set"
+    )
+
+
+def follow_validator_changes(headers: Sequence[bytes], validators: ValidatorSet) -> ValidatorSet:
+    """Follow validator-set changes from the pinned set (docs/FORMAT.md §14.3).
+
+    Each header, in strictly increasing block order, must be sealed by a quorum of the set trusted
+    so far; its ``extraData`` validator list then becomes the trusted set. Returns the last set.
+    """
+    trusted = validators
+    last = -1
+    for k, raw in enumerate(headers):
+        try:
+            header = parse_qbft_header(raw)
+            if header.number <= last:
+                raise InvalidSealedHeader(
+                    f"block {header.number} does not follow block {last} (headers must be in increasing order)"
+                )
+            _check_seals(header, trusted)
+        except InvalidSealedHeader as exc:
+            raise InvalidSealedHeader(f"validator-change header {k}: {exc}") from None
+        last = header.number
+        trusted = ValidatorSet(chain_id=trusted.chain_id, validators=header.validators)
+    return trusted
+
+
+def _block_field(block: dict[str, Any], name: str) -> Any:
+    v = block[name]
+    if isinstance(v, str):
+        if name in {"difficulty", "number", "gasLimit", "gasUsed", "timestamp",
+                    "baseFeePerGas", "blobGasUsed", "excessBlobGas"}:
+            return int(v, 16)
+        return bytes.fromhex(v.removeprefix("0x"))
+    return v if isinstance(v, int) else bytes(v)
+
+
+_OPTIONAL = ("baseFeePerGas", "withdrawalsRoot", "blobGasUsed", "excessBlobGas",
+             "parentBeaconBlockRoot", "requestsHash")
+
+
+def seal_qbft_header(block: dict[str, Any], validator_keys: Sequence[bytes], *, round: int = 0) -> bytes:
+    """Development chain only (docs/FORMAT.md §14.5): the RLP header of ``block`` (an
+    ``eth_getBlockByNumber`` result from anvil — its real parentHash, stateRoot, number, timestamp …)
+    with ``extraData`` replaced by QBFT extra data listing the validators of ``validator_keys``
+    (sorted, as Besu lists them) and sealed by every one of those keys."""
+    validators = sorted(eth_address(k) for k in validator_keys)
+    fields: list[Any] = [_block_field(block, n) for n in _HEADER_NAMES]
+    for name in _OPTIONAL:
+        if block.get(name) is None:
+            break
+        fields.append(_block_field(block, name))
+    fields[_EXTRA] = qbft_extra_data(validators, round, None)
     commit_hash = keccak(rlp.encode(fields))
     seals = []
-    for key in validator_keys[: len(validator_keys) if sealers is None else sealers]:
-        sig = PrivateKey(key).sign_recoverable(commit_hash, hasher=None)
-        seals.append(sig)
-    fields[EXTRA_DATA_INDEX] = rlp.encode([vanity, addresses, [], round, seals])
+    for key in validator_keys:
+        sig = sign_digest_secp256k1(commit_hash, key)
+        seals.append(sig[:64] + bytes([sig[64] - 27]))
+    fields[_EXTRA] = qbft_extra_data(validators, round, seals)
     return rlp.encode(fields)
 
 
 class ValidatorHeaderTrust:
     """A proof package's header is trusted when a quorum of the pinned validators sealed it
-    (FORMAT.md §12.2, §14): the verifier's root of trust is the validator set, not an operator."""
+    (FORMAT.md §14.2, §14): the verifier's root of trust is the validator set, not an operator."""
 
     def __init__(self, validators: ValidatorSet) -> None:
         self.validators = validators
 
-    def prove_header(self, package: Mapping[str, Any], header: bytes, chain_id: int) -> Any:
+    def prove_header(self, package: Any, header: bytes, chain_id: int) -> Any:
         from verifier._proof_package import ProvenHeader
         from verifier.errors import InvalidProofPackage
 
@@ -252,5 +375,7 @@ class ValidatorHeaderTrust:
             sealed = verify_sealed_header(header, self.validators)
         except InvalidSealedHeader as exc:
             raise InvalidProofPackage(f"blockHeader: {exc}") from None
-        return ProvenHeader(sealed.block_hash, sealed.state_root, sealed.number, sealed.timestamp,
+        from verifier._internal.keccak import keccak256
+
+        return ProvenHeader(keccak256(header), sealed.state_root, sealed.number, sealed.timestamp,
                             f"{len(sealed.seals)} of {len(self.validators.validators)} pinned validators")

@@ -125,8 +125,10 @@ class Verifier:
         bundle's; when given, or when a credential carries its own ``proof.proofPackage``, its
         ``anchor`` and ``status`` come from the proven chain state, never from ``trust``.
         ``header_trust`` decides which package headers are trusted (default: a header signed by
-        an operator that ``trust`` trusts). ``proven_only``: a credential with no package fails
-        ``anchor`` instead of falling back to ``trust`` (the validator mode, FORMAT.md §14)."""
+        an operator that ``trust`` trusts). ``proven_only``: a credential with neither a package nor
+        a proof-carrying anchor fails ``anchor`` instead of falling back to ``trust`` (the validator
+        mode, FORMAT.md §14; a proof-carrying anchor proves the anchor only, its status still comes
+        from ``trust``)."""
         self.trust = trust
         self._proven_only = proven_only
         self._header_trust: HeaderTrust = header_trust or OperatorHeaderTrust.of(trust)
@@ -333,7 +335,7 @@ class Verifier:
         assert p is not None
         if p.proof_package is not None or self._package is not None:
             record, why = self._package_anchor(s)
-        elif self._proven_only:
+        elif self._proven_only and p.anchor_proof is None:
             record, why = None, ("no proof package: with pinned validators the anchor and status must be proven "
                                  "from sealed chain state (the registry serves one: GET /v1/credentials/{id}/proof)")
         else:

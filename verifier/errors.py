@@ -15,6 +15,10 @@ operator), not for a debugger: it says what is wrong and, where it helps, what t
     │   └── BundleSignatureError the trust bundle's signature fails or its signer is not pinned
     ├── InvalidAnchorProof       a proof-carrying anchor does not prove what it claims
     │   └── InvalidProofPackage  a proof package (header + eth_getProof) does not prove anchor and status
+    ├── InvalidPresentation      a presentation or presentation request is malformed
+    ├── InvalidSealedHeader      a QBFT header's committed seals do not make it final for the pinned validators
+    ├── InvalidValidatorSet      a validators file cannot be used
+    ├── StaleEvidence            the trust source's evidence is older than the freshness policy
     ├── SignatureError           a key or signature is malformed, or signing failed
     ├── MerkleError              a Merkle tree or proof is malformed
     └── TrustSourceError         an online trust source could not be reached or answered badly
@@ -29,13 +33,15 @@ __all__ = [
     "InvalidBundle",
     "InvalidDocument",
     "InvalidPresentation",
-    "InvalidSealedHeader",
     "InvalidProofPackage",
+    "InvalidSealedHeader",
+    "InvalidValidatorSet",
     "MalformedBundle",
     "MerkleError",
     "NumberOutOfRange",
     "RedactionError",
     "SignatureError",
+    "StaleEvidence",
     "TrustSourceError",
     "UnsupportedBundle",
 ]
@@ -80,6 +86,17 @@ class InvalidAnchorProof(CertledgerVerifyError, ValueError):
 class InvalidProofPackage(InvalidAnchorProof):
     """A proof package (docs/FORMAT.md §12) is malformed or does not prove what it claims; the
     message starts with the member that failed."""
+class InvalidSealedHeader(CertledgerVerifyError, ValueError):
+    """A QBFT block header is malformed, or its committed seals are not a quorum of distinct pinned
+    validators (docs/FORMAT.md §14); the message names the failing check."""
+
+
+class InvalidValidatorSet(CertledgerVerifyError, ValueError):
+    """A validators file (docs/FORMAT.md §14.2) is unreadable, malformed or of an unsupported version."""
+
+
+class StaleEvidence(CertledgerVerifyError):
+    """The trust source's evidence is older than the freshness policy allows (docs/FORMAT.md §15)."""
 
 
 class SignatureError(CertledgerVerifyError, ValueError):
@@ -88,10 +105,6 @@ class SignatureError(CertledgerVerifyError, ValueError):
 
 class MerkleError(CertledgerVerifyError, ValueError):
     """A Merkle tree or proof is malformed (wrong lengths, index out of range, ...)."""
-
-
-class InvalidSealedHeader(CertledgerVerifyError, ValueError):
-    """A block header is not sealed by a quorum of the pinned validators (docs/FORMAT.md §14)."""
 
 
 class InvalidPresentation(CertledgerVerifyError, ValueError):

@@ -108,16 +108,21 @@ def test_genesis_extra_data_names_exactly_the_generated_validators(project, netw
         from_keys.append(eth_keys_mod.PrivateKey(key).public_key.to_canonical_address())
     assert validators == from_keys
     assert len(set(validators)) == 4
-    # the validator set a bank pins (certledger-verify --validators) names the same four
-    from verifier import ValidatorSet
-
-    pinned = ValidatorSet.load(project / "network" / "validators.json")
-    assert pinned.validators == tuple("0x" + v.hex() for v in from_keys) and pinned.chain_id == g["config"]["chainId"]
     qbft = g["config"]["qbft"]
     assert qbft == {"blockperiodseconds": 2, "epochlength": 30000, "requesttimeoutseconds": 4}
     assert g["config"]["zeroBaseFee"] is True and g["config"]["cancunTime"] == 0
     assert list(g["alloc"]) == [network["deployer"][2:].lower()]
     assert int(g["alloc"][network["deployer"][2:].lower()]["balance"], 16) > 0
+
+
+def test_validators_file_pins_exactly_the_generated_validators(project, network):
+    from verifier import ValidatorSet
+
+    pinned = ValidatorSet.load(project / "network" / "validators.json")
+    g = json.loads((project / "network" / "genesis.json").read_text())
+    _, validators, _, _, _ = rlp.decode(bytes.fromhex(g["extraData"][2:]))
+    assert set(pinned.validators) == {"0x" + v.hex() for v in validators}
+    assert pinned.chain_id == int(g["config"]["chainId"]) and pinned.threshold == 3
 
 
 def test_enodes_match_node_keys_and_allowlists(project, network):

@@ -310,3 +310,103 @@ def test_anchor_tx_hash_is_checked_online_and_marked_unchecked_offline(
     reason = result.check("anchor").reason
     assert "0xabababab" in reason and "the holder's claim, not checked by this trust source" in reason
     assert "(checked)" not in reason
+
+
+# -- validator mode (docs/FORMAT.md §14.4): the header is sealed by pinned validators ----------------
+from ledger_node.node import DEV_VALIDATOR_KEYS  # noqa: E402 - the development chain's test validators
+
+
+def _validator_trust(anvil, deployed, keys=DEV_VALIDATOR_KEYS):
+    from verifier import ValidatorPinnedTrust, ValidatorSet
+
+    validators = ValidatorSet(deployed.chain_id, tuple(eth_address(k) for k in keys))
+    return ValidatorPinnedTrust(_offline_bundle_without_anchors(anvil, deployed), validators)
+
+
+@pytest.fixture(scope="module")
+def sealed_carried(anvil, deployed, anchored):
+    _, copies, root = anchored
+    holder = copy.deepcopy(copies[1])
+    holder["proof"]["anchorProof"] = fetch_anchor_proof(
+        anvil.w3, deployed.anchors.address, root, None, validator_keys=DEV_VALIDATOR_KEYS
+    )
+    return holder
+
+
+def test_validator_sealed_anchor_proof_verifies(anvil, deployed, sealed_carried):
+    assert "headerSignature" not in sealed_carried["proof"]["anchorProof"]
+    result = verify(sealed_carried, trust=_validator_trust(anvil, deployed), at=AT)
+    assert result.valid, result.checks
+    assert result.check("anchor").status == "passed"
+
+
+def test_validator_mode_refuses_operator_signed_and_under_sealed_headers(anvil, deployed, carried, sealed_carried):
+    trust = _validator_trust(anvil, deployed)
+    check = verify(carried, trust=trust, at=AT).check("anchor")  # operator-signed: not QBFT
+    assert check.status == "failed" and "not sealed by the pinned validators: header: extraData" in check.reason
+    # Sealed by 2 of the 4 pinned validators only.
+    holder = copy.deepcopy(sealed_carried)
+    root = _b(sealed_carried["proof"]["merkleRoot"])
+    holder["proof"]["anchorProof"] = fetch_anchor_proof(
+        anvil.w3, deployed.anchors.address, root, None, validator_keys=DEV_VALIDATOR_KEYS[:2]
+    )
+    check = verify(holder, trust=trust, at=AT).check("anchor")
+    assert check.status == "failed" and "only 2 distinct validator seals" in check.reason
+    # Sealed by other keys.
+    other = [bytes.fromhex(f"{i + 100:064x}") for i in range(4)]
+    holder["proof"]["anchorProof"] = fetch_anchor_proof(
+        anvil.w3, deployed.anchors.address, root, None, validator_keys=other
+    )
+    check = verify(holder, trust=trust, at=AT).check("anchor")
+    assert check.status == "failed" and "which is not a pinned validator" in check.reason
+    # A changed stateRoot breaks the seals.
+    holder = copy.deepcopy(sealed_carried)
+    fields = __import__("rlp").decode(_b(holder["proof"]["anchorProof"]["blockHeader"]))
+    fields[3] = bytes(32)
+    holder["proof"]["anchorProof"]["blockHeader"] = "0x" + __import__("rlp").encode(fields).hex()
+    check = verify(holder, trust=trust, at=AT).check("anchor")
+    assert check.status == "failed" and "committed seal 0 recovers to" in check.reason
+
+
+def test_validators_for_another_chain_are_refused(anvil, deployed):
+    from verifier import ValidatorPinnedTrust, ValidatorSet
+    from verifier.errors import InvalidAnchorProof
+
+    with pytest.raises(InvalidAnchorProof, match="validators file is for chain 1, the trust source for chain"):
+        ValidatorPinnedTrust(_offline_bundle_without_anchors(anvil, deployed), ValidatorSet(1, (OUTSIDER,)))
+
+
+OUTSIDER = "0x" + "11" * 20
+
+
+def test_cli_validator_mode_accepts_sealed_and_refuses_operator_signed(anvil, deployed, carried, sealed_carried, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from verifier import ValidatorSet
+
+    rpc = RpcTrust(anvil.url, deployed.manifest())
+    block = anvil.w3.eth.get_block(rpc.block_number)
+    bundle = sign_trust_bundle(
+        build_trust_bundle(
+            chain_id=deployed.chain_id,
+            contracts={k: v.lower() for k, v in deployed.manifest()["contracts"].items()},
+            block={"number": rpc.block_number, "hash": "0x" + bytes(block["hash"]).hex(),
+                   "timestamp": rpc.block_timestamp, "stateRoot": "0x" + bytes(block["stateRoot"]).hex()},
+            issuers=[rpc.issuer(1)],
+            anchors=[],
+        ),
+        OPERATOR_KEY,
+    )
+    (tmp_path / "bundle.json").write_text(bundle if isinstance(bundle, str) else json.dumps(bundle))
+    (tmp_path / "v.json").write_text(json.dumps(
+        ValidatorSet(deployed.chain_id, tuple(eth_address(k) for k in DEV_VALIDATOR_KEYS)).to_json()))
+    (tmp_path / "sealed.json").write_text(json.dumps(sealed_carried))
+    (tmp_path / "signed.json").write_text(json.dumps(carried))
+    base = [sys.executable, "-m", "verifier._cli", "--bundle", str(tmp_path / "bundle.json"),
+            "--validators", str(tmp_path / "v.json"), "--at", AT, "--json"]
+    ok = subprocess.run([*base[:3], str(tmp_path / "sealed.json"), *base[3:]], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr + ok.stdout
+    no = subprocess.run([*base[:3], str(tmp_path / "signed.json"), *base[3:]], capture_output=True, text=True, timeout=60)
+    assert no.returncode == 1 and "not sealed by the pinned validators" in no.stdout

@@ -14,6 +14,7 @@ import pytest
 from tests.verifier.factory import AT, BANK_USCC, World
 
 ROOT = Path(__file__).resolve().parents[2]
+FRESH = 1_780_268_400  # 2026-05-31T23:00:00Z, an hour before AT
 
 
 def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
@@ -44,8 +45,10 @@ def files(tmp_path_factory):
     for i, c in enumerate(copies[:2]):
         (d / "creds" / f"c{i}.json").write_text(json.dumps(c, ensure_ascii=False), encoding="utf-8")
     (d / "revoked.json").write_text(json.dumps(copies[2], ensure_ascii=False), encoding="utf-8")
-    (d / "bundle.json").write_text(json.dumps(w.bundle()), encoding="utf-8")
-    tampered = copy.deepcopy(w.bundle())
+    # Exported an hour before the verification time AT, within the default maximum age (24h).
+    (d / "bundle.json").write_text(json.dumps(w.bundle(block_timestamp=FRESH)), encoding="utf-8")
+    (d / "old-bundle.json").write_text(json.dumps(w.bundle()), encoding="utf-8")  # 2026-01-09
+    tampered = copy.deepcopy(w.bundle(block_timestamp=FRESH))
     tampered["block"]["number"] += 1
     (d / "tampered-bundle.json").write_text(json.dumps(tampered), encoding="utf-8")
     return d, w
@@ -80,7 +83,8 @@ def test_json_output_is_one_object_per_file(files):
     assert len(lines) == 2
     for line in lines:
         obj = json.loads(line)
-        assert set(obj) == {"file", "valid", "checks", "credential"} and obj["valid"] is True
+        assert set(obj) == {"file", "valid", "checks", "credential", "evidenceAsOf"} and obj["valid"] is True
+        assert obj["evidenceAsOf"] == "2026-05-31T23:00:00Z"  # the bundle's block time
         assert [c["name"] for c in obj["checks"]] == [
             "format",
             "integrity",

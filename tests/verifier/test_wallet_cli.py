@@ -39,7 +39,8 @@ def story(tmp_path):
     subject = {"id": holder_id, **sample_subject("DataAssetCertificate", w.rng)}
     cert = w.issue(issuer, [w.document(issuer, "DataAssetCertificate", subject=subject)])[0]
     (tmp_path / "cert.json").write_text(json.dumps(cert, ensure_ascii=False), encoding="utf-8")
-    (tmp_path / "bundle.json").write_text(json.dumps(w.bundle()))
+    # a bundle an hour older than the verification time below (bundles older than 24 h are refused)
+    (tmp_path / "bundle.json").write_text(json.dumps(w.bundle(block_timestamp=1_780_268_400)))
     return tmp_path, cert, w.operator
 
 
