@@ -311,6 +311,12 @@ def _mount_optional() -> None:
     except ImportError:
         pass
     try:
+        from registry.signer.cli import signer_app
+
+        app.add_typer(signer_app, name="signer")
+    except ImportError:
+        pass
+    try:
         from registry.demo import demo_command
 
         app.command("demo")(demo_command)
