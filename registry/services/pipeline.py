@@ -334,19 +334,27 @@ class Pipeline:
         for org_id, mine in by_org.items():
             signer, suite, version = remote[org_id]
             nonce, fee = await self.ctx.chain.next_nonce_and_fee(signer.address)
-            for i, r in enumerate(mine):
+
+            async def one(i: int, r):
                 tree = trees[r.id]
                 count = (len(tree) // 32 + 1) // 2
                 leaves = [tree[j:j + 32] for j in range((count - 1) * 32, len(tree), 32)]
-                try:
-                    signed = await signer.sign_batch(leaves, r.credential_type, count,
-                                                     {"nonce": nonce + i, "gas": ANCHOR_GAS, **fee})
-                    if signed.root != "0x" + tree[:32].hex():
-                        raise SignerRefused(f"the issuer's signer signed root {signed.root}, not the batch's "
-                                            f"root 0x{tree[:32].hex()}")
-                except (SignerUnavailable, SignerRefused) as exc:
-                    await self._hold(r.id, exc.message, timedelta(seconds=self.settings.signer_retry_seconds))
+                signed = await signer.sign_batch(leaves, r.credential_type, count,
+                                                 {"nonce": nonce + i, "gas": ANCHOR_GAS, **fee})
+                if signed.root != "0x" + tree[:32].hex():
+                    raise SignerRefused(f"the issuer's signer signed root {signed.root}, not the batch's "
+                                        f"root 0x{tree[:32].hex()}")
+                return signed
+
+            # the calls go out together (each batch has its nonce already); only the batches before
+            # the first failure are kept, so no kept transaction waits behind a missing nonce
+            answers = await asyncio.gather(*(one(i, r) for i, r in enumerate(mine)), return_exceptions=True)
+            for r, signed in zip(mine, answers):
+                if isinstance(signed, (SignerUnavailable, SignerRefused)):
+                    await self._hold(r.id, signed.message, timedelta(seconds=self.settings.signer_retry_seconds))
                     break
+                if isinstance(signed, BaseException):
+                    raise signed
                 out[r.id] = (signed, suite, version)
         return out
 
