@@ -346,9 +346,11 @@ def _mount() -> None:
     from ledger_node.index_cli import index_command
     from registry.demo import demo_command
     from registry.flow_cli import flow_app
+    from registry.signer.cli import signer_app
 
     app.command("index")(index_command)
     app.add_typer(flow_app, name="flow")
+    app.add_typer(signer_app, name="signer")
     app.command("demo")(demo_command)
 
 

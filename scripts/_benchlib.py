@@ -46,10 +46,57 @@ def scratch_database(admin: str):
             c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextmanager
+def own_signer(work: Path, manifest: Path):
+    """A real `certledger signer` process with fresh keys (an issuer's own signer), limits high enough
+    for a benchmark: yields its reference for onboarding ({"url", "address"})."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import time
+
+    import httpx
+
+    from ledger_node.node import free_port
+
+    cli = str(Path(sys.executable).parent / "certledger")
+    home = work / "signer"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "passphrase").write_text("bench signer\n")
+    made = json.loads(subprocess.run([cli, "signer", "new-key", "--out", str(home / "keys"), "--passphrase-file",
+                                      str(home / "passphrase")], capture_output=True, text=True, check=True).stdout)
+    deployment = json.loads(manifest.read_text())
+    (home / "policy.json").write_text(json.dumps({
+        "chainId": deployment["chainId"], "anchorRegistry": deployment["contracts"]["anchorRegistry"],
+        "maxBatchSize": 100_000, "batchesPerHour": 1_000_000, "credentialsPerDay": 10**10}))
+    port = free_port()
+    with open(home / "signer.out", "ab") as out:
+        proc = subprocess.Popen([cli, "signer", "run", "--keystore", str(home / "keys" / "keystore.json"),
+                                 "--passphrase-file", str(home / "passphrase"), "--policy", str(home / "policy.json"),
+                                 "--log", str(home / "signing-log.jsonl"), "--port", str(port)],
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                if httpx.get(url + "/upcheck", timeout=1).text == "OK":
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise SystemExit("the signer did not come up")
+        yield {"url": url, "address": made["address"]}
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 @asynccontextmanager
-async def issuer_in_process(rpc_url: str, manifest: Path, database_url: str, work: Path, batch: int):
-    """A registry context (pipeline driven by the caller) with one business-licence issuer:
-    yields (ctx, principal, issuance)."""
+async def issuer_in_process(rpc_url: str, manifest: Path, database_url: str, work: Path, batch: int,
+                            signer: dict | None = None):
+    """A registry context (pipeline driven by the caller) with one business-licence issuer (with its
+    own signer if `signer` is given: see :func:`own_signer`): yields (ctx, principal, issuance)."""
     from registry.core.config import Settings
     from registry.samples import make_uscc
     from registry.services.context import ServiceContext
@@ -66,7 +113,8 @@ async def issuer_in_process(rpc_url: str, manifest: Path, database_url: str, wor
         async with ctx.sessions() as s, s.begin():
             org, _ = await create_organisation(
                 s, ctx, name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"), jurisdiction="CN-GD",
-                roles=["issuer"], credential_types=["BusinessLicence"], actor="bench", request_id="bench")
+                roles=["issuer"], credential_types=["BusinessLicence"], signer=signer, actor="bench",
+                request_id="bench")
         ctx.pipeline = Pipeline(ctx)
         settle_heap()  # as `certledger serve` does once started
         yield ctx, Principal(org.id, org.name, ("issuer",), "bench"), issuance

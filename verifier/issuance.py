@@ -48,7 +48,14 @@ from verifier._internal.disclosure import (
     seeded_target_hash_of_parts,
 )
 from verifier._internal.keccak import keccak256
-from verifier._internal.merkle import StandardMerkleTree, hash_pair, leaf_hash, proof_in_tree, tree_of_leaves
+from verifier._internal.merkle import (
+    StandardMerkleTree,
+    hash_pair,
+    leaf_hash,
+    process_proof,
+    proof_in_tree,
+    tree_of_leaves,
+)
 from verifier._internal.suites import sign_batch, sm2_public_key
 from verifier._jsonio import loads_strict
 from verifier._schema import (
@@ -82,6 +89,7 @@ __all__ = [
     "new_credential_id",
     "new_credential_ids",
     "parse_datetime",
+    "process_proof",
     "proof_in_tree",
     "salts_from_seed",
     "schema_errors",

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
         "120/minute", description="per client address, on the public verify page's checks (no API key there); "
         "'N/second|minute|hour', several separated by ';', or 'off'"
     )
+    signer_timeout_seconds: float = Field(
+        30.0, gt=0, description="how long the registry waits for an issuer's own signer to answer")
+    signer_retry_seconds: float = Field(
+        30.0, gt=0, description="how long a batch that an issuer's signer refused or did not answer waits "
+        "before it is sent to the signer again (it stays sealed meanwhile)")
     pipeline_enabled: bool = True
     indexer_enabled: bool = True
     poll_interval_seconds: float = 0.2

@@ -67,6 +67,8 @@ class Organisation(Base):
     suite: Mapped[str | None] = mapped_column(String(16), nullable=True)
     credential_types: Mapped[list[int]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # the issuer's own signer (migration 0008): its key is never in the registry
+    signer_url: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
 
 class ApiKey(Base):
@@ -93,7 +95,8 @@ class SigningKey(Base):
     suite: Mapped[str] = mapped_column(String(16))
     address: Mapped[str] = mapped_column(ADDRESS)
     sm2_public_key: Mapped[str | None] = mapped_column(String(130), nullable=True)
-    keystore: Mapped[str] = mapped_column(Text)  # Web3 Secret Storage JSON (scrypt + AES-128-CTR)
+    # Web3 Secret Storage JSON (scrypt + AES-128-CTR); None for a key held by the issuer's own signer
+    keystore: Mapped[str | None] = mapped_column(Text, nullable=True)
     sm2_keystore: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -23,6 +23,10 @@ from ledger_node.artifacts import load_artifact
 from ledger_node.chain import RevertError, _revert_from_exception, decode_revert
 from ledger_node.deploy import Deployment
 from registry.core.errors import ChainRejected, ChainUnavailable
+from registry.services.remote_signer import RemoteSigner
+
+#: who signs an organisation's transactions: its private key (custodial, 0x hex), or its own signer
+TxSigner = str | RemoteSigner
 
 ANCHOR_GAS = 120_000
 #: JSON-RPC calls per batch request by default: Besu's default ``--rpc-http-max-batch-size`` (50);
@@ -163,10 +167,10 @@ class ServiceChain:
                 out.append((a.get("result"), a.get("error")))
         return out
 
-    async def dry_runs(self, key: str, datas: list[bytes]) -> list[ChainRejected | None]:
+    async def dry_runs(self, key: TxSigner, datas: list[bytes]) -> list[ChainRejected | None]:
         """eth_call of each transaction ``data`` to the AnchorRegistry from the account of ``key``,
         in one batch request: per call None, or the refusal (custom error decoded) it would meet."""
-        sender = Account.from_key(key).address
+        sender = address_of(key)
         calls = [("eth_call", [{"from": sender, "to": self.deployment.anchor_registry, "data": "0x" + d.hex()},
                                "latest"]) for d in datas]
         return [None if error is None else _as_rejected_error(error) for _, error in await self.batch(calls)]
@@ -176,25 +180,31 @@ class ServiceChain:
         """Transaction data of ``AnchorRegistry.anchor(root, credentialType, count)``."""
         return _ANCHOR + abi_encode(["bytes32", "uint16", "uint32"], [bytes.fromhex(root[2:]), credential_type, count])
 
-    async def sign_many(self, key: str, datas: list[bytes], *, gas: int) -> list[SentTx]:
-        """Sign a transaction to the AnchorRegistry for each ``data``, with consecutive nonces from the
-        account's next pending one (not sent). Nonce and fee are asked in one batch request."""
-        acct = Account.from_key(key)
+    async def next_nonce_and_fee(self, address: str) -> tuple[int, dict[str, int]]:
+        """The account's next pending nonce and the fee fields of a transaction now, in one batch request."""
         (count, e1), (block, e2), (price, e3) = await self.batch([
-            ("eth_getTransactionCount", [acct.address, "pending"]),
+            ("eth_getTransactionCount", [address, "pending"]),
             ("eth_getBlockByNumber", ["latest", False]),
             ("eth_gasPrice", []),
         ])
         if e1 or e2 or e3 or block is None:
             raise ChainUnavailable(f"chain node at {self.rpc_url} did not give nonce and fee: {e1 or e2 or e3}")
         base = block.get("baseFeePerGas")
-        fee = _fee(None if base is None else int(base, 16), int(price, 16))
+        return int(count, 16), _fee(None if base is None else int(base, 16), int(price, 16))
+
+    async def sign_many(self, key: TxSigner, datas: list[bytes], *, gas: int) -> list[SentTx]:
+        """Sign a transaction to the AnchorRegistry for each ``data``, with consecutive nonces from the
+        account's next pending one (not sent). Nonce and fee are asked in one batch request. An
+        issuer's own signer is asked for each (``eth_signTransaction``)."""
+        sender = address_of(key)
+        count, fee = await self.next_nonce_and_fee(sender)
         out = []
         for i, data in enumerate(datas):
-            nonce = int(count, 16) + i
-            signed = acct.sign_transaction({"to": self.anchors.address, "data": data, "nonce": nonce,
-                                            "chainId": self.chain_id, "value": 0, "gas": gas, **fee})
-            out.append(SentTx(bytes(signed.raw_transaction), "0x" + bytes(signed.hash).hex(), nonce, acct.address))
+            nonce = count + i
+            tx = {"to": self.anchors.address, "data": data, "nonce": nonce,
+                  "chainId": self.chain_id, "value": 0, "gas": gas, **fee}
+            raw, tx_hash = await sign_tx(key, tx)
+            out.append(SentTx(raw, tx_hash, nonce, sender))
         return out
 
     async def send_raws(self, raws: list[bytes]) -> list[str | None]:
@@ -230,11 +240,11 @@ class ServiceChain:
         return await self.block_timestamp(logs[-1]["blockNumber"]) if logs else 0
 
     # -- transactions -----------------------------------------------------------------------
-    async def sign(self, key: str, fn, *, gas: int | None = None, nonce: int | None = None) -> SentTx:
+    async def sign(self, key: TxSigner, fn, *, gas: int | None = None, nonce: int | None = None) -> SentTx:
         """Build and sign a transaction calling `fn` (not sent)."""
-        acct = Account.from_key(key)
+        sender = address_of(key)
         if nonce is None:
-            nonce = int(await self._rpc(self.w3.eth.get_transaction_count(acct.address, "pending")))
+            nonce = int(await self._rpc(self.w3.eth.get_transaction_count(sender, "pending")))
         tx: dict[str, Any] = {
             "to": fn.address,
             "data": fn._encode_transaction_data(),
@@ -244,7 +254,7 @@ class ServiceChain:
         }
         if gas is None:
             try:
-                gas = int(await self.w3.eth.estimate_gas({"from": acct.address, "to": tx["to"], "data": tx["data"]}))
+                gas = int(await self.w3.eth.estimate_gas({"from": sender, "to": tx["to"], "data": tx["data"]}))
             except (ContractCustomError, ContractLogicError, Web3RPCError) as exc:
                 raise _as_rejected(exc) from None
             except (OSError, asyncio.TimeoutError) as exc:
@@ -254,8 +264,8 @@ class ServiceChain:
         block = await self._rpc(self.w3.eth.get_block("latest"))
         base = block.get("baseFeePerGas")
         tx.update(_fee(base, None if base is not None else int(await self._rpc(self.w3.eth.gas_price))))
-        signed = acct.sign_transaction(tx)
-        return SentTx(bytes(signed.raw_transaction), "0x" + bytes(signed.hash).hex(), nonce, acct.address)
+        raw, tx_hash = await sign_tx(key, tx)
+        return SentTx(raw, tx_hash, nonce, sender)
 
     async def send_raw(self, raw: bytes) -> None:
         try:
@@ -292,15 +302,14 @@ class ServiceChain:
         except TransactionNotFound:
             return None
 
-    async def transact(self, key: str, fn, *, timeout: float = 60.0,
+    async def transact(self, key: TxSigner, fn, *, timeout: float = 60.0,
                        before_send: Callable[[SentTx], Awaitable[None]] | None = None) -> dict:
         """Sign, send and wait for a transaction; raise ChainRejected with the decoded custom error.
 
         ``before_send`` receives the signed transaction before it leaves (an outbox: the caller
         records it, so a transaction whose receipt never came back can be settled later). A
         transaction not mined within ``timeout`` raises ChainUnavailable naming it (``details.txHash``)."""
-        acct = Account.from_key(key)
-        lock = self._nonce_locks.setdefault(acct.address, asyncio.Lock())
+        lock = self._nonce_locks.setdefault(address_of(key), asyncio.Lock())
         async with lock:
             tx = await self.sign(key, fn)
             if before_send is not None:
@@ -318,6 +327,19 @@ class ServiceChain:
         if rec["status"] != 1:
             raise ChainRejected(f"transaction {tx.tx_hash} failed on-chain")
         return rec
+
+
+def address_of(key: TxSigner) -> str:
+    """The account that ``key`` signs for."""
+    return AsyncWeb3.to_checksum_address(key.address) if isinstance(key, RemoteSigner) else Account.from_key(key).address
+
+
+async def sign_tx(key: TxSigner, tx: dict) -> tuple[bytes, str]:
+    """(raw signed transaction, hash) of ``tx``: signed here with a custodial key, or by the issuer's signer."""
+    if isinstance(key, RemoteSigner):
+        return await key.sign_transaction(tx)
+    signed = Account.sign_transaction(tx, key)
+    return bytes(signed.raw_transaction), "0x" + bytes(signed.hash).hex()
 
 
 def _fee(base_fee: int | None, gas_price: int | None) -> dict[str, int]:

@@ -13,6 +13,7 @@ from sqlalchemy import delete, select, update
 from registry.core.errors import BadRequest, ChainRejected, ChainUnavailable, Conflict, Forbidden
 from registry.db.models import Batch, Credential, PendingChange, as_utc
 from registry.services import audit
+from registry.services.chain import TxSigner
 from registry.services.orgs import Principal, signing_key
 from registry.services.records import load_credential, proof_from_tree
 from verifier.issuance import leaf_hash
@@ -40,11 +41,14 @@ def reason_code(reason: str | int | None) -> int:
     raise BadRequest(f"unknown reason {reason!r}: one of {', '.join(REASONS)}")
 
 
-async def _signer(ctx, session, principal: Principal, issuer_org_id: int) -> str:
+async def _signer(ctx, session, principal: Principal, issuer_org_id: int) -> TxSigner:
+    """Who signs the change: governance for an admin; the issuer's key, or its own signer (which
+    checks that the root is one it signed), for the issuing organisation."""
     if principal.has("admin"):
         return ctx.governance_key
     if principal.has("issuer") and principal.org_id == issuer_org_id:
-        _, key, _ = await signing_key(session, principal.org_id, ctx.settings.passphrase())
+        _, key, _ = await signing_key(session, principal.org_id, ctx.settings.passphrase(),
+                                      signer_timeout=ctx.settings.signer_timeout_seconds)
         return key
     raise Forbidden("only the issuing organisation (or an admin) may change this status")
 

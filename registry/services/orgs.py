@@ -23,6 +23,7 @@ from registry.core.errors import BadRequest, Conflict, NotFound, Unauthenticated
 from registry.db.models import ApiKey, Organisation, SigningKey
 from registry.services import audit
 from registry.services.keys import decrypt_secret, new_key
+from registry.services.remote_signer import RemoteSigner
 from verifier.issuance import CREDENTIAL_TYPES
 
 ROLES = ("admin", "issuer", "verifier", "regulator", "exporter", "holder")
@@ -103,14 +104,21 @@ async def current_key(session: AsyncSession, org_id: int) -> SigningKey | None:
     )).scalar()
 
 
-async def signing_key(session: AsyncSession, org_id: int, passphrase: str) -> tuple[SigningKey, str, str | None]:
-    """(key row, secp256k1 private key, SM2 private key or None) — decrypted in memory.
+async def signing_key(session: AsyncSession, org_id: int, passphrase: str, *, signer_timeout: float = 30.0
+                      ) -> tuple[SigningKey, str | RemoteSigner, str | None]:
+    """(key row, secp256k1 private key, SM2 private key or None) — decrypted in memory. For an
+    organisation with its own signer: (key row, its RemoteSigner, None); the registry has no key.
 
     A keystore is decrypted once per process (scrypt: ~0.5 s of CPU) in a thread, so the event loop
     keeps serving requests meanwhile; then from memory."""
     row = await current_key(session, org_id)
     if row is None:
         raise Conflict(f"organisation {org_id} has no signing key")
+    if row.keystore is None:
+        org = await session.get(Organisation, org_id)
+        if org is None or not org.signer_url:
+            raise Conflict(f"organisation {org_id} has neither a keystore nor a signer")
+        return row, RemoteSigner(org.signer_url, row.address.lower(), signer_timeout), None
     sm2 = await asyncio.to_thread(decrypt_secret, row.sm2_keystore, passphrase) if row.sm2_keystore else None
     return row, await asyncio.to_thread(decrypt_secret, row.keystore, passphrase), sm2
 
@@ -142,10 +150,14 @@ async def create_organisation(
     roles: list[str],
     suite: str = "secp256k1",
     credential_types: list[str] | None = None,
+    signer: dict | None = None,
     actor: str,
     request_id: str,
 ) -> tuple[Organisation, str]:
-    """Create an organisation, its first API key, and its on-chain identity. Returns (org, api key)."""
+    """Create an organisation, its first API key, and its on-chain identity. Returns (org, api key).
+
+    ``signer`` ({"url", "address", "sm2PublicKey"}): an issuer that keeps its key in its own signer
+    (``certledger signer``); the registry registers that address (and SM2 key) and never holds the key."""
     bad = [r for r in roles if r not in ROLES]
     if bad or not roles:
         raise BadRequest(f"unknown roles {bad}: choose from {', '.join(ROLES)}" if bad else "roles must not be empty")
@@ -157,6 +169,7 @@ async def create_organisation(
         raise BadRequest(f"unknown credential types {unknown}: choose from {', '.join(CREDENTIAL_TYPE_CODES)}")
     if "issuer" in roles and not types:
         raise BadRequest("an issuer needs at least one credential type")
+    remote = await _check_signer(signer, roles, suite, ctx) if signer is not None else None
     exists = (await session.execute(select(Organisation.id).where(Organisation.identifier == identifier))).scalar()
     if exists is not None:
         raise Conflict(f"an organisation with identifier {identifier} exists already (id {exists})",
@@ -168,7 +181,14 @@ async def create_organisation(
     session.add(org)
     await session.flush()
     needs_key = any(r in roles for r in ("issuer", "regulator", "exporter"))
-    if needs_key:
+    if remote is not None:
+        org.signer_url = signer["url"]
+        session.add(SigningKey(org_id=org.id, version=1, suite=suite, address=remote.address,
+                               sm2_public_key=remote.sm2_public_key, keystore=None, sm2_keystore=None,
+                               created_at=datetime.now(timezone.utc)))
+        org.chain_account = remote.address
+        await ctx.onboard_on_chain(org, remote, types)
+    elif needs_key:
         passphrase = ctx.settings.passphrase()
         key = new_key(passphrase, suite if "issuer" in roles else "secp256k1")
         session.add(SigningKey(org_id=org.id, version=1, suite=suite, address=key.address,
@@ -180,5 +200,40 @@ async def create_organisation(
     await audit.append(session, actor=actor, action="create_organisation", target=f"org:{org.id}",
                        request_id=request_id, org_id=org.id,
                        details={"name": name, "identifier": identifier, "roles": roles,
-                                "account": org.chain_account, "issuer_id": org.issuer_id})
+                                "account": org.chain_account, "issuer_id": org.issuer_id,
+                                **({"signer": org.signer_url} if org.signer_url else {})})
     return org, api_key
+
+
+@dataclass(frozen=True)
+class RemoteKey:
+    """The public half of an issuer's key held by its own signer (what onboarding registers)."""
+
+    address: str
+    sm2_public_key: str | None
+
+
+async def _check_signer(signer: dict, roles: list[str], suite: str, ctx) -> RemoteKey:
+    """Check an issuer's signer reference, and that the signer holds the address (``eth_accounts``)."""
+    from eth_utils import to_checksum_address
+
+    if "issuer" not in roles or not set(roles) <= {"issuer", "verifier"}:
+        raise BadRequest("a remote signer is for an issuer (roles issuer, and optionally verifier): "
+                         "regulators and exporters sign with a key the registry holds")
+    url, address, sm2 = signer.get("url"), signer.get("address"), signer.get("sm2PublicKey")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise BadRequest(f"the signer URL must be http(s)://..., not {url!r}")
+    try:
+        address = to_checksum_address(address)
+    except (TypeError, ValueError):
+        raise BadRequest(f"the signer's address must be a 0x-prefixed 20-byte address, not {address!r}") from None
+    if suite == "sm2-sm3":
+        if not (isinstance(sm2, str) and len(sm2) == 130 and sm2[:2] == "0x"
+                and all(c in "0123456789abcdefABCDEF" for c in sm2[2:])):
+            raise BadRequest("an sm2-sm3 issuer's signer needs its SM2 public key: 0x + 128 hex digits (x ‖ y)")
+    elif sm2 is not None:
+        raise BadRequest("an SM2 public key is for the sm2-sm3 suite only")
+    held = await RemoteSigner(url, address.lower(), ctx.settings.signer_timeout_seconds).accounts()
+    if address.lower() not in held:
+        raise BadRequest(f"the signer at {url} does not hold {address} (it holds {', '.join(held) or 'nothing'})")
+    return RemoteKey(address, sm2.lower() if sm2 else None)

@@ -7,6 +7,12 @@
       └─ prepare tx ► batch `sending`  raw signed tx + hash + nonce stored, THEN broadcast
       └─ confirm ───► batch `anchored` the chain's anchorOf(root) names our issuer
 
+An issuer with its own signer (registry/signer/) has no key here: its sealed batches go to the
+signer, one call per batch with the leaves, which answers with the root's signature and the signed
+anchor transaction; both are stored together (batch `sending`) before the broadcast. A signer that
+is down, too slow or refuses leaves the batch `sealed` (the reason in ``last_error``), and it is
+sent again after ``signer_retry_seconds``.
+
 A crash anywhere leaves a state from which the next step is safe to repeat: the tree is
 deterministic, the raw tx is re-broadcast as is, and the contract refuses a root anchored
 before (`RootAlreadyAnchored`) — so no accepted credential is lost and no root is anchored
@@ -27,6 +33,7 @@ from registry.core.errors import ChainRejected, ChainUnavailable
 from registry.services.chain import ANCHOR_GAS, SentTx
 from registry.db.models import Batch, Credential, Organisation, as_utc
 from registry.services.orgs import keystores_of, signing_key, unlock
+from registry.services.remote_signer import RemoteSigner, SignerRefused, SignerUnavailable
 from verifier.issuance import leaf_hash, sign_batch, tree_of_leaves
 
 log = logging.getLogger("certledger.pipeline")
@@ -201,7 +208,8 @@ class Pipeline:
             # each step also takes the batches the step before moved into its state
             signed = await self._sign([i for i in active if states.get(i) == "sealed"])
             sent = await self._send(sorted({*signed, *(i for i in active if states.get(i) == "signed")}))
-            done = await self._confirm(sorted({*sent, *(i for i in active if states.get(i) == "sending")}))
+            # (a batch an issuer's own signer signed went from sealed to sending at once)
+            done = await self._confirm(sorted({*sent, *signed, *(i for i in active if states.get(i) == "sending")}))
             moved += len(signed) + len(sent) + len(done)
             # next round: batches sealed meanwhile, and any whose tx failed (back to `sealed`)
             stalled.update(set(active) - set(done))
@@ -237,9 +245,10 @@ class Pipeline:
             return []
         ctx = self.ctx
         async with ctx.sessions() as s:
-            rows = (await s.execute(select(Batch.id, Batch.tree, Batch.count, Batch.issuer_org_id)
+            rows = (await s.execute(select(Batch.id, Batch.tree, Batch.count, Batch.issuer_org_id, Batch.credential_type)
                                     .where(Batch.id.in_(batch_ids), Batch.state == "sealed"))).all()
             keystores = await keystores_of(s, {r.issuer_org_id for r in rows})
+            remote = await self._remote_signers(s, {r.issuer_org_id for r in rows})
             pairs: dict[int, list] = {r.id: [] for r in rows if not r.tree}
             if pairs:  # sealed by seal_due: the leaves come from the credentials
                 for chunk in _chunks(list(pairs), 500):
@@ -252,6 +261,8 @@ class Pipeline:
         # a keystore's first decryption (scrypt, ~0.5 s) is made here, not in the write transaction
         await unlock(keystores, ctx.settings.passphrase())
         trees = await asyncio.to_thread(_trees, [(r.id, r.tree, r.count, pairs.get(r.id)) for r in rows])
+        remotely = await self._sign_remote([r for r in rows if r.issuer_org_id in remote and trees[r.id]],
+                                           trees, remote)
         done: list[int] = []
         async with ctx.writing() as s:
             batches = (await s.execute(select(Batch.id, Batch.issuer_org_id, Batch.credential_type)
@@ -262,6 +273,18 @@ class Pipeline:
                 done.append(batch.id)
                 if tree is None:  # nothing was assigned to it after all: drop the empty batch
                     await s.execute(delete(Batch).where(Batch.id == batch.id))
+                    continue
+                if batch.issuer_org_id in remote:
+                    if batch.id not in remotely:  # (held: the signer did not sign it)
+                        done.pop()
+                        continue
+                    signed_batch, suite, version = remotely[batch.id]
+                    count = (len(tree) // 32 + 1) // 2
+                    await s.execute(update(Batch).where(Batch.id == batch.id).values(
+                        root=signed_batch.root, tree=tree, count=count, suite=suite, key_version=version,
+                        signature="0x" + signed_batch.signature.hex(), raw_tx=signed_batch.raw,
+                        tx_hash=signed_batch.tx_hash, nonce=signed_batch.nonce, sender=signed_batch.sender,
+                        attempts=Batch.attempts + 1, state="sending"))
                     continue
                 if batch.issuer_org_id not in keys:
                     org = await s.get(Organisation, batch.issuer_org_id)
@@ -277,7 +300,62 @@ class Pipeline:
                     signature="0x" + signature.hex(), state="signed"))
         for _ in done:
             self.crash.passed("signed")
+        if remotely:  # committed (sending): now the external effect
+            txs = {i: SentTx(b.raw, b.tx_hash, b.nonce, b.sender) for i, (b, _, _) in remotely.items()}
+            for _ in txs:
+                self.crash.passed("sending")
+            await self._broadcast(txs)
+            for _ in txs:
+                self.crash.passed("broadcast")
         return done
+
+    async def _remote_signers(self, s, org_ids: set[int]) -> dict[int, tuple[RemoteSigner, str, int]]:
+        """The organisations among ``org_ids`` with their own signer: {org id: (signer, suite, key version)}."""
+        out = {}
+        for org_id in sorted(org_ids):
+            org = await s.get(Organisation, org_id)
+            if org is not None and org.signer_url:
+                key, signer, _ = await signing_key(s, org_id, "", signer_timeout=self.settings.signer_timeout_seconds)
+                out[org_id] = (signer, org.suite or "secp256k1", key.version)
+        return out
+
+    async def _sign_remote(self, rows, trees: dict[int, bytes | None], remote) -> dict[int, tuple]:
+        """Ask each issuer's own signer to sign its batches: one call per batch, with the batch's leaves,
+        credential type and count, and the anchor transaction's nonce, gas and fee; the signer answers
+        with the root's signature and the signed transaction. Returns {batch id: (SignedBatch, suite,
+        key version)}. A batch the signer refuses, or that it does not answer for, is held (stays
+        sealed, the reason in last_error) and the issuer's later batches wait for the next pass (their
+        nonces would follow the held one's)."""
+        out: dict[int, tuple] = {}
+        by_org: dict[int, list] = {}
+        for r in rows:
+            by_org.setdefault(r.issuer_org_id, []).append(r)
+        for org_id, mine in by_org.items():
+            signer, suite, version = remote[org_id]
+            nonce, fee = await self.ctx.chain.next_nonce_and_fee(signer.address)
+
+            async def one(i: int, r):
+                tree = trees[r.id]
+                count = (len(tree) // 32 + 1) // 2
+                leaves = [tree[j:j + 32] for j in range((count - 1) * 32, len(tree), 32)]
+                signed = await signer.sign_batch(leaves, r.credential_type, count,
+                                                 {"nonce": nonce + i, "gas": ANCHOR_GAS, **fee})
+                if signed.root != "0x" + tree[:32].hex():
+                    raise SignerRefused(f"the issuer's signer signed root {signed.root}, not the batch's "
+                                        f"root 0x{tree[:32].hex()}")
+                return signed
+
+            # the calls go out together (each batch has its nonce already); only the batches before
+            # the first failure are kept, so no kept transaction waits behind a missing nonce
+            answers = await asyncio.gather(*(one(i, r) for i, r in enumerate(mine)), return_exceptions=True)
+            for r, signed in zip(mine, answers):
+                if isinstance(signed, (SignerUnavailable, SignerRefused)):
+                    await self._hold(r.id, signed.message, timedelta(seconds=self.settings.signer_retry_seconds))
+                    break
+                if isinstance(signed, BaseException):
+                    raise signed
+                out[r.id] = (signed, suite, version)
+        return out
 
     async def _send(self, batch_ids: list[int]) -> list[int]:
         """Persist the signed anchor txs, then broadcast them. Returns the batches now `sending`
@@ -290,7 +368,8 @@ class Pipeline:
                                               Batch.attempts, Batch.issuer_org_id)
                                        .where(Batch.id.in_(batch_ids), Batch.state == "signed")
                                        .order_by(Batch.id))).all()
-            keys = {org: (await signing_key(s, org, ctx.settings.passphrase()))[1]
+            keys = {org: (await signing_key(s, org, ctx.settings.passphrase(),
+                                            signer_timeout=ctx.settings.signer_timeout_seconds))[1]
                     for org in {b.issuer_org_id for b in batches}}
         # A batch never broadcast cannot be anchored (its root is known to no one else: random salts),
         # so only a resend asks the chain first; that also covers an issuer suspended since.
@@ -314,7 +393,12 @@ class Pipeline:
         # the write gate is not held over those round trips
         txs = {}
         for org, mine in to_send.items():
-            signed = await ctx.chain.sign_many(keys[org], [data[b.id] for b in mine], gas=ANCHOR_GAS)
+            try:
+                signed = await ctx.chain.sign_many(keys[org], [data[b.id] for b in mine], gas=ANCHOR_GAS)
+            except (SignerUnavailable, SignerRefused) as exc:  # an issuer's own signer: the batches wait
+                for b in mine:
+                    await self._hold(b.id, exc.message, timedelta(seconds=self.settings.signer_retry_seconds))
+                continue
             txs.update(zip((b.id for b in mine), signed))
         if not txs:
             return sorted(anchored)
@@ -331,13 +415,14 @@ class Pipeline:
             self.crash.passed("broadcast")
         return sorted(anchored | set(txs))
 
-    async def _hold(self, batch_id: int, reason: str) -> None:
-        """The chain refuses this batch for now: retry in 30 s (the reason shows in /v1/batches)."""
+    async def _hold(self, batch_id: int, reason: str, retry: timedelta = LEASE) -> None:
+        """The chain (or the issuer's signer) refuses this batch for now: retry after ``retry`` (the
+        reason shows in /v1/batches)."""
         log.warning("batch %s held: %s", batch_id, reason)
         self.last_error = reason
         async with self.ctx.writing() as s:
             await s.execute(update(Batch).where(Batch.id == batch_id)
-                            .values(last_error=reason[:500], claimed_by="held", lease_until=now() + LEASE))
+                            .values(last_error=reason[:500], claimed_by="held", lease_until=now() + retry))
 
     async def _broadcast(self, txs: dict, looked: dict[int, str | None] | None = None) -> None:
         """Broadcast the batches' signed txs ({batch id: SentTx}) in nonce order. One the node refuses

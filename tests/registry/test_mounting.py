@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = {
     "audit": None, "bench": None, "bundle": {"export"}, "db": {"upgrade"}, "demo": None, "deploy": None,
     "flow": {"declare", "decide", "show", "trace"}, "index": None, "issue": None,
-    "node": {"up", "down", "status"}, "serve": None,
+    "node": {"up", "down", "status"}, "serve": None, "signer": {"run", "new-key", "check-log"},
+    "validators": {"export"},
 }
 
 
@@ -48,7 +49,7 @@ def test_every_router_is_mounted(tmp_path):
     modules = [m for m in _route_modules() if hasattr(m, "router")]
     assert {m.__name__.rsplit(".", 1)[1] for m in modules} >= {
         "verify", "health", "organisations", "credentials", "batches", "bundle", "flows", "pages", "trace_page",
-        "audit"}
+        "audit", "holder", "proofs"}
     mounted = set(_endpoints(create_app(Settings(data_dir=tmp_path)).routes))
     for module in modules:
         for route in module.router.routes:

@@ -20,6 +20,15 @@ NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"  # no NUL (PostgreSQL text cannot hold it) n
 JURISDICTION = r"^(CN(-[A-Z]{2})?|HK|MO|TW|[A-Z]{2}(-[A-Z0-9]{1,3})?|[1-6][0-9]{5})$"
 
 
+class SignerRef(BaseModel):
+    """An issuer's own signer (``certledger signer`` or a Web3Signer-compatible one): the registry
+    registers its address and never holds the key."""
+
+    url: str = Field(min_length=8, max_length=300, pattern=r"^https?://[^\s]+$")
+    address: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+    sm2PublicKey: str | None = Field(None, pattern=r"^0x[0-9a-fA-F]{128}$", description="sm2-sm3 suite: x ‖ y")
+
+
 class OrganisationCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200, pattern=NO_CONTROL)
     identifier: str = Field(min_length=1, max_length=64, pattern=NO_CONTROL, description="USCC for a mainland entity")
@@ -27,12 +36,13 @@ class OrganisationCreate(BaseModel):
     roles: list[Literal["admin", "issuer", "verifier", "regulator", "exporter", "holder"]] = Field(min_length=1)
     suite: Literal["secp256k1", "sm2-sm3"] = "secp256k1"
     credentialTypes: list[CredType] = []
+    signer: SignerRef | None = None
 
 
 def org_public(o: Organisation) -> dict:
     return {"id": o.id, "name": o.name, "identifier": o.identifier, "jurisdiction": o.jurisdiction,
             "roles": o.roles, "chainAccount": o.chain_account, "issuerId": o.issuer_id, "suite": o.suite,
-            "createdAt": o.created_at.isoformat()}
+            "signerUrl": o.signer_url, "createdAt": o.created_at.isoformat()}
 
 
 @router.post("/organisations", status_code=201)
@@ -43,7 +53,7 @@ async def register_organisation(body: OrganisationCreate, request: Request, p: A
         org, key = await create_organisation(
             s, ctx, name=body.name, identifier=body.identifier, jurisdiction=body.jurisdiction,
             roles=list(dict.fromkeys(body.roles)), suite=body.suite, credential_types=body.credentialTypes,
-            actor=p.org_name, request_id=rid)
+            signer=body.signer.model_dump() if body.signer else None, actor=p.org_name, request_id=rid)
         return {"organisation": org_public(org), "apiKey": key}
 
 
