@@ -28,6 +28,7 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import and_, delete, func, or_, select, text, update
+from web3.exceptions import Web3RPCError
 
 from registry.core.errors import ChainRejected, ChainUnavailable
 from registry.services.chain import ANCHOR_GAS, SentTx
@@ -494,7 +495,10 @@ class Pipeline:
                               anchored_at=datetime.fromtimestamp(a["timestamp"], timezone.utc))
                 receipt = receipts.get(b.id)
                 if receipt is None or receipt["status"] != 1:  # anchored by another tx of ours (a resend)
-                    values["tx_hash"] = await self._find_anchor_tx(b.root, a["blockNumber"]) or b.tx_hash
+                    tx_hash = await self._find_anchor_tx(b.root, a["blockNumber"])
+                    if tx_hash is None and receipt is None:
+                        continue  # the anchor's block is not served yet (anvil shows state first): next look
+                    values["tx_hash"] = tx_hash or b.tx_hash
                 final[b.id] = values
         # not anchored: mined but failed (e.g. rotated key: NotAnIssuer), or not mined yet; a receipt
         # that succeeded was mined after the anchor lookup above: the next look confirms it
@@ -522,9 +526,17 @@ class Pipeline:
         return sorted([*final, *(i for i, _ in rejected), *(b.id for b in failed)])
 
     async def _find_anchor_tx(self, root: str, block: int) -> str | None:
+        """The transaction that anchored ``root`` in ``block``; None if the node does not serve that
+        block's logs yet (anvil under load answers calls on the new state before it serves the block:
+        "BlockOutOfRangeError")."""
         ev = self.ctx.chain.anchors.events.BatchAnchored()
-        logs = await ev.get_logs(from_block=block, to_block=block,
-                                 argument_filters={"root": bytes.fromhex(root[2:])})
+        try:
+            logs = await ev.get_logs(from_block=block, to_block=block,
+                                     argument_filters={"root": bytes.fromhex(root[2:])})
+        except Web3RPCError as exc:
+            if "BlockOutOfRange" not in str(exc) and "block height" not in str(exc):
+                raise
+            return None
         return "0x" + bytes(logs[0]["transactionHash"]).hex() if logs else None
 
 

@@ -285,3 +285,52 @@ async def test_a_transaction_mined_between_the_anchor_lookup_and_its_receipt_is_
             break
         await asyncio.sleep(0.05)
     assert (b.state, b.tx_hash, b.attempts) == ("anchored", tx, 1)
+
+
+async def test_an_anchor_visible_before_its_block_is_served_is_confirmed_on_the_next_look(service, monkeypatch):
+    """anvil under load answers calls on a new block's state before it serves the block: the anchor
+    lookup finds the root, the receipt is not there yet, and the logs of that block are refused with
+    "BlockOutOfRangeError" (make test on CI failed the whole pass on it). The batch now stays
+    `sending` and the next look confirms it with its own transaction. The node's moment of
+    inconsistency is forced by answering the receipt and the logs as it did."""
+    from sqlalchemy import select
+    from web3.exceptions import Web3RPCError
+
+    from registry.db.models import Batch
+    from tests.registry.samples import make_uscc
+
+    _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"),
+                                      roles=["issuer"], types=["BusinessLicence"])
+    r = await service.client.post("/v1/credentials", headers=service.h(key),
+                                  json={"type": "BusinessLicence", "record": business_licence_record()})
+    assert r.status_code == 202, r.text
+    ctx, p = service.ctx, service.ctx.pipeline
+    real_receipts, first = ctx.chain.receipts, []
+    events = ctx.chain.anchors.events.BatchAnchored
+
+    async def not_served_yet(hashes):
+        first.append(hashes)
+        return [None] * len(hashes) if len(first) <= 1 else await real_receipts(hashes)
+
+    class _Logs:
+        def __init__(self, real):
+            self.real = real
+
+        async def get_logs(self, **kw):
+            if len(first) <= 1:
+                raise Web3RPCError("{'code': -32602, 'message': 'BlockOutOfRangeError: block height is 9 but "
+                                   "requested was 10'}")
+            return await self.real.get_logs(**kw)
+
+    monkeypatch.setattr(ctx.chain, "receipts", not_served_yet)
+    monkeypatch.setattr(ctx.chain.anchors.events, "BatchAnchored", lambda: _Logs(events()))
+    await p.seal_due(force=True)
+    await p.advance_all()  # signed, sent, the anchor visible; receipt and logs not served yet
+    async with ctx.sessions() as s:
+        b = (await s.execute(select(Batch))).scalar_one()
+    assert b.state == "sending" and b.attempts == 1
+    tx = b.tx_hash
+    await p.advance_all()
+    async with ctx.sessions() as s:
+        b = (await s.execute(select(Batch))).scalar_one()
+    assert (b.state, b.tx_hash, b.attempts) == ("anchored", tx, 1)
