@@ -309,9 +309,9 @@ async def _loan_story(out: Path, orgs, bundle) -> None:
     _verify(out, ["loan-presentation.json", "--presentation", "second-bank-request.json", "--bundle",
                   "trust-bundle.json"], expect=1)
     say("the first bank checks it again after its request expired")
-    expired_at = request["expires"].replace("Z", "").split(".")[0]
-    later = (datetime.fromisoformat(expired_at) + timedelta(minutes=1)).strftime(
-        "%Y-%m-%dT%H:%M:%SZ")
+    from verifier.issuance import parse_datetime
+
+    later = (parse_datetime(request["expires"]) + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     _verify(out, ["loan-presentation.json", "--presentation", "loan-request.json", "--bundle", "trust-bundle.json",
                   "--at", later], expect=1)
 

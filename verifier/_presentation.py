@@ -232,9 +232,9 @@ def _shape(presentation: Any) -> tuple[str, dict[str, Any], list[Any]]:
     return holder, proof, creds
 
 
-def _holder_check(presentation: Mapping[str, Any], request: PresentationRequest, now: datetime) -> Check:
+def _holder_check(holder: str, proof: Mapping[str, Any], creds: list[Any], request: PresentationRequest,
+                  now: datetime) -> Check:
     """The presentation-wide part of ``holder``: signature, nonce, audience, purpose, expiry."""
-    holder, proof, creds = _shape(presentation)
     if proof.get("verificationMethod") != holder:
         return Check("holder", "failed", "the proof was made with another key than the presentation's holder")
     if proof.get("challenge") != request.nonce:
@@ -283,8 +283,8 @@ def verify_presentation(presentation: Any, request: PresentationRequest, *, veri
     """Every check of ``verifier`` on each presented credential (``usage`` for the request's audience and
     purpose), plus ``holder``. InvalidPresentation if it is not a presentation at all."""
     now = _now(at)
-    overall = _holder_check(presentation, request, now)
-    holder, _, creds = _shape(presentation)
+    holder, proof, creds = _shape(presentation)
+    overall = _holder_check(holder, proof, creds, request, now)
     results = []
     for credential in creds:
         base = verifier.verify(credential, at=now, data=data, relying_party=request.audience, purpose=request.purpose)

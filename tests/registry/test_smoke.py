@@ -69,6 +69,7 @@ async def test_with_confirmations_a_batch_is_anchored_only_that_many_blocks_deep
     from sqlalchemy import select
 
     from registry.db.models import Batch
+
     from tests.registry.samples import make_uscc
 
     service.ctx.settings.confirmations = 2
@@ -165,13 +166,8 @@ async def test_a_resent_transaction_mined_meanwhile_is_not_signed_again(service)
 
     from registry.db.models import Batch
     from registry.services.chain import SentTx
-    from tests.registry.samples import make_uscc
 
-    _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"),
-                                      roles=["issuer"], types=["BusinessLicence"])
-    r = await service.client.post("/v1/credentials", headers=service.h(key),
-                                  json={"type": "BusinessLicence", "record": business_licence_record()})
-    assert r.status_code == 202, r.text
+    await _one_accepted_licence(service)
     await service.drain()
     async with service.ctx.writing() as s:
         batch = (await s.execute(select(Batch))).scalar_one()
@@ -255,13 +251,8 @@ async def test_a_transaction_mined_between_the_anchor_lookup_and_its_receipt_is_
     from sqlalchemy import select
 
     from registry.db.models import Batch
-    from tests.registry.samples import make_uscc
 
-    _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"),
-                                      roles=["issuer"], types=["BusinessLicence"])
-    r = await service.client.post("/v1/credentials", headers=service.h(key),
-                                  json={"type": "BusinessLicence", "record": business_licence_record()})
-    assert r.status_code == 202, r.text
+    await _one_accepted_licence(service)
     ctx, p = service.ctx, service.ctx.pipeline
     real, asked = ctx.chain.anchors_of, []
 
@@ -297,13 +288,8 @@ async def test_an_anchor_visible_before_its_block_is_served_is_confirmed_on_the_
     from web3.exceptions import Web3RPCError
 
     from registry.db.models import Batch
-    from tests.registry.samples import make_uscc
 
-    _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"),
-                                      roles=["issuer"], types=["BusinessLicence"])
-    r = await service.client.post("/v1/credentials", headers=service.h(key),
-                                  json={"type": "BusinessLicence", "record": business_licence_record()})
-    assert r.status_code == 202, r.text
+    await _one_accepted_licence(service)
     ctx, p = service.ctx, service.ctx.pipeline
     real_receipts, first = ctx.chain.receipts, []
     events = ctx.chain.anchors.events.BatchAnchored
@@ -334,3 +320,14 @@ async def test_an_anchor_visible_before_its_block_is_served_is_confirmed_on_the_
     async with ctx.sessions() as s:
         b = (await s.execute(select(Batch))).scalar_one()
     assert (b.state, b.tx_hash, b.attempts) == ("anchored", tx, 1)
+
+
+async def _one_accepted_licence(service) -> None:
+    """A new issuer and one business licence accepted from it (not yet sealed)."""
+    from tests.registry.samples import make_uscc
+
+    _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"),
+                                      roles=["issuer"], types=["BusinessLicence"])
+    r = await service.client.post("/v1/credentials", headers=service.h(key),
+                                  json={"type": "BusinessLicence", "record": business_licence_record()})
+    assert r.status_code == 202, r.text
