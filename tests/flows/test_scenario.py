@@ -170,7 +170,7 @@ async def test_guangzhou_scenario(world):
     # and through the CLI: `certledger flow trace --from-chain`, JSON to stdout, CSV and SVG to files
     from typer.testing import CliRunner
 
-    from registry.flow_cli import flow_app
+    from registry.cli.flow import flow_app
 
     common = ["trace", "--from-chain", "--rpc-url", s.ctx.rpc_url, "--deployment", str(s.ctx.settings.manifest_path)]
     res = await asyncio.to_thread(CliRunner().invoke, flow_app, common + ["--asset", leaf])

@@ -9,58 +9,14 @@ agree on everything the chain knows.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
+
+from registry.cli._common import ApiKeyOpt, Url, call, console, emit, err, fail
 
 flow_app = typer.Typer(help="Cross-border data flows: declare, decide, trace.", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
-
-Url = Annotated[str, typer.Option("--url", envvar="CERTLEDGER_URL", help="The registry service.")]
-ApiKeyOpt = Annotated[Optional[str], typer.Option("--api-key", envvar="CERTLEDGER_API_KEY",
-                                                  help="Your organisation's API key.")]
-
-
-def fail(message: str, code: int = 1):
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def _client(url: str, api_key: str | None):
-    import httpx
-
-    if not api_key:
-        fail("an API key is needed: --api-key or CERTLEDGER_API_KEY", 2)
-    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {api_key}"}, timeout=120)
-
-
-def _call(method: str, url: str, api_key: str | None, path: str, **kw):
-    import httpx
-
-    with _client(url, api_key) as c:
-        try:
-            resp = c.request(method, path, **kw)
-        except httpx.HTTPError as exc:
-            fail(f"cannot reach the registry at {url}: {exc}")
-    if resp.status_code >= 400:
-        try:
-            e = resp.json().get("error", {})
-        except ValueError:
-            e = {}
-        fail(f"{e.get('message', resp.text[:200])} ({e.get('code')}, HTTP {resp.status_code})")
-    return resp
-
-
-def _emit(text: str, out: Path | None) -> None:
-    if out is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    else:
-        out.write_text(text, encoding="utf-8")
-        err.print(f"wrote {out}")
 
 
 @flow_app.command()
@@ -74,7 +30,7 @@ def declare(
         body = file.read_bytes()
     except OSError as exc:
         fail(f"cannot read {file}: {exc}", 2)
-    r = _call("POST", url, api_key, "/v1/flows", content=body, headers={"content-type": "application/json"})
+    r = call("POST", url, api_key, "/v1/flows", content=body, headers={"content-type": "application/json"})
     f = r.json()
     console.print(f"flow {f['flowId']} declared ({f['declaration']['fromJurisdiction']} → "
                   f"{f['declaration']['toJurisdiction']}), tx {f['txHash']}")
@@ -89,7 +45,7 @@ def decide(
     api_key: ApiKeyOpt = None,
 ) -> None:
     """Approve or reject a declared flow (regulator)."""
-    r = _call("POST", url, api_key, f"/v1/flows/{flow_id}/decision",
+    r = call("POST", url, api_key, f"/v1/flows/{flow_id}/decision",
               json={"decision": "approved" if approve else "rejected", "reason": reason})
     console.print(f"flow {flow_id} {r.json()['status']}, tx {r.json()['decision']['txHash']}")
 
@@ -98,7 +54,7 @@ def decide(
 def show(flow_id: Annotated[int, typer.Argument()], url: Url = "http://127.0.0.1:8000",
          api_key: ApiKeyOpt = None) -> None:
     """One flow as JSON."""
-    _emit(json.dumps(_call("GET", url, api_key, f"/v1/flows/{flow_id}").json(), ensure_ascii=False, indent=2), None)
+    emit(json.dumps(call("GET", url, api_key, f"/v1/flows/{flow_id}").json(), ensure_ascii=False, indent=2), None)
 
 
 @flow_app.command()
@@ -133,17 +89,17 @@ def trace(
     if not from_chain:
         if check:
             fail("--check compares the chain's trace with the registry's: use it with --from-chain", 2)
-        r = _call("GET", url, api_key, "/v1/flows/trace", params={**params, "format": format_, "table": table})
-        _emit(r.text, out)
+        r = call("GET", url, api_key, "/v1/flows/trace", params={**params, "format": format_, "table": table})
+        emit(r.text, out)
         return
     chain_trace = _trace_from_chain(asset, organisation, jurisdiction, since, until, rpc_url, deployment)
     try:
         body, _ = F.render(chain_trace, format_, table)
     except RegistryError as exc:
         fail(exc.message, 2)
-    _emit(body, out)
+    emit(body, out)
     if check:
-        db = _call("GET", url, api_key, "/v1/flows/trace", params={**params, "format": "json"}).json()
+        db = call("GET", url, api_key, "/v1/flows/trace", params={**params, "format": "json"}).json()
         if F.chain_view(db) != F.chain_view(chain_trace):
             fail("the chain's trace and the registry's differ: the registry's DB does not match the chain")
         err.print(f"the chain's trace equals the registry's ({len(chain_trace['edges'])} flows, "
