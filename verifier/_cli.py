@@ -310,7 +310,7 @@ def _run(
         (err if json_output else out).print(escape(describe()))
     from verifier._verify import Verifier, format_failure
 
-    if validators_file is not None:
+    if pinned is not None:
         from verifier._qbft import ValidatorHeaderTrust
 
         (err if json_output else out).print(

@@ -155,13 +155,13 @@ def qbft_extra_data(
 ) -> bytes:
     """QBFT ``extraData``: ``RLP([vanity, [validator…], [vote?], round, [seal…]])``. ``seals=None``
     leaves the seal list empty (the commit-hash form)."""
-    return rlp.encode([
+    return bytes(rlp.encode([
         vanity,
         [bytes.fromhex(v[2:]) for v in validators],
         [list(vote)] if vote else [],
         round,
         list(seals or ()),
-    ])
+    ]))
 
 
 def parse_qbft_header(header_rlp: bytes) -> QbftHeader:
@@ -354,7 +354,7 @@ def seal_qbft_header(block: dict[str, Any], validator_keys: Sequence[bytes], *, 
         sig = sign_digest_secp256k1(commit_hash, key)
         seals.append(sig[:64] + bytes([sig[64] - 27]))
     fields[_EXTRA] = qbft_extra_data(validators, round, seals)
-    return rlp.encode(fields)
+    return bytes(rlp.encode(fields))
 
 
 class ValidatorHeaderTrust:

@@ -215,6 +215,7 @@ class EnvelopeTemplate:
         surrogates) and status-list index."""
         assert self.template is not None
         if self.with_until:
+            assert valid_until is not None, "this template's envelope has validUntil"
             return self.template % (index, index, index, index, encode_basestring(cid).encode(),
                                     encode_basestring(valid_from).encode(), encode_basestring(valid_until).encode())
         return self.template % (index, index, index, index, encode_basestring(cid).encode(),

@@ -209,10 +209,10 @@ def compile_schema(
             else:
                 out.append(f"{pad}if not any(_eq({x}, o) for o in {const(options)}): return False")
         is_str = guard("string", x, known)
-        for test in (_searcher(s["pattern"]) if "pattern" in s else None,
-                     formats[s["format"]] if "format" in s else None):
-            if test is not None and is_str is not None:
-                seen, miss = _memo(test)
+        for check in (_searcher(s["pattern"]) if "pattern" in s else None,
+                      formats[s["format"]] if "format" in s else None):
+            if check is not None and is_str is not None:
+                seen, miss = _memo(check)
                 out.append(f"{pad}if {is_str + ' and ' if is_str else ''}{const(seen)}.get({x}) is not True "
                            f"and not {const(miss)}({x}): return False")
         if ("minLength" in s or "maxLength" in s) and is_str is not None:
