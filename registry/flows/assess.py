@@ -17,7 +17,10 @@ flows under a threshold that together cross it: the violation names them all), e
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date, datetime, timedelta, timezone
+
+import holidays
 
 from registry.flows import rules as R
 
@@ -103,12 +106,25 @@ def gba_problem(table: R.RuleTable, f: RuleFlow) -> str | None:
     return None
 
 
+@lru_cache(maxsize=32)
+def _mainland_calendar(year: int) -> holidays.HolidayBase:
+    return holidays.country_holidays("CN", years=year)
+
+
+def is_working_day(d: date) -> bool:
+    """A mainland working day: Monday–Friday except the public holidays, plus the weekend days the
+    State Council's yearly notice makes working days (调休), as the ``holidays`` package records
+    them. For a year whose notice the installed package does not yet carry, the holidays known by
+    rule are still left out but weekend make-up days are not counted (upgrade ``holidays``)."""
+    return bool(_mainland_calendar(d.year).is_working_day(d))
+
+
 def add_working_days(start: date, n: int) -> date:
-    """`n` working days after `start` (Monday–Friday; public holidays are not modelled)."""
+    """`n` mainland working days after `start` (:func:`is_working_day`)."""
     d = start
     while n > 0:
         d += timedelta(days=1)
-        if d.weekday() < 5:
+        if is_working_day(d):
             n -= 1
     return d
 

@@ -159,6 +159,12 @@ def test_gba_scope():
 def test_filing_deadline_and_assessment_expiry():
     # in effect Monday 2026-03-02: 10 working days → Monday 2026-03-16
     assert A.add_working_days(datetime(2026, 3, 2).date(), 10).isoformat() == "2026-03-16"
+    # across National Day 2025 (1–8 Oct off; Sunday 28 Sep and Saturday 11 Oct are working days, 国办发明电〔2024〕12号):
+    # counting Monday–Friday alone would give 10 Oct
+    assert A.add_working_days(datetime(2025, 9, 26).date(), 10).isoformat() == "2025-10-16"
+    # across the 2026 Spring Festival (15–23 Feb off; Saturdays 14 and 28 Feb are working days)
+    assert A.add_working_days(datetime(2026, 2, 13).date(), 10).isoformat() == "2026-03-05"
+    assert not A.is_working_day(datetime(2025, 10, 1).date()) and A.is_working_day(datetime(2025, 9, 28).date())
     late = flow(1, 5, filing={"effectiveFrom": "2026-03-02", "filedAt": None, "validUntil": None})
     assert A.filing_problems(T, late, ts("2026-03-16")) == []
     assert [p[0] for p in A.filing_problems(T, late, ts("2026-03-17"))] == ["filing_overdue"]
