@@ -26,7 +26,7 @@ test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: setup
-	$(VENV)/bin/certledger demo
+	$(PY) scripts/demo.py $(DEMO_ARGS)
 
 bench: setup
 	$(PY) scripts/bench $(BENCH_ARGS)

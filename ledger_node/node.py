@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ledger_node.errors import AnvilNotInstalled, NodeStartFailed, PortInUse, RpcUnreachable
 
@@ -132,8 +132,14 @@ class AnvilNode:
         port: int | None = None,
         chain_id: int = DEV_CHAIN_ID,
         anvil: Path = ANVIL,
+        persist: bool = True,
+        extra_args: Sequence[str] = (),
     ):
+        """``persist=False`` keeps the chain in memory only (no ``--state`` dump: tests and
+        benchmarks that make long histories); ``extra_args`` go to anvil as they are."""
         self.data_dir = Path(data_dir)
+        self.persist = persist
+        self.extra_args = tuple(extra_args)
         self.host = host
         self.port = port if port is not None else self._remembered_port()
         self.chain_id = chain_id
@@ -190,7 +196,8 @@ class AnvilNode:
             )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.cache_dir, ignore_errors=True)
-        keep_first_genesis(self.state_file)
+        if self.persist:
+            keep_first_genesis(self.state_file)
         cmd = [
             str(_native_anvil(self.anvil)),
             "--host", self.host,
@@ -198,9 +205,9 @@ class AnvilNode:
             "--chain-id", str(self.chain_id),
             "--accounts", "20",
             "--balance", "1000000",
-            "--state", str(self.state_file),
-            "--state-interval", "1",
+            *(("--state", str(self.state_file), "--state-interval", "1") if self.persist else ()),
             "--cache-path", str(self.cache_dir),
+            *self.extra_args,
         ]
         with open(self.log_file, "ab") as log:
             proc = subprocess.Popen(

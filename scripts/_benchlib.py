@@ -98,12 +98,12 @@ async def issuer_in_process(rpc_url: str, manifest: Path, database_url: str, wor
     """A registry context (pipeline driven by the caller) with one business-licence issuer (with its
     own signer if `signer` is given: see :func:`own_signer`): yields (ctx, principal, issuance)."""
     from registry.core.config import Settings
-    from registry.samples import make_uscc
     from registry.services.context import ServiceContext
     from registry.services.issuance import Issuance
     from registry.services.orgs import Principal, create_organisation
     from registry.services.pipeline import Pipeline
     from registry.services.runtime import settle_heap
+    from scripts.samples import make_uscc
 
     settings = Settings(data_dir=work, database_url=database_url, rpc_url=rpc_url, manifest=manifest,
                         keystore_passphrase="bench", batch_size=batch, batch_window_seconds=3600)

@@ -14,9 +14,7 @@ import argparse
 import http.client
 import json
 import multiprocessing
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -76,8 +74,8 @@ def main() -> int:
 
     import httpx
 
-    from registry.samples import business_licence_record, make_uscc
-    from tests.registry.procs import ServiceProcess, create_issuer
+    from tests.support.procs import ServiceProcess, create_issuer
+    from scripts.samples import business_licence_record, make_uscc
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

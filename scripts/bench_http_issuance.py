@@ -38,8 +38,8 @@ CERTLEDGER = Path(sys.executable).parent / "certledger"
 
 
 def one_pass(count: int, batch: int, admin_pg: str | None, work: Path) -> dict:
-    from registry.samples import business_licence_record, make_uscc
-    from tests.registry.procs import ServiceProcess, create_issuer
+    from tests.support.procs import ServiceProcess, create_issuer
+    from scripts.samples import business_licence_record, make_uscc
 
     def jsonl(path: Path, n: int) -> Path:
         path.write_text("\n".join(json.dumps(business_licence_record(), ensure_ascii=False) for _ in range(n)),

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def _support():
-    from tests.ledger_node import indexer_support
+    from tests.support import indexer as indexer_support
 
     return indexer_support
 
@@ -84,7 +84,8 @@ def main() -> None:
     args = ap.parse_args()
 
     S = _support()
-    anvil = S.Anvil()
+    from tests.support.anvil import BULK_ARGS, PrivateAnvil
+    anvil = PrivateAnvil(*BULK_ARGS)
     results = []
     try:
         with tempfile.TemporaryDirectory() as tmp:

@@ -37,8 +37,8 @@ async def run_one(rpc_url: str, manifest: Path, database_url: str, batch: int, c
     """Uploads of 10,000 records from `clients` concurrent clients while the service's own
     background pipeline anchors (as `certledger serve` runs it); done when every credential is
     anchored with its proof stored."""
-    from registry.samples import business_licence_record
     from registry.services.prepare import jsonl_records
+    from scripts.samples import business_licence_record
 
     async with issuer_in_process(rpc_url, manifest, database_url, workdir, batch, signer) as (ctx, principal, issuance):
         # each upload as the JSON Lines body a client sends, taken apart in the timed part as the

@@ -44,8 +44,9 @@ def _size(obj: object) -> int:
 
 
 def run(batches: int, count: int, revoked: int, holders: int) -> dict:
-    from ledger_node import DEV_KEYS, Chain
     from web3 import Web3
+
+    from ledger_node import DEV_KEYS, Chain
 
     with tempfile.TemporaryDirectory(prefix="certledger-proofpkg-") as tmp, fresh_chain(Path(tmp)) as (url, manifest):
         dep = json.loads(Path(manifest).read_text())
@@ -141,10 +142,11 @@ def full_verify(count: int) -> dict:
     """``count`` real business licences (scripts/bench_verifier.py's documents) issued as one batch,
     anchored on anvil, some revoked; then ``Verifier.verify`` of every holder copy with one
     bundle-wide package (every check, anchor and status from the package), on one core."""
+    from web3 import Web3
+
     import scripts.bench_verifier as bv
     from ledger_node import DEV_KEYS, Chain
     from verifier import RpcTrust, TrustBundle, Verifier, build_trust_bundle, sign_trust_bundle
-    from web3 import Web3
 
     with tempfile.TemporaryDirectory(prefix="certledger-proofpkg-") as tmp, fresh_chain(Path(tmp)) as (url, manifest):
         dep = json.loads(Path(manifest).read_text())

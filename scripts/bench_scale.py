@@ -25,9 +25,9 @@ async def run(rpc_url: str, manifest: Path, work: Path, count: int, batch: int) 
     from sqlalchemy import select
 
     from registry.db.models import Credential
-    from registry.samples import business_licence_record
     from registry.services.bundle import export_bundle
     from registry.services.records import holder_copy
+    from scripts.samples import business_licence_record
 
     url = f"sqlite+aiosqlite:///{work / 'registry.db'}"
     async with issuer_in_process(rpc_url, manifest, url, work, batch) as (ctx, principal, issuance):

@@ -30,7 +30,7 @@ def main() -> None:
     ap.add_argument("--passes", type=int, default=5)
     args = ap.parse_args()
 
-    from tests.verifier.factory import AT, World
+    from tests.support.factory import AT, World
     from verifier import Verifier
     from verifier._internal.canon import jcs
     from verifier._internal.disclosure import SUITE_HASHES, envelope_of, seeded_target_hash_of_parts

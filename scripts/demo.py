@@ -1,4 +1,4 @@
-"""`certledger demo` — the mission's story end to end on the embedded defaults (local anvil +
+"""`make demo` (scripts/demo.py) — the mission's story end to end on the embedded defaults (local anvil +
 SQLite in .certledger/), narrated. Every artefact goes to a folder named at the end; re-running
 works (organisations are reused, new API keys issued)."""
 
@@ -20,6 +20,10 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.panel import Panel
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # scripts.samples
 
 
 console = Console()
@@ -97,7 +101,7 @@ async def _story(ctx, settings, out: Path, rng: random.Random) -> None:
     import httpx
 
     from registry.api.app import create_app
-    from registry.samples import business_licence_record, data_asset_record  # (imports the verifier)
+    from scripts.samples import business_licence_record, data_asset_record  # (imports the verifier)
 
     app = create_app(settings, ctx=ctx)
     async with app.router.lifespan_context(app):
@@ -375,3 +379,7 @@ def demo_command(
                         f"Verify any of them yourself:\n  .venv/bin/certledger-verify {folder}/business-licence.json "
                         f"--bundle {folder}/trust-bundle.json\n\nThe local chain keeps running (state in {settings.data_dir}/): "
                         f"`.venv/bin/certledger node down` stops it.", title="certledger demo done"))
+
+
+if __name__ == "__main__":
+    typer.run(demo_command)

@@ -1,27 +1,28 @@
-"""Shared fixtures: a real anvil node (session), a fresh deployment, and service requirements.
+"""Fixtures every test directory shares: a real anvil node (session), a fresh deployment, the
+databases (SQLite and a real PostgreSQL server) and the registry service in-process.
 
-A test that needs PostgreSQL or Chromium calls `require_service(...)`: without the service it is
-skipped with a visible reason, unless CERTLEDGER_REQUIRE_SERVICES=1 (set by .ci/run), where the
-absence is a failure.
+What is not a fixture lives in tests/support (the anvil launcher, service requirements, samples).
+A module marked ``sqlite_only`` runs its ``database_url`` tests on SQLite alone (pages: the page is
+the same on either database, and the registry's own tests cover both).
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-ANVIL = ROOT / "node_modules" / ".bin" / "anvil"
+from tests.support.anvil import ANVIL
+from tests.support.services import PG_ADMIN_URL, pg_available, require_service
 
 
-def require_service(available: bool, reason: str) -> None:
-    if available:
-        return
-    if os.environ.get("CERTLEDGER_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"required service missing: {reason}")
-    pytest.skip(reason)
+def pytest_collection_modifyitems(config, items):
+    """Leave out the PostgreSQL variant of tests in ``sqlite_only`` modules (deselected, not skipped)."""
+    keep, drop = [], []
+    for item in items:
+        param = getattr(getattr(item, "callspec", None), "params", {}).get("database_url")
+        (drop if param == "postgres" and item.get_closest_marker("sqlite_only") else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture(scope="session")
@@ -53,25 +54,10 @@ def deployment(chain, tmp_path):
 
 
 # -- databases -----------------------------------------------------------------------------
-PG_ADMIN_URL = os.environ.get("CERTLEDGER_TEST_PG_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
-
-
-def _pg_available() -> tuple[bool, str]:
-    try:
-        import psycopg
-    except ImportError:
-        return False, "psycopg not installed"
-    try:
-        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
-            return True, ""
-    except Exception as exc:  # noqa: BLE001 - any failure means "not available"
-        return False, f"no PostgreSQL at {PG_ADMIN_URL.split('@')[-1]}: {str(exc).splitlines()[0]}"
-
-
 @pytest.fixture()
 def pg_database_url():
     """A fresh PostgreSQL database (created and dropped by the test): an asyncpg SQLAlchemy URL."""
-    ok, reason = _pg_available()
+    ok, reason = pg_available()
     require_service(ok, reason)
     import uuid
 
@@ -102,3 +88,13 @@ def database_url(request):
 @pytest.fixture(scope="session")
 def anyio_backend():
     return "asyncio"
+
+
+# -- the registry service ------------------------------------------------------------------
+@pytest.fixture()
+async def service(chain, deployment, database_url, tmp_path):
+    """The registry service in-process on the session anvil and a fresh deployment (tests.support.service)."""
+    from tests.support.service import running_service
+
+    async with running_service(chain, deployment, database_url, tmp_path) as svc:
+        yield svc

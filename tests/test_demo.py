@@ -1,4 +1,4 @@
-"""`certledger demo` end to end in a fresh data directory, then its artefacts verified
+"""`make demo` (scripts/demo.py) end to end in a fresh data directory, then its artefacts verified
 independently with certledger-verify (the bank's tool), not with the demo's own output."""
 
 import json
@@ -14,6 +14,7 @@ from ledger_node.node import free_port
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow]
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _verify(*args, cwd):
@@ -22,7 +23,7 @@ def _verify(*args, cwd):
 
 def _serve_once(env: dict[str, str], data_dir: Path) -> None:
     """`certledger serve` on the demo's data directory (it starts the node), then stopped."""
-    from tests.registry.procs import ServiceProcess
+    from tests.support.procs import ServiceProcess
 
     svc = ServiceProcess(data_dir, env={"CERTLEDGER_NODE_PORT": env["CERTLEDGER_NODE_PORT"]}, name="between")
     try:
@@ -43,7 +44,7 @@ def test_demo_runs_twice_and_its_artefacts_verify_independently(tmp_path):
                 _serve_once(env, tmp_path / "state")
                 subprocess.run([str(BIN / "certledger"), "node", "down"], env=env, capture_output=True, check=True)
             out = tmp_path / run
-            proc = subprocess.run([str(BIN / "certledger"), "demo", "--out", str(out)], env=env, cwd=tmp_path,
+            proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py"), "--out", str(out)], env=env, cwd=tmp_path,
                                   capture_output=True, text=True, timeout=600)
             assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
             assert "certledger demo done" in proc.stdout

@@ -24,8 +24,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.verifier.chain import ANVIL, ISSUER_KEY, Anvil, Deployment, free_port
-from tests.verifier.factory import AT, World
+from tests.support.anvil import PrivateAnvil, free_port
+from tests.support.contracts import ISSUER_KEY, Deployment
+from tests.support.factory import AT, World
 from verifier import RpcTrust, build_trust_bundle, eth_address, fetch_anchor_proof, sign_trust_bundle
 
 pytestmark = [pytest.mark.slow, pytest.mark.chain]
@@ -69,10 +70,9 @@ def installed(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def chain():
-    if not ANVIL.exists():
-        pytest.skip(f"no anvil at {ANVIL}: run `npm ci` to install @foundry-rs/anvil")
-    node = Anvil()
+def wheel_chain(anvil_node):
+    """A private anvil with the contracts deployed by web3 (depends on ``anvil_node`` for its "no anvil" skip)."""
+    node = PrivateAnvil()
     yield node, Deployment(node)
     node.stop()
 
@@ -87,8 +87,8 @@ def test_the_installed_packages_run_from_site_packages(installed):
     assert not any(p and Path(p).resolve().is_relative_to(ROOT) for p in files[3:]), "the source tree is on sys.path"
 
 
-def test_certledger_verify_from_the_wheel_in_bundle_rpc_and_proof_carrying_modes(installed, chain, tmp_path):
-    anvil, deployed = chain
+def test_certledger_verify_from_the_wheel_in_bundle_rpc_and_proof_carrying_modes(installed, wheel_chain, tmp_path):
+    anvil, deployed = wheel_chain
     w = World(chain_id=deployed.chain_id, anchor_registry=deployed.anchors.address.lower())
     issuer = w.add_issuer(name=ISSUER_NAME)
     issuer.id = deployed.register_issuer(ISSUER_KEY, ISSUER_NAME, issuer.uscc, [1, 2, 3])
@@ -136,8 +136,8 @@ def test_certledger_verify_from_the_wheel_in_bundle_rpc_and_proof_carrying_modes
     assert code == 1 and {c["name"]: c["status"] for c in out["checks"]}["anchor"] == "failed", out
 
 
-def test_certledger_deploy_and_serve_from_the_wheel_on_sqlite(installed, chain, tmp_path):
-    anvil, _ = chain
+def test_certledger_deploy_and_serve_from_the_wheel_on_sqlite(installed, wheel_chain, tmp_path):
+    anvil, _ = wheel_chain
     data_dir = tmp_path / "data"
     deployed = _run([str(installed.bin / "certledger"), "deploy", "--data-dir", str(data_dir), "--rpc", anvil.url],
                     timeout=300, cwd=installed.cwd, env=installed.env)

@@ -16,7 +16,6 @@ from registry.cli.flow import flow_app
 from registry.cli.issue import issue
 from registry.cli.service import audit_command, db_app, serve
 from registry.cli.validators import validators_app
-from registry.demo import demo_command
 from registry.signer.cli import signer_app
 
 app = typer.Typer(
@@ -29,7 +28,6 @@ app.command("issue")(issue)
 app.command("audit")(audit_command)
 app.command("deploy")(deploy_command)
 app.command("index")(index_command)
-app.command("demo")(demo_command)
 app.add_typer(node_app, name="node")
 app.add_typer(db_app, name="db")
 app.add_typer(bundle_app, name="bundle")

@@ -28,8 +28,9 @@ OPERATOR_KEY = b"\x42" * 32
 
 
 def main() -> None:
-    from ledger_node import DEV_KEYS, Chain
     from web3 import Web3
+
+    from ledger_node import DEV_KEYS, Chain
 
     vectors = json.loads((ROOT / "tests" / "assets" / "format_vectors.json").read_text("utf-8"))
     batch = vectors["batch"]

@@ -21,7 +21,7 @@ import rlp
 from coincurve import PrivateKey
 from eth_keys import keys as eth_keys_mod
 
-from tests.conftest import require_service
+from tests.support.services import require_service
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"

@@ -11,7 +11,7 @@ from registry.db.models import Batch, Credential
 from registry.services import jurisdictions as J
 from registry.services.orgs import signing_key
 from registry.services.records import proof_from_tree
-from tests.flows.conftest import DIGEST, declaration
+from tests.support.flows import DIGEST, declaration
 from verifier._internal.merkle import leaf_hash
 
 pytestmark = [pytest.mark.chain, pytest.mark.anyio]

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from registry.services import flows as F
-from tests.flows.conftest import declaration, issue_certificate
-from tests.registry.samples import make_uscc
+from tests.support.flows import declaration, issue_certificate
+from scripts.samples import make_uscc
 
 pytestmark = [pytest.mark.chain, pytest.mark.anyio]
 

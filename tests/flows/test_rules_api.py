@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.flows.conftest import declaration
+from tests.support.flows import declaration
 
 pytestmark = [pytest.mark.chain, pytest.mark.anyio]
 

@@ -8,17 +8,11 @@ import asyncio
 
 import pytest
 
-from tests.conftest import require_service
-from tests.flows.conftest import declaration
-from tests.flows.test_trace_page import ARGS, CHROMIUM
+from tests.support.flows import declaration
+from tests.support.services import CHROMIUM, require_service
+from tests.support.services import CHROMIUM_ARGS as ARGS
 
-pytestmark = [pytest.mark.chain, pytest.mark.browser, pytest.mark.anyio]
-
-
-@pytest.fixture()
-def database_url(sqlite_database_url):
-    """The page is the same on either database (test_rules_scenario covers both): SQLite here."""
-    return sqlite_database_url
+pytestmark = [pytest.mark.chain, pytest.mark.browser, pytest.mark.anyio, pytest.mark.sqlite_only]
 
 
 async def test_rules_on_the_trace_page(world):

@@ -11,8 +11,8 @@ import re
 
 import pytest
 
-from tests.flows.conftest import certificate_record, declaration
-from tests.registry.samples import make_uscc
+from tests.support.flows import certificate_record, declaration
+from scripts.samples import make_uscc
 
 pytestmark = [pytest.mark.chain, pytest.mark.anyio]
 
@@ -116,4 +116,4 @@ async def test_rules_scenario(world):
     svg = r.text
     found = set(re.findall(r'<desc class="violation" data-flow-id="(\d+)" data-kind="([a-z_]+)"', svg))
     assert {(int(f), k) for f, k in found} == expected
-    assert f'data-subjects="1200000" data-reached="annual-100000 annual-1000000"' in svg
+    assert 'data-subjects="1200000" data-reached="annual-100000 annual-1000000"' in svg

@@ -11,61 +11,13 @@ import csv
 import io
 import json
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
 from registry.services import flows as F
-from tests.flows.conftest import DIGEST, declaration
+from tests.support.flows import ARTIFACTS, PT, run_scenario
 
 pytestmark = [pytest.mark.chain, pytest.mark.anyio]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "flows"
-PT = {"name": "Exemplo Energia Lisboa SA", "identifier": "PT-NIPC-509876543", "jurisdiction": "PT"}
-
-
-async def declare(w, key, body, status=201):
-    r = await w.service.client.post("/v1/flows", headers=w.h(key), json=body)
-    assert r.status_code == status, r.text
-    return r.json()
-
-
-async def decide(w, flow_id, decision, reason="", key=None, status=200):
-    r = await w.service.client.post(f"/v1/flows/{flow_id}/decision", headers=w.h(key or w.regulator_key),
-                                    json={"decision": decision, "reason": reason})
-    assert r.status_code == status, r.text
-    return r.json()
-
-
-async def run_scenario(w) -> dict[str, int]:
-    s = w.service
-    f1 = await declare(w, w.gz_key, declaration(w.credential_id, importer=w.hk, to="HK"))
-    assert f1["status"] == "pending" and f1["txHash"] and f1["flowId"] >= 1
-    assert f1["declarationHash"] == F.declaration_hash(f1["declaration"])
-    await decide(w, f1["flowId"], "approved", "standard contract filed with the Guangdong CAC")
-    f2 = await declare(w, w.hk_key, declaration(importer=w.sg, frm="HK", to="SG", parent=f1["flowId"]))
-    await decide(w, f2["flowId"], "approved")
-    f3 = await declare(w, w.gz_key, declaration(w.credential_id, importer=w.mo, to="MO", purpose="market research"))
-    f4 = await declare(w, w.mo_key, declaration(importer=PT, frm="MO", to="PT", parent=f3["flowId"],
-                                                purpose="market research"))
-    await decide(w, f3["flowId"], "rejected", "no security assessment for a transfer to Macao of this volume")
-    # an onward transfer of a rejected flow: refused outright by the API, and by the chain
-    refused = await declare(w, w.mo_key, declaration(importer=PT, frm="MO", to="PT", parent=f3["flowId"],
-                                                     purpose="market research"), status=409)
-    assert refused["error"]["code"] == "parent_flow_rejected"
-    # the importers report what they received: HK the declared payload, SG something else
-    r = await s.client.post(f"/v1/flows/{f1['flowId']}/receipt", headers=w.h(w.hk_key), json={"payloadDigest": DIGEST})
-    assert r.status_code == 200 and r.json()["payloadMatches"] is True, r.text
-    r = await s.client.post(f"/v1/flows/{f2['flowId']}/receipt", headers=w.h(w.sg_key),
-                            json={"payloadDigest": "0x" + "ab" * 32})
-    assert r.status_code == 200 and r.json()["payloadMatches"] is False, r.text
-    # the data authority revokes the certificate after the approvals
-    await asyncio.sleep(1.1)  # a later block second than the approvals
-    r = await s.client.post(f"/v1/credentials/{w.credential_id}/revoke", headers=w.h(w.authority_key),
-                            json={"reason": "dataInaccurate"})
-    assert r.status_code == 200, r.text
-    return {"f1": f1["flowId"], "f2": f2["flowId"], "f3": f3["flowId"], "f4": f4["flowId"]}
-
-
 async def test_guangzhou_scenario(world):
     w, s = world, world.service
     ids = await run_scenario(w)

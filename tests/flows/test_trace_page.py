@@ -5,23 +5,14 @@ transaction, no request leaving the registry; a screenshot under test-artifacts/
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_service
-from tests.flows.test_scenario import ARTIFACTS, run_scenario
+from tests.support.flows import ARTIFACTS, run_scenario
+from tests.support.services import CHROMIUM, require_service
+from tests.support.services import CHROMIUM_ARGS as ARGS
 
-pytestmark = [pytest.mark.chain, pytest.mark.browser, pytest.mark.anyio]
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture()
-def database_url(sqlite_database_url):
-    """The page is the same on either database (the scenario test covers both): SQLite here."""
-    return sqlite_database_url
+pytestmark = [pytest.mark.chain, pytest.mark.browser, pytest.mark.anyio, pytest.mark.sqlite_only]
 
 
 async def test_trace_page_in_chromium(world):

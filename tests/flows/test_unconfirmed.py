@@ -13,7 +13,7 @@ from sqlalchemy import select
 from registry.db.models import AuditEntry, FlowDeclaration
 from registry.services.flows import settle_flows
 from registry.services.orgs import signing_key
-from tests.flows.conftest import declaration
+from tests.support.flows import declaration
 
 pytestmark = [pytest.mark.chain, pytest.mark.anyio]
 

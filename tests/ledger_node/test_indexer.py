@@ -4,14 +4,10 @@ projection, catch-up over >= 10,000 events, spot checks against the contracts' v
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
+from tests.support import indexer as S
 
-from tests.ledger_node import indexer_support as S
-from tests.ledger_node.indexer_support import anvil, deployment  # noqa: F401 (fixtures)
 pytestmark = pytest.mark.chain
 
 
@@ -28,12 +24,12 @@ async def _spot(rpc_url, deployment, database_url, sample=40):
         await engine.dispose()
 
 
-def test_every_event_type_projected(anvil, deployment, database_url):
+def test_every_event_type_projected(bulk_anvil, bulk_deployment, database_url):
     from ledger_node.indexer import chain_snapshot
 
-    loader = S.Loader(anvil.url, deployment)
+    loader = S.Loader(bulk_anvil.url, bulk_deployment)
     keys = loader.mixed_history()
-    stats, snap = S.run(S.index_once(anvil.url, deployment, database_url))
+    stats, snap = S.run(S.index_once(bulk_anvil.url, bulk_deployment, database_url))
     assert stats.events == len(snap["events"]) and stats.end_block == loader.head()
     names = {e["event"] for e in snap["events"]}
     assert names >= {"IssuerRegistered", "CredentialTypeSet", "IssuerSuspended", "IssuerReinstated",
@@ -64,34 +60,34 @@ def test_every_event_type_projected(anvil, deployment, database_url):
     assert len(snap["participants"]) == 2
 
     # the projection equals the chain's events folded without a database, and the views agree
-    assert S.diff(snap, S.run(chain_snapshot(anvil.url, deployment))) == ""
-    check = S.run(_spot(anvil.url, deployment, database_url))
+    assert S.diff(snap, S.run(chain_snapshot(bulk_anvil.url, bulk_deployment))) == ""
+    check = S.run(_spot(bulk_anvil.url, bulk_deployment, database_url))
     assert check.ok, check.mismatches
     assert check.checked == len(snap["anchors"]) + len(snap["credential_status"]) + 3 + 2
 
     # a second run is a no-op; new events are picked up incrementally, touching stored rows
-    stats2, snap2 = S.run(S.index_once(anvil.url, deployment, database_url))
+    stats2, snap2 = S.run(S.index_once(bulk_anvil.url, bulk_deployment, database_url))
     assert stats2.events == 0 and snap2 == snap
     loader.tx(loader.ar.functions.reinstateBatch(keys["other"][2]), S.GOV)
     loader.tx(loader.ir.functions.suspendIssuer(i1, 4), S.GOV)
-    stats3, snap3 = S.run(S.index_once(anvil.url, deployment, database_url))
+    stats3, snap3 = S.run(S.index_once(bulk_anvil.url, bulk_deployment, database_url))
     assert stats3.events == 2
     assert {r["root"]: r for r in snap3["anchors"]}[other[2]]["status"] == "Valid"
     assert {r["issuer_id"]: r for r in snap3["issuers"]}[i1]["status"] == "Suspended"
-    assert S.diff(snap3, S.run(chain_snapshot(anvil.url, deployment))) == ""
+    assert S.diff(snap3, S.run(chain_snapshot(bulk_anvil.url, bulk_deployment))) == ""
 
 
 @pytest.mark.slow
-def test_catch_up_over_ten_thousand_events(anvil, deployment, database_url):
+def test_catch_up_over_ten_thousand_events(bulk_anvil, bulk_deployment, database_url):
     from ledger_node.indexer import chain_snapshot
 
-    loader = S.Loader(anvil.url, deployment)
+    loader = S.Loader(bulk_anvil.url, bulk_deployment)
     loader.register_issuer(S.ISSUER)
     roots = loader.anchor_many(S.ISSUER, 9_800, per_block=1000)  # packed: 1,000 per block
     roots += loader.anchor_many(S.ISSUER, 400, per_block=4)  # sparse: 100 blocks
-    stats, snap = S.run(S.index_once(anvil.url, deployment, database_url, page_size=16, target_events_per_page=2000))
+    stats, snap = S.run(S.index_once(bulk_anvil.url, bulk_deployment, database_url, page_size=16, target_events_per_page=2000))
     assert stats.events >= 10_000 and len(snap["anchors"]) == 10_200
     assert {r["root"] for r in snap["anchors"]} == {"0x" + r.hex() for r in roots}
-    assert S.diff(snap, S.run(chain_snapshot(anvil.url, deployment))) == ""
-    check = S.run(_spot(anvil.url, deployment, database_url, sample=60))
+    assert S.diff(snap, S.run(chain_snapshot(bulk_anvil.url, bulk_deployment))) == ""
+    check = S.run(_spot(bulk_anvil.url, bulk_deployment, database_url, sample=60))
     assert check.ok and check.checked == 61, check.mismatches

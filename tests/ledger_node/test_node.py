@@ -273,7 +273,7 @@ def test_cli_up_status_deploy_down(tmp_path):
 
         st = _cli("node", "status", "--data-dir", str(data))
         assert st.returncode == 0, st.stderr
-        assert f"chain id 31337" in st.stdout and f"pid {pid}" in st.stdout
+        assert "chain id 31337" in st.stdout and f"pid {pid}" in st.stdout
         assert "contracts: not deployed" in st.stdout
 
         dep = _cli("deploy", "--data-dir", str(data))

@@ -24,8 +24,8 @@ from ledger_node import DEV_KEYS, AnvilNode, Chain, deploy
 from ledger_node.deploy import check_manifest, load_manifest
 from ledger_node.errors import WrongChain
 from ledger_node.node import free_port
-from tests.registry.procs import ServiceProcess, create_issuer
-from tests.registry.samples import business_licence_record, make_uscc
+from tests.support.procs import ServiceProcess, create_issuer
+from scripts.samples import business_licence_record, make_uscc
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow]
 CERTLEDGER = Path(sys.executable).parent / "certledger"

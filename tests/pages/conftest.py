@@ -5,31 +5,15 @@ licence; the app served over real HTTP (uvicorn, in the test's event loop) for C
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.registry.conftest import service  # noqa: F401  (the in-process registry fixture)
-from tests.registry.samples import business_licence_record, data_asset_record, make_uscc
-
-ARTIFACTS = ROOT / "test-artifacts" / "verify-page"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-
-DATASET = b"timestamp,meter,kwh\n" + b"".join(f"2025-01-01T{h:02d}:00Z,4406-0001,{h * 7 % 13}.25\n".encode()
-                                               for h in range(24)) * 50
-DIGEST = "0x" + hashlib.sha256(DATASET).hexdigest()
-
-
-def one_byte_off(data: bytes) -> bytes:
-    """The dataset with one byte changed (same length)."""
-    i = len(data) // 2
-    return data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:]
+from tests.support.pages import DIGEST
+from scripts.samples import business_licence_record, data_asset_record, make_uscc
+from tests.support.services import CHROMIUM, CHROMIUM_ARGS
 
 
 @dataclass
@@ -55,12 +39,6 @@ class Issued:
         # the page verifies against a trust bundle cached for 5 s: take the fresh one now
         s.ctx.__dict__.pop("_verifier_cache", None)
         return r.json()
-
-
-@pytest.fixture()
-def database_url(sqlite_database_url):
-    """The page does not depend on the database (the registry's own tests cover both): SQLite."""
-    return sqlite_database_url
 
 
 async def _holder_copy(s, key: str, cid: str) -> dict:
@@ -137,7 +115,7 @@ async def served(issued):
 
 @pytest.fixture()
 async def browser():
-    from tests.conftest import require_service
+    from tests.support.services import require_service
 
     require_service(CHROMIUM.exists(), "no Chromium at /usr/bin/chromium")
     from playwright.async_api import async_playwright

@@ -13,10 +13,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.conftest import require_service
-from tests.pages.conftest import ARTIFACTS, CHROMIUM, DATASET, DIGEST, one_byte_off
+from tests.support.pages import ARTIFACTS, DATASET, DIGEST, one_byte_off
+from tests.support.services import CHROMIUM, require_service
 
-pytestmark = [pytest.mark.chain, pytest.mark.anyio]
+pytestmark = [pytest.mark.chain, pytest.mark.anyio, pytest.mark.sqlite_only]
 
 PASSING = ("format", "integrity", "issuer", "anchor", "status", "validity")
 

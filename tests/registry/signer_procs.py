@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from ledger_node.node import free_port
-from tests.registry.procs import CERTLEDGER
+from tests.support.procs import CERTLEDGER
 
 
 class SignerProcess:

@@ -18,7 +18,8 @@ from typing import Callable
 
 import pytest
 
-from tests.registry.samples import business_licence_record, make_uscc
+from scripts.samples import business_licence_record, make_uscc
+from tests.support.service import app_routes
 
 pytestmark = [pytest.mark.chain, pytest.mark.anyio]
 
@@ -71,7 +72,7 @@ def _sign_in(env, role, headers):
 
 
 def _declaration(env, role):
-    from tests.flows.conftest import declaration
+    from tests.support.flows import declaration
 
     importer = env.orgs[IMPORTER] if role != IMPORTER else {
         "name": "Another HK Ltd", "identifier": "HK-BR-00000001", "jurisdiction": "HK"}  # not to itself
@@ -162,24 +163,6 @@ MATRIX: dict[tuple[str, str], Row] = {
 ROUTE_PATH_EXAMPLES = {"fmt": ("png", "svg")}
 
 
-def app_routes(app) -> set[tuple[str, str]]:
-    """(method, path) of every route the app serves (HEAD implied by GET is left out)."""
-    try:  # FastAPI >= 0.16x keeps included routers lazily
-        from fastapi.routing import iter_route_contexts
-
-        routes = list(iter_route_contexts(app.routes))
-    except ImportError:
-        routes = list(app.routes)
-    out = set()
-    for r in routes:
-        path, methods = getattr(r, "path", None), getattr(r, "methods", None)
-        assert path is not None, f"a route without a path: {r!r}"
-        for m in methods or ():
-            if m != "HEAD":
-                out.add((m, path))
-    return out
-
-
 @dataclass
 class Env:
     """Ids the matrix's paths refer to; mutations get one target per allowed role."""
@@ -262,7 +245,7 @@ async def _setup(service) -> Env:
         spare[role] = key_id(r.json()["apiKey"])
     env = Env(keys=keys, orgs=orgs, creds=creds, batches=batches, spare_keys=spare, holder_copy=holder)
     # a data asset certificate held by the exporter, and one declared flow of it (pending)
-    from tests.flows.conftest import DIGEST, certificate_record, declaration
+    from tests.support.flows import DIGEST, certificate_record, declaration
 
     r = await c.post("/v1/credentials", headers=h(keys[OTHER]), json={
         "type": "DataAssetCertificate", "record": certificate_record(orgs[EXPORTER]["identifier"])})

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from tests.registry.samples import business_licence_record, data_asset_record, make_uscc
+from scripts.samples import business_licence_record, data_asset_record, make_uscc
 
 pytestmark = [pytest.mark.chain, pytest.mark.anyio]
 

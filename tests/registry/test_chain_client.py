@@ -245,7 +245,7 @@ async def test_the_pipeline_anchors_through_a_node_with_a_lower_batch_limit(batc
     from sqlalchemy import select
 
     from registry.db.models import Batch
-    from tests.registry.samples import business_licence_record, make_uscc
+    from scripts.samples import business_licence_record, make_uscc
 
     url, requests = besu_limited
     assert service.ctx.chain.batch_calls == 10

@@ -19,8 +19,8 @@ import uuid
 import httpx
 import pytest
 
-from tests.registry.procs import ServiceProcess, create_issuer, write_manifest
-from tests.registry.samples import business_licence_record, make_uscc
+from tests.support.procs import ServiceProcess, create_issuer, write_manifest
+from scripts.samples import business_licence_record, make_uscc
 from verifier._internal.merkle import leaf_hash, process_proof
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow]
@@ -144,7 +144,7 @@ def test_sigkill_at_every_pipeline_state_loses_nothing_and_anchors_once(chain, d
     # -- `certledger audit` agrees, and notices a deliberately deleted row ------------------------
     import subprocess
 
-    from tests.registry.procs import CERTLEDGER
+    from tests.support.procs import CERTLEDGER
 
     audit = subprocess.run([str(CERTLEDGER), "audit"], env=svc.env, capture_output=True, text=True, timeout=300)
     assert audit.returncode == 0, audit.stdout + audit.stderr

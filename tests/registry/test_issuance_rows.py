@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import DateTime
 from sqlalchemy.dialects import sqlite
 
-from registry.samples import business_licence_record, data_asset_record, make_uscc
 from registry.services.issuance import document_of
 from registry.services.prepare import (
     ROW_FIELDS,
@@ -25,6 +24,7 @@ from registry.services.prepare import (
     prepare_records,
     sqlite_datetime,
 )
+from scripts.samples import business_licence_record, data_asset_record, make_uscc
 from verifier._holder import PreparedCredential, assemble_holder_copy
 from verifier._internal.disclosure import recompute_target_hash, salts_from_seed
 from verifier._internal.merkle import leaf_hash

@@ -11,7 +11,7 @@ import json
 import pytest
 from sqlalchemy import select, text
 
-from tests.registry.samples import business_licence_record, make_uscc
+from scripts.samples import business_licence_record, make_uscc
 
 pytestmark = [pytest.mark.chain, pytest.mark.anyio]
 
@@ -373,7 +373,7 @@ async def test_qr_codes_encode_the_verify_link(service):
 
 
 async def test_health_metrics_and_openapi(service):
-    from tests.registry.test_authz import app_routes
+    from tests.support.service import app_routes
 
     c = service.client
     r = await c.get("/health")

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 #: the ``certledger`` commands, and the subcommands of each group (DESIGN.md "Interfaces")
 COMMANDS = {
-    "audit": None, "bundle": {"export"}, "db": {"upgrade"}, "demo": None, "deploy": None,
+    "audit": None, "bundle": {"export"}, "db": {"upgrade"}, "deploy": None,
     "flow": {"declare", "decide", "show", "trace"}, "index": None, "issue": None,
     "node": {"up", "down", "status"}, "serve": None, "signer": {"run", "new-key", "check-log"},
     "validators": {"export"},
@@ -100,7 +100,7 @@ def _with_broken_imports(cases: list[tuple[str, str]]) -> dict[str, str]:
 
 
 def test_a_broken_command_or_router_module_fails_loudly(tmp_path):
-    commands = ("registry.cli.flow", "registry.cli.issue", "ledger_node.index_cli", "registry.demo")
+    commands = ("registry.cli.flow", "registry.cli.issue", "ledger_node.index_cli", "registry.signer.cli")
     routers = ("registry.api.routes.trace_page", "registry.api.routes.flows", "registry.api.routes.pages",
                "registry.api.routes.audit")
     make_app = ("from registry.api.app import create_app; from registry.core.config import Settings; "

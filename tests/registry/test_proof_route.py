@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from tests.registry.samples import business_licence_record
+from scripts.samples import business_licence_record
 
 pytestmark = [pytest.mark.chain, pytest.mark.anyio]
 

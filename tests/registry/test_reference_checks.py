@@ -278,7 +278,7 @@ async def test_a_dump_restores_with_the_checks_in_force(pg_engine, pg_database_u
 
     import psycopg
 
-    from tests.conftest import PG_ADMIN_URL, require_service
+    from tests.support.services import PG_ADMIN_URL, require_service
 
     pg_dump, pg_restore = shutil.which("pg_dump"), shutil.which("pg_restore")
     require_service(bool(pg_dump and pg_restore), "no pg_dump / pg_restore on PATH")

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from registry.db.models import Batch, SigningKey
-from tests.registry.samples import business_licence_record, make_uscc
 from tests.registry.signer_procs import SignerProcess
+from scripts.samples import business_licence_record, make_uscc
 
 pytestmark = [pytest.mark.chain, pytest.mark.anyio]
 
@@ -243,7 +243,7 @@ def test_sigkill_of_the_registry_around_the_signer_call_anchors_once(chain, depl
     is anchored, each root once."""
     import httpx
 
-    from tests.registry.procs import ServiceProcess, write_manifest
+    from tests.support.procs import ServiceProcess, write_manifest
 
     signer = start_signer(procs, tmp_path / "signer", deployment)
     manifest = write_manifest(tmp_path / "deployment.json", deployment)

@@ -14,8 +14,8 @@ from eth_account import Account
 from eth_utils import function_signature_to_4byte_selector
 
 from registry.signer.log import LogCorrupt, SignerLog
-from tests.registry.procs import CERTLEDGER
 from tests.registry.signer_procs import SignerProcess
+from tests.support.procs import CERTLEDGER
 from verifier import StandardMerkleTree, batch_digest, leaf_hash
 from verifier._internal.suites import verify_batch_signature
 

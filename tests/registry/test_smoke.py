@@ -1,8 +1,10 @@
 """End to end through the API: onboard an issuer, issue, anchor, fetch the holder copy, verify."""
 
+import asyncio
+
 import pytest
 
-from tests.registry.samples import business_licence_record
+from scripts.samples import business_licence_record
 
 pytestmark = [pytest.mark.chain, pytest.mark.anyio]
 
@@ -28,12 +30,11 @@ async def test_issue_anchor_fetch_verify(service):
 
 async def test_concurrent_pipeline_passes_never_make_an_empty_or_double_batch(service):
     """The background loop and a drain (or two sealers) running at once in one process."""
-    import asyncio
 
     from sqlalchemy import func, select
 
     from registry.db.models import Batch, Credential
-    from tests.registry.samples import make_uscc
+    from scripts.samples import make_uscc
 
     _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"),
                                       roles=["issuer"], types=["BusinessLicence"])
@@ -69,8 +70,7 @@ async def test_with_confirmations_a_batch_is_anchored_only_that_many_blocks_deep
     from sqlalchemy import select
 
     from registry.db.models import Batch
-
-    from tests.registry.samples import make_uscc
+    from scripts.samples import make_uscc
 
     service.ctx.settings.confirmations = 2
     _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"),
@@ -105,7 +105,6 @@ async def test_one_pass_anchors_many_batches_of_several_issuers_with_a_request_p
     """Twelve batches of two issuers, more than a round holds (5 here): one pass signs and sends
     them all, in rounds, each issuer's transactions with consecutive nonces; the chain is asked once
     per step and issuer, not once per batch."""
-    import asyncio
     import json
 
     from sqlalchemy import select
@@ -113,7 +112,7 @@ async def test_one_pass_anchors_many_batches_of_several_issuers_with_a_request_p
     from registry.db.models import Batch
     from registry.services import pipeline as pipeline_module
     from registry.services.chain import ServiceChain
-    from tests.registry.samples import make_uscc
+    from scripts.samples import make_uscc
 
     monkeypatch.setattr(pipeline_module, "ROUND", 5)
     keys = []
@@ -192,7 +191,7 @@ async def test_a_resend_refused_for_its_nonce_waits_one_pass_then_is_signed_agai
 
     from registry.db.models import Batch
     from registry.services.orgs import signing_key
-    from tests.registry.samples import make_uscc
+    from scripts.samples import make_uscc
 
     org, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"),
                                         roles=["issuer"], types=["BusinessLicence"])
@@ -246,7 +245,6 @@ async def test_a_transaction_mined_between_the_anchor_lookup_and_its_receipt_is_
     confirms it (make test caught the old code re-signing such batches, and anchoring them again
     through a second transaction's dry run). The race is forced here by answering the first lookup
     as the node did a moment before mining."""
-    import asyncio
 
     from sqlalchemy import select
 
@@ -315,7 +313,11 @@ async def test_an_anchor_visible_before_its_block_is_served_is_confirmed_on_the_
         b = (await s.execute(select(Batch))).scalar_one()
     assert b.state == "sending" and b.attempts == 1
     tx = b.tx_hash
-    served["yet"] = True  # the node has caught up
+    served["yet"] = True
+    for _ in range(100):  # the node catches up (a busy session node can take a moment to serve the block)
+        if (await real_receipts([tx]))[0] is not None:
+            break
+        await asyncio.sleep(0.1)
     await p.advance_all()
     async with ctx.sessions() as s:
         b = (await s.execute(select(Batch))).scalar_one()
@@ -324,7 +326,7 @@ async def test_an_anchor_visible_before_its_block_is_served_is_confirmed_on_the_
 
 async def _one_accepted_licence(service) -> None:
     """A new issuer and one business licence accepted from it (not yet sealed)."""
-    from tests.registry.samples import make_uscc
+    from scripts.samples import make_uscc
 
     _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"),
                                       roles=["issuer"], types=["BusinessLicence"])

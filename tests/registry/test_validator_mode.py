@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.registry.samples import business_licence_record
+from scripts.samples import business_licence_record
 
 pytestmark = [pytest.mark.chain, pytest.mark.anyio]
 VERIFY = Path(sys.executable).parent / "certledger-verify"

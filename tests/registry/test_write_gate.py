@@ -154,7 +154,7 @@ async def _no_write_held_up(service, database_url: str) -> None:
 
 async def _one_accepted_licence(service) -> tuple[str, str]:
     """An issuer's API key and the id of one business licence it has had accepted (not anchored)."""
-    from tests.registry.samples import business_licence_record, make_uscc
+    from scripts.samples import business_licence_record, make_uscc
 
     _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"),
                                       roles=["issuer"], types=["BusinessLicence"])

@@ -1,63 +1,19 @@
-"""A real anvil node for the verifier's chain tests: start, deploy the three contracts, anchor."""
+"""The three contracts deployed with web3 on a private anvil (tests.support.anvil), with helpers that
+anchor and revoke: the verifier's chain tests and the wheel test."""
 
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-ANVIL = ROOT / "node_modules" / ".bin" / "anvil"
-BUILD = ROOT / "ledger_node" / "build"  # the package data ledger_node deploys from
+from tests.support.anvil import PrivateAnvil
+
+BUILD = Path(__file__).resolve().parents[2] / "ledger_node" / "build"  # the package data ledger_node deploys from
 # anvil's well-known development keys (mnemonic "test test ... junk"): governance, issuer, other issuer
 GOVERNANCE_KEY = bytes.fromhex("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
 ISSUER_KEY = bytes.fromhex("59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d")
 OTHER_KEY = bytes.fromhex("5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Anvil:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.cache = tempfile.TemporaryDirectory(prefix="anvil-cache-")  # not ~/.foundry/anvil/tmp
-        self.proc = subprocess.Popen(
-            [str(ANVIL), "--port", str(self.port), "--silent", "--cache-path", self.cache.name],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        from web3 import HTTPProvider, Web3
-
-        self.w3 = Web3(HTTPProvider(self.url))
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                _ = self.w3.eth.chain_id
-                break
-            except Exception:  # noqa: BLE001 - not up yet
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    self.stop()
-                    raise RuntimeError("anvil did not start")
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        shutil.rmtree(self.cache.name, ignore_errors=True)
 
 
 def _artifact(name: str) -> dict[str, Any]:
@@ -67,7 +23,7 @@ def _artifact(name: str) -> dict[str, Any]:
 class Deployment:
     """The three contracts deployed by governance, with helpers that send transactions."""
 
-    def __init__(self, anvil: Anvil) -> None:
+    def __init__(self, anvil: PrivateAnvil) -> None:
         from eth_account import Account
 
         self.w3 = w3 = anvil.w3

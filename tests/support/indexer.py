@@ -1,4 +1,4 @@
-"""Helpers for the indexer tests and scripts/bench_indexer.py (no tests here).
+"""Chain histories for the indexer tests and scripts/bench_indexer.py (no tests, no fixtures here).
 
 `Loader` makes chain history fast: transactions are signed locally (eth_account) with explicit
 nonces and sent as JSON-RPC *batches* of raw transactions; with `per_block`, anvil's automine is
@@ -9,20 +9,14 @@ anvil_reorg) live here, in test code only.
 
 from __future__ import annotations
 
-import pytest
-
 import asyncio
 import os
-import shutil
-import subprocess
-import tempfile
 import time
 from typing import Any
 
 import httpx
 from eth_account import Account
 from eth_utils import keccak
-from web3 import Web3
 
 from ledger_node import DEV_KEYS
 from ledger_node.chain import Chain
@@ -38,50 +32,6 @@ GAS_PRICE = 1_000_000_000
 
 def addr(key: str) -> str:
     return Account.from_key(key).address
-
-
-# -- a private anvil --------------------------------------------------------------------------
-class Anvil:
-    """A throwaway anvil for the indexer tests and the benchmark: in memory, no `--state` dump
-    (the session node's once-a-second state dump grows with history and would slow every later
-    test), a high block gas limit and a zero base fee so thousands of anchors fit in one block."""
-
-    def __init__(self, *args: str):
-        from ledger_node.node import ANVIL, free_port
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.cache = tempfile.mkdtemp(prefix="anvil-cache-")  # old block states: not ~/.foundry/anvil/tmp
-        self.proc = subprocess.Popen(
-            [str(ANVIL), "--port", str(self.port), "--silent", "--gas-limit", "1000000000", "--base-fee", "0",
-             "--cache-path", self.cache, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 20
-        while True:
-            try:
-                httpx.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
-                           timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if time.time() > deadline or self.proc.poll() is not None:
-                    self.stop()
-                    raise RuntimeError("anvil did not start")
-                time.sleep(0.05)
-
-    def deploy(self, manifest_path) -> Any:
-        from ledger_node import deploy
-
-        manifest, _ = deploy(Chain(self.url), GOV, manifest_path, force=True)
-        return manifest
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        shutil.rmtree(self.cache, ignore_errors=True)
 
 
 # -- a small sorted-pair Merkle tree (OpenZeppelin MerkleProof-compatible) ---------------------
@@ -330,18 +280,3 @@ def diff(a: dict, b: dict) -> str:
             missing = [r for r in rb if r not in ra][:2]
             out.append(f"{k}: {len(ra)} vs {len(rb)} rows; only left {extra}; only right {missing}")
     return "\n".join(out)
-
-
-# -- fixtures the indexer test modules import -----------------------------------------------------
-@pytest.fixture(scope="module")
-def anvil(anvil_node):
-    """A private in-memory anvil (see Anvil), so the session's `anvil_node` stays small."""
-    node = Anvil()
-    yield node
-    node.stop()
-
-
-@pytest.fixture()
-def deployment(anvil, tmp_path):
-    """A fresh deployment on the private anvil (governance and regulator: dev key 0)."""
-    return anvil.deploy(tmp_path / "deployment.json")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.verifier.factory import World
+from tests.support.factory import World
 
 
 @pytest.fixture(scope="module")
@@ -25,19 +25,47 @@ def trust(world):
 
 
 @pytest.fixture(scope="session")
-def anvil():
-    """A real anvil node on a free port (skipped, with the reason, when node_modules lacks anvil)."""
-    from tests.verifier.chain import ANVIL, Anvil
+def anvil(anvil_node):
+    """A private anvil for the verifier's chain tests (web3 deployments of their own); depends on
+    ``anvil_node`` for its "no anvil" skip, a failure in CI."""
+    from tests.support.anvil import PrivateAnvil
 
-    if not ANVIL.exists():
-        pytest.skip(f"no anvil at {ANVIL}: run `npm ci` to install @foundry-rs/anvil")
-    node = Anvil()
+    node = PrivateAnvil()
     yield node
     node.stop()
 
 
 @pytest.fixture(scope="module")
 def deployed(anvil):
-    from tests.verifier.chain import Deployment
+    from tests.support.contracts import Deployment
 
     return Deployment(anvil)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """certledger-verify's inputs: credentials, a revoked one, fresh, old and tampered bundles."""
+    import copy
+    import json
+
+    from tests.support.verify_cli import FRESH
+
+    d = tmp_path_factory.mktemp("cli")
+    w = World()
+    issuer = w.add_issuer()
+    copies = w.issue(issuer, [w.document(issuer, "DataAssetCertificate") for _ in range(3)])
+    w.revoked[int(copies[2]["credentialStatus"][0]["statusListIndex"])] = {
+        "reason": 2,
+        "timestamp": 1_772_409_600,
+    }
+    (d / "creds").mkdir()
+    for i, c in enumerate(copies[:2]):
+        (d / "creds" / f"c{i}.json").write_text(json.dumps(c, ensure_ascii=False), encoding="utf-8")
+    (d / "revoked.json").write_text(json.dumps(copies[2], ensure_ascii=False), encoding="utf-8")
+    # Exported an hour before the verification time AT, within the default maximum age (24h).
+    (d / "bundle.json").write_text(json.dumps(w.bundle(block_timestamp=FRESH)), encoding="utf-8")
+    (d / "old-bundle.json").write_text(json.dumps(w.bundle()), encoding="utf-8")  # 2026-01-09
+    tampered = copy.deepcopy(w.bundle(block_timestamp=FRESH))
+    tampered["block"]["number"] += 1
+    (d / "tampered-bundle.json").write_text(json.dumps(tampered), encoding="utf-8")
+    return d, w

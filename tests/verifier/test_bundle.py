@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.verifier.factory import T_ANCHOR, T_BUNDLE, World
+from tests.support.factory import T_ANCHOR, T_BUNDLE, World
 from verifier import TrustBundle, build_trust_bundle, sign_trust_bundle
 from verifier._internal.statuslist import MIN_BITS, bit_is_set, decode_status_list, encode_status_list
 from verifier.errors import BundleSignatureError, InvalidBundle, MalformedBundle, UnsupportedBundle
@@ -167,7 +167,7 @@ def test_issuer_suspension_time_travels_in_the_bundle(blocks, suspended_at, verd
     """FORMAT.md §7/§8 (issue 24): the bundle records when an issuer was suspended (block, time), so
     offline an issuer suspended after a batch was anchored leaves that batch valid, and a batch
     anchored at or after the suspension fails `issuer`."""
-    from tests.verifier.factory import AT
+    from tests.support.factory import AT
     from verifier import verify
 
     w = World()

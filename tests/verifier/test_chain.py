@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.verifier.chain import ISSUER_KEY, OTHER_KEY
-from tests.verifier.factory import AT, World
+from tests.support.contracts import ISSUER_KEY, OTHER_KEY
+from tests.support.factory import AT, World
 from verifier import (
     RpcTrust,
     TrustBundle,

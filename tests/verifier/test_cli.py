@@ -2,56 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.verifier.factory import AT, BANK_USCC, World
-
-ROOT = Path(__file__).resolve().parents[2]
-FRESH = 1_780_268_400  # 2026-05-31T23:00:00Z, an hour before AT
-
-
-def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
-    proc = subprocess.run(  # noqa: PLW1510 - the return code is checked below
-        [sys.executable, "-m", "verifier._cli", *args],
-        input=stdin,
-        capture_output=True,
-        cwd=ROOT,
-        env=env,
-        timeout=120,
-    )
-    assert b"Traceback" not in proc.stderr + proc.stdout, proc.stderr.decode()
-    return proc
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("cli")
-    w = World()
-    issuer = w.add_issuer()
-    copies = w.issue(issuer, [w.document(issuer, "DataAssetCertificate") for _ in range(3)])
-    w.revoked[int(copies[2]["credentialStatus"][0]["statusListIndex"])] = {
-        "reason": 2,
-        "timestamp": 1_772_409_600,
-    }
-    (d / "creds").mkdir()
-    for i, c in enumerate(copies[:2]):
-        (d / "creds" / f"c{i}.json").write_text(json.dumps(c, ensure_ascii=False), encoding="utf-8")
-    (d / "revoked.json").write_text(json.dumps(copies[2], ensure_ascii=False), encoding="utf-8")
-    # Exported an hour before the verification time AT, within the default maximum age (24h).
-    (d / "bundle.json").write_text(json.dumps(w.bundle(block_timestamp=FRESH)), encoding="utf-8")
-    (d / "old-bundle.json").write_text(json.dumps(w.bundle()), encoding="utf-8")  # 2026-01-09
-    tampered = copy.deepcopy(w.bundle(block_timestamp=FRESH))
-    tampered["block"]["number"] += 1
-    (d / "tampered-bundle.json").write_text(json.dumps(tampered), encoding="utf-8")
-    return d, w
+from tests.support.factory import AT, BANK_USCC
+from tests.support.verify_cli import run
 
 
 def test_valid_files_exit_0_with_one_line_per_check(files):

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.verifier.factory import World
+from tests.support.factory import World
 from tests.verifier.strategies import SUBJECTS
 from verifier._internal.disclosure import flatten, parse_pointer
 from verifier._internal.fastschema import compile_schema

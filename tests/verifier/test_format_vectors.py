@@ -139,6 +139,7 @@ def test_every_fast_path_equals_the_reference_target_hash():
 
     from verifier._internal.canon import jcs
     from verifier._internal.disclosure import (
+        digests_from_walk,
         envelope_of,
         leaf_digest,
         leaves_of,
@@ -149,7 +150,6 @@ def test_every_fast_path_equals_the_reference_target_hash():
         seeded_target_hash_of_parts,
         target_hash_of,
         walk_document,
-        digests_from_walk,
     )
 
     doc = VECTORS["document"]
@@ -205,7 +205,7 @@ def test_format_md_bundle_example_has_the_members_the_exporter_writes():
     writes (statusBlock / statusTimestamp included)."""
     import re
 
-    from tests.verifier.factory import World
+    from tests.support.factory import World
 
     text = (ROOT / "docs" / "FORMAT.md").read_text(encoding="utf-8")
     section = _section(text, "## 8. Trust bundle", "## 9.")

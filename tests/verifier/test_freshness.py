@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.verifier.factory import AT, T_BUNDLE
-from tests.verifier.test_cli import files, run  # noqa: F401 - the module fixture
+from tests.support.factory import AT, T_BUNDLE
+from tests.support.verify_cli import run
 from verifier._freshness import check_fresh, parse_duration
 from verifier.errors import StaleEvidence
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.verifier.factory import AT, World
+from tests.support.factory import AT, World
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = ("registry", "ledger_node", "web3", "fastapi", "sqlalchemy")

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.verifier.factory import AT, BANK_USCC, World, make_uscc, sample_subject
+from tests.support.factory import AT, BANK_USCC, World, make_uscc, sample_subject
 from verifier import HolderKey, PresentationRequest, Verifier, present, redact, verify_presentation
 from verifier._schema import parse_datetime
 from verifier.errors import InvalidPresentation

@@ -9,9 +9,17 @@ from typing import Any
 
 import pytest
 
-from tests.verifier.chain import ISSUER_KEY, OTHER_KEY
-from tests.verifier.factory import AT, World
-from verifier import RpcTrust, TrustBundle, Verifier, build_trust_bundle, eth_address, sign_trust_bundle, verify
+from tests.support.contracts import ISSUER_KEY, OTHER_KEY
+from tests.support.factory import AT, World
+from verifier import (
+    RpcTrust,
+    TrustBundle,
+    Verifier,
+    build_trust_bundle,
+    eth_address,
+    sign_trust_bundle,
+    verify,
+)
 from verifier._anchor_proof import sign_header
 from verifier._internal.keccak import keccak256
 from verifier._proof_package import (

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.verifier.factory import AT, World
+from tests.support.factory import AT, World
 from tests.verifier.strategies import SUBJECTS
 from verifier import prepare_credential, redact, verify
 from verifier._internal.disclosure import flatten

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.verifier.factory import AT, BANK_USCC
+from tests.support.factory import AT, BANK_USCC
 from verifier import redact, verify
 from verifier.errors import RedactionError
 

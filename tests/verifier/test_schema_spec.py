@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.verifier.factory import AT
+from tests.support.factory import AT
 from verifier import CREDENTIAL_TYPES, schema_for_id, verify
 from verifier._schema import schema_errors
 from verifier.uscc import check_character

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from tests.verifier.factory import AT, BANK_USCC, T_ANCHOR, World, make_uscc, status_index
+from tests.support.factory import AT, BANK_USCC, T_ANCHOR, World, make_uscc, status_index
 from verifier import CHECK_NAMES, Verifier, redact, verify
 from verifier._internal.disclosure import flatten, parse_pointer
 from verifier.uscc import check_character

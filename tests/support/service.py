@@ -1,0 +1,69 @@
+"""A real registry service in-process: FastAPI app + lifespan, on a given chain and deployment, on
+SQLite or PostgreSQL; requests through httpx's ASGI transport (the ``service`` fixture)."""
+
+from __future__ import annotations
+
+import json
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import httpx
+
+
+class Service:
+    def __init__(self, app, ctx, client: httpx.AsyncClient, admin_key: str):
+        self.app, self.ctx, self.client, self.admin_key = app, ctx, client, admin_key
+
+    def h(self, key: str | None) -> dict:
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    async def create_org(self, *, name, identifier, roles, jurisdiction="CN-GD", types=(), suite="secp256k1"):
+        r = await self.client.post("/v1/organisations", headers=self.h(self.admin_key), json={
+            "name": name, "identifier": identifier, "jurisdiction": jurisdiction, "roles": list(roles),
+            "suite": suite, "credentialTypes": list(types)})
+        assert r.status_code == 201, r.text
+        body = r.json()
+        return body["organisation"], body["apiKey"]
+
+    async def drain(self):
+        await self.ctx.pipeline.drain()
+
+
+@asynccontextmanager
+async def running_service(chain: Any, deployment: Any, database_url: str, tmp_path: Path) -> AsyncIterator[Service]:
+    from registry.api.app import create_app
+    from registry.core.config import Settings
+    from registry.services.context import ServiceContext
+
+    (tmp_path / "deployment.json").write_text(json.dumps(deployment.to_json()))
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, rpc_url=chain.rpc_url,
+                        manifest=tmp_path / "deployment.json", keystore_passphrase="test-passphrase",
+                        batch_size=50, batch_window_seconds=0.2, pipeline_enabled=False, indexer_enabled=False)
+    ctx = await ServiceContext.create(settings)
+    try:
+        app = create_app(settings, ctx=ctx)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://registry") as client:
+                yield Service(app, ctx, client, ctx.admin_key_printed)
+    finally:
+        await ctx.close()
+
+
+def app_routes(app: Any) -> set[tuple[str, str]]:
+    """(method, path) of every route the app serves (HEAD implied by GET is left out)."""
+    try:  # FastAPI >= 0.16x keeps included routers lazily
+        from fastapi.routing import iter_route_contexts
+
+        routes = list(iter_route_contexts(app.routes))
+    except ImportError:
+        routes = list(app.routes)
+    out = set()
+    for r in routes:
+        path, methods = getattr(r, "path", None), getattr(r, "methods", None)
+        assert path is not None, f"a route without a path: {r!r}"
+        for m in methods or ():
+            if m != "HEAD":
+                out.add((m, path))
+    return out
