@@ -125,10 +125,9 @@ def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         from registry.services.context import ServiceContext
-        from registry.services.runtime import bound_recursion, settle_heap, start_background
-
         from registry.services.issuance import Issuance
         from registry.services.orgs import bootstrap_admin
+        from registry.services.runtime import bound_recursion, settle_heap, start_background
 
         context = ctx or await ServiceContext.create(settings)
         bound_recursion()  # deeply nested JSON in a request: a 400, not a dead process

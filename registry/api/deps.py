@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Annotated
 
@@ -42,7 +41,7 @@ async def principal(
     if presented is None and bearer is not None:
         presented = bearer.credentials.strip()
     ctx = request.app.state.ctx
-    cache = ctx.__dict__.setdefault("auth_cache", AuthCache())
+    cache = ctx.auth_cache
     hit = cache.get(presented)
     if hit is not None:
         return hit
@@ -50,33 +49,6 @@ async def principal(
         p = await authenticate(s, presented)
     cache.put(presented, p)
     return p
-
-
-class AuthCache:
-    """Authenticated keys for a few seconds: a verify burst costs no DB round trip per request.
-    A revocation clears this instance's cache at once; other instances see it within TTL."""
-
-    TTL = 2.0
-    MAX = 10_000
-
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[float, Principal]] = {}
-
-    def get(self, presented: str | None) -> Principal | None:
-        if not presented:
-            return None
-        hit = self._entries.get(presented)
-        if hit is None or hit[0] < time.monotonic():
-            return None
-        return hit[1]
-
-    def put(self, presented: str, principal: Principal) -> None:
-        if len(self._entries) >= self.MAX:
-            self._entries.clear()
-        self._entries[presented] = (time.monotonic() + self.TTL, principal)
-
-    def clear(self) -> None:
-        self._entries.clear()
 
 
 def require(*roles: str):

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from eth_account import Account
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -21,8 +22,13 @@ from ledger_node.node import DEV_CHAIN_ID, DEV_KEYS
 from registry.core.config import Settings
 from registry.core.errors import BadRequest, ChainUnavailable, Conflict
 from registry.db.session import make_engine, make_sessionmaker
+from registry.services.caches import AuthCache, VerifierCache
 from registry.services.chain import ServiceChain
-from registry.services.keys import encrypt_secret, decrypt_secret
+from registry.services.keys import decrypt_secret, encrypt_secret
+
+if TYPE_CHECKING:
+    from ledger_node.indexer import Indexer
+    from registry.services.pipeline import Pipeline
 
 SUITE_CODES = {"secp256k1": 0, "sm2-sm3": 1}
 DEV_FUNDING_WEI = 10**21  # 1000 ETH on the development chain
@@ -61,6 +67,17 @@ class ServiceContext:
     admin_key_printed: str | None = None
     #: SQLite only (one writer at a time): see :meth:`writing`
     write_gate: asyncio.Lock | None = None
+    #: authenticated API keys for a few seconds (registry.api.deps.principal)
+    auth_cache: AuthCache = field(default_factory=AuthCache)
+    #: the Verifier over the registry's own trust bundle (/v1/verify, the verify page, flow declarations)
+    verifier_cache: VerifierCache = field(default_factory=VerifierCache)
+    #: set by ``runtime.start_background`` (the API's lifespan); None in a bare context (CLI, audit)
+    pipeline: Pipeline | None = None
+    indexer: Indexer | None = None
+
+    def anchors_changed(self) -> None:
+        """Anchors or statuses changed here: this instance's next verification sees them."""
+        self.verifier_cache.invalidate()
 
     @classmethod
     async def create(cls, settings: Settings, *, rpc_url: str | None = None,
@@ -104,7 +121,7 @@ class ServiceContext:
                 await t
             except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
                 pass
-        indexer = getattr(self, "indexer", None)
+        indexer = self.indexer
         if indexer is not None:
             try:
                 await indexer.close()

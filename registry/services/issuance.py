@@ -94,10 +94,9 @@ class Issuance:
                 log.warning("background WAL checkpoint failed: %s", exc)
 
         task = self._checkpoint = asyncio.get_running_loop().create_task(run())
-        background = getattr(self.ctx, "background", None)
-        if background is not None:  # cancelled with the service's other background work
-            background[:] = [t for t in background if not t.done()]
-            background.append(task)
+        background = self.ctx.background  # cancelled with the service's other background work
+        background[:] = [t for t in background if not t.done()]
+        background.append(task)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -224,7 +223,7 @@ class Issuance:
             await asyncio.gather(*chunks, return_exceptions=True)
         if writer.sqlite and len(accepted) >= POOL_THRESHOLD:
             self._checkpoint_later()
-        crash = getattr(ctx, "pipeline", None)
+        crash = ctx.pipeline
         if crash is not None:
             crash.crash.passed("accepted")
             for _ in range(sealed):

@@ -27,8 +27,8 @@ REASONS = {"unspecified": 0, "keyCompromise": 1, "superseded": 2, "cessationOfOp
 
 
 def forget_verifier(ctx) -> None:
-    """Drop /v1/verify's cached trust bundle: this instance's next verification sees the change."""
-    ctx.__dict__.pop("_verifier_cache", None)
+    """This instance's next verification sees the change (``ServiceContext.anchors_changed``)."""
+    ctx.anchors_changed()
 
 
 def reason_code(reason: str | int | None) -> int:
@@ -187,7 +187,7 @@ async def _change(ctx, principal: Principal, kind: str, target: str, action: str
 
 def _crash_point(ctx, point: str) -> None:
     """Fault injection (CERTLEDGER_CRASH_AFTER, the crash tests): the pipeline's crash points."""
-    pipeline = getattr(ctx, "pipeline", None)
+    pipeline = ctx.pipeline
     if pipeline is not None:
         pipeline.crash.passed(point)
 

@@ -519,7 +519,7 @@ class Pipeline:
             self.crash.passed("anchored")
         if final:
             self.anchored_batches += len(final)
-            self.ctx.__dict__.pop("_verifier_cache", None)  # /v1/verify: the new anchors count at once
+            self.ctx.anchors_changed()  # /v1/verify: the new anchors count at once
         if unmined:  # make sure the node has them (it may have restarted without its mempool)
             await self._broadcast({b.id: SentTx(b.raw_tx, b.tx_hash, b.nonce, b.sender) for b in unmined},
                                   looked={b.id: b.last_error for b in unmined})

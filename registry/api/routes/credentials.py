@@ -1,7 +1,6 @@
 from typing import Any, Literal
 
 import orjson
-
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field

@@ -19,7 +19,7 @@ async def health(request: Request):
     except Exception as exc:  # noqa: BLE001
         checks["database"] = f"error: {type(exc).__name__}"
     checks["chain"] = "ok" if await ctx.chain.is_up() else "unreachable"
-    pipeline = getattr(ctx, "pipeline", None)
+    pipeline = ctx.pipeline
     pending = await pipeline.pending() if pipeline and checks["database"] == "ok" else None
     unconfirmed = await _unconfirmed(ctx) if checks["database"] == "ok" else None
     status = "ok" if all(v == "ok" for v in checks.values()) else "degraded"

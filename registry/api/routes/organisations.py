@@ -1,9 +1,9 @@
+from datetime import datetime, timezone
 from typing import Literal
 
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select, update
-from datetime import datetime, timezone
 
 from registry.api.deps import Admin, AnyPrincipal, RequestId
 from registry.api.routes.credentials import CredType
@@ -95,9 +95,7 @@ async def revoke_key(key_id: str, request: Request, p: AnyPrincipal, rid: Reques
         if not p.has("admin") and k.org_id != p.org_id:
             raise Forbidden("you may revoke only your own organisation's keys")
         await s.execute(update(ApiKey).where(ApiKey.id == k.id).values(revoked_at=datetime.now(timezone.utc)))
-        cache = getattr(request.app.state.ctx, "auth_cache", None)
-        if cache is not None:
-            cache.clear()
+        request.app.state.ctx.auth_cache.clear()
         await audit.append(s, actor=p.org_name, action="revoke_api_key", target=f"key:{key_id}", request_id=rid,
                            org_id=p.org_id)
     return {"revoked": key_id}

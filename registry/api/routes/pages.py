@@ -308,8 +308,7 @@ async def verify_upload(request: Request):
     """Verify an uploaded credential (and optionally a dataset) against the registry's trust bundle.
     Public: no API key. Returns the verifier's result plus the redacted paths and disclosed fields."""
     from registry.api.routes.verify import _invalid_unicode
-    from verifier.issuance import loads_strict
-    from verifier.issuance import parse_datetime
+    from verifier.issuance import loads_strict, parse_datetime
 
     form = _Form()
     try:

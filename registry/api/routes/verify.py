@@ -1,7 +1,5 @@
-import asyncio
 import base64
 import json
-import time
 from typing import Any
 
 import orjson
@@ -15,9 +13,6 @@ from registry.services.prepare import NESTED_TOO_DEEPLY
 
 router = APIRouter(prefix="/v1", tags=["verify"])
 
-BUNDLE_TTL = 5.0
-
-
 class VerifyRequest(BaseModel):
     credential: dict[str, Any] | str = Field(description="the holder copy (object or JSON text)")
     at: str | None = Field(None, description="RFC 3339 time for validity and usage (default: now)")
@@ -27,22 +22,16 @@ class VerifyRequest(BaseModel):
 
 
 async def current_verifier(ctx):
-    """A Verifier over the registry's own signed trust bundle, refreshed every few seconds."""
+    """A Verifier over the registry's own signed trust bundle, refreshed every few seconds
+    (``ctx.verifier_cache``; dropped at once when anchors or statuses change here)."""
     from registry.services.bundle import export_bundle
     from verifier import TrustBundle, Verifier
 
-    cache = getattr(ctx, "_verifier_cache", None)
-    if cache and time.monotonic() - cache[0] < BUNDLE_TTL:
-        return cache[1]
-    lock = ctx.__dict__.setdefault("_verifier_lock", asyncio.Lock())
-    async with lock:
-        cache = getattr(ctx, "_verifier_cache", None)
-        if cache and time.monotonic() - cache[0] < BUNDLE_TTL:
-            return cache[1]
+    async def build():
         bundle = await export_bundle(ctx)
-        v = Verifier(trust=TrustBundle.load(bundle, operators=[ctx.operator_address]))
-        ctx._verifier_cache = (time.monotonic(), v)
-        return v
+        return Verifier(trust=TrustBundle.load(bundle, operators=[ctx.operator_address]))
+
+    return await ctx.verifier_cache.get(build)
 
 
 def _invalid_unicode(value) -> bool:
