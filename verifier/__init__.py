@@ -37,7 +37,7 @@ from verifier._anchor_proof import (
     sign_header,
     verify_anchor_proof,
 )
-from verifier._bundle import TrustBundle, build_trust_bundle, sign_trust_bundle
+from verifier._bundle import TrustBundle, add_bundle_signature, build_trust_bundle, sign_trust_bundle
 from verifier._holder import (
     PreparedCredential,
     assemble_holder_copy,
@@ -103,6 +103,7 @@ __all__ = [
     "ValidatorSet",
     "VerificationResult",
     "Verifier",
+    "add_bundle_signature",
     "anchor_storage_key",
     "assemble_holder_copy",
     "batch_digest",

@@ -98,13 +98,22 @@ def _presentation_outcomes(name: str, raw: bytes, request: Any, verifier: Any, a
     return [(f"{name}#{i}", r) for i, r in enumerate(answer.results)]
 
 
-def _trust(bundle: Path | None, operators: list[str], rpc: str | None, deployment: Path | None) -> Any:
+def _trust(bundle: Path | None, operators: list[str], rpc: str | None, deployment: Path | None,
+           threshold: int | None = None) -> Any:
     if bundle is not None and rpc is not None:
         raise InputError("use either --bundle (offline) or --rpc with --deployment (online), not both")
+    if threshold is not None:
+        if not operators:
+            raise InputError("--threshold K needs the operators pinned: give --operator ADDR once per operator")
+        if threshold < 1:
+            raise InputError("--threshold must be at least 1")
+        distinct = {a.lower() for a in operators}
+        if threshold > len(distinct):
+            raise InputError(f"--threshold {threshold} cannot be met by {len(distinct)} distinct pinned operator(s)")
     if bundle is not None:
         from verifier._bundle import TrustBundle
 
-        return TrustBundle.load(bundle, operators=operators or None)
+        return TrustBundle.load(bundle, operators=operators or None, threshold=threshold or 1)
     if operators:
         raise InputError("--operator pins the signer of a trust bundle; give --bundle too")
     if rpc is not None or deployment is not None:
@@ -146,7 +155,16 @@ def verify_command(
         typer.Option(
             "--operator",
             metavar="ADDR",
-            help="pinned operator address; the bundle must be signed by one (repeatable)",
+            help="pinned operator address (repeatable); the bundle must be signed by --threshold of them, "
+            "and by no one else",
+        ),
+    ] = None,
+    threshold: Annotated[
+        int | None,
+        typer.Option(
+            "--threshold",
+            metavar="K",
+            help="signatures of K distinct pinned operators are required (default 1; FORMAT.md §8.1)",
         ),
     ] = None,
     rpc: Annotated[
@@ -230,6 +248,7 @@ def verify_command(
             request,
             validators,
             max_age,
+            threshold,
         )
     except (InputError, CertledgerVerifyError) as exc:
         err.print(f"[red]certledger-verify:[/] {escape(str(exc))}")
@@ -260,6 +279,7 @@ def _run(
     request_file: Path | None = None,
     validators_file: Path | None = None,
     max_age: str | None = None,
+    threshold: int | None = None,
 ) -> int:
     if (relying_party is None) != (purpose is None):
         raise InputError("--relying-party and --purpose go together")
@@ -288,7 +308,7 @@ def _run(
             limit = parse_duration(max_age)
         except ValueError as exc:
             raise InputError(f"--max-age: {exc}") from None
-    trust = _trust(bundle, operators, rpc, deployment)
+    trust = _trust(bundle, operators, rpc, deployment, threshold)
     from verifier._freshness import check_fresh, default_max_age, evidence_as_of
 
     as_of = evidence_as_of(trust)
