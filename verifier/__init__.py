@@ -50,6 +50,7 @@ from verifier._internal.keccak import keccak256
 from verifier._internal.merkle import StandardMerkleTree, leaf_hash
 from verifier._internal.suites import batch_digest, eth_address, sign_batch, sm2_public_key
 from verifier._presentation import HolderKey, PresentationRequest, PresentationResult, present, verify_presentation
+from verifier._proof_bundle import BundleProofs, attach_bundle_proofs, fetch_sealed_proof_package, open_bundle_proofs
 from verifier._proof_package import (
     HeaderTrust,
     OperatorHeaderTrust,
@@ -77,6 +78,7 @@ from verifier._verify import Verifier, verify
 
 __all__ = [
     "AnchorRecord",
+    "BundleProofs",
     "CHECK_NAMES",
     "CREDENTIAL_TYPES",
     "Check",
@@ -105,6 +107,7 @@ __all__ = [
     "Verifier",
     "add_bundle_signature",
     "anchor_storage_key",
+    "attach_bundle_proofs",
     "assemble_holder_copy",
     "batch_digest",
     "build_proof_package",
@@ -114,11 +117,13 @@ __all__ = [
     "eth_address",
     "fetch_anchor_proof",
     "fetch_proof_package",
+    "fetch_sealed_proof_package",
     "follow_validator_changes",
     "header_rlp_from_block",
     "issuance",
     "keccak256",
     "leaf_hash",
+    "open_bundle_proofs",
     "parse_qbft_header",
     "prepare_credential",
     "present",

@@ -319,11 +319,25 @@ def _run(
         what="trust bundle" if bundle is not None else "chain state",
     )
     pinned = None
+    proofs = None
     if validators_file is not None:
         from verifier._anchor_proof import ValidatorPinnedTrust
         from verifier._qbft import ValidatorSet
 
         pinned = ValidatorSet.load(validators_file)
+        if bundle is not None:  # the bundle's own proofs and validator changes (FORMAT.md §16)
+            from verifier._proof_bundle import open_bundle_proofs
+
+            proofs = open_bundle_proofs(trust, pinned)
+            pinned = proofs.validators
+            if proofs.header is not None:  # the sealed evidence's own age, not what the operator wrote
+                as_of = proofs.header.timestamp
+                check_fresh(
+                    as_of,
+                    limit if max_age is not None else default_max_age(trust),
+                    parse_datetime(at) if at is not None else None,
+                    what="trust bundle's sealed proof package",
+                )
         trust = ValidatorPinnedTrust(trust, pinned)
     describe = getattr(trust, "describe", None)
     if describe is not None:
@@ -333,10 +347,18 @@ def _run(
     if validators_file is not None:
         from verifier._qbft import ValidatorHeaderTrust
 
-        (err if json_output else out).print(
+        info = err if json_output else out
+        if proofs is not None and proofs.followed:
+            info.print(f"validator set followed from the pinned set through sealed headers at block(s) "
+                       f"{', '.join(map(str, proofs.followed))}: now {', '.join(pinned.validators)}")
+        info.print(
             f"anchors and status proven from headers sealed by {pinned.threshold} of {len(pinned.validators)} pinned "
             "validators")
-        verifier = Verifier(trust=trust, header_trust=ValidatorHeaderTrust(pinned), proven_only=True)
+        if proofs is not None and proofs.header is not None:
+            info.print(f"the bundle proves anchors and status as of block {proofs.header.number}, "
+                       f"sealed by {proofs.header.attested_by}")
+        verifier = Verifier(trust=trust, header_trust=ValidatorHeaderTrust(pinned), proven_only=True,
+                            proof_package=proofs.package if proofs is not None else None)
     else:
         verifier = Verifier(trust=trust)
     as_of_text = datetime.fromtimestamp(as_of, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
