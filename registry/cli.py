@@ -222,18 +222,23 @@ def bundle_export(
     file: Annotated[Path, typer.Argument(help="Where to write the signed trust bundle (JSON).")],
     url: Url = "http://127.0.0.1:8000",
     api_key: ApiKeyOpt = None,
+    proofs: Annotated[bool, typer.Option(
+        "--proofs", help="Carry a validator-sealed proof package for every anchored credential "
+                         "(certledger-verify --validators needs nothing else; docs/FORMAT.md §16).")] = False,
 ) -> None:
     """Export the signed trust bundle (for certledger-verify --bundle)."""
     import httpx
 
     with _client(url, api_key) as client:
         try:
-            body = _check(client.get("/v1/trust-bundle"))
+            body = _check(client.get("/v1/trust-bundle", params={"proofs": "true"} if proofs else None,
+                                     timeout=600))
         except httpx.HTTPError as exc:
             fail(f"cannot reach the registry at {url}: {exc}")
     file.write_text(json.dumps(body, ensure_ascii=False, indent=1))
     console.print(f"trust bundle as of block {body['block']['number']} written to {file} "
-                  f"(signed by {body['signature']['signer']})")
+                  f"(signed by {body['signature']['signer']}"
+                  + (", with sealed proofs)" if "proofPackage" in body else ")"))
 
 
 @validators_app.command("export")
@@ -344,6 +349,7 @@ def _mount() -> None:
     """The command groups defined in other modules, imported eagerly: a broken import fails
     ``certledger`` loudly rather than leaving a command out (tests/registry/test_mounting.py)."""
     from ledger_node.index_cli import index_command
+    from registry.bundle_cli import cosign_command
     from registry.demo import demo_command
     from registry.flow_cli import flow_app
     from registry.signer.cli import signer_app
@@ -352,6 +358,7 @@ def _mount() -> None:
     app.add_typer(flow_app, name="flow")
     app.add_typer(signer_app, name="signer")
     app.command("demo")(demo_command)
+    bundle_app.command("cosign")(cosign_command)
 
 
 _mount()
