@@ -50,7 +50,13 @@ from verifier._internal.keccak import keccak256
 from verifier._internal.merkle import StandardMerkleTree, leaf_hash
 from verifier._internal.suites import batch_digest, eth_address, sign_batch, sm2_public_key
 from verifier._presentation import HolderKey, PresentationRequest, PresentationResult, present, verify_presentation
-from verifier._proof_bundle import BundleProofs, attach_bundle_proofs, fetch_sealed_proof_package, open_bundle_proofs
+from verifier._proof_bundle import (
+    BundleProofs,
+    attach_bundle_proofs,
+    fetch_sealed_proof_package,
+    open_bundle_proofs,
+    sealed_header_from_block,
+)
 from verifier._proof_package import (
     HeaderTrust,
     OperatorHeaderTrust,
@@ -130,6 +136,7 @@ __all__ = [
     "redact",
     "schema_for_id",
     "seal_qbft_header",
+    "sealed_header_from_block",
     "sign_batch",
     "sign_header",
     "sign_trust_bundle",

@@ -19,7 +19,8 @@ from typing import Any
 
 import rlp
 
-from verifier._proof_package import ProvenHeader, ProvenState, fetch_proof_package
+from verifier._anchor_proof import anchor_storage_key, header_fields_from_block
+from verifier._proof_package import ProvenHeader, ProvenState, build_proof_package, status_storage_key
 from verifier._qbft import (
     ValidatorHeaderTrust,
     ValidatorSet,
@@ -30,7 +31,13 @@ from verifier._qbft import (
 )
 from verifier.errors import InvalidProofPackage, InvalidSealedHeader, MalformedBundle
 
-__all__ = ["BundleProofs", "attach_bundle_proofs", "fetch_sealed_proof_package", "open_bundle_proofs"]
+__all__ = [
+    "BundleProofs",
+    "attach_bundle_proofs",
+    "fetch_sealed_proof_package",
+    "open_bundle_proofs",
+    "sealed_header_from_block",
+]
 
 PROOFS_MEMBER = "proofPackage"
 CHANGES_MEMBER = "validatorChanges"
@@ -66,6 +73,22 @@ def attach_bundle_proofs(
     return body
 
 
+def sealed_header_from_block(block: Mapping[str, Any]) -> bytes:
+    """The sealed QBFT header of a Besu node's ``eth_getBlockByNumber`` result. Its ``extraData``
+    carries the committed seals, which Besu's block hash leaves out (with the round set to 0,
+    FORMAT.md §14.1), so the rebuilt RLP must hash to the block hash *that* way — not as
+    :func:`~verifier.header_rlp_from_block` checks a plain Ethereum header."""
+    encoded = rlp.encode(header_fields_from_block(dict(block)))
+    expected = block["hash"]
+    expected = bytes.fromhex(expected[2:]) if isinstance(expected, str) else bytes(expected)
+    if parse_qbft_header(encoded).block_hash != expected:
+        raise InvalidSealedHeader(
+            "the rebuilt QBFT header does not hash to the block hash with its seals removed and round 0 "
+            "(not a QBFT block, or an unknown header layout)"
+        )
+    return encoded
+
+
 def fetch_sealed_proof_package(
     w3: Any,
     anchor_registry: str,
@@ -73,17 +96,33 @@ def fetch_sealed_proof_package(
     *,
     validator_keys: Sequence[bytes] | None,
     block: int | str = "latest",
+    chunk: int = 1000,
 ) -> dict[str, Any]:
-    """A package proving every ``(root, leaf)``'s anchor and status slots at ``block``
-    (:func:`~verifier.fetch_proof_package`). With ``validator_keys`` (the development chain only,
-    FORMAT.md §14.5) the block's real fields are wrapped in a QBFT header they seal; without, the
-    node's own header is kept (a Besu QBFT node's carries its validators' seals)."""
-    package = fetch_proof_package(w3, anchor_registry, credentials, block=block)
-    if validator_keys:
-        number = int.from_bytes(rlp.decode(bytes.fromhex(package["blockHeader"][2:]))[8], "big")
-        raw = w3.provider.make_request("eth_getBlockByNumber", [hex(number), False])["result"]
-        package["blockHeader"] = "0x" + seal_qbft_header(raw, validator_keys).hex()
-    return package
+    """A package proving every ``(root, leaf)``'s anchor and status slots at ``block`` from
+    ``eth_getBlockByNumber`` + ``eth_getProof`` (``chunk`` slots a call). With ``validator_keys``
+    (the development chain only, FORMAT.md §14.5) the block's real fields are wrapped in a QBFT
+    header they seal; without, the node's own header is used (:func:`sealed_header_from_block`:
+    a Besu QBFT node's carries its validators' seals)."""
+    raw = w3.provider.make_request("eth_getBlockByNumber", [hex(block) if isinstance(block, int) else block, False])
+    raw_block = raw["result"]
+    header = (seal_qbft_header(raw_block, validator_keys) if validator_keys
+              else sealed_header_from_block(raw_block))
+    keys: dict[bytes, None] = {}
+    for root, leaf in credentials:
+        keys.setdefault(anchor_storage_key(root), None)
+        keys.setdefault(status_storage_key(root, leaf), None)
+    slots = ["0x" + k.hex() for k in keys]
+    address = w3.to_checksum_address(anchor_registry)
+    account_proof: list[str] = []
+    storage: list[list[str]] = []
+    for i in range(0, max(len(slots), 1), chunk):
+        reply = w3.provider.make_request("eth_getProof", [address, slots[i : i + chunk], raw_block["number"]])
+        if "result" not in reply:
+            raise InvalidProofPackage(f"eth_getProof failed: {reply.get('error')}")
+        account_proof = list(reply["result"]["accountProof"])
+        storage.extend(list(s["proof"]) for s in reply["result"]["storageProof"])
+    return build_proof_package(chain_id=int(w3.eth.chain_id), anchor_registry=anchor_registry, header=header,
+                               account_proof=account_proof, storage_proofs=storage)
 
 
 def _change_headers(data: Mapping[str, Any]) -> list[bytes]:

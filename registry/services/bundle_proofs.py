@@ -14,9 +14,9 @@ from registry.db.models import Batch, Credential
 from verifier import (
     anchor_storage_key,
     build_proof_package,
-    header_rlp_from_block,
     leaf_hash,
     seal_qbft_header,
+    sealed_header_from_block,
     status_storage_key,
 )
 
@@ -56,8 +56,9 @@ async def bundle_proof_package(ctx, number: int) -> dict:
         storage.extend(list(p["proof"]) for p in reply["result"]["storageProof"])
     from ledger_node.node import DEV_CHAIN_ID, DEV_VALIDATOR_KEYS
 
-    header = header_rlp_from_block(block["result"])
     if ctx.deployment.chain_id == DEV_CHAIN_ID:  # anvil seals nothing: the development validators do
         header = seal_qbft_header(block["result"], DEV_VALIDATOR_KEYS)
+    else:  # a Besu QBFT node's own header carries its validators' seals
+        header = sealed_header_from_block(block["result"])
     return build_proof_package(chain_id=ctx.deployment.chain_id, anchor_registry=registry, header=header,
                                account_proof=account_proof, storage_proofs=storage)

@@ -294,3 +294,22 @@ def test_cli_validator_mode_uses_the_bundles_proofs_and_their_age(anvil, deploye
     stale = run(str(tmp_path / "c0.json"), "--bundle", str(tmp_path / "stale.json"), "--validators",
                 str(tmp_path / "v.json"), "--at", at)
     assert stale.returncode == 2 and "trust bundle's sealed proof package is as of" in stale.stderr.decode()
+
+
+def test_a_besu_style_block_gives_its_sealed_header(anvil):
+    """A Besu QBFT node serves extraData with the seals in it, and a block hash computed without them
+    (round 0): ``sealed_header_from_block`` rebuilds the sealed header and checks it Besu's way. (Made
+    here from anvil's block and the test keys: no real Besu block with its hash was available.)"""
+    from verifier import parse_qbft_header, sealed_header_from_block
+    from verifier._anchor_proof import header_rlp_from_block
+    from verifier.errors import InvalidAnchorProof
+
+    block = anvil.w3.provider.make_request("eth_getBlockByNumber", ["0x1", False])["result"]
+    sealed = seal_qbft_header(block, VKEYS, round=1)
+    parsed = parse_qbft_header(sealed)
+    besu = {**block, "extraData": "0x" + parsed.fields[12].hex(), "hash": "0x" + parsed.block_hash.hex()}
+    assert sealed_header_from_block(besu) == sealed
+    with pytest.raises(InvalidAnchorProof, match="does not hash to the block hash"):
+        header_rlp_from_block(besu)  # the plain Ethereum check refuses a sealed header
+    with pytest.raises(InvalidSealedHeader, match="seals removed and round 0"):
+        sealed_header_from_block({**besu, "hash": "0x" + keccak256(sealed).hex()})
