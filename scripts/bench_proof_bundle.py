@@ -41,8 +41,9 @@ def _size(obj: object) -> int:
     return len(json.dumps(obj, separators=(",", ":")))
 
 
-def _send_many(chain, key: str, calls: list, gas: int = 300_000) -> None:
-    """Sign and send ``calls`` from ``key`` with consecutive nonces, then wait for the last receipt."""
+def _send_many(chain, key: str, calls: list, gas: int = 300_000, chunk: int = 100) -> None:
+    """Sign and send ``calls`` from ``key`` with consecutive nonces, ``chunk`` at a time (waiting for the
+    chunk's last receipt: an automining anvil falls behind a flood of sends)."""
     from eth_account import Account
 
     acct = Account.from_key(key)
@@ -54,6 +55,8 @@ def _send_many(chain, key: str, calls: list, gas: int = 300_000) -> None:
         tx = fn.build_transaction({"from": acct.address, "nonce": nonce + i, "chainId": chain_id, "gas": gas,
                                    "gasPrice": price})
         last = w3.eth.send_raw_transaction(acct.sign_transaction(tx).raw_transaction)
+        if (i + 1) % chunk == 0:
+            assert w3.eth.wait_for_transaction_receipt(last, timeout=600)["status"] == 1
     if last is not None:
         receipt = w3.eth.wait_for_transaction_receipt(last, timeout=600)
         assert receipt["status"] == 1

@@ -255,7 +255,7 @@ def test_every_byte_change_of_a_change_header_is_refused(anvil, deployed, batch)
     new_keys = VKEYS[1:] + [NEWCOMER]
     change = _change_header(anvil, VKEYS, [eth_address(k) for k in new_keys])
     bundle = _forged(anvil, deployed, copies, root, keys=new_keys, changes=[change])
-    for at in range(0, len(change), 7):
+    for at in range(len(change)):  # every byte
         tampered = copy.deepcopy(bundle)
         tampered["validatorChanges"][0] = _flip(tampered["validatorChanges"][0], at)
         with pytest.raises((InvalidSealedHeader, InvalidProofPackage), match="validatorChanges|validator set change"):
