@@ -83,8 +83,7 @@ async def attack_story(ctx, call, keys: dict[str, str], admin: str, out: Path, s
     from registry.samples import business_licence_record
     from verifier import StandardMerkleTree, assemble_holder_copy, eth_address, prepare_credential, sign_batch
     from verifier import sign_trust_bundle
-    from verifier._internal.statuslist import encode_status_list
-    from verifier.issuance import build_document
+    from verifier.issuance import build_document, encode_status_list
 
     chain_id = ctx.deployment.chain_id
     registry = ctx.deployment.contracts["anchorRegistry"].lower()

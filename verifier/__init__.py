@@ -50,9 +50,11 @@ from verifier._internal.keccak import keccak256
 from verifier._internal.merkle import StandardMerkleTree, leaf_hash
 from verifier._internal.suites import batch_digest, eth_address, sign_batch, sm2_public_key
 from verifier._presentation import HolderKey, PresentationRequest, PresentationResult, present, verify_presentation
+from verifier._issuer_proof import ProvenIssuers, issuer_slots
 from verifier._proof_bundle import (
     BundleProofs,
     attach_bundle_proofs,
+    fetch_issuer_proof,
     fetch_sealed_proof_package,
     open_bundle_proofs,
     sealed_header_from_block,
@@ -98,6 +100,7 @@ __all__ = [
     "PresentationRequest",
     "PresentationResult",
     "ProvenHeader",
+    "ProvenIssuers",
     "ProvenState",
     "QbftHeader",
     "RpcTrust",
@@ -122,11 +125,13 @@ __all__ = [
     "errors",
     "eth_address",
     "fetch_anchor_proof",
+    "fetch_issuer_proof",
     "fetch_proof_package",
     "fetch_sealed_proof_package",
     "follow_validator_changes",
     "header_rlp_from_block",
     "issuance",
+    "issuer_slots",
     "keccak256",
     "leaf_hash",
     "open_bundle_proofs",

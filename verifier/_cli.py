@@ -339,6 +339,10 @@ def _run(
                     what="trust bundle's sealed proof package",
                 )
         trust = ValidatorPinnedTrust(trust, pinned)
+        if proofs is not None and proofs.issuers is not None:  # issuer records proven too (FORMAT.md §16.1)
+            from verifier._issuer_proof import ProvenIssuerTrust
+
+            trust = ProvenIssuerTrust(trust, proofs.issuers)
     describe = getattr(trust, "describe", None)
     if describe is not None:
         (err if json_output else out).print(escape(describe()))
@@ -355,8 +359,8 @@ def _run(
             f"anchors and status proven from headers sealed by {pinned.threshold} of {len(pinned.validators)} pinned "
             "validators")
         if proofs is not None and proofs.header is not None:
-            info.print(f"the bundle proves anchors and status as of block {proofs.header.number}, "
-                       f"sealed by {proofs.header.attested_by}")
+            info.print(f"the bundle proves anchors and status{' and issuer records' if proofs.issuers else ''} as of "
+                       f"block {proofs.header.number}, sealed by {proofs.header.attested_by}")
         verifier = Verifier(trust=trust, header_trust=ValidatorHeaderTrust(pinned), proven_only=True,
                             proof_package=proofs.package if proofs is not None else None)
     else:

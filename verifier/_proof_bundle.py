@@ -34,6 +34,7 @@ from verifier.errors import InvalidProofPackage, InvalidSealedHeader, MalformedB
 __all__ = [
     "BundleProofs",
     "attach_bundle_proofs",
+    "fetch_issuer_proof",
     "fetch_sealed_proof_package",
     "open_bundle_proofs",
     "sealed_header_from_block",
@@ -41,6 +42,7 @@ __all__ = [
 
 PROOFS_MEMBER = "proofPackage"
 CHANGES_MEMBER = "validatorChanges"
+ISSUERS_MEMBER = "issuerProof"
 #: At most this many validator-change headers in one bundle.
 MAX_CHANGES = 256
 
@@ -57,15 +59,21 @@ class BundleProofs:
     #: The bundle's proof package (``None``: the bundle carries none) and its sealed header.
     package: Mapping[str, Any] | None
     header: ProvenHeader | None
+    #: The issuer records proven from the IssuerRegistry's storage (``issuerProof``, §16.1), or ``None``.
+    issuers: Any = None
 
 
 def attach_bundle_proofs(
-    bundle: Mapping[str, Any], package: Mapping[str, Any], *, validator_changes: Sequence[bytes] = ()
+    bundle: Mapping[str, Any], package: Mapping[str, Any], *, validator_changes: Sequence[bytes] = (),
+    issuer_proof: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """An unsigned copy of ``bundle`` carrying ``package`` (and the change headers, oldest first);
-    sign it afterwards (:func:`~verifier.sign_trust_bundle`): the signatures cover the proofs too."""
+    """An unsigned copy of ``bundle`` carrying ``package`` (and the change headers, oldest first, and the
+    issuers' proof against the same header); sign it afterwards (:func:`~verifier.sign_trust_bundle`):
+    the signatures cover the proofs too."""
     body = {k: v for k, v in bundle.items() if k not in ("signature", "signatures")}
     body[PROOFS_MEMBER] = dict(package)
+    if issuer_proof is not None:
+        body[ISSUERS_MEMBER] = dict(issuer_proof)
     if validator_changes:
         body[CHANGES_MEMBER] = ["0x" + bytes(h).hex() for h in validator_changes]
     else:
@@ -123,6 +131,36 @@ def fetch_sealed_proof_package(
         storage.extend(list(s["proof"]) for s in reply["result"]["storageProof"])
     return build_proof_package(chain_id=int(w3.eth.chain_id), anchor_registry=anchor_registry, header=header,
                                account_proof=account_proof, storage_proofs=storage)
+
+
+def fetch_issuer_proof(w3: Any, issuer_registry: str, issuer_ids: Iterable[int], block: int) -> dict[str, Any]:
+    """``issuerProof`` (§16.1) for ``issuer_ids`` at ``block``: ``eth_getProof`` of every slot their
+    records need (found in up to three rounds: string lengths and key counts are read first)."""
+    from verifier._issuer_proof import issuer_slots
+
+    ids = list(issuer_ids)
+    address = w3.to_checksum_address(issuer_registry)
+    known: dict[int, int] = {}
+    proofs: dict[int, list[str]] = {}
+    account: list[str] = []
+    for _ in range(4):
+        wanted = sorted(issuer_slots(ids, known) - set(proofs))
+        if not wanted:
+            break
+        for i in range(0, len(wanted), 1000):
+            part = wanted[i : i + 1000]
+            reply = w3.provider.make_request("eth_getProof", [address, ["0x%064x" % x for x in part], hex(block)])
+            if "result" not in reply:
+                raise InvalidProofPackage(f"eth_getProof failed: {reply.get('error')}")
+            account = list(reply["result"]["accountProof"])
+            for slot, entry in zip(part, reply["result"]["storageProof"]):
+                known[slot] = int(entry["value"], 16)
+                proofs[slot] = list(entry["proof"])
+    pool: dict[str, None] = {}
+    for nodes in proofs.values():
+        for n in nodes:
+            pool.setdefault(str(n).lower(), None)
+    return {"accountProof": [str(n).lower() for n in account], "storageProof": list(pool)}
 
 
 def _change_headers(data: Mapping[str, Any]) -> list[bytes]:
@@ -190,4 +228,14 @@ def open_bundle_proofs(bundle: Any, pinned: ValidatorSet) -> BundleProofs:
         )
     except InvalidProofPackage as exc:
         raise InvalidProofPackage(f"the trust bundle's {PROOFS_MEMBER}: {exc}") from None
-    return BundleProofs(current, followed, package, state.header)
+    issuers = None
+    if data.get(ISSUERS_MEMBER) is not None:
+        from verifier._issuer_proof import ProvenIssuers
+
+        try:
+            issuers = ProvenIssuers(data[ISSUERS_MEMBER], block_header=package["blockHeader"], chain_id=bundle.chain_id,
+                                    issuer_registry=bundle.contracts["issuerRegistry"],
+                                    header_trust=ValidatorHeaderTrust(current))
+        except InvalidProofPackage as exc:
+            raise InvalidProofPackage(f"the trust bundle's {exc}") from None
+    return BundleProofs(current, followed, package, state.header, issuers)

@@ -78,8 +78,9 @@ async def export_bundle(ctx, *, proofs: bool = False) -> dict:
         issuers=issuers, anchors=anchors, revoked=revoked, suspended=suspended, status_list_bits=bits,
     )
     if proofs:
-        from registry.services.bundle_proofs import bundle_proof_package
+        from registry.services.bundle_proofs import bundle_issuer_proof, bundle_proof_package
         from verifier import attach_bundle_proofs
 
-        bundle = attach_bundle_proofs(bundle, await bundle_proof_package(ctx, number))
+        bundle = attach_bundle_proofs(bundle, await bundle_proof_package(ctx, number),
+                                      issuer_proof=await bundle_issuer_proof(ctx, number, list(range(1, count + 1))))
     return sign_trust_bundle(bundle, bytes.fromhex(ctx.operator_key[2:]))

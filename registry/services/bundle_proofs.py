@@ -14,13 +14,14 @@ from registry.db.models import Batch, Credential
 from verifier import (
     anchor_storage_key,
     build_proof_package,
+    issuer_slots,
     leaf_hash,
     seal_qbft_header,
     sealed_header_from_block,
     status_storage_key,
 )
 
-__all__ = ["bundle_proof_package"]
+__all__ = ["bundle_issuer_proof", "bundle_proof_package"]
 
 _CHUNK = 1000  # storage slots per eth_getProof call
 
@@ -62,3 +63,27 @@ async def bundle_proof_package(ctx, number: int) -> dict:
         header = sealed_header_from_block(block["result"])
     return build_proof_package(chain_id=ctx.deployment.chain_id, anchor_registry=registry, header=header,
                                account_proof=account_proof, storage_proofs=storage)
+
+
+async def bundle_issuer_proof(ctx, number: int, issuer_ids: list[int]) -> dict:
+    """``issuerProof`` (FORMAT.md §16.1): the IssuerRegistry slots of every issuer's record at block
+    ``number`` (string lengths and key counts read first, so up to three rounds of ``eth_getProof``)."""
+    provider = ctx.chain.w3.provider
+    address = ctx.chain.w3.to_checksum_address(ctx.deployment.contracts["issuerRegistry"])
+    known: dict[int, int] = {}
+    proofs: dict[int, list[str]] = {}
+    account: list[str] = []
+    for _ in range(4):
+        wanted = sorted(issuer_slots(issuer_ids, known) - set(proofs))
+        if not wanted:
+            break
+        for i in range(0, len(wanted), _CHUNK):
+            part = wanted[i:i + _CHUNK]
+            reply = await provider.make_request("eth_getProof", [address, ["0x%064x" % x for x in part], hex(number)])
+            if not isinstance(reply.get("result"), dict):
+                raise ChainUnavailable(f"the chain node refused eth_getProof: {reply.get('error')}")
+            account = list(reply["result"]["accountProof"])
+            for slot, entry in zip(part, reply["result"]["storageProof"]):
+                known[slot], proofs[slot] = int(entry["value"], 16), list(entry["proof"])
+    pool = dict.fromkeys(str(n).lower() for nodes in proofs.values() for n in nodes)
+    return {"accountProof": [str(n).lower() for n in account], "storageProof": list(pool)}

@@ -63,6 +63,12 @@ async def test_a_bundle_with_proofs_proves_every_credential_and_survives_a_forge
                         proven_only=True, proof_package=proofs.package)
     results = [verifier.verify(x) for x in holders]  # the holder copies carry no package of their own
     assert [x.valid for x in results] == [True, False, True]
+    # the issuer records are proven too: the registry's bundle carries issuerProof for every issuer
+    assert set(bundle["issuerProof"]) == {"accountProof", "storageProof"}
+    for rec in bundle["issuers"]:
+        proven = proofs.issuers.issuer(rec["id"])
+        assert proven is not None and proven.name == rec["name"] and proven.uscc == rec["uscc"]
+        assert [k.account for k in proven.keys.values()] == [k["account"] for k in rec["keys"]]
     assert results[1].check("status").reason.startswith("revoked on ")
     assert "4 of 4 pinned validators" in results[0].check("status").reason
 

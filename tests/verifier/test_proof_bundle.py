@@ -15,7 +15,7 @@ import rlp
 
 from tests.verifier.factory import AT
 from tests.verifier.test_cli import run
-from tests.verifier.test_proof_package import OPERATOR_KEY, _leaf, _trust, batch  # noqa: F401 - fixture
+from tests.verifier.test_proof_package import ISSUER_NAME, OPERATOR_KEY, _leaf, _trust, batch  # noqa: F401 - fixture
 from verifier import (
     TrustBundle,
     ValidatorHeaderTrust,
@@ -313,3 +313,100 @@ def test_a_besu_style_block_gives_its_sealed_header(anvil):
         header_rlp_from_block(besu)  # the plain Ethereum check refuses a sealed header
     with pytest.raises(InvalidSealedHeader, match="seals removed and round 0"):
         sealed_header_from_block({**besu, "hash": "0x" + keccak256(sealed).hex()})
+
+
+# -- issuer records proven from the IssuerRegistry's storage (FORMAT.md §16.1) ---------------------------
+
+
+def _with_issuer_proof(anvil, deployed, bundle: dict[str, Any], ids=(1,)) -> dict[str, Any]:
+    from verifier import fetch_issuer_proof
+
+    number = int.from_bytes(rlp.decode(bytes.fromhex(bundle["proofPackage"]["blockHeader"][2:]))[8], "big")
+    proof = fetch_issuer_proof(anvil.w3, deployed.issuers.address, list(ids), number)
+    return sign_trust_bundle(attach_bundle_proofs(bundle, bundle["proofPackage"], issuer_proof=proof), OPERATOR_KEY)
+
+
+def test_issuer_records_are_proven_from_the_issuer_registry(anvil, deployed, batch, forged):  # noqa: F811
+    from verifier import RpcTrust
+    from verifier._issuer_proof import ProvenIssuerTrust
+
+    from tests.verifier.chain import OTHER_KEY
+    from verifier import sm2_public_key
+
+    copies, root = batch
+    # a second issuer whose name and SM2 key are long storage strings (data slots at keccak(slot) + k)
+    long_name = "广东省政务服务和数据管理局（数据资产登记中心，第二签发机构）"
+    second = deployed.register_issuer(OTHER_KEY, long_name, "11440000MB2C93176P", [3], suite=1,
+                                      sm2=sm2_public_key(OTHER_KEY))
+    fresh = _forged(anvil, deployed, copies, root)
+    both = _with_issuer_proof(anvil, deployed, fresh, ids=(1, second))
+    proofs = open_bundle_proofs(TrustBundle.load(both), _pinned(deployed.chain_id))
+    rpc = RpcTrust(anvil.url, deployed.manifest())
+    for issuer_id in (1, second):
+        proven, on_chain = proofs.issuers.issuer(issuer_id), rpc.issuer(issuer_id)
+        assert proven is not None
+        for field in ("id", "name", "uscc", "suite", "status", "active_from", "active_until", "credential_types",
+                      "keys"):
+            assert getattr(proven, field) == getattr(on_chain, field), (issuer_id, field)
+    assert proofs.issuers.issuer(second).name == long_name and len(long_name.encode()) > 31
+    assert len(proofs.issuers.issuer(second).keys[1].sm2_public_key) == 64
+    bundle = _with_issuer_proof(anvil, deployed, forged)
+    # the thief renames the issuer and swaps its key account in the signed records: nothing proven changes
+    lie = copy.deepcopy(bundle)
+    lie["issuers"][0]["name"] = "冒名机构"
+    lie["issuers"][0]["keys"][0]["account"] = eth_address(OPERATOR_KEY)
+    lie = sign_trust_bundle(lie, OPERATOR_KEY)
+    b = TrustBundle.load(lie)
+    assert not Verifier(trust=b).verify(copies[0], at=AT).valid  # bundle mode believes the lie
+    proofs = open_bundle_proofs(b, _pinned(deployed.chain_id))
+    trust = ProvenIssuerTrust(ValidatorPinnedTrust(b, proofs.validators), proofs.issuers)
+    verifier = Verifier(trust=trust, header_trust=ValidatorHeaderTrust(proofs.validators), proven_only=True,
+                        proof_package=proofs.package)
+    results = [verifier.verify(c, at=AT) for c in copies]
+    assert [r.valid for r in results] == [True, False, False, True, True, True]
+    assert ISSUER_NAME in results[0].check("issuer").reason
+    # an issuer the proof does not cover is not believed either
+    assert trust.issuer(7) is None
+
+
+def test_every_change_to_the_issuer_proof_is_refused(anvil, deployed, batch, forged):  # noqa: F811
+    from verifier._issuer_proof import ProvenIssuerTrust
+
+    copies, _ = batch
+    bundle = _with_issuer_proof(anvil, deployed, forged)
+    nodes = bundle["issuerProof"]["storageProof"]
+    for i in range(len(nodes)):
+        t = copy.deepcopy(bundle)
+        t["issuerProof"]["storageProof"][i] = _flip(nodes[i], len(nodes[i]) // 3)
+        b = TrustBundle.load(sign_trust_bundle(t, OPERATOR_KEY))
+        proofs = open_bundle_proofs(b, _pinned(deployed.chain_id))
+        with pytest.raises(InvalidProofPackage, match="issuerProof: storageProof"):
+            proofs.issuers.issuer(1)
+        trust = ProvenIssuerTrust(ValidatorPinnedTrust(b, proofs.validators), proofs.issuers)
+        result = Verifier(trust=trust, header_trust=ValidatorHeaderTrust(proofs.validators), proven_only=True,
+                          proof_package=proofs.package).verify(copies[0], at=AT)
+        assert result.check("issuer").status == "failed", i
+    for mutate, match in (
+            (lambda p: p["accountProof"].__setitem__(0, _flip(p["accountProof"][0], 40)), "issuerProof: accountProof"),
+            (lambda p: p.__setitem__("extra", 1), "issuerProof: must be an object"),
+            (lambda p: p.pop("storageProof"), "issuerProof: must be an object")):
+        t = copy.deepcopy(bundle)
+        mutate(t["issuerProof"])
+        with pytest.raises(InvalidProofPackage, match=match):
+            open_bundle_proofs(TrustBundle.load(sign_trust_bundle(t, OPERATOR_KEY)), _pinned(deployed.chain_id))
+
+
+def test_cli_validator_mode_takes_issuer_records_from_the_issuer_proof(anvil, deployed, batch, forged, tmp_path):  # noqa: F811
+    copies, _ = batch
+    lie = copy.deepcopy(_with_issuer_proof(anvil, deployed, forged))
+    lie["issuers"][0]["name"] = "冒名机构"  # the operator's word; the proof says otherwise
+    (tmp_path / "lie.json").write_text(json.dumps(sign_trust_bundle(lie, OPERATOR_KEY)))
+    (tmp_path / "c0.json").write_text(json.dumps(copies[0], ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "v.json").write_text(json.dumps(_pinned(deployed.chain_id).to_json()))
+    ok = run(str(tmp_path / "c0.json"), "--bundle", str(tmp_path / "lie.json"), "--validators",
+             str(tmp_path / "v.json"), "--at", AT)
+    assert ok.returncode == 0, ok.stdout.decode() + ok.stderr.decode()
+    out = ok.stdout.decode()
+    assert "anchors and status and issuer records as of block" in out and ISSUER_NAME in out
+    bundle_mode = run(str(tmp_path / "c0.json"), "--bundle", str(tmp_path / "lie.json"), "--at", AT)
+    assert bundle_mode.returncode == 1  # without the validators the signed lie is believed
