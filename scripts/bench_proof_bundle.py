@@ -4,7 +4,7 @@
 1. **Verification** — ``--count`` real business licences (scripts/bench_verifier.py's documents) issued
    as one batch, anchored on anvil, 1 % revoked with ``revokeCredential``; a bundle carrying one proof
    package (header sealed by the 4 development validators, every credential's anchor and status slot)
-   is opened against the pinned validators (:func:`verifier.open_bundle_proofs`, seal cache cleared
+   and the issuer records (``issuerProof``) is opened against the pinned validators (:func:`verifier.open_bundle_proofs`, seal cache cleared
    each pass) and every credential verified (all checks; anchor and status only from the sealed state),
    one core, best of 3. Bundle mode (``bench_verifier.run_python``, operator-signed bundle, status
    lists) is measured in the same run for comparison.
@@ -88,11 +88,13 @@ def verification(count: int) -> dict:
         attach_bundle_proofs,
         build_trust_bundle,
         eth_address,
+        fetch_issuer_proof,
         fetch_sealed_proof_package,
         leaf_hash,
         open_bundle_proofs,
         sign_trust_bundle,
     )
+    from verifier._issuer_proof import ProvenIssuerTrust
     from verifier._qbft import _verify_cached
 
     with tempfile.TemporaryDirectory(prefix="certledger-bundleproofs-") as tmp, fresh_chain(Path(tmp)) as (url, manifest):
@@ -122,7 +124,8 @@ def verification(count: int) -> dict:
             issuers=[rpc.issuer(1)], anchors=[])  # the operator's word: no anchors, nothing revoked
         package = fetch_sealed_proof_package(chain.w3, registry, [(root, leaf_hash(*p)) for p in pairs],
                                              validator_keys=DEV_VALIDATOR_KEYS, block=rpc.block_number)
-        bundle = sign_trust_bundle(attach_bundle_proofs(body, package), OPERATOR_KEY)
+        issuer_proof = fetch_issuer_proof(chain.w3, dep["contracts"]["issuerRegistry"], [1], rpc.block_number)
+        bundle = sign_trust_bundle(attach_bundle_proofs(body, package, issuer_proof=issuer_proof), OPERATOR_KEY)
         pinned = ValidatorSet(rpc.chain_id, tuple(eth_address(k) for k in DEV_VALIDATOR_KEYS))
         trust = TrustBundle.load(bundle)
         gc.collect()
@@ -130,8 +133,8 @@ def verification(count: int) -> dict:
         for _ in range(3):
             _verify_cached.cache_clear()
             t0 = time.perf_counter()
-            proofs = open_bundle_proofs(trust, pinned)
-            verifier = Verifier(trust=ValidatorPinnedTrust(trust, proofs.validators),
+            proofs = open_bundle_proofs(trust, pinned)  # issuer records proven too: the CLI's path
+            verifier = Verifier(trust=ProvenIssuerTrust(ValidatorPinnedTrust(trust, proofs.validators), proofs.issuers),
                                 header_trust=ValidatorHeaderTrust(proofs.validators), proven_only=True,
                                 proof_package=proofs.package)
             results = [verifier.verify(c, at=bv.AT) for c in copies]
