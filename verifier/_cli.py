@@ -361,7 +361,10 @@ def _run(
         if proofs is not None and proofs.header is not None:
             info.print(f"the bundle proves anchors and status{' and issuer records' if proofs.issuers else ''} as of "
                        f"block {proofs.header.number}, sealed by {proofs.header.attested_by}")
-        verifier = Verifier(trust=trust, header_trust=ValidatorHeaderTrust(pinned), proven_only=True,
+        policy = limit if max_age is not None else default_max_age(getattr(trust, "_inner", trust))
+        now = int((parse_datetime(at) if at is not None else datetime.now(UTC)).timestamp())
+        verifier = Verifier(trust=trust, proven_only=True,  # a package's status is as old as its sealed header
+                            header_trust=ValidatorHeaderTrust(pinned, not_before=None if policy is None else now - policy),
                             proof_package=proofs.package if proofs is not None else None)
     else:
         verifier = Verifier(trust=trust)

@@ -414,8 +414,12 @@ class ValidatorHeaderTrust:
     """A proof package's header is trusted when a quorum of the pinned validators sealed it
     (FORMAT.md §14.2, §14): the verifier's root of trust is the validator set, not an operator."""
 
-    def __init__(self, validators: ValidatorSet) -> None:
+    def __init__(self, validators: ValidatorSet, *, not_before: int | None = None) -> None:
+        """``not_before`` (unix seconds): refuse a package whose sealed header is older — its status
+        may predate a revocation (docs/FORMAT.md §15; the CLI passes the verification time minus
+        ``--max-age``)."""
         self.validators = validators
+        self.not_before = not_before
 
     def prove_header(self, package: Any, header: bytes, chain_id: int) -> Any:
         from verifier._proof_package import ProvenHeader
@@ -430,5 +434,16 @@ class ValidatorHeaderTrust:
             raise InvalidProofPackage(f"blockHeader: {exc}") from None
         from verifier._internal.keccak import keccak256
 
+        if self.not_before is not None and sealed.timestamp < self.not_before:
+            from datetime import UTC, datetime
+
+            def utc(ts: int) -> str:
+                return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+            raise InvalidProofPackage(
+                f"blockHeader: the sealed state is as of block {sealed.number} ({utc(sealed.timestamp)}), older than "
+                f"the maximum age allows (not before {utc(self.not_before)}): its status may predate a revocation; "
+                "get a fresh proof package (GET /v1/credentials/{id}/proof)"
+            )
         return ProvenHeader(keccak256(header), sealed.state_root, sealed.number, sealed.timestamp,
                             f"{len(sealed.seals)} of {len(self.validators.validators)} pinned validators")

@@ -410,3 +410,36 @@ def test_cli_validator_mode_takes_issuer_records_from_the_issuer_proof(anvil, de
     assert "anchors and status and issuer records as of block" in out and ISSUER_NAME in out
     bundle_mode = run(str(tmp_path / "c0.json"), "--bundle", str(tmp_path / "lie.json"), "--at", AT)
     assert bundle_mode.returncode == 1  # without the validators the signed lie is believed
+
+
+def test_cli_refuses_a_carried_package_older_than_the_maximum_age(anvil, deployed, batch, tmp_path):  # noqa: F811
+    """A holder keeps a sealed package from before its revocation: in validator mode a package's status is
+    only as fresh as its sealed header, so the maximum age applies to it (FORMAT.md §15)."""
+    from datetime import UTC, datetime
+
+    copies, root = batch
+    holder = copy.deepcopy(copies[0])
+    holder["proof"]["proofPackage"] = fetch_sealed_proof_package(
+        anvil.w3, deployed.anchors.address, [(root, _leaf(copies[0]))], validator_keys=VKEYS)
+    ts = int.from_bytes(rlp.decode(bytes.fromhex(holder["proof"]["proofPackage"]["blockHeader"][2:]))[11], "big")
+    trust = _trust(anvil, deployed)
+    later = ts + 2 * 86400
+    fresh_looking = sign_trust_bundle({**trust.data, "block": {**trust.data["block"], "timestamp": later - 60}},
+                                      OPERATOR_KEY)
+    (tmp_path / "b.json").write_text(json.dumps(fresh_looking))
+    (tmp_path / "h.json").write_text(json.dumps(holder, ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "v.json").write_text(json.dumps(_pinned(deployed.chain_id).to_json()))
+
+    def at(t: int) -> str:
+        return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    base = [str(tmp_path / "h.json"), "--bundle", str(tmp_path / "b.json"), "--validators", str(tmp_path / "v.json"),
+            "--json"]
+    stale = run(*base, "--at", at(later))
+    assert stale.returncode == 1, stale.stdout.decode() + stale.stderr.decode()
+    anchor = [c for c in json.loads(stale.stdout.decode())["checks"] if c["name"] == "anchor"][0]
+    assert anchor["status"] == "failed" and "older than the maximum age allows" in anchor["reason"]
+    allowed = run(*base, "--at", at(later), "--max-age", "3d")  # a looser policy, stated by the bank
+    assert allowed.returncode == 0, allowed.stdout.decode() + allowed.stderr.decode()
+    fresh = run(*base, "--at", at(ts + 3600))
+    assert fresh.returncode == 0, fresh.stdout.decode() + fresh.stderr.decode()
