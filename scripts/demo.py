@@ -217,6 +217,12 @@ async def _story(ctx, settings, out: Path, rng: random.Random) -> None:
             step(11, "A cross-border flow to Hong Kong: declared, approved by data customs, traced")
             await _flow_story(api, keys, orgs, cert_id, digest, out, pi_certs)
 
+            step(12, "The operator's passphrase is stolen: what fools a bank pinning the operator key fails in "
+                     "validator mode")
+            from scripts.demo_attack import attack_story
+
+            await attack_story(ctx, call, keys, admin, out, settings, say=say, verify=_verify, with_check=_with_check)
+
 
 def _random_uscc(rng: random.Random) -> str:
     alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"

@@ -52,7 +52,8 @@ def test_demo_runs_twice_and_its_artefacts_verify_independently(tmp_path):
             assert {"business-licence.json", "business-licence-qr.png", "data-asset-certificate.json",
                     "data-asset-certificate.redacted.json", "data-asset-certificate.tampered.json",
                     "data-asset-certificate.revoked.json", "trust-bundle.json", "electricity-usage-2025.csv",
-                    "trace.json", "trace.csv", "trace.svg"} <= names
+                    "trace.json", "trace.csv", "trace.svg", "validators.json", "trust-bundle-proofs.json",
+                    "forged-trust-bundle.json", "forged-trust-bundle-minted.json", "minted-business-licence.json"} <= names
     finally:
         subprocess.run([str(BIN / "certledger"), "node", "down"], env=env, capture_output=True)
 
@@ -102,3 +103,24 @@ def test_demo_runs_twice_and_its_artefacts_verify_independently(tmp_path):
     assert splits[platform[3]] and all(fid in splits for fid in platform[3:])
     assert platform[0] not in splits and platform[2] not in splits
     assert (out / "trace.svg").read_text().lstrip().startswith(("<svg", "<?xml"))
+    # the stolen operator passphrase (issue 18): the forgeries fool a bank pinning the operator key, and are
+    # refused in validator mode (anchors and status proven from state the pinned validators sealed)
+    operator = json.loads((out / "forged-trust-bundle.json").read_text())["signature"]["signer"]
+    assert operator == bundle["signature"]["signer"]
+    for name, forged_bundle, failing in (
+            ("data-asset-certificate.revoked.json", "forged-trust-bundle.json", "status"),
+            ("minted-business-licence.json", "forged-trust-bundle-minted.json", "anchor")):
+        fooled = _verify(name, "--bundle", forged_bundle, "--operator", operator, cwd=out)
+        assert fooled.returncode == 0, fooled.stdout + fooled.stderr
+        refused = _verify(name, "--bundle", forged_bundle, "--validators", "validators.json", cwd=out)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        checks = {c["name"]: (c["status"], c["reason"]) for c in json.loads(refused.stdout.splitlines()[0])["checks"]}
+        assert checks[failing][0] == "failed", checks
+    revoked = _verify("data-asset-certificate.revoked.json", "--bundle", "forged-trust-bundle.json", "--validators",
+                      "validators.json", cwd=out)
+    status = [c for c in json.loads(revoked.stdout.splitlines()[0])["checks"] if c["name"] == "status"][0]
+    assert status["reason"].startswith("revoked on ")
+    # the genuine bundle with proofs: the same bank, validator mode, accepts the good licence
+    good = _verify("business-licence.json", "--bundle", "trust-bundle-proofs.json", "--validators", "validators.json",
+                   cwd=out)
+    assert good.returncode == 0, good.stdout + good.stderr

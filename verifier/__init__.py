@@ -37,7 +37,7 @@ from verifier._anchor_proof import (
     sign_header,
     verify_anchor_proof,
 )
-from verifier._bundle import TrustBundle, build_trust_bundle, sign_trust_bundle
+from verifier._bundle import TrustBundle, add_bundle_signature, build_trust_bundle, sign_trust_bundle
 from verifier._holder import (
     PreparedCredential,
     assemble_holder_copy,
@@ -50,6 +50,15 @@ from verifier._internal.keccak import keccak256
 from verifier._internal.merkle import StandardMerkleTree, leaf_hash
 from verifier._internal.suites import batch_digest, eth_address, sign_batch, sm2_public_key
 from verifier._presentation import HolderKey, PresentationRequest, PresentationResult, present, verify_presentation
+from verifier._issuer_proof import ProvenIssuers, issuer_slots
+from verifier._proof_bundle import (
+    BundleProofs,
+    attach_bundle_proofs,
+    fetch_issuer_proof,
+    fetch_sealed_proof_package,
+    open_bundle_proofs,
+    sealed_header_from_block,
+)
 from verifier._proof_package import (
     HeaderTrust,
     OperatorHeaderTrust,
@@ -77,6 +86,7 @@ from verifier._verify import Verifier, verify
 
 __all__ = [
     "AnchorRecord",
+    "BundleProofs",
     "CHECK_NAMES",
     "CREDENTIAL_TYPES",
     "Check",
@@ -90,6 +100,7 @@ __all__ = [
     "PresentationRequest",
     "PresentationResult",
     "ProvenHeader",
+    "ProvenIssuers",
     "ProvenState",
     "QbftHeader",
     "RpcTrust",
@@ -103,7 +114,9 @@ __all__ = [
     "ValidatorSet",
     "VerificationResult",
     "Verifier",
+    "add_bundle_signature",
     "anchor_storage_key",
+    "attach_bundle_proofs",
     "assemble_holder_copy",
     "batch_digest",
     "build_proof_package",
@@ -112,18 +125,23 @@ __all__ = [
     "errors",
     "eth_address",
     "fetch_anchor_proof",
+    "fetch_issuer_proof",
     "fetch_proof_package",
+    "fetch_sealed_proof_package",
     "follow_validator_changes",
     "header_rlp_from_block",
     "issuance",
+    "issuer_slots",
     "keccak256",
     "leaf_hash",
+    "open_bundle_proofs",
     "parse_qbft_header",
     "prepare_credential",
     "present",
     "redact",
     "schema_for_id",
     "seal_qbft_header",
+    "sealed_header_from_block",
     "sign_batch",
     "sign_header",
     "sign_trust_bundle",

@@ -21,6 +21,7 @@ __all__ = [
     "BUNDLE_TYPE",
     "BUNDLE_VERSION",
     "TrustBundle",
+    "add_bundle_signature",
     "build_trust_bundle",
     "bundle_message",
     "sign_trust_bundle",
@@ -33,9 +34,15 @@ _STATUS_CODES = {name: code for code, name in STATUS_NAMES.items()}
 _VALID = StatusRecord(1)
 
 
+_SIGNATURE_MEMBERS = ("signature", "signatures")
+#: At most this many operator signatures on one bundle (FORMAT.md §8.1).
+MAX_SIGNATURES = 64
+
+
 def bundle_message(bundle: Mapping[str, Any]) -> bytes:
-    """The 32-byte digest the operator signs: EIP-191 of ``sha256(JCS(bundle without "signature"))``."""
-    body = {k: v for k, v in bundle.items() if k != "signature"}
+    """The 32-byte digest every operator signs: EIP-191 of
+    ``sha256(JCS(bundle without "signature" and "signatures"))`` (FORMAT.md §8, §8.1)."""
+    body = {k: v for k, v in bundle.items() if k not in _SIGNATURE_MEMBERS}
     return personal_digest(hashlib.sha256(rfc8785.dumps(body)).digest())
 
 
@@ -123,14 +130,71 @@ def build_trust_bundle(
     return bundle
 
 
-def sign_trust_bundle(bundle: Mapping[str, Any], private_key: bytes) -> dict[str, Any]:
-    """A copy of ``bundle`` with the operator's ``signature`` {suite, signer, value}."""
-    body = {k: v for k, v in bundle.items() if k != "signature"}
+def _signature_entry(body: Mapping[str, Any], private_key: bytes) -> dict[str, str]:
     value = sign_digest_secp256k1(bundle_message(body), private_key)
-    return {
-        **body,
-        "signature": {"suite": "secp256k1", "signer": eth_address(private_key), "value": _hex0x(value)},
-    }
+    return {"suite": "secp256k1", "signer": eth_address(private_key), "value": _hex0x(value)}
+
+
+def sign_trust_bundle(bundle: Mapping[str, Any], private_key: bytes, *more_keys: bytes) -> dict[str, Any]:
+    """A copy of ``bundle`` signed by the operator: one key gives ``signature`` {suite, signer,
+    value}; several (k of n operators, FORMAT.md §8.1) give ``signatures``, one per distinct signer
+    (a key given twice counts once), sorted by signer. Earlier signatures are dropped."""
+    body = {k: v for k, v in bundle.items() if k not in _SIGNATURE_MEMBERS}
+    if not more_keys:
+        return {**body, "signature": _signature_entry(body, private_key)}
+    entries = {e["signer"]: e for e in (_signature_entry(body, k) for k in (private_key, *more_keys))}
+    return {**body, "signatures": [entries[a] for a in sorted(entries)]}
+
+
+def add_bundle_signature(bundle: Mapping[str, Any], private_key: bytes) -> dict[str, Any]:
+    """``bundle`` co-signed by one more operator (each operator signs on its own machine): its
+    ``signature`` / ``signatures`` become ``signatures`` with this key's added; a signer already
+    present counts once (its entry is replaced). The signed content is unchanged: a bundle whose
+    existing signatures do not verify is refused (:class:`BundleSignatureError`)."""
+    body = {k: v for k, v in bundle.items() if k not in _SIGNATURE_MEMBERS}
+    existing = _signature_list(bundle)
+    message = bundle_message(body)
+    entries: dict[str, dict[str, Any]] = {}
+    for i, entry in enumerate(existing):
+        signer, value = _signature_parts(entry, i)
+        if recover_address(message, value) != signer:
+            raise BundleSignatureError(f"signature {i} (by {signer}) does not verify: the bundle was altered after it was signed")
+        entries[signer] = dict(entry)
+    new = _signature_entry(body, private_key)
+    entries[new["signer"]] = new
+    return {**body, "signatures": [entries[a] for a in sorted(entries)]}
+
+
+def _signature_list(data: Mapping[str, Any]) -> list[Any]:
+    """The bundle's signature entries: ``signature`` (one) or ``signatures`` (k of n), not both."""
+    one, many = data.get("signature"), data.get("signatures")
+    if one is not None and many is not None:
+        raise BundleSignatureError("the trust bundle has both signature and signatures; a bundle carries one of them")
+    if many is None:
+        if one is None:
+            raise BundleSignatureError("the trust bundle is not signed")
+        return [one]
+    if not isinstance(many, list) or not many:
+        raise BundleSignatureError("the trust bundle's signatures must be a non-empty list")
+    if len(many) > MAX_SIGNATURES:
+        raise BundleSignatureError(f"the trust bundle has {len(many)} signatures, more than {MAX_SIGNATURES}")
+    return many
+
+
+def _signature_parts(entry: Any, i: int) -> tuple[str, bytes]:
+    """(claimed signer, 65-byte value) of signature entry ``i``; :class:`BundleSignatureError` if malformed."""
+    where = "signature" if i < 0 else f"signatures[{i}]"
+    if not isinstance(entry, dict):
+        raise BundleSignatureError(f"the trust bundle's {where} is not an object")
+    if entry.get("suite") != "secp256k1":
+        raise BundleSignatureError(f"unsupported trust bundle signature suite {entry.get('suite')!r} in {where}")
+    extra = set(entry) - {"suite", "signer", "value"}
+    if extra:
+        raise BundleSignatureError(f"the trust bundle's {where} has unknown member(s) {', '.join(sorted(extra))}")
+    try:
+        return _Reader.address(entry, "signer", where), _Reader.hexbytes(entry, "value", where, 65)
+    except InvalidBundle as exc:
+        raise BundleSignatureError(str(exc)) from None
 
 
 class _Reader:
@@ -196,6 +260,8 @@ class TrustBundle:
             )
         self.data = data
         self.signer = signer
+        #: Every operator whose signature verified (FORMAT.md §8.1), the first is ``signer``.
+        self.signers: tuple[str, ...] = (signer,) if signer else ()
         self.verified = verified
         self.operators = frozenset(a.lower() for a in operators)
         self.chain_id = r.uint(data, "chainId", "bundle")
@@ -292,12 +358,26 @@ class TrustBundle:
 
     @classmethod
     def load(
-        cls, source: str | Path | bytes | Mapping[str, Any], *, operators: Iterable[str] | None = None
+        cls,
+        source: str | Path | bytes | Mapping[str, Any],
+        *,
+        operators: Iterable[str] | None = None,
+        threshold: int = 1,
     ) -> TrustBundle:
         """Read, check and verify a trust bundle from a path, raw bytes or a parsed dict.
 
-        With ``operators`` (pinned operator addresses), the signer must be one of them.
+        With ``operators`` (pinned operator addresses), at least ``threshold`` distinct pinned
+        operators must have signed it, and every signer must be pinned (FORMAT.md §8.1).
         """
+        pinned = sorted({a.lower() for a in operators}) if operators is not None else None
+        if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
+            raise BundleSignatureError(f"the signature threshold must be a positive integer, not {threshold!r}")
+        if pinned is not None and threshold > len(pinned):
+            raise BundleSignatureError(
+                f"a threshold of {threshold} signatures cannot be met by {len(pinned)} pinned operator(s)"
+            )
+        if pinned is None and threshold > 1:
+            raise BundleSignatureError("a signature threshold above 1 needs the operators pinned")
         if isinstance(source, Mapping):
             data: Any = dict(source)
         else:
@@ -321,30 +401,37 @@ class TrustBundle:
                 raise MalformedBundle(f"the trust bundle is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise MalformedBundle("a trust bundle is a JSON object")
-        signature = data.get("signature")
         bundle = cls(data, signer="", verified=False)  # type/version/content first: clearer errors
-        r = _Reader
-        if not isinstance(signature, dict):
-            raise BundleSignatureError("the trust bundle is not signed")
-        if signature.get("suite") != "secp256k1":
-            raise BundleSignatureError(f"unsupported trust bundle signature suite {signature.get('suite')!r}")
-        try:
-            claimed = r.address(signature, "signer", "signature")
-            value = r.hexbytes(signature, "value", "signature", 65)
-        except InvalidBundle as exc:
-            raise BundleSignatureError(str(exc)) from None
-        recovered = recover_address(bundle_message(data), value)
-        if recovered != claimed:
+        entries = _signature_list(data)
+        single = "signatures" not in data
+        message = bundle_message(data)
+        signers: list[str] = []
+        for i, entry in enumerate(entries):
+            claimed, value = _signature_parts(entry, -1 if single else i)
+            where = "the trust bundle's signature" if single else f"signature {i} (by {claimed})"
+            if recover_address(message, value) != claimed:  # 1. tampered
+                raise BundleSignatureError(
+                    f"{where} does not verify: the file was altered after it was signed, "
+                    "or it was not signed by the operator it names"
+                )
+            if claimed in signers:  # 2. duplicate
+                raise BundleSignatureError(
+                    f"signatures {signers.index(claimed)} and {i} are both by {claimed} (duplicate signer; "
+                    "each operator signs once)"
+                )
+            if pinned is not None and claimed not in pinned:  # 3. unknown signer
+                raise BundleSignatureError(
+                    f"the trust bundle was signed by {claimed}, which is not one of the pinned operators "
+                    f"({', '.join(pinned)})"
+                )
+            signers.append(claimed)
+        if pinned is not None and len(signers) < threshold:  # 4. too few
             raise BundleSignatureError(
-                "the trust bundle's signature does not verify: the file was altered after it was signed, "
-                "or it was not signed by the operator it names"
+                f"the trust bundle is signed by {len(signers)} of the pinned operators; {threshold} of "
+                f"{len(pinned)} are required (--threshold)"
             )
-        pinned = [a.lower() for a in operators] if operators is not None else None
-        if pinned is not None and claimed not in pinned:
-            raise BundleSignatureError(
-                f"the trust bundle was signed by {claimed}, which is not one of the pinned operators ({', '.join(pinned)})"
-            )
-        bundle.signer = claimed
+        bundle.signer = signers[0]
+        bundle.signers = tuple(signers)
         bundle.verified = True
         bundle.operators = frozenset(pinned or ())
         return bundle
@@ -384,7 +471,7 @@ class TrustBundle:
 
     def trusts_header_signer(self, address: str) -> bool:
         address = address.lower()
-        return self.verified and (address == self.signer or address in self.operators)
+        return self.verified and (address in self.signers or address in self.operators)
 
     # -- reporting --------------------------------------------------------------------------
     def age(self, now: datetime | None = None) -> timedelta:
@@ -397,7 +484,7 @@ class TrustBundle:
         when = datetime.fromtimestamp(self.block_timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
         return (
             f"trust bundle for chain {self.chain_id} at block {self.block_number} ({when}, "
-            f"{_human_age(self.age(now))} old), signed by {self.signer or 'nobody'}"
+            f"{_human_age(self.age(now))} old), signed by {', '.join(self.signers) or 'nobody'}"
         )
 
 

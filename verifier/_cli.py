@@ -98,13 +98,22 @@ def _presentation_outcomes(name: str, raw: bytes, request: Any, verifier: Any, a
     return [(f"{name}#{i}", r) for i, r in enumerate(answer.results)]
 
 
-def _trust(bundle: Path | None, operators: list[str], rpc: str | None, deployment: Path | None) -> Any:
+def _trust(bundle: Path | None, operators: list[str], rpc: str | None, deployment: Path | None,
+           threshold: int | None = None) -> Any:
     if bundle is not None and rpc is not None:
         raise InputError("use either --bundle (offline) or --rpc with --deployment (online), not both")
+    if threshold is not None:
+        if not operators:
+            raise InputError("--threshold K needs the operators pinned: give --operator ADDR once per operator")
+        if threshold < 1:
+            raise InputError("--threshold must be at least 1")
+        distinct = {a.lower() for a in operators}
+        if threshold > len(distinct):
+            raise InputError(f"--threshold {threshold} cannot be met by {len(distinct)} distinct pinned operator(s)")
     if bundle is not None:
         from verifier._bundle import TrustBundle
 
-        return TrustBundle.load(bundle, operators=operators or None)
+        return TrustBundle.load(bundle, operators=operators or None, threshold=threshold or 1)
     if operators:
         raise InputError("--operator pins the signer of a trust bundle; give --bundle too")
     if rpc is not None or deployment is not None:
@@ -146,7 +155,16 @@ def verify_command(
         typer.Option(
             "--operator",
             metavar="ADDR",
-            help="pinned operator address; the bundle must be signed by one (repeatable)",
+            help="pinned operator address (repeatable); the bundle must be signed by --threshold of them, "
+            "and by no one else",
+        ),
+    ] = None,
+    threshold: Annotated[
+        int | None,
+        typer.Option(
+            "--threshold",
+            metavar="K",
+            help="signatures of K distinct pinned operators are required (default 1; FORMAT.md §8.1)",
         ),
     ] = None,
     rpc: Annotated[
@@ -230,6 +248,7 @@ def verify_command(
             request,
             validators,
             max_age,
+            threshold,
         )
     except (InputError, CertledgerVerifyError) as exc:
         err.print(f"[red]certledger-verify:[/] {escape(str(exc))}")
@@ -260,6 +279,7 @@ def _run(
     request_file: Path | None = None,
     validators_file: Path | None = None,
     max_age: str | None = None,
+    threshold: int | None = None,
 ) -> int:
     if (relying_party is None) != (purpose is None):
         raise InputError("--relying-party and --purpose go together")
@@ -288,7 +308,7 @@ def _run(
             limit = parse_duration(max_age)
         except ValueError as exc:
             raise InputError(f"--max-age: {exc}") from None
-    trust = _trust(bundle, operators, rpc, deployment)
+    trust = _trust(bundle, operators, rpc, deployment, threshold)
     from verifier._freshness import check_fresh, default_max_age, evidence_as_of
 
     as_of = evidence_as_of(trust)
@@ -299,12 +319,30 @@ def _run(
         what="trust bundle" if bundle is not None else "chain state",
     )
     pinned = None
+    proofs = None
     if validators_file is not None:
         from verifier._anchor_proof import ValidatorPinnedTrust
         from verifier._qbft import ValidatorSet
 
         pinned = ValidatorSet.load(validators_file)
+        if bundle is not None:  # the bundle's own proofs and validator changes (FORMAT.md §16)
+            from verifier._proof_bundle import open_bundle_proofs
+
+            proofs = open_bundle_proofs(trust, pinned)
+            pinned = proofs.validators
+            if proofs.header is not None:  # the sealed evidence's own age, not what the operator wrote
+                as_of = proofs.header.timestamp
+                check_fresh(
+                    as_of,
+                    limit if max_age is not None else default_max_age(trust),
+                    parse_datetime(at) if at is not None else None,
+                    what="trust bundle's sealed proof package",
+                )
         trust = ValidatorPinnedTrust(trust, pinned)
+        if proofs is not None and proofs.issuers is not None:  # issuer records proven too (FORMAT.md §16.1)
+            from verifier._issuer_proof import ProvenIssuerTrust
+
+            trust = ProvenIssuerTrust(trust, proofs.issuers)
     describe = getattr(trust, "describe", None)
     if describe is not None:
         (err if json_output else out).print(escape(describe()))
@@ -313,10 +351,21 @@ def _run(
     if pinned is not None:
         from verifier._qbft import ValidatorHeaderTrust
 
-        (err if json_output else out).print(
+        info = err if json_output else out
+        if proofs is not None and proofs.followed:
+            info.print(f"validator set followed from the pinned set through sealed headers at block(s) "
+                       f"{', '.join(map(str, proofs.followed))}: now {', '.join(pinned.validators)}")
+        info.print(
             f"anchors and status proven from headers sealed by {pinned.threshold} of {len(pinned.validators)} pinned "
             "validators")
-        verifier = Verifier(trust=trust, header_trust=ValidatorHeaderTrust(pinned), proven_only=True)
+        if proofs is not None and proofs.header is not None:
+            info.print(f"the bundle proves anchors and status{' and issuer records' if proofs.issuers else ''} as of "
+                       f"block {proofs.header.number}, sealed by {proofs.header.attested_by}")
+        policy = limit if max_age is not None else default_max_age(getattr(trust, "_inner", trust))
+        now = int((parse_datetime(at) if at is not None else datetime.now(UTC)).timestamp())
+        verifier = Verifier(trust=trust, proven_only=True,  # a package's status is as old as its sealed header
+                            header_trust=ValidatorHeaderTrust(pinned, not_before=None if policy is None else now - policy),
+                            proof_package=proofs.package if proofs is not None else None)
     else:
         verifier = Verifier(trust=trust)
     as_of_text = datetime.fromtimestamp(as_of, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

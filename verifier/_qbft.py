@@ -299,26 +299,79 @@ def _change_message(header: QbftHeader, validators: ValidatorSet) -> str:
     )
 
 
+def _check_change(header: QbftHeader, trusted: ValidatorSet, listed: ValidatorSet) -> None:
+    """A header whose validator list differs from the trusted set (docs/FORMAT.md §14.3): its seals
+    must come from the trusted or the listed validators, with ⌈2n/3⌉ of the trusted set (the set in
+    force before endorses the header that names its successor) and ⌈2m/3⌉ of the listed set (the
+    header is final under its own set, as Besu seals it)."""
+    old, new = set(trusted.validators), set(listed.validators)
+    seen: dict[str, int] = {}
+    for i, seal in enumerate(header.seals):
+        signer = _seal_signer(header.commit_hash, seal, i)
+        if signer not in old and signer not in new:
+            raise InvalidSealedHeader(
+                f"committed seal {i} recovers to {signer}, which is neither a trusted validator nor one the "
+                "header lists (the seal or a header field was changed)"
+            )
+        if signer in seen:
+            raise InvalidSealedHeader(
+                f"committed seals {seen[signer]} and {i} are both from validator {signer} (duplicate seal)"
+            )
+        seen[signer] = i
+    change = _change_words(header, trusted)
+    by_old = len(old.intersection(seen))
+    if by_old < trusted.threshold:
+        raise InvalidSealedHeader(
+            f"the validator set change at block {header.number} ({change}) is sealed by {by_old} of the "
+            f"{len(old)} trusted validators; {trusted.threshold} are needed to accept it"
+        )
+    by_new = len(new.intersection(seen))
+    if by_new < listed.threshold:
+        raise InvalidSealedHeader(
+            f"the validator set change at block {header.number} ({change}) is sealed by {by_new} of the "
+            f"{len(new)} validators it lists; {listed.threshold} are needed (quorum of the new set)"
+        )
+
+
+def _change_words(header: QbftHeader, validators: ValidatorSet) -> str:
+    added = sorted(set(header.validators) - set(validators.validators))
+    removed = sorted(set(validators.validators) - set(header.validators))
+    parts = [f"added {', '.join(added)}"] if added else []
+    parts += [f"removed {', '.join(removed)}"] if removed else []
+    return "; ".join(parts)
+
+
 def follow_validator_changes(headers: Sequence[bytes], validators: ValidatorSet) -> ValidatorSet:
     """Follow validator-set changes from the pinned set (docs/FORMAT.md §14.3).
 
-    Each header, in strictly increasing block order, must be sealed by a quorum of the set trusted
-    so far; its ``extraData`` validator list then becomes the trusted set. Returns the last set.
+    In strictly increasing block order, each header must be sealed by a quorum of the set trusted
+    so far — and, when it lists a different set (a change), also by a quorum of the set it lists
+    (:func:`_check_change`); its listed set then becomes the trusted set. Returns the last set;
+    :class:`InvalidSealedHeader` naming the header, its block and the change otherwise.
     """
     trusted = validators
     last = -1
     for k, raw in enumerate(headers):
+        where = f"validator-change header {k}"
         try:
             header = parse_qbft_header(raw)
+            where += f" (block {header.number})"
             if header.number <= last:
                 raise InvalidSealedHeader(
                     f"block {header.number} does not follow block {last} (headers must be in increasing order)"
                 )
-            _check_seals(header, trusted)
+            try:
+                listed = ValidatorSet(chain_id=trusted.chain_id, validators=header.validators)
+            except InvalidValidatorSet as exc:
+                raise InvalidSealedHeader(f"its validator list is not a validator set: {exc}") from None
+            if set(listed.validators) == set(trusted.validators):
+                _check_seals(header, trusted)
+            else:
+                _check_change(header, trusted, listed)
         except InvalidSealedHeader as exc:
-            raise InvalidSealedHeader(f"validator-change header {k}: {exc}") from None
+            raise InvalidSealedHeader(f"{where}: {exc}") from None
         last = header.number
-        trusted = ValidatorSet(chain_id=trusted.chain_id, validators=header.validators)
+        trusted = listed
     return trusted
 
 
@@ -361,8 +414,12 @@ class ValidatorHeaderTrust:
     """A proof package's header is trusted when a quorum of the pinned validators sealed it
     (FORMAT.md §14.2, §14): the verifier's root of trust is the validator set, not an operator."""
 
-    def __init__(self, validators: ValidatorSet) -> None:
+    def __init__(self, validators: ValidatorSet, *, not_before: int | None = None) -> None:
+        """``not_before`` (unix seconds): refuse a package whose sealed header is older — its status
+        may predate a revocation (docs/FORMAT.md §15; the CLI passes the verification time minus
+        ``--max-age``)."""
         self.validators = validators
+        self.not_before = not_before
 
     def prove_header(self, package: Any, header: bytes, chain_id: int) -> Any:
         from verifier._proof_package import ProvenHeader
@@ -377,5 +434,16 @@ class ValidatorHeaderTrust:
             raise InvalidProofPackage(f"blockHeader: {exc}") from None
         from verifier._internal.keccak import keccak256
 
+        if self.not_before is not None and sealed.timestamp < self.not_before:
+            from datetime import UTC, datetime
+
+            def utc(ts: int) -> str:
+                return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+            raise InvalidProofPackage(
+                f"blockHeader: the sealed state is as of block {sealed.number} ({utc(sealed.timestamp)}), older than "
+                f"the maximum age allows (not before {utc(self.not_before)}): its status may predate a revocation; "
+                "get a fresh proof package (GET /v1/credentials/{id}/proof)"
+            )
         return ProvenHeader(keccak256(header), sealed.state_root, sealed.number, sealed.timestamp,
                             f"{len(sealed.seals)} of {len(self.validators.validators)} pinned validators")

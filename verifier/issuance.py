@@ -56,6 +56,7 @@ from verifier._internal.merkle import (
     proof_in_tree,
     tree_of_leaves,
 )
+from verifier._internal.statuslist import encode_status_list
 from verifier._internal.suites import sign_batch, sm2_public_key
 from verifier._jsonio import loads_strict
 from verifier._schema import (
@@ -77,6 +78,7 @@ __all__ = [
     "StandardMerkleTree",
     "assemble_holder_copy",
     "build_document",
+    "encode_status_list",
     "envelope_jcs",
     "escape_token",
     "fast_record_validator_for",

@@ -24,7 +24,9 @@ async def _suspended_since(ctx, issuer_id: int, number: int) -> tuple[int, int]:
     return block, int((await chain._rpc(chain.w3.eth.get_block(block)))["timestamp"])
 
 
-async def export_bundle(ctx) -> dict:
+async def export_bundle(ctx, *, proofs: bool = False) -> dict:
+    """The signed bundle as of the latest block; with ``proofs``, carrying a sealed proof package
+    for every anchored credential (FORMAT.md §16)."""
     chain = ctx.chain
     block = await chain._rpc(chain.w3.eth.get_block("latest"))
     number = int(block["number"])
@@ -75,4 +77,10 @@ async def export_bundle(ctx) -> dict:
                "stateRoot": "0x" + bytes(block["stateRoot"]).hex()},
         issuers=issuers, anchors=anchors, revoked=revoked, suspended=suspended, status_list_bits=bits,
     )
+    if proofs:
+        from registry.services.bundle_proofs import bundle_issuer_proof, bundle_proof_package
+        from verifier import attach_bundle_proofs
+
+        bundle = attach_bundle_proofs(bundle, await bundle_proof_package(ctx, number),
+                                      issuer_proof=await bundle_issuer_proof(ctx, number, list(range(1, count + 1))))
     return sign_trust_bundle(bundle, bytes.fromhex(ctx.operator_key[2:]))

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 #: the ``certledger`` commands, and the subcommands of each group (DESIGN.md "Interfaces")
 COMMANDS = {
-    "audit": None, "bundle": {"export"}, "db": {"upgrade"}, "deploy": None,
+    "audit": None, "bundle": {"export", "cosign"}, "db": {"upgrade"}, "deploy": None,
     "flow": {"declare", "decide", "show", "trace"}, "index": None, "issue": None,
     "node": {"up", "down", "status"}, "serve": None, "signer": {"run", "new-key", "check-log"},
     "validators": {"export"},

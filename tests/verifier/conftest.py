@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.support.factory import World
@@ -69,3 +71,32 @@ def files(tmp_path_factory):
     tampered["block"]["number"] += 1
     (d / "tampered-bundle.json").write_text(json.dumps(tampered), encoding="utf-8")
     return d, w
+
+
+@pytest.fixture(scope="module")
+def batch(anvil, deployed):
+    """Six licences anchored; #1 revoked (superseded), #2 suspended (holder request), the rest valid
+    (tests/verifier/test_proof_package.py, test_proof_bundle.py)."""
+    from tests.support.contracts import ISSUER_KEY
+    from tests.support.factory import World
+    from tests.support.proofs import ISSUER_NAME, _b
+    from verifier import eth_address
+
+    w = World(chain_id=deployed.chain_id, anchor_registry=deployed.anchors.address.lower())
+    issuer = w.add_issuer(name=ISSUER_NAME)
+    issuer.id = deployed.register_issuer(ISSUER_KEY, ISSUER_NAME, issuer.uscc, [1, 2, 3])
+    issuer.key, issuer.account = ISSUER_KEY, eth_address(ISSUER_KEY)
+    copies = w.issue(issuer, [w.document(issuer) for _ in range(6)])
+    root = _b(copies[0]["proof"]["merkleRoot"])
+    receipt = deployed.anchor(ISSUER_KEY, root, 1, len(copies))
+    for c in copies:
+        c["proof"]["anchor"]["txHash"] = "0x" + bytes(receipt["transactionHash"]).hex()
+        c["proof"]["anchor"]["blockNumber"] = int(receipt["blockNumber"])
+
+    def args(c: dict[str, Any]) -> tuple[Any, ...]:
+        p = c["proof"]
+        return root, _b(p["targetHash"]), _b(p["subjectHash"]), [_b(x) for x in p["merkleProof"]]
+
+    deployed.revoke_credential(ISSUER_KEY, *args(copies[1]), 2)
+    deployed._send(deployed.anchors.functions.suspendCredential(*args(copies[2]), 7), ISSUER_KEY)
+    return copies, root

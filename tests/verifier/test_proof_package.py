@@ -11,13 +11,12 @@ import pytest
 
 from tests.support.contracts import ISSUER_KEY, OTHER_KEY
 from tests.support.factory import AT, World
+from tests.support.proofs import OPERATOR_KEY, _b, _leaf, _trust
 from verifier import (
     RpcTrust,
-    TrustBundle,
     Verifier,
     build_trust_bundle,
     eth_address,
-    sign_trust_bundle,
     verify,
 )
 from verifier._anchor_proof import sign_header
@@ -32,62 +31,6 @@ from verifier._proof_package import (
 from verifier.errors import InvalidProofPackage
 
 pytestmark = pytest.mark.chain
-OPERATOR_KEY = b"\x42" * 32
-ISSUER_NAME = "广东省市场监督管理局"
-
-
-def _b(h: str) -> bytes:
-    return bytes.fromhex(h[2:])
-
-
-def _leaf(c: dict[str, Any]) -> bytes:
-    from verifier import leaf_hash
-
-    return leaf_hash(_b(c["proof"]["targetHash"]), _b(c["proof"]["subjectHash"]))
-
-
-@pytest.fixture(scope="module")
-def batch(anvil, deployed):
-    """Six licences anchored; #1 revoked (superseded), #2 suspended (holder request), the rest valid."""
-    w = World(chain_id=deployed.chain_id, anchor_registry=deployed.anchors.address.lower())
-    issuer = w.add_issuer(name=ISSUER_NAME)
-    issuer.id = deployed.register_issuer(ISSUER_KEY, ISSUER_NAME, issuer.uscc, [1, 2, 3])
-    issuer.key, issuer.account = ISSUER_KEY, eth_address(ISSUER_KEY)
-    copies = w.issue(issuer, [w.document(issuer) for _ in range(6)])
-    root = _b(copies[0]["proof"]["merkleRoot"])
-    receipt = deployed.anchor(ISSUER_KEY, root, 1, len(copies))
-    for c in copies:
-        c["proof"]["anchor"]["txHash"] = "0x" + bytes(receipt["transactionHash"]).hex()
-        c["proof"]["anchor"]["blockNumber"] = int(receipt["blockNumber"])
-
-    def args(c: dict[str, Any]) -> tuple[Any, ...]:
-        p = c["proof"]
-        return root, _b(p["targetHash"]), _b(p["subjectHash"]), [_b(x) for x in p["merkleProof"]]
-
-    deployed.revoke_credential(ISSUER_KEY, *args(copies[1]), 2)
-    deployed._send(deployed.anchors.functions.suspendCredential(*args(copies[2]), 7), ISSUER_KEY)
-    return copies, root
-
-
-def _trust(anvil, deployed, operator_key: bytes = OPERATOR_KEY) -> TrustBundle:
-    """An operator-signed bundle that knows the issuer but no anchor and no revocation."""
-    rpc = RpcTrust(anvil.url, deployed.manifest())
-    block = anvil.w3.eth.get_block(rpc.block_number)
-    bundle = build_trust_bundle(
-        chain_id=deployed.chain_id,
-        contracts={k: v.lower() for k, v in deployed.manifest()["contracts"].items()},
-        block={
-            "number": rpc.block_number,
-            "hash": "0x" + bytes(block["hash"]).hex(),
-            "timestamp": rpc.block_timestamp,
-            "stateRoot": "0x" + bytes(block["stateRoot"]).hex(),
-        },
-        issuers=[rpc.issuer(1)],
-        anchors=[],
-    )
-    return TrustBundle.load(sign_trust_bundle(bundle, operator_key), operators=[eth_address(operator_key)])
-
-
 def _carry(anvil, deployed, c: dict[str, Any], root: bytes) -> dict[str, Any]:
     holder = copy.deepcopy(c)
     holder["proof"]["proofPackage"] = fetch_proof_package(

@@ -223,7 +223,9 @@ def test_validator_set_change_is_followed_through_sealed_headers():
     newcomer = _keys("follow-new", 1)[0]
     pinned = ValidatorSet(7, tuple(eth_address(k) for k in keys))
     second = keys[1:] + [newcomer]
-    change = _sealed_with_list(_dev_block(10, bytes(32), b"\x22" * 32), keys[:3], [eth_address(k) for k in second])
+    # sealed by the four trusted validators (keys[0] seals the block that drops it): 4 of the old 4,
+    # 3 of the new 4 — both quorums (docs/FORMAT.md §14.3)
+    change = _sealed_with_list(_dev_block(10, bytes(32), b"\x22" * 32), keys, [eth_address(k) for k in second])
     after = seal_qbft_header(_dev_block(11, b"\x33" * 32, b"\x44" * 32), second)
     trusted = follow_validator_changes([change], pinned)
     assert set(trusted.validators) == {eth_address(k) for k in second}
@@ -232,13 +234,41 @@ def test_validator_set_change_is_followed_through_sealed_headers():
         verify_sealed_header(after, pinned)
     # The change itself must be sealed by a quorum of the set trusted before it.
     forged = _sealed_with_list(_dev_block(10, bytes(32), b"\x22" * 32), keys[:1] + [newcomer], [eth_address(newcomer)])
-    with pytest.raises(InvalidSealedHeader, match="validator-change header 0: committed seal 1 recovers to .* not a pinned validator"):
+    with pytest.raises(InvalidSealedHeader, match=r"validator-change header 0 \(block 10\): the validator set change "
+                       r"at block 10 \(added .*; removed .*\) is sealed by 1 of the 4 trusted validators; 3 are needed"):
         follow_validator_changes([forged], pinned)
     too_few = _sealed_with_list(_dev_block(10, bytes(32), b"\x22" * 32), keys[:2], [eth_address(newcomer)])
-    with pytest.raises(InvalidSealedHeader, match="validator-change header 0: only 2 distinct validator seals"):
+    with pytest.raises(InvalidSealedHeader, match="sealed by 2 of the 4 trusted validators; 3 are needed"):
         follow_validator_changes([too_few], pinned)
-    with pytest.raises(InvalidSealedHeader, match="validator-change header 1: block 10 does not follow block 10"):
+    with pytest.raises(InvalidSealedHeader, match=r"validator-change header 1 \(block 10\): block 10 does not follow block 10"):
         follow_validator_changes([change, change], pinned)
+
+
+def test_a_rotation_in_two_votes_is_followed_add_then_remove():
+    """OPERATIONS.md's rotation: vote the new validator in (4 → 5), then the old one out (5 → 4). Each
+    change header is sealed by a quorum of the set before it and of the set it lists."""
+    keys = _keys("rotate", 4)
+    new = _keys("rotate-new", 1)[0]
+    pinned = ValidatorSet(7, tuple(eth_address(k) for k in keys))
+    five = keys + [new]
+    final = keys[1:] + [new]
+    add = _sealed_with_list(_dev_block(20, bytes(32), b"\x22" * 32), five[1:], [eth_address(k) for k in five])
+    remove = _sealed_with_list(_dev_block(30, bytes(32), b"\x23" * 32), final, [eth_address(k) for k in final])
+    trusted = follow_validator_changes([add, remove], pinned)
+    assert set(trusted.validators) == {eth_address(k) for k in final}
+    later = _sealed_with_list(_dev_block(31, bytes(32), b"\x24" * 32), final[:3], [eth_address(k) for k in final])
+    assert verify_sealed_header(later, trusted).number == 31
+    # the removal sealed by only 3 of the trusted 5 (⌈10/3⌉ = 4 needed)
+    weak = _sealed_with_list(_dev_block(30, bytes(32), b"\x23" * 32), final[:3], [eth_address(k) for k in final])
+    with pytest.raises(InvalidSealedHeader, match=r"validator-change header 1 \(block 30\): the validator set change at "
+                       rf"block 30 \(removed {eth_address(keys[0])}\) is sealed by 3 of the 5 trusted validators; 4 are needed"):
+        follow_validator_changes([add, weak], pinned)
+    # the removal header alone also suffices: three of the pinned four (a quorum) sealed it
+    assert follow_validator_changes([remove], pinned) == trusted
+    # but not when only two of the pinned four are among its seals
+    two_old = _sealed_with_list(_dev_block(30, bytes(32), b"\x23" * 32), [*keys[1:3], new], [eth_address(k) for k in final])
+    with pytest.raises(InvalidSealedHeader, match=rf"added {eth_address(new)}; removed {eth_address(keys[0])}\) is sealed by 2 of the 4"):
+        follow_validator_changes([two_old], pinned)
 
 
 # -- the development chain: anvil's real blocks, sealed by test validator keys ----------------------

@@ -125,8 +125,8 @@ def test_fetch_from_the_real_registry(tmp_path, database_url):
     import httpx
 
     from ledger_node.node import free_port
-    from tests.support.procs import ServiceProcess, create_issuer
     from scripts.samples import business_licence_record, make_uscc
+    from tests.support.procs import ServiceProcess, create_issuer
 
     env = {"CERTLEDGER_NODE_PORT": str(free_port()), "CERTLEDGER_BATCH_WINDOW_SECONDS": "0.2",
            "CERTLEDGER_INDEXER_ENABLED": "false"}

@@ -7,6 +7,7 @@ router = APIRouter(prefix="/v1", tags=["trust bundle"])
 
 
 @router.get("/trust-bundle")
-async def trust_bundle(request: Request, p: AnyPrincipal):
-    """The signed trust bundle as of the latest block, for offline verification."""
-    return await export_bundle(request.app.state.ctx)
+async def trust_bundle(request: Request, p: AnyPrincipal, proofs: bool = False):
+    """The signed trust bundle as of the latest block, for offline verification; ``proofs=true``
+    adds a validator-sealed proof package for every anchored credential (FORMAT.md §16)."""
+    return await export_bundle(request.app.state.ctx, proofs=proofs)
