@@ -7,7 +7,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifier._internal.canon import MAX_SAFE_INTEGER, jcs
+from verifier._internal.canon import MAX_SAFE_INTEGER, _check_tree, _tree_ok, jcs
 from verifier.errors import InvalidDocument, NumberOutOfRange
 
 _text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
@@ -89,6 +89,26 @@ def test_key_order_is_utf16_order_with_astral_keys():
 def test_containers_refuse_what_json_cannot_carry(value, error, where):
     with pytest.raises(error, match=where):
         jcs(value, "/x")
+
+
+_anything = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _text | st.binary(max_size=2),
+    lambda children: st.lists(children, max_size=3) | st.tuples(children)
+    | st.dictionaries(_keys | st.integers(0, 3), children, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_anything)
+def test_the_fast_tree_check_agrees_with_the_one_that_names_the_field(value):
+    """``_tree_ok`` (no paths, the common case) refuses exactly what ``_check_tree`` refuses."""
+    try:
+        _check_tree(value, "")
+        refused = False
+    except (InvalidDocument, NumberOutOfRange):
+        refused = True
+    assert _tree_ok(value) is not refused
 
 
 def test_lone_surrogates_inside_containers_are_refused():
