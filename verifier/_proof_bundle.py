@@ -94,7 +94,7 @@ def sealed_header_from_block(block: Mapping[str, Any]) -> bytes:
             "the rebuilt QBFT header does not hash to the block hash with its seals removed and round 0 "
             "(not a QBFT block, or an unknown header layout)"
         )
-    return encoded
+    return bytes(encoded)
 
 
 def fetch_sealed_proof_package(

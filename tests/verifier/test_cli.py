@@ -246,3 +246,30 @@ def test_many_files_keep_json_output_clean(files, tmp_path):
     assert proc.returncode == 0
     lines = proc.stdout.decode().splitlines()
     assert len(lines) == 25 and all(json.loads(line)["valid"] for line in lines)
+
+
+def test_jobs_give_the_same_output_in_the_same_order_as_one_process(files, tmp_path):
+    """--jobs N verifies in forked workers a chunk of files at a time; the parent prints every
+    result in file order, exactly as one process does (valid, revoked and malformed files mixed)."""
+    d, _ = files
+    folder = tmp_path / "many"
+    folder.mkdir()
+    good = [(d / "creds" / f"c{i}.json").read_bytes() for i in range(2)]
+    revoked = (d / "revoked.json").read_bytes()
+    for i in range(700):  # more than one chunk per worker
+        body = b"{not json" if i % 97 == 5 else revoked if i % 50 == 7 else good[i % 2]
+        (folder / f"f{i:04d}.json").write_bytes(body)
+    args = [str(folder), "--bundle", str(d / "bundle.json"), "--at", AT, "--json"]
+    one, two = run(*args), run(*args, "--jobs", "2")
+    assert one.returncode == two.returncode == 1
+    assert two.stdout == one.stdout
+    lines = [json.loads(x) for x in one.stdout.splitlines()]
+    assert len(lines) == 700 and [x["file"] for x in lines] == sorted(x["file"] for x in lines)
+    assert sum(not x["valid"] for x in lines) == len([i for i in range(700) if i % 97 == 5 or i % 50 == 7])
+
+
+def test_jobs_refuse_an_online_trust_source(files):
+    d, _ = files
+    proc = run(str(d / "creds"), "--rpc", "http://127.0.0.1:9", "--deployment", str(d / "bundle.json"), "--jobs", "2")
+    assert proc.returncode == 2
+    assert b"--jobs needs an offline trust source" in proc.stderr

@@ -128,7 +128,7 @@ def _tree_ok(value: Any) -> bool:
                 return False
         return True
     if kind is int:
-        return -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
+        return bool(-MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER)
     return kind is str or kind is bool or value is None
 
 
