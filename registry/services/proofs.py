@@ -13,10 +13,10 @@ from registry.services.records import describe_state
 from verifier import (
     anchor_storage_key,
     build_proof_package,
-    header_rlp_from_block,
     keccak256,
     leaf_hash,
     seal_qbft_header,
+    sealed_header_from_block,
     sign_header,
     status_storage_key,
 )
@@ -42,11 +42,12 @@ async def credential_proof_package(session: AsyncSession, ctx, cred: Credential)
         "eth_getProof", [ctx.chain.w3.to_checksum_address(registry), slots, block["result"]["number"]])
     if not isinstance(reply.get("result"), dict):
         raise ChainUnavailable(f"the chain node refused eth_getProof: {reply.get('error')}")
-    header = header_rlp_from_block(block["result"])
     from ledger_node.node import DEV_CHAIN_ID, DEV_VALIDATOR_KEYS
 
     if ctx.deployment.chain_id == DEV_CHAIN_ID:  # anvil seals nothing: the development validators do
         header = seal_qbft_header(block["result"], DEV_VALIDATOR_KEYS)
+    else:  # a Besu QBFT node's own header carries its validators' seals (checked against its block hash)
+        header = sealed_header_from_block(block["result"])
     chain_id = ctx.deployment.chain_id
     result = reply["result"]
     return build_proof_package(
