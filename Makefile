@@ -22,6 +22,10 @@ $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
+# Two workers, a test file at a time each (module fixtures are made once): the tests mostly wait
+# on anvil, PostgreSQL or Chromium. PYTEST_ARGS= (empty) runs them in one process.
+PYTEST_ARGS ?= -n 2 --dist loadfile
+
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
