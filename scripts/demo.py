@@ -252,7 +252,7 @@ class Api:
 async def _flow_story(api: Api, keys, orgs, cert_id, digest, out: Path, pi_certs: dict) -> None:
     call = api.json
     try:
-        import registry.services.flows  # noqa: F401
+        import registry.flows.ledger  # noqa: F401
     except ImportError:
         say("[yellow]the data-flow ledger service is not installed in this build[/yellow]")
         return

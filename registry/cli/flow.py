@@ -78,11 +78,12 @@ def trace(
 ) -> None:
     """The flow graph, totals per jurisdiction pair and violations — from the registry, or the chain."""
     from registry.core.errors import RegistryError
-    from registry.services import flows as F
+    from registry.flows import render
+    from registry.flows import trace as flow_trace
 
     if format_ not in ("json", "csv", "svg"):
         fail(f"unknown format {format_!r}: json, csv or svg", 2)
-    if table not in F.CSV_TABLES:
+    if table not in render.CSV_TABLES:
         fail(f"unknown table {table!r}: flows, violations or totals", 2)
     params = {k: v for k, v in {"asset": asset, "organisation": organisation, "jurisdiction": jurisdiction,
                                 "from": since, "to": until}.items() if v}
@@ -94,13 +95,13 @@ def trace(
         return
     chain_trace = _trace_from_chain(asset, organisation, jurisdiction, since, until, rpc_url, deployment)
     try:
-        body, _ = F.render(chain_trace, format_, table)
+        body, _ = render.render(chain_trace, format_, table)
     except RegistryError as exc:
         fail(exc.message, 2)
     emit(body, out)
     if check:
         db = call("GET", url, api_key, "/v1/flows/trace", params={**params, "format": "json"}).json()
-        if F.chain_view(db) != F.chain_view(chain_trace):
+        if flow_trace.chain_view(db) != flow_trace.chain_view(chain_trace):
             fail("the chain's trace and the registry's differ: the registry's DB does not match the chain")
         err.print(f"the chain's trace equals the registry's ({len(chain_trace['edges'])} flows, "
                   f"{len(chain_trace['violations'])} violations)")
@@ -111,7 +112,7 @@ def _trace_from_chain(asset, organisation, jurisdiction, since, until, rpc_url, 
     from ledger_node.errors import LedgerNodeError
     from registry.core.config import Settings
     from registry.core.errors import RegistryError
-    from registry.services import flows as F
+    from registry.flows import trace as flow_trace
 
     settings = Settings()
     rpc = rpc_url or settings.rpc_url
@@ -121,14 +122,14 @@ def _trace_from_chain(asset, organisation, jurisdiction, since, until, rpc_url, 
         manifest = load_manifest(deployment_path or settings.manifest_path)
     except LedgerNodeError as exc:
         fail(str(exc), 2)
-    if asset and not F._is_hash(asset):
+    if asset and not flow_trace.is_hash(asset):
         fail("--from-chain knows an asset by its certificate leaf (0x + 64 hex), not by a certificate id", 2)
     if organisation and organisation.isdigit() and len(organisation) < 10:
         fail("--from-chain knows an organisation by its identifier or participant id, not a registry id", 2)
     try:
-        q = F.make_query(asset=asset, organisation=organisation, jurisdiction_code=jurisdiction, since=since,
+        q = flow_trace.make_query(asset=asset, organisation=organisation, jurisdiction_code=jurisdiction, since=since,
                          until=until)
-        return F.trace_from_chain(rpc, manifest, q)
+        return flow_trace.trace_from_chain(rpc, manifest, q)
     except RegistryError as exc:
         fail(exc.message, 2)
     except (OSError, ConnectionError) as exc:

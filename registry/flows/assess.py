@@ -17,8 +17,8 @@ flows under a threshold that together cross it: the violation names them all), e
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
 
 import holidays
 

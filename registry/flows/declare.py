@@ -1,7 +1,7 @@
 """Declaring a flow under the rule tables (FORMAT.md §11.1): the 2024 fields checked against each
 other, and the rule that applies to a declaration, with the exporter's annual totals so far.
 
-``body`` is a ``registry.services.flows.DeclarationIn`` (not imported here: that module imports this one).
+``body`` is a ``registry.flows.schemas.DeclarationIn``.
 """
 
 from __future__ import annotations

@@ -84,3 +84,16 @@ async def export_bundle(ctx, *, proofs: bool = False) -> dict:
         bundle = attach_bundle_proofs(bundle, await bundle_proof_package(ctx, number),
                                       issuer_proof=await bundle_issuer_proof(ctx, number, list(range(1, count + 1))))
     return sign_trust_bundle(bundle, bytes.fromhex(ctx.operator_key[2:]))
+
+
+async def current_verifier(ctx):
+    """A Verifier over the registry's own signed trust bundle (/v1/verify, the verify page, flow
+    declarations), refreshed every few seconds (``ctx.verifier_cache``; dropped at once when anchors
+    or statuses change here)."""
+    from verifier import TrustBundle, Verifier
+
+    async def build():
+        bundle = await export_bundle(ctx)
+        return Verifier(trust=TrustBundle.load(bundle, operators=[ctx.operator_address]))
+
+    return await ctx.verifier_cache.get(build)

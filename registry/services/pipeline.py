@@ -31,8 +31,8 @@ from sqlalchemy import and_, delete, func, or_, select, text, update
 from web3.exceptions import Web3RPCError
 
 from registry.core.errors import ChainRejected, ChainUnavailable
-from registry.services.chain import ANCHOR_GAS, SentTx
 from registry.db.models import Batch, Credential, Organisation, as_utc
+from registry.services.chain import ANCHOR_GAS, SentTx
 from registry.services.orgs import keystores_of, signing_key, unlock
 from registry.services.remote_signer import RemoteSigner, SignerRefused, SignerUnavailable
 from verifier.issuance import leaf_hash, sign_batch, tree_of_leaves

@@ -15,7 +15,6 @@ from functools import lru_cache
 from typing import Any
 
 from verifier.issuance import (
-    CONTEXT,
     SUITE_HASHES,
     build_document,
     envelope_jcs,
@@ -23,7 +22,6 @@ from verifier.issuance import (
     fast_validator_for,
     keccak256,
     leaf_hash,
-    new_credential_id,
     new_credential_ids,
     parse_datetime,
     schema_errors,

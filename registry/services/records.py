@@ -13,7 +13,14 @@ from registry.db.models import Batch, Credential, Organisation
 from registry.services.issuance import document_of
 from registry.services.orgs import CREDENTIAL_TYPE_CODES, Principal
 from verifier.errors import MerkleError
-from verifier.issuance import TYPE_NAMES, PreparedCredential, assemble_holder_copy, leaf_hash, proof_in_tree, salts_from_seed
+from verifier.issuance import (
+    TYPE_NAMES,
+    PreparedCredential,
+    assemble_holder_copy,
+    leaf_hash,
+    proof_in_tree,
+    salts_from_seed,
+)
 
 STATUS_NAMES = {1: "valid", 2: "revoked", 3: "suspended"}
 STATUS_CODES = {v: k for k, v in STATUS_NAMES.items()}

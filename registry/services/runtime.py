@@ -56,7 +56,7 @@ async def _settle_forever(ctx, every: float = 5.0) -> None:
     """Transactions whose receipt never reached the request that sent them (it timed out, or the
     process died): flow declarations (flows.settle_flows) and status changes (lifecycle.settle_changes)."""
     from registry.core.errors import ChainUnavailable
-    from registry.services.flows import settle_flows
+    from registry.flows.ledger import settle_flows
     from registry.services.lifecycle import settle_changes
 
     while True:

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from tests.support.flows import World, issue_certificate
 from scripts.samples import make_uscc
+from tests.support.flows import World, issue_certificate
 
 
 @pytest.fixture()

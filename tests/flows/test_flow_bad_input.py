@@ -7,9 +7,10 @@ import json
 
 import pytest
 
-from registry.services import flows as F
-from tests.support.flows import declaration, issue_certificate
+from registry.flows import render, schemas
+from registry.flows import trace as flow_trace
 from scripts.samples import make_uscc
+from tests.support.flows import declaration, issue_certificate
 
 pytestmark = [pytest.mark.chain, pytest.mark.anyio]
 
@@ -90,7 +91,7 @@ async def test_bad_declarations(world):
     assert "at most 64" in e["message"]
     e = err(await post(w.gz_key, {**ok, "dataCategories": [f"c{i:030d}" for i in range(10_000)]}), 413,
             "payload_too_large")
-    assert e["details"]["limit"] == F.MAX_BODY
+    assert e["details"]["limit"] == schemas.MAX_BODY
     err(await post(w.gz_key, {**ok, "purpose": "p" * 1_000_000}), 413, "payload_too_large")
     r = await s.client.post("/v1/flows", headers={**w.h(w.gz_key), "content-type": "application/json"},
                             content=b"{not json")
@@ -174,19 +175,19 @@ def test_registry_side_violations_and_csv_safety():
                 reason=None, legal_basis=1, personal_information=False, subjects=0, volume=10,
                 payload_digest="0x" + "33" * 32, declaration_hash="0x" + "44" * 32, declared_tx="0x" + "55" * 32,
                 decided_tx=None, purpose="=HYPERLINK(\"http://evil\")", exporter_name="A", importer_name="B")
-    flows = [F.FlowRecord(flow_id=1, decision=F.APPROVED, authorised=False, within_validity=True, **base),
-             F.FlowRecord(flow_id=2, decision=F.REJECTED, authorised=False, within_validity=False, **base),
-             F.FlowRecord(flow_id=3, decision=F.PENDING, authorised=True, within_validity=False, **base)]
-    q = F.make_query(asset=None, organisation=None, jurisdiction_code=None, since=None, until=None)
-    t = F.build_trace(flows, {}, q, "registry")
+    flows = [flow_trace.FlowRecord(flow_id=1, decision=schemas.APPROVED, authorised=False, within_validity=True, **base),
+             flow_trace.FlowRecord(flow_id=2, decision=schemas.REJECTED, authorised=False, within_validity=False, **base),
+             flow_trace.FlowRecord(flow_id=3, decision=schemas.PENDING, authorised=True, within_validity=False, **base)]
+    q = flow_trace.make_query(asset=None, organisation=None, jurisdiction_code=None, since=None, until=None)
+    t = flow_trace.build_trace(flows, {}, q, "registry")
     assert sorted((v["flowId"], v["kind"]) for v in t["violations"]) == [
         (1, "destination_not_authorised"), (3, "certificate_expired")]
     assert all(v["source"] == "registry" for v in t["violations"])
-    assert F.chain_view(t)["violations"] == []
-    csv_text = F.to_csv(t)
+    assert flow_trace.chain_view(t)["violations"] == []
+    csv_text = render.to_csv(t)
     assert "'=HYPERLINK" in csv_text
     subject = {"authorisedUses": [{"purpose": "export:CN:*", "until": "2030-01-01T00:00:00Z",
                                    "relyingParty": {"name": "x", "unifiedSocialCreditCode": "x"}}]}
-    assert F.authorised(subject, "CN-GD", "anything", "imp", 1_800_000_000)
-    assert not F.authorised(subject, "HK", "anything", "imp", 1_800_000_000)
-    assert not F.authorised(subject, "CN-GD", "anything", "imp", 1_900_000_000)  # after `until`
+    assert schemas.authorised(subject, "CN-GD", "anything", "imp", 1_800_000_000)
+    assert not schemas.authorised(subject, "HK", "anything", "imp", 1_800_000_000)
+    assert not schemas.authorised(subject, "CN-GD", "anything", "imp", 1_900_000_000)  # after `until`

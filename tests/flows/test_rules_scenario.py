@@ -11,8 +11,8 @@ import re
 
 import pytest
 
-from tests.support.flows import certificate_record, declaration
 from scripts.samples import make_uscc
+from tests.support.flows import certificate_record, declaration
 
 pytestmark = [pytest.mark.chain, pytest.mark.anyio]
 

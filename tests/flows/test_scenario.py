@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from registry.services import flows as F
+from registry.flows import trace as flow_trace
 from tests.support.flows import ARTIFACTS, PT, run_scenario
 
 pytestmark = [pytest.mark.chain, pytest.mark.anyio]
@@ -107,17 +107,17 @@ async def test_guangzhou_scenario(world):
     # the trace from chain events alone equals the DB's (on what the chain knows)
     leaf = edges[f1]["assetLeaf"]
     db_trace = (await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key), params={"asset": leaf})).json()
-    q = F.make_query(asset=leaf, organisation=None, jurisdiction_code=None, since=None, until=None)
-    chain_trace = await asyncio.to_thread(F.trace_from_chain, s.ctx.rpc_url, s.ctx.deployment, q)
-    assert F.chain_view(chain_trace) == F.chain_view(db_trace)
+    q = flow_trace.make_query(asset=leaf, organisation=None, jurisdiction_code=None, since=None, until=None)
+    chain_trace = await asyncio.to_thread(flow_trace.trace_from_chain, s.ctx.rpc_url, s.ctx.deployment, q)
+    assert flow_trace.chain_view(chain_trace) == flow_trace.chain_view(db_trace)
     assert sorted((v["flowId"], v["kind"]) for v in chain_trace["violations"]) == sorted(
         [(f1, "certificate_revoked"), (f2, "certificate_revoked"), (f4, "parent_rejected")])
     for filters in ({"organisation": w.hk["identifier"]}, {"jurisdiction": "CN"}, {}):
         db = (await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key), params=filters)).json()
-        q = F.make_query(asset=None, organisation=filters.get("organisation"),
+        q = flow_trace.make_query(asset=None, organisation=filters.get("organisation"),
                          jurisdiction_code=filters.get("jurisdiction"), since=None, until=None)
-        ch = await asyncio.to_thread(F.trace_from_chain, s.ctx.rpc_url, s.ctx.deployment, q)
-        assert F.chain_view(ch) == F.chain_view(db), filters
+        ch = await asyncio.to_thread(flow_trace.trace_from_chain, s.ctx.rpc_url, s.ctx.deployment, q)
+        assert flow_trace.chain_view(ch) == flow_trace.chain_view(db), filters
 
     # and through the CLI: `certledger flow trace --from-chain`, JSON to stdout, CSV and SVG to files
     from typer.testing import CliRunner
@@ -127,7 +127,7 @@ async def test_guangzhou_scenario(world):
     common = ["trace", "--from-chain", "--rpc-url", s.ctx.rpc_url, "--deployment", str(s.ctx.settings.manifest_path)]
     res = await asyncio.to_thread(CliRunner().invoke, flow_app, common + ["--asset", leaf])
     assert res.exit_code == 0, res.output
-    assert F.chain_view(json.loads(res.stdout)) == F.chain_view(db_trace)
+    assert flow_trace.chain_view(json.loads(res.stdout)) == flow_trace.chain_view(db_trace)
     res = await asyncio.to_thread(CliRunner().invoke, flow_app, common + [
         "--asset", leaf, "--format", "csv", "--table", "violations", "--out", str(ARTIFACTS / "chain-violations.csv")])
     assert res.exit_code == 0, res.output

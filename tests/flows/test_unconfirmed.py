@@ -11,7 +11,7 @@ from eth_account import Account
 from sqlalchemy import select
 
 from registry.db.models import AuditEntry, FlowDeclaration
-from registry.services.flows import settle_flows
+from registry.flows.ledger import settle_flows
 from registry.services.orgs import signing_key
 from tests.support.flows import declaration
 

@@ -9,7 +9,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from registry.services import flows as F
+from registry.flows import schemas
 
 DATA = b"2024-2025 hourly electricity usage, meter 4401-0001\n" * 100
 DIGEST = "0x" + hashlib.sha256(DATA).hexdigest()
@@ -109,7 +109,7 @@ async def run_scenario(w) -> dict[str, int]:
     s = w.service
     f1 = await declare(w, w.gz_key, declaration(w.credential_id, importer=w.hk, to="HK"))
     assert f1["status"] == "pending" and f1["txHash"] and f1["flowId"] >= 1
-    assert f1["declarationHash"] == F.declaration_hash(f1["declaration"])
+    assert f1["declarationHash"] == schemas.declaration_hash(f1["declaration"])
     await decide(w, f1["flowId"], "approved", "standard contract filed with the Guangdong CAC")
     f2 = await declare(w, w.hk_key, declaration(importer=w.sg, frm="HK", to="SG", parent=f1["flowId"]))
     await decide(w, f2["flowId"], "approved")

@@ -11,16 +11,17 @@ from fastapi.responses import Response
 from registry.api.deps import AnyPrincipal, RequestId
 from registry.api.openapi import also, link
 from registry.core.errors import Forbidden
+from registry.flows import ledger, render, schemas
 from registry.flows import rules as flows_rules
-from registry.services import flows
+from registry.flows import trace as flow_trace
 
 router = APIRouter(prefix="/v1/flows", tags=["flows"])
 
-FlowId = Path(..., ge=1, le=flows.MAX_JS_INT, description="the on-chain flow id")
+FlowId = Path(..., ge=1, le=schemas.MAX_JS_INT, description="the on-chain flow id")
 
 
 def _json_body(model) -> dict:
-    """A body the route parses itself (flows.parse_body), declared for the OpenAPI document."""
+    """A body the route parses itself (schemas.parse_body), declared for the OpenAPI document."""
     return {"requestBody": {"required": True, "content": {"application/json": {
         "schema": model.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
 
@@ -28,7 +29,7 @@ def _json_body(model) -> dict:
 _FLOW_ID = "$response.body#/flowId"
 
 
-@router.post("", status_code=201, openapi_extra=_json_body(flows.DeclarationIn), responses={201: {
+@router.post("", status_code=201, openapi_extra=_json_body(schemas.DeclarationIn), responses={201: {
     "description": "declared", "links": {
         "GetFlow": link("get_flow", "the flow just declared", flow_id=_FLOW_ID),
         "DecideFlow": link("decide_flow", "the regulator's decision on it", flow_id=_FLOW_ID)}}})
@@ -36,8 +37,8 @@ async def declare_flow(request: Request, p: AnyPrincipal, rid: RequestId):
     """Declare a flow (role exporter). An original flow names an asset certificate its caller holds
     (`credentialId`, or the holder copy as `credential`); an onward transfer names `parentFlowId`
     and is declared by the parent's importer. Anchored on-chain with the certificate's proof."""
-    body = flows.parse_body(flows.DeclarationIn, await request.body())
-    return await flows.declare(request.app.state.ctx, p, body, rid)
+    body = schemas.parse_body(schemas.DeclarationIn, await request.body())
+    return await ledger.declare(request.app.state.ctx, p, body, rid)
 
 
 @router.get("/trace", responses={200: {"description": "the trace (JSON), a table (CSV) or the graph (SVG)",
@@ -56,15 +57,15 @@ async def trace_flows(request: Request, p: AnyPrincipal,
     if not p.has("regulator", "admin"):
         raise Forbidden("tracing flows needs the role regulator (or admin)")
     ctx = request.app.state.ctx
-    q = flows.make_query(asset=await flows.resolve_asset(ctx, asset),
-                         organisation=await flows.resolve_organisation(ctx, organisation),
+    q = flow_trace.make_query(asset=await flow_trace.resolve_asset(ctx, asset),
+                         organisation=await flow_trace.resolve_organisation(ctx, organisation),
                          jurisdiction_code=jurisdiction, since=from_, until=to)
     if asset:
         q.labels["asset"] = asset
-    result = await flows.trace_from_db(ctx, q)
+    result = await flow_trace.trace_from_db(ctx, q)
     if format == "json":
         return result
-    body, media = flows.render(result, format, table)
+    body, media = render.render(result, format, table)
     headers = {"content-disposition": f'attachment; filename="flow-trace.{format}"'} if format == "csv" else {}
     return Response(body, media_type=media, headers=headers)
 
@@ -80,18 +81,18 @@ async def rule_tables():
 @router.get("/{flow_id}")
 async def get_flow(request: Request, p: AnyPrincipal, flow_id: int = FlowId):
     """One flow: its declaration, decision and receipt (exporter, importer, regulators, admins)."""
-    return await flows.get_flow(request.app.state.ctx, p, flow_id)
+    return await ledger.get_flow(request.app.state.ctx, p, flow_id)
 
 
-@router.post("/{flow_id}/decision", openapi_extra=_json_body(flows.DecisionIn))
+@router.post("/{flow_id}/decision", openapi_extra=_json_body(schemas.DecisionIn))
 async def decide_flow(request: Request, p: AnyPrincipal, rid: RequestId, flow_id: int = FlowId):
     """Approve or reject a pending flow (role regulator): `{"decision": "approved"|"rejected", "reason"}`."""
-    body = flows.parse_body(flows.DecisionIn, await request.body(), 16 * 1024)
-    return await flows.decide(request.app.state.ctx, p, flow_id, body, rid)
+    body = schemas.parse_body(schemas.DecisionIn, await request.body(), 16 * 1024)
+    return await ledger.decide(request.app.state.ctx, p, flow_id, body, rid)
 
 
-@router.post("/{flow_id}/receipt", openapi_extra=_json_body(flows.ReceiptIn))
+@router.post("/{flow_id}/receipt", openapi_extra=_json_body(schemas.ReceiptIn))
 async def report_flow_receipt(request: Request, p: AnyPrincipal, rid: RequestId, flow_id: int = FlowId):
     """The importer reports the digest of the payload it received: `{"payloadDigest": "0x…"}`."""
-    body = flows.parse_body(flows.ReceiptIn, await request.body(), 4 * 1024)
-    return await flows.report_receipt(request.app.state.ctx, p, flow_id, body, rid)
+    body = schemas.parse_body(schemas.ReceiptIn, await request.body(), 4 * 1024)
+    return await ledger.report_receipt(request.app.state.ctx, p, flow_id, body, rid)

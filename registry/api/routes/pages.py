@@ -281,7 +281,7 @@ def _display(doc: Any) -> dict:
 
 
 async def _verifier(request: Request):
-    from registry.api.routes.verify import current_verifier
+    from registry.services.bundle import current_verifier
 
     return await current_verifier(request.app.state.ctx)
 

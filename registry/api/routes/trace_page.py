@@ -17,8 +17,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from registry.core.errors import RegistryError
-from registry.flows import rules
-from registry.services import flows as F
+from registry.flows import render, rules, schemas
+from registry.flows import trace as flow_trace
+from registry.services import jurisdictions as J
 from registry.services.orgs import Principal, authenticate
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -112,12 +113,12 @@ async def sign_out():
 
 async def _trace(request: Request, params: dict) -> dict:
     ctx = request.app.state.ctx
-    q = F.make_query(asset=await F.resolve_asset(ctx, params.get("asset")),
-                     organisation=await F.resolve_organisation(ctx, params.get("organisation")),
+    q = flow_trace.make_query(asset=await flow_trace.resolve_asset(ctx, params.get("asset")),
+                     organisation=await flow_trace.resolve_organisation(ctx, params.get("organisation")),
                      jurisdiction_code=params.get("jurisdiction"), since=params.get("from"), until=params.get("to"))
     if params.get("asset"):
         q.labels["asset"] = params["asset"]
-    return await F.trace_from_db(ctx, q)
+    return await flow_trace.trace_from_db(ctx, q)
 
 
 def _params(request: Request) -> dict:
@@ -152,7 +153,7 @@ async def export(fmt: str, request: Request):
         return Response("format: json, csv or svg", status_code=404, media_type="text/plain")
     try:
         trace = await _trace(request, _params(request))
-        body, media = F.render(trace, fmt, request.query_params.get("table", "flows"))
+        body, media = render.render(trace, fmt, request.query_params.get("table", "flows"))
     except RegistryError as exc:
         return Response(exc.message, status_code=exc.http_status, media_type="text/plain")
     return Response(body, media_type=media,
@@ -167,7 +168,7 @@ async def transaction(tx_hash: str, request: Request):
         return _signin("sign in to see chain transactions", 401)
     if why := _not_regulator(who, "chain transactions"):
         return _signin(why, 403, who)
-    if not F._is_hash(tx_hash):
+    if not flow_trace.is_hash(tx_hash):
         return _page("transaction", '<p class="error">not a transaction hash</p>', who, 400)
     ctx = request.app.state.ctx
     try:
@@ -179,8 +180,8 @@ async def transaction(tx_hash: str, request: Request):
     block = await ctx.chain.w3.eth.get_block(rec["blockNumber"])
     from web3.logs import DISCARD
 
-    rows = [("transaction", F.hexs(rec["transactionHash"])), ("status", "success" if rec["status"] == 1 else "failed"),
-            ("block", f'{rec["blockNumber"]} ({F.iso(int(block["timestamp"]))})'), ("from", rec["from"]),
+    rows = [("transaction", schemas.hexs(rec["transactionHash"])), ("status", "success" if rec["status"] == 1 else "failed"),
+            ("block", f'{rec["blockNumber"]} ({schemas.iso(int(block["timestamp"]))})'), ("from", rec["from"]),
             ("to", rec["to"]), ("gas used", str(rec["gasUsed"])), ("chain id", str(ctx.deployment.chain_id))]
     events = []
     for name in ("FlowDeclared", "FlowDecided"):
@@ -198,7 +199,7 @@ def _show(v) -> str:
     if isinstance(v, (bytes, bytearray)):
         raw = bytes(v)
         if len(raw) == 8:
-            return f"{F.J.from_bytes8(raw)} (0x{raw.hex()})"
+            return f"{J.from_bytes8(raw)} (0x{raw.hex()})"
         return "0x" + raw.hex()
     if isinstance(v, dict) or hasattr(v, "items"):
         return "; ".join(f"{k}={_show(x)}" for k, x in dict(v).items())
@@ -248,7 +249,7 @@ def _render_trace(trace: dict, params: dict) -> str:
               + ' <span id="shown-count" class="muted"></span></fieldset>')
     legend = ('<p class="legend muted">' + "".join(
         f'<span><i class="swatch" style="background:{c}"></i>{s}</span>'
-        for s, c in list(F.STATUS_COLOURS.items()) + [("violation", F.VIOLATION_COLOUR)])
+        for s, c in list(render.STATUS_COLOURS.items()) + [("violation", render.VIOLATION_COLOUR)])
         + "— click an edge for its chain transaction</p>")
     head = ("<tr><th>flow</th><th>status</th><th>route</th><th>exporter</th><th>importer</th><th>purpose</th>"
             "<th>volume</th><th>declared</th><th>decision</th><th>" + _bi("适用规则", "rule applied")
@@ -278,7 +279,7 @@ def _render_trace(trace: dict, params: dict) -> str:
                   f'<td>{t["pending"]}</td><td>{t["rejected"]}</td><td>{t["volume"]:,} B</td></tr>'
                   for t in trace["totals"]) + "</table>")
     return (f'<section id="trace" data-flows="{len(edges)}">' + cards + vlist + client + legend
-            + f'<div class="graph" id="graph">{F.to_svg(trace)}</div>'
+            + f'<div class="graph" id="graph">{render.to_svg(trace)}</div>'
             + f'<h2>Flows</h2><table id="flows">{head}{"".join(body)}</table>' + totals
             + _exporter_totals(trace) + _rule_table() + "</section>")
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from registry.api.deps import AnyPrincipal
 from registry.core.errors import BadRequest, UnsupportedMediaType
+from registry.services.bundle import current_verifier
 from registry.services.prepare import NESTED_TOO_DEEPLY
 
 router = APIRouter(prefix="/v1", tags=["verify"])
@@ -19,19 +20,6 @@ class VerifyRequest(BaseModel):
     relyingParty: str | None = None
     purpose: str | None = None
     data: str | None = Field(None, description="the dataset, base64, for the data check")
-
-
-async def current_verifier(ctx):
-    """A Verifier over the registry's own signed trust bundle, refreshed every few seconds
-    (``ctx.verifier_cache``; dropped at once when anchors or statuses change here)."""
-    from registry.services.bundle import export_bundle
-    from verifier import TrustBundle, Verifier
-
-    async def build():
-        bundle = await export_bundle(ctx)
-        return Verifier(trust=TrustBundle.load(bundle, operators=[ctx.operator_address]))
-
-    return await ctx.verifier_cache.get(build)
 
 
 def _invalid_unicode(value) -> bool:

@@ -1,0 +1,493 @@
+"""Data customs on the chain: declare a flow (or an onward transfer), settle a declaration whose
+receipt never reached its request, decide (a regulator), report a receipt, read a flow."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from eth_utils import keccak
+from sqlalchemy import select
+
+from registry.core.errors import (
+    BadRequest,
+    ChainRejected,
+    ChainUnavailable,
+    Forbidden,
+    NotFound,
+)
+from registry.db.models import Batch, Credential, FlowDeclaration, Organisation, as_utc, unix_time
+from registry.flows.declare import (
+    apply_rules,
+    check_rule_fields,
+)
+from registry.flows.schemas import (
+    APPROVED,
+    DATA_ASSET_CERTIFICATE,
+    DECISION_NAMES,
+    LEGAL_BASES,
+    PENDING,
+    REJECTED,
+    AlreadyDecided,
+    AssetMismatch,
+    CertificateNotValid,
+    DecisionIn,
+    DeclarationIn,
+    DeclarationUnconfirmed,
+    DestinationNotAuthorised,
+    FlowLoop,
+    JurisdictionMismatch,
+    NotAssetHolder,
+    NotCrossBorder,
+    NotImporter,
+    NotParentImporter,
+    ParentFlowRejected,
+    ReceiptIn,
+    authorised,
+    declaration_hash,
+    hexs,
+    iso,
+    jurisdiction,
+    parse_time,
+    participant_hex,
+)
+from registry.services import audit
+from registry.services import jurisdictions as J
+from registry.services.issuance import document_of
+from registry.services.orgs import Principal, signing_key
+
+
+def status_name(cred: Credential, batch: Batch | None) -> str:
+    codes = {cred.status, batch.status if batch else 1}
+    return "revoked" if 2 in codes else "suspended" if 3 in codes else "valid"
+
+
+def validity_window(document: dict) -> tuple[int | None, int | None]:
+    vf, vu = document.get("validFrom"), document.get("validUntil")
+    return (parse_time(vf, "validFrom") if isinstance(vf, str) else None,
+            parse_time(vu, "validUntil") if isinstance(vu, str) else None)
+
+
+async def _org(session, principal: Principal) -> Organisation:
+    org = await session.get(Organisation, principal.org_id)
+    if org is None:
+        raise Forbidden("your organisation no longer exists")
+    return org
+
+
+async def _row(session, flow_id: int) -> FlowDeclaration:
+    row = (await session.execute(select(FlowDeclaration).where(FlowDeclaration.flow_id == flow_id))).scalar()
+    if row is None:
+        raise NotFound(f"no flow {flow_id}", details={"flowId": flow_id})
+    return row
+
+
+async def _asset(session, ctx, body: DeclarationIn) -> tuple[Credential, Batch]:
+    """The certificate named by id, or presented as a holder copy (verified, then found by id)."""
+    cred_id = body.credentialId
+    presented = None
+    if body.credential is not None:
+        presented = body.credential
+        pid = presented.get("id")
+        proof = presented.get("proof") if isinstance(presented.get("proof"), dict) else {}
+        if not isinstance(pid, str):
+            raise BadRequest("the presented credential has no id")
+        if cred_id is not None and cred_id != pid:
+            raise AssetMismatch(f"credentialId {cred_id} and the presented credential {pid} differ")
+        cred_id = pid
+    if cred_id is None:
+        raise BadRequest("name the asset certificate: credentialId, or credential (the holder copy)")
+    cred = await session.get(Credential, cred_id)
+    if cred is None:
+        raise NotFound(f"no asset certificate {cred_id} in this registry", details={"credentialId": cred_id})
+    if cred.credential_type != DATA_ASSET_CERTIFICATE:
+        raise BadRequest(f"{cred_id} is not a data asset certificate")
+    batch = await session.get(Batch, cred.batch_id) if cred.batch_id else None
+    if batch is None or batch.state != "anchored":
+        raise CertificateNotValid(f"certificate {cred_id} is not anchored yet")
+    if presented is not None:
+        from registry.services.bundle import current_verifier
+
+        result = (await current_verifier(ctx)).verify(presented)
+        failed = [c for c in result.checks if c.status == "failed" and c.name in ("format", "integrity", "issuer",
+                                                                                   "anchor")]
+        if failed or proof.get("targetHash") != cred.target_hash or proof.get("merkleRoot") != batch.root:
+            reason = failed[0].reason if failed else "it is not the registry's copy of this certificate"
+            raise BadRequest(f"the presented certificate does not verify: {reason}",
+                             details={"checks": [{"name": c.name, "reason": c.reason} for c in failed]})
+    return cred, batch
+
+
+def _check_certificate(cred: Credential, batch: Batch, document: dict, now: int) -> None:
+    status = status_name(cred, batch)
+    if status != "valid":
+        raise CertificateNotValid(f"certificate {cred.id} is {status}: no flow of it may be declared",
+                                  details={"credentialId": cred.id, "status": status})
+    vf, vu = validity_window(document)
+    if (vf is not None and now < vf) or (vu is not None and now >= vu):
+        raise CertificateNotValid(f"certificate {cred.id} is not within its validity "
+                                  f"({document.get('validFrom')} – {document.get('validUntil')})",
+                                  details={"credentialId": cred.id, "status": "expired"})
+
+
+# -- declare -----------------------------------------------------------------------------------
+async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: str) -> dict:
+    from verifier.issuance import leaf_hash
+
+    if not principal.has("exporter"):
+        raise Forbidden(f"declaring a flow needs the role exporter; {principal.org_name} has {', '.join(principal.roles)}")
+    frm = jurisdiction(body.fromJurisdiction, "fromJurisdiction")
+    to = jurisdiction(body.toJurisdiction, "toJurisdiction")
+    imp_j = jurisdiction(body.importer.jurisdiction, "importer.jurisdiction")
+    if not J.is_cross_border(frm, to):
+        raise NotCrossBorder(f"{frm} → {to} does not cross a border (both are in {J.customs_area(frm)})")
+    if J.customs_area(imp_j) != J.customs_area(to):
+        raise JurisdictionMismatch(f"the importer is in {imp_j}, the flow goes to {to}")
+    if body.personalInformation != (body.personalInformationSubjects > 0):
+        raise BadRequest("personalInformationSubjects must be > 0 exactly when personalInformation is true")
+    check_rule_fields(body)
+    now = int(datetime.now(timezone.utc).timestamp())
+    async with ctx.sessions() as s:
+        org = await _org(s, principal)
+        if body.importer.identifier == org.identifier:
+            raise BadRequest("the importer is the exporter itself")
+        parent = None
+        if body.parentFlowId is not None:
+            parent = await _row(s, body.parentFlowId)
+            if parent.decision == REJECTED:
+                raise ParentFlowRejected(f"flow {parent.flow_id} was rejected: no onward transfer of it",
+                                         details={"parentFlowId": parent.flow_id})
+            pdecl = parent.declaration
+            if pdecl["importer"]["identifier"] != org.identifier:
+                raise NotParentImporter(f"only the importer of flow {parent.flow_id} may transfer it onward",
+                                        details={"parentFlowId": parent.flow_id})
+            if body.credentialId not in (None, parent.credential_id) or (
+                    body.credential is not None and body.credential.get("id") != parent.credential_id):
+                raise AssetMismatch(f"an onward transfer carries the asset of flow {parent.flow_id} "
+                                    f"({parent.credential_id})")
+            if frm != pdecl["toJurisdiction"]:
+                raise JurisdictionMismatch(f"flow {parent.flow_id} arrived in {pdecl['toJurisdiction']}; its onward "
+                                           f"transfer leaves from there, not from {frm}")
+            # loop: the importer must not appear upstream
+            upstream: list[str] = []
+            node: FlowDeclaration | None = parent
+            seen: set[int] = set()
+            while node is not None and node.flow_id not in seen:
+                seen.add(node.flow_id)
+                upstream += [node.declaration["exporter"]["identifier"], node.declaration["importer"]["identifier"]]
+                node = await _row(s, node.parent_flow_id) if node.parent_flow_id else None
+            if body.importer.identifier in upstream:
+                raise FlowLoop(f"{body.importer.identifier} is already upstream of flow {parent.flow_id}: "
+                               "an onward transfer may not loop back", details={"chain": upstream})
+            cred = await s.get(Credential, parent.credential_id)
+            batch = await s.get(Batch, cred.batch_id)
+        else:
+            cred, batch = await _asset(s, ctx, body)
+            if cred.subject_identifier != org.identifier:
+                raise NotAssetHolder(f"{org.name} does not hold certificate {cred.id}: only its holder declares "
+                                     "an original flow of it", details={"credentialId": cred.id})
+            if J.customs_area(frm) != J.customs_area(J.normalise(org.jurisdiction) or org.jurisdiction):
+                raise JurisdictionMismatch(f"{org.name} is in {org.jurisdiction}; it cannot export from {frm}")
+        unconfirmed = (await s.execute(
+            select(FlowDeclaration.tx_hash).where(FlowDeclaration.exporter_org_id == principal.org_id,
+                                                  FlowDeclaration.credential_id == cred.id,
+                                                  FlowDeclaration.flow_id.is_(None)).limit(1))).first()
+        if unconfirmed is not None:
+            raise DeclarationUnconfirmed(
+                f"{org.name}'s earlier declaration of this asset (transaction {unconfirmed[0] or 'not yet sent'}) "
+                "is not mined yet; it is recorded by itself once it is, so do not declare it again",
+                details={"credentialId": cred.id, "txHash": unconfirmed[0]})
+        document = document_of(cred, ctx.deployment)
+        _check_certificate(cred, batch, document, now)
+        if not authorised(document["credentialSubject"], to, body.purpose, body.importer.identifier, now):
+            raise DestinationNotAuthorised(
+                f"the certificate does not authorise a transfer to {to} for {body.purpose!r}",
+                details={"toJurisdiction": to, "purpose": body.purpose})
+        finding = await apply_rules(s, principal.org_id, participant_hex(org.identifier), org.name, body, frm, to,
+                                     document["credentialSubject"].get("classificationLevel"), now)
+        from registry.services.records import proof_from_tree
+
+        target, subject = bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:])
+        leaf = leaf_hash(target, subject)
+        proof = proof_from_tree(batch.tree, leaf)
+        root = bytes.fromhex(batch.root[2:])
+        _, key, _ = await signing_key(s, org.id, ctx.settings.passphrase())
+        declaration = {
+            "version": 2,
+            "nonce": secrets.token_hex(16),
+            "credentialId": cred.id,
+            "assetLeaf": hexs(leaf),
+            "parentFlowId": body.parentFlowId,
+            "exporter": {"name": org.name, "identifier": org.identifier, "jurisdiction": org.jurisdiction},
+            "importer": {"name": body.importer.name, "identifier": body.importer.identifier, "jurisdiction": imp_j},
+            "fromJurisdiction": frm,
+            "toJurisdiction": to,
+            "dataCategories": list(body.dataCategories),
+            "personalInformation": body.personalInformation,
+            "personalInformationSubjects": body.personalInformationSubjects,
+            "legalBasis": body.legalBasis,
+            "purpose": body.purpose,
+            "volume": body.volume,
+            "payloadDigest": body.payloadDigest,
+            "submittedAt": iso(now),
+            # the 2024 rules (FORMAT.md §11.1)
+            "sensitivePersonalInformation": body.sensitivePersonalInformation,
+            "sensitivePersonalInformationSubjects": body.sensitivePersonalInformationSubjects,
+            "exporterIsCiio": body.exporterIsCiio,
+            "classificationLevel": document["credentialSubject"].get("classificationLevel"),
+            "exemptionGround": body.exemptionGround,
+            "filing": body.filing.model_dump() if body.filing else None,
+            "freeTradeZone": body.freeTradeZone,
+            "rule": finding,
+        }
+    dhash = declaration_hash(declaration)
+    async with ctx.sessions() as s, s.begin():
+        row = FlowDeclaration(declaration_hash=dhash, exporter_org_id=principal.org_id, credential_id=cred.id,
+                              parent_flow_id=body.parentFlowId, declaration=declaration, asset_leaf=hexs(leaf),
+                              decision=PENDING, created_at=datetime.now(timezone.utc))
+        s.add(row)
+        await s.flush()
+        row_id = row.id
+    onchain = (body.parentFlowId or 0, keccak(text=body.importer.identifier), J.to_bytes8(frm), J.to_bytes8(to),
+               LEGAL_BASES[body.legalBasis], body.personalInformation, body.personalInformationSubjects, body.volume,
+               keccak(text=body.purpose), bytes.fromhex(body.payloadDigest[2:]), bytes.fromhex(dhash[2:]))
+    fn = ctx.chain.flows.functions.declareFlow(onchain, (root, target, subject, proof))
+
+    sent = False
+
+    async def record(tx) -> None:  # the outbox: the signed transaction is on the row before it leaves
+        nonlocal sent
+        async with ctx.sessions() as s, s.begin():
+            r = await s.get(FlowDeclaration, row_id)
+            r.raw_tx, r.tx_hash, r.nonce, r.sender = tx.raw, tx.tx_hash, tx.nonce, tx.sender
+        sent = True
+
+    try:
+        receipt = await ctx.chain.transact(key, fn, timeout=ctx.settings.tx_timeout_seconds, before_send=record)
+    except ChainRejected:  # refused: nothing on-chain
+        await _forget(ctx, row_id)
+        raise
+    except ChainUnavailable as exc:
+        if not sent:  # nothing left the service: as if never declared
+            await _forget(ctx, row_id)
+            raise
+        raise ChainUnavailable(
+            f"{exc.message}. The declaration was sent; the registry records it by itself once it is "
+            "mined (its flow appears in the trace then), so do not declare it again",
+            details={"declarationHash": dhash, **(exc.details or {})}) from None
+    async with ctx.sessions() as s, s.begin():
+        r = await s.get(FlowDeclaration, row_id, with_for_update=True)
+        if r.flow_id is None:  # (settle_flows may have got there first if the receipt came late)
+            await _settle(ctx, s, r, receipt, actor=principal.org_name, request_id=request_id)
+        return flow_public(r)
+
+
+async def _forget(ctx, row_id: int) -> None:
+    async with ctx.sessions() as s, s.begin():
+        r = await s.get(FlowDeclaration, row_id)
+        if r is not None and r.flow_id is None:
+            await s.delete(r)
+
+
+async def _settle(ctx, s, r: FlowDeclaration, receipt: dict, *, actor: str, request_id: str) -> None:
+    """Copy the FlowDeclared facts of a mined declaration onto its row, with its audit entry."""
+    from web3.logs import DISCARD
+
+    ev = ctx.chain.flows.events.FlowDeclared().process_receipt(receipt, errors=DISCARD)[0]["args"]
+    tx = hexs(receipt["transactionHash"])
+    r.flow_id = int(ev["flowId"])
+    r.tx_hash = tx
+    r.raw_tx = None
+    r.declared_at = datetime.fromtimestamp(await ctx.chain.block_timestamp(receipt["blockNumber"]), timezone.utc)
+    await audit.append(s, actor=actor, action="declare_flow", target=f"flow:{r.flow_id}",
+                       request_id=request_id, org_id=r.exporter_org_id,
+                       details={"declarationHash": r.declaration_hash, "tx": tx, "parentFlowId": r.parent_flow_id})
+
+
+async def _declared_on_chain(ctx, row_id: int) -> dict | None:
+    """The receipt of the transaction that declared this row's flow, found by its asset leaf and
+    declaration hash in the FlowDeclared events; None if no such declaration is on the chain."""
+    async with ctx.sessions() as s:
+        r = await s.get(FlowDeclaration, row_id)
+        if r is None or r.asset_leaf is None:
+            return None
+        leaf, dhash = bytes.fromhex(r.asset_leaf[2:]), bytes.fromhex(r.declaration_hash[2:])
+    for log_ in await ctx.chain.logs(ctx.chain.flows.events.FlowDeclared, 0, assetLeaf=leaf):
+        if bytes(log_["args"]["declaration"]["declarationHash"]) == dhash:
+            return await ctx.chain.receipt(hexs(log_["transactionHash"]))
+    return None
+
+
+@dataclass
+class SettleReport:
+    recorded: list[int] = field(default_factory=list)  # flow ids of declarations found mined
+    dropped: list[str] = field(default_factory=list)  # declaration hashes whose transaction can never land
+    waiting: int = 0  # sent, not mined yet (re-broadcast)
+
+    def __bool__(self) -> bool:  # did this pass settle anything
+        return bool(self.recorded or self.dropped)
+
+
+async def settle_flows(ctx, *, grace: float | None = None) -> SettleReport:
+    """Settle declarations whose receipt never reached the request that sent them.
+
+    Mined → recorded (flow id, block time, audit entry ``declare_flow`` by the exporter). Mined but
+    failed, or its nonce taken by another transaction → removed (nothing of it is on the chain).
+    Not mined and its nonce still free → re-broadcast (the node may have lost its mempool). A row
+    without a signed transaction (the process died before sending, or the row predates the outbox)
+    → recorded if its asset's FlowDeclared events hold its declaration hash, removed if not.
+
+    Only rows older than ``grace`` seconds are looked at (default: the transaction timeout + 5 s), so
+    a request still waiting for its own receipt settles its row itself. Raises ChainUnavailable
+    while the node is unreachable."""
+    if grace is None:
+        grace = ctx.settings.tx_timeout_seconds + 5.0
+    report = SettleReport()
+    async with ctx.sessions() as s:
+        rows = (await s.execute(select(FlowDeclaration.id, FlowDeclaration.tx_hash, FlowDeclaration.raw_tx,
+                                       FlowDeclaration.nonce, FlowDeclaration.sender, FlowDeclaration.created_at)
+                                .where(FlowDeclaration.flow_id.is_(None)).order_by(FlowDeclaration.id))).all()
+    now = datetime.now(timezone.utc)
+    for row_id, tx_hash, raw, nonce, sender, created in rows:
+        if (now - as_utc(created)).total_seconds() < grace:
+            continue
+        if raw is None:
+            # no signed transaction on record (the process died before sending, or the row predates
+            # the outbox): the chain's FlowDeclared events for its asset say whether it got there
+            receipt = await _declared_on_chain(ctx, row_id)
+            if receipt is None:
+                async with ctx.sessions() as s, s.begin():
+                    r = await s.get(FlowDeclaration, row_id, with_for_update=True)
+                    if r is not None and r.flow_id is None and r.raw_tx is None:
+                        report.dropped.append(r.declaration_hash)
+                        await s.delete(r)
+                continue
+        else:
+            receipt = await ctx.chain.outcome(tx_hash, raw, nonce, sender)
+            if receipt is None:
+                report.waiting += 1
+                continue
+        async with ctx.sessions() as s, s.begin():
+            r = await s.get(FlowDeclaration, row_id, with_for_update=True)  # one instance settles it
+            if r is None or r.flow_id is not None:
+                continue
+            if receipt["status"] == 1:
+                exporter = await s.get(Organisation, r.exporter_org_id)
+                await _settle(ctx, s, r, receipt, actor=exporter.name, request_id="settle-flows")
+                report.recorded.append(r.flow_id)
+            else:
+                report.dropped.append(r.declaration_hash)
+                await s.delete(r)
+    return report
+
+
+def flow_public(r: FlowDeclaration) -> dict:
+    d = r.declaration
+    return {
+        "flowId": r.flow_id, "parentFlowId": r.parent_flow_id, "status": DECISION_NAMES[r.decision],
+        "declarationHash": r.declaration_hash, "declaration": d, "credentialId": r.credential_id,
+        "assetLeaf": r.asset_leaf, "txHash": r.tx_hash, "declaredAt": iso(unix_time(r.declared_at)),
+        "decision": None if r.decision == PENDING else {
+            "status": DECISION_NAMES[r.decision], "reason": r.decision_reason,
+            "decidedAt": iso(unix_time(r.decided_at)), "txHash": r.decision_tx,
+            "rule": d.get("rule")},  # the rule the decided declaration was accepted under (FORMAT.md §11.1)
+        "receivedDigest": r.received_digest, "receivedAt": iso(unix_time(r.received_at)),
+        "payloadMatches": None if r.received_digest is None else r.received_digest == d["payloadDigest"],
+    }
+
+
+# -- decide ------------------------------------------------------------------------------------
+async def decide(ctx, principal: Principal, flow_id: int, body: DecisionIn, request_id: str) -> dict:
+    if not principal.has("regulator"):
+        raise Forbidden(f"deciding a flow needs the role regulator; {principal.org_name} has {', '.join(principal.roles)}")
+    reason = body.reason.strip()
+    if body.decision == "rejected" and not reason:
+        raise BadRequest("a rejection needs a reason")
+    async with ctx.sessions() as s:
+        row = await _row(s, flow_id)
+        if row.decision != PENDING:
+            raise AlreadyDecided(f"flow {flow_id} was {DECISION_NAMES[row.decision]} already",
+                                 details={"flowId": flow_id, "status": DECISION_NAMES[row.decision]})
+        if body.decision == "approved":
+            cred = await s.get(Credential, row.credential_id)
+            batch = await s.get(Batch, cred.batch_id)
+            _check_certificate(cred, batch, document_of(cred, ctx.deployment),
+                               int(datetime.now(timezone.utc).timestamp()))
+            if row.parent_flow_id:
+                parent = await _row(s, row.parent_flow_id)
+                if parent.decision == REJECTED:
+                    raise ParentFlowRejected(f"flow {flow_id}'s parent {parent.flow_id} was rejected: reject it too")
+        _, key, _ = await signing_key(s, principal.org_id, ctx.settings.passphrase())
+    code = APPROVED if body.decision == "approved" else REJECTED
+    rule = row.declaration.get("rule")
+    details: dict[str, Any] = {"decision": body.decision, "reason": reason,
+                               "rule": {k: rule[k] for k in ("table", "version", "rule", "requires", "covered")}
+                               if rule else None}
+    try:
+        receipt = await ctx.chain.transact(key, ctx.chain.flows.functions.decideFlow(flow_id, code, reason),
+                                           timeout=ctx.settings.tx_timeout_seconds)
+    except ChainUnavailable as exc:
+        raise ChainUnavailable(f"{exc.message}. It may still be mined: repeat the decision to bring the registry "
+                               "up to date (a flow is decided once)", details=exc.details) from None
+    except ChainRejected as exc:
+        if (exc.details or {}).get("error") != "AlreadyDecided":
+            raise
+        # decided on-chain by a request that gave up before it was mined (503): the DB takes the chain's word
+        receipt, ev = await _decision_on_chain(ctx, flow_id, row.tx_hash)
+        code, reason = int(ev["decision"]), ev["reason"]
+        details = {"decision": DECISION_NAMES[code], "reason": reason, "settledFromChain": True,
+                   "regulator": ev["regulator"], "rule": details["rule"]}
+    decided_at = datetime.fromtimestamp(await ctx.chain.block_timestamp(receipt["blockNumber"]), timezone.utc)
+    tx = hexs(receipt["transactionHash"])
+    async with ctx.sessions() as s, s.begin():
+        row = await _row(s, flow_id)
+        row.decision, row.decision_reason, row.decision_tx = code, reason, tx
+        row.decided_at = decided_at
+        await audit.append(s, actor=principal.org_name, action="decide_flow", target=f"flow:{flow_id}",
+                           request_id=request_id, org_id=principal.org_id, details={**details, "tx": tx})
+        out = flow_public(row)
+    if DECISION_NAMES[code] != body.decision:
+        raise AlreadyDecided(f"flow {flow_id} was {DECISION_NAMES[code]} already (on-chain, by {details['regulator']})",
+                             details={"flowId": flow_id, "status": DECISION_NAMES[code]})
+    return out | ({"settledFromChain": True} if details.get("settledFromChain") else {})
+
+
+async def _decision_on_chain(ctx, flow_id: int, declare_tx: str | None) -> tuple[dict, dict]:
+    """The receipt and FlowDecided arguments of a flow's decision, found in the chain's logs."""
+    start = 0
+    if declare_tx:
+        declared = await ctx.chain.receipt(declare_tx)
+        start = int(declared["blockNumber"]) if declared else 0
+    logs = await ctx.chain.logs(ctx.chain.flows.events.FlowDecided, start, flowId=flow_id)
+    if not logs:
+        raise ChainUnavailable(f"the chain says flow {flow_id} is decided, but its FlowDecided event was not found")
+    receipt = await ctx.chain.receipt(hexs(logs[-1]["transactionHash"]))
+    return receipt, dict(logs[-1]["args"])
+
+
+# -- receipt / read ----------------------------------------------------------------------------
+async def report_receipt(ctx, principal: Principal, flow_id: int, body: ReceiptIn, request_id: str) -> dict:
+    async with ctx.sessions() as s, s.begin():
+        row = await _row(s, flow_id)
+        org = await _org(s, principal)
+        if row.declaration["importer"]["identifier"] != org.identifier:
+            raise NotImporter(f"only the importer of flow {flow_id} reports what it received")
+        row.received_digest = body.payloadDigest
+        row.received_at = datetime.now(timezone.utc)
+        await audit.append(s, actor=principal.org_name, action="report_flow_receipt", target=f"flow:{flow_id}",
+                           request_id=request_id, org_id=principal.org_id,
+                           details={"receivedDigest": body.payloadDigest})
+        return flow_public(row)
+
+
+async def get_flow(ctx, principal: Principal, flow_id: int) -> dict:
+    async with ctx.sessions() as s:
+        row = await _row(s, flow_id)
+        if not principal.has("regulator", "admin"):
+            org = await _org(s, principal)
+            if org.identifier not in (row.declaration["exporter"]["identifier"],
+                                      row.declaration["importer"]["identifier"]):
+                raise Forbidden("a flow is read by its exporter, its importer, regulators and admins")
+        return flow_public(row)
