@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CERTLEDGER_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CERTLEDGER_", extra="ignore", frozen=True)
 
     data_dir: Path = Path(".certledger")
     database_url: str | None = Field(None, description="SQLAlchemy async URL; default: SQLite in data_dir")
@@ -47,9 +47,6 @@ class Settings(BaseSettings):
     pipeline_enabled: bool = True
     indexer_enabled: bool = True
     poll_interval_seconds: float = 0.2
-    crash_after: str | None = Field(
-        None, description="testing only: 'POINT:N' SIGKILLs the process the N-th time it passes POINT "
-        "(accepted, sealed, signed, sending, broadcast, anchored, change_mined) — the crash tests' fault injection")
 
     @field_validator("public_rate_limit")
     @classmethod

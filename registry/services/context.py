@@ -8,7 +8,7 @@ deployment manifest. The chain may be down later: the pipeline queues and /healt
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -74,6 +74,10 @@ class ServiceContext:
     #: set by ``runtime.start_background`` (the API's lifespan); None in a bare context (CLI, audit)
     pipeline: Pipeline | None = None
     indexer: Indexer | None = None
+    #: called with a point's name (accepted, sealed, signed, sending, broadcast, anchored,
+    #: change_mined) as a batch or a change passes it: does nothing, unless a test installs a fault
+    #: there (tests/support/crashing_service.py: SIGKILL the process at the N-th passage)
+    crash_point: Callable[[str], None] = field(default=lambda point: None)
 
     def anchors_changed(self) -> None:
         """Anchors or statuses changed here: this instance's next verification sees them."""

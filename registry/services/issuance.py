@@ -223,11 +223,9 @@ class Issuance:
             await asyncio.gather(*chunks, return_exceptions=True)
         if writer.sqlite and len(accepted) >= POOL_THRESHOLD:
             self._checkpoint_later()
-        crash = ctx.pipeline
-        if crash is not None:
-            crash.crash.passed("accepted")
-            for _ in range(sealed):
-                crash.crash.passed("sealed")
+        ctx.crash_point("accepted")
+        for _ in range(sealed):
+            ctx.crash_point("sealed")
         result.accepted = [cid for _, cid in accepted]
         result.rejected = _problem_list(problems)
         return result

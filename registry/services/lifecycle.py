@@ -172,7 +172,7 @@ async def _change(ctx, principal: Principal, kind: str, target: str, action: str
         out = {"id": _id(kind, target), "status": _NAMES[ACTIONS[action]], "reason": why, "txHash": None,
                "settledFromChain": True}
         return out | ({"blockNumber": None} if kind == "credential" else {})
-    _crash_point(ctx, "change_mined")
+    ctx.crash_point("change_mined")
     tx = "0x" + bytes(receipt["transactionHash"]).hex()
     async with ctx.sessions() as s, s.begin():
         # claim the pending record: if the settler already applied it (this request outlived its
@@ -183,13 +183,6 @@ async def _change(ctx, principal: Principal, kind: str, target: str, action: str
     forget_verifier(ctx)
     out = {"id": _id(kind, target), "status": _NAMES[ACTIONS[action]], "reason": code, "txHash": tx}
     return out | ({"blockNumber": receipt["blockNumber"]} if kind == "credential" else {})
-
-
-def _crash_point(ctx, point: str) -> None:
-    """Fault injection (CERTLEDGER_CRASH_AFTER, the crash tests): the pipeline's crash points."""
-    pipeline = ctx.pipeline
-    if pipeline is not None:
-        pipeline.crash.passed(point)
 
 
 def _id(kind: str, target: str) -> str | int:

@@ -30,6 +30,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import and_, delete, func, or_, select, text, update
 from web3.exceptions import Web3RPCError
 
+from registry.core.config import Settings
 from registry.core.errors import ChainRejected, ChainUnavailable
 from registry.db.models import Batch, Credential, Organisation, as_utc
 from registry.services.chain import ANCHOR_GAS, SentTx
@@ -46,26 +47,6 @@ ROUND = 50
 _SEAL_LOCK = 0x7365616C  # "seal"
 
 
-class CrashPoints:
-    """Fault injection for the crash test: SIGKILL ourselves the N-th time a point is passed."""
-
-    def __init__(self, spec: str | None):
-        self.point, self.left = None, 0
-        if spec:
-            point, _, n = spec.partition(":")
-            self.point, self.left = point, int(n or 1)
-
-    def passed(self, point: str) -> None:
-        if point == self.point:
-            self.left -= 1
-            if self.left <= 0:
-                import os
-                import signal
-
-                log.warning("crash point %s reached: SIGKILL", point)
-                os.kill(os.getpid(), signal.SIGKILL)
-
-
 def now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -73,12 +54,10 @@ def now() -> datetime:
 class Pipeline:
     def __init__(self, ctx, *, instance_id: str | None = None):
         self.ctx = ctx
-        self.settings = ctx.settings
         self.instance = instance_id or ctx.settings.instance_id
         self.chain_ok = True
         self.last_error: str | None = None
         self.anchored_batches = 0
-        self.crash = getattr(ctx, "crash_points", None) or CrashPoints(ctx.settings.crash_after)
         self._pass = asyncio.Lock()
 
     # -- driver --------------------------------------------------------------------------------
@@ -181,7 +160,7 @@ class Pipeline:
                 await s.delete(batch)
                 return 0
             batch.count = assigned
-        self.crash.passed("sealed")
+        self.ctx.crash_point("sealed")
         return assigned
 
     # -- advance ---------------------------------------------------------------------------------
@@ -215,6 +194,10 @@ class Pipeline:
             # next round: batches sealed meanwhile, and any whose tx failed (back to `sealed`)
             stalled.update(set(active) - set(done))
         return moved
+
+    @property
+    def settings(self) -> Settings:
+        return self.ctx.settings
 
     def _claimable(self, stalled: set[int]):
         return and_(Batch.state.in_(("sealed", "signed", "sending")),
@@ -300,14 +283,14 @@ class Pipeline:
                     root="0x" + root.hex(), tree=tree, count=count, suite=suite, key_version=key.version,
                     signature="0x" + signature.hex(), state="signed"))
         for _ in done:
-            self.crash.passed("signed")
+            self.ctx.crash_point("signed")
         if remotely:  # committed (sending): now the external effect
             txs = {i: SentTx(b.raw, b.tx_hash, b.nonce, b.sender) for i, (b, _, _) in remotely.items()}
             for _ in txs:
-                self.crash.passed("sending")
+                self.ctx.crash_point("sending")
             await self._broadcast(txs)
             for _ in txs:
-                self.crash.passed("broadcast")
+                self.ctx.crash_point("broadcast")
         return done
 
     async def _remote_signers(self, s, org_ids: set[int]) -> dict[int, tuple[RemoteSigner, str, int]]:
@@ -409,11 +392,11 @@ class Pipeline:
                     raw_tx=tx.raw, tx_hash=tx.tx_hash, nonce=tx.nonce, sender=tx.sender,
                     attempts=Batch.attempts + 1, state="sending"))
         for _ in txs:
-            self.crash.passed("sending")
+            self.ctx.crash_point("sending")
         # committed: now the external effect
         await self._broadcast(txs)
         for _ in txs:
-            self.crash.passed("broadcast")
+            self.ctx.crash_point("broadcast")
         return sorted(anchored | set(txs))
 
     async def _hold(self, batch_id: int, reason: str, retry: timedelta = LEASE) -> None:
@@ -516,7 +499,7 @@ class Pipeline:
                     await s.execute(update(Batch).where(Batch.id == b.id)
                                     .values(state="sealed", last_error=f"anchor tx {b.tx_hash} failed; re-signing"))
         for _ in final:
-            self.crash.passed("anchored")
+            self.ctx.crash_point("anchored")
         if final:
             self.anchored_batches += len(final)
             self.ctx.anchors_changed()  # /v1/verify: the new anchors count at once

@@ -31,7 +31,7 @@ def stalled(chain):
 
 
 async def _declare_unconfirmed(w, monkeypatch) -> dict:
-    monkeypatch.setattr(w.service.ctx.settings, "tx_timeout_seconds", 1.0)
+    w.service.configure(tx_timeout_seconds=1.0)
     body = declaration(w.credential_id, importer=w.hk, to="HK")
     r = await w.service.client.post("/v1/flows", headers=w.h(w.gz_key), json=body)
     assert r.status_code == 503, r.text

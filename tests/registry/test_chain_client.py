@@ -252,7 +252,7 @@ async def test_the_pipeline_anchors_through_a_node_with_a_lower_batch_limit(batc
     service.ctx.chain.rpc_url = url  # the pipeline's batch requests go to the limited node
     _, key = await service.create_org(name="市场监督管理局", identifier=make_uscc(prefix="114401"),
                                       roles=["issuer"], types=["BusinessLicence"])
-    service.ctx.settings.batch_size = 5
+    service.configure(batch_size=5)
     recs = "\n".join(json.dumps(business_licence_record()) for _ in range(60)).encode()
     r = await service.client.post("/v1/credentials/bulk?type=BusinessLicence", content=recs,
                                   headers={**service.h(key), "Content-Type": "application/x-ndjson"})

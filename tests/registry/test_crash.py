@@ -2,7 +2,7 @@
 
 A bulk issuance of 20,000 credentials runs while the service is killed at 24 moments: at every
 pipeline state (after `accepted`, `sealed`, `signed`, `sending` is committed, after `broadcast`,
-after `anchored`), each at its first and third passage, via CERTLEDGER_CRASH_AFTER (the process
+after `anchored`), each at its first and third passage, via CERTLEDGER_TEST_CRASH_AFTER (tests/support/crashing_service.py; the process
 SIGKILLs itself there), and at 12 random moments from outside. Afterwards, compared with the
 chain's own events: every accepted credential is anchored exactly once, no root is anchored
 twice, every stored proof leads to an anchored root.

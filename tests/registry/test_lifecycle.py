@@ -427,7 +427,7 @@ async def test_a_change_mined_after_the_request_gave_up_is_applied_by_the_servic
     cid, other = await _issue(service, key, 2)
     copy = await _copy(service, key, cid)
     batch_id = (await c.get(f"/v1/credentials/{cid}", headers=h(key))).json()["batchId"]
-    monkeypatch.setattr(service.ctx.settings, "tx_timeout_seconds", 1.0)
+    service.configure(tx_timeout_seconds=1.0)
     rpc = chain.w3.provider.make_request
     rpc("evm_setAutomine", [False])
     try:

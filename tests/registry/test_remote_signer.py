@@ -111,7 +111,7 @@ async def test_a_refusing_signer_leaves_the_batch_sealed_with_the_reason(service
 
 
 async def test_signer_down_then_back_anchors_the_batch_once(service, chain, deployment, procs, signer_home):
-    service.ctx.settings.signer_retry_seconds = 0.3
+    service.configure(signer_retry_seconds=0.3)
     signer = start_signer(procs, signer_home, deployment)
     _, key = await onboard(service, signer)
     signer.kill()  # the issuer's signer goes down (SIGKILL)
@@ -132,8 +132,8 @@ async def test_signer_down_then_back_anchors_the_batch_once(service, chain, depl
 async def test_slow_signer_times_out_and_the_retry_anchors_once(service, chain, deployment, procs, signer_home):
     """The signer answers after the registry gave up: it has signed (and logged) the batch, the
     registry did not store it; the retry gets the same root signed again, anchored once."""
-    service.ctx.settings.signer_timeout_seconds = 0.5
-    service.ctx.settings.signer_retry_seconds = 0.3
+    service.configure(signer_timeout_seconds=0.5)
+    service.configure(signer_retry_seconds=0.3)
     signer = start_signer(procs, signer_home, deployment, test_delay=1.5)
     _, key = await onboard(service, signer)
     await issue(service, key, 2)
@@ -142,7 +142,7 @@ async def test_slow_signer_times_out_and_the_retry_anchors_once(service, chain, 
     await p.advance_all()
     (batch,) = await batches(service)
     assert batch.state == "sealed" and "did not answer" in batch.last_error
-    service.ctx.settings.signer_timeout_seconds = 10
+    service.configure(signer_timeout_seconds=10)
     await asyncio.sleep(1.5)  # the signer finishes the first request meanwhile
     await service.drain()
     (batch,) = await batches(service)

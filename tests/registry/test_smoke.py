@@ -72,7 +72,7 @@ async def test_with_confirmations_a_batch_is_anchored_only_that_many_blocks_deep
     from registry.db.models import Batch
     from scripts.samples import make_uscc
 
-    service.ctx.settings.confirmations = 2
+    service.configure(confirmations=2)
     _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"),
                                       roles=["issuer"], types=["BusinessLicence"])
     r = await service.client.post("/v1/credentials", headers=service.h(key),
@@ -120,7 +120,7 @@ async def test_one_pass_anchors_many_batches_of_several_issuers_with_a_request_p
         _, key = await service.create_org(name="市场监督管理局", identifier=make_uscc(prefix=prefix),
                                           roles=["issuer"], types=["BusinessLicence"])
         keys.append(key)
-    service.ctx.settings.batch_size = 5
+    service.configure(batch_size=5)
     for key in keys:  # six batches each, sealed by the upload that fills them
         recs = "\n".join(json.dumps(business_licence_record()) for _ in range(30)).encode()
         r = await service.client.post("/v1/credentials/bulk?type=BusinessLicence", content=recs,

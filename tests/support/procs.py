@@ -15,6 +15,7 @@ import httpx
 from ledger_node.node import free_port
 
 CERTLEDGER = Path(sys.executable).parent / "certledger"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class ServiceProcess:
@@ -33,13 +34,16 @@ class ServiceProcess:
 
     def start(self, *, crash_after: str | None = None, timeout: float = 60) -> None:
         env = dict(self.env)
-        env.pop("CERTLEDGER_CRASH_AFTER", None)
-        if crash_after:
-            env["CERTLEDGER_CRASH_AFTER"] = crash_after
+        env.pop("CERTLEDGER_TEST_CRASH_AFTER", None)
+        command = [str(CERTLEDGER), "serve", "--port", str(self.port)]
+        if crash_after:  # the service with a fault installed (tests/support/crashing_service.py)
+            env["CERTLEDGER_TEST_CRASH_AFTER"] = crash_after
+            env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+            command = [sys.executable, "-m", "tests.support.crashing_service", *command[1:]]
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
             log.write(f"\n=== start {self.starts} crash_after={crash_after}\n".encode())
-            self.proc = subprocess.Popen([str(CERTLEDGER), "serve", "--port", str(self.port)], env=env,
+            self.proc = subprocess.Popen(command, env=env,
                                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.starts += 1
         deadline = time.monotonic() + timeout

@@ -26,6 +26,10 @@ class Service:
         body = r.json()
         return body["organisation"], body["apiKey"]
 
+    def configure(self, **changes: Any) -> None:
+        """Settings are frozen: the service continues with a copy that has ``changes``."""
+        self.ctx.settings = self.ctx.settings.model_copy(update=changes)
+
     async def drain(self):
         await self.ctx.pipeline.drain()
 
