@@ -29,11 +29,13 @@ from verifier._anchor_proof import (
 from verifier._internal.keccak import keccak256 as keccak
 from verifier._internal.suites import recover_address
 from verifier._qbft import ValidatorSet, seal_qbft_header, verify_sealed_header
+from verifier._result import Check
 from verifier._trust import TrustSource
 from verifier.errors import InvalidPledgeProof, InvalidSealedHeader
 
 __all__ = [
     "AssetPledgeState",
+    "pledge_check",
     "PledgeRecord",
     "asset_key",
     "fetch_pledge_proof",
@@ -272,3 +274,48 @@ def fetch_pledge_proof(
     if operator_key is not None:
         out["headerSignature"] = sign_header(int(w3.eth.chain_id), keccak(header), operator_key)
     return out
+
+
+def credential_asset_key(credential: Any) -> bytes | None:
+    """The asset key of a data-asset certificate (its ``issuer.id`` and ``credentialSubject.assetId``),
+    or None when the credential carries no asset."""
+    if not isinstance(credential, dict):
+        return None
+    issuer = credential.get("issuer")
+    issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
+    subject = credential.get("credentialSubject")
+    asset_id = subject.get("assetId") if isinstance(subject, dict) else None
+    if not isinstance(issuer_id, str) or not isinstance(asset_id, str) or not asset_id:
+        return None
+    return asset_key(issuer_id, asset_id)
+
+
+def pledge_check(
+    credential: Any,
+    pledge_proof: dict[str, Any] | None,
+    *,
+    pledge_registry: str | None,
+    trust: TrustSource,
+    lender_names: dict[str, str] | None = None,
+) -> Check:
+    """The ``pledge`` check (docs/FORMAT.md §16): ``passed`` with "not pledged" or "pledged to …
+    since …, loan ref …" when the proof proves the asset's state; ``failed`` when the proof proves
+    nothing or the asset is disputed or its registration cancelled; ``skipped`` when there is
+    nothing to check."""
+    key = credential_asset_key(credential)
+    if key is None:
+        return Check("pledge", "skipped", "the credential names no data asset (issuer.id and credentialSubject.assetId)")
+    if pledge_registry is None:
+        return Check("pledge", "skipped", "no pledge registry is known for this chain")
+    if pledge_proof is None:
+        return Check("pledge", "skipped", "no pledge proof was given")
+    try:
+        state = verify_pledge_proof(pledge_proof, key=key, pledge_registry=pledge_registry.lower(), trust=trust)
+    except InvalidPledgeProof as exc:
+        return Check("pledge", "failed", f"the pledge proof does not prove the asset's state: {exc}")
+    text = state.describe(lender_names) + f" (as of block {state.block_number})"
+    if state.state == "unregistered":
+        return Check("pledge", "failed", f"the asset is not registered in the pledge registry (as of block {state.block_number})")
+    if state.disputed or state.state == "cancelled":
+        return Check("pledge", "failed", text)
+    return Check("pledge", "passed", f"registration no. {state.registration_no}: {text}")

@@ -161,3 +161,37 @@ def test_refusals(world):
     # nor the state of another contract
     with pytest.raises(InvalidPledgeProof, match="account"):
         verify_pledge_proof(good, key=key, pledge_registry=dep.anchor_registry.lower(), trust=trust)
+
+
+def test_the_pledge_check_of_a_data_asset_certificate(world):
+    from verifier._pledge_proof import pledge_check
+
+    chain, dep, reg = world
+    key = _register(chain, reg, "DA-CHECK")
+    cred = {"issuer": {"id": ISSUER}, "credentialSubject": {"assetId": "DA-CHECK"}}
+    trust = _bundle_trust(chain, dep)
+    addr = dep.pledge_registry
+
+    def check(c=cred, proof="fetch", registry=addr):
+        if proof == "fetch":
+            proof = fetch_pledge_proof(chain.w3, dep.pledge_registry, key, OPERATOR_KEY)
+        return pledge_check(c, proof, pledge_registry=registry, trust=trust, lender_names=NAMES)
+
+    got = check()
+    assert got.status == "passed" and "not pledged" in got.reason, got
+    _pledge(chain, reg, key, BANK_A, "LOAN-7")
+    got = check()
+    assert got.status == "passed" and "pledged to 示例银行" in got.reason and "loan ref LOAN-7" in got.reason, got
+    chain.transact(reg.functions.openDispute(key, b"\2" * 32), GOV)
+    got = check()
+    assert got.status == "failed" and "under dispute" in got.reason, got
+    assert check(c={"issuer": {"id": ISSUER}, "credentialSubject": {}}).status == "skipped"
+    assert check(proof=None).status == "skipped"
+    assert check(registry=None).status == "skipped"
+    bad = fetch_pledge_proof(chain.w3, dep.pledge_registry, key, OPERATOR_KEY)
+    bad["accountProof"] = bad["accountProof"][:1]
+    assert check(proof=bad).status == "failed"
+    other = {"issuer": {"id": ISSUER}, "credentialSubject": {"assetId": "DA-NOT-REGISTERED"}}
+    got = check(c=other, proof=fetch_pledge_proof(chain.w3, dep.pledge_registry, asset_key(ISSUER, "DA-NOT-REGISTERED"),
+                                                 OPERATOR_KEY))
+    assert got.status == "failed" and "not registered" in got.reason
