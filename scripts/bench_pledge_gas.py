@@ -72,7 +72,7 @@ def measure() -> list[dict]:
                 return tx(reg.functions.pledge(asset, rank, addr(lender), loan, FAR, sign(holder, asset, rank, lender, loan),
                                                sign(lender, asset, rank, lender, loan)), gov)
 
-            asset = kk("did:web:data.gd.gov.cn/DA-2026-0001")
+            asset = kk("did:certledger:31337:issuer:3/DA-2026-0001")
             row("registerAsset (first registration, number assigned)", tx(reg.functions.registerAsset(asset, addr(holder), 1), gov))
             row("pledge (holder + lender EIP-712 signatures, first pledge)", pledge(asset, bank_a),
                 "relayed by the registry; 2 ecrecover")
@@ -93,7 +93,7 @@ def measure() -> list[dict]:
             row("transferAsset", tx(reg.functions.transferAsset(asset, addr(DEV_KEYS[5]), os.urandom(32)), gov))
             row("changeAsset", tx(reg.functions.changeAsset(asset, kk("v2")), gov))
             row("cancelAsset", tx(reg.functions.cancelAsset(asset, 1), gov))
-            ranked = kk("did:web:data.gd.gov.cn/DA-2026-0002")
+            ranked = kk("did:certledger:31337:issuer:3/DA-2026-0002")
             tx(reg.functions.registerAsset(ranked, addr(holder), 2), gov)
             pledge(ranked, bank_a, 1)
             row("pledge (rank 2 of a ranked asset)", pledge(ranked, bank_b, 2))

@@ -58,7 +58,7 @@ def _tx(chain, fn, key=GOV):
 
 
 def _register(chain, reg, ranks=1, holder=HOLDER):
-    key = asset_key("did:web:data.gd.gov.cn", "DA-" + H.b32().hex()[:12])
+    key = asset_key("did:certledger:31337:issuer:3", "DA-" + H.b32().hex()[:12])
     receipt = _tx(chain, reg.functions.registerAsset(key, H.addr(holder), ranks))
     return key, H.one_event(reg, "AssetRegistered", receipt)["registrationNo"]
 

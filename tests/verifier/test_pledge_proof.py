@@ -28,7 +28,7 @@ pytestmark = pytest.mark.chain
 OPERATOR_KEY = b"\x42" * 32
 GOV, HOLDER, BANK_A, BANK_B = DEV_KEYS[0], DEV_KEYS[1], DEV_KEYS[2], DEV_KEYS[3]
 FAR = 2**63 - 1
-ISSUER = "did:web:data.gd.gov.cn"
+ISSUER = "did:certledger:31337:issuer:3"
 NAMES = {Account.from_key(BANK_A).address.lower(): "示例银行"}
 TYPES = {"Pledge": [
     {"name": "assetKey", "type": "bytes32"}, {"name": "rank", "type": "uint8"},
