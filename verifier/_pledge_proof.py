@@ -1,4 +1,4 @@
-"""Pledge state of a data asset proven from chain state (docs/FORMAT.md, "Pledges"; issue 22).
+"""Pledge state of a data asset proven from chain state (docs/FORMAT.md §17; issue 22).
 
 An asset is keyed by ``assetKey = keccak256(utf8(issuer.id + "/" + credentialSubject.assetId))``.
 Its state in ``PledgeRegistry`` is one slot (``_assets[assetKey]``) plus two slots per rank
@@ -298,7 +298,7 @@ def pledge_check(
     trust: TrustSource,
     lender_names: dict[str, str] | None = None,
 ) -> Check:
-    """The ``pledge`` check (docs/FORMAT.md §16): ``passed`` with "not pledged" or "pledged to …
+    """The ``pledge`` check (docs/FORMAT.md §17): ``passed`` with "not pledged" or "pledged to …
     since …, loan ref …" when the proof proves the asset's state; ``failed`` when the proof proves
     nothing or the asset is disputed or its registration cancelled; ``skipped`` when there is
     nothing to check."""
