@@ -216,6 +216,13 @@ def verify_pledge_proof(
     if not isinstance(proof, dict):
         raise InvalidPledgeProof("pledgeProof must be an object")
     state_root, number = _state_root(proof, trust)
+    return prove_pledge_storage(proof, key=key, pledge_registry=pledge_registry, state_root=state_root, number=number)
+
+
+def prove_pledge_storage(
+    proof: dict[str, Any], *, key: bytes, pledge_registry: str, state_root: bytes, number: int
+) -> AssetPledgeState:
+    """Steps 2–4 of §17.3: the account and storage proofs walked from an already trusted ``state_root``."""
     registry = bytes.fromhex(pledge_registry[2:])
     try:
         account = HexaryTrie.get_from_proof(  # type: ignore[no-untyped-call]
@@ -276,6 +283,29 @@ def fetch_pledge_proof(
     return out
 
 
+def online_pledge_state(w3: Any, pledge_registry: str, key: bytes, block: int) -> AssetPledgeState:
+    """Online (``--rpc``): the asset's state at ``block`` proven with the node's own ``eth_getProof``
+    against the node's ``stateRoot`` of that block (the node is trusted, as online verification trusts it)."""
+    try:
+        proof = fetch_pledge_proof(w3, pledge_registry, key, None, block)
+        state_root = bytes(w3.eth.get_block(block)["stateRoot"])
+    except Exception as exc:  # noqa: BLE001 - connection errors come in many types
+        raise InvalidPledgeProof(f"the node did not answer the pledge proof: {exc}") from None
+    return prove_pledge_storage(proof, key=key, pledge_registry=pledge_registry.lower(), state_root=state_root,
+                                number=block)
+
+
+def state_check(state: AssetPledgeState, lender_names: dict[str, str] | None = None) -> Check:
+    """The ``pledge`` check of a proven asset state (§17.3)."""
+    text = state.describe(lender_names) + f" (as of block {state.block_number})"
+    if state.state == "unregistered":
+        return Check("pledge", "failed",
+                     f"the asset is not registered in the pledge registry (as of block {state.block_number})")
+    if state.disputed or state.state == "cancelled":
+        return Check("pledge", "failed", text)
+    return Check("pledge", "passed", f"registration no. {state.registration_no}: {text}")
+
+
 def credential_asset_key(credential: Any) -> bytes | None:
     """The asset key of a data-asset certificate (its ``issuer.id`` and ``credentialSubject.assetId``),
     or None when the credential carries no asset."""
@@ -313,9 +343,4 @@ def pledge_check(
         state = verify_pledge_proof(pledge_proof, key=key, pledge_registry=pledge_registry.lower(), trust=trust)
     except InvalidPledgeProof as exc:
         return Check("pledge", "failed", f"the pledge proof does not prove the asset's state: {exc}")
-    text = state.describe(lender_names) + f" (as of block {state.block_number})"
-    if state.state == "unregistered":
-        return Check("pledge", "failed", f"the asset is not registered in the pledge registry (as of block {state.block_number})")
-    if state.disputed or state.state == "cancelled":
-        return Check("pledge", "failed", text)
-    return Check("pledge", "passed", f"registration no. {state.registration_no}: {text}")
+    return state_check(state, lender_names)

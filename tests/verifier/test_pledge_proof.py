@@ -195,3 +195,61 @@ def test_the_pledge_check_of_a_data_asset_certificate(world):
     got = check(c=other, proof=fetch_pledge_proof(chain.w3, dep.pledge_registry, asset_key(ISSUER, "DA-NOT-REGISTERED"),
                                                  OPERATOR_KEY))
     assert got.status == "failed" and "not registered" in got.reason
+
+
+# -- certledger-verify --pledge (online) and --pledge-proof (offline) ------------------------
+
+
+def _cli(*args, cwd):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / "certledger-verify"
+    proc = subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True)
+    lines = proc.stdout.strip().splitlines()
+    return proc.returncode, (json.loads(lines[0]) if lines and lines[0].startswith("{") else None), proc
+
+
+def test_cli_pledge_online_and_offline(world, tmp_path):
+    """The pledge check appended to certledger-verify's checks: an (unanchored) certificate's other
+    checks fail, so this asserts the pledge check itself and the exit code of bad input."""
+    import json
+
+    chain, dep, reg = world
+    key = _register(chain, reg, "DA-CLI")
+    _pledge(chain, reg, key, BANK_A, "CLI-LOAN")
+    cred = {"issuer": {"id": ISSUER}, "credentialSubject": {"assetId": "DA-CLI"}}
+    (tmp_path / "c.json").write_text(json.dumps(cred))
+    (tmp_path / "d.json").write_text(json.dumps(dep.to_json()))
+    (tmp_path / "lenders.json").write_text(json.dumps(NAMES, ensure_ascii=False))
+    rpc = chain.rpc_url
+    code, out, proc = _cli("c.json", "--rpc", rpc, "--deployment", "d.json", "--pledge", "--lenders", "lenders.json",
+                           "--json", cwd=tmp_path)
+    checks = {c["name"]: c for c in out["checks"]}
+    assert checks["pledge"]["status"] == "passed" and "pledged to 示例银行" in checks["pledge"]["reason"], out
+    assert "loan ref CLI-LOAN" in checks["pledge"]["reason"]
+    # offline: the registry's operator-signed bundle names the pledge registry; the proof is a file
+    trust = _bundle_trust(chain, dep)
+    bundle = build_trust_bundle(
+        chain_id=dep.chain_id, contracts={k: v.lower() for k, v in dep.contracts.items()},
+        block={"number": trust.block_number, "hash": "0x" + bytes(chain.w3.eth.get_block(trust.block_number)["hash"]).hex(),
+               "timestamp": trust.block_timestamp,
+               "stateRoot": "0x" + bytes(chain.w3.eth.get_block(trust.block_number)["stateRoot"]).hex()},
+        issuers=[], anchors=[])
+    (tmp_path / "b.json").write_text(json.dumps(sign_trust_bundle(bundle, OPERATOR_KEY)))
+    (tmp_path / "p.json").write_text(json.dumps(fetch_pledge_proof(chain.w3, dep.pledge_registry, key, OPERATOR_KEY)))
+    code, out, proc = _cli("c.json", "--bundle", "b.json", "--operator", eth_address(OPERATOR_KEY),
+                           "--pledge-proof", "p.json", "--json", "--max-age", "none", cwd=tmp_path)
+    checks = {c["name"]: c for c in out["checks"]}
+    assert checks["pledge"]["status"] == "passed" and "loan ref CLI-LOAN" in checks["pledge"]["reason"], out
+    # bad input: one line, exit 2
+    for args, message in (
+        (("--bundle", "b.json", "--pledge", "--max-age", "none"), "--pledge asks the node"),
+        (("--bundle", "b.json", "--pledge-proof", "missing.json", "--max-age", "none"), "pledge proof"),
+        (("--bundle", "b.json", "--lenders", "lenders.json", "--max-age", "none"), "--lenders"),
+        (("--rpc", rpc, "--deployment", "d.json", "--pledge", "--pledge-proof", "p.json"), "not both"),
+    ):
+        code, _, proc = _cli("c.json", *args, cwd=tmp_path)
+        assert code == 2 and message in proc.stderr and "Traceback" not in proc.stderr, (args, proc.stderr)
