@@ -76,3 +76,18 @@ async def test_pledge_proof_route(service, chain):
     _error(await c.get(f"/v1/credentials/{licence_id}/pledge"), 409, "conflict")  # no data asset
     _error(await c.get("/v1/credentials/urn:uuid:00000000-0000-4000-8000-000000000000/pledge"), 404, "not_found")
     assert json.loads(json.dumps(got.to_json()))["name"] == "pledge"
+
+
+def test_pledge_cli_refuses_with_one_line(tmp_path):
+    """`certledger pledge proof` against no registry, and against a path that is not one: exit 1, one line."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ledger_node.node import free_port
+
+    exe = Path(sys.executable).parent / "certledger"
+    proc = subprocess.run([str(exe), "pledge", "proof", "urn:uuid:x", str(tmp_path / "p.json"), "--url",
+                           f"http://127.0.0.1:{free_port()}"], capture_output=True, text=True)
+    assert proc.returncode == 1 and "cannot reach the registry" in proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr and not (tmp_path / "p.json").exists()
