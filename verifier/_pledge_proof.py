@@ -344,3 +344,42 @@ def pledge_check(
     except InvalidPledgeProof as exc:
         return Check("pledge", "failed", f"the pledge proof does not prove the asset's state: {exc}")
     return state_check(state, lender_names)
+
+
+#: The PledgeRegistry events of an asset's history (all index ``assetKey`` as their first topic).
+HISTORY_EVENTS = ("AssetRegistered", "AssetTransferred", "AssetChanged", "AssetCancelled", "DisputeOpened",
+                  "DisputeResolved", "Pledged", "PledgeReleased", "PledgeCancelled")
+
+
+def decode_history(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An asset's registration and pledge history from raw ``eth_getLogs`` entries of PledgeRegistry,
+    oldest first: ``{blockNumber, event, args}`` (addresses lower-case, bytes 0x-hex). Events of
+    another contract version, or not of this ABI, are left out."""
+    from eth_abi import decode as abi_decode
+
+    abi = contract_data("PledgeRegistry")["abi"]
+    by_topic = {}
+    for e in abi:
+        if e.get("type") == "event" and e["name"] in HISTORY_EVENTS:
+            sig = f"{e['name']}({','.join(i['type'] for i in e['inputs'])})"
+            by_topic[keccak(sig.encode())] = e
+    out = []
+    for log in logs:
+        topics = [bytes.fromhex(str(t)[2:]) for t in log.get("topics", [])]
+        event = by_topic.get(topics[0]) if topics else None
+        if event is None:
+            continue
+        indexed = [i for i in event["inputs"] if i["indexed"]]
+        plain = [i for i in event["inputs"] if not i["indexed"]]
+        args: dict[str, Any] = {}
+        for i, t in zip(indexed, topics[1:]):
+            args[i["name"]] = abi_decode([i["type"]], t)[0]
+        for i, v in zip(plain, abi_decode([i["type"] for i in plain], bytes.fromhex(str(log["data"])[2:]))):
+            args[i["name"]] = v
+        shown = {k: ("0x" + v.hex() if isinstance(v, bytes) else v.lower() if isinstance(v, str) else v)
+                 for k, v in args.items() if k != "assetKey"}
+        if "loanRef" in args:
+            shown["loanRef"] = loan_ref_text(args["loanRef"])
+        out.append({"blockNumber": int(str(log["blockNumber"]), 16) if str(log["blockNumber"]).startswith("0x")
+                    else int(log["blockNumber"]), "event": event["name"], "args": shown})
+    return out

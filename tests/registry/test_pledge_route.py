@@ -72,6 +72,10 @@ async def test_pledge_proof_route(service, chain):
     sync.transact(reg.functions.pledge(akey, 1, msg["lender"], msg["loanRef"], FAR, *sigs), BANK)
     got = await check()
     assert got.status == "passed" and "pledged to 示例银行" in got.reason and "ROUTE-LOAN" in got.reason, got
+    history = (await c.get(f"/v1/credentials/{cert_id}/pledge")).json()["history"]
+    assert [e["event"] for e in history] == ["AssetRegistered", "Pledged"], history
+    assert history[1]["args"]["lender"] == Account.from_key(BANK).address.lower()
+    assert history[1]["args"]["loanRef"] == "ROUTE-LOAN" and history[0]["args"]["registrationNo"] >= 1
 
     _error(await c.get(f"/v1/credentials/{licence_id}/pledge"), 409, "conflict")  # no data asset
     _error(await c.get("/v1/credentials/urn:uuid:00000000-0000-4000-8000-000000000000/pledge"), 404, "not_found")

@@ -16,7 +16,7 @@ from registry.core.errors import ChainUnavailable, Conflict
 from registry.services import records
 from verifier._anchor_proof import header_rlp_from_block, sign_header
 from verifier._internal.keccak import keccak256
-from verifier._pledge_proof import credential_asset_key, pledge_storage_keys
+from verifier._pledge_proof import credential_asset_key, decode_history, pledge_storage_keys
 
 router = APIRouter(prefix="/v1/credentials", tags=["credentials"])
 
@@ -55,5 +55,10 @@ async def credential_pledge(credential_id: str, request: Request):
         "storageProofs": [list(sp["proof"]) for sp in reply["result"]["storageProof"]],
         "headerSignature": sign_header(ctx.deployment.chain_id, keccak256(header), bytes.fromhex(ctx.operator_key[2:])),
     }
+    logs = await provider.make_request("eth_getLogs", [{
+        "address": address, "fromBlock": hex(ctx.deployment.deploy_block), "toBlock": number,
+        "topics": [None, "0x" + key.hex()]}])
+    # the history is the node's word (events are not in the proven state); the proof is what counts
+    history = decode_history(logs["result"]) if isinstance(logs.get("result"), list) else []
     return {"credentialId": cred.id, "assetKey": "0x" + key.hex(), "pledgeRegistry": registry.lower(),
-            "pledgeProof": proof}
+            "pledgeProof": proof, "history": history}
