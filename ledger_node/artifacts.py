@@ -13,7 +13,7 @@ from pathlib import Path
 from ledger_node.errors import LedgerNodeError
 
 BUILD_DIR = Path(str(files("ledger_node") / "build"))
-ARTIFACT_NAMES = ("IssuerRegistry", "AnchorRegistry", "DataFlowLedger")
+ARTIFACT_NAMES = ("IssuerRegistry", "AnchorRegistry", "DataFlowLedger", "PledgeRegistry")
 
 
 @dataclass(frozen=True)

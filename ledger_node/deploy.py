@@ -1,4 +1,4 @@
-"""Deploy the three contracts from the committed artifacts and write a deployment manifest.
+"""Deploy the four contracts from the committed artifacts and write a deployment manifest.
 
 The manifest (JSON) names the chain (id and genesis hash), the contract addresses, the deploy
 block, the deployer and role holders, and the sha256 of each artifact it deployed. Deploying
@@ -48,6 +48,11 @@ class Deployment:
     def data_flow_ledger(self) -> str:
         return self.contracts["dataFlowLedger"]
 
+    @property
+    def pledge_registry(self) -> str | None:
+        """The PledgeRegistry (issue 22); None in a manifest written before it existed."""
+        return self.contracts.get("pledgeRegistry")
+
     def to_json(self) -> dict:
         d = asdict(self)
         return {
@@ -67,6 +72,8 @@ class Deployment:
         try:
             contracts = {k: Web3.to_checksum_address(data["contracts"][k])
                          for k in ("issuerRegistry", "anchorRegistry", "dataFlowLedger")}
+            if data["contracts"].get("pledgeRegistry"):
+                contracts["pledgeRegistry"] = Web3.to_checksum_address(data["contracts"]["pledgeRegistry"])
             return cls(
                 chain_id=int(data["chainId"]),
                 genesis_hash=str(data["genesisHash"]),
@@ -137,6 +144,7 @@ def deploy(
     ir, receipt = chain.deploy_contract("IssuerRegistry", deployer_key, governance)
     ar, _ = chain.deploy_contract("AnchorRegistry", deployer_key, governance, ir)
     fl, _ = chain.deploy_contract("DataFlowLedger", deployer_key, governance, ar)
+    pr, _ = chain.deploy_contract("PledgeRegistry", deployer_key, governance)
     ledger = chain.contract("DataFlowLedger", fl)
     regs = [Web3.to_checksum_address(r) for r in (regulators or (deployer,))]
     for reg in regs:
@@ -145,12 +153,13 @@ def deploy(
     manifest = Deployment(
         chain_id=chain_id,
         genesis_hash=chain.genesis_hash(),
-        contracts={"issuerRegistry": ir, "anchorRegistry": ar, "dataFlowLedger": fl},
+        contracts={"issuerRegistry": ir, "anchorRegistry": ar, "dataFlowLedger": fl, "pledgeRegistry": pr},
         deploy_block=int(receipt["blockNumber"]),
         deployer=deployer,
         governance=governance,
         regulators=regs,
-        artifacts={n: load_artifact(n).sha256 for n in ("IssuerRegistry", "AnchorRegistry", "DataFlowLedger")},
+        artifacts={n: load_artifact(n).sha256
+                   for n in ("IssuerRegistry", "AnchorRegistry", "DataFlowLedger", "PledgeRegistry")},
         deployed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
     write_manifest(manifest, manifest_path)

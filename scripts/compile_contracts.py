@@ -29,7 +29,7 @@ CONTRACTS = ROOT / "contracts"
 BUILD = ROOT / "ledger_node" / "build"
 VERIFIER_DATA = ROOT / "verifier" / "_data" / "contracts.json"
 WRAPPER = ROOT / "scripts" / "solc-js"
-DEPLOYABLE = ("IssuerRegistry", "AnchorRegistry", "DataFlowLedger")
+DEPLOYABLE = ("IssuerRegistry", "AnchorRegistry", "DataFlowLedger", "PledgeRegistry")
 SETTINGS = {
     "evmVersion": "cancun",
     "viaIR": True,

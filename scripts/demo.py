@@ -207,6 +207,7 @@ async def _story(ctx, settings, out: Path, rng: random.Random) -> None:
 
             step(9, "The loan: the bank asks for the certificate, the enterprise presents it bound to that request")
             await _loan_story(out, orgs, bundle)
+            await _pledge_story(ctx, out, cert, bundle)
 
             step(10, "An e-licence as a QR code that opens the verify page")
             r = await c.get(f"/v1/credentials/{licence_ids[0]}/qr.png",
@@ -324,6 +325,71 @@ async def _loan_story(out: Path, orgs, bundle) -> None:
     later = (parse_datetime(request["expires"]) + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     _verify(out, ["loan-presentation.json", "--presentation", "loan-request.json", "--bundle", "trust-bundle.json",
                   "--at", later], expect=1)
+
+
+async def _pledge_story(ctx, out: Path, cert: dict, bundle: dict) -> None:
+    """Issue 22: the bank checks the asset is not pledged (proven from PledgeRegistry storage under the
+    operator-signed header), takes a pledge with both parties' EIP-712 consent; a second bank sees it
+    and its own pledge is refused on-chain; on repayment the first bank releases it. Talks to the
+    contract directly: the registry's pledge routes are not built yet (the holder's and banks'
+    chain accounts are development keys)."""
+    from eth_account import Account
+
+    from ledger_node import DEV_KEYS
+    from ledger_node.chain import Chain, RevertError
+    from verifier import TrustBundle
+    from verifier._pledge_proof import asset_key, fetch_pledge_proof, loan_ref_bytes, pledge_check
+
+    d = ctx.deployment
+    if d.pledge_registry is None:
+        say("[yellow]this deployment predates the pledge registry (`certledger deploy --force` adds it): "
+            "pledges skipped[/yellow]")
+        return
+    chain = Chain(ctx.rpc_url)
+    reg = chain.contract("PledgeRegistry", d.pledge_registry)
+    holder, bank_a, bank_b = DEV_KEYS[7], DEV_KEYS[8], DEV_KEYS[9]
+    names = {Account.from_key(bank_a).address.lower(): "示例银行", Account.from_key(bank_b).address.lower(): "第二银行"}
+    key = asset_key(cert["issuer"]["id"], cert["credentialSubject"]["assetId"])
+    if reg.functions.assetOf(key).call()[5] == 0:
+        receipt = chain.transact(reg.functions.registerAsset(key, Account.from_key(holder).address, 1),
+                                 ctx.governance_key)
+        no = reg.events.AssetRegistered().process_receipt(receipt)[0]["args"]["registrationNo"]
+        say(f"the data authority registers the asset (registration no. {no}), holder the manufacturer's chain account")
+    trust = TrustBundle.load(bundle, operators=[bundle["signature"]["signer"]])
+    operator = bytes.fromhex(ctx.operator_key[2:])
+
+    def check(who: str) -> str:
+        proof = fetch_pledge_proof(chain.w3, d.pledge_registry, key, operator)
+        (out / "pledge-proof.json").write_text(json.dumps(proof))
+        got = pledge_check(cert, proof, pledge_registry=d.pledge_registry, trust=trust, lender_names=names)
+        say(f"[dim]{who}$[/dim] pledge: {got.status} — {got.reason}")
+        return got.reason
+
+    check("bank")
+    domain = {"name": "certledger-pledges", "version": "1", "chainId": d.chain_id, "verifyingContract": reg.address}
+    types = {"Pledge": [{"name": n, "type": t} for n, t in (
+        ("assetKey", "bytes32"), ("rank", "uint8"), ("holder", "address"), ("lender", "address"),
+        ("loanRef", "bytes32"), ("nonce", "uint32"), ("deadline", "uint64"))]}
+
+    def pledge(lender: str, loan: str):
+        a = reg.functions.assetOf(key).call()
+        deadline = int(datetime.now().timestamp()) + 3600
+        msg = {"assetKey": key, "rank": 1, "holder": a[0], "lender": Account.from_key(lender).address,
+               "loanRef": loan_ref_bytes(loan), "nonce": a[6], "deadline": deadline}
+        sigs = [bytes(Account.sign_typed_data(k, domain, types, msg).signature) for k in (holder, lender)]
+        return chain.transact(reg.functions.pledge(key, 1, msg["lender"], msg["loanRef"], deadline, *sigs), lender)
+
+    pledge(bank_a, "GZ-LOAN-2026-001")
+    say("the manufacturer and 示例银行 sign the pledge (EIP-712); the bank registers it on-chain")
+    check("second bank")
+    try:
+        pledge(bank_b, "SZ-LOAN-2026-042")
+        raise RuntimeError("the second pledge was accepted")
+    except RevertError as exc:
+        say(f"第二银行's own pledge, signed by the manufacturer too, is refused on-chain: {exc.name}")
+    chain.transact(reg.functions.release(key, 1, b""), bank_a)
+    say("the loan is repaid: 示例银行 releases its pledge")
+    check("bank")
 
 
 async def _rules_story(api: Api, keys, orgs, digest, out: Path, pi_certs: dict) -> None:

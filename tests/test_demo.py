@@ -48,6 +48,10 @@ def test_demo_runs_twice_and_its_artefacts_verify_independently(tmp_path):
                                   capture_output=True, text=True, timeout=600)
             assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
             assert "certledger demo done" in proc.stdout
+            # the pledge (issue 22): not pledged → pledged to the first bank → the second refused → released
+            text = " ".join(proc.stdout.split())
+            assert text.count("not pledged") == 2 and "pledged to 示例银行 since" in text, text[-3000:]
+            assert "refused on-chain: AlreadyPledged" in text and "releases its pledge" in text
             names = {p.name for p in out.iterdir()}
             assert {"business-licence.json", "business-licence-qr.png", "data-asset-certificate.json",
                     "data-asset-certificate.redacted.json", "data-asset-certificate.tampered.json",
@@ -59,6 +63,16 @@ def test_demo_runs_twice_and_its_artefacts_verify_independently(tmp_path):
 
     bundle = json.loads((out / "trust-bundle.json").read_text())
     operator = bundle["signature"]["signer"]
+    # the last pledge proof (after the release) proves "not pledged" to the verifier's own check
+    from verifier import TrustBundle
+    from verifier._pledge_proof import pledge_check
+
+    manifest = json.loads((tmp_path / "state" / "deployment.json").read_text())
+    cert = json.loads((out / "data-asset-certificate.json").read_text())
+    got = pledge_check(cert, json.loads((out / "pledge-proof.json").read_text()),
+                       pledge_registry=manifest["contracts"]["pledgeRegistry"],
+                       trust=TrustBundle.load(bundle, operators=[operator]))
+    assert got.status == "passed" and "not pledged" in got.reason, got
     ok = _verify("business-licence.json", "data-asset-certificate.json", "--bundle", "trust-bundle.json",
                  "--operator", operator, cwd=out)
     assert ok.returncode == 0, ok.stdout + ok.stderr

@@ -143,7 +143,7 @@ def test_certledger_deploy_and_serve_from_the_wheel_on_sqlite(installed, wheel_c
                     timeout=300, cwd=installed.cwd, env=installed.env)
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     manifest = json.loads((data_dir / "deployment.json").read_text())
-    assert set(manifest["contracts"]) == {"issuerRegistry", "anchorRegistry", "dataFlowLedger"}
+    assert set(manifest["contracts"]) == {"issuerRegistry", "anchorRegistry", "dataFlowLedger", "pledgeRegistry"}
 
     port = free_port()
     env = {**installed.env, "CERTLEDGER_DATA_DIR": str(data_dir), "CERTLEDGER_RPC_URL": anvil.url}

@@ -49,8 +49,22 @@ from verifier._holder import (
 from verifier._internal.keccak import keccak256
 from verifier._internal.merkle import StandardMerkleTree, leaf_hash
 from verifier._internal.suites import batch_digest, eth_address, sign_batch, sm2_public_key
-from verifier._presentation import HolderKey, PresentationRequest, PresentationResult, present, verify_presentation
 from verifier._issuer_proof import ProvenIssuers, issuer_slots
+from verifier._pledge_proof import (
+    AssetPledgeState,
+    credential_asset_key,
+    decode_history,
+    pledge_check,
+    pledge_storage_keys,
+    verify_pledge_proof,
+)
+from verifier._presentation import (
+    HolderKey,
+    PresentationRequest,
+    PresentationResult,
+    present,
+    verify_presentation,
+)
 from verifier._proof_bundle import (
     BundleProofs,
     attach_bundle_proofs,
@@ -117,11 +131,14 @@ __all__ = [
     "add_bundle_signature",
     "anchor_storage_key",
     "attach_bundle_proofs",
+    "AssetPledgeState",
     "assemble_holder_copy",
     "batch_digest",
     "build_proof_package",
     "build_trust_bundle",
+    "credential_asset_key",
     "credential_type_of",
+    "decode_history",
     "errors",
     "eth_address",
     "fetch_anchor_proof",
@@ -136,6 +153,8 @@ __all__ = [
     "leaf_hash",
     "open_bundle_proofs",
     "parse_qbft_header",
+    "pledge_check",
+    "pledge_storage_keys",
     "prepare_credential",
     "present",
     "redact",
@@ -150,6 +169,7 @@ __all__ = [
     "subject_hash",
     "verify",
     "verify_anchor_proof",
+    "verify_pledge_proof",
     "verify_presentation",
     "verify_sealed_header",
 ]

@@ -270,6 +270,8 @@ class TrustBundle:
             k: r.address(contracts, k, "contracts")
             for k in ("issuerRegistry", "anchorRegistry", "dataFlowLedger")
         }
+        if "pledgeRegistry" in contracts:  # FORMAT.md §17 (optional: bundles before it lack it)
+            self.contracts["pledgeRegistry"] = r.address(contracts, "pledgeRegistry", "contracts")
         self.anchor_registry = self.contracts["anchorRegistry"]
         block = r.get(data, "block", dict, "bundle")
         self.block_number = r.uint(block, "number", "block")

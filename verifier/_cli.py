@@ -25,7 +25,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from verifier._jsonio import MAX_DOCUMENT_BYTES, loads_strict
-from verifier._result import VerificationResult
+from verifier._result import Check, VerificationResult
 from verifier._schema import parse_datetime
 from verifier.errors import CertledgerVerifyError
 
@@ -244,6 +244,19 @@ def verify_command(
             help="verify in N processes (0: one per core); offline trust sources only (not --rpc)",
         ),
     ] = 1,
+    pledge: Annotated[
+        bool,
+        typer.Option("--pledge", help="check a data asset's pledge state at the node (online, with --rpc)"),
+    ] = False,
+    pledge_proof: Annotated[
+        Path | None,
+        typer.Option("--pledge-proof", metavar="FILE",
+                     help="a pledge proof (FORMAT.md §17.3) for the data asset, checked offline (with --bundle)"),
+    ] = None,
+    lender_names: Annotated[
+        Path | None,
+        typer.Option("--lenders", metavar="FILE", help="JSON {address: name} to name lenders in the pledge check"),
+    ] = None,
 ) -> None:
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -266,6 +279,7 @@ def verify_command(
             max_age,
             threshold,
             jobs,
+            (pledge, pledge_proof, lender_names),
         )
     except (InputError, CertledgerVerifyError) as exc:
         err.print(f"[red]certledger-verify:[/] {escape(str(exc))}")
@@ -298,6 +312,7 @@ def _run(
     max_age: str | None = None,
     threshold: int | None = None,
     jobs: int = 1,
+    pledge_options: tuple[bool, Path | None, Path | None] = (False, None, None),
 ) -> int:
     jobs = jobs or os.cpu_count() or 1
     if jobs > 1 and rpc is not None:
@@ -333,6 +348,7 @@ def _run(
         except ValueError as exc:
             raise InputError(f"--max-age: {exc}") from None
     trust = _trust(bundle, operators, rpc, deployment, threshold)
+    pledge_fn = _pledge_checker(trust, *pledge_options)
     from verifier._freshness import check_fresh, default_max_age, evidence_as_of
 
     as_of = evidence_as_of(trust)
@@ -404,7 +420,7 @@ def _run(
         disable=len(names) < 20,
     )
     _WORK.update(verifier=verifier, at=at, data=data, relying_party=relying_party, purpose=purpose,
-                 request=request, json_as_of=as_of_text if json_output else None)
+                 request=request, json_as_of=as_of_text if json_output else None, pledge=pledge_fn)
     with progress, _batches(names, jobs) as batches:
         task = progress.add_task("verify", total=len(names))
         for done, outcomes in batches:
@@ -437,14 +453,75 @@ def _verify_names(names: list[str]) -> list[tuple[str, VerificationResult | str,
         if isinstance(raw, str):
             out.append((name, format_failure(raw)))
         elif w["request"] is None:  # format refuses what cannot be parsed (FORMAT.md §2.1), one file at a time
-            out.append((name, w["verifier"].verify(raw, at=w["at"], data=w["data"], relying_party=w["relying_party"],
-                                                   purpose=w["purpose"])))
+            result = w["verifier"].verify(raw, at=w["at"], data=w["data"], relying_party=w["relying_party"],
+                                          purpose=w["purpose"])
+            if w.get("pledge") is not None:
+                result = _with_check(result, w["pledge"](_parsed(raw)))
+            out.append((name, result))
         else:
             out.extend(_presentation_outcomes(name, raw, w["request"], w["verifier"], w["at"], w["data"]))
     as_of = w["json_as_of"]
     if as_of is None:
         return [(label, result, result.valid) for label, result in out]
     return [(label, _json_line(label, result, as_of), result.valid) for label, result in out]
+
+
+def _pledge_checker(trust: Any, online: bool, proof_file: Path | None, names_file: Path | None) -> Any:
+    """The ``pledge`` check for each credential (FORMAT.md §17.3), or None when not asked for."""
+    if not online and proof_file is None:
+        if names_file is not None:
+            raise InputError("--lenders names lenders in the pledge check: give --pledge or --pledge-proof too")
+        return None
+    from verifier._pledge_proof import credential_asset_key, online_pledge_state, pledge_check, state_check
+
+    names = None
+    if names_file is not None:
+        loaded = _load_json(names_file, "the lenders file")
+        if not isinstance(loaded, dict) or not all(isinstance(v, str) for v in loaded.values()):
+            raise InputError("the lenders file must be a JSON object {address: name}")
+        names = {str(k).lower(): v for k, v in loaded.items()}
+    registry = getattr(trust, "pledge_registry", None) or getattr(trust, "contracts", {}).get("pledgeRegistry")
+    if online:
+        if proof_file is not None:
+            raise InputError("use either --pledge (online, with --rpc) or --pledge-proof FILE (offline), not both")
+        if not hasattr(trust, "w3"):
+            raise InputError("--pledge asks the node: give --rpc and --deployment (offline: --pledge-proof FILE)")
+        if registry is None:
+            raise InputError("the deployment manifest names no pledgeRegistry")
+
+        def online_check(credential: Any) -> Check:
+            key = credential_asset_key(credential)
+            if key is None:
+                return Check("pledge", "skipped", "the credential names no data asset (issuer.id and "
+                             "credentialSubject.assetId)")
+            from verifier.errors import InvalidPledgeProof
+
+            try:
+                return state_check(online_pledge_state(trust.w3, registry, key, trust.block_number), names)
+            except InvalidPledgeProof as exc:
+                return Check("pledge", "failed", str(exc))
+
+        return online_check
+    proof = _load_json(proof_file, "the pledge proof")
+    if registry is None:
+        raise InputError("the trust bundle names no pledgeRegistry (take a bundle from a registry that has one)")
+    return lambda credential: pledge_check(credential, proof, pledge_registry=registry, trust=trust,
+                                           lender_names=names)
+
+
+def _parsed(raw: bytes) -> Any:
+    try:
+        return loads_strict(raw)
+    except ValueError:
+        return None
+
+
+def _with_check(result: VerificationResult, check: Check) -> VerificationResult:
+    """``result`` with one more check; a failed one makes it invalid."""
+    import dataclasses
+
+    return dataclasses.replace(result, checks=(*result.checks, check),
+                               valid=result.valid and check.status != "failed")
 
 
 def _json_line(label: str, result: VerificationResult, as_of: str) -> str:

@@ -41,6 +41,7 @@ def _manifest(deployment: Mapping[str, Any] | str | Path) -> dict[str, Any]:
         return {
             "chainId": int(data["chainId"]),
             **{k: str(contracts[k]).lower() for k in ("issuerRegistry", "anchorRegistry", "dataFlowLedger")},
+            **({"pledgeRegistry": str(contracts["pledgeRegistry"]).lower()} if contracts.get("pledgeRegistry") else {}),
         }
     except (KeyError, TypeError, ValueError):
         raise TrustSourceError(
@@ -85,6 +86,7 @@ class RpcTrust:
             )
         self.chain_id = chain_id
         self.anchor_registry = m["anchorRegistry"]
+        self.pledge_registry: str | None = m.get("pledgeRegistry")  # FORMAT.md §17 (None: not deployed)
         self.block_number = int(pinned["number"])
         self.block_timestamp = int(pinned["timestamp"])
         to = self.w3.to_checksum_address

@@ -30,6 +30,7 @@ __all__ = [
     "BundleSignatureError",
     "CertledgerVerifyError",
     "InvalidAnchorProof",
+    "InvalidPledgeProof",
     "InvalidBundle",
     "InvalidDocument",
     "InvalidPresentation",
@@ -113,3 +114,8 @@ class InvalidPresentation(CertledgerVerifyError, ValueError):
 
 class TrustSourceError(CertledgerVerifyError):
     """An online trust source could not be reached, or its answer made no sense."""
+
+
+class InvalidPledgeProof(InvalidAnchorProof):
+    """A pledge proof (docs/FORMAT.md, "Pledges": block header + eth_getProof of an asset's
+    PledgeRegistry slots) is malformed or does not prove the asset's pledge state."""

@@ -202,6 +202,7 @@ def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
         holder,
         organisations,
         pages,
+        pledges,
         proofs,
         trace_page,
         verify,
@@ -211,7 +212,7 @@ def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
     # Every router is imported eagerly: a broken import fails the app's creation, never drops a router
     # (tests/registry/test_mounting.py).
     for module in (verify, health, organisations, credentials, batches, bundle, holder, flows, pages, trace_page,
-                   audit, proofs):
+                   audit, proofs, pledges):
         document_errors(module.router)
         app.include_router(module.router)
     install_openapi(app)

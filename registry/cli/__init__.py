@@ -14,6 +14,7 @@ from ledger_node.index_cli import index_command
 from registry.cli.bundle import bundle_app
 from registry.cli.flow import flow_app
 from registry.cli.issue import issue
+from registry.cli.pledge import pledge_app
 from registry.cli.service import audit_command, db_app, serve
 from registry.cli.validators import validators_app
 from registry.signer.cli import signer_app
@@ -33,6 +34,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(bundle_app, name="bundle")
 app.add_typer(validators_app, name="validators")
 app.add_typer(flow_app, name="flow")
+app.add_typer(pledge_app, name="pledge")
 app.add_typer(signer_app, name="signer")
 
 

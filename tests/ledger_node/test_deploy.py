@@ -20,7 +20,8 @@ pytestmark = pytest.mark.chain
 
 GOVERNANCE_ROLE = Web3.keccak(text="GOVERNANCE_ROLE")
 REGULATOR_ROLE = Web3.keccak(text="REGULATOR_ROLE")
-NAMES = {"issuerRegistry": "IssuerRegistry", "anchorRegistry": "AnchorRegistry", "dataFlowLedger": "DataFlowLedger"}
+NAMES = {"issuerRegistry": "IssuerRegistry", "anchorRegistry": "AnchorRegistry", "dataFlowLedger": "DataFlowLedger",
+         "pledgeRegistry": "PledgeRegistry"}
 DEPLOYER = Account.from_key(DEV_KEYS[0]).address
 
 
@@ -62,7 +63,8 @@ def test_roles_granted(chain, manifest_path):
     dep, _ = deploy(chain, DEV_KEYS[0], manifest_path)
     for key, name in NAMES.items():
         c = chain.contract(name, dep.contracts[key])
-        assert chain.call(c.functions.hasRole(GOVERNANCE_ROLE, DEPLOYER)) is True
+        role = Web3.keccak(text="DATA_AUTHORITY_ROLE") if name == "PledgeRegistry" else GOVERNANCE_ROLE
+        assert chain.call(c.functions.hasRole(role, DEPLOYER)) is True
         assert chain.call(c.functions.hasRole(b"\0" * 32, DEPLOYER)) is True
     fl = chain.contract("DataFlowLedger", dep.data_flow_ledger)
     assert chain.call(fl.functions.hasRole(REGULATOR_ROLE, DEPLOYER)) is True
@@ -168,3 +170,13 @@ def test_unreachable_chain(tmp_path):
     with pytest.raises(RpcUnreachable):
         deploy(Chain(f"http://127.0.0.1:{free_port()}", timeout=2), DEV_KEYS[0], tmp_path / "m.json")
     assert not (tmp_path / "m.json").exists()
+
+
+def test_a_manifest_written_before_the_pledge_registry_still_loads(chain, manifest_path):
+    dep, _ = deploy(chain, DEV_KEYS[0], manifest_path)
+    assert dep.pledge_registry and chain.has_code(dep.pledge_registry)
+    data = json.loads(manifest_path.read_text())
+    del data["contracts"]["pledgeRegistry"]
+    manifest_path.write_text(json.dumps(data))
+    old = load_manifest(manifest_path)
+    assert old.pledge_registry is None and old.anchor_registry == dep.anchor_registry

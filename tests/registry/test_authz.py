@@ -103,6 +103,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/v1/credentials/{credential_id}"): Row(frozenset({ADMIN, ISSUER})),
     ("GET", "/v1/credentials/{credential_id}/qr.{fmt}"): Row(frozenset({ADMIN, ISSUER})),
     ("GET", "/v1/credentials/{credential_id}/proof"): Row(PUBLIC, note="a fresh proof package; rate-limited"),
+    ("GET", "/v1/credentials/{credential_id}/pledge"): Row(PUBLIC, ok=409, note=(
+        "a fresh pledge proof; rate-limited. Public: no caller is refused; the matrix's credential is a business "
+        "licence (409: no data asset); the 200 path is tests/registry/test_pledge_route.py")),
     ("GET", "/v1/batches"): Row(frozenset({ADMIN}) | ISSUERS, note="issuers see their own"),
     ("GET", "/v1/batches/{batch_id}"): Row(frozenset({ADMIN, ISSUER})),
     ("POST", "/v1/verify"): Row(ANY, request=_post("/v1/verify", lambda env, role: {"credential": env.holder_copy})),

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = {
     "audit": None, "bundle": {"export", "cosign"}, "db": {"upgrade"}, "deploy": None,
     "flow": {"declare", "decide", "show", "trace"}, "index": None, "issue": None,
-    "node": {"up", "down", "status"}, "serve": None, "signer": {"run", "new-key", "check-log"},
+    "node": {"up", "down", "status"}, "pledge": {"proof"}, "serve": None, "signer": {"run", "new-key", "check-log"},
     "validators": {"export"},
 }
 
