@@ -1,25 +1,6 @@
 /* certledger regulator trace page: client-side filters over the server-rendered graph and table.
-   No dependencies; the page works without it (filters then come from the server form only). */
-(function () {  // the zh / en switch, as on the verify page (the same localStorage key)
-  "use strict";
-  function setLang(lang) {
-    var html = document.documentElement;
-    html.classList.remove("lang-both", "lang-zh", "lang-en");
-    html.classList.add("lang-" + lang);
-    html.lang = lang === "en" ? "en" : "zh-Hans-CN";
-    document.querySelectorAll(".langs button").forEach(function (b) {
-      b.setAttribute("aria-pressed", String(b.dataset.lang === lang));
-    });
-    try { localStorage.setItem("certledger-lang", lang); } catch (e) { /* private mode */ }
-  }
-  var saved = null;
-  try { saved = localStorage.getItem("certledger-lang"); } catch (e) { /* private mode */ }
-  if (saved === "zh" || saved === "en" || saved === "both") setLang(saved);
-  document.querySelectorAll(".langs button").forEach(function (b) {
-    b.addEventListener("click", function () { setLang(b.dataset.lang); });
-  });
-})();
-
+   No dependencies (the zh / en switch is static/lang.js, shared with the verify and holder pages);
+   the page works without it (filters then come from the server form only). */
 (function () {
   "use strict";
   var root = document.getElementById("trace");
@@ -49,7 +30,13 @@
     edges.forEach(function (a) {
       a.style.display = visible[a.getAttribute("data-flow-id")] ? "" : "none";
     });
-    if (count) count.textContent = shown + " of " + rows.length + " flows shown";
+    if (count) {
+      count.textContent = "";
+      var zh = document.createElement("span"), en = document.createElement("span");
+      zh.lang = "zh"; zh.textContent = "显示 " + shown + " / " + rows.length + " 条流动";
+      en.lang = "en"; en.textContent = shown + " of " + rows.length + " flows shown";
+      count.appendChild(zh); count.appendChild(document.createTextNode(" ")); count.appendChild(en);
+    }
     root.setAttribute("data-shown", String(shown));
   }
 

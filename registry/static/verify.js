@@ -49,18 +49,6 @@
   }
   function clear(n) { while (n.firstChild) n.removeChild(n.firstChild); return n; }
 
-  // -- language ----------------------------------------------------------------------------
-  function setLang(lang) {
-    var root = document.documentElement;
-    root.classList.remove("lang-both", "lang-zh", "lang-en");
-    root.classList.add("lang-" + lang);
-    root.lang = lang === "en" ? "en" : "zh-Hans-CN";
-    document.querySelectorAll(".langs button").forEach(function (b) {
-      b.setAttribute("aria-pressed", String(b.dataset.lang === lang));
-    });
-    try { localStorage.setItem("certledger-lang", lang); } catch (e) { /* private mode */ }
-  }
-
   // -- files -------------------------------------------------------------------------------
   function chose(kind, file) {
     state[kind] = file || null;
@@ -263,12 +251,6 @@
 
   // -- start -------------------------------------------------------------------------------
   document.addEventListener("DOMContentLoaded", function () {
-    var saved = null;
-    try { saved = localStorage.getItem("certledger-lang"); } catch (e) { /* private mode */ }
-    if (saved === "zh" || saved === "en" || saved === "both") setLang(saved);
-    document.querySelectorAll(".langs button").forEach(function (b) {
-      b.addEventListener("click", function () { setLang(b.dataset.lang); });
-    });
     wireZone("credential");
     wireZone("dataset");
     // a file dropped anywhere else must not navigate away from the page

@@ -69,21 +69,43 @@ async def test_trace_page_in_chromium(world):
                 assert sorted(kinds) == sorted(["certificate_revoked", "certificate_revoked",
                                                 "payload_digest_mismatch", "parent_rejected"])
                 assert await page.is_visible("#client-filters")
-                assert await page.text_content("#shown-count") == "4 of 4 flows shown"
+                assert await page.text_content("#shown-count [lang=en]") == "4 of 4 flows shown"
                 await page.screenshot(path=str(ARTIFACTS / "trace-page.png"), full_page=True)
+
+                # the zh / en switch (static/lang.js, the verify page's): one language at a time, kept on reload
+                await page.click(".langs button[data-lang=zh]")
+                assert await page.get_attribute("html", "class") == "lang-zh"
+                assert await page.get_attribute("html", "lang") == "zh-Hans-CN"
+                assert await page.text_content("#shown-count [lang=zh]") == "显示 4 / 4 条流动"
+                assert not await page.is_visible("#shown-count [lang=en]")
+                assert await page.is_visible("#flows th >> text=适用规则")
+                assert not await page.is_visible("#flows th >> text=rule applied")
+                assert await page.get_attribute(".langs button[data-lang=zh]", "aria-pressed") == "true"
+                await page.reload()
+                assert await page.get_attribute("html", "class") == "lang-zh"
+                await page.screenshot(path=str(ARTIFACTS / "trace-page-zh.png"), full_page=True)
+                await page.click(".langs button[data-lang=en]")
+                assert await page.get_attribute("html", "lang") == "en"
+                assert not await page.is_visible("#flows th >> text=适用规则")
+                assert await page.is_visible("#flows th >> text=rule applied")
+                assert await page.is_visible("header >> text=Sign out")
+                await page.screenshot(path=str(ARTIFACTS / "trace-page-en.png"), full_page=True)
+                await page.click(".langs button[data-lang=both]")
+                assert await page.is_visible("#flows th >> text=适用规则")
+                assert await page.is_visible("#flows th >> text=rule applied")
 
                 # client-side filters: violations only; then hide approved; then search
                 await page.check("#violations-only")
-                assert await page.text_content("#shown-count") == "3 of 4 flows shown"
+                assert await page.text_content("#shown-count [lang=en]") == "3 of 4 flows shown"
                 assert await page.locator("svg .edge:visible").count() == 3
                 assert not await page.is_visible(f"tr.flow-row[data-flow-id='{ids['f3']}']")
                 await page.uncheck("input[data-filter-status][value=approved]")
-                assert await page.text_content("#shown-count") == "1 of 4 flows shown"
+                assert await page.text_content("#shown-count [lang=en]") == "1 of 4 flows shown"
                 assert await page.is_visible(f"tr.flow-row[data-flow-id='{ids['f4']}']")
                 await page.uncheck("#violations-only")
                 await page.check("input[data-filter-status][value=approved]")
                 await page.fill("#search", "Singapore Analytics Pte".replace("Singapore ", "Example "))
-                assert await page.text_content("#shown-count") == "1 of 4 flows shown"
+                assert await page.text_content("#shown-count [lang=en]") == "1 of 4 flows shown"
                 await page.fill("#search", "")
                 await page.screenshot(path=str(ARTIFACTS / "trace-page-filtered.png"))
 

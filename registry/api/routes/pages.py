@@ -39,7 +39,7 @@ from registry.core.errors import BadRequest, NotFound, PayloadTooLarge, Unsuppor
 router = APIRouter(tags=["pages"])
 
 PACKAGE = Path(__file__).resolve().parents[2]
-STATIC = {"verify.js": "text/javascript; charset=utf-8", "verify.css": "text/css; charset=utf-8"}
+STATIC = {"verify.js": "text/javascript; charset=utf-8", "lang.js": "text/javascript; charset=utf-8", "verify.css": "text/css; charset=utf-8"}
 
 MIB = 1024 * 1024
 MAX_CREDENTIAL = 10 * MIB

@@ -8,13 +8,13 @@ Signing in posts an API key once; it is kept in an HttpOnly, SameSite=Strict coo
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
-from string import Template
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from registry.core.errors import RegistryError
 from registry.flows import render, rules, schemas
@@ -25,7 +25,9 @@ from registry.services.orgs import Principal, authenticate
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
 PACKAGE = Path(__file__).resolve().parents[2]
-TEMPLATE = Template((PACKAGE / "templates" / "trace.html").read_text(encoding="utf-8"))
+#: registry/templates/trace*.html: the layout (trace.html), sign-in, the trace, a chain transaction
+TEMPLATES = Environment(loader=FileSystemLoader(PACKAGE / "templates"), autoescape=select_autoescape(["html"]),
+                        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 SCRIPT = (PACKAGE / "static" / "trace.js").read_bytes()
 COOKIE = "certledger_key"
 FILTERS = ("asset", "organisation", "jurisdiction", "from", "to")
@@ -36,7 +38,6 @@ HEADERS = {
     "referrer-policy": "no-referrer",
     "cache-control": "no-store",
 }
-e = html.escape
 
 
 async def _who(request: Request) -> Principal | None:
@@ -60,23 +61,14 @@ def _not_regulator(who: Principal, what: str = "the trace") -> str | None:
     return f"{who.org_name} is not a regulator: {what} is for regulators and admins"
 
 
-def _page(title: str, content: str, who: Principal | None, status: int = 200) -> HTMLResponse:
-    signout = ('<form method="post" action="/trace/signout"><button class="secondary" type="submit">Sign out</button>'
-               "</form>") if who else ""
-    body = TEMPLATE.substitute(title=e(title), content=content, signout=signout,
-                               who=e(f"{who.org_name} ({', '.join(who.roles)})") if who else "not signed in")
+def _page(template: str, title: str, who: Principal | None, status: int = 200, **values) -> HTMLResponse:
+    body = TEMPLATES.get_template(template).render(title=title, heading=values.pop("heading", None), who=who,
+                                                   **values)
     return HTMLResponse(body, status_code=status, headers=HEADERS)
 
 
 def _signin(message: str = "", status: int = 200, who: Principal | None = None) -> HTMLResponse:
-    note = f'<p class="error">{e(message)}</p>' if message else ""
-    return _page("sign in", f"""{note}
-<form method="post" action="/trace/session" id="signin">
-<fieldset><legend>Sign in as a regulator</legend>
-<label>API key<input type="password" name="api_key" autocomplete="off" required></label>
-<button type="submit">Sign in</button></fieldset></form>
-<p class="muted">The trace of cross-border data flows is for data-customs regulators (and admins).</p>""",
-                 who, status)
+    return _page("trace_signin.html", "sign in", who, status, message=message)
 
 
 @router.get("/trace/static/trace.js")
@@ -133,13 +125,12 @@ async def trace_page(request: Request):
     if why := _not_regulator(who):
         return _signin(why, 403, who)
     params = _params(request)
-    form = _filters_form(params)
     try:
         trace = await _trace(request, params)
     except RegistryError as exc:
-        return _page("trace", form + f'<p class="error" id="trace-error">{e(exc.message)}</p>', who,
-                     exc.http_status if 400 <= exc.http_status < 500 else 200)
-    return _page("trace", form + _render_trace(trace, params), who)
+        return _page("trace_main.html", "trace", who, exc.http_status if 400 <= exc.http_status < 500 else 200,
+                     params=params, error=exc.message)
+    return _page("trace_main.html", "trace", who, params=params, error=None, **_trace_values(trace, params))
 
 
 @router.get("/trace/export.{fmt}")
@@ -169,30 +160,27 @@ async def transaction(tx_hash: str, request: Request):
     if why := _not_regulator(who, "chain transactions"):
         return _signin(why, 403, who)
     if not flow_trace.is_hash(tx_hash):
-        return _page("transaction", '<p class="error">not a transaction hash</p>', who, 400)
+        return _page("trace_tx.html", "transaction", who, 400, error="not a transaction hash")
     ctx = request.app.state.ctx
     try:
         rec = await ctx.chain.receipt(tx_hash.lower())
     except RegistryError as exc:
-        return _page("transaction", f'<p class="error">{e(exc.message)}</p>', who, 503)
+        return _page("trace_tx.html", "transaction", who, 503, error=exc.message)
     if rec is None:
-        return _page("transaction", f'<p class="error">no transaction {e(tx_hash)} on this chain</p>', who, 404)
+        return _page("trace_tx.html", "transaction", who, 404, error=f"no transaction {tx_hash} on this chain")
     block = await ctx.chain.w3.eth.get_block(rec["blockNumber"])
     from web3.logs import DISCARD
 
-    rows = [("transaction", schemas.hexs(rec["transactionHash"])), ("status", "success" if rec["status"] == 1 else "failed"),
-            ("block", f'{rec["blockNumber"]} ({schemas.iso(int(block["timestamp"]))})'), ("from", rec["from"]),
-            ("to", rec["to"]), ("gas used", str(rec["gasUsed"])), ("chain id", str(ctx.deployment.chain_id))]
+    rows = [(("交易", "transaction"), schemas.hexs(rec["transactionHash"])),
+            (("状态", "status"), "success" if rec["status"] == 1 else "failed"),
+            (("区块", "block"), f'{rec["blockNumber"]} ({schemas.iso(int(block["timestamp"]))})'),
+            (("发送方", "from"), rec["from"]), (("接收合约", "to"), rec["to"]),
+            (("燃料用量", "gas used"), str(rec["gasUsed"])), (("链编号", "chain id"), str(ctx.deployment.chain_id))]
     events = []
     for name in ("FlowDeclared", "FlowDecided"):
         for ev in getattr(ctx.chain.flows.events, name)().process_receipt(rec, errors=DISCARD):
-            args = {k: _show(v) for k, v in dict(ev["args"]).items()}
-            events.append(f'<h3>{name}</h3><table class="event" data-event="{name}">' + "".join(
-                f"<tr><th>{e(k)}</th><td class=\"mono\">{e(v)}</td></tr>" for k, v in args.items()) + "</table>")
-    content = ('<p><a href="/trace">← back to the trace</a></p><table id="tx">' + "".join(
-        f'<tr><th>{e(k)}</th><td class="mono">{e(str(v))}</td></tr>' for k, v in rows) + "</table>"
-        + ("".join(events) or '<p class="muted">no data-flow ledger events in this transaction</p>'))
-    return _page(f"transaction {tx_hash[:10]}…", content, who)
+            events.append((name, {k: _show(v) for k, v in dict(ev["args"]).items()}))
+    return _page("trace_tx.html", f"transaction {tx_hash[:10]}…", who, rows=rows, events=events, error=None)
 
 
 def _show(v) -> str:
@@ -208,132 +196,18 @@ def _show(v) -> str:
     return str(v)
 
 
-def _filters_form(params: dict) -> str:
-    def field(name, label, placeholder=""):
-        return (f'<label>{label}<input type="text" name="{name}" value="{e(params.get(name, ""))}" '
-                f'placeholder="{e(placeholder)}"></label>')
+def _trace_values(trace: dict, params: dict) -> dict:
+    """What trace_main.html shows of ``trace`` (the graph is the registry's own SVG, render.to_svg)."""
+    table = rules.load()
+    level_names = table.raw["levelNames"]
 
-    return ('<form method="get" action="/trace" id="filters"><fieldset class="filters"><legend>Trace</legend>'
-            + field("asset", "Asset (certificate id or leaf)", "urn:uuid:… or 0x…")
-            + field("organisation", "Organisation (identifier or id)", "91440101… or HK-BR-…")
-            + field("jurisdiction", "Jurisdiction", "CN-GD, HK, SG…")
-            + field("from", "Declared from", "2026-01-01") + field("to", "Declared to", "2026-12-31")
-            + '<button type="submit">Load trace</button> <a href="/trace">clear</a></fieldset></form>')
+    def level_of(rule: dict | None) -> dict:
+        if not rule:
+            return {}
+        return level_names.get(rule["requires"], {"zh": rule["requires"], "en": rule["requires"]})
 
-
-def _render_trace(trace: dict, params: dict) -> str:
-    edges, violations = trace["edges"], trace["violations"]
-    nodes = {n["id"]: n for n in trace["nodes"]}
-    bad = {v["flowId"] for v in violations}
-    qs = urlencode(params)
-    cards = (f'<div class="summary"><div class="card"><b id="n-flows">{len(edges)}</b>flows</div>'
-             f'<div class="card"><b>{len(nodes)}</b>organisations</div>'
-             f'<div class="card"><b>{len(trace["totals"])}</b>jurisdiction pairs</div>'
-             f'<div class="card{" bad" if violations else ""}"><b id="n-violations">{len(violations)}</b>violations</div>'
-             f'<div class="card">export: <a href="/trace/export.json?{e(qs)}">JSON</a> · '
-             f'<a href="/trace/export.csv?{e(qs)}">CSV</a> · '
-             f'<a href="/trace/export.csv?{e(urlencode({**params, "table": "violations"}))}">violations CSV</a> · '
-             f'<a href="/trace/export.svg?{e(qs)}">SVG</a></div></div>')
-    if not edges:
-        return cards + '<p class="muted" id="empty">No flows match these filters.</p>'
-    vlist = ""
-    if violations:
-        vlist = '<h2>Violations</h2><ul class="violations" id="violations">' + "".join(
-            f'<li data-flow-id="{v["flowId"]}" data-kind="{e(v["kind"])}"><span class="kind">{e(v["kind"])}</span> '
-            f'{e(v["message"])} <span class="muted">({e(v["source"])})</span></li>' for v in violations) + "</ul>"
-    client = ('<fieldset id="client-filters" hidden><legend>Show</legend>'
-              + "".join(f'<label class="inline"><input type="checkbox" data-filter-status value="{s}" checked> '
-                        f'<span class="status status-{s}">{s}</span></label>' for s in ("approved", "pending", "rejected"))
-              + '<label class="inline"><input type="checkbox" id="violations-only"> violations only</label>'
-              + '<label class="inline">search <input type="text" id="search" placeholder="name, code, flow id"></label>'
-              + ' <span id="shown-count" class="muted"></span></fieldset>')
-    legend = ('<p class="legend muted">' + "".join(
-        f'<span><i class="swatch" style="background:{c}"></i>{s}</span>'
-        for s, c in list(render.STATUS_COLOURS.items()) + [("violation", render.VIOLATION_COLOUR)])
-        + "— click an edge for its chain transaction</p>")
-    head = ("<tr><th>flow</th><th>status</th><th>route</th><th>exporter</th><th>importer</th><th>purpose</th>"
-            "<th>volume</th><th>declared</th><th>decision</th><th>" + _bi("适用规则", "rule applied")
-            + "</th><th>violations</th><th>chain</th></tr>")
-    body = []
-    for ed in edges:
-        viol = ed["flowId"] in bad
-        exp, imp = nodes.get(ed["from"], {}), nodes.get(ed["to"], {})
-        parent = f'<br><span class="muted">onward of #{ed["parentFlowId"]}</span>' if ed["parentFlowId"] else ""
-        decision = (f'{e(ed["decidedAt"] or "")}<br>{e(ed["decisionReason"] or "")}' if ed["decidedAt"] else "—")
-        links = f'<a href="/trace/tx/{e(ed["declaredTx"])}" class="tx">declared</a>'
-        if ed["decidedTx"]:
-            links += f' · <a href="/trace/tx/{e(ed["decidedTx"])}" class="tx">decided</a>'
-        body.append(
-            f'<tr class="flow-row{" violation" if viol else ""}" data-flow-id="{ed["flowId"]}" '
-            f'data-status="{e(ed["status"])}" data-violation="{"1" if viol else "0"}">'
-            f'<td>#{ed["flowId"]}{parent}</td><td class="status status-{e(ed["status"])}">{e(ed["status"])}</td>'
-            f'<td>{e(ed["fromJurisdiction"])} → {e(ed["toJurisdiction"])}</td>'
-            f'<td>{e(exp.get("name") or "")}<br><span class="mono">{e(exp.get("identifier") or ed["from"])}</span></td>'
-            f'<td>{e(imp.get("name") or "")}<br><span class="mono">{e(imp.get("identifier") or ed["to"])}</span></td>'
-            f'<td>{e(ed.get("purpose") or "")}</td><td>{ed["volume"]:,} B</td><td>{e(ed["declaredAt"] or "")}</td>'
-            f"<td>{decision}</td><td>{_rule_cell(ed.get('rule'))}</td><td>"
-            + "".join(f'<span class="kind">{e(k)}</span>' for k in ed["violations"]) + f"</td><td>{links}</td></tr>")
-    totals = ("<h2>Totals per jurisdiction pair</h2><table id=\"totals\"><tr><th>from</th><th>to</th><th>flows</th>"
-              "<th>approved</th><th>pending</th><th>rejected</th><th>volume</th></tr>" + "".join(
-                  f'<tr><td>{e(t["from"])}</td><td>{e(t["to"])}</td><td>{t["flows"]}</td><td>{t["approved"]}</td>'
-                  f'<td>{t["pending"]}</td><td>{t["rejected"]}</td><td>{t["volume"]:,} B</td></tr>'
-                  for t in trace["totals"]) + "</table>")
-    return (f'<section id="trace" data-flows="{len(edges)}">' + cards + vlist + client + legend
-            + f'<div class="graph" id="graph">{render.to_svg(trace)}</div>'
-            + f'<h2>Flows</h2><table id="flows">{head}{"".join(body)}</table>' + totals
-            + _exporter_totals(trace) + _rule_table() + "</section>")
-
-
-def _bi(zh: str, en: str) -> str:
-    """Both languages; the page's zh / en switch shows one or both (as the verify page)."""
-    return f'<span lang="zh">{e(zh)}</span> <span lang="en">{e(en)}</span>'
-
-
-def _rule_cell(rule: dict | None) -> str:
-    if not rule:
-        return '<span class="muted">—</span>'
-    level = rules.load().raw["levelNames"].get(rule["requires"], {"zh": rule["requires"], "en": rule["requires"]})
-    src = rule["source"]
-    return (f'<span class="rule" data-rule="{e(rule["rule"])}" data-covered="{"1" if rule["covered"] else "0"}">'
-            f'<b>{e(rule["rule"])}</b><br>{_bi(level["zh"], level["en"])}'
-            + ("" if rule["covered"] else f'<br><span class="covered-no">{_bi("依据不足", "basis does not cover it")}'
-               "</span>")
-            + f'<br><span class="muted">{e(src["ref"])} art. {e(src["article"])}</span></span>')
-
-
-def _exporter_totals(trace: dict) -> str:
-    """The annual totals per exporter against each threshold (FORMAT.md §11.2)."""
-    totals = trace.get("exporterTotals") or []
-    if not totals:
-        return ""
-    t0 = totals[0]["thresholds"]
-    head = ("<tr><th>" + _bi("出境方", "exporter") + "</th><th>" + _bi("年度", "year") + "</th><th>"
-            + _bi("个人信息（人）", "people") + "</th><th>" + _bi("敏感个人信息（人）", "sensitive (people)") + "</th>"
-            + "".join(f'<th>{e(x["id"])} (≥ {x["gte"]:,})<br><span class="muted">art. {e(x["source"]["article"])}'
-                      "</span></th>" for x in t0) + "<th>" + _bi("计入的出境", "flows counted") + "</th></tr>")
-    rows = "".join(
-        f'<tr class="exporter-total" data-exporter="{e(t["exporter"])}" data-year="{t["year"]}">'
-        f'<td>{e(t["exporterName"] or t["exporter"])}</td><td>{t["year"]}</td><td>{t["subjects"]:,}</td>'
-        f'<td>{t["sensitiveSubjects"]:,}</td>'
-        + "".join(f'<td data-threshold="{e(x["id"])}" data-reached="{"1" if x["reached"] else "0"}">'
-                  + (_bi("已达到", "reached") if x["reached"] else _bi("未达到", "not reached")) + "</td>"
-                  for x in t["thresholds"])
-        + f'<td>{e(", ".join("#" + str(i) for i in t["flows"]))}</td></tr>' for t in totals)
-    return ("<h2>" + _bi("出境方年度累计（自1月1日起）", "Annual totals per exporter (since 1 January)") + "</h2>"
-            f'<table id="exporter-totals">{head}{rows}</table>')
-
-
-def _rule_table() -> str:
-    """The rule table in force, every rule with its source (also at GET /v1/flows/rules)."""
-    t = rules.load()
-    pub = t.public()
-    rows = "".join(
-        f'<tr data-rule="{e(r["id"])}"><td class="mono">{e(r["id"])}</td>'
-        f'<td>{_bi(pub["levelNames"][r["requires"]]["zh"], pub["levelNames"][r["requires"]]["en"])}</td>'
-        f'<td>{_bi(r["text"]["zh"], r["text"]["en"])}</td>'
-        f'<td>{e(r["source"]["name"])} art. {e(r["source"]["article"])} ({e(r["source"]["inForce"])})</td></tr>'
-        for r in pub["rules"])
-    return (f'<details id="rule-table"><summary>{_bi("出境规则表", "Rule table")} {e(t.id)} {e(t.version)} '
-            '(<a href="/v1/flows/rules">JSON</a>)</summary>'
-            f'<p class="muted">{e(pub["note"])}</p><table><tr><th>rule</th><th>{_bi("要求", "requires")}</th>'
-            f'<th>{_bi("情形", "case")}</th><th>{_bi("依据", "source")}</th></tr>{rows}</table></details>')
+    return {"trace": trace, "nodes": {n["id"]: n for n in trace["nodes"]},
+            "bad": {v["flowId"] for v in trace["violations"]}, "qs": urlencode(params),
+            "qs_violations": urlencode({**params, "table": "violations"}),
+            "legend": list(render.STATUS_COLOURS.items()) + [("violation", render.VIOLATION_COLOUR)],
+            "svg": Markup(render.to_svg(trace)), "level_of": level_of, "table": table, "pub": table.public()}
