@@ -186,26 +186,31 @@ class Batch(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class PendingChange(Base):
-    """A status change (revoke, suspend, reinstate) whose signed transaction was sent and whose
-    outcome the DB does not hold yet: written before the transaction leaves, deleted when the DB
-    takes the outcome. ``lifecycle.settle_changes`` finishes what a timed-out or killed request left."""
+class OutboxTx(Base):
+    """One chain transaction the registry signed (the outbox, registry/services/outbox.py): written
+    before the transaction leaves, in an explicit ``state`` (queued → sent → confirmed | failed).
+    ``payload`` holds what the DB writes once it is mined (per ``kind``); ``next_attempt_at`` is when
+    the settler looks at it next; ``last_error`` is for people only, never read back as control state."""
 
-    __tablename__ = "pending_changes"
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_kind_target_state", "kind", "target", "state"),
+                      Index("ix_outbox_state_next", "state", "next_attempt_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # credential | batch
-    target: Mapped[str] = mapped_column(String(64), index=True)  # credential id / batch id
-    action: Mapped[str] = mapped_column(String(16))  # revoke | suspend | reinstate
-    reason: Mapped[int] = mapped_column(SmallInteger)
-    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
-    actor: Mapped[str] = mapped_column(String(200))
-    request_id: Mapped[str] = mapped_column(String(64))
-    raw_tx: Mapped[bytes] = mapped_column(LargeBinary)
-    tx_hash: Mapped[str] = mapped_column(HASH)
-    nonce: Mapped[int] = mapped_column(BigInteger)
-    sender: Mapped[str] = mapped_column(ADDRESS)
+    kind: Mapped[str] = mapped_column(String(32))  # outbox.Kind
+    state: Mapped[str] = mapped_column(String(16))  # outbox.State
+    target: Mapped[str] = mapped_column(String(80))  # "credential:ID", "batch:ID", ...
+    payload: Mapped[dict] = mapped_column(JSON)
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), nullable=True)
+    raw_tx: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    tx_hash: Mapped[str | None] = mapped_column(HASH, nullable=True)
+    nonce: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    sender: Mapped[str | None] = mapped_column(ADDRESS, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class FlowDeclaration(Base):

@@ -5,14 +5,13 @@ change another issuer's credential, because it would have to sign with that issu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import update
 
 from registry.core.errors import BadRequest, ChainRejected, ChainUnavailable, Conflict, Forbidden
-from registry.db.models import Batch, Credential, PendingChange, as_utc
-from registry.services import audit
+from registry.db.models import Batch, Credential
+from registry.services import audit, outbox
 from registry.services.chain import TxSigner
 from registry.services.orgs import Principal, signing_key
 from registry.services.records import load_credential, proof_from_tree
@@ -130,7 +129,7 @@ class ChangeUnconfirmed(Conflict):
 
 async def _change(ctx, principal: Principal, kind: str, target: str, action: str, code: int, key: str, fn,
                   request_id: str, *, db_status: int, on_chain) -> dict:
-    """Send the change (its signed transaction recorded in ``pending_changes`` first), then apply it
+    """Send the change (its signed transaction recorded in the outbox first), then apply it
     to the DB. The chain decides; the DB follows."""
     async with ctx.sessions() as s:
         waiting = await pending_tx(s, kind, target)
@@ -143,12 +142,10 @@ async def _change(ctx, principal: Principal, kind: str, target: str, action: str
     async def record(tx) -> None:
         nonlocal pending_id
         async with ctx.sessions() as s, s.begin():
-            row = PendingChange(kind=kind, target=target, action=action, reason=code, org_id=principal.org_id,
-                                actor=principal.org_name, request_id=request_id, raw_tx=tx.raw, tx_hash=tx.tx_hash,
-                                nonce=tx.nonce, sender=tx.sender, created_at=datetime.now(timezone.utc))
-            s.add(row)
-            await s.flush()
-            pending_id = row.id
+            pending_id = await outbox.record_sent(
+                s, outbox.Kind.STATUS_CHANGE, f"{kind}:{target}",
+                {"action": action, "reason": code, "actor": principal.org_name, "request_id": request_id},
+                tx, org_id=principal.org_id, wait=ctx.settings.tx_timeout_seconds + 5.0)
 
     try:
         receipt = await ctx.chain.transact(key, fn, timeout=ctx.settings.tx_timeout_seconds, before_send=record)
@@ -159,7 +156,7 @@ async def _change(ctx, principal: Principal, kind: str, target: str, action: str
             f"{exc.message}. The change was sent; the registry applies it by itself once it is mined "
             f"(another change of this {kind} waits until then)", details=exc.details) from None
     except ChainRejected as exc:
-        await _forget(ctx, pending_id)
+        await _forget(ctx, pending_id, exc.message)
         status, why, ts = await on_chain()
         if not (_already(exc, action, status) and db_status != ACTIONS[action]):
             raise
@@ -177,7 +174,7 @@ async def _change(ctx, principal: Principal, kind: str, target: str, action: str
     async with ctx.sessions() as s, s.begin():
         # claim the pending record: if the settler already applied it (this request outlived its
         # grace period), the DB holds the change and its audit entry once
-        if (await s.execute(delete(PendingChange).where(PendingChange.id == pending_id))).rowcount == 1:
+        if await outbox.finish(s, pending_id, outbox.State.CONFIRMED):
             await _apply(s, kind, target, action, code, tx, datetime.now(timezone.utc), actor=principal.org_name, org_id=principal.org_id,
                          request_id=request_id)
     forget_verifier(ctx)
@@ -191,8 +188,7 @@ def _id(kind: str, target: str) -> str | int:
 
 async def pending_tx(s, kind: str, target: str) -> str | None:
     """The transaction of a change of this credential or batch that was sent and is not settled yet."""
-    return (await s.execute(select(PendingChange.tx_hash).where(
-        PendingChange.kind == kind, PendingChange.target == target).limit(1))).scalar()
+    return await outbox.open_tx(s, outbox.Kind.STATUS_CHANGE, f"{kind}:{target}")
 
 
 def _reason(action: str, reason: int) -> int:
@@ -229,55 +225,31 @@ async def adopt_status(s, kind: str, target: str, status: int, reason: int, when
                  actor="certledger audit", org_id=org_id, request_id=request_id, settled=True)
 
 
-async def _forget(ctx, pending_id: int | None) -> None:
+async def _forget(ctx, pending_id: int | None, error: str) -> None:
     if pending_id is not None:
         async with ctx.sessions() as s, s.begin():
-            await s.execute(delete(PendingChange).where(PendingChange.id == pending_id))
+            await outbox.finish(s, pending_id, outbox.State.FAILED, error)
 
 
-@dataclass
-class ChangesReport:
-    applied: list[str] = field(default_factory=list)  # "credential:ID" / "batch:ID" whose change was mined
-    dropped: list[str] = field(default_factory=list)  # ... whose transaction failed or can never be mined
-    waiting: int = 0  # sent, not mined yet (re-broadcast)
+@outbox.settler(outbox.Kind.STATUS_CHANGE)
+async def _settle_change(ctx, s, row, receipt: dict) -> None:
+    """A status change mined after its request gave up: applied by the organisation that asked,
+    dated by its block."""
+    kind, target = row.target.split(":", 1)
+    p = row.payload
+    mined = await ctx.chain.block_timestamp(receipt["blockNumber"])
+    await _apply(s, kind, target, p["action"], p["reason"], row.tx_hash, datetime.fromtimestamp(mined, timezone.utc),
+                 actor=p["actor"], org_id=row.org_id, request_id=p["request_id"], settled=True)
 
-    def __bool__(self) -> bool:  # did this pass settle anything
-        return bool(self.applied or self.dropped)
+
+ChangesReport = outbox.Report
 
 
-async def settle_changes(ctx, *, grace: float | None = None) -> ChangesReport:
-    """Finish the status changes a request left pending (it timed out, or the process died).
-
-    Mined → applied to the DB with its audit entry (by the organisation that asked, times from the
-    block). Failed, or its nonce taken by another transaction → forgotten. Not mined and its nonce
-    free → re-broadcast. Rows younger than ``grace`` seconds (default: the transaction timeout + 5 s)
-    belong to a request still waiting and are left to it. Raises ChainUnavailable while the node
-    is unreachable."""
-    if grace is None:
-        grace = ctx.settings.tx_timeout_seconds + 5.0
-    report = ChangesReport()
-    async with ctx.sessions() as s:
-        rows = (await s.execute(select(PendingChange).order_by(PendingChange.id))).scalars().all()
-    now = datetime.now(timezone.utc)
-    for row in rows:
-        if (now - as_utc(row.created_at)).total_seconds() < grace:
-            continue
-        label = f"{row.kind}:{row.target}"
-        receipt = await ctx.chain.outcome(row.tx_hash, row.raw_tx, row.nonce, row.sender)
-        if receipt is None:
-            report.waiting += 1
-            continue
-        async with ctx.sessions() as s, s.begin():
-            if (await s.execute(delete(PendingChange).where(PendingChange.id == row.id))).rowcount != 1:
-                continue  # another instance settled it
-            if receipt["status"] == 1:
-                mined = await ctx.chain.block_timestamp(receipt["blockNumber"])
-                await _apply(s, row.kind, row.target, row.action, row.reason, row.tx_hash,
-                             datetime.fromtimestamp(mined, timezone.utc),
-                             actor=row.actor, org_id=row.org_id, request_id=row.request_id, settled=True)
-                report.applied.append(label)
-            else:
-                report.dropped.append(label)
+async def settle_changes(ctx, *, grace: float | None = None) -> outbox.Report:
+    """Finish the status changes a request left pending (it timed out, or the process died): the
+    outbox's settle pass for :attr:`outbox.Kind.STATUS_CHANGE` (``grace``: look at rows this old
+    instead of waiting for their ``next_attempt_at``)."""
+    report = await outbox.settle(ctx, kinds=(outbox.Kind.STATUS_CHANGE,), grace=grace)
     if report.applied:
         forget_verifier(ctx)
     return report

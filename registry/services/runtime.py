@@ -54,15 +54,23 @@ async def start_background(ctx) -> None:
 
 async def _settle_forever(ctx, every: float = 5.0) -> None:
     """Transactions whose receipt never reached the request that sent them (it timed out, or the
-    process died): flow declarations (flows.settle_flows) and status changes (lifecycle.settle_changes)."""
+    process died): the outbox's settle pass (registry/services/outbox.py; status changes), and flow
+    declarations (flows.settle_flows, not on the outbox yet)."""
     from registry.core.errors import ChainUnavailable
     from registry.flows.ledger import settle_flows
-    from registry.services.lifecycle import settle_changes
+    from registry.services import lifecycle  # noqa: F401 - registers the status-change settler
+    from registry.services.outbox import settle
+
+    async def settle_outbox(ctx):
+        report = await settle(ctx)
+        if report.applied:
+            ctx.anchors_changed()
+        return report
 
     while True:
-        for name, settle in (("flow declarations", settle_flows), ("status changes", settle_changes)):
+        for name, step in (("flow declarations", settle_flows), ("outbox", settle_outbox)):
             try:
-                report = await settle(ctx)
+                report = await step(ctx)
                 if report:
                     log.info("%s settled: %s", name, report)
             except asyncio.CancelledError:

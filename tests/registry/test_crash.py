@@ -19,8 +19,8 @@ import uuid
 import httpx
 import pytest
 
-from tests.support.procs import ServiceProcess, create_issuer, write_manifest
 from scripts.samples import business_licence_record, make_uscc
+from tests.support.procs import ServiceProcess, create_issuer, write_manifest
 from verifier._internal.merkle import leaf_hash, process_proof
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow]
@@ -175,7 +175,7 @@ def test_sigkill_at_every_pipeline_state_loses_nothing_and_anchors_once(chain, d
 
 def test_sigkill_between_a_revocation_being_mined_and_recorded_loses_nothing(chain, deployment, tmp_path):
     """The service dies (SIGKILL) after the revocation's transaction is mined and before the DB
-    records it. Restarted, it applies the revocation itself from its pending_changes record: the
+    records it. Restarted, it applies the revocation itself from its outbox row: the
     credential reads revoked, with the chain's transaction, and nothing is sent twice."""
     manifest = write_manifest(tmp_path / "deployment.json", deployment)
     svc = ServiceProcess(tmp_path / "data", env=_env(chain, manifest, CERTLEDGER_TX_TIMEOUT_SECONDS="2"),
@@ -203,8 +203,9 @@ def test_sigkill_between_a_revocation_being_mined_and_recorded_loses_nothing(cha
                        timeout=60)
         assert svc.wait_dead(), svc.tail()
         conn = sqlite3.connect(tmp_path / "data" / "registry.db")
-        (status, tx_hash), = conn.execute("SELECT c.status, p.tx_hash FROM credentials c JOIN pending_changes p "
-                                          "ON p.target = c.id WHERE c.id = ?", (cid,)).fetchall()
+        (status, tx_hash), = conn.execute("SELECT c.status, p.tx_hash FROM credentials c JOIN outbox p "
+                                          "ON p.target = 'credential:' || c.id WHERE c.id = ? AND p.state = 'sent'",
+                                          (cid,)).fetchall()
         conn.close()
         assert status == 1  # mined on the chain, not recorded
         assert chain.w3.eth.get_transaction_receipt(tx_hash)["status"] == 1
@@ -220,7 +221,7 @@ def test_sigkill_between_a_revocation_being_mined_and_recorded_loses_nothing(cha
         conn = sqlite3.connect(tmp_path / "data" / "registry.db")
         assert conn.execute("SELECT status, status_reason, status_tx FROM credentials WHERE id = ?",
                             (cid,)).fetchall() == [(2, 2, tx_hash)]
-        assert conn.execute("SELECT count(*) FROM pending_changes").fetchall() == [(0,)]
+        assert conn.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall() == [("confirmed", 1)]
         actions = [json.loads(d) for (d,) in conn.execute(
             "SELECT details FROM audit_log WHERE action = 'revoke_credential'").fetchall()]
         conn.close()

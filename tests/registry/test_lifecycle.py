@@ -418,7 +418,7 @@ async def test_a_change_mined_after_the_request_gave_up_is_applied_by_the_servic
     answer 503 naming their transactions; until they are mined another change of the same credential
     or batch is refused (409), so nothing is sent twice; once mined, the service applies them itself —
     DB, audit log (by the organisation that asked, with the transaction) and /v1/verify follow the chain."""
-    from registry.db.models import PendingChange
+    from registry.db.models import OutboxTx
     from registry.services.lifecycle import settle_changes
 
     c, h = service.client, service.h
@@ -463,7 +463,10 @@ async def test_a_change_mined_after_the_request_gave_up_is_applied_by_the_servic
     assert not got["valid"] and "the whole batch was suspended" in got["status"]["reason"], got
     assert not (await _verify(service, key, await _copy(service, key, other)))["valid"]
     async with service.ctx.sessions() as s:
-        assert (await s.execute(select(PendingChange))).scalars().all() == []
+        rows = (await s.execute(select(OutboxTx))).scalars().all()
+    assert sorted((r.target, r.state, r.attempts) for r in rows) == sorted(
+        [(f"credential:{cid}", "confirmed", 1), (f"batch:{batch_id}", "confirmed", 1)])
+    assert all(r.last_error is None for r in rows)
     assert await settle_changes(service.ctx, grace=0) == type(report)()
 
     # the DB holds these now: a plain repeat is refused by the chain, as before
@@ -557,7 +560,7 @@ async def test_audit_adopts_a_status_changed_on_the_chain_alone_when_asked(servi
     entries, leaving alone a credential whose own change is still pending; the audit is then clean."""
     from datetime import datetime, timezone
 
-    from registry.db.models import Batch, Credential, PendingChange, as_utc
+    from registry.db.models import Batch, Credential, OutboxTx, as_utc
     from registry.services.orgs import signing_key
     from registry.services.reconcile import adopt_chain_status, audit
     from registry.services.records import proof_from_tree
@@ -584,9 +587,10 @@ async def test_audit_adopts_a_status_changed_on_the_chain_alone_when_asked(servi
     receipt = await ctx.chain.transact(issuer_key, anchors.suspendBatch(bytes.fromhex(batches[member].root[2:]), 6))
     batch_stamp = (await ctx.chain.w3.eth.get_block(receipt["blockNumber"]))["timestamp"]
     async with ctx.sessions() as s, s.begin():  # a change of `waiting` the registry sent and has not settled
-        s.add(PendingChange(kind="credential", target=waiting, action="revoke", reason=4, org_id=org["id"],
-                            actor=org["name"], request_id="r", raw_tx=b"\x01", tx_hash="0x" + "77" * 32, nonce=0,
-                            sender="0x" + "00" * 20, created_at=datetime.now(timezone.utc)))
+        s.add(OutboxTx(kind="status_change", state="sent", target=f"credential:{waiting}", org_id=org["id"],
+                       payload={"action": "revoke", "reason": 4, "actor": org["name"], "request_id": "r"},
+                       raw_tx=b"\x01", tx_hash="0x" + "77" * 32, nonce=0, sender="0x" + "00" * 20, attempts=0,
+                       next_attempt_at=datetime.now(timezone.utc), created_at=datetime.now(timezone.utc)))
 
     report = await audit(ctx, spot=0)
     found = {(d.kind, d.target, d.chain_status, d.reason) for d in report.status_differences}

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.procs import ServiceProcess
 from scripts.samples import make_uscc
+from tests.support.procs import ServiceProcess
 
 ST = Path(sys.executable).parent / "st"
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"

@@ -10,8 +10,8 @@ import uuid
 import httpx
 import pytest
 
-from tests.support.procs import ServiceProcess, create_issuer, write_manifest
 from scripts.samples import business_licence_record, make_uscc
+from tests.support.procs import ServiceProcess, create_issuer, write_manifest
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow]
 

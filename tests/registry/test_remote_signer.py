@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from registry.db.models import Batch, SigningKey
-from tests.registry.signer_procs import SignerProcess
 from scripts.samples import business_licence_record, make_uscc
+from tests.registry.signer_procs import SignerProcess
 
 pytestmark = [pytest.mark.chain, pytest.mark.anyio]
 

@@ -2,7 +2,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select, text
 
-from registry.db.models import FlowDeclaration, PendingChange, as_utc
+from registry.db.models import FlowDeclaration, as_utc
+from registry.services import outbox
 
 router = APIRouter(tags=["health"])
 
@@ -35,8 +36,7 @@ async def _unconfirmed(ctx) -> dict:
     from datetime import datetime, timezone
 
     async with ctx.sessions() as s:
-        changes, first_change = (await s.execute(
-            select(func.count(), func.min(PendingChange.created_at)))).one()
+        changes, first_change = await outbox.unconfirmed(s)
         flows, first_flow = (await s.execute(
             select(func.count(), func.min(FlowDeclaration.created_at)).where(FlowDeclaration.flow_id.is_(None)))).one()
     oldest = min((as_utc(t) for t in (first_change, first_flow) if t), default=None)

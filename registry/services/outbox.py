@@ -1,0 +1,135 @@
+"""One outbox for the chain transactions the registry signs (issue #20, point 2).
+
+A row is written before its signed transaction leaves (state ``sent``; ``queued`` for a kind that
+records its intent before signing), and ends ``confirmed`` (the DB took the mined outcome) or
+``failed`` (reverted, or its nonce was taken). :func:`settle` is the one settle loop: it looks at
+every ``sent`` row whose ``next_attempt_at`` has come, asks the chain what became of it, and hands
+a mined receipt to the settler registered for the row's ``kind``. Control state lives in columns
+(``state``, ``attempts``, ``next_attempt_at``); ``last_error`` is for people only."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from enum import StrEnum
+
+from sqlalchemy import select, update
+
+from registry.db.models import OutboxTx, as_utc
+
+
+class Kind(StrEnum):
+    STATUS_CHANGE = "status_change"
+    FLOW_DECLARATION = "flow_declaration"
+    FLOW_DECISION = "flow_decision"
+    REGISTRATION = "registration"
+
+
+class State(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+
+
+#: kind → what the DB does with a mined receipt, in the settling session: returns the row's label
+Settler = Callable[[object, object, OutboxTx, dict], Awaitable[None]]
+_SETTLERS: dict[Kind, Settler] = {}
+
+#: the longest wait between two looks at a transaction that is not mined yet
+MAX_BACKOFF = 60.0
+
+
+def settler(kind: Kind) -> Callable[[Settler], Settler]:
+    def register(fn: Settler) -> Settler:
+        _SETTLERS[kind] = fn
+        return fn
+    return register
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+async def record_sent(s, kind: Kind, target: str, payload: dict, tx, *, org_id: int | None, wait: float) -> int:
+    """Record a signed transaction ``tx`` (a chain.SentTx) in ``s``'s transaction; the settler looks
+    at it ``wait`` seconds from now (the request that sent it waits for it until then)."""
+    at = now()
+    row = OutboxTx(kind=str(kind), state=str(State.SENT), target=target, payload=payload, org_id=org_id,
+                   raw_tx=tx.raw, tx_hash=tx.tx_hash, nonce=tx.nonce, sender=tx.sender, attempts=0,
+                   next_attempt_at=at + timedelta(seconds=wait), created_at=at)
+    s.add(row)
+    await s.flush()
+    return row.id
+
+
+async def open_tx(s, kind: Kind, target: str) -> str | None:
+    """The transaction of ``kind`` for ``target`` that was sent and is not settled yet."""
+    return (await s.execute(select(OutboxTx.tx_hash).where(
+        OutboxTx.kind == str(kind), OutboxTx.target == target, OutboxTx.state == str(State.SENT)).limit(1))).scalar()
+
+
+async def finish(s, row_id: int, state: State, error: str | None = None) -> bool:
+    """Claim a sent row for ``state`` in ``s``'s transaction: False if another request or instance
+    settled it already (then the DB holds its outcome once)."""
+    values = {"state": str(state), "settled_at": now()} | ({"last_error": error} if error else {})
+    result = await s.execute(update(OutboxTx).where(OutboxTx.id == row_id, OutboxTx.state == str(State.SENT))
+                             .values(**values))
+    return result.rowcount == 1
+
+
+@dataclass
+class Report:
+    applied: list[str] = field(default_factory=list)  # targets whose transaction was mined and applied
+    dropped: list[str] = field(default_factory=list)  # ... whose transaction failed or can never be mined
+    waiting: int = 0  # sent, not mined yet (re-broadcast)
+
+    def __bool__(self) -> bool:
+        return bool(self.applied or self.dropped)
+
+
+async def settle(ctx, *, kinds: tuple[Kind, ...] | None = None, grace: float | None = None) -> Report:
+    """The settle loop's one pass. A row is due once its ``next_attempt_at`` has come (or, with
+    ``grace``, once it is ``grace`` seconds old). Mined → its kind's settler writes the DB and the row
+    is ``confirmed``; reverted or its nonce taken → ``failed``; not mined → re-broadcast, ``attempts``
+    + 1 and looked at again after a backoff. Raises ChainUnavailable while the node is unreachable."""
+    report = Report()
+    kinds = kinds or tuple(_SETTLERS)
+    at = now()
+    async with ctx.sessions() as s:
+        rows = (await s.execute(select(OutboxTx).where(
+            OutboxTx.state == str(State.SENT), OutboxTx.kind.in_([str(k) for k in kinds]))
+            .order_by(OutboxTx.id))).scalars().all()
+    for row in rows:
+        due = (at - as_utc(row.created_at)).total_seconds() >= grace if grace is not None \
+            else as_utc(row.next_attempt_at) <= at
+        if not due:
+            continue
+        receipt = await ctx.chain.outcome(row.tx_hash, row.raw_tx, row.nonce, row.sender)
+        if receipt is None:
+            report.waiting += 1
+            async with ctx.sessions() as s, s.begin():
+                backoff = min(MAX_BACKOFF, 5.0 * 2 ** row.attempts)
+                await s.execute(update(OutboxTx).where(OutboxTx.id == row.id).values(
+                    attempts=OutboxTx.attempts + 1, next_attempt_at=now() + timedelta(seconds=backoff)))
+            continue
+        async with ctx.sessions() as s, s.begin():
+            if receipt["status"] == 1:
+                if not await finish(s, row.id, State.CONFIRMED):
+                    continue  # another instance settled it
+                await _SETTLERS[Kind(row.kind)](ctx, s, row, receipt)
+                report.applied.append(row.target)
+            else:
+                why = "dropped: another transaction took its nonce" if receipt["status"] == "dropped" else "reverted"
+                if await finish(s, row.id, State.FAILED, why):
+                    report.dropped.append(row.target)
+    return report
+
+
+async def unconfirmed(s) -> tuple[int, datetime | None]:
+    """How many transactions are sent and not settled, and when the oldest was sent (/health)."""
+    from sqlalchemy import func
+
+    return tuple((await s.execute(select(func.count(), func.min(OutboxTx.created_at))
+                                  .where(OutboxTx.state == str(State.SENT)))).one())
