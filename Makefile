@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 PIP_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: setup test demo bench compile clean
+.PHONY: setup test lint demo bench compile clean
 
 setup: $(PIP_STAMP) $(NPM_STAMP)
 
@@ -26,8 +26,15 @@ $(NPM_STAMP): package.json package-lock.json
 # on anvil, PostgreSQL or Chromium. PYTEST_ARGS= (empty) runs them in one process.
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-test: setup
+test: setup lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# ruff (the rules and line length in pyproject.toml; code formatted by `ruff format`) and mypy
+# (strict on verifier/)
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 demo: setup
 	$(PY) scripts/demo.py $(DEMO_ARGS)

@@ -223,7 +223,11 @@ def generate(out: Path, *, chain_id: int, deployer: str | None, accounts: list[s
     _write(out / "genesis.json", genesis_json, CONTAINER_READ)
     _write(out / "permissions_config.toml", permissions_toml(enodes, allow), CONTAINER_WRITE)
     _write(out / "static-nodes.json", json.dumps(enodes, indent=2) + "\n", CONTAINER_READ)
-    _write(out / "validators.json", json.dumps(validators_file(chain_id, addresses), indent=2) + "\n", CONTAINER_READ)
+    _write(
+        out / "validators.json",
+        json.dumps(validators_file(chain_id, addresses), indent=2) + "\n",
+        CONTAINER_READ,
+    )
 
     pg_password = secrets.token_urlsafe(32)
     (out / "secrets").mkdir()
@@ -260,8 +264,9 @@ def main(argv: list[str] | None = None) -> int:
         "random passwords for the 4-validator Besu network of docker/compose.yaml.",
     )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default: {DEFAULT_OUT})")
-    p.add_argument("--chain-id", type=int, default=DEFAULT_CHAIN_ID,
-                   help=f"chain id (default: {DEFAULT_CHAIN_ID})")
+    p.add_argument(
+        "--chain-id", type=int, default=DEFAULT_CHAIN_ID, help=f"chain id (default: {DEFAULT_CHAIN_ID})"
+    )
     p.add_argument(
         "--deployer",
         type=checksum,
@@ -280,13 +285,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="replace an existing network (its keys are lost)")
     args = p.parse_args(argv)
     try:
-        s = generate(args.out, chain_id=args.chain_id, deployer=args.deployer, accounts=args.accounts,
-                     force=args.force)
+        s = generate(
+            args.out, chain_id=args.chain_id, deployer=args.deployer, accounts=args.accounts, force=args.force
+        )
     except FileExistsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"network written to {args.out} (chain id {s['chainId']}); the validator set for banks: "
-          f"{args.out / 'validators.json'}")
+    print(
+        f"network written to {args.out} (chain id {s['chainId']}); the validator set for banks: "
+        f"{args.out / 'validators.json'}"
+    )
     for v in s["validators"]:
         print(f"  {v['name']}: {v['address']}  {v['enode'][:24]}…@{v['ip']}")
     key_note = f" (key in {s['deployerKeyFile']})" if s["deployerKeyFile"] else ""

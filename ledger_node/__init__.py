@@ -17,11 +17,20 @@ from typing import TYPE_CHECKING
 # Imported on first use (PEP 562): `ledger_node.chain` pulls in web3 and eth_account (1.5 s), which
 # every `certledger` command would otherwise pay for at start, `certledger --help` included.
 _WHERE = {
-    "ARTIFACT_NAMES": "artifacts", "Artifact": "artifacts", "load_artifact": "artifacts",
-    "Chain": "chain", "RevertError": "chain", "TxFailed": "chain",
-    "Deployment": "deploy", "deploy": "deploy", "load_manifest": "deploy",
+    "ARTIFACT_NAMES": "artifacts",
+    "Artifact": "artifacts",
+    "load_artifact": "artifacts",
+    "Chain": "chain",
+    "RevertError": "chain",
+    "TxFailed": "chain",
+    "Deployment": "deploy",
+    "deploy": "deploy",
+    "load_manifest": "deploy",
     "LedgerNodeError": "errors",
-    "DEV_KEYS": "node", "DEV_VALIDATOR_KEYS": "node", "AnvilNode": "node", "NodeStatus": "node",
+    "DEV_KEYS": "node",
+    "DEV_VALIDATOR_KEYS": "node",
+    "AnvilNode": "node",
+    "NodeStatus": "node",
 }
 
 

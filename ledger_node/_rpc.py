@@ -59,8 +59,15 @@ class _Transient(Exception):
 class AsyncRpc:
     """One endpoint. Use as an async context manager (or call `close()`)."""
 
-    def __init__(self, url: str, *, timeout: float = 30.0, retries: int = 8, backoff: float = 0.05,
-                 max_backoff: float = 5.0):
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 30.0,
+        retries: int = 8,
+        backoff: float = 0.05,
+        max_backoff: float = 5.0,
+    ):
         self.url = url
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.retries = retries
@@ -71,7 +78,7 @@ class AsyncRpc:
         self.calls = 0  # HTTP requests made, for stats
         self.failures = 0  # transient failures seen
 
-    async def __aenter__(self) -> "AsyncRpc":
+    async def __aenter__(self) -> AsyncRpc:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -105,8 +112,13 @@ class AsyncRpc:
                             raise RangeTooLarge(_method_of(body), resp.status, text)
                         raise RpcError(_method_of(body), resp.status, f"HTTP {resp.status}: {text}")
                     return await resp.json(content_type=None)
-            except (_Transient, aiohttp.ClientError, asyncio.TimeoutError, ConnectionError,
-                    json.JSONDecodeError) as exc:
+            except (
+                TimeoutError,
+                _Transient,
+                aiohttp.ClientError,
+                ConnectionError,
+                json.JSONDecodeError,
+            ) as exc:
                 self.failures += 1
                 last = _reason(exc)
                 if attempt == self.retries:
@@ -124,7 +136,7 @@ class AsyncRpc:
         """Several calls, sent as JSON-RPC batches of `chunk`; results in call order."""
         out: list[Any] = []
         for i in range(0, len(calls), chunk):
-            part = calls[i:i + chunk]
+            part = calls[i : i + chunk]
             ids = [next(self._ids) for _ in part]
             body = [{"jsonrpc": "2.0", "id": id_, "method": m, "params": p} for id_, (m, p) in zip(ids, part)]
             reply = await self._post(body)
@@ -152,8 +164,9 @@ class AsyncRpc:
         return dict(zip(numbers, res))
 
     async def get_logs(self, addresses: list[str], from_block: int, to_block: int) -> list[dict]:
-        return await self.call("eth_getLogs", [{"address": addresses, "fromBlock": hex(from_block),
-                                                "toBlock": hex(to_block)}])
+        return await self.call(
+            "eth_getLogs", [{"address": addresses, "fromBlock": hex(from_block), "toBlock": hex(to_block)}]
+        )
 
 
 def _method_of(body: Any) -> str:

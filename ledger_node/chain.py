@@ -54,7 +54,10 @@ def decode_revert(data: str | bytes | None) -> RevertError:
         return RevertError("UnknownError", {"selector": "0x" + selector.hex()}, "0x" + data.hex())
     name, inputs = known
     values = abi_decode([_canonical_type(i) for i in inputs], body)
-    args = {i["name"]: (Web3.to_checksum_address(v) if i["type"] == "address" else v) for i, v in zip(inputs, values)}
+    args = {
+        i["name"]: (Web3.to_checksum_address(v) if i["type"] == "address" else v)
+        for i, v in zip(inputs, values)
+    }
     return RevertError(name, args, "0x" + data.hex())
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -16,14 +16,22 @@ err = Console(stderr=True)
 
 DataDir = Annotated[
     Path,
-    typer.Option("--data-dir", envvar="CERTLEDGER_DATA_DIR", help="Where the node's state, pid and the manifest live."),
+    typer.Option(
+        "--data-dir", envvar="CERTLEDGER_DATA_DIR", help="Where the node's state, pid and the manifest live."
+    ),
 ]
 Port = Annotated[
-    Optional[int],
-    typer.Option("--port", envvar="CERTLEDGER_NODE_PORT", help="Port of the local node (default: last used, else 8545)."),
+    int | None,
+    typer.Option(
+        "--port",
+        envvar="CERTLEDGER_NODE_PORT",
+        help="Port of the local node (default: last used, else 8545).",
+    ),
 ]
 
-node_app = typer.Typer(help="Start, stop and inspect the local development chain (anvil).", no_args_is_help=True)
+node_app = typer.Typer(
+    help="Start, stop and inspect the local development chain (anvil).", no_args_is_help=True
+)
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -40,7 +48,9 @@ def node_up(data_dir: DataDir = Path(".certledger"), port: Port = None) -> None:
         status = AnvilNode(data_dir, port=port).start()
     except LedgerNodeError as exc:
         fail(str(exc))
-    console.print(f"node up: {status.rpc_url} (chain id {status.chain_id}, block {status.block}, pid {status.pid})")
+    console.print(
+        f"node up: {status.rpc_url} (chain id {status.chain_id}, block {status.block}, pid {status.pid})"
+    )
 
 
 @node_app.command("down")
@@ -58,7 +68,9 @@ def node_down(data_dir: DataDir = Path(".certledger")) -> None:
 def node_status(
     data_dir: DataDir = Path(".certledger"),
     port: Port = None,
-    rpc: Annotated[Optional[str], typer.Option(envvar="CERTLEDGER_RPC_URL", help="Ask this endpoint instead.")] = None,
+    rpc: Annotated[
+        str | None, typer.Option(envvar="CERTLEDGER_RPC_URL", help="Ask this endpoint instead.")
+    ] = None,
 ) -> None:
     """Report chain id, block, and whether the contracts of the manifest are deployed."""
     from ledger_node.chain import Chain
@@ -73,8 +85,10 @@ def node_status(
     except LedgerNodeError as exc:
         fail(f"node down: {exc}")
     chain = Chain(url)
-    console.print(f"node up: {url} chain id {chain_id}, block {chain.block_number()}"
-                  + (f", pid {st.pid}" if st.pid and not rpc else ""))
+    console.print(
+        f"node up: {url} chain id {chain_id}, block {chain.block_number()}"
+        + (f", pid {st.pid}" if st.pid and not rpc else "")
+    )
     manifest_path = data_dir / "deployment.json"
     if not manifest_path.exists():
         console.print("contracts: not deployed (no manifest; run `certledger deploy`)")
@@ -87,25 +101,31 @@ def node_status(
     missing = [k for k, a in m.contracts.items() if not chain.has_code(a)]
     if missing:
         fail(f"contracts: manifest names {', '.join(missing)} but there is no code at those addresses")
-    console.print("contracts: deployed " + ", ".join(f"{k} {a}" for k, a in m.contracts.items())
-                  + f" (block {m.deploy_block})")
+    console.print(
+        "contracts: deployed "
+        + ", ".join(f"{k} {a}" for k, a in m.contracts.items())
+        + f" (block {m.deploy_block})"
+    )
 
 
 def deploy_command(
     data_dir: DataDir = Path(".certledger"),
     rpc: Annotated[
-        Optional[str], typer.Option(envvar="CERTLEDGER_RPC_URL", help="JSON-RPC endpoint (default: the local node).")
+        str | None,
+        typer.Option(envvar="CERTLEDGER_RPC_URL", help="JSON-RPC endpoint (default: the local node)."),
     ] = None,
     manifest: Annotated[
-        Optional[Path], typer.Option(help="Manifest path (default: DATA_DIR/deployment.json).")
+        Path | None, typer.Option(help="Manifest path (default: DATA_DIR/deployment.json).")
     ] = None,
     regulator: Annotated[
-        Optional[list[str]], typer.Option(help="Address to grant the data-customs regulator role (repeatable).")
+        list[str] | None,
+        typer.Option(help="Address to grant the data-customs regulator role (repeatable)."),
     ] = None,
     force: Annotated[bool, typer.Option(help="Deploy anew even if a manifest exists.")] = False,
     port: Port = None,
 ) -> None:
-    """Deploy the contracts from the packaged artifacts (ledger_node/build/) and write the deployment manifest (reused on re-run).
+    """Deploy the contracts from the packaged artifacts (ledger_node/build/) and write the deployment
+    manifest (reused on re-run).
 
     The deployer key comes from CERTLEDGER_DEPLOYER_KEY; on the development chain (id 31337)
     the first well-known anvil key is used when it is unset.
@@ -123,8 +143,13 @@ def deploy_command(
             if chain_id != DEV_CHAIN_ID:
                 fail(f"chain {chain_id} is not the development chain: set CERTLEDGER_DEPLOYER_KEY", 2)
             key = DEV_KEYS[0]
-        m, reused = deploy(chain, key, manifest or data_dir / "deployment.json",
-                           regulators=tuple(regulator or ()), force=force)
+        m, reused = deploy(
+            chain,
+            key,
+            manifest or data_dir / "deployment.json",
+            regulators=tuple(regulator or ()),
+            force=force,
+        )
     except LedgerNodeError as exc:
         fail(str(exc))
     verb = "reused" if reused else "deployed"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from eth_account import Account
@@ -68,10 +68,12 @@ class Deployment:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> "Deployment":
+    def from_json(cls, data: dict) -> Deployment:
         try:
-            contracts = {k: Web3.to_checksum_address(data["contracts"][k])
-                         for k in ("issuerRegistry", "anchorRegistry", "dataFlowLedger")}
+            contracts = {
+                k: Web3.to_checksum_address(data["contracts"][k])
+                for k in ("issuerRegistry", "anchorRegistry", "dataFlowLedger")
+            }
             if data["contracts"].get("pledgeRegistry"):
                 contracts["pledgeRegistry"] = Web3.to_checksum_address(data["contracts"]["pledgeRegistry"])
             return cls(
@@ -158,9 +160,11 @@ def deploy(
         deployer=deployer,
         governance=governance,
         regulators=regs,
-        artifacts={n: load_artifact(n).sha256
-                   for n in ("IssuerRegistry", "AnchorRegistry", "DataFlowLedger", "PledgeRegistry")},
-        deployed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        artifacts={
+            n: load_artifact(n).sha256
+            for n in ("IssuerRegistry", "AnchorRegistry", "DataFlowLedger", "PledgeRegistry")
+        },
+        deployed_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     write_manifest(manifest, manifest_path)
     return manifest, False

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -23,19 +23,28 @@ from ledger_node.errors import LedgerNodeError
 def index_command(
     data_dir: DataDir = Path(".certledger"),
     rpc: Annotated[
-        Optional[str], typer.Option(envvar="CERTLEDGER_RPC_URL", help="JSON-RPC endpoint (default: the local node).")
+        str | None,
+        typer.Option(envvar="CERTLEDGER_RPC_URL", help="JSON-RPC endpoint (default: the local node)."),
     ] = None,
     manifest: Annotated[
-        Optional[Path], typer.Option(help="Deployment manifest (default: DATA_DIR/deployment.json).")
+        Path | None, typer.Option(help="Deployment manifest (default: DATA_DIR/deployment.json).")
     ] = None,
     database_url: Annotated[
-        Optional[str],
-        typer.Option(envvar="CERTLEDGER_DATABASE_URL",
-                     help="SQLAlchemy async URL (default: sqlite+aiosqlite:///DATA_DIR/registry.db)."),
+        str | None,
+        typer.Option(
+            envvar="CERTLEDGER_DATABASE_URL",
+            help="SQLAlchemy async URL (default: sqlite+aiosqlite:///DATA_DIR/registry.db).",
+        ),
     ] = None,
-    confirmations: Annotated[int, typer.Option(min=0, help="Index only blocks this deep below the head.")] = 0,
-    once: Annotated[bool, typer.Option("--once", help="Catch up, then exit (default: keep following).")] = False,
-    poll_interval: Annotated[float, typer.Option(min=0.05, help="Seconds between polls when following.")] = 2.0,
+    confirmations: Annotated[
+        int, typer.Option(min=0, help="Index only blocks this deep below the head.")
+    ] = 0,
+    once: Annotated[
+        bool, typer.Option("--once", help="Catch up, then exit (default: keep following).")
+    ] = False,
+    poll_interval: Annotated[
+        float, typer.Option(min=0.05, help="Seconds between polls when following.")
+    ] = 2.0,
     page_size: Annotated[int, typer.Option(min=1, help="Largest eth_getLogs block window.")] = 2000,
     port: Port = None,
 ) -> None:
@@ -57,24 +66,39 @@ def index_command(
     except LedgerNodeError as exc:
         fail(str(exc))
     if chain_id != deployment.chain_id:
-        fail(f"deployment manifest {manifest_path} is for chain id {deployment.chain_id}, "
-             f"but the node at {url} is chain id {chain_id}")
+        fail(
+            f"deployment manifest {manifest_path} is for chain id {deployment.chain_id}, "
+            f"but the node at {url} is chain id {chain_id}"
+        )
     try:
         from sqlalchemy.ext.asyncio import create_async_engine
 
         engine = create_async_engine(db_url)
     except (ArgumentError, NoSuchModuleError, InvalidRequestError, ImportError, ValueError) as exc:
-        fail(f"bad database URL {db_url!r}: {_first_line(exc)} "
-             "(use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER:PASS@HOST/DB)", 2)
+        fail(
+            f"bad database URL {db_url!r}: {_first_line(exc)} "
+            "(use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER:PASS@HOST/DB)",
+            2,
+        )
     try:
-        asyncio.run(_index(url, deployment, engine, confirmations=confirmations, once=once,
-                           poll_interval=poll_interval, page_size=page_size))
+        asyncio.run(
+            _index(
+                url,
+                deployment,
+                engine,
+                confirmations=confirmations,
+                once=once,
+                poll_interval=poll_interval,
+                page_size=page_size,
+            )
+        )
     except KeyboardInterrupt:
         console.print("indexer stopped")
 
 
-async def _index(url, deployment, engine, *, confirmations: int, once: bool, poll_interval: float,
-                 page_size: int) -> None:
+async def _index(
+    url, deployment, engine, *, confirmations: int, once: bool, poll_interval: float, page_size: int
+) -> None:
     from ledger_node.indexer import Indexer, IndexerError, IndexProgress
     from ledger_node.projection import create_chain_tables
 
@@ -82,30 +106,47 @@ async def _index(url, deployment, engine, *, confirmations: int, once: bool, pol
         try:
             await create_chain_tables(engine)
         except Exception as exc:  # noqa: BLE001 - any driver error: one line, no traceback
-            fail(f"cannot open the database {engine.url.render_as_string(hide_password=True)}: "
-                 f"{_first_line(exc)}")
-        progress = Progress(TextColumn("indexing blocks"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("{task.fields[events]} events"), TimeElapsedColumn(),
-                            console=console, transient=False, disable=not console.is_terminal)
+            fail(
+                f"cannot open the database {engine.url.render_as_string(hide_password=True)}: "
+                f"{_first_line(exc)}"
+            )
+        progress = Progress(
+            TextColumn("indexing blocks"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[events]} events"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+            disable=not console.is_terminal,
+        )
         task = None
 
         def on_progress(p: IndexProgress) -> None:
             nonlocal task
             if task is None:
                 task = progress.add_task("index", total=max(1, p.target - p.start_block), events=0)
-            progress.update(task, completed=p.block - p.start_block, total=max(1, p.target - p.start_block),
-                            events=p.events)
+            progress.update(
+                task,
+                completed=p.block - p.start_block,
+                total=max(1, p.target - p.start_block),
+                events=p.events,
+            )
 
-        async with Indexer(url, deployment, engine, confirmations=confirmations, page_size=page_size,
-                           on_progress=on_progress) as indexer:
+        async with Indexer(
+            url, deployment, engine, confirmations=confirmations, page_size=page_size, on_progress=on_progress
+        ) as indexer:
             try:
                 with progress:
                     stats = await indexer.run_once()
             except (LedgerNodeError, IndexerError) as exc:
                 fail(str(exc))
-            console.print(f"indexed {stats.events} events up to block {stats.end_block} "
-                          f"({stats.events_per_second:,.0f} events/s"
-                          + (f", {stats.reorgs} reorgs" if stats.reorgs else "") + ")")
+            console.print(
+                f"indexed {stats.events} events up to block {stats.end_block} "
+                f"({stats.events_per_second:,.0f} events/s"
+                + (f", {stats.reorgs} reorgs" if stats.reorgs else "")
+                + ")"
+            )
             if once:
                 return
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")

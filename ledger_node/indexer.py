@@ -77,8 +77,11 @@ __all__ = [
 
 log = logging.getLogger("ledger_node.indexer")
 
-CONTRACTS = {"issuerRegistry": "IssuerRegistry", "anchorRegistry": "AnchorRegistry",
-             "dataFlowLedger": "DataFlowLedger"}
+CONTRACTS = {
+    "issuerRegistry": "IssuerRegistry",
+    "anchorRegistry": "AnchorRegistry",
+    "dataFlowLedger": "DataFlowLedger",
+}
 HASH_WINDOW = 64  # recent block hashes kept for reorg detection
 
 
@@ -140,7 +143,7 @@ class EventDecoder:
     def __init__(self, deployment: Deployment):
         self.contract_of = {addr.lower(): key for key, addr in deployment.contracts.items()}
         self.specs: dict[str, _EventSpec] = {}
-        for key, artifact in CONTRACTS.items():
+        for _key, artifact in CONTRACTS.items():
             for item in load_artifact(artifact).abi:
                 if item["type"] != "event" or item.get("anonymous"):
                     continue
@@ -154,9 +157,12 @@ class EventDecoder:
                 data = tuple(i for i in item["inputs"] if not i["indexed"])
                 statics = [_static_word(i["type"]) for i in data]
                 self.specs[topic0] = _EventSpec(
-                    item["name"], tuple(indexed), data,
+                    item["name"],
+                    tuple(indexed),
+                    data,
                     tuple(statics) if all(s is not None for s in statics) else None,  # type: ignore[misc]
-                    tuple(_canonical_type(i) for i in data))
+                    tuple(_canonical_type(i) for i in data),
+                )
 
     def decode(self, raw: dict, timestamp: int) -> ChainEvent | None:
         """One eth_getLogs entry → ChainEvent (None for a log of no known event)."""
@@ -171,15 +177,21 @@ class EventDecoder:
         data = bytes.fromhex(raw["data"][2:])
         if spec.data_static is not None:
             for k, (param, dec) in enumerate(zip(spec.data_params, spec.data_static)):
-                args[param["name"]] = dec(data[32 * k:32 * k + 32])
+                args[param["name"]] = dec(data[32 * k : 32 * k + 32])
         else:
             values = abi_decode(list(spec.data_types), data)
             for param, v in zip(spec.data_params, values):
                 args[param["name"]] = _jsonable(param, v)
         return ChainEvent(
-            block_number=int(raw["blockNumber"], 16), block_hash=raw["blockHash"], block_timestamp=timestamp,
-            log_index=int(raw["logIndex"], 16), tx_hash=raw["transactionHash"], contract=contract,
-            event=spec.name, args=args)
+            block_number=int(raw["blockNumber"], 16),
+            block_hash=raw["blockHash"],
+            block_timestamp=timestamp,
+            log_index=int(raw["logIndex"], 16),
+            tx_hash=raw["transactionHash"],
+            contract=contract,
+            event=spec.name,
+            args=args,
+        )
 
 
 # -- results -----------------------------------------------------------------------------------
@@ -237,7 +249,9 @@ class Indexer:
             raise ValueError("confirmations must be >= 0 and page_size >= 1")
         self.rpc_url = rpc_url
         self.deployment = deployment
-        self.sessions = db if isinstance(db, async_sessionmaker) else async_sessionmaker(db, expire_on_commit=False)
+        self.sessions = (
+            db if isinstance(db, async_sessionmaker) else async_sessionmaker(db, expire_on_commit=False)
+        )
         self.confirmations = confirmations
         self.max_window = page_size
         self.window = min(page_size, 32)  # grows (doubling) while pages stay small
@@ -252,7 +266,7 @@ class Indexer:
     async def close(self) -> None:
         await self.rpc.close()
 
-    async def __aenter__(self) -> "Indexer":
+    async def __aenter__(self) -> Indexer:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -293,7 +307,9 @@ class Indexer:
             except _PageRaced:
                 races += 1
                 if races > 50:
-                    raise IndexerError("the chain keeps changing under the indexer (50 inconsistent pages)")
+                    raise IndexerError(
+                        "the chain keeps changing under the indexer (50 inconsistent pages)"
+                    ) from None
                 await asyncio.sleep(min(0.05 * races, 1.0))
                 continue
             except RangeTooLarge as exc:
@@ -310,7 +326,9 @@ class Indexer:
             if self.on_progress is not None:
                 self.on_progress(IndexProgress(start, to, target, events))
         end = (await self.checkpoint())[0]
-        return IndexStats(start, end, target, events, pages, reorgs, rolled, shrinks, time.perf_counter() - t0)
+        return IndexStats(
+            start, end, target, events, pages, reorgs, rolled, shrinks, time.perf_counter() - t0
+        )
 
     async def run_forever(self, poll_interval: float = 2.0) -> None:
         """Index, then poll for new blocks every `poll_interval` s until `stop()` (or cancellation).
@@ -322,13 +340,17 @@ class Indexer:
             try:
                 stats = await self.run_once()
                 if stats.events or stats.reorgs:
-                    log.info("indexed %d events to block %d (%d reorgs)", stats.events, stats.end_block,
-                             stats.reorgs)
+                    log.info(
+                        "indexed %d events to block %d (%d reorgs)",
+                        stats.events,
+                        stats.end_block,
+                        stats.reorgs,
+                    )
             except (RpcUnavailable, RpcError) as exc:
                 log.warning("indexer: %s; retrying in %.1fs", exc, poll_interval)
             try:
                 await asyncio.wait_for(self._stop.wait(), timeout=poll_interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     def stop(self) -> None:
@@ -377,8 +399,10 @@ class Indexer:
                 raise _PageRaced  # another indexer moved the checkpoint
             await self._apply(s, events)
             await self._write_checkpoint(s, current, to, after[to]["hash"])
-            await s.execute(insert(IndexerBlock.__table__),
-                            [{"name": self.name, "block_number": n, "block_hash": h} for n, h in window])
+            await s.execute(
+                insert(IndexerBlock.__table__),
+                [{"name": self.name, "block_number": n, "block_hash": h} for n, h in window],
+            )
             await self._trim_window(s)
         return len(events)
 
@@ -387,7 +411,7 @@ class Indexer:
             return
         rows = [ev.row() for ev in events]
         for i in range(0, len(rows), 5000):
-            await s.execute(insert(ChainEventRow.__table__), rows[i:i + 5000])
+            await s.execute(insert(ChainEventRow.__table__), rows[i : i + 5000])
         first: dict[str, str] = {}
         for ev in events:
             e = ev.entity
@@ -410,17 +434,27 @@ class Indexer:
             return _Checkpoint(self.deployment.deploy_block - 1, None, False)
         return _Checkpoint(row.block_number, row.block_hash, True)
 
-    async def _write_checkpoint(self, s: AsyncSession, current: _Checkpoint, block: int, block_hash: str | None) -> None:
+    async def _write_checkpoint(
+        self, s: AsyncSession, current: _Checkpoint, block: int, block_hash: str | None
+    ) -> None:
         t = IndexerCheckpoint.__table__
         if current.exists:
-            await s.execute(update(t).where(t.c.name == self.name).values(block_number=block, block_hash=block_hash))
+            await s.execute(
+                update(t).where(t.c.name == self.name).values(block_number=block, block_hash=block_hash)
+            )
         else:
             await s.execute(insert(t).values(name=self.name, block_number=block, block_hash=block_hash))
 
     async def _trim_window(self, s: AsyncSession) -> None:
         t = IndexerBlock.__table__
-        cutoff = (select(t.c.block_number).where(t.c.name == self.name)
-                  .order_by(t.c.block_number.desc()).offset(HASH_WINDOW - 1).limit(1).scalar_subquery())
+        cutoff = (
+            select(t.c.block_number)
+            .where(t.c.name == self.name)
+            .order_by(t.c.block_number.desc())
+            .offset(HASH_WINDOW - 1)
+            .limit(1)
+            .scalar_subquery()
+        )
         await s.execute(delete(t).where(t.c.name == self.name, t.c.block_number < cutoff))
 
     # -- reorgs -------------------------------------------------------------------------------
@@ -429,8 +463,13 @@ class Indexer:
         async with self.sessions() as s, s.begin():
             current = await self._read_checkpoint(s, lock=True)
             t = IndexerBlock.__table__
-            known = (await s.execute(select(t.c.block_number, t.c.block_hash).where(t.c.name == self.name)
-                                     .order_by(t.c.block_number.desc()))).all()
+            known = (
+                await s.execute(
+                    select(t.c.block_number, t.c.block_hash)
+                    .where(t.c.name == self.name)
+                    .order_by(t.c.block_number.desc())
+                )
+            ).all()
             chain = await self.rpc.headers([n for n, _ in known]) if known else {}
             ancestor: tuple[int, str | None] = (self.deployment.deploy_block - 1, None)
             for n, h in known:
@@ -439,17 +478,29 @@ class Indexer:
                     ancestor = (n, h)
                     break
             if ancestor[1] is None:
-                log.warning("reorg below the %d-block hash window: re-indexing from block %d",
-                            HASH_WINDOW, self.deployment.deploy_block)
+                log.warning(
+                    "reorg below the %d-block hash window: re-indexing from block %d",
+                    HASH_WINDOW,
+                    self.deployment.deploy_block,
+                )
             dropped = await self._rollback_to(s, current, *ancestor)
-        log.warning("reorg: rolled back from block %d to %d (%d events dropped)", current.block, ancestor[0],
-                    dropped)
+        log.warning(
+            "reorg: rolled back from block %d to %d (%d events dropped)", current.block, ancestor[0], dropped
+        )
         return dropped
 
-    async def _rollback_to(self, s: AsyncSession, current: _Checkpoint, block: int, block_hash: str | None) -> int:
+    async def _rollback_to(
+        self, s: AsyncSession, current: _Checkpoint, block: int, block_hash: str | None
+    ) -> int:
         ev = ChainEventRow.__table__
-        entities = [e for (e,) in (await s.execute(
-            select(ev.c.entity).where(ev.c.block_number > block, ev.c.entity.is_not(None)).distinct())).all()]
+        entities = [
+            e
+            for (e,) in (
+                await s.execute(
+                    select(ev.c.entity).where(ev.c.block_number > block, ev.c.entity.is_not(None)).distinct()
+                )
+            ).all()
+        ]
         dropped = (await s.execute(delete(ev).where(ev.c.block_number > block))).rowcount or 0
         if entities:
             await delete_entities(s, entities)
@@ -462,8 +513,9 @@ class Indexer:
 
 
 # -- rebuilt straight from the chain -----------------------------------------------------------
-async def chain_events(rpc: AsyncRpc, deployment: Deployment, *, to_block: int | None = None,
-                       page_size: int = 2000) -> list[ChainEvent]:
+async def chain_events(
+    rpc: AsyncRpc, deployment: Deployment, *, to_block: int | None = None, page_size: int = 2000
+) -> list[ChainEvent]:
     """Every event of the deployment up to `to_block` (default head), decoded, without a database."""
     decoder = EventDecoder(deployment)
     addresses = list(deployment.contracts.values())
@@ -492,8 +544,9 @@ async def chain_events(rpc: AsyncRpc, deployment: Deployment, *, to_block: int |
     return out
 
 
-async def chain_snapshot(rpc_url: str, deployment: Deployment, *, to_block: int | None = None,
-                         include_events: bool = True) -> dict[str, list[dict]]:
+async def chain_snapshot(
+    rpc_url: str, deployment: Deployment, *, to_block: int | None = None, include_events: bool = True
+) -> dict[str, list[dict]]:
     """The projection rebuilt from the chain's events alone, in `projection_snapshot`'s form."""
     async with AsyncRpc(rpc_url) as rpc:
         events = await chain_events(rpc, deployment, to_block=to_block)
@@ -515,8 +568,15 @@ class SpotCheck:
         return not self.mismatches
 
 
-async def spot_check(rpc_url: str, deployment: Deployment, session: AsyncSession, *, sample: int = 25,
-                     seed: int | None = None, block: int | None = None) -> SpotCheck:
+async def spot_check(
+    rpc_url: str,
+    deployment: Deployment,
+    session: AsyncSession,
+    *,
+    sample: int = 25,
+    seed: int | None = None,
+    block: int | None = None,
+) -> SpotCheck:
     """Compare a random sample of projection rows with the contracts' views (`anchorOf`,
     `credentialStatusOf`, `flow`, `issuer`) at `block` (default: the rows' checkpoint)."""
     from web3 import AsyncHTTPProvider, AsyncWeb3
@@ -525,12 +585,20 @@ async def spot_check(rpc_url: str, deployment: Deployment, session: AsyncSession
 
     rnd = random.Random(seed)
     if block is None:
-        block = (await session.execute(select(IndexerCheckpoint.block_number)
-                                       .order_by(IndexerCheckpoint.block_number.desc()).limit(1))).scalar()
+        block = (
+            await session.execute(
+                select(IndexerCheckpoint.block_number)
+                .order_by(IndexerCheckpoint.block_number.desc())
+                .limit(1)
+            )
+        ).scalar()
         if block is None:
             return SpotCheck(0, 0)
     w3 = AsyncWeb3(AsyncHTTPProvider(rpc_url))
-    c = {k: w3.eth.contract(address=a, abi=load_artifact(CONTRACTS[k]).abi) for k, a in deployment.contracts.items()}
+    c = {
+        k: w3.eth.contract(address=a, abi=load_artifact(CONTRACTS[k]).abi)
+        for k, a in deployment.contracts.items()
+    }
     mismatches: list[str] = []
     checked = 0
 
@@ -544,45 +612,108 @@ async def spot_check(rpc_url: str, deployment: Deployment, session: AsyncSession
         return rnd.sample(list(rows), min(sample, len(rows)))
 
     for a in await sample_of(ChainAnchor):
-        r = await c["anchorRegistry"].functions.anchorOf(bytes.fromhex(a.root[2:])).call(block_identifier=block)
-        cmp(f"anchor {a.root}", {"issuer_id": a.issuer_id, "key_version": a.key_version,
-                                 "credential_type": a.credential_type, "count": a.count,
-                                 "block_number": a.block_number, "block_timestamp": a.block_timestamp,
-                                 "status": a.status, "reason": a.reason},
-            {"issuer_id": r[0], "key_version": r[1], "credential_type": r[2], "count": r[3], "block_number": r[4],
-             "block_timestamp": r[5], "status": ANCHOR_STATUS[r[6]], "reason": r[7]})
+        r = (
+            await c["anchorRegistry"]
+            .functions.anchorOf(bytes.fromhex(a.root[2:]))
+            .call(block_identifier=block)
+        )
+        cmp(
+            f"anchor {a.root}",
+            {
+                "issuer_id": a.issuer_id,
+                "key_version": a.key_version,
+                "credential_type": a.credential_type,
+                "count": a.count,
+                "block_number": a.block_number,
+                "block_timestamp": a.block_timestamp,
+                "status": a.status,
+                "reason": a.reason,
+            },
+            {
+                "issuer_id": r[0],
+                "key_version": r[1],
+                "credential_type": r[2],
+                "count": r[3],
+                "block_number": r[4],
+                "block_timestamp": r[5],
+                "status": ANCHOR_STATUS[r[6]],
+                "reason": r[7],
+            },
+        )
         checked += 1
     for cs in await sample_of(ChainCredentialStatus):
-        r = await c["anchorRegistry"].functions.credentialStatusOf(
-            bytes.fromhex(cs.root[2:]), bytes.fromhex(cs.leaf[2:])).call(block_identifier=block)
-        cmp(f"credential {cs.leaf} in {cs.root}", {"status": cs.status, "reason": cs.reason, "timestamp": cs.timestamp},
-            {"status": ANCHOR_STATUS[r[0]], "reason": r[1], "timestamp": r[2]})
+        r = (
+            await c["anchorRegistry"]
+            .functions.credentialStatusOf(bytes.fromhex(cs.root[2:]), bytes.fromhex(cs.leaf[2:]))
+            .call(block_identifier=block)
+        )
+        cmp(
+            f"credential {cs.leaf} in {cs.root}",
+            {"status": cs.status, "reason": cs.reason, "timestamp": cs.timestamp},
+            {"status": ANCHOR_STATUS[r[0]], "reason": r[1], "timestamp": r[2]},
+        )
         checked += 1
     for f in await sample_of(ChainFlow):
         r = await c["dataFlowLedger"].functions.flow(f.flow_id).call(block_identifier=block)
-        cmp(f"flow {f.flow_id}", {"asset_leaf": f.asset_leaf, "asset_root": f.asset_root,
-                                  "exporter_id": f.exporter_id, "importer_id": f.importer_id,
-                                  "exporter": f.exporter, "parent_flow_id": f.parent_flow_id,
-                                  "declared_at": f.declared_at, "from_jurisdiction": f.from_jurisdiction,
-                                  "to_jurisdiction": f.to_jurisdiction, "decision": f.decision,
-                                  "decided_at": f.decided_at or 0, "payload_digest": f.payload_digest,
-                                  "declaration_hash": f.declaration_hash},
-            {"asset_leaf": "0x" + bytes(r[0]).hex(), "asset_root": "0x" + bytes(r[1]).hex(),
-             "exporter_id": "0x" + bytes(r[2]).hex(), "importer_id": "0x" + bytes(r[3]).hex(),
-             "exporter": r[4], "parent_flow_id": r[5], "declared_at": r[6],
-             "from_jurisdiction": jurisdiction("0x" + bytes(r[7]).hex()),
-             "to_jurisdiction": jurisdiction("0x" + bytes(r[8]).hex()), "decision": DECISION[r[9]],
-             "decided_at": r[12], "payload_digest": "0x" + bytes(r[13]).hex(),
-             "declaration_hash": "0x" + bytes(r[14]).hex()})
+        cmp(
+            f"flow {f.flow_id}",
+            {
+                "asset_leaf": f.asset_leaf,
+                "asset_root": f.asset_root,
+                "exporter_id": f.exporter_id,
+                "importer_id": f.importer_id,
+                "exporter": f.exporter,
+                "parent_flow_id": f.parent_flow_id,
+                "declared_at": f.declared_at,
+                "from_jurisdiction": f.from_jurisdiction,
+                "to_jurisdiction": f.to_jurisdiction,
+                "decision": f.decision,
+                "decided_at": f.decided_at or 0,
+                "payload_digest": f.payload_digest,
+                "declaration_hash": f.declaration_hash,
+            },
+            {
+                "asset_leaf": "0x" + bytes(r[0]).hex(),
+                "asset_root": "0x" + bytes(r[1]).hex(),
+                "exporter_id": "0x" + bytes(r[2]).hex(),
+                "importer_id": "0x" + bytes(r[3]).hex(),
+                "exporter": r[4],
+                "parent_flow_id": r[5],
+                "declared_at": r[6],
+                "from_jurisdiction": jurisdiction("0x" + bytes(r[7]).hex()),
+                "to_jurisdiction": jurisdiction("0x" + bytes(r[8]).hex()),
+                "decision": DECISION[r[9]],
+                "decided_at": r[12],
+                "payload_digest": "0x" + bytes(r[13]).hex(),
+                "declaration_hash": "0x" + bytes(r[14]).hex(),
+            },
+        )
         checked += 1
     for i in await sample_of(ChainIssuer):
         r = await c["issuerRegistry"].functions.issuer(i.issuer_id).call(block_identifier=block)
-        cmp(f"issuer {i.issuer_id}", {"key_version": i.key_version, "status": i.status,
-                                      "suspension_reason": i.suspension_reason, "active_from": i.active_from,
-                                      "active_until": i.active_until, "account": i.account, "name": i.name,
-                                      "uscc": i.uscc},
-            {"key_version": r[0], "status": ISSUER_STATUS[r[2]], "suspension_reason": r[3], "active_from": r[4],
-             "active_until": r[5], "account": r[6], "name": r[7], "uscc": r[8]})
+        cmp(
+            f"issuer {i.issuer_id}",
+            {
+                "key_version": i.key_version,
+                "status": i.status,
+                "suspension_reason": i.suspension_reason,
+                "active_from": i.active_from,
+                "active_until": i.active_until,
+                "account": i.account,
+                "name": i.name,
+                "uscc": i.uscc,
+            },
+            {
+                "key_version": r[0],
+                "status": ISSUER_STATUS[r[2]],
+                "suspension_reason": r[3],
+                "active_from": r[4],
+                "active_until": r[5],
+                "account": r[6],
+                "name": r[7],
+                "uscc": r[8],
+            },
+        )
         checked += 1
     await w3.provider.disconnect()
     return SpotCheck(block, checked, mismatches)

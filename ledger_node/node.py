@@ -10,7 +10,6 @@ the anvil we started.
 from __future__ import annotations
 
 import hashlib
-
 import json
 import os
 import shutil
@@ -18,10 +17,11 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ledger_node.errors import AnvilNotInstalled, NodeStartFailed, PortInUse, RpcUnreachable
 
@@ -35,6 +35,8 @@ def _native_anvil(wrapper: Path) -> Path:
         if os.access(candidate, os.X_OK):
             return candidate
     return wrapper
+
+
 DEV_CHAIN_ID = 31337
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 
@@ -200,13 +202,19 @@ class AnvilNode:
             keep_first_genesis(self.state_file)
         cmd = [
             str(_native_anvil(self.anvil)),
-            "--host", self.host,
-            "--port", str(self.port),
-            "--chain-id", str(self.chain_id),
-            "--accounts", "20",
-            "--balance", "1000000",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--chain-id",
+            str(self.chain_id),
+            "--accounts",
+            "20",
+            "--balance",
+            "1000000",
             *(("--state", str(self.state_file), "--state-interval", "1") if self.persist else ()),
-            "--cache-path", str(self.cache_dir),
+            "--cache-path",
+            str(self.cache_dir),
             *self.extra_args,
         ]
         with open(self.log_file, "ab") as log:
@@ -223,10 +231,14 @@ class AnvilNode:
             except RpcUnreachable:
                 if time.monotonic() > deadline:
                     proc.kill()
-                    raise NodeStartFailed(f"anvil did not answer within {timeout:.0f} s: {self._log_tail()}")
+                    raise NodeStartFailed(
+                        f"anvil did not answer within {timeout:.0f} s: {self._log_tail()}"
+                    ) from None
                 time.sleep(0.1)
         self.pid_file.write_text(json.dumps({"pid": proc.pid, "host": self.host, "port": self.port}))
-        self.config_file.write_text(json.dumps({"host": self.host, "port": self.port, "chainId": self.chain_id}))
+        self.config_file.write_text(
+            json.dumps({"host": self.host, "port": self.port, "chainId": self.chain_id})
+        )
         self._check_genesis_link()
         return self.status()
 
@@ -341,7 +353,9 @@ def keep_first_genesis(state_file: Path) -> None:
     except FileNotFoundError:
         return
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise NodeStartFailed(f"the chain state file {state_file} is not anvil's state dump: {exc!r}") from None
+        raise NodeStartFailed(
+            f"the chain state file {state_file} is not anvil's state dump: {exc!r}"
+        ) from None
     state["blocks"] = [b for b in blocks if b is first or int(b["header"]["number"], 16) != 0]
     tmp = state_file.with_suffix(".repair.tmp")
     tmp.write_text(json.dumps(state))

@@ -21,7 +21,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, String, UniqueConstraint, delete, insert, select
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    delete,
+    insert,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -158,8 +169,9 @@ class ChainEventRow(ChainBase):
         UniqueConstraint("block_hash", "log_index", name="uq_chain_events_block_log"),
         Index("ix_chain_events_order", "block_number", "log_index"),
     )
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-                                    autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
     block_number: Mapped[int] = mapped_column(BigInteger)
     block_hash: Mapped[str] = mapped_column(Hex32)
     block_timestamp: Mapped[int] = mapped_column(BigInteger)
@@ -213,19 +225,38 @@ class ChainEvent:
 
     def row(self) -> dict[str, Any]:
         return {
-            "block_number": self.block_number, "block_hash": self.block_hash,
-            "block_timestamp": self.block_timestamp, "log_index": self.log_index, "tx_hash": self.tx_hash,
-            "contract": self.contract, "event": self.event, "entity": self.entity, "args": self.args,
+            "block_number": self.block_number,
+            "block_hash": self.block_hash,
+            "block_timestamp": self.block_timestamp,
+            "log_index": self.log_index,
+            "tx_hash": self.tx_hash,
+            "contract": self.contract,
+            "event": self.event,
+            "entity": self.entity,
+            "args": self.args,
         }
 
     @classmethod
-    def from_row(cls, r: Any) -> "ChainEvent":
-        return cls(r.block_number, r.block_hash, r.block_timestamp, r.log_index, r.tx_hash, r.contract,
-                   r.event, r.args)
+    def from_row(cls, r: Any) -> ChainEvent:
+        return cls(
+            r.block_number,
+            r.block_hash,
+            r.block_timestamp,
+            r.log_index,
+            r.tx_hash,
+            r.contract,
+            r.event,
+            r.args,
+        )
 
 
-_ISSUER_EVENTS = {"IssuerRegistered", "CredentialTypeSet", "IssuerSuspended", "IssuerReinstated",
-                  "IssuerKeyRotated"}
+_ISSUER_EVENTS = {
+    "IssuerRegistered",
+    "CredentialTypeSet",
+    "IssuerSuspended",
+    "IssuerReinstated",
+    "IssuerKeyRotated",
+}
 # Events that create their entity: a page whose first event for an entity is one of these need not
 # load (or delete) any stored row for it.
 CREATING_EVENTS = {"IssuerRegistered", "BatchAnchored", "FlowDeclared"}
@@ -281,7 +312,7 @@ class ProjectionState:
         if handler is not None:
             handler(ev, ev.args)
 
-    def apply_all(self, events: Iterable[ChainEvent]) -> "ProjectionState":
+    def apply_all(self, events: Iterable[ChainEvent]) -> ProjectionState:
         for ev in events:
             self.apply(ev)
         return self
@@ -290,21 +321,39 @@ class ProjectionState:
     def _on_IssuerRegistered(self, ev: ChainEvent, a: dict) -> None:
         iid = a["issuerId"]
         self.issuers[iid] = {
-            "issuer_id": iid, "account": a["account"], "name": a["name"], "uscc": a["uscc"],
-            "suite": SUITE[a["suite"]], "status": "Active", "suspension_reason": 0,
-            "active_from": a["activeFrom"], "active_until": a["activeUntil"], "key_version": 1,
-            "registered_block": ev.block_number, "registered_at": ev.block_timestamp, "tx_hash": ev.tx_hash,
+            "issuer_id": iid,
+            "account": a["account"],
+            "name": a["name"],
+            "uscc": a["uscc"],
+            "suite": SUITE[a["suite"]],
+            "status": "Active",
+            "suspension_reason": 0,
+            "active_from": a["activeFrom"],
+            "active_until": a["activeUntil"],
+            "key_version": 1,
+            "registered_block": ev.block_number,
+            "registered_at": ev.block_timestamp,
+            "tx_hash": ev.tx_hash,
             "updated_block": ev.block_number,
         }
         self.issuer_keys[(iid, 1)] = {
-            "issuer_id": iid, "key_version": 1, "account": a["account"], "sm2_public_key": a["sm2PublicKey"],
-            "valid_from": ev.block_timestamp, "valid_until": 0, "block_number": ev.block_number,
+            "issuer_id": iid,
+            "key_version": 1,
+            "account": a["account"],
+            "sm2_public_key": a["sm2PublicKey"],
+            "valid_from": ev.block_timestamp,
+            "valid_until": 0,
+            "block_number": ev.block_number,
         }
 
     def _on_CredentialTypeSet(self, ev: ChainEvent, a: dict) -> None:
         iid, ct = a["issuerId"], a["credentialType"]
-        self.issuer_types[(iid, ct)] = {"issuer_id": iid, "credential_type": ct, "allowed": a["allowed"],
-                                        "block_number": ev.block_number}
+        self.issuer_types[(iid, ct)] = {
+            "issuer_id": iid,
+            "credential_type": ct,
+            "allowed": a["allowed"],
+            "block_number": ev.block_number,
+        }
 
     def _on_IssuerSuspended(self, ev: ChainEvent, a: dict) -> None:
         row = self.issuers[a["issuerId"]]
@@ -321,8 +370,12 @@ class ProjectionState:
         if old is not None:
             old["valid_until"] = ev.block_timestamp
         self.issuer_keys[(iid, version)] = {
-            "issuer_id": iid, "key_version": version, "account": a["account"],
-            "sm2_public_key": a["sm2PublicKey"], "valid_from": ev.block_timestamp, "valid_until": 0,
+            "issuer_id": iid,
+            "key_version": version,
+            "account": a["account"],
+            "sm2_public_key": a["sm2PublicKey"],
+            "valid_from": ev.block_timestamp,
+            "valid_until": 0,
             "block_number": ev.block_number,
         }
         row.update(account=a["account"], key_version=version, updated_block=ev.block_number)
@@ -330,46 +383,82 @@ class ProjectionState:
     # anchor registry
     def _on_BatchAnchored(self, ev: ChainEvent, a: dict) -> None:
         self.anchors[a["root"]] = {
-            "root": a["root"], "issuer_id": a["issuerId"], "key_version": a["keyVersion"],
-            "credential_type": a["credentialType"], "count": a["count"], "block_number": ev.block_number,
-            "block_timestamp": ev.block_timestamp, "tx_hash": ev.tx_hash, "log_index": ev.log_index,
-            "status": "Valid", "reason": 0, "status_block": ev.block_number,
+            "root": a["root"],
+            "issuer_id": a["issuerId"],
+            "key_version": a["keyVersion"],
+            "credential_type": a["credentialType"],
+            "count": a["count"],
+            "block_number": ev.block_number,
+            "block_timestamp": ev.block_timestamp,
+            "tx_hash": ev.tx_hash,
+            "log_index": ev.log_index,
+            "status": "Valid",
+            "reason": 0,
+            "status_block": ev.block_number,
         }
 
     def _on_BatchStatusChanged(self, ev: ChainEvent, a: dict) -> None:
-        self.anchors[a["root"]].update(status=ANCHOR_STATUS[a["status"]], reason=a["reason"],
-                                       status_block=ev.block_number)
+        self.anchors[a["root"]].update(
+            status=ANCHOR_STATUS[a["status"]], reason=a["reason"], status_block=ev.block_number
+        )
 
     def _on_CredentialStatusChanged(self, ev: ChainEvent, a: dict) -> None:
         self.credential_status[f"{a['root']}:{a['leaf']}"] = {
-            "id": f"{a['root']}:{a['leaf']}", "leaf": a["leaf"], "root": a["root"], "issuer_id": a["issuerId"],
-            "status": ANCHOR_STATUS[a["status"]], "reason": a["reason"], "block": ev.block_number,
+            "id": f"{a['root']}:{a['leaf']}",
+            "leaf": a["leaf"],
+            "root": a["root"],
+            "issuer_id": a["issuerId"],
+            "status": ANCHOR_STATUS[a["status"]],
+            "reason": a["reason"],
+            "block": ev.block_number,
             "timestamp": ev.block_timestamp,
         }
 
     # data-flow ledger
     def _on_ParticipantRegistered(self, ev: ChainEvent, a: dict) -> None:
-        self.participants[a["account"]] = {"account": a["account"], "participant_id": a["participantId"],
-                                           "block_number": ev.block_number}
+        self.participants[a["account"]] = {
+            "account": a["account"],
+            "participant_id": a["participantId"],
+            "block_number": ev.block_number,
+        }
 
     def _on_FlowDeclared(self, ev: ChainEvent, a: dict) -> None:
         d = a["declaration"]
         self.flows[a["flowId"]] = {
-            "flow_id": a["flowId"], "asset_leaf": a["assetLeaf"], "asset_root": a["assetRoot"],
-            "parent_flow_id": a["parentFlowId"], "exporter": a["exporter"], "exporter_id": a["exporterId"],
-            "importer_id": d["importerId"], "from_jurisdiction": jurisdiction(d["fromJurisdiction"]),
-            "to_jurisdiction": jurisdiction(d["toJurisdiction"]), "legal_basis": LEGAL_BASIS[d["legalBasis"]],
-            "personal_information": d["personalInformation"], "subjects": d["personalInformationSubjects"],
-            "volume": d["volume"], "purpose_hash": d["purposeHash"], "payload_digest": d["payloadDigest"],
-            "declaration_hash": d["declarationHash"], "declared_block": ev.block_number,
-            "declared_at": ev.block_timestamp, "tx_hash": ev.tx_hash, "decision": "Pending",
-            "decision_reason": None, "decided_by": None, "decided_at": None, "decided_block": None,
+            "flow_id": a["flowId"],
+            "asset_leaf": a["assetLeaf"],
+            "asset_root": a["assetRoot"],
+            "parent_flow_id": a["parentFlowId"],
+            "exporter": a["exporter"],
+            "exporter_id": a["exporterId"],
+            "importer_id": d["importerId"],
+            "from_jurisdiction": jurisdiction(d["fromJurisdiction"]),
+            "to_jurisdiction": jurisdiction(d["toJurisdiction"]),
+            "legal_basis": LEGAL_BASIS[d["legalBasis"]],
+            "personal_information": d["personalInformation"],
+            "subjects": d["personalInformationSubjects"],
+            "volume": d["volume"],
+            "purpose_hash": d["purposeHash"],
+            "payload_digest": d["payloadDigest"],
+            "declaration_hash": d["declarationHash"],
+            "declared_block": ev.block_number,
+            "declared_at": ev.block_timestamp,
+            "tx_hash": ev.tx_hash,
+            "decision": "Pending",
+            "decision_reason": None,
+            "decided_by": None,
+            "decided_at": None,
+            "decided_block": None,
         }
 
     def _on_FlowDecided(self, ev: ChainEvent, a: dict) -> None:
         self.flows[a["flowId"]].update(
-            decision=DECISION[a["decision"]], decision_reason=a["reason"], decided_by=a["regulator"],
-            decided_at=ev.block_timestamp, decided_block=ev.block_number)
+            decision=DECISION[a["decision"]],
+            decision_reason=a["reason"],
+            decided_by=a["regulator"],
+            decided_at=ev.block_timestamp,
+            decided_block=ev.block_number,
+        )
 
     # views
     def rows_of(self, entity: str) -> dict[str, list[dict]]:
@@ -377,13 +466,18 @@ class ProjectionState:
         kind, key = entity.split(":", 1)
         if kind == "issuer":
             iid = int(key)
-            out = {"issuers": [self.issuers[iid]] if iid in self.issuers else [],
-                   "issuer_keys": [r for (i, _), r in self.issuer_keys.items() if i == iid],
-                   "issuer_types": [r for (i, _), r in self.issuer_types.items() if i == iid]}
+            out = {
+                "issuers": [self.issuers[iid]] if iid in self.issuers else [],
+                "issuer_keys": [r for (i, _), r in self.issuer_keys.items() if i == iid],
+                "issuer_types": [r for (i, _), r in self.issuer_types.items() if i == iid],
+            }
             return out
-        table, k = {"anchor": ("anchors", key), "credential": ("credential_status", key),
-                    "flow": ("flows", int(key) if kind == "flow" else key),
-                    "participant": ("participants", key)}[kind]
+        table, k = {
+            "anchor": ("anchors", key),
+            "credential": ("credential_status", key),
+            "flow": ("flows", int(key) if kind == "flow" else key),
+            "participant": ("participants", key),
+        }[kind]
         row = getattr(self, table).get(k)
         return {table: [row] if row is not None else []}
 
@@ -398,7 +492,7 @@ _CHUNK = 500
 
 def _chunks(seq: Sequence, n: int = _CHUNK) -> Iterable[Sequence]:
     for i in range(0, len(seq), n):
-        yield seq[i:i + n]
+        yield seq[i : i + n]
 
 
 def _entity_keys(entities: Iterable[str]) -> dict[str, list]:
@@ -426,8 +520,13 @@ def _pk(table: str, row: dict) -> Any:
         return (row["issuer_id"], row["key_version"])
     if table == "issuer_types":
         return (row["issuer_id"], row["credential_type"])
-    col = {"issuers": "issuer_id", "participants": "account", "anchors": "root", "credential_status": "id",
-           "flows": "flow_id"}[table]
+    col = {
+        "issuers": "issuer_id",
+        "participants": "account",
+        "anchors": "root",
+        "credential_status": "id",
+        "flows": "flow_id",
+    }[table]
     return row[col]
 
 
@@ -435,8 +534,9 @@ def _columns(model: type[ChainBase]) -> list[str]:
     return [c.name for c in model.__table__.columns]
 
 
-async def load_state(session: AsyncSession, entities: Iterable[str],
-                     state: ProjectionState | None = None) -> ProjectionState:
+async def load_state(
+    session: AsyncSession, entities: Iterable[str], state: ProjectionState | None = None
+) -> ProjectionState:
     """Load the stored rows of `entities` into a ProjectionState."""
     state = state or ProjectionState()
     keys = _entity_keys(entities)

@@ -64,18 +64,56 @@ def own_signer(work: Path, manifest: Path):
     home = work / "signer"
     home.mkdir(parents=True, exist_ok=True)
     (home / "passphrase").write_text("bench signer\n")
-    made = json.loads(subprocess.run([cli, "signer", "new-key", "--out", str(home / "keys"), "--passphrase-file",
-                                      str(home / "passphrase")], capture_output=True, text=True, check=True).stdout)
+    made = json.loads(
+        subprocess.run(
+            [
+                cli,
+                "signer",
+                "new-key",
+                "--out",
+                str(home / "keys"),
+                "--passphrase-file",
+                str(home / "passphrase"),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     deployment = json.loads(manifest.read_text())
-    (home / "policy.json").write_text(json.dumps({
-        "chainId": deployment["chainId"], "anchorRegistry": deployment["contracts"]["anchorRegistry"],
-        "maxBatchSize": 100_000, "batchesPerHour": 1_000_000, "credentialsPerDay": 10**10}))
+    (home / "policy.json").write_text(
+        json.dumps(
+            {
+                "chainId": deployment["chainId"],
+                "anchorRegistry": deployment["contracts"]["anchorRegistry"],
+                "maxBatchSize": 100_000,
+                "batchesPerHour": 1_000_000,
+                "credentialsPerDay": 10**10,
+            }
+        )
+    )
     port = free_port()
     with open(home / "signer.out", "ab") as out:
-        proc = subprocess.Popen([cli, "signer", "run", "--keystore", str(home / "keys" / "keystore.json"),
-                                 "--passphrase-file", str(home / "passphrase"), "--policy", str(home / "policy.json"),
-                                 "--log", str(home / "signing-log.jsonl"), "--port", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [
+                cli,
+                "signer",
+                "run",
+                "--keystore",
+                str(home / "keys" / "keystore.json"),
+                "--passphrase-file",
+                str(home / "passphrase"),
+                "--policy",
+                str(home / "policy.json"),
+                "--log",
+                str(home / "signing-log.jsonl"),
+                "--port",
+                str(port),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         url = f"http://127.0.0.1:{port}"
         for _ in range(300):
@@ -93,8 +131,9 @@ def own_signer(work: Path, manifest: Path):
 
 
 @asynccontextmanager
-async def issuer_in_process(rpc_url: str, manifest: Path, database_url: str, work: Path, batch: int,
-                            signer: dict | None = None):
+async def issuer_in_process(
+    rpc_url: str, manifest: Path, database_url: str, work: Path, batch: int, signer: dict | None = None
+):
     """A registry context (pipeline driven by the caller) with one business-licence issuer (with its
     own signer if `signer` is given: see :func:`own_signer`): yields (ctx, principal, issuance)."""
     from registry.core.config import Settings
@@ -105,16 +144,31 @@ async def issuer_in_process(rpc_url: str, manifest: Path, database_url: str, wor
     from registry.services.runtime import settle_heap
     from scripts.samples import make_uscc
 
-    settings = Settings(data_dir=work, database_url=database_url, rpc_url=rpc_url, manifest=manifest,
-                        keystore_passphrase="bench", batch_size=batch, batch_window_seconds=3600)
+    settings = Settings(
+        data_dir=work,
+        database_url=database_url,
+        rpc_url=rpc_url,
+        manifest=manifest,
+        keystore_passphrase="bench",
+        batch_size=batch,
+        batch_window_seconds=3600,
+    )
     ctx = await ServiceContext.create(settings)
     issuance = Issuance(ctx)
     try:
         async with ctx.sessions() as s, s.begin():
             org, _ = await create_organisation(
-                s, ctx, name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"), jurisdiction="CN-GD",
-                roles=["issuer"], credential_types=["BusinessLicence"], signer=signer, actor="bench",
-                request_id="bench")
+                s,
+                ctx,
+                name="广州市市场监督管理局",
+                identifier=make_uscc(prefix="114401"),
+                jurisdiction="CN-GD",
+                roles=["issuer"],
+                credential_types=["BusinessLicence"],
+                signer=signer,
+                actor="bench",
+                request_id="bench",
+            )
         ctx.pipeline = Pipeline(ctx)
         settle_heap()  # as `certledger serve` does once started
         yield ctx, Principal(org.id, org.name, ("issuer",), "bench"), issuance

@@ -61,8 +61,14 @@ def _load(port: int, key: str, bodies: list[bytes], seconds: float, connections:
         t.start()
     for t in threads:
         t.join()
-    out.put({"requests": len(latencies), "errors": errors[0], "elapsed": time.perf_counter() - t0,
-             "latencies": sorted(latencies)})
+    out.put(
+        {
+            "requests": len(latencies),
+            "errors": errors[0],
+            "elapsed": time.perf_counter() - t0,
+            "latencies": sorted(latencies),
+        }
+    )
 
 
 def main() -> int:
@@ -74,25 +80,36 @@ def main() -> int:
 
     import httpx
 
-    from tests.support.procs import ServiceProcess, create_issuer
     from scripts.samples import business_licence_record, make_uscc
+    from tests.support.procs import ServiceProcess, create_issuer
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         svc = None
         with fresh_chain(tmp) as (rpc_url, manifest):
             try:
-                svc = ServiceProcess(tmp / "data", name="api", env={
-                    "CERTLEDGER_RPC_URL": rpc_url, "CERTLEDGER_MANIFEST": str(manifest),
-                    "CERTLEDGER_KEYSTORE_PASSPHRASE": "bench", "CERTLEDGER_BATCH_WINDOW_SECONDS": "0.2",
-                    "CERTLEDGER_INDEXER_ENABLED": "false"})
+                svc = ServiceProcess(
+                    tmp / "data",
+                    name="api",
+                    env={
+                        "CERTLEDGER_RPC_URL": rpc_url,
+                        "CERTLEDGER_MANIFEST": str(manifest),
+                        "CERTLEDGER_KEYSTORE_PASSPHRASE": "bench",
+                        "CERTLEDGER_BATCH_WINDOW_SECONDS": "0.2",
+                        "CERTLEDGER_INDEXER_ENABLED": "false",
+                    },
+                )
                 svc.start()
                 key = create_issuer(svc, make_uscc(prefix="114401"))
                 h = {"Authorization": f"Bearer {key}"}
                 recs = [business_licence_record() for _ in range(1000)]
-                r = httpx.post(svc.url + "/v1/credentials/bulk", params={"type": "BusinessLicence"}, headers={
-                    **h, "Content-Type": "application/x-ndjson"},
-                    content="\n".join(json.dumps(x, ensure_ascii=False) for x in recs).encode(), timeout=120)
+                r = httpx.post(
+                    svc.url + "/v1/credentials/bulk",
+                    params={"type": "BusinessLicence"},
+                    headers={**h, "Content-Type": "application/x-ndjson"},
+                    content="\n".join(json.dumps(x, ensure_ascii=False) for x in recs).encode(),
+                    timeout=120,
+                )
                 ids = r.json()["ids"]
                 while svc.health()["pendingCredentialsAndBatches"]:
                     time.sleep(0.2)
@@ -101,9 +118,13 @@ def main() -> int:
                     for cid in ids:
                         cred = c.get(f"/v1/credentials/{cid}").json()["credential"]
                         bodies.append(json.dumps({"credential": cred}).encode())
-                    assert c.post("/v1/verify", content=bodies[0], headers={"Content-Type": "application/json"}).json()["valid"]
+                    assert c.post(
+                        "/v1/verify", content=bodies[0], headers={"Content-Type": "application/json"}
+                    ).json()["valid"]
                 q: multiprocessing.Queue = multiprocessing.Queue()
-                gen = multiprocessing.Process(target=_load, args=(svc.port, key, bodies, args.seconds, args.connections, q))
+                gen = multiprocessing.Process(
+                    target=_load, args=(svc.port, key, bodies, args.seconds, args.connections, q)
+                )
                 gen.start()
                 res = q.get()
                 gen.join()
@@ -111,15 +132,22 @@ def main() -> int:
                 if svc is not None:
                     svc.kill()
     lat = res["latencies"]
-    out = {"requests": res["requests"], "errors": res["errors"], "seconds": round(res["elapsed"], 2),
-           "rate_per_s": round(res["requests"] / res["elapsed"]),
-           "p50_ms": round(1000 * statistics.median(lat), 2),
-           "p99_ms": round(1000 * lat[int(0.99 * (len(lat) - 1))], 2), "connections": args.connections}
+    out = {
+        "requests": res["requests"],
+        "errors": res["errors"],
+        "seconds": round(res["elapsed"], 2),
+        "rate_per_s": round(res["requests"] / res["elapsed"]),
+        "p50_ms": round(1000 * statistics.median(lat), 2),
+        "p99_ms": round(1000 * lat[int(0.99 * (len(lat) - 1))], 2),
+        "connections": args.connections,
+    }
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"| verify API | {out['rate_per_s']:,} req/s | p50 {out['p50_ms']} ms | p99 {out['p99_ms']} ms "
-              f"| {out['requests']:,} requests, {out['errors']} errors, {args.connections} connections |")
+        print(
+            f"| verify API | {out['rate_per_s']:,} req/s | p50 {out['p50_ms']} ms | p99 {out['p99_ms']} ms "
+            f"| {out['requests']:,} requests, {out['errors']} errors, {args.connections} connections |"
+        )
     return 0
 
 

@@ -58,14 +58,37 @@ def write_inputs(folder: Path, count: int) -> Path:
         for i, c in enumerate(copies):
             (creds / f"{first + i:07d}.json").write_text(json.dumps(c, ensure_ascii=False), encoding="utf-8")
     operator = secrets.token_bytes(32)
-    bundle = sign_trust_bundle(build_trust_bundle(
-        chain_id=bv.CHAIN_ID,
-        contracts={"issuerRegistry": "0x" + "01" * 20, "anchorRegistry": bv.REGISTRY,
-                   "dataFlowLedger": "0x" + "02" * 20},
-        block={"number": 20, "hash": "0x" + "cd" * 32, "timestamp": bv.T_ANCHOR + 60, "stateRoot": "0x" + "ef" * 32},
-        issuers=[IssuerRecord(1, name, issuer_uscc, "secp256k1", "active", 0, 0, frozenset({1, 2, 3}),
-                              {1: IssuerKeyRecord(1, eth_address(key), 0, 0, b"")})],
-        anchors=[AnchorRecord(root, 1, 1, 1, n, 10, bv.T_ANCHOR, 1) for root, n in roots]), operator)
+    bundle = sign_trust_bundle(
+        build_trust_bundle(
+            chain_id=bv.CHAIN_ID,
+            contracts={
+                "issuerRegistry": "0x" + "01" * 20,
+                "anchorRegistry": bv.REGISTRY,
+                "dataFlowLedger": "0x" + "02" * 20,
+            },
+            block={
+                "number": 20,
+                "hash": "0x" + "cd" * 32,
+                "timestamp": bv.T_ANCHOR + 60,
+                "stateRoot": "0x" + "ef" * 32,
+            },
+            issuers=[
+                IssuerRecord(
+                    1,
+                    name,
+                    issuer_uscc,
+                    "secp256k1",
+                    "active",
+                    0,
+                    0,
+                    frozenset({1, 2, 3}),
+                    {1: IssuerKeyRecord(1, eth_address(key), 0, 0, b"")},
+                )
+            ],
+            anchors=[AnchorRecord(root, 1, 1, 1, n, 10, bv.T_ANCHOR, 1) for root, n in roots],
+        ),
+        operator,
+    )
     path = folder / "bundle.json"
     path.write_text(json.dumps(bundle), encoding="utf-8")
     return path
@@ -92,8 +115,19 @@ def _sample(proc: subprocess.Popen, peaks: dict[str, int], stop: threading.Event
 
 
 def run_cli(folder: Path, bundle: Path, jobs: int, count: int) -> dict:
-    cmd = [str(Path(sys.executable).parent / "certledger-verify"), str(folder / "creds"), "--bundle", str(bundle),
-           "--at", bv.AT, "--max-age", "none", "--json", "--jobs", str(jobs)]
+    cmd = [
+        str(Path(sys.executable).parent / "certledger-verify"),
+        str(folder / "creds"),
+        "--bundle",
+        str(bundle),
+        "--at",
+        bv.AT,
+        "--max-age",
+        "none",
+        "--json",
+        "--jobs",
+        str(jobs),
+    ]
     peaks, stop = {"total": 0, "largest": 0}, threading.Event()
     with tempfile.TemporaryFile() as out:
         t = time.perf_counter()
@@ -107,9 +141,16 @@ def run_cli(folder: Path, bundle: Path, jobs: int, count: int) -> dict:
         out.seek(0)
         lines = out.read().splitlines()
     if proc.returncode != 0 or len(lines) != count or not all(json.loads(x)["valid"] for x in lines):
-        raise SystemExit(f"--jobs {jobs}: exit {proc.returncode}, {len(lines)} lines: {stderr.decode()[-500:]}")
-    return {"jobs": jobs, "seconds": seconds, "perSecond": count / seconds,
-            "peakTotalMiB": peaks["total"] / 2**20, "peakLargestMiB": peaks["largest"] / 2**20}
+        raise SystemExit(
+            f"--jobs {jobs}: exit {proc.returncode}, {len(lines)} lines: {stderr.decode()[-500:]}"
+        )
+    return {
+        "jobs": jobs,
+        "seconds": seconds,
+        "perSecond": count / seconds,
+        "peakTotalMiB": peaks["total"] / 2**20,
+        "peakLargestMiB": peaks["largest"] / 2**20,
+    }
 
 
 def main() -> None:
@@ -127,12 +168,19 @@ def main() -> None:
     if args.json:
         print(json.dumps({"count": args.count, "inputSeconds": made, "runs": rows}, indent=2))
         return
-    print(f"{args.count:,} holder copies (business licences, one file each) and a signed bundle, written in {made:.0f} s\n")
-    print("| --jobs | whole process (s) | credentials/s | peak memory, all processes (MiB) | largest process (MiB) |")
+    print(
+        f"{args.count:,} holder copies (business licences, one file each) and a signed bundle, "
+        f"written in {made:.0f} s\n"
+    )
+    print(
+        "| --jobs | whole process (s) | credentials/s | peak memory, all processes (MiB) | largest process (MiB) |"
+    )
     print("|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['jobs']} | {r['seconds']:.1f} | **{r['perSecond']:,.0f}** | {r['peakTotalMiB']:.0f} | "
-              f"{r['peakLargestMiB']:.0f} |")
+        print(
+            f"| {r['jobs']} | {r['seconds']:.1f} | **{r['perSecond']:,.0f}** | {r['peakTotalMiB']:.0f} | "
+            f"{r['peakLargestMiB']:.0f} |"
+        )
 
 
 if __name__ == "__main__":

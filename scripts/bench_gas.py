@@ -28,17 +28,31 @@ sys.path.insert(0, str(ROOT))
 
 OZ_TREE = ROOT / "tests" / "contracts" / "oz_tree.mjs"
 PEERS = [
-    {"operation": "OpenAttestation DocumentStore `issue` (one root)", "gas": 48_000, "perCredential": None,
-     "note": "published figure, not measured"},
-    {"operation": "EAS `attest` (one credential)", "gas": 200_000, "perCredential": 200_000,
-     "note": "published figure, not measured"},
+    {
+        "operation": "OpenAttestation DocumentStore `issue` (one root)",
+        "gas": 48_000,
+        "perCredential": None,
+        "note": "published figure, not measured",
+    },
+    {
+        "operation": "EAS `attest` (one credential)",
+        "gas": 200_000,
+        "perCredential": 200_000,
+        "note": "published figure, not measured",
+    },
 ]
 
 
 def oz_tree(values: list[tuple[bytes, bytes]]) -> tuple[bytes, list[list[bytes]]]:
     payload = {"values": [["0x" + a.hex(), "0x" + b.hex()] for a, b in values]}
-    out = subprocess.run(["node", str(OZ_TREE)], input=json.dumps(payload), capture_output=True, text=True,
-                         check=True, cwd=ROOT)
+    out = subprocess.run(
+        ["node", str(OZ_TREE)],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     data = json.loads(out.stdout)
     proofs = [[bytes.fromhex(p[2:]) for p in data["proofs"][str(i)]] for i in range(len(values))]
     return bytes.fromhex(data["root"][2:]), proofs
@@ -55,8 +69,14 @@ def measure() -> list[dict]:
 
     def row(operation: str, receipt: dict, per: int | None = None, note: str = "") -> None:
         gas = int(receipt["gasUsed"])
-        rows.append({"operation": operation, "gas": gas,
-                     "perCredential": round(gas / per, 2) if per else None, "note": note})
+        rows.append(
+            {
+                "operation": operation,
+                "gas": gas,
+                "perCredential": round(gas / per, 2) if per else None,
+                "note": note,
+            }
+        )
 
     gov, issuer_key, exporter_key, importer_key = DEV_KEYS[0], DEV_KEYS[1], DEV_KEYS[5], DEV_KEYS[6]
     addr = lambda k: Account.from_key(k).address  # noqa: E731
@@ -73,15 +93,39 @@ def measure() -> list[dict]:
             fl = chain.contract("DataFlowLedger", dep.data_flow_ledger)
             tx = chain.transact
 
-            row("registerIssuer (3 credential types)", tx(ir.functions.registerIssuer(
-                addr(issuer_key), "Guangzhou Market Regulation Bureau", "91440101MA59TEST0X", [1, 2, 3], 0, b"",
-                0, 0), gov))
-            row("registerIssuer (1 credential type)", tx(ir.functions.registerIssuer(
-                addr(DEV_KEYS[2]), "Guangdong Data Bureau", "11440000MB2C12345X", [3], 0, b"", 0, 0), gov))
+            row(
+                "registerIssuer (3 credential types)",
+                tx(
+                    ir.functions.registerIssuer(
+                        addr(issuer_key),
+                        "Guangzhou Market Regulation Bureau",
+                        "91440101MA59TEST0X",
+                        [1, 2, 3],
+                        0,
+                        b"",
+                        0,
+                        0,
+                    ),
+                    gov,
+                ),
+            )
+            row(
+                "registerIssuer (1 credential type)",
+                tx(
+                    ir.functions.registerIssuer(
+                        addr(DEV_KEYS[2]), "Guangdong Data Bureau", "11440000MB2C12345X", [3], 0, b"", 0, 0
+                    ),
+                    gov,
+                ),
+            )
 
             for n in (1, 100, 1_000, 10_000):
-                row(f"anchor (batch of {n:,})", tx(ar.functions.anchor(os.urandom(32), 1, n), issuer_key), per=n,
-                    note="gas independent of the count")
+                row(
+                    f"anchor (batch of {n:,})",
+                    tx(ar.functions.anchor(os.urandom(32), 1, n), issuer_key),
+                    per=n,
+                    note="gas independent of the count",
+                )
 
             # real batches with OZ proofs: 1,000 leaves (depth ~10), 10,000 leaves (depth ~14)
             exporter_id = kk("91440101MA5EXPORT1")
@@ -96,13 +140,17 @@ def measure() -> list[dict]:
                 root, values, proofs = batches[n]
                 i = max(range(4, n), key=lambda j: len(proofs[j]))
                 t, s = values[i]
-                row(f"revokeCredential (proof depth {len(proofs[i])}, batch of {n:,})",
-                    tx(ar.functions.revokeCredential(root, t, s, proofs[i], 1), issuer_key))
+                row(
+                    f"revokeCredential (proof depth {len(proofs[i])}, batch of {n:,})",
+                    tx(ar.functions.revokeCredential(root, t, s, proofs[i], 1), issuer_key),
+                )
             root, values, proofs = batches[10_000]
             i = max(range(5_000, 10_000), key=lambda j: len(proofs[j]))
             t, s = values[i]
-            row(f"suspendCredential (proof depth {len(proofs[i])})",
-                tx(ar.functions.suspendCredential(root, t, s, proofs[i], 7), issuer_key))
+            row(
+                f"suspendCredential (proof depth {len(proofs[i])})",
+                tx(ar.functions.suspendCredential(root, t, s, proofs[i], 7), issuer_key),
+            )
             leaf = chain.call(ar.functions.leafHash(t, s))
             row("reinstateCredential", tx(ar.functions.reinstateCredential(root, leaf), issuer_key))
 
@@ -114,21 +162,53 @@ def measure() -> list[dict]:
 
             # data flows: the exporter holds leaves 0..3 of the 1,000 batch
             importer_id, third_id = kk("HK-BR-12345678"), kk("SG-UEN-201912345K")
-            row("registerParticipant", tx(fl.functions.registerParticipant(addr(exporter_key), exporter_id), gov))
+            row(
+                "registerParticipant",
+                tx(fl.functions.registerParticipant(addr(exporter_key), exporter_id), gov),
+            )
             tx(fl.functions.registerParticipant(addr(importer_key), importer_id), gov)
             root, values, proofs = batches[1_000]
             t, s = values[0]
             asset = (root, t, s, proofs[0])
             j = lambda c: c.encode().ljust(8, b"\0")  # noqa: E731
-            decl = (0, importer_id, j("CN-GD"), j("HK"), 3, True, 1200, 1 << 30, kk("credit risk assessment"),
-                    kk("payload"), kk("declaration"))
-            row(f"declareFlow (original, proof depth {len(proofs[0])})", tx(fl.functions.declareFlow(decl, asset),
-                                                                          exporter_key))
-            row("decideFlow (approve)", tx(fl.functions.decideFlow(1, 2, "GBA standard contract on file"), gov))
-            onward = (1, third_id, j("HK"), j("SG"), 1, False, 0, 1 << 20, kk("analytics"), kk("payload2"),
-                      kk("declaration2"))
-            row(f"declareFlow (onward, proof depth {len(proofs[0])})", tx(fl.functions.declareFlow(onward, asset),
-                                                                        importer_key))
+            decl = (
+                0,
+                importer_id,
+                j("CN-GD"),
+                j("HK"),
+                3,
+                True,
+                1200,
+                1 << 30,
+                kk("credit risk assessment"),
+                kk("payload"),
+                kk("declaration"),
+            )
+            row(
+                f"declareFlow (original, proof depth {len(proofs[0])})",
+                tx(fl.functions.declareFlow(decl, asset), exporter_key),
+            )
+            row(
+                "decideFlow (approve)",
+                tx(fl.functions.decideFlow(1, 2, "GBA standard contract on file"), gov),
+            )
+            onward = (
+                1,
+                third_id,
+                j("HK"),
+                j("SG"),
+                1,
+                False,
+                0,
+                1 << 20,
+                kk("analytics"),
+                kk("payload2"),
+                kk("declaration2"),
+            )
+            row(
+                f"declareFlow (onward, proof depth {len(proofs[0])})",
+                tx(fl.functions.declareFlow(onward, asset), importer_key),
+            )
             row("decideFlow (reject)", tx(fl.functions.decideFlow(2, 3, "no security assessment"), gov))
         finally:
             node.stop()
@@ -144,7 +224,9 @@ def markdown(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a markdown table")
     args = parser.parse_args(argv)
     from ledger_node.errors import LedgerNodeError
@@ -155,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except subprocess.CalledProcessError as exc:
-        print(f"error: building the Merkle tree with node failed: {exc.stderr.strip()[:300]}", file=sys.stderr)
+        print(
+            f"error: building the Merkle tree with node failed: {exc.stderr.strip()[:300]}", file=sys.stderr
+        )
         return 1
     if args.json:
         print(json.dumps({"measured": rows, "peers": PEERS}, indent=2))

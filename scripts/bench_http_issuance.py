@@ -38,17 +38,23 @@ CERTLEDGER = Path(sys.executable).parent / "certledger"
 
 
 def one_pass(count: int, batch: int, admin_pg: str | None, work: Path) -> dict:
-    from tests.support.procs import ServiceProcess, create_issuer
     from scripts.samples import business_licence_record, make_uscc
+    from tests.support.procs import ServiceProcess, create_issuer
 
     def jsonl(path: Path, n: int) -> Path:
-        path.write_text("\n".join(json.dumps(business_licence_record(), ensure_ascii=False) for _ in range(n)),
-                        encoding="utf-8")
+        path.write_text(
+            "\n".join(json.dumps(business_licence_record(), ensure_ascii=False) for _ in range(n)),
+            encoding="utf-8",
+        )
         return path
 
     records, warm = jsonl(work / "licences.jsonl", count), jsonl(work / "warm-up.jsonl", 5000)
-    env = {"CERTLEDGER_KEYSTORE_PASSPHRASE": "bench", "CERTLEDGER_BATCH_SIZE": str(batch),
-           "CERTLEDGER_BATCH_WINDOW_SECONDS": "1", "CERTLEDGER_INDEXER_ENABLED": "false"}
+    env = {
+        "CERTLEDGER_KEYSTORE_PASSPHRASE": "bench",
+        "CERTLEDGER_BATCH_SIZE": str(batch),
+        "CERTLEDGER_BATCH_WINDOW_SECONDS": "1",
+        "CERTLEDGER_INDEXER_ENABLED": "false",
+    }
     with ExitStack() as stack:
         if admin_pg:
             env["CERTLEDGER_DATABASE_URL"] = stack.enter_context(scratch_database(admin_pg))
@@ -68,19 +74,37 @@ def one_pass(count: int, batch: int, admin_pg: str | None, work: Path) -> dict:
                         except psutil.Error:
                             pass
                     r = resource.getrusage(resource.RUSAGE_CHILDREN)
-                    return {"service": sum(server.cpu_times()[:2]), "workers": workers,
-                            "command line": r.ru_utime + r.ru_stime}
+                    return {
+                        "service": sum(server.cpu_times()[:2]),
+                        "workers": workers,
+                        "command line": r.ru_utime + r.ru_stime,
+                    }
 
                 def issue(path: Path, n: int) -> None:
-                    proc = subprocess.run([str(CERTLEDGER), "issue", "BusinessLicence", str(path), "--url", svc.url,
-                                           "--api-key", key, "--chunk", str(min(n // 2, 10_000))],
-                                          capture_output=True, text=True)
+                    proc = subprocess.run(
+                        [
+                            str(CERTLEDGER),
+                            "issue",
+                            "BusinessLicence",
+                            str(path),
+                            "--url",
+                            svc.url,
+                            "--api-key",
+                            key,
+                            "--chunk",
+                            str(min(n // 2, 10_000)),
+                        ],
+                        capture_output=True,
+                        text=True,
+                    )
                     if proc.returncode != 0 or f"accepted {n} of {n}" not in proc.stdout:
                         raise SystemExit(f"certledger issue failed: {proc.stdout}{proc.stderr[-2000:]}")
 
                 def anchored(since: float) -> None:
                     while True:
-                        pending = httpx.get(svc.url + "/health", timeout=10).json()["pendingCredentialsAndBatches"]
+                        pending = httpx.get(svc.url + "/health", timeout=10).json()[
+                            "pendingCredentialsAndBatches"
+                        ]
                         if pending == 0:
                             return
                         if time.perf_counter() - since > 300:
@@ -98,8 +122,12 @@ def one_pass(count: int, batch: int, admin_pg: str | None, work: Path) -> dict:
                 after = cpu()
             finally:
                 svc.kill()
-    return {"accept_s": t1 - t0, "anchor_s": t2 - t1, "rate": count / (t2 - t0),
-            "cpu_us": {k: (after[k] - before[k]) / count * 1e6 for k in after}}
+    return {
+        "accept_s": t1 - t0,
+        "anchor_s": t2 - t1,
+        "rate": count / (t2 - t0),
+        "cpu_us": {k: (after[k] - before[k]) / count * 1e6 for k in after},
+    }
 
 
 def main() -> int:
@@ -111,8 +139,10 @@ def main() -> int:
     args = ap.parse_args()
     if args.count < 1 or args.batch < 1 or args.passes < 1:
         ap.error("--count, --batch and --passes must be positive")
-    print("| database | credentials | command line done (s) | then all anchored (s) | end-to-end /s (every pass) "
-          "| CPU per credential (µs): service / workers / command line |")
+    print(
+        "| database | credentials | command line done (s) | then all anchored (s) | end-to-end /s (every pass) "
+        "| CPU per credential (µs): service / workers / command line |"
+    )
     print("|---|---:|---:|---:|---:|---|")
     for label, pg in [("sqlite", None)] + ([("postgresql", args.postgres)] if args.postgres else []):
         passes = []
@@ -122,8 +152,11 @@ def main() -> int:
         mid = sorted(passes, key=lambda p: p["rate"])[len(passes) // 2]
         c = mid["cpu_us"]
         every = ", ".join(f"{p['rate']:,.0f}" for p in passes)
-        print(f"| {label} | {args.count:,} | {mid['accept_s']:.2f} | {mid['anchor_s']:.2f} | **{mid['rate']:,.0f}** "
-              f"({every}) | {c['service']:.0f} / {c['workers']:.0f} / {c['command line']:.0f} |", flush=True)
+        print(
+            f"| {label} | {args.count:,} | {mid['accept_s']:.2f} | {mid['anchor_s']:.2f} | **{mid['rate']:,.0f}** "
+            f"({every}) | {c['service']:.0f} / {c['workers']:.0f} / {c['command line']:.0f} |",
+            flush=True,
+        )
     return 0
 
 

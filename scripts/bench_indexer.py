@@ -48,8 +48,14 @@ async def _index(rpc_url: str, deployment, database_url: str, page_size: int) ->
         wall = time.perf_counter() - t0
         async with AsyncSession(engine) as s:
             anchors = (await s.execute(select(func.count()).select_from(ChainAnchor))).scalar_one()
-        return {"events": stats.events, "anchors": anchors, "blocks": stats.end_block - stats.start_block,
-                "pages": stats.pages, "seconds": round(wall, 2), "events_per_s": round(stats.events / wall)}
+        return {
+            "events": stats.events,
+            "anchors": anchors,
+            "blocks": stats.end_block - stats.start_block,
+            "pages": stats.pages,
+            "seconds": round(wall, 2),
+            "events_per_s": round(stats.events / wall),
+        }
     finally:
         await engine.dispose()
 
@@ -85,6 +91,7 @@ def main() -> None:
 
     S = _support()
     from tests.support.anvil import BULK_ARGS, PrivateAnvil
+
     anvil = PrivateAnvil(*BULK_ARGS)
     results = []
     try:
@@ -107,8 +114,12 @@ def main() -> None:
                 finally:
                     if pg_info is not None:
                         _pg_drop(*pg_info)
-                r.update(database=label, per_block=args.per_block, machine=f"{os.cpu_count()} cores, "
-                         f"{platform.python_implementation()} {platform.python_version()}")
+                r.update(
+                    database=label,
+                    per_block=args.per_block,
+                    machine=f"{os.cpu_count()} cores, "
+                    f"{platform.python_implementation()} {platform.python_version()}",
+                )
                 results.append(r)
     finally:
         anvil.stop()
@@ -118,8 +129,10 @@ def main() -> None:
     print("| database | events | blocks | pages | seconds | events/s |")
     print("|---|---:|---:|---:|---:|---:|")
     for r in results:
-        print(f"| {r['database']} | {r['events']:,} | {r['blocks']:,} | {r['pages']} | {r['seconds']} | "
-              f"{r['events_per_s']:,} |")
+        print(
+            f"| {r['database']} | {r['events']:,} | {r['blocks']:,} | {r['pages']} | {r['seconds']} | "
+            f"{r['events_per_s']:,} |"
+        )
 
 
 if __name__ == "__main__":

@@ -32,23 +32,45 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _benchlib import fresh_chain, issuer_in_process, own_signer, scratch_database  # noqa: E402
 
 
-async def run_one(rpc_url: str, manifest: Path, database_url: str, batch: int, count: int, workdir: Path,
-                  clients: int = 1, signer: dict | None = None) -> dict:
+async def run_one(
+    rpc_url: str,
+    manifest: Path,
+    database_url: str,
+    batch: int,
+    count: int,
+    workdir: Path,
+    clients: int = 1,
+    signer: dict | None = None,
+) -> dict:
     """Uploads of 10,000 records from `clients` concurrent clients while the service's own
     background pipeline anchors (as `certledger serve` runs it); done when every credential is
     anchored with its proof stored."""
     from registry.services.prepare import jsonl_records
     from scripts.samples import business_licence_record
 
-    async with issuer_in_process(rpc_url, manifest, database_url, workdir, batch, signer) as (ctx, principal, issuance):
+    async with issuer_in_process(rpc_url, manifest, database_url, workdir, batch, signer) as (
+        ctx,
+        principal,
+        issuance,
+    ):
         # each upload as the JSON Lines body a client sends, taken apart in the timed part as the
         # route does (records decoded from text are fresh objects, which cost their full price
         # wherever they are copied; business_licence_record() shares its strings between records)
-        bodies = ["\n".join(json.dumps(business_licence_record(), ensure_ascii=False)
-                             for _ in range(min(10_000, count - i))) for i in range(0, count, 10_000)]
+        bodies = [
+            "\n".join(
+                json.dumps(business_licence_record(), ensure_ascii=False)
+                for _ in range(min(10_000, count - i))
+            )
+            for i in range(0, count, 10_000)
+        ]
         for _ in range(2):  # start and warm both worker processes
-            await issuance.accept(principal, "BusinessLicence", [business_licence_record() for _ in range(2500)],
-                                  atomic=False, request_id="warm-up")
+            await issuance.accept(
+                principal,
+                "BusinessLicence",
+                [business_licence_record() for _ in range(2500)],
+                atomic=False,
+                request_id="warm-up",
+            )
         await ctx.pipeline.drain()
         accepted = 0
 
@@ -56,8 +78,9 @@ async def run_one(rpc_url: str, manifest: Path, database_url: str, batch: int, c
             nonlocal accepted
             for body in mine:
                 texts, lines = jsonl_records(body)
-                res = await issuance.accept(principal, "BusinessLicence", texts=texts, lines=lines, atomic=False,
-                                            request_id="bench")
+                res = await issuance.accept(
+                    principal, "BusinessLicence", texts=texts, lines=lines, atomic=False, request_id="bench"
+                )
                 accepted += len(res.accepted)
 
         background = asyncio.create_task(ctx.pipeline.run_forever())
@@ -74,18 +97,37 @@ async def run_one(rpc_url: str, manifest: Path, database_url: str, batch: int, c
 
             from registry.db.models import Batch, Credential
 
-            anchored = (await s.execute(select(func.count()).select_from(Credential).join(Batch)
-                                        .where(Batch.state == "anchored"))).scalar_one()
+            anchored = (
+                await s.execute(
+                    select(func.count()).select_from(Credential).join(Batch).where(Batch.state == "anchored")
+                )
+            ).scalar_one()
         if anchored != accepted + 5000:
             raise SystemExit(f"only {anchored - 5000} of {accepted} credentials were anchored")
-    return {"database": database_url.split(":")[0].split("+")[0], "batch": batch, "clients": clients,
-            "signer": "remote" if signer else "custodial",
-            "credentials": accepted, "accept_s": round(t1 - t0, 3), "anchor_s": round(t2 - t1, 3),
-            "rate_per_s": round(accepted / (t2 - t0)), "accept_rate_per_s": round(accepted / (t1 - t0))}
+    return {
+        "database": database_url.split(":")[0].split("+")[0],
+        "batch": batch,
+        "clients": clients,
+        "signer": "remote" if signer else "custodial",
+        "credentials": accepted,
+        "accept_s": round(t1 - t0, 3),
+        "anchor_s": round(t2 - t1, 3),
+        "rate_per_s": round(accepted / (t2 - t0)),
+        "accept_rate_per_s": round(accepted / (t1 - t0)),
+    }
 
 
-def one_pass(kind: str, admin: str | None, rpc_url: str, manifest: Path, batch: int, count: int, clients: int,
-             work: Path, remote_signer: bool = False) -> dict:
+def one_pass(
+    kind: str,
+    admin: str | None,
+    rpc_url: str,
+    manifest: Path,
+    batch: int,
+    count: int,
+    clients: int,
+    work: Path,
+    remote_signer: bool = False,
+) -> dict:
     """One run of :func:`run_one` on a fresh database (a SQLite file in `work`, or a scratch
     PostgreSQL database, dropped afterwards), with a fresh signer process if `remote_signer`."""
     from contextlib import nullcontext
@@ -103,11 +145,20 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--count", type=int, default=20_000)
     ap.add_argument("--batch", type=int, action="append")
-    ap.add_argument("--clients", type=int, action="append", help="concurrent uploading clients (default: 1 and 2)")
-    ap.add_argument("--passes", type=int, default=3, help="runs of each configuration, each on a fresh database")
-    ap.add_argument("--postgres", help="an admin PostgreSQL URL (postgresql://...); a scratch database is made")
-    ap.add_argument("--remote-signer", action="store_true",
-                    help="the issuer signs with its own `certledger signer` process (one call per batch)")
+    ap.add_argument(
+        "--clients", type=int, action="append", help="concurrent uploading clients (default: 1 and 2)"
+    )
+    ap.add_argument(
+        "--passes", type=int, default=3, help="runs of each configuration, each on a fresh database"
+    )
+    ap.add_argument(
+        "--postgres", help="an admin PostgreSQL URL (postgresql://...); a scratch database is made"
+    )
+    ap.add_argument(
+        "--remote-signer",
+        action="store_true",
+        help="the issuer signs with its own `certledger signer` process (one call per batch)",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     batches = args.batch or [1000, 10_000]
@@ -122,23 +173,40 @@ def main() -> int:
             dbs = [("sqlite", None)] + ([("postgres", args.postgres)] if args.postgres else [])
             for kind, admin in dbs:
                 for batch, clients in [(b, c) for b in batches for c in client_counts]:
-                    passes = [one_pass(kind, admin, rpc_url, manifest, batch, args.count, clients,
-                                       tmp / f"{kind}-{batch}-{clients}-{k}", args.remote_signer)
-                              for k in range(args.passes)]
+                    passes = [
+                        one_pass(
+                            kind,
+                            admin,
+                            rpc_url,
+                            manifest,
+                            batch,
+                            args.count,
+                            clients,
+                            tmp / f"{kind}-{batch}-{clients}-{k}",
+                            args.remote_signer,
+                        )
+                        for k in range(args.passes)
+                    ]
                     median = sorted(passes, key=lambda r: r["rate_per_s"])[len(passes) // 2]
                     results.append({**median, "passes": [r["rate_per_s"] for r in passes]})
     if args.json:
         print(json.dumps(results))
     else:
-        print(f"Median of {args.passes} passes; the times are the median pass's"
-              f"{'; the issuer signs with its own certledger signer process' if args.remote_signer else ''}.\n")
-        print("| database | batch | clients | credentials | all accepted (s) | then all anchored (s) "
-              "| end-to-end /s (every pass) |")
+        print(
+            f"Median of {args.passes} passes; the times are the median pass's"
+            f"{'; the issuer signs with its own certledger signer process' if args.remote_signer else ''}.\n"
+        )
+        print(
+            "| database | batch | clients | credentials | all accepted (s) | then all anchored (s) "
+            "| end-to-end /s (every pass) |"
+        )
         print("|---|---:|---:|---:|---:|---:|---:|")
         for r in results:
             every = ", ".join(f"{x:,}" for x in r["passes"])
-            print(f"| {r['database']} | {r['batch']:,} | {r['clients']} | {r['credentials']:,} | {r['accept_s']} "
-                  f"| {r['anchor_s']} | **{r['rate_per_s']:,}** ({every}) |")
+            print(
+                f"| {r['database']} | {r['batch']:,} | {r['clients']} | {r['credentials']:,} | {r['accept_s']} "
+                f"| {r['anchor_s']} | **{r['rate_per_s']:,}** ({every}) |"
+            )
     return 0
 
 

@@ -38,13 +38,22 @@ def probes() -> dict[str, float]:
     from eth_hash.backends.pycryptodome import CryptodomeBackend
 
     key = coincurve.PrivateKey(b"\x01" * 32)
-    env = {"d": b"\x5a" * 32, "keccak": CryptodomeBackend().keccak256, "sha256": hashlib.sha256,
-           "new": hashlib.new, "key": key, "pub": key.public_key, "digest": hashlib.sha256(b"x").digest()}
+    env = {
+        "d": b"\x5a" * 32,
+        "keccak": CryptodomeBackend().keccak256,
+        "sha256": hashlib.sha256,
+        "new": hashlib.new,
+        "key": key,
+        "pub": key.public_key,
+        "digest": hashlib.sha256(b"x").digest(),
+    }
     return {
         "keccak-256 via eth_hash, 32 bytes": _rate("keccak(d)", env),
         "hashlib.sha256, 32 bytes": _rate("sha256(d).digest()", env),
         'hashlib.new("sm3"), 32 bytes': _rate('new("sm3", d).digest()', env),
-        "coincurve sign + verify": _rate("pub.verify(key.sign(digest, hasher=None), digest, hasher=None)", env),
+        "coincurve sign + verify": _rate(
+            "pub.verify(key.sign(digest, hasher=None), digest, hasher=None)", env
+        ),
     }
 
 

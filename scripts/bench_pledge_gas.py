@@ -24,14 +24,25 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 FAR = 2**63 - 1
-PLEDGE_TYPES = {"Pledge": [
-    {"name": "assetKey", "type": "bytes32"}, {"name": "rank", "type": "uint8"},
-    {"name": "holder", "type": "address"}, {"name": "lender", "type": "address"},
-    {"name": "loanRef", "type": "bytes32"}, {"name": "nonce", "type": "uint32"},
-    {"name": "deadline", "type": "uint64"}]}
-RELEASE_TYPES = {"Release": [
-    {"name": "assetKey", "type": "bytes32"}, {"name": "rank", "type": "uint8"},
-    {"name": "lender", "type": "address"}, {"name": "nonce", "type": "uint32"}]}
+PLEDGE_TYPES = {
+    "Pledge": [
+        {"name": "assetKey", "type": "bytes32"},
+        {"name": "rank", "type": "uint8"},
+        {"name": "holder", "type": "address"},
+        {"name": "lender", "type": "address"},
+        {"name": "loanRef", "type": "bytes32"},
+        {"name": "nonce", "type": "uint32"},
+        {"name": "deadline", "type": "uint64"},
+    ]
+}
+RELEASE_TYPES = {
+    "Release": [
+        {"name": "assetKey", "type": "bytes32"},
+        {"name": "rank", "type": "uint8"},
+        {"name": "lender", "type": "address"},
+        {"name": "nonce", "type": "uint32"},
+    ]
+}
 
 
 def measure() -> list[dict]:
@@ -58,39 +69,84 @@ def measure() -> list[dict]:
             address, _ = chain.deploy_contract("PledgeRegistry", gov, addr(gov))
             reg = chain.contract("PledgeRegistry", address)
             tx(reg.functions.grantRole(kk("COURT_ROLE"), addr(court)), gov)
-            domain = {"name": "certledger-pledges", "version": "1", "chainId": chain.w3.eth.chain_id,
-                      "verifyingContract": address}
+            domain = {
+                "name": "certledger-pledges",
+                "version": "1",
+                "chainId": chain.w3.eth.chain_id,
+                "verifyingContract": address,
+            }
 
             def sign(key, asset, rank, lender, loan):
                 a = reg.functions.assetOf(asset).call()
-                msg = {"assetKey": asset, "rank": rank, "holder": a[0], "lender": addr(lender), "loanRef": loan,
-                       "nonce": a[6], "deadline": FAR}
+                msg = {
+                    "assetKey": asset,
+                    "rank": rank,
+                    "holder": a[0],
+                    "lender": addr(lender),
+                    "loanRef": loan,
+                    "nonce": a[6],
+                    "deadline": FAR,
+                }
                 return bytes(Account.sign_typed_data(key, domain, PLEDGE_TYPES, msg).signature)
 
             def pledge(asset, lender, rank=1):
                 loan = os.urandom(32)
-                return tx(reg.functions.pledge(asset, rank, addr(lender), loan, FAR, sign(holder, asset, rank, lender, loan),
-                                               sign(lender, asset, rank, lender, loan)), gov)
+                return tx(
+                    reg.functions.pledge(
+                        asset,
+                        rank,
+                        addr(lender),
+                        loan,
+                        FAR,
+                        sign(holder, asset, rank, lender, loan),
+                        sign(lender, asset, rank, lender, loan),
+                    ),
+                    gov,
+                )
 
             asset = kk("did:certledger:31337:issuer:3/DA-2026-0001")
-            row("registerAsset (first registration, number assigned)", tx(reg.functions.registerAsset(asset, addr(holder), 1), gov))
-            row("pledge (holder + lender EIP-712 signatures, first pledge)", pledge(asset, bank_a),
-                "relayed by the registry; 2 ecrecover")
+            row(
+                "registerAsset (first registration, number assigned)",
+                tx(reg.functions.registerAsset(asset, addr(holder), 1), gov),
+            )
+            row(
+                "pledge (holder + lender EIP-712 signatures, first pledge)",
+                pledge(asset, bank_a),
+                "relayed by the registry; 2 ecrecover",
+            )
             row("release (sent by the lender)", tx(reg.functions.release(asset, 1, b""), bank_a))
             row("pledge (after a release: slots rewritten)", pledge(asset, bank_b))
             nonce = reg.functions.assetOf(asset).call()[6]
-            sig = bytes(Account.sign_typed_data(bank_b, domain, RELEASE_TYPES, {
-                "assetKey": asset, "rank": 1, "lender": addr(bank_b), "nonce": nonce}).signature)
-            row("release (lender's EIP-712 signature, relayed)", tx(reg.functions.release(asset, 1, sig), gov))
+            sig = bytes(
+                Account.sign_typed_data(
+                    bank_b,
+                    domain,
+                    RELEASE_TYPES,
+                    {"assetKey": asset, "rank": 1, "lender": addr(bank_b), "nonce": nonce},
+                ).signature
+            )
+            row(
+                "release (lender's EIP-712 signature, relayed)", tx(reg.functions.release(asset, 1, sig), gov)
+            )
             pledge(asset, bank_a)
             row("cancelPledge (court)", tx(reg.functions.cancelPledge(asset, 1, 2), court))
             loan = kk("SM2")
-            row("pledgeAttested (SM2 holder, consent digest)", tx(reg.functions.pledgeAttested(
-                asset, 1, addr(bank_a), loan, FAR, sign(bank_a, asset, 1, bank_a, loan), kk("consent")), gov))
+            row(
+                "pledgeAttested (SM2 holder, consent digest)",
+                tx(
+                    reg.functions.pledgeAttested(
+                        asset, 1, addr(bank_a), loan, FAR, sign(bank_a, asset, 1, bank_a, loan), kk("consent")
+                    ),
+                    gov,
+                ),
+            )
             tx(reg.functions.release(asset, 1, b""), bank_a)
             row("openDispute", tx(reg.functions.openDispute(asset, kk("case")), court))
             row("resolveDispute", tx(reg.functions.resolveDispute(asset, kk("case")), court))
-            row("transferAsset", tx(reg.functions.transferAsset(asset, addr(DEV_KEYS[5]), os.urandom(32)), gov))
+            row(
+                "transferAsset",
+                tx(reg.functions.transferAsset(asset, addr(DEV_KEYS[5]), os.urandom(32)), gov),
+            )
             row("changeAsset", tx(reg.functions.changeAsset(asset, kk("v2")), gov))
             row("cancelAsset", tx(reg.functions.cancelAsset(asset, 1), gov))
             ranked = kk("did:certledger:31337:issuer:3/DA-2026-0002")
@@ -109,7 +165,9 @@ def markdown(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     rows = measure()

@@ -62,26 +62,65 @@ def run(count: int, holder_suite: str, passes: int = 3) -> dict:
         docs.append(doc)
     prepared = [prepare_credential(d, suite="secp256k1") for d in docs]
     tree = StandardMerkleTree.of([(p.target_hash, p.subject_hash) for p in prepared])
-    signature = sign_batch("secp256k1", issuer_key, tree.root, 1, count, chain_id=bv.CHAIN_ID,
-                           anchor_registry=bv.REGISTRY)
-    copies = [assemble_holder_copy(d, p, merkle_root=tree.root, merkle_proof=tree.proof(i), batch_count=count,
-                                   issuer_id=1, key_version=1, signature=signature, chain_id=bv.CHAIN_ID,
-                                   anchor_registry=bv.REGISTRY, tx_hash="0x" + "ab" * 32, block_number=10)
-              for i, (d, p) in enumerate(zip(docs, prepared))]
+    signature = sign_batch(
+        "secp256k1", issuer_key, tree.root, 1, count, chain_id=bv.CHAIN_ID, anchor_registry=bv.REGISTRY
+    )
+    copies = [
+        assemble_holder_copy(
+            d,
+            p,
+            merkle_root=tree.root,
+            merkle_proof=tree.proof(i),
+            batch_count=count,
+            issuer_id=1,
+            key_version=1,
+            signature=signature,
+            chain_id=bv.CHAIN_ID,
+            anchor_registry=bv.REGISTRY,
+            tx_hash="0x" + "ab" * 32,
+            block_number=10,
+        )
+        for i, (d, p) in enumerate(zip(docs, prepared))
+    ]
     operator = secrets.token_bytes(32)
-    bundle = sign_trust_bundle(build_trust_bundle(
-        chain_id=bv.CHAIN_ID,
-        contracts={"issuerRegistry": "0x" + "01" * 20, "anchorRegistry": bv.REGISTRY,
-                   "dataFlowLedger": "0x" + "02" * 20},
-        block={"number": 20, "hash": "0x" + "cd" * 32, "timestamp": bv.T_ANCHOR + 60, "stateRoot": "0x" + "ef" * 32},
-        issuers=[IssuerRecord(1, name, issuer_uscc, "secp256k1", "active", 0, 0, frozenset({1, 2, 3}),
-                              {1: IssuerKeyRecord(1, eth_address(issuer_key), 0, 0, b"")})],
-        anchors=[AnchorRecord(tree.root, 1, 1, 1, count, 10, bv.T_ANCHOR, 1)]), operator)
+    bundle = sign_trust_bundle(
+        build_trust_bundle(
+            chain_id=bv.CHAIN_ID,
+            contracts={
+                "issuerRegistry": "0x" + "01" * 20,
+                "anchorRegistry": bv.REGISTRY,
+                "dataFlowLedger": "0x" + "02" * 20,
+            },
+            block={
+                "number": 20,
+                "hash": "0x" + "cd" * 32,
+                "timestamp": bv.T_ANCHOR + 60,
+                "stateRoot": "0x" + "ef" * 32,
+            },
+            issuers=[
+                IssuerRecord(
+                    1,
+                    name,
+                    issuer_uscc,
+                    "secp256k1",
+                    "active",
+                    0,
+                    0,
+                    frozenset({1, 2, 3}),
+                    {1: IssuerKeyRecord(1, eth_address(issuer_key), 0, 0, b"")},
+                )
+            ],
+            anchors=[AnchorRecord(tree.root, 1, 1, 1, count, 10, bv.T_ANCHOR, 1)],
+        ),
+        operator,
+    )
     trust = TrustBundle.load(json.dumps(bundle).encode(), operators=[eth_address(operator)])
     at = parse_datetime(bv.AT)
     request = PresentationRequest.new(BANK, "credit-assessment", at=at)
-    presentations = [json.loads(json.dumps(present(request, [c], h, at=at), ensure_ascii=False))
-                     for c, h in zip(copies, holders)]
+    presentations = [
+        json.loads(json.dumps(present(request, [c], h, at=at), ensure_ascii=False))
+        for c, h in zip(copies, holders)
+    ]
     gc.collect()
     gc.freeze()
     rates, plain_rates = [], []
@@ -91,7 +130,9 @@ def run(count: int, holder_suite: str, passes: int = 3) -> dict:
         results = [verify_presentation(p, request, verifier=verifier, at=at) for p in presentations]
         rates.append(count / (time.perf_counter() - t))
         if not all(r.valid for r in results):
-            raise SystemExit(f"presentations failed: {next(r for r in results if not r.valid).results[0].failed}")
+            raise SystemExit(
+                f"presentations failed: {next(r for r in results if not r.valid).results[0].failed}"
+            )
         verifier = Verifier(trust=trust)
         credentials = [p["verifiableCredential"][0] for p in presentations]
         t = time.perf_counter()
@@ -104,18 +145,29 @@ def run(count: int, holder_suite: str, passes: int = 3) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--count", type=int, default=10_000, help="presentations with a secp256k1 holder key")
-    ap.add_argument("--sm2-count", type=int, default=100, help="presentations with an SM2 holder key (gmssl: slow)")
+    ap.add_argument(
+        "--sm2-count", type=int, default=100, help="presentations with an SM2 holder key (gmssl: slow)"
+    )
     args = ap.parse_args()
     rows = [run(args.count, "secp256k1"), run(args.sm2_count, "sm2")]
-    print("Target: ≥ 8,000 presentations/s on one core (one business licence each, secp256k1 holder key), "
-          "with the SM2 rate beside it.\n")
-    print("| holder key | presentations | verify_presentation (/s), median of 3 | plain verify of the same credentials (/s) |")
+    print(
+        "Target: ≥ 8,000 presentations/s on one core (one business licence each, secp256k1 holder key), "
+        "with the SM2 rate beside it.\n"
+    )
+    print(
+        "| holder key | presentations | verify_presentation (/s), median of 3 "
+        "| plain verify of the same credentials (/s) |"
+    )
     print("|---|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['suite']} | {r['count']:,} | **{statistics.median(r['rates']):,.0f}** "
-              f"({', '.join(f'{x:,.0f}' for x in r['rates'])}) | {statistics.median(r['plain']):,.0f} |")
-    print("\nEach presentation: one redaction-free business licence (12 leaves) bound to its own holder key, "
-          "answering one request; every check of a plain verification plus `holder`.")
+        print(
+            f"| {r['suite']} | {r['count']:,} | **{statistics.median(r['rates']):,.0f}** "
+            f"({', '.join(f'{x:,.0f}' for x in r['rates'])}) | {statistics.median(r['plain']):,.0f} |"
+        )
+    print(
+        "\nEach presentation: one redaction-free business licence (12 leaves) bound to its own holder key, "
+        "answering one request; every check of a plain verification plus `holder`."
+    )
 
 
 if __name__ == "__main__":

@@ -48,7 +48,10 @@ def run(batches: int, count: int, revoked: int, holders: int) -> dict:
 
     from ledger_node import DEV_KEYS, Chain
 
-    with tempfile.TemporaryDirectory(prefix="certledger-proofpkg-") as tmp, fresh_chain(Path(tmp)) as (url, manifest):
+    with (
+        tempfile.TemporaryDirectory(prefix="certledger-proofpkg-") as tmp,
+        fresh_chain(Path(tmp)) as (url, manifest),
+    ):
         dep = json.loads(Path(manifest).read_text())
         chain = Chain(url)
         w3 = chain.w3
@@ -57,8 +60,10 @@ def run(batches: int, count: int, revoked: int, holders: int) -> dict:
         ar = chain.contract("AnchorRegistry", contracts["anchorRegistry"])
         gov, issuer_key = DEV_KEYS[0], DEV_KEYS[1]
         issuer_addr = Web3.to_checksum_address(eth_address(bytes.fromhex(issuer_key.removeprefix("0x"))))
-        chain.transact(ir.functions.registerIssuer(issuer_addr, "Bench Bureau", "91440101MA59TEST0X", [1], 0, b"",
-                                                   0, 0), gov)
+        chain.transact(
+            ir.functions.registerIssuer(issuer_addr, "Bench Bureau", "91440101MA59TEST0X", [1], 0, b"", 0, 0),
+            gov,
+        )
         creds: list[tuple[bytes, bytes]] = []
         for _ in range(batches):
             pairs = [(os.urandom(32), os.urandom(32)) for _ in range(count)]
@@ -96,7 +101,9 @@ def run(batches: int, count: int, revoked: int, holders: int) -> dict:
         # 2. holder packages: each credential with its own package, checked on its own
         step = max(1, len(creds) // holders)
         sample = creds[::step][:holders]
-        singles = [fetch_proof_package(w3, registry, [c], operator_key=OPERATOR_KEY, block=block) for c in sample]
+        singles = [
+            fetch_proof_package(w3, registry, [c], operator_key=OPERATOR_KEY, block=block) for c in sample
+        ]
         gc.collect()
         t0 = time.perf_counter()
         for (root, leaf), pkg in zip(sample, singles, strict=True):
@@ -108,7 +115,9 @@ def run(batches: int, count: int, revoked: int, holders: int) -> dict:
         gc.collect()
         t0 = time.perf_counter()
         for (root, leaf), pkg in zip(sample, singles, strict=True):
-            s = ProvenState(pkg, chain_id=chain_id, anchor_registry=registry, header_trust=trust, verified=verified)
+            s = ProvenState(
+                pkg, chain_id=chain_id, anchor_registry=registry, header_trust=trust, verified=verified
+            )
             s.anchor(root)
             s.status(root, leaf)
         holder_cached_s = time.perf_counter() - t0
@@ -119,21 +128,33 @@ def run(batches: int, count: int, revoked: int, holders: int) -> dict:
         n = max(100, len(creds) // 100)
         while True:
             n = min(n, len(creds))
-            sub = package if n == len(creds) else fetch_proof_package(
-                w3, registry, creds[:: len(creds) // n][:n], operator_key=OPERATOR_KEY, block=block)
+            sub = (
+                package
+                if n == len(creds)
+                else fetch_proof_package(
+                    w3, registry, creds[:: len(creds) // n][:n], operator_key=OPERATOR_KEY, block=block
+                )
+            )
             growth.append({"credentials": n, "bytes": _size(sub), "storageNodes": len(sub["storageProof"])})
             if n == len(creds):
                 break
             n *= 10
         trie_nodes = len(package["storageProof"])
         return {
-            "credentials": len(creds), "batches": batches, "revoked": batches * revoked, "block": block,
+            "credentials": len(creds),
+            "batches": batches,
+            "revoked": batches * revoked,
+            "block": block,
             "fetchSeconds": round(fetch_s, 2),
-            "bundleRate": round(len(creds) / best), "bundleBytes": _size(package),
-            "bundleStorageNodes": trie_nodes, "accountProofNodes": len(package["accountProof"]),
-            "holderRate": round(len(sample) / holder_s), "holders": len(sample),
+            "bundleRate": round(len(creds) / best),
+            "bundleBytes": _size(package),
+            "bundleStorageNodes": trie_nodes,
+            "accountProofNodes": len(package["accountProof"]),
+            "holderRate": round(len(sample) / holder_s),
+            "holders": len(sample),
             "holderCachedRate": round(len(sample) / holder_cached_s),
-            "holderBytesMedian": single_sizes[len(single_sizes) // 2], "holderBytesMax": single_sizes[-1],
+            "holderBytesMedian": single_sizes[len(single_sizes) // 2],
+            "holderBytesMax": single_sizes[-1],
             "growth": growth,
         }
 
@@ -148,7 +169,10 @@ def full_verify(count: int) -> dict:
     from ledger_node import DEV_KEYS, Chain
     from verifier import RpcTrust, TrustBundle, Verifier, build_trust_bundle, sign_trust_bundle
 
-    with tempfile.TemporaryDirectory(prefix="certledger-proofpkg-") as tmp, fresh_chain(Path(tmp)) as (url, manifest):
+    with (
+        tempfile.TemporaryDirectory(prefix="certledger-proofpkg-") as tmp,
+        fresh_chain(Path(tmp)) as (url, manifest),
+    ):
         dep = json.loads(Path(manifest).read_text())
         chain = Chain(url)
         registry = dep["contracts"]["anchorRegistry"].lower()
@@ -157,14 +181,20 @@ def full_verify(count: int) -> dict:
         ar = chain.contract("AnchorRegistry", registry)
         issuer_key = bytes.fromhex(DEV_KEYS[1].removeprefix("0x"))
         name, uscc = "广东省市场监督管理局", bv._uscc(9_999_999)
-        chain.transact(ir.functions.registerIssuer(Web3.to_checksum_address(eth_address(issuer_key)), name, uscc,
-                                                   [1, 2, 3], 0, b"", 0, 0), DEV_KEYS[0])
+        chain.transact(
+            ir.functions.registerIssuer(
+                Web3.to_checksum_address(eth_address(issuer_key)), name, uscc, [1, 2, 3], 0, b"", 0, 0
+            ),
+            DEV_KEYS[0],
+        )
         _, _, _, root, copies, _ = bv._batch(count, "secp256k1", issuer_key, name, uscc, 0)
         receipt = chain.transact(ar.functions.anchor(root, 1, count), DEV_KEYS[1])
         for c in copies:
             c["proof"]["anchor"]["blockNumber"] = int(receipt["blockNumber"])
-        pairs = [(bytes.fromhex(c["proof"]["targetHash"][2:]), bytes.fromhex(c["proof"]["subjectHash"][2:]))
-                 for c in copies]
+        pairs = [
+            (bytes.fromhex(c["proof"]["targetHash"][2:]), bytes.fromhex(c["proof"]["subjectHash"][2:]))
+            for c in copies
+        ]
         tree = StandardMerkleTree.of(pairs)
         revoked = list(range(0, count, 100))  # 1 %
         for i in revoked:
@@ -173,13 +203,27 @@ def full_verify(count: int) -> dict:
         rpc = RpcTrust(url, manifest)
         block = chain.w3.eth.get_block(rpc.block_number)
         bundle = build_trust_bundle(
-            chain_id=rpc.chain_id, contracts={k: v.lower() for k, v in dep["contracts"].items()},
-            block={"number": rpc.block_number, "hash": "0x" + bytes(block["hash"]).hex(),
-                   "timestamp": rpc.block_timestamp, "stateRoot": "0x" + bytes(block["stateRoot"]).hex()},
-            issuers=[rpc.issuer(1)], anchors=[])  # no anchors, no status lists: all from the package
-        trust = TrustBundle.load(sign_trust_bundle(bundle, OPERATOR_KEY), operators=[eth_address(OPERATOR_KEY)])
-        package = fetch_proof_package(chain.w3, registry, [(root, leaf_hash(*p)) for p in pairs],
-                                      operator_key=OPERATOR_KEY, block=rpc.block_number)
+            chain_id=rpc.chain_id,
+            contracts={k: v.lower() for k, v in dep["contracts"].items()},
+            block={
+                "number": rpc.block_number,
+                "hash": "0x" + bytes(block["hash"]).hex(),
+                "timestamp": rpc.block_timestamp,
+                "stateRoot": "0x" + bytes(block["stateRoot"]).hex(),
+            },
+            issuers=[rpc.issuer(1)],
+            anchors=[],
+        )  # no anchors, no status lists: all from the package
+        trust = TrustBundle.load(
+            sign_trust_bundle(bundle, OPERATOR_KEY), operators=[eth_address(OPERATOR_KEY)]
+        )
+        package = fetch_proof_package(
+            chain.w3,
+            registry,
+            [(root, leaf_hash(*p)) for p in pairs],
+            operator_key=OPERATOR_KEY,
+            block=rpc.block_number,
+        )
         gc.collect()
         best = float("inf")
         for _ in range(3):
@@ -189,7 +233,12 @@ def full_verify(count: int) -> dict:
             best = min(best, time.perf_counter() - t0)
         invalid = [i for i, r in enumerate(results) if not r.valid]
         assert invalid == revoked, (invalid[:5], results[invalid[0]].failed if invalid else None)
-        return {"count": count, "revoked": len(revoked), "rate": round(count / best), "packageBytes": _size(package)}
+        return {
+            "count": count,
+            "revoked": len(revoked),
+            "rate": round(count / best),
+            "packageBytes": _size(package),
+        }
 
 
 def model(credentials: int, batches: int, revoked: int, lookups: int = 100_000) -> dict:
@@ -216,10 +265,17 @@ def model(credentials: int, batches: int, revoked: int, lookups: int = 100_000) 
         key = set_keys[i] if i < len(set_keys) else os.urandom(32)
         for node in t.get_proof(key):
             touched.add(rlp.encode(node))
-    return {"credentials": credentials, "batches": batches, "revoked": revoked, "trieNodes": len(db),
-            "trieBytes": whole, "trieJsonBytes": sum(2 * len(n) + 5 for n in db.values()),
-            "walked": walked - batches, "packageNodes": len(touched),
-            "packageJsonBytes": sum(2 * len(n) + 5 for n in touched)}
+    return {
+        "credentials": credentials,
+        "batches": batches,
+        "revoked": revoked,
+        "trieNodes": len(db),
+        "trieBytes": whole,
+        "trieJsonBytes": sum(2 * len(n) + 5 for n in db.values()),
+        "walked": walked - batches,
+        "packageNodes": len(touched),
+        "packageJsonBytes": sum(2 * len(n) + 5 for n in touched),
+    }
 
 
 def markdown(r: dict) -> str:
@@ -246,19 +302,28 @@ def markdown(r: dict) -> str:
     lines += [f"| {g['credentials']:,} | {g['bytes']:,} | {g['storageNodes']:,} |" for g in r["growth"]]
     if r.get("full"):
         f = r["full"]
-        lines += ["", f"Full `Verifier.verify` (all eight checks) of {f['count']:,} real business licences of one "
-                  f"anchored batch, {f['revoked']} revoked on-chain, with one bundle-wide package "
-                  f"({f['packageBytes']:,} bytes) as the only source of anchor and status, one core: "
-                  f"**{f['rate']:,}/s** (every revoked one refused, every other valid)."]
+        lines += [
+            "",
+            f"Full `Verifier.verify` (all eight checks) of {f['count']:,} real business licences of one "
+            f"anchored batch, {f['revoked']} revoked on-chain, with one bundle-wide package "
+            f"({f['packageBytes']:,} bytes) as the only source of anchor and status, one core: "
+            f"**{f['rate']:,}/s** (every revoked one refused, every other valid).",
+        ]
     if r.get("models"):
-        lines += ["", "Storage trie modelled with the `trie` package (random slot keys), nodes a package covering every "
-                  "credential must carry (storage pool only; add the header and account proof above):", "",
-                  "| credentials | batches | revoked (slots set) | walked | package nodes | package JSON bytes | "
-                  "whole trie: nodes / JSON bytes (upper bound) |",
-                  "|---:|---:|---:|---:|---:|---:|---:|"]
-        lines += [f"| {m['credentials']:,} | {m['batches']:,} | {m['revoked']:,} | {m['walked']:,} | "
-                  f"{m['packageNodes']:,} | {m['packageJsonBytes']:,} | {m['trieNodes']:,} / {m['trieJsonBytes']:,} |"
-                  for m in r["models"]]
+        lines += [
+            "",
+            "Storage trie modelled with the `trie` package (random slot keys), nodes a package covering every "
+            "credential must carry (storage pool only; add the header and account proof above):",
+            "",
+            "| credentials | batches | revoked (slots set) | walked | package nodes | package JSON bytes | "
+            "whole trie: nodes / JSON bytes (upper bound) |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {m['credentials']:,} | {m['batches']:,} | {m['revoked']:,} | {m['walked']:,} | "
+            f"{m['packageNodes']:,} | {m['packageJsonBytes']:,} | {m['trieNodes']:,} / {m['trieJsonBytes']:,} |"
+            for m in r["models"]
+        ]
     return "\n".join(lines)
 
 
@@ -267,10 +332,18 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=10)
     ap.add_argument("--count", type=int, default=1000)
     ap.add_argument("--revoked", type=int, default=10, help="revoked credentials per batch")
-    ap.add_argument("--holders", type=int, default=1000, help="holder packages fetched and checked one by one")
-    ap.add_argument("--model", type=int, default=0,
-                    help="also model a bundle covering this many credentials (batches of 10,000, 1%% revoked)")
-    ap.add_argument("--full", type=int, default=10_000, help="credentials for the full-verify measure (0: skip)")
+    ap.add_argument(
+        "--holders", type=int, default=1000, help="holder packages fetched and checked one by one"
+    )
+    ap.add_argument(
+        "--model",
+        type=int,
+        default=0,
+        help="also model a bundle covering this many credentials (batches of 10,000, 1%% revoked)",
+    )
+    ap.add_argument(
+        "--full", type=int, default=10_000, help="credentials for the full-verify measure (0: skip)"
+    )
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     r = run(a.batches, a.count, a.revoked, a.holders)

@@ -37,7 +37,9 @@ async def run(rpc_url: str, manifest: Path, work: Path, count: int, batch: int) 
         done = 0
         while done < count:
             n = min(20_000, count - done)
-            await issuance.accept(principal, "BusinessLicence", texts=template[:n], atomic=False, request_id="scale")
+            await issuance.accept(
+                principal, "BusinessLicence", texts=template[:n], atomic=False, request_id="scale"
+            )
             done += n
             await ctx.pipeline.drain(timeout=600)
             print(f"  {done:,} issued, {done / (time.perf_counter() - t0):,.0f}/s", file=sys.stderr)
@@ -51,18 +53,32 @@ async def run(rpc_url: str, manifest: Path, work: Path, count: int, batch: int) 
     proof = copy["proof"]
     proof_bytes = len(proof["merkleProof"]) * 32
     bundle_bytes = len(json.dumps(bundle).encode())
-    return {"credentials": count, "batch": batch, "seconds": round(elapsed, 1), "rate_per_s": round(count / elapsed),
-            "db_bytes": db_bytes, "db_bytes_per_credential": round(db_bytes / count),
-            "proof_depth": len(proof["merkleProof"]), "proof_bytes": proof_bytes,
-            "holder_copy_bytes": copy_bytes, "bundle_bytes": bundle_bytes, "anchors": math.ceil(count / batch)}
+    return {
+        "credentials": count,
+        "batch": batch,
+        "seconds": round(elapsed, 1),
+        "rate_per_s": round(count / elapsed),
+        "db_bytes": db_bytes,
+        "db_bytes_per_credential": round(db_bytes / count),
+        "proof_depth": len(proof["merkleProof"]),
+        "proof_bytes": proof_bytes,
+        "holder_copy_bytes": copy_bytes,
+        "bundle_bytes": bundle_bytes,
+        "anchors": math.ceil(count / batch),
+    }
 
 
 def extrapolate(r: dict, target: int = 100_000_000) -> dict:
     anchors = math.ceil(target / r["batch"])
-    return {"credentials": target, "db_bytes": r["db_bytes_per_credential"] * target, "anchors": anchors,
-            "anchor_gas": anchors * 58_516, "bundle_status_list_bytes": target // 8,
-            "bundle_anchor_bytes": round((r["bundle_bytes"] / max(1, r["anchors"])) * anchors),
-            "issuance_hours": round(target / r["rate_per_s"] / 3600, 1)}
+    return {
+        "credentials": target,
+        "db_bytes": r["db_bytes_per_credential"] * target,
+        "anchors": anchors,
+        "anchor_gas": anchors * 58_516,
+        "bundle_status_list_bytes": target // 8,
+        "bundle_anchor_bytes": round((r["bundle_bytes"] / max(1, r["anchors"])) * anchors),
+        "issuance_hours": round(target / r["rate_per_s"] / 3600, 1),
+    }
 
 
 def main() -> int:
@@ -80,17 +96,21 @@ def main() -> int:
     if args.json:
         print(json.dumps({"measured": r, "extrapolated": x}))
         return 0
-    gib = 1024 ** 3
+    gib = 1024**3
     print(f"| measured: {r['credentials']:,} credentials, batches of {r['batch']:,} | |\n|---|---:|")
     print(f"| issuance (accept → anchored, in-process, SQLite) | {r['rate_per_s']:,}/s ({r['seconds']} s) |")
-    print(f"| DB bytes per credential (SQLite file incl. indexes and batch trees) | {r['db_bytes_per_credential']:,} |")
+    print(
+        f"| DB bytes per credential (SQLite file incl. indexes and batch trees) | {r['db_bytes_per_credential']:,} |"
+    )
     print(f"| Merkle proof | {r['proof_depth']} hashes = {r['proof_bytes']} bytes |")
     print(f"| holder copy (JSON, business licence) | {r['holder_copy_bytes']:,} bytes |")
     print(f"| trust bundle ({r['anchors']} anchors, status lists) | {r['bundle_bytes']:,} bytes |")
     print(f"\n| extrapolated to {x['credentials']:,} | |\n|---|---:|")
     print(f"| database | {x['db_bytes'] / gib:,.0f} GiB |")
     print(f"| anchors / total anchor gas | {x['anchors']:,} / {x['anchor_gas']:,} |")
-    print(f"| status lists (one bit per credential, before gzip) | {x['bundle_status_list_bytes'] / 1024**2:,.1f} MiB |")
+    print(
+        f"| status lists (one bit per credential, before gzip) | {x['bundle_status_list_bytes'] / 1024**2:,.1f} MiB |"
+    )
     print(f"| trust bundle anchor list | {x['bundle_anchor_bytes'] / 1024**2:,.1f} MiB |")
     print(f"| issuance time at the measured rate | {x['issuance_hours']} h |")
     return 0

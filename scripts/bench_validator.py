@@ -51,11 +51,22 @@ def main() -> None:
     besu_set = ValidatorSet(1, tuple(vector["expected"]["validators"]))
     dev_set = ValidatorSet(31337, tuple(eth_address(k) for k in DEV_VALIDATOR_KEYS))
     block = {
-        "parentHash": "0x" + "11" * 32, "sha3Uncles": "0x" + "1d" * 32, "miner": "0x" + "00" * 20,
-        "stateRoot": "0x" + "22" * 32, "transactionsRoot": "0x" + "56" * 32, "receiptsRoot": "0x" + "56" * 32,
-        "logsBloom": "0x" + "00" * 256, "difficulty": "0x0", "number": "0x1d68", "gasLimit": "0x1c9c380",
-        "gasUsed": "0x0", "timestamp": "0x6640618b", "extraData": "0x", "mixHash": "0x" + "00" * 32,
-        "nonce": "0x0000000000000000", "baseFeePerGas": "0x0",
+        "parentHash": "0x" + "11" * 32,
+        "sha3Uncles": "0x" + "1d" * 32,
+        "miner": "0x" + "00" * 20,
+        "stateRoot": "0x" + "22" * 32,
+        "transactionsRoot": "0x" + "56" * 32,
+        "receiptsRoot": "0x" + "56" * 32,
+        "logsBloom": "0x" + "00" * 256,
+        "difficulty": "0x0",
+        "number": "0x1d68",
+        "gasLimit": "0x1c9c380",
+        "gasUsed": "0x0",
+        "timestamp": "0x6640618b",
+        "extraData": "0x",
+        "mixHash": "0x" + "00" * 32,
+        "nonce": "0x0000000000000000",
+        "baseFeePerGas": "0x0",
     }
     dev = seal_qbft_header(block, DEV_VALIDATOR_KEYS)
 
@@ -71,11 +82,16 @@ def main() -> None:
     distinct = []
     for k in range(3):
         headers = iter(
-            [seal_qbft_header({**block, "number": hex(10_000_000 * (k + 1) + i)}, DEV_VALIDATOR_KEYS)
-             for i in range(args.count)]
+            [
+                seal_qbft_header({**block, "number": hex(10_000_000 * (k + 1) + i)}, DEV_VALIDATOR_KEYS)
+                for i in range(args.count)
+            ]
         )
         r, _ = bench_verifier.run_python(
-            args.count, "secp256k1", passes=1, per_credential=lambda h=headers: verify_sealed_header(next(h), dev_set)
+            args.count,
+            "secp256k1",
+            passes=1,
+            per_credential=lambda h=headers: verify_sealed_header(next(h), dev_set),
         )
         distinct.append(r["verifyPerSecond"])
     out = {
@@ -91,11 +107,18 @@ def main() -> None:
     if args.json:
         print(json.dumps(out))
         return
-    print(f"| bundle mode: verify {args.count:,} credentials (median of 3) | {out['bundleVerifyPerSecond']:,.0f}/s |")
+    print(
+        f"| bundle mode: verify {args.count:,} credentials (median of 3) | {out['bundleVerifyPerSecond']:,.0f}/s |"
+    )
     print(f"| seal check, real Besu header (3 of 4 seals) | {out['besuSealCheckPerSecond']:,.0f}/s |")
     print(f"| seal check, dev header (4 of 4 seals) | {out['devSealCheckPerSecond']:,.0f}/s |")
-    print(f"| validator mode: verify + sealed header, one header per batch | {out['validatorModePerSecond']:,.0f}/s |")
-    print(f"| validator mode: verify + a distinct 4-seal header per credential | {out['validatorModeDistinctHeadersPerSecond']:,.0f}/s |")
+    print(
+        f"| validator mode: verify + sealed header, one header per batch | {out['validatorModePerSecond']:,.0f}/s |"
+    )
+    print(
+        "| validator mode: verify + a distinct 4-seal header per credential "
+        f"| {out['validatorModeDistinctHeadersPerSecond']:,.0f}/s |"
+    )
 
 
 if __name__ == "__main__":

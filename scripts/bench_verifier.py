@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from verifier import (
+from verifier import (  # noqa: E402 - after the path insertion above
     AnchorRecord,
     IssuerKeyRecord,
     IssuerRecord,
@@ -46,7 +46,7 @@ from verifier import (
     sign_trust_bundle,
     sm2_public_key,
 )
-from verifier.uscc import check_character
+from verifier.uscc import check_character  # noqa: E402
 
 CHAIN_ID = 31337
 REGISTRY = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
@@ -299,8 +299,10 @@ def main() -> None:
             f"{oa['wrapPerSecond']:,.0f} (`wrapDocuments`) | {ours['preparePerSecond'] / oa['wrapPerSecond']:.1f}× |"
         )
     else:
-        print(f"| verify (credentials/s), median of {ours['passes']} passes | {ours['verifyPerSecond']:,.0f} ({passes}) "
-              "| — | — |")
+        print(
+            f"| verify (credentials/s), median of {ours['passes']} passes | {ours['verifyPerSecond']:,.0f} ({passes}) "
+            "| — | — |"
+        )
         print(f"| prepare (credentials/s) | {ours['preparePerSecond']:,.0f} | — | — |")
     print(
         f"\nEach pass verifies another {n:,}-credential batch with a fresh verifier; "

@@ -36,9 +36,7 @@ SETTINGS = {
     "optimizer": {"enabled": True, "runs": 10_000},
     "metadata": {"bytecodeHash": "ipfs"},
     "outputSelection": {
-        "*": {
-            "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "metadata", "storageLayout"]
-        }
+        "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "metadata", "storageLayout"]}
     },
 }
 
@@ -60,8 +58,11 @@ def compile_contracts() -> dict[str, dict]:
             standard_input(), solc_binary=str(WRAPPER), base_path=str(ROOT / "node_modules")
         )
     except solcx.exceptions.SolcError as exc:
-        errors = [e for e in (exc.stdout_data and json.loads(exc.stdout_data) or {}).get("errors", [])
-                  if e.get("severity") == "error"]
+        errors = [
+            e
+            for e in (exc.stdout_data and json.loads(exc.stdout_data) or {}).get("errors", [])
+            if e.get("severity") == "error"
+        ]
         raise SystemExit("\n".join(e["formattedMessage"] for e in errors) or exc.message) from None
     artifacts = {}
     for source, contracts in out["contracts"].items():
@@ -90,7 +91,9 @@ def render(artifact: dict) -> bytes:
 
 def verifier_view(artifacts: dict[str, dict]) -> dict[str, dict]:
     """What the verifier reads of the artifacts: each contract's ABI and storage layout."""
-    return {name: {"abi": a["abi"], "storageLayout": a["storageLayout"]} for name, a in sorted(artifacts.items())}
+    return {
+        name: {"abi": a["abi"], "storageLayout": a["storageLayout"]} for name, a in sorted(artifacts.items())
+    }
 
 
 def outputs(artifacts: dict[str, dict], build: Path, verifier_data: Path) -> dict[Path, bytes]:
@@ -101,21 +104,37 @@ def outputs(artifacts: dict[str, dict], build: Path, verifier_data: Path) -> dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=None,
-                        help="write every file into this directory (default: ledger_node/build and verifier/_data)")
-    parser.add_argument("--check", action="store_true", help="compare with the committed files, write nothing")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write every file into this directory (default: ledger_node/build and verifier/_data)",
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="compare with the committed files, write nothing"
+    )
     args = parser.parse_args(argv)
 
     artifacts = compile_contracts()
     if args.check:
-        stale = [path for path, data in outputs(artifacts, BUILD, VERIFIER_DATA).items()
-                 if not path.is_file() or path.read_bytes() != data]
+        stale = [
+            path
+            for path, data in outputs(artifacts, BUILD, VERIFIER_DATA).items()
+            if not path.is_file() or path.read_bytes() != data
+        ]
         for path in stale:
-            print(f"{path.relative_to(ROOT)} is stale: run python scripts/compile_contracts.py", file=sys.stderr)
+            print(
+                f"{path.relative_to(ROOT)} is stale: run python scripts/compile_contracts.py", file=sys.stderr
+            )
         return 1 if stale else 0
-    files = (outputs(artifacts, args.out, args.out / VERIFIER_DATA.name) if args.out
-             else outputs(artifacts, BUILD, VERIFIER_DATA))
+    files = (
+        outputs(artifacts, args.out, args.out / VERIFIER_DATA.name)
+        if args.out
+        else outputs(artifacts, BUILD, VERIFIER_DATA)
+    )
     for path, data in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)

@@ -13,9 +13,9 @@ import json
 import random
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -29,25 +29,56 @@ if str(ROOT) not in sys.path:
 console = Console()
 
 ORGS = {
-    "data_authority": dict(name="广东省政务服务和数据管理局 Guangdong Data Authority", identifier="11440000MB2C93176",
-                           jurisdiction="CN-GD", roles=["issuer"], suite="sm2-sm3",
-                           credentialTypes=["DataAssetCertificate"]),
-    "market_regulator": dict(name="广州市市场监督管理局 Guangzhou Market Regulation Administration",
-                             identifier="11440100MB2D12345", jurisdiction="CN-GD", roles=["issuer"],
-                             suite="secp256k1", credentialTypes=["BusinessLicence", "OperatingPermit"]),
-    "manufacturer": dict(name="佛山市顺德示例电器制造有限公司 Foshan Shunde Example Appliances Co.",
-                         identifier="91440606MA4UDE7M0", jurisdiction="CN-GD", roles=["exporter"]),
-    "bank": dict(name="示例银行广州分行 Example Bank Guangzhou Branch", identifier="91440101MA5BANK00",
-                 jurisdiction="CN-GD", roles=["verifier"]),
-    "customs": dict(name="广东省数据海关 Guangdong Data Customs", identifier="11440000DATACU7T0",
-                    jurisdiction="CN-GD", roles=["regulator"]),
-    "hk_importer": dict(name="Example Analytics (HK) Ltd", identifier="HK-BR-71234567", jurisdiction="HK",
-                        roles=["exporter"]),
+    "data_authority": dict(
+        name="广东省政务服务和数据管理局 Guangdong Data Authority",
+        identifier="11440000MB2C93176",
+        jurisdiction="CN-GD",
+        roles=["issuer"],
+        suite="sm2-sm3",
+        credentialTypes=["DataAssetCertificate"],
+    ),
+    "market_regulator": dict(
+        name="广州市市场监督管理局 Guangzhou Market Regulation Administration",
+        identifier="11440100MB2D12345",
+        jurisdiction="CN-GD",
+        roles=["issuer"],
+        suite="secp256k1",
+        credentialTypes=["BusinessLicence", "OperatingPermit"],
+    ),
+    "manufacturer": dict(
+        name="佛山市顺德示例电器制造有限公司 Foshan Shunde Example Appliances Co.",
+        identifier="91440606MA4UDE7M0",
+        jurisdiction="CN-GD",
+        roles=["exporter"],
+    ),
+    "bank": dict(
+        name="示例银行广州分行 Example Bank Guangzhou Branch",
+        identifier="91440101MA5BANK00",
+        jurisdiction="CN-GD",
+        roles=["verifier"],
+    ),
+    "customs": dict(
+        name="广东省数据海关 Guangdong Data Customs",
+        identifier="11440000DATACU7T0",
+        jurisdiction="CN-GD",
+        roles=["regulator"],
+    ),
+    "hk_importer": dict(
+        name="Example Analytics (HK) Ltd", identifier="HK-BR-71234567", jurisdiction="HK", roles=["exporter"]
+    ),
     # two exporters of personal information under the 2024 rules (FORMAT.md §11.1)
-    "travel_agency": dict(name="广州市示例旅行社有限公司 Guangzhou Example Travel Agency", identifier="91440104MA5TRAX00",
-                          jurisdiction="CN-GD", roles=["exporter"]),
-    "platform": dict(name="深圳市示例电商平台有限公司 Shenzhen Example E-commerce Platform",
-                     identifier="91440300MA5PLAT00", jurisdiction="CN-GD", roles=["exporter"]),
+    "travel_agency": dict(
+        name="广州市示例旅行社有限公司 Guangzhou Example Travel Agency",
+        identifier="91440104MA5TRAX00",
+        jurisdiction="CN-GD",
+        roles=["exporter"],
+    ),
+    "platform": dict(
+        name="深圳市示例电商平台有限公司 Shenzhen Example E-commerce Platform",
+        identifier="91440300MA5PLAT00",
+        jurisdiction="CN-GD",
+        roles=["exporter"],
+    ),
 }
 
 
@@ -71,9 +102,9 @@ def make_dataset(path: Path, rng: random.Random) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["timestamp", "meter", "kwh"])
-    start = datetime(2025, 1, 1, tzinfo=timezone.utc).timestamp()
+    start = datetime(2025, 1, 1, tzinfo=UTC).timestamp()
     for i in range(17520):
-        ts = datetime.fromtimestamp(start + 1800 * i, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        ts = datetime.fromtimestamp(start + 1800 * i, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         w.writerow([ts, "FS-SD-0042", f"{rng.uniform(80, 420):.2f}"])
     data = buf.getvalue().encode()
     path.write_bytes(data)
@@ -88,8 +119,10 @@ async def run_demo(out: Path, settings) -> Path:
     step(1, "Start the local permissioned chain (anvil) and the registry (SQLite), deploy the contracts")
     ctx = await ServiceContext.create(settings)
     d = ctx.deployment
-    say(f"chain {d.chain_id} at {ctx.rpc_url}; IssuerRegistry {d.issuer_registry}, "
-        f"AnchorRegistry {d.anchor_registry}, DataFlowLedger {d.data_flow_ledger}")
+    say(
+        f"chain {d.chain_id} at {ctx.rpc_url}; IssuerRegistry {d.issuer_registry}, "
+        f"AnchorRegistry {d.anchor_registry}, DataFlowLedger {d.data_flow_ledger}"
+    )
     try:
         await _story(ctx, settings, out, rng)
     finally:
@@ -106,8 +139,9 @@ async def _story(ctx, settings, out: Path, rng: random.Random) -> None:
     app = create_app(settings, ctx=ctx)
     async with app.router.lifespan_context(app):
         admin = ctx.admin_key_printed or (settings.data_dir / "secrets" / "admin-api-key").read_text().strip()
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://registry",
-                                     timeout=120) as c:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://registry", timeout=120
+        ) as c:
             api = Api(c)
             call = api.json
 
@@ -120,109 +154,199 @@ async def _story(ctx, settings, out: Path, rng: random.Random) -> None:
                     spec["identifier"] = _with_check(spec["identifier"])
                 if spec["identifier"] in existing:
                     o = existing[spec["identifier"]]
-                    keys[role] = (await call("POST", f"/v1/organisations/{o['id']}/api-keys", admin))["apiKey"]
+                    keys[role] = (await call("POST", f"/v1/organisations/{o['id']}/api-keys", admin))[
+                        "apiKey"
+                    ]
                 else:
                     body = await call("POST", "/v1/organisations", admin, json=spec)
                     o, keys[role] = body["organisation"], body["apiKey"]
                 orgs[role] = o
-                say(f"{o['name']} — roles {', '.join(o['roles'])}"
+                say(
+                    f"{o['name']} — roles {', '.join(o['roles'])}"
                     + (f", issuer #{o['issuerId']} ({o['suite']})" if o.get("issuerId") else "")
-                    + (f", chain account {o['chainAccount']}" if o.get("chainAccount") else ""))
+                    + (f", chain account {o['chainAccount']}" if o.get("chainAccount") else "")
+                )
 
             step(3, "The market regulator issues a batch of 1,000 business e-licences (营业执照)")
             records = [business_licence_record(_random_uscc(rng)) for _ in range(1000)]
-            res = await call("POST", "/v1/credentials/bulk?type=BusinessLicence", keys["market_regulator"],
-                             content="\n".join(json.dumps(r, ensure_ascii=False) for r in records).encode(),
-                             headers={"Content-Type": "application/x-ndjson"})
+            res = await call(
+                "POST",
+                "/v1/credentials/bulk?type=BusinessLicence",
+                keys["market_regulator"],
+                content="\n".join(json.dumps(r, ensure_ascii=False) for r in records).encode(),
+                headers={"Content-Type": "application/x-ndjson"},
+            )
             licence_ids = res["ids"]
             say(f"accepted {res['accepted']} e-licences")
 
-            step(4, "The data authority certifies the Foshan manufacturer's electricity-usage data asset, "
-                    "bound to the manufacturer's own key")
+            step(
+                4,
+                "The data authority certifies the Foshan manufacturer's electricity-usage data asset, "
+                "bound to the manufacturer's own key",
+            )
             holder_id = _wallet(out, "keygen", "--force").strip()
             say(f"the manufacturer's wallet: certledger-wallet keygen → {holder_id[:48]}…")
             digest = make_dataset(out / "electricity-usage-2025.csv", rng)
             say(f"dataset electricity-usage-2025.csv: 17,520 half-hourly readings, sha256 {digest[:18]}…")
             asset = data_asset_record(orgs["manufacturer"]["identifier"], orgs["bank"]["identifier"], digest)
-            asset["credentialSubject"] = {"id": holder_id, **asset["credentialSubject"],
-                                          "holderName": orgs["manufacturer"]["name"]}
-            asset["credentialSubject"]["authorisedUses"].append({
-                "relyingParty": {"name": orgs["hk_importer"]["name"], "unifiedSocialCreditCode": _random_uscc(rng)},
-                "purpose": "export:HK:energy-efficiency-analytics", "until": "2027-12-31T23:59:59Z"})
-            cert_id = (await call("POST", "/v1/credentials", keys["data_authority"],
-                                  json={"type": "DataAssetCertificate", "record": asset}))["id"]
+            asset["credentialSubject"] = {
+                "id": holder_id,
+                **asset["credentialSubject"],
+                "holderName": orgs["manufacturer"]["name"],
+            }
+            asset["credentialSubject"]["authorisedUses"].append(
+                {
+                    "relyingParty": {
+                        "name": orgs["hk_importer"]["name"],
+                        "unifiedSocialCreditCode": _random_uscc(rng),
+                    },
+                    "purpose": "export:HK:energy-efficiency-analytics",
+                    "until": "2027-12-31T23:59:59Z",
+                }
+            )
+            cert_id = (
+                await call(
+                    "POST",
+                    "/v1/credentials",
+                    keys["data_authority"],
+                    json={"type": "DataAssetCertificate", "record": asset},
+                )
+            )["id"]
             pi_certs = {}
             for role in ("travel_agency", "platform"):  # customer records, exported to Hong Kong
                 rec = data_asset_record(orgs[role]["identifier"], orgs["bank"]["identifier"], digest)
                 rec["credentialSubject"]["holderName"] = orgs[role]["name"]
-                rec["credentialSubject"]["authorisedUses"].append({
-                    "relyingParty": {"name": orgs["hk_importer"]["name"], "unifiedSocialCreditCode": _random_uscc(rng)},
-                    "purpose": "export:HK:*", "until": "2027-12-31T23:59:59Z"})
-                pi_certs[role] = (await call("POST", "/v1/credentials", keys["data_authority"],
-                                             json={"type": "DataAssetCertificate", "record": rec}))["id"]
-            spare = (await call("POST", "/v1/credentials", keys["data_authority"],
-                                json={"type": "DataAssetCertificate", "record": data_asset_record(
-                                    orgs["manufacturer"]["identifier"], orgs["bank"]["identifier"], digest)}))["id"]
+                rec["credentialSubject"]["authorisedUses"].append(
+                    {
+                        "relyingParty": {
+                            "name": orgs["hk_importer"]["name"],
+                            "unifiedSocialCreditCode": _random_uscc(rng),
+                        },
+                        "purpose": "export:HK:*",
+                        "until": "2027-12-31T23:59:59Z",
+                    }
+                )
+                pi_certs[role] = (
+                    await call(
+                        "POST",
+                        "/v1/credentials",
+                        keys["data_authority"],
+                        json={"type": "DataAssetCertificate", "record": rec},
+                    )
+                )["id"]
+            spare = (
+                await call(
+                    "POST",
+                    "/v1/credentials",
+                    keys["data_authority"],
+                    json={
+                        "type": "DataAssetCertificate",
+                        "record": data_asset_record(
+                            orgs["manufacturer"]["identifier"], orgs["bank"]["identifier"], digest
+                        ),
+                    },
+                )
+            )["id"]
             await ctx.pipeline.drain()
             batches = (await call("GET", "/v1/batches?limit=1000", admin))["items"]
             for b in batches[-3:]:
-                say(f"batch {b['id']}: {b['count']} {b['type']} anchored in block {b['blockNumber']} "
-                    f"(root {b['root'][:18]}…, tx {b['txHash'][:18]}…)")
+                say(
+                    f"batch {b['id']}: {b['count']} {b['type']} anchored in block {b['blockNumber']} "
+                    f"(root {b['root'][:18]}…, tx {b['txHash'][:18]}…)"
+                )
 
             cert = (await call("GET", f"/v1/credentials/{cert_id}", keys["data_authority"]))["credential"]
             (out / "data-asset-certificate.json").write_text(json.dumps(cert, ensure_ascii=False, indent=2))
-            licence = (await call("GET", f"/v1/credentials/{licence_ids[0]}", keys["market_regulator"]))["credential"]
+            licence = (await call("GET", f"/v1/credentials/{licence_ids[0]}", keys["market_regulator"]))[
+                "credential"
+            ]
             (out / "business-licence.json").write_text(json.dumps(licence, ensure_ascii=False, indent=2))
 
             step(5, "The enterprise redacts what the bank need not see (the valuation and the other uses)")
             from verifier import redact
 
             redacted = redact(cert, ["/credentialSubject/valuation", "/credentialSubject/authorisedUses/1"])
-            (out / "data-asset-certificate.redacted.json").write_text(json.dumps(redacted, ensure_ascii=False, indent=2))
+            (out / "data-asset-certificate.redacted.json").write_text(
+                json.dumps(redacted, ensure_ascii=False, indent=2)
+            )
             say("removed /credentialSubject/valuation and the second authorised use; their digests stay")
 
             step(6, "Export the signed trust bundle — everything the bank needs to verify with no network")
             bundle = await call("GET", "/v1/trust-bundle", keys["bank"])
             (out / "trust-bundle.json").write_text(json.dumps(bundle, ensure_ascii=False))
-            say(f"as of block {bundle['block']['number']}, signed by operator {bundle['signature']['signer']}")
+            say(
+                f"as of block {bundle['block']['number']}, signed by operator {bundle['signature']['signer']}"
+            )
 
             step(7, "The bank verifies the redacted certificate offline, with the dataset it received")
-            _verify(out, ["data-asset-certificate.redacted.json", "--bundle", "trust-bundle.json",
-                          "--operator", bundle["signature"]["signer"], "--data", "electricity-usage-2025.csv",
-                          "--relying-party", orgs["bank"]["identifier"], "--purpose", "credit-assessment"])
+            _verify(
+                out,
+                [
+                    "data-asset-certificate.redacted.json",
+                    "--bundle",
+                    "trust-bundle.json",
+                    "--operator",
+                    bundle["signature"]["signer"],
+                    "--data",
+                    "electricity-usage-2025.csv",
+                    "--relying-party",
+                    orgs["bank"]["identifier"],
+                    "--purpose",
+                    "credit-assessment",
+                ],
+            )
 
             step(8, "A tampered copy and a revoked certificate are refused, with reasons")
             tampered = copy.deepcopy(redacted)
             tampered["credentialSubject"]["recordCount"] = 35040
-            (out / "data-asset-certificate.tampered.json").write_text(json.dumps(tampered, ensure_ascii=False, indent=2))
+            (out / "data-asset-certificate.tampered.json").write_text(
+                json.dumps(tampered, ensure_ascii=False, indent=2)
+            )
             say("tampered: recordCount changed from 17520 to 35040")
             _verify(out, ["data-asset-certificate.tampered.json", "--bundle", "trust-bundle.json"], expect=1)
             revoked = (await call("GET", f"/v1/credentials/{spare}", keys["data_authority"]))["credential"]
-            (out / "data-asset-certificate.revoked.json").write_text(json.dumps(revoked, ensure_ascii=False, indent=2))
-            await call("POST", f"/v1/credentials/{spare}/revoke", keys["data_authority"], json={"reason": "superseded"})
+            (out / "data-asset-certificate.revoked.json").write_text(
+                json.dumps(revoked, ensure_ascii=False, indent=2)
+            )
+            await call(
+                "POST",
+                f"/v1/credentials/{spare}/revoke",
+                keys["data_authority"],
+                json={"reason": "superseded"},
+            )
             say("the data authority revokes a superseded certificate on-chain; the bank takes a fresh bundle")
             bundle = await call("GET", "/v1/trust-bundle", keys["bank"])
             (out / "trust-bundle.json").write_text(json.dumps(bundle, ensure_ascii=False))
             _verify(out, ["data-asset-certificate.revoked.json", "--bundle", "trust-bundle.json"], expect=1)
 
-            step(9, "The loan: the bank asks for the certificate, the enterprise presents it bound to that request")
+            step(
+                9,
+                "The loan: the bank asks for the certificate, the enterprise presents it bound to that request",
+            )
             await _loan_story(out, orgs, bundle)
             await _pledge_story(ctx, out, cert, bundle)
 
             step(10, "An e-licence as a QR code that opens the verify page")
-            r = await c.get(f"/v1/credentials/{licence_ids[0]}/qr.png",
-                            headers={"Authorization": f"Bearer {keys['market_regulator']}"})
+            r = await c.get(
+                f"/v1/credentials/{licence_ids[0]}/qr.png",
+                headers={"Authorization": f"Bearer {keys['market_regulator']}"},
+            )
             (out / "business-licence-qr.png").write_bytes(r.content)
             say(f"business-licence-qr.png → {settings.public_url}/verify?credential={licence_ids[0]}")
 
             step(11, "A cross-border flow to Hong Kong: declared, approved by data customs, traced")
             await _flow_story(api, keys, orgs, cert_id, digest, out, pi_certs)
 
-            step(12, "The operator's passphrase is stolen: what fools a bank pinning the operator key fails in "
-                     "validator mode")
+            step(
+                12,
+                "The operator's passphrase is stolen: what fools a bank pinning the operator key fails in "
+                "validator mode",
+            )
             from scripts.demo_attack import attack_story
 
-            await attack_story(ctx, call, keys, admin, out, settings, say=say, verify=_verify, with_check=_with_check)
+            await attack_story(
+                ctx, call, keys, admin, out, settings, say=say, verify=_verify, with_check=_with_check
+            )
 
 
 def _random_uscc(rng: random.Random) -> str:
@@ -237,8 +361,9 @@ class Api:
         self.client = client
 
     async def json(self, method: str, url: str, key: str, *, headers: dict | None = None, **kw):
-        r = await self.client.request(method, url, headers={"Authorization": f"Bearer {key}", **(headers or {})},
-                                      **kw)
+        r = await self.client.request(
+            method, url, headers={"Authorization": f"Bearer {key}", **(headers or {})}, **kw
+        )
         if r.status_code >= 400:
             raise RuntimeError(f"{method} {url}: {r.status_code} {r.text[:300]}")
         return r.json()
@@ -259,18 +384,32 @@ async def _flow_story(api: Api, keys, orgs, cert_id, digest, out: Path, pi_certs
         return
     decl = {
         "credentialId": cert_id,
-        "importer": {"name": orgs["hk_importer"]["name"], "identifier": orgs["hk_importer"]["identifier"],
-                     "jurisdiction": "HK"},
-        "fromJurisdiction": "440600", "toJurisdiction": "HK",
-        "dataCategories": ["electricity-usage"], "personalInformation": False, "personalInformationSubjects": 0,
-        "legalBasis": "gba-standard-contract", "purpose": "energy-efficiency-analytics",
-        "volume": (out / "electricity-usage-2025.csv").stat().st_size, "payloadDigest": digest,
+        "importer": {
+            "name": orgs["hk_importer"]["name"],
+            "identifier": orgs["hk_importer"]["identifier"],
+            "jurisdiction": "HK",
+        },
+        "fromJurisdiction": "440600",
+        "toJurisdiction": "HK",
+        "dataCategories": ["electricity-usage"],
+        "personalInformation": False,
+        "personalInformationSubjects": 0,
+        "legalBasis": "gba-standard-contract",
+        "purpose": "energy-efficiency-analytics",
+        "volume": (out / "electricity-usage-2025.csv").stat().st_size,
+        "payloadDigest": digest,
     }
     flow = await call("POST", "/v1/flows", keys["manufacturer"], json=decl)
     fid = flow.get("flowId") or flow.get("id")
-    say(f"flow #{fid} 440600 Foshan → HK declared on the data-flow ledger (tx {str(flow.get('txHash'))[:18]}…)")
-    await call("POST", f"/v1/flows/{fid}/decision", keys["customs"],
-               json={"decision": "approved", "reason": "GBA standard contract filed"})
+    say(
+        f"flow #{fid} 440600 Foshan → HK declared on the data-flow ledger (tx {str(flow.get('txHash'))[:18]}…)"
+    )
+    await call(
+        "POST",
+        f"/v1/flows/{fid}/decision",
+        keys["customs"],
+        json={"decision": "approved", "reason": "GBA standard contract filed"},
+    )
     say("data customs approves it on-chain")
     await _rules_story(api, keys, orgs, digest, out, pi_certs)
     trace = await call("GET", "/v1/flows/trace?format=json", keys["customs"])
@@ -280,17 +419,25 @@ async def _flow_story(api: Api, keys, orgs, cert_id, digest, out: Path, pi_certs
     for v in trace.get("violations", []):
         say(f"[red]violation[/red] {v['kind']}: {v['message']}")
     totals = trace.get("totals") or trace.get("totalsByJurisdictionPair")
-    say(f"trace: {len(trace.get('edges', trace.get('flows', [])))} flow(s), totals {totals}, "
-        f"violations {len(trace.get('violations', []))}")
+    say(
+        f"trace: {len(trace.get('edges', trace.get('flows', [])))} flow(s), totals {totals}, "
+        f"violations {len(trace.get('violations', []))}"
+    )
 
 
 def _wallet(folder: Path, *args: str) -> str:
     """`certledger-wallet` with the manufacturer's wallet in the artefact folder; its output."""
     exe = Path(sys.executable).parent / "certledger-wallet"
-    proc = subprocess.run([str(exe), *args, "--wallet", str(folder / "manufacturer-wallet")], cwd=folder,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(exe), *args, "--wallet", str(folder / "manufacturer-wallet")],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
-        raise RuntimeError(f"certledger-wallet {args[0]} exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
+        raise RuntimeError(
+            f"certledger-wallet {args[0]} exited {proc.returncode}: {proc.stderr.strip()[-500:]}"
+        )
     return proc.stdout
 
 
@@ -299,32 +446,107 @@ async def _loan_story(out: Path, orgs, bundle) -> None:
     to a second bank and an expired presentation are refused."""
     bank = orgs["bank"]["identifier"]
     bank_wallet = Path(sys.executable).parent / "certledger-wallet"
-    subprocess.run([str(bank_wallet), "request", "--audience", bank, "--purpose", "credit-assessment",
-                    "--type", "DataAssetCertificate", "--ttl", "120", "--out", "loan-request.json"],
-                   cwd=out, check=True, capture_output=True)
+    subprocess.run(
+        [
+            str(bank_wallet),
+            "request",
+            "--audience",
+            bank,
+            "--purpose",
+            "credit-assessment",
+            "--type",
+            "DataAssetCertificate",
+            "--ttl",
+            "120",
+            "--out",
+            "loan-request.json",
+        ],
+        cwd=out,
+        check=True,
+        capture_output=True,
+    )
     request = json.loads((out / "loan-request.json").read_text())
-    say(f"[dim]bank$[/dim] certledger-wallet request → nonce {request['nonce'][:18]}…, purpose credit-assessment, "
-        f"expires {request['expires']}")
+    say(
+        f"[dim]bank$[/dim] certledger-wallet request → nonce {request['nonce'][:18]}…, purpose credit-assessment, "
+        f"expires {request['expires']}"
+    )
     _wallet(out, "add", "data-asset-certificate.json")
-    _wallet(out, "present", "--request", "loan-request.json", "--credential",
-            json.loads((out / "data-asset-certificate.json").read_text())["id"],
-            "--drop", "/credentialSubject/valuation", "--drop", "/credentialSubject/authorisedUses/1",
-            "--out", "loan-presentation.json")
-    say("[dim]enterprise$[/dim] certledger-wallet present --request loan-request.json → loan-presentation.json "
-        "(valuation and the other use redacted, signed with its holder key)")
-    _verify(out, ["loan-presentation.json", "--presentation", "loan-request.json", "--bundle", "trust-bundle.json",
-                  "--operator", bundle["signature"]["signer"], "--data", "electricity-usage-2025.csv"])
+    _wallet(
+        out,
+        "present",
+        "--request",
+        "loan-request.json",
+        "--credential",
+        json.loads((out / "data-asset-certificate.json").read_text())["id"],
+        "--drop",
+        "/credentialSubject/valuation",
+        "--drop",
+        "/credentialSubject/authorisedUses/1",
+        "--out",
+        "loan-presentation.json",
+    )
+    say(
+        "[dim]enterprise$[/dim] certledger-wallet present --request loan-request.json → loan-presentation.json "
+        "(valuation and the other use redacted, signed with its holder key)"
+    )
+    _verify(
+        out,
+        [
+            "loan-presentation.json",
+            "--presentation",
+            "loan-request.json",
+            "--bundle",
+            "trust-bundle.json",
+            "--operator",
+            bundle["signature"]["signer"],
+            "--data",
+            "electricity-usage-2025.csv",
+        ],
+    )
     say("a second bank is shown the same presentation: it answers another request (a replay)")
-    subprocess.run([str(bank_wallet), "request", "--audience", bank, "--purpose", "credit-assessment",
-                    "--out", "second-bank-request.json"], cwd=out, check=True, capture_output=True)
-    _verify(out, ["loan-presentation.json", "--presentation", "second-bank-request.json", "--bundle",
-                  "trust-bundle.json"], expect=1)
+    subprocess.run(
+        [
+            str(bank_wallet),
+            "request",
+            "--audience",
+            bank,
+            "--purpose",
+            "credit-assessment",
+            "--out",
+            "second-bank-request.json",
+        ],
+        cwd=out,
+        check=True,
+        capture_output=True,
+    )
+    _verify(
+        out,
+        [
+            "loan-presentation.json",
+            "--presentation",
+            "second-bank-request.json",
+            "--bundle",
+            "trust-bundle.json",
+        ],
+        expect=1,
+    )
     say("the first bank checks it again after its request expired")
     from verifier.issuance import parse_datetime
 
     later = (parse_datetime(request["expires"]) + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    _verify(out, ["loan-presentation.json", "--presentation", "loan-request.json", "--bundle", "trust-bundle.json",
-                  "--at", later], expect=1)
+    _verify(
+        out,
+        [
+            "loan-presentation.json",
+            "--presentation",
+            "loan-request.json",
+            "--bundle",
+            "trust-bundle.json",
+            "--at",
+            later,
+        ],
+        expect=1,
+    )
 
 
 async def _pledge_story(ctx, out: Path, cert: dict, bundle: dict) -> None:
@@ -342,19 +564,27 @@ async def _pledge_story(ctx, out: Path, cert: dict, bundle: dict) -> None:
 
     d = ctx.deployment
     if d.pledge_registry is None:
-        say("[yellow]this deployment predates the pledge registry (`certledger deploy --force` adds it): "
-            "pledges skipped[/yellow]")
+        say(
+            "[yellow]this deployment predates the pledge registry (`certledger deploy --force` adds it): "
+            "pledges skipped[/yellow]"
+        )
         return
     chain = Chain(ctx.rpc_url)
     reg = chain.contract("PledgeRegistry", d.pledge_registry)
     holder, bank_a, bank_b = DEV_KEYS[7], DEV_KEYS[8], DEV_KEYS[9]
-    names = {Account.from_key(bank_a).address.lower(): "示例银行", Account.from_key(bank_b).address.lower(): "第二银行"}
+    names = {
+        Account.from_key(bank_a).address.lower(): "示例银行",
+        Account.from_key(bank_b).address.lower(): "第二银行",
+    }
     key = asset_key(cert["issuer"]["id"], cert["credentialSubject"]["assetId"])
     if reg.functions.assetOf(key).call()[5] == 0:
-        receipt = chain.transact(reg.functions.registerAsset(key, Account.from_key(holder).address, 1),
-                                 ctx.governance_key)
+        receipt = chain.transact(
+            reg.functions.registerAsset(key, Account.from_key(holder).address, 1), ctx.governance_key
+        )
         no = reg.events.AssetRegistered().process_receipt(receipt)[0]["args"]["registrationNo"]
-        say(f"the data authority registers the asset (registration no. {no}), holder the manufacturer's chain account")
+        say(
+            f"the data authority registers the asset (registration no. {no}), holder the manufacturer's chain account"
+        )
     trust = TrustBundle.load(bundle, operators=[bundle["signature"]["signer"]])
     operator = bytes.fromhex(ctx.operator_key[2:])
 
@@ -366,18 +596,43 @@ async def _pledge_story(ctx, out: Path, cert: dict, bundle: dict) -> None:
         return got.reason
 
     check("bank")
-    domain = {"name": "certledger-pledges", "version": "1", "chainId": d.chain_id, "verifyingContract": reg.address}
-    types = {"Pledge": [{"name": n, "type": t} for n, t in (
-        ("assetKey", "bytes32"), ("rank", "uint8"), ("holder", "address"), ("lender", "address"),
-        ("loanRef", "bytes32"), ("nonce", "uint32"), ("deadline", "uint64"))]}
+    domain = {
+        "name": "certledger-pledges",
+        "version": "1",
+        "chainId": d.chain_id,
+        "verifyingContract": reg.address,
+    }
+    types = {
+        "Pledge": [
+            {"name": n, "type": t}
+            for n, t in (
+                ("assetKey", "bytes32"),
+                ("rank", "uint8"),
+                ("holder", "address"),
+                ("lender", "address"),
+                ("loanRef", "bytes32"),
+                ("nonce", "uint32"),
+                ("deadline", "uint64"),
+            )
+        ]
+    }
 
     def pledge(lender: str, loan: str):
         a = reg.functions.assetOf(key).call()
         deadline = int(datetime.now().timestamp()) + 3600
-        msg = {"assetKey": key, "rank": 1, "holder": a[0], "lender": Account.from_key(lender).address,
-               "loanRef": loan_ref_bytes(loan), "nonce": a[6], "deadline": deadline}
+        msg = {
+            "assetKey": key,
+            "rank": 1,
+            "holder": a[0],
+            "lender": Account.from_key(lender).address,
+            "loanRef": loan_ref_bytes(loan),
+            "nonce": a[6],
+            "deadline": deadline,
+        }
         sigs = [bytes(Account.sign_typed_data(k, domain, types, msg).signature) for k in (holder, lender)]
-        return chain.transact(reg.functions.pledge(key, 1, msg["lender"], msg["loanRef"], deadline, *sigs), lender)
+        return chain.transact(
+            reg.functions.pledge(key, 1, msg["lender"], msg["loanRef"], deadline, *sigs), lender
+        )
 
     pledge(bank_a, "GZ-LOAN-2026-001")
     say("the manufacturer and 示例银行 sign the pledge (EIP-712); the bank registers it on-chain")
@@ -397,31 +652,66 @@ async def _rules_story(api: Api, keys, orgs, digest, out: Path, pi_certs: dict) 
     1.2 million people into four standard-contract flows of 300,000, flagged as a split that needs a
     security assessment (CAC 2024 art. 7(2); the standard-contract measures art. 4)."""
     call = api.json
-    base = {"importer": {"name": orgs["hk_importer"]["name"], "identifier": orgs["hk_importer"]["identifier"],
-                         "jurisdiction": "HK"},
-            "toJurisdiction": "HK", "dataCategories": ["customer-records"], "personalInformation": True,
-            "purpose": "customer-service", "volume": (out / "electricity-usage-2025.csv").stat().st_size,
-            "payloadDigest": digest}
-    flow = await call("POST", "/v1/flows", keys["travel_agency"], json={
-        **base, "credentialId": pi_certs["travel_agency"], "fromJurisdiction": "440100",
-        "personalInformationSubjects": 80_000, "legalBasis": "exemption", "exemptionGround": "annual-under-100000"})
+    base = {
+        "importer": {
+            "name": orgs["hk_importer"]["name"],
+            "identifier": orgs["hk_importer"]["identifier"],
+            "jurisdiction": "HK",
+        },
+        "toJurisdiction": "HK",
+        "dataCategories": ["customer-records"],
+        "personalInformation": True,
+        "purpose": "customer-service",
+        "volume": (out / "electricity-usage-2025.csv").stat().st_size,
+        "payloadDigest": digest,
+    }
+    flow = await call(
+        "POST",
+        "/v1/flows",
+        keys["travel_agency"],
+        json={
+            **base,
+            "credentialId": pi_certs["travel_agency"],
+            "fromJurisdiction": "440100",
+            "personalInformationSubjects": 80_000,
+            "legalBasis": "exemption",
+            "exemptionGround": "annual-under-100000",
+        },
+    )
     rule = flow["declaration"]["rule"]
-    say(f"flow #{flow['flowId']} 440100 Guangzhou → HK: 80,000 customers under an exemption — rule {rule['rule']} "
+    say(
+        f"flow #{flow['flowId']} 440100 Guangzhou → HK: 80,000 customers under an exemption — rule {rule['rule']} "
         f"({rule['source']['name'].split(' ')[0]} art. {rule['source']['article']}), this year "
-        f"{rule['annualSubjects']:,} people")
-    await call("POST", f"/v1/flows/{flow['flowId']}/decision", keys["customs"],
-               json={"decision": "approved", "reason": "exempt: fewer than 100,000 people this year (art. 5(4))"})
+        f"{rule['annualSubjects']:,} people"
+    )
+    await call(
+        "POST",
+        f"/v1/flows/{flow['flowId']}/decision",
+        keys["customs"],
+        json={"decision": "approved", "reason": "exempt: fewer than 100,000 people this year (art. 5(4))"},
+    )
     say("data customs approves it")
     today = datetime.now().date().isoformat()
     for i in range(4):
-        flow = await call("POST", "/v1/flows", keys["platform"], json={
-            **base, "credentialId": pi_certs["platform"], "fromJurisdiction": "440300",
-            "personalInformationSubjects": 300_000, "legalBasis": "standard-contract",
-            "filing": {"reference": f"SC-2026-{i + 1:04d}", "effectiveFrom": today, "filedAt": today}})
+        flow = await call(
+            "POST",
+            "/v1/flows",
+            keys["platform"],
+            json={
+                **base,
+                "credentialId": pi_certs["platform"],
+                "fromJurisdiction": "440300",
+                "personalInformationSubjects": 300_000,
+                "legalBasis": "standard-contract",
+                "filing": {"reference": f"SC-2026-{i + 1:04d}", "effectiveFrom": today, "filedAt": today},
+            },
+        )
         rule = flow["declaration"]["rule"]
-        say(f"flow #{flow['flowId']} 440300 Shenzhen → HK: 300,000 customers under a standard contract — this year "
+        say(
+            f"flow #{flow['flowId']} 440300 Shenzhen → HK: 300,000 customers under a standard contract — this year "
             f"{rule['annualSubjects']:,} people, rule {rule['rule']} needs {rule['requires']}"
-            + ("" if rule["covered"] else " [red](not covered)[/red]"))
+            + ("" if rule["covered"] else " [red](not covered)[/red]")
+        )
 
 
 def _verify(folder: Path, args: list[str], expect: int = 0) -> None:
@@ -430,11 +720,13 @@ def _verify(folder: Path, args: list[str], expect: int = 0) -> None:
     for line in proc.stdout.strip().splitlines():
         say(f"[dim]bank$[/dim] {line}")
     if proc.returncode != expect:
-        raise RuntimeError(f"certledger-verify exited {proc.returncode}, expected {expect}: {proc.stderr[-500:]}")
+        raise RuntimeError(
+            f"certledger-verify exited {proc.returncode}, expected {expect}: {proc.stderr[-500:]}"
+        )
 
 
 def demo_command(
-    out: Annotated[Optional[Path], typer.Option(help="Artefact folder (default: demo-output/<time>).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Artefact folder (default: demo-output/<time>).")] = None,
 ) -> None:
     """Run the whole story on the embedded defaults (local anvil + SQLite), narrated."""
     from registry.core.config import Settings
@@ -445,12 +737,17 @@ def demo_command(
         asyncio.run(run_demo(folder, settings))
     except Exception as exc:  # noqa: BLE001 - one clear line, the state stays for inspection
         console.print(f"[red]demo failed:[/red] {exc}")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     files = "\n".join(f"  {p.name}" for p in sorted(folder.iterdir()))
-    console.print(Panel(f"Artefacts in [bold]{folder.resolve()}[/bold]:\n{files}\n\n"
-                        f"Verify any of them yourself:\n  .venv/bin/certledger-verify {folder}/business-licence.json "
-                        f"--bundle {folder}/trust-bundle.json\n\nThe local chain keeps running (state in {settings.data_dir}/): "
-                        f"`.venv/bin/certledger node down` stops it.", title="certledger demo done"))
+    console.print(
+        Panel(
+            f"Artefacts in [bold]{folder.resolve()}[/bold]:\n{files}\n\n"
+            f"Verify any of them yourself:\n  .venv/bin/certledger-verify {folder}/business-licence.json "
+            f"--bundle {folder}/trust-bundle.json\n\nThe local chain keeps running (state in {settings.data_dir}/): "
+            f"`.venv/bin/certledger node down` stops it.",
+            title="certledger demo done",
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -30,10 +30,16 @@ def business_licence_record(uscc: str | None = None, name: str = "广州市示�
         "registrationAuthority": "广州市天河区市场监督管理局",
     }
     subject.update(over)
-    return {"validFrom": "2024-01-01T00:00:00Z", "validUntil": "2044-01-01T00:00:00Z", "credentialSubject": subject}
+    return {
+        "validFrom": "2024-01-01T00:00:00Z",
+        "validUntil": "2044-01-01T00:00:00Z",
+        "credentialSubject": subject,
+    }
 
 
-def data_asset_record(uscc: str | None = None, relying_party: str | None = None, digest: str = "0x" + "0" * 64) -> dict:
+def data_asset_record(
+    uscc: str | None = None, relying_party: str | None = None, digest: str = "0x" + "0" * 64
+) -> dict:
     uscc = uscc or make_uscc(prefix="914406")
     return {
         "validFrom": "2026-01-01T00:00:00Z",
@@ -51,10 +57,15 @@ def data_asset_record(uscc: str | None = None, relying_party: str | None = None,
             "datasetDigest": digest,
             "digestAlgorithm": "sha256",
             "valuation": {"amount": "2500000.00", "currency": "CNY", "method": "income approach"},
-            "authorisedUses": [{
-                "relyingParty": {"name": "示例银行广州分行", "unifiedSocialCreditCode": relying_party or make_uscc()},
-                "purpose": "credit-assessment",
-                "until": "2027-12-31T23:59:59Z",
-            }],
+            "authorisedUses": [
+                {
+                    "relyingParty": {
+                        "name": "示例银行广州分行",
+                        "unifiedSocialCreditCode": relying_party or make_uscc(),
+                    },
+                    "purpose": "credit-assessment",
+                    "until": "2027-12-31T23:59:59Z",
+                }
+            ],
         },
     }

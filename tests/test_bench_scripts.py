@@ -13,7 +13,12 @@ BENCHES = sorted([SCRIPTS / "bench", *SCRIPTS.glob("bench_*.py")])
 
 
 def test_the_benchmarks_are_found():
-    assert {p.name for p in BENCHES} >= {"bench", "bench_issuance.py", "bench_http_issuance.py", "bench_machine.py"}
+    assert {p.name for p in BENCHES} >= {
+        "bench",
+        "bench_issuance.py",
+        "bench_http_issuance.py",
+        "bench_machine.py",
+    }
 
 
 @pytest.mark.parametrize("script", BENCHES, ids=[p.name for p in BENCHES])

@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _verify(*args, cwd):
-    return subprocess.run([str(BIN / "certledger-verify"), *args, "--json"], cwd=cwd, capture_output=True, text=True)
+    return subprocess.run(
+        [str(BIN / "certledger-verify"), *args, "--json"], cwd=cwd, capture_output=True, text=True
+    )
 
 
 def _serve_once(env: dict[str, str], data_dir: Path) -> None:
@@ -36,16 +38,30 @@ def _serve_once(env: dict[str, str], data_dir: Path) -> None:
 
 
 def test_demo_runs_twice_and_its_artefacts_verify_independently(tmp_path):
-    env = {**os.environ, "CERTLEDGER_DATA_DIR": str(tmp_path / "state"), "CERTLEDGER_NODE_PORT": str(free_port())}
+    env = {
+        **os.environ,
+        "CERTLEDGER_DATA_DIR": str(tmp_path / "state"),
+        "CERTLEDGER_NODE_PORT": str(free_port()),
+    }
     try:
         for run in ("first", "second"):  # re-running works: organisations are reused
             if run == "second":  # the node restarts twice between the runs (it kept its identity: issue 25)
-                subprocess.run([str(BIN / "certledger"), "node", "down"], env=env, capture_output=True, check=True)
+                subprocess.run(
+                    [str(BIN / "certledger"), "node", "down"], env=env, capture_output=True, check=True
+                )
                 _serve_once(env, tmp_path / "state")
-                subprocess.run([str(BIN / "certledger"), "node", "down"], env=env, capture_output=True, check=True)
+                subprocess.run(
+                    [str(BIN / "certledger"), "node", "down"], env=env, capture_output=True, check=True
+                )
             out = tmp_path / run
-            proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py"), "--out", str(out)], env=env, cwd=tmp_path,
-                                  capture_output=True, text=True, timeout=600)
+            proc = subprocess.run(
+                [sys.executable, str(ROOT / "scripts" / "demo.py"), "--out", str(out)],
+                env=env,
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
             assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
             assert "certledger demo done" in proc.stdout
             # the pledge (issue 22): not pledged → pledged to the first bank → the second refused → released
@@ -53,11 +69,24 @@ def test_demo_runs_twice_and_its_artefacts_verify_independently(tmp_path):
             assert text.count("not pledged") == 2 and "pledged to 示例银行 since" in text, text[-3000:]
             assert "refused on-chain: AlreadyPledged" in text and "releases its pledge" in text
             names = {p.name for p in out.iterdir()}
-            assert {"business-licence.json", "business-licence-qr.png", "data-asset-certificate.json",
-                    "data-asset-certificate.redacted.json", "data-asset-certificate.tampered.json",
-                    "data-asset-certificate.revoked.json", "trust-bundle.json", "electricity-usage-2025.csv",
-                    "trace.json", "trace.csv", "trace.svg", "validators.json", "trust-bundle-proofs.json",
-                    "forged-trust-bundle.json", "forged-trust-bundle-minted.json", "minted-business-licence.json"} <= names
+            assert {
+                "business-licence.json",
+                "business-licence-qr.png",
+                "data-asset-certificate.json",
+                "data-asset-certificate.redacted.json",
+                "data-asset-certificate.tampered.json",
+                "data-asset-certificate.revoked.json",
+                "trust-bundle.json",
+                "electricity-usage-2025.csv",
+                "trace.json",
+                "trace.csv",
+                "trace.svg",
+                "validators.json",
+                "trust-bundle-proofs.json",
+                "forged-trust-bundle.json",
+                "forged-trust-bundle-minted.json",
+                "minted-business-licence.json",
+            } <= names
     finally:
         subprocess.run([str(BIN / "certledger"), "node", "down"], env=env, capture_output=True)
 
@@ -69,20 +98,38 @@ def test_demo_runs_twice_and_its_artefacts_verify_independently(tmp_path):
 
     manifest = json.loads((tmp_path / "state" / "deployment.json").read_text())
     cert = json.loads((out / "data-asset-certificate.json").read_text())
-    got = pledge_check(cert, json.loads((out / "pledge-proof.json").read_text()),
-                       pledge_registry=manifest["contracts"]["pledgeRegistry"],
-                       trust=TrustBundle.load(bundle, operators=[operator]))
+    got = pledge_check(
+        cert,
+        json.loads((out / "pledge-proof.json").read_text()),
+        pledge_registry=manifest["contracts"]["pledgeRegistry"],
+        trust=TrustBundle.load(bundle, operators=[operator]),
+    )
     assert got.status == "passed" and "not pledged" in got.reason, got
-    ok = _verify("business-licence.json", "data-asset-certificate.json", "--bundle", "trust-bundle.json",
-                 "--operator", operator, cwd=out)
+    ok = _verify(
+        "business-licence.json",
+        "data-asset-certificate.json",
+        "--bundle",
+        "trust-bundle.json",
+        "--operator",
+        operator,
+        cwd=out,
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    red = _verify("data-asset-certificate.redacted.json", "--bundle", "trust-bundle.json", "--data",
-                  "electricity-usage-2025.csv", cwd=out)
+    red = _verify(
+        "data-asset-certificate.redacted.json",
+        "--bundle",
+        "trust-bundle.json",
+        "--data",
+        "electricity-usage-2025.csv",
+        cwd=out,
+    )
     assert red.returncode == 0, red.stdout
     checks = {c["name"]: c["status"] for c in json.loads(red.stdout.splitlines()[0])["checks"]}
     assert checks["data"] == "passed" and checks["integrity"] == "passed"
-    for name, failing in (("data-asset-certificate.tampered.json", "integrity"),
-                          ("data-asset-certificate.revoked.json", "status")):
+    for name, failing in (
+        ("data-asset-certificate.tampered.json", "integrity"),
+        ("data-asset-certificate.revoked.json", "status"),
+    ):
         bad = _verify(name, "--bundle", "trust-bundle.json", cwd=out)
         assert bad.returncode == 1, bad.stdout
         checks = {c["name"]: c["status"] for c in json.loads(bad.stdout.splitlines()[0])["checks"]}
@@ -92,15 +139,34 @@ def test_demo_runs_twice_and_its_artefacts_verify_independently(tmp_path):
     request = json.loads((out / "loan-request.json").read_text())
     presentation = json.loads((out / "loan-presentation.json").read_text())
     before_expiry = presentation["proof"]["created"]
-    loan = _verify("loan-presentation.json", "--presentation", "loan-request.json", "--bundle", "trust-bundle.json",
-                   "--at", before_expiry, cwd=out)
+    loan = _verify(
+        "loan-presentation.json",
+        "--presentation",
+        "loan-request.json",
+        "--bundle",
+        "trust-bundle.json",
+        "--at",
+        before_expiry,
+        cwd=out,
+    )
     assert loan.returncode == 0, loan.stdout + loan.stderr
     checks = {c["name"]: c["status"] for c in json.loads(loan.stdout.splitlines()[0])["checks"]}
     assert checks["holder"] == "passed" and checks["usage"] == "passed"
     assert presentation["proof"]["challenge"] == request["nonce"]
-    assert "/credentialSubject/valuation/amount" in presentation["verifiableCredential"][0]["proof"]["redactedDigests"]
-    replay = _verify("loan-presentation.json", "--presentation", "second-bank-request.json", "--bundle",
-                     "trust-bundle.json", "--at", before_expiry, cwd=out)
+    assert (
+        "/credentialSubject/valuation/amount"
+        in presentation["verifiableCredential"][0]["proof"]["redactedDigests"]
+    )
+    replay = _verify(
+        "loan-presentation.json",
+        "--presentation",
+        "second-bank-request.json",
+        "--bundle",
+        "trust-bundle.json",
+        "--at",
+        before_expiry,
+        cwd=out,
+    )
     assert replay.returncode == 1
     assert (out / "business-licence-qr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     trace = json.loads((out / "trace.json").read_text())
@@ -111,7 +177,9 @@ def test_demo_runs_twice_and_its_artefacts_verify_independently(tmp_path):
     assert exempt[0]["rule"]["rule"] == "exempt-under-100000" and exempt[0]["status"] == "approved"
     platform = [e["flowId"] for e in edges if e["exporterName"].startswith("深圳市示例电商平台")]
     assert len(platform) == 8
-    splits = {v["flowId"]: v["details"]["flows"] for v in trace["violations"] if v["kind"] == "threshold_split"}
+    splits = {
+        v["flowId"]: v["details"]["flows"] for v in trace["violations"] if v["kind"] == "threshold_split"
+    }
     # the first run's fourth flow crosses 1,000,000 people: flagged, naming the four flows
     assert splits[platform[3]] == platform[:4]
     assert splits[platform[3]] and all(fid in splits for fid in platform[3:])
@@ -122,19 +190,35 @@ def test_demo_runs_twice_and_its_artefacts_verify_independently(tmp_path):
     operator = json.loads((out / "forged-trust-bundle.json").read_text())["signature"]["signer"]
     assert operator == bundle["signature"]["signer"]
     for name, forged_bundle, failing in (
-            ("data-asset-certificate.revoked.json", "forged-trust-bundle.json", "status"),
-            ("minted-business-licence.json", "forged-trust-bundle-minted.json", "anchor")):
+        ("data-asset-certificate.revoked.json", "forged-trust-bundle.json", "status"),
+        ("minted-business-licence.json", "forged-trust-bundle-minted.json", "anchor"),
+    ):
         fooled = _verify(name, "--bundle", forged_bundle, "--operator", operator, cwd=out)
         assert fooled.returncode == 0, fooled.stdout + fooled.stderr
         refused = _verify(name, "--bundle", forged_bundle, "--validators", "validators.json", cwd=out)
         assert refused.returncode == 1, refused.stdout + refused.stderr
-        checks = {c["name"]: (c["status"], c["reason"]) for c in json.loads(refused.stdout.splitlines()[0])["checks"]}
+        checks = {
+            c["name"]: (c["status"], c["reason"])
+            for c in json.loads(refused.stdout.splitlines()[0])["checks"]
+        }
         assert checks[failing][0] == "failed", checks
-    revoked = _verify("data-asset-certificate.revoked.json", "--bundle", "forged-trust-bundle.json", "--validators",
-                      "validators.json", cwd=out)
+    revoked = _verify(
+        "data-asset-certificate.revoked.json",
+        "--bundle",
+        "forged-trust-bundle.json",
+        "--validators",
+        "validators.json",
+        cwd=out,
+    )
     status = [c for c in json.loads(revoked.stdout.splitlines()[0])["checks"] if c["name"] == "status"][0]
     assert status["reason"].startswith("revoked on ")
     # the genuine bundle with proofs: the same bank, validator mode, accepts the good licence
-    good = _verify("business-licence.json", "--bundle", "trust-bundle-proofs.json", "--validators", "validators.json",
-                   cwd=out)
+    good = _verify(
+        "business-licence.json",
+        "--bundle",
+        "trust-bundle-proofs.json",
+        "--validators",
+        "validators.json",
+        cwd=out,
+    )
     assert good.returncode == 0, good.stdout + good.stderr

@@ -51,20 +51,29 @@ def installed(tmp_path_factory):
         shutil.copy(ROOT / name, src / name)
     for package in ("verifier", "ledger_node", "registry"):
         shutil.copytree(ROOT / package, src / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp / "dist"), str(src)],
-                 timeout=600, cwd=tmp)
+    built = _run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp / "dist"), str(src)],
+        timeout=600,
+        cwd=tmp,
+    )
     assert built.returncode == 0, built.stderr
     (wheel,) = (tmp / "dist").glob("certledger-*.whl")
     made = _run([sys.executable, "-m", "venv", str(tmp / "venv")], timeout=120)
     assert made.returncode == 0, made.stderr
     bin_dir = tmp / "venv" / "bin"
-    got = _run([str(bin_dir / "pip"), "install", "-q", "--disable-pip-version-check", f"{wheel}[service]"],
-               timeout=900, cwd=tmp)
+    got = _run(
+        [str(bin_dir / "pip"), "install", "-q", "--disable-pip-version-check", f"{wheel}[service]"],
+        timeout=900,
+        cwd=tmp,
+    )
     assert got.returncode == 0, got.stderr
     work = tmp / "work"
     work.mkdir()
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME") and not k.startswith("CERTLEDGER_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME") and not k.startswith("CERTLEDGER_")
+    }
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     return SimpleNamespace(bin=bin_dir, cwd=work, env=env, site=tmp / "venv" / "lib")
 
@@ -78,16 +87,24 @@ def wheel_chain(anvil_node):
 
 
 def test_the_installed_packages_run_from_site_packages(installed):
-    probe = ("import json, sys, verifier, ledger_node, registry; "
-             "print(json.dumps([m.__file__ for m in (verifier, ledger_node, registry)] + sys.path))")
-    out = _run([str(installed.bin / "python"), "-c", probe], timeout=120, cwd=installed.cwd, env=installed.env)
+    probe = (
+        "import json, sys, verifier, ledger_node, registry; "
+        "print(json.dumps([m.__file__ for m in (verifier, ledger_node, registry)] + sys.path))"
+    )
+    out = _run(
+        [str(installed.bin / "python"), "-c", probe], timeout=120, cwd=installed.cwd, env=installed.env
+    )
     assert out.returncode == 0, out.stderr
     files = json.loads(out.stdout)
     assert all(Path(f).is_relative_to(installed.site) for f in files[:3]), files[:3]
-    assert not any(p and Path(p).resolve().is_relative_to(ROOT) for p in files[3:]), "the source tree is on sys.path"
+    assert not any(p and Path(p).resolve().is_relative_to(ROOT) for p in files[3:]), (
+        "the source tree is on sys.path"
+    )
 
 
-def test_certledger_verify_from_the_wheel_in_bundle_rpc_and_proof_carrying_modes(installed, wheel_chain, tmp_path):
+def test_certledger_verify_from_the_wheel_in_bundle_rpc_and_proof_carrying_modes(
+    installed, wheel_chain, tmp_path
+):
     anvil, deployed = wheel_chain
     w = World(chain_id=deployed.chain_id, anchor_registry=deployed.anchors.address.lower())
     issuer = w.add_issuer(name=ISSUER_NAME)
@@ -100,7 +117,9 @@ def test_certledger_verify_from_the_wheel_in_bundle_rpc_and_proof_carrying_modes
         c["proof"]["anchor"]["txHash"] = "0x" + bytes(receipt["transactionHash"]).hex()
         c["proof"]["anchor"]["blockNumber"] = int(receipt["blockNumber"])
     carried = copy.deepcopy(copies[1])
-    carried["proof"]["anchorProof"] = fetch_anchor_proof(anvil.w3, deployed.anchors.address, root, OPERATOR_KEY)
+    carried["proof"]["anchorProof"] = fetch_anchor_proof(
+        anvil.w3, deployed.anchors.address, root, OPERATOR_KEY
+    )
 
     # two bundles of the real chain, signed by the operator: one with the anchor, one without
     rpc = RpcTrust(anvil.url, deployed.manifest())
@@ -109,28 +128,42 @@ def test_certledger_verify_from_the_wheel_in_bundle_rpc_and_proof_carrying_modes
         data = build_trust_bundle(
             chain_id=deployed.chain_id,
             contracts={k: v.lower() for k, v in deployed.manifest()["contracts"].items()},
-            block={"number": rpc.block_number, "hash": "0x" + bytes(block["hash"]).hex(),
-                   "timestamp": rpc.block_timestamp, "stateRoot": "0x" + bytes(block["stateRoot"]).hex()},
-            issuers=[rpc.issuer(issuer.id)], anchors=anchors)
+            block={
+                "number": rpc.block_number,
+                "hash": "0x" + bytes(block["hash"]).hex(),
+                "timestamp": rpc.block_timestamp,
+                "stateRoot": "0x" + bytes(block["stateRoot"]).hex(),
+            },
+            issuers=[rpc.issuer(issuer.id)],
+            anchors=anchors,
+        )
         (tmp_path / name).write_text(json.dumps(sign_trust_bundle(data, OPERATOR_KEY)))
     (tmp_path / "deployment.json").write_text(json.dumps(deployed.manifest()))
     for name, doc in (("c0.json", copies[0]), ("c1.json", copies[1]), ("carried.json", carried)):
         (tmp_path / name).write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
 
     def verify(*args: str) -> tuple[int, dict]:
-        proc = _run([str(installed.bin / "certledger-verify"), *args, "--at", AT, "--json"],
-                    timeout=120, cwd=installed.cwd, env=installed.env)
+        proc = _run(
+            [str(installed.bin / "certledger-verify"), *args, "--at", AT, "--json"],
+            timeout=120,
+            cwd=installed.cwd,
+            env=installed.env,
+        )
         assert proc.returncode in (0, 1), proc.stderr
         return proc.returncode, json.loads(proc.stdout.splitlines()[0])
 
     operator = ("--operator", eth_address(OPERATOR_KEY))
     code, out = verify(str(tmp_path / "c0.json"), "--bundle", str(tmp_path / "bundle.json"), *operator)
     assert code == 0 and out["valid"], out
-    code, out = verify(str(tmp_path / "c0.json"), "--rpc", anvil.url, "--deployment", str(tmp_path / "deployment.json"))
+    code, out = verify(
+        str(tmp_path / "c0.json"), "--rpc", anvil.url, "--deployment", str(tmp_path / "deployment.json")
+    )
     assert code == 0 and out["valid"], out
     # proof-carrying: the bundle lacks the anchor, the credential's own storage proof supplies it
     # (the storage layout it needs is package data)
-    code, out = verify(str(tmp_path / "carried.json"), "--bundle", str(tmp_path / "no-anchors.json"), *operator)
+    code, out = verify(
+        str(tmp_path / "carried.json"), "--bundle", str(tmp_path / "no-anchors.json"), *operator
+    )
     assert code == 0 and out["valid"], out
     code, out = verify(str(tmp_path / "c1.json"), "--bundle", str(tmp_path / "no-anchors.json"), *operator)
     assert code == 1 and {c["name"]: c["status"] for c in out["checks"]}["anchor"] == "failed", out
@@ -139,16 +172,30 @@ def test_certledger_verify_from_the_wheel_in_bundle_rpc_and_proof_carrying_modes
 def test_certledger_deploy_and_serve_from_the_wheel_on_sqlite(installed, wheel_chain, tmp_path):
     anvil, _ = wheel_chain
     data_dir = tmp_path / "data"
-    deployed = _run([str(installed.bin / "certledger"), "deploy", "--data-dir", str(data_dir), "--rpc", anvil.url],
-                    timeout=300, cwd=installed.cwd, env=installed.env)
+    deployed = _run(
+        [str(installed.bin / "certledger"), "deploy", "--data-dir", str(data_dir), "--rpc", anvil.url],
+        timeout=300,
+        cwd=installed.cwd,
+        env=installed.env,
+    )
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     manifest = json.loads((data_dir / "deployment.json").read_text())
-    assert set(manifest["contracts"]) == {"issuerRegistry", "anchorRegistry", "dataFlowLedger", "pledgeRegistry"}
+    assert set(manifest["contracts"]) == {
+        "issuerRegistry",
+        "anchorRegistry",
+        "dataFlowLedger",
+        "pledgeRegistry",
+    }
 
     port = free_port()
     env = {**installed.env, "CERTLEDGER_DATA_DIR": str(data_dir), "CERTLEDGER_RPC_URL": anvil.url}
-    server = subprocess.Popen([str(installed.bin / "certledger"), "serve", "--port", str(port)],
-                              cwd=installed.cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [str(installed.bin / "certledger"), "serve", "--port", str(port)],
+        cwd=installed.cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120

@@ -87,7 +87,8 @@ def decode_anchor_word(word: int, root: bytes) -> AnchorRecord:
 
 
 def header_message(chain_id: int, block_hash: bytes) -> bytes:
-    """What the operator signs for a header: EIP-191 of ``keccak256("certledger:header:v1" ‖ uint256(chainId) ‖ blockHash)``."""
+    """What the operator signs for a header: EIP-191 of
+    ``keccak256("certledger:header:v1" ‖ uint256(chainId) ‖ blockHash)``."""
     return personal_digest(keccak(_HEADER_DOMAIN + chain_id.to_bytes(32, "big") + block_hash))
 
 
@@ -217,7 +218,9 @@ def verify_anchor_proof(proof: dict[str, Any], *, root: bytes, trust: TrustSourc
         try:
             sealed = verify_sealed_header(header, validators)
         except InvalidSealedHeader as exc:
-            raise InvalidAnchorProof(f"the block header is not sealed by the pinned validators: {exc}") from None
+            raise InvalidAnchorProof(
+                f"the block header is not sealed by the pinned validators: {exc}"
+            ) from None
         return _prove_anchor(proof, root, trust, sealed.state_root, sealed.number)
     # 1. The header, and the operator's signature over its hash (the one trusted input).
     block_hash = keccak(header)

@@ -158,7 +158,9 @@ def add_bundle_signature(bundle: Mapping[str, Any], private_key: bytes) -> dict[
     for i, entry in enumerate(existing):
         signer, value = _signature_parts(entry, i)
         if recover_address(message, value) != signer:
-            raise BundleSignatureError(f"signature {i} (by {signer}) does not verify: the bundle was altered after it was signed")
+            raise BundleSignatureError(
+                f"signature {i} (by {signer}) does not verify: the bundle was altered after it was signed"
+            )
         entries[signer] = dict(entry)
     new = _signature_entry(body, private_key)
     entries[new["signer"]] = new
@@ -169,7 +171,9 @@ def _signature_list(data: Mapping[str, Any]) -> list[Any]:
     """The bundle's signature entries: ``signature`` (one) or ``signatures`` (k of n), not both."""
     one, many = data.get("signature"), data.get("signatures")
     if one is not None and many is not None:
-        raise BundleSignatureError("the trust bundle has both signature and signatures; a bundle carries one of them")
+        raise BundleSignatureError(
+            "the trust bundle has both signature and signatures; a bundle carries one of them"
+        )
     if many is None:
         if one is None:
             raise BundleSignatureError("the trust bundle is not signed")
@@ -187,10 +191,14 @@ def _signature_parts(entry: Any, i: int) -> tuple[str, bytes]:
     if not isinstance(entry, dict):
         raise BundleSignatureError(f"the trust bundle's {where} is not an object")
     if entry.get("suite") != "secp256k1":
-        raise BundleSignatureError(f"unsupported trust bundle signature suite {entry.get('suite')!r} in {where}")
+        raise BundleSignatureError(
+            f"unsupported trust bundle signature suite {entry.get('suite')!r} in {where}"
+        )
     extra = set(entry) - {"suite", "signer", "value"}
     if extra:
-        raise BundleSignatureError(f"the trust bundle's {where} has unknown member(s) {', '.join(sorted(extra))}")
+        raise BundleSignatureError(
+            f"the trust bundle's {where} has unknown member(s) {', '.join(sorted(extra))}"
+        )
     try:
         return _Reader.address(entry, "signer", where), _Reader.hexbytes(entry, "value", where, 65)
     except InvalidBundle as exc:
@@ -256,7 +264,8 @@ class TrustBundle:
             )
         if data.get("version") != BUNDLE_VERSION:
             raise UnsupportedBundle(
-                f"trust bundle version {data.get('version')!r} is not supported (this verifier reads version {BUNDLE_VERSION})"
+                f"trust bundle version {data.get('version')!r} is not supported "
+                f"(this verifier reads version {BUNDLE_VERSION})"
             )
         self.data = data
         self.signer = signer
@@ -373,7 +382,9 @@ class TrustBundle:
         """
         pinned = sorted({a.lower() for a in operators}) if operators is not None else None
         if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
-            raise BundleSignatureError(f"the signature threshold must be a positive integer, not {threshold!r}")
+            raise BundleSignatureError(
+                f"the signature threshold must be a positive integer, not {threshold!r}"
+            )
         if pinned is not None and threshold > len(pinned):
             raise BundleSignatureError(
                 f"a threshold of {threshold} signatures cannot be met by {len(pinned)} pinned operator(s)"

@@ -85,8 +85,9 @@ def _load_json(path: Path, what: str) -> Any:
         raise InputError(f"{what} {path} is not valid JSON: {exc}") from None
 
 
-def _presentation_outcomes(name: str, raw: bytes, request: Any, verifier: Any, at: str | None,
-                           data: Path | None) -> list[tuple[str, VerificationResult]]:
+def _presentation_outcomes(
+    name: str, raw: bytes, request: Any, verifier: Any, at: str | None, data: Path | None
+) -> list[tuple[str, VerificationResult]]:
     """One result per presented credential (``FILE#i``); a file that is not a presentation is that
     file's failed ``format`` check, as for a credential."""
     from verifier._presentation import verify_presentation
@@ -97,25 +98,35 @@ def _presentation_outcomes(name: str, raw: bytes, request: Any, verifier: Any, a
     except ValueError as exc:
         return [(name, format_failure(f"the presentation is not valid JSON: {exc}"))]
     try:
-        answer = verify_presentation(document, request, verifier=verifier,
-                                     at=parse_datetime(at) if at is not None else None, data=data)
+        answer = verify_presentation(
+            document, request, verifier=verifier, at=parse_datetime(at) if at is not None else None, data=data
+        )
     except CertledgerVerifyError as exc:
         return [(name, format_failure(str(exc)))]
     return [(f"{name}#{i}", r) for i, r in enumerate(answer.results)]
 
 
-def _trust(bundle: Path | None, operators: list[str], rpc: str | None, deployment: Path | None,
-           threshold: int | None = None) -> Any:
+def _trust(
+    bundle: Path | None,
+    operators: list[str],
+    rpc: str | None,
+    deployment: Path | None,
+    threshold: int | None = None,
+) -> Any:
     if bundle is not None and rpc is not None:
         raise InputError("use either --bundle (offline) or --rpc with --deployment (online), not both")
     if threshold is not None:
         if not operators:
-            raise InputError("--threshold K needs the operators pinned: give --operator ADDR once per operator")
+            raise InputError(
+                "--threshold K needs the operators pinned: give --operator ADDR once per operator"
+            )
         if threshold < 1:
             raise InputError("--threshold must be at least 1")
         distinct = {a.lower() for a in operators}
         if threshold > len(distinct):
-            raise InputError(f"--threshold {threshold} cannot be met by {len(distinct)} distinct pinned operator(s)")
+            raise InputError(
+                f"--threshold {threshold} cannot be met by {len(distinct)} distinct pinned operator(s)"
+            )
     if bundle is not None:
         from verifier._bundle import TrustBundle
 
@@ -250,12 +261,17 @@ def verify_command(
     ] = False,
     pledge_proof: Annotated[
         Path | None,
-        typer.Option("--pledge-proof", metavar="FILE",
-                     help="a pledge proof (FORMAT.md §17.3) for the data asset, checked offline (with --bundle)"),
+        typer.Option(
+            "--pledge-proof",
+            metavar="FILE",
+            help="a pledge proof (FORMAT.md §17.3) for the data asset, checked offline (with --bundle)",
+        ),
     ] = None,
     lender_names: Annotated[
         Path | None,
-        typer.Option("--lenders", metavar="FILE", help="JSON {address: name} to name lenders in the pledge check"),
+        typer.Option(
+            "--lenders", metavar="FILE", help="JSON {address: name} to name lenders in the pledge check"
+        ),
     ] = None,
 ) -> None:
     out = Console(highlight=False, soft_wrap=True)
@@ -316,8 +332,10 @@ def _run(
 ) -> int:
     jobs = jobs or os.cpu_count() or 1
     if jobs > 1 and rpc is not None:
-        raise InputError("--jobs needs an offline trust source (--bundle): a node's connection is not shared "
-                         "between processes")
+        raise InputError(
+            "--jobs needs an offline trust source (--bundle): a node's connection is not shared "
+            "between processes"
+        )
     if jobs > 1 and "fork" not in multiprocessing.get_all_start_methods():
         jobs = 1  # (Windows) the verifier is handed to its workers by fork
     if (relying_party is None) != (purpose is None):
@@ -327,7 +345,9 @@ def _run(
         from verifier._presentation import PresentationRequest
 
         if relying_party is not None:
-            raise InputError("the request names the relying party and purpose: leave out --relying-party and --purpose")
+            raise InputError(
+                "the request names the relying party and purpose: leave out --relying-party and --purpose"
+            )
         request = PresentationRequest.from_json(_load_json(request_file, "the presentation request"))
     if at is not None:
         try:
@@ -393,19 +413,27 @@ def _run(
 
         info = err if json_output else out
         if proofs is not None and proofs.followed:
-            info.print(f"validator set followed from the pinned set through sealed headers at block(s) "
-                       f"{', '.join(map(str, proofs.followed))}: now {', '.join(pinned.validators)}")
+            info.print(
+                f"validator set followed from the pinned set through sealed headers at block(s) "
+                f"{', '.join(map(str, proofs.followed))}: now {', '.join(pinned.validators)}"
+            )
         info.print(
             f"anchors and status proven from headers sealed by {pinned.threshold} of {len(pinned.validators)} pinned "
-            "validators")
+            "validators"
+        )
         if proofs is not None and proofs.header is not None:
-            info.print(f"the bundle proves anchors and status{' and issuer records' if proofs.issuers else ''} as of "
-                       f"block {proofs.header.number}, sealed by {proofs.header.attested_by}")
+            info.print(
+                f"the bundle proves anchors and status{' and issuer records' if proofs.issuers else ''} as of "
+                f"block {proofs.header.number}, sealed by {proofs.header.attested_by}"
+            )
         policy = limit if max_age is not None else default_max_age(getattr(trust, "_inner", trust))
         now = int((parse_datetime(at) if at is not None else datetime.now(UTC)).timestamp())
-        verifier = Verifier(trust=trust, proven_only=True,  # a package's status is as old as its sealed header
-                            header_trust=ValidatorHeaderTrust(pinned, not_before=None if policy is None else now - policy),
-                            proof_package=proofs.package if proofs is not None else None)
+        verifier = Verifier(
+            trust=trust,
+            proven_only=True,  # a package's status is as old as its sealed header
+            header_trust=ValidatorHeaderTrust(pinned, not_before=None if policy is None else now - policy),
+            proof_package=proofs.package if proofs is not None else None,
+        )
     else:
         verifier = Verifier(trust=trust)
     as_of_text = datetime.fromtimestamp(as_of, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -419,8 +447,16 @@ def _run(
         transient=True,
         disable=len(names) < 20,
     )
-    _WORK.update(verifier=verifier, at=at, data=data, relying_party=relying_party, purpose=purpose,
-                 request=request, json_as_of=as_of_text if json_output else None, pledge=pledge_fn)
+    _WORK.update(
+        verifier=verifier,
+        at=at,
+        data=data,
+        relying_party=relying_party,
+        purpose=purpose,
+        request=request,
+        json_as_of=as_of_text if json_output else None,
+        pledge=pledge_fn,
+    )
     with progress, _batches(names, jobs) as batches:
         task = progress.add_task("verify", total=len(names))
         for done, outcomes in batches:
@@ -452,9 +488,12 @@ def _verify_names(names: list[str]) -> list[tuple[str, VerificationResult | str,
         raw = _read(name)
         if isinstance(raw, str):
             out.append((name, format_failure(raw)))
-        elif w["request"] is None:  # format refuses what cannot be parsed (FORMAT.md §2.1), one file at a time
-            result = w["verifier"].verify(raw, at=w["at"], data=w["data"], relying_party=w["relying_party"],
-                                          purpose=w["purpose"])
+        elif (
+            w["request"] is None
+        ):  # format refuses what cannot be parsed (FORMAT.md §2.1), one file at a time
+            result = w["verifier"].verify(
+                raw, at=w["at"], data=w["data"], relying_party=w["relying_party"], purpose=w["purpose"]
+            )
             if w.get("pledge") is not None:
                 result = _with_check(result, w["pledge"](_parsed(raw)))
             out.append((name, result))
@@ -470,7 +509,9 @@ def _pledge_checker(trust: Any, online: bool, proof_file: Path | None, names_fil
     """The ``pledge`` check for each credential (FORMAT.md §17.3), or None when not asked for."""
     if not online and proof_file is None:
         if names_file is not None:
-            raise InputError("--lenders names lenders in the pledge check: give --pledge or --pledge-proof too")
+            raise InputError(
+                "--lenders names lenders in the pledge check: give --pledge or --pledge-proof too"
+            )
         return None
     from verifier._pledge_proof import credential_asset_key, online_pledge_state, pledge_check, state_check
 
@@ -480,20 +521,29 @@ def _pledge_checker(trust: Any, online: bool, proof_file: Path | None, names_fil
         if not isinstance(loaded, dict) or not all(isinstance(v, str) for v in loaded.values()):
             raise InputError("the lenders file must be a JSON object {address: name}")
         names = {str(k).lower(): v for k, v in loaded.items()}
-    registry = getattr(trust, "pledge_registry", None) or getattr(trust, "contracts", {}).get("pledgeRegistry")
+    registry = getattr(trust, "pledge_registry", None) or getattr(trust, "contracts", {}).get(
+        "pledgeRegistry"
+    )
     if online:
         if proof_file is not None:
-            raise InputError("use either --pledge (online, with --rpc) or --pledge-proof FILE (offline), not both")
+            raise InputError(
+                "use either --pledge (online, with --rpc) or --pledge-proof FILE (offline), not both"
+            )
         if not hasattr(trust, "w3"):
-            raise InputError("--pledge asks the node: give --rpc and --deployment (offline: --pledge-proof FILE)")
+            raise InputError(
+                "--pledge asks the node: give --rpc and --deployment (offline: --pledge-proof FILE)"
+            )
         if registry is None:
             raise InputError("the deployment manifest names no pledgeRegistry")
 
         def online_check(credential: Any) -> Check:
             key = credential_asset_key(credential)
             if key is None:
-                return Check("pledge", "skipped", "the credential names no data asset (issuer.id and "
-                             "credentialSubject.assetId)")
+                return Check(
+                    "pledge",
+                    "skipped",
+                    "the credential names no data asset (issuer.id and credentialSubject.assetId)",
+                )
             from verifier.errors import InvalidPledgeProof
 
             try:
@@ -502,11 +552,15 @@ def _pledge_checker(trust: Any, online: bool, proof_file: Path | None, names_fil
                 return Check("pledge", "failed", str(exc))
 
         return online_check
+    assert proof_file is not None  # (the caller asks for a pledge check only with one of the two)
     proof = _load_json(proof_file, "the pledge proof")
     if registry is None:
-        raise InputError("the trust bundle names no pledgeRegistry (take a bundle from a registry that has one)")
-    return lambda credential: pledge_check(credential, proof, pledge_registry=registry, trust=trust,
-                                           lender_names=names)
+        raise InputError(
+            "the trust bundle names no pledgeRegistry (take a bundle from a registry that has one)"
+        )
+    return lambda credential: pledge_check(
+        credential, proof, pledge_registry=registry, trust=trust, lender_names=names
+    )
 
 
 def _parsed(raw: bytes) -> Any:
@@ -520,8 +574,9 @@ def _with_check(result: VerificationResult, check: Check) -> VerificationResult:
     """``result`` with one more check; a failed one makes it invalid."""
     import dataclasses
 
-    return dataclasses.replace(result, checks=(*result.checks, check),
-                               valid=result.valid and check.status != "failed")
+    return dataclasses.replace(
+        result, checks=(*result.checks, check), valid=result.valid and check.status != "failed"
+    )
 
 
 def _json_line(label: str, result: VerificationResult, as_of: str) -> str:
@@ -534,7 +589,7 @@ def _json_line(label: str, result: VerificationResult, as_of: str) -> str:
 def _batches(names: list[str], jobs: int) -> Iterator[Iterator[tuple[int, list[tuple[str, Any, bool]]]]]:
     """(files done, their outcomes) in file order, a chunk at a time: verified here, or by ``jobs``
     forked workers (the parent prints; a worker's results come back pickled)."""
-    chunks = [names[i:i + _CHUNK] for i in range(0, len(names), _CHUNK)]
+    chunks = [names[i : i + _CHUNK] for i in range(0, len(names), _CHUNK)]
     if jobs <= 1 or len(chunks) == 1:
         yield ((len(c), _verify_names(c)) for c in chunks)
         return

@@ -17,7 +17,14 @@ from typing import Any
 
 from verifier.errors import StaleEvidence
 
-__all__ = ["DEFAULT_MAX_AGE", "check_fresh", "default_max_age", "evidence_as_of", "format_duration", "parse_duration"]
+__all__ = [
+    "DEFAULT_MAX_AGE",
+    "check_fresh",
+    "default_max_age",
+    "evidence_as_of",
+    "format_duration",
+    "parse_duration",
+]
 
 #: Default maximum age, in seconds, per kind of trust source (``None``: no limit).
 DEFAULT_MAX_AGE: dict[str, int | None] = {"bundle": 24 * 3600, "rpc": None}
@@ -70,7 +77,9 @@ def _utc(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def check_fresh(as_of: int, max_age: int | None, at: datetime | None = None, *, what: str = "evidence") -> None:
+def check_fresh(
+    as_of: int, max_age: int | None, at: datetime | None = None, *, what: str = "evidence"
+) -> None:
     """:class:`StaleEvidence` if ``as_of`` is more than ``max_age`` seconds before ``at`` (default now)."""
     if max_age is None:
         return
@@ -78,6 +87,7 @@ def check_fresh(as_of: int, max_age: int | None, at: datetime | None = None, *, 
     age = now - as_of
     if age > max_age:
         raise StaleEvidence(
-            f"the {what} is as of {_utc(as_of)}, {_human(age)} before the verification time, older than the maximum age {format_duration(max_age)} "
+            f"the {what} is as of {_utc(as_of)}, {_human(age)} before the verification time, "
+            f"older than the maximum age {format_duration(max_age)} "
             "(get fresher evidence, or allow older with --max-age)"
         )

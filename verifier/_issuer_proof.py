@@ -110,16 +110,26 @@ class ProvenIssuers:
     """The issuer records of a bundle's ``issuerProof``, read through its proofs against ``header``'s
     state (the same sealed header as the bundle's ``proofPackage``)."""
 
-    def __init__(self, issuer_proof: Any, *, block_header: str, chain_id: int, issuer_registry: str,
-                 header_trust: Any) -> None:
+    def __init__(
+        self, issuer_proof: Any, *, block_header: str, chain_id: int, issuer_registry: str, header_trust: Any
+    ) -> None:
         if not isinstance(issuer_proof, Mapping) or set(issuer_proof) != {"accountProof", "storageProof"}:
-            raise InvalidProofPackage("issuerProof: must be an object with accountProof and storageProof, nothing else")
-        package = {"type": PACKAGE_TYPE, "version": PACKAGE_VERSION, "chainId": chain_id,
-                   "anchorRegistry": issuer_registry, "blockHeader": block_header,
-                   "accountProof": issuer_proof["accountProof"], "storageProof": issuer_proof["storageProof"]}
+            raise InvalidProofPackage(
+                "issuerProof: must be an object with accountProof and storageProof, nothing else"
+            )
+        package = {
+            "type": PACKAGE_TYPE,
+            "version": PACKAGE_VERSION,
+            "chainId": chain_id,
+            "anchorRegistry": issuer_registry,
+            "blockHeader": block_header,
+            "accountProof": issuer_proof["accountProof"],
+            "storageProof": issuer_proof["storageProof"],
+        }
         try:
-            self._state = ProvenState(package, chain_id=chain_id, anchor_registry=issuer_registry,
-                                      header_trust=header_trust)
+            self._state = ProvenState(
+                package, chain_id=chain_id, anchor_registry=issuer_registry, header_trust=header_trust
+            )
         except InvalidProofPackage as exc:
             raise InvalidProofPackage(f"issuerProof: {exc}") from None
         self._cache: dict[int, IssuerRecord | None] = {}
@@ -151,21 +161,33 @@ class ProvenIssuers:
                 a, b, sm2 = key_slots(issuer_id, v)
                 first = self._word(a, f"issuer {issuer_id} key {v}")
                 keys[v] = IssuerKeyRecord(
-                    v, "0x" + (first & ((1 << 160) - 1)).to_bytes(20, "big").hex(),
+                    v,
+                    "0x" + (first & ((1 << 160) - 1)).to_bytes(20, "big").hex(),
                     (first >> 160) & 0xFFFFFFFFFFFFFFFF,
                     self._word(b, f"issuer {issuer_id} key {v}") & 0xFFFFFFFFFFFFFFFF,
-                    self._string(sm2, f"issuer {issuer_id} key {v} SM2 key"))
+                    self._string(sm2, f"issuer {issuer_id} key {v} SM2 key"),
+                )
             try:
                 name = self._string(name_slot, f"issuer {issuer_id} name").decode("utf-8")
                 uscc = self._string(uscc_slot, f"issuer {issuer_id} uscc").decode("utf-8")
             except UnicodeDecodeError:
                 raise InvalidProofPackage(f"issuerProof: issuer {issuer_id}'s name is not UTF-8") from None
-            types = frozenset(t for t in CREDENTIAL_TYPES.values()
-                              if self._word(allowed_slot(issuer_id, t), f"issuer {issuer_id} type {t}") & 0xFF)
+            types = frozenset(
+                t
+                for t in CREDENTIAL_TYPES.values()
+                if self._word(allowed_slot(issuer_id, t), f"issuer {issuer_id} type {t}") & 0xFF
+            )
             record = IssuerRecord(
-                issuer_id, name, uscc, _SUITES.get((core >> 16) & 0xFF, "unknown"),
+                issuer_id,
+                name,
+                uscc,
+                _SUITES.get((core >> 16) & 0xFF, "unknown"),
                 _STATUS.get((core >> 24) & 0xFF, "suspended"),
-                (core >> 40) & 0xFFFFFFFFFFFFFFFF, (core >> 104) & 0xFFFFFFFFFFFFFFFF, types, keys)
+                (core >> 40) & 0xFFFFFFFFFFFFFFFF,
+                (core >> 104) & 0xFFFFFFFFFFFFFFFF,
+                types,
+                keys,
+            )
         self._cache[issuer_id] = record
         return record
 

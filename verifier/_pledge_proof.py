@@ -11,7 +11,7 @@ anchors are (§9, §12).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -76,7 +76,9 @@ def _slots() -> tuple[int, int]:
     try:
         layout = contract_data("PledgeRegistry")["storageLayout"]["storage"]
     except (OSError, KeyError, ValueError) as exc:
-        raise InvalidPledgeProof(f"cannot read the PledgeRegistry storage layout in {CONTRACTS_DATA}: {exc}") from None
+        raise InvalidPledgeProof(
+            f"cannot read the PledgeRegistry storage layout in {CONTRACTS_DATA}: {exc}"
+        ) from None
     by_label = {e["label"]: int(e["slot"]) for e in layout}
     try:
         return by_label["_assets"], by_label["_pledges"]
@@ -105,7 +107,7 @@ class PledgeRecord:
 
     def describe(self, lender_names: dict[str, str] | None = None) -> str:
         name = (lender_names or {}).get(self.lender, self.lender)
-        day = datetime.fromtimestamp(self.since, timezone.utc).strftime("%Y-%m-%d")
+        day = datetime.fromtimestamp(self.since, UTC).strftime("%Y-%m-%d")
         return f"pledged to {name} since {day}, loan ref {self.loan_ref}"
 
 
@@ -146,11 +148,19 @@ def _decode(key: bytes, number: int, words: list[int]) -> AssetPledgeState:
         w, ref = words[2 * rank - 1], words[2 * rank]
         state = PLEDGE_STATES.get((w >> 224) & 0xFF, "unknown")
         if state == "active":
-            pledges.append(PledgeRecord(rank, "0x" + (w & ((1 << 160) - 1)).to_bytes(20, "big").hex(),
-                                        (w >> 160) & 0xFFFFFFFFFFFFFFFF, state, loan_ref_text(ref.to_bytes(32, "big"))))
+            pledges.append(
+                PledgeRecord(
+                    rank,
+                    "0x" + (w & ((1 << 160) - 1)).to_bytes(20, "big").hex(),
+                    (w >> 160) & 0xFFFFFFFFFFFFFFFF,
+                    state,
+                    loan_ref_text(ref.to_bytes(32, "big")),
+                )
+            )
     if len(pledges) != active:
         raise InvalidPledgeProof(
-            f"the asset has {active} active pledge(s) but the proof shows {len(pledges)}: prove all {ranks} rank(s)")
+            f"the asset has {active} active pledge(s) but the proof shows {len(pledges)}: prove all {ranks} rank(s)"
+        )
     return AssetPledgeState(
         asset_key=key,
         block_number=number,
@@ -190,7 +200,9 @@ def _state_root(proof: dict[str, Any], trust: TrustSource) -> tuple[bytes, int]:
         try:
             sealed = verify_sealed_header(header, validators)
         except InvalidSealedHeader as exc:
-            raise InvalidPledgeProof(f"the block header is not sealed by the pinned validators: {exc}") from None
+            raise InvalidPledgeProof(
+                f"the block header is not sealed by the pinned validators: {exc}"
+            ) from None
         return sealed.state_root, sealed.number
     try:
         fields = rlp.decode(header)
@@ -200,8 +212,9 @@ def _state_root(proof: dict[str, Any], trust: TrustSource) -> tuple[bytes, int]:
     signature = proof.get("headerSignature")
     if not isinstance(signature, dict):
         raise InvalidPledgeProof("pledgeProof.headerSignature is missing")
-    signer = recover_address(header_message(trust.chain_id, keccak(header)),
-                             _hex(signature.get("value"), "headerSignature.value"))
+    signer = recover_address(
+        header_message(trust.chain_id, keccak(header)), _hex(signature.get("value"), "headerSignature.value")
+    )
     if signer is None or signer != str(signature.get("signer", "")).lower():
         raise InvalidPledgeProof("the block header's signature does not verify")
     if not trust.trusts_header_signer(signer):
@@ -216,7 +229,9 @@ def verify_pledge_proof(
     if not isinstance(proof, dict):
         raise InvalidPledgeProof("pledgeProof must be an object")
     state_root, number = _state_root(proof, trust)
-    return prove_pledge_storage(proof, key=key, pledge_registry=pledge_registry, state_root=state_root, number=number)
+    return prove_pledge_storage(
+        proof, key=key, pledge_registry=pledge_registry, state_root=state_root, number=number
+    )
 
 
 def prove_pledge_storage(
@@ -226,24 +241,34 @@ def prove_pledge_storage(
     registry = bytes.fromhex(pledge_registry[2:])
     try:
         account = HexaryTrie.get_from_proof(  # type: ignore[no-untyped-call]
-            state_root, keccak(registry), _nodes(proof.get("accountProof"), "accountProof"))
+            state_root, keccak(registry), _nodes(proof.get("accountProof"), "accountProof")
+        )
     except (BadTrieProof, ValueError, TypeError, KeyError) as exc:
-        raise InvalidPledgeProof(f"the account proof does not match the header's state root ({exc})") from None
+        raise InvalidPledgeProof(
+            f"the account proof does not match the header's state root ({exc})"
+        ) from None
     if not account:
         raise InvalidPledgeProof("the pledge registry has no account in that block")
     storage_root = rlp.decode(account)[2]
     storage = proof.get("storageProofs")
-    if not isinstance(storage, list) or not storage or len(storage) % 2 != 1 or len(storage) > 1 + 2 * MAX_RANKS:
+    if (
+        not isinstance(storage, list)
+        or not storage
+        or len(storage) % 2 != 1
+        or len(storage) > 1 + 2 * MAX_RANKS
+    ):
         raise InvalidPledgeProof("pledgeProof.storageProofs must hold the asset slot and two slots per rank")
     keys = pledge_storage_keys(key, (len(storage) - 1) // 2)
     words = []
     for i, (slot, nodes) in enumerate(zip(keys, storage)):
         try:
             raw = HexaryTrie.get_from_proof(  # type: ignore[no-untyped-call]
-                storage_root, keccak(slot), _nodes(nodes, f"storageProofs[{i}]"))
+                storage_root, keccak(slot), _nodes(nodes, f"storageProofs[{i}]")
+            )
         except (BadTrieProof, ValueError, TypeError, KeyError) as exc:
             raise InvalidPledgeProof(
-                f"storage proof {i} does not match the registry's storage root ({exc})") from None
+                f"storage proof {i} does not match the registry's storage root ({exc})"
+            ) from None
         words.append(int.from_bytes(rlp.decode(raw), "big") if raw else 0)
     state = _decode(key, number, words)
     if state.state != "unregistered" and len(storage) != 1 + 2 * state.ranks:
@@ -264,12 +289,14 @@ def fetch_pledge_proof(
     the header signed by ``operator_key`` or sealed by ``validator_keys`` (development chain).
     Reads the asset's ``ranks`` first so every rank is proven."""
     raw_block = w3.provider.make_request(
-        "eth_getBlockByNumber", [hex(block) if isinstance(block, int) else block, False])["result"]
+        "eth_getBlockByNumber", [hex(block) if isinstance(block, int) else block, False]
+    )["result"]
     header = header_rlp_from_block(raw_block)
     sealed = seal_qbft_header(raw_block, validator_keys) if validator_keys else None
     address = w3.to_checksum_address(pledge_registry)
     first = w3.provider.make_request(
-        "eth_getProof", [address, ["0x" + pledge_storage_keys(key, 0)[0].hex()], raw_block["number"]])["result"]
+        "eth_getProof", [address, ["0x" + pledge_storage_keys(key, 0)[0].hex()], raw_block["number"]]
+    )["result"]
     ranks = (int(first["storageProof"][0]["value"], 16) >> 192) & 0xFF
     slots = ["0x" + k.hex() for k in pledge_storage_keys(key, max(ranks, 1) if ranks else 0)]
     result = w3.provider.make_request("eth_getProof", [address, slots, raw_block["number"]])["result"]
@@ -291,16 +318,20 @@ def online_pledge_state(w3: Any, pledge_registry: str, key: bytes, block: int) -
         state_root = bytes(w3.eth.get_block(block)["stateRoot"])
     except Exception as exc:  # noqa: BLE001 - connection errors come in many types
         raise InvalidPledgeProof(f"the node did not answer the pledge proof: {exc}") from None
-    return prove_pledge_storage(proof, key=key, pledge_registry=pledge_registry.lower(), state_root=state_root,
-                                number=block)
+    return prove_pledge_storage(
+        proof, key=key, pledge_registry=pledge_registry.lower(), state_root=state_root, number=block
+    )
 
 
 def state_check(state: AssetPledgeState, lender_names: dict[str, str] | None = None) -> Check:
     """The ``pledge`` check of a proven asset state (§17.3)."""
     text = state.describe(lender_names) + f" (as of block {state.block_number})"
     if state.state == "unregistered":
-        return Check("pledge", "failed",
-                     f"the asset is not registered in the pledge registry (as of block {state.block_number})")
+        return Check(
+            "pledge",
+            "failed",
+            f"the asset is not registered in the pledge registry (as of block {state.block_number})",
+        )
     if state.disputed or state.state == "cancelled":
         return Check("pledge", "failed", text)
     return Check("pledge", "passed", f"registration no. {state.registration_no}: {text}")
@@ -334,28 +365,43 @@ def pledge_check(
     nothing to check."""
     key = credential_asset_key(credential)
     if key is None:
-        return Check("pledge", "skipped", "the credential names no data asset (issuer.id and credentialSubject.assetId)")
+        return Check(
+            "pledge",
+            "skipped",
+            "the credential names no data asset (issuer.id and credentialSubject.assetId)",
+        )
     if pledge_registry is None:
         return Check("pledge", "skipped", "no pledge registry is known for this chain")
     if pledge_proof is None:
         return Check("pledge", "skipped", "no pledge proof was given")
     try:
-        state = verify_pledge_proof(pledge_proof, key=key, pledge_registry=pledge_registry.lower(), trust=trust)
+        state = verify_pledge_proof(
+            pledge_proof, key=key, pledge_registry=pledge_registry.lower(), trust=trust
+        )
     except InvalidPledgeProof as exc:
         return Check("pledge", "failed", f"the pledge proof does not prove the asset's state: {exc}")
     return state_check(state, lender_names)
 
 
 #: The PledgeRegistry events of an asset's history (all index ``assetKey`` as their first topic).
-HISTORY_EVENTS = ("AssetRegistered", "AssetTransferred", "AssetChanged", "AssetCancelled", "DisputeOpened",
-                  "DisputeResolved", "Pledged", "PledgeReleased", "PledgeCancelled")
+HISTORY_EVENTS = (
+    "AssetRegistered",
+    "AssetTransferred",
+    "AssetChanged",
+    "AssetCancelled",
+    "DisputeOpened",
+    "DisputeResolved",
+    "Pledged",
+    "PledgeReleased",
+    "PledgeCancelled",
+)
 
 
 def decode_history(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """An asset's registration and pledge history from raw ``eth_getLogs`` entries of PledgeRegistry,
     oldest first: ``{blockNumber, event, args}`` (addresses lower-case, bytes 0x-hex). Events of
     another contract version, or not of this ABI, are left out."""
-    from eth_abi import decode as abi_decode
+    from eth_abi.abi import decode as abi_decode
 
     abi = contract_data("PledgeRegistry")["abi"]
     by_topic = {}
@@ -376,10 +422,20 @@ def decode_history(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             args[i["name"]] = abi_decode([i["type"]], t)[0]
         for i, v in zip(plain, abi_decode([i["type"] for i in plain], bytes.fromhex(str(log["data"])[2:]))):
             args[i["name"]] = v
-        shown = {k: ("0x" + v.hex() if isinstance(v, bytes) else v.lower() if isinstance(v, str) else v)
-                 for k, v in args.items() if k != "assetKey"}
+        shown = {
+            k: ("0x" + v.hex() if isinstance(v, bytes) else v.lower() if isinstance(v, str) else v)
+            for k, v in args.items()
+            if k != "assetKey"
+        }
         if "loanRef" in args:
             shown["loanRef"] = loan_ref_text(args["loanRef"])
-        out.append({"blockNumber": int(str(log["blockNumber"]), 16) if str(log["blockNumber"]).startswith("0x")
-                    else int(log["blockNumber"]), "event": event["name"], "args": shown})
+        out.append(
+            {
+                "blockNumber": int(str(log["blockNumber"]), 16)
+                if str(log["blockNumber"]).startswith("0x")
+                else int(log["blockNumber"]),
+                "event": event["name"],
+                "args": shown,
+            }
+        )
     return out

@@ -120,16 +120,30 @@ class PresentationRequest:
     credential_types: tuple[str, ...] = ()
 
     @classmethod
-    def new(cls, audience: str, purpose: str, *, ttl: timedelta = timedelta(minutes=5),
-            credential_types: Sequence[str] = (), at: datetime | None = None) -> PresentationRequest:
-        request = cls("0x" + secrets.token_bytes(16).hex(), audience, purpose, _rfc3339(_now(at) + ttl),
-                      tuple(credential_types))
+    def new(
+        cls,
+        audience: str,
+        purpose: str,
+        *,
+        ttl: timedelta = timedelta(minutes=5),
+        credential_types: Sequence[str] = (),
+        at: datetime | None = None,
+    ) -> PresentationRequest:
+        request = cls(
+            "0x" + secrets.token_bytes(16).hex(),
+            audience,
+            purpose,
+            _rfc3339(_now(at) + ttl),
+            tuple(credential_types),
+        )
         return cls.from_json(request.to_json())  # one validation path
 
     @classmethod
     def from_json(cls, data: Any) -> PresentationRequest:
         if not isinstance(data, Mapping) or data.get("type") != REQUEST_TYPE:
-            raise InvalidPresentation(f'a presentation request is a JSON object with "type": "{REQUEST_TYPE}"')
+            raise InvalidPresentation(
+                f'a presentation request is a JSON object with "type": "{REQUEST_TYPE}"'
+            )
         unknown = set(data) - {"type", "nonce", "audience", "purpose", "expires", "credentialTypes"}
         if unknown:
             raise InvalidPresentation(f"a presentation request has no member {sorted(unknown)[0]!r}")
@@ -137,7 +151,9 @@ class PresentationRequest:
         if not isinstance(nonce, str) or not _NONCE.fullmatch(nonce):
             raise InvalidPresentation("the request's nonce must be 0x + 32 to 128 lower-case hex digits")
         if not isinstance(audience, str) or not is_valid_uscc(audience):
-            raise InvalidPresentation("the request's audience must be the relying party's unified social credit code")
+            raise InvalidPresentation(
+                "the request's audience must be the relying party's unified social credit code"
+            )
         if not isinstance(purpose, str) or not 1 <= len(purpose) <= 1024:
             raise InvalidPresentation("the request's purpose must be text of 1 to 1,024 characters")
         _time(data.get("expires"), "the request's expires")
@@ -147,8 +163,13 @@ class PresentationRequest:
         return cls(nonce, audience, purpose, data["expires"], tuple(types))
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": REQUEST_TYPE, "nonce": self.nonce, "audience": self.audience,
-                               "purpose": self.purpose, "expires": self.expires}
+        out: dict[str, Any] = {
+            "type": REQUEST_TYPE,
+            "nonce": self.nonce,
+            "audience": self.audience,
+            "purpose": self.purpose,
+            "expires": self.expires,
+        }
         if self.credential_types:
             out["credentialTypes"] = list(self.credential_types)
         return out
@@ -160,14 +181,25 @@ def _statement(holder: str, proof: Mapping[str, Any], credentials: Sequence[Any]
         digests = ["0x" + _hash(suite, jcs(c)).hex() for c in credentials]
     except Exception as exc:  # noqa: BLE001 - a credential that has no canonical form
         raise InvalidPresentation(f"a presented credential has no canonical JSON form: {exc}") from None
-    statement = {"holder": holder, "challenge": proof.get("challenge"), "domain": proof.get("domain"),
-                 "purpose": proof.get("purpose"), "expires": proof.get("expires"), "created": proof.get("created"),
-                 "credentials": digests}
+    statement = {
+        "holder": holder,
+        "challenge": proof.get("challenge"),
+        "domain": proof.get("domain"),
+        "purpose": proof.get("purpose"),
+        "expires": proof.get("expires"),
+        "created": proof.get("created"),
+        "credentials": digests,
+    }
     return _hash(suite, _DOMAIN + jcs(statement))
 
 
-def present(request: PresentationRequest, credentials: Sequence[Mapping[str, Any]], key: HolderKey, *,
-            at: datetime | None = None) -> dict[str, Any]:
+def present(
+    request: PresentationRequest,
+    credentials: Sequence[Mapping[str, Any]],
+    key: HolderKey,
+    *,
+    at: datetime | None = None,
+) -> dict[str, Any]:
     """The holder's answer to ``request``: a VerifiablePresentation of ``credentials`` (holder copies,
     each redacted as the holder chose), signed with ``key``."""
     if not credentials:
@@ -178,13 +210,24 @@ def present(request: PresentationRequest, credentials: Sequence[Mapping[str, Any
         named = subject.get("id") if isinstance(subject, Mapping) else None
         if named is not None and named != holder:
             raise InvalidPresentation(f"credential {c.get('id')} names another holder key ({named[:40]}…)")
-    proof: dict[str, Any] = {"type": HOLDER_PROOF_TYPE, "created": _rfc3339(_now(at)), "expires": request.expires,
-                             "challenge": request.nonce, "domain": request.audience, "purpose": request.purpose,
-                             "verificationMethod": holder}
+    proof: dict[str, Any] = {
+        "type": HOLDER_PROOF_TYPE,
+        "created": _rfc3339(_now(at)),
+        "expires": request.expires,
+        "challenge": request.nonce,
+        "domain": request.audience,
+        "purpose": request.purpose,
+        "verificationMethod": holder,
+    }
     creds = [dict(c) for c in credentials]
     proof["proofValue"] = "0x" + key.sign(_statement(holder, proof, creds, key.suite)).hex()
-    return {"@context": ["https://www.w3.org/ns/credentials/v2"], "type": ["VerifiablePresentation"],
-            "holder": holder, "verifiableCredential": creds, "proof": proof}
+    return {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": ["VerifiablePresentation"],
+        "holder": holder,
+        "verifiableCredential": creds,
+        "proof": proof,
+    }
 
 
 def _signature_ok(holder: str, digest: bytes, signature: bytes) -> bool:
@@ -204,6 +247,7 @@ def _signature_ok(holder: str, digest: bytes, signature: bytes) -> bool:
 
 def _der(r: bytes, s: bytes) -> bytes:
     """The DER ``SEQUENCE { INTEGER r, INTEGER s }`` libsecp256k1's verify takes (minimal, positive)."""
+
     def integer(b: bytes) -> bytes:
         b = b.lstrip(b"\0") or b"\0"
         if b[0] & 0x80:
@@ -228,13 +272,25 @@ def _shape(presentation: Any) -> tuple[str, dict[str, Any], list[Any]]:
         raise InvalidPresentation("a presentation is a JSON object")
     if presentation.get("type") != ["VerifiablePresentation"]:
         raise InvalidPresentation('a presentation has "type": ["VerifiablePresentation"]')
-    holder, proof, creds = presentation.get("holder"), presentation.get("proof"), presentation.get("verifiableCredential")
+    holder, proof, creds = (
+        presentation.get("holder"),
+        presentation.get("proof"),
+        presentation.get("verifiableCredential"),
+    )
     if not isinstance(holder, str) or not _HOLDER_ID.fullmatch(holder):
         raise InvalidPresentation("the presentation's holder is not a holder key (urn:certledger:holder:…)")
     if not isinstance(proof, dict) or proof.get("type") != HOLDER_PROOF_TYPE:
         raise InvalidPresentation(f"the presentation's proof is not a {HOLDER_PROOF_TYPE}")
-    unknown = set(proof) - {"type", "created", "expires", "challenge", "domain", "purpose", "verificationMethod",
-                            "proofValue"}
+    unknown = set(proof) - {
+        "type",
+        "created",
+        "expires",
+        "challenge",
+        "domain",
+        "purpose",
+        "verificationMethod",
+        "proofValue",
+    }
     if unknown:
         raise InvalidPresentation(f"the presentation's proof has an unknown member {sorted(unknown)[0]!r}")
     if not isinstance(creds, list) or not creds:
@@ -242,19 +298,29 @@ def _shape(presentation: Any) -> tuple[str, dict[str, Any], list[Any]]:
     return holder, proof, creds
 
 
-def _holder_check(holder: str, proof: Mapping[str, Any], creds: list[Any], request: PresentationRequest,
-                  now: datetime) -> Check:
+def _holder_check(
+    holder: str, proof: Mapping[str, Any], creds: list[Any], request: PresentationRequest, now: datetime
+) -> Check:
     """The presentation-wide part of ``holder``: signature, nonce, audience, purpose, expiry."""
     if proof.get("verificationMethod") != holder:
         return Check("holder", "failed", "the proof was made with another key than the presentation's holder")
     if proof.get("challenge") != request.nonce:
-        return Check("holder", "failed", "the presentation answers another request (its nonce is not the one you "
-                                         "issued): a replay")
+        return Check(
+            "holder",
+            "failed",
+            "the presentation answers another request (its nonce is not the one you issued): a replay",
+        )
     if proof.get("domain") != request.audience:
-        return Check("holder", "failed", f"the presentation was made for another relying party ({proof.get('domain')}),"
-                                         f" not {request.audience}")
+        return Check(
+            "holder",
+            "failed",
+            f"the presentation was made for another relying party ({proof.get('domain')}),"
+            f" not {request.audience}",
+        )
     if proof.get("purpose") != request.purpose:
-        return Check("holder", "failed", f"the presentation was made for another purpose ({proof.get('purpose')!r})")
+        return Check(
+            "holder", "failed", f"the presentation was made for another purpose ({proof.get('purpose')!r})"
+        )
     if proof.get("expires") != request.expires:
         return Check("holder", "failed", "the presentation states another expiry than your request")
     if now > _time(request.expires, "the request's expires"):
@@ -264,10 +330,18 @@ def _holder_check(holder: str, proof: Mapping[str, Any], creds: list[Any], reque
         return Check("holder", "failed", "the holder's signature (proofValue) is not 0x + hex")
     suite = holder.removeprefix("urn:certledger:holder:").split(":", 1)[0]
     if not _signature_ok(holder, _statement(holder, proof, creds, suite), bytes.fromhex(value[2:])):
-        return Check("holder", "failed", "the holder's signature does not match the presented credentials and "
-                                         "request (changed or swapped after signing, or made without the key)")
-    return Check("holder", "passed", f"presented by the holder of its key, for {request.audience}, "
-                                     f"purpose {request.purpose!r}, before {request.expires}")
+        return Check(
+            "holder",
+            "failed",
+            "the holder's signature does not match the presented credentials and "
+            "request (changed or swapped after signing, or made without the key)",
+        )
+    return Check(
+        "holder",
+        "passed",
+        f"presented by the holder of its key, for {request.audience}, "
+        f"purpose {request.purpose!r}, before {request.expires}",
+    )
 
 
 def _bound(credential: Any, holder: str, overall: Check) -> Check:
@@ -275,21 +349,35 @@ def _bound(credential: Any, holder: str, overall: Check) -> Check:
     subject = credential.get("credentialSubject") if isinstance(credential, Mapping) else None
     named = subject.get("id") if isinstance(subject, Mapping) else None
     if named is None:
-        redacted = (credential.get("proof") or {}).get("redactedDigests") if isinstance(credential, Mapping) else None
+        redacted = (
+            (credential.get("proof") or {}).get("redactedDigests")
+            if isinstance(credential, Mapping)
+            else None
+        )
         if isinstance(redacted, Mapping) and "/credentialSubject/id" in redacted:
             return Check("holder", "failed", "the holder key is redacted: possession cannot be checked")
         if overall.status == "failed":
             return overall
-        return Check("holder", "skipped", "the credential names no holder key: no proof of possession was possible")
+        return Check(
+            "holder", "skipped", "the credential names no holder key: no proof of possession was possible"
+        )
     if overall.status == "failed":
         return overall
     if named != holder:
-        return Check("holder", "failed", "the credential names another holder key than the one that presented it")
+        return Check(
+            "holder", "failed", "the credential names another holder key than the one that presented it"
+        )
     return overall
 
 
-def verify_presentation(presentation: Any, request: PresentationRequest, *, verifier: Any,
-                        at: datetime | None = None, data: Any = None) -> PresentationResult:
+def verify_presentation(
+    presentation: Any,
+    request: PresentationRequest,
+    *,
+    verifier: Any,
+    at: datetime | None = None,
+    data: Any = None,
+) -> PresentationResult:
     """Every check of ``verifier`` on each presented credential (``usage`` for the request's audience and
     purpose), plus ``holder``. InvalidPresentation if it is not a presentation at all."""
     now = _now(at)
@@ -297,13 +385,18 @@ def verify_presentation(presentation: Any, request: PresentationRequest, *, veri
     overall = _holder_check(holder, proof, creds, request, now)
     results = []
     for credential in creds:
-        base = verifier.verify(credential, at=now, data=data, relying_party=request.audience, purpose=request.purpose)
+        base = verifier.verify(
+            credential, at=now, data=data, relying_party=request.audience, purpose=request.purpose
+        )
         types = credential.get("type") if isinstance(credential, Mapping) else None
         checks = list(base.checks)
-        if request.credential_types and not (isinstance(types, list) and types[-1:] and
-                                             types[-1] in request.credential_types):
+        if request.credential_types and not (
+            isinstance(types, list) and types[-1:] and types[-1] in request.credential_types
+        ):
             checks.append(Check("holder", "failed", f"you asked for {', '.join(request.credential_types)}"))
         else:
             checks.append(_bound(credential, holder, overall))
-        results.append(replace(base, checks=tuple(checks), valid=not any(c.status == "failed" for c in checks)))
+        results.append(
+            replace(base, checks=tuple(checks), valid=not any(c.status == "failed" for c in checks))
+        )
     return PresentationResult(valid=all(r.valid for r in results), results=tuple(results))

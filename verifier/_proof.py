@@ -39,10 +39,26 @@ class ParsedProof(NamedTuple):
 
 #: The members of ``proof`` and of ``proof.anchor`` (FORMAT.md §5); any other is refused (``format``):
 #: a member nothing checks would be a place to smuggle a claim.
-PROOF_MEMBERS = frozenset({
-    "type", "suite", "salts", "redactedDigests", "targetHash", "subjectHash", "merkleRoot", "merkleProof",
-    "credentialType", "batchCount", "issuerId", "keyVersion", "signature", "anchor", "anchorProof", "proofPackage",
-})
+PROOF_MEMBERS = frozenset(
+    {
+        "type",
+        "suite",
+        "salts",
+        "redactedDigests",
+        "targetHash",
+        "subjectHash",
+        "merkleRoot",
+        "merkleProof",
+        "credentialType",
+        "batchCount",
+        "issuerId",
+        "keyVersion",
+        "signature",
+        "anchor",
+        "anchorProof",
+        "proofPackage",
+    }
+)
 ANCHOR_MEMBERS = frozenset({"chainId", "anchorRegistry", "txHash", "blockNumber"})
 
 

@@ -64,7 +64,10 @@ class BundleProofs:
 
 
 def attach_bundle_proofs(
-    bundle: Mapping[str, Any], package: Mapping[str, Any], *, validator_changes: Sequence[bytes] = (),
+    bundle: Mapping[str, Any],
+    package: Mapping[str, Any],
+    *,
+    validator_changes: Sequence[bytes] = (),
     issuer_proof: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An unsigned copy of ``bundle`` carrying ``package`` (and the change headers, oldest first, and the
@@ -111,10 +114,13 @@ def fetch_sealed_proof_package(
     (the development chain only, FORMAT.md §14.5) the block's real fields are wrapped in a QBFT
     header they seal; without, the node's own header is used (:func:`sealed_header_from_block`:
     a Besu QBFT node's carries its validators' seals)."""
-    raw = w3.provider.make_request("eth_getBlockByNumber", [hex(block) if isinstance(block, int) else block, False])
+    raw = w3.provider.make_request(
+        "eth_getBlockByNumber", [hex(block) if isinstance(block, int) else block, False]
+    )
     raw_block = raw["result"]
-    header = (seal_qbft_header(raw_block, validator_keys) if validator_keys
-              else sealed_header_from_block(raw_block))
+    header = (
+        seal_qbft_header(raw_block, validator_keys) if validator_keys else sealed_header_from_block(raw_block)
+    )
     keys: dict[bytes, None] = {}
     for root, leaf in credentials:
         keys.setdefault(anchor_storage_key(root), None)
@@ -129,11 +135,18 @@ def fetch_sealed_proof_package(
             raise InvalidProofPackage(f"eth_getProof failed: {reply.get('error')}")
         account_proof = list(reply["result"]["accountProof"])
         storage.extend(list(s["proof"]) for s in reply["result"]["storageProof"])
-    return build_proof_package(chain_id=int(w3.eth.chain_id), anchor_registry=anchor_registry, header=header,
-                               account_proof=account_proof, storage_proofs=storage)
+    return build_proof_package(
+        chain_id=int(w3.eth.chain_id),
+        anchor_registry=anchor_registry,
+        header=header,
+        account_proof=account_proof,
+        storage_proofs=storage,
+    )
 
 
-def fetch_issuer_proof(w3: Any, issuer_registry: str, issuer_ids: Iterable[int], block: int) -> dict[str, Any]:
+def fetch_issuer_proof(
+    w3: Any, issuer_registry: str, issuer_ids: Iterable[int], block: int
+) -> dict[str, Any]:
     """``issuerProof`` (§16.1) for ``issuer_ids`` at ``block``: ``eth_getProof`` of every slot their
     records need (found in up to three rounds: string lengths and key counts are read first)."""
     from verifier._issuer_proof import issuer_slots
@@ -149,7 +162,9 @@ def fetch_issuer_proof(w3: Any, issuer_registry: str, issuer_ids: Iterable[int],
             break
         for i in range(0, len(wanted), 1000):
             part = wanted[i : i + 1000]
-            reply = w3.provider.make_request("eth_getProof", [address, ["0x%064x" % x for x in part], hex(block)])
+            reply = w3.provider.make_request(
+                "eth_getProof", [address, [f"0x{x:064x}" for x in part], hex(block)]
+            )
             if "result" not in reply:
                 raise InvalidProofPackage(f"eth_getProof failed: {reply.get('error')}")
             account = list(reply["result"]["accountProof"])
@@ -166,7 +181,9 @@ def fetch_issuer_proof(w3: Any, issuer_registry: str, issuer_ids: Iterable[int],
 def _change_headers(data: Mapping[str, Any]) -> list[bytes]:
     value = data.get(CHANGES_MEMBER, [])
     if type(value) is not list or len(value) > MAX_CHANGES:
-        raise MalformedBundle(f"the trust bundle's {CHANGES_MEMBER} must be a list of at most {MAX_CHANGES} headers")
+        raise MalformedBundle(
+            f"the trust bundle's {CHANGES_MEMBER} must be a list of at most {MAX_CHANGES} headers"
+        )
     out = []
     for i, text in enumerate(value):
         try:
@@ -218,7 +235,9 @@ def open_bundle_proofs(bundle: Any, pinned: ValidatorSet) -> BundleProofs:
     listed = _listed(package)
     if listed is not None and listed != set(current.validators):  # name the change, not a stray seal
         header = parse_qbft_header(bytes.fromhex(package["blockHeader"][2:]))
-        raise InvalidProofPackage(f"the trust bundle's {PROOFS_MEMBER}: blockHeader: {_change_message(header, current)}")
+        raise InvalidProofPackage(
+            f"the trust bundle's {PROOFS_MEMBER}: blockHeader: {_change_message(header, current)}"
+        )
     try:
         state = ProvenState(
             package,
@@ -233,9 +252,13 @@ def open_bundle_proofs(bundle: Any, pinned: ValidatorSet) -> BundleProofs:
         from verifier._issuer_proof import ProvenIssuers
 
         try:
-            issuers = ProvenIssuers(data[ISSUERS_MEMBER], block_header=package["blockHeader"], chain_id=bundle.chain_id,
-                                    issuer_registry=bundle.contracts["issuerRegistry"],
-                                    header_trust=ValidatorHeaderTrust(current))
+            issuers = ProvenIssuers(
+                data[ISSUERS_MEMBER],
+                block_header=package["blockHeader"],
+                chain_id=bundle.chain_id,
+                issuer_registry=bundle.contracts["issuerRegistry"],
+                header_trust=ValidatorHeaderTrust(current),
+            )
         except InvalidProofPackage as exc:
             raise InvalidProofPackage(f"the trust bundle's {exc}") from None
     return BundleProofs(current, followed, package, state.header, issuers)

@@ -58,7 +58,16 @@ PACKAGE_TYPE = "CertledgerProofPackage"
 PACKAGE_VERSION = 1
 _MAX_NODES = 1 << 24  # a bundle-wide pool may be large; a holder copy's has ~20
 _MEMBERS = frozenset(
-    {"type", "version", "chainId", "anchorRegistry", "blockHeader", "headerSignature", "accountProof", "storageProof"}
+    {
+        "type",
+        "version",
+        "chainId",
+        "anchorRegistry",
+        "blockHeader",
+        "headerSignature",
+        "accountProof",
+        "storageProof",
+    }
 )
 
 
@@ -68,7 +77,9 @@ def credential_status_slot() -> int:
     try:
         layout = contract_data("AnchorRegistry")["storageLayout"]
     except (OSError, KeyError, ValueError) as exc:
-        raise InvalidProofPackage(f"cannot read the AnchorRegistry storage layout in {CONTRACTS_DATA}: {exc}") from None
+        raise InvalidProofPackage(
+            f"cannot read the AnchorRegistry storage layout in {CONTRACTS_DATA}: {exc}"
+        ) from None
     for entry in layout["storage"]:
         if entry["label"] == "_credentialStatus":
             return int(entry["slot"])
@@ -274,10 +285,13 @@ class ProvenState:
         if extra:
             raise InvalidProofPackage(f"unknown member(s): {', '.join(sorted(extra))}")
         if package.get("chainId") != chain_id or type(package.get("chainId")) is not int:
-            raise InvalidProofPackage(f"chainId: the package is for chain {package.get('chainId')!r}, not {chain_id}")
-        if str(package.get("anchorRegistry", "")).lower() != anchor_registry.lower() or type(
-            package.get("anchorRegistry")
-        ) is not str:
+            raise InvalidProofPackage(
+                f"chainId: the package is for chain {package.get('chainId')!r}, not {chain_id}"
+            )
+        if (
+            str(package.get("anchorRegistry", "")).lower() != anchor_registry.lower()
+            or type(package.get("anchorRegistry")) is not str
+        ):
             raise InvalidProofPackage(
                 f"anchorRegistry: the package proves {package.get('anchorRegistry')!r}, not {anchor_registry}"
             )
@@ -292,7 +306,9 @@ class ProvenState:
         )
         hit = verified.get(key) if verified is not None else None
         if hit is None:
-            self.header, self.storage_root = self._prove_account(package, chain_id, anchor_registry, header_trust)
+            self.header, self.storage_root = self._prove_account(
+                package, chain_id, anchor_registry, header_trust
+            )
             if verified is not None:
                 if len(verified) > 1024:
                     verified.clear()
@@ -319,7 +335,9 @@ class ProvenState:
                 header.state_root, keccak(registry), [rlp.decode(n) for n in account_nodes]
             )
         except (BadTrieProof, ValueError, TypeError, KeyError, rlp.exceptions.DecodingError) as exc:
-            raise InvalidProofPackage(f"accountProof: does not match the header's state root ({exc})") from None
+            raise InvalidProofPackage(
+                f"accountProof: does not match the header's state root ({exc})"
+            ) from None
         if not account:
             raise InvalidProofPackage("accountProof: the anchor registry has no account in that block")
         try:
@@ -335,7 +353,9 @@ class ProvenState:
                 f"storageProof: the {what} slot's path leaves the proven storage trie (a node is missing or altered)"
             ) from None
         except (ValueError, TypeError, IndexError, KeyError, rlp.exceptions.DecodingError) as exc:
-            raise InvalidProofPackage(f"storageProof: a node on the {what} slot's path is malformed ({exc})") from None
+            raise InvalidProofPackage(
+                f"storageProof: a node on the {what} slot's path is malformed ({exc})"
+            ) from None
         if not raw:
             return 0
         try:
@@ -358,7 +378,9 @@ class ProvenState:
 
     def status(self, root: bytes, leaf: bytes) -> StatusRecord:
         """The credential's own status override as of the header (valid when none is set)."""
-        status, reason, timestamp = decode_credential_status_word(self._word(status_storage_key(root, leaf), "status"))
+        status, reason, timestamp = decode_credential_status_word(
+            self._word(status_storage_key(root, leaf), "status")
+        )
         if status == 0:
             return StatusRecord(1)
         return StatusRecord(status, reason, timestamp)

@@ -41,9 +41,21 @@ _VERSION = 1
 #: Index of ``extraData`` in an RLP block header (after parentHash … timestamp).
 _EXTRA = 12
 _HEADER_NAMES = (
-    "parentHash", "sha3Uncles", "miner", "stateRoot", "transactionsRoot", "receiptsRoot",
-    "logsBloom", "difficulty", "number", "gasLimit", "gasUsed", "timestamp", "extraData",
-    "mixHash", "nonce",
+    "parentHash",
+    "sha3Uncles",
+    "miner",
+    "stateRoot",
+    "transactionsRoot",
+    "receiptsRoot",
+    "logsBloom",
+    "difficulty",
+    "number",
+    "gasLimit",
+    "gasUsed",
+    "timestamp",
+    "extraData",
+    "mixHash",
+    "nonce",
 )
 _SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 
@@ -150,18 +162,26 @@ def _int(raw: bytes, what: str) -> int:
 
 
 def qbft_extra_data(
-    validators: Sequence[str], round: int, seals: Sequence[bytes] | None, *,
-    vanity: bytes = bytes(32), vote: Sequence[bytes] = (),
+    validators: Sequence[str],
+    round: int,
+    seals: Sequence[bytes] | None,
+    *,
+    vanity: bytes = bytes(32),
+    vote: Sequence[bytes] = (),
 ) -> bytes:
     """QBFT ``extraData``: ``RLP([vanity, [validator…], [vote?], round, [seal…]])``. ``seals=None``
     leaves the seal list empty (the commit-hash form)."""
-    return bytes(rlp.encode([
-        vanity,
-        [bytes.fromhex(v[2:]) for v in validators],
-        [list(vote)] if vote else [],
-        round,
-        list(seals or ()),
-    ]))
+    return bytes(
+        rlp.encode(
+            [
+                vanity,
+                [bytes.fromhex(v[2:]) for v in validators],
+                [list(vote)] if vote else [],
+                round,
+                list(seals or ()),
+            ]
+        )
+    )
 
 
 def parse_qbft_header(header_rlp: bytes) -> QbftHeader:
@@ -194,8 +214,11 @@ def parse_qbft_header(header_rlp: bytes) -> QbftHeader:
     if not isinstance(vote, list) or len(vote) > 1:
         raise InvalidSealedHeader("header: extraData vote is not an empty or one-item list")
     if vote and not (
-        isinstance(vote[0], list) and len(vote[0]) == 2
-        and isinstance(vote[0][0], bytes) and len(vote[0][0]) == 20 and isinstance(vote[0][1], bytes)
+        isinstance(vote[0], list)
+        and len(vote[0]) == 2
+        and isinstance(vote[0][0], bytes)
+        and len(vote[0][0]) == 20
+        and isinstance(vote[0][1], bytes)
     ):
         raise InvalidSealedHeader("header: extraData vote is not [recipient, type]")
     if not isinstance(round_raw, bytes) or len(round_raw) > 4:
@@ -207,8 +230,8 @@ def parse_qbft_header(header_rlp: bytes) -> QbftHeader:
     # (Besu QbftExtraDataCodec EXCLUDE_COMMIT_SEALS / EXCLUDE_COMMIT_SEALS_AND_ROUND_NUMBER).
     commit_extra = rlp.encode([vanity, validators, vote, round_raw, []])
     hash_extra = rlp.encode([vanity, validators, vote, b"", []])
-    commit_hash = keccak(rlp.encode([*fields[:_EXTRA], commit_extra, *fields[_EXTRA + 1:]]))
-    block_hash = keccak(rlp.encode([*fields[:_EXTRA], hash_extra, *fields[_EXTRA + 1:]]))
+    commit_hash = keccak(rlp.encode([*fields[:_EXTRA], commit_extra, *fields[_EXTRA + 1 :]]))
+    block_hash = keccak(rlp.encode([*fields[:_EXTRA], hash_extra, *fields[_EXTRA + 1 :]]))
     return QbftHeader(
         parent_hash=fields[0],
         state_root=fields[3],
@@ -378,15 +401,29 @@ def follow_validator_changes(headers: Sequence[bytes], validators: ValidatorSet)
 def _block_field(block: dict[str, Any], name: str) -> Any:
     v = block[name]
     if isinstance(v, str):
-        if name in {"difficulty", "number", "gasLimit", "gasUsed", "timestamp",
-                    "baseFeePerGas", "blobGasUsed", "excessBlobGas"}:
+        if name in {
+            "difficulty",
+            "number",
+            "gasLimit",
+            "gasUsed",
+            "timestamp",
+            "baseFeePerGas",
+            "blobGasUsed",
+            "excessBlobGas",
+        }:
             return int(v, 16)
         return bytes.fromhex(v.removeprefix("0x"))
     return v if isinstance(v, int) else bytes(v)
 
 
-_OPTIONAL = ("baseFeePerGas", "withdrawalsRoot", "blobGasUsed", "excessBlobGas",
-             "parentBeaconBlockRoot", "requestsHash")
+_OPTIONAL = (
+    "baseFeePerGas",
+    "withdrawalsRoot",
+    "blobGasUsed",
+    "excessBlobGas",
+    "parentBeaconBlockRoot",
+    "requestsHash",
+)
 
 
 def seal_qbft_header(block: dict[str, Any], validator_keys: Sequence[bytes], *, round: int = 0) -> bytes:
@@ -426,8 +463,10 @@ class ValidatorHeaderTrust:
         from verifier.errors import InvalidProofPackage
 
         if chain_id != self.validators.chain_id:
-            raise InvalidProofPackage(f"blockHeader: the package is for chain {chain_id}, the pinned validators "
-                                      f"for chain {self.validators.chain_id}")
+            raise InvalidProofPackage(
+                f"blockHeader: the package is for chain {chain_id}, the pinned validators "
+                f"for chain {self.validators.chain_id}"
+            )
         try:
             sealed = verify_sealed_header(header, self.validators)
         except InvalidSealedHeader as exc:
@@ -445,5 +484,10 @@ class ValidatorHeaderTrust:
                 f"the maximum age allows (not before {utc(self.not_before)}): its status may predate a revocation; "
                 "get a fresh proof package (GET /v1/credentials/{id}/proof)"
             )
-        return ProvenHeader(keccak256(header), sealed.state_root, sealed.number, sealed.timestamp,
-                            f"{len(sealed.seals)} of {len(self.validators.validators)} pinned validators")
+        return ProvenHeader(
+            keccak256(header),
+            sealed.state_root,
+            sealed.number,
+            sealed.timestamp,
+            f"{len(sealed.seals)} of {len(self.validators.validators)} pinned validators",
+        )

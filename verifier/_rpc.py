@@ -41,7 +41,11 @@ def _manifest(deployment: Mapping[str, Any] | str | Path) -> dict[str, Any]:
         return {
             "chainId": int(data["chainId"]),
             **{k: str(contracts[k]).lower() for k in ("issuerRegistry", "anchorRegistry", "dataFlowLedger")},
-            **({"pledgeRegistry": str(contracts["pledgeRegistry"]).lower()} if contracts.get("pledgeRegistry") else {}),
+            **(
+                {"pledgeRegistry": str(contracts["pledgeRegistry"]).lower()}
+                if contracts.get("pledgeRegistry")
+                else {}
+            ),
         }
     except (KeyError, TypeError, ValueError):
         raise TrustSourceError(
@@ -211,7 +215,9 @@ class RpcTrust:
         if int(receipt["status"]) != 1 or not anchored:
             return f"the proof names transaction {tx_hash}, which did not anchor this batch root"
         if mined != block_number:
-            return f"the proof's transaction {tx_hash} was mined in block {mined}, the proof says {block_number}"
+            return (
+                f"the proof's transaction {tx_hash} was mined in block {mined}, the proof says {block_number}"
+            )
         return None
 
     def trusts_header_signer(self, address: str) -> bool:

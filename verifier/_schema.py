@@ -15,7 +15,15 @@ from jsonschema.exceptions import ValidationError
 from verifier._internal.fastschema import compile_schema
 from verifier.uscc import is_valid_uscc
 
-__all__ = ["CREDENTIAL_TYPES", "SCHEMA_BASE", "TYPE_NAMES", "parse_datetime", "schema_errors", "schema_for_id", "validator_for"]
+__all__ = [
+    "CREDENTIAL_TYPES",
+    "SCHEMA_BASE",
+    "TYPE_NAMES",
+    "parse_datetime",
+    "schema_errors",
+    "schema_for_id",
+    "validator_for",
+]
 
 #: Credential type name → on-chain ``uint16`` code.
 CREDENTIAL_TYPES: dict[str, int] = {"BusinessLicence": 1, "OperatingPermit": 2, "DataAssetCertificate": 3}

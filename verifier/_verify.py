@@ -187,7 +187,8 @@ class Verifier:
     def _format(self, document: Mapping[str, Any] | str | bytes, s: _State) -> Check:
         if type(document) is not dict and isinstance(document, (str, bytes, bytearray)):
             if len(document) > MAX_DOCUMENT_BYTES and (
-                not isinstance(document, str) or len(document.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES
+                not isinstance(document, str)
+                or len(document.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES
             ):
                 return Check(
                     "format",
@@ -253,7 +254,9 @@ class Verifier:
                 target = recompute_leaves(leaves_of(s.doc, s.skip), p.salts, p.redacted, h)
             else:
                 if p.redacted:
-                    digests += [leaf_entry(k, _hex32(v, f"the redacted digest of {k}")) for k, v in p.redacted.items()]
+                    digests += [
+                        leaf_entry(k, _hex32(v, f"the redacted digest of {k}")) for k, v in p.redacted.items()
+                    ]
                 target = target_hash_of(h, digests)
         except (IntegrityFailure, InvalidDocument) as exc:
             return Check("integrity", "failed", str(exc))
@@ -336,8 +339,13 @@ class Verifier:
         if p.proof_package is not None or self._package is not None:
             record, why = self._package_anchor(s)
         elif self._proven_only and p.anchor_proof is None:
-            record, why = None, ("no proof package: with pinned validators the anchor and status must be proven "
-                                 "from sealed chain state (the registry serves one: GET /v1/credentials/{id}/proof)")
+            record, why = (
+                None,
+                (
+                    "no proof package: with pinned validators the anchor and status must be proven "
+                    "from sealed chain state (the registry serves one: GET /v1/credentials/{id}/proof)"
+                ),
+            )
         else:
             record, why = self._lookup_anchor(p)
         s.anchor, s.anchor_why = record, why
@@ -548,7 +556,11 @@ class Verifier:
             )
         # An issuer suspended later does not invalidate earlier batches (FORMAT.md §7); blocks, not
         # times, decide "earlier" (consecutive blocks may share a timestamp).
-        if issuer.status == "suspended" and issuer.status_block and record.block_number >= issuer.status_block:
+        if (
+            issuer.status == "suspended"
+            and issuer.status_block
+            and record.block_number >= issuer.status_block
+        ):
             return Check(
                 "issuer",
                 "failed",
@@ -656,7 +668,9 @@ class Verifier:
                     )
                 return passed
             if st.status not in (2, 3):
-                return Check("status", "failed", f"the proven status slot holds an unknown status {st.status}")
+                return Check(
+                    "status", "failed", f"the proven status slot holds an unknown status {st.status}"
+                )
         else:
             st = t.credential_status(p.root, s.leaf, int(index_text))
         if st.status == 1:
@@ -783,7 +797,9 @@ def format_failure(reason: str) -> VerificationResult:
     """The result for an input that never reached the checks (e.g. a file that cannot be read):
     ``format`` failed with ``reason``, every other check skipped."""
     return VerificationResult(
-        False, (Check("format", "failed", reason), *_AFTER_FORMAT_FAILED), CredentialSummary(None, None, None, None)
+        False,
+        (Check("format", "failed", reason), *_AFTER_FORMAT_FAILED),
+        CredentialSummary(None, None, None, None),
     )
 
 

@@ -37,8 +37,13 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 WalletOpt = Annotated[
     Path,
-    typer.Option("--wallet", metavar="DIR", envvar="CERTLEDGER_WALLET", help="the wallet folder",
-                 show_default="~/.certledger-wallet"),
+    typer.Option(
+        "--wallet",
+        metavar="DIR",
+        envvar="CERTLEDGER_WALLET",
+        help="the wallet folder",
+        show_default="~/.certledger-wallet",
+    ),
 ]
 _DEFAULT = Path.home() / ".certledger-wallet"
 
@@ -87,8 +92,11 @@ def _key(wallet: Path) -> HolderKey:
 
 
 def _credential_path(wallet: Path, credential_id: str) -> Path:
-    matches = [p for p in (wallet / "credentials").glob("*.json")
-               if p.stem == credential_id.removeprefix("urn:uuid:") or p.stem.startswith(credential_id)]
+    matches = [
+        p
+        for p in (wallet / "credentials").glob("*.json")
+        if p.stem == credential_id.removeprefix("urn:uuid:") or p.stem.startswith(credential_id)
+    ]
     if not matches:
         raise WalletError(f"no credential {credential_id} in {wallet} (see `certledger-wallet list`)")
     if len(matches) > 1:
@@ -107,7 +115,9 @@ def _run(action: Any) -> None:
 def keygen(
     wallet: WalletOpt = _DEFAULT,
     suite: Annotated[str, typer.Option(help="secp256k1, or sm2 for the national suite")] = "secp256k1",
-    force: Annotated[bool, typer.Option(help="replace an existing key (credentials bound to it stop working)")] = False,
+    force: Annotated[
+        bool, typer.Option(help="replace an existing key (credentials bound to it stop working)")
+    ] = False,
 ) -> None:
     """Make the holder key; give its holder id to the issuer so it binds your credentials to it."""
 
@@ -118,8 +128,11 @@ def keygen(
         if suite not in ("secp256k1", "sm2"):
             raise WalletError(f"--suite must be secp256k1 or sm2, not {suite!r}")
         key = HolderKey.generate(suite)  # type: ignore[arg-type]
-        _write(path, {"suite": key.suite, "privateKey": "0x" + key.private_key.hex(), "holderId": key.holder_id},
-               mode=0o600)
+        _write(
+            path,
+            {"suite": key.suite, "privateKey": "0x" + key.private_key.hex(), "holderId": key.holder_id},
+            mode=0o600,
+        )
         out.print(key.holder_id)
 
     _run(go)
@@ -147,8 +160,12 @@ def add(
 @app.command()
 def fetch(
     registry: Annotated[str, typer.Option(metavar="URL", help="the registry, e.g. https://registry.example")],
-    api_key: Annotated[str, typer.Option(metavar="KEY", envvar="CERTLEDGER_API_KEY",
-                                         help="your organisation's API key (role holder)")],
+    api_key: Annotated[
+        str,
+        typer.Option(
+            metavar="KEY", envvar="CERTLEDGER_API_KEY", help="your organisation's API key (role holder)"
+        ),
+    ],
     wallet: WalletOpt = _DEFAULT,
 ) -> None:
     """Fetch your own anchored credentials from the registry into the wallet."""
@@ -156,7 +173,9 @@ def fetch(
     import urllib.request
 
     def get(path: str) -> Any:
-        req = urllib.request.Request(registry.rstrip("/") + path, headers={"Authorization": f"Bearer {api_key}"})
+        req = urllib.request.Request(
+            registry.rstrip("/") + path, headers={"Authorization": f"Bearer {api_key}"}
+        )
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
                 return loads_strict(resp.read())
@@ -167,7 +186,9 @@ def fetch(
                 message = exc.reason
             raise WalletError(f"the registry refused: {exc.code} {message}") from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise WalletError(f"cannot reach the registry at {registry}: {getattr(exc, 'reason', exc)}") from None
+            raise WalletError(
+                f"cannot reach the registry at {registry}: {getattr(exc, 'reason', exc)}"
+            ) from None
 
     def go() -> None:
         fetched, pending, offset = 0, 0, 0
@@ -183,7 +204,10 @@ def fetch(
             offset += len(page["items"])
             if not page["items"] or offset >= page["total"]:
                 break
-        out.print(f"fetched {fetched} credential(s) into {wallet}" + (f"; {pending} not anchored yet" if pending else ""))
+        out.print(
+            f"fetched {fetched} credential(s) into {wallet}"
+            + (f"; {pending} not anchored yet" if pending else "")
+        )
 
     _run(go)
 
@@ -197,8 +221,12 @@ def list_credentials(wallet: WalletOpt = _DEFAULT) -> None:
         for p in sorted((wallet / "credentials").glob("*.json")):
             doc = _read_json(p, "the credential")
             subject = doc.get("credentialSubject") or {}
-            table.add_row(escape(str(doc.get("id"))), escape(str((doc.get("type") or [None, None])[-1])),
-                          escape(str((doc.get("issuer") or {}).get("name"))), "yes" if "id" in subject else "no")
+            table.add_row(
+                escape(str(doc.get("id"))),
+                escape(str((doc.get("type") or [None, None])[-1])),
+                escape(str((doc.get("issuer") or {}).get("name"))),
+                "yes" if "id" in subject else "no",
+            )
         out.print(table)
 
     _run(go)
@@ -207,8 +235,11 @@ def list_credentials(wallet: WalletOpt = _DEFAULT) -> None:
 @app.command()
 def show(credential: Annotated[str, typer.Argument(metavar="ID")], wallet: WalletOpt = _DEFAULT) -> None:
     """One credential as JSON."""
-    _run(lambda: out.print_json(json.dumps(_read_json(_credential_path(wallet, credential), "the credential"),
-                                           ensure_ascii=False)))
+    _run(
+        lambda: out.print_json(
+            json.dumps(_read_json(_credential_path(wallet, credential), "the credential"), ensure_ascii=False)
+        )
+    )
 
 
 def _redacted(doc: dict[str, Any], drop: list[str], keep: list[str]) -> dict[str, Any]:
@@ -220,7 +251,11 @@ def _redacted(doc: dict[str, Any], drop: list[str], keep: list[str]) -> dict[str
             parse_pointer(path)
         subject = doc.get("credentialSubject") or {}
         kept = {p.split("/")[2] for p in keep if p.startswith("/credentialSubject/")}
-        drop = [f"/credentialSubject/{k}" for k in subject if k not in kept and k not in ("id", "unifiedSocialCreditCode")]
+        drop = [
+            f"/credentialSubject/{k}"
+            for k in subject
+            if k not in kept and k not in ("id", "unifiedSocialCreditCode")
+        ]
     return redact(doc, drop) if drop else doc
 
 
@@ -228,9 +263,15 @@ def _redacted(doc: dict[str, Any], drop: list[str], keep: list[str]) -> dict[str
 def redact_command(
     credential: Annotated[str, typer.Argument(metavar="ID")],
     out_file: Annotated[Path, typer.Option("--out", metavar="FILE", help="where to write the redacted copy")],
-    drop: Annotated[list[str] | None, typer.Option("--drop", metavar="PATH", help="a JSON Pointer to redact")] = None,
-    keep: Annotated[list[str] | None, typer.Option(
-        "--keep", metavar="PATH", help="keep only these credentialSubject members (and the holder's ids)")] = None,
+    drop: Annotated[
+        list[str] | None, typer.Option("--drop", metavar="PATH", help="a JSON Pointer to redact")
+    ] = None,
+    keep: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--keep", metavar="PATH", help="keep only these credentialSubject members (and the holder's ids)"
+        ),
+    ] = None,
     wallet: WalletOpt = _DEFAULT,
 ) -> None:
     """Redact fields (the value goes, its digest stays: the copy still verifies) and show the result."""
@@ -240,19 +281,25 @@ def redact_command(
         result = _redacted(doc, drop or [], keep or [])
         _write(out_file, result)
         out.print_json(json.dumps(result.get("credentialSubject"), ensure_ascii=False))
-        out.print(f"redacted: {', '.join(sorted((result.get('proof') or {}).get('redactedDigests') or {})) or 'nothing'}"
-                  f" → {out_file}")
+        out.print(
+            f"redacted: {', '.join(sorted((result.get('proof') or {}).get('redactedDigests') or {})) or 'nothing'}"
+            f" → {out_file}"
+        )
 
     _run(go)
 
 
 @app.command("request")
 def request_command(
-    audience: Annotated[str, typer.Option(metavar="USCC", help="your (the relying party's) unified social credit code")],
+    audience: Annotated[
+        str, typer.Option(metavar="USCC", help="your (the relying party's) unified social credit code")
+    ],
     purpose: Annotated[str, typer.Option(metavar="P", help="e.g. credit-assessment")],
     out_file: Annotated[Path, typer.Option("--out", metavar="FILE")],
     ttl: Annotated[int, typer.Option(metavar="SECONDS", help="how long the holder has to answer")] = 300,
-    credential_type: Annotated[list[str] | None, typer.Option("--type", help="a credential type you ask for")] = None,
+    credential_type: Annotated[
+        list[str] | None, typer.Option("--type", help="a credential type you ask for")
+    ] = None,
 ) -> None:
     """For the relying party (the bank): a presentation request with a fresh nonce; keep it to verify
     the answer with `certledger-verify --presentation FILE`."""
@@ -260,22 +307,33 @@ def request_command(
     def go() -> None:
         if not 10 <= ttl <= 86_400:
             raise WalletError("--ttl is 10 seconds to 1 day")
-        request = PresentationRequest.new(audience, purpose, ttl=timedelta(seconds=ttl),
-                                          credential_types=credential_type or ())
+        request = PresentationRequest.new(
+            audience, purpose, ttl=timedelta(seconds=ttl), credential_types=credential_type or ()
+        )
         _write(out_file, request.to_json())
-        out.print(f"request {request.nonce} for {audience}, purpose {purpose!r}, expires {request.expires} → {out_file}")
+        out.print(
+            f"request {request.nonce} for {audience}, purpose {purpose!r}, expires {request.expires} → {out_file}"
+        )
 
     _run(go)
 
 
 @app.command("present")
 def present_command(
-    request_file: Annotated[Path, typer.Option("--request", metavar="FILE", help="the relying party's request")],
-    credentials: Annotated[list[str], typer.Option("--credential", metavar="ID", help="a credential to present")],
+    request_file: Annotated[
+        Path, typer.Option("--request", metavar="FILE", help="the relying party's request")
+    ],
+    credentials: Annotated[
+        list[str], typer.Option("--credential", metavar="ID", help="a credential to present")
+    ],
     out_file: Annotated[Path, typer.Option("--out", metavar="FILE")],
-    drop: Annotated[list[str] | None, typer.Option("--drop", metavar="PATH", help="redact this path first")] = None,
-    keep: Annotated[list[str] | None, typer.Option("--keep", metavar="PATH",
-                                                   help="keep only these credentialSubject members")] = None,
+    drop: Annotated[
+        list[str] | None, typer.Option("--drop", metavar="PATH", help="redact this path first")
+    ] = None,
+    keep: Annotated[
+        list[str] | None,
+        typer.Option("--keep", metavar="PATH", help="keep only these credentialSubject members"),
+    ] = None,
     wallet: WalletOpt = _DEFAULT,
 ) -> None:
     """Answer a request: the credentials (redacted as you choose), signed with your holder key over the
@@ -284,12 +342,16 @@ def present_command(
     def go() -> None:
         request = PresentationRequest.from_json(_read_json(request_file, "the request"))
         key = _key(wallet)
-        docs = [_redacted(_read_json(_credential_path(wallet, c), "the credential"), drop or [], keep or [])
-                for c in credentials]
+        docs = [
+            _redacted(_read_json(_credential_path(wallet, c), "the credential"), drop or [], keep or [])
+            for c in credentials
+        ]
         presentation = present(request, docs, key)
         _write(out_file, presentation)
-        out.print(f"presentation for {request.audience} ({request.purpose}), {len(docs)} credential(s), "
-                  f"valid until {request.expires} → {out_file}")
+        out.print(
+            f"presentation for {request.audience} ({request.purpose}), {len(docs)} credential(s), "
+            f"valid until {request.expires} → {out_file}"
+        )
 
     _run(go)
 

@@ -87,6 +87,8 @@ class InvalidAnchorProof(CertledgerVerifyError, ValueError):
 class InvalidProofPackage(InvalidAnchorProof):
     """A proof package (docs/FORMAT.md §12) is malformed or does not prove what it claims; the
     message starts with the member that failed."""
+
+
 class InvalidSealedHeader(CertledgerVerifyError, ValueError):
     """A QBFT block header is malformed, or its committed seals are not a quorum of distinct pinned
     validators (docs/FORMAT.md §14); the message names the failing check."""

@@ -34,7 +34,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -113,7 +113,7 @@ def envelope_jcs(document: Mapping[str, Any]) -> bytes:
 
 def iso_time(dt: datetime) -> str:
     """``dt`` as the documents write a time: RFC 3339, UTC, whole seconds, ``Z``."""
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def new_credential_id() -> str:
@@ -122,8 +122,13 @@ def new_credential_id() -> str:
     keys scatter every insert across the index); the id reveals the issuance millisecond, which the
     credential's ``validFrom`` and its anchor's block time disclose anyway."""
     rand = int.from_bytes(os.urandom(10), "big")
-    value = ((time.time_ns() // 1_000_000) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64
-             | 0b10 << 62 | rand & ((1 << 62) - 1))
+    value = (
+        (time.time_ns() // 1_000_000) << 80
+        | 0x7 << 76
+        | (rand >> 62 & 0xFFF) << 64
+        | 0b10 << 62
+        | rand & ((1 << 62) - 1)
+    )
     h = f"{value:032x}"
     return f"urn:uuid:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
@@ -141,11 +146,16 @@ def new_credential_ids(n: int) -> list[str]:
     r = rand.hex()
     ms = f"{time.time_ns() // 1_000_000:012x}"
     head = f"urn:uuid:{ms[:8]}-{ms[8:]}-"
-    return [f"{head}{r[i:i + 4]}-{r[i + 4:i + 8]}-{r[i + 8:i + 20]}" for i in range(0, 20 * n, 20)]
+    return [f"{head}{r[i : i + 4]}-{r[i + 4 : i + 8]}-{r[i + 8 : i + 20]}" for i in range(0, 20 * n, 20)]
 
 
-def build_document(record: Mapping[str, Any], type_name: str, issuer: Mapping[str, Any], status_index: int,
-                   deployment: Mapping[str, Any]) -> dict[str, Any]:
+def build_document(
+    record: Mapping[str, Any],
+    type_name: str,
+    issuer: Mapping[str, Any],
+    status_index: int,
+    deployment: Mapping[str, Any],
+) -> dict[str, Any]:
     """The credential (FORMAT.md §2, without ``proof``) of an issuer's ``record`` (``credentialSubject``
     and optionally ``id``, ``validFrom``, ``validUntil``), with its two status-list entries at
     ``status_index`` of the deployment's (``chainId``, ``anchorRegistry``) lists."""
@@ -156,16 +166,23 @@ def build_document(record: Mapping[str, Any], type_name: str, issuer: Mapping[st
         "id": record.get("id") or new_credential_id(),
         "type": ["VerifiableCredential", type_name],
         "issuer": issuer,
-        "validFrom": record.get("validFrom") or iso_time(datetime.now(timezone.utc)),
+        "validFrom": record.get("validFrom") or iso_time(datetime.now(UTC)),
     }
     if record.get("validUntil") is not None:
         doc["validUntil"] = record["validUntil"]
     doc["credentialSubject"] = record["credentialSubject"]
-    doc["credentialSchema"] = {"id": f"https://certledger.example/schemas/v1/{type_name}.json", "type": "JsonSchema"}
+    doc["credentialSchema"] = {
+        "id": f"https://certledger.example/schemas/v1/{type_name}.json",
+        "type": "JsonSchema",
+    }
     doc["credentialStatus"] = [
-        {"id": f"{base}:{purpose}#{status_index}", "type": "BitstringStatusListEntry",
-         "statusPurpose": purpose, "statusListIndex": str(status_index),
-         "statusListCredential": f"{base}:{purpose}"}
+        {
+            "id": f"{base}:{purpose}#{status_index}",
+            "type": "BitstringStatusListEntry",
+            "statusPurpose": purpose,
+            "statusListIndex": str(status_index),
+            "statusListCredential": f"{base}:{purpose}",
+        }
         for purpose in ("revocation", "suspension")
     ]
     return doc
@@ -195,16 +212,22 @@ class EnvelopeTemplate:
     #: then id, validFrom and validUntil
     ORDER = ("index", "index", "index", "index", "id", "validFrom", "validUntil")
 
-    def __init__(self, type_name: str, issuer: Mapping[str, Any], deployment: Mapping[str, Any], with_until: bool):
+    def __init__(
+        self, type_name: str, issuer: Mapping[str, Any], deployment: Mapping[str, Any], with_until: bool
+    ):
         record = {k: v for k, v in self._MARK.items() if with_until or k != "validUntil"}
         doc = build_document({**record, "credentialSubject": {}}, type_name, issuer, 0, deployment)
-        doc["credentialStatus"] = [{**e, "id": e["id"][:-1] + self._INDEX, "statusListIndex": self._INDEX}
-                                   for e in doc["credentialStatus"]]
+        doc["credentialStatus"] = [
+            {**e, "id": e["id"][:-1] + self._INDEX, "statusListIndex": self._INDEX}
+            for e in doc["credentialStatus"]
+        ]
         text = jcs_of_checked(envelope_of(doc)).replace(b"%", b"%%")
         # each marker as canonical JSON writes it: the index sits inside strings, each other marker
         # is a whole string value
-        escaped = {name: (mark if name == "index" else f'"{mark}"').replace("\x01", "\\u0001").encode()
-                   for name, mark in [*record.items(), ("index", self._INDEX)]}
+        escaped = {
+            name: (mark if name == "index" else f'"{mark}"').replace("\x01", "\\u0001").encode()
+            for name, mark in [*record.items(), ("index", self._INDEX)]
+        }
         slots = sorted((at, name) for name, e in escaped.items() for at in _occurrences(text, e))
         ok = tuple(name for _, name in slots) == (self.ORDER if with_until else self.ORDER[:-1])
         for name, e in escaped.items():
@@ -218,7 +241,20 @@ class EnvelopeTemplate:
         assert self.template is not None
         if self.with_until:
             assert valid_until is not None, "this template's envelope has validUntil"
-            return self.template % (index, index, index, index, encode_basestring(cid).encode(),
-                                    encode_basestring(valid_from).encode(), encode_basestring(valid_until).encode())
-        return self.template % (index, index, index, index, encode_basestring(cid).encode(),
-                                encode_basestring(valid_from).encode())
+            return self.template % (
+                index,
+                index,
+                index,
+                index,
+                encode_basestring(cid).encode(),
+                encode_basestring(valid_from).encode(),
+                encode_basestring(valid_until).encode(),
+            )
+        return self.template % (
+            index,
+            index,
+            index,
+            index,
+            encode_basestring(cid).encode(),
+            encode_basestring(valid_from).encode(),
+        )

@@ -20,8 +20,12 @@ from registry.core.errors import RegistryError
 log = logging.getLogger("certledger.api")
 
 REQUESTS = Counter("certledger_http_requests_total", "HTTP requests", ["method", "route", "status"])
-LATENCY = Histogram("certledger_http_request_seconds", "HTTP request latency", ["route"],
-                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+LATENCY = Histogram(
+    "certledger_http_request_seconds",
+    "HTTP request latency",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
 
 
 def error_body(code: str, message: str, details=None) -> dict:
@@ -68,9 +72,14 @@ class _BodyLimit:
             if not exceeded or started:
                 raise
         if exceeded and not started:
-            response = JSONResponse(error_body("payload_too_large", f"the body is larger than "
-                                               f"{self.limit // (1024 * 1024)} MiB", {"limit": self.limit}),
-                                    status_code=413)
+            response = JSONResponse(
+                error_body(
+                    "payload_too_large",
+                    f"the body is larger than {self.limit // (1024 * 1024)} MiB",
+                    {"limit": self.limit},
+                ),
+                status_code=413,
+            )
             await response(scope, receive, send)
 
 
@@ -92,12 +101,19 @@ class _RequestContext:
         length = headers.get(b"content-length", b"")
         refusal = None
         if length.isdigit() and int(length) > self.limit:
-            refusal = JSONResponse(error_body("payload_too_large", f"the body is larger than "
-                                              f"{self.limit // (1024 * 1024)} MiB", {"limit": self.limit}),
-                                   status_code=413)
+            refusal = JSONResponse(
+                error_body(
+                    "payload_too_large",
+                    f"the body is larger than {self.limit // (1024 * 1024)} MiB",
+                    {"limit": self.limit},
+                ),
+                status_code=413,
+            )
         elif "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
             # PostgreSQL text cannot hold NUL: refuse it here rather than fail in a query
-            refusal = JSONResponse(error_body("bad_request", "the URL contains a NUL character"), status_code=400)
+            refusal = JSONResponse(
+                error_body("bad_request", "the URL contains a NUL character"), status_code=400
+            )
         if refusal is not None:
             refusal.raw_headers.append(rid_header)
             await refusal(scope, receive, send)
@@ -141,8 +157,11 @@ def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             path.touch(mode=0o600)
             path.write_text(admin_key + "\n")
-            log.warning("first start: the admin API key is %s (also in %s; store it and delete the file)",
-                        admin_key, path)
+            log.warning(
+                "first start: the admin API key is %s (also in %s; store it and delete the file)",
+                admin_key,
+                path,
+            )
         await start_background(context)
         if ctx is None:  # the service owns this process (certledger serve)
             settle_heap()
@@ -153,9 +172,13 @@ def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
             if ctx is None:
                 await context.close()
 
-    app = FastAPI(title="certledger registry", version="0.1.0", lifespan=lifespan,
-                  generate_unique_id_function=lambda route: route.name,  # operationId: the function's name
-                  description="Issue, revoke and verify anchored credentials; declare and trace cross-border data flows.")
+    app = FastAPI(
+        title="certledger registry",
+        version="0.1.0",
+        lifespan=lifespan,
+        generate_unique_id_function=lambda route: route.name,  # operationId: the function's name
+        description="Issue, revoke and verify anchored credentials; declare and trace cross-border data flows.",
+    )
 
     from registry.api.ratelimit import PublicRateLimit
 
@@ -165,8 +188,9 @@ def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
 
     @app.exception_handler(RegistryError)
     async def _domain(request: Request, exc: RegistryError):
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.http_status,
-                            headers=exc.headers)
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.details), status_code=exc.http_status, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
@@ -175,15 +199,26 @@ def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
-        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
-                415: "unsupported_media_type"}.get(exc.status_code, "http_error")
+        code = {
+            400: "bad_request",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "payload_too_large",
+            415: "unsupported_media_type",
+        }.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
         log.exception("unhandled error")
-        return JSONResponse(error_body("internal_error", "an internal error occurred; it has been logged",
-                                       {"request_id": getattr(request.state, "request_id", None)}), status_code=500)
+        return JSONResponse(
+            error_body(
+                "internal_error",
+                "an internal error occurred; it has been logged",
+                {"request_id": getattr(request.state, "request_id", None)},
+            ),
+            status_code=500,
+        )
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics():
@@ -211,8 +246,21 @@ def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
     # verify first: Starlette tries the routes in order, and it is the path a relying party calls most.
     # Every router is imported eagerly: a broken import fails the app's creation, never drops a router
     # (tests/registry/test_mounting.py).
-    for module in (verify, health, organisations, credentials, batches, bundle, holder, flows, pages, trace_page,
-                   audit, proofs, pledges):
+    for module in (
+        verify,
+        health,
+        organisations,
+        credentials,
+        batches,
+        bundle,
+        holder,
+        flows,
+        pages,
+        trace_page,
+        audit,
+        proofs,
+        pledges,
+    ):
         document_errors(module.router)
         app.include_router(module.router)
     install_openapi(app)

@@ -28,8 +28,12 @@ def request_id(request: Request) -> str:
 # schemes (not header parameters), so a generated client sends the key it is given, never an
 # arbitrary header value. Missing or wrong keys are refused by `authenticate` (401), not here.
 _BEARER = HTTPBearer(auto_error=False, scheme_name="apiKeyBearer", description="an organisation's API key")
-_API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="apiKeyHeader",
-                        description="an organisation's API key (instead of Authorization: Bearer)")
+_API_KEY = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    scheme_name="apiKeyHeader",
+    description="an organisation's API key (instead of Authorization: Bearer)",
+)
 
 
 async def principal(
@@ -56,7 +60,9 @@ def require(*roles: str):
 
     async def dep(p: Annotated[Principal, Depends(principal)]) -> Principal:
         if not p.has(*roles):
-            raise Forbidden(f"this needs the role {' or '.join(roles)}; {p.org_name} has {', '.join(p.roles)}")
+            raise Forbidden(
+                f"this needs the role {' or '.join(roles)}; {p.org_name} has {', '.join(p.roles)}"
+            )
         return p
 
     return dep

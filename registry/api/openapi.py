@@ -127,7 +127,9 @@ def install_openapi(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
             return app.openapi_schema
-        spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        spec = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
         schemas = spec.setdefault("components", {}).setdefault("schemas", {})
         error_schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
         _hoist_defs(error_schema, schemas)

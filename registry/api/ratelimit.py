@@ -32,4 +32,6 @@ class PublicRateLimit:
                 retry = max(1, int(reset - time.time() + 0.999))
                 raise RateLimited(
                     f"too many checks from {who}: at most {item} on the public verify page; try again in {retry} s",
-                    details={"limit": str(item), "retryAfter": retry}, headers={"Retry-After": str(retry)})
+                    details={"limit": str(item), "retryAfter": retry},
+                    headers={"Retry-After": str(retry)},
+                )

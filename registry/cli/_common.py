@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -17,7 +17,7 @@ err = Console(stderr=True)
 
 Url = Annotated[str, typer.Option("--url", envvar="CERTLEDGER_URL", help="The registry service.")]
 ApiKeyOpt = Annotated[
-    Optional[str], typer.Option("--api-key", envvar="CERTLEDGER_API_KEY", help="Your organisation's API key.")
+    str | None, typer.Option("--api-key", envvar="CERTLEDGER_API_KEY", help="Your organisation's API key.")
 ]
 
 

@@ -21,17 +21,25 @@ def bundle_export(
     file: Annotated[Path, typer.Argument(help="Where to write the signed trust bundle (JSON).")],
     url: Url = "http://127.0.0.1:8000",
     api_key: ApiKeyOpt = None,
-    proofs: Annotated[bool, typer.Option(
-        "--proofs", help="Carry a validator-sealed proof package for every anchored credential "
-                         "(certledger-verify --validators needs nothing else; docs/FORMAT.md §16).")] = False,
+    proofs: Annotated[
+        bool,
+        typer.Option(
+            "--proofs",
+            help="Carry a validator-sealed proof package for every anchored credential "
+            "(certledger-verify --validators needs nothing else; docs/FORMAT.md §16).",
+        ),
+    ] = False,
 ) -> None:
     """Export the signed trust bundle (for certledger-verify --bundle)."""
-    body = call("GET", url, api_key, "/v1/trust-bundle", params={"proofs": "true"} if proofs else None,
-                timeout=600).json()
+    body = call(
+        "GET", url, api_key, "/v1/trust-bundle", params={"proofs": "true"} if proofs else None, timeout=600
+    ).json()
     file.write_text(json.dumps(body, ensure_ascii=False, indent=1))
-    console.print(f"trust bundle as of block {body['block']['number']} written to {file} "
-                  f"(signed by {body['signature']['signer']}"
-                  + (", with sealed proofs)" if "proofPackage" in body else ")"))
+    console.print(
+        f"trust bundle as of block {body['block']['number']} written to {file} "
+        f"(signed by {body['signature']['signer']}"
+        + (", with sealed proofs)" if "proofPackage" in body else ")")
+    )
 
 
 @bundle_app.command("cosign")
@@ -59,6 +67,7 @@ def cosign(
         fail(f"not co-signed: {exc}", 2)
     out.write_text(json.dumps(signed, ensure_ascii=False, indent=1), encoding="utf-8")
     signers = [s["signer"] for s in signed["signatures"]]
-    console.print(f"co-signed by {eth_address(key)}: {len(signers)} operator signature(s) ({', '.join(signers)}) "
-                  f"in {out}")
-
+    console.print(
+        f"co-signed by {eth_address(key)}: {len(signers)} operator signature(s) ({', '.join(signers)}) "
+        f"in {out}"
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -32,8 +32,10 @@ def declare(
         fail(f"cannot read {file}: {exc}", 2)
     r = call("POST", url, api_key, "/v1/flows", content=body, headers={"content-type": "application/json"})
     f = r.json()
-    console.print(f"flow {f['flowId']} declared ({f['declaration']['fromJurisdiction']} → "
-                  f"{f['declaration']['toJurisdiction']}), tx {f['txHash']}")
+    console.print(
+        f"flow {f['flowId']} declared ({f['declaration']['fromJurisdiction']} → "
+        f"{f['declaration']['toJurisdiction']}), tx {f['txHash']}"
+    )
 
 
 @flow_app.command()
@@ -45,34 +47,59 @@ def decide(
     api_key: ApiKeyOpt = None,
 ) -> None:
     """Approve or reject a declared flow (regulator)."""
-    r = call("POST", url, api_key, f"/v1/flows/{flow_id}/decision",
-              json={"decision": "approved" if approve else "rejected", "reason": reason})
+    r = call(
+        "POST",
+        url,
+        api_key,
+        f"/v1/flows/{flow_id}/decision",
+        json={"decision": "approved" if approve else "rejected", "reason": reason},
+    )
     console.print(f"flow {flow_id} {r.json()['status']}, tx {r.json()['decision']['txHash']}")
 
 
 @flow_app.command()
-def show(flow_id: Annotated[int, typer.Argument()], url: Url = "http://127.0.0.1:8000",
-         api_key: ApiKeyOpt = None) -> None:
+def show(
+    flow_id: Annotated[int, typer.Argument()], url: Url = "http://127.0.0.1:8000", api_key: ApiKeyOpt = None
+) -> None:
     """One flow as JSON."""
-    emit(json.dumps(call("GET", url, api_key, f"/v1/flows/{flow_id}").json(), ensure_ascii=False, indent=2), None)
+    emit(
+        json.dumps(call("GET", url, api_key, f"/v1/flows/{flow_id}").json(), ensure_ascii=False, indent=2),
+        None,
+    )
 
 
 @flow_app.command()
 def trace(
-    asset: Annotated[Optional[str], typer.Option(help="Certificate id, or its leaf 0x… (--from-chain: the leaf).")] = None,
-    organisation: Annotated[Optional[str], typer.Option(help="Organisation identifier (or id, or participant id).")] = None,
-    jurisdiction: Annotated[Optional[str], typer.Option(help="Flows from or to it (CN covers CN-GD).")] = None,
-    since: Annotated[Optional[str], typer.Option("--from", help="Declared at or after (date or RFC 3339).")] = None,
-    until: Annotated[Optional[str], typer.Option("--to", help="Declared at or before.")] = None,
+    asset: Annotated[
+        str | None, typer.Option(help="Certificate id, or its leaf 0x… (--from-chain: the leaf).")
+    ] = None,
+    organisation: Annotated[
+        str | None, typer.Option(help="Organisation identifier (or id, or participant id).")
+    ] = None,
+    jurisdiction: Annotated[str | None, typer.Option(help="Flows from or to it (CN covers CN-GD).")] = None,
+    since: Annotated[
+        str | None, typer.Option("--from", help="Declared at or after (date or RFC 3339).")
+    ] = None,
+    until: Annotated[str | None, typer.Option("--to", help="Declared at or before.")] = None,
     format_: Annotated[str, typer.Option("--format", help="json, csv or svg.")] = "json",
     table: Annotated[str, typer.Option(help="CSV table: flows, violations or totals.")] = "flows",
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write here instead of stdout.")] = None,
-    from_chain: Annotated[bool, typer.Option("--from-chain", help="Rebuild from chain events alone.")] = False,
-    check: Annotated[bool, typer.Option("--check", help="With --from-chain: compare with the registry's trace.")] = False,
-    rpc_url: Annotated[Optional[str], typer.Option("--rpc-url", envvar="CERTLEDGER_RPC_URL",
-                                                   help="JSON-RPC endpoint (--from-chain).")] = None,
-    deployment: Annotated[Optional[Path], typer.Option("--deployment", envvar="CERTLEDGER_MANIFEST",
-                                                       help="Deployment manifest (--from-chain).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout.")] = None,
+    from_chain: Annotated[
+        bool, typer.Option("--from-chain", help="Rebuild from chain events alone.")
+    ] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="With --from-chain: compare with the registry's trace.")
+    ] = False,
+    rpc_url: Annotated[
+        str | None,
+        typer.Option("--rpc-url", envvar="CERTLEDGER_RPC_URL", help="JSON-RPC endpoint (--from-chain)."),
+    ] = None,
+    deployment: Annotated[
+        Path | None,
+        typer.Option(
+            "--deployment", envvar="CERTLEDGER_MANIFEST", help="Deployment manifest (--from-chain)."
+        ),
+    ] = None,
     url: Url = "http://127.0.0.1:8000",
     api_key: ApiKeyOpt = None,
 ) -> None:
@@ -85,8 +112,17 @@ def trace(
         fail(f"unknown format {format_!r}: json, csv or svg", 2)
     if table not in render.CSV_TABLES:
         fail(f"unknown table {table!r}: flows, violations or totals", 2)
-    params = {k: v for k, v in {"asset": asset, "organisation": organisation, "jurisdiction": jurisdiction,
-                                "from": since, "to": until}.items() if v}
+    params = {
+        k: v
+        for k, v in {
+            "asset": asset,
+            "organisation": organisation,
+            "jurisdiction": jurisdiction,
+            "from": since,
+            "to": until,
+        }.items()
+        if v
+    }
     if not from_chain:
         if check:
             fail("--check compares the chain's trace with the registry's: use it with --from-chain", 2)
@@ -103,8 +139,10 @@ def trace(
         db = call("GET", url, api_key, "/v1/flows/trace", params={**params, "format": "json"}).json()
         if flow_trace.chain_view(db) != flow_trace.chain_view(chain_trace):
             fail("the chain's trace and the registry's differ: the registry's DB does not match the chain")
-        err.print(f"the chain's trace equals the registry's ({len(chain_trace['edges'])} flows, "
-                  f"{len(chain_trace['violations'])} violations)")
+        err.print(
+            f"the chain's trace equals the registry's ({len(chain_trace['edges'])} flows, "
+            f"{len(chain_trace['violations'])} violations)"
+        )
 
 
 def _trace_from_chain(asset, organisation, jurisdiction, since, until, rpc_url, deployment_path) -> dict:
@@ -127,8 +165,9 @@ def _trace_from_chain(asset, organisation, jurisdiction, since, until, rpc_url, 
     if organisation and organisation.isdigit() and len(organisation) < 10:
         fail("--from-chain knows an organisation by its identifier or participant id, not a registry id", 2)
     try:
-        q = flow_trace.make_query(asset=asset, organisation=organisation, jurisdiction_code=jurisdiction, since=since,
-                         until=until)
+        q = flow_trace.make_query(
+            asset=asset, organisation=organisation, jurisdiction_code=jurisdiction, since=since, until=until
+        )
         return flow_trace.trace_from_chain(rpc, manifest, q)
     except RegistryError as exc:
         fail(exc.message, 2)

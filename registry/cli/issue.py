@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -11,15 +11,28 @@ from registry.cli._common import ApiKeyOpt, Url, answer, client, console, err, f
 
 
 def issue(
-    type_: Annotated[str, typer.Argument(metavar="TYPE", help="BusinessLicence, OperatingPermit or DataAssetCertificate")],
-    file: Annotated[Path, typer.Argument(help="JSON Lines: one record per line ({credentialSubject, validFrom?, validUntil?, id?})")],
+    type_: Annotated[
+        str, typer.Argument(metavar="TYPE", help="BusinessLicence, OperatingPermit or DataAssetCertificate")
+    ],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="JSON Lines: one record per line ({credentialSubject, validFrom?, validUntil?, id?})"
+        ),
+    ],
     url: Url = "http://127.0.0.1:8000",
     api_key: ApiKeyOpt = None,
-    atomic: Annotated[bool, typer.Option(
-        help="Refuse everything if any record is invalid: the whole file goes in one request (within the "
-             "service's upload limit, CERTLEDGER_MAX_UPLOAD_BYTES).")] = False,
+    atomic: Annotated[
+        bool,
+        typer.Option(
+            help="Refuse everything if any record is invalid: the whole file goes in one request (within the "
+            "service's upload limit, CERTLEDGER_MAX_UPLOAD_BYTES)."
+        ),
+    ] = False,
     chunk: Annotated[int, typer.Option(min=1, help="Records per request (without --atomic).")] = 10_000,
-    ids_out: Annotated[Optional[Path], typer.Option("--ids", help="Write the accepted ids here (in file order).")] = None,
+    ids_out: Annotated[
+        Path | None, typer.Option("--ids", help="Write the accepted ids here (in file order).")
+    ] = None,
 ) -> None:
     """Issue credentials from a JSONL file through the registry service, with a progress bar.
 
@@ -42,14 +55,18 @@ def issue(
     if not lines:
         fail(f"{file} holds no records", 2)
     size = len(lines) if atomic else chunk
-    parts = [(start, lines[start:start + size]) for start in range(0, len(lines), size)]
+    parts = [(start, lines[start : start + size]) for start in range(0, len(lines), size)]
 
     def send(part: tuple[int, list[str]]) -> dict:
         """One request's result, or {"failed": reason}."""
         start, records = part
         try:
-            resp = http.post("/v1/credentials/bulk", params={"type": type_, "atomic": atomic},
-                               content="\n".join(records).encode(), headers={"Content-Type": "application/x-ndjson"})
+            resp = http.post(
+                "/v1/credentials/bulk",
+                params={"type": type_, "atomic": atomic},
+                content="\n".join(records).encode(),
+                headers={"Content-Type": "application/x-ndjson"},
+            )
         except httpx.HTTPError as exc:
             return {"failed": f"cannot reach the registry at {url}: {exc}", "rejected": []}
         body, why = answer(resp)
@@ -58,16 +75,21 @@ def issue(
         if resp.status_code == 413 and atomic:
             why += "; --atomic sends the whole file in one request: split the file or raise the limit"
         details = (body or {}).get("details")  # an upload refused whole (--atomic) names its invalid records
-        problems = details if isinstance(details, list) and all(isinstance(d, dict) and "index" in d
-                                                                 for d in details) else []
+        problems = (
+            details
+            if isinstance(details, list) and all(isinstance(d, dict) and "index" in d for d in details)
+            else []
+        )
         return {"failed": why, "rejected": problems}
 
     results: dict[int, dict] = {}
     with client(url, api_key) as http, Progress(console=err) as progress, ThreadPoolExecutor(2) as pool:
         task = progress.add_task(f"issuing {type_}", total=len(lines))
         waiting = iter(parts)
-        in_flight = deque((start, len(records), pool.submit(send, (start, records)))
-                          for start, records in islice(waiting, 2))
+        in_flight = deque(
+            (start, len(records), pool.submit(send, (start, records)))
+            for start, records in islice(waiting, 2)
+        )
         while in_flight:  # answers in file order; after a failure nothing more is sent
             start, size, future = in_flight.popleft()
             results[start] = future.result()
@@ -87,7 +109,9 @@ def issue(
         ids += res["ids"]
     if ids_out:
         ids_out.write_text("".join(f"{i}\n" for i in ids))
-    console.print(f"accepted {accepted} of {len(lines)} {type_} records; they are anchored with the next batches")
+    console.print(
+        f"accepted {accepted} of {len(lines)} {type_} records; they are anchored with the next batches"
+    )
     for r in rejected[:20]:
         err.print(f"  line {r['line']}: {'; '.join(r['errors'])}", highlight=False, soft_wrap=True)
     if rejected:
@@ -95,7 +119,12 @@ def issue(
     for first, last, why in not_issued:
         err.print(f"lines {first}-{last} not issued: {why}", highlight=False, soft_wrap=True)
     if not_issued and accepted:
-        err.print(f"the {accepted} accepted records stand" + (f" (their ids are in {ids_out})" if ids_out else "")
-                  + "; issue the lines not issued again once the cause is fixed", highlight=False, soft_wrap=True)
+        err.print(
+            f"the {accepted} accepted records stand"
+            + (f" (their ids are in {ids_out})" if ids_out else "")
+            + "; issue the lines not issued again once the cause is fixed",
+            highlight=False,
+            soft_wrap=True,
+        )
     if rejected or not_issued:
         raise typer.Exit(1)

@@ -34,5 +34,7 @@ def pledge_proof(
     if error or not isinstance(body, dict):
         fail(error or "the registry answered no pledge proof")
     file.write_text(json.dumps(body["pledgeProof"], ensure_ascii=False, indent=1), encoding="utf-8")
-    console.print(f"pledge proof of asset {body['assetKey'][:18]}… (registry {body['pledgeRegistry']}) written to "
-                  f"{file}: certledger-verify CREDENTIAL --bundle BUNDLE --pledge-proof {file}")
+    console.print(
+        f"pledge proof of asset {body['assetKey'][:18]}… (registry {body['pledgeRegistry']}) written to "
+        f"{file}: certledger-verify CREDENTIAL --bundle BUNDLE --pledge-proof {file}"
+    )

@@ -4,7 +4,7 @@ prepare its database, compare it with the chain."""
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -40,8 +40,11 @@ def _check_startup(settings: Any) -> None:
 
     url = settings.resolved_database_url
     if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-        fail(f"unsupported CERTLEDGER_DATABASE_URL {url.split(':')[0]!r}: use sqlite+aiosqlite:// or "
-             "postgresql+asyncpg://", 2)
+        fail(
+            f"unsupported CERTLEDGER_DATABASE_URL {url.split(':')[0]!r}: use sqlite+aiosqlite:// or "
+            "postgresql+asyncpg://",
+            2,
+        )
     if settings.rpc_url:
         try:
             load_manifest(settings.manifest_path)
@@ -51,13 +54,16 @@ def _check_startup(settings: Any) -> None:
     try:
         upgrade(url)
     except Exception as exc:  # noqa: BLE001 - the database is unreachable or refuses us
-        fail(f"cannot prepare the database at {url.split('@')[-1]}: {type(exc).__name__}: "
-             f"{str(exc).splitlines()[0] if str(exc) else ''}", 2)
+        fail(
+            f"cannot prepare the database at {url.split('@')[-1]}: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}",
+            2,
+        )
 
 
 @db_app.command("upgrade")
 def db_upgrade(
-    database_url: Annotated[Optional[str], typer.Option(envvar="CERTLEDGER_DATABASE_URL")] = None,
+    database_url: Annotated[str | None, typer.Option(envvar="CERTLEDGER_DATABASE_URL")] = None,
 ) -> None:
     """Apply the migrations to the database (also done on every service start)."""
     from registry.core.config import Settings
@@ -76,10 +82,14 @@ def db_upgrade(
 def audit_command(
     spot: Annotated[int, typer.Option(help="Anchors to spot-check with view calls.")] = 25,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    adopt: Annotated[bool, typer.Option(
-        "--adopt-chain-status",
-        help="Where only a status differs (a change made on the chain outside the registry), write the chain's "
-             "status, reason and date into the database, each with an audit entry.")] = False,
+    adopt: Annotated[
+        bool,
+        typer.Option(
+            "--adopt-chain-status",
+            help="Where only a status differs (a change made on the chain outside the registry), write the chain's "
+            "status, reason and date into the database, each with an audit entry.",
+        ),
+    ] = False,
 ) -> None:
     """Compare the chain with the registry's database; print every difference (exit 1 if any remains)."""
     import asyncio
@@ -104,20 +114,33 @@ def audit_command(
     except Exception as exc:  # noqa: BLE001 - one line for the operator
         fail(f"audit could not run: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", 2)
     if as_json:
-        print(json.dumps(report.to_json() | ({"adopted": adopted, "notAdopted": skipped} if adopt else {}),
-                         indent=2, ensure_ascii=False))
+        print(
+            json.dumps(
+                report.to_json() | ({"adopted": adopted, "notAdopted": skipped} if adopt else {}),
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
     else:
         for line in adopted:
             console.print(f"  [green]adopted[/green] {line}", highlight=False, soft_wrap=True)
         for line in skipped:
             console.print(f"  [yellow]not adopted[/yellow] {line}", highlight=False, soft_wrap=True)
-        console.print(f"audit at block {report.block}: {report.anchors_checked} batches, "
-                      f"{report.credentials_checked} credentials, {report.spot_checked} anchors spot-checked")
+        console.print(
+            f"audit at block {report.block}: {report.anchors_checked} batches, "
+            f"{report.credentials_checked} credentials, {report.spot_checked} anchors spot-checked"
+        )
         for d in report.differences:
             console.print(f"  [red]✗[/red] {d}", highlight=False, soft_wrap=True)
-        console.print("[green]clean: the chain and the database agree[/green]" if report.clean
-                      else f"[red]{len(report.differences)} differences[/red]"
-                      + ("" if adopt or not report.status_differences else
-                         f" ({len(report.status_differences)} of status only: --adopt-chain-status takes the chain's)"),
-                      soft_wrap=True)
+        console.print(
+            "[green]clean: the chain and the database agree[/green]"
+            if report.clean
+            else f"[red]{len(report.differences)} differences[/red]"
+            + (
+                ""
+                if adopt or not report.status_differences
+                else f" ({len(report.status_differences)} of status only: --adopt-chain-status takes the chain's)"
+            ),
+            soft_wrap=True,
+        )
     raise typer.Exit(0 if report.clean else 1)

@@ -4,25 +4,36 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from registry.cli._common import console, fail
 
-validators_app = typer.Typer(help="The chain's pinned QBFT validators (certledger-verify --validators).",
-                             no_args_is_help=True)
+validators_app = typer.Typer(
+    help="The chain's pinned QBFT validators (certledger-verify --validators).", no_args_is_help=True
+)
 
 
 @validators_app.command("export")
 def validators_export(
-    file: Annotated[Path, typer.Argument(help="Where to write the validators file (JSON, docs/FORMAT.md §14.2).")],
-    genesis: Annotated[Optional[Path], typer.Option(
-        "--genesis", help="A Besu QBFT genesis.json: pin the validators its extraData names.")] = None,
-    dev: Annotated[bool, typer.Option(
-        "--dev", help="The development chain's test validators (ledger_node.DEV_VALIDATOR_KEYS).")] = False,
-    chain_id: Annotated[Optional[int], typer.Option(
-        "--chain-id", help="Chain id (default: the genesis's, or 31337 with --dev).")] = None,
+    file: Annotated[
+        Path, typer.Argument(help="Where to write the validators file (JSON, docs/FORMAT.md §14.2).")
+    ],
+    genesis: Annotated[
+        Path | None,
+        typer.Option("--genesis", help="A Besu QBFT genesis.json: pin the validators its extraData names."),
+    ] = None,
+    dev: Annotated[
+        bool,
+        typer.Option(
+            "--dev", help="The development chain's test validators (ledger_node.DEV_VALIDATOR_KEYS)."
+        ),
+    ] = False,
+    chain_id: Annotated[
+        int | None,
+        typer.Option("--chain-id", help="Chain id (default: the genesis's, or 31337 with --dev)."),
+    ] = None,
 ) -> None:
     """Export the validators file a bank pins with certledger-verify --validators."""
     from verifier import ValidatorSet, eth_address
@@ -50,5 +61,7 @@ def validators_export(
     except InvalidValidatorSet as exc:
         fail(str(exc), 2)
     file.write_text(json.dumps(pinned.to_json(), indent=2) + "\n")
-    console.print(f"{len(pinned.validators)} validators of chain {pinned.chain_id} written to {file} "
-                  f"(a header is final with {pinned.threshold} seals)")
+    console.print(
+        f"{len(pinned.validators)} validators of chain {pinned.chain_id} written to {file} "
+        f"(a header is final with {pinned.threshold} seals)"
+    )

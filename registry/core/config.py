@@ -16,34 +16,50 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path(".certledger")
     database_url: str | None = Field(None, description="SQLAlchemy async URL; default: SQLite in data_dir")
-    rpc_url: str | None = Field(None, description="JSON-RPC endpoint; default: the local anvil (started if needed)")
+    rpc_url: str | None = Field(
+        None, description="JSON-RPC endpoint; default: the local anvil (started if needed)"
+    )
     manifest: Path | None = Field(None, description="deployment manifest; default: data_dir/deployment.json")
     keystore_passphrase: SecretStr | None = Field(
-        None, description="passphrase of the issuer and operator keystores; default: generated in data_dir/secrets"
+        None,
+        description="passphrase of the issuer and operator keystores; default: generated in data_dir/secrets",
     )
-    governance_key: SecretStr | None = Field(None, description="governance account key (default: dev key on anvil)")
+    governance_key: SecretStr | None = Field(
+        None, description="governance account key (default: dev key on anvil)"
+    )
     node_port: int | None = None
     rpc_batch_calls: int = Field(
-        50, ge=1, le=10_000, description="JSON-RPC calls per batch request the pipeline sends; at most what the node "
-        "takes (Besu: --rpc-http-max-batch-size, default 50)")
+        50,
+        ge=1,
+        le=10_000,
+        description="JSON-RPC calls per batch request the pipeline sends; at most what the node "
+        "takes (Besu: --rpc-http-max-batch-size, default 50)",
+    )
     batch_size: int = Field(1000, ge=1, le=100_000)
     batch_window_seconds: float = Field(2.0, gt=0)
     confirmations: int = Field(0, ge=0)
     tx_timeout_seconds: float = Field(
-        60.0, gt=0, description="how long a request waits for its transaction to be mined before answering 503"
+        60.0,
+        gt=0,
+        description="how long a request waits for its transaction to be mined before answering 503",
     )
     instance_id: str = Field(default_factory=socket.gethostname)
     public_url: str = "http://127.0.0.1:8000"
     max_upload_bytes: int = 64 * 1024 * 1024
     public_rate_limit: str = Field(
-        "120/minute", description="per client address, on the public verify page's checks (no API key there); "
-        "'N/second|minute|hour', several separated by ';', or 'off'"
+        "120/minute",
+        description="per client address, on the public verify page's checks (no API key there); "
+        "'N/second|minute|hour', several separated by ';', or 'off'",
     )
     signer_timeout_seconds: float = Field(
-        30.0, gt=0, description="how long the registry waits for an issuer's own signer to answer")
+        30.0, gt=0, description="how long the registry waits for an issuer's own signer to answer"
+    )
     signer_retry_seconds: float = Field(
-        30.0, gt=0, description="how long a batch that an issuer's signer refused or did not answer waits "
-        "before it is sent to the signer again (it stays sealed meanwhile)")
+        30.0,
+        gt=0,
+        description="how long a batch that an issuer's signer refused or did not answer waits "
+        "before it is sent to the signer again (it stays sealed meanwhile)",
+    )
     pipeline_enabled: bool = True
     indexer_enabled: bool = True
     poll_interval_seconds: float = 0.2
@@ -57,8 +73,9 @@ class Settings(BaseSettings):
             try:
                 parse_many(value)
             except ValueError:
-                raise ValueError(f"{value!r} is not a rate limit: write e.g. '120/minute', '10/second;500/hour' "
-                                 "or 'off'") from None
+                raise ValueError(
+                    f"{value!r} is not a rate limit: write e.g. '120/minute', '10/second;500/hour' or 'off'"
+                ) from None
         return value
 
     @property

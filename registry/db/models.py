@@ -9,7 +9,7 @@ leaf's position and batching writes one row per batch plus one batch_id per cred
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
@@ -45,7 +45,7 @@ def as_utc(dt: datetime | None) -> datetime | None:
     """A ``DateTime(timezone=True)`` value as read back, in UTC (SQLite returns it naive)."""
     if dt is None:
         return None
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
 def unix_time(dt: datetime | None) -> int | None:
@@ -131,8 +131,14 @@ class Credential(Base):
     __table_args__ = (
         # Only the credentials waiting for a batch (the sealer's queue, in status-index order): a row
         # an upload seals as it writes it never enters this index (migration 0004).
-        Index("ix_credentials_unbatched", "issuer_org_id", "credential_type", "status_index",
-              sqlite_where=text("batch_id IS NULL"), postgresql_where=text("batch_id IS NULL")),
+        Index(
+            "ix_credentials_unbatched",
+            "issuer_org_id",
+            "credential_type",
+            "status_index",
+            sqlite_where=text("batch_id IS NULL"),
+            postgresql_where=text("batch_id IS NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # urn:uuid:...
@@ -193,8 +199,10 @@ class OutboxTx(Base):
     the settler looks at it next; ``last_error`` is for people only, never read back as control state."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_kind_target_state", "kind", "target", "state"),
-                      Index("ix_outbox_state_next", "state", "next_attempt_at"))
+    __table_args__ = (
+        Index("ix_outbox_kind_target_state", "kind", "target", "state"),
+        Index("ix_outbox_state_next", "state", "next_attempt_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))  # outbox.Kind

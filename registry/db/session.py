@@ -29,7 +29,9 @@ def make_engine(url: str) -> AsyncEngine:
         return engine
     if url.startswith("postgresql+asyncpg"):
         return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
-    raise BadRequest(f"unsupported database URL {url.split(':')[0]!r}: use sqlite+aiosqlite:// or postgresql+asyncpg://")
+    raise BadRequest(
+        f"unsupported database URL {url.split(':')[0]!r}: use sqlite+aiosqlite:// or postgresql+asyncpg://"
+    )
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -43,8 +43,9 @@ keccak256(utf8(identifier)) as on-chain), totals per jurisdiction pair, and viol
 | destination_not_authorised | registry | a pending/approved flow outside the certificate's authorised uses |
 | certificate_expired | registry | a pending/approved flow declared outside the certificate's validity |
 | payload_digest_mismatch | registry | the importer reported a payload digest other than the declared one |
-| threshold_split / basis_insufficient / gba_scope / filing_overdue / assessment_expired | registry | the rule tables (``registry.flows.assess``, FORMAT.md §11.2) |
+| threshold_split, basis_insufficient, gba_scope, filing_overdue, assessment_expired | registry | rule tables (§11.2) |
 
 The same trace is built from the registry's DB (:func:`~registry.flows.trace.trace_from_db`) and from chain events alone
-(:func:`~registry.flows.trace.trace_from_chain`); :func:`~registry.flows.trace.chain_view` is the part the chain knows, which must be equal.
+(:func:`~registry.flows.trace.trace_from_chain`); :func:`~registry.flows.trace.chain_view` is the
+part the chain knows, which must be equal.
 """

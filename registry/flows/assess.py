@@ -17,7 +17,7 @@ flows under a threshold that together cross it: the violation names them all), e
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
 import holidays
@@ -70,21 +70,45 @@ class ExporterYear:
 
     def public(self, table: R.RuleTable) -> dict:
         facts = {"annualSubjects": self.subjects, "annualSensitiveSubjects": self.sensitive_subjects}
-        return {"exporter": self.exporter, "exporterName": self.name, "year": self.year,
-                "subjects": self.subjects, "sensitiveSubjects": self.sensitive_subjects, "flows": self.flows,
-                "thresholds": [{"id": t["id"], "fact": t["fact"], "gte": t["gte"], "requires": t["requires"],
-                                "value": facts[t["fact"]], "reached": facts[t["fact"]] >= t["gte"],
-                                "source": table.source(t["source"])} for t in table.raw["thresholds"]]}
+        return {
+            "exporter": self.exporter,
+            "exporterName": self.name,
+            "year": self.year,
+            "subjects": self.subjects,
+            "sensitiveSubjects": self.sensitive_subjects,
+            "flows": self.flows,
+            "thresholds": [
+                {
+                    "id": t["id"],
+                    "fact": t["fact"],
+                    "gte": t["gte"],
+                    "requires": t["requires"],
+                    "value": facts[t["fact"]],
+                    "reached": facts[t["fact"]] >= t["gte"],
+                    "source": table.source(t["source"]),
+                }
+                for t in table.raw["thresholds"]
+            ],
+        }
 
 
 def facts_for(f: RuleFlow, annual_subjects: int, annual_sensitive: int) -> dict:
     in_ftz, listed = f.ftz()
-    return R.flow_facts(classification=f.classification, ciio=f.ciio, personal_information=f.personal_information,
-                        ground=f.ground, annual_subjects=annual_subjects, annual_sensitive=annual_sensitive,
-                        in_ftz=in_ftz, ftz_listed=listed)
+    return R.flow_facts(
+        classification=f.classification,
+        ciio=f.ciio,
+        personal_information=f.personal_information,
+        ground=f.ground,
+        annual_subjects=annual_subjects,
+        annual_sensitive=annual_sensitive,
+        in_ftz=in_ftz,
+        ftz_listed=listed,
+    )
 
 
-def assess(table: R.RuleTable, f: RuleFlow, before_subjects: int, before_sensitive: int) -> tuple[R.Finding, R.Finding]:
+def assess(
+    table: R.RuleTable, f: RuleFlow, before_subjects: int, before_sensitive: int
+) -> tuple[R.Finding, R.Finding]:
     """(the finding on the flow's own counts, the finding on the running annual totals with it)."""
     own_s, own_ss = (f.subjects, f.sensitive_subjects) if f.counted() else (0, 0)
     alone = table.evaluate(facts_for(f, own_s, own_ss), f.basis)
@@ -101,8 +125,10 @@ def gba_problem(table: R.RuleTable, f: RuleFlow) -> str | None:
         return "the GBA standard contract never carries important data"
     mainland, partners = set(g["mainland"]), set(g["partners"])
     if not ((f.from_j in mainland and f.to_j in partners) or (f.from_j in partners and f.to_j in mainland)):
-        return (f"the GBA standard contract covers only the nine mainland GBA cities ({', '.join(g['mainland'])}) "
-                f"↔ {' / '.join(g['partners'])}, not {f.from_j} → {f.to_j}")
+        return (
+            f"the GBA standard contract covers only the nine mainland GBA cities ({', '.join(g['mainland'])}) "
+            f"↔ {' / '.join(g['partners'])}, not {f.from_j} → {f.to_j}"
+        )
     return None
 
 
@@ -139,27 +165,43 @@ def filing_problems(table: R.RuleTable, f: RuleFlow, now: int) -> list[tuple[str
     today = datetime.fromtimestamp(now, R.CHINA_TIME).date()
     declared = datetime.fromtimestamp(f.declared_at, R.CHINA_TIME).date()
     if f.basis in ("standard-contract", "gba-standard-contract"):
-        days = table.raw["gba"]["filingWorkingDays"] if f.basis == "gba-standard-contract" \
+        days = (
+            table.raw["gba"]["filingWorkingDays"]
+            if f.basis == "gba-standard-contract"
             else table.raw["filing"]["contractWorkingDays"]
+        )
         due = add_working_days(date.fromisoformat(fl["effectiveFrom"]), days)
         filed = date.fromisoformat(fl["filedAt"]) if fl.get("filedAt") else None
         if (filed is None and today > due) or (filed is not None and filed > due):
-            out.append(("filing_overdue",
-                        f"flow {f.flow_id}'s standard contract (in effect {fl['effectiveFrom']}) was due for filing by "
-                        f"{due.isoformat()} ({days} working days)" + (f"; filed {filed.isoformat()}" if filed else
-                                                                      "; not filed"),
-                        {"effectiveFrom": fl["effectiveFrom"], "due": due.isoformat(), "filedAt": fl.get("filedAt")}))
+            out.append(
+                (
+                    "filing_overdue",
+                    f"flow {f.flow_id}'s standard contract (in effect {fl['effectiveFrom']}) was due for filing by "
+                    f"{due.isoformat()} ({days} working days)"
+                    + (f"; filed {filed.isoformat()}" if filed else "; not filed"),
+                    {
+                        "effectiveFrom": fl["effectiveFrom"],
+                        "due": due.isoformat(),
+                        "filedAt": fl.get("filedAt"),
+                    },
+                )
+            )
     if level == "assessment" and fl.get("validUntil"):
         until = date.fromisoformat(fl["validUntil"])
         if declared > until or (f.pending and today > until):
-            out.append(("assessment_expired",
-                        f"flow {f.flow_id} relies on a security assessment valid until {until.isoformat()}",
-                        {"validUntil": until.isoformat(), "reference": fl.get("reference")}))
+            out.append(
+                (
+                    "assessment_expired",
+                    f"flow {f.flow_id} relies on a security assessment valid until {until.isoformat()}",
+                    {"validUntil": until.isoformat(), "reference": fl.get("reference")},
+                )
+            )
     return out
 
 
-def rule_violations(table: R.RuleTable, flows: list[RuleFlow], now: int
-                    ) -> tuple[dict[int, dict], list[tuple[int, str, str, dict]], list[dict]]:
+def rule_violations(
+    table: R.RuleTable, flows: list[RuleFlow], now: int
+) -> tuple[dict[int, dict], list[tuple[int, str, str, dict]], list[dict]]:
     """({flow id: finding on its running total}, [(flow id, kind, message, details)], exporter-year totals)."""
     findings: dict[int, dict] = {}
     problems: list[tuple[int, str, str, dict]] = []
@@ -169,8 +211,10 @@ def rule_violations(table: R.RuleTable, flows: list[RuleFlow], now: int
             problems.append((f.flow_id, kind, msg, det))
         if not f.mainland_export:
             continue
-        y = years.setdefault((f.exporter, R.year_of(f.declared_at)),
-                             ExporterYear(f.exporter, f.exporter_name, R.year_of(f.declared_at)))
+        y = years.setdefault(
+            (f.exporter, R.year_of(f.declared_at)),
+            ExporterYear(f.exporter, f.exporter_name, R.year_of(f.declared_at)),
+        )
         alone, total = assess(table, f, y.subjects, y.sensitive_subjects)
         findings[f.flow_id] = total.as_dict()
         if f.rejected:
@@ -181,38 +225,79 @@ def rule_violations(table: R.RuleTable, flows: list[RuleFlow], now: int
             y.flows.append(f.flow_id)
         gba = gba_problem(table, f)
         if gba:
-            problems.append((f.flow_id, "gba_scope", f"flow {f.flow_id}: {gba}", {"from": f.from_j, "to": f.to_j}))
+            problems.append(
+                (f.flow_id, "gba_scope", f"flow {f.flow_id}: {gba}", {"from": f.from_j, "to": f.to_j})
+            )
         if total.covered:
             continue
         rule = table.rule(total.rule)
-        details = {"rule": total.rule, "requires": total.requires, "basis": f.basis, "source": total.source,
-                   "annualSubjects": y.subjects, "annualSensitiveSubjects": y.sensitive_subjects}
+        details = {
+            "rule": total.rule,
+            "requires": total.requires,
+            "basis": f.basis,
+            "source": total.source,
+            "annualSubjects": y.subjects,
+            "annualSensitiveSubjects": y.sensitive_subjects,
+        }
         if alone.covered:
             details["flows"] = list(y.flows)
-            problems.append((f.flow_id, "threshold_split",
-                             f"flows {', '.join(map(str, y.flows))} of one exporter total {y.subjects:,} people "
-                             f"({y.sensitive_subjects:,} sensitive) in {y.year}: together they need "
-                             f"{table.raw['levelNames'][total.requires]['en']} ({rule['source']['ref']} art. "
-                             f"{rule['source']['article']}), not {f.basis}", details))
+            problems.append(
+                (
+                    f.flow_id,
+                    "threshold_split",
+                    f"flows {', '.join(map(str, y.flows))} of one exporter total {y.subjects:,} people "
+                    f"({y.sensitive_subjects:,} sensitive) in {y.year}: together they need "
+                    f"{table.raw['levelNames'][total.requires]['en']} ({rule['source']['ref']} art. "
+                    f"{rule['source']['article']}), not {f.basis}",
+                    details,
+                )
+            )
         else:
-            problems.append((f.flow_id, "basis_insufficient",
-                             f"flow {f.flow_id} needs {table.raw['levelNames'][total.requires]['en']} "
-                             f"(rule {total.rule}, art. {rule['source']['article']}), not {f.basis}", details))
+            problems.append(
+                (
+                    f.flow_id,
+                    "basis_insufficient",
+                    f"flow {f.flow_id} needs {table.raw['levelNames'][total.requires]['en']} "
+                    f"(rule {total.rule}, art. {rule['source']['article']}), not {f.basis}",
+                    details,
+                )
+            )
     totals = [y.public(table) for y in sorted(years.values(), key=lambda y: (y.exporter, y.year))]
     return findings, problems, totals
 
 
-def from_declaration(flow_id: int, exporter: str, d: dict, declared_at: int, decision_rejected: bool,
-                     pending: bool, classification: str | None, mainland_export: bool) -> RuleFlow:
+def from_declaration(
+    flow_id: int,
+    exporter: str,
+    d: dict,
+    declared_at: int,
+    decision_rejected: bool,
+    pending: bool,
+    classification: str | None,
+    mainland_export: bool,
+) -> RuleFlow:
     return RuleFlow(
-        flow_id=flow_id, exporter=exporter, exporter_name=d["exporter"]["name"], mainland_export=mainland_export,
-        from_j=d["fromJurisdiction"], to_j=d["toJurisdiction"], declared_at=declared_at,
-        rejected=decision_rejected, pending=pending, basis=d["legalBasis"], classification=classification,
-        ciio=bool(d.get("exporterIsCiio")), personal_information=d["personalInformation"],
-        subjects=d["personalInformationSubjects"], sensitive_subjects=d.get("sensitivePersonalInformationSubjects", 0),
-        ground=d.get("exemptionGround"), filing=d.get("filing"), zone=d.get("freeTradeZone"),
-        categories=list(d.get("dataCategories") or []))
+        flow_id=flow_id,
+        exporter=exporter,
+        exporter_name=d["exporter"]["name"],
+        mainland_export=mainland_export,
+        from_j=d["fromJurisdiction"],
+        to_j=d["toJurisdiction"],
+        declared_at=declared_at,
+        rejected=decision_rejected,
+        pending=pending,
+        basis=d["legalBasis"],
+        classification=classification,
+        ciio=bool(d.get("exporterIsCiio")),
+        personal_information=d["personalInformation"],
+        subjects=d["personalInformationSubjects"],
+        sensitive_subjects=d.get("sensitivePersonalInformationSubjects", 0),
+        ground=d.get("exemptionGround"),
+        filing=d.get("filing"),
+        zone=d.get("freeTradeZone"),
+        categories=list(d.get("dataCategories") or []),
+    )
 
 
 def now_unix() -> int:
-    return int(datetime.now(timezone.utc).timestamp())
+    return int(datetime.now(UTC).timestamp())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from eth_utils import keccak
@@ -66,8 +66,10 @@ def status_name(cred: Credential, batch: Batch | None) -> str:
 
 def validity_window(document: dict) -> tuple[int | None, int | None]:
     vf, vu = document.get("validFrom"), document.get("validUntil")
-    return (parse_time(vf, "validFrom") if isinstance(vf, str) else None,
-            parse_time(vu, "validUntil") if isinstance(vu, str) else None)
+    return (
+        parse_time(vf, "validFrom") if isinstance(vf, str) else None,
+        parse_time(vu, "validUntil") if isinstance(vu, str) else None,
+    )
 
 
 async def _org(session, principal: Principal) -> Organisation:
@@ -111,25 +113,34 @@ async def _asset(session, ctx, body: DeclarationIn) -> tuple[Credential, Batch]:
         from registry.services.bundle import current_verifier
 
         result = (await current_verifier(ctx)).verify(presented)
-        failed = [c for c in result.checks if c.status == "failed" and c.name in ("format", "integrity", "issuer",
-                                                                                   "anchor")]
+        failed = [
+            c
+            for c in result.checks
+            if c.status == "failed" and c.name in ("format", "integrity", "issuer", "anchor")
+        ]
         if failed or proof.get("targetHash") != cred.target_hash or proof.get("merkleRoot") != batch.root:
             reason = failed[0].reason if failed else "it is not the registry's copy of this certificate"
-            raise BadRequest(f"the presented certificate does not verify: {reason}",
-                             details={"checks": [{"name": c.name, "reason": c.reason} for c in failed]})
+            raise BadRequest(
+                f"the presented certificate does not verify: {reason}",
+                details={"checks": [{"name": c.name, "reason": c.reason} for c in failed]},
+            )
     return cred, batch
 
 
 def _check_certificate(cred: Credential, batch: Batch, document: dict, now: int) -> None:
     status = status_name(cred, batch)
     if status != "valid":
-        raise CertificateNotValid(f"certificate {cred.id} is {status}: no flow of it may be declared",
-                                  details={"credentialId": cred.id, "status": status})
+        raise CertificateNotValid(
+            f"certificate {cred.id} is {status}: no flow of it may be declared",
+            details={"credentialId": cred.id, "status": status},
+        )
     vf, vu = validity_window(document)
     if (vf is not None and now < vf) or (vu is not None and now >= vu):
-        raise CertificateNotValid(f"certificate {cred.id} is not within its validity "
-                                  f"({document.get('validFrom')} – {document.get('validUntil')})",
-                                  details={"credentialId": cred.id, "status": "expired"})
+        raise CertificateNotValid(
+            f"certificate {cred.id} is not within its validity "
+            f"({document.get('validFrom')} – {document.get('validUntil')})",
+            details={"credentialId": cred.id, "status": "expired"},
+        )
 
 
 # -- declare -----------------------------------------------------------------------------------
@@ -137,7 +148,9 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
     from verifier.issuance import leaf_hash
 
     if not principal.has("exporter"):
-        raise Forbidden(f"declaring a flow needs the role exporter; {principal.org_name} has {', '.join(principal.roles)}")
+        raise Forbidden(
+            f"declaring a flow needs the role exporter; {principal.org_name} has {', '.join(principal.roles)}"
+        )
     frm = jurisdiction(body.fromJurisdiction, "fromJurisdiction")
     to = jurisdiction(body.toJurisdiction, "toJurisdiction")
     imp_j = jurisdiction(body.importer.jurisdiction, "importer.jurisdiction")
@@ -148,7 +161,7 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
     if body.personalInformation != (body.personalInformationSubjects > 0):
         raise BadRequest("personalInformationSubjects must be > 0 exactly when personalInformation is true")
     check_rule_fields(body)
-    now = int(datetime.now(timezone.utc).timestamp())
+    now = int(datetime.now(UTC).timestamp())
     async with ctx.sessions() as s:
         org = await _org(s, principal)
         if body.importer.identifier == org.identifier:
@@ -157,56 +170,93 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
         if body.parentFlowId is not None:
             parent = await _row(s, body.parentFlowId)
             if parent.decision == REJECTED:
-                raise ParentFlowRejected(f"flow {parent.flow_id} was rejected: no onward transfer of it",
-                                         details={"parentFlowId": parent.flow_id})
+                raise ParentFlowRejected(
+                    f"flow {parent.flow_id} was rejected: no onward transfer of it",
+                    details={"parentFlowId": parent.flow_id},
+                )
             pdecl = parent.declaration
             if pdecl["importer"]["identifier"] != org.identifier:
-                raise NotParentImporter(f"only the importer of flow {parent.flow_id} may transfer it onward",
-                                        details={"parentFlowId": parent.flow_id})
+                raise NotParentImporter(
+                    f"only the importer of flow {parent.flow_id} may transfer it onward",
+                    details={"parentFlowId": parent.flow_id},
+                )
             if body.credentialId not in (None, parent.credential_id) or (
-                    body.credential is not None and body.credential.get("id") != parent.credential_id):
-                raise AssetMismatch(f"an onward transfer carries the asset of flow {parent.flow_id} "
-                                    f"({parent.credential_id})")
+                body.credential is not None and body.credential.get("id") != parent.credential_id
+            ):
+                raise AssetMismatch(
+                    f"an onward transfer carries the asset of flow {parent.flow_id} ({parent.credential_id})"
+                )
             if frm != pdecl["toJurisdiction"]:
-                raise JurisdictionMismatch(f"flow {parent.flow_id} arrived in {pdecl['toJurisdiction']}; its onward "
-                                           f"transfer leaves from there, not from {frm}")
+                raise JurisdictionMismatch(
+                    f"flow {parent.flow_id} arrived in {pdecl['toJurisdiction']}; its onward "
+                    f"transfer leaves from there, not from {frm}"
+                )
             # loop: the importer must not appear upstream
             upstream: list[str] = []
             node: FlowDeclaration | None = parent
             seen: set[int] = set()
             while node is not None and node.flow_id not in seen:
                 seen.add(node.flow_id)
-                upstream += [node.declaration["exporter"]["identifier"], node.declaration["importer"]["identifier"]]
+                upstream += [
+                    node.declaration["exporter"]["identifier"],
+                    node.declaration["importer"]["identifier"],
+                ]
                 node = await _row(s, node.parent_flow_id) if node.parent_flow_id else None
             if body.importer.identifier in upstream:
-                raise FlowLoop(f"{body.importer.identifier} is already upstream of flow {parent.flow_id}: "
-                               "an onward transfer may not loop back", details={"chain": upstream})
+                raise FlowLoop(
+                    f"{body.importer.identifier} is already upstream of flow {parent.flow_id}: "
+                    "an onward transfer may not loop back",
+                    details={"chain": upstream},
+                )
             cred = await s.get(Credential, parent.credential_id)
             batch = await s.get(Batch, cred.batch_id)
         else:
             cred, batch = await _asset(s, ctx, body)
             if cred.subject_identifier != org.identifier:
-                raise NotAssetHolder(f"{org.name} does not hold certificate {cred.id}: only its holder declares "
-                                     "an original flow of it", details={"credentialId": cred.id})
+                raise NotAssetHolder(
+                    f"{org.name} does not hold certificate {cred.id}: only its holder declares "
+                    "an original flow of it",
+                    details={"credentialId": cred.id},
+                )
             if J.customs_area(frm) != J.customs_area(J.normalise(org.jurisdiction) or org.jurisdiction):
-                raise JurisdictionMismatch(f"{org.name} is in {org.jurisdiction}; it cannot export from {frm}")
-        unconfirmed = (await s.execute(
-            select(FlowDeclaration.tx_hash).where(FlowDeclaration.exporter_org_id == principal.org_id,
-                                                  FlowDeclaration.credential_id == cred.id,
-                                                  FlowDeclaration.flow_id.is_(None)).limit(1))).first()
+                raise JurisdictionMismatch(
+                    f"{org.name} is in {org.jurisdiction}; it cannot export from {frm}"
+                )
+        unconfirmed = (
+            await s.execute(
+                select(FlowDeclaration.tx_hash)
+                .where(
+                    FlowDeclaration.exporter_org_id == principal.org_id,
+                    FlowDeclaration.credential_id == cred.id,
+                    FlowDeclaration.flow_id.is_(None),
+                )
+                .limit(1)
+            )
+        ).first()
         if unconfirmed is not None:
             raise DeclarationUnconfirmed(
                 f"{org.name}'s earlier declaration of this asset (transaction {unconfirmed[0] or 'not yet sent'}) "
                 "is not mined yet; it is recorded by itself once it is, so do not declare it again",
-                details={"credentialId": cred.id, "txHash": unconfirmed[0]})
+                details={"credentialId": cred.id, "txHash": unconfirmed[0]},
+            )
         document = document_of(cred, ctx.deployment)
         _check_certificate(cred, batch, document, now)
         if not authorised(document["credentialSubject"], to, body.purpose, body.importer.identifier, now):
             raise DestinationNotAuthorised(
                 f"the certificate does not authorise a transfer to {to} for {body.purpose!r}",
-                details={"toJurisdiction": to, "purpose": body.purpose})
-        finding = await apply_rules(s, principal.org_id, participant_hex(org.identifier), org.name, body, frm, to,
-                                     document["credentialSubject"].get("classificationLevel"), now)
+                details={"toJurisdiction": to, "purpose": body.purpose},
+            )
+        finding = await apply_rules(
+            s,
+            principal.org_id,
+            participant_hex(org.identifier),
+            org.name,
+            body,
+            frm,
+            to,
+            document["credentialSubject"].get("classificationLevel"),
+            now,
+        )
         from registry.services.records import proof_from_tree
 
         target, subject = bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:])
@@ -221,7 +271,11 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
             "assetLeaf": hexs(leaf),
             "parentFlowId": body.parentFlowId,
             "exporter": {"name": org.name, "identifier": org.identifier, "jurisdiction": org.jurisdiction},
-            "importer": {"name": body.importer.name, "identifier": body.importer.identifier, "jurisdiction": imp_j},
+            "importer": {
+                "name": body.importer.name,
+                "identifier": body.importer.identifier,
+                "jurisdiction": imp_j,
+            },
             "fromJurisdiction": frm,
             "toJurisdiction": to,
             "dataCategories": list(body.dataCategories),
@@ -244,15 +298,32 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
         }
     dhash = declaration_hash(declaration)
     async with ctx.sessions() as s, s.begin():
-        row = FlowDeclaration(declaration_hash=dhash, exporter_org_id=principal.org_id, credential_id=cred.id,
-                              parent_flow_id=body.parentFlowId, declaration=declaration, asset_leaf=hexs(leaf),
-                              decision=PENDING, created_at=datetime.now(timezone.utc))
+        row = FlowDeclaration(
+            declaration_hash=dhash,
+            exporter_org_id=principal.org_id,
+            credential_id=cred.id,
+            parent_flow_id=body.parentFlowId,
+            declaration=declaration,
+            asset_leaf=hexs(leaf),
+            decision=PENDING,
+            created_at=datetime.now(UTC),
+        )
         s.add(row)
         await s.flush()
         row_id = row.id
-    onchain = (body.parentFlowId or 0, keccak(text=body.importer.identifier), J.to_bytes8(frm), J.to_bytes8(to),
-               LEGAL_BASES[body.legalBasis], body.personalInformation, body.personalInformationSubjects, body.volume,
-               keccak(text=body.purpose), bytes.fromhex(body.payloadDigest[2:]), bytes.fromhex(dhash[2:]))
+    onchain = (
+        body.parentFlowId or 0,
+        keccak(text=body.importer.identifier),
+        J.to_bytes8(frm),
+        J.to_bytes8(to),
+        LEGAL_BASES[body.legalBasis],
+        body.personalInformation,
+        body.personalInformationSubjects,
+        body.volume,
+        keccak(text=body.purpose),
+        bytes.fromhex(body.payloadDigest[2:]),
+        bytes.fromhex(dhash[2:]),
+    )
     fn = ctx.chain.flows.functions.declareFlow(onchain, (root, target, subject, proof))
 
     sent = False
@@ -265,7 +336,9 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
         sent = True
 
     try:
-        receipt = await ctx.chain.transact(key, fn, timeout=ctx.settings.tx_timeout_seconds, before_send=record)
+        receipt = await ctx.chain.transact(
+            key, fn, timeout=ctx.settings.tx_timeout_seconds, before_send=record
+        )
     except ChainRejected:  # refused: nothing on-chain
         await _forget(ctx, row_id)
         raise
@@ -276,7 +349,8 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
         raise ChainUnavailable(
             f"{exc.message}. The declaration was sent; the registry records it by itself once it is "
             "mined (its flow appears in the trace then), so do not declare it again",
-            details={"declarationHash": dhash, **(exc.details or {})}) from None
+            details={"declarationHash": dhash, **(exc.details or {})},
+        ) from None
     async with ctx.sessions() as s, s.begin():
         r = await s.get(FlowDeclaration, row_id, with_for_update=True)
         if r.flow_id is None:  # (settle_flows may have got there first if the receipt came late)
@@ -300,10 +374,16 @@ async def _settle(ctx, s, r: FlowDeclaration, receipt: dict, *, actor: str, requ
     r.flow_id = int(ev["flowId"])
     r.tx_hash = tx
     r.raw_tx = None
-    r.declared_at = datetime.fromtimestamp(await ctx.chain.block_timestamp(receipt["blockNumber"]), timezone.utc)
-    await audit.append(s, actor=actor, action="declare_flow", target=f"flow:{r.flow_id}",
-                       request_id=request_id, org_id=r.exporter_org_id,
-                       details={"declarationHash": r.declaration_hash, "tx": tx, "parentFlowId": r.parent_flow_id})
+    r.declared_at = datetime.fromtimestamp(await ctx.chain.block_timestamp(receipt["blockNumber"]), UTC)
+    await audit.append(
+        s,
+        actor=actor,
+        action="declare_flow",
+        target=f"flow:{r.flow_id}",
+        request_id=request_id,
+        org_id=r.exporter_org_id,
+        details={"declarationHash": r.declaration_hash, "tx": tx, "parentFlowId": r.parent_flow_id},
+    )
 
 
 async def _declared_on_chain(ctx, row_id: int) -> dict | None:
@@ -346,10 +426,21 @@ async def settle_flows(ctx, *, grace: float | None = None) -> SettleReport:
         grace = ctx.settings.tx_timeout_seconds + 5.0
     report = SettleReport()
     async with ctx.sessions() as s:
-        rows = (await s.execute(select(FlowDeclaration.id, FlowDeclaration.tx_hash, FlowDeclaration.raw_tx,
-                                       FlowDeclaration.nonce, FlowDeclaration.sender, FlowDeclaration.created_at)
-                                .where(FlowDeclaration.flow_id.is_(None)).order_by(FlowDeclaration.id))).all()
-    now = datetime.now(timezone.utc)
+        rows = (
+            await s.execute(
+                select(
+                    FlowDeclaration.id,
+                    FlowDeclaration.tx_hash,
+                    FlowDeclaration.raw_tx,
+                    FlowDeclaration.nonce,
+                    FlowDeclaration.sender,
+                    FlowDeclaration.created_at,
+                )
+                .where(FlowDeclaration.flow_id.is_(None))
+                .order_by(FlowDeclaration.id)
+            )
+        ).all()
+    now = datetime.now(UTC)
     for row_id, tx_hash, raw, nonce, sender, created in rows:
         if (now - as_utc(created)).total_seconds() < grace:
             continue
@@ -386,14 +477,26 @@ async def settle_flows(ctx, *, grace: float | None = None) -> SettleReport:
 def flow_public(r: FlowDeclaration) -> dict:
     d = r.declaration
     return {
-        "flowId": r.flow_id, "parentFlowId": r.parent_flow_id, "status": DECISION_NAMES[r.decision],
-        "declarationHash": r.declaration_hash, "declaration": d, "credentialId": r.credential_id,
-        "assetLeaf": r.asset_leaf, "txHash": r.tx_hash, "declaredAt": iso(unix_time(r.declared_at)),
-        "decision": None if r.decision == PENDING else {
-            "status": DECISION_NAMES[r.decision], "reason": r.decision_reason,
-            "decidedAt": iso(unix_time(r.decided_at)), "txHash": r.decision_tx,
-            "rule": d.get("rule")},  # the rule the decided declaration was accepted under (FORMAT.md §11.1)
-        "receivedDigest": r.received_digest, "receivedAt": iso(unix_time(r.received_at)),
+        "flowId": r.flow_id,
+        "parentFlowId": r.parent_flow_id,
+        "status": DECISION_NAMES[r.decision],
+        "declarationHash": r.declaration_hash,
+        "declaration": d,
+        "credentialId": r.credential_id,
+        "assetLeaf": r.asset_leaf,
+        "txHash": r.tx_hash,
+        "declaredAt": iso(unix_time(r.declared_at)),
+        "decision": None
+        if r.decision == PENDING
+        else {
+            "status": DECISION_NAMES[r.decision],
+            "reason": r.decision_reason,
+            "decidedAt": iso(unix_time(r.decided_at)),
+            "txHash": r.decision_tx,
+            "rule": d.get("rule"),
+        },  # the rule the decided declaration was accepted under (FORMAT.md §11.1)
+        "receivedDigest": r.received_digest,
+        "receivedAt": iso(unix_time(r.received_at)),
         "payloadMatches": None if r.received_digest is None else r.received_digest == d["payloadDigest"],
     }
 
@@ -401,56 +504,85 @@ def flow_public(r: FlowDeclaration) -> dict:
 # -- decide ------------------------------------------------------------------------------------
 async def decide(ctx, principal: Principal, flow_id: int, body: DecisionIn, request_id: str) -> dict:
     if not principal.has("regulator"):
-        raise Forbidden(f"deciding a flow needs the role regulator; {principal.org_name} has {', '.join(principal.roles)}")
+        raise Forbidden(
+            f"deciding a flow needs the role regulator; {principal.org_name} has {', '.join(principal.roles)}"
+        )
     reason = body.reason.strip()
     if body.decision == "rejected" and not reason:
         raise BadRequest("a rejection needs a reason")
     async with ctx.sessions() as s:
         row = await _row(s, flow_id)
         if row.decision != PENDING:
-            raise AlreadyDecided(f"flow {flow_id} was {DECISION_NAMES[row.decision]} already",
-                                 details={"flowId": flow_id, "status": DECISION_NAMES[row.decision]})
+            raise AlreadyDecided(
+                f"flow {flow_id} was {DECISION_NAMES[row.decision]} already",
+                details={"flowId": flow_id, "status": DECISION_NAMES[row.decision]},
+            )
         if body.decision == "approved":
             cred = await s.get(Credential, row.credential_id)
             batch = await s.get(Batch, cred.batch_id)
-            _check_certificate(cred, batch, document_of(cred, ctx.deployment),
-                               int(datetime.now(timezone.utc).timestamp()))
+            _check_certificate(
+                cred, batch, document_of(cred, ctx.deployment), int(datetime.now(UTC).timestamp())
+            )
             if row.parent_flow_id:
                 parent = await _row(s, row.parent_flow_id)
                 if parent.decision == REJECTED:
-                    raise ParentFlowRejected(f"flow {flow_id}'s parent {parent.flow_id} was rejected: reject it too")
+                    raise ParentFlowRejected(
+                        f"flow {flow_id}'s parent {parent.flow_id} was rejected: reject it too"
+                    )
         _, key, _ = await signing_key(s, principal.org_id, ctx.settings.passphrase())
     code = APPROVED if body.decision == "approved" else REJECTED
     rule = row.declaration.get("rule")
-    details: dict[str, Any] = {"decision": body.decision, "reason": reason,
-                               "rule": {k: rule[k] for k in ("table", "version", "rule", "requires", "covered")}
-                               if rule else None}
+    details: dict[str, Any] = {
+        "decision": body.decision,
+        "reason": reason,
+        "rule": {k: rule[k] for k in ("table", "version", "rule", "requires", "covered")} if rule else None,
+    }
     try:
-        receipt = await ctx.chain.transact(key, ctx.chain.flows.functions.decideFlow(flow_id, code, reason),
-                                           timeout=ctx.settings.tx_timeout_seconds)
+        receipt = await ctx.chain.transact(
+            key,
+            ctx.chain.flows.functions.decideFlow(flow_id, code, reason),
+            timeout=ctx.settings.tx_timeout_seconds,
+        )
     except ChainUnavailable as exc:
-        raise ChainUnavailable(f"{exc.message}. It may still be mined: repeat the decision to bring the registry "
-                               "up to date (a flow is decided once)", details=exc.details) from None
+        raise ChainUnavailable(
+            f"{exc.message}. It may still be mined: repeat the decision to bring the registry "
+            "up to date (a flow is decided once)",
+            details=exc.details,
+        ) from None
     except ChainRejected as exc:
         if (exc.details or {}).get("error") != "AlreadyDecided":
             raise
         # decided on-chain by a request that gave up before it was mined (503): the DB takes the chain's word
         receipt, ev = await _decision_on_chain(ctx, flow_id, row.tx_hash)
         code, reason = int(ev["decision"]), ev["reason"]
-        details = {"decision": DECISION_NAMES[code], "reason": reason, "settledFromChain": True,
-                   "regulator": ev["regulator"], "rule": details["rule"]}
-    decided_at = datetime.fromtimestamp(await ctx.chain.block_timestamp(receipt["blockNumber"]), timezone.utc)
+        details = {
+            "decision": DECISION_NAMES[code],
+            "reason": reason,
+            "settledFromChain": True,
+            "regulator": ev["regulator"],
+            "rule": details["rule"],
+        }
+    decided_at = datetime.fromtimestamp(await ctx.chain.block_timestamp(receipt["blockNumber"]), UTC)
     tx = hexs(receipt["transactionHash"])
     async with ctx.sessions() as s, s.begin():
         row = await _row(s, flow_id)
         row.decision, row.decision_reason, row.decision_tx = code, reason, tx
         row.decided_at = decided_at
-        await audit.append(s, actor=principal.org_name, action="decide_flow", target=f"flow:{flow_id}",
-                           request_id=request_id, org_id=principal.org_id, details={**details, "tx": tx})
+        await audit.append(
+            s,
+            actor=principal.org_name,
+            action="decide_flow",
+            target=f"flow:{flow_id}",
+            request_id=request_id,
+            org_id=principal.org_id,
+            details={**details, "tx": tx},
+        )
         out = flow_public(row)
     if DECISION_NAMES[code] != body.decision:
-        raise AlreadyDecided(f"flow {flow_id} was {DECISION_NAMES[code]} already (on-chain, by {details['regulator']})",
-                             details={"flowId": flow_id, "status": DECISION_NAMES[code]})
+        raise AlreadyDecided(
+            f"flow {flow_id} was {DECISION_NAMES[code]} already (on-chain, by {details['regulator']})",
+            details={"flowId": flow_id, "status": DECISION_NAMES[code]},
+        )
     return out | ({"settledFromChain": True} if details.get("settledFromChain") else {})
 
 
@@ -462,7 +594,9 @@ async def _decision_on_chain(ctx, flow_id: int, declare_tx: str | None) -> tuple
         start = int(declared["blockNumber"]) if declared else 0
     logs = await ctx.chain.logs(ctx.chain.flows.events.FlowDecided, start, flowId=flow_id)
     if not logs:
-        raise ChainUnavailable(f"the chain says flow {flow_id} is decided, but its FlowDecided event was not found")
+        raise ChainUnavailable(
+            f"the chain says flow {flow_id} is decided, but its FlowDecided event was not found"
+        )
     receipt = await ctx.chain.receipt(hexs(logs[-1]["transactionHash"]))
     return receipt, dict(logs[-1]["args"])
 
@@ -475,10 +609,16 @@ async def report_receipt(ctx, principal: Principal, flow_id: int, body: ReceiptI
         if row.declaration["importer"]["identifier"] != org.identifier:
             raise NotImporter(f"only the importer of flow {flow_id} reports what it received")
         row.received_digest = body.payloadDigest
-        row.received_at = datetime.now(timezone.utc)
-        await audit.append(s, actor=principal.org_name, action="report_flow_receipt", target=f"flow:{flow_id}",
-                           request_id=request_id, org_id=principal.org_id,
-                           details={"receivedDigest": body.payloadDigest})
+        row.received_at = datetime.now(UTC)
+        await audit.append(
+            s,
+            actor=principal.org_name,
+            action="report_flow_receipt",
+            target=f"flow:{flow_id}",
+            request_id=request_id,
+            org_id=principal.org_id,
+            details={"receivedDigest": body.payloadDigest},
+        )
         return flow_public(row)
 
 
@@ -487,7 +627,9 @@ async def get_flow(ctx, principal: Principal, flow_id: int) -> dict:
         row = await _row(s, flow_id)
         if not principal.has("regulator", "admin"):
             org = await _org(s, principal)
-            if org.identifier not in (row.declaration["exporter"]["identifier"],
-                                      row.declaration["importer"]["identifier"]):
+            if org.identifier not in (
+                row.declaration["exporter"]["identifier"],
+                row.declaration["importer"]["identifier"],
+            ):
                 raise Forbidden("a flow is read by its exporter, its importer, regulators and admins")
         return flow_public(row)

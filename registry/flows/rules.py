@@ -41,10 +41,26 @@ CHINA_TIME = timezone(timedelta(hours=8))  # the calendar year of the thresholds
 # exemption grounds that take a flow out of the annual count (art. 5(1)–(3)); "annual-under-100000"
 # is the art. 5(4) claim, which the count itself must bear out
 UNCOUNTED_GROUNDS = frozenset({"contract-with-individual", "cross-border-hr", "emergency"})
-EXEMPTION_GROUNDS = ("contract-with-individual", "cross-border-hr", "emergency", "annual-under-100000",
-                     "outside-negative-list")
-FACTS = frozenset({"coreData", "importantData", "ciio", "personalInformation", "annualSubjects",
-                   "annualSensitiveSubjects", "exemptionGround", "inFtz", "ftzListed"})
+EXEMPTION_GROUNDS = (
+    "contract-with-individual",
+    "cross-border-hr",
+    "emergency",
+    "annual-under-100000",
+    "outside-negative-list",
+)
+FACTS = frozenset(
+    {
+        "coreData",
+        "importantData",
+        "ciio",
+        "personalInformation",
+        "annualSubjects",
+        "annualSensitiveSubjects",
+        "exemptionGround",
+        "inFtz",
+        "ftzListed",
+    }
+)
 
 
 class RuleTableError(ValueError):
@@ -64,8 +80,15 @@ class Finding:
     source: dict
 
     def as_dict(self) -> dict:
-        return {"table": self.table, "version": self.version, "rule": self.rule, "requires": self.requires,
-                "basis": self.basis, "covered": self.covered, "source": self.source}
+        return {
+            "table": self.table,
+            "version": self.version,
+            "rule": self.rule,
+            "requires": self.requires,
+            "basis": self.basis,
+            "covered": self.covered,
+            "source": self.source,
+        }
 
 
 @dataclass(frozen=True)
@@ -95,8 +118,15 @@ class RuleTable:
         """The first rule whose conditions hold (the table ends with an unconditional rule)."""
         for rule in self.raw["rules"]:
             if all(_holds(c, facts) for c in rule["when"]):
-                return Finding(self.id, self.version, rule["id"], rule["requires"], basis,
-                               self.covers(basis, rule["requires"]), self.source(rule["source"]))
+                return Finding(
+                    self.id,
+                    self.version,
+                    rule["id"],
+                    rule["requires"],
+                    basis,
+                    self.covers(basis, rule["requires"]),
+                    self.source(rule["source"]),
+                )
         raise RuleTableError(f"rule table {self.id}: no rule applies (the last rule must have no conditions)")
 
     def rule(self, rule_id: str) -> dict:
@@ -182,13 +212,28 @@ def counted(ground: str | None, ftz_exempt: bool = False) -> bool:
     return ground not in UNCOUNTED_GROUNDS and not ftz_exempt
 
 
-def flow_facts(*, classification: str | None, ciio: bool, personal_information: bool, ground: str | None,
-               annual_subjects: int, annual_sensitive: int, in_ftz: bool = False,
-               ftz_listed: bool = False) -> dict[str, Any]:
-    return {"coreData": classification == "core", "importantData": classification == "important", "ciio": ciio,
-            "personalInformation": personal_information, "exemptionGround": ground,
-            "annualSubjects": annual_subjects, "annualSensitiveSubjects": annual_sensitive,
-            "inFtz": in_ftz, "ftzListed": ftz_listed}
+def flow_facts(
+    *,
+    classification: str | None,
+    ciio: bool,
+    personal_information: bool,
+    ground: str | None,
+    annual_subjects: int,
+    annual_sensitive: int,
+    in_ftz: bool = False,
+    ftz_listed: bool = False,
+) -> dict[str, Any]:
+    return {
+        "coreData": classification == "core",
+        "importantData": classification == "important",
+        "ciio": ciio,
+        "personalInformation": personal_information,
+        "exemptionGround": ground,
+        "annualSubjects": annual_subjects,
+        "annualSensitiveSubjects": annual_sensitive,
+        "inFtz": in_ftz,
+        "ftzListed": ftz_listed,
+    }
 
 
 @dataclass(frozen=True)
@@ -219,8 +264,14 @@ def validate_zone(raw: dict, table: RuleTable | None = None) -> NegativeList:
         if not src["name"]:
             raise RuleTableError(f"negative list {raw['zone']}: its source needs a name")
         if table is not None and src["enabledBy"]["ref"] not in table.raw["sources"]:
-            raise RuleTableError(f"negative list {raw['zone']}: unknown enabling source {src['enabledBy']['ref']!r}")
-        if not (isinstance(raw["jurisdiction"], str) and len(raw["jurisdiction"]) == 6 and raw["jurisdiction"].isdigit()):
+            raise RuleTableError(
+                f"negative list {raw['zone']}: unknown enabling source {src['enabledBy']['ref']!r}"
+            )
+        if not (
+            isinstance(raw["jurisdiction"], str)
+            and len(raw["jurisdiction"]) == 6
+            and raw["jurisdiction"].isdigit()
+        ):
             raise RuleTableError(f"negative list {raw['zone']}: jurisdiction must be a GB/T 2260 city code")
         for c in raw["categories"]:
             if not isinstance(c["category"], str) or not c["category"]:
@@ -260,8 +311,10 @@ def main(argv: list[str] | None = None) -> int:
                 raw = json.load(fh)
             if "zone" in raw:
                 z = validate_zone(raw, load())
-                print(f"{path}: negative list {z.zone} {raw['version']} ({z.jurisdiction}), "
-                      f"{len(raw['categories'])} categories — valid")
+                print(
+                    f"{path}: negative list {z.zone} {raw['version']} ({z.jurisdiction}), "
+                    f"{len(raw['categories'])} categories — valid"
+                )
             else:
                 t = validate(raw)
                 t.public()  # every source reference resolves

@@ -4,7 +4,7 @@ part shares (declaration hash, participant id, jurisdictions, authorised uses)."
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import rfc8785
@@ -21,8 +21,13 @@ from registry.core.errors import (
 from registry.db.models import as_utc
 from registry.services import jurisdictions as J
 
-LEGAL_BASES = {"security-assessment": 0, "standard-contract": 1, "certification": 2,
-               "gba-standard-contract": 3, "exemption": 4}
+LEGAL_BASES = {
+    "security-assessment": 0,
+    "standard-contract": 1,
+    "certification": 2,
+    "gba-standard-contract": 3,
+    "exemption": 4,
+}
 LEGAL_BASIS_NAMES = {v: k for k, v in LEGAL_BASES.items()}
 PENDING, APPROVED, REJECTED = 1, 2, 3
 DECISION_NAMES = {PENDING: "pending", APPROVED: "approved", REJECTED: "rejected"}
@@ -105,7 +110,9 @@ class FilingIn(BaseModel):
     """The security assessment or the standard-contract filing (or certification) a flow relies on."""
 
     model_config = ConfigDict(extra="forbid")
-    reference: str | None = Field(None, min_length=1, max_length=128, description="the assessment / filing number")
+    reference: str | None = Field(
+        None, min_length=1, max_length=128, description="the assessment / filing number"
+    )
     effectiveFrom: Day = Field(description="the assessment passed, or the contract took effect")
     filedAt: Day | None = Field(None, description="a standard contract: the day it was filed")
     validUntil: Day | None = Field(None, description="a security assessment: the last day of its validity")
@@ -115,7 +122,9 @@ class DeclarationIn(BaseModel):
     """A flow declaration as submitted (POST /v1/flows)."""
 
     model_config = ConfigDict(extra="forbid")
-    credentialId: str | None = Field(None, max_length=64, description="an asset certificate the registry issued")
+    credentialId: str | None = Field(
+        None, max_length=64, description="an asset certificate the registry issued"
+    )
     credential: dict[str, Any] | None = Field(None, description="or the holder copy of that certificate")
     parentFlowId: int | None = Field(None, ge=1, le=MAX_JS_INT, description="for an onward transfer")
     importer: PartyIn
@@ -124,21 +133,37 @@ class DeclarationIn(BaseModel):
     dataCategories: list[Category] = Field(min_length=1, max_length=MAX_CATEGORIES)
     personalInformation: bool = False
     personalInformationSubjects: int = Field(0, ge=0, le=2**32 - 1)
-    legalBasis: Literal["security-assessment", "standard-contract", "certification", "gba-standard-contract",
-                        "exemption"]
+    legalBasis: Literal[
+        "security-assessment", "standard-contract", "certification", "gba-standard-contract", "exemption"
+    ]
     purpose: str = Field(min_length=1, max_length=1024)
     volume: int = Field(ge=0, le=MAX_JS_INT, description="bytes")
     payloadDigest: str = Field(pattern=DIGEST, description="0x + 64 lower-case hex: digest of the payload")
     # the 2024 rules (FORMAT.md §11.1); all optional, so a version-1 declaration still parses
     sensitivePersonalInformation: bool = False
-    sensitivePersonalInformationSubjects: int = Field(0, ge=0, le=2**32 - 1,
-                                                      description="people whose sensitive PI is included")
-    exporterIsCiio: bool = Field(False, description="the exporter is a critical-information-infrastructure operator")
-    exemptionGround: Literal["contract-with-individual", "cross-border-hr", "emergency",
-                             "annual-under-100000", "outside-negative-list"] | None = Field(None, description="with legalBasis exemption")
+    sensitivePersonalInformationSubjects: int = Field(
+        0, ge=0, le=2**32 - 1, description="people whose sensitive PI is included"
+    )
+    exporterIsCiio: bool = Field(
+        False, description="the exporter is a critical-information-infrastructure operator"
+    )
+    exemptionGround: (
+        Literal[
+            "contract-with-individual",
+            "cross-border-hr",
+            "emergency",
+            "annual-under-100000",
+            "outside-negative-list",
+        ]
+        | None
+    ) = Field(None, description="with legalBasis exemption")
     filing: FilingIn | None = None
-    freeTradeZone: str | None = Field(None, min_length=1, max_length=64,
-                                      description="the free-trade zone the flow leaves from (its negative list applies)")
+    freeTradeZone: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="the free-trade zone the flow leaves from (its negative list applies)",
+    )
 
 
 class DecisionIn(BaseModel):
@@ -155,22 +180,26 @@ class ReceiptIn(BaseModel):
 def parse_body(model: type[BaseModel], raw: bytes, limit: int = MAX_BODY) -> BaseModel:
     """Parse a JSON body with a size limit (413) and the one error shape for bad input (400)."""
     if len(raw) > limit:
-        raise PayloadTooLarge(f"the body is {len(raw):,} bytes; a flow request is at most {limit:,} bytes",
-                              details={"limit": limit, "size": len(raw)})
+        raise PayloadTooLarge(
+            f"the body is {len(raw):,} bytes; a flow request is at most {limit:,} bytes",
+            details={"limit": limit, "size": len(raw)},
+        )
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
         details = [{"loc": list(e.get("loc", ())), "message": e.get("msg", "")} for e in exc.errors()][:20]
-        raise BadRequest("the request is not valid: " + "; ".join(
-            f"{'.'.join(map(str, d['loc'])) or 'body'}: {d['message']}" for d in details[:3]),
-            details=details) from None
+        raise BadRequest(
+            "the request is not valid: "
+            + "; ".join(f"{'.'.join(map(str, d['loc'])) or 'body'}: {d['message']}" for d in details[:3]),
+            details=details,
+        ) from None
 
 
 # -- helpers -----------------------------------------------------------------------------------
 def iso(ts: int | None) -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(value: str | None, field_name: str, *, end: bool = False) -> int | None:
@@ -179,13 +208,15 @@ def parse_time(value: str | None, field_name: str, *, end: bool = False) -> int 
         return None
     try:
         if len(value) == 10:
-            d = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+            d = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
             return int(d.timestamp()) + (86399 if end else 0)
         d = datetime.fromisoformat(value.replace("Z", "+00:00"))
         return int(as_utc(d).timestamp())
     except ValueError:
-        raise BadRequest(f"{field_name} must be a date (YYYY-MM-DD) or an RFC 3339 date-time, not {value!r}",
-                         details={"field": field_name}) from None
+        raise BadRequest(
+            f"{field_name} must be a date (YYYY-MM-DD) or an RFC 3339 date-time, not {value!r}",
+            details={"field": field_name},
+        ) from None
 
 
 def hexs(b: bytes) -> str:
@@ -205,7 +236,9 @@ def jurisdiction(code: str, field_name: str) -> str:
     if norm is None:
         raise UnknownJurisdiction(
             f"{field_name}: {code!r} is not a known jurisdiction (ISO 3166-1 alpha-2, a mainland subdivision "
-            "such as CN-GD, or HK / MO / TW)", details={"field": field_name, "value": code})
+            "such as CN-GD, or HK / MO / TW)",
+            details={"field": field_name, "value": code},
+        )
     return norm
 
 
@@ -225,6 +258,9 @@ def authorised(subject: dict, to_j: str, purpose: str, importer_identifier: str,
             scope, sep, what = rest.partition(":")
             if sep and J.normalise(scope) and J.covers(J.normalise(scope), to_j) and what in ("*", purpose):
                 return True
-        elif p == purpose and (use.get("relyingParty") or {}).get("unifiedSocialCreditCode") == importer_identifier:
+        elif (
+            p == purpose
+            and (use.get("relyingParty") or {}).get("unifiedSocialCreditCode") == importer_identifier
+        ):
             return True
     return False

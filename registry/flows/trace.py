@@ -5,7 +5,8 @@ as pure functions over :class:`FlowRecord` and :class:`CertState` (:func:`build_
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -90,7 +91,9 @@ class TraceQuery:
             return False
         if self.organisation and self.organisation not in (f.exporter_id, f.importer_id):
             return False
-        if self.jurisdiction and not (J.covers(self.jurisdiction, f.from_j) or J.covers(self.jurisdiction, f.to_j)):
+        if self.jurisdiction and not (
+            J.covers(self.jurisdiction, f.from_j) or J.covers(self.jurisdiction, f.to_j)
+        ):
             return False
         if self.since is not None and f.declared_at < self.since:
             return False
@@ -99,11 +102,24 @@ class TraceQuery:
         return True
 
 
-def make_query(*, asset: str | None, organisation: str | None, jurisdiction_code: str | None,
-               since: str | None, until: str | None) -> TraceQuery:
+def make_query(
+    *,
+    asset: str | None,
+    organisation: str | None,
+    jurisdiction_code: str | None,
+    since: str | None,
+    until: str | None,
+) -> TraceQuery:
     """Validate the filters. `asset` must be a leaf here; `organisation` an identifier or participant id."""
-    q = TraceQuery(labels={"asset": asset, "organisation": organisation, "jurisdiction": jurisdiction_code,
-                           "from": since, "to": until})
+    q = TraceQuery(
+        labels={
+            "asset": asset,
+            "organisation": organisation,
+            "jurisdiction": jurisdiction_code,
+            "from": since,
+            "to": until,
+        }
+    )
     if asset:
         if not is_hash(asset):
             raise BadRequest(f"asset must be a certificate id or its leaf (0x + 64 hex), not {asset!r}")
@@ -123,8 +139,13 @@ def is_hash(v: str) -> bool:
     return len(v) == 66 and v[:2] in ("0x", "0X") and all(c in "0123456789abcdefABCDEF" for c in v[2:])
 
 
-def build_trace(flows: list[FlowRecord], certs: dict[str, CertState], query: TraceQuery, source: str,
-                rule_flows: list[assess.RuleFlow] | None = None) -> dict:
+def build_trace(
+    flows: list[FlowRecord],
+    certs: dict[str, CertState],
+    query: TraceQuery,
+    source: str,
+    rule_flows: list[assess.RuleFlow] | None = None,
+) -> dict:
     by_id = {f.flow_id: f for f in flows}
     violations: list[dict] = []
     # the rule tables (registry only: the chain holds no sensitivity, CIIO or classification facts)
@@ -137,34 +158,66 @@ def build_trace(flows: list[FlowRecord], certs: dict[str, CertState], query: Tra
         if f.decision == APPROVED:
             cs = certs.get(f.asset_leaf)
             if cs and cs.status in ("revoked", "suspended"):
-                after = cs.changed_at is not None and f.decided_at is not None and cs.changed_at >= f.decided_at
-                violations.append(_violation(
-                    f, f"certificate_{cs.status}", "chain",
-                    f"flow {f.flow_id} was approved, but its asset certificate is {cs.status}"
-                    + (" (since after the approval)" if after else ""),
-                    {"certificateStatus": cs.status, "changedAt": iso(cs.changed_at), "afterApproval": after}))
+                after = (
+                    cs.changed_at is not None and f.decided_at is not None and cs.changed_at >= f.decided_at
+                )
+                violations.append(
+                    _violation(
+                        f,
+                        f"certificate_{cs.status}",
+                        "chain",
+                        f"flow {f.flow_id} was approved, but its asset certificate is {cs.status}"
+                        + (" (since after the approval)" if after else ""),
+                        {
+                            "certificateStatus": cs.status,
+                            "changedAt": iso(cs.changed_at),
+                            "afterApproval": after,
+                        },
+                    )
+                )
         if f.parent_flow_id and f.decision != REJECTED:
             p = by_id.get(f.parent_flow_id)
             if p is not None and p.decision == REJECTED:
-                violations.append(_violation(
-                    f, "parent_rejected", "chain",
-                    f"onward transfer {f.flow_id} is {DECISION_NAMES[f.decision]}, but its parent flow "
-                    f"{p.flow_id} was rejected after it was declared",
-                    {"parentFlowId": p.flow_id, "parentDecidedAt": iso(p.decided_at), "reason": p.reason}))
+                violations.append(
+                    _violation(
+                        f,
+                        "parent_rejected",
+                        "chain",
+                        f"onward transfer {f.flow_id} is {DECISION_NAMES[f.decision]}, but its parent flow "
+                        f"{p.flow_id} was rejected after it was declared",
+                        {"parentFlowId": p.flow_id, "parentDecidedAt": iso(p.decided_at), "reason": p.reason},
+                    )
+                )
         if f.authorised is False and f.decision != REJECTED:
-            violations.append(_violation(
-                f, "destination_not_authorised", "registry",
-                f"flow {f.flow_id} to {f.to_j} for {f.purpose!r} is outside the certificate's authorised uses",
-                {"toJurisdiction": f.to_j, "purpose": f.purpose}))
+            violations.append(
+                _violation(
+                    f,
+                    "destination_not_authorised",
+                    "registry",
+                    f"flow {f.flow_id} to {f.to_j} for {f.purpose!r} is outside the certificate's authorised uses",
+                    {"toJurisdiction": f.to_j, "purpose": f.purpose},
+                )
+            )
         if f.within_validity is False and f.decision != REJECTED:
-            violations.append(_violation(
-                f, "certificate_expired", "registry",
-                f"flow {f.flow_id} was declared outside its certificate's validity", {}))
+            violations.append(
+                _violation(
+                    f,
+                    "certificate_expired",
+                    "registry",
+                    f"flow {f.flow_id} was declared outside its certificate's validity",
+                    {},
+                )
+            )
         if f.received_digest is not None and f.received_digest != f.payload_digest:
-            violations.append(_violation(
-                f, "payload_digest_mismatch", "registry",
-                f"the importer of flow {f.flow_id} received a payload whose digest is not the declared one",
-                {"declared": f.payload_digest, "received": f.received_digest}))
+            violations.append(
+                _violation(
+                    f,
+                    "payload_digest_mismatch",
+                    "registry",
+                    f"the importer of flow {f.flow_id} received a payload whose digest is not the declared one",
+                    {"declared": f.payload_digest, "received": f.received_digest},
+                )
+            )
     selected = sorted((f for f in flows if query.matches(f)), key=lambda f: f.flow_id)
     ids = {f.flow_id for f in selected}
     violations = [v for v in violations if v["flowId"] in ids]
@@ -186,21 +239,50 @@ def build_trace(flows: list[FlowRecord], certs: dict[str, CertState], query: Tra
     for f in selected:
         node(f.exporter_id, f.exporter_name, f.exporter_identifier, f.from_j)
         node(f.importer_id, f.importer_name, f.importer_identifier, f.to_j)
-        edges.append({
-            "flowId": f.flow_id, "parentFlowId": f.parent_flow_id or None, "from": f.exporter_id,
-            "to": f.importer_id, "fromJurisdiction": f.from_j, "toJurisdiction": f.to_j,
-            "status": DECISION_NAMES[f.decision], "declaredAt": iso(f.declared_at), "decidedAt": iso(f.decided_at),
-            "decisionReason": f.reason, "legalBasis": LEGAL_BASIS_NAMES.get(f.legal_basis, str(f.legal_basis)),
-            "personalInformation": f.personal_information, "personalInformationSubjects": f.subjects,
-            "volume": f.volume, "payloadDigest": f.payload_digest, "declarationHash": f.declaration_hash,
-            "assetLeaf": f.asset_leaf, "assetRoot": f.asset_root, "declaredTx": f.declared_tx,
-            "decidedTx": f.decided_tx, "violations": per_flow.get(f.flow_id, []),
-            "credentialId": f.credential_id, "exporterName": f.exporter_name, "importerName": f.importer_name,
-            "purpose": f.purpose, "dataCategories": f.categories, "receivedDigest": f.received_digest,
-            "rule": findings.get(f.flow_id),
-        })
-        t = totals.setdefault((f.from_j, f.to_j), {"from": f.from_j, "to": f.to_j, "flows": 0, "approved": 0,
-                                                   "pending": 0, "rejected": 0, "volume": 0})
+        edges.append(
+            {
+                "flowId": f.flow_id,
+                "parentFlowId": f.parent_flow_id or None,
+                "from": f.exporter_id,
+                "to": f.importer_id,
+                "fromJurisdiction": f.from_j,
+                "toJurisdiction": f.to_j,
+                "status": DECISION_NAMES[f.decision],
+                "declaredAt": iso(f.declared_at),
+                "decidedAt": iso(f.decided_at),
+                "decisionReason": f.reason,
+                "legalBasis": LEGAL_BASIS_NAMES.get(f.legal_basis, str(f.legal_basis)),
+                "personalInformation": f.personal_information,
+                "personalInformationSubjects": f.subjects,
+                "volume": f.volume,
+                "payloadDigest": f.payload_digest,
+                "declarationHash": f.declaration_hash,
+                "assetLeaf": f.asset_leaf,
+                "assetRoot": f.asset_root,
+                "declaredTx": f.declared_tx,
+                "decidedTx": f.decided_tx,
+                "violations": per_flow.get(f.flow_id, []),
+                "credentialId": f.credential_id,
+                "exporterName": f.exporter_name,
+                "importerName": f.importer_name,
+                "purpose": f.purpose,
+                "dataCategories": f.categories,
+                "receivedDigest": f.received_digest,
+                "rule": findings.get(f.flow_id),
+            }
+        )
+        t = totals.setdefault(
+            (f.from_j, f.to_j),
+            {
+                "from": f.from_j,
+                "to": f.to_j,
+                "flows": 0,
+                "approved": 0,
+                "pending": 0,
+                "rejected": 0,
+                "volume": 0,
+            },
+        )
         t["flows"] += 1
         t[DECISION_NAMES[f.decision]] += 1
         t["volume"] += f.volume
@@ -209,7 +291,7 @@ def build_trace(flows: list[FlowRecord], certs: dict[str, CertState], query: Tra
     return {
         "source": source,
         "query": {k: v for k, v in query.labels.items() if v},
-        "generatedAt": iso(int(datetime.now(timezone.utc).timestamp())),
+        "generatedAt": iso(int(datetime.now(UTC).timestamp())),
         "nodes": sorted(nodes.values(), key=lambda n: n["id"]),
         "edges": edges,
         "totals": sorted(totals.values(), key=lambda t: (t["from"], t["to"])),
@@ -223,17 +305,37 @@ def _violation(f: FlowRecord, kind: str, source: str, message: str, details: dic
     return {"flowId": f.flow_id, "kind": kind, "source": source, "message": message, "details": details}
 
 
-CHAIN_EDGE_FIELDS = ("flowId", "parentFlowId", "from", "to", "fromJurisdiction", "toJurisdiction", "status",
-                     "declaredAt", "decidedAt", "decisionReason", "legalBasis", "personalInformation",
-                     "personalInformationSubjects", "volume", "payloadDigest", "declarationHash", "assetLeaf",
-                     "assetRoot", "declaredTx", "decidedTx")
+CHAIN_EDGE_FIELDS = (
+    "flowId",
+    "parentFlowId",
+    "from",
+    "to",
+    "fromJurisdiction",
+    "toJurisdiction",
+    "status",
+    "declaredAt",
+    "decidedAt",
+    "decisionReason",
+    "legalBasis",
+    "personalInformation",
+    "personalInformationSubjects",
+    "volume",
+    "payloadDigest",
+    "declarationHash",
+    "assetLeaf",
+    "assetRoot",
+    "declaredTx",
+    "decidedTx",
+)
 
 
 def chain_view(trace: dict) -> dict:
     """What the chain alone knows of a trace: the DB's trace and the chain's must agree on it."""
     return {
-        "nodes": sorted(({"id": n["id"], "jurisdictions": n["jurisdictions"]} for n in trace["nodes"]),
-                        key=lambda n: n["id"]),
+        "nodes": sorted(
+            ({"id": n["id"], "jurisdictions": n["jurisdictions"]} for n in trace["nodes"]),
+            key=lambda n: n["id"],
+        ),
         "edges": [{k: e[k] for k in CHAIN_EDGE_FIELDS} for e in trace["edges"]],
         "totals": trace["totals"],
         "violations": sorted((v["flowId"], v["kind"]) for v in trace["violations"] if v["source"] == "chain"),
@@ -266,11 +368,15 @@ async def resolve_organisation(ctx, organisation: str | None) -> str | None:
 
 async def trace_from_db(ctx, query: TraceQuery) -> dict:
     async with ctx.sessions() as s:
-        rows = (await s.execute(
-            select(FlowDeclaration, Credential, Batch)
-            .join(Credential, Credential.id == FlowDeclaration.credential_id)
-            .join(Batch, Batch.id == Credential.batch_id)
-            .where(FlowDeclaration.flow_id.is_not(None)).order_by(FlowDeclaration.flow_id))).all()
+        rows = (
+            await s.execute(
+                select(FlowDeclaration, Credential, Batch)
+                .join(Credential, Credential.id == FlowDeclaration.credential_id)
+                .join(Batch, Batch.id == Credential.batch_id)
+                .where(FlowDeclaration.flow_id.is_not(None))
+                .order_by(FlowDeclaration.flow_id)
+            )
+        ).all()
     flows, certs = [], {}
     rule_flows: list[assess.RuleFlow] = []
     docs: dict[str, dict] = {}
@@ -279,28 +385,63 @@ async def trace_from_db(ctx, query: TraceQuery) -> dict:
         doc = docs.get(cred.id) or docs.setdefault(cred.id, document_of(cred, ctx.deployment))
         declared = unix_time(r.declared_at)
         vf, vu = validity_window(doc)
-        flows.append(FlowRecord(
-            flow_id=r.flow_id, parent_flow_id=r.parent_flow_id or 0, asset_leaf=r.asset_leaf, asset_root=batch.root,
-            exporter_id=participant_hex(d["exporter"]["identifier"]),
-            importer_id=participant_hex(d["importer"]["identifier"]), from_j=d["fromJurisdiction"],
-            to_j=d["toJurisdiction"], decision=r.decision, declared_at=declared, decided_at=unix_time(r.decided_at),
-            reason=r.decision_reason, legal_basis=LEGAL_BASES[d["legalBasis"]],
-            personal_information=d["personalInformation"], subjects=d["personalInformationSubjects"],
-            volume=d["volume"], payload_digest=d["payloadDigest"], declaration_hash=r.declaration_hash,
-            declared_tx=r.tx_hash, decided_tx=r.decision_tx, credential_id=cred.id,
-            exporter_name=d["exporter"]["name"], exporter_identifier=d["exporter"]["identifier"],
-            importer_name=d["importer"]["name"], importer_identifier=d["importer"]["identifier"],
-            purpose=d["purpose"], categories=d["dataCategories"], received_digest=r.received_digest,
-            authorised=authorised(doc["credentialSubject"], d["toJurisdiction"], d["purpose"],
-                                  d["importer"]["identifier"], declared),
-            within_validity=not ((vf is not None and declared < vf) or (vu is not None and declared >= vu)),
-        ))
-        certs[r.asset_leaf] = CertState(status_name(cred, batch),
-                                        unix_time(cred.status_changed_at) if cred.status != 1 else None)
-        rule_flows.append(assess.from_declaration(
-            r.flow_id, flows[-1].exporter_id, d, declared, r.decision == REJECTED, r.decision == PENDING,
-            d.get("classificationLevel", doc["credentialSubject"].get("classificationLevel")),
-            J.customs_area(d["fromJurisdiction"]) == "CN"))
+        flows.append(
+            FlowRecord(
+                flow_id=r.flow_id,
+                parent_flow_id=r.parent_flow_id or 0,
+                asset_leaf=r.asset_leaf,
+                asset_root=batch.root,
+                exporter_id=participant_hex(d["exporter"]["identifier"]),
+                importer_id=participant_hex(d["importer"]["identifier"]),
+                from_j=d["fromJurisdiction"],
+                to_j=d["toJurisdiction"],
+                decision=r.decision,
+                declared_at=declared,
+                decided_at=unix_time(r.decided_at),
+                reason=r.decision_reason,
+                legal_basis=LEGAL_BASES[d["legalBasis"]],
+                personal_information=d["personalInformation"],
+                subjects=d["personalInformationSubjects"],
+                volume=d["volume"],
+                payload_digest=d["payloadDigest"],
+                declaration_hash=r.declaration_hash,
+                declared_tx=r.tx_hash,
+                decided_tx=r.decision_tx,
+                credential_id=cred.id,
+                exporter_name=d["exporter"]["name"],
+                exporter_identifier=d["exporter"]["identifier"],
+                importer_name=d["importer"]["name"],
+                importer_identifier=d["importer"]["identifier"],
+                purpose=d["purpose"],
+                categories=d["dataCategories"],
+                received_digest=r.received_digest,
+                authorised=authorised(
+                    doc["credentialSubject"],
+                    d["toJurisdiction"],
+                    d["purpose"],
+                    d["importer"]["identifier"],
+                    declared,
+                ),
+                within_validity=not (
+                    (vf is not None and declared < vf) or (vu is not None and declared >= vu)
+                ),
+            )
+        )
+        certs[r.asset_leaf] = CertState(
+            status_name(cred, batch), unix_time(cred.status_changed_at) if cred.status != 1 else None
+        )
+        rule_flows.append(
+            assess.from_declaration(
+                r.flow_id,
+                flows[-1].exporter_id,
+                d,
+                declared,
+                r.decision == REJECTED,
+                r.decision == PENDING,
+                d.get("classificationLevel", doc["credentialSubject"].get("classificationLevel")),
+                J.customs_area(d["fromJurisdiction"]) == "CN",
+            )
+        )
     return build_trace(flows, certs, query, "registry", rule_flows)
 
 
@@ -311,10 +452,12 @@ def trace_from_chain(rpc_url: str, deployment, query: TraceQuery, *, step: int =
     from ledger_node.artifacts import load_artifact
 
     w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
-    ledger = w3.eth.contract(address=Web3.to_checksum_address(deployment.data_flow_ledger),
-                             abi=load_artifact("DataFlowLedger").abi)
-    anchors = w3.eth.contract(address=Web3.to_checksum_address(deployment.anchor_registry),
-                              abi=load_artifact("AnchorRegistry").abi)
+    ledger = w3.eth.contract(
+        address=Web3.to_checksum_address(deployment.data_flow_ledger), abi=load_artifact("DataFlowLedger").abi
+    )
+    anchors = w3.eth.contract(
+        address=Web3.to_checksum_address(deployment.anchor_registry), abi=load_artifact("AnchorRegistry").abi
+    )
     head = w3.eth.block_number
     times: dict[int, int] = {}
 
@@ -335,17 +478,33 @@ def trace_from_chain(rpc_url: str, deployment, query: TraceQuery, *, step: int =
     flows: dict[int, FlowRecord] = {}
     for e in logs(ledger.events.FlowDeclared()):
         a, d = e["args"], e["args"]["declaration"]
-        get = (lambda k, i: d[i] if isinstance(d, (tuple, list)) else d[k])
+
+        def get(k: str, i: int, d: Any = d) -> Any:
+            return d[i] if isinstance(d, (tuple, list)) else d[k]
+
         fid = int(a["flowId"])
         flows[fid] = FlowRecord(
-            flow_id=fid, parent_flow_id=int(a["parentFlowId"]), asset_leaf=hexs(a["assetLeaf"]),
-            asset_root=hexs(a["assetRoot"]), exporter_id=hexs(a["exporterId"]), importer_id=hexs(get("importerId", 1)),
-            from_j=J.from_bytes8(get("fromJurisdiction", 2)), to_j=J.from_bytes8(get("toJurisdiction", 3)),
-            decision=PENDING, declared_at=when(e["blockNumber"]), decided_at=None, reason=None,
-            legal_basis=int(get("legalBasis", 4)), personal_information=bool(get("personalInformation", 5)),
-            subjects=int(get("personalInformationSubjects", 6)), volume=int(get("volume", 7)),
-            payload_digest=hexs(get("payloadDigest", 9)), declaration_hash=hexs(get("declarationHash", 10)),
-            declared_tx=hexs(e["transactionHash"]), decided_tx=None)
+            flow_id=fid,
+            parent_flow_id=int(a["parentFlowId"]),
+            asset_leaf=hexs(a["assetLeaf"]),
+            asset_root=hexs(a["assetRoot"]),
+            exporter_id=hexs(a["exporterId"]),
+            importer_id=hexs(get("importerId", 1)),
+            from_j=J.from_bytes8(get("fromJurisdiction", 2)),
+            to_j=J.from_bytes8(get("toJurisdiction", 3)),
+            decision=PENDING,
+            declared_at=when(e["blockNumber"]),
+            decided_at=None,
+            reason=None,
+            legal_basis=int(get("legalBasis", 4)),
+            personal_information=bool(get("personalInformation", 5)),
+            subjects=int(get("personalInformationSubjects", 6)),
+            volume=int(get("volume", 7)),
+            payload_digest=hexs(get("payloadDigest", 9)),
+            declaration_hash=hexs(get("declarationHash", 10)),
+            declared_tx=hexs(e["transactionHash"]),
+            decided_tx=None,
+        )
     for e in logs(ledger.events.FlowDecided()):
         f = flows.get(int(e["args"]["flowId"]))
         if f is None:

@@ -12,7 +12,11 @@ config = context.config
 
 def _include_object(obj, name, type_, reflected, compare_to) -> bool:
     """Leave out of comparisons the foreign keys PostgreSQL checks with triggers (migration 0007)."""
-    if type_ == "foreign_key_constraint" and not reflected and context.get_bind().dialect.name == "postgresql":
+    if (
+        type_ == "foreign_key_constraint"
+        and not reflected
+        and context.get_bind().dialect.name == "postgresql"
+    ):
         from registry.db.models import TRIGGER_CHECKED_KEYS
 
         columns = tuple(c.name for c in obj.columns)
@@ -21,8 +25,12 @@ def _include_object(obj, name, type_, reflected, compare_to) -> bool:
 
 
 def do_run_migrations(connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata(),
-                      render_as_batch=connection.dialect.name == "sqlite", include_object=_include_object)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata(),
+        render_as_batch=connection.dialect.name == "sqlite",
+        include_object=_include_object,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -35,8 +43,9 @@ async def run_async_migrations() -> None:
 
 
 if context.is_offline_mode():
-    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata(),
-                      literal_binds=True)
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata(), literal_binds=True
+    )
     with context.begin_transaction():
         context.run_migrations()
 else:

@@ -8,7 +8,7 @@ SQLite the database's single writer. `verify_chain` recomputes every link.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import rfc8785
 from sqlalchemy import select, text
@@ -26,7 +26,7 @@ def _entry_hash(prev: str, fields: dict) -> str:
 
 def _fields(at: datetime, org_id, actor, action, target, request_id, details) -> dict:
     return {
-        "at": at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "at": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "org_id": org_id,
         "actor": actor,
         "action": action,
@@ -49,13 +49,21 @@ async def append(
     """Add an entry in the caller's transaction (so the write and its audit commit together)."""
     if session.bind.dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_LOCK})
-    prev = (await session.execute(select(AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1))).scalar()
+    prev = (
+        await session.execute(select(AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1))
+    ).scalar()
     prev = prev or GENESIS
-    at = datetime.now(timezone.utc)
+    at = datetime.now(UTC)
     details = details or {}
     entry = AuditEntry(
-        at=at, org_id=org_id, actor=actor, action=action, target=target, request_id=request_id,
-        details=details, prev_hash=prev,
+        at=at,
+        org_id=org_id,
+        actor=actor,
+        action=action,
+        target=target,
+        request_id=request_id,
+        details=details,
+        prev_hash=prev,
         entry_hash=_entry_hash(prev, _fields(at, org_id, actor, action, target, request_id, details)),
     )
     session.add(entry)
@@ -68,8 +76,15 @@ async def verify_chain(session: AsyncSession) -> tuple[bool, int, str]:
     prev = GENESIS
     n = 0
     for e in (await session.execute(select(AuditEntry).order_by(AuditEntry.seq))).scalars():
-        fields = _fields(e.at if e.at.tzinfo else e.at.replace(tzinfo=timezone.utc), e.org_id, e.actor,
-                         e.action, e.target, e.request_id, e.details)
+        fields = _fields(
+            e.at if e.at.tzinfo else e.at.replace(tzinfo=UTC),
+            e.org_id,
+            e.actor,
+            e.action,
+            e.target,
+            e.request_id,
+            e.details,
+        )
         if e.prev_hash != prev or _entry_hash(prev, fields) != e.entry_hash:
             return False, n, f"audit entry {e.seq} does not match the chain"
         prev = e.entry_hash

@@ -16,8 +16,11 @@ async def _suspended_since(ctx, issuer_id: int, number: int) -> tuple[int, int]:
     """(block, unix time) of the issuer's last ``IssuerSuspended`` at or before block ``number``
     (FORMAT.md §8: a verifier offline tells batches anchored before the suspension from later ones)."""
     chain = ctx.chain
-    logs = await chain._rpc(chain.issuers.events.IssuerSuspended().get_logs(
-        argument_filters={"issuerId": issuer_id}, from_block=ctx.deployment.deploy_block, to_block=number))
+    logs = await chain._rpc(
+        chain.issuers.events.IssuerSuspended().get_logs(
+            argument_filters={"issuerId": issuer_id}, from_block=ctx.deployment.deploy_block, to_block=number
+        )
+    )
     if not logs:
         return 0, 0
     block = int(logs[-1]["blockNumber"])
@@ -37,52 +40,103 @@ async def export_bundle(ctx, *, proofs: bool = False) -> dict:
         keys = {}
         for v in range(1, rec[0] + 1):
             k = await chain.call(chain.issuers.functions.issuerKey(i, v), number)
-            keys[v] = IssuerKeyRecord(version=v, account=k[0].lower(), valid_from=k[1], valid_until=k[2],
-                                      sm2_public_key=bytes(k[3]))
-        types = frozenset([t for t in (1, 2, 3)
-                           if await chain.call(chain.issuers.functions.isAllowed(i, t), number)])
+            keys[v] = IssuerKeyRecord(
+                version=v, account=k[0].lower(), valid_from=k[1], valid_until=k[2], sm2_public_key=bytes(k[3])
+            )
+        types = frozenset(
+            [t for t in (1, 2, 3) if await chain.call(chain.issuers.functions.isAllowed(i, t), number)]
+        )
         status = ISSUER_STATUS.get(rec[2], "suspended")
         since = await _suspended_since(ctx, i, number) if status == "suspended" else (0, 0)
-        issuers.append(IssuerRecord(id=i, name=rec[7], uscc=rec[8], suite=SUITES[rec[1]],
-                                    status=status, active_from=rec[4],
-                                    active_until=rec[5], credential_types=types, keys=keys,
-                                    status_block=since[0], status_timestamp=since[1]))
+        issuers.append(
+            IssuerRecord(
+                id=i,
+                name=rec[7],
+                uscc=rec[8],
+                suite=SUITES[rec[1]],
+                status=status,
+                active_from=rec[4],
+                active_until=rec[5],
+                credential_types=types,
+                keys=keys,
+                status_block=since[0],
+                status_timestamp=since[1],
+            )
+        )
     names, issuer_ids = {}, {}
     async with ctx.sessions() as s:
-        for org_id, issuer_id, name in (await s.execute(
-                select(Organisation.id, Organisation.issuer_id, Organisation.name))).all():
+        for org_id, issuer_id, name in (
+            await s.execute(select(Organisation.id, Organisation.issuer_id, Organisation.name))
+        ).all():
             names[org_id], issuer_ids[org_id] = name, issuer_id
         anchors = []
-        for b in (await s.execute(select(Batch).where(Batch.state == "anchored", Batch.block_number <= number)
-                                  .order_by(Batch.block_number))).scalars():
-            anchors.append(AnchorRecord(root=bytes.fromhex(b.root[2:]), issuer_id=issuer_ids[b.issuer_org_id],
-                                        key_version=b.key_version, credential_type=b.credential_type, count=b.count,
-                                        block_number=b.block_number, timestamp=unix_time(b.anchored_at),
-                                        status=b.status, reason=b.status_reason,
-                                        status_timestamp=unix_time(b.status_changed_at) or 0))
+        for b in (
+            await s.execute(
+                select(Batch)
+                .where(Batch.state == "anchored", Batch.block_number <= number)
+                .order_by(Batch.block_number)
+            )
+        ).scalars():
+            anchors.append(
+                AnchorRecord(
+                    root=bytes.fromhex(b.root[2:]),
+                    issuer_id=issuer_ids[b.issuer_org_id],
+                    key_version=b.key_version,
+                    credential_type=b.credential_type,
+                    count=b.count,
+                    block_number=b.block_number,
+                    timestamp=unix_time(b.anchored_at),
+                    status=b.status,
+                    reason=b.status_reason,
+                    status_timestamp=unix_time(b.status_changed_at) or 0,
+                )
+            )
         revoked, suspended = {}, {}
-        for c in (await s.execute(select(Credential.status_index, Credential.status, Credential.status_reason,
-                                         Credential.status_changed_at, Credential.issuer_org_id)
-                                  .where(Credential.status.in_((2, 3))))).all():
-            entry = {"reason": c.status_reason, "timestamp": unix_time(c.status_changed_at) or 0,
-                     "by": names.get(c.issuer_org_id, "")}
+        for c in (
+            await s.execute(
+                select(
+                    Credential.status_index,
+                    Credential.status,
+                    Credential.status_reason,
+                    Credential.status_changed_at,
+                    Credential.issuer_org_id,
+                ).where(Credential.status.in_((2, 3)))
+            )
+        ).all():
+            entry = {
+                "reason": c.status_reason,
+                "timestamp": unix_time(c.status_changed_at) or 0,
+                "by": names.get(c.issuer_org_id, ""),
+            }
             (revoked if c.status == 2 else suspended)[c.status_index] = entry
-        top = (await s.execute(select(Credential.status_index).order_by(Credential.status_index.desc()).limit(1))
-               ).scalar() or 0
+        top = (
+            await s.execute(select(Credential.status_index).order_by(Credential.status_index.desc()).limit(1))
+        ).scalar() or 0
     bits = max(131_072, ((top + 1 + 7) // 8) * 8)
     bundle = build_trust_bundle(
         chain_id=ctx.deployment.chain_id,
         contracts=ctx.deployment.contracts,
-        block={"number": number, "hash": "0x" + bytes(block["hash"]).hex(), "timestamp": int(block["timestamp"]),
-               "stateRoot": "0x" + bytes(block["stateRoot"]).hex()},
-        issuers=issuers, anchors=anchors, revoked=revoked, suspended=suspended, status_list_bits=bits,
+        block={
+            "number": number,
+            "hash": "0x" + bytes(block["hash"]).hex(),
+            "timestamp": int(block["timestamp"]),
+            "stateRoot": "0x" + bytes(block["stateRoot"]).hex(),
+        },
+        issuers=issuers,
+        anchors=anchors,
+        revoked=revoked,
+        suspended=suspended,
+        status_list_bits=bits,
     )
     if proofs:
         from registry.services.bundle_proofs import bundle_issuer_proof, bundle_proof_package
         from verifier import attach_bundle_proofs
 
-        bundle = attach_bundle_proofs(bundle, await bundle_proof_package(ctx, number),
-                                      issuer_proof=await bundle_issuer_proof(ctx, number, list(range(1, count + 1))))
+        bundle = attach_bundle_proofs(
+            bundle,
+            await bundle_proof_package(ctx, number),
+            issuer_proof=await bundle_issuer_proof(ctx, number, list(range(1, count + 1))),
+        )
     return sign_trust_bundle(bundle, bytes.fromhex(ctx.operator_key[2:]))
 
 

@@ -34,7 +34,8 @@ async def bundle_proof_package(ctx, number: int) -> dict:
             select(Batch.root, Credential.target_hash, Credential.subject_hash)
             .join(Credential, Credential.batch_id == Batch.id)
             .where(Batch.state == "anchored", Batch.block_number <= number)
-            .order_by(Batch.id, Credential.id))
+            .order_by(Batch.id, Credential.id)
+        )
         for root_hex, target, subject in rows.all():
             root = bytes.fromhex(root_hex[2:])
             keys.setdefault("0x" + anchor_storage_key(root).hex(), None)
@@ -50,7 +51,7 @@ async def bundle_proof_package(ctx, number: int) -> dict:
     account_proof: list[str] = []
     storage: list[list[str]] = []
     for i in range(0, max(len(slots), 1), _CHUNK):
-        reply = await provider.make_request("eth_getProof", [address, slots[i:i + _CHUNK], hex(number)])
+        reply = await provider.make_request("eth_getProof", [address, slots[i : i + _CHUNK], hex(number)])
         if not isinstance(reply.get("result"), dict):
             raise ChainUnavailable(f"the chain node refused eth_getProof: {reply.get('error')}")
         account_proof = list(reply["result"]["accountProof"])
@@ -61,8 +62,13 @@ async def bundle_proof_package(ctx, number: int) -> dict:
         header = seal_qbft_header(block["result"], DEV_VALIDATOR_KEYS)
     else:  # a Besu QBFT node's own header carries its validators' seals
         header = sealed_header_from_block(block["result"])
-    return build_proof_package(chain_id=ctx.deployment.chain_id, anchor_registry=registry, header=header,
-                               account_proof=account_proof, storage_proofs=storage)
+    return build_proof_package(
+        chain_id=ctx.deployment.chain_id,
+        anchor_registry=registry,
+        header=header,
+        account_proof=account_proof,
+        storage_proofs=storage,
+    )
 
 
 async def bundle_issuer_proof(ctx, number: int, issuer_ids: list[int]) -> dict:
@@ -78,8 +84,10 @@ async def bundle_issuer_proof(ctx, number: int, issuer_ids: list[int]) -> dict:
         if not wanted:
             break
         for i in range(0, len(wanted), _CHUNK):
-            part = wanted[i:i + _CHUNK]
-            reply = await provider.make_request("eth_getProof", [address, ["0x%064x" % x for x in part], hex(number)])
+            part = wanted[i : i + _CHUNK]
+            reply = await provider.make_request(
+                "eth_getProof", [address, [f"0x{x:064x}" for x in part], hex(number)]
+            )
             if not isinstance(reply.get("result"), dict):
                 raise ChainUnavailable(f"the chain node refused eth_getProof: {reply.get('error')}")
             account = list(reply["result"]["accountProof"])

@@ -44,7 +44,9 @@ class SentTx:
 
 
 class ServiceChain:
-    def __init__(self, rpc_url: str, deployment: Deployment, timeout: float = 10.0, batch_calls: int = BATCH_CALLS):
+    def __init__(
+        self, rpc_url: str, deployment: Deployment, timeout: float = 10.0, batch_calls: int = BATCH_CALLS
+    ):
         if batch_calls < 1:
             raise ValueError(f"a batch request carries at least one call, not {batch_calls}")
         self.rpc_url = rpc_url
@@ -53,22 +55,32 @@ class ServiceChain:
         # web3's validation middleware asks the node for its chain id before every eth_call,
         # eth_estimateGas and transaction (a third of an anchor's round trips); a node's chain id
         # does not change, so that one answer is cached (nothing else is).
-        self.w3 = AsyncWeb3(AsyncHTTPProvider(rpc_url, request_kwargs={"timeout": timeout},
-                                              cache_allowed_requests=True, cacheable_requests={RPC.eth_chainId}))
+        self.w3 = AsyncWeb3(
+            AsyncHTTPProvider(
+                rpc_url,
+                request_kwargs={"timeout": timeout},
+                cache_allowed_requests=True,
+                cacheable_requests={RPC.eth_chainId},
+            )
+        )
         self.issuers = self._contract("IssuerRegistry", deployment.issuer_registry)
         self.anchors = self._contract("AnchorRegistry", deployment.anchor_registry)
         self.flows = self._contract("DataFlowLedger", deployment.data_flow_ledger)
         self._nonce_locks: dict[str, asyncio.Lock] = {}
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
-        anchor_of = next(f for f in self.anchors.abi if f.get("type") == "function" and f["name"] == "anchorOf")
+        anchor_of = next(
+            f for f in self.anchors.abi if f.get("type") == "function" and f["name"] == "anchorOf"
+        )
         fields = anchor_of["outputs"][0]["components"]
         self._anchor_of = function_signature_to_4byte_selector("anchorOf(bytes32)").hex()
         self._anchor_fields = tuple(f["name"] for f in fields)
         self._anchor_type = "(" + ",".join(f["type"] for f in fields) + ")"
 
     def _contract(self, name: str, address: str):
-        return self.w3.eth.contract(address=AsyncWeb3.to_checksum_address(address), abi=load_artifact(name).abi)
+        return self.w3.eth.contract(
+            address=AsyncWeb3.to_checksum_address(address), abi=load_artifact(name).abi
+        )
 
     async def close(self) -> None:
         """Close the provider's cached aiohttp sessions (web3 keeps them open), and our own."""
@@ -102,8 +114,10 @@ class ServiceChain:
             return await awaitable
         except (ContractCustomError, ContractLogicError) as exc:
             raise _as_rejected(exc) from None
-        except (OSError, asyncio.TimeoutError) as exc:
-            raise ChainUnavailable(f"chain node at {self.rpc_url} unreachable: {type(exc).__name__}") from None
+        except (TimeoutError, OSError) as exc:
+            raise ChainUnavailable(
+                f"chain node at {self.rpc_url} unreachable: {type(exc).__name__}"
+            ) from None
         except Exception as exc:
             if type(exc).__module__.startswith(("aiohttp", "web3")) and not isinstance(exc, Web3RPCError):
                 raise ChainUnavailable(f"chain node at {self.rpc_url} unreachable: {exc}") from None
@@ -122,14 +136,21 @@ class ServiceChain:
 
     async def anchors_of(self, roots: list[str]) -> list[dict | None]:
         """:meth:`anchor_of` of every root, asked in one batch request."""
-        calls = [("eth_call", [{"to": self.deployment.anchor_registry, "data": "0x" + self._anchor_of + r[2:]},
-                               "latest"]) for r in roots]
+        calls = [
+            (
+                "eth_call",
+                [{"to": self.deployment.anchor_registry, "data": "0x" + self._anchor_of + r[2:]}, "latest"],
+            )
+            for r in roots
+        ]
         out: list[dict | None] = []
         for result, error in await self.batch(calls):
             if error is not None:
                 raise _as_rejected_error(error)
             (rec,) = abi_decode([self._anchor_type], bytes.fromhex(result[2:]))
-            out.append(dict(zip(self._anchor_fields, rec)) if rec[self._anchor_fields.index("status")] else None)
+            out.append(
+                dict(zip(self._anchor_fields, rec)) if rec[self._anchor_fields.index("status")] else None
+            )
         return out
 
     # -- JSON-RPC batches -------------------------------------------------------------------
@@ -142,23 +163,28 @@ class ServiceChain:
         Raises ChainUnavailable if the node cannot be reached or does not answer every call."""
         out: list[tuple[Any, dict | None]] = []
         for start in range(0, len(calls), self.batch_calls):
-            part = calls[start:start + self.batch_calls]
+            part = calls[start : start + self.batch_calls]
             body = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(part)]
             if self._session is None or self._session.closed:
                 self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
             try:
                 async with self._session.post(self.rpc_url, json=body) as response:
                     if response.status != 200:
-                        raise ChainUnavailable(f"chain node at {self.rpc_url} answered HTTP {response.status}")
+                        raise ChainUnavailable(
+                            f"chain node at {self.rpc_url} answered HTTP {response.status}"
+                        )
                     answer = await response.json(content_type=None)
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError) as exc:
-                raise ChainUnavailable(f"chain node at {self.rpc_url} unreachable: {type(exc).__name__}") from None
+            except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+                raise ChainUnavailable(
+                    f"chain node at {self.rpc_url} unreachable: {type(exc).__name__}"
+                ) from None
             if not isinstance(answer, list):  # a node refusing the whole batch answers one error object
                 error = answer.get("error") if isinstance(answer, dict) else answer
                 raise ChainUnavailable(
                     f"chain node at {self.rpc_url} refused a batch request of {len(part)} calls: {error} (a node "
                     "that limits batch requests, as Besu's --rpc-http-max-batch-size does, needs "
-                    "CERTLEDGER_RPC_BATCH_CALLS at or below its limit)")
+                    "CERTLEDGER_RPC_BATCH_CALLS at or below its limit)"
+                )
             by_id = {a.get("id"): a for a in answer if isinstance(a, dict)}
             for i in range(len(part)):
                 a = by_id.get(i)
@@ -171,24 +197,35 @@ class ServiceChain:
         """eth_call of each transaction ``data`` to the AnchorRegistry from the account of ``key``,
         in one batch request: per call None, or the refusal (custom error decoded) it would meet."""
         sender = address_of(key)
-        calls = [("eth_call", [{"from": sender, "to": self.deployment.anchor_registry, "data": "0x" + d.hex()},
-                               "latest"]) for d in datas]
+        calls = [
+            (
+                "eth_call",
+                [{"from": sender, "to": self.deployment.anchor_registry, "data": "0x" + d.hex()}, "latest"],
+            )
+            for d in datas
+        ]
         return [None if error is None else _as_rejected_error(error) for _, error in await self.batch(calls)]
 
     @staticmethod
     def anchor_data(root: str, credential_type: int, count: int) -> bytes:
         """Transaction data of ``AnchorRegistry.anchor(root, credentialType, count)``."""
-        return _ANCHOR + abi_encode(["bytes32", "uint16", "uint32"], [bytes.fromhex(root[2:]), credential_type, count])
+        return _ANCHOR + abi_encode(
+            ["bytes32", "uint16", "uint32"], [bytes.fromhex(root[2:]), credential_type, count]
+        )
 
     async def next_nonce_and_fee(self, address: str) -> tuple[int, dict[str, int]]:
         """The account's next pending nonce and the fee fields of a transaction now, in one batch request."""
-        (count, e1), (block, e2), (price, e3) = await self.batch([
-            ("eth_getTransactionCount", [address, "pending"]),
-            ("eth_getBlockByNumber", ["latest", False]),
-            ("eth_gasPrice", []),
-        ])
+        (count, e1), (block, e2), (price, e3) = await self.batch(
+            [
+                ("eth_getTransactionCount", [address, "pending"]),
+                ("eth_getBlockByNumber", ["latest", False]),
+                ("eth_gasPrice", []),
+            ]
+        )
         if e1 or e2 or e3 or block is None:
-            raise ChainUnavailable(f"chain node at {self.rpc_url} did not give nonce and fee: {e1 or e2 or e3}")
+            raise ChainUnavailable(
+                f"chain node at {self.rpc_url} did not give nonce and fee: {e1 or e2 or e3}"
+            )
         base = block.get("baseFeePerGas")
         return int(count, 16), _fee(None if base is None else int(base, 16), int(price, 16))
 
@@ -201,8 +238,15 @@ class ServiceChain:
         out = []
         for i, data in enumerate(datas):
             nonce = count + i
-            tx = {"to": self.anchors.address, "data": data, "nonce": nonce,
-                  "chainId": self.chain_id, "value": 0, "gas": gas, **fee}
+            tx = {
+                "to": self.anchors.address,
+                "data": data,
+                "nonce": nonce,
+                "chainId": self.chain_id,
+                "value": 0,
+                "gas": gas,
+                **fee,
+            }
             raw, tx_hash = await sign_tx(key, tx)
             out.append(SentTx(raw, tx_hash, nonce, sender))
         return out
@@ -221,9 +265,15 @@ class ServiceChain:
         for result, error in await self.batch([("eth_getTransactionReceipt", [h]) for h in tx_hashes]):
             if error is not None:
                 raise ChainUnavailable(f"chain node at {self.rpc_url} refused a receipt request: {error}")
-            out.append(None if result is None else {
-                "status": int(result["status"], 16), "blockNumber": int(result["blockNumber"], 16),
-                "transactionHash": result["transactionHash"]})
+            out.append(
+                None
+                if result is None
+                else {
+                    "status": int(result["status"], 16),
+                    "blockNumber": int(result["blockNumber"], 16),
+                    "transactionHash": result["transactionHash"],
+                }
+            )
         return out
 
     async def block_timestamp(self, number: int) -> int:
@@ -232,7 +282,9 @@ class ServiceChain:
 
     async def logs(self, event, from_block: int, **filters) -> list:
         """An event's logs from ``from_block`` on whose indexed arguments match ``filters``."""
-        return list(await self._rpc(event().get_logs(from_block=from_block, argument_filters=filters or None)))
+        return list(
+            await self._rpc(event().get_logs(from_block=from_block, argument_filters=filters or None))
+        )
 
     async def batch_status_time(self, root: bytes, from_block: int) -> int:
         """Unix time of the block of the batch's latest ``BatchStatusChanged`` event (0: none)."""
@@ -254,11 +306,15 @@ class ServiceChain:
         }
         if gas is None:
             try:
-                gas = int(await self.w3.eth.estimate_gas({"from": sender, "to": tx["to"], "data": tx["data"]}))
+                gas = int(
+                    await self.w3.eth.estimate_gas({"from": sender, "to": tx["to"], "data": tx["data"]})
+                )
             except (ContractCustomError, ContractLogicError, Web3RPCError) as exc:
                 raise _as_rejected(exc) from None
-            except (OSError, asyncio.TimeoutError) as exc:
-                raise ChainUnavailable(f"chain node at {self.rpc_url} unreachable: {type(exc).__name__}") from None
+            except (TimeoutError, OSError) as exc:
+                raise ChainUnavailable(
+                    f"chain node at {self.rpc_url} unreachable: {type(exc).__name__}"
+                ) from None
             gas = gas * 12 // 10 + 10_000
         tx["gas"] = gas
         block = await self._rpc(self.w3.eth.get_block("latest"))
@@ -302,8 +358,14 @@ class ServiceChain:
         except TransactionNotFound:
             return None
 
-    async def transact(self, key: TxSigner, fn, *, timeout: float = 60.0,
-                       before_send: Callable[[SentTx], Awaitable[None]] | None = None) -> dict:
+    async def transact(
+        self,
+        key: TxSigner,
+        fn,
+        *,
+        timeout: float = 60.0,
+        before_send: Callable[[SentTx], Awaitable[None]] | None = None,
+    ) -> dict:
         """Sign, send and wait for a transaction; raise ChainRejected with the decoded custom error.
 
         ``before_send`` receives the signed transaction before it leaves (an outbox: the caller
@@ -321,8 +383,9 @@ class ServiceChain:
             if rec is not None:
                 break
             if asyncio.get_running_loop().time() > deadline:
-                raise ChainUnavailable(f"transaction {tx.tx_hash} not mined within {timeout:g} s",
-                                       details={"txHash": tx.tx_hash})
+                raise ChainUnavailable(
+                    f"transaction {tx.tx_hash} not mined within {timeout:g} s", details={"txHash": tx.tx_hash}
+                )
             await asyncio.sleep(0.05)
         if rec["status"] != 1:
             raise ChainRejected(f"transaction {tx.tx_hash} failed on-chain")
@@ -331,7 +394,11 @@ class ServiceChain:
 
 def address_of(key: TxSigner) -> str:
     """The account that ``key`` signs for."""
-    return AsyncWeb3.to_checksum_address(key.address) if isinstance(key, RemoteSigner) else Account.from_key(key).address
+    return (
+        AsyncWeb3.to_checksum_address(key.address)
+        if isinstance(key, RemoteSigner)
+        else Account.from_key(key).address
+    )
 
 
 async def sign_tx(key: TxSigner, tx: dict) -> tuple[bytes, str]:
@@ -363,8 +430,11 @@ def _as_rejected_error(error: dict) -> ChainRejected:
     data = error.get("data")
     if isinstance(data, dict):
         data = data.get("data")
-    rev = (decode_revert(data) if isinstance(data, str) and data.startswith("0x")
-           else RevertError("Reverted", {"message": str(error.get("message") or error)}))
+    rev = (
+        decode_revert(data)
+        if isinstance(data, str) and data.startswith("0x")
+        else RevertError("Reverted", {"message": str(error.get("message") or error)})
+    )
     return _rejected(rev)
 
 

@@ -47,8 +47,11 @@ def prepare_chain(settings: Settings) -> tuple[str, Deployment]:
     node = AnvilNode(settings.data_dir, port=settings.node_port)
     status = node.start()
     chain = Chain(status.rpc_url)
-    deployment, _ = deploy(chain, settings.governance_key.get_secret_value() if settings.governance_key
-                           else DEV_KEYS[0], settings.manifest_path)
+    deployment, _ = deploy(
+        chain,
+        settings.governance_key.get_secret_value() if settings.governance_key else DEV_KEYS[0],
+        settings.manifest_path,
+    )
     check_manifest(chain, deployment, settings.manifest_path)
     return status.rpc_url, deployment
 
@@ -84,8 +87,9 @@ class ServiceContext:
         self.verifier_cache.invalidate()
 
     @classmethod
-    async def create(cls, settings: Settings, *, rpc_url: str | None = None,
-                     deployment: Deployment | None = None) -> "ServiceContext":
+    async def create(
+        cls, settings: Settings, *, rpc_url: str | None = None, deployment: Deployment | None = None
+    ) -> ServiceContext:
         from registry.db.migrate import upgrade
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -94,15 +98,23 @@ class ServiceContext:
         if rpc_url is None or deployment is None:
             rpc_url, deployment = await asyncio.to_thread(prepare_chain, settings)
         engine = make_engine(url)
-        gov = (settings.governance_key.get_secret_value() if settings.governance_key else None)
+        gov = settings.governance_key.get_secret_value() if settings.governance_key else None
         if gov is None:
             if deployment.chain_id != DEV_CHAIN_ID:
                 raise BadRequest("CERTLEDGER_GOVERNANCE_KEY is required outside the development chain")
             gov = DEV_KEYS[0]
         chain = ServiceChain(rpc_url, deployment, batch_calls=settings.rpc_batch_calls)
-        ctx = cls(settings=settings, engine=engine, sessions=make_sessionmaker(engine), rpc_url=rpc_url,
-                  deployment=deployment, chain=chain, governance_key=gov, operator_key=_operator_key(settings),
-                  write_gate=asyncio.Lock() if engine.dialect.name == "sqlite" else None)
+        ctx = cls(
+            settings=settings,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            rpc_url=rpc_url,
+            deployment=deployment,
+            chain=chain,
+            governance_key=gov,
+            operator_key=_operator_key(settings),
+            write_gate=asyncio.Lock() if engine.dialect.name == "sqlite" else None,
+        )
         return ctx
 
     @asynccontextmanager
@@ -150,7 +162,9 @@ class ServiceContext:
             from verifier.uscc import is_valid_uscc
 
             if not is_valid_uscc(org.identifier):
-                raise BadRequest(f"{org.identifier!r} is not a valid unified social credit code (GB 32100-2015)")
+                raise BadRequest(
+                    f"{org.identifier!r} is not a valid unified social credit code (GB 32100-2015)"
+                )
         chain = self.chain
         if not await chain.is_up():
             raise ChainUnavailable("the chain node is unreachable: onboarding needs it, try again later")
@@ -158,26 +172,41 @@ class ServiceContext:
         if gas_price > 0:
             gov = Account.from_key(self.governance_key).address
             nonce = await chain.w3.eth.get_transaction_count(gov, "pending")
-            tx = {"to": key.address, "value": DEV_FUNDING_WEI if self.deployment.chain_id == DEV_CHAIN_ID
-                  else 10**18, "gas": 21000, "gasPrice": gas_price * 2, "nonce": nonce,
-                  "chainId": self.deployment.chain_id}
+            tx = {
+                "to": key.address,
+                "value": DEV_FUNDING_WEI if self.deployment.chain_id == DEV_CHAIN_ID else 10**18,
+                "gas": 21000,
+                "gasPrice": gas_price * 2,
+                "nonce": nonce,
+                "chainId": self.deployment.chain_id,
+            }
             signed = Account.sign_transaction(tx, self.governance_key)
             await chain.send_raw(bytes(signed.raw_transaction))
             await _wait(chain, "0x" + bytes(signed.hash).hex())
         if "issuer" in org.roles:
             sm2 = bytes.fromhex(key.sm2_public_key[2:]) if key.sm2_public_key else b""
             fn = chain.issuers.functions.registerIssuer(
-                key.address, org.name, org.identifier,
+                key.address,
+                org.name,
+                org.identifier,
                 [CREDENTIAL_TYPE_CODES[t] for t in credential_types],
-                SUITE_CODES[org.suite or "secp256k1"], sm2, 0, 0)
+                SUITE_CODES[org.suite or "secp256k1"],
+                sm2,
+                0,
+                0,
+            )
             rec = await chain.transact(self.governance_key, fn)
             events = chain.issuers.events.IssuerRegistered().process_receipt(rec, errors=DISCARD)
             org.issuer_id = int(events[0]["args"]["issuerId"])
         if "exporter" in org.roles:
-            await chain.transact(self.governance_key, chain.flows.functions.registerParticipant(
-                key.address, participant_id(org.identifier)))
+            await chain.transact(
+                self.governance_key,
+                chain.flows.functions.registerParticipant(key.address, participant_id(org.identifier)),
+            )
         if "regulator" in org.roles:
-            await chain.transact(self.governance_key, chain.flows.functions.grantRole(REGULATOR_ROLE, key.address))
+            await chain.transact(
+                self.governance_key, chain.flows.functions.grantRole(REGULATOR_ROLE, key.address)
+            )
 
 
 async def _wait(chain: ServiceChain, tx_hash: str, timeout: float = 60) -> dict:
@@ -203,4 +232,6 @@ def _operator_key(settings: Settings) -> str:
     try:
         return decrypt_secret(path.read_text(), passphrase)
     except ValueError:
-        raise Conflict(f"cannot open the operator keystore {path}: wrong CERTLEDGER_KEYSTORE_PASSPHRASE") from None
+        raise Conflict(
+            f"cannot open the operator keystore {path}: wrong CERTLEDGER_KEYSTORE_PASSPHRASE"
+        ) from None

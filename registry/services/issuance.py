@@ -15,7 +15,7 @@ import asyncio
 import logging
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -55,10 +55,14 @@ def document_of(cred: Credential, deployment) -> dict:
 
 async def reserve_status_indexes(session: AsyncSession, n: int) -> int:
     """Reserve n consecutive status-list indexes; returns the first. Row-locked on PostgreSQL."""
-    row = (await session.execute(
-        update(Counter).where(Counter.name == "status_index").values(value=Counter.value + n)
-        .returning(Counter.value)
-    )).scalar()
+    row = (
+        await session.execute(
+            update(Counter)
+            .where(Counter.name == "status_index")
+            .values(value=Counter.value + n)
+            .returning(Counter.value)
+        )
+    ).scalar()
     if row is None:
         raise RuntimeError("the status_index counter is missing: run `certledger db upgrade`")
     return row - n
@@ -74,8 +78,10 @@ class Issuance:
         if self._pool is None:
             import multiprocessing
 
-            self._pool = ProcessPoolExecutor(max_workers=max(2, (multiprocessing.cpu_count() or 2)),
-                                             mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                max_workers=max(2, (multiprocessing.cpu_count() or 2)),
+                mp_context=multiprocessing.get_context("spawn"),
+            )
         return self._pool
 
     def _checkpoint_later(self) -> None:
@@ -102,19 +108,40 @@ class Issuance:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
 
-    def _chunks(self, items: list, from_text: bool, type_name: str, suite: str, issuer: dict, dep: dict,
-                first: int, sqlite: bool) -> list[asyncio.Future]:
+    def _chunks(
+        self,
+        items: list,
+        from_text: bool,
+        type_name: str,
+        suite: str,
+        issuer: dict,
+        dep: dict,
+        first: int,
+        sqlite: bool,
+    ) -> list[asyncio.Future]:
         """One future per chunk of the upload's items, started now: (the chunk's first position,
         :func:`prepare_upload` of it) — in the worker processes, or for a small upload here."""
         loop = asyncio.get_running_loop()
         if len(items) < POOL_THRESHOLD:
             done = loop.create_future()
-            done.set_result((0, prepare_upload(items, from_text, type_name, suite, issuer, dep, first, sqlite)))
+            done.set_result(
+                (0, prepare_upload(items, from_text, type_name, suite, issuer, dep, first, sqlite))
+            )
             return [done]
 
         async def one(start: int):
-            return start, await loop.run_in_executor(self.pool(), prepare_upload, items[start:start + CHUNK],
-                                                     from_text, type_name, suite, issuer, dep, first + start, sqlite)
+            return start, await loop.run_in_executor(
+                self.pool(),
+                prepare_upload,
+                items[start : start + CHUNK],
+                from_text,
+                type_name,
+                suite,
+                issuer,
+                dep,
+                first + start,
+                sqlite,
+            )
 
         return [asyncio.ensure_future(one(start)) for start in range(0, len(items), CHUNK)]
 
@@ -132,16 +159,29 @@ class Issuance:
                 seen.add(cid)
                 fresh.append(k)
         for j in range(0, len(fresh), 1000):
-            part = fresh[j:j + 1000]
-            taken = set((await s.execute(select(Credential.id).where(
-                Credential.id.in_([prepared[k][0] for k in part])))).scalars())
+            part = fresh[j : j + 1000]
+            taken = set(
+                (
+                    await s.execute(
+                        select(Credential.id).where(Credential.id.in_([prepared[k][0] for k in part]))
+                    )
+                ).scalars()
+            )
             for k in part:
                 if prepared[k][0] in taken:
                     prepared[k] = [f"a credential with id {prepared[k][0]} exists already"]
 
-    async def accept(self, principal: Principal, type_name: str, records: list[Any] | None = None, *,
-                     atomic: bool, request_id: str, texts: list[str] | None = None,
-                     lines: list[int] | None = None) -> AcceptResult:
+    async def accept(
+        self,
+        principal: Principal,
+        type_name: str,
+        records: list[Any] | None = None,
+        *,
+        atomic: bool,
+        request_id: str,
+        texts: list[str] | None = None,
+        lines: list[int] | None = None,
+    ) -> AcceptResult:
         """Validate, prepare and store an upload as accepted credentials: ``records``, or ``texts``,
         each a record's JSON text (a JSON Lines upload: the workers decode them), with ``lines``
         the line number of each in the upload (for naming a text that is not JSON: that refuses
@@ -151,7 +191,9 @@ class Issuance:
             raise ValueError("give records or texts")
         items: list[Any] = records if records is not None else texts  # type: ignore[assignment]
         if type_name not in CREDENTIAL_TYPE_CODES:
-            raise BadRequest(f"unknown credential type {type_name!r}: choose from {', '.join(CREDENTIAL_TYPE_CODES)}")
+            raise BadRequest(
+                f"unknown credential type {type_name!r}: choose from {', '.join(CREDENTIAL_TYPE_CODES)}"
+            )
         if not principal.has("issuer"):
             raise Forbidden("only an issuer organisation may issue credentials")
         if not items:
@@ -164,8 +206,11 @@ class Issuance:
             raise Forbidden(f"{org.name} is not registered as an issuer on-chain")
         if code not in (org.credential_types or []):
             raise Forbidden(f"{org.name} may not issue {type_name}")
-        issuer = {"id": f"did:certledger:{ctx.deployment.chain_id}:issuer:{org.issuer_id}", "name": org.name,
-                  "unifiedSocialCreditCode": org.identifier}
+        issuer = {
+            "id": f"did:certledger:{ctx.deployment.chain_id}:issuer:{org.issuer_id}",
+            "name": org.name,
+            "unifiedSocialCreditCode": org.identifier,
+        }
         dep = {"chainId": ctx.deployment.chain_id, "anchorRegistry": ctx.deployment.anchor_registry}
         suite = org.suite or "secp256k1"
         n = len(items)
@@ -189,7 +234,7 @@ class Issuance:
                 # the pipeline need not rewrite them (seal_due would set batch_id on each row later).
                 sealer = _UploadSealer(s, org.id, code, size) if n >= size else None
                 writer = await _RowWriter.open(s)
-                now_ = datetime.now(timezone.utc)
+                now_ = datetime.now(UTC)
                 fixed = (org.id, code, sqlite_datetime(now_) if sqlite else now_, 1, 0)  # FIXED_FIELDS
                 # rows are written chunk by chunk as the workers finish them, in one transaction
                 for chunk in chunks:
@@ -210,13 +255,25 @@ class Issuance:
                         batch_ids = await sealer.assign(leaves) if sealer is not None else None
                         await writer.write(rows, batch_ids)
                 if atomic and problems:  # (every chunk was checked: each invalid record is named)
-                    raise ValidationFailed(f"{len(problems)} of {n} records are invalid; nothing was issued",
-                                           details=_problem_list(problems))
+                    raise ValidationFailed(
+                        f"{len(problems)} of {n} records are invalid; nothing was issued",
+                        details=_problem_list(problems),
+                    )
                 sealed = await sealer.finish() if sealer is not None else 0
-                await audit.append(s, actor=principal.org_name, action="issue", target=f"{type_name}:{len(accepted)}",
-                                   request_id=request_id, org_id=principal.org_id,
-                                   details={"count": len(accepted), "rejected": len(problems),
-                                            "first": accepted[0][1] if accepted else None, "sealedBatches": sealed})
+                await audit.append(
+                    s,
+                    actor=principal.org_name,
+                    action="issue",
+                    target=f"{type_name}:{len(accepted)}",
+                    request_id=request_id,
+                    org_id=principal.org_id,
+                    details={
+                        "count": len(accepted),
+                        "rejected": len(problems),
+                        "first": accepted[0][1] if accepted else None,
+                        "sealedBatches": sealed,
+                    },
+                )
         finally:  # refused part-way: the chunks still in the workers are not waited for
             for chunk in chunks:
                 chunk.cancel()
@@ -246,19 +303,25 @@ class _RowWriter:
         self.conn, self.sqlite = conn, sqlite
 
     @classmethod
-    async def open(cls, session: AsyncSession) -> "_RowWriter":
+    async def open(cls, session: AsyncSession) -> _RowWriter:
         conn = await session.connection()
         return cls(conn, conn.dialect.name == "sqlite")
 
     async def write(self, rows: list[tuple], batch_ids: list[int] | None) -> None:
-        values = [row + (b,) for row, b in zip(rows, batch_ids)] if batch_ids else [row + (None,) for row in rows]
+        values = (
+            [row + (b,) for row, b in zip(rows, batch_ids)] if batch_ids else [row + (None,) for row in rows]
+        )
         if self.sqlite:
-            sql = (f"INSERT INTO credentials ({', '.join(self.COLUMNS)}) "
-                   f"VALUES ({', '.join('?' * len(self.COLUMNS))})")
+            sql = (
+                f"INSERT INTO credentials ({', '.join(self.COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(self.COLUMNS))})"
+            )
             await self.conn.exec_driver_sql(sql, values)
         else:
             raw = await self.conn.get_raw_connection()
-            await raw.driver_connection.copy_records_to_table("credentials", records=values, columns=self.COLUMNS)
+            await raw.driver_connection.copy_records_to_table(
+                "credentials", records=values, columns=self.COLUMNS
+            )
 
 
 class _UploadSealer:
@@ -283,14 +346,21 @@ class _UploadSealer:
             if self.batch is None or len(self.leaves) == self.size:
                 if self.batch is not None:
                     self._close()
-                self.batch = Batch(issuer_org_id=self.org_id, credential_type=self.ctype, state="sealed",
-                                   count=self.size, created_at=datetime.now(timezone.utc), attempts=0, status=1,
-                                   status_reason=0)
+                self.batch = Batch(
+                    issuer_org_id=self.org_id,
+                    credential_type=self.ctype,
+                    state="sealed",
+                    count=self.size,
+                    created_at=datetime.now(UTC),
+                    attempts=0,
+                    status=1,
+                    status_reason=0,
+                )
                 self.s.add(self.batch)
                 await self.s.flush()
                 self.leaves = []
             take = min(n - len(out), self.size - len(self.leaves))
-            self.leaves += leaves[len(out):len(out) + take]
+            self.leaves += leaves[len(out) : len(out) + take]
             out += [self.batch.id] * take
         return out
 
@@ -305,8 +375,9 @@ class _UploadSealer:
                 self._close()
                 await self.s.flush()
             else:
-                await self.s.execute(update(Credential).where(Credential.batch_id == self.batch.id)
-                                     .values(batch_id=None))
+                await self.s.execute(
+                    update(Credential).where(Credential.batch_id == self.batch.id).values(batch_id=None)
+                )
                 await self.s.delete(self.batch)
                 await self.s.flush()
         return self.full

@@ -5,7 +5,7 @@ change another issuer's credential, because it would have to sign with that issu
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import update
 
@@ -20,9 +20,17 @@ from verifier.issuance import leaf_hash
 ACTIONS = {"revoke": 2, "suspend": 3, "reinstate": 1}
 #: What the contract answers when the requested status already holds on-chain.
 _ALREADY = {"AlreadyRevoked", "AlreadySuspended", "NotSuspended"}
-REASONS = {"unspecified": 0, "keyCompromise": 1, "superseded": 2, "cessationOfOperation": 3,
-           "affiliationChanged": 4, "privilegeWithdrawn": 5, "dataInaccurate": 6, "holderRequest": 7,
-           "courtOrder": 8}
+REASONS = {
+    "unspecified": 0,
+    "keyCompromise": 1,
+    "superseded": 2,
+    "cessationOfOperation": 3,
+    "affiliationChanged": 4,
+    "privilegeWithdrawn": 5,
+    "dataInaccurate": 6,
+    "holderRequest": 7,
+    "courtOrder": 8,
+}
 
 
 def forget_verifier(ctx) -> None:
@@ -46,8 +54,12 @@ async def _signer(ctx, session, principal: Principal, issuer_org_id: int) -> TxS
     if principal.has("admin"):
         return ctx.governance_key
     if principal.has("issuer") and principal.org_id == issuer_org_id:
-        _, key, _ = await signing_key(session, principal.org_id, ctx.settings.passphrase(),
-                                      signer_timeout=ctx.settings.signer_timeout_seconds)
+        _, key, _ = await signing_key(
+            session,
+            principal.org_id,
+            ctx.settings.passphrase(),
+            signer_timeout=ctx.settings.signer_timeout_seconds,
+        )
         return key
     raise Forbidden("only the issuing organisation (or an admin) may change this status")
 
@@ -60,15 +72,18 @@ def _already(exc: ChainRejected, action: str, chain_status: int) -> bool:
 _NAMES = {1: "valid", 2: "revoked", 3: "suspended"}
 
 
-async def change_credential(ctx, principal: Principal, credential_id: str, action: str, reason,
-                            request_id: str) -> dict:
+async def change_credential(
+    ctx, principal: Principal, credential_id: str, action: str, reason, request_id: str
+) -> dict:
     code = reason_code(reason)
     async with ctx.sessions() as s:
         cred = await load_credential(s, credential_id)
         key = await _signer(ctx, s, principal, cred.issuer_org_id)
         batch = await s.get(Batch, cred.batch_id) if cred.batch_id else None
         if batch is None or batch.state != "anchored":
-            raise Conflict(f"credential {credential_id} is not anchored yet; its status can change once it is")
+            raise Conflict(
+                f"credential {credential_id} is not anchored yet; its status can change once it is"
+            )
         target, subject = bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:])
         leaf = leaf_hash(target, subject)
         root = bytes.fromhex(batch.root[2:])
@@ -87,11 +102,24 @@ async def change_credential(ctx, principal: Principal, credential_id: str, actio
         st, why, ts = await ctx.chain.call(ctx.chain.anchors.functions.credentialStatusOf(root, leaf))
         return st or 1, why, ts
 
-    return await _change(ctx, principal, "credential", credential_id, action, code, key, fn, request_id,
-                         db_status=cred.status, on_chain=on_chain)
+    return await _change(
+        ctx,
+        principal,
+        "credential",
+        credential_id,
+        action,
+        code,
+        key,
+        fn,
+        request_id,
+        db_status=cred.status,
+        on_chain=on_chain,
+    )
 
 
-async def change_batch(ctx, principal: Principal, batch_id: int, action: str, reason, request_id: str) -> dict:
+async def change_batch(
+    ctx, principal: Principal, batch_id: int, action: str, reason, request_id: str
+) -> dict:
     code = reason_code(reason)
     async with ctx.sessions() as s:
         batch = await s.get(Batch, batch_id)
@@ -105,8 +133,11 @@ async def change_batch(ctx, principal: Principal, batch_id: int, action: str, re
         root_hex = batch.root
         root = bytes.fromhex(root_hex[2:])
     f = ctx.chain.anchors.functions
-    fn = {"revoke": lambda: f.revokeBatch(root, code), "suspend": lambda: f.suspendBatch(root, code),
-          "reinstate": lambda: f.reinstateBatch(root)}.get(action)
+    fn = {
+        "revoke": lambda: f.revokeBatch(root, code),
+        "suspend": lambda: f.suspendBatch(root, code),
+        "reinstate": lambda: f.reinstateBatch(root),
+    }.get(action)
     if fn is None:
         raise BadRequest(f"unknown action {action!r}")
 
@@ -115,10 +146,25 @@ async def change_batch(ctx, principal: Principal, batch_id: int, action: str, re
         if not anchor:
             return 0, 0, 0
         # the anchor record keeps no date for its status: the latest BatchStatusChanged block has it
-        return anchor["status"], anchor["reason"], await ctx.chain.batch_status_time(root, anchor["blockNumber"])
+        return (
+            anchor["status"],
+            anchor["reason"],
+            await ctx.chain.batch_status_time(root, anchor["blockNumber"]),
+        )
 
-    return await _change(ctx, principal, "batch", str(batch_id), action, code, key, fn(), request_id,
-                         db_status=batch.status, on_chain=on_chain)
+    return await _change(
+        ctx,
+        principal,
+        "batch",
+        str(batch_id),
+        action,
+        code,
+        key,
+        fn(),
+        request_id,
+        db_status=batch.status,
+        on_chain=on_chain,
+    )
 
 
 class ChangeUnconfirmed(Conflict):
@@ -127,8 +173,20 @@ class ChangeUnconfirmed(Conflict):
     code = "change_unconfirmed"
 
 
-async def _change(ctx, principal: Principal, kind: str, target: str, action: str, code: int, key: str, fn,
-                  request_id: str, *, db_status: int, on_chain) -> dict:
+async def _change(
+    ctx,
+    principal: Principal,
+    kind: str,
+    target: str,
+    action: str,
+    code: int,
+    key: str,
+    fn,
+    request_id: str,
+    *,
+    db_status: int,
+    on_chain,
+) -> dict:
     """Send the change (its signed transaction recorded in the outbox first), then apply it
     to the DB. The chain decides; the DB follows."""
     async with ctx.sessions() as s:
@@ -136,25 +194,36 @@ async def _change(ctx, principal: Principal, kind: str, target: str, action: str
     if waiting is not None:
         raise ChangeUnconfirmed(
             f"an earlier change of {kind} {target} (transaction {waiting}) is not mined yet; the registry applies "
-            "it by itself once it is", details={"txHash": waiting})
+            "it by itself once it is",
+            details={"txHash": waiting},
+        )
     pending_id: int | None = None
 
     async def record(tx) -> None:
         nonlocal pending_id
         async with ctx.sessions() as s, s.begin():
             pending_id = await outbox.record_sent(
-                s, outbox.Kind.STATUS_CHANGE, f"{kind}:{target}",
+                s,
+                outbox.Kind.STATUS_CHANGE,
+                f"{kind}:{target}",
                 {"action": action, "reason": code, "actor": principal.org_name, "request_id": request_id},
-                tx, org_id=principal.org_id, wait=ctx.settings.tx_timeout_seconds + 5.0)
+                tx,
+                org_id=principal.org_id,
+                wait=ctx.settings.tx_timeout_seconds + 5.0,
+            )
 
     try:
-        receipt = await ctx.chain.transact(key, fn, timeout=ctx.settings.tx_timeout_seconds, before_send=record)
+        receipt = await ctx.chain.transact(
+            key, fn, timeout=ctx.settings.tx_timeout_seconds, before_send=record
+        )
     except ChainUnavailable as exc:
         if pending_id is None:
             raise
         raise ChainUnavailable(
             f"{exc.message}. The change was sent; the registry applies it by itself once it is mined "
-            f"(another change of this {kind} waits until then)", details=exc.details) from None
+            f"(another change of this {kind} waits until then)",
+            details=exc.details,
+        ) from None
     except ChainRejected as exc:
         await _forget(ctx, pending_id, exc.message)
         status, why, ts = await on_chain()
@@ -163,11 +232,27 @@ async def _change(ctx, principal: Principal, kind: str, target: str, action: str
         # The chain holds this status already (a transaction the registry lost track of, from before
         # pending changes were recorded): the DB takes the chain's word.
         async with ctx.sessions() as s, s.begin():
-            await _apply(s, kind, target, action, why, None, datetime.fromtimestamp(ts, timezone.utc) if ts else None,
-                         actor=principal.org_name, org_id=principal.org_id, request_id=request_id, settled=True)
+            await _apply(
+                s,
+                kind,
+                target,
+                action,
+                why,
+                None,
+                datetime.fromtimestamp(ts, UTC) if ts else None,
+                actor=principal.org_name,
+                org_id=principal.org_id,
+                request_id=request_id,
+                settled=True,
+            )
         forget_verifier(ctx)
-        out = {"id": _id(kind, target), "status": _NAMES[ACTIONS[action]], "reason": why, "txHash": None,
-               "settledFromChain": True}
+        out = {
+            "id": _id(kind, target),
+            "status": _NAMES[ACTIONS[action]],
+            "reason": why,
+            "txHash": None,
+            "settledFromChain": True,
+        }
         return out | ({"blockNumber": None} if kind == "credential" else {})
     ctx.crash_point("change_mined")
     tx = "0x" + bytes(receipt["transactionHash"]).hex()
@@ -175,8 +260,18 @@ async def _change(ctx, principal: Principal, kind: str, target: str, action: str
         # claim the pending record: if the settler already applied it (this request outlived its
         # grace period), the DB holds the change and its audit entry once
         if await outbox.finish(s, pending_id, outbox.State.CONFIRMED):
-            await _apply(s, kind, target, action, code, tx, datetime.now(timezone.utc), actor=principal.org_name, org_id=principal.org_id,
-                         request_id=request_id)
+            await _apply(
+                s,
+                kind,
+                target,
+                action,
+                code,
+                tx,
+                datetime.now(UTC),
+                actor=principal.org_name,
+                org_id=principal.org_id,
+                request_id=request_id,
+            )
     forget_verifier(ctx)
     out = {"id": _id(kind, target), "status": _NAMES[ACTIONS[action]], "reason": code, "txHash": tx}
     return out | ({"blockNumber": receipt["blockNumber"]} if kind == "credential" else {})
@@ -196,33 +291,85 @@ def _reason(action: str, reason: int) -> int:
     return 0 if action == "reinstate" else reason
 
 
-async def _apply(s, kind: str, target: str, action: str, reason: int, tx: str | None, when: datetime | None, *,
-                 actor: str, org_id: int, request_id: str, settled: bool = False) -> None:
+async def _apply(
+    s,
+    kind: str,
+    target: str,
+    action: str,
+    reason: int,
+    tx: str | None,
+    when: datetime | None,
+    *,
+    actor: str,
+    org_id: int,
+    request_id: str,
+    settled: bool = False,
+) -> None:
     """Write a mined change into the DB, with its audit entry."""
     reason = _reason(action, reason)
     details = {"reason": reason, "tx": tx} | ({"settledFromChain": True} if settled else {})
     if kind == "credential":
-        await s.execute(update(Credential).where(Credential.id == target).values(
-            status=ACTIONS[action], status_reason=reason, status_changed_at=when, status_tx=tx))
-        await audit.append(s, actor=actor, action=f"{action}_credential", target=target,
-                           request_id=request_id, org_id=org_id, details=details)
+        await s.execute(
+            update(Credential)
+            .where(Credential.id == target)
+            .values(status=ACTIONS[action], status_reason=reason, status_changed_at=when, status_tx=tx)
+        )
+        await audit.append(
+            s,
+            actor=actor,
+            action=f"{action}_credential",
+            target=target,
+            request_id=request_id,
+            org_id=org_id,
+            details=details,
+        )
     else:
-        await s.execute(update(Batch).where(Batch.id == int(target)).values(
-            status=ACTIONS[action], status_reason=reason, status_changed_at=when))
-        await audit.append(s, actor=actor, action=f"{action}_batch", target=f"batch:{target}",
-                           request_id=request_id, org_id=org_id, details=details)
+        await s.execute(
+            update(Batch)
+            .where(Batch.id == int(target))
+            .values(status=ACTIONS[action], status_reason=reason, status_changed_at=when)
+        )
+        await audit.append(
+            s,
+            actor=actor,
+            action=f"{action}_batch",
+            target=f"batch:{target}",
+            request_id=request_id,
+            org_id=org_id,
+            details=details,
+        )
 
 
 #: status code → the action that leads to it
 _ACTION_OF = {code: action for action, code in ACTIONS.items()}
 
 
-async def adopt_status(s, kind: str, target: str, status: int, reason: int, when: datetime | None, *,
-                       org_id: int, request_id: str) -> None:
+async def adopt_status(
+    s,
+    kind: str,
+    target: str,
+    status: int,
+    reason: int,
+    when: datetime | None,
+    *,
+    org_id: int,
+    request_id: str,
+) -> None:
     """Take a status from the chain that no request of the registry made (``certledger audit
     --adopt-chain-status``): written as a mined change by the operator's audit, in ``s``'s transaction."""
-    await _apply(s, kind, target, _ACTION_OF[status], reason, None, when,
-                 actor="certledger audit", org_id=org_id, request_id=request_id, settled=True)
+    await _apply(
+        s,
+        kind,
+        target,
+        _ACTION_OF[status],
+        reason,
+        None,
+        when,
+        actor="certledger audit",
+        org_id=org_id,
+        request_id=request_id,
+        settled=True,
+    )
 
 
 async def _forget(ctx, pending_id: int | None, error: str) -> None:
@@ -238,8 +385,19 @@ async def _settle_change(ctx, s, row, receipt: dict) -> None:
     kind, target = row.target.split(":", 1)
     p = row.payload
     mined = await ctx.chain.block_timestamp(receipt["blockNumber"])
-    await _apply(s, kind, target, p["action"], p["reason"], row.tx_hash, datetime.fromtimestamp(mined, timezone.utc),
-                 actor=p["actor"], org_id=row.org_id, request_id=p["request_id"], settled=True)
+    await _apply(
+        s,
+        kind,
+        target,
+        p["action"],
+        p["reason"],
+        row.tx_hash,
+        datetime.fromtimestamp(mined, UTC),
+        actor=p["actor"],
+        org_id=row.org_id,
+        request_id=p["request_id"],
+        settled=True,
+    )
 
 
 ChangesReport = outbox.Report

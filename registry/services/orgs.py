@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from eth_utils import keccak
 from sqlalchemy import func, select
@@ -51,22 +51,34 @@ def _hash_secret(secret: str) -> str:
 async def issue_api_key(session: AsyncSession, org: Organisation, label: str = "") -> str:
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
-    session.add(ApiKey(key_id=key_id, secret_hash=_hash_secret(secret), org_id=org.id, label=label,
-                       created_at=datetime.now(timezone.utc)))
+    session.add(
+        ApiKey(
+            key_id=key_id,
+            secret_hash=_hash_secret(secret),
+            org_id=org.id,
+            label=label,
+            created_at=datetime.now(UTC),
+        )
+    )
     await session.flush()
     return f"cl_{key_id}_{secret}"
 
 
 async def authenticate(session: AsyncSession, presented: str | None) -> Principal:
     if not presented:
-        raise Unauthenticated("an API key is required: send it as 'Authorization: Bearer <key>' or 'X-API-Key'")
+        raise Unauthenticated(
+            "an API key is required: send it as 'Authorization: Bearer <key>' or 'X-API-Key'"
+        )
     parts = presented.strip().split("_", 2)
     if len(parts) != 3 or parts[0] != "cl" or not parts[1] or not parts[2]:
         raise Unauthenticated("the API key is malformed")
-    row = (await session.execute(
-        select(ApiKey, Organisation).join(Organisation, Organisation.id == ApiKey.org_id)
-        .where(ApiKey.key_id == parts[1])
-    )).first()
+    row = (
+        await session.execute(
+            select(ApiKey, Organisation)
+            .join(Organisation, Organisation.id == ApiKey.org_id)
+            .where(ApiKey.key_id == parts[1])
+        )
+    ).first()
     if row is None or not hmac.compare_digest(row[0].secret_hash, _hash_secret(parts[2])):
         raise Unauthenticated("the API key is not valid")
     key, org = row
@@ -80,13 +92,24 @@ async def bootstrap_admin(session: AsyncSession) -> str | None:
     count = (await session.execute(select(func.count()).select_from(Organisation))).scalar_one()
     if count:
         return None
-    org = Organisation(name="certledger operator", identifier="operator", jurisdiction="CN",
-                       roles=["admin"], created_at=datetime.now(timezone.utc))
+    org = Organisation(
+        name="certledger operator",
+        identifier="operator",
+        jurisdiction="CN",
+        roles=["admin"],
+        created_at=datetime.now(UTC),
+    )
     session.add(org)
     await session.flush()
     key = await issue_api_key(session, org, "bootstrap admin")
-    await audit.append(session, actor="system", action="bootstrap_admin", target=f"org:{org.id}",
-                       request_id="bootstrap", org_id=org.id)
+    await audit.append(
+        session,
+        actor="system",
+        action="bootstrap_admin",
+        target=f"org:{org.id}",
+        request_id="bootstrap",
+        org_id=org.id,
+    )
     return key
 
 
@@ -98,14 +121,19 @@ async def get_org(session: AsyncSession, org_id: int) -> Organisation:
 
 
 async def current_key(session: AsyncSession, org_id: int) -> SigningKey | None:
-    return (await session.execute(
-        select(SigningKey).where(SigningKey.org_id == org_id, SigningKey.retired_at.is_(None))
-        .order_by(SigningKey.version.desc()).limit(1)
-    )).scalar()
+    return (
+        await session.execute(
+            select(SigningKey)
+            .where(SigningKey.org_id == org_id, SigningKey.retired_at.is_(None))
+            .order_by(SigningKey.version.desc())
+            .limit(1)
+        )
+    ).scalar()
 
 
-async def signing_key(session: AsyncSession, org_id: int, passphrase: str, *, signer_timeout: float = 30.0
-                      ) -> tuple[SigningKey, str | RemoteSigner, str | None]:
+async def signing_key(
+    session: AsyncSession, org_id: int, passphrase: str, *, signer_timeout: float = 30.0
+) -> tuple[SigningKey, str | RemoteSigner, str | None]:
     """(key row, secp256k1 private key, SM2 private key or None) — decrypted in memory. For an
     organisation with its own signer: (key row, its RemoteSigner, None); the registry has no key.
 
@@ -160,48 +188,91 @@ async def create_organisation(
     (``certledger signer``); the registry registers that address (and SM2 key) and never holds the key."""
     bad = [r for r in roles if r not in ROLES]
     if bad or not roles:
-        raise BadRequest(f"unknown roles {bad}: choose from {', '.join(ROLES)}" if bad else "roles must not be empty")
+        raise BadRequest(
+            f"unknown roles {bad}: choose from {', '.join(ROLES)}" if bad else "roles must not be empty"
+        )
     if suite not in SUITES:
         raise BadRequest(f"unknown signature suite {suite!r}: choose secp256k1 or sm2-sm3")
     types = credential_types or []
     unknown = [t for t in types if t not in CREDENTIAL_TYPE_CODES]
     if unknown:
-        raise BadRequest(f"unknown credential types {unknown}: choose from {', '.join(CREDENTIAL_TYPE_CODES)}")
+        raise BadRequest(
+            f"unknown credential types {unknown}: choose from {', '.join(CREDENTIAL_TYPE_CODES)}"
+        )
     if "issuer" in roles and not types:
         raise BadRequest("an issuer needs at least one credential type")
     remote = await _check_signer(signer, roles, suite, ctx) if signer is not None else None
-    exists = (await session.execute(select(Organisation.id).where(Organisation.identifier == identifier))).scalar()
+    exists = (
+        await session.execute(select(Organisation.id).where(Organisation.identifier == identifier))
+    ).scalar()
     if exists is not None:
-        raise Conflict(f"an organisation with identifier {identifier} exists already (id {exists})",
-                       details={"org_id": exists})
+        raise Conflict(
+            f"an organisation with identifier {identifier} exists already (id {exists})",
+            details={"org_id": exists},
+        )
 
-    org = Organisation(name=name, identifier=identifier, jurisdiction=jurisdiction, roles=roles,
-                       suite=suite if "issuer" in roles else None,
-                       credential_types=[CREDENTIAL_TYPE_CODES[t] for t in types], created_at=datetime.now(timezone.utc))
+    org = Organisation(
+        name=name,
+        identifier=identifier,
+        jurisdiction=jurisdiction,
+        roles=roles,
+        suite=suite if "issuer" in roles else None,
+        credential_types=[CREDENTIAL_TYPE_CODES[t] for t in types],
+        created_at=datetime.now(UTC),
+    )
     session.add(org)
     await session.flush()
     needs_key = any(r in roles for r in ("issuer", "regulator", "exporter"))
     if remote is not None:
         org.signer_url = signer["url"]
-        session.add(SigningKey(org_id=org.id, version=1, suite=suite, address=remote.address,
-                               sm2_public_key=remote.sm2_public_key, keystore=None, sm2_keystore=None,
-                               created_at=datetime.now(timezone.utc)))
+        session.add(
+            SigningKey(
+                org_id=org.id,
+                version=1,
+                suite=suite,
+                address=remote.address,
+                sm2_public_key=remote.sm2_public_key,
+                keystore=None,
+                sm2_keystore=None,
+                created_at=datetime.now(UTC),
+            )
+        )
         org.chain_account = remote.address
         await ctx.onboard_on_chain(org, remote, types)
     elif needs_key:
         passphrase = ctx.settings.passphrase()
         key = new_key(passphrase, suite if "issuer" in roles else "secp256k1")
-        session.add(SigningKey(org_id=org.id, version=1, suite=suite, address=key.address,
-                               sm2_public_key=key.sm2_public_key, keystore=key.keystore,
-                               sm2_keystore=key.sm2_keystore, created_at=datetime.now(timezone.utc)))
+        session.add(
+            SigningKey(
+                org_id=org.id,
+                version=1,
+                suite=suite,
+                address=key.address,
+                sm2_public_key=key.sm2_public_key,
+                keystore=key.keystore,
+                sm2_keystore=key.sm2_keystore,
+                created_at=datetime.now(UTC),
+            )
+        )
         org.chain_account = key.address
         await ctx.onboard_on_chain(org, key, types)
     api_key = await issue_api_key(session, org, "initial")
-    await audit.append(session, actor=actor, action="create_organisation", target=f"org:{org.id}",
-                       request_id=request_id, org_id=org.id,
-                       details={"name": name, "identifier": identifier, "roles": roles,
-                                "account": org.chain_account, "issuer_id": org.issuer_id,
-                                **({"signer": org.signer_url} if org.signer_url else {})})
+    await audit.append(
+        session,
+        actor=actor,
+        action="create_organisation",
+        target=f"org:{org.id}",
+        request_id=request_id,
+        org_id=org.id,
+        details={
+            "name": name,
+            "identifier": identifier,
+            "roles": roles,
+            "account": org.chain_account,
+            "issuer_id": org.issuer_id,
+            **({"signer": org.signer_url} if org.signer_url else {}),
+        },
+    )
     return org, api_key
 
 
@@ -218,22 +289,34 @@ async def _check_signer(signer: dict, roles: list[str], suite: str, ctx) -> Remo
     from eth_utils import to_checksum_address
 
     if "issuer" not in roles or not set(roles) <= {"issuer", "verifier"}:
-        raise BadRequest("a remote signer is for an issuer (roles issuer, and optionally verifier): "
-                         "regulators and exporters sign with a key the registry holds")
+        raise BadRequest(
+            "a remote signer is for an issuer (roles issuer, and optionally verifier): "
+            "regulators and exporters sign with a key the registry holds"
+        )
     url, address, sm2 = signer.get("url"), signer.get("address"), signer.get("sm2PublicKey")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise BadRequest(f"the signer URL must be http(s)://..., not {url!r}")
     try:
         address = to_checksum_address(address)
     except (TypeError, ValueError):
-        raise BadRequest(f"the signer's address must be a 0x-prefixed 20-byte address, not {address!r}") from None
+        raise BadRequest(
+            f"the signer's address must be a 0x-prefixed 20-byte address, not {address!r}"
+        ) from None
     if suite == "sm2-sm3":
-        if not (isinstance(sm2, str) and len(sm2) == 130 and sm2[:2] == "0x"
-                and all(c in "0123456789abcdefABCDEF" for c in sm2[2:])):
-            raise BadRequest("an sm2-sm3 issuer's signer needs its SM2 public key: 0x + 128 hex digits (x ‖ y)")
+        if not (
+            isinstance(sm2, str)
+            and len(sm2) == 130
+            and sm2[:2] == "0x"
+            and all(c in "0123456789abcdefABCDEF" for c in sm2[2:])
+        ):
+            raise BadRequest(
+                "an sm2-sm3 issuer's signer needs its SM2 public key: 0x + 128 hex digits (x ‖ y)"
+            )
     elif sm2 is not None:
         raise BadRequest("an SM2 public key is for the sm2-sm3 suite only")
     held = await RemoteSigner(url, address.lower(), ctx.settings.signer_timeout_seconds).accounts()
     if address.lower() not in held:
-        raise BadRequest(f"the signer at {url} does not hold {address} (it holds {', '.join(held) or 'nothing'})")
+        raise BadRequest(
+            f"the signer at {url} does not hold {address} (it holds {', '.join(held) or 'nothing'})"
+        )
     return RemoteKey(address, sm2.lower() if sm2 else None)

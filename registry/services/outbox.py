@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import select, update
@@ -45,20 +45,34 @@ def settler(kind: Kind) -> Callable[[Settler], Settler]:
     def register(fn: Settler) -> Settler:
         _SETTLERS[kind] = fn
         return fn
+
     return register
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
-async def record_sent(s, kind: Kind, target: str, payload: dict, tx, *, org_id: int | None, wait: float) -> int:
+async def record_sent(
+    s, kind: Kind, target: str, payload: dict, tx, *, org_id: int | None, wait: float
+) -> int:
     """Record a signed transaction ``tx`` (a chain.SentTx) in ``s``'s transaction; the settler looks
     at it ``wait`` seconds from now (the request that sent it waits for it until then)."""
     at = now()
-    row = OutboxTx(kind=str(kind), state=str(State.SENT), target=target, payload=payload, org_id=org_id,
-                   raw_tx=tx.raw, tx_hash=tx.tx_hash, nonce=tx.nonce, sender=tx.sender, attempts=0,
-                   next_attempt_at=at + timedelta(seconds=wait), created_at=at)
+    row = OutboxTx(
+        kind=str(kind),
+        state=str(State.SENT),
+        target=target,
+        payload=payload,
+        org_id=org_id,
+        raw_tx=tx.raw,
+        tx_hash=tx.tx_hash,
+        nonce=tx.nonce,
+        sender=tx.sender,
+        attempts=0,
+        next_attempt_at=at + timedelta(seconds=wait),
+        created_at=at,
+    )
     s.add(row)
     await s.flush()
     return row.id
@@ -66,16 +80,22 @@ async def record_sent(s, kind: Kind, target: str, payload: dict, tx, *, org_id: 
 
 async def open_tx(s, kind: Kind, target: str) -> str | None:
     """The transaction of ``kind`` for ``target`` that was sent and is not settled yet."""
-    return (await s.execute(select(OutboxTx.tx_hash).where(
-        OutboxTx.kind == str(kind), OutboxTx.target == target, OutboxTx.state == str(State.SENT)).limit(1))).scalar()
+    return (
+        await s.execute(
+            select(OutboxTx.tx_hash)
+            .where(OutboxTx.kind == str(kind), OutboxTx.target == target, OutboxTx.state == str(State.SENT))
+            .limit(1)
+        )
+    ).scalar()
 
 
 async def finish(s, row_id: int, state: State, error: str | None = None) -> bool:
     """Claim a sent row for ``state`` in ``s``'s transaction: False if another request or instance
     settled it already (then the DB holds its outcome once)."""
     values = {"state": str(state), "settled_at": now()} | ({"last_error": error} if error else {})
-    result = await s.execute(update(OutboxTx).where(OutboxTx.id == row_id, OutboxTx.state == str(State.SENT))
-                             .values(**values))
+    result = await s.execute(
+        update(OutboxTx).where(OutboxTx.id == row_id, OutboxTx.state == str(State.SENT)).values(**values)
+    )
     return result.rowcount == 1
 
 
@@ -98,21 +118,37 @@ async def settle(ctx, *, kinds: tuple[Kind, ...] | None = None, grace: float | N
     kinds = kinds or tuple(_SETTLERS)
     at = now()
     async with ctx.sessions() as s:
-        rows = (await s.execute(select(OutboxTx).where(
-            OutboxTx.state == str(State.SENT), OutboxTx.kind.in_([str(k) for k in kinds]))
-            .order_by(OutboxTx.id))).scalars().all()
+        rows = (
+            (
+                await s.execute(
+                    select(OutboxTx)
+                    .where(OutboxTx.state == str(State.SENT), OutboxTx.kind.in_([str(k) for k in kinds]))
+                    .order_by(OutboxTx.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
     for row in rows:
-        due = (at - as_utc(row.created_at)).total_seconds() >= grace if grace is not None \
+        due = (
+            (at - as_utc(row.created_at)).total_seconds() >= grace
+            if grace is not None
             else as_utc(row.next_attempt_at) <= at
+        )
         if not due:
             continue
         receipt = await ctx.chain.outcome(row.tx_hash, row.raw_tx, row.nonce, row.sender)
         if receipt is None:
             report.waiting += 1
             async with ctx.sessions() as s, s.begin():
-                backoff = min(MAX_BACKOFF, 5.0 * 2 ** row.attempts)
-                await s.execute(update(OutboxTx).where(OutboxTx.id == row.id).values(
-                    attempts=OutboxTx.attempts + 1, next_attempt_at=now() + timedelta(seconds=backoff)))
+                backoff = min(MAX_BACKOFF, 5.0 * 2**row.attempts)
+                await s.execute(
+                    update(OutboxTx)
+                    .where(OutboxTx.id == row.id)
+                    .values(
+                        attempts=OutboxTx.attempts + 1, next_attempt_at=now() + timedelta(seconds=backoff)
+                    )
+                )
             continue
         async with ctx.sessions() as s, s.begin():
             if receipt["status"] == 1:
@@ -121,7 +157,11 @@ async def settle(ctx, *, kinds: tuple[Kind, ...] | None = None, grace: float | N
                 await _SETTLERS[Kind(row.kind)](ctx, s, row, receipt)
                 report.applied.append(row.target)
             else:
-                why = "dropped: another transaction took its nonce" if receipt["status"] == "dropped" else "reverted"
+                why = (
+                    "dropped: another transaction took its nonce"
+                    if receipt["status"] == "dropped"
+                    else "reverted"
+                )
                 if await finish(s, row.id, State.FAILED, why):
                     report.dropped.append(row.target)
     return report
@@ -131,5 +171,10 @@ async def unconfirmed(s) -> tuple[int, datetime | None]:
     """How many transactions are sent and not settled, and when the oldest was sent (/health)."""
     from sqlalchemy import func
 
-    return tuple((await s.execute(select(func.count(), func.min(OutboxTx.created_at))
-                                  .where(OutboxTx.state == str(State.SENT)))).one())
+    return tuple(
+        (
+            await s.execute(
+                select(func.count(), func.min(OutboxTx.created_at)).where(OutboxTx.state == str(State.SENT))
+            )
+        ).one()
+    )

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, delete, func, or_, select, text, update
 from web3.exceptions import Web3RPCError
@@ -48,7 +48,7 @@ _SEAL_LOCK = 0x7365616C  # "seal"
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Pipeline:
@@ -108,10 +108,18 @@ class Pipeline:
 
     async def pending(self) -> int:
         async with self.ctx.sessions() as s:
-            unbatched = (await s.execute(select(func.count()).select_from(Credential)
-                                         .where(Credential.batch_id.is_(None)))).scalar_one()
-            open_batches = (await s.execute(select(func.count()).select_from(Batch)
-                                            .where(Batch.state.in_(("sealed", "signed", "sending"))))).scalar_one()
+            unbatched = (
+                await s.execute(
+                    select(func.count()).select_from(Credential).where(Credential.batch_id.is_(None))
+                )
+            ).scalar_one()
+            open_batches = (
+                await s.execute(
+                    select(func.count())
+                    .select_from(Batch)
+                    .where(Batch.state.in_(("sealed", "signed", "sending")))
+                )
+            ).scalar_one()
         return unbatched + open_batches
 
     # -- seal ------------------------------------------------------------------------------------
@@ -121,11 +129,18 @@ class Pipeline:
         cutoff = now() - timedelta(seconds=self.settings.batch_window_seconds)
         made = 0
         async with self.ctx.sessions() as s:
-            groups = (await s.execute(
-                select(Credential.issuer_org_id, Credential.credential_type, func.count(), func.min(Credential.accepted_at))
-                .where(Credential.batch_id.is_(None))
-                .group_by(Credential.issuer_org_id, Credential.credential_type)
-            )).all()
+            groups = (
+                await s.execute(
+                    select(
+                        Credential.issuer_org_id,
+                        Credential.credential_type,
+                        func.count(),
+                        func.min(Credential.accepted_at),
+                    )
+                    .where(Credential.batch_id.is_(None))
+                    .group_by(Credential.issuer_org_id, Credential.credential_type)
+                )
+            ).all()
         for org_id, ctype, count, oldest in groups:
             while count >= size or (count > 0 and (force or as_utc(oldest) <= cutoff)):
                 n = await self._seal_one(org_id, ctype, size)
@@ -139,22 +154,44 @@ class Pipeline:
         async with self.ctx.writing() as s:
             if s.bind.dialect.name == "postgresql":
                 await s.execute(text("SELECT pg_advisory_xact_lock(:k, :o)"), {"k": _SEAL_LOCK, "o": org_id})
-            ids = (await s.execute(
-                select(Credential.id).where(Credential.batch_id.is_(None), Credential.issuer_org_id == org_id,
-                                            Credential.credential_type == ctype)
-                .order_by(Credential.status_index).limit(size)
-            )).scalars().all()
+            ids = (
+                (
+                    await s.execute(
+                        select(Credential.id)
+                        .where(
+                            Credential.batch_id.is_(None),
+                            Credential.issuer_org_id == org_id,
+                            Credential.credential_type == ctype,
+                        )
+                        .order_by(Credential.status_index)
+                        .limit(size)
+                    )
+                )
+                .scalars()
+                .all()
+            )
             if not ids:
                 return 0
-            batch = Batch(issuer_org_id=org_id, credential_type=ctype, state="sealed", count=len(ids),
-                          created_at=now(), attempts=0, status=1, status_reason=0)
+            batch = Batch(
+                issuer_org_id=org_id,
+                credential_type=ctype,
+                state="sealed",
+                count=len(ids),
+                created_at=now(),
+                attempts=0,
+                status=1,
+                status_reason=0,
+            )
             s.add(batch)
             await s.flush()
             assigned = 0
             for chunk in _chunks(ids, 5000):
                 # `batch_id IS NULL` again: a credential another sealer took meanwhile is not taken twice
-                res = await s.execute(update(Credential).where(Credential.id.in_(chunk), Credential.batch_id.is_(None))
-                                      .values(batch_id=batch.id))
+                res = await s.execute(
+                    update(Credential)
+                    .where(Credential.id.in_(chunk), Credential.batch_id.is_(None))
+                    .values(batch_id=batch.id)
+                )
                 assigned += res.rowcount
             if assigned == 0:
                 await s.delete(batch)
@@ -184,12 +221,16 @@ class Pipeline:
             if not active:
                 break
             async with self.ctx.sessions() as s:
-                states = dict((await s.execute(select(Batch.id, Batch.state).where(Batch.id.in_(active)))).all())
+                states = dict(
+                    (await s.execute(select(Batch.id, Batch.state).where(Batch.id.in_(active)))).all()
+                )
             # each step also takes the batches the step before moved into its state
             signed = await self._sign([i for i in active if states.get(i) == "sealed"])
             sent = await self._send(sorted({*signed, *(i for i in active if states.get(i) == "signed")}))
             # (a batch an issuer's own signer signed went from sealed to sending at once)
-            done = await self._confirm(sorted({*sent, *signed, *(i for i in active if states.get(i) == "sending")}))
+            done = await self._confirm(
+                sorted({*sent, *signed, *(i for i in active if states.get(i) == "sending")})
+            )
             moved += len(signed) + len(sent) + len(done)
             # next round: batches sealed meanwhile, and any whose tx failed (back to `sealed`)
             stalled.update(set(active) - set(done))
@@ -200,9 +241,11 @@ class Pipeline:
         return self.ctx.settings
 
     def _claimable(self, stalled: set[int]):
-        return and_(Batch.state.in_(("sealed", "signed", "sending")),
-                    or_(Batch.claimed_by.is_(None), Batch.claimed_by == self.instance, Batch.lease_until < now()),
-                    Batch.id.not_in(stalled))
+        return and_(
+            Batch.state.in_(("sealed", "signed", "sending")),
+            or_(Batch.claimed_by.is_(None), Batch.claimed_by == self.instance, Batch.lease_until < now()),
+            Batch.id.not_in(stalled),
+        )
 
     async def _lease(self, stalled: set[int]) -> list[int]:
         """Claim for this instance up to ROUND batches no other live instance holds (the oldest
@@ -210,11 +253,18 @@ class Pipeline:
         on SQLite a pass that waited for the write gate also takes the batches sealed meanwhile."""
         async with self.ctx.writing() as s:
             pick = select(Batch.id).where(self._claimable(stalled)).order_by(Batch.id).limit(ROUND)
-            got = (await s.execute(
-                update(Batch).where(Batch.id.in_(pick), self._claimable(stalled))
-                .values(claimed_by=self.instance, lease_until=now() + LEASE)
-                .returning(Batch.id)
-            )).scalars().all()
+            got = (
+                (
+                    await s.execute(
+                        update(Batch)
+                        .where(Batch.id.in_(pick), self._claimable(stalled))
+                        .values(claimed_by=self.instance, lease_until=now() + LEASE)
+                        .returning(Batch.id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
         return sorted(got)
 
     async def _sign(self, batch_ids: list[int]) -> list[int]:
@@ -229,28 +279,43 @@ class Pipeline:
             return []
         ctx = self.ctx
         async with ctx.sessions() as s:
-            rows = (await s.execute(select(Batch.id, Batch.tree, Batch.count, Batch.issuer_org_id, Batch.credential_type)
-                                    .where(Batch.id.in_(batch_ids), Batch.state == "sealed"))).all()
+            rows = (
+                await s.execute(
+                    select(
+                        Batch.id, Batch.tree, Batch.count, Batch.issuer_org_id, Batch.credential_type
+                    ).where(Batch.id.in_(batch_ids), Batch.state == "sealed")
+                )
+            ).all()
             keystores = await keystores_of(s, {r.issuer_org_id for r in rows})
             remote = await self._remote_signers(s, {r.issuer_org_id for r in rows})
             pairs: dict[int, list] = {r.id: [] for r in rows if not r.tree}
             if pairs:  # sealed by seal_due: the leaves come from the credentials
                 for chunk in _chunks(list(pairs), 500):
-                    for bid, t, h in (await s.execute(
-                            select(Credential.batch_id, Credential.target_hash, Credential.subject_hash)
-                            .where(Credential.batch_id.in_(chunk)))).all():
+                    for bid, t, h in (
+                        await s.execute(
+                            select(
+                                Credential.batch_id, Credential.target_hash, Credential.subject_hash
+                            ).where(Credential.batch_id.in_(chunk))
+                        )
+                    ).all():
                         pairs[bid].append((t, h))
         if not rows:
             return []
         # a keystore's first decryption (scrypt, ~0.5 s) is made here, not in the write transaction
         await unlock(keystores, ctx.settings.passphrase())
         trees = await asyncio.to_thread(_trees, [(r.id, r.tree, r.count, pairs.get(r.id)) for r in rows])
-        remotely = await self._sign_remote([r for r in rows if r.issuer_org_id in remote and trees[r.id]],
-                                           trees, remote)
+        remotely = await self._sign_remote(
+            [r for r in rows if r.issuer_org_id in remote and trees[r.id]], trees, remote
+        )
         done: list[int] = []
         async with ctx.writing() as s:
-            batches = (await s.execute(select(Batch.id, Batch.issuer_org_id, Batch.credential_type)
-                                       .where(Batch.id.in_(list(trees)), Batch.state == "sealed"))).all()
+            batches = (
+                await s.execute(
+                    select(Batch.id, Batch.issuer_org_id, Batch.credential_type).where(
+                        Batch.id.in_(list(trees)), Batch.state == "sealed"
+                    )
+                )
+            ).all()
             keys: dict[int, tuple] = {}
             for batch in batches:
                 tree = trees[batch.id]
@@ -264,11 +329,24 @@ class Pipeline:
                         continue
                     signed_batch, suite, version = remotely[batch.id]
                     count = (len(tree) // 32 + 1) // 2
-                    await s.execute(update(Batch).where(Batch.id == batch.id).values(
-                        root=signed_batch.root, tree=tree, count=count, suite=suite, key_version=version,
-                        signature="0x" + signed_batch.signature.hex(), raw_tx=signed_batch.raw,
-                        tx_hash=signed_batch.tx_hash, nonce=signed_batch.nonce, sender=signed_batch.sender,
-                        attempts=Batch.attempts + 1, state="sending"))
+                    await s.execute(
+                        update(Batch)
+                        .where(Batch.id == batch.id)
+                        .values(
+                            root=signed_batch.root,
+                            tree=tree,
+                            count=count,
+                            suite=suite,
+                            key_version=version,
+                            signature="0x" + signed_batch.signature.hex(),
+                            raw_tx=signed_batch.raw,
+                            tx_hash=signed_batch.tx_hash,
+                            nonce=signed_batch.nonce,
+                            sender=signed_batch.sender,
+                            attempts=Batch.attempts + 1,
+                            state="sending",
+                        )
+                    )
                     continue
                 if batch.issuer_org_id not in keys:
                     org = await s.get(Organisation, batch.issuer_org_id)
@@ -277,11 +355,28 @@ class Pipeline:
                     keys[org.id] = (key, suite, bytes.fromhex((sm2 if suite == "sm2-sm3" else secp)[2:]))
                 key, suite, private = keys[batch.issuer_org_id]
                 root, count = tree[:32], (len(tree) // 32 + 1) // 2
-                signature = sign_batch(suite, private, root, batch.credential_type, count,
-                                       chain_id=ctx.deployment.chain_id, anchor_registry=ctx.deployment.anchor_registry)
-                await s.execute(update(Batch).where(Batch.id == batch.id).values(
-                    root="0x" + root.hex(), tree=tree, count=count, suite=suite, key_version=key.version,
-                    signature="0x" + signature.hex(), state="signed"))
+                signature = sign_batch(
+                    suite,
+                    private,
+                    root,
+                    batch.credential_type,
+                    count,
+                    chain_id=ctx.deployment.chain_id,
+                    anchor_registry=ctx.deployment.anchor_registry,
+                )
+                await s.execute(
+                    update(Batch)
+                    .where(Batch.id == batch.id)
+                    .values(
+                        root="0x" + root.hex(),
+                        tree=tree,
+                        count=count,
+                        suite=suite,
+                        key_version=key.version,
+                        signature="0x" + signature.hex(),
+                        state="signed",
+                    )
+                )
         for _ in done:
             self.ctx.crash_point("signed")
         if remotely:  # committed (sending): now the external effect
@@ -299,7 +394,9 @@ class Pipeline:
         for org_id in sorted(org_ids):
             org = await s.get(Organisation, org_id)
             if org is not None and org.signer_url:
-                key, signer, _ = await signing_key(s, org_id, "", signer_timeout=self.settings.signer_timeout_seconds)
+                key, signer, _ = await signing_key(
+                    s, org_id, "", signer_timeout=self.settings.signer_timeout_seconds
+                )
                 out[org_id] = (signer, org.suite or "secp256k1", key.version)
         return out
 
@@ -318,15 +415,18 @@ class Pipeline:
             signer, suite, version = remote[org_id]
             nonce, fee = await self.ctx.chain.next_nonce_and_fee(signer.address)
 
-            async def one(i: int, r):
+            async def one(i: int, r, signer=signer, nonce=nonce, fee=fee):
                 tree = trees[r.id]
                 count = (len(tree) // 32 + 1) // 2
-                leaves = [tree[j:j + 32] for j in range((count - 1) * 32, len(tree), 32)]
-                signed = await signer.sign_batch(leaves, r.credential_type, count,
-                                                 {"nonce": nonce + i, "gas": ANCHOR_GAS, **fee})
+                leaves = [tree[j : j + 32] for j in range((count - 1) * 32, len(tree), 32)]
+                signed = await signer.sign_batch(
+                    leaves, r.credential_type, count, {"nonce": nonce + i, "gas": ANCHOR_GAS, **fee}
+                )
                 if signed.root != "0x" + tree[:32].hex():
-                    raise SignerRefused(f"the issuer's signer signed root {signed.root}, not the batch's "
-                                        f"root 0x{tree[:32].hex()}")
+                    raise SignerRefused(
+                        f"the issuer's signer signed root {signed.root}, not the batch's "
+                        f"root 0x{tree[:32].hex()}"
+                    )
                 return signed
 
             # the calls go out together (each batch has its nonce already); only the batches before
@@ -334,7 +434,9 @@ class Pipeline:
             answers = await asyncio.gather(*(one(i, r) for i, r in enumerate(mine)), return_exceptions=True)
             for r, signed in zip(mine, answers):
                 if isinstance(signed, (SignerUnavailable, SignerRefused)):
-                    await self._hold(r.id, signed.message, timedelta(seconds=self.settings.signer_retry_seconds))
+                    await self._hold(
+                        r.id, signed.message, timedelta(seconds=self.settings.signer_retry_seconds)
+                    )
                     break
                 if isinstance(signed, BaseException):
                     raise signed
@@ -348,20 +450,40 @@ class Pipeline:
             return []
         ctx = self.ctx
         async with ctx.sessions() as s:
-            batches = (await s.execute(select(Batch.id, Batch.root, Batch.credential_type, Batch.count,
-                                              Batch.attempts, Batch.issuer_org_id)
-                                       .where(Batch.id.in_(batch_ids), Batch.state == "signed")
-                                       .order_by(Batch.id))).all()
-            keys = {org: (await signing_key(s, org, ctx.settings.passphrase(),
-                                            signer_timeout=ctx.settings.signer_timeout_seconds))[1]
-                    for org in {b.issuer_org_id for b in batches}}
+            batches = (
+                await s.execute(
+                    select(
+                        Batch.id,
+                        Batch.root,
+                        Batch.credential_type,
+                        Batch.count,
+                        Batch.attempts,
+                        Batch.issuer_org_id,
+                    )
+                    .where(Batch.id.in_(batch_ids), Batch.state == "signed")
+                    .order_by(Batch.id)
+                )
+            ).all()
+            keys = {
+                org: (
+                    await signing_key(
+                        s, org, ctx.settings.passphrase(), signer_timeout=ctx.settings.signer_timeout_seconds
+                    )
+                )[1]
+                for org in {b.issuer_org_id for b in batches}
+            }
         # A batch never broadcast cannot be anchored (its root is known to no one else: random salts),
         # so only a resend asks the chain first; that also covers an issuer suspended since.
         resent = [b for b in batches if b.attempts > 0]
         anchored = {b.id for b, a in zip(resent, await ctx.chain.anchors_of([b.root for b in resent])) if a}
         data = {b.id: ctx.chain.anchor_data(b.root, b.credential_type, b.count) for b in batches}
         to_send: dict[int, list] = {}  # by issuer
-        for org, secp in keys.items():  # dry runs from each issuer's account: a refusal (e.g. issuer suspended) holds the batch
+        for (
+            org,
+            secp,
+        ) in (
+            keys.items()
+        ):  # dry runs from each issuer's account: a refusal (e.g. issuer suspended) holds the batch
             mine = [b for b in batches if b.issuer_org_id == org and b.id not in anchored]
             for b, refusal in zip(mine, await ctx.chain.dry_runs(secp, [data[b.id] for b in mine])):
                 if refusal is None:
@@ -388,9 +510,18 @@ class Pipeline:
             return sorted(anchored)
         async with ctx.writing() as s:
             for batch_id, tx in txs.items():
-                await s.execute(update(Batch).where(Batch.id == batch_id).values(
-                    raw_tx=tx.raw, tx_hash=tx.tx_hash, nonce=tx.nonce, sender=tx.sender,
-                    attempts=Batch.attempts + 1, state="sending"))
+                await s.execute(
+                    update(Batch)
+                    .where(Batch.id == batch_id)
+                    .values(
+                        raw_tx=tx.raw,
+                        tx_hash=tx.tx_hash,
+                        nonce=tx.nonce,
+                        sender=tx.sender,
+                        attempts=Batch.attempts + 1,
+                        state="sending",
+                    )
+                )
         for _ in txs:
             self.ctx.crash_point("sending")
         # committed: now the external effect
@@ -405,8 +536,11 @@ class Pipeline:
         log.warning("batch %s held: %s", batch_id, reason)
         self.last_error = reason
         async with self.ctx.writing() as s:
-            await s.execute(update(Batch).where(Batch.id == batch_id)
-                            .values(last_error=reason[:500], claimed_by="held", lease_until=now() + retry))
+            await s.execute(
+                update(Batch)
+                .where(Batch.id == batch_id)
+                .values(last_error=reason[:500], claimed_by="held", lease_until=now() + retry)
+            )
 
     async def _broadcast(self, txs: dict, looked: dict[int, str | None] | None = None) -> None:
         """Broadcast the batches' signed txs ({batch id: SentTx}) in nonce order. One the node refuses
@@ -418,8 +552,11 @@ class Pipeline:
         nonce just as it mines it, before its receipt is served (seen on anvil under load), and a
         new transaction then would be wasted."""
         order = sorted(txs, key=lambda i: (txs[i].sender, txs[i].nonce))
-        failures = [(i, why) for i, why in zip(order, await self.ctx.chain.send_raws([txs[i].raw for i in order]))
-                    if why is not None]
+        failures = [
+            (i, why)
+            for i, why in zip(order, await self.ctx.chain.send_raws([txs[i].raw for i in order]))
+            if why is not None
+        ]
         if not failures:
             return
         for batch_id, why in failures:
@@ -435,12 +572,18 @@ class Pipeline:
         if resign or wait:
             async with self.ctx.writing() as s:
                 for batch_id, why in resign:
-                    await s.execute(update(Batch).where(Batch.id == batch_id)
-                                    .values(state="signed", last_error=why[:500]))
+                    await s.execute(
+                        update(Batch).where(Batch.id == batch_id).values(state="signed", last_error=why[:500])
+                    )
                 for batch_id, why in wait:
-                    await s.execute(update(Batch).where(Batch.id == batch_id, Batch.state == "sending")
-                                    .values(last_error=f"{_RESEND_REFUSED} ({why[:400]}) and not mined yet; "
-                                                       "signed again if still so on the next pass"))
+                    await s.execute(
+                        update(Batch)
+                        .where(Batch.id == batch_id, Batch.state == "sending")
+                        .values(
+                            last_error=f"{_RESEND_REFUSED} ({why[:400]}) and not mined yet; "
+                            "signed again if still so on the next pass"
+                        )
+                    )
         other = [(i, why) for i, why in failures if not _nonce_or_fee(why)]
         if other:
             raise ChainRejected(f"the node refused the anchor tx of batch {other[0][0]}: {other[0][1]}")
@@ -452,11 +595,23 @@ class Pipeline:
             return []
         ctx = self.ctx
         async with ctx.sessions() as s:
-            batches = (await s.execute(select(Batch.id, Batch.root, Batch.tx_hash, Batch.raw_tx, Batch.nonce,
-                                              Batch.sender, Batch.last_error, Organisation.issuer_id)
-                                       .join(Organisation, Organisation.id == Batch.issuer_org_id)
-                                       .where(Batch.id.in_(batch_ids), Batch.state == "sending")
-                                       .order_by(Batch.id))).all()
+            batches = (
+                await s.execute(
+                    select(
+                        Batch.id,
+                        Batch.root,
+                        Batch.tx_hash,
+                        Batch.raw_tx,
+                        Batch.nonce,
+                        Batch.sender,
+                        Batch.last_error,
+                        Organisation.issuer_id,
+                    )
+                    .join(Organisation, Organisation.id == Batch.issuer_org_id)
+                    .where(Batch.id.in_(batch_ids), Batch.state == "sending")
+                    .order_by(Batch.id)
+                )
+            ).all()
         if not batches:
             return []
         anchors = await ctx.chain.anchors_of([b.root for b in batches])
@@ -467,15 +622,24 @@ class Pipeline:
         rejected: list[tuple[int, str]] = []
         if found:
             mine = [(b, a) for b, a in found if a["issuerId"] == b.issuer_id]
-            rejected = [(b.id, f"root {b.root} is anchored by issuer {a['issuerId']}, not ours")
-                        for b, a in found if a["issuerId"] != b.issuer_id]
+            rejected = [
+                (b.id, f"root {b.root} is anchored by issuer {a['issuerId']}, not ours")
+                for b, a in found
+                if a["issuerId"] != b.issuer_id
+            ]
             if head is not None:  # (confirmations 0: mined is final, as on QBFT; no need to ask the head)
                 mine = [(b, a) for b, a in mine if head - a["blockNumber"] >= ctx.settings.confirmations]
             with_tx = [b for b, _ in mine if b.tx_hash]
-            receipts = dict(zip((b.id for b in with_tx), await ctx.chain.receipts([b.tx_hash for b in with_tx])))
+            receipts = dict(
+                zip((b.id for b in with_tx), await ctx.chain.receipts([b.tx_hash for b in with_tx]))
+            )
             for b, a in mine:
-                values = dict(state="anchored", block_number=a["blockNumber"], claimed_by=None,
-                              anchored_at=datetime.fromtimestamp(a["timestamp"], timezone.utc))
+                values = dict(
+                    state="anchored",
+                    block_number=a["blockNumber"],
+                    claimed_by=None,
+                    anchored_at=datetime.fromtimestamp(a["timestamp"], UTC),
+                )
                 receipt = receipts.get(b.id)
                 if receipt is None or receipt["status"] != 1:  # anchored by another tx of ours (a resend)
                     tx_hash = await self._find_anchor_tx(b.root, a["blockNumber"])
@@ -493,19 +657,27 @@ class Pipeline:
                 for batch_id, values in final.items():
                     await s.execute(update(Batch).where(Batch.id == batch_id).values(**values))
                 for batch_id, reason in rejected:
-                    await s.execute(update(Batch).where(Batch.id == batch_id)
-                                    .values(state="rejected", last_error=reason, claimed_by=None))
+                    await s.execute(
+                        update(Batch)
+                        .where(Batch.id == batch_id)
+                        .values(state="rejected", last_error=reason, claimed_by=None)
+                    )
                 for b in failed:  # sign again from the tree
-                    await s.execute(update(Batch).where(Batch.id == b.id)
-                                    .values(state="sealed", last_error=f"anchor tx {b.tx_hash} failed; re-signing"))
+                    await s.execute(
+                        update(Batch)
+                        .where(Batch.id == b.id)
+                        .values(state="sealed", last_error=f"anchor tx {b.tx_hash} failed; re-signing")
+                    )
         for _ in final:
             self.ctx.crash_point("anchored")
         if final:
             self.anchored_batches += len(final)
             self.ctx.anchors_changed()  # /v1/verify: the new anchors count at once
         if unmined:  # make sure the node has them (it may have restarted without its mempool)
-            await self._broadcast({b.id: SentTx(b.raw_tx, b.tx_hash, b.nonce, b.sender) for b in unmined},
-                                  looked={b.id: b.last_error for b in unmined})
+            await self._broadcast(
+                {b.id: SentTx(b.raw_tx, b.tx_hash, b.nonce, b.sender) for b in unmined},
+                looked={b.id: b.last_error for b in unmined},
+            )
         return sorted([*final, *(i for i, _ in rejected), *(b.id for b in failed)])
 
     async def _find_anchor_tx(self, root: str, block: int) -> str | None:
@@ -514,8 +686,9 @@ class Pipeline:
         "BlockOutOfRangeError")."""
         ev = self.ctx.chain.anchors.events.BatchAnchored()
         try:
-            logs = await ev.get_logs(from_block=block, to_block=block,
-                                     argument_filters={"root": bytes.fromhex(root[2:])})
+            logs = await ev.get_logs(
+                from_block=block, to_block=block, argument_filters={"root": bytes.fromhex(root[2:])}
+            )
         except Web3RPCError as exc:
             if "BlockOutOfRange" not in str(exc) and "block height" not in str(exc):
                 raise
@@ -535,8 +708,10 @@ def _nonce_or_fee(refusal: str) -> bool:
 def _trees(batches: list[tuple[int, bytes | None, int, list | None]]) -> dict[int, bytes | None]:
     """Each batch's whole tree, from (id, stored tree column, count, credential pairs); None for a
     batch with neither (nothing was assigned to it)."""
-    return {bid: (_tree_of_stored(stored, count) if stored else _tree_of_pairs(pairs) if pairs else None)
-            for bid, stored, count, pairs in batches}
+    return {
+        bid: (_tree_of_stored(stored, count) if stored else _tree_of_pairs(pairs) if pairs else None)
+        for bid, stored, count, pairs in batches
+    }
 
 
 def _tree_of_stored(stored: bytes, count: int) -> bytes:
@@ -544,7 +719,7 @@ def _tree_of_stored(stored: bytes, count: int) -> bytes:
     leaf is its own tree), or a whole tree as older versions stored it."""
     if len(stored) != 32 * count:
         return stored
-    return b"".join(tree_of_leaves([stored[i:i + 32] for i in range(0, len(stored), 32)]))
+    return b"".join(tree_of_leaves([stored[i : i + 32] for i in range(0, len(stored), 32)]))
 
 
 def _tree_of_pairs(pairs) -> bytes:
@@ -554,4 +729,4 @@ def _tree_of_pairs(pairs) -> bytes:
 
 def _chunks(seq, n):
     for i in range(0, len(seq), n):
-        yield seq[i:i + n]
+        yield seq[i : i + n]

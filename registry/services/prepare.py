@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -67,17 +67,26 @@ _UUID_URN = re.compile(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4
 
 def shape_errors(record: Any) -> list[str]:
     """What is wrong with the shape of an uploaded record (before anything is built from it)."""
-    if type(record) is dict and record.keys() <= RECORD_KEYS and type(record.get("credentialSubject")) is dict:
+    if (
+        type(record) is dict
+        and record.keys() <= RECORD_KEYS
+        and type(record.get("credentialSubject")) is dict
+    ):
         rid, valid_from, until = record.get("id"), record.get("validFrom"), record.get("validUntil")
-        if ((rid is None or (type(rid) is str and _UUID_URN.fullmatch(rid)))
-                and (valid_from is None or type(valid_from) is str) and (until is None or type(until) is str)):
+        if (
+            (rid is None or (type(rid) is str and _UUID_URN.fullmatch(rid)))
+            and (valid_from is None or type(valid_from) is str)
+            and (until is None or type(until) is str)
+        ):
             return []  # the usual record, checked without building anything
     if not isinstance(record, dict):
         return [f"a record must be a JSON object, not {type(record).__name__}"]
     errs = []
     extra = sorted(set(record) - RECORD_KEYS)
     if extra:
-        errs.append(f"unknown fields {extra}: a record has credentialSubject, and optionally id, validFrom, validUntil")
+        errs.append(
+            f"unknown fields {extra}: a record has credentialSubject, and optionally id, validFrom, validUntil"
+        )
     if not isinstance(record.get("credentialSubject"), dict):
         errs.append("credentialSubject must be a JSON object")
     rid = record.get("id")
@@ -96,14 +105,24 @@ STORED_MEMBERS = ("id", "issuer", "validFrom", "validUntil", "credentialSubject"
 
 
 #: What a worker returns for one accepted record, in this order (see :func:`prepare_records`).
-ROW_FIELDS = ("id", "status_index", "subject_identifier", "target_hash", "subject_hash", "document",
-              "salt_seed", "valid_until")
+ROW_FIELDS = (
+    "id",
+    "status_index",
+    "subject_identifier",
+    "target_hash",
+    "subject_hash",
+    "document",
+    "salt_seed",
+    "valid_until",
+)
 
 
 def sqlite_datetime(dt: datetime) -> str:
     """How SQLAlchemy stores a DateTime in SQLite (its default ``storage_format``), UTC assumed."""
-    return (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d} {dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}"
-            f".{dt.microsecond:06d}")
+    return (
+        f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d} {dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}"
+        f".{dt.microsecond:06d}"
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -112,8 +131,16 @@ def _until_value(text: str, sqlite: bool) -> datetime | str:
     return sqlite_datetime(parse_datetime(text)) if sqlite else parse_datetime(text)
 
 
-def prepare_upload(items: list[Any], from_text: bool, type_name: str, suite: str, issuer: dict, deployment: dict,
-                   first_index: int, sqlite: bool = False) -> tuple[list[Any], list[int]]:
+def prepare_upload(
+    items: list[Any],
+    from_text: bool,
+    type_name: str,
+    suite: str,
+    issuer: dict,
+    deployment: dict,
+    first_index: int,
+    sqlite: bool = False,
+) -> tuple[list[Any], list[int]]:
     """One chunk of an upload, as a worker process takes it: each item is a record, or with
     ``from_text`` a record's JSON text (a JSON Lines upload), decoded here by :data:`RECORD_DECODER`.
     (Sending the text costs a tenth of pickling and unpickling the decoded record, and the decoding
@@ -144,15 +171,31 @@ def prepare_upload(items: list[Any], from_text: bool, type_name: str, suite: str
         at.append(k)
         if item.get("id") is not None:
             supplied.append(k)
-    prepared = prepare_records(records, type_name, suite, issuer, deployment, first_index, sqlite,
-                               indexes=[first_index + k for k in at])
+    prepared = prepare_records(
+        records,
+        type_name,
+        suite,
+        issuer,
+        deployment,
+        first_index,
+        sqlite,
+        indexes=[first_index + k for k in at],
+    )
     for k, p in zip(at, prepared):
         out[k] = p
     return out, supplied
 
 
-def prepare_records(records: list[dict], type_name: str, suite: str, issuer: dict, deployment: dict,
-                    first_index: int, sqlite: bool = False, indexes: list[int] | None = None) -> list[tuple | list[str]]:
+def prepare_records(
+    records: list[dict],
+    type_name: str,
+    suite: str,
+    issuer: dict,
+    deployment: dict,
+    first_index: int,
+    sqlite: bool = False,
+    indexes: list[int] | None = None,
+) -> list[tuple | list[str]]:
     """Build, validate, salt and hash each record (shaped as :func:`shape_errors` accepts); the k-th
     gets status-list index first_index + k, or ``indexes[k]``.
 
@@ -186,17 +229,31 @@ def prepare_records(records: list[dict], type_name: str, suite: str, issuer: dic
             ids = ids or new_credential_ids(len(records))
             cid = ids[k]
         if not valid_from:
-            now = now or _iso(datetime.now(timezone.utc))
+            now = now or _iso(datetime.now(UTC))
             valid_from = now
         template = templates.get(until is not None)
         if template is not None:
-            stored = ({"id": cid, "issuer": issuer, "validFrom": valid_from, "validUntil": until,
-                       "credentialSubject": record["credentialSubject"]} if until is not None else
-                      {"id": cid, "issuer": issuer, "validFrom": valid_from,
-                       "credentialSubject": record["credentialSubject"]})
+            stored = (
+                {
+                    "id": cid,
+                    "issuer": issuer,
+                    "validFrom": valid_from,
+                    "validUntil": until,
+                    "credentialSubject": record["credentialSubject"],
+                }
+                if until is not None
+                else {
+                    "id": cid,
+                    "issuer": issuer,
+                    "validFrom": valid_from,
+                    "credentialSubject": record["credentialSubject"],
+                }
+            )
             ok = record_part(stored)
         if template is None or not ok:
-            doc = build_document({**record, "id": cid, "validFrom": valid_from}, type_name, issuer, index, deployment)
+            doc = build_document(
+                {**record, "id": cid, "validFrom": valid_from}, type_name, issuer, index, deployment
+            )
             if not (record_part(doc) if shared_ok else whole(doc)):
                 out.append(schema_errors(doc, type_name) or ["the record does not match the schema"])
                 continue
@@ -209,7 +266,7 @@ def prepare_records(records: list[dict], type_name: str, suite: str, issuer: dic
             stored = {m: doc[m] for m in STORED_MEMBERS if m in doc}
         else:
             envelope = template.jcs(cid, valid_from, until, index)
-        seed = seeds[32 * k:32 * k + 32]
+        seed = seeds[32 * k : 32 * k + 32]
         subject = record["credentialSubject"]["unifiedSocialCreditCode"]
         try:
             target = seeded_target_hash_of_parts(envelope, record["credentialSubject"], h, seed)
@@ -217,7 +274,17 @@ def prepare_records(records: list[dict], type_name: str, suite: str, issuer: dic
             out.append([str(exc)])
             continue
         subject_hash = keccak256(subject.encode())
-        out.append((cid, index, subject, "0x" + target.hex(), "0x" + subject_hash.hex(),
-                    orjson.dumps(stored).decode(), seed, _until_value(until, sqlite) if until else None,
-                    leaf_hash(target, subject_hash)))
+        out.append(
+            (
+                cid,
+                index,
+                subject,
+                "0x" + target.hex(),
+                "0x" + subject_hash.hex(),
+                orjson.dumps(stored).decode(),
+                seed,
+                _until_value(until, sqlite) if until else None,
+                leaf_hash(target, subject_hash),
+            )
+        )
     return out

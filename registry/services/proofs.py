@@ -28,8 +28,10 @@ async def credential_proof_package(session: AsyncSession, ctx, cred: Credential)
     """The package for ``cred`` at the latest block; Conflict until its batch is anchored."""
     batch = await session.get(Batch, cred.batch_id) if cred.batch_id else None
     if batch is None or batch.state != "anchored":
-        raise Conflict(f"credential {cred.id} is not anchored yet (state {describe_state(cred, batch)})",
-                       details={"state": describe_state(cred, batch)})
+        raise Conflict(
+            f"credential {cred.id} is not anchored yet (state {describe_state(cred, batch)})",
+            details={"state": describe_state(cred, batch)},
+        )
     root = bytes.fromhex(batch.root[2:])
     leaf = leaf_hash(bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:]))
     registry = ctx.deployment.contracts["anchorRegistry"]
@@ -39,7 +41,8 @@ async def credential_proof_package(session: AsyncSession, ctx, cred: Credential)
         raise ChainUnavailable("the chain node did not return the latest block")
     slots = ["0x" + anchor_storage_key(root).hex(), "0x" + status_storage_key(root, leaf).hex()]
     reply = await provider.make_request(
-        "eth_getProof", [ctx.chain.w3.to_checksum_address(registry), slots, block["result"]["number"]])
+        "eth_getProof", [ctx.chain.w3.to_checksum_address(registry), slots, block["result"]["number"]]
+    )
     if not isinstance(reply.get("result"), dict):
         raise ChainUnavailable(f"the chain node refused eth_getProof: {reply.get('error')}")
     from ledger_node.node import DEV_CHAIN_ID, DEV_VALIDATOR_KEYS
@@ -51,6 +54,10 @@ async def credential_proof_package(session: AsyncSession, ctx, cred: Credential)
     chain_id = ctx.deployment.chain_id
     result = reply["result"]
     return build_proof_package(
-        chain_id=chain_id, anchor_registry=registry, header=header, account_proof=result["accountProof"],
+        chain_id=chain_id,
+        anchor_registry=registry,
+        header=header,
+        account_proof=result["accountProof"],
         storage_proofs=[s["proof"] for s in result["storageProof"]],
-        header_signature=sign_header(chain_id, keccak256(header), bytes.fromhex(ctx.operator_key[2:])))
+        header_signature=sign_header(chain_id, keccak256(header), bytes.fromhex(ctx.operator_key[2:])),
+    )

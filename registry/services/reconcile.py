@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
@@ -54,9 +54,14 @@ class AuditReport:
         return not self.differences
 
     def to_json(self) -> dict:
-        return {"clean": self.clean, "block": self.block, "anchorsChecked": self.anchors_checked,
-                "credentialsChecked": self.credentials_checked, "spotChecked": self.spot_checked,
-                "differences": self.differences}
+        return {
+            "clean": self.clean,
+            "block": self.block,
+            "anchorsChecked": self.anchors_checked,
+            "credentialsChecked": self.credentials_checked,
+            "spotChecked": self.spot_checked,
+            "differences": self.differences,
+        }
 
 
 async def audit(ctx, *, spot: int = 25, seed: int | None = None) -> AuditReport:
@@ -68,12 +73,25 @@ async def audit(ctx, *, spot: int = 25, seed: int | None = None) -> AuditReport:
     chain_status = {(r["root"], r["leaf"]): r for r in snap.get("credential_status", [])}
 
     async with ctx.sessions() as s:
-        issuers = {org_id: issuer_id for org_id, issuer_id in (await s.execute(
-            select(Organisation.id, Organisation.issuer_id).where(Organisation.issuer_id.is_not(None)))).all()}
+        issuers = {
+            org_id: issuer_id
+            for org_id, issuer_id in (
+                await s.execute(
+                    select(Organisation.id, Organisation.issuer_id).where(Organisation.issuer_id.is_not(None))
+                )
+            ).all()
+        }
         ours = set(issuers.values())
         batches = (await s.execute(select(Batch).where(Batch.state == "anchored"))).scalars().all()
-        counts = dict((await s.execute(select(Credential.batch_id, func.count()).where(Credential.batch_id.is_not(None))
-                                       .group_by(Credential.batch_id))).all())
+        counts = dict(
+            (
+                await s.execute(
+                    select(Credential.batch_id, func.count())
+                    .where(Credential.batch_id.is_not(None))
+                    .group_by(Credential.batch_id)
+                )
+            ).all()
+        )
         db_roots = set()
         for b in batches:
             db_roots.add(b.root)
@@ -83,27 +101,58 @@ async def audit(ctx, *, spot: int = 25, seed: int | None = None) -> AuditReport:
                 diff(f"batch {b.id}: root {b.root} is anchored in the DB but not on the chain")
                 continue
             if a["issuer_id"] != issuers.get(b.issuer_org_id):
-                diff(f"batch {b.id}: the chain says issuer {a['issuer_id']}, the DB says {issuers.get(b.issuer_org_id)}")
+                diff(
+                    f"batch {b.id}: the chain says issuer {a['issuer_id']}, the DB says {issuers.get(b.issuer_org_id)}"
+                )
             if a["count"] != b.count:
-                diff(f"batch {b.id}: the chain anchored {a['count']} credentials, the DB batch says {b.count}")
+                diff(
+                    f"batch {b.id}: the chain anchored {a['count']} credentials, the DB batch says {b.count}"
+                )
             if counts.get(b.id, 0) != a["count"]:
-                diff(f"batch {b.id}: the chain anchored {a['count']} credentials, the DB holds {counts.get(b.id, 0)}")
+                diff(
+                    f"batch {b.id}: the chain anchored {a['count']} credentials, the DB holds {counts.get(b.id, 0)}"
+                )
             if a["credential_type"] != b.credential_type:
-                diff(f"batch {b.id}: credential type {a['credential_type']} on the chain, {b.credential_type} in the DB")
+                diff(
+                    f"batch {b.id}: credential type {a['credential_type']} on the chain, {b.credential_type} in the DB"
+                )
             if a["status"] != STATUS.get(b.status):
                 diff(f"batch {b.id}: status {a['status']} on the chain, {STATUS.get(b.status)} in the DB")
                 if a["status"] in CODES:
-                    report.status_differences.append(StatusDifference(
-                        "batch", str(b.id), b.status, CODES[a["status"]], a["reason"], a["status_block"], 0))
+                    report.status_differences.append(
+                        StatusDifference(
+                            "batch",
+                            str(b.id),
+                            b.status,
+                            CODES[a["status"]],
+                            a["reason"],
+                            a["status_block"],
+                            0,
+                        )
+                    )
         for root, a in chain_anchors.items():
             if a["issuer_id"] in ours and root not in db_roots:
-                diff(f"chain anchor {root} (issuer {a['issuer_id']}, {a['count']} credentials, block "
-                     f"{a['block_number']}) is missing from the DB")
+                diff(
+                    f"chain anchor {root} (issuer {a['issuer_id']}, {a['count']} credentials, block "
+                    f"{a['block_number']}) is missing from the DB"
+                )
 
         by_batch = {b.id: b for b in batches}
-        rows = (await s.execute(select(Credential.id, Credential.batch_id, Credential.target_hash,
-                                       Credential.subject_hash, Credential.status)
-                                .where(Credential.batch_id.in_(list(by_batch))))).all() if by_batch else []
+        rows = (
+            (
+                await s.execute(
+                    select(
+                        Credential.id,
+                        Credential.batch_id,
+                        Credential.target_hash,
+                        Credential.subject_hash,
+                        Credential.status,
+                    ).where(Credential.batch_id.in_(list(by_batch)))
+                )
+            ).all()
+            if by_batch
+            else []
+        )
         seen_leaves = set()
         for cid, batch_id, target, subject, status in rows:
             report.credentials_checked += 1
@@ -114,9 +163,17 @@ async def audit(ctx, *, spot: int = 25, seed: int | None = None) -> AuditReport:
             chain_state = c["status"] if c and c["status"] != "None" else "Valid"
             if chain_state != STATUS.get(status):
                 diff(f"credential {cid}: status {chain_state} on the chain, {STATUS.get(status)} in the DB")
-                report.status_differences.append(StatusDifference(
-                    "credential", cid, status, CODES[chain_state], c["reason"] if c else 0,
-                    c["block"] if c else 0, c["timestamp"] if c else 0))
+                report.status_differences.append(
+                    StatusDifference(
+                        "credential",
+                        cid,
+                        status,
+                        CODES[chain_state],
+                        c["reason"] if c else 0,
+                        c["block"] if c else 0,
+                        c["timestamp"] if c else 0,
+                    )
+                )
         for (root, leaf), c in chain_status.items():
             if c["status"] not in ("None", "Valid") and root in db_roots and (root, leaf) not in seen_leaves:
                 diff(f"credential leaf {leaf} ({c['status']} on the chain) is missing from the DB")
@@ -127,13 +184,19 @@ async def audit(ctx, *, spot: int = 25, seed: int | None = None) -> AuditReport:
         view = await ctx.chain.anchor_of(root)
         a = chain_anchors[root]
         report.spot_checked += 1
-        if view is None or view["count"] != a["count"] or view["issuerId"] != a["issuer_id"] \
-                or STATUS.get(view["status"]) != a["status"]:
+        if (
+            view is None
+            or view["count"] != a["count"]
+            or view["issuerId"] != a["issuer_id"]
+            or STATUS.get(view["status"]) != a["status"]
+        ):
             diff(f"anchor {root}: the contract's anchorOf disagrees with its events ({view} vs {a})")
     return report
 
 
-async def adopt_chain_status(ctx, report: AuditReport, *, request_id: str = "audit") -> tuple[list[str], list[str]]:
+async def adopt_chain_status(
+    ctx, report: AuditReport, *, request_id: str = "audit"
+) -> tuple[list[str], list[str]]:
     """Write the chain's status into the DB for each of ``report``'s status differences: the
     chain's status, reason and date, with an audit entry (actor ``certledger audit``, marked
     ``settledFromChain``). Skipped: a difference a pending change of the registry explains (the
@@ -152,21 +215,35 @@ async def adopt_chain_status(ctx, report: AuditReport, *, request_id: str = "aud
         async with ctx.sessions() as s, s.begin():
             pending = await pending_tx(s, d.kind, d.target)
             if pending is not None:
-                skipped.append(f"{label}: a change sent by the registry (transaction {pending}) is not mined yet; "
-                               "the registry records it once it is")
+                skipped.append(
+                    f"{label}: a change sent by the registry (transaction {pending}) is not mined yet; "
+                    "the registry records it once it is"
+                )
                 continue
             model = Credential if d.kind == "credential" else Batch
             key = d.target if d.kind == "credential" else int(d.target)
-            row = (await s.execute(select(model.status, model.issuer_org_id).where(model.id == key)
-                                   .with_for_update())).first()
+            row = (
+                await s.execute(
+                    select(model.status, model.issuer_org_id).where(model.id == key).with_for_update()
+                )
+            ).first()
             if row is None or row.status != d.db_status:
                 skipped.append(f"{label}: it changed in the DB since the audit read it; audit again")
                 continue
-            await adopt_status(s, d.kind, d.target, d.chain_status, d.reason,
-                               datetime.fromtimestamp(when, timezone.utc) if when else None,
-                               org_id=row.issuer_org_id, request_id=request_id)
-        adopted.append(f"{label}: {STATUS[d.db_status]} → {STATUS[d.chain_status]} (reason {d.reason}, "
-                       f"block {d.block or 'none'})")
+            await adopt_status(
+                s,
+                d.kind,
+                d.target,
+                d.chain_status,
+                d.reason,
+                datetime.fromtimestamp(when, UTC) if when else None,
+                org_id=row.issuer_org_id,
+                request_id=request_id,
+            )
+        adopted.append(
+            f"{label}: {STATUS[d.db_status]} → {STATUS[d.chain_status]} (reason {d.reason}, "
+            f"block {d.block or 'none'})"
+        )
     if adopted:
         forget_verifier(ctx)
     return adopted, skipped

@@ -48,20 +48,35 @@ async def load_credential(session: AsyncSession, credential_id: str) -> Credenti
 async def holder_copy(session: AsyncSession, ctx, cred: Credential) -> dict:
     batch = await session.get(Batch, cred.batch_id) if cred.batch_id else None
     if batch is None or batch.state != "anchored":
-        raise Conflict(f"credential {cred.id} is not anchored yet (state {describe_state(cred, batch)})",
-                       details={"state": describe_state(cred, batch)})
+        raise Conflict(
+            f"credential {cred.id} is not anchored yet (state {describe_state(cred, batch)})",
+            details={"state": describe_state(cred, batch)},
+        )
     org = await session.get(Organisation, cred.issuer_org_id)
     target, subject = bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:])
     document = document_of(cred, ctx.deployment)
-    salts = salts_from_seed(document, cred.salt_seed) if cred.salt_seed is not None else json.loads(cred.salts)
-    prepared = PreparedCredential(salts=salts, target_hash=target, subject_hash=subject,
-                                  credential_type=cred.credential_type, suite=batch.suite)
+    salts = (
+        salts_from_seed(document, cred.salt_seed) if cred.salt_seed is not None else json.loads(cred.salts)
+    )
+    prepared = PreparedCredential(
+        salts=salts,
+        target_hash=target,
+        subject_hash=subject,
+        credential_type=cred.credential_type,
+        suite=batch.suite,
+    )
     return assemble_holder_copy(
-        document, prepared,
-        merkle_root=bytes.fromhex(batch.root[2:]), merkle_proof=proof_from_tree(batch.tree, leaf_hash(target, subject)),
-        batch_count=batch.count, issuer_id=org.issuer_id, key_version=batch.key_version,
-        signature=bytes.fromhex(batch.signature[2:]), chain_id=ctx.deployment.chain_id,
-        anchor_registry=ctx.deployment.anchor_registry, tx_hash=batch.tx_hash or "0x" + "00" * 32,
+        document,
+        prepared,
+        merkle_root=bytes.fromhex(batch.root[2:]),
+        merkle_proof=proof_from_tree(batch.tree, leaf_hash(target, subject)),
+        batch_count=batch.count,
+        issuer_id=org.issuer_id,
+        key_version=batch.key_version,
+        signature=bytes.fromhex(batch.signature[2:]),
+        chain_id=ctx.deployment.chain_id,
+        anchor_registry=ctx.deployment.anchor_registry,
+        tx_hash=batch.tx_hash or "0x" + "00" * 32,
         block_number=batch.block_number,
     )
 
@@ -69,8 +84,13 @@ async def holder_copy(session: AsyncSession, ctx, cred: Credential) -> dict:
 def describe_state(cred: Credential, batch: Batch | None) -> str:
     if batch is None:
         return "accepted"
-    return {"sealed": "batched", "signed": "signed", "sending": "anchoring", "anchored": "anchored",
-            "rejected": "rejected"}.get(batch.state, batch.state)
+    return {
+        "sealed": "batched",
+        "signed": "signed",
+        "sending": "anchoring",
+        "anchored": "anchored",
+        "rejected": "rejected",
+    }.get(batch.state, batch.state)
 
 
 def credential_summary(cred: Credential, batch: Batch | None) -> dict:
@@ -88,8 +108,17 @@ def credential_summary(cred: Credential, batch: Batch | None) -> dict:
     }
 
 
-async def list_credentials(session: AsyncSession, principal: Principal, *, type_name: str | None, status: str | None,
-                           subject: str | None, batch_id: int | None, limit: int, offset: int) -> dict:
+async def list_credentials(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    type_name: str | None,
+    status: str | None,
+    subject: str | None,
+    batch_id: int | None,
+    limit: int,
+    offset: int,
+) -> dict:
     q = select(Credential, Batch).outerjoin(Batch, Batch.id == Credential.batch_id)
     if not principal.has("admin"):
         if not principal.has("issuer"):
@@ -116,14 +145,19 @@ async def holder_credentials(session: AsyncSession, principal: Principal, *, lim
     """The credentials whose subject is the calling holder organisation (its own credit code), with the
     holder copy of each one anchored. Never another subject's."""
     org = await session.get(Organisation, principal.org_id)
-    q = (select(Credential, Batch).outerjoin(Batch, Batch.id == Credential.batch_id)
-         .where(Credential.subject_identifier == org.identifier))
+    q = (
+        select(Credential, Batch)
+        .outerjoin(Batch, Batch.id == Credential.batch_id)
+        .where(Credential.subject_identifier == org.identifier)
+    )
     total = (await session.execute(select(func.count()).select_from(q.subquery()))).scalar_one()
     rows = (await session.execute(q.order_by(Credential.status_index).limit(limit).offset(offset))).all()
     return {"total": total, "items": [credential_summary(c, b) for c, b in rows]}
 
 
-async def holder_credential(session: AsyncSession, ctx: Any, principal: Principal, credential_id: str) -> dict:
+async def holder_credential(
+    session: AsyncSession, ctx: Any, principal: Principal, credential_id: str
+) -> dict:
     """One of the calling holder's own credentials, with its holder copy once anchored; 404 for any
     other (whether or not it exists: a holder learns nothing of others' credentials)."""
     org = await session.get(Organisation, principal.org_id)
@@ -139,9 +173,18 @@ async def holder_credential(session: AsyncSession, ctx: Any, principal: Principa
 
 def batch_summary(b: Batch) -> dict:
     return {
-        "id": b.id, "issuerOrgId": b.issuer_org_id, "type": TYPE_NAMES.get(b.credential_type),
-        "state": b.state, "count": b.count, "root": b.root, "txHash": b.tx_hash, "blockNumber": b.block_number,
-        "status": STATUS_NAMES.get(b.status), "statusReason": b.status_reason, "attempts": b.attempts,
-        "lastError": b.last_error, "createdAt": b.created_at.isoformat(),
+        "id": b.id,
+        "issuerOrgId": b.issuer_org_id,
+        "type": TYPE_NAMES.get(b.credential_type),
+        "state": b.state,
+        "count": b.count,
+        "root": b.root,
+        "txHash": b.tx_hash,
+        "blockNumber": b.block_number,
+        "status": STATUS_NAMES.get(b.status),
+        "statusReason": b.status_reason,
+        "attempts": b.attempts,
+        "lastError": b.last_error,
+        "createdAt": b.created_at.isoformat(),
         "anchoredAt": b.anchored_at.isoformat() if b.anchored_at else None,
     }

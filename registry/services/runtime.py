@@ -48,7 +48,9 @@ async def start_background(ctx) -> None:
             from ledger_node.indexer import Indexer
         except ImportError:
             return
-        ctx.indexer = Indexer(ctx.rpc_url, ctx.deployment, ctx.engine, confirmations=ctx.settings.confirmations)
+        ctx.indexer = Indexer(
+            ctx.rpc_url, ctx.deployment, ctx.engine, confirmations=ctx.settings.confirmations
+        )
         ctx.background.append(asyncio.create_task(_index_forever(ctx), name="indexer"))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -12,12 +12,17 @@ from ledger_node.cli import fail
 
 signer_app = typer.Typer(
     help="An issuer's own signing service (keys the registry never holds): Web3Signer's eth1 API plus "
-         "certledger batch signing, under a policy, with an append-only log. See docs/OPERATIONS.md.",
+    "certledger batch signing, under a policy, with an append-only log. See docs/OPERATIONS.md.",
     no_args_is_help=True,
 )
 
-KeystoreOpt = Annotated[Path, typer.Option("--keystore", help="secp256k1 chain account keystore (Web3 Secret Storage JSON).")]
-Sm2Opt = Annotated[Optional[Path], typer.Option("--sm2-keystore", help="SM2 keystore: sign batch roots in the sm2-sm3 suite.")]
+KeystoreOpt = Annotated[
+    Path, typer.Option("--keystore", help="secp256k1 chain account keystore (Web3 Secret Storage JSON).")
+]
+Sm2Opt = Annotated[
+    Path | None,
+    typer.Option("--sm2-keystore", help="SM2 keystore: sign batch roots in the sm2-sm3 suite."),
+]
 PassOpt = Annotated[Path, typer.Option("--passphrase-file", help="File holding the keystores' passphrase.")]
 
 
@@ -52,13 +57,21 @@ def _decrypt(path: Path, passphrase: str, what: str) -> bytes:
 def run(
     keystore: KeystoreOpt,
     passphrase_file: PassOpt,
-    policy: Annotated[Path, typer.Option("--policy", help="Policy file (JSON): chain, contract, types, limits.")],
-    log: Annotated[Path, typer.Option("--log", help="Append-only signing log (JSON Lines; <log>.head beside it).")],
+    policy: Annotated[
+        Path, typer.Option("--policy", help="Policy file (JSON): chain, contract, types, limits.")
+    ],
+    log: Annotated[
+        Path, typer.Option("--log", help="Append-only signing log (JSON Lines; <log>.head beside it).")
+    ],
     sm2_keystore: Sm2Opt = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 9000,
-    test_delay: Annotated[float, typer.Option(
-        "--test-delay", hidden=True, help="Testing only: wait this many seconds before each batch.")] = 0.0,
+    test_delay: Annotated[
+        float,
+        typer.Option(
+            "--test-delay", hidden=True, help="Testing only: wait this many seconds before each batch."
+        ),
+    ] = 0.0,
 ) -> None:
     """Serve the signer: GET /upcheck, /api/v1/eth1/publicKeys; JSON-RPC eth_accounts and
     eth_signTransaction at /; POST /api/v1/certledger/batches (batch root + anchor transaction)."""
@@ -86,14 +99,18 @@ def run(
         fail(f"the signing log is damaged, refusing to sign: {exc}", 2)
     except OSError as exc:
         fail(f"cannot open the signing log {log}: {exc.strerror}", 2)
-    signer = Signer(chain_key=chain_key, sm2_key=sm2_key, policy=rules, log=signing_log, test_delay=test_delay)
+    signer = Signer(
+        chain_key=chain_key, sm2_key=sm2_key, policy=rules, log=signing_log, test_delay=test_delay
+    )
     typer.echo(f"certledger signer for {signer.address} ({signer.suite}) on http://{host}:{port}", err=True)
     uvicorn.run(create_app(signer), host=host, port=port, log_level="warning")
 
 
 @signer_app.command("new-key")
 def new_key_command(
-    out: Annotated[Path, typer.Option("--out", help="Directory to write keystore.json (and sm2-keystore.json) to.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Directory to write keystore.json (and sm2-keystore.json) to.")
+    ],
     passphrase_file: PassOpt,
     suite: Annotated[str, typer.Option(help="secp256k1, or sm2-sm3 for an SM2 key as well.")] = "secp256k1",
 ) -> None:
@@ -116,7 +133,9 @@ def new_key_command(
             target.write_text(text or "")
     except OSError as exc:
         fail(f"cannot write to {out}: {exc.strerror}", 2)
-    typer.echo(json.dumps({"address": key.address.lower(), "suite": suite, "sm2PublicKey": key.sm2_public_key}))
+    typer.echo(
+        json.dumps({"address": key.address.lower(), "suite": suite, "sm2PublicKey": key.sm2_public_key})
+    )
 
 
 @signer_app.command("check-log")

@@ -24,7 +24,7 @@ import hashlib
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from eth_abi import decode as abi_decode
@@ -39,8 +39,14 @@ from verifier import batch_digest, eth_address, leaf_hash, sign_batch, sm2_publi
 from verifier.issuance import process_proof, tree_of_leaves
 
 #: AnchorRegistry functions the signer signs transactions for
-STATUS_FUNCTIONS = ("revokeBatch", "suspendBatch", "reinstateBatch", "reinstateCredential",
-                    "revokeCredential", "suspendCredential")
+STATUS_FUNCTIONS = (
+    "revokeBatch",
+    "suspendBatch",
+    "reinstateBatch",
+    "reinstateCredential",
+    "revokeCredential",
+    "suspendCredential",
+)
 
 
 class BadRequest(Exception):
@@ -91,8 +97,15 @@ class SignedBatch:
 class Signer:
     """One issuer's keys (secp256k1 chain account; SM2 key for the sm2-sm3 suite) under a policy."""
 
-    def __init__(self, *, chain_key: bytes, sm2_key: bytes | None, policy: Policy, log: SignerLog,
-                 test_delay: float = 0.0):
+    def __init__(
+        self,
+        *,
+        chain_key: bytes,
+        sm2_key: bytes | None,
+        policy: Policy,
+        log: SignerLog,
+        test_delay: float = 0.0,
+    ):
         self._chain_key = chain_key
         self._sm2_key = sm2_key
         self.policy = policy
@@ -108,11 +121,21 @@ class Signer:
         self.rates = RateWindows(policy)
         for entry in log.entries:  # what was signed before this start counts
             if entry.get("kind") == "batch" and entry.get("new"):
-                self.signed[entry["root"]] = SignedBatch(entry["root"], entry["credentialType"], entry["count"])
+                self.signed[entry["root"]] = SignedBatch(
+                    entry["root"], entry["credentialType"], entry["count"]
+                )
                 self.rates.record(entry["count"], _unix(entry["at"]))
-        log.append({"at": _now(), "kind": "start", "address": self.address, "suite": self.suite,
-                    "sm2PublicKey": self.sm2_public_key, "chainId": policy.chain_id,
-                    "anchorRegistry": policy.anchor_registry})
+        log.append(
+            {
+                "at": _now(),
+                "kind": "start",
+                "address": self.address,
+                "suite": self.suite,
+                "sm2PublicKey": self.sm2_public_key,
+                "chainId": policy.chain_id,
+                "anchorRegistry": policy.anchor_registry,
+            }
+        )
 
     # -- batches ---------------------------------------------------------------------------------
     def sign_batch(self, body: Any) -> dict[str, Any]:
@@ -138,14 +161,20 @@ class Signer:
         if not isinstance(leaves, list) or not leaves:
             raise BadRequest("leaves must be a non-empty list of 0x-hex 32-byte leaf hashes")
         if ctype not in self.policy.credential_types:
-            raise Refused("credential_type_not_allowed",
-                          f"credential type {ctype} is not among this issuer's types "
-                          f"{sorted(self.policy.credential_types)}")
+            raise Refused(
+                "credential_type_not_allowed",
+                f"credential type {ctype} is not among this issuer's types "
+                f"{sorted(self.policy.credential_types)}",
+            )
         if count != len(leaves):
-            raise Refused("count_mismatch", f"the batch says count {count} but {len(leaves)} leaves were sent")
+            raise Refused(
+                "count_mismatch", f"the batch says count {count} but {len(leaves)} leaves were sent"
+            )
         if count > self.policy.max_batch_size:
-            raise Refused("batch_too_large", f"{count} credentials exceed the policy's maxBatchSize "
-                                             f"{self.policy.max_batch_size}")
+            raise Refused(
+                "batch_too_large",
+                f"{count} credentials exceed the policy's maxBatchSize {self.policy.max_batch_size}",
+            )
         raw_leaves = [_hex32(x, "each leaf") for x in leaves]
         if len(set(raw_leaves)) != len(raw_leaves):
             raise Refused("duplicate_leaves", "the leaves are not distinct")
@@ -156,30 +185,54 @@ class Signer:
         root_hex = "0x" + root.hex()
         known = self.signed.get(root_hex)
         if known is not None and (known.credential_type, known.count) != (ctype, count):
-            raise Refused("root_signed_otherwise", f"root {root_hex} was signed before as type "
-                                                   f"{known.credential_type} count {known.count}")
+            raise Refused(
+                "root_signed_otherwise",
+                f"root {root_hex} was signed before as type {known.credential_type} count {known.count}",
+            )
         now = time.time()
         if known is None:
             self.rates.check(count, now)
-        digest = batch_digest(root, ctype, count, chain_id=self.policy.chain_id,
-                              anchor_registry=self.policy.anchor_registry)
+        digest = batch_digest(
+            root, ctype, count, chain_id=self.policy.chain_id, anchor_registry=self.policy.anchor_registry
+        )
         key = self._sm2_key if self.suite == "sm2-sm3" else self._chain_key
-        signature = sign_batch(self.suite, key, root, ctype, count, chain_id=self.policy.chain_id,
-                               anchor_registry=self.policy.anchor_registry)
+        signature = sign_batch(
+            self.suite,
+            key,
+            root,
+            ctype,
+            count,
+            chain_id=self.policy.chain_id,
+            anchor_registry=self.policy.anchor_registry,
+        )
         data = self._encode("anchor", [root, ctype, count])
         raw, tx_hash, nonce = self._sign_tx(tx, data)
-        entry = self.log.append({
-            "at": _now(), "kind": "batch", "new": known is None, "root": root_hex, "credentialType": ctype,
-            "count": count, "leavesSha256": hashlib.sha256(b"".join(raw_leaves)).hexdigest(),
-            "digest": "0x" + digest.hex(), "suite": self.suite, "signature": "0x" + signature.hex(),
-            "transaction": {"hash": tx_hash, "nonce": nonce, "function": "anchor"}})
+        entry = self.log.append(
+            {
+                "at": _now(),
+                "kind": "batch",
+                "new": known is None,
+                "root": root_hex,
+                "credentialType": ctype,
+                "count": count,
+                "leavesSha256": hashlib.sha256(b"".join(raw_leaves)).hexdigest(),
+                "digest": "0x" + digest.hex(),
+                "suite": self.suite,
+                "signature": "0x" + signature.hex(),
+                "transaction": {"hash": tx_hash, "nonce": nonce, "function": "anchor"},
+            }
+        )
         if known is None:
             self.signed[root_hex] = SignedBatch(root_hex, ctype, count)
             self.rates.record(count, now)
-        return {"root": root_hex, "digest": "0x" + digest.hex(), "suite": self.suite,
-                "signature": "0x" + signature.hex(),
-                "transaction": {"raw": raw, "hash": tx_hash, "nonce": nonce, "from": self.address},
-                "log": {"seq": entry["seq"], "hash": entry["hash"]}}
+        return {
+            "root": root_hex,
+            "digest": "0x" + digest.hex(),
+            "suite": self.suite,
+            "signature": "0x" + signature.hex(),
+            "transaction": {"raw": raw, "hash": tx_hash, "nonce": nonce, "from": self.address},
+            "log": {"seq": entry["seq"], "hash": entry["hash"]},
+        }
 
     # -- transactions ------------------------------------------------------------------------------
     def sign_transaction(self, tx: Any) -> dict[str, Any]:
@@ -188,8 +241,14 @@ class Signer:
             try:
                 return self._sign_transaction(tx)
             except (Refused, BadRequest) as exc:
-                self._refused("transaction", exc, {"to": tx.get("to") if isinstance(tx, dict) else None,
-                                                   "data": str(tx.get("data"))[:202] if isinstance(tx, dict) else None})
+                self._refused(
+                    "transaction",
+                    exc,
+                    {
+                        "to": tx.get("to") if isinstance(tx, dict) else None,
+                        "data": str(tx.get("data"))[:202] if isinstance(tx, dict) else None,
+                    },
+                )
                 raise
 
     def _sign_transaction(self, tx: Any) -> dict[str, Any]:
@@ -200,8 +259,11 @@ class Signer:
             raise BadRequest(f"from must be this signer's account {self.address}, not {sender!r}")
         to = tx.get("to")
         if not isinstance(to, str) or to.lower() != self.policy.anchor_registry:
-            raise Refused("wrong_contract", f"this signer signs transactions to the AnchorRegistry "
-                                            f"{self.policy.anchor_registry} only, not to {to!r}")
+            raise Refused(
+                "wrong_contract",
+                f"this signer signs transactions to the AnchorRegistry "
+                f"{self.policy.anchor_registry} only, not to {to!r}",
+            )
         if _quantity(tx, "value", required=False):
             raise Refused("value_not_allowed", "a transaction to the AnchorRegistry carries no value")
         chain = _quantity(tx, "chainId", required=False)
@@ -216,8 +278,11 @@ class Signer:
             raise BadRequest("data must be 0x-hex call data") from None
         name, types = self._selectors.get(raw_data[:4], (None, None))
         if name is None:
-            raise Refused("function_not_allowed", "this signer signs AnchorRegistry anchor and status "
-                                                  f"transactions only ({', '.join(STATUS_FUNCTIONS)})")
+            raise Refused(
+                "function_not_allowed",
+                "this signer signs AnchorRegistry anchor and status "
+                f"transactions only ({', '.join(STATUS_FUNCTIONS)})",
+            )
         try:
             args = abi_decode(types, raw_data[4:])
         except Exception:  # noqa: BLE001 - eth_abi raises several kinds for bad call data
@@ -227,23 +292,42 @@ class Signer:
         if known is None:
             raise Refused("root_not_signed", f"{name}: root {root_hex} is not a batch this signer signed")
         if name == "anchor" and (args[1], args[2]) != (known.credential_type, known.count):
-            raise Refused("root_signed_otherwise", f"anchor: root {root_hex} was signed as type "
-                                                   f"{known.credential_type} count {known.count}")
+            raise Refused(
+                "root_signed_otherwise",
+                f"anchor: root {root_hex} was signed as type {known.credential_type} count {known.count}",
+            )
         if name in ("revokeCredential", "suspendCredential"):
             leaf = leaf_hash(bytes(args[1]), bytes(args[2]))
             if process_proof(leaf, [bytes(p) for p in args[3]]) != bytes(args[0]):
-                raise Refused("not_in_batch", f"{name}: the Merkle proof does not lead from the credential's "
-                                              f"leaf to root {root_hex}")
+                raise Refused(
+                    "not_in_batch",
+                    f"{name}: the Merkle proof does not lead from the credential's leaf to root {root_hex}",
+                )
         raw, tx_hash, nonce = self._sign_tx(tx, raw_data)
-        entry = self.log.append({"at": _now(), "kind": "transaction", "function": name, "root": root_hex,
-                                 "transaction": {"hash": tx_hash, "nonce": nonce}})
-        return {"raw": raw, "hash": tx_hash, "nonce": nonce, "log": {"seq": entry["seq"], "hash": entry["hash"]}}
+        entry = self.log.append(
+            {
+                "at": _now(),
+                "kind": "transaction",
+                "function": name,
+                "root": root_hex,
+                "transaction": {"hash": tx_hash, "nonce": nonce},
+            }
+        )
+        return {
+            "raw": raw,
+            "hash": tx_hash,
+            "nonce": nonce,
+            "log": {"seq": entry["seq"], "hash": entry["hash"]},
+        }
 
     def refuse_opaque(self, identifier: str) -> Refused:
         """Web3Signer's ``/api/v1/eth1/sign``: opaque data, which this signer never signs."""
-        exc = Refused("opaque_data_refused", "this signer signs only what it can check (batches at "
-                                             "/api/v1/certledger/batches, AnchorRegistry transactions by "
-                                             "eth_signTransaction), never opaque data")
+        exc = Refused(
+            "opaque_data_refused",
+            "this signer signs only what it can check (batches at "
+            "/api/v1/certledger/batches, AnchorRegistry transactions by "
+            "eth_signTransaction), never opaque data",
+        )
         with self._lock:
             self._refused("eth1_sign", exc, {"identifier": identifier})
         return exc
@@ -259,8 +343,14 @@ class Signer:
         nonce, gas = _quantity(tx, "nonce"), _quantity(tx, "gas")
         if gas > self.policy.max_gas:
             raise Refused("gas_too_high", f"gas {gas} exceeds the policy's maxGas {self.policy.max_gas}")
-        fields: dict[str, Any] = {"to": _checksum(self.policy.anchor_registry), "data": data, "nonce": nonce,
-                                  "gas": gas, "value": 0, "chainId": self.policy.chain_id}
+        fields: dict[str, Any] = {
+            "to": _checksum(self.policy.anchor_registry),
+            "data": data,
+            "nonce": nonce,
+            "gas": gas,
+            "value": 0,
+            "chainId": self.policy.chain_id,
+        }
         if tx.get("maxFeePerGas") is not None:
             fee = _quantity(tx, "maxFeePerGas")
             fields.update(maxFeePerGas=fee, maxPriorityFeePerGas=_quantity(tx, "maxPriorityFeePerGas"))
@@ -268,23 +358,37 @@ class Signer:
             fee = _quantity(tx, "gasPrice")
             fields["gasPrice"] = fee
         if fee > self.policy.max_fee_per_gas:
-            raise Refused("fee_too_high", f"a fee of {fee} wei per gas exceeds the policy's maxFeePerGasWei "
-                                          f"{self.policy.max_fee_per_gas}")
+            raise Refused(
+                "fee_too_high",
+                f"a fee of {fee} wei per gas exceeds the policy's maxFeePerGasWei "
+                f"{self.policy.max_fee_per_gas}",
+            )
         signed = Account.sign_transaction(fields, self._chain_key)
         return "0x" + bytes(signed.raw_transaction).hex(), "0x" + bytes(signed.hash).hex(), nonce
 
     def _refused(self, what: str, exc: Refused | BadRequest, request: dict) -> None:
         code = exc.code if isinstance(exc, Refused) else "bad_request"
-        self.log.append({"at": _now(), "kind": "refused", "request": what, "code": code,
-                         "reason": str(exc), "details": request})
+        self.log.append(
+            {
+                "at": _now(),
+                "kind": "refused",
+                "request": what,
+                "code": code,
+                "reason": str(exc),
+                "details": request,
+            }
+        )
 
 
 def _summary(body: Any) -> dict:
     if not isinstance(body, dict):
         return {}
     leaves = body.get("leaves")
-    return {"credentialType": body.get("credentialType"), "count": body.get("count"),
-            "leaves": len(leaves) if isinstance(leaves, list) else None}
+    return {
+        "credentialType": body.get("credentialType"),
+        "count": body.get("count"),
+        "leaves": len(leaves) if isinstance(leaves, list) else None,
+    }
 
 
 def _secp_public(key: bytes) -> bytes:
@@ -300,7 +404,7 @@ def _checksum(address: str) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _unix(iso: str) -> float:

@@ -80,8 +80,10 @@ class SignerLog:
             except (ValueError, KeyError, TypeError):
                 raise LogCorrupt(f"{self.head_path} is not a log head") from None
             if stored_seq > self.head.seq:
-                raise LogCorrupt(f"{path} ends at entry {self.head.seq} but its head says {stored_seq}: "
-                                 "entries were cut off the end")
+                raise LogCorrupt(
+                    f"{path} ends at entry {self.head.seq} but its head says {stored_seq}: "
+                    "entries were cut off the end"
+                )
             if stored_seq == self.head.seq and stored_hash != self.head.hash:
                 raise LogCorrupt(f"{path}: the last entry is not the one its head recorded")
         elif self.entries:

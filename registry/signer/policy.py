@@ -40,8 +40,14 @@ class Refused(Exception):
         self.message = message
 
 
-_DEFAULTS = {"credentialTypes": [1, 2, 3], "maxBatchSize": 10_000, "batchesPerHour": 3600,
-             "credentialsPerDay": 100_000_000, "maxGas": 500_000, "maxFeePerGasWei": 10**12}
+_DEFAULTS = {
+    "credentialTypes": [1, 2, 3],
+    "maxBatchSize": 10_000,
+    "batchesPerHour": 3600,
+    "credentialsPerDay": 100_000_000,
+    "maxGas": 500_000,
+    "maxFeePerGasWei": 10**12,
+}
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,7 @@ class Policy:
     max_fee_per_gas: int
 
     @classmethod
-    def load(cls, path: Path) -> "Policy":
+    def load(cls, path: Path) -> Policy:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except OSError as exc:
@@ -66,7 +72,7 @@ class Policy:
         return cls.from_json(raw, str(path))
 
     @classmethod
-    def from_json(cls, raw: Any, where: str = "the policy") -> "Policy":
+    def from_json(cls, raw: Any, where: str = "the policy") -> Policy:
         if not isinstance(raw, dict):
             raise PolicyError(f"{where} must be a JSON object")
         unknown = sorted(set(raw) - {"chainId", "anchorRegistry", *_DEFAULTS})
@@ -81,16 +87,32 @@ class Policy:
             return x
 
         registry = v.get("anchorRegistry")
-        if not (isinstance(registry, str) and len(registry) == 42 and registry[:2] == "0x"
-                and all(c in "0123456789abcdefABCDEF" for c in registry[2:])):
-            raise PolicyError(f"{where}: anchorRegistry must be a 0x-prefixed 20-byte address, not {registry!r}")
+        if not (
+            isinstance(registry, str)
+            and len(registry) == 42
+            and registry[:2] == "0x"
+            and all(c in "0123456789abcdefABCDEF" for c in registry[2:])
+        ):
+            raise PolicyError(
+                f"{where}: anchorRegistry must be a 0x-prefixed 20-byte address, not {registry!r}"
+            )
         types = v["credentialTypes"]
-        if not isinstance(types, list) or not types or any(type(t) is not int or not 0 < t < 2**16 for t in types):
+        if (
+            not isinstance(types, list)
+            or not types
+            or any(type(t) is not int or not 0 < t < 2**16 for t in types)
+        ):
             raise PolicyError(f"{where}: credentialTypes must be a non-empty list of type codes (1-65535)")
-        return cls(chain_id=count("chainId"), anchor_registry=registry.lower(), credential_types=frozenset(types),
-                   max_batch_size=count("maxBatchSize"), batches_per_hour=count("batchesPerHour"),
-                   credentials_per_day=count("credentialsPerDay"), max_gas=count("maxGas", 21_000),
-                   max_fee_per_gas=count("maxFeePerGasWei", 0))
+        return cls(
+            chain_id=count("chainId"),
+            anchor_registry=registry.lower(),
+            credential_types=frozenset(types),
+            max_batch_size=count("maxBatchSize"),
+            batches_per_hour=count("batchesPerHour"),
+            credentials_per_day=count("credentialsPerDay"),
+            max_gas=count("maxGas", 21_000),
+            max_fee_per_gas=count("maxFeePerGasWei", 0),
+        )
 
 
 @dataclass
@@ -107,12 +129,18 @@ class RateWindows:
         while self.credentials and self.credentials[0][0] <= now - DAY:
             self.credentials.popleft()
         if len(self.batches) + 1 > self.policy.batches_per_hour:
-            raise Refused("rate_limited", f"the policy allows {self.policy.batches_per_hour} batches an hour; "
-                                          f"{len(self.batches)} were signed in the last hour")
+            raise Refused(
+                "rate_limited",
+                f"the policy allows {self.policy.batches_per_hour} batches an hour; "
+                f"{len(self.batches)} were signed in the last hour",
+            )
         day = sum(c for _, c in self.credentials)
         if day + count > self.policy.credentials_per_day:
-            raise Refused("rate_limited", f"the policy allows {self.policy.credentials_per_day} credentials a day; "
-                                          f"{day} were signed in the last 24 hours and this batch has {count}")
+            raise Refused(
+                "rate_limited",
+                f"the policy allows {self.policy.credentials_per_day} credentials a day; "
+                f"{day} were signed in the last 24 hours and this batch has {count}",
+            )
 
     def record(self, count: int, at: float) -> None:
         self.batches.append(at)

@@ -47,7 +47,9 @@ MAX_BODY = 16 * 1024 * 1024
 
 
 def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, "details": details or {}}}, status_code=status)
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "details": details or {}}}, status_code=status
+    )
 
 
 async def _json(request: Request) -> Any:
@@ -69,10 +71,18 @@ def create_app(signer: Signer) -> Starlette:
 
     async def identity(request: Request) -> Response:
         p = signer.policy
-        return JSONResponse({"address": signer.address, "publicKey": signer.public_key, "suite": signer.suite,
-                             "sm2PublicKey": signer.sm2_public_key, "chainId": p.chain_id,
-                             "anchorRegistry": p.anchor_registry, "credentialTypes": sorted(p.credential_types),
-                             "log": {"seq": signer.log.head.seq, "hash": signer.log.head.hash}})
+        return JSONResponse(
+            {
+                "address": signer.address,
+                "publicKey": signer.public_key,
+                "suite": signer.suite,
+                "sm2PublicKey": signer.sm2_public_key,
+                "chainId": p.chain_id,
+                "anchorRegistry": p.anchor_registry,
+                "credentialTypes": sorted(p.credential_types),
+                "log": {"seq": signer.log.head.seq, "hash": signer.log.head.hash},
+            }
+        )
 
     async def eth1_sign(request: Request) -> Response:
         exc = await asyncio.to_thread(signer.refuse_opaque, request.path_params["identifier"])
@@ -91,20 +101,31 @@ def create_app(signer: Signer) -> Starlette:
         try:
             call = await _json(request)
         except BadRequest as exc:
-            return JSONResponse({"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": str(exc)}})
+            return JSONResponse(
+                {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": str(exc)}}
+            )
         if not isinstance(call, dict) or not isinstance(call.get("method"), str):
-            return JSONResponse({"jsonrpc": "2.0", "id": None,
-                                 "error": {"code": -32600, "message": "not a JSON-RPC 2.0 request object"}})
+            return JSONResponse(
+                {
+                    "jsonrpc": "2.0",
+                    "id": None,
+                    "error": {"code": -32600, "message": "not a JSON-RPC 2.0 request object"},
+                }
+            )
         rid, method, params = call.get("id"), call["method"], call.get("params") or []
 
         def answer(result: Any = None, error: dict | None = None) -> JSONResponse:
-            return JSONResponse({"jsonrpc": "2.0", "id": rid, **({"error": error} if error else {"result": result})})
+            return JSONResponse(
+                {"jsonrpc": "2.0", "id": rid, **({"error": error} if error else {"result": result})}
+            )
 
         if method == "eth_accounts":
             return answer([signer.address])
         if method == "eth_signTransaction":
             if not isinstance(params, list) or len(params) != 1:
-                return answer(error={"code": -32602, "message": "eth_signTransaction takes one transaction object"})
+                return answer(
+                    error={"code": -32602, "message": "eth_signTransaction takes one transaction object"}
+                )
             try:
                 signed = await asyncio.to_thread(signer.sign_transaction, params[0])
             except BadRequest as exc:
@@ -112,14 +133,21 @@ def create_app(signer: Signer) -> Starlette:
             except Refused as exc:
                 return answer(error={"code": -32000, "message": exc.message, "data": {"code": exc.code}})
             return answer(signed["raw"])
-        return answer(error={"code": -32601, "message": f"method {method!r} is not served by this signer "
-                                                          "(eth_accounts, eth_signTransaction)"})
+        return answer(
+            error={
+                "code": -32601,
+                "message": f"method {method!r} is not served by this signer "
+                "(eth_accounts, eth_signTransaction)",
+            }
+        )
 
-    return Starlette(routes=[
-        Route("/upcheck", upcheck, methods=["GET"]),
-        Route("/api/v1/eth1/publicKeys", public_keys, methods=["GET"]),
-        Route("/api/v1/eth1/sign/{identifier}", eth1_sign, methods=["POST"]),
-        Route("/api/v1/certledger/identity", identity, methods=["GET"]),
-        Route("/api/v1/certledger/batches", batches, methods=["POST"]),
-        Route("/", json_rpc, methods=["POST"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/upcheck", upcheck, methods=["GET"]),
+            Route("/api/v1/eth1/publicKeys", public_keys, methods=["GET"]),
+            Route("/api/v1/eth1/sign/{identifier}", eth1_sign, methods=["POST"]),
+            Route("/api/v1/certledger/identity", identity, methods=["GET"]),
+            Route("/api/v1/certledger/batches", batches, methods=["POST"]),
+            Route("/", json_rpc, methods=["POST"]),
+        ]
+    )

@@ -122,7 +122,9 @@ def build() -> dict:
         )
         out["suites"][suite] = {
             "leaves": leaves,
-            "targetHashOrder": [x["path"] for x in sorted(leaves, key=lambda x: (len(x["path"].encode()), x["path"].encode()))],
+            "targetHashOrder": [
+                x["path"] for x in sorted(leaves, key=lambda x: (len(x["path"].encode()), x["path"].encode()))
+            ],
             "targetHashPreimage": hx(b"".join(entries)),
             "targetHash": hx(target),
         }

@@ -44,8 +44,12 @@ def main() -> None:
         ar = chain.contract("AnchorRegistry", dep["contracts"]["anchorRegistry"])
         gov, issuer_key = DEV_KEYS[0], DEV_KEYS[1]
         issuer = Web3.to_checksum_address(eth_address(bytes.fromhex(issuer_key.removeprefix("0x"))))
-        chain.transact(ir.functions.registerIssuer(issuer, "广东省市场监督管理局", "11440000MB2C12345X", [1], 0,
-                                                   b"", 0, 0), gov)
+        chain.transact(
+            ir.functions.registerIssuer(
+                issuer, "广东省市场监督管理局", "11440000MB2C12345X", [1], 0, b"", 0, 0
+            ),
+            gov,
+        )
         anchored = chain.transact(ar.functions.anchor(root, 1, 3), issuer_key)
         revoked = chain.transact(ar.functions.revokeCredential(root, *pairs[0], proof0, 2), issuer_key)
         registry = dep["contracts"]["anchorRegistry"].lower()
@@ -53,20 +57,27 @@ def main() -> None:
         block = int(chain.w3.eth.block_number)
         out = {
             "source": "captured from anvil by tests/assets/make_proof_package_vector.py",
-            "chainId": int(chain.w3.eth.chain_id), "anchorRegistry": registry,
-            "operator": eth_address(OPERATOR_KEY), "root": batch["root"],
-            "anchoredBlock": int(anchored["blockNumber"]), "revokedBlock": int(revoked["blockNumber"]),
+            "chainId": int(chain.w3.eth.chain_id),
+            "anchorRegistry": registry,
+            "operator": eth_address(OPERATOR_KEY),
+            "root": batch["root"],
+            "anchoredBlock": int(anchored["blockNumber"]),
+            "revokedBlock": int(revoked["blockNumber"]),
             "revokedAt": int(chain.w3.eth.get_block(int(revoked["blockNumber"]))["timestamp"]),
             "credentials": [],
         }
         for leaf, state in zip(leaves, ("revoked", "valid"), strict=True):
-            out["credentials"].append({
-                "leaf": "0x" + leaf.hex(), "expected": state,
-                "anchorSlot": "0x" + anchor_storage_key(root).hex(),
-                "statusSlot": "0x" + status_storage_key(root, leaf).hex(),
-                "package": fetch_proof_package(chain.w3, registry, [(root, leaf)], operator_key=OPERATOR_KEY,
-                                               block=block),
-            })
+            out["credentials"].append(
+                {
+                    "leaf": "0x" + leaf.hex(),
+                    "expected": state,
+                    "anchorSlot": "0x" + anchor_storage_key(root).hex(),
+                    "statusSlot": "0x" + status_storage_key(root, leaf).hex(),
+                    "package": fetch_proof_package(
+                        chain.w3, registry, [(root, leaf)], operator_key=OPERATOR_KEY, block=block
+                    ),
+                }
+            )
     print(json.dumps(out, indent=1))
 
 

@@ -86,7 +86,9 @@ def contracts(chain: Chain, deployment) -> Contracts:
 
 def events(contract, name: str, receipt: dict) -> list[dict]:
     """The decoded `name` events of `contract` in `receipt`, as plain dicts of their args."""
-    return [dict(ev["args"]) for ev in getattr(contract.events, name)().process_receipt(receipt, errors=DISCARD)]
+    return [
+        dict(ev["args"]) for ev in getattr(contract.events, name)().process_receipt(receipt, errors=DISCARD)
+    ]
 
 
 def one_event(contract, name: str, receipt: dict) -> dict:
@@ -133,13 +135,18 @@ def register_issuer(
     gov: str = GOV,
 ) -> tuple[int, dict]:
     receipt = c.tx(
-        c.ir.functions.registerIssuer(addr(key), name, uscc, list(types), suite, sm2, active_from, active_until), gov
+        c.ir.functions.registerIssuer(
+            addr(key), name, uscc, list(types), suite, sm2, active_from, active_until
+        ),
+        gov,
     )
     issuer_id = one_event(c.ir, "IssuerRegistered", receipt)["issuerId"]
     return issuer_id, receipt
 
 
-def anchor(c: Contracts, key: str, root: bytes, credential_type: int = BUSINESS_LICENCE, count: int = 1) -> dict:
+def anchor(
+    c: Contracts, key: str, root: bytes, credential_type: int = BUSINESS_LICENCE, count: int = 1
+) -> dict:
     return c.tx(c.ar.functions.anchor(root, credential_type, count), key)
 
 
@@ -149,7 +156,12 @@ def oz_tree(values: list[tuple[bytes, bytes]], indices: list[int] | None = None)
     if indices is not None:
         payload["indices"] = indices
     out = subprocess.run(
-        ["node", str(OZ_TREE)], input=json.dumps(payload), capture_output=True, text=True, check=True, cwd=ROOT
+        ["node", str(OZ_TREE)],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
     )
     data = json.loads(out.stdout)
     return {
@@ -175,6 +187,8 @@ class Batch:
 
 def make_batch(n: int = 8, subjects: list[bytes] | None = None, indices: list[int] | None = None) -> Batch:
     subjects = subjects or []
-    values = [(b32(), subjects[i] if i < len(subjects) else kk(f"USCC-{os.urandom(4).hex()}")) for i in range(n)]
+    values = [
+        (b32(), subjects[i] if i < len(subjects) else kk(f"USCC-{os.urandom(4).hex()}")) for i in range(n)
+    ]
     tree = oz_tree(values, indices)
     return Batch(values, tree["root"], tree["leafHashes"], tree["proofs"])

@@ -60,12 +60,16 @@ def _block(c, receipt):
 
 def _revoke(c, key, batch, i, reason=1, root=None, proof=None):
     t, s, p = batch.cred(i)
-    return c.tx(c.ar.functions.revokeCredential(root or batch.root, t, s, p if proof is None else proof, reason), key)
+    return c.tx(
+        c.ar.functions.revokeCredential(root or batch.root, t, s, p if proof is None else proof, reason), key
+    )
 
 
 def _suspend(c, key, batch, i, reason=7, root=None, proof=None):
     t, s, p = batch.cred(i)
-    return c.tx(c.ar.functions.suspendCredential(root or batch.root, t, s, p if proof is None else proof, reason), key)
+    return c.tx(
+        c.ar.functions.suspendCredential(root or batch.root, t, s, p if proof is None else proof, reason), key
+    )
 
 
 def _status(c, batch, i, root=None):
@@ -81,10 +85,23 @@ def _is_valid(c, batch, i, root=None):
 def test_anchor_records_and_emits(c, issuers, batch):
     receipt = H.anchor(c, ISSUER, batch.root, H.DATA_ASSET_CERTIFICATE, 16)
     assert H.one_event(c.ar, "BatchAnchored", receipt) == {
-        "root": batch.root, "issuerId": 1, "credentialType": H.DATA_ASSET_CERTIFICATE, "keyVersion": 1, "count": 16}
+        "root": batch.root,
+        "issuerId": 1,
+        "credentialType": H.DATA_ASSET_CERTIFICATE,
+        "keyVersion": 1,
+        "count": 16,
+    }
     block = _block(c, receipt)
     assert tuple(c.call(c.ar.functions.anchorOf(batch.root))) == (
-        1, 1, H.DATA_ASSET_CERTIFICATE, 16, receipt["blockNumber"], block["timestamp"], H.VALID, 0)
+        1,
+        1,
+        H.DATA_ASSET_CERTIFICATE,
+        16,
+        receipt["blockNumber"],
+        block["timestamp"],
+        H.VALID,
+        0,
+    )
     assert _status(c, batch, 0) == (H.VALID, 0)
     assert all(_is_valid(c, batch, i) for i in (0, 7, 15))
 
@@ -191,7 +208,12 @@ def test_issuer_outside_activity_window_cannot_anchor(c):
 def test_revoke_batch(c, issuers, anchored):
     receipt = c.tx(c.ar.functions.revokeBatch(anchored.root, 3), ISSUER)
     assert H.one_event(c.ar, "BatchStatusChanged", receipt) == {
-        "root": anchored.root, "issuerId": 1, "status": H.REVOKED, "reason": 3, "by": H.addr(ISSUER)}
+        "root": anchored.root,
+        "issuerId": 1,
+        "status": H.REVOKED,
+        "reason": 3,
+        "by": H.addr(ISSUER),
+    }
     assert c.call(c.ar.functions.anchorOf(anchored.root))[6:] == (H.REVOKED, 3)
     assert _status(c, anchored, 4) == (H.REVOKED, 3)
     assert _is_valid(c, anchored, 4) is False
@@ -207,14 +229,24 @@ def test_revoke_batch(c, issuers, anchored):
 def test_suspend_and_reinstate_batch(c, issuers, anchored):
     receipt = c.tx(c.ar.functions.suspendBatch(anchored.root, 8), ISSUER)
     assert H.one_event(c.ar, "BatchStatusChanged", receipt) == {
-        "root": anchored.root, "issuerId": 1, "status": H.SUSPENDED, "reason": 8, "by": H.addr(ISSUER)}
+        "root": anchored.root,
+        "issuerId": 1,
+        "status": H.SUSPENDED,
+        "reason": 8,
+        "by": H.addr(ISSUER),
+    }
     assert _status(c, anchored, 0) == (H.SUSPENDED, 8)
     assert _is_valid(c, anchored, 0) is False
     with H.reverts("AlreadySuspended", {"id": anchored.root}):
         c.tx(c.ar.functions.suspendBatch(anchored.root, 1), ISSUER)
     receipt = c.tx(c.ar.functions.reinstateBatch(anchored.root), ISSUER)
     assert H.one_event(c.ar, "BatchStatusChanged", receipt) == {
-        "root": anchored.root, "issuerId": 1, "status": H.VALID, "reason": 0, "by": H.addr(ISSUER)}
+        "root": anchored.root,
+        "issuerId": 1,
+        "status": H.VALID,
+        "reason": 0,
+        "by": H.addr(ISSUER),
+    }
     assert _status(c, anchored, 0) == (H.VALID, 0)
     assert _is_valid(c, anchored, 0) is True
     with H.reverts("NotSuspended", {"id": anchored.root}):
@@ -237,7 +269,10 @@ def test_batch_status_reverts_for_unanchored_root(c, issuers):
 
 def test_only_the_anchoring_issuer_or_governance_changes_a_batch(c, issuers, anchored):
     for key in (OTHER, STRANGER):
-        for fn in (c.ar.functions.revokeBatch(anchored.root, 1), c.ar.functions.suspendBatch(anchored.root, 1)):
+        for fn in (
+            c.ar.functions.revokeBatch(anchored.root, 1),
+            c.ar.functions.suspendBatch(anchored.root, 1),
+        ):
             with H.reverts("NotStatusAuthority", {"account": H.addr(key), "root": anchored.root}):
                 c.tx(fn, key)
     receipt = c.tx(c.ar.functions.suspendBatch(anchored.root, 4), H.GOV)
@@ -260,11 +295,19 @@ def test_leaf_hash_matches_openzeppelin(c, batch):
 def test_revoke_credential_with_oz_proof(c, issuers, anchored):
     receipt = _revoke(c, ISSUER, anchored, 5, reason=1)
     assert H.one_event(c.ar, "CredentialStatusChanged", receipt) == {
-        "leaf": anchored.leaves[5], "root": anchored.root, "issuerId": 1, "status": H.REVOKED, "reason": 1,
-        "by": H.addr(ISSUER)}
+        "leaf": anchored.leaves[5],
+        "root": anchored.root,
+        "issuerId": 1,
+        "status": H.REVOKED,
+        "reason": 1,
+        "by": H.addr(ISSUER),
+    }
     ts = _block(c, receipt)["timestamp"]
     assert tuple(c.call(c.ar.functions.credentialStatusOf(anchored.root, anchored.leaves[5]))) == (
-        H.REVOKED, 1, ts)
+        H.REVOKED,
+        1,
+        ts,
+    )
     assert _status(c, anchored, 5) == (H.REVOKED, 1)
     assert _is_valid(c, anchored, 5) is False
     # its neighbours are untouched
@@ -304,16 +347,26 @@ def test_forged_proofs_rejected(c, issuers, anchored):
 def test_suspend_and_reinstate_credential(c, issuers, anchored):
     receipt = _suspend(c, ISSUER, anchored, 9, reason=7)
     assert H.one_event(c.ar, "CredentialStatusChanged", receipt) == {
-        "leaf": anchored.leaves[9], "root": anchored.root, "issuerId": 1, "status": H.SUSPENDED, "reason": 7,
-        "by": H.addr(ISSUER)}
+        "leaf": anchored.leaves[9],
+        "root": anchored.root,
+        "issuerId": 1,
+        "status": H.SUSPENDED,
+        "reason": 7,
+        "by": H.addr(ISSUER),
+    }
     assert _status(c, anchored, 9) == (H.SUSPENDED, 7)
     assert _is_valid(c, anchored, 9) is False
     with H.reverts("AlreadySuspended", {"id": anchored.leaves[9]}):
         _suspend(c, ISSUER, anchored, 9)
     receipt = c.tx(c.ar.functions.reinstateCredential(anchored.root, anchored.leaves[9]), ISSUER)
     assert H.one_event(c.ar, "CredentialStatusChanged", receipt) == {
-        "leaf": anchored.leaves[9], "root": anchored.root, "issuerId": 1, "status": H.NONE, "reason": 0,
-        "by": H.addr(ISSUER)}
+        "leaf": anchored.leaves[9],
+        "root": anchored.root,
+        "issuerId": 1,
+        "status": H.NONE,
+        "reason": 0,
+        "by": H.addr(ISSUER),
+    }
     rec = c.call(c.ar.functions.credentialStatusOf(anchored.root, anchored.leaves[9]))
     assert (rec[0], rec[1]) == (H.NONE, 0)
     assert _status(c, anchored, 9) == (H.VALID, 0)
@@ -417,7 +470,14 @@ def test_views_and_roles(c, deployment):
     assert c.call(c.ar.functions.supportsInterface(bytes.fromhex("7965db0b"))) is True
     fields, name, version, chain_id, contract, salt, extensions = c.call(c.ar.functions.eip712Domain())
     assert (fields, name, version, chain_id, contract, salt, extensions) == (
-        b"\x0f", "certledger", "1", c.chain.chain_id, deployment.anchor_registry, ZERO32, [])
+        b"\x0f",
+        "certledger",
+        "1",
+        c.chain.chain_id,
+        deployment.anchor_registry,
+        ZERO32,
+        [],
+    )
 
 
 def test_governance_role_on_anchor_registry_is_separate(c, issuers, anchored):
@@ -428,8 +488,9 @@ def test_governance_role_on_anchor_registry_is_separate(c, issuers, anchored):
     c.tx(c.ar.functions.revokeRole(H.GOVERNANCE_ROLE, H.addr(second)), H.GOV)
     with H.reverts("NotStatusAuthority", {"account": H.addr(second), "root": anchored.root}):
         c.tx(c.ar.functions.reinstateBatch(anchored.root), second)
-    with H.reverts("AccessControlUnauthorizedAccount",
-                   {"account": H.addr(STRANGER), "neededRole": H.DEFAULT_ADMIN_ROLE}):
+    with H.reverts(
+        "AccessControlUnauthorizedAccount", {"account": H.addr(STRANGER), "neededRole": H.DEFAULT_ADMIN_ROLE}
+    ):
         c.tx(c.ar.functions.grantRole(H.GOVERNANCE_ROLE, H.addr(STRANGER)), STRANGER)
 
 
@@ -448,12 +509,19 @@ def test_status_slots_hold_what_proof_packages_read(c, issuers, anchored):
     layout = json.loads((BUILD_DIR / "AnchorRegistry.json").read_text())["storageLayout"]
     slots = {e["label"]: int(e["slot"]) for e in layout["storage"]}
     assert (slots["_anchors"], slots["_credentialStatus"]) == (3, 4)
-    members = next(t for k, t in layout["types"].items() if k.startswith("t_struct(CredentialStatus)"))["members"]
+    members = next(t for k, t in layout["types"].items() if k.startswith("t_struct(CredentialStatus)"))[
+        "members"
+    ]
     assert [(m["label"], m["offset"], m["slot"]) for m in members] == [
-        ("status", 0, "0"), ("reason", 1, "0"), ("timestamp", 2, "0")]
+        ("status", 0, "0"),
+        ("reason", 1, "0"),
+        ("timestamp", 2, "0"),
+    ]
 
     def word(i):
-        raw = c.chain.w3.eth.get_storage_at(c.ar.address, status_storage_key(anchored.root, anchored.leaves[i]))
+        raw = c.chain.w3.eth.get_storage_at(
+            c.ar.address, status_storage_key(anchored.root, anchored.leaves[i])
+        )
         return decode_credential_status_word(int.from_bytes(raw, "big"))
 
     assert word(4) == (0, 0, 0)  # never changed: the slot is empty
@@ -463,6 +531,10 @@ def test_status_slots_hold_what_proof_packages_read(c, issuers, anchored):
     assert word(4) == (H.NONE, 0, _block(c, receipt)["timestamp"])
     receipt = _revoke(c, ISSUER, anchored, 4, reason=2)
     assert word(4) == (H.REVOKED, 2, _block(c, receipt)["timestamp"])
-    assert word(4)[:2] == tuple(c.call(c.ar.functions.credentialStatusOf(anchored.root, anchored.leaves[4])))[:2]
-    anchor = int.from_bytes(c.chain.w3.eth.get_storage_at(c.ar.address, anchor_storage_key(anchored.root)), "big")
+    assert (
+        word(4)[:2] == tuple(c.call(c.ar.functions.credentialStatusOf(anchored.root, anchored.leaves[4])))[:2]
+    )
+    anchor = int.from_bytes(
+        c.chain.w3.eth.get_storage_at(c.ar.address, anchor_storage_key(anchored.root)), "big"
+    )
     assert (anchor >> 224) & 0xFF == H.VALID  # the batch stays valid; only the credential's slot changed

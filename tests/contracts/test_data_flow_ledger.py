@@ -61,10 +61,32 @@ def anchored(c, assets):
     return assets
 
 
-def decl(parent=0, importer=IMPORTER_ID, frm=CN_GD, to=HK, basis=H.GBA_STANDARD_CONTRACT, pi=False, subjects=0,
-         volume=1 << 30, purpose="credit risk assessment", payload=None, declaration_hash=None):
-    return (parent, importer, frm, to, basis, pi, subjects, volume, H.kk(purpose),
-            payload or H.kk("payload"), declaration_hash or H.kk("declaration"))
+def decl(
+    parent=0,
+    importer=IMPORTER_ID,
+    frm=CN_GD,
+    to=HK,
+    basis=H.GBA_STANDARD_CONTRACT,
+    pi=False,
+    subjects=0,
+    volume=1 << 30,
+    purpose="credit risk assessment",
+    payload=None,
+    declaration_hash=None,
+):
+    return (
+        parent,
+        importer,
+        frm,
+        to,
+        basis,
+        pi,
+        subjects,
+        volume,
+        H.kk(purpose),
+        payload or H.kk("payload"),
+        declaration_hash or H.kk("declaration"),
+    )
 
 
 def proof(batch, i, root=None):
@@ -90,11 +112,17 @@ def test_register_participant(c):
     assert c.call(c.fl.functions.participantOf(H.addr(EXPORTER))) == EXPORTER_ID
     assert c.call(c.fl.functions.participantOf(H.addr(STRANGER))) == ZERO32
     receipt = c.tx(c.fl.functions.registerParticipant(H.addr(STRANGER), THIRD_ID), H.GOV)
-    assert H.one_event(c.fl, "ParticipantRegistered", receipt) == {"account": H.addr(STRANGER), "participantId": THIRD_ID}
+    assert H.one_event(c.fl, "ParticipantRegistered", receipt) == {
+        "account": H.addr(STRANGER),
+        "participantId": THIRD_ID,
+    }
     # re-pointing an account
     new_id = H.kk("another")
     receipt = c.tx(c.fl.functions.registerParticipant(H.addr(STRANGER), new_id), H.GOV)
-    assert H.one_event(c.fl, "ParticipantRegistered", receipt) == {"account": H.addr(STRANGER), "participantId": new_id}
+    assert H.one_event(c.fl, "ParticipantRegistered", receipt) == {
+        "account": H.addr(STRANGER),
+        "participantId": new_id,
+    }
     assert c.call(c.fl.functions.participantOf(H.addr(STRANGER))) == new_id
 
 
@@ -105,26 +133,61 @@ def test_register_participant_reverts(c):
     with H.reverts("InvalidParticipant", {"account": H.addr(STRANGER), "participantId": ZERO32}):
         c.tx(c.fl.functions.registerParticipant(H.addr(STRANGER), ZERO32), H.GOV)
     for key in (STRANGER, EXPORTER, ISSUER):
-        with H.reverts("AccessControlUnauthorizedAccount", {"account": H.addr(key), "neededRole": H.GOVERNANCE_ROLE}):
+        with H.reverts(
+            "AccessControlUnauthorizedAccount", {"account": H.addr(key), "neededRole": H.GOVERNANCE_ROLE}
+        ):
             c.tx(c.fl.functions.registerParticipant(H.addr(key), THIRD_ID), key)
 
 
 # -- declaring --------------------------------------------------------------------------------
 def test_declare_original_flow(c, anchored):
-    d = decl(pi=True, subjects=1200, basis=H.STANDARD_CONTRACT, payload=H.kk("p1"), declaration_hash=H.kk("d1"))
+    d = decl(
+        pi=True, subjects=1200, basis=H.STANDARD_CONTRACT, payload=H.kk("p1"), declaration_hash=H.kk("d1")
+    )
     receipt = declare(c, EXPORTER, d, proof(anchored, 1))
     ev = H.one_event(c.fl, "FlowDeclared", receipt)
     declaration = ev.pop("declaration")
-    assert ev == {"flowId": 1, "assetLeaf": anchored.leaves[1], "parentFlowId": 0, "exporter": H.addr(EXPORTER),
-                  "exporterId": EXPORTER_ID, "assetRoot": anchored.root}
-    names = ("parentFlowId", "importerId", "fromJurisdiction", "toJurisdiction", "legalBasis", "personalInformation",
-             "personalInformationSubjects", "volume", "purposeHash", "payloadDigest", "declarationHash")
+    assert ev == {
+        "flowId": 1,
+        "assetLeaf": anchored.leaves[1],
+        "parentFlowId": 0,
+        "exporter": H.addr(EXPORTER),
+        "exporterId": EXPORTER_ID,
+        "assetRoot": anchored.root,
+    }
+    names = (
+        "parentFlowId",
+        "importerId",
+        "fromJurisdiction",
+        "toJurisdiction",
+        "legalBasis",
+        "personalInformation",
+        "personalInformationSubjects",
+        "volume",
+        "purposeHash",
+        "payloadDigest",
+        "declarationHash",
+    )
     assert {k: declaration[k] for k in names} == dict(zip(names, d))
     assert c.call(c.fl.functions.flowCount()) == 1
     ts = c.chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"]
     assert tuple(c.call(c.fl.functions.flow(1))) == (
-        anchored.leaves[1], anchored.root, EXPORTER_ID, IMPORTER_ID, H.addr(EXPORTER), 0, ts, CN_GD, HK,
-        H.D_PENDING, H.STANDARD_CONTRACT, True, 0, H.kk("p1"), H.kk("d1"))
+        anchored.leaves[1],
+        anchored.root,
+        EXPORTER_ID,
+        IMPORTER_ID,
+        H.addr(EXPORTER),
+        0,
+        ts,
+        CN_GD,
+        HK,
+        H.D_PENDING,
+        H.STANDARD_CONTRACT,
+        True,
+        0,
+        H.kk("p1"),
+        H.kk("d1"),
+    )
     # ids count from 1
     receipt = declare(c, EXPORTER, decl(to=MO), proof(anchored, 0))
     assert H.one_event(c.fl, "FlowDeclared", receipt)["flowId"] == 2
@@ -137,7 +200,11 @@ def test_personal_information_under_an_exemption_is_anchored(c, anchored):
     # rule engine decides and the contract anchors what it is given (FORMAT.md §11.1)
     receipt = declare(c, EXPORTER, decl(pi=True, subjects=5, basis=H.EXEMPTION), proof(anchored, 0))
     d = H.one_event(c.fl, "FlowDeclared", receipt)["declaration"]
-    assert (d["legalBasis"], d["personalInformation"], d["personalInformationSubjects"]) == (H.EXEMPTION, True, 5)
+    assert (d["legalBasis"], d["personalInformation"], d["personalInformationSubjects"]) == (
+        H.EXEMPTION,
+        True,
+        5,
+    )
 
 
 def test_declare_reverts_on_the_declaration(c, anchored):
@@ -215,12 +282,26 @@ def test_onward_transfer(c, anchored):
     receipt = declare(c, IMPORTER, d, proof(anchored, 0))
     ev = H.one_event(c.fl, "FlowDeclared", receipt)
     assert (ev["flowId"], ev["parentFlowId"], ev["assetLeaf"], ev["exporter"], ev["exporterId"]) == (
-        2, parent, anchored.leaves[0], H.addr(IMPORTER), IMPORTER_ID)
+        2,
+        parent,
+        anchored.leaves[0],
+        H.addr(IMPORTER),
+        IMPORTER_ID,
+    )
     rec = c.call(c.fl.functions.flow(2))
-    assert (rec[2], rec[3], rec[5], rec[7], rec[8], rec[9]) == (IMPORTER_ID, THIRD_ID, parent, HK, SG, H.D_PENDING)
+    assert (rec[2], rec[3], rec[5], rec[7], rec[8], rec[9]) == (
+        IMPORTER_ID,
+        THIRD_ID,
+        parent,
+        HK,
+        SG,
+        H.D_PENDING,
+    )
     # and onward again, from the onward flow's importer (a pending parent is allowed on-chain;
     # the trace flags an onward transfer of an unapproved flow)
-    receipt = declare(c, THIRD, decl(parent=2, importer=H.kk("MO-importer"), frm=SG, to=MO), proof(anchored, 0))
+    receipt = declare(
+        c, THIRD, decl(parent=2, importer=H.kk("MO-importer"), frm=SG, to=MO), proof(anchored, 0)
+    )
     assert H.one_event(c.fl, "FlowDeclared", receipt)["parentFlowId"] == 2
 
 
@@ -237,8 +318,10 @@ def test_onward_transfer_reverts(c, anchored):
     with H.reverts("NotAParticipant", {"account": H.addr(STRANGER)}):
         declare(c, STRANGER, onward, proof(anchored, 0))
     # the same asset as the parent
-    with H.reverts("AssetMismatch", {"parentFlowId": parent, "expectedLeaf": anchored.leaves[0],
-                                     "leaf": anchored.leaves[1]}):
+    with H.reverts(
+        "AssetMismatch",
+        {"parentFlowId": parent, "expectedLeaf": anchored.leaves[0], "leaf": anchored.leaves[1]},
+    ):
         declare(c, IMPORTER, onward, proof(anchored, 1))
     # leaving from where the parent arrived
     with H.reverts("JurisdictionMismatch", {"parentFlowId": parent, "expected": HK, "actual": MO}):
@@ -265,8 +348,11 @@ def test_decide_flow(c, anchored, decision):
     flow_id = original_flow(c, anchored)
     receipt = decide(c, flow_id, decision, "checked against the GBA standard contract")
     assert H.one_event(c.fl, "FlowDecided", receipt) == {
-        "flowId": flow_id, "decision": decision, "regulator": H.addr(H.GOV),
-        "reason": "checked against the GBA standard contract"}
+        "flowId": flow_id,
+        "decision": decision,
+        "regulator": H.addr(H.GOV),
+        "reason": "checked against the GBA standard contract",
+    }
     ts = c.chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"]
     rec = c.call(c.fl.functions.flow(flow_id))
     assert (rec[9], rec[12]) == (decision, ts)
@@ -286,7 +372,9 @@ def test_decide_flow_reverts(c, anchored):
         decide(c, flow_id, H.D_PENDING)
     # only a regulator: not the exporter, the importer, an issuer or a stranger
     for key in (EXPORTER, IMPORTER, ISSUER, STRANGER):
-        with H.reverts("AccessControlUnauthorizedAccount", {"account": H.addr(key), "neededRole": H.REGULATOR_ROLE}):
+        with H.reverts(
+            "AccessControlUnauthorizedAccount", {"account": H.addr(key), "neededRole": H.REGULATOR_ROLE}
+        ):
             decide(c, flow_id, H.D_APPROVED, key=key)
     # a newly granted regulator may decide
     regulator = DEV_KEYS[8]

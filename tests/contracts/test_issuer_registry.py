@@ -41,14 +41,24 @@ def _latest_ts(c) -> int:
 # -- registration -----------------------------------------------------------------------------
 def test_register_issuer_records_everything_and_emits(c):
     issuer_id, receipt = H.register_issuer(
-        c, ISSUER, (H.BUSINESS_LICENCE, H.DATA_ASSET_CERTIFICATE), name="Guangzhou Data Bureau",
-        active_from=1, active_until=2**40,
+        c,
+        ISSUER,
+        (H.BUSINESS_LICENCE, H.DATA_ASSET_CERTIFICATE),
+        name="Guangzhou Data Bureau",
+        active_from=1,
+        active_until=2**40,
     )
     assert issuer_id == 1
     ev = H.one_event(c.ir, "IssuerRegistered", receipt)
     assert ev == {
-        "issuerId": 1, "account": H.addr(ISSUER), "suite": H.SECP256K1, "activeFrom": 1, "activeUntil": 2**40,
-        "name": "Guangzhou Data Bureau", "uscc": H.USCC, "sm2PublicKey": b"",
+        "issuerId": 1,
+        "account": H.addr(ISSUER),
+        "suite": H.SECP256K1,
+        "activeFrom": 1,
+        "activeUntil": 2**40,
+        "name": "Guangzhou Data Bureau",
+        "uscc": H.USCC,
+        "sm2PublicKey": b"",
     }
     types = H.events(c.ir, "CredentialTypeSet", receipt)
     assert types == [
@@ -57,7 +67,17 @@ def test_register_issuer_records_everything_and_emits(c):
     ]
     rec = c.call(c.ir.functions.issuer(1))
     block_ts = int(c.chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"])
-    assert tuple(rec) == (1, H.SECP256K1, H.ISSUER_ACTIVE, 0, 1, 2**40, H.addr(ISSUER), "Guangzhou Data Bureau", H.USCC)
+    assert tuple(rec) == (
+        1,
+        H.SECP256K1,
+        H.ISSUER_ACTIVE,
+        0,
+        1,
+        2**40,
+        H.addr(ISSUER),
+        "Guangzhou Data Bureau",
+        H.USCC,
+    )
     assert tuple(c.call(c.ir.functions.issuerKey(1, 1))) == (H.addr(ISSUER), block_ts, 0, b"")
     assert c.call(c.ir.functions.issuerOf(H.addr(ISSUER))) == 1
     assert c.call(c.ir.functions.issuerOf(H.addr(STRANGER))) == 0
@@ -84,7 +104,9 @@ def test_register_sm2_issuer(c):
 def test_register_issuer_reverts(c):
     a = H.addr(ISSUER)
     reg = c.ir.functions.registerIssuer
-    with H.reverts("AccessControlUnauthorizedAccount", {"account": H.addr(STRANGER), "neededRole": H.GOVERNANCE_ROLE}):
+    with H.reverts(
+        "AccessControlUnauthorizedAccount", {"account": H.addr(STRANGER), "neededRole": H.GOVERNANCE_ROLE}
+    ):
         c.tx(reg(a, "n", H.USCC, [1], H.SECP256K1, b"", 0, 0), STRANGER)
     with H.reverts("InvalidUscc", {"uscc": "SHORT"}):
         c.tx(reg(a, "n", "SHORT", [1], H.SECP256K1, b"", 0, 0), H.GOV)
@@ -116,11 +138,17 @@ def test_set_credential_type(c):
     issuer_id, _ = H.register_issuer(c, ISSUER, (H.BUSINESS_LICENCE,))
     receipt = c.tx(c.ir.functions.setCredentialType(issuer_id, H.OPERATING_PERMIT, True), H.GOV)
     assert H.one_event(c.ir, "CredentialTypeSet", receipt) == {
-        "issuerId": issuer_id, "credentialType": H.OPERATING_PERMIT, "allowed": True}
+        "issuerId": issuer_id,
+        "credentialType": H.OPERATING_PERMIT,
+        "allowed": True,
+    }
     assert c.call(c.ir.functions.isAllowed(issuer_id, H.OPERATING_PERMIT)) is True
     receipt = c.tx(c.ir.functions.setCredentialType(issuer_id, H.BUSINESS_LICENCE, False), H.GOV)
     assert H.one_event(c.ir, "CredentialTypeSet", receipt) == {
-        "issuerId": issuer_id, "credentialType": H.BUSINESS_LICENCE, "allowed": False}
+        "issuerId": issuer_id,
+        "credentialType": H.BUSINESS_LICENCE,
+        "allowed": False,
+    }
     assert c.call(c.ir.functions.isAllowed(issuer_id, H.BUSINESS_LICENCE)) is False
     with H.reverts("CredentialTypeNotAllowed", {"issuerId": issuer_id, "credentialType": H.BUSINESS_LICENCE}):
         c.call(c.ir.functions.authorise(H.addr(ISSUER), H.BUSINESS_LICENCE))
@@ -131,7 +159,9 @@ def test_set_credential_type(c):
 
 def test_set_credential_type_reverts(c):
     issuer_id, _ = H.register_issuer(c, ISSUER)
-    with H.reverts("AccessControlUnauthorizedAccount", {"account": H.addr(ISSUER), "neededRole": H.GOVERNANCE_ROLE}):
+    with H.reverts(
+        "AccessControlUnauthorizedAccount", {"account": H.addr(ISSUER), "neededRole": H.GOVERNANCE_ROLE}
+    ):
         c.tx(c.ir.functions.setCredentialType(issuer_id, 7, True), ISSUER)
     with H.reverts("IssuerUnknown", {"issuerId": 99}):
         c.tx(c.ir.functions.setCredentialType(99, 1, True), H.GOV)
@@ -163,11 +193,15 @@ def test_suspend_and_reinstate_issuer(c):
 def test_suspend_reinstate_reverts(c):
     issuer_id, _ = H.register_issuer(c, ISSUER)
     for key in (ISSUER, STRANGER):
-        with H.reverts("AccessControlUnauthorizedAccount", {"account": H.addr(key), "neededRole": H.GOVERNANCE_ROLE}):
+        with H.reverts(
+            "AccessControlUnauthorizedAccount", {"account": H.addr(key), "neededRole": H.GOVERNANCE_ROLE}
+        ):
             c.tx(c.ir.functions.suspendIssuer(issuer_id, 1), key)
     c.tx(c.ir.functions.suspendIssuer(issuer_id, 1), H.GOV)
     for key in (ISSUER, STRANGER):
-        with H.reverts("AccessControlUnauthorizedAccount", {"account": H.addr(key), "neededRole": H.GOVERNANCE_ROLE}):
+        with H.reverts(
+            "AccessControlUnauthorizedAccount", {"account": H.addr(key), "neededRole": H.GOVERNANCE_ROLE}
+        ):
             c.tx(c.ir.functions.reinstateIssuer(issuer_id), key)
     with H.reverts("IssuerUnknown", {"issuerId": 42}):
         c.tx(c.ir.functions.suspendIssuer(42, 1), H.GOV)
@@ -179,9 +213,14 @@ def test_suspend_reinstate_reverts(c):
 @pytest.mark.parametrize("by", ["issuer", "governance"])
 def test_rotate_key(c, by):
     issuer_id, _ = H.register_issuer(c, ISSUER)
-    receipt = c.tx(c.ir.functions.rotateKey(issuer_id, H.addr(NEW_KEY), b""), ISSUER if by == "issuer" else H.GOV)
+    receipt = c.tx(
+        c.ir.functions.rotateKey(issuer_id, H.addr(NEW_KEY), b""), ISSUER if by == "issuer" else H.GOV
+    )
     assert H.one_event(c.ir, "IssuerKeyRotated", receipt) == {
-        "issuerId": issuer_id, "keyVersion": 2, "account": H.addr(NEW_KEY), "previousAccount": H.addr(ISSUER),
+        "issuerId": issuer_id,
+        "keyVersion": 2,
+        "account": H.addr(NEW_KEY),
+        "previousAccount": H.addr(ISSUER),
         "sm2PublicKey": b"",
     }
     ts = int(c.chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"])
@@ -279,10 +318,13 @@ def test_roles_and_interfaces(c):
     c.tx(c.ir.functions.grantRole(H.GOVERNANCE_ROLE, H.addr(second)), H.GOV)
     H.register_issuer(c, ISSUER, gov=second)
     c.tx(c.ir.functions.revokeRole(H.GOVERNANCE_ROLE, H.addr(second)), H.GOV)
-    with H.reverts("AccessControlUnauthorizedAccount", {"account": H.addr(second), "neededRole": H.GOVERNANCE_ROLE}):
+    with H.reverts(
+        "AccessControlUnauthorizedAccount", {"account": H.addr(second), "neededRole": H.GOVERNANCE_ROLE}
+    ):
         H.register_issuer(c, ISSUER2, gov=second)
-    with H.reverts("AccessControlUnauthorizedAccount",
-                   {"account": H.addr(STRANGER), "neededRole": H.DEFAULT_ADMIN_ROLE}):
+    with H.reverts(
+        "AccessControlUnauthorizedAccount", {"account": H.addr(STRANGER), "neededRole": H.DEFAULT_ADMIN_ROLE}
+    ):
         c.tx(c.ir.functions.grantRole(H.GOVERNANCE_ROLE, H.addr(STRANGER)), STRANGER)
     with H.reverts("AccessControlBadConfirmation", {}):
         c.tx(c.ir.functions.renounceRole(H.GOVERNANCE_ROLE, gov), STRANGER)

@@ -32,7 +32,14 @@ H = _load_helpers()
 pytestmark = pytest.mark.chain
 
 GOV, HOLDER, BANK_A, BANK_B, COURT, NEW_HOLDER, STRANGER = (
-    DEV_KEYS[0], DEV_KEYS[1], DEV_KEYS[2], DEV_KEYS[3], DEV_KEYS[4], DEV_KEYS[5], DEV_KEYS[9])
+    DEV_KEYS[0],
+    DEV_KEYS[1],
+    DEV_KEYS[2],
+    DEV_KEYS[3],
+    DEV_KEYS[4],
+    DEV_KEYS[5],
+    DEV_KEYS[9],
+)
 COURT_ROLE = Web3.keccak(text="COURT_ROLE")
 A_NONE, A_REGISTERED, A_CANCELLED = 0, 1, 2
 P_NONE, P_ACTIVE, P_RELEASED, P_CANCELLED = 0, 1, 2, 3
@@ -64,33 +71,67 @@ def _register(chain, reg, ranks=1, holder=HOLDER):
 
 
 def _domain(chain, reg) -> dict:
-    return {"name": "certledger-pledges", "version": "1", "chainId": chain.w3.eth.chain_id,
-            "verifyingContract": reg.address}
+    return {
+        "name": "certledger-pledges",
+        "version": "1",
+        "chainId": chain.w3.eth.chain_id,
+        "verifyingContract": reg.address,
+    }
 
 
-PLEDGE_TYPES = {"Pledge": [
-    {"name": "assetKey", "type": "bytes32"}, {"name": "rank", "type": "uint8"},
-    {"name": "holder", "type": "address"}, {"name": "lender", "type": "address"},
-    {"name": "loanRef", "type": "bytes32"}, {"name": "nonce", "type": "uint32"},
-    {"name": "deadline", "type": "uint64"}]}
-RELEASE_TYPES = {"Release": [
-    {"name": "assetKey", "type": "bytes32"}, {"name": "rank", "type": "uint8"},
-    {"name": "lender", "type": "address"}, {"name": "nonce", "type": "uint32"}]}
+PLEDGE_TYPES = {
+    "Pledge": [
+        {"name": "assetKey", "type": "bytes32"},
+        {"name": "rank", "type": "uint8"},
+        {"name": "holder", "type": "address"},
+        {"name": "lender", "type": "address"},
+        {"name": "loanRef", "type": "bytes32"},
+        {"name": "nonce", "type": "uint32"},
+        {"name": "deadline", "type": "uint64"},
+    ]
+}
+RELEASE_TYPES = {
+    "Release": [
+        {"name": "assetKey", "type": "bytes32"},
+        {"name": "rank", "type": "uint8"},
+        {"name": "lender", "type": "address"},
+        {"name": "nonce", "type": "uint32"},
+    ]
+}
 
 
 def _sign_pledge(chain, reg, key, asset, rank, lender, loan_ref, deadline=FAR, nonce=None, holder=None):
     a = reg.functions.assetOf(asset).call()
-    msg = {"assetKey": asset, "rank": rank, "holder": holder or a[0], "lender": H.addr(lender),
-           "loanRef": loan_ref, "nonce": a[6] if nonce is None else nonce, "deadline": deadline}
+    msg = {
+        "assetKey": asset,
+        "rank": rank,
+        "holder": holder or a[0],
+        "lender": H.addr(lender),
+        "loanRef": loan_ref,
+        "nonce": a[6] if nonce is None else nonce,
+        "deadline": deadline,
+    }
     return bytes(Account.sign_typed_data(key, _domain(chain, reg), PLEDGE_TYPES, msg).signature)
 
 
-def _pledge(chain, reg, asset, lender=BANK_A, rank=1, loan_ref=None, holder_key=HOLDER, deadline=FAR,
-            sender=GOV, lender_key=None):
+def _pledge(
+    chain,
+    reg,
+    asset,
+    lender=BANK_A,
+    rank=1,
+    loan_ref=None,
+    holder_key=HOLDER,
+    deadline=FAR,
+    sender=GOV,
+    lender_key=None,
+):
     loan_ref = loan_ref or H.kk("LOAN-" + H.b32().hex()[:8])
     hs = _sign_pledge(chain, reg, holder_key, asset, rank, lender, loan_ref, deadline)
     ls = _sign_pledge(chain, reg, lender_key or lender, asset, rank, lender, loan_ref, deadline)
-    return chain.transact(reg.functions.pledge(asset, rank, H.addr(lender), loan_ref, deadline, hs, ls), sender)
+    return chain.transact(
+        reg.functions.pledge(asset, rank, H.addr(lender), loan_ref, deadline, hs, ls), sender
+    )
 
 
 def _asset(reg, key):
@@ -113,11 +154,14 @@ def test_registration_numbers_are_unique_and_increasing(chain, reg):
         _tx(chain, reg.functions.registerAsset(k1, H.addr(HOLDER), 1))
 
 
-@pytest.mark.parametrize("args, error", [
-    ((b"\0" * 32, "holder", 1), "InvalidAssetKey"),
-    ((None, "zero", 1), "InvalidHolder"),
-    ((None, "holder", 0), "InvalidRanks"),
-])
+@pytest.mark.parametrize(
+    "args, error",
+    [
+        ((b"\0" * 32, "holder", 1), "InvalidAssetKey"),
+        ((None, "zero", 1), "InvalidHolder"),
+        ((None, "holder", 0), "InvalidRanks"),
+    ],
+)
 def test_registration_refuses_bad_input(chain, reg, args, error):
     key, holder, ranks = args
     key = H.b32() if key is None else key
@@ -141,7 +185,12 @@ def test_pledge_with_both_signatures_then_double_pledge_is_refused(chain, reg):
     loan = H.kk("LOAN-2026-0001")
     receipt = _pledge(chain, reg, key, BANK_A, loan_ref=loan)
     ev = H.one_event(reg, "Pledged", receipt)
-    assert (ev["lender"], ev["holder"], bytes(ev["loanRef"]), ev["rank"]) == (H.addr(BANK_A), H.addr(HOLDER), loan, 1)
+    assert (ev["lender"], ev["holder"], bytes(ev["loanRef"]), ev["rank"]) == (
+        H.addr(BANK_A),
+        H.addr(HOLDER),
+        loan,
+        1,
+    )
     since = chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"]
     assert _pledge_of(reg, key) == (H.addr(BANK_A), since, P_ACTIVE, loan)
     assert reg.functions.isPledged(key).call() is True
@@ -156,8 +205,16 @@ def test_the_contract_digest_is_the_eip712_digest(chain, reg):
     key, _ = _register(chain, reg)
     loan = H.kk("L")
     from eth_account.messages import encode_typed_data
-    msg = {"assetKey": key, "rank": 1, "holder": H.addr(HOLDER), "lender": H.addr(BANK_A),
-           "loanRef": loan, "nonce": 0, "deadline": FAR}
+
+    msg = {
+        "assetKey": key,
+        "rank": 1,
+        "holder": H.addr(HOLDER),
+        "lender": H.addr(BANK_A),
+        "loanRef": loan,
+        "nonce": 0,
+        "deadline": FAR,
+    }
     signable = encode_typed_data(_domain(chain, reg), PLEDGE_TYPES, msg)
     want = Web3.keccak(b"\x19\x01" + signable.header + signable.body)
     assert bytes(reg.functions.pledgeDigest(key, 1, H.addr(BANK_A), loan, FAR).call()) == bytes(want)
@@ -263,7 +320,11 @@ def test_attested_pledge_for_a_holder_key_the_evm_cannot_check(chain, reg):
     loan = H.kk("SM2-LOAN")
     ls = _sign_pledge(chain, reg, BANK_A, key, 1, BANK_A, loan)
     with H.reverts("AccessControlUnauthorizedAccount"):
-        _tx(chain, reg.functions.pledgeAttested(key, 1, H.addr(BANK_A), loan, FAR, ls, H.kk("consent")), STRANGER)
+        _tx(
+            chain,
+            reg.functions.pledgeAttested(key, 1, H.addr(BANK_A), loan, FAR, ls, H.kk("consent")),
+            STRANGER,
+        )
     with H.reverts("BadHolderSignature"):
         _tx(chain, reg.functions.pledgeAttested(key, 1, H.addr(BANK_A), loan, FAR, ls, b"\0" * 32))
     receipt = _tx(chain, reg.functions.pledgeAttested(key, 1, H.addr(BANK_A), loan, FAR, ls, H.kk("consent")))
@@ -306,9 +367,15 @@ def test_transfer_change_and_cancellation(chain, reg):
         _tx(chain, reg.functions.transferAsset(key, H.addr(NEW_HOLDER), new_cert), HOLDER)
     with H.reverts("InvalidHolder"):
         _tx(chain, reg.functions.transferAsset(key, "0x" + "00" * 20, new_cert))
-    ev = H.one_event(reg, "AssetTransferred", _tx(chain, reg.functions.transferAsset(key, H.addr(NEW_HOLDER), new_cert)))
+    ev = H.one_event(
+        reg, "AssetTransferred", _tx(chain, reg.functions.transferAsset(key, H.addr(NEW_HOLDER), new_cert))
+    )
     assert (ev["registrationNo"], ev["from"], ev["to"], bytes(ev["newCertificate"])) == (
-        no, H.addr(HOLDER), H.addr(NEW_HOLDER), new_cert)
+        no,
+        H.addr(HOLDER),
+        H.addr(NEW_HOLDER),
+        new_cert,
+    )
     # the old holder's consent no longer counts; the new holder's does
     with H.reverts("BadHolderSignature"):
         _pledge(chain, reg, key, BANK_B, holder_key=HOLDER)
@@ -319,8 +386,11 @@ def test_transfer_change_and_cancellation(chain, reg):
     ev = H.one_event(reg, "AssetCancelled", _tx(chain, reg.functions.cancelAsset(key, 4)))
     assert (ev["registrationNo"], ev["reason"]) == (no, 4)
     assert _asset(reg, key)[5] == A_CANCELLED
-    for fn in (reg.functions.cancelAsset(key, 4), reg.functions.changeAsset(key, H.kk("v3")),
-               reg.functions.transferAsset(key, H.addr(HOLDER), new_cert)):
+    for fn in (
+        reg.functions.cancelAsset(key, 4),
+        reg.functions.changeAsset(key, H.kk("v3")),
+        reg.functions.transferAsset(key, H.addr(HOLDER), new_cert),
+    ):
         with H.reverts("AssetIsCancelled"):
             _tx(chain, fn)
     with H.reverts("AssetIsCancelled"):
@@ -373,10 +443,14 @@ def test_the_get_proof_answer_checks_against_the_block_state_root(chain, reg):
     slots = [_slot(key, art.storage_slot("_assets")), pledge_slot, pledge_slot + 1]
     block = chain.w3.eth.get_block(receipt["blockNumber"])
     proof = chain.w3.eth.get_proof(reg.address, slots, receipt["blockNumber"])
-    account = HexaryTrie.get_from_proof(bytes(block["stateRoot"]), Web3.keccak(bytes.fromhex(reg.address[2:])),
-                                        [rlp.decode(bytes(n)) for n in proof["accountProof"]])
+    account = HexaryTrie.get_from_proof(
+        bytes(block["stateRoot"]),
+        Web3.keccak(bytes.fromhex(reg.address[2:])),
+        [rlp.decode(bytes(n)) for n in proof["accountProof"]],
+    )
     storage_root = rlp.decode(account)[2]
     for slot, sp in zip(slots, proof["storageProof"]):
-        raw = HexaryTrie.get_from_proof(storage_root, Web3.keccak(slot.to_bytes(32, "big")),
-                                        [rlp.decode(bytes(n)) for n in sp["proof"]])
+        raw = HexaryTrie.get_from_proof(
+            storage_root, Web3.keccak(slot.to_bytes(32, "big")), [rlp.decode(bytes(n)) for n in sp["proof"]]
+        )
         assert int.from_bytes(rlp.decode(raw), "big") == int.from_bytes(bytes(sp["value"]), "big") != 0

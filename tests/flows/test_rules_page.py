@@ -25,13 +25,24 @@ async def test_rules_on_the_trace_page(world):
     w, s = world, world.service
     ids = []
     for _ in range(4):  # 1.2 million people in four standard-contract flows of 300,000
-        r = await s.client.post("/v1/flows", headers=s.h(w.gz_key), json=declaration(
-            w.credential_id, importer=w.hk, to="HK", frm="440100", personalInformation=True,
-            personalInformationSubjects=300_000))
+        r = await s.client.post(
+            "/v1/flows",
+            headers=s.h(w.gz_key),
+            json=declaration(
+                w.credential_id,
+                importer=w.hk,
+                to="HK",
+                frm="440100",
+                personalInformation=True,
+                personalInformationSubjects=300_000,
+            ),
+        )
         assert r.status_code == 201, r.text
         ids.append(r.json()["flowId"])
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(s.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(s.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    )
     serving = asyncio.create_task(server.serve())
     base = f"http://127.0.0.1:{port}"
     try:
@@ -48,17 +59,25 @@ async def test_rules_on_the_trace_page(world):
                 await page.click("#signin button")
                 await page.wait_for_selector("#exporter-totals")
                 # the split: flagged on the fourth flow, the rule applied in each row
-                kinds = await page.eval_on_selector_all("#violations li", "els => els.map(e => e.dataset.kind)")
+                kinds = await page.eval_on_selector_all(
+                    "#violations li", "els => els.map(e => e.dataset.kind)"
+                )
                 assert kinds == ["threshold_split"]
-                rules = await page.eval_on_selector_all("tr.flow-row .rule", "els => els.map(e => e.dataset.rule)")
+                rules = await page.eval_on_selector_all(
+                    "tr.flow-row .rule", "els => els.map(e => e.dataset.rule)"
+                )
                 assert rules == ["annual-100000"] * 3 + ["annual-1000000"]
-                assert await page.get_attribute(f"tr.flow-row[data-flow-id='{ids[3]}'] .rule", "data-covered") == "0"
+                assert (
+                    await page.get_attribute(f"tr.flow-row[data-flow-id='{ids[3]}'] .rule", "data-covered")
+                    == "0"
+                )
                 # the annual totals against each threshold
                 row = "#exporter-totals tr.exporter-total"
                 assert await page.locator(row).count() == 1
                 assert "1,200,000" in await page.text_content(row)
                 reached = await page.eval_on_selector_all(
-                    f"{row} td[data-reached='1']", "els => els.map(e => e.dataset.threshold)")
+                    f"{row} td[data-reached='1']", "els => els.map(e => e.dataset.threshold)"
+                )
                 assert reached == ["annual-100000", "annual-1000000"]
                 # the rule table, each rule with its article
                 await page.click("#rule-table summary")

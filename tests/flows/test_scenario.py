@@ -18,6 +18,8 @@ from registry.flows import trace as flow_trace
 from tests.support.flows import ARTIFACTS, PT, run_scenario
 
 pytestmark = [pytest.mark.chain, pytest.mark.anyio]
+
+
 async def test_guangzhou_scenario(world):
     w, s = world, world.service
     ids = await run_scenario(w)
@@ -31,9 +33,25 @@ async def test_guangzhou_scenario(world):
         _, mo_key, _ = await signing_key(sess, w.mo["id"], s.ctx.settings.passphrase())
     flow3 = await s.ctx.chain.call(s.ctx.chain.flows.functions.flow(f3))
     with pytest.raises(ChainRejected) as exc:
-        await s.ctx.chain.transact(mo_key, s.ctx.chain.flows.functions.declareFlow(
-            (f3, b"\1" * 32, b"MO".ljust(8, b"\0"), b"PT".ljust(8, b"\0"), 3, False, 0, 1, b"\2" * 32, b"\3" * 32,
-             b"\4" * 32), (flow3[1], b"\0" * 32, b"\0" * 32, [])))
+        await s.ctx.chain.transact(
+            mo_key,
+            s.ctx.chain.flows.functions.declareFlow(
+                (
+                    f3,
+                    b"\1" * 32,
+                    b"MO".ljust(8, b"\0"),
+                    b"PT".ljust(8, b"\0"),
+                    3,
+                    False,
+                    0,
+                    1,
+                    b"\2" * 32,
+                    b"\3" * 32,
+                    b"\4" * 32,
+                ),
+                (flow3[1], b"\0" * 32, b"\0" * 32, []),
+            ),
+        )
     assert exc.value.details["error"] in ("ParentFlowRejected", "AssetNotValid")
 
     r = await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key), params={"asset": w.credential_id})
@@ -45,53 +63,75 @@ async def test_guangzhou_scenario(world):
     assert (edges[f1]["fromJurisdiction"], edges[f1]["toJurisdiction"]) == ("CN-GD", "HK")
     assert edges[f2]["parentFlowId"] == f1 and edges[f4]["parentFlowId"] == f3
     got = sorted((v["flowId"], v["kind"]) for v in trace["violations"])
-    assert got == sorted([
-        (f1, "certificate_revoked"),
-        (f2, "certificate_revoked"),
-        (f2, "payload_digest_mismatch"),
-        (f4, "parent_rejected"),
-    ]), trace["violations"]
+    assert got == sorted(
+        [
+            (f1, "certificate_revoked"),
+            (f2, "certificate_revoked"),
+            (f2, "payload_digest_mismatch"),
+            (f4, "parent_rejected"),
+        ]
+    ), trace["violations"]
     revoked = [v for v in trace["violations"] if v["kind"] == "certificate_revoked"]
     assert all(v["details"]["afterApproval"] for v in revoked)
-    assert {n["name"] for n in trace["nodes"]} == {w.gz["name"], w.hk["name"], w.sg["name"], w.mo["name"], PT["name"]}
+    assert {n["name"] for n in trace["nodes"]} == {
+        w.gz["name"],
+        w.hk["name"],
+        w.sg["name"],
+        w.mo["name"],
+        PT["name"],
+    }
     pairs = {(t["from"], t["to"]): t for t in trace["totals"]}
     assert set(pairs) == {("CN-GD", "HK"), ("HK", "SG"), ("CN-GD", "MO"), ("MO", "PT")}
     assert pairs[("CN-GD", "MO")]["rejected"] == 1 and pairs[("CN-GD", "HK")]["approved"] == 1
 
     # filters: an organisation, a jurisdiction, a time window
-    r = await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key), params={"organisation": w.hk["identifier"]})
+    r = await s.client.get(
+        "/v1/flows/trace", headers=w.h(w.regulator_key), params={"organisation": w.hk["identifier"]}
+    )
     assert sorted(e["flowId"] for e in r.json()["edges"]) == [f1, f2]
-    r = await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key), params={"organisation": str(w.mo["id"])})
+    r = await s.client.get(
+        "/v1/flows/trace", headers=w.h(w.regulator_key), params={"organisation": str(w.mo["id"])}
+    )
     assert sorted(e["flowId"] for e in r.json()["edges"]) == [f3, f4]
     r = await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key), params={"jurisdiction": "SG"})
     assert [e["flowId"] for e in r.json()["edges"]] == [f2]
     r = await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key), params={"jurisdiction": "CN"})
     assert sorted(e["flowId"] for e in r.json()["edges"]) == [f1, f3]
-    r = await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key), params={"from": "2000-01-01", "to": "2000-12-31"})
+    r = await s.client.get(
+        "/v1/flows/trace", headers=w.h(w.regulator_key), params={"from": "2000-01-01", "to": "2000-12-31"}
+    )
     assert r.json()["edges"] == [] and r.json()["violations"] == []
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     # JSON export
-    r = await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key),
-                           params={"asset": w.credential_id, "format": "json"})
+    r = await s.client.get(
+        "/v1/flows/trace", headers=w.h(w.regulator_key), params={"asset": w.credential_id, "format": "json"}
+    )
     (ARTIFACTS / "scenario-trace.json").write_text(r.text)
     assert sorted((v["flowId"], v["kind"]) for v in json.loads(r.text)["violations"]) == got
     # CSV export: flows and violations
-    r = await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key),
-                           params={"asset": w.credential_id, "format": "csv"})
+    r = await s.client.get(
+        "/v1/flows/trace", headers=w.h(w.regulator_key), params={"asset": w.credential_id, "format": "csv"}
+    )
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     (ARTIFACTS / "scenario-flows.csv").write_text(r.text)
     rows = {int(row["flowId"]): row for row in csv.DictReader(io.StringIO(r.text))}
     assert rows[f2]["violations"] == "certificate_revoked;payload_digest_mismatch"
     assert rows[f4]["violations"] == "parent_rejected" and rows[f3]["violations"] == ""
-    assert rows[f3]["status"] == "rejected" and rows[f3]["decisionReason"].startswith("no security assessment")
-    r = await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key),
-                           params={"asset": w.credential_id, "format": "csv", "table": "violations"})
+    assert rows[f3]["status"] == "rejected" and rows[f3]["decisionReason"].startswith(
+        "no security assessment"
+    )
+    r = await s.client.get(
+        "/v1/flows/trace",
+        headers=w.h(w.regulator_key),
+        params={"asset": w.credential_id, "format": "csv", "table": "violations"},
+    )
     vrows = list(csv.DictReader(io.StringIO(r.text)))
     assert sorted((int(v["flowId"]), v["kind"]) for v in vrows) == got
     # SVG export: a well-formed graph, violations in red, each edge links to its transaction
-    r = await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key),
-                           params={"asset": w.credential_id, "format": "svg"})
+    r = await s.client.get(
+        "/v1/flows/trace", headers=w.h(w.regulator_key), params={"asset": w.credential_id, "format": "svg"}
+    )
     assert r.headers["content-type"].startswith("image/svg+xml")
     (ARTIFACTS / "scenario-graph.svg").write_text(r.text)
     root = ET.fromstring(r.text)
@@ -106,16 +146,24 @@ async def test_guangzhou_scenario(world):
 
     # the trace from chain events alone equals the DB's (on what the chain knows)
     leaf = edges[f1]["assetLeaf"]
-    db_trace = (await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key), params={"asset": leaf})).json()
+    db_trace = (
+        await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key), params={"asset": leaf})
+    ).json()
     q = flow_trace.make_query(asset=leaf, organisation=None, jurisdiction_code=None, since=None, until=None)
     chain_trace = await asyncio.to_thread(flow_trace.trace_from_chain, s.ctx.rpc_url, s.ctx.deployment, q)
     assert flow_trace.chain_view(chain_trace) == flow_trace.chain_view(db_trace)
     assert sorted((v["flowId"], v["kind"]) for v in chain_trace["violations"]) == sorted(
-        [(f1, "certificate_revoked"), (f2, "certificate_revoked"), (f4, "parent_rejected")])
+        [(f1, "certificate_revoked"), (f2, "certificate_revoked"), (f4, "parent_rejected")]
+    )
     for filters in ({"organisation": w.hk["identifier"]}, {"jurisdiction": "CN"}, {}):
         db = (await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key), params=filters)).json()
-        q = flow_trace.make_query(asset=None, organisation=filters.get("organisation"),
-                         jurisdiction_code=filters.get("jurisdiction"), since=None, until=None)
+        q = flow_trace.make_query(
+            asset=None,
+            organisation=filters.get("organisation"),
+            jurisdiction_code=filters.get("jurisdiction"),
+            since=None,
+            until=None,
+        )
         ch = await asyncio.to_thread(flow_trace.trace_from_chain, s.ctx.rpc_url, s.ctx.deployment, q)
         assert flow_trace.chain_view(ch) == flow_trace.chain_view(db), filters
 
@@ -124,18 +172,42 @@ async def test_guangzhou_scenario(world):
 
     from registry.cli.flow import flow_app
 
-    common = ["trace", "--from-chain", "--rpc-url", s.ctx.rpc_url, "--deployment", str(s.ctx.settings.manifest_path)]
+    common = [
+        "trace",
+        "--from-chain",
+        "--rpc-url",
+        s.ctx.rpc_url,
+        "--deployment",
+        str(s.ctx.settings.manifest_path),
+    ]
     res = await asyncio.to_thread(CliRunner().invoke, flow_app, common + ["--asset", leaf])
     assert res.exit_code == 0, res.output
     assert flow_trace.chain_view(json.loads(res.stdout)) == flow_trace.chain_view(db_trace)
-    res = await asyncio.to_thread(CliRunner().invoke, flow_app, common + [
-        "--asset", leaf, "--format", "csv", "--table", "violations", "--out", str(ARTIFACTS / "chain-violations.csv")])
+    res = await asyncio.to_thread(
+        CliRunner().invoke,
+        flow_app,
+        common
+        + [
+            "--asset",
+            leaf,
+            "--format",
+            "csv",
+            "--table",
+            "violations",
+            "--out",
+            str(ARTIFACTS / "chain-violations.csv"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     chain_rows = list(csv.DictReader(io.StringIO((ARTIFACTS / "chain-violations.csv").read_text())))
     assert sorted((int(v["flowId"]), v["kind"]) for v in chain_rows) == sorted(
-        [(f1, "certificate_revoked"), (f2, "certificate_revoked"), (f4, "parent_rejected")])
-    res = await asyncio.to_thread(CliRunner().invoke, flow_app, common + [
-        "--format", "svg", "--out", str(ARTIFACTS / "chain-graph.svg")])
+        [(f1, "certificate_revoked"), (f2, "certificate_revoked"), (f4, "parent_rejected")]
+    )
+    res = await asyncio.to_thread(
+        CliRunner().invoke,
+        flow_app,
+        common + ["--format", "svg", "--out", str(ARTIFACTS / "chain-graph.svg")],
+    )
     assert res.exit_code == 0 and ET.parse(ARTIFACTS / "chain-graph.svg").getroot().tag.endswith("svg")
     res = await asyncio.to_thread(CliRunner().invoke, flow_app, common + ["--asset", w.credential_id])
     assert res.exit_code == 2 and "leaf" in res.output

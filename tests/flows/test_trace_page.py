@@ -25,7 +25,9 @@ async def test_trace_page_in_chromium(world):
     w, s = world, world.service
     ids = await run_scenario(w)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(s.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(s.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    )
     serving = asyncio.create_task(server.serve())
     base = f"http://127.0.0.1:{port}"
     try:
@@ -59,15 +61,26 @@ async def test_trace_page_in_chromium(world):
                 assert await page.text_content("#n-flows") == "4"
                 assert await page.text_content("#n-violations") == "4"
                 assert await page.locator("svg .edge").count() == 4
-                red = await page.eval_on_selector_all("svg .edge.violation", "els => els.map(e => e.dataset.flowId)")
+                red = await page.eval_on_selector_all(
+                    "svg .edge.violation", "els => els.map(e => e.dataset.flowId)"
+                )
                 assert sorted(map(int, red)) == sorted([ids["f1"], ids["f2"], ids["f4"]])
                 colour = await page.eval_on_selector(
-                    f"svg .edge[data-flow-id='{ids['f1']}'] path", "p => p.getAttribute('stroke')")
+                    f"svg .edge[data-flow-id='{ids['f1']}'] path", "p => p.getAttribute('stroke')"
+                )
                 assert colour == "#d32f2f"
                 assert await page.locator("tr.flow-row.violation").count() == 3
-                kinds = await page.eval_on_selector_all("#violations li", "els => els.map(e => e.dataset.kind)")
-                assert sorted(kinds) == sorted(["certificate_revoked", "certificate_revoked",
-                                                "payload_digest_mismatch", "parent_rejected"])
+                kinds = await page.eval_on_selector_all(
+                    "#violations li", "els => els.map(e => e.dataset.kind)"
+                )
+                assert sorted(kinds) == sorted(
+                    [
+                        "certificate_revoked",
+                        "certificate_revoked",
+                        "payload_digest_mismatch",
+                        "parent_rejected",
+                    ]
+                )
                 assert await page.is_visible("#client-filters")
                 assert await page.text_content("#shown-count [lang=en]") == "4 of 4 flows shown"
                 await page.screenshot(path=str(ARTIFACTS / "trace-page.png"), full_page=True)
@@ -113,7 +126,9 @@ async def test_trace_page_in_chromium(world):
                 await page.goto(f"{base}/trace?jurisdiction=SG")
                 assert await page.locator("svg .edge").count() == 1
                 resp = await page.goto(f"{base}/trace?jurisdiction=XX")
-                assert resp.status == 400 and "not a known jurisdiction" in await page.text_content("#trace-error")
+                assert resp.status == 400 and "not a known jurisdiction" in await page.text_content(
+                    "#trace-error"
+                )
 
                 # an edge links to its chain transaction, decoded from the chain
                 await page.goto(f"{base}/trace?asset={w.credential_id}")
@@ -128,12 +143,17 @@ async def test_trace_page_in_chromium(world):
                 export = await page.context.request.get(f"{base}/trace/export.csv?table=violations")
                 assert export.ok
                 csv_text = await export.text()
-                assert csv_text.splitlines()[0] == "flowId,kind,source,message,flows" and len(csv_text.splitlines()) == 5
+                assert (
+                    csv_text.splitlines()[0] == "flowId,kind,source,message,flows"
+                    and len(csv_text.splitlines()) == 5
+                )
 
                 # the only failed loads are the two refusals this test provoked (403 sign-in, 400 filter)
                 assert sorted(st for st, _ in failed) == [400, 403], failed
                 assert not [m for m in errors if "Failed to load resource" not in m], errors
-                assert all(u.startswith(base) for u in requests), [u for u in requests if not u.startswith(base)]
+                assert all(u.startswith(base) for u in requests), [
+                    u for u in requests if not u.startswith(base)
+                ]
             finally:
                 await browser.close()
     finally:

@@ -6,6 +6,8 @@ went to another transaction."""
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 from eth_account import Account
 from sqlalchemy import select
@@ -70,37 +72,57 @@ async def test_mined_late_is_recorded_with_its_audit_entry(world, stalled, monke
     assert r.status_code == 200, r.text
     assert r.json()["txHash"] == sent["txHash"] and r.json()["status"] == "pending"
     (row,) = await _rows(ctx)
-    assert row.declaration_hash == sent["declarationHash"] and row.raw_tx is None and row.declared_at is not None
+    assert (
+        row.declaration_hash == sent["declarationHash"] and row.raw_tx is None and row.declared_at is not None
+    )
     async with ctx.sessions() as s:
-        entries = (await s.execute(select(AuditEntry).where(AuditEntry.target == f"flow:{flow_id}"))).scalars().all()
+        entries = (
+            (await s.execute(select(AuditEntry).where(AuditEntry.target == f"flow:{flow_id}")))
+            .scalars()
+            .all()
+        )
     assert [(e.action, e.actor) for e in entries] == [("declare_flow", w.gz["name"])]
     assert (await w.service.client.get("/health")).json()["unconfirmedTransactions"] == {
-        "statusChanges": 0, "flowDeclarations": 0, "oldestSeconds": None}
+        "statusChanges": 0,
+        "flowDeclarations": 0,
+        "oldestSeconds": None,
+    }
     # settled once: a second pass finds nothing
     assert (await settle_flows(ctx, grace=0)) == type(report)()
     # the regulator's decision stalls the same way; repeating it settles it from the chain's FlowDecided
     decision = {"decision": "approved", "reason": "standard contract filed"}
-    r = await w.service.client.post(f"/v1/flows/{flow_id}/decision", headers=w.h(w.regulator_key), json=decision)
+    r = await w.service.client.post(
+        f"/v1/flows/{flow_id}/decision", headers=w.h(w.regulator_key), json=decision
+    )
     assert r.status_code == 503 and "repeat the decision" in r.json()["error"]["message"], r.text
     decision_tx = r.json()["error"]["details"]["txHash"]
     stalled("evm_mine", [])
     stalled("evm_setAutomine", [True])
     r = await w.service.client.get(f"/v1/flows/{flow_id}", headers=w.h(w.regulator_key))
     assert r.json()["status"] == "pending"  # the request gave up before writing
-    r = await w.service.client.post(f"/v1/flows/{flow_id}/decision", headers=w.h(w.regulator_key),
-                                    json={"decision": "approved", "reason": "a retry's own words"})
+    r = await w.service.client.post(
+        f"/v1/flows/{flow_id}/decision",
+        headers=w.h(w.regulator_key),
+        json={"decision": "approved", "reason": "a retry's own words"},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "approved" and r.json()["settledFromChain"] is True
     async with ctx.sessions() as s:
-        (entry,) = (await s.execute(select(AuditEntry).where(AuditEntry.action == "decide_flow"))).scalars().all()
+        (entry,) = (
+            (await s.execute(select(AuditEntry).where(AuditEntry.action == "decide_flow"))).scalars().all()
+        )
     # the reason recorded is the one on the chain, not the retry's
     assert entry.details["reason"] == "standard contract filed" and entry.details["tx"] == decision_tx
     assert entry.details["settledFromChain"] is True
-    r = await w.service.client.post(f"/v1/flows/{flow_id}/decision", headers=w.h(w.regulator_key), json=decision)
+    r = await w.service.client.post(
+        f"/v1/flows/{flow_id}/decision", headers=w.h(w.regulator_key), json=decision
+    )
     assert r.status_code == 409 and r.json()["error"]["code"] == "already_decided", r.text
 
 
-async def test_lost_transaction_is_rebroadcast_then_dropped_when_its_nonce_is_taken(world, stalled, monkeypatch):
+async def test_lost_transaction_is_rebroadcast_then_dropped_when_its_nonce_is_taken(
+    world, stalled, monkeypatch
+):
     w, ctx = world, world.service.ctx
     sent = await _declare_unconfirmed(w, monkeypatch)
     tx_hash = sent["txHash"]
@@ -117,8 +139,16 @@ async def test_lost_transaction_is_rebroadcast_then_dropped_when_its_nonce_is_ta
         _, key, _ = await signing_key(s, w.gz["id"], ctx.settings.passphrase())
     acct = Account.from_key(key)
     assert acct.address.lower() == row.sender.lower()
-    other = acct.sign_transaction({"to": acct.address, "value": 0, "gas": 21_000, "gasPrice": 20 * 10**9,
-                                   "nonce": row.nonce, "chainId": ctx.chain.chain_id})
+    other = acct.sign_transaction(
+        {
+            "to": acct.address,
+            "value": 0,
+            "gas": 21_000,
+            "gasPrice": 20 * 10**9,
+            "nonce": row.nonce,
+            "chainId": ctx.chain.chain_id,
+        }
+    )
     stalled("eth_sendRawTransaction", ["0x" + bytes(other.raw_transaction).hex()])
     stalled("evm_mine", [])
     report = await settle_flows(ctx, grace=0)
@@ -127,21 +157,28 @@ async def test_lost_transaction_is_rebroadcast_then_dropped_when_its_nonce_is_ta
 
     # nothing of it reached the chain, so the exporter declares the asset again, and it goes through
     stalled("evm_setAutomine", [True])
-    r = await w.service.client.post("/v1/flows", headers=w.h(w.gz_key),
-                                    json=declaration(w.credential_id, importer=w.hk, to="HK"))
+    r = await w.service.client.post(
+        "/v1/flows", headers=w.h(w.gz_key), json=declaration(w.credential_id, importer=w.hk, to="HK")
+    )
     assert r.status_code == 201, r.text
     assert r.json()["txHash"] != tx_hash
     flow_id = r.json()["flowId"]
 
     # a rejection that stalls, then a retry asking for the opposite: the chain's decision stands and the DB takes it
     stalled("evm_setAutomine", [False])
-    r = await w.service.client.post(f"/v1/flows/{flow_id}/decision", headers=w.h(w.regulator_key),
-                                    json={"decision": "rejected", "reason": "no standard contract on file"})
+    r = await w.service.client.post(
+        f"/v1/flows/{flow_id}/decision",
+        headers=w.h(w.regulator_key),
+        json={"decision": "rejected", "reason": "no standard contract on file"},
+    )
     assert r.status_code == 503, r.text
     stalled("evm_mine", [])
     stalled("evm_setAutomine", [True])
-    r = await w.service.client.post(f"/v1/flows/{flow_id}/decision", headers=w.h(w.regulator_key),
-                                    json={"decision": "approved", "reason": "changed my mind"})
+    r = await w.service.client.post(
+        f"/v1/flows/{flow_id}/decision",
+        headers=w.h(w.regulator_key),
+        json={"decision": "approved", "reason": "changed my mind"},
+    )
     assert r.status_code == 409 and r.json()["error"]["details"]["status"] == "rejected", r.text
     got = (await w.service.client.get(f"/v1/flows/{flow_id}", headers=w.h(w.regulator_key))).json()
     assert (got["status"], got["decision"]["reason"]) == ("rejected", "no standard contract on file"), got
@@ -152,12 +189,17 @@ async def test_a_row_that_never_got_a_transaction_is_removed(world):
     w, ctx = world, world.service.ctx
     body = declaration(w.credential_id, importer=w.hk, to="HK")
     async with ctx.sessions() as s, s.begin():
-        from datetime import datetime, timezone
+        from datetime import datetime
 
-        cred_row = FlowDeclaration(declaration_hash="0x" + "ab" * 32, exporter_org_id=w.gz["id"],
-                                   credential_id=w.credential_id, declaration=body, decision=1,
-                                   asset_leaf="0x" + "cd" * 32,  # no FlowDeclared of it on the chain
-                                   created_at=datetime.now(timezone.utc))
+        cred_row = FlowDeclaration(
+            declaration_hash="0x" + "ab" * 32,
+            exporter_org_id=w.gz["id"],
+            credential_id=w.credential_id,
+            declaration=body,
+            decision=1,
+            asset_leaf="0x" + "cd" * 32,  # no FlowDeclared of it on the chain
+            created_at=datetime.now(UTC),
+        )
         s.add(cred_row)
     r = await w.service.client.post("/v1/flows", headers=w.h(w.gz_key), json=body)
     assert r.status_code == 409 and "not yet sent" in r.json()["error"]["message"], r.text
@@ -167,8 +209,9 @@ async def test_a_row_that_never_got_a_transaction_is_removed(world):
     assert r.status_code == 201, r.text
 
 
-async def test_a_row_without_its_transaction_is_found_on_the_chain_by_its_declaration_hash(world, stalled,
-                                                                                           monkeypatch):
+async def test_a_row_without_its_transaction_is_found_on_the_chain_by_its_declaration_hash(
+    world, stalled, monkeypatch
+):
     """A row that lost its signed transaction (one written before the outbox existed) whose declaration
     did reach the chain: the settler finds it among the FlowDeclared events of its asset and records it."""
     w, ctx = world, world.service.ctx

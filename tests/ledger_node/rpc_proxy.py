@@ -65,8 +65,9 @@ class RpcProxy:
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def _forward(self, request):
-        req = urllib.request.Request(self.upstream, data=json.dumps(request).encode(),
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.upstream, data=json.dumps(request).encode(), headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(req, timeout=60) as resp:
             reply = json.loads(resp.read())
         if self.max_results:
@@ -75,15 +76,21 @@ class RpcProxy:
             by_id = {r.get("id"): r for r in replies}
             for call in calls:
                 r = by_id.get(call.get("id"))
-                if call.get("method") == "eth_getLogs" and r and len(r.get("result") or []) > self.max_results:
+                if (
+                    call.get("method") == "eth_getLogs"
+                    and r
+                    and len(r.get("result") or []) > self.max_results
+                ):
                     f = call["params"][0]
                     self.refused_ranges.append((int(f["fromBlock"], 16), int(f["toBlock"], 16)))
                     r.pop("result")
-                    r["error"] = {"code": -32005,
-                                  "message": f"query returned more than {self.max_results} results"}
+                    r["error"] = {
+                        "code": -32005,
+                        "message": f"query returned more than {self.max_results} results",
+                    }
         return reply
 
-    def __enter__(self) -> "RpcProxy":
+    def __enter__(self) -> RpcProxy:
         self._thread.start()
         return self
 

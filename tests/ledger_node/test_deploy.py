@@ -20,8 +20,12 @@ pytestmark = pytest.mark.chain
 
 GOVERNANCE_ROLE = Web3.keccak(text="GOVERNANCE_ROLE")
 REGULATOR_ROLE = Web3.keccak(text="REGULATOR_ROLE")
-NAMES = {"issuerRegistry": "IssuerRegistry", "anchorRegistry": "AnchorRegistry", "dataFlowLedger": "DataFlowLedger",
-         "pledgeRegistry": "PledgeRegistry"}
+NAMES = {
+    "issuerRegistry": "IssuerRegistry",
+    "anchorRegistry": "AnchorRegistry",
+    "dataFlowLedger": "DataFlowLedger",
+    "pledgeRegistry": "PledgeRegistry",
+}
 DEPLOYER = Account.from_key(DEV_KEYS[0]).address
 
 
@@ -35,10 +39,21 @@ def test_deploy_writes_manifest(chain, manifest_path):
     dep, reused = deploy(chain, DEV_KEYS[0], manifest_path)
     assert reused is False
     data = json.loads(manifest_path.read_text())
-    assert set(data) >= {"chainId", "genesisHash", "contracts", "deployBlock", "deployer", "governance",
-                         "regulators", "artifacts", "deployedAt"}
+    assert set(data) >= {
+        "chainId",
+        "genesisHash",
+        "contracts",
+        "deployBlock",
+        "deployer",
+        "governance",
+        "regulators",
+        "artifacts",
+        "deployedAt",
+    }
     assert data["chainId"] == 31337 == dep.chain_id
-    assert data["genesisHash"] == chain.genesis_hash() == "0x" + bytes(chain.w3.eth.get_block(0)["hash"]).hex()
+    assert (
+        data["genesisHash"] == chain.genesis_hash() == "0x" + bytes(chain.w3.eth.get_block(0)["hash"]).hex()
+    )
     assert set(data["contracts"]) == set(NAMES)
     assert before < data["deployBlock"] <= chain.block_number()
     receipt_block = chain.w3.eth.get_block(data["deployBlock"])
@@ -46,7 +61,9 @@ def test_deploy_writes_manifest(chain, manifest_path):
     assert (data["deployer"], data["governance"], data["regulators"]) == (DEPLOYER, DEPLOYER, [DEPLOYER])
     for key, name in NAMES.items():
         assert chain.has_code(data["contracts"][key])
-        assert data["artifacts"][name] == hashlib.sha256((BUILD_DIR / f"{name}.json").read_bytes()).hexdigest()
+        assert (
+            data["artifacts"][name] == hashlib.sha256((BUILD_DIR / f"{name}.json").read_bytes()).hexdigest()
+        )
         runtime = json.loads((BUILD_DIR / f"{name}.json").read_text())["deployedBytecode"]
         onchain = "0x" + bytes(chain.w3.eth.get_code(data["contracts"][key])).hex()
         # immutables are patched in at deploy time; compare the code length and the metadata tail
@@ -145,11 +162,26 @@ def test_manifest_without_code(chain, manifest_path):
     assert load_manifest(manifest_path) == fresh
 
 
-@pytest.mark.parametrize("content", [
-    "", "{not json", "[]", "{}", json.dumps({"chainId": 31337}),
-    json.dumps({"chainId": "x", "genesisHash": "0x", "deployBlock": 1, "deployer": "a", "governance": "a",
-                "contracts": {"issuerRegistry": "0x1", "anchorRegistry": "0x2", "dataFlowLedger": "0x3"}}),
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "",
+        "{not json",
+        "[]",
+        "{}",
+        json.dumps({"chainId": 31337}),
+        json.dumps(
+            {
+                "chainId": "x",
+                "genesisHash": "0x",
+                "deployBlock": 1,
+                "deployer": "a",
+                "governance": "a",
+                "contracts": {"issuerRegistry": "0x1", "anchorRegistry": "0x2", "dataFlowLedger": "0x3"},
+            }
+        ),
+    ],
+)
 def test_malformed_manifest(chain, manifest_path, content):
     manifest_path.parent.mkdir(parents=True)
     manifest_path.write_text(content)

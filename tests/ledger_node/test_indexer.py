@@ -32,9 +32,20 @@ def test_every_event_type_projected(bulk_anvil, bulk_deployment, database_url):
     stats, snap = S.run(S.index_once(bulk_anvil.url, bulk_deployment, database_url))
     assert stats.events == len(snap["events"]) and stats.end_block == loader.head()
     names = {e["event"] for e in snap["events"]}
-    assert names >= {"IssuerRegistered", "CredentialTypeSet", "IssuerSuspended", "IssuerReinstated",
-                     "IssuerKeyRotated", "BatchAnchored", "BatchStatusChanged", "CredentialStatusChanged",
-                     "ParticipantRegistered", "FlowDeclared", "FlowDecided", "RoleGranted"}
+    assert names >= {
+        "IssuerRegistered",
+        "CredentialTypeSet",
+        "IssuerSuspended",
+        "IssuerReinstated",
+        "IssuerKeyRotated",
+        "BatchAnchored",
+        "BatchStatusChanged",
+        "CredentialStatusChanged",
+        "ParticipantRegistered",
+        "FlowDeclared",
+        "FlowDecided",
+        "RoleGranted",
+    }
     issuers = {r["issuer_id"]: r for r in snap["issuers"]}
     i1, i2 = keys["issuers"]
     assert issuers[i1]["key_version"] == 2 and issuers[i1]["account"] == S.addr(S.ISSUER_NEW_KEY)
@@ -85,7 +96,9 @@ def test_catch_up_over_ten_thousand_events(bulk_anvil, bulk_deployment, database
     loader.register_issuer(S.ISSUER)
     roots = loader.anchor_many(S.ISSUER, 9_800, per_block=1000)  # packed: 1,000 per block
     roots += loader.anchor_many(S.ISSUER, 400, per_block=4)  # sparse: 100 blocks
-    stats, snap = S.run(S.index_once(bulk_anvil.url, bulk_deployment, database_url, page_size=16, target_events_per_page=2000))
+    stats, snap = S.run(
+        S.index_once(bulk_anvil.url, bulk_deployment, database_url, page_size=16, target_events_per_page=2000)
+    )
     assert stats.events >= 10_000 and len(snap["anchors"]) == 10_200
     assert {r["root"] for r in snap["anchors"]} == {"0x" + r.hex() for r in roots}
     assert S.diff(snap, S.run(chain_snapshot(bulk_anvil.url, bulk_deployment))) == ""

@@ -21,9 +21,14 @@ pytestmark = pytest.mark.chain
 
 
 def _cli(*args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "ledger_node.index_cli", *args], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "COLUMNS": "120", **(env or {})})
+    return subprocess.Popen(
+        [sys.executable, "-m", "ledger_node.index_cli", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "120", **(env or {})},
+    )
 
 
 def _events_indexed(database_url: str) -> int:
@@ -52,8 +57,17 @@ def test_sigkill_at_random_points_then_resume(bulk_anvil, tmp_path, database_url
     loader = S.Loader(bulk_anvil.url, deployment)
     loader.mixed_history()
     loader.anchor_many(S.ISSUER_NEW_KEY, 4_000, per_block=10)  # 400 blocks
-    args = ["--data-dir", str(tmp_path), "--rpc", bulk_anvil.url, "--database-url", database_url, "--once",
-            "--page-size", "2"]
+    args = [
+        "--data-dir",
+        str(tmp_path),
+        "--rpc",
+        bulk_anvil.url,
+        "--database-url",
+        database_url,
+        "--once",
+        "--page-size",
+        "2",
+    ]
     rnd = random.Random(int.from_bytes(os.urandom(4), "big"))
     checkpoints = [0]
     for round_ in range(5):
@@ -64,8 +78,11 @@ def test_sigkill_at_random_points_then_resume(bulk_anvil, tmp_path, database_url
             # then at random moments of the catch-up itself: wait (however slow the machine is
             # today) until this run has indexed something new, then a little longer
             deadline = time.monotonic() + 60
-            while (proc.poll() is None and time.monotonic() < deadline
-                   and _events_indexed(database_url) <= max(checkpoints)):
+            while (
+                proc.poll() is None
+                and time.monotonic() < deadline
+                and _events_indexed(database_url) <= max(checkpoints)
+            ):
                 time.sleep(0.05)
             time.sleep(rnd.uniform(0.0, 0.3))
         if proc.poll() is not None:

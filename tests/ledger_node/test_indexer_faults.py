@@ -33,8 +33,9 @@ def test_endpoint_that_refuses_large_log_queries(bulk_anvil, bulk_deployment, da
     loader.anchor_many(S.ISSUER, 2_400, per_block=300)  # 8 blocks of 300
     loader.anchor_many(S.ISSUER, 300, per_block=3)  # 100 blocks of 3
     with P.RpcProxy(bulk_anvil.url, max_results=1000) as proxy:
-        stats, snap = S.run(S.index_once(proxy.url, bulk_deployment, database_url, page_size=1024,
-                                         target_events_per_page=600))
+        stats, snap = S.run(
+            S.index_once(proxy.url, bulk_deployment, database_url, page_size=1024, target_events_per_page=600)
+        )
         assert proxy.refused_ranges, "the proxy never refused a range"
     assert stats.window_shrinks >= 2 and stats.end_block == loader.head()
     assert len(snap["anchors"]) == 2_700
@@ -46,4 +47,8 @@ def test_unreachable_endpoint_is_a_clear_error(bulk_deployment, sqlite_database_
     from ledger_node.node import free_port
 
     with pytest.raises(RpcUnavailable, match="connection refused"):
-        S.run(S.index_once(f"http://127.0.0.1:{free_port()}", bulk_deployment, sqlite_database_url, rpc_retries=2))
+        S.run(
+            S.index_once(
+                f"http://127.0.0.1:{free_port()}", bulk_deployment, sqlite_database_url, rpc_retries=2
+            )
+        )

@@ -49,7 +49,10 @@ def test_reorgs_of_depth_one_and_five(bulk_anvil, bulk_deployment, database_url,
     # depth 1: the tip (a batch suspension) is replaced by a block with a new anchor
     L.tx(L.ar.functions.suspendBatch(other[1], 6), S.GOV)
     S.run(_index(bulk_anvil.url, bulk_deployment, database_url))
-    assert _by(S.run(S.db_snapshot(database_url)), "anchors", "root")["0x" + other[1].hex()]["status"] == "Suspended"
+    assert (
+        _by(S.run(S.db_snapshot(database_url)), "anchors", "root")["0x" + other[1].hex()]["status"]
+        == "Suspended"
+    )
     new_root = os.urandom(32)
     L.rpc("anvil_reorg", [1, [[_req(L, L.ar.functions.anchor(new_root, 1, 7), S.ISSUER_NEW_KEY), 0]]])
     L.mine(2)
@@ -57,7 +60,9 @@ def test_reorgs_of_depth_one_and_five(bulk_anvil, bulk_deployment, database_url,
     assert stats.reorgs == 1 and stats.rolled_back_events == 1
     snap = S.run(S.db_snapshot(database_url))
     anchors = _by(snap, "anchors", "root")
-    assert anchors["0x" + other[1].hex()]["status"] == "Valid" and anchors["0x" + new_root.hex()]["count"] == 7
+    assert (
+        anchors["0x" + other[1].hex()]["status"] == "Valid" and anchors["0x" + new_root.hex()]["count"] == 7
+    )
     assert S.diff(snap, S.run(chain_snapshot(bulk_anvil.url, bulk_deployment))) == ""
 
     # depth 5, with the checkpoint inside the replaced range
@@ -73,8 +78,16 @@ def test_reorgs_of_depth_one_and_five(bulk_anvil, bulk_deployment, database_url,
     assert _by(snap, "flows", "flow_id")[3]["decision"] == "Approved"
     assert _by(snap, "anchors", "root")["0x" + new_root.hex()]["status"] == "Revoked"
     late_root = os.urandom(32)
-    L.rpc("anvil_reorg", [5, [[_req(L, L.fl.functions.decideFlow(3, 3, "rejected on the new branch"), S.GOV), 1],
-                              [_req(L, L.ar.functions.anchor(late_root, 1, 3), S.ISSUER_NEW_KEY), 3]]])
+    L.rpc(
+        "anvil_reorg",
+        [
+            5,
+            [
+                [_req(L, L.fl.functions.decideFlow(3, 3, "rejected on the new branch"), S.GOV), 1],
+                [_req(L, L.ar.functions.anchor(late_root, 1, 3), S.ISSUER_NEW_KEY), 3],
+            ],
+        ],
+    )
     L._nonces.clear()
     L.mine(3)
     stats = S.run(_index(bulk_anvil.url, bulk_deployment, database_url))

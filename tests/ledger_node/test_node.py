@@ -85,7 +85,9 @@ def _anchor_something(rpc_url: str, data_dir: Path) -> tuple[Chain, object, byte
     ir = chain.contract("IssuerRegistry", dep.issuer_registry)
     ar = chain.contract("AnchorRegistry", dep.anchor_registry)
     issuer = chain.w3.eth.account.from_key(DEV_KEYS[1]).address
-    chain.transact(ir.functions.registerIssuer(issuer, "Bureau", "91440101MA59TEST0X", [1], 0, b"", 0, 0), DEV_KEYS[0])
+    chain.transact(
+        ir.functions.registerIssuer(issuer, "Bureau", "91440101MA59TEST0X", [1], 0, b"", 0, 0), DEV_KEYS[0]
+    )
     root = os.urandom(32)
     chain.transact(ar.functions.anchor(root, 1, 1000), DEV_KEYS[1])
     return chain, dep, root
@@ -322,10 +324,20 @@ def test_cli_manifest_errors(tmp_path, anvil_node):
     _one_error(st, 1, "contracts:", "is not JSON")
     # a non-dev chain without a deployer key is a usage error (exit 2); not reachable here, so
     # check the reachable-but-wrong-chain manifest instead
-    (data / "deployment.json").write_text(json.dumps({
-        "chainId": 1, "genesisHash": "0x" + "11" * 32, "deployBlock": 1, "deployer": "0x" + "22" * 20,
-        "governance": "0x" + "22" * 20,
-        "contracts": {k: "0x" + "33" * 20 for k in ("issuerRegistry", "anchorRegistry", "dataFlowLedger")}}))
+    (data / "deployment.json").write_text(
+        json.dumps(
+            {
+                "chainId": 1,
+                "genesisHash": "0x" + "11" * 32,
+                "deployBlock": 1,
+                "deployer": "0x" + "22" * 20,
+                "governance": "0x" + "22" * 20,
+                "contracts": {
+                    k: "0x" + "33" * 20 for k in ("issuerRegistry", "anchorRegistry", "dataFlowLedger")
+                },
+            }
+        )
+    )
     dep = _cli("deploy", "--data-dir", str(data), "--port", port)
     _one_error(dep, 1, "is for chain id 1", "chain id 31337")
 
@@ -352,8 +364,14 @@ def test_cli_deploy_key_errors(tmp_path):
         from eth_account import Account
 
         key = "0x" + bytes(Account.create().key).hex()
-        dep = _cli("deploy", "--data-dir", str(tmp_path / "d"), "--rpc", st.rpc_url,
-                   env={"CERTLEDGER_DEPLOYER_KEY": key})
+        dep = _cli(
+            "deploy",
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--rpc",
+            st.rpc_url,
+            env={"CERTLEDGER_DEPLOYER_KEY": key},
+        )
         _one_error(dep, 1, Account.from_key(key).address, "no funds", "4242")
         assert not (tmp_path / "d" / "deployment.json").exists()
     finally:

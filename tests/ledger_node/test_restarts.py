@@ -24,8 +24,8 @@ from ledger_node import DEV_KEYS, AnvilNode, Chain, deploy
 from ledger_node.deploy import check_manifest, load_manifest
 from ledger_node.errors import WrongChain
 from ledger_node.node import free_port
-from tests.support.procs import ServiceProcess, create_issuer
 from scripts.samples import business_licence_record, make_uscc
+from tests.support.procs import ServiceProcess, create_issuer
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow]
 CERTLEDGER = Path(sys.executable).parent / "certledger"
@@ -37,9 +37,13 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 
 def _issue_and_drain(svc: ServiceProcess, key: str, n: int) -> None:
     recs = [{**business_licence_record(), "id": f"urn:uuid:{uuid.uuid4()}"} for _ in range(n)]
-    r = httpx.post(svc.url + "/v1/credentials/bulk", params={"type": "BusinessLicence"},
-                   content="\n".join(json.dumps(x, ensure_ascii=False) for x in recs).encode(),
-                   headers={"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"}, timeout=60)
+    r = httpx.post(
+        svc.url + "/v1/credentials/bulk",
+        params={"type": "BusinessLicence"},
+        content="\n".join(json.dumps(x, ensure_ascii=False) for x in recs).encode(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"},
+        timeout=60,
+    )
     assert r.status_code == 202 and not r.json()["rejected"], r.text
     deadline = time.monotonic() + 120
     while svc.health()["pendingCredentialsAndBatches"]:
@@ -56,8 +60,10 @@ def _anchors(chain: Chain, manifest_path: Path) -> dict[str, tuple]:
     """Every anchor on the chain, root → the contract's record of it."""
     dep = load_manifest(manifest_path)
     registry = chain.contract("AnchorRegistry", dep.anchor_registry)
-    roots = [bytes(e["args"]["root"]) for e in
-             registry.events.BatchAnchored().get_logs(from_block=dep.deploy_block)]
+    roots = [
+        bytes(e["args"]["root"])
+        for e in registry.events.BatchAnchored().get_logs(from_block=dep.deploy_block)
+    ]
     return {"0x" + r.hex(): tuple(registry.functions.anchorOf(r).call()) for r in roots}
 
 
@@ -65,8 +71,15 @@ def test_the_chain_keeps_its_identity_over_restarts_by_node_down_and_sigkill(tmp
     data = tmp_path / "data"
     port = free_port()
     env = {**os.environ, "CERTLEDGER_DATA_DIR": str(data), "CERTLEDGER_NODE_PORT": str(port)}
-    svc = ServiceProcess(data, env={"CERTLEDGER_NODE_PORT": str(port), "CERTLEDGER_BATCH_SIZE": "5",
-                                    "CERTLEDGER_BATCH_WINDOW_SECONDS": "0.2"}, name="restarts")
+    svc = ServiceProcess(
+        data,
+        env={
+            "CERTLEDGER_NODE_PORT": str(port),
+            "CERTLEDGER_BATCH_SIZE": "5",
+            "CERTLEDGER_BATCH_WINDOW_SECONDS": "0.2",
+        },
+        name="restarts",
+    )
     node = AnvilNode(data, port=port)
     try:
         svc.start()  # the embedded defaults: starts the node and deploys

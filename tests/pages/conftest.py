@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.pages import DIGEST
 from scripts.samples import business_licence_record, data_asset_record, make_uscc
+from tests.support.pages import DIGEST
 from tests.support.services import CHROMIUM, CHROMIUM_ARGS
 
 
@@ -33,8 +33,11 @@ class Issued:
 
     async def revoke(self, credential_id: str, reason: str = "dataInaccurate") -> dict:
         s = self.service
-        r = await s.client.post(f"/v1/credentials/{credential_id}/revoke", headers=s.h(self.authority_key),
-                                json={"reason": reason})
+        r = await s.client.post(
+            f"/v1/credentials/{credential_id}/revoke",
+            headers=s.h(self.authority_key),
+            json={"reason": reason},
+        )
         assert r.status_code == 200, r.text
         # the page verifies against a trust bundle cached for 5 s: take the fresh one now
         s.ctx.anchors_changed()
@@ -52,27 +55,47 @@ async def _holder_copy(s, key: str, cid: str) -> dict:
 @pytest.fixture()
 async def issued(service):  # noqa: F811
     s = service
-    _, authority_key = await s.create_org(name="广东省政务服务和数据管理局", identifier=make_uscc(prefix="114400"),
-                                          roles=["issuer"], types=["DataAssetCertificate"])
-    _, regulator_key = await s.create_org(name="广州市市场监督管理局", identifier="11440100MB2C93176P",
-                                          roles=["issuer"], types=["BusinessLicence"])
+    _, authority_key = await s.create_org(
+        name="广东省政务服务和数据管理局",
+        identifier=make_uscc(prefix="114400"),
+        roles=["issuer"],
+        types=["DataAssetCertificate"],
+    )
+    _, regulator_key = await s.create_org(
+        name="广州市市场监督管理局",
+        identifier="11440100MB2C93176P",
+        roles=["issuer"],
+        types=["BusinessLicence"],
+    )
     holder, bank = make_uscc(prefix="914406"), make_uscc(prefix="914401")
     ids = {}
     for name, key, typ, record in (
-            ("certificate", authority_key, "DataAssetCertificate", data_asset_record(holder, bank, DIGEST)),
-            ("revocable", authority_key, "DataAssetCertificate", data_asset_record(make_uscc(prefix="914406"), bank,
-                                                                                   DIGEST)),
-            ("licence", regulator_key, "BusinessLicence", business_licence_record())):
+        ("certificate", authority_key, "DataAssetCertificate", data_asset_record(holder, bank, DIGEST)),
+        (
+            "revocable",
+            authority_key,
+            "DataAssetCertificate",
+            data_asset_record(make_uscc(prefix="914406"), bank, DIGEST),
+        ),
+        ("licence", regulator_key, "BusinessLicence", business_licence_record()),
+    ):
         r = await s.client.post("/v1/credentials", headers=s.h(key), json={"type": typ, "record": record})
         assert r.status_code == 202, r.text
         ids[name] = r.json()["id"]
     await s.drain()
     return Issued(
-        service=s, authority_key=authority_key, regulator_key=regulator_key,
-        certificate=await _holder_copy(s, authority_key, ids["certificate"]), certificate_id=ids["certificate"],
-        revocable=await _holder_copy(s, authority_key, ids["revocable"]), revocable_id=ids["revocable"],
-        licence=await _holder_copy(s, regulator_key, ids["licence"]), licence_id=ids["licence"],
-        relying_party=bank, holder_uscc=holder)
+        service=s,
+        authority_key=authority_key,
+        regulator_key=regulator_key,
+        certificate=await _holder_copy(s, authority_key, ids["certificate"]),
+        certificate_id=ids["certificate"],
+        revocable=await _holder_copy(s, authority_key, ids["revocable"]),
+        revocable_id=ids["revocable"],
+        licence=await _holder_copy(s, regulator_key, ids["licence"]),
+        licence_id=ids["licence"],
+        relying_party=bank,
+        holder_uscc=holder,
+    )
 
 
 class Served:
@@ -90,8 +113,9 @@ class Served:
         from ledger_node.node import free_port
 
         port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=port, lifespan="off",
-                                                    log_level="warning"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(self.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+        )
         self.task = asyncio.create_task(self.server.serve())
         self.base = f"http://127.0.0.1:{port}"
         for _ in range(400):

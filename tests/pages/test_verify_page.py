@@ -37,18 +37,24 @@ class Page:
         await self.page.goto(self.base + path)
 
     async def runs(self) -> int:
-        values = await self.page.eval_on_selector_all("#result, #error", "els => els.map(e => e.dataset.run || '0')")
+        values = await self.page.eval_on_selector_all(
+            "#result, #error", "els => els.map(e => e.dataset.run || '0')"
+        )
         return max(int(v) for v in values)
 
     async def wait_run(self, before: int):
         await self.page.wait_for_function(
             "n => [...document.querySelectorAll('#result, #error')].some(e => Number(e.dataset.run || 0) > n)",
-            arg=before, timeout=20_000)
+            arg=before,
+            timeout=20_000,
+        )
 
     async def choose(self, kind: str, name: str, data: bytes, mime: str = "application/json"):
         """Pick a file in the credential or dataset input and wait for the verification it starts."""
         before = await self.runs()
-        await self.page.set_input_files(f"#{kind}-file", files=[{"name": name, "mimeType": mime, "buffer": data}])
+        await self.page.set_input_files(
+            f"#{kind}-file", files=[{"name": name, "mimeType": mime, "buffer": data}]
+        )
         await self.wait_run(before)
 
     async def drop(self, kind: str, name: str, data: bytes):
@@ -57,7 +63,8 @@ class Page:
         dt = await self.page.evaluate_handle(
             """([name, text]) => { const dt = new DataTransfer();
                  dt.items.add(new File([text], name, {type: 'application/json'})); return dt; }""",
-            [name, data.decode("utf-8")])
+            [name, data.decode("utf-8")],
+        )
         await self.page.dispatch_event(f"#drop-{kind}", "drop", {"dataTransfer": dt})
         await self.wait_run(before)
 
@@ -75,8 +82,11 @@ class Page:
         return await row.get_attribute("data-status"), (await row.locator(".reason").text_content()).strip()
 
     async def statuses(self) -> dict[str, str]:
-        return dict(await self.page.eval_on_selector_all(
-            "#checks tr.check", "rows => rows.map(r => [r.dataset.check, r.dataset.status])"))
+        return dict(
+            await self.page.eval_on_selector_all(
+                "#checks tr.check", "rows => rows.map(r => [r.dataset.check, r.dataset.status])"
+            )
+        )
 
     async def text(self, selector: str) -> str:
         return " ".join((await self.page.text_content(selector)).split())
@@ -110,8 +120,16 @@ async def test_verify_page_uploads(issued, served, browser):
     p = await _page(browser, served)
     await p.goto()
     assert "验证" in await p.text("h1") and "Verify" in await p.text("h1")
-    for label in ("格式 Format", "完整性 Integrity", "签发机构 Issuer", "链上存证 Anchor", "状态 Status",
-                  "有效期 Validity", "数据 Data", "用途 Usage"):
+    for label in (
+        "格式 Format",
+        "完整性 Integrity",
+        "签发机构 Issuer",
+        "链上存证 Anchor",
+        "状态 Status",
+        "有效期 Validity",
+        "数据 Data",
+        "用途 Usage",
+    ):
         assert label in await p.text("#checks tbody")
     assert not await p.page.is_visible("#result")
 
@@ -174,8 +192,12 @@ async def test_verify_page_uploads(issued, served, browser):
     status, reason = await p.check("integrity")
     assert status == "passed" and "4 field(s) redacted by the holder" in reason, reason
     rows = await p.page.eval_on_selector_all("#fields tr.redacted", "rs => rs.map(r => r.dataset.path)")
-    assert sorted(rows) == ["/credentialSubject/dataProvider", "/credentialSubject/valuation/amount",
-                            "/credentialSubject/valuation/currency", "/credentialSubject/valuation/method"], rows
+    assert sorted(rows) == [
+        "/credentialSubject/dataProvider",
+        "/credentialSubject/valuation/amount",
+        "/credentialSubject/valuation/currency",
+        "/credentialSubject/valuation/method",
+    ], rows
     cell = await p.text("#fields tr.redacted[data-path='/credentialSubject/dataProvider'] td:last-child")
     assert cell.startswith("已隐去 redacted") and "(path proven by the issuer's hash)" in cell, cell
     assert "广东电网" not in await p.text("#fields")
@@ -187,7 +209,9 @@ async def test_verify_page_uploads(issued, served, browser):
     relabelled = copy.deepcopy(redacted)
     d = relabelled["proof"]["redactedDigests"]
     d["/credentialSubject/valuation/amount"], d["/credentialSubject/dataProvider"] = (
-        d["/credentialSubject/dataProvider"], d["/credentialSubject/valuation/amount"])
+        d["/credentialSubject/dataProvider"],
+        d["/credentialSubject/valuation/amount"],
+    )
     await p.drop("credential", "relabelled.json", as_bytes(relabelled))
     assert "NOT VALID" in await p.verdict()
     assert (await p.check("integrity"))[0] == "failed"
@@ -222,10 +246,16 @@ async def test_verify_page_uploads(issued, served, browser):
     verdict = await p.verdict()
     assert "NOT VALID" in verdict, verdict
     status, reason = await p.check("status")
-    assert status == "failed" and "revoked by" in reason and "广东省政务服务和数据管理局" in reason \
-        and "reason data inaccurate" in reason, reason
+    assert (
+        status == "failed"
+        and "revoked by" in reason
+        and "广东省政务服务和数据管理局" in reason
+        and "reason data inaccurate" in reason
+    ), reason
     statuses = await p.statuses()
-    assert all(statuses[c] == "passed" for c in ("format", "integrity", "issuer", "anchor", "validity")), statuses
+    assert all(statuses[c] == "passed" for c in ("format", "integrity", "issuer", "anchor", "validity")), (
+        statuses
+    )
     await p.shot("revoked")
 
     # 8. a file that is not a credential: a plain message, no result
@@ -319,15 +349,31 @@ async def test_check_endpoint_needs_no_key_and_reports_display_fields(issued):
 
     c = issued.service.client
     doc = redact(issued.certificate, ["/credentialSubject/valuation/amount"])
-    r = await c.post("/verify/check", files={"credential": ("c.json", as_bytes(doc), "application/json"),
-                                             "dataset": ("d.csv", DATASET, "text/csv")},
-                     data={"relyingParty": issued.relying_party, "purpose": "credit-assessment",
-                           "at": "2026-06-01T00:00:00Z"})
+    r = await c.post(
+        "/verify/check",
+        files={
+            "credential": ("c.json", as_bytes(doc), "application/json"),
+            "dataset": ("d.csv", DATASET, "text/csv"),
+        },
+        data={
+            "relyingParty": issued.relying_party,
+            "purpose": "credit-assessment",
+            "at": "2026-06-01T00:00:00Z",
+        },
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["valid"] is True, body
-    assert [c["name"] for c in body["checks"]] == ["format", "integrity", "issuer", "anchor", "status", "validity",
-                                                   "data", "usage"]
+    assert [c["name"] for c in body["checks"]] == [
+        "format",
+        "integrity",
+        "issuer",
+        "anchor",
+        "status",
+        "validity",
+        "data",
+        "usage",
+    ]
     assert all(c["status"] == "passed" for c in body["checks"]), body["checks"]
     assert body["credential"]["issuer"] == "广东省政务服务和数据管理局"
     assert body["redacted"] == ["/credentialSubject/valuation/amount"]
@@ -339,14 +385,21 @@ async def test_check_endpoint_needs_no_key_and_reports_display_fields(issued):
     assert body["dataset"] == {"size": len(DATASET)}
 
     # the credential as a text field (pasted) works too; an empty dataset input is "no dataset"
-    r = await c.post("/verify/check", files={"credential": (None, as_bytes(issued.licence)),
-                                             "dataset": ("", b"", "application/octet-stream")})
+    r = await c.post(
+        "/verify/check",
+        files={
+            "credential": (None, as_bytes(issued.licence)),
+            "dataset": ("", b"", "application/octet-stream"),
+        },
+    )
     assert r.status_code == 200, r.text
     assert r.json()["valid"] is True and r.json()["dataset"] is None
     assert {c["name"]: c["status"] for c in r.json()["checks"]}["data"] == "skipped"
 
     # a JSON object that is not a credential: a result (format red), not an error
-    r = await c.post("/verify/check", files={"credential": ("x.json", b'{"hello": "world"}', "application/json")})
+    r = await c.post(
+        "/verify/check", files={"credential": ("x.json", b'{"hello": "world"}', "application/json")}
+    )
     assert r.status_code == 200 and r.json()["valid"] is False
     assert r.json()["checks"][0]["status"] == "failed"
 
@@ -361,48 +414,111 @@ async def test_check_endpoint_refuses_bad_input(issued, monkeypatch):
         return c.post("/verify/check", files=files, data=data, **kw)
 
     # not a multipart upload
-    _error(await c.post("/verify/check", json={"credential": issued.certificate}), 415, "unsupported_media_type")
-    _error(await c.post("/verify/check", content=b"x", headers={"content-type": "multipart/form-data"}),
-           400, "bad_request")  # no boundary
-    _error(await c.post("/verify/check", content=b"--b\r\nnot a part", headers={
-        "content-type": "multipart/form-data; boundary=b"}), 400, "bad_request")
+    _error(
+        await c.post("/verify/check", json={"credential": issued.certificate}), 415, "unsupported_media_type"
+    )
+    _error(
+        await c.post("/verify/check", content=b"x", headers={"content-type": "multipart/form-data"}),
+        400,
+        "bad_request",
+    )  # no boundary
+    _error(
+        await c.post(
+            "/verify/check",
+            content=b"--b\r\nnot a part",
+            headers={"content-type": "multipart/form-data; boundary=b"},
+        ),
+        400,
+        "bad_request",
+    )
     # no credential / empty / not JSON / not UTF-8 / not an object / lone surrogate / duplicate keys
     _error(await post(data={"purpose": "x"}), 415, "unsupported_media_type")  # url-encoded
     err = _error(await post(files={"purpose": (None, "x")}), 400, "bad_request")
     assert err["details"] == {"field": "credential"}
     _error(await post(files={"credential": ("c.json", b"  \n", "application/json")}), 400, "bad_request")
-    err = _error(await post(files={"credential": ("c.png", b"\x89PNG\r\n\x1a\n", "image/png")}), 400, "bad_request")
+    err = _error(
+        await post(files={"credential": ("c.png", b"\x89PNG\r\n\x1a\n", "image/png")}), 400, "bad_request"
+    )
     assert "not valid JSON" in err["message"] and "UTF-8" in err["message"], err
-    err = _error(await post(files={"credential": ("c.json", b'{"a": ', "application/json")}), 400, "bad_request")
+    err = _error(
+        await post(files={"credential": ("c.json", b'{"a": ', "application/json")}), 400, "bad_request"
+    )
     assert "not valid JSON" in err["message"]
-    err = _error(await post(files={"credential": ("c.json", b"[1, 2]", "application/json")}), 400, "bad_request")
+    err = _error(
+        await post(files={"credential": ("c.json", b"[1, 2]", "application/json")}), 400, "bad_request"
+    )
     assert "not an array" in err["message"]
-    _error(await post(files={"credential": ("c.json", b'{"a": "\\ud800"}', "application/json")}), 400, "bad_request")
-    _error(await post(files={"credential": ("c.json", b'{"a": 1, "a": 2}', "application/json")}), 400, "bad_request")
-    _error(await post(files={"credential": ("c.json", b'{"a": NaN}', "application/json")}), 400, "bad_request")
+    _error(
+        await post(files={"credential": ("c.json", b'{"a": "\\ud800"}', "application/json")}),
+        400,
+        "bad_request",
+    )
+    _error(
+        await post(files={"credential": ("c.json", b'{"a": 1, "a": 2}', "application/json")}),
+        400,
+        "bad_request",
+    )
+    _error(
+        await post(files={"credential": ("c.json", b'{"a": NaN}', "application/json")}), 400, "bad_request"
+    )
     # bad fields
-    err = _error(await post(files={"credential": ("c.json", good, "application/json")}, data={"at": "tomorrow"}),
-                 400, "bad_request")
+    err = _error(
+        await post(files={"credential": ("c.json", good, "application/json")}, data={"at": "tomorrow"}),
+        400,
+        "bad_request",
+    )
     assert err["details"] == {"field": "at"}
-    err = _error(await post(files={"credential": ("c.json", good, "application/json")}, data={"evil": "1"}),
-                 400, "bad_request")
+    err = _error(
+        await post(files={"credential": ("c.json", good, "application/json")}, data={"evil": "1"}),
+        400,
+        "bad_request",
+    )
     assert err["details"] == {"field": "evil"}
-    _error(await post(files=[("credential", ("a.json", good, "application/json")),
-                             ("credential", ("b.json", good, "application/json"))]), 400, "bad_request")
-    _error(await post(files={"credential": ("c.json", good, "application/json")}, data={"purpose": "p" * 2000}),
-           413, "payload_too_large")
-    _error(await post(files={"credential": ("c.json", good, "application/json")}, data={"purpose": b"\xff\xfe"}),
-           400, "bad_request")
+    _error(
+        await post(
+            files=[
+                ("credential", ("a.json", good, "application/json")),
+                ("credential", ("b.json", good, "application/json")),
+            ]
+        ),
+        400,
+        "bad_request",
+    )
+    _error(
+        await post(files={"credential": ("c.json", good, "application/json")}, data={"purpose": "p" * 2000}),
+        413,
+        "payload_too_large",
+    )
+    _error(
+        await post(files={"credential": ("c.json", good, "application/json")}, data={"purpose": b"\xff\xfe"}),
+        400,
+        "bad_request",
+    )
     # too large: the credential (10 MiB), the dataset (its limit, lowered here)
-    err = _error(await post(files={"credential": ("c.json", b" " * (pages.MAX_CREDENTIAL + 1), "application/json")}),
-                 413, "payload_too_large")
+    err = _error(
+        await post(files={"credential": ("c.json", b" " * (pages.MAX_CREDENTIAL + 1), "application/json")}),
+        413,
+        "payload_too_large",
+    )
     assert err["details"]["field"] == "credential"
     monkeypatch.setattr(pages, "MAX_DATASET", 1000)
-    err = _error(await post(files={"credential": ("c.json", good, "application/json"),
-                                   "dataset": ("d.csv", b"x" * 1001, "text/csv")}), 413, "payload_too_large")
+    err = _error(
+        await post(
+            files={
+                "credential": ("c.json", good, "application/json"),
+                "dataset": ("d.csv", b"x" * 1001, "text/csv"),
+            }
+        ),
+        413,
+        "payload_too_large",
+    )
     assert err["details"] == {"field": "dataset", "limit": 1000}
-    r = await post(files={"credential": ("c.json", good, "application/json"),
-                          "dataset": ("d.csv", b"x" * 1000, "text/csv")})
+    r = await post(
+        files={
+            "credential": ("c.json", good, "application/json"),
+            "dataset": ("d.csv", b"x" * 1000, "text/csv"),
+        }
+    )
     assert r.status_code == 200 and {c["name"]: c["status"] for c in r.json()["checks"]}["data"] == "failed"
 
 
@@ -413,7 +529,9 @@ async def test_page_and_credential_endpoints(issued):
     assert "script-src 'self'" in r.headers["content-security-policy"]
     page = r.text
     assert 'data-check="integrity"' in page and "完整性" in page and "Integrity" in page
-    assert "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page  # nothing external
+    assert (
+        "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page
+    )  # nothing external
     r = await c.get("/verify", params={"credential": '"><script>alert(1)</script>'})
     assert r.status_code == 200 and "<script>alert" not in r.text
     for name, kind in (("verify.js", "javascript"), ("verify.css", "text/css")):
@@ -428,9 +546,14 @@ async def test_page_and_credential_endpoints(issued):
     assert r.json()["credential"]["type"] == "BusinessLicence"
     r = await c.get(f"/verify/credential/{issued.certificate_id}")
     assert r.status_code == 200
-    assert r.json() == {"id": issued.certificate_id, "type": "DataAssetCertificate",
-                        "issuer": "广东省政务服务和数据管理局", "status": "valid", "source": "registry",
-                        "summaryOnly": True}
+    assert r.json() == {
+        "id": issued.certificate_id,
+        "type": "DataAssetCertificate",
+        "issuer": "广东省政务服务和数据管理局",
+        "status": "valid",
+        "source": "registry",
+        "summaryOnly": True,
+    }
     await issued.revoke(issued.revocable_id)
     assert (await c.get(f"/verify/credential/{issued.revocable_id}")).json()["status"] == "revoked"
     _error(await c.get("/verify/credential/urn:uuid:00000000-0000-4000-8000-000000000000"), 404, "not_found")
@@ -452,14 +575,17 @@ async def test_public_checks_are_rate_limited_per_client(issued):
     assert (await c.get("/verify/credential/nope")).status_code == 404
     r = await c.post("/verify/check", files={"credential": ("c.json", b"{}", "application/json")})
     assert r.status_code == 200, r.text
-    for r in (await c.get(f"/verify/credential/{issued.licence_id}"),
-              await c.post("/verify/check", files={"credential": ("c.json", b"{}", "application/json")})):
+    for r in (
+        await c.get(f"/verify/credential/{issued.licence_id}"),
+        await c.post("/verify/check", files={"credential": ("c.json", b"{}", "application/json")}),
+    ):
         body = _error(r, 429, "rate_limited")
         retry = int(r.headers["retry-after"])
         assert 1 <= retry <= 60 and body["details"] == {"limit": "3 per 1 minute", "retryAfter": retry}
         assert "try again in" in body["message"]
-    other = httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("203.0.113.7", 4711)),
-                              base_url=c.base_url)
+    other = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=("203.0.113.7", 4711)), base_url=c.base_url
+    )
     async with other:
         assert (await other.get(f"/verify/credential/{issued.licence_id}")).status_code == 200
     assert (await c.get("/health")).status_code == 200  # only the public checks count

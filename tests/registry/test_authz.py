@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import pytest
 
@@ -24,7 +24,15 @@ from tests.support.service import app_routes
 pytestmark = [pytest.mark.chain, pytest.mark.anyio]
 
 ADMIN, ISSUER, OTHER, VERIFIER, REGULATOR, EXPORTER, IMPORTER, HOLDER = (
-    "admin", "issuer", "other-issuer", "verifier", "regulator", "exporter", "importer", "holder")
+    "admin",
+    "issuer",
+    "other-issuer",
+    "verifier",
+    "regulator",
+    "exporter",
+    "importer",
+    "holder",
+)
 # `exporter` holds a data asset certificate (issued by `other-issuer`) and declares a flow to
 # `importer`, a Hong Kong organisation that is also an exporter (it may transfer onward).
 # `holder` is the enterprise the issuer's credential is about (its credit code is the subject).
@@ -49,7 +57,9 @@ class Row:
 
 
 def page(allowed, *, ok=200, unauth=401, denied=403, request=None, note=""):
-    return Row(allowed, ok=ok, request=request, note=note, page=True, unauth_status=unauth, denied_status=denied)
+    return Row(
+        allowed, ok=ok, request=request, note=note, page=True, unauth_status=unauth, denied_status=denied
+    )
 
 
 def _path(template: str) -> Callable:
@@ -60,6 +70,7 @@ def _post(template: str, body: Callable | dict | None = None, **kw) -> Callable:
     def build(env, role, headers):
         b = body(env, role) if callable(body) else body
         return template.format(**env.params(role)), b, kw
+
     return build
 
 
@@ -67,21 +78,37 @@ def _sign_in(env, role, headers):
     """The trace page's sign-in form takes the key in the body, not in a header."""
     auth = headers.get("Authorization", "")
     key = auth[7:] if auth.startswith("Bearer ") else headers.get("X-API-Key", "")
-    return "/trace/session", None, {"data": {"api_key": key} if key else {}, "headers": {"authorization": ""},
-                                    "follow_redirects": False}
+    return (
+        "/trace/session",
+        None,
+        {
+            "data": {"api_key": key} if key else {},
+            "headers": {"authorization": ""},
+            "follow_redirects": False,
+        },
+    )
 
 
 def _declaration(env, role):
     from tests.support.flows import declaration
 
-    importer = env.orgs[IMPORTER] if role != IMPORTER else {
-        "name": "Another HK Ltd", "identifier": "HK-BR-00000001", "jurisdiction": "HK"}  # not to itself
+    importer = (
+        env.orgs[IMPORTER]
+        if role != IMPORTER
+        else {"name": "Another HK Ltd", "identifier": "HK-BR-00000001", "jurisdiction": "HK"}
+    )  # not to itself
     return declaration(env.extra["certificate"], importer=importer, to="HK")
 
 
 def _bulk(env, role, headers):
-    return ("/v1/credentials/bulk?type=BusinessLicence", None,
-            {"content": _json_bytes([business_licence_record()]), "headers": {"content-type": "application/json"}})
+    return (
+        "/v1/credentials/bulk?type=BusinessLicence",
+        None,
+        {
+            "content": _json_bytes([business_licence_record()]),
+            "headers": {"content-type": "application/json"},
+        },
+    )
 
 
 def _json_bytes(obj) -> bytes:
@@ -103,64 +130,138 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/v1/credentials/{credential_id}"): Row(frozenset({ADMIN, ISSUER})),
     ("GET", "/v1/credentials/{credential_id}/qr.{fmt}"): Row(frozenset({ADMIN, ISSUER})),
     ("GET", "/v1/credentials/{credential_id}/proof"): Row(PUBLIC, note="a fresh proof package; rate-limited"),
-    ("GET", "/v1/credentials/{credential_id}/pledge"): Row(PUBLIC, ok=409, note=(
-        "a fresh pledge proof; rate-limited. Public: no caller is refused; the matrix's credential is a business "
-        "licence (409: no data asset); the 200 path is tests/registry/test_pledge_route.py")),
+    ("GET", "/v1/credentials/{credential_id}/pledge"): Row(
+        PUBLIC,
+        ok=409,
+        note=(
+            "a fresh pledge proof; rate-limited. Public: no caller is refused; the matrix's credential is a business "
+            "licence (409: no data asset); the 200 path is tests/registry/test_pledge_route.py"
+        ),
+    ),
     ("GET", "/v1/batches"): Row(frozenset({ADMIN}) | ISSUERS, note="issuers see their own"),
     ("GET", "/v1/batches/{batch_id}"): Row(frozenset({ADMIN, ISSUER})),
-    ("POST", "/v1/verify"): Row(ANY, request=_post("/v1/verify", lambda env, role: {"credential": env.holder_copy})),
+    ("POST", "/v1/verify"): Row(
+        ANY, request=_post("/v1/verify", lambda env, role: {"credential": env.holder_copy})
+    ),
     ("GET", "/v1/trust-bundle"): Row(ANY),
     ("GET", "/v1/audit"): Row(frozenset({ADMIN})),
     ("GET", "/v1/holder/credentials"): Row(frozenset({HOLDER}), note="its own credentials only"),
-    ("GET", "/v1/holder/credentials/{credential_id}"): Row(frozenset({HOLDER}), note="the credential it is the subject of"),
-    ("POST", "/v1/credentials"): Row(ISSUERS, ok=202, request=_post(
-        "/v1/credentials", lambda env, role: {"type": "BusinessLicence", "record": business_licence_record()}),
-        note="admin passes the route's role check but holds no issuer identity: 403 from issuance"),
+    ("GET", "/v1/holder/credentials/{credential_id}"): Row(
+        frozenset({HOLDER}), note="the credential it is the subject of"
+    ),
+    ("POST", "/v1/credentials"): Row(
+        ISSUERS,
+        ok=202,
+        request=_post(
+            "/v1/credentials",
+            lambda env, role: {"type": "BusinessLicence", "record": business_licence_record()},
+        ),
+        note="admin passes the route's role check but holds no issuer identity: 403 from issuance",
+    ),
     ("POST", "/v1/credentials/bulk"): Row(ISSUERS, ok=202, request=_bulk),
-    ("POST", "/v1/credentials/{credential_id}/suspend"): Row(frozenset({ADMIN, ISSUER}), request=_post(
-        "/v1/credentials/{credential_id}/suspend", {"reason": "courtOrder"})),
-    ("POST", "/v1/credentials/{credential_id}/reinstate"): Row(frozenset({ADMIN, ISSUER}), request=_post(
-        "/v1/credentials/{credential_id}/reinstate")),
-    ("POST", "/v1/credentials/{credential_id}/revoke"): Row(frozenset({ADMIN, ISSUER}), request=_post(
-        "/v1/credentials/{credential_id}/revoke", {"reason": "superseded"})),
-    ("POST", "/v1/batches/{batch_id}/suspend"): Row(frozenset({ADMIN, ISSUER}), request=_post(
-        "/v1/batches/{batch_id}/suspend", {"reason": 8})),
-    ("POST", "/v1/batches/{batch_id}/reinstate"): Row(frozenset({ADMIN, ISSUER}), request=_post(
-        "/v1/batches/{batch_id}/reinstate")),
-    ("POST", "/v1/batches/{batch_id}/revoke"): Row(frozenset({ADMIN, ISSUER}), request=_post(
-        "/v1/batches/{batch_id}/revoke")),
-    ("POST", "/v1/organisations/{org_id}/api-keys"): Row(frozenset({ADMIN}), ok=201, request=_post(
-        "/v1/organisations/{org_id}/api-keys")),
-    ("DELETE", "/v1/api-keys/{key_id}"): Row(frozenset({ADMIN, ISSUER}), note="an admin any key, an org its own"),
-    ("POST", "/v1/organisations"): Row(frozenset({ADMIN}), ok=201, request=_post("/v1/organisations", lambda env, role: {
-        "name": f"新机构 {role}", "identifier": make_uscc(), "jurisdiction": "CN-GD", "roles": ["verifier"]})),
+    ("POST", "/v1/credentials/{credential_id}/suspend"): Row(
+        frozenset({ADMIN, ISSUER}),
+        request=_post("/v1/credentials/{credential_id}/suspend", {"reason": "courtOrder"}),
+    ),
+    ("POST", "/v1/credentials/{credential_id}/reinstate"): Row(
+        frozenset({ADMIN, ISSUER}), request=_post("/v1/credentials/{credential_id}/reinstate")
+    ),
+    ("POST", "/v1/credentials/{credential_id}/revoke"): Row(
+        frozenset({ADMIN, ISSUER}),
+        request=_post("/v1/credentials/{credential_id}/revoke", {"reason": "superseded"}),
+    ),
+    ("POST", "/v1/batches/{batch_id}/suspend"): Row(
+        frozenset({ADMIN, ISSUER}), request=_post("/v1/batches/{batch_id}/suspend", {"reason": 8})
+    ),
+    ("POST", "/v1/batches/{batch_id}/reinstate"): Row(
+        frozenset({ADMIN, ISSUER}), request=_post("/v1/batches/{batch_id}/reinstate")
+    ),
+    ("POST", "/v1/batches/{batch_id}/revoke"): Row(
+        frozenset({ADMIN, ISSUER}), request=_post("/v1/batches/{batch_id}/revoke")
+    ),
+    ("POST", "/v1/organisations/{org_id}/api-keys"): Row(
+        frozenset({ADMIN}), ok=201, request=_post("/v1/organisations/{org_id}/api-keys")
+    ),
+    ("DELETE", "/v1/api-keys/{key_id}"): Row(
+        frozenset({ADMIN, ISSUER}), note="an admin any key, an org its own"
+    ),
+    ("POST", "/v1/organisations"): Row(
+        frozenset({ADMIN}),
+        ok=201,
+        request=_post(
+            "/v1/organisations",
+            lambda env, role: {
+                "name": f"新机构 {role}",
+                "identifier": make_uscc(),
+                "jurisdiction": "CN-GD",
+                "roles": ["verifier"],
+            },
+        ),
+    ),
     # data flows (tests/flows covers their rules in depth; here: who gets past the door)
     ("GET", "/v1/flows/trace"): Row(frozenset({ADMIN, REGULATOR})),
     ("GET", "/v1/flows/rules"): Row(PUBLIC, note="the rule tables in force: the regulation is public"),
-    ("GET", "/v1/flows/{flow_id}"): Row(frozenset({ADMIN, REGULATOR, EXPORTER, IMPORTER}),
-                                        note="its exporter, its importer, regulators, admins"),
-    ("POST", "/v1/flows"): Row(frozenset({EXPORTER}), ok=201, request=_post("/v1/flows", _declaration),
-                               codes={IMPORTER: "not_asset_holder"}, note="the certificate's holder"),
-    ("POST", "/v1/flows/{flow_id}/decision"): Row(frozenset({REGULATOR}), request=_post(
-        "/v1/flows/{flow_id}/decision", {"decision": "approved", "reason": "standard contract filed"})),
-    ("POST", "/v1/flows/{flow_id}/receipt"): Row(frozenset({IMPORTER}), denied_code="not_importer", request=_post(
-        "/v1/flows/{flow_id}/receipt", lambda env, role: {"payloadDigest": env.extra["digest"]})),
+    ("GET", "/v1/flows/{flow_id}"): Row(
+        frozenset({ADMIN, REGULATOR, EXPORTER, IMPORTER}),
+        note="its exporter, its importer, regulators, admins",
+    ),
+    ("POST", "/v1/flows"): Row(
+        frozenset({EXPORTER}),
+        ok=201,
+        request=_post("/v1/flows", _declaration),
+        codes={IMPORTER: "not_asset_holder"},
+        note="the certificate's holder",
+    ),
+    ("POST", "/v1/flows/{flow_id}/decision"): Row(
+        frozenset({REGULATOR}),
+        request=_post(
+            "/v1/flows/{flow_id}/decision", {"decision": "approved", "reason": "standard contract filed"}
+        ),
+    ),
+    ("POST", "/v1/flows/{flow_id}/receipt"): Row(
+        frozenset({IMPORTER}),
+        denied_code="not_importer",
+        request=_post(
+            "/v1/flows/{flow_id}/receipt", lambda env, role: {"payloadDigest": env.extra["digest"]}
+        ),
+    ),
     # the regulator's trace pages (HTML; a bearer key or the sign-in cookie)
     ("GET", "/trace/static/trace.js"): Row(PUBLIC),
-    ("POST", "/trace/signout"): page(PUBLIC, ok=303, request=lambda env, role, headers: (
-        "/trace/signout", None, {"follow_redirects": False})),
+    ("POST", "/trace/signout"): page(
+        PUBLIC,
+        ok=303,
+        request=lambda env, role, headers: ("/trace/signout", None, {"follow_redirects": False}),
+    ),
     ("POST", "/trace/session"): page(frozenset({ADMIN, REGULATOR}), ok=303, request=_sign_in),
-    ("GET", "/trace"): page(frozenset({ADMIN, REGULATOR}), unauth=200, note="not signed in: the sign-in form"),
-    ("GET", "/trace/export.{fmt}"): page(frozenset({ADMIN, REGULATOR}), request=lambda env, role, headers: (
-        "/trace/export.csv", None, {})),
+    ("GET", "/trace"): page(
+        frozenset({ADMIN, REGULATOR}), unauth=200, note="not signed in: the sign-in form"
+    ),
+    ("GET", "/trace/export.{fmt}"): page(
+        frozenset({ADMIN, REGULATOR}), request=lambda env, role, headers: ("/trace/export.csv", None, {})
+    ),
     ("GET", "/trace/tx/{tx_hash}"): page(frozenset({ADMIN, REGULATOR})),
     # the public verify page (a bank clerk or a QR scan: no key)
     ("GET", "/verify"): Row(PUBLIC),
-    ("GET", "/verify/static/{name}"): Row(PUBLIC, request=lambda env, role, headers: (
-        "/verify/static/verify.css", None, {})),
+    ("GET", "/verify/static/{name}"): Row(
+        PUBLIC, request=lambda env, role, headers: ("/verify/static/verify.css", None, {})
+    ),
     ("GET", "/verify/credential/{credential_id}"): Row(PUBLIC),
-    ("POST", "/verify/check"): Row(PUBLIC, request=lambda env, role, headers: ("/verify/check", None, {"files": {
-        "credential": ("licence.json", json.dumps(env.holder_copy, ensure_ascii=False).encode(), "application/json")}})),
+    ("POST", "/verify/check"): Row(
+        PUBLIC,
+        request=lambda env, role, headers: (
+            "/verify/check",
+            None,
+            {
+                "files": {
+                    "credential": (
+                        "licence.json",
+                        json.dumps(env.holder_copy, ensure_ascii=False).encode(),
+                        "application/json",
+                    )
+                }
+            },
+        ),
+    ),
 }
 
 ROUTE_PATH_EXAMPLES = {"fmt": ("png", "svg")}
@@ -180,9 +281,15 @@ class Env:
 
     def params(self, role: str) -> dict:
         target = ADMIN if role == ADMIN else ISSUER
-        return {"org_id": self.orgs[ISSUER]["id"], "credential_id": self.creds[target],
-                "batch_id": self.batches[target], "key_id": self.spare_keys[target], "fmt": "png",
-                "flow_id": self.extra["flow_id"], "tx_hash": self.extra["flow_tx"]}
+        return {
+            "org_id": self.orgs[ISSUER]["id"],
+            "credential_id": self.creds[target],
+            "batch_id": self.batches[target],
+            "key_id": self.spare_keys[target],
+            "fmt": "png",
+            "flow_id": self.extra["flow_id"],
+            "tx_hash": self.extra["flow_tx"],
+        }
 
 
 def key_id(api_key: str) -> str:
@@ -197,8 +304,12 @@ def error_problem(r, status: int, code: str) -> str | None:
         body = r.json()
     except ValueError:
         return f"not JSON: {r.text[:200]}"
-    if not (isinstance(body, dict) and set(body) == {"error"} and isinstance(body["error"], dict)
-            and set(body["error"]) == {"code", "message", "details"}):
+    if not (
+        isinstance(body, dict)
+        and set(body) == {"error"}
+        and isinstance(body["error"], dict)
+        and set(body["error"]) == {"code", "message", "details"}
+    ):
         return f"not the error shape: {body!r:.200}"
     if body["error"]["code"] != code:
         return f"error code {body['error']['code']!r} (expected {code!r})"
@@ -213,21 +324,31 @@ async def _setup(service) -> Env:
     orgs = {}
     r = await c.get("/v1/organisations", headers=h(service.admin_key))
     orgs[ADMIN] = r.json()["items"][0]
-    for role, roles, types in ((ISSUER, ["issuer"], ["BusinessLicence"]),
-                               (OTHER, ["issuer"], ["BusinessLicence", "DataAssetCertificate"]),
-                               (VERIFIER, ["verifier"], []), (REGULATOR, ["regulator"], []),
-                               (EXPORTER, ["exporter"], [])):
-        orgs[role], keys[role] = await service.create_org(name=f"机构 {role}", identifier=make_uscc(), roles=roles,
-                                                          types=types)
+    for role, roles, types in (
+        (ISSUER, ["issuer"], ["BusinessLicence"]),
+        (OTHER, ["issuer"], ["BusinessLicence", "DataAssetCertificate"]),
+        (VERIFIER, ["verifier"], []),
+        (REGULATOR, ["regulator"], []),
+        (EXPORTER, ["exporter"], []),
+    ):
+        orgs[role], keys[role] = await service.create_org(
+            name=f"机构 {role}", identifier=make_uscc(), roles=roles, types=types
+        )
     orgs[IMPORTER], keys[IMPORTER] = await service.create_org(
-        name="Example Trade Finance (HK) Ltd", identifier=f"HK-BR-{uuid.uuid4().int % 10**8:08d}", roles=["exporter"],
-        jurisdiction="HK")
+        name="Example Trade Finance (HK) Ltd",
+        identifier=f"HK-BR-{uuid.uuid4().int % 10**8:08d}",
+        roles=["exporter"],
+        jurisdiction="HK",
+    )
     # two batches of the issuer: batch 1 holds two credentials, batch 2 one
     creds, batches = {}, {}
     ids = []
     for n in (2, 1):
-        r = await c.post("/v1/credentials/bulk?type=BusinessLicence&atomic=true", headers=h(keys[ISSUER]),
-                         json=[business_licence_record() for _ in range(n)])
+        r = await c.post(
+            "/v1/credentials/bulk?type=BusinessLicence&atomic=true",
+            headers=h(keys[ISSUER]),
+            json=[business_licence_record() for _ in range(n)],
+        )
         assert r.status_code == 202, r.text
         ids.append(r.json()["ids"])
         await service.drain()
@@ -239,8 +360,9 @@ async def _setup(service) -> Env:
     assert batches[ADMIN] != batches[ISSUER]
     issued = (await c.get(f"/v1/credentials/{creds[ISSUER]}", headers=h(keys[ISSUER]))).json()
     holder = issued["credential"]
-    orgs[HOLDER], keys[HOLDER] = await service.create_org(name="广州市穗云数据科技有限公司", identifier=issued["subject"],
-                                                          roles=["holder"])
+    orgs[HOLDER], keys[HOLDER] = await service.create_org(
+        name="广州市穗云数据科技有限公司", identifier=issued["subject"], roles=["holder"]
+    )
     spare = {}
     for role in (ADMIN, ISSUER):
         r = await c.post(f"/v1/organisations/{orgs[ISSUER]['id']}/api-keys", headers=h(service.admin_key))
@@ -250,14 +372,20 @@ async def _setup(service) -> Env:
     # a data asset certificate held by the exporter, and one declared flow of it (pending)
     from tests.support.flows import DIGEST, certificate_record, declaration
 
-    r = await c.post("/v1/credentials", headers=h(keys[OTHER]), json={
-        "type": "DataAssetCertificate", "record": certificate_record(orgs[EXPORTER]["identifier"])})
+    r = await c.post(
+        "/v1/credentials",
+        headers=h(keys[OTHER]),
+        json={"type": "DataAssetCertificate", "record": certificate_record(orgs[EXPORTER]["identifier"])},
+    )
     assert r.status_code == 202, r.text
     env.extra["certificate"] = r.json()["id"]
     env.extra["digest"] = DIGEST
     await service.drain()
-    r = await c.post("/v1/flows", headers=h(keys[EXPORTER]),
-                     json=declaration(env.extra["certificate"], importer=orgs[IMPORTER], to="HK"))
+    r = await c.post(
+        "/v1/flows",
+        headers=h(keys[EXPORTER]),
+        json=declaration(env.extra["certificate"], importer=orgs[IMPORTER], to="HK"),
+    )
     assert r.status_code == 201, r.text
     env.extra["flow_id"], env.extra["flow_tx"] = r.json()["flowId"], r.json()["txHash"]
     # a key that was revoked (by its own organisation)
@@ -326,7 +454,9 @@ async def test_authorisation_matrix(service):
             if row.allowed is PUBLIC or row.page:
                 want = row.ok if row.allowed is PUBLIC else row.unauth_status
                 if r.status_code != want:
-                    failures.append(f"{method} {route} [{what}]: expected {want}, got {r.status_code}: {r.text[:150]}")
+                    failures.append(
+                        f"{method} {route} [{what}]: expected {want}, got {r.status_code}: {r.text[:150]}"
+                    )
                 continue
             problem = error_problem(r, 401, "unauthenticated")
             if problem:
@@ -339,16 +469,21 @@ async def test_authorisation_matrix(service):
             allowed = row.allowed is PUBLIC or role in row.allowed
             if allowed:
                 if r.status_code != row.ok:
-                    failures.append(f"{method} {route} as {role}: expected {row.ok}, got {r.status_code}: "
-                                    f"{r.text[:200]}")
+                    failures.append(
+                        f"{method} {route} as {role}: expected {row.ok}, got {r.status_code}: {r.text[:200]}"
+                    )
             elif row.page:
                 if r.status_code != row.denied_status:
-                    failures.append(f"{method} {route} as {role}: expected {row.denied_status}, got {r.status_code}")
+                    failures.append(
+                        f"{method} {route} as {role}: expected {row.denied_status}, got {r.status_code}"
+                    )
             else:
                 problem = error_problem(r, 403, row.codes.get(role, row.denied_code))
                 if problem:
                     failures.append(f"{method} {route} as {role}: {problem}")
-    assert not failures, f"{len(failures)} of {calls} authorisation checks failed:\n  " + "\n  ".join(failures)
+    assert not failures, f"{len(failures)} of {calls} authorisation checks failed:\n  " + "\n  ".join(
+        failures
+    )
 
     # the allowed status changes really happened, and only those
     c, h = service.client, service.h
@@ -362,24 +497,33 @@ async def test_authorisation_matrix(service):
 async def test_other_issuer_cannot_touch_a_credential(service):
     """The issuer-vs-issuer rule on every object endpoint, with the other issuer's own data present."""
     c, h = service.client, service.h
-    _, key_a = await service.create_org(name="甲局", identifier=make_uscc(), roles=["issuer"],
-                                        types=["BusinessLicence"])
-    _, key_b = await service.create_org(name="乙局", identifier=make_uscc(), roles=["issuer"],
-                                        types=["BusinessLicence"])
+    _, key_a = await service.create_org(
+        name="甲局", identifier=make_uscc(), roles=["issuer"], types=["BusinessLicence"]
+    )
+    _, key_b = await service.create_org(
+        name="乙局", identifier=make_uscc(), roles=["issuer"], types=["BusinessLicence"]
+    )
     ids = {}
     for name, key in (("a", key_a), ("b", key_b)):
-        r = await c.post("/v1/credentials", headers=h(key), json={"type": "BusinessLicence",
-                                                                  "record": business_licence_record()})
+        r = await c.post(
+            "/v1/credentials",
+            headers=h(key),
+            json={"type": "BusinessLicence", "record": business_licence_record()},
+        )
         assert r.status_code == 202, r.text
         ids[name] = r.json()["id"]
     await service.drain()
     batch_a = (await c.get(f"/v1/credentials/{ids['a']}", headers=h(key_a))).json()["batchId"]
-    for method, path in (("GET", f"/v1/credentials/{ids['a']}"), ("GET", f"/v1/credentials/{ids['a']}/qr.svg"),
-                         ("POST", f"/v1/credentials/{ids['a']}/revoke"),
-                         ("POST", f"/v1/credentials/{ids['a']}/suspend"),
-                         ("POST", f"/v1/credentials/{ids['a']}/reinstate"),
-                         ("GET", f"/v1/batches/{batch_a}"), ("POST", f"/v1/batches/{batch_a}/revoke"),
-                         ("POST", f"/v1/batches/{batch_a}/suspend")):
+    for method, path in (
+        ("GET", f"/v1/credentials/{ids['a']}"),
+        ("GET", f"/v1/credentials/{ids['a']}/qr.svg"),
+        ("POST", f"/v1/credentials/{ids['a']}/revoke"),
+        ("POST", f"/v1/credentials/{ids['a']}/suspend"),
+        ("POST", f"/v1/credentials/{ids['a']}/reinstate"),
+        ("GET", f"/v1/batches/{batch_a}"),
+        ("POST", f"/v1/batches/{batch_a}/revoke"),
+        ("POST", f"/v1/batches/{batch_a}/suspend"),
+    ):
         r = await c.request(method, path, headers=h(key_b))
         assert error_problem(r, 403, "forbidden") is None, (method, path, r.status_code, r.text)
     # lists show each issuer only its own
@@ -395,14 +539,20 @@ async def test_other_issuer_cannot_touch_a_credential(service):
 
 async def test_a_holder_reads_its_own_credentials_and_never_anothers(service):
     c, h = service.client, service.h
-    _, issuer_key = await service.create_org(name="签发机构", identifier=make_uscc(), roles=["issuer"],
-                                             types=["BusinessLicence"])
+    _, issuer_key = await service.create_org(
+        name="签发机构", identifier=make_uscc(), roles=["issuer"], types=["BusinessLicence"]
+    )
     records = [business_licence_record() for _ in range(3)]
-    r = await c.post("/v1/credentials/bulk?type=BusinessLicence&atomic=true", headers=h(issuer_key), json=records)
+    r = await c.post(
+        "/v1/credentials/bulk?type=BusinessLicence&atomic=true", headers=h(issuer_key), json=records
+    )
     ids = r.json()["ids"]
     await service.drain()
-    _, mine = await service.create_org(name="持证企业", identifier=records[0]["credentialSubject"]["unifiedSocialCreditCode"],
-                                       roles=["holder"])
+    _, mine = await service.create_org(
+        name="持证企业",
+        identifier=records[0]["credentialSubject"]["unifiedSocialCreditCode"],
+        roles=["holder"],
+    )
     listed = (await c.get("/v1/holder/credentials", headers=h(mine))).json()
     assert listed["total"] == 1 and [i["id"] for i in listed["items"]] == [ids[0]]
     own = (await c.get(f"/v1/holder/credentials/{ids[0]}", headers=h(mine))).json()

@@ -46,8 +46,10 @@ async def svc(service):
     async def hook(response):
         if response.status_code >= 500:
             await response.aread()
-            errors.append(f"{response.request.method} {response.request.url.path}: {response.status_code} "
-                          f"{response.text[:300]}")
+            errors.append(
+                f"{response.request.method} {response.request.url.path}: {response.status_code} "
+                f"{response.text[:300]}"
+            )
 
     service.client.event_hooks["response"].append(hook)
     yield service
@@ -55,7 +57,9 @@ async def svc(service):
 
 
 async def _issuer(service, types=("BusinessLicence",), name="广州市市场监督管理局"):
-    org, key = await service.create_org(name=name, identifier=make_uscc(), roles=["issuer"], types=list(types))
+    org, key = await service.create_org(
+        name=name, identifier=make_uscc(), roles=["issuer"], types=list(types)
+    )
     return org, key
 
 
@@ -67,8 +71,11 @@ async def _total(service, key) -> int:
 
 async def _bulk(service, key, body, *, type_="BusinessLicence", atomic=False, headers=JSON_CT):
     content = body if isinstance(body, (bytes, str)) else dumps(body)
-    return await service.client.post(f"/v1/credentials/bulk?type={type_}&atomic={str(atomic).lower()}",
-                                     headers={**service.h(key), **headers}, content=content)
+    return await service.client.post(
+        f"/v1/credentials/bulk?type={type_}&atomic={str(atomic).lower()}",
+        headers={**service.h(key), **headers},
+        content=content,
+    )
 
 
 # -- schema violations -----------------------------------------------------------------------
@@ -128,8 +135,9 @@ async def test_schema_violations_per_record_with_index(svc):
     assert await _total(service, key) == before
     # the same through the one-record endpoint
     for b in bad:
-        r = await service.client.post("/v1/credentials", headers=service.h(key), json={"type": "BusinessLicence",
-                                                                                       "record": b})
+        r = await service.client.post(
+            "/v1/credentials", headers=service.h(key), json={"type": "BusinessLicence", "record": b}
+        )
         assert r.status_code in (400, 422), (b, r.status_code, r.text)
         assert_error(r, r.status_code, "validation_failed" if r.status_code == 422 else "bad_request")
     assert await _total(service, key) == before
@@ -158,9 +166,9 @@ async def test_every_single_character_mutation_of_a_credit_code_is_refused(svc):
     for i, ch in enumerate(valid):
         for other in USCC_ALPHABET + "IOSVZio a-":
             if other != ch:
-                mutants.add(valid[:i] + other + valid[i + 1:])
-        mutants.add(valid[:i] + valid[i + 1:])  # deletion
-        mutants.add(valid[:i] + valid[i].lower() + valid[i + 1:])  # lower case (a no-op for digits)
+                mutants.add(valid[:i] + other + valid[i + 1 :])
+        mutants.add(valid[:i] + valid[i + 1 :])  # deletion
+        mutants.add(valid[:i] + valid[i].lower() + valid[i + 1 :])  # lower case (a no-op for digits)
     mutants.add(valid + "0")
     mutants.discard(valid)
     mutants = sorted(mutants)
@@ -171,12 +179,22 @@ async def test_every_single_character_mutation_of_a_credit_code_is_refused(svc):
     body = r.json()
     assert body["accepted"] == 1, f"{body['accepted'] - 1} mutated credit codes accepted"
     assert len(body["rejected"]) == len(mutants)
-    assert all("unifiedSocialCreditCode" in " ".join(d["errors"]) for d in body["rejected"]), body["rejected"][:3]
+    assert all("unifiedSocialCreditCode" in " ".join(d["errors"]) for d in body["rejected"]), body[
+        "rejected"
+    ][:3]
     # an issuer organisation's own identifier is checked too (it is registered on-chain)
     for m in mutants[::97]:
-        r = await service.client.post("/v1/organisations", headers=service.h(service.admin_key), json={
-            "name": "某局", "identifier": m, "jurisdiction": "CN-GD", "roles": ["issuer"],
-            "credentialTypes": ["BusinessLicence"]})
+        r = await service.client.post(
+            "/v1/organisations",
+            headers=service.h(service.admin_key),
+            json={
+                "name": "某局",
+                "identifier": m,
+                "jurisdiction": "CN-GD",
+                "roles": ["issuer"],
+                "credentialTypes": ["BusinessLicence"],
+            },
+        )
         assert_error(r, 400, "bad_request")
 
 
@@ -184,8 +202,11 @@ async def test_duplicate_ids_in_one_upload_and_against_existing(svc):
     service = svc
     _, key = await _issuer(service)
     a, b = f"urn:uuid:{uuid.uuid4()}", f"urn:uuid:{uuid.uuid4()}"
-    recs = [{**business_licence_record(), "id": a}, {**business_licence_record(), "id": b},
-            {**business_licence_record(), "id": a}]
+    recs = [
+        {**business_licence_record(), "id": a},
+        {**business_licence_record(), "id": b},
+        {**business_licence_record(), "id": a},
+    ]
     r = await _bulk(service, key, recs, atomic=True)
     err = assert_error(r, 422, "validation_failed")
     assert [d["index"] for d in err["details"]] == [2] and "duplicate" in err["details"][0]["errors"][0]
@@ -193,30 +214,53 @@ async def test_duplicate_ids_in_one_upload_and_against_existing(svc):
     assert r.status_code == 202, r.text
     assert r.json()["ids"] == [a, b] and [d["index"] for d in r.json()["rejected"]] == [2]
     # against existing: one record, bulk (atomic or not), in a later upload
-    r = await service.client.post("/v1/credentials", headers=service.h(key),
-                                  json={"type": "BusinessLicence", "record": {**business_licence_record(), "id": b}})
+    r = await service.client.post(
+        "/v1/credentials",
+        headers=service.h(key),
+        json={"type": "BusinessLicence", "record": {**business_licence_record(), "id": b}},
+    )
     err = assert_error(r, 422, "validation_failed")
     assert "exists already" in json.dumps(err["details"], ensure_ascii=False)
     fresh = f"urn:uuid:{uuid.uuid4()}"
     recs = [{**business_licence_record(), "id": fresh}, {**business_licence_record(), "id": a}]
     assert_error(await _bulk(service, key, recs, atomic=True), 422, "validation_failed")
     r = await _bulk(service, key, recs, atomic=False)
-    assert r.status_code == 202 and r.json()["ids"] == [fresh] and r.json()["rejected"][0]["index"] == 1, r.text
+    assert r.status_code == 202 and r.json()["ids"] == [fresh] and r.json()["rejected"][0]["index"] == 1, (
+        r.text
+    )
     # an upload of which every record is refused (ids taken; a record that is not an object) is
     # answered, not failed: nothing accepted, each refusal named (a re-sent upload after a crash)
-    r = await _bulk(service, key, [{**business_licence_record(), "id": a}, {**business_licence_record(), "id": b},
-                                   ["not", "a", "record"]], atomic=False)
+    r = await _bulk(
+        service,
+        key,
+        [
+            {**business_licence_record(), "id": a},
+            {**business_licence_record(), "id": b},
+            ["not", "a", "record"],
+        ],
+        atomic=False,
+    )
     assert r.status_code == 202, r.text
-    assert r.json()["accepted"] == 0 and r.json()["ids"] == [] and [d["index"] for d in r.json()["rejected"]] == [0, 1, 2]
+    assert (
+        r.json()["accepted"] == 0
+        and r.json()["ids"] == []
+        and [d["index"] for d in r.json()["rejected"]] == [0, 1, 2]
+    )
     # an id issued by *another* issuer is taken too
     _, key2 = await _issuer(service, name="深圳市市场监督管理局")
-    r = await service.client.post("/v1/credentials", headers=service.h(key2),
-                                  json={"type": "BusinessLicence", "record": {**business_licence_record(), "id": a}})
+    r = await service.client.post(
+        "/v1/credentials",
+        headers=service.h(key2),
+        json={"type": "BusinessLicence", "record": {**business_licence_record(), "id": a}},
+    )
     assert_error(r, 422, "validation_failed")
     # the same id after anchoring
     await service.drain()
-    r = await service.client.post("/v1/credentials", headers=service.h(key),
-                                  json={"type": "BusinessLicence", "record": {**business_licence_record(), "id": a}})
+    r = await service.client.post(
+        "/v1/credentials",
+        headers=service.h(key),
+        json={"type": "BusinessLicence", "record": {**business_licence_record(), "id": a}},
+    )
     assert_error(r, 422, "validation_failed")
     assert await _total(service, key) == 3
 
@@ -255,8 +299,9 @@ async def test_oversized_upload_without_content_length_is_413(svc):
             yield chunk
         yield b"]"
 
-    r = await service.client.post("/v1/credentials/bulk?type=BusinessLicence", content=stream(),
-                                  headers={**service.h(key), **JSON_CT})
+    r = await service.client.post(
+        "/v1/credentials/bulk?type=BusinessLicence", content=stream(), headers={**service.h(key), **JSON_CT}
+    )
     assert "content-length" not in r.request.headers
     assert_error(r, 413, "payload_too_large")
 
@@ -266,16 +311,23 @@ async def test_content_types_and_malformed_json(svc):
     _, key = await _issuer(service)
     h = service.h(key)
     good = [business_licence_record()]
-    for ctype in ("text/csv", "application/xml", "multipart/form-data; boundary=x",
-                  "application/x-www-form-urlencoded", "image/png"):
+    for ctype in (
+        "text/csv",
+        "application/xml",
+        "multipart/form-data; boundary=x",
+        "application/x-www-form-urlencoded",
+        "image/png",
+    ):
         r = await _bulk(service, key, good, headers={"content-type": ctype})
         assert_error(r, 415, "unsupported_media_type")
     r = await service.client.post("/v1/credentials/bulk?type=BusinessLicence", headers=h, content=dumps(good))
     assert "content-type" not in r.request.headers
     assert_error(r, 415, "unsupported_media_type")
     # the JSON endpoints refuse a non-JSON body
-    for path, body in (("/v1/credentials", {"type": "BusinessLicence", "record": good[0]}),
-                       ("/v1/verify", {"credential": "{}"})):
+    for path, body in (
+        ("/v1/credentials", {"type": "BusinessLicence", "record": good[0]}),
+        ("/v1/verify", {"credential": "{}"}),
+    ):
         for ctype in ("text/plain", "application/xml", "application/x-www-form-urlencoded"):
             r = await service.client.post(path, headers={**h, "content-type": ctype}, content=dumps(body))
             assert r.status_code in (400, 415), (path, ctype, r.status_code, r.text)
@@ -284,10 +336,20 @@ async def test_content_types_and_malformed_json(svc):
     r = await _bulk(service, key, good, headers={"content-type": "Application/JSON; charset=utf-8"})
     assert r.status_code == 202, r.text
     # malformed JSON
-    for raw in (b"[", b"[{]", b"{\"a\": 1}", b"", b"null", b"[1,]", b"\xff\xfe[]", b"[NaN]", "[\"é\"]".encode("latin-1")):
+    for raw in (
+        b"[",
+        b"[{]",
+        b'{"a": 1}',
+        b"",
+        b"null",
+        b"[1,]",
+        b"\xff\xfe[]",
+        b"[NaN]",
+        '["é"]'.encode("latin-1"),
+    ):
         r = await _bulk(service, key, raw)
         assert_error(r, 400, "bad_request")
-    for raw in (b"{", b"{\"type\": \"BusinessLicence\", \"record\": }", b"\xff"):
+    for raw in (b"{", b'{"type": "BusinessLicence", "record": }', b"\xff"):
         r = await service.client.post("/v1/credentials", headers={**h, **JSON_CT}, content=raw)
         assert_error(r, 400, "bad_request")
     # JSON Lines: the line that is wrong is named
@@ -336,7 +398,9 @@ async def test_unicode_round_trips_byte_for_byte_or_is_refused(svc):
     accepted_nul = None
     for what, text in VALID_UNICODE.items():
         rec = business_licence_record(name=text, address=text + " 地址", legalRepresentative=text[:20])
-        r = await service.client.post("/v1/credentials", headers=h, json={"type": "BusinessLicence", "record": rec})
+        r = await service.client.post(
+            "/v1/credentials", headers=h, json={"type": "BusinessLicence", "record": rec}
+        )
         if what == "nul":
             accepted_nul = r.status_code == 202
             if not accepted_nul:  # control characters may be refused, but cleanly
@@ -363,8 +427,9 @@ async def test_unicode_round_trips_byte_for_byte_or_is_refused(svc):
         v = await service.client.post("/v1/verify", headers=h, json={"credential": copy})
         assert v.status_code == 200 and v.json()["valid"], (what, v.json())
         # and as the holder's file: raw UTF-8 bytes
-        v = await service.client.post("/v1/verify", headers=h,
-                                      json={"credential": json.dumps(copy, ensure_ascii=False)})
+        v = await service.client.post(
+            "/v1/verify", headers=h, json={"credential": json.dumps(copy, ensure_ascii=False)}
+        )
         assert v.json()["valid"], (what, v.json())
     # invalid Unicode (lone surrogates via JSON escapes) is a clean 4xx on every JSON entry point
     for what, literal in INVALID_UNICODE.items():
@@ -385,13 +450,17 @@ async def test_unicode_round_trips_byte_for_byte_or_is_refused(svc):
             else:
                 assert_error(r, r.status_code)
         # an organisation's name, and a credential to verify
-        r = await service.client.post("/v1/organisations", headers={**service.h(service.admin_key), **JSON_CT},
-                                      content=f'{{"name": {literal}, "identifier": "X{uuid.uuid4().hex[:8]}", '
-                                              f'"jurisdiction": "HK", "roles": ["verifier"]}}'.encode())
+        r = await service.client.post(
+            "/v1/organisations",
+            headers={**service.h(service.admin_key), **JSON_CT},
+            content=f'{{"name": {literal}, "identifier": "X{uuid.uuid4().hex[:8]}", '
+            f'"jurisdiction": "HK", "roles": ["verifier"]}}'.encode(),
+        )
         assert r.status_code in (400, 422), (what, r.status_code, r.text)
         assert_error(r, r.status_code)
-        r = await service.client.post("/v1/verify", headers={**h, **JSON_CT},
-                                      content=f'{{"credential": {{"id": {literal}}}}}'.encode())
+        r = await service.client.post(
+            "/v1/verify", headers={**h, **JSON_CT}, content=f'{{"credential": {{"id": {literal}}}}}'.encode()
+        )
         assert r.status_code in (200, 400, 422), (what, r.status_code, r.text)
         if r.status_code == 200:
             assert not r.json()["valid"]
@@ -403,11 +472,13 @@ async def test_unicode_round_trips_byte_for_byte_or_is_refused(svc):
         for headers in (JSON_CT, NDJSON):
             r = await _bulk(service, key, body if headers is JSON_CT else body[1:-1], headers=headers)
             assert_error(r, 400, "bad_request")
-        r = await service.client.post("/v1/credentials", headers={**h, **JSON_CT},
-                                      content=b'{"type": "BusinessLicence", "record": ' + body[1:-1] + b"}")
+        r = await service.client.post(
+            "/v1/credentials",
+            headers={**h, **JSON_CT},
+            content=b'{"type": "BusinessLicence", "record": ' + body[1:-1] + b"}",
+        )
         assert r.status_code in (400, 422), r.text
         assert_error(r, r.status_code)
-
 
 
 async def test_line_separators_inside_a_json_lines_record_keep_it_one_record(svc):
@@ -437,7 +508,9 @@ async def test_line_separators_inside_a_json_lines_record_keep_it_one_record(svc
         assert v.json()["valid"], v.json()
 
 
-async def test_a_large_json_lines_upload_is_prepared_from_its_text_as_an_array_is_from_records(svc, monkeypatch):
+async def test_a_large_json_lines_upload_is_prepared_from_its_text_as_an_array_is_from_records(
+    svc, monkeypatch
+):
     """An upload large enough for the worker processes: a JSON Lines body's workers get each
     record's text, an array's get the records. Both refuse the same records (schema, shape,
     duplicate id, the first of the two kept) at the same indexes, and what they accept is the same
@@ -479,7 +552,7 @@ async def test_a_large_json_lines_upload_is_prepared_from_its_text_as_an_array_i
         text = how == "lines"
         assert set(given) == {("prepare_upload", text, "str" if text else "dict")}, (how, given)
         assert len(given) == 3  # 120 records in chunks of 40
-    for how, (body, recs) in results.items():
+    for how, (body, _recs) in results.items():
         assert body["accepted"] == 117, (how, body["rejected"])
         assert [d["index"] for d in body["rejected"]] == [7, 50, 99], how
     await service.drain()
@@ -506,14 +579,20 @@ async def test_huge_integers_and_floats_where_integers_belong(svc):
     raw = dumps(records)
     r = await _bulk(service, key, raw, type_="DataAssetCertificate", atomic=False)
     assert r.status_code == 202, r.text
-    assert r.json()["accepted"] == 0, [(bad_counts[i], i) for i in range(len(bad_counts))
-                                       if i not in {d["index"] for d in r.json()["rejected"]}]
+    assert r.json()["accepted"] == 0, [
+        (bad_counts[i], i)
+        for i in range(len(bad_counts))
+        if i not in {d["index"] for d in r.json()["rejected"]}
+    ]
     # an integer written as a float (17520.0) is not an integer in the holder's copy either
     rec = data_asset_record()
     text = dumps(rec).decode().replace('"recordCount": 17520', '"recordCount": 17520.0')
     assert "17520.0" in text
-    r = await service.client.post("/v1/credentials", headers={**h, **JSON_CT},
-                                  content=f'{{"type": "DataAssetCertificate", "record": {text}}}'.encode())
+    r = await service.client.post(
+        "/v1/credentials",
+        headers={**h, **JSON_CT},
+        content=f'{{"type": "DataAssetCertificate", "record": {text}}}'.encode(),
+    )
     if r.status_code == 202:  # accepted: then it must be an integer in the holder copy and verify
         cid = r.json()["id"]
         await service.drain()
@@ -524,11 +603,24 @@ async def test_huge_integers_and_floats_where_integers_belong(svc):
         assert_error(r, r.status_code)
         assert r.status_code in (400, 422)
     # numbers in query, path and body parameters
-    for path in ("/v1/credentials?limit=1001", "/v1/credentials?limit=0", f"/v1/credentials?limit={2**64}",
-                 "/v1/credentials?limit=1.5", f"/v1/credentials?offset={2**64}", "/v1/credentials?offset=-1",
-                 f"/v1/credentials?batch={2**64}", "/v1/credentials?batch=1.5", f"/v1/batches?offset={2**63}",
-                 f"/v1/batches/{2**64}", f"/v1/batches/{2**31}", "/v1/batches/1.5", "/v1/batches/-1",
-                 f"/v1/organisations/{2**64}", f"/v1/organisations/{2**63}", "/v1/organisations/1e3"):
+    for path in (
+        "/v1/credentials?limit=1001",
+        "/v1/credentials?limit=0",
+        f"/v1/credentials?limit={2**64}",
+        "/v1/credentials?limit=1.5",
+        f"/v1/credentials?offset={2**64}",
+        "/v1/credentials?offset=-1",
+        f"/v1/credentials?batch={2**64}",
+        "/v1/credentials?batch=1.5",
+        f"/v1/batches?offset={2**63}",
+        f"/v1/batches/{2**64}",
+        f"/v1/batches/{2**31}",
+        "/v1/batches/1.5",
+        "/v1/batches/-1",
+        f"/v1/organisations/{2**64}",
+        f"/v1/organisations/{2**63}",
+        "/v1/organisations/1e3",
+    ):
         r = await service.client.get(path, headers=service.h(service.admin_key))
         assert r.status_code in (400, 404), (path, r.status_code, r.text)
         assert_error(r, r.status_code)
@@ -536,8 +628,9 @@ async def test_huge_integers_and_floats_where_integers_belong(svc):
         r = await service.client.post(path, headers=service.h(service.admin_key))
         assert r.status_code in (400, 404), (path, r.status_code, r.text)
         assert_error(r, r.status_code)
-    r = await service.client.post("/v1/credentials", headers=h, json={"type": "DataAssetCertificate",
-                                                                      "record": data_asset_record()})
+    r = await service.client.post(
+        "/v1/credentials", headers=h, json={"type": "DataAssetCertificate", "record": data_asset_record()}
+    )
     assert r.status_code == 202, r.text
     cid = r.json()["id"]
     await service.drain()
@@ -556,7 +649,9 @@ async def test_unknown_type_empty_upload_and_organisation_fields(svc):
     for t in ("NoSuchType", "businesslicence", "", "VerifiableCredential"):
         r = await _bulk(service, key, [business_licence_record()], type_=t)
         assert_error(r, 400, "bad_request")
-        r = await service.client.post("/v1/credentials", headers=h, json={"type": t, "record": business_licence_record()})
+        r = await service.client.post(
+            "/v1/credentials", headers=h, json={"type": t, "record": business_licence_record()}
+        )
         assert_error(r, 400, "bad_request")
     r = await service.client.post("/v1/credentials/bulk", headers={**h, **JSON_CT}, content=b"[]")  # no type
     assert_error(r, 400, "bad_request")
@@ -565,8 +660,9 @@ async def test_unknown_type_empty_upload_and_organisation_fields(svc):
     r = await service.client.get("/v1/credentials?status=lost", headers=h)
     assert_error(r, 400, "bad_request")
     # a type the issuer is not registered for
-    r = await service.client.post("/v1/credentials", headers=h, json={"type": "DataAssetCertificate",
-                                                                      "record": data_asset_record()})
+    r = await service.client.post(
+        "/v1/credentials", headers=h, json={"type": "DataAssetCertificate", "record": data_asset_record()}
+    )
     assert_error(r, 403, "forbidden")
     # empty uploads
     for body, headers in ((b"[]", JSON_CT), (b"", NDJSON), (b"\n\n  \n", NDJSON)):
@@ -579,17 +675,30 @@ async def test_unknown_type_empty_upload_and_organisation_fields(svc):
     # organisations: unknown roles, jurisdiction, suite, types; missing fields; duplicates
     admin = service.h(service.admin_key)
     base = {"name": "某银行", "identifier": make_uscc(), "jurisdiction": "CN-GD", "roles": ["verifier"]}
-    for over in ({"roles": ["superuser"]}, {"roles": []}, {"roles": "issuer"}, {"roles": ["verifier", "root"]},
-                 {"jurisdiction": "Narnia"}, {"jurisdiction": "cn-gd"}, {"jurisdiction": ""},
-                 {"jurisdiction": "CN-GD-EXTRA1"}, {"suite": "rsa"}, {"credentialTypes": ["Passport"]},
-                 {"name": ""}, {"name": "x" * 201}, {"identifier": ""}, {"identifier": "9" * 65},
-                 {"roles": ["issuer"]},  # an issuer without credential types
-                 {"roles": ["issuer"], "credentialTypes": ["BusinessLicence"], "identifier": "NOT-A-USCC"}):
+    for over in (
+        {"roles": ["superuser"]},
+        {"roles": []},
+        {"roles": "issuer"},
+        {"roles": ["verifier", "root"]},
+        {"jurisdiction": "Narnia"},
+        {"jurisdiction": "cn-gd"},
+        {"jurisdiction": ""},
+        {"jurisdiction": "CN-GD-EXTRA1"},
+        {"suite": "rsa"},
+        {"credentialTypes": ["Passport"]},
+        {"name": ""},
+        {"name": "x" * 201},
+        {"identifier": ""},
+        {"identifier": "9" * 65},
+        {"roles": ["issuer"]},  # an issuer without credential types
+        {"roles": ["issuer"], "credentialTypes": ["BusinessLicence"], "identifier": "NOT-A-USCC"},
+    ):
         r = await service.client.post("/v1/organisations", headers=admin, json={**base, **over})
         assert_error(r, 400, "bad_request")
     for missing in ("name", "identifier", "jurisdiction", "roles"):
-        r = await service.client.post("/v1/organisations", headers=admin,
-                                      json={k: v for k, v in base.items() if k != missing})
+        r = await service.client.post(
+            "/v1/organisations", headers=admin, json={k: v for k, v in base.items() if k != missing}
+        )
         err = assert_error(r, 400, "bad_request")
         assert any(missing in d["loc"] for d in err["details"]), err
     r = await service.client.post("/v1/organisations", headers=admin, json=base)
@@ -597,7 +706,9 @@ async def test_unknown_type_empty_upload_and_organisation_fields(svc):
     r = await service.client.post("/v1/organisations", headers=admin, json={**base, "name": "同一代码"})
     assert_error(r, 409, "conflict")
     # no organisation was half-created by the refusals above
-    names = [o["name"] for o in (await service.client.get("/v1/organisations", headers=admin)).json()["items"]]
+    names = [
+        o["name"] for o in (await service.client.get("/v1/organisations", headers=admin)).json()["items"]
+    ]
     assert names.count("某银行") == 1 and "同一代码" not in names
 
 
@@ -606,8 +717,9 @@ async def test_state_conflicts_and_unknown_ids(svc):
     service = svc
     _, key = await _issuer(service)
     h = service.h(key)
-    r = await service.client.post("/v1/credentials", headers=h, json={"type": "BusinessLicence",
-                                                                      "record": business_licence_record()})
+    r = await service.client.post(
+        "/v1/credentials", headers=h, json={"type": "BusinessLicence", "record": business_licence_record()}
+    )
     pending = r.json()["id"]
     # not anchored yet: no status change, no holder copy, no batch change
     for action in ("revoke", "suspend", "reinstate"):
@@ -627,10 +739,14 @@ async def test_state_conflicts_and_unknown_ids(svc):
     assert err["details"]["error"] == "NotSuspended", err
     # twice the same change
     assert (await service.client.post(f"/v1/credentials/{cid}/suspend", headers=h)).status_code == 200
-    err = assert_error(await service.client.post(f"/v1/credentials/{cid}/suspend", headers=h), 409, "chain_rejected")
+    err = assert_error(
+        await service.client.post(f"/v1/credentials/{cid}/suspend", headers=h), 409, "chain_rejected"
+    )
     assert err["details"]["error"] == "AlreadySuspended", err
     assert (await service.client.post(f"/v1/credentials/{cid}/revoke", headers=h)).status_code == 200
-    err = assert_error(await service.client.post(f"/v1/credentials/{cid}/revoke", headers=h), 409, "chain_rejected")
+    err = assert_error(
+        await service.client.post(f"/v1/credentials/{cid}/revoke", headers=h), 409, "chain_rejected"
+    )
     assert err["details"]["error"] == "AlreadyRevoked", err
     # a status change with a body that is not an object
     r = await service.client.post(f"/v1/batches/{batch}/suspend", headers={**h, **JSON_CT}, content=b"[1]")
@@ -638,20 +754,32 @@ async def test_state_conflicts_and_unknown_ids(svc):
     # unknown ids
     admin = service.h(service.admin_key)
     nope = f"urn:uuid:{uuid.uuid4()}"
-    for method, path in (("GET", f"/v1/credentials/{nope}"), ("GET", f"/v1/credentials/{nope}/qr.png"),
-                         ("GET", f"/v1/credentials/{nope}/qr.svg"), ("POST", f"/v1/credentials/{nope}/revoke"),
-                         ("POST", f"/v1/credentials/{nope}/suspend"), ("POST", f"/v1/credentials/{nope}/reinstate"),
-                         ("GET", "/v1/credentials/" + "x" * 5000),
-                         ("GET", "/v1/batches/999999"), ("POST", "/v1/batches/999999/revoke"),
-                         ("GET", "/v1/organisations/999999"), ("POST", "/v1/organisations/999999/api-keys"),
-                         ("DELETE", "/v1/api-keys/ffffffffffffffff"), ("GET", "/v1/no-such-thing"),
-                         ("GET", "/v1/credentials/x/y/z")):
+    for method, path in (
+        ("GET", f"/v1/credentials/{nope}"),
+        ("GET", f"/v1/credentials/{nope}/qr.png"),
+        ("GET", f"/v1/credentials/{nope}/qr.svg"),
+        ("POST", f"/v1/credentials/{nope}/revoke"),
+        ("POST", f"/v1/credentials/{nope}/suspend"),
+        ("POST", f"/v1/credentials/{nope}/reinstate"),
+        ("GET", "/v1/credentials/" + "x" * 5000),
+        ("GET", "/v1/batches/999999"),
+        ("POST", "/v1/batches/999999/revoke"),
+        ("GET", "/v1/organisations/999999"),
+        ("POST", "/v1/organisations/999999/api-keys"),
+        ("DELETE", "/v1/api-keys/ffffffffffffffff"),
+        ("GET", "/v1/no-such-thing"),
+        ("GET", "/v1/credentials/x/y/z"),
+    ):
         r = await service.client.request(method, path, headers=admin)
         assert_error(r, 404, "not_found")
     # NUL in a URL (PostgreSQL text cannot hold it)
-    for method, path in (("GET", "/v1/credentials/%00"), ("POST", "/v1/credentials/urn%00x/revoke"),
-                         ("DELETE", "/v1/api-keys/%00"), ("GET", "/v1/credentials?subject=%00"),
-                         ("GET", "/v1/batches?state=sealed%00")):
+    for method, path in (
+        ("GET", "/v1/credentials/%00"),
+        ("POST", "/v1/credentials/urn%00x/revoke"),
+        ("DELETE", "/v1/api-keys/%00"),
+        ("GET", "/v1/credentials?subject=%00"),
+        ("GET", "/v1/batches?state=sealed%00"),
+    ):
         r = await service.client.request(method, path, headers=admin)
         assert_error(r, 400, "bad_request")
     r = await service.client.get(f"/v1/credentials/{cid}/qr.gif", headers=admin)
@@ -659,20 +787,34 @@ async def test_state_conflicts_and_unknown_ids(svc):
     r = await service.client.put(f"/v1/credentials/{cid}", headers=admin)
     assert_error(r, 405, "method_not_allowed")
     # verify: things that are not credentials are a result (valid: false) or a 400, never an error
-    for body in ({"credential": "not json"}, {"credential": {}}, {"credential": "[]"}, {"credential": "{\"a\":"},
-                 {"credential": {"proof": {"type": "x"}}}, {"credential": {"id": 10**30, "n": [2**64]}}):
+    for body in (
+        {"credential": "not json"},
+        {"credential": {}},
+        {"credential": "[]"},
+        {"credential": '{"a":'},
+        {"credential": {"proof": {"type": "x"}}},
+        {"credential": {"id": 10**30, "n": [2**64]}},
+    ):
         r = await service.client.post("/v1/verify", headers=h, json=body)
         assert r.status_code == 200 and r.json()["valid"] is False, (body, r.text)
         assert r.json()["checks"][0] == {**r.json()["checks"][0], "name": "format", "status": "failed"}
     # a lone surrogate anywhere in the request (JSON can spell one, UTF-8 cannot) is a 400 naming it
-    for body in (b'{"credential": {"id": "x\\ud800"}}', b'{"credential": {"credentialSubject": {"a": ["\\udc00"]}}}',
-                 b'{"credential": {}, "purpose": "\\udbff"}'):
+    for body in (
+        b'{"credential": {"id": "x\\ud800"}}',
+        b'{"credential": {"credentialSubject": {"a": ["\\udc00"]}}}',
+        b'{"credential": {}, "purpose": "\\udbff"}',
+    ):
         r = await service.client.post("/v1/verify", headers={**h, **JSON_CT}, content=body)
         assert_error(r, 400, "bad_request")
         assert "Unicode" in r.json()["error"]["message"], r.text
     copy = (await service.client.get(f"/v1/credentials/{cid}", headers=h)).json()["credential"]
-    for extra in ({"at": "not a time"}, {"at": "2026-13-01T00:00:00Z"}, {"data": "!!!not base64"},
-                  {"credential": 42}, {"relyingParty": ["x"]}):
+    for extra in (
+        {"at": "not a time"},
+        {"at": "2026-13-01T00:00:00Z"},
+        {"data": "!!!not base64"},
+        {"credential": 42},
+        {"relyingParty": ["x"]},
+    ):
         r = await service.client.post("/v1/verify", headers=h, json={"credential": copy, **extra})
         assert r.status_code in (400, 422), (extra, r.status_code, r.text)
         assert_error(r, r.status_code)
@@ -735,7 +877,9 @@ async def test_json_nested_deeper_than_the_decoder_goes_is_a_400_on_every_entry_
     # in a worker process: the line is named
     monkeypatch.setattr(issuance_module, "POOL_THRESHOLD", 50)
     lines = [good] * 60 + [deep]
-    err = assert_error(await _bulk(service, key, "\n".join(lines).encode(), headers=NDJSON), 400, "bad_request")
+    err = assert_error(
+        await _bulk(service, key, "\n".join(lines).encode(), headers=NDJSON), 400, "bad_request"
+    )
     assert err["details"] == {"line": 61} and "nested too deeply" in err["message"], err
     # and the service still answers
     r = await _bulk(service, key, good.encode(), headers=NDJSON)

@@ -31,10 +31,17 @@ async def test_a_bundle_with_proofs_proves_every_credential_and_survives_a_forge
     from verifier._internal.statuslist import encode_status_list
 
     c, h = service.client, service.h
-    _, key = await service.create_org(name="广州市市场监督管理局", identifier="11440100MB2C93176P",
-                                      roles=["issuer"], types=["BusinessLicence"])
-    r = await c.post("/v1/credentials/bulk?type=BusinessLicence&atomic=true", headers=h(key),
-                     json=[business_licence_record() for _ in range(3)])
+    _, key = await service.create_org(
+        name="广州市市场监督管理局",
+        identifier="11440100MB2C93176P",
+        roles=["issuer"],
+        types=["BusinessLicence"],
+    )
+    r = await c.post(
+        "/v1/credentials/bulk?type=BusinessLicence&atomic=true",
+        headers=h(key),
+        json=[business_licence_record() for _ in range(3)],
+    )
     ids = r.json()["ids"]
     await service.drain()
     r = await c.post(f"/v1/credentials/{ids[1]}/revoke", headers=h(key), json={"reason": 2})
@@ -45,22 +52,33 @@ async def test_a_bundle_with_proofs_proves_every_credential_and_survives_a_forge
     assert r.status_code == 200, r.text
     bundle = r.json()
     package = bundle["proofPackage"]
-    assert "headerSignature" not in package and package["anchorRegistry"] == bundle["contracts"]["anchorRegistry"]
+    assert (
+        "headerSignature" not in package
+        and package["anchorRegistry"] == bundle["contracts"]["anchorRegistry"]
+    )
 
     # the stolen operator key: the status lists say nothing is revoked, the signature is good
     operator_key = bytes.fromhex(service.ctx.operator_key[2:])
     forged = dict(bundle)
-    forged["statusLists"] = {p: {"encodedList": encode_status_list([], 131_072), "details": {}}
-                             for p in ("revocation", "suspension")}
-    trust = TrustBundle.load(sign_trust_bundle(forged, operator_key), operators=[service.ctx.operator_address])
+    forged["statusLists"] = {
+        p: {"encodedList": encode_status_list([], 131_072), "details": {}}
+        for p in ("revocation", "suspension")
+    }
+    trust = TrustBundle.load(
+        sign_trust_bundle(forged, operator_key), operators=[service.ctx.operator_address]
+    )
     holders = [(await c.get(f"/v1/credentials/{i}", headers=h(key))).json()["credential"] for i in ids]
     assert all(Verifier(trust=trust).verify(x).valid for x in holders)  # bundle mode alone: fooled
 
     pinned = ValidatorSet.from_json(dev_validator_set(service.ctx.deployment.chain_id))
     proofs = open_bundle_proofs(trust, pinned)
     assert proofs.header is not None and proofs.header.number == bundle["block"]["number"]
-    verifier = Verifier(trust=ValidatorPinnedTrust(trust, pinned), header_trust=ValidatorHeaderTrust(pinned),
-                        proven_only=True, proof_package=proofs.package)
+    verifier = Verifier(
+        trust=ValidatorPinnedTrust(trust, pinned),
+        header_trust=ValidatorHeaderTrust(pinned),
+        proven_only=True,
+        proof_package=proofs.package,
+    )
     results = [verifier.verify(x) for x in holders]  # the holder copies carry no package of their own
     assert [x.valid for x in results] == [True, False, True]
     # the issuer records are proven too: the registry's bundle carries issuerProof for every issuer
@@ -83,15 +101,40 @@ def test_cosign_adds_operator_signatures_and_refuses_a_tampered_bundle(tmp_path)
         (tmp_path / f"op{i}.json").write_text(encrypt_secret("0x" + k.hex(), "correct horse"))
     body = build_trust_bundle(
         chain_id=31337,
-        contracts={"issuerRegistry": "0x" + "11" * 20, "anchorRegistry": "0x" + "22" * 20,
-                   "dataFlowLedger": "0x" + "33" * 20},
-        block={"number": 5, "hash": "0x" + "44" * 32, "timestamp": 1_780_000_000, "stateRoot": "0x" + "55" * 32},
-        issuers=[], anchors=[])
+        contracts={
+            "issuerRegistry": "0x" + "11" * 20,
+            "anchorRegistry": "0x" + "22" * 20,
+            "dataFlowLedger": "0x" + "33" * 20,
+        },
+        block={
+            "number": 5,
+            "hash": "0x" + "44" * 32,
+            "timestamp": 1_780_000_000,
+            "stateRoot": "0x" + "55" * 32,
+        },
+        issuers=[],
+        anchors=[],
+    )
     (tmp_path / "b.json").write_text(json.dumps(sign_trust_bundle(body, keys[0])))
 
     def cosign(src: str, dst: str, i: int) -> subprocess.CompletedProcess:
-        proc = subprocess.run([str(CERTLEDGER), "bundle", "cosign", src, dst, "--keystore", f"op{i}.json",
-                               "--passphrase-file", "pass"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [
+                str(CERTLEDGER),
+                "bundle",
+                "cosign",
+                src,
+                dst,
+                "--keystore",
+                f"op{i}.json",
+                "--passphrase-file",
+                "pass",
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert "Traceback" not in proc.stdout + proc.stderr
         return proc
 
@@ -109,6 +152,21 @@ def test_cosign_adds_operator_signatures_and_refuses_a_tampered_bundle(tmp_path)
     bad = cosign("t.json", "t2.json", 1)
     assert bad.returncode == 2 and "not co-signed" in bad.stderr and "does not verify" in bad.stderr
     assert not (tmp_path / "t2.json").exists()
-    wrong = subprocess.run([str(CERTLEDGER), "bundle", "cosign", "b.json", "x.json", "--keystore", "op1.json",
-                            "--passphrase-file", "nope"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    wrong = subprocess.run(
+        [
+            str(CERTLEDGER),
+            "bundle",
+            "cosign",
+            "b.json",
+            "x.json",
+            "--keystore",
+            "op1.json",
+            "--passphrase-file",
+            "nope",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert wrong.returncode == 2 and "passphrase file" in wrong.stderr

@@ -44,7 +44,9 @@ def recorded(anvil_node):
     """(proxy URL, list of JSON-RPC methods it forwarded to the node, the requests: each a list of methods)"""
 
     def forward(body: bytes) -> tuple[int, bytes]:
-        upstream = urllib.request.Request(anvil_node.rpc_url, data=body, headers={"Content-Type": "application/json"})
+        upstream = urllib.request.Request(
+            anvil_node.rpc_url, data=body, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(upstream, timeout=10) as response:
             return 200, response.read()
 
@@ -89,8 +91,12 @@ async def test_the_pipeline_calls_go_out_as_one_batch_request_each(recorded, cha
 
     key = DEV_KEYS[3]
     ir = chain.contract("IssuerRegistry", deployment.issuer_registry)
-    chain.transact(ir.functions.registerIssuer(Account.from_key(key).address, "Bureau", "91440101MA59TEST0X", [1],
-                                               0, b"", 0, 0), DEV_KEYS[0])
+    chain.transact(
+        ir.functions.registerIssuer(
+            Account.from_key(key).address, "Bureau", "91440101MA59TEST0X", [1], 0, b"", 0, 0
+        ),
+        DEV_KEYS[0],
+    )
     url, _, requests = recorded
     c = ServiceChain(url, deployment)
     roots = ["0x" + os.urandom(32).hex() for _ in range(3)]
@@ -113,7 +119,9 @@ async def test_the_pipeline_calls_go_out_as_one_batch_request_each(recorded, cha
         assert anchors[3] is None and await c.anchor_of(unknown) is None
         assert [a["count"] for a in anchors[:3]] == [10, 11, 12]
         assert [a["blockNumber"] for a in anchors[:3]] == [r["blockNumber"] for r in receipts]
-        assert {a["issuerId"] for a in anchors[:3]} == {1} and {a["credentialType"] for a in anchors[:3]} == {1}
+        assert {a["issuerId"] for a in anchors[:3]} == {1} and {a["credentialType"] for a in anchors[:3]} == {
+            1
+        }
         n = len(requests)
         # refusals, decoded per call: anchored before, count zero, not an issuer's account
         refused = await c.dry_runs(key, [datas[0], c.anchor_data(unknown, 1, 0)])
@@ -133,13 +141,24 @@ async def test_the_pipeline_calls_go_out_as_one_batch_request_each(recorded, cha
     assert ["eth_getTransactionReceipt"] * 3 in batches and ["eth_call"] * 4 in batches
 
 
-@pytest.mark.parametrize("answer, message", [
-    ((503, b"overloaded"), "answered HTTP 503"),
-    ((200, b'{"jsonrpc": "2.0", "id": null, "error": {"code": -32600, "message": "batch requests disabled"}}'),
-     "refused a batch request"),
-    ((200, b'[{"jsonrpc": "2.0", "id": 0, "result": "0x1"}]'), "left call eth_getTransactionReceipt unanswered"),
-    ((200, b"not json"), "unreachable"),
-])
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        ((503, b"overloaded"), "answered HTTP 503"),
+        (
+            (
+                200,
+                b'{"jsonrpc": "2.0", "id": null, "error": {"code": -32600, "message": "batch requests disabled"}}',
+            ),
+            "refused a batch request",
+        ),
+        (
+            (200, b'[{"jsonrpc": "2.0", "id": 0, "result": "0x1"}]'),
+            "left call eth_getTransactionReceipt unanswered",
+        ),
+        ((200, b"not json"), "unreachable"),
+    ],
+)
 async def test_a_node_that_does_not_answer_a_batch_request_is_unavailable(deployment, answer, message):
     """Every failure of a batch request as a whole is ChainUnavailable (the pipeline backs off and
     retries), never a traceback or a call silently left without an answer."""
@@ -193,9 +212,16 @@ def besu_limited(anvil_node):
     def answer(body: bytes) -> tuple[int, bytes]:
         request = json.loads(body)
         if isinstance(request, list) and len(request) > 10:
-            return 200, json.dumps({"jsonrpc": "2.0", "id": None, "error": {
-                "code": -32005, "message": "Number of requests exceeds max batch size"}}).encode()
-        upstream = urllib.request.Request(anvil_node.rpc_url, data=body, headers={"Content-Type": "application/json"})
+            return 200, json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "id": None,
+                    "error": {"code": -32005, "message": "Number of requests exceeds max batch size"},
+                }
+            ).encode()
+        upstream = urllib.request.Request(
+            anvil_node.rpc_url, data=body, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(upstream, timeout=10) as response:
             return 200, response.read()
 
@@ -205,14 +231,18 @@ def besu_limited(anvil_node):
     server.server_close()
 
 
-async def test_a_node_with_a_lower_batch_limit_is_refused_with_the_setting_to_change(besu_limited, deployment):
+async def test_a_node_with_a_lower_batch_limit_is_refused_with_the_setting_to_change(
+    besu_limited, deployment
+):
     from registry.core.errors import ChainUnavailable
     from registry.services.chain import ServiceChain
 
     url, _ = besu_limited
     c = ServiceChain(url, deployment)
     try:
-        with pytest.raises(ChainUnavailable, match="refused a batch request of 30 calls.*CERTLEDGER_RPC_BATCH_CALLS"):
+        with pytest.raises(
+            ChainUnavailable, match="refused a batch request of 30 calls.*CERTLEDGER_RPC_BATCH_CALLS"
+        ):
             await c.anchors_of(["0x" + os.urandom(32).hex() for _ in range(30)])
     finally:
         await c.close()
@@ -237,7 +267,9 @@ def batch_calls_10(monkeypatch):
     monkeypatch.setenv("CERTLEDGER_RPC_BATCH_CALLS", "10")
 
 
-async def test_the_pipeline_anchors_through_a_node_with_a_lower_batch_limit(batch_calls_10, service, besu_limited):
+async def test_the_pipeline_anchors_through_a_node_with_a_lower_batch_limit(
+    batch_calls_10, service, besu_limited
+):
     """CERTLEDGER_RPC_BATCH_CALLS=10 reaches the service's chain client, and the pipeline anchors
     twelve batches through a node that refuses batch requests of more than 10 calls."""
     import json
@@ -250,12 +282,19 @@ async def test_the_pipeline_anchors_through_a_node_with_a_lower_batch_limit(batc
     url, requests = besu_limited
     assert service.ctx.chain.batch_calls == 10
     service.ctx.chain.rpc_url = url  # the pipeline's batch requests go to the limited node
-    _, key = await service.create_org(name="市场监督管理局", identifier=make_uscc(prefix="114401"),
-                                      roles=["issuer"], types=["BusinessLicence"])
+    _, key = await service.create_org(
+        name="市场监督管理局",
+        identifier=make_uscc(prefix="114401"),
+        roles=["issuer"],
+        types=["BusinessLicence"],
+    )
     service.configure(batch_size=5)
     recs = "\n".join(json.dumps(business_licence_record()) for _ in range(60)).encode()
-    r = await service.client.post("/v1/credentials/bulk?type=BusinessLicence", content=recs,
-                                  headers={**service.h(key), "Content-Type": "application/x-ndjson"})
+    r = await service.client.post(
+        "/v1/credentials/bulk?type=BusinessLicence",
+        content=recs,
+        headers={**service.h(key), "Content-Type": "application/x-ndjson"},
+    )
     assert r.status_code == 202, r.text
     for _ in range(100):
         await service.ctx.pipeline.seal_due(force=True)

@@ -10,16 +10,28 @@ import pytest
 CERTLEDGER = Path(sys.executable).parent / "certledger"
 
 
-@pytest.mark.parametrize("env, expected", [
-    ({"CERTLEDGER_DATABASE_URL": "mysql://x"}, "unsupported CERTLEDGER_DATABASE_URL 'mysql'"),
-    ({"CERTLEDGER_DATABASE_URL": "postgresql+asyncpg://u:p@127.0.0.1:1/x"}, "cannot prepare the database"),
-    ({"CERTLEDGER_RPC_URL": "http://127.0.0.1:1"}, "no deployment manifest at"),
-    ({"CERTLEDGER_BATCH_SIZE": "zero"}, "bad configuration"),
-    ({"CERTLEDGER_RPC_BATCH_CALLS": "0"}, "rpc_batch_calls"),
-])
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({"CERTLEDGER_DATABASE_URL": "mysql://x"}, "unsupported CERTLEDGER_DATABASE_URL 'mysql'"),
+        (
+            {"CERTLEDGER_DATABASE_URL": "postgresql+asyncpg://u:p@127.0.0.1:1/x"},
+            "cannot prepare the database",
+        ),
+        ({"CERTLEDGER_RPC_URL": "http://127.0.0.1:1"}, "no deployment manifest at"),
+        ({"CERTLEDGER_BATCH_SIZE": "zero"}, "bad configuration"),
+        ({"CERTLEDGER_RPC_BATCH_CALLS": "0"}, "rpc_batch_calls"),
+    ],
+)
 def test_serve_refuses_bad_configuration(tmp_path, env, expected):
-    proc = subprocess.run([str(CERTLEDGER), "serve"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "CERTLEDGER_DATA_DIR": str(tmp_path / "d"), **env})
+    proc = subprocess.run(
+        [str(CERTLEDGER), "serve"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "CERTLEDGER_DATA_DIR": str(tmp_path / "d"), **env},
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert expected in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
@@ -29,14 +41,18 @@ def test_the_command_line_starts_without_the_chain_and_service_libraries():
     """`certledger --help`, `certledger issue` and the like do not import web3, eth_account,
     SQLAlchemy or the verifier at start (web3 and eth_account alone took 1.5 s): each command
     imports what it uses."""
-    code = ("import sys, registry.cli; "
-            "print(sorted(m for m in ('web3', 'eth_account', 'sqlalchemy', 'verifier', 'fastapi') if m in sys.modules))")
+    code = (
+        "import sys, registry.cli; "
+        "print(sorted(m for m in ('web3', 'eth_account', 'sqlalchemy', 'verifier', 'fastapi') if m in sys.modules))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
     # the package's names still resolve (on first use), `deploy` to the function even once its
     # submodule of that name is imported
-    code = ("import ledger_node.deploy, ledger_node; from ledger_node import DEV_KEYS, Chain, deploy; "
-            "print(len(DEV_KEYS) >= 4, Chain.__name__, callable(deploy), ledger_node.deploy is deploy)")
+    code = (
+        "import ledger_node.deploy, ledger_node; from ledger_node import DEV_KEYS, Chain, deploy; "
+        "print(len(DEV_KEYS) >= 4, Chain.__name__, callable(deploy), ledger_node.deploy is deploy)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.split() == ["True", "Chain", "True", "True"], proc.stdout + proc.stderr

@@ -21,10 +21,17 @@ pytestmark = [pytest.mark.chain]
 def served(chain, deployment, tmp_path):
     """(service process, an issuer's API key); uploads over 4,000 bytes are refused (HTTP 413)."""
     manifest = write_manifest(tmp_path / "deployment.json", deployment)
-    svc = ServiceProcess(tmp_path / "data", name="cli", env={
-        "CERTLEDGER_RPC_URL": chain.rpc_url, "CERTLEDGER_MANIFEST": str(manifest),
-        "CERTLEDGER_KEYSTORE_PASSPHRASE": "cli-test", "CERTLEDGER_INDEXER_ENABLED": "false",
-        "CERTLEDGER_MAX_UPLOAD_BYTES": "4000"})
+    svc = ServiceProcess(
+        tmp_path / "data",
+        name="cli",
+        env={
+            "CERTLEDGER_RPC_URL": chain.rpc_url,
+            "CERTLEDGER_MANIFEST": str(manifest),
+            "CERTLEDGER_KEYSTORE_PASSPHRASE": "cli-test",
+            "CERTLEDGER_INDEXER_ENABLED": "false",
+            "CERTLEDGER_MAX_UPLOAD_BYTES": "4000",
+        },
+    )
     svc.start()
     try:
         yield svc, create_issuer(svc, make_uscc())
@@ -37,13 +44,21 @@ def _record(**over) -> dict:
 
 
 def _issue(svc, key, path, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([str(CERTLEDGER), "issue", "BusinessLicence", str(path), "--url", svc.url,
-                           "--api-key", key, *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(CERTLEDGER), "issue", "BusinessLicence", str(path), "--url", svc.url, "--api-key", key, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _stored(svc, key) -> set[str]:
-    r = httpx.get(svc.url + "/v1/credentials", params={"limit": 1000}, headers={"Authorization": f"Bearer {key}"},
-                  timeout=30)
+    r = httpx.get(
+        svc.url + "/v1/credentials",
+        params={"limit": 1000},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=30,
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     return {c["id"] for c in (body["items"] if isinstance(body, dict) else body)}
@@ -108,17 +123,34 @@ def test_a_request_failing_mid_way_leaves_the_accepted_records_and_names_the_res
     assert _stored(svc, key) == set(accepted)
 
 
-@pytest.mark.parametrize("content, args, expected", [
-    ("\n\n", [], "holds no records"),
-    (None, [], "cannot read"),
-    ('{"credentialSubject": {}}', ["--chunk", "0"], "--chunk"),
-])
+@pytest.mark.parametrize(
+    "content, args, expected",
+    [
+        ("\n\n", [], "holds no records"),
+        (None, [], "cannot read"),
+        ('{"credentialSubject": {}}', ["--chunk", "0"], "--chunk"),
+    ],
+)
 def test_bad_input_is_refused_before_anything_is_sent(tmp_path, content, args, expected):
     path = tmp_path / "in.jsonl"
     if content is not None:
         path.write_text(content)
-    proc = subprocess.run([str(CERTLEDGER), "issue", "BusinessLicence", str(path), "--url", "http://127.0.0.1:9",
-                           "--api-key", "k", *args], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            str(CERTLEDGER),
+            "issue",
+            "BusinessLicence",
+            str(path),
+            "--url",
+            "http://127.0.0.1:9",
+            "--api-key",
+            "k",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert expected in proc.stderr and "Traceback" not in proc.stderr
 
@@ -129,9 +161,23 @@ def test_an_unreachable_service_names_the_lines_not_issued(tmp_path):
 
     path = tmp_path / "in.jsonl"
     path.write_text("\n".join(json.dumps(_record(), ensure_ascii=False) for _ in range(3)), encoding="utf-8")
-    proc = subprocess.run([str(CERTLEDGER), "issue", "BusinessLicence", str(path), "--url",
-                           f"http://127.0.0.1:{free_port()}", "--api-key", "k", "--chunk", "2"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            str(CERTLEDGER),
+            "issue",
+            "BusinessLicence",
+            str(path),
+            "--url",
+            f"http://127.0.0.1:{free_port()}",
+            "--api-key",
+            "k",
+            "--chunk",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "accepted 0 of 3" in proc.stdout and "Traceback" not in proc.stderr
     assert "lines 1-2 not issued: cannot reach the registry" in proc.stderr

@@ -2,7 +2,8 @@
 
 A bulk issuance of 20,000 credentials runs while the service is killed at 24 moments: at every
 pipeline state (after `accepted`, `sealed`, `signed`, `sending` is committed, after `broadcast`,
-after `anchored`), each at its first and third passage, via CERTLEDGER_TEST_CRASH_AFTER (tests/support/crashing_service.py; the process
+after `anchored`), each at its first and third passage, via CERTLEDGER_TEST_CRASH_AFTER
+(tests/support/crashing_service.py; the process
 SIGKILLs itself there), and at 12 random moments from outside. Afterwards, compared with the
 chain's own events: every accepted credential is anchored exactly once, no root is anchored
 twice, every stored proof leads to an anchored root.
@@ -31,18 +32,29 @@ CHUNK = 400
 
 
 def _env(chain, manifest, **extra):
-    return {"CERTLEDGER_RPC_URL": chain.rpc_url, "CERTLEDGER_MANIFEST": str(manifest),
-            "CERTLEDGER_KEYSTORE_PASSPHRASE": "crash-test", "CERTLEDGER_BATCH_SIZE": "500",
-            "CERTLEDGER_BATCH_WINDOW_SECONDS": "0.3", "CERTLEDGER_INSTANCE_ID": "crash-test",
-            "CERTLEDGER_INDEXER_ENABLED": "false", **extra}
+    return {
+        "CERTLEDGER_RPC_URL": chain.rpc_url,
+        "CERTLEDGER_MANIFEST": str(manifest),
+        "CERTLEDGER_KEYSTORE_PASSPHRASE": "crash-test",
+        "CERTLEDGER_BATCH_SIZE": "500",
+        "CERTLEDGER_BATCH_WINDOW_SECONDS": "0.3",
+        "CERTLEDGER_INSTANCE_ID": "crash-test",
+        "CERTLEDGER_INDEXER_ENABLED": "false",
+        **extra,
+    }
 
 
 def _post(svc, key, chunk) -> set[str] | None:
     """Send one chunk; the ids now in the registry, or None if the service died meanwhile."""
     body = "\n".join(json.dumps(r, ensure_ascii=False) for r in chunk)
     try:
-        r = httpx.post(svc.url + "/v1/credentials/bulk", params={"type": "BusinessLicence"}, content=body.encode(),
-                       headers={"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"}, timeout=60)
+        r = httpx.post(
+            svc.url + "/v1/credentials/bulk",
+            params={"type": "BusinessLicence"},
+            content=body.encode(),
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"},
+            timeout=60,
+        )
     except httpx.HTTPError:
         return None
     assert r.status_code == 202, r.text
@@ -61,9 +73,11 @@ def test_sigkill_at_every_pipeline_state_loses_nothing_and_anchors_once(chain, d
     svc.start()
     key = create_issuer(svc, make_uscc(rng))
 
-    records = [{**business_licence_record(make_uscc(rng)), "id": f"urn:uuid:{uuid.UUID(int=rng.getrandbits(128))}"}
-               for _ in range(TOTAL)]
-    chunks = [records[i:i + CHUNK] for i in range(0, TOTAL, CHUNK)]
+    records = [
+        {**business_licence_record(make_uscc(rng)), "id": f"urn:uuid:{uuid.UUID(int=rng.getrandbits(128))}"}
+        for _ in range(TOTAL)
+    ]
+    chunks = [records[i : i + CHUNK] for i in range(0, TOTAL, CHUNK)]
     acked: set[str] = set()
     plan = [f"{p}:{n}" for n in (1, 3) for p in POINTS] + [None] * 12
     rng.shuffle(plan)
@@ -104,8 +118,12 @@ def test_sigkill_at_every_pipeline_state_loses_nothing_and_anchors_once(chain, d
         time.sleep(0.5)
     assert svc.health()["pendingCredentialsAndBatches"] == 0, svc.tail()
     revoked = records[7]["id"]  # for the audit below
-    r = httpx.post(f"{svc.url}/v1/credentials/{revoked}/revoke", headers={"Authorization": f"Bearer {key}"},
-                   json={"reason": "superseded"}, timeout=60)
+    r = httpx.post(
+        f"{svc.url}/v1/credentials/{revoked}/revoke",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"reason": "superseded"},
+        timeout=60,
+    )
     assert r.status_code == 200, r.text
     svc.kill()
 
@@ -146,29 +164,46 @@ def test_sigkill_at_every_pipeline_state_loses_nothing_and_anchors_once(chain, d
 
     from tests.support.procs import CERTLEDGER
 
-    audit = subprocess.run([str(CERTLEDGER), "audit"], env=svc.env, capture_output=True, text=True, timeout=300)
+    audit = subprocess.run(
+        [str(CERTLEDGER), "audit"], env=svc.env, capture_output=True, text=True, timeout=300
+    )
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert "clean" in audit.stdout
     # a DB restored from a backup older than the revocation: the audit names the difference, and takes
     # the chain's status (with its reason) only when asked
     before = db.execute("SELECT status, status_reason FROM credentials WHERE id = ?", (revoked,)).fetchone()
     assert before[0] == 2
-    db.execute("UPDATE credentials SET status = 1, status_reason = 0, status_changed_at = NULL, status_tx = NULL "
-               "WHERE id = ?", (revoked,))
+    db.execute(
+        "UPDATE credentials SET status = 1, status_reason = 0, status_changed_at = NULL, status_tx = NULL "
+        "WHERE id = ?",
+        (revoked,),
+    )
     db.commit()
-    audit = subprocess.run([str(CERTLEDGER), "audit"], env=svc.env, capture_output=True, text=True, timeout=300)
+    audit = subprocess.run(
+        [str(CERTLEDGER), "audit"], env=svc.env, capture_output=True, text=True, timeout=300
+    )
     assert audit.returncode == 1, audit.stdout + audit.stderr
     assert f"credential {revoked}: status Revoked on the chain, Valid in the DB" in audit.stdout
     assert "--adopt-chain-status" in audit.stdout
-    audit = subprocess.run([str(CERTLEDGER), "audit", "--adopt-chain-status"], env=svc.env, capture_output=True,
-                           text=True, timeout=300)
+    audit = subprocess.run(
+        [str(CERTLEDGER), "audit", "--adopt-chain-status"],
+        env=svc.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert f"adopted credential {revoked}: Valid → Revoked" in audit.stdout and "clean" in audit.stdout
-    assert db.execute("SELECT status, status_reason FROM credentials WHERE id = ?", (revoked,)).fetchone() == before
+    assert (
+        db.execute("SELECT status, status_reason FROM credentials WHERE id = ?", (revoked,)).fetchone()
+        == before
+    )
     victim = creds[12345][0]
     db.execute("DELETE FROM credentials WHERE id = ?", (victim,))
     db.commit()
-    audit = subprocess.run([str(CERTLEDGER), "audit"], env=svc.env, capture_output=True, text=True, timeout=300)
+    audit = subprocess.run(
+        [str(CERTLEDGER), "audit"], env=svc.env, capture_output=True, text=True, timeout=300
+    )
     assert audit.returncode == 1, audit.stdout + audit.stderr
     assert f"batch {creds[12345][1]}: the chain anchored" in audit.stdout and "the DB holds" in audit.stdout
 
@@ -178,14 +213,19 @@ def test_sigkill_between_a_revocation_being_mined_and_recorded_loses_nothing(cha
     records it. Restarted, it applies the revocation itself from its outbox row: the
     credential reads revoked, with the chain's transaction, and nothing is sent twice."""
     manifest = write_manifest(tmp_path / "deployment.json", deployment)
-    svc = ServiceProcess(tmp_path / "data", env=_env(chain, manifest, CERTLEDGER_TX_TIMEOUT_SECONDS="2"),
-                         name="revoke-crash")
+    svc = ServiceProcess(
+        tmp_path / "data", env=_env(chain, manifest, CERTLEDGER_TX_TIMEOUT_SECONDS="2"), name="revoke-crash"
+    )
     svc.start()
     try:
         key = create_issuer(svc, make_uscc())
         headers = {"Authorization": f"Bearer {key}"}
-        r = httpx.post(svc.url + "/v1/credentials", headers=headers, timeout=60,
-                       json={"type": "BusinessLicence", "record": business_licence_record()})
+        r = httpx.post(
+            svc.url + "/v1/credentials",
+            headers=headers,
+            timeout=60,
+            json={"type": "BusinessLicence", "record": business_licence_record()},
+        )
         assert r.status_code == 202, r.text
         cid = r.json()["id"]
         for _ in range(300):
@@ -199,13 +239,19 @@ def test_sigkill_between_a_revocation_being_mined_and_recorded_loses_nothing(cha
         svc.wait_dead()
         svc.start(crash_after="change_mined:1")
         with pytest.raises(httpx.HTTPError):  # the process dies under the request
-            httpx.post(f"{svc.url}/v1/credentials/{cid}/revoke", headers=headers, json={"reason": "superseded"},
-                       timeout=60)
+            httpx.post(
+                f"{svc.url}/v1/credentials/{cid}/revoke",
+                headers=headers,
+                json={"reason": "superseded"},
+                timeout=60,
+            )
         assert svc.wait_dead(), svc.tail()
         conn = sqlite3.connect(tmp_path / "data" / "registry.db")
-        (status, tx_hash), = conn.execute("SELECT c.status, p.tx_hash FROM credentials c JOIN outbox p "
-                                          "ON p.target = 'credential:' || c.id WHERE c.id = ? AND p.state = 'sent'",
-                                          (cid,)).fetchall()
+        ((status, tx_hash),) = conn.execute(
+            "SELECT c.status, p.tx_hash FROM credentials c JOIN outbox p "
+            "ON p.target = 'credential:' || c.id WHERE c.id = ? AND p.state = 'sent'",
+            (cid,),
+        ).fetchall()
         conn.close()
         assert status == 1  # mined on the chain, not recorded
         assert chain.w3.eth.get_transaction_receipt(tx_hash)["status"] == 1
@@ -219,11 +265,18 @@ def test_sigkill_between_a_revocation_being_mined_and_recorded_loses_nothing(cha
         else:
             raise AssertionError(f"the revocation was not applied after the restart: {got} {svc.tail()}")
         conn = sqlite3.connect(tmp_path / "data" / "registry.db")
-        assert conn.execute("SELECT status, status_reason, status_tx FROM credentials WHERE id = ?",
-                            (cid,)).fetchall() == [(2, 2, tx_hash)]
-        assert conn.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall() == [("confirmed", 1)]
-        actions = [json.loads(d) for (d,) in conn.execute(
-            "SELECT details FROM audit_log WHERE action = 'revoke_credential'").fetchall()]
+        assert conn.execute(
+            "SELECT status, status_reason, status_tx FROM credentials WHERE id = ?", (cid,)
+        ).fetchall() == [(2, 2, tx_hash)]
+        assert conn.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall() == [
+            ("confirmed", 1)
+        ]
+        actions = [
+            json.loads(d)
+            for (d,) in conn.execute(
+                "SELECT details FROM audit_log WHERE action = 'revoke_credential'"
+            ).fetchall()
+        ]
         conn.close()
         assert actions == [{"reason": 2, "tx": tx_hash, "settledFromChain": True}]
     finally:

@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -30,8 +30,11 @@ from verifier._internal.disclosure import recompute_target_hash, salts_from_seed
 from verifier._internal.merkle import leaf_hash
 from verifier._schema import schema_of
 
-ISSUER = {"id": "did:certledger:31337:issuer:1", "name": "广州市市场监督管理局",
-          "unifiedSocialCreditCode": make_uscc(prefix="114401")}
+ISSUER = {
+    "id": "did:certledger:31337:issuer:1",
+    "name": "广州市市场监督管理局",
+    "unifiedSocialCreditCode": make_uscc(prefix="114401"),
+}
 DEPLOYMENT = {"chainId": 31337, "anchorRegistry": "0x" + "ab" * 20}
 #: what document_of reads the deployment from (the service's Deployment)
 DEPLOYED = SimpleNamespace(chain_id=DEPLOYMENT["chainId"], anchor_registry=DEPLOYMENT["anchorRegistry"])
@@ -43,17 +46,22 @@ def test_credential_ids_are_uuidv7_urns_in_time_order():
     assert len(set(ids)) == 2000
     for i in ids:
         assert pattern.fullmatch(i)
-        u = uuid.UUID(i[len("urn:uuid:"):])
+        u = uuid.UUID(i[len("urn:uuid:") :])
         assert u.version == 7 and u.variant == uuid.RFC_4122
     millis = [int(i[9:17] + i[18:22], 16) for i in ids]
     assert millis == sorted(millis)
-    now = int(datetime.now(timezone.utc).timestamp() * 1000)
+    now = int(datetime.now(UTC).timestamp() * 1000)
     assert now - 60_000 < millis[-1] <= now
 
 
-@pytest.mark.parametrize("dt", [datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc),
-                                datetime(2044, 12, 31, 23, 59, 59, 123456, tzinfo=timezone.utc),
-                                datetime(1999, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=7)])
+@pytest.mark.parametrize(
+    "dt",
+    [
+        datetime(2026, 3, 2, 9, 30, tzinfo=UTC),
+        datetime(2044, 12, 31, 23, 59, 59, 123456, tzinfo=UTC),
+        datetime(1999, 1, 1, tzinfo=UTC) + timedelta(microseconds=7),
+    ],
+)
 def test_sqlite_datetime_text_is_what_sqlalchemy_stores(dt):
     process = DateTime(timezone=True).dialect_impl(sqlite.dialect()).bind_processor(sqlite.dialect())
     assert sqlite_datetime(dt) == process(dt)
@@ -71,23 +79,36 @@ def test_prepared_rows_hash_the_stored_document_with_the_seeds_salts(sqlite_):
             continue
         row = dict(zip(ROW_FIELDS, prep[:-1]))
         assert tuple(json.loads(row["document"])) == STORED_MEMBERS  # the rest is rebuilt on reading
-        doc = document_of(SimpleNamespace(document=row["document"], credential_type=1,
-                                          status_index=row["status_index"]), DEPLOYED)
-        assert row["status_index"] == 100 + k and doc["credentialStatus"][0]["statusListIndex"] == str(100 + k)
+        doc = document_of(
+            SimpleNamespace(document=row["document"], credential_type=1, status_index=row["status_index"]),
+            DEPLOYED,
+        )
+        assert row["status_index"] == 100 + k and doc["credentialStatus"][0]["statusListIndex"] == str(
+            100 + k
+        )
         assert doc["credentialSubject"] == records[k]["credentialSubject"]
         salts = salts_from_seed(doc, row["salt_seed"])
         target = recompute_target_hash(doc, salts, {}, hashlib.sha256)
         assert "0x" + target.hex() == row["target_hash"]
         subject = bytes.fromhex(row["subject_hash"][2:])
         assert prep[-1] == leaf_hash(target, subject)
-        until = datetime(2031, 6, 30, 12, 0, 0, 500000, tzinfo=timezone.utc) if k == 3 else None
+        until = datetime(2031, 6, 30, 12, 0, 0, 500000, tzinfo=UTC) if k == 3 else None
         if until is not None:
             assert row["valid_until"] == (sqlite_datetime(until) if sqlite_ else until)
-        copy_ = assemble_holder_copy(doc, PreparedCredential(salts, target, subject, 1, "secp256k1"),
-                                     merkle_root=prep[-1], merkle_proof=[], batch_count=1, issuer_id=1,
-                                     key_version=1, signature=b"\0" * 65, chain_id=31337,
-                                     anchor_registry=DEPLOYMENT["anchorRegistry"], tx_hash="0x" + "00" * 32,
-                                     block_number=1)
+        copy_ = assemble_holder_copy(
+            doc,
+            PreparedCredential(salts, target, subject, 1, "secp256k1"),
+            merkle_root=prep[-1],
+            merkle_proof=[],
+            batch_count=1,
+            issuer_id=1,
+            key_version=1,
+            signature=b"\0" * 65,
+            chain_id=31337,
+            anchor_registry=DEPLOYMENT["anchorRegistry"],
+            tx_hash="0x" + "00" * 32,
+            block_number=1,
+        )
         assert set(copy_["proof"]["salts"]) == set(salts) and "" in salts
 
 
@@ -95,8 +116,14 @@ def test_a_document_whose_shared_members_are_invalid_is_refused_whole():
     """The workers check the first document of a chunk whole and only the record's members of the
     others: an issuer name the schema refuses must still fail every record, not only the first."""
     bad_issuer = {**ISSUER, "name": ""}
-    out = prepare_records([business_licence_record() for _ in range(3)], "BusinessLicence", "secp256k1",
-                          bad_issuer, DEPLOYMENT, 0)
+    out = prepare_records(
+        [business_licence_record() for _ in range(3)],
+        "BusinessLicence",
+        "secp256k1",
+        bad_issuer,
+        DEPLOYMENT,
+        0,
+    )
     assert all(isinstance(o, list) and any("/issuer/name" in e for e in o) for o in out)
     doc = build_document(business_licence_record(), "BusinessLicence", ISSUER, 5, DEPLOYMENT)
     assert doc["id"].startswith("urn:uuid:")
@@ -116,15 +143,24 @@ def test_record_members_are_checked_in_every_document_of_a_chunk():
 def test_a_stored_document_reads_back_as_the_document_that_was_hashed(type_name):
     from registry.services.orgs import CREDENTIAL_TYPE_CODES
 
-    make = {"BusinessLicence": business_licence_record, "DataAssetCertificate": data_asset_record,
-            "OperatingPermit": _operating_permit_record}[type_name]
+    make = {
+        "BusinessLicence": business_licence_record,
+        "DataAssetCertificate": data_asset_record,
+        "OperatingPermit": _operating_permit_record,
+    }[type_name]
     records = [make() for _ in range(3)]
     out = prepare_records(records, type_name, "secp256k1", ISSUER, DEPLOYMENT, 40)
     for k, prep in enumerate(out):
         assert isinstance(prep, tuple), prep
         row = dict(zip(ROW_FIELDS, prep[:-1]))
-        doc = document_of(SimpleNamespace(document=row["document"], credential_type=CREDENTIAL_TYPE_CODES[type_name],
-                                          status_index=row["status_index"]), DEPLOYED)
+        doc = document_of(
+            SimpleNamespace(
+                document=row["document"],
+                credential_type=CREDENTIAL_TYPE_CODES[type_name],
+                status_index=row["status_index"],
+            ),
+            DEPLOYED,
+        )
         expected = build_document({"id": row["id"], **records[k]}, type_name, ISSUER, 40 + k, DEPLOYMENT)
         assert doc == expected and list(doc) == list(expected)
         salts = salts_from_seed(doc, row["salt_seed"])
@@ -132,10 +168,19 @@ def test_a_stored_document_reads_back_as_the_document_that_was_hashed(type_name)
 
 
 def _operating_permit_record() -> dict:
-    return {"validFrom": "2026-01-01T00:00:00Z", "validUntil": "2029-01-01T00:00:00Z", "credentialSubject": {
-        "unifiedSocialCreditCode": make_uscc(), "permitNumber": "粤食经许2026-001", "permitType": "食品经营许可证",
-        "enterpriseName": "广州市示例餐饮有限公司", "permittedActivities": ["预包装食品销售", "热食类食品制售"],
-        "issuingDepartment": "广州市市场监督管理局", "address": "广州市越秀区北京路1号"}}
+    return {
+        "validFrom": "2026-01-01T00:00:00Z",
+        "validUntil": "2029-01-01T00:00:00Z",
+        "credentialSubject": {
+            "unifiedSocialCreditCode": make_uscc(),
+            "permitNumber": "粤食经许2026-001",
+            "permitType": "食品经营许可证",
+            "enterpriseName": "广州市示例餐饮有限公司",
+            "permittedActivities": ["预包装食品销售", "热食类食品制售"],
+            "issuingDepartment": "广州市市场监督管理局",
+            "address": "广州市越秀区北京路1号",
+        },
+    }
 
 
 def test_a_row_written_before_compact_storage_reads_as_stored():
@@ -149,13 +194,13 @@ def test_a_row_written_before_compact_storage_reads_as_stored():
 
 def test_ids_drawn_together_are_uuidv7_urns_of_one_millisecond():
     pattern = re.compile(schema_of("BusinessLicence")["properties"]["id"]["pattern"])
-    before = int(datetime.now(timezone.utc).timestamp() * 1000)
+    before = int(datetime.now(UTC).timestamp() * 1000)
     ids = new_credential_ids(3000)
-    after = int(datetime.now(timezone.utc).timestamp() * 1000)
+    after = int(datetime.now(UTC).timestamp() * 1000)
     assert len(ids) == 3000 and len(set(ids)) == 3000
     for i in ids:
         assert pattern.fullmatch(i)
-        u = uuid.UUID(i[len("urn:uuid:"):])
+        u = uuid.UUID(i[len("urn:uuid:") :])
         assert u.version == 7 and u.variant == uuid.RFC_4122
     millis = {int(i[9:17] + i[18:22], 16) for i in ids}
     assert len(millis) == 1 and before <= millis.pop() <= after
@@ -166,16 +211,25 @@ def test_ids_drawn_together_are_uuidv7_urns_of_one_millisecond():
 
 
 @pytest.mark.parametrize("type_name", ["BusinessLicence", "OperatingPermit", "DataAssetCertificate"])
-@pytest.mark.parametrize("issuer_name", ["广州市市场监督管理局", 'A "quoted" 100% \\ name', "𠀀 astral 𝄞", "tab\there"])
+@pytest.mark.parametrize(
+    "issuer_name", ["广州市市场监督管理局", 'A "quoted" 100% \\ name', "𠀀 astral 𝄞", "tab\there"]
+)
 def test_the_envelope_template_writes_what_canonical_json_of_the_built_document_is(type_name, issuer_name):
     from verifier._internal.canon import jcs_of_checked
     from verifier._internal.disclosure import envelope_of
 
     issuer = {**ISSUER, "name": issuer_name}
-    values = [("urn:uuid:0190a3c4-8a2b-7c3d-9e4f-0123456789ab", "2026-01-01T00:00:00Z", "2031-06-30T12:00:00.5Z", 0),
-              ("urn:uuid:x", "2026-01-01T08:00:00+08:00", None, 9),
-              ('odd "id" \\ with\ncontrol \x07 and 中文 𝄞', "2026", "%s %d %%", 10),
-              ("i", "f", "u", 2 ** 40)]
+    values = [
+        (
+            "urn:uuid:0190a3c4-8a2b-7c3d-9e4f-0123456789ab",
+            "2026-01-01T00:00:00Z",
+            "2031-06-30T12:00:00.5Z",
+            0,
+        ),
+        ("urn:uuid:x", "2026-01-01T08:00:00+08:00", None, 9),
+        ('odd "id" \\ with\ncontrol \x07 and 中文 𝄞', "2026", "%s %d %%", 10),
+        ("i", "f", "u", 2**40),
+    ]
     for cid, valid_from, until, index in values:
         template = _EnvelopeTemplate(type_name, issuer, DEPLOYMENT, until is not None)
         assert template.template is not None
@@ -189,11 +243,13 @@ def test_an_issuer_whose_name_holds_a_template_marker_gets_its_documents_built_i
     assert _EnvelopeTemplate("BusinessLicence", issuer, DEPLOYMENT, True).template is None
     records = [business_licence_record() for _ in range(4)]
     out = prepare_records(records, "BusinessLicence", "secp256k1", issuer, DEPLOYMENT, 7)
-    for k, prep in enumerate(out):
+    for _k, prep in enumerate(out):
         assert isinstance(prep, tuple), prep
         row = dict(zip(ROW_FIELDS, prep[:-1]))
-        doc = document_of(SimpleNamespace(document=row["document"], credential_type=1,
-                                          status_index=row["status_index"]), DEPLOYED)
+        doc = document_of(
+            SimpleNamespace(document=row["document"], credential_type=1, status_index=row["status_index"]),
+            DEPLOYED,
+        )
         assert doc["issuer"]["name"] == issuer["name"]
         salts = salts_from_seed(doc, row["salt_seed"])
         assert "0x" + recompute_target_hash(doc, salts, {}, hashlib.sha256).hex() == row["target_hash"]
@@ -212,7 +268,7 @@ def test_records_of_one_chunk_may_differ_in_what_they_give():
     records[5]["id"] = "urn:uuid:0190a3c4-8a2b-7c3d-9e4f-0123456789ac"
     records[6]["validUntil"] = "yesterday"
     records[7]["validFrom"] = "2025-02-03T04:05:06.25Z"
-    before = datetime.now(timezone.utc).replace(microsecond=0)
+    before = datetime.now(UTC).replace(microsecond=0)
     out = prepare_records(records, "BusinessLicence", "secp256k1", ISSUER, DEPLOYMENT, 500)
     refused = {k: errors for k, errors in enumerate(out) if isinstance(errors, list)}
     assert set(refused) == {0, 2, 3, 6}
@@ -222,17 +278,24 @@ def test_records_of_one_chunk_may_differ_in_what_they_give():
         if k in refused:
             continue
         row = dict(zip(ROW_FIELDS, prep[:-1]))
-        doc = document_of(SimpleNamespace(document=row["document"], credential_type=1,
-                                          status_index=row["status_index"]), DEPLOYED)
-        expected = build_document({"validFrom": doc["validFrom"], **records[k], "id": row["id"]}, "BusinessLicence",
-                                  ISSUER, 500 + k, DEPLOYMENT)
+        doc = document_of(
+            SimpleNamespace(document=row["document"], credential_type=1, status_index=row["status_index"]),
+            DEPLOYED,
+        )
+        expected = build_document(
+            {"validFrom": doc["validFrom"], **records[k], "id": row["id"]},
+            "BusinessLicence",
+            ISSUER,
+            500 + k,
+            DEPLOYMENT,
+        )
         assert doc == expected and list(doc) == list(expected)
         salts = salts_from_seed(doc, row["salt_seed"])
         assert "0x" + recompute_target_hash(doc, salts, {}, hashlib.sha256).hex() == row["target_hash"]
     assert out[1][0] == records[1]["id"] and out[5][0] == records[5]["id"]
     assert len({out[k][0] for k in (4, 7, 8)}) == 3
     issued = datetime.fromisoformat(json.loads(out[4][5])["validFrom"].replace("Z", "+00:00"))
-    assert before <= issued <= datetime.now(timezone.utc)
+    assert before <= issued <= datetime.now(UTC)
 
 
 def test_a_template_that_disagrees_with_the_built_document_is_not_used(monkeypatch):
@@ -243,27 +306,42 @@ def test_a_template_that_disagrees_with_the_built_document_is_not_used(monkeypat
     out = prepare_records(records, "BusinessLicence", "secp256k1", ISSUER, DEPLOYMENT, 0)
     for prep in out:
         row = dict(zip(ROW_FIELDS, prep[:-1]))
-        doc = document_of(SimpleNamespace(document=row["document"], credential_type=1,
-                                          status_index=row["status_index"]), DEPLOYED)
+        doc = document_of(
+            SimpleNamespace(document=row["document"], credential_type=1, status_index=row["status_index"]),
+            DEPLOYED,
+        )
         salts = salts_from_seed(doc, row["salt_seed"])
         assert "0x" + recompute_target_hash(doc, salts, {}, hashlib.sha256).hex() == row["target_hash"]
 
 
-@pytest.mark.parametrize("record,error", [
-    ({"credentialSubject": {}}, None),
-    ({"id": "urn:uuid:0190a3c4-8a2b-7c3d-9e4f-0123456789ab", "validFrom": "x", "validUntil": None,
-      "credentialSubject": {"a": 1}}, None),
-    ([], "a record must be a JSON object, not list"),
-    ("text", "a record must be a JSON object, not str"),
-    ({"credentialSubject": {}, "proof": {}}, "unknown fields ['proof']"),
-    ({"credentialSubject": []}, "credentialSubject must be a JSON object"),
-    ({}, "credentialSubject must be a JSON object"),
-    ({"credentialSubject": {}, "id": ""}, "id must be a 'urn:uuid:...' string"),
-    ({"credentialSubject": {}, "id": "urn:uuid:0190A3C4-8A2B-7C3D-9E4F-0123456789AB"}, "id must be"),
-    ({"credentialSubject": {}, "id": 7}, "id must be"),
-    ({"credentialSubject": {}, "validFrom": 20260101}, "validFrom must be an RFC 3339 date-time string"),
-    ({"credentialSubject": {}, "validUntil": ["2030"]}, "validUntil must be an RFC 3339 date-time string"),
-])
+@pytest.mark.parametrize(
+    "record,error",
+    [
+        ({"credentialSubject": {}}, None),
+        (
+            {
+                "id": "urn:uuid:0190a3c4-8a2b-7c3d-9e4f-0123456789ab",
+                "validFrom": "x",
+                "validUntil": None,
+                "credentialSubject": {"a": 1},
+            },
+            None,
+        ),
+        ([], "a record must be a JSON object, not list"),
+        ("text", "a record must be a JSON object, not str"),
+        ({"credentialSubject": {}, "proof": {}}, "unknown fields ['proof']"),
+        ({"credentialSubject": []}, "credentialSubject must be a JSON object"),
+        ({}, "credentialSubject must be a JSON object"),
+        ({"credentialSubject": {}, "id": ""}, "id must be a 'urn:uuid:...' string"),
+        ({"credentialSubject": {}, "id": "urn:uuid:0190A3C4-8A2B-7C3D-9E4F-0123456789AB"}, "id must be"),
+        ({"credentialSubject": {}, "id": 7}, "id must be"),
+        ({"credentialSubject": {}, "validFrom": 20260101}, "validFrom must be an RFC 3339 date-time string"),
+        (
+            {"credentialSubject": {}, "validUntil": ["2030"]},
+            "validUntil must be an RFC 3339 date-time string",
+        ),
+    ],
+)
 def test_the_shape_of_each_uploaded_record_is_checked_before_anything_is_built(record, error):
     from registry.services.prepare import shape_errors
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC
 
 import pytest
 from sqlalchemy import select, text
@@ -19,8 +20,11 @@ STATUS = {0: "none", 1: "valid", 2: "revoked", 3: "suspended"}
 
 
 async def _issue(service, key, n: int) -> list[str]:
-    r = await service.client.post("/v1/credentials/bulk?type=BusinessLicence&atomic=true", headers=service.h(key),
-                                  json=[business_licence_record() for _ in range(n)])
+    r = await service.client.post(
+        "/v1/credentials/bulk?type=BusinessLicence&atomic=true",
+        headers=service.h(key),
+        json=[business_licence_record() for _ in range(n)],
+    )
     assert r.status_code == 202, r.text
     await service.drain()
     return r.json()["ids"]
@@ -34,8 +38,10 @@ async def _leaf(service, cid) -> tuple[bytes, bytes]:
     async with service.ctx.sessions() as s:
         cred = await s.get(Credential, cid)
         batch = await s.get(Batch, cred.batch_id)
-        return (bytes.fromhex(batch.root[2:]),
-                leaf_hash(bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:])))
+        return (
+            bytes.fromhex(batch.root[2:]),
+            leaf_hash(bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:])),
+        )
 
 
 async def _chain_status(service, cid) -> tuple[str, int]:
@@ -76,8 +82,9 @@ async def _copy(service, key, cid) -> dict:
 
 async def test_credential_suspend_reinstate_revoke(service):
     c, h = service.client, service.h
-    org, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(), roles=["issuer"],
-                                        types=["BusinessLicence"])
+    org, key = await service.create_org(
+        name="广州市市场监督管理局", identifier=make_uscc(), roles=["issuer"], types=["BusinessLicence"]
+    )
     cid, bystander = await _issue(service, key, 2)
     copy = await _copy(service, key, cid)
     assert await _chain_status(service, cid) == ("valid", 0)
@@ -94,9 +101,13 @@ async def test_credential_suspend_reinstate_revoke(service):
     assert receipt["status"] == 1 and receipt["blockNumber"] == body["blockNumber"]
     got = await _verify(service, key, copy)  # at once: the verify endpoint must not serve a stale bundle
     assert not got["valid"] and got["status"]["status"] == "failed", got
-    assert "suspended" in got["status"]["reason"] and "court order" in got["status"]["reason"].lower(), got["status"]
+    assert "suspended" in got["status"]["reason"] and "court order" in got["status"]["reason"].lower(), got[
+        "status"
+    ]
     assert (await c.get(f"/v1/credentials/{cid}", headers=h(key))).json()["status"] == "suspended"
-    assert (await _verify(service, key, await _copy(service, key, bystander)))["valid"]  # its neighbour is not
+    assert (await _verify(service, key, await _copy(service, key, bystander)))[
+        "valid"
+    ]  # its neighbour is not
 
     # reinstate ------------------------------------------------------------------------------
     r = await c.post(f"/v1/credentials/{cid}/reinstate", headers=h(key))
@@ -126,7 +137,9 @@ async def test_credential_suspend_reinstate_revoke(service):
     from registry.services.audit import verify_chain
 
     entries = {a: await _audit(service, f"{a}_credential") for a in ("suspend", "reinstate", "revoke")}
-    assert all(len(v) == 1 and v[0].target == cid and v[0].actor == org["name"] for v in entries.values()), entries
+    assert all(len(v) == 1 and v[0].target == cid and v[0].actor == org["name"] for v in entries.values()), (
+        entries
+    )
     assert entries["revoke"][0].details == {"reason": 2, "tx": revoke_tx}
     assert entries["suspend"][0].details["reason"] == 8
     async with service.ctx.sessions() as s:
@@ -137,8 +150,9 @@ async def test_credential_suspend_reinstate_revoke(service):
 async def test_audit_chain_detects_tampering(service):
     from registry.services.audit import verify_chain
 
-    _, key = await service.create_org(name="佛山市市场监督管理局", identifier=make_uscc(), roles=["issuer"],
-                                      types=["BusinessLicence"])
+    _, key = await service.create_org(
+        name="佛山市市场监督管理局", identifier=make_uscc(), roles=["issuer"], types=["BusinessLicence"]
+    )
     (cid,) = await _issue(service, key, 1)
     r = await service.client.post(f"/v1/credentials/{cid}/revoke", headers=service.h(key), json={"reason": 1})
     assert r.status_code == 200, r.text
@@ -149,19 +163,27 @@ async def test_audit_chain_detects_tampering(service):
     target = next(e for e in entries if e.action == "revoke_credential")
     for sql, params in (
         ("UPDATE audit_log SET actor = :v WHERE seq = :seq", {"v": "mallory"}),
-        ("UPDATE audit_log SET target = :v WHERE seq = :seq", {"v": "urn:uuid:00000000-0000-0000-0000-000000000000"}),
+        (
+            "UPDATE audit_log SET target = :v WHERE seq = :seq",
+            {"v": "urn:uuid:00000000-0000-0000-0000-000000000000"},
+        ),
     ):
         async with service.ctx.sessions() as s, s.begin():
-            original = (await s.execute(text("SELECT actor, target FROM audit_log WHERE seq = :seq"),
-                                        {"seq": target.seq})).one()
+            original = (
+                await s.execute(
+                    text("SELECT actor, target FROM audit_log WHERE seq = :seq"), {"seq": target.seq}
+                )
+            ).one()
             await s.execute(text(sql), {**params, "seq": target.seq})
         async with service.ctx.sessions() as s:
             ok, n, msg = await verify_chain(s)
         assert not ok and str(target.seq) in msg, msg
         assert n == target.seq - entries[0].seq  # the entries before it still check
         async with service.ctx.sessions() as s, s.begin():
-            await s.execute(text("UPDATE audit_log SET actor = :a, target = :t WHERE seq = :seq"),
-                            {"a": original.actor, "t": original.target, "seq": target.seq})
+            await s.execute(
+                text("UPDATE audit_log SET actor = :a, target = :t WHERE seq = :seq"),
+                {"a": original.actor, "t": original.target, "seq": target.seq},
+            )
         async with service.ctx.sessions() as s:
             assert (await verify_chain(s))[0]
     # a removed entry breaks the link of the next one
@@ -175,20 +197,21 @@ async def test_audit_chain_detects_tampering(service):
 
 async def test_batch_suspend_reinstate_revoke(service):
     c, h = service.client, service.h
-    org, key = await service.create_org(name="深圳市市场监督管理局", identifier=make_uscc(), roles=["issuer"],
-                                        types=["BusinessLicence"])
+    org, key = await service.create_org(
+        name="深圳市市场监督管理局", identifier=make_uscc(), roles=["issuer"], types=["BusinessLicence"]
+    )
     ids = await _issue(service, key, 3)
     batch = (await c.get(f"/v1/credentials/{ids[0]}", headers=h(key))).json()["batchId"]
     copies = [await _copy(service, key, i) for i in ids]
     root = bytes.fromhex((await c.get(f"/v1/batches/{batch}", headers=h(key))).json()["root"][2:])
     anchors = service.ctx.chain.anchors.functions
 
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    days = {datetime.now(timezone.utc).strftime("%Y-%m-%d")}
+    days = {datetime.now(UTC).strftime("%Y-%m-%d")}
     r = await c.post(f"/v1/batches/{batch}/suspend", headers=h(key), json={"reason": "dataInaccurate"})
     assert r.status_code == 200 and r.json()["status"] == "suspended", r.text
-    days.add(datetime.now(timezone.utc).strftime("%Y-%m-%d"))
+    days.add(datetime.now(UTC).strftime("%Y-%m-%d"))
     assert (await anchors.anchorOf(root).call())[6:8] == (3, 6)
     for cid in ids:
         assert await _chain_status(service, cid) == ("suspended", 6)
@@ -223,10 +246,12 @@ async def test_one_issuer_cannot_change_anothers_credential_api_or_chain(service
     from registry.services.records import proof_from_tree
 
     c, h = service.client, service.h
-    org_a, key_a = await service.create_org(name="甲市场监管局", identifier=make_uscc(), roles=["issuer"],
-                                            types=["BusinessLicence"])
-    org_b, key_b = await service.create_org(name="乙市场监管局", identifier=make_uscc(), roles=["issuer"],
-                                            types=["BusinessLicence"])
+    org_a, key_a = await service.create_org(
+        name="甲市场监管局", identifier=make_uscc(), roles=["issuer"], types=["BusinessLicence"]
+    )
+    org_b, key_b = await service.create_org(
+        name="乙市场监管局", identifier=make_uscc(), roles=["issuer"], types=["BusinessLicence"]
+    )
     (cid,) = await _issue(service, key_a, 1)
     for action in ("revoke", "suspend", "reinstate"):
         r = await c.post(f"/v1/credentials/{cid}/{action}", headers=h(key_b))
@@ -243,8 +268,12 @@ async def test_one_issuer_cannot_change_anothers_credential_api_or_chain(service
         _, leaf = await _leaf(service, cid)
         proof = proof_from_tree(batch.tree, leaf)
     f = service.ctx.chain.anchors.functions
-    for fn in (f.revokeCredential(root, target, subject, proof, 1), f.suspendCredential(root, target, subject, proof, 1),
-               f.revokeBatch(root, 1), f.suspendBatch(root, 1)):
+    for fn in (
+        f.revokeCredential(root, target, subject, proof, 1),
+        f.suspendCredential(root, target, subject, proof, 1),
+        f.revokeBatch(root, 1),
+        f.suspendBatch(root, 1),
+    ):
         with pytest.raises(ChainRejected) as exc:
             await service.ctx.chain.transact(b_private, fn)
         assert exc.value.details["error"] == "NotStatusAuthority", exc.value.details
@@ -261,8 +290,9 @@ async def test_trust_bundle_offline_verification(service):
     from verifier.errors import InvalidBundle
 
     c, h = service.client, service.h
-    _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(), roles=["issuer"],
-                                      types=["BusinessLicence"])
+    _, key = await service.create_org(
+        name="广州市市场监督管理局", identifier=make_uscc(), roles=["issuer"], types=["BusinessLicence"]
+    )
     _, bank = await service.create_org(name="示例银行广州分行", identifier=make_uscc(), roles=["verifier"])
     cid, other = await _issue(service, key, 2)
     copy = await _copy(service, key, cid)
@@ -302,21 +332,26 @@ async def test_trust_bundle_records_when_an_issuer_was_suspended(service):
     from verifier import TrustBundle, verify
 
     c, h = service.client, service.h
-    _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(), roles=["issuer"],
-                                      types=["BusinessLicence"])
+    _, key = await service.create_org(
+        name="广州市市场监督管理局", identifier=make_uscc(), roles=["issuer"], types=["BusinessLicence"]
+    )
     _, bank = await service.create_org(name="示例银行广州分行", identifier=make_uscc(), roles=["verifier"])
     (cid,) = await _issue(service, key, 1)
     holder = await _copy(service, key, cid)
     issuer_id = holder["proof"]["issuerId"]
     chain = service.ctx.chain
-    receipt = await chain.transact(service.ctx.governance_key, chain.issuers.functions.suspendIssuer(issuer_id, 1))
+    receipt = await chain.transact(
+        service.ctx.governance_key, chain.issuers.functions.suspendIssuer(issuer_id, 1)
+    )
     mined = int(receipt["blockNumber"])
     mined_at = int((await chain._rpc(chain.w3.eth.get_block(mined)))["timestamp"])
     data = (await c.get("/v1/trust-bundle", headers=h(bank))).json()
     entry = next(x for x in data["issuers"] if x["id"] == issuer_id)
     assert entry["status"] == "suspended"
     assert (entry["statusBlock"], entry["statusTimestamp"]) == (mined, mined_at)
-    assert all((x["statusBlock"], x["statusTimestamp"]) == (0, 0) for x in data["issuers"] if x["id"] != issuer_id)
+    assert all(
+        (x["statusBlock"], x["statusTimestamp"]) == (0, 0) for x in data["issuers"] if x["id"] != issuer_id
+    )
     bundle = TrustBundle.load(data, operators=[service.ctx.operator_address])
     result = verify(holder, trust=bundle)
     assert result.valid, [(x.name, x.status, x.reason) for x in result.checks]
@@ -330,8 +365,9 @@ async def test_qr_codes_encode_the_verify_link(service):
     from registry.services.qr import verify_link
 
     c, h = service.client, service.h
-    _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(), roles=["issuer"],
-                                      types=["BusinessLicence"])
+    _, key = await service.create_org(
+        name="广州市市场监督管理局", identifier=make_uscc(), roles=["issuer"], types=["BusinessLicence"]
+    )
     (cid,) = await _issue(service, key, 1)
     link = verify_link(service.ctx.settings.public_url, cid)
     assert link.startswith(service.ctx.settings.public_url.rstrip("/") + "/verify?credential=urn%3Auuid%3A")
@@ -347,8 +383,10 @@ async def test_qr_codes_encode_the_verify_link(service):
     img = Image.open(io.BytesIO(r.content)).convert("L")
     box = img.size[0] // len(matrix)
     assert img.size == (box * len(matrix), box * len(matrix)), (img.size, len(matrix))
-    seen = [[img.getpixel((x * box + box // 2, y * box + box // 2)) < 128 for x in range(len(matrix))]
-            for y in range(len(matrix))]
+    seen = [
+        [img.getpixel((x * box + box // 2, y * box + box // 2)) < 128 for x in range(len(matrix))]
+        for y in range(len(matrix))
+    ]
     assert seen == matrix, "the PNG's modules are not the QR code of the verify link"
     # a different link gives a different code (the comparison means something)
     other = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=8, border=4)
@@ -366,8 +404,11 @@ async def test_qr_codes_encode_the_verify_link(service):
     ref.save(buf)
     assert r.content == buf.getvalue()
     # a QR code for a credential that is not anchored yet is fine (the link still resolves)
-    r = await c.post("/v1/credentials", headers=h(key), json={"type": "BusinessLicence",
-                                                              "record": business_licence_record()})
+    r = await c.post(
+        "/v1/credentials",
+        headers=h(key),
+        json={"type": "BusinessLicence", "record": business_licence_record()},
+    )
     r = await c.get(f"/v1/credentials/{r.json()['id']}/qr.png", headers=h(key))
     assert r.status_code == 200 and r.content[:4] == b"\x89PNG"
 
@@ -396,15 +437,21 @@ async def test_health_metrics_and_openapi(service):
     assert r.status_code == 200
     doc = r.json()
     assert doc["openapi"].startswith("3.") and doc["info"]["title"]
-    documented = {(m.upper(), path) for path, ops in doc["paths"].items() for m in ops
-                  if m in ("get", "post", "put", "patch", "delete")}
+    documented = {
+        (m.upper(), path)
+        for path, ops in doc["paths"].items()
+        for m in ops
+        if m in ("get", "post", "put", "patch", "delete")
+    }
     try:
         from fastapi.routing import iter_route_contexts
 
         routes = list(iter_route_contexts(service.app.routes))
     except ImportError:
         routes = list(service.app.routes)
-    hidden = {(m, r.path) for r in routes if not getattr(r, "include_in_schema", True) for m in (r.methods or ())}
+    hidden = {
+        (m, r.path) for r in routes if not getattr(r, "include_in_schema", True) for m in (r.methods or ())
+    }
     expected = {x for x in app_routes(service.app) if x not in hidden}
     assert documented == expected, (sorted(expected - documented), sorted(documented - expected))
     assert {("POST", "/v1/credentials"), ("GET", "/v1/trust-bundle"), ("GET", "/health")} <= documented
@@ -413,7 +460,9 @@ async def test_health_metrics_and_openapi(service):
     assert r.status_code == 200 and "openapi.json" in r.text
 
 
-async def test_a_change_mined_after_the_request_gave_up_is_applied_by_the_service(service, chain, monkeypatch):
+async def test_a_change_mined_after_the_request_gave_up_is_applied_by_the_service(
+    service, chain, monkeypatch
+):
     """Block production stalls (anvil `evm_setAutomine false`): a revocation and a batch suspension
     answer 503 naming their transactions; until they are mined another change of the same credential
     or batch is refused (409), so nothing is sent twice; once mined, the service applies them itself —
@@ -422,8 +471,9 @@ async def test_a_change_mined_after_the_request_gave_up_is_applied_by_the_servic
     from registry.services.lifecycle import settle_changes
 
     c, h = service.client, service.h
-    org, key = await service.create_org(name="佛山市市场监督管理局", identifier=make_uscc(), roles=["issuer"],
-                                        types=["BusinessLicence"])
+    org, key = await service.create_org(
+        name="佛山市市场监督管理局", identifier=make_uscc(), roles=["issuer"], types=["BusinessLicence"]
+    )
     cid, other = await _issue(service, key, 2)
     copy = await _copy(service, key, cid)
     batch_id = (await c.get(f"/v1/credentials/{cid}", headers=h(key))).json()["batchId"]
@@ -434,7 +484,9 @@ async def test_a_change_mined_after_the_request_gave_up_is_applied_by_the_servic
         r = await c.post(f"/v1/credentials/{cid}/revoke", headers=h(key), json={"reason": "keyCompromise"})
         assert r.status_code == 503, r.text
         err = r.json()["error"]
-        assert err["code"] == "chain_unavailable" and "applies it by itself once it is mined" in err["message"], err
+        assert (
+            err["code"] == "chain_unavailable" and "applies it by itself once it is mined" in err["message"]
+        ), err
         tx_hash = err["details"]["txHash"]
         r = await c.post(f"/v1/batches/{batch_id}/suspend", headers=h(key), json={"reason": "courtOrder"})
         assert r.status_code == 503, r.text
@@ -454,10 +506,14 @@ async def test_a_change_mined_after_the_request_gave_up_is_applied_by_the_servic
     assert (await settle_changes(service.ctx)).applied == []  # within the grace period: left to the request
 
     report = await settle_changes(service.ctx, grace=0)
-    assert sorted(report.applied) == sorted([f"credential:{cid}", f"batch:{batch_id}"]) and report.dropped == []
+    assert (
+        sorted(report.applied) == sorted([f"credential:{cid}", f"batch:{batch_id}"]) and report.dropped == []
+    )
     assert await _db(service, cid) == (2, 1, tx_hash)
     (entry,) = await _audit(service, "revoke_credential")
-    assert entry.details == {"reason": 1, "tx": tx_hash, "settledFromChain": True} and entry.actor == org["name"]
+    assert (
+        entry.details == {"reason": 1, "tx": tx_hash, "settledFromChain": True} and entry.actor == org["name"]
+    )
     assert (await _audit(service, "suspend_batch"))[0].details["reason"] == 8
     got = await _verify(service, key, copy)  # (the batch's suspension is what it reports first)
     assert not got["valid"] and "the whole batch was suspended" in got["status"]["reason"], got
@@ -465,7 +521,8 @@ async def test_a_change_mined_after_the_request_gave_up_is_applied_by_the_servic
     async with service.ctx.sessions() as s:
         rows = (await s.execute(select(OutboxTx))).scalars().all()
     assert sorted((r.target, r.state, r.attempts) for r in rows) == sorted(
-        [(f"credential:{cid}", "confirmed", 1), (f"batch:{batch_id}", "confirmed", 1)])
+        [(f"credential:{cid}", "confirmed", 1), (f"batch:{batch_id}", "confirmed", 1)]
+    )
     assert all(r.last_error is None for r in rows)
     assert await settle_changes(service.ctx, grace=0) == type(report)()
 
@@ -488,8 +545,9 @@ async def test_a_change_the_registry_lost_track_of_is_taken_from_the_chain(servi
     from registry.services.orgs import signing_key
 
     c, h, ctx = service.client, service.h, service.ctx
-    org, key = await service.create_org(name="江门市市场监督管理局", identifier=make_uscc(), roles=["issuer"],
-                                        types=["BusinessLicence"])
+    org, key = await service.create_org(
+        name="江门市市场监督管理局", identifier=make_uscc(), roles=["issuer"], types=["BusinessLicence"]
+    )
     (cid,) = await _issue(service, key, 1)
     root, leaf = await _leaf(service, cid)
     from registry.db.models import Batch, Credential
@@ -501,8 +559,12 @@ async def test_a_change_the_registry_lost_track_of_is_taken_from_the_chain(servi
 
         proof = proof_from_tree(batch.tree, leaf)
         _, issuer_key, _ = await signing_key(s, org["id"], ctx.settings.passphrase())
-    await ctx.chain.transact(issuer_key, ctx.chain.anchors.functions.revokeCredential(
-        root, bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:]), proof, 6))
+    await ctx.chain.transact(
+        issuer_key,
+        ctx.chain.anchors.functions.revokeCredential(
+            root, bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:]), proof, 6
+        ),
+    )
     assert (await _db(service, cid))[:2] == (1, 0)
     r = await c.post(f"/v1/credentials/{cid}/revoke", headers=h(key), json={"reason": "superseded"})
     assert r.status_code == 200, r.text
@@ -513,7 +575,7 @@ async def test_a_change_the_registry_lost_track_of_is_taken_from_the_chain(servi
     assert (await settle_changes(ctx, grace=0)).applied == []
 
     # the same for a batch, whose anchor record keeps no date: the day comes from its status event's block
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     (other,) = await _issue(service, key, 1)
     copy = await _copy(service, key, other)
@@ -525,7 +587,7 @@ async def test_a_change_the_registry_lost_track_of_is_taken_from_the_chain(servi
     assert r.status_code == 200, r.text
     assert (r.json()["status"], r.json()["reason"], r.json()["settledFromChain"]) == ("suspended", 3, True)
     got = await _verify(service, key, copy)
-    day = datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%d")
+    day = datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d")
     assert not got["valid"] and f"on {day}" in got["status"]["reason"], got["status"]
     assert "unrecorded" not in got["status"]["reason"]
 
@@ -536,8 +598,9 @@ async def test_a_change_is_applied_once_when_the_settler_gets_there_first(servic
     from registry.services.lifecycle import settle_changes
 
     c, h, ctx = service.client, service.h, service.ctx
-    _, key = await service.create_org(name="珠海市市场监督管理局", identifier=make_uscc(), roles=["issuer"],
-                                      types=["BusinessLicence"])
+    _, key = await service.create_org(
+        name="珠海市市场监督管理局", identifier=make_uscc(), roles=["issuer"], types=["BusinessLicence"]
+    )
     (cid,) = await _issue(service, key, 1)
     transact, settled = ctx.chain.transact, []
 
@@ -558,7 +621,7 @@ async def test_audit_adopts_a_status_changed_on_the_chain_alone_when_asked(servi
     """A revocation and a batch suspension made on the chain outside the registry: the audit reports
     them; --adopt-chain-status writes the chain's status, reason and day into the DB with audit
     entries, leaving alone a credential whose own change is still pending; the audit is then clean."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from registry.db.models import Batch, Credential, OutboxTx, as_utc
     from registry.services.orgs import signing_key
@@ -566,8 +629,9 @@ async def test_audit_adopts_a_status_changed_on_the_chain_alone_when_asked(servi
     from registry.services.records import proof_from_tree
 
     ctx = service.ctx
-    org, key = await service.create_org(name="韶关市市场监督管理局", identifier=make_uscc(), roles=["issuer"],
-                                        types=["BusinessLicence"])
+    org, key = await service.create_org(
+        name="韶关市市场监督管理局", identifier=make_uscc(), roles=["issuer"], types=["BusinessLicence"]
+    )
     revoked, waiting = await _issue(service, key, 2)
     (member,) = await _issue(service, key, 1)
     copy = await _copy(service, key, revoked)
@@ -581,36 +645,62 @@ async def test_audit_adopts_a_status_changed_on_the_chain_alone_when_asked(servi
         cred, batch = creds[cid], batches[cid]
         target, subject = bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:])
         root, leaf = await _leaf(service, cid)
-        receipt = await ctx.chain.transact(issuer_key, anchors.revokeCredential(
-            root, target, subject, proof_from_tree(batch.tree, leaf), 4))
+        receipt = await ctx.chain.transact(
+            issuer_key, anchors.revokeCredential(root, target, subject, proof_from_tree(batch.tree, leaf), 4)
+        )
         stamps[cid] = (await ctx.chain.w3.eth.get_block(receipt["blockNumber"]))["timestamp"]
-    receipt = await ctx.chain.transact(issuer_key, anchors.suspendBatch(bytes.fromhex(batches[member].root[2:]), 6))
+    receipt = await ctx.chain.transact(
+        issuer_key, anchors.suspendBatch(bytes.fromhex(batches[member].root[2:]), 6)
+    )
     batch_stamp = (await ctx.chain.w3.eth.get_block(receipt["blockNumber"]))["timestamp"]
     async with ctx.sessions() as s, s.begin():  # a change of `waiting` the registry sent and has not settled
-        s.add(OutboxTx(kind="status_change", state="sent", target=f"credential:{waiting}", org_id=org["id"],
-                       payload={"action": "revoke", "reason": 4, "actor": org["name"], "request_id": "r"},
-                       raw_tx=b"\x01", tx_hash="0x" + "77" * 32, nonce=0, sender="0x" + "00" * 20, attempts=0,
-                       next_attempt_at=datetime.now(timezone.utc), created_at=datetime.now(timezone.utc)))
+        s.add(
+            OutboxTx(
+                kind="status_change",
+                state="sent",
+                target=f"credential:{waiting}",
+                org_id=org["id"],
+                payload={"action": "revoke", "reason": 4, "actor": org["name"], "request_id": "r"},
+                raw_tx=b"\x01",
+                tx_hash="0x" + "77" * 32,
+                nonce=0,
+                sender="0x" + "00" * 20,
+                attempts=0,
+                next_attempt_at=datetime.now(UTC),
+                created_at=datetime.now(UTC),
+            )
+        )
 
     report = await audit(ctx, spot=0)
     found = {(d.kind, d.target, d.chain_status, d.reason) for d in report.status_differences}
-    assert found == {("credential", revoked, 2, 4), ("credential", waiting, 2, 4),
-                     ("batch", str(batches[member].id), 3, 6)}, report.differences
+    assert found == {
+        ("credential", revoked, 2, 4),
+        ("credential", waiting, 2, 4),
+        ("batch", str(batches[member].id), 3, 6),
+    }, report.differences
     assert (await _db(service, revoked))[:2] == (1, 0)  # the audit itself repairs nothing
 
     adopted, skipped = await adopt_chain_status(ctx, report)
-    assert len(adopted) == 2 and len(skipped) == 1 and skipped[0].startswith(f"credential {waiting}:"), skipped
+    assert len(adopted) == 2 and len(skipped) == 1 and skipped[0].startswith(f"credential {waiting}:"), (
+        skipped
+    )
     assert (await _db(service, revoked)) == (2, 4, None) and (await _db(service, waiting))[:2] == (1, 0)
     entries = await _audit(service, "revoke_credential") + await _audit(service, "suspend_batch")
-    assert {(e.actor, e.target) for e in entries} == {("certledger audit", revoked),
-                                                      ("certledger audit", f"batch:{batches[member].id}")}
+    assert {(e.actor, e.target) for e in entries} == {
+        ("certledger audit", revoked),
+        ("certledger audit", f"batch:{batches[member].id}"),
+    }
     assert all(e.details["settledFromChain"] for e in entries)
-    day = datetime.fromtimestamp(stamps[revoked], timezone.utc).strftime("%Y-%m-%d")
+    day = datetime.fromtimestamp(stamps[revoked], UTC).strftime("%Y-%m-%d")
     got = await _verify(service, key, copy)
     assert not got["valid"] and f"on {day}" in got["status"]["reason"], got["status"]
     async with ctx.sessions() as s:
         b = await s.get(Batch, batches[member].id)
-        assert (b.status, b.status_reason, int(as_utc(b.status_changed_at).timestamp())) == (3, 6, batch_stamp)
+        assert (b.status, b.status_reason, int(as_utc(b.status_changed_at).timestamp())) == (
+            3,
+            6,
+            batch_stamp,
+        )
     # the trust bundle carries the block's time whatever the host's time zone (SQLite reads it back naive)
     import os
     import time

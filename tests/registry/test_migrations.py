@@ -21,7 +21,9 @@ def test_upgrade_is_idempotent_and_seeds_the_status_counter(sqlite_database_url)
     upgrade(sqlite_database_url)
     upgrade(sqlite_database_url)
     path = sqlite_database_url.split("///", 1)[1]
-    assert sqlite3.connect(path).execute("SELECT value FROM counters WHERE name='status_index'").fetchall() == [(0,)]
+    assert sqlite3.connect(path).execute(
+        "SELECT value FROM counters WHERE name='status_index'"
+    ).fetchall() == [(0,)]
 
 
 def test_0003_keeps_older_rows_salts_and_round_trips(database_url):
@@ -33,19 +35,31 @@ def test_0003_keeps_older_rows_salts_and_round_trips(database_url):
     sync_url = database_url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg")
     upgrade(database_url, "0002")
     engine = create_engine(sync_url)
-    row = ("INSERT INTO credentials (id, status_index, issuer_org_id, credential_type, subject_identifier, "
-           "target_hash, subject_hash, document, {col}, accepted_at, status, status_reason) "
-           "VALUES (:id, :ix, 1, 1, 'S', :t, :t, '{{}}', :v, CURRENT_TIMESTAMP, 1, 0)")
+    row = (
+        "INSERT INTO credentials (id, status_index, issuer_org_id, credential_type, subject_identifier, "
+        "target_hash, subject_hash, document, {col}, accepted_at, status, status_reason) "
+        "VALUES (:id, :ix, 1, 1, 'S', :t, :t, '{{}}', :v, CURRENT_TIMESTAMP, 1, 0)"
+    )
     with engine.begin() as c:
-        c.execute(text("INSERT INTO organisations (id, name, identifier, jurisdiction, roles, credential_types, "
-                       "created_at) VALUES (1, 'o', 'o', 'CN', '[]', '[]', CURRENT_TIMESTAMP)"))
-        c.execute(text(row.format(col="salts")), {"id": "old", "ix": 1, "t": "0x" + "11" * 32, "v": '{"": "0x00"}'})
+        c.execute(
+            text(
+                "INSERT INTO organisations (id, name, identifier, jurisdiction, roles, credential_types, "
+                "created_at) VALUES (1, 'o', 'o', 'CN', '[]', '[]', CURRENT_TIMESTAMP)"
+            )
+        )
+        c.execute(
+            text(row.format(col="salts")), {"id": "old", "ix": 1, "t": "0x" + "11" * 32, "v": '{"": "0x00"}'}
+        )
     upgrade(database_url, "0003")
     with engine.begin() as c:
-        c.execute(text(row.format(col="salt_seed")), {"id": "new", "ix": 2, "t": "0x" + "11" * 32, "v": b"\1" * 32})
+        c.execute(
+            text(row.format(col="salt_seed")), {"id": "new", "ix": 2, "t": "0x" + "11" * 32, "v": b"\1" * 32}
+        )
         got = c.execute(text("SELECT id, salts, salt_seed FROM credentials ORDER BY id")).all()
         assert [(r[0], r[1], bytes(r[2]) if r[2] is not None else None) for r in got] == [
-            ("new", None, b"\1" * 32), ("old", '{"": "0x00"}', None)]
+            ("new", None, b"\1" * 32),
+            ("old", '{"": "0x00"}', None),
+        ]
         c.execute(text("DELETE FROM credentials WHERE id = 'new'"))
     command.downgrade(alembic_config(database_url), "0002")
     with engine.begin() as c:

@@ -23,9 +23,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 #: the ``certledger`` commands, and the subcommands of each group (DESIGN.md "Interfaces")
 COMMANDS = {
-    "audit": None, "bundle": {"export", "cosign"}, "db": {"upgrade"}, "deploy": None,
-    "flow": {"declare", "decide", "show", "trace"}, "index": None, "issue": None,
-    "node": {"up", "down", "status"}, "pledge": {"proof"}, "serve": None, "signer": {"run", "new-key", "check-log"},
+    "audit": None,
+    "bundle": {"export", "cosign"},
+    "db": {"upgrade"},
+    "deploy": None,
+    "flow": {"declare", "decide", "show", "trace"},
+    "index": None,
+    "issue": None,
+    "node": {"up", "down", "status"},
+    "pledge": {"proof"},
+    "serve": None,
+    "signer": {"run", "new-key", "check-log"},
     "validators": {"export"},
 }
 
@@ -39,8 +47,10 @@ def test_every_cli_command_and_group_is_present():
 
 
 def _route_modules():
-    return [importlib.import_module(f"registry.api.routes.{m.name}")
-            for m in pkgutil.iter_modules(registry.api.routes.__path__)]
+    return [
+        importlib.import_module(f"registry.api.routes.{m.name}")
+        for m in pkgutil.iter_modules(registry.api.routes.__path__)
+    ]
 
 
 def test_every_router_is_mounted(tmp_path):
@@ -48,8 +58,19 @@ def test_every_router_is_mounted(tmp_path):
     app (found by listing the package, so a new router that is not mounted fails here too)."""
     modules = [m for m in _route_modules() if hasattr(m, "router")]
     assert {m.__name__.rsplit(".", 1)[1] for m in modules} >= {
-        "verify", "health", "organisations", "credentials", "batches", "bundle", "flows", "pages", "trace_page",
-        "audit", "holder", "proofs"}
+        "verify",
+        "health",
+        "organisations",
+        "credentials",
+        "batches",
+        "bundle",
+        "flows",
+        "pages",
+        "trace_page",
+        "audit",
+        "holder",
+        "proofs",
+    }
     mounted = set(_endpoints(create_app(Settings(data_dir=tmp_path)).routes))
     for module in modules:
         for route in module.router.routes:
@@ -92,7 +113,10 @@ def _with_broken_imports(cases: list[tuple[str, str]]) -> dict[str, str]:
     """What each statement did with its module's import broken, one module at a time (one process)."""
     proc = subprocess.run(  # noqa: PLW1510 - the return code is checked below
         [sys.executable, "-c", BROKEN, json.dumps(cases)],
-        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert proc.returncode == 0, proc.stderr
@@ -101,11 +125,19 @@ def _with_broken_imports(cases: list[tuple[str, str]]) -> dict[str, str]:
 
 def test_a_broken_command_or_router_module_fails_loudly(tmp_path):
     commands = ("registry.cli.flow", "registry.cli.issue", "ledger_node.index_cli", "registry.signer.cli")
-    routers = ("registry.api.routes.trace_page", "registry.api.routes.flows", "registry.api.routes.pages",
-               "registry.api.routes.audit")
-    make_app = ("from registry.api.app import create_app; from registry.core.config import Settings; "
-                f"create_app(Settings(data_dir={str(tmp_path)!r}))")
-    results = _with_broken_imports([(m, "import registry.cli") for m in commands] + [(m, make_app) for m in routers])
+    routers = (
+        "registry.api.routes.trace_page",
+        "registry.api.routes.flows",
+        "registry.api.routes.pages",
+        "registry.api.routes.audit",
+    )
+    make_app = (
+        "from registry.api.app import create_app; from registry.core.config import Settings; "
+        f"create_app(Settings(data_dir={str(tmp_path)!r}))"
+    )
+    results = _with_broken_imports(
+        [(m, "import registry.cli") for m in commands] + [(m, make_app) for m in routers]
+    )
     assert set(results) == {*commands, *routers}
     for module, outcome in results.items():
         assert outcome.startswith("ImportError:") and module in outcome, (module, outcome)

@@ -51,7 +51,8 @@ def test_every_error_response_has_the_one_error_shape_and_every_operation_its_co
         for code, response in responses.items():
             if code.startswith(("4", "5")):
                 assert response["content"]["application/json"]["schema"] == {
-                    "$ref": "#/components/schemas/ErrorBody"}, (method, path, code)
+                    "$ref": "#/components/schemas/ErrorBody"
+                }, (method, path, code)
         if op.get("security"):
             assert {"401", "403"} <= set(responses), (method, path)
         if "{" in path:
@@ -62,10 +63,16 @@ def test_every_error_response_has_the_one_error_shape_and_every_operation_its_co
     assert "404" in ops[("GET", "/v1/flows/trace")]["responses"]  # a query naming an unknown asset
     # the bodies the routes read themselves are declared, with their media types
     assert set(ops[("POST", "/v1/credentials/bulk")]["requestBody"]["content"]) == {
-        "application/json", "application/x-ndjson", "application/jsonl"}
+        "application/json",
+        "application/x-ndjson",
+        "application/jsonl",
+    }
     assert "multipart/form-data" in ops[("POST", "/verify/check")]["requestBody"]["content"]
     assert set(ops[("GET", "/v1/flows/trace")]["responses"]["200"]["content"]) == {
-        "application/json", "text/csv", "image/svg+xml"}
+        "application/json",
+        "text/csv",
+        "image/svg+xml",
+    }
     # API keys are security schemes, not header parameters a client could fill with anything
     assert set(spec["components"]["securitySchemes"]) == {"apiKeyBearer", "apiKeyHeader"}
     for op in ops.values():
@@ -77,9 +84,18 @@ def test_every_error_response_has_the_one_error_shape_and_every_operation_its_co
 
 
 def _create_org(svc: ServiceProcess, roles: list[str], types: list[str] = ()) -> str:
-    r = httpx.post(svc.url + "/v1/organisations", headers={"Authorization": f"Bearer {svc.admin_key()}"},
-                   json={"name": f"{'/'.join(roles)} 测试", "identifier": make_uscc(), "jurisdiction": "CN-GD",
-                         "roles": roles, "credentialTypes": list(types)}, timeout=60)
+    r = httpx.post(
+        svc.url + "/v1/organisations",
+        headers={"Authorization": f"Bearer {svc.admin_key()}"},
+        json={
+            "name": f"{'/'.join(roles)} 测试",
+            "identifier": make_uscc(),
+            "jurisdiction": "CN-GD",
+            "roles": roles,
+            "credentialTypes": list(types),
+        },
+        timeout=60,
+    )
     assert r.status_code == 201, r.text
     return r.json()["apiKey"]
 
@@ -96,28 +112,57 @@ def test_schemathesis_finds_nothing_against_the_real_service(tmp_path, database_
     svc = ServiceProcess(tmp_path / "data", env=env, name="schemathesis")
     try:
         svc.start()
-        keys = {"admin": svc.admin_key(),
-                "issuer": _create_org(svc, ["issuer"], ["BusinessLicence", "DataAssetCertificate"]),
-                "verifier": _create_org(svc, ["verifier"]),
-                "regulator": _create_org(svc, ["regulator"]),
-                "exporter": _create_org(svc, ["exporter"])}
+        keys = {
+            "admin": svc.admin_key(),
+            "issuer": _create_org(svc, ["issuer"], ["BusinessLicence", "DataAssetCertificate"]),
+            "verifier": _create_org(svc, ["verifier"]),
+            "regulator": _create_org(svc, ["regulator"]),
+            "exporter": _create_org(svc, ["exporter"]),
+        }
         spec = httpx.get(svc.url + "/openapi.json", timeout=30).json()
         operations = sum(len(item) for item in spec["paths"].values())
         for role, key in keys.items():
             proc = subprocess.run(
-                [str(ST), "run", svc.url + "/openapi.json", "-H", f"Authorization: Bearer {key}",
-                 "--checks", CHECKS, "--max-examples", "8", "--seed", "20261203", "--no-color",
-                 "--request-timeout", "30", "--workers", "1"],
-                capture_output=True, text=True, timeout=600,
-                env={**os.environ, "SCHEMATHESIS_HOOKS": ""})
-            summary = proc.stdout[proc.stdout.find("= FAILURES ="):][:6000] if "FAILURES" in proc.stdout \
+                [
+                    str(ST),
+                    "run",
+                    svc.url + "/openapi.json",
+                    "-H",
+                    f"Authorization: Bearer {key}",
+                    "--checks",
+                    CHECKS,
+                    "--max-examples",
+                    "8",
+                    "--seed",
+                    "20261203",
+                    "--no-color",
+                    "--request-timeout",
+                    "30",
+                    "--workers",
+                    "1",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=600,
+                env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+            )
+            summary = (
+                proc.stdout[proc.stdout.find("= FAILURES =") :][:6000]
+                if "FAILURES" in proc.stdout
                 else proc.stdout[-3000:]
+            )
             assert proc.returncode == 0, f"role {role}:\n{summary}\n{proc.stderr[-2000:]}"
             assert re.search(rf"Tested: {operations}\b", proc.stdout), proc.stdout[-2000:]  # every operation
     finally:
         if svc.alive():
             os.killpg(svc.proc.pid, signal.SIGTERM)
             svc.wait_dead(60)
-        subprocess.run([str(Path(sys.executable).parent / "certledger"), "node", "down"],
-                       env={**os.environ, "CERTLEDGER_DATA_DIR": str(tmp_path / "data"),
-                            "CERTLEDGER_NODE_PORT": node_port}, capture_output=True)
+        subprocess.run(
+            [str(Path(sys.executable).parent / "certledger"), "node", "down"],
+            env={
+                **os.environ,
+                "CERTLEDGER_DATA_DIR": str(tmp_path / "data"),
+                "CERTLEDGER_NODE_PORT": node_port,
+            },
+            capture_output=True,
+        )

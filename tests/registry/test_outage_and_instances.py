@@ -19,10 +19,17 @@ pytestmark = [pytest.mark.chain, pytest.mark.slow]
 def _issue(svc, key, n, *, chunk=250) -> set[str]:
     ids = set()
     for start in range(0, n, chunk):
-        recs = [{**business_licence_record(), "id": f"urn:uuid:{uuid.uuid4()}"} for _ in range(min(chunk, n - start))]
-        r = httpx.post(svc.url + "/v1/credentials/bulk", params={"type": "BusinessLicence"},
-                       content="\n".join(json.dumps(x, ensure_ascii=False) for x in recs).encode(),
-                       headers={"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"}, timeout=60)
+        recs = [
+            {**business_licence_record(), "id": f"urn:uuid:{uuid.uuid4()}"}
+            for _ in range(min(chunk, n - start))
+        ]
+        r = httpx.post(
+            svc.url + "/v1/credentials/bulk",
+            params={"type": "BusinessLicence"},
+            content="\n".join(json.dumps(x, ensure_ascii=False) for x in recs).encode(),
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"},
+            timeout=60,
+        )
         assert r.status_code == 202, r.text
         assert not r.json()["rejected"]
         ids |= set(r.json()["ids"])
@@ -40,8 +47,10 @@ def _wait_drained(svc, timeout=180):
 
 def _chain_roots(chain, deployment) -> list[str]:
     anchors = chain.contract("AnchorRegistry", deployment.anchor_registry)
-    return ["0x" + bytes(e["args"]["root"]).hex()
-            for e in anchors.events.BatchAnchored().get_logs(from_block=deployment.deploy_block)]
+    return [
+        "0x" + bytes(e["args"]["root"]).hex()
+        for e in anchors.events.BatchAnchored().get_logs(from_block=deployment.deploy_block)
+    ]
 
 
 def test_node_outage_of_30_seconds_loses_nothing(tmp_path):
@@ -55,10 +64,18 @@ def test_node_outage_of_30_seconds_loses_nothing(tmp_path):
     try:
         chain = Chain(node.rpc_url)
         deployment, _ = deploy(chain, DEV_KEYS[0], tmp_path / "deployment.json")
-        svc = ServiceProcess(tmp_path / "data", name="outage", env={
-            "CERTLEDGER_RPC_URL": node.rpc_url, "CERTLEDGER_MANIFEST": str(tmp_path / "deployment.json"),
-            "CERTLEDGER_KEYSTORE_PASSPHRASE": "outage", "CERTLEDGER_BATCH_SIZE": "200",
-            "CERTLEDGER_BATCH_WINDOW_SECONDS": "0.3", "CERTLEDGER_INDEXER_ENABLED": "false"})
+        svc = ServiceProcess(
+            tmp_path / "data",
+            name="outage",
+            env={
+                "CERTLEDGER_RPC_URL": node.rpc_url,
+                "CERTLEDGER_MANIFEST": str(tmp_path / "deployment.json"),
+                "CERTLEDGER_KEYSTORE_PASSPHRASE": "outage",
+                "CERTLEDGER_BATCH_SIZE": "200",
+                "CERTLEDGER_BATCH_WINDOW_SECONDS": "0.3",
+                "CERTLEDGER_INDEXER_ENABLED": "false",
+            },
+        )
         svc.start()
         key = create_issuer(svc, make_uscc())
         ids = _issue(svc, key, 1000)
@@ -72,7 +89,9 @@ def test_node_outage_of_30_seconds_loses_nothing(tmp_path):
         node.start()
         _wait_drained(svc)
         assert svc.health()["status"] == "ok"
-        r = httpx.get(svc.url + "/v1/batches", params={"limit": 1000}, headers={"Authorization": f"Bearer {key}"})
+        r = httpx.get(
+            svc.url + "/v1/batches", params={"limit": 1000}, headers={"Authorization": f"Bearer {key}"}
+        )
         batches = r.json()["items"]
         assert {b["state"] for b in batches} == {"anchored"}
         assert sum(b["count"] for b in batches) == len(ids) == 3000
@@ -84,12 +103,19 @@ def test_node_outage_of_30_seconds_loses_nothing(tmp_path):
         node.stop()
 
 
-def test_two_instances_on_one_postgres_never_anchor_a_batch_twice(chain, deployment, pg_database_url, tmp_path):
+def test_two_instances_on_one_postgres_never_anchor_a_batch_twice(
+    chain, deployment, pg_database_url, tmp_path
+):
     manifest = write_manifest(tmp_path / "deployment.json", deployment)
-    common = {"CERTLEDGER_RPC_URL": chain.rpc_url, "CERTLEDGER_MANIFEST": str(manifest),
-              "CERTLEDGER_DATABASE_URL": pg_database_url, "CERTLEDGER_KEYSTORE_PASSPHRASE": "two",
-              "CERTLEDGER_BATCH_SIZE": "100", "CERTLEDGER_BATCH_WINDOW_SECONDS": "0.2",
-              "CERTLEDGER_INDEXER_ENABLED": "false"}
+    common = {
+        "CERTLEDGER_RPC_URL": chain.rpc_url,
+        "CERTLEDGER_MANIFEST": str(manifest),
+        "CERTLEDGER_DATABASE_URL": pg_database_url,
+        "CERTLEDGER_KEYSTORE_PASSPHRASE": "two",
+        "CERTLEDGER_BATCH_SIZE": "100",
+        "CERTLEDGER_BATCH_WINDOW_SECONDS": "0.2",
+        "CERTLEDGER_INDEXER_ENABLED": "false",
+    }
     a = ServiceProcess(tmp_path / "a", name="a", env={**common, "CERTLEDGER_INSTANCE_ID": "instance-a"})
     a.start()
     # both instances share the DB, so they share the operator's keystore passphrase and the admin key

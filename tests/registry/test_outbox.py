@@ -4,7 +4,7 @@ whose nonce another transaction took ends ``failed`` with a reason for people.""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -16,11 +16,21 @@ async def _row(ctx, sender: str, nonce: int) -> int:
     from registry.db.models import OutboxTx
     from registry.services import lifecycle  # noqa: F401 - registers the status-change settler
 
-    at = datetime.now(timezone.utc) - timedelta(seconds=1)
+    at = datetime.now(UTC) - timedelta(seconds=1)
     async with ctx.sessions() as s, s.begin():
-        row = OutboxTx(kind="status_change", state="sent", target="credential:nowhere", payload={
-            "action": "revoke", "reason": 1, "actor": "x", "request_id": "r"}, raw_tx=b"\x01",
-            tx_hash="0x" + "66" * 32, nonce=nonce, sender=sender, attempts=0, next_attempt_at=at, created_at=at)
+        row = OutboxTx(
+            kind="status_change",
+            state="sent",
+            target="credential:nowhere",
+            payload={"action": "revoke", "reason": 1, "actor": "x", "request_id": "r"},
+            raw_tx=b"\x01",
+            tx_hash="0x" + "66" * 32,
+            nonce=nonce,
+            sender=sender,
+            attempts=0,
+            next_attempt_at=at,
+            created_at=at,
+        )
         s.add(row)
         await s.flush()
         return row.id
@@ -42,7 +52,7 @@ async def test_a_transaction_whose_nonce_was_taken_fails_and_one_not_mined_backs
         rows = {r.id: r for r in (await s.execute(select(OutboxTx))).scalars()}
     assert rows[dropped].state == "failed" and "nonce" in rows[dropped].last_error
     assert rows[waiting].state == "sent" and rows[waiting].attempts == 1
-    assert rows[waiting].next_attempt_at.replace(tzinfo=timezone.utc) > datetime.now(timezone.utc)
+    assert rows[waiting].next_attempt_at.replace(tzinfo=UTC) > datetime.now(UTC)
     # not due again until its next_attempt_at: the next pass leaves it alone
     assert await outbox.settle(ctx) == outbox.Report()
     async with ctx.sessions() as s:

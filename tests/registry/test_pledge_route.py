@@ -28,14 +28,24 @@ async def test_pledge_proof_route(service, chain):
     from verifier._pledge_proof import credential_asset_key, loan_ref_bytes, pledge_check
 
     c, h = service.client, service.h
-    _, key = await service.create_org(name="广东省政务服务和数据管理局", identifier=make_uscc(prefix="114400"),
-                                      roles=["issuer"], types=["DataAssetCertificate", "BusinessLicence"])
-    r = await c.post("/v1/credentials", headers=h(key), json={"type": "DataAssetCertificate",
-                                                             "record": data_asset_record()})
+    _, key = await service.create_org(
+        name="广东省政务服务和数据管理局",
+        identifier=make_uscc(prefix="114400"),
+        roles=["issuer"],
+        types=["DataAssetCertificate", "BusinessLicence"],
+    )
+    r = await c.post(
+        "/v1/credentials",
+        headers=h(key),
+        json={"type": "DataAssetCertificate", "record": data_asset_record()},
+    )
     assert r.status_code == 202, r.text
     cert_id = r.json()["id"]
-    r = await c.post("/v1/credentials", headers=h(key), json={"type": "BusinessLicence",
-                                                             "record": business_licence_record()})
+    r = await c.post(
+        "/v1/credentials",
+        headers=h(key),
+        json={"type": "BusinessLicence", "record": business_licence_record()},
+    )
     licence_id = r.json()["id"]
     await service.drain()
     cert = (await c.get(f"/v1/credentials/{cert_id}", headers=h(key))).json()["credential"]
@@ -48,8 +58,13 @@ async def test_pledge_proof_route(service, chain):
         r = await c.get(f"/v1/credentials/{cert_id}/pledge")  # public: no API key
         assert r.status_code == 200, r.text
         assert r.json()["assetKey"] == "0x" + credential_asset_key(cert).hex()
-        return pledge_check(cert, r.json()["pledgeProof"], pledge_registry=registry, trust=trust,
-                            lender_names={Account.from_key(BANK).address.lower(): "示例银行"})
+        return pledge_check(
+            cert,
+            r.json()["pledgeProof"],
+            pledge_registry=registry,
+            trust=trust,
+            lender_names={Account.from_key(BANK).address.lower(): "示例银行"},
+        )
 
     got = await check()
     assert got.status == "failed" and "not registered" in got.reason  # the authority has not registered it
@@ -60,14 +75,35 @@ async def test_pledge_proof_route(service, chain):
     sync.transact(reg.functions.registerAsset(akey, Account.from_key(HOLDER).address, 1), DEV_KEYS[0])
     got = await check()
     assert got.status == "passed" and "not pledged" in got.reason, got
-    domain = {"name": "certledger-pledges", "version": "1", "chainId": sync.w3.eth.chain_id,
-              "verifyingContract": reg.address}
-    types = {"Pledge": [{"name": n, "type": t} for n, t in (
-        ("assetKey", "bytes32"), ("rank", "uint8"), ("holder", "address"), ("lender", "address"),
-        ("loanRef", "bytes32"), ("nonce", "uint32"), ("deadline", "uint64"))]}
-    msg = {"assetKey": akey, "rank": 1, "holder": Account.from_key(HOLDER).address,
-           "lender": Account.from_key(BANK).address, "loanRef": loan_ref_bytes("ROUTE-LOAN"), "nonce": 0,
-           "deadline": FAR}
+    domain = {
+        "name": "certledger-pledges",
+        "version": "1",
+        "chainId": sync.w3.eth.chain_id,
+        "verifyingContract": reg.address,
+    }
+    types = {
+        "Pledge": [
+            {"name": n, "type": t}
+            for n, t in (
+                ("assetKey", "bytes32"),
+                ("rank", "uint8"),
+                ("holder", "address"),
+                ("lender", "address"),
+                ("loanRef", "bytes32"),
+                ("nonce", "uint32"),
+                ("deadline", "uint64"),
+            )
+        ]
+    }
+    msg = {
+        "assetKey": akey,
+        "rank": 1,
+        "holder": Account.from_key(HOLDER).address,
+        "lender": Account.from_key(BANK).address,
+        "loanRef": loan_ref_bytes("ROUTE-LOAN"),
+        "nonce": 0,
+        "deadline": FAR,
+    }
     sigs = [bytes(Account.sign_typed_data(k, domain, types, msg).signature) for k in (HOLDER, BANK)]
     sync.transact(reg.functions.pledge(akey, 1, msg["lender"], msg["loanRef"], FAR, *sigs), BANK)
     got = await check()
@@ -78,7 +114,9 @@ async def test_pledge_proof_route(service, chain):
     assert history[1]["args"]["loanRef"] == "ROUTE-LOAN" and history[0]["args"]["registrationNo"] >= 1
 
     _error(await c.get(f"/v1/credentials/{licence_id}/pledge"), 409, "conflict")  # no data asset
-    _error(await c.get("/v1/credentials/urn:uuid:00000000-0000-4000-8000-000000000000/pledge"), 404, "not_found")
+    _error(
+        await c.get("/v1/credentials/urn:uuid:00000000-0000-4000-8000-000000000000/pledge"), 404, "not_found"
+    )
     assert json.loads(json.dumps(got.to_json()))["name"] == "pledge"
 
 
@@ -91,7 +129,18 @@ def test_pledge_cli_refuses_with_one_line(tmp_path):
     from ledger_node.node import free_port
 
     exe = Path(sys.executable).parent / "certledger"
-    proc = subprocess.run([str(exe), "pledge", "proof", "urn:uuid:x", str(tmp_path / "p.json"), "--url",
-                           f"http://127.0.0.1:{free_port()}"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            str(exe),
+            "pledge",
+            "proof",
+            "urn:uuid:x",
+            str(tmp_path / "p.json"),
+            "--url",
+            f"http://127.0.0.1:{free_port()}",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 1 and "cannot reach the registry" in proc.stderr + proc.stdout
     assert "Traceback" not in proc.stderr and not (tmp_path / "p.json").exists()

@@ -6,7 +6,7 @@ including under concurrent transactions on PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -20,7 +20,7 @@ from registry.services.prepare import sqlite_datetime
 
 pytestmark = pytest.mark.anyio
 
-NOW = datetime(2026, 12, 2, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 2, tzinfo=UTC)
 ORG, OTHER_ORG, BATCH, OTHER_BATCH, MISSING = 1, 2, 1, 2, 99
 
 
@@ -29,13 +29,21 @@ async def _make(database_url: str):
     engine = make_engine(database_url)
     async with engine.begin() as c:
         for org in (ORG, OTHER_ORG):
-            await c.execute(text("INSERT INTO organisations (id, name, identifier, jurisdiction, roles, "
-                                 "credential_types, created_at) VALUES (:id, :n, :n, 'CN', '[]', '[]', :t)"),
-                            {"id": org, "n": f"org {org}", "t": NOW})
+            await c.execute(
+                text(
+                    "INSERT INTO organisations (id, name, identifier, jurisdiction, roles, "
+                    "credential_types, created_at) VALUES (:id, :n, :n, 'CN', '[]', '[]', :t)"
+                ),
+                {"id": org, "n": f"org {org}", "t": NOW},
+            )
         for batch in (BATCH, OTHER_BATCH):
-            await c.execute(text("INSERT INTO batches (id, issuer_org_id, credential_type, state, count, attempts, "
-                                 "status, status_reason, created_at) VALUES (:id, 1, 1, 'sealed', 1, 0, 1, 0, :t)"),
-                            {"id": batch, "t": NOW})
+            await c.execute(
+                text(
+                    "INSERT INTO batches (id, issuer_org_id, credential_type, state, count, attempts, "
+                    "status, status_reason, created_at) VALUES (:id, 1, 1, 'sealed', 1, 0, 1, 0, :t)"
+                ),
+                {"id": batch, "t": NOW},
+            )
     return engine
 
 
@@ -58,10 +66,14 @@ def _values(n: int, org: int = ORG, batch: int | None = BATCH) -> dict:
 
 
 async def _insert(c, n: int, org: int = ORG, batch: int | None = BATCH) -> None:
-    await c.execute(text("INSERT INTO credentials (id, status_index, issuer_org_id, credential_type, "
-                         "subject_identifier, target_hash, subject_hash, document, accepted_at, status, "
-                         "status_reason, batch_id) VALUES (:id, :ix, :org, 1, 'S', :h, :h, '{}', :t, 1, 0, :batch)"),
-                    _values(n, org, batch))
+    await c.execute(
+        text(
+            "INSERT INTO credentials (id, status_index, issuer_org_id, credential_type, "
+            "subject_identifier, target_hash, subject_hash, document, accepted_at, status, "
+            "status_reason, batch_id) VALUES (:id, :ix, :org, 1, 'S', :h, :h, '{}', :t, 1, 0, :batch)"
+        ),
+        _values(n, org, batch),
+    )
 
 
 async def _count(engine) -> int:
@@ -91,7 +103,9 @@ async def test_a_credential_naming_a_missing_issuer_or_batch_is_refused(engine, 
     err = await _refused(engine, lambda c: _insert(c, 3, org=MISSING))
     if database_url.startswith("postgresql"):  # the trigger raises what the foreign key raised
         assert err.orig.sqlstate == "23503"
-        assert err.orig.__cause__.detail == 'Key (issuer_org_id)=(99) is not present in table "organisations".'
+        assert (
+            err.orig.__cause__.detail == 'Key (issuer_org_id)=(99) is not present in table "organisations".'
+        )
     err = await _refused(engine, lambda c: _insert(c, 4, batch=MISSING))
     if database_url.startswith("postgresql"):
         assert err.orig.sqlstate == "23503"
@@ -108,8 +122,23 @@ async def test_a_bulk_write_with_one_bad_reference_stores_nothing(engine, databa
     rows, batch_ids = [], []
     for n in range(500):
         org = MISSING if bad == "issuer" and n == 250 else ORG
-        rows.append((f"urn:uuid:b{n}", n, "S", "0x" + "11" * 32, "0x" + "22" * 32, "{}", b"\1" * 32, None,
-                     org, 1, at, 1, 0))
+        rows.append(
+            (
+                f"urn:uuid:b{n}",
+                n,
+                "S",
+                "0x" + "11" * 32,
+                "0x" + "22" * 32,
+                "{}",
+                b"\1" * 32,
+                None,
+                org,
+                1,
+                at,
+                1,
+                0,
+            )
+        )
         batch_ids.append(MISSING if bad == "batch" and n == 250 else BATCH)
     with pytest.raises((IntegrityError, asyncpg.ForeignKeyViolationError)) as info:
         async with engine.begin() as c:
@@ -128,14 +157,20 @@ async def test_moving_a_credential_to_a_missing_batch_or_issuer_is_refused(engin
     async with engine.begin() as c:
         await _insert(c, 1)
         await _insert(c, 2)
-    await _refused(engine, lambda c: c.execute(text("UPDATE credentials SET batch_id = 99 WHERE id = 'urn:uuid:c1'")))
+    await _refused(
+        engine, lambda c: c.execute(text("UPDATE credentials SET batch_id = 99 WHERE id = 'urn:uuid:c1'"))
+    )
     await _refused(engine, lambda c: c.execute(text("UPDATE credentials SET issuer_org_id = 99")))
     async with engine.begin() as c:  # other changes, and moves to batches that exist, pass
         await c.execute(text("UPDATE credentials SET status = 2"))
-        await c.execute(text("UPDATE credentials SET batch_id = 2, issuer_org_id = 2 WHERE id = 'urn:uuid:c1'"))
+        await c.execute(
+            text("UPDATE credentials SET batch_id = 2, issuer_org_id = 2 WHERE id = 'urn:uuid:c1'")
+        )
         await c.execute(text("UPDATE credentials SET batch_id = NULL WHERE id = 'urn:uuid:c2'"))
     async with engine.connect() as c:
-        got = (await c.execute(text("SELECT id, batch_id, issuer_org_id, status FROM credentials ORDER BY id"))).all()
+        got = (
+            await c.execute(text("SELECT id, batch_id, issuer_org_id, status FROM credentials ORDER BY id"))
+        ).all()
     assert [tuple(r) for r in got] == [("urn:uuid:c1", 2, 2, 2), ("urn:uuid:c2", None, ORG, 2)]
 
 
@@ -164,6 +199,7 @@ async def test_a_batch_or_issuer_still_named_cannot_be_deleted_or_renumbered(eng
 
 # -- PostgreSQL: concurrent transactions ----------------------------------------------------------
 
+
 def _raw_url(database_url: str) -> str:
     return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
@@ -176,9 +212,11 @@ async def _wait_until_blocked(watch, pid: int) -> None:
     raise AssertionError("the second transaction never waited for the first")
 
 
-INSERT = ("INSERT INTO credentials (id, status_index, issuer_org_id, credential_type, subject_identifier, "
-          "target_hash, subject_hash, document, accepted_at, status, status_reason, batch_id) "
-          "VALUES ($1, $2, 1, 1, 'S', 'h', 'h', '{}', now(), 1, 0, $3)")
+INSERT = (
+    "INSERT INTO credentials (id, status_index, issuer_org_id, credential_type, subject_identifier, "
+    "target_hash, subject_hash, document, accepted_at, status, status_reason, batch_id) "
+    "VALUES ($1, $2, 1, 1, 'S', 'h', 'h', '{}', now(), 1, 0, $3)"
+)
 
 
 @pytest.fixture()
@@ -231,9 +269,11 @@ async def test_a_batch_made_by_an_open_transaction_cannot_be_named_before_it_com
     maker, filler, _ = three_connections
     tx = maker.transaction()
     await tx.start()
-    made = await maker.fetchval("INSERT INTO batches (id, issuer_org_id, credential_type, state, count, attempts, "
-                                "status, status_reason, created_at) VALUES (3, 1, 1, 'sealed', 1, 0, 1, 0, now()) "
-                                "RETURNING id")
+    made = await maker.fetchval(
+        "INSERT INTO batches (id, issuer_org_id, credential_type, state, count, attempts, "
+        "status, status_reason, created_at) VALUES (3, 1, 1, 'sealed', 1, 0, 1, 0, now()) "
+        "RETURNING id"
+    )
     with pytest.raises(asyncpg.ForeignKeyViolationError):
         await filler.execute(INSERT, "urn:uuid:x1", 1, made)
     await tx.commit()
@@ -250,10 +290,26 @@ def test_0007_downgrades_to_the_declared_keys_and_back(pg_database_url):
 
     def schema() -> tuple[list[str], list[str]]:
         with engine.connect() as c:
-            keys = c.execute(text("SELECT conname FROM pg_constraint WHERE conrelid = 'credentials'::regclass "
-                                  "AND contype = 'f' ORDER BY conname")).scalars().all()
-            triggers = c.execute(text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal "
-                                      "AND tgname LIKE 'credentials%' ORDER BY tgname")).scalars().all()
+            keys = (
+                c.execute(
+                    text(
+                        "SELECT conname FROM pg_constraint WHERE conrelid = 'credentials'::regclass "
+                        "AND contype = 'f' ORDER BY conname"
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            triggers = (
+                c.execute(
+                    text(
+                        "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal "
+                        "AND tgname LIKE 'credentials%' ORDER BY tgname"
+                    )
+                )
+                .scalars()
+                .all()
+            )
         return keys, triggers
 
     upgrade(pg_database_url)
@@ -286,16 +342,28 @@ async def test_a_dump_restores_with_the_checks_in_force(pg_engine, pg_database_u
         await _insert(c, 1)
         await _insert(c, 2, batch=None)
     url = urlsplit(_raw_url(pg_database_url))
-    env = {**os.environ, "PGHOST": url.hostname, "PGPORT": str(url.port or 5432), "PGUSER": url.username,
-           "PGPASSWORD": url.password or ""}
-    dump = subprocess.run([pg_dump, "-Fc", url.path.lstrip("/")], env=env, capture_output=True, check=True).stdout
+    env = {
+        **os.environ,
+        "PGHOST": url.hostname,
+        "PGPORT": str(url.port or 5432),
+        "PGUSER": url.username,
+        "PGPASSWORD": url.password or "",
+    }
+    dump = subprocess.run(
+        [pg_dump, "-Fc", url.path.lstrip("/")], env=env, capture_output=True, check=True
+    ).stdout
     copy = f"certledger_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{copy}"')
     try:
         for extra in ([], ["--clean", "--if-exists"]):
-            subprocess.run([pg_restore, "--exit-on-error", "-d", copy, *extra], input=dump, env=env,
-                           capture_output=True, check=True)
+            subprocess.run(
+                [pg_restore, "--exit-on-error", "-d", copy, *extra],
+                input=dump,
+                env=env,
+                capture_output=True,
+                check=True,
+            )
         restored = make_engine(pg_database_url.rsplit("/", 1)[0] + "/" + copy)
         try:
             assert await _count(restored) == 2

@@ -24,7 +24,9 @@ TX = {"nonce": "0x5", "gas": "0x1d4c0", "maxFeePerGas": "0x77359400", "maxPriori
 
 
 def pairs(n, seed=0):
-    return [(bytes([seed, i % 256, i // 256]) + b"\1" * 29, bytes([seed, i % 256]) + b"\2" * 30) for i in range(n)]
+    return [
+        (bytes([seed, i % 256, i // 256]) + b"\1" * 29, bytes([seed, i % 256]) + b"\2" * 30) for i in range(n)
+    ]
 
 
 def leaves_of(ps):
@@ -33,22 +35,32 @@ def leaves_of(ps):
 
 @pytest.fixture()
 def signer(tmp_path):
-    p = SignerProcess(tmp_path / "s", DEPLOYMENT, policy={"credentialTypes": [1, 3], "maxBatchSize": 100,
-                                                          "batchesPerHour": 3}).start()
+    p = SignerProcess(
+        tmp_path / "s",
+        DEPLOYMENT,
+        policy={"credentialTypes": [1, 3], "maxBatchSize": 100, "batchesPerHour": 3},
+    ).start()
     yield p
     p.kill()
 
 
 def sign_batch(signer, **over):
     ps = pairs(over.pop("n", 4), over.pop("seed", 0))
-    body = {"identifier": signer.address, "credentialType": 1, "count": len(ps), "leaves": leaves_of(ps),
-            "transaction": TX, **over}
+    body = {
+        "identifier": signer.address,
+        "credentialType": 1,
+        "count": len(ps),
+        "leaves": leaves_of(ps),
+        "transaction": TX,
+        **over,
+    }
     return ps, httpx.post(signer.url + "/api/v1/certledger/batches", json=body, timeout=30)
 
 
 def rpc(signer, method, params):
-    return httpx.post(signer.url + "/", json={"jsonrpc": "2.0", "id": 7, "method": method, "params": params},
-                      timeout=30).json()
+    return httpx.post(
+        signer.url + "/", json={"jsonrpc": "2.0", "id": 7, "method": method, "params": params}, timeout=30
+    ).json()
 
 
 def test_web3signer_endpoints(signer):
@@ -69,9 +81,13 @@ def test_batch_signature_is_over_the_root_it_computed_and_the_anchor_tx_calls_an
     out = r.json()
     root = StandardMerkleTree.of(ps).root  # the verifier's tree over the same credentials
     assert out["root"] == "0x" + root.hex()
-    digest = batch_digest(root, 1, 4, chain_id=DEPLOYMENT.chain_id, anchor_registry=DEPLOYMENT.anchor_registry)
+    digest = batch_digest(
+        root, 1, 4, chain_id=DEPLOYMENT.chain_id, anchor_registry=DEPLOYMENT.anchor_registry
+    )
     assert out["digest"] == "0x" + digest.hex()
-    assert verify_batch_signature("secp256k1", digest, bytes.fromhex(out["signature"][2:]), account=signer.address)
+    assert verify_batch_signature(
+        "secp256k1", digest, bytes.fromhex(out["signature"][2:]), account=signer.address
+    )
     raw = bytes.fromhex(out["transaction"]["raw"][2:])
     assert Account.recover_transaction(raw).lower() == signer.address
     fields = rlp.decode(raw[1:])  # EIP-1559: chainId, nonce, tip, fee, gas, to, value, data, ...
@@ -83,13 +99,16 @@ def test_batch_signature_is_over_the_root_it_computed_and_the_anchor_tx_calls_an
     assert entry["root"] == out["root"] and entry["new"] is True and out["log"]["seq"] == entry["seq"]
 
 
-@pytest.mark.parametrize("change, code", [
-    ({"credentialType": 2}, "credential_type_not_allowed"),
-    ({"count": 5}, "count_mismatch"),
-    ({"n": 101}, "batch_too_large"),
-    ({"transaction": {**TX, "gas": hex(10**6)}}, "gas_too_high"),
-    ({"transaction": {**TX, "maxFeePerGas": hex(10**15)}}, "fee_too_high"),
-])
+@pytest.mark.parametrize(
+    "change, code",
+    [
+        ({"credentialType": 2}, "credential_type_not_allowed"),
+        ({"count": 5}, "count_mismatch"),
+        ({"n": 101}, "batch_too_large"),
+        ({"transaction": {**TX, "gas": hex(10**6)}}, "gas_too_high"),
+        ({"transaction": {**TX, "maxFeePerGas": hex(10**15)}}, "fee_too_high"),
+    ],
+)
 def test_batch_refusals(signer, change, code):
     _, r = sign_batch(signer, **change)
     assert r.status_code == 403 and r.json()["error"]["code"] == code, r.text
@@ -99,13 +118,21 @@ def test_batch_refusals(signer, change, code):
 
 def test_duplicate_leaves_and_malformed_requests(signer):
     ps = pairs(2)
-    body = {"identifier": signer.address, "credentialType": 1, "count": 2, "leaves": leaves_of(ps[:1]) * 2,
-            "transaction": TX}
+    body = {
+        "identifier": signer.address,
+        "credentialType": 1,
+        "count": 2,
+        "leaves": leaves_of(ps[:1]) * 2,
+        "transaction": TX,
+    }
     r = httpx.post(signer.url + "/api/v1/certledger/batches", json=body)
     assert r.status_code == 403 and r.json()["error"]["code"] == "duplicate_leaves"
-    for bad, says in [({**body, "leaves": ["0x12"] * 2}, "each leaf"), ({**body, "identifier": "0x" + "1" * 40}, "holds"),
-                      ({**body, "leaves": leaves_of(ps), "transaction": {"gas": "0x1"}}, "nonce"),
-                      ({**body, "count": "2"}, "integers")]:
+    for bad, says in [
+        ({**body, "leaves": ["0x12"] * 2}, "each leaf"),
+        ({**body, "identifier": "0x" + "1" * 40}, "holds"),
+        ({**body, "leaves": leaves_of(ps), "transaction": {"gas": "0x1"}}, "nonce"),
+        ({**body, "count": "2"}, "integers"),
+    ]:
         r = httpx.post(signer.url + "/api/v1/certledger/batches", json=bad)
         assert r.status_code == 400 and says in r.json()["error"]["message"], r.text
     r = httpx.post(signer.url + "/api/v1/certledger/batches", content=b"{not json")
@@ -132,27 +159,56 @@ def test_status_and_anchor_transactions_only_for_roots_it_signed(signer):
     from eth_abi import encode
 
     def tx(data: bytes, **over):
-        return {"from": signer.address, "to": DEPLOYMENT.anchor_registry, "data": "0x" + data.hex(),
-                "nonce": "0x6", "gas": "0x30000", "gasPrice": "0x3b9aca00", **over}
+        return {
+            "from": signer.address,
+            "to": DEPLOYMENT.anchor_registry,
+            "data": "0x" + data.hex(),
+            "nonce": "0x6",
+            "gas": "0x30000",
+            "gasPrice": "0x3b9aca00",
+            **over,
+        }
 
-    good = revoke + encode(["bytes32", "bytes32", "bytes32", "bytes32[]", "uint8"], [root, *ps[1], tree.proof(1), 1])
+    good = revoke + encode(
+        ["bytes32", "bytes32", "bytes32", "bytes32[]", "uint8"], [root, *ps[1], tree.proof(1), 1]
+    )
     out = rpc(signer, "eth_signTransaction", [tx(good)])
     assert Account.recover_transaction(out["result"]).lower() == signer.address
     # a credential not in the batch (its proof does not lead to the root)
-    bad = revoke + encode(["bytes32", "bytes32", "bytes32", "bytes32[]", "uint8"], [root, *pairs(1, 7)[0], tree.proof(1), 1])
+    bad = revoke + encode(
+        ["bytes32", "bytes32", "bytes32", "bytes32[]", "uint8"], [root, *pairs(1, 7)[0], tree.proof(1), 1]
+    )
     assert rpc(signer, "eth_signTransaction", [tx(bad)])["error"]["data"]["code"] == "not_in_batch"
-    other = function_signature_to_4byte_selector("revokeBatch(bytes32,uint8)") + encode(["bytes32", "uint8"], [b"\7" * 32, 1])
+    other = function_signature_to_4byte_selector("revokeBatch(bytes32,uint8)") + encode(
+        ["bytes32", "uint8"], [b"\7" * 32, 1]
+    )
     assert rpc(signer, "eth_signTransaction", [tx(other)])["error"]["data"]["code"] == "root_not_signed"
     reanchor = function_signature_to_4byte_selector("anchor(bytes32,uint16,uint32)") + encode(
-        ["bytes32", "uint16", "uint32"], [root, 1, 5])
-    assert rpc(signer, "eth_signTransaction", [tx(reanchor)])["error"]["data"]["code"] == "root_signed_otherwise"
-    assert rpc(signer, "eth_signTransaction", [tx(good, to="0x" + "cd" * 20)])["error"]["data"]["code"] == "wrong_contract"
-    assert rpc(signer, "eth_signTransaction", [tx(good, chainId="0x1")])["error"]["data"]["code"] == "wrong_chain"
-    assert rpc(signer, "eth_signTransaction", [tx(b"\xa9\x05\x9c\xbb" + b"\0" * 64)])["error"]["data"]["code"] \
-        == "function_not_allowed"  # ERC-20 transfer: not an AnchorRegistry function
-    assert rpc(signer, "eth_signTransaction", [tx(good, value="0x1")])["error"]["data"]["code"] == "value_not_allowed"
+        ["bytes32", "uint16", "uint32"], [root, 1, 5]
+    )
+    assert (
+        rpc(signer, "eth_signTransaction", [tx(reanchor)])["error"]["data"]["code"] == "root_signed_otherwise"
+    )
+    assert (
+        rpc(signer, "eth_signTransaction", [tx(good, to="0x" + "cd" * 20)])["error"]["data"]["code"]
+        == "wrong_contract"
+    )
+    assert (
+        rpc(signer, "eth_signTransaction", [tx(good, chainId="0x1")])["error"]["data"]["code"]
+        == "wrong_chain"
+    )
+    assert (
+        rpc(signer, "eth_signTransaction", [tx(b"\xa9\x05\x9c\xbb" + b"\0" * 64)])["error"]["data"]["code"]
+        == "function_not_allowed"
+    )  # ERC-20 transfer: not an AnchorRegistry function
+    assert (
+        rpc(signer, "eth_signTransaction", [tx(good, value="0x1")])["error"]["data"]["code"]
+        == "value_not_allowed"
+    )
     assert rpc(signer, "eth_signTransaction", [])["error"]["code"] == -32602
-    assert rpc(signer, "eth_signTransaction", [tx(good, **{"from": "0x" + "1" * 40})])["error"]["code"] == -32602
+    assert (
+        rpc(signer, "eth_signTransaction", [tx(good, **{"from": "0x" + "1" * 40})])["error"]["code"] == -32602
+    )
 
 
 def test_sm2_signer_signs_in_its_suite(tmp_path):
@@ -161,8 +217,13 @@ def test_sm2_signer_signs_in_its_suite(tmp_path):
         ps, r = sign_batch(p)
         assert r.status_code == 200 and r.json()["suite"] == "sm2-sm3"
         digest = bytes.fromhex(r.json()["digest"][2:])
-        assert verify_batch_signature("sm2-sm3", digest, bytes.fromhex(r.json()["signature"][2:]), account="",
-                                      sm2_public_key=bytes.fromhex(p.sm2_public_key[2:]))
+        assert verify_batch_signature(
+            "sm2-sm3",
+            digest,
+            bytes.fromhex(r.json()["signature"][2:]),
+            account="",
+            sm2_public_key=bytes.fromhex(p.sm2_public_key[2:]),
+        )
         assert httpx.get(p.url + "/api/v1/certledger/identity").json()["sm2PublicKey"] == p.sm2_public_key
     finally:
         p.kill()

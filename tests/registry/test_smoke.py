@@ -10,11 +10,18 @@ pytestmark = [pytest.mark.chain, pytest.mark.anyio]
 
 
 async def test_issue_anchor_fetch_verify(service):
-    org, key = await service.create_org(name="广州市市场监督管理局", identifier="11440100MB2C93176P",
-                                        roles=["issuer"], types=["BusinessLicence"])
+    org, key = await service.create_org(
+        name="广州市市场监督管理局",
+        identifier="11440100MB2C93176P",
+        roles=["issuer"],
+        types=["BusinessLicence"],
+    )
     assert org["issuerId"] == 1
-    r = await service.client.post("/v1/credentials", headers=service.h(key),
-                                  json={"type": "BusinessLicence", "record": business_licence_record()})
+    r = await service.client.post(
+        "/v1/credentials",
+        headers=service.h(key),
+        json={"type": "BusinessLicence", "record": business_licence_record()},
+    )
     assert r.status_code == 202, r.text
     cid = r.json()["id"]
     await service.drain()
@@ -36,19 +43,33 @@ async def test_concurrent_pipeline_passes_never_make_an_empty_or_double_batch(se
     from registry.db.models import Batch, Credential
     from scripts.samples import make_uscc
 
-    _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"),
-                                      roles=["issuer"], types=["BusinessLicence"])
+    _, key = await service.create_org(
+        name="广州市市场监督管理局",
+        identifier=make_uscc(prefix="114401"),
+        roles=["issuer"],
+        types=["BusinessLicence"],
+    )
     recs = "\n".join(__import__("json").dumps(business_licence_record()) for _ in range(120)).encode()
-    r = await service.client.post("/v1/credentials/bulk?type=BusinessLicence", content=recs,
-                                  headers={**service.h(key), "Content-Type": "application/x-ndjson"})
+    r = await service.client.post(
+        "/v1/credentials/bulk?type=BusinessLicence",
+        content=recs,
+        headers={**service.h(key), "Content-Type": "application/x-ndjson"},
+    )
     assert r.status_code == 202, r.text
     p = service.ctx.pipeline
-    await asyncio.gather(p._seal_one(*(await _group(service)), 50), p._seal_one(*(await _group(service)), 50),
-                         p.drain(), p.step(), p.step())
+    await asyncio.gather(
+        p._seal_one(*(await _group(service)), 50),
+        p._seal_one(*(await _group(service)), 50),
+        p.drain(),
+        p.step(),
+        p.step(),
+    )
     await p.drain()
     async with service.ctx.sessions() as s:
         batches = (await s.execute(select(Batch))).scalars().all()
-        per_batch = dict((await s.execute(select(Credential.batch_id, func.count()).group_by(Credential.batch_id))).all())
+        per_batch = dict(
+            (await s.execute(select(Credential.batch_id, func.count()).group_by(Credential.batch_id))).all()
+        )
     assert None not in per_batch
     assert sum(per_batch.values()) == 120
     assert {b.id: b.count for b in batches} == per_batch
@@ -73,10 +94,17 @@ async def test_with_confirmations_a_batch_is_anchored_only_that_many_blocks_deep
     from scripts.samples import make_uscc
 
     service.configure(confirmations=2)
-    _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"),
-                                      roles=["issuer"], types=["BusinessLicence"])
-    r = await service.client.post("/v1/credentials", headers=service.h(key),
-                                  json={"type": "BusinessLicence", "record": business_licence_record()})
+    _, key = await service.create_org(
+        name="广州市市场监督管理局",
+        identifier=make_uscc(prefix="114401"),
+        roles=["issuer"],
+        types=["BusinessLicence"],
+    )
+    r = await service.client.post(
+        "/v1/credentials",
+        headers=service.h(key),
+        json={"type": "BusinessLicence", "record": business_licence_record()},
+    )
     assert r.status_code == 202, r.text
     cid = r.json()["id"]
     p = service.ctx.pipeline
@@ -90,7 +118,9 @@ async def test_with_confirmations_a_batch_is_anchored_only_that_many_blocks_deep
 
     assert await state() == "sending"
     r = await service.client.get(f"/v1/credentials/{cid}", headers=service.h(key))
-    assert r.status_code == 200 and r.json()["state"] == "anchoring" and r.json()["credential"] is None, r.text
+    assert r.status_code == 200 and r.json()["state"] == "anchoring" and r.json()["credential"] is None, (
+        r.text
+    )
     chain.w3.provider.make_request("evm_mine", [])
     await p.advance_all()
     assert await state() == "sending"
@@ -117,14 +147,21 @@ async def test_one_pass_anchors_many_batches_of_several_issuers_with_a_request_p
     monkeypatch.setattr(pipeline_module, "ROUND", 5)
     keys = []
     for prefix in ("114401", "114403"):
-        _, key = await service.create_org(name="市场监督管理局", identifier=make_uscc(prefix=prefix),
-                                          roles=["issuer"], types=["BusinessLicence"])
+        _, key = await service.create_org(
+            name="市场监督管理局",
+            identifier=make_uscc(prefix=prefix),
+            roles=["issuer"],
+            types=["BusinessLicence"],
+        )
         keys.append(key)
     service.configure(batch_size=5)
     for key in keys:  # six batches each, sealed by the upload that fills them
         recs = "\n".join(json.dumps(business_licence_record()) for _ in range(30)).encode()
-        r = await service.client.post("/v1/credentials/bulk?type=BusinessLicence", content=recs,
-                                      headers={**service.h(key), "Content-Type": "application/x-ndjson"})
+        r = await service.client.post(
+            "/v1/credentials/bulk?type=BusinessLicence",
+            content=recs,
+            headers={**service.h(key), "Content-Type": "application/x-ndjson"},
+        )
         assert r.status_code == 202, r.text
     requests: list[list[str]] = []
     real = ServiceChain.batch
@@ -193,19 +230,29 @@ async def test_a_resend_refused_for_its_nonce_waits_one_pass_then_is_signed_agai
     from registry.services.orgs import signing_key
     from scripts.samples import make_uscc
 
-    org, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"),
-                                        roles=["issuer"], types=["BusinessLicence"])
+    org, key = await service.create_org(
+        name="广州市市场监督管理局",
+        identifier=make_uscc(prefix="114401"),
+        roles=["issuer"],
+        types=["BusinessLicence"],
+    )
     for _ in range(2):
-        r = await service.client.post("/v1/credentials", headers=service.h(key),
-                                      json={"type": "BusinessLicence", "record": business_licence_record()})
+        r = await service.client.post(
+            "/v1/credentials",
+            headers=service.h(key),
+            json={"type": "BusinessLicence", "record": business_licence_record()},
+        )
         assert r.status_code == 202, r.text
         await service.drain()  # two batches, each anchored, nonces 0 and 1
     ctx, p = service.ctx, service.ctx.pipeline
     async with ctx.sessions() as s:
         first = (await s.execute(select(Batch).order_by(Batch.id))).scalars().first()
         secp = (await signing_key(s, first.issuer_org_id, ctx.settings.passphrase()))[1]
-    r = await service.client.post("/v1/credentials", headers=service.h(key),
-                                  json={"type": "BusinessLicence", "record": business_licence_record()})
+    r = await service.client.post(
+        "/v1/credentials",
+        headers=service.h(key),
+        json={"type": "BusinessLicence", "record": business_licence_record()},
+    )
     assert r.status_code == 202, r.text
     await p.seal_due(force=True)
     async with ctx.sessions() as s:
@@ -214,11 +261,25 @@ async def test_a_resend_refused_for_its_nonce_waits_one_pass_then_is_signed_agai
     async with ctx.sessions() as s:
         third = await s.get(Batch, third.id)
     # its anchor tx signed with nonce 1, which the second batch's tx used: never to be mined
-    stale = await ctx.chain.sign(secp, ctx.chain.anchors.functions.anchor(
-        bytes.fromhex(third.root[2:]), third.credential_type, third.count), gas=120_000, nonce=1)
+    stale = await ctx.chain.sign(
+        secp,
+        ctx.chain.anchors.functions.anchor(bytes.fromhex(third.root[2:]), third.credential_type, third.count),
+        gas=120_000,
+        nonce=1,
+    )
     async with ctx.writing() as s:
-        await s.execute(update(Batch).where(Batch.id == third.id).values(
-            state="sending", raw_tx=stale.raw, tx_hash=stale.tx_hash, nonce=1, sender=stale.sender, attempts=1))
+        await s.execute(
+            update(Batch)
+            .where(Batch.id == third.id)
+            .values(
+                state="sending",
+                raw_tx=stale.raw,
+                tx_hash=stale.tx_hash,
+                nonce=1,
+                sender=stale.sender,
+                attempts=1,
+            )
+        )
 
     async def look() -> Batch:
         await p.advance_all()
@@ -238,7 +299,9 @@ async def test_a_resend_refused_for_its_nonce_waits_one_pass_then_is_signed_agai
     assert receipt["status"] == 1
 
 
-async def test_a_transaction_mined_between_the_anchor_lookup_and_its_receipt_is_not_signed_again(service, monkeypatch):
+async def test_a_transaction_mined_between_the_anchor_lookup_and_its_receipt_is_not_signed_again(
+    service, monkeypatch
+):
     """The confirm step asks the chain for the batch's anchor, then for its transaction's receipt;
     a transaction mined between the two has no anchor in the first answer and a successful receipt
     in the second. That is not a failed transaction: the batch stays `sending` and the next look
@@ -261,7 +324,9 @@ async def test_a_transaction_mined_between_the_anchor_lookup_and_its_receipt_is_
 
     monkeypatch.setattr(ctx.chain, "anchors_of", before_mining)
     await p.seal_due(force=True)
-    await p.advance_all()  # signed, sent (mined at once by anvil), looked up: "not anchored", receipt: success
+    await (
+        p.advance_all()
+    )  # signed, sent (mined at once by anvil), looked up: "not anchored", receipt: success
     async with ctx.sessions() as s:
         b = (await s.execute(select(Batch))).scalar_one()
     assert asked and b.state == "sending" and b.attempts == 1
@@ -276,7 +341,9 @@ async def test_a_transaction_mined_between_the_anchor_lookup_and_its_receipt_is_
     assert (b.state, b.tx_hash, b.attempts) == ("anchored", tx, 1)
 
 
-async def test_an_anchor_visible_before_its_block_is_served_is_confirmed_on_the_next_look(service, monkeypatch):
+async def test_an_anchor_visible_before_its_block_is_served_is_confirmed_on_the_next_look(
+    service, monkeypatch
+):
     """anvil under load answers calls on a new block's state before it serves the block: the anchor
     lookup finds the root, the receipt is not there yet, and the logs of that block are refused with
     "BlockOutOfRangeError" (make test on CI failed the whole pass on it). The batch now stays
@@ -301,8 +368,10 @@ async def test_an_anchor_visible_before_its_block_is_served_is_confirmed_on_the_
 
         async def get_logs(self, **kw):
             if not served["yet"]:
-                raise Web3RPCError("{'code': -32602, 'message': 'BlockOutOfRangeError: block height is 9 but "
-                                   "requested was 10'}")
+                raise Web3RPCError(
+                    "{'code': -32602, 'message': 'BlockOutOfRangeError: block height is 9 but "
+                    "requested was 10'}"
+                )
             return await self.real.get_logs(**kw)
 
     monkeypatch.setattr(ctx.chain, "receipts", not_served_yet)
@@ -328,8 +397,15 @@ async def _one_accepted_licence(service) -> None:
     """A new issuer and one business licence accepted from it (not yet sealed)."""
     from scripts.samples import make_uscc
 
-    _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"),
-                                      roles=["issuer"], types=["BusinessLicence"])
-    r = await service.client.post("/v1/credentials", headers=service.h(key),
-                                  json={"type": "BusinessLicence", "record": business_licence_record()})
+    _, key = await service.create_org(
+        name="广州市市场监督管理局",
+        identifier=make_uscc(prefix="114401"),
+        roles=["issuer"],
+        types=["BusinessLicence"],
+    )
+    r = await service.client.post(
+        "/v1/credentials",
+        headers=service.h(key),
+        json={"type": "BusinessLicence", "record": business_licence_record()},
+    )
     assert r.status_code == 202, r.text

@@ -35,10 +35,17 @@ async def test_a_forged_bundle_is_refused_in_validator_mode(service, tmp_path):
     from verifier._internal.keccak import keccak256
 
     c, h = service.client, service.h
-    _, key = await service.create_org(name="广州市市场监督管理局", identifier="11440100MB2C93176P",
-                                      roles=["issuer"], types=["BusinessLicence"])
-    r = await c.post("/v1/credentials/bulk?type=BusinessLicence&atomic=true", headers=h(key),
-                     json=[business_licence_record() for _ in range(2)])
+    _, key = await service.create_org(
+        name="广州市市场监督管理局",
+        identifier="11440100MB2C93176P",
+        roles=["issuer"],
+        types=["BusinessLicence"],
+    )
+    r = await c.post(
+        "/v1/credentials/bulk?type=BusinessLicence&atomic=true",
+        headers=h(key),
+        json=[business_licence_record() for _ in range(2)],
+    )
     revoked_id, good_id = r.json()["ids"]
     await service.drain()
     before = (await c.get("/v1/trust-bundle", headers=h(key))).json()
@@ -56,10 +63,14 @@ async def test_a_forged_bundle_is_refused_in_validator_mode(service, tmp_path):
     assert set(pinned.validators) == {eth_address(k) for k in DEV_VALIDATOR_KEYS}
     validator_mode = Verifier(trust=trust, header_trust=ValidatorHeaderTrust(pinned), proven_only=True)
     carried = copy.deepcopy(holder)
-    carried["proof"]["proofPackage"] = (await c.get(f"/v1/credentials/{revoked_id}/proof")).json()["proofPackage"]
+    carried["proof"]["proofPackage"] = (await c.get(f"/v1/credentials/{revoked_id}/proof")).json()[
+        "proofPackage"
+    ]
     result = validator_mode.verify(carried)
     assert not result.valid
-    assert result.check("status").status == "failed" and result.check("status").reason.startswith("revoked on ")
+    assert result.check("status").status == "failed" and result.check("status").reason.startswith(
+        "revoked on "
+    )
     assert result.check("anchor").status == "passed"
 
     # its batch-mate, proven the same way, is valid, its status proven under the validators' seals
@@ -96,6 +107,11 @@ async def test_a_forged_bundle_is_refused_in_validator_mode(service, tmp_path):
     ok = subprocess.run([*base, "good.json"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     (tmp_path / "other-chain.json").write_text(json.dumps({**pinned.to_json(), "chainId": 1}))
-    wrong = subprocess.run([*base[:3], "--validators", "other-chain.json", "good.json"], cwd=tmp_path,
-                           capture_output=True, text=True, timeout=60)
+    wrong = subprocess.run(
+        [*base[:3], "--validators", "other-chain.json", "good.json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert wrong.returncode == 2 and "validators file is for chain 1" in wrong.stderr

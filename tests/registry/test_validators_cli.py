@@ -14,7 +14,9 @@ CERTLEDGER = Path(sys.executable).parent / "certledger"
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([str(CERTLEDGER), "validators", "export", *args], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(CERTLEDGER), "validators", "export", *args], capture_output=True, text=True, timeout=60
+    )
     assert "Traceback" not in proc.stderr + proc.stdout
     return proc
 
@@ -26,10 +28,20 @@ def test_dev_validators_export_pins_the_dev_keys_and_verifies_a_dev_sealed_heade
     assert pinned.chain_id == 31337 and set(pinned.validators) == {eth_address(k) for k in DEV_VALIDATOR_KEYS}
     assert "4 validators of chain 31337" in proc.stdout and "final with 3 seals" in proc.stdout
     block = {
-        "parentHash": "0x" + "00" * 32, "sha3Uncles": "0x" + "1d" * 32, "miner": "0x" + "00" * 20,
-        "stateRoot": "0x" + "22" * 32, "transactionsRoot": "0x" + "56" * 32, "receiptsRoot": "0x" + "56" * 32,
-        "logsBloom": "0x" + "00" * 256, "difficulty": "0x0", "number": "0x5", "gasLimit": "0x1c9c380",
-        "gasUsed": "0x0", "timestamp": "0x6640618b", "extraData": "0x", "mixHash": "0x" + "00" * 32,
+        "parentHash": "0x" + "00" * 32,
+        "sha3Uncles": "0x" + "1d" * 32,
+        "miner": "0x" + "00" * 20,
+        "stateRoot": "0x" + "22" * 32,
+        "transactionsRoot": "0x" + "56" * 32,
+        "receiptsRoot": "0x" + "56" * 32,
+        "logsBloom": "0x" + "00" * 256,
+        "difficulty": "0x0",
+        "number": "0x5",
+        "gasLimit": "0x1c9c380",
+        "gasUsed": "0x0",
+        "timestamp": "0x6640618b",
+        "extraData": "0x",
+        "mixHash": "0x" + "00" * 32,
         "nonce": "0x0000000000000000",
     }
     assert verify_sealed_header(seal_qbft_header(block, DEV_VALIDATOR_KEYS), pinned).number == 5

@@ -34,7 +34,9 @@ async def test_write_transactions_queue_on_sqlite_and_overlap_on_postgresql(serv
         assert events.index("second in") < events.index("first out")
 
 
-async def test_a_pipeline_pass_behind_an_open_write_transaction_anchors_once_it_commits(service, database_url):
+async def test_a_pipeline_pass_behind_an_open_write_transaction_anchors_once_it_commits(
+    service, database_url
+):
     """SQLite: a pass that starts while another write transaction is open waits for it at the gate
     (not in SQLite's busy handler) and completes after it. PostgreSQL: it does not wait."""
     key, credential_id = await _one_accepted_licence(service)
@@ -59,7 +61,9 @@ async def test_a_pipeline_pass_behind_an_open_write_transaction_anchors_once_it_
     await _assert_anchored(service, key, credential_id)
 
 
-async def test_a_batch_tree_is_built_outside_any_transaction_while_the_loop_runs(service, database_url, monkeypatch):
+async def test_a_batch_tree_is_built_outside_any_transaction_while_the_loop_runs(
+    service, database_url, monkeypatch
+):
     """The pipeline builds a batch's Merkle tree (30-90 ms for 10,000 credentials) in a thread with
     no transaction open: meanwhile the event loop serves other work and another writer commits at
     once (on SQLite the write gate is free). The tree is held in the thread until released."""
@@ -77,11 +81,19 @@ async def test_a_batch_tree_is_built_outside_any_transaction_while_the_loop_runs
         return real(pairs)
 
     monkeypatch.setattr(pipeline_module, "_tree_of_pairs", held_tree)
-    await _pass_held_mid_way(service, database_url, key, credential_id,
-                             held=lambda: asyncio.to_thread(building.wait, 30), release=release.set)
+    await _pass_held_mid_way(
+        service,
+        database_url,
+        key,
+        credential_id,
+        held=lambda: asyncio.to_thread(building.wait, 30),
+        release=release.set,
+    )
 
 
-async def test_the_anchor_transaction_is_signed_before_the_write_transaction(service, database_url, monkeypatch):
+async def test_the_anchor_transaction_is_signed_before_the_write_transaction(
+    service, database_url, monkeypatch
+):
     """Signing the anchor transaction asks the chain for the nonce and fee: no transaction is open
     (on SQLite the write gate is free) while it waits for those answers, held here until released."""
     from registry.services.chain import ServiceChain
@@ -96,11 +108,19 @@ async def test_the_anchor_transaction_is_signed_before_the_write_transaction(ser
         return await real(self, *args, **kwargs)
 
     monkeypatch.setattr(ServiceChain, "sign_many", held_sign)
-    await _pass_held_mid_way(service, database_url, key, credential_id,
-                             held=lambda: asyncio.wait_for(signing.wait(), 30), release=release.set)
+    await _pass_held_mid_way(
+        service,
+        database_url,
+        key,
+        credential_id,
+        held=lambda: asyncio.wait_for(signing.wait(), 30),
+        release=release.set,
+    )
 
 
-async def test_a_keystore_is_decrypted_in_a_thread_outside_any_transaction(service, database_url, monkeypatch):
+async def test_a_keystore_is_decrypted_in_a_thread_outside_any_transaction(
+    service, database_url, monkeypatch
+):
     """The first signing of a batch decrypts the issuer's keystore (scrypt, ~0.5 s of CPU): in a
     thread, with no transaction open, so requests and other writers go on meanwhile."""
     import threading
@@ -117,12 +137,25 @@ async def test_a_keystore_is_decrypted_in_a_thread_outside_any_transaction(servi
         return real(keystore, passphrase)
 
     monkeypatch.setattr(orgs, "decrypt_secret", held_decrypt)
-    await _pass_held_mid_way(service, database_url, key, credential_id,
-                             held=lambda: asyncio.to_thread(decrypting.wait, 30), release=release.set)
+    await _pass_held_mid_way(
+        service,
+        database_url,
+        key,
+        credential_id,
+        held=lambda: asyncio.to_thread(decrypting.wait, 30),
+        release=release.set,
+    )
 
 
-async def _pass_held_mid_way(service, database_url: str, key: str, credential_id: str, *,
-                             held: Callable[[], Awaitable[bool]], release: Callable[[], None]) -> None:
+async def _pass_held_mid_way(
+    service,
+    database_url: str,
+    key: str,
+    credential_id: str,
+    *,
+    held: Callable[[], Awaitable[bool]],
+    release: Callable[[], None],
+) -> None:
     """Run a pipeline pass; once `held()` says it is held mid-way, check that no write is held up
     and the pass has not finished; release it; it then anchors the credential."""
     step = asyncio.create_task(service.drain())
@@ -143,9 +176,14 @@ async def _no_write_held_up(service, database_url: str) -> None:
         assert not service.ctx.write_gate.locked()
     else:
         async with service.ctx.sessions() as s:
-            open_tx = (await s.execute(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND state LIKE 'idle in transaction%'"))).scalar_one()
+            open_tx = (
+                await s.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND state LIKE 'idle in transaction%'"
+                    )
+                )
+            ).scalar_one()
         assert open_tx == 0
     async with asyncio.timeout(2):
         async with service.ctx.writing() as s:
@@ -156,10 +194,17 @@ async def _one_accepted_licence(service) -> tuple[str, str]:
     """An issuer's API key and the id of one business licence it has had accepted (not anchored)."""
     from scripts.samples import business_licence_record, make_uscc
 
-    _, key = await service.create_org(name="广州市市场监督管理局", identifier=make_uscc(prefix="114401"),
-                                      roles=["issuer"], types=["BusinessLicence"])
-    r = await service.client.post("/v1/credentials", headers=service.h(key),
-                                  json={"type": "BusinessLicence", "record": business_licence_record()})
+    _, key = await service.create_org(
+        name="广州市市场监督管理局",
+        identifier=make_uscc(prefix="114401"),
+        roles=["issuer"],
+        types=["BusinessLicence"],
+    )
+    r = await service.client.post(
+        "/v1/credentials",
+        headers=service.h(key),
+        json={"type": "BusinessLicence", "record": business_licence_record()},
+    )
     assert r.status_code == 202, r.text
     return key, r.json()["id"]
 

@@ -9,7 +9,9 @@ from typing import Any
 
 from tests.support.anvil import PrivateAnvil
 
-BUILD = Path(__file__).resolve().parents[2] / "ledger_node" / "build"  # the package data ledger_node deploys from
+BUILD = (
+    Path(__file__).resolve().parents[2] / "ledger_node" / "build"
+)  # the package data ledger_node deploys from
 # anvil's well-known development keys (mnemonic "test test ... junk"): governance, issuer, other issuer
 GOVERNANCE_KEY = bytes.fromhex("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
 ISSUER_KEY = bytes.fromhex("59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d")

@@ -79,7 +79,9 @@ class Loader:
 
     # JSON-RPC
     def rpc(self, method: str, params: list | None = None) -> Any:
-        r = self.http.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []})
+        r = self.http.post(
+            self.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}
+        )
         body = r.json()
         if body.get("error"):
             raise RuntimeError(f"{method}: {body['error']}")
@@ -112,15 +114,24 @@ class Loader:
         return n
 
     def sign(self, key: str, to: str, data: str, gas: int = 200_000) -> str:
-        tx = {"to": to, "data": data, "nonce": self.nonce(key), "gas": gas, "gasPrice": GAS_PRICE,
-              "chainId": self.chain_id, "value": 0}
+        tx = {
+            "to": to,
+            "data": data,
+            "nonce": self.nonce(key),
+            "gas": gas,
+            "gasPrice": GAS_PRICE,
+            "chainId": self.chain_id,
+            "value": 0,
+        }
         return "0x" + bytes(Account.from_key(key).sign_transaction(tx).raw_transaction).hex()
 
     def send_raw(self, raws: list[str], chunk: int = 500) -> list[str]:
         hashes: list[str] = []
         for i in range(0, len(raws), chunk):
-            body = [{"jsonrpc": "2.0", "id": j, "method": "eth_sendRawTransaction", "params": [raw]}
-                    for j, raw in enumerate(raws[i:i + chunk])]
+            body = [
+                {"jsonrpc": "2.0", "id": j, "method": "eth_sendRawTransaction", "params": [raw]}
+                for j, raw in enumerate(raws[i : i + chunk])
+            ]
             reply = self.http.post(self.url, json=body).json()
             for r in sorted(reply, key=lambda r: r["id"]):
                 if r.get("error"):
@@ -136,18 +147,26 @@ class Loader:
         assert receipt["status"] == 1, f"tx failed: {fn.fn_name}"
         return receipt
 
-    def anchor_calls(self, key: str, n: int, credential_type: int = BUSINESS_LICENCE) -> tuple[list[str], list[bytes]]:
+    def anchor_calls(
+        self, key: str, n: int, credential_type: int = BUSINESS_LICENCE
+    ) -> tuple[list[str], list[bytes]]:
         roots = [os.urandom(32) for _ in range(n)]
         to = self.ar.address
         sel = self.ar.functions.anchor(b"\0" * 32, credential_type, 1)._encode_transaction_data()[:10]
         raws = []
         for i, root in enumerate(roots):
-            data = sel + root.hex() + credential_type.to_bytes(32, "big").hex() + (1 + i % 1000).to_bytes(32, "big").hex()
+            data = (
+                sel
+                + root.hex()
+                + credential_type.to_bytes(32, "big").hex()
+                + (1 + i % 1000).to_bytes(32, "big").hex()
+            )
             raws.append(self.sign(key, to, data, 80_000))
         return raws, roots
 
-    def anchor_many(self, key: str, n: int, *, per_block: int = 300,
-                    credential_type: int = BUSINESS_LICENCE) -> list[bytes]:
+    def anchor_many(
+        self, key: str, n: int, *, per_block: int = 300, credential_type: int = BUSINESS_LICENCE
+    ) -> list[bytes]:
         """Anchor n random roots, `per_block` to a block (automine off, mined by hand: anvil's
         automine falls far behind a large pool)."""
         raws, roots = self.anchor_calls(key, n, credential_type)
@@ -158,7 +177,7 @@ class Loader:
         self.rpc("evm_setAutomine", [False])
         try:
             for i in range(0, len(raws), per_block):
-                self.send_raw(raws[i:i + per_block])
+                self.send_raw(raws[i : i + per_block])
                 self.mine()
             while int(self.rpc("txpool_status")["pending"], 16):
                 self.mine()
@@ -172,8 +191,13 @@ class Loader:
             time.sleep(0.02)
 
     # a history touching every event the indexer handles
-    def register_issuer(self, key: str, types=(BUSINESS_LICENCE, OPERATING_PERMIT, DATA_ASSET_CERTIFICATE),
-                        name: str = "Guangzhou Market Regulation Bureau", uscc: str = "91440101MA59TEST0X") -> int:
+    def register_issuer(
+        self,
+        key: str,
+        types=(BUSINESS_LICENCE, OPERATING_PERMIT, DATA_ASSET_CERTIFICATE),
+        name: str = "Guangzhou Market Regulation Bureau",
+        uscc: str = "91440101MA59TEST0X",
+    ) -> int:
         r = self.tx(self.ir.functions.registerIssuer(addr(key), name, uscc, list(types), 0, b"", 0, 0), GOV)
         from web3.logs import DISCARD
 
@@ -182,7 +206,9 @@ class Loader:
     def mixed_history(self) -> dict:
         """Every event type at least once; returns the keys it made."""
         i1 = self.register_issuer(ISSUER)
-        i2 = self.register_issuer(ISSUER2, (OPERATING_PERMIT,), name="Shenzhen Data Bureau", uscc="91440300MA5FTEST1X")
+        i2 = self.register_issuer(
+            ISSUER2, (OPERATING_PERMIT,), name="Shenzhen Data Bureau", uscc="91440300MA5FTEST1X"
+        )
         self.tx(self.ir.functions.setCredentialType(i2, DATA_ASSET_CERTIFICATE, True), GOV)
         self.tx(self.ir.functions.setCredentialType(i2, OPERATING_PERMIT, False), GOV)
         self.tx(self.ir.functions.suspendIssuer(i2, 7), GOV)
@@ -190,8 +216,12 @@ class Loader:
         # batches and statuses
         exporter_id = keccak(text="91440101MA59EXPORT")
         importer_id = keccak(text="HK-IMPORTER-0001")
-        values = [(os.urandom(32), exporter_id), (os.urandom(32), keccak(text="s1")),
-                  (os.urandom(32), keccak(text="s2")), (os.urandom(32), keccak(text="s3"))]
+        values = [
+            (os.urandom(32), exporter_id),
+            (os.urandom(32), keccak(text="s1")),
+            (os.urandom(32), keccak(text="s2")),
+            (os.urandom(32), keccak(text="s3")),
+        ]
         leaves = [leaf_hash(t, s) for t, s in values]
         root, proofs = merkle(leaves)
         self.tx(self.ar.functions.anchor(root, DATA_ASSET_CERTIFICATE, len(values)), ISSUER)
@@ -216,16 +246,49 @@ class Loader:
         self.tx(self.fl.functions.registerParticipant(addr(EXPORTER), exporter_id), GOV)
         self.tx(self.fl.functions.registerParticipant(addr(IMPORTER), importer_id), GOV)
         t, s = values[0]
-        decl = (0, importer_id, b"CN-GD".ljust(8, b"\0"), b"HK".ljust(8, b"\0"), 1, True, 1200, 10**9,
-                keccak(text="credit assessment"), os.urandom(32), os.urandom(32))
+        decl = (
+            0,
+            importer_id,
+            b"CN-GD".ljust(8, b"\0"),
+            b"HK".ljust(8, b"\0"),
+            1,
+            True,
+            1200,
+            10**9,
+            keccak(text="credit assessment"),
+            os.urandom(32),
+            os.urandom(32),
+        )
         self.tx(self.fl.functions.declareFlow(decl, (root, t, s, proofs[0])), EXPORTER)
         self.tx(self.fl.functions.decideFlow(1, 2, "approved under the GBA standard contract"), GOV)
-        onward = (1, keccak(text="MO-IMPORTER-7"), b"HK".ljust(8, b"\0"), b"MO".ljust(8, b"\0"), 3, False, 0,
-                  5 * 10**8, keccak(text="analytics"), os.urandom(32), os.urandom(32))
+        onward = (
+            1,
+            keccak(text="MO-IMPORTER-7"),
+            b"HK".ljust(8, b"\0"),
+            b"MO".ljust(8, b"\0"),
+            3,
+            False,
+            0,
+            5 * 10**8,
+            keccak(text="analytics"),
+            os.urandom(32),
+            os.urandom(32),
+        )
         self.tx(self.fl.functions.declareFlow(onward, (root, t, s, proofs[0])), IMPORTER)
         self.tx(self.fl.functions.decideFlow(2, 3, "destination not authorised"), GOV)
-        decl3 = (0, importer_id, b"CN-GD".ljust(8, b"\0"), b"SG".ljust(8, b"\0"), 4, False, 0, 1,
-                 keccak(text="backup"), os.urandom(32), os.urandom(32))
+        decl3 = (
+            0,
+            importer_id,
+            b"CN-GD".ljust(8, b"\0"),
+            b"SG".ljust(8, b"\0"),
+            4,
+            False,
+            0,
+            1,
+            keccak(text="backup"),
+            os.urandom(32),
+            os.urandom(32),
+        )
         self.tx(self.fl.functions.declareFlow(decl3, (root, t, s, proofs[0])), EXPORTER)  # stays pending
         return {"issuers": [i1, i2], "root": root, "leaves": leaves, "other": other}
 

@@ -43,8 +43,9 @@ class ServiceProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
             log.write(f"\n=== start {self.starts} crash_after={crash_after}\n".encode())
-            self.proc = subprocess.Popen(command, env=env,
-                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         self.starts += 1
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -90,9 +91,18 @@ class ServiceProcess:
 
 
 def create_issuer(svc: ServiceProcess, uscc: str, name: str = "广州市市场监督管理局") -> str:
-    r = httpx.post(svc.url + "/v1/organisations", headers={"Authorization": f"Bearer {svc.admin_key()}"},
-                   json={"name": name, "identifier": uscc, "jurisdiction": "CN-GD", "roles": ["issuer"],
-                         "credentialTypes": ["BusinessLicence", "DataAssetCertificate"]}, timeout=60)
+    r = httpx.post(
+        svc.url + "/v1/organisations",
+        headers={"Authorization": f"Bearer {svc.admin_key()}"},
+        json={
+            "name": name,
+            "identifier": uscc,
+            "jurisdiction": "CN-GD",
+            "roles": ["issuer"],
+            "credentialTypes": ["BusinessLicence", "DataAssetCertificate"],
+        },
+        timeout=60,
+    )
     assert r.status_code == 201, r.text
     return r.json()["apiKey"]
 

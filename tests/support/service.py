@@ -4,9 +4,10 @@ SQLite or PostgreSQL; requests through httpx's ASGI transport (the ``service`` f
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
 
@@ -19,9 +20,18 @@ class Service:
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     async def create_org(self, *, name, identifier, roles, jurisdiction="CN-GD", types=(), suite="secp256k1"):
-        r = await self.client.post("/v1/organisations", headers=self.h(self.admin_key), json={
-            "name": name, "identifier": identifier, "jurisdiction": jurisdiction, "roles": list(roles),
-            "suite": suite, "credentialTypes": list(types)})
+        r = await self.client.post(
+            "/v1/organisations",
+            headers=self.h(self.admin_key),
+            json={
+                "name": name,
+                "identifier": identifier,
+                "jurisdiction": jurisdiction,
+                "roles": list(roles),
+                "suite": suite,
+                "credentialTypes": list(types),
+            },
+        )
         assert r.status_code == 201, r.text
         body = r.json()
         return body["organisation"], body["apiKey"]
@@ -35,15 +45,25 @@ class Service:
 
 
 @asynccontextmanager
-async def running_service(chain: Any, deployment: Any, database_url: str, tmp_path: Path) -> AsyncIterator[Service]:
+async def running_service(
+    chain: Any, deployment: Any, database_url: str, tmp_path: Path
+) -> AsyncIterator[Service]:
     from registry.api.app import create_app
     from registry.core.config import Settings
     from registry.services.context import ServiceContext
 
     (tmp_path / "deployment.json").write_text(json.dumps(deployment.to_json()))
-    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, rpc_url=chain.rpc_url,
-                        manifest=tmp_path / "deployment.json", keystore_passphrase="test-passphrase",
-                        batch_size=50, batch_window_seconds=0.2, pipeline_enabled=False, indexer_enabled=False)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        rpc_url=chain.rpc_url,
+        manifest=tmp_path / "deployment.json",
+        keystore_passphrase="test-passphrase",
+        batch_size=50,
+        batch_window_seconds=0.2,
+        pipeline_enabled=False,
+        indexer_enabled=False,
+    )
     ctx = await ServiceContext.create(settings)
     try:
         app = create_app(settings, ctx=ctx)

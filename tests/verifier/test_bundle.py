@@ -156,7 +156,12 @@ def test_status_list_bit_order_and_minimum_length():
 @pytest.mark.parametrize(
     "blocks,suspended_at,verdict,words",
     [
-        (1, T_ANCHOR + 86_400, "passed", "after this batch was anchored; credentials it issued before stay valid"),
+        (
+            1,
+            T_ANCHOR + 86_400,
+            "passed",
+            "after this batch was anchored; credentials it issued before stay valid",
+        ),
         (1, T_ANCHOR, "passed", "after this batch was anchored"),  # same second, later block: blocks decide
         (0, T_ANCHOR, "failed", "while 广东省市场监督管理局 was suspended"),
         (-1, T_ANCHOR - 86_400, "failed", "while 广东省市场监督管理局 was suspended"),
@@ -184,7 +189,9 @@ def test_issuer_suspension_time_travels_in_the_bundle(blocks, suspended_at, verd
         del entry["statusBlock"], entry["statusTimestamp"]
     trust = TrustBundle.load(sign_trust_bundle(data, w.operator_key), operators=[w.operator])
     record = trust.issuer(issuer.id)
-    assert (record.status_block, record.status_timestamp) == ((block, suspended_at) if blocks is not None else (0, 0))
+    assert (record.status_block, record.status_timestamp) == (
+        (block, suspended_at) if blocks is not None else (0, 0)
+    )
     check = verify(holder, trust=trust, at=AT).check("issuer")
     assert check.status == verdict and words in check.reason, check
     if blocks is not None:

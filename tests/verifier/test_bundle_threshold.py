@@ -51,13 +51,17 @@ def test_a_key_given_twice_counts_once_when_signing(world):
     assert len(twice["signatures"]) == 2
     again = add_bundle_signature(twice, KEYS[1])
     assert again == twice
-    with pytest.raises(BundleSignatureError, match=r"signed by 2 of the pinned operators; 3 of 4 are required"):
+    with pytest.raises(
+        BundleSignatureError, match=r"signed by 2 of the pinned operators; 3 of 4 are required"
+    ):
         TrustBundle.load(twice, operators=OPS, threshold=3)
 
 
 def test_too_few_signatures_are_refused(world):
     _, body, _ = world
-    with pytest.raises(BundleSignatureError, match=r"signed by 2 of the pinned operators; 3 of 4 are required"):
+    with pytest.raises(
+        BundleSignatureError, match=r"signed by 2 of the pinned operators; 3 of 4 are required"
+    ):
         TrustBundle.load(sign_trust_bundle(body, KEYS[0], KEYS[1]), operators=OPS, threshold=3)
     with pytest.raises(BundleSignatureError, match=r"signed by 1 of the pinned operators; 2 of 4"):
         TrustBundle.load(sign_trust_bundle(body, KEYS[3]), operators=OPS, threshold=2)
@@ -66,7 +70,9 @@ def test_too_few_signatures_are_refused(world):
 def test_an_unknown_signer_is_refused_even_beside_enough_pinned_ones(world):
     _, body, _ = world
     bundle = sign_trust_bundle(body, KEYS[0], KEYS[1], KEYS[2], OUTSIDER)
-    with pytest.raises(BundleSignatureError, match=rf"signed by {eth_address(OUTSIDER)}, which is not one of the pinned"):
+    with pytest.raises(
+        BundleSignatureError, match=rf"signed by {eth_address(OUTSIDER)}, which is not one of the pinned"
+    ):
         TrustBundle.load(bundle, operators=OPS, threshold=3)
 
 
@@ -75,7 +81,9 @@ def test_a_duplicated_signature_is_refused(world):
     bundle = sign_trust_bundle(body, KEYS[0], KEYS[1])
     bundle["signatures"].append(copy.deepcopy(bundle["signatures"][0]))
     first = bundle["signatures"][0]["signer"]
-    with pytest.raises(BundleSignatureError, match=rf"signatures 0 and 2 are both by {first} \(duplicate signer"):
+    with pytest.raises(
+        BundleSignatureError, match=rf"signatures 0 and 2 are both by {first} \(duplicate signer"
+    ):
         TrustBundle.load(bundle, operators=OPS, threshold=2)
 
 
@@ -96,7 +104,9 @@ def test_a_tampered_bundle_fails_every_signature(world, member):
         altered["issuers"][0]["name"] = "冒名机构"
     else:
         altered["anchors"][0]["count"] += 1
-    with pytest.raises(BundleSignatureError, match=r"signature 0 \(by 0x[0-9a-f]{40}\) does not verify: the file was altered"):
+    with pytest.raises(
+        BundleSignatureError, match=r"signature 0 \(by 0x[0-9a-f]{40}\) does not verify: the file was altered"
+    ):
         TrustBundle.load(altered, operators=OPS, threshold=3)
 
 
@@ -213,8 +223,10 @@ def test_cli_refusals_exit_2_naming_the_reason(cli_files, bundle, threshold, mat
     [
         (["--threshold", "2"], "--threshold K needs the operators pinned"),
         (["--operator", OPS[0], "--threshold", "2"], "--threshold 2 cannot be met by 1 distinct"),
-        (["--operator", OPS[0], "--operator", OPS[0].upper().replace("0X", "0x"), "--threshold", "2"],
-         "cannot be met by 1 distinct"),
+        (
+            ["--operator", OPS[0], "--operator", OPS[0].upper().replace("0X", "0x"), "--threshold", "2"],
+            "cannot be met by 1 distinct",
+        ),
         ([*_ops(), "--threshold", "0"], "--threshold must be at least 1"),
     ],
 )

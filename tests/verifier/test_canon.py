@@ -93,8 +93,11 @@ def test_containers_refuse_what_json_cannot_carry(value, error, where):
 
 _anything = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _text | st.binary(max_size=2),
-    lambda children: st.lists(children, max_size=3) | st.tuples(children)
-    | st.dictionaries(_keys | st.integers(0, 3), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.tuples(children)
+        | st.dictionaries(_keys | st.integers(0, 3), children, max_size=3)
+    ),
     max_leaves=12,
 )
 

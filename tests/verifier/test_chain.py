@@ -246,7 +246,9 @@ def test_anchor_proof_of_a_revoked_batch_fails_status(anvil, deployed, anchored)
     assert "unrecorded" not in online.reason
 
 
-SM2_ACCOUNT_KEY = bytes.fromhex("7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6")  # anvil #3
+SM2_ACCOUNT_KEY = bytes.fromhex(
+    "7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6"
+)  # anvil #3
 
 
 @pytest.fixture(scope="module")
@@ -297,8 +299,12 @@ def test_anchor_tx_hash_is_checked_online_and_marked_unchecked_offline(
     bundle = build_trust_bundle(
         chain_id=deployed.chain_id,
         contracts={k: v.lower() for k, v in deployed.manifest()["contracts"].items()},
-        block={"number": rpc.block_number, "hash": "0x" + bytes(block["hash"]).hex(),
-               "timestamp": rpc.block_timestamp, "stateRoot": "0x" + bytes(block["stateRoot"]).hex()},
+        block={
+            "number": rpc.block_number,
+            "hash": "0x" + bytes(block["hash"]).hex(),
+            "timestamp": rpc.block_timestamp,
+            "stateRoot": "0x" + bytes(block["stateRoot"]).hex(),
+        },
         issuers=[rpc.issuer(issuer_id)],
         anchors=[rpc.anchor(root)],
     )
@@ -340,10 +346,14 @@ def test_validator_sealed_anchor_proof_verifies(anvil, deployed, sealed_carried)
     assert result.check("anchor").status == "passed"
 
 
-def test_validator_mode_refuses_operator_signed_and_under_sealed_headers(anvil, deployed, carried, sealed_carried):
+def test_validator_mode_refuses_operator_signed_and_under_sealed_headers(
+    anvil, deployed, carried, sealed_carried
+):
     trust = _validator_trust(anvil, deployed)
     check = verify(carried, trust=trust, at=AT).check("anchor")  # operator-signed: not QBFT
-    assert check.status == "failed" and "not sealed by the pinned validators: header: extraData" in check.reason
+    assert (
+        check.status == "failed" and "not sealed by the pinned validators: header: extraData" in check.reason
+    )
     # Sealed by 2 of the 4 pinned validators only.
     holder = copy.deepcopy(sealed_carried)
     root = _b(sealed_carried["proof"]["merkleRoot"])
@@ -372,14 +382,18 @@ def test_validators_for_another_chain_are_refused(anvil, deployed):
     from verifier import ValidatorPinnedTrust, ValidatorSet
     from verifier.errors import InvalidAnchorProof
 
-    with pytest.raises(InvalidAnchorProof, match="validators file is for chain 1, the trust source for chain"):
+    with pytest.raises(
+        InvalidAnchorProof, match="validators file is for chain 1, the trust source for chain"
+    ):
         ValidatorPinnedTrust(_offline_bundle_without_anchors(anvil, deployed), ValidatorSet(1, (OUTSIDER,)))
 
 
 OUTSIDER = "0x" + "11" * 20
 
 
-def test_cli_validator_mode_accepts_sealed_and_refuses_operator_signed(anvil, deployed, carried, sealed_carried, tmp_path):
+def test_cli_validator_mode_accepts_sealed_and_refuses_operator_signed(
+    anvil, deployed, carried, sealed_carried, tmp_path
+):
     import json
     import subprocess
     import sys
@@ -392,21 +406,42 @@ def test_cli_validator_mode_accepts_sealed_and_refuses_operator_signed(anvil, de
         build_trust_bundle(
             chain_id=deployed.chain_id,
             contracts={k: v.lower() for k, v in deployed.manifest()["contracts"].items()},
-            block={"number": rpc.block_number, "hash": "0x" + bytes(block["hash"]).hex(),
-                   "timestamp": rpc.block_timestamp, "stateRoot": "0x" + bytes(block["stateRoot"]).hex()},
+            block={
+                "number": rpc.block_number,
+                "hash": "0x" + bytes(block["hash"]).hex(),
+                "timestamp": rpc.block_timestamp,
+                "stateRoot": "0x" + bytes(block["stateRoot"]).hex(),
+            },
             issuers=[rpc.issuer(1)],
             anchors=[],
         ),
         OPERATOR_KEY,
     )
     (tmp_path / "bundle.json").write_text(bundle if isinstance(bundle, str) else json.dumps(bundle))
-    (tmp_path / "v.json").write_text(json.dumps(
-        ValidatorSet(deployed.chain_id, tuple(eth_address(k) for k in DEV_VALIDATOR_KEYS)).to_json()))
+    (tmp_path / "v.json").write_text(
+        json.dumps(
+            ValidatorSet(deployed.chain_id, tuple(eth_address(k) for k in DEV_VALIDATOR_KEYS)).to_json()
+        )
+    )
     (tmp_path / "sealed.json").write_text(json.dumps(sealed_carried))
     (tmp_path / "signed.json").write_text(json.dumps(carried))
-    base = [sys.executable, "-m", "verifier._cli", "--bundle", str(tmp_path / "bundle.json"),
-            "--validators", str(tmp_path / "v.json"), "--at", AT, "--json"]
-    ok = subprocess.run([*base[:3], str(tmp_path / "sealed.json"), *base[3:]], capture_output=True, text=True, timeout=60)
+    base = [
+        sys.executable,
+        "-m",
+        "verifier._cli",
+        "--bundle",
+        str(tmp_path / "bundle.json"),
+        "--validators",
+        str(tmp_path / "v.json"),
+        "--at",
+        AT,
+        "--json",
+    ]
+    ok = subprocess.run(
+        [*base[:3], str(tmp_path / "sealed.json"), *base[3:]], capture_output=True, text=True, timeout=60
+    )
     assert ok.returncode == 0, ok.stderr + ok.stdout
-    no = subprocess.run([*base[:3], str(tmp_path / "signed.json"), *base[3:]], capture_output=True, text=True, timeout=60)
+    no = subprocess.run(
+        [*base[:3], str(tmp_path / "signed.json"), *base[3:]], capture_output=True, text=True, timeout=60
+    )
     assert no.returncode == 1 and "not sealed by the pinned validators" in no.stdout

@@ -111,9 +111,13 @@ def test_malformed_input_is_a_format_failure_with_a_clear_message(files, tmp_pat
     elif case == "duplicate-key":
         f.write_text(json.dumps(good, ensure_ascii=False)[:-1] + ', "id": "urn:uuid:x"}', encoding="utf-8")
     elif case == "nan":
-        f.write_text(json.dumps(good, ensure_ascii=False).replace('"recordCount": 8760000', '"recordCount": NaN'))
+        f.write_text(
+            json.dumps(good, ensure_ascii=False).replace('"recordCount": 8760000', '"recordCount": NaN')
+        )
     elif case == "not-utf8":
-        f.write_bytes(json.dumps(good, ensure_ascii=False).encode("utf-8").replace("广".encode(), b"\xff\xfe", 1))
+        f.write_bytes(
+            json.dumps(good, ensure_ascii=False).encode("utf-8").replace("广".encode(), b"\xff\xfe", 1)
+        )
     elif case == "not-object":
         f.write_text("[1, 2, 3]")
     elif case == "wrong-types":
@@ -171,7 +175,9 @@ def test_a_50_mb_file_is_a_format_failure(files, tmp_path):
         f.write(b'{"padding": "')
         f.write(b"x" * (50 * 1024 * 1024))
         f.write(b'"}')
-    proc = run(str(big), str(d / "creds" / "c0.json"), "--bundle", str(d / "bundle.json"), "--at", AT, "--json")
+    proc = run(
+        str(big), str(d / "creds" / "c0.json"), "--bundle", str(d / "bundle.json"), "--at", AT, "--json"
+    )
     results = [json.loads(x) for x in proc.stdout.decode().splitlines()]
     assert proc.returncode == 1 and [r["valid"] for r in results] == [False, True]
     assert "larger than 10 MB" in results[0]["checks"][0]["reason"]
@@ -270,6 +276,8 @@ def test_jobs_give_the_same_output_in_the_same_order_as_one_process(files, tmp_p
 
 def test_jobs_refuse_an_online_trust_source(files):
     d, _ = files
-    proc = run(str(d / "creds"), "--rpc", "http://127.0.0.1:9", "--deployment", str(d / "bundle.json"), "--jobs", "2")
+    proc = run(
+        str(d / "creds"), "--rpc", "http://127.0.0.1:9", "--deployment", str(d / "bundle.json"), "--jobs", "2"
+    )
     assert proc.returncode == 2
     assert b"--jobs needs an offline trust source" in proc.stderr

@@ -82,28 +82,75 @@ def test_const_is_type_strict_like_jsonschema():
 
 _OBJECT_SCHEMAS = [
     # every key required: the key count stands in for additionalProperties
-    {"type": "object", "required": ["a", "b"], "properties": {"a": {"type": "string"}, "b": {"type": "integer"}},
-     "additionalProperties": False},
+    {
+        "type": "object",
+        "required": ["a", "b"],
+        "properties": {"a": {"type": "string"}, "b": {"type": "integer"}},
+        "additionalProperties": False,
+    },
     # one optional key, counted when present
-    {"type": "object", "required": ["a"], "properties": {"a": {"type": "string"}, "o": {"type": "string"}},
-     "additionalProperties": False},
+    {
+        "type": "object",
+        "required": ["a"],
+        "properties": {"a": {"type": "string"}, "o": {"type": "string"}},
+        "additionalProperties": False,
+    },
     # required members that accept null keep their presence test (a missing key must not read as null)
-    {"type": "object", "required": ["n", "any"], "properties": {"n": {"const": None}, "any": {}},
-     "additionalProperties": False},
-    {"type": "object", "required": ["e"], "properties": {"e": {"enum": [None, "x"]}}, "additionalProperties": False},
+    {
+        "type": "object",
+        "required": ["n", "any"],
+        "properties": {"n": {"const": None}, "any": {}},
+        "additionalProperties": False,
+    },
+    {
+        "type": "object",
+        "required": ["e"],
+        "properties": {"e": {"enum": [None, "x"]}},
+        "additionalProperties": False,
+    },
     # a required key that is not a property can never be valid with additionalProperties false
-    {"type": "object", "required": ["a", "z"], "properties": {"a": {"type": "string"}}, "additionalProperties": False},
+    {
+        "type": "object",
+        "required": ["a", "z"],
+        "properties": {"a": {"type": "string"}},
+        "additionalProperties": False,
+    },
     # required without a known object type: the presence test stays guarded
     {"required": ["a"], "properties": {"a": {"type": "string"}}, "additionalProperties": False},
     # a $ref'd member schema refusing null
-    {"$defs": {"s": {"type": "string"}}, "type": "object", "required": ["r"], "properties": {"r": {"$ref": "#/$defs/s"}},
-     "additionalProperties": False},
+    {
+        "$defs": {"s": {"type": "string"}},
+        "type": "object",
+        "required": ["r"],
+        "properties": {"r": {"$ref": "#/$defs/s"}},
+        "additionalProperties": False,
+    },
 ]
 _OBJECT_INSTANCES = [
-    {}, {"a": "x"}, {"a": "x", "b": 1}, {"b": 1, "c": 2}, {"a": "x", "c": 2}, {"a": None, "b": 1},
-    {"a": "x", "b": 1, "c": 2}, {"a": "x", "o": "y"}, {"a": "x", "o": None}, {"o": "y", "c": 1},
-    {"n": None, "any": 1}, {"any": 1, "x": None}, {"n": None, "any": None}, {"n": None}, {"e": None}, {"x": None},
-    {"e": "x"}, {"a": "x", "z": 1}, {"r": "s"}, {"r": None}, {"q": "s"}, [], "a", None,
+    {},
+    {"a": "x"},
+    {"a": "x", "b": 1},
+    {"b": 1, "c": 2},
+    {"a": "x", "c": 2},
+    {"a": None, "b": 1},
+    {"a": "x", "b": 1, "c": 2},
+    {"a": "x", "o": "y"},
+    {"a": "x", "o": None},
+    {"o": "y", "c": 1},
+    {"n": None, "any": 1},
+    {"any": 1, "x": None},
+    {"n": None, "any": None},
+    {"n": None},
+    {"e": None},
+    {"x": None},
+    {"e": "x"},
+    {"a": "x", "z": 1},
+    {"r": "s"},
+    {"r": None},
+    {"q": "s"},
+    [],
+    "a",
+    None,
 ]
 
 

@@ -110,7 +110,9 @@ def test_salts_derived_from_a_seed_are_reproducible_and_distinct():
     assert len(set(salts.values())) == len(salts)
     assert salts_from_seed(stored, bytes(31) + b"\x01") != salts
     again, digests_again = salt_and_digest(doc, hashlib.sha256, seed=seed)
-    assert again == salts and target_hash_of(hashlib.sha256, digests_again) == target_hash_of(hashlib.sha256, digests)
+    assert again == salts and target_hash_of(hashlib.sha256, digests_again) == target_hash_of(
+        hashlib.sha256, digests
+    )
     fresh, _ = salt_and_digest(doc, hashlib.sha256)
     assert fresh.keys() == salts.keys() and fresh != salts
     with pytest.raises(ValueError, match="32 bytes"):
@@ -162,7 +164,9 @@ def test_every_fast_path_equals_the_reference_target_hash():
         )
         assert seeded_target_hash(doc, h, seed) == reference
         assert seeded_target_hash(doc, h, seed, schema_valid=True) == reference
-        assert seeded_target_hash_of_parts(jcs(envelope_of(doc)), doc["credentialSubject"], h, seed) == reference
+        assert (
+            seeded_target_hash_of_parts(jcs(envelope_of(doc)), doc["credentialSubject"], h, seed) == reference
+        )
         assert target_hash_of(h, salt_and_digest(doc, h, seed=seed)[1]) == reference
         assert recompute_target_hash(doc, salts, {}, h) == reference
         salt_hexes: list = []
@@ -170,8 +174,10 @@ def test_every_fast_path_equals_the_reference_target_hash():
         walk_document(doc, salts.get, frozenset(), salt_hexes, tails)
         assert target_hash_of(h, digests_from_walk(salt_hexes, tails, h)) == reference
         # A change of one leaf's path (same salt, same value) changes the reference value.
-        moved = [(("/credentialSubject/x" if p == "/credentialSubject/address" else p), d)
-                 for p, d in ((p, leaf_digest(h, _b(salts[p]), p, v)) for p, v in leaves_of(doc))]
+        moved = [
+            (("/credentialSubject/x" if p == "/credentialSubject/address" else p), d)
+            for p, d in ((p, leaf_digest(h, _b(salts[p]), p, v)) for p, v in leaves_of(doc))
+        ]
         assert reference_target_hash(h, moved) != reference
     assert hashlib.sha256 is SUITE_HASHES["secp256k1"]
 
@@ -217,8 +223,13 @@ def test_format_md_bundle_example_has_the_members_the_exporter_writes():
     w.issue(issuer, [w.document(issuer) for _ in range(2)])
     data = w.bundle(signed=False)
     key_members = set(data["issuers"][0]["keys"][0])
-    assert set(re.findall(r'"(\w+)":', issuers)) - {"issuers", "keys"} - key_members == set(data["issuers"][0]) - {"keys"}
+    assert set(re.findall(r'"(\w+)":', issuers)) - {"issuers", "keys"} - key_members == set(
+        data["issuers"][0]
+    ) - {"keys"}
     assert key_members <= set(re.findall(r'"(\w+)":', issuers))
     assert set(re.findall(r'"(\w+)":', anchors)) - {"anchors"} == set(data["anchors"][0])
     assert set(re.findall(r'"(\w+)":', example[: example.index('"issuers"')])) - {"contracts", "block"} >= {
-        "type", "version", "chainId"}
+        "type",
+        "version",
+        "chainId",
+    }

@@ -14,7 +14,17 @@ from verifier.errors import StaleEvidence
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("90s", 90), ("30m", 1800), ("1h", 3600), ("24h", 86400), ("7d", 604800), ("2w", 1209600), ("none", None), ("NONE", None)]
+    ("text", "seconds"),
+    [
+        ("90s", 90),
+        ("30m", 1800),
+        ("1h", 3600),
+        ("24h", 86400),
+        ("7d", 604800),
+        ("2w", 1209600),
+        ("none", None),
+        ("NONE", None),
+    ],
 )
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
@@ -29,7 +39,9 @@ def test_bad_durations_are_refused(text):
 def test_check_fresh_boundary():
     at = datetime.fromtimestamp(T_BUNDLE + 3600, UTC)
     check_fresh(T_BUNDLE, 3600, at)  # exactly the maximum age: fresh
-    with pytest.raises(StaleEvidence, match=r"as of 2026-01-09T23:06:40Z, 1 hour before .* older than the maximum age 59m"):
+    with pytest.raises(
+        StaleEvidence, match=r"as of 2026-01-09T23:06:40Z, 1 hour before .* older than the maximum age 59m"
+    ):
         check_fresh(T_BUNDLE, 3540, at, what="evidence")
     check_fresh(0, None, at)  # no limit
 
@@ -46,12 +58,24 @@ def test_stale_bundle_is_refused_by_default(files):  # noqa: F811
 
 def test_max_age_allows_and_tightens(files):  # noqa: F811
     d, _ = files
-    ok = run(str(d / "creds"), "--bundle", str(d / "old-bundle.json"), "--at", AT, "--max-age", "200d", "--json")
+    ok = run(
+        str(d / "creds"), "--bundle", str(d / "old-bundle.json"), "--at", AT, "--max-age", "200d", "--json"
+    )
     assert ok.returncode == 0, ok.stderr.decode()
-    assert {json.loads(x)["evidenceAsOf"] for x in ok.stdout.decode().splitlines()} == {"2026-01-09T23:06:40Z"}
-    assert run(str(d / "creds"), "--bundle", str(d / "old-bundle.json"), "--at", AT, "--max-age", "none").returncode == 0
+    assert {json.loads(x)["evidenceAsOf"] for x in ok.stdout.decode().splitlines()} == {
+        "2026-01-09T23:06:40Z"
+    }
+    assert (
+        run(
+            str(d / "creds"), "--bundle", str(d / "old-bundle.json"), "--at", AT, "--max-age", "none"
+        ).returncode
+        == 0
+    )
     tight = run(str(d / "creds"), "--bundle", str(d / "bundle.json"), "--at", AT, "--max-age", "30m")
-    assert tight.returncode == 2 and "1 hour before the verification time, older than the maximum age 30m" in tight.stderr.decode()
+    assert (
+        tight.returncode == 2
+        and "1 hour before the verification time, older than the maximum age 30m" in tight.stderr.decode()
+    )
 
 
 def test_bad_max_age_is_a_usage_error(files):  # noqa: F811
@@ -63,7 +87,23 @@ def test_bad_max_age_is_a_usage_error(files):  # noqa: F811
 def test_bad_validators_file_is_a_usage_error(files, tmp_path):  # noqa: F811
     d, _ = files
     (tmp_path / "v.json").write_text('{"type": "certledger-validators", "version": 9}')
-    proc = run(str(d / "creds"), "--bundle", str(d / "bundle.json"), "--at", AT, "--validators", str(tmp_path / "v.json"))
+    proc = run(
+        str(d / "creds"),
+        "--bundle",
+        str(d / "bundle.json"),
+        "--at",
+        AT,
+        "--validators",
+        str(tmp_path / "v.json"),
+    )
     assert proc.returncode == 2 and "validators file version 9 is not supported" in proc.stderr.decode()
-    proc = run(str(d / "creds"), "--bundle", str(d / "bundle.json"), "--at", AT, "--validators", str(tmp_path / "no.json"))
+    proc = run(
+        str(d / "creds"),
+        "--bundle",
+        str(d / "bundle.json"),
+        "--at",
+        AT,
+        "--validators",
+        str(tmp_path / "no.json"),
+    )
     assert proc.returncode == 2 and "cannot read the validators file" in proc.stderr.decode()

@@ -71,17 +71,26 @@ def _private_verifier_imports(source: str) -> list[str]:
                 modules += [f"verifier.{alias.name}" for alias in node.names]
         else:
             continue
-        found += [m for m in modules
-                  if m.split(".")[0] == "verifier" and any(part.startswith("_") for part in m.split(".")[1:])]
+        found += [
+            m
+            for m in modules
+            if m.split(".")[0] == "verifier" and any(part.startswith("_") for part in m.split(".")[1:])
+        ]
     return found
 
 
 def test_the_scan_finds_every_form_of_private_import():
-    source = ("import verifier._holder\nfrom verifier._internal.merkle import leaf_hash\n"
-              "from verifier import _schema, verify\ndef f():\n    from verifier._jsonio import loads_strict\n"
-              "from verifier import issuance\nfrom verifier.issuance import leaf_hash\nimport verifier\n")
+    source = (
+        "import verifier._holder\nfrom verifier._internal.merkle import leaf_hash\n"
+        "from verifier import _schema, verify\ndef f():\n    from verifier._jsonio import loads_strict\n"
+        "from verifier import issuance\nfrom verifier.issuance import leaf_hash\nimport verifier\n"
+    )
     assert set(_private_verifier_imports(source)) == {
-        "verifier._holder", "verifier._internal.merkle", "verifier._schema", "verifier._jsonio"}
+        "verifier._holder",
+        "verifier._internal.merkle",
+        "verifier._schema",
+        "verifier._jsonio",
+    }
 
 
 def test_the_service_uses_only_the_verifiers_public_api():

@@ -6,6 +6,7 @@ seals; and every way a proof is refused."""
 from __future__ import annotations
 
 import copy
+from datetime import UTC
 
 import pytest
 from eth_account import Account
@@ -30,11 +31,17 @@ GOV, HOLDER, BANK_A, BANK_B = DEV_KEYS[0], DEV_KEYS[1], DEV_KEYS[2], DEV_KEYS[3]
 FAR = 2**63 - 1
 ISSUER = "did:certledger:31337:issuer:3"
 NAMES = {Account.from_key(BANK_A).address.lower(): "示例银行"}
-TYPES = {"Pledge": [
-    {"name": "assetKey", "type": "bytes32"}, {"name": "rank", "type": "uint8"},
-    {"name": "holder", "type": "address"}, {"name": "lender", "type": "address"},
-    {"name": "loanRef", "type": "bytes32"}, {"name": "nonce", "type": "uint32"},
-    {"name": "deadline", "type": "uint64"}]}
+TYPES = {
+    "Pledge": [
+        {"name": "assetKey", "type": "bytes32"},
+        {"name": "rank", "type": "uint8"},
+        {"name": "holder", "type": "address"},
+        {"name": "lender", "type": "address"},
+        {"name": "loanRef", "type": "bytes32"},
+        {"name": "nonce", "type": "uint32"},
+        {"name": "deadline", "type": "uint64"},
+    ]
+}
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +53,21 @@ def world(chain, tmp_path_factory):
 
 def _pledge(chain, reg, key, lender, loan: str, rank=1):
     a = reg.functions.assetOf(key).call()
-    domain = {"name": "certledger-pledges", "version": "1", "chainId": chain.w3.eth.chain_id,
-              "verifyingContract": reg.address}
-    msg = {"assetKey": key, "rank": rank, "holder": a[0], "lender": Account.from_key(lender).address,
-           "loanRef": loan_ref_bytes(loan), "nonce": a[6], "deadline": FAR}
+    domain = {
+        "name": "certledger-pledges",
+        "version": "1",
+        "chainId": chain.w3.eth.chain_id,
+        "verifyingContract": reg.address,
+    }
+    msg = {
+        "assetKey": key,
+        "rank": rank,
+        "holder": a[0],
+        "lender": Account.from_key(lender).address,
+        "loanRef": loan_ref_bytes(loan),
+        "nonce": a[6],
+        "deadline": FAR,
+    }
     sigs = [bytes(Account.sign_typed_data(k, domain, TYPES, msg).signature) for k in (HOLDER, lender)]
     return chain.transact(reg.functions.pledge(key, rank, msg["lender"], msg["loanRef"], FAR, *sigs), GOV)
 
@@ -65,16 +83,23 @@ def _bundle_trust(chain, dep):
     bundle = build_trust_bundle(
         chain_id=dep.chain_id,
         contracts={k: v.lower() for k, v in dep.contracts.items()},
-        block={"number": block["number"], "hash": "0x" + bytes(block["hash"]).hex(),
-               "timestamp": block["timestamp"], "stateRoot": "0x" + bytes(block["stateRoot"]).hex()},
-        issuers=[], anchors=[])
+        block={
+            "number": block["number"],
+            "hash": "0x" + bytes(block["hash"]).hex(),
+            "timestamp": block["timestamp"],
+            "stateRoot": "0x" + bytes(block["stateRoot"]).hex(),
+        },
+        issuers=[],
+        anchors=[],
+    )
     return TrustBundle.load(sign_trust_bundle(bundle, OPERATOR_KEY), operators=[eth_address(OPERATOR_KEY)])
 
 
 def _prove(chain, dep, key, trust=None, **kw):
     proof = fetch_pledge_proof(chain.w3, dep.pledge_registry, key, OPERATOR_KEY, **kw)
-    return verify_pledge_proof(proof, key=key, pledge_registry=dep.pledge_registry.lower(),
-                               trust=trust or _bundle_trust(chain, dep))
+    return verify_pledge_proof(
+        proof, key=key, pledge_registry=dep.pledge_registry.lower(), trust=trust or _bundle_trust(chain, dep)
+    )
 
 
 def test_asset_key_is_keccak_of_issuer_slash_asset_id():
@@ -90,8 +115,9 @@ def test_not_pledged_then_pledged_then_released(world):
     day = chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"]
     state = _prove(chain, dep, key)
     assert state.pledged and state.pledges[0].since == day
-    from datetime import datetime, timezone
-    when = datetime.fromtimestamp(day, timezone.utc).strftime("%Y-%m-%d")
+    from datetime import datetime
+
+    when = datetime.fromtimestamp(day, UTC).strftime("%Y-%m-%d")
     assert state.describe(NAMES) == f"pledged to 示例银行 since {when}, loan ref GZ-LOAN-2026-001"
     assert state.registration_no == reg.functions.assetOf(key).call()[1]
     chain.transact(reg.functions.release(key, 1, b""), BANK_A)
@@ -122,7 +148,9 @@ def test_validator_sealed_header(world):
     key = _register(chain, reg, "DA-SEALED")
     _pledge(chain, reg, key, BANK_A, "L-S")
     inner = _bundle_trust(chain, dep)
-    trust = ValidatorPinnedTrust(inner, ValidatorSet(dep.chain_id, tuple(eth_address(k) for k in DEV_VALIDATOR_KEYS)))
+    trust = ValidatorPinnedTrust(
+        inner, ValidatorSet(dep.chain_id, tuple(eth_address(k) for k in DEV_VALIDATOR_KEYS))
+    )
     proof = fetch_pledge_proof(chain.w3, dep.pledge_registry, key, None, validator_keys=DEV_VALIDATOR_KEYS)
     state = verify_pledge_proof(proof, key=key, pledge_registry=dep.pledge_registry.lower(), trust=trust)
     assert state.pledged
@@ -144,12 +172,24 @@ def test_refusals(world):
     good = fetch_pledge_proof(chain.w3, dep.pledge_registry, key, OPERATOR_KEY)
     addr = dep.pledge_registry.lower()
     cases = []
-    p = copy.deepcopy(good); p["storageProofs"][1][-1] = _flip(p["storageProofs"][1][-1]); cases.append((p, "storage proof 1"))
-    p = copy.deepcopy(good); p["accountProof"][-1] = _flip(p["accountProof"][-1]); cases.append((p, "account proof"))
-    p = copy.deepcopy(good); p["storageProofs"] = p["storageProofs"][:1]; cases.append((p, "active pledge"))
-    p = copy.deepcopy(good); p["storageProofs"] = p["storageProofs"][:2]; cases.append((p, "two slots per rank"))
-    p = copy.deepcopy(good); del p["headerSignature"]; cases.append((p, "headerSignature is missing"))
-    p = copy.deepcopy(good); p["blockHeader"] = "nothex"; cases.append((p, "0x-hex"))
+    p = copy.deepcopy(good)
+    p["storageProofs"][1][-1] = _flip(p["storageProofs"][1][-1])
+    cases.append((p, "storage proof 1"))
+    p = copy.deepcopy(good)
+    p["accountProof"][-1] = _flip(p["accountProof"][-1])
+    cases.append((p, "account proof"))
+    p = copy.deepcopy(good)
+    p["storageProofs"] = p["storageProofs"][:1]
+    cases.append((p, "active pledge"))
+    p = copy.deepcopy(good)
+    p["storageProofs"] = p["storageProofs"][:2]
+    cases.append((p, "two slots per rank"))
+    p = copy.deepcopy(good)
+    del p["headerSignature"]
+    cases.append((p, "headerSignature is missing"))
+    p = copy.deepcopy(good)
+    p["blockHeader"] = "nothex"
+    cases.append((p, "0x-hex"))
     other = fetch_pledge_proof(chain.w3, dep.pledge_registry, key, b"\x43" * 32)
     cases.append((other, "not a trusted operator"))
     for proof, message in cases:
@@ -181,7 +221,9 @@ def test_the_pledge_check_of_a_data_asset_certificate(world):
     assert got.status == "passed" and "not pledged" in got.reason, got
     _pledge(chain, reg, key, BANK_A, "LOAN-7")
     got = check()
-    assert got.status == "passed" and "pledged to 示例银行" in got.reason and "loan ref LOAN-7" in got.reason, got
+    assert (
+        got.status == "passed" and "pledged to 示例银行" in got.reason and "loan ref LOAN-7" in got.reason
+    ), got
     chain.transact(reg.functions.openDispute(key, b"\2" * 32), GOV)
     got = check()
     assert got.status == "failed" and "under dispute" in got.reason, got
@@ -192,8 +234,12 @@ def test_the_pledge_check_of_a_data_asset_certificate(world):
     bad["accountProof"] = bad["accountProof"][:1]
     assert check(proof=bad).status == "failed"
     other = {"issuer": {"id": ISSUER}, "credentialSubject": {"assetId": "DA-NOT-REGISTERED"}}
-    got = check(c=other, proof=fetch_pledge_proof(chain.w3, dep.pledge_registry, asset_key(ISSUER, "DA-NOT-REGISTERED"),
-                                                 OPERATOR_KEY))
+    got = check(
+        c=other,
+        proof=fetch_pledge_proof(
+            chain.w3, dep.pledge_registry, asset_key(ISSUER, "DA-NOT-REGISTERED"), OPERATOR_KEY
+        ),
+    )
     assert got.status == "failed" and "not registered" in got.reason
 
 
@@ -225,23 +271,52 @@ def test_cli_pledge_online_and_offline(world, tmp_path):
     (tmp_path / "d.json").write_text(json.dumps(dep.to_json()))
     (tmp_path / "lenders.json").write_text(json.dumps(NAMES, ensure_ascii=False))
     rpc = chain.rpc_url
-    code, out, proc = _cli("c.json", "--rpc", rpc, "--deployment", "d.json", "--pledge", "--lenders", "lenders.json",
-                           "--json", cwd=tmp_path)
+    code, out, proc = _cli(
+        "c.json",
+        "--rpc",
+        rpc,
+        "--deployment",
+        "d.json",
+        "--pledge",
+        "--lenders",
+        "lenders.json",
+        "--json",
+        cwd=tmp_path,
+    )
     checks = {c["name"]: c for c in out["checks"]}
     assert checks["pledge"]["status"] == "passed" and "pledged to 示例银行" in checks["pledge"]["reason"], out
     assert "loan ref CLI-LOAN" in checks["pledge"]["reason"]
     # offline: the registry's operator-signed bundle names the pledge registry; the proof is a file
     trust = _bundle_trust(chain, dep)
     bundle = build_trust_bundle(
-        chain_id=dep.chain_id, contracts={k: v.lower() for k, v in dep.contracts.items()},
-        block={"number": trust.block_number, "hash": "0x" + bytes(chain.w3.eth.get_block(trust.block_number)["hash"]).hex(),
-               "timestamp": trust.block_timestamp,
-               "stateRoot": "0x" + bytes(chain.w3.eth.get_block(trust.block_number)["stateRoot"]).hex()},
-        issuers=[], anchors=[])
+        chain_id=dep.chain_id,
+        contracts={k: v.lower() for k, v in dep.contracts.items()},
+        block={
+            "number": trust.block_number,
+            "hash": "0x" + bytes(chain.w3.eth.get_block(trust.block_number)["hash"]).hex(),
+            "timestamp": trust.block_timestamp,
+            "stateRoot": "0x" + bytes(chain.w3.eth.get_block(trust.block_number)["stateRoot"]).hex(),
+        },
+        issuers=[],
+        anchors=[],
+    )
     (tmp_path / "b.json").write_text(json.dumps(sign_trust_bundle(bundle, OPERATOR_KEY)))
-    (tmp_path / "p.json").write_text(json.dumps(fetch_pledge_proof(chain.w3, dep.pledge_registry, key, OPERATOR_KEY)))
-    code, out, proc = _cli("c.json", "--bundle", "b.json", "--operator", eth_address(OPERATOR_KEY),
-                           "--pledge-proof", "p.json", "--json", "--max-age", "none", cwd=tmp_path)
+    (tmp_path / "p.json").write_text(
+        json.dumps(fetch_pledge_proof(chain.w3, dep.pledge_registry, key, OPERATOR_KEY))
+    )
+    code, out, proc = _cli(
+        "c.json",
+        "--bundle",
+        "b.json",
+        "--operator",
+        eth_address(OPERATOR_KEY),
+        "--pledge-proof",
+        "p.json",
+        "--json",
+        "--max-age",
+        "none",
+        cwd=tmp_path,
+    )
     checks = {c["name"]: c for c in out["checks"]}
     assert checks["pledge"]["status"] == "passed" and "loan ref CLI-LOAN" in checks["pledge"]["reason"], out
     # bad input: one line, exit 2

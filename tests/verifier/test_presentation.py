@@ -31,15 +31,30 @@ def bound():
             subject = {"id": holder.holder_id, **subject}
         return w.document(issuer, type_name, subject=subject)
 
-    certs = w.issue(issuer, [doc("DataAssetCertificate", key), doc("DataAssetCertificate", sm2_key),
-                             doc("DataAssetCertificate", None)])
+    certs = w.issue(
+        issuer,
+        [
+            doc("DataAssetCertificate", key),
+            doc("DataAssetCertificate", sm2_key),
+            doc("DataAssetCertificate", None),
+        ],
+    )
     licence = w.issue(issuer, [doc("BusinessLicence", key)])[0]
-    return {"verifier": Verifier(trust=w.trust()), "key": key, "sm2": sm2_key, "cert": certs[0],
-            "sm2_cert": certs[1], "unbound": certs[2], "licence": licence}
+    return {
+        "verifier": Verifier(trust=w.trust()),
+        "key": key,
+        "sm2": sm2_key,
+        "cert": certs[0],
+        "sm2_cert": certs[1],
+        "unbound": certs[2],
+        "licence": licence,
+    }
 
 
 def _request(**kw):
-    return PresentationRequest.new(kw.pop("audience", BANK_USCC), kw.pop("purpose", "loan assessment"), at=NOW, **kw)
+    return PresentationRequest.new(
+        kw.pop("audience", BANK_USCC), kw.pop("purpose", "loan assessment"), at=NOW, **kw
+    )
 
 
 def _verify(b, presentation, request, at=NOW):
@@ -77,8 +92,11 @@ def test_a_presentation_made_for_another_bank_is_refused(bound):
     other_bank = make_uscc(__import__("random").Random(3))
     presentation = present(_request(audience=other_bank), [bound["cert"]], bound["key"], at=NOW)
     mine = _request()
-    result = _verify(bound, presentation, PresentationRequest(presentation["proof"]["challenge"], mine.audience,
-                                                              mine.purpose, mine.expires))
+    result = _verify(
+        bound,
+        presentation,
+        PresentationRequest(presentation["proof"]["challenge"], mine.audience, mine.purpose, mine.expires),
+    )
     assert not result.valid and "another relying party" in _holder(result).reason
 
 
@@ -96,7 +114,9 @@ def test_a_copy_presented_without_the_holder_key_is_refused(bound):
     thief = HolderKey.generate()
     with pytest.raises(InvalidPresentation, match="names another holder key"):
         present(request, [bound["cert"]], thief)
-    forged = present(request, [redact(bound["cert"], ["/credentialSubject/holderName"])], bound["key"], at=NOW)
+    forged = present(
+        request, [redact(bound["cert"], ["/credentialSubject/holderName"])], bound["key"], at=NOW
+    )
     forged["holder"] = forged["proof"]["verificationMethod"] = thief.holder_id
     result = _verify(bound, forged, request)
     assert not result.valid and _holder(result).status == "failed"
@@ -135,28 +155,42 @@ def test_the_requested_credential_types_are_enforced(bound):
     assert not result.valid and "you asked for DataAssetCertificate" in _holder(result).reason
 
 
-@pytest.mark.parametrize("field,value", [
-    ("proofValue", None), ("created", "2026-06-01T00:00:01Z"), ("challenge", "0x" + "00" * 16),
-    ("domain", BANK_USCC[:-1] + "0"), ("purpose", "other"), ("expires", "2030-01-01T00:00:00Z"),
-    ("verificationMethod", "urn:certledger:holder:secp256k1:0x02" + "11" * 32),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("proofValue", None),
+        ("created", "2026-06-01T00:00:01Z"),
+        ("challenge", "0x" + "00" * 16),
+        ("domain", BANK_USCC[:-1] + "0"),
+        ("purpose", "other"),
+        ("expires", "2030-01-01T00:00:00Z"),
+        ("verificationMethod", "urn:certledger:holder:secp256k1:0x02" + "11" * 32),
+    ],
+)
 def test_every_single_field_change_to_the_proof_is_refused(bound, field, value):
     request = _request()
     presentation = present(request, [bound["cert"]], bound["key"], at=NOW)
     proof = presentation["proof"]
     if value is None:  # flip one byte of the signature
-        value = proof["proofValue"][:10] + ("0" if proof["proofValue"][10] != "0" else "1") + proof["proofValue"][11:]
+        value = (
+            proof["proofValue"][:10]
+            + ("0" if proof["proofValue"][10] != "0" else "1")
+            + proof["proofValue"][11:]
+        )
     proof[field] = value
     assert _holder(_verify(bound, presentation, request)).status == "failed"
 
 
-@pytest.mark.parametrize("mutate,message", [
-    (lambda p: p.update(type=["VerifiableCredential"]), "VerifiablePresentation"),
-    (lambda p: p.update(holder="did:example:1"), "holder key"),
-    (lambda p: p["proof"].update(type="Ed25519Signature2020"), "CertledgerHolderProof2026"),
-    (lambda p: p["proof"].update(extra=1), "unknown member 'extra'"),
-    (lambda p: p.update(verifiableCredential=[]), "holds no credential"),
-])
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda p: p.update(type=["VerifiableCredential"]), "VerifiablePresentation"),
+        (lambda p: p.update(holder="did:example:1"), "holder key"),
+        (lambda p: p["proof"].update(type="Ed25519Signature2020"), "CertledgerHolderProof2026"),
+        (lambda p: p["proof"].update(extra=1), "unknown member 'extra'"),
+        (lambda p: p.update(verifiableCredential=[]), "holds no credential"),
+    ],
+)
 def test_a_malformed_presentation_is_refused_with_its_reason(bound, mutate, message):
     request = _request()
     presentation = copy.deepcopy(present(request, [bound["cert"]], bound["key"], at=NOW))
@@ -165,14 +199,17 @@ def test_a_malformed_presentation_is_refused_with_its_reason(bound, mutate, mess
         _verify(bound, presentation, request)
 
 
-@pytest.mark.parametrize("mutate,message", [
-    (lambda r: r.update(nonce="0x1234"), "nonce"),
-    (lambda r: r.update(audience="91440101MA5BANK000"), "audience"),
-    (lambda r: r.update(purpose=""), "purpose"),
-    (lambda r: r.update(expires="tomorrow"), "expires"),
-    (lambda r: r.update(extra=True), "no member 'extra'"),
-    (lambda r: r.update(type="Other"), "CertledgerPresentationRequest"),
-])
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda r: r.update(nonce="0x1234"), "nonce"),
+        (lambda r: r.update(audience="91440101MA5BANK000"), "audience"),
+        (lambda r: r.update(purpose=""), "purpose"),
+        (lambda r: r.update(expires="tomorrow"), "expires"),
+        (lambda r: r.update(extra=True), "no member 'extra'"),
+        (lambda r: r.update(type="Other"), "CertledgerPresentationRequest"),
+    ],
+)
 def test_a_malformed_request_is_refused_with_its_reason(mutate, message):
     data = _request().to_json()
     mutate(data)
@@ -200,7 +237,7 @@ def test_the_worked_example_in_format_md():
     from verifier._presentation import _statement
 
     text = Path(__file__).resolve().parents[2].joinpath("docs", "FORMAT.md").read_text(encoding="utf-8")
-    section = text[text.index("**Worked example** (checked by `tests/verifier/test_presentation.py`)"):]
+    section = text[text.index("**Worked example** (checked by `tests/verifier/test_presentation.py`)") :]
 
     def value(label: str) -> str:
         return re.search(label + r"\s*`?=?\s*`?([^`\s]+)", section).group(1)
@@ -209,11 +246,19 @@ def test_the_worked_example_in_format_md():
     assert key.holder_id == value("holder id")
     credential = {"id": "urn:uuid:00000000-0000-4000-8000-000000000000"}
     assert "0x" + hashlib.sha256(jcs(credential)).hexdigest() == value("its hash")
-    proof = {"challenge": value("challenge"), "domain": value("domain"), "purpose": value("purpose"),
-             "created": value("created"), "expires": value("expires")}
+    proof = {
+        "challenge": value("challenge"),
+        "domain": value("domain"),
+        "purpose": value("purpose"),
+        "created": value("created"),
+        "expires": value("expires"),
+    }
     statement = re.search(r"statement = (\{.*\})", section).group(1)
-    expected = {"holder": key.holder_id, **proof,
-                "credentials": ["0x" + hashlib.sha256(jcs(credential)).hexdigest()]}
+    expected = {
+        "holder": key.holder_id,
+        **proof,
+        "credentials": ["0x" + hashlib.sha256(jcs(credential)).hexdigest()],
+    }
     assert jcs(expected).decode() == statement
     digest = _statement(key.holder_id, proof, [credential], "secp256k1")
     assert "0x" + digest.hex() == re.search(r"digest    = (0x[0-9a-f]+)", section).group(1)

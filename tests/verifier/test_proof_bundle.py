@@ -51,7 +51,9 @@ def _forged(anvil, deployed, copies, root, *, keys=VKEYS, changes=()) -> dict[st
     package = fetch_sealed_proof_package(
         anvil.w3, deployed.anchors.address, [(root, _leaf(c)) for c in copies], validator_keys=keys
     )
-    return sign_trust_bundle(attach_bundle_proofs(trust.data, package, validator_changes=changes), OPERATOR_KEY)
+    return sign_trust_bundle(
+        attach_bundle_proofs(trust.data, package, validator_changes=changes), OPERATOR_KEY
+    )
 
 
 def _verify_all(bundle: dict[str, Any], copies, pinned: ValidatorSet):
@@ -98,14 +100,19 @@ def test_a_header_sealed_by_strangers_is_refused(anvil, deployed, batch):
     copies, root = batch
     strangers = [bytes([0x51 + i]) * 32 for i in range(4)]
     bundle = _forged(anvil, deployed, copies, root, keys=strangers)
-    with pytest.raises(InvalidProofPackage, match="the trust bundle's proofPackage: blockHeader: validator set change "
-                       "at block [0-9]+: added 0x"):
+    with pytest.raises(
+        InvalidProofPackage,
+        match="the trust bundle's proofPackage: blockHeader: validator set change at block [0-9]+: added 0x",
+    ):
         _verify_all(bundle, copies, _pinned(deployed.chain_id))
     # listing the pinned validators but sealed by strangers
     header = bytes.fromhex(bundle["proofPackage"]["blockHeader"][2:])
     bundle["proofPackage"]["blockHeader"] = "0x" + _reseal(header, strangers, list(PINNED_ADDRS)).hex()
-    with pytest.raises(InvalidProofPackage, match="the trust bundle's proofPackage: blockHeader: committed seal 0 "
-                       "recovers to 0x[0-9a-f]{40}, which is not a pinned validator"):
+    with pytest.raises(
+        InvalidProofPackage,
+        match="the trust bundle's proofPackage: blockHeader: committed seal 0 "
+        "recovers to 0x[0-9a-f]{40}, which is not a pinned validator",
+    ):
         _verify_all(sign_trust_bundle(bundle, OPERATOR_KEY), copies, _pinned(deployed.chain_id))
 
 
@@ -125,17 +132,29 @@ def _mutations(package: dict[str, Any]) -> list[tuple[str, Any, str]]:
         ("chainId", lambda p: p.__setitem__("chainId", p["chainId"] + 1), "chainId:"),
         ("anchorRegistry", lambda p: p.__setitem__("anchorRegistry", "0x" + "12" * 20), "anchorRegistry:"),
         ("extra member", lambda p: p.__setitem__("note", "x"), "unknown member"),
-        ("accountProof node", lambda p: p["accountProof"].__setitem__(0, _flip(p["accountProof"][0], 40)),
-         "accountProof:"),
+        (
+            "accountProof node",
+            lambda p: p["accountProof"].__setitem__(0, _flip(p["accountProof"][0], 40)),
+            "accountProof:",
+        ),
         ("accountProof dropped", lambda p: p["accountProof"].pop(), "accountProof:"),
-        ("header seal byte", lambda p: p.__setitem__("blockHeader", _flip(p["blockHeader"], len(header) - 5)),
-         "blockHeader:"),
+        (
+            "header seal byte",
+            lambda p: p.__setitem__("blockHeader", _flip(p["blockHeader"], len(header) - 5)),
+            "blockHeader:",
+        ),
     ]
     for i in (3, 8, 11):  # stateRoot, number, timestamp: the seals no longer recover to the validators
+
         def change(p: dict[str, Any], i: int = i) -> None:
             f = list(rlp.decode(bytes.fromhex(p["blockHeader"][2:])))
-            f[i] = (int.from_bytes(f[i], "big") + 1).to_bytes(max(1, len(f[i])), "big") if i != 3 else b"\x99" * 32
+            f[i] = (
+                (int.from_bytes(f[i], "big") + 1).to_bytes(max(1, len(f[i])), "big")
+                if i != 3
+                else b"\x99" * 32
+            )
             p["blockHeader"] = "0x" + rlp.encode(f).hex()
+
         out.append((f"header field {i}", change, "blockHeader:"))
     assert len(fields) >= 15
     return out
@@ -165,8 +184,14 @@ def test_every_storage_node_of_the_bundles_package_is_needed(deployed, batch, fo
                 nodes.pop(i)
             else:
                 nodes[i] = _flip(nodes[i], len(nodes[i]) // 4)
-            _, results = _verify_all(sign_trust_bundle(bundle, OPERATOR_KEY), copies, _pinned(deployed.chain_id))
-            failed = [r for r in results if any("storageProof" in c.reason for c in r.checks if c.status == "failed")]
+            _, results = _verify_all(
+                sign_trust_bundle(bundle, OPERATOR_KEY), copies, _pinned(deployed.chain_id)
+            )
+            failed = [
+                r
+                for r in results
+                if any("storageProof" in c.reason for c in r.checks if c.status == "failed")
+            ]
             assert failed, (i, how)
             assert not any(r.valid for r in failed)
             assert [r.valid for r in results if r not in failed] == [
@@ -180,8 +205,11 @@ def test_malformed_bundle_members_are_refused(deployed, batch, forged):
         bundle = sign_trust_bundle({**forged, "proofPackage": value}, OPERATOR_KEY)
         with pytest.raises(MalformedBundle, match=match):
             _verify_all(bundle, copies, _pinned(deployed.chain_id))
-    for value, match in (("0x00", "validatorChanges must be a list"), (["00"], r"validatorChanges\[0\] is not 0x-hex"),
-                         (["0x"] * 257, "at most 256")):
+    for value, match in (
+        ("0x00", "validatorChanges must be a list"),
+        (["00"], r"validatorChanges\[0\] is not 0x-hex"),
+        (["0x"] * 257, "at most 256"),
+    ):
         bundle = sign_trust_bundle({**forged, "validatorChanges": value}, OPERATOR_KEY)
         with pytest.raises(MalformedBundle, match=match):
             _verify_all(bundle, copies, _pinned(deployed.chain_id))
@@ -190,13 +218,17 @@ def test_malformed_bundle_members_are_refused(deployed, batch, forged):
 # -- validator-set changes carried by the bundle (FORMAT.md §14.3, §16) ---------------------------------
 
 
-def _change_header(anvil, signers: list[bytes], listed: list[str], *, vote: tuple[bytes, bytes] | None = None) -> bytes:
+def _change_header(
+    anvil, signers: list[bytes], listed: list[str], *, vote: tuple[bytes, bytes] | None = None
+) -> bytes:
     """anvil's block 1 wrapped in a QBFT header listing ``listed`` (and carrying ``vote``), sealed by ``signers``."""
     block = anvil.w3.provider.make_request("eth_getBlockByNumber", ["0x1", False])["result"]
     return _reseal(seal_qbft_header(block, signers), signers, listed, vote=vote)
 
 
-def _reseal(header: bytes, signers: list[bytes], listed: list[str], *, vote: tuple[bytes, bytes] | None = None) -> bytes:
+def _reseal(
+    header: bytes, signers: list[bytes], listed: list[str], *, vote: tuple[bytes, bytes] | None = None
+) -> bytes:
     fields = rlp.decode(header)
     votes = [vote[0], vote[1]] if vote else ()
     fields[12] = qbft_extra_data(sorted(listed), 0, None, vote=votes)
@@ -222,8 +254,11 @@ def test_a_validator_rotation_is_followed_from_the_pinned_set(anvil, deployed, b
     assert proofs.followed == ()
     # without the change header: refused, naming the change
     bare = sign_trust_bundle({k: v for k, v in bundle.items() if k != "validatorChanges"}, OPERATOR_KEY)
-    with pytest.raises(InvalidProofPackage, match=rf"validator set change at block \d+: added {eth_address(NEWCOMER)}; "
-                       rf"removed {eth_address(VKEYS[0])}"):
+    with pytest.raises(
+        InvalidProofPackage,
+        match=rf"validator set change at block \d+: added {eth_address(NEWCOMER)}; "
+        rf"removed {eth_address(VKEYS[0])}",
+    ):
         _verify_all(bare, copies, _pinned(deployed.chain_id))
 
 
@@ -231,22 +266,34 @@ def test_a_validator_rotation_is_followed_from_the_pinned_set(anvil, deployed, b
     "signers,listed,match",
     [
         # the newcomer and one bureau vote the whole set out: 1 of the 4 trusted validators
-        (lambda: [VKEYS[0], NEWCOMER], lambda: [eth_address(NEWCOMER)],
-         "sealed by 1 of the 4 trusted validators; 3 are needed"),
+        (
+            lambda: [VKEYS[0], NEWCOMER],
+            lambda: [eth_address(NEWCOMER)],
+            "sealed by 1 of the 4 trusted validators; 3 are needed",
+        ),
         # an honest-looking add with too few seals of the new five
-        (lambda: VKEYS[:3], lambda: [*PINNED_ADDRS, eth_address(NEWCOMER)],
-         "sealed by 3 of the 5 validators it lists; 4 are needed"),
+        (
+            lambda: VKEYS[:3],
+            lambda: [*PINNED_ADDRS, eth_address(NEWCOMER)],
+            "sealed by 3 of the 5 validators it lists; 4 are needed",
+        ),
         # a seal from neither set
-        (lambda: [*VKEYS[1:], b"\x66" * 32], lambda: [eth_address(k) for k in VKEYS[1:] + [NEWCOMER]],
-         "neither a trusted validator nor one the header lists"),
+        (
+            lambda: [*VKEYS[1:], b"\x66" * 32],
+            lambda: [eth_address(k) for k in VKEYS[1:] + [NEWCOMER]],
+            "neither a trusted validator nor one the header lists",
+        ),
     ],
 )
 def test_a_forged_validator_change_is_refused_naming_it(anvil, deployed, batch, signers, listed, match):
     copies, root = batch
     change = _change_header(anvil, signers(), listed())
     bundle = _forged(anvil, deployed, copies, root, keys=VKEYS[1:] + [NEWCOMER], changes=[change])
-    with pytest.raises(InvalidSealedHeader, match=rf"the trust bundle's validatorChanges: validator-change header 0 "
-                       rf"\(block 1\): .*{match}"):
+    with pytest.raises(
+        InvalidSealedHeader,
+        match=rf"the trust bundle's validatorChanges: validator-change header 0 "
+        rf"\(block 1\): .*{match}",
+    ):
         _verify_all(bundle, copies, _pinned(deployed.chain_id))
 
 
@@ -258,7 +305,9 @@ def test_every_byte_change_of_a_change_header_is_refused(anvil, deployed, batch)
     for at in range(len(change)):  # every byte
         tampered = copy.deepcopy(bundle)
         tampered["validatorChanges"][0] = _flip(tampered["validatorChanges"][0], at)
-        with pytest.raises((InvalidSealedHeader, InvalidProofPackage), match="validatorChanges|validator set change"):
+        with pytest.raises(
+            (InvalidSealedHeader, InvalidProofPackage), match="validatorChanges|validator set change"
+        ):
             _verify_all(sign_trust_bundle(tampered, OPERATOR_KEY), copies, _pinned(deployed.chain_id))
 
 
@@ -291,8 +340,15 @@ def test_cli_validator_mode_uses_the_bundles_proofs_and_their_age(anvil, deploye
     fresh_looking["block"]["timestamp"] = later - 60
     (tmp_path / "stale.json").write_text(json.dumps(sign_trust_bundle(fresh_looking, OPERATOR_KEY)))
     at = datetime.fromtimestamp(later, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    stale = run(str(tmp_path / "c0.json"), "--bundle", str(tmp_path / "stale.json"), "--validators",
-                str(tmp_path / "v.json"), "--at", at)
+    stale = run(
+        str(tmp_path / "c0.json"),
+        "--bundle",
+        str(tmp_path / "stale.json"),
+        "--validators",
+        str(tmp_path / "v.json"),
+        "--at",
+        at,
+    )
     assert stale.returncode == 2 and "trust bundle's sealed proof package is as of" in stale.stderr.decode()
 
 
@@ -323,7 +379,9 @@ def _with_issuer_proof(anvil, deployed, bundle: dict[str, Any], ids=(1,)) -> dic
 
     number = int.from_bytes(rlp.decode(bytes.fromhex(bundle["proofPackage"]["blockHeader"][2:]))[8], "big")
     proof = fetch_issuer_proof(anvil.w3, deployed.issuers.address, list(ids), number)
-    return sign_trust_bundle(attach_bundle_proofs(bundle, bundle["proofPackage"], issuer_proof=proof), OPERATOR_KEY)
+    return sign_trust_bundle(
+        attach_bundle_proofs(bundle, bundle["proofPackage"], issuer_proof=proof), OPERATOR_KEY
+    )
 
 
 def test_issuer_records_are_proven_from_the_issuer_registry(anvil, deployed, batch, forged):
@@ -334,8 +392,9 @@ def test_issuer_records_are_proven_from_the_issuer_registry(anvil, deployed, bat
     copies, root = batch
     # a second issuer whose name and SM2 key are long storage strings (data slots at keccak(slot) + k)
     long_name = "广东省政务服务和数据管理局（数据资产登记中心，第二签发机构）"
-    second = deployed.register_issuer(OTHER_KEY, long_name, "11440000MB2C93176P", [3], suite=1,
-                                      sm2=sm2_public_key(OTHER_KEY))
+    second = deployed.register_issuer(
+        OTHER_KEY, long_name, "11440000MB2C93176P", [3], suite=1, sm2=sm2_public_key(OTHER_KEY)
+    )
     fresh = _forged(anvil, deployed, copies, root)
     both = _with_issuer_proof(anvil, deployed, fresh, ids=(1, second))
     proofs = open_bundle_proofs(TrustBundle.load(both), _pinned(deployed.chain_id))
@@ -343,8 +402,17 @@ def test_issuer_records_are_proven_from_the_issuer_registry(anvil, deployed, bat
     for issuer_id in (1, second):
         proven, on_chain = proofs.issuers.issuer(issuer_id), rpc.issuer(issuer_id)
         assert proven is not None
-        for field in ("id", "name", "uscc", "suite", "status", "active_from", "active_until", "credential_types",
-                      "keys"):
+        for field in (
+            "id",
+            "name",
+            "uscc",
+            "suite",
+            "status",
+            "active_from",
+            "active_until",
+            "credential_types",
+            "keys",
+        ):
             assert getattr(proven, field) == getattr(on_chain, field), (issuer_id, field)
     assert proofs.issuers.issuer(second).name == long_name and len(long_name.encode()) > 31
     assert len(proofs.issuers.issuer(second).keys[1].sm2_public_key) == 64
@@ -358,8 +426,12 @@ def test_issuer_records_are_proven_from_the_issuer_registry(anvil, deployed, bat
     assert not Verifier(trust=b).verify(copies[0], at=AT).valid  # bundle mode believes the lie
     proofs = open_bundle_proofs(b, _pinned(deployed.chain_id))
     trust = ProvenIssuerTrust(ValidatorPinnedTrust(b, proofs.validators), proofs.issuers)
-    verifier = Verifier(trust=trust, header_trust=ValidatorHeaderTrust(proofs.validators), proven_only=True,
-                        proof_package=proofs.package)
+    verifier = Verifier(
+        trust=trust,
+        header_trust=ValidatorHeaderTrust(proofs.validators),
+        proven_only=True,
+        proof_package=proofs.package,
+    )
     results = [verifier.verify(c, at=AT) for c in copies]
     assert [r.valid for r in results] == [True, False, False, True, True, True]
     assert ISSUER_NAME in results[0].check("issuer").reason
@@ -381,28 +453,47 @@ def test_every_change_to_the_issuer_proof_is_refused(anvil, deployed, batch, for
         with pytest.raises(InvalidProofPackage, match="issuerProof: storageProof"):
             proofs.issuers.issuer(1)
         trust = ProvenIssuerTrust(ValidatorPinnedTrust(b, proofs.validators), proofs.issuers)
-        result = Verifier(trust=trust, header_trust=ValidatorHeaderTrust(proofs.validators), proven_only=True,
-                          proof_package=proofs.package).verify(copies[0], at=AT)
+        result = Verifier(
+            trust=trust,
+            header_trust=ValidatorHeaderTrust(proofs.validators),
+            proven_only=True,
+            proof_package=proofs.package,
+        ).verify(copies[0], at=AT)
         assert result.check("issuer").status == "failed", i
     for mutate, match in (
-            (lambda p: p["accountProof"].__setitem__(0, _flip(p["accountProof"][0], 40)), "issuerProof: accountProof"),
-            (lambda p: p.__setitem__("extra", 1), "issuerProof: must be an object"),
-            (lambda p: p.pop("storageProof"), "issuerProof: must be an object")):
+        (
+            lambda p: p["accountProof"].__setitem__(0, _flip(p["accountProof"][0], 40)),
+            "issuerProof: accountProof",
+        ),
+        (lambda p: p.__setitem__("extra", 1), "issuerProof: must be an object"),
+        (lambda p: p.pop("storageProof"), "issuerProof: must be an object"),
+    ):
         t = copy.deepcopy(bundle)
         mutate(t["issuerProof"])
         with pytest.raises(InvalidProofPackage, match=match):
-            open_bundle_proofs(TrustBundle.load(sign_trust_bundle(t, OPERATOR_KEY)), _pinned(deployed.chain_id))
+            open_bundle_proofs(
+                TrustBundle.load(sign_trust_bundle(t, OPERATOR_KEY)), _pinned(deployed.chain_id)
+            )
 
 
-def test_cli_validator_mode_takes_issuer_records_from_the_issuer_proof(anvil, deployed, batch, forged, tmp_path):
+def test_cli_validator_mode_takes_issuer_records_from_the_issuer_proof(
+    anvil, deployed, batch, forged, tmp_path
+):
     copies, _ = batch
     lie = copy.deepcopy(_with_issuer_proof(anvil, deployed, forged))
     lie["issuers"][0]["name"] = "冒名机构"  # the operator's word; the proof says otherwise
     (tmp_path / "lie.json").write_text(json.dumps(sign_trust_bundle(lie, OPERATOR_KEY)))
     (tmp_path / "c0.json").write_text(json.dumps(copies[0], ensure_ascii=False), encoding="utf-8")
     (tmp_path / "v.json").write_text(json.dumps(_pinned(deployed.chain_id).to_json()))
-    ok = run(str(tmp_path / "c0.json"), "--bundle", str(tmp_path / "lie.json"), "--validators",
-             str(tmp_path / "v.json"), "--at", AT)
+    ok = run(
+        str(tmp_path / "c0.json"),
+        "--bundle",
+        str(tmp_path / "lie.json"),
+        "--validators",
+        str(tmp_path / "v.json"),
+        "--at",
+        AT,
+    )
     assert ok.returncode == 0, ok.stdout.decode() + ok.stderr.decode()
     out = ok.stdout.decode()
     assert "anchors and status and issuer records as of block" in out and ISSUER_NAME in out
@@ -418,12 +509,16 @@ def test_cli_refuses_a_carried_package_older_than_the_maximum_age(anvil, deploye
     copies, root = batch
     holder = copy.deepcopy(copies[0])
     holder["proof"]["proofPackage"] = fetch_sealed_proof_package(
-        anvil.w3, deployed.anchors.address, [(root, _leaf(copies[0]))], validator_keys=VKEYS)
-    ts = int.from_bytes(rlp.decode(bytes.fromhex(holder["proof"]["proofPackage"]["blockHeader"][2:]))[11], "big")
+        anvil.w3, deployed.anchors.address, [(root, _leaf(copies[0]))], validator_keys=VKEYS
+    )
+    ts = int.from_bytes(
+        rlp.decode(bytes.fromhex(holder["proof"]["proofPackage"]["blockHeader"][2:]))[11], "big"
+    )
     trust = _trust(anvil, deployed)
     later = ts + 2 * 86400
-    fresh_looking = sign_trust_bundle({**trust.data, "block": {**trust.data["block"], "timestamp": later - 60}},
-                                      OPERATOR_KEY)
+    fresh_looking = sign_trust_bundle(
+        {**trust.data, "block": {**trust.data["block"], "timestamp": later - 60}}, OPERATOR_KEY
+    )
     (tmp_path / "b.json").write_text(json.dumps(fresh_looking))
     (tmp_path / "h.json").write_text(json.dumps(holder, ensure_ascii=False), encoding="utf-8")
     (tmp_path / "v.json").write_text(json.dumps(_pinned(deployed.chain_id).to_json()))
@@ -431,8 +526,14 @@ def test_cli_refuses_a_carried_package_older_than_the_maximum_age(anvil, deploye
     def at(t: int) -> str:
         return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    base = [str(tmp_path / "h.json"), "--bundle", str(tmp_path / "b.json"), "--validators", str(tmp_path / "v.json"),
-            "--json"]
+    base = [
+        str(tmp_path / "h.json"),
+        "--bundle",
+        str(tmp_path / "b.json"),
+        "--validators",
+        str(tmp_path / "v.json"),
+        "--json",
+    ]
     stale = run(*base, "--at", at(later))
     assert stale.returncode == 1, stale.stdout.decode() + stale.stderr.decode()
     anchor = [c for c in json.loads(stale.stdout.decode())["checks"] if c["name"] == "anchor"][0]

@@ -18,8 +18,12 @@ FORMAT = (ROOT / "docs" / "FORMAT.md").read_text("utf-8")
 
 
 def _state(package):
-    return ProvenState(package, chain_id=VECTOR["chainId"], anchor_registry=VECTOR["anchorRegistry"],
-                       header_trust=OperatorHeaderTrust(lambda a: a == VECTOR["operator"]))
+    return ProvenState(
+        package,
+        chain_id=VECTOR["chainId"],
+        anchor_registry=VECTOR["anchorRegistry"],
+        header_trust=OperatorHeaderTrust(lambda a: a == VECTOR["operator"]),
+    )
 
 
 def _b(h: str) -> bytes:
@@ -34,8 +38,14 @@ def test_the_vector_proves_its_anchor_and_status(cred):
     state = _state(cred["package"])
     anchor = state.anchor(root)
     assert anchor is not None
-    assert (anchor.issuer_id, anchor.key_version, anchor.credential_type, anchor.count, anchor.block_number,
-            anchor.status) == (1, 1, 1, 3, VECTOR["anchoredBlock"], 1)
+    assert (
+        anchor.issuer_id,
+        anchor.key_version,
+        anchor.credential_type,
+        anchor.count,
+        anchor.block_number,
+        anchor.status,
+    ) == (1, 1, 1, 3, VECTOR["anchoredBlock"], 1)
     status = state.status(root, leaf)
     if cred["expected"] == "revoked":
         assert (status.status, status.reason, status.timestamp) == (2, 2, VECTOR["revokedAt"])
@@ -46,9 +56,14 @@ def test_the_vector_proves_its_anchor_and_status(cred):
 
 def test_format_md_states_the_vector():
     revoked = VECTOR["credentials"][0]
-    for value in (VECTOR["root"], revoked["leaf"], revoked["anchorSlot"], revoked["statusSlot"],
-                  "0x" + keccak256(_b(revoked["statusSlot"])).hex(),
-                  "0x" + keccak256(_b(VECTOR["root"]) + (4).to_bytes(32, "big")).hex()):
+    for value in (
+        VECTOR["root"],
+        revoked["leaf"],
+        revoked["anchorSlot"],
+        revoked["statusSlot"],
+        "0x" + keccak256(_b(revoked["statusSlot"])).hex(),
+        "0x" + keccak256(_b(VECTOR["root"]) + (4).to_bytes(32, "big")).hex(),
+    ):
         assert value in FORMAT, value
     assert "tests/assets/proof_package_vector.json" in FORMAT
 

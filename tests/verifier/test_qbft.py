@@ -73,7 +73,9 @@ def test_real_besu_header_is_accepted_with_three_of_four_seals():
     assert h.number == 7528
 
 
-@pytest.mark.parametrize(("n", "q"), [(1, 1), (2, 2), (3, 2), (4, 3), (5, 4), (6, 4), (7, 5), (10, 7), (100, 67)])
+@pytest.mark.parametrize(
+    ("n", "q"), [(1, 1), (2, 2), (3, 2), (4, 3), (5, 4), (6, 4), (7, 5), (10, 7), (100, 67)]
+)
 def test_quorum_is_besu_ceil_two_n_over_three(n, q):
     assert quorum(n) == q  # Util.fastDivCeiling(2n, 3)
 
@@ -81,7 +83,10 @@ def test_quorum_is_besu_ceil_two_n_over_three(n, q):
 def test_changed_seal_byte_is_refused():
     seals = _seals(HEADER)
     seals[1] = seals[1][:50] + bytes([seals[1][50] ^ 1]) + seals[1][51:]  # a byte of s
-    with pytest.raises(InvalidSealedHeader, match="committed seal 1 recovers to 0x[0-9a-f]{40}, which is not a pinned validator"):
+    with pytest.raises(
+        InvalidSealedHeader,
+        match="committed seal 1 recovers to 0x[0-9a-f]{40}, which is not a pinned validator",
+    ):
         verify_sealed_header(_rebuild(HEADER, seals=seals), PINNED)
 
 
@@ -94,7 +99,10 @@ def test_validator_not_pinned_is_refused():
 
 def test_duplicated_seal_is_refused():
     seals = _seals(HEADER)
-    with pytest.raises(InvalidSealedHeader, match=r"committed seals 0 and 3 are both from validator 0x[0-9a-f]{40} \(duplicate seal\)"):
+    with pytest.raises(
+        InvalidSealedHeader,
+        match=r"committed seals 0 and 3 are both from validator 0x[0-9a-f]{40} \(duplicate seal\)",
+    ):
         verify_sealed_header(_rebuild(HEADER, seals=[*seals, seals[0]]), PINNED)
     # A duplicate cannot make up for a missing seal either.
     with pytest.raises(InvalidSealedHeader, match="duplicate seal"):
@@ -103,7 +111,9 @@ def test_duplicated_seal_is_refused():
 
 def test_only_two_of_four_seals_is_refused():
     seals = _seals(HEADER)
-    with pytest.raises(InvalidSealedHeader, match=r"only 2 distinct validator seals on block 7528; 3 of 4 are needed"):
+    with pytest.raises(
+        InvalidSealedHeader, match=r"only 2 distinct validator seals on block 7528; 3 of 4 are needed"
+    ):
         verify_sealed_header(_rebuild(HEADER, seals=seals[:2]), PINNED)
     with pytest.raises(InvalidSealedHeader, match=r"only 0 distinct"):
         verify_sealed_header(_rebuild(HEADER, seals=[]), PINNED)
@@ -118,7 +128,9 @@ def test_changed_state_root_is_refused():
 
 def test_changed_round_is_refused():
     for rnd in (b"", b"\x02", b"\x01\x00"):
-        with pytest.raises(InvalidSealedHeader, match="committed seal 0 recovers to .* not a pinned validator"):
+        with pytest.raises(
+            InvalidSealedHeader, match="committed seal 0 recovers to .* not a pinned validator"
+        ):
             verify_sealed_header(_rebuild(HEADER, round_=rnd), PINNED)
 
 
@@ -134,13 +146,13 @@ def test_every_single_header_field_change_is_refused(index):
         if index in (8, 11) and changed[:1] == b"\x00":
             changed = b"\x01" + changed[1:]
     with pytest.raises(InvalidSealedHeader, match="committed seal 0 recovers to .* not a pinned validator"):
-        verify_sealed_header(rlp.encode([*fields[:index], changed, *fields[index + 1:]]), PINNED)
+        verify_sealed_header(rlp.encode([*fields[:index], changed, *fields[index + 1 :]]), PINNED)
 
 
 @pytest.mark.parametrize("byte", range(65))
 def test_every_seal_byte_change_is_refused(byte):
     seals = _seals(HEADER)
-    seals[2] = seals[2][:byte] + bytes([seals[2][byte] ^ 0x01]) + seals[2][byte + 1:]
+    seals[2] = seals[2][:byte] + bytes([seals[2][byte] ^ 0x01]) + seals[2][byte + 1 :]
     with pytest.raises(InvalidSealedHeader, match="committed seal 2"):
         verify_sealed_header(_rebuild(HEADER, seals=seals), PINNED)
 
@@ -151,7 +163,10 @@ def test_malformed_seals_are_refused_with_the_reason():
         "64 bytes, not 65": seals[0][:64],
         "recovery id 27 is not 0 or 1": seals[0][:64] + b"\x1b",
         "high-s signature": seals[0][:32]
-        + (0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141 - int.from_bytes(seals[0][32:64], "big")).to_bytes(32, "big")
+        + (
+            0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+            - int.from_bytes(seals[0][32:64], "big")
+        ).to_bytes(32, "big")
         + bytes([seals[0][64] ^ 1]),
         "not a valid secp256k1 signature": bytes(64) + b"\x00",
     }
@@ -185,11 +200,22 @@ def test_malformed_headers_are_refused_with_the_reason(mutate, reason):
 # -- validator-set changes ---------------------------------------------------------------------
 def _dev_block(number: int, parent: bytes, state_root: bytes) -> dict:
     return {
-        "parentHash": "0x" + parent.hex(), "sha3Uncles": "0x" + "1d" * 32, "miner": "0x" + "00" * 20,
-        "stateRoot": "0x" + state_root.hex(), "transactionsRoot": "0x" + "56" * 32,
-        "receiptsRoot": "0x" + "56" * 32, "logsBloom": "0x" + "00" * 256, "difficulty": "0x0",
-        "number": hex(number), "gasLimit": "0x1c9c380", "gasUsed": "0x0", "timestamp": hex(1_700_000_000 + number),
-        "extraData": "0x", "mixHash": "0x" + "00" * 32, "nonce": "0x0000000000000000", "baseFeePerGas": "0x7",
+        "parentHash": "0x" + parent.hex(),
+        "sha3Uncles": "0x" + "1d" * 32,
+        "miner": "0x" + "00" * 20,
+        "stateRoot": "0x" + state_root.hex(),
+        "transactionsRoot": "0x" + "56" * 32,
+        "receiptsRoot": "0x" + "56" * 32,
+        "logsBloom": "0x" + "00" * 256,
+        "difficulty": "0x0",
+        "number": hex(number),
+        "gasLimit": "0x1c9c380",
+        "gasUsed": "0x0",
+        "timestamp": hex(1_700_000_000 + number),
+        "extraData": "0x",
+        "mixHash": "0x" + "00" * 32,
+        "nonce": "0x0000000000000000",
+        "baseFeePerGas": "0x7",
     }
 
 
@@ -225,7 +251,9 @@ def test_validator_set_change_is_followed_through_sealed_headers():
     second = keys[1:] + [newcomer]
     # sealed by the four trusted validators (keys[0] seals the block that drops it): 4 of the old 4,
     # 3 of the new 4 — both quorums (docs/FORMAT.md §14.3)
-    change = _sealed_with_list(_dev_block(10, bytes(32), b"\x22" * 32), keys, [eth_address(k) for k in second])
+    change = _sealed_with_list(
+        _dev_block(10, bytes(32), b"\x22" * 32), keys, [eth_address(k) for k in second]
+    )
     after = seal_qbft_header(_dev_block(11, b"\x33" * 32, b"\x44" * 32), second)
     trusted = follow_validator_changes([change], pinned)
     assert set(trusted.validators) == {eth_address(k) for k in second}
@@ -233,14 +261,22 @@ def test_validator_set_change_is_followed_through_sealed_headers():
     with pytest.raises(InvalidSealedHeader, match="validator set change at block 11|not a pinned validator"):
         verify_sealed_header(after, pinned)
     # The change itself must be sealed by a quorum of the set trusted before it.
-    forged = _sealed_with_list(_dev_block(10, bytes(32), b"\x22" * 32), keys[:1] + [newcomer], [eth_address(newcomer)])
-    with pytest.raises(InvalidSealedHeader, match=r"validator-change header 0 \(block 10\): the validator set change "
-                       r"at block 10 \(added .*; removed .*\) is sealed by 1 of the 4 trusted validators; 3 are needed"):
+    forged = _sealed_with_list(
+        _dev_block(10, bytes(32), b"\x22" * 32), keys[:1] + [newcomer], [eth_address(newcomer)]
+    )
+    with pytest.raises(
+        InvalidSealedHeader,
+        match=r"validator-change header 0 \(block 10\): the validator set change "
+        r"at block 10 \(added .*; removed .*\) is sealed by 1 of the 4 trusted validators; 3 are needed",
+    ):
         follow_validator_changes([forged], pinned)
     too_few = _sealed_with_list(_dev_block(10, bytes(32), b"\x22" * 32), keys[:2], [eth_address(newcomer)])
     with pytest.raises(InvalidSealedHeader, match="sealed by 2 of the 4 trusted validators; 3 are needed"):
         follow_validator_changes([too_few], pinned)
-    with pytest.raises(InvalidSealedHeader, match=r"validator-change header 1 \(block 10\): block 10 does not follow block 10"):
+    with pytest.raises(
+        InvalidSealedHeader,
+        match=r"validator-change header 1 \(block 10\): block 10 does not follow block 10",
+    ):
         follow_validator_changes([change, change], pinned)
 
 
@@ -253,21 +289,35 @@ def test_a_rotation_in_two_votes_is_followed_add_then_remove():
     five = keys + [new]
     final = keys[1:] + [new]
     add = _sealed_with_list(_dev_block(20, bytes(32), b"\x22" * 32), five[1:], [eth_address(k) for k in five])
-    remove = _sealed_with_list(_dev_block(30, bytes(32), b"\x23" * 32), final, [eth_address(k) for k in final])
+    remove = _sealed_with_list(
+        _dev_block(30, bytes(32), b"\x23" * 32), final, [eth_address(k) for k in final]
+    )
     trusted = follow_validator_changes([add, remove], pinned)
     assert set(trusted.validators) == {eth_address(k) for k in final}
-    later = _sealed_with_list(_dev_block(31, bytes(32), b"\x24" * 32), final[:3], [eth_address(k) for k in final])
+    later = _sealed_with_list(
+        _dev_block(31, bytes(32), b"\x24" * 32), final[:3], [eth_address(k) for k in final]
+    )
     assert verify_sealed_header(later, trusted).number == 31
     # the removal sealed by only 3 of the trusted 5 (⌈10/3⌉ = 4 needed)
-    weak = _sealed_with_list(_dev_block(30, bytes(32), b"\x23" * 32), final[:3], [eth_address(k) for k in final])
-    with pytest.raises(InvalidSealedHeader, match=r"validator-change header 1 \(block 30\): the validator set change at "
-                       rf"block 30 \(removed {eth_address(keys[0])}\) is sealed by 3 of the 5 trusted validators; 4 are needed"):
+    weak = _sealed_with_list(
+        _dev_block(30, bytes(32), b"\x23" * 32), final[:3], [eth_address(k) for k in final]
+    )
+    with pytest.raises(
+        InvalidSealedHeader,
+        match=r"validator-change header 1 \(block 30\): the validator set change at "
+        rf"block 30 \(removed {eth_address(keys[0])}\) is sealed by 3 of the 5 trusted validators; 4 are needed",
+    ):
         follow_validator_changes([add, weak], pinned)
     # the removal header alone also suffices: three of the pinned four (a quorum) sealed it
     assert follow_validator_changes([remove], pinned) == trusted
     # but not when only two of the pinned four are among its seals
-    two_old = _sealed_with_list(_dev_block(30, bytes(32), b"\x23" * 32), [*keys[1:3], new], [eth_address(k) for k in final])
-    with pytest.raises(InvalidSealedHeader, match=rf"added {eth_address(new)}; removed {eth_address(keys[0])}\) is sealed by 2 of the 4"):
+    two_old = _sealed_with_list(
+        _dev_block(30, bytes(32), b"\x23" * 32), [*keys[1:3], new], [eth_address(k) for k in final]
+    )
+    with pytest.raises(
+        InvalidSealedHeader,
+        match=rf"added {eth_address(new)}; removed {eth_address(keys[0])}\) is sealed by 2 of the 4",
+    ):
         follow_validator_changes([two_old], pinned)
 
 
@@ -306,13 +356,38 @@ def test_validators_file_round_trips(tmp_path):
         ("[]", "a JSON object"),
         ('{"type": "x", "version": 1, "chainId": 1, "validators": []}', "not a validators file"),
         ('{"type": "certledger-validators", "version": 2, "chainId": 1, "validators": []}', "version 2"),
-        ('{"type": "certledger-validators", "version": 1, "chainId": 0, "validators": ["0x' + "11" * 20 + '"]}', "chainId"),
-        ('{"type": "certledger-validators", "version": 1, "chainId": true, "validators": ["0x' + "11" * 20 + '"]}', "chainId"),
+        (
+            '{"type": "certledger-validators", "version": 1, "chainId": 0, "validators": ["0x'
+            + "11" * 20
+            + '"]}',
+            "chainId",
+        ),
+        (
+            '{"type": "certledger-validators", "version": 1, "chainId": true, "validators": ["0x'
+            + "11" * 20
+            + '"]}',
+            "chainId",
+        ),
         ('{"type": "certledger-validators", "version": 1, "chainId": 1, "validators": []}', "empty"),
-        ('{"type": "certledger-validators", "version": 1, "chainId": 1, "validators": "0x"}', "list of addresses"),
+        (
+            '{"type": "certledger-validators", "version": 1, "chainId": 1, "validators": "0x"}',
+            "list of addresses",
+        ),
         ('{"type": "certledger-validators", "version": 1, "chainId": 1, "validators": ["0x11"]}', "20 bytes"),
-        ('{"type": "certledger-validators", "version": 1, "chainId": 1, "validators": ["0x' + "zz" * 20 + '"]}', "20 bytes"),
-        ('{"type": "certledger-validators", "version": 1, "chainId": 1, "validators": ["0x' + "11" * 20 + '", "0x' + "11" * 20 + '"]}', "twice"),
+        (
+            '{"type": "certledger-validators", "version": 1, "chainId": 1, "validators": ["0x'
+            + "zz" * 20
+            + '"]}',
+            "20 bytes",
+        ),
+        (
+            '{"type": "certledger-validators", "version": 1, "chainId": 1, "validators": ["0x'
+            + "11" * 20
+            + '", "0x'
+            + "11" * 20
+            + '"]}',
+            "twice",
+        ),
     ],
 )
 def test_bad_validators_files_are_refused(tmp_path, content, reason):

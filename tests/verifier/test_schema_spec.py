@@ -51,8 +51,11 @@ def test_schema_ids_resolve_from_the_package():
         assert schema["$id"] == schema_id
         assert schema == json.loads((ROOT / "verifier" / "schemas" / f"{type_name}.json").read_text("utf-8"))
         assert f"`{schema_id.rsplit('/', 1)[1]}`" in SECTION or type_name in SECTION
-    for bad in ("https://certledger.example/schemas/v1/Passport.json", "BusinessLicence",
-                "https://certledger.example/schemas/v1/BusinessLicence.json#x"):
+    for bad in (
+        "https://certledger.example/schemas/v1/Passport.json",
+        "BusinessLicence",
+        "https://certledger.example/schemas/v1/BusinessLicence.json#x",
+    ):
         with pytest.raises(KeyError):
             schema_for_id(bad)
 
@@ -64,8 +67,11 @@ def _licence(world):
 
 def test_any_uuid_version_is_accepted_and_upper_case_is_not(world):
     doc = _licence(world)
-    for uuid in ("00000000-0000-0000-0000-000000000000", "3f1e2d4c-5b6a-1978-0a1b-2c3d4e5f6a7b",
-                 "3f1e2d4c-5b6a-7978-ca1b-2c3d4e5f6a7b"):
+    for uuid in (
+        "00000000-0000-0000-0000-000000000000",
+        "3f1e2d4c-5b6a-1978-0a1b-2c3d4e5f6a7b",
+        "3f1e2d4c-5b6a-7978-ca1b-2c3d4e5f6a7b",
+    ):
         doc["id"] = f"urn:uuid:{uuid}"
         assert schema_errors(doc, "BusinessLicence") == []
     doc["id"] = "urn:uuid:3F1E2D4C-5B6A-4978-8A1B-2C3D4E5F6A7B"
@@ -100,8 +106,15 @@ def test_every_credit_code_gets_the_check_character(world, trust):
 
 def test_status_list_index_pattern(world):
     doc = _licence(world)
-    for index, ok in (("0", True), ("4294967295", True), ("9999999999", True), ("07", False),
-                      ("12345678901", False), ("-1", False), ("1.0", False)):
+    for index, ok in (
+        ("0", True),
+        ("4294967295", True),
+        ("9999999999", True),
+        ("07", False),
+        ("12345678901", False),
+        ("-1", False),
+        ("1.0", False),
+    ):
         for entry in doc["credentialStatus"]:
             entry["statusListIndex"] = index
             entry["id"] = entry["statusListCredential"] + "#" + index

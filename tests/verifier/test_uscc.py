@@ -64,6 +64,12 @@ def test_validation_agrees_with_the_weighted_sum_for_every_last_character():
 
 def test_what_int_would_tolerate_is_still_refused():
     good = "91350100M000100Y43"
-    for bad in ["9135_100M000100Y43", " 1350100M000100Y43", "+1350100M000100Y43", good.lower(),
-                "91350100m000100Y43", "９1350100M000100Y43"]:
+    for bad in [
+        "9135_100M000100Y43",
+        " 1350100M000100Y43",
+        "+1350100M000100Y43",
+        good.lower(),
+        "91350100m000100Y43",
+        "９1350100M000100Y43",
+    ]:
         assert not is_valid_uscc(bad), bad

@@ -164,10 +164,22 @@ def test_proof_path_swapped_truncated_or_borrowed_fails_integrity(world, trust):
     _expect(verify(borrowed, trust=trust, at=AT), "integrity")
 
 
-@pytest.mark.parametrize("bad", [
-    1, None, ["0x" + "ab" * 32], {"0x": 1}, "0x" + "zz" * 32, "0x" + "ab" * 31, "0x" + "ab" * 33,
-    "0x" + "ab" * 31 + "  ", "ab" * 33, "0X" + "ab" * 32, "0x" + "ab" * 16 + " " * 32,
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        1,
+        None,
+        ["0x" + "ab" * 32],
+        {"0x": 1},
+        "0x" + "zz" * 32,
+        "0x" + "ab" * 31,
+        "0x" + "ab" * 33,
+        "0x" + "ab" * 31 + "  ",
+        "ab" * 33,
+        "0X" + "ab" * 32,
+        "0x" + "ab" * 16 + " " * 32,
+    ],
+)
 def test_a_malformed_merkle_proof_sibling_fails_format(world, trust, bad):
     """Each position of the path, before and after a good sibling was decoded (and remembered)."""
     holder = world.batches[("secp256k1", "BusinessLicence")][0]
@@ -177,7 +189,9 @@ def test_a_malformed_merkle_proof_sibling_fails_format(world, trust, bad):
         doc["proof"]["merkleProof"][i] = bad
         result = verify(doc, trust=trust, at=AT)
         assert result.check("format").status == "failed", (bad, result.check("format"))
-        assert "merkleProof must be a list of 32-byte lower-case 0x-hex hashes" in result.check("format").reason
+        assert (
+            "merkleProof must be a list of 32-byte lower-case 0x-hex hashes" in result.check("format").reason
+        )
 
 
 def test_proof_fields_altered_fail(world, trust):
@@ -446,8 +460,18 @@ def test_result_serialises_for_the_cli(world, trust):
 
 @pytest.mark.parametrize(
     "bad",
-    [None, 7, ["0x" + "00" * 32], "0x" + "00" * 31, "0x" + "00" * 33, "0x" + "zz" * 32, "0X" + "00" * 32,
-     "00" * 33, "0x" + "00" * 30 + " 0", "remove"],
+    [
+        None,
+        7,
+        ["0x" + "00" * 32],
+        "0x" + "00" * 31,
+        "0x" + "00" * 33,
+        "0x" + "zz" * 32,
+        "0X" + "00" * 32,
+        "00" * 33,
+        "0x" + "00" * 30 + " 0",
+        "remove",
+    ],
 )
 def test_a_malformed_or_missing_salt_fails_integrity_naming_the_field(world, trust, bad):
     holder = world.batches[("secp256k1", "BusinessLicence")][0]

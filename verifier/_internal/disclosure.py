@@ -75,7 +75,9 @@ def envelope_of(document: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in document.items() if k != "proof" and k != "credentialSubject"}
 
 
-def leaves_of(document: Mapping[str, Any], skip: frozenset[str] | set[str] = frozenset()) -> list[tuple[str, Any]]:
+def leaves_of(
+    document: Mapping[str, Any], skip: frozenset[str] | set[str] = frozenset()
+) -> list[tuple[str, Any]]:
     """``(pointer, value)`` of every leaf: the envelope first, then the subject's in document order."""
     out: list[tuple[str, Any]] = [(ENVELOPE_PATH, envelope_of(document))]
     if "credentialSubject" in document:
@@ -332,7 +334,9 @@ def salt_and_digest(
     return salts, _digests(leaves, pool, h)
 
 
-def seeded_target_hash(document: Mapping[str, Any], h: HashFn, seed: bytes, *, schema_valid: bool = False) -> bytes:
+def seeded_target_hash(
+    document: Mapping[str, Any], h: HashFn, seed: bytes, *, schema_valid: bool = False
+) -> bytes:
     """``targetHash`` of ``document`` with its salts derived from ``seed`` (the registry's hot path:
     the salts themselves are reproduced later, by :func:`salts_from_seed`). ``schema_valid``: as
     for :func:`walk_document`."""
@@ -352,10 +356,17 @@ def seeded_target_hash_of_parts(envelope_jcs: bytes, subject: Any, h: HashFn, se
     return _seeded_target_hash(envelope_jcs, leaves, h, seed)
 
 
-def _seeded_target_hash(envelope_jcs: bytes, subject_leaves: list[tuple[str, Any]], h: HashFn, seed: bytes) -> bytes:
+def _seeded_target_hash(
+    envelope_jcs: bytes, subject_leaves: list[tuple[str, Any]], h: HashFn, seed: bytes
+) -> bytes:
     pool = salt_pool(seed, len(subject_leaves) + 1)
-    return target_hash_of(h, [_ENVELOPE_PREFIX + h(pool[:32] + _ENVELOPE_PREFIX + envelope_jcs).digest(),
-                              *_digests(subject_leaves, pool[32:], h)])
+    return target_hash_of(
+        h,
+        [
+            _ENVELOPE_PREFIX + h(pool[:32] + _ENVELOPE_PREFIX + envelope_jcs).digest(),
+            *_digests(subject_leaves, pool[32:], h),
+        ],
+    )
 
 
 def _digests(leaves: list[tuple[str, Any]], pool: bytes, h: HashFn) -> list[bytes]:
@@ -457,7 +468,9 @@ def recompute_leaves(
         prefix = prefixes.get(path) or _path_prefix(path)
         if type(value) is str:
             try:
-                append(prefix + h(blob[i : i + 32] + prefix + encode_basestring(value).encode("utf-8")).digest())
+                append(
+                    prefix + h(blob[i : i + 32] + prefix + encode_basestring(value).encode("utf-8")).digest()
+                )
             except UnicodeEncodeError:
                 jcs(value, path)  # raises InvalidDocument
         else:
@@ -495,7 +508,7 @@ def _explain_salts(leaves: list[tuple[str, Any]], salt_hexes: list[Any], redacte
 def _container_at(document: Any, tokens: list[str], path: str) -> tuple[Any, Any]:
     """The parent container and the key/index of ``tokens`` in ``document``."""
     node = document
-    for depth, token in enumerate(tokens[:-1]):
+    for token in tokens[:-1]:
         node = _step(node, token, path)
     last = tokens[-1]
     if isinstance(node, dict):

@@ -192,8 +192,11 @@ def compile_schema(
         if "const" in s:
             c = s["const"]
             if type(c) is str:
-                out.append(f"{pad}if {x} != {c!r}: return False" if known == "string" else
-                           f"{pad}if type({x}) is not str or {x} != {c!r}: return False")
+                out.append(
+                    f"{pad}if {x} != {c!r}: return False"
+                    if known == "string"
+                    else f"{pad}if type({x}) is not str or {x} != {c!r}: return False"
+                )
             elif type(c) is list and all(type(i) is str for i in c):
                 out.append(
                     f"{pad}if type({x}) is not list or {x} != {c!r} or not all(type(i) is str for i in {x}): "
@@ -209,15 +212,21 @@ def compile_schema(
             else:
                 out.append(f"{pad}if not any(_eq({x}, o) for o in {const(options)}): return False")
         is_str = guard("string", x, known)
-        for check in (_searcher(s["pattern"]) if "pattern" in s else None,
-                      formats[s["format"]] if "format" in s else None):
+        for check in (
+            _searcher(s["pattern"]) if "pattern" in s else None,
+            formats[s["format"]] if "format" in s else None,
+        ):
             if check is not None and is_str is not None:
                 seen, miss = _memo(check)
-                out.append(f"{pad}if {is_str + ' and ' if is_str else ''}{const(seen)}.get({x}) is not True "
-                           f"and not {const(miss)}({x}): return False")
+                out.append(
+                    f"{pad}if {is_str + ' and ' if is_str else ''}{const(seen)}.get({x}) is not True "
+                    f"and not {const(miss)}({x}): return False"
+                )
         if ("minLength" in s or "maxLength" in s) and is_str is not None:
             lo, hi = s.get("minLength", 0), s.get("maxLength", 1 << 62)
-            out.append(f"{pad}if {is_str + ' and ' if is_str else ''}not {lo} <= len({x}) <= {hi}: return False")
+            out.append(
+                f"{pad}if {is_str + ' and ' if is_str else ''}not {lo} <= len({x}) <= {hi}: return False"
+            )
         if ("minimum" in s or "maximum" in s) and known in (None, "integer"):
             lo_n, hi_n = s.get("minimum", -(1 << 1000)), s.get("maximum", 1 << 1000)
             test = "" if known == "integer" else f"type({x}) in (int, float) and "
@@ -225,15 +234,23 @@ def compile_schema(
         is_list = guard("array", x, known)
         if ("minItems" in s or "maxItems" in s) and is_list is not None:
             lo_i, hi_i = s.get("minItems", 0), s.get("maxItems", 1 << 62)
-            out.append(f"{pad}if {is_list + ' and ' if is_list else ''}not {lo_i} <= len({x}) <= {hi_i}: return False")
+            out.append(
+                f"{pad}if {is_list + ' and ' if is_list else ''}not {lo_i} <= len({x}) <= {hi_i}: return False"
+            )
         if ("prefixItems" in s or "items" in s) and is_list is not None:
             prefix = s.get("prefixItems", [])
             inner = block(is_list, pad, out)
             # a length fixed by minItems = maxItems needs no per-element length test
             fixed = s.get("minItems") if s.get("minItems") == s.get("maxItems") else None
             for i, sub in enumerate(prefix):
-                member(sub, f"{x}[{i}]", None if fixed is not None and i < fixed else f"len({x}) > {i}",
-                       inner, out, depth)
+                member(
+                    sub,
+                    f"{x}[{i}]",
+                    None if fixed is not None and i < fixed else f"len({x}) > {i}",
+                    inner,
+                    out,
+                    depth,
+                )
             if "items" in s:
                 y = fresh()
                 out.append(f"{inner}for {y} in {x}[{len(prefix)}:]:")
@@ -244,12 +261,17 @@ def compile_schema(
         props = s.get("properties", {})
         # A required property whose schema refuses null is read once, with .get, and not tested for
         # presence first: a missing key reads as None, which the property's own checks refuse.
-        fetched = {k for k in s.get("required", ()) if k in props and refuses_none(props[k], depth)} \
-            if known == "object" else set()
+        fetched = (
+            {k for k in s.get("required", ()) if k in props and refuses_none(props[k], depth)}
+            if known == "object"
+            else set()
+        )
         if "required" in s and is_dict is not None:
             keys = " and ".join(f"{k!r} in {x}" for k in s["required"] if k not in fetched)
             if keys or is_dict:
-                out.append(f"{pad}if {is_dict + ' and ' if is_dict else ''}not ({keys or 'True'}): return False")
+                out.append(
+                    f"{pad}if {is_dict + ' and ' if is_dict else ''}not ({keys or 'True'}): return False"
+                )
             if known == "object":
                 required = set(s["required"])  # present from here on
         if ("properties" in s or "additionalProperties" in s) and is_dict is not None:

@@ -80,7 +80,7 @@ def proof_in_tree(tree: bytes, leaf: bytes) -> list[bytes]:
         pos = tree.find(leaf, pos + 1)
     if pos == -1 or len(leaf) != 32:
         raise MerkleError("that credential's leaf is not in this tree")
-    return [tree[32 * j:32 * j + 32] for j in _siblings(pos // 32)]
+    return [tree[32 * j : 32 * j + 32] for j in _siblings(pos // 32)]
 
 
 class StandardMerkleTree:

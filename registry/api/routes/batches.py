@@ -14,8 +14,13 @@ BatchId = Path(..., ge=1, le=MAX_ID)
 
 
 @router.get("")
-async def list_batches(request: Request, p: AnyPrincipal, state: str | None = None,
-                       limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=MAX_ID)):
+async def list_batches(
+    request: Request,
+    p: AnyPrincipal,
+    state: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=MAX_ID),
+):
     if not p.has("admin", "issuer"):
         raise Forbidden("only issuers and admins list batches")
     q = select(Batch)
@@ -40,11 +45,19 @@ async def get_batch(request: Request, p: AnyPrincipal, batch_id: int = BatchId):
 
 
 for _action in ("revoke", "suspend", "reinstate"):
+
     def _make(action):
-        async def change(request: Request, p: IssuerOrAdmin, rid: RequestId, batch_id: int = BatchId,
-                         body: StatusChange | None = None):
-            return await lifecycle.change_batch(request.app.state.ctx, p, batch_id, action,
-                                                body.reason if body else None, rid)
+        async def change(
+            request: Request,
+            p: IssuerOrAdmin,
+            rid: RequestId,
+            batch_id: int = BatchId,
+            body: StatusChange | None = None,
+        ):
+            return await lifecycle.change_batch(
+                request.app.state.ctx, p, batch_id, action, body.reason if body else None, rid
+            )
+
         change.__name__ = f"{action}_batch"
         change.__doc__ = f"{action.capitalize()} a whole batch: on-chain first, the DB after confirmation."
         return change

@@ -31,27 +31,58 @@ class StatusChange(BaseModel):
 _ID = "$response.body#/id"
 
 
-@router.post("", status_code=202, responses={202: {"description": "accepted", "links": {
-    "GetCredential": link("get_credential", "the credential just accepted", credential_id=_ID),
-    **{f"{a.title()}Credential": link(f"{a}_credential", f"{a} it", credential_id=_ID)
-       for a in ("revoke", "suspend", "reinstate")}}}})
+@router.post(
+    "",
+    status_code=202,
+    responses={
+        202: {
+            "description": "accepted",
+            "links": {
+                "GetCredential": link("get_credential", "the credential just accepted", credential_id=_ID),
+                **{
+                    f"{a.title()}Credential": link(f"{a}_credential", f"{a} it", credential_id=_ID)
+                    for a in ("revoke", "suspend", "reinstate")
+                },
+            },
+        }
+    },
+)
 async def issue_one(body: IssueOne, request: Request, p: IssuerOrAdmin, rid: RequestId):
     """Accept one credential; it is anchored with the next batch (GET it to follow its state)."""
     res = await request.app.state.issuance.accept(p, body.type, [body.record], atomic=True, request_id=rid)
     return {"id": res.accepted[0], "state": "accepted"}
 
 
-_BULK_BODY = {"requestBody": {"required": True, "content": {
-    "application/json": {"schema": {"type": "array", "items": {"type": "object"},
-                                    "description": "records: credentialSubject and optionally id, validFrom, validUntil"}},
-    "application/x-ndjson": {"schema": {"type": "string", "description": "JSON Lines: one record per line"}},
-    "application/jsonl": {"schema": {"type": "string", "description": "JSON Lines: one record per line"}}}}}
+_BULK_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "array",
+                    "items": {"type": "object"},
+                    "description": "records: credentialSubject and optionally id, validFrom, validUntil",
+                }
+            },
+            "application/x-ndjson": {
+                "schema": {"type": "string", "description": "JSON Lines: one record per line"}
+            },
+            "application/jsonl": {
+                "schema": {"type": "string", "description": "JSON Lines: one record per line"}
+            },
+        },
+    }
+}
 
 
 @router.post("/bulk", status_code=202, openapi_extra=_BULK_BODY)
-async def issue_bulk(request: Request, p: IssuerOrAdmin, rid: RequestId,
-                     type: CredType = Query(..., description="credential type of every record"),
-                     atomic: bool = Query(False, description="refuse the whole upload if any record is invalid")):
+async def issue_bulk(
+    request: Request,
+    p: IssuerOrAdmin,
+    rid: RequestId,
+    type: CredType = Query(..., description="credential type of every record"),
+    atomic: bool = Query(False, description="refuse the whole upload if any record is invalid"),
+):
     """Accept many: a JSON array, or JSON Lines (application/x-ndjson, application/jsonl)."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     raw = await request.body()
@@ -74,26 +105,39 @@ async def issue_bulk(request: Request, p: IssuerOrAdmin, rid: RequestId,
         # JSON refuses the upload, naming it)
         texts, lines = jsonl_records(text)
     else:
-        raise UnsupportedMediaType(f"unsupported content type {ctype or '(none)'}: send application/json "
-                                   "(an array) or application/x-ndjson (one record per line)")
+        raise UnsupportedMediaType(
+            f"unsupported content type {ctype or '(none)'}: send application/json "
+            "(an array) or application/x-ndjson (one record per line)"
+        )
     count = len(records if records is not None else texts)
     if count > 200_000:
         raise BadRequest(f"{count} records in one upload; the limit is 200,000")
-    res = await request.app.state.issuance.accept(p, type, records, atomic=atomic, request_id=rid, texts=texts,
-                                                  lines=lines)
+    res = await request.app.state.issuance.accept(
+        p, type, records, atomic=atomic, request_id=rid, texts=texts, lines=lines
+    )
     # (serialised here: FastAPI's encoder would walk every one of up to 200,000 ids first)
-    return Response(orjson.dumps({"accepted": len(res.accepted), "ids": res.accepted, "rejected": res.rejected}),
-                    status_code=202, media_type="application/json")
+    return Response(
+        orjson.dumps({"accepted": len(res.accepted), "ids": res.accepted, "rejected": res.rejected}),
+        status_code=202,
+        media_type="application/json",
+    )
 
 
 @router.get("")
-async def list_credentials(request: Request, p: AnyPrincipal, type: str | None = None, status: str | None = None,
-                           subject: str | None = Query(None, max_length=64),
-                           batch: int | None = Query(None, ge=1, le=MAX_ID),
-                           limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=MAX_ID)):
+async def list_credentials(
+    request: Request,
+    p: AnyPrincipal,
+    type: str | None = None,
+    status: str | None = None,
+    subject: str | None = Query(None, max_length=64),
+    batch: int | None = Query(None, ge=1, le=MAX_ID),
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=MAX_ID),
+):
     async with request.app.state.ctx.sessions() as s:
-        return await records.list_credentials(s, p, type_name=type, status=status, subject=subject, batch_id=batch,
-                                              limit=limit, offset=offset)
+        return await records.list_credentials(
+            s, p, type_name=type, status=status, subject=subject, batch_id=batch, limit=limit, offset=offset
+        )
 
 
 @router.get("/{credential_id}")
@@ -111,8 +155,15 @@ async def get_credential(credential_id: str, request: Request, p: AnyPrincipal):
         return {**summary, "credential": await records.holder_copy(s, ctx, cred)}
 
 
-@router.get("/{credential_id}/qr.{fmt}", responses={200: {"description": "the QR code (fmt: png or svg)",
-                                                        "content": {"image/png": {}, "image/svg+xml": {}}}})
+@router.get(
+    "/{credential_id}/qr.{fmt}",
+    responses={
+        200: {
+            "description": "the QR code (fmt: png or svg)",
+            "content": {"image/png": {}, "image/svg+xml": {}},
+        }
+    },
+)
 async def credential_qr(credential_id: str, fmt: Literal["png", "svg"], request: Request, p: AnyPrincipal):
     """The credential as a QR code (png or svg) linking to the verify page for it."""
     from registry.services.qr import qr_png, qr_svg, verify_link
@@ -129,11 +180,19 @@ async def credential_qr(credential_id: str, fmt: Literal["png", "svg"], request:
 
 
 for _action in ("revoke", "suspend", "reinstate"):
+
     def _make(action):
-        async def change(credential_id: str, request: Request, p: IssuerOrAdmin, rid: RequestId,
-                         body: StatusChange | None = None):
-            return await lifecycle.change_credential(request.app.state.ctx, p, credential_id, action,
-                                                     body.reason if body else None, rid)
+        async def change(
+            credential_id: str,
+            request: Request,
+            p: IssuerOrAdmin,
+            rid: RequestId,
+            body: StatusChange | None = None,
+        ):
+            return await lifecycle.change_credential(
+                request.app.state.ctx, p, credential_id, action, body.reason if body else None, rid
+            )
+
         change.__name__ = f"{action}_credential"
         change.__doc__ = f"{action.capitalize()} one credential: on-chain first, the DB after confirmation."
         return change

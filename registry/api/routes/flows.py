@@ -22,17 +22,35 @@ FlowId = Path(..., ge=1, le=schemas.MAX_JS_INT, description="the on-chain flow i
 
 def _json_body(model) -> dict:
     """A body the route parses itself (schemas.parse_body), declared for the OpenAPI document."""
-    return {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": model.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": model.model_json_schema(ref_template="#/components/schemas/{model}")
+                }
+            },
+        }
+    }
 
 
 _FLOW_ID = "$response.body#/flowId"
 
 
-@router.post("", status_code=201, openapi_extra=_json_body(schemas.DeclarationIn), responses={201: {
-    "description": "declared", "links": {
-        "GetFlow": link("get_flow", "the flow just declared", flow_id=_FLOW_ID),
-        "DecideFlow": link("decide_flow", "the regulator's decision on it", flow_id=_FLOW_ID)}}})
+@router.post(
+    "",
+    status_code=201,
+    openapi_extra=_json_body(schemas.DeclarationIn),
+    responses={
+        201: {
+            "description": "declared",
+            "links": {
+                "GetFlow": link("get_flow", "the flow just declared", flow_id=_FLOW_ID),
+                "DecideFlow": link("decide_flow", "the regulator's decision on it", flow_id=_FLOW_ID),
+            },
+        }
+    },
+)
 async def declare_flow(request: Request, p: AnyPrincipal, rid: RequestId):
     """Declare a flow (role exporter). An original flow names an asset certificate its caller holds
     (`credentialId`, or the holder copy as `credential`); an onward transfer names `parentFlowId`
@@ -41,32 +59,49 @@ async def declare_flow(request: Request, p: AnyPrincipal, rid: RequestId):
     return await ledger.declare(request.app.state.ctx, p, body, rid)
 
 
-@router.get("/trace", responses={200: {"description": "the trace (JSON), a table (CSV) or the graph (SVG)",
-                                       "content": {"application/json": {}, "text/csv": {}, "image/svg+xml": {}}},
-                                  **also(404)})
-async def trace_flows(request: Request, p: AnyPrincipal,
-                asset: str | None = Query(None, max_length=100, description="certificate id or asset leaf (0x…)"),
-                organisation: str | None = Query(None, max_length=100,
-                                                 description="organisation id, identifier or participant id"),
-                jurisdiction: str | None = Query(None, max_length=8, description="flows from or to it (CN covers CN-GD)"),
-                from_: str | None = Query(None, alias="from", max_length=40, description="declared at or after"),
-                to: str | None = Query(None, max_length=40, description="declared at or before"),
-                format: Literal["json", "csv", "svg"] = "json",
-                table: Literal["flows", "violations", "totals", "exporters"] = Query("flows", description="for CSV")):
+@router.get(
+    "/trace",
+    responses={
+        200: {
+            "description": "the trace (JSON), a table (CSV) or the graph (SVG)",
+            "content": {"application/json": {}, "text/csv": {}, "image/svg+xml": {}},
+        },
+        **also(404),
+    },
+)
+async def trace_flows(
+    request: Request,
+    p: AnyPrincipal,
+    asset: str | None = Query(None, max_length=100, description="certificate id or asset leaf (0x…)"),
+    organisation: str | None = Query(
+        None, max_length=100, description="organisation id, identifier or participant id"
+    ),
+    jurisdiction: str | None = Query(None, max_length=8, description="flows from or to it (CN covers CN-GD)"),
+    from_: str | None = Query(None, alias="from", max_length=40, description="declared at or after"),
+    to: str | None = Query(None, max_length=40, description="declared at or before"),
+    format: Literal["json", "csv", "svg"] = "json",
+    table: Literal["flows", "violations", "totals", "exporters"] = Query("flows", description="for CSV"),
+):
     """The flow graph, totals per jurisdiction pair and violations (regulators and admins)."""
     if not p.has("regulator", "admin"):
         raise Forbidden("tracing flows needs the role regulator (or admin)")
     ctx = request.app.state.ctx
-    q = flow_trace.make_query(asset=await flow_trace.resolve_asset(ctx, asset),
-                         organisation=await flow_trace.resolve_organisation(ctx, organisation),
-                         jurisdiction_code=jurisdiction, since=from_, until=to)
+    q = flow_trace.make_query(
+        asset=await flow_trace.resolve_asset(ctx, asset),
+        organisation=await flow_trace.resolve_organisation(ctx, organisation),
+        jurisdiction_code=jurisdiction,
+        since=from_,
+        until=to,
+    )
     if asset:
         q.labels["asset"] = asset
     result = await flow_trace.trace_from_db(ctx, q)
     if format == "json":
         return result
     body, media = render.render(result, format, table)
-    headers = {"content-disposition": f'attachment; filename="flow-trace.{format}"'} if format == "csv" else {}
+    headers = (
+        {"content-disposition": f'attachment; filename="flow-trace.{format}"'} if format == "csv" else {}
+    )
     return Response(body, media_type=media, headers=headers)
 
 

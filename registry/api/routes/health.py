@@ -1,3 +1,5 @@
+from datetime import UTC
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select, text
@@ -24,21 +26,34 @@ async def health(request: Request):
     pending = await pipeline.pending() if pipeline and checks["database"] == "ok" else None
     unconfirmed = await _unconfirmed(ctx) if checks["database"] == "ok" else None
     status = "ok" if all(v == "ok" for v in checks.values()) else "degraded"
-    body = {"status": status, "checks": checks, "pendingCredentialsAndBatches": pending,
-            "unconfirmedTransactions": unconfirmed, "chainId": ctx.deployment.chain_id,
-            "instance": ctx.settings.instance_id}
+    body = {
+        "status": status,
+        "checks": checks,
+        "pendingCredentialsAndBatches": pending,
+        "unconfirmedTransactions": unconfirmed,
+        "chainId": ctx.deployment.chain_id,
+        "instance": ctx.settings.instance_id,
+    }
     return JSONResponse(body, status_code=200 if checks["database"] == "ok" else 503)
 
 
 async def _unconfirmed(ctx) -> dict:
     """Sent transactions whose outcome the DB does not hold yet (the settler finishes them): how
     many, and how long the oldest has waited — an operator alerts when that keeps growing."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     async with ctx.sessions() as s:
         changes, first_change = await outbox.unconfirmed(s)
-        flows, first_flow = (await s.execute(
-            select(func.count(), func.min(FlowDeclaration.created_at)).where(FlowDeclaration.flow_id.is_(None)))).one()
+        flows, first_flow = (
+            await s.execute(
+                select(func.count(), func.min(FlowDeclaration.created_at)).where(
+                    FlowDeclaration.flow_id.is_(None)
+                )
+            )
+        ).one()
     oldest = min((as_utc(t) for t in (first_change, first_flow) if t), default=None)
-    return {"statusChanges": changes, "flowDeclarations": flows,
-            "oldestSeconds": round((datetime.now(timezone.utc) - oldest).total_seconds()) if oldest else None}
+    return {
+        "statusChanges": changes,
+        "flowDeclarations": flows,
+        "oldestSeconds": round((datetime.now(UTC) - oldest).total_seconds()) if oldest else None,
+    }

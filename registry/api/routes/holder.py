@@ -16,8 +16,12 @@ Holder = Annotated[Principal, Depends(require("holder"))]
 
 
 @router.get("/credentials")
-async def list_holder_credentials(request: Request, p: Holder, limit: int = Query(100, ge=1, le=1000),
-                                  offset: int = Query(0, ge=0, le=2**31 - 1)):
+async def list_holder_credentials(
+    request: Request,
+    p: Holder,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=2**31 - 1),
+):
     """The credentials issued to the calling organisation (its unified social credit code is their subject)."""
     async with request.app.state.ctx.sessions() as s:
         return await records.holder_credentials(s, p, limit=limit, offset=offset)

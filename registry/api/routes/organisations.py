@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, Path, Request
@@ -26,23 +26,38 @@ class SignerRef(BaseModel):
 
     url: str = Field(min_length=8, max_length=300, pattern=r"^https?://[^\s]+$")
     address: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
-    sm2PublicKey: str | None = Field(None, pattern=r"^0x[0-9a-fA-F]{128}$", description="sm2-sm3 suite: x ‖ y")
+    sm2PublicKey: str | None = Field(
+        None, pattern=r"^0x[0-9a-fA-F]{128}$", description="sm2-sm3 suite: x ‖ y"
+    )
 
 
 class OrganisationCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200, pattern=NO_CONTROL)
-    identifier: str = Field(min_length=1, max_length=64, pattern=NO_CONTROL, description="USCC for a mainland entity")
+    identifier: str = Field(
+        min_length=1, max_length=64, pattern=NO_CONTROL, description="USCC for a mainland entity"
+    )
     jurisdiction: str = Field(pattern=JURISDICTION)
-    roles: list[Literal["admin", "issuer", "verifier", "regulator", "exporter", "holder"]] = Field(min_length=1)
+    roles: list[Literal["admin", "issuer", "verifier", "regulator", "exporter", "holder"]] = Field(
+        min_length=1
+    )
     suite: Literal["secp256k1", "sm2-sm3"] = "secp256k1"
     credentialTypes: list[CredType] = []
     signer: SignerRef | None = None
 
 
 def org_public(o: Organisation) -> dict:
-    return {"id": o.id, "name": o.name, "identifier": o.identifier, "jurisdiction": o.jurisdiction,
-            "roles": o.roles, "chainAccount": o.chain_account, "issuerId": o.issuer_id, "suite": o.suite,
-            "signerUrl": o.signer_url, "createdAt": o.created_at.isoformat()}
+    return {
+        "id": o.id,
+        "name": o.name,
+        "identifier": o.identifier,
+        "jurisdiction": o.jurisdiction,
+        "roles": o.roles,
+        "chainAccount": o.chain_account,
+        "issuerId": o.issuer_id,
+        "suite": o.suite,
+        "signerUrl": o.signer_url,
+        "createdAt": o.created_at.isoformat(),
+    }
 
 
 @router.post("/organisations", status_code=201)
@@ -51,9 +66,18 @@ async def register_organisation(body: OrganisationCreate, request: Request, p: A
     ctx = request.app.state.ctx
     async with ctx.sessions() as s, s.begin():
         org, key = await create_organisation(
-            s, ctx, name=body.name, identifier=body.identifier, jurisdiction=body.jurisdiction,
-            roles=list(dict.fromkeys(body.roles)), suite=body.suite, credential_types=body.credentialTypes,
-            signer=body.signer.model_dump() if body.signer else None, actor=p.org_name, request_id=rid)
+            s,
+            ctx,
+            name=body.name,
+            identifier=body.identifier,
+            jurisdiction=body.jurisdiction,
+            roles=list(dict.fromkeys(body.roles)),
+            suite=body.suite,
+            credential_types=body.credentialTypes,
+            signer=body.signer.model_dump() if body.signer else None,
+            actor=p.org_name,
+            request_id=rid,
+        )
         return {"organisation": org_public(org), "apiKey": key}
 
 
@@ -80,8 +104,14 @@ async def create_api_key(request: Request, p: Admin, rid: RequestId, org_id: int
         if o is None:
             raise NotFound(f"organisation {org_id} does not exist")
         key = await issue_api_key(s, o, "issued by admin")
-        await audit.append(s, actor=p.org_name, action="issue_api_key", target=f"org:{org_id}", request_id=rid,
-                           org_id=p.org_id)
+        await audit.append(
+            s,
+            actor=p.org_name,
+            action="issue_api_key",
+            target=f"org:{org_id}",
+            request_id=rid,
+            org_id=p.org_id,
+        )
     return {"apiKey": key}
 
 
@@ -94,8 +124,14 @@ async def revoke_key(key_id: str, request: Request, p: AnyPrincipal, rid: Reques
             raise NotFound(f"no API key {key_id}")
         if not p.has("admin") and k.org_id != p.org_id:
             raise Forbidden("you may revoke only your own organisation's keys")
-        await s.execute(update(ApiKey).where(ApiKey.id == k.id).values(revoked_at=datetime.now(timezone.utc)))
+        await s.execute(update(ApiKey).where(ApiKey.id == k.id).values(revoked_at=datetime.now(UTC)))
         request.app.state.ctx.auth_cache.clear()
-        await audit.append(s, actor=p.org_name, action="revoke_api_key", target=f"key:{key_id}", request_id=rid,
-                           org_id=p.org_id)
+        await audit.append(
+            s,
+            actor=p.org_name,
+            action="revoke_api_key",
+            target=f"key:{key_id}",
+            request_id=rid,
+            org_id=p.org_id,
+        )
     return {"revoked": key_id}

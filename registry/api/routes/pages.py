@@ -25,7 +25,7 @@ import html
 import os
 import tempfile
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -39,7 +39,11 @@ from registry.core.errors import BadRequest, NotFound, PayloadTooLarge, Unsuppor
 router = APIRouter(tags=["pages"])
 
 PACKAGE = Path(__file__).resolve().parents[2]
-STATIC = {"verify.js": "text/javascript; charset=utf-8", "lang.js": "text/javascript; charset=utf-8", "verify.css": "text/css; charset=utf-8"}
+STATIC = {
+    "verify.js": "text/javascript; charset=utf-8",
+    "lang.js": "text/javascript; charset=utf-8",
+    "verify.css": "text/css; charset=utf-8",
+}
 
 MIB = 1024 * 1024
 MAX_CREDENTIAL = 10 * MIB
@@ -64,7 +68,7 @@ CHECKS = (
 
 HEADERS = {
     "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                               "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",
     "cache-control": "no-store",
@@ -72,12 +76,12 @@ HEADERS = {
 e = html.escape
 
 
-@lru_cache(maxsize=None)
+@cache
 def _template() -> Template:
     return Template((PACKAGE / "templates" / "verify.html").read_text(encoding="utf-8"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _static(name: str) -> bytes:
     return (PACKAGE / "static" / name).read_bytes()
 
@@ -95,9 +99,14 @@ async def verify_page(request: Request):
         f'<tr class="check pending" data-check="{name}" data-status="pending">'
         f'<td class="icon" aria-hidden="true">·</td><th scope="row" class="label">{_bi(zh, en)}</th>'
         f'<td class="status"></td><td class="reason"></td></tr>'
-        for name, zh, en in CHECKS)
-    body = _template().substitute(check_rows=rows, credential=e(credential, quote=True),
-                                  max_credential=MAX_CREDENTIAL // MIB, max_dataset=MAX_DATASET // MIB)
+        for name, zh, en in CHECKS
+    )
+    body = _template().substitute(
+        check_rows=rows,
+        credential=e(credential, quote=True),
+        max_credential=MAX_CREDENTIAL // MIB,
+        max_dataset=MAX_DATASET // MIB,
+    )
     return HTMLResponse(body, headers=HEADERS)
 
 
@@ -105,8 +114,11 @@ async def verify_page(request: Request):
 async def static_file(name: str):
     if name not in STATIC:
         raise NotFound(f"no static file {name}")
-    return Response(_static(name), media_type=STATIC[name],
-                    headers={"cache-control": "max-age=300", "x-content-type-options": "nosniff"})
+    return Response(
+        _static(name),
+        media_type=STATIC[name],
+        headers={"cache-control": "max-age=300", "x-content-type-options": "nosniff"},
+    )
 
 
 # -- the multipart form, streamed -------------------------------------------------------------
@@ -148,8 +160,10 @@ async def _read_form(request: Request, form: _Form) -> None:
 
     kind, params = parse_options_header(request.headers.get("content-type", ""))
     if kind != b"multipart/form-data":
-        raise UnsupportedMediaType(f"send the credential as multipart/form-data (a file upload), not "
-                                   f"{kind.decode('latin-1') or 'no content type'}")
+        raise UnsupportedMediaType(
+            f"send the credential as multipart/form-data (a file upload), not "
+            f"{kind.decode('latin-1') or 'no content type'}"
+        )
     boundary = params.get(b"boundary")
     if not boundary:
         raise BadRequest("the multipart body has no boundary")
@@ -181,8 +195,11 @@ async def _read_form(request: Request, form: _Form) -> None:
             raise BadRequest("a form part has no name")
         part.name = name.decode("utf-8", "replace")
         if part.name not in FIELDS:
-            raise BadRequest(f"unknown form field {part.name[:40]!r}: send credential, and optionally dataset, "
-                             "relyingParty, purpose, at", details={"field": part.name[:40]})
+            raise BadRequest(
+                f"unknown form field {part.name[:40]!r}: send credential, and optionally dataset, "
+                "relyingParty, purpose, at",
+                details={"field": part.name[:40]},
+            )
         if part.name in form.seen:
             raise BadRequest(f"the form field {part.name!r} appears twice", details={"field": part.name})
         form.seen.add(part.name)
@@ -199,14 +216,18 @@ async def _read_form(request: Request, form: _Form) -> None:
         part.size += n
         if part.name == "dataset":
             if part.size > MAX_DATASET:
-                raise PayloadTooLarge(f"the dataset is larger than {MAX_DATASET // MIB} MiB",
-                                      details={"field": "dataset", "limit": MAX_DATASET})
+                raise PayloadTooLarge(
+                    f"the dataset is larger than {MAX_DATASET // MIB} MiB",
+                    details={"field": "dataset", "limit": MAX_DATASET},
+                )
             part.file.write(data[start:end])
             return
         limit = MAX_CREDENTIAL if part.name == "credential" else MAX_FIELD
         if part.size > limit:
             what = "the credential file" if part.name == "credential" else f"the field {part.name}"
-            raise PayloadTooLarge(f"{what} is larger than {_size(limit)}", details={"field": part.name, "limit": limit})
+            raise PayloadTooLarge(
+                f"{what} is larger than {_size(limit)}", details={"field": part.name, "limit": limit}
+            )
         part.data += data[start:end]
 
     def on_part_end():
@@ -222,11 +243,19 @@ async def _read_form(request: Request, form: _Form) -> None:
             try:
                 form.fields[part.name] = part.data.decode("utf-8").strip()
             except UnicodeDecodeError:
-                raise BadRequest(f"the field {part.name} is not UTF-8 text", details={"field": part.name}) from None
+                raise BadRequest(
+                    f"the field {part.name} is not UTF-8 text", details={"field": part.name}
+                ) from None
 
-    callbacks = {"on_part_begin": on_part_begin, "on_part_data": on_part_data, "on_part_end": on_part_end,
-                 "on_header_field": on_header_field, "on_header_value": on_header_value,
-                 "on_header_end": on_header_end, "on_headers_finished": on_headers_finished}
+    callbacks = {
+        "on_part_begin": on_part_begin,
+        "on_part_data": on_part_data,
+        "on_part_end": on_part_end,
+        "on_header_field": on_header_field,
+        "on_header_value": on_header_value,
+        "on_header_end": on_header_end,
+        "on_headers_finished": on_headers_finished,
+    }
     parser = MultipartParser(boundary, callbacks)
     try:
         async for chunk in request.stream():
@@ -277,7 +306,11 @@ def _display(doc: Any) -> dict:
         name = subject.get("enterpriseName") or subject.get("holderName")
     else:
         name = None
-    return {"disclosed": disclosed, "redacted": redacted, "subjectName": name if isinstance(name, str) else None}
+    return {
+        "disclosed": disclosed,
+        "redacted": redacted,
+        "subjectName": name if isinstance(name, str) else None,
+    }
 
 
 async def _verifier(request: Request):
@@ -294,13 +327,40 @@ def _trust_line(v) -> str | None:
         return None
 
 
-_CHECK_FORM = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-    "type": "object", "required": ["credential"], "properties": {
-        "credential": {"type": "string", "format": "binary", "description": "the holder copy (JSON file)"},
-        "dataset": {"type": "string", "format": "binary", "description": "the dataset, for the data check"},
-        "at": {"type": "string", "description": "RFC 3339 time for validity and usage (default: now)"},
-        "relyingParty": {"type": "string", "description": "your unified social credit code, for the usage check"},
-        "purpose": {"type": "string", "description": "the purpose, for the usage check"}}}}}}}
+_CHECK_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["credential"],
+                    "properties": {
+                        "credential": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "the holder copy (JSON file)",
+                        },
+                        "dataset": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "the dataset, for the data check",
+                        },
+                        "at": {
+                            "type": "string",
+                            "description": "RFC 3339 time for validity and usage (default: now)",
+                        },
+                        "relyingParty": {
+                            "type": "string",
+                            "description": "your unified social credit code, for the usage check",
+                        },
+                        "purpose": {"type": "string", "description": "the purpose, for the usage check"},
+                    },
+                }
+            }
+        },
+    }
+}
 
 
 @router.post("/verify/check", dependencies=[Depends(public_rate_limit)], openapi_extra=_CHECK_FORM)
@@ -315,20 +375,28 @@ async def verify_upload(request: Request):
         await _read_form(request, form)
         raw = form.credential
         if raw is None:
-            raise BadRequest("no credential: send the credential file in the form field 'credential'",
-                             details={"field": "credential"})
+            raise BadRequest(
+                "no credential: send the credential file in the form field 'credential'",
+                details={"field": "credential"},
+            )
         if not raw.strip():
             raise BadRequest("the credential file is empty", details={"field": "credential"})
         try:
             doc = loads_strict(raw)
         except ValueError as exc:
-            raise BadRequest(f"the credential file is not valid JSON: {exc}", details={"field": "credential"}) from None
+            raise BadRequest(
+                f"the credential file is not valid JSON: {exc}", details={"field": "credential"}
+            ) from None
         if not isinstance(doc, dict):
-            raise BadRequest(f"a credential file holds one JSON object, not {_json_kind(doc)}",
-                             details={"field": "credential"})
+            raise BadRequest(
+                f"a credential file holds one JSON object, not {_json_kind(doc)}",
+                details={"field": "credential"},
+            )
         if _invalid_unicode(doc):
-            raise BadRequest("the credential holds text that is not valid Unicode (a lone surrogate)",
-                             details={"field": "credential"})
+            raise BadRequest(
+                "the credential holds text that is not valid Unicode (a lone surrogate)",
+                details={"field": "credential"},
+            )
         at = None
         if form.fields.get("at"):
             try:
@@ -348,14 +416,20 @@ async def verify_upload(request: Request):
         form.cleanup()
     out = result.to_json()
     # FORMAT.md §3.3: the redacted paths are proven only when integrity passed (targetHash covers them)
-    out.update(_display(doc), trust=_trust_line(v), source="upload",
-               redactionProven=result.check("integrity").status == "passed",
-               dataset={"size": form.dataset_size} if form.dataset is not None else None)
+    out.update(
+        _display(doc),
+        trust=_trust_line(v),
+        source="upload",
+        redactionProven=result.check("integrity").status == "passed",
+        dataset={"size": form.dataset_size} if form.dataset is not None else None,
+    )
     return out
 
 
 def _json_kind(value: Any) -> str:
-    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
+    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
 
 
 @router.get("/verify/credential/{credential_id}", dependencies=[Depends(public_rate_limit)])
@@ -378,9 +452,14 @@ async def verify_credential_link(credential_id: str, request: Request):
         if type_name not in E_LICENCES:
             batch = await s.get(Batch, cred.batch_id) if cred.batch_id else None
             anchored = batch is not None and batch.state == "anchored"
-            return {"id": cred.id, "type": type_name, "issuer": org.name if org else None,
-                    "status": records.STATUS_NAMES.get(cred.status, "unknown") if anchored else "pending",
-                    "source": "registry", "summaryOnly": True}
+            return {
+                "id": cred.id,
+                "type": type_name,
+                "issuer": org.name if org else None,
+                "status": records.STATUS_NAMES.get(cred.status, "unknown") if anchored else "pending",
+                "source": "registry",
+                "summaryOnly": True,
+            }
         doc = await records.holder_copy(s, ctx, cred)
     v = await _verifier(request)
     out = v.verify(doc).to_json()

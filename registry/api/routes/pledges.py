@@ -27,8 +27,9 @@ from verifier import (
 router = APIRouter(prefix="/v1/credentials", tags=["credentials"])
 
 
-@router.get("/{credential_id}/pledge", dependencies=[Depends(public_rate_limit)],
-            responses=also(409, 503))  # not a data asset / no pledge registry; the chain node unreachable
+@router.get(
+    "/{credential_id}/pledge", dependencies=[Depends(public_rate_limit)], responses=also(409, 503)
+)  # not a data asset / no pledge registry; the chain node unreachable
 async def credential_pledge(credential_id: str, request: Request):
     """The asset's pledge state proven by eth_getProof against the latest block, operator-signed."""
     ctx = request.app.state.ctx
@@ -46,7 +47,9 @@ async def credential_pledge(credential_id: str, request: Request):
     if not isinstance(block.get("result"), dict):
         raise ChainUnavailable("the chain node did not return the latest block")
     number = block["result"]["number"]
-    first = await provider.make_request("eth_getProof", [address, ["0x" + pledge_storage_keys(key, 0)[0].hex()], number])
+    first = await provider.make_request(
+        "eth_getProof", [address, ["0x" + pledge_storage_keys(key, 0)[0].hex()], number]
+    )
     if not isinstance(first.get("result"), dict):
         raise ChainUnavailable(f"the chain node refused eth_getProof: {first.get('error')}")
     ranks = (int(first["result"]["storageProof"][0]["value"], 16) >> 192) & 0xFF
@@ -64,12 +67,27 @@ async def credential_pledge(credential_id: str, request: Request):
         "blockHeader": "0x" + header.hex(),
         "accountProof": list(reply["result"]["accountProof"]),
         "storageProofs": [list(sp["proof"]) for sp in reply["result"]["storageProof"]],
-        "headerSignature": sign_header(ctx.deployment.chain_id, keccak256(header), bytes.fromhex(ctx.operator_key[2:])),
+        "headerSignature": sign_header(
+            ctx.deployment.chain_id, keccak256(header), bytes.fromhex(ctx.operator_key[2:])
+        ),
     }
-    logs = await provider.make_request("eth_getLogs", [{
-        "address": address, "fromBlock": hex(ctx.deployment.deploy_block), "toBlock": number,
-        "topics": [None, "0x" + key.hex()]}])
+    logs = await provider.make_request(
+        "eth_getLogs",
+        [
+            {
+                "address": address,
+                "fromBlock": hex(ctx.deployment.deploy_block),
+                "toBlock": number,
+                "topics": [None, "0x" + key.hex()],
+            }
+        ],
+    )
     # the history is the node's word (events are not in the proven state); the proof is what counts
     history = decode_history(logs["result"]) if isinstance(logs.get("result"), list) else []
-    return {"credentialId": cred.id, "assetKey": "0x" + key.hex(), "pledgeRegistry": registry.lower(),
-            "pledgeProof": proof, "history": history}
+    return {
+        "credentialId": cred.id,
+        "assetKey": "0x" + key.hex(),
+        "pledgeRegistry": registry.lower(),
+        "pledgeProof": proof,
+        "history": history,
+    }

@@ -13,8 +13,9 @@ from registry.services.proofs import credential_proof_package
 router = APIRouter(prefix="/v1/credentials", tags=["credentials"])
 
 
-@router.get("/{credential_id}/proof", dependencies=[Depends(public_rate_limit)],
-            responses=also(409, 503))  # not anchored yet; the chain node unreachable
+@router.get(
+    "/{credential_id}/proof", dependencies=[Depends(public_rate_limit)], responses=also(409, 503)
+)  # not anchored yet; the chain node unreachable
 async def credential_proof(credential_id: str, request: Request):
     """The credential's anchor and status proven by eth_getProof against the latest block."""
     ctx = request.app.state.ctx

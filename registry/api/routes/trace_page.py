@@ -26,14 +26,20 @@ router = APIRouter(tags=["pages"], include_in_schema=False)
 
 PACKAGE = Path(__file__).resolve().parents[2]
 #: registry/templates/trace*.html: the layout (trace.html), sign-in, the trace, a chain transaction
-TEMPLATES = Environment(loader=FileSystemLoader(PACKAGE / "templates"), autoescape=select_autoescape(["html"]),
-                        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+TEMPLATES = Environment(
+    loader=FileSystemLoader(PACKAGE / "templates"),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 SCRIPT = (PACKAGE / "static" / "trace.js").read_bytes()
 COOKIE = "certledger_key"
 FILTERS = ("asset", "organisation", "jurisdiction", "from", "to")
 HEADERS = {
-    "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; "
-                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; "
+    "img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",
     "cache-control": "no-store",
@@ -62,8 +68,9 @@ def _not_regulator(who: Principal, what: str = "the trace") -> str | None:
 
 
 def _page(template: str, title: str, who: Principal | None, status: int = 200, **values) -> HTMLResponse:
-    body = TEMPLATES.get_template(template).render(title=title, heading=values.pop("heading", None), who=who,
-                                                   **values)
+    body = TEMPLATES.get_template(template).render(
+        title=title, heading=values.pop("heading", None), who=who, **values
+    )
     return HTMLResponse(body, status_code=status, headers=HEADERS)
 
 
@@ -73,8 +80,11 @@ def _signin(message: str = "", status: int = 200, who: Principal | None = None) 
 
 @router.get("/trace/static/trace.js")
 async def script():
-    return Response(SCRIPT, media_type="text/javascript", headers={"cache-control": "max-age=300",
-                                                                   "x-content-type-options": "nosniff"})
+    return Response(
+        SCRIPT,
+        media_type="text/javascript",
+        headers={"cache-control": "max-age=300", "x-content-type-options": "nosniff"},
+    )
 
 
 @router.post("/trace/session")
@@ -91,8 +101,9 @@ async def sign_in(request: Request):
     if why := _not_regulator(who):
         return _signin(why, 403)
     resp = RedirectResponse("/trace", status_code=303)
-    resp.set_cookie(COOKIE, key, httponly=True, samesite="strict", path="/",
-                    secure=request.url.scheme == "https")
+    resp.set_cookie(
+        COOKIE, key, httponly=True, samesite="strict", path="/", secure=request.url.scheme == "https"
+    )
     return resp
 
 
@@ -105,16 +116,24 @@ async def sign_out():
 
 async def _trace(request: Request, params: dict) -> dict:
     ctx = request.app.state.ctx
-    q = flow_trace.make_query(asset=await flow_trace.resolve_asset(ctx, params.get("asset")),
-                     organisation=await flow_trace.resolve_organisation(ctx, params.get("organisation")),
-                     jurisdiction_code=params.get("jurisdiction"), since=params.get("from"), until=params.get("to"))
+    q = flow_trace.make_query(
+        asset=await flow_trace.resolve_asset(ctx, params.get("asset")),
+        organisation=await flow_trace.resolve_organisation(ctx, params.get("organisation")),
+        jurisdiction_code=params.get("jurisdiction"),
+        since=params.get("from"),
+        until=params.get("to"),
+    )
     if params.get("asset"):
         q.labels["asset"] = params["asset"]
     return await flow_trace.trace_from_db(ctx, q)
 
 
 def _params(request: Request) -> dict:
-    return {k: request.query_params.get(k, "").strip()[:100] for k in FILTERS if request.query_params.get(k, "").strip()}
+    return {
+        k: request.query_params.get(k, "").strip()[:100]
+        for k in FILTERS
+        if request.query_params.get(k, "").strip()
+    }
 
 
 @router.get("/trace", response_class=HTMLResponse)
@@ -128,8 +147,14 @@ async def trace_page(request: Request):
     try:
         trace = await _trace(request, params)
     except RegistryError as exc:
-        return _page("trace_main.html", "trace", who, exc.http_status if 400 <= exc.http_status < 500 else 200,
-                     params=params, error=exc.message)
+        return _page(
+            "trace_main.html",
+            "trace",
+            who,
+            exc.http_status if 400 <= exc.http_status < 500 else 200,
+            params=params,
+            error=exc.message,
+        )
     return _page("trace_main.html", "trace", who, params=params, error=None, **_trace_values(trace, params))
 
 
@@ -147,8 +172,11 @@ async def export(fmt: str, request: Request):
         body, media = render.render(trace, fmt, request.query_params.get("table", "flows"))
     except RegistryError as exc:
         return Response(exc.message, status_code=exc.http_status, media_type="text/plain")
-    return Response(body, media_type=media,
-                    headers={"content-disposition": f'attachment; filename="flow-trace.{fmt}"', **HEADERS})
+    return Response(
+        body,
+        media_type=media,
+        headers={"content-disposition": f'attachment; filename="flow-trace.{fmt}"', **HEADERS},
+    )
 
 
 @router.get("/trace/tx/{tx_hash}", response_class=HTMLResponse)
@@ -167,15 +195,21 @@ async def transaction(tx_hash: str, request: Request):
     except RegistryError as exc:
         return _page("trace_tx.html", "transaction", who, 503, error=exc.message)
     if rec is None:
-        return _page("trace_tx.html", "transaction", who, 404, error=f"no transaction {tx_hash} on this chain")
+        return _page(
+            "trace_tx.html", "transaction", who, 404, error=f"no transaction {tx_hash} on this chain"
+        )
     block = await ctx.chain.w3.eth.get_block(rec["blockNumber"])
     from web3.logs import DISCARD
 
-    rows = [(("交易", "transaction"), schemas.hexs(rec["transactionHash"])),
-            (("状态", "status"), "success" if rec["status"] == 1 else "failed"),
-            (("区块", "block"), f'{rec["blockNumber"]} ({schemas.iso(int(block["timestamp"]))})'),
-            (("发送方", "from"), rec["from"]), (("接收合约", "to"), rec["to"]),
-            (("燃料用量", "gas used"), str(rec["gasUsed"])), (("链编号", "chain id"), str(ctx.deployment.chain_id))]
+    rows = [
+        (("交易", "transaction"), schemas.hexs(rec["transactionHash"])),
+        (("状态", "status"), "success" if rec["status"] == 1 else "failed"),
+        (("区块", "block"), f"{rec['blockNumber']} ({schemas.iso(int(block['timestamp']))})"),
+        (("发送方", "from"), rec["from"]),
+        (("接收合约", "to"), rec["to"]),
+        (("燃料用量", "gas used"), str(rec["gasUsed"])),
+        (("链编号", "chain id"), str(ctx.deployment.chain_id)),
+    ]
     events = []
     for name in ("FlowDeclared", "FlowDecided"):
         for ev in getattr(ctx.chain.flows.events, name)().process_receipt(rec, errors=DISCARD):
@@ -206,8 +240,15 @@ def _trace_values(trace: dict, params: dict) -> dict:
             return {}
         return level_names.get(rule["requires"], {"zh": rule["requires"], "en": rule["requires"]})
 
-    return {"trace": trace, "nodes": {n["id"]: n for n in trace["nodes"]},
-            "bad": {v["flowId"] for v in trace["violations"]}, "qs": urlencode(params),
-            "qs_violations": urlencode({**params, "table": "violations"}),
-            "legend": list(render.STATUS_COLOURS.items()) + [("violation", render.VIOLATION_COLOUR)],
-            "svg": Markup(render.to_svg(trace)), "level_of": level_of, "table": table, "pub": table.public()}
+    return {
+        "trace": trace,
+        "nodes": {n["id"]: n for n in trace["nodes"]},
+        "bad": {v["flowId"] for v in trace["violations"]},
+        "qs": urlencode(params),
+        "qs_violations": urlencode({**params, "table": "violations"}),
+        "legend": list(render.STATUS_COLOURS.items()) + [("violation", render.VIOLATION_COLOUR)],
+        "svg": Markup(render.to_svg(trace)),
+        "level_of": level_of,
+        "table": table,
+        "pub": table.public(),
+    }

@@ -14,6 +14,7 @@ from registry.services.prepare import NESTED_TOO_DEEPLY
 
 router = APIRouter(prefix="/v1", tags=["verify"])
 
+
 class VerifyRequest(BaseModel):
     credential: dict[str, Any] | str = Field(description="the holder copy (object or JSON text)")
     at: str | None = Field(None, description="RFC 3339 time for validity and usage (default: now)")
@@ -37,8 +38,16 @@ def _invalid_unicode(value) -> bool:
     return False
 
 
-_BODY_SCHEMA = {"requestBody": {"required": True, "content": {"application/json": {
-    "schema": VerifyRequest.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
+_BODY_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": VerifyRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+            }
+        },
+    }
+}
 
 
 def _parse(raw: bytes, content_type: str | None) -> VerifyRequest:
@@ -48,7 +57,9 @@ def _parse(raw: bytes, content_type: str | None) -> VerifyRequest:
     then refused by name); invalid fields go to the app's RequestValidationError handler, as
     FastAPI would send them."""
     if (content_type or "").split(";", 1)[0].strip().lower() != "application/json":
-        raise UnsupportedMediaType(f"unsupported content type {content_type or '(none)'}: send application/json")
+        raise UnsupportedMediaType(
+            f"unsupported content type {content_type or '(none)'}: send application/json"
+        )
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -61,7 +72,7 @@ def _parse(raw: bytes, content_type: str | None) -> VerifyRequest:
         if _invalid_unicode(value):
             raise BadRequest("the request holds text that is not valid Unicode (a lone surrogate)") from None
     if type(value) is not dict:
-        raise BadRequest("the request is a JSON object: {\"credential\": …, \"at\": …, \"relyingParty\": …}")
+        raise BadRequest('the request is a JSON object: {"credential": …, "at": …, "relyingParty": …}')
     try:
         return VerifyRequest.model_validate(value)
     except ValidationError as exc:  # the app's one handler for invalid requests shapes it
@@ -90,6 +101,8 @@ async def verify(request: Request, p: AnyPrincipal):
         except ValueError:
             raise BadRequest("data must be base64") from None
     v = await current_verifier(request.app.state.ctx)
-    result = v.verify(body.credential, at=at, data=data, relying_party=body.relyingParty, purpose=body.purpose)
+    result = v.verify(
+        body.credential, at=at, data=data, relying_party=body.relyingParty, purpose=body.purpose
+    )
     # plain JSON of str/bool/None values: orjson writes it without FastAPI's generic encoder pass
     return Response(orjson.dumps(result.to_json()), media_type="application/json")

@@ -10,6 +10,7 @@
 Revision ID: 0003
 Revises: 0002
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -24,7 +25,11 @@ _SQLITE_NAMES = {"uq": "uq_%(table_name)s_%(column_0_name)s"}
 
 def _unique_name() -> str:
     """PostgreSQL's own name for 0001's constraint; on SQLite the convention's (a downgrade uses it too)."""
-    return "uq_credentials_target_hash" if op.get_bind().dialect.name == "sqlite" else "credentials_target_hash_key"
+    return (
+        "uq_credentials_target_hash"
+        if op.get_bind().dialect.name == "sqlite"
+        else "credentials_target_hash_key"
+    )
 
 
 def upgrade() -> None:

@@ -9,6 +9,7 @@ with the table.
 Revision ID: 0004
 Revises: 0003
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -22,8 +23,13 @@ _UNBATCHED = sa.text("batch_id IS NULL")
 
 def upgrade() -> None:
     op.drop_index("ix_credentials_pending", table_name="credentials")
-    op.create_index("ix_credentials_unbatched", "credentials", ["issuer_org_id", "credential_type", "status_index"],
-                    sqlite_where=_UNBATCHED, postgresql_where=_UNBATCHED)
+    op.create_index(
+        "ix_credentials_unbatched",
+        "credentials",
+        ["issuer_org_id", "credential_type", "status_index"],
+        sqlite_where=_UNBATCHED,
+        postgresql_where=_UNBATCHED,
+    )
 
 
 def downgrade() -> None:

@@ -9,6 +9,7 @@ its nonce is free, removed once another transaction took the nonce.
 Revision ID: 0005
 Revises: 0004
 """
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -12,6 +12,7 @@ or revoked (it said "on an unrecorded date").
 Revision ID: 0006
 Revises: 0005
 """
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -25,6 +25,7 @@ the triggers refuse what the keys refused.
 Revision ID: 0007
 Revises: 0006
 """
+
 from alembic import op
 
 revision = "0007"
@@ -36,7 +37,9 @@ depends_on = None
 def _parent_present(column: str, parent: str, nullable: bool = False) -> str:
     """PL/pgSQL: lock FOR KEY SHARE the `parent` rows the statement's new rows name in `column`;
     raise foreign_key_violation, as the key did, if one is missing."""
-    named = f"SELECT DISTINCT {column} AS id FROM new_rows" + (f" WHERE {column} IS NOT NULL" if nullable else "")
+    named = f"SELECT DISTINCT {column} AS id FROM new_rows" + (
+        f" WHERE {column} IS NOT NULL" if nullable else ""
+    )
     return f"""
     SELECT r.id INTO missing FROM ({named}) r
      WHERE NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.id = r.id FOR KEY SHARE) LIMIT 1;
@@ -75,7 +78,8 @@ BEGIN
                        AND NOT EXISTS (SELECT 1 FROM organisations p WHERE p.id = OLD.id);
     END IF;
     IF still_named THEN
-        RAISE EXCEPTION 'update or delete on table "%" violates foreign key "credentials_%_fkey" on table "credentials"',
+        RAISE EXCEPTION 'update or delete on table "%" violates foreign key "credentials_%_fkey" '
+                        'on table "credentials"',
                 TG_TABLE_NAME, CASE TG_TABLE_NAME WHEN 'batches' THEN 'batch_id' ELSE 'issuer_org_id' END
             USING ERRCODE = 'foreign_key_violation', TABLE = TG_TABLE_NAME,
                   DETAIL = format('Key (id)=(%s) is still referenced from table "credentials".', OLD.id);
@@ -97,24 +101,45 @@ END $$
 """
 
 _TRIGGERS = [
-    ("credentials_references_insert", "credentials",
-     "AFTER INSERT ON credentials REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
-     "EXECUTE FUNCTION certledger_credentials_references()"),
-    ("credentials_references_update", "credentials",
-     "AFTER UPDATE ON credentials REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
-     "EXECUTE FUNCTION certledger_credentials_references()"),
-    ("credentials_batch_gone", "batches",
-     "AFTER DELETE OR UPDATE OF id ON batches FOR EACH ROW EXECUTE FUNCTION certledger_credentials_parent_gone()"),
-    ("credentials_issuer_gone", "organisations",
-     "AFTER DELETE OR UPDATE OF id ON organisations FOR EACH ROW "
-     "EXECUTE FUNCTION certledger_credentials_parent_gone()"),
-    ("credentials_batches_truncated", "batches",
-     "AFTER TRUNCATE ON batches FOR EACH STATEMENT EXECUTE FUNCTION certledger_credentials_parent_truncated()"),
-    ("credentials_issuers_truncated", "organisations",
-     "AFTER TRUNCATE ON organisations FOR EACH STATEMENT EXECUTE FUNCTION certledger_credentials_parent_truncated()"),
+    (
+        "credentials_references_insert",
+        "credentials",
+        "AFTER INSERT ON credentials REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
+        "EXECUTE FUNCTION certledger_credentials_references()",
+    ),
+    (
+        "credentials_references_update",
+        "credentials",
+        "AFTER UPDATE ON credentials REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
+        "EXECUTE FUNCTION certledger_credentials_references()",
+    ),
+    (
+        "credentials_batch_gone",
+        "batches",
+        "AFTER DELETE OR UPDATE OF id ON batches FOR EACH ROW EXECUTE FUNCTION certledger_credentials_parent_gone()",
+    ),
+    (
+        "credentials_issuer_gone",
+        "organisations",
+        "AFTER DELETE OR UPDATE OF id ON organisations FOR EACH ROW "
+        "EXECUTE FUNCTION certledger_credentials_parent_gone()",
+    ),
+    (
+        "credentials_batches_truncated",
+        "batches",
+        "AFTER TRUNCATE ON batches FOR EACH STATEMENT EXECUTE FUNCTION certledger_credentials_parent_truncated()",
+    ),
+    (
+        "credentials_issuers_truncated",
+        "organisations",
+        "AFTER TRUNCATE ON organisations FOR EACH STATEMENT EXECUTE FUNCTION certledger_credentials_parent_truncated()",
+    ),
 ]
-_FUNCTIONS = ("certledger_credentials_references", "certledger_credentials_parent_gone",
-              "certledger_credentials_parent_truncated")
+_FUNCTIONS = (
+    "certledger_credentials_references",
+    "certledger_credentials_parent_gone",
+    "certledger_credentials_parent_truncated",
+)
 
 
 def upgrade() -> None:
@@ -135,5 +160,7 @@ def downgrade() -> None:
         op.execute(f"DROP TRIGGER {name} ON {table}")
     for fn in _FUNCTIONS:
         op.execute(f"DROP FUNCTION {fn}()")
-    op.create_foreign_key("credentials_issuer_org_id_fkey", "credentials", "organisations", ["issuer_org_id"], ["id"])
+    op.create_foreign_key(
+        "credentials_issuer_org_id_fkey", "credentials", "organisations", ["issuer_org_id"], ["id"]
+    )
     op.create_foreign_key("credentials_batch_id_fkey", "credentials", "batches", ["batch_id"], ["id"])

@@ -7,6 +7,7 @@ address and SM2 key only, so ``signing_keys.keystore`` may be empty.
 Revision ID: 0008
 Revises: 0007
 """
+
 import sqlalchemy as sa
 from alembic import op
 

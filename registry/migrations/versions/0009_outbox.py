@@ -7,6 +7,7 @@ for people. Rows still pending in ``pending_changes`` are carried over as ``sent
 Revision ID: 0009
 Revises: 0008
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -39,18 +40,64 @@ def upgrade() -> None:
     )
     op.create_index("ix_outbox_kind_target_state", "outbox", ["kind", "target", "state"])
     op.create_index("ix_outbox_state_next", "outbox", ["state", "next_attempt_at"])
-    pending = sa.table("pending_changes", *(sa.column(c) for c in (
-        "kind", "target", "action", "reason", "org_id", "actor", "request_id", "raw_tx", "tx_hash", "nonce",
-        "sender", "created_at")))
-    outbox = sa.table("outbox", *(sa.column(c) for c in (
-        "kind", "state", "target", "payload", "org_id", "raw_tx", "tx_hash", "nonce", "sender", "attempts",
-        "next_attempt_at", "created_at")))
+    pending = sa.table(
+        "pending_changes",
+        *(
+            sa.column(c)
+            for c in (
+                "kind",
+                "target",
+                "action",
+                "reason",
+                "org_id",
+                "actor",
+                "request_id",
+                "raw_tx",
+                "tx_hash",
+                "nonce",
+                "sender",
+                "created_at",
+            )
+        ),
+    )
+    outbox = sa.table(
+        "outbox",
+        *(
+            sa.column(c)
+            for c in (
+                "kind",
+                "state",
+                "target",
+                "payload",
+                "org_id",
+                "raw_tx",
+                "tx_hash",
+                "nonce",
+                "sender",
+                "attempts",
+                "next_attempt_at",
+                "created_at",
+            )
+        ),
+    )
     conn = op.get_bind()
-    rows = [{"kind": "status_change", "state": "sent", "target": f"{r.kind}:{r.target}",
-             "payload": {"action": r.action, "reason": r.reason, "actor": r.actor, "request_id": r.request_id},
-             "org_id": r.org_id, "raw_tx": r.raw_tx, "tx_hash": r.tx_hash, "nonce": r.nonce, "sender": r.sender,
-             "attempts": 0, "next_attempt_at": r.created_at, "created_at": r.created_at}
-            for r in conn.execute(sa.select(pending))]
+    rows = [
+        {
+            "kind": "status_change",
+            "state": "sent",
+            "target": f"{r.kind}:{r.target}",
+            "payload": {"action": r.action, "reason": r.reason, "actor": r.actor, "request_id": r.request_id},
+            "org_id": r.org_id,
+            "raw_tx": r.raw_tx,
+            "tx_hash": r.tx_hash,
+            "nonce": r.nonce,
+            "sender": r.sender,
+            "attempts": 0,
+            "next_attempt_at": r.created_at,
+            "created_at": r.created_at,
+        }
+        for r in conn.execute(sa.select(pending))
+    ]
     if rows:
         op.bulk_insert(outbox, rows)
     op.drop_index("ix_pending_changes_target", table_name="pending_changes")
