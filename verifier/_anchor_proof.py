@@ -18,6 +18,7 @@ from trie import HexaryTrie  # type: ignore[attr-defined]
 from trie.exceptions import BadTrieProof
 
 from verifier._internal.keccak import keccak256 as keccak
+from verifier._internal.proofinput import hex_member, trie_nodes
 from verifier._internal.suites import eth_address, personal_digest, recover_address, sign_digest_secp256k1
 from verifier._qbft import ValidatorSet, seal_qbft_header, verify_sealed_header
 from verifier._trust import AnchorRecord, TrustSource
@@ -172,21 +173,11 @@ def header_rlp_from_block(block: dict[str, Any]) -> bytes:
 
 
 def _hex(value: Any, what: str) -> bytes:
-    if not isinstance(value, str) or not value.startswith("0x"):
-        raise InvalidAnchorProof(f"anchorProof.{what} must be 0x-hex")
-    try:
-        return bytes.fromhex(value[2:])
-    except ValueError:
-        raise InvalidAnchorProof(f"anchorProof.{what} must be 0x-hex") from None
+    return hex_member(value, f"anchorProof.{what}", InvalidAnchorProof)
 
 
 def _nodes(value: Any, what: str) -> list[Any]:
-    if not isinstance(value, list) or len(value) > 64:
-        raise InvalidAnchorProof(f"anchorProof.{what} must be a list of trie nodes")
-    try:
-        return [rlp.decode(_hex(n, what)) for n in value]
-    except rlp.exceptions.DecodingError:
-        raise InvalidAnchorProof(f"anchorProof.{what} holds a node that is not RLP") from None
+    return trie_nodes(value, f"anchorProof.{what}", InvalidAnchorProof)
 
 
 class ValidatorPinnedTrust:

@@ -27,6 +27,7 @@ from verifier._anchor_proof import (
     sign_header,
 )
 from verifier._internal.keccak import keccak256 as keccak
+from verifier._internal.proofinput import hex_member, trie_nodes
 from verifier._internal.suites import recover_address
 from verifier._qbft import ValidatorSet, seal_qbft_header, verify_sealed_header
 from verifier._result import Check
@@ -174,21 +175,11 @@ def _decode(key: bytes, number: int, words: list[int]) -> AssetPledgeState:
 
 
 def _hex(value: Any, what: str) -> bytes:
-    if not isinstance(value, str) or not value.startswith("0x"):
-        raise InvalidPledgeProof(f"pledgeProof.{what} must be 0x-hex")
-    try:
-        return bytes.fromhex(value[2:])
-    except ValueError:
-        raise InvalidPledgeProof(f"pledgeProof.{what} must be 0x-hex") from None
+    return hex_member(value, f"pledgeProof.{what}", InvalidPledgeProof)
 
 
 def _nodes(value: Any, what: str) -> list[Any]:
-    if not isinstance(value, list) or len(value) > 64:
-        raise InvalidPledgeProof(f"pledgeProof.{what} must be a list of trie nodes")
-    try:
-        return [rlp.decode(_hex(n, what)) for n in value]
-    except rlp.exceptions.DecodingError:
-        raise InvalidPledgeProof(f"pledgeProof.{what} holds a node that is not RLP") from None
+    return trie_nodes(value, f"pledgeProof.{what}", InvalidPledgeProof)
 
 
 def _state_root(proof: dict[str, Any], trust: TrustSource) -> tuple[bytes, int]:
