@@ -34,6 +34,7 @@ from registry.flows.schemas import (
     AssetMismatch,
     CertificateNotValid,
     DecisionIn,
+    DecisionUnconfirmed,
     DeclarationIn,
     DeclarationUnconfirmed,
     DestinationNotAuthorised,
@@ -53,7 +54,7 @@ from registry.flows.schemas import (
     parse_time,
     participant_hex,
 )
-from registry.services import audit
+from registry.services import audit, outbox
 from registry.services import jurisdictions as J
 from registry.services.issuance import document_of
 from registry.services.orgs import Principal, signing_key
@@ -537,19 +538,55 @@ async def decide(ctx, principal: Principal, flow_id: int, body: DecisionIn, requ
         "reason": reason,
         "rule": {k: rule[k] for k in ("table", "version", "rule", "requires", "covered")} if rule else None,
     }
+    target = f"flow:{flow_id}"
+    async with ctx.sessions() as s:
+        waiting = await outbox.open_tx(s, outbox.Kind.FLOW_DECISION, target)
+    if waiting is not None:
+        raise DecisionUnconfirmed(
+            f"a decision on flow {flow_id} (transaction {waiting}) is not mined yet; the registry applies it "
+            "by itself once it is",
+            details={"txHash": waiting},
+        )
+    pending_id: int | None = None
+
+    async def record(tx) -> None:  # the signed decision is in the outbox before it leaves
+        nonlocal pending_id
+        payload = {
+            "decision": code,
+            "reason": reason,
+            "rule": details["rule"],
+            "actor": principal.org_name,
+            "request_id": request_id,
+        }
+        async with ctx.sessions() as s, s.begin():
+            pending_id = await outbox.record_sent(
+                s,
+                outbox.Kind.FLOW_DECISION,
+                target,
+                payload,
+                tx,
+                org_id=principal.org_id,
+                wait=ctx.settings.tx_timeout_seconds + 5.0,
+            )
+
     try:
         receipt = await ctx.chain.transact(
             key,
             ctx.chain.flows.functions.decideFlow(flow_id, code, reason),
             timeout=ctx.settings.tx_timeout_seconds,
+            before_send=record,
         )
     except ChainUnavailable as exc:
+        if pending_id is None:
+            raise
         raise ChainUnavailable(
-            f"{exc.message}. It may still be mined: repeat the decision to bring the registry "
-            "up to date (a flow is decided once)",
+            f"{exc.message}. The decision was sent; the registry applies it by itself once it is mined",
             details=exc.details,
         ) from None
     except ChainRejected as exc:
+        if pending_id is not None:
+            async with ctx.sessions() as s, s.begin():
+                await outbox.finish(s, pending_id, outbox.State.FAILED, exc.message)
         if (exc.details or {}).get("error") != "AlreadyDecided":
             raise
         # decided on-chain by a request that gave up before it was mined (503): the DB takes the chain's word
@@ -562,28 +599,85 @@ async def decide(ctx, principal: Principal, flow_id: int, body: DecisionIn, requ
             "regulator": ev["regulator"],
             "rule": details["rule"],
         }
+        pending_id = None
+    ctx.crash_point("decision_mined")
     decided_at = datetime.fromtimestamp(await ctx.chain.block_timestamp(receipt["blockNumber"]), UTC)
     tx = hexs(receipt["transactionHash"])
     async with ctx.sessions() as s, s.begin():
-        row = await _row(s, flow_id)
-        row.decision, row.decision_reason, row.decision_tx = code, reason, tx
-        row.decided_at = decided_at
-        await audit.append(
-            s,
-            actor=principal.org_name,
-            action="decide_flow",
-            target=f"flow:{flow_id}",
-            request_id=request_id,
-            org_id=principal.org_id,
-            details={**details, "tx": tx},
-        )
-        out = flow_public(row)
+        # claim the outbox row: if the settler applied the decision already, the DB holds it once
+        if pending_id is None or await outbox.finish(s, pending_id, outbox.State.CONFIRMED):
+            await _apply_decision(
+                s,
+                flow_id,
+                code,
+                reason,
+                tx,
+                decided_at,
+                actor=principal.org_name,
+                org_id=principal.org_id,
+                request_id=request_id,
+                details=details,
+            )
+        out = flow_public(await _row(s, flow_id))
     if DECISION_NAMES[code] != body.decision:
         raise AlreadyDecided(
             f"flow {flow_id} was {DECISION_NAMES[code]} already (on-chain, by {details['regulator']})",
             details={"flowId": flow_id, "status": DECISION_NAMES[code]},
         )
     return out | ({"settledFromChain": True} if details.get("settledFromChain") else {})
+
+
+async def _apply_decision(
+    s,
+    flow_id: int,
+    code: int,
+    reason: str,
+    tx: str,
+    decided_at: datetime,
+    *,
+    actor: str,
+    org_id: int | None,
+    request_id: str,
+    details: dict[str, Any],
+) -> None:
+    row = await _row(s, flow_id)
+    row.decision, row.decision_reason, row.decision_tx = code, reason, tx
+    row.decided_at = decided_at
+    await audit.append(
+        s,
+        actor=actor,
+        action="decide_flow",
+        target=f"flow:{flow_id}",
+        request_id=request_id,
+        org_id=org_id,
+        details={**details, "tx": tx},
+    )
+
+
+@outbox.settler(outbox.Kind.FLOW_DECISION)
+async def _settle_decision(ctx, s, row, receipt: dict) -> None:
+    """A decision mined after its request gave up (it timed out, or the process died): applied as
+    the regulator made it, dated by its block."""
+    p = row.payload
+    mined = await ctx.chain.block_timestamp(receipt["blockNumber"])
+    details = {
+        "decision": DECISION_NAMES[p["decision"]],
+        "reason": p["reason"],
+        "rule": p["rule"],
+        "settledFromChain": True,
+    }
+    await _apply_decision(
+        s,
+        int(row.target.split(":", 1)[1]),
+        p["decision"],
+        p["reason"],
+        row.tx_hash,
+        datetime.fromtimestamp(mined, UTC),
+        actor=p["actor"],
+        org_id=row.org_id,
+        request_id=p["request_id"],
+        details=details,
+    )
 
 
 async def _decision_on_chain(ctx, flow_id: int, declare_tx: str | None) -> tuple[dict, dict]:

@@ -90,6 +90,12 @@ class DeclarationUnconfirmed(Conflict):
     code = "declaration_unconfirmed"
 
 
+class DecisionUnconfirmed(Conflict):
+    """An earlier decision on this flow was sent and is not mined yet."""
+
+    code = "decision_unconfirmed"
+
+
 class DestinationNotAuthorised(RegistryError):
     code, http_status = "destination_not_authorised", 422
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from registry.db.models import AuditEntry, FlowDeclaration
 from registry.flows.ledger import settle_flows
+from registry.services import outbox
 from registry.services.orgs import signing_key
 from tests.support.flows import declaration
 
@@ -89,31 +90,37 @@ async def test_mined_late_is_recorded_with_its_audit_entry(world, stalled, monke
     }
     # settled once: a second pass finds nothing
     assert (await settle_flows(ctx, grace=0)) == type(report)()
-    # the regulator's decision stalls the same way; repeating it settles it from the chain's FlowDecided
+    # the regulator's decision stalls the same way: it is in the outbox, and the registry applies it
+    # by itself once it is mined (a repeat meanwhile is refused, not sent twice)
     decision = {"decision": "approved", "reason": "standard contract filed"}
     r = await w.service.client.post(
         f"/v1/flows/{flow_id}/decision", headers=w.h(w.regulator_key), json=decision
     )
-    assert r.status_code == 503 and "repeat the decision" in r.json()["error"]["message"], r.text
+    assert r.status_code == 503 and "applies it by itself" in r.json()["error"]["message"], r.text
     decision_tx = r.json()["error"]["details"]["txHash"]
-    stalled("evm_mine", [])
-    stalled("evm_setAutomine", [True])
-    r = await w.service.client.get(f"/v1/flows/{flow_id}", headers=w.h(w.regulator_key))
-    assert r.json()["status"] == "pending"  # the request gave up before writing
     r = await w.service.client.post(
         f"/v1/flows/{flow_id}/decision",
         headers=w.h(w.regulator_key),
         json={"decision": "approved", "reason": "a retry's own words"},
     )
-    assert r.status_code == 200, r.text
-    assert r.json()["status"] == "approved" and r.json()["settledFromChain"] is True
+    assert r.status_code == 409 and r.json()["error"]["code"] == "decision_unconfirmed", r.text
+    assert r.json()["error"]["details"]["txHash"] == decision_tx
+    stalled("evm_mine", [])
+    stalled("evm_setAutomine", [True])
+    r = await w.service.client.get(f"/v1/flows/{flow_id}", headers=w.h(w.regulator_key))
+    assert r.json()["status"] == "pending"  # the request gave up before writing
+    report = await outbox.settle(ctx, kinds=(outbox.Kind.FLOW_DECISION,), grace=0)
+    assert report.applied == [f"flow:{flow_id}"]
+    r = await w.service.client.get(f"/v1/flows/{flow_id}", headers=w.h(w.regulator_key))
+    assert r.json()["status"] == "approved" and r.json()["decision"]["txHash"] == decision_tx, r.text
     async with ctx.sessions() as s:
         (entry,) = (
             (await s.execute(select(AuditEntry).where(AuditEntry.action == "decide_flow"))).scalars().all()
         )
-    # the reason recorded is the one on the chain, not the retry's
+    # the reason recorded is the one the regulator sent, with its transaction
     assert entry.details["reason"] == "standard contract filed" and entry.details["tx"] == decision_tx
     assert entry.details["settledFromChain"] is True
+    assert (await outbox.settle(ctx, grace=0)) == type(report)()  # settled once
     r = await w.service.client.post(
         f"/v1/flows/{flow_id}/decision", headers=w.h(w.regulator_key), json=decision
     )
@@ -164,7 +171,8 @@ async def test_lost_transaction_is_rebroadcast_then_dropped_when_its_nonce_is_ta
     assert r.json()["txHash"] != tx_hash
     flow_id = r.json()["flowId"]
 
-    # a rejection that stalls, then a retry asking for the opposite: the chain's decision stands and the DB takes it
+    # a rejection that stalls, then a retry asking for the opposite: refused while the rejection is
+    # unconfirmed; once the registry settles it, the chain's decision stands in the DB
     stalled("evm_setAutomine", [False])
     r = await w.service.client.post(
         f"/v1/flows/{flow_id}/decision",
@@ -174,10 +182,14 @@ async def test_lost_transaction_is_rebroadcast_then_dropped_when_its_nonce_is_ta
     assert r.status_code == 503, r.text
     stalled("evm_mine", [])
     stalled("evm_setAutomine", [True])
+    changed = {"decision": "approved", "reason": "changed my mind"}
     r = await w.service.client.post(
-        f"/v1/flows/{flow_id}/decision",
-        headers=w.h(w.regulator_key),
-        json={"decision": "approved", "reason": "changed my mind"},
+        f"/v1/flows/{flow_id}/decision", headers=w.h(w.regulator_key), json=changed
+    )
+    assert r.status_code == 409 and r.json()["error"]["code"] == "decision_unconfirmed", r.text
+    await outbox.settle(ctx, kinds=(outbox.Kind.FLOW_DECISION,), grace=0)
+    r = await w.service.client.post(
+        f"/v1/flows/{flow_id}/decision", headers=w.h(w.regulator_key), json=changed
     )
     assert r.status_code == 409 and r.json()["error"]["details"]["status"] == "rejected", r.text
     got = (await w.service.client.get(f"/v1/flows/{flow_id}", headers=w.h(w.regulator_key))).json()

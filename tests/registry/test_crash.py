@@ -281,3 +281,109 @@ def test_sigkill_between_a_revocation_being_mined_and_recorded_loses_nothing(cha
         assert actions == [{"reason": 2, "tx": tx_hash, "settledFromChain": True}]
     finally:
         svc.kill()
+
+
+def _org(svc, name: str, identifier: str, roles: list[str], jurisdiction: str = "CN-GD", **extra) -> dict:
+    r = httpx.post(
+        svc.url + "/v1/organisations",
+        headers={"Authorization": f"Bearer {svc.admin_key()}"},
+        json={"name": name, "identifier": identifier, "jurisdiction": jurisdiction, "roles": roles, **extra},
+        timeout=60,
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_sigkill_between_a_flow_decision_being_mined_and_recorded_loses_nothing(chain, deployment, tmp_path):
+    """The service dies (SIGKILL) after the regulator's decision is mined and before the DB records
+    it. Restarted, it applies the decision itself from its outbox row, with the chain's transaction
+    and the regulator's reason, once; nobody has to repeat it."""
+    from tests.support.flows import certificate_record, declaration
+
+    manifest = write_manifest(tmp_path / "deployment.json", deployment)
+    env = _env(chain, manifest, CERTLEDGER_TX_TIMEOUT_SECONDS="2")
+    svc = ServiceProcess(tmp_path / "data", env=env, name="decision-crash")
+    svc.start()
+    try:
+        authority = _org(
+            svc,
+            "广东省政务服务和数据管理局",
+            make_uscc(prefix="114400"),
+            ["issuer"],
+            credentialTypes=["DataAssetCertificate"],
+        )["apiKey"]
+        uscc = make_uscc(prefix="914401")
+        exporter = _org(svc, "广州市示例能源科技有限公司", uscc, ["exporter"])["apiKey"]
+        hk = _org(svc, "Example Trade Finance (HK) Ltd", "HK-BR-12345678", ["exporter"], jurisdiction="HK")
+        regulator = _org(svc, "国家数据局 数据出境监管", make_uscc(prefix="110000"), ["regulator"])["apiKey"]
+        r = httpx.post(
+            svc.url + "/v1/credentials",
+            headers={"Authorization": f"Bearer {authority}"},
+            timeout=60,
+            json={"type": "DataAssetCertificate", "record": certificate_record(uscc)},
+        )
+        assert r.status_code == 202, r.text
+        cid = r.json()["id"]
+        for _ in range(300):
+            got = httpx.get(
+                f"{svc.url}/v1/credentials/{cid}",
+                headers={"Authorization": f"Bearer {authority}"},
+                timeout=10,
+            ).json()
+            if got.get("credential"):
+                break
+            threading.Event().wait(0.1)
+        else:
+            raise AssertionError(f"certificate {cid} was not anchored: {svc.tail()}")
+        r = httpx.post(
+            svc.url + "/v1/flows",
+            headers={"Authorization": f"Bearer {exporter}"},
+            timeout=60,
+            json=declaration(cid, importer=hk["organisation"], to="HK"),
+        )
+        assert r.status_code == 201, r.text
+        flow_id = r.json()["flowId"]
+        svc.kill()
+        svc.wait_dead()
+        svc.start(crash_after="decision_mined:1")
+        with pytest.raises(httpx.HTTPError):  # the process dies under the request
+            httpx.post(
+                f"{svc.url}/v1/flows/{flow_id}/decision",
+                headers={"Authorization": f"Bearer {regulator}"},
+                json={"decision": "approved", "reason": "standard contract filed"},
+                timeout=60,
+            )
+        assert svc.wait_dead(), svc.tail()
+        conn = sqlite3.connect(tmp_path / "data" / "registry.db")
+        ((decision, tx_hash),) = conn.execute(
+            "SELECT f.decision, o.tx_hash FROM flow_declarations f JOIN outbox o "
+            "ON o.target = 'flow:' || f.flow_id WHERE f.flow_id = ? AND o.state = 'sent'",
+            (flow_id,),
+        ).fetchall()
+        conn.close()
+        assert decision == 1  # mined on the chain, not recorded: still pending in the DB
+        assert chain.w3.eth.get_transaction_receipt(tx_hash)["status"] == 1
+
+        svc.start()
+        for _ in range(300):  # the settler looks at it once the request's own timeout (2 s) + 5 s have passed
+            got = httpx.get(
+                f"{svc.url}/v1/flows/{flow_id}", headers={"Authorization": f"Bearer {regulator}"}, timeout=10
+            ).json()
+            if got["status"] == "approved":
+                break
+            threading.Event().wait(0.1)
+        else:
+            raise AssertionError(f"the decision was not applied after the restart: {got} {svc.tail()}")
+        assert got["decision"]["txHash"] == tx_hash and got["decision"]["reason"] == "standard contract filed"
+        conn = sqlite3.connect(tmp_path / "data" / "registry.db")
+        assert conn.execute("SELECT kind, state FROM outbox WHERE kind = 'flow_decision'").fetchall() == [
+            ("flow_decision", "confirmed")
+        ]
+        actions = [
+            json.loads(d)
+            for (d,) in conn.execute("SELECT details FROM audit_log WHERE action = 'decide_flow'").fetchall()
+        ]
+        conn.close()
+        assert len(actions) == 1 and actions[0]["tx"] == tx_hash and actions[0]["settledFromChain"] is True
+    finally:
+        svc.kill()
