@@ -260,7 +260,7 @@ class Indexer:
         self.on_progress = on_progress
         self.rpc = AsyncRpc(rpc_url, timeout=rpc_timeout, retries=rpc_retries)
         self.decoder = EventDecoder(deployment)
-        self.addresses = list(deployment.contracts.values())
+        self.addresses = [a for k, a in deployment.contracts.items() if k in CONTRACTS]
         self._stop = asyncio.Event()
 
     async def close(self) -> None:
@@ -518,7 +518,7 @@ async def chain_events(
 ) -> list[ChainEvent]:
     """Every event of the deployment up to `to_block` (default head), decoded, without a database."""
     decoder = EventDecoder(deployment)
-    addresses = list(deployment.contracts.values())
+    addresses = [a for k, a in deployment.contracts.items() if k in CONTRACTS]
     if to_block is None:
         to_block = await rpc.block_number()
     out: list[ChainEvent] = []
@@ -598,6 +598,7 @@ async def spot_check(
     c = {
         k: w3.eth.contract(address=a, abi=load_artifact(CONTRACTS[k]).abi)
         for k, a in deployment.contracts.items()
+        if k in CONTRACTS  # (the pledge registry is not indexed)
     }
     mismatches: list[str] = []
     checked = 0

@@ -19,7 +19,6 @@ from registry.services.prepare import (
     STORED_MEMBERS,
     _EnvelopeTemplate,
     build_document,
-    new_credential_id,
     new_credential_ids,
     prepare_records,
     sqlite_datetime,
@@ -29,6 +28,7 @@ from verifier._holder import PreparedCredential, assemble_holder_copy
 from verifier._internal.disclosure import recompute_target_hash, salts_from_seed
 from verifier._internal.merkle import leaf_hash
 from verifier._schema import schema_of
+from verifier.issuance import new_credential_id
 
 ISSUER = {
     "id": "did:certledger:31337:issuer:1",
