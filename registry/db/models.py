@@ -185,6 +185,9 @@ class Batch(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: resends of the current transaction the node refused for its nonce or fee while it was not mined
+    #: (the first waits a pass, the second re-signs: registry/services/pipeline.py ``_broadcast``)
+    refused_resends: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     status: Mapped[int] = mapped_column(SmallInteger, default=1)
     status_reason: Mapped[int] = mapped_column(SmallInteger, default=0)

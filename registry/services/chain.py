@@ -23,6 +23,7 @@ from ledger_node.artifacts import load_artifact
 from ledger_node.chain import RevertError, _revert_from_exception, decode_revert
 from ledger_node.deploy import Deployment
 from registry.core.errors import ChainRejected, ChainUnavailable
+from registry.services.node_errors import NodeRefusal, Refusal, classify
 from registry.services.remote_signer import RemoteSigner
 
 #: who signs an organisation's transactions: its private key (custodial, 0x hex), or its own signer
@@ -251,12 +252,12 @@ class ServiceChain:
             out.append(SentTx(raw, tx_hash, nonce, sender))
         return out
 
-    async def send_raws(self, raws: list[bytes]) -> list[str | None]:
+    async def send_raws(self, raws: list[bytes]) -> list[NodeRefusal | None]:
         """Broadcast signed transactions in one batch request: per transaction None (the node has
-        it, now or before) or the node's reason for refusing it."""
+        it, now or before) or the node's refusal, classified (registry/services/node_errors.py)."""
         answers = await self.batch([("eth_sendRawTransaction", ["0x" + r.hex()]) for r in raws])
-        reasons = [None if error is None else str(error.get("message") or error) for _, error in answers]
-        return [None if why is None or _already_known(why) else why for why in reasons]
+        refusals = [None if error is None else classify(error) for _, error in answers]
+        return [None if r is None or r.kind is Refusal.ALREADY_KNOWN else r for r in refusals]
 
     async def receipts(self, tx_hashes: list[str]) -> list[dict | None]:
         """Receipts of transactions in one batch request: per hash None (not mined) or
@@ -327,7 +328,7 @@ class ServiceChain:
         try:
             await self._rpc(self.w3.eth.send_raw_transaction(raw))
         except Web3RPCError as exc:
-            if _already_known(str(exc)):
+            if classify(exc).kind is Refusal.ALREADY_KNOWN:
                 return
             raise
 
@@ -417,12 +418,6 @@ def _fee(base_fee: int | None, gas_price: int | None) -> dict[str, int]:
         return {"gasPrice": gas_price}
     tip = 1_000_000_000 if base_fee > 0 else 0
     return {"maxPriorityFeePerGas": tip, "maxFeePerGas": 2 * int(base_fee) + tip}
-
-
-def _already_known(refusal: str) -> bool:
-    """Whether a node refused a broadcast because it has the transaction already (no failure)."""
-    text = refusal.lower()
-    return "already known" in text or "already imported" in text or "known transaction" in text
 
 
 def _as_rejected_error(error: dict) -> ChainRejected:

@@ -34,6 +34,7 @@ from registry.core.config import Settings
 from registry.core.errors import ChainRejected, ChainUnavailable
 from registry.db.models import Batch, Credential, Organisation, as_utc
 from registry.services.chain import ANCHOR_GAS, SentTx
+from registry.services.node_errors import Refusal, classify
 from registry.services.orgs import keystores_of, signing_key, unlock
 from registry.services.remote_signer import RemoteSigner, SignerRefused, SignerUnavailable
 from verifier.issuance import leaf_hash, sign_batch, tree_of_leaves
@@ -344,6 +345,7 @@ class Pipeline:
                             nonce=signed_batch.nonce,
                             sender=signed_batch.sender,
                             attempts=Batch.attempts + 1,
+                            refused_resends=0,
                             state="sending",
                         )
                     )
@@ -519,6 +521,7 @@ class Pipeline:
                         nonce=tx.nonce,
                         sender=tx.sender,
                         attempts=Batch.attempts + 1,
+                        refused_resends=0,
                         state="sending",
                     )
                 )
@@ -542,51 +545,57 @@ class Pipeline:
                 .values(last_error=reason[:500], claimed_by="held", lease_until=now() + retry)
             )
 
-    async def _broadcast(self, txs: dict, looked: dict[int, str | None] | None = None) -> None:
+    async def _broadcast(self, txs: dict, resends: dict[int, int] | None = None) -> None:
         """Broadcast the batches' signed txs ({batch id: SentTx}) in nonce order. One the node refuses
         for its nonce or fee goes back to `signed` (re-signed on the next pass unless anchored).
 
-        ``looked``: these are resends of txs already sent (the confirm step found them unmined),
-        with each batch's ``last_error``. A resend refused for its nonce with no receipt yet is
+        ``resends``: these are resends of txs already sent (the confirm step found them unmined),
+        with each batch's ``refused_resends``. A resend refused for its nonce with no receipt yet is
         given one more pass before it is signed again: a node can refuse a transaction for its
         nonce just as it mines it, before its receipt is served (seen on anvil under load), and a
-        new transaction then would be wasted."""
+        new transaction then would be wasted. The refusal's meaning is its classified kind
+        (registry/services/node_errors.py); its text goes to ``last_error`` for people."""
         order = sorted(txs, key=lambda i: (txs[i].sender, txs[i].nonce))
         failures = [
-            (i, why)
-            for i, why in zip(order, await self.ctx.chain.send_raws([txs[i].raw for i in order]))
-            if why is not None
+            (i, refusal)
+            for i, refusal in zip(order, await self.ctx.chain.send_raws([txs[i].raw for i in order]))
+            if refusal is not None
         ]
         if not failures:
             return
-        for batch_id, why in failures:
-            log.warning("broadcast of batch %s failed: %s", batch_id, why)
-        resign = [(i, why) for i, why in failures if _nonce_or_fee(why)]
+        for batch_id, refusal in failures:
+            log.warning("broadcast of batch %s failed (%s): %s", batch_id, refusal.kind, refusal.message)
+        resign = [(i, r) for i, r in failures if r.kind in _RESIGN]
         if resign:  # (not one mined meanwhile: its nonce is used by itself, and the next pass confirms it)
             mined = await self.ctx.chain.receipts([txs[i].tx_hash for i, _ in resign])
-            resign = [(i, why) for (i, why), receipt in zip(resign, mined) if receipt is None]
+            resign = [(i, r) for (i, r), receipt in zip(resign, mined) if receipt is None]
         wait = []
-        if looked is not None:
-            wait = [(i, why) for i, why in resign if not (looked.get(i) or "").startswith(_RESEND_REFUSED)]
-            resign = [(i, why) for i, why in resign if (looked.get(i) or "").startswith(_RESEND_REFUSED)]
+        if resends is not None:
+            wait = [(i, r) for i, r in resign if not resends.get(i)]
+            resign = [(i, r) for i, r in resign if resends.get(i)]
         if resign or wait:
             async with self.ctx.writing() as s:
-                for batch_id, why in resign:
+                for batch_id, refusal in resign:
                     await s.execute(
-                        update(Batch).where(Batch.id == batch_id).values(state="signed", last_error=why[:500])
+                        update(Batch)
+                        .where(Batch.id == batch_id)
+                        .values(state="signed", refused_resends=0, last_error=refusal.message[:500])
                     )
-                for batch_id, why in wait:
+                for batch_id, refusal in wait:
                     await s.execute(
                         update(Batch)
                         .where(Batch.id == batch_id, Batch.state == "sending")
                         .values(
-                            last_error=f"{_RESEND_REFUSED} ({why[:400]}) and not mined yet; "
-                            "signed again if still so on the next pass"
+                            refused_resends=Batch.refused_resends + 1,
+                            last_error=f"the resent anchor tx was refused ({refusal.message[:400]}) and not "
+                            "mined yet; signed again if still so on the next pass",
                         )
                     )
-        other = [(i, why) for i, why in failures if not _nonce_or_fee(why)]
+        other = [(i, r) for i, r in failures if r.kind not in _RESIGN]
         if other:
-            raise ChainRejected(f"the node refused the anchor tx of batch {other[0][0]}: {other[0][1]}")
+            raise ChainRejected(
+                f"the node refused the anchor tx of batch {other[0][0]}: {other[0][1].message}"
+            )
 
     async def _confirm(self, batch_ids: list[int]) -> list[int]:
         """Returns the batches that reached a final state (anchored / rejected) or went back to
@@ -604,7 +613,7 @@ class Pipeline:
                         Batch.raw_tx,
                         Batch.nonce,
                         Batch.sender,
-                        Batch.last_error,
+                        Batch.refused_resends,
                         Organisation.issuer_id,
                     )
                     .join(Organisation, Organisation.id == Batch.issuer_org_id)
@@ -676,7 +685,7 @@ class Pipeline:
         if unmined:  # make sure the node has them (it may have restarted without its mempool)
             await self._broadcast(
                 {b.id: SentTx(b.raw_tx, b.tx_hash, b.nonce, b.sender) for b in unmined},
-                looked={b.id: b.last_error for b in unmined},
+                resends={b.id: b.refused_resends for b in unmined},
             )
         return sorted([*final, *(i for i, _ in rejected), *(b.id for b in failed)])
 
@@ -690,19 +699,14 @@ class Pipeline:
                 from_block=block, to_block=block, argument_filters={"root": bytes.fromhex(root[2:])}
             )
         except Web3RPCError as exc:
-            if "BlockOutOfRange" not in str(exc) and "block height" not in str(exc):
+            if classify(exc).kind is not Refusal.BLOCK_NOT_SERVED:
                 raise
             return None
         return "0x" + bytes(logs[0]["transactionHash"]).hex() if logs else None
 
 
-#: how a batch's last_error begins while a resend refused for its nonce waits a pass (see _broadcast)
-_RESEND_REFUSED = "the resent anchor tx was refused"
-
-
-def _nonce_or_fee(refusal: str) -> bool:
-    """Whether a node refused a transaction for its nonce (used) or its fee (a replacement)."""
-    return "nonce" in refusal.lower() or "underpriced" in refusal.lower()
+#: a broadcast refused for one of these goes back to `signed` (a new nonce and fee on the next pass)
+_RESIGN = frozenset({Refusal.NONCE_USED, Refusal.NONCE_GAP, Refusal.UNDERPRICED})
 
 
 def _trees(batches: list[tuple[int, bytes | None, int, list | None]]) -> dict[int, bytes | None]:

@@ -88,6 +88,7 @@ async def test_the_pipeline_calls_go_out_as_one_batch_request_each(recorded, cha
 
     from ledger_node import DEV_KEYS
     from registry.services.chain import ServiceChain
+    from registry.services.node_errors import Refusal
 
     key = DEV_KEYS[3]
     ir = chain.contract("IssuerRegistry", deployment.issuer_registry)
@@ -130,9 +131,9 @@ async def test_the_pipeline_calls_go_out_as_one_batch_request_each(recorded, cha
         assert refused[0].details["args"]["root"] == roots[0]
         assert stranger[0].details["error"] == "NotAnIssuer", stranger[0].details
         assert len(requests) == n + 2
-        # a mined transaction sent again: the node refuses it for its nonce
+        # a mined transaction sent again: the node refuses it for its nonce, classified so
         (again,) = await c.send_raws([txs[0].raw])
-        assert again is not None and "nonce" in again.lower(), again
+        assert again is not None and again.kind is Refusal.NONCE_USED and "nonce" in again.message, again
     finally:
         await c.close()
     batches = [r for r in requests if len(r) > 1]
