@@ -236,12 +236,9 @@ class FlowDeclaration(Base):
     credential_id: Mapped[str] = mapped_column(ForeignKey("credentials.id"))
     parent_flow_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     declaration: Mapped[dict] = mapped_column(JSON)
+    # the declareFlow transaction, once mined (until then it is in the outbox, kind flow_declaration,
+    # target "declaration:<id>")
     tx_hash: Mapped[str | None] = mapped_column(HASH, nullable=True)
-    # the signed declareFlow transaction, recorded before it is sent (an outbox): a declaration
-    # whose receipt never came back is settled from these (flows.settle_flows)
-    raw_tx: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
-    nonce: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    sender: Mapped[str | None] = mapped_column(ADDRESS, nullable=True)
     received_digest: Mapped[str | None] = mapped_column(HASH, nullable=True)  # reported by the importer
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # on-chain facts, copied from the FlowDeclared / FlowDecided receipts (times are block times)

@@ -4,7 +4,6 @@ receipt never reached its request, decide (a regulator), report a receipt, read 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +17,7 @@ from registry.core.errors import (
     Forbidden,
     NotFound,
 )
-from registry.db.models import Batch, Credential, FlowDeclaration, Organisation, as_utc, unix_time
+from registry.db.models import Batch, Credential, FlowDeclaration, Organisation, unix_time
 from registry.flows.declare import (
     apply_rules,
     check_rule_fields,
@@ -225,7 +224,7 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
                 )
         unconfirmed = (
             await s.execute(
-                select(FlowDeclaration.tx_hash)
+                select(FlowDeclaration.id)
                 .where(
                     FlowDeclaration.exporter_org_id == principal.org_id,
                     FlowDeclaration.credential_id == cred.id,
@@ -233,12 +232,13 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
                 )
                 .limit(1)
             )
-        ).first()
+        ).scalar()
         if unconfirmed is not None:
+            waiting = await outbox.open_tx(s, outbox.Kind.FLOW_DECLARATION, _declaration_target(unconfirmed))
             raise DeclarationUnconfirmed(
-                f"{org.name}'s earlier declaration of this asset (transaction {unconfirmed[0] or 'not yet sent'}) "
+                f"{org.name}'s earlier declaration of this asset (transaction {waiting or 'not yet sent'}) "
                 "is not mined yet; it is recorded by itself once it is, so do not declare it again",
-                details={"credentialId": cred.id, "txHash": unconfirmed[0]},
+                details={"credentialId": cred.id, "txHash": waiting},
             )
         document = document_of(cred, ctx.deployment)
         _check_certificate(cred, batch, document, now)
@@ -312,6 +312,16 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
         s.add(row)
         await s.flush()
         row_id = row.id
+        # the intent, in the same transaction as the row: a row whose transaction never left is
+        # undone by the settle pass (registry/services/outbox.py)
+        pending_id = await outbox.record_queued(
+            s,
+            outbox.Kind.FLOW_DECLARATION,
+            _declaration_target(row_id),
+            {"actor": principal.org_name, "request_id": request_id},
+            org_id=principal.org_id,
+            wait=ctx.settings.tx_timeout_seconds + 5.0,
+        )
     onchain = (
         body.parentFlowId or 0,
         keccak(text=body.importer.identifier),
@@ -329,41 +339,55 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
 
     sent = False
 
-    async def record(tx) -> None:  # the outbox: the signed transaction is on the row before it leaves
+    async def record(tx) -> None:  # the outbox: the signed transaction is recorded before it leaves
         nonlocal sent
         async with ctx.sessions() as s, s.begin():
-            r = await s.get(FlowDeclaration, row_id)
-            r.raw_tx, r.tx_hash, r.nonce, r.sender = tx.raw, tx.tx_hash, tx.nonce, tx.sender
+            if not await outbox.mark_sent(s, pending_id, tx, wait=ctx.settings.tx_timeout_seconds + 5.0):
+                raise ChainUnavailable(
+                    "the declaration waited too long to be signed and was given up; declare it again"
+                )
         sent = True
 
     try:
         receipt = await ctx.chain.transact(
             key, fn, timeout=ctx.settings.tx_timeout_seconds, before_send=record
         )
-    except ChainRejected:  # refused: nothing on-chain
-        await _forget(ctx, row_id)
+    except ChainRejected as exc:  # refused: nothing on-chain
+        await _forget(ctx, row_id, pending_id, exc.message)
         raise
     except ChainUnavailable as exc:
         if not sent:  # nothing left the service: as if never declared
-            await _forget(ctx, row_id)
+            await _forget(ctx, row_id, pending_id, exc.message)
             raise
         raise ChainUnavailable(
             f"{exc.message}. The declaration was sent; the registry records it by itself once it is "
             "mined (its flow appears in the trace then), so do not declare it again",
             details={"declarationHash": dhash, **(exc.details or {})},
         ) from None
+    ctx.crash_point("declaration_mined")
     async with ctx.sessions() as s, s.begin():
-        r = await s.get(FlowDeclaration, row_id, with_for_update=True)
-        if r.flow_id is None:  # (settle_flows may have got there first if the receipt came late)
+        # claim the outbox row: if the settle pass got there first (the receipt came late), the row
+        # holds the declaration and its audit entry once already
+        if await outbox.finish(s, pending_id, outbox.State.CONFIRMED):
+            r = await s.get(FlowDeclaration, row_id, with_for_update=True)
             await _settle(ctx, s, r, receipt, actor=principal.org_name, request_id=request_id)
+        else:
+            r = await s.get(FlowDeclaration, row_id)
         return flow_public(r)
 
 
-async def _forget(ctx, row_id: int) -> None:
+def _declaration_target(row_id: int) -> str:
+    """A declaration's outbox target: its row (its flow id is known only once it is mined)."""
+    return f"declaration:{row_id}"
+
+
+async def _forget(ctx, row_id: int, pending_id: int, error: str) -> None:
+    """A declaration that never reached the chain: its row goes, its outbox row fails."""
     async with ctx.sessions() as s, s.begin():
-        r = await s.get(FlowDeclaration, row_id)
-        if r is not None and r.flow_id is None:
-            await s.delete(r)
+        if await outbox.finish(s, pending_id, outbox.State.FAILED, error):
+            r = await s.get(FlowDeclaration, row_id)
+            if r is not None and r.flow_id is None:
+                await s.delete(r)
 
 
 async def _settle(ctx, s, r: FlowDeclaration, receipt: dict, *, actor: str, request_id: str) -> None:
@@ -374,7 +398,6 @@ async def _settle(ctx, s, r: FlowDeclaration, receipt: dict, *, actor: str, requ
     tx = hexs(receipt["transactionHash"])
     r.flow_id = int(ev["flowId"])
     r.tx_hash = tx
-    r.raw_tx = None
     r.declared_at = datetime.fromtimestamp(await ctx.chain.block_timestamp(receipt["blockNumber"]), UTC)
     await audit.append(
         s,
@@ -387,92 +410,21 @@ async def _settle(ctx, s, r: FlowDeclaration, receipt: dict, *, actor: str, requ
     )
 
 
-async def _declared_on_chain(ctx, row_id: int) -> dict | None:
-    """The receipt of the transaction that declared this row's flow, found by its asset leaf and
-    declaration hash in the FlowDeclared events; None if no such declaration is on the chain."""
-    async with ctx.sessions() as s:
-        r = await s.get(FlowDeclaration, row_id)
-        if r is None or r.asset_leaf is None:
-            return None
-        leaf, dhash = bytes.fromhex(r.asset_leaf[2:]), bytes.fromhex(r.declaration_hash[2:])
-    for log_ in await ctx.chain.logs(ctx.chain.flows.events.FlowDeclared, 0, assetLeaf=leaf):
-        if bytes(log_["args"]["declaration"]["declarationHash"]) == dhash:
-            return await ctx.chain.receipt(hexs(log_["transactionHash"]))
-    return None
+async def _undo_declaration(ctx, s, row) -> None:
+    """A declaration whose transaction failed, lost its nonce to another, or never left: nothing of
+    it is on the chain, so its row goes (the exporter may declare the asset again)."""
+    r = await s.get(FlowDeclaration, int(row.target.split(":", 1)[1]))
+    if r is not None and r.flow_id is None:
+        await s.delete(r)
 
 
-@dataclass
-class SettleReport:
-    recorded: list[int] = field(default_factory=list)  # flow ids of declarations found mined
-    dropped: list[str] = field(default_factory=list)  # declaration hashes whose transaction can never land
-    waiting: int = 0  # sent, not mined yet (re-broadcast)
-
-    def __bool__(self) -> bool:  # did this pass settle anything
-        return bool(self.recorded or self.dropped)
-
-
-async def settle_flows(ctx, *, grace: float | None = None) -> SettleReport:
-    """Settle declarations whose receipt never reached the request that sent them.
-
-    Mined → recorded (flow id, block time, audit entry ``declare_flow`` by the exporter). Mined but
-    failed, or its nonce taken by another transaction → removed (nothing of it is on the chain).
-    Not mined and its nonce still free → re-broadcast (the node may have lost its mempool). A row
-    without a signed transaction (the process died before sending, or the row predates the outbox)
-    → recorded if its asset's FlowDeclared events hold its declaration hash, removed if not.
-
-    Only rows older than ``grace`` seconds are looked at (default: the transaction timeout + 5 s), so
-    a request still waiting for its own receipt settles its row itself. Raises ChainUnavailable
-    while the node is unreachable."""
-    if grace is None:
-        grace = ctx.settings.tx_timeout_seconds + 5.0
-    report = SettleReport()
-    async with ctx.sessions() as s:
-        rows = (
-            await s.execute(
-                select(
-                    FlowDeclaration.id,
-                    FlowDeclaration.tx_hash,
-                    FlowDeclaration.raw_tx,
-                    FlowDeclaration.nonce,
-                    FlowDeclaration.sender,
-                    FlowDeclaration.created_at,
-                )
-                .where(FlowDeclaration.flow_id.is_(None))
-                .order_by(FlowDeclaration.id)
-            )
-        ).all()
-    now = datetime.now(UTC)
-    for row_id, tx_hash, raw, nonce, sender, created in rows:
-        if (now - as_utc(created)).total_seconds() < grace:
-            continue
-        if raw is None:
-            # no signed transaction on record (the process died before sending, or the row predates
-            # the outbox): the chain's FlowDeclared events for its asset say whether it got there
-            receipt = await _declared_on_chain(ctx, row_id)
-            if receipt is None:
-                async with ctx.sessions() as s, s.begin():
-                    r = await s.get(FlowDeclaration, row_id, with_for_update=True)
-                    if r is not None and r.flow_id is None and r.raw_tx is None:
-                        report.dropped.append(r.declaration_hash)
-                        await s.delete(r)
-                continue
-        else:
-            receipt = await ctx.chain.outcome(tx_hash, raw, nonce, sender)
-            if receipt is None:
-                report.waiting += 1
-                continue
-        async with ctx.sessions() as s, s.begin():
-            r = await s.get(FlowDeclaration, row_id, with_for_update=True)  # one instance settles it
-            if r is None or r.flow_id is not None:
-                continue
-            if receipt["status"] == 1:
-                exporter = await s.get(Organisation, r.exporter_org_id)
-                await _settle(ctx, s, r, receipt, actor=exporter.name, request_id="settle-flows")
-                report.recorded.append(r.flow_id)
-            else:
-                report.dropped.append(r.declaration_hash)
-                await s.delete(r)
-    return report
+@outbox.settler(outbox.Kind.FLOW_DECLARATION, undo=_undo_declaration)
+async def _settle_declaration(ctx, s, row, receipt: dict) -> None:
+    """A declaration mined after its request gave up (or the process died): recorded on its row,
+    with the audit entry ``declare_flow`` by the exporter that declared it."""
+    r = await s.get(FlowDeclaration, int(row.target.split(":", 1)[1]), with_for_update=True)
+    if r is not None and r.flow_id is None:
+        await _settle(ctx, s, r, receipt, actor=row.payload["actor"], request_id=row.payload["request_id"])
 
 
 def flow_public(r: FlowDeclaration) -> dict:

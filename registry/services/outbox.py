@@ -33,17 +33,25 @@ class State(StrEnum):
     FAILED = "failed"
 
 
-#: kind → what the DB does with a mined receipt, in the settling session: returns the row's label
+#: kind → what the DB does with a mined receipt, in the settling session
 Settler = Callable[[object, object, OutboxTx, dict], Awaitable[None]]
+#: kind → what the DB undoes when the row's transaction failed or was never sent, in the same session
+Undo = Callable[[object, object, OutboxTx], Awaitable[None]]
 _SETTLERS: dict[Kind, Settler] = {}
+_UNDO: dict[Kind, Undo] = {}
 
 #: the longest wait between two looks at a transaction that is not mined yet
 MAX_BACKOFF = 60.0
 
 
-def settler(kind: Kind) -> Callable[[Settler], Settler]:
+def settler(kind: Kind, *, undo: Undo | None = None) -> Callable[[Settler], Settler]:
+    """Register ``kind``'s settler (and, for a kind whose request wrote a row before sending, what
+    to undo when its transaction fails or never leaves)."""
+
     def register(fn: Settler) -> Settler:
         _SETTLERS[kind] = fn
+        if undo is not None:
+            _UNDO[kind] = undo
         return fn
 
     return register
@@ -78,6 +86,46 @@ async def record_sent(
     return row.id
 
 
+async def record_queued(s, kind: Kind, target: str, payload: dict, *, org_id: int | None, wait: float) -> int:
+    """Record the intent to send a transaction of ``kind`` for ``target`` (state ``queued``), in
+    ``s``'s transaction, before it is signed: the request then signs it and :func:`mark_sent` puts
+    the signed transaction on the row before it leaves. A row still queued ``wait`` seconds from now
+    was never sent (the request or the process ended first): the settle pass fails it and undoes its
+    kind's row."""
+    at = now()
+    row = OutboxTx(
+        kind=str(kind),
+        state=str(State.QUEUED),
+        target=target,
+        payload=payload,
+        org_id=org_id,
+        attempts=0,
+        next_attempt_at=at + timedelta(seconds=wait),
+        created_at=at,
+    )
+    s.add(row)
+    await s.flush()
+    return row.id
+
+
+async def mark_sent(s, row_id: int, tx, *, wait: float) -> bool:
+    """Put the signed transaction ``tx`` on a queued row (``sent``), in ``s``'s transaction. False if
+    the row is no longer queued (the settle pass gave it up as never sent): do not send it then."""
+    result = await s.execute(
+        update(OutboxTx)
+        .where(OutboxTx.id == row_id, OutboxTx.state == str(State.QUEUED))
+        .values(
+            state=str(State.SENT),
+            raw_tx=tx.raw,
+            tx_hash=tx.tx_hash,
+            nonce=tx.nonce,
+            sender=tx.sender,
+            next_attempt_at=now() + timedelta(seconds=wait),
+        )
+    )
+    return result.rowcount == 1
+
+
 async def open_tx(s, kind: Kind, target: str) -> str | None:
     """The transaction of ``kind`` for ``target`` that was sent and is not settled yet."""
     return (
@@ -90,11 +138,13 @@ async def open_tx(s, kind: Kind, target: str) -> str | None:
 
 
 async def finish(s, row_id: int, state: State, error: str | None = None) -> bool:
-    """Claim a sent row for ``state`` in ``s``'s transaction: False if another request or instance
-    settled it already (then the DB holds its outcome once)."""
+    """Claim a queued or sent row for ``state`` in ``s``'s transaction: False if another request or
+    instance settled it already (then the DB holds its outcome once)."""
     values = {"state": str(state), "settled_at": now()} | ({"last_error": error} if error else {})
     result = await s.execute(
-        update(OutboxTx).where(OutboxTx.id == row_id, OutboxTx.state == str(State.SENT)).values(**values)
+        update(OutboxTx)
+        .where(OutboxTx.id == row_id, OutboxTx.state.in_([str(State.QUEUED), str(State.SENT)]))
+        .values(**values)
     )
     return result.rowcount == 1
 
@@ -122,7 +172,10 @@ async def settle(ctx, *, kinds: tuple[Kind, ...] | None = None, grace: float | N
             (
                 await s.execute(
                     select(OutboxTx)
-                    .where(OutboxTx.state == str(State.SENT), OutboxTx.kind.in_([str(k) for k in kinds]))
+                    .where(
+                        OutboxTx.state.in_([str(State.QUEUED), str(State.SENT)]),
+                        OutboxTx.kind.in_([str(k) for k in kinds]),
+                    )
                     .order_by(OutboxTx.id)
                 )
             )
@@ -136,6 +189,12 @@ async def settle(ctx, *, kinds: tuple[Kind, ...] | None = None, grace: float | N
             else as_utc(row.next_attempt_at) <= at
         )
         if not due:
+            continue
+        if row.state == State.QUEUED:  # never signed and sent: the request that queued it ended first
+            async with ctx.sessions() as s, s.begin():
+                if await finish(s, row.id, State.FAILED, "never sent: its request ended before signing"):
+                    await _undo(ctx, s, row)
+                    report.dropped.append(row.target)
             continue
         receipt = await ctx.chain.outcome(row.tx_hash, row.raw_tx, row.nonce, row.sender)
         if receipt is None:
@@ -163,18 +222,31 @@ async def settle(ctx, *, kinds: tuple[Kind, ...] | None = None, grace: float | N
                     else "reverted"
                 )
                 if await finish(s, row.id, State.FAILED, why):
+                    await _undo(ctx, s, row)
                     report.dropped.append(row.target)
     return report
 
 
-async def unconfirmed(s) -> tuple[int, datetime | None]:
-    """How many transactions are sent and not settled, and when the oldest was sent (/health)."""
+async def _undo(ctx, s, row: OutboxTx) -> None:
+    undo = _UNDO.get(Kind(row.kind))
+    if undo is not None:
+        await undo(ctx, s, row)
+
+
+async def unconfirmed(s) -> tuple[dict[Kind, int], datetime | None]:
+    """How many transactions of each kind are queued or sent and not settled, and when the oldest
+    was recorded (/health)."""
     from sqlalchemy import func
 
-    return tuple(
-        (
-            await s.execute(
-                select(func.count(), func.min(OutboxTx.created_at)).where(OutboxTx.state == str(State.SENT))
-            )
-        ).one()
-    )
+    open_states = [str(State.QUEUED), str(State.SENT)]
+    counts = dict.fromkeys(Kind, 0)
+    for kind, n in (
+        await s.execute(
+            select(OutboxTx.kind, func.count()).where(OutboxTx.state.in_(open_states)).group_by(OutboxTx.kind)
+        )
+    ).all():
+        counts[Kind(kind)] = n
+    oldest = (
+        await s.execute(select(func.min(OutboxTx.created_at)).where(OutboxTx.state.in_(open_states)))
+    ).scalar()
+    return counts, oldest

@@ -56,31 +56,26 @@ async def start_background(ctx) -> None:
 
 async def _settle_forever(ctx, every: float = 5.0) -> None:
     """Transactions whose receipt never reached the request that sent them (it timed out, or the
-    process died): the outbox's settle pass (registry/services/outbox.py; status changes), and flow
-    declarations (flows.settle_flows, not on the outbox yet)."""
+    process died), and intents never sent: the outbox's one settle pass (registry/services/outbox.py)
+    over every kind whose settler is registered (status changes, flow declarations and decisions)."""
     from registry.core.errors import ChainUnavailable
-    from registry.flows.ledger import settle_flows
+    from registry.flows import ledger  # noqa: F401 - registers the flow declaration and decision settlers
     from registry.services import lifecycle  # noqa: F401 - registers the status-change settler
     from registry.services.outbox import settle
 
-    async def settle_outbox(ctx):
-        report = await settle(ctx)
-        if report.applied:
-            ctx.anchors_changed()
-        return report
-
     while True:
-        for name, step in (("flow declarations", settle_flows), ("outbox", settle_outbox)):
-            try:
-                report = await step(ctx)
-                if report:
-                    log.info("%s settled: %s", name, report)
-            except asyncio.CancelledError:
-                raise
-            except ChainUnavailable:
-                pass  # /health reports the node; try again later
-            except Exception:  # noqa: BLE001 - keep serving; try again later
-                log.exception("settling %s failed", name)
+        try:
+            report = await settle(ctx)
+            if report:
+                log.info("outbox settled: %s", report)
+            if report.applied:
+                ctx.anchors_changed()
+        except asyncio.CancelledError:
+            raise
+        except ChainUnavailable:
+            pass  # /health reports the node; try again later
+        except Exception:  # noqa: BLE001 - keep serving; try again later
+            log.exception("settling the outbox failed")
         await asyncio.sleep(every)
 
 

@@ -1,19 +1,17 @@
 """A declaration whose transaction is not mined before the request gives up (block production
 stalled on a real anvil, `evm_setAutomine false`): the caller gets a 503 naming the transaction,
 a second declaration of the asset is refused while the first is in flight, and the service settles
-it by itself — recorded once mined, re-broadcast when the node lost it, removed when its nonce
-went to another transaction."""
+it by itself through the outbox (registry/services/outbox.py, kind flow_declaration) — recorded
+once mined, re-broadcast when the node lost it, removed when its nonce went to another transaction
+or when it was never sent."""
 
 from __future__ import annotations
-
-from datetime import UTC
 
 import pytest
 from eth_account import Account
 from sqlalchemy import select
 
-from registry.db.models import AuditEntry, FlowDeclaration
-from registry.flows.ledger import settle_flows
+from registry.db.models import AuditEntry, FlowDeclaration, OutboxTx
 from registry.services import outbox
 from registry.services.orgs import signing_key
 from tests.support.flows import declaration
@@ -57,25 +55,38 @@ async def _rows(ctx) -> list[FlowDeclaration]:
         return list((await s.execute(select(FlowDeclaration))).scalars())
 
 
+async def settle_declarations(ctx, *, grace: float | None = None) -> outbox.Report:
+    return await outbox.settle(ctx, kinds=(outbox.Kind.FLOW_DECLARATION,), grace=grace)
+
+
+async def _declaration_tx(ctx) -> OutboxTx:
+    async with ctx.sessions() as s:
+        (row,) = (
+            await s.execute(select(OutboxTx).where(OutboxTx.kind == str(outbox.Kind.FLOW_DECLARATION)))
+        ).scalars()
+        return row
+
+
 async def test_mined_late_is_recorded_with_its_audit_entry(world, stalled, monkeypatch):
     w, ctx = world, world.service.ctx
     sent = await _declare_unconfirmed(w, monkeypatch)
-    # a request that is still waiting settles its own row: nothing is looked at within the grace period
-    assert (await settle_flows(ctx)).waiting == 0
-    report = await settle_flows(ctx, grace=0)
-    assert (report.recorded, report.dropped, report.waiting) == ([], [], 1)  # pending in the mempool
+    # a request that is still waiting settles its own row: nothing is looked at before its next_attempt_at
+    assert (await settle_declarations(ctx)).waiting == 0
+    report = await settle_declarations(ctx, grace=0)
+    assert (report.applied, report.dropped, report.waiting) == ([], [], 1)  # pending in the mempool
+    tx = await _declaration_tx(ctx)
+    assert (tx.state, tx.tx_hash, tx.attempts) == ("sent", sent["txHash"], 1)
 
     stalled("evm_mine", [])
-    report = await settle_flows(ctx, grace=0)
-    assert len(report.recorded) == 1 and report.dropped == [] and report.waiting == 0
-    flow_id = report.recorded[0]
+    report = await settle_declarations(ctx, grace=0)
+    (row,) = await _rows(ctx)
+    assert report.applied == [f"declaration:{row.id}"] and report.dropped == [] and report.waiting == 0
+    flow_id = row.flow_id
     r = await w.service.client.get(f"/v1/flows/{flow_id}", headers=w.h(w.regulator_key))
     assert r.status_code == 200, r.text
     assert r.json()["txHash"] == sent["txHash"] and r.json()["status"] == "pending"
-    (row,) = await _rows(ctx)
-    assert (
-        row.declaration_hash == sent["declarationHash"] and row.raw_tx is None and row.declared_at is not None
-    )
+    assert row.declaration_hash == sent["declarationHash"] and row.declared_at is not None
+    assert (await _declaration_tx(ctx)).state == "confirmed"
     async with ctx.sessions() as s:
         entries = (
             (await s.execute(select(AuditEntry).where(AuditEntry.target == f"flow:{flow_id}")))
@@ -86,10 +97,12 @@ async def test_mined_late_is_recorded_with_its_audit_entry(world, stalled, monke
     assert (await w.service.client.get("/health")).json()["unconfirmedTransactions"] == {
         "statusChanges": 0,
         "flowDeclarations": 0,
+        "flowDecisions": 0,
+        "registrations": 0,
         "oldestSeconds": None,
     }
     # settled once: a second pass finds nothing
-    assert (await settle_flows(ctx, grace=0)) == type(report)()
+    assert (await settle_declarations(ctx, grace=0)) == type(report)()
     # the regulator's decision stalls the same way: it is in the outbox, and the registry applies it
     # by itself once it is mined (a repeat meanwhile is refused, not sent twice)
     decision = {"decision": "approved", "reason": "standard contract filed"}
@@ -136,12 +149,13 @@ async def test_lost_transaction_is_rebroadcast_then_dropped_when_its_nonce_is_ta
     # the node forgets it (a restart without its mempool): the settler sends it again
     stalled("anvil_dropTransaction", [tx_hash])
     assert stalled("eth_getTransactionByHash", [tx_hash])["result"] is None
-    assert (await settle_flows(ctx, grace=0)).waiting == 1
+    assert (await settle_declarations(ctx, grace=0)).waiting == 1
     assert stalled("eth_getTransactionByHash", [tx_hash])["result"] is not None
 
     # lost again, and this time another transaction of the exporter's key takes its nonce
     stalled("anvil_dropTransaction", [tx_hash])
-    (row,) = await _rows(ctx)
+    (declared,) = await _rows(ctx)
+    row = await _declaration_tx(ctx)
     async with ctx.sessions() as s:
         _, key, _ = await signing_key(s, w.gz["id"], ctx.settings.passphrase())
     acct = Account.from_key(key)
@@ -158,9 +172,11 @@ async def test_lost_transaction_is_rebroadcast_then_dropped_when_its_nonce_is_ta
     )
     stalled("eth_sendRawTransaction", ["0x" + bytes(other.raw_transaction).hex()])
     stalled("evm_mine", [])
-    report = await settle_flows(ctx, grace=0)
-    assert (report.recorded, report.dropped) == ([], [sent["declarationHash"]])
+    report = await settle_declarations(ctx, grace=0)
+    assert (report.applied, report.dropped) == ([], [f"declaration:{declared.id}"])
     assert await _rows(ctx) == []
+    dropped = await _declaration_tx(ctx)
+    assert dropped.state == "failed" and "nonce" in dropped.last_error
 
     # nothing of it reached the chain, so the exporter declares the asset again, and it goes through
     stalled("evm_setAutomine", [True])
@@ -196,44 +212,59 @@ async def test_lost_transaction_is_rebroadcast_then_dropped_when_its_nonce_is_ta
     assert (got["status"], got["decision"]["reason"]) == ("rejected", "no standard contract on file"), got
 
 
-async def test_a_row_that_never_got_a_transaction_is_removed(world):
-    """The process died between writing the row and signing: nothing was sent, so it goes."""
+async def test_a_declaration_never_sent_is_undone_once_its_wait_is_over(world, monkeypatch):
+    """The process died between writing the row (with its queued intent) and sending: nothing was
+    sent, so once the intent's wait is over the settle pass fails it and removes the row, and the
+    exporter may declare the asset again. Within the wait a request may still own it: a second
+    declaration is refused meanwhile."""
     w, ctx = world, world.service.ctx
     body = declaration(w.credential_id, importer=w.hk, to="HK")
-    async with ctx.sessions() as s, s.begin():
-        from datetime import datetime
 
-        cred_row = FlowDeclaration(
-            declaration_hash="0x" + "ab" * 32,
-            exporter_org_id=w.gz["id"],
-            credential_id=w.credential_id,
-            declaration=body,
-            decision=1,
-            asset_leaf="0x" + "cd" * 32,  # no FlowDeclared of it on the chain
-            created_at=datetime.now(UTC),
-        )
-        s.add(cred_row)
+    async def dies_before_sending(*args, **kwargs):
+        raise SystemExit("the process died before signing")  # not an error the request handles
+
+    monkeypatch.setattr(ctx.chain, "transact", dies_before_sending)
+    with pytest.raises(SystemExit):
+        await w.service.client.post("/v1/flows", headers=w.h(w.gz_key), json=body)
+    monkeypatch.undo()
+    (row,) = await _rows(ctx)
+    queued = await _declaration_tx(ctx)
+    assert (queued.state, queued.tx_hash, queued.target) == ("queued", None, f"declaration:{row.id}")
     r = await w.service.client.post("/v1/flows", headers=w.h(w.gz_key), json=body)
     assert r.status_code == 409 and "not yet sent" in r.json()["error"]["message"], r.text
-    assert (await settle_flows(ctx)).dropped == []  # younger than the grace period: a request may own it
-    assert (await settle_flows(ctx, grace=0)).dropped == ["0x" + "ab" * 32]
+    assert (await w.service.client.get("/health")).json()["unconfirmedTransactions"]["flowDeclarations"] == 1
+    assert (await settle_declarations(ctx)).dropped == []  # its wait is not over: a request may own it
+    assert (await settle_declarations(ctx, grace=0)).dropped == [f"declaration:{row.id}"]
+    assert await _rows(ctx) == []
+    given_up = await _declaration_tx(ctx)
+    assert given_up.state == "failed" and "never sent" in given_up.last_error
     r = await w.service.client.post("/v1/flows", headers=w.h(w.gz_key), json=body)
     assert r.status_code == 201, r.text
 
 
-async def test_a_row_without_its_transaction_is_found_on_the_chain_by_its_declaration_hash(
-    world, stalled, monkeypatch
-):
-    """A row that lost its signed transaction (one written before the outbox existed) whose declaration
-    did reach the chain: the settler finds it among the FlowDeclared events of its asset and records it."""
+async def test_a_refused_declaration_leaves_no_row_and_a_failed_outbox_entry(world):
+    """The chain refuses it when it is signed (a dry run, before anything leaves): the row goes and
+    its intent is failed with the chain's reason, at once."""
     w, ctx = world, world.service.ctx
-    sent = await _declare_unconfirmed(w, monkeypatch)
-    stalled("evm_mine", [])
-    async with ctx.sessions() as s, s.begin():
-        (row,) = (await s.execute(select(FlowDeclaration))).scalars().all()
-        row.raw_tx = row.tx_hash = row.nonce = row.sender = None
-    report = await settle_flows(ctx, grace=0)
-    assert len(report.recorded) == 1 and report.dropped == [], report
-    (row,) = await _rows(ctx)
-    assert row.flow_id == report.recorded[0] and row.tx_hash == sent["txHash"]
-    assert row.declaration_hash == sent["declarationHash"]
+    body = declaration(w.credential_id, importer=w.hk, to="HK")
+    async with ctx.sessions() as s:
+        _, key, _ = await signing_key(s, w.gz["id"], ctx.settings.passphrase())
+    # the exporter is no longer a participant on-chain: the ledger refuses its declarations
+    gov = ctx.governance_key
+    fn = ctx.chain.flows.functions.registerParticipant(Account.from_key(key).address, b"\x01" * 32)
+    await ctx.chain.transact(gov, fn)
+    try:
+        r = await w.service.client.post("/v1/flows", headers=w.h(w.gz_key), json=body)
+        assert r.status_code == 409 and r.json()["error"]["code"] == "chain_rejected", r.text
+        assert await _rows(ctx) == []
+        refused = await _declaration_tx(ctx)
+        assert refused.state == "failed" and refused.tx_hash is None and refused.last_error
+    finally:
+        from registry.services.orgs import participant_id
+
+        await ctx.chain.transact(
+            gov,
+            ctx.chain.flows.functions.registerParticipant(
+                Account.from_key(key).address, participant_id(w.gz["identifier"])
+            ),
+        )

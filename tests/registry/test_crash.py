@@ -294,10 +294,13 @@ def _org(svc, name: str, identifier: str, roles: list[str], jurisdiction: str = 
     return r.json()
 
 
-def test_sigkill_between_a_flow_decision_being_mined_and_recorded_loses_nothing(chain, deployment, tmp_path):
-    """The service dies (SIGKILL) after the regulator's decision is mined and before the DB records
-    it. Restarted, it applies the decision itself from its outbox row, with the chain's transaction
-    and the regulator's reason, once; nobody has to repeat it."""
+def test_sigkill_between_a_flow_being_declared_or_decided_on_chain_and_recorded_loses_nothing(
+    chain, deployment, tmp_path
+):
+    """The service dies (SIGKILL) after the exporter's declaration is mined and before the DB records
+    it; then again after the regulator's decision is mined and before the DB records that. Each time,
+    restarted, it applies the transaction itself from its outbox row (the flow id and block time;
+    the chain's transaction and the regulator's reason), once; nobody has to repeat anything."""
     from tests.support.flows import certificate_record, declaration
 
     manifest = write_manifest(tmp_path / "deployment.json", deployment)
@@ -335,14 +338,42 @@ def test_sigkill_between_a_flow_decision_being_mined_and_recorded_loses_nothing(
             threading.Event().wait(0.1)
         else:
             raise AssertionError(f"certificate {cid} was not anchored: {svc.tail()}")
-        r = httpx.post(
-            svc.url + "/v1/flows",
-            headers={"Authorization": f"Bearer {exporter}"},
-            timeout=60,
-            json=declaration(cid, importer=hk["organisation"], to="HK"),
-        )
-        assert r.status_code == 201, r.text
-        flow_id = r.json()["flowId"]
+        svc.kill()
+        svc.wait_dead()
+        svc.start(crash_after="declaration_mined:1")
+        with pytest.raises(httpx.HTTPError):  # the process dies under the request
+            httpx.post(
+                svc.url + "/v1/flows",
+                headers={"Authorization": f"Bearer {exporter}"},
+                timeout=60,
+                json=declaration(cid, importer=hk["organisation"], to="HK"),
+            )
+        assert svc.wait_dead(), svc.tail()
+        conn = sqlite3.connect(tmp_path / "data" / "registry.db")
+        ((row_id, flow_id, declared_tx),) = conn.execute(
+            "SELECT f.id, f.flow_id, o.tx_hash FROM flow_declarations f JOIN outbox o "
+            "ON o.target = 'declaration:' || f.id WHERE o.state = 'sent'"
+        ).fetchall()
+        conn.close()
+        assert flow_id is None  # mined on the chain, not recorded
+        assert chain.w3.eth.get_transaction_receipt(declared_tx)["status"] == 1
+        svc.start()
+        for _ in range(300):  # the settler looks at it once the request's own timeout (2 s) + 5 s have passed
+            conn = sqlite3.connect(tmp_path / "data" / "registry.db")
+            ((flow_id, tx_hash),) = conn.execute(
+                "SELECT flow_id, tx_hash FROM flow_declarations WHERE id = ?", (row_id,)
+            ).fetchall()
+            conn.close()
+            if flow_id is not None:
+                break
+            threading.Event().wait(0.1)
+        else:
+            raise AssertionError(f"the declaration was not recorded after the restart: {svc.tail()}")
+        assert tx_hash == declared_tx
+        got = httpx.get(
+            f"{svc.url}/v1/flows/{flow_id}", headers={"Authorization": f"Bearer {regulator}"}, timeout=10
+        ).json()
+        assert (got["status"], got["txHash"]) == ("pending", declared_tx), got
         svc.kill()
         svc.wait_dead()
         svc.start(crash_after="decision_mined:1")
@@ -385,5 +416,9 @@ def test_sigkill_between_a_flow_decision_being_mined_and_recorded_loses_nothing(
         ]
         conn.close()
         assert len(actions) == 1 and actions[0]["tx"] == tx_hash and actions[0]["settledFromChain"] is True
+        conn = sqlite3.connect(tmp_path / "data" / "registry.db")
+        declared = conn.execute("SELECT details FROM audit_log WHERE action = 'declare_flow'").fetchall()
+        assert [json.loads(d)["tx"] for (d,) in declared] == [declared_tx]  # recorded once
+        conn.close()
     finally:
         svc.kill()

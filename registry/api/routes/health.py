@@ -2,9 +2,9 @@ from datetime import UTC
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 
-from registry.db.models import FlowDeclaration, as_utc
+from registry.db.models import as_utc
 from registry.services import outbox
 
 router = APIRouter(tags=["health"])
@@ -43,17 +43,11 @@ async def _unconfirmed(ctx) -> dict:
     from datetime import datetime
 
     async with ctx.sessions() as s:
-        changes, first_change = await outbox.unconfirmed(s)
-        flows, first_flow = (
-            await s.execute(
-                select(func.count(), func.min(FlowDeclaration.created_at)).where(
-                    FlowDeclaration.flow_id.is_(None)
-                )
-            )
-        ).one()
-    oldest = min((as_utc(t) for t in (first_change, first_flow) if t), default=None)
+        counts, oldest = await outbox.unconfirmed(s)
     return {
-        "statusChanges": changes,
-        "flowDeclarations": flows,
-        "oldestSeconds": round((datetime.now(UTC) - oldest).total_seconds()) if oldest else None,
+        "statusChanges": counts[outbox.Kind.STATUS_CHANGE],
+        "flowDeclarations": counts[outbox.Kind.FLOW_DECLARATION],
+        "flowDecisions": counts[outbox.Kind.FLOW_DECISION],
+        "registrations": counts[outbox.Kind.REGISTRATION],
+        "oldestSeconds": round((datetime.now(UTC) - as_utc(oldest)).total_seconds()) if oldest else None,
     }
