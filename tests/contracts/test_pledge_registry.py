@@ -404,6 +404,12 @@ def _slot(key: bytes, base: int) -> int:
     return int.from_bytes(Web3.keccak(key + base.to_bytes(32, "big")), "big")
 
 
+def _keys(slots: list[int]) -> list[str]:
+    """Storage keys as eth_getProof takes them: 32-byte hex. (web3 would format an int with
+    `hex()`, odd-length one time in sixteen, which anvil refuses: 'odd number of digits'.)"""
+    return [f"0x{s:064x}" for s in slots]
+
+
 def test_pledge_state_is_three_storage_slots_proven_by_get_proof(chain, reg):
     art = load_artifact("PledgeRegistry")
     key, no = _register(chain, reg)
@@ -414,7 +420,7 @@ def test_pledge_state_is_three_storage_slots_proven_by_get_proof(chain, reg):
     inner = Web3.keccak(key + art.storage_slot("_pledges").to_bytes(32, "big"))
     pledge_slot = int.from_bytes(Web3.keccak((1).to_bytes(32, "big") + inner), "big")
     slots = [asset_slot, pledge_slot, pledge_slot + 1]
-    proof = chain.w3.eth.get_proof(reg.address, slots, receipt["blockNumber"])
+    proof = chain.w3.eth.get_proof(reg.address, _keys(slots), receipt["blockNumber"])
     values = [bytes(p["value"]).rjust(32, b"\0") for p in proof["storageProof"]]
     # asset slot (packed from the low-order end): holder, registrationNo, ranks, active, disputed, state, nonce
     a = values[0]
@@ -442,7 +448,7 @@ def test_the_get_proof_answer_checks_against_the_block_state_root(chain, reg):
     pledge_slot = int.from_bytes(Web3.keccak((1).to_bytes(32, "big") + inner), "big")
     slots = [_slot(key, art.storage_slot("_assets")), pledge_slot, pledge_slot + 1]
     block = chain.w3.eth.get_block(receipt["blockNumber"])
-    proof = chain.w3.eth.get_proof(reg.address, slots, receipt["blockNumber"])
+    proof = chain.w3.eth.get_proof(reg.address, _keys(slots), receipt["blockNumber"])
     account = HexaryTrie.get_from_proof(
         bytes(block["stateRoot"]),
         Web3.keccak(bytes.fromhex(reg.address[2:])),
