@@ -13,7 +13,7 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from eth_account import Account
 from web3 import Web3
-from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
+from web3.exceptions import BlockNotFound, ContractCustomError, ContractLogicError, Web3RPCError
 
 from ledger_node.artifacts import _canonical_type, error_selectors, load_artifact
 from ledger_node.errors import InsufficientFunds, LedgerNodeError, RpcUnreachable
@@ -106,6 +106,14 @@ class Chain:
 
     def genesis_hash(self) -> str:
         return "0x" + bytes(self.w3.eth.get_block(0)["hash"]).hex()
+
+    def block_hash(self, number: int) -> str | None:
+        """The hash of block ``number``; None if the node has no such block."""
+        try:
+            block = self.w3.eth.get_block(number)
+        except BlockNotFound:
+            return None
+        return "0x" + bytes(block["hash"]).hex()
 
     # -- contracts ------------------------------------------------------------------------
     def contract(self, name: str, address: str):

@@ -1,8 +1,13 @@
 """Deploy the four contracts from the committed artifacts and write a deployment manifest.
 
 The manifest (JSON) names the chain (id and genesis hash), the contract addresses, the deploy
-block, the deployer and role holders, and the sha256 of each artifact it deployed. Deploying
-again against the same chain reuses it; a manifest for another chain is refused.
+block and its hash, the deployer and role holders, and the sha256 of each artifact it deployed.
+Deploying again against the same chain reuses it; a manifest for another chain is refused.
+
+What identifies the chain (:func:`check_manifest`): its id, its genesis, and the hash of the block
+that deployed the IssuerRegistry (``deployBlockHash``). The deploy block holds this project's
+deployer transaction and its timestamp, so another chain with the same id, even one started from
+the same genesis (two anvils started in the same second have one), has another hash there.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ class Deployment:
     regulators: list[str] = field(default_factory=list)
     artifacts: dict[str, str] = field(default_factory=dict)
     deployed_at: str = ""
+    deploy_block_hash: str | None = None  # None in a manifest written before it was recorded
 
     @property
     def issuer_registry(self) -> str:
@@ -60,6 +66,7 @@ class Deployment:
             "genesisHash": d["genesis_hash"],
             "contracts": d["contracts"],
             "deployBlock": d["deploy_block"],
+            **({"deployBlockHash": d["deploy_block_hash"]} if d["deploy_block_hash"] else {}),
             "deployer": d["deployer"],
             "governance": d["governance"],
             "regulators": d["regulators"],
@@ -86,9 +93,19 @@ class Deployment:
                 regulators=list(data.get("regulators", [])),
                 artifacts=dict(data.get("artifacts", {})),
                 deployed_at=str(data.get("deployedAt", "")),
+                deploy_block_hash=_block_hash(data.get("deployBlockHash")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ManifestError(f"deployment manifest is malformed: missing or bad {exc}") from None
+
+
+def _block_hash(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value).lower()
+    if len(text) != 66 or not text.startswith("0x") or any(c not in "0123456789abcdef" for c in text[2:]):
+        raise ValueError(f"deployBlockHash {value!r} (not 0x + 64 hex digits)")
+    return text
 
 
 def load_manifest(path: str | Path) -> Deployment:
@@ -102,7 +119,8 @@ def load_manifest(path: str | Path) -> Deployment:
 
 
 def check_manifest(chain: Chain, manifest: Deployment, path: Path | str = "manifest") -> None:
-    """Refuse a manifest made for another chain."""
+    """Refuse a manifest made for another chain: another chain id, another genesis, or (where the
+    manifest records it) another block at the deploy block's height."""
     chain_id = chain.check_reachable()
     if manifest.chain_id != chain_id:
         raise WrongChain(
@@ -114,6 +132,14 @@ def check_manifest(chain: Chain, manifest: Deployment, path: Path | str = "manif
             f"deployment manifest {path} is for another chain with id {chain_id} "
             f"(genesis {manifest.genesis_hash[:12]}…, node's {chain.genesis_hash()[:12]}…)"
         )
+    if manifest.deploy_block_hash is not None:
+        node_hash = chain.block_hash(manifest.deploy_block)
+        if node_hash != manifest.deploy_block_hash:
+            shown = "none: the node has fewer blocks" if node_hash is None else f"{node_hash[:12]}…"
+            raise WrongChain(
+                f"deployment manifest {path} is for another chain with id {chain_id} "
+                f"(block {manifest.deploy_block} {manifest.deploy_block_hash[:12]}…, node's {shown})"
+            )
 
 
 def deploy(
@@ -157,6 +183,7 @@ def deploy(
         genesis_hash=chain.genesis_hash(),
         contracts={"issuerRegistry": ir, "anchorRegistry": ar, "dataFlowLedger": fl, "pledgeRegistry": pr},
         deploy_block=int(receipt["blockNumber"]),
+        deploy_block_hash="0x" + bytes(receipt["blockHash"]).hex(),
         deployer=deployer,
         governance=governance,
         regulators=regs,

@@ -58,6 +58,7 @@ def test_deploy_writes_manifest(chain, manifest_path):
     assert before < data["deployBlock"] <= chain.block_number()
     receipt_block = chain.w3.eth.get_block(data["deployBlock"])
     assert len(receipt_block["transactions"]) >= 1
+    assert data["deployBlockHash"] == "0x" + bytes(receipt_block["hash"]).hex() == dep.deploy_block_hash
     assert (data["deployer"], data["governance"], data["regulators"]) == (DEPLOYER, DEPLOYER, [DEPLOYER])
     for key, name in NAMES.items():
         assert chain.has_code(data["contracts"][key])
@@ -139,6 +140,42 @@ def test_manifest_for_another_genesis(chain, manifest_path):
         deploy(chain, DEV_KEYS[0], manifest_path)
     assert "another chain" in str(e.value)
     assert chain.block_number() == block
+
+
+def test_manifest_for_another_deploy_block(chain, manifest_path):
+    """Same chain id and genesis (two anvils started in the same second share one), another chain:
+    the block at the deploy height is not the one that deployed the contracts."""
+    deploy(chain, DEV_KEYS[0], manifest_path)
+    _edit(manifest_path, deployBlockHash="0x" + "cd" * 32)
+    with pytest.raises(WrongChain) as e:
+        deploy(chain, DEV_KEYS[0], manifest_path)
+    assert "another chain" in str(e.value) and "0xcdcdcdcdcd" in str(e.value)
+
+
+def test_manifest_whose_deploy_block_the_node_does_not_have(chain, manifest_path):
+    deploy(chain, DEV_KEYS[0], manifest_path)
+    _edit(manifest_path, deployBlock=chain.block_number() + 1000)
+    with pytest.raises(WrongChain) as e:
+        deploy(chain, DEV_KEYS[0], manifest_path)
+    assert "the node has fewer blocks" in str(e.value)
+
+
+def test_manifest_without_deploy_block_hash_is_checked_on_id_and_genesis(chain, manifest_path):
+    """A manifest written before deployBlockHash was recorded (or by hand) is still accepted."""
+    dep, _ = deploy(chain, DEV_KEYS[0], manifest_path)
+    data = json.loads(manifest_path.read_text())
+    del data["deployBlockHash"]
+    manifest_path.write_text(json.dumps(data))
+    again, reused = deploy(chain, DEV_KEYS[0], manifest_path)
+    assert reused is True and again.deploy_block_hash is None and again.contracts == dep.contracts
+
+
+def test_a_malformed_deploy_block_hash_is_refused(chain, manifest_path):
+    deploy(chain, DEV_KEYS[0], manifest_path)
+    _edit(manifest_path, deployBlockHash="0x1234")
+    with pytest.raises(ManifestError) as e:
+        load_manifest(manifest_path)
+    assert "deployBlockHash" in str(e.value)
 
 
 def test_deployer_without_funds(chain, manifest_path):
