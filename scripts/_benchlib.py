@@ -137,6 +137,7 @@ async def issuer_in_process(
     """A registry context (pipeline driven by the caller) with one business-licence issuer (with its
     own signer if `signer` is given: see :func:`own_signer`): yields (ctx, principal, issuance)."""
     from registry.core.config import Settings
+    from registry.services import onboarding
     from registry.services.context import ServiceContext
     from registry.services.issuance import Issuance
     from registry.services.orgs import Principal, create_organisation
@@ -169,6 +170,9 @@ async def issuer_in_process(
                 actor="bench",
                 request_id="bench",
             )
+        pending = await onboarding.dispatch(ctx, org.id)  # its registration, sent after the commit
+        if pending:
+            raise SystemExit(f"the bench issuer's on-chain registration did not finish: {pending}")
         ctx.pipeline = Pipeline(ctx)
         settle_heap()  # as `certledger serve` does once started
         yield ctx, Principal(org.id, org.name, ("issuer",), "bench"), issuance

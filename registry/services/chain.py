@@ -36,6 +36,18 @@ BATCH_CALLS = 50
 _ANCHOR = function_signature_to_4byte_selector("anchor(bytes32,uint16,uint32)")
 
 
+@dataclass(frozen=True)
+class Transfer:
+    """A plain value transfer, where :meth:`ServiceChain.sign` takes a contract call (gas money for a
+    new account on a chain that charges for gas)."""
+
+    address: str
+    value: int
+
+    def _encode_transaction_data(self) -> str:
+        return "0x"
+
+
 @dataclass
 class SentTx:
     raw: bytes
@@ -293,8 +305,10 @@ class ServiceChain:
         return await self.block_timestamp(logs[-1]["blockNumber"]) if logs else 0
 
     # -- transactions -----------------------------------------------------------------------
-    async def sign(self, key: TxSigner, fn, *, gas: int | None = None, nonce: int | None = None) -> SentTx:
-        """Build and sign a transaction calling `fn` (not sent)."""
+    async def sign(
+        self, key: TxSigner, fn, *, gas: int | None = None, nonce: int | None = None, value: int = 0
+    ) -> SentTx:
+        """Build and sign a transaction calling `fn` (a contract call, or a :class:`Transfer`), not sent."""
         sender = address_of(key)
         if nonce is None:
             nonce = int(await self._rpc(self.w3.eth.get_transaction_count(sender, "pending")))
@@ -303,12 +317,14 @@ class ServiceChain:
             "data": fn._encode_transaction_data(),
             "nonce": nonce,
             "chainId": self.chain_id,
-            "value": 0,
+            "value": value,
         }
         if gas is None:
             try:
                 gas = int(
-                    await self.w3.eth.estimate_gas({"from": sender, "to": tx["to"], "data": tx["data"]})
+                    await self.w3.eth.estimate_gas(
+                        {"from": sender, "to": tx["to"], "data": tx["data"], "value": value}
+                    )
                 )
             except (ContractCustomError, ContractLogicError, Web3RPCError) as exc:
                 raise _as_rejected(exc) from None
@@ -359,6 +375,20 @@ class ServiceChain:
         except TransactionNotFound:
             return None
 
+    async def send(
+        self, key: TxSigner, fn, *, before_send: Callable[[SentTx], Awaitable[None]] | None = None
+    ) -> SentTx:
+        """Sign and broadcast a transaction calling ``fn`` (a contract call or a :class:`Transfer`),
+        not waiting for it; ``before_send`` receives it signed, before it leaves (an outbox). One
+        account's transactions are signed and sent one at a time (consecutive nonces)."""
+        lock = self._nonce_locks.setdefault(address_of(key), asyncio.Lock())
+        async with lock:
+            tx = await self.sign(key, fn, value=fn.value if isinstance(fn, Transfer) else 0)
+            if before_send is not None:
+                await before_send(tx)
+            await self.send_raw(tx.raw)
+        return tx
+
     async def transact(
         self,
         key: TxSigner,
@@ -372,12 +402,7 @@ class ServiceChain:
         ``before_send`` receives the signed transaction before it leaves (an outbox: the caller
         records it, so a transaction whose receipt never came back can be settled later). A
         transaction not mined within ``timeout`` raises ChainUnavailable naming it (``details.txHash``)."""
-        lock = self._nonce_locks.setdefault(address_of(key), asyncio.Lock())
-        async with lock:
-            tx = await self.sign(key, fn)
-            if before_send is not None:
-                await before_send(tx)
-            await self.send_raw(tx.raw)
+        tx = await self.send(key, fn, before_send=before_send)
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             rec = await self.receipt(tx.tx_hash)

@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING
 
 from eth_account import Account
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from web3.logs import DISCARD
 
-from ledger_node.deploy import REGULATOR_ROLE, Deployment, load_manifest
+from ledger_node.deploy import Deployment, load_manifest
 from ledger_node.node import DEV_CHAIN_ID, DEV_KEYS
 from registry.core.config import Settings
-from registry.core.errors import BadRequest, ChainUnavailable, Conflict
+from registry.core.errors import BadRequest, Conflict
 from registry.db.session import make_engine, make_sessionmaker
 from registry.services.caches import AuthCache, VerifierCache
 from registry.services.chain import ServiceChain
@@ -29,9 +28,6 @@ from registry.services.keys import decrypt_secret, encrypt_secret
 if TYPE_CHECKING:
     from ledger_node.indexer import Indexer
     from registry.services.pipeline import Pipeline
-
-SUITE_CODES = {"secp256k1": 0, "sm2-sm3": 1}
-DEV_FUNDING_WEI = 10**21  # 1000 ETH on the development chain
 
 
 def prepare_chain(settings: Settings) -> tuple[str, Deployment]:
@@ -152,72 +148,6 @@ class ServiceContext:
     @property
     def operator_address(self) -> str:
         return Account.from_key(self.operator_key).address
-
-    # -- onboarding --------------------------------------------------------------------------
-    async def onboard_on_chain(self, org, key, credential_types: list[str]) -> None:
-        """Fund (dev chain), register the issuer / participant / regulator on-chain."""
-        from registry.services.orgs import CREDENTIAL_TYPE_CODES, participant_id
-
-        if "issuer" in org.roles:  # refuse before spending anything on-chain
-            from verifier.uscc import is_valid_uscc
-
-            if not is_valid_uscc(org.identifier):
-                raise BadRequest(
-                    f"{org.identifier!r} is not a valid unified social credit code (GB 32100-2015)"
-                )
-        chain = self.chain
-        if not await chain.is_up():
-            raise ChainUnavailable("the chain node is unreachable: onboarding needs it, try again later")
-        gas_price = int(await chain.w3.eth.gas_price)
-        if gas_price > 0:
-            gov = Account.from_key(self.governance_key).address
-            nonce = await chain.w3.eth.get_transaction_count(gov, "pending")
-            tx = {
-                "to": key.address,
-                "value": DEV_FUNDING_WEI if self.deployment.chain_id == DEV_CHAIN_ID else 10**18,
-                "gas": 21000,
-                "gasPrice": gas_price * 2,
-                "nonce": nonce,
-                "chainId": self.deployment.chain_id,
-            }
-            signed = Account.sign_transaction(tx, self.governance_key)
-            await chain.send_raw(bytes(signed.raw_transaction))
-            await _wait(chain, "0x" + bytes(signed.hash).hex())
-        if "issuer" in org.roles:
-            sm2 = bytes.fromhex(key.sm2_public_key[2:]) if key.sm2_public_key else b""
-            fn = chain.issuers.functions.registerIssuer(
-                key.address,
-                org.name,
-                org.identifier,
-                [CREDENTIAL_TYPE_CODES[t] for t in credential_types],
-                SUITE_CODES[org.suite or "secp256k1"],
-                sm2,
-                0,
-                0,
-            )
-            rec = await chain.transact(self.governance_key, fn)
-            events = chain.issuers.events.IssuerRegistered().process_receipt(rec, errors=DISCARD)
-            org.issuer_id = int(events[0]["args"]["issuerId"])
-        if "exporter" in org.roles:
-            await chain.transact(
-                self.governance_key,
-                chain.flows.functions.registerParticipant(key.address, participant_id(org.identifier)),
-            )
-        if "regulator" in org.roles:
-            await chain.transact(
-                self.governance_key, chain.flows.functions.grantRole(REGULATOR_ROLE, key.address)
-            )
-
-
-async def _wait(chain: ServiceChain, tx_hash: str, timeout: float = 60) -> dict:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        rec = await chain.receipt(tx_hash)
-        if rec is not None:
-            return rec
-        await asyncio.sleep(0.05)
-    raise ChainUnavailable(f"transaction {tx_hash} not mined within {timeout:.0f} s")
 
 
 def _operator_key(settings: Settings) -> str:

@@ -3,7 +3,9 @@
 API keys look like `cl_<key_id>_<secret>`; only sha256(secret) is stored, compared in constant
 time. An issuer organisation gets a chain key (encrypted keystore) registered in the issuer
 registry; exporters (and importers that forward data) are registered as flow-ledger participants
-under keccak256(identifier); regulators get the ledger's REGULATOR_ROLE.
+under keccak256(identifier); regulators get the ledger's REGULATOR_ROLE. Those transactions are
+queued in the outbox with the organisation's row and sent after it is committed
+(registry/services/onboarding.py).
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from eth_utils import keccak
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry.core.errors import BadRequest, Conflict, NotFound, Unauthenticated
+from registry.core.errors import BadRequest, ChainUnavailable, Conflict, NotFound, Unauthenticated
 from registry.db.models import ApiKey, Organisation, SigningKey
-from registry.services import audit
+from registry.services import audit, onboarding
 from registry.services.keys import decrypt_secret, new_key
 from registry.services.remote_signer import RemoteSigner
 from verifier.issuance import CREDENTIAL_TYPES
+from verifier.uscc import is_valid_uscc
 
 ROLES = ("admin", "issuer", "verifier", "regulator", "exporter", "holder")
 SUITES = ("secp256k1", "sm2-sm3")
@@ -201,6 +204,11 @@ async def create_organisation(
         )
     if "issuer" in roles and not types:
         raise BadRequest("an issuer needs at least one credential type")
+    if "issuer" in roles and not is_valid_uscc(identifier):  # refused before anything is written
+        raise BadRequest(f"{identifier!r} is not a valid unified social credit code (GB 32100-2015)")
+    needs_chain = signer is not None or any(r in roles for r in ("issuer", "regulator", "exporter"))
+    if needs_chain and not await ctx.chain.is_up():
+        raise ChainUnavailable("the chain node is unreachable: onboarding needs it, try again later")
     remote = await _check_signer(signer, roles, suite, ctx) if signer is not None else None
     exists = (
         await session.execute(select(Organisation.id).where(Organisation.identifier == identifier))
@@ -223,6 +231,7 @@ async def create_organisation(
     session.add(org)
     await session.flush()
     needs_key = any(r in roles for r in ("issuer", "regulator", "exporter"))
+    sm2_public: str | None = None
     if remote is not None:
         org.signer_url = signer["url"]
         session.add(
@@ -238,7 +247,7 @@ async def create_organisation(
             )
         )
         org.chain_account = remote.address
-        await ctx.onboard_on_chain(org, remote, types)
+        sm2_public = remote.sm2_public_key
     elif needs_key:
         passphrase = ctx.settings.passphrase()
         key = new_key(passphrase, suite if "issuer" in roles else "secp256k1")
@@ -255,7 +264,17 @@ async def create_organisation(
             )
         )
         org.chain_account = key.address
-        await ctx.onboard_on_chain(org, key, types)
+        sm2_public = key.sm2_public_key
+    if org.chain_account is not None:  # its on-chain identity: queued with its row, sent after commit
+        await onboarding.queue(
+            session,
+            ctx,
+            org,
+            sm2_public_key=sm2_public,
+            credential_types=[CREDENTIAL_TYPE_CODES[t] for t in types],
+            actor=actor,
+            request_id=request_id,
+        )
     api_key = await issue_api_key(session, org, "initial")
     await audit.append(
         session,
@@ -269,7 +288,6 @@ async def create_organisation(
             "identifier": identifier,
             "roles": roles,
             "account": org.chain_account,
-            "issuer_id": org.issuer_id,
             **({"signer": org.signer_url} if org.signer_url else {}),
         },
     )

@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from sqlalchemy import select, update
 
+from registry.core.errors import ChainRejected
 from registry.db.models import OutboxTx, as_utc
 
 
@@ -37,21 +38,29 @@ class State(StrEnum):
 Settler = Callable[[object, object, OutboxTx, dict], Awaitable[None]]
 #: kind → what the DB undoes when the row's transaction failed or was never sent, in the same session
 Undo = Callable[[object, object, OutboxTx], Awaitable[None]]
+#: kind → how the settle pass signs and sends a queued row itself (``mark_sent`` before it leaves)
+Send = Callable[[object, OutboxTx], Awaitable[None]]
 _SETTLERS: dict[Kind, Settler] = {}
 _UNDO: dict[Kind, Undo] = {}
+_SEND: dict[Kind, Send] = {}
 
 #: the longest wait between two looks at a transaction that is not mined yet
 MAX_BACKOFF = 60.0
 
 
-def settler(kind: Kind, *, undo: Undo | None = None) -> Callable[[Settler], Settler]:
-    """Register ``kind``'s settler (and, for a kind whose request wrote a row before sending, what
-    to undo when its transaction fails or never leaves)."""
+def settler(
+    kind: Kind, *, undo: Undo | None = None, send: Send | None = None
+) -> Callable[[Settler], Settler]:
+    """Register ``kind``'s settler; for a kind whose request wrote a row before sending, what to undo
+    when its transaction fails or never leaves; for a kind the settle pass may send itself (nothing
+    of the request is needed to sign it), how to send a queued row whose request ended first."""
 
     def register(fn: Settler) -> Settler:
         _SETTLERS[kind] = fn
         if undo is not None:
             _UNDO[kind] = undo
+        if send is not None:
+            _SEND[kind] = send
         return fn
 
     return register
@@ -189,6 +198,17 @@ async def settle(ctx, *, kinds: tuple[Kind, ...] | None = None, grace: float | N
             else as_utc(row.next_attempt_at) <= at
         )
         if not due:
+            continue
+        if row.state == State.QUEUED and Kind(row.kind) in _SEND:  # its request ended first: send it here
+            try:
+                await _SEND[Kind(row.kind)](ctx, row)
+            except ChainRejected as exc:
+                async with ctx.sessions() as s, s.begin():
+                    if await finish(s, row.id, State.FAILED, exc.message):
+                        await _undo(ctx, s, row)
+                        report.dropped.append(row.target)
+                continue
+            report.waiting += 1
             continue
         if row.state == State.QUEUED:  # never signed and sent: the request that queued it ended first
             async with ctx.sessions() as s, s.begin():

@@ -268,9 +268,9 @@ def test_sigkill_between_a_revocation_being_mined_and_recorded_loses_nothing(cha
         assert conn.execute(
             "SELECT status, status_reason, status_tx FROM credentials WHERE id = ?", (cid,)
         ).fetchall() == [(2, 2, tx_hash)]
-        assert conn.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall() == [
-            ("confirmed", 1)
-        ]
+        assert conn.execute(
+            "SELECT state, count(*) FROM outbox WHERE kind = 'status_change' GROUP BY state"
+        ).fetchall() == [("confirmed", 1)]
         actions = [
             json.loads(d)
             for (d,) in conn.execute(
@@ -419,6 +419,66 @@ def test_sigkill_between_a_flow_being_declared_or_decided_on_chain_and_recorded_
         conn = sqlite3.connect(tmp_path / "data" / "registry.db")
         declared = conn.execute("SELECT details FROM audit_log WHERE action = 'declare_flow'").fetchall()
         assert [json.loads(d)["tx"] for (d,) in declared] == [declared_tx]  # recorded once
+        conn.close()
+    finally:
+        svc.kill()
+
+
+def test_sigkill_between_an_organisations_registration_being_mined_and_recorded_loses_nothing(
+    chain, deployment, tmp_path
+):
+    """The service dies (SIGKILL) after the first of an issuer's onboarding transactions is mined and
+    before the DB records it; the request never answers. Restarted, the settle pass applies the
+    mined one and sends the one never sent: the issuer gets exactly one issuer id on-chain, the
+    admin finds it and issues it a new API key, and it issues."""
+    manifest = write_manifest(tmp_path / "deployment.json", deployment)
+    svc = ServiceProcess(
+        tmp_path / "data",
+        env=_env(chain, manifest, CERTLEDGER_TX_TIMEOUT_SECONDS="2"),
+        name="onboarding-crash",
+    )
+    uscc = make_uscc(prefix="114401")
+    registered_before = (
+        chain.contract("IssuerRegistry", deployment.issuer_registry).functions.issuerCount().call()
+    )
+    svc.start(crash_after="registration_mined:1")
+    try:
+        with pytest.raises(httpx.HTTPError):  # the process dies under the request
+            _org(svc, "广州市市场监督管理局", uscc, ["issuer"], credentialTypes=["BusinessLicence"])
+        assert svc.wait_dead(), svc.tail()
+        conn = sqlite3.connect(tmp_path / "data" / "registry.db")
+        states = dict(conn.execute("SELECT target, state FROM outbox WHERE kind = 'registration'").fetchall())
+        conn.close()
+        assert sorted(states.values()) == ["queued", "sent"], (
+            states
+        )  # fund mined and unrecorded; issuer not sent
+        svc.start()
+        admin = {"Authorization": f"Bearer {svc.admin_key()}"}
+        for _ in range(300):  # the settle pass looks once the request's own wait (2 s + 5 s) is over
+            orgs = httpx.get(svc.url + "/v1/organisations", headers=admin, timeout=10).json()["items"]
+            (org,) = [o for o in orgs if o["identifier"] == uscc]
+            if org["issuerId"] is not None:
+                break
+            threading.Event().wait(0.1)
+        else:
+            raise AssertionError(f"the issuer was not registered after the restart: {svc.tail()}")
+        ir = chain.contract("IssuerRegistry", deployment.issuer_registry)
+        assert ir.functions.issuerCount().call() == registered_before + 1  # registered once
+        assert ir.functions.issuerOf(org["chainAccount"]).call() == org["issuerId"]
+        r = httpx.post(f"{svc.url}/v1/organisations/{org['id']}/api-keys", headers=admin, timeout=10)
+        assert r.status_code == 201, r.text
+        r = httpx.post(
+            svc.url + "/v1/credentials",
+            headers={"Authorization": f"Bearer {r.json()['apiKey']}"},
+            json={"type": "BusinessLicence", "record": business_licence_record()},
+            timeout=60,
+        )
+        assert r.status_code == 202, r.text
+        conn = sqlite3.connect(tmp_path / "data" / "registry.db")
+        assert sorted(conn.execute("SELECT state FROM outbox WHERE kind = 'registration'").fetchall()) == [
+            ("confirmed",),
+            ("confirmed",),
+        ]
         conn.close()
     finally:
         svc.kill()

@@ -9,7 +9,7 @@ from registry.api.deps import Admin, AnyPrincipal, RequestId
 from registry.api.routes.credentials import CredType
 from registry.core.errors import Forbidden, NotFound
 from registry.db.models import ApiKey, Organisation
-from registry.services import audit
+from registry.services import audit, onboarding
 from registry.services.orgs import create_organisation, issue_api_key
 
 router = APIRouter(prefix="/v1", tags=["organisations"])
@@ -62,7 +62,9 @@ def org_public(o: Organisation) -> dict:
 
 @router.post("/organisations", status_code=201)
 async def register_organisation(body: OrganisationCreate, request: Request, p: Admin, rid: RequestId):
-    """Onboard an organisation (admin). Issuers are registered on-chain; the API key is shown once."""
+    """Onboard an organisation (admin). Issuers, exporters and regulators are registered on-chain;
+    the API key is shown once. ``onChainPending`` names the on-chain steps not yet confirmed when
+    the chain node stopped answering: the registry finishes them by itself (registry/services/onboarding.py)."""
     ctx = request.app.state.ctx
     async with ctx.sessions() as s, s.begin():
         org, key = await create_organisation(
@@ -78,7 +80,10 @@ async def register_organisation(body: OrganisationCreate, request: Request, p: A
             actor=p.org_name,
             request_id=rid,
         )
-        return {"organisation": org_public(org), "apiKey": key}
+    pending = await onboarding.dispatch(ctx, org.id)
+    async with ctx.sessions() as s:
+        org = await s.get(Organisation, org.id)
+    return {"organisation": org_public(org), "apiKey": key, "onChainPending": pending}
 
 
 @router.get("/organisations")
