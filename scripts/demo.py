@@ -261,6 +261,12 @@ async def _story(ctx, settings, out: Path, rng: random.Random) -> None:
                 "credential"
             ]
             (out / "business-licence.json").write_text(json.dumps(licence, ensure_ascii=False, indent=2))
+            ident = licence["credentialSubject"]["licenceIdentifier"]
+            found = await call("GET", f"/v1/credentials?licenceIdentifier={ident}", keys["market_regulator"])
+            say(
+                f"business-licence.json carries its national identifier (证照标识) {ident}; "
+                f"looked up by it: {found['items'][0]['id']}"
+            )
 
             step(5, "The enterprise redacts what the bank need not see (the valuation and the other uses)")
             from verifier import redact

@@ -169,6 +169,12 @@ def test_demo_runs_twice_and_its_artefacts_verify_independently(tmp_path):
     )
     assert replay.returncode == 1
     assert (out / "business-licence-qr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the demo's business licence carries a national identifier naming its issuer (FORMAT.md §2.3)
+    from verifier.licence_id import parse_licence_identifier
+
+    licence = json.loads((out / "business-licence.json").read_text("utf-8"))
+    ident = licence["credentialSubject"]["licenceIdentifier"]
+    parse_licence_identifier(ident, issuer_code=licence["issuer"]["unifiedSocialCreditCode"])
     trace = json.loads((out / "trace.json").read_text())
     assert "440600" in json.dumps(trace) and "HK" in json.dumps(trace)
     # the 2024 rules (run twice: the second run's flows add to this year's totals)

@@ -196,7 +196,11 @@ def verify_command(
     data: Annotated[
         Path | None,
         typer.Option(
-            "--data", metavar="PATH", help="dataset file to compare with a data asset certificate's digest"
+            "--data",
+            "--file",
+            metavar="PATH",
+            help="the file the credential certifies: a data asset certificate's dataset (--data), or a "
+            "licence's official OFD/PDF file (--file); its digest is compared with the certified one",
         ),
     ] = None,
     relying_party: Annotated[
@@ -355,7 +359,7 @@ def _run(
         except ValueError as exc:
             raise InputError(f"--at: {exc}") from None
     if data is not None and not data.is_file():
-        raise InputError(f"no such dataset file: {data}")
+        raise InputError(f"no such file: {data}")
     names = _expand(files)
     if names.count("-") > 1:
         raise InputError("standard input (-) can be read only once")

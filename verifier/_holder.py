@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from verifier._internal.disclosure import (
-    SUBJECT_ID_PATH,
+    KEPT_PATHS,
     SUITE_HASHES,
     flatten,
     leaf_digest,
@@ -20,7 +20,7 @@ from verifier._internal.disclosure import (
 )
 from verifier._internal.keccak import keccak256 as keccak
 from verifier._internal.merkle import leaf_hash
-from verifier._schema import CREDENTIAL_TYPES, schema_errors
+from verifier._schema import CREDENTIAL_TYPES, E_LICENCE_TYPES, licence_metadata_problems, schema_errors
 from verifier.errors import InvalidDocument, RedactionError
 
 __all__ = [
@@ -99,6 +99,8 @@ def prepare_credential(
     name, code = credential_type_of(document)
     if validate:
         problems = schema_errors(document, name)  # type: ignore[arg-type]
+        if not problems and name in E_LICENCE_TYPES:
+            problems = licence_metadata_problems(document)  # type: ignore[arg-type]
         if problems:
             raise InvalidDocument("the credential does not match its schema: " + "; ".join(problems[:5]))
     salts, digests = salt_and_digest(document, h)
@@ -176,11 +178,8 @@ def redact(document: Mapping[str, Any], paths: Iterable[str]) -> dict[str, Any]:
     for path in paths:
         if not isinstance(path, str) or not path.startswith("/credentialSubject/"):
             raise RedactionError(f"{path!r} cannot be redacted: only fields inside credentialSubject can")
-        if path == SUBJECT_ID_PATH:
-            raise RedactionError(
-                "the subject's unified social credit code cannot be redacted: the verifier needs it to "
-                "tie the credential to its holder"
-            )
+        if path in KEPT_PATHS:
+            raise RedactionError(f"{path} cannot be redacted: {KEPT_PATHS[path]}")
         tokens = parse_pointer(path)
         node: Any = out
         for token in tokens:

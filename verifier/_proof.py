@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from verifier._holder import PROOF_TYPE
-from verifier._internal.disclosure import SUBJECT_ID_PATH, SUITE_HASHES
+from verifier._internal.disclosure import KEPT_PATHS, SUITE_HASHES
 from verifier.errors import InvalidDocument
 
 __all__ = ["ParsedProof", "parse_proof"]
@@ -154,10 +154,10 @@ def parse_proof(proof: Any) -> ParsedProof:
     if type(salts) is not dict or type(redacted) is not dict:
         raise InvalidDocument("proof.salts and proof.redactedDigests must be objects (path → hex)")
     for path in redacted:
-        if not path.startswith("/credentialSubject/") or path == SUBJECT_ID_PATH:
+        if not path.startswith("/credentialSubject/") or path in KEPT_PATHS:
             raise InvalidDocument(
                 f"field {path} is listed as redacted, but only fields inside credentialSubject "
-                "other than the subject's credit code may be redacted"
+                f"other than {', '.join(p.rsplit('/', 1)[1] for p in KEPT_PATHS)} may be redacted"
             )
     merkle = proof.get("merkleProof")
     if type(merkle) is not list or len(merkle) > MAX_PROOF_DEPTH:

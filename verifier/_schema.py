@@ -13,6 +13,11 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
 from verifier._internal.fastschema import compile_schema
+from verifier.licence_id import (
+    InvalidLicenceIdentifier,
+    is_valid_licence_identifier,
+    parse_licence_identifier,
+)
 from verifier.uscc import is_valid_uscc
 
 __all__ = [
@@ -29,6 +34,8 @@ __all__ = [
 CREDENTIAL_TYPES: dict[str, int] = {"BusinessLicence": 1, "OperatingPermit": 2, "DataAssetCertificate": 3}
 #: Code → name.
 TYPE_NAMES: dict[int, str] = {code: name for name, code in CREDENTIAL_TYPES.items()}
+#: The e-licence types: they carry the national identifier and metadata (FORMAT.md §2.4).
+E_LICENCE_TYPES = frozenset({"BusinessLicence", "OperatingPermit"})
 
 _DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?Z$")
 
@@ -70,6 +77,11 @@ def _is_datetime(value: object) -> bool:
     return not isinstance(value, str) or bool(parse_datetime(value))
 
 
+@_formats.checks("licence-identifier")  # type: ignore[untyped-decorator]
+def _is_licence_identifier(value: object) -> bool:
+    return not isinstance(value, str) or is_valid_licence_identifier(value)
+
+
 @cache
 def schema_of(type_name: str) -> dict[str, Any]:
     """The JSON Schema document of a credential type."""
@@ -106,7 +118,12 @@ def _ok(check: Any) -> Any:
     return run
 
 
-_FAST_FORMATS = {"uscc": _ok(_is_uscc), "date": _ok(_is_date), "date-time": _ok(_is_datetime)}
+_FAST_FORMATS = {
+    "uscc": _ok(_is_uscc),
+    "date": _ok(_is_date),
+    "date-time": _ok(_is_datetime),
+    "licence-identifier": _ok(_is_licence_identifier),
+}
 
 
 @cache
@@ -135,6 +152,7 @@ def fast_record_validator_for(type_name: str) -> Any:
             "type": "object",
             "required": [k for k in schema["required"] if k in RECORD_MEMBERS],
             "properties": {k: v for k, v in schema["properties"].items() if k in RECORD_MEMBERS},
+            **({"oneOf": schema["oneOf"]} if "oneOf" in schema else {}),
             "$defs": schema.get("$defs", {}),
         },
         _FAST_FORMATS,
@@ -149,6 +167,17 @@ def _describe(error: ValidationError) -> str:
     where = _pointer(error) or "the credential"
     if error.validator == "required":
         return f"{where}: {error.message}"
+    if error.validator == "format" and error.validator_value == "licence-identifier":
+        try:
+            parse_licence_identifier(error.instance)
+        except InvalidLicenceIdentifier as exc:
+            return f"{where}: {exc}"
+    if error.validator == "oneOf" and not error.context:
+        return (
+            f"{where}: has both validUntil and credentialSubject.longTermValidity (长期); a licence has one"
+        )
+    if error.validator == "oneOf":
+        return f"{where}: has neither validUntil nor credentialSubject.longTermValidity (长期); a licence has one"
     if error.validator == "format" and error.validator_value == "uscc":
         return f"{where}: {error.instance!r} is not a valid unified social credit code (its check character is wrong)"
     if error.validator == "additionalProperties":
@@ -183,4 +212,30 @@ def schema_errors(
             if path in redacted and error.instance is None and error.path and type(error.path[-1]) is int:
                 continue
         problems.append(_describe(error))
+    return problems
+
+
+def licence_metadata_problems(document: dict[str, Any]) -> list[str]:
+    """What ties an e-licence's metadata together beyond its schema (FORMAT.md §2.4), for a document
+    that passed the schema: its 证照标识 names the credential's issuer as the issuing body and
+    ``licenceTypeCode`` as its type, and a replaced licence is another one."""
+    subject = document["credentialSubject"]
+    ident = subject.get("licenceIdentifier")
+    if type(ident) is not str:
+        return []  # redacted
+    _, _, _, _, _, type_code, issuer_code, _, _, _ = ident.split(".")
+    problems = []
+    issuer = document["issuer"]["unifiedSocialCreditCode"]
+    if issuer_code != issuer:
+        problems.append(
+            f"/credentialSubject/licenceIdentifier: names the issuing body {issuer_code}, but the issuer is {issuer}"
+        )
+    declared = subject.get("licenceTypeCode")
+    if declared is not None and declared != type_code:
+        problems.append(
+            f"/credentialSubject/licenceTypeCode: {declared} is not the type code in the licence "
+            f"identifier ({type_code})"
+        )
+    if subject.get("replaces") == ident:
+        problems.append("/credentialSubject/replaces: a licence cannot replace itself")
     return problems

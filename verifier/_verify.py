@@ -27,7 +27,15 @@ from verifier._jsonio import MAX_DOCUMENT_BYTES, loads_strict
 from verifier._proof import ParsedProof, parse_proof
 from verifier._proof_package import HeaderTrust, OperatorHeaderTrust, ProvenHeader, ProvenState
 from verifier._result import Check, CredentialSummary, VerificationResult
-from verifier._schema import CREDENTIAL_TYPES, TYPE_NAMES, fast_validator_for, parse_datetime, schema_errors
+from verifier._schema import (
+    CREDENTIAL_TYPES,
+    E_LICENCE_TYPES,
+    TYPE_NAMES,
+    fast_validator_for,
+    licence_metadata_problems,
+    parse_datetime,
+    schema_errors,
+)
 from verifier._trust import REASONS, AnchorRecord, StatusRecord, TrustSource
 from verifier.errors import CertledgerVerifyError, InvalidDocument
 
@@ -226,6 +234,8 @@ class Verifier:
         except InvalidDocument as exc:
             return Check("format", "failed", str(exc))
         problems = [] if schema_valid else schema_errors(document, s.type_name, skip)
+        if not problems and s.type_name in E_LICENCE_TYPES:
+            problems = licence_metadata_problems(document)
         if problems:
             more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
             return Check(
@@ -689,6 +699,19 @@ class Verifier:
 
     def _validity(self, s: _State, when: datetime) -> Check:
         start = self._time(s.doc["validFrom"])
+        if (
+            "validUntil" not in s.doc
+        ):  # 长期: the schema allows it only with credentialSubject.longTermValidity
+            if when < start:
+                stamp = when.strftime("%Y-%m-%d %H:%M UTC")
+                return Check(
+                    "validity",
+                    "failed",
+                    f"not yet valid: valid from {s.doc['validFrom']} (checked at {stamp})",
+                )
+            return Check(
+                "validity", "passed", f"valid from {s.doc['validFrom']}, long-term (长期, no end date)"
+            )
         end = self._time(s.doc["validUntil"])
         if start <= when < end:
             key = (s.doc["validFrom"], s.doc["validUntil"])
@@ -720,30 +743,39 @@ class Verifier:
     def _data(self, s: _State, data: DataInput | None) -> Check:
         if data is None:
             return _skip("data", "no dataset was given to compare")
-        if s.type_name != "DataAssetCertificate":
-            return _skip(
-                "data", f"only a data asset certificate certifies a dataset (this is a {s.type_name})"
-            )
         subject = s.doc["credentialSubject"]
-        expected, algorithm = subject.get("datasetDigest"), subject.get("digestAlgorithm")
-        if expected is None or algorithm is None:
-            return Check(
-                "data",
-                "failed",
-                "the holder redacted the certified dataset digest, so the dataset cannot be checked",
+        if s.type_name == "DataAssetCertificate":
+            what, expected, algorithm = (
+                "dataset",
+                subject.get("datasetDigest"),
+                subject.get("digestAlgorithm"),
             )
+            redacted = "the holder redacted the certified dataset digest, so the dataset cannot be checked"
+        else:  # an e-licence: its official OFD/PDF file (FORMAT.md §2.4)
+            official = subject.get("officialFile")
+            if official is None and "/credentialSubject/officialFile" not in s.skip:
+                return Check(
+                    "data",
+                    "failed",
+                    "the licence names no official file, so the file cannot be checked against it",
+                )
+            what = "official file"
+            expected, algorithm = (official or {}).get("digest"), (official or {}).get("digestAlgorithm")
+            redacted = "the holder redacted the official file's digest, so the file cannot be checked"
+        if expected is None or algorithm is None:
+            return Check("data", "failed", redacted)
         try:
             actual = _hash_data(data, algorithm)
         except OSError as exc:
-            return Check("data", "failed", f"the dataset could not be read: {exc.strerror or exc}")
+            return Check("data", "failed", f"the {what} could not be read: {exc.strerror or exc}")
         if actual != expected:
             return Check(
                 "data",
                 "failed",
-                f"the dataset does not match the certificate: its {algorithm} digest is "
+                f"the {what} does not match the credential: its {algorithm} digest is "
                 f"{actual[:18]}…, the certified digest is {expected[:18]}…",
             )
-        return Check("data", "passed", f"the dataset's {algorithm} digest matches the certified digest")
+        return Check("data", "passed", f"the {what}'s {algorithm} digest matches the certified digest")
 
     def _usage(self, s: _State, when: datetime, relying_party: str | None, purpose: str | None) -> Check:
         if relying_party is None:

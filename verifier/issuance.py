@@ -10,6 +10,7 @@ against the reference implementation the verifier itself uses.
   hashes), :func:`proof_in_tree` (a proof read from a stored tree array), :class:`StandardMerkleTree`;
 * the batch signature (§5): :func:`sign_batch`, :func:`sm2_public_key`;
 * the holder copy (§6): :class:`PreparedCredential`, :func:`assemble_holder_copy`;
+* an e-licence's national identifier and metadata (§2.4): :func:`with_licence_metadata`;
 * the schemas (§2): :data:`CREDENTIAL_TYPES`, :data:`TYPE_NAMES`, :func:`fast_validator_for`,
   :func:`fast_record_validator_for`, :func:`schema_errors`, :func:`parse_datetime`.
 
@@ -34,7 +35,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -61,16 +62,21 @@ from verifier._internal.suites import sign_batch, sm2_public_key
 from verifier._jsonio import loads_strict
 from verifier._schema import (
     CREDENTIAL_TYPES,
+    E_LICENCE_TYPES,
     TYPE_NAMES,
     fast_record_validator_for,
     fast_validator_for,
+    licence_metadata_problems,
     parse_datetime,
     schema_errors,
 )
+from verifier.licence_id import make_licence_identifier
 
 __all__ = [
     "CONTEXT",
     "CREDENTIAL_TYPES",
+    "DEFAULT_LICENCE_TYPE_CODES",
+    "E_LICENCE_TYPES",
     "SUITE_HASHES",
     "TYPE_NAMES",
     "EnvelopeTemplate",
@@ -87,6 +93,7 @@ __all__ = [
     "iso_time",
     "keccak256",
     "leaf_hash",
+    "licence_metadata_problems",
     "loads_strict",
     "new_credential_id",
     "new_credential_ids",
@@ -99,6 +106,7 @@ __all__ = [
     "sign_batch",
     "sm2_public_key",
     "tree_of_leaves",
+    "with_licence_metadata",
 ]
 
 #: The document's ``@context`` (FORMAT.md §2).
@@ -258,3 +266,42 @@ class EnvelopeTemplate:
             encode_basestring(cid).encode(),
             encode_basestring(valid_from).encode(),
         )
+
+
+#: The licence type codes (证照类型代码) certledger gives an e-licence whose issuer's record names none.
+#: They are placeholders, not codes from the national licence catalogue (which could not be read
+#: here): an issuer on the national platform sends its catalogue code in ``licenceTypeCode`` and
+#: ``licenceIdentifier`` (FORMAT.md §2.4).
+DEFAULT_LICENCE_TYPE_CODES = {"BusinessLicence": "CERTLEDGERBL001", "OperatingPermit": "CERTLEDGEROP001"}
+_CN = timezone(timedelta(hours=8))
+
+
+def with_licence_metadata(
+    subject: Mapping[str, Any], type_name: str, issuer_code: str, credential_id: str, valid_from: str
+) -> Mapping[str, Any]:
+    """An e-licence's ``credentialSubject`` with the national identifier and metadata an issuer's
+    record left out (FORMAT.md §2.4): ``licenceTypeCode`` (:data:`DEFAULT_LICENCE_TYPE_CODES`),
+    ``licenceIdentifier`` (that type, the issuer's credit code ``issuer_code``, the credential id's
+    32 hex digits in capitals as the serial, version 001), ``holderCodeType`` ``uscc`` and
+    ``issueDate`` (``valid_from``'s day in China time). What the record gives is kept as it is (and
+    checked by the schema); ``subject`` itself is not changed. Other types are returned unchanged."""
+    if type_name not in E_LICENCE_TYPES or (
+        "licenceIdentifier" in subject and "holderCodeType" in subject and "issueDate" in subject
+    ):
+        return subject
+    out = dict(subject)
+    type_code = out.setdefault("licenceTypeCode", DEFAULT_LICENCE_TYPE_CODES[type_name])
+    if "licenceIdentifier" not in out:
+        serial = credential_id.rsplit(":", 1)[-1].replace("-", "").upper()
+        if type(type_code) is str:
+            try:
+                out["licenceIdentifier"] = make_licence_identifier(type_code, issuer_code, serial)
+            except ValueError:
+                pass  # the record's own licenceTypeCode is malformed: the schema names it
+    out.setdefault("holderCodeType", "uscc")
+    if "issueDate" not in out:
+        try:
+            out["issueDate"] = parse_datetime(valid_from).astimezone(_CN).date().isoformat()
+        except ValueError:
+            pass  # a malformed validFrom: the schema names it
+    return out

@@ -158,6 +158,8 @@ class Credential(Base):
     status_reason: Mapped[int] = mapped_column(SmallInteger, default=0)
     status_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     status_tx: Mapped[str | None] = mapped_column(HASH, nullable=True)
+    # an e-licence's 证照标识 (FORMAT.md §2.4), for looking a licence up by it (migration 0012)
+    licence_identifier: Mapped[str | None] = mapped_column(String(160), nullable=True, index=True)
 
 
 class Batch(Base):

@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from verifier.issuance import (
+    E_LICENCE_TYPES,
     SUITE_HASHES,
     build_document,
     envelope_jcs,
@@ -22,10 +23,12 @@ from verifier.issuance import (
     fast_validator_for,
     keccak256,
     leaf_hash,
+    licence_metadata_problems,
     new_credential_ids,
     parse_datetime,
     schema_errors,
     seeded_target_hash_of_parts,
+    with_licence_metadata,
 )
 from verifier.issuance import EnvelopeTemplate as _EnvelopeTemplate
 from verifier.issuance import iso_time as _iso
@@ -114,6 +117,7 @@ ROW_FIELDS = (
     "document",
     "salt_seed",
     "valid_until",
+    "licence_identifier",
 )
 
 
@@ -218,6 +222,8 @@ def prepare_records(
     whole, record_part = fast_validator_for(type_name), fast_record_validator_for(type_name)
     shared_ok = False  # whether a document of the chunk passed whole
     templates: dict[bool, _EnvelopeTemplate | None] = {}  # by "has validUntil"; None: not usable
+    licence = type_name in E_LICENCE_TYPES
+    issuer_code = issuer.get("unifiedSocialCreditCode", "")
     seeds = os.urandom(32 * len(records))
     ids: list[str] = []
     now: str | None = None
@@ -231,6 +237,13 @@ def prepare_records(
         if not valid_from:
             now = now or _iso(datetime.now(UTC))
             valid_from = now
+        if licence:  # the national identifier and metadata the record left out (FORMAT.md §2.4)
+            record = {
+                **record,
+                "credentialSubject": with_licence_metadata(
+                    record["credentialSubject"], type_name, issuer_code, cid, valid_from
+                ),
+            }
         template = templates.get(until is not None)
         if template is not None:
             stored = (
@@ -266,6 +279,11 @@ def prepare_records(
             stored = {m: doc[m] for m in STORED_MEMBERS if m in doc}
         else:
             envelope = template.jcs(cid, valid_from, until, index)
+        if licence:
+            problems = licence_metadata_problems(stored)
+            if problems:
+                out.append(problems)
+                continue
         seed = seeds[32 * k : 32 * k + 32]
         subject = record["credentialSubject"]["unifiedSocialCreditCode"]
         try:
@@ -284,6 +302,7 @@ def prepare_records(
                 orjson.dumps(stored).decode(),
                 seed,
                 _until_value(until, sqlite) if until else None,
+                record["credentialSubject"].get("licenceIdentifier") if licence else None,
                 leaf_hash(target, subject_hash),
             )
         )

@@ -21,6 +21,7 @@ from verifier.issuance import (
     proof_in_tree,
     salts_from_seed,
 )
+from verifier.licence_id import InvalidLicenceIdentifier, parse_licence_identifier
 
 STATUS_NAMES = {1: "valid", 2: "revoked", 3: "suspended"}
 STATUS_CODES = {v: k for k, v in STATUS_NAMES.items()}
@@ -105,6 +106,7 @@ def credential_summary(cred: Credential, batch: Batch | None) -> dict:
         "batchId": cred.batch_id,
         "targetHash": cred.target_hash,
         "acceptedAt": cred.accepted_at.isoformat(),
+        "licenceIdentifier": cred.licence_identifier,
     }
 
 
@@ -118,6 +120,7 @@ async def list_credentials(
     batch_id: int | None,
     limit: int,
     offset: int,
+    licence_identifier: str | None = None,
 ) -> dict:
     q = select(Credential, Batch).outerjoin(Batch, Batch.id == Credential.batch_id)
     if not principal.has("admin"):
@@ -136,6 +139,12 @@ async def list_credentials(
         q = q.where(Credential.subject_identifier == subject)
     if batch_id is not None:
         q = q.where(Credential.batch_id == batch_id)
+    if licence_identifier is not None:
+        try:
+            parse_licence_identifier(licence_identifier)
+        except InvalidLicenceIdentifier as exc:
+            raise BadRequest(f"licenceIdentifier: {exc}") from None
+        q = q.where(Credential.licence_identifier == licence_identifier)
     total = (await session.execute(select(func.count()).select_from(q.subquery()))).scalar_one()
     rows = (await session.execute(q.order_by(Credential.status_index).limit(limit).offset(offset))).all()
     return {"total": total, "items": [credential_summary(c, b) for c, b in rows]}

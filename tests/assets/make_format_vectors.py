@@ -36,12 +36,15 @@ from verifier._internal.disclosure import (
     reference_target_hash,
 )
 from verifier._internal.statuslist import encode_status_list
+from verifier.licence_id import make_licence_identifier
 from verifier.uscc import check_character
 
 CHAIN_ID = 31337
 REGISTRY = "0xe7f1725e7734ce288f8367e1bb143e90bb3f0512"
 ISSUER_KEY = bytes.fromhex("59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d")
 SM2_KEY = hashlib.sha256(b"certledger/vector/sm2-key").digest()
+
+ISSUER_USCC = "11440106MB2C79281" + check_character("11440106MB2C79281")
 
 DOCUMENT = {
     "@context": ["https://www.w3.org/ns/credentials/v2", "https://certledger.example/ns/v1"],
@@ -50,12 +53,19 @@ DOCUMENT = {
     "issuer": {
         "id": f"did:certledger:{CHAIN_ID}:issuer:1",
         "name": "广州市天河区市场监督管理局",
-        "unifiedSocialCreditCode": "11440106MB2C79281" + check_character("11440106MB2C79281"),
+        "unifiedSocialCreditCode": ISSUER_USCC,
     },
     "validFrom": "2026-01-01T00:00:00Z",
     "validUntil": "2031-01-01T00:00:00Z",
     "credentialSubject": {
         "unifiedSocialCreditCode": "91440101MA5BANK009",
+        # the national identifier (§2.4): placeholder type code, the issuer's credit code, a serial
+        "licenceIdentifier": make_licence_identifier(
+            "CERTLEDGERBL001", ISSUER_USCC, "3F1E2D4C5B6A49788A1B2C3D4E5F6A7B"
+        ),
+        "licenceTypeCode": "CERTLEDGERBL001",
+        "holderCodeType": "uscc",
+        "issueDate": "2026-01-01",
         "licenceNumber": "440106000123456",
         "enterpriseName": "广州市穗云数据科技有限公司",
         "enterpriseType": "有限责任公司（自然人投资或控股）",

@@ -28,7 +28,7 @@ from verifier._holder import PreparedCredential, assemble_holder_copy
 from verifier._internal.disclosure import recompute_target_hash, salts_from_seed
 from verifier._internal.merkle import leaf_hash
 from verifier._schema import schema_of
-from verifier.issuance import new_credential_id
+from verifier.issuance import new_credential_id, with_licence_metadata
 
 ISSUER = {
     "id": "did:certledger:31337:issuer:1",
@@ -67,6 +67,14 @@ def test_sqlite_datetime_text_is_what_sqlalchemy_stores(dt):
     assert sqlite_datetime(dt) == process(dt)
 
 
+def _as_registry_fills(record: dict, type_name: str, cid: str, valid_from: str) -> dict:
+    """``record`` with its id and the e-licence metadata the registry fills in (FORMAT.md §2.3)."""
+    subject = with_licence_metadata(
+        record["credentialSubject"], type_name, ISSUER["unifiedSocialCreditCode"], cid, valid_from
+    )
+    return {**record, "id": cid, "credentialSubject": subject}
+
+
 @pytest.mark.parametrize("sqlite_", [False, True])
 def test_prepared_rows_hash_the_stored_document_with_the_seeds_salts(sqlite_):
     records = [business_licence_record() for _ in range(20)]
@@ -86,7 +94,15 @@ def test_prepared_rows_hash_the_stored_document_with_the_seeds_salts(sqlite_):
         assert row["status_index"] == 100 + k and doc["credentialStatus"][0]["statusListIndex"] == str(
             100 + k
         )
-        assert doc["credentialSubject"] == records[k]["credentialSubject"]
+        # the record's subject, with the licence's national identifier and metadata filled in (§2.3)
+        assert doc["credentialSubject"] == with_licence_metadata(
+            records[k]["credentialSubject"],
+            "BusinessLicence",
+            ISSUER["unifiedSocialCreditCode"],
+            doc["id"],
+            doc["validFrom"],
+        )
+        assert row["licence_identifier"] == doc["credentialSubject"]["licenceIdentifier"]
         salts = salts_from_seed(doc, row["salt_seed"])
         target = recompute_target_hash(doc, salts, {}, hashlib.sha256)
         assert "0x" + target.hex() == row["target_hash"]
@@ -161,7 +177,13 @@ def test_a_stored_document_reads_back_as_the_document_that_was_hashed(type_name)
             ),
             DEPLOYED,
         )
-        expected = build_document({"id": row["id"], **records[k]}, type_name, ISSUER, 40 + k, DEPLOYMENT)
+        expected = build_document(
+            _as_registry_fills(records[k], type_name, row["id"], doc["validFrom"]),
+            type_name,
+            ISSUER,
+            40 + k,
+            DEPLOYMENT,
+        )
         assert doc == expected and list(doc) == list(expected)
         salts = salts_from_seed(doc, row["salt_seed"])
         assert "0x" + recompute_target_hash(doc, salts, {}, hashlib.sha256).hex() == row["target_hash"]
@@ -272,7 +294,10 @@ def test_records_of_one_chunk_may_differ_in_what_they_give():
     out = prepare_records(records, "BusinessLicence", "secp256k1", ISSUER, DEPLOYMENT, 500)
     refused = {k: errors for k, errors in enumerate(out) if isinstance(errors, list)}
     assert set(refused) == {0, 2, 3, 6}
-    assert all("'validUntil' is a required property" in " ".join(refused[k]) for k in (0, 2, 3))
+    assert all(
+        "has neither validUntil nor credentialSubject.longTermValidity" in " ".join(refused[k])
+        for k in (0, 2, 3)
+    )
     assert any("/validUntil" in e for e in refused[6])
     for k, prep in enumerate(out):
         if k in refused:
@@ -283,7 +308,9 @@ def test_records_of_one_chunk_may_differ_in_what_they_give():
             DEPLOYED,
         )
         expected = build_document(
-            {"validFrom": doc["validFrom"], **records[k], "id": row["id"]},
+            _as_registry_fills(
+                {"validFrom": doc["validFrom"], **records[k]}, "BusinessLicence", row["id"], doc["validFrom"]
+            ),
             "BusinessLicence",
             ISSUER,
             500 + k,

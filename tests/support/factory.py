@@ -28,6 +28,7 @@ from verifier import (
     sign_trust_bundle,
     sm2_public_key,
 )
+from verifier.issuance import with_licence_metadata
 from verifier.uscc import ALPHABET, check_character
 
 CHAIN_ID = 31337
@@ -202,9 +203,13 @@ class World:
         index = self.next_index
         self.next_index += 1
         base = f"urn:certledger:{self.chain_id}:{self.anchor_registry}:status:"
+        cid = f"urn:uuid:{uuid.UUID(int=self.rng.getrandbits(128), version=4)}"
+        subject = with_licence_metadata(
+            subject or sample_subject(type_name, self.rng), type_name, issuer.uscc, cid, VALID_FROM
+        )
         doc = {
             "@context": ["https://www.w3.org/ns/credentials/v2", "https://certledger.example/ns/v1"],
-            "id": f"urn:uuid:{uuid.UUID(int=self.rng.getrandbits(128), version=4)}",
+            "id": cid,
             "type": ["VerifiableCredential", type_name],
             "issuer": {
                 "id": f"did:certledger:{self.chain_id}:issuer:{issuer.id}",
@@ -213,7 +218,7 @@ class World:
             },
             "validFrom": VALID_FROM,
             "validUntil": VALID_UNTIL,
-            "credentialSubject": subject or sample_subject(type_name, self.rng),
+            "credentialSubject": dict(subject),
             "credentialSchema": {
                 "id": f"https://certledger.example/schemas/v1/{type_name}.json",
                 "type": "JsonSchema",
@@ -240,11 +245,13 @@ class World:
         anchored_at: int = T_ANCHOR,
         anchor: bool = True,
         sign_key: bytes | None = None,
+        validate: bool = True,
     ) -> list[dict[str, Any]]:
-        """Issue ``docs`` as one batch: prepare, tree, sign, anchor (in this world), holder copies."""
+        """Issue ``docs`` as one batch: prepare, tree, sign, anchor (in this world), holder copies.
+        ``validate=False`` issues documents the schema refuses (an issuer that skipped its checks)."""
         type_name = docs[0]["type"][1]
         code = CREDENTIAL_TYPES[type_name]
-        prepared = [prepare_credential(d, suite=issuer.suite) for d in docs]
+        prepared = [prepare_credential(d, suite=issuer.suite, validate=validate) for d in docs]
         tree = StandardMerkleTree.of([(p.target_hash, p.subject_hash) for p in prepared])
         signature = sign_batch(
             issuer.suite,

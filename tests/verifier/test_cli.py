@@ -195,7 +195,8 @@ def test_a_50_mb_file_is_a_format_failure(files, tmp_path):
         (["--rpc", "http://127.0.0.1:1"], "needs both"),
         (["--bundle", "{d}/bundle.json", "--purpose", "loan"], "go together"),
         (["--bundle", "{d}/bundle.json", "--at", "yesterday"], "--at"),
-        (["--bundle", "{d}/bundle.json", "--data", "{d}/none.csv"], "no such dataset"),
+        (["--bundle", "{d}/bundle.json", "--data", "{d}/none.csv"], "no such file"),
+        (["--bundle", "{d}/bundle.json", "--file", "{d}/none.ofd"], "no such file"),
     ],
 )
 def test_usage_and_bundle_errors_exit_2(files, args, match):

@@ -161,3 +161,28 @@ def test_object_member_and_key_count_shortcuts_agree_with_jsonschema(schema):
     check, reference = compile_schema(schema, {}), Draft202012Validator(schema)
     for instance in _OBJECT_INSTANCES:
         assert check(instance) is reference.is_valid(instance), (schema, instance)
+
+
+def test_one_of_passes_exactly_one_alternative_like_jsonschema():
+    """oneOf (the e-licences' validUntil xor longTermValidity): neither, both and one, as jsonschema."""
+    from jsonschema import Draft202012Validator
+
+    schema = {
+        "type": "object",
+        "required": ["s"],
+        "oneOf": [{"required": ["a"]}, {"properties": {"s": {"required": ["b"]}}}],
+    }
+    check = compile_schema(schema, {})
+    docs = (
+        {"a": 1, "s": {}},
+        {"s": {"b": 1}},
+        {"a": 1, "s": {"b": 1}},
+        {},
+        {"s": {}},
+        {"s": 5},
+        {"a": 1, "s": 5},
+    )
+    for doc in docs:
+        assert check(doc) is Draft202012Validator(schema).is_valid(doc), doc
+    assert check({"a": 1, "s": {}}) and check({"s": {"b": 1}})
+    assert not check({"s": {}}) and not check({"a": 1, "s": {"b": 1}})

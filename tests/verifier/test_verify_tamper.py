@@ -12,13 +12,17 @@ import pytest
 from tests.support.factory import AT, BANK_USCC, T_ANCHOR, World, make_uscc, status_index
 from verifier import CHECK_NAMES, Verifier, redact, verify
 from verifier._internal.disclosure import flatten, parse_pointer
+from verifier.licence_id import ROOT_CODE, make_licence_identifier, parse_licence_identifier
 from verifier.uscc import check_character
 
 # Paths whose value the schema pins (const): changing them fails `format` before `integrity`.
 CONST_PATHS = re.compile(
     r"^/(@context/\d|type/\d|credentialSchema/.*|credentialStatus/\d/(type|statusPurpose)|"
-    r"credentialSubject/(registeredCapital|valuation)/currency)$"
+    r"credentialSubject/(registeredCapital|valuation)/currency|credentialSubject/holderCodeType)$"
 )
+# An e-licence's metadata is tied together (FORMAT.md §2.3): its identifier names the issuer and
+# carries the type code, so changing the issuer's credit code or the type code alone fails `format`.
+LICENCE_TIED_PATHS = {"/issuer/unifiedSocialCreditCode", "/credentialSubject/licenceTypeCode"}
 
 
 def _expect(result, name):
@@ -45,6 +49,9 @@ def _mutate(path: str, value):
     if value is None or value == {} or value == []:
         return "x"
     v = value
+    if v.startswith(ROOT_CODE + "."):  # another serial of the same type and issuer, with its check character
+        ident = parse_licence_identifier(v)
+        return make_licence_identifier(ident.type_code, ident.issuer_code, ident.serial + "1")
     if re.fullmatch(r"[0-9A-HJ-NPQRTUWXY]{18}", v):
         body = v[:16] + ("1" if v[16] != "1" else "2")
         return body + check_character(body)
@@ -113,7 +120,8 @@ def test_every_single_field_changed_in_turn_fails(world, trust, type_name):
         doc = copy.deepcopy(holder)
         _set(doc, path, _mutate(path, value))
         result = verifier.verify(doc, at=AT)
-        _expect(result, "format" if CONST_PATHS.match(path) else "integrity")
+        tied = type_name != "DataAssetCertificate" and path in LICENCE_TIED_PATHS
+        _expect(result, "format" if CONST_PATHS.match(path) or tied else "integrity")
 
 
 def test_a_field_added_to_an_object_fails_format(world, trust):

@@ -63,6 +63,13 @@ SUITE_HASHES: dict[str, HashFn] = {"secp256k1": hashlib.sha256, "sm2-sm3": _sm3}
 #: Paths a holder may never redact: everything outside ``credentialSubject`` and the subject
 #: identifier (``integrity`` needs it to recompute ``subjectHash``).
 SUBJECT_ID_PATH = "/credentialSubject/unifiedSocialCreditCode"
+#: Subject leaves a holder may never redact, and why (FORMAT.md §3.4).
+KEPT_PATHS: dict[str, str] = {
+    SUBJECT_ID_PATH: "the verifier needs it to tie the credential to its holder",
+    "/credentialSubject/licenceIdentifier": "it is how the licence is known on the national platform "
+    "(and the verifier checks that it names the issuer)",
+    "/credentialSubject/longTermValidity": "the validity check needs it when there is no validUntil",
+}
 #: Where the subject's leaves live.
 SUBJECT_PATH = "/credentialSubject"
 #: The envelope leaf's path: the empty JSON Pointer (it stands for the document outside the subject).

@@ -10,7 +10,7 @@ agreement on generated documents and mutations.
 Supported keywords (anything else raises at compile time, so a schema edit cannot silently
 weaken validation): type, required, properties, additionalProperties (true/false), const, enum,
 pattern, format, minLength, maxLength, minimum, maximum, minItems, maxItems, items,
-prefixItems, allOf, $ref (local), and the annotations $schema, $id, $defs, title, description.
+prefixItems, allOf, oneOf, $ref (local), and the annotations $schema, $id, $defs, title, description.
 
 Why not ``fastjsonschema`` (evaluated for issue 20, point 9, with fastjsonschema 2.22.3): it
 supports drafts 04, 06 and 07 only, and the credential schemas are draft 2020-12 (``prefixItems``
@@ -53,6 +53,7 @@ _SUPPORTED = _ANNOTATIONS | {
     "items",
     "prefixItems",
     "allOf",
+    "oneOf",
     "$ref",
 }
 _TYPE_TEST = {
@@ -294,6 +295,18 @@ def compile_schema(
                     member(sub, access, None if k in required else f"{k!r} in {x}", inner, out, depth)
         for sub in s.get("allOf", []):
             known = emit(sub, x, pad, out, depth + 1, known)
+        if "oneOf" in s:
+            # each alternative is its own generated function (its checks return early); exactly one passes
+            calls = []
+            for sub in s["oneOf"]:
+                name = f"f{len(env)}"
+                env[name] = None
+                body = [f"def {name}(v0):"]
+                emit(sub, "v0", "    ", body, depth + 1)
+                body.append("    return True")
+                exec(compile("\n".join(body), "<fastschema>", "exec"), env)  # noqa: S102 - built from the schema
+                calls.append(f"{name}({x})")
+            out.append(f"{pad}if ({' + '.join(calls)}) != 1: return False")
         return known
 
     lines = ["def check(v0):"]

@@ -131,12 +131,26 @@ async def list_credentials(
     status: str | None = None,
     subject: str | None = Query(None, max_length=64),
     batch: int | None = Query(None, ge=1, le=MAX_ID),
+    licence_identifier: str | None = Query(
+        None,
+        alias="licenceIdentifier",
+        max_length=160,
+        description="an e-licence's 证照标识 (FORMAT.md §2.4): the licence it identifies",
+    ),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_ID),
 ):
     async with request.app.state.ctx.sessions() as s:
         return await records.list_credentials(
-            s, p, type_name=type, status=status, subject=subject, batch_id=batch, limit=limit, offset=offset
+            s,
+            p,
+            type_name=type,
+            status=status,
+            subject=subject,
+            batch_id=batch,
+            licence_identifier=licence_identifier,
+            limit=limit,
+            offset=offset,
         )
 
 
