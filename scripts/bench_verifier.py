@@ -46,6 +46,7 @@ from verifier import (  # noqa: E402 - after the path insertion above
     sign_trust_bundle,
     sm2_public_key,
 )
+from verifier.issuance import with_licence_metadata  # noqa: E402 - after the path insertion above
 from verifier.uscc import check_character  # noqa: E402
 
 CHAIN_ID = 31337
@@ -62,9 +63,10 @@ def _uscc(i: int) -> str:
 def licence(i: int, issuer_name: str, issuer_uscc: str) -> dict[str, Any]:
     """An 18-field-ish business licence (33 leaves), the benchmark's document."""
     base = f"urn:certledger:{CHAIN_ID}:{REGISTRY}:status:"
+    cid = f"urn:uuid:{uuid.uuid4()}"
     return {
         "@context": ["https://www.w3.org/ns/credentials/v2", "https://certledger.example/ns/v1"],
-        "id": f"urn:uuid:{uuid.uuid4()}",
+        "id": cid,
         "type": ["VerifiableCredential", "BusinessLicence"],
         "issuer": {
             "id": f"did:certledger:{CHAIN_ID}:issuer:1",
@@ -73,18 +75,25 @@ def licence(i: int, issuer_name: str, issuer_uscc: str) -> dict[str, Any]:
         },
         "validFrom": "2026-01-01T00:00:00Z",
         "validUntil": "2031-01-01T00:00:00Z",
-        "credentialSubject": {
-            "unifiedSocialCreditCode": _uscc(i),
-            "licenceNumber": f"440101{i:09d}",
-            "enterpriseName": f"广州市穗云数据科技有限公司{i}",
-            "enterpriseType": "有限责任公司（自然人投资或控股）",
-            "legalRepresentative": "陈志明",
-            "registeredCapital": {"amount": "1000000.00", "currency": "CNY"},
-            "dateOfEstablishment": "2015-06-18",
-            "businessScope": "软件开发；信息技术咨询服务；数据处理和存储支持服务",
-            "address": "广州市天河区珠江新城华夏路10号",
-            "registrationAuthority": "广州市天河区市场监督管理局",
-        },
+        # with the national identifier and metadata the registry fills in (FORMAT.md §2.3)
+        "credentialSubject": with_licence_metadata(
+            {
+                "unifiedSocialCreditCode": _uscc(i),
+                "licenceNumber": f"440101{i:09d}",
+                "enterpriseName": f"广州市穗云数据科技有限公司{i}",
+                "enterpriseType": "有限责任公司（自然人投资或控股）",
+                "legalRepresentative": "陈志明",
+                "registeredCapital": {"amount": "1000000.00", "currency": "CNY"},
+                "dateOfEstablishment": "2015-06-18",
+                "businessScope": "软件开发；信息技术咨询服务；数据处理和存储支持服务",
+                "address": "广州市天河区珠江新城华夏路10号",
+                "registrationAuthority": "广州市天河区市场监督管理局",
+            },
+            "BusinessLicence",
+            issuer_uscc,
+            cid,
+            "2026-01-01T00:00:00Z",
+        ),
         "credentialSchema": {
             "id": "https://certledger.example/schemas/v1/BusinessLicence.json",
             "type": "JsonSchema",
