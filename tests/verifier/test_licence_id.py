@@ -296,3 +296,49 @@ def test_certledger_verify_file_option(lw, tmp_path):
     (tmp_path / "x.ofd").write_bytes(b"forged")
     bad = subprocess.run([*cmd, "--file", str(tmp_path / "x.ofd")], capture_output=True, cwd=ROOT)
     assert bad.returncode == 1 and "does not match the credential" in bad.stdout.decode()
+
+
+# -- provenance on a data asset certificate (issue 22, point 3) --------------------------------
+
+PROVENANCE = {
+    "rightsType": ["holding", "processing"],
+    "nationalRegistrationCode": "GD-2026-DA-000123",
+    "authorisation": {"digest": "0x" + "ab" * 32, "digestAlgorithm": "sm3", "date": "2025-12-01"},
+    "complianceReport": {"digest": "0x" + "cd" * 32, "digestAlgorithm": "sha256"},
+    "qualityReport": {"digest": "0x" + "ef" * 32, "digestAlgorithm": "sha256"},
+}
+
+
+def test_a_certificate_with_provenance_verifies_and_each_part_can_be_redacted(lw):
+    w, issuer = lw
+    doc = w.document(issuer, "DataAssetCertificate")
+    doc["credentialSubject"].update(PROVENANCE)
+    doc["credentialSubject"]["valuation"].update(
+        appraiser="广东某资产评估有限公司", valuationDate="2025-12-31"
+    )
+    holder = w.issue(issuer, [doc])[0]
+    assert verify(holder, trust=w.trust(), at=AT).valid
+    red = redact(holder, ["/credentialSubject/authorisation", "/credentialSubject/valuation/appraiser"])
+    assert verify(red, trust=w.trust(), at=AT).valid
+
+
+@pytest.mark.parametrize(
+    "over, where",
+    [
+        ({"rightsType": ["ownership"]}, "/credentialSubject/rightsType/0"),
+        ({"rightsType": []}, "/credentialSubject/rightsType"),
+        ({"authorisation": {"digest": "0x12", "digestAlgorithm": "sm3", "date": "2025-12-01"}}, "digest"),
+        ({"authorisation": {"digest": "0x" + "ab" * 32, "digestAlgorithm": "sm3"}}, "'date' is a required"),
+        ({"qualityReport": {"digest": "0x" + "ab" * 32, "digestAlgorithm": "md5"}}, "qualityReport"),
+        ({"nationalRegistrationCode": "gd 2026"}, "nationalRegistrationCode"),
+    ],
+)
+def test_malformed_provenance_is_refused_naming_the_member(lw, over, where):
+    w, issuer = lw
+    doc = w.document(issuer, "DataAssetCertificate")
+    doc["credentialSubject"].update(over)
+    with pytest.raises(InvalidDocument, match=re.escape(where)):
+        prepare_credential(doc)
+    holder = w.issue(issuer, [doc], validate=False)[0]
+    check = verify(holder, trust=w.trust(), at=AT).check("format")
+    assert check.status == "failed" and where in check.reason, check.reason
