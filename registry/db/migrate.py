@@ -29,9 +29,30 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+class PreBaselineDatabase(RuntimeError):
+    """The database was created by a development version before the baseline migration."""
+
+
 def upgrade(url: str, revision: str = "head") -> None:
-    """Synchronous (runs its own event loop): call it from a thread inside async code."""
-    command.upgrade(alembic_config(url), revision)
+    """Synchronous (runs its own event loop): call it from a thread inside async code.
+
+    Refuses, with :class:`PreBaselineDatabase`, a database whose revision is not one of ours: one a
+    development version made before migrations 0001-0012 were squashed into the baseline."""
+    from alembic.script import ScriptDirectory
+    from alembic.util.exc import CommandError
+
+    cfg = alembic_config(url)
+    at = current(url)
+    if at is not None:
+        try:
+            ScriptDirectory.from_config(cfg).get_revision(at)
+        except CommandError:
+            raise PreBaselineDatabase(
+                f"the database is at migration {at!r}, which this version does not know: it was created by "
+                "a development version before the migrations were squashed into one baseline, and cannot "
+                "be upgraded — create a new database (e.g. remove the data directory's registry.db)"
+            ) from None
+    command.upgrade(cfg, revision)
 
 
 def current(url: str) -> str | None:

@@ -36,7 +36,7 @@ HASH = String(66)  # 0x + 64 hex
 ADDRESS = String(42)
 
 #: Foreign keys (table, column) that PostgreSQL checks with statement-level triggers instead of a
-#: declared constraint (migration 0007: a declared key costs one query per inserted row); SQLite
+#: declared constraint (registry/migrations/reference_triggers.py: a declared key costs one query per inserted row); SQLite
 #: keeps them declared. The migrations check skips exactly these on PostgreSQL.
 TRIGGER_CHECKED_KEYS = frozenset({("credentials", "issuer_org_id"), ("credentials", "batch_id")})
 
@@ -67,7 +67,7 @@ class Organisation(Base):
     suite: Mapped[str | None] = mapped_column(String(16), nullable=True)
     credential_types: Mapped[list[int]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # the issuer's own signer (migration 0008): its key is never in the registry
+    # the issuer's own signer: its key is never in the registry
     signer_url: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
 
@@ -130,7 +130,7 @@ class Credential(Base):
     __tablename__ = "credentials"
     __table_args__ = (
         # Only the credentials waiting for a batch (the sealer's queue, in status-index order): a row
-        # an upload seals as it writes it never enters this index (migration 0004).
+        # an upload seals as it writes it never enters this index (the index shrinks as batches seal).
         Index(
             "ix_credentials_unbatched",
             "issuer_org_id",
@@ -146,11 +146,10 @@ class Credential(Base):
     issuer_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     credential_type: Mapped[int] = mapped_column(SmallInteger)
     subject_identifier: Mapped[str] = mapped_column(String(64), index=True)
-    target_hash: Mapped[str] = mapped_column(HASH)  # not unique-indexed: see migration 0003
+    target_hash: Mapped[str] = mapped_column(HASH)  # no unique index: salted, never shared; a B-tree of it cost a third of a row's write
     subject_hash: Mapped[str] = mapped_column(HASH)
     document: Mapped[str] = mapped_column(Text)  # JSON of the document without proof
-    salt_seed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # salts derive from it
-    salts: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON {path: salt hex}: rows before 0003
+    salt_seed: Mapped[bytes] = mapped_column(LargeBinary)  # the salts derive from it (FORMAT.md §3.2)
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), nullable=True, index=True)
     accepted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -158,7 +157,7 @@ class Credential(Base):
     status_reason: Mapped[int] = mapped_column(SmallInteger, default=0)
     status_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     status_tx: Mapped[str | None] = mapped_column(HASH, nullable=True)
-    # an e-licence's 证照标识 (FORMAT.md §2.4), for looking a licence up by it (migration 0012)
+    # an e-licence's 证照标识 (FORMAT.md §2.3), for looking a licence up by it
     licence_identifier: Mapped[str | None] = mapped_column(String(160), nullable=True, index=True)
 
 

@@ -11,7 +11,7 @@ config = context.config
 
 
 def _include_object(obj, name, type_, reflected, compare_to) -> bool:
-    """Leave out of comparisons the foreign keys PostgreSQL checks with triggers (migration 0007)."""
+    """Leave out of comparisons the foreign keys PostgreSQL checks with triggers (reference_triggers.py)."""
     if (
         type_ == "foreign_key_constraint"
         and not reflected

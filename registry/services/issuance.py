@@ -39,16 +39,13 @@ class AcceptResult:
 
 
 def document_of(cred: Credential, deployment) -> dict:
-    """A credential row's document: its ``document`` column as :func:`prepare_records` wrote it, with
-    the members rebuilt from the row and the deployment. A row written before documents were stored
-    without those members holds the whole document, which is returned as it is."""
+    """A credential row's document: its ``document`` column as :func:`prepare_records` wrote it
+    (``prepare.STORED_MEMBERS``), with the other members rebuilt from the row and the deployment."""
     import orjson
 
     from verifier.issuance import TYPE_NAMES
 
     doc = orjson.loads(cred.document)
-    if "@context" in doc:
-        return doc  # type: ignore[no-any-return]
     dep = {"chainId": deployment.chain_id, "anchorRegistry": deployment.anchor_registry}
     return build_document(doc, TYPE_NAMES[cred.credential_type], doc["issuer"], cred.status_index, dep)
 

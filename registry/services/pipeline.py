@@ -720,7 +720,8 @@ def _trees(batches: list[tuple[int, bytes | None, int, list | None]]) -> dict[in
 
 def _tree_of_stored(stored: bytes, count: int) -> bytes:
     """A batch's whole tree from its ``tree`` column: the `count` leaves an upload stored (one
-    leaf is its own tree), or a whole tree as older versions stored it."""
+    leaf is its own tree), or the whole tree of a batch signed before, whose anchor transaction
+    failed (it went back to `sealed` to be signed again)."""
     if len(stored) != 32 * count:
         return stored
     return b"".join(tree_of_leaves([stored[i : i + 32] for i in range(0, len(stored), 32)]))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy import func, select
@@ -56,9 +55,7 @@ async def holder_copy(session: AsyncSession, ctx, cred: Credential) -> dict:
     org = await session.get(Organisation, cred.issuer_org_id)
     target, subject = bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:])
     document = document_of(cred, ctx.deployment)
-    salts = (
-        salts_from_seed(document, cred.salt_seed) if cred.salt_seed is not None else json.loads(cred.salts)
-    )
+    salts = salts_from_seed(document, cred.salt_seed)
     prepared = PreparedCredential(
         salts=salts,
         target_hash=target,

@@ -26,43 +26,60 @@ def test_upgrade_is_idempotent_and_seeds_the_status_counter(sqlite_database_url)
     ).fetchall() == [(0,)]
 
 
-def test_0003_keeps_older_rows_salts_and_round_trips(database_url):
-    """A credential written before 0003 keeps its salts (nothing is dropped); 0003 adds the seed
-    column, lets a new row leave salts NULL and allows two rows with one target_hash; downgrading
-    restores the old schema."""
-    from sqlalchemy import create_engine, text
+def test_one_baseline_revision_creates_everything_and_downgrades_to_nothing(database_url):
+    """The migrations are one baseline (issue #20): upgrade from nothing to it, down to nothing, and
+    up again leaves the same schema, the counter seeded once."""
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine, inspect, text
 
-    sync_url = database_url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg")
-    upgrade(database_url, "0002")
-    engine = create_engine(sync_url)
-    row = (
-        "INSERT INTO credentials (id, status_index, issuer_org_id, credential_type, subject_identifier, "
-        "target_hash, subject_hash, document, {col}, accepted_at, status, status_reason) "
-        "VALUES (:id, :ix, 1, 1, 'S', :t, :t, '{{}}', :v, CURRENT_TIMESTAMP, 1, 0)"
-    )
-    with engine.begin() as c:
-        c.execute(
-            text(
-                "INSERT INTO organisations (id, name, identifier, jurisdiction, roles, credential_types, "
-                "created_at) VALUES (1, 'o', 'o', 'CN', '[]', '[]', CURRENT_TIMESTAMP)"
-            )
-        )
-        c.execute(
-            text(row.format(col="salts")), {"id": "old", "ix": 1, "t": "0x" + "11" * 32, "v": '{"": "0x00"}'}
-        )
-    upgrade(database_url, "0003")
-    with engine.begin() as c:
-        c.execute(
-            text(row.format(col="salt_seed")), {"id": "new", "ix": 2, "t": "0x" + "11" * 32, "v": b"\1" * 32}
-        )
-        got = c.execute(text("SELECT id, salts, salt_seed FROM credentials ORDER BY id")).all()
-        assert [(r[0], r[1], bytes(r[2]) if r[2] is not None else None) for r in got] == [
-            ("new", None, b"\1" * 32),
-            ("old", '{"": "0x00"}', None),
-        ]
-        c.execute(text("DELETE FROM credentials WHERE id = 'new'"))
-    command.downgrade(alembic_config(database_url), "0002")
-    with engine.begin() as c:
-        assert c.execute(text("SELECT id, salts FROM credentials")).all() == [("old", '{"": "0x00"}')]
-    engine.dispose()
+    from registry.db.migrate import current
+
+    cfg = alembic_config(database_url)
+    assert [r.revision for r in ScriptDirectory.from_config(cfg).walk_revisions()] == ["b0001"]
     upgrade(database_url)
+    assert current(database_url) == "b0001"
+    sync_url = database_url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg")
+    engine = create_engine(sync_url)
+    tables = set(inspect(engine).get_table_names())
+    assert {"credentials", "batches", "outbox", "organisations", "chain_anchors"} <= tables
+    command.downgrade(cfg, "base")
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    upgrade(database_url)
+    assert set(inspect(engine).get_table_names()) == tables
+    with engine.connect() as c:
+        assert c.execute(text("SELECT name, value FROM counters")).all() == [("status_index", 0)]
+    engine.dispose()
+
+
+def test_a_database_from_before_the_baseline_is_refused_in_one_line(sqlite_database_url, tmp_path):
+    """A development database at a squashed revision (0001-0012) is not upgraded, and the service
+    says what to do in one line."""
+    import sqlite3
+    import subprocess
+    from pathlib import Path
+    import sys
+
+    from registry.db.migrate import PreBaselineDatabase
+
+    path = sqlite_database_url.split("///", 1)[1]
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+    con.execute("INSERT INTO alembic_version VALUES ('0011')")
+    con.commit()
+    con.close()
+    with pytest.raises(PreBaselineDatabase, match="at migration '0011', which this version does not know"):
+        upgrade(sqlite_database_url)
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "certledger"),
+            "db",
+            "upgrade",
+            "--database-url",
+            sqlite_database_url,
+        ],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "CERTLEDGER_DATA_DIR": str(tmp_path)},
+    )
+    assert proc.returncode != 0 and "create a new database" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

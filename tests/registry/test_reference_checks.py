@@ -1,5 +1,5 @@
 """A credential names an issuer and a batch that exist, on both databases: SQLite checks its
-declared foreign keys; PostgreSQL checks the statement-level triggers of migration 0007, which
+declared foreign keys; PostgreSQL checks the statement-level triggers of the baseline migration (reference_triggers.py), which
 replaced the two per-row foreign keys. These tests hold both to what a foreign key refuses,
 including under concurrent transactions on PostgreSQL."""
 
@@ -62,15 +62,23 @@ async def pg_engine(pg_database_url):
 
 
 def _values(n: int, org: int = ORG, batch: int | None = BATCH) -> dict:
-    return {"id": f"urn:uuid:c{n}", "ix": n, "org": org, "batch": batch, "h": "0x" + "11" * 32, "t": NOW}
+    return {
+        "id": f"urn:uuid:c{n}",
+        "ix": n,
+        "org": org,
+        "batch": batch,
+        "h": "0x" + "11" * 32,
+        "seed": b"\0" * 32,
+        "t": NOW,
+    }
 
 
 async def _insert(c, n: int, org: int = ORG, batch: int | None = BATCH) -> None:
     await c.execute(
         text(
             "INSERT INTO credentials (id, status_index, issuer_org_id, credential_type, "
-            "subject_identifier, target_hash, subject_hash, document, accepted_at, status, "
-            "status_reason, batch_id) VALUES (:id, :ix, :org, 1, 'S', :h, :h, '{}', :t, 1, 0, :batch)"
+            "subject_identifier, target_hash, subject_hash, document, salt_seed, accepted_at, status, "
+            "status_reason, batch_id) VALUES (:id, :ix, :org, 1, 'S', :h, :h, '{}', :seed, :t, 1, 0, :batch)"
         ),
         _values(n, org, batch),
     )
@@ -131,7 +139,8 @@ async def test_a_bulk_write_with_one_bad_reference_stores_nothing(engine, databa
                 "0x" + "22" * 32,
                 "{}",
                 b"\1" * 32,
-                None,
+                None,  # valid_until
+                None,  # licence_identifier
                 org,
                 1,
                 at,
@@ -147,7 +156,7 @@ async def test_a_bulk_write_with_one_bad_reference_stores_nothing(engine, databa
     assert _is_reference_error(info.value)
     assert await _count(engine) == 0
     async with engine.begin() as c:  # the same rows with good references are stored
-        rows[250] = rows[250][:8] + (ORG,) + rows[250][9:]
+        rows[250] = rows[250][:9] + (ORG,) + rows[250][10:]
         batch_ids[250] = BATCH
         await _RowWriter(c, sqlite).write(rows, batch_ids)
     assert await _count(engine) == 500
@@ -214,8 +223,8 @@ async def _wait_until_blocked(watch, pid: int) -> None:
 
 INSERT = (
     "INSERT INTO credentials (id, status_index, issuer_org_id, credential_type, subject_identifier, "
-    "target_hash, subject_hash, document, accepted_at, status, status_reason, batch_id) "
-    "VALUES ($1, $2, 1, 1, 'S', 'h', 'h', '{}', now(), 1, 0, $3)"
+    "target_hash, subject_hash, document, salt_seed, accepted_at, status, status_reason, batch_id) "
+    "VALUES ($1, $2, 1, 1, 'S', 'h', 'h', '{}', '\\x00'::bytea, now(), 1, 0, $3)"
 )
 
 
@@ -280,7 +289,7 @@ async def test_a_batch_made_by_an_open_transaction_cannot_be_named_before_it_com
     await filler.execute(INSERT, "urn:uuid:x1", 1, made)
 
 
-def test_0007_downgrades_to_the_declared_keys_and_back(pg_database_url):
+def test_the_baseline_installs_the_triggers_and_downgrades_them_away(pg_database_url):
     from alembic import command
     from sqlalchemy import create_engine
 
@@ -315,8 +324,9 @@ def test_0007_downgrades_to_the_declared_keys_and_back(pg_database_url):
     upgrade(pg_database_url)
     keys, triggers = schema()
     assert keys == [] and len(triggers) == 6
-    command.downgrade(alembic_config(pg_database_url), "0006")
-    assert schema() == (["credentials_batch_id_fkey", "credentials_issuer_org_id_fkey"], [])
+    command.downgrade(alembic_config(pg_database_url), "base")  # the triggers and functions go too
+    with engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM pg_proc WHERE proname LIKE 'certledger_%'")).scalar() == 0
     upgrade(pg_database_url)
     assert schema() == (keys, triggers)
     engine.dispose()

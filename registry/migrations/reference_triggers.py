@@ -22,16 +22,13 @@ key without a query per row). The models still declare the two keys: the migrati
 exactly these two on PostgreSQL (``registry.db.models.TRIGGER_CHECKED_KEYS``), and the tests show
 the triggers refuse what the keys refused.
 
-Revision ID: 0007
-Revises: 0006
+The SQL lives here, not in a migration, so the baseline migration installs it and
+``scripts/bench_fk_triggers.py`` can swap it for the foreign keys to measure what it saves.
 """
 
-from alembic import op
+from __future__ import annotations
 
-revision = "0007"
-down_revision = "0006"
-branch_labels = None
-depends_on = None
+from alembic import op
 
 
 def _parent_present(column: str, parent: str, nullable: bool = False) -> str:
@@ -51,7 +48,7 @@ def _parent_present(column: str, parent: str, nullable: bool = False) -> str:
     END IF;"""
 
 
-_CHILD_CHECK = f"""
+CHILD_CHECK = f"""
 CREATE FUNCTION certledger_credentials_references() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     missing bigint;
@@ -60,7 +57,7 @@ BEGIN{_parent_present("issuer_org_id", "organisations")}{_parent_present("batch_
 END $$
 """
 
-_PARENT_CHECK = """
+PARENT_CHECK = """
 CREATE FUNCTION certledger_credentials_parent_gone() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     still_named boolean;
@@ -88,7 +85,7 @@ BEGIN
 END $$
 """
 
-_PARENT_TRUNCATE = """
+PARENT_TRUNCATE = """
 CREATE FUNCTION certledger_credentials_parent_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF (TG_TABLE_NAME = 'batches' AND EXISTS (SELECT 1 FROM credentials WHERE batch_id IS NOT NULL))
@@ -100,7 +97,7 @@ BEGIN
 END $$
 """
 
-_TRIGGERS = [
+TRIGGERS = [
     (
         "credentials_references_insert",
         "credentials",
@@ -135,30 +132,32 @@ _TRIGGERS = [
         "AFTER TRUNCATE ON organisations FOR EACH STATEMENT EXECUTE FUNCTION certledger_credentials_parent_truncated()",
     ),
 ]
-_FUNCTIONS = (
+FUNCTIONS = (
     "certledger_credentials_references",
     "certledger_credentials_parent_gone",
     "certledger_credentials_parent_truncated",
 )
 
 
-def upgrade() -> None:
+def install() -> None:
+    """Replace the two foreign keys of ``credentials`` by the triggers (PostgreSQL only)."""
     if op.get_bind().dialect.name != "postgresql":
         return
     op.drop_constraint("credentials_issuer_org_id_fkey", "credentials", type_="foreignkey")
     op.drop_constraint("credentials_batch_id_fkey", "credentials", type_="foreignkey")
-    for sql in (_CHILD_CHECK, _PARENT_CHECK, _PARENT_TRUNCATE):
+    for sql in (CHILD_CHECK, PARENT_CHECK, PARENT_TRUNCATE):
         op.execute(sql)
-    for name, _table, spec in _TRIGGERS:
+    for name, _table, spec in TRIGGERS:
         op.execute(f"CREATE TRIGGER {name} {spec}")
 
 
-def downgrade() -> None:
+def remove() -> None:
+    """Put the foreign keys back (PostgreSQL only)."""
     if op.get_bind().dialect.name != "postgresql":
         return
-    for name, table, _spec in _TRIGGERS:
+    for name, table, _spec in TRIGGERS:
         op.execute(f"DROP TRIGGER {name} ON {table}")
-    for fn in _FUNCTIONS:
+    for fn in FUNCTIONS:
         op.execute(f"DROP FUNCTION {fn}()")
     op.create_foreign_key(
         "credentials_issuer_org_id_fkey", "credentials", "organisations", ["issuer_org_id"], ["id"]
