@@ -88,7 +88,8 @@ async def _swap_to_foreign_keys(conn) -> None:
         "FOREIGN KEY (issuer_org_id) REFERENCES organisations (id)"
     )
     await conn.execute(
-        "ALTER TABLE credentials ADD CONSTRAINT credentials_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES batches (id)"
+        "ALTER TABLE credentials ADD CONSTRAINT credentials_batch_id_fkey "
+        "FOREIGN KEY (batch_id) REFERENCES batches (id)"
     )
 
 
@@ -139,14 +140,18 @@ async def main_async(args) -> None:
     for m, t in times.items():
         print(f"| {m} | {per_row[m]:.1f} | {', '.join(f'{x:.3f}' for x in t)} |")
     print(f"\nforeign keys / triggers: {per_row['foreign keys'] / per_row['triggers']:.2f}×")
-    print(f"Command: `.venv/bin/python scripts/bench_fk_triggers.py --rows {args.rows} --passes {args.passes}`")
+    print(
+        f"Command: `.venv/bin/python scripts/bench_fk_triggers.py --rows {args.rows} --passes {args.passes}`"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
         "--url",
-        default=os.environ.get("CERTLEDGER_TEST_PG_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres"),
+        default=os.environ.get(
+            "CERTLEDGER_TEST_PG_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres"
+        ),
         help="a PostgreSQL server's maintenance database (a scratch database is created and dropped)",
     )
     ap.add_argument("--rows", type=int, default=10_000)

@@ -36,8 +36,8 @@ HASH = String(66)  # 0x + 64 hex
 ADDRESS = String(42)
 
 #: Foreign keys (table, column) that PostgreSQL checks with statement-level triggers instead of a
-#: declared constraint (registry/migrations/reference_triggers.py: a declared key costs one query per inserted row); SQLite
-#: keeps them declared. The migrations check skips exactly these on PostgreSQL.
+#: declared constraint (registry/migrations/reference_triggers.py: a declared key costs one query
+#: per inserted row); SQLite keeps them declared. The migrations check skips exactly these on PostgreSQL.
 TRIGGER_CHECKED_KEYS = frozenset({("credentials", "issuer_org_id"), ("credentials", "batch_id")})
 
 
@@ -146,7 +146,8 @@ class Credential(Base):
     issuer_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     credential_type: Mapped[int] = mapped_column(SmallInteger)
     subject_identifier: Mapped[str] = mapped_column(String(64), index=True)
-    target_hash: Mapped[str] = mapped_column(HASH)  # no unique index: salted, never shared; a B-tree of it cost a third of a row's write
+    # no unique index: salted, so never shared; a B-tree of it cost a third of a row's write
+    target_hash: Mapped[str] = mapped_column(HASH)
     subject_hash: Mapped[str] = mapped_column(HASH)
     document: Mapped[str] = mapped_column(Text)  # JSON of the document without proof
     salt_seed: Mapped[bytes] = mapped_column(LargeBinary)  # the salts derive from it (FORMAT.md §3.2)

@@ -56,8 +56,8 @@ def test_a_database_from_before_the_baseline_is_refused_in_one_line(sqlite_datab
     says what to do in one line."""
     import sqlite3
     import subprocess
-    from pathlib import Path
     import sys
+    from pathlib import Path
 
     from registry.db.migrate import PreBaselineDatabase
 
