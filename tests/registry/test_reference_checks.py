@@ -1,7 +1,7 @@
 """A credential names an issuer and a batch that exist, on both databases: SQLite checks its
 declared foreign keys; PostgreSQL checks the statement-level triggers of the baseline migration
-(reference_triggers.py), which replaced the two per-row foreign keys. These tests hold both to what a foreign key refuses,
-including under concurrent transactions on PostgreSQL."""
+(reference_triggers.py), which replaced the two per-row foreign keys. These tests hold both to
+what a foreign key refuses, including under concurrent transactions on PostgreSQL."""
 
 from __future__ import annotations
 
