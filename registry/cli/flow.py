@@ -150,6 +150,7 @@ def _trace_from_chain(asset, organisation, jurisdiction, since, until, rpc_url, 
     from ledger_node.errors import LedgerNodeError
     from registry.core.config import Settings
     from registry.core.errors import RegistryError
+    from registry.flows import chain_trace
     from registry.flows import trace as flow_trace
 
     settings = Settings()
@@ -168,7 +169,7 @@ def _trace_from_chain(asset, organisation, jurisdiction, since, until, rpc_url, 
         q = flow_trace.make_query(
             asset=asset, organisation=organisation, jurisdiction_code=jurisdiction, since=since, until=until
         )
-        return flow_trace.trace_from_chain(rpc, manifest, q)
+        return chain_trace.trace_from_chain(rpc, manifest, q)
     except RegistryError as exc:
         fail(exc.message, 2)
     except (OSError, ConnectionError) as exc:

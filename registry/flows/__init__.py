@@ -46,6 +46,6 @@ keccak256(utf8(identifier)) as on-chain), totals per jurisdiction pair, and viol
 | threshold_split, basis_insufficient, gba_scope, filing_overdue, assessment_expired | registry | rule tables (§11.2) |
 
 The same trace is built from the registry's DB (:func:`~registry.flows.trace.trace_from_db`) and from chain events alone
-(:func:`~registry.flows.trace.trace_from_chain`); :func:`~registry.flows.trace.chain_view` is the
+(:func:`~registry.flows.chain_trace.trace_from_chain`); :func:`~registry.flows.trace.chain_view` is the
 part the chain knows, which must be equal.
 """

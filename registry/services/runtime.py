@@ -59,7 +59,7 @@ async def _settle_forever(ctx, every: float = 5.0) -> None:
     process died), and intents never sent: the outbox's one settle pass (registry/services/outbox.py)
     over every kind whose settler is registered (status changes, flow declarations and decisions)."""
     from registry.core.errors import ChainUnavailable
-    from registry.flows import ledger  # noqa: F401 - registers the flow declaration and decision settlers
+    from registry.flows import decide, ledger  # noqa: F401 - register the flow declaration and decision settlers
     from registry.services import lifecycle  # noqa: F401 - registers the status-change settler
     from registry.services.outbox import settle
 

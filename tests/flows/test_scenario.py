@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from registry.flows import chain_trace as flow_chain
 from registry.flows import trace as flow_trace
 from tests.support.flows import ARTIFACTS, PT, run_scenario
 
@@ -150,7 +151,7 @@ async def test_guangzhou_scenario(world):
         await s.client.get("/v1/flows/trace", headers=w.h(w.regulator_key), params={"asset": leaf})
     ).json()
     q = flow_trace.make_query(asset=leaf, organisation=None, jurisdiction_code=None, since=None, until=None)
-    chain_trace = await asyncio.to_thread(flow_trace.trace_from_chain, s.ctx.rpc_url, s.ctx.deployment, q)
+    chain_trace = await asyncio.to_thread(flow_chain.trace_from_chain, s.ctx.rpc_url, s.ctx.deployment, q)
     assert flow_trace.chain_view(chain_trace) == flow_trace.chain_view(db_trace)
     assert sorted((v["flowId"], v["kind"]) for v in chain_trace["violations"]) == sorted(
         [(f1, "certificate_revoked"), (f2, "certificate_revoked"), (f4, "parent_rejected")]
@@ -164,7 +165,7 @@ async def test_guangzhou_scenario(world):
             since=None,
             until=None,
         )
-        ch = await asyncio.to_thread(flow_trace.trace_from_chain, s.ctx.rpc_url, s.ctx.deployment, q)
+        ch = await asyncio.to_thread(flow_chain.trace_from_chain, s.ctx.rpc_url, s.ctx.deployment, q)
         assert flow_trace.chain_view(ch) == flow_trace.chain_view(db), filters
 
     # and through the CLI: `certledger flow trace --from-chain`, JSON to stdout, CSV and SVG to files

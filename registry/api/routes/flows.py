@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from registry.api.deps import AnyPrincipal, RequestId
 from registry.api.openapi import also, link
 from registry.core.errors import Forbidden
-from registry.flows import ledger, render, schemas
+from registry.flows import decide, ledger, render, schemas
 from registry.flows import rules as flows_rules
 from registry.flows import trace as flow_trace
 
@@ -123,7 +123,7 @@ async def get_flow(request: Request, p: AnyPrincipal, flow_id: int = FlowId):
 async def decide_flow(request: Request, p: AnyPrincipal, rid: RequestId, flow_id: int = FlowId):
     """Approve or reject a pending flow (role regulator): `{"decision": "approved"|"rejected", "reason"}`."""
     body = schemas.parse_body(schemas.DecisionIn, await request.body(), 16 * 1024)
-    return await ledger.decide(request.app.state.ctx, p, flow_id, body, rid)
+    return await decide.decide(request.app.state.ctx, p, flow_id, body, rid)
 
 
 @router.post("/{flow_id}/receipt", openapi_extra=_json_body(schemas.ReceiptIn))
