@@ -330,7 +330,7 @@ async def _story(ctx, settings, out: Path, rng: random.Random) -> None:
                 "The loan: the bank asks for the certificate, the enterprise presents it bound to that request",
             )
             await _loan_story(out, orgs, bundle)
-            await _pledge_story(ctx, out, cert, bundle)
+            await _pledge_story(ctx, api, keys, cert_id, out, cert, bundle)
 
             step(10, "An e-licence as a QR code that opens the verify page")
             r = await c.get(
@@ -555,18 +555,19 @@ async def _loan_story(out: Path, orgs, bundle) -> None:
     )
 
 
-async def _pledge_story(ctx, out: Path, cert: dict, bundle: dict) -> None:
+async def _pledge_story(ctx, api: Api, keys: dict, cert_id: str, out: Path, cert: dict, bundle: dict) -> None:
     """Issue 22: the bank checks the asset is not pledged (proven from PledgeRegistry storage under the
-    operator-signed header), takes a pledge with both parties' EIP-712 consent; a second bank sees it
-    and its own pledge is refused on-chain; on repayment the first bank releases it. Talks to the
-    contract directly: the registry's pledge routes are not built yet (the holder's and banks'
-    chain accounts are development keys)."""
+    operator-signed header), takes a pledge with both parties' EIP-712 consent through the registry;
+    a second bank sees it and its own pledge is refused on-chain; on repayment the first bank
+    releases it. The registry relays each transaction through its outbox (POST …/asset/register,
+    …/pledges, …/pledges/1/release); the holder's and banks' wallets only sign."""
     from eth_account import Account
 
     from ledger_node import DEV_KEYS
-    from ledger_node.chain import Chain, RevertError
+    from ledger_node.chain import Chain
+    from scripts.pledge_consents import pledge_signature, release_signature
     from verifier import TrustBundle
-    from verifier._pledge_proof import asset_key, fetch_pledge_proof, loan_ref_bytes, pledge_check
+    from verifier._pledge_proof import asset_key, fetch_pledge_proof, pledge_check
 
     d = ctx.deployment
     if d.pledge_registry is None:
@@ -583,13 +584,17 @@ async def _pledge_story(ctx, out: Path, cert: dict, bundle: dict) -> None:
         Account.from_key(bank_b).address.lower(): "第二银行",
     }
     key = asset_key(cert["issuer"]["id"], cert["credentialSubject"]["assetId"])
+    base = f"/v1/credentials/{cert_id}"
     if reg.functions.assetOf(key).call()[5] == 0:
-        receipt = chain.transact(
-            reg.functions.registerAsset(key, Account.from_key(holder).address, 1), ctx.governance_key
+        got = await api.json(
+            "POST",
+            f"{base}/asset/register",
+            keys["data_authority"],
+            json={"holder": Account.from_key(holder).address},
         )
-        no = reg.events.AssetRegistered().process_receipt(receipt)[0]["args"]["registrationNo"]
         say(
-            f"the data authority registers the asset (registration no. {no}), holder the manufacturer's chain account"
+            f"the data authority registers the asset through the registry (registration no. "
+            f"{got['asset']['registrationNo']}), holder the manufacturer's chain account"
         )
     trust = TrustBundle.load(bundle, operators=[bundle["signature"]["signer"]])
     operator = bytes.fromhex(ctx.operator_key[2:])
@@ -602,54 +607,41 @@ async def _pledge_story(ctx, out: Path, cert: dict, bundle: dict) -> None:
         return got.reason
 
     check("bank")
-    domain = {
-        "name": "certledger-pledges",
-        "version": "1",
-        "chainId": d.chain_id,
-        "verifyingContract": reg.address,
-    }
-    types = {
-        "Pledge": [
-            {"name": n, "type": t}
-            for n, t in (
-                ("assetKey", "bytes32"),
-                ("rank", "uint8"),
-                ("holder", "address"),
-                ("lender", "address"),
-                ("loanRef", "bytes32"),
-                ("nonce", "uint32"),
-                ("deadline", "uint64"),
-            )
-        ]
-    }
 
-    def pledge(lender: str, loan: str):
+    def consents(lender: str, loan: str) -> dict:
         a = reg.functions.assetOf(key).call()
         deadline = int(datetime.now().timestamp()) + 3600
-        msg = {
-            "assetKey": key,
-            "rank": 1,
-            "holder": a[0],
-            "lender": Account.from_key(lender).address,
-            "loanRef": loan_ref_bytes(loan),
-            "nonce": a[6],
-            "deadline": deadline,
-        }
-        sigs = [bytes(Account.sign_typed_data(k, domain, types, msg).signature) for k in (holder, lender)]
-        return chain.transact(
-            reg.functions.pledge(key, 1, msg["lender"], msg["loanRef"], deadline, *sigs), lender
+        common = dict(
+            asset_key=key,
+            rank=1,
+            holder=a[0],
+            lender=Account.from_key(lender).address,
+            loan_ref=loan,
+            nonce=a[6],
+            deadline=deadline,
         )
+        return {
+            "lender": Account.from_key(lender).address,
+            "loanRef": loan,
+            "deadline": deadline,
+            "holderSignature": pledge_signature(holder, d.chain_id, d.pledge_registry, **common),
+            "lenderSignature": pledge_signature(lender, d.chain_id, d.pledge_registry, **common),
+        }
 
-    pledge(bank_a, "GZ-LOAN-2026-001")
-    say("the manufacturer and 示例银行 sign the pledge (EIP-712); the bank registers it on-chain")
+    await api.json("POST", f"{base}/pledges", keys["bank"], json=consents(bank_a, "GZ-LOAN-2026-001"))
+    say("the manufacturer and 示例银行 sign the pledge (EIP-712); the registry relays it on-chain")
     check("second bank")
     try:
-        pledge(bank_b, "SZ-LOAN-2026-042")
+        await api.json("POST", f"{base}/pledges", keys["bank"], json=consents(bank_b, "SZ-LOAN-2026-042"))
         raise RuntimeError("the second pledge was accepted")
-    except RevertError as exc:
-        say(f"第二银行's own pledge, signed by the manufacturer too, is refused on-chain: {exc.name}")
-    chain.transact(reg.functions.release(key, 1, b""), bank_a)
-    say("the loan is repaid: 示例银行 releases its pledge")
+    except RuntimeError as exc:
+        if "AlreadyPledged" not in str(exc):
+            raise
+        say("第二银行's own pledge, signed by the manufacturer too, is refused on-chain: AlreadyPledged")
+    nonce = reg.functions.assetOf(key).call()[6]
+    sig = release_signature(bank_a, d.chain_id, d.pledge_registry, asset_key=key, rank=1, nonce=nonce)
+    await api.json("POST", f"{base}/pledges/1/release", keys["bank"], json={"lenderSignature": sig})
+    say("the loan is repaid: 示例银行 releases its pledge (its signed release, relayed by the registry)")
     check("bank")
 
 

@@ -231,6 +231,7 @@ def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
         audit,
         batches,
         bundle,
+        collateral,
         credentials,
         flows,
         health,
@@ -260,6 +261,7 @@ def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
         audit,
         proofs,
         pledges,
+        collateral,
     ):
         document_errors(module.router)
         app.include_router(module.router)

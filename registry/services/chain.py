@@ -79,6 +79,11 @@ class ServiceChain:
         self.issuers = self._contract("IssuerRegistry", deployment.issuer_registry)
         self.anchors = self._contract("AnchorRegistry", deployment.anchor_registry)
         self.flows = self._contract("DataFlowLedger", deployment.data_flow_ledger)
+        self.pledges = (
+            self._contract("PledgeRegistry", deployment.pledge_registry)
+            if deployment.pledge_registry
+            else None
+        )
         self._nonce_locks: dict[str, asyncio.Lock] = {}
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None

@@ -25,6 +25,7 @@ class Kind(StrEnum):
     FLOW_DECLARATION = "flow_declaration"
     FLOW_DECISION = "flow_decision"
     REGISTRATION = "registration"
+    PLEDGE_REGISTRY = "pledge_registry"
 
 
 class State(StrEnum):

@@ -57,10 +57,11 @@ async def start_background(ctx) -> None:
 async def _settle_forever(ctx, every: float = 5.0) -> None:
     """Transactions whose receipt never reached the request that sent them (it timed out, or the
     process died), and intents never sent: the outbox's one settle pass (registry/services/outbox.py)
-    over every kind whose settler is registered (status changes, flow declarations and decisions)."""
+    over every kind whose settler is registered (status changes, flow declarations and decisions,
+    registrations, pledge-registry transactions)."""
     from registry.core.errors import ChainUnavailable
     from registry.flows import decide, ledger  # noqa: F401 - register the flow declaration and decision settlers
-    from registry.services import lifecycle  # noqa: F401 - registers the status-change settler
+    from registry.services import collateral, lifecycle  # noqa: F401 - register the pledge and status settlers
     from registry.services.outbox import settle
 
     while True:

@@ -99,6 +99,7 @@ async def test_mined_late_is_recorded_with_its_audit_entry(world, stalled, monke
         "flowDeclarations": 0,
         "flowDecisions": 0,
         "registrations": 0,
+        "pledgeRegistry": 0,
         "oldestSeconds": None,
     }
     # settled once: a second pass finds nothing

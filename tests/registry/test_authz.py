@@ -138,6 +138,50 @@ MATRIX: dict[tuple[str, str], Row] = {
             "licence (409: no data asset); the 200 path is tests/registry/test_pledge_route.py"
         ),
     ),
+    **{
+        ("POST", f"/v1/credentials/{{credential_id}}/asset/{action}"): Row(
+            frozenset({ADMIN, ISSUER}),
+            ok=409,
+            request=_post(f"/v1/credentials/{{credential_id}}/asset/{action}", body),
+            note="the data authority's (its issuer, or an admin); the matrix's credential is a business licence "
+            "(409: no data asset); the 200 path is tests/registry/test_collateral.py",
+        )
+        for action, body in (
+            ("register", {"holder": "0x" + "11" * 20}),
+            ("dispute", {"caseRef": "CASE-1"}),
+            ("resolve", {"caseRef": "CASE-1"}),
+            ("cancel", {"reason": 1}),
+        )
+    },
+    ("POST", "/v1/credentials/{credential_id}/pledges/{rank}/cancel"): Row(
+        frozenset({ADMIN, ISSUER}),
+        ok=409,
+        request=_post("/v1/credentials/{credential_id}/pledges/1/cancel", {"reason": 1}),
+        note="the data authority's; 409: the matrix's credential names no data asset",
+    ),
+    ("POST", "/v1/credentials/{credential_id}/pledges"): Row(
+        ANY,
+        ok=409,
+        request=_post(
+            "/v1/credentials/{credential_id}/pledges",
+            {
+                "lender": "0x" + "22" * 20,
+                "loanRef": "LOAN-1",
+                "deadline": 2**40,
+                "holderSignature": "0x" + "33" * 65,
+                "lenderSignature": "0x" + "44" * 65,
+            },
+        ),
+        note="any organisation relays a pledge both parties signed; 409: no data asset in the matrix",
+    ),
+    ("POST", "/v1/credentials/{credential_id}/pledges/{rank}/release"): Row(
+        ANY,
+        ok=409,
+        request=_post(
+            "/v1/credentials/{credential_id}/pledges/1/release", {"lenderSignature": "0x" + "44" * 65}
+        ),
+        note="any organisation relays the lender's signed release; 409: no data asset in the matrix",
+    ),
     ("GET", "/v1/batches"): Row(frozenset({ADMIN}) | ISSUERS, note="issuers see their own"),
     ("GET", "/v1/batches/{batch_id}"): Row(frozenset({ADMIN, ISSUER})),
     ("POST", "/v1/verify"): Row(

@@ -482,3 +482,134 @@ def test_sigkill_between_an_organisations_registration_being_mined_and_recorded_
         conn.close()
     finally:
         svc.kill()
+
+
+def test_sigkill_between_a_pledge_being_mined_and_recorded_loses_nothing_and_never_pledges_twice(
+    chain, deployment, tmp_path
+):
+    """The service dies (SIGKILL) after a bank's pledge is mined and before the DB records it; the
+    request never answers. Restarted, the settle pass records it (its audit entry, once); the bank,
+    not knowing, sends the same pledge again and the chain refuses it (its consents were bound to
+    the nonce the pledge consumed), and with fresh consents too (AlreadyPledged): one active pledge,
+    one audit entry."""
+    import time
+
+    from eth_account import Account
+
+    from scripts.pledge_consents import pledge_signature
+    from scripts.samples import data_asset_record
+    from verifier import credential_asset_key
+
+    manifest = write_manifest(tmp_path / "deployment.json", deployment)
+    svc = ServiceProcess(
+        tmp_path / "data", env=_env(chain, manifest, CERTLEDGER_TX_TIMEOUT_SECONDS="2"), name="pledge-crash"
+    )
+    holder, bank_key = "0x" + "a1" * 32, "0x" + "b2" * 32
+    svc.start(crash_after="pledge_mined:2")  # the asset's registration is the first, the pledge the second
+    try:
+        authority = _org(
+            svc,
+            "广东省政务服务和数据管理局",
+            make_uscc(prefix="114400"),
+            ["issuer"],
+            credentialTypes=["DataAssetCertificate"],
+        )
+        bank = _org(svc, "示例银行", make_uscc(prefix="914401"), ["verifier"])
+        ah, bh = ({"Authorization": f"Bearer {o['apiKey']}"} for o in (authority, bank))
+        r = httpx.post(
+            svc.url + "/v1/credentials",
+            headers=ah,
+            json={"type": "DataAssetCertificate", "record": data_asset_record()},
+            timeout=60,
+        )
+        assert r.status_code == 202, r.text
+        cid = r.json()["id"]
+        for _ in range(300):
+            got = httpx.get(f"{svc.url}/v1/credentials/{cid}", headers=ah, timeout=10).json()
+            if got.get("credential"):
+                break
+            threading.Event().wait(0.1)
+        else:
+            raise AssertionError(f"the certificate was not anchored: {svc.tail()}")
+        key = credential_asset_key(got["credential"])
+        r = httpx.post(
+            f"{svc.url}/v1/credentials/{cid}/asset/register",
+            headers=ah,
+            json={"holder": Account.from_key(holder).address},
+            timeout=60,
+        )
+        assert r.status_code == 200, r.text
+        deadline = int(time.time()) + 3600
+        common = dict(
+            asset_key=key,
+            rank=1,
+            holder=Account.from_key(holder).address,
+            lender=Account.from_key(bank_key).address,
+            loan_ref="GZ-LOAN-1",
+            nonce=0,
+            deadline=deadline,
+        )
+        body = {
+            "lender": Account.from_key(bank_key).address,
+            "loanRef": "GZ-LOAN-1",
+            "deadline": deadline,
+            "holderSignature": pledge_signature(
+                holder, deployment.chain_id, deployment.pledge_registry, **common
+            ),
+            "lenderSignature": pledge_signature(
+                bank_key, deployment.chain_id, deployment.pledge_registry, **common
+            ),
+        }
+        with pytest.raises(httpx.HTTPError):  # the process dies under the request
+            httpx.post(f"{svc.url}/v1/credentials/{cid}/pledges", headers=bh, json=body, timeout=60)
+        assert svc.wait_dead(), svc.tail()
+        reg = chain.contract("PledgeRegistry", deployment.pledge_registry)
+        assert reg.functions.pledgeOf(key, 1).call()[2] == 1  # mined: active
+        db = tmp_path / "data" / "registry.db"
+        conn = sqlite3.connect(db)
+        assert conn.execute(
+            "SELECT state FROM outbox WHERE kind = 'pledge_registry' ORDER BY id"
+        ).fetchall() == [("confirmed",), ("sent",)]
+        assert conn.execute("SELECT count(*) FROM audit_log WHERE action = 'asset_pledge'").fetchone() == (0,)
+        conn.close()
+
+        svc.start()
+        for _ in range(300):  # the settle pass looks once the request's own wait (2 s + 5 s) is over
+            conn = sqlite3.connect(db)
+            n = conn.execute("SELECT count(*) FROM audit_log WHERE action = 'asset_pledge'").fetchone()[0]
+            conn.close()
+            if n:
+                break
+            threading.Event().wait(0.1)
+        else:
+            raise AssertionError(f"the mined pledge was not recorded after the restart: {svc.tail()}")
+        # the same request again: its consents were bound to the nonce the mined pledge consumed
+        r = httpx.post(f"{svc.url}/v1/credentials/{cid}/pledges", headers=bh, json=body, timeout=60)
+        assert r.status_code == 409 and r.json()["error"]["details"]["error"] == "BadHolderSignature", r.text
+        # fresh consents for the same rank: the rank is pledged
+        common["nonce"] = 1
+        again = body | {
+            "holderSignature": pledge_signature(
+                holder, deployment.chain_id, deployment.pledge_registry, **common
+            ),
+            "lenderSignature": pledge_signature(
+                bank_key, deployment.chain_id, deployment.pledge_registry, **common
+            ),
+        }
+        r = httpx.post(f"{svc.url}/v1/credentials/{cid}/pledges", headers=bh, json=again, timeout=60)
+        assert r.status_code == 409 and r.json()["error"]["details"]["error"] == "AlreadyPledged", r.text
+        asset = reg.functions.assetOf(key).call()
+        assert asset[3] == 1  # one active pledge
+        conn = sqlite3.connect(db)
+        rows = conn.execute("SELECT details FROM audit_log WHERE action = 'asset_pledge'").fetchall()
+        states = conn.execute(
+            "SELECT state FROM outbox WHERE kind = 'pledge_registry' ORDER BY id"
+        ).fetchall()
+        conn.close()
+        assert len(rows) == 1 and json.loads(rows[0][0])["settledFromChain"] is True
+        assert states == [("confirmed",), ("confirmed",), ("failed",)] or states == [
+            ("confirmed",),
+            ("confirmed",),
+        ]
+    finally:
+        svc.kill()

@@ -69,18 +69,18 @@ async def test_a_batch_tree_is_built_outside_any_transaction_while_the_loop_runs
     once (on SQLite the write gate is free). The tree is held in the thread until released."""
     import threading
 
-    from registry.services import pipeline as pipeline_module
+    from registry.services import batch_signing as signing_module
 
     key, credential_id = await _one_accepted_licence(service)
     building, release = threading.Event(), threading.Event()
-    real = pipeline_module._tree_of_pairs
+    real = signing_module._tree_of_pairs
 
     def held_tree(pairs):
         building.set()
         release.wait(30)
         return real(pairs)
 
-    monkeypatch.setattr(pipeline_module, "_tree_of_pairs", held_tree)
+    monkeypatch.setattr(signing_module, "_tree_of_pairs", held_tree)
     await _pass_held_mid_way(
         service,
         database_url,

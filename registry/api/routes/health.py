@@ -49,5 +49,6 @@ async def _unconfirmed(ctx) -> dict:
         "flowDeclarations": counts[outbox.Kind.FLOW_DECLARATION],
         "flowDecisions": counts[outbox.Kind.FLOW_DECISION],
         "registrations": counts[outbox.Kind.REGISTRATION],
+        "pledgeRegistry": counts[outbox.Kind.PLEDGE_REGISTRY],
         "oldestSeconds": round((datetime.now(UTC) - as_utc(oldest)).total_seconds()) if oldest else None,
     }

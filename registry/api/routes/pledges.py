@@ -2,9 +2,8 @@
 certificate — its asset's registration and pledge state in PledgeRegistry, proven by eth_getProof
 under a header signed by the operator (``certledger-verify --pledge-proof``).
 
-Public and rate-limited like the proof route. Read-only: pledges themselves are registered on-chain
-with both parties' EIP-712 consent (contracts/PledgeRegistry.sol); the registry's write routes for
-them are not built yet (issue 22)."""
+Public and rate-limited like the proof route. Read-only: the registry relays pledges, releases and
+the asset's registration lifecycle in ``collateral.py`` (registry/services/collateral.py)."""
 
 import json
 

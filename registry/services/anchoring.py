@@ -1,0 +1,277 @@
+"""The pipeline's anchoring steps (registry/services/pipeline.py): a signed batch's anchor
+transaction is built and stored (`sending`) before it is broadcast, a refused broadcast is sorted by
+the node's refusal kind, and a sent batch is confirmed from the chain (`anchored`), re-broadcast while
+it is not mined, or signed again when its transaction failed."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from web3.exceptions import Web3RPCError
+
+from registry.core.errors import ChainRejected
+from registry.db.models import Batch, Organisation
+from registry.services.chain import ANCHOR_GAS, SentTx
+from registry.services.node_errors import Refusal, classify
+from registry.services.orgs import signing_key
+from registry.services.remote_signer import SignerRefused, SignerUnavailable
+
+log = logging.getLogger("certledger.pipeline")
+
+
+#: a broadcast refused for one of these goes back to `signed` (a new nonce and fee on the next pass)
+_RESIGN = frozenset({Refusal.NONCE_USED, Refusal.NONCE_GAP, Refusal.UNDERPRICED})
+
+
+class Anchoring:
+    """The anchoring steps of :class:`registry.services.pipeline.Pipeline` (a mixin: it uses the
+    pipeline's ``ctx``, ``settings`` and ``_hold``)."""
+
+    async def _send(self, batch_ids: list[int]) -> list[int]:
+        """Persist the signed anchor txs, then broadcast them. Returns the batches now `sending`
+        (not those the chain refuses for now, which are held)."""
+        if not batch_ids:
+            return []
+        ctx = self.ctx
+        async with ctx.sessions() as s:
+            batches = (
+                await s.execute(
+                    select(
+                        Batch.id,
+                        Batch.root,
+                        Batch.credential_type,
+                        Batch.count,
+                        Batch.attempts,
+                        Batch.issuer_org_id,
+                    )
+                    .where(Batch.id.in_(batch_ids), Batch.state == "signed")
+                    .order_by(Batch.id)
+                )
+            ).all()
+            keys = {
+                org: (
+                    await signing_key(
+                        s, org, ctx.settings.passphrase(), signer_timeout=ctx.settings.signer_timeout_seconds
+                    )
+                )[1]
+                for org in {b.issuer_org_id for b in batches}
+            }
+        # A batch never broadcast cannot be anchored (its root is known to no one else: random salts),
+        # so only a resend asks the chain first; that also covers an issuer suspended since.
+        resent = [b for b in batches if b.attempts > 0]
+        anchored = {b.id for b, a in zip(resent, await ctx.chain.anchors_of([b.root for b in resent])) if a}
+        data = {b.id: ctx.chain.anchor_data(b.root, b.credential_type, b.count) for b in batches}
+        to_send: dict[int, list] = {}  # by issuer
+        for (
+            org,
+            secp,
+        ) in (
+            keys.items()
+        ):  # dry runs from each issuer's account: a refusal (e.g. issuer suspended) holds the batch
+            mine = [b for b in batches if b.issuer_org_id == org and b.id not in anchored]
+            for b, refusal in zip(mine, await ctx.chain.dry_runs(secp, [data[b.id] for b in mine])):
+                if refusal is None:
+                    to_send.setdefault(org, []).append(b)
+                elif (refusal.details or {}).get("error") == "RootAlreadyAnchored":
+                    anchored.add(b.id)
+                else:
+                    await self._hold(b.id, refusal.message)
+        if anchored:  # anchored already (by an earlier attempt): just confirm them
+            async with ctx.writing() as s:
+                await s.execute(update(Batch).where(Batch.id.in_(anchored)).values(state="sending"))
+        # signed before the write transaction: nonces and fee come from the chain, and on SQLite
+        # the write gate is not held over those round trips
+        txs = {}
+        for org, mine in to_send.items():
+            try:
+                signed = await ctx.chain.sign_many(keys[org], [data[b.id] for b in mine], gas=ANCHOR_GAS)
+            except (SignerUnavailable, SignerRefused) as exc:  # an issuer's own signer: the batches wait
+                for b in mine:
+                    await self._hold(b.id, exc.message, timedelta(seconds=self.settings.signer_retry_seconds))
+                continue
+            txs.update(zip((b.id for b in mine), signed))
+        if not txs:
+            return sorted(anchored)
+        async with ctx.writing() as s:
+            for batch_id, tx in txs.items():
+                await s.execute(
+                    update(Batch)
+                    .where(Batch.id == batch_id)
+                    .values(
+                        raw_tx=tx.raw,
+                        tx_hash=tx.tx_hash,
+                        nonce=tx.nonce,
+                        sender=tx.sender,
+                        attempts=Batch.attempts + 1,
+                        refused_resends=0,
+                        state="sending",
+                    )
+                )
+        for _ in txs:
+            self.ctx.crash_point("sending")
+        # committed: now the external effect
+        await self._broadcast(txs)
+        for _ in txs:
+            self.ctx.crash_point("broadcast")
+        return sorted(anchored | set(txs))
+
+    async def _broadcast(self, txs: dict, resends: dict[int, int] | None = None) -> None:
+        """Broadcast the batches' signed txs ({batch id: SentTx}) in nonce order. One the node refuses
+        for its nonce or fee goes back to `signed` (re-signed on the next pass unless anchored).
+
+        ``resends``: these are resends of txs already sent (the confirm step found them unmined),
+        with each batch's ``refused_resends``. A resend refused for its nonce with no receipt yet is
+        given one more pass before it is signed again: a node can refuse a transaction for its
+        nonce just as it mines it, before its receipt is served (seen on anvil under load), and a
+        new transaction then would be wasted. The refusal's meaning is its classified kind
+        (registry/services/node_errors.py); its text goes to ``last_error`` for people."""
+        order = sorted(txs, key=lambda i: (txs[i].sender, txs[i].nonce))
+        failures = [
+            (i, refusal)
+            for i, refusal in zip(order, await self.ctx.chain.send_raws([txs[i].raw for i in order]))
+            if refusal is not None
+        ]
+        if not failures:
+            return
+        for batch_id, refusal in failures:
+            log.warning("broadcast of batch %s failed (%s): %s", batch_id, refusal.kind, refusal.message)
+        resign = [(i, r) for i, r in failures if r.kind in _RESIGN]
+        if resign:  # (not one mined meanwhile: its nonce is used by itself, and the next pass confirms it)
+            mined = await self.ctx.chain.receipts([txs[i].tx_hash for i, _ in resign])
+            resign = [(i, r) for (i, r), receipt in zip(resign, mined) if receipt is None]
+        wait = []
+        if resends is not None:
+            wait = [(i, r) for i, r in resign if not resends.get(i)]
+            resign = [(i, r) for i, r in resign if resends.get(i)]
+        if resign or wait:
+            async with self.ctx.writing() as s:
+                for batch_id, refusal in resign:
+                    await s.execute(
+                        update(Batch)
+                        .where(Batch.id == batch_id)
+                        .values(state="signed", refused_resends=0, last_error=refusal.message[:500])
+                    )
+                for batch_id, refusal in wait:
+                    await s.execute(
+                        update(Batch)
+                        .where(Batch.id == batch_id, Batch.state == "sending")
+                        .values(
+                            refused_resends=Batch.refused_resends + 1,
+                            last_error=f"the resent anchor tx was refused ({refusal.message[:400]}) and not "
+                            "mined yet; signed again if still so on the next pass",
+                        )
+                    )
+        other = [(i, r) for i, r in failures if r.kind not in _RESIGN]
+        if other:
+            raise ChainRejected(
+                f"the node refused the anchor tx of batch {other[0][0]}: {other[0][1].message}"
+            )
+
+    async def _confirm(self, batch_ids: list[int]) -> list[int]:
+        """Returns the batches that reached a final state (anchored / rejected) or went back to
+        `sealed` for a resend; the others stay `sending` (not mined yet, or not deep enough)."""
+        if not batch_ids:
+            return []
+        ctx = self.ctx
+        async with ctx.sessions() as s:
+            batches = (
+                await s.execute(
+                    select(
+                        Batch.id,
+                        Batch.root,
+                        Batch.tx_hash,
+                        Batch.raw_tx,
+                        Batch.nonce,
+                        Batch.sender,
+                        Batch.refused_resends,
+                        Organisation.issuer_id,
+                    )
+                    .join(Organisation, Organisation.id == Batch.issuer_org_id)
+                    .where(Batch.id.in_(batch_ids), Batch.state == "sending")
+                    .order_by(Batch.id)
+                )
+            ).all()
+        if not batches:
+            return []
+        anchors = await ctx.chain.anchors_of([b.root for b in batches])
+        found = [(b, a) for b, a in zip(batches, anchors) if a is not None]
+        missing = [b for b, a in zip(batches, anchors) if a is None]
+        head = await ctx.chain.block_number() if found and ctx.settings.confirmations else None
+        final: dict[int, dict] = {}
+        rejected: list[tuple[int, str]] = []
+        if found:
+            mine = [(b, a) for b, a in found if a["issuerId"] == b.issuer_id]
+            rejected = [
+                (b.id, f"root {b.root} is anchored by issuer {a['issuerId']}, not ours")
+                for b, a in found
+                if a["issuerId"] != b.issuer_id
+            ]
+            if head is not None:  # (confirmations 0: mined is final, as on QBFT; no need to ask the head)
+                mine = [(b, a) for b, a in mine if head - a["blockNumber"] >= ctx.settings.confirmations]
+            with_tx = [b for b, _ in mine if b.tx_hash]
+            receipts = dict(
+                zip((b.id for b in with_tx), await ctx.chain.receipts([b.tx_hash for b in with_tx]))
+            )
+            for b, a in mine:
+                values = dict(
+                    state="anchored",
+                    block_number=a["blockNumber"],
+                    claimed_by=None,
+                    anchored_at=datetime.fromtimestamp(a["timestamp"], UTC),
+                )
+                receipt = receipts.get(b.id)
+                if receipt is None or receipt["status"] != 1:  # anchored by another tx of ours (a resend)
+                    tx_hash = await self._find_anchor_tx(b.root, a["blockNumber"])
+                    if tx_hash is None and receipt is None:
+                        continue  # the anchor's block is not served yet (anvil shows state first): next look
+                    values["tx_hash"] = tx_hash or b.tx_hash
+                final[b.id] = values
+        # not anchored: mined but failed (e.g. rotated key: NotAnIssuer), or not mined yet; a receipt
+        # that succeeded was mined after the anchor lookup above: the next look confirms it
+        receipts = await ctx.chain.receipts([b.tx_hash for b in missing]) if missing else []
+        failed = [b for b, r in zip(missing, receipts) if r is not None and r["status"] != 1]
+        unmined = [b for b, r in zip(missing, receipts) if r is None]
+        if final or rejected or failed:
+            async with ctx.writing() as s:
+                for batch_id, values in final.items():
+                    await s.execute(update(Batch).where(Batch.id == batch_id).values(**values))
+                for batch_id, reason in rejected:
+                    await s.execute(
+                        update(Batch)
+                        .where(Batch.id == batch_id)
+                        .values(state="rejected", last_error=reason, claimed_by=None)
+                    )
+                for b in failed:  # sign again from the tree
+                    await s.execute(
+                        update(Batch)
+                        .where(Batch.id == b.id)
+                        .values(state="sealed", last_error=f"anchor tx {b.tx_hash} failed; re-signing")
+                    )
+        for _ in final:
+            self.ctx.crash_point("anchored")
+        if final:
+            self.anchored_batches += len(final)
+            self.ctx.anchors_changed()  # /v1/verify: the new anchors count at once
+        if unmined:  # make sure the node has them (it may have restarted without its mempool)
+            await self._broadcast(
+                {b.id: SentTx(b.raw_tx, b.tx_hash, b.nonce, b.sender) for b in unmined},
+                resends={b.id: b.refused_resends for b in unmined},
+            )
+        return sorted([*final, *(i for i, _ in rejected), *(b.id for b in failed)])
+
+    async def _find_anchor_tx(self, root: str, block: int) -> str | None:
+        """The transaction that anchored ``root`` in ``block``; None if the node does not serve that
+        block's logs yet (anvil under load answers calls on the new state before it serves the block:
+        "BlockOutOfRangeError")."""
+        ev = self.ctx.chain.anchors.events.BatchAnchored()
+        try:
+            logs = await ev.get_logs(
+                from_block=block, to_block=block, argument_filters={"root": bytes.fromhex(root[2:])}
+            )
+        except Web3RPCError as exc:
+            if classify(exc).kind is not Refusal.BLOCK_NOT_SERVED:
+                raise
+            return None
+        return "0x" + bytes(logs[0]["transactionHash"]).hex() if logs else None
