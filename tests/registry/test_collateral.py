@@ -239,9 +239,15 @@ async def test_a_revoked_certificates_asset_is_not_registered_or_pledged(service
     c, h = service.client, service.h
     key, _, bank, cid, asset_key = await _world(service)
     base = f"/v1/credentials/{cid}"
-    r = await c.post(f"{base}/asset/register", headers=h(key), json={"holder": Account.from_key(HOLDER).address})
+    r = await c.post(
+        f"{base}/asset/register", headers=h(key), json={"holder": Account.from_key(HOLDER).address}
+    )
     assert r.status_code == 200, r.text
     r = await c.post(f"{base}/suspend", headers=h(key), json={"reason": "courtOrder"})
     assert r.status_code == 200, r.text
-    r = await c.post(f"{base}/pledges", headers=h(bank), json=_pledge_body(service, asset_key, 0, BANK_A, "L-1"))
-    assert r.status_code == 409 and "is suspended: its asset cannot be pledged" in r.json()["error"]["message"]
+    r = await c.post(
+        f"{base}/pledges", headers=h(bank), json=_pledge_body(service, asset_key, 0, BANK_A, "L-1")
+    )
+    assert (
+        r.status_code == 409 and "is suspended: its asset cannot be pledged" in r.json()["error"]["message"]
+    )
