@@ -166,7 +166,8 @@ def build_document(
 ) -> dict[str, Any]:
     """The credential (FORMAT.md §2, without ``proof``) of an issuer's ``record`` (``credentialSubject``
     and optionally ``id``, ``validFrom``, ``validUntil``), with its two status-list entries at
-    ``status_index`` of the deployment's (``chainId``, ``anchorRegistry``) lists."""
+    ``status_index`` of the deployment's (``chainId``, ``anchorRegistry``) lists; an e-licence's
+    subject gets the identifier and metadata its record left out (:func:`with_licence_metadata`)."""
     chain_id, registry = deployment["chainId"], deployment["anchorRegistry"].lower()
     base = f"urn:certledger:{chain_id}:{registry}:status"
     doc = {
@@ -178,7 +179,16 @@ def build_document(
     }
     if record.get("validUntil") is not None:
         doc["validUntil"] = record["validUntil"]
-    doc["credentialSubject"] = record["credentialSubject"]
+    subject = record["credentialSubject"]
+    if (
+        type_name in E_LICENCE_TYPES
+        and type(subject) is dict
+        and type(issuer.get("unifiedSocialCreditCode")) is str
+    ):
+        subject = with_licence_metadata(
+            subject, type_name, issuer["unifiedSocialCreditCode"], doc["id"], doc["validFrom"]
+        )
+    doc["credentialSubject"] = subject
     doc["credentialSchema"] = {
         "id": f"https://certledger.example/schemas/v1/{type_name}.json",
         "type": "JsonSchema",

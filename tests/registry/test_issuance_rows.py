@@ -205,15 +205,6 @@ def _operating_permit_record() -> dict:
     }
 
 
-def test_a_row_written_before_compact_storage_reads_as_stored():
-    """Rows written before documents were stored without their derivable members hold the whole
-    document: it is returned unchanged (even if the deployment now says otherwise)."""
-    doc = build_document(business_licence_record(), "BusinessLicence", ISSUER, 9, DEPLOYMENT)
-    other = SimpleNamespace(chain_id=1, anchor_registry="0x" + "cd" * 20)
-    row = SimpleNamespace(document=json.dumps(doc, ensure_ascii=False), credential_type=1, status_index=9)
-    assert document_of(row, other) == doc
-
-
 def test_ids_drawn_together_are_uuidv7_urns_of_one_millisecond():
     pattern = re.compile(schema_of("BusinessLicence")["properties"]["id"]["pattern"])
     before = int(datetime.now(UTC).timestamp() * 1000)

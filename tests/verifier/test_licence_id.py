@@ -264,7 +264,7 @@ def test_the_official_file_digest_is_checked(lw, tmp_path):
     other = tmp_path / "other.ofd"
     other.write_bytes(b"a different file")
     bad = verify(holder, trust=w.trust(), at=AT, data=other).check("data")
-    assert bad.status == "failed" and "the official file does not match the credential" in bad.reason
+    assert bad.status == "failed" and "the official file does not match the licence" in bad.reason
     plain, w = _issue(lw)
     none = verify(plain, trust=w.trust(), at=AT, data=ofd).check("data")
     assert none.status == "failed" and "names no official file" in none.reason
@@ -295,7 +295,7 @@ def test_certledger_verify_file_option(lw, tmp_path):
     assert "official file's sm3 digest matches" in ok.stdout.decode()
     (tmp_path / "x.ofd").write_bytes(b"forged")
     bad = subprocess.run([*cmd, "--file", str(tmp_path / "x.ofd")], capture_output=True, cwd=ROOT)
-    assert bad.returncode == 1 and "does not match the credential" in bad.stdout.decode()
+    assert bad.returncode == 1 and "does not match the licence" in bad.stdout.decode()
 
 
 # -- provenance on a data asset certificate (issue 22, point 3) --------------------------------
