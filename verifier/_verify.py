@@ -772,7 +772,8 @@ class Verifier:
             return Check(
                 "data",
                 "failed",
-                f"the {what} does not match the {'certificate' if what == 'dataset' else 'licence'}: its {algorithm} digest is "
+                f"the {what} does not match the {'certificate' if what == 'dataset' else 'licence'}: "
+                f"its {algorithm} digest is "
                 f"{actual[:18]}…, the certified digest is {expected[:18]}…",
             )
         return Check("data", "passed", f"the {what}'s {algorithm} digest matches the certified digest")
