@@ -170,12 +170,14 @@ def build_document(
     subject gets the identifier and metadata its record left out (:func:`with_licence_metadata`)."""
     chain_id, registry = deployment["chainId"], deployment["anchorRegistry"].lower()
     base = f"urn:certledger:{chain_id}:{registry}:status"
-    doc = {
+    cid: str = record.get("id") or new_credential_id()
+    valid_from: str = record.get("validFrom") or iso_time(datetime.now(UTC))
+    doc: dict[str, Any] = {
         "@context": CONTEXT,
-        "id": record.get("id") or new_credential_id(),
+        "id": cid,
         "type": ["VerifiableCredential", type_name],
         "issuer": issuer,
-        "validFrom": record.get("validFrom") or iso_time(datetime.now(UTC)),
+        "validFrom": valid_from,
     }
     if record.get("validUntil") is not None:
         doc["validUntil"] = record["validUntil"]
@@ -186,7 +188,7 @@ def build_document(
         and type(issuer.get("unifiedSocialCreditCode")) is str
     ):
         subject = with_licence_metadata(
-            subject, type_name, issuer["unifiedSocialCreditCode"], doc["id"], doc["validFrom"]
+            subject, type_name, issuer["unifiedSocialCreditCode"], cid, valid_from
         )
     doc["credentialSubject"] = subject
     doc["credentialSchema"] = {
