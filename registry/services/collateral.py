@@ -23,11 +23,11 @@ from registry.core.errors import BadRequest, ChainRejected, ChainUnavailable, Co
 from registry.services import audit, outbox
 from registry.services.issuance import document_of
 from registry.services.orgs import Principal
-from registry.services.records import load_credential
+from registry.services.records import anchored_batch, load_credential
 from verifier import credential_asset_key
 
 #: what each action is, on-chain, and who may ask for it
-_AUTHORITY = frozenset({"register", "dispute", "resolve", "cancel", "cancel_pledge"})
+_AUTHORITY = frozenset({"register", "dispute", "resolve", "cancel", "cancel_pledge", "transfer", "change"})
 _LENDER = frozenset({"pledge", "release"})
 ACTIONS = _AUTHORITY | _LENDER
 _STATES = {0: "none", 1: "registered", 2: "cancelled"}
@@ -98,6 +98,24 @@ async def _asset(ctx, principal: Principal, credential_id: str, action: str) -> 
     return Asset(credential_id, key, cred.issuer_org_id)
 
 
+async def _reissued(ctx, asset: Asset, new_id: str) -> str:
+    """The targetHash of the certificate a transfer re-issued to the new holder: a valid, anchored
+    certificate of the same asset (same issuer and assetId), not the old one."""
+    if new_id == asset.credential_id:
+        raise BadRequest("a transfer names the certificate re-issued to the new holder, not the old one")
+    async with ctx.sessions() as s:
+        new = await load_credential(s, new_id)
+        doc = document_of(new, ctx.deployment)
+        anchored = await anchored_batch(s, new)
+    if credential_asset_key(doc) != asset.key:
+        raise Conflict(
+            f"credential {new_id} is not a certificate of the same data asset (issuer and assetId)"
+        )
+    if new.status != 1 or not anchored:
+        raise Conflict(f"credential {new_id} is not a valid, anchored certificate yet")
+    return str(new.target_hash)
+
+
 def _registry(ctx):
     if ctx.chain.pledges is None:
         raise Conflict("this deployment has no pledge registry (`certledger deploy --force` adds it)")
@@ -119,6 +137,13 @@ def _call(ctx, asset: Asset, action: str, body: dict[str, Any]):
         return f.openDispute(k, ref) if action == "dispute" else f.resolveDispute(k, ref)
     if action == "cancel":
         return f.cancelAsset(k, body.get("reason", 0))
+    if action == "transfer":
+        holder = body["holder"]
+        if not w3.is_address(holder):
+            raise BadRequest("holder is the new holder's account address (0x + 40 hex digits)")
+        return f.transferAsset(k, w3.to_checksum_address(holder), bytes.fromhex(body["newCertificate"][2:]))
+    if action == "change":
+        return f.changeAsset(k, _b32(body["changeDigest"], "changeDigest"))
     if action == "cancel_pledge":
         return f.cancelPledge(k, body["rank"], body.get("reason", 0))
     if action == "pledge":
@@ -145,6 +170,8 @@ async def act(
     """Relay ``action`` on the asset of ``credential_id``'s certificate; the mined outcome, or
     ChainRejected naming the contract's error (``AlreadyPledged``, ``AssetDisputed``, …)."""
     asset = await _asset(ctx, principal, credential_id, action)
+    if action == "transfer":
+        body = {**body, "newCertificate": await _reissued(ctx, asset, body["newCredentialId"])}
     fn = _call(ctx, asset, action, body)
     async with ctx.sessions() as s:
         waiting = await outbox.open_tx(s, outbox.Kind.PLEDGE_REGISTRY, asset.target)

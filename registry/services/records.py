@@ -45,6 +45,12 @@ async def load_credential(session: AsyncSession, credential_id: str) -> Credenti
     return cred
 
 
+async def anchored_batch(session: AsyncSession, cred: Credential) -> Batch | None:
+    """The credential's batch if it is anchored."""
+    batch = await session.get(Batch, cred.batch_id) if cred.batch_id else None
+    return batch if batch is not None and batch.state == "anchored" else None
+
+
 async def holder_copy(session: AsyncSession, ctx, cred: Credential) -> dict:
     batch = await session.get(Batch, cred.batch_id) if cred.batch_id else None
     if batch is None or batch.state != "anchored":

@@ -151,6 +151,8 @@ MATRIX: dict[tuple[str, str], Row] = {
             ("dispute", {"caseRef": "CASE-1"}),
             ("resolve", {"caseRef": "CASE-1"}),
             ("cancel", {"reason": 1}),
+            ("transfer", {"holder": "0x" + "11" * 20, "newCredentialId": "urn:uuid:x"}),
+            ("change", {"changeDigest": "CHANGE-1"}),
         )
     },
     ("POST", "/v1/credentials/{credential_id}/pledges/{rank}/cancel"): Row(

@@ -54,13 +54,15 @@ async def _world(service):
     return key, other, bank, cid, credential_asset_key(cert)
 
 
-def _pledge_body(service, asset_key: bytes, nonce: int, lender_key: str, loan: str, rank: int = 1) -> dict:
+def _pledge_body(
+    service, asset_key: bytes, nonce: int, lender_key: str, loan: str, rank: int = 1, holder_key: str = HOLDER
+) -> dict:
     d = service.ctx.deployment
     deadline = int(time.time()) + 3600
     common = dict(
         asset_key=asset_key,
         rank=rank,
-        holder=Account.from_key(HOLDER).address,
+        holder=Account.from_key(holder_key).address,
         lender=Account.from_key(lender_key).address,
         loan_ref=loan,
         nonce=nonce,
@@ -71,7 +73,7 @@ def _pledge_body(service, asset_key: bytes, nonce: int, lender_key: str, loan: s
         "lender": Account.from_key(lender_key).address,
         "loanRef": loan,
         "deadline": deadline,
-        "holderSignature": pledge_signature(HOLDER, d.chain_id, d.pledge_registry, **common),
+        "holderSignature": pledge_signature(holder_key, d.chain_id, d.pledge_registry, **common),
         "lenderSignature": pledge_signature(lender_key, d.chain_id, d.pledge_registry, **common),
     }
 
@@ -251,3 +253,92 @@ async def test_a_revoked_certificates_asset_is_not_registered_or_pledged(service
     assert (
         r.status_code == 409 and "is suspended: its asset cannot be pledged" in r.json()["error"]["message"]
     )
+
+
+async def test_a_transfer_links_the_reissued_certificate_and_moves_the_holders_consent(service):
+    """转移登记: the data authority re-issues the certificate to the new holder, transfers the asset
+    on-chain naming the new certificate (AssetTransferred carries its targetHash), and revokes the
+    old one; from then on the new holder's consent is the one a pledge needs. Refused while pledged,
+    for a certificate of another asset, and for the old certificate itself."""
+    from registry.db.models import AuditEntry
+
+    c, h = service.client, service.h
+    key, _, bank, cid, asset_key = await _world(service)
+    base = f"/v1/credentials/{cid}"
+    r = await c.post(
+        f"{base}/asset/register", headers=h(key), json={"holder": Account.from_key(HOLDER).address}
+    )
+    assert r.status_code == 200, r.text
+    old = (await c.get(base, headers=h(key))).json()["credential"]
+    new_record = data_asset_record()
+    new_record["credentialSubject"] = {
+        **old["credentialSubject"],
+        "unifiedSocialCreditCode": make_uscc(prefix="914406"),
+        "holderName": "佛山市新持有人科技有限公司",
+    }
+    for k in ("id",):
+        new_record["credentialSubject"].pop(k, None)
+    r = await c.post(
+        "/v1/credentials", headers=h(key), json={"type": "DataAssetCertificate", "record": new_record}
+    )
+    assert r.status_code == 202, r.text
+    new_id = r.json()["id"]
+    another = data_asset_record()
+    another["credentialSubject"]["assetId"] = "GD-DA-2026-999999"  # another asset of the same authority
+    other = await c.post(
+        "/v1/credentials", headers=h(key), json={"type": "DataAssetCertificate", "record": another}
+    )
+    await service.drain()
+    new_holder = "0x" + "d4" * 32
+
+    # refused: the old certificate itself; a certificate of another asset
+    body = {"holder": Account.from_key(new_holder).address, "newCredentialId": cid}
+    r = await c.post(f"{base}/asset/transfer", headers=h(key), json=body)
+    assert r.status_code == 400 and "not the old one" in r.text, r.text
+    r = await c.post(
+        f"{base}/asset/transfer", headers=h(key), json=body | {"newCredentialId": other.json()["id"]}
+    )
+    assert r.status_code == 409 and "not a certificate of the same data asset" in r.text, r.text
+    # refused while pledged
+    r = await c.post(
+        f"{base}/pledges", headers=h(bank), json=_pledge_body(service, asset_key, 0, BANK_A, "L-1")
+    )
+    assert r.status_code == 200, r.text
+    r = await c.post(f"{base}/asset/transfer", headers=h(key), json=body | {"newCredentialId": new_id})
+    assert r.status_code == 409 and r.json()["error"]["details"]["error"] == "AssetPledged", r.text
+    d = service.ctx.deployment
+    sig = release_signature(BANK_A, d.chain_id, d.pledge_registry, asset_key=asset_key, rank=1, nonce=1)
+    assert (
+        await c.post(f"{base}/pledges/1/release", headers=h(bank), json={"lenderSignature": sig})
+    ).status_code == 200
+
+    r = await c.post(f"{base}/asset/transfer", headers=h(key), json=body | {"newCredentialId": new_id})
+    assert r.status_code == 200, r.text
+    assert r.json()["asset"]["holder"] == Account.from_key(new_holder).address
+    reg = service.ctx.chain.pledges
+    receipt = await service.ctx.chain.receipt(r.json()["txHash"])
+    (event,) = reg.events.AssetTransferred().process_receipt(receipt)
+    new_target = (await c.get(f"/v1/credentials/{new_id}", headers=h(key))).json()["credential"]["proof"][
+        "targetHash"
+    ]
+    assert "0x" + bytes(event["args"]["newCertificate"]).hex() == new_target
+    r = await c.post(f"{base}/revoke", headers=h(key), json={"reason": "superseded"})
+    assert r.status_code == 200, r.text
+
+    # the old holder's consent no longer pledges it; the new holder's does (through the new certificate)
+    stale = _pledge_body(service, asset_key, 2, BANK_A, "L-2")  # signed by the old holder
+    r = await c.post(f"/v1/credentials/{new_id}/pledges", headers=h(bank), json=stale)
+    assert r.status_code == 409 and r.json()["error"]["details"]["error"] == "BadHolderSignature", r.text
+    fresh = _pledge_body(service, asset_key, 2, BANK_A, "L-2", holder_key=new_holder)
+    r = await c.post(f"/v1/credentials/{new_id}/pledges", headers=h(bank), json=fresh)
+    assert r.status_code == 200 and r.json()["pledge"]["state"] == "active", r.text
+    r = await c.post(f"{base}/pledges", headers=h(bank), json=fresh)  # the revoked old certificate
+    assert r.status_code == 409 and "is revoked" in r.json()["error"]["message"], r.text
+    r = await c.post(f"{base}/asset/change", headers=h(key), json={"changeDigest": "0x" + "ab" * 32})
+    assert r.status_code == 200, r.text
+    async with service.ctx.sessions() as s:
+        actions = [
+            e.action
+            for e in (await s.execute(select(AuditEntry).where(AuditEntry.action.like("asset_%")))).scalars()
+        ]
+    assert actions.count("asset_transfer") == 1 and actions.count("asset_change") == 1

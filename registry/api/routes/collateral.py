@@ -45,6 +45,19 @@ class CancelIn(_Body):
     reason: Reason = 0
 
 
+class TransferIn(_Body):
+    holder: Address = Field(
+        description="the new holder's account: it signs its consent to pledges from now on"
+    )
+    newCredentialId: str = Field(
+        max_length=64, description="the certificate re-issued to the new holder (same issuer and assetId)"
+    )
+
+
+class ChangeIn(_Body):
+    changeDigest: Ref = Field(description="the digest of the changed registration record")
+
+
 class PledgeIn(_Body):
     rank: Rank = 1
     lender: Address
@@ -92,6 +105,25 @@ async def cancel_asset(
 ) -> dict:
     """The data authority cancels the asset's registration (注销登记); refused while it is pledged."""
     return await collateral.act(request.app.state.ctx, p, credential_id, "cancel", body.model_dump(), rid)
+
+
+@router.post("/{credential_id}/asset/transfer")
+async def transfer_asset(
+    credential_id: CredentialId, body: TransferIn, request: Request, p: AnyPrincipal, rid: RequestId
+) -> dict:
+    """The data authority transfers the asset (转移登记) to the holder of the certificate it re-issued
+    (``newCredentialId``), linking the two on-chain (``AssetTransferred`` carries the new
+    certificate's targetHash); refused while pledged or disputed. The old certificate is then
+    revoked as superseded (``POST /v1/credentials/{id}/revoke``)."""
+    return await collateral.act(request.app.state.ctx, p, credential_id, "transfer", body.model_dump(), rid)
+
+
+@router.post("/{credential_id}/asset/change")
+async def change_registration(
+    credential_id: CredentialId, body: ChangeIn, request: Request, p: AnyPrincipal, rid: RequestId
+) -> dict:
+    """The data authority records a change registration (变更登记): the digest of the changed record."""
+    return await collateral.act(request.app.state.ctx, p, credential_id, "change", body.model_dump(), rid)
 
 
 @router.post("/{credential_id}/pledges")
