@@ -69,3 +69,22 @@ def data_asset_record(
             ],
         },
     }
+
+
+def natural_person_asset_record(
+    citizen_id: str = "11010519491231002X", relying_party: str | None = None
+) -> dict:
+    """A data asset certificate whose holder is a natural person (FORMAT.md §2.4): an individual's
+    social-insurance payment records, bound by the salted digest of the citizen ID number."""
+    record = data_asset_record(relying_party=relying_party)
+    subject = {k: v for k, v in record["credentialSubject"].items() if k != "unifiedSocialCreditCode"}
+    record["credentialSubject"] = {
+        "holderCodeType": "citizenId",
+        "citizenIdNumber": citizen_id,
+        **subject,
+        "assetName": "个人社会保险缴费记录（2021–2025年）",
+        "holderName": "张三",
+        "dataProvider": "广东省社会保险基金管理局",
+        "dataCategory": "social-insurance-payments",
+    }
+    return record

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from verifier._internal.disclosure import (
+    CITIZEN_ID_PATH,
     KEPT_PATHS,
     SUITE_HASHES,
     flatten,
@@ -20,7 +21,13 @@ from verifier._internal.disclosure import (
 )
 from verifier._internal.keccak import keccak256 as keccak
 from verifier._internal.merkle import leaf_hash
-from verifier._schema import CREDENTIAL_TYPES, E_LICENCE_TYPES, licence_metadata_problems, schema_errors
+from verifier._schema import (
+    CREDENTIAL_TYPES,
+    E_LICENCE_TYPES,
+    holder_problems,
+    licence_metadata_problems,
+    schema_errors,
+)
 from verifier.errors import InvalidDocument, RedactionError
 
 __all__ = [
@@ -39,6 +46,35 @@ PROOF_TYPE = "CertledgerMerkleProof2026"
 def subject_hash(uscc: str) -> bytes:
     """``keccak256(utf8(unifiedSocialCreditCode))`` — the subject half of a Merkle leaf."""
     return keccak(uscc.encode("utf-8"))
+
+
+def subject_hash_of(
+    document: Mapping[str, Any], salts: Mapping[str, str], redacted: Mapping[str, str], h: Any
+) -> bytes:
+    """The subject half of a credential's leaf (FORMAT.md §1, §2.4): ``keccak256(utf8(credit code))``,
+    or for a natural person (``holderCodeType`` ``citizenId``) ``keccak256`` of the salted digest of
+    its ``citizenIdNumber`` leaf — computed from the value and its salt, or taken from
+    ``redactedDigests`` when the holder redacted the number."""
+    subject = document.get("credentialSubject")
+    if isinstance(subject, dict) and subject.get("holderCodeType") == "citizenId":
+        if CITIZEN_ID_PATH in redacted:
+            digest = _hex32(redacted[CITIZEN_ID_PATH], f"the redacted digest of {CITIZEN_ID_PATH}")
+        else:
+            value, salt = subject.get("citizenIdNumber"), salts.get(CITIZEN_ID_PATH)
+            if not isinstance(value, str) or not isinstance(salt, str):
+                raise InvalidDocument("a natural person's credential has no citizenIdNumber (or its salt)")
+            digest = leaf_digest(h, _hex32(salt, f"the salt of {CITIZEN_ID_PATH}"), CITIZEN_ID_PATH, value)
+        return keccak(digest)
+    return subject_hash(_subject_uscc(document))
+
+
+def _hex32(value: Any, what: str) -> bytes:
+    if not isinstance(value, str) or len(value) != 66 or not value.startswith("0x"):
+        raise InvalidDocument(f"{what} is not 0x + 64 hex digits")
+    try:
+        return bytes.fromhex(value[2:])
+    except ValueError:
+        raise InvalidDocument(f"{what} is not 0x + 64 hex digits") from None
 
 
 def credential_type_of(document: Mapping[str, Any]) -> tuple[str, int]:
@@ -99,13 +135,15 @@ def prepare_credential(
     name, code = credential_type_of(document)
     if validate:
         problems = schema_errors(document, name)  # type: ignore[arg-type]
+        if not problems:
+            problems = holder_problems(document)  # type: ignore[arg-type]
         if not problems and name in E_LICENCE_TYPES:
             problems = licence_metadata_problems(document)  # type: ignore[arg-type]
         if problems:
             raise InvalidDocument("the credential does not match its schema: " + "; ".join(problems[:5]))
     salts, digests = salt_and_digest(document, h)
     return PreparedCredential(
-        salts, target_hash_of(h, digests), subject_hash(_subject_uscc(document)), code, suite
+        salts, target_hash_of(h, digests), subject_hash_of(document, salts, {}, h), code, suite
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
+from stdnum.cn import ric
 
 from verifier._internal.fastschema import compile_schema
 from verifier.licence_id import (
@@ -77,6 +78,11 @@ def _is_datetime(value: object) -> bool:
     return not isinstance(value, str) or bool(parse_datetime(value))
 
 
+@_formats.checks("citizen-id")  # type: ignore[untyped-decorator]
+def _is_citizen_id(value: object) -> bool:
+    return not isinstance(value, str) or bool(ric.is_valid(value))
+
+
 @_formats.checks("licence-identifier")  # type: ignore[untyped-decorator]
 def _is_licence_identifier(value: object) -> bool:
     return not isinstance(value, str) or is_valid_licence_identifier(value)
@@ -123,6 +129,7 @@ _FAST_FORMATS = {
     "date": _ok(_is_date),
     "date-time": _ok(_is_datetime),
     "licence-identifier": _ok(_is_licence_identifier),
+    "citizen-id": _ok(_is_citizen_id),
 }
 
 
@@ -178,6 +185,8 @@ def _describe(error: ValidationError) -> str:
         )
     if error.validator == "oneOf":
         return f"{where}: has neither validUntil nor credentialSubject.longTermValidity (长期); a licence has one"
+    if error.validator == "format" and error.validator_value == "citizen-id":
+        return f"{where}: is not a valid citizen ID number (GB 11643: its date or check character is wrong)"
     if error.validator == "format" and error.validator_value == "uscc":
         return f"{where}: {error.instance!r} is not a valid unified social credit code (its check character is wrong)"
     if error.validator == "additionalProperties":
@@ -239,3 +248,22 @@ def licence_metadata_problems(document: dict[str, Any]) -> list[str]:
     if subject.get("replaces") == ident:
         problems.append("/credentialSubject/replaces: a licence cannot replace itself")
     return problems
+
+
+def holder_problems(document: dict[str, Any], redacted: Any = ()) -> list[str]:
+    """Whether the subject names its holder by exactly the code its ``holderCodeType`` says
+    (FORMAT.md §2.4): ``unifiedSocialCreditCode`` (``uscc``, the default), or ``citizenIdNumber``
+    (``citizenId``: a natural person; it may be redacted, listed in ``redacted``)."""
+    subject = document["credentialSubject"]
+    kind = subject.get("holderCodeType", "uscc")
+    has_uscc = "unifiedSocialCreditCode" in subject
+    has_citizen = "citizenIdNumber" in subject or "/credentialSubject/citizenIdNumber" in redacted
+    if kind == "uscc" and not has_uscc:
+        return ["/credentialSubject: 'unifiedSocialCreditCode' is a required property (the holder's code)"]
+    if kind == "uscc" and has_citizen:
+        return ["/credentialSubject/citizenIdNumber: only a holder of holderCodeType citizenId has one"]
+    if kind == "citizenId" and has_uscc:
+        return ["/credentialSubject/unifiedSocialCreditCode: a natural person holder (citizenId) has none"]
+    if kind == "citizenId" and not has_citizen:
+        return ["/credentialSubject: 'citizenIdNumber' is a required property (holderCodeType citizenId)"]
+    return []

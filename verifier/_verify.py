@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from verifier._holder import subject_hash_of
 from verifier._internal.disclosure import (
     SUITE_HASHES,
     IntegrityFailure,
@@ -32,6 +33,7 @@ from verifier._schema import (
     E_LICENCE_TYPES,
     TYPE_NAMES,
     fast_validator_for,
+    holder_problems,
     licence_metadata_problems,
     parse_datetime,
     schema_errors,
@@ -234,6 +236,8 @@ class Verifier:
         except InvalidDocument as exc:
             return Check("format", "failed", str(exc))
         problems = [] if schema_valid else schema_errors(document, s.type_name, skip)
+        if not problems:
+            problems = holder_problems(document, proof.redacted)
         if not problems and s.type_name in E_LICENCE_TYPES:
             problems = licence_metadata_problems(document)
         if problems:
@@ -277,7 +281,14 @@ class Verifier:
                 "the credential's content does not match what the issuer signed: "
                 "at least one field has been changed",
             )
-        subject = keccak(s.doc["credentialSubject"]["unifiedSocialCreditCode"].encode("utf-8"))
+        credential_subject = s.doc["credentialSubject"]
+        if credential_subject.get("holderCodeType") == "citizenId":  # a natural person (FORMAT.md §2.4)
+            try:
+                subject = subject_hash_of(s.doc, p.salts, p.redacted, h)
+            except InvalidDocument as exc:
+                return Check("integrity", "failed", str(exc))
+        else:
+            subject = keccak(credential_subject["unifiedSocialCreditCode"].encode("utf-8"))
         if subject != p.subject_hash:
             return Check(
                 "integrity", "failed", "the proof is for another holder (its subjectHash does not match)"
@@ -820,7 +831,8 @@ class Verifier:
             id=_text(doc, "id"),
             type=s.type_name,
             issuer=_text(doc.get("issuer"), "name"),
-            subject=_text(doc.get("credentialSubject"), "unifiedSocialCreditCode"),
+            subject=_text(doc.get("credentialSubject"), "unifiedSocialCreditCode")
+            or _citizen(doc.get("credentialSubject")),
         )
         valid = "failed" not in [c.status for c in checks]
         return VerificationResult(valid, tuple(checks), summary)
@@ -834,6 +846,14 @@ def format_failure(reason: str) -> VerificationResult:
         (Check("format", "failed", reason), *_AFTER_FORMAT_FAILED),
         CredentialSummary(None, None, None, None),
     )
+
+
+def _citizen(subject: Any) -> str | None:
+    """How a natural person holder is named in a summary: the number if disclosed, else that it is not."""
+    if type(subject) is not dict or subject.get("holderCodeType") != "citizenId":
+        return None
+    number = subject.get("citizenIdNumber")
+    return f"citizen ID {number}" if type(number) is str else "a natural person (citizen ID redacted)"
 
 
 def _text(obj: Any, key: str) -> str | None:

@@ -39,9 +39,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from json.encoder import encode_basestring
 from typing import Any
 
-from verifier._holder import PreparedCredential, assemble_holder_copy
+from verifier._holder import PreparedCredential, assemble_holder_copy, subject_hash_of
 from verifier._internal.canon import jcs_of_checked
 from verifier._internal.disclosure import (
+    CITIZEN_ID_PATH,
     SUITE_HASHES,
     envelope_of,
     escape_token,
@@ -66,6 +67,7 @@ from verifier._schema import (
     TYPE_NAMES,
     fast_record_validator_for,
     fast_validator_for,
+    holder_problems,
     licence_metadata_problems,
     parse_datetime,
     schema_errors,
@@ -73,6 +75,7 @@ from verifier._schema import (
 from verifier.licence_id import make_licence_identifier
 
 __all__ = [
+    "CITIZEN_ID_PATH",
     "CONTEXT",
     "CREDENTIAL_TYPES",
     "DEFAULT_LICENCE_TYPE_CODES",
@@ -94,6 +97,8 @@ __all__ = [
     "keccak256",
     "leaf_hash",
     "licence_metadata_problems",
+    "holder_problems",
+    "subject_hash_of",
     "loads_strict",
     "new_credential_id",
     "new_credential_ids",

@@ -21,13 +21,16 @@ from verifier.issuance import (
     envelope_jcs,
     fast_record_validator_for,
     fast_validator_for,
+    holder_problems,
     keccak256,
     leaf_hash,
     licence_metadata_problems,
     new_credential_ids,
     parse_datetime,
+    salts_from_seed,
     schema_errors,
     seeded_target_hash_of_parts,
+    subject_hash_of,
     with_licence_metadata,
 )
 from verifier.issuance import EnvelopeTemplate as _EnvelopeTemplate
@@ -279,19 +282,26 @@ def prepare_records(
             stored = {m: doc[m] for m in STORED_MEMBERS if m in doc}
         else:
             envelope = template.jcs(cid, valid_from, until, index)
-        if licence:
-            problems = licence_metadata_problems(stored)
-            if problems:
-                out.append(problems)
-                continue
+        problems = holder_problems(stored) or (licence_metadata_problems(stored) if licence else [])
+        if problems:
+            out.append(problems)
+            continue
         seed = seeds[32 * k : 32 * k + 32]
-        subject = record["credentialSubject"]["unifiedSocialCreditCode"]
+        credential_subject = record["credentialSubject"]
         try:
-            target = seeded_target_hash_of_parts(envelope, record["credentialSubject"], h, seed)
+            target = seeded_target_hash_of_parts(envelope, credential_subject, h, seed)
         except InvalidDocument as exc:
             out.append([str(exc)])
             continue
-        subject_hash = keccak256(subject.encode())
+        if credential_subject.get("holderCodeType") == "citizenId":
+            # a natural person: bound by the salted digest of its citizen ID number (FORMAT.md §2.4),
+            # which is also all the row keeps as its subject
+            only_subject = {"credentialSubject": credential_subject}
+            subject_hash = subject_hash_of(only_subject, salts_from_seed(only_subject, seed), {}, h)
+            subject = subject_hash.hex()
+        else:
+            subject = credential_subject["unifiedSocialCreditCode"]
+            subject_hash = keccak256(subject.encode())
         out.append(
             (
                 cid,

@@ -11,8 +11,10 @@ from registry.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from registry.db.models import Batch, Credential, Organisation
 from registry.services.issuance import document_of
 from registry.services.orgs import CREDENTIAL_TYPE_CODES, Principal
+from verifier import redact
 from verifier.errors import MerkleError
 from verifier.issuance import (
+    CITIZEN_ID_PATH,
     TYPE_NAMES,
     PreparedCredential,
     assemble_holder_copy,
@@ -51,7 +53,18 @@ async def anchored_batch(session: AsyncSession, cred: Credential) -> Batch | Non
     return batch if batch is not None and batch.state == "anchored" else None
 
 
-async def holder_copy(session: AsyncSession, ctx, cred: Credential) -> dict:
+async def holder_copy(
+    session: AsyncSession, ctx, cred: Credential, *, disclose_citizen_id: bool = False
+) -> dict:
+    """The holder's copy (document + proof). A natural person's citizen ID number is redacted unless
+    ``disclose_citizen_id`` (FORMAT.md §2.4: never shown unredacted by default)."""
+    copy = await _full_holder_copy(session, ctx, cred)
+    if not disclose_citizen_id and "citizenIdNumber" in copy["credentialSubject"]:
+        copy = redact(copy, [CITIZEN_ID_PATH])
+    return copy
+
+
+async def _full_holder_copy(session: AsyncSession, ctx, cred: Credential) -> dict:
     batch = await session.get(Batch, cred.batch_id) if cred.batch_id else None
     if batch is None or batch.state != "anchored":
         raise Conflict(

@@ -90,3 +90,45 @@ async def test_licences_get_identifiers_are_found_by_them_and_foreign_ones_are_r
         assert v.json()["valid"], checks
         if cid == long_id:
             assert "long-term" in checks["validity"]["reason"]
+
+
+async def test_a_natural_persons_certificate_keeps_the_citizen_id_out_of_copies_by_default(service):
+    """issue #22, point 3: a natural person holds a data asset certificate; its holder copy comes
+    with the citizen ID number redacted unless asked for, both copies verify, and the row's subject
+    is the salted digest's hash, not the number."""
+    from registry.db.models import Credential
+    from scripts.samples import natural_person_asset_record
+
+    c, h = service.client, service.h
+    _, key = await service.create_org(
+        name="广东省人力资源和社会保障厅",
+        identifier=make_uscc(prefix="114400"),
+        roles=["issuer"],
+        types=["DataAssetCertificate"],
+    )
+    r = await c.post(
+        "/v1/credentials",
+        headers=h(key),
+        json={"type": "DataAssetCertificate", "record": natural_person_asset_record()},
+    )
+    assert r.status_code == 202, r.text
+    cid = r.json()["id"]
+    bad = natural_person_asset_record()
+    bad["credentialSubject"]["unifiedSocialCreditCode"] = make_uscc()
+    r = await c.post("/v1/credentials", headers=h(key), json={"type": "DataAssetCertificate", "record": bad})
+    assert r.status_code == 422 and "a natural person holder (citizenId) has none" in r.text, r.text
+    await service.drain()
+    default = (await c.get(f"/v1/credentials/{cid}", headers=h(key))).json()["credential"]
+    assert "citizenIdNumber" not in default["credentialSubject"]
+    assert "/credentialSubject/citizenIdNumber" in default["proof"]["redactedDigests"]
+    full = (await c.get(f"/v1/credentials/{cid}?disclose=citizenIdNumber", headers=h(key))).json()[
+        "credential"
+    ]
+    assert full["credentialSubject"]["citizenIdNumber"] == "11010519491231002X"
+    for copy in (default, full):
+        v = (await c.post("/v1/verify", headers=h(key), json={"credential": copy})).json()
+        assert v["valid"], v
+    async with service.ctx.sessions() as s:
+        row = await s.get(Credential, cid)
+    assert "11010519491231002X" not in row.subject_identifier and len(row.subject_identifier) == 64
+    assert row.subject_hash == default["proof"]["subjectHash"]

@@ -167,7 +167,7 @@ def test_with_licence_metadata_keeps_what_the_record_gives_and_leaves_other_type
         ),
         ({"licenceTypeCode": "OTHER"}, "is not the type code in the licence identifier"),
         ({"licenceIdentifier": "1.2.156.3005.2.X.11430000006122244L.S.001.0"}, "check character"),
-        ({"holderCodeType": "citizenId"}, "holderCodeType"),
+        ({"holderCodeType": "passport"}, "holderCodeType"),
         ({"issueDate": "2026-02-30"}, "issueDate"),
         (
             {"longTermValidity": True, "_keep_until": True},

@@ -69,7 +69,11 @@ KEPT_PATHS: dict[str, str] = {
     "/credentialSubject/licenceIdentifier": "it is how the licence is known on the national platform "
     "(and the verifier checks that it names the issuer)",
     "/credentialSubject/longTermValidity": "the validity check needs it when there is no validUntil",
+    "/credentialSubject/holderCodeType": "it says which field the holder is bound by (subjectHash)",
 }
+#: A natural person holder's citizen ID number (FORMAT.md §2.4): redactable — subjectHash binds its
+#: salted digest, not the number.
+CITIZEN_ID_PATH = "/credentialSubject/citizenIdNumber"
 #: Where the subject's leaves live.
 SUBJECT_PATH = "/credentialSubject"
 #: The envelope leaf's path: the empty JSON Pointer (it stands for the document outside the subject).

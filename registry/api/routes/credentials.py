@@ -155,7 +155,16 @@ async def list_credentials(
 
 
 @router.get("/{credential_id}")
-async def get_credential(credential_id: str, request: Request, p: AnyPrincipal):
+async def get_credential(
+    credential_id: str,
+    request: Request,
+    p: AnyPrincipal,
+    disclose: Literal["citizenIdNumber"] | None = Query(
+        None,
+        description="a natural person's certificate: include its citizen ID number (redacted by default, "
+        "FORMAT.md §2.4)",
+    ),
+):
     """The holder's copy (document + proof) once anchored; otherwise its state."""
     ctx = request.app.state.ctx
     async with ctx.sessions() as s:
@@ -166,7 +175,8 @@ async def get_credential(credential_id: str, request: Request, p: AnyPrincipal):
         summary = records.credential_summary(cred, batch)
         if batch is None or batch.state != "anchored":
             return {**summary, "credential": None}
-        return {**summary, "credential": await records.holder_copy(s, ctx, cred)}
+        copy = await records.holder_copy(s, ctx, cred, disclose_citizen_id=disclose == "citizenIdNumber")
+        return {**summary, "credential": copy}
 
 
 @router.get(
