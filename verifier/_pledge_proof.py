@@ -371,7 +371,45 @@ def pledge_check(
         )
     except InvalidPledgeProof as exc:
         return Check("pledge", "failed", f"the pledge proof does not prove the asset's state: {exc}")
-    return state_check(state, lender_names)
+    check = state_check(state, lender_names)
+    history = pledge_proof.get("history") if isinstance(pledge_proof, dict) else None
+    if isinstance(history, list) and history:
+        line = history_line(history, lender_names or {})
+        if line:
+            check = Check(
+                check.name, check.status, f"{check.reason}; history (the registry's word, not proven): {line}"
+            )
+    return check
+
+
+_HISTORY_WORDS = {
+    "AssetRegistered": "registered",
+    "AssetTransferred": "transferred",
+    "AssetChanged": "changed",
+    "AssetCancelled": "cancelled",
+    "DisputeOpened": "disputed",
+    "DisputeResolved": "dispute resolved",
+    "Pledged": "pledged",
+    "PledgeReleased": "released",
+    "PledgeCancelled": "pledge cancelled",
+}
+
+
+def history_line(history: list[Any], lender_names: dict[str, str]) -> str:
+    """An asset's history (:func:`decode_history`'s entries) in one line, oldest first:
+    ``registered (block 12) → pledged to 示例银行 (block 14) → released (block 16)``."""
+    steps = []
+    for e in history[-20:]:
+        if not isinstance(e, dict) or e.get("event") not in _HISTORY_WORDS:
+            continue
+        word = _HISTORY_WORDS[e["event"]]
+        raw_args = e.get("args")
+        args: dict[str, Any] = raw_args if isinstance(raw_args, dict) else {}
+        lender = args.get("lender")
+        if e["event"] == "Pledged" and isinstance(lender, str):
+            word += f" to {lender_names.get(lender.lower(), lender)}"
+        steps.append(f"{word} (block {e.get('blockNumber')})")
+    return " → ".join(steps)
 
 
 #: The PledgeRegistry events of an asset's history (all index ``assetKey`` as their first topic).

@@ -24,7 +24,7 @@ from registry.services import audit, outbox
 from registry.services.issuance import document_of
 from registry.services.orgs import Principal
 from registry.services.records import anchored_batch, load_credential
-from verifier import credential_asset_key
+from verifier import credential_asset_key, decode_history
 
 #: what each action is, on-chain, and who may ask for it
 _AUTHORITY = frozenset({"register", "dispute", "resolve", "cancel", "cancel_pledge", "transfer", "change"})
@@ -289,3 +289,31 @@ async def _settle(ctx, s, row, receipt: dict) -> None:
     await _apply(
         s, row.target, row.payload, row.tx_hash, receipt["blockNumber"], org_id=row.org_id, settled=True
     )
+
+
+async def history(ctx, key: bytes, *, to_block: str = "latest") -> list[dict[str, Any]]:
+    """The asset's PledgeRegistry events, oldest first (``verifier.decode_history``): what the node
+    says, not proven — for the pledge route and the regulator's trace."""
+    registry = _registry(ctx)
+    logs = await ctx.chain.w3.provider.make_request(
+        "eth_getLogs",
+        [
+            {
+                "address": registry.address,
+                "fromBlock": hex(ctx.deployment.deploy_block),
+                "toBlock": to_block,
+                "topics": [None, "0x" + key.hex()],
+            }
+        ],
+    )
+    return decode_history(logs["result"]) if isinstance(logs.get("result"), list) else []
+
+
+async def asset_history_of(ctx, credential_id: str) -> list[dict[str, Any]] | None:
+    """The history of the asset a certificate names, or None (not a data asset, or no pledge registry)."""
+    if ctx.chain.pledges is None:
+        return None
+    async with ctx.sessions() as s:
+        cred = await load_credential(s, credential_id)
+        key = credential_asset_key(document_of(cred, ctx.deployment))
+    return None if key is None else await history(ctx, key)

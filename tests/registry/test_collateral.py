@@ -186,6 +186,22 @@ async def test_register_pledge_refuse_a_second_dispute_release(service):
     assert sum(r.state == "confirmed" for r in rows) == len(entries)
     assert "Signature" not in str([e.details for e in entries])  # consents are not copied into the log
 
+    # the regulator's trace of the asset shows its history (PledgeRegistry events)
+    _, regulator = await service.create_org(
+        name="广东省数据跨境监管局", identifier=make_uscc(prefix="114400"), roles=["regulator"]
+    )
+    trace = (await c.get("/v1/flows/trace", params={"asset": cid}, headers=h(regulator))).json()
+    assert [e["event"] for e in trace["assetHistory"]] == [
+        "AssetRegistered",
+        "Pledged",
+        "DisputeOpened",
+        "DisputeResolved",
+        "PledgeReleased",
+        "Pledged",
+        "PledgeCancelled",
+    ], trace.get("assetHistory")
+    assert trace["assetHistory"][1]["args"]["loanRef"] == "GZ-LOAN-1"
+
 
 BAD_INPUT = [
     ("asset/register", {"holder": "0x1234"}, 400, "holder"),

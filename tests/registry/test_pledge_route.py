@@ -112,6 +112,12 @@ async def test_pledge_proof_route(service, chain):
     assert [e["event"] for e in history] == ["AssetRegistered", "Pledged"], history
     assert history[1]["args"]["lender"] == Account.from_key(BANK).address.lower()
     assert history[1]["args"]["loanRef"] == "ROUTE-LOAN" and history[0]["args"]["registrationNo"] >= 1
+    # the proof carries the history, and the check shows it as the registry's word (not proven)
+    blocks = [e["blockNumber"] for e in history]
+    assert got.reason.endswith(
+        f"; history (the registry's word, not proven): registered (block {blocks[0]}) → "
+        f"pledged to 示例银行 (block {blocks[1]})"
+    ), got.reason
 
     _error(await c.get(f"/v1/credentials/{licence_id}/pledge"), 409, "conflict")  # no data asset
     _error(

@@ -14,6 +14,7 @@ from registry.core.errors import Forbidden
 from registry.flows import decide, ledger, render, schemas
 from registry.flows import rules as flows_rules
 from registry.flows import trace as flow_trace
+from registry.services import collateral
 
 router = APIRouter(prefix="/v1/flows", tags=["flows"])
 
@@ -96,6 +97,11 @@ async def trace_flows(
     if asset:
         q.labels["asset"] = asset
     result = await flow_trace.trace_from_db(ctx, q)
+    if asset and not flow_trace.is_hash(asset):
+        # the asset's registration and pledge history (PledgeRegistry events: the node's word)
+        history = await collateral.asset_history_of(ctx, asset)
+        if history is not None:
+            result["assetHistory"] = history
     if format == "json":
         return result
     body, media = render.render(result, format, table)

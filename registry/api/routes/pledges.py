@@ -12,10 +12,9 @@ from fastapi import APIRouter, Depends, Request
 from registry.api.deps import public_rate_limit
 from registry.api.openapi import also
 from registry.core.errors import ChainUnavailable, Conflict
-from registry.services import records
+from registry.services import collateral, records
 from verifier import (
     credential_asset_key,
-    decode_history,
     keccak256,
     pledge_storage_keys,
     seal_qbft_header,
@@ -70,23 +69,13 @@ async def credential_pledge(credential_id: str, request: Request):
             ctx.deployment.chain_id, keccak256(header), bytes.fromhex(ctx.operator_key[2:])
         ),
     }
-    logs = await provider.make_request(
-        "eth_getLogs",
-        [
-            {
-                "address": address,
-                "fromBlock": hex(ctx.deployment.deploy_block),
-                "toBlock": number,
-                "topics": [None, "0x" + key.hex()],
-            }
-        ],
-    )
     # the history is the node's word (events are not in the proven state); the proof is what counts
-    history = decode_history(logs["result"]) if isinstance(logs.get("result"), list) else []
+    history = await collateral.history(ctx, key, to_block=number)
     return {
         "credentialId": cred.id,
         "assetKey": "0x" + key.hex(),
         "pledgeRegistry": registry.lower(),
-        "pledgeProof": proof,
+        # the proof carries the history too (FORMAT.md §17.3: shown by the pledge check, not proven)
+        "pledgeProof": proof | {"history": history},
         "history": history,
     }
