@@ -35,6 +35,7 @@ from verifier._internal.disclosure import (
     leaves_of,
     reference_target_hash,
 )
+from verifier._internal.keccak import keccak256
 from verifier._internal.statuslist import encode_status_list
 from verifier.licence_id import make_licence_identifier
 from verifier.uscc import check_character
@@ -105,6 +106,67 @@ def jcs_text(value: object) -> str:
 
 def hx(b: bytes) -> str:
     return "0x" + b.hex()
+
+
+#: §2.4: a data asset certificate held by a natural person, with the provenance members of §2.1.
+PERSON_DOCUMENT = {
+    **{k: v for k, v in DOCUMENT.items() if k not in ("type", "credentialSubject", "credentialSchema")},
+    "id": "urn:uuid:7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+    "type": ["VerifiableCredential", "DataAssetCertificate"],
+    "issuer": {**DOCUMENT["issuer"], "name": "广东省人力资源和社会保障厅"},
+    "credentialSubject": {
+        "holderCodeType": "citizenId",
+        "citizenIdNumber": "11010519491231002X",
+        "assetId": "GD-DA-2026-000777",
+        "assetName": "个人社会保险缴费记录（2021–2025年）",
+        "holderName": "张三",
+        "dataProvider": "广东省社会保险基金管理局",
+        "dataCategory": "social-insurance-payments",
+        "classificationLevel": "general",
+        "periodCovered": {"from": "2021-01-01", "to": "2025-12-31"},
+        "recordCount": 60,
+        "datasetDigest": "0x" + hashlib.sha256(b"certledger/vector/dataset").hexdigest(),
+        "digestAlgorithm": "sha256",
+        "valuation": {
+            "amount": "120000.00",
+            "currency": "CNY",
+            "method": "income approach",
+            "appraiser": "广东某资产评估有限公司",
+            "valuationDate": "2025-12-31",
+        },
+        "authorisedUses": [],
+        "rightsType": ["holding"],
+        "authorisation": {
+            "digest": "0x" + hashlib.sha256(b"certledger/vector/authorisation").hexdigest(),
+            "digestAlgorithm": "sha256",
+            "date": "2025-12-01",
+        },
+        "complianceReport": {
+            "digest": "0x" + hashlib.sha256(b"certledger/vector/compliance").hexdigest(),
+            "digestAlgorithm": "sha256",
+        },
+    },
+    "credentialSchema": {
+        "id": "https://certledger.example/schemas/v1/DataAssetCertificate.json",
+        "type": "JsonSchema",
+    },
+}
+
+
+def natural_person() -> dict:
+    """§2.4's worked example (secp256k1): the citizen ID leaf's digest and the subjectHash it gives."""
+    h = SUITE_HASHES["secp256k1"]
+    digests = [
+        (path, leaf_digest(h, vector_salt(path), path, value)) for path, value in leaves_of(PERSON_DOCUMENT)
+    ]
+    citizen = dict(digests)["/credentialSubject/citizenIdNumber"]
+    return {
+        "document": PERSON_DOCUMENT,
+        "salts": {path: hx(vector_salt(path)) for path, _ in digests},
+        "citizenIdDigest": hx(citizen),
+        "subjectHash": hx(keccak256(citizen)),
+        "targetHash": hx(reference_target_hash(h, digests)),
+    }
 
 
 def build() -> dict:
@@ -178,6 +240,7 @@ def build() -> dict:
             ),
         },
     }
+    out["naturalPerson"] = natural_person()
     out["statusList"] = {"setIndexes": [17], "encodedList": encode_status_list([17])}
     bundle_body = {"type": "CertledgerTrustBundle", "version": 1, "chainId": CHAIN_ID}
     out["bundleMessage"] = {

@@ -233,3 +233,28 @@ def test_format_md_bundle_example_has_the_members_the_exporter_writes():
         "version",
         "chainId",
     }
+
+
+def test_the_natural_person_example_recomputes():
+    """§2.4's worked example: the citizen ID leaf's salted digest, the subjectHash it gives (not
+    keccak of the number), and the targetHash — recomputed with the verifier."""
+    import hashlib
+
+    from verifier._holder import subject_hash, subject_hash_of
+    from verifier._internal.disclosure import recompute_target_hash
+    from verifier._schema import holder_problems, schema_errors
+
+    v = VECTORS["naturalPerson"]
+    doc = v["document"]
+    assert schema_errors(doc, "DataAssetCertificate") == [] and holder_problems(doc) == []
+    assert "0x" + subject_hash_of(doc, v["salts"], {}, hashlib.sha256).hex() == v["subjectHash"]
+    assert v["subjectHash"] != "0x" + subject_hash(doc["credentialSubject"]["citizenIdNumber"]).hex()
+    redacted = {"/credentialSubject/citizenIdNumber": v["citizenIdDigest"]}
+    assert (
+        "0x"
+        + subject_hash_of(
+            {"credentialSubject": {"holderCodeType": "citizenId"}}, {}, redacted, hashlib.sha256
+        ).hex()
+        == v["subjectHash"]
+    )
+    assert "0x" + recompute_target_hash(doc, v["salts"], {}, hashlib.sha256).hex() == v["targetHash"]
