@@ -75,36 +75,21 @@ async def test_pledge_proof_route(service, chain):
     sync.transact(reg.functions.registerAsset(akey, Account.from_key(HOLDER).address, 1), DEV_KEYS[0])
     got = await check()
     assert got.status == "passed" and "not pledged" in got.reason, got
-    domain = {
-        "name": "certledger-pledges",
-        "version": "1",
-        "chainId": sync.w3.eth.chain_id,
-        "verifyingContract": reg.address,
-    }
-    types = {
-        "Pledge": [
-            {"name": n, "type": t}
-            for n, t in (
-                ("assetKey", "bytes32"),
-                ("rank", "uint8"),
-                ("holder", "address"),
-                ("lender", "address"),
-                ("loanRef", "bytes32"),
-                ("nonce", "uint32"),
-                ("deadline", "uint64"),
-            )
-        ]
-    }
-    msg = {
-        "assetKey": akey,
-        "rank": 1,
-        "holder": Account.from_key(HOLDER).address,
-        "lender": Account.from_key(BANK).address,
-        "loanRef": loan_ref_bytes("ROUTE-LOAN"),
-        "nonce": 0,
-        "deadline": FAR,
-    }
-    sigs = [bytes(Account.sign_typed_data(k, domain, types, msg).signature) for k in (HOLDER, BANK)]
+    from scripts.pledge_consents import pledge_signature, ref32
+
+    consent = dict(
+        asset_key=akey,
+        rank=1,
+        holder=Account.from_key(HOLDER).address,
+        lender=Account.from_key(BANK).address,
+        loan_ref="ROUTE-LOAN",
+        nonce=0,
+        deadline=FAR,
+    )
+    chain_id = sync.w3.eth.chain_id
+    sigs = [bytes.fromhex(pledge_signature(k, chain_id, reg.address, **consent)[2:]) for k in (HOLDER, BANK)]
+    msg = {"lender": consent["lender"], "loanRef": ref32("ROUTE-LOAN")}
+    assert msg["loanRef"] == loan_ref_bytes("ROUTE-LOAN")  # the registry's and the verifier's padding agree
     sync.transact(reg.functions.pledge(akey, 1, msg["lender"], msg["loanRef"], FAR, *sigs), BANK)
     got = await check()
     assert got.status == "passed" and "pledged to 示例银行" in got.reason and "ROUTE-LOAN" in got.reason, got
