@@ -70,46 +70,26 @@ async def decide(ctx, principal: Principal, flow_id: int, body: DecisionIn, requ
             "by itself once it is",
             details={"txHash": waiting},
         )
-    pending_id: int | None = None
-
-    async def record(tx) -> None:  # the signed decision is in the outbox before it leaves
-        nonlocal pending_id
-        payload = {
-            "decision": code,
-            "reason": reason,
-            "rule": details["rule"],
-            "actor": principal.org_name,
-            "request_id": request_id,
-        }
-        async with ctx.sessions() as s, s.begin():
-            pending_id = await outbox.record_sent(
-                s,
-                outbox.Kind.FLOW_DECISION,
-                target,
-                payload,
-                tx,
-                org_id=principal.org_id,
-                wait=ctx.settings.tx_timeout_seconds + 5.0,
-            )
-
-    try:
-        receipt = await ctx.chain.transact(
+    payload = {
+        "decision": code,
+        "reason": reason,
+        "rule": details["rule"],
+        "actor": principal.org_name,
+        "request_id": request_id,
+    }
+    pending_id: int | None
+    try:  # the signed decision is in the outbox before it leaves
+        receipt, pending_id = await outbox.transact_recorded(
+            ctx,
             key,
             ctx.chain.flows.functions.decideFlow(flow_id, code, reason),
-            timeout=ctx.settings.tx_timeout_seconds,
-            before_send=record,
+            outbox.Kind.FLOW_DECISION,
+            target,
+            payload,
+            org_id=principal.org_id,
+            sent_note="The decision was sent; the registry applies it by itself once it is mined",
         )
-    except ChainUnavailable as exc:
-        if pending_id is None:
-            raise
-        raise ChainUnavailable(
-            f"{exc.message}. The decision was sent; the registry applies it by itself once it is mined",
-            details=exc.details,
-        ) from None
     except ChainRejected as exc:
-        if pending_id is not None:
-            async with ctx.sessions() as s, s.begin():
-                await outbox.finish(s, pending_id, outbox.State.FAILED, exc.message)
         if (exc.details or {}).get("error") != "AlreadyDecided":
             raise
         # decided on-chain by a request that gave up before it was mined (503): the DB takes the chain's word

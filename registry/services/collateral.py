@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from registry.core.errors import BadRequest, ChainRejected, ChainUnavailable, Conflict, Forbidden
+from registry.core.errors import BadRequest, Conflict, Forbidden
 from registry.services import audit, outbox
 from registry.services.issuance import document_of
 from registry.services.orgs import Principal
@@ -189,38 +189,17 @@ async def act(
         "actor": principal.org_name,
         "request_id": request_id,
     }
-    row_id: int | None = None
-
-    async def record(tx) -> None:
-        nonlocal row_id
-        async with ctx.sessions() as s, s.begin():
-            row_id = await outbox.record_sent(
-                s,
-                outbox.Kind.PLEDGE_REGISTRY,
-                asset.target,
-                payload,
-                tx,
-                org_id=principal.org_id,
-                wait=ctx.settings.tx_timeout_seconds + 5.0,
-            )
-
-    try:
-        receipt = await ctx.chain.transact(
-            ctx.governance_key, fn, timeout=ctx.settings.tx_timeout_seconds, before_send=record
-        )
-    except ChainUnavailable as exc:
-        if row_id is None:
-            raise
-        raise ChainUnavailable(
-            f"{exc.message}. It was sent; the registry applies it by itself once it is mined (another "
-            "transaction of this asset waits until then)",
-            details=exc.details,
-        ) from None
-    except ChainRejected as exc:
-        if row_id is not None:
-            async with ctx.sessions() as s, s.begin():
-                await outbox.finish(s, row_id, outbox.State.FAILED, exc.message)
-        raise
+    receipt, row_id = await outbox.transact_recorded(
+        ctx,
+        ctx.governance_key,
+        fn,
+        outbox.Kind.PLEDGE_REGISTRY,
+        asset.target,
+        payload,
+        org_id=principal.org_id,
+        sent_note="It was sent; the registry applies it by itself once it is mined (another transaction of "
+        "this asset waits until then)",
+    )
     ctx.crash_point("pledge_mined")
     tx = "0x" + bytes(receipt["transactionHash"]).hex()
     async with ctx.sessions() as s, s.begin():

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import update
 
-from registry.core.errors import BadRequest, ChainRejected, ChainUnavailable, Conflict, Forbidden
+from registry.core.errors import BadRequest, ChainRejected, Conflict, Forbidden
 from registry.db.models import Batch, Credential
 from registry.services import audit, outbox
 from registry.services.chain import TxSigner
@@ -198,34 +198,19 @@ async def _change(
             details={"txHash": waiting},
         )
     pending_id: int | None = None
-
-    async def record(tx) -> None:
-        nonlocal pending_id
-        async with ctx.sessions() as s, s.begin():
-            pending_id = await outbox.record_sent(
-                s,
-                outbox.Kind.STATUS_CHANGE,
-                f"{kind}:{target}",
-                {"action": action, "reason": code, "actor": principal.org_name, "request_id": request_id},
-                tx,
-                org_id=principal.org_id,
-                wait=ctx.settings.tx_timeout_seconds + 5.0,
-            )
-
     try:
-        receipt = await ctx.chain.transact(
-            key, fn, timeout=ctx.settings.tx_timeout_seconds, before_send=record
+        receipt, pending_id = await outbox.transact_recorded(
+            ctx,
+            key,
+            fn,
+            outbox.Kind.STATUS_CHANGE,
+            f"{kind}:{target}",
+            {"action": action, "reason": code, "actor": principal.org_name, "request_id": request_id},
+            org_id=principal.org_id,
+            sent_note=f"The change was sent; the registry applies it by itself once it is mined (another change "
+            f"of this {kind} waits until then)",
         )
-    except ChainUnavailable as exc:
-        if pending_id is None:
-            raise
-        raise ChainUnavailable(
-            f"{exc.message}. The change was sent; the registry applies it by itself once it is mined "
-            f"(another change of this {kind} waits until then)",
-            details=exc.details,
-        ) from None
     except ChainRejected as exc:
-        await _forget(ctx, pending_id, exc.message)
         status, why, ts = await on_chain()
         if not (_already(exc, action, status) and db_status != ACTIONS[action]):
             raise
@@ -370,12 +355,6 @@ async def adopt_status(
         request_id=request_id,
         settled=True,
     )
-
-
-async def _forget(ctx, pending_id: int | None, error: str) -> None:
-    if pending_id is not None:
-        async with ctx.sessions() as s, s.begin():
-            await outbox.finish(s, pending_id, outbox.State.FAILED, error)
 
 
 @outbox.settler(outbox.Kind.STATUS_CHANGE)

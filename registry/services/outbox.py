@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from sqlalchemy import select, update
 
-from registry.core.errors import ChainRejected
+from registry.core.errors import ChainRejected, ChainUnavailable
 from registry.db.models import OutboxTx, as_utc
 
 
@@ -134,6 +134,41 @@ async def mark_sent(s, row_id: int, tx, *, wait: float) -> bool:
         )
     )
     return result.rowcount == 1
+
+
+async def transact_recorded(
+    ctx, key, fn, kind: Kind, target: str, payload: dict, *, org_id: int | None, sent_note: str
+) -> tuple[dict, int | None]:
+    """Sign ``fn`` with ``key``, record the signed transaction in the outbox (``kind``, ``target``,
+    ``payload``) before it leaves, send it and wait for its receipt: ``(receipt, row id)``.
+
+    Not mined within ``tx_timeout_seconds``: ChainUnavailable, its message ending in ``sent_note``
+    (the settle pass applies it once it is mined); refused (a revert, found by the estimate or on
+    chain): the row, if any, is failed and ChainRejected raised as the chain gave it. The caller
+    claims the row (:func:`finish`) before applying the receipt, so it is applied once."""
+    row_id: int | None = None
+
+    async def record(tx) -> None:
+        nonlocal row_id
+        async with ctx.sessions() as s, s.begin():
+            row_id = await record_sent(
+                s, kind, target, payload, tx, org_id=org_id, wait=ctx.settings.tx_timeout_seconds + 5.0
+            )
+
+    try:
+        receipt = await ctx.chain.transact(
+            key, fn, timeout=ctx.settings.tx_timeout_seconds, before_send=record
+        )
+    except ChainUnavailable as exc:
+        if row_id is None:
+            raise
+        raise ChainUnavailable(f"{exc.message}. {sent_note}", details=exc.details) from None
+    except ChainRejected as exc:
+        if row_id is not None:
+            async with ctx.sessions() as s, s.begin():
+                await finish(s, row_id, State.FAILED, exc.message)
+        raise
+    return receipt, row_id
 
 
 async def open_tx(s, kind: Kind, target: str) -> str | None:
