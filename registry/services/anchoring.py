@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from web3.exceptions import Web3RPCError
@@ -18,6 +19,10 @@ from registry.services.node_errors import Refusal, classify
 from registry.services.orgs import signing_key
 from registry.services.remote_signer import SignerRefused, SignerUnavailable
 
+if TYPE_CHECKING:
+    from registry.core.config import Settings
+    from registry.services.context import ServiceContext
+
 log = logging.getLogger("certledger.pipeline")
 
 
@@ -28,6 +33,15 @@ _RESIGN = frozenset({Refusal.NONCE_USED, Refusal.NONCE_GAP, Refusal.UNDERPRICED}
 class Anchoring:
     """The anchoring steps of :class:`registry.services.pipeline.Pipeline` (a mixin: it uses the
     pipeline's ``ctx``, ``settings`` and ``_hold``)."""
+
+    if TYPE_CHECKING:  # what the pipeline provides
+        ctx: ServiceContext
+        anchored_batches: int
+
+        @property
+        def settings(self) -> Settings: ...
+
+        async def _hold(self, batch_id: int, reason: str, retry: timedelta = ...) -> None: ...
 
     async def _send(self, batch_ids: list[int]) -> list[int]:
         """Persist the signed anchor txs, then broadcast them. Returns the batches now `sending`
@@ -83,7 +97,7 @@ class Anchoring:
                 await s.execute(update(Batch).where(Batch.id.in_(anchored)).values(state="sending"))
         # signed before the write transaction: nonces and fee come from the chain, and on SQLite
         # the write gate is not held over those round trips
-        txs = {}
+        txs: dict[int, SentTx] = {}
         for org, mine in to_send.items():
             try:
                 signed = await ctx.chain.sign_many(keys[org], [data[b.id] for b in mine], gas=ANCHOR_GAS)
@@ -230,9 +244,9 @@ class Anchoring:
                 final[b.id] = values
         # not anchored: mined but failed (e.g. rotated key: NotAnIssuer), or not mined yet; a receipt
         # that succeeded was mined after the anchor lookup above: the next look confirms it
-        receipts = await ctx.chain.receipts([b.tx_hash for b in missing]) if missing else []
-        failed = [b for b, r in zip(missing, receipts) if r is not None and r["status"] != 1]
-        unmined = [b for b, r in zip(missing, receipts) if r is None]
+        outcomes = await ctx.chain.receipts([b.tx_hash for b in missing]) if missing else []
+        failed = [b for b, r in zip(missing, outcomes) if r is not None and r["status"] != 1]
+        unmined = [b for b, r in zip(missing, outcomes) if r is None]
         if final or rejected or failed:
             async with ctx.writing() as s:
                 for batch_id, values in final.items():

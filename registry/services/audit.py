@@ -24,7 +24,9 @@ def _entry_hash(prev: str, fields: dict) -> str:
     return hashlib.sha256(prev.encode() + rfc8785.dumps(fields)).hexdigest()
 
 
-def _fields(at: datetime, org_id, actor, action, target, request_id, details) -> dict:
+def _fields(
+    at: datetime, org_id: int | None, actor: str, action: str, target: str, request_id: str, details: dict
+) -> dict:
     return {
         "at": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "org_id": org_id,

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import delete, select, update
 
@@ -17,12 +19,29 @@ from registry.services.orgs import keystores_of, signing_key, unlock
 from registry.services.remote_signer import RemoteSigner, SignerRefused, SignerUnavailable
 from verifier.issuance import leaf_hash, sign_batch, tree_of_leaves
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from registry.core.config import Settings
+    from registry.services.context import ServiceContext
+
 log = logging.getLogger("certledger.pipeline")
 
 
 class BatchSigning:
     """The signing step of :class:`registry.services.pipeline.Pipeline` (a mixin: it uses the
     pipeline's ``ctx``, ``settings`` and ``_hold``)."""
+
+    if TYPE_CHECKING:  # what the pipeline provides
+        ctx: ServiceContext
+        anchored_batches: int
+
+        @property
+        def settings(self) -> Settings: ...
+
+        async def _hold(self, batch_id: int, reason: str, retry: timedelta = ...) -> None: ...
+
+        async def _broadcast(self, txs: dict[int, SentTx], resends: dict[int, int] | None = None) -> None: ...
 
     async def _sign(self, batch_ids: list[int]) -> list[int]:
         """Build each sealed batch's Merkle tree, sign its root, store both (state `signed`).
@@ -60,7 +79,9 @@ class BatchSigning:
             return []
         # a keystore's first decryption (scrypt, ~0.5 s) is made here, not in the write transaction
         await unlock(keystores, ctx.settings.passphrase())
-        trees = await asyncio.to_thread(_trees, [(r.id, r.tree, r.count, pairs.get(r.id)) for r in rows])
+        trees = await asyncio.to_thread(
+            _trees, [(r.id, r.tree, r._mapping["count"], pairs.get(r.id)) for r in rows]
+        )
         remotely = await self._sign_remote(
             [r for r in rows if r.issuer_org_id in remote and trees[r.id]], trees, remote
         )
@@ -146,7 +167,9 @@ class BatchSigning:
                 self.ctx.crash_point("broadcast")
         return done
 
-    async def _remote_signers(self, s, org_ids: set[int]) -> dict[int, tuple[RemoteSigner, str, int]]:
+    async def _remote_signers(
+        self, s: AsyncSession, org_ids: set[int]
+    ) -> dict[int, tuple[RemoteSigner, str, int]]:
         """The organisations among ``org_ids`` with their own signer: {org id: (signer, suite, key version)}."""
         out = {}
         for org_id in sorted(org_ids):
@@ -155,10 +178,11 @@ class BatchSigning:
                 key, signer, _ = await signing_key(
                     s, org_id, "", signer_timeout=self.settings.signer_timeout_seconds
                 )
-                out[org_id] = (signer, org.suite or "secp256k1", key.version)
+                # an organisation with a signer_url signs through its RemoteSigner
+                out[org_id] = (cast(RemoteSigner, signer), org.suite or "secp256k1", key.version)
         return out
 
-    async def _sign_remote(self, rows, trees: dict[int, bytes | None], remote) -> dict[int, tuple]:
+    async def _sign_remote(self, rows: Any, trees: dict[int, bytes | None], remote: Any) -> dict[int, tuple]:
         """Ask each issuer's own signer to sign its batches: one call per batch, with the batch's leaves,
         credential type and count, and the anchor transaction's nonce, gas and fee; the signer answers
         with the root's signature and the signed transaction. Returns {batch id: (SignedBatch, suite,
@@ -173,7 +197,7 @@ class BatchSigning:
             signer, suite, version = remote[org_id]
             nonce, fee = await self.ctx.chain.next_nonce_and_fee(signer.address)
 
-            async def one(i: int, r, signer=signer, nonce=nonce, fee=fee):
+            async def one(i: int, r: Any, signer: Any = signer, nonce: int = nonce, fee: Any = fee) -> Any:
                 tree = trees[r.id]
                 count = (len(tree) // 32 + 1) // 2
                 leaves = [tree[j : j + 32] for j in range((count - 1) * 32, len(tree), 32)]
@@ -220,11 +244,11 @@ def _tree_of_stored(stored: bytes, count: int) -> bytes:
     return b"".join(tree_of_leaves([stored[i : i + 32] for i in range(0, len(stored), 32)]))
 
 
-def _tree_of_pairs(pairs) -> bytes:
+def _tree_of_pairs(pairs: Any) -> bytes:
     """A batch's whole tree from its credentials' (targetHash, subjectHash) hex pairs."""
     return b"".join(tree_of_leaves([leaf_hash(bytes.fromhex(t[2:]), bytes.fromhex(h[2:])) for t, h in pairs]))
 
 
-def chunks(seq, n):
+def chunks(seq: Any, n: int) -> Iterator[Any]:
     for i in range(0, len(seq), n):
         yield seq[i : i + n]

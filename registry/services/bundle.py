@@ -3,16 +3,22 @@ anchors and status from the registry's confirmed records), signed by the operato
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from sqlalchemy import select
 
 from registry.db.models import Batch, Credential, Organisation, unix_time
 from verifier import AnchorRecord, IssuerKeyRecord, IssuerRecord, build_trust_bundle, sign_trust_bundle
 
+if TYPE_CHECKING:
+    from registry.services.context import ServiceContext
+    from verifier import Verifier
+
 SUITES = {0: "secp256k1", 1: "sm2-sm3"}
 ISSUER_STATUS = {1: "active", 2: "suspended"}
 
 
-async def _suspended_since(ctx, issuer_id: int, number: int) -> tuple[int, int]:
+async def _suspended_since(ctx: ServiceContext, issuer_id: int, number: int) -> tuple[int, int]:
     """(block, unix time) of the issuer's last ``IssuerSuspended`` at or before block ``number``
     (FORMAT.md §8: a verifier offline tells batches anchored before the suspension from later ones)."""
     chain = ctx.chain
@@ -27,7 +33,7 @@ async def _suspended_since(ctx, issuer_id: int, number: int) -> tuple[int, int]:
     return block, int((await chain._rpc(chain.w3.eth.get_block(block)))["timestamp"])
 
 
-async def export_bundle(ctx, *, proofs: bool = False) -> dict:
+async def export_bundle(ctx: ServiceContext, *, proofs: bool = False) -> dict:
     """The signed bundle as of the latest block; with ``proofs``, carrying a sealed proof package
     for every anchored credential (FORMAT.md §16)."""
     chain = ctx.chain
@@ -91,7 +97,8 @@ async def export_bundle(ctx, *, proofs: bool = False) -> dict:
                     status_timestamp=unix_time(b.status_changed_at) or 0,
                 )
             )
-        revoked, suspended = {}, {}
+        revoked: dict[str, Any] = {}
+        suspended: dict[str, Any] = {}
         for c in (
             await s.execute(
                 select(
@@ -140,13 +147,13 @@ async def export_bundle(ctx, *, proofs: bool = False) -> dict:
     return sign_trust_bundle(bundle, bytes.fromhex(ctx.operator_key[2:]))
 
 
-async def current_verifier(ctx):
+async def current_verifier(ctx: ServiceContext) -> Verifier:
     """A Verifier over the registry's own signed trust bundle (/v1/verify, the verify page, flow
     declarations), refreshed every few seconds (``ctx.verifier_cache``; dropped at once when anchors
     or statuses change here)."""
     from verifier import TrustBundle, Verifier
 
-    async def build():
+    async def build() -> Verifier:
         bundle = await export_bundle(ctx)
         return Verifier(trust=TrustBundle.load(bundle, operators=[ctx.operator_address]))
 

@@ -7,6 +7,8 @@ on a Besu QBFT chain the node's own header carries its validators' seals."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import select
 
 from registry.core.errors import ChainUnavailable
@@ -21,12 +23,15 @@ from verifier import (
     status_storage_key,
 )
 
+if TYPE_CHECKING:
+    from registry.services.context import ServiceContext
+
 __all__ = ["bundle_issuer_proof", "bundle_proof_package"]
 
 _CHUNK = 1000  # storage slots per eth_getProof call
 
 
-async def bundle_proof_package(ctx, number: int) -> dict:
+async def bundle_proof_package(ctx: ServiceContext, number: int) -> dict:
     """The package proving every credential of every batch anchored at or before block ``number``."""
     keys: dict[str, None] = {}
     async with ctx.sessions() as s:
@@ -71,7 +76,7 @@ async def bundle_proof_package(ctx, number: int) -> dict:
     )
 
 
-async def bundle_issuer_proof(ctx, number: int, issuer_ids: list[int]) -> dict:
+async def bundle_issuer_proof(ctx: ServiceContext, number: int, issuer_ids: list[int]) -> dict:
     """``issuerProof`` (FORMAT.md §16.1): the IssuerRegistry slots of every issuer's record at block
     ``number`` (string lengths and key counts read first, so up to three rounds of ``eth_getProof``)."""
     provider = ctx.chain.w3.provider

@@ -15,6 +15,9 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    pass
+
+if TYPE_CHECKING:
     from registry.services.orgs import Principal
 
 

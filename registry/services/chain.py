@@ -95,7 +95,7 @@ class ServiceChain:
         self._anchor_fields = tuple(f["name"] for f in fields)
         self._anchor_type = "(" + ",".join(f["type"] for f in fields) + ")"
 
-    def _contract(self, name: str, address: str):
+    def _contract(self, name: str, address: str) -> Any:
         return self.w3.eth.contract(
             address=AsyncWeb3.to_checksum_address(address), abi=load_artifact(name).abi
         )
@@ -127,7 +127,7 @@ class ServiceChain:
     async def block_number(self) -> int:
         return int(await self._rpc(self.w3.eth.block_number))
 
-    async def _rpc(self, awaitable):
+    async def _rpc(self, awaitable: Any) -> Any:
         try:
             return await awaitable
         except (ContractCustomError, ContractLogicError) as exc:
@@ -141,10 +141,10 @@ class ServiceChain:
                 raise ChainUnavailable(f"chain node at {self.rpc_url} unreachable: {exc}") from None
             raise
 
-    async def call(self, fn, block="latest") -> Any:
+    async def call(self, fn: Any, block: int | str = "latest") -> Any:
         return await self._rpc(fn.call(block_identifier=block))
 
-    async def call_from(self, fn, key: str) -> Any:
+    async def call_from(self, fn: Any, key: str) -> Any:
         """eth_call of `fn` as the account of `key` (a dry run of a transaction)."""
         return await self._rpc(fn.call({"from": Account.from_key(key).address}))
 
@@ -298,7 +298,7 @@ class ServiceChain:
         """Unix time of block ``number``."""
         return int((await self._rpc(self.w3.eth.get_block(number)))["timestamp"])
 
-    async def logs(self, event, from_block: int, **filters) -> list:
+    async def logs(self, event: Any, from_block: int, **filters: Any) -> list:
         """An event's logs from ``from_block`` on whose indexed arguments match ``filters``."""
         return list(
             await self._rpc(event().get_logs(from_block=from_block, argument_filters=filters or None))
@@ -311,7 +311,7 @@ class ServiceChain:
 
     # -- transactions -----------------------------------------------------------------------
     async def sign(
-        self, key: TxSigner, fn, *, gas: int | None = None, nonce: int | None = None, value: int = 0
+        self, key: TxSigner, fn: Any, *, gas: int | None = None, nonce: int | None = None, value: int = 0
     ) -> SentTx:
         """Build and sign a transaction calling `fn` (a contract call, or a :class:`Transfer`), not sent."""
         sender = address_of(key)
@@ -381,7 +381,7 @@ class ServiceChain:
             return None
 
     async def send(
-        self, key: TxSigner, fn, *, before_send: Callable[[SentTx], Awaitable[None]] | None = None
+        self, key: TxSigner, fn: Any, *, before_send: Callable[[SentTx], Awaitable[None]] | None = None
     ) -> SentTx:
         """Sign and broadcast a transaction calling ``fn`` (a contract call or a :class:`Transfer`),
         not waiting for it; ``before_send`` receives it signed, before it leaves (an outbox). One
@@ -397,7 +397,7 @@ class ServiceChain:
     async def transact(
         self,
         key: TxSigner,
-        fn,
+        fn: Any,
         *,
         timeout: float = 60.0,
         before_send: Callable[[SentTx], Awaitable[None]] | None = None,

@@ -17,7 +17,7 @@ changes)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from registry.core.errors import BadRequest, Conflict, Forbidden
 from registry.services import audit, outbox
@@ -25,6 +25,12 @@ from registry.services.issuance import document_of
 from registry.services.orgs import Principal
 from registry.services.records import anchored_batch, load_credential
 from verifier import credential_asset_key, decode_history
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from registry.db.models import OutboxTx
+    from registry.services.context import ServiceContext
 
 #: what each action is, on-chain, and who may ask for it
 _AUTHORITY = frozenset({"register", "dispute", "resolve", "cancel", "cancel_pledge", "transfer", "change"})
@@ -75,7 +81,7 @@ def _sig(value: str, what: str) -> bytes:
     return raw
 
 
-async def _asset(ctx, principal: Principal, credential_id: str, action: str) -> Asset:
+async def _asset(ctx: ServiceContext, principal: Principal, credential_id: str, action: str) -> Asset:
     """The asset of ``credential_id``'s certificate (404: no such credential; 403: an authority's
     action asked by another organisation; 409: the credential names no data asset)."""
     async with ctx.sessions() as s:
@@ -98,7 +104,7 @@ async def _asset(ctx, principal: Principal, credential_id: str, action: str) -> 
     return Asset(credential_id, key, cred.issuer_org_id)
 
 
-async def _reissued(ctx, asset: Asset, new_id: str) -> str:
+async def _reissued(ctx: ServiceContext, asset: Asset, new_id: str) -> str:
     """The targetHash of the certificate a transfer re-issued to the new holder: a valid, anchored
     certificate of the same asset (same issuer and assetId), not the old one."""
     if new_id == asset.credential_id:
@@ -116,13 +122,13 @@ async def _reissued(ctx, asset: Asset, new_id: str) -> str:
     return str(new.target_hash)
 
 
-def _registry(ctx):
+def _registry(ctx: ServiceContext) -> Any:
     if ctx.chain.pledges is None:
         raise Conflict("this deployment has no pledge registry (`certledger deploy --force` adds it)")
     return ctx.chain.pledges
 
 
-def _call(ctx, asset: Asset, action: str, body: dict[str, Any]):
+def _call(ctx: ServiceContext, asset: Asset, action: str, body: dict[str, Any]) -> Any:
     """The contract call of ``action`` on ``asset`` from the request's body (checked here)."""
     f = _registry(ctx).functions
     w3 = ctx.chain.w3
@@ -165,7 +171,12 @@ def _call(ctx, asset: Asset, action: str, body: dict[str, Any]):
 
 
 async def act(
-    ctx, principal: Principal, credential_id: str, action: str, body: dict[str, Any], request_id: str
+    ctx: ServiceContext,
+    principal: Principal,
+    credential_id: str,
+    action: str,
+    body: dict[str, Any],
+    request_id: str,
 ) -> dict:
     """Relay ``action`` on the asset of ``credential_id``'s certificate; the mined outcome, or
     ChainRejected naming the contract's error (``AlreadyPledged``, ``AssetDisputed``, …)."""
@@ -213,7 +224,7 @@ async def act(
     } | (await state_of(ctx, asset, body.get("rank")))
 
 
-async def state_of(ctx, asset: Asset, rank: int | None = None) -> dict:
+async def state_of(ctx: ServiceContext, asset: Asset, rank: int | None = None) -> dict:
     """The asset's registration (and one rank's pledge) as the chain holds it now."""
     f = _registry(ctx).functions
     a = await ctx.chain.call(f.assetOf(asset.key))
@@ -242,7 +253,14 @@ async def state_of(ctx, asset: Asset, rank: int | None = None) -> dict:
 
 
 async def _apply(
-    s, target: str, payload: dict, tx: str, block: int, *, org_id: int | None, settled: bool = False
+    s: AsyncSession,
+    target: str,
+    payload: dict,
+    tx: str,
+    block: int,
+    *,
+    org_id: int | None,
+    settled: bool = False,
 ) -> None:
     await audit.append(
         s,
@@ -262,7 +280,7 @@ async def _apply(
 
 
 @outbox.settler(outbox.Kind.PLEDGE_REGISTRY)
-async def _settle(ctx, s, row, receipt: dict) -> None:
+async def _settle(ctx: ServiceContext, s: AsyncSession, row: OutboxTx, receipt: dict) -> None:
     """A PledgeRegistry transaction mined after its request gave up (it timed out, or the process
     died): its audit entry, once."""
     await _apply(
@@ -270,7 +288,7 @@ async def _settle(ctx, s, row, receipt: dict) -> None:
     )
 
 
-async def history(ctx, key: bytes, *, to_block: str = "latest") -> list[dict[str, Any]]:
+async def history(ctx: ServiceContext, key: bytes, *, to_block: str = "latest") -> list[dict[str, Any]]:
     """The asset's PledgeRegistry events, oldest first (``verifier.decode_history``): what the node
     says, not proven — for the pledge route and the regulator's trace."""
     registry = _registry(ctx)
@@ -288,7 +306,7 @@ async def history(ctx, key: bytes, *, to_block: str = "latest") -> list[dict[str
     return decode_history(logs["result"]) if isinstance(logs.get("result"), list) else []
 
 
-async def asset_history_of(ctx, credential_id: str) -> list[dict[str, Any]] | None:
+async def asset_history_of(ctx: ServiceContext, credential_id: str) -> list[dict[str, Any]] | None:
     """The history of the asset a certificate names, or None (not a data asset, or no pledge registry)."""
     if ctx.chain.pledges is None:
         return None

@@ -16,7 +16,7 @@ import logging
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +26,9 @@ from registry.db.models import Batch, Counter, Credential, Organisation
 from registry.services import audit
 from registry.services.orgs import CREDENTIAL_TYPE_CODES, Principal
 from registry.services.prepare import ROW_FIELDS, build_document, prepare_upload, sqlite_datetime
+
+if TYPE_CHECKING:
+    from registry.services.context import ServiceContext
 
 log = logging.getLogger(__name__)
 POOL_THRESHOLD = 2000  # smaller uploads are prepared in the service process
@@ -38,7 +41,7 @@ class AcceptResult:
     rejected: list[dict] = field(default_factory=list)
 
 
-def document_of(cred: Credential, deployment) -> dict:
+def document_of(cred: Credential, deployment: Any) -> dict:
     """A credential row's document: its ``document`` column as :func:`prepare_records` wrote it
     (``prepare.STORED_MEMBERS``), with the other members rebuilt from the row and the deployment."""
     import orjson
@@ -66,7 +69,7 @@ async def reserve_status_indexes(session: AsyncSession, n: int) -> int:
 
 
 class Issuance:
-    def __init__(self, ctx):
+    def __init__(self, ctx: ServiceContext):
         self.ctx = ctx
         self._pool: ProcessPoolExecutor | None = None
         self._checkpoint: asyncio.Task | None = None
@@ -126,7 +129,7 @@ class Issuance:
             )
             return [done]
 
-        async def one(start: int):
+        async def one(start: int) -> tuple[int, Any]:
             return start, await loop.run_in_executor(
                 self.pool(),
                 prepare_upload,
@@ -296,7 +299,7 @@ class _RowWriter:
 
     COLUMNS = (*ROW_FIELDS, *FIXED_FIELDS, "batch_id")
 
-    def __init__(self, conn, sqlite: bool):
+    def __init__(self, conn: Any, sqlite: bool):
         self.conn, self.sqlite = conn, sqlite
 
     @classmethod

@@ -5,7 +5,9 @@ change another issuer's credential, because it would have to sign with that issu
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import update
 
@@ -16,6 +18,12 @@ from registry.services.chain import TxSigner
 from registry.services.orgs import Principal, signing_key
 from registry.services.records import load_credential, proof_from_tree
 from verifier.issuance import leaf_hash
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from registry.db.models import OutboxTx
+    from registry.services.context import ServiceContext
 
 ACTIONS = {"revoke": 2, "suspend": 3, "reinstate": 1}
 #: What the contract answers when the requested status already holds on-chain.
@@ -33,7 +41,7 @@ REASONS = {
 }
 
 
-def forget_verifier(ctx) -> None:
+def forget_verifier(ctx: ServiceContext) -> None:
     """This instance's next verification sees the change (``ServiceContext.anchors_changed``)."""
     ctx.anchors_changed()
 
@@ -48,7 +56,9 @@ def reason_code(reason: str | int | None) -> int:
     raise BadRequest(f"unknown reason {reason!r}: one of {', '.join(REASONS)}")
 
 
-async def _signer(ctx, session, principal: Principal, issuer_org_id: int) -> TxSigner:
+async def _signer(
+    ctx: ServiceContext, session: AsyncSession, principal: Principal, issuer_org_id: int
+) -> TxSigner:
     """Who signs the change: governance for an admin; the issuer's key, or its own signer (which
     checks that the root is one it signed), for the issuing organisation."""
     if principal.has("admin"):
@@ -73,7 +83,12 @@ _NAMES = {1: "valid", 2: "revoked", 3: "suspended"}
 
 
 async def change_credential(
-    ctx, principal: Principal, credential_id: str, action: str, reason, request_id: str
+    ctx: ServiceContext,
+    principal: Principal,
+    credential_id: str,
+    action: str,
+    reason: str | int | None,
+    request_id: str,
 ) -> dict:
     code = reason_code(reason)
     async with ctx.sessions() as s:
@@ -118,7 +133,12 @@ async def change_credential(
 
 
 async def change_batch(
-    ctx, principal: Principal, batch_id: int, action: str, reason, request_id: str
+    ctx: ServiceContext,
+    principal: Principal,
+    batch_id: int,
+    action: str,
+    reason: str | int | None,
+    request_id: str,
 ) -> dict:
     code = reason_code(reason)
     async with ctx.sessions() as s:
@@ -174,18 +194,18 @@ class ChangeUnconfirmed(Conflict):
 
 
 async def _change(
-    ctx,
+    ctx: ServiceContext,
     principal: Principal,
     kind: str,
     target: str,
     action: str,
     code: int,
-    key: str,
-    fn,
+    key: TxSigner,
+    fn: Any,
     request_id: str,
     *,
     db_status: int,
-    on_chain,
+    on_chain: Callable[[], Awaitable[tuple[int, int, int]]],
 ) -> dict:
     """Send the change (its signed transaction recorded in the outbox first), then apply it
     to the DB. The chain decides; the DB follows."""
@@ -266,7 +286,7 @@ def _id(kind: str, target: str) -> str | int:
     return int(target) if kind == "batch" else target
 
 
-async def pending_tx(s, kind: str, target: str) -> str | None:
+async def pending_tx(s: AsyncSession, kind: str, target: str) -> str | None:
     """The transaction of a change of this credential or batch that was sent and is not settled yet."""
     return await outbox.open_tx(s, outbox.Kind.STATUS_CHANGE, f"{kind}:{target}")
 
@@ -277,7 +297,7 @@ def _reason(action: str, reason: int) -> int:
 
 
 async def _apply(
-    s,
+    s: AsyncSession,
     kind: str,
     target: str,
     action: str,
@@ -330,7 +350,7 @@ _ACTION_OF = {code: action for action, code in ACTIONS.items()}
 
 
 async def adopt_status(
-    s,
+    s: AsyncSession,
     kind: str,
     target: str,
     status: int,
@@ -358,7 +378,7 @@ async def adopt_status(
 
 
 @outbox.settler(outbox.Kind.STATUS_CHANGE)
-async def _settle_change(ctx, s, row, receipt: dict) -> None:
+async def _settle_change(ctx: ServiceContext, s: AsyncSession, row: OutboxTx, receipt: dict) -> None:
     """A status change mined after its request gave up: applied by the organisation that asked,
     dated by its block."""
     kind, target = row.target.split(":", 1)
@@ -382,7 +402,7 @@ async def _settle_change(ctx, s, row, receipt: dict) -> None:
 ChangesReport = outbox.Report
 
 
-async def settle_changes(ctx, *, grace: float | None = None) -> outbox.Report:
+async def settle_changes(ctx: ServiceContext, *, grace: float | None = None) -> outbox.Report:
     """Finish the status changes a request left pending (it timed out, or the process died): the
     outbox's settle pass for :attr:`outbox.Kind.STATUS_CHANGE` (``grace``: look at rows this old
     instead of waiting for their ``next_attempt_at``)."""

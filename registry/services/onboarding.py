@@ -16,7 +16,7 @@ again, and a retry never registers a second issuer for it."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from web3.logs import DISCARD
 
@@ -26,6 +26,12 @@ from registry.core.errors import ChainRejected, ChainUnavailable
 from registry.db.models import Organisation, OutboxTx
 from registry.services import audit, outbox
 from registry.services.chain import Transfer
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from registry.services.chain import SentTx
+    from registry.services.context import ServiceContext
 
 SUITE_CODES = {"secp256k1": 0, "sm2-sm3": 1}
 DEV_FUNDING_WEI = 10**21  # 1000 ETH on the development chain
@@ -39,8 +45,8 @@ def target(org_id: int, step: str) -> str:
 
 
 async def queue(
-    s,
-    ctx,
+    s: AsyncSession,
+    ctx: ServiceContext,
     org: Organisation,
     *,
     sm2_public_key: str | None,
@@ -89,7 +95,7 @@ async def queue(
     return ids
 
 
-def _call(ctx, org: Organisation, payload: dict[str, Any]) -> Any:
+def _call(ctx: ServiceContext, org: Organisation, payload: dict[str, Any]) -> Any:
     """The contract call (or transfer) of one onboarding step."""
     chain, account, step = ctx.chain, payload["account"], payload["step"]
     if step == "fund":
@@ -115,7 +121,7 @@ def _call(ctx, org: Organisation, payload: dict[str, Any]) -> Any:
     raise ValueError(f"unknown onboarding step {step!r}")
 
 
-async def dispatch(ctx, org_id: int) -> list[str]:
+async def dispatch(ctx: ServiceContext, org_id: int) -> list[str]:
     """Send the organisation's queued onboarding steps in order and apply each receipt. Returns the
     steps still unfinished (the node stopped answering: the settle pass finishes them); raises
     ChainRejected if the chain refuses one (nothing else is sent then)."""
@@ -132,7 +138,7 @@ async def dispatch(ctx, org_id: int) -> list[str]:
     return []
 
 
-async def _open_rows(s, org_id: int) -> list[OutboxTx]:
+async def _open_rows(s: AsyncSession, org_id: int) -> list[OutboxTx]:
     from sqlalchemy import select
 
     rows = (
@@ -147,7 +153,7 @@ async def _open_rows(s, org_id: int) -> list[OutboxTx]:
     return sorted(rows, key=lambda r: STEPS.index(r.payload["step"]))
 
 
-async def _send(ctx, row: OutboxTx, *, wait_for_receipt: bool) -> None:
+async def _send(ctx: ServiceContext, row: OutboxTx, *, wait_for_receipt: bool) -> None:
     """Sign and send a queued step (recorded as sent before it leaves); with ``wait_for_receipt``,
     apply its receipt too (else the settle pass does, on a later look)."""
     async with ctx.sessions() as s:
@@ -155,7 +161,7 @@ async def _send(ctx, row: OutboxTx, *, wait_for_receipt: bool) -> None:
     fn = _call(ctx, org, row.payload)
     wait = ctx.settings.tx_timeout_seconds + 5.0
 
-    async def record(tx) -> None:
+    async def record(tx: SentTx) -> None:
         async with ctx.sessions() as s, s.begin():
             if not await outbox.mark_sent(s, row.id, tx, wait=wait):
                 raise ChainUnavailable(f"onboarding step {row.target} was sent by another instance")
@@ -177,7 +183,7 @@ async def _send(ctx, row: OutboxTx, *, wait_for_receipt: bool) -> None:
             await _apply(ctx, s, row, receipt)
 
 
-async def _apply(ctx, s, row: OutboxTx, receipt: dict) -> None:
+async def _apply(ctx: ServiceContext, s: AsyncSession, row: OutboxTx, receipt: dict) -> None:
     """The DB takes a mined onboarding step: an issuer's id, and an audit entry either way."""
     org = await s.get(Organisation, row.org_id, with_for_update=True)
     step = row.payload["step"]
@@ -197,11 +203,11 @@ async def _apply(ctx, s, row: OutboxTx, receipt: dict) -> None:
     )
 
 
-async def _send_queued(ctx, row: OutboxTx) -> None:
+async def _send_queued(ctx: ServiceContext, row: OutboxTx) -> None:
     await _send(ctx, row, wait_for_receipt=False)
 
 
 @outbox.settler(outbox.Kind.REGISTRATION, send=_send_queued)
-async def _settle(ctx, s, row: OutboxTx, receipt: dict) -> None:
+async def _settle(ctx: ServiceContext, s: AsyncSession, row: OutboxTx, receipt: dict) -> None:
     """A step mined after its request gave up (or the process died)."""
     await _apply(ctx, s, row, receipt)

@@ -16,6 +16,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from eth_utils import keccak
 from sqlalchemy import func, select
@@ -28,6 +29,9 @@ from registry.services.keys import decrypt_secret, new_key
 from registry.services.remote_signer import RemoteSigner
 from verifier.issuance import CREDENTIAL_TYPES
 from verifier.uscc import is_valid_uscc
+
+if TYPE_CHECKING:
+    from registry.services.context import ServiceContext
 
 ROLES = ("admin", "issuer", "verifier", "regulator", "exporter", "holder")
 SUITES = ("secp256k1", "sm2-sm3")
@@ -173,7 +177,7 @@ def participant_id(identifier: str) -> bytes:
 
 async def create_organisation(
     session: AsyncSession,
-    ctx,  # registry.services.context.ServiceContext
+    ctx: ServiceContext,  # registry.services.context.ServiceContext
     *,
     name: str,
     identifier: str,
@@ -302,7 +306,7 @@ class RemoteKey:
     sm2_public_key: str | None
 
 
-async def _check_signer(signer: dict, roles: list[str], suite: str, ctx) -> RemoteKey:
+async def _check_signer(signer: dict, roles: list[str], suite: str, ctx: ServiceContext) -> RemoteKey:
     """Check an issuer's signer reference, and that the signer holds the address (``eth_accounts``)."""
     from eth_utils import to_checksum_address
 

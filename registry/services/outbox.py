@@ -13,11 +13,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
 from registry.core.errors import ChainRejected, ChainUnavailable
 from registry.db.models import OutboxTx, as_utc
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from registry.services.chain import SentTx, TxSigner
+    from registry.services.context import ServiceContext
 
 
 class Kind(StrEnum):
@@ -72,7 +79,7 @@ def now() -> datetime:
 
 
 async def record_sent(
-    s, kind: Kind, target: str, payload: dict, tx, *, org_id: int | None, wait: float
+    s: AsyncSession, kind: Kind, target: str, payload: dict, tx: SentTx, *, org_id: int | None, wait: float
 ) -> int:
     """Record a signed transaction ``tx`` (a chain.SentTx) in ``s``'s transaction; the settler looks
     at it ``wait`` seconds from now (the request that sent it waits for it until then)."""
@@ -96,7 +103,9 @@ async def record_sent(
     return row.id
 
 
-async def record_queued(s, kind: Kind, target: str, payload: dict, *, org_id: int | None, wait: float) -> int:
+async def record_queued(
+    s: AsyncSession, kind: Kind, target: str, payload: dict, *, org_id: int | None, wait: float
+) -> int:
     """Record the intent to send a transaction of ``kind`` for ``target`` (state ``queued``), in
     ``s``'s transaction, before it is signed: the request then signs it and :func:`mark_sent` puts
     the signed transaction on the row before it leaves. A row still queued ``wait`` seconds from now
@@ -118,7 +127,7 @@ async def record_queued(s, kind: Kind, target: str, payload: dict, *, org_id: in
     return row.id
 
 
-async def mark_sent(s, row_id: int, tx, *, wait: float) -> bool:
+async def mark_sent(s: AsyncSession, row_id: int, tx: SentTx, *, wait: float) -> bool:
     """Put the signed transaction ``tx`` on a queued row (``sent``), in ``s``'s transaction. False if
     the row is no longer queued (the settle pass gave it up as never sent): do not send it then."""
     result = await s.execute(
@@ -137,7 +146,15 @@ async def mark_sent(s, row_id: int, tx, *, wait: float) -> bool:
 
 
 async def transact_recorded(
-    ctx, key, fn, kind: Kind, target: str, payload: dict, *, org_id: int | None, sent_note: str
+    ctx: ServiceContext,
+    key: TxSigner,
+    fn: Any,
+    kind: Kind,
+    target: str,
+    payload: dict,
+    *,
+    org_id: int | None,
+    sent_note: str,
 ) -> tuple[dict, int | None]:
     """Sign ``fn`` with ``key``, record the signed transaction in the outbox (``kind``, ``target``,
     ``payload``) before it leaves, send it and wait for its receipt: ``(receipt, row id)``.
@@ -148,7 +165,7 @@ async def transact_recorded(
     claims the row (:func:`finish`) before applying the receipt, so it is applied once."""
     row_id: int | None = None
 
-    async def record(tx) -> None:
+    async def record(tx: SentTx) -> None:
         nonlocal row_id
         async with ctx.sessions() as s, s.begin():
             row_id = await record_sent(
@@ -171,7 +188,7 @@ async def transact_recorded(
     return receipt, row_id
 
 
-async def open_tx(s, kind: Kind, target: str) -> str | None:
+async def open_tx(s: AsyncSession, kind: Kind, target: str) -> str | None:
     """The transaction of ``kind`` for ``target`` that was sent and is not settled yet."""
     return (
         await s.execute(
@@ -182,7 +199,7 @@ async def open_tx(s, kind: Kind, target: str) -> str | None:
     ).scalar()
 
 
-async def finish(s, row_id: int, state: State, error: str | None = None) -> bool:
+async def finish(s: AsyncSession, row_id: int, state: State, error: str | None = None) -> bool:
     """Claim a queued or sent row for ``state`` in ``s``'s transaction: False if another request or
     instance settled it already (then the DB holds its outcome once)."""
     values = {"state": str(state), "settled_at": now()} | ({"last_error": error} if error else {})
@@ -204,7 +221,9 @@ class Report:
         return bool(self.applied or self.dropped)
 
 
-async def settle(ctx, *, kinds: tuple[Kind, ...] | None = None, grace: float | None = None) -> Report:
+async def settle(
+    ctx: ServiceContext, *, kinds: tuple[Kind, ...] | None = None, grace: float | None = None
+) -> Report:
     """The settle loop's one pass. A row is due once its ``next_attempt_at`` has come (or, with
     ``grace``, once it is ``grace`` seconds old). Mined → its kind's settler writes the DB and the row
     is ``confirmed``; reverted or its nonce taken → ``failed``; not mined → re-broadcast, ``attempts``
@@ -283,13 +302,13 @@ async def settle(ctx, *, kinds: tuple[Kind, ...] | None = None, grace: float | N
     return report
 
 
-async def _undo(ctx, s, row: OutboxTx) -> None:
+async def _undo(ctx: ServiceContext, s: AsyncSession, row: OutboxTx) -> None:
     undo = _UNDO.get(Kind(row.kind))
     if undo is not None:
         await undo(ctx, s, row)
 
 
-async def unconfirmed(s) -> tuple[dict[Kind, int], datetime | None]:
+async def unconfirmed(s: AsyncSession) -> tuple[dict[Kind, int], datetime | None]:
     """How many transactions of each kind are queued or sent and not settled, and when the oldest
     was recorded (/health)."""
     from sqlalchemy import func

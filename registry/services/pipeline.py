@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, or_, select, text, update
 
@@ -37,6 +38,9 @@ from registry.core.errors import ChainUnavailable
 from registry.db.models import Batch, Credential, as_utc
 from registry.services.anchoring import Anchoring
 from registry.services.batch_signing import BatchSigning, chunks
+
+if TYPE_CHECKING:
+    from registry.services.context import ServiceContext
 
 log = logging.getLogger("certledger.pipeline")
 
@@ -52,7 +56,7 @@ def now() -> datetime:
 
 
 class Pipeline(BatchSigning, Anchoring):
-    def __init__(self, ctx, *, instance_id: str | None = None):
+    def __init__(self, ctx: ServiceContext, *, instance_id: str | None = None):
         self.ctx = ctx
         self.instance = instance_id or ctx.settings.instance_id
         self.chain_ok = True
@@ -240,7 +244,7 @@ class Pipeline(BatchSigning, Anchoring):
     def settings(self) -> Settings:
         return self.ctx.settings
 
-    def _claimable(self, stalled: set[int]):
+    def _claimable(self, stalled: set[int]) -> Any:
         return and_(
             Batch.state.in_(("sealed", "signed", "sending")),
             or_(Batch.claimed_by.is_(None), Batch.claimed_by == self.instance, Batch.lease_until < now()),

@@ -12,7 +12,7 @@ import os
 import re
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NoReturn
 
 from verifier.issuance import (
     E_LICENCE_TYPES,
@@ -40,7 +40,7 @@ from verifier.issuance import iso_time as _iso
 # for this module's callers.
 
 
-def _not_json(constant: str):
+def _not_json(constant: str) -> NoReturn:
     raise ValueError(f"{constant} is not a JSON value")
 
 

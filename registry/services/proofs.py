@@ -5,6 +5,8 @@ embedded development chain — wrapped in a QBFT header sealed by the developmen
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.core.errors import ChainUnavailable, Conflict
@@ -21,10 +23,13 @@ from verifier import (
     status_storage_key,
 )
 
+if TYPE_CHECKING:
+    from registry.services.context import ServiceContext
+
 __all__ = ["credential_proof_package"]
 
 
-async def credential_proof_package(session: AsyncSession, ctx, cred: Credential) -> dict:
+async def credential_proof_package(session: AsyncSession, ctx: ServiceContext, cred: Credential) -> dict:
     """The package for ``cred`` at the latest block; Conflict until its batch is anchored."""
     batch = await session.get(Batch, cred.batch_id) if cred.batch_id else None
     if batch is None or batch.state != "anchored":

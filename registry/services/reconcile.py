@@ -16,12 +16,16 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
 from ledger_node.indexer import chain_snapshot
 from registry.db.models import Batch, Credential, Organisation
 from verifier.issuance import leaf_hash
+
+if TYPE_CHECKING:
+    from registry.services.context import ServiceContext
 
 STATUS = {1: "Valid", 2: "Revoked", 3: "Suspended"}
 CODES = {name: code for code, name in STATUS.items()}
@@ -64,7 +68,7 @@ class AuditReport:
         }
 
 
-async def audit(ctx, *, spot: int = 25, seed: int | None = None) -> AuditReport:
+async def audit(ctx: ServiceContext, *, spot: int = 25, seed: int | None = None) -> AuditReport:
     head = await ctx.chain.block_number()
     snap = await chain_snapshot(ctx.rpc_url, ctx.deployment, to_block=head, include_events=False)
     report = AuditReport(block=head)
@@ -195,7 +199,7 @@ async def audit(ctx, *, spot: int = 25, seed: int | None = None) -> AuditReport:
 
 
 async def adopt_chain_status(
-    ctx, report: AuditReport, *, request_id: str = "audit"
+    ctx: ServiceContext, report: AuditReport, *, request_id: str = "audit"
 ) -> tuple[list[str], list[str]]:
     """Write the chain's status into the DB for each of ``report``'s status differences: the
     chain's status, reason and date, with an audit entry (actor ``certledger audit``, marked

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +23,9 @@ from verifier.issuance import (
     salts_from_seed,
 )
 from verifier.licence_id import InvalidLicenceIdentifier, parse_licence_identifier
+
+if TYPE_CHECKING:
+    from registry.services.context import ServiceContext
 
 STATUS_NAMES = {1: "valid", 2: "revoked", 3: "suspended"}
 STATUS_CODES = {v: k for k, v in STATUS_NAMES.items()}
@@ -54,7 +57,7 @@ async def anchored_batch(session: AsyncSession, cred: Credential) -> Batch | Non
 
 
 async def holder_copy(
-    session: AsyncSession, ctx, cred: Credential, *, disclose_citizen_id: bool = False
+    session: AsyncSession, ctx: ServiceContext, cred: Credential, *, disclose_citizen_id: bool = False
 ) -> dict:
     """The holder's copy (document + proof). A natural person's citizen ID number is redacted unless
     ``disclose_citizen_id`` (FORMAT.md §2.4: never shown unredacted by default)."""
@@ -64,7 +67,7 @@ async def holder_copy(
     return copy
 
 
-async def _full_holder_copy(session: AsyncSession, ctx, cred: Credential) -> dict:
+async def _full_holder_copy(session: AsyncSession, ctx: ServiceContext, cred: Credential) -> dict:
     batch = await session.get(Batch, cred.batch_id) if cred.batch_id else None
     if batch is None or batch.state != "anchored":
         raise Conflict(

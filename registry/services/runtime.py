@@ -6,6 +6,10 @@ import asyncio
 import gc
 import logging
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from registry.services.context import ServiceContext
 
 log = logging.getLogger("certledger.runtime")
 
@@ -35,7 +39,7 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-async def start_background(ctx) -> None:
+async def start_background(ctx: ServiceContext) -> None:
     from registry.services.pipeline import Pipeline
 
     ctx.pipeline = Pipeline(ctx)
@@ -54,7 +58,7 @@ async def start_background(ctx) -> None:
         ctx.background.append(asyncio.create_task(_index_forever(ctx), name="indexer"))
 
 
-async def _settle_forever(ctx, every: float = 5.0) -> None:
+async def _settle_forever(ctx: ServiceContext, every: float = 5.0) -> None:
     """Transactions whose receipt never reached the request that sent them (it timed out, or the
     process died), and intents never sent: the outbox's one settle pass (registry/services/outbox.py)
     over every kind whose settler is registered (status changes, flow declarations and decisions,
@@ -80,7 +84,7 @@ async def _settle_forever(ctx, every: float = 5.0) -> None:
         await asyncio.sleep(every)
 
 
-async def _index_forever(ctx) -> None:
+async def _index_forever(ctx: ServiceContext) -> None:
     while True:
         try:
             await ctx.indexer.run_forever(ctx.settings.poll_interval_seconds * 5)
