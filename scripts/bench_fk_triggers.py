@@ -104,6 +104,11 @@ async def main_async(args) -> None:
     base = args.url.rsplit("/", 1)[0]
     try:
         await asyncio.to_thread(upgrade, f"{base.replace('postgresql://', 'postgresql+asyncpg://')}/{name}")
+        # the migration's engine may keep a connection a moment: a template must have none
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            name,
+        )
         dbs = {}
         for mode in ("triggers", "foreign keys"):
             scratch = f"{name}_{'t' if mode == 'triggers' else 'f'}"
@@ -127,9 +132,9 @@ async def main_async(args) -> None:
         for _scratch, conn in dbs.values():
             await conn.close()
         for scratch, _conn in dbs.values():
-            await admin.execute(f'DROP DATABASE "{scratch}"')
+            await admin.execute(f'DROP DATABASE "{scratch}" WITH (FORCE)')
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
     per_row = {m: statistics.median(t) / args.rows * 1e6 for m, t in times.items()}
     print(
