@@ -12,8 +12,8 @@ What it creates beyond the tables the models describe:
 * on PostgreSQL, the statement-level triggers that check a credential's references to its issuer
   and batch instead of two per-row foreign keys (``registry/migrations/reference_triggers.py``).
   Kept because they still pay: ``scripts/bench_fk_triggers.py``, COPY of 10,000 credential rows,
-  21.6 µs per row with the triggers against 29.0 µs with the foreign keys (1.34x, one run, see
-  docs/BENCHMARKS.md).
+  15.4-19.4 µs per row with the triggers against 22.6-23.3 µs with the foreign keys (1.20-1.47x,
+  two quiet runs, docs/BENCHMARKS.md).
 
 Revision ID: b0001
 Revises:
