@@ -45,6 +45,7 @@ from verifier._holder import (
     prepare_credential,
     redact,
     subject_hash,
+    subject_salt_for,
 )
 from verifier._internal.keccak import keccak256
 from verifier._internal.merkle import StandardMerkleTree, leaf_hash
@@ -167,6 +168,7 @@ __all__ = [
     "sm2_public_key",
     "status_storage_key",
     "subject_hash",
+    "subject_salt_for",
     "verify",
     "verify_anchor_proof",
     "verify_pledge_proof",

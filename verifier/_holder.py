@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,25 +41,52 @@ __all__ = [
     "prepare_credential",
     "redact",
     "subject_hash",
+    "subject_salt_for",
 ]
 
 PROOF_TYPE = "CertledgerMerkleProof2026"
 
 
-def subject_hash(uscc: str) -> bytes:
-    """``keccak256(utf8(unifiedSocialCreditCode))`` — the subject half of a Merkle leaf."""
-    return keccak(uscc.encode("utf-8"))
+def subject_hash(uscc: str, subject_salt: bytes) -> bytes:
+    """``keccak256(subjectSalt ‖ utf8(unifiedSocialCreditCode))`` — the subject half of an
+    enterprise's Merkle leaf (FORMAT.md §1): a salted commitment, so a dictionary of credit codes
+    does not find the holder in a leaf or in the data-flow ledger's participant ids."""
+    if len(subject_salt) != 32:
+        raise InvalidDocument("proof.subjectSalt must be 32 bytes")
+    return keccak(subject_salt + uscc.encode("utf-8"))
+
+
+def subject_salt_for(key: bytes, identifier: str) -> bytes:
+    """An issuer's ``subjectSalt`` for a holder: ``HMAC-SHA256(key, "certledger/subject-salt/v1" ‖
+    0x00 ‖ utf8(identifier))``, the same for every credential of the holder, so its ``subjectHash``
+    is also its participant id on the data-flow ledger (FORMAT.md §1, §11). ``key`` is the issuing
+    registry's secret (32 bytes); how an issuer derives the salt is its own affair — the verifier
+    checks only ``subjectHash`` against the salt in the proof."""
+    if len(key) < 32:
+        raise ValueError("the subject-salt key must be at least 32 bytes")
+    return hmac.new(
+        key, b"certledger/subject-salt/v1\x00" + identifier.encode("utf-8"), hashlib.sha256
+    ).digest()
 
 
 def subject_hash_of(
-    document: Mapping[str, Any], salts: Mapping[str, str], redacted: Mapping[str, str], h: Any
+    document: Mapping[str, Any],
+    salts: Mapping[str, str],
+    redacted: Mapping[str, str],
+    h: Any,
+    subject_salt: bytes | None,
 ) -> bytes:
-    """The subject half of a credential's leaf (FORMAT.md §1, §2.4): ``keccak256(utf8(credit code))``,
-    or for a natural person (``holderCodeType`` ``citizenId``) ``keccak256`` of the salted digest of
-    its ``citizenIdNumber`` leaf — computed from the value and its salt, or taken from
-    ``redactedDigests`` when the holder redacted the number."""
+    """The subject half of a credential's leaf (FORMAT.md §1, §2.4): ``keccak256(subjectSalt ‖
+    utf8(credit code))``, or for a natural person (``holderCodeType`` ``citizenId``, who has no
+    ``subjectSalt``) ``keccak256`` of the salted digest of its ``citizenIdNumber`` leaf — computed
+    from the value and its salt, or taken from ``redactedDigests`` when the holder redacted it."""
     subject = document.get("credentialSubject")
     if isinstance(subject, dict) and subject.get("holderCodeType") == "citizenId":
+        if subject_salt is not None:
+            raise InvalidDocument(
+                "proof.subjectSalt is for an enterprise holder: a natural person is bound by the "
+                "digest of its citizenIdNumber (FORMAT.md §2.4)"
+            )
         if CITIZEN_ID_PATH in redacted:
             digest = _hex32(redacted[CITIZEN_ID_PATH], f"the redacted digest of {CITIZEN_ID_PATH}")
         else:
@@ -65,7 +95,12 @@ def subject_hash_of(
                 raise InvalidDocument("a natural person's credential has no citizenIdNumber (or its salt)")
             digest = leaf_digest(h, _hex32(salt, f"the salt of {CITIZEN_ID_PATH}"), CITIZEN_ID_PATH, value)
         return keccak(digest)
-    return subject_hash(_subject_uscc(document))
+    if subject_salt is None:
+        raise InvalidDocument(
+            "the proof has no subjectSalt: an enterprise's subjectHash is "
+            "keccak256(subjectSalt ‖ credit code) (FORMAT.md §1)"
+        )
+    return subject_hash(_subject_uscc(document), subject_salt)
 
 
 def _hex32(value: Any, what: str) -> bytes:
@@ -110,6 +145,8 @@ class PreparedCredential:
     subject_hash: bytes
     credential_type: int
     suite: str
+    #: ``proof.subjectSalt`` (an enterprise holder's, FORMAT.md §1); None for a natural person
+    subject_salt: bytes | None = None
 
     @property
     def leaf(self) -> bytes:
@@ -118,12 +155,18 @@ class PreparedCredential:
 
 
 def prepare_credential(
-    document: Mapping[str, Any], *, suite: str = "secp256k1", validate: bool = True
+    document: Mapping[str, Any],
+    *,
+    suite: str = "secp256k1",
+    validate: bool = True,
+    subject_salt: bytes | None = None,
 ) -> PreparedCredential:
     """Salt every leaf of ``document`` (without ``proof``) and compute ``targetHash`` and ``subjectHash``.
 
     With ``validate`` (default), the document must satisfy its type's JSON Schema first.
-    Raises :class:`InvalidDocument` with every problem listed.
+    ``subject_salt``: an enterprise holder's ``subjectSalt`` (:func:`subject_salt_for`, so the
+    holder keeps one participant id); fresh random bytes when not given. Raises
+    :class:`InvalidDocument` with every problem listed.
     """
     h = SUITE_HASHES.get(suite)
     if h is None:
@@ -142,8 +185,18 @@ def prepare_credential(
         if problems:
             raise InvalidDocument("the credential does not match its schema: " + "; ".join(problems[:5]))
     salts, digests = salt_and_digest(document, h)
+    subject = document.get("credentialSubject")
+    if isinstance(subject, dict) and subject.get("holderCodeType") == "citizenId":
+        subject_salt = None
+    elif subject_salt is None:
+        subject_salt = os.urandom(32)
     return PreparedCredential(
-        salts, target_hash_of(h, digests), subject_hash_of(document, salts, {}, h), code, suite
+        salts,
+        target_hash_of(h, digests),
+        subject_hash_of(document, salts, {}, h, subject_salt),
+        code,
+        suite,
+        subject_salt,
     )
 
 
@@ -175,6 +228,7 @@ def assemble_holder_copy(
         "redactedDigests": {},
         "targetHash": _hex(prepared.target_hash),
         "subjectHash": _hex(prepared.subject_hash),
+        **({"subjectSalt": _hex(prepared.subject_salt)} if prepared.subject_salt is not None else {}),
         "merkleRoot": _hex(merkle_root),
         "merkleProof": [_hex(p) for p in merkle_proof],
         "credentialType": prepared.credential_type,

@@ -35,6 +35,7 @@ class ParsedProof(NamedTuple):
     block_number: int
     anchor_proof: dict[str, Any] | None
     proof_package: dict[str, Any] | None = None
+    subject_salt: bytes | None = None
 
 
 #: The members of ``proof`` and of ``proof.anchor`` (FORMAT.md §5); any other is refused (``format``):
@@ -47,6 +48,7 @@ PROOF_MEMBERS = frozenset(
         "redactedDigests",
         "targetHash",
         "subjectHash",
+        "subjectSalt",
         "merkleRoot",
         "merkleProof",
         "credentialType",
@@ -229,4 +231,5 @@ def parse_proof(proof: Any) -> ParsedProof:
         block_number,
         anchor_proof,
         proof_package,
+        None if proof.get("subjectSalt") is None else _hex(proof["subjectSalt"], "subjectSalt"),
     )

@@ -282,13 +282,15 @@ class Verifier:
                 "at least one field has been changed",
             )
         credential_subject = s.doc["credentialSubject"]
-        if credential_subject.get("holderCodeType") == "citizenId":  # a natural person (FORMAT.md §2.4)
+        salt = p.subject_salt
+        if salt is not None and credential_subject.get("holderCodeType") != "citizenId":
+            # an enterprise (FORMAT.md §1): subject_hash_of's salted commitment, inlined
+            subject = keccak(salt + credential_subject["unifiedSocialCreditCode"].encode("utf-8"))
+        else:  # a natural person (§2.4), or a proof without its subjectSalt (named there)
             try:
-                subject = subject_hash_of(s.doc, p.salts, p.redacted, h)
+                subject = subject_hash_of(s.doc, p.salts, p.redacted, h, salt)
             except InvalidDocument as exc:
                 return Check("integrity", "failed", str(exc))
-        else:
-            subject = keccak(credential_subject["unifiedSocialCreditCode"].encode("utf-8"))
         if subject != p.subject_hash:
             return Check(
                 "integrity", "failed", "the proof is for another holder (its subjectHash does not match)"

@@ -24,7 +24,8 @@ one place to go. Issue a batch::
     seed = os.urandom(32)
     target = iss.seeded_target_hash_of_parts(iss.envelope_jcs(doc), doc["credentialSubject"],
                                              iss.SUITE_HASHES["secp256k1"], seed)
-    subject = iss.keccak256(doc["credentialSubject"]["unifiedSocialCreditCode"].encode())
+    code = doc["credentialSubject"]["unifiedSocialCreditCode"]
+    subject = iss.subject_hash(code, iss.subject_salt_for(registry_secret, code))  # FORMAT.md §1
     tree = iss.tree_of_leaves([iss.leaf_hash(target, subject), ...])
     signature = iss.sign_batch("secp256k1", key, tree[0], 1, count, chain_id=..., anchor_registry=...)
     proof = iss.proof_in_tree(b"".join(tree), iss.leaf_hash(target, subject))
@@ -39,7 +40,13 @@ from datetime import UTC, datetime, timedelta, timezone
 from json.encoder import encode_basestring
 from typing import Any
 
-from verifier._holder import PreparedCredential, assemble_holder_copy, subject_hash_of
+from verifier._holder import (
+    PreparedCredential,
+    assemble_holder_copy,
+    subject_hash,
+    subject_hash_of,
+    subject_salt_for,
+)
 from verifier._internal.canon import jcs_of_checked
 from verifier._internal.disclosure import (
     CITIZEN_ID_PATH,
@@ -98,7 +105,9 @@ __all__ = [
     "leaf_hash",
     "licence_metadata_problems",
     "holder_problems",
+    "subject_hash",
     "subject_hash_of",
+    "subject_salt_for",
     "loads_strict",
     "new_credential_id",
     "new_credential_ids",

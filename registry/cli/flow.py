@@ -165,9 +165,27 @@ def _trace_from_chain(asset, organisation, jurisdiction, since, until, rpc_url, 
         fail("--from-chain knows an asset by its certificate leaf (0x + 64 hex), not by a certificate id", 2)
     if organisation and organisation.isdigit() and len(organisation) < 10:
         fail("--from-chain knows an organisation by its identifier or participant id, not a registry id", 2)
+    ids = None
+    if organisation and not flow_trace.is_hash(organisation):
+        # participant ids are keyed (FORMAT.md §11): the regulator's registry database holds the key
+        from registry.services.participants import participant_ids_of_database
+
+        try:
+            ids = participant_ids_of_database(settings.resolved_database_url)
+        except Exception as exc:  # noqa: BLE001 - one line: which database, and what went wrong
+            fail(
+                "--from-chain --organisation IDENTIFIER needs the registry's database for the "
+                f"participant-id key ({exc}); or give the participant id (0x + 64 hex)",
+                2,
+            )
     try:
         q = flow_trace.make_query(
-            asset=asset, organisation=organisation, jurisdiction_code=jurisdiction, since=since, until=until
+            asset=asset,
+            organisation=organisation,
+            jurisdiction_code=jurisdiction,
+            since=since,
+            until=until,
+            ids=ids,
         )
         return chain_trace.trace_from_chain(rpc, manifest, q)
     except RegistryError as exc:

@@ -126,6 +126,18 @@ class Counter(Base):
     value: Mapped[int] = mapped_column(BigInteger)
 
 
+class RegistrySecret(Base):
+    """A secret the registry makes once and every instance shares (one row per name): today only
+    ``subject_salt_key``, from which every enterprise holder's ``subjectSalt`` is derived
+    (registry.services.participants). Kept in the database, not a data directory, so that every
+    instance of a deployment derives the same participant ids."""
+
+    __tablename__ = "registry_secrets"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(130))
+
+
 class Credential(Base):
     __tablename__ = "credentials"
     __table_args__ = (

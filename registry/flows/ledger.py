@@ -47,12 +47,12 @@ from registry.flows.schemas import (
     iso,
     jurisdiction,
     parse_time,
-    participant_hex,
 )
 from registry.services import audit, outbox
 from registry.services import jurisdictions as J
 from registry.services.issuance import document_of
 from registry.services.orgs import Principal, signing_key
+from registry.services.participants import participant_ids
 
 
 def status_name(cred: Credential, batch: Batch | None) -> str:
@@ -243,10 +243,11 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
                 f"the certificate does not authorise a transfer to {to} for {body.purpose!r}",
                 details={"toJurisdiction": to, "purpose": body.purpose},
             )
+        ids = await participant_ids(s)  # keyed participant ids (FORMAT.md §11)
         finding = await apply_rules(
             s,
             principal.org_id,
-            participant_hex(org.identifier),
+            ids.hex(org.identifier),
             org.name,
             body,
             frm,
@@ -320,7 +321,7 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
         )
     onchain = (
         body.parentFlowId or 0,
-        keccak(text=body.importer.identifier),
+        ids.id(body.importer.identifier),
         J.to_bytes8(frm),
         J.to_bytes8(to),
         LEGAL_BASES[body.legalBasis],

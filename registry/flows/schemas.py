@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import rfc8785
-from eth_utils import keccak
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from registry.core.errors import (
@@ -227,10 +226,6 @@ def parse_time(value: str | None, field_name: str, *, end: bool = False) -> int 
 
 def hexs(b: bytes) -> str:
     return "0x" + bytes(b).hex()
-
-
-def participant_hex(identifier: str) -> str:
-    return hexs(keccak(text=identifier))
 
 
 def declaration_hash(declaration: dict) -> str:

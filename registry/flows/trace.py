@@ -29,10 +29,10 @@ from registry.flows.schemas import (
     iso,
     jurisdiction,
     parse_time,
-    participant_hex,
 )
 from registry.services import jurisdictions as J
 from registry.services.issuance import document_of
+from registry.services.participants import ParticipantIds, participant_ids
 
 
 # -- trace -------------------------------------------------------------------------------------
@@ -109,8 +109,11 @@ def make_query(
     jurisdiction_code: str | None,
     since: str | None,
     until: str | None,
+    ids: ParticipantIds | None = None,
 ) -> TraceQuery:
-    """Validate the filters. `asset` must be a leaf here; `organisation` an identifier or participant id."""
+    """Validate the filters. `asset` must be a leaf here; `organisation` a participant id, or an
+    identifier given with the deployment's keyed ids (``ids``; FORMAT.md §11: an id is not a bare
+    hash of the identifier)."""
     q = TraceQuery(
         labels={
             "asset": asset,
@@ -125,7 +128,15 @@ def make_query(
             raise BadRequest(f"asset must be a certificate id or its leaf (0x + 64 hex), not {asset!r}")
         q.asset = asset.lower()
     if organisation:
-        q.organisation = organisation.lower() if is_hash(organisation) else participant_hex(organisation)
+        if is_hash(organisation):
+            q.organisation = organisation.lower()
+        elif ids is not None:
+            q.organisation = ids.hex(organisation)
+        else:
+            raise BadRequest(
+                "an organisation given by its identifier needs the registry's subject-salt key "
+                "(participant ids are keyed): give its participant id (0x + 64 hex) instead"
+            )
     if jurisdiction_code:
         q.jurisdiction = jurisdiction(jurisdiction_code, "jurisdiction")
     q.since = parse_time(since, "from")
@@ -356,14 +367,17 @@ async def resolve_asset(ctx, asset: str | None) -> str | None:
 
 
 async def resolve_organisation(ctx, organisation: str | None) -> str | None:
-    """An organisation id (digits) → its identifier; identifiers and participant ids pass through."""
-    if organisation and organisation.isdigit() and len(organisation) < 10:
-        async with ctx.sessions() as s:
+    """An organisation id (digits) or identifier → its participant id (0x-hex, keyed: FORMAT.md
+    §11); a participant id passes through."""
+    if not organisation or is_hash(organisation):
+        return organisation
+    async with ctx.sessions() as s:
+        if organisation.isdigit() and len(organisation) < 10:
             org = await s.get(Organisation, int(organisation))
-        if org is None:
-            raise NotFound(f"organisation {organisation} does not exist")
-        return org.identifier
-    return organisation
+            if org is None:
+                raise NotFound(f"organisation {organisation} does not exist")
+            organisation = org.identifier
+        return (await participant_ids(s)).hex(organisation)
 
 
 async def trace_from_db(ctx, query: TraceQuery) -> dict:
@@ -377,6 +391,7 @@ async def trace_from_db(ctx, query: TraceQuery) -> dict:
                 .order_by(FlowDeclaration.flow_id)
             )
         ).all()
+        ids = await participant_ids(s)
     flows, certs = [], {}
     rule_flows: list[assess.RuleFlow] = []
     docs: dict[str, dict] = {}
@@ -391,8 +406,8 @@ async def trace_from_db(ctx, query: TraceQuery) -> dict:
                 parent_flow_id=r.parent_flow_id or 0,
                 asset_leaf=r.asset_leaf,
                 asset_root=batch.root,
-                exporter_id=participant_hex(d["exporter"]["identifier"]),
-                importer_id=participant_hex(d["importer"]["identifier"]),
+                exporter_id=ids.hex(d["exporter"]["identifier"]),
+                importer_id=ids.hex(d["importer"]["identifier"]),
                 from_j=d["fromJurisdiction"],
                 to_j=d["toJurisdiction"],
                 decision=r.decision,

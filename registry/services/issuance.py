@@ -25,6 +25,7 @@ from registry.core.errors import BadRequest, Forbidden, ValidationFailed
 from registry.db.models import Batch, Counter, Credential, Organisation
 from registry.services import audit
 from registry.services.orgs import CREDENTIAL_TYPE_CODES, Principal
+from registry.services.participants import participant_ids
 from registry.services.prepare import ROW_FIELDS, build_document, prepare_upload, sqlite_datetime
 
 if TYPE_CHECKING:
@@ -118,6 +119,7 @@ class Issuance:
         dep: dict,
         first: int,
         sqlite: bool,
+        subject_key: bytes,
     ) -> list[asyncio.Future]:
         """One future per chunk of the upload's items, started now: (the chunk's first position,
         :func:`prepare_upload` of it) — in the worker processes, or for a small upload here."""
@@ -125,7 +127,12 @@ class Issuance:
         if len(items) < POOL_THRESHOLD:
             done = loop.create_future()
             done.set_result(
-                (0, prepare_upload(items, from_text, type_name, suite, issuer, dep, first, sqlite))
+                (
+                    0,
+                    prepare_upload(
+                        items, from_text, type_name, suite, issuer, dep, first, sqlite, subject_key
+                    ),
+                )
             )
             return [done]
 
@@ -141,6 +148,7 @@ class Issuance:
                 dep,
                 first + start,
                 sqlite,
+                subject_key,
             )
 
         return [asyncio.ensure_future(one(start)) for start in range(0, len(items), CHUNK)]
@@ -202,6 +210,7 @@ class Issuance:
         code = CREDENTIAL_TYPE_CODES[type_name]
         async with ctx.sessions() as s:
             org = await s.get(Organisation, principal.org_id)
+            subject_key = (await participant_ids(s)).key
         if org.issuer_id is None:
             raise Forbidden(f"{org.name} is not registered as an issuer on-chain")
         if code not in (org.credential_types or []):
@@ -226,7 +235,9 @@ class Issuance:
         # The workers start now; the write transaction (on SQLite, the one writer's turn) begins
         # once the first chunk is ready, so other writers are not held up while the workers work.
         # Chunks are taken in upload order: of two records with one id, the first is accepted.
-        chunks = self._chunks(items, texts is not None, type_name, suite, issuer, dep, first, sqlite)
+        chunks = self._chunks(
+            items, texts is not None, type_name, suite, issuer, dep, first, sqlite, subject_key
+        )
         try:
             await asyncio.wait([chunks[0]])
             async with ctx.writing() as s:

@@ -127,9 +127,7 @@ _LABELS = {
     "445200": "揭阳 Jieyang",
     "445300": "云浮 Yunfu",
 }
-CN_CITIES: dict[str, str] = {
-    code: _LABELS.get(code, name) for code, name in _CITY_TABLE["cities"].items()
-}
+CN_CITIES: dict[str, str] = {code: _LABELS.get(code, name) for code, name in _CITY_TABLE["cities"].items()}
 
 ALL_CODES = frozenset(ISO_3166_1 | set(CN_SUBDIVISIONS) | set(CN_CITIES))
 

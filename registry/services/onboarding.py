@@ -26,6 +26,7 @@ from registry.core.errors import ChainRejected, ChainUnavailable
 from registry.db.models import Organisation, OutboxTx
 from registry.services import audit, outbox
 from registry.services.chain import Transfer
+from registry.services.participants import participant_ids
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -71,7 +72,8 @@ async def queue(
             )
         )
     if "exporter" in org.roles:
-        steps.append(("participant", {}))
+        # its private id (FORMAT.md §11): the keyed commitment its certificates' subjectHash is
+        steps.append(("participant", {"participantId": (await participant_ids(s)).hex(org.identifier)}))
     if "regulator" in org.roles:
         steps.append(("regulator", {}))
     ids = []
@@ -113,9 +115,7 @@ def _call(ctx: ServiceContext, org: Organisation, payload: dict[str, Any]) -> An
             0,
         )
     if step == "participant":
-        from registry.services.orgs import participant_id
-
-        return chain.flows.functions.registerParticipant(account, participant_id(org.identifier))
+        return chain.flows.functions.registerParticipant(account, bytes.fromhex(payload["participantId"][2:]))
     if step == "regulator":
         return chain.flows.functions.grantRole(REGULATOR_ROLE, account)
     raise ValueError(f"unknown onboarding step {step!r}")

@@ -3,9 +3,9 @@
 API keys look like `cl_<key_id>_<secret>`; only sha256(secret) is stored, compared in constant
 time. An issuer organisation gets a chain key (encrypted keystore) registered in the issuer
 registry; exporters (and importers that forward data) are registered as flow-ledger participants
-under keccak256(identifier); regulators get the ledger's REGULATOR_ROLE. Those transactions are
-queued in the outbox with the organisation's row and sent after it is committed
-(registry/services/onboarding.py).
+under a keyed commitment to their identifier (registry.services.participants); regulators get the
+ledger's REGULATOR_ROLE. Those transactions are queued in the outbox with the organisation's row
+and sent after it is committed (registry/services/onboarding.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from eth_utils import keccak
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -169,10 +168,6 @@ async def unlock(keystores: list[str], passphrase: str) -> None:
     with no transaction open, so their first scrypt is not paid inside one."""
     for keystore in keystores:
         await asyncio.to_thread(decrypt_secret, keystore, passphrase)
-
-
-def participant_id(identifier: str) -> bytes:
-    return keccak(text=identifier)
 
 
 async def create_organisation(

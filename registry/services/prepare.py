@@ -22,7 +22,6 @@ from verifier.issuance import (
     fast_record_validator_for,
     fast_validator_for,
     holder_problems,
-    keccak256,
     leaf_hash,
     licence_metadata_problems,
     new_credential_ids,
@@ -31,10 +30,12 @@ from verifier.issuance import (
     schema_errors,
     seeded_target_hash_of_parts,
     subject_hash_of,
+    subject_salt_for,
     with_licence_metadata,
 )
 from verifier.issuance import EnvelopeTemplate as _EnvelopeTemplate
 from verifier.issuance import iso_time as _iso
+from verifier.issuance import subject_hash as enterprise_subject_hash
 
 # CONTEXT, build_document and new_credential_id(s) are the format's (verifier.issuance), imported here
 # for this module's callers.
@@ -146,7 +147,8 @@ def prepare_upload(
     issuer: dict,
     deployment: dict,
     first_index: int,
-    sqlite: bool = False,
+    sqlite: bool,
+    subject_key: bytes,
 ) -> tuple[list[Any], list[int]]:
     """One chunk of an upload, as a worker process takes it: each item is a record, or with
     ``from_text`` a record's JSON text (a JSON Lines upload), decoded here by :data:`RECORD_DECODER`.
@@ -187,6 +189,7 @@ def prepare_upload(
         first_index,
         sqlite,
         indexes=[first_index + k for k in at],
+        subject_key=subject_key,
     )
     for k, p in zip(at, prepared):
         out[k] = p
@@ -202,9 +205,12 @@ def prepare_records(
     first_index: int,
     sqlite: bool = False,
     indexes: list[int] | None = None,
+    *,
+    subject_key: bytes,
 ) -> list[tuple | list[str]]:
     """Build, validate, salt and hash each record (shaped as :func:`shape_errors` accepts); the k-th
-    gets status-list index first_index + k, or ``indexes[k]``.
+    gets status-list index first_index + k, or ``indexes[k]``. An enterprise holder's
+    ``subjectSalt`` is derived from ``subject_key`` (registry.services.participants).
 
     Returns, per record, either the values of :data:`ROW_FIELDS` followed by the credential's Merkle
     leaf hash, or a list of error messages. ``valid_until`` is a datetime, or with ``sqlite`` the
@@ -297,11 +303,11 @@ def prepare_records(
             # a natural person: bound by the salted digest of its citizen ID number (FORMAT.md §2.4),
             # which is also all the row keeps as its subject
             only_subject = {"credentialSubject": credential_subject}
-            subject_hash = subject_hash_of(only_subject, salts_from_seed(only_subject, seed), {}, h)
+            subject_hash = subject_hash_of(only_subject, salts_from_seed(only_subject, seed), {}, h, None)
             subject = subject_hash.hex()
         else:
             subject = credential_subject["unifiedSocialCreditCode"]
-            subject_hash = keccak256(subject.encode())
+            subject_hash = enterprise_subject_hash(subject, subject_salt_for(subject_key, subject))
         out.append(
             (
                 cid,

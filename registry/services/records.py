@@ -11,6 +11,7 @@ from registry.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from registry.db.models import Batch, Credential, Organisation
 from registry.services.issuance import document_of
 from registry.services.orgs import CREDENTIAL_TYPE_CODES, Principal
+from registry.services.participants import participant_ids
 from verifier import redact
 from verifier.errors import MerkleError
 from verifier.issuance import (
@@ -78,12 +79,17 @@ async def _full_holder_copy(session: AsyncSession, ctx: ServiceContext, cred: Cr
     target, subject = bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:])
     document = document_of(cred, ctx.deployment)
     salts = salts_from_seed(document, cred.salt_seed)
+    holder = document["credentialSubject"]
+    natural_person = holder.get("holderCodeType") == "citizenId"
     prepared = PreparedCredential(
         salts=salts,
         target_hash=target,
         subject_hash=subject,
         credential_type=cred.credential_type,
         suite=batch.suite,
+        subject_salt=None
+        if natural_person
+        else (await participant_ids(session)).salt(holder["unifiedSocialCreditCode"]),
     )
     return assemble_holder_copy(
         document,

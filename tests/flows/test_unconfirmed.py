@@ -261,11 +261,13 @@ async def test_a_refused_declaration_leaves_no_row_and_a_failed_outbox_entry(wor
         refused = await _declaration_tx(ctx)
         assert refused.state == "failed" and refused.tx_hash is None and refused.last_error
     finally:
-        from registry.services.orgs import participant_id
+        from registry.services.participants import participant_ids
 
+        async with ctx.sessions() as s:
+            ids = await participant_ids(s)
         await ctx.chain.transact(
             gov,
             ctx.chain.flows.functions.registerParticipant(
-                Account.from_key(key).address, participant_id(w.gz["identifier"])
+                Account.from_key(key).address, ids.id(w.gz["identifier"])
             ),
         )

@@ -26,15 +26,17 @@ from registry.services.prepare import (
 from scripts.samples import business_licence_record, data_asset_record, make_uscc
 from verifier._holder import PreparedCredential, assemble_holder_copy
 from verifier._internal.disclosure import recompute_target_hash, salts_from_seed
+from verifier._internal.keccak import keccak256
 from verifier._internal.merkle import leaf_hash
 from verifier._schema import schema_of
-from verifier.issuance import new_credential_id, with_licence_metadata
+from verifier.issuance import new_credential_id, subject_hash, subject_salt_for, with_licence_metadata
 
 ISSUER = {
     "id": "did:certledger:31337:issuer:1",
     "name": "广州市市场监督管理局",
     "unifiedSocialCreditCode": make_uscc(prefix="114401"),
 }
+KEY = bytes(range(32))  # the registry's subject-salt key (registry_secrets)
 DEPLOYMENT = {"chainId": 31337, "anchorRegistry": "0x" + "ab" * 20}
 #: what document_of reads the deployment from (the service's Deployment)
 DEPLOYED = SimpleNamespace(chain_id=DEPLOYMENT["chainId"], anchor_registry=DEPLOYMENT["anchorRegistry"])
@@ -80,7 +82,9 @@ def test_prepared_rows_hash_the_stored_document_with_the_seeds_salts(sqlite_):
     records = [business_licence_record() for _ in range(20)]
     records[3]["validUntil"] = "2031-06-30T12:00:00.5Z"
     records[7]["credentialSubject"]["unifiedSocialCreditCode"] = "91440101MA5BANK000"  # wrong check character
-    out = prepare_records(records, "BusinessLicence", "secp256k1", ISSUER, DEPLOYMENT, 100, sqlite_)
+    out = prepare_records(
+        records, "BusinessLicence", "secp256k1", ISSUER, DEPLOYMENT, 100, sqlite_, subject_key=KEY
+    )
     assert isinstance(out[7], list) and "unified social credit code" in " ".join(out[7])
     for k, prep in enumerate(out):
         if k == 7:
@@ -107,13 +111,16 @@ def test_prepared_rows_hash_the_stored_document_with_the_seeds_salts(sqlite_):
         target = recompute_target_hash(doc, salts, {}, hashlib.sha256)
         assert "0x" + target.hex() == row["target_hash"]
         subject = bytes.fromhex(row["subject_hash"][2:])
+        # the holder's keyed commitment (FORMAT.md §1), not a bare hash of its public credit code
+        code = doc["credentialSubject"]["unifiedSocialCreditCode"]
+        assert subject == subject_hash(code, subject_salt_for(KEY, code)) != keccak256(code.encode())
         assert prep[-1] == leaf_hash(target, subject)
         until = datetime(2031, 6, 30, 12, 0, 0, 500000, tzinfo=UTC) if k == 3 else None
         if until is not None:
             assert row["valid_until"] == (sqlite_datetime(until) if sqlite_ else until)
         copy_ = assemble_holder_copy(
             doc,
-            PreparedCredential(salts, target, subject, 1, "secp256k1"),
+            PreparedCredential(salts, target, subject, 1, "secp256k1", subject_salt_for(KEY, code)),
             merkle_root=prep[-1],
             merkle_proof=[],
             batch_count=1,
@@ -139,6 +146,7 @@ def test_a_document_whose_shared_members_are_invalid_is_refused_whole():
         bad_issuer,
         DEPLOYMENT,
         0,
+        subject_key=KEY,
     )
     assert all(isinstance(o, list) and any("/issuer/name" in e for e in o) for o in out)
     doc = build_document(business_licence_record(), "BusinessLicence", ISSUER, 5, DEPLOYMENT)
@@ -149,7 +157,7 @@ def test_record_members_are_checked_in_every_document_of_a_chunk():
     records = [business_licence_record() for _ in range(6)]
     records[4]["validFrom"] = "yesterday"
     del records[5]["credentialSubject"]["address"]
-    out = prepare_records(records, "BusinessLicence", "secp256k1", ISSUER, DEPLOYMENT, 0)
+    out = prepare_records(records, "BusinessLicence", "secp256k1", ISSUER, DEPLOYMENT, 0, subject_key=KEY)
     assert [isinstance(o, list) for o in out] == [False, False, False, False, True, True]
     assert any("/validFrom" in e for e in out[4])
     assert any("address" in e for e in out[5])
@@ -165,7 +173,7 @@ def test_a_stored_document_reads_back_as_the_document_that_was_hashed(type_name)
         "OperatingPermit": _operating_permit_record,
     }[type_name]
     records = [make() for _ in range(3)]
-    out = prepare_records(records, type_name, "secp256k1", ISSUER, DEPLOYMENT, 40)
+    out = prepare_records(records, type_name, "secp256k1", ISSUER, DEPLOYMENT, 40, subject_key=KEY)
     for k, prep in enumerate(out):
         assert isinstance(prep, tuple), prep
         row = dict(zip(ROW_FIELDS, prep[:-1]))
@@ -255,7 +263,7 @@ def test_an_issuer_whose_name_holds_a_template_marker_gets_its_documents_built_i
     issuer = {**ISSUER, "name": "name \x01N\x01 \x01I\x01"}
     assert _EnvelopeTemplate("BusinessLicence", issuer, DEPLOYMENT, True).template is None
     records = [business_licence_record() for _ in range(4)]
-    out = prepare_records(records, "BusinessLicence", "secp256k1", issuer, DEPLOYMENT, 7)
+    out = prepare_records(records, "BusinessLicence", "secp256k1", issuer, DEPLOYMENT, 7, subject_key=KEY)
     for _k, prep in enumerate(out):
         assert isinstance(prep, tuple), prep
         row = dict(zip(ROW_FIELDS, prep[:-1]))
@@ -282,7 +290,7 @@ def test_records_of_one_chunk_may_differ_in_what_they_give():
     records[6]["validUntil"] = "yesterday"
     records[7]["validFrom"] = "2025-02-03T04:05:06.25Z"
     before = datetime.now(UTC).replace(microsecond=0)
-    out = prepare_records(records, "BusinessLicence", "secp256k1", ISSUER, DEPLOYMENT, 500)
+    out = prepare_records(records, "BusinessLicence", "secp256k1", ISSUER, DEPLOYMENT, 500, subject_key=KEY)
     refused = {k: errors for k, errors in enumerate(out) if isinstance(errors, list)}
     assert set(refused) == {0, 2, 3, 6}
     assert all(
@@ -321,7 +329,7 @@ def test_a_template_that_disagrees_with_the_built_document_is_not_used(monkeypat
     writes anything else (a fault that no issuer or type can cause today) is dropped."""
     monkeypatch.setattr(_EnvelopeTemplate, "jcs", lambda self, *values: b'{"wrong":true}')
     records = [business_licence_record() for _ in range(3)]
-    out = prepare_records(records, "BusinessLicence", "secp256k1", ISSUER, DEPLOYMENT, 0)
+    out = prepare_records(records, "BusinessLicence", "secp256k1", ISSUER, DEPLOYMENT, 0, subject_key=KEY)
     for prep in out:
         row = dict(zip(ROW_FIELDS, prep[:-1]))
         doc = document_of(

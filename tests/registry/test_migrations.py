@@ -35,9 +35,9 @@ def test_one_baseline_revision_creates_everything_and_downgrades_to_nothing(data
     from registry.db.migrate import current
 
     cfg = alembic_config(database_url)
-    assert [r.revision for r in ScriptDirectory.from_config(cfg).walk_revisions()] == ["b0001"]
+    assert [r.revision for r in ScriptDirectory.from_config(cfg).walk_revisions()] == ["b0002", "b0001"]
     upgrade(database_url)
-    assert current(database_url) == "b0001"
+    assert current(database_url) == "b0002"
     sync_url = database_url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg")
     engine = create_engine(sync_url)
     tables = set(inspect(engine).get_table_names())

@@ -13,6 +13,7 @@ from stdnum.cn import ric
 
 from tests.support.factory import AT, World
 from verifier import prepare_credential, redact, verify
+from verifier._internal.keccak import keccak256
 from verifier.errors import InvalidDocument
 
 CITIZEN = "11010519491231002X"  # python-stdnum's documented example of a valid number
@@ -59,7 +60,7 @@ def test_subject_hash_binds_the_salted_digest_not_the_number(pw):
 
     holder, w = _issue(pw)
     proof = holder["proof"]
-    assert proof["subjectHash"] != "0x" + subject_hash(CITIZEN).hex()
+    assert proof["subjectHash"] != "0x" + keccak256(CITIZEN.encode()).hex()
     salt = bytes.fromhex(proof["salts"]["/credentialSubject/citizenIdNumber"][2:])
     digest = leaf_digest(SUITE_HASHES["secp256k1"], salt, "/credentialSubject/citizenIdNumber", CITIZEN)
     assert proof["subjectHash"] == "0x" + keccak256(digest).hex()
@@ -108,3 +109,14 @@ def test_the_holder_code_type_cannot_be_redacted_and_a_forged_subject_fails(pw):
     forged = json.loads(json.dumps(redact(holder, ["/credentialSubject/citizenIdNumber"])))
     forged["proof"]["redactedDigests"]["/credentialSubject/citizenIdNumber"] = "0x" + "11" * 32
     assert verify(forged, trust=w.trust(), at=AT).check("integrity").status == "failed"
+
+
+def test_a_natural_persons_proof_with_a_subject_salt_is_refused(pw):
+    """A natural person is bound by its number's digest (§2.4); an enterprise's subjectSalt in its
+    proof is refused by name, not ignored."""
+    holder, w = _issue(pw)
+    assert "subjectSalt" not in holder["proof"]
+    bad = copy.deepcopy(holder)
+    bad["proof"]["subjectSalt"] = "0x" + "22" * 32
+    check = verify(bad, trust=w.trust(), at=AT).check("integrity")
+    assert check.status == "failed" and "natural person" in check.reason

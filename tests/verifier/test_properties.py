@@ -82,4 +82,9 @@ def test_prepare_is_deterministic_except_for_salts(shared):
     doc = w.document(issuer)
     a, b = prepare_credential(doc), prepare_credential(doc)
     assert a.salts.keys() == b.salts.keys() and a.salts != b.salts
-    assert a.target_hash != b.target_hash and a.subject_hash == b.subject_hash
+    # without an issuer-chosen subjectSalt each credential gets a fresh one (FORMAT.md §1) ...
+    assert a.target_hash != b.target_hash and a.subject_hash != b.subject_hash
+    # ... with one, the holder's subjectHash is the same in every credential (its participant id)
+    salt = bytes(range(32))
+    c, d = prepare_credential(doc, subject_salt=salt), prepare_credential(doc, subject_salt=salt)
+    assert c.subject_hash == d.subject_hash and c.subject_salt == d.subject_salt == salt
