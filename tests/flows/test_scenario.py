@@ -219,3 +219,44 @@ async def test_guangzhou_scenario(world):
     assert res.exit_code == 2 and "leaf" in res.output
     res = await asyncio.to_thread(CliRunner().invoke, flow_app, common + ["--jurisdiction", "XX"])
     assert res.exit_code == 2 and "not a known jurisdiction" in res.output
+
+
+async def test_a_dictionary_of_credit_codes_reveals_no_participant(world):
+    """Issue #21 point 5: every id the chain shows — participant registrations, exporter and importer
+    ids of each flow, and the certificate subjectHash in each declaration's calldata — is the keyed
+    commitment (FORMAT.md §1, §11). keccak256 of every identifier the registry knows (a dictionary
+    of all of them, as an outsider could build from public credit codes) matches none of them, and
+    nothing in the calldata; the regulator's key maps every one back."""
+    from eth_utils import keccak
+    from sqlalchemy import select
+
+    from registry.db.models import FlowDeclaration, Organisation
+    from registry.services.participants import participant_ids
+
+    w, s = world, world.service
+    await run_scenario(w)
+    async with s.ctx.sessions() as session:
+        ids = await participant_ids(session)
+        identifiers = set((await session.execute(select(Organisation.identifier))).scalars())
+        for d in (await session.execute(select(FlowDeclaration.declaration))).scalars():
+            identifiers |= {d["exporter"]["identifier"], d["importer"]["identifier"]}
+    dictionary = {bytes(keccak(text=i)): i for i in identifiers}
+    keyed = {ids.id(i): i for i in identifiers}
+
+    ledger, chain = s.ctx.chain.flows, s.ctx.chain
+    head = await chain.w3.eth.block_number
+    start = s.ctx.deployment.deploy_block
+    registered = await ledger.events.ParticipantRegistered().get_logs(from_block=start, to_block=head)
+    declared = await ledger.events.FlowDeclared().get_logs(from_block=start, to_block=head)
+    assert registered and declared
+    on_chain = {bytes(e["args"]["participantId"]) for e in registered}
+    for e in declared:
+        on_chain |= {bytes(e["args"]["exporterId"]), bytes(e["args"]["declaration"]["importerId"])}
+    assert not on_chain & dictionary.keys()
+    assert on_chain <= keyed.keys(), "every on-chain id is a known participant's keyed id"
+    assert {keyed[i] for i in on_chain} >= {w.gz["identifier"], w.hk["identifier"]}
+    for e in declared:
+        calldata = bytes((await chain.w3.eth.get_transaction(e["transactionHash"]))["input"])
+        assert not any(h in calldata for h in dictionary), "a bare hash of a credit code in calldata"
+        if e["args"]["parentFlowId"] == 0:  # an original flow: the certificate's subjectHash, keyed
+            assert bytes(e["args"]["exporterId"]) in calldata
