@@ -17,8 +17,8 @@ from verifier import (
     subject_hash,
     subject_salt_for,
 )
-from verifier._internal.keccak import keccak256
 from verifier._internal.disclosure import SUITE_HASHES, recompute_target_hash
+from verifier._internal.keccak import keccak256
 from verifier._internal.suites import recover_address, verify_sm2
 from verifier._schema import schema_errors
 
@@ -251,7 +251,7 @@ def test_the_natural_person_example_recomputes():
     keccak of the number), and the targetHash — recomputed with the verifier."""
     import hashlib
 
-    from verifier._holder import subject_hash, subject_hash_of
+    from verifier._holder import subject_hash_of
     from verifier._internal.disclosure import recompute_target_hash
     from verifier._schema import holder_problems, schema_errors
 

@@ -54,9 +54,7 @@ def test_a_natural_persons_certificate_verifies_with_the_number_disclosed_or_red
 def test_subject_hash_binds_the_salted_digest_not_the_number(pw):
     """The leaf's subject half is keccak of the citizen ID leaf's salted digest: a dictionary of ID
     numbers does not find it, and another number (or the same one under another salt) fails."""
-    from verifier._holder import subject_hash
     from verifier._internal.disclosure import SUITE_HASHES, leaf_digest
-    from verifier._internal.keccak import keccak256
 
     holder, w = _issue(pw)
     proof = holder["proof"]
