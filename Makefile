@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 PIP_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: setup test lint demo bench compile clean
+.PHONY: setup test lint demo bench compile clean static
 
 setup: $(PIP_STAMP) $(NPM_STAMP)
 
@@ -47,3 +47,9 @@ compile: setup
 
 clean:
 	rm -rf .certledger build *.egg-info
+
+# The holder page's secp256k1 bundle (registry/static/holder-crypto.js, committed: the package ships it).
+static: $(NPM_STAMP)
+	node_modules/.bin/esbuild scripts/js/holder-crypto.mjs --bundle --format=iife \
+		--global-name=certledgerHolderCrypto --minify --target=es2020 --legal-comments=eof \
+		--outfile=registry/static/holder-crypto.js

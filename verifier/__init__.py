@@ -64,6 +64,7 @@ from verifier._presentation import (
     PresentationRequest,
     PresentationResult,
     present,
+    unsigned_presentation,
     verify_presentation,
 )
 from verifier._proof_bundle import (
@@ -172,6 +173,7 @@ __all__ = [
     "verify",
     "verify_anchor_proof",
     "verify_pledge_proof",
+    "unsigned_presentation",
     "verify_presentation",
     "verify_sealed_header",
 ]

@@ -37,6 +37,7 @@ __all__ = [
     "PresentationResult",
     "holder_id_of",
     "present",
+    "unsigned_presentation",
     "verify_presentation",
 ]
 
@@ -193,18 +194,21 @@ def _statement(holder: str, proof: Mapping[str, Any], credentials: Sequence[Any]
     return _hash(suite, _DOMAIN + jcs(statement))
 
 
-def present(
+def unsigned_presentation(
     request: PresentationRequest,
     credentials: Sequence[Mapping[str, Any]],
-    key: HolderKey,
+    holder: str,
     *,
     at: datetime | None = None,
-) -> dict[str, Any]:
-    """The holder's answer to ``request``: a VerifiablePresentation of ``credentials`` (holder copies,
-    each redacted as the holder chose), signed with ``key``."""
+) -> tuple[dict[str, Any], bytes]:
+    """The presentation of ``credentials`` to ``request`` by ``holder`` (a holder id, FORMAT.md §13)
+    without its signature, and the digest its holder key signs into ``proof.proofValue`` (``0x`` +
+    r ‖ s ‖ v, low s, for secp256k1). For a holder whose key signs elsewhere — the holder page signs
+    in the browser, so the key never leaves the enterprise's machine."""
     if not credentials:
         raise InvalidPresentation("a presentation holds at least one credential")
-    holder = key.holder_id
+    if not isinstance(holder, str) or not _HOLDER_ID.fullmatch(holder):
+        raise InvalidPresentation("the holder must be a holder id urn:certledger:holder:<suite>:0x<public key>")
     for c in credentials:
         subject = c.get("credentialSubject") if isinstance(c, Mapping) else None
         named = subject.get("id") if isinstance(subject, Mapping) else None
@@ -220,14 +224,29 @@ def present(
         "verificationMethod": holder,
     }
     creds = [dict(c) for c in credentials]
-    proof["proofValue"] = "0x" + key.sign(_statement(holder, proof, creds, key.suite)).hex()
+    suite = holder.removeprefix("urn:certledger:holder:").partition(":")[0]
+    digest = _statement(holder, proof, creds, suite)
     return {
         "@context": ["https://www.w3.org/ns/credentials/v2"],
         "type": ["VerifiablePresentation"],
         "holder": holder,
         "verifiableCredential": creds,
         "proof": proof,
-    }
+    }, digest
+
+
+def present(
+    request: PresentationRequest,
+    credentials: Sequence[Mapping[str, Any]],
+    key: HolderKey,
+    *,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """The holder's answer to ``request``: a VerifiablePresentation of ``credentials`` (holder copies,
+    each redacted as the holder chose), signed with ``key``."""
+    presentation, digest = unsigned_presentation(request, credentials, key.holder_id, at=at)
+    presentation["proof"]["proofValue"] = "0x" + key.sign(digest).hex()
+    return presentation
 
 
 def _signature_ok(holder: str, digest: bytes, signature: bytes) -> bool:

@@ -23,6 +23,7 @@ from registry.core.errors import BadRequest, Conflict
 from registry.db.session import make_engine, make_sessionmaker
 from registry.services.caches import AuthCache, VerifierCache
 from registry.services.chain import ServiceChain
+from registry.services.exchange import PresentationExchange
 from registry.services.keys import decrypt_secret, encrypt_secret
 
 if TYPE_CHECKING:
@@ -70,6 +71,8 @@ class ServiceContext:
     auth_cache: AuthCache = field(default_factory=AuthCache)
     #: the Verifier over the registry's own trust bundle (/v1/verify, the verify page, flow declarations)
     verifier_cache: VerifierCache = field(default_factory=VerifierCache)
+    #: presentation requests opened on the verify page and their answers (registry.services.exchange)
+    exchange: PresentationExchange = field(default_factory=PresentationExchange)
     #: set by ``runtime.start_background`` (the API's lifespan); None in a bare context (CLI, audit)
     pipeline: Pipeline | None = None
     indexer: Indexer | None = None

@@ -43,6 +43,7 @@ STATIC = {
     "verify.js": "text/javascript; charset=utf-8",
     "lang.js": "text/javascript; charset=utf-8",
     "verify.css": "text/css; charset=utf-8",
+    "request.js": "text/javascript; charset=utf-8",
 }
 
 MIB = 1024 * 1024
@@ -95,6 +96,7 @@ def _bi(zh: str, en: str) -> str:
 async def verify_page(request: Request):
     """The verify page; with ``?credential=<id>`` (an e-licence's QR link) it checks that credential."""
     credential = request.query_params.get("credential", "")[:200]
+    presentation = request.query_params.get("presentation", "")[:130]  # the holder page's result QR
     rows = "\n".join(
         f'<tr class="check pending" data-check="{name}" data-status="pending">'
         f'<td class="icon" aria-hidden="true">·</td><th scope="row" class="label">{_bi(zh, en)}</th>'
@@ -104,6 +106,7 @@ async def verify_page(request: Request):
     body = _template().substitute(
         check_rows=rows,
         credential=e(credential, quote=True),
+        presentation=e(presentation, quote=True),
         max_credential=MAX_CREDENTIAL // MIB,
         max_dataset=MAX_DATASET // MIB,
     )

@@ -1,0 +1,195 @@
+"""The holder page and the verify page's "request a presentation" (issue #19; FORMAT.md §13.3).
+
+No API key anywhere: the bank clerk and the enterprise use the public pages. Every route is
+rate-limited per client like the verify page's checks. The holder key never comes here: the holder
+page asks for the digest to sign (``/holder/prepare``), signs it in the browser and sends the
+signed presentation straight to the request it answers.
+
+- ``GET  /holder``                                    the holder page (``?request=<nonce>``)
+- ``GET  /holder/static/holder.js|holder-crypto.js``
+- ``POST /holder/prepare``                            credential(s) + paths to redact + request +
+                                                      holder id → the unsigned presentation and its digest
+- ``POST /verify/requests``                           {audience, purpose, ttlSeconds?, credentialTypes?}
+                                                      → the request, the holder link and its QR (SVG)
+- ``GET  /verify/requests/{nonce}``                   the request (for the holder page)
+- ``POST /verify/requests/{nonce}/presentation``      the signed presentation → verified at once; the
+                                                      answer has the result, its link and a QR of it
+- ``GET  /verify/requests/{nonce}/result``            {state: pending|answered, result}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+from functools import cache
+from string import Template
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from registry.api.deps import public_rate_limit
+from registry.api.routes.pages import HEADERS, PACKAGE, _static
+from registry.core.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
+from registry.services.exchange import check_ttl, result_json
+from verifier import PresentationRequest, redact, unsigned_presentation, verify_presentation
+from verifier.errors import InvalidPresentation, RedactionError
+
+router = APIRouter(tags=["pages"])
+
+MAX_BODY = 4 * 1024 * 1024  # a presentation of a few credentials is tens of KB
+MAX_CREDENTIALS = 10
+_NONCE = re.compile(r"^0x[0-9a-f]{32,128}$")
+HOLDER_STATIC = {
+    "holder.js": "text/javascript; charset=utf-8",
+    "holder-crypto.js": "text/javascript; charset=utf-8",
+}
+
+
+@cache
+def _template() -> Template:
+    return Template((PACKAGE / "templates" / "holder.html").read_text(encoding="utf-8"))
+
+
+async def _json(request: Request) -> Any:
+    if (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower() != "application/json":
+        raise UnsupportedMediaType("send application/json")
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise PayloadTooLarge(f"the body is over {MAX_BODY // (1024 * 1024)} MiB")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+
+
+def _nonce(nonce: str) -> str:
+    if not _NONCE.fullmatch(nonce):
+        raise NotFound("no such presentation request (a nonce is 0x + 32 to 128 lower-case hex digits)")
+    return nonce
+
+
+# -- the holder page ------------------------------------------------------------------------------
+@router.get("/holder", response_class=HTMLResponse, include_in_schema=False)
+async def holder_page(request: Request):
+    """The holder page; ``?request=<nonce>`` (the link in the bank's request QR) loads that request."""
+    nonce = request.query_params.get("request", "")[:130]
+    body = _template().substitute(request=nonce if _NONCE.fullmatch(nonce) else "")
+    return HTMLResponse(body, headers=HEADERS)
+
+
+@router.get("/holder/static/{name}", include_in_schema=False)
+async def holder_static(name: str):
+    if name not in HOLDER_STATIC:
+        raise NotFound(f"no static file {name}")
+    return Response(
+        _static(name),
+        media_type=HOLDER_STATIC[name],
+        headers={"cache-control": "max-age=300", "x-content-type-options": "nosniff"},
+    )
+
+
+@router.post("/holder/prepare", dependencies=[Depends(public_rate_limit)], include_in_schema=False)
+async def holder_prepare(request: Request):
+    """``{credentials: [holder copy…], redact: [[JSON Pointer…]…], request, holder}`` → ``{presentation,
+    digest}``: each credential redacted as the holder chose and the digest its key signs (in the
+    browser). The registry sees what the holder will disclose to the bank anyway, never the key."""
+    body = await _json(request)
+    if not isinstance(body, dict):
+        raise BadRequest("the body is a JSON object {credentials, redact, request, holder}")
+    credentials, paths = body.get("credentials"), body.get("redact") or []
+    if not isinstance(credentials, list) or not 1 <= len(credentials) <= MAX_CREDENTIALS:
+        raise BadRequest(f"credentials must be a list of 1 to {MAX_CREDENTIALS} holder copies")
+    if (
+        not isinstance(paths, list)
+        or len(paths) > len(credentials)
+        or not all(isinstance(p, list) and all(isinstance(x, str) for x in p) for p in paths)
+    ):
+        raise BadRequest("redact must be a list (one per credential) of lists of JSON Pointers")
+    try:
+        req = PresentationRequest.from_json(body.get("request"))
+        shown = [redact(c, paths[i]) if i < len(paths) and paths[i] else c for i, c in enumerate(credentials)]
+        presentation, digest = unsigned_presentation(req, shown, body.get("holder"))
+    except (InvalidPresentation, RedactionError) as exc:
+        raise BadRequest(str(exc)) from None
+    return {"presentation": presentation, "digest": "0x" + digest.hex()}
+
+
+# -- the relying party's request ------------------------------------------------------------------
+@router.post("/verify/requests", dependencies=[Depends(public_rate_limit)], include_in_schema=False)
+async def open_request(request: Request):
+    """Open a presentation request; the answer has the holder link and a QR code of it (SVG, base64)."""
+    from registry.services.qr import qr_svg
+
+    body = await _json(request)
+    if not isinstance(body, dict):
+        raise BadRequest("the body is a JSON object {audience, purpose, ttlSeconds, credentialTypes}")
+    unknown = set(body) - {"audience", "purpose", "ttlSeconds", "credentialTypes"}
+    if unknown:
+        raise BadRequest(f"unknown member {sorted(unknown)[0]!r}")
+    ctx = request.app.state.ctx
+    try:
+        ttl = check_ttl(body.get("ttlSeconds"))
+        types = body.get("credentialTypes") or []
+        req = ctx.exchange.open(body.get("audience"), body.get("purpose"), ttl, types)
+    except InvalidPresentation as exc:
+        raise BadRequest(str(exc)) from None
+    link = f"{ctx.settings.public_url.rstrip('/')}/holder?request={req.nonce}"
+    return JSONResponse(
+        {
+            "request": req.to_json(),
+            "holderLink": link,
+            "qrSvg": base64.b64encode(qr_svg(link)).decode(),
+        },
+        status_code=201,
+    )
+
+
+@router.get("/verify/requests/{nonce}", dependencies=[Depends(public_rate_limit)], include_in_schema=False)
+async def read_request(request: Request, nonce: str):
+    return request.app.state.ctx.exchange.get(_nonce(nonce)).request.to_json()
+
+
+@router.post(
+    "/verify/requests/{nonce}/presentation",
+    dependencies=[Depends(public_rate_limit)],
+    include_in_schema=False,
+)
+async def answer_request(request: Request, nonce: str):
+    """Verify the presentation against the request it answers (and the registry's trust bundle), and
+    keep the result for the bank's page. One answer per request: a second is refused (409)."""
+    from registry.services.bundle import current_verifier
+
+    ctx = request.app.state.ctx
+    entry = ctx.exchange.get(_nonce(nonce))
+    if entry.result is not None:
+        ctx.exchange.answer(nonce, entry.result)  # raises RequestAnswered
+    presentation = await _json(request)
+    verifier = await current_verifier(ctx)
+    try:
+        result = await asyncio.to_thread(verify_presentation, presentation, entry.request, verifier=verifier)
+    except InvalidPresentation as exc:
+        raise BadRequest(str(exc)) from None
+    shown = result_json(result)
+    ctx.exchange.answer(nonce, shown)
+    from registry.services.qr import qr_svg
+
+    link = f"{ctx.settings.public_url.rstrip('/')}/verify?presentation={nonce}"
+    return {
+        "result": shown,
+        "resultLink": link,
+        "qrSvg": base64.b64encode(qr_svg(link)).decode(),
+        "expires": entry.request.expires,
+    }
+
+
+@router.get("/verify/requests/{nonce}/result", include_in_schema=False)  # polled: a dict lookup, not limited
+async def request_result(request: Request, nonce: str):
+    entry = request.app.state.ctx.exchange.get(_nonce(nonce))
+    return {
+        "state": "pending" if entry.result is None else "answered",
+        "request": entry.request.to_json(),
+        "result": entry.result,
+    }
