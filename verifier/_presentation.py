@@ -208,7 +208,9 @@ def unsigned_presentation(
     if not credentials:
         raise InvalidPresentation("a presentation holds at least one credential")
     if not isinstance(holder, str) or not _HOLDER_ID.fullmatch(holder):
-        raise InvalidPresentation("the holder must be a holder id urn:certledger:holder:<suite>:0x<public key>")
+        raise InvalidPresentation(
+            "the holder must be a holder id urn:certledger:holder:<suite>:0x<public key>"
+        )
     for c in credentials:
         subject = c.get("credentialSubject") if isinstance(c, Mapping) else None
         named = subject.get("id") if isinstance(subject, Mapping) else None
