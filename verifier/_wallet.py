@@ -169,26 +169,9 @@ def fetch(
     wallet: WalletOpt = _DEFAULT,
 ) -> None:
     """Fetch your own anchored credentials from the registry into the wallet."""
-    import urllib.error
-    import urllib.request
 
     def get(path: str) -> Any:
-        req = urllib.request.Request(
-            registry.rstrip("/") + path, headers={"Authorization": f"Bearer {api_key}"}
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                return loads_strict(resp.read())
-        except urllib.error.HTTPError as exc:
-            try:
-                message = loads_strict(exc.read())["error"]["message"]
-            except Exception:  # noqa: BLE001 - a body that is not the registry's error shape
-                message = exc.reason
-            raise WalletError(f"the registry refused: {exc.code} {message}") from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise WalletError(
-                f"cannot reach the registry at {registry}: {getattr(exc, 'reason', exc)}"
-            ) from None
+        return _http("GET", registry.rstrip("/") + path, headers={"Authorization": f"Bearer {api_key}"})
 
     def go() -> None:
         fetched, pending, offset = 0, 0, 0
@@ -318,10 +301,58 @@ def request_command(
     _run(go)
 
 
+def _http(method: str, url: str, *, headers: dict[str, str] | None = None, body: Any = None) -> Any:
+    """A JSON request to the registry: its JSON answer, or WalletError naming the refusal."""
+    import urllib.error
+    import urllib.request
+
+    data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
+    all_headers = {**(headers or {}), **({"content-type": "application/json"} if data is not None else {})}
+    req = urllib.request.Request(url, data=data, method=method, headers=all_headers)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return loads_strict(resp.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            message = loads_strict(exc.read())["error"]["message"]
+        except Exception:  # noqa: BLE001 - a body that is not the registry's error shape
+            message = exc.reason
+        raise WalletError(f"the registry refused: {exc.code} {message}") from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        base = url.split("/", 3)[:3]
+        raise WalletError(
+            f"cannot reach the registry at {'/'.join(base)}: {getattr(exc, 'reason', exc)}"
+        ) from None
+
+
+def _request_from(source: str) -> tuple[PresentationRequest, str | None]:
+    """The request from a file, or from a link (the bank's QR code: ``…/holder?request=<nonce>``, or
+    ``…/verify/requests/<nonce>``) fetched from the registry; with the link, where to send the answer."""
+    import re
+    from urllib.parse import parse_qs, urlsplit
+
+    if not source.startswith(("http://", "https://")):
+        return PresentationRequest.from_json(_read_json(Path(source), "the request")), None
+    u = urlsplit(source)
+    nonce = (parse_qs(u.query).get("request") or [""])[0]
+    m = re.search(r"/verify/requests/(0x[0-9a-f]+)$", u.path)
+    if m:
+        nonce = m.group(1)
+    if not re.fullmatch(r"0x[0-9a-f]{32,128}", nonce):
+        raise WalletError(f"{source} is not a request link (…/holder?request=0x… or …/verify/requests/0x…)")
+    endpoint = f"{u.scheme}://{u.netloc}/verify/requests/{nonce}"
+    return PresentationRequest.from_json(_http("GET", endpoint)), endpoint + "/presentation"
+
+
 @app.command("present")
 def present_command(
-    request_file: Annotated[
-        Path, typer.Option("--request", metavar="FILE", help="the relying party's request")
+    request_source: Annotated[
+        str,
+        typer.Option(
+            "--request",
+            metavar="FILE|URL",
+            help="the relying party's request: a file, or the link in its QR code (fetched from the registry)",
+        ),
     ],
     credentials: Annotated[
         list[str], typer.Option("--credential", metavar="ID", help="a credential to present")
@@ -334,13 +365,26 @@ def present_command(
         list[str] | None,
         typer.Option("--keep", metavar="PATH", help="keep only these credentialSubject members"),
     ] = None,
+    send: Annotated[
+        bool,
+        typer.Option(help="with a request link: send the presentation to it and print the bank's verdict"),
+    ] = False,
+    qr_file: Annotated[
+        Path | None,
+        typer.Option("--qr", metavar="FILE", help="with --send: a QR code (PNG) of the link to the verdict"),
+    ] = None,
     wallet: WalletOpt = _DEFAULT,
 ) -> None:
     """Answer a request: the credentials (redacted as you choose), signed with your holder key over the
-    request's nonce, audience, purpose and expiry."""
+    request's nonce, audience, purpose and expiry. A presentation is too large for a QR code: give it
+    as a file, or --send it to the request link it answers."""
 
     def go() -> None:
-        request = PresentationRequest.from_json(_read_json(request_file, "the request"))
+        if (send or qr_file is not None) and not request_source.startswith(("http://", "https://")):
+            raise WalletError("--send and --qr need a request link (…/holder?request=0x…), not a file")
+        if qr_file is not None and not send:
+            raise WalletError("--qr needs --send (the QR code links to the verdict)")
+        request, reply_to = _request_from(request_source)
         key = _key(wallet)
         docs = [
             _redacted(_read_json(_credential_path(wallet, c), "the credential"), drop or [], keep or [])
@@ -352,6 +396,17 @@ def present_command(
             f"presentation for {request.audience} ({request.purpose}), {len(docs)} credential(s), "
             f"valid until {request.expires} → {out_file}"
         )
+        if send and reply_to is not None:
+            answer = _http("POST", reply_to, body=presentation)
+            verdict = "valid" if answer["result"]["valid"] else "NOT valid"
+            out.print(f"sent: the requester's check says {verdict}; the verdict: {answer['resultLink']}")
+            if qr_file is not None:
+                import qrcode
+
+                qrcode.make(answer["resultLink"]).save(str(qr_file))
+                out.print(f"QR code of the verdict link → {qr_file}")
+            if not answer["result"]["valid"]:
+                raise typer.Exit(1)
 
     _run(go)
 

@@ -241,7 +241,11 @@ def test_fetch_from_the_real_registry(tmp_path, database_url):
     try:
         svc.start()
         issuer = create_issuer(svc, make_uscc())
+        made = run("certledger-wallet", "keygen", cwd=tmp_path)
+        assert made.returncode == 0, made.stderr
+        holder_id = made.stdout.strip()
         records = [business_licence_record() for _ in range(2)]
+        records[0]["credentialSubject"] = {"id": holder_id, **records[0]["credentialSubject"]}
         r = httpx.post(
             svc.url + "/v1/credentials/bulk?type=BusinessLicence",
             json=records,
@@ -279,6 +283,71 @@ def test_fetch_from_the_real_registry(tmp_path, database_url):
             cwd=tmp_path,
         )
         assert down.returncode == 2 and "cannot reach the registry" in down.stderr
+
+        # a bank's request link (its QR code): present, send, and get the verdict and its QR code
+        bank = make_uscc(prefix="914401")
+        opened = httpx.post(
+            svc.url + "/verify/requests", json={"audience": bank, "purpose": "credit-assessment"}
+        )
+        assert opened.status_code == 201, opened.text
+        link = f"{svc.url}/holder?request={opened.json()['request']['nonce']}"
+        cid = json.loads(stored[0].read_text())["id"]
+        sent = run(
+            "certledger-wallet",
+            "present",
+            "--request",
+            link,
+            "--credential",
+            cid,
+            "--out",
+            "p.json",
+            "--drop",
+            "/credentialSubject/registeredCapital/amount",
+            "--send",
+            "--qr",
+            "verdict.png",
+            cwd=tmp_path,
+        )
+        assert sent.returncode == 0 and "check says valid" in sent.stdout, sent.stdout + sent.stderr
+        assert (tmp_path / "verdict.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        result = httpx.get(f"{svc.url}/verify/requests/{opened.json()['request']['nonce']}/result").json()
+        assert result["state"] == "answered" and result["result"]["valid"] is True
+        # the same request again: answered already, one line, exit 2
+        again = run(
+            "certledger-wallet",
+            "present",
+            "--request",
+            link,
+            "--credential",
+            cid,
+            "--out",
+            "p2.json",
+            "--send",
+            cwd=tmp_path,
+        )
+        assert (
+            again.returncode == 2
+            and "answered already" in again.stderr
+            and len(again.stderr.splitlines()) == 1
+        )
+        for bad_args, said in (
+            (["--request", svc.url + "/holder?request=nope"], "not a request link"),
+            (["--request", f"{svc.url}/holder?request=0x{'ab' * 16}"], "404"),
+            (["--request", "p.json", "--send"], "need a request link"),
+        ):
+            bad = run(
+                "certledger-wallet",
+                "present",
+                *bad_args,
+                "--credential",
+                cid,
+                "--out",
+                "x.json",
+                cwd=tmp_path,
+            )
+            assert bad.returncode == 2 and said in bad.stderr and len(bad.stderr.splitlines()) == 1, (
+                bad.stderr
+            )
     finally:
         if svc.alive():
             os.killpg(svc.proc.pid, signal.SIGTERM)
