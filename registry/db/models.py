@@ -10,6 +10,7 @@ leaf's position and batching writes one row per batch plus one batch_id per cred
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import NamedTuple, overload
 
 from sqlalchemy import (
     JSON,
@@ -41,6 +42,10 @@ ADDRESS = String(42)
 TRIGGER_CHECKED_KEYS = frozenset({("credentials", "issuer_org_id"), ("credentials", "batch_id")})
 
 
+@overload
+def as_utc(dt: datetime) -> datetime: ...
+@overload
+def as_utc(dt: None) -> None: ...
 def as_utc(dt: datetime | None) -> datetime | None:
     """A ``DateTime(timezone=True)`` value as read back, in UTC (SQLite returns it naive)."""
     if dt is None:
@@ -48,6 +53,10 @@ def as_utc(dt: datetime | None) -> datetime | None:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
+@overload
+def unix_time(dt: datetime) -> int: ...
+@overload
+def unix_time(dt: None) -> None: ...
 def unix_time(dt: datetime | None) -> int | None:
     """Unix seconds of such a value (``datetime.timestamp`` would read a naive one as local time)."""
     dt = as_utc(dt)
@@ -174,6 +183,19 @@ class Credential(Base):
     licence_identifier: Mapped[str | None] = mapped_column(String(160), nullable=True, index=True)
 
 
+class AnchoredBatch(NamedTuple):
+    """What an anchored batch always has (:meth:`Batch.anchored`), typed without ``None``."""
+
+    root: str
+    tree: bytes
+    suite: str
+    key_version: int
+    signature: str
+    block_number: int
+    anchored_at: datetime
+    tx_hash: str | None  # None for a batch found anchored on-chain whose transaction was not found
+
+
 class Batch(Base):
     """One anchor. States: sealed → signed → sending → anchored (or rejected, with last_error)."""
 
@@ -207,6 +229,22 @@ class Batch(Base):
     status_reason: Mapped[int] = mapped_column(SmallInteger, default=0)
     status_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    def anchored(self) -> AnchoredBatch:
+        """This batch's anchoring, once it is ``anchored`` (RuntimeError naming the batch if a field
+        an anchored batch always has is missing: the row was changed by hand)."""
+        parts = (
+            self.root,
+            self.tree,
+            self.suite,
+            self.key_version,
+            self.signature,
+            self.block_number,
+            self.anchored_at,
+        )
+        if self.state != "anchored" or any(p is None for p in parts):
+            raise RuntimeError(f"batch {self.id} is {self.state}, not a complete anchored batch")
+        return AnchoredBatch(*parts, self.tx_hash)  # type: ignore[arg-type]  # (checked just above)
 
 
 class OutboxTx(Base):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar, cast
+
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from registry.core.errors import BadRequest
+from registry.core.errors import BadRequest, NotFound
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -36,3 +38,25 @@ def make_engine(url: str) -> AsyncEngine:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def rowcount(result: Any) -> int:
+    """The rows an UPDATE or DELETE matched (``Result`` is typed without it; the executed statement's
+    result is a ``CursorResult``)."""
+    from sqlalchemy.engine import CursorResult
+
+    return cast(CursorResult[Any], result).rowcount
+
+
+_Row = TypeVar("_Row")
+
+
+async def get_one(
+    session: AsyncSession, model: type[_Row], key: Any, *, with_for_update: bool = False
+) -> _Row:
+    """``session.get`` of a row that must be there (an id read from another row, or a principal's
+    own organisation): NotFound, naming it, if it is not."""
+    row = await session.get(model, key, with_for_update=with_for_update)
+    if row is None:
+        raise NotFound(f"{getattr(model, '__tablename__', model.__name__)} {key} does not exist")
+    return row

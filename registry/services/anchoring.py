@@ -76,7 +76,8 @@ class Anchoring:
         # so only a resend asks the chain first; that also covers an issuer suspended since.
         resent = [b for b in batches if b.attempts > 0]
         anchored = {b.id for b, a in zip(resent, await ctx.chain.anchors_of([b.root for b in resent])) if a}
-        data = {b.id: ctx.chain.anchor_data(b.root, b.credential_type, b.count) for b in batches}
+        # (a Row's count column, read through _mapping: to a type checker ``.count`` is tuple.count)
+        data = {b.id: ctx.chain.anchor_data(b.root, b.credential_type, b._mapping["count"]) for b in batches}
         to_send: dict[int, list] = {}  # by issuer
         for (
             org,

@@ -49,7 +49,7 @@ async def append(
     details: dict | None = None,
 ) -> AuditEntry:
     """Add an entry in the caller's transaction (so the write and its audit commit together)."""
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_LOCK})
     prev = (
         await session.execute(select(AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1))

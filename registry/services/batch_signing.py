@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import delete, select, update
 
 from registry.db.models import Batch, Credential, Organisation
+from registry.db.session import get_one
 from registry.services.chain import ANCHOR_GAS, SentTx
 from registry.services.orgs import keystores_of, signing_key, unlock
 from registry.services.remote_signer import RemoteSigner, SignerRefused, SignerUnavailable
@@ -74,7 +75,8 @@ class BatchSigning:
                             ).where(Credential.batch_id.in_(chunk))
                         )
                     ).all():
-                        pairs[bid].append((t, h))
+                        if bid is not None:  # (the query asks for these batches' credentials only)
+                            pairs[bid].append((t, h))
         if not rows:
             return []
         # a keystore's first decryption (scrypt, ~0.5 s) is made here, not in the write transaction
@@ -128,10 +130,13 @@ class BatchSigning:
                     )
                     continue
                 if batch.issuer_org_id not in keys:
-                    org = await s.get(Organisation, batch.issuer_org_id)
+                    org = await get_one(s, Organisation, batch.issuer_org_id)
                     key, secp, sm2 = await signing_key(s, org.id, ctx.settings.passphrase())
                     suite = org.suite or "secp256k1"
-                    keys[org.id] = (key, suite, bytes.fromhex((sm2 if suite == "sm2-sm3" else secp)[2:]))
+                    private = sm2 if suite == "sm2-sm3" else secp
+                    if not isinstance(private, str):  # (its own signer's batches are signed remotely)
+                        raise RuntimeError(f"organisation {org.id} has no {suite} key in the registry")
+                    keys[org.id] = (key, suite, bytes.fromhex(private[2:]))
                 key, suite, private = keys[batch.issuer_org_id]
                 root, count = tree[:32], (len(tree) // 32 + 1) // 2
                 signature = sign_batch(
@@ -199,6 +204,7 @@ class BatchSigning:
 
             async def one(i: int, r: Any, signer: Any = signer, nonce: int = nonce, fee: Any = fee) -> Any:
                 tree = trees[r.id]
+                assert tree is not None  # (the caller passes only batches whose tree was built)
                 count = (len(tree) // 32 + 1) // 2
                 leaves = [tree[j : j + 32] for j in range((count - 1) * 32, len(tree), 32)]
                 signed = await signer.sign_batch(

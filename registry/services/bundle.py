@@ -69,7 +69,8 @@ async def export_bundle(ctx: ServiceContext, *, proofs: bool = False) -> dict:
                 status_timestamp=since[1],
             )
         )
-    names, issuer_ids = {}, {}
+    names: dict[int, str] = {}
+    issuer_ids: dict[int, int | None] = {}
     async with ctx.sessions() as s:
         for org_id, issuer_id, name in (
             await s.execute(select(Organisation.id, Organisation.issuer_id, Organisation.name))
@@ -83,22 +84,27 @@ async def export_bundle(ctx: ServiceContext, *, proofs: bool = False) -> dict:
                 .order_by(Batch.block_number)
             )
         ).scalars():
+            a, issuer_id = b.anchored(), issuer_ids[b.issuer_org_id]
+            if issuer_id is None:
+                raise RuntimeError(
+                    f"batch {b.id} is anchored by organisation {b.issuer_org_id}, which has no issuer id"
+                )
             anchors.append(
                 AnchorRecord(
-                    root=bytes.fromhex(b.root[2:]),
-                    issuer_id=issuer_ids[b.issuer_org_id],
-                    key_version=b.key_version,
+                    root=bytes.fromhex(a.root[2:]),
+                    issuer_id=issuer_id,
+                    key_version=a.key_version,
                     credential_type=b.credential_type,
                     count=b.count,
-                    block_number=b.block_number,
-                    timestamp=unix_time(b.anchored_at),
+                    block_number=a.block_number,
+                    timestamp=unix_time(a.anchored_at),
                     status=b.status,
                     reason=b.status_reason,
                     status_timestamp=unix_time(b.status_changed_at) or 0,
                 )
             )
-        revoked: dict[str, Any] = {}
-        suspended: dict[str, Any] = {}
+        revoked: dict[int, dict[str, Any]] = {}
+        suspended: dict[int, dict[str, Any]] = {}
         for c in (
             await s.execute(
                 select(

@@ -42,6 +42,7 @@ async def bundle_proof_package(ctx: ServiceContext, number: int) -> dict:
             .order_by(Batch.id, Credential.id)
         )
         for root_hex, target, subject in rows.all():
+            assert root_hex is not None  # (anchored batches only)
             root = bytes.fromhex(root_hex[2:])
             keys.setdefault("0x" + anchor_storage_key(root).hex(), None)
             leaf = leaf_hash(bytes.fromhex(target[2:]), bytes.fromhex(subject[2:]))

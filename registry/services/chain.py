@@ -8,16 +8,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
-from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
 from eth_account import Account
-from eth_utils import function_signature_to_4byte_selector
+from eth_typing import ChecksumAddress, HexStr
+from eth_utils.abi import function_signature_to_4byte_selector
 from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3._utils.rpc_abi import RPC
 from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound, Web3RPCError
+from web3.types import Wei
 
 from ledger_node.artifacts import load_artifact
 from ledger_node.chain import RevertError, _revert_from_exception, decode_revert
@@ -316,7 +318,9 @@ class ServiceChain:
         """Build and sign a transaction calling `fn` (a contract call, or a :class:`Transfer`), not sent."""
         sender = address_of(key)
         if nonce is None:
-            nonce = int(await self._rpc(self.w3.eth.get_transaction_count(sender, "pending")))
+            nonce = int(
+                await self._rpc(self.w3.eth.get_transaction_count(cast(ChecksumAddress, sender), "pending"))
+            )
         tx: dict[str, Any] = {
             "to": fn.address,
             "data": fn._encode_transaction_data(),
@@ -328,7 +332,7 @@ class ServiceChain:
             try:
                 gas = int(
                     await self.w3.eth.estimate_gas(
-                        {"from": sender, "to": tx["to"], "data": tx["data"], "value": value}
+                        {"from": sender, "to": tx["to"], "data": tx["data"], "value": Wei(value)}
                     )
                 )
             except (ContractCustomError, ContractLogicError, Web3RPCError) as exc:
@@ -355,7 +359,9 @@ class ServiceChain:
 
     async def mined_nonce(self, address: str) -> int:
         """How many transactions of ``address`` are in mined blocks (its next unmined nonce)."""
-        return int(await self._rpc(self.w3.eth.get_transaction_count(address, "latest")))
+        return int(
+            await self._rpc(self.w3.eth.get_transaction_count(cast(ChecksumAddress, address), "latest"))
+        )
 
     async def outcome(self, tx_hash: str, raw: bytes, nonce: int, sender: str) -> dict | None:
         """What became of a signed transaction whose receipt its sender never saw: its receipt once
@@ -376,7 +382,7 @@ class ServiceChain:
 
     async def receipt(self, tx_hash: str) -> dict | None:
         try:
-            return dict(await self._rpc(self.w3.eth.get_transaction_receipt(tx_hash)))
+            return dict(await self._rpc(self.w3.eth.get_transaction_receipt(HexStr(tx_hash))))
         except TransactionNotFound:
             return None
 

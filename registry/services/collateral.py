@@ -256,7 +256,7 @@ async def _apply(
     s: AsyncSession,
     target: str,
     payload: dict,
-    tx: str,
+    tx: str | None,
     block: int,
     *,
     org_id: int | None,

@@ -94,21 +94,24 @@ class ServiceContext:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         url = settings.resolved_database_url
         await asyncio.to_thread(upgrade, url)
-        if rpc_url is None or deployment is None:
-            rpc_url, deployment = await asyncio.to_thread(prepare_chain, settings)
+        rpc, dep = (
+            (rpc_url, deployment)
+            if rpc_url is not None and deployment is not None
+            else await asyncio.to_thread(prepare_chain, settings)
+        )
         engine = make_engine(url)
         gov = settings.governance_key.get_secret_value() if settings.governance_key else None
         if gov is None:
-            if deployment.chain_id != DEV_CHAIN_ID:
+            if dep.chain_id != DEV_CHAIN_ID:
                 raise BadRequest("CERTLEDGER_GOVERNANCE_KEY is required outside the development chain")
             gov = DEV_KEYS[0]
-        chain = ServiceChain(rpc_url, deployment, batch_calls=settings.rpc_batch_calls)
+        chain = ServiceChain(rpc, dep, batch_calls=settings.rpc_batch_calls)
         ctx = cls(
             settings=settings,
             engine=engine,
             sessions=make_sessionmaker(engine),
-            rpc_url=rpc_url,
-            deployment=deployment,
+            rpc_url=rpc,
+            deployment=dep,
             chain=chain,
             governance_key=gov,
             operator_key=_operator_key(settings),

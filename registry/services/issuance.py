@@ -23,10 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.core.errors import BadRequest, Forbidden, ValidationFailed
 from registry.db.models import Batch, Counter, Credential, Organisation
+from registry.db.session import get_one
 from registry.services import audit
 from registry.services.orgs import CREDENTIAL_TYPE_CODES, Principal
 from registry.services.participants import participant_ids
-from registry.services.prepare import ROW_FIELDS, build_document, prepare_upload, sqlite_datetime
+from registry.services.prepare import ROW_FIELDS, prepare_upload, sqlite_datetime
+from verifier.issuance import build_document
 
 if TYPE_CHECKING:
     from registry.services.context import ServiceContext
@@ -209,7 +211,7 @@ class Issuance:
         ctx = self.ctx
         code = CREDENTIAL_TYPE_CODES[type_name]
         async with ctx.sessions() as s:
-            org = await s.get(Organisation, principal.org_id)
+            org = await get_one(s, Organisation, principal.org_id)
             subject_key = (await participant_ids(s)).key
         if org.issuer_id is None:
             raise Forbidden(f"{org.name} is not registered as an issuer on-chain")
@@ -376,6 +378,7 @@ class _UploadSealer:
         return out
 
     def _close(self) -> None:
+        assert self.batch is not None  # (called with a batch open)
         self.batch.tree = b"".join(self.leaves)  # the pipeline's signer builds the tree from them
         self.full += 1
 

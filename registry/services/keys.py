@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from eth_account import Account
+from eth_typing import HexStr
 
 from verifier.issuance import sm2_public_key
 
@@ -34,7 +35,7 @@ class NewKey:
 
 
 def encrypt_secret(private_key_hex: str, passphrase: str) -> str:
-    return json.dumps(Account.encrypt(private_key_hex, passphrase, kdf="scrypt", iterations=_KDF_N))
+    return json.dumps(Account.encrypt(HexStr(private_key_hex), passphrase, kdf="scrypt", iterations=_KDF_N))
 
 
 @lru_cache(maxsize=256)

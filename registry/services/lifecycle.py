@@ -101,8 +101,9 @@ async def change_credential(
             )
         target, subject = bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:])
         leaf = leaf_hash(target, subject)
-        root = bytes.fromhex(batch.root[2:])
-        proof = proof_from_tree(batch.tree, leaf)
+        anchored = batch.anchored()
+        root = bytes.fromhex(anchored.root[2:])
+        proof = proof_from_tree(anchored.tree, leaf)
     f = ctx.chain.anchors.functions
     if action == "revoke":
         fn = f.revokeCredential(root, target, subject, proof, code)
@@ -150,7 +151,7 @@ async def change_batch(
         key = await _signer(ctx, s, principal, batch.issuer_org_id)
         if batch.state != "anchored":
             raise Conflict(f"batch {batch_id} is not anchored yet")
-        root_hex = batch.root
+        root_hex = batch.anchored().root
         root = bytes.fromhex(root_hex[2:])
     f = ctx.chain.anchors.functions
     fn = {
@@ -261,6 +262,7 @@ async def _change(
         return out | ({"blockNumber": None} if kind == "credential" else {})
     ctx.crash_point("change_mined")
     tx = "0x" + bytes(receipt["transactionHash"]).hex()
+    assert pending_id is not None  # (transact_recorded returned)
     async with ctx.sessions() as s, s.begin():
         # claim the pending record: if the settler already applied it (this request outlived its
         # grace period), the DB holds the change and its audit entry once
@@ -306,7 +308,7 @@ async def _apply(
     when: datetime | None,
     *,
     actor: str,
-    org_id: int,
+    org_id: int | None,
     request_id: str,
     settled: bool = False,
 ) -> None:

@@ -24,6 +24,7 @@ from ledger_node.deploy import REGULATOR_ROLE
 from ledger_node.node import DEV_CHAIN_ID
 from registry.core.errors import ChainRejected, ChainUnavailable
 from registry.db.models import Organisation, OutboxTx
+from registry.db.session import get_one
 from registry.services import audit, outbox
 from registry.services.chain import Transfer
 from registry.services.participants import participant_ids
@@ -157,7 +158,7 @@ async def _send(ctx: ServiceContext, row: OutboxTx, *, wait_for_receipt: bool) -
     """Sign and send a queued step (recorded as sent before it leaves); with ``wait_for_receipt``,
     apply its receipt too (else the settle pass does, on a later look)."""
     async with ctx.sessions() as s:
-        org = await s.get(Organisation, row.org_id)
+        org = await get_one(s, Organisation, row.org_id)
     fn = _call(ctx, org, row.payload)
     wait = ctx.settings.tx_timeout_seconds + 5.0
 
@@ -185,7 +186,7 @@ async def _send(ctx: ServiceContext, row: OutboxTx, *, wait_for_receipt: bool) -
 
 async def _apply(ctx: ServiceContext, s: AsyncSession, row: OutboxTx, receipt: dict) -> None:
     """The DB takes a mined onboarding step: an issuer's id, and an audit entry either way."""
-    org = await s.get(Organisation, row.org_id, with_for_update=True)
+    org = await get_one(s, Organisation, row.org_id, with_for_update=True)
     step = row.payload["step"]
     details: dict[str, Any] = {"step": step, "tx": "0x" + bytes(receipt["transactionHash"]).hex()}
     if step == "issuer":

@@ -232,6 +232,7 @@ async def create_organisation(
     needs_key = any(r in roles for r in ("issuer", "regulator", "exporter"))
     sm2_public: str | None = None
     if remote is not None:
+        assert signer is not None  # remote is made from it
         org.signer_url = signer["url"]
         session.add(
             SigningKey(
@@ -303,7 +304,7 @@ class RemoteKey:
 
 async def _check_signer(signer: dict, roles: list[str], suite: str, ctx: ServiceContext) -> RemoteKey:
     """Check an issuer's signer reference, and that the signer holds the address (``eth_accounts``)."""
-    from eth_utils import to_checksum_address
+    from eth_utils.address import to_checksum_address
 
     if "issuer" not in roles or not set(roles) <= {"issuer", "verifier"}:
         raise BadRequest(

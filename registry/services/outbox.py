@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 
 from registry.core.errors import ChainRejected, ChainUnavailable
 from registry.db.models import OutboxTx, as_utc
+from registry.db.session import rowcount
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,11 +44,11 @@ class State(StrEnum):
 
 
 #: kind → what the DB does with a mined receipt, in the settling session
-Settler = Callable[[object, object, OutboxTx, dict], Awaitable[None]]
+Settler = Callable[["ServiceContext", "AsyncSession", OutboxTx, dict], Awaitable[None]]
 #: kind → what the DB undoes when the row's transaction failed or was never sent, in the same session
-Undo = Callable[[object, object, OutboxTx], Awaitable[None]]
+Undo = Callable[["ServiceContext", "AsyncSession", OutboxTx], Awaitable[None]]
 #: kind → how the settle pass signs and sends a queued row itself (``mark_sent`` before it leaves)
-Send = Callable[[object, OutboxTx], Awaitable[None]]
+Send = Callable[["ServiceContext", OutboxTx], Awaitable[None]]
 _SETTLERS: dict[Kind, Settler] = {}
 _UNDO: dict[Kind, Undo] = {}
 _SEND: dict[Kind, Send] = {}
@@ -142,7 +143,7 @@ async def mark_sent(s: AsyncSession, row_id: int, tx: SentTx, *, wait: float) ->
             next_attempt_at=now() + timedelta(seconds=wait),
         )
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 async def transact_recorded(
@@ -155,7 +156,7 @@ async def transact_recorded(
     *,
     org_id: int | None,
     sent_note: str,
-) -> tuple[dict, int | None]:
+) -> tuple[dict, int]:
     """Sign ``fn`` with ``key``, record the signed transaction in the outbox (``kind``, ``target``,
     ``payload``) before it leaves, send it and wait for its receipt: ``(receipt, row id)``.
 
@@ -185,6 +186,8 @@ async def transact_recorded(
             async with ctx.sessions() as s, s.begin():
                 await finish(s, row_id, State.FAILED, exc.message)
         raise
+    if row_id is None:  # pragma: no cover - transact calls before_send before anything leaves
+        raise RuntimeError(f"a {kind} transaction for {target} was mined without being recorded")
     return receipt, row_id
 
 
@@ -208,7 +211,7 @@ async def finish(s: AsyncSession, row_id: int, state: State, error: str | None =
         .where(OutboxTx.id == row_id, OutboxTx.state.in_([str(State.QUEUED), str(State.SENT)]))
         .values(**values)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 @dataclass
@@ -271,6 +274,8 @@ async def settle(
                     await _undo(ctx, s, row)
                     report.dropped.append(row.target)
             continue
+        if row.tx_hash is None or row.raw_tx is None or row.nonce is None or row.sender is None:
+            raise RuntimeError(f"outbox row {row.id} is {row.state} without its signed transaction")
         receipt = await ctx.chain.outcome(row.tx_hash, row.raw_tx, row.nonce, row.sender)
         if receipt is None:
             report.waiting += 1

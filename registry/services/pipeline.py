@@ -36,6 +36,7 @@ from sqlalchemy import and_, func, or_, select, text, update
 from registry.core.config import Settings
 from registry.core.errors import ChainUnavailable
 from registry.db.models import Batch, Credential, as_utc
+from registry.db.session import rowcount
 from registry.services.anchoring import Anchoring
 from registry.services.batch_signing import BatchSigning, chunks
 
@@ -156,7 +157,7 @@ class Pipeline(BatchSigning, Anchoring):
 
     async def _seal_one(self, org_id: int, ctype: int, size: int) -> int:
         async with self.ctx.writing() as s:
-            if s.bind.dialect.name == "postgresql":
+            if s.get_bind().dialect.name == "postgresql":
                 await s.execute(text("SELECT pg_advisory_xact_lock(:k, :o)"), {"k": _SEAL_LOCK, "o": org_id})
             ids = (
                 (
@@ -196,7 +197,7 @@ class Pipeline(BatchSigning, Anchoring):
                     .where(Credential.id.in_(chunk), Credential.batch_id.is_(None))
                     .values(batch_id=batch.id)
                 )
-                assigned += res.rowcount
+                assigned += rowcount(res)
             if assigned == 0:
                 await s.delete(batch)
                 return 0

@@ -37,7 +37,7 @@ async def credential_proof_package(session: AsyncSession, ctx: ServiceContext, c
             f"credential {cred.id} is not anchored yet (state {describe_state(cred, batch)})",
             details={"state": describe_state(cred, batch)},
         )
-    root = bytes.fromhex(batch.root[2:])
+    root = bytes.fromhex(batch.anchored().root[2:])
     leaf = leaf_hash(bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:]))
     registry = ctx.deployment.contracts["anchorRegistry"]
     provider = ctx.chain.w3.provider

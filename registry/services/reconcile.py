@@ -159,6 +159,7 @@ async def audit(ctx: ServiceContext, *, spot: int = 25, seed: int | None = None)
         )
         seen_leaves = set()
         for cid, batch_id, target, subject, status in rows:
+            assert batch_id is not None  # (credentials of the batches above only)
             report.credentials_checked += 1
             leaf = "0x" + leaf_hash(bytes.fromhex(target[2:]), bytes.fromhex(subject[2:])).hex()
             key = (by_batch[batch_id].root, leaf)

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from registry.db.models import Batch, Credential, Organisation
+from registry.db.session import get_one
 from registry.services.issuance import document_of
 from registry.services.orgs import CREDENTIAL_TYPE_CODES, Principal
 from registry.services.participants import participant_ids
@@ -75,7 +76,10 @@ async def _full_holder_copy(session: AsyncSession, ctx: ServiceContext, cred: Cr
             f"credential {cred.id} is not anchored yet (state {describe_state(cred, batch)})",
             details={"state": describe_state(cred, batch)},
         )
-    org = await session.get(Organisation, cred.issuer_org_id)
+    org = await get_one(session, Organisation, cred.issuer_org_id)
+    anchored = batch.anchored()
+    if org.issuer_id is None:
+        raise RuntimeError(f"organisation {org.id} anchored batch {batch.id} without an issuer id")
     target, subject = bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:])
     document = document_of(cred, ctx.deployment)
     salts = salts_from_seed(document, cred.salt_seed)
@@ -86,7 +90,7 @@ async def _full_holder_copy(session: AsyncSession, ctx: ServiceContext, cred: Cr
         target_hash=target,
         subject_hash=subject,
         credential_type=cred.credential_type,
-        suite=batch.suite,
+        suite=anchored.suite,
         subject_salt=None
         if natural_person
         else (await participant_ids(session)).salt(holder["unifiedSocialCreditCode"]),
@@ -94,16 +98,16 @@ async def _full_holder_copy(session: AsyncSession, ctx: ServiceContext, cred: Cr
     return assemble_holder_copy(
         document,
         prepared,
-        merkle_root=bytes.fromhex(batch.root[2:]),
-        merkle_proof=proof_from_tree(batch.tree, leaf_hash(target, subject)),
+        merkle_root=bytes.fromhex(anchored.root[2:]),
+        merkle_proof=proof_from_tree(anchored.tree, leaf_hash(target, subject)),
         batch_count=batch.count,
         issuer_id=org.issuer_id,
-        key_version=batch.key_version,
-        signature=bytes.fromhex(batch.signature[2:]),
+        key_version=anchored.key_version,
+        signature=bytes.fromhex(anchored.signature[2:]),
         chain_id=ctx.deployment.chain_id,
         anchor_registry=ctx.deployment.anchor_registry,
-        tx_hash=batch.tx_hash or "0x" + "00" * 32,
-        block_number=batch.block_number,
+        tx_hash=anchored.tx_hash or "0x" + "00" * 32,
+        block_number=anchored.block_number,
     )
 
 
@@ -178,7 +182,7 @@ async def list_credentials(
 async def holder_credentials(session: AsyncSession, principal: Principal, *, limit: int, offset: int) -> dict:
     """The credentials whose subject is the calling holder organisation (its own credit code), with the
     holder copy of each one anchored. Never another subject's."""
-    org = await session.get(Organisation, principal.org_id)
+    org = await get_one(session, Organisation, principal.org_id)
     q = (
         select(Credential, Batch)
         .outerjoin(Batch, Batch.id == Credential.batch_id)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 from registry.core.errors import RegistryError
 

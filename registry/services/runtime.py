@@ -9,6 +9,7 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ledger_node.indexer import Indexer
     from registry.services.context import ServiceContext
 
 log = logging.getLogger("certledger.runtime")
@@ -55,7 +56,7 @@ async def start_background(ctx: ServiceContext) -> None:
         ctx.indexer = Indexer(
             ctx.rpc_url, ctx.deployment, ctx.engine, confirmations=ctx.settings.confirmations
         )
-        ctx.background.append(asyncio.create_task(_index_forever(ctx), name="indexer"))
+        ctx.background.append(asyncio.create_task(_index_forever(ctx, ctx.indexer), name="indexer"))
 
 
 async def _settle_forever(ctx: ServiceContext, every: float = 5.0) -> None:
@@ -84,10 +85,10 @@ async def _settle_forever(ctx: ServiceContext, every: float = 5.0) -> None:
         await asyncio.sleep(every)
 
 
-async def _index_forever(ctx: ServiceContext) -> None:
+async def _index_forever(ctx: ServiceContext, indexer: Indexer) -> None:
     while True:
         try:
-            await ctx.indexer.run_forever(ctx.settings.poll_interval_seconds * 5)
+            await indexer.run_forever(ctx.settings.poll_interval_seconds * 5)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - keep serving; /health reports the indexer lag
