@@ -33,8 +33,9 @@ jurisdiction J for purpose P, declared at time T (T < until), when either
   * its relying party's unified social credit code is the importer's identifier and its purpose
     is exactly P (a named importer).
 
-**Trace.** Flows (edges) between participants (nodes, keyed by participant id =
-keccak256(utf8(identifier)) as on-chain), totals per jurisdiction pair, and violations:
+**Trace.** Flows (edges) between participants (nodes, keyed by participant id as on-chain: the
+keyed commitment keccak256(subjectSalt ‖ utf8(identifier)) of registry.services.participants,
+FORMAT.md §11), totals per jurisdiction pair, and violations:
 
 | kind | source | when |
 |---|---|---|
