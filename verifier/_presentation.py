@@ -212,7 +212,9 @@ def unsigned_presentation(
             "the holder must be a holder id urn:certledger:holder:<suite>:0x<public key>"
         )
     for c in credentials:
-        subject = c.get("credentialSubject") if isinstance(c, Mapping) else None
+        if not isinstance(c, Mapping):
+            raise InvalidPresentation("a presented credential is a JSON object (a holder copy)")
+        subject = c.get("credentialSubject")
         named = subject.get("id") if isinstance(subject, Mapping) else None
         if named is not None and named != holder:
             raise InvalidPresentation(f"credential {c.get('id')} names another holder key ({named[:40]}…)")

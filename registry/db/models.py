@@ -192,7 +192,7 @@ class AnchoredBatch(NamedTuple):
     key_version: int
     signature: str
     block_number: int
-    anchored_at: datetime
+    anchored_at: datetime | None  # None only in a row written by hand (the registry always sets it)
     tx_hash: str | None  # None for a batch found anchored on-chain whose transaction was not found
 
 
@@ -231,20 +231,24 @@ class Batch(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     def anchored(self) -> AnchoredBatch:
-        """This batch's anchoring, once it is ``anchored`` (RuntimeError naming the batch if a field
-        an anchored batch always has is missing: the row was changed by hand)."""
-        parts = (
-            self.root,
-            self.tree,
-            self.suite,
-            self.key_version,
-            self.signature,
-            self.block_number,
-            self.anchored_at,
-        )
-        if self.state != "anchored" or any(p is None for p in parts):
-            raise RuntimeError(f"batch {self.id} is {self.state}, not a complete anchored batch")
-        return AnchoredBatch(*parts, self.tx_hash)  # type: ignore[arg-type]  # (checked just above)
+        """This batch's anchoring, once it is ``anchored`` (RuntimeError naming the batch and the
+        field if one an anchored batch always has is missing: the row was changed by hand)."""
+        parts = {
+            "root": self.root,
+            "tree": self.tree,
+            "suite": self.suite,
+            "key_version": self.key_version,
+            "signature": self.signature,
+            "block_number": self.block_number,
+        }
+        missing = [name for name, value in parts.items() if value is None]
+        if self.state != "anchored":
+            raise RuntimeError(f"batch {self.id} is {self.state}, not anchored")
+        if missing:
+            raise RuntimeError(
+                f"batch {self.id} is anchored without its {', '.join(missing)}: changed by hand"
+            )
+        return AnchoredBatch(**parts, anchored_at=self.anchored_at, tx_hash=self.tx_hash)  # type: ignore[arg-type]
 
 
 class OutboxTx(Base):

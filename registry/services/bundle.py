@@ -85,6 +85,8 @@ async def export_bundle(ctx: ServiceContext, *, proofs: bool = False) -> dict:
             )
         ).scalars():
             a, issuer_id = b.anchored(), issuer_ids[b.issuer_org_id]
+            if a.anchored_at is None:
+                raise RuntimeError(f"batch {b.id} is anchored without its date: the row was changed by hand")
             if issuer_id is None:
                 raise RuntimeError(
                     f"batch {b.id} is anchored by organisation {b.issuer_org_id}, which has no issuer id"

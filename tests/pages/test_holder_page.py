@@ -15,9 +15,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from scripts.samples import data_asset_record, make_uscc
 from tests.pages.conftest import Served, write_json
-from tests.support.pages import ARTIFACTS, DIGEST
+from tests.support.pages import ARTIFACTS, holder_bound_certificate
 from verifier import HolderKey
 
 pytestmark = [pytest.mark.chain, pytest.mark.anyio, pytest.mark.sqlite_only]
@@ -27,23 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture()
 async def holder_world(service, tmp_path):
     s = service
-    _, authority = await s.create_org(
-        name="广东省政务服务和数据管理局",
-        identifier=make_uscc(prefix="114400"),
-        roles=["issuer"],
-        types=["DataAssetCertificate"],
-    )
-    key = HolderKey.generate("secp256k1")
-    holder, bank = make_uscc(prefix="914406"), make_uscc(prefix="914401")
-    record = data_asset_record(holder, bank, DIGEST)
-    record["credentialSubject"] = {"id": key.holder_id, **record["credentialSubject"]}
-    r = await s.client.post(
-        "/v1/credentials", headers=s.h(authority), json={"type": "DataAssetCertificate", "record": record}
-    )
-    assert r.status_code == 202, r.text
-    cid = r.json()["id"]
-    await s.drain()
-    credential = (await s.client.get(f"/v1/credentials/{cid}", headers=s.h(authority))).json()["credential"]
+    credential, key, bank = await holder_bound_certificate(s)
     files = {
         "credential": write_json(tmp_path / "certificate.json", credential),
         "key": write_json(

@@ -310,6 +310,56 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
 }
 
+BANK = make_uscc(prefix="914401")
+
+
+def _open_request(env):
+    """A fresh presentation request on the service (a request takes one answer)."""
+    return env.extra["exchange"].open(BANK, "credit-assessment", 300, [])
+
+
+def _holder_prepare(env, role, headers):
+    from verifier import HolderKey, PresentationRequest
+
+    request = PresentationRequest.new(BANK, "credit-assessment")
+    body = {
+        "credentials": [env.holder_copy],
+        "redact": [[]],
+        "request": request.to_json(),
+        "holder": HolderKey.generate().holder_id,
+    }
+    return "/holder/prepare", body, {}
+
+
+def _answer(env, role, headers):
+    from verifier import HolderKey, present
+
+    request = _open_request(env)
+    presentation = present(request, [env.holder_copy], HolderKey.generate())
+    return f"/verify/requests/{request.nonce}/presentation", presentation, {}
+
+
+PRESENTATION_ROWS = {
+    # the holder page and the verify page's presentation exchange (FORMAT.md §13.3): public, like /verify
+    ("GET", "/holder"): Row(PUBLIC),
+    ("GET", "/holder/static/{name}"): Row(
+        PUBLIC, request=lambda env, role, headers: ("/holder/static/holder.js", None, {})
+    ),
+    ("POST", "/holder/prepare"): Row(PUBLIC, request=_holder_prepare, note="the key never comes here"),
+    ("POST", "/verify/requests"): Row(
+        PUBLIC, ok=201, request=_post("/verify/requests", {"audience": BANK, "purpose": "credit-assessment"})
+    ),
+    ("GET", "/verify/requests/{nonce}"): Row(
+        PUBLIC, request=lambda env, role, headers: (f"/verify/requests/{_open_request(env).nonce}", None, {})
+    ),
+    ("GET", "/verify/requests/{nonce}/result"): Row(
+        PUBLIC,
+        request=lambda env, role, headers: (f"/verify/requests/{_open_request(env).nonce}/result", None, {}),
+    ),
+    ("POST", "/verify/requests/{nonce}/presentation"): Row(PUBLIC, request=_answer),
+}
+MATRIX.update(PRESENTATION_ROWS)
+
 ROUTE_PATH_EXAMPLES = {"fmt": ("png", "svg")}
 
 
@@ -415,6 +465,7 @@ async def _setup(service) -> Env:
         assert r.status_code == 201, r.text
         spare[role] = key_id(r.json()["apiKey"])
     env = Env(keys=keys, orgs=orgs, creds=creds, batches=batches, spare_keys=spare, holder_copy=holder)
+    env.extra["exchange"] = service.ctx.exchange  # the pages' presentation requests (opened per call)
     # a data asset certificate held by the exporter, and one declared flow of it (pending)
     from tests.support.flows import DIGEST, certificate_record, declaration
 
@@ -488,6 +539,11 @@ def test_matrix_covers_every_route():
 
 async def test_authorisation_matrix(service):
     env = await _setup(service)
+    # ~40 calls per public row, seven of them rate-limited per client: the matrix checks who may
+    # call, not how often (the limit has its own test in tests/pages/test_verify_page.py)
+    from registry.api.ratelimit import PublicRateLimit
+
+    service.app.state.public_limit = PublicRateLimit("off")
     served = app_routes(service.app)
     assert served == set(MATRIX), (sorted(served - set(MATRIX)), sorted(set(MATRIX) - served))
     failures: list[str] = []

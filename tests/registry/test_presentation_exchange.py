@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from scripts.samples import data_asset_record, make_uscc
-from tests.support.pages import DIGEST
+from scripts.samples import make_uscc
+from tests.support.pages import holder_bound_certificate
 from verifier import HolderKey
 from verifier._internal.suites import sign_digest_secp256k1
 
@@ -19,25 +19,8 @@ pytestmark = [pytest.mark.chain, pytest.mark.anyio]
 @pytest.fixture()
 async def bound(service):
     """A data asset certificate bound to a holder key, its holder copy, the key and the bank."""
-    s = service
-    _, authority = await s.create_org(
-        name="广东省政务服务和数据管理局",
-        identifier=make_uscc(prefix="114400"),
-        roles=["issuer"],
-        types=["DataAssetCertificate"],
-    )
-    key = HolderKey.generate("secp256k1")
-    holder, bank = make_uscc(prefix="914406"), make_uscc(prefix="914401")
-    record = data_asset_record(holder, bank, DIGEST)
-    record["credentialSubject"] = {"id": key.holder_id, **record["credentialSubject"]}
-    r = await s.client.post(
-        "/v1/credentials", headers=s.h(authority), json={"type": "DataAssetCertificate", "record": record}
-    )
-    assert r.status_code == 202, r.text
-    cid = r.json()["id"]
-    await s.drain()
-    r = await s.client.get(f"/v1/credentials/{cid}", headers=s.h(authority))
-    return s, r.json()["credential"], key, bank
+    credential, key, bank = await holder_bound_certificate(service)
+    return service, credential, key, bank
 
 
 async def _open(s, bank, **over):
@@ -195,6 +178,14 @@ async def test_bad_input_to_the_exchange_is_refused(bound):
         {"credentials": [credential], "redact": "x", "request": opened["request"], "holder": key.holder_id},
         {"credentials": [credential], "redact": [], "request": {"type": "x"}, "holder": key.holder_id},
         {"credentials": [credential], "redact": [], "request": opened["request"], "holder": "me"},
+        {"credentials": ["x"], "redact": [], "request": opened["request"], "holder": key.holder_id},
+        {
+            "credentials": [{"id": 1}],
+            "redact": [["/credentialSubject/x"]],
+            "request": opened["request"],
+            "holder": key.holder_id,
+        },
+        [1, 2],
     ):
         r = await s.client.post("/holder/prepare", json=bad)
         assert r.status_code == 400, (bad, r.text)

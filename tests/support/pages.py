@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from tests.support.services import ROOT
 
@@ -19,3 +20,31 @@ def one_byte_off(data: bytes) -> bytes:
     """The dataset with one byte changed (same length)."""
     i = len(data) // 2
     return data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1 :]
+
+
+async def holder_bound_certificate(service: Any) -> tuple[dict, Any, str]:
+    """A data asset certificate issued through ``service`` to a fresh holder key (FORMAT.md §13):
+    (its holder copy, the HolderKey, the relying bank's credit code it authorises)."""
+    from scripts.samples import data_asset_record, make_uscc
+    from verifier import HolderKey
+
+    s = service
+    _, authority = await s.create_org(
+        name="广东省政务服务和数据管理局",
+        identifier=make_uscc(prefix="114400"),
+        roles=["issuer"],
+        types=["DataAssetCertificate"],
+    )
+    key = HolderKey.generate("secp256k1")
+    holder, bank = make_uscc(prefix="914406"), make_uscc(prefix="914401")
+    record = data_asset_record(holder, bank, DIGEST)
+    record["credentialSubject"] = {"id": key.holder_id, **record["credentialSubject"]}
+    r = await s.client.post(
+        "/v1/credentials", headers=s.h(authority), json={"type": "DataAssetCertificate", "record": record}
+    )
+    assert r.status_code == 202, r.text
+    cid = r.json()["id"]
+    await s.drain()
+    r = await s.client.get(f"/v1/credentials/{cid}", headers=s.h(authority))
+    assert r.status_code == 200 and r.json()["state"] == "anchored", r.text
+    return r.json()["credential"], key, bank

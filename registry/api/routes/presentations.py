@@ -28,14 +28,14 @@ from string import Template
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from registry.api.deps import public_rate_limit
-from registry.api.routes.pages import HEADERS, PACKAGE, _static
+from registry.api.routes.pages import HEADERS, PACKAGE, static_response
 from registry.core.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 from registry.services.exchange import check_ttl, result_json
 from verifier import PresentationRequest, redact, unsigned_presentation, verify_presentation
-from verifier.errors import InvalidPresentation, RedactionError
+from verifier.errors import CertledgerVerifyError, InvalidPresentation
 
 router = APIRouter(tags=["pages"])
 
@@ -82,13 +82,7 @@ async def holder_page(request: Request):
 
 @router.get("/holder/static/{name}", include_in_schema=False)
 async def holder_static(name: str):
-    if name not in HOLDER_STATIC:
-        raise NotFound(f"no static file {name}")
-    return Response(
-        _static(name),
-        media_type=HOLDER_STATIC[name],
-        headers={"cache-control": "max-age=300", "x-content-type-options": "nosniff"},
-    )
+    return static_response(name, HOLDER_STATIC)
 
 
 @router.post("/holder/prepare", dependencies=[Depends(public_rate_limit)], include_in_schema=False)
@@ -112,7 +106,7 @@ async def holder_prepare(request: Request):
         req = PresentationRequest.from_json(body.get("request"))
         shown = [redact(c, paths[i]) if i < len(paths) and paths[i] else c for i, c in enumerate(credentials)]
         presentation, digest = unsigned_presentation(req, shown, body.get("holder"))
-    except (InvalidPresentation, RedactionError) as exc:
+    except CertledgerVerifyError as exc:  # a bad request, credential or path: named
         raise BadRequest(str(exc)) from None
     return {"presentation": presentation, "digest": "0x" + digest.hex()}
 
