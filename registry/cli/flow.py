@@ -165,19 +165,27 @@ def _trace_from_chain(asset, organisation, jurisdiction, since, until, rpc_url, 
         fail("--from-chain knows an asset by its certificate leaf (0x + 64 hex), not by a certificate id", 2)
     if organisation and organisation.isdigit() and len(organisation) < 10:
         fail("--from-chain knows an organisation by its identifier or participant id, not a registry id", 2)
-    ids = None
-    if organisation and not flow_trace.is_hash(organisation):
-        # participant ids are keyed (FORMAT.md §11): the regulator's registry database holds the key
-        from registry.services.participants import participant_ids_of_database
+    # participant ids are keyed (FORMAT.md §11): with the registry's database (the key, and the
+    # parties it knows) the regulator names the chain's participants; without it they are bare ids
+    from registry.services.participants import participant_names_of_database
 
+    ids, names, why = None, None, ""
+    url = settings.resolved_database_url
+    if url.startswith("sqlite") and not Path(url.split("///", 1)[-1]).exists():
+        why = f"no registry database at {url}"
+    else:
         try:
-            ids = participant_ids_of_database(settings.resolved_database_url)
+            ids, names = participant_names_of_database(url)
         except Exception as exc:  # noqa: BLE001 - one line: which database, and what went wrong
-            fail(
-                "--from-chain --organisation IDENTIFIER needs the registry's database for the "
-                f"participant-id key ({exc}); or give the participant id (0x + 64 hex)",
-                2,
-            )
+            why = f"cannot read the registry's database: {str(exc).splitlines()[0][:200]}"
+    if organisation and not flow_trace.is_hash(organisation) and ids is None:
+        fail(
+            f"--from-chain --organisation IDENTIFIER needs the participant-id key ({why}); "
+            "or give the participant id (0x + 64 hex)",
+            2,
+        )
+    if names is None:
+        err.print(f"participants are shown by their on-chain ids only: {why}")
     try:
         q = flow_trace.make_query(
             asset=asset,
@@ -187,7 +195,7 @@ def _trace_from_chain(asset, organisation, jurisdiction, since, until, rpc_url, 
             until=until,
             ids=ids,
         )
-        return chain_trace.trace_from_chain(rpc, manifest, q)
+        return chain_trace.trace_from_chain(rpc, manifest, q, names=names)
     except RegistryError as exc:
         fail(exc.message, 2)
     except (OSError, ConnectionError) as exc:

@@ -11,8 +11,18 @@ from registry.flows.trace import CertState, FlowRecord, TraceQuery, build_trace
 from registry.services import jurisdictions as J
 
 
-def trace_from_chain(rpc_url: str, deployment, query: TraceQuery, *, step: int = 5000) -> dict:
-    """The trace from the chain's events alone (FlowDeclared, FlowDecided, status changes). Sync."""
+def trace_from_chain(
+    rpc_url: str,
+    deployment,
+    query: TraceQuery,
+    *,
+    step: int = 5000,
+    names: dict[str, tuple[str, str]] | None = None,
+) -> dict:
+    """The trace from the chain's events alone (FlowDeclared, FlowDecided, status changes). Sync.
+    ``names``: participant id → (name, identifier), for a regulator who holds the key the ids are
+    keyed with (registry.services.participants.participant_names); without it nodes are bare ids."""
+    names = names or {}
     from web3 import HTTPProvider, Web3
 
     from ledger_node.artifacts import load_artifact
@@ -71,6 +81,11 @@ def trace_from_chain(rpc_url: str, deployment, query: TraceQuery, *, step: int =
             declared_tx=hexs(e["transactionHash"]),
             decided_tx=None,
         )
+        record = flows[fid]
+        for side, pid in (("exporter", record.exporter_id), ("importer", record.importer_id)):
+            if pid in names:
+                setattr(record, f"{side}_name", names[pid][0])
+                setattr(record, f"{side}_identifier", names[pid][1])
     for e in logs(ledger.events.FlowDecided()):
         f = flows.get(int(e["args"]["flowId"]))
         if f is None:

@@ -76,3 +76,39 @@ def participant_ids_of_database(database_url: str) -> ParticipantIds:
             await engine.dispose()
 
     return asyncio.run(read())
+
+
+async def participant_names(session: AsyncSession) -> dict[str, tuple[str, str]]:
+    """Every participant the registry knows, by its keyed id (0x-hex): (name, identifier) — the
+    organisations and every party a declaration names. What lets the regulator, who holds the key,
+    name the nodes of a trace read from the chain alone."""
+    from registry.db.models import FlowDeclaration, Organisation
+
+    ids = await participant_ids(session)
+    out: dict[str, tuple[str, str]] = {}
+    for name, identifier in (await session.execute(select(Organisation.name, Organisation.identifier))).all():
+        out[ids.hex(identifier)] = (name, identifier)
+    for declaration in (await session.execute(select(FlowDeclaration.declaration))).scalars():
+        for party in (declaration.get("exporter"), declaration.get("importer")):
+            if isinstance(party, dict) and isinstance(party.get("identifier"), str):
+                out.setdefault(
+                    ids.hex(party["identifier"]), (str(party.get("name") or ""), party["identifier"])
+                )
+    return out
+
+
+def participant_names_of_database(database_url: str) -> tuple[ParticipantIds, dict[str, tuple[str, str]]]:
+    """:func:`participant_ids` and :func:`participant_names` from the registry's database. Sync."""
+    import asyncio
+
+    from registry.db.session import make_engine, make_sessionmaker
+
+    async def read() -> tuple[ParticipantIds, dict[str, tuple[str, str]]]:
+        engine = make_engine(database_url)
+        try:
+            async with make_sessionmaker(engine)() as s:
+                return await participant_ids(s), await participant_names(s)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())

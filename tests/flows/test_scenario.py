@@ -189,6 +189,28 @@ async def test_guangzhou_scenario(world):
     res = await asyncio.to_thread(CliRunner().invoke, flow_app, common + ["--asset", leaf])
     assert res.exit_code == 0, res.output
     assert flow_trace.chain_view(json.loads(res.stdout)) == flow_trace.chain_view(db_trace)
+    # the regulator holds the key (the registry's database): the chain's participants get their names,
+    # the DB trace's names; without the database they are bare ids, and the command says so
+    named = await asyncio.to_thread(
+        CliRunner().invoke,
+        flow_app,
+        common + ["--asset", leaf, "--organisation", w.hk["identifier"]],
+        env={"CERTLEDGER_DATABASE_URL": s.ctx.settings.resolved_database_url},
+    )
+    assert named.exit_code == 0, named.output
+    by_id = {n["id"]: n for n in json.loads(named.stdout)["nodes"]}
+    db_named = (
+        await s.client.get(
+            "/v1/flows/trace",
+            headers=w.h(w.regulator_key),
+            params={"asset": leaf, "organisation": w.hk["identifier"]},
+        )
+    ).json()
+    assert {n["id"]: (n["name"], n["identifier"]) for n in db_named["nodes"]} == {
+        i: (n["name"], n["identifier"]) for i, n in by_id.items()
+    }
+    assert w.hk["identifier"] in {n["identifier"] for n in by_id.values()}
+    assert "on-chain ids only" in res.stderr
     res = await asyncio.to_thread(
         CliRunner().invoke,
         flow_app,
