@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Scale figures: N credentials (default 1,000,000) issued into the registry (SQLite, batches of
 10,000) on a fresh anvil; reports proof size, holder-copy size, DB bytes per credential, the
-trust bundle's size, and extrapolates to 100,000,000.
+trust bundle's size, and extrapolates to 100,000,000. The service's memory (this process, which
+runs the registry in-process, and its worker processes) is sampled every 50 ms: its peak, and its
+resident size after each tenth of the run, to show whether it grows with the count (issue 23).
 
     python scripts/bench_scale.py [--count 1000000] [--batch 10000] [--json]
 """
@@ -21,6 +23,46 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _benchlib import fresh_chain, issuer_in_process  # noqa: E402
 
 
+class MemorySampler:
+    """Resident memory of this process and its children (the issuance workers), sampled every
+    ``every`` seconds in a thread: the peak of the sum, and the largest process."""
+
+    def __init__(self, every: float = 0.05) -> None:
+        import threading
+
+        import psutil
+
+        self.me, self.every = psutil.Process(), every
+        self.peak_total = self.peak_process = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def now(self) -> tuple[int, int]:
+        """(resident bytes of the tree, of the largest process) right now."""
+        import psutil
+
+        sizes = []
+        for p in [self.me, *self.me.children(recursive=True)]:
+            try:
+                sizes.append(p.memory_info().rss)
+            except psutil.Error:  # a worker that just ended
+                pass
+        return sum(sizes), max(sizes, default=0)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            total, largest = self.now()
+            self.peak_total, self.peak_process = max(self.peak_total, total), max(self.peak_process, largest)
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 async def run(rpc_url: str, manifest: Path, work: Path, count: int, batch: int) -> dict:
     from sqlalchemy import select
 
@@ -35,14 +77,19 @@ async def run(rpc_url: str, manifest: Path, work: Path, count: int, batch: int) 
         template = [json.dumps(business_licence_record(), ensure_ascii=False) for _ in range(20_000)]
         t0 = time.perf_counter()
         done = 0
-        while done < count:
-            n = min(20_000, count - done)
-            await issuance.accept(
-                principal, "BusinessLicence", texts=template[:n], atomic=False, request_id="scale"
-            )
-            done += n
-            await ctx.pipeline.drain(timeout=600)
-            print(f"  {done:,} issued, {done / (time.perf_counter() - t0):,.0f}/s", file=sys.stderr)
+        checkpoints: list[tuple[int, int]] = []  # (credentials issued, resident bytes of the tree)
+        step = max(20_000, count // 10)
+        with MemorySampler() as memory:
+            while done < count:
+                n = min(20_000, count - done)
+                await issuance.accept(
+                    principal, "BusinessLicence", texts=template[:n], atomic=False, request_id="scale"
+                )
+                done += n
+                await ctx.pipeline.drain(timeout=600)
+                if done % step == 0 or done == count:
+                    checkpoints.append((done, memory.now()[0]))
+                print(f"  {done:,} issued, {done / (time.perf_counter() - t0):,.0f}/s", file=sys.stderr)
         elapsed = time.perf_counter() - t0
         async with ctx.sessions() as s:
             cred = (await s.execute(select(Credential).limit(1))).scalar()
@@ -65,6 +112,9 @@ async def run(rpc_url: str, manifest: Path, work: Path, count: int, batch: int) 
         "holder_copy_bytes": copy_bytes,
         "bundle_bytes": bundle_bytes,
         "anchors": math.ceil(count / batch),
+        "peak_memory_bytes": memory.peak_total,
+        "peak_process_bytes": memory.peak_process,
+        "memory_checkpoints": checkpoints,
     }
 
 
@@ -105,6 +155,13 @@ def main() -> int:
     print(f"| Merkle proof | {r['proof_depth']} hashes = {r['proof_bytes']} bytes |")
     print(f"| holder copy (JSON, business licence) | {r['holder_copy_bytes']:,} bytes |")
     print(f"| trust bundle ({r['anchors']} anchors, status lists) | {r['bundle_bytes']:,} bytes |")
+    mib = 1024**2
+    print(
+        f"| service memory, peak (this process and its workers; largest process) | "
+        f"{r['peak_memory_bytes'] / mib:,.0f} MiB ({r['peak_process_bytes'] / mib:,.0f} MiB) |"
+    )
+    marks = ", ".join(f"{n // 1000:,}k: {b / mib:,.0f}" for n, b in r["memory_checkpoints"])
+    print(f"| service memory after each tenth (MiB) | {marks} |")
     print(f"\n| extrapolated to {x['credentials']:,} | |\n|---|---:|")
     print(f"| database | {x['db_bytes'] / gib:,.0f} GiB |")
     print(f"| anchors / total anchor gas | {x['anchors']:,} / {x['anchor_gas']:,} |")
