@@ -48,8 +48,12 @@ compile: setup
 clean:
 	rm -rf .certledger build *.egg-info
 
-# The holder page's secp256k1 bundle (registry/static/holder-crypto.js, committed: the package ships it).
+# The holder page's bundles (registry/static/holder-crypto.js: secp256k1; holder-scan.js: the QR
+# reader), committed: the package ships them.
 static: $(NPM_STAMP)
 	node_modules/.bin/esbuild scripts/js/holder-crypto.mjs --bundle --format=iife \
 		--global-name=certledgerHolderCrypto --minify --target=es2020 --legal-comments=eof \
 		--outfile=registry/static/holder-crypto.js
+	node_modules/.bin/esbuild scripts/js/holder-scan.mjs --bundle --format=iife \
+		--global-name=certledgerHolderScan --minify --target=es2020 --legal-comments=eof \
+		--outfile=registry/static/holder-scan.js

@@ -135,7 +135,10 @@
   }
 
   function loadRequestText() {
-    var text = $("request-text").value.trim();
+    return loadRequestFrom($("request-text").value.trim());
+  }
+
+  function loadRequestFrom(text) {
     var m = text.match(/[?&]request=(0x[0-9a-f]+)/);
     if (m) return fetchRequest(m[1]);
     if (NONCE.test(text)) return fetchRequest(text);
@@ -147,6 +150,67 @@
       return fail("这不是核验请求。", "this is not a presentation request.");
     }
     return fetchRequest(req.nonce);  // the request as the bank made it, not as pasted
+  }
+
+  // -- the bank's QR code: from a picture, or from the camera (holder-scan.js: jsQR) -------------
+  function decodeCanvas(source, width, height) {
+    var canvas = $("scan-canvas"), g;
+    canvas.width = width;
+    canvas.height = height;
+    g = canvas.getContext("2d", { willReadFrequently: true });
+    g.drawImage(source, 0, 0, width, height);
+    var image = g.getImageData(0, 0, width, height);
+    return window.certledgerHolderScan.decode(image.data, width, height);
+  }
+
+  function scanned(text) {
+    $("request-text").value = text;
+    loadRequestFrom(text);
+  }
+
+  function scanImage(file) {
+    createImageBitmap(file).then(function (bitmap) {
+      var text = decodeCanvas(bitmap, bitmap.width, bitmap.height);
+      if (!text) return fail("图片中没有可识别的二维码。", "no QR code could be read in that picture.");
+      scanned(text);
+    }).catch(function () { fail("无法读取该图片。", "cannot read that picture."); });
+  }
+
+  var camera = null;
+  function stopCamera() {
+    if (camera) camera.getTracks().forEach(function (t) { t.stop(); });
+    camera = null;
+    $("scan-video").hidden = true;
+  }
+
+  function scanCamera() {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      return fail("此浏览器无法使用摄像头：请选择二维码图片或粘贴链接。",
+        "this browser cannot use a camera: choose a picture of the QR code or paste its link.");
+    }
+    var video = $("scan-video"), started = Date.now();
+    navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } }).then(function (stream) {
+      camera = stream;
+      video.srcObject = stream;
+      video.hidden = false;
+      return video.play();
+    }).then(function () {
+      (function look() {
+        if (!camera) return;
+        if (video.videoWidth) {
+          var text = decodeCanvas(video, video.videoWidth, video.videoHeight);
+          if (text) { stopCamera(); return scanned(text); }
+        }
+        if (Date.now() - started > 60000) {
+          stopCamera();
+          return fail("一分钟内未识别到二维码。", "no QR code was read within a minute.");
+        }
+        setTimeout(look, 150);
+      })();
+    }).catch(function (e) {
+      stopCamera();
+      fail("无法打开摄像头：" + e.message, "cannot open the camera: " + e.message);
+    });
   }
 
   function post(url, body) {
@@ -203,6 +267,8 @@
       if (f) { $("key-name").textContent = f.name; readJson(f, loadKey, ["密钥文件", "key file"]); }
     });
     $("load-request").addEventListener("click", loadRequestText);
+    $("scan-camera").addEventListener("click", scanCamera);
+    $("qr-image").addEventListener("change", function (e) { if (e.target.files[0]) scanImage(e.target.files[0]); });
     $("present-button").addEventListener("click", present);
     var nonce = $("holder-app").dataset.request;
     if (nonce) fetchRequest(nonce);

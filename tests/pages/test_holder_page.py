@@ -135,19 +135,23 @@ async def test_a_key_that_is_not_the_credentials_is_refused_on_the_page(holder_w
     await _shot(page, "holder-refused")
 
 
-def test_the_committed_bundle_is_the_build_of_its_source(tmp_path):
-    """registry/static/holder-crypto.js is what `make static` builds from scripts/js/holder-crypto.mjs."""
+@pytest.mark.parametrize(
+    "name, global_name",
+    [("holder-crypto", "certledgerHolderCrypto"), ("holder-scan", "certledgerHolderScan")],
+)
+def test_the_committed_bundles_are_the_builds_of_their_sources(tmp_path, name, global_name):
+    """registry/static/<name>.js is what `make static` builds from scripts/js/<name>.mjs."""
     esbuild = ROOT / "node_modules" / ".bin" / "esbuild"
     if not esbuild.exists():
         pytest.skip("no node_modules (npm ci): cannot rebuild the bundle")
-    out = tmp_path / "holder-crypto.js"
+    out = tmp_path / f"{name}.js"
     subprocess.run(
         [
             str(esbuild),
-            "scripts/js/holder-crypto.mjs",
+            f"scripts/js/{name}.mjs",
             "--bundle",
             "--format=iife",
-            "--global-name=certledgerHolderCrypto",
+            f"--global-name={global_name}",
             "--minify",
             "--target=es2020",
             "--legal-comments=eof",
@@ -157,7 +161,82 @@ def test_the_committed_bundle_is_the_build_of_its_source(tmp_path):
         check=True,
         capture_output=True,
     )
-    assert out.read_bytes() == (ROOT / "registry" / "static" / "holder-crypto.js").read_bytes()
+    assert out.read_bytes() == (ROOT / "registry" / "static" / f"{name}.js").read_bytes()
+
+
+def _qr_image(text: str, size: int = 360):
+    """An RGB picture of a QR code of ``text``, on a white field (a photo of the bank's screen)."""
+    import qrcode
+    from PIL import Image
+
+    code = qrcode.make(text, box_size=6, border=4).convert("RGB")
+    field = Image.new("RGB", (640, 480), "white")
+    code = code.resize((size, size))
+    field.paste(code, ((640 - size) // 2, (480 - size) // 2))
+    return field
+
+
+def _y4m(image, path: Path, frames: int = 5) -> Path:
+    """A YUV4MPEG2 (4:2:0) file of ``image``: what Chromium's fake camera plays."""
+    ycc = image.convert("YCbCr")
+    w, h = ycc.size
+    y, cb, cr = ycc.split()
+    half = (w // 2, h // 2)
+    frame = b"FRAME\n" + y.tobytes() + cb.resize(half).tobytes() + cr.resize(half).tobytes()
+    path.write_bytes(f"YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\n".encode() + frame * frames)
+    return path
+
+
+async def test_the_request_qr_is_read_from_a_picture_and_from_the_camera(holder_world, browser, tmp_path):
+    """The holder page reads the bank's request QR from a picture of it, and from the camera (Chromium's
+    fake camera playing a video of the QR code), and loads the request it links to."""
+    s, srv, files, bank = holder_world
+    opened = (
+        await s.client.post("/verify/requests", json={"audience": bank, "purpose": "credit-assessment"})
+    ).json()
+    link = _local(srv.base, opened["holderLink"])
+    picture = tmp_path / "request-qr.png"
+    _qr_image(link).save(picture)
+
+    page = await (await browser.new_context()).new_page()
+    await page.goto(srv.base + "/holder")
+    await page.set_input_files("#qr-image", str(picture))
+    await page.wait_for_selector("#request-summary:not([hidden])")
+    assert await page.text_content("#req-audience") == bank
+    assert await page.input_value("#request-text") == link
+
+    # a picture without a QR code is named
+    blank = tmp_path / "blank.png"
+    _qr_image("x").crop((0, 0, 40, 40)).save(blank)
+    await page.set_input_files("#qr-image", str(blank))
+    await page.wait_for_selector("#holder-error:not([hidden])")
+    assert "no QR code" in await page.text_content("#holder-error")
+
+    from playwright.async_api import async_playwright
+
+    from tests.support.services import CHROMIUM, CHROMIUM_ARGS
+
+    video = _y4m(_qr_image(link), tmp_path / "camera.y4m")
+    async with async_playwright() as pw:
+        camera_browser = await pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                *CHROMIUM_ARGS,
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-video-capture={video}",
+            ],
+        )
+        try:
+            cam = await (await camera_browser.new_context(permissions=["camera"])).new_page()
+            await cam.goto(srv.base + "/holder")
+            await cam.click("#scan-camera")
+            await cam.wait_for_selector("#request-summary:not([hidden])", timeout=20000)
+            assert await cam.text_content("#req-audience") == bank
+            assert await cam.is_hidden("#scan-video")  # the camera is released once read
+            await _shot(cam, "holder-scanned")
+        finally:
+            await camera_browser.close()
 
 
 def test_the_bundle_signs_as_the_verifier_does():

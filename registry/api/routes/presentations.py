@@ -6,7 +6,7 @@ page asks for the digest to sign (``/holder/prepare``), signs it in the browser 
 signed presentation straight to the request it answers.
 
 - ``GET  /holder``                                    the holder page (``?request=<nonce>``)
-- ``GET  /holder/static/holder.js|holder-crypto.js``
+- ``GET  /holder/static/holder.js|holder-crypto.js|holder-scan.js``
 - ``POST /holder/prepare``                            credential(s) + paths to redact + request +
                                                       holder id → the unsigned presentation and its digest
 - ``POST /verify/requests``                           {audience, purpose, ttlSeconds?, credentialTypes?}
@@ -45,6 +45,7 @@ _NONCE = re.compile(r"^0x[0-9a-f]{32,128}$")
 HOLDER_STATIC = {
     "holder.js": "text/javascript; charset=utf-8",
     "holder-crypto.js": "text/javascript; charset=utf-8",
+    "holder-scan.js": "text/javascript; charset=utf-8",
 }
 
 
