@@ -20,7 +20,7 @@ instance (OPERATIONS.md). Nothing here is needed to verify a presentation: ``cer
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -52,8 +52,8 @@ class PresentationExchange:
     """Open requests by nonce, each with the verified answer once one came. Not thread-safe: used
     from the event loop only."""
 
-    def __init__(self, max_open: int = MAX_OPEN, clock: Any = time.monotonic) -> None:
-        self._open: OrderedDict[str, _Open] = OrderedDict()
+    def __init__(self, max_open: int = MAX_OPEN, clock: Callable[[], float] = time.monotonic) -> None:
+        self._open: dict[str, _Open] = {}
         self._max_open = max_open
         self._clock = clock
 
@@ -63,9 +63,16 @@ class PresentationExchange:
             del self._open[nonce]
 
     def open(
-        self, audience: str, purpose: str, ttl_seconds: int, credential_types: list[str]
+        self, audience: Any, purpose: Any, ttl_seconds: Any = None, credential_types: Any = None
     ) -> PresentationRequest:
-        """A new request (InvalidPresentation for a bad audience, purpose or type list)."""
+        """A new request, from a request body's members as they came (InvalidPresentation naming a bad
+        audience, purpose, ttlSeconds or credentialTypes)."""
+        ttl_seconds = DEFAULT_TTL if ttl_seconds is None else ttl_seconds
+        if type(ttl_seconds) is not int or not MIN_TTL <= ttl_seconds <= MAX_TTL:
+            raise InvalidPresentation(f"ttlSeconds must be a whole number from {MIN_TTL} to {MAX_TTL}")
+        credential_types = [] if credential_types is None else credential_types
+        if not isinstance(credential_types, list) or not all(isinstance(t, str) for t in credential_types):
+            raise InvalidPresentation("credentialTypes must be a list of type names")
         self._expire()
         if len(self._open) >= self._max_open:
             raise RateLimited(
@@ -88,23 +95,19 @@ class PresentationExchange:
             raise RequestExpired("the presentation request has expired: ask for a new one")
         return entry
 
-    def answer(self, nonce: str, result: dict[str, Any]) -> None:
+    def unanswered(self, nonce: str) -> _Open:
+        """:meth:`get`, and 409 ``request_answered`` once it has its answer (one per request)."""
         entry = self.get(nonce)
         if entry.result is not None:
             raise RequestAnswered(
                 "this request was answered already: a request takes one presentation (ask for a new one)"
             )
-        entry.result = result
+        return entry
+
+    def answer(self, nonce: str, result: dict[str, Any]) -> None:
+        self.unanswered(nonce).result = result
 
 
 def result_json(result: Any) -> dict[str, Any]:
     """A PresentationResult as the pages show it."""
     return {"valid": result.valid, "credentials": [r.to_json() for r in result.results]}
-
-
-def check_ttl(ttl: Any) -> int:
-    if ttl is None:
-        return DEFAULT_TTL
-    if type(ttl) is not int or not MIN_TTL <= ttl <= MAX_TTL:
-        raise InvalidPresentation(f"ttlSeconds must be a whole number from {MIN_TTL} to {MAX_TTL}")
-    return ttl

@@ -60,24 +60,6 @@ async def participant_ids(session: AsyncSession) -> ParticipantIds:
     return ParticipantIds(bytes.fromhex(value))
 
 
-def participant_ids_of_database(database_url: str) -> ParticipantIds:
-    """:func:`participant_ids` read from the registry's database at ``database_url`` (for a command
-    run beside the service, such as ``certledger flow trace --from-chain``). Sync."""
-    import asyncio
-
-    from registry.db.session import make_engine, make_sessionmaker
-
-    async def read() -> ParticipantIds:
-        engine = make_engine(database_url)
-        try:
-            async with make_sessionmaker(engine)() as s:
-                return await participant_ids(s)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(read())
-
-
 async def participant_names(session: AsyncSession) -> dict[str, tuple[str, str]]:
     """Every participant the registry knows, by its keyed id (0x-hex): (name, identifier) — the
     organisations and every party a declaration names. What lets the regulator, who holds the key,

@@ -140,6 +140,9 @@ async def test_another_key_and_an_expired_request_are_refused(bound):
         ({"ttlSeconds": 7200}, 400, "ttlSeconds"),
         ({"ttlSeconds": "300"}, 400, "ttlSeconds"),
         ({"extra": 1}, 400, "unknown member"),
+        # a string is not a list of types (it was once taken as a list of its characters)
+        ({"credentialTypes": "DataAssetCertificate"}, 400, "credentialTypes"),
+        ({"credentialTypes": [1]}, 400, "credentialTypes"),
     ],
 )
 async def test_bad_requests_are_refused_by_name(bound, body, status, text):

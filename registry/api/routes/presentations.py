@@ -33,7 +33,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from registry.api.deps import public_rate_limit
 from registry.api.routes.pages import HEADERS, PACKAGE, static_response
 from registry.core.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
-from registry.services.exchange import check_ttl, result_json
+from registry.services.exchange import result_json
 from verifier import PresentationRequest, redact, unsigned_presentation, verify_presentation
 from verifier.errors import CertledgerVerifyError, InvalidPresentation
 
@@ -64,6 +64,14 @@ async def _json(request: Request) -> Any:
         return json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}") from None
+
+
+def _linked(request: Request, path: str) -> dict[str, str]:
+    """A link on the registry's public URL, and a QR code of it (SVG, base64)."""
+    from registry.services.qr import qr_svg
+
+    link = request.app.state.ctx.settings.public_url.rstrip("/") + path
+    return {"link": link, "qrSvg": base64.b64encode(qr_svg(link)).decode()}
 
 
 def _nonce(nonce: str) -> str:
@@ -116,29 +124,21 @@ async def holder_prepare(request: Request):
 @router.post("/verify/requests", dependencies=[Depends(public_rate_limit)], include_in_schema=False)
 async def open_request(request: Request):
     """Open a presentation request; the answer has the holder link and a QR code of it (SVG, base64)."""
-    from registry.services.qr import qr_svg
-
     body = await _json(request)
     if not isinstance(body, dict):
         raise BadRequest("the body is a JSON object {audience, purpose, ttlSeconds, credentialTypes}")
     unknown = set(body) - {"audience", "purpose", "ttlSeconds", "credentialTypes"}
     if unknown:
         raise BadRequest(f"unknown member {sorted(unknown)[0]!r}")
-    ctx = request.app.state.ctx
     try:
-        ttl = check_ttl(body.get("ttlSeconds"))
-        types = body.get("credentialTypes") or []
-        req = ctx.exchange.open(body.get("audience"), body.get("purpose"), ttl, types)
+        req = request.app.state.ctx.exchange.open(
+            body.get("audience"), body.get("purpose"), body.get("ttlSeconds"), body.get("credentialTypes")
+        )
     except InvalidPresentation as exc:
         raise BadRequest(str(exc)) from None
-    link = f"{ctx.settings.public_url.rstrip('/')}/holder?request={req.nonce}"
+    holder = _linked(request, f"/holder?request={req.nonce}")
     return JSONResponse(
-        {
-            "request": req.to_json(),
-            "holderLink": link,
-            "qrSvg": base64.b64encode(qr_svg(link)).decode(),
-        },
-        status_code=201,
+        {"request": req.to_json(), "holderLink": holder["link"], "qrSvg": holder["qrSvg"]}, status_code=201
     )
 
 
@@ -158,9 +158,7 @@ async def answer_request(request: Request, nonce: str):
     from registry.services.bundle import current_verifier
 
     ctx = request.app.state.ctx
-    entry = ctx.exchange.get(_nonce(nonce))
-    if entry.result is not None:
-        ctx.exchange.answer(nonce, entry.result)  # raises RequestAnswered
+    entry = ctx.exchange.unanswered(_nonce(nonce))  # (refused before the work of verifying)
     presentation = await _json(request)
     verifier = await current_verifier(ctx)
     try:
@@ -169,13 +167,11 @@ async def answer_request(request: Request, nonce: str):
         raise BadRequest(str(exc)) from None
     shown = result_json(result)
     ctx.exchange.answer(nonce, shown)
-    from registry.services.qr import qr_svg
-
-    link = f"{ctx.settings.public_url.rstrip('/')}/verify?presentation={nonce}"
+    verdict = _linked(request, f"/verify?presentation={nonce}")
     return {
         "result": shown,
-        "resultLink": link,
-        "qrSvg": base64.b64encode(qr_svg(link)).decode(),
+        "resultLink": verdict["link"],
+        "qrSvg": verdict["qrSvg"],
         "expires": entry.request.expires,
     }
 
