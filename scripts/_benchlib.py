@@ -135,7 +135,7 @@ async def issuer_in_process(
     rpc_url: str, manifest: Path, database_url: str, work: Path, batch: int, signer: dict | None = None
 ):
     """A registry context (pipeline driven by the caller) with one business-licence issuer (with its
-    own signer if `signer` is given: see :func:`own_signer`): yields (ctx, principal, issuance)."""
+    own signer if `signer` is given: see :func:`own_signer`): yields (ctx, principal, issuance, pipeline)."""
     from registry.core.config import Settings
     from registry.services import onboarding
     from registry.services.context import ServiceContext
@@ -173,9 +173,8 @@ async def issuer_in_process(
         pending = await onboarding.dispatch(ctx, org.id)  # its registration, sent after the commit
         if pending:
             raise SystemExit(f"the bench issuer's on-chain registration did not finish: {pending}")
-        ctx.pipeline = Pipeline(ctx)
         settle_heap()  # as `certledger serve` does once started
-        yield ctx, Principal(org.id, org.name, ("issuer",), "bench"), issuance
+        yield ctx, Principal(org.id, org.name, ("issuer",), "bench"), issuance, Pipeline(ctx)
     finally:
-        issuance.close()
+        await issuance.close()
         await ctx.close()

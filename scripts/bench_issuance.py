@@ -52,6 +52,7 @@ async def run_one(
         ctx,
         principal,
         issuance,
+        pipeline,
     ):
         # each upload as the JSON Lines body a client sends, taken apart in the timed part as the
         # route does (records decoded from text are fresh objects, which cost their full price
@@ -71,7 +72,7 @@ async def run_one(
                 atomic=False,
                 request_id="warm-up",
             )
-        await ctx.pipeline.drain()
+        await pipeline.drain()
         accepted = 0
 
         async def client(mine: list[str]) -> None:
@@ -83,12 +84,12 @@ async def run_one(
                 )
                 accepted += len(res.accepted)
 
-        background = asyncio.create_task(ctx.pipeline.run_forever())
+        background = asyncio.create_task(pipeline.run_forever())
         try:
             t0 = time.perf_counter()
             await asyncio.gather(*[client(bodies[k::clients]) for k in range(clients)])
             t1 = time.perf_counter()
-            await ctx.pipeline.drain(timeout=600)
+            await pipeline.drain(timeout=600)
             t2 = time.perf_counter()
         finally:
             background.cancel()

@@ -72,7 +72,7 @@ async def run(rpc_url: str, manifest: Path, work: Path, count: int, batch: int) 
     from scripts.samples import business_licence_record
 
     url = f"sqlite+aiosqlite:///{work / 'registry.db'}"
-    async with issuer_in_process(rpc_url, manifest, url, work, batch) as (ctx, principal, issuance):
+    async with issuer_in_process(rpc_url, manifest, url, work, batch) as (ctx, principal, issuance, pipeline):
         # uploads as JSON Lines records, handed to the workers as text, as the bulk route does
         template = [json.dumps(business_licence_record(), ensure_ascii=False) for _ in range(20_000)]
         t0 = time.perf_counter()
@@ -86,7 +86,7 @@ async def run(rpc_url: str, manifest: Path, work: Path, count: int, batch: int) 
                     principal, "BusinessLicence", texts=template[:n], atomic=False, request_id="scale"
                 )
                 done += n
-                await ctx.pipeline.drain(timeout=600)
+                await pipeline.drain(timeout=600)
                 if done % step == 0 or done == count:
                     checkpoints.append((done, memory.now()[0]))
                 print(f"  {done:,} issued, {done / (time.perf_counter() - t0):,.0f}/s", file=sys.stderr)

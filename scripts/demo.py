@@ -138,7 +138,9 @@ async def _story(ctx, settings, out: Path, rng: random.Random) -> None:
 
     app = create_app(settings, ctx=ctx)
     async with app.router.lifespan_context(app):
-        admin = ctx.admin_key_printed or (settings.data_dir / "secrets" / "admin-api-key").read_text().strip()
+        admin = (
+            app.state.first_admin_key or (settings.data_dir / "secrets" / "admin-api-key").read_text().strip()
+        )
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://registry", timeout=120
         ) as c:
@@ -247,7 +249,7 @@ async def _story(ctx, settings, out: Path, rng: random.Random) -> None:
                     },
                 )
             )["id"]
-            await ctx.pipeline.drain()
+            await app.state.background.pipeline.drain()
             batches = (await call("GET", "/v1/batches?limit=1000", admin))["items"]
             for b in batches[-3:]:
                 say(

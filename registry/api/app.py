@@ -151,8 +151,9 @@ def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
         app.state.issuance = Issuance(context)
         async with context.sessions() as s, s.begin():
             admin_key = await bootstrap_admin(s)
+        #: the admin API key made on this first start (None on every later start)
+        app.state.first_admin_key = admin_key
         if admin_key:
-            context.admin_key_printed = admin_key
             path = context.settings.data_dir / "secrets" / "admin-api-key"
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             path.touch(mode=0o600)
@@ -162,13 +163,14 @@ def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
                 admin_key,
                 path,
             )
-        await start_background(context)
+        app.state.background = start_background(context)
         if ctx is None:  # the service owns this process (certledger serve)
             settle_heap()
         try:
             yield
         finally:
-            app.state.issuance.close()
+            await app.state.background.stop()
+            await app.state.issuance.close()
             if ctx is None:
                 await context.close()
 

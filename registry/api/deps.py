@@ -9,11 +9,25 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from registry.core.errors import Forbidden
+from registry.services.context import ServiceContext
+from registry.services.issuance import Issuance
 from registry.services.orgs import Principal, authenticate
+from registry.services.runtime import Background
 
 
-def get_ctx(request: Request):
+def get_ctx(request: Request) -> ServiceContext:
+    """The service's context (made once by the API's lifespan, frozen)."""
     return request.app.state.ctx
+
+
+def get_issuance(request: Request) -> Issuance:
+    """The service's issuance (its worker pool lives as long as the service)."""
+    return request.app.state.issuance
+
+
+def get_background(request: Request) -> Background:
+    """The service's background work: the pipeline, the indexer."""
+    return request.app.state.background
 
 
 def request_id(request: Request) -> str:
@@ -44,7 +58,7 @@ async def principal(
     presented = x_api_key
     if presented is None and bearer is not None:
         presented = bearer.credentials.strip()
-    ctx = request.app.state.ctx
+    ctx = get_ctx(request)
     cache = ctx.auth_cache
     hit = cache.get(presented)
     if hit is not None:
@@ -73,7 +87,9 @@ async def public_rate_limit(request: Request) -> None:
     request.app.state.public_limit(request)
 
 
-CtxDep = Annotated[object, Depends(get_ctx)]
+CtxDep = Annotated[ServiceContext, Depends(get_ctx)]
+IssuanceDep = Annotated[Issuance, Depends(get_issuance)]
+BackgroundDep = Annotated[Background, Depends(get_background)]
 RequestId = Annotated[str, Depends(request_id)]
 AnyPrincipal = Annotated[Principal, Depends(principal)]
 Admin = Annotated[Principal, Depends(require("admin"))]

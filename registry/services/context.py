@@ -11,7 +11,6 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from eth_account import Account
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -26,9 +25,14 @@ from registry.services.chain import ServiceChain
 from registry.services.exchange import PresentationExchange
 from registry.services.keys import decrypt_secret, encrypt_secret
 
-if TYPE_CHECKING:
-    from ledger_node.indexer import Indexer
-    from registry.services.pipeline import Pipeline
+#: Called with a point's name (accepted, sealed, signed, sending, broadcast, anchored, change_mined,
+#: …) as a batch or a chain transaction passes it. The service passes :func:`no_crash`; only a test
+#: installs a fault there (tests/support/crashing_service.py: SIGKILL the process at the N-th passage).
+CrashHook = Callable[[str], None]
+
+
+def no_crash(point: str) -> None:
+    """The production crash hook: nothing happens at any point."""
 
 
 def prepare_chain(settings: Settings) -> tuple[str, Deployment]:
@@ -53,8 +57,13 @@ def prepare_chain(settings: Settings) -> tuple[str, Deployment]:
     return status.rpc_url, deployment
 
 
-@dataclass
+@dataclass(frozen=True)
 class ServiceContext:
+    """What every request and background task of one service shares. Frozen: nothing is attached
+    at run time. The background work (pipeline, indexer) is :class:`registry.services.runtime.Background`,
+    made by the API's lifespan and injected where it is needed; a test that wants other settings
+    makes another context with :func:`dataclasses.replace`."""
+
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
@@ -63,8 +72,6 @@ class ServiceContext:
     chain: ServiceChain
     governance_key: str
     operator_key: str
-    background: list[asyncio.Task] = field(default_factory=list)
-    admin_key_printed: str | None = None
     #: SQLite only (one writer at a time): see :meth:`writing`
     write_gate: asyncio.Lock | None = None
     #: authenticated API keys for a few seconds (registry.api.deps.principal)
@@ -73,13 +80,8 @@ class ServiceContext:
     verifier_cache: VerifierCache = field(default_factory=VerifierCache)
     #: presentation requests opened on the verify page and their answers (registry.services.exchange)
     exchange: PresentationExchange = field(default_factory=PresentationExchange)
-    #: set by ``runtime.start_background`` (the API's lifespan); None in a bare context (CLI, audit)
-    pipeline: Pipeline | None = None
-    indexer: Indexer | None = None
-    #: called with a point's name (accepted, sealed, signed, sending, broadcast, anchored,
-    #: change_mined) as a batch or a change passes it: does nothing, unless a test installs a fault
-    #: there (tests/support/crashing_service.py: SIGKILL the process at the N-th passage)
-    crash_point: Callable[[str], None] = field(default=lambda point: None)
+    #: a fault only tests install (see :data:`CrashHook`)
+    crash_point: CrashHook = no_crash
 
     def anchors_changed(self) -> None:
         """Anchors or statuses changed here: this instance's next verification sees them."""
@@ -87,7 +89,12 @@ class ServiceContext:
 
     @classmethod
     async def create(
-        cls, settings: Settings, *, rpc_url: str | None = None, deployment: Deployment | None = None
+        cls,
+        settings: Settings,
+        *,
+        rpc_url: str | None = None,
+        deployment: Deployment | None = None,
+        crash_point: CrashHook = no_crash,
     ) -> ServiceContext:
         from registry.db.migrate import upgrade
 
@@ -116,6 +123,7 @@ class ServiceContext:
             governance_key=gov,
             operator_key=_operator_key(settings),
             write_gate=asyncio.Lock() if engine.dialect.name == "sqlite" else None,
+            crash_point=crash_point,
         )
         return ctx
 
@@ -132,19 +140,8 @@ class ServiceContext:
             yield s
 
     async def close(self) -> None:
-        for t in self.background:
-            t.cancel()
-        for t in self.background:
-            try:
-                await t
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
-                pass
-        indexer = self.indexer
-        if indexer is not None:
-            try:
-                await indexer.close()
-            except Exception:  # noqa: BLE001 - shutting down
-                pass
+        """Close the chain connection and the database engine (the background work, if any, is
+        stopped first by :meth:`registry.services.runtime.Background.stop`)."""
         try:
             await self.chain.close()
         except Exception:  # noqa: BLE001 - shutting down

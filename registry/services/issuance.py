@@ -102,12 +102,16 @@ class Issuance:
             except Exception as exc:  # noqa: BLE001 - the next commit's automatic checkpoint covers it
                 log.warning("background WAL checkpoint failed: %s", exc)
 
-        task = self._checkpoint = asyncio.get_running_loop().create_task(run())
-        background = self.ctx.background  # cancelled with the service's other background work
-        background[:] = [t for t in background if not t.done()]
-        background.append(task)
+        self._checkpoint = asyncio.get_running_loop().create_task(run())
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        """Stop the background checkpoint (before the engine it uses is disposed) and the workers."""
+        if self._checkpoint is not None:
+            self._checkpoint.cancel()
+            try:
+                await self._checkpoint
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
+                pass
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
 

@@ -6,11 +6,13 @@ import asyncio
 import gc
 import logging
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ledger_node.indexer import Indexer
     from registry.services.context import ServiceContext
+    from registry.services.pipeline import Pipeline
 
 log = logging.getLogger("certledger.runtime")
 
@@ -40,23 +42,50 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-async def start_background(ctx: ServiceContext) -> None:
+@dataclass(frozen=True)
+class Background:
+    """The service's background work: the issuance pipeline (always there: tests and the demo drive
+    it by hand when it does not run), the chain indexer (when enabled) and their tasks. Made by the
+    API's lifespan, kept on ``app.state.background`` and injected into the routes that read it
+    (registry.api.deps.BackgroundDep)."""
+
+    pipeline: Pipeline
+    indexer: Indexer | None = None
+    tasks: tuple[asyncio.Task[None], ...] = ()
+
+    async def stop(self) -> None:
+        """Cancel the tasks, wait for them, and close the indexer."""
+        for t in self.tasks:
+            t.cancel()
+        for t in self.tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
+                pass
+        if self.indexer is not None:
+            try:
+                await self.indexer.close()
+            except Exception:  # noqa: BLE001 - shutting down
+                pass
+
+
+def start_background(ctx: ServiceContext) -> Background:
+    """The pipeline, and the tasks the settings ask for: the pipeline and the outbox's settle pass
+    (``pipeline_enabled``), the indexer (``indexer_enabled``)."""
     from registry.services.pipeline import Pipeline
 
-    ctx.pipeline = Pipeline(ctx)
+    pipeline = Pipeline(ctx)
+    tasks: list[asyncio.Task[None]] = []
     if ctx.settings.pipeline_enabled:
-        ctx.background.append(asyncio.create_task(ctx.pipeline.run_forever(), name="pipeline"))
-        ctx.background.append(asyncio.create_task(_settle_forever(ctx), name="settle"))
-    ctx.indexer = None
+        tasks.append(asyncio.create_task(pipeline.run_forever(), name="pipeline"))
+        tasks.append(asyncio.create_task(_settle_forever(ctx), name="settle"))
+    indexer = None
     if ctx.settings.indexer_enabled:
-        try:
-            from ledger_node.indexer import Indexer
-        except ImportError:
-            return
-        ctx.indexer = Indexer(
-            ctx.rpc_url, ctx.deployment, ctx.engine, confirmations=ctx.settings.confirmations
-        )
-        ctx.background.append(asyncio.create_task(_index_forever(ctx, ctx.indexer), name="indexer"))
+        from ledger_node.indexer import Indexer
+
+        indexer = Indexer(ctx.rpc_url, ctx.deployment, ctx.engine, confirmations=ctx.settings.confirmations)
+        tasks.append(asyncio.create_task(_index_forever(ctx, indexer), name="indexer"))
+    return Background(pipeline, indexer, tuple(tasks))
 
 
 async def _settle_forever(ctx: ServiceContext, every: float = 5.0) -> None:

@@ -298,8 +298,8 @@ async def test_the_pipeline_anchors_through_a_node_with_a_lower_batch_limit(
     )
     assert r.status_code == 202, r.text
     for _ in range(100):
-        await service.ctx.pipeline.seal_due(force=True)
-        await service.ctx.pipeline.advance_all()
+        await service.pipeline.seal_due(force=True)
+        await service.pipeline.advance_all()
         async with service.ctx.sessions() as s:
             states = (await s.execute(select(Batch.state))).scalars().all()
         if len(states) == 12 and set(states) == {"anchored"}:

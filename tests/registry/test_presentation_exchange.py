@@ -116,7 +116,7 @@ async def test_another_key_and_an_expired_request_are_refused(bound):
     clock = [0.0]
     from registry.services.exchange import PresentationExchange
 
-    s.ctx.exchange = PresentationExchange(clock=lambda: clock[0])
+    s.replace_context(exchange=PresentationExchange(clock=lambda: clock[0]))
     late = await _open(s, bank, ttlSeconds=60)
     clock[0] = 61.0
     for r in (

@@ -122,7 +122,7 @@ async def test_a_refusing_signer_leaves_the_batch_sealed_with_the_reason(
     signer = start_signer(procs, signer_home, deployment, policy={"credentialTypes": [3]})
     _, key = await onboard(service, signer)
     await issue(service, key, 2)
-    p = service.ctx.pipeline
+    p = service.pipeline
     await p.seal_due(force=True)
     await p.advance_all()
     (batch,) = await batches(service)
@@ -139,7 +139,7 @@ async def test_signer_down_then_back_anchors_the_batch_once(service, chain, depl
     _, key = await onboard(service, signer)
     signer.kill()  # the issuer's signer goes down (SIGKILL)
     await issue(service, key, 2)
-    p = service.ctx.pipeline
+    p = service.pipeline
     await p.seal_due(force=True)
     await p.advance_all()
     (batch,) = await batches(service)
@@ -162,7 +162,7 @@ async def test_slow_signer_times_out_and_the_retry_anchors_once(
     signer = start_signer(procs, signer_home, deployment, test_delay=1.5)
     _, key = await onboard(service, signer)
     await issue(service, key, 2)
-    p = service.ctx.pipeline
+    p = service.pipeline
     await p.seal_due(force=True)
     await p.advance_all()
     (batch,) = await batches(service)
@@ -276,7 +276,7 @@ async def test_the_operators_passphrase_cannot_mint_a_licence_for_an_issuer_with
         )
         await s.execute(update(Organisation).where(Organisation.id == victim["id"]).values(signer_url=None))
     (cid,) = await issue(service, victim_api_key, 1)
-    p = ctx.pipeline
+    p = service.pipeline
     await p.seal_due(force=True)
     await p.advance_all()
     (batch,) = await batches(service)

@@ -56,7 +56,7 @@ async def test_concurrent_pipeline_passes_never_make_an_empty_or_double_batch(se
         headers={**service.h(key), "Content-Type": "application/x-ndjson"},
     )
     assert r.status_code == 202, r.text
-    p = service.ctx.pipeline
+    p = service.pipeline
     await asyncio.gather(
         p._seal_one(*(await _group(service)), 50),
         p._seal_one(*(await _group(service)), 50),
@@ -107,7 +107,7 @@ async def test_with_confirmations_a_batch_is_anchored_only_that_many_blocks_deep
     )
     assert r.status_code == 202, r.text
     cid = r.json()["id"]
-    p = service.ctx.pipeline
+    p = service.pipeline
     await p.seal_due(force=True)
     for _ in range(3):
         await p.advance_all()
@@ -171,7 +171,7 @@ async def test_one_pass_anchors_many_batches_of_several_issuers_with_a_request_p
         return await real(self, calls)
 
     monkeypatch.setattr(ServiceChain, "batch", counted)
-    p = service.ctx.pipeline
+    p = service.pipeline
     await p.seal_due(force=True)
     moved = await p.advance_all()  # all twelve signed and sent in this pass, in three rounds
     for _ in range(100):  # anvil mines each transaction just after it arrives: confirmed now or next pass
@@ -210,7 +210,7 @@ async def test_a_resent_transaction_mined_meanwhile_is_not_signed_again(service)
         await s.execute(update(Batch).where(Batch.id == batch.id).values(state="sending"))
     sent = SentTx(batch.raw_tx, batch.tx_hash, batch.nonce, batch.sender)
     assert await service.ctx.chain.send_raws([sent.raw]) != [None]  # the node refuses it now
-    await service.ctx.pipeline._broadcast({batch.id: sent})
+    await service.pipeline._broadcast({batch.id: sent})
     async with service.ctx.sessions() as s:
         assert (await s.get(Batch, batch.id)).state == "sending"
     await service.drain()
@@ -244,7 +244,7 @@ async def test_a_resend_refused_for_its_nonce_waits_one_pass_then_is_signed_agai
         )
         assert r.status_code == 202, r.text
         await service.drain()  # two batches, each anchored, nonces 0 and 1
-    ctx, p = service.ctx, service.ctx.pipeline
+    ctx, p = service.ctx, service.pipeline
     async with ctx.sessions() as s:
         first = (await s.execute(select(Batch).order_by(Batch.id))).scalars().first()
         secp = (await signing_key(s, first.issuer_org_id, ctx.settings.passphrase()))[1]
@@ -314,7 +314,7 @@ async def test_a_transaction_mined_between_the_anchor_lookup_and_its_receipt_is_
     from registry.db.models import Batch
 
     await _one_accepted_licence(service)
-    ctx, p = service.ctx, service.ctx.pipeline
+    ctx, p = service.ctx, service.pipeline
     real, asked = ctx.chain.anchors_of, []
 
     async def before_mining(roots):  # the first lookup: as the node answered just before mining
@@ -355,7 +355,7 @@ async def test_an_anchor_visible_before_its_block_is_served_is_confirmed_on_the_
     from registry.db.models import Batch
 
     await _one_accepted_licence(service)
-    ctx, p = service.ctx, service.ctx.pipeline
+    ctx, p = service.ctx, service.pipeline
     real_receipts, served = ctx.chain.receipts, {"yet": False}
     events = ctx.chain.anchors.events.BatchAnchored
 

@@ -39,9 +39,7 @@ def install(spec: str) -> None:
     crash = CrashPoints(spec)
 
     async def create_with_fault(cls, *args, **kwargs):
-        ctx = await create(cls, *args, **kwargs)
-        ctx.crash_point = crash
-        return ctx
+        return await create(cls, *args, **kwargs, crash_point=crash)
 
     ServiceContext.create = classmethod(create_with_fault)  # type: ignore[method-assign]
 

@@ -3,6 +3,7 @@ SQLite or PostgreSQL; requests through httpx's ASGI transport (the ``service`` f
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,8 +14,19 @@ import httpx
 
 
 class Service:
-    def __init__(self, app, ctx, client: httpx.AsyncClient, admin_key: str):
-        self.app, self.ctx, self.client, self.admin_key = app, ctx, client, admin_key
+    def __init__(self, app, client: httpx.AsyncClient, admin_key: str):
+        self.app, self.client, self.admin_key = app, client, admin_key
+        #: issuances of contexts replaced (closed when the service stops, before its engine)
+        self.retired: list = []
+
+    @property
+    def ctx(self):
+        """The context the app serves with now (frozen: :meth:`replace_context` swaps it)."""
+        return self.app.state.ctx
+
+    @property
+    def pipeline(self):
+        return self.app.state.background.pipeline
 
     def h(self, key: str | None) -> dict:
         return {"Authorization": f"Bearer {key}"} if key else {}
@@ -38,10 +50,25 @@ class Service:
 
     def configure(self, **changes: Any) -> None:
         """Settings are frozen: the service continues with a copy that has ``changes``."""
-        self.ctx.settings = self.ctx.settings.model_copy(update=changes)
+        self.replace_context(settings=self.ctx.settings.model_copy(update=changes))
+
+    def replace_context(self, **fields: Any) -> None:
+        """The service continues with a context that differs in ``fields`` (the context is frozen):
+        the app, its issuance and its pipeline all take the new one, as a restart would. The
+        engine, chain connection and caches are the same objects."""
+        from registry.services.issuance import Issuance
+        from registry.services.pipeline import Pipeline
+        from registry.services.runtime import Background
+
+        state = self.app.state
+        assert not state.background.tasks, "replace the context of a service whose pipeline runs by hand"
+        state.ctx = dataclasses.replace(state.ctx, **fields)
+        self.retired.append(state.issuance)
+        state.issuance = Issuance(state.ctx)
+        state.background = Background(Pipeline(state.ctx))
 
     async def drain(self):
-        await self.ctx.pipeline.drain()
+        await self.pipeline.drain()
 
 
 @asynccontextmanager
@@ -70,7 +97,12 @@ async def running_service(
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://registry") as client:
-                yield Service(app, ctx, client, ctx.admin_key_printed)
+                service = Service(app, client, app.state.first_admin_key)
+                try:
+                    yield service
+                finally:
+                    for issuance in service.retired:
+                        await issuance.close()
     finally:
         await ctx.close()
 

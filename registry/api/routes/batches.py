@@ -1,7 +1,7 @@
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 
-from registry.api.deps import AnyPrincipal, IssuerOrAdmin, RequestId
+from registry.api.deps import AnyPrincipal, CtxDep, IssuerOrAdmin, RequestId
 from registry.api.routes.credentials import StatusChange
 from registry.core.errors import Forbidden, NotFound
 from registry.db.models import Batch
@@ -15,7 +15,7 @@ BatchId = Path(..., ge=1, le=MAX_ID)
 
 @router.get("")
 async def list_batches(
-    request: Request,
+    ctx: CtxDep,
     p: AnyPrincipal,
     state: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
@@ -28,14 +28,14 @@ async def list_batches(
         q = q.where(Batch.issuer_org_id == p.org_id)
     if state:
         q = q.where(Batch.state == state)
-    async with request.app.state.ctx.sessions() as s:
+    async with ctx.sessions() as s:
         rows = (await s.execute(q.order_by(Batch.id).limit(limit).offset(offset))).scalars().all()
     return {"items": [records.batch_summary(b) for b in rows]}
 
 
 @router.get("/{batch_id}")
-async def get_batch(request: Request, p: AnyPrincipal, batch_id: int = BatchId):
-    async with request.app.state.ctx.sessions() as s:
+async def get_batch(ctx: CtxDep, p: AnyPrincipal, batch_id: int = BatchId):
+    async with ctx.sessions() as s:
         b = await s.get(Batch, batch_id)
     if b is None:
         raise NotFound(f"no batch {batch_id}")
@@ -48,15 +48,13 @@ for _action in ("revoke", "suspend", "reinstate"):
 
     def _make(action):
         async def change(
-            request: Request,
+            ctx: CtxDep,
             p: IssuerOrAdmin,
             rid: RequestId,
             batch_id: int = BatchId,
             body: StatusChange | None = None,
         ):
-            return await lifecycle.change_batch(
-                request.app.state.ctx, p, batch_id, action, body.reason if body else None, rid
-            )
+            return await lifecycle.change_batch(ctx, p, batch_id, action, body.reason if body else None, rid)
 
         change.__name__ = f"{action}_batch"
         change.__doc__ = f"{action.capitalize()} a whole batch: on-chain first, the DB after confirmation."

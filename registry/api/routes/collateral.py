@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from registry.api.deps import AnyPrincipal, RequestId
+from registry.api.deps import AnyPrincipal, CtxDep, RequestId
 from registry.services import collateral
 
 router = APIRouter(prefix="/v1/credentials", tags=["collateral"])
@@ -76,64 +76,64 @@ CredentialId = Annotated[str, Path(max_length=64)]
 
 @router.post("/{credential_id}/asset/register")
 async def register_asset(
-    credential_id: CredentialId, body: RegisterIn, request: Request, p: AnyPrincipal, rid: RequestId
+    credential_id: CredentialId, body: RegisterIn, ctx: CtxDep, p: AnyPrincipal, rid: RequestId
 ) -> dict:
     """The data authority (the certificate's issuer, or an admin) registers the certificate's asset
     on-chain (首次登记): it gets its registration number; the holder's account consents to pledges."""
-    return await collateral.act(request.app.state.ctx, p, credential_id, "register", body.model_dump(), rid)
+    return await collateral.act(ctx, p, credential_id, "register", body.model_dump(), rid)
 
 
 @router.post("/{credential_id}/asset/dispute")
 async def open_dispute(
-    credential_id: CredentialId, body: CaseIn, request: Request, p: AnyPrincipal, rid: RequestId
+    credential_id: CredentialId, body: CaseIn, ctx: CtxDep, p: AnyPrincipal, rid: RequestId
 ) -> dict:
     """The data authority opens a dispute (异议登记): no pledge or transfer until it is resolved."""
-    return await collateral.act(request.app.state.ctx, p, credential_id, "dispute", body.model_dump(), rid)
+    return await collateral.act(ctx, p, credential_id, "dispute", body.model_dump(), rid)
 
 
 @router.post("/{credential_id}/asset/resolve")
 async def resolve_dispute(
-    credential_id: CredentialId, body: CaseIn, request: Request, p: AnyPrincipal, rid: RequestId
+    credential_id: CredentialId, body: CaseIn, ctx: CtxDep, p: AnyPrincipal, rid: RequestId
 ) -> dict:
     """The data authority resolves the asset's dispute."""
-    return await collateral.act(request.app.state.ctx, p, credential_id, "resolve", body.model_dump(), rid)
+    return await collateral.act(ctx, p, credential_id, "resolve", body.model_dump(), rid)
 
 
 @router.post("/{credential_id}/asset/cancel")
 async def cancel_asset(
-    credential_id: CredentialId, body: CancelIn, request: Request, p: AnyPrincipal, rid: RequestId
+    credential_id: CredentialId, body: CancelIn, ctx: CtxDep, p: AnyPrincipal, rid: RequestId
 ) -> dict:
     """The data authority cancels the asset's registration (注销登记); refused while it is pledged."""
-    return await collateral.act(request.app.state.ctx, p, credential_id, "cancel", body.model_dump(), rid)
+    return await collateral.act(ctx, p, credential_id, "cancel", body.model_dump(), rid)
 
 
 @router.post("/{credential_id}/asset/transfer")
 async def transfer_asset(
-    credential_id: CredentialId, body: TransferIn, request: Request, p: AnyPrincipal, rid: RequestId
+    credential_id: CredentialId, body: TransferIn, ctx: CtxDep, p: AnyPrincipal, rid: RequestId
 ) -> dict:
     """The data authority transfers the asset (转移登记) to the holder of the certificate it re-issued
     (``newCredentialId``), linking the two on-chain (``AssetTransferred`` carries the new
     certificate's targetHash); refused while pledged or disputed. The old certificate is then
     revoked as superseded (``POST /v1/credentials/{id}/revoke``)."""
-    return await collateral.act(request.app.state.ctx, p, credential_id, "transfer", body.model_dump(), rid)
+    return await collateral.act(ctx, p, credential_id, "transfer", body.model_dump(), rid)
 
 
 @router.post("/{credential_id}/asset/change")
 async def change_registration(
-    credential_id: CredentialId, body: ChangeIn, request: Request, p: AnyPrincipal, rid: RequestId
+    credential_id: CredentialId, body: ChangeIn, ctx: CtxDep, p: AnyPrincipal, rid: RequestId
 ) -> dict:
     """The data authority records a change registration (变更登记): the digest of the changed record."""
-    return await collateral.act(request.app.state.ctx, p, credential_id, "change", body.model_dump(), rid)
+    return await collateral.act(ctx, p, credential_id, "change", body.model_dump(), rid)
 
 
 @router.post("/{credential_id}/pledges")
 async def pledge_asset(
-    credential_id: CredentialId, body: PledgeIn, request: Request, p: AnyPrincipal, rid: RequestId
+    credential_id: CredentialId, body: PledgeIn, ctx: CtxDep, p: AnyPrincipal, rid: RequestId
 ) -> dict:
     """Register a pledge of the certificate's asset, with the holder's and the lender's EIP-712
     consent; refused on-chain if the rank is pledged already (``AlreadyPledged``) or the asset is
     disputed or cancelled."""
-    return await collateral.act(request.app.state.ctx, p, credential_id, "pledge", body.model_dump(), rid)
+    return await collateral.act(ctx, p, credential_id, "pledge", body.model_dump(), rid)
 
 
 @router.post("/{credential_id}/pledges/{rank}/release")
@@ -141,14 +141,12 @@ async def release_pledge(
     credential_id: CredentialId,
     rank: Annotated[int, Path(ge=1, le=255)],
     body: ReleaseIn,
-    request: Request,
+    ctx: CtxDep,
     p: AnyPrincipal,
     rid: RequestId,
 ) -> dict:
     """The lender releases its pledge (its EIP-712 Release signature)."""
-    return await collateral.act(
-        request.app.state.ctx, p, credential_id, "release", {"rank": rank, **body.model_dump()}, rid
-    )
+    return await collateral.act(ctx, p, credential_id, "release", {"rank": rank, **body.model_dump()}, rid)
 
 
 @router.post("/{credential_id}/pledges/{rank}/cancel")
@@ -156,11 +154,11 @@ async def cancel_pledge(
     credential_id: CredentialId,
     rank: Annotated[int, Path(ge=1, le=255)],
     body: CancelIn,
-    request: Request,
+    ctx: CtxDep,
     p: AnyPrincipal,
     rid: RequestId,
 ) -> dict:
     """The data authority (or a court order, through it) cancels a pledge."""
     return await collateral.act(
-        request.app.state.ctx, p, credential_id, "cancel_pledge", {"rank": rank, **body.model_dump()}, rid
+        ctx, p, credential_id, "cancel_pledge", {"rank": rank, **body.model_dump()}, rid
     )

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from registry.api.deps import AnyPrincipal, IssuerOrAdmin, RequestId
+from registry.api.deps import AnyPrincipal, CtxDep, IssuanceDep, IssuerOrAdmin, RequestId
 from registry.api.openapi import link
 from registry.core.errors import BadRequest, Forbidden, UnsupportedMediaType
 from registry.db.models import Batch
@@ -47,9 +47,9 @@ _ID = "$response.body#/id"
         }
     },
 )
-async def issue_one(body: IssueOne, request: Request, p: IssuerOrAdmin, rid: RequestId):
+async def issue_one(body: IssueOne, issuance: IssuanceDep, p: IssuerOrAdmin, rid: RequestId):
     """Accept one credential; it is anchored with the next batch (GET it to follow its state)."""
-    res = await request.app.state.issuance.accept(p, body.type, [body.record], atomic=True, request_id=rid)
+    res = await issuance.accept(p, body.type, [body.record], atomic=True, request_id=rid)
     return {"id": res.accepted[0], "state": "accepted"}
 
 
@@ -78,6 +78,7 @@ _BULK_BODY = {
 @router.post("/bulk", status_code=202, openapi_extra=_BULK_BODY)
 async def issue_bulk(
     request: Request,
+    issuance: IssuanceDep,
     p: IssuerOrAdmin,
     rid: RequestId,
     type: CredType = Query(..., description="credential type of every record"),
@@ -112,9 +113,7 @@ async def issue_bulk(
     count = len(records if records is not None else texts)
     if count > 200_000:
         raise BadRequest(f"{count} records in one upload; the limit is 200,000")
-    res = await request.app.state.issuance.accept(
-        p, type, records, atomic=atomic, request_id=rid, texts=texts, lines=lines
-    )
+    res = await issuance.accept(p, type, records, atomic=atomic, request_id=rid, texts=texts, lines=lines)
     # (serialised here: FastAPI's encoder would walk every one of up to 200,000 ids first)
     return Response(
         orjson.dumps({"accepted": len(res.accepted), "ids": res.accepted, "rejected": res.rejected}),
@@ -125,7 +124,7 @@ async def issue_bulk(
 
 @router.get("")
 async def list_credentials(
-    request: Request,
+    ctx: CtxDep,
     p: AnyPrincipal,
     type: str | None = None,
     status: str | None = None,
@@ -140,7 +139,7 @@ async def list_credentials(
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_ID),
 ):
-    async with request.app.state.ctx.sessions() as s:
+    async with ctx.sessions() as s:
         return await records.list_credentials(
             s,
             p,
@@ -157,7 +156,7 @@ async def list_credentials(
 @router.get("/{credential_id}")
 async def get_credential(
     credential_id: str,
-    request: Request,
+    ctx: CtxDep,
     p: AnyPrincipal,
     disclose: Literal["citizenIdNumber"] | None = Query(
         None,
@@ -166,7 +165,6 @@ async def get_credential(
     ),
 ):
     """The holder's copy (document + proof) once anchored; otherwise its state."""
-    ctx = request.app.state.ctx
     async with ctx.sessions() as s:
         cred = await records.load_credential(s, credential_id)
         if not records.can_read(p, cred):
@@ -188,11 +186,10 @@ async def get_credential(
         }
     },
 )
-async def credential_qr(credential_id: str, fmt: Literal["png", "svg"], request: Request, p: AnyPrincipal):
+async def credential_qr(credential_id: str, fmt: Literal["png", "svg"], ctx: CtxDep, p: AnyPrincipal):
     """The credential as a QR code (png or svg) linking to the verify page for it."""
     from registry.services.qr import qr_png, qr_svg, verify_link
 
-    ctx = request.app.state.ctx
     async with ctx.sessions() as s:
         cred = await records.load_credential(s, credential_id)
         if not records.can_read(p, cred):
@@ -208,13 +205,13 @@ for _action in ("revoke", "suspend", "reinstate"):
     def _make(action):
         async def change(
             credential_id: str,
-            request: Request,
+            ctx: CtxDep,
             p: IssuerOrAdmin,
             rid: RequestId,
             body: StatusChange | None = None,
         ):
             return await lifecycle.change_credential(
-                request.app.state.ctx, p, credential_id, action, body.reason if body else None, rid
+                ctx, p, credential_id, action, body.reason if body else None, rid
             )
 
         change.__name__ = f"{action}_credential"

@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from registry.api.deps import AnyPrincipal, RequestId
+from registry.api.deps import AnyPrincipal, CtxDep, RequestId
 from registry.api.openapi import also, link
 from registry.core.errors import Forbidden
 from registry.flows import decide, ledger, render, schemas
@@ -52,12 +52,12 @@ _FLOW_ID = "$response.body#/flowId"
         }
     },
 )
-async def declare_flow(request: Request, p: AnyPrincipal, rid: RequestId):
+async def declare_flow(request: Request, ctx: CtxDep, p: AnyPrincipal, rid: RequestId):
     """Declare a flow (role exporter). An original flow names an asset certificate its caller holds
     (`credentialId`, or the holder copy as `credential`); an onward transfer names `parentFlowId`
     and is declared by the parent's importer. Anchored on-chain with the certificate's proof."""
     body = schemas.parse_body(schemas.DeclarationIn, await request.body())
-    return await ledger.declare(request.app.state.ctx, p, body, rid)
+    return await ledger.declare(ctx, p, body, rid)
 
 
 @router.get(
@@ -71,7 +71,7 @@ async def declare_flow(request: Request, p: AnyPrincipal, rid: RequestId):
     },
 )
 async def trace_flows(
-    request: Request,
+    ctx: CtxDep,
     p: AnyPrincipal,
     asset: str | None = Query(None, max_length=100, description="certificate id or asset leaf (0x…)"),
     organisation: str | None = Query(
@@ -86,7 +86,6 @@ async def trace_flows(
     """The flow graph, totals per jurisdiction pair and violations (regulators and admins)."""
     if not p.has("regulator", "admin"):
         raise Forbidden("tracing flows needs the role regulator (or admin)")
-    ctx = request.app.state.ctx
     q = flow_trace.make_query(
         asset=await flow_trace.resolve_asset(ctx, asset),
         organisation=await flow_trace.resolve_organisation(ctx, organisation),
@@ -120,20 +119,22 @@ async def rule_tables():
 
 
 @router.get("/{flow_id}")
-async def get_flow(request: Request, p: AnyPrincipal, flow_id: int = FlowId):
+async def get_flow(ctx: CtxDep, p: AnyPrincipal, flow_id: int = FlowId):
     """One flow: its declaration, decision and receipt (exporter, importer, regulators, admins)."""
-    return await ledger.get_flow(request.app.state.ctx, p, flow_id)
+    return await ledger.get_flow(ctx, p, flow_id)
 
 
 @router.post("/{flow_id}/decision", openapi_extra=_json_body(schemas.DecisionIn))
-async def decide_flow(request: Request, p: AnyPrincipal, rid: RequestId, flow_id: int = FlowId):
+async def decide_flow(request: Request, ctx: CtxDep, p: AnyPrincipal, rid: RequestId, flow_id: int = FlowId):
     """Approve or reject a pending flow (role regulator): `{"decision": "approved"|"rejected", "reason"}`."""
     body = schemas.parse_body(schemas.DecisionIn, await request.body(), 16 * 1024)
-    return await decide.decide(request.app.state.ctx, p, flow_id, body, rid)
+    return await decide.decide(ctx, p, flow_id, body, rid)
 
 
 @router.post("/{flow_id}/receipt", openapi_extra=_json_body(schemas.ReceiptIn))
-async def report_flow_receipt(request: Request, p: AnyPrincipal, rid: RequestId, flow_id: int = FlowId):
+async def report_flow_receipt(
+    request: Request, ctx: CtxDep, p: AnyPrincipal, rid: RequestId, flow_id: int = FlowId
+):
     """The importer reports the digest of the payload it received: `{"payloadDigest": "0x…"}`."""
     body = schemas.parse_body(schemas.ReceiptIn, await request.body(), 4 * 1024)
-    return await ledger.report_receipt(request.app.state.ctx, p, flow_id, body, rid)
+    return await ledger.report_receipt(ctx, p, flow_id, body, rid)

@@ -1,9 +1,10 @@
 from datetime import UTC
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from registry.api.deps import BackgroundDep, CtxDep
 from registry.db.models import as_utc
 from registry.services import outbox
 
@@ -11,9 +12,8 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
-async def health(request: Request):
+async def health(ctx: CtxDep, background: BackgroundDep):
     """ok, or degraded (chain node unreachable: issuance queues) — never an error for that."""
-    ctx = request.app.state.ctx
     checks = {}
     try:
         async with ctx.sessions() as s:
@@ -22,8 +22,7 @@ async def health(request: Request):
     except Exception as exc:  # noqa: BLE001
         checks["database"] = f"error: {type(exc).__name__}"
     checks["chain"] = "ok" if await ctx.chain.is_up() else "unreachable"
-    pipeline = ctx.pipeline
-    pending = await pipeline.pending() if pipeline and checks["database"] == "ok" else None
+    pending = await background.pipeline.pending() if checks["database"] == "ok" else None
     unconfirmed = await _unconfirmed(ctx) if checks["database"] == "ok" else None
     status = "ok" if all(v == "ok" for v in checks.values()) else "degraded"
     body = {

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
-from registry.api.deps import require
+from registry.api.deps import CtxDep, require
 from registry.services import records
 from registry.services.orgs import Principal
 
@@ -17,19 +17,18 @@ Holder = Annotated[Principal, Depends(require("holder"))]
 
 @router.get("/credentials")
 async def list_holder_credentials(
-    request: Request,
+    ctx: CtxDep,
     p: Holder,
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=2**31 - 1),
 ):
     """The credentials issued to the calling organisation (its unified social credit code is their subject)."""
-    async with request.app.state.ctx.sessions() as s:
+    async with ctx.sessions() as s:
         return await records.holder_credentials(s, p, limit=limit, offset=offset)
 
 
 @router.get("/credentials/{credential_id}")
-async def get_holder_credential(credential_id: str, request: Request, p: Holder):
+async def get_holder_credential(credential_id: str, ctx: CtxDep, p: Holder):
     """One of them, with its holder copy once anchored (404 for any credential that is not the caller's)."""
-    ctx = request.app.state.ctx
     async with ctx.sessions() as s:
         return await records.holder_credential(s, ctx, p, credential_id)

@@ -1,11 +1,11 @@
 from datetime import UTC, datetime
 from typing import Literal
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 from sqlalchemy import select, update
 
-from registry.api.deps import Admin, AnyPrincipal, RequestId
+from registry.api.deps import Admin, AnyPrincipal, CtxDep, RequestId
 from registry.api.routes.credentials import CredType
 from registry.core.errors import Forbidden, NotFound
 from registry.db.models import ApiKey, Organisation
@@ -61,11 +61,10 @@ def org_public(o: Organisation) -> dict:
 
 
 @router.post("/organisations", status_code=201)
-async def register_organisation(body: OrganisationCreate, request: Request, p: Admin, rid: RequestId):
+async def register_organisation(body: OrganisationCreate, ctx: CtxDep, p: Admin, rid: RequestId):
     """Onboard an organisation (admin). Issuers, exporters and regulators are registered on-chain;
     the API key is shown once. ``onChainPending`` names the on-chain steps not yet confirmed when
     the chain node stopped answering: the registry finishes them by itself (registry/services/onboarding.py)."""
-    ctx = request.app.state.ctx
     async with ctx.sessions() as s, s.begin():
         org, key = await create_organisation(
             s,
@@ -87,15 +86,15 @@ async def register_organisation(body: OrganisationCreate, request: Request, p: A
 
 
 @router.get("/organisations")
-async def list_organisations(request: Request, p: AnyPrincipal):
-    async with request.app.state.ctx.sessions() as s:
+async def list_organisations(ctx: CtxDep, p: AnyPrincipal):
+    async with ctx.sessions() as s:
         orgs = (await s.execute(select(Organisation).order_by(Organisation.id))).scalars().all()
     return {"items": [org_public(o) for o in orgs]}
 
 
 @router.get("/organisations/{org_id}")
-async def get_organisation(request: Request, p: AnyPrincipal, org_id: int = OrgId):
-    async with request.app.state.ctx.sessions() as s:
+async def get_organisation(ctx: CtxDep, p: AnyPrincipal, org_id: int = OrgId):
+    async with ctx.sessions() as s:
         o = await s.get(Organisation, org_id)
     if o is None:
         raise NotFound(f"organisation {org_id} does not exist")
@@ -103,8 +102,8 @@ async def get_organisation(request: Request, p: AnyPrincipal, org_id: int = OrgI
 
 
 @router.post("/organisations/{org_id}/api-keys", status_code=201)
-async def create_api_key(request: Request, p: Admin, rid: RequestId, org_id: int = OrgId):
-    async with request.app.state.ctx.sessions() as s, s.begin():
+async def create_api_key(ctx: CtxDep, p: Admin, rid: RequestId, org_id: int = OrgId):
+    async with ctx.sessions() as s, s.begin():
         o = await s.get(Organisation, org_id)
         if o is None:
             raise NotFound(f"organisation {org_id} does not exist")
@@ -121,16 +120,16 @@ async def create_api_key(request: Request, p: Admin, rid: RequestId, org_id: int
 
 
 @router.delete("/api-keys/{key_id}")
-async def revoke_key(key_id: str, request: Request, p: AnyPrincipal, rid: RequestId):
+async def revoke_key(key_id: str, ctx: CtxDep, p: AnyPrincipal, rid: RequestId):
     """Revoke an API key: an admin any, an organisation its own."""
-    async with request.app.state.ctx.sessions() as s, s.begin():
+    async with ctx.sessions() as s, s.begin():
         k = (await s.execute(select(ApiKey).where(ApiKey.key_id == key_id))).scalar()
         if k is None:
             raise NotFound(f"no API key {key_id}")
         if not p.has("admin") and k.org_id != p.org_id:
             raise Forbidden("you may revoke only your own organisation's keys")
         await s.execute(update(ApiKey).where(ApiKey.id == k.id).values(revoked_at=datetime.now(UTC)))
-        request.app.state.ctx.auth_cache.clear()
+        ctx.auth_cache.clear()
         await audit.append(
             s,
             actor=p.org_name,

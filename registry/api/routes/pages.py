@@ -28,13 +28,16 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from string import Template
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
-from registry.api.deps import public_rate_limit
+from registry.api.deps import CtxDep, public_rate_limit
 from registry.core.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
+
+if TYPE_CHECKING:
+    from registry.services.context import ServiceContext
 
 router = APIRouter(tags=["pages"])
 
@@ -321,10 +324,10 @@ def _display(doc: Any) -> dict:
     }
 
 
-async def _verifier(request: Request):
+async def _verifier(ctx: ServiceContext):
     from registry.services.bundle import current_verifier
 
-    return await current_verifier(request.app.state.ctx)
+    return await current_verifier(ctx)
 
 
 def _trust_line(v) -> str | None:
@@ -372,7 +375,7 @@ _CHECK_FORM = {
 
 
 @router.post("/verify/check", dependencies=[Depends(public_rate_limit)], openapi_extra=_CHECK_FORM)
-async def verify_upload(request: Request):
+async def verify_upload(request: Request, ctx: CtxDep):
     """Verify an uploaded credential (and optionally a dataset) against the registry's trust bundle.
     Public: no API key. Returns the verifier's result plus the redacted paths and disclosed fields."""
     from registry.api.routes.verify import _invalid_unicode
@@ -413,7 +416,7 @@ async def verify_upload(request: Request):
                 raise BadRequest(f"at: {exc}", details={"field": "at"}) from None
         relying_party = form.fields.get("relyingParty") or None
         purpose = form.fields.get("purpose") or None
-        v = await _verifier(request)
+        v = await _verifier(ctx)
         options = dict(at=at, relying_party=relying_party, purpose=purpose)
         if form.dataset is not None:
             # hashing up to 100 MiB: off the event loop
@@ -441,7 +444,7 @@ def _json_kind(value: Any) -> str:
 
 
 @router.get("/verify/credential/{credential_id}", dependencies=[Depends(public_rate_limit)])
-async def verify_credential_link(credential_id: str, request: Request):
+async def verify_credential_link(credential_id: str, request: Request, ctx: CtxDep):
     """What the QR link shows. An e-licence (business licence data is public in China): the
     verification of its holder copy. A data asset certificate: only its id, type, issuer and
     status — the holder must present the file itself."""
@@ -450,7 +453,6 @@ async def verify_credential_link(credential_id: str, request: Request):
 
     if len(credential_id) > 200:
         raise NotFound("no such credential")
-    ctx = request.app.state.ctx
     async with ctx.sessions() as s:
         cred = await s.get(Credential, credential_id)
         if cred is None:
@@ -469,7 +471,7 @@ async def verify_credential_link(credential_id: str, request: Request):
                 "summaryOnly": True,
             }
         doc = await records.holder_copy(s, ctx, cred)
-    v = await _verifier(request)
+    v = await _verifier(ctx)
     out = v.verify(doc).to_json()
     out.update(_display(doc), trust=_trust_line(v), source="registry", dataset=None)
     return out

@@ -7,9 +7,9 @@ the asset's registration lifecycle in ``collateral.py`` (registry/services/colla
 
 import json
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
-from registry.api.deps import public_rate_limit
+from registry.api.deps import CtxDep, public_rate_limit
 from registry.api.openapi import also
 from registry.core.errors import ChainUnavailable, Conflict
 from registry.services import collateral, records
@@ -28,9 +28,8 @@ router = APIRouter(prefix="/v1/credentials", tags=["credentials"])
 @router.get(
     "/{credential_id}/pledge", dependencies=[Depends(public_rate_limit)], responses=also(409, 503)
 )  # not a data asset / no pledge registry; the chain node unreachable
-async def credential_pledge(credential_id: str, request: Request):
+async def credential_pledge(credential_id: str, ctx: CtxDep):
     """The asset's pledge state proven by eth_getProof against the latest block, operator-signed."""
-    ctx = request.app.state.ctx
     async with ctx.sessions() as s:
         cred = await records.load_credential(s, credential_id)
     key = credential_asset_key(json.loads(cred.document))

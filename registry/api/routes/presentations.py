@@ -30,9 +30,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from registry.api.deps import public_rate_limit
+from registry.api.deps import CtxDep, public_rate_limit
 from registry.api.routes.pages import HEADERS, PACKAGE, static_response
 from registry.core.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
+from registry.services.context import ServiceContext
 from registry.services.exchange import result_json
 from verifier import PresentationRequest, redact, unsigned_presentation, verify_presentation
 from verifier.errors import CertledgerVerifyError, InvalidPresentation
@@ -66,11 +67,11 @@ async def _json(request: Request) -> Any:
         raise BadRequest(f"the body is not valid JSON: {exc}") from None
 
 
-def _linked(request: Request, path: str) -> dict[str, str]:
+def _linked(ctx: ServiceContext, path: str) -> dict[str, str]:
     """A link on the registry's public URL, and a QR code of it (SVG, base64)."""
     from registry.services.qr import qr_svg
 
-    link = request.app.state.ctx.settings.public_url.rstrip("/") + path
+    link = ctx.settings.public_url.rstrip("/") + path
     return {"link": link, "qrSvg": base64.b64encode(qr_svg(link)).decode()}
 
 
@@ -122,7 +123,7 @@ async def holder_prepare(request: Request):
 
 # -- the relying party's request ------------------------------------------------------------------
 @router.post("/verify/requests", dependencies=[Depends(public_rate_limit)], include_in_schema=False)
-async def open_request(request: Request):
+async def open_request(request: Request, ctx: CtxDep):
     """Open a presentation request; the answer has the holder link and a QR code of it (SVG, base64)."""
     body = await _json(request)
     if not isinstance(body, dict):
@@ -131,20 +132,20 @@ async def open_request(request: Request):
     if unknown:
         raise BadRequest(f"unknown member {sorted(unknown)[0]!r}")
     try:
-        req = request.app.state.ctx.exchange.open(
+        req = ctx.exchange.open(
             body.get("audience"), body.get("purpose"), body.get("ttlSeconds"), body.get("credentialTypes")
         )
     except InvalidPresentation as exc:
         raise BadRequest(str(exc)) from None
-    holder = _linked(request, f"/holder?request={req.nonce}")
+    holder = _linked(ctx, f"/holder?request={req.nonce}")
     return JSONResponse(
         {"request": req.to_json(), "holderLink": holder["link"], "qrSvg": holder["qrSvg"]}, status_code=201
     )
 
 
 @router.get("/verify/requests/{nonce}", dependencies=[Depends(public_rate_limit)], include_in_schema=False)
-async def read_request(request: Request, nonce: str):
-    return request.app.state.ctx.exchange.get(_nonce(nonce)).request.to_json()
+async def read_request(ctx: CtxDep, nonce: str):
+    return ctx.exchange.get(_nonce(nonce)).request.to_json()
 
 
 @router.post(
@@ -152,12 +153,11 @@ async def read_request(request: Request, nonce: str):
     dependencies=[Depends(public_rate_limit)],
     include_in_schema=False,
 )
-async def answer_request(request: Request, nonce: str):
+async def answer_request(request: Request, ctx: CtxDep, nonce: str):
     """Verify the presentation against the request it answers (and the registry's trust bundle), and
     keep the result for the bank's page. One answer per request: a second is refused (409)."""
     from registry.services.bundle import current_verifier
 
-    ctx = request.app.state.ctx
     entry = ctx.exchange.unanswered(_nonce(nonce))  # (refused before the work of verifying)
     presentation = await _json(request)
     verifier = await current_verifier(ctx)
@@ -167,7 +167,7 @@ async def answer_request(request: Request, nonce: str):
         raise BadRequest(str(exc)) from None
     shown = result_json(result)
     ctx.exchange.answer(nonce, shown)
-    verdict = _linked(request, f"/verify?presentation={nonce}")
+    verdict = _linked(ctx, f"/verify?presentation={nonce}")
     return {
         "result": shown,
         "resultLink": verdict["link"],
@@ -177,8 +177,8 @@ async def answer_request(request: Request, nonce: str):
 
 
 @router.get("/verify/requests/{nonce}/result", include_in_schema=False)  # polled: a dict lookup, not limited
-async def request_result(request: Request, nonce: str):
-    entry = request.app.state.ctx.exchange.get(_nonce(nonce))
+async def request_result(ctx: CtxDep, nonce: str):
+    entry = ctx.exchange.get(_nonce(nonce))
     return {
         "state": "pending" if entry.result is None else "answered",
         "request": entry.request.to_json(),

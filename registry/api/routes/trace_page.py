@@ -16,10 +16,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from registry.api.deps import CtxDep
 from registry.core.errors import RegistryError
 from registry.flows import render, rules, schemas
 from registry.flows import trace as flow_trace
 from registry.services import jurisdictions as J
+from registry.services.context import ServiceContext
 from registry.services.orgs import Principal, authenticate
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -46,7 +48,7 @@ HEADERS = {
 }
 
 
-async def _who(request: Request) -> Principal | None:
+async def _who(request: Request, ctx: ServiceContext) -> Principal | None:
     key = request.cookies.get(COOKIE)
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
@@ -54,7 +56,7 @@ async def _who(request: Request) -> Principal | None:
     if not key:
         return None
     try:
-        async with request.app.state.ctx.sessions() as s:
+        async with ctx.sessions() as s:
             return await authenticate(s, key)
     except RegistryError:
         return None
@@ -88,13 +90,13 @@ async def script():
 
 
 @router.post("/trace/session")
-async def sign_in(request: Request):
+async def sign_in(request: Request, ctx: CtxDep):
     raw = await request.body()
     if len(raw) > 4096:
         return _signin("the sign-in form is too large", 413)
     key = (parse_qs(raw.decode("utf-8", "replace")).get("api_key") or [""])[0].strip()
     try:
-        async with request.app.state.ctx.sessions() as s:
+        async with ctx.sessions() as s:
             who = await authenticate(s, key)
     except RegistryError as exc:
         return _signin(exc.message, 401)
@@ -114,8 +116,7 @@ async def sign_out():
     return resp
 
 
-async def _trace(request: Request, params: dict) -> dict:
-    ctx = request.app.state.ctx
+async def _trace(ctx: ServiceContext, params: dict) -> dict:
     q = flow_trace.make_query(
         asset=await flow_trace.resolve_asset(ctx, params.get("asset")),
         organisation=await flow_trace.resolve_organisation(ctx, params.get("organisation")),
@@ -137,15 +138,15 @@ def _params(request: Request) -> dict:
 
 
 @router.get("/trace", response_class=HTMLResponse)
-async def trace_page(request: Request):
-    who = await _who(request)
+async def trace_page(request: Request, ctx: CtxDep):
+    who = await _who(request, ctx)
     if who is None:
         return _signin()
     if why := _not_regulator(who):
         return _signin(why, 403, who)
     params = _params(request)
     try:
-        trace = await _trace(request, params)
+        trace = await _trace(ctx, params)
     except RegistryError as exc:
         return _page(
             "trace_main.html",
@@ -159,8 +160,8 @@ async def trace_page(request: Request):
 
 
 @router.get("/trace/export.{fmt}")
-async def export(fmt: str, request: Request):
-    who = await _who(request)
+async def export(fmt: str, request: Request, ctx: CtxDep):
+    who = await _who(request, ctx)
     if who is None:
         return Response("sign in as a regulator first", status_code=401, media_type="text/plain")
     if why := _not_regulator(who):
@@ -168,7 +169,7 @@ async def export(fmt: str, request: Request):
     if fmt not in ("json", "csv", "svg"):
         return Response("format: json, csv or svg", status_code=404, media_type="text/plain")
     try:
-        trace = await _trace(request, _params(request))
+        trace = await _trace(ctx, _params(request))
         body, media = render.render(trace, fmt, request.query_params.get("table", "flows"))
     except RegistryError as exc:
         return Response(exc.message, status_code=exc.http_status, media_type="text/plain")
@@ -180,16 +181,15 @@ async def export(fmt: str, request: Request):
 
 
 @router.get("/trace/tx/{tx_hash}", response_class=HTMLResponse)
-async def transaction(tx_hash: str, request: Request):
+async def transaction(tx_hash: str, request: Request, ctx: CtxDep):
     """A chain transaction of the data-flow ledger, read from the chain and decoded."""
-    who = await _who(request)
+    who = await _who(request, ctx)
     if who is None:
         return _signin("sign in to see chain transactions", 401)
     if why := _not_regulator(who, "chain transactions"):
         return _signin(why, 403, who)
     if not flow_trace.is_hash(tx_hash):
         return _page("trace_tx.html", "transaction", who, 400, error="not a transaction hash")
-    ctx = request.app.state.ctx
     try:
         rec = await ctx.chain.receipt(tx_hash.lower())
     except RegistryError as exc:

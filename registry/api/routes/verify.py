@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
-from registry.api.deps import AnyPrincipal
+from registry.api.deps import AnyPrincipal, CtxDep
 from registry.core.errors import BadRequest, UnsupportedMediaType
 from registry.services.bundle import current_verifier
 from registry.services.prepare import NESTED_TOO_DEEPLY
@@ -80,7 +80,7 @@ def _parse(raw: bytes, content_type: str | None) -> VerifyRequest:
 
 
 @router.post("/verify", openapi_extra=_BODY_SCHEMA)
-async def verify(request: Request, p: AnyPrincipal):
+async def verify(request: Request, ctx: CtxDep, p: AnyPrincipal):
     """Run every check of the offline verifier against the registry's current trust bundle.
 
     Body: ``{"credential": <holder copy, object or JSON text>, "at": RFC 3339 time (default now),
@@ -100,7 +100,7 @@ async def verify(request: Request, p: AnyPrincipal):
             data = base64.b64decode(body.data, validate=True)
         except ValueError:
             raise BadRequest("data must be base64") from None
-    v = await current_verifier(request.app.state.ctx)
+    v = await current_verifier(ctx)
     result = v.verify(
         body.credential, at=at, data=data, relying_party=body.relyingParty, purpose=body.purpose
     )
