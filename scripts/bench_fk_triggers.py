@@ -120,7 +120,7 @@ async def main_async(args) -> None:
             )
             await conn.execute(
                 "INSERT INTO batches (id, issuer_org_id, credential_type, state, count, created_at, attempts, "
-                "status, status_reason, refused_resends) VALUES (1, 1, 1, 'sealed', 1, now(), 0, 1, 0, 0)"
+                "status, status_reason) VALUES (1, 1, 1, 'sealed', 1, now(), 0, 1, 0)"
             )
             if mode == "foreign keys":
                 await _swap_to_foreign_keys(conn)

@@ -212,18 +212,14 @@ class Batch(Base):
     suite: Mapped[str | None] = mapped_column(String(16), nullable=True)
     key_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     signature: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    sender: Mapped[str | None] = mapped_column(ADDRESS, nullable=True)
-    nonce: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    raw_tx: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    #: the anchor transaction: the one in flight while ``sending`` (its signed bytes, nonce and
+    #: sender are its outbox row, kind ``anchor``), the one that anchored the root once ``anchored``
     tx_hash: Mapped[str | None] = mapped_column(HASH, nullable=True)
     block_number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     anchored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     claimed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    #: resends of the current transaction the node refused for its nonce or fee while it was not mined
-    #: (the first waits a pass, the second re-signs: registry/services/pipeline.py ``_broadcast``)
-    refused_resends: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     status: Mapped[int] = mapped_column(SmallInteger, default=1)
     status_reason: Mapped[int] = mapped_column(SmallInteger, default=0)
@@ -274,6 +270,9 @@ class OutboxTx(Base):
     nonce: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     sender: Mapped[str | None] = mapped_column(ADDRESS, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: resends of this transaction the node refused for its nonce or fee while it was not mined (an
+    #: anchor's first such refusal waits a pass, the second re-signs: registry/services/anchoring.py)
+    refused_resends: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,7 +1,8 @@
 """The pipeline's anchoring steps (registry/services/pipeline.py): a signed batch's anchor
-transaction is built and stored (`sending`) before it is broadcast, a refused broadcast is sorted by
-the node's refusal kind, and a sent batch is confirmed from the chain (`anchored`), re-broadcast while
-it is not mined, or signed again when its transaction failed."""
+transaction is built and recorded in the outbox (kind ``anchor``, target ``batch:ID``; the batch
+`sending`) before it is broadcast, a refused broadcast is sorted by the node's refusal kind, and a
+sent batch is confirmed from the chain (`anchored`, its row ``confirmed``), re-broadcast from its row
+while it is not mined, or signed again when its transaction failed (its row ``failed``)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,16 @@ from sqlalchemy import select, update
 from web3.exceptions import Web3RPCError
 
 from registry.core.errors import ChainRejected
-from registry.db.models import Batch, Organisation
+from registry.db.models import Batch, Organisation, OutboxTx
+from registry.services import outbox
 from registry.services.chain import ANCHOR_GAS, SentTx
 from registry.services.node_errors import Refusal, classify
 from registry.services.orgs import signing_key
 from registry.services.remote_signer import SignerRefused, SignerUnavailable
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from registry.core.config import Settings
     from registry.services.context import ServiceContext
 
@@ -28,6 +32,26 @@ log = logging.getLogger("certledger.pipeline")
 
 #: a broadcast refused for one of these goes back to `signed` (a new nonce and fee on the next pass)
 _RESIGN = frozenset({Refusal.NONCE_USED, Refusal.NONCE_GAP, Refusal.UNDERPRICED})
+
+
+def anchor_target(batch_id: int) -> str:
+    """The outbox target of a batch's anchor transaction."""
+    return f"batch:{batch_id}"
+
+
+async def record_anchor_txs(s: AsyncSession, txs: dict[int, SentTx], orgs: dict[int, int]) -> None:
+    """In ``s``'s transaction, before they leave: each batch's signed anchor transaction ({batch id:
+    SentTx}; ``orgs``: {batch id: issuer organisation}) in the outbox, and the batch `sending` with
+    its transaction's hash."""
+    await outbox.record_all_sent(
+        s, outbox.Kind.ANCHOR, [(anchor_target(i), tx, orgs[i]) for i, tx in txs.items()]
+    )
+    for batch_id, tx in txs.items():
+        await s.execute(
+            update(Batch)
+            .where(Batch.id == batch_id)
+            .values(tx_hash=tx.tx_hash, attempts=Batch.attempts + 1, state="sending")
+        )
 
 
 class Anchoring:
@@ -109,21 +133,9 @@ class Anchoring:
             txs.update(zip((b.id for b in mine), signed))
         if not txs:
             return sorted(anchored)
+        orgs = {b.id: org for org, mine in to_send.items() for b in mine}
         async with ctx.writing() as s:
-            for batch_id, tx in txs.items():
-                await s.execute(
-                    update(Batch)
-                    .where(Batch.id == batch_id)
-                    .values(
-                        raw_tx=tx.raw,
-                        tx_hash=tx.tx_hash,
-                        nonce=tx.nonce,
-                        sender=tx.sender,
-                        attempts=Batch.attempts + 1,
-                        refused_resends=0,
-                        state="sending",
-                    )
-                )
+            await record_anchor_txs(s, txs, orgs)
         for _ in txs:
             self.ctx.crash_point("sending")
         # committed: now the external effect
@@ -137,10 +149,10 @@ class Anchoring:
         for its nonce or fee goes back to `signed` (re-signed on the next pass unless anchored).
 
         ``resends``: these are resends of txs already sent (the confirm step found them unmined),
-        with each batch's ``refused_resends``. A resend refused for its nonce with no receipt yet is
-        given one more pass before it is signed again: a node can refuse a transaction for its
-        nonce just as it mines it, before its receipt is served (seen on anvil under load), and a
-        new transaction then would be wasted. The refusal's meaning is its classified kind
+        with each one's ``refused_resends`` (a column of its outbox row). A resend refused for its
+        nonce with no receipt yet is given one more pass before it is signed again: a node can
+        refuse a transaction for its nonce just as it mines it, before its receipt is served (seen
+        on anvil under load), and a new transaction then would be wasted. The refusal's meaning is its classified kind
         (registry/services/node_errors.py); its text goes to ``last_error`` for people."""
         order = sorted(txs, key=lambda i: (txs[i].sender, txs[i].nonce))
         failures = [
@@ -166,17 +178,29 @@ class Anchoring:
                     await s.execute(
                         update(Batch)
                         .where(Batch.id == batch_id)
-                        .values(state="signed", refused_resends=0, last_error=refusal.message[:500])
+                        .values(state="signed", last_error=refusal.message[:500])
+                    )
+                    await outbox.finish_targets(
+                        s, outbox.Kind.ANCHOR, [anchor_target(batch_id)], outbox.State.FAILED, refusal.message
                     )
                 for batch_id, refusal in wait:
+                    note = (
+                        f"the resent anchor tx was refused ({refusal.message[:400]}) and not "
+                        "mined yet; signed again if still so on the next pass"
+                    )
                     await s.execute(
                         update(Batch)
                         .where(Batch.id == batch_id, Batch.state == "sending")
-                        .values(
-                            refused_resends=Batch.refused_resends + 1,
-                            last_error=f"the resent anchor tx was refused ({refusal.message[:400]}) and not "
-                            "mined yet; signed again if still so on the next pass",
+                        .values(last_error=note)
+                    )
+                    await s.execute(
+                        update(OutboxTx)
+                        .where(
+                            OutboxTx.kind == str(outbox.Kind.ANCHOR),
+                            OutboxTx.target == anchor_target(batch_id),
+                            OutboxTx.state == str(outbox.State.SENT),
                         )
+                        .values(refused_resends=OutboxTx.refused_resends + 1, last_error=note)
                     )
         other = [(i, r) for i, r in failures if r.kind not in _RESIGN]
         if other:
@@ -193,21 +217,13 @@ class Anchoring:
         async with ctx.sessions() as s:
             batches = (
                 await s.execute(
-                    select(
-                        Batch.id,
-                        Batch.root,
-                        Batch.tx_hash,
-                        Batch.raw_tx,
-                        Batch.nonce,
-                        Batch.sender,
-                        Batch.refused_resends,
-                        Organisation.issuer_id,
-                    )
+                    select(Batch.id, Batch.root, Batch.tx_hash, Organisation.issuer_id)
                     .join(Organisation, Organisation.id == Batch.issuer_org_id)
                     .where(Batch.id.in_(batch_ids), Batch.state == "sending")
                     .order_by(Batch.id)
                 )
             ).all()
+            in_flight = await outbox.open_rows(s, outbox.Kind.ANCHOR, [anchor_target(b.id) for b in batches])
         if not batches:
             return []
         anchors = await ctx.chain.anchors_of([b.root for b in batches])
@@ -249,30 +265,34 @@ class Anchoring:
         failed = [b for b, r in zip(missing, outcomes) if r is not None and r["status"] != 1]
         unmined = [b for b, r in zip(missing, outcomes) if r is None]
         if final or rejected or failed:
+            anchor, confirmed, failed_ = outbox.Kind.ANCHOR, outbox.State.CONFIRMED, outbox.State.FAILED
             async with ctx.writing() as s:
                 for batch_id, values in final.items():
                     await s.execute(update(Batch).where(Batch.id == batch_id).values(**values))
+                await outbox.finish_targets(s, anchor, [anchor_target(i) for i in final], confirmed)
                 for batch_id, reason in rejected:
                     await s.execute(
                         update(Batch)
                         .where(Batch.id == batch_id)
                         .values(state="rejected", last_error=reason, claimed_by=None)
                     )
+                    await outbox.finish_targets(s, anchor, [anchor_target(batch_id)], failed_, reason)
                 for b in failed:  # sign again from the tree
+                    reason = f"anchor tx {b.tx_hash} failed; re-signing"
                     await s.execute(
-                        update(Batch)
-                        .where(Batch.id == b.id)
-                        .values(state="sealed", last_error=f"anchor tx {b.tx_hash} failed; re-signing")
+                        update(Batch).where(Batch.id == b.id).values(state="sealed", last_error=reason)
                     )
+                    await outbox.finish_targets(s, anchor, [anchor_target(b.id)], failed_, "reverted")
         for _ in final:
             self.ctx.crash_point("anchored")
         if final:
             self.anchored_batches += len(final)
             self.ctx.anchors_changed()  # /v1/verify: the new anchors count at once
-        if unmined:  # make sure the node has them (it may have restarted without its mempool)
+        rows = {b.id: in_flight[anchor_target(b.id)] for b in unmined if anchor_target(b.id) in in_flight}
+        if rows:  # make sure the node has them (it may have restarted without its mempool)
             await self._broadcast(
-                {b.id: SentTx(b.raw_tx, b.tx_hash, b.nonce, b.sender) for b in unmined},
-                resends={b.id: b.refused_resends for b in unmined},
+                {i: _sent_tx(r) for i, r in rows.items()},
+                resends={i: r.refused_resends for i, r in rows.items()},
             )
         return sorted([*final, *(i for i, _ in rejected), *(b.id for b in failed)])
 
@@ -290,3 +310,10 @@ class Anchoring:
                 raise
             return None
         return "0x" + bytes(logs[0]["transactionHash"]).hex() if logs else None
+
+
+def _sent_tx(row: OutboxTx) -> SentTx:
+    """The signed transaction an open outbox row holds."""
+    if row.raw_tx is None or row.tx_hash is None or row.nonce is None or row.sender is None:
+        raise RuntimeError(f"outbox row {row.id} ({row.target}) is sent without its signed transaction")
+    return SentTx(row.raw_tx, row.tx_hash, row.nonce, row.sender)

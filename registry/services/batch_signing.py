@@ -15,6 +15,7 @@ from sqlalchemy import delete, select, update
 
 from registry.db.models import Batch, Credential, Organisation
 from registry.db.session import get_one
+from registry.services.anchoring import record_anchor_txs
 from registry.services.chain import ANCHOR_GAS, SentTx
 from registry.services.orgs import keystores_of, signing_key, unlock
 from registry.services.remote_signer import RemoteSigner, SignerRefused, SignerUnavailable
@@ -119,15 +120,11 @@ class BatchSigning:
                             suite=suite,
                             key_version=version,
                             signature="0x" + signed_batch.signature.hex(),
-                            raw_tx=signed_batch.raw,
-                            tx_hash=signed_batch.tx_hash,
-                            nonce=signed_batch.nonce,
-                            sender=signed_batch.sender,
-                            attempts=Batch.attempts + 1,
-                            refused_resends=0,
-                            state="sending",
                         )
                     )
+                    b = signed_batch
+                    sent = SentTx(b.raw, b.tx_hash, b.nonce, b.sender)
+                    await record_anchor_txs(s, {batch.id: sent}, {batch.id: batch.issuer_org_id})
                     continue
                 if batch.issuer_org_id not in keys:
                     org = await get_one(s, Organisation, batch.issuer_org_id)

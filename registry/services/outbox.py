@@ -5,7 +5,13 @@ records its intent before signing), and ends ``confirmed`` (the DB took the mine
 ``failed`` (reverted, or its nonce was taken). :func:`settle` is the one settle loop: it looks at
 every ``sent`` row whose ``next_attempt_at`` has come, asks the chain what became of it, and hands
 a mined receipt to the settler registered for the row's ``kind``. Control state lives in columns
-(``state``, ``attempts``, ``next_attempt_at``); ``last_error`` is for people only."""
+(``state``, ``attempts``, ``refused_resends``, ``next_attempt_at``); ``last_error`` is for people
+only.
+
+Anchors (kind ``anchor``, target ``batch:ID``) are the one kind :func:`settle` does not look at: the
+pipeline sends them hundreds at a time and confirms them by root, in one batched call for all its
+batches (registry/services/anchoring.py), with :func:`record_all_sent`, :func:`open_rows` and
+:func:`finish_targets` here. A batch in ``sending`` has one open row: its transaction in flight."""
 
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ if TYPE_CHECKING:
 
 
 class Kind(StrEnum):
+    ANCHOR = "anchor"
     STATUS_CHANGE = "status_change"
     FLOW_DECLARATION = "flow_declaration"
     FLOW_DECISION = "flow_decision"
@@ -84,8 +91,16 @@ async def record_sent(
 ) -> int:
     """Record a signed transaction ``tx`` (a chain.SentTx) in ``s``'s transaction; the settler looks
     at it ``wait`` seconds from now (the request that sent it waits for it until then)."""
-    at = now()
-    row = OutboxTx(
+    row = _sent_row(kind, target, payload, tx, org_id, now(), wait)
+    s.add(row)
+    await s.flush()
+    return row.id
+
+
+def _sent_row(
+    kind: Kind, target: str, payload: dict, tx: SentTx, org_id: int | None, at: datetime, wait: float
+) -> OutboxTx:
+    return OutboxTx(
         kind=str(kind),
         state=str(State.SENT),
         target=target,
@@ -96,12 +111,62 @@ async def record_sent(
         nonce=tx.nonce,
         sender=tx.sender,
         attempts=0,
+        refused_resends=0,
         next_attempt_at=at + timedelta(seconds=wait),
         created_at=at,
     )
-    s.add(row)
+
+
+async def record_all_sent(
+    s: AsyncSession, kind: Kind, sent: list[tuple[str, SentTx, int | None]], *, wait: float = 0.0
+) -> None:
+    """Record many signed transactions of ``kind`` at once, each ``(target, tx, org id)``, in ``s``'s
+    transaction. A target's earlier open row (a transaction this one replaces: re-signed with a new
+    nonce) is ``failed`` first, so a target has one open row."""
+    if not sent:
+        return
+    await finish_targets(
+        s, kind, [t for t, _, _ in sent], State.FAILED, "replaced by a new transaction (signed again)"
+    )
+    at = now()
+    s.add_all(_sent_row(kind, target, {}, tx, org_id, at, wait) for target, tx, org_id in sent)
     await s.flush()
-    return row.id
+
+
+async def open_rows(s: AsyncSession, kind: Kind, targets: list[str]) -> dict[str, OutboxTx]:
+    """The open (sent) row of ``kind`` of each of ``targets`` that has one."""
+    rows = (
+        (
+            await s.execute(
+                select(OutboxTx).where(
+                    OutboxTx.kind == str(kind),
+                    OutboxTx.target.in_(targets),
+                    OutboxTx.state == str(State.SENT),
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return {r.target: r for r in rows}
+
+
+async def finish_targets(
+    s: AsyncSession, kind: Kind, targets: list[str], state: State, error: str | None = None
+) -> None:
+    """Settle the open rows of ``kind`` of ``targets`` as ``state`` (``error`` for people)."""
+    if not targets:
+        return
+    values = {"state": str(state), "settled_at": now()} | ({"last_error": error} if error else {})
+    await s.execute(
+        update(OutboxTx)
+        .where(
+            OutboxTx.kind == str(kind),
+            OutboxTx.target.in_(targets),
+            OutboxTx.state.in_([str(State.QUEUED), str(State.SENT)]),
+        )
+        .values(**values)
+    )
 
 
 async def record_queued(

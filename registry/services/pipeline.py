@@ -4,7 +4,7 @@
     accepted (credential.batch_id NULL)
       └─ seal ──────► batch `sealed`   credentials get batch_id (one statement)
       └─ sign ──────► batch `signed`   root, whole tree, issuer signature stored
-      └─ prepare tx ► batch `sending`  raw signed tx + hash + nonce stored, THEN broadcast
+      └─ prepare tx ► batch `sending`  signed tx in the outbox (kind anchor), THEN broadcast
       └─ confirm ───► batch `anchored` the chain's anchorOf(root) names our issuer
 
 An issuer with its own signer (registry/signer/) has no key here: its sealed batches go to the

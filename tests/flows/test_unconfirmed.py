@@ -95,6 +95,7 @@ async def test_mined_late_is_recorded_with_its_audit_entry(world, stalled, monke
         )
     assert [(e.action, e.actor) for e in entries] == [("declare_flow", w.gz["name"])]
     assert (await w.service.client.get("/health")).json()["unconfirmedTransactions"] == {
+        "anchors": 0,
         "statusChanges": 0,
         "flowDeclarations": 0,
         "flowDecisions": 0,

@@ -35,9 +35,13 @@ def test_one_baseline_revision_creates_everything_and_downgrades_to_nothing(data
     from registry.db.migrate import current
 
     cfg = alembic_config(database_url)
-    assert [r.revision for r in ScriptDirectory.from_config(cfg).walk_revisions()] == ["b0002", "b0001"]
+    assert [r.revision for r in ScriptDirectory.from_config(cfg).walk_revisions()] == [
+        "b0003",
+        "b0002",
+        "b0001",
+    ]
     upgrade(database_url)
-    assert current(database_url) == "b0002"
+    assert current(database_url) == "b0003"
     sync_url = database_url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg")
     engine = create_engine(sync_url)
     tables = set(inspect(engine).get_table_names())
@@ -83,3 +87,61 @@ def test_a_database_from_before_the_baseline_is_refused_in_one_line(sqlite_datab
     )
     assert proc.returncode != 0 and "create a new database" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_an_anchor_in_flight_moves_into_the_outbox_and_back(database_url):
+    """b0003: a batch `sending` keeps its signed anchor transaction across the upgrade, as an open
+    outbox row of kind anchor (target batch:ID, the refused-resend count with it); an anchored batch
+    keeps its tx_hash; the downgrade puts the transaction back on its batch."""
+    from alembic import command
+    from sqlalchemy import create_engine, inspect, text
+
+    upgrade(database_url, "b0002")
+    sync_url = database_url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg")
+    engine = create_engine(sync_url)
+    raw = bytes(range(100))
+    with engine.begin() as c:
+        c.execute(
+            text(
+                "INSERT INTO organisations (id, name, identifier, jurisdiction, roles, credential_types, "
+                "created_at) VALUES (1, 'o', 'o', 'CN-GD', '[]', '[]', CURRENT_TIMESTAMP)"
+            )
+        )
+        for bid, state, tx in ((1, "sending", raw), (2, "anchored", None)):
+            c.execute(
+                text(
+                    "INSERT INTO batches (id, issuer_org_id, credential_type, state, count, created_at, "
+                    "attempts, status, status_reason, raw_tx, tx_hash, nonce, sender, refused_resends) "
+                    "VALUES (:id, 1, 1, :state, 1, CURRENT_TIMESTAMP, 1, 1, 0, :raw, :hash, 7, :sender, 1)"
+                ),
+                {
+                    "id": bid,
+                    "state": state,
+                    "raw": tx,
+                    "hash": "0x" + f"{bid:02x}" * 32,
+                    "sender": "0x" + "ab" * 20,
+                },
+            )
+    upgrade(database_url)
+    assert not {"raw_tx", "nonce", "sender", "refused_resends"} & {
+        col["name"] for col in inspect(engine).get_columns("batches")
+    }
+    with engine.connect() as c:
+        rows = c.execute(
+            text(
+                "SELECT kind, state, target, raw_tx, tx_hash, nonce, sender, refused_resends, org_id FROM outbox"
+            )
+        ).all()
+        hashes = dict(c.execute(text("SELECT id, tx_hash FROM batches")).all())
+    assert [tuple(r) for r in rows] == [
+        ("anchor", "sent", "batch:1", raw, "0x" + "01" * 32, 7, "0x" + "ab" * 20, 1, 1)
+    ]
+    assert hashes == {1: "0x" + "01" * 32, 2: "0x" + "02" * 32}
+    command.downgrade(alembic_config(database_url), "b0002")
+    with engine.connect() as c:
+        back = c.execute(
+            text("SELECT id, raw_tx, nonce, sender, refused_resends FROM batches ORDER BY id")
+        ).all()
+        assert c.execute(text("SELECT count(*) FROM outbox")).scalar() == 0
+    assert [tuple(r) for r in back] == [(1, raw, 7, "0x" + "ab" * 20, 1), (2, None, None, None, 0)]
+    engine.dispose()

@@ -126,7 +126,8 @@ async def test_a_refusing_signer_leaves_the_batch_sealed_with_the_reason(
     await p.seal_due(force=True)
     await p.advance_all()
     (batch,) = await batches(service)
-    assert batch.state == "sealed" and batch.root is None and batch.raw_tx is None
+    assert batch.state == "sealed" and batch.root is None and batch.tx_hash is None
+    assert await anchor_txs(service) == 0
     assert "signer refused" in batch.last_error and "credential type 1" in batch.last_error
     refused = [e for e in signer.entries() if e["kind"] == "refused"]
     assert [e["code"] for e in refused] == ["credential_type_not_allowed"]
@@ -280,7 +281,8 @@ async def test_the_operators_passphrase_cannot_mint_a_licence_for_an_issuer_with
     await p.seal_due(force=True)
     await p.advance_all()
     (batch,) = await batches(service)
-    assert batch.state == "signed" and batch.raw_tx is None  # signed with the forged key, never sent:
+    assert batch.state == "signed" and batch.tx_hash is None  # signed with the forged key, never sent:
+    assert await anchor_txs(service) == 0
     assert (
         "NotAnIssuer" in batch.last_error or "refused" in batch.last_error
     )  # the chain's dry run refuses it
@@ -399,3 +401,13 @@ def test_sigkill_of_the_registry_around_the_signer_call_anchors_once(
     ]
     assert sorted(roots) == sorted(b["root"] for b in items) and len(set(roots)) == len(roots) == 3
     assert {e["root"] for e in signer.entries() if e["kind"] == "batch"} == set(roots)
+
+
+async def anchor_txs(service) -> int:
+    """How many anchor transactions the registry recorded (its outbox rows of kind anchor)."""
+    from sqlalchemy import func, select
+
+    from registry.db.models import OutboxTx
+
+    async with service.ctx.sessions() as s:
+        return (await s.execute(select(func.count()).where(OutboxTx.kind == "anchor"))).scalar_one()

@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 
+from registry.services.anchoring import record_anchor_txs
 from scripts.samples import business_licence_record
 
 pytestmark = [pytest.mark.chain, pytest.mark.anyio]
@@ -183,8 +184,12 @@ async def test_one_pass_anchors_many_batches_of_several_issuers_with_a_request_p
         moved += await p.advance_all()
     assert len(batches) == 12 and {b.state for b in batches} == {"anchored"}
     assert moved == 36  # twelve batches, three steps each
-    for sender in {b.sender for b in batches}:
-        nonces = sorted(b.nonce for b in batches if b.sender == sender)
+    txs = [await anchor_tx(service.ctx, b.id) for b in batches]
+    assert {t.state for t in txs} == {"confirmed"} and [t.tx_hash for t in txs] == [
+        b.tx_hash for b in batches
+    ]
+    for sender in {t.sender for t in txs}:
+        nonces = sorted(t.nonce for t in txs if t.sender == sender)
         assert nonces == list(range(nonces[0], nonces[0] + 6))
     # signing asks nonce and fee once per round and issuer, not per batch: rounds of the oldest 5
     # (the first issuer's batches 1-5; its 6th and the second's 1-4; the second's 5-6): 1 + 2 + 1;
@@ -208,7 +213,8 @@ async def test_a_resent_transaction_mined_meanwhile_is_not_signed_again(service)
     async with service.ctx.writing() as s:
         batch = (await s.execute(select(Batch))).scalar_one()
         await s.execute(update(Batch).where(Batch.id == batch.id).values(state="sending"))
-    sent = SentTx(batch.raw_tx, batch.tx_hash, batch.nonce, batch.sender)
+    row = await anchor_tx(service.ctx, batch.id)
+    sent = SentTx(row.raw_tx, row.tx_hash, row.nonce, row.sender)
     assert await service.ctx.chain.send_raws([sent.raw]) != [None]  # the node refuses it now
     await service.pipeline._broadcast({batch.id: sent})
     async with service.ctx.sessions() as s:
@@ -224,7 +230,7 @@ async def test_a_resend_refused_for_its_nonce_waits_one_pass_then_is_signed_agai
     receipt: on the first look it stays `sending` (a node can refuse a transaction for its nonce as it
     mines it, before serving the receipt, and a new transaction would be wasted); refused again on
     the next pass, it is signed again with a fresh nonce and anchored once."""
-    from sqlalchemy import select, update
+    from sqlalchemy import select
 
     from registry.db.models import Batch
     from registry.services.orgs import signing_key
@@ -268,18 +274,7 @@ async def test_a_resend_refused_for_its_nonce_waits_one_pass_then_is_signed_agai
         nonce=1,
     )
     async with ctx.writing() as s:
-        await s.execute(
-            update(Batch)
-            .where(Batch.id == third.id)
-            .values(
-                state="sending",
-                raw_tx=stale.raw,
-                tx_hash=stale.tx_hash,
-                nonce=1,
-                sender=stale.sender,
-                attempts=1,
-            )
-        )
+        await record_anchor_txs(s, {third.id: stale}, {third.id: third.issuer_org_id})
 
     async def look() -> Batch:
         await p.advance_all()
@@ -287,14 +282,18 @@ async def test_a_resend_refused_for_its_nonce_waits_one_pass_then_is_signed_agai
             return await s.get(Batch, third.id)
 
     b = await look()
-    assert (b.state, b.tx_hash) == ("sending", stale.tx_hash)
-    assert b.refused_resends == 1 and "nonce" in b.last_error  # the wait is a column; the text is for people
+    assert (b.state, b.tx_hash, b.attempts) == ("sending", stale.tx_hash, 1)
+    tx = await anchor_tx(ctx, third.id)  # the wait is a column of its outbox row; the text is for people
+    assert (tx.state, tx.refused_resends, tx.nonce) == ("sent", 1, 1) and "nonce" in tx.last_error
     b = await look()
     assert b.state == "signed" and b.tx_hash == stale.tx_hash
+    assert (await anchor_tx(ctx, third.id)).state == "failed"  # refused again: given up, signed anew
     await service.drain()
     async with ctx.sessions() as s:
         b = await s.get(Batch, third.id)
-    assert b.state == "anchored" and b.attempts == 2 and b.tx_hash != stale.tx_hash and b.nonce == 2
+    tx = await anchor_tx(ctx, third.id)
+    assert b.state == "anchored" and b.attempts == 2 and b.tx_hash != stale.tx_hash
+    assert (tx.state, tx.tx_hash, tx.nonce) == ("confirmed", b.tx_hash, 2)
     receipt = chain.w3.eth.get_transaction_receipt(b.tx_hash)
     assert receipt["status"] == 1
 
@@ -409,3 +408,21 @@ async def _one_accepted_licence(service) -> None:
         json={"type": "BusinessLicence", "record": business_licence_record()},
     )
     assert r.status_code == 202, r.text
+
+
+async def anchor_tx(ctx, batch_id: int):
+    """The batch's latest anchor transaction: its outbox row (kind anchor)."""
+    from sqlalchemy import select
+
+    from registry.db.models import OutboxTx
+    from registry.services.anchoring import anchor_target
+
+    async with ctx.sessions() as s:
+        return (
+            await s.execute(
+                select(OutboxTx)
+                .where(OutboxTx.kind == "anchor", OutboxTx.target == anchor_target(batch_id))
+                .order_by(OutboxTx.id.desc())
+                .limit(1)
+            )
+        ).scalar_one()

@@ -44,6 +44,7 @@ async def _unconfirmed(ctx) -> dict:
     async with ctx.sessions() as s:
         counts, oldest = await outbox.unconfirmed(s)
     return {
+        "anchors": counts[outbox.Kind.ANCHOR],
         "statusChanges": counts[outbox.Kind.STATUS_CHANGE],
         "flowDeclarations": counts[outbox.Kind.FLOW_DECLARATION],
         "flowDecisions": counts[outbox.Kind.FLOW_DECISION],
