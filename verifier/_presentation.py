@@ -19,11 +19,12 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any, Literal
 
 from coincurve import PrivateKey, PublicKey
 
-from verifier._internal.canon import jcs
+from verifier._internal.canon import jcs, jcs_unchecked
 from verifier._internal.suites import sign_digest_secp256k1, sign_digest_sm2, sm2_public_key, verify_sm2
 from verifier._result import Check, VerificationResult
 from verifier._schema import parse_datetime
@@ -46,6 +47,7 @@ REQUEST_TYPE = "CertledgerPresentationRequest"
 _DOMAIN = b"certledger:presentation:v1"
 _HOLDER_ID = re.compile(r"^urn:certledger:holder:(secp256k1:0x0[23][0-9a-f]{64}|sm2:0x[0-9a-f]{128})$")
 _NONCE = re.compile(r"^0x[0-9a-f]{32,128}$")
+_PROOF_VALUE = re.compile(r"0x[0-9a-f]{128,130}")
 _SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 HolderSuite = Literal["secp256k1", "sm2"]
 
@@ -120,6 +122,11 @@ class PresentationRequest:
     expires: str
     credential_types: tuple[str, ...] = ()
 
+    @cached_property
+    def expires_at(self) -> datetime:
+        """``expires`` as a time (read once: a bank checks many presentations against one request)."""
+        return _time(self.expires, "the request's expires")
+
     @classmethod
     def new(
         cls,
@@ -176,10 +183,13 @@ class PresentationRequest:
         return out
 
 
-def _statement(holder: str, proof: Mapping[str, Any], credentials: Sequence[Any], suite: str) -> bytes:
-    """What the holder signs: the request it answers and each credential's hash as disclosed."""
+def _statement(
+    holder: str, proof: Mapping[str, Any], credentials: Sequence[Any], suite: str, *, canonical: Any = jcs
+) -> bytes:
+    """What the holder signs: the request it answers and each credential's hash as disclosed
+    (``canonical``: how a credential is written, :func:`jcs` by default)."""
     try:
-        digests = ["0x" + _hash(suite, jcs(c)).hex() for c in credentials]
+        digests = ["0x" + _hash(suite, canonical(c)).hex() for c in credentials]
     except Exception as exc:  # noqa: BLE001 - a credential that has no canonical form
         raise InvalidPresentation(f"a presented credential has no canonical JSON form: {exc}") from None
     statement = {
@@ -346,13 +356,14 @@ def _holder_check(
         )
     if proof.get("expires") != request.expires:
         return Check("holder", "failed", "the presentation states another expiry than your request")
-    if now > _time(request.expires, "the request's expires"):
+    if now > request.expires_at:
         return Check("holder", "failed", f"the request expired at {request.expires}")
     value = proof.get("proofValue")
-    if not isinstance(value, str) or not re.fullmatch(r"0x[0-9a-f]{128,130}", value):
+    if not isinstance(value, str) or not _PROOF_VALUE.fullmatch(value):
         return Check("holder", "failed", "the holder's signature (proofValue) is not 0x + hex")
     suite = holder.removeprefix("urn:certledger:holder:").split(":", 1)[0]
-    if not _signature_ok(holder, _statement(holder, proof, creds, suite), bytes.fromhex(value[2:])):
+    statement = _statement(holder, proof, creds, suite, canonical=jcs_unchecked)
+    if not _signature_ok(holder, statement, bytes.fromhex(value[2:])):
         return Check(
             "holder",
             "failed",

@@ -7,7 +7,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifier._internal.canon import MAX_SAFE_INTEGER, _check_tree, _tree_ok, jcs
+from verifier._internal.canon import MAX_SAFE_INTEGER, _check_tree, _tree_ok, jcs, jcs_unchecked
 from verifier.errors import InvalidDocument, NumberOutOfRange
 
 _text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
@@ -117,3 +117,35 @@ def test_the_fast_tree_check_agrees_with_the_one_that_names_the_field(value):
 def test_lone_surrogates_inside_containers_are_refused():
     with pytest.raises(InvalidDocument):
         jcs({"a": ["ok", "\udc00"]}, "/x")
+
+
+@settings(max_examples=400, deadline=None)
+@given(_anything | st.dictionaries(_keys, _json, min_size=1, max_size=6))
+def test_the_unchecked_writer_is_jcs_on_everything_jcs_accepts(value):
+    """``jcs_unchecked`` (a presented credential's hash, whose own verification refuses floats) writes
+    every value :func:`jcs` accepts byte for byte as it does; what jcs refuses it refuses with
+    InvalidDocument, or writes (a float, a tuple: never part of a credential that verifies)."""
+    try:
+        expected = jcs(value)
+    except (InvalidDocument, NumberOutOfRange):
+        try:
+            assert isinstance(jcs_unchecked(value), bytes)
+        except (InvalidDocument, NumberOutOfRange):
+            pass
+        return
+    assert jcs_unchecked(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": [MAX_SAFE_INTEGER + 1]},
+        {"a": {"b": -(10**20)}},
+        {"a": {1: "x"}},
+        {"a": ["ok", "\udc00"]},
+        {"a": b"x"},
+    ],
+)
+def test_the_unchecked_writer_still_refuses_what_has_no_json_form(value):
+    with pytest.raises(InvalidDocument):
+        jcs_unchecked(value)

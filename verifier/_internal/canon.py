@@ -28,7 +28,7 @@ import rfc8785
 
 from verifier.errors import InvalidDocument, NumberOutOfRange
 
-__all__ = ["MAX_SAFE_INTEGER", "check_number", "jcs", "jcs_of_checked"]
+__all__ = ["MAX_SAFE_INTEGER", "check_number", "jcs", "jcs_of_checked", "jcs_unchecked"]
 
 #: 2^53 − 1: the largest integer every JSON implementation (IEEE-754 double) reads exactly.
 MAX_SAFE_INTEGER = 2**53 - 1
@@ -99,6 +99,23 @@ def jcs_of_checked(value: dict[str, Any] | list[Any], path: str = "") -> bytes:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, TypeError, ValueError, UnicodeEncodeError) as exc:
         raise InvalidDocument(f"field {path or '/'} cannot be written as canonical JSON: {exc}") from None
+
+
+def jcs_unchecked(value: Any) -> bytes:
+    """:func:`jcs`, without the walk that first refuses floats anywhere inside a container: for a
+    value that is also checked in full elsewhere (a presented credential is verified beside its
+    holder's signature, and a float fails that). Byte for byte :func:`jcs` on every value :func:`jcs`
+    accepts (tests/verifier/test_canon.py); integers beyond ±(2^53−1), non-text keys and lone
+    surrogates are still refused with InvalidDocument (orjson refuses them, OPT_STRICT_INTEGER for
+    the first, and :func:`jcs` then names the problem); a float is written as orjson writes it."""
+    kind = type(value)
+    if (kind is dict or kind is list) and value:
+        try:
+            out: bytes = orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER)
+        except orjson.JSONEncodeError:
+            return jcs(value)  # raises, naming what cannot be written
+        return out if not _has_astral(out) else jcs(value)
+    return jcs(value)
 
 
 def _has_astral(utf8: bytes) -> bool:
