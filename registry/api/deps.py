@@ -14,23 +14,26 @@ from registry.services.issuance import Issuance
 from registry.services.orgs import Principal, authenticate
 from registry.services.runtime import Background
 
+# The dependencies are `async def` although they do not await: FastAPI runs a plain `def` dependency
+# in its thread pool, which cost the verify API a third of its rate (2,000 → 1,300 req/s).
 
-def get_ctx(request: Request) -> ServiceContext:
+
+async def get_ctx(request: Request) -> ServiceContext:
     """The service's context (made once by the API's lifespan, frozen)."""
     return request.app.state.ctx
 
 
-def get_issuance(request: Request) -> Issuance:
+async def get_issuance(request: Request) -> Issuance:
     """The service's issuance (its worker pool lives as long as the service)."""
     return request.app.state.issuance
 
 
-def get_background(request: Request) -> Background:
+async def get_background(request: Request) -> Background:
     """The service's background work: the pipeline, the indexer."""
     return request.app.state.background
 
 
-def request_id(request: Request) -> str:
+async def request_id(request: Request) -> str:
     rid = getattr(request.state, "request_id", None)
     if rid is None:
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex
@@ -58,7 +61,7 @@ async def principal(
     presented = x_api_key
     if presented is None and bearer is not None:
         presented = bearer.credentials.strip()
-    ctx = get_ctx(request)
+    ctx: ServiceContext = request.app.state.ctx
     cache = ctx.auth_cache
     hit = cache.get(presented)
     if hit is not None:
