@@ -34,7 +34,7 @@ COLUMNS = (
     "subject_identifier",
     "target_hash",
     "subject_hash",
-    "document",
+    "packed_document",
     "salt_seed",
     "batch_id",
     "accepted_at",
@@ -45,7 +45,7 @@ COLUMNS = (
 
 def _rows(n: int, start: int, batch_id: int) -> list[tuple]:
     now = datetime.now(UTC)
-    doc = '{"credentialSubject": {"enterpriseName": "广州市穗云数据科技有限公司"}}' + " " * 900
+    doc = os.urandom(300)  # (a packed document's size: registry/services/docpack.py)
     return [
         (
             f"urn:uuid:{uuid.uuid4()}",

@@ -1,10 +1,10 @@
 """The registry's own tables. The chain projection (chain_* tables, written by the indexer)
 lives in ledger_node.projection; Alembic migrates both.
 
-Credentials keep their document as JSON text and the 32-byte seed their salts are derived from
-(docs/FORMAT.md §3.2; written once, read rarely); a batch
-keeps its whole Merkle tree as one blob, so a credential's proof is read from the tree by its
-leaf's position and batching writes one row per batch plus one batch_id per credential.
+Credentials keep their document as deflated JSON (registry/services/docpack.py) and the 32-byte
+seed their salts are derived from (docs/FORMAT.md §3.2; written once, read rarely); a batch keeps
+its whole Merkle tree as one blob, so a credential's proof is read from the tree by its leaf's
+position and batching writes one row per batch plus one batch_id per credential.
 """
 
 from __future__ import annotations
@@ -170,7 +170,9 @@ class Credential(Base):
     # no unique index: salted, so never shared; a B-tree of it cost a third of a row's write
     target_hash: Mapped[str] = mapped_column(HASH)
     subject_hash: Mapped[str] = mapped_column(HASH)
-    document: Mapped[str] = mapped_column(Text)  # JSON of the document without proof
+    #: the document's stored members (prepare.STORED_MEMBERS) as JSON, deflated with a preset
+    #: dictionary behind a version byte (registry/services/docpack.py): a third of the JSON's bytes
+    packed_document: Mapped[bytes] = mapped_column(LargeBinary)
     salt_seed: Mapped[bytes] = mapped_column(LargeBinary)  # the salts derive from it (FORMAT.md §3.2)
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), nullable=True, index=True)
     accepted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -180,7 +182,8 @@ class Credential(Base):
     status_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     status_tx: Mapped[str | None] = mapped_column(HASH, nullable=True)
     # an e-licence's 证照标识 (FORMAT.md §2.3), for looking a licence up by it
-    licence_identifier: Mapped[str | None] = mapped_column(String(160), nullable=True, index=True)
+    #: an e-licence's identifier (in its document) as docpack.licence_key: what the list filters by
+    licence_key: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
 
 
 class AnchoredBatch(NamedTuple):

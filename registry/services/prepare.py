@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, NoReturn
 
+from registry.services.docpack import licence_key, pack
 from verifier.issuance import (
     E_LICENCE_TYPES,
     SUITE_HASHES,
@@ -118,10 +119,10 @@ ROW_FIELDS = (
     "subject_identifier",
     "target_hash",
     "subject_hash",
-    "document",
+    "packed_document",
     "salt_seed",
     "valid_until",
-    "licence_identifier",
+    "licence_key",
 )
 
 
@@ -315,10 +316,10 @@ def prepare_records(
                 subject,
                 "0x" + target.hex(),
                 "0x" + subject_hash.hex(),
-                orjson.dumps(stored).decode(),
+                pack(orjson.dumps(stored)),
                 seed,
                 _until_value(until, sqlite) if until else None,
-                record["credentialSubject"].get("licenceIdentifier") if licence else None,
+                licence_key(record["credentialSubject"]["licenceIdentifier"]) if licence else None,
                 leaf_hash(target, subject_hash),
             )
         )

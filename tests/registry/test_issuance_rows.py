@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import DateTime
 from sqlalchemy.dialects import sqlite
 
+from registry.services.docpack import licence_key, unpack
 from registry.services.issuance import document_of
 from registry.services.prepare import (
     ROW_FIELDS,
@@ -90,9 +91,12 @@ def test_prepared_rows_hash_the_stored_document_with_the_seeds_salts(sqlite_):
         if k == 7:
             continue
         row = dict(zip(ROW_FIELDS, prep[:-1]))
-        assert tuple(json.loads(row["document"])) == STORED_MEMBERS  # the rest is rebuilt on reading
+        assert row["packed_document"][0] == 1  # docpack version 1: deflated JSON
+        assert tuple(json.loads(unpack(row["packed_document"]))) == STORED_MEMBERS  # the rest is rebuilt
         doc = document_of(
-            SimpleNamespace(document=row["document"], credential_type=1, status_index=row["status_index"]),
+            SimpleNamespace(
+                packed_document=row["packed_document"], credential_type=1, status_index=row["status_index"]
+            ),
             DEPLOYED,
         )
         assert row["status_index"] == 100 + k and doc["credentialStatus"][0]["statusListIndex"] == str(
@@ -106,7 +110,7 @@ def test_prepared_rows_hash_the_stored_document_with_the_seeds_salts(sqlite_):
             doc["id"],
             doc["validFrom"],
         )
-        assert row["licence_identifier"] == doc["credentialSubject"]["licenceIdentifier"]
+        assert row["licence_key"] == licence_key(doc["credentialSubject"]["licenceIdentifier"])
         salts = salts_from_seed(doc, row["salt_seed"])
         target = recompute_target_hash(doc, salts, {}, hashlib.sha256)
         assert "0x" + target.hex() == row["target_hash"]
@@ -179,7 +183,7 @@ def test_a_stored_document_reads_back_as_the_document_that_was_hashed(type_name)
         row = dict(zip(ROW_FIELDS, prep[:-1]))
         doc = document_of(
             SimpleNamespace(
-                document=row["document"],
+                packed_document=row["packed_document"],
                 credential_type=CREDENTIAL_TYPE_CODES[type_name],
                 status_index=row["status_index"],
             ),
@@ -268,7 +272,9 @@ def test_an_issuer_whose_name_holds_a_template_marker_gets_its_documents_built_i
         assert isinstance(prep, tuple), prep
         row = dict(zip(ROW_FIELDS, prep[:-1]))
         doc = document_of(
-            SimpleNamespace(document=row["document"], credential_type=1, status_index=row["status_index"]),
+            SimpleNamespace(
+                packed_document=row["packed_document"], credential_type=1, status_index=row["status_index"]
+            ),
             DEPLOYED,
         )
         assert doc["issuer"]["name"] == issuer["name"]
@@ -303,7 +309,9 @@ def test_records_of_one_chunk_may_differ_in_what_they_give():
             continue
         row = dict(zip(ROW_FIELDS, prep[:-1]))
         doc = document_of(
-            SimpleNamespace(document=row["document"], credential_type=1, status_index=row["status_index"]),
+            SimpleNamespace(
+                packed_document=row["packed_document"], credential_type=1, status_index=row["status_index"]
+            ),
             DEPLOYED,
         )
         expected = build_document(
@@ -320,7 +328,7 @@ def test_records_of_one_chunk_may_differ_in_what_they_give():
         assert "0x" + recompute_target_hash(doc, salts, {}, hashlib.sha256).hex() == row["target_hash"]
     assert out[1][0] == records[1]["id"] and out[5][0] == records[5]["id"]
     assert len({out[k][0] for k in (4, 7, 8)}) == 3
-    issued = datetime.fromisoformat(json.loads(out[4][5])["validFrom"].replace("Z", "+00:00"))
+    issued = datetime.fromisoformat(json.loads(unpack(out[4][5]))["validFrom"].replace("Z", "+00:00"))
     assert before <= issued <= datetime.now(UTC)
 
 
@@ -333,7 +341,9 @@ def test_a_template_that_disagrees_with_the_built_document_is_not_used(monkeypat
     for prep in out:
         row = dict(zip(ROW_FIELDS, prep[:-1]))
         doc = document_of(
-            SimpleNamespace(document=row["document"], credential_type=1, status_index=row["status_index"]),
+            SimpleNamespace(
+                packed_document=row["packed_document"], credential_type=1, status_index=row["status_index"]
+            ),
             DEPLOYED,
         )
         salts = salts_from_seed(doc, row["salt_seed"])

@@ -36,12 +36,13 @@ def test_one_baseline_revision_creates_everything_and_downgrades_to_nothing(data
 
     cfg = alembic_config(database_url)
     assert [r.revision for r in ScriptDirectory.from_config(cfg).walk_revisions()] == [
+        "b0004",
         "b0003",
         "b0002",
         "b0001",
     ]
     upgrade(database_url)
-    assert current(database_url) == "b0003"
+    assert current(database_url) == "b0004"
     sync_url = database_url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg")
     engine = create_engine(sync_url)
     tables = set(inspect(engine).get_table_names())
@@ -122,7 +123,7 @@ def test_an_anchor_in_flight_moves_into_the_outbox_and_back(database_url):
                     "sender": "0x" + "ab" * 20,
                 },
             )
-    upgrade(database_url)
+    upgrade(database_url, "b0003")
     assert not {"raw_tx", "nonce", "sender", "refused_resends"} & {
         col["name"] for col in inspect(engine).get_columns("batches")
     }
@@ -144,4 +145,66 @@ def test_an_anchor_in_flight_moves_into_the_outbox_and_back(database_url):
         ).all()
         assert c.execute(text("SELECT count(*) FROM outbox")).scalar() == 0
     assert [tuple(r) for r in back] == [(1, raw, 7, "0x" + "ab" * 20, 1), (2, None, None, None, 0)]
+    engine.dispose()
+
+
+def test_credential_rows_are_compacted_by_b0004_and_back(database_url):
+    """b0004: every credential's document (JSON text) becomes its packed_document (docpack), read
+    back as the same bytes, and an e-licence's identifier its licence_key; the downgrade restores
+    both from the packed document."""
+    from alembic import command
+    from sqlalchemy import create_engine, inspect, text
+
+    from registry.services.docpack import licence_key, unpack
+
+    upgrade(database_url, "b0003")
+    sync_url = database_url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg")
+    engine = create_engine(sync_url)
+    docs = {
+        f"urn:uuid:{i:08d}-0000-4000-8000-000000000000": (
+            f'{{"id":"{i}","credentialSubject":{{"名称":"广州市示例{i}有限公司","licenceIdentifier":"L{i}"}}}}'
+            if i % 2
+            else f'{{"id":"{i}","credentialSubject":{{"名称":"广州市示例{i}有限公司"}}}}'
+        )
+        for i in range(7)
+    }
+    with engine.begin() as c:
+        c.execute(
+            text(
+                "INSERT INTO organisations (id, name, identifier, jurisdiction, roles, credential_types, "
+                "created_at) VALUES (1, 'o', 'o', 'CN-GD', '[]', '[]', CURRENT_TIMESTAMP)"
+            )
+        )
+        for k, (cid, doc) in enumerate(docs.items()):
+            c.execute(
+                text(
+                    "INSERT INTO credentials (id, status_index, issuer_org_id, credential_type, "
+                    "subject_identifier, target_hash, subject_hash, document, salt_seed, accepted_at, "
+                    "status, status_reason, licence_identifier) VALUES (:id, :k, 1, 1, 's', :h, :h, :doc, "
+                    ":seed, CURRENT_TIMESTAMP, 1, 0, :licence)"
+                ),
+                {
+                    "id": cid,
+                    "k": k,
+                    "h": "0x" + "00" * 32,
+                    "doc": doc,
+                    "seed": bytes(32),
+                    "licence": f"L{k}" if k % 2 else None,
+                },
+            )
+    upgrade(database_url)
+    columns = {col["name"] for col in inspect(engine).get_columns("credentials")}
+    assert not {"document", "licence_identifier"} & columns and {"packed_document", "licence_key"} <= columns
+    with engine.connect() as c:
+        rows = c.execute(text("SELECT id, packed_document, licence_key FROM credentials")).all()
+    assert {cid: unpack(bytes(v)).decode() for cid, v, _ in rows} == docs
+    keys = {int(cid[9:17]): key for cid, _, key in rows}
+    assert keys == {k: licence_key(f"L{k}") if k % 2 else None for k in range(7)}
+    command.downgrade(alembic_config(database_url), "b0003")
+    with engine.connect() as c:
+        back = c.execute(text("SELECT id, document, licence_identifier FROM credentials")).all()
+    assert {cid: doc for cid, doc, _ in back} == docs
+    assert {int(cid[9:17]): ident for cid, _, ident in back} == {
+        k: f"L{k}" if k % 2 else None for k in range(7)
+    }
     engine.dispose()

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from registry.db.migrate import upgrade
 from registry.db.session import make_engine
+from registry.services.docpack import pack
 from registry.services.issuance import _RowWriter
 from registry.services.prepare import sqlite_datetime
 
@@ -77,8 +78,8 @@ async def _insert(c, n: int, org: int = ORG, batch: int | None = BATCH) -> None:
     await c.execute(
         text(
             "INSERT INTO credentials (id, status_index, issuer_org_id, credential_type, "
-            "subject_identifier, target_hash, subject_hash, document, salt_seed, accepted_at, status, "
-            "status_reason, batch_id) VALUES (:id, :ix, :org, 1, 'S', :h, :h, '{}', :seed, :t, 1, 0, :batch)"
+            "subject_identifier, target_hash, subject_hash, packed_document, salt_seed, accepted_at, status, "
+            "status_reason, batch_id) VALUES (:id, :ix, :org, 1, 'S', :h, :h, :seed, :seed, :t, 1, 0, :batch)"
         ),
         _values(n, org, batch),
     )
@@ -137,10 +138,10 @@ async def test_a_bulk_write_with_one_bad_reference_stores_nothing(engine, databa
                 "S",
                 "0x" + "11" * 32,
                 "0x" + "22" * 32,
-                "{}",
+                pack(b"{}"),
                 b"\1" * 32,
                 None,  # valid_until
-                None,  # licence_identifier
+                None,  # licence_key
                 org,
                 1,
                 at,
@@ -223,8 +224,8 @@ async def _wait_until_blocked(watch, pid: int) -> None:
 
 INSERT = (
     "INSERT INTO credentials (id, status_index, issuer_org_id, credential_type, subject_identifier, "
-    "target_hash, subject_hash, document, salt_seed, accepted_at, status, status_reason, batch_id) "
-    "VALUES ($1, $2, 1, 1, 'S', 'h', 'h', '{}', '\\x00'::bytea, now(), 1, 0, $3)"
+    "target_hash, subject_hash, packed_document, salt_seed, accepted_at, status, status_reason, batch_id) "
+    "VALUES ($1, $2, 1, 1, 'S', 'h', 'h', '\\x00'::bytea, '\\x00'::bytea, now(), 1, 0, $3)"
 )
 
 

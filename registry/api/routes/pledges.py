@@ -13,6 +13,7 @@ from registry.api.deps import CtxDep, public_rate_limit
 from registry.api.openapi import also
 from registry.core.errors import ChainUnavailable, Conflict
 from registry.services import collateral, records
+from registry.services.docpack import unpack
 from verifier import (
     credential_asset_key,
     keccak256,
@@ -32,7 +33,7 @@ async def credential_pledge(credential_id: str, ctx: CtxDep):
     """The asset's pledge state proven by eth_getProof against the latest block, operator-signed."""
     async with ctx.sessions() as s:
         cred = await records.load_credential(s, credential_id)
-    key = credential_asset_key(json.loads(cred.document))
+    key = credential_asset_key(json.loads(unpack(cred.packed_document)))
     if key is None:
         raise Conflict(f"credential {cred.id} names no data asset (issuer.id and credentialSubject.assetId)")
     registry = ctx.deployment.pledge_registry

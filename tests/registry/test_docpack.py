@@ -1,0 +1,74 @@
+"""Stored documents deflated with a preset dictionary (registry/services/docpack.py): every stored
+document reads back byte for byte, in a third of its bytes; what is not one is refused."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import orjson
+import pytest
+
+from registry.services.docpack import pack, unpack
+from registry.services.prepare import prepare_records
+from scripts.samples import business_licence_record, data_asset_record, make_uscc, natural_person_asset_record
+from tests.support.factory import sample_subject
+
+ISSUER = {
+    "id": "did:certledger:31337:issuer:1",
+    "name": "广州市市场监督管理局",
+    "unifiedSocialCreditCode": make_uscc(prefix="114401"),
+}
+DEPLOYMENT = {"chainId": 31337, "anchorRegistry": "0x5fbdb2315678afecb367f032d93f642f64180aa3"}
+RNG = random.Random(7)
+VARIED = business_licence_record(
+    name="深圳市前海星河数字科技发展有限公司",
+    address="深圳市南山区粤海街道科技园社区科苑路8号讯美科技广场3号楼1201",
+    businessScope="一般经营项目是：计算机软硬件技术开发、技术咨询、技术服务；数据处理。",
+    legalRepresentative="欧阳晓明",
+)
+
+
+@pytest.mark.parametrize(
+    ("type_name", "record"),
+    [
+        ("BusinessLicence", business_licence_record()),
+        ("BusinessLicence", VARIED),
+        (
+            "OperatingPermit",
+            {**business_licence_record(), "credentialSubject": sample_subject("OperatingPermit", RNG)},
+        ),
+        ("DataAssetCertificate", data_asset_record()),
+        ("DataAssetCertificate", natural_person_asset_record()),
+    ],
+)
+def test_every_stored_document_reads_back_in_at_most_half_its_bytes(type_name, record):
+    (row,) = prepare_records(
+        [record], type_name, "secp256k1", ISSUER, DEPLOYMENT, 0, subject_key=os.urandom(32)
+    )
+    assert isinstance(row, tuple), row
+    packed = row[5]
+    stored = unpack(packed)
+    assert orjson.loads(stored)["id"] == row[0]
+    assert pack(stored) == packed
+    assert len(packed) * 2 <= len(stored), (len(packed), len(stored))
+
+
+@pytest.mark.parametrize("text", [b"", b"{}", '{"名称":"\\u0000\U0001f600"}'.encode(), os.urandom(3000)])
+def test_any_bytes_round_trip(text):
+    assert unpack(pack(text)) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (b"", "version byte missing"),
+        (b"\x02" + pack(b"{}")[1:], "version byte 02"),
+        (b'{"id":1}', "version byte 7b"),  # a document stored as text before b0004
+        (pack(b'{"a":"' + b"x" * 200 + b'"}')[:-3], "cut short"),
+        (pack(b"{}") + b"\x00", "bytes after its end"),
+    ],
+)
+def test_what_is_not_a_stored_document_is_refused(value, message):
+    with pytest.raises(ValueError, match=message):
+        unpack(value)
