@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -132,10 +133,17 @@ def own_signer(work: Path, manifest: Path):
 
 @asynccontextmanager
 async def issuer_in_process(
-    rpc_url: str, manifest: Path, database_url: str, work: Path, batch: int, signer: dict | None = None
+    rpc_url: str,
+    manifest: Path,
+    database_url: str,
+    work: Path,
+    batch: int,
+    signer: dict | None = None,
+    **settings_: Any,
 ):
     """A registry context (pipeline driven by the caller) with one business-licence issuer (with its
-    own signer if `signer` is given: see :func:`own_signer`): yields (ctx, principal, issuance, pipeline)."""
+    own signer if `signer` is given: see :func:`own_signer`; other settings as keywords): yields (ctx,
+    principal, issuance, pipeline)."""
     from registry.core.config import Settings
     from registry.services import onboarding
     from registry.services.context import ServiceContext
@@ -153,6 +161,7 @@ async def issuer_in_process(
         keystore_passphrase="bench",
         batch_size=batch,
         batch_window_seconds=3600,
+        **settings_,
     )
     ctx = await ServiceContext.create(settings)
     issuance = Issuance(ctx)

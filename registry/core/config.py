@@ -60,6 +60,14 @@ class Settings(BaseSettings):
         description="how long a batch that an issuer's signer refused or did not answer waits "
         "before it is sent to the signer again (it stays sealed meanwhile)",
     )
+    sqlite_cache_mib: int = Field(
+        64,
+        ge=1,
+        le=4096,
+        description="SQLite's page cache per connection, in MiB: larger keeps more of the random-key "
+        "indexes in memory while issuing; the service's memory grows with the database until every "
+        "connection's cache is full (this times the pool's connections)",
+    )
     pipeline_enabled: bool = True
     indexer_enabled: bool = True
     poll_interval_seconds: float = 0.2

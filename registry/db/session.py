@@ -10,8 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from registry.core.errors import BadRequest, NotFound
 
 
-def make_engine(url: str) -> AsyncEngine:
+def make_engine(url: str, *, sqlite_cache_mib: int = 64) -> AsyncEngine:
+    """The engine for ``url``; on SQLite each connection gets WAL, foreign keys and a page cache of
+    ``sqlite_cache_mib`` (Settings.sqlite_cache_mib)."""
     if url.startswith("sqlite"):
+        cache_kib = int(sqlite_cache_mib) * 1024
         engine = create_async_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -21,7 +24,7 @@ def make_engine(url: str) -> AsyncEngine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
-            cur.execute("PRAGMA cache_size=-65536")  # 64 MiB: random-key indexes stay in memory
+            cur.execute(f"PRAGMA cache_size=-{cache_kib}")  # (negative: KiB, not pages)
             # A large upload's commit would otherwise also copy the log into the database (at the
             # default 1,000 pages, after every upload of ~3,000 credentials); the service does that
             # in the background after each one (Issuance._checkpoint_later), and this is the backstop.

@@ -106,7 +106,7 @@ class ServiceContext:
             if rpc_url is not None and deployment is not None
             else await asyncio.to_thread(prepare_chain, settings)
         )
-        engine = make_engine(url)
+        engine = make_engine(url, sqlite_cache_mib=settings.sqlite_cache_mib)
         gov = settings.governance_key.get_secret_value() if settings.governance_key else None
         if gov is None:
             if dep.chain_id != DEV_CHAIN_ID:
