@@ -63,7 +63,7 @@ class MemorySampler:
         self._thread.join()
 
 
-async def run(rpc_url: str, manifest: Path, work: Path, count: int, batch: int, cache_mib: int = 64) -> dict:
+async def run(rpc_url: str, manifest: Path, work: Path, count: int, batch: int, cache_mib: int = 8) -> dict:
     from sqlalchemy import select
 
     from registry.db.models import Credential
@@ -160,7 +160,7 @@ def main() -> int:
     ap.add_argument("--count", type=int, default=1_000_000)
     ap.add_argument("--batch", type=int, default=10_000)
     ap.add_argument(
-        "--sqlite-cache-mib", type=int, default=64, help="the service's SQLite page cache per connection"
+        "--sqlite-cache-mib", type=int, default=8, help="the service's SQLite page cache per connection"
     )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from registry.core.errors import BadRequest, NotFound
 
 
-def make_engine(url: str, *, sqlite_cache_mib: int = 64) -> AsyncEngine:
+def make_engine(url: str, *, sqlite_cache_mib: int = 8) -> AsyncEngine:
     """The engine for ``url``; on SQLite each connection gets WAL, foreign keys and a page cache of
     ``sqlite_cache_mib`` (Settings.sqlite_cache_mib)."""
     if url.startswith("sqlite"):

@@ -23,10 +23,10 @@ async def test_each_sqlite_connection_gets_the_page_cache_it_is_given(tmp_path, 
         await engine.dispose()
 
 
-def test_the_setting_defaults_to_64_mib_and_refuses_what_is_not_a_size(monkeypatch):
-    assert Settings().sqlite_cache_mib == 64
-    monkeypatch.setenv("CERTLEDGER_SQLITE_CACHE_MIB", "8")
+def test_the_setting_defaults_to_8_mib_and_refuses_what_is_not_a_size(monkeypatch):
     assert Settings().sqlite_cache_mib == 8
+    monkeypatch.setenv("CERTLEDGER_SQLITE_CACHE_MIB", "64")
+    assert Settings().sqlite_cache_mib == 64
     for bad in ("0", "-5", "lots", "5000"):
         monkeypatch.setenv("CERTLEDGER_SQLITE_CACHE_MIB", bad)
         with pytest.raises(ValidationError, match="sqlite_cache_mib"):
