@@ -27,6 +27,22 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise AssertionError("unreachable")  # pragma: no cover - _fail always raises typer.Exit
 
 
+def load_settings() -> Any:
+    """The service's ``Settings`` from its ``CERTLEDGER_*`` variables; a bad value exits 2 with one
+    line naming each variable and what is wrong (the value is not echoed: it may be a secret)."""
+    from pydantic import ValidationError
+
+    from registry.core.config import Settings
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"CERTLEDGER_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        fail(f"bad configuration: {problems}", 2)
+
+
 def client(url: str, api_key: str | None, timeout: float = 120.0) -> Any:
     """An ``httpx.Client`` for the registry with the organisation's key (exit 2 without one)."""
     import httpx

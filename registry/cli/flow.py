@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from registry.cli._common import ApiKeyOpt, Url, call, console, emit, err, fail
+from registry.cli._common import ApiKeyOpt, Url, call, console, emit, err, fail, load_settings
 
 flow_app = typer.Typer(help="Cross-border data flows: declare, decide, trace.", no_args_is_help=True)
 
@@ -148,12 +148,11 @@ def trace(
 def _trace_from_chain(asset, organisation, jurisdiction, since, until, rpc_url, deployment_path) -> dict:
     from ledger_node.deploy import load_manifest
     from ledger_node.errors import LedgerNodeError
-    from registry.core.config import Settings
     from registry.core.errors import RegistryError
     from registry.flows import chain_trace
     from registry.flows import trace as flow_trace
 
-    settings = Settings()
+    settings = load_settings()
     rpc = rpc_url or settings.rpc_url
     if not rpc:
         fail("--from-chain needs the chain: --rpc-url or CERTLEDGER_RPC_URL", 2)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from registry.cli._common import console, fail
+from registry.cli._common import console, fail, load_settings
 
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 
@@ -21,12 +21,8 @@ def serve(
     import uvicorn
 
     from registry.api.app import create_app
-    from registry.core.config import Settings
 
-    try:
-        settings = Settings()
-    except Exception as exc:  # pydantic ValidationError: a bad CERTLEDGER_* value
-        fail(f"bad configuration: {exc}", 2)
+    settings = load_settings()
     _check_startup(settings)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
@@ -66,10 +62,9 @@ def db_upgrade(
     database_url: Annotated[str | None, typer.Option(envvar="CERTLEDGER_DATABASE_URL")] = None,
 ) -> None:
     """Apply the migrations to the database (also done on every service start)."""
-    from registry.core.config import Settings
     from registry.db.migrate import upgrade
 
-    settings = Settings()
+    settings = load_settings()
     url = database_url or settings.resolved_database_url
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -94,12 +89,13 @@ def audit_command(
     """Compare the chain with the registry's database; print every difference (exit 1 if any remains)."""
     import asyncio
 
-    from registry.core.config import Settings
     from registry.services.context import ServiceContext
     from registry.services.reconcile import adopt_chain_status, audit
 
+    settings = load_settings()
+
     async def run():
-        ctx = await ServiceContext.create(Settings())
+        ctx = await ServiceContext.create(settings)
         try:
             report = await audit(ctx, spot=spot)
             adopted, skipped = await adopt_chain_status(ctx, report) if adopt else ([], [])

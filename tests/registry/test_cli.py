@@ -1,4 +1,5 @@
-"""`certledger serve` refuses a bad configuration with one line and exit 2, never a traceback."""
+"""`certledger serve` (and every command that reads the service's settings) refuses a bad
+configuration with one line and exit 2, never a traceback."""
 
 import os
 import subprocess
@@ -19,8 +20,15 @@ CERTLEDGER = Path(sys.executable).parent / "certledger"
             "cannot prepare the database",
         ),
         ({"CERTLEDGER_RPC_URL": "http://127.0.0.1:1"}, "no deployment manifest at"),
-        ({"CERTLEDGER_BATCH_SIZE": "zero"}, "bad configuration"),
-        ({"CERTLEDGER_RPC_BATCH_CALLS": "0"}, "rpc_batch_calls"),
+        (
+            {"CERTLEDGER_BATCH_SIZE": "zero"},
+            "bad configuration: CERTLEDGER_BATCH_SIZE: Input should be a valid",
+        ),
+        (
+            {"CERTLEDGER_SQLITE_CACHE_MIB": "0"},
+            "CERTLEDGER_SQLITE_CACHE_MIB: Input should be greater than or equal to 1",
+        ),
+        ({"CERTLEDGER_RPC_BATCH_CALLS": "0"}, "CERTLEDGER_RPC_BATCH_CALLS"),  # (named by its variable)
     ],
 )
 def test_serve_refuses_bad_configuration(tmp_path, env, expected):
@@ -35,6 +43,30 @@ def test_serve_refuses_bad_configuration(tmp_path, env, expected):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert expected in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["audit"], ["flow", "trace", "--from-chain"]])
+def test_every_command_that_reads_the_settings_refuses_a_bad_one_in_one_line(tmp_path, command):
+    """(`certledger db upgrade` once ended a bad CERTLEDGER_* value in pydantic's traceback.) The line
+    names the variable and not its value, which may be a secret."""
+    proc = subprocess.run(
+        [str(CERTLEDGER), *command],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            **os.environ,
+            "CERTLEDGER_DATA_DIR": str(tmp_path / "d"),
+            "CERTLEDGER_SQLITE_CACHE_MIB": "lots",
+            "CERTLEDGER_KEYSTORE_PASSPHRASE": "",
+            "CERTLEDGER_CONFIRMATIONS": "secret-looking-value",
+        },
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()], proc.stderr
+    assert "CERTLEDGER_SQLITE_CACHE_MIB: Input should be a valid integer" in proc.stderr
+    assert "CERTLEDGER_CONFIRMATIONS" in proc.stderr and "secret-looking-value" not in proc.stderr
 
 
 def test_the_command_line_starts_without_the_chain_and_service_libraries():
