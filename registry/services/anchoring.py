@@ -152,8 +152,9 @@ class Anchoring:
         with each one's ``refused_resends`` (a column of its outbox row). A resend refused for its
         nonce with no receipt yet is given one more pass before it is signed again: a node can
         refuse a transaction for its nonce just as it mines it, before its receipt is served (seen
-        on anvil under load), and a new transaction then would be wasted. The refusal's meaning is its classified kind
-        (registry/services/node_errors.py); its text goes to ``last_error`` for people."""
+        on anvil under load), and a new transaction then would be wasted. The refusal's meaning is
+        its classified kind (registry/services/node_errors.py); its text goes to ``last_error`` for
+        people."""
         order = sorted(txs, key=lambda i: (txs[i].sender, txs[i].nonce))
         failures = [
             (i, refusal)
@@ -193,15 +194,7 @@ class Anchoring:
                         .where(Batch.id == batch_id, Batch.state == "sending")
                         .values(last_error=note)
                     )
-                    await s.execute(
-                        update(OutboxTx)
-                        .where(
-                            OutboxTx.kind == str(outbox.Kind.ANCHOR),
-                            OutboxTx.target == anchor_target(batch_id),
-                            OutboxTx.state == str(outbox.State.SENT),
-                        )
-                        .values(refused_resends=OutboxTx.refused_resends + 1, last_error=note)
-                    )
+                    await outbox.count_refused_resend(s, outbox.Kind.ANCHOR, anchor_target(batch_id), note)
         other = [(i, r) for i, r in failures if r.kind not in _RESIGN]
         if other:
             raise ChainRejected(
@@ -223,9 +216,9 @@ class Anchoring:
                     .order_by(Batch.id)
                 )
             ).all()
+            if not batches:
+                return []
             in_flight = await outbox.open_rows(s, outbox.Kind.ANCHOR, [anchor_target(b.id) for b in batches])
-        if not batches:
-            return []
         anchors = await ctx.chain.anchors_of([b.root for b in batches])
         found = [(b, a) for b, a in zip(batches, anchors) if a is not None]
         missing = [b for b, a in zip(batches, anchors) if a is None]
@@ -282,7 +275,9 @@ class Anchoring:
                     await s.execute(
                         update(Batch).where(Batch.id == b.id).values(state="sealed", last_error=reason)
                     )
-                    await outbox.finish_targets(s, anchor, [anchor_target(b.id)], failed_, "reverted")
+                await outbox.finish_targets(
+                    s, anchor, [anchor_target(b.id) for b in failed], failed_, "reverted"
+                )
         for _ in final:
             self.ctx.crash_point("anchored")
         if final:

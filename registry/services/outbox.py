@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 
 from registry.core.errors import ChainRejected, ChainUnavailable
 from registry.db.models import OutboxTx, as_utc
@@ -133,21 +133,16 @@ async def record_all_sent(
     await s.flush()
 
 
+def _open_of(kind: Kind, targets: list[str], states: tuple[State, ...] = (State.QUEUED, State.SENT)) -> Any:
+    """The condition for the open rows of ``kind`` of ``targets``."""
+    return and_(
+        OutboxTx.kind == str(kind), OutboxTx.target.in_(targets), OutboxTx.state.in_([str(x) for x in states])
+    )
+
+
 async def open_rows(s: AsyncSession, kind: Kind, targets: list[str]) -> dict[str, OutboxTx]:
     """The open (sent) row of ``kind`` of each of ``targets`` that has one."""
-    rows = (
-        (
-            await s.execute(
-                select(OutboxTx).where(
-                    OutboxTx.kind == str(kind),
-                    OutboxTx.target.in_(targets),
-                    OutboxTx.state == str(State.SENT),
-                )
-            )
-        )
-        .scalars()
-        .all()
-    )
+    rows = (await s.execute(select(OutboxTx).where(_open_of(kind, targets, (State.SENT,))))).scalars()
     return {r.target: r for r in rows}
 
 
@@ -158,14 +153,16 @@ async def finish_targets(
     if not targets:
         return
     values = {"state": str(state), "settled_at": now()} | ({"last_error": error} if error else {})
+    await s.execute(update(OutboxTx).where(_open_of(kind, targets)).values(**values))
+
+
+async def count_refused_resend(s: AsyncSession, kind: Kind, target: str, note: str) -> None:
+    """The node refused to take the open (sent) transaction of ``kind`` for ``target`` again while
+    it is not mined: one more in its ``refused_resends`` (``note`` for people)."""
     await s.execute(
         update(OutboxTx)
-        .where(
-            OutboxTx.kind == str(kind),
-            OutboxTx.target.in_(targets),
-            OutboxTx.state.in_([str(State.QUEUED), str(State.SENT)]),
-        )
-        .values(**values)
+        .where(_open_of(kind, [target], (State.SENT,)))
+        .values(refused_resends=OutboxTx.refused_resends + 1, last_error=note)
     )
 
 
