@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -184,7 +184,12 @@ class PresentationRequest:
 
 
 def _statement(
-    holder: str, proof: Mapping[str, Any], credentials: Sequence[Any], suite: str, *, canonical: Any = jcs
+    holder: str,
+    proof: Mapping[str, Any],
+    credentials: Sequence[Any],
+    suite: str,
+    *,
+    canonical: Callable[[Any], bytes] = jcs,
 ) -> bytes:
     """What the holder signs: the request it answers and each credential's hash as disclosed
     (``canonical``: how a credential is written, :func:`jcs` by default)."""

@@ -10,6 +10,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: SQLite's page cache per connection by default (Settings.sqlite_cache_mib, db.session.make_engine)
+SQLITE_CACHE_MIB = 8
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CERTLEDGER_", extra="ignore", frozen=True)
@@ -61,7 +64,7 @@ class Settings(BaseSettings):
         "before it is sent to the signer again (it stays sealed meanwhile)",
     )
     sqlite_cache_mib: int = Field(
-        8,
+        SQLITE_CACHE_MIB,
         ge=1,
         le=4096,
         description="SQLite's page cache per connection, in MiB: larger keeps more of the random-key "

@@ -7,10 +7,11 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from registry.core.config import SQLITE_CACHE_MIB
 from registry.core.errors import BadRequest, NotFound
 
 
-def make_engine(url: str, *, sqlite_cache_mib: int = 8) -> AsyncEngine:
+def make_engine(url: str, *, sqlite_cache_mib: int = SQLITE_CACHE_MIB) -> AsyncEngine:
     """The engine for ``url``; on SQLite each connection gets WAL, foreign keys and a page cache of
     ``sqlite_cache_mib`` (Settings.sqlite_cache_mib)."""
     if url.startswith("sqlite"):

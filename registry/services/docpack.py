@@ -22,6 +22,8 @@ from __future__ import annotations
 import hashlib
 import zlib
 
+import orjson
+
 __all__ = ["licence_key", "pack", "stored_licence_identifier", "unpack"]
 
 #: version 1's dictionary: the members and the words every stored document of the three types has,
@@ -73,7 +75,5 @@ def licence_key(identifier: str) -> int:
 
 def stored_licence_identifier(packed: bytes) -> str | None:
     """``credentialSubject.licenceIdentifier`` of a packed stored document (None if it has none)."""
-    import orjson
-
     subject = orjson.loads(unpack(packed)).get("credentialSubject") or {}
     return subject.get("licenceIdentifier")
