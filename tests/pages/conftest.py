@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from scripts.samples import business_licence_record, data_asset_record, make_uscc
-from tests.support.pages import DIGEST
+from tests.support.pages import DIGEST, anchored_copy, data_authority
 from tests.support.services import CHROMIUM, CHROMIUM_ARGS
 
 
@@ -44,23 +44,10 @@ class Issued:
         return r.json()
 
 
-async def _holder_copy(s, key: str, cid: str) -> dict:
-    r = await s.client.get(f"/v1/credentials/{cid}", headers=s.h(key))
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert body["state"] == "anchored", body
-    return body["credential"]
-
-
 @pytest.fixture()
 async def issued(service):  # noqa: F811
     s = service
-    _, authority_key = await s.create_org(
-        name="广东省政务服务和数据管理局",
-        identifier=make_uscc(prefix="114400"),
-        roles=["issuer"],
-        types=["DataAssetCertificate"],
-    )
+    authority_key = await data_authority(s)
     _, regulator_key = await s.create_org(
         name="广州市市场监督管理局",
         identifier="11440100MB2C93176P",
@@ -87,11 +74,11 @@ async def issued(service):  # noqa: F811
         service=s,
         authority_key=authority_key,
         regulator_key=regulator_key,
-        certificate=await _holder_copy(s, authority_key, ids["certificate"]),
+        certificate=await anchored_copy(s, authority_key, ids["certificate"]),
         certificate_id=ids["certificate"],
-        revocable=await _holder_copy(s, authority_key, ids["revocable"]),
+        revocable=await anchored_copy(s, authority_key, ids["revocable"]),
         revocable_id=ids["revocable"],
-        licence=await _holder_copy(s, regulator_key, ids["licence"]),
+        licence=await anchored_copy(s, regulator_key, ids["licence"]),
         licence_id=ids["licence"],
         relying_party=bank,
         holder_uscc=holder,

@@ -6,6 +6,7 @@ import pytest
 
 from registry.services.anchoring import record_anchor_txs
 from scripts.samples import business_licence_record
+from tests.support.service import latest_anchor_tx
 
 pytestmark = [pytest.mark.chain, pytest.mark.anyio]
 
@@ -184,7 +185,7 @@ async def test_one_pass_anchors_many_batches_of_several_issuers_with_a_request_p
         moved += await p.advance_all()
     assert len(batches) == 12 and {b.state for b in batches} == {"anchored"}
     assert moved == 36  # twelve batches, three steps each
-    txs = [await anchor_tx(service.ctx, b.id) for b in batches]
+    txs = [await latest_anchor_tx(service.ctx, b.id) for b in batches]
     assert {t.state for t in txs} == {"confirmed"} and [t.tx_hash for t in txs] == [
         b.tx_hash for b in batches
     ]
@@ -213,7 +214,7 @@ async def test_a_resent_transaction_mined_meanwhile_is_not_signed_again(service)
     async with service.ctx.writing() as s:
         batch = (await s.execute(select(Batch))).scalar_one()
         await s.execute(update(Batch).where(Batch.id == batch.id).values(state="sending"))
-    row = await anchor_tx(service.ctx, batch.id)
+    row = await latest_anchor_tx(service.ctx, batch.id)
     sent = SentTx(row.raw_tx, row.tx_hash, row.nonce, row.sender)
     assert await service.ctx.chain.send_raws([sent.raw]) != [None]  # the node refuses it now
     await service.pipeline._broadcast({batch.id: sent})
@@ -283,15 +284,17 @@ async def test_a_resend_refused_for_its_nonce_waits_one_pass_then_is_signed_agai
 
     b = await look()
     assert (b.state, b.tx_hash, b.attempts) == ("sending", stale.tx_hash, 1)
-    tx = await anchor_tx(ctx, third.id)  # the wait is a column of its outbox row; the text is for people
+    tx = await latest_anchor_tx(
+        ctx, third.id
+    )  # the wait is a column of its outbox row; the text is for people
     assert (tx.state, tx.refused_resends, tx.nonce) == ("sent", 1, 1) and "nonce" in tx.last_error
     b = await look()
     assert b.state == "signed" and b.tx_hash == stale.tx_hash
-    assert (await anchor_tx(ctx, third.id)).state == "failed"  # refused again: given up, signed anew
+    assert (await latest_anchor_tx(ctx, third.id)).state == "failed"  # refused again: given up, signed anew
     await service.drain()
     async with ctx.sessions() as s:
         b = await s.get(Batch, third.id)
-    tx = await anchor_tx(ctx, third.id)
+    tx = await latest_anchor_tx(ctx, third.id)
     assert b.state == "anchored" and b.attempts == 2 and b.tx_hash != stale.tx_hash
     assert (tx.state, tx.tx_hash, tx.nonce) == ("confirmed", b.tx_hash, 2)
     receipt = chain.w3.eth.get_transaction_receipt(b.tx_hash)
@@ -408,21 +411,3 @@ async def _one_accepted_licence(service) -> None:
         json={"type": "BusinessLicence", "record": business_licence_record()},
     )
     assert r.status_code == 202, r.text
-
-
-async def anchor_tx(ctx, batch_id: int):
-    """The batch's latest anchor transaction: its outbox row (kind anchor)."""
-    from sqlalchemy import select
-
-    from registry.db.models import OutboxTx
-    from registry.services.anchoring import anchor_target
-
-    async with ctx.sessions() as s:
-        return (
-            await s.execute(
-                select(OutboxTx)
-                .where(OutboxTx.kind == "anchor", OutboxTx.target == anchor_target(batch_id))
-                .order_by(OutboxTx.id.desc())
-                .limit(1)
-            )
-        ).scalar_one()

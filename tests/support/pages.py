@@ -22,6 +22,28 @@ def one_byte_off(data: bytes) -> bytes:
     return data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1 :]
 
 
+async def data_authority(service: Any) -> str:
+    """A new data authority issuing data asset certificates on ``service``: its API key."""
+    from scripts.samples import make_uscc
+
+    _, key = await service.create_org(
+        name="广东省政务服务和数据管理局",
+        identifier=make_uscc(prefix="114400"),
+        roles=["issuer"],
+        types=["DataAssetCertificate"],
+    )
+    return key
+
+
+async def anchored_copy(service: Any, key: str, credential_id: str) -> dict:
+    """The holder copy of an anchored credential, read with its issuer's ``key``."""
+    r = await service.client.get(f"/v1/credentials/{credential_id}", headers=service.h(key))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["state"] == "anchored", body
+    return body["credential"]
+
+
 async def holder_bound_certificate(service: Any) -> tuple[dict, Any, str]:
     """A data asset certificate issued through ``service`` to a fresh holder key (FORMAT.md §13):
     (its holder copy, the HolderKey, the relying bank's credit code it authorises)."""
@@ -29,12 +51,7 @@ async def holder_bound_certificate(service: Any) -> tuple[dict, Any, str]:
     from verifier import HolderKey
 
     s = service
-    _, authority = await s.create_org(
-        name="广东省政务服务和数据管理局",
-        identifier=make_uscc(prefix="114400"),
-        roles=["issuer"],
-        types=["DataAssetCertificate"],
-    )
+    authority = await data_authority(s)
     key = HolderKey.generate("secp256k1")
     holder, bank = make_uscc(prefix="914406"), make_uscc(prefix="914401")
     record = data_asset_record(holder, bank, DIGEST)
@@ -45,6 +62,4 @@ async def holder_bound_certificate(service: Any) -> tuple[dict, Any, str]:
     assert r.status_code == 202, r.text
     cid = r.json()["id"]
     await s.drain()
-    r = await s.client.get(f"/v1/credentials/{cid}", headers=s.h(authority))
-    assert r.status_code == 200 and r.json()["state"] == "anchored", r.text
-    return r.json()["credential"], key, bank
+    return await anchored_copy(s, authority, cid), key, bank

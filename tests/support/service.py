@@ -71,6 +71,28 @@ class Service:
         await self.pipeline.drain()
 
 
+async def anchor_txs(ctx: Any, batch_id: int | None = None) -> list:
+    """The anchor transactions the registry recorded (its outbox rows of kind anchor), oldest first;
+    with ``batch_id``, that batch's."""
+    from sqlalchemy import select
+
+    from registry.db.models import OutboxTx
+    from registry.services.anchoring import anchor_target
+
+    q = select(OutboxTx).where(OutboxTx.kind == "anchor").order_by(OutboxTx.id)
+    if batch_id is not None:
+        q = q.where(OutboxTx.target == anchor_target(batch_id))
+    async with ctx.sessions() as s:
+        return list((await s.execute(q)).scalars())
+
+
+async def latest_anchor_tx(ctx: Any, batch_id: int) -> Any:
+    """The batch's latest anchor transaction (its outbox row)."""
+    rows = await anchor_txs(ctx, batch_id)
+    assert rows, f"batch {batch_id} has no anchor transaction"
+    return rows[-1]
+
+
 @asynccontextmanager
 async def running_service(
     chain: Any, deployment: Any, database_url: str, tmp_path: Path
