@@ -12,7 +12,7 @@ NPM_STAMP := node_modules/.installed
 
 setup: $(PIP_STAMP) $(NPM_STAMP)
 
-$(PIP_STAMP): pyproject.toml
+$(PIP_STAMP): pyproject.toml verifier/_internal/_leaves.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'

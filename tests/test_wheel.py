@@ -50,7 +50,9 @@ def installed(tmp_path_factory):
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
     for package in ("verifier", "ledger_node", "registry"):
-        shutil.copytree(ROOT / package, src / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(
+            ROOT / package, src / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so")
+        )
     built = _run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp / "dist"), str(src)],
         timeout=600,
@@ -100,6 +102,22 @@ def test_the_installed_packages_run_from_site_packages(installed):
     assert not any(p and Path(p).resolve().is_relative_to(ROOT) for p in files[3:]), (
         "the source tree is on sys.path"
     )
+
+
+def test_the_wheel_carries_the_c_accelerator(installed):
+    """The wheel builds verifier/_internal/_leaves.c (optional: an install without a C compiler runs
+    the pure-Python path); here, with one, it is built, installed and used."""
+    probe = (
+        "from verifier._internal import _leaves, disclosure; "
+        "print(_leaves.__file__); print(disclosure.accelerated_target_hash is _leaves.target_hash)"
+    )
+    out = _run(
+        [str(installed.bin / "python"), "-c", probe], timeout=120, cwd=installed.cwd, env=installed.env
+    )
+    assert out.returncode == 0, out.stderr
+    so_file, used = out.stdout.split()
+    assert Path(so_file).is_relative_to(installed.site) and so_file.endswith(".so"), so_file
+    assert used == "True"
 
 
 def test_certledger_verify_from_the_wheel_in_bundle_rpc_and_proof_carrying_modes(

@@ -9,11 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from verifier._holder import subject_hash_of
+from verifier._internal.canon import jcs_of_checked
 from verifier._internal.disclosure import (
     SUITE_HASHES,
     IntegrityFailure,
     _hex32,
+    accelerated_target_hash,
     digests_from_walk,
+    envelope_of,
     leaf_entry,
     leaves_of,
     recompute_leaves,
@@ -95,6 +98,7 @@ class _State:
         "skip",
         "state",
         "tails",
+        "target",
         "type_name",
     )
 
@@ -104,6 +108,7 @@ class _State:
         self.proof: ParsedProof | None = None
         self.salt_hexes: list[Any] = []
         self.tails: list[bytes] = []
+        self.target: bytes | None = None  # targetHash, when the C accelerator computed it in _format
         self.skip: frozenset[str] = frozenset()
         self.leaf = b""
         self.anchor: AnchorRecord | None = None
@@ -232,7 +237,21 @@ class Verifier:
             s.skip = skip
             # the compiled yes/no schema check first: a pass also vouches for the envelope's JSON types
             schema_valid = not skip and fast_validator_for(s.type_name)(document)
-            walk_document(document, proof.salts.get, skip, s.salt_hexes, s.tails, schema_valid=schema_valid)
+            if schema_valid and accelerated_target_hash is not None and "credentialSubject" in document:
+                # the whole leaf walk and targetHash in C; None: a case it leaves to the reference
+                envelope = envelope_of(document)
+                s.target = accelerated_target_hash(
+                    SUITE_HASHES[proof.suite],
+                    proof.salts,
+                    jcs_of_checked(envelope) if envelope else b"{}",
+                    document["credentialSubject"],
+                    None,
+                    None,
+                )
+            if s.target is None:
+                walk_document(
+                    document, proof.salts.get, skip, s.salt_hexes, s.tails, schema_valid=schema_valid
+                )
         except InvalidDocument as exc:
             return Check("format", "failed", str(exc))
         problems = [] if schema_valid else schema_errors(document, s.type_name, skip)
@@ -261,9 +280,15 @@ class Verifier:
                 f"the proof is for credential type {p.credential_type} "
                 f"({TYPE_NAMES.get(p.credential_type, 'unknown')}), but the document is a {s.type_name}",
             )
-        digests = digests_from_walk(s.salt_hexes, s.tails, h) if len(s.tails) == len(p.salts) else None
+        digests = (
+            None
+            if s.target is not None or len(s.tails) != len(p.salts)
+            else digests_from_walk(s.salt_hexes, s.tails, h)
+        )
         try:
-            if digests is None or (p.redacted and not p.redacted.keys().isdisjoint(p.salts)):
+            if s.target is not None:
+                target = s.target
+            elif digests is None or (p.redacted and not p.redacted.keys().isdisjoint(p.salts)):
                 # Something does not add up: recompute the slow way, which names the field.
                 target = recompute_leaves(leaves_of(s.doc, s.skip), p.salts, p.redacted, h)
             else:

@@ -27,6 +27,7 @@ from verifier.errors import InvalidDocument, RedactionError
 
 __all__ = [
     "SUITE_HASHES",
+    "accelerated_target_hash",
     "IntegrityFailure",
     "digests_from_walk",
     "escape_token",
@@ -51,6 +52,20 @@ __all__ = [
 ]
 
 HashFn = Callable[[bytes], Any]
+
+#: ``target_hash(h, salts, envelope_jcs, subject, skip, extra_entries) -> bytes | None``: the leaf
+#: walk, leaf digests and ``targetHash`` in one C pass (``_leaves.c``, built when a C compiler is
+#: there; ``CERTLEDGER_PURE_PYTHON=1`` turns it off). It answers only the plain case and returns
+#: ``None`` for anything else, leaving the decision to this module (the reference), and
+#: tests/verifier/test_leaves_accelerator.py checks that its answers are the reference's.
+accelerated_target_hash: Callable[..., bytes | None] | None = None
+if os.environ.get("CERTLEDGER_PURE_PYTHON", "") in ("", "0"):
+    try:
+        from verifier._internal import _leaves
+
+        accelerated_target_hash = _leaves.target_hash
+    except ImportError:  # no compiled extension: the pure-Python path alone
+        pass
 
 
 def _sm3(data: bytes) -> Any:

@@ -1,0 +1,229 @@
+"""The C leaf walk (verifier/_internal/_leaves.c) answers what the pure-Python reference answers.
+
+``_leaves.target_hash`` computes a credential's targetHash (FORMAT.md §3.3) in one pass, or returns
+``None`` for any case it leaves to the reference. These tests hold it to
+:func:`reference_target_hash` over :func:`leaves_of` and :func:`leaf_digest` on generated subjects
+(nested objects and arrays, control characters, non-ASCII and astral text, ``~`` and ``/`` in member
+names, empty containers, integers at the safe limits), with SHA-256 and SM3; check that every case
+it must leave to the reference gives ``None``; hold its own SHA-256 to hashlib; and check that the
+verifier's verdicts and reasons are the same with the accelerator and without it.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import verifier._verify as verify_module
+from tests.support.factory import AT
+from verifier import Verifier, redact
+from verifier._internal import disclosure
+from verifier._internal.canon import MAX_SAFE_INTEGER, jcs
+from verifier._internal.disclosure import (
+    SUITE_HASHES,
+    envelope_of,
+    leaf_digest,
+    leaf_entry,
+    leaves_of,
+    redacted_ancestry,
+    reference_target_hash,
+)
+
+_leaves = pytest.importorskip(
+    "verifier._internal._leaves",
+    reason="the C accelerator is not built (no C compiler at install): the pure-Python path runs alone",
+)
+if os.environ.get("CERTLEDGER_REQUIRE_SERVICES") and disclosure.accelerated_target_hash is None:
+    pytest.fail("CI builds the C accelerator: verifier._internal._leaves is missing or turned off")
+
+SHA256 = hashlib.sha256
+SM3 = SUITE_HASHES["sm2-sm3"]
+ENVELOPE = {"@context": ["https://www.w3.org/ns/credentials/v2"], "id": "urn:uuid:1", "type": ["X"]}
+
+_text = st.text(max_size=12).filter(lambda s: not any(0xD800 <= ord(c) <= 0xDFFF for c in s))
+_scalar = (
+    _text | st.integers(min_value=-MAX_SAFE_INTEGER, max_value=MAX_SAFE_INTEGER) | st.booleans() | st.none()
+)
+_values = st.recursive(
+    _scalar,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=4),
+    max_leaves=20,
+)
+_subjects = st.dictionaries(_text, _values, max_size=6)
+
+
+def _document(subject):
+    return {**ENVELOPE, "credentialSubject": subject}
+
+
+def _salted(document):
+    """Salts (path → hex) for every leaf, and the reference targetHash with each suite's hash."""
+    leaves = leaves_of(document)
+    salts = {path: "0x" + os.urandom(32).hex() for path, _ in leaves}
+    return salts, leaves
+
+
+def _reference(h, leaves, salts, redacted=None):
+    pairs = [(path, leaf_digest(h, bytes.fromhex(salts[path][2:]), path, value)) for path, value in leaves]
+    pairs += [(path, bytes.fromhex(d[2:])) for path, d in (redacted or {}).items()]
+    return reference_target_hash(h, pairs)
+
+
+def _accelerated(h, document, salts, skip=None, extra=None):
+    return _leaves.target_hash(
+        h, salts, jcs(envelope_of(document)), document["credentialSubject"], skip, extra
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(_subjects)
+def test_matches_the_reference_on_generated_subjects(subject):
+    document = _document(subject)
+    salts, leaves = _salted(document)
+    for h in (SHA256, SM3):
+        assert _accelerated(h, document, salts) == _reference(h, leaves, salts)
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        {"a": '\x00\x01\x08\x09\x0a\x0b\x0c\x0d\x1f\x7f"\\/', "b": "营业执照 😀 \u2028\ue000"},
+        {"a~b/c": {"~": {"/": 1}}, "": [[], {}, [None, True, False]]},
+        {"n": [MAX_SAFE_INTEGER, -MAX_SAFE_INTEGER, 0, -1]},
+        {},
+        {"😀": "astral member name", "\ue000": "private use"},
+        {"deep": [[[[[[[[[[[["x"]]]]]]]]]]]]},
+    ],
+)
+def test_matches_the_reference_on_edge_cases(subject):
+    document = _document(subject)
+    salts, leaves = _salted(document)
+    assert _accelerated(SHA256, document, salts) == _reference(SHA256, leaves, salts)
+
+
+def test_matches_the_reference_with_redacted_fields():
+    document = _document({"name": "A", "list": ["x", "y", "z"], "nested": {"k": "v", "j": 2}})
+    salts, leaves = _salted(document)
+    redacted = {
+        "/credentialSubject/list/1": "0x" + "11" * 32,
+        "/credentialSubject/nested/k": "0x" + "22" * 32,
+    }
+    shown = copy.deepcopy(document)
+    shown["credentialSubject"]["list"][1] = None
+    del shown["credentialSubject"]["nested"]["k"]
+    skip = redacted_ancestry(redacted)
+    kept_salts = {p: s for p, s in salts.items() if p not in redacted}
+    extra = [leaf_entry(p, bytes.fromhex(d[2:])) for p, d in redacted.items()]
+    expected = _reference(SHA256, leaves_of(shown, skip), kept_salts, redacted)
+    assert _accelerated(SHA256, shown, kept_salts, skip, extra) == expected
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda d, s: d["credentialSubject"].__setitem__("f", 1.5), "a float"),
+        (lambda d, s: d["credentialSubject"].__setitem__("f", MAX_SAFE_INTEGER + 1), "an unsafe integer"),
+        (lambda d, s: d["credentialSubject"].__setitem__("f", -(2**70)), "a huge integer"),
+        (lambda d, s: d["credentialSubject"].__setitem__("f", "\ud800"), "a lone surrogate"),
+        (lambda d, s: d["credentialSubject"].__setitem__("\udfff", "x"), "a lone surrogate in a name"),
+        (lambda d, s: d["credentialSubject"].__setitem__(7, "x"), "a non-text member name"),
+        (lambda d, s: d["credentialSubject"].__setitem__("f", ("a",)), "a tuple"),
+        (lambda d, s: d["credentialSubject"].__setitem__("f", b"x"), "bytes"),
+        (lambda d, s: d["credentialSubject"].__setitem__("f", type("S", (str,), {})("x")), "a str subclass"),
+        (lambda d, s: s.pop("/credentialSubject/name"), "a missing salt"),
+        (lambda d, s: s.__setitem__("/credentialSubject/extra", "0x" + "00" * 32), "a salt for no leaf"),
+        (lambda d, s: s.__setitem__("/credentialSubject/name", "0x" + "AB" * 32), "upper-case hex"),
+        (lambda d, s: s.__setitem__("/credentialSubject/name", "0x" + "ab" * 31), "a short salt"),
+        (lambda d, s: s.__setitem__("/credentialSubject/name", "0X" + "ab" * 32), "no 0x prefix"),
+        (lambda d, s: s.__setitem__("/credentialSubject/name", "0x" + "ag" * 32), "a non-hex digit"),
+        (lambda d, s: s.__setitem__("/credentialSubject/name", "0x" + "é" * 64), "non-ASCII"),
+        (lambda d, s: s.__setitem__("/credentialSubject/name", bytes(32)), "a salt that is not text"),
+    ],
+)
+def test_leaves_to_the_reference_what_it_does_not_compute(change, why):
+    document = _document({"name": "A", "n": 1})
+    salts, _ = _salted(document)
+    change(document, salts)
+    if "/credentialSubject/f" not in salts:
+        salts["/credentialSubject/f"] = "0x" + "01" * 32
+    if 7 in document["credentialSubject"] or "\udfff" in document["credentialSubject"]:
+        salts.pop("/credentialSubject/f")
+    assert _accelerated(SHA256, document, salts) is None, why
+
+
+def test_nesting_deeper_than_it_walks_is_left_to_the_reference():
+    value: object = "x"
+    for _ in range(40):
+        value = [value]
+    document = _document({"deep": value})
+    salts, leaves = _salted(document)
+    assert _accelerated(SHA256, document, salts) is None
+    assert _reference(SHA256, leaves, salts)  # the reference still computes it
+
+
+def test_bad_arguments_are_a_type_error():
+    with pytest.raises(TypeError):
+        _leaves.target_hash(SHA256, [], b"{}", {}, None, None)
+    with pytest.raises(TypeError):
+        _leaves.target_hash(SHA256, {}, "{}", {}, None, None)
+    with pytest.raises(TypeError):
+        _leaves.target_hash(SHA256, {}, b"{}", {})
+
+
+def test_own_sha256_matches_hashlib():
+    if not _leaves.native_sha256:
+        pytest.skip("this CPU has no SHA extensions: every hash goes through hashlib")
+    for n in [*range(0, 260), 1000, 4095, 4096, 65_537]:
+        data = os.urandom(n)
+        assert _leaves.sha256(data) == hashlib.sha256(data).digest(), n
+
+
+def test_pure_python_switch_turns_it_off():
+    code = "from verifier._internal import disclosure; print(disclosure.accelerated_target_hash)"
+    env = {**os.environ, "CERTLEDGER_PURE_PYTHON": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "None"
+
+
+@pytest.mark.parametrize("suite", ["secp256k1", "sm2-sm3"])
+def test_verifier_gives_the_same_verdicts_and_reasons_with_and_without_it(monkeypatch, world, trust, suite):
+    """Good, redacted and tampered credentials: each check's status and reason are the same on both paths."""
+    good = world.batches[(suite, "BusinessLicence")][0]
+    cases = {"good": good, "redacted": redact(good, ["/credentialSubject/address"])}
+    for name, (path, value) in {
+        "changed field": (("credentialSubject", "enterpriseName"), "另一家公司"),
+        "changed envelope": (("validFrom",), "2020-01-01T00:00:00Z"),
+        "float": (("credentialSubject", "registeredCapital", "amount"), 1.5),
+        "bad salt": (("proof", "salts", "/credentialSubject/address"), "0x" + "ZZ" * 32),
+    }.items():
+        doc = copy.deepcopy(good)
+        node = doc
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+        cases[name] = doc
+    extra = copy.deepcopy(good)
+    extra["credentialSubject"]["note"] = "added"
+    cases["added field"] = extra
+
+    def verdicts():
+        verifier = Verifier(trust=trust)
+        return {
+            name: [(c.name, c.status, c.reason) for c in verifier.verify(copy.deepcopy(doc), at=AT).checks]
+            for name, doc in cases.items()
+        }
+
+    accelerated = verdicts()
+    monkeypatch.setattr(verify_module, "accelerated_target_hash", None)
+    assert verdicts() == accelerated
+    assert accelerated["good"][1][1] == "passed" and accelerated["redacted"][1][1] == "passed"
+    for name, checks in accelerated.items():
+        if name not in ("good", "redacted"):
+            assert "failed" in (checks[0][1], checks[1][1]), (name, checks[:2])

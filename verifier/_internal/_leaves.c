@@ -1,0 +1,548 @@
+/*
+ * verifier._internal._leaves: the leaf walk of docs/FORMAT.md §3 in C, an accelerator.
+ *
+ * One function, target_hash(), computes a credential's targetHash from its envelope's canonical
+ * bytes, its credentialSubject and its salts, doing in one pass what
+ * verifier/_internal/disclosure.py does with walk_leaves + digests_from_walk + target_hash_of:
+ *
+ *     digest = H(salt ‖ uint32_be(len(path_utf8)) ‖ path_utf8 ‖ JCS(value))     for every leaf
+ *     entry  = uint32_be(len(path_utf8)) ‖ path_utf8 ‖ digest
+ *     targetHash = H(entries sorted bytewise ascending, concatenated)
+ *
+ * It answers only for the plain case and returns None for anything else — a missing or malformed
+ * salt, a float, an integer beyond ±(2^53−1), a lone surrogate, a non-text key, a type JSON cannot
+ * hold, a leaf count that does not match the salts, nesting deeper than MAX_DEPTH. The caller then
+ * takes the pure-Python path, which is the reference: it computes the same hash or names the
+ * problem. So this module never decides that a credential is bad, and tests/verifier/
+ * test_leaves_accelerator.py checks that wherever it answers, it answers what the reference does.
+ *
+ * H is the suite's hash constructor (hashlib.sha256, or SM3), called through Python: the hashing
+ * stays OpenSSL's. What this saves is the interpreter's work around it.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DEPTH 32
+#define MAX_SAFE_INTEGER 9007199254740991LL
+
+typedef struct {
+    char *data;
+    Py_ssize_t len;
+    Py_ssize_t cap;
+} Buf;
+
+static int buf_reserve(Buf *b, Py_ssize_t extra) {
+    if (b->len + extra <= b->cap) return 0;
+    Py_ssize_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra) cap *= 2;
+    char *data = PyMem_Realloc(b->data, (size_t)cap);
+    if (data == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    b->data = data;
+    b->cap = cap;
+    return 0;
+}
+
+static int buf_put(Buf *b, const void *src, Py_ssize_t n) {
+    if (buf_reserve(b, n) < 0) return -1;
+    memcpy(b->data + b->len, src, (size_t)n);
+    b->len += n;
+    return 0;
+}
+
+
+/* ---- SHA-256 with the x86 SHA extensions ------------------------------------------------------
+ * Hashing through hashlib costs a Python call, an OpenSSL context and a digest() call per leaf;
+ * for a credential's seventeen short inputs that is most of the walk. Where the CPU has the SHA
+ * extensions (and the module's self-test at import agrees with hashlib), SHA-256 runs here; else
+ * every hash goes through H as given. test_leaves_accelerator.py checks sha256() against hashlib. */
+static const uint32_t K256[64] = {
+    0x428a2f98U, 0x71374491U, 0xb5c0fbcfU, 0xe9b5dba5U, 0x3956c25bU, 0x59f111f1U, 0x923f82a4U, 0xab1c5ed5U,
+    0xd807aa98U, 0x12835b01U, 0x243185beU, 0x550c7dc3U, 0x72be5d74U, 0x80deb1feU, 0x9bdc06a7U, 0xc19bf174U,
+    0xe49b69c1U, 0xefbe4786U, 0x0fc19dc6U, 0x240ca1ccU, 0x2de92c6fU, 0x4a7484aaU, 0x5cb0a9dcU, 0x76f988daU,
+    0x983e5152U, 0xa831c66dU, 0xb00327c8U, 0xbf597fc7U, 0xc6e00bf3U, 0xd5a79147U, 0x06ca6351U, 0x14292967U,
+    0x27b70a85U, 0x2e1b2138U, 0x4d2c6dfcU, 0x53380d13U, 0x650a7354U, 0x766a0abbU, 0x81c2c92eU, 0x92722c85U,
+    0xa2bfe8a1U, 0xa81a664bU, 0xc24b8b70U, 0xc76c51a3U, 0xd192e819U, 0xd6990624U, 0xf40e3585U, 0x106aa070U,
+    0x19a4c116U, 0x1e376c08U, 0x2748774cU, 0x34b0bcb5U, 0x391c0cb3U, 0x4ed8aa4aU, 0x5b9cca4fU, 0x682e6ff3U,
+    0x748f82eeU, 0x78a5636fU, 0x84c87814U, 0x8cc70208U, 0x90befffaU, 0xa4506cebU, 0xbef9a3f7U, 0xc67178f2U,
+};
+
+static int native_sha256 = 0; /* set at import: the CPU can, and the self-test passed */
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#include <immintrin.h>
+#define HAVE_SHA_NI_CODE 1
+
+__attribute__((target("sha,ssse3,sse4.1"))) static void sha256_blocks(uint32_t state[8],
+                                                                       const unsigned char *data,
+                                                                       size_t blocks) {
+    const __m128i mask = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    __m128i tmp = _mm_loadu_si128((const __m128i *)&state[0]);
+    __m128i state1 = _mm_loadu_si128((const __m128i *)&state[4]);
+    tmp = _mm_shuffle_epi32(tmp, 0xB1);            /* CDAB */
+    state1 = _mm_shuffle_epi32(state1, 0x1B);      /* EFGH */
+    __m128i state0 = _mm_alignr_epi8(tmp, state1, 8); /* ABEF */
+    state1 = _mm_blend_epi16(state1, tmp, 0xF0);   /* CDGH */
+    while (blocks--) {
+        __m128i abef = state0, cdgh = state1, w[4], msg;
+        for (int i = 0; i < 16; i++) { /* four rounds a step; w holds the last four message words groups */
+            __m128i x;
+            if (i < 4) {
+                x = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(data + 16 * i)), mask);
+            } else {
+                x = _mm_sha256msg1_epu32(w[i & 3], w[(i + 1) & 3]);
+                x = _mm_add_epi32(x, _mm_alignr_epi8(w[(i + 3) & 3], w[(i + 2) & 3], 4));
+                x = _mm_sha256msg2_epu32(x, w[(i + 3) & 3]);
+            }
+            w[i & 3] = x;
+            msg = _mm_add_epi32(x, _mm_loadu_si128((const __m128i *)&K256[4 * i]));
+            state1 = _mm_sha256rnds2_epu32(state1, state0, msg);
+            msg = _mm_shuffle_epi32(msg, 0x0E);
+            state0 = _mm_sha256rnds2_epu32(state0, state1, msg);
+        }
+        state0 = _mm_add_epi32(state0, abef);
+        state1 = _mm_add_epi32(state1, cdgh);
+        data += 64;
+    }
+    tmp = _mm_shuffle_epi32(state0, 0x1B);          /* FEBA */
+    state1 = _mm_shuffle_epi32(state1, 0xB1);       /* DCHG */
+    state0 = _mm_blend_epi16(tmp, state1, 0xF0);    /* DCBA */
+    state1 = _mm_alignr_epi8(state1, tmp, 8);       /* HGFE */
+    _mm_storeu_si128((__m128i *)&state[0], state0);
+    _mm_storeu_si128((__m128i *)&state[4], state1);
+}
+
+static int cpu_has_sha_ni(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    if (!(c & (1U << 9)) || !(c & (1U << 19))) return 0; /* SSSE3, SSE4.1 */
+    if (__get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (b >> 29) & 1; /* SHA */
+}
+
+static void sha256(const unsigned char *data, size_t n, unsigned char out[32]) {
+    uint32_t st[8] = {0x6a09e667U, 0xbb67ae85U, 0x3c6ef372U, 0xa54ff53aU,
+                      0x510e527fU, 0x9b05688cU, 0x1f83d9abU, 0x5be0cd19U};
+    size_t full = n / 64, rem = n % 64, blocks = rem + 9 <= 64 ? 1 : 2;
+    unsigned char tail[128];
+    sha256_blocks(st, data, full);
+    memset(tail, 0, sizeof tail);
+    memcpy(tail, data + 64 * full, rem);
+    tail[rem] = 0x80;
+    uint64_t bits = (uint64_t)n * 8;
+    for (int i = 0; i < 8; i++) tail[64 * blocks - 1 - i] = (unsigned char)(bits >> (8 * i));
+    sha256_blocks(st, tail, blocks);
+    for (int i = 0; i < 8; i++) {
+        out[4 * i] = (unsigned char)(st[i] >> 24);
+        out[4 * i + 1] = (unsigned char)(st[i] >> 16);
+        out[4 * i + 2] = (unsigned char)(st[i] >> 8);
+        out[4 * i + 3] = (unsigned char)st[i];
+    }
+}
+#endif
+
+static PyObject *hashlib_sha256 = NULL; /* hashlib.sha256: the H for which sha256() above stands in */
+
+static void put_u32(char *out, Py_ssize_t n) {
+    uint32_t v = (uint32_t)n;
+    out[0] = (char)(v >> 24);
+    out[1] = (char)(v >> 16);
+    out[2] = (char)(v >> 8);
+    out[3] = (char)v;
+}
+
+/* Outcome of a step: go on, give the case to the reference (None), or a Python error. */
+enum { OK = 0, FALLBACK = 1, ERROR = -1 };
+
+typedef struct {
+    PyObject *h;       /* hash constructor */
+    PyObject *salts;   /* dict: path → "0x…" */
+    PyObject *skip;    /* frozenset of redacted paths and their ancestors, or NULL */
+    Buf path;          /* the current leaf's JSON Pointer, UTF-8 */
+    Buf msg;           /* salt ‖ uint32_be(len(path)) ‖ path ‖ JCS(value) */
+    Buf entries;       /* every entry, back to back */
+    Py_ssize_t *offsets; /* where each entry starts in `entries` (its length follows from the next) */
+    Py_ssize_t count;
+    Py_ssize_t offsets_cap;
+    int native;        /* H is hashlib.sha256 and sha256() above computes it */
+} Walk;
+
+static int hexval(unsigned char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+/* The salt of the current path, decoded: 32 bytes of lower-case 0x-hex, else FALLBACK. */
+static int salt_of(Walk *w, unsigned char out[32]) {
+    PyObject *key = PyUnicode_DecodeUTF8(w->path.data, w->path.len, NULL);
+    if (key == NULL) return ERROR;
+    PyObject *salt = PyDict_GetItemWithError(w->salts, key); /* borrowed */
+    Py_DECREF(key);
+    if (salt == NULL) return PyErr_Occurred() ? ERROR : FALLBACK;
+    if (!PyUnicode_CheckExact(salt) || !PyUnicode_IS_COMPACT_ASCII(salt) || PyUnicode_GET_LENGTH(salt) != 66)
+        return FALLBACK;
+    const unsigned char *s = (const unsigned char *)PyUnicode_DATA(salt);
+    if (s[0] != '0' || s[1] != 'x') return FALLBACK;
+    for (int i = 0; i < 32; i++) {
+        int hi = hexval(s[2 + 2 * i]), lo = hexval(s[3 + 2 * i]);
+        if (hi < 0 || lo < 0) return FALLBACK;
+        out[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return OK;
+}
+
+/* Hash w->msg with H; 32 bytes into out. */
+static int digest_msg(Walk *w, unsigned char out[32]) {
+#ifdef HAVE_SHA_NI_CODE
+    if (w->native) {
+        sha256((const unsigned char *)w->msg.data, (size_t)w->msg.len, out);
+        return OK;
+    }
+#endif
+    PyObject *data = PyBytes_FromStringAndSize(w->msg.data, w->msg.len);
+    if (data == NULL) return ERROR;
+    PyObject *hobj = PyObject_CallOneArg(w->h, data);
+    Py_DECREF(data);
+    if (hobj == NULL) return ERROR;
+    PyObject *digest = PyObject_CallMethod(hobj, "digest", NULL);
+    Py_DECREF(hobj);
+    if (digest == NULL) return ERROR;
+    if (!PyBytes_Check(digest) || PyBytes_GET_SIZE(digest) != 32) {
+        Py_DECREF(digest);
+        return FALLBACK;
+    }
+    memcpy(out, PyBytes_AS_STRING(digest), 32);
+    Py_DECREF(digest);
+    return OK;
+}
+
+/* Start msg with salt ‖ uint32_be(len(path)) ‖ path; the caller appends JCS(value), then finish_leaf. */
+static int begin_leaf(Walk *w) {
+    unsigned char salt[32];
+    int r = salt_of(w, salt);
+    if (r != OK) return r;
+    w->msg.len = 0;
+    if (buf_reserve(&w->msg, 36 + w->path.len) < 0) return ERROR;
+    memcpy(w->msg.data, salt, 32);
+    put_u32(w->msg.data + 32, w->path.len);
+    memcpy(w->msg.data + 36, w->path.data, (size_t)w->path.len);
+    w->msg.len = 36 + w->path.len;
+    return OK;
+}
+
+static int finish_leaf(Walk *w) {
+    unsigned char digest[32];
+    int r = digest_msg(w, digest);
+    if (r != OK) return r;
+    if (w->count == w->offsets_cap) {
+        Py_ssize_t cap = w->offsets_cap ? w->offsets_cap * 2 : 32;
+        Py_ssize_t *offsets = PyMem_Realloc(w->offsets, (size_t)cap * sizeof(Py_ssize_t));
+        if (offsets == NULL) {
+            PyErr_NoMemory();
+            return ERROR;
+        }
+        w->offsets = offsets;
+        w->offsets_cap = cap;
+    }
+    w->offsets[w->count++] = w->entries.len;
+    /* the entry is msg[32:36+len(path)] ‖ digest */
+    if (buf_put(&w->entries, w->msg.data + 32, 4 + w->path.len) < 0) return ERROR;
+    if (buf_put(&w->entries, digest, 32) < 0) return ERROR;
+    return OK;
+}
+
+static int leaf_raw(Walk *w, const char *jcs, Py_ssize_t n) {
+    int r = begin_leaf(w);
+    if (r != OK) return r;
+    if (buf_put(&w->msg, jcs, n) < 0) return ERROR;
+    return finish_leaf(w);
+}
+
+/* JCS of a string (RFC 8785 §3.2.2.2, as json.encoder.encode_basestring writes it). */
+static int put_jcs_string(Buf *b, PyObject *text) {
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(text, &n);
+    if (s == NULL) { /* a lone surrogate: the reference names it */
+        PyErr_Clear();
+        return FALLBACK;
+    }
+    if (buf_reserve(b, n * 6 + 2) < 0) return ERROR;
+    char *out = b->data + b->len;
+    static const char hex[] = "0123456789abcdef";
+    *out++ = '"';
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *out++ = (char)c;
+            continue;
+        }
+        *out++ = '\\';
+        switch (c) {
+        case '"': *out++ = '"'; break;
+        case '\\': *out++ = '\\'; break;
+        case '\b': *out++ = 'b'; break;
+        case '\f': *out++ = 'f'; break;
+        case '\n': *out++ = 'n'; break;
+        case '\r': *out++ = 'r'; break;
+        case '\t': *out++ = 't'; break;
+        default:
+            *out++ = 'u';
+            *out++ = '0';
+            *out++ = '0';
+            *out++ = hex[c >> 4];
+            *out++ = hex[c & 15];
+        }
+    }
+    *out++ = '"';
+    b->len = out - b->data;
+    return OK;
+}
+
+static int walk(Walk *w, PyObject *value, int depth);
+
+/* Append "/" ‖ token (RFC 6901: "~" → "~0", "/" → "~1") to the path. */
+static int push_key(Walk *w, PyObject *key) {
+    if (!PyUnicode_CheckExact(key)) return FALLBACK;
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(key, &n);
+    if (s == NULL) {
+        PyErr_Clear();
+        return FALLBACK;
+    }
+    if (buf_reserve(&w->path, 2 * n + 1) < 0) return ERROR;
+    char *out = w->path.data + w->path.len;
+    *out++ = '/';
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (s[i] == '~') {
+            *out++ = '~';
+            *out++ = '0';
+        } else if (s[i] == '/') {
+            *out++ = '~';
+            *out++ = '1';
+        } else {
+            *out++ = s[i];
+        }
+    }
+    w->path.len = out - w->path.data;
+    return OK;
+}
+
+static int walk_dict(Walk *w, PyObject *value, int depth) {
+    if (PyDict_GET_SIZE(value) == 0) return leaf_raw(w, "{}", 2);
+    Py_ssize_t pos = 0, mark = w->path.len;
+    PyObject *key, *item;
+    while (PyDict_Next(value, &pos, &key, &item)) {
+        int r = push_key(w, key);
+        if (r == OK) r = walk(w, item, depth + 1);
+        w->path.len = mark;
+        if (r != OK) return r;
+    }
+    return OK;
+}
+
+static int walk_list(Walk *w, PyObject *value, int depth) {
+    Py_ssize_t n = PyList_GET_SIZE(value), mark = w->path.len;
+    if (n == 0) return leaf_raw(w, "[]", 2);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        char index[24];
+        int k = snprintf(index, sizeof index, "/%zd", i);
+        if (buf_put(&w->path, index, k) < 0) return ERROR;
+        PyObject *item = PyList_GET_ITEM(value, i);
+        int r = OK, skipped = 0;
+        if (item == Py_None && w->skip != NULL) { /* a redaction placeholder yields no leaf */
+            PyObject *key = PyUnicode_DecodeUTF8(w->path.data, w->path.len, NULL);
+            if (key == NULL) return ERROR;
+            skipped = PySet_Contains(w->skip, key);
+            Py_DECREF(key);
+            if (skipped < 0) return ERROR;
+        }
+        if (!skipped) r = walk(w, item, depth + 1);
+        w->path.len = mark;
+        if (r != OK) return r;
+    }
+    return OK;
+}
+
+static int walk(Walk *w, PyObject *value, int depth) {
+    if (depth > MAX_DEPTH) return FALLBACK;
+    if (PyUnicode_CheckExact(value)) {
+        int r = begin_leaf(w);
+        if (r == OK) r = put_jcs_string(&w->msg, value);
+        return r == OK ? finish_leaf(w) : r;
+    }
+    if (value == Py_True) return leaf_raw(w, "true", 4);
+    if (value == Py_False) return leaf_raw(w, "false", 5);
+    if (value == Py_None) return leaf_raw(w, "null", 4);
+    if (PyDict_CheckExact(value)) return walk_dict(w, value, depth);
+    if (PyList_CheckExact(value)) return walk_list(w, value, depth);
+    if (PyLong_CheckExact(value)) {
+        int overflow;
+        long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (v == -1 && PyErr_Occurred()) return ERROR;
+        if (overflow || v > MAX_SAFE_INTEGER || v < -MAX_SAFE_INTEGER) return FALLBACK;
+        char digits[24];
+        int k = snprintf(digits, sizeof digits, "%lld", v);
+        return leaf_raw(w, digits, k);
+    }
+    return FALLBACK; /* a float, or a type JSON cannot hold: the reference names it */
+}
+
+static int compare_entries(const void *a, const void *b) {
+    const Py_ssize_t *x = a, *y = b; /* [offset, length] pairs */
+    Py_ssize_t n = x[1] < y[1] ? x[1] : y[1];
+    int c = memcmp((const void *)x[0], (const void *)y[0], (size_t)n);
+    if (c != 0) return c;
+    return (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+static PyObject *target_hash(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError,
+                        "target_hash(h, salts, envelope_jcs, subject, skip, extra_entries) takes 6 arguments");
+        return NULL;
+    }
+    PyObject *h = args[0], *salts = args[1], *envelope = args[2], *subject = args[3], *skip = args[4],
+             *extra = args[5];
+    if (!PyDict_CheckExact(salts) || !PyBytes_Check(envelope) ||
+        (skip != Py_None && !PyAnySet_Check(skip)) || (extra != Py_None && !PyList_CheckExact(extra))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "target_hash: salts must be a dict, envelope_jcs bytes, skip a set or None, "
+                        "extra_entries a list or None");
+        return NULL;
+    }
+    Walk w = {h, salts, (skip == Py_None || PySet_GET_SIZE(skip) == 0) ? NULL : skip};
+    PyObject *result = NULL;
+    w.native = native_sha256 && h == hashlib_sha256;
+    int r = leaf_raw(&w, PyBytes_AS_STRING(envelope), PyBytes_GET_SIZE(envelope)); /* the envelope, path "" */
+    if (r == OK) {
+        static const char subject_path[] = "/credentialSubject";
+        if (buf_put(&w.path, subject_path, sizeof subject_path - 1) < 0)
+            r = ERROR;
+        else
+            r = walk(&w, subject, 0);
+    }
+    if (r == OK && w.count != PyDict_GET_SIZE(salts)) r = FALLBACK; /* a salt for no leaf, or the reverse */
+    Py_ssize_t n_extra = extra == Py_None ? 0 : PyList_GET_SIZE(extra);
+    for (Py_ssize_t i = 0; r == OK && i < n_extra; i++) {
+        PyObject *entry = PyList_GET_ITEM(extra, i);
+        if (!PyBytes_CheckExact(entry)) {
+            r = FALLBACK;
+            break;
+        }
+        if (w.count == w.offsets_cap) { /* room for the extra offsets */
+            Py_ssize_t cap = w.offsets_cap * 2 + n_extra;
+            Py_ssize_t *offsets = PyMem_Realloc(w.offsets, (size_t)cap * sizeof(Py_ssize_t));
+            if (offsets == NULL) {
+                PyErr_NoMemory();
+                r = ERROR;
+                break;
+            }
+            w.offsets = offsets;
+            w.offsets_cap = cap;
+        }
+        w.offsets[w.count++] = w.entries.len;
+        if (buf_put(&w.entries, PyBytes_AS_STRING(entry), PyBytes_GET_SIZE(entry)) < 0) r = ERROR;
+    }
+    if (r == OK) {
+        Py_ssize_t *pairs = PyMem_Malloc((size_t)(w.count ? w.count : 1) * 2 * sizeof(Py_ssize_t));
+        if (pairs == NULL) {
+            PyErr_NoMemory();
+            r = ERROR;
+        } else {
+            for (Py_ssize_t i = 0; i < w.count; i++) {
+                Py_ssize_t end = i + 1 < w.count ? w.offsets[i + 1] : w.entries.len;
+                pairs[2 * i] = (Py_ssize_t)(w.entries.data + w.offsets[i]);
+                pairs[2 * i + 1] = end - w.offsets[i];
+            }
+            qsort(pairs, (size_t)w.count, 2 * sizeof(Py_ssize_t), compare_entries);
+            w.msg.len = 0;
+            for (Py_ssize_t i = 0; r == OK && i < w.count; i++)
+                if (buf_put(&w.msg, (const void *)pairs[2 * i], pairs[2 * i + 1]) < 0) r = ERROR;
+            PyMem_Free(pairs);
+            unsigned char digest[32];
+            if (r == OK) r = digest_msg(&w, digest);
+            if (r == OK) result = PyBytes_FromStringAndSize((const char *)digest, 32);
+        }
+    }
+    PyMem_Free(w.path.data);
+    PyMem_Free(w.msg.data);
+    PyMem_Free(w.entries.data);
+    PyMem_Free(w.offsets);
+    if (r == ERROR) return NULL;
+    if (r == FALLBACK) Py_RETURN_NONE;
+    return result;
+}
+
+static PyObject *py_sha256(PyObject *self, PyObject *arg) {
+    (void)self;
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+#ifdef HAVE_SHA_NI_CODE
+    if (native_sha256) {
+        unsigned char out[32];
+        sha256((const unsigned char *)view.buf, (size_t)view.len, out);
+        PyBuffer_Release(&view);
+        return PyBytes_FromStringAndSize((const char *)out, 32);
+    }
+#endif
+    PyBuffer_Release(&view);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"sha256", py_sha256, METH_O,
+     "sha256(data) -> bytes | None: SHA-256 by this module's own code (None where it has none).\n"
+     "For the tests, which hold it to hashlib."},
+    {"target_hash", (PyCFunction)(void (*)(void))target_hash, METH_FASTCALL,
+     "target_hash(h, salts, envelope_jcs, subject, skip, extra_entries) -> bytes | None\n\n"
+     "targetHash (FORMAT.md §3.3) of a credential whose envelope leaf's canonical bytes are\n"
+     "envelope_jcs and whose credentialSubject is subject; extra_entries are entries of redacted\n"
+     "leaves, skip the redacted paths and their ancestors. None: not a case this computes (the\n"
+     "pure-Python path, the reference, then decides)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "verifier._internal._leaves",
+    "The leaf walk of FORMAT.md §3 in C (an accelerator; disclosure.py is the reference).", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__leaves(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    PyObject *hashlib = PyImport_ImportModule("hashlib");
+    if (hashlib == NULL) goto fail;
+    hashlib_sha256 = PyObject_GetAttrString(hashlib, "sha256");
+    Py_DECREF(hashlib);
+    if (hashlib_sha256 == NULL) goto fail;
+#ifdef HAVE_SHA_NI_CODE
+    if (cpu_has_sha_ni()) { /* self-test: two lengths that pad into one and into two blocks */
+        static const unsigned char abc[] = "abc";
+        static const unsigned char abc_digest[32] = {
+            0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
+            0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+        static const unsigned char two[] = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+        static const unsigned char two_digest[32] = {
+            0x24, 0x8d, 0x6a, 0x61, 0xd2, 0x06, 0x38, 0xb8, 0xe5, 0xc0, 0x26, 0x93, 0x0c, 0x3e, 0x60, 0x39,
+            0xa3, 0x3c, 0xe4, 0x59, 0x64, 0xff, 0x21, 0x67, 0xf6, 0xec, 0xed, 0xd4, 0x19, 0xdb, 0x06, 0xc1};
+        unsigned char out1[32], out2[32];
+        sha256(abc, 3, out1);
+        sha256(two, sizeof two - 1, out2);
+        native_sha256 = memcmp(out1, abc_digest, 32) == 0 && memcmp(out2, two_digest, 32) == 0;
+    }
+#endif
+    if (PyModule_AddIntConstant(m, "native_sha256", native_sha256) < 0) goto fail;
+    return m;
+fail:
+    Py_DECREF(m);
+    return NULL;
+}

@@ -1,0 +1,17 @@
+"""Types of the C accelerator ``_leaves.c`` (see its header comment)."""
+
+from collections.abc import Callable
+from typing import Any
+
+native_sha256: int
+
+def target_hash(
+    h: Callable[[bytes], Any],
+    salts: dict[str, Any],
+    envelope_jcs: bytes,
+    subject: Any,
+    skip: frozenset[str] | set[str] | None,
+    extra_entries: list[bytes] | None,
+    /,
+) -> bytes | None: ...
+def sha256(data: bytes, /) -> bytes | None: ...
