@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from verifier._holder import PROOF_TYPE
-from verifier._internal.disclosure import KEPT_PATHS, SUITE_HASHES
+from verifier._internal.disclosure import KEPT_PATHS, SUITE_HASHES, accelerator
 from verifier.errors import InvalidDocument
 
 __all__ = ["ParsedProof", "parse_proof"]
 
 MAX_PROOF_DEPTH = 64
+
+#: The C accelerator's parse (verifier/_internal/_leaves.c), or None without it.
+_fast_parse: Callable[[Any, type[ParsedProof], str], ParsedProof | None] | None = None
 
 
 class ParsedProof(NamedTuple):
@@ -37,6 +41,9 @@ class ParsedProof(NamedTuple):
     proof_package: dict[str, Any] | None = None
     subject_salt: bytes | None = None
 
+
+if accelerator is not None:
+    _fast_parse = accelerator.parse_proof
 
 #: The members of ``proof`` and of ``proof.anchor`` (FORMAT.md §5); any other is refused (``format``):
 #: a member nothing checks would be a place to smuggle a claim.
@@ -137,7 +144,19 @@ def _uint(value: Any, what: str, bits: int) -> int:
 
 
 def parse_proof(proof: Any) -> ParsedProof:
-    """Typed view of ``proof``; :class:`InvalidDocument` naming the first malformed member."""
+    """Typed view of ``proof``; :class:`InvalidDocument` naming the first malformed member.
+
+    The C accelerator answers the plain case (every member well formed, nothing redacted) with
+    the same value; anything else is decided here (tests/verifier/test_leaves_accelerator.py)."""
+    if _fast_parse is not None:
+        parsed = _fast_parse(proof, ParsedProof, PROOF_TYPE)
+        if parsed is not None:
+            return parsed
+    return reference_parse_proof(proof)
+
+
+def reference_parse_proof(proof: Any) -> ParsedProof:
+    """:func:`parse_proof` in Python alone (the reference)."""
     if type(proof) is not dict:
         raise InvalidDocument(
             "the credential has no proof: it was not issued through certledger, or the proof was removed"
@@ -147,7 +166,7 @@ def parse_proof(proof: Any) -> ParsedProof:
     if not proof.keys() <= PROOF_MEMBERS:
         _unknown(proof, PROOF_MEMBERS, "proof")
     suite = proof.get("suite")
-    if suite not in SUITE_HASHES:
+    if type(suite) is not str or suite not in SUITE_HASHES:  # (a list or object is unhashable)
         raise InvalidDocument(
             f"proof.suite {suite!r} is not a certledger signature suite (secp256k1, sm2-sm3)"
         )

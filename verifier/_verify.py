@@ -9,14 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from verifier._holder import subject_hash_of
-from verifier._internal.canon import jcs_of_checked
 from verifier._internal.disclosure import (
     SUITE_HASHES,
     IntegrityFailure,
     _hex32,
     accelerated_target_hash,
     digests_from_walk,
-    envelope_of,
     leaf_entry,
     leaves_of,
     recompute_leaves,
@@ -223,6 +221,7 @@ class Verifier:
             type(types) is list
             and len(types) == 2
             and types[0] == "VerifiableCredential"
+            and type(types[1]) is str
             and types[1] in CREDENTIAL_TYPES
         ):
             return Check(
@@ -238,12 +237,12 @@ class Verifier:
             # the compiled yes/no schema check first: a pass also vouches for the envelope's JSON types
             schema_valid = not skip and fast_validator_for(s.type_name)(document)
             if schema_valid and accelerated_target_hash is not None and "credentialSubject" in document:
-                # the whole leaf walk and targetHash in C; None: a case it leaves to the reference
-                envelope = envelope_of(document)
+                # the whole leaf walk and targetHash in C (the envelope written there from the
+                # document); None: a case it leaves to the reference
                 s.target = accelerated_target_hash(
                     SUITE_HASHES[proof.suite],
                     proof.salts,
-                    jcs_of_checked(envelope) if envelope else b"{}",
+                    document,
                     document["credentialSubject"],
                     None,
                     None,

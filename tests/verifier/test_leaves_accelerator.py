@@ -18,6 +18,7 @@ import subprocess
 import sys
 
 import pytest
+import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -47,7 +48,12 @@ SHA256 = hashlib.sha256
 SM3 = SUITE_HASHES["sm2-sm3"]
 ENVELOPE = {"@context": ["https://www.w3.org/ns/credentials/v2"], "id": "urn:uuid:1", "type": ["X"]}
 
-_text = st.text(max_size=12).filter(lambda s: not any(0xD800 <= ord(c) <= 0xDFFF for c in s))
+
+def _surrogate(text: str) -> bool:
+    return any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+
+
+_text = st.text(max_size=12).filter(lambda s: not _surrogate(s))
 _scalar = (
     _text | st.integers(min_value=-MAX_SAFE_INTEGER, max_value=MAX_SAFE_INTEGER) | st.booleans() | st.none()
 )
@@ -89,6 +95,55 @@ def test_matches_the_reference_on_generated_subjects(subject):
     salts, leaves = _salted(document)
     for h in (SHA256, SM3):
         assert _accelerated(h, document, salts) == _reference(h, leaves, salts)
+
+
+_envelopes = st.dictionaries(
+    st.text(max_size=8).filter(lambda s: s not in ("proof", "credentialSubject") and not _surrogate(s)),
+    _values,
+    max_size=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_envelopes, _subjects)
+def test_writes_the_envelope_as_rfc8785_does(envelope, subject):
+    """Given the document, it writes the envelope leaf itself: the same targetHash as from the
+    envelope's RFC 8785 bytes — or None, only when a member name holds a character above U+FFFF."""
+    document = {**envelope, "credentialSubject": subject, "proof": {"ignored": 1.5}}
+    salts, leaves = _salted(document)
+    got = _leaves.target_hash(SHA256, salts, document, subject, None, None)
+    if got is None:
+        assert _has_astral_name(envelope)
+    else:
+        assert got == _reference(SHA256, leaves, salts)
+        assert got == _leaves.target_hash(SHA256, salts, rfc8785.dumps(envelope), subject, None, None)
+
+
+def _has_astral_name(value) -> bool:
+    if isinstance(value, dict):
+        return any(any(ord(c) > 0xFFFF for c in k) or _has_astral_name(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_astral_name(v) for v in value)
+    return False
+
+
+@pytest.mark.parametrize(
+    ("envelope", "why"),
+    [
+        ({"validFrom": 1.5}, "a float"),
+        ({"n": 2**60}, "an unsafe integer"),
+        ({"😀": "x"}, "a member name above U+FFFF (JCS sorts by UTF-16 code units)"),
+        ({"a": {"\ud800": 1}}, "a lone surrogate in a name"),
+        ({"a": ("t",)}, "a tuple"),
+        ({"a": "\udfff"}, "a lone surrogate in text"),
+    ],
+)
+def test_leaves_an_envelope_it_does_not_write_to_the_reference(envelope, why):
+    document = {**envelope, "credentialSubject": {"a": "b"}}
+    salts = {"": "0x" + "00" * 32, "/credentialSubject/a": "0x" + "01" * 32}
+    assert _leaves.target_hash(SHA256, salts, document, document["credentialSubject"], None, None) is None, (
+        why
+    )
 
 
 @pytest.mark.parametrize(
@@ -227,3 +282,109 @@ def test_verifier_gives_the_same_verdicts_and_reasons_with_and_without_it(monkey
     for name, checks in accelerated.items():
         if name not in ("good", "redacted"):
             assert "failed" in (checks[0][1], checks[1][1]), (name, checks[:2])
+
+
+# -- parse_proof ----------------------------------------------------------------------------------
+
+_BAD_VALUES = [
+    None,
+    True,
+    -1,
+    2**16,
+    2**32,
+    2**64,
+    1.0,
+    "",
+    "0x",
+    "0X" + "ab" * 32,
+    "0x" + "AB" * 32,
+    "0x" + "ab" * 31,
+    "0x" + "ab" * 33,
+    "0x" + "ab" * 20,
+    "0x" + "ab" * 65,
+    "0x" + "ab" * 64,
+    " 0x" + "ab" * 32,
+    "0x" + "ab " * 32,
+    [],
+    {},
+    ["0x" + "ab" * 32],
+    {"x": 1},
+    "CertledgerMerkleProof2026",
+    "secp256k1",
+    "sm2-sm3",
+]
+
+
+def _proofs(world):
+    for (suite, _type_name), copies in world.batches.items():
+        yield suite, copies[0]["proof"]
+
+
+def test_parse_proof_matches_the_reference_on_issued_proofs(world):
+    from verifier._holder import PROOF_TYPE
+    from verifier._proof import ParsedProof, reference_parse_proof
+
+    for _suite, proof in _proofs(world):
+        fast = _leaves.parse_proof(proof, ParsedProof, PROOF_TYPE)
+        assert fast is not None and type(fast) is ParsedProof
+        assert fast == reference_parse_proof(proof)
+
+
+def test_parse_proof_is_never_looser_than_the_reference(world):
+    """Every member replaced by every bad value, members added and removed: wherever the reference
+    refuses, the accelerator returns None; wherever it answers, it answers the reference's value."""
+    from verifier._holder import PROOF_TYPE
+    from verifier._proof import ParsedProof, reference_parse_proof
+    from verifier.errors import InvalidDocument
+
+    answered = refused = 0
+    for _suite, proof in _proofs(world):
+        variants = []
+        for key in [*proof, "anchor/chainId", "anchor/anchorRegistry", "anchor/txHash", "anchor/blockNumber"]:
+            for bad in [*_BAD_VALUES, "__delete__"]:
+                p = copy.deepcopy(proof)
+                target, name = (p["anchor"], key.split("/")[1]) if key.startswith("anchor/") else (p, key)
+                if bad == "__delete__":
+                    target.pop(name, None)
+                else:
+                    target[name] = copy.deepcopy(bad)
+                variants.append(p)
+        for extra in ({"note": 1}, {"redactedDigests": {"/credentialSubject/address": "0x" + "00" * 32}}):
+            variants.append({**copy.deepcopy(proof), **extra})
+        p = copy.deepcopy(proof)
+        p["anchor"]["extra"] = 1
+        variants.append(p)
+        p = copy.deepcopy(proof)
+        p["merkleProof"] = ["0x" + "ab" * 32] * 65
+        variants.append(p)
+        for p in variants:
+            fast = _leaves.parse_proof(p, ParsedProof, PROOF_TYPE)
+            try:
+                expected = reference_parse_proof(p)
+            except InvalidDocument:
+                assert fast is None, p
+                refused += 1
+                continue
+            assert fast is None or fast == expected, p
+            answered += fast is not None
+    assert answered > 50 and refused > 500  # both sides were exercised
+
+
+def test_parse_proof_takes_only_dicts():
+    from verifier._proof import ParsedProof
+
+    for value in (None, [], "proof", 1):
+        assert _leaves.parse_proof(value, ParsedProof, "CertledgerMerkleProof2026") is None
+    with pytest.raises(TypeError):
+        _leaves.parse_proof({}, ParsedProof)
+
+
+@pytest.mark.parametrize("suite", [[], {}, ["secp256k1"]])
+def test_an_unhashable_suite_is_a_format_failure_not_a_crash(world, trust, suite):
+    """Found by the test above: ``proof.suite`` a list or object ended verification in a TypeError."""
+    doc = copy.deepcopy(world.batches[("secp256k1", "BusinessLicence")][0])
+    doc["proof"]["suite"] = suite
+    result = Verifier(trust=trust).verify(doc, at=AT)
+    assert not result.valid
+    assert result.checks[0].name == "format" and result.checks[0].status == "failed"
+    assert "proof.suite" in result.checks[0].reason

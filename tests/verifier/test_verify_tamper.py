@@ -540,3 +540,42 @@ def test_upper_case_hex_is_refused(world, trust, member, check):
     assert any(c.isupper() for c in str(proof))
     result = _expect(verify(doc, trust=trust, at=AT), check)
     assert "lower-case 0x-hex" in result.reason
+
+
+def _member_paths(node, prefix=()):
+    if isinstance(node, dict):
+        for key, item in node.items():
+            yield (*prefix, key)
+            yield from _member_paths(item, (*prefix, key))
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield (*prefix, index)
+            yield from _member_paths(item, (*prefix, index))
+
+
+@pytest.mark.parametrize("pure_python", [False, True], ids=["accelerated", "pure-python"])
+def test_any_member_of_any_json_type_is_a_verdict_never_an_exception(world, trust, monkeypatch, pure_python):
+    """Every member of a holder copy of each type and suite (envelope, subject, proof, anchor)
+    replaced by values of other JSON types, unhashable ones included: verify gives a failed result,
+    never an exception. (A list as ``type[1]`` or ``proof.suite`` once ended in a TypeError.)"""
+    import verifier._proof as proof_module
+    import verifier._verify as verify_module
+
+    if pure_python:
+        monkeypatch.setattr(verify_module, "accelerated_target_hash", None)
+        monkeypatch.setattr(proof_module, "_fast_parse", None)
+    verifier = Verifier(trust=trust)
+    tried = 0
+    for copies in world.batches.values():
+        good = copies[0]
+        for path in _member_paths(good):
+            for bad in ([], {}, [[]], {"a": []}, None, 1.5, 2**70, True, "x"):
+                doc = copy.deepcopy(good)
+                node = doc
+                for key in path[:-1]:
+                    node = node[key]
+                node[path[-1]] = copy.deepcopy(bad)
+                result = verifier.verify(doc, at=AT)  # raises nothing
+                assert result.checks[0].name == "format"
+                tried += 1
+    assert tried > 3000

@@ -308,6 +308,85 @@ static int put_jcs_string(Buf *b, PyObject *text) {
 
 static int walk(Walk *w, PyObject *value, int depth);
 
+/* ---- RFC 8785 (JCS) of the envelope ---------------------------------------------------------
+ * Objects' members sorted by name: JCS sorts by UTF-16 code units, which is code-point order
+ * unless a name holds a character above U+FFFF — such a name is left to the reference. */
+typedef struct {
+    PyObject *key;
+    PyObject *value;
+} Member;
+
+static int compare_members(const void *a, const void *b) {
+    return PyUnicode_Compare(((const Member *)a)->key, ((const Member *)b)->key);
+}
+
+static int put_jcs(Buf *b, PyObject *value, int depth);
+
+/* Members of `object` in JCS order, written as an object; `document`: leave out proof and
+ * credentialSubject (the envelope of FORMAT.md §3.1). */
+static int put_jcs_object(Buf *b, PyObject *object, int depth, int document) {
+    Py_ssize_t n = PyDict_GET_SIZE(object), pos = 0, count = 0;
+    Member *members = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(Member));
+    if (members == NULL) {
+        PyErr_NoMemory();
+        return ERROR;
+    }
+    PyObject *key, *item;
+    int r = OK;
+    while (PyDict_Next(object, &pos, &key, &item)) {
+        if (!PyUnicode_CheckExact(key) || PyUnicode_MAX_CHAR_VALUE(key) > 0xFFFF) {
+            r = FALLBACK;
+            break;
+        }
+        if (document && (PyUnicode_CompareWithASCIIString(key, "proof") == 0 ||
+                         PyUnicode_CompareWithASCIIString(key, "credentialSubject") == 0))
+            continue;
+        members[count].key = key;
+        members[count].value = item;
+        count++;
+    }
+    if (r == OK) qsort(members, (size_t)count, sizeof(Member), compare_members);
+    if (r == OK && buf_put(b, "{", 1) < 0) r = ERROR;
+    for (Py_ssize_t i = 0; r == OK && i < count; i++) {
+        if (i > 0 && buf_put(b, ",", 1) < 0) r = ERROR;
+        if (r == OK) r = put_jcs_string(b, members[i].key);
+        if (r == OK && buf_put(b, ":", 1) < 0) r = ERROR;
+        if (r == OK) r = put_jcs(b, members[i].value, depth + 1);
+    }
+    if (r == OK && buf_put(b, "}", 1) < 0) r = ERROR;
+    PyMem_Free(members);
+    return r;
+}
+
+static int put_jcs(Buf *b, PyObject *value, int depth) {
+    if (depth > MAX_DEPTH) return FALLBACK;
+    if (PyUnicode_CheckExact(value)) return put_jcs_string(b, value);
+    if (value == Py_True) return buf_put(b, "true", 4) < 0 ? ERROR : OK;
+    if (value == Py_False) return buf_put(b, "false", 5) < 0 ? ERROR : OK;
+    if (value == Py_None) return buf_put(b, "null", 4) < 0 ? ERROR : OK;
+    if (PyDict_CheckExact(value)) return put_jcs_object(b, value, depth, 0);
+    if (PyList_CheckExact(value)) {
+        Py_ssize_t n = PyList_GET_SIZE(value);
+        if (buf_put(b, "[", 1) < 0) return ERROR;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (i > 0 && buf_put(b, ",", 1) < 0) return ERROR;
+            int r = put_jcs(b, PyList_GET_ITEM(value, i), depth + 1);
+            if (r != OK) return r;
+        }
+        return buf_put(b, "]", 1) < 0 ? ERROR : OK;
+    }
+    if (PyLong_CheckExact(value)) {
+        int overflow;
+        long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (v == -1 && PyErr_Occurred()) return ERROR;
+        if (overflow || v > MAX_SAFE_INTEGER || v < -MAX_SAFE_INTEGER) return FALLBACK;
+        char digits[24];
+        int k = snprintf(digits, sizeof digits, "%lld", v);
+        return buf_put(b, digits, k) < 0 ? ERROR : OK;
+    }
+    return FALLBACK; /* a float (JCS writes it, a credential never holds one) or a non-JSON type */
+}
+
 /* Append "/" ‖ token (RFC 6901: "~" → "~0", "/" → "~1") to the path. */
 static int push_key(Walk *w, PyObject *key) {
     if (!PyUnicode_CheckExact(key)) return FALLBACK;
@@ -412,17 +491,28 @@ static PyObject *target_hash(PyObject *self, PyObject *const *args, Py_ssize_t n
     }
     PyObject *h = args[0], *salts = args[1], *envelope = args[2], *subject = args[3], *skip = args[4],
              *extra = args[5];
-    if (!PyDict_CheckExact(salts) || !PyBytes_Check(envelope) ||
+    if (!PyDict_CheckExact(salts) || !(PyBytes_Check(envelope) || PyDict_CheckExact(envelope)) ||
         (skip != Py_None && !PyAnySet_Check(skip)) || (extra != Py_None && !PyList_CheckExact(extra))) {
         PyErr_SetString(PyExc_TypeError,
-                        "target_hash: salts must be a dict, envelope_jcs bytes, skip a set or None, "
+                        "target_hash: salts must be a dict, envelope_jcs bytes or the document, skip a set or None, "
                         "extra_entries a list or None");
         return NULL;
     }
-    Walk w = {h, salts, (skip == Py_None || PySet_GET_SIZE(skip) == 0) ? NULL : skip};
+    Walk w;
+    memset(&w, 0, sizeof w);
+    w.h = h;
+    w.salts = salts;
+    w.skip = (skip == Py_None || PySet_GET_SIZE(skip) == 0) ? NULL : skip;
     PyObject *result = NULL;
     w.native = native_sha256 && h == hashlib_sha256;
-    int r = leaf_raw(&w, PyBytes_AS_STRING(envelope), PyBytes_GET_SIZE(envelope)); /* the envelope, path "" */
+    int r;
+    if (PyBytes_Check(envelope)) { /* the envelope leaf (path ""), written by the caller */
+        r = leaf_raw(&w, PyBytes_AS_STRING(envelope), PyBytes_GET_SIZE(envelope));
+    } else { /* the document: its envelope written here, behind the salt */
+        r = begin_leaf(&w);
+        if (r == OK) r = put_jcs_object(&w.msg, envelope, 0, 1);
+        if (r == OK) r = finish_leaf(&w);
+    }
     if (r == OK) {
         static const char subject_path[] = "/credentialSubject";
         if (buf_put(&w.path, subject_path, sizeof subject_path - 1) < 0)
@@ -482,6 +572,153 @@ static PyObject *target_hash(PyObject *self, PyObject *const *args, Py_ssize_t n
     return result;
 }
 
+
+/* ---- proof: the plain case of verifier/_proof.py's parse_proof --------------------------------
+ * parse_proof(proof, ParsedProof, proof_type) builds the same ParsedProof as the Python function for a proof
+ * with every member well formed and nothing redacted, and returns None for anything else (the
+ * Python function then decides and names the problem). Stricter, never looser: hex must be exactly
+ * "0x" + lower-case digits of the expected length. */
+static PyObject *S_type, *S_suite, *S_salts, *S_redacted, *S_target, *S_subject, *S_subject_salt, *S_root,
+    *S_path, *S_ctype, *S_count, *S_issuer, *S_key_version, *S_signature, *S_anchor, *S_anchor_proof,
+    *S_package, *S_chain, *S_registry, *S_tx, *S_block, *S_secp, *S_sm2;
+
+/* bytes of lower-case 0x-hex text of exactly `size` bytes, else NULL without an error set */
+static PyObject *hex_bytes(PyObject *text, Py_ssize_t size) {
+    if (text == NULL || !PyUnicode_CheckExact(text) || !PyUnicode_IS_COMPACT_ASCII(text) ||
+        PyUnicode_GET_LENGTH(text) != 2 + 2 * size)
+        return NULL;
+    const unsigned char *s = (const unsigned char *)PyUnicode_DATA(text);
+    if (s[0] != '0' || s[1] != 'x') return NULL;
+    unsigned char raw[65];
+    for (Py_ssize_t i = 0; i < size; i++) {
+        int hi = hexval(s[2 + 2 * i]), lo = hexval(s[3 + 2 * i]);
+        if (hi < 0 || lo < 0) return NULL;
+        raw[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return PyBytes_FromStringAndSize((const char *)raw, size);
+}
+
+static int uint_in(PyObject *value, unsigned bits) {
+    if (value == NULL || !PyLong_CheckExact(value)) return 0;
+    int overflow;
+    long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (v == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (overflow > 0 && bits == 64) { /* up to 2^64 − 1 */
+        unsigned long long u = PyLong_AsUnsignedLongLong(value);
+        if (u == (unsigned long long)-1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return 0;
+        }
+        return 1;
+    }
+    if (overflow || v < 0) return 0;
+    return bits >= 63 || v < (1LL << bits);
+}
+
+/* proof[name] (borrowed) or NULL; counts a member found */
+static PyObject *member(PyObject *dict, PyObject *name, Py_ssize_t *found) {
+    PyObject *v = PyDict_GetItemWithError(dict, name);
+    if (v != NULL) (*found)++;
+    return v;
+}
+
+static PyObject *parse_proof(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 3 || !PyUnicode_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "parse_proof(proof, ParsedProof, proof_type: str) takes 3 arguments");
+        return NULL;
+    }
+    PyObject *proof = args[0], *cls = args[1], *proof_type = args[2];
+    if (!PyDict_CheckExact(proof)) Py_RETURN_NONE;
+    Py_ssize_t found = 0, anchor_found = 0;
+    PyObject *type = member(proof, S_type, &found), *suite = member(proof, S_suite, &found),
+             *salts = member(proof, S_salts, &found), *redacted = member(proof, S_redacted, &found),
+             *target = member(proof, S_target, &found), *subject = member(proof, S_subject, &found),
+             *subject_salt = member(proof, S_subject_salt, &found), *root = member(proof, S_root, &found),
+             *path = member(proof, S_path, &found), *ctype = member(proof, S_ctype, &found),
+             *count = member(proof, S_count, &found), *issuer = member(proof, S_issuer, &found),
+             *key_version = member(proof, S_key_version, &found),
+             *signature = member(proof, S_signature, &found), *anchor = member(proof, S_anchor, &found),
+             *anchor_proof = member(proof, S_anchor_proof, &found),
+             *package = member(proof, S_package, &found);
+    if (PyErr_Occurred()) return NULL;
+    if (found != PyDict_GET_SIZE(proof)) Py_RETURN_NONE; /* a member the format does not define */
+    if (type == NULL || !PyUnicode_CheckExact(type) || PyUnicode_Compare(type, proof_type) != 0)
+        Py_RETURN_NONE;
+    if (suite == NULL || !PyUnicode_CheckExact(suite)) Py_RETURN_NONE;
+    Py_ssize_t sig_size;
+    if (PyUnicode_Compare(suite, S_secp) == 0)
+        sig_size = 65;
+    else if (PyUnicode_Compare(suite, S_sm2) == 0)
+        sig_size = 64;
+    else
+        Py_RETURN_NONE;
+    if (salts == NULL || !PyDict_CheckExact(salts)) Py_RETURN_NONE;
+    if (redacted != NULL && (!PyDict_CheckExact(redacted) || PyDict_GET_SIZE(redacted) != 0)) Py_RETURN_NONE;
+    if (path == NULL || !PyList_CheckExact(path) || PyList_GET_SIZE(path) > 64) Py_RETURN_NONE;
+    if (anchor == NULL || !PyDict_CheckExact(anchor)) Py_RETURN_NONE;
+    PyObject *chain = member(anchor, S_chain, &anchor_found), *registry = member(anchor, S_registry, &anchor_found),
+             *tx = member(anchor, S_tx, &anchor_found), *block = member(anchor, S_block, &anchor_found);
+    if (PyErr_Occurred()) return NULL;
+    if (anchor_found != PyDict_GET_SIZE(anchor)) Py_RETURN_NONE;
+    if ((anchor_proof != NULL && anchor_proof != Py_None && !PyDict_CheckExact(anchor_proof)) ||
+        (package != NULL && package != Py_None && !PyDict_CheckExact(package)))
+        Py_RETURN_NONE;
+    if (!uint_in(ctype, 16) || !uint_in(count, 32) || !uint_in(issuer, 32) || !uint_in(key_version, 16) ||
+        !uint_in(chain, 64) || !uint_in(block, 64))
+        Py_RETURN_NONE;
+    PyObject *fields[19] = {NULL};
+    PyObject *result = NULL;
+    Py_ssize_t n = PyList_GET_SIZE(path);
+    fields[6] = PyTuple_New(n);
+    if (fields[6] == NULL) return NULL;
+    int ok = 1;
+    for (Py_ssize_t i = 0; i < n && ok; i++) {
+        PyObject *sibling = hex_bytes(PyList_GET_ITEM(path, i), 32);
+        if (sibling == NULL) ok = 0;
+        else PyTuple_SET_ITEM(fields[6], i, sibling);
+    }
+    PyObject *registry_raw = ok ? hex_bytes(registry, 20) : NULL, *tx_raw = ok ? hex_bytes(tx, 32) : NULL;
+    ok = ok && registry_raw != NULL && tx_raw != NULL;
+    Py_XDECREF(registry_raw);
+    Py_XDECREF(tx_raw);
+    if (ok) {
+        fields[3] = hex_bytes(target, 32);
+        fields[4] = hex_bytes(subject, 32);
+        fields[5] = hex_bytes(root, 32);
+        fields[11] = hex_bytes(signature, sig_size);
+        if (subject_salt == NULL || subject_salt == Py_None) {
+            fields[18] = Py_NewRef(Py_None);
+        } else {
+            fields[18] = hex_bytes(subject_salt, 32);
+        }
+        ok = fields[3] && fields[4] && fields[5] && fields[11] && fields[18];
+    }
+    if (ok && !PyErr_Occurred()) {
+        fields[0] = Py_NewRef(suite);
+        fields[1] = Py_NewRef(salts);
+        fields[2] = redacted != NULL ? Py_NewRef(redacted) : PyDict_New();
+        fields[7] = Py_NewRef(ctype);
+        fields[8] = Py_NewRef(count);
+        fields[9] = Py_NewRef(issuer);
+        fields[10] = Py_NewRef(key_version);
+        fields[12] = Py_NewRef(chain);
+        fields[13] = Py_NewRef(registry);
+        fields[14] = Py_NewRef(tx);
+        fields[15] = Py_NewRef(block);
+        fields[16] = Py_NewRef(anchor_proof != NULL ? anchor_proof : Py_None);
+        fields[17] = Py_NewRef(package != NULL ? package : Py_None);
+        if (fields[2] != NULL) result = PyObject_Vectorcall(cls, fields, 19, NULL);
+    }
+    for (int i = 0; i < 19; i++) Py_XDECREF(fields[i]);
+    if (result == NULL && PyErr_Occurred()) return NULL;
+    if (result == NULL) Py_RETURN_NONE;
+    return result;
+}
+
 static PyObject *py_sha256(PyObject *self, PyObject *arg) {
     (void)self;
     Py_buffer view;
@@ -499,13 +736,18 @@ static PyObject *py_sha256(PyObject *self, PyObject *arg) {
 }
 
 static PyMethodDef methods[] = {
+    {"parse_proof", (PyCFunction)(void (*)(void))parse_proof, METH_FASTCALL,
+     "parse_proof(proof, ParsedProof, proof_type) -> ParsedProof | None\n\n"
+     "verifier._proof.parse_proof for a well-formed proof with nothing redacted; None for anything\n"
+     "else (the Python function, the reference, then decides)."},
     {"sha256", py_sha256, METH_O,
      "sha256(data) -> bytes | None: SHA-256 by this module's own code (None where it has none).\n"
      "For the tests, which hold it to hashlib."},
     {"target_hash", (PyCFunction)(void (*)(void))target_hash, METH_FASTCALL,
      "target_hash(h, salts, envelope_jcs, subject, skip, extra_entries) -> bytes | None\n\n"
      "targetHash (FORMAT.md §3.3) of a credential whose envelope leaf's canonical bytes are\n"
-     "envelope_jcs and whose credentialSubject is subject; extra_entries are entries of redacted\n"
+     "envelope_jcs (or, given the document itself, of its members other than proof and\n"
+     "credentialSubject, written here) and whose credentialSubject is subject; extra_entries are entries of redacted\n"
      "leaves, skip the redacted paths and their ancestors. None: not a case this computes (the\n"
      "pure-Python path, the reference, then decides)."},
     {NULL, NULL, 0, NULL},
@@ -514,6 +756,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "verifier._internal._leaves",
     "The leaf walk of FORMAT.md §3 in C (an accelerator; disclosure.py is the reference).", -1, methods,
+    NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__leaves(void) {
@@ -522,6 +765,19 @@ PyMODINIT_FUNC PyInit__leaves(void) {
     PyObject *hashlib = PyImport_ImportModule("hashlib");
     if (hashlib == NULL) goto fail;
     hashlib_sha256 = PyObject_GetAttrString(hashlib, "sha256");
+    static const char *names[] = {"type", "suite", "salts", "redactedDigests", "targetHash", "subjectHash",
+                                  "subjectSalt", "merkleRoot", "merkleProof", "credentialType", "batchCount",
+                                  "issuerId", "keyVersion", "signature", "anchor", "anchorProof",
+                                  "proofPackage", "chainId", "anchorRegistry", "txHash", "blockNumber",
+                                  "secp256k1", "sm2-sm3"};
+    PyObject **slots[] = {&S_type, &S_suite, &S_salts, &S_redacted, &S_target, &S_subject,
+                          &S_subject_salt, &S_root, &S_path, &S_ctype, &S_count, &S_issuer,
+                          &S_key_version, &S_signature, &S_anchor, &S_anchor_proof, &S_package, &S_chain,
+                          &S_registry, &S_tx, &S_block, &S_secp, &S_sm2};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        *slots[i] = PyUnicode_InternFromString(names[i]);
+        if (*slots[i] == NULL) goto fail;
+    }
     Py_DECREF(hashlib);
     if (hashlib_sha256 == NULL) goto fail;
 #ifdef HAVE_SHA_NI_CODE

@@ -1,17 +1,20 @@
 """Types of the C accelerator ``_leaves.c`` (see its header comment)."""
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
 
 native_sha256: int
 
 def target_hash(
     h: Callable[[bytes], Any],
     salts: dict[str, Any],
-    envelope_jcs: bytes,
+    envelope_jcs: bytes | dict[str, Any],
     subject: Any,
     skip: frozenset[str] | set[str] | None,
     extra_entries: list[bytes] | None,
     /,
 ) -> bytes | None: ...
 def sha256(data: bytes, /) -> bytes | None: ...
+def parse_proof(proof: Any, parsed_proof: Callable[..., _T], proof_type: str, /) -> _T | None: ...

@@ -20,6 +20,7 @@ import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping
 from json.encoder import encode_basestring
+from types import ModuleType
 from typing import Any
 
 from verifier._internal.canon import check_number, jcs, jcs_of_checked
@@ -28,6 +29,7 @@ from verifier.errors import InvalidDocument, RedactionError
 __all__ = [
     "SUITE_HASHES",
     "accelerated_target_hash",
+    "accelerator",
     "IntegrityFailure",
     "digests_from_walk",
     "escape_token",
@@ -58,14 +60,15 @@ HashFn = Callable[[bytes], Any]
 #: there; ``CERTLEDGER_PURE_PYTHON=1`` turns it off). It answers only the plain case and returns
 #: ``None`` for anything else, leaving the decision to this module (the reference), and
 #: tests/verifier/test_leaves_accelerator.py checks that its answers are the reference's.
-accelerated_target_hash: Callable[..., bytes | None] | None = None
+accelerator: ModuleType | None = None
 if os.environ.get("CERTLEDGER_PURE_PYTHON", "") in ("", "0"):
     try:
-        from verifier._internal import _leaves
-
-        accelerated_target_hash = _leaves.target_hash
+        from verifier._internal import _leaves as accelerator
     except ImportError:  # no compiled extension: the pure-Python path alone
         pass
+accelerated_target_hash: Callable[..., bytes | None] | None = (
+    accelerator.target_hash if accelerator is not None else None
+)
 
 
 def _sm3(data: bytes) -> Any:
