@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
+
+import orjson
+
+from verifier._internal.disclosure import accelerator
 
 __all__ = ["MAX_DOCUMENT_BYTES", "loads_strict"]
 
 #: A credential file larger than this is refused before parsing (a licence is a few kilobytes).
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
+
+#: The C accelerator's duplicate-name scan, or None without it.
+_keys_unique: Callable[[bytes], bool] | None = accelerator.keys_unique if accelerator is not None else None
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -27,7 +35,22 @@ def _constant(name: str) -> Any:
 
 
 def loads_strict(data: bytes | str) -> Any:
-    """Parse JSON, refusing duplicate object keys and NaN/Infinity; ``ValueError`` with a plain message."""
+    """Parse JSON, refusing duplicate object keys and NaN/Infinity; ``ValueError`` with a plain message.
+
+    Fast path: when the C accelerator is sure every object's member names are distinct
+    (``keys_unique``), ``orjson`` parses the bytes — it refuses NaN, Infinity, lone surrogates and
+    whatever is not JSON, and then the reference below decides and names the problem.
+    tests/verifier/test_jsonio.py holds the two to the same values and the same refusals."""
+    if _keys_unique is not None and type(data) is bytes and _keys_unique(data):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return reference_loads_strict(data)
+
+
+def reference_loads_strict(data: bytes | str) -> Any:
+    """:func:`loads_strict` with Python's json module alone (the reference)."""
     try:
         if isinstance(data, bytes):
             data = data.decode("utf-8")

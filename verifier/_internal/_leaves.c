@@ -719,6 +719,116 @@ static PyObject *parse_proof(PyObject *self, PyObject *const *args, Py_ssize_t n
     return result;
 }
 
+
+/* ---- JSON: are the member names of every object distinct? -------------------------------------
+ * keys_unique(data) answers True only when it is sure: every object's member names, compared as
+ * written, differ and none holds a backslash (an escape could spell one name two ways), and no
+ * run of digits is longer than 18 (orjson reads an integer beyond 64 bits as a float, json as an
+ * int). Anything else — a repeated name, an escape in a name, a long number, text it cannot
+ * follow — gives False, and the caller
+ * takes the reference parser (json with a duplicate check). It is a scan, not a parser: the
+ * caller parses with orjson, which refuses what is not JSON. */
+typedef struct {
+    const char *start;
+    Py_ssize_t len;
+} Span;
+
+static int compare_spans(const void *a, const void *b) {
+    const Span *x = a, *y = b;
+    Py_ssize_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->start, y->start, (size_t)n);
+    return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+#define MAX_JSON_DEPTH 512
+
+static PyObject *keys_unique(PyObject *self, PyObject *arg) {
+    (void)self;
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "keys_unique(data: bytes)");
+        return NULL;
+    }
+    const char *s = PyBytes_AS_STRING(arg), *end = s + PyBytes_GET_SIZE(arg);
+    /* the names seen, per open object: a stack of spans, each object's from its mark */
+    Span *names = NULL;
+    Py_ssize_t n_names = 0, cap = 0;
+    Py_ssize_t marks[MAX_JSON_DEPTH];
+    char kinds[MAX_JSON_DEPTH]; /* '{' or '[' */
+    int depth = 0, expect_key = 0, answer = 1;
+    while (s < end && answer) {
+        char c = *s;
+        if (c == '"') {
+            const char *start = ++s;
+            int escaped = 0;
+            while (s < end && *s != '"') {
+                if (*s == '\\') {
+                    escaped = 1;
+                    s++;
+                }
+                s++;
+            }
+            if (s >= end) {
+                answer = 0;
+                break;
+            }
+            if (expect_key) {
+                if (escaped) {
+                    answer = 0;
+                    break;
+                }
+                if (n_names == cap) {
+                    cap = cap ? cap * 2 : 64;
+                    Span *grown = PyMem_Realloc(names, (size_t)cap * sizeof(Span));
+                    if (grown == NULL) {
+                        PyMem_Free(names);
+                        return PyErr_NoMemory();
+                    }
+                    names = grown;
+                }
+                names[n_names].start = start;
+                names[n_names].len = s - start;
+                n_names++;
+                expect_key = 0;
+            }
+            s++;
+            continue;
+        }
+        if (c == '{' || c == '[') {
+            if (depth == MAX_JSON_DEPTH) {
+                answer = 0;
+                break;
+            }
+            kinds[depth] = c;
+            marks[depth++] = n_names;
+            expect_key = c == '{';
+        } else if (c == '}' || c == ']') {
+            if (depth == 0 || kinds[depth - 1] != (c == '}' ? '{' : '[')) {
+                answer = 0;
+                break;
+            }
+            Py_ssize_t mark = marks[--depth], k = n_names - mark;
+            if (c == '}' && k > 1) {
+                qsort(names + mark, (size_t)k, sizeof(Span), compare_spans);
+                for (Py_ssize_t i = mark + 1; i < n_names; i++)
+                    if (compare_spans(&names[i - 1], &names[i]) == 0) answer = 0;
+            }
+            n_names = mark;
+            expect_key = 0;
+        } else if (c == ',') {
+            expect_key = depth > 0 && kinds[depth - 1] == '{';
+        } else if (c >= '0' && c <= '9') { /* orjson reads an integer beyond 64 bits as a float */
+            const char *digits = s;
+            while (s < end && *s >= '0' && *s <= '9') s++;
+            if (s - digits > 18) answer = 0;
+            continue;
+        }
+        s++;
+    }
+    PyMem_Free(names);
+    if (answer && depth == 0) Py_RETURN_TRUE;
+    Py_RETURN_FALSE;
+}
+
 static PyObject *py_sha256(PyObject *self, PyObject *arg) {
     (void)self;
     Py_buffer view;
@@ -736,6 +846,10 @@ static PyObject *py_sha256(PyObject *self, PyObject *arg) {
 }
 
 static PyMethodDef methods[] = {
+    {"keys_unique", keys_unique, METH_O,
+     "keys_unique(data: bytes) -> bool\n\n"
+     "True only if every JSON object in data has distinct member names, none written with an escape,\n"
+     "and no number has more than 18 digits in a row (False: the reference parser decides)."},
     {"parse_proof", (PyCFunction)(void (*)(void))parse_proof, METH_FASTCALL,
      "parse_proof(proof, ParsedProof, proof_type) -> ParsedProof | None\n\n"
      "verifier._proof.parse_proof for a well-formed proof with nothing redacted; None for anything\n"
