@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -586,7 +587,10 @@ def _with_check(result: VerificationResult, check: Check) -> VerificationResult:
 def _json_line(label: str, result: VerificationResult, as_of: str) -> str:
     record = result.to_json(label)
     record["evidenceAsOf"] = as_of
-    return json.dumps(record, ensure_ascii=False) + "\n"
+    try:
+        return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE).decode("utf-8")
+    except orjson.JSONEncodeError:  # a file name that is not Unicode (undecodable bytes): json writes it
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,28 @@ def test_valid_files_exit_0_with_one_line_per_check(files):
     assert proc.returncode == 0, proc.stderr.decode()
     assert "VALID" in out and out.count("✓") == 7 and "–" in out  # data skipped
     assert "signed by " + w.operator in out and "old" in out
+
+
+def test_json_lines_are_alike_for_every_file_name(files, tmp_path):
+    """A file name that is not UTF-8 (possible on Linux) cannot go through orjson; its line is
+    written by json, in the same compact form, and stays one object (the name as decoded bytes)."""
+    d, _ = files
+    source = next((d / "creds").iterdir()).read_bytes()
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    (folder / "营业执照.json").write_bytes(source)
+    (Path(os.fsdecode(bytes(folder) + b"/\xff\xfe.json"))).write_bytes(source)
+    proc = run(str(folder), "--bundle", str(d / "bundle.json"), "--at", AT, "--json")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        obj = json.loads(line.decode("utf-8", "surrogateescape"))
+        assert obj["valid"] is True
+        assert line.startswith(b'{"file":"') and b'","valid":true,"checks":[{"name":"format"' in line
+    assert any(b"\xff\xfe.json" in line for line in lines) and any(
+        "营业执照".encode() in line for line in lines
+    )
 
 
 def test_json_output_is_one_object_per_file(files):

@@ -829,6 +829,39 @@ static PyObject *keys_unique(PyObject *self, PyObject *arg) {
     Py_RETURN_FALSE;
 }
 
+
+/* ---- ISO 7064 MOD 37,36 (the check character of an e-licence's identifier) ---------------------
+ * mod37_36_run(p, text): verifier/licence_id.py's _run — the running value p taken through each
+ * character's value v (0–9, A–Z) to (((p or 36) * 2) % 37 + v) % 36; -1 if a character is not
+ * in the alphabet. */
+static PyObject *mod37_36_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 2 || !PyLong_CheckExact(args[0]) || !PyUnicode_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "mod37_36_run(p: int, text: str)");
+        return NULL;
+    }
+    long p = PyLong_AsLong(args[0]);
+    if (p == -1 && PyErr_Occurred()) return NULL;
+    if (p < 0 || p > 35) {
+        PyErr_SetString(PyExc_ValueError, "mod37_36_run: p is 0–35");
+        return NULL;
+    }
+    if (!PyUnicode_IS_ASCII(args[1])) return PyLong_FromLong(-1);
+    const unsigned char *t = PyUnicode_1BYTE_DATA(args[1]);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(args[1]);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        long v;
+        if (t[i] >= '0' && t[i] <= '9')
+            v = t[i] - '0';
+        else if (t[i] >= 'A' && t[i] <= 'Z')
+            v = t[i] - 'A' + 10;
+        else
+            return PyLong_FromLong(-1);
+        p = (((p ? p : 36) * 2) % 37 + v) % 36;
+    }
+    return PyLong_FromLong(p);
+}
+
 static PyObject *py_sha256(PyObject *self, PyObject *arg) {
     (void)self;
     Py_buffer view;
@@ -846,6 +879,9 @@ static PyObject *py_sha256(PyObject *self, PyObject *arg) {
 }
 
 static PyMethodDef methods[] = {
+    {"mod37_36_run", (PyCFunction)(void (*)(void))mod37_36_run, METH_FASTCALL,
+     "mod37_36_run(p, text) -> int: ISO 7064 MOD 37,36's running value after text (-1: a character\n"
+     "outside 0-9A-Z); verifier/licence_id.py's _run."},
     {"keys_unique", keys_unique, METH_O,
      "keys_unique(data: bytes) -> bool\n\n"
      "True only if every JSON object in data has distinct member names, none written with an escape,\n"
