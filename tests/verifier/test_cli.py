@@ -305,3 +305,16 @@ def test_jobs_refuse_an_online_trust_source(files):
     )
     assert proc.returncode == 2
     assert b"--jobs needs an offline trust source" in proc.stderr
+
+
+def test_read_gives_a_reason_for_what_cannot_be_read(tmp_path):
+    """A credential path that turns out to be a folder, or vanished after the listing: a reason
+    (the file's format check fails with it), never an exception."""
+    from verifier._cli import _read
+
+    assert _read(str(tmp_path)).startswith("the file cannot be read: ")
+    assert _read(str(tmp_path / "gone.json")).startswith("the file cannot be read: ")
+    (tmp_path / "c.json").write_bytes(b'{"a": 1}')
+    assert _read(str(tmp_path / "c.json")) == b'{"a": 1}'
+    (tmp_path / "empty.json").write_bytes(b"")
+    assert _read(str(tmp_path / "empty.json")) == b""
