@@ -388,3 +388,32 @@ def test_an_unhashable_suite_is_a_format_failure_not_a_crash(world, trust, suite
     assert not result.valid
     assert result.checks[0].name == "format" and result.checks[0].status == "failed"
     assert "proof.suite" in result.checks[0].reason
+
+
+# -- the issuer's seeded salts (a pool read in leaf order) -----------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(_subjects, st.binary(min_size=32, max_size=32))
+def test_seeded_target_hash_matches_the_reference(subject, seed):
+    """The issuer's path (salts from a seed, FORMAT.md §3.2) with the C walk reading the pool, against
+    the reference's flatten and digests."""
+    from verifier._internal.disclosure import _seeded_target_hash, flatten, seeded_target_hash_of_parts
+
+    envelope = rfc8785.dumps(ENVELOPE)
+    leaves: list = []
+    flatten(subject, "/credentialSubject", leaves)
+    expected = _seeded_target_hash(envelope, leaves, SHA256, seed)
+    assert seeded_target_hash_of_parts(envelope, subject, SHA256, seed) == expected
+
+
+def test_a_subject_with_more_leaves_than_the_pool_goes_to_the_reference(monkeypatch):
+    from verifier._internal import disclosure as d
+
+    subject = {f"k{i}": str(i) for i in range(d._POOL_LEAVES + 5)}
+    envelope, seed = rfc8785.dumps(ENVELOPE), bytes(range(32))
+    pool = d.salt_pool(seed, d._POOL_LEAVES)
+    assert _leaves.target_hash(SHA256, pool, envelope, subject, None, None) is None  # the pool ran out
+    accelerated = d.seeded_target_hash_of_parts(envelope, subject, SHA256, seed)
+    monkeypatch.setattr(d, "accelerated_target_hash", None)
+    assert d.seeded_target_hash_of_parts(envelope, subject, SHA256, seed) == accelerated

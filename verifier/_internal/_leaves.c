@@ -172,6 +172,8 @@ typedef struct {
     Py_ssize_t count;
     Py_ssize_t offsets_cap;
     int native;        /* H is hashlib.sha256 and sha256() above computes it */
+    const unsigned char *pool; /* salts given as a pool (32 bytes a leaf, in leaf order), or NULL */
+    Py_ssize_t pool_len;
 } Walk;
 
 static int hexval(unsigned char c) {
@@ -182,6 +184,11 @@ static int hexval(unsigned char c) {
 
 /* The salt of the current path, decoded: 32 bytes of lower-case 0x-hex, else FALLBACK. */
 static int salt_of(Walk *w, unsigned char out[32]) {
+    if (w->pool != NULL) { /* the next 32 bytes of the pool; a pool too short: the reference */
+        if ((w->count + 1) * 32 > w->pool_len) return FALLBACK;
+        memcpy(out, w->pool + 32 * w->count, 32);
+        return OK;
+    }
     PyObject *key = PyUnicode_DecodeUTF8(w->path.data, w->path.len, NULL);
     if (key == NULL) return ERROR;
     PyObject *salt = PyDict_GetItemWithError(w->salts, key); /* borrowed */
@@ -491,10 +498,11 @@ static PyObject *target_hash(PyObject *self, PyObject *const *args, Py_ssize_t n
     }
     PyObject *h = args[0], *salts = args[1], *envelope = args[2], *subject = args[3], *skip = args[4],
              *extra = args[5];
-    if (!PyDict_CheckExact(salts) || !(PyBytes_Check(envelope) || PyDict_CheckExact(envelope)) ||
+    if (!(PyDict_CheckExact(salts) || PyBytes_CheckExact(salts)) ||
+        !(PyBytes_Check(envelope) || PyDict_CheckExact(envelope)) ||
         (skip != Py_None && !PyAnySet_Check(skip)) || (extra != Py_None && !PyList_CheckExact(extra))) {
         PyErr_SetString(PyExc_TypeError,
-                        "target_hash: salts must be a dict, envelope_jcs bytes or the document, skip a set or None, "
+                        "target_hash: salts must be a dict or bytes, envelope_jcs bytes or the document, skip a set or None, "
                         "extra_entries a list or None");
         return NULL;
     }
@@ -502,6 +510,10 @@ static PyObject *target_hash(PyObject *self, PyObject *const *args, Py_ssize_t n
     memset(&w, 0, sizeof w);
     w.h = h;
     w.salts = salts;
+    if (PyBytes_CheckExact(salts)) {
+        w.pool = (const unsigned char *)PyBytes_AS_STRING(salts);
+        w.pool_len = PyBytes_GET_SIZE(salts);
+    }
     w.skip = (skip == Py_None || PySet_GET_SIZE(skip) == 0) ? NULL : skip;
     PyObject *result = NULL;
     w.native = native_sha256 && h == hashlib_sha256;
@@ -520,7 +532,8 @@ static PyObject *target_hash(PyObject *self, PyObject *const *args, Py_ssize_t n
         else
             r = walk(&w, subject, 0);
     }
-    if (r == OK && w.count != PyDict_GET_SIZE(salts)) r = FALLBACK; /* a salt for no leaf, or the reverse */
+    if (r == OK && w.pool == NULL && w.count != PyDict_GET_SIZE(salts))
+        r = FALLBACK; /* a salt for no leaf, or the reverse */
     Py_ssize_t n_extra = extra == Py_None ? 0 : PyList_GET_SIZE(extra);
     for (Py_ssize_t i = 0; r == OK && i < n_extra; i++) {
         PyObject *entry = PyList_GET_ITEM(extra, i);
@@ -897,7 +910,8 @@ static PyMethodDef methods[] = {
      "target_hash(h, salts, envelope_jcs, subject, skip, extra_entries) -> bytes | None\n\n"
      "targetHash (FORMAT.md §3.3) of a credential whose envelope leaf's canonical bytes are\n"
      "envelope_jcs (or, given the document itself, of its members other than proof and\n"
-     "credentialSubject, written here) and whose credentialSubject is subject; extra_entries are entries of redacted\n"
+     "credentialSubject, written here) and whose credentialSubject is subject; salts: path → hex,\n"
+     "or bytes, a pool read 32 bytes a leaf in leaf order (the issuer's seeded salts, §3.2); extra_entries are entries of redacted\n"
      "leaves, skip the redacted paths and their ancestors. None: not a case this computes (the\n"
      "pure-Python path, the reference, then decides)."},
     {NULL, NULL, 0, NULL},

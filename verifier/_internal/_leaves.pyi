@@ -9,7 +9,7 @@ native_sha256: int
 
 def target_hash(
     h: Callable[[bytes], Any],
-    salts: dict[str, Any],
+    salts: dict[str, Any] | bytes,
     envelope_jcs: bytes | dict[str, Any],
     subject: Any,
     skip: frozenset[str] | set[str] | None,
