@@ -88,16 +88,21 @@ def wheel_chain(anvil_node):
     node.stop()
 
 
-def test_the_installed_packages_run_from_site_packages(installed):
-    probe = (
-        "import json, sys, verifier, ledger_node, registry; "
-        "print(json.dumps([m.__file__ for m in (verifier, ledger_node, registry)] + sys.path))"
-    )
-    out = _run(
-        [str(installed.bin / "python"), "-c", probe], timeout=120, cwd=installed.cwd, env=installed.env
-    )
+def _probe(installed, code: str) -> str:
+    """What ``python -c code`` prints in the wheel's virtualenv, run outside the source tree."""
+    out = _run([str(installed.bin / "python"), "-c", code], timeout=120, cwd=installed.cwd, env=installed.env)
     assert out.returncode == 0, out.stderr
-    files = json.loads(out.stdout)
+    return out.stdout
+
+
+def test_the_installed_packages_run_from_site_packages(installed):
+    files = json.loads(
+        _probe(
+            installed,
+            "import json, sys, verifier, ledger_node, registry; "
+            "print(json.dumps([m.__file__ for m in (verifier, ledger_node, registry)] + sys.path))",
+        )
+    )
     assert all(Path(f).is_relative_to(installed.site) for f in files[:3]), files[:3]
     assert not any(p and Path(p).resolve().is_relative_to(ROOT) for p in files[3:]), (
         "the source tree is on sys.path"
@@ -107,15 +112,11 @@ def test_the_installed_packages_run_from_site_packages(installed):
 def test_the_wheel_carries_the_c_accelerator(installed):
     """The wheel builds verifier/_internal/_leaves.c (optional: an install without a C compiler runs
     the pure-Python path); here, with one, it is built, installed and used."""
-    probe = (
+    so_file, used = _probe(
+        installed,
         "from verifier._internal import _leaves, disclosure; "
-        "print(_leaves.__file__); print(disclosure.accelerated_target_hash is _leaves.target_hash)"
-    )
-    out = _run(
-        [str(installed.bin / "python"), "-c", probe], timeout=120, cwd=installed.cwd, env=installed.env
-    )
-    assert out.returncode == 0, out.stderr
-    so_file, used = out.stdout.split()
+        "print(_leaves.__file__); print(disclosure.accelerated_target_hash is _leaves.target_hash)",
+    ).split()
     assert Path(so_file).is_relative_to(installed.site) and so_file.endswith(".so"), so_file
     assert used == "True"
 

@@ -318,3 +318,27 @@ def test_read_gives_a_reason_for_what_cannot_be_read(tmp_path):
     assert _read(str(tmp_path / "c.json")) == b'{"a": 1}'
     (tmp_path / "empty.json").write_bytes(b"")
     assert _read(str(tmp_path / "empty.json")) == b""
+
+
+@pytest.mark.parametrize("spelling", ["{d}", "{d}/", "{d}/./", "{d}/../odd", ".", "./", "/"])
+def test_a_folders_files_are_listed_as_pathlib_lists_them(tmp_path, monkeypatch, spelling):
+    """The folder's .json files (hidden ones and symlinks to files too; not folders, dangling links or
+    other names), in order, each labelled str(Path(folder) / name), however the folder is spelled."""
+    from verifier._cli import _expand
+
+    d = tmp_path / "odd"
+    d.mkdir()
+    for name in ("b.json", "a.json", ".hidden.json", ".json", "c.JSON", "notes.txt", "营业执照.json"):
+        (d / name).write_text("{}")
+    (d / "sub.json").mkdir()
+    (d / "link.json").symlink_to(d / "a.json")
+    (d / "dangling.json").symlink_to(d / "missing")
+    monkeypatch.chdir(d)
+    if spelling == "/":
+        folder = Path("/")
+    else:
+        folder = Path(spelling.format(d=d)) if "{d}" in spelling else Path(spelling)
+    expected = sorted(str(p) for p in folder.glob("*.json") if p.is_file())
+    if not expected:
+        return  # "/" here holds no .json files: the command says so (tested elsewhere)
+    assert _expand([spelling.format(d=d)]) == expected

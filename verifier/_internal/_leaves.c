@@ -315,6 +315,17 @@ static int put_jcs_string(Buf *b, PyObject *text) {
 
 static int walk(Walk *w, PyObject *value, int depth);
 
+/* The decimal digits of an integer in the IEEE-754 safe range (RFC 8785 §3.2.2.3) into digits;
+ * FALLBACK for one beyond ±(2^53−1) (the reference names it). */
+static int safe_integer(PyObject *value, char digits[24], int *n) {
+    int overflow;
+    long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (v == -1 && PyErr_Occurred()) return ERROR;
+    if (overflow || v > MAX_SAFE_INTEGER || v < -MAX_SAFE_INTEGER) return FALLBACK;
+    *n = snprintf(digits, 24, "%lld", v);
+    return OK;
+}
+
 /* ---- RFC 8785 (JCS) of the envelope ---------------------------------------------------------
  * Objects' members sorted by name: JCS sorts by UTF-16 code units, which is code-point order
  * unless a name holds a character above U+FFFF — such a name is left to the reference. */
@@ -383,12 +394,9 @@ static int put_jcs(Buf *b, PyObject *value, int depth) {
         return buf_put(b, "]", 1) < 0 ? ERROR : OK;
     }
     if (PyLong_CheckExact(value)) {
-        int overflow;
-        long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
-        if (v == -1 && PyErr_Occurred()) return ERROR;
-        if (overflow || v > MAX_SAFE_INTEGER || v < -MAX_SAFE_INTEGER) return FALLBACK;
         char digits[24];
-        int k = snprintf(digits, sizeof digits, "%lld", v);
+        int k, r = safe_integer(value, digits, &k);
+        if (r != OK) return r;
         return buf_put(b, digits, k) < 0 ? ERROR : OK;
     }
     return FALLBACK; /* a float (JCS writes it, a credential never holds one) or a non-JSON type */
@@ -470,13 +478,9 @@ static int walk(Walk *w, PyObject *value, int depth) {
     if (PyDict_CheckExact(value)) return walk_dict(w, value, depth);
     if (PyList_CheckExact(value)) return walk_list(w, value, depth);
     if (PyLong_CheckExact(value)) {
-        int overflow;
-        long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
-        if (v == -1 && PyErr_Occurred()) return ERROR;
-        if (overflow || v > MAX_SAFE_INTEGER || v < -MAX_SAFE_INTEGER) return FALLBACK;
         char digits[24];
-        int k = snprintf(digits, sizeof digits, "%lld", v);
-        return leaf_raw(w, digits, k);
+        int k, r = safe_integer(value, digits, &k);
+        return r == OK ? leaf_raw(w, digits, k) : r;
     }
     return FALLBACK; /* a float, or a type JSON cannot hold: the reference names it */
 }
