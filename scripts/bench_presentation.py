@@ -165,7 +165,7 @@ def main() -> None:
             f"({', '.join(f'{x:,.0f}' for x in r['rates'])}) | {statistics.median(r['plain']):,.0f} |"
         )
     print(
-        "\nEach presentation: one redaction-free business licence (12 leaves) bound to its own holder key, "
+        "\nEach presentation: one redaction-free business licence (16 leaves) bound to its own holder key, "
         "answering one request; every check of a plain verification plus `holder`."
     )
 
