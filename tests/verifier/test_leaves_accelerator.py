@@ -417,3 +417,87 @@ def test_a_subject_with_more_leaves_than_the_pool_goes_to_the_reference(monkeypa
     accelerated = d.seeded_target_hash_of_parts(envelope, subject, SHA256, seed)
     monkeypatch.setattr(d, "accelerated_target_hash", None)
     assert d.seeded_target_hash_of_parts(envelope, subject, SHA256, seed) == accelerated
+
+
+# -- memory safety ---------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_clean_under_the_address_and_undefined_behaviour_sanitizers(tmp_path):
+    """The accelerator built with -fsanitize=address,undefined (a copy of the verifier package) runs
+    this file's tests and those of strict JSON reading and the licence identifier; any invalid read or
+    write, use after free or undefined behaviour ends the run with the sanitizer's report."""
+    import shutil
+    import sysconfig
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("no gcc: the sanitizer build needs it")
+    runtimes = [
+        subprocess.run([gcc, f"-print-file-name={lib}"], capture_output=True, text=True).stdout.strip()
+        for lib in ("libasan.so", "libubsan.so")
+    ]
+    if not all(os.path.isabs(r) and os.path.exists(r) for r in runtimes):
+        pytest.skip("gcc has no sanitizer runtimes (libasan, libubsan)")
+    package = tmp_path / "verifier"
+    shutil.copytree(root / "verifier", package, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+    built = subprocess.run(
+        [
+            gcc,
+            "-shared",
+            "-fPIC",
+            "-O1",
+            "-g",
+            "-fsanitize=address,undefined",
+            "-fno-omit-frame-pointer",
+            f"-I{sysconfig.get_paths()['include']}",
+            str(package / "_internal" / "_leaves.c"),
+            "-o",
+            str(package / "_internal" / ("_leaves" + sysconfig.get_config_var("EXT_SUFFIX"))),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stderr
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{tmp_path}{os.pathsep}{root}",
+        "LD_PRELOAD": " ".join(runtimes),
+        "ASAN_OPTIONS": "detect_leaks=0",  # CPython's own allocations are not this module's leaks
+        "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+    }
+    env.pop("CERTLEDGER_PURE_PYTHON", None)
+    probe = "import verifier._internal._leaves as m; print(m.__file__)"
+    where = subprocess.run(
+        [sys.executable, "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert where.stdout.strip().startswith(str(tmp_path)), where.stdout + where.stderr
+    tests = [
+        str(root / "tests" / "verifier" / name)
+        for name in ("test_leaves_accelerator.py", "test_jsonio.py", "test_licence_id.py")
+    ]
+    run = subprocess.run(
+        # from the copy's folder, the tests' folder appended to sys.path: the copy is the verifier imported
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--import-mode=append",
+            "-m",
+            "not slow",
+        ]
+        + tests,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "runtime error" not in run.stderr and "AddressSanitizer" not in run.stderr, run.stderr[-3000:]

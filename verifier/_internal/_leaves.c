@@ -50,7 +50,7 @@ static int buf_reserve(Buf *b, Py_ssize_t extra) {
 
 static int buf_put(Buf *b, const void *src, Py_ssize_t n) {
     if (buf_reserve(b, n) < 0) return -1;
-    memcpy(b->data + b->len, src, (size_t)n);
+    if (n > 0) memcpy(b->data + b->len, src, (size_t)n);
     b->len += n;
     return 0;
 }
@@ -134,7 +134,7 @@ static void sha256(const unsigned char *data, size_t n, unsigned char out[32]) {
     unsigned char tail[128];
     sha256_blocks(st, data, full);
     memset(tail, 0, sizeof tail);
-    memcpy(tail, data + 64 * full, rem);
+    if (rem > 0) memcpy(tail, data + 64 * full, rem);
     tail[rem] = 0x80;
     uint64_t bits = (uint64_t)n * 8;
     for (int i = 0; i < 8; i++) tail[64 * blocks - 1 - i] = (unsigned char)(bits >> (8 * i));
@@ -240,7 +240,7 @@ static int begin_leaf(Walk *w) {
     if (buf_reserve(&w->msg, 36 + w->path.len) < 0) return ERROR;
     memcpy(w->msg.data, salt, 32);
     put_u32(w->msg.data + 32, w->path.len);
-    memcpy(w->msg.data + 36, w->path.data, (size_t)w->path.len);
+    if (w->path.len > 0) memcpy(w->msg.data + 36, w->path.data, (size_t)w->path.len); /* (data NULL when empty) */
     w->msg.len = 36 + w->path.len;
     return OK;
 }
