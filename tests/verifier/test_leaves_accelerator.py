@@ -213,6 +213,56 @@ def test_leaves_to_the_reference_what_it_does_not_compute(change, why):
     assert _accelerated(SHA256, document, salts) is None, why
 
 
+def test_python_code_that_changes_the_document_mid_walk_does_not_break_it():
+    """H, and a salts key's __eq__, are Python code the walk calls: one that empties the document's
+    containers meanwhile gives some answer or None, never a crash (the sanitizer test runs this)."""
+    for when in range(1, 8):
+        doc = _document({"a": ["x", "y", ["z", "w"]], "b": {"c": "d", "e": {"f": "g"}}, "h": "i"})
+        subject = doc["credentialSubject"]
+        salts, _ = _salted(doc)
+        calls = []
+
+        def h(data, when=when, subject=subject, calls=calls):
+            calls.append(1)
+            if len(calls) == when:
+                subject["a"][2].clear()
+                subject["a"].clear()
+                subject["b"]["e"].clear()
+                subject["b"].clear()
+                subject.clear()
+            return hashlib.sha256(data)
+
+        _leaves.target_hash(h, salts, jcs(envelope_of(doc)), subject, None, None)
+
+    class Meddler:
+        def __hash__(self):
+            return hash("/credentialSubject/a/0")
+
+        def __eq__(self, other):
+            subject["a"].clear()
+            subject.clear()
+            return False
+
+    doc = _document({"a": ["x", "y", "z"]})
+    subject = doc["credentialSubject"]
+    salts, _ = _salted(doc)
+    salts[Meddler()] = "0x" + "00" * 32
+    assert _leaves.target_hash(SHA256, salts, jcs(envelope_of(doc)), subject, None, None) is None
+
+
+def test_parse_proof_leaves_a_proof_with_a_name_that_is_not_text_to_the_reference(world):
+    from verifier._holder import PROOF_TYPE
+    from verifier._proof import ParsedProof
+
+    proof = copy.deepcopy(world.batches[("secp256k1", "BusinessLicence")][0]["proof"])
+    assert _leaves.parse_proof(proof, ParsedProof, PROOF_TYPE) is not None
+    proof[1] = "x"
+    assert _leaves.parse_proof(proof, ParsedProof, PROOF_TYPE) is None
+    del proof[1]
+    proof["anchor"][2] = "y"
+    assert _leaves.parse_proof(proof, ParsedProof, PROOF_TYPE) is None
+
+
 def test_nesting_deeper_than_it_walks_is_left_to_the_reference():
     value: object = "x"
     for _ in range(40):

@@ -434,8 +434,13 @@ static int walk_dict(Walk *w, PyObject *value, int depth) {
     Py_ssize_t pos = 0, mark = w->path.len;
     PyObject *key, *item;
     while (PyDict_Next(value, &pos, &key, &item)) {
+        /* held while in use: H (or a salts key's __eq__) is Python code that could change the document */
+        Py_INCREF(key);
+        Py_INCREF(item);
         int r = push_key(w, key);
         if (r == OK) r = walk(w, item, depth + 1);
+        Py_DECREF(key);
+        Py_DECREF(item);
         w->path.len = mark;
         if (r != OK) return r;
     }
@@ -443,22 +448,25 @@ static int walk_dict(Walk *w, PyObject *value, int depth) {
 }
 
 static int walk_list(Walk *w, PyObject *value, int depth) {
-    Py_ssize_t n = PyList_GET_SIZE(value), mark = w->path.len;
-    if (n == 0) return leaf_raw(w, "[]", 2);
-    for (Py_ssize_t i = 0; i < n; i++) {
+    Py_ssize_t mark = w->path.len;
+    if (PyList_GET_SIZE(value) == 0) return leaf_raw(w, "[]", 2);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(value); i++) { /* (the size read again: see walk_dict) */
         char index[24];
         int k = snprintf(index, sizeof index, "/%zd", i);
         if (buf_put(&w->path, index, k) < 0) return ERROR;
         PyObject *item = PyList_GET_ITEM(value, i);
+        Py_INCREF(item);
         int r = OK, skipped = 0;
         if (item == Py_None && w->skip != NULL) { /* a redaction placeholder yields no leaf */
             PyObject *key = PyUnicode_DecodeUTF8(w->path.data, w->path.len, NULL);
-            if (key == NULL) return ERROR;
-            skipped = PySet_Contains(w->skip, key);
-            Py_DECREF(key);
-            if (skipped < 0) return ERROR;
+            skipped = key == NULL ? -1 : PySet_Contains(w->skip, key);
+            Py_XDECREF(key);
         }
-        if (!skipped) r = walk(w, item, depth + 1);
+        if (skipped < 0)
+            r = ERROR;
+        else if (!skipped)
+            r = walk(w, item, depth + 1);
+        Py_DECREF(item);
         w->path.len = mark;
         if (r != OK) return r;
     }
@@ -635,6 +643,16 @@ static int uint_in(PyObject *value, unsigned bits) {
     return bits >= 63 || v < (1LL << bits);
 }
 
+/* Whether every key of `dict` is an exact str: then a lookup by a str runs no Python code (an
+ * object of another type could run __eq__ and change the dict under the borrowed values). */
+static int str_keys(PyObject *dict) {
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(dict, &pos, &key, &value))
+        if (!PyUnicode_CheckExact(key)) return 0;
+    return 1;
+}
+
 /* proof[name] (borrowed) or NULL; counts a member found */
 static PyObject *member(PyObject *dict, PyObject *name, Py_ssize_t *found) {
     PyObject *v = PyDict_GetItemWithError(dict, name);
@@ -649,7 +667,7 @@ static PyObject *parse_proof(PyObject *self, PyObject *const *args, Py_ssize_t n
         return NULL;
     }
     PyObject *proof = args[0], *cls = args[1], *proof_type = args[2];
-    if (!PyDict_CheckExact(proof)) Py_RETURN_NONE;
+    if (!PyDict_CheckExact(proof) || !str_keys(proof)) Py_RETURN_NONE;
     Py_ssize_t found = 0, anchor_found = 0;
     PyObject *type = member(proof, S_type, &found), *suite = member(proof, S_suite, &found),
              *salts = member(proof, S_salts, &found), *redacted = member(proof, S_redacted, &found),
@@ -676,7 +694,7 @@ static PyObject *parse_proof(PyObject *self, PyObject *const *args, Py_ssize_t n
     if (salts == NULL || !PyDict_CheckExact(salts)) Py_RETURN_NONE;
     if (redacted != NULL && (!PyDict_CheckExact(redacted) || PyDict_GET_SIZE(redacted) != 0)) Py_RETURN_NONE;
     if (path == NULL || !PyList_CheckExact(path) || PyList_GET_SIZE(path) > 64) Py_RETURN_NONE;
-    if (anchor == NULL || !PyDict_CheckExact(anchor)) Py_RETURN_NONE;
+    if (anchor == NULL || !PyDict_CheckExact(anchor) || !str_keys(anchor)) Py_RETURN_NONE;
     PyObject *chain = member(anchor, S_chain, &anchor_found), *registry = member(anchor, S_registry, &anchor_found),
              *tx = member(anchor, S_tx, &anchor_found), *block = member(anchor, S_block, &anchor_found);
     if (PyErr_Occurred()) return NULL;
