@@ -235,19 +235,25 @@ def test_python_code_that_changes_the_document_mid_walk_does_not_break_it():
         _leaves.target_hash(h, salts, jcs(envelope_of(doc)), subject, None, None)
 
     class Meddler:
+        armed = False  # (inserting it into the salts compares it too)
+
         def __hash__(self):
             return hash("/credentialSubject/a/0")
 
         def __eq__(self, other):
-            subject["a"].clear()
-            subject.clear()
+            if self.armed:
+                for value in list(subject.values()):
+                    value.clear()
+                subject.clear()
             return False
 
     doc = _document({"a": ["x", "y", "z"]})
     subject = doc["credentialSubject"]
-    salts, _ = _salted(doc)
-    salts[Meddler()] = "0x" + "00" * 32
+    meddler = Meddler()
+    salts = {meddler: "0x" + "00" * 32, **_salted(doc)[0]}  # probed before the path it collides with
+    meddler.armed = True
     assert _leaves.target_hash(SHA256, salts, jcs(envelope_of(doc)), subject, None, None) is None
+    assert subject == {}  # it did meddle
 
 
 def test_parse_proof_leaves_a_proof_with_a_name_that_is_not_text_to_the_reference(world):
