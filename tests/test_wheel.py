@@ -112,6 +112,8 @@ def test_the_installed_packages_run_from_site_packages(installed):
 def test_the_wheel_carries_the_c_accelerator(installed):
     """The wheel builds verifier/_internal/_leaves.c (optional: an install without a C compiler runs
     the pure-Python path); here, with one, it is built, installed and used."""
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler here: the wheel is pure Python (CI installs gcc)")
     so_file, used = _probe(
         installed,
         "from verifier._internal import _leaves, disclosure; "
