@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from verifier._internal.disclosure import accelerator
+from verifier._internal.accelerator import module as accelerator
 
 __all__ = ["MAX_DOCUMENT_BYTES", "loads_strict"]
 

@@ -6,15 +6,13 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from verifier._holder import PROOF_TYPE
-from verifier._internal.disclosure import KEPT_PATHS, SUITE_HASHES, accelerator
+from verifier._internal.accelerator import module as accelerator
+from verifier._internal.disclosure import KEPT_PATHS, SUITE_HASHES
 from verifier.errors import InvalidDocument
 
 __all__ = ["ParsedProof", "parse_proof"]
 
 MAX_PROOF_DEPTH = 64
-
-#: The C accelerator's parse (verifier/_internal/_leaves.c), or None without it.
-_fast_parse: Callable[[Any, type[ParsedProof], str], ParsedProof | None] | None = None
 
 
 class ParsedProof(NamedTuple):
@@ -42,8 +40,10 @@ class ParsedProof(NamedTuple):
     subject_salt: bytes | None = None
 
 
-if accelerator is not None:
-    _fast_parse = accelerator.parse_proof
+#: The C accelerator's parse (verifier/_internal/accelerator.py), or None without it.
+_fast_parse: Callable[[Any, type[ParsedProof], str], ParsedProof | None] | None = (
+    accelerator.parse_proof if accelerator is not None else None
+)
 
 #: The members of ``proof`` and of ``proof.anchor`` (FORMAT.md §5); any other is refused (``format``):
 #: a member nothing checks would be a place to smuggle a claim.

@@ -240,12 +240,7 @@ class Verifier:
                 # the whole leaf walk and targetHash in C (the envelope written there from the
                 # document); None: a case it leaves to the reference
                 s.target = accelerated_target_hash(
-                    SUITE_HASHES[proof.suite],
-                    proof.salts,
-                    document,
-                    document["credentialSubject"],
-                    None,
-                    None,
+                    SUITE_HASHES[proof.suite], proof.salts, document, document["credentialSubject"]
                 )
             if s.target is None:
                 walk_document(
@@ -279,23 +274,8 @@ class Verifier:
                 f"the proof is for credential type {p.credential_type} "
                 f"({TYPE_NAMES.get(p.credential_type, 'unknown')}), but the document is a {s.type_name}",
             )
-        digests = (
-            None
-            if s.target is not None or len(s.tails) != len(p.salts)
-            else digests_from_walk(s.salt_hexes, s.tails, h)
-        )
         try:
-            if s.target is not None:
-                target = s.target
-            elif digests is None or (p.redacted and not p.redacted.keys().isdisjoint(p.salts)):
-                # Something does not add up: recompute the slow way, which names the field.
-                target = recompute_leaves(leaves_of(s.doc, s.skip), p.salts, p.redacted, h)
-            else:
-                if p.redacted:
-                    digests += [
-                        leaf_entry(k, _hex32(v, f"the redacted digest of {k}")) for k, v in p.redacted.items()
-                    ]
-                target = target_hash_of(h, digests)
+            target = s.target if s.target is not None else self._walked_target(s, p, h)
         except (IntegrityFailure, InvalidDocument) as exc:
             return Check("integrity", "failed", str(exc))
         if target != p.target_hash:
@@ -347,6 +327,20 @@ class Verifier:
             f"{len(p.redacted)} field(s) redacted by the holder (which fields is proven: the issuer's hash "
             "covers each field's path)",
         )
+
+    @staticmethod
+    def _walked_target(s: _State, p: ParsedProof, h: Any) -> bytes:
+        """``targetHash`` from ``_format``'s Python walk (the accelerator did not compute it);
+        IntegrityFailure or InvalidDocument naming what does not add up."""
+        digests = digests_from_walk(s.salt_hexes, s.tails, h) if len(s.tails) == len(p.salts) else None
+        if digests is None or (p.redacted and not p.redacted.keys().isdisjoint(p.salts)):
+            # Something does not add up: recompute the slow way, which names the field.
+            return recompute_leaves(leaves_of(s.doc, s.skip), p.salts, p.redacted, h)
+        if p.redacted:
+            digests += [
+                leaf_entry(k, _hex32(v, f"the redacted digest of {k}")) for k, v in p.redacted.items()
+            ]
+        return target_hash_of(h, digests)
 
     def _lookup_anchor(self, p: ParsedProof) -> tuple[AnchorRecord | None, str]:
         key = (p.root, p.chain_id, p.anchor_registry)

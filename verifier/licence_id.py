@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from stdnum.iso7064 import mod_37_36
 
-from verifier._internal.disclosure import accelerator
+from verifier._internal.accelerator import module as accelerator
 from verifier.uscc import is_valid_uscc
 
 __all__ = [

@@ -31,9 +31,7 @@ from verifier._internal.disclosure import (
     SUITE_HASHES,
     envelope_of,
     leaf_digest,
-    leaf_entry,
     leaves_of,
-    redacted_ancestry,
     reference_target_hash,
 )
 
@@ -76,16 +74,13 @@ def _salted(document):
     return salts, leaves
 
 
-def _reference(h, leaves, salts, redacted=None):
+def _reference(h, leaves, salts):
     pairs = [(path, leaf_digest(h, bytes.fromhex(salts[path][2:]), path, value)) for path, value in leaves]
-    pairs += [(path, bytes.fromhex(d[2:])) for path, d in (redacted or {}).items()]
     return reference_target_hash(h, pairs)
 
 
-def _accelerated(h, document, salts, skip=None, extra=None):
-    return _leaves.target_hash(
-        h, salts, jcs(envelope_of(document)), document["credentialSubject"], skip, extra
-    )
+def _accelerated(h, document, salts):
+    return _leaves.target_hash(h, salts, jcs(envelope_of(document)), document["credentialSubject"])
 
 
 @settings(max_examples=300, deadline=None)
@@ -111,12 +106,12 @@ def test_writes_the_envelope_as_rfc8785_does(envelope, subject):
     envelope's RFC 8785 bytes — or None, only when a member name holds a character above U+FFFF."""
     document = {**envelope, "credentialSubject": subject, "proof": {"ignored": 1.5}}
     salts, leaves = _salted(document)
-    got = _leaves.target_hash(SHA256, salts, document, subject, None, None)
+    got = _leaves.target_hash(SHA256, salts, document, subject)
     if got is None:
         assert _has_astral_name(envelope)
     else:
         assert got == _reference(SHA256, leaves, salts)
-        assert got == _leaves.target_hash(SHA256, salts, rfc8785.dumps(envelope), subject, None, None)
+        assert got == _leaves.target_hash(SHA256, salts, rfc8785.dumps(envelope), subject)
 
 
 def _has_astral_name(value) -> bool:
@@ -141,9 +136,7 @@ def _has_astral_name(value) -> bool:
 def test_leaves_an_envelope_it_does_not_write_to_the_reference(envelope, why):
     document = {**envelope, "credentialSubject": {"a": "b"}}
     salts = {"": "0x" + "00" * 32, "/credentialSubject/a": "0x" + "01" * 32}
-    assert _leaves.target_hash(SHA256, salts, document, document["credentialSubject"], None, None) is None, (
-        why
-    )
+    assert _leaves.target_hash(SHA256, salts, document, document["credentialSubject"]) is None, why
 
 
 @pytest.mark.parametrize(
@@ -161,23 +154,6 @@ def test_matches_the_reference_on_edge_cases(subject):
     document = _document(subject)
     salts, leaves = _salted(document)
     assert _accelerated(SHA256, document, salts) == _reference(SHA256, leaves, salts)
-
-
-def test_matches_the_reference_with_redacted_fields():
-    document = _document({"name": "A", "list": ["x", "y", "z"], "nested": {"k": "v", "j": 2}})
-    salts, leaves = _salted(document)
-    redacted = {
-        "/credentialSubject/list/1": "0x" + "11" * 32,
-        "/credentialSubject/nested/k": "0x" + "22" * 32,
-    }
-    shown = copy.deepcopy(document)
-    shown["credentialSubject"]["list"][1] = None
-    del shown["credentialSubject"]["nested"]["k"]
-    skip = redacted_ancestry(redacted)
-    kept_salts = {p: s for p, s in salts.items() if p not in redacted}
-    extra = [leaf_entry(p, bytes.fromhex(d[2:])) for p, d in redacted.items()]
-    expected = _reference(SHA256, leaves_of(shown, skip), kept_salts, redacted)
-    assert _accelerated(SHA256, shown, kept_salts, skip, extra) == expected
 
 
 @pytest.mark.parametrize(
@@ -203,13 +179,12 @@ def test_matches_the_reference_with_redacted_fields():
     ],
 )
 def test_leaves_to_the_reference_what_it_does_not_compute(change, why):
-    document = _document({"name": "A", "n": 1})
+    """Each case changes one thing of a document it computes (a value of f, the salt of name, one
+    salt more or less), so the None is for that change."""
+    document = _document({"name": "A", "n": 1, "f": "ok"})
     salts, _ = _salted(document)
+    assert _accelerated(SHA256, document, salts) is not None  # as it was: computed
     change(document, salts)
-    if "/credentialSubject/f" not in salts:
-        salts["/credentialSubject/f"] = "0x" + "01" * 32
-    if 7 in document["credentialSubject"] or "\udfff" in document["credentialSubject"]:
-        salts.pop("/credentialSubject/f")
     assert _accelerated(SHA256, document, salts) is None, why
 
 
@@ -232,7 +207,7 @@ def test_python_code_that_changes_the_document_mid_walk_does_not_break_it():
                 subject.clear()
             return hashlib.sha256(data)
 
-        _leaves.target_hash(h, salts, jcs(envelope_of(doc)), subject, None, None)
+        _leaves.target_hash(h, salts, jcs(envelope_of(doc)), subject)
 
     class Meddler:
         armed = False  # (inserting it into the salts compares it too)
@@ -252,7 +227,7 @@ def test_python_code_that_changes_the_document_mid_walk_does_not_break_it():
     meddler = Meddler()
     salts = {meddler: "0x" + "00" * 32, **_salted(doc)[0]}  # probed before the path it collides with
     meddler.armed = True
-    assert _leaves.target_hash(SHA256, salts, jcs(envelope_of(doc)), subject, None, None) is None
+    assert _leaves.target_hash(SHA256, salts, jcs(envelope_of(doc)), subject) is None
     assert subject == {}  # it did meddle
 
 
@@ -281,11 +256,11 @@ def test_nesting_deeper_than_it_walks_is_left_to_the_reference():
 
 def test_bad_arguments_are_a_type_error():
     with pytest.raises(TypeError):
-        _leaves.target_hash(SHA256, [], b"{}", {}, None, None)
+        _leaves.target_hash(SHA256, [], b"{}", {})
     with pytest.raises(TypeError):
-        _leaves.target_hash(SHA256, {}, "{}", {}, None, None)
+        _leaves.target_hash(SHA256, {}, "{}", {})
     with pytest.raises(TypeError):
-        _leaves.target_hash(SHA256, {}, b"{}", {})
+        _leaves.target_hash(SHA256, {}, b"{}")
 
 
 def test_own_sha256_matches_hashlib():
@@ -469,7 +444,7 @@ def test_a_subject_with_more_leaves_than_the_pool_goes_to_the_reference(monkeypa
     subject = {f"k{i}": str(i) for i in range(d._POOL_LEAVES + 5)}
     envelope, seed = rfc8785.dumps(ENVELOPE), bytes(range(32))
     pool = d.salt_pool(seed, d._POOL_LEAVES)
-    assert _leaves.target_hash(SHA256, pool, envelope, subject, None, None) is None  # the pool ran out
+    assert _leaves.target_hash(SHA256, pool, envelope, subject) is None  # the pool ran out
     accelerated = d.seeded_target_hash_of_parts(envelope, subject, SHA256, seed)
     monkeypatch.setattr(d, "accelerated_target_hash", None)
     assert d.seeded_target_hash_of_parts(envelope, subject, SHA256, seed) == accelerated

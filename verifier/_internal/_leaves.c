@@ -164,7 +164,6 @@ enum { OK = 0, FALLBACK = 1, ERROR = -1 };
 typedef struct {
     PyObject *h;       /* hash constructor */
     PyObject *salts;   /* dict: path → "0x…" */
-    PyObject *skip;    /* frozenset of redacted paths and their ancestors, or NULL */
     Buf path;          /* the current leaf's JSON Pointer, UTF-8 */
     Buf msg;           /* salt ‖ uint32_be(len(path)) ‖ path ‖ JCS(value) */
     Buf entries;       /* every entry, back to back */
@@ -456,16 +455,7 @@ static int walk_list(Walk *w, PyObject *value, int depth) {
         if (buf_put(&w->path, index, k) < 0) return ERROR;
         PyObject *item = PyList_GET_ITEM(value, i);
         Py_INCREF(item);
-        int r = OK, skipped = 0;
-        if (item == Py_None && w->skip != NULL) { /* a redaction placeholder yields no leaf */
-            PyObject *key = PyUnicode_DecodeUTF8(w->path.data, w->path.len, NULL);
-            skipped = key == NULL ? -1 : PySet_Contains(w->skip, key);
-            Py_XDECREF(key);
-        }
-        if (skipped < 0)
-            r = ERROR;
-        else if (!skipped)
-            r = walk(w, item, depth + 1);
+        int r = walk(w, item, depth + 1);
         Py_DECREF(item);
         w->path.len = mark;
         if (r != OK) return r;
@@ -503,19 +493,15 @@ static int compare_entries(const void *a, const void *b) {
 
 static PyObject *target_hash(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
-    if (nargs != 6) {
-        PyErr_SetString(PyExc_TypeError,
-                        "target_hash(h, salts, envelope_jcs, subject, skip, extra_entries) takes 6 arguments");
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "target_hash(h, salts, envelope_jcs, subject) takes 4 arguments");
         return NULL;
     }
-    PyObject *h = args[0], *salts = args[1], *envelope = args[2], *subject = args[3], *skip = args[4],
-             *extra = args[5];
+    PyObject *h = args[0], *salts = args[1], *envelope = args[2], *subject = args[3];
     if (!(PyDict_CheckExact(salts) || PyBytes_CheckExact(salts)) ||
-        !(PyBytes_Check(envelope) || PyDict_CheckExact(envelope)) ||
-        (skip != Py_None && !PyAnySet_Check(skip)) || (extra != Py_None && !PyList_CheckExact(extra))) {
+        !(PyBytes_Check(envelope) || PyDict_CheckExact(envelope))) {
         PyErr_SetString(PyExc_TypeError,
-                        "target_hash: salts must be a dict or bytes, envelope_jcs bytes or the document, skip a set or None, "
-                        "extra_entries a list or None");
+                        "target_hash: salts must be a dict or bytes, envelope_jcs bytes or the document");
         return NULL;
     }
     Walk w;
@@ -526,7 +512,6 @@ static PyObject *target_hash(PyObject *self, PyObject *const *args, Py_ssize_t n
         w.pool = (const unsigned char *)PyBytes_AS_STRING(salts);
         w.pool_len = PyBytes_GET_SIZE(salts);
     }
-    w.skip = (skip == Py_None || PySet_GET_SIZE(skip) == 0) ? NULL : skip;
     PyObject *result = NULL;
     w.native = native_sha256 && h == hashlib_sha256;
     int r;
@@ -546,27 +531,6 @@ static PyObject *target_hash(PyObject *self, PyObject *const *args, Py_ssize_t n
     }
     if (r == OK && w.pool == NULL && w.count != PyDict_GET_SIZE(salts))
         r = FALLBACK; /* a salt for no leaf, or the reverse */
-    Py_ssize_t n_extra = extra == Py_None ? 0 : PyList_GET_SIZE(extra);
-    for (Py_ssize_t i = 0; r == OK && i < n_extra; i++) {
-        PyObject *entry = PyList_GET_ITEM(extra, i);
-        if (!PyBytes_CheckExact(entry)) {
-            r = FALLBACK;
-            break;
-        }
-        if (w.count == w.offsets_cap) { /* room for the extra offsets */
-            Py_ssize_t cap = w.offsets_cap * 2 + n_extra;
-            Py_ssize_t *offsets = PyMem_Realloc(w.offsets, (size_t)cap * sizeof(Py_ssize_t));
-            if (offsets == NULL) {
-                PyErr_NoMemory();
-                r = ERROR;
-                break;
-            }
-            w.offsets = offsets;
-            w.offsets_cap = cap;
-        }
-        w.offsets[w.count++] = w.entries.len;
-        if (buf_put(&w.entries, PyBytes_AS_STRING(entry), PyBytes_GET_SIZE(entry)) < 0) r = ERROR;
-    }
     if (r == OK) {
         Py_ssize_t *pairs = PyMem_Malloc((size_t)(w.count ? w.count : 1) * 2 * sizeof(Py_ssize_t));
         if (pairs == NULL) {
@@ -929,13 +893,13 @@ static PyMethodDef methods[] = {
      "sha256(data) -> bytes | None: SHA-256 by this module's own code (None where it has none).\n"
      "For the tests, which hold it to hashlib."},
     {"target_hash", (PyCFunction)(void (*)(void))target_hash, METH_FASTCALL,
-     "target_hash(h, salts, envelope_jcs, subject, skip, extra_entries) -> bytes | None\n\n"
+     "target_hash(h, salts, envelope_jcs, subject) -> bytes | None\n\n"
      "targetHash (FORMAT.md §3.3) of a credential whose envelope leaf's canonical bytes are\n"
      "envelope_jcs (or, given the document itself, of its members other than proof and\n"
      "credentialSubject, written here) and whose credentialSubject is subject; salts: path → hex,\n"
-     "or bytes, a pool read 32 bytes a leaf in leaf order (the issuer's seeded salts, §3.2); extra_entries are entries of redacted\n"
-     "leaves, skip the redacted paths and their ancestors. None: not a case this computes (the\n"
-     "pure-Python path, the reference, then decides)."},
+     "or bytes, a pool read 32 bytes a leaf in leaf order (the issuer's seeded salts, §3.2).\n"
+     "Nothing redacted. None: not a case this computes (the pure-Python path, the reference, then\n"
+     "decides)."},
     {NULL, NULL, 0, NULL},
 };
 

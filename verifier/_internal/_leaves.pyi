@@ -12,8 +12,6 @@ def target_hash(
     salts: dict[str, Any] | bytes,
     envelope_jcs: bytes | dict[str, Any],
     subject: Any,
-    skip: frozenset[str] | set[str] | None,
-    extra_entries: list[bytes] | None,
     /,
 ) -> bytes | None: ...
 def sha256(data: bytes, /) -> bytes | None: ...

@@ -20,16 +20,15 @@ import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping
 from json.encoder import encode_basestring
-from types import ModuleType
 from typing import Any
 
+from verifier._internal.accelerator import module as accelerator
 from verifier._internal.canon import check_number, jcs, jcs_of_checked
 from verifier.errors import InvalidDocument, RedactionError
 
 __all__ = [
     "SUITE_HASHES",
     "accelerated_target_hash",
-    "accelerator",
     "IntegrityFailure",
     "digests_from_walk",
     "escape_token",
@@ -55,17 +54,9 @@ __all__ = [
 
 HashFn = Callable[[bytes], Any]
 
-#: ``target_hash(h, salts, envelope_jcs, subject, skip, extra_entries) -> bytes | None``: the leaf
-#: walk, leaf digests and ``targetHash`` in one C pass (``_leaves.c``, built when a C compiler is
-#: there; ``CERTLEDGER_PURE_PYTHON=1`` turns it off). It answers only the plain case and returns
-#: ``None`` for anything else, leaving the decision to this module (the reference), and
-#: tests/verifier/test_leaves_accelerator.py checks that its answers are the reference's.
-accelerator: ModuleType | None = None
-if os.environ.get("CERTLEDGER_PURE_PYTHON", "") in ("", "0"):
-    try:
-        from verifier._internal import _leaves as accelerator
-    except ImportError:  # no compiled extension: the pure-Python path alone
-        pass
+#: ``target_hash(h, salts, envelope_jcs, subject) -> bytes | None``: the leaf walk, leaf digests and
+#: ``targetHash`` of an unredacted credential in one C pass (verifier/_internal/accelerator.py), or
+#: None without the accelerator; its ``None`` leaves the case to this module, the reference.
 accelerated_target_hash: Callable[..., bytes | None] | None = (
     accelerator.target_hash if accelerator is not None else None
 )
@@ -381,7 +372,7 @@ def seeded_target_hash_of_parts(envelope_jcs: bytes, subject: Any, h: HashFn, se
     ``credentialSubject`` (the issuer's hot path: documents of one upload share most of their
     envelope, so the issuer writes it from a template)."""
     if accelerated_target_hash is not None:  # the C walk reads the pool in leaf order; None: too few
-        target = accelerated_target_hash(h, salt_pool(seed, _POOL_LEAVES), envelope_jcs, subject, None, None)
+        target = accelerated_target_hash(h, salt_pool(seed, _POOL_LEAVES), envelope_jcs, subject)
         if target is not None:
             return target
     leaves: list[tuple[str, Any]] = []
