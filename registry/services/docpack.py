@@ -24,7 +24,7 @@ import zlib
 
 import orjson
 
-__all__ = ["licence_key", "pack", "stored_licence_identifier", "unpack"]
+__all__ = ["licence_key", "pack", "stored_document", "stored_licence_identifier", "unpack"]
 
 #: version 1's dictionary: the members and the words every stored document of the three types has,
 #: without the values of any one credential (built by hand; deflate looks back into it)
@@ -73,7 +73,13 @@ def licence_key(identifier: str) -> int:
     return int.from_bytes(hashlib.sha256(identifier.encode()).digest()[:8], "big", signed=True)
 
 
+def stored_document(packed: bytes) -> dict:
+    """The stored members (``prepare.STORED_MEMBERS``) of a packed stored document."""
+    document: dict = orjson.loads(unpack(packed))
+    return document
+
+
 def stored_licence_identifier(packed: bytes) -> str | None:
     """``credentialSubject.licenceIdentifier`` of a packed stored document (None if it has none)."""
-    subject = orjson.loads(unpack(packed)).get("credentialSubject") or {}
+    subject = stored_document(packed).get("credentialSubject") or {}
     return subject.get("licenceIdentifier")

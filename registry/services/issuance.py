@@ -48,12 +48,10 @@ def document_of(cred: Credential, deployment: Any) -> dict:
     """A credential row's document: its ``packed_document`` column as :func:`prepare_records` wrote
     it (``prepare.STORED_MEMBERS``, registry/services/docpack.py), with the other members rebuilt
     from the row and the deployment."""
-    import orjson
-
-    from registry.services.docpack import unpack
+    from registry.services.docpack import stored_document
     from verifier.issuance import TYPE_NAMES
 
-    doc = orjson.loads(unpack(cred.packed_document))
+    doc = stored_document(cred.packed_document)
     dep = {"chainId": deployment.chain_id, "anchorRegistry": deployment.anchor_registry}
     return build_document(doc, TYPE_NAMES[cred.credential_type], doc["issuer"], cred.status_index, dep)
 

@@ -5,15 +5,13 @@ under a header signed by the operator (``certledger-verify --pledge-proof``).
 Public and rate-limited like the proof route. Read-only: the registry relays pledges, releases and
 the asset's registration lifecycle in ``collateral.py`` (registry/services/collateral.py)."""
 
-import json
-
 from fastapi import APIRouter, Depends
 
 from registry.api.deps import CtxDep, public_rate_limit
 from registry.api.openapi import also
 from registry.core.errors import ChainUnavailable, Conflict
 from registry.services import collateral, records
-from registry.services.docpack import unpack
+from registry.services.docpack import stored_document
 from verifier import (
     credential_asset_key,
     keccak256,
@@ -33,7 +31,7 @@ async def credential_pledge(credential_id: str, ctx: CtxDep):
     """The asset's pledge state proven by eth_getProof against the latest block, operator-signed."""
     async with ctx.sessions() as s:
         cred = await records.load_credential(s, credential_id)
-    key = credential_asset_key(json.loads(unpack(cred.packed_document)))
+    key = credential_asset_key(stored_document(cred.packed_document))
     if key is None:
         raise Conflict(f"credential {cred.id} names no data asset (issuer.id and credentialSubject.assetId)")
     registry = ctx.deployment.pledge_registry
