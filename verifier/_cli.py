@@ -74,11 +74,10 @@ def _read(name: str) -> bytes | str:
         # os-level calls, no file object: a third less time per file than open()
         fd = os.open(name, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         try:
-            # read(n) would allocate n bytes first: 10 MB per file, a third of the time per credential
+            # read(n) would allocate n bytes first: 10 MB per file, a third of the time per credential;
+            # +1: one more byte shows it grew or is too big
             size = os.fstat(fd).st_size
-            return os.read(
-                fd, min(size, MAX_DOCUMENT_BYTES) + 1
-            )  # +1: one more byte shows it grew or is too big
+            return os.read(fd, min(size, MAX_DOCUMENT_BYTES) + 1)
         finally:
             os.close(fd)
     except OSError as exc:
