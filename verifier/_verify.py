@@ -80,6 +80,10 @@ _AFTER_INTEGRITY_FAILED = tuple(
     for n in ("validity", "data", "usage")
 )
 _NO_PARTY = Check("usage", "skipped", "no relying party was given")
+_NO_USES = {  # usage for an e-licence: only a data asset certificate lists authorised uses
+    name: Check("usage", "skipped", f"only a data asset certificate lists authorised uses (this is a {name})")
+    for name in CREDENTIAL_TYPES
+}
 
 
 class _State:
@@ -813,9 +817,7 @@ class Verifier:
         if relying_party is None:
             return _skip("usage", "no relying party was given")
         if s.type_name != "DataAssetCertificate":
-            return _skip(
-                "usage", f"only a data asset certificate lists authorised uses (this is a {s.type_name})"
-            )
+            return _NO_USES[s.type_name]
         uses = [u for u in s.doc["credentialSubject"].get("authorisedUses") or [] if isinstance(u, dict)]
         mine = [
             u for u in uses if (u.get("relyingParty") or {}).get("unifiedSocialCreditCode") == relying_party

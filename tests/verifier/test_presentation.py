@@ -5,14 +5,17 @@ without the holder key, a credential swapped between presentations — and the u
 from __future__ import annotations
 
 import copy
+import random
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.support.factory import AT, BANK_USCC, World, make_uscc, sample_subject
 from verifier import HolderKey, PresentationRequest, Verifier, present, redact, verify_presentation
 from verifier._schema import parse_datetime
-from verifier.errors import InvalidPresentation
+from verifier.errors import InvalidDocument, InvalidPresentation
 
 NOW = parse_datetime(AT)
 
@@ -263,3 +266,61 @@ def test_the_worked_example_in_format_md():
     digest = _statement(key.holder_id, proof, [credential], "secp256k1")
     assert "0x" + digest.hex() == re.search(r"digest    = (0x[0-9a-f]+)", section).group(1)
     assert "0x" + key.sign(digest).hex() == re.search(r"proofValue = (0x[0-9a-f]+)", section).group(1)
+
+
+_TEXT = st.text(alphabet=st.characters(blacklist_categories=()), max_size=12)
+_MEMBER = st.one_of(
+    _TEXT, st.none(), st.integers(-(2**60), 2**60), st.booleans(), st.floats(allow_nan=False), st.lists(_TEXT)
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {k: _MEMBER for k in ("holder", "challenge", "domain", "purpose", "expires", "created")}
+        | {"credentials": st.lists(st.from_regex(r"\A0x[0-9a-f]{64}\Z"), max_size=3)}
+    )
+)
+def test_the_statement_is_written_as_jcs_writes_it(statement):
+    """The statement's fast path (orjson, when its members are text) against :func:`jcs`, the reference:
+    the same bytes, or the same refusal (a float, an integer beyond 2^53, a lone surrogate)."""
+    from verifier._internal.canon import jcs
+    from verifier._presentation import _statement_jcs
+
+    try:
+        expected: bytes | type[Exception] = jcs(statement)
+    except InvalidDocument:
+        expected = InvalidDocument
+    if expected is InvalidDocument:
+        with pytest.raises(InvalidDocument):
+            _statement_jcs(statement)
+    else:
+        assert _statement_jcs(statement) == expected
+
+
+@pytest.mark.parametrize(
+    "r,s",
+    [
+        (b"\x01" * 32, b"\x02" * 32),
+        (b"\x80" + b"\x01" * 31, b"\xc0" * 32),  # high bits: a 0 byte in front
+        (b"\x00" * 31 + b"\x05", b"\x00\x80" + b"\x07" * 30),  # leading zeros dropped, then a high bit
+        (b"\x00" * 32, b"\x00" * 31 + b"\x01"),  # zero is one 0 byte
+    ],
+    ids=["plain", "high-bit", "leading-zeros", "zero"],
+)
+def test_the_der_signature_is_what_libsecp256k1_writes(r, s):
+    """:func:`_der` (the form the holder signature is checked in) against libsecp256k1's own DER of
+    the same (r, s), for the edge cases of minimal positive integers, and on random values."""
+    from coincurve.ecdsa import cdata_to_der, deserialize_compact
+
+    from verifier._presentation import _der
+
+    assert _der(r, s) == cdata_to_der(deserialize_compact(r + s))
+    rng = random.Random(7)
+    for _ in range(500):
+        r, s = (  # below the group order (its first byte is 0xFF), as libsecp256k1 requires
+            bytes([rng.choice((0, 0x7F, 0x80, 0xFE))])
+            + bytes(rng.choice((0, 0x80, 0xFF, rng.randrange(256))) for _ in range(31))
+            for _ in "rs"
+        )
+        assert _der(r, s) == cdata_to_der(deserialize_compact(r + s)), (r.hex(), s.hex())
