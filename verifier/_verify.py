@@ -817,6 +817,7 @@ class Verifier:
         if relying_party is None:
             return _skip("usage", "no relying party was given")
         if s.type_name != "DataAssetCertificate":
+            assert s.type_name is not None  # format passed
             return _NO_USES[s.type_name]
         uses = [u for u in s.doc["credentialSubject"].get("authorisedUses") or [] if isinstance(u, dict)]
         mine = [
