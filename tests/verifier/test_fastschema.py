@@ -186,3 +186,30 @@ def test_one_of_passes_exactly_one_alternative_like_jsonschema():
         assert check(doc) is Draft202012Validator(schema).is_valid(doc), doc
     assert check({"a": 1, "s": {}}) and check({"s": {"b": 1}})
     assert not check({"s": {}}) and not check({"a": 1, "s": {"b": 1}})
+
+
+def test_passing_strings_are_remembered_in_a_bounded_set_and_failing_ones_never(monkeypatch):
+    """The memo of a pattern or format check: a string that passed is not checked again, one that
+    failed is checked every time, and the set starts afresh at its limit instead of growing."""
+    import verifier._internal.fastschema as fastschema
+
+    monkeypatch.setattr(fastschema, "_MEMO_LIMIT", 3)
+    calls: list[str] = []
+
+    def starts_with_a(value: str) -> bool:
+        calls.append(value)
+        return value.startswith("a")
+
+    check = compile_schema(
+        {"type": "string", "format": "a-word", "pattern": "^[a-z]+$"}, {"a-word": starts_with_a}
+    )
+    memos = [v for v in check.__globals__.values() if type(v) is set]
+    assert len(memos) == 2
+    assert check("abc") and check("abc") and calls == ["abc"]
+    assert not check("bcd") and not check("bcd") and calls == ["abc", "bcd", "bcd"]
+    assert not check("Abc")  # the pattern refuses it before the format is asked
+    assert calls == ["abc", "bcd", "bcd"]
+    for word in ("ab", "ac", "ad", "ae", "af"):
+        assert check(word)
+        assert all(len(m) <= 3 for m in memos)
+    assert "bcd" not in memos[1] and "Abc" not in memos[0]

@@ -156,6 +156,22 @@ def test_matches_the_reference_on_edge_cases(subject):
     assert _accelerated(SHA256, document, salts) == _reference(SHA256, leaves, salts)
 
 
+def test_writes_text_as_the_reference_does_wherever_an_escape_falls():
+    """The string writer copies eight bytes at a time until one needs an escape: every escaped
+    character, and multi-byte UTF-8 that must not be taken for one, at every offset of short and
+    longer text, in member names and in values."""
+    specials = ['"', "\\", "\x00", "\x08", "\x1f", "\x7f", " ", "é", "¢", "\u00a2\u00dc", "€", "😀"]
+    subject = {}
+    for i, ch in enumerate(specials):
+        for before in range(0, 18):
+            for after in (0, 1, 7, 8, 9):
+                subject[f"{i}-{before}-{after}" + ch * (before % 2)] = "a" * before + ch + "b" * after
+    document = {**_document(subject), "termsOfUse": {k[::-1]: v for k, v in subject.items()}}  # the envelope too
+    salts, leaves = _salted(document)
+    assert _accelerated(SHA256, document, salts) == _reference(SHA256, leaves, salts)
+    assert _leaves.target_hash(SHA256, salts, document, subject) == _reference(SHA256, leaves, salts)
+
+
 @pytest.mark.parametrize(
     ("change", "why"),
     [

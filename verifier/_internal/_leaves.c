@@ -175,11 +175,13 @@ typedef struct {
     Py_ssize_t pool_len;
 } Walk;
 
-static int hexval(unsigned char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-}
+/* One more than the value of a lower-case hex digit, 0 for any other byte (upper case is left to
+ * the reference). */
+static const unsigned char HEX1[256] = {['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,
+                                        ['6'] = 7,  ['7'] = 8,  ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12,
+                                        ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16};
+
+static int hexval(unsigned char c) { return HEX1[c] - 1; }
 
 /* The salt of the current path, decoded: 32 bytes of lower-case 0x-hex, else FALLBACK. */
 static int salt_of(Walk *w, unsigned char out[32]) {
@@ -284,7 +286,17 @@ static int put_jcs_string(Buf *b, PyObject *text) {
     char *out = b->data + b->len;
     static const char hex[] = "0123456789abcdef";
     *out++ = '"';
-    for (Py_ssize_t i = 0; i < n; i++) {
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) { /* eight bytes at a time while none needs an escape */
+        uint64_t v;
+        memcpy(&v, s + i, 8);
+        const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+        uint64_t q = v ^ (ones * '"'), bs = v ^ (ones * '\\');
+        if (((v - ones * 0x20) & ~v & highs) | ((q - ones) & ~q & highs) | ((bs - ones) & ~bs & highs)) break;
+        memcpy(out, s + i, 8);
+        out += 8;
+    }
+    for (; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\') {
             *out++ = (char)c;

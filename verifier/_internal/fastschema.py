@@ -80,27 +80,8 @@ def _strict_equal(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _searcher(pattern: str) -> Callable[[str], bool]:
-    search = re.compile(pattern).search
-    return lambda x: search(x) is not None
-
-
-def _memo(check: Callable[[Any], bool], limit: int = 50_000) -> tuple[dict[str, bool], Callable[[str], bool]]:
-    """Remember verdicts on strings: a batch repeats issuer names, dates and URNs thousands of times.
-
-    Returns the memo and the function for a miss (it checks and records). The generated code looks
-    the string up itself (a dict lookup instead of a call) and calls the miss function only when
-    no passing verdict is recorded."""
-    seen: dict[str, bool] = {}
-
-    def miss(x: str) -> bool:
-        verdict = bool(check(x))
-        if len(seen) >= limit:
-            seen.clear()
-        seen[x] = verdict
-        return verdict
-
-    return seen, miss
+#: How many passing strings each pattern or format check remembers before it starts afresh.
+_MEMO_LIMIT = 50_000
 
 
 def compile_schema(
@@ -213,16 +194,18 @@ def compile_schema(
             else:
                 out.append(f"{pad}if not any(_eq({x}, o) for o in {const(options)}): return False")
         is_str = guard("string", x, known)
-        for check in (
-            _searcher(s["pattern"]) if "pattern" in s else None,
-            formats[s["format"]] if "format" in s else None,
+        for fails in (  # the compiled pattern's search (called from C), a format's check
+            f"{const(re.compile(s['pattern']).search)}({x}) is None" if "pattern" in s else None,
+            f"not {const(formats[s['format']])}({x})" if "format" in s else None,
         ):
-            if check is not None and is_str is not None:
-                seen, miss = _memo(check)
-                out.append(
-                    f"{pad}if {is_str + ' and ' if is_str else ''}{const(seen)}.get({x}) is not True "
-                    f"and not {const(miss)}({x}): return False"
-                )
+            if fails is not None and is_str is not None:
+                # a passing verdict is remembered in a bounded set (a batch repeats issuer names,
+                # dates and URNs thousands of times); a miss checks, then records, inline
+                seen = const(set())
+                inner = block(f"{is_str + ' and ' if is_str else ''}{x} not in {seen}", pad, out)
+                out.append(f"{inner}if {fails}: return False")
+                out.append(f"{inner}if len({seen}) >= {_MEMO_LIMIT}: {seen}.clear()")
+                out.append(f"{inner}{seen}.add({x})")
         if ("minLength" in s or "maxLength" in s) and is_str is not None:
             lo, hi = s.get("minLength", 0), s.get("maxLength", 1 << 62)
             out.append(
