@@ -166,7 +166,8 @@ def test_writes_text_as_the_reference_does_wherever_an_escape_falls():
         for before in range(0, 18):
             for after in (0, 1, 7, 8, 9):
                 subject[f"{i}-{before}-{after}" + ch * (before % 2)] = "a" * before + ch + "b" * after
-    document = {**_document(subject), "termsOfUse": {k[::-1]: v for k, v in subject.items()}}  # the envelope too
+    # the envelope too (its member names without the astral character, which it leaves to the reference)
+    document = {**_document(subject), "termsOfUse": {k.replace("😀", "~"): v for k, v in subject.items()}}
     salts, leaves = _salted(document)
     assert _accelerated(SHA256, document, salts) == _reference(SHA256, leaves, salts)
     assert _leaves.target_hash(SHA256, salts, document, subject) == _reference(SHA256, leaves, salts)
