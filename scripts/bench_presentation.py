@@ -4,9 +4,11 @@ business licence each, bound to its request and signed by the holder's key, on o
 
 Issues N holder-bound business licences as one batch offline (each with its own holder key), signs
 a trust bundle, has each holder answer the bank's request with a presentation, then verifies every
-presentation — parsed anew before each pass, untimed — with :func:`verifier.verify_presentation` — every check of a plain verification plus
-the holder signature, nonce, audience and expiry. The same credentials verified plainly in the same
-run give the cost of the holder check. Prints a markdown fragment for docs/BENCHMARKS.md.
+presentation with :func:`verifier.verify_presentation`: every check of a plain verification plus
+the holder signature, nonce, audience and expiry. Each pass verifies the presentations parsed anew
+(untimed), so none is served by what an earlier pass cached. The same credentials verified plainly
+in the same run give the cost of the holder check. Prints a markdown fragment for
+docs/BENCHMARKS.md.
 
     .venv/bin/python scripts/bench_presentation.py [--count 10000] [--sm2-count 100]
 """
