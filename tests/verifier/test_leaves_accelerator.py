@@ -173,6 +173,24 @@ def test_writes_text_as_the_reference_does_wherever_an_escape_falls():
     assert _leaves.target_hash(SHA256, salts, document, subject) == _reference(SHA256, leaves, salts)
 
 
+def test_finds_each_salt_whatever_order_the_salts_are_in():
+    """Salts in leaf order are read in place, one after the other; in any other order (or under a
+    name that is not ASCII) each is looked up: the same targetHash either way."""
+    subject = {"a": "1", "名称": "营业执照", "b": {"c": [1, 2], "d": None}, "e": "x" * 40}
+    document = _document(subject)
+    salts, leaves = _salted(document)
+    expected = _reference(SHA256, leaves, salts)
+    orders = [
+        salts,
+        dict(reversed(salts.items())),
+        dict(sorted(salts.items())),
+        dict(list(salts.items())[1:] + list(salts.items())[:1]),
+    ]
+    for order in orders:
+        assert _accelerated(SHA256, document, order) == expected
+        assert _leaves.target_hash(SHA256, order, document, subject) == expected
+
+
 @pytest.mark.parametrize(
     ("change", "why"),
     [

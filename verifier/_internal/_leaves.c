@@ -171,6 +171,7 @@ typedef struct {
     Py_ssize_t count;
     Py_ssize_t offsets_cap;
     int native;        /* H is hashlib.sha256 and sha256() above computes it */
+    Py_ssize_t salt_pos; /* PyDict_Next's position after the salt last found in order */
     const unsigned char *pool; /* salts given as a pool (32 bytes a leaf, in leaf order), or NULL */
     Py_ssize_t pool_len;
 } Walk;
@@ -190,11 +191,21 @@ static int salt_of(Walk *w, unsigned char out[32]) {
         memcpy(out, w->pool + 32 * w->count, 32);
         return OK;
     }
-    PyObject *key = PyUnicode_DecodeUTF8(w->path.data, w->path.len, NULL);
-    if (key == NULL) return ERROR;
-    PyObject *salt = PyDict_GetItemWithError(w->salts, key); /* borrowed */
-    Py_DECREF(key);
-    if (salt == NULL) return PyErr_Occurred() ? ERROR : FALLBACK;
+    /* An issuer writes the salts in leaf order, so the next entry is usually this path's: compared
+     * in place, it spares making the path a str, hashing it and looking it up. */
+    PyObject *next_key, *salt; /* borrowed */
+    Py_ssize_t pos = w->salt_pos;
+    if (PyDict_Next(w->salts, &pos, &next_key, &salt) && PyUnicode_CheckExact(next_key) &&
+        PyUnicode_IS_COMPACT_ASCII(next_key) && PyUnicode_GET_LENGTH(next_key) == w->path.len &&
+        (w->path.len == 0 || memcmp(PyUnicode_DATA(next_key), w->path.data, (size_t)w->path.len) == 0)) {
+        w->salt_pos = pos;
+    } else { /* salts in another order: look it up */
+        PyObject *key = PyUnicode_DecodeUTF8(w->path.data, w->path.len, NULL);
+        if (key == NULL) return ERROR;
+        salt = PyDict_GetItemWithError(w->salts, key);
+        Py_DECREF(key);
+        if (salt == NULL) return PyErr_Occurred() ? ERROR : FALLBACK;
+    }
     if (!PyUnicode_CheckExact(salt) || !PyUnicode_IS_COMPACT_ASCII(salt) || PyUnicode_GET_LENGTH(salt) != 66)
         return FALLBACK;
     const unsigned char *s = (const unsigned char *)PyUnicode_DATA(salt);
