@@ -13,10 +13,6 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import rlp
-from trie import HexaryTrie  # type: ignore[attr-defined]
-from trie.exceptions import BadTrieProof
-
 from verifier._internal.keccak import keccak256 as keccak
 from verifier._internal.proofinput import hex_member, trie_nodes
 from verifier._internal.suites import eth_address, personal_digest, recover_address, sign_digest_secp256k1
@@ -162,6 +158,8 @@ def header_rlp_from_block(block: dict[str, Any]) -> bytes:
 
     Raises :class:`InvalidAnchorProof` if its keccak is not the block's hash.
     """
+    import rlp
+
     encoded: bytes = rlp.encode(header_fields_from_block(block))
     expected = block["hash"]
     expected = bytes.fromhex(expected[2:]) if isinstance(expected, str) else bytes(expected)
@@ -202,6 +200,8 @@ class ValidatorPinnedTrust:
 
 def verify_anchor_proof(proof: dict[str, Any], *, root: bytes, trust: TrustSource) -> AnchorRecord:
     """The anchor record of ``root`` proven by ``proof``; :class:`InvalidAnchorProof` if it proves nothing."""
+    import rlp
+
     header = _hex(proof.get("blockHeader"), "blockHeader")
     validators: ValidatorSet | None = getattr(trust, "validator_set", None)
     if validators is not None:
@@ -237,6 +237,10 @@ def _prove_anchor(
     proof: dict[str, Any], root: bytes, trust: TrustSource, state_root: bytes, number: int
 ) -> AnchorRecord:
     # 2. Account proof: AnchorRegistry's account in that state → its storage root.
+    import rlp
+    from trie import HexaryTrie  # type: ignore[attr-defined]
+    from trie.exceptions import BadTrieProof
+
     registry = bytes.fromhex(trust.anchor_registry[2:])
     try:
         account = HexaryTrie.get_from_proof(  # type: ignore[no-untyped-call]

@@ -15,10 +15,6 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-import rlp
-from trie import HexaryTrie  # type: ignore[attr-defined]
-from trie.exceptions import BadTrieProof
-
 from verifier._anchor_proof import (
     CONTRACTS_DATA,
     contract_data,
@@ -185,6 +181,8 @@ def _nodes(value: Any, what: str) -> list[Any]:
 def _state_root(proof: dict[str, Any], trust: TrustSource) -> tuple[bytes, int]:
     """The header's stateRoot and number, if the header is sealed by the pinned validators or
     signed by a trusted operator (the same rule as ``verify_anchor_proof``)."""
+    import rlp
+
     header = _hex(proof.get("blockHeader"), "blockHeader")
     validators: ValidatorSet | None = getattr(trust, "validator_set", None)
     if validators is not None:
@@ -229,6 +227,10 @@ def prove_pledge_storage(
     proof: dict[str, Any], *, key: bytes, pledge_registry: str, state_root: bytes, number: int
 ) -> AssetPledgeState:
     """Steps 2–4 of §17.3: the account and storage proofs walked from an already trusted ``state_root``."""
+    import rlp
+    from trie import HexaryTrie  # type: ignore[attr-defined]
+    from trie.exceptions import BadTrieProof
+
     registry = bytes.fromhex(pledge_registry[2:])
     try:
         account = HexaryTrie.get_from_proof(  # type: ignore[no-untyped-call]

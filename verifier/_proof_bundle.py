@@ -17,8 +17,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import rlp
-
 from verifier._anchor_proof import anchor_storage_key, header_fields_from_block
 from verifier._proof_package import ProvenHeader, ProvenState, build_proof_package, status_storage_key
 from verifier._qbft import (
@@ -89,6 +87,8 @@ def sealed_header_from_block(block: Mapping[str, Any]) -> bytes:
     carries the committed seals, which Besu's block hash leaves out (with the round set to 0,
     FORMAT.md §14.1), so the rebuilt RLP must hash to the block hash *that* way — not as
     :func:`~verifier.header_rlp_from_block` checks a plain Ethereum header."""
+    import rlp
+
     encoded = rlp.encode(header_fields_from_block(dict(block)))
     expected = block["hash"]
     expected = bytes.fromhex(expected[2:]) if isinstance(expected, str) else bytes(expected)
@@ -214,6 +214,8 @@ def open_bundle_proofs(bundle: Any, pinned: ValidatorSet) -> BundleProofs:
     package), the message naming the member and the failing check. The per-credential slots are
     checked as credentials are verified (:class:`~verifier.Verifier` ``proof_package=``).
     """
+    import rlp
+
     data = bundle.data
     if pinned.chain_id != bundle.chain_id:
         raise InvalidSealedHeader(

@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Protocol
 
-import rlp
-from trie import HexaryTrie  # type: ignore[attr-defined]
-from trie.exceptions import BadTrieProof
-
+# rlp and trie (they import eth_utils and pydantic: ~0.2 s) are imported in the functions that use
+# them here and in _anchor_proof, _pledge_proof, _proof_bundle, _qbft and proofinput: verifying a
+# credential without a proof package never needs them, and certledger-verify starts without them.
 from verifier._anchor_proof import (
     CONTRACTS_DATA,
     anchor_storage_key,
@@ -127,6 +126,8 @@ class HeaderTrust(Protocol):
 
 
 def _header_fields(header: bytes) -> tuple[bytes, int, int]:
+    import rlp
+
     try:
         fields = rlp.decode(header)
         state_root = bytes(fields[3])
@@ -172,7 +173,7 @@ class _MissingNode(Exception):
 
 
 _NIBBLE = {c: i for i, c in enumerate("0123456789abcdef")}
-_BLANK_ROOT = keccak(rlp.encode(b""))
+_BLANK_ROOT = keccak(b"\x80")  # the root of an empty trie: keccak of RLP("")
 
 
 class StorageWalk:
@@ -187,6 +188,8 @@ class StorageWalk:
         self._decoded: dict[bytes, Any] = {}
 
     def _node(self, ref: Any) -> Any:
+        import rlp
+
         if type(ref) is list:  # a node shorter than 32 bytes, embedded in its parent
             return ref
         node = self._decoded.get(ref)
@@ -325,6 +328,10 @@ class ProvenState:
         package: Mapping[str, Any], chain_id: int, anchor_registry: str, header_trust: HeaderTrust
     ) -> tuple[ProvenHeader, bytes]:
         # 2. The header, trusted by the seam (operator signature or validator seals).
+        import rlp
+        from trie import HexaryTrie  # type: ignore[attr-defined]
+        from trie.exceptions import BadTrieProof
+
         header_rlp = _hex(package.get("blockHeader"), "blockHeader")
         header = header_trust.prove_header(package, header_rlp, chain_id)
         # 3. The account proof: AnchorRegistry's account in that state → its storage root.
@@ -346,6 +353,8 @@ class ProvenState:
             raise InvalidProofPackage("accountProof: the account is not an RLP account") from None
 
     def _word(self, key: bytes, what: str) -> int:
+        import rlp
+
         try:
             raw = self._trie.get(keccak(key))
         except _MissingNode:

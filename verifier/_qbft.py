@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import rlp
 
 from verifier._internal.keccak import keccak256 as keccak
 from verifier._internal.suites import eth_address, recover_address, sign_digest_secp256k1
@@ -171,6 +170,8 @@ def qbft_extra_data(
 ) -> bytes:
     """QBFT ``extraData``: ``RLP([vanity, [validator…], [vote?], round, [seal…]])``. ``seals=None``
     leaves the seal list empty (the commit-hash form)."""
+    import rlp
+
     return bytes(
         rlp.encode(
             [
@@ -189,6 +190,8 @@ def parse_qbft_header(header_rlp: bytes) -> QbftHeader:
 
     Nothing is verified here beyond the shape: see :func:`verify_sealed_header`.
     """
+    import rlp
+
     try:
         fields = rlp.decode(header_rlp, strict=True)
     except (rlp.exceptions.DecodingError, TypeError):
@@ -431,6 +434,8 @@ def seal_qbft_header(block: dict[str, Any], validator_keys: Sequence[bytes], *, 
     ``eth_getBlockByNumber`` result from anvil — its real parentHash, stateRoot, number, timestamp …)
     with ``extraData`` replaced by QBFT extra data listing the validators of ``validator_keys``
     (sorted, as Besu lists them) and sealed by every one of those keys."""
+    import rlp
+
     validators = sorted(eth_address(k) for k in validator_keys)
     fields: list[Any] = [_block_field(block, n) for n in _HEADER_NAMES]
     for name in _OPTIONAL:

@@ -7,10 +7,8 @@ import re
 from datetime import UTC, date, datetime
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import ValidationError
 from stdnum.cn import ric
 
 from verifier._internal.fastschema import compile_schema
@@ -20,6 +18,10 @@ from verifier.licence_id import (
     parse_licence_identifier,
 )
 from verifier.uscc import is_valid_uscc
+
+if TYPE_CHECKING:  # jsonschema is imported on first use (~45 ms): a valid credential never needs it
+    from jsonschema import Draft202012Validator, FormatChecker
+    from jsonschema.exceptions import ValidationError
 
 __all__ = [
     "CREDENTIAL_TYPES",
@@ -60,30 +62,22 @@ def parse_datetime(text: str) -> datetime:
     )
 
 
-_formats = FormatChecker(formats=())
-
-
-@_formats.checks("uscc")  # type: ignore[untyped-decorator]
 def _is_uscc(value: object) -> bool:
     return not isinstance(value, str) or is_valid_uscc(value)
 
 
-@_formats.checks("date", raises=ValueError)  # type: ignore[untyped-decorator]
 def _is_date(value: object) -> bool:
     return not isinstance(value, str) or bool(date.fromisoformat(value))
 
 
-@_formats.checks("date-time", raises=ValueError)  # type: ignore[untyped-decorator]
 def _is_datetime(value: object) -> bool:
     return not isinstance(value, str) or bool(parse_datetime(value))
 
 
-@_formats.checks("citizen-id")  # type: ignore[untyped-decorator]
 def _is_citizen_id(value: object) -> bool:
     return not isinstance(value, str) or bool(ric.is_valid(value))
 
 
-@_formats.checks("licence-identifier")  # type: ignore[untyped-decorator]
 def _is_licence_identifier(value: object) -> bool:
     return not isinstance(value, str) or is_valid_licence_identifier(value)
 
@@ -109,9 +103,25 @@ def schema_for_id(schema_id: str) -> dict[str, Any]:
 
 
 @cache
+def _format_checker() -> FormatChecker:
+    """The ``format`` keywords of the credential schemas, for ``jsonschema``."""
+    from jsonschema import FormatChecker
+
+    checker = FormatChecker(formats=())
+    checker.checks("uscc")(_is_uscc)
+    checker.checks("date", raises=ValueError)(_is_date)
+    checker.checks("date-time", raises=ValueError)(_is_datetime)
+    checker.checks("citizen-id")(_is_citizen_id)
+    checker.checks("licence-identifier")(_is_licence_identifier)
+    return checker
+
+
+@cache
 def validator_for(type_name: str) -> Draft202012Validator:
     """A format-asserting draft 2020-12 validator for a credential type."""
-    return Draft202012Validator(schema_of(type_name), format_checker=_formats)
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(schema_of(type_name), format_checker=_format_checker())
 
 
 def _ok(check: Any) -> Any:

@@ -337,3 +337,19 @@ def test_a_folders_files_are_listed_as_pathlib_lists_them(tmp_path, monkeypatch,
     expected = sorted(str(p) for p in Path(spelling.format(d=d)).glob("*.json") if p.is_file())
     assert len(expected) == 6  # a, b, .hidden, .json, 营业执照, link; not sub.json, c.JSON, dangling
     assert _expand([spelling.format(d=d)]) == expected
+
+
+def test_starts_without_the_modules_only_proofs_and_error_messages_need():
+    """rlp and trie (with eth_utils and pydantic) are for proof packages, jsonschema for naming a
+    schema violation: the command, and a verification that needs neither, start without them."""
+    import subprocess
+    import sys
+
+    heavy = ("rlp", "trie", "eth_utils", "pydantic", "jsonschema", "eth_hash")
+    code = (
+        "import sys, verifier._cli\n"
+        "from verifier import Verifier\n"
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -17,9 +17,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from eth_hash.auto import keccak as _eth_keccak
-
 __all__ = ["BACKEND", "FAST", "keccak256"]
+
+#: Known digests each fast path must give before it is used (eth_hash's, checked by the tests; the
+#: reference itself is imported only if no fast path works: it costs ~25 ms at start).
+_KNOWN = {
+    b"": "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470",
+    b"abc": "4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45",
+    b"abc" * 100: "0b4690e744c6ff5f43ac16817124efeaa0b3b3ff9bc26d092984bbb14badeaf5",
+}
+
+
+def _agrees(keccak256: Callable[[bytes], bytes]) -> bool:
+    return all(keccak256(data).hex() == digest for data, digest in _KNOWN.items())
 
 
 def _build_pysha3() -> Callable[[bytes], bytes] | None:
@@ -32,7 +42,7 @@ def _build_pysha3() -> Callable[[bytes], bytes] | None:
         out: bytes = keccak_256(data).digest()
         return out
 
-    return keccak256 if keccak256(b"abc") == _eth_keccak(b"abc") else None
+    return keccak256 if _agrees(keccak256) else None
 
 
 def _build_pycryptodome() -> Callable[[bytes], bytes] | None:
@@ -72,7 +82,7 @@ def _build_pycryptodome() -> Callable[[bytes], bytes] | None:
         return out
 
     try:
-        if keccak256(b"") != _eth_keccak(b"") or keccak256(b"abc" * 100) != _eth_keccak(b"abc" * 100):
+        if not _agrees(keccak256):
             return None
     except Exception:  # noqa: BLE001  # pragma: no cover
         return None
@@ -84,4 +94,8 @@ _fast = _pysha3 or _build_pycryptodome()
 #: Whether a fast path is in use (else ``eth_hash``), and which.
 FAST = _fast is not None
 BACKEND = "safe-pysha3" if _pysha3 is not None else "pycryptodome" if _fast is not None else "eth_hash"
-keccak256: Callable[[bytes], bytes] = _fast or _eth_keccak
+keccak256: Callable[[bytes], bytes]
+if _fast is not None:
+    keccak256 = _fast
+else:  # pragma: no cover - safe-pysha3 is a dependency
+    from eth_hash.auto import keccak as keccak256

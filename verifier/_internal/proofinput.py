@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import rlp
-
 
 def hex_member(value: Any, what: str, error: type[Exception]) -> bytes:
     """``value`` as bytes if it is a 0x-hex string; ``error("{what} must be 0x-hex")`` otherwise."""
@@ -21,6 +19,8 @@ def hex_member(value: Any, what: str, error: type[Exception]) -> bytes:
 
 def trie_nodes(value: Any, what: str, error: type[Exception], limit: int = 64) -> list[Any]:
     """``value``'s trie nodes, RLP-decoded: a list of at most ``limit`` 0x-hex RLP items."""
+    import rlp  # here, not at the top: see verifier/_proof_package.py
+
     if not isinstance(value, list) or len(value) > limit:
         raise error(f"{what} must be a list of trie nodes")
     try:
