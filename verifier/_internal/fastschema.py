@@ -88,6 +88,16 @@ def _strict_equal(a: Any, b: Any) -> bool:
 _MEMO_LIMIT = 512
 
 
+def _function(name: str, body: list[str]) -> list[str]:
+    """The source of ``def name(v0)`` around ``body`` (indented for a ``try``): a required member
+    read by subscript and missing raises KeyError, which is the answer False."""
+    head, tail = (
+        [f"def {name}(v0):", "    try:"],
+        ["        return True", "    except KeyError:", "        return False"],
+    )
+    return [*head, *body, *tail]
+
+
 def compile_schema(
     schema: Mapping[str, Any], formats: Mapping[str, Callable[[Any], bool]]
 ) -> Callable[[Any], bool]:
@@ -247,8 +257,9 @@ def compile_schema(
         is_dict = guard("object", x, known)
         required: set[str] = set()
         props = s.get("properties", {})
-        # A required property whose schema refuses null is read once, with .get, and not tested for
-        # presence first: a missing key reads as None, which the property's own checks refuse.
+        # A required property whose schema refuses null is read once, by subscript, and not tested
+        # for presence first: a missing key raises KeyError, which the function answers with False
+        # (see _function), as the property's own checks would refuse a None.
         fetched = (
             {k for k in s.get("required", ()) if k in props and refuses_none(props[k], depth)}
             if known == "object"
@@ -278,7 +289,7 @@ def compile_schema(
                 out.append(f"{inner}if not {x}.keys() <= {const(frozenset(props))}: return False")
             for k, sub in props.items():
                 if sub is not True:
-                    access = f"{x}.get({k!r})" if k in fetched else f"{x}[{k!r}]"
+                    access = f"{x}[{k!r}]"
                     member(sub, access, None if k in required else f"{k!r} in {x}", inner, out, depth)
         for sub in s.get("allOf", []):
             known = emit(sub, x, pad, out, depth + 1, known)
@@ -288,16 +299,16 @@ def compile_schema(
             for sub in s["oneOf"]:
                 name = f"f{len(env)}"
                 env[name] = None
-                body = [f"def {name}(v0):"]
-                emit(sub, "v0", "    ", body, depth + 1)
-                body.append("    return True")
+                body: list[str] = []
+                emit(sub, "v0", "        ", body, depth + 1)
+                body = _function(name, body)
                 exec(compile("\n".join(body), "<fastschema>", "exec"), env)  # noqa: S102 - built from the schema
                 calls.append(f"{name}({x})")
             out.append(f"{pad}if ({' + '.join(calls)}) != 1: return False")
         return known
 
-    lines = ["def check(v0):"]
-    emit(schema, "v0", "    ", lines, 0)
-    lines.append("    return True")
+    lines: list[str] = []
+    emit(schema, "v0", "        ", lines, 0)
+    lines = _function("check", lines)
     exec(compile("\n".join(lines), "<fastschema>", "exec"), env)  # noqa: S102 - source built above from the schema
     return env["check"]  # type: ignore[no-any-return]
