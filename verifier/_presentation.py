@@ -285,8 +285,9 @@ def present(
     return presentation
 
 
-def _signature_ok(holder: str, digest: bytes, signature: bytes) -> bool:
-    suite, _, public_hex = holder.removeprefix("urn:certledger:holder:").partition(":0x")
+def _signature_ok(suite: str, public_hex: str, digest: bytes, signature: bytes) -> bool:
+    """Whether ``signature`` is the holder key's (``suite``, ``public_hex`` from its holder id) over
+    ``digest``."""
     public = bytes.fromhex(public_hex)
     if suite == "sm2":
         return verify_sm2(digest, signature, public)
@@ -371,9 +372,9 @@ def _holder_check(
     value = proof.get("proofValue")
     if not isinstance(value, str) or not _PROOF_VALUE.fullmatch(value):
         return Check("holder", "failed", "the holder's signature (proofValue) is not 0x + hex")
-    suite = holder.removeprefix("urn:certledger:holder:").split(":", 1)[0]
+    suite, _, public_hex = holder.removeprefix("urn:certledger:holder:").partition(":0x")
     statement = _statement(holder, proof, creds, suite, canonical=jcs_unchecked)
-    if not _signature_ok(holder, statement, bytes.fromhex(value[2:])):
+    if not _signature_ok(suite, public_hex, statement, bytes.fromhex(value[2:])):
         return Check(
             "holder",
             "failed",
