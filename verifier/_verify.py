@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from verifier._holder import subject_hash_of
+from verifier._internal.accelerator import module as _accelerator
 from verifier._internal.disclosure import (
     SUITE_HASHES,
     IntegrityFailure,
@@ -45,6 +46,8 @@ from verifier.errors import CertledgerVerifyError, InvalidDocument
 __all__ = ["Verifier", "format_failure", "verify"]
 
 _NODE_CACHE_LIMIT = 2_000_000
+#: The C accelerator's Merkle path (its plain case; None: the loop in _integrity, the reference).
+_merkle_root = _accelerator.merkle_root if _accelerator is not None else None
 DataInput = bytes | bytearray | memoryview | str | Path
 
 
@@ -304,15 +307,9 @@ class Verifier:
                 "integrity", "failed", "the proof is for another holder (its subjectHash does not match)"
             )
         leaf = leaf_hash(target, subject)
-        node, nodes = leaf, self._nodes
-        for sibling in p.path:
-            pair = node + sibling if node < sibling else sibling + node  # merkle.hash_pair, its result cached
-            parent = nodes.get(pair)
-            if parent is None:
-                if len(nodes) > _NODE_CACHE_LIMIT:
-                    nodes.clear()
-                parent = nodes[pair] = keccak(pair)
-            node = parent
+        node = _merkle_root(leaf, p.path, self._nodes, keccak, _NODE_CACHE_LIMIT) if _merkle_root else None
+        if node is None:
+            node = self._walked_root(leaf, p.path)
         if node != p.root:
             return Check(
                 "integrity",
@@ -331,6 +328,19 @@ class Verifier:
             f"{len(p.redacted)} field(s) redacted by the holder (which fields is proven: the issuer's hash "
             "covers each field's path)",
         )
+
+    def _walked_root(self, leaf: bytes, path: tuple[bytes, ...]) -> bytes:
+        """The root ``path`` leads to from ``leaf``: merkle.process_proof, each parent cached."""
+        node, nodes = leaf, self._nodes
+        for sibling in path:
+            pair = node + sibling if node < sibling else sibling + node  # merkle.hash_pair
+            parent = nodes.get(pair)
+            if parent is None:
+                if len(nodes) > _NODE_CACHE_LIMIT:
+                    nodes.clear()
+                parent = nodes[pair] = keccak(pair)
+            node = parent
+        return node
 
     @staticmethod
     def _walked_target(s: _State, p: ParsedProof, h: Any) -> bytes:

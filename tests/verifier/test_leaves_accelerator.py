@@ -567,3 +567,58 @@ def test_clean_under_the_address_and_undefined_behaviour_sanitizers(tmp_path):
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "runtime error" not in run.stderr and "AddressSanitizer" not in run.stderr, run.stderr[-3000:]
+
+
+# ---- the Merkle path ---------------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=40, unique=True), st.integers(0, 50)
+)
+def test_merkle_root_matches_the_reference_through_a_shared_cache(leaves, limit):
+    """Every leaf's path leads to the root OZ's tree has, as merkle.process_proof computes it, with one
+    cache shared by all the paths (cleared whenever it outgrows ``limit``), which holds only true
+    parents afterwards."""
+    from verifier._internal.keccak import keccak256
+    from verifier._internal.merkle import StandardMerkleTree, leaf_hash, process_proof
+
+    pairs = [(leaf, leaf[::-1]) for leaf in leaves]
+    tree = StandardMerkleTree.of(pairs)
+    nodes: dict[bytes, bytes] = {}
+    for i, (t, s) in enumerate(pairs):
+        leaf, path = leaf_hash(t, s), tuple(tree.proof(i))
+        assert (
+            _leaves.merkle_root(leaf, path, nodes, keccak256, limit) == process_proof(leaf, path) == tree.root
+        )
+        assert len(nodes) <= limit + 1
+    assert all(keccak256(pair) == parent for pair, parent in nodes.items())
+
+
+def test_merkle_root_leaves_what_is_not_plain_to_the_reference():
+    from verifier._internal.keccak import keccak256
+
+    leaf, sibling = b"\x01" * 32, b"\x02" * 32
+    assert _leaves.merkle_root(leaf, (), {}, keccak256, 10) == leaf
+    for leaf_, path in [
+        (leaf, [sibling]),  # a list, not the parsed proof's tuple
+        (leaf, (sibling[:31],)),
+        (leaf, (bytearray(sibling),)),
+        (leaf[:31], (sibling,)),
+        ("0x" + leaf.hex(), (sibling,)),
+    ]:
+        assert _leaves.merkle_root(leaf_, path, {}, keccak256, 10) is None
+    assert _leaves.merkle_root(leaf, (sibling,), {}, lambda pair: pair[:31], 10) is None  # not a digest
+    poisoned = {leaf + sibling: "not bytes"}  # a cache a caller filled with something else
+    assert _leaves.merkle_root(leaf, (sibling,), poisoned, keccak256, 10) is None
+
+
+def test_merkle_root_passes_on_the_hash_functions_error_and_refuses_bad_arguments():
+    def broken(pair: bytes) -> bytes:
+        raise RuntimeError("no keccak here")
+
+    with pytest.raises(RuntimeError, match="no keccak here"):
+        _leaves.merkle_root(b"\x01" * 32, (b"\x02" * 32,), {}, broken, 10)
+    for args in [(), (b"\x01" * 32, (), [], None, 1), (b"\x01" * 32, (), {}, None, "1")]:
+        with pytest.raises(TypeError):
+            _leaves.merkle_root(*args)

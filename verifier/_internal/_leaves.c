@@ -884,6 +884,72 @@ static PyObject *mod37_36_run(PyObject *self, PyObject *const *args, Py_ssize_t 
     return PyLong_FromLong(p);
 }
 
+/* ---- the Merkle path: the plain case of Verifier._integrity's loop -----------------------------
+ * merkle_root(leaf, path, nodes, keccak, limit): from leaf up the path, each parent
+ * keccak(lower ‖ higher) of the node and its sibling (OZ Hashes.commutativeKeccak256), looked up in
+ * the cache `nodes` (pair → parent) first and stored there after (cleared first when it holds more
+ * than `limit`), as the Python loop does. None unless leaf and every sibling are 32-byte bytes in a
+ * tuple and keccak gives 32-byte bytes (the Python loop, the reference, then runs). */
+static PyObject *merkle_root(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 5 || !PyDict_CheckExact(args[2]) || !PyLong_CheckExact(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "merkle_root(leaf, path, nodes: dict, keccak, limit: int)");
+        return NULL;
+    }
+    PyObject *node = args[0], *path = args[1], *nodes = args[2], *keccak = args[3];
+    Py_ssize_t limit = PyLong_AsSsize_t(args[4]);
+    if (limit == -1 && PyErr_Occurred()) return NULL;
+    if (!PyBytes_CheckExact(node) || PyBytes_GET_SIZE(node) != 32 || !PyTuple_CheckExact(path))
+        Py_RETURN_NONE;
+    Py_INCREF(node);
+    Py_ssize_t n = PyTuple_GET_SIZE(path);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *sibling = PyTuple_GET_ITEM(path, i);
+        if (!PyBytes_CheckExact(sibling) || PyBytes_GET_SIZE(sibling) != 32) {
+            Py_DECREF(node);
+            Py_RETURN_NONE;
+        }
+        const char *a = PyBytes_AS_STRING(node), *b = PyBytes_AS_STRING(sibling);
+        int lower = memcmp(a, b, 32) < 0;
+        PyObject *pair = PyBytes_FromStringAndSize(NULL, 64);
+        if (pair == NULL) {
+            Py_DECREF(node);
+            return NULL;
+        }
+        memcpy(PyBytes_AS_STRING(pair), lower ? a : b, 32);
+        memcpy(PyBytes_AS_STRING(pair) + 32, lower ? b : a, 32);
+        PyObject *parent = PyDict_GetItemWithError(nodes, pair); /* borrowed */
+        if (parent != NULL) {
+            Py_INCREF(parent);
+        } else if (PyErr_Occurred()) {
+            Py_DECREF(pair);
+            Py_DECREF(node);
+            return NULL;
+        } else {
+            if (PyDict_GET_SIZE(nodes) > limit) PyDict_Clear(nodes);
+            parent = PyObject_CallOneArg(keccak, pair);
+            if (parent == NULL || !PyBytes_CheckExact(parent) || PyBytes_GET_SIZE(parent) != 32 ||
+                PyDict_SetItem(nodes, pair, parent) < 0) {
+                int failed = parent == NULL || PyErr_Occurred() != NULL;
+                Py_XDECREF(parent);
+                Py_DECREF(pair);
+                Py_DECREF(node);
+                if (failed) return NULL;
+                Py_RETURN_NONE;
+            }
+        }
+        Py_DECREF(pair);
+        Py_DECREF(node);
+        node = parent;
+        /* (the parent is checked on the way out: a cached one could be anything a caller stored) */
+        if (!PyBytes_CheckExact(node) || PyBytes_GET_SIZE(node) != 32) {
+            Py_DECREF(node);
+            Py_RETURN_NONE;
+        }
+    }
+    return node;
+}
+
 static PyObject *py_sha256(PyObject *self, PyObject *arg) {
     (void)self;
     Py_buffer view;
@@ -901,6 +967,11 @@ static PyObject *py_sha256(PyObject *self, PyObject *arg) {
 }
 
 static PyMethodDef methods[] = {
+    {"merkle_root", (PyCFunction)(void (*)(void))merkle_root, METH_FASTCALL,
+     "merkle_root(leaf, path, nodes, keccak, limit) -> bytes | None\n\n"
+     "The root a Merkle path leads to from leaf (OZ commutative keccak pairs), through the cache\n"
+     "nodes (pair -> parent; cleared when it holds more than limit); None unless leaf and every\n"
+     "sibling are 32-byte bytes in a tuple (verifier/_verify.py's loop, the reference, then runs)."},
     {"mod37_36_run", (PyCFunction)(void (*)(void))mod37_36_run, METH_FASTCALL,
      "mod37_36_run(p, text) -> int: ISO 7064 MOD 37,36's running value after text (-1: a character\n"
      "outside 0-9A-Z); verifier/licence_id.py's _run."},
