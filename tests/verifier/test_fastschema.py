@@ -213,3 +213,70 @@ def test_passing_strings_are_remembered_in_a_bounded_set_and_failing_ones_never(
         assert check(word)
         assert all(len(m) <= 3 for m in memos)
     assert "bcd" not in memos[1] and "Abc" not in memos[0]
+
+
+def _schemas_naming(fmt: str, pattern: str) -> list[str]:
+    """The credential types whose schema names ``pattern`` beside ``format: fmt`` somewhere."""
+    from verifier._schema import CREDENTIAL_TYPES, schema_of
+
+    def nodes(node: object):
+        if isinstance(node, dict):
+            yield node
+            for v in node.values():
+                yield from nodes(v)
+        elif isinstance(node, list):
+            for v in node:
+                yield from nodes(v)
+
+    return [
+        t
+        for t in CREDENTIAL_TYPES
+        if any(n.get("format") == fmt and n.get("pattern") == pattern for n in nodes(schema_of(t)))
+    ]
+
+
+_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_code17 = st.text(alphabet=_USCC_ALPHABET, min_size=17, max_size=17)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    _code17,
+    st.from_regex(r"\A[0-9A-Z]{1,40}\Z"),
+    st.from_regex(r"\A[0-9A-Z]{1,64}\Z"),
+    st.integers(1, 999),
+    st.text(max_size=3),
+)
+def test_each_pattern_a_format_is_said_to_imply_matches_every_string_the_format_accepts(
+    first17, type_code, serial, version, noise
+):
+    """The compiled check skips a pattern where the format beside it implies it (_FAST_IMPLIED):
+    each claim is named by a schema, and every string the format accepts — valid codes and
+    identifiers, and the same with characters added, dropped or changed — matches the pattern."""
+    import re
+
+    from verifier._schema import _FAST_FORMATS, _FAST_IMPLIED
+    from verifier.licence_id import make_licence_identifier
+    from verifier.uscc import check_character
+
+    uscc = first17 + check_character(first17)
+    identifier = make_licence_identifier(type_code, uscc, serial, version)
+    values = {"uscc": uscc, "licence-identifier": identifier}
+    for fmt, patterns in _FAST_IMPLIED.items():
+        accepts = _FAST_FORMATS[fmt]
+        base = values[fmt]
+        candidates = [
+            base,
+            base + noise,
+            noise + base,
+            base[:-1],
+            base + "\n",
+            base.lower(),
+            base[:-1] + noise[:1],
+        ]
+        assert accepts(base)
+        for pattern in patterns:
+            assert _schemas_naming(fmt, pattern), f"no schema names {pattern!r} beside format {fmt}"
+            for text in candidates:
+                if accepts(text):
+                    assert re.search(pattern, text), (fmt, text)

@@ -99,13 +99,17 @@ def _function(name: str, body: list[str]) -> list[str]:
 
 
 def compile_schema(
-    schema: Mapping[str, Any], formats: Mapping[str, Callable[[Any], bool]]
+    schema: Mapping[str, Any],
+    formats: Mapping[str, Callable[[Any], bool]],
+    implied: Mapping[str, frozenset[str]] | None = None,
 ) -> Callable[[Any], bool]:
     """A function ``instance → bool`` with ``jsonschema``'s verdict on ``schema``.
 
     The whole schema is inlined into one function of straight-line checks (local ``$ref`` targets
-    are expanded in place; recursive schemas are refused).
+    are expanded in place; recursive schemas are refused). ``implied``: for a format, the patterns
+    every string its check accepts matches; where a schema names both, only the format is checked.
     """
+    implied = implied or {}
     env: dict[str, Any] = {"_eq": _strict_equal}
     counter = [0]
 
@@ -208,8 +212,11 @@ def compile_schema(
             else:
                 out.append(f"{pad}if not any(_eq({x}, o) for o in {const(options)}): return False")
         is_str = guard("string", x, known)
+        pattern_implied = "pattern" in s and s["pattern"] in implied.get(s.get("format", ""), ())
         for fails in (  # the compiled pattern's search (called from C), a format's check
-            f"{const(re.compile(s['pattern']).search)}({x}) is None" if "pattern" in s else None,
+            f"{const(re.compile(s['pattern']).search)}({x}) is None"
+            if "pattern" in s and not pattern_implied
+            else None,
             f"not {const(formats[s['format']])}({x})" if "format" in s else None,
         ):
             if fails is not None and is_str is not None:
