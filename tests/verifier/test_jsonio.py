@@ -132,3 +132,23 @@ def test_keys_unique_is_sure_or_says_no(data, unique):
 def test_keys_unique_takes_bytes_only():
     with pytest.raises(TypeError):
         _leaves.keys_unique('{"a": 1}')
+
+
+def test_keys_unique_finds_every_quote_and_escape_wherever_it_falls():
+    """The scan skips a string eight bytes at a time: a closing quote, an escaped quote or an escaped
+    backslash at every offset, in names and values, and a duplicate name after long strings, are
+    all seen; objects with more members than the small-object sort takes are checked too."""
+    for offset in range(0, 20):
+        pad = "x" * offset
+        for value in (pad, pad + '\\"', pad + "\\\\", '\\"' + pad, pad + "é中" + pad):
+            doc = f'{{"a{pad}": "{value}", "b": "{value}{pad}"}}'.encode()
+            assert _leaves.keys_unique(doc) is True, doc
+            assert _leaves.keys_unique(doc[:-2]) is False  # the last string never closes
+            dup = f'{{"a{pad}": "{value}", "a{pad}": 1}}'.encode()
+            assert _leaves.keys_unique(dup) is False, dup
+            escaped_name = f'{{"a{pad}\\"": "{value}"}}'.encode()
+            assert _leaves.keys_unique(escaped_name) is False, escaped_name
+    many = {f"k{i:03d}": "v" * (i % 11) for i in range(40)}
+    text = json.dumps(many).encode()
+    assert _leaves.keys_unique(text) is True
+    assert _leaves.keys_unique(text[:-1] + b', "k017": 0}') is False

@@ -782,12 +782,21 @@ static PyObject *keys_unique(PyObject *self, PyObject *arg) {
         if (c == '"') {
             const char *start = ++s;
             int escaped = 0;
-            while (s < end && *s != '"') {
-                if (*s == '\\') {
-                    escaped = 1;
-                    s++;
+            for (;;) { /* to the closing quote: eight bytes at a time while none is '"' or '\\' */
+                const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+                for (; s + 8 <= end; s += 8) {
+                    uint64_t v;
+                    memcpy(&v, s, 8);
+                    uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+                    if (((q - ones) & ~q & highs) | ((b - ones) & ~b & highs)) break;
                 }
-                s++;
+                while (s < end && *s != '"' && *s != '\\') s++;
+                if (s < end && *s == '\\') {
+                    escaped = 1;
+                    s += 2; /* the escaped character, whatever it is */
+                    continue;
+                }
+                break;
             }
             if (s >= end) {
                 answer = 0;
@@ -830,7 +839,16 @@ static PyObject *keys_unique(PyObject *self, PyObject *arg) {
             }
             Py_ssize_t mark = marks[--depth], k = n_names - mark;
             if (c == '}' && k > 1) {
-                qsort(names + mark, (size_t)k, sizeof(Span), compare_spans);
+                if (k <= 24) { /* a credential's objects are small: insertion sort */
+                    for (Py_ssize_t i = mark + 1; i < n_names; i++) {
+                        Span key = names[i];
+                        Py_ssize_t j = i;
+                        for (; j > mark && compare_spans(&names[j - 1], &key) > 0; j--) names[j] = names[j - 1];
+                        names[j] = key;
+                    }
+                } else {
+                    qsort(names + mark, (size_t)k, sizeof(Span), compare_spans);
+                }
                 for (Py_ssize_t i = mark + 1; i < n_names; i++)
                     if (compare_spans(&names[i - 1], &names[i]) == 0) answer = 0;
             }
