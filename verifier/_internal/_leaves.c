@@ -285,6 +285,20 @@ static int leaf_raw(Walk *w, const char *jcs, Py_ssize_t n) {
     return finish_leaf(w);
 }
 
+/* Eight bytes at a time: a high bit set in each byte of x that is zero (and, past the first such
+ * byte, maybe in others: enough to stop and look byte by byte), none where no byte is zero. */
+#define ONES 0x0101010101010101ULL
+static inline uint64_t zero_bytes(uint64_t x) { return (x - ONES) & ~x & (ONES * 0x80); }
+
+/* Whether any of the eight bytes at s is a '"' or a '\\' (or, with controls, below 0x20). */
+static inline int has_quote_or_backslash(const char *s, int controls) {
+    uint64_t v;
+    memcpy(&v, s, 8);
+    uint64_t found = zero_bytes(v ^ (ONES * '"')) | zero_bytes(v ^ (ONES * '\\'));
+    if (controls) found |= (v - ONES * 0x20) & ~v & (ONES * 0x80);
+    return found != 0;
+}
+
 /* JCS of a string (RFC 8785 §3.2.2.2, as json.encoder.encode_basestring writes it). */
 static int put_jcs_string(Buf *b, PyObject *text) {
     Py_ssize_t n;
@@ -298,12 +312,7 @@ static int put_jcs_string(Buf *b, PyObject *text) {
     static const char hex[] = "0123456789abcdef";
     *out++ = '"';
     Py_ssize_t i = 0;
-    for (; i + 8 <= n; i += 8) { /* eight bytes at a time while none needs an escape */
-        uint64_t v;
-        memcpy(&v, s + i, 8);
-        const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-        uint64_t q = v ^ (ones * '"'), bs = v ^ (ones * '\\');
-        if (((v - ones * 0x20) & ~v & highs) | ((q - ones) & ~q & highs) | ((bs - ones) & ~bs & highs)) break;
+    for (; i + 8 <= n && !has_quote_or_backslash(s + i, 1); i += 8) { /* while none needs an escape */
         memcpy(out, s + i, 8);
         out += 8;
     }
@@ -783,13 +792,7 @@ static PyObject *keys_unique(PyObject *self, PyObject *arg) {
             const char *start = ++s;
             int escaped = 0;
             for (;;) { /* to the closing quote: eight bytes at a time while none is '"' or '\\' */
-                const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-                for (; s + 8 <= end; s += 8) {
-                    uint64_t v;
-                    memcpy(&v, s, 8);
-                    uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
-                    if (((q - ones) & ~q & highs) | ((b - ones) & ~b & highs)) break;
-                }
+                while (s + 8 <= end && !has_quote_or_backslash(s, 0)) s += 8;
                 while (s < end && *s != '"' && *s != '\\') s++;
                 if (s < end && *s == '\\') {
                     escaped = 1;
@@ -937,7 +940,12 @@ static PyObject *merkle_root(PyObject *self, PyObject *const *args, Py_ssize_t n
         memcpy(PyBytes_AS_STRING(pair), lower ? a : b, 32);
         memcpy(PyBytes_AS_STRING(pair) + 32, lower ? b : a, 32);
         PyObject *parent = PyDict_GetItemWithError(nodes, pair); /* borrowed */
-        if (parent != NULL) {
+        if (parent != NULL) { /* a cached parent could be anything a caller stored there */
+            if (!PyBytes_CheckExact(parent) || PyBytes_GET_SIZE(parent) != 32) {
+                Py_DECREF(pair);
+                Py_DECREF(node);
+                Py_RETURN_NONE;
+            }
             Py_INCREF(parent);
         } else if (PyErr_Occurred()) {
             Py_DECREF(pair);
@@ -959,11 +967,6 @@ static PyObject *merkle_root(PyObject *self, PyObject *const *args, Py_ssize_t n
         Py_DECREF(pair);
         Py_DECREF(node);
         node = parent;
-        /* (the parent is checked on the way out: a cached one could be anything a caller stored) */
-        if (!PyBytes_CheckExact(node) || PyBytes_GET_SIZE(node) != 32) {
-            Py_DECREF(node);
-            Py_RETURN_NONE;
-        }
     }
     return node;
 }
