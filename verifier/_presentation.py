@@ -46,6 +46,7 @@ __all__ = [
 HOLDER_PROOF_TYPE = "CertledgerHolderProof2026"
 REQUEST_TYPE = "CertledgerPresentationRequest"
 _DOMAIN = b"certledger:presentation:v1"
+_HOLDER_PREFIX = "urn:certledger:holder:"
 _HOLDER_ID = re.compile(r"^urn:certledger:holder:(secp256k1:0x0[23][0-9a-f]{64}|sm2:0x[0-9a-f]{128})$")
 _NONCE = re.compile(r"^0x[0-9a-f]{32,128}$")
 _PROOF_VALUE = re.compile(r"0x[0-9a-f]{128,130}")
@@ -94,7 +95,13 @@ def holder_id_of(suite: str, private_key: bytes) -> str:
         public = sm2_public_key(private_key)
     else:
         raise InvalidPresentation(f"unknown holder key suite {suite!r}: secp256k1 or sm2")
-    return f"urn:certledger:holder:{suite}:0x{public.hex()}"
+    return f"{_HOLDER_PREFIX}{suite}:0x{public.hex()}"
+
+
+def _holder_parts(holder: str) -> tuple[str, str]:
+    """The suite and the public key's hex of a holder id that matched ``_HOLDER_ID``."""
+    suite, _, public_hex = holder.removeprefix(_HOLDER_PREFIX).partition(":0x")
+    return suite, public_hex
 
 
 def _hash(suite: str, data: bytes) -> bytes:
@@ -260,8 +267,7 @@ def unsigned_presentation(
         "verificationMethod": holder,
     }
     creds = [dict(c) for c in credentials]
-    suite = holder.removeprefix("urn:certledger:holder:").partition(":")[0]
-    digest = _statement(holder, proof, creds, suite)
+    digest = _statement(holder, proof, creds, _holder_parts(holder)[0])
     return {
         "@context": ["https://www.w3.org/ns/credentials/v2"],
         "type": ["VerifiablePresentation"],
@@ -372,7 +378,7 @@ def _holder_check(
     value = proof.get("proofValue")
     if not isinstance(value, str) or not _PROOF_VALUE.fullmatch(value):
         return Check("holder", "failed", "the holder's signature (proofValue) is not 0x + hex")
-    suite, _, public_hex = holder.removeprefix("urn:certledger:holder:").partition(":0x")
+    suite, public_hex = _holder_parts(holder)
     statement = _statement(holder, proof, creds, suite, canonical=jcs_unchecked)
     if not _signature_ok(suite, public_hex, statement, bytes.fromhex(value[2:])):
         return Check(

@@ -135,7 +135,7 @@ def _ok(check: Any) -> Any:
 
 
 #: The patterns a format's check implies (every string it accepts matches them): the compiled check
-#: skips such a pattern where the schema names it beside the format (tests/verifier/test_schema.py
+#: skips such a pattern where the schema names it beside the format (tests/verifier/test_fastschema.py
 #: holds each claim on generated strings).
 _FAST_IMPLIED = {
     "uscc": frozenset({"^[0-9A-HJ-NPQRTUWXY]{18}$"}),

@@ -91,11 +91,14 @@ _MEMO_LIMIT = 512
 def _function(name: str, body: list[str]) -> list[str]:
     """The source of ``def name(v0)`` around ``body`` (indented for a ``try``): a required member
     read by subscript and missing raises KeyError, which is the answer False."""
-    head, tail = (
-        [f"def {name}(v0):", "    try:"],
-        ["        return True", "    except KeyError:", "        return False"],
-    )
-    return [*head, *body, *tail]
+    return [
+        f"def {name}(v0):",
+        "    try:",
+        *body,
+        "        return True",
+        "    except KeyError:",
+        "        return False",
+    ]
 
 
 def compile_schema(
@@ -296,8 +299,7 @@ def compile_schema(
                 out.append(f"{inner}if not {x}.keys() <= {const(frozenset(props))}: return False")
             for k, sub in props.items():
                 if sub is not True:
-                    access = f"{x}[{k!r}]"
-                    member(sub, access, None if k in required else f"{k!r} in {x}", inner, out, depth)
+                    member(sub, f"{x}[{k!r}]", None if k in required else f"{k!r} in {x}", inner, out, depth)
         for sub in s.get("allOf", []):
             known = emit(sub, x, pad, out, depth + 1, known)
         if "oneOf" in s:
