@@ -5,7 +5,8 @@
 
 Starts a fresh anvil and `certledger serve` (uvicorn, SQLite), issues 1,000 credentials, fetches
 their holder copies, then POSTs /v1/verify from a separate load-generator process (keep-alive
-HTTP/1.1 connections in threads) for a fixed time. Reports requests/s and p50/p99 latency.
+HTTP/1.1 connections in threads) for a fixed time. Reports requests/s, p50/p99 latency, and the CPU
+time per request of the service and of the load generator (both on the same cores).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import http.client
 import json
 import multiprocessing
+import os
 import statistics
 import sys
 import tempfile
@@ -67,6 +69,7 @@ def _load(port: int, key: str, bodies: list[bytes], seconds: float, connections:
             "errors": errors[0],
             "elapsed": time.perf_counter() - t0,
             "latencies": sorted(latencies),
+            "cpu": sum(os.times()[:2]),
         }
     )
 
@@ -79,6 +82,7 @@ def main() -> int:
     args = ap.parse_args()
 
     import httpx
+    import psutil
 
     from scripts.samples import business_licence_record, make_uscc
     from tests.support.procs import ServiceProcess, create_issuer
@@ -125,8 +129,11 @@ def main() -> int:
                 gen = multiprocessing.Process(
                     target=_load, args=(svc.port, key, bodies, args.seconds, args.connections, q)
                 )
+                server = psutil.Process(svc.proc.pid)
+                service_cpu = sum(server.cpu_times()[:2])
                 gen.start()
                 res = q.get()
+                service_cpu = sum(server.cpu_times()[:2]) - service_cpu
                 gen.join()
             finally:
                 if svc is not None:
@@ -140,13 +147,19 @@ def main() -> int:
         "p50_ms": round(1000 * statistics.median(lat), 2),
         "p99_ms": round(1000 * lat[int(0.99 * (len(lat) - 1))], 2),
         "connections": args.connections,
+        "cpu_us_per_request": {
+            "service": round(service_cpu / res["requests"] * 1e6),
+            "load generator": round(res["cpu"] / res["requests"] * 1e6),
+        },
     }
     if args.json:
         print(json.dumps(out))
     else:
         print(
             f"| verify API | {out['rate_per_s']:,} req/s | p50 {out['p50_ms']} ms | p99 {out['p99_ms']} ms "
-            f"| {out['requests']:,} requests, {out['errors']} errors, {args.connections} connections |"
+            f"| {out['requests']:,} requests, {out['errors']} errors, {args.connections} connections "
+            f"| CPU per request (µs): service {out['cpu_us_per_request']['service']:,}, "
+            f"load generator {out['cpu_us_per_request']['load generator']:,} |"
         )
     return 0
 

@@ -86,11 +86,13 @@ async def run_one(
 
         background = asyncio.create_task(pipeline.run_forever())
         try:
+            cpu0 = _cpu()
             t0 = time.perf_counter()
             await asyncio.gather(*[client(bodies[k::clients]) for k in range(clients)])
             t1 = time.perf_counter()
             await pipeline.drain(timeout=600)
             t2 = time.perf_counter()
+            cpu1 = _cpu()
         finally:
             background.cancel()
         async with ctx.sessions() as s:
@@ -115,7 +117,24 @@ async def run_one(
         "anchor_s": round(t2 - t1, 3),
         "rate_per_s": round(accepted / (t2 - t0)),
         "accept_rate_per_s": round(accepted / (t1 - t0)),
+        "cpu_us": {k: round((cpu1[k] - cpu0[k]) / accepted * 1e6, 1) for k in cpu1},
     }
+
+
+def _cpu() -> dict[str, float]:
+    """CPU seconds (user + system) so far of this process (the service) and of its issuance worker
+    processes (its Python children; anvil is not counted)."""
+    import psutil
+
+    me = psutil.Process()
+    workers = 0.0
+    for c in me.children(recursive=True):
+        try:
+            if c.name().startswith("python"):
+                workers += sum(c.cpu_times()[:2])
+        except psutil.Error:
+            pass
+    return {"service": sum(me.cpu_times()[:2]), "workers": workers}
 
 
 def one_pass(
@@ -199,14 +218,15 @@ def main() -> int:
         )
         print(
             "| database | batch | clients | credentials | all accepted (s) | then all anchored (s) "
-            "| end-to-end /s (every pass) |"
+            "| end-to-end /s (every pass) | CPU per credential (µs): service / workers |"
         )
-        print("|---|---:|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---:|---|")
         for r in results:
             every = ", ".join(f"{x:,}" for x in r["passes"])
             print(
                 f"| {r['database']} | {r['batch']:,} | {r['clients']} | {r['credentials']:,} | {r['accept_s']} "
-                f"| {r['anchor_s']} | **{r['rate_per_s']:,}** ({every}) |"
+                f"| {r['anchor_s']} | **{r['rate_per_s']:,}** ({every}) "
+                f"| {r['cpu_us']['service']:.0f} / {r['cpu_us']['workers']:.0f} |"
             )
     return 0
 

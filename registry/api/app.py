@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from registry.core.config import Settings
-from registry.core.errors import RegistryError
+from registry.core.errors import PayloadTooLarge, RegistryError
 
 log = logging.getLogger("certledger.api")
 
@@ -32,63 +33,29 @@ def error_body(code: str, message: str, details=None) -> dict:
     return {"error": {"code": code, "message": message, "details": details}}
 
 
-class _BodyLimit:
-    """Counts the body as it arrives, so a body sent without a content-length (chunked) is held to
+class _RequestContext:
+    """Request id, the body limit, early refusals (NUL in the URL) and Prometheus metrics — one plain
+    ASGI middleware (Starlette's BaseHTTPMiddleware costs ~0.3 ms a request; each layer of its own
+    wraps every message the request receives and sends).
+
+    The body is counted as it arrives, so a body sent without a content-length (chunked) is held to
     the same limit as one with it: past the limit the app's reply is replaced by a 413."""
 
     def __init__(self, app, limit: int):
         self.app, self.limit = app, limit
+        #: the metrics' children by their labels (``labels()`` takes a lock and builds a key per call)
+        self._counted: dict[tuple[str, str, int], Any] = {}
+        self._timed: dict[str, Any] = {}
 
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        received, exceeded, started = 0, False, False
-
-        async def limited_receive():
-            nonlocal received, exceeded
-            if exceeded:
-                return {"type": "http.disconnect"}
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    exceeded = True
-                    from registry.core.errors import PayloadTooLarge
-
-                    raise PayloadTooLarge("the body is too large")
-            return message
-
-        async def guarded_send(message):
-            nonlocal started
-            if exceeded and not started:
-                return  # the 413 below replaces whatever the app made of the truncated body
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, guarded_send)
-        except Exception:
-            if not exceeded or started:
-                raise
-        if exceeded and not started:
-            response = JSONResponse(
-                error_body(
-                    "payload_too_large",
-                    f"the body is larger than {self.limit // (1024 * 1024)} MiB",
-                    {"limit": self.limit},
-                ),
-                status_code=413,
-            )
-            await response(scope, receive, send)
-
-
-class _RequestContext:
-    """Request id, early refusals (declared body too large, NUL in the URL) and Prometheus metrics —
-    a plain ASGI middleware (Starlette's BaseHTTPMiddleware costs ~0.3 ms a request)."""
-
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
+    def _too_large(self) -> JSONResponse:
+        return JSONResponse(
+            error_body(
+                "payload_too_large",
+                f"the body is larger than {self.limit // (1024 * 1024)} MiB",
+                {"limit": self.limit},
+            ),
+            status_code=413,
+        )
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -101,14 +68,7 @@ class _RequestContext:
         length = headers.get(b"content-length", b"")
         refusal = None
         if length.isdigit() and int(length) > self.limit:
-            refusal = JSONResponse(
-                error_body(
-                    "payload_too_large",
-                    f"the body is larger than {self.limit // (1024 * 1024)} MiB",
-                    {"limit": self.limit},
-                ),
-                status_code=413,
-            )
+            refusal = self._too_large()
         elif "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
             # PostgreSQL text cannot hold NUL: refuse it here rather than fail in a query
             refusal = JSONResponse(
@@ -119,20 +79,54 @@ class _RequestContext:
             await refusal(scope, receive, send)
             return
         start = time.perf_counter()
-        status = [500]
+        status = 500
+        received, exceeded, started = 0, False, False
 
-        async def send_with_id(message):
+        async def limited_receive():
+            nonlocal received, exceeded
+            if exceeded:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    exceeded = True
+                    raise PayloadTooLarge("the body is too large")
+            return message
+
+        async def guarded_send(message):
+            nonlocal started, status
+            if exceeded and not started:
+                return  # the 413 below replaces whatever the app made of the truncated body
             if message["type"] == "http.response.start":
-                status[0] = message["status"]
+                started = True
+                status = message["status"]
                 message["headers"] = [*message.get("headers", []), rid_header]
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            try:
+                await self.app(scope, limited_receive, guarded_send)
+            except Exception:
+                if not exceeded or started:
+                    raise
+            if exceeded and not started:
+                refusal = self._too_large()
+                refusal.raw_headers.append(rid_header)
+                started = True
+                status = 413
+                await refusal(scope, receive, send)
         finally:
             path = getattr(scope.get("route"), "path", "unmatched")
-            REQUESTS.labels(scope["method"], path, str(status[0])).inc()
-            LATENCY.labels(path).observe(time.perf_counter() - start)
+            key = (scope["method"], path, status)
+            counted = self._counted.get(key)
+            if counted is None:
+                counted = self._counted[key] = REQUESTS.labels(scope["method"], path, str(status))
+            counted.inc()
+            timed = self._timed.get(path)
+            if timed is None:
+                timed = self._timed[path] = LATENCY.labels(path)
+            timed.observe(time.perf_counter() - start)
 
 
 def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
@@ -186,7 +180,6 @@ def create_app(settings: Settings | None = None, *, ctx=None) -> FastAPI:
 
     app.state.public_limit = PublicRateLimit(settings.public_rate_limit)
     app.add_middleware(_RequestContext, limit=settings.max_upload_bytes)
-    app.add_middleware(_BodyLimit, limit=settings.max_upload_bytes)
 
     @app.exception_handler(RegistryError)
     async def _domain(request: Request, exc: RegistryError):

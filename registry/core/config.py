@@ -72,6 +72,12 @@ class Settings(BaseSettings):
         "connection's cache is full (this times the pool's connections). 8 MiB kept issuing 1,000,000 "
         "credentials as fast as 64 MiB, with the service's memory flat (docs/BENCHMARKS.md, stop 31)",
     )
+    access_log: bool = Field(
+        False,
+        description="a log line per HTTP request (uvicorn's access log). Off by default: /metrics "
+        "counts every request by route and status and times it; the line cost the verify API a "
+        "seventh of its rate (docs/BENCHMARKS.md, stop 34)",
+    )
     pipeline_enabled: bool = True
     indexer_enabled: bool = True
     poll_interval_seconds: float = 0.2

@@ -304,6 +304,7 @@ async def test_oversized_upload_without_content_length_is_413(svc):
     )
     assert "content-length" not in r.request.headers
     assert_error(r, 413, "payload_too_large")
+    assert r.headers.get("x-request-id")  # the refusal is a response of this request like any other
 
 
 async def test_content_types_and_malformed_json(svc):
