@@ -84,6 +84,18 @@ def error_codes(route: APIRoute) -> set[int]:
     return codes
 
 
+#: How an operation that depends on ``principal`` takes an organisation's API key (either scheme).
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "apiKeyBearer": {"type": "http", "description": "an organisation's API key", "scheme": "bearer"},
+    "apiKeyHeader": {
+        "type": "apiKey",
+        "description": "an organisation's API key (instead of Authorization: Bearer)",
+        "in": "header",
+        "name": "X-API-Key",
+    },
+}
+_SECURITY = [{name: []} for name in SECURITY_SCHEMES]
+
 _ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
 
 
@@ -99,10 +111,13 @@ def link(operation_id: str, description: str, **parameters: str) -> dict[str, An
 
 
 def document_errors(router: APIRouter) -> None:
-    """Declare each of a router's routes' error responses, with the one Error schema, on the route
-    (before the router is included in the app)."""
+    """Declare each of a router's routes' error responses, with the one Error schema, and the API
+    key's security schemes where the route takes one, on the route (before the router is included in
+    the app)."""
     for route in router.routes:
         if isinstance(route, APIRoute) and route.include_in_schema:
+            if principal in _calls(route.dependant):  # (registry.api.deps reads the key itself)
+                route.openapi_extra = {**(route.openapi_extra or {}), "security": _SECURITY}
             for code in sorted(error_codes(route)):
                 route.responses.setdefault(code, {"description": ERRORS[code], "content": _ERROR_CONTENT})
 
@@ -121,8 +136,9 @@ def _hoist_defs(node: Any, schemas: dict[str, Any]) -> None:
 
 
 def install_openapi(app: FastAPI) -> None:
-    """Replace ``app.openapi`` with the finished document (built once): the Error schema in
-    ``components``, FastAPI's 422 dropped where the route declared none, every ``$ref`` resolvable."""
+    """Replace ``app.openapi`` with the finished document (built once): the API key's security
+    schemes, the Error schema in ``components``, FastAPI's 422 dropped where the route declared
+    none, every ``$ref`` resolvable."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
@@ -130,7 +146,8 @@ def install_openapi(app: FastAPI) -> None:
         spec = get_openapi(
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
-        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        spec.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+        schemas = spec["components"].setdefault("schemas", {})
         error_schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
         _hoist_defs(error_schema, schemas)
         schemas["ErrorBody"] = error_schema

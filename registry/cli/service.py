@@ -24,9 +24,7 @@ def serve(
 
     settings = load_settings()
     _check_startup(settings)
-    uvicorn.run(
-        create_app(settings), host=host, port=port, log_level="info", access_log=settings.access_log
-    )
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=settings.access_log)
 
 
 def _check_startup(settings: Any) -> None:
