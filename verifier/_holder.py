@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import hmac
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -64,9 +63,7 @@ def subject_salt_for(key: bytes, identifier: str) -> bytes:
     checks only ``subjectHash`` against the salt in the proof."""
     if len(key) < 32:
         raise ValueError("the subject-salt key must be at least 32 bytes")
-    return hmac.new(
-        key, b"certledger/subject-salt/v1\x00" + identifier.encode("utf-8"), hashlib.sha256
-    ).digest()
+    return hmac.digest(key, b"certledger/subject-salt/v1\x00" + identifier.encode("utf-8"), "sha256")
 
 
 def subject_hash_of(

@@ -10,13 +10,22 @@ import orjson
 
 from verifier._internal.accelerator import module as accelerator
 
-__all__ = ["MAX_DOCUMENT_BYTES", "loads_strict"]
+__all__ = ["MAX_DOCUMENT_BYTES", "loads_strict", "orjson_reads_as_json"]
 
 #: A credential file larger than this is refused before parsing (a licence is a few kilobytes).
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
 
 #: The C accelerator's duplicate-name scan, or None without it.
 _keys_unique: Callable[[bytes], bool] | None = accelerator.keys_unique if accelerator is not None else None
+
+
+def orjson_reads_as_json(data: bytes) -> bool:
+    """Whether ``orjson.loads(data)``, if it answers, gives what ``json.loads`` gives: the C
+    accelerator is sure no number has more than 18 digits in a row (orjson reads an integer beyond
+    64 bits as a float, json as the int) and every object's member names are distinct and plain
+    (both keep a repeated name's last value, but the scan cannot tell a repeat behind an escape).
+    False without the accelerator, and wherever it is not sure."""
+    return _keys_unique is not None and _keys_unique(data)
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -37,6 +37,7 @@ import os
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -302,6 +303,12 @@ DEFAULT_LICENCE_TYPE_CODES = {"BusinessLicence": "CERTLEDGERBL001", "OperatingPe
 _CN = timezone(timedelta(hours=8))
 
 
+@lru_cache(maxsize=1024)
+def _issue_date(valid_from: str) -> str:
+    """``issueDate`` for a ``validFrom`` (its day in China time; an upload's records mostly share one)."""
+    return parse_datetime(valid_from).astimezone(_CN).date().isoformat()
+
+
 def with_licence_metadata(
     subject: Mapping[str, Any], type_name: str, issuer_code: str, credential_id: str, valid_from: str
 ) -> Mapping[str, Any]:
@@ -327,7 +334,7 @@ def with_licence_metadata(
     out.setdefault("holderCodeType", "uscc")
     if "issueDate" not in out:
         try:
-            out["issueDate"] = parse_datetime(valid_from).astimezone(_CN).date().isoformat()
+            out["issueDate"] = _issue_date(valid_from)
         except ValueError:
             pass  # a malformed validFrom: the schema names it
     return out

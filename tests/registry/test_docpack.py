@@ -1,5 +1,6 @@
-"""Stored documents deflated with a preset dictionary (registry/services/docpack.py): every stored
-document reads back byte for byte, in a third of its bytes; what is not one is refused."""
+"""Stored documents compressed with a preset dictionary (registry/services/docpack.py): every stored
+document reads back byte for byte, in at most half its bytes, in the current version (2, Zstandard)
+and in version 1 (deflate: rows written before stop 34); what is not one is refused."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import random
 import orjson
 import pytest
 
-from registry.services.docpack import pack, unpack
+from registry.services.docpack import _pack_v1, pack, unpack
 from registry.services.prepare import prepare_records
 from scripts.samples import business_licence_record, data_asset_record, make_uscc, natural_person_asset_record
 from tests.support.factory import sample_subject
@@ -48,25 +49,37 @@ def test_every_stored_document_reads_back_in_at_most_half_its_bytes(type_name, r
     )
     assert isinstance(row, tuple), row
     packed = row[5]
+    assert packed[0] == 2
     stored = unpack(packed)
     assert orjson.loads(stored)["id"] == row[0]
     assert pack(stored) == packed
     assert len(packed) * 2 <= len(stored), (len(packed), len(stored))
+    assert unpack(_pack_v1(stored)) == stored
 
 
 @pytest.mark.parametrize("text", [b"", b"{}", '{"名称":"\\u0000\U0001f600"}'.encode(), os.urandom(3000)])
-def test_any_bytes_round_trip(text):
-    assert unpack(pack(text)) == text
+@pytest.mark.parametrize("packer", [pack, _pack_v1])
+def test_any_bytes_round_trip(text, packer):
+    assert unpack(packer(text)) == text
+
+
+def test_a_row_written_as_version_1_reads_back():
+    """Bytes a stop-33 registry wrote (deflate with the dictionary), as they are in its database."""
+    v1 = bytes.fromhex("01ab462be14021f87442eff3e51b40bedab9ffe9f67920bf61f55e2d00")
+    assert unpack(v1).decode() == '{"id":"urn:uuid:0","名称":"广州市市场监督管理局"}'
 
 
 @pytest.mark.parametrize(
     ("value", "message"),
     [
         (b"", "version byte missing"),
-        (b"\x02" + pack(b"{}")[1:], "version byte 02"),
+        (b"\x03" + pack(b"{}")[1:], "version byte 03"),
         (b'{"id":1}', "version byte 7b"),  # a document stored as text before b0004
         (pack(b'{"a":"' + b"x" * 200 + b'"}')[:-3], "cut short"),
         (pack(b"{}") + b"\x00", "bytes after its end"),
+        (b"\x02", "cut short"),
+        (_pack_v1(b'{"a":"' + b"x" * 200 + b'"}')[:-3], "cut short"),
+        (_pack_v1(b"{}") + b"\x00", "bytes after its end"),
     ],
 )
 def test_what_is_not_a_stored_document_is_refused(value, message):

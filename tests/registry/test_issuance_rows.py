@@ -91,7 +91,7 @@ def test_prepared_rows_hash_the_stored_document_with_the_seeds_salts(sqlite_):
         if k == 7:
             continue
         row = dict(zip(ROW_FIELDS, prep[:-1]))
-        assert row["packed_document"][0] == 1  # docpack version 1: deflated JSON
+        assert row["packed_document"][0] == 2  # docpack version 2: JSON compressed by Zstandard
         assert tuple(json.loads(unpack(row["packed_document"]))) == STORED_MEMBERS  # the rest is rebuilt
         doc = document_of(
             SimpleNamespace(

@@ -11,6 +11,7 @@ from registry.api.deps import AnyPrincipal
 from registry.core.errors import BadRequest, UnsupportedMediaType
 from registry.services.bundle import current_verifier
 from registry.services.prepare import NESTED_TOO_DEEPLY
+from verifier._jsonio import orjson_reads_as_json
 
 router = APIRouter(prefix="/v1", tags=["verify"])
 
@@ -50,19 +51,26 @@ _BODY_SCHEMA = {
 }
 
 
+_UNREAD = object()
+
+
 def _parse(raw: bytes, content_type: str | None) -> VerifyRequest:
     """The request body, parsed here rather than by FastAPI's body machinery (this route is the one
-    relying parties call in volume): orjson, with the standard library as the fallback for what
-    orjson refuses but JSON allows (integers beyond 64 bits, an escaped lone surrogate — which is
-    then refused by name); invalid fields go to the app's RequestValidationError handler, as
-    FastAPI would send them."""
+    relying parties call in volume): orjson, with the standard library for what orjson refuses but
+    JSON allows (an escaped lone surrogate — which is then refused by name) or may read otherwise (an
+    integer beyond 64 bits, which orjson reads as a float: :func:`orjson_reads_as_json`); invalid
+    fields go to the app's RequestValidationError handler, as FastAPI would send them."""
     if (content_type or "").split(";", 1)[0].strip().lower() != "application/json":
         raise UnsupportedMediaType(
             f"unsupported content type {content_type or '(none)'}: send application/json"
         )
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+    value: Any = _UNREAD
+    if orjson_reads_as_json(raw):
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    if value is _UNREAD:
         try:
             value = json.loads(raw)
         except ValueError as exc:
