@@ -46,7 +46,7 @@ def issue(
     import httpx
     from rich.progress import Progress
 
-    from registry.services.prepare import jsonl_records
+    from registry.services.jsonl import jsonl_records
 
     try:
         lines, numbers = jsonl_records(file.read_text(encoding="utf-8"))  # each record, and its file line

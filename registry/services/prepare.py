@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import orjson
 
 from registry.services.docpack import licence_key, pack
+from registry.services.jsonl import jsonl_records  # noqa: F401 - (this module's callers take it from here)
 from verifier._jsonio import orjson_reads_as_json
 from verifier.issuance import (
     E_LICENCE_TYPES,
@@ -69,21 +70,6 @@ def decode_record(text: str) -> Any:
         except orjson.JSONDecodeError:
             pass
     return RECORD_DECODER.decode(text)
-
-
-def jsonl_records(text: str) -> tuple[list[str], list[int]]:
-    """The records of a JSON Lines text, each as its text (not decoded: the workers decode them),
-    and the line number (from 1) of each; blank lines are skipped but counted. Lines end at LF
-    only, a CR before it dropped (``str.splitlines`` also splits at U+2028, U+2029 and U+0085,
-    which JSON strings may hold as they are)."""
-    texts, numbers = [], []
-    for n, line in enumerate(text.split("\n"), 1):
-        if line.endswith("\r"):
-            line = line[:-1]
-        if line.strip(" \t"):
-            texts.append(line)
-            numbers.append(n)
-    return texts, numbers
 
 
 RECORD_KEYS = frozenset({"id", "validFrom", "validUntil", "credentialSubject"})
