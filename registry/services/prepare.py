@@ -18,7 +18,6 @@ import orjson
 
 from registry.services.docpack import licence_key, pack
 from registry.services.jsonl import jsonl_records  # noqa: F401 - (this module's callers take it from here)
-from verifier._jsonio import orjson_reads_as_json
 from verifier.issuance import (
     E_LICENCE_TYPES,
     SUITE_HASHES,
@@ -30,6 +29,7 @@ from verifier.issuance import (
     leaf_hash,
     licence_metadata_problems,
     new_credential_ids,
+    orjson_reads_as_json,
     parse_datetime,
     salts_from_seed,
     schema_errors,
@@ -60,7 +60,7 @@ NESTED_TOO_DEEPLY = "the JSON is nested too deeply"  # (as the verifier says it)
 
 def decode_record(text: str) -> Any:
     """``RECORD_DECODER.decode(text)``: the same value, or the same error, by orjson where it gives
-    them (two thirds of the time: :func:`verifier._jsonio.orjson_reads_as_json`, and orjson takes it —
+    them (two thirds of the time: :func:`verifier.issuance.orjson_reads_as_json`, and orjson takes it —
     it refuses NaN, Infinity, lone surrogates and nesting beyond 1,024 levels, which json then
     decides). tests/registry/test_prepare_decode.py holds the two equal on generated texts."""
     data = text.encode("utf-8", "surrogatepass")

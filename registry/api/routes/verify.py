@@ -11,7 +11,7 @@ from registry.api.deps import AnyPrincipal
 from registry.core.errors import BadRequest, UnsupportedMediaType
 from registry.services.bundle import current_verifier
 from registry.services.prepare import NESTED_TOO_DEEPLY
-from verifier._jsonio import orjson_reads_as_json
+from verifier.issuance import orjson_reads_as_json
 
 router = APIRouter(prefix="/v1", tags=["verify"])
 
