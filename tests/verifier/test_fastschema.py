@@ -80,6 +80,24 @@ def test_const_is_type_strict_like_jsonschema():
     assert check([1, "a"]) and check([1.0, "a"]) and not check([True, "a"]) and not check(["1", "a"])
 
 
+@pytest.mark.parametrize(
+    "constant", [[], ["a", "b"], [str(i) for i in 12 * [0]], [str(i) for i in range(12)]]
+)
+def test_a_const_list_of_text_takes_exactly_text(constant):
+    """Short lists are checked item by item, long ones with all(): either way an item equal to the
+    constant's but not exactly text (a str subclass, as a caller's own dict may hold) is refused."""
+
+    class Text(str):
+        pass
+
+    check = compile_schema({"const": constant}, {})
+    assert check(list(constant))
+    assert not check([*constant, "x"]) and not check(("a", "b")) and not check("ab")
+    for i in range(len(constant)):
+        assert not check([*constant[:i], Text(constant[i]), *constant[i + 1 :]]), i
+        assert not check(constant[:i] + constant[i + 1 :]), i
+
+
 _OBJECT_SCHEMAS = [
     # every key required: the key count stands in for additionalProperties
     {

@@ -201,10 +201,14 @@ def compile_schema(
                     else f"{pad}if type({x}) is not str or {x} != {c!r}: return False"
                 )
             elif type(c) is list and all(type(i) is str for i in c):
-                out.append(
-                    f"{pad}if type({x}) is not list or {x} != {c!r} or not all(type(i) is str for i in {x}): "
-                    "return False"
+                # equal to the constant, so exactly len(c) items: each checked by index when few (a
+                # generator for all() costs more than the comparisons it makes)
+                items = (
+                    "".join(f" or type({x}[{i}]) is not str" for i in range(len(c)))
+                    if len(c) <= 8
+                    else f" or not all(type(i) is str for i in {x})"
                 )
+                out.append(f"{pad}if type({x}) is not list or {x} != {c!r}{items}: return False")
             else:
                 out.append(f"{pad}if not _eq({x}, {const(c)}): return False")
         if "enum" in s:
