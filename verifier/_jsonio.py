@@ -10,7 +10,7 @@ import orjson
 
 from verifier._internal.accelerator import module as accelerator
 
-__all__ = ["MAX_DOCUMENT_BYTES", "loads_strict", "orjson_reads_as_json"]
+__all__ = ["MAX_DOCUMENT_BYTES", "loads_like", "loads_strict"]
 
 #: A credential file larger than this is refused before parsing (a licence is a few kilobytes).
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
@@ -19,13 +19,19 @@ MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
 _keys_unique: Callable[[bytes], bool] | None = accelerator.keys_unique if accelerator is not None else None
 
 
-def orjson_reads_as_json(data: bytes) -> bool:
-    """Whether ``orjson.loads(data)``, if it answers, gives what ``json.loads`` gives: the C
-    accelerator is sure no number has more than 18 digits in a row (orjson reads an integer beyond
-    64 bits as a float, json as the int) and every object's member names are distinct and plain
-    (both keep a repeated name's last value, but the scan cannot tell a repeat behind an escape).
-    False without the accelerator, and wherever it is not sure."""
-    return _keys_unique is not None and _keys_unique(data)
+def loads_like(data: bytes, reference: Callable[[bytes], Any]) -> Any:
+    """``reference(data)`` — a JSON reader built on Python's json — read by orjson where orjson gives
+    the same value: the C accelerator is sure no number has more than 18 digits in a row (orjson
+    reads an integer beyond 64 bits as a float, json as the int) and every object's member names are
+    distinct and plain (so no repeat, which json may treat its own way), and orjson takes the text
+    (it refuses NaN, Infinity, lone surrogates and nesting beyond 1,024 levels). Everything else,
+    and everything without the accelerator, is ``reference``'s to answer or refuse."""
+    if _keys_unique is not None and _keys_unique(data):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return reference(data)
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -50,11 +56,8 @@ def loads_strict(data: bytes | str) -> Any:
     (``keys_unique``), ``orjson`` parses the bytes — it refuses NaN, Infinity, lone surrogates and
     whatever is not JSON, and then the reference below decides and names the problem.
     tests/verifier/test_jsonio.py holds the two to the same values and the same refusals."""
-    if _keys_unique is not None and type(data) is bytes and _keys_unique(data):
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError:
-            pass
+    if type(data) is bytes:
+        return loads_like(data, reference_loads_strict)
     return reference_loads_strict(data)
 
 

@@ -68,7 +68,7 @@ from verifier._internal.merkle import (
 )
 from verifier._internal.statuslist import encode_status_list
 from verifier._internal.suites import sign_batch, sm2_public_key
-from verifier._jsonio import loads_strict, orjson_reads_as_json
+from verifier._jsonio import loads_like, loads_strict
 from verifier._schema import (
     CREDENTIAL_TYPES,
     E_LICENCE_TYPES,
@@ -109,8 +109,8 @@ __all__ = [
     "subject_hash",
     "subject_hash_of",
     "subject_salt_for",
+    "loads_like",
     "loads_strict",
-    "orjson_reads_as_json",
     "new_credential_id",
     "new_credential_ids",
     "parse_datetime",

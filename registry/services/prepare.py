@@ -1,7 +1,7 @@
 """Preparing records for issuance — build the W3C document, check it against the type's schema,
 salt, hash — in the issuance worker processes (see :mod:`registry.services.issuance`).
 
-This module imports only the verifier, the standard library and orjson, so that a worker process
+This module imports only the verifier, the standard library, orjson and zstandard, so that a worker process
 starts in a fraction of the time the service's modules take to import (eth_account, SQLAlchemy).
 """
 
@@ -17,7 +17,6 @@ from typing import Any, NoReturn
 import orjson
 
 from registry.services.docpack import licence_key, pack
-from registry.services.jsonl import jsonl_records  # noqa: F401 - (this module's callers take it from here)
 from verifier.issuance import (
     E_LICENCE_TYPES,
     SUITE_HASHES,
@@ -28,8 +27,8 @@ from verifier.issuance import (
     holder_problems,
     leaf_hash,
     licence_metadata_problems,
+    loads_like,
     new_credential_ids,
-    orjson_reads_as_json,
     parse_datetime,
     salts_from_seed,
     schema_errors,
@@ -60,16 +59,9 @@ NESTED_TOO_DEEPLY = "the JSON is nested too deeply"  # (as the verifier says it)
 
 def decode_record(text: str) -> Any:
     """``RECORD_DECODER.decode(text)``: the same value, or the same error, by orjson where it gives
-    them (two thirds of the time: :func:`verifier.issuance.orjson_reads_as_json`, and orjson takes it —
-    it refuses NaN, Infinity, lone surrogates and nesting beyond 1,024 levels, which json then
-    decides). tests/registry/test_prepare_decode.py holds the two equal on generated texts."""
-    data = text.encode("utf-8", "surrogatepass")
-    if orjson_reads_as_json(data):
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError:
-            pass
-    return RECORD_DECODER.decode(text)
+    them (:func:`verifier.issuance.loads_like`: two thirds of the time).
+    tests/registry/test_prepare_decode.py holds the two equal on generated texts."""
+    return loads_like(text.encode("utf-8", "surrogatepass"), lambda _: RECORD_DECODER.decode(text))
 
 
 RECORD_KEYS = frozenset({"id", "validFrom", "validUntil", "credentialSubject"})
@@ -220,7 +212,7 @@ def prepare_records(
     leaf hash, or a list of error messages. ``valid_until`` is a datetime, or with ``sqlite`` the
     text SQLAlchemy would store (a datetime costs more to pickle than the rest of the row).
     Runs in worker processes (all the per-credential work, so the service process only writes
-    rows): imports only the verifier, json and orjson.
+    rows): imports only the verifier, json, orjson and zstandard.
 
     The first document of a chunk is built and checked whole. Once one has passed, the others
     share every member they do not take from their record, so only those are checked (on the

@@ -11,7 +11,7 @@ from registry.api.deps import AnyPrincipal
 from registry.core.errors import BadRequest, UnsupportedMediaType
 from registry.services.bundle import current_verifier
 from registry.services.prepare import NESTED_TOO_DEEPLY
-from verifier.issuance import orjson_reads_as_json
+from verifier.issuance import loads_like
 
 router = APIRouter(prefix="/v1", tags=["verify"])
 
@@ -51,34 +51,30 @@ _BODY_SCHEMA = {
 }
 
 
-_UNREAD = object()
+def _json_body(raw: bytes) -> Any:
+    """The body by Python's json (the reference :func:`_parse` reads by): a body that is not JSON, or
+    holds an escaped lone surrogate, is a 400 that says so."""
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise BadRequest(f"the request is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest(f"the request is not valid JSON: {NESTED_TOO_DEEPLY}") from None
+    if _invalid_unicode(value):
+        raise BadRequest("the request holds text that is not valid Unicode (a lone surrogate)")
+    return value
 
 
 def _parse(raw: bytes, content_type: str | None) -> VerifyRequest:
     """The request body, parsed here rather than by FastAPI's body machinery (this route is the one
-    relying parties call in volume): orjson, with the standard library for what orjson refuses but
-    JSON allows (an escaped lone surrogate — which is then refused by name) or may read otherwise (an
-    integer beyond 64 bits, which orjson reads as a float: :func:`orjson_reads_as_json`); invalid
-    fields go to the app's RequestValidationError handler, as FastAPI would send them."""
+    relying parties call in volume): by :func:`_json_body`, read by orjson where it gives the same
+    value (:func:`verifier.issuance.loads_like`); invalid fields go to the app's
+    RequestValidationError handler, as FastAPI would send them."""
     if (content_type or "").split(";", 1)[0].strip().lower() != "application/json":
         raise UnsupportedMediaType(
             f"unsupported content type {content_type or '(none)'}: send application/json"
         )
-    value: Any = _UNREAD
-    if orjson_reads_as_json(raw):
-        try:
-            value = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            pass
-    if value is _UNREAD:
-        try:
-            value = json.loads(raw)
-        except ValueError as exc:
-            raise BadRequest(f"the request is not valid JSON: {exc}") from None
-        except RecursionError:
-            raise BadRequest(f"the request is not valid JSON: {NESTED_TOO_DEEPLY}") from None
-        if _invalid_unicode(value):
-            raise BadRequest("the request holds text that is not valid Unicode (a lone surrogate)") from None
+    value = loads_like(raw, _json_body)
     if type(value) is not dict:
         raise BadRequest('the request is a JSON object: {"credential": …, "at": …, "relyingParty": …}')
     try:
