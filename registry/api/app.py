@@ -113,7 +113,6 @@ class _RequestContext:
             if exceeded and not started:
                 refusal = self._too_large()
                 refusal.raw_headers.append(rid_header)
-                started = True
                 status = 413
                 await refusal(scope, receive, send)
         finally:

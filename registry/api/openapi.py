@@ -116,9 +116,10 @@ def document_errors(router: APIRouter) -> None:
     the app)."""
     for route in router.routes:
         if isinstance(route, APIRoute) and route.include_in_schema:
-            if principal in _calls(route.dependant):  # (registry.api.deps reads the key itself)
+            codes = error_codes(route)
+            if 401 in codes:  # it takes an API key (which registry.api.deps reads itself)
                 route.openapi_extra = {**(route.openapi_extra or {}), "security": _SECURITY}
-            for code in sorted(error_codes(route)):
+            for code in sorted(codes):
                 route.responses.setdefault(code, {"description": ERRORS[code], "content": _ERROR_CONTENT})
 
 

@@ -7,7 +7,7 @@ finds little to reuse in 1 KB, but with a dictionary of them it writes a third o
 dictionary of a version never changes (the rows written with it are read with it): a better one is
 a new version, and :func:`unpack` reads every version there has been.
 
-    version 1: raw deflate (wbits −15), the dictionary ``_DICTIONARIES[1]``
+    version 1: raw deflate (wbits −15), the dictionary ``_V1``
     version 2: one Zstandard frame (RFC 8878) with its content size, no checksum and no dictionary
                id, compressed at level 3 with the same bytes as a raw-content dictionary
 
@@ -50,8 +50,6 @@ _V1 = (
     '"licenceIdentifier":"1.2.156.3005.2.CERTLEDGERBL001.","holderCodeType":"uscc","issueDate":"'
     '"unifiedSocialCreditCode":"91440"}}'
 ).encode()
-_DICTIONARIES = {1: _V1, 2: _V1}
-_CURRENT = 2
 _ZSTD_LEVEL = 3
 _CUT_OR_LONG = "a stored document that is cut short or has bytes after its end"
 
@@ -89,7 +87,7 @@ def _pack_v1(document_json: bytes) -> bytes:
 def unpack(value: bytes) -> bytes:
     """The JSON bytes of a stored document from its column value, of any version (ValueError if it
     is not one)."""
-    if not value or value[0] not in _DICTIONARIES:
+    if not value or value[0] not in (1, 2):
         raise ValueError(f"not a stored document (version byte {value[:1].hex() or 'missing'})")
     if value[0] == 2:
         try:

@@ -53,8 +53,9 @@ def test_every_error_response_has_the_one_error_shape_and_every_operation_its_co
                 assert response["content"]["application/json"]["schema"] == {
                     "$ref": "#/components/schemas/ErrorBody"
                 }, (method, path, code)
-        # an operation takes an API key exactly where it can refuse one (the key is read in
-        # registry.api.deps, not by FastAPI: the document says so itself)
+        # an operation takes an API key exactly where it can refuse one: the key is read in
+        # registry.api.deps, not by FastAPI, so the document declares the schemes itself (from the
+        # same dependency as the 401) and they must reach every such operation, in this form
         assert bool(op.get("security")) == ("401" in responses), (method, path)
         if op.get("security"):
             assert op["security"] == [{"apiKeyBearer": []}, {"apiKeyHeader": []}], (method, path)

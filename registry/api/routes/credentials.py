@@ -10,7 +10,8 @@ from registry.api.openapi import link
 from registry.core.errors import BadRequest, Forbidden, UnsupportedMediaType
 from registry.db.models import Batch
 from registry.services import lifecycle, records
-from registry.services.prepare import NESTED_TOO_DEEPLY, RECORD_DECODER, jsonl_records
+from registry.services.jsonl import jsonl_records
+from registry.services.prepare import NESTED_TOO_DEEPLY, RECORD_DECODER
 from verifier import CREDENTIAL_TYPES
 
 router = APIRouter(prefix="/v1/credentials", tags=["credentials"])
