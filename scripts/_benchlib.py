@@ -187,3 +187,19 @@ async def issuer_in_process(
     finally:
         await issuance.close()
         await ctx.close()
+
+
+def service_cpu(pid: int | None = None) -> dict[str, float]:
+    """CPU seconds (user + system) so far of a service process (this one if ``pid`` is None) and of
+    its Python child processes, the issuance workers (a local anvil it started is not counted)."""
+    import psutil
+
+    service = psutil.Process(pid)
+    workers = 0.0
+    for child in service.children(recursive=True):
+        try:
+            if child.name().startswith("python"):
+                workers += sum(child.cpu_times()[:2])
+        except psutil.Error:  # (a worker that ended meanwhile)
+            pass
+    return {"service": sum(service.cpu_times()[:2]), "workers": workers}

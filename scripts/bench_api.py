@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _benchlib import fresh_chain  # noqa: E402
+from _benchlib import fresh_chain, service_cpu  # noqa: E402
 
 
 def _load(port: int, key: str, bodies: list[bytes], seconds: float, connections: int, out) -> None:
@@ -82,7 +82,6 @@ def main() -> int:
     args = ap.parse_args()
 
     import httpx
-    import psutil
 
     from scripts.samples import business_licence_record, make_uscc
     from tests.support.procs import ServiceProcess, create_issuer
@@ -129,11 +128,10 @@ def main() -> int:
                 gen = multiprocessing.Process(
                     target=_load, args=(svc.port, key, bodies, args.seconds, args.connections, q)
                 )
-                server = psutil.Process(svc.proc.pid)
-                service_cpu = sum(server.cpu_times()[:2])
+                used = service_cpu(svc.proc.pid)["service"]
                 gen.start()
                 res = q.get()
-                service_cpu = sum(server.cpu_times()[:2]) - service_cpu
+                used = service_cpu(svc.proc.pid)["service"] - used
                 gen.join()
             finally:
                 if svc is not None:
@@ -148,7 +146,7 @@ def main() -> int:
         "p99_ms": round(1000 * lat[int(0.99 * (len(lat) - 1))], 2),
         "connections": args.connections,
         "cpu_us_per_request": {
-            "service": round(service_cpu / res["requests"] * 1e6),
+            "service": round(used / res["requests"] * 1e6),
             "load generator": round(res["cpu"] / res["requests"] * 1e6),
         },
     }

@@ -27,12 +27,11 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
-import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT))
-from _benchlib import fresh_chain, scratch_database  # noqa: E402
+from _benchlib import fresh_chain, scratch_database, service_cpu  # noqa: E402
 
 CERTLEDGER = Path(sys.executable).parent / "certledger"
 
@@ -64,21 +63,10 @@ def one_pass(count: int, batch: int, admin_pg: str | None, work: Path) -> dict:
             svc.start()
             try:
                 key = create_issuer(svc, make_uscc())
-                server = psutil.Process(svc.proc.pid)
 
                 def cpu() -> dict[str, float]:
-                    workers = 0.0
-                    for c in server.children(recursive=True):
-                        try:
-                            workers += sum(c.cpu_times()[:2])
-                        except psutil.Error:
-                            pass
                     r = resource.getrusage(resource.RUSAGE_CHILDREN)
-                    return {
-                        "service": sum(server.cpu_times()[:2]),
-                        "workers": workers,
-                        "command line": r.ru_utime + r.ru_stime,
-                    }
+                    return {**service_cpu(svc.proc.pid), "command line": r.ru_utime + r.ru_stime}
 
                 def issue(path: Path, n: int) -> None:
                     proc = subprocess.run(

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _benchlib import fresh_chain, issuer_in_process, own_signer, scratch_database  # noqa: E402
+from _benchlib import fresh_chain, issuer_in_process, own_signer, scratch_database, service_cpu  # noqa: E402
 
 
 async def run_one(
@@ -45,7 +45,7 @@ async def run_one(
     """Uploads of 10,000 records from `clients` concurrent clients while the service's own
     background pipeline anchors (as `certledger serve` runs it); done when every credential is
     anchored with its proof stored."""
-    from registry.services.prepare import jsonl_records
+    from registry.services.jsonl import jsonl_records
     from scripts.samples import business_licence_record
 
     async with issuer_in_process(rpc_url, manifest, database_url, workdir, batch, signer) as (
@@ -86,13 +86,13 @@ async def run_one(
 
         background = asyncio.create_task(pipeline.run_forever())
         try:
-            cpu0 = _cpu()
+            cpu0 = service_cpu()
             t0 = time.perf_counter()
             await asyncio.gather(*[client(bodies[k::clients]) for k in range(clients)])
             t1 = time.perf_counter()
             await pipeline.drain(timeout=600)
             t2 = time.perf_counter()
-            cpu1 = _cpu()
+            cpu1 = service_cpu()
         finally:
             background.cancel()
         async with ctx.sessions() as s:
@@ -119,22 +119,6 @@ async def run_one(
         "accept_rate_per_s": round(accepted / (t1 - t0)),
         "cpu_us": {k: round((cpu1[k] - cpu0[k]) / accepted * 1e6, 1) for k in cpu1},
     }
-
-
-def _cpu() -> dict[str, float]:
-    """CPU seconds (user + system) so far of this process (the service) and of its issuance worker
-    processes (its Python children; anvil is not counted)."""
-    import psutil
-
-    me = psutil.Process()
-    workers = 0.0
-    for c in me.children(recursive=True):
-        try:
-            if c.name().startswith("python"):
-                workers += sum(c.cpu_times()[:2])
-        except psutil.Error:
-            pass
-    return {"service": sum(me.cpu_times()[:2]), "workers": workers}
 
 
 def one_pass(
