@@ -7,6 +7,7 @@ import hmac
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from verifier._internal.disclosure import (
@@ -61,9 +62,18 @@ def subject_salt_for(key: bytes, identifier: str) -> bytes:
     is also its participant id on the data-flow ledger (FORMAT.md §1, §11). ``key`` is the issuing
     registry's secret (32 bytes); how an issuer derives the salt is its own affair — the verifier
     checks only ``subjectHash`` against the salt in the proof."""
+    mac = _keyed(bytes(key)).copy()
+    mac.update(identifier.encode("utf-8"))
+    return mac.digest()
+
+
+@lru_cache(maxsize=8)
+def _keyed(key: bytes) -> hmac.HMAC:
+    """:func:`subject_salt_for`'s HMAC with the key and the label taken in, copied for each holder (an
+    upload salts every record with one key: a copy costs 1.0 µs, ``hmac.digest`` 1.6 µs)."""
     if len(key) < 32:
         raise ValueError("the subject-salt key must be at least 32 bytes")
-    return hmac.digest(key, b"certledger/subject-salt/v1\x00" + identifier.encode("utf-8"), "sha256")
+    return hmac.new(key, b"certledger/subject-salt/v1\x00", "sha256")
 
 
 def subject_hash_of(

@@ -473,16 +473,39 @@ def test_seeded_target_hash_matches_the_reference(subject, seed):
     assert seeded_target_hash_of_parts(envelope, subject, SHA256, seed) == expected
 
 
-def test_a_subject_with_more_leaves_than_the_pool_goes_to_the_reference(monkeypatch):
+def test_a_pool_too_short_is_answered_with_the_number_of_leaves():
     from verifier._internal import disclosure as d
 
-    subject = {f"k{i}": str(i) for i in range(d._POOL_LEAVES + 5)}
     envelope, seed = rfc8785.dumps(ENVELOPE), bytes(range(32))
-    pool = d.salt_pool(seed, d._POOL_LEAVES)
-    assert _leaves.target_hash(SHA256, pool, envelope, subject) is None  # the pool ran out
-    accelerated = d.seeded_target_hash_of_parts(envelope, subject, SHA256, seed)
-    monkeypatch.setattr(d, "accelerated_target_hash", None)
-    assert d.seeded_target_hash_of_parts(envelope, subject, SHA256, seed) == accelerated
+    for n in (1, 15, 16, 17, 60):
+        subject = {f"k{i}": str(i) for i in range(n)}  # n leaves and the envelope's
+        for short in (0, 1, n):
+            assert _leaves.target_hash(SHA256, d.salt_pool(seed, short), envelope, subject) == n + 1
+            assert _leaves.target_hash(SHA256, d.salt_pool(seed, short)[:-1], envelope, subject) == n + 1
+        whole = _leaves.target_hash(SHA256, d.salt_pool(seed, n + 1), envelope, subject)
+        assert type(whole) is bytes
+        assert _leaves.target_hash(SHA256, d.salt_pool(seed, n + 9), envelope, subject) == whole
+
+
+def test_the_pools_length_never_changes_the_target_hash(monkeypatch):
+    """Whatever pool the issuer's path tries first (it remembers the longest a subject of as many
+    members needed, up to 48 leaves), its targetHash is the reference's: for subjects with fewer
+    leaves than that, more, and more than 48."""
+    from verifier._internal import disclosure as d
+
+    envelope, seed = rfc8785.dumps(ENVELOPE), bytes(range(32))
+    subjects = [
+        {"a": "x", "b": ["1", "2", "3"]},
+        {"a": "x", "b": [str(i) for i in range(40)]},  # as many members, more leaves
+        {"a": "x", "b": ["1"]},  # and fewer again, after the pool grew
+        {"a": "x", "b": [str(i) for i in range(70)]},  # more than the largest pool kept
+        {f"k{i}": str(i) for i in range(d._POOL_LEAVES_MAX + 5)},
+    ]
+    monkeypatch.setattr(d, "_pool_leaves", {})
+    accelerated = [d.seeded_target_hash_of_parts(envelope, s, SHA256, seed) for s in subjects]
+    assert d._pool_leaves[2] == 48 and d._pool_leaves[len(subjects[-1])] == 48  # (the largest kept)
+    monkeypatch.setattr(d, "_pooled_target_hash", None)
+    assert [d.seeded_target_hash_of_parts(envelope, s, SHA256, seed) for s in subjects] == accelerated
 
 
 # -- memory safety ---------------------------------------------------------------------------------

@@ -5,11 +5,14 @@ code), and each way a proof can get it wrong is refused, naming the reason."""
 from __future__ import annotations
 
 import copy
+import hmac
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.support.factory import AT, World
-from verifier import verify
+from verifier import subject_salt_for, verify
 from verifier._internal.keccak import keccak256
 
 
@@ -68,3 +71,19 @@ def test_a_malformed_subject_salt_fails_format(issued, value):
         return
     check = _check(w, bad, "format")
     assert check.status == "failed" and "subjectSalt" in check.reason
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    key=st.binary(min_size=32, max_size=100),  # longer than SHA-256's block too (HMAC hashes the key)
+    identifier=st.text(max_size=40),
+)
+def test_the_issuers_subject_salt_is_hmac_sha256_of_the_label_and_the_identifier(key, identifier):
+    expected = hmac.digest(key, b"certledger/subject-salt/v1\x00" + identifier.encode("utf-8"), "sha256")
+    assert subject_salt_for(key, identifier) == expected
+    assert subject_salt_for(bytearray(key), identifier) == expected  # (a key is not cached by identity)
+
+
+def test_a_subject_salt_key_shorter_than_32_bytes_is_refused():
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        subject_salt_for(bytes(31), "91440101MA5CYYYY0X")

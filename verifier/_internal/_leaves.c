@@ -174,6 +174,7 @@ typedef struct {
     Py_ssize_t salt_pos; /* PyDict_Next's position after the salt last found in order */
     const unsigned char *pool; /* salts given as a pool (32 bytes a leaf, in leaf order), or NULL */
     Py_ssize_t pool_len;
+    int pool_short; /* the pool ran out: the walk goes on only to count the leaves */
 } Walk;
 
 /* One more than the value of a lower-case hex digit, 0 for any other byte (upper case is left to
@@ -186,9 +187,13 @@ static int hexval(unsigned char c) { return HEX1[c] - 1; }
 
 /* The salt of the current path, decoded: 32 bytes of lower-case 0x-hex, else FALLBACK. */
 static int salt_of(Walk *w, unsigned char out[32]) {
-    if (w->pool != NULL) { /* the next 32 bytes of the pool; a pool too short: the reference */
-        if ((w->count + 1) * 32 > w->pool_len) return FALLBACK;
-        memcpy(out, w->pool + 32 * w->count, 32);
+    if (w->pool != NULL) { /* the next 32 bytes of the pool; a pool too short: counted (target_hash) */
+        if ((w->count + 1) * 32 > w->pool_len) {
+            w->pool_short = 1;
+            memset(out, 0, 32);
+        } else {
+            memcpy(out, w->pool + 32 * w->count, 32);
+        }
         return OK;
     }
     /* An issuer writes the salts in leaf order, so the next entry is usually this path's: compared
@@ -563,7 +568,10 @@ static PyObject *target_hash(PyObject *self, PyObject *const *args, Py_ssize_t n
     }
     if (r == OK && w.pool == NULL && w.count != PyDict_GET_SIZE(salts))
         r = FALLBACK; /* a salt for no leaf, or the reverse */
-    if (r == OK) {
+    if (r == OK && w.pool_short) { /* the number of leaves, for a pool long enough */
+        result = PyLong_FromSsize_t(w.count);
+        if (result == NULL) r = ERROR;
+    } else if (r == OK) {
         Py_ssize_t *pairs = PyMem_Malloc((size_t)(w.count ? w.count : 1) * 2 * sizeof(Py_ssize_t));
         if (pairs == NULL) {
             PyErr_NoMemory();
@@ -1014,7 +1022,7 @@ static PyMethodDef methods[] = {
      "credentialSubject, written here) and whose credentialSubject is subject; salts: path → hex,\n"
      "or bytes, a pool read 32 bytes a leaf in leaf order (the issuer's seeded salts, §3.2).\n"
      "Nothing redacted. None: not a case this computes (the pure-Python path, the reference, then\n"
-     "decides)."},
+     "decides). An int: the pool was too short; the credential has that many leaves."},
     {NULL, NULL, 0, NULL},
 };
 
