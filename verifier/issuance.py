@@ -7,7 +7,8 @@ against the reference implementation the verifier itself uses.
 * salts and ``targetHash`` (§3): :func:`seeded_target_hash_of_parts` (salts derived from a 32-byte
   secret seed, reproduced later by :func:`salts_from_seed`);
 * the Merkle tree (§4): :func:`leaf_hash`, :func:`tree_of_leaves` (the tree array over leaf
-  hashes), :func:`proof_in_tree` (a proof read from a stored tree array), :class:`StandardMerkleTree`;
+  hashes; :func:`tree_bytes` the same as bytes, from leaves given as bytes), :func:`proof_in_tree`
+  (a proof read from a stored tree array), :class:`StandardMerkleTree`;
 * the batch signature (§5): :func:`sign_batch`, :func:`sm2_public_key`;
 * the holder copy (§6): :class:`PreparedCredential`, :func:`assemble_holder_copy`;
 * an e-licence's national identifier and metadata (§2.4): :func:`with_licence_metadata`;
@@ -64,6 +65,7 @@ from verifier._internal.merkle import (
     leaf_hash,
     process_proof,
     proof_in_tree,
+    tree_bytes,
     tree_of_leaves,
 )
 from verifier._internal.statuslist import encode_status_list
@@ -121,6 +123,7 @@ __all__ = [
     "seeded_target_hash_of_parts",
     "sign_batch",
     "sm2_public_key",
+    "tree_bytes",
     "tree_of_leaves",
     "with_licence_metadata",
 ]

@@ -19,7 +19,7 @@ from registry.services.anchoring import record_anchor_txs
 from registry.services.chain import ANCHOR_GAS, SentTx
 from registry.services.orgs import keystores_of, signing_key, unlock
 from registry.services.remote_signer import RemoteSigner, SignerRefused, SignerUnavailable
-from verifier.issuance import leaf_hash, sign_batch, tree_of_leaves
+from verifier.issuance import leaf_hash, sign_batch, tree_bytes
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -244,12 +244,12 @@ def _tree_of_stored(stored: bytes, count: int) -> bytes:
     failed (it went back to `sealed` to be signed again)."""
     if len(stored) != 32 * count:
         return stored
-    return b"".join(tree_of_leaves([stored[i : i + 32] for i in range(0, len(stored), 32)]))
+    return tree_bytes(stored)
 
 
 def _tree_of_pairs(pairs: Any) -> bytes:
     """A batch's whole tree from its credentials' (targetHash, subjectHash) hex pairs."""
-    return b"".join(tree_of_leaves([leaf_hash(bytes.fromhex(t[2:]), bytes.fromhex(h[2:])) for t, h in pairs]))
+    return tree_bytes(b"".join(leaf_hash(bytes.fromhex(t[2:]), bytes.fromhex(h[2:])) for t, h in pairs))
 
 
 def chunks(seq: Any, n: int) -> Iterator[Any]:

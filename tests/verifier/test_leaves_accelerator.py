@@ -566,7 +566,7 @@ def test_clean_under_the_address_and_undefined_behaviour_sanitizers(tmp_path):
     assert where.stdout.strip().startswith(str(tmp_path)), where.stdout + where.stderr
     tests = [
         str(root / "tests" / "verifier" / name)
-        for name in ("test_leaves_accelerator.py", "test_jsonio.py", "test_licence_id.py")
+        for name in ("test_leaves_accelerator.py", "test_jsonio.py", "test_licence_id.py", "test_keccak.py")
     ]
     run = subprocess.run(
         # from the copy's folder, the tests' folder appended to sys.path: the copy is the verifier imported
@@ -595,16 +595,26 @@ def test_clean_under_the_address_and_undefined_behaviour_sanitizers(tmp_path):
 # ---- the Merkle path ---------------------------------------------------------------------------
 
 
+def _eth_hash_keccak(data: bytes) -> bytes:
+    from eth_hash.auto import keccak
+
+    out: bytes = keccak(data)
+    return out
+
+
 @settings(max_examples=40, deadline=None)
 @given(
-    st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=40, unique=True), st.integers(0, 50)
+    st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=40, unique=True),
+    st.integers(0, 50),
+    st.sampled_from(["the accelerator's own", "a Python function"]),
 )
-def test_merkle_root_matches_the_reference_through_a_shared_cache(leaves, limit):
+def test_merkle_root_matches_the_reference_through_a_shared_cache(leaves, limit, keccak):
     """Every leaf's path leads to the root OZ's tree has, as merkle.process_proof computes it, with one
     cache shared by all the paths (cleared whenever it outgrows ``limit``), which holds only true
-    parents afterwards."""
-    from verifier._internal.keccak import keccak256
+    parents afterwards: hashing itself (given its own keccak256) or calling the function given."""
     from verifier._internal.merkle import StandardMerkleTree, leaf_hash, process_proof
+
+    keccak256 = _leaves.keccak256 if keccak == "the accelerator's own" else _eth_hash_keccak
 
     pairs = [(leaf, leaf[::-1]) for leaf in leaves]
     tree = StandardMerkleTree.of(pairs)
@@ -615,7 +625,31 @@ def test_merkle_root_matches_the_reference_through_a_shared_cache(leaves, limit)
             _leaves.merkle_root(leaf, path, nodes, keccak256, limit) == process_proof(leaf, path) == tree.root
         )
         assert len(nodes) <= limit + 1
-    assert all(keccak256(pair) == parent for pair, parent in nodes.items())
+    assert all(_eth_hash_keccak(pair) == parent for pair, parent in nodes.items())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=70))
+def test_merkle_tree_is_the_references_tree(leaves):
+    """The whole tree array, for any number of leaves, in any order, repeated ones included."""
+    from verifier._internal.merkle import tree_of_leaves
+
+    assert _leaves.merkle_tree(b"".join(leaves)) == b"".join(tree_of_leaves(leaves))
+
+
+def test_merkle_tree_of_a_batch_and_its_bad_arguments():
+    import os
+
+    from verifier._internal.merkle import tree_of_leaves
+
+    leaves = [os.urandom(32) for _ in range(10_001)]
+    assert _leaves.merkle_tree(b"".join(leaves)) == b"".join(tree_of_leaves(leaves))
+    for bad in (b"", b"\x01" * 31, b"\x01" * 33):
+        with pytest.raises(ValueError, match="multiple of 32 bytes"):
+            _leaves.merkle_tree(bad)
+    for not_bytes in (bytearray(32), "0x" + "00" * 32, None):
+        with pytest.raises(TypeError, match="the leaves are bytes"):
+            _leaves.merkle_tree(not_bytes)
 
 
 def test_merkle_root_leaves_what_is_not_plain_to_the_reference():

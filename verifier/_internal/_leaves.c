@@ -913,6 +913,169 @@ static PyObject *mod37_36_run(PyObject *self, PyObject *const *args, Py_ssize_t 
     return PyLong_FromLong(p);
 }
 
+/* ---- Keccak-256 (Ethereum's: the original padding 0x01, not SHA-3's 0x06) ---------------------
+ * Keccak-f[1600] after the Keccak team's readable-and-compact reference (public domain), lanes read
+ * little-endian byte by byte (any host). keccak256() is the digest the Merkle tree takes three times
+ * per credential and once per node; called from here (merkle_root, merkle_tree) it costs no Python
+ * call. verifier/_internal/keccak.py uses it first when it agrees with the known digests, and
+ * tests/verifier/test_keccak.py holds it to eth_hash on every length around the rate. */
+static const uint64_t KECCAK_RC[24] = {
+    0x0000000000000001ULL, 0x0000000000008082ULL, 0x800000000000808aULL, 0x8000000080008000ULL,
+    0x000000000000808bULL, 0x0000000080000001ULL, 0x8000000080008081ULL, 0x8000000000008009ULL,
+    0x000000000000008aULL, 0x0000000000000088ULL, 0x0000000080008009ULL, 0x000000008000000aULL,
+    0x000000008000808bULL, 0x800000000000008bULL, 0x8000000000008089ULL, 0x8000000000008003ULL,
+    0x8000000000008002ULL, 0x8000000000000080ULL, 0x000000000000800aULL, 0x800000008000000aULL,
+    0x8000000080008081ULL, 0x8000000000008080ULL, 0x0000000080000001ULL, 0x8000000080008008ULL};
+#define ROTL64(x, n) (((x) << (n)) | ((x) >> (64 - (n))))
+
+/* unrolled: lane A[x + 5y]; ρ's offsets and π's moves written out (B[y + 5((2x + 3y) mod 5)]) */
+static void keccak_f1600(uint64_t A[25]) {
+    uint64_t B[25], C[5], D[5];
+    for (int round = 0; round < 24; round++) {
+        C[0] = A[0] ^ A[5] ^ A[10] ^ A[15] ^ A[20]; /* θ */
+        C[1] = A[1] ^ A[6] ^ A[11] ^ A[16] ^ A[21]; /* θ */
+        C[2] = A[2] ^ A[7] ^ A[12] ^ A[17] ^ A[22]; /* θ */
+        C[3] = A[3] ^ A[8] ^ A[13] ^ A[18] ^ A[23]; /* θ */
+        C[4] = A[4] ^ A[9] ^ A[14] ^ A[19] ^ A[24]; /* θ */
+        D[0] = C[4] ^ ROTL64(C[1], 1);
+        D[1] = C[0] ^ ROTL64(C[2], 1);
+        D[2] = C[1] ^ ROTL64(C[3], 1);
+        D[3] = C[2] ^ ROTL64(C[4], 1);
+        D[4] = C[3] ^ ROTL64(C[0], 1);
+        B[0] = A[0] ^ D[0]; /* ρ and π */
+        B[10] = ROTL64(A[1] ^ D[1], 1);
+        B[20] = ROTL64(A[2] ^ D[2], 62);
+        B[5] = ROTL64(A[3] ^ D[3], 28);
+        B[15] = ROTL64(A[4] ^ D[4], 27);
+        B[16] = ROTL64(A[5] ^ D[0], 36);
+        B[1] = ROTL64(A[6] ^ D[1], 44);
+        B[11] = ROTL64(A[7] ^ D[2], 6);
+        B[21] = ROTL64(A[8] ^ D[3], 55);
+        B[6] = ROTL64(A[9] ^ D[4], 20);
+        B[7] = ROTL64(A[10] ^ D[0], 3);
+        B[17] = ROTL64(A[11] ^ D[1], 10);
+        B[2] = ROTL64(A[12] ^ D[2], 43);
+        B[12] = ROTL64(A[13] ^ D[3], 25);
+        B[22] = ROTL64(A[14] ^ D[4], 39);
+        B[23] = ROTL64(A[15] ^ D[0], 41);
+        B[8] = ROTL64(A[16] ^ D[1], 45);
+        B[18] = ROTL64(A[17] ^ D[2], 15);
+        B[3] = ROTL64(A[18] ^ D[3], 21);
+        B[13] = ROTL64(A[19] ^ D[4], 8);
+        B[14] = ROTL64(A[20] ^ D[0], 18);
+        B[24] = ROTL64(A[21] ^ D[1], 2);
+        B[9] = ROTL64(A[22] ^ D[2], 61);
+        B[19] = ROTL64(A[23] ^ D[3], 56);
+        B[4] = ROTL64(A[24] ^ D[4], 14);
+        A[0] = B[0] ^ (~B[1] & B[2]); /* χ */
+        A[1] = B[1] ^ (~B[2] & B[3]);
+        A[2] = B[2] ^ (~B[3] & B[4]);
+        A[3] = B[3] ^ (~B[4] & B[0]);
+        A[4] = B[4] ^ (~B[0] & B[1]);
+        A[5] = B[5] ^ (~B[6] & B[7]);
+        A[6] = B[6] ^ (~B[7] & B[8]);
+        A[7] = B[7] ^ (~B[8] & B[9]);
+        A[8] = B[8] ^ (~B[9] & B[5]);
+        A[9] = B[9] ^ (~B[5] & B[6]);
+        A[10] = B[10] ^ (~B[11] & B[12]);
+        A[11] = B[11] ^ (~B[12] & B[13]);
+        A[12] = B[12] ^ (~B[13] & B[14]);
+        A[13] = B[13] ^ (~B[14] & B[10]);
+        A[14] = B[14] ^ (~B[10] & B[11]);
+        A[15] = B[15] ^ (~B[16] & B[17]);
+        A[16] = B[16] ^ (~B[17] & B[18]);
+        A[17] = B[17] ^ (~B[18] & B[19]);
+        A[18] = B[18] ^ (~B[19] & B[15]);
+        A[19] = B[19] ^ (~B[15] & B[16]);
+        A[20] = B[20] ^ (~B[21] & B[22]);
+        A[21] = B[21] ^ (~B[22] & B[23]);
+        A[22] = B[22] ^ (~B[23] & B[24]);
+        A[23] = B[23] ^ (~B[24] & B[20]);
+        A[24] = B[24] ^ (~B[20] & B[21]);
+        A[0] ^= KECCAK_RC[round]; /* ι */
+    }
+}
+
+#define KECCAK256_RATE 136
+
+static void keccak_absorb_block(uint64_t st[25], const unsigned char *block) {
+    for (int i = 0; i < KECCAK256_RATE / 8; i++) {
+        uint64_t lane = 0;
+        for (int k = 7; k >= 0; k--) lane = (lane << 8) | block[8 * i + k];
+        st[i] ^= lane;
+    }
+    keccak_f1600(st);
+}
+
+static void keccak256(const unsigned char *in, size_t len, unsigned char out[32]) {
+    uint64_t st[25] = {0};
+    unsigned char last[KECCAK256_RATE];
+    for (; len >= KECCAK256_RATE; in += KECCAK256_RATE, len -= KECCAK256_RATE) keccak_absorb_block(st, in);
+    memset(last, 0, sizeof last);
+    if (len) memcpy(last, in, len);
+    last[len] ^= 0x01;
+    last[KECCAK256_RATE - 1] ^= 0x80;
+    keccak_absorb_block(st, last);
+    for (int i = 0; i < 4; i++)
+        for (int k = 0; k < 8; k++) out[8 * i + k] = (unsigned char)(st[i] >> (8 * k));
+}
+
+static PyObject *keccak256_function = NULL; /* this module's keccak256: merkle_root hashes natively for it */
+
+static PyObject *py_keccak256(PyObject *self, PyObject *arg) {
+    (void)self;
+    unsigned char out[32];
+    if (PyBytes_CheckExact(arg)) {
+        keccak256((const unsigned char *)PyBytes_AS_STRING(arg), (size_t)PyBytes_GET_SIZE(arg), out);
+    } else {
+        Py_buffer view;
+        if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+        keccak256((const unsigned char *)view.buf, (size_t)view.len, out);
+        PyBuffer_Release(&view);
+    }
+    return PyBytes_FromStringAndSize((const char *)out, 32);
+}
+
+static int compare_nodes(const void *a, const void *b) { return memcmp(a, b, 32); }
+
+/* merkle_tree(leaves): the OZ StandardMerkleTree array (verifier/_internal/merkle.py's
+ * tree_of_leaves, joined) over the 32-byte leaves concatenated in `leaves`: sorted ascending, laid
+ * from the end of the array backwards, each internal node keccak256(lower ‖ higher) of its children. */
+static PyObject *merkle_tree(PyObject *self, PyObject *arg) {
+    (void)self;
+    if (!PyBytes_CheckExact(arg)) {
+        PyErr_SetString(PyExc_TypeError, "merkle_tree: the leaves are bytes");
+        return NULL;
+    }
+    if (PyBytes_GET_SIZE(arg) == 0 || PyBytes_GET_SIZE(arg) % 32) {
+        PyErr_SetString(PyExc_ValueError, "merkle_tree: the leaves are a non-empty multiple of 32 bytes");
+        return NULL;
+    }
+    Py_ssize_t n = PyBytes_GET_SIZE(arg) / 32;
+    if (n > (PY_SSIZE_T_MAX / 64)) return PyErr_NoMemory();
+    PyObject *tree = PyBytes_FromStringAndSize(NULL, (2 * n - 1) * 32);
+    if (tree == NULL) return NULL;
+    unsigned char *t = (unsigned char *)PyBytes_AS_STRING(tree);
+    unsigned char *leaves = t + (n - 1) * 32; /* the last n nodes: sorted, then reversed */
+    memcpy(leaves, PyBytes_AS_STRING(arg), (size_t)n * 32);
+    qsort(leaves, (size_t)n, 32, compare_nodes);
+    for (Py_ssize_t i = 0, j = n - 1; i < j; i++, j--) {
+        unsigned char tmp[32];
+        memcpy(tmp, leaves + 32 * i, 32);
+        memcpy(leaves + 32 * i, leaves + 32 * j, 32);
+        memcpy(leaves + 32 * j, tmp, 32);
+    }
+    unsigned char pair[64];
+    for (Py_ssize_t i = n - 2; i >= 0; i--) {
+        const unsigned char *a = t + 32 * (2 * i + 1), *b = t + 32 * (2 * i + 2);
+        int lower = memcmp(a, b, 32) < 0;
+        memcpy(pair, lower ? a : b, 32);
+        memcpy(pair + 32, lower ? b : a, 32);
+        keccak256(pair, 64, t + 32 * i);
+    }
+    return tree;
+}
+
 /* ---- the Merkle path: the plain case of Verifier._integrity's loop -----------------------------
  * merkle_root(leaf, path, nodes, keccak, limit): from leaf up the path, each parent
  * keccak(lower ‖ higher) of the node and its sibling (OZ Hashes.commutativeKeccak256), looked up in
@@ -961,7 +1124,14 @@ static PyObject *merkle_root(PyObject *self, PyObject *const *args, Py_ssize_t n
             return NULL;
         } else {
             if (PyDict_GET_SIZE(nodes) > limit) PyDict_Clear(nodes);
-            parent = PyObject_CallOneArg(keccak, pair);
+            if (keccak == keccak256_function) {
+                parent = PyBytes_FromStringAndSize(NULL, 32);
+                if (parent != NULL)
+                    keccak256((const unsigned char *)PyBytes_AS_STRING(pair), 64,
+                              (unsigned char *)PyBytes_AS_STRING(parent));
+            } else {
+                parent = PyObject_CallOneArg(keccak, pair);
+            }
             if (parent == NULL || !PyBytes_CheckExact(parent) || PyBytes_GET_SIZE(parent) != 32 ||
                 PyDict_SetItem(nodes, pair, parent) < 0) {
                 int failed = parent == NULL || PyErr_Occurred() != NULL;
@@ -996,6 +1166,13 @@ static PyObject *py_sha256(PyObject *self, PyObject *arg) {
 }
 
 static PyMethodDef methods[] = {
+    {"keccak256", py_keccak256, METH_O,
+     "keccak256(data) -> bytes: Ethereum's Keccak-256 of a bytes-like object, by this module's own\n"
+     "code (verifier/_internal/keccak.py uses it when it gives the known digests)."},
+    {"merkle_tree", merkle_tree, METH_O,
+     "merkle_tree(leaves: bytes) -> bytes\n\n"
+     "The OZ StandardMerkleTree array over the 32-byte leaves concatenated in leaves, 32 bytes a\n"
+     "node (b''.join(verifier._internal.merkle.tree_of_leaves(...)), the reference)."},
     {"merkle_root", (PyCFunction)(void (*)(void))merkle_root, METH_FASTCALL,
      "merkle_root(leaf, path, nodes, keccak, limit) -> bytes | None\n\n"
      "The root a Merkle path leads to from leaf (OZ commutative keccak pairs), through the cache\n"
@@ -1070,6 +1247,8 @@ PyMODINIT_FUNC PyInit__leaves(void) {
     }
 #endif
     if (PyModule_AddIntConstant(m, "native_sha256", native_sha256) < 0) goto fail;
+    keccak256_function = PyObject_GetAttrString(m, "keccak256");
+    if (keccak256_function == NULL) goto fail;
     return m;
 fail:
     Py_DECREF(m);

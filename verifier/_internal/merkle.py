@@ -16,10 +16,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from verifier._internal.accelerator import module as _accelerator
 from verifier._internal.keccak import keccak256 as keccak
 from verifier.errors import MerkleError
 
-__all__ = ["StandardMerkleTree", "hash_pair", "leaf_hash", "process_proof", "proof_in_tree", "tree_of_leaves"]
+__all__ = [
+    "StandardMerkleTree",
+    "hash_pair",
+    "leaf_hash",
+    "process_proof",
+    "proof_in_tree",
+    "tree_bytes",
+    "tree_of_leaves",
+]
 
 
 def leaf_hash(target_hash: bytes, subject_hash: bytes) -> bytes:
@@ -49,6 +58,17 @@ def tree_of_leaves(leaves: Sequence[bytes]) -> list[bytes]:
     ordered = sorted(leaves)
     n = len(ordered)
     return _fill([b""] * (n - 1) + ordered[::-1], n)
+
+
+def tree_bytes(leaves: bytes) -> bytes:
+    """``b"".join(tree_of_leaves(...))`` of leaf hashes given concatenated, 32 bytes each (as a batch
+    stores them): by the C accelerator where there is one (10,000 leaves: ~6 ms, ~10 ms here)."""
+    if len(leaves) % 32 or not leaves:
+        raise MerkleError("a Merkle tree needs at least one credential, 32 bytes a leaf")
+    if _accelerator is not None:
+        tree: bytes = _accelerator.merkle_tree(leaves)
+        return tree
+    return b"".join(tree_of_leaves([leaves[i : i + 32] for i in range(0, len(leaves), 32)]))
 
 
 def _fill(tree: list[bytes], n: int) -> list[bytes]:
