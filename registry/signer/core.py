@@ -36,7 +36,7 @@ from ledger_node.artifacts import load_artifact
 from registry.signer.log import SignerLog
 from registry.signer.policy import Policy, RateWindows, Refused
 from verifier import batch_digest, eth_address, leaf_hash, sign_batch, sm2_public_key
-from verifier.issuance import process_proof, tree_of_leaves
+from verifier.issuance import process_proof, tree_bytes
 
 #: AnchorRegistry functions the signer signs transactions for
 STATUS_FUNCTIONS = (
@@ -181,7 +181,7 @@ class Signer:
         tx = body.get("transaction")
         if not isinstance(tx, dict):
             raise BadRequest("transaction must be an object with nonce, gas and the fee fields")
-        root = tree_of_leaves(raw_leaves)[0]
+        root = tree_bytes(b"".join(raw_leaves))[:32]
         root_hex = "0x" + root.hex()
         known = self.signed.get(root_hex)
         if known is not None and (known.credential_type, known.count) != (ctype, count):

@@ -127,3 +127,21 @@ def test_proof_in_tree_refuses_a_leaf_not_in_the_tree():
         proof_in_tree(stored, stored[:32])
     with pytest.raises(MerkleError, match="not in this tree"):  # nor a leaf's bytes across two nodes
         proof_in_tree(stored, stored[-48:-16])
+
+
+@pytest.mark.parametrize("accelerated", [True, False], ids=["accelerator", "pure Python"])
+def test_tree_bytes_is_the_tree_array_joined_on_both_paths(monkeypatch, accelerated):
+    """``tree_bytes`` (the registry's signer and batch signing) gives the JS library's tree arrays of
+    the vectors, by the accelerator or without it, and refuses leaves that are not 32 bytes each."""
+    from verifier._internal import merkle
+
+    if not accelerated:
+        monkeypatch.setattr(merkle, "_merkle_tree", None)
+    elif merkle._merkle_tree is None:
+        pytest.skip("no C accelerator here")
+    for vector in _vectors():
+        leaves = b"".join(leaf_hash(_b(t), _b(s)) for t, s in vector["values"])  # (in the values' order)
+        assert merkle.tree_bytes(leaves) == b"".join(_b(node) for node in vector["tree"])
+    for bad in (b"", b"\x01" * 31, b"\x01" * 65):
+        with pytest.raises(MerkleError, match="32 bytes a leaf"):
+            merkle.tree_bytes(bad)
