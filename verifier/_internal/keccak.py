@@ -4,10 +4,12 @@ Verification hashes three times per credential plus once per proof step, and a M
 per leaf, so the per-call cost matters more than the throughput. In order of preference:
 
 0. The C accelerator's own (``_leaves.c``, ``keccak256``): one call, ~0.48 µs for 64 bytes where
-   ``safe-pysha3`` takes ~0.67 (its hash object and ``digest()`` call cost more than the hashing),
-   and none at all where the accelerator hashes a Merkle path or tree itself. Not with
+   ``safe-pysha3`` takes ~0.67 µs on the same machine (its hash object and ``digest()`` call cost
+   more than the hashing), and no call at all where the accelerator hashes a Merkle path or tree
+   itself. ``safe-pysha3`` has no C interface the accelerator could call instead. Not with
    ``CERTLEDGER_PURE_PYTHON=1``.
-1. ``safe-pysha3`` (a C extension, the maintained fork of ``pysha3``): one call, ~0.4 µs.
+1. ``safe-pysha3`` (a C extension, the maintained fork of ``pysha3``): one call (~0.4 µs when it
+   was chosen, on a faster spell of the machine).
 2. pycryptodome's raw Keccak library through ctypes, one state per thread reused with
    ``keccak_reset`` (three ctypes calls, ~1.3 µs) — ``eth_hash``'s pycryptodome backend builds a
    new hash object per call (four ctypes calls plus Python objects, ~4.6 µs).
