@@ -61,7 +61,7 @@ accelerated_target_hash: Callable[..., bytes | None] | None = (
     accelerator.target_hash if accelerator is not None else None
 )
 #: The same function given its salts as a pool of bytes (the issuer's seeded salts), where it may
-#: also answer an int: the pool was too short for the credential's that many leaves.
+#: also answer an int: the pool was too short, and the int is the credential's number of leaves.
 _pooled_target_hash: Callable[..., bytes | int | None] | None = accelerated_target_hash
 
 
