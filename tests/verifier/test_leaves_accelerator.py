@@ -485,6 +485,10 @@ def test_a_pool_too_short_is_answered_with_the_number_of_leaves():
         whole = _leaves.target_hash(SHA256, d.salt_pool(seed, n + 1), envelope, subject)
         assert type(whole) is bytes
         assert _leaves.target_hash(SHA256, d.salt_pool(seed, n + 9), envelope, subject) == whole
+    # past the end of the pool the leaves are only counted, but still read: one the walk leaves to
+    # the reference (a float) makes the answer None, not a count
+    with_float = {**{f"k{i}": str(i) for i in range(20)}, "z": 1.5}
+    assert _leaves.target_hash(SHA256, d.salt_pool(seed, 4), envelope, with_float) is None
 
 
 def test_the_pools_length_never_changes_the_target_hash(monkeypatch):

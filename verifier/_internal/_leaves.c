@@ -174,7 +174,7 @@ typedef struct {
     Py_ssize_t salt_pos; /* PyDict_Next's position after the salt last found in order */
     const unsigned char *pool; /* salts given as a pool (32 bytes a leaf, in leaf order), or NULL */
     Py_ssize_t pool_len;
-    int pool_short; /* the pool ran out: the walk goes on only to count the leaves */
+    int pool_short; /* the pool ran out: the walk goes on only to count the leaves (finish_leaf) */
 } Walk;
 
 /* One more than the value of a lower-case hex digit, 0 for any other byte (upper case is left to
@@ -270,6 +270,10 @@ static int begin_leaf(Walk *w) {
 }
 
 static int finish_leaf(Walk *w) {
+    if (w->pool_short) { /* the pool ran out: the leaves are only counted, nothing is hashed */
+        w->count++;
+        return OK;
+    }
     unsigned char digest[32];
     int r = digest_msg(w, digest);
     if (r != OK) return r;
