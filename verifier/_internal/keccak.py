@@ -8,8 +8,7 @@ per leaf, so the per-call cost matters more than the throughput. In order of pre
    more than the hashing), and no call at all where the accelerator hashes a Merkle path or tree
    itself. ``safe-pysha3`` has no C interface the accelerator could call instead. Not with
    ``CERTLEDGER_PURE_PYTHON=1``.
-1. ``safe-pysha3`` (a C extension, the maintained fork of ``pysha3``): one call (~0.4 µs when it
-   was chosen, on a faster spell of the machine).
+1. ``safe-pysha3`` (a C extension, the maintained fork of ``pysha3``): one call.
 2. pycryptodome's raw Keccak library through ctypes, one state per thread reused with
    ``keccak_reset`` (three ctypes calls, ~1.3 µs) — ``eth_hash``'s pycryptodome backend builds a
    new hash object per call (four ctypes calls plus Python objects, ~4.6 µs).
@@ -98,8 +97,10 @@ def _build_pycryptodome() -> Callable[[bytes], bytes] | None:
 def _build_accelerator() -> Callable[[bytes], bytes] | None:
     from verifier._internal.accelerator import module
 
-    keccak256: Callable[[bytes], bytes] | None = getattr(module, "keccak256", None)
-    return keccak256 if keccak256 is not None and _agrees(keccak256) else None
+    if module is None:
+        return None
+    keccak256: Callable[[bytes], bytes] = module.keccak256
+    return keccak256 if _agrees(keccak256) else None
 
 
 _native = _build_accelerator()

@@ -20,8 +20,8 @@ from verifier._internal.accelerator import module as _accelerator
 from verifier._internal.keccak import keccak256 as keccak
 from verifier.errors import MerkleError
 
-#: the accelerator's whole-tree builder (None without it, or in a build older than its source)
-_merkle_tree: Callable[[bytes], bytes] | None = getattr(_accelerator, "merkle_tree", None)
+#: the accelerator's whole-tree builder, or None without it
+_merkle_tree: Callable[[bytes], bytes] | None = _accelerator.merkle_tree if _accelerator is not None else None
 
 __all__ = [
     "StandardMerkleTree",
