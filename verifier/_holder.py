@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import hmac
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from verifier._internal.accelerator import module as accelerator
 from verifier._internal.disclosure import (
     CITIZEN_ID_PATH,
     KEPT_PATHS,
@@ -41,6 +43,7 @@ __all__ = [
     "prepare_credential",
     "redact",
     "subject_hash",
+    "subject_hash_and_leaf",
     "subject_salt_for",
 ]
 
@@ -67,13 +70,43 @@ def subject_salt_for(key: bytes, identifier: str) -> bytes:
     return mac.digest()
 
 
+#: what :func:`subject_salt_for` MACs before the holder's identifier
+_SUBJECT_SALT_LABEL = b"certledger/subject-salt/v1\x00"
+
+
+def subject_hash_and_leaf(key: bytes, identifier: str, target_hash: bytes) -> tuple[bytes, bytes]:
+    """An enterprise holder's ``subjectHash`` (:func:`subject_hash` with :func:`subject_salt_for`'s
+    salt) and the Merkle leaf (:func:`~verifier._internal.merkle.leaf_hash`) of its credential with
+    ``target_hash``: the issuer's hot path, in one call of the C accelerator where it has SHA-256
+    (3.1 µs in Python, ~0.5 µs in C); the Python below is the reference it is tested against."""
+    if _subject_leaf is not None:
+        both = _subject_leaf(_key_block(bytes(key)), _SUBJECT_SALT_LABEL, identifier, target_hash)
+        if both is not None:
+            return both
+    subject = subject_hash(identifier, subject_salt_for(key, identifier))
+    return subject, leaf_hash(target_hash, subject)
+
+
+_subject_leaf: Callable[[bytes, bytes, str, bytes], tuple[bytes, bytes] | None] | None = (
+    accelerator.subject_leaf if accelerator is not None else None
+)
+
+
+@lru_cache(maxsize=8)
+def _key_block(key: bytes) -> bytes:
+    """HMAC-SHA256's 64-byte key block of ``key`` (RFC 2104: hashed if longer, zero-padded)."""
+    if len(key) < 32:
+        raise ValueError("the subject-salt key must be at least 32 bytes")
+    return (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
+
+
 @lru_cache(maxsize=8)
 def _keyed(key: bytes) -> hmac.HMAC:
     """:func:`subject_salt_for`'s HMAC with the key and the label taken in, copied for each holder (an
     upload salts every record with one key: a copy costs 1.0 µs, ``hmac.digest`` 1.6 µs)."""
     if len(key) < 32:
         raise ValueError("the subject-salt key must be at least 32 bytes")
-    return hmac.new(key, b"certledger/subject-salt/v1\x00", "sha256")
+    return hmac.new(key, _SUBJECT_SALT_LABEL, "sha256")
 
 
 def subject_hash_of(

@@ -46,6 +46,7 @@ from verifier._holder import (
     PreparedCredential,
     assemble_holder_copy,
     subject_hash,
+    subject_hash_and_leaf,
     subject_hash_of,
     subject_salt_for,
 )
@@ -109,6 +110,7 @@ __all__ = [
     "licence_metadata_problems",
     "holder_problems",
     "subject_hash",
+    "subject_hash_and_leaf",
     "subject_hash_of",
     "subject_salt_for",
     "loads_like",

@@ -33,13 +33,12 @@ from verifier.issuance import (
     salts_from_seed,
     schema_errors,
     seeded_target_hash_of_parts,
+    subject_hash_and_leaf,
     subject_hash_of,
-    subject_salt_for,
     with_licence_metadata,
 )
 from verifier.issuance import EnvelopeTemplate as _EnvelopeTemplate
 from verifier.issuance import iso_time as _iso
-from verifier.issuance import subject_hash as enterprise_subject_hash
 
 # CONTEXT, build_document and new_credential_id(s) are the format's (verifier.issuance), imported here
 # for this module's callers.
@@ -299,9 +298,10 @@ def prepare_records(
             only_subject = {"credentialSubject": credential_subject}
             subject_hash = subject_hash_of(only_subject, salts_from_seed(only_subject, seed), {}, h, None)
             subject = subject_hash.hex()
+            leaf = leaf_hash(target, subject_hash)
         else:
             subject = credential_subject["unifiedSocialCreditCode"]
-            subject_hash = enterprise_subject_hash(subject, subject_salt_for(subject_key, subject))
+            subject_hash, leaf = subject_hash_and_leaf(subject_key, subject, target)
         out.append(
             (
                 cid,
@@ -313,7 +313,7 @@ def prepare_records(
                 seed,
                 _until_value(until, sqlite) if until else None,
                 licence_key(record["credentialSubject"]["licenceIdentifier"]) if licence else None,
-                leaf_hash(target, subject_hash),
+                leaf,
             )
         )
     return out

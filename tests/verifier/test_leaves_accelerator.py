@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import hmac
 import os
 import subprocess
 import sys
@@ -304,6 +305,57 @@ def test_own_sha256_matches_hashlib():
     for n in [*range(0, 260), 1000, 4095, 4096, 65_537]:
         data = os.urandom(n)
         assert _leaves.sha256(data) == hashlib.sha256(data).digest(), n
+
+
+# ---- an enterprise holder's subject half and leaf ---------------------------------------------------
+_LABEL = b"certledger/subject-salt/v1\x00"
+
+
+def _reference_subject_leaf(key: bytes, identifier: str, target: bytes) -> tuple[bytes, bytes]:
+    """FORMAT.md §1 and §4 written out with hmac and eth_hash, independently of verifier._holder."""
+    from eth_hash.auto import keccak
+
+    salt = hmac.digest(key, _LABEL + identifier.encode("utf-8"), "sha256")
+    subject = keccak(salt + identifier.encode("utf-8"))
+    return subject, keccak(keccak(target + subject))
+
+
+def _key_block(key: bytes) -> bytes:
+    return (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    key=st.binary(min_size=32, max_size=130),  # past SHA-256's 64-byte block: HMAC hashes the key
+    identifier=st.text(max_size=520),  # past the 512 bytes it takes: None, the reference decides
+    target=st.binary(min_size=32, max_size=32),
+)
+def test_subject_leaf_is_hmac_keccak_and_the_leaf_or_none(key, identifier, target):
+    if not _leaves.native_sha256:
+        pytest.skip("this CPU has no SHA extensions: subject_leaf leaves every case to the reference")
+    got = _leaves.subject_leaf(_key_block(key), _LABEL, identifier, target)
+    if len(identifier.encode("utf-8")) > 512:
+        assert got is None
+    else:
+        assert got == _reference_subject_leaf(key, identifier, target)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (b"k" * 63, _LABEL, "91440101MA5CYYYY0X", b"t" * 32),  # not a 64-byte key block
+        (bytearray(b"k" * 64), _LABEL, "91440101MA5CYYYY0X", b"t" * 32),
+        (b"k" * 64, _LABEL, "91440101MA5CYYYY0X", b"t" * 31),  # not a 32-byte targetHash
+        (b"k" * 64, _LABEL, "91440101MA5CYYYY0X", None),
+        (b"k" * 64, _LABEL, b"91440101MA5CYYYY0X", b"t" * 32),  # not text
+        (b"k" * 64, _LABEL, "\ud800", b"t" * 32),  # a lone surrogate: not UTF-8
+        (b"k" * 64, b"l" * 513, "91440101MA5CYYYY0X", b"t" * 32),
+    ],
+)
+def test_subject_leaf_leaves_what_it_does_not_take_to_the_reference(args):
+    assert _leaves.subject_leaf(*args) is None
+    with pytest.raises(TypeError):
+        _leaves.subject_leaf(*args[:3])
 
 
 def test_pure_python_switch_turns_it_off():

@@ -103,7 +103,33 @@ def test_an_identifier_must_name_the_expected_issuer():
         parse_licence_identifier(ident, issuer_code="91440101MA5BANK009")
 
 
-@pytest.mark.parametrize("bad", [("x1", ISSUER, "S"), ("X1", ISSUER, "S.1"), ("X1", ISSUER, "")])
+@settings(max_examples=300, deadline=None)
+@given(type_code=_part, issuer=_part, serial=st.text(alphabet="0123456789ABCDEF.a", max_size=70))
+def test_make_gives_the_reference_identifier_or_refuses_as_it_does(type_code, issuer, serial):
+    """Any issuer code and serial, in the form or not: the fast path (the type and issuer codes
+    checked and run through once, cached) writes what the parts and python-stdnum's check character
+    give, and refuses exactly the parts the form refuses."""
+    text = f"1.2.156.3005.2.{type_code}.{issuer}.{serial}.001."
+    if re.fullmatch(r"1\.2\.156\.3005\.2\.[0-9A-Z]{1,40}\.[0-9A-Z]{1,40}\.[0-9A-Z]{1,64}\.001\.", text):
+        made = make_licence_identifier(type_code, issuer, serial)
+        assert made == text + mod_37_36.calc_check_digit(type_code + issuer + serial + "001")
+    else:
+        with pytest.raises(InvalidLicenceIdentifier, match="cannot form"):
+            make_licence_identifier(type_code, issuer, serial)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ("x1", ISSUER, "S"),
+        ("X1", ISSUER, "S.1"),
+        ("X1", ISSUER, ""),
+        ("X1", ISSUER, "S" * 65),
+        ("X1", "", "S"),
+        ("X1", "A" * 41, "S"),
+        ("X1.Y", ISSUER, "S"),
+    ],
+)
 def test_make_refuses_parts_outside_the_form(bad):
     with pytest.raises(InvalidLicenceIdentifier, match="cannot form"):
         make_licence_identifier(*bad)

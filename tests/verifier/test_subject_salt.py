@@ -87,3 +87,42 @@ def test_the_issuers_subject_salt_is_hmac_sha256_of_the_label_and_the_identifier
 def test_a_subject_salt_key_shorter_than_32_bytes_is_refused():
     with pytest.raises(ValueError, match="at least 32 bytes"):
         subject_salt_for(bytes(31), "91440101MA5CYYYY0X")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    key=st.binary(min_size=32, max_size=100),
+    identifier=st.text(max_size=40),
+    target=st.binary(min_size=32, max_size=32),
+)
+def test_subject_hash_and_leaf_is_the_subject_hash_and_its_leaf_on_both_paths(key, identifier, target):
+    """The issuer's one call (the C accelerator where it has SHA-256) gives what the three functions it
+    stands for give, and so does its pure-Python path."""
+    from verifier import _holder
+    from verifier.issuance import leaf_hash, subject_hash, subject_hash_and_leaf
+
+    subject = subject_hash(identifier, subject_salt_for(key, identifier))
+    expected = (subject, leaf_hash(target, subject))
+    assert subject_hash_and_leaf(key, identifier, target) == expected
+    assert subject_hash_and_leaf(bytearray(key), identifier, target) == expected
+    fast, _holder._subject_leaf = _holder._subject_leaf, None
+    try:
+        assert subject_hash_and_leaf(key, identifier, target) == expected
+    finally:
+        _holder._subject_leaf = fast
+
+
+@pytest.mark.parametrize("pure", [False, True])
+def test_subject_hash_and_leaf_refuses_what_the_reference_refuses(monkeypatch, pure):
+    from verifier import _holder
+    from verifier.errors import MerkleError
+    from verifier.issuance import subject_hash_and_leaf
+
+    if pure:
+        monkeypatch.setattr(_holder, "_subject_leaf", None)
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        subject_hash_and_leaf(bytes(31), "91440101MA5CYYYY0X", bytes(32))
+    with pytest.raises(MerkleError, match="32 bytes"):
+        subject_hash_and_leaf(bytes(32), "91440101MA5CYYYY0X", bytes(31))
+    with pytest.raises(UnicodeEncodeError):
+        subject_hash_and_leaf(bytes(32), "\ud800", bytes(32))

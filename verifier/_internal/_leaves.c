@@ -1172,6 +1172,58 @@ static PyObject *py_sha256(PyObject *self, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
+/* subject_leaf(key_block, label, identifier, target_hash) -> (subjectHash, leaf) | None
+ *
+ * An enterprise holder's subject half and its credential's Merkle leaf, as verifier/_holder.py's
+ * subject_hash_and_leaf computes them by reference (FORMAT.md §1):
+ *     subjectSalt = HMAC-SHA256(key, label ‖ utf8(identifier))       key_block: the key as RFC 2104's
+ *     subjectHash = keccak256(subjectSalt ‖ utf8(identifier))        64-byte block (hashed if longer,
+ *     leaf        = keccak256(keccak256(targetHash ‖ subjectHash))   zero-padded)
+ * None where this build has no SHA-256 of its own, for arguments of another type or size, or an
+ * identifier that is not UTF-8 (a lone surrogate): the reference then decides. */
+#define SUBJECT_TEXT_MAX 512
+static PyObject *subject_leaf(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "subject_leaf(key_block, label, identifier, target_hash)");
+        return NULL;
+    }
+#ifdef HAVE_SHA_NI_CODE
+    PyObject *block = args[0], *label = args[1], *identifier = args[2], *target = args[3];
+    if (!native_sha256 || !PyBytes_CheckExact(block) || PyBytes_GET_SIZE(block) != 64 ||
+        !PyBytes_CheckExact(label) || !PyUnicode_CheckExact(identifier) || !PyBytes_CheckExact(target) ||
+        PyBytes_GET_SIZE(target) != 32)
+        Py_RETURN_NONE;
+    Py_ssize_t n;
+    const char *text = PyUnicode_AsUTF8AndSize(identifier, &n);
+    if (text == NULL) { /* a lone surrogate: the reference's encode names it */
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t label_n = PyBytes_GET_SIZE(label);
+    if (label_n > SUBJECT_TEXT_MAX || n > SUBJECT_TEXT_MAX) Py_RETURN_NONE;
+    const unsigned char *key = (const unsigned char *)PyBytes_AS_STRING(block);
+    unsigned char buf[64 + 2 * SUBJECT_TEXT_MAX], inner[32], salt[32], out[64], twice[32];
+    for (int i = 0; i < 64; i++) buf[i] = key[i] ^ 0x36;
+    memcpy(buf + 64, PyBytes_AS_STRING(label), (size_t)label_n);
+    memcpy(buf + 64 + label_n, text, (size_t)n);
+    sha256(buf, (size_t)(64 + label_n + n), inner);
+    for (int i = 0; i < 64; i++) buf[i] = key[i] ^ 0x5c;
+    memcpy(buf + 64, inner, 32);
+    sha256(buf, 96, salt);
+    memcpy(buf, salt, 32);
+    memcpy(buf + 32, text, (size_t)n);
+    memcpy(out, PyBytes_AS_STRING(target), 32);
+    keccak256(buf, (size_t)(32 + n), out + 32); /* subjectHash, after targetHash */
+    keccak256(out, 64, twice);
+    keccak256(twice, 32, buf);
+    return Py_BuildValue("(y#y#)", out + 32, (Py_ssize_t)32, buf, (Py_ssize_t)32);
+#else
+    (void)args;
+    Py_RETURN_NONE;
+#endif
+}
+
 static PyMethodDef methods[] = {
     {"keccak256", py_keccak256, METH_O,
      "keccak256(data) -> bytes: Ethereum's Keccak-256 of a bytes-like object, by this module's own\n"
@@ -1196,6 +1248,11 @@ static PyMethodDef methods[] = {
      "parse_proof(proof, ParsedProof, proof_type) -> ParsedProof | None\n\n"
      "verifier._proof.parse_proof for a well-formed proof with nothing redacted; None for anything\n"
      "else (the Python function, the reference, then decides)."},
+    {"subject_leaf", (PyCFunction)(void (*)(void))subject_leaf, METH_FASTCALL,
+     "subject_leaf(key_block, label, identifier, target_hash) -> (bytes, bytes) | None\n\n"
+     "An enterprise holder's subjectHash (its subjectSalt HMAC-SHA256(key, label + identifier)) and\n"
+     "the credential's Merkle leaf; None where this build has no SHA-256 of its own or for arguments\n"
+     "it does not take (verifier/_holder.py's subject_hash_and_leaf, the reference, then decides)."},
     {"sha256", py_sha256, METH_O,
      "sha256(data) -> bytes | None: SHA-256 by this module's own code (None where it has none).\n"
      "For the tests, which hold it to hashlib."},
