@@ -508,14 +508,28 @@ def test_an_unhashable_suite_is_a_format_failure_not_a_crash(world, trust, suite
     assert "proof.suite" in result.checks[0].reason
 
 
-# -- the issuer's seeded salts (a pool read in leaf order) -----------------------------------------
+# -- the issuer's seeded salts (a SHAKE256 stream read in leaf order) -------------------------------
+
+
+def test_own_shake256_matches_hashlib():
+    """The stream the seeded salts are read from, at every length around SHAKE256's 136-byte rate,
+    for inputs of one block, exactly one, and more."""
+    for size in (0, 1, 51, 135, 136, 137, 300):
+        data = os.urandom(size)
+        reference = hashlib.shake_256(data).digest(1500)
+        for n in [*range(0, 300), 543, 544, 545, 1500]:
+            assert _leaves.shake256(data, n) == reference[:n], (size, n)
+    with pytest.raises(ValueError):
+        _leaves.shake256(b"", -1)
+    with pytest.raises(TypeError):
+        _leaves.shake256(b"", 1.0)
 
 
 @settings(max_examples=200, deadline=None)
 @given(_subjects, st.binary(min_size=32, max_size=32))
 def test_seeded_target_hash_matches_the_reference(subject, seed):
-    """The issuer's path (salts from a seed, FORMAT.md §3.2) with the C walk reading the pool, against
-    the reference's flatten and digests."""
+    """The issuer's path (salts from a seed, FORMAT.md §3.2) with the C walk reading the SHAKE256
+    stream itself, against the reference's flatten, salt pool and digests."""
     from verifier._internal.disclosure import _seeded_target_hash, flatten, seeded_target_hash_of_parts
 
     envelope = rfc8785.dumps(ENVELOPE)
@@ -525,43 +539,29 @@ def test_seeded_target_hash_matches_the_reference(subject, seed):
     assert seeded_target_hash_of_parts(envelope, subject, SHA256, seed) == expected
 
 
-def test_a_pool_too_short_is_answered_with_the_number_of_leaves():
+@pytest.mark.parametrize("n", [0, 1, 3, 4, 5, 16, 17, 47, 48, 49, 70, 200])
+def test_the_seeded_stream_gives_each_leaf_its_salt_across_block_boundaries(monkeypatch, n):
+    """Subjects of n leaves (a salt straddles SHAKE256's 136-byte blocks from the fifth leaf on):
+    the C walk's targetHash is the pure-Python path's, and a leaf it leaves to the reference (a
+    float) makes its answer None, so the reference decides."""
     from verifier._internal import disclosure as d
 
     envelope, seed = rfc8785.dumps(ENVELOPE), bytes(range(32))
-    for n in (1, 15, 16, 17, 60):
-        subject = {f"k{i}": str(i) for i in range(n)}  # n leaves and the envelope's
-        for short in (0, 1, n):
-            assert _leaves.target_hash(SHA256, d.salt_pool(seed, short), envelope, subject) == n + 1
-            assert _leaves.target_hash(SHA256, d.salt_pool(seed, short)[:-1], envelope, subject) == n + 1
-        whole = _leaves.target_hash(SHA256, d.salt_pool(seed, n + 1), envelope, subject)
-        assert type(whole) is bytes
-        assert _leaves.target_hash(SHA256, d.salt_pool(seed, n + 9), envelope, subject) == whole
-    # past the end of the pool the leaves are only counted, but still read: one the walk leaves to
-    # the reference (a float) makes the answer None, not a count
-    with_float = {**{f"k{i}": str(i) for i in range(20)}, "z": 1.5}
-    assert _leaves.target_hash(SHA256, d.salt_pool(seed, 4), envelope, with_float) is None
+    subject = {f"k{i:03d}": str(i) for i in range(n)}
+    accelerated = _leaves.target_hash(SHA256, b"certledger/salts/v1" + seed, envelope, subject)
+    assert type(accelerated) is bytes
+    assert d.seeded_target_hash_of_parts(envelope, subject, SHA256, seed) == accelerated
+    monkeypatch.setattr(d, "_seeded_accelerated", None)
+    assert d.seeded_target_hash_of_parts(envelope, subject, SHA256, seed) == accelerated
+    with_float = {**subject, "z": 1.5}
+    assert _leaves.target_hash(SHA256, b"certledger/salts/v1" + seed, envelope, with_float) is None
 
 
-def test_the_pools_length_never_changes_the_target_hash(monkeypatch):
-    """Whatever pool the issuer's path tries first (it remembers the longest a subject of as many
-    members needed, up to 48 leaves), its targetHash is the reference's: for subjects with fewer
-    leaves than that, more, and more than 48."""
-    from verifier._internal import disclosure as d
+def test_a_seed_of_another_length_is_refused_by_the_reference():
+    from verifier._internal.disclosure import seeded_target_hash_of_parts
 
-    envelope, seed = rfc8785.dumps(ENVELOPE), bytes(range(32))
-    subjects = [
-        {"a": "x", "b": ["1", "2", "3"]},
-        {"a": "x", "b": [str(i) for i in range(40)]},  # as many members, more leaves
-        {"a": "x", "b": ["1"]},  # and fewer again, after the pool grew
-        {"a": "x", "b": [str(i) for i in range(70)]},  # more than the largest pool kept
-        {f"k{i}": str(i) for i in range(d._POOL_LEAVES_MAX + 5)},
-    ]
-    monkeypatch.setattr(d, "_pool_leaves", {})
-    accelerated = [d.seeded_target_hash_of_parts(envelope, s, SHA256, seed) for s in subjects]
-    assert d._pool_leaves[2] == 48 and d._pool_leaves[len(subjects[-1])] == 48  # (the largest kept)
-    monkeypatch.setattr(d, "_pooled_target_hash", None)
-    assert [d.seeded_target_hash_of_parts(envelope, s, SHA256, seed) for s in subjects] == accelerated
+    with pytest.raises(ValueError, match="32 bytes"):
+        seeded_target_hash_of_parts(rfc8785.dumps(ENVELOPE), {"a": "x"}, SHA256, bytes(31))
 
 
 # -- memory safety ---------------------------------------------------------------------------------

@@ -158,6 +158,50 @@ static void put_u32(char *out, Py_ssize_t n) {
     out[3] = (char)v;
 }
 
+/* SHAKE256 (FIPS 202) read as a stream: the issuer's seeded salts (FORMAT.md §3.2), the Keccak-f[1600]
+ * below with the rate of Keccak-256, the domain bits 1111 and the pad 10*1. */
+#define KECCAK256_RATE 136
+typedef struct {
+    uint64_t st[25];
+    unsigned char out[KECCAK256_RATE]; /* the block being read */
+    int pos;                           /* bytes of it read */
+} Shake;
+
+static void keccak_f1600(uint64_t A[25]);
+static void keccak_absorb_block(uint64_t st[25], const unsigned char *block);
+
+static void shake_lanes_out(Shake *x) {
+    for (int i = 0; i < KECCAK256_RATE / 8; i++)
+        for (int k = 0; k < 8; k++) x->out[8 * i + k] = (unsigned char)(x->st[i] >> (8 * k));
+    x->pos = 0;
+}
+
+static void shake256_begin(Shake *x, const unsigned char *in, size_t len) {
+    unsigned char last[KECCAK256_RATE];
+    memset(x->st, 0, sizeof x->st);
+    for (; len >= KECCAK256_RATE; in += KECCAK256_RATE, len -= KECCAK256_RATE) keccak_absorb_block(x->st, in);
+    memset(last, 0, sizeof last);
+    if (len) memcpy(last, in, len);
+    last[len] ^= 0x1F;
+    last[KECCAK256_RATE - 1] ^= 0x80;
+    keccak_absorb_block(x->st, last);
+    shake_lanes_out(x);
+}
+
+static void shake256_read(Shake *x, unsigned char *out, size_t n) {
+    while (n > 0) {
+        if (x->pos == KECCAK256_RATE) {
+            keccak_f1600(x->st);
+            shake_lanes_out(x);
+        }
+        size_t take = (size_t)(KECCAK256_RATE - x->pos) < n ? (size_t)(KECCAK256_RATE - x->pos) : n;
+        memcpy(out, x->out + x->pos, take);
+        x->pos += (int)take;
+        out += take;
+        n -= take;
+    }
+}
+
 /* Outcome of a step: go on, give the case to the reference (None), or a Python error. */
 enum { OK = 0, FALLBACK = 1, ERROR = -1 };
 
@@ -172,9 +216,7 @@ typedef struct {
     Py_ssize_t offsets_cap;
     int native;        /* H is hashlib.sha256 and sha256() above computes it */
     Py_ssize_t salt_pos; /* PyDict_Next's position after the salt last found in order */
-    const unsigned char *pool; /* salts given as a pool (32 bytes a leaf, in leaf order), or NULL */
-    Py_ssize_t pool_len;
-    int pool_short; /* the pool ran out: the walk goes on only to count the leaves (finish_leaf) */
+    Shake *stream; /* salts drawn from a SHAKE256 stream (32 bytes a leaf, in leaf order), or NULL */
 } Walk;
 
 /* One more than the value of a lower-case hex digit, 0 for any other byte (upper case is left to
@@ -199,13 +241,8 @@ static int unhex(const unsigned char *s, Py_ssize_t n, unsigned char *out) {
 
 /* The salt of the current path, decoded: 32 bytes of lower-case 0x-hex, else FALLBACK. */
 static int salt_of(Walk *w, unsigned char out[32]) {
-    if (w->pool != NULL) { /* the next 32 bytes of the pool; a pool too short: counted (target_hash) */
-        if ((w->count + 1) * 32 > w->pool_len) {
-            w->pool_short = 1;
-            memset(out, 0, 32);
-        } else {
-            memcpy(out, w->pool + 32 * w->count, 32);
-        }
+    if (w->stream != NULL) { /* the stream's next 32 bytes */
+        shake256_read(w->stream, out, 32);
         return OK;
     }
     /* An issuer writes the salts in leaf order, so the next entry is usually this path's: compared
@@ -270,10 +307,6 @@ static int begin_leaf(Walk *w) {
 }
 
 static int finish_leaf(Walk *w) {
-    if (w->pool_short) { /* the pool ran out: the leaves are only counted, nothing is hashed */
-        w->count++;
-        return OK;
-    }
     unsigned char digest[32];
     int r = digest_msg(w, digest);
     if (r != OK) return r;
@@ -553,12 +586,13 @@ static PyObject *target_hash(PyObject *self, PyObject *const *args, Py_ssize_t n
         return NULL;
     }
     Walk w;
+    Shake stream;
     memset(&w, 0, sizeof w);
     w.h = h;
     w.salts = salts;
     if (PyBytes_CheckExact(salts)) {
-        w.pool = (const unsigned char *)PyBytes_AS_STRING(salts);
-        w.pool_len = PyBytes_GET_SIZE(salts);
+        shake256_begin(&stream, (const unsigned char *)PyBytes_AS_STRING(salts), (size_t)PyBytes_GET_SIZE(salts));
+        w.stream = &stream;
     }
     PyObject *result = NULL;
     w.native = native_sha256 && h == hashlib_sha256;
@@ -577,12 +611,9 @@ static PyObject *target_hash(PyObject *self, PyObject *const *args, Py_ssize_t n
         else
             r = walk(&w, subject, 0);
     }
-    if (r == OK && w.pool == NULL && w.count != PyDict_GET_SIZE(salts))
+    if (r == OK && w.stream == NULL && w.count != PyDict_GET_SIZE(salts))
         r = FALLBACK; /* a salt for no leaf, or the reverse */
-    if (r == OK && w.pool_short) { /* the number of leaves, for a pool long enough */
-        result = PyLong_FromSsize_t(w.count);
-        if (result == NULL) r = ERROR;
-    } else if (r == OK) {
+    if (r == OK) {
         Py_ssize_t *pairs = PyMem_Malloc((size_t)(w.count ? w.count : 1) * 2 * sizeof(Py_ssize_t));
         if (pairs == NULL) {
             PyErr_NoMemory();
@@ -1003,8 +1034,6 @@ static void keccak_f1600(uint64_t A[25]) {
     }
 }
 
-#define KECCAK256_RATE 136
-
 static void keccak_absorb_block(uint64_t st[25], const unsigned char *block) {
     for (int i = 0; i < KECCAK256_RATE / 8; i++) {
         uint64_t lane = 0;
@@ -1224,6 +1253,29 @@ static PyObject *subject_leaf(PyObject *self, PyObject *const *args, Py_ssize_t 
 #endif
 }
 
+static PyObject *py_shake256(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    Py_buffer view;
+    if (nargs != 2 || !PyLong_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "shake256(data, n)");
+        return NULL;
+    }
+    Py_ssize_t n = PyLong_AsSsize_t(args[1]);
+    if (n < 0) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "shake256: n is not negative");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) return NULL;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, n);
+    if (out != NULL) {
+        Shake x;
+        shake256_begin(&x, (const unsigned char *)view.buf, (size_t)view.len);
+        shake256_read(&x, (unsigned char *)PyBytes_AS_STRING(out), (size_t)n);
+    }
+    PyBuffer_Release(&view);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"keccak256", py_keccak256, METH_O,
      "keccak256(data) -> bytes: Ethereum's Keccak-256 of a bytes-like object, by this module's own\n"
@@ -1253,6 +1305,9 @@ static PyMethodDef methods[] = {
      "An enterprise holder's subjectHash (its subjectSalt HMAC-SHA256(key, label + identifier)) and\n"
      "the credential's Merkle leaf; None where this build has no SHA-256 of its own or for arguments\n"
      "it does not take (verifier/_holder.py's subject_hash_and_leaf, the reference, then decides)."},
+    {"shake256", (PyCFunction)(void (*)(void))py_shake256, METH_FASTCALL,
+     "shake256(data, n) -> bytes: the first n bytes of SHAKE256(data), by this module's own code\n"
+     "(the stream target_hash draws seeded salts from). For the tests, which hold it to hashlib."},
     {"sha256", py_sha256, METH_O,
      "sha256(data) -> bytes | None: SHA-256 by this module's own code (None where it has none).\n"
      "For the tests, which hold it to hashlib."},
@@ -1261,9 +1316,9 @@ static PyMethodDef methods[] = {
      "targetHash (FORMAT.md §3.3) of a credential whose envelope leaf's canonical bytes are\n"
      "envelope_jcs (or, given the document itself, of its members other than proof and\n"
      "credentialSubject, written here) and whose credentialSubject is subject; salts: path → hex,\n"
-     "or bytes, a pool read 32 bytes a leaf in leaf order (the issuer's seeded salts, §3.2).\n"
-     "Nothing redacted. None: not a case this computes (the pure-Python path, the reference, then\n"
-     "decides). An int: the pool was too short; the credential has that many leaves."},
+     "or bytes, the input of the SHAKE256 stream of the issuer's seeded salts (§3.2: its label and\n"
+     "seed), read 32 bytes a leaf in leaf order. Nothing redacted. None: not a case this computes\n"
+     "(the pure-Python path, the reference, then decides)."},
     {NULL, NULL, 0, NULL},
 };
 

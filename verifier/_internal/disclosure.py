@@ -60,9 +60,9 @@ HashFn = Callable[[bytes], Any]
 accelerated_target_hash: Callable[..., bytes | None] | None = (
     accelerator.target_hash if accelerator is not None else None
 )
-#: The same function given its salts as a pool of bytes (the issuer's seeded salts), where it may
-#: also answer an int: the pool was too short, and the int is the credential's number of leaves.
-_pooled_target_hash: Callable[..., bytes | int | None] | None = accelerated_target_hash
+#: The same function given, for its salts, the input of :func:`salt_pool`'s SHAKE256 (the issuer's
+#: seeded salts: the C walk reads the stream itself, 32 bytes a leaf in leaf order).
+_seeded_accelerated: Callable[..., bytes | None] | None = accelerated_target_hash
 
 
 def _sm3(data: bytes) -> Any:
@@ -332,7 +332,10 @@ def salt_pool(seed: bytes | None, n: int) -> bytes:
         return os.urandom(32 * n)
     if len(seed) != 32:
         raise ValueError("a salt seed is 32 bytes")
-    return hashlib.shake_256(b"certledger/salts/v1" + seed).digest(32 * n)
+    return hashlib.shake_256(_SALT_LABEL + seed).digest(32 * n)
+
+
+_SALT_LABEL = b"certledger/salts/v1"  # what a seeded salt pool's SHAKE256 reads before the seed
 
 
 def salts_from_seed(document: Mapping[str, Any], seed: bytes) -> dict[str, str]:
@@ -374,29 +377,13 @@ def seeded_target_hash_of_parts(envelope_jcs: bytes, subject: Any, h: HashFn, se
     (:func:`envelope_of`, written by :func:`~verifier._internal.canon.jcs`) and its
     ``credentialSubject`` (the issuer's hot path: documents of one upload share most of their
     envelope, so the issuer writes it from a template)."""
-    if _pooled_target_hash is not None:  # the C walk reads the pool in leaf order
-        members = len(subject) if type(subject) is dict else -1
-        target = _pooled_target_hash(h, salt_pool(seed, _pool_leaves.get(members, 16)), envelope_jcs, subject)
-        if type(target) is int:  # the pool was short: the credential has `target` leaves
-            if len(_pool_leaves) > 64:
-                _pool_leaves.clear()
-            _pool_leaves[members] = min(target, _POOL_LEAVES_MAX)
-            target = _pooled_target_hash(h, salt_pool(seed, target), envelope_jcs, subject)
-        if type(target) is bytes:
+    if _seeded_accelerated is not None and type(seed) is bytes and len(seed) == 32:
+        target = _seeded_accelerated(h, _SALT_LABEL + seed, envelope_jcs, subject)
+        if target is not None:
             return target
     leaves: list[tuple[str, Any]] = []
     flatten(subject, SUBJECT_PATH, leaves)
     return _seeded_target_hash(envelope_jcs, leaves, h, seed)
-
-
-#: The leaves the accelerated issuer path draws salts for at once, by the number of members of the
-#: credential's subject: the most a credential with that many has needed (an e-licence has 16
-#: leaves, a data asset certificate about 30), up to :data:`_POOL_LEAVES_MAX`; SHAKE256's output for
-#: fewer leaves is a prefix of the output for more, so the salts are the same whatever the pool's
-#: length. A pool for 16 leaves takes 1.5 µs, one for 48 3.7 µs; the C walk answers a pool that
-#: is too short with the number of leaves, and is called again with a pool that long.
-_pool_leaves: dict[int, int] = {}
-_POOL_LEAVES_MAX = 48
 
 
 def _seeded_target_hash(
