@@ -145,3 +145,46 @@ def test_tree_bytes_is_the_tree_array_joined_on_both_paths(monkeypatch, accelera
     for bad in (b"", b"\x01" * 31, b"\x01" * 65):
         with pytest.raises(MerkleError, match="32 bytes a leaf"):
             merkle.tree_bytes(bad)
+
+
+def test_the_accelerator_builds_a_tree_without_holding_the_gil():
+    """While one thread builds a large tree in C, another runs Python (the service's event loop
+    serves requests while the pipeline's thread builds a batch's tree), and trees built by several
+    threads at once are each the reference's."""
+    import threading
+    import time
+
+    from verifier._internal import merkle
+
+    if merkle._merkle_tree is None:
+        pytest.skip("no C accelerator here")
+    leaves = os.urandom(32 * (1 << 19))  # ~0.3 s of hashing on this machine
+    ticks: list[float] = []
+    done = threading.Event()
+
+    def tick() -> None:
+        while not done.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.001)
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    try:
+        time.sleep(0.01)
+        start = time.perf_counter()
+        merkle.tree_bytes(leaves)
+        end = time.perf_counter()
+    finally:
+        done.set()
+        ticker.join()
+    inside = [t for t in ticks if start + 0.02 < t < end - 0.02]
+    assert end - start > 0.1  # (long enough that a held GIL would have stopped the ticks)
+    assert len(inside) > 5, f"the other thread ran {len(inside)} times in {end - start:.3f} s"
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    small = [os.urandom(32 * n) for n in (1, 2, 3, 1000, 4097)]
+    with ThreadPoolExecutor(4) as pool:
+        built = list(pool.map(merkle.tree_bytes, small * 3))
+    reference = [b"".join(tree_of_leaves([x[i : i + 32] for i in range(0, len(x), 32)])) for x in small]
+    assert built == reference * 3

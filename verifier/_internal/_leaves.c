@@ -1094,6 +1094,10 @@ static PyObject *merkle_tree(PyObject *self, PyObject *arg) {
     unsigned char *t = (unsigned char *)PyBytes_AS_STRING(tree);
     unsigned char *leaves = t + (n - 1) * 32; /* the last n nodes: sorted, then reversed */
     memcpy(leaves, PyBytes_AS_STRING(arg), (size_t)n * 32);
+    /* From here on only the new tree, which nothing else sees yet: other threads run meanwhile (the
+     * service's event loop keeps serving while the pipeline's thread builds a batch's tree: 10,000
+     * leaves take ~6 ms) */
+    Py_BEGIN_ALLOW_THREADS
     qsort(leaves, (size_t)n, 32, compare_nodes);
     for (Py_ssize_t i = 0, j = n - 1; i < j; i++, j--) {
         unsigned char tmp[32];
@@ -1109,6 +1113,7 @@ static PyObject *merkle_tree(PyObject *self, PyObject *arg) {
         memcpy(pair + 32, lower ? b : a, 32);
         keccak256(pair, 64, t + 32 * i);
     }
+    Py_END_ALLOW_THREADS
     return tree;
 }
 
