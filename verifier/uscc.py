@@ -15,8 +15,11 @@ True
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
-__all__ = ["ALPHABET", "WEIGHTS", "check_character", "is_valid_uscc"]
+from verifier._internal.accelerator import module as accelerator
+
+__all__ = ["ALPHABET", "WEIGHTS", "check_character", "is_valid_uscc", "reference_is_valid_uscc"]
 
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _VALUE = {c: i for i, c in enumerate(ALPHABET)}
@@ -40,8 +43,15 @@ def check_character(first17: str) -> str:
     return ALPHABET[(31 - total % 31) % 31]
 
 
-def is_valid_uscc(code: object) -> bool:
+def reference_is_valid_uscc(code: object) -> bool:
     """Whether ``code`` is an 18-character unified social credit code with a correct check character."""
     if type(code) is not str or len(code) != 18 or not _CODE.fullmatch(code):
         return False
     return ALPHABET[-int(code[16::-1].translate(_AS_BASE34), 34) % 31] == code[17]
+
+
+#: :func:`reference_is_valid_uscc`, by the C accelerator where it is built (0.06 µs, not 0.55: every
+#: credential's holder and issuer codes are checked; tests/verifier/test_uscc.py holds the two equal).
+is_valid_uscc: Callable[[object], bool] = (
+    accelerator.uscc_valid if accelerator is not None else reference_is_valid_uscc
+)

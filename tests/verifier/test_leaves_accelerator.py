@@ -622,7 +622,13 @@ def test_clean_under_the_address_and_undefined_behaviour_sanitizers(tmp_path):
     assert where.stdout.strip().startswith(str(tmp_path)), where.stdout + where.stderr
     tests = [
         str(root / "tests" / "verifier" / name)
-        for name in ("test_leaves_accelerator.py", "test_jsonio.py", "test_licence_id.py", "test_keccak.py")
+        for name in (
+            "test_leaves_accelerator.py",
+            "test_jsonio.py",
+            "test_licence_id.py",
+            "test_uscc.py",
+            "test_keccak.py",
+        )
     ]
     run = subprocess.run(
         # from the copy's folder, the tests' folder appended to sys.path: the copy is the verifier imported

@@ -26,6 +26,7 @@ from verifier.licence_id import (
     licence_check_character,
     make_licence_identifier,
     parse_licence_identifier,
+    reference_is_valid_licence_identifier,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -389,3 +390,64 @@ def test_the_c_run_is_the_reference_run():
         leaves.mod37_36_run(36, "A")
     with pytest.raises(TypeError):
         leaves.mod37_36_run("18", "A")
+
+
+def _tamper(text: str, at: int, char: str) -> str:
+    at %= len(text) + 1
+    return text[:at] + char + text[at + 1 :]
+
+
+def _with_check(type_code: str, issuer: str, serial: str, version: str) -> str:
+    """An identifier of these parts (in the form or not) whose check character is right for them."""
+    body = type_code + issuer + serial + version
+    check = mod_37_36.calc_check_digit(body) if re.fullmatch("[0-9A-Z]+", body) else "0"
+    return f"1.2.156.3005.2.{type_code}.{issuer}.{serial}.{version}.{check}"
+
+
+_identifiers = st.builds(
+    lambda t, i, ser, v: make_licence_identifier(t, i, ser, v),
+    _part,
+    st.sampled_from([ISSUER, "91350100M000100Y43", "91440101MA5BANK009"]),
+    st.text(alphabet="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=1, max_size=64),
+    st.integers(1, 999),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.one_of(
+        _identifiers,
+        st.builds(_tamper, _identifiers, st.integers(0, 200), st.sampled_from("0A9Z.a 1é")),
+        st.builds(lambda x, cut: x[: cut % (len(x) + 1)], _identifiers, st.integers(0, 200)),
+        st.builds(lambda x, extra: x + extra, _identifiers, st.sampled_from([".", "0", ".1", "A"])),
+        st.builds(  # parts at and past their bounds: type and issuer 40, serial 64, version 3 digits
+            lambda t, i, ser, v, c: f"1.2.156.3005.2.{t}.{i}.{ser}.{v}.{c}",
+            st.text(alphabet="0A", min_size=0, max_size=41),
+            st.sampled_from([ISSUER, ISSUER + "0", "0" * 40, ""]),
+            st.text(alphabet="09", min_size=0, max_size=65),
+            st.sampled_from(["001", "01", "0001", "00A", "999"]),
+            st.sampled_from(["0", "Z", "", "00", "a"]),
+        ),
+        st.builds(  # any parts, with the check character MOD 37,36 gives them where it can
+            _with_check,
+            st.sampled_from(["X1", "CERTLEDGERBL001", "x1", "A" * 41]),
+            st.sampled_from(
+                [ISSUER, "91350100M000100Y44", "91350100M000100Y4", "A" * 18, "9135010OM000100Y43"]
+            ),
+            st.sampled_from(["S", "0123ABC", "S" * 65]),
+            st.sampled_from(["001", "00A", "01", "0001"]),
+        ),
+        st.text(max_size=100),
+    )
+)
+def test_the_fast_check_is_the_reference_on_any_text(text):
+    """The accelerator's one pass (form, issuing body's credit code, check character) gives the
+    table-driven reference's verdict on made identifiers, each changed, cut and extended, on parts
+    at and past their bounds, and on any text."""
+    assert is_valid_licence_identifier(text) is reference_is_valid_licence_identifier(text)
+
+
+@pytest.mark.parametrize("value", [None, 7, b"1.2.156.3005.2.X.Y.Z.001.0", ["1.2.156.3005.2"]])
+def test_what_is_not_a_str_is_not_an_identifier_on_either_path(value):
+    assert is_valid_licence_identifier(value) is False
+    assert reference_is_valid_licence_identifier(value) is False

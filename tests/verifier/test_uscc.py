@@ -5,8 +5,10 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from verifier.uscc import ALPHABET, WEIGHTS, check_character, is_valid_uscc
+from verifier.uscc import ALPHABET, WEIGHTS, check_character, is_valid_uscc, reference_is_valid_uscc
 
 # Codes whose check character was computed by the GB 32100-2015 algorithm (the first is the
 # standard's widely published example, 91350100M000100Y43).
@@ -53,13 +55,14 @@ def test_check_character_refuses_bad_input():
 
 
 def test_validation_agrees_with_the_weighted_sum_for_every_last_character():
-    # is_valid_uscc computes the sum in C (base-34 digits, 34 ≡ 3 mod 31); check it against the
-    # standard's formula, written out, for every possible 18th character
+    # both paths (the accelerator's table and weights; the reference's base-34 digits, 34 ≡ 3 mod 31)
+    # against the standard's formula, written out, for every possible 18th character
     for code in _codes(200):
         body = code[:17]
         total = sum(ALPHABET.index(c) * w for c, w in zip(body, WEIGHTS))
         for last in ALPHABET:
-            assert is_valid_uscc(body + last) is (ALPHABET.index(last) == (31 - total % 31) % 31), body + last
+            expected = ALPHABET.index(last) == (31 - total % 31) % 31
+            assert is_valid_uscc(body + last) is reference_is_valid_uscc(body + last) is expected, body + last
 
 
 def test_what_int_would_tolerate_is_still_refused():
@@ -73,3 +76,30 @@ def test_what_int_would_tolerate_is_still_refused():
         "９1350100M000100Y43",
     ]:
         assert not is_valid_uscc(bad), bad
+
+
+class _Str(str):
+    pass
+
+
+_near_codes = st.one_of(
+    st.text(alphabet=ALPHABET + "IOSVZ0a_ ９é", min_size=0, max_size=20),
+    st.sampled_from(_codes(60)).flatmap(  # a valid code with one character changed, or kept
+        lambda code: st.tuples(st.integers(0, 17), st.sampled_from(ALPHABET + "IOSVZa.")).map(
+            lambda change: code[: change[0]] + change[1] + code[change[0] + 1 :]
+        )
+    ),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_near_codes)
+def test_the_fast_check_is_the_reference_on_any_text(text):
+    assert is_valid_uscc(text) is reference_is_valid_uscc(text)
+
+
+@pytest.mark.parametrize(
+    "value", [None, 91350100, b"91350100M000100Y43", ["91350100M000100Y43"], _Str(KNOWN_GOOD[0])]
+)
+def test_what_is_not_a_str_is_not_a_code_on_either_path(value):
+    assert is_valid_uscc(value) is False and reference_is_valid_uscc(value) is False

@@ -1281,6 +1281,80 @@ static PyObject *py_shake256(PyObject *self, PyObject *const *args, Py_ssize_t n
     return out;
 }
 
+/* -- the national codes (verifier/uscc.py and verifier/licence_id.py are the references) ----------- */
+
+/* One more than a character's value in the unified social credit code's alphabet
+ * 0-9 A-H J-N P Q R T U W X Y (GB 32100-2015), 0 for any other byte. */
+static const unsigned char USCC1[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+    ['8'] = 9,  ['9'] = 10, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+    ['G'] = 17, ['H'] = 18, ['J'] = 19, ['K'] = 20, ['L'] = 21, ['M'] = 22, ['N'] = 23, ['P'] = 24,
+    ['Q'] = 25, ['R'] = 26, ['T'] = 27, ['U'] = 28, ['W'] = 29, ['X'] = 30, ['Y'] = 31};
+
+/* Whether the n bytes at s are a unified social credit code with a right check character:
+ * C18 = 31 − (Σ value(C_i)·3^(i−1) mod 31), 31 written as 0. */
+static int uscc_ok(const unsigned char *s, Py_ssize_t n) {
+    static const unsigned W[17] = {1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28};
+    if (n != 18) return 0;
+    unsigned total = 0, bad = 0;
+    for (int i = 0; i < 17; i++) {
+        unsigned v = USCC1[s[i]];
+        bad |= v == 0;
+        total += (v - 1) * W[i];
+    }
+    unsigned last = USCC1[s[17]];
+    return !bad && last != 0 && last - 1 == (31 - total % 31) % 31;
+}
+
+static PyObject *uscc_valid(PyObject *self, PyObject *code) {
+    (void)self;
+    if (!PyUnicode_CheckExact(code) || !PyUnicode_IS_ASCII(code)) Py_RETURN_FALSE;
+    return PyBool_FromLong(uscc_ok(PyUnicode_1BYTE_DATA(code), PyUnicode_GET_LENGTH(code)));
+}
+
+/* ISO 7064 MOD 37,36's running value after p and the character of value v (0-9 A-Z as 0–35):
+ * (((p or 36) · 2) mod 37 + v) mod 36, tabled at import (two divisions a character otherwise). */
+static unsigned char MOD37_36_NEXT[36][36];
+
+static void mod37_36_table(void) {
+    for (int p = 0; p < 36; p++)
+        for (int v = 0; v < 36; v++) MOD37_36_NEXT[p][v] = (unsigned char)((((p ? p : 36) * 2) % 37 + v) % 36);
+}
+
+static inline long mod37_36_step(long p, unsigned char c) {
+    return MOD37_36_NEXT[p][c <= '9' ? c - '0' : c - 'A' + 10];
+}
+
+/* Whether text is a 证照标识 of the form 1.2.156.3005.2.<type 1–40>.<issuer 1–40>.<serial 1–64>.<3 digits>.<check>
+ * (digits and capital letters), its issuing body a valid credit code and its check character right. */
+static PyObject *licence_identifier_valid(PyObject *self, PyObject *text) {
+    (void)self;
+    static const char root[] = "1.2.156.3005.2.";
+    static const Py_ssize_t most[5] = {40, 40, 64, 3, 1}, least[5] = {1, 1, 1, 3, 1};
+    if (!PyUnicode_CheckExact(text) || !PyUnicode_IS_ASCII(text)) Py_RETURN_FALSE;
+    const unsigned char *s = PyUnicode_1BYTE_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text), at = sizeof root - 1;
+    if (n < at || memcmp(s, root, (size_t)at) != 0) Py_RETURN_FALSE;
+    long p = 18;
+    for (int part = 0; part < 5; part++) {
+        Py_ssize_t start = at;
+        for (; at < n && s[at] != '.'; at++) {
+            unsigned char c = s[at];
+            int digit = c >= '0' && c <= '9', letter = c >= 'A' && c <= 'Z';
+            if (!(digit || (letter && part != 3))) Py_RETURN_FALSE;
+            p = mod37_36_step(p, c);
+        }
+        Py_ssize_t len = at - start;
+        if (len < least[part] || len > most[part]) Py_RETURN_FALSE;
+        if (part == 1 && !uscc_ok(s + start, len)) Py_RETURN_FALSE;
+        if (part < 4) {
+            if (at == n) Py_RETURN_FALSE;
+            at++; /* the '.' */
+        }
+    }
+    return PyBool_FromLong(at == n && p == 1);
+}
+
 static PyMethodDef methods[] = {
     {"keccak256", py_keccak256, METH_O,
      "keccak256(data) -> bytes: Ethereum's Keccak-256 of a bytes-like object, by this module's own\n"
@@ -1297,6 +1371,13 @@ static PyMethodDef methods[] = {
     {"mod37_36_run", (PyCFunction)(void (*)(void))mod37_36_run, METH_FASTCALL,
      "mod37_36_run(p, text) -> int: ISO 7064 MOD 37,36's running value after text (-1: a character\n"
      "outside 0-9A-Z); verifier/licence_id.py's _run."},
+    {"uscc_valid", uscc_valid, METH_O,
+     "uscc_valid(code) -> bool: whether code is a str holding a unified social credit code with a\n"
+     "right check character (verifier/uscc.py's reference_is_valid_uscc)."},
+    {"licence_identifier_valid", licence_identifier_valid, METH_O,
+     "licence_identifier_valid(text) -> bool: whether text is a str holding a well-formed 证照标识\n"
+     "naming a valid credit code, with a right check character (verifier/licence_id.py's\n"
+     "reference_is_valid_licence_identifier)."},
     {"keys_unique", keys_unique, METH_O,
      "keys_unique(data: bytes) -> bool\n\n"
      "True only if every JSON object in data has distinct member names, none written with an escape,\n"
@@ -1336,6 +1417,7 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__leaves(void) {
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
+    mod37_36_table();
     PyObject *hashlib = PyImport_ImportModule("hashlib");
     if (hashlib == NULL) goto fail;
     hashlib_sha256 = PyObject_GetAttrString(hashlib, "sha256");
