@@ -923,6 +923,19 @@ static PyObject *keys_unique(PyObject *self, PyObject *arg) {
  * mod37_36_run(p, text): verifier/licence_id.py's _run — the running value p taken through each
  * character's value v (0–9, A–Z) to (((p or 36) * 2) % 37 + v) % 36; -1 if a character is not
  * in the alphabet. */
+/* ISO 7064 MOD 37,36's running value after p and the character of value v (0-9 A-Z as 0–35):
+ * (((p or 36) · 2) mod 37 + v) mod 36, tabled at import (two divisions a character otherwise). */
+static unsigned char MOD37_36_NEXT[36][36];
+
+static void mod37_36_table(void) {
+    for (int p = 0; p < 36; p++)
+        for (int v = 0; v < 36; v++) MOD37_36_NEXT[p][v] = (unsigned char)((((p ? p : 36) * 2) % 37 + v) % 36);
+}
+
+static inline long mod37_36_step(long p, unsigned char c) {
+    return MOD37_36_NEXT[p][c <= '9' ? c - '0' : c - 'A' + 10];
+}
+
 static PyObject *mod37_36_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
     if (nargs != 2 || !PyLong_CheckExact(args[0]) || !PyUnicode_Check(args[1])) {
@@ -946,7 +959,7 @@ static PyObject *mod37_36_run(PyObject *self, PyObject *const *args, Py_ssize_t 
             v = t[i] - 'A' + 10;
         else
             return PyLong_FromLong(-1);
-        p = (((p ? p : 36) * 2) % 37 + v) % 36;
+        p = MOD37_36_NEXT[p][v];
     }
     return PyLong_FromLong(p);
 }
@@ -1310,19 +1323,6 @@ static PyObject *uscc_valid(PyObject *self, PyObject *code) {
     (void)self;
     if (!PyUnicode_CheckExact(code) || !PyUnicode_IS_ASCII(code)) Py_RETURN_FALSE;
     return PyBool_FromLong(uscc_ok(PyUnicode_1BYTE_DATA(code), PyUnicode_GET_LENGTH(code)));
-}
-
-/* ISO 7064 MOD 37,36's running value after p and the character of value v (0-9 A-Z as 0–35):
- * (((p or 36) · 2) mod 37 + v) mod 36, tabled at import (two divisions a character otherwise). */
-static unsigned char MOD37_36_NEXT[36][36];
-
-static void mod37_36_table(void) {
-    for (int p = 0; p < 36; p++)
-        for (int v = 0; v < 36; v++) MOD37_36_NEXT[p][v] = (unsigned char)((((p ? p : 36) * 2) % 37 + v) % 36);
-}
-
-static inline long mod37_36_step(long p, unsigned char c) {
-    return MOD37_36_NEXT[p][c <= '9' ? c - '0' : c - 'A' + 10];
 }
 
 /* Whether text is a 证照标识 of the form 1.2.156.3005.2.<type 1–40>.<issuer 1–40>.<serial 1–64>.<3 digits>.<check>
