@@ -78,7 +78,8 @@ def subject_hash_and_leaf(key: bytes, identifier: str, target_hash: bytes) -> tu
     """An enterprise holder's ``subjectHash`` (:func:`subject_hash` with :func:`subject_salt_for`'s
     salt) and the Merkle leaf (:func:`~verifier._internal.merkle.leaf_hash`) of its credential with
     ``target_hash``: the issuer's hot path, in one call of the C accelerator where it has SHA-256
-    (3.1 µs in Python, ~0.5 µs in C); the Python below is the reference it is tested against."""
+    (1.9 µs where the three functions take 3.1: the three Keccak permutations are most of it);
+    the Python below is the reference it is tested against."""
     if _subject_leaf is not None:
         both = _subject_leaf(_key_block(bytes(key)), _SUBJECT_SALT_LABEL, identifier, target_hash)
         if both is not None:
