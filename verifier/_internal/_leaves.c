@@ -168,31 +168,22 @@ typedef struct {
 } Shake;
 
 static void keccak_f1600(uint64_t A[25]);
-static void keccak_absorb_block(uint64_t st[25], const unsigned char *block);
 
-static void shake_lanes_out(Shake *x) {
-    for (int i = 0; i < KECCAK256_RATE / 8; i++)
-        for (int k = 0; k < 8; k++) x->out[8 * i + k] = (unsigned char)(x->st[i] >> (8 * k));
-    x->pos = 0;
-}
+static void keccak_absorb(uint64_t st[25], const unsigned char *in, size_t len, unsigned char domain);
+static void keccak_lanes_out(const uint64_t st[25], unsigned char *out, int n);
 
 static void shake256_begin(Shake *x, const unsigned char *in, size_t len) {
-    unsigned char last[KECCAK256_RATE];
-    memset(x->st, 0, sizeof x->st);
-    for (; len >= KECCAK256_RATE; in += KECCAK256_RATE, len -= KECCAK256_RATE) keccak_absorb_block(x->st, in);
-    memset(last, 0, sizeof last);
-    if (len) memcpy(last, in, len);
-    last[len] ^= 0x1F;
-    last[KECCAK256_RATE - 1] ^= 0x80;
-    keccak_absorb_block(x->st, last);
-    shake_lanes_out(x);
+    keccak_absorb(x->st, in, len, 0x1F);
+    keccak_lanes_out(x->st, x->out, KECCAK256_RATE);
+    x->pos = 0;
 }
 
 static void shake256_read(Shake *x, unsigned char *out, size_t n) {
     while (n > 0) {
         if (x->pos == KECCAK256_RATE) {
             keccak_f1600(x->st);
-            shake_lanes_out(x);
+            keccak_lanes_out(x->st, x->out, KECCAK256_RATE);
+            x->pos = 0;
         }
         size_t take = (size_t)(KECCAK256_RATE - x->pos) < n ? (size_t)(KECCAK256_RATE - x->pos) : n;
         memcpy(out, x->out + x->pos, take);
@@ -920,11 +911,8 @@ static PyObject *keys_unique(PyObject *self, PyObject *arg) {
 
 
 /* ---- ISO 7064 MOD 37,36 (the check character of an e-licence's identifier) ---------------------
- * mod37_36_run(p, text): verifier/licence_id.py's _run — the running value p taken through each
- * character's value v (0–9, A–Z) to (((p or 36) * 2) % 37 + v) % 36; -1 if a character is not
- * in the alphabet. */
-/* ISO 7064 MOD 37,36's running value after p and the character of value v (0-9 A-Z as 0–35):
- * (((p or 36) · 2) mod 37 + v) mod 36, tabled at import (two divisions a character otherwise). */
+ * The running value p taken through a character of value v (0–9, A–Z as 0–35) becomes
+ * (((p or 36) · 2) mod 37 + v) mod 36: tabled at import (two divisions a character otherwise). */
 static unsigned char MOD37_36_NEXT[36][36];
 
 static void mod37_36_table(void) {
@@ -932,10 +920,13 @@ static void mod37_36_table(void) {
         for (int v = 0; v < 36; v++) MOD37_36_NEXT[p][v] = (unsigned char)((((p ? p : 36) * 2) % 37 + v) % 36);
 }
 
+/* p after the character c, one of 0-9 A-Z (the caller checked). */
 static inline long mod37_36_step(long p, unsigned char c) {
     return MOD37_36_NEXT[p][c <= '9' ? c - '0' : c - 'A' + 10];
 }
 
+/* mod37_36_run(p, text): verifier/licence_id.py's _run — p taken through each character of text;
+ * -1 if a character is not in the alphabet. */
 static PyObject *mod37_36_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
     if (nargs != 2 || !PyLong_CheckExact(args[0]) || !PyUnicode_Check(args[1])) {
@@ -952,14 +943,8 @@ static PyObject *mod37_36_run(PyObject *self, PyObject *const *args, Py_ssize_t 
     const unsigned char *t = PyUnicode_1BYTE_DATA(args[1]);
     Py_ssize_t n = PyUnicode_GET_LENGTH(args[1]);
     for (Py_ssize_t i = 0; i < n; i++) {
-        long v;
-        if (t[i] >= '0' && t[i] <= '9')
-            v = t[i] - '0';
-        else if (t[i] >= 'A' && t[i] <= 'Z')
-            v = t[i] - 'A' + 10;
-        else
-            return PyLong_FromLong(-1);
-        p = MOD37_36_NEXT[p][v];
+        if (!((t[i] >= '0' && t[i] <= '9') || (t[i] >= 'A' && t[i] <= 'Z'))) return PyLong_FromLong(-1);
+        p = mod37_36_step(p, t[i]);
     }
     return PyLong_FromLong(p);
 }
@@ -1056,17 +1041,29 @@ static void keccak_absorb_block(uint64_t st[25], const unsigned char *block) {
     keccak_f1600(st);
 }
 
-static void keccak256(const unsigned char *in, size_t len, unsigned char out[32]) {
-    uint64_t st[25] = {0};
+/* st (zeroed here) after absorbing all of in, padded with the domain bits (0x01 Keccak, 0x1F SHAKE)
+ * and 10*1 */
+static void keccak_absorb(uint64_t st[25], const unsigned char *in, size_t len, unsigned char domain) {
     unsigned char last[KECCAK256_RATE];
+    memset(st, 0, 25 * sizeof st[0]);
     for (; len >= KECCAK256_RATE; in += KECCAK256_RATE, len -= KECCAK256_RATE) keccak_absorb_block(st, in);
     memset(last, 0, sizeof last);
     if (len) memcpy(last, in, len);
-    last[len] ^= 0x01;
+    last[len] ^= domain;
     last[KECCAK256_RATE - 1] ^= 0x80;
     keccak_absorb_block(st, last);
-    for (int i = 0; i < 4; i++)
+}
+
+/* the first n bytes of the state (n a multiple of 8, at most the rate), lanes little-endian */
+static void keccak_lanes_out(const uint64_t st[25], unsigned char *out, int n) {
+    for (int i = 0; i < n / 8; i++)
         for (int k = 0; k < 8; k++) out[8 * i + k] = (unsigned char)(st[i] >> (8 * k));
+}
+
+static void keccak256(const unsigned char *in, size_t len, unsigned char out[32]) {
+    uint64_t st[25];
+    keccak_absorb(st, in, len, 0x01);
+    keccak_lanes_out(st, out, 32);
 }
 
 static PyObject *keccak256_function = NULL; /* this module's keccak256: merkle_root hashes natively for it */
