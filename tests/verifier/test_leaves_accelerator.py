@@ -551,7 +551,7 @@ def test_the_seeded_stream_gives_each_leaf_its_salt_across_block_boundaries(monk
     accelerated = _leaves.target_hash(SHA256, b"certledger/salts/v1" + seed, envelope, subject)
     assert type(accelerated) is bytes
     assert d.seeded_target_hash_of_parts(envelope, subject, SHA256, seed) == accelerated
-    monkeypatch.setattr(d, "_seeded_accelerated", None)
+    monkeypatch.setattr(d, "accelerated_target_hash", None)
     assert d.seeded_target_hash_of_parts(envelope, subject, SHA256, seed) == accelerated
     with_float = {**subject, "z": 1.5}
     assert _leaves.target_hash(SHA256, b"certledger/salts/v1" + seed, envelope, with_float) is None

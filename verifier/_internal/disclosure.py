@@ -60,9 +60,6 @@ HashFn = Callable[[bytes], Any]
 accelerated_target_hash: Callable[..., bytes | None] | None = (
     accelerator.target_hash if accelerator is not None else None
 )
-#: The same function given, for its salts, the input of :func:`salt_pool`'s SHAKE256 (the issuer's
-#: seeded salts: the C walk reads the stream itself, 32 bytes a leaf in leaf order).
-_seeded_accelerated: Callable[..., bytes | None] | None = accelerated_target_hash
 
 
 def _sm3(data: bytes) -> Any:
@@ -322,6 +319,9 @@ def _path_prefix(path: str) -> bytes:
     return prefix
 
 
+_SALT_LABEL = b"certledger/salts/v1"  # what a seeded salt pool's SHAKE256 reads before the seed
+
+
 def salt_pool(seed: bytes | None, n: int) -> bytes:
     """``32·n`` salt bytes: fresh randomness, or derived from a 32-byte secret ``seed``.
 
@@ -333,9 +333,6 @@ def salt_pool(seed: bytes | None, n: int) -> bytes:
     if len(seed) != 32:
         raise ValueError("a salt seed is 32 bytes")
     return hashlib.shake_256(_SALT_LABEL + seed).digest(32 * n)
-
-
-_SALT_LABEL = b"certledger/salts/v1"  # what a seeded salt pool's SHAKE256 reads before the seed
 
 
 def salts_from_seed(document: Mapping[str, Any], seed: bytes) -> dict[str, str]:
@@ -377,8 +374,9 @@ def seeded_target_hash_of_parts(envelope_jcs: bytes, subject: Any, h: HashFn, se
     (:func:`envelope_of`, written by :func:`~verifier._internal.canon.jcs`) and its
     ``credentialSubject`` (the issuer's hot path: documents of one upload share most of their
     envelope, so the issuer writes it from a template)."""
-    if _seeded_accelerated is not None and type(seed) is bytes and len(seed) == 32:
-        target = _seeded_accelerated(h, _SALT_LABEL + seed, envelope_jcs, subject)
+    if accelerated_target_hash is not None and type(seed) is bytes and len(seed) == 32:
+        # given the input of salt_pool's SHAKE256, the C walk reads the stream itself in leaf order
+        target = accelerated_target_hash(h, _SALT_LABEL + seed, envelope_jcs, subject)
         if target is not None:
             return target
     leaves: list[tuple[str, Any]] = []
