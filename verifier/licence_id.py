@@ -183,7 +183,7 @@ _SERIAL = re.compile(r"[0-9A-Z]{1,64}")
 @functools.lru_cache(maxsize=256)
 def _made_head(type_code: str, issuer_code: str) -> tuple[str, int] | None:
     """The text of an identifier before its serial, and the check's running value after the type and
-    issuer codes (:func:`make_licence_identifier`'s fast path); None if they do not fit the form."""
+    issuer codes (for :func:`make_licence_identifier`); None if they do not fit the form."""
     head = f"{ROOT_CODE}.{type_code}.{issuer_code}."
     return (head, _run(18, type_code + issuer_code)) if _HEAD.fullmatch(head) is not None else None
 
@@ -196,20 +196,19 @@ is_valid_licence_identifier: Callable[[object], bool] = (
 
 
 def make_licence_identifier(type_code: str, issuer_code: str, serial: str, version: int = 1) -> str:
-    """A 证照标识 for these parts, with its check character (refuses parts that do not fit the form)."""
-    if type(type_code) is str and type(issuer_code) is str and type(serial) is str and type(version) is int:
-        # an issuer's upload: one type and issuer for every record, checked and run through once
-        head = _made_head(type_code, issuer_code)
-        if head is not None and 1 <= version <= 999 and _SERIAL.fullmatch(serial) is not None:
-            v = f"{version:03d}"
-            return f"{head[0]}{serial}.{v}.{_check_of(_run(head[1], serial + v))}"
+    """A 证照标识 for these parts, with its check character (refuses parts that do not fit the form).
+    An upload's records share their type and issuer codes, so those are checked and run through once
+    (:func:`_made_head`)."""
     if not 1 <= version <= 999:
         raise InvalidLicenceIdentifier(f"a licence identifier's version is 1–999, not {version}")
-    v = f"{version:03d}"
-    text = ".".join((ROOT_CODE, type_code, issuer_code, serial, v, "0"))
-    if _FORM.fullmatch(text) is None:
+    for part in (type_code, issuer_code, serial):
+        if not isinstance(part, str):
+            raise TypeError(f"a licence identifier's parts are text, not {type(part).__name__}")
+    head = _made_head(type_code, issuer_code)
+    if head is None or _SERIAL.fullmatch(serial) is None:
         raise InvalidLicenceIdentifier(
             f"cannot form a licence identifier from type code {type_code!r}, issuing body {issuer_code!r}, "
             f"serial {serial!r}: each is digits and capital letters"
         )
-    return text[:-1] + _check_of(_run(_run(18, type_code + issuer_code), serial + v))
+    v = f"{version:03d}"
+    return f"{head[0]}{serial}.{v}.{_check_of(_run(head[1], serial + v))}"

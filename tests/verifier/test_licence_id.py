@@ -138,6 +138,12 @@ def test_make_refuses_parts_outside_the_form(bad):
         make_licence_identifier("X1", ISSUER, "S", 1000)
 
 
+@pytest.mark.parametrize("bad", [(5, ISSUER, "S"), ("X1", None, "S"), ("X1", ISSUER, b"S")])
+def test_make_refuses_parts_that_are_not_text(bad):
+    with pytest.raises(TypeError, match="parts are text"):
+        make_licence_identifier(*bad)
+
+
 # -- the metadata in a credential ------------------------------------------------------------
 
 
