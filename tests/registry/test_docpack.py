@@ -1,6 +1,7 @@
 """Stored documents compressed with a preset dictionary (registry/services/docpack.py): every stored
 document reads back byte for byte, in at most half its bytes, in the current version (2, Zstandard)
-and in version 1 (deflate: rows written before stop 34); what is not one is refused."""
+and in version 1 (deflate: rows written before stop 34), and version 2 as a level-3 writer wrote it
+(before stop 37); what is not one is refused."""
 
 from __future__ import annotations
 
@@ -67,6 +68,21 @@ def test_a_row_written_as_version_1_reads_back():
     """Bytes a stop-33 registry wrote (deflate with the dictionary), as they are in its database."""
     v1 = bytes.fromhex("01ab462be14021f87442eff3e51b40bedab9ffe9f67920bf61f55e2d00")
     assert unpack(v1).decode() == '{"id":"urn:uuid:0","名称":"广州市市场监督管理局"}'
+
+
+def test_a_version_2_row_written_at_level_3_reads_back():
+    """Bytes a stop-36 registry wrote (Zstandard level 3, whose literals are Huffman-coded; stop 37
+    writes level −1): a version's frames read alike whatever level wrote them."""
+    v2 = bytes.fromhex(
+        "0228b52ffd20917501008830222c22e5908de7a7b0b9bfe5b79e7d7d090043e4002508e0233b282060a0243f107f"
+        "81afb1ce9a15cb413210"
+    )
+    text = (
+        '{"id":"urn:uuid:0","名称":"广州市市场监督管理局",'
+        '"credentialSubject":{"enterpriseName":"广州市市场监督管理局有限公司"}}'
+    )
+    assert unpack(v2).decode() == text
+    assert pack(text.encode()) != v2  # (written today at the other level)
 
 
 @pytest.mark.parametrize(
