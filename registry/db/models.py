@@ -3,8 +3,10 @@ lives in ledger_node.projection; Alembic migrates both.
 
 Credentials keep their document as deflated JSON (registry/services/docpack.py) and the 32-byte
 seed their salts are derived from (docs/FORMAT.md §3.2; written once, read rarely); a batch keeps
-its whole Merkle tree as one blob, so a credential's proof is read from the tree by its leaf's
-position and batching writes one row per batch plus one batch_id per credential.
+its whole Merkle tree as one blob in its own row of ``batch_trees``, so a credential's proof is
+read from the tree by its leaf's position and batching writes one row per batch plus one batch_id
+per credential. (The tree is not a column of ``batches``: SQLite rewrites a whole row on every
+update, so each of a batch's state changes rewrote its 640 KB tree until b0005.)
 """
 
 from __future__ import annotations
@@ -190,7 +192,6 @@ class AnchoredBatch(NamedTuple):
     """What an anchored batch always has (:meth:`Batch.anchored`), typed without ``None``."""
 
     root: str
-    tree: bytes
     suite: str
     key_version: int
     signature: str
@@ -210,8 +211,6 @@ class Batch(Base):
     state: Mapped[str] = mapped_column(String(16), index=True)
     count: Mapped[int] = mapped_column(Integer)
     root: Mapped[str | None] = mapped_column(HASH, nullable=True, unique=True)
-    # all tree nodes, 32 bytes each (a batch an upload sealed holds its `count` leaves until signed)
-    tree: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     suite: Mapped[str | None] = mapped_column(String(16), nullable=True)
     key_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     signature: Mapped[str | None] = mapped_column(String(200), nullable=True)
@@ -234,7 +233,6 @@ class Batch(Base):
         field if one an anchored batch always has is missing: the row was changed by hand)."""
         parts = {
             "root": self.root,
-            "tree": self.tree,
             "suite": self.suite,
             "key_version": self.key_version,
             "signature": self.signature,
@@ -248,6 +246,18 @@ class Batch(Base):
                 f"batch {self.id} is anchored without its {', '.join(missing)}: changed by hand"
             )
         return AnchoredBatch(**parts, anchored_at=self.anchored_at, tx_hash=self.tx_hash)  # type: ignore[arg-type]
+
+
+class BatchTree(Base):
+    """A batch's Merkle tree: all its nodes, 32 bytes each, as ``verifier.issuance.tree_bytes`` lays
+    them out (root first). A batch an upload sealed has its row from the start, holding its
+    ``count`` leaves until the pipeline signs it; a batch ``seal_due`` made gets its row when it
+    is signed. Deleted with its batch."""
+
+    __tablename__ = "batch_trees"
+
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True)
+    nodes: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class OutboxTx(Base):

@@ -255,11 +255,11 @@ async def declare(ctx, principal: Principal, body: DeclarationIn, request_id: st
             document["credentialSubject"].get("classificationLevel"),
             now,
         )
-        from registry.services.records import proof_from_tree
+        from registry.services.records import proof_in_batch
 
         target, subject = bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:])
         leaf = leaf_hash(target, subject)
-        proof = proof_from_tree(batch.tree, leaf)
+        proof = await proof_in_batch(s, batch.id, leaf)
         root = bytes.fromhex(batch.root[2:])
         _, key, _ = await signing_key(s, org.id, ctx.settings.passphrase())
         declaration = {

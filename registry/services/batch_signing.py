@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 
-from registry.db.models import Batch, Credential, Organisation
+from registry.db.models import Batch, BatchTree, Credential, Organisation
 from registry.db.session import get_one
 from registry.services.anchoring import record_anchor_txs
 from registry.services.chain import ANCHOR_GAS, SentTx
@@ -60,13 +60,19 @@ class BatchSigning:
             rows = (
                 await s.execute(
                     select(
-                        Batch.id, Batch.tree, Batch.count, Batch.issuer_org_id, Batch.credential_type
-                    ).where(Batch.id.in_(batch_ids), Batch.state == "sealed")
+                        Batch.id,
+                        BatchTree.nodes.label("stored"),
+                        Batch.count,
+                        Batch.issuer_org_id,
+                        Batch.credential_type,
+                    )
+                    .outerjoin(BatchTree, BatchTree.batch_id == Batch.id)
+                    .where(Batch.id.in_(batch_ids), Batch.state == "sealed")
                 )
             ).all()
             keystores = await keystores_of(s, {r.issuer_org_id for r in rows})
             remote = await self._remote_signers(s, {r.issuer_org_id for r in rows})
-            pairs: dict[int, list] = {r.id: [] for r in rows if not r.tree}
+            pairs: dict[int, list] = {r.id: [] for r in rows if not r.stored}
             if pairs:  # sealed by seal_due: the leaves come from the credentials
                 for chunk in chunks(list(pairs), 500):
                     for bid, t, h in (
@@ -83,8 +89,9 @@ class BatchSigning:
         # a keystore's first decryption (scrypt, ~0.5 s) is made here, not in the write transaction
         await unlock(keystores, ctx.settings.passphrase())
         trees = await asyncio.to_thread(
-            _trees, [(r.id, r.tree, r._mapping["count"], pairs.get(r.id)) for r in rows]
+            _trees, [(r.id, r.stored, r._mapping["count"], pairs.get(r.id)) for r in rows]
         )
+        stored = {r.id for r in rows if r.stored}  # (their batch_trees row is updated, the others' made)
         remotely = await self._sign_remote(
             [r for r in rows if r.issuer_org_id in remote and trees[r.id]], trees, remote
         )
@@ -115,13 +122,13 @@ class BatchSigning:
                         .where(Batch.id == batch.id)
                         .values(
                             root=signed_batch.root,
-                            tree=tree,
                             count=count,
                             suite=suite,
                             key_version=version,
                             signature="0x" + signed_batch.signature.hex(),
                         )
                     )
+                    await _store_tree(s, batch.id, tree, batch.id in stored)
                     b = signed_batch
                     sent = SentTx(b.raw, b.tx_hash, b.nonce, b.sender)
                     await record_anchor_txs(s, {batch.id: sent}, {batch.id: batch.issuer_org_id})
@@ -150,7 +157,6 @@ class BatchSigning:
                     .where(Batch.id == batch.id)
                     .values(
                         root="0x" + root.hex(),
-                        tree=tree,
                         count=count,
                         suite=suite,
                         key_version=key.version,
@@ -158,6 +164,7 @@ class BatchSigning:
                         state="signed",
                     )
                 )
+                await _store_tree(s, batch.id, tree, batch.id in stored)
         for _ in done:
             self.ctx.crash_point("signed")
         if remotely:  # committed (sending): now the external effect
@@ -229,8 +236,16 @@ class BatchSigning:
         return out
 
 
+async def _store_tree(s: AsyncSession, batch_id: int, tree: bytes, has_row: bool) -> None:
+    """Store a batch's whole tree: over the leaves an upload stored, or as its first tree."""
+    if has_row:
+        await s.execute(update(BatchTree).where(BatchTree.batch_id == batch_id).values(nodes=tree))
+    else:
+        await s.execute(insert(BatchTree).values(batch_id=batch_id, nodes=tree))
+
+
 def _trees(batches: list[tuple[int, bytes | None, int, list | None]]) -> dict[int, bytes | None]:
-    """Each batch's whole tree, from (id, stored tree column, count, credential pairs); None for a
+    """Each batch's whole tree, from (id, stored ``batch_trees`` nodes, count, credential pairs); None for a
     batch with neither (nothing was assigned to it)."""
     return {
         bid: (_tree_of_stored(stored, count) if stored else _tree_of_pairs(pairs) if pairs else None)
@@ -239,7 +254,7 @@ def _trees(batches: list[tuple[int, bytes | None, int, list | None]]) -> dict[in
 
 
 def _tree_of_stored(stored: bytes, count: int) -> bytes:
-    """A batch's whole tree from its ``tree`` column: the `count` leaves an upload stored (one
+    """A batch's whole tree from its ``batch_trees`` row: the `count` leaves an upload stored (one
     leaf is its own tree), or the whole tree of a batch signed before, whose anchor transaction
     failed (it went back to `sealed` to be signed again)."""
     if len(stored) != 32 * count:

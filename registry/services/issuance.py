@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.core.errors import BadRequest, Forbidden, ValidationFailed
-from registry.db.models import Batch, Counter, Credential, Organisation
+from registry.db.models import Batch, BatchTree, Counter, Credential, Organisation
 from registry.db.session import get_one
 from registry.services import audit
 from registry.services.orgs import CREDENTIAL_TYPE_CODES, Principal
@@ -343,8 +343,8 @@ class _RowWriter:
 
 class _UploadSealer:
     """Assigns an upload's rows to new `sealed` batches of exactly `size`, inside the upload's
-    transaction, and stores each full batch's Merkle leaves (the workers hashed them) in its
-    ``tree`` column, so signing it reads no credential rows; the signer builds the tree, outside
+    transaction, and stores each full batch's Merkle leaves (the workers hashed them) as its
+    ``batch_trees`` row, so signing it reads no credential rows; the signer builds the tree, outside
     the upload's transaction (the upload's response does not wait for it). A last, partial batch
     is dissolved again (its rows wait for more credentials or the batch window, as any accepted
     credential does)."""
@@ -383,7 +383,8 @@ class _UploadSealer:
 
     def _close(self) -> None:
         assert self.batch is not None  # (called with a batch open)
-        self.batch.tree = b"".join(self.leaves)  # the pipeline's signer builds the tree from them
+        # the pipeline's signer builds the tree from them
+        self.s.add(BatchTree(batch_id=self.batch.id, nodes=b"".join(self.leaves)))
         self.full += 1
 
     async def finish(self) -> int:

@@ -16,7 +16,7 @@ from registry.db.models import Batch, Credential
 from registry.services import audit, outbox
 from registry.services.chain import TxSigner
 from registry.services.orgs import Principal, signing_key
-from registry.services.records import load_credential, proof_from_tree
+from registry.services.records import load_credential, proof_in_batch
 from verifier.issuance import leaf_hash
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ async def change_credential(
         leaf = leaf_hash(target, subject)
         anchored = batch.anchored()
         root = bytes.fromhex(anchored.root[2:])
-        proof = proof_from_tree(anchored.tree, leaf)
+        proof = await proof_in_batch(s, batch.id, leaf)
     f = ctx.chain.anchors.functions
     if action == "revoke":
         fn = f.revokeCredential(root, target, subject, proof, code)

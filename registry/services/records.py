@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.core.errors import BadRequest, Conflict, Forbidden, NotFound
-from registry.db.models import Batch, Credential, Organisation
+from registry.db.models import Batch, BatchTree, Credential, Organisation
 from registry.db.session import get_one
 from registry.services.docpack import licence_key, stored_licence_identifier
 from registry.services.issuance import document_of
@@ -40,6 +40,17 @@ def proof_from_tree(tree: bytes, leaf: bytes) -> list[bytes]:
         return proof_in_tree(tree, leaf)
     except MerkleError:
         raise Conflict("the credential's leaf is not in its batch tree (database inconsistent)") from None
+
+
+async def proof_in_batch(session: AsyncSession, batch_id: int, leaf: bytes) -> list[bytes]:
+    """The proof of `leaf` from a signed batch's stored tree (``batch_trees``); RuntimeError naming
+    the batch if it has none (a signed batch always has one: the row was deleted by hand)."""
+    tree = (
+        await session.execute(select(BatchTree.nodes).where(BatchTree.batch_id == batch_id))
+    ).scalar_one_or_none()
+    if tree is None:
+        raise RuntimeError(f"batch {batch_id} is signed without its tree: changed by hand")
+    return proof_from_tree(tree, leaf)
 
 
 def can_read(principal: Principal, cred: Credential) -> bool:
@@ -100,7 +111,7 @@ async def _full_holder_copy(session: AsyncSession, ctx: ServiceContext, cred: Cr
         document,
         prepared,
         merkle_root=bytes.fromhex(anchored.root[2:]),
-        merkle_proof=proof_from_tree(anchored.tree, leaf_hash(target, subject)),
+        merkle_proof=await proof_in_batch(session, batch.id, leaf_hash(target, subject)),
         batch_count=batch.count,
         issuer_id=org.issuer_id,
         key_version=anchored.key_version,

@@ -10,7 +10,7 @@ from registry.core.errors import ChainRejected
 from registry.db.models import Batch, Credential
 from registry.services import jurisdictions as J
 from registry.services.orgs import signing_key
-from registry.services.records import proof_from_tree
+from registry.services.records import proof_in_batch
 from tests.support.flows import DIGEST, declaration
 from verifier._internal.merkle import leaf_hash
 
@@ -26,8 +26,9 @@ async def asset_proof(s, credential_id: str) -> tuple:
     async with s.ctx.sessions() as sess:
         cred = await sess.get(Credential, credential_id)
         batch = await sess.get(Batch, cred.batch_id)
-    t, sub = bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:])
-    return (bytes.fromhex(batch.root[2:]), t, sub, proof_from_tree(batch.tree, leaf_hash(t, sub)))
+        t, sub = bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:])
+        proof = await proof_in_batch(sess, batch.id, leaf_hash(t, sub))
+    return (bytes.fromhex(batch.root[2:]), t, sub, proof)
 
 
 def onchain_decl(parent: int, importer: str, frm: str, to: str) -> tuple:

@@ -130,7 +130,12 @@ def test_sigkill_at_every_pipeline_state_loses_nothing_and_anchors_once(chain, d
     # -- the DB --------------------------------------------------------------------------------
     db = sqlite3.connect(svc.data_dir / "registry.db")
     creds = db.execute("SELECT id, batch_id, target_hash, subject_hash FROM credentials").fetchall()
-    batches = {b[0]: b[1:] for b in db.execute("SELECT id, state, root, count, tree FROM batches")}
+    batches = {
+        b[0]: b[1:]
+        for b in db.execute(
+            "SELECT id, state, root, count, nodes FROM batches LEFT JOIN batch_trees ON batch_id = id"
+        )
+    }
     ids = {c[0] for c in creds}
     assert acked == {r["id"] for r in records}
     assert acked <= ids and len(ids) == TOTAL

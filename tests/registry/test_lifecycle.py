@@ -243,7 +243,7 @@ async def test_batch_suspend_reinstate_revoke(service):
 async def test_one_issuer_cannot_change_anothers_credential_api_or_chain(service):
     from registry.core.errors import ChainRejected
     from registry.services.orgs import signing_key
-    from registry.services.records import proof_from_tree
+    from registry.services.records import proof_in_batch
 
     c, h = service.client, service.h
     org_a, key_a = await service.create_org(
@@ -266,7 +266,7 @@ async def test_one_issuer_cannot_change_anothers_credential_api_or_chain(service
         target, subject = bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:])
         root = bytes.fromhex(batch.root[2:])
         _, leaf = await _leaf(service, cid)
-        proof = proof_from_tree(batch.tree, leaf)
+        proof = await proof_in_batch(s, batch.id, leaf)
     f = service.ctx.chain.anchors.functions
     for fn in (
         f.revokeCredential(root, target, subject, proof, 1),
@@ -555,9 +555,9 @@ async def test_a_change_the_registry_lost_track_of_is_taken_from_the_chain(servi
     async with ctx.sessions() as s:
         cred = await s.get(Credential, cid)
         batch = await s.get(Batch, cred.batch_id)
-        from registry.services.records import proof_from_tree
+        from registry.services.records import proof_in_batch
 
-        proof = proof_from_tree(batch.tree, leaf)
+        proof = await proof_in_batch(s, batch.id, leaf)
         _, issuer_key, _ = await signing_key(s, org["id"], ctx.settings.passphrase())
     await ctx.chain.transact(
         issuer_key,
@@ -626,7 +626,7 @@ async def test_audit_adopts_a_status_changed_on_the_chain_alone_when_asked(servi
     from registry.db.models import Batch, Credential, OutboxTx, as_utc
     from registry.services.orgs import signing_key
     from registry.services.reconcile import adopt_chain_status, audit
-    from registry.services.records import proof_from_tree
+    from registry.services.records import proof_in_batch
 
     ctx = service.ctx
     org, key = await service.create_org(
@@ -639,14 +639,19 @@ async def test_audit_adopts_a_status_changed_on_the_chain_alone_when_asked(servi
         _, issuer_key, _ = await signing_key(s, org["id"], ctx.settings.passphrase())
         creds = {cid: await s.get(Credential, cid) for cid in (revoked, waiting, member)}
         batches = {cid: await s.get(Batch, cred.batch_id) for cid, cred in creds.items()}
+        proofs = {
+            cid: await proof_in_batch(s, cred.batch_id, (await _leaf(service, cid))[1])
+            for cid, cred in creds.items()
+            if cid != member
+        }
     anchors = ctx.chain.anchors.functions
     stamps = {}
     for cid in (revoked, waiting):
-        cred, batch = creds[cid], batches[cid]
+        cred = creds[cid]
         target, subject = bytes.fromhex(cred.target_hash[2:]), bytes.fromhex(cred.subject_hash[2:])
-        root, leaf = await _leaf(service, cid)
+        root, _ = await _leaf(service, cid)
         receipt = await ctx.chain.transact(
-            issuer_key, anchors.revokeCredential(root, target, subject, proof_from_tree(batch.tree, leaf), 4)
+            issuer_key, anchors.revokeCredential(root, target, subject, proofs[cid], 4)
         )
         stamps[cid] = (await ctx.chain.w3.eth.get_block(receipt["blockNumber"]))["timestamp"]
     receipt = await ctx.chain.transact(

@@ -36,13 +36,14 @@ def test_one_baseline_revision_creates_everything_and_downgrades_to_nothing(data
 
     cfg = alembic_config(database_url)
     assert [r.revision for r in ScriptDirectory.from_config(cfg).walk_revisions()] == [
+        "b0005",
         "b0004",
         "b0003",
         "b0002",
         "b0001",
     ]
     upgrade(database_url)
-    assert current(database_url) == "b0004"
+    assert current(database_url) == "b0005"
     sync_url = database_url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg")
     engine = create_engine(sync_url)
     tables = set(inspect(engine).get_table_names())
@@ -207,4 +208,57 @@ def test_credential_rows_are_compacted_by_b0004_and_back(database_url):
     assert {int(cid[9:17]): ident for cid, _, ident in back} == {
         k: f"L{k}" if k % 2 else None for k in range(7)
     }
+    engine.dispose()
+
+
+def test_batch_trees_move_to_their_own_table_in_b0005_and_back(database_url):
+    """b0005: each batch's ``tree`` column becomes its ``batch_trees`` row, byte for byte (a whole
+    tree, an upload's leaves; a batch without one gets none), and the column is gone; the
+    downgrade puts every tree back on its batch. A batch's tree is deleted with it."""
+    import os
+
+    from sqlalchemy import create_engine, inspect, text
+
+    upgrade(database_url, "b0004")
+    sync_url = database_url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg")
+    engine = create_engine(sync_url)
+    trees = {1: os.urandom(32 * 19_999), 2: os.urandom(32 * 3), 3: None}
+    with engine.begin() as c:
+        c.execute(
+            text(
+                "INSERT INTO organisations (id, name, identifier, jurisdiction, roles, credential_types, "
+                "created_at) VALUES (1, 'o', 'o', 'CN-GD', '[]', '[]', CURRENT_TIMESTAMP)"
+            )
+        )
+        for bid, tree in trees.items():
+            c.execute(
+                text(
+                    "INSERT INTO batches (id, issuer_org_id, credential_type, state, count, tree, attempts, "
+                    "status, status_reason, created_at) VALUES (:id, 1, 1, 'sealed', 3, :tree, 0, 1, 0, "
+                    "CURRENT_TIMESTAMP)"
+                ),
+                {"id": bid, "tree": tree},
+            )
+    upgrade(database_url)
+    assert "tree" not in {col["name"] for col in inspect(engine).get_columns("batches")}
+    with engine.connect() as c:
+        moved = dict(c.execute(text("SELECT batch_id, nodes FROM batch_trees")).all())
+    assert {bid: bytes(nodes) for bid, nodes in moved.items()} == {1: trees[1], 2: trees[2]}
+    with engine.begin() as c:
+        if engine.dialect.name == "sqlite":
+            c.execute(text("PRAGMA foreign_keys=ON"))  # (as the registry's connections have it)
+        c.execute(text("DELETE FROM batches WHERE id = 2"))
+        assert c.execute(text("SELECT batch_id FROM batch_trees ORDER BY batch_id")).scalars().all() == [1]
+        c.execute(
+            text(
+                "INSERT INTO batches (id, issuer_org_id, credential_type, state, count, attempts, status, "
+                "status_reason, created_at) VALUES (2, 1, 1, 'sealed', 3, 0, 1, 0, CURRENT_TIMESTAMP)"
+            )
+        )
+        c.execute(text("INSERT INTO batch_trees (batch_id, nodes) VALUES (2, :n)"), {"n": trees[2]})
+    command.downgrade(alembic_config(database_url), "b0004")
+    assert "batch_trees" not in inspect(engine).get_table_names()
+    with engine.connect() as c:
+        back = dict(c.execute(text("SELECT id, tree FROM batches")).all())
+    assert {bid: None if tree is None else bytes(tree) for bid, tree in back.items()} == trees
     engine.dispose()
