@@ -43,13 +43,31 @@ def load_settings() -> Any:
         fail(f"bad configuration: {problems}", 2)
 
 
+def tls_verify(url: str) -> Any:
+    """httpx's ``verify`` for a client of the registry at ``url``. For an ``https://`` URL: True, the
+    CA bundle. For ``http://``, where the client never makes a TLS connection (it follows no
+    redirect), a context that trusts no certificate: httpx builds its TLS context when the client is
+    made, and loading the CA bundle took ~35 ms of every command's ~0.28 s start. Should a TLS
+    connection ever be made with it, it fails verification; it is never made unverified."""
+    if not url.lower().startswith("http://"):
+        return True
+    import ssl
+
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # (hostname checked, certificate required, no CA)
+
+
 def client(url: str, api_key: str | None, timeout: float = 120.0) -> Any:
     """An ``httpx.Client`` for the registry with the organisation's key (exit 2 without one)."""
     import httpx
 
     if not api_key:
         fail("an API key is needed: --api-key or CERTLEDGER_API_KEY", 2)
-    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {api_key}"}, timeout=timeout)
+    return httpx.Client(
+        base_url=url,
+        headers={"Authorization": f"Bearer {api_key}"},
+        timeout=timeout,
+        verify=tls_verify(url),
+    )
 
 
 def answer(resp: Any) -> tuple[dict | None, str | None]:

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from registry.cli._common import Url, answer, console, fail
+from registry.cli._common import Url, answer, console, fail, tls_verify
 
 pledge_app = typer.Typer(help="Pledges of data assets (issue 22).", no_args_is_help=True)
 
@@ -26,7 +26,7 @@ def pledge_proof(
     import httpx
 
     try:
-        with httpx.Client(base_url=url, timeout=60) as c:
+        with httpx.Client(base_url=url, timeout=60, verify=tls_verify(url)) as c:
             resp = c.get(f"/v1/credentials/{credential_id}/pledge")
     except httpx.HTTPError as exc:
         fail(f"cannot reach the registry at {url}: {exc}")

@@ -88,3 +88,22 @@ def test_the_command_line_starts_without_the_chain_and_service_libraries():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.split() == ["True", "Chain", "True", "True"], proc.stdout + proc.stderr
+
+
+def test_a_client_of_an_http_registry_loads_no_ca_bundle_and_never_connects_unverified():
+    """The client of an ``http://`` registry gets a TLS context that trusts no certificate (httpx
+    would load the CA bundle when the client is made); one of an ``https://`` registry gets the CA
+    bundle. Neither follows a redirect, so the first never reaches TLS, and if it did it would
+    refuse every certificate: hostname checked, certificate required, no trust anchor."""
+    import ssl
+
+    from registry.cli._common import client, tls_verify
+
+    for url in ("http://127.0.0.1:8000", "HTTP://registry.example"):
+        ctx = tls_verify(url)
+        assert isinstance(ctx, ssl.SSLContext)
+        assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+        assert ctx.cert_store_stats()["x509_ca"] == 0
+    assert tls_verify("https://registry.example") is True
+    with client("http://127.0.0.1:8000", "key") as c:
+        assert c.follow_redirects is False
