@@ -82,6 +82,9 @@ class ServiceContext:
     exchange: PresentationExchange = field(default_factory=PresentationExchange)
     #: a fault only tests install (see :data:`CrashHook`)
     crash_point: CrashHook = no_crash
+    #: set when an upload here sealed batches: the pipeline's next pass starts at once instead of
+    #: after its poll interval (registry.services.pipeline.Pipeline.run_forever)
+    batches_sealed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def anchors_changed(self) -> None:
         """Anchors or statuses changed here: this instance's next verification sees them."""

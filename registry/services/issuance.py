@@ -297,6 +297,8 @@ class Issuance:
             await asyncio.gather(*chunks, return_exceptions=True)
         if writer.sqlite and len(accepted) >= POOL_THRESHOLD:
             self._checkpoint_later()
+        if sealed:
+            ctx.batches_sealed.set()  # (committed: the pipeline signs and anchors them now)
         ctx.crash_point("accepted")
         for _ in range(sealed):
             ctx.crash_point("sealed")

@@ -70,11 +70,12 @@ class Pipeline(BatchSigning, Anchoring):
         backoff = self.settings.poll_interval_seconds
         while True:
             try:
+                self.ctx.batches_sealed.clear()  # (an upload that seals during the pass sets it again)
                 did = await self.step()
                 self.chain_ok = True
                 backoff = self.settings.poll_interval_seconds
                 if not did:
-                    await asyncio.sleep(self.settings.poll_interval_seconds)
+                    await self._idle(self.settings.poll_interval_seconds)
             except ChainUnavailable as exc:
                 self.chain_ok = False
                 self.last_error = str(exc)
@@ -87,6 +88,15 @@ class Pipeline(BatchSigning, Anchoring):
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+
+    async def _idle(self, seconds: float) -> None:
+        """Wait ``seconds``, or less if an upload here seals batches meanwhile (an upload of a
+        batch or more seals its own: registry.services.issuance), so that they are signed and
+        anchored at once rather than up to a poll interval later."""
+        try:
+            await asyncio.wait_for(self.ctx.batches_sealed.wait(), seconds)
+        except TimeoutError:
+            pass
 
     async def step(self) -> bool:
         """One pass: seal what is due, advance every batch we can lease. True if anything moved.

@@ -411,3 +411,55 @@ async def _one_accepted_licence(service) -> None:
         json={"type": "BusinessLicence", "record": business_licence_record()},
     )
     assert r.status_code == 202, r.text
+
+
+async def test_an_upload_that_seals_batches_wakes_the_idle_pipeline(service):
+    """The pipeline, idle with a poll interval of two minutes, signs and anchors the batches an
+    upload sealed at once (the upload sets ``ctx.batches_sealed`` once it has committed), not a poll
+    interval later; an upload that seals none leaves it asleep."""
+    from sqlalchemy import func, select
+
+    from registry.db.models import Batch, Credential
+    from registry.services.pipeline import Pipeline
+
+    _, key = await service.create_org(
+        name="广州市市场监督管理局",
+        identifier="11440100MB2C93176P",
+        roles=["issuer"],
+        types=["BusinessLicence"],
+    )
+    service.configure(batch_size=5, poll_interval_seconds=120, batch_window_seconds=3600)
+
+    async def upload(n: int) -> None:
+        r = await service.client.post(
+            "/v1/credentials/bulk?type=BusinessLicence",
+            headers=service.h(key),
+            json=[business_licence_record() for _ in range(n)],
+        )
+        assert r.status_code == 202, r.text
+
+    async def states() -> tuple[int, list[str]]:
+        async with service.ctx.sessions() as s:
+            unbatched = (
+                await s.execute(
+                    select(func.count()).select_from(Credential).where(Credential.batch_id.is_(None))
+                )
+            ).scalar_one()
+            return unbatched, list((await s.execute(select(Batch.state).order_by(Batch.id))).scalars())
+
+    pipeline = Pipeline(service.ctx)
+    task = asyncio.create_task(pipeline.run_forever())
+    try:
+        await asyncio.sleep(0.5)  # its first pass found nothing: it waits
+        await upload(3)  # less than a batch: sealed by no one (the batch window is an hour)
+        await asyncio.sleep(0.5)
+        assert await states() == (3, [])
+        await upload(10)  # two full batches, sealed by the upload
+        for _ in range(200):
+            if (await states())[1] == ["anchored", "anchored"]:
+                break
+            await asyncio.sleep(0.05)
+        assert await states() == (3, ["anchored", "anchored"])
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
