@@ -128,12 +128,19 @@ def test_a_request_failing_mid_way_leaves_the_accepted_records_and_names_the_res
     [
         ("\n\n", [], "holds no records"),
         (None, [], "cannot read"),
+        (
+            b'{"credentialSubject": {"name": "\xe7\xa4\xba"}}\n{"credentialSubject": {"name": "\xff"}}',
+            [],
+            "cannot read",
+        ),
         ('{"credentialSubject": {}}', ["--chunk", "0"], "--chunk"),
     ],
 )
 def test_bad_input_is_refused_before_anything_is_sent(tmp_path, content, args, expected):
     path = tmp_path / "in.jsonl"
-    if content is not None:
+    if isinstance(content, bytes):  # (not UTF-8: refused whole, before any of it is sent)
+        path.write_bytes(content)
+    elif content is not None:
         path.write_text(content)
     proc = subprocess.run(
         [
