@@ -61,7 +61,7 @@ async def run_one(
             "\n".join(
                 json.dumps(business_licence_record(), ensure_ascii=False)
                 for _ in range(min(10_000, count - i))
-            )
+            ).encode()
             for i in range(0, count, 10_000)
         ]
         for _ in range(2):  # start and warm both worker processes

@@ -56,11 +56,24 @@ RECORD_DECODER = json.JSONDecoder(parse_constant=_not_json)
 NESTED_TOO_DEEPLY = "the JSON is nested too deeply"  # (as the verifier says it)
 
 
-def decode_record(text: str) -> Any:
+def decode_record(text: str | bytes) -> Any:
     """``RECORD_DECODER.decode(text)``: the same value, or the same error, by orjson where it gives
-    them (:func:`verifier.issuance.loads_like`: two thirds of the time).
-    tests/registry/test_prepare_decode.py holds the two equal on generated texts."""
+    them (:func:`verifier.issuance.loads_like`: two thirds of the time). ``text`` may be the
+    record's UTF-8 bytes, as a JSON Lines upload's lines reach the workers (the body is not decoded
+    in the service): bytes that are not UTF-8 are refused with a ValueError saying so.
+    tests/registry/test_prepare_decode.py holds the two equal on generated texts, as text and as bytes."""
+    if type(text) is bytes:
+        return loads_like(text, _decode_utf8)
     return loads_like(text.encode("utf-8", "surrogatepass"), lambda _: RECORD_DECODER.decode(text))
+
+
+def _decode_utf8(data: bytes) -> Any:
+    """``RECORD_DECODER.decode`` of a record's bytes, which must be UTF-8 (strictly: no surrogates)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"it is not UTF-8 (byte {exc.start + 1} of the line)") from None
+    return RECORD_DECODER.decode(text)
 
 
 RECORD_KEYS = frozenset({"id", "validFrom", "validUntil", "credentialSubject"})
@@ -146,7 +159,8 @@ def prepare_upload(
     subject_key: bytes,
 ) -> tuple[list[Any], list[int]]:
     """One chunk of an upload, as a worker process takes it: each item is a record, or with
-    ``from_text`` a record's JSON text (a JSON Lines upload), decoded here by :data:`RECORD_DECODER`.
+    ``from_text`` a record's JSON text (a JSON Lines upload), as ``str`` or as its UTF-8 ``bytes``
+    (the bulk route's), decoded here by :func:`decode_record`.
     (Sending the text costs a tenth of pickling and unpickling the decoded record, and the decoding
     runs here, on every core, instead of on the service's event loop.)
 
@@ -161,7 +175,7 @@ def prepare_upload(
         if from_text:
             try:
                 item = decode(item)
-            except ValueError as exc:  # JSONDecodeError, NaN / Infinity
+            except ValueError as exc:  # JSONDecodeError, NaN / Infinity, bytes not UTF-8
                 out[k] = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
                 continue
             except RecursionError:

@@ -368,9 +368,11 @@ async def test_content_types_and_malformed_json(svc):
     r = await _bulk(service, key, body, headers=NDJSON)
     assert r.status_code == 202, r.text
     assert r.json()["accepted"] == 2 and r.json()["rejected"][0]["index"] == 1
-    # not UTF-8
+    # not UTF-8: the line is named (the body is split as bytes; the workers decode each line)
     r = await _bulk(service, key, lines[0] + b"\n\xc3\x28\n", headers=NDJSON)
-    assert_error(r, 400, "bad_request")
+    err = assert_error(r, 400, "bad_request")
+    assert err["details"] == {"line": 2} and "line 2" in err["message"], err
+    assert "not UTF-8 (byte 1 of the line)" in err["message"], err
 
 
 # -- Unicode ---------------------------------------------------------------------------------
@@ -513,7 +515,7 @@ async def test_a_large_json_lines_upload_is_prepared_from_its_text_as_an_array_i
     svc, monkeypatch
 ):
     """An upload large enough for the worker processes: a JSON Lines body's workers get each
-    record's text, an array's get the records. Both refuse the same records (schema, shape,
+    record's text as the body's bytes (never decoded in the service), an array's get the records. Both refuse the same records (schema, shape,
     duplicate id, the first of the two kept) at the same indexes, and what they accept is the same
     and verifies."""
     from registry.services import issuance as issuance_module
@@ -551,7 +553,7 @@ async def test_a_large_json_lines_upload_is_prepared_from_its_text_as_an_array_i
         assert r.status_code == 202, r.text
         results[how] = (r.json(), recs)
         text = how == "lines"
-        assert set(given) == {("prepare_upload", text, "str" if text else "dict")}, (how, given)
+        assert set(given) == {("prepare_upload", text, "bytes" if text else "dict")}, (how, given)
         assert len(given) == 3  # 120 records in chunks of 40
     for how, (body, _recs) in results.items():
         assert body["accepted"] == 117, (how, body["rejected"])

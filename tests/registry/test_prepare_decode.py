@@ -36,7 +36,19 @@ def _outcome(decode, text):
 
 
 def _assert_same(text: str) -> None:
+    """The text, and its UTF-8 bytes (as the bulk route hands a JSON Lines line to the workers),
+    decode to the reference's value or are refused with its message; bytes that are not UTF-8 (a
+    lone surrogate written as it is, CESU-8) are refused as such."""
     (kind, got), (ref_kind, ref) = _outcome(decode_record, text), _outcome(RECORD_DECODER.decode, text)
+    assert kind == ref_kind, text
+    assert _same(got, ref) if kind == "value" else got == ref, text
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        kind, got = _outcome(decode_record, text.encode("utf-8", "surrogatepass"))
+        assert kind == "error" and got.startswith("it is not UTF-8 (byte "), (text, got)
+        return
+    kind, got = _outcome(decode_record, data)
     assert kind == ref_kind, text
     assert _same(got, ref) if kind == "value" else got == ref, text
 
@@ -68,6 +80,7 @@ EDGES = [
     '{"a":"\\u0000"}',
     "\ufeff{}",
     '{"a": 1} x',
+    '{"a": "\ud800 raw"}',  # a lone surrogate as it is: text json reads, bytes that are not UTF-8
 ]
 
 
@@ -115,3 +128,12 @@ def test_decode_record_is_the_reference_on_damaged_json(value, at, insert):
 )
 def test_the_verify_route_reads_a_body_as_json_does(body):
     assert _same(_parse(body, "application/json").credential, json.loads(body)["credential"])
+
+
+@pytest.mark.parametrize(
+    ("data", "byte"),
+    [(b'{"a": "\xc3\x28"}', 8), (b"\xff", 1), (b'{"a": "\xed\xa0\x80"}', 8), (b'{"a": 1}\xe7\xa4', 9)],
+)
+def test_bytes_that_are_not_utf8_are_refused_naming_the_byte(data, byte):
+    with pytest.raises(ValueError, match=rf"^it is not UTF-8 \(byte {byte} of the line\)$"):
+        decode_record(data)

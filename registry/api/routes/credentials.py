@@ -99,13 +99,9 @@ async def issue_bulk(
         if not isinstance(records, list):
             raise BadRequest("a JSON body must be an array of records")
     elif ctype in ("application/x-ndjson", "application/jsonl", "application/json-lines", "text/plain"):
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise BadRequest("the body is not UTF-8") from None
-        # each record's text goes to the worker processes, which decode it (a line that is not
-        # JSON refuses the upload, naming it)
-        texts, lines = jsonl_records(text)
+        # each record's bytes go to the worker processes, which decode them (a line that is not UTF-8
+        # or not JSON refuses the upload, naming it); the body is split as bytes, never decoded here
+        texts, lines = jsonl_records(raw)
     else:
         raise UnsupportedMediaType(
             f"unsupported content type {ctype or '(none)'}: send application/json "
