@@ -62,9 +62,10 @@ def decode_record(text: str | bytes) -> Any:
     record's UTF-8 bytes, as a JSON Lines upload's lines reach the workers (the body is not decoded
     in the service): bytes that are not UTF-8 are refused with a ValueError saying so.
     tests/registry/test_prepare_decode.py holds the two equal on generated texts, as text and as bytes."""
-    if type(text) is bytes:
+    if isinstance(text, bytes):
         return loads_like(text, _decode_utf8)
-    return loads_like(text.encode("utf-8", "surrogatepass"), lambda _: RECORD_DECODER.decode(text))
+    string = text
+    return loads_like(string.encode("utf-8", "surrogatepass"), lambda _: RECORD_DECODER.decode(string))
 
 
 def _decode_utf8(data: bytes) -> Any:
