@@ -515,9 +515,9 @@ async def test_a_large_json_lines_upload_is_prepared_from_its_text_as_an_array_i
     svc, monkeypatch
 ):
     """An upload large enough for the worker processes: a JSON Lines body's workers get each
-    record's text as the body's bytes (never decoded in the service), an array's get the records. Both refuse the same records (schema, shape,
-    duplicate id, the first of the two kept) at the same indexes, and what they accept is the same
-    and verifies."""
+    record's text as the body's bytes (never decoded in the service), an array's get the records.
+    Both refuse the same records (schema, shape, duplicate id, the first of the two kept) at the
+    same indexes, and what they accept is the same and verifies."""
     from registry.services import issuance as issuance_module
 
     service = svc
