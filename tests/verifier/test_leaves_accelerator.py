@@ -307,6 +307,46 @@ def test_own_sha256_matches_hashlib():
         assert _leaves.sha256(data) == hashlib.sha256(data).digest(), n
 
 
+def _reference_licence_key(identifier: str) -> int:
+    """registry.services.docpack.reference_licence_key written out with hashlib."""
+    return int.from_bytes(hashlib.sha256(identifier.encode("utf-8")).digest()[:8], "big", signed=True)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(max_size=300)
+    | st.from_regex(r"1\.2\.156\.3005\.2\.[0-9A-Z]{15}\.[0-9A-Z]{18}\.[0-9A-Z]{32}\.001\.[0-9A-Z]")
+)
+def test_licence_key_is_the_first_eight_bytes_of_sha256_as_a_signed_int(identifier):
+    """Both signs (the top bit of the digest's first byte), every length through SHA-256's padding
+    boundaries, text past ASCII; a lone surrogate is refused as str.encode refuses it."""
+    if not _leaves.native_sha256:
+        pytest.skip("this CPU has no SHA extensions: docpack.licence_key is the reference")
+    try:
+        expected: int | type[Exception] = _reference_licence_key(identifier)
+    except UnicodeEncodeError:
+        expected = UnicodeEncodeError
+    if expected is UnicodeEncodeError:
+        with pytest.raises(UnicodeEncodeError):
+            _leaves.licence_key(identifier)
+    else:
+        assert _leaves.licence_key(identifier) == expected
+
+
+def test_licence_key_of_known_digests_and_refusals():
+    if not _leaves.native_sha256:
+        pytest.skip("this CPU has no SHA extensions: docpack.licence_key is the reference")
+    # sha256("") = e3b0c442 98fc1c14 …: the top bit set, a negative key; sha256("abc") = ba7816bf …
+    assert (
+        _leaves.licence_key("") == int.from_bytes(bytes.fromhex("e3b0c44298fc1c14"), "big", signed=True) < 0
+    )
+    assert _leaves.licence_key("a" * 55) == _reference_licence_key("a" * 55)  # one block exactly padded
+    assert _leaves.licence_key("x") == _reference_licence_key("x") and _leaves.licence_key("x") > 0
+    for value in (b"1.2.156", None, 7):
+        with pytest.raises(TypeError, match="a licence identifier is text"):
+            _leaves.licence_key(value)
+
+
 # ---- an enterprise holder's subject half and leaf ---------------------------------------------------
 _LABEL = b"certledger/subject-salt/v1\x00"
 

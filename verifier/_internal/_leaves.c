@@ -1216,6 +1216,35 @@ static PyObject *py_sha256(PyObject *self, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
+/* licence_key(identifier) -> int | None
+ *
+ * registry.services.docpack's key of an e-licence's national identifier: the first 8 bytes of the
+ * SHA-256 of its UTF-8, as a signed big-endian 64-bit integer (docpack.reference_licence_key). None
+ * where this build has no SHA-256 of its own; text that is not UTF-8 (a lone surrogate) raises
+ * UnicodeEncodeError, as str.encode does. */
+static PyObject *py_licence_key(PyObject *self, PyObject *arg) {
+    (void)self;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "a licence identifier is text, not %.100s", Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+#ifdef HAVE_SHA_NI_CODE
+    if (native_sha256) {
+        Py_ssize_t n;
+        const char *text = PyUnicode_AsUTF8AndSize(arg, &n);
+        if (text == NULL) return NULL;
+        unsigned char out[32];
+        sha256((const unsigned char *)text, (size_t)n, out);
+        uint64_t v = 0;
+        for (int i = 0; i < 8; i++) v = (v << 8) | out[i];
+        int64_t key;
+        memcpy(&key, &v, sizeof key); /* the same bits, read as two's complement */
+        return PyLong_FromLongLong((long long)key);
+    }
+#endif
+    Py_RETURN_NONE;
+}
+
 /* subject_leaf(key_block, label, identifier, target_hash) -> (subjectHash, leaf) | None
  *
  * An enterprise holder's subject half and its credential's Merkle leaf, as verifier/_holder.py's
@@ -1391,6 +1420,10 @@ static PyMethodDef methods[] = {
     {"shake256", (PyCFunction)(void (*)(void))py_shake256, METH_FASTCALL,
      "shake256(data, n) -> bytes: the first n bytes of SHAKE256(data), by this module's own code\n"
      "(the stream target_hash draws seeded salts from). For the tests, which hold it to hashlib."},
+    {"licence_key", py_licence_key, METH_O,
+     "licence_key(identifier) -> int | None: the first 8 bytes of SHA-256(utf8(identifier)) as a\n"
+     "signed big-endian int64 (registry.services.docpack.reference_licence_key); None where this\n"
+     "build has no SHA-256 of its own."},
     {"sha256", py_sha256, METH_O,
      "sha256(data) -> bytes | None: SHA-256 by this module's own code (None where it has none).\n"
      "For the tests, which hold it to hashlib."},
