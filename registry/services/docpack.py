@@ -31,13 +31,16 @@ short of its target.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import zlib
-from collections.abc import Callable
 
 import orjson
 import zstandard
+
+# The credentials.licence_key of an e-licence's national identifier (FORMAT.md §2.3): the list filters
+# by this key's index (a tenth of the bytes of an index on the 88-character identifier); the identifier
+# itself is in the document, which the list checks it against (stored_licence_identifier).
+from verifier.licence_id import licence_key, reference_licence_key
 
 __all__ = [
     "licence_key",
@@ -116,28 +119,6 @@ def unpack(value: bytes) -> bytes:
     if not d.eof or d.unused_data:
         raise ValueError(_CUT_OR_LONG)
     return out
-
-
-def reference_licence_key(identifier: str) -> int:
-    """The ``credentials.licence_key`` of an e-licence's national identifier (FORMAT.md §2.3): the
-    first 8 bytes of its SHA-256 as a signed 64-bit integer. The list filters by this key's index
-    (a tenth of the bytes of an index on the 88-character identifier); the identifier itself is in
-    the document, which the list checks it against (:func:`stored_licence_identifier`)."""
-    return int.from_bytes(hashlib.sha256(identifier.encode()).digest()[:8], "big", signed=True)
-
-
-def _fast_licence_key() -> Callable[[str], int] | None:
-    """The C accelerator's ``licence_key`` where it has its own SHA-256 (0.2 µs, not 0.65: hashlib's
-    constructor is most of the reference's time), else None."""
-    from verifier._internal.accelerator import module
-
-    fast = getattr(module, "licence_key", None)
-    return fast if fast is not None and fast("") is not None else None
-
-
-#: :func:`reference_licence_key`, by the C accelerator where it can (issuance computes it for every
-#: e-licence; tests/registry/test_docpack.py holds the two equal)
-licence_key: Callable[[str], int] = _fast_licence_key() or reference_licence_key
 
 
 def stored_document(packed: bytes) -> dict:

@@ -308,7 +308,7 @@ def test_own_sha256_matches_hashlib():
 
 
 def _reference_licence_key(identifier: str) -> int:
-    """registry.services.docpack.reference_licence_key written out with hashlib."""
+    """verifier.licence_id.reference_licence_key written out with hashlib."""
     return int.from_bytes(hashlib.sha256(identifier.encode("utf-8")).digest()[:8], "big", signed=True)
 
 
@@ -321,7 +321,7 @@ def test_licence_key_is_the_first_eight_bytes_of_sha256_as_a_signed_int(identifi
     """Both signs (the top bit of the digest's first byte), every length through SHA-256's padding
     boundaries, text past ASCII; a lone surrogate is refused as str.encode refuses it."""
     if not _leaves.native_sha256:
-        pytest.skip("this CPU has no SHA extensions: docpack.licence_key is the reference")
+        pytest.skip("this CPU has no SHA extensions: verifier.licence_id.licence_key is the reference")
     try:
         expected: int | type[Exception] = _reference_licence_key(identifier)
     except UnicodeEncodeError:
@@ -335,7 +335,7 @@ def test_licence_key_is_the_first_eight_bytes_of_sha256_as_a_signed_int(identifi
 
 def test_licence_key_of_known_digests_and_refusals():
     if not _leaves.native_sha256:
-        pytest.skip("this CPU has no SHA extensions: docpack.licence_key is the reference")
+        pytest.skip("this CPU has no SHA extensions: verifier.licence_id.licence_key is the reference")
     # sha256("") = e3b0c442 98fc1c14 …: the top bit set, a negative key; sha256("abc") = ba7816bf …
     assert (
         _leaves.licence_key("") == int.from_bytes(bytes.fromhex("e3b0c44298fc1c14"), "big", signed=True) < 0

@@ -1218,8 +1218,8 @@ static PyObject *py_sha256(PyObject *self, PyObject *arg) {
 
 /* licence_key(identifier) -> int | None
  *
- * registry.services.docpack's key of an e-licence's national identifier: the first 8 bytes of the
- * SHA-256 of its UTF-8, as a signed big-endian 64-bit integer (docpack.reference_licence_key). None
+ * verifier.licence_id's key of an e-licence's national identifier: the first 8 bytes of the
+ * SHA-256 of its UTF-8, as a signed big-endian 64-bit integer (verifier.licence_id.reference_licence_key). None
  * where this build has no SHA-256 of its own; text that is not UTF-8 (a lone surrogate) raises
  * UnicodeEncodeError, as str.encode does. */
 static PyObject *py_licence_key(PyObject *self, PyObject *arg) {
@@ -1422,7 +1422,7 @@ static PyMethodDef methods[] = {
      "(the stream target_hash draws seeded salts from). For the tests, which hold it to hashlib."},
     {"licence_key", py_licence_key, METH_O,
      "licence_key(identifier) -> int | None: the first 8 bytes of SHA-256(utf8(identifier)) as a\n"
-     "signed big-endian int64 (registry.services.docpack.reference_licence_key); None where this\n"
+     "signed big-endian int64 (verifier.licence_id.reference_licence_key); None where this\n"
      "build has no SHA-256 of its own."},
     {"sha256", py_sha256, METH_O,
      "sha256(data) -> bytes | None: SHA-256 by this module's own code (None where it has none).\n"
