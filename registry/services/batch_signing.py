@@ -88,9 +88,13 @@ class BatchSigning:
             return []
         # a keystore's first decryption (scrypt, ~0.5 s) is made here, not in the write transaction
         await unlock(keystores, ctx.settings.passphrase())
-        trees = await asyncio.to_thread(
-            _trees, [(r.id, r.stored, r._mapping["count"], pairs.get(r.id)) for r in rows]
+        # two threads, each building every other batch's tree: verifier's C tree builder runs without the
+        # GIL, so two batches of 10,000 (~6 ms each) are built at once on two cores
+        jobs = [(r.id, r.stored, r._mapping["count"], pairs.get(r.id)) for r in rows]
+        halves = await asyncio.gather(
+            *(asyncio.to_thread(_trees, jobs[k::2]) for k in range(min(2, len(jobs))))
         )
+        trees = {bid: tree for half in halves for bid, tree in half.items()}
         stored = {r.id for r in rows if r.stored}  # (their batch_trees row is updated, the others' made)
         remotely = await self._sign_remote(
             [r for r in rows if r.issuer_org_id in remote and trees[r.id]], trees, remote
