@@ -172,8 +172,8 @@ class Credential(Base):
     # no unique index: salted, so never shared; a B-tree of it cost a third of a row's write
     target_hash: Mapped[str] = mapped_column(HASH)
     subject_hash: Mapped[str] = mapped_column(HASH)
-    #: the document's stored members (prepare.STORED_MEMBERS) as JSON, deflated with a preset
-    #: dictionary behind a version byte (registry/services/docpack.py): a third of the JSON's bytes
+    #: the document's packed members (prepare.PACKED_MEMBERS: its id is the id column) as JSON,
+    #: compressed with a preset dictionary behind a version byte (registry/services/docpack.py)
     packed_document: Mapped[bytes] = mapped_column(LargeBinary)
     salt_seed: Mapped[bytes] = mapped_column(LargeBinary)  # the salts derive from it (FORMAT.md §3.2)
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), nullable=True, index=True)

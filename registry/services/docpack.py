@@ -1,4 +1,4 @@
-"""How a credential row keeps its document: the stored members (``prepare.STORED_MEMBERS``) as JSON,
+"""How a credential row keeps its document: the packed members (``prepare.PACKED_MEMBERS``) as JSON,
 deflated (RFC 1951) with a preset dictionary, behind a one-byte version.
 
 A stored e-licence is ~1 KB of JSON whose member names, punctuation and common words (有限公司,
@@ -122,7 +122,8 @@ def unpack(value: bytes) -> bytes:
 
 
 def stored_document(packed: bytes) -> dict:
-    """The stored members (``prepare.STORED_MEMBERS``) of a packed stored document."""
+    """The members of a packed stored document (``prepare.PACKED_MEMBERS``; ``id`` too in a row
+    written before stop 37)."""
     document: dict = orjson.loads(unpack(packed))
     return document
 

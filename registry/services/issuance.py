@@ -46,12 +46,13 @@ class AcceptResult:
 
 def document_of(cred: Credential, deployment: Any) -> dict:
     """A credential row's document: its ``packed_document`` column as :func:`prepare_records` wrote
-    it (``prepare.STORED_MEMBERS``, registry/services/docpack.py), with the other members rebuilt
-    from the row and the deployment."""
+    it (``prepare.PACKED_MEMBERS``, registry/services/docpack.py), its id from the row's id column
+    (a row written before stop 37 holds it in both), and the other members rebuilt from the row and
+    the deployment."""
     from registry.services.docpack import stored_document
     from verifier.issuance import TYPE_NAMES
 
-    doc = stored_document(cred.packed_document)
+    doc = {"id": cred.id, **stored_document(cred.packed_document)}
     dep = {"chainId": deployment.chain_id, "anchorRegistry": deployment.anchor_registry}
     return build_document(doc, TYPE_NAMES[cred.credential_type], doc["issuer"], cred.status_index, dep)
 

@@ -52,7 +52,7 @@ def test_every_stored_document_reads_back_in_at_most_half_its_bytes(type_name, r
     packed = row[5]
     assert packed[0] == 2
     stored = unpack(packed)
-    assert orjson.loads(stored)["id"] == row[0]
+    assert "id" not in orjson.loads(stored)  # (the row's id column)
     assert pack(stored) == packed
     assert len(packed) * 2 <= len(stored), (len(packed), len(stored))
     assert unpack(_pack_v1(stored)) == stored

@@ -9,15 +9,16 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
+import orjson
 import pytest
 from sqlalchemy import DateTime
 from sqlalchemy.dialects import sqlite
 
-from registry.services.docpack import licence_key, unpack
+from registry.services.docpack import licence_key, pack, unpack
 from registry.services.issuance import document_of
 from registry.services.prepare import (
+    PACKED_MEMBERS,
     ROW_FIELDS,
-    STORED_MEMBERS,
     _EnvelopeTemplate,
     build_document,
     new_credential_ids,
@@ -92,16 +93,26 @@ def test_prepared_rows_hash_the_stored_document_with_the_seeds_salts(sqlite_):
             continue
         row = dict(zip(ROW_FIELDS, prep[:-1]))
         assert row["packed_document"][0] == 2  # docpack version 2: JSON compressed by Zstandard
-        assert tuple(json.loads(unpack(row["packed_document"]))) == STORED_MEMBERS  # the rest is rebuilt
+        # the rest is rebuilt, and the id is the row's id column
+        assert tuple(json.loads(unpack(row["packed_document"]))) == PACKED_MEMBERS
         doc = document_of(
             SimpleNamespace(
-                packed_document=row["packed_document"], credential_type=1, status_index=row["status_index"]
+                id=row["id"],
+                packed_document=row["packed_document"],
+                credential_type=1,
+                status_index=row["status_index"],
             ),
             DEPLOYED,
         )
         assert row["status_index"] == 100 + k and doc["credentialStatus"][0]["statusListIndex"] == str(
             100 + k
         )
+        # a row written before stop 37 holds the id in its packed document too: the same document
+        old_json = orjson.dumps({"id": row["id"], **json.loads(unpack(row["packed_document"]))})
+        old_row = SimpleNamespace(
+            id=row["id"], packed_document=pack(old_json), credential_type=1, status_index=row["status_index"]
+        )
+        assert json.dumps(document_of(old_row, DEPLOYED)) == json.dumps(doc)
         # the record's subject, with the licence's national identifier and metadata filled in (§2.3)
         assert doc["credentialSubject"] == with_licence_metadata(
             records[k]["credentialSubject"],
@@ -183,6 +194,7 @@ def test_a_stored_document_reads_back_as_the_document_that_was_hashed(type_name)
         row = dict(zip(ROW_FIELDS, prep[:-1]))
         doc = document_of(
             SimpleNamespace(
+                id=row["id"],
                 packed_document=row["packed_document"],
                 credential_type=CREDENTIAL_TYPE_CODES[type_name],
                 status_index=row["status_index"],
@@ -273,7 +285,10 @@ def test_an_issuer_whose_name_holds_a_template_marker_gets_its_documents_built_i
         row = dict(zip(ROW_FIELDS, prep[:-1]))
         doc = document_of(
             SimpleNamespace(
-                packed_document=row["packed_document"], credential_type=1, status_index=row["status_index"]
+                id=row["id"],
+                packed_document=row["packed_document"],
+                credential_type=1,
+                status_index=row["status_index"],
             ),
             DEPLOYED,
         )
@@ -310,7 +325,10 @@ def test_records_of_one_chunk_may_differ_in_what_they_give():
         row = dict(zip(ROW_FIELDS, prep[:-1]))
         doc = document_of(
             SimpleNamespace(
-                packed_document=row["packed_document"], credential_type=1, status_index=row["status_index"]
+                id=row["id"],
+                packed_document=row["packed_document"],
+                credential_type=1,
+                status_index=row["status_index"],
             ),
             DEPLOYED,
         )
@@ -342,7 +360,10 @@ def test_a_template_that_disagrees_with_the_built_document_is_not_used(monkeypat
         row = dict(zip(ROW_FIELDS, prep[:-1]))
         doc = document_of(
             SimpleNamespace(
-                packed_document=row["packed_document"], credential_type=1, status_index=row["status_index"]
+                id=row["id"],
+                packed_document=row["packed_document"],
+                credential_type=1,
+                status_index=row["status_index"],
             ),
             DEPLOYED,
         )
