@@ -24,9 +24,10 @@ made version 2 the current one (docs/BENCHMARKS.md); rows written as version 1 a
 Stop 37 writes version 2 at level −1: 367 bytes in 2.8 µs, against 338 bytes in 6.3 µs at level 3
 (the benchmark's business licence, measured in one process). More than half of level 3's time is
 building a Huffman table for the literals of each small document, which a negative level leaves
-uncompressed; the other compression parameters change neither time nor size measurably. The rows
-stay well inside the 1,000 bytes a credential (docs/BENCHMARKS.md), and issuance is the figure
-short of its target.
+uncompressed; the other compression parameters change neither time nor size measurably. Those 29
+bytes made a business licence's row too long for 6 rows to a 4 KiB SQLite page (1,022 bytes a
+credential); the packed document no longer holds the credential's id (``prepare.PACKED_MEMBERS``),
+and the rows are 885 bytes a credential again (docs/BENCHMARKS.md, stop 37).
 """
 
 from __future__ import annotations

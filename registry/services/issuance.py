@@ -199,7 +199,7 @@ class Issuance:
     ) -> AcceptResult:
         """Validate, prepare and store an upload as accepted credentials: ``records``, or ``texts``,
         each a record's JSON text, as its UTF-8 bytes or as str (a JSON Lines upload: the workers
-        decode them; bytes pickle to them without encoding, and orjson reads them as they are), with ``lines``
+        decode them; bytes reach them without being encoded, and orjson reads them as they are), with ``lines``
         the line number of each in the upload (for naming a text that is not JSON: that refuses
         the whole upload, 400). Records are refused one by one (or, ``atomic``, the whole upload
         with them) for their shape, their schema, and an id used before in the upload or already."""

@@ -1219,9 +1219,9 @@ static PyObject *py_sha256(PyObject *self, PyObject *arg) {
 /* licence_key(identifier) -> int | None
  *
  * verifier.licence_id's key of an e-licence's national identifier: the first 8 bytes of the
- * SHA-256 of its UTF-8, as a signed big-endian 64-bit integer (verifier.licence_id.reference_licence_key). None
- * where this build has no SHA-256 of its own; text that is not UTF-8 (a lone surrogate) raises
- * UnicodeEncodeError, as str.encode does. */
+ * SHA-256 of its UTF-8, as a signed big-endian 64-bit integer (the reference:
+ * verifier.licence_id.reference_licence_key). None where this build has no SHA-256 of its own;
+ * text that is not UTF-8 (a lone surrogate) raises UnicodeEncodeError, as str.encode does. */
 static PyObject *py_licence_key(PyObject *self, PyObject *arg) {
     (void)self;
     if (!PyUnicode_Check(arg)) {
