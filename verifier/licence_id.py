@@ -224,14 +224,11 @@ def reference_licence_key(identifier: str) -> int:
     return int.from_bytes(hashlib.sha256(identifier.encode()).digest()[:8], "big", signed=True)
 
 
-def _fast_licence_key() -> Callable[[str], int] | None:
-    """The C accelerator's ``licence_key`` where it has its own SHA-256 (0.2 µs, not 0.65: hashlib's
-    constructor is most of the reference's time), else None."""
-    fast = getattr(accelerator, "licence_key", None)
-    return fast if fast is not None and fast("") is not None else None
-
-
-#: :func:`reference_licence_key`, by the C accelerator where it can (issuance computes it for every
-#: e-licence; tests/verifier/test_leaves_accelerator.py and tests/registry/test_docpack.py hold the
-#: two equal)
-licence_key: Callable[[str], int] = _fast_licence_key() or reference_licence_key
+#: :func:`reference_licence_key`, by the C accelerator where it has its own SHA-256 (0.2 µs, not
+#: 0.65: hashlib's constructor is most of the reference's time; issuance computes it for every
+#: e-licence; tests/verifier/test_leaves_accelerator.py holds the two equal)
+licence_key: Callable[[str], int] = (
+    accelerator.licence_key
+    if accelerator is not None and accelerator.native_sha256
+    else reference_licence_key
+)

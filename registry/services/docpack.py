@@ -41,12 +41,11 @@ import zstandard
 # The credentials.licence_key of an e-licence's national identifier (FORMAT.md §2.3): the list filters
 # by this key's index (a tenth of the bytes of an index on the 88-character identifier); the identifier
 # itself is in the document, which the list checks it against (stored_licence_identifier).
-from verifier.licence_id import licence_key, reference_licence_key
+from verifier.licence_id import licence_key
 
 __all__ = [
     "licence_key",
     "pack",
-    "reference_licence_key",
     "stored_document",
     "stored_licence_identifier",
     "unpack",

@@ -101,18 +101,3 @@ def test_a_version_2_row_written_at_level_3_reads_back():
 def test_what_is_not_a_stored_document_is_refused(value, message):
     with pytest.raises(ValueError, match=message):
         unpack(value)
-
-
-def test_licence_key_is_the_accelerators_where_it_has_sha256_and_gives_the_references_keys():
-    from registry.services import docpack
-    from verifier._internal.accelerator import module
-
-    native = module is not None and bool(module.native_sha256)
-    assert (docpack.licence_key is not docpack.reference_licence_key) == native
-    for identifier in (
-        "",
-        "1.2.156.3005.2.CERTLEDGERBL001.11440100MB2C92840J.0190F3A1.001.K",
-        "示例",
-        "x" * 200,
-    ):
-        assert docpack.licence_key(identifier) == docpack.reference_licence_key(identifier), identifier

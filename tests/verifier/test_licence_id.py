@@ -457,3 +457,18 @@ def test_the_fast_check_is_the_reference_on_any_text(text):
 def test_what_is_not_a_str_is_not_an_identifier_on_either_path(value):
     assert is_valid_licence_identifier(value) is False
     assert reference_is_valid_licence_identifier(value) is False
+
+
+def test_licence_key_is_the_accelerators_where_it_has_sha256_and_gives_the_references_keys():
+    from verifier import licence_id
+    from verifier._internal.accelerator import module
+
+    native = module is not None and bool(module.native_sha256)
+    assert (licence_id.licence_key is not licence_id.reference_licence_key) == native
+    for identifier in (
+        "",
+        "1.2.156.3005.2.CERTLEDGERBL001.11440100MB2C92840J.0190F3A1.001.K",
+        "示例",
+        "x" * 200,
+    ):
+        assert licence_id.licence_key(identifier) == licence_id.reference_licence_key(identifier), identifier
