@@ -73,6 +73,7 @@ async def run_one(
                 request_id="warm-up",
             )
         await pipeline.drain()
+        await ctx.checkpoint_wal()  # (an idle service has done this after the warm-up's uploads)
         accepted = 0
 
         async def client(mine: list[str]) -> None:
@@ -95,6 +96,7 @@ async def run_one(
             cpu1 = service_cpu()
         finally:
             background.cancel()
+            await asyncio.gather(background, return_exceptions=True)  # (before the engine closes)
         async with ctx.sessions() as s:
             from sqlalchemy import func, select
 

@@ -28,7 +28,8 @@ def make_engine(url: str, *, sqlite_cache_mib: int = SQLITE_CACHE_MIB) -> AsyncE
             cur.execute(f"PRAGMA cache_size=-{cache_kib}")  # (negative: KiB, not pages)
             # A large upload's commit would otherwise also copy the log into the database (at the
             # default 1,000 pages, after every upload of ~3,000 credentials); the service does that
-            # in the background after each one (Issuance._checkpoint_later), and this is the backstop.
+            # in the background after each one, once its batches are anchored (ServiceContext.checkpoint_wal),
+            # and this is the backstop.
             cur.execute("PRAGMA wal_autocheckpoint=16384")  # pages of 4 KiB: 64 MiB
             cur.close()
 

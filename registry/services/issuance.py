@@ -76,7 +76,6 @@ class Issuance:
     def __init__(self, ctx: ServiceContext):
         self.ctx = ctx
         self._pool: ProcessPoolExecutor | None = None
-        self._checkpoint: asyncio.Task | None = None
 
     def pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -88,31 +87,8 @@ class Issuance:
             )
         return self._pool
 
-    def _checkpoint_later(self) -> None:
-        """SQLite: copy the write-ahead log into the database file in the background (a PASSIVE
-        checkpoint, which waits for no reader or writer), so that the next large commit does not
-        run the checkpoint in the committing upload (session.py sets the automatic one to a size
-        that only a service which never runs this reaches)."""
-        if self._checkpoint is not None and not self._checkpoint.done():
-            return
-
-        async def run() -> None:
-            try:
-                async with self.ctx.engine.connect() as conn:
-                    await conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-            except Exception as exc:  # noqa: BLE001 - the next commit's automatic checkpoint covers it
-                log.warning("background WAL checkpoint failed: %s", exc)
-
-        self._checkpoint = asyncio.get_running_loop().create_task(run())
-
     async def close(self) -> None:
-        """Stop the background checkpoint (before the engine it uses is disposed) and the workers."""
-        if self._checkpoint is not None:
-            self._checkpoint.cancel()
-            try:
-                await self._checkpoint
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
-                pass
+        """Stop the workers."""
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
 
@@ -298,7 +274,7 @@ class Issuance:
                 chunk.cancel()
             await asyncio.gather(*chunks, return_exceptions=True)
         if writer.sqlite and len(accepted) >= POOL_THRESHOLD:
-            self._checkpoint_later()
+            ctx.wal_grown.set()  # (the idle pipeline copies the log into the database: ctx.checkpoint_wal)
         if sealed:
             ctx.batches_sealed.set()  # (committed: the pipeline signs and anchors them now)
         ctx.crash_point("accepted")

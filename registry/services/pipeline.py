@@ -75,6 +75,9 @@ class Pipeline(BatchSigning, Anchoring):
                 self.chain_ok = True
                 backoff = self.settings.poll_interval_seconds
                 if not did:
+                    # nothing to move (and no upload sealed batches during the pass): housekeeping now
+                    if self.ctx.wal_grown.is_set() and not self.ctx.batches_sealed.is_set():
+                        await self.ctx.checkpoint_wal()
                     await self._idle(self.settings.poll_interval_seconds)
             except ChainUnavailable as exc:
                 self.chain_ok = False

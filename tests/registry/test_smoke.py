@@ -467,3 +467,57 @@ async def test_an_upload_that_seals_batches_wakes_the_idle_pipeline(service):
         await asyncio.gather(task, return_exceptions=True)
     await pipeline.drain()  # (which seals the three left over too)
     assert await states() == (0, ["anchored", "anchored", "anchored"])
+
+
+async def test_a_large_upload_s_log_is_copied_into_the_database_once_its_batches_are_anchored(service):
+    """SQLite: an upload of at least ``POOL_THRESHOLD`` records leaves its rows in the write-ahead
+    log, and the running pipeline copies them into the database file (``ctx.checkpoint_wal``) once a
+    pass finds nothing to move: never while the upload's batches wait to be signed, and without
+    fail after they are anchored. PostgreSQL keeps no such log: its uploads ask for nothing."""
+    import os
+
+    from sqlalchemy import select
+
+    from registry.db.models import Batch
+    from registry.services.issuance import POOL_THRESHOLD
+    from registry.services.pipeline import Pipeline
+
+    _, key = await service.create_org(
+        name="广州市市场监督管理局",
+        identifier="11440100MB2C93176P",
+        roles=["issuer"],
+        types=["BusinessLicence"],
+    )
+    service.configure(batch_size=POOL_THRESHOLD // 2, poll_interval_seconds=0.2, batch_window_seconds=3600)
+    ctx = service.ctx
+    sqlite = ctx.engine.dialect.name == "sqlite"
+    pipeline = Pipeline(ctx)
+    task = asyncio.create_task(pipeline.run_forever())
+    try:
+        await asyncio.sleep(0.5)  # idle, with nothing to copy
+        assert not ctx.wal_grown.is_set()
+        r = await service.client.post(
+            "/v1/credentials/bulk?type=BusinessLicence",
+            headers=service.h(key),
+            json=[business_licence_record() for _ in range(POOL_THRESHOLD)],
+        )
+        assert r.status_code == 202, r.text
+        if not sqlite:
+            assert not ctx.wal_grown.is_set()
+            return
+        size = os.path.getsize(ctx.engine.url.database)
+        samples = []
+        for _ in range(1000):
+            async with ctx.sessions() as s:
+                states = list((await s.execute(select(Batch.state))).scalars())
+            samples.append((states, os.path.getsize(ctx.engine.url.database)))
+            if states == ["anchored", "anchored"] and not ctx.wal_grown.is_set():
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert states == ["anchored", "anchored"] and not ctx.wal_grown.is_set(), samples[-1]
+    # the 2,000 rows (~900 bytes each) are in the database file now; not while a batch was sealed
+    assert samples[-1][1] - size > 1_000_000, (size, samples[-1])
+    assert all(grown == size for states, grown in samples if "sealed" in states), samples
