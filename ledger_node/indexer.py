@@ -348,8 +348,9 @@ class Indexer:
                     )
             except (RpcUnavailable, RpcError) as exc:
                 log.warning("indexer: %s; retrying in %.1fs", exc, poll_interval)
-            try:
-                await asyncio.wait_for(self._stop.wait(), timeout=poll_interval)
+            try:  # (asyncio.timeout: wait_for can lose a cancellation that comes as the event is set)
+                async with asyncio.timeout(poll_interval):
+                    await self._stop.wait()
             except TimeoutError:
                 pass
 

@@ -121,7 +121,8 @@ class ServiceChain:
 
     async def is_up(self) -> bool:
         try:
-            await asyncio.wait_for(self.w3.eth.block_number, 3)
+            async with asyncio.timeout(3):  # (not wait_for, which can lose a cancellation: pipeline._idle)
+                await self.w3.eth.block_number
             return True
         except Exception:  # noqa: BLE001 - any failure means "not reachable now"
             return False

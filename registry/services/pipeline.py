@@ -96,8 +96,12 @@ class Pipeline(BatchSigning, Anchoring):
         """Wait ``seconds``, or less if an upload here seals batches meanwhile (an upload of a
         batch or more seals its own: registry.services.issuance), so that they are signed and
         anchored at once rather than up to a poll interval later."""
+        # (asyncio.timeout, not wait_for: Python 3.11's wait_for returns the event's result when the
+        # task is cancelled just as the event is set, and the cancellation is lost: a service shut
+        # down as an upload woke its pipeline then waited for it forever)
         try:
-            await asyncio.wait_for(self.ctx.batches_sealed.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self.ctx.batches_sealed.wait()
         except TimeoutError:
             pass
 

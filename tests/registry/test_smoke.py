@@ -521,3 +521,18 @@ async def test_a_large_upload_s_log_is_copied_into_the_database_once_its_batches
     # the 2,000 rows (~900 bytes each) are in the database file now; not while a batch was sealed
     assert samples[-1][1] - size > 1_000_000, (size, samples[-1])
     assert all(grown == size for states, grown in samples if "sealed" in states), samples
+
+
+async def test_a_pipeline_cancelled_as_an_upload_wakes_it_stops(service):
+    """A service shut down just as an upload wakes its idle pipeline stops it: the cancellation
+    is not lost to the wake (Python 3.11's ``asyncio.wait_for`` returned the event's result
+    instead, and the pipeline ran on; shutting down then waited for it forever)."""
+    from registry.services.pipeline import Pipeline
+
+    service.configure(poll_interval_seconds=120)
+    task = asyncio.create_task(Pipeline(service.ctx).run_forever())
+    await asyncio.sleep(0.5)  # its first pass found nothing: it waits for a wake
+    service.ctx.batches_sealed.set()  # an upload sealed batches ...
+    task.cancel()  # ... as the service stops
+    done, _ = await asyncio.wait([task], timeout=10)
+    assert task in done and task.cancelled()
