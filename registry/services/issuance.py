@@ -119,11 +119,11 @@ class Issuance:
             )
             return [done]
 
-        async def one(start: int) -> tuple[int, Any]:
+        async def one(start: int, end: int) -> tuple[int, Any]:
             return start, await loop.run_in_executor(
                 self.pool(),
                 prepare_upload,
-                items[start : start + CHUNK],
+                items[start:end],
                 from_text,
                 type_name,
                 suite,
@@ -134,7 +134,7 @@ class Issuance:
                 subject_key,
             )
 
-        return [asyncio.ensure_future(one(start)) for start in range(0, len(items), CHUNK)]
+        return [asyncio.ensure_future(one(start, end)) for start, end in chunk_spans(len(items))]
 
     @staticmethod
     async def _refuse_used_ids(s: AsyncSession, prepared: list, supplied: list[int], seen: set[str]) -> None:
@@ -283,6 +283,17 @@ class Issuance:
         result.accepted = [cid for _, cid in accepted]
         result.rejected = _problem_list(problems)
         return result
+
+
+def chunk_spans(n: int) -> list[tuple[int, int]]:
+    """The worker tasks of an upload of ``n`` records, as (start, end): ``CHUNK`` records each, but
+    the last 1 to ``CHUNK`` in pieces of at most a quarter chunk. The service writes a chunk's rows
+    after the workers return it, and after the last one it writes alone, the workers done: the rows
+    of a quarter chunk take it ~3 ms, not ~10 (and the two workers finish closer together)."""
+    tail = (n - 1) // CHUNK * CHUNK  # (the last 1 to CHUNK records)
+    pieces = -(-(n - tail) // -(-CHUNK // 4))  # of at most a quarter chunk each, evenly
+    cuts = [tail + (n - tail) * k // pieces for k in range(pieces + 1)]
+    return [(a, a + CHUNK) for a in range(0, tail, CHUNK)] + list(zip(cuts, cuts[1:]))
 
 
 #: The values every row of one upload shares, after :data:`ROW_FIELDS`.

@@ -11,6 +11,8 @@ from types import SimpleNamespace
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import DateTime
 from sqlalchemy.dialects import sqlite
 
@@ -404,3 +406,17 @@ def test_the_shape_of_each_uploaded_record_is_checked_before_anything_is_built(r
 
     errors = shape_errors(record)
     assert (errors == []) if error is None else any(error in e for e in errors), errors
+
+
+@given(st.integers(min_value=1, max_value=30_000))
+def test_an_upload_s_worker_tasks_cover_each_record_once_in_order_ending_in_small_pieces(n):
+    """``chunk_spans``: the records' positions, each once and in upload order (the service writes
+    the chunks in that order: of two records with one id, the first is accepted); ``CHUNK`` at most
+    a task, and the last at most a quarter of it (written alone, after the workers are done)."""
+    from registry.services.issuance import CHUNK, chunk_spans
+
+    spans = chunk_spans(n)
+    assert [i for a, b in spans for i in range(a, b)] == list(range(n))
+    assert all(0 < b - a <= CHUNK for a, b in spans)
+    assert spans[-1][1] - spans[-1][0] <= -(-CHUNK // 4)
+    assert all(b - a == CHUNK for a, b in spans[:-4])  # (full chunks but for the last 1 to CHUNK records)
