@@ -120,6 +120,8 @@ class Pipeline(BatchSigning, Anchoring):
         deadline = loop.time() + timeout
         while True:
             async with self._pass:
+                if not await self.pending():  # (the background pass may have moved the last of it)
+                    return
                 await self.seal_due(force=True)
                 await self.advance_all()
             if not await self.pending():
@@ -129,20 +131,17 @@ class Pipeline(BatchSigning, Anchoring):
             await asyncio.sleep(0.02)
 
     async def pending(self) -> int:
+        """Credentials not in a batch, and batches not yet anchored (or rejected): one query."""
+        unbatched = select(func.count()).select_from(Credential).where(Credential.batch_id.is_(None))
+        open_batches = (
+            select(func.count()).select_from(Batch).where(Batch.state.in_(("sealed", "signed", "sending")))
+        )
         async with self.ctx.sessions() as s:
-            unbatched = (
-                await s.execute(
-                    select(func.count()).select_from(Credential).where(Credential.batch_id.is_(None))
-                )
-            ).scalar_one()
-            open_batches = (
-                await s.execute(
-                    select(func.count())
-                    .select_from(Batch)
-                    .where(Batch.state.in_(("sealed", "signed", "sending")))
-                )
-            ).scalar_one()
-        return unbatched + open_batches
+            return int(
+                (
+                    await s.execute(select(unbatched.scalar_subquery() + open_batches.scalar_subquery()))
+                ).scalar_one()
+            )
 
     # -- seal ------------------------------------------------------------------------------------
     async def seal_due(self, *, force: bool = False) -> int:
