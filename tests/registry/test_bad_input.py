@@ -554,7 +554,7 @@ async def test_a_large_json_lines_upload_is_prepared_from_its_text_as_an_array_i
         results[how] = (r.json(), recs)
         text = how == "lines"
         assert set(given) == {("prepare_upload", text, "bytes" if text else "dict")}, (how, given)
-        assert len(given) == 3  # 120 records in chunks of 40
+        assert len(given) == 6  # 120 records: chunks of 40, the last 40 in pieces of 10 (chunk_spans)
     for how, (body, _recs) in results.items():
         assert body["accepted"] == 117, (how, body["rejected"])
         assert [d["index"] for d in body["rejected"]] == [7, 50, 99], how
