@@ -33,6 +33,22 @@ def make_engine(url: str, *, sqlite_cache_mib: int = SQLITE_CACHE_MIB) -> AsyncE
             cur.execute("PRAGMA wal_autocheckpoint=16384")  # pages of 4 KiB: 64 MiB
             cur.close()
 
+        @event.listens_for(engine.sync_engine, "handle_error")
+        def _close_cursor_of_lost_connection(context):
+            # A statement cancelled mid-way (shutdown, a request whose client left) counts as a lost
+            # connection: SQLAlchemy closes the connection without closing the cursor. While the
+            # cursor's statement is not finalized, sqlite3_close_v2 (Python 3.11) leaves a zombie
+            # connection that keeps its transaction and the database's write lock until the
+            # cancelled task's traceback, which holds the cursor, is garbage-collected. Close it.
+            # (ExceptionContext.cursor is documented, but SQLAlchemy 2.1 never sets it: the
+            # execution context's cursor is the same one)
+            cursor = getattr(context, "cursor", None) or getattr(context.execution_context, "cursor", None)
+            if context.is_disconnect and cursor is not None:
+                try:
+                    cursor.close()
+                except Exception:  # noqa: BLE001 - the connection is closed next anyway
+                    pass
+
         return engine
     if url.startswith("postgresql+asyncpg"):
         return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
