@@ -307,6 +307,21 @@ def test_own_sha256_matches_hashlib():
         assert _leaves.sha256(data) == hashlib.sha256(data).digest(), n
 
 
+def test_own_sha256_of_two_side_by_side_matches_hashlib():
+    """target_hash hashes a credential's leaves two at a time (sha256_blocks_x2): every pair of
+    lengths around the block boundaries, either one longer."""
+    if not _leaves.native_sha256:
+        pytest.skip("this CPU has no SHA extensions: every hash goes through hashlib")
+    lengths = [0, 1, 54, 55, 56, 63, 64, 65, 119, 120, 127, 128, 200, 1000]
+    for na in lengths:
+        for nb in lengths:
+            a, b = os.urandom(na), os.urandom(nb)
+            want = (hashlib.sha256(a).digest(), hashlib.sha256(b).digest())
+            assert _leaves.sha256_pair(a, b) == want, (na, nb)
+    with pytest.raises(TypeError):
+        _leaves.sha256_pair(b"a", "b")
+
+
 def _reference_licence_key(identifier: str) -> int:
     """verifier.licence_id.reference_licence_key written out with hashlib."""
     return int.from_bytes(hashlib.sha256(identifier.encode("utf-8")).digest()[:8], "big", signed=True)
