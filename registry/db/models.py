@@ -250,9 +250,9 @@ class Batch(Base):
 
 class BatchTree(Base):
     """A batch's Merkle tree: all its nodes, 32 bytes each, as ``verifier.issuance.tree_bytes`` lays
-    them out (root first). A batch an upload sealed has its row from the start, holding its
-    ``count`` leaves until the pipeline signs it; a batch ``seal_due`` made gets its row when it
-    is signed. Deleted with its batch."""
+    them out (root first). A batch an upload sealed has its row, its whole tree, from the start
+    (rows written before stop 39 hold the batch's ``count`` leaves until the pipeline signs it); a
+    batch ``seal_due`` made gets its row when it is signed. Deleted with its batch."""
 
     __tablename__ = "batch_trees"
 

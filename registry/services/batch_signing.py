@@ -1,7 +1,8 @@
 """The pipeline's signing step (registry/services/pipeline.py): each sealed batch's Merkle tree is
-built (in a thread, no transaction open), its root signed with the issuer's key — or, for an issuer
-with its own signer, the leaves sent to it, which answers with the root's signature and the signed
-anchor transaction — and root, tree and signature stored (`signed`, or `sending` for a signer's)."""
+read (an upload stored it whole) or built (in a thread, no transaction open), its root signed with
+the issuer's key — or, for an issuer with its own signer, the leaves sent to it, which answers with
+the root's signature and the signed anchor transaction — and root, tree and signature stored
+(`signed`, or `sending` for a signer's)."""
 
 from __future__ import annotations
 
@@ -46,8 +47,8 @@ class BatchSigning:
         async def _broadcast(self, txs: dict[int, SentTx], resends: dict[int, int] | None = None) -> None: ...
 
     async def _sign(self, batch_ids: list[int]) -> list[int]:
-        """Build each sealed batch's Merkle tree, sign its root, store both (state `signed`).
-        Returns the batches signed (and those dropped as empty).
+        """Build each sealed batch's Merkle tree (unless an upload stored it whole), sign its root,
+        store both (state `signed`). Returns the batches signed (and those dropped as empty).
 
         The trees (10,000 Keccak hashes each: 30-90 ms on this machine) are built in a thread and
         outside any transaction: the event loop keeps serving requests meanwhile, and on SQLite the
@@ -95,7 +96,9 @@ class BatchSigning:
             *(asyncio.to_thread(_trees, jobs[k::2]) for k in range(min(2, len(jobs))))
         )
         trees = {bid: tree for half in halves for bid, tree in half.items()}
-        stored = {r.id for r in rows if r.stored}  # (their batch_trees row is updated, the others' made)
+        # their batch_trees row is updated (leaves only, as uploads before stop 39 stored them) or left
+        # as it is (the whole tree: an upload's, or of a batch signed before); the others' made
+        stored = {r.id: r.stored for r in rows if r.stored}
         remotely = await self._sign_remote(
             [r for r in rows if r.issuer_org_id in remote and trees[r.id]], trees, remote
         )
@@ -132,7 +135,7 @@ class BatchSigning:
                             signature="0x" + signed_batch.signature.hex(),
                         )
                     )
-                    await _store_tree(s, batch.id, tree, batch.id in stored)
+                    await _store_tree(s, batch.id, tree, stored.get(batch.id))
                     b = signed_batch
                     sent = SentTx(b.raw, b.tx_hash, b.nonce, b.sender)
                     await record_anchor_txs(s, {batch.id: sent}, {batch.id: batch.issuer_org_id})
@@ -168,7 +171,7 @@ class BatchSigning:
                         state="signed",
                     )
                 )
-                await _store_tree(s, batch.id, tree, batch.id in stored)
+                await _store_tree(s, batch.id, tree, stored.get(batch.id))
         for _ in done:
             self.ctx.crash_point("signed")
         if remotely:  # committed (sending): now the external effect
@@ -240,9 +243,12 @@ class BatchSigning:
         return out
 
 
-async def _store_tree(s: AsyncSession, batch_id: int, tree: bytes, has_row: bool) -> None:
-    """Store a batch's whole tree: over the leaves an upload stored, or as its first tree."""
-    if has_row:
+async def _store_tree(s: AsyncSession, batch_id: int, tree: bytes, stored: bytes | None) -> None:
+    """Store a batch's whole tree: over the leaves an upload stored, or as its first tree (a tree
+    stored already, as ``stored``, is not written again)."""
+    if stored == tree:
+        return
+    if stored is not None:
         await s.execute(update(BatchTree).where(BatchTree.batch_id == batch_id).values(nodes=tree))
     else:
         await s.execute(insert(BatchTree).values(batch_id=batch_id, nodes=tree))

@@ -28,7 +28,7 @@ from registry.services import audit
 from registry.services.orgs import CREDENTIAL_TYPE_CODES, Principal
 from registry.services.participants import participant_ids
 from registry.services.prepare import ROW_FIELDS, prepare_upload, sqlite_datetime
-from verifier.issuance import build_document
+from verifier.issuance import build_document, tree_bytes
 
 if TYPE_CHECKING:
     from registry.services.context import ServiceContext
@@ -222,6 +222,7 @@ class Issuance:
         chunks = self._chunks(
             items, texts is not None, type_name, suite, issuer, dep, first, sqlite, subject_key
         )
+        sealer: _UploadSealer | None = None
         try:
             await asyncio.wait([chunks[0]])
             async with ctx.writing() as s:
@@ -273,6 +274,8 @@ class Issuance:
             for chunk in chunks:
                 chunk.cancel()
             await asyncio.gather(*chunks, return_exceptions=True)
+            if sealer is not None:
+                await sealer.abandon()
         if writer.sqlite and len(accepted) >= POOL_THRESHOLD:
             ctx.wal_grown.set()  # (the idle pipeline copies the log into the database: ctx.checkpoint_wal)
         if sealed:
@@ -334,17 +337,17 @@ class _RowWriter:
 
 class _UploadSealer:
     """Assigns an upload's rows to new `sealed` batches of exactly `size`, inside the upload's
-    transaction, and stores each full batch's Merkle leaves (the workers hashed them) as its
-    ``batch_trees`` row, so signing it reads no credential rows; the signer builds the tree, outside
-    the upload's transaction (the upload's response does not wait for it). A last, partial batch
-    is dissolved again (its rows wait for more credentials or the batch window, as any accepted
-    credential does)."""
+    transaction, and stores each full batch's whole Merkle tree (of the leaves the workers hashed)
+    as its ``batch_trees`` row, so signing it reads no credential rows and builds no tree. A
+    batch's tree is built in a thread (the C builder releases the GIL) as soon as its last row is
+    assigned, while the upload's later chunks are written. A last, partial batch is dissolved again
+    (its rows wait for more credentials or the batch window, as any accepted credential does)."""
 
     def __init__(self, session: AsyncSession, org_id: int, ctype: int, size: int):
         self.s, self.org_id, self.ctype, self.size = session, org_id, ctype, size
         self.batch: Batch | None = None
         self.leaves: list[bytes] = []
-        self.full = 0
+        self.trees: dict[int, asyncio.Future[bytes]] = {}  # batch id -> its tree, being built
 
     async def assign(self, leaves: list[bytes]) -> list[int]:
         """The batch id of each of the next rows (given by their leaf hashes)."""
@@ -374,23 +377,28 @@ class _UploadSealer:
 
     def _close(self) -> None:
         assert self.batch is not None  # (called with a batch open)
-        # the pipeline's signer builds the tree from them
-        self.s.add(BatchTree(batch_id=self.batch.id, nodes=b"".join(self.leaves)))
-        self.full += 1
+        leaves = b"".join(self.leaves)
+        self.trees[self.batch.id] = asyncio.ensure_future(asyncio.to_thread(tree_bytes, leaves))
 
     async def finish(self) -> int:
-        """Dissolve the partial last batch; returns the number of full batches sealed."""
+        """Dissolve the partial last batch, store the full batches' trees; returns the number of
+        full batches sealed."""
         if self.batch is not None:
             if len(self.leaves) == self.size:
                 self._close()
-                await self.s.flush()
             else:
                 await self.s.execute(
                     update(Credential).where(Credential.batch_id == self.batch.id).values(batch_id=None)
                 )
                 await self.s.delete(self.batch)
-                await self.s.flush()
-        return self.full
+        for batch_id, tree in self.trees.items():
+            self.s.add(BatchTree(batch_id=batch_id, nodes=await tree))
+        await self.s.flush()
+        return len(self.trees)
+
+    async def abandon(self) -> None:
+        """The upload failed: wait for the trees being built (nothing of them is stored)."""
+        await asyncio.gather(*self.trees.values(), return_exceptions=True)
 
 
 def _problem_list(problems: dict[int, list[str]]) -> list[dict]:

@@ -78,6 +78,75 @@ async def test_concurrent_pipeline_passes_never_make_an_empty_or_double_batch(se
     assert {b.state for b in batches} == {"anchored"}
 
 
+async def test_an_upload_stores_the_whole_tree_of_each_batch_it_seals_and_signing_keeps_it(
+    service, monkeypatch
+):
+    """An upload of at least a batch seals its full batches and stores each one's whole Merkle tree
+    (built in a thread as the upload goes on), so the signer builds and writes none: the root
+    anchored is the stored tree's first node, the tree is the one built from the batch's credentials,
+    and it is not written again. An atomic upload refused after it sealed a batch stores no tree."""
+    from sqlalchemy import event, func, select
+
+    from registry.db.models import Batch, BatchTree, Credential
+    from registry.services import issuance as issuance_module
+    from registry.services.batch_signing import _tree_of_pairs
+
+    # through the workers, in chunks of 4: the first batch is sealed (its tree being built) before
+    # the last chunk, with the refused record, comes back
+    monkeypatch.setattr(issuance_module, "POOL_THRESHOLD", 5)
+    monkeypatch.setattr(issuance_module, "CHUNK", 4)
+    _, key = await service.create_org(
+        name="广州市市场监督管理局",
+        identifier="11440100MB2C93176P",
+        roles=["issuer"],
+        types=["BusinessLicence"],
+    )
+    service.configure(batch_size=5, batch_window_seconds=3600)
+    records = [business_licence_record() for _ in range(12)]
+    bad = [*records[:11], {**records[11], "credentialSubject": {}}]  # refused after two batches sealed
+    r = await service.client.post(
+        "/v1/credentials/bulk?type=BusinessLicence&atomic=true", headers=service.h(key), json=bad
+    )
+    assert r.status_code == 422, r.text
+    async with service.ctx.sessions() as s:
+        assert (await s.execute(select(func.count()).select_from(BatchTree))).scalar_one() == 0
+        assert (await s.execute(select(func.count()).select_from(Batch))).scalar_one() == 0
+
+    r = await service.client.post(
+        "/v1/credentials/bulk?type=BusinessLicence", headers=service.h(key), json=records
+    )
+    assert r.status_code == 202, r.text
+    async with service.ctx.sessions() as s:
+        stored = dict((await s.execute(select(BatchTree.batch_id, BatchTree.nodes))).all())
+        pairs = (
+            await s.execute(
+                select(Credential.batch_id, Credential.target_hash, Credential.subject_hash).order_by(
+                    Credential.id
+                )
+            )
+        ).all()
+    assert len(stored) == 2  # the two full batches; the last two credentials wait, in none
+    for batch_id, nodes in stored.items():
+        assert len(nodes) == 32 * (2 * 5 - 1)
+        assert nodes == _tree_of_pairs([(t, h) for b, t, h in pairs if b == batch_id])
+
+    tree_writes: list[str] = []
+
+    def seen(conn, cursor, statement, *_):
+        if statement.lstrip().upper().startswith(("UPDATE BATCH_TREES", "INSERT INTO BATCH_TREES")):
+            tree_writes.append(statement)
+
+    event.listen(service.ctx.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        await service.pipeline.step()  # signs, sends and confirms the two sealed batches
+    finally:
+        event.remove(service.ctx.engine.sync_engine, "before_cursor_execute", seen)
+    async with service.ctx.sessions() as s:
+        roots = dict((await s.execute(select(Batch.id, Batch.root).where(Batch.state == "anchored"))).all())
+    assert roots == {b: "0x" + nodes[:32].hex() for b, nodes in stored.items()}
+    assert tree_writes == []
+
+
 async def _group(service):
     from sqlalchemy import select
 
