@@ -91,11 +91,14 @@ class BatchSigning:
         await unlock(keystores, ctx.settings.passphrase())
         # two threads, each building every other batch's tree: verifier's C tree builder runs without the
         # GIL, so two batches of 10,000 (~6 ms each) are built at once on two cores
+        # (a tree an upload stored whole is taken as it is, here)
         jobs = [(r.id, r.stored, r._mapping["count"], pairs.get(r.id)) for r in rows]
+        trees = _trees([j for j in jobs if j[1] and len(j[1]) != 32 * j[2]])
+        jobs = [j for j in jobs if j[0] not in trees]
         halves = await asyncio.gather(
             *(asyncio.to_thread(_trees, jobs[k::2]) for k in range(min(2, len(jobs))))
         )
-        trees = {bid: tree for half in halves for bid, tree in half.items()}
+        trees |= {bid: tree for half in halves for bid, tree in half.items()}
         # their batch_trees row is updated (leaves only, as uploads before stop 39 stored them) or left
         # as it is (the whole tree: an upload's, or of a batch signed before); the others' made
         stored = {r.id: r.stored for r in rows if r.stored}
