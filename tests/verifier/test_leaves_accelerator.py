@@ -15,6 +15,7 @@ import copy
 import hashlib
 import hmac
 import os
+import random
 import subprocess
 import sys
 
@@ -307,19 +308,26 @@ def test_own_sha256_matches_hashlib():
         assert _leaves.sha256(data) == hashlib.sha256(data).digest(), n
 
 
-def test_own_sha256_of_two_side_by_side_matches_hashlib():
-    """target_hash hashes a credential's leaves two at a time (sha256_blocks_x2): every pair of
-    lengths around the block boundaries, either one longer."""
+def test_own_sha256_of_messages_side_by_side_matches_hashlib():
+    """target_hash hashes a credential's leaves in two lanes side by side (sha256_lanes): every pair
+    of lengths around the block boundaries, either one longer, and runs of messages whose lengths
+    make the lanes take turns; none, and one alone."""
     if not _leaves.native_sha256:
         pytest.skip("this CPU has no SHA extensions: every hash goes through hashlib")
     lengths = [0, 1, 54, 55, 56, 63, 64, 65, 119, 120, 127, 128, 200, 1000]
     for na in lengths:
         for nb in lengths:
             a, b = os.urandom(na), os.urandom(nb)
-            want = (hashlib.sha256(a).digest(), hashlib.sha256(b).digest())
-            assert _leaves.sha256_pair(a, b) == want, (na, nb)
+            want = [hashlib.sha256(a).digest(), hashlib.sha256(b).digest()]
+            assert _leaves.sha256_many([a, b]) == want, (na, nb)
+    rng = random.Random(7)
+    for count in [0, 1, 3, 17, 40]:
+        messages = [os.urandom(rng.choice(lengths)) for _ in range(count)]
+        assert _leaves.sha256_many(messages) == [hashlib.sha256(m).digest() for m in messages], count
     with pytest.raises(TypeError):
-        _leaves.sha256_pair(b"a", "b")
+        _leaves.sha256_many([b"a", "b"])
+    with pytest.raises(TypeError):
+        _leaves.sha256_many((b"a",))
 
 
 def _reference_licence_key(identifier: str) -> int:

@@ -166,9 +166,6 @@ static int cpu_has_sha_ni(void) {
 static const uint32_t SHA256_IV[8] = {0x6a09e667U, 0xbb67ae85U, 0x3c6ef372U, 0xa54ff53aU,
                                       0x510e527fU, 0x9b05688cU, 0x1f83d9abU, 0x5be0cd19U};
 
-/* The blocks SHA-256 hashes for a message of n bytes (it, 0x80, zeros, its length in bits). */
-static inline size_t sha256_padded_blocks(size_t n) { return (n + 9 + 63) / 64; }
-
 /* The last one or two of those blocks (the message's last n % 64 bytes, padded) into tail[128]. */
 static size_t sha256_tail(const unsigned char *data, size_t n, unsigned char tail[128]) {
     size_t rem = n % 64, blocks = rem + 9 <= 64 ? 1 : 2;
@@ -198,22 +195,47 @@ static void sha256(const unsigned char *data, size_t n, unsigned char out[32]) {
     sha256_digest_out(st, out);
 }
 
-/* SHA-256 of two messages already padded (sha256_padded_blocks blocks each, back to back in
- * memory), the blocks they have in common side by side (sha256_blocks_x2). */
-static void sha256_padded_x2(const unsigned char *a, size_t blocks_a, unsigned char out_a[32],
-                             const unsigned char *b, size_t blocks_b, unsigned char out_b[32]) {
-    uint32_t sa[8], sb[8];
-    memcpy(sa, SHA256_IV, sizeof sa);
-    memcpy(sb, SHA256_IV, sizeof sb);
-    size_t both = blocks_a < blocks_b ? blocks_a : blocks_b;
-    sha256_blocks_x2(sa, a, sb, b, both);
-    sha256_blocks(sa, a + 64 * both, blocks_a - both);
-    sha256_blocks(sb, b + 64 * both, blocks_b - both);
-    sha256_digest_out(sa, out_a);
-    sha256_digest_out(sb, out_b);
+/* SHA-256 of `count` messages already padded (sha256_pad_into), back to back in `padded`: message
+ * i starts at starts[i] and ends where the next starts (the last at `end`); its digest goes to
+ * out + 32 * i. Two lanes, each taking the next message as soon as its own is done, so that the
+ * lanes' blocks go side by side (sha256_blocks_x2) however the lengths differ; the last message's
+ * remainder goes alone. */
+static void sha256_lanes(const unsigned char *padded, const Py_ssize_t *starts, Py_ssize_t count,
+                         Py_ssize_t end, unsigned char *out) {
+    uint32_t st[2][8];
+    const unsigned char *at[2];
+    size_t left[2];
+    Py_ssize_t msg[2], next = 0;
+    int lanes = 0;
+    while (lanes > 0 || next < count) {
+        while (lanes < 2 && next < count) { /* a free lane takes the next message */
+            msg[lanes] = next;
+            memcpy(st[lanes], SHA256_IV, sizeof st[lanes]);
+            at[lanes] = padded + starts[next];
+            left[lanes] = (size_t)((next + 1 < count ? starts[next + 1] : end) - starts[next]) / 64;
+            lanes++, next++;
+        }
+        size_t both = lanes == 2 ? (left[0] < left[1] ? left[0] : left[1]) : left[0];
+        if (lanes == 2)
+            sha256_blocks_x2(st[0], at[0], st[1], at[1], both);
+        else
+            sha256_blocks(st[0], at[0], both);
+        for (int k = lanes - 1; k >= 0; k--) {
+            at[k] += 64 * both;
+            left[k] -= both;
+            if (left[k] > 0) continue;
+            sha256_digest_out(st[k], out + 32 * msg[k]);
+            if (--lanes == 1 && k == 0) { /* lane 1 carries on as lane 0 */
+                memcpy(st[0], st[1], sizeof st[0]);
+                at[0] = at[1];
+                left[0] = left[1];
+                msg[0] = msg[1];
+            }
+        }
+    }
 }
 
-/* Append the message, padded, to buf (sha256_padded_blocks(n) blocks). */
+/* Append the message, padded (it, 0x80, zeros, its length in bits: whole blocks), to buf. */
 static int sha256_pad_into(Buf *buf, const unsigned char *data, size_t n) {
     size_t full = n / 64 * 64;
     unsigned char tail[128];
@@ -414,52 +436,21 @@ static int finish_leaf(Walk *w) {
 }
 
 #ifdef HAVE_SHA_NI_CODE
-/* The digests of the leaves the walk left pending, into their entries' last 32 bytes: in two
- * lanes, each taking the next leaf as soon as its own is done, so that the lanes' blocks go side by
- * side (sha256_blocks_x2) however the leaves' lengths differ; the last leaf's remainder goes alone. */
-static void leaf_digests(Walk *w) {
-    uint32_t st[2][8];
-    const unsigned char *at[2];
-    size_t left[2];
-    Py_ssize_t leaf[2], next = 0;
-    int lanes = 0;
-    for (int k = 0; k < 2 && next < w->count; k++, next++, lanes++) {
-        leaf[k] = next;
-        memcpy(st[k], SHA256_IV, sizeof st[k]);
-        at[k] = (const unsigned char *)w->pending.data + w->starts[next];
-        left[k] = (size_t)((next + 1 < w->count ? w->starts[next + 1] : w->pending.len) - w->starts[next]) / 64;
+/* The digests of the leaves the walk left pending (sha256_lanes), into their entries' last 32 bytes. */
+static int leaf_digests(Walk *w) {
+    unsigned char small[32 * 64];
+    unsigned char *digests = w->count <= 64 ? small : PyMem_Malloc((size_t)w->count * 32);
+    if (digests == NULL) {
+        PyErr_NoMemory();
+        return ERROR;
     }
-    while (lanes > 0) {
-        if (lanes == 2) {
-            size_t both = left[0] < left[1] ? left[0] : left[1];
-            sha256_blocks_x2(st[0], at[0], st[1], at[1], both);
-            for (int k = 0; k < 2; k++) {
-                at[k] += 64 * both;
-                left[k] -= both;
-            }
-        } else {
-            sha256_blocks(st[0], at[0], left[0]);
-            left[0] = 0;
-        }
-        for (int k = lanes - 1; k >= 0; k--) {
-            if (left[k] > 0) continue;
-            Py_ssize_t end = leaf[k] + 1 < w->count ? w->offsets[leaf[k] + 1] : w->entries.len;
-            sha256_digest_out(st[k], (unsigned char *)w->entries.data + end - 32);
-            if (next < w->count) { /* this lane takes the next leaf */
-                leaf[k] = next;
-                memcpy(st[k], SHA256_IV, sizeof st[k]);
-                at[k] = (const unsigned char *)w->pending.data + w->starts[next];
-                left[k] = (size_t)((next + 1 < w->count ? w->starts[next + 1] : w->pending.len) -
-                                   w->starts[next]) / 64;
-                next++;
-            } else if (--lanes == 1 && k == 0) { /* lane 1 carries on as lane 0 */
-                memcpy(st[0], st[1], sizeof st[0]);
-                at[0] = at[1];
-                left[0] = left[1];
-                leaf[0] = leaf[1];
-            }
-        }
+    sha256_lanes((const unsigned char *)w->pending.data, w->starts, w->count, w->pending.len, digests);
+    for (Py_ssize_t i = 0; i < w->count; i++) {
+        Py_ssize_t end = i + 1 < w->count ? w->offsets[i + 1] : w->entries.len;
+        memcpy(w->entries.data + end - 32, digests + 32 * i, 32);
     }
+    if (digests != small) PyMem_Free(digests);
+    return OK;
 }
 #endif
 
@@ -750,7 +741,7 @@ static PyObject *target_hash(PyObject *self, PyObject *const *args, Py_ssize_t n
     if (r == OK && w.stream == NULL && w.count != PyDict_GET_SIZE(salts))
         r = FALLBACK; /* a salt for no leaf, or the reverse */
 #ifdef HAVE_SHA_NI_CODE
-    if (r == OK && w.native) leaf_digests(&w);
+    if (r == OK && w.native) r = leaf_digests(&w);
 #endif
     if (r == OK) {
         Py_ssize_t *pairs = PyMem_Malloc((size_t)(w.count ? w.count : 1) * 2 * sizeof(Py_ssize_t));
@@ -1366,30 +1357,48 @@ static PyObject *py_sha256(PyObject *self, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
-/* sha256_pair(a, b) -> (bytes, bytes) | None: the SHA-256 of each, hashed side by side as
- * target_hash hashes a credential's leaves (sha256_padded_x2). For the tests. */
-static PyObject *py_sha256_pair(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+/* sha256_many(messages) -> list[bytes] | None: the SHA-256 of each, by sha256_lanes, as target_hash
+ * hashes a credential's leaves. For the tests. */
+static PyObject *py_sha256_many(PyObject *self, PyObject *messages) {
     (void)self;
-    if (nargs != 2 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "sha256_pair(a, b) takes two bytes");
+    if (!PyList_CheckExact(messages)) {
+        PyErr_SetString(PyExc_TypeError, "sha256_many(messages) takes a list of bytes");
         return NULL;
     }
-#ifdef HAVE_SHA_NI_CODE
-    if (native_sha256) {
-        Buf pa = {0}, pb = {0};
-        unsigned char da[32], db[32];
-        size_t na = (size_t)PyBytes_GET_SIZE(args[0]), nb = (size_t)PyBytes_GET_SIZE(args[1]);
-        if (sha256_pad_into(&pa, (const unsigned char *)PyBytes_AS_STRING(args[0]), na) < 0 ||
-            sha256_pad_into(&pb, (const unsigned char *)PyBytes_AS_STRING(args[1]), nb) < 0) {
-            PyMem_Free(pa.data);
-            PyMem_Free(pb.data);
+    Py_ssize_t count = PyList_GET_SIZE(messages);
+    for (Py_ssize_t i = 0; i < count; i++)
+        if (!PyBytes_Check(PyList_GET_ITEM(messages, i))) {
+            PyErr_SetString(PyExc_TypeError, "sha256_many(messages) takes a list of bytes");
             return NULL;
         }
-        sha256_padded_x2((const unsigned char *)pa.data, sha256_padded_blocks(na), da,
-                         (const unsigned char *)pb.data, sha256_padded_blocks(nb), db);
-        PyMem_Free(pa.data);
-        PyMem_Free(pb.data);
-        return Py_BuildValue("(y#y#)", (const char *)da, (Py_ssize_t)32, (const char *)db, (Py_ssize_t)32);
+#ifdef HAVE_SHA_NI_CODE
+    if (native_sha256) {
+        Buf padded = {0};
+        Py_ssize_t *starts = PyMem_Malloc((size_t)(count ? count : 1) * sizeof(Py_ssize_t));
+        unsigned char *digests = PyMem_Malloc((size_t)(count ? count : 1) * 32);
+        PyObject *out = NULL;
+        if (starts == NULL || digests == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < count; i++) {
+            PyObject *m = PyList_GET_ITEM(messages, i);
+            starts[i] = padded.len;
+            if (sha256_pad_into(&padded, (const unsigned char *)PyBytes_AS_STRING(m), (size_t)PyBytes_GET_SIZE(m)) < 0)
+                goto done;
+        }
+        sha256_lanes((const unsigned char *)padded.data, starts, count, padded.len, digests);
+        out = PyList_New(count);
+        for (Py_ssize_t i = 0; out != NULL && i < count; i++) {
+            PyObject *d = PyBytes_FromStringAndSize((const char *)digests + 32 * i, 32);
+            if (d == NULL) Py_CLEAR(out);
+            else PyList_SET_ITEM(out, i, d);
+        }
+    done:
+        PyMem_Free(padded.data);
+        PyMem_Free(starts);
+        PyMem_Free(digests);
+        return out;
     }
 #endif
     Py_RETURN_NONE;
@@ -1603,9 +1612,9 @@ static PyMethodDef methods[] = {
      "licence_key(identifier) -> int | None: the first 8 bytes of SHA-256(utf8(identifier)) as a\n"
      "signed big-endian int64 (verifier.licence_id.reference_licence_key); None where this\n"
      "build has no SHA-256 of its own."},
-    {"sha256_pair", (PyCFunction)(void (*)(void))py_sha256_pair, METH_FASTCALL,
-     "sha256_pair(a, b) -> (bytes, bytes) | None: SHA-256 of each, side by side, by this module's\n"
-     "own code (as target_hash hashes leaves; None where it has none). For the tests."},
+    {"sha256_many", py_sha256_many, METH_O,
+     "sha256_many(messages) -> list[bytes] | None: SHA-256 of each, two lanes side by side, by this\n"
+     "module's own code (as target_hash hashes leaves; None where it has none). For the tests."},
     {"sha256", py_sha256, METH_O,
      "sha256(data) -> bytes | None: SHA-256 by this module's own code (None where it has none).\n"
      "For the tests, which hold it to hashlib."},
@@ -1658,13 +1667,15 @@ PyMODINIT_FUNC PyInit__leaves(void) {
         static const unsigned char two_digest[32] = {
             0x24, 0x8d, 0x6a, 0x61, 0xd2, 0x06, 0x38, 0xb8, 0xe5, 0xc0, 0x26, 0x93, 0x0c, 0x3e, 0x60, 0x39,
             0xa3, 0x3c, 0xe4, 0x59, 0x64, 0xff, 0x21, 0x67, 0xf6, 0xec, 0xed, 0xd4, 0x19, 0xdb, 0x06, 0xc1};
-        unsigned char out1[32], out2[32], out3[32], out4[32], pad1[128], pad2[128];
+        unsigned char out1[32], out2[32], lanes[64], padded[192];
         sha256(abc, 3, out1);
         sha256(two, sizeof two - 1, out2);
-        size_t blocks1 = sha256_tail(abc, 3, pad1), blocks2 = sha256_tail(two, sizeof two - 1, pad2);
-        sha256_padded_x2(pad2, blocks2, out4, pad1, blocks1, out3); /* (two blocks beside one) */
+        /* the lanes: two blocks beside one, then the rest of the first alone */
+        Py_ssize_t starts[2] = {0, 64 * (Py_ssize_t)sha256_tail(two, sizeof two - 1, padded)};
+        Py_ssize_t end = starts[1] + 64 * (Py_ssize_t)sha256_tail(abc, 3, padded + starts[1]);
+        sha256_lanes(padded, starts, 2, end, lanes);
         native_sha256 = memcmp(out1, abc_digest, 32) == 0 && memcmp(out2, two_digest, 32) == 0 &&
-                        memcmp(out3, abc_digest, 32) == 0 && memcmp(out4, two_digest, 32) == 0;
+                        memcmp(lanes, two_digest, 32) == 0 && memcmp(lanes + 32, abc_digest, 32) == 0;
     }
 #endif
     if (PyModule_AddIntConstant(m, "native_sha256", native_sha256) < 0) goto fail;
