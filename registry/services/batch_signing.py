@@ -93,7 +93,7 @@ class BatchSigning:
         # GIL, so two batches of 10,000 (~6 ms each) are built at once on two cores
         # (a tree an upload stored whole is taken as it is, here)
         jobs = [(r.id, r.stored, r._mapping["count"], pairs.get(r.id)) for r in rows]
-        trees = _trees([j for j in jobs if j[1] and len(j[1]) != 32 * j[2]])
+        trees = {bid: stored for bid, stored, count, _ in jobs if stored and _is_whole_tree(stored, count)}
         jobs = [j for j in jobs if j[0] not in trees]
         halves = await asyncio.gather(
             *(asyncio.to_thread(_trees, jobs[k::2]) for k in range(min(2, len(jobs))))
@@ -267,12 +267,15 @@ def _trees(batches: list[tuple[int, bytes | None, int, list | None]]) -> dict[in
 
 
 def _tree_of_stored(stored: bytes, count: int) -> bytes:
-    """A batch's whole tree from its ``batch_trees`` row: the `count` leaves an upload stored (one
-    leaf is its own tree), or the whole tree of a batch signed before, whose anchor transaction
-    failed (it went back to `sealed` to be signed again)."""
-    if len(stored) != 32 * count:
-        return stored
-    return tree_bytes(stored)
+    """A batch's whole tree from its ``batch_trees`` row: the whole tree an upload stored (or of a
+    batch signed before, whose anchor transaction failed and which went back to `sealed`), or the
+    `count` leaves uploads stored before stop 39 (one leaf is its own tree)."""
+    return stored if _is_whole_tree(stored, count) else tree_bytes(stored)
+
+
+def _is_whole_tree(stored: bytes, count: int) -> bool:
+    """Whether a ``batch_trees`` row of a batch of ``count`` holds its whole tree, not its leaves."""
+    return len(stored) != 32 * count
 
 
 def _tree_of_pairs(pairs: Any) -> bytes:

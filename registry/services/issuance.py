@@ -397,7 +397,8 @@ class _UploadSealer:
         return len(self.trees)
 
     async def abandon(self) -> None:
-        """The upload failed: wait for the trees being built (nothing of them is stored)."""
+        """Wait for any tree still being built: an upload that failed part-way stores none of them
+        (after :meth:`finish`, every one is built already)."""
         await asyncio.gather(*self.trees.values(), return_exceptions=True)
 
 
