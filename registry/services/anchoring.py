@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from web3.exceptions import Web3RPCError
 
 from registry.core.errors import ChainRejected
@@ -18,7 +18,7 @@ from registry.db.models import Batch, Organisation, OutboxTx
 from registry.services import outbox
 from registry.services.chain import ANCHOR_GAS, SentTx
 from registry.services.node_errors import Refusal, classify
-from registry.services.orgs import signing_key
+from registry.services.orgs import issuer_keys
 from registry.services.remote_signer import SignerRefused, SignerUnavailable
 
 if TYPE_CHECKING:
@@ -43,15 +43,34 @@ async def record_anchor_txs(s: AsyncSession, txs: dict[int, SentTx], orgs: dict[
     """In ``s``'s transaction, before they leave: each batch's signed anchor transaction ({batch id:
     SentTx}; ``orgs``: {batch id: issuer organisation}) in the outbox, and the batch `sending` with
     its transaction's hash."""
+    if not txs:
+        return
     await outbox.record_all_sent(
         s, outbox.Kind.ANCHOR, [(anchor_target(i), tx, orgs[i]) for i, tx in txs.items()]
     )
-    for batch_id, tx in txs.items():
-        await s.execute(
-            update(Batch)
-            .where(Batch.id == batch_id)
-            .values(tx_hash=tx.tx_hash, attempts=Batch.attempts + 1, state="sending")
-        )
+    await update_each(
+        s,
+        {i: {"tx_hash": tx.tx_hash} for i, tx in txs.items()},
+        attempts=Batch.attempts + 1,
+        state="sending",
+    )
+
+
+async def update_each(s: AsyncSession, values: dict[int, dict[str, Any]], **common: Any) -> None:
+    """Set each batch's own ``values`` ({batch id: {column: value}}, the same columns for each) and
+    the ``common`` ones (values or expressions) in one statement run for all of them (executemany)."""
+    if not values:
+        return
+    table = cast(Table, Batch.__table__)
+    columns = next(iter(values.values())).keys()
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("batch_id_"))
+        .values({c: bindparam(f"{c}_") for c in columns} | common)
+    )
+    await s.execute(
+        statement, [{"batch_id_": i, **{f"{c}_": v[c] for c in columns}} for i, v in values.items()]
+    )
 
 
 class Anchoring:
@@ -88,52 +107,38 @@ class Anchoring:
                     .order_by(Batch.id)
                 )
             ).all()
-            keys = {
-                org: (
-                    await signing_key(
-                        s, org, ctx.settings.passphrase(), signer_timeout=ctx.settings.signer_timeout_seconds
-                    )
-                )[1]
-                for org in {b.issuer_org_id for b in batches}
-            }
+        keys = await issuer_keys(ctx, {b.issuer_org_id for b in batches})
         # A batch never broadcast cannot be anchored (its root is known to no one else: random salts),
         # so only a resend asks the chain first; that also covers an issuer suspended since.
         resent = [b for b in batches if b.attempts > 0]
         anchored = {b.id for b, a in zip(resent, await ctx.chain.anchors_of([b.root for b in resent])) if a}
-        # (a Row's count column, read through _mapping: to a type checker ``.count`` is tuple.count)
-        data = {b.id: ctx.chain.anchor_data(b.root, b.credential_type, b._mapping["count"]) for b in batches}
-        to_send: dict[int, list] = {}  # by issuer
-        for (
-            org,
-            secp,
-        ) in (
-            keys.items()
-        ):  # dry runs from each issuer's account: a refusal (e.g. issuer suspended) holds the batch
-            mine = [b for b in batches if b.issuer_org_id == org and b.id not in anchored]
-            for b, refusal in zip(mine, await ctx.chain.dry_runs(secp, [data[b.id] for b in mine])):
-                if refusal is None:
-                    to_send.setdefault(org, []).append(b)
-                elif (refusal.details or {}).get("error") == "RootAlreadyAnchored":
-                    anchored.add(b.id)
-                else:
-                    await self._hold(b.id, refusal.message)
-        if anchored:  # anchored already (by an earlier attempt): just confirm them
-            async with ctx.writing() as s:
-                await s.execute(update(Batch).where(Batch.id.in_(anchored)).values(state="sending"))
-        # signed before the write transaction: nonces and fee come from the chain, and on SQLite
-        # the write gate is not held over those round trips
+        # signed before the write transaction, after a dry run from each issuer's account (a refusal,
+        # e.g. the issuer suspended, holds the batch): nonces and fee come from the chain, and on
+        # SQLite the write gate is not held over those round trips
         txs: dict[int, SentTx] = {}
-        for org, mine in to_send.items():
+        orgs: dict[int, int] = {}
+        for org, key in keys.items():
+            # (a Row's count column, read through _mapping: to a type checker ``.count`` is tuple.count)
+            mine = [b for b in batches if b.issuer_org_id == org and b.id not in anchored]
+            datas = [ctx.chain.anchor_data(b.root, b.credential_type, b._mapping["count"]) for b in mine]
             try:
-                signed = await ctx.chain.sign_many(keys[org], [data[b.id] for b in mine], gas=ANCHOR_GAS)
+                answers = await ctx.chain.anchor_txs(key.secp, datas, gas=ANCHOR_GAS)
             except (SignerUnavailable, SignerRefused) as exc:  # an issuer's own signer: the batches wait
                 for b in mine:
                     await self._hold(b.id, exc.message, timedelta(seconds=self.settings.signer_retry_seconds))
                 continue
-            txs.update(zip((b.id for b in mine), signed))
+            for b, answer in zip(mine, answers):
+                if isinstance(answer, SentTx):
+                    txs[b.id], orgs[b.id] = answer, org
+                elif (answer.details or {}).get("error") == "RootAlreadyAnchored":
+                    anchored.add(b.id)
+                else:
+                    await self._hold(b.id, answer.message)
+        if anchored:  # anchored already (by an earlier attempt): just confirm them
+            async with ctx.writing() as s:
+                await s.execute(update(Batch).where(Batch.id.in_(anchored)).values(state="sending"))
         if not txs:
             return sorted(anchored)
-        orgs = {b.id: org for org, mine in to_send.items() for b in mine}
         async with ctx.writing() as s:
             await record_anchor_txs(s, txs, orgs)
         for _ in txs:
@@ -216,9 +221,8 @@ class Anchoring:
                     .order_by(Batch.id)
                 )
             ).all()
-            if not batches:
-                return []
-            in_flight = await outbox.open_rows(s, outbox.Kind.ANCHOR, [anchor_target(b.id) for b in batches])
+        if not batches:
+            return []
         anchors = await ctx.chain.anchors_of([b.root for b in batches])
         found = [(b, a) for b, a in zip(batches, anchors) if a is not None]
         missing = [b for b, a in zip(batches, anchors) if a is None]
@@ -240,10 +244,9 @@ class Anchoring:
             )
             for b, a in mine:
                 values = dict(
-                    state="anchored",
                     block_number=a["blockNumber"],
-                    claimed_by=None,
                     anchored_at=datetime.fromtimestamp(a["timestamp"], UTC),
+                    tx_hash=b.tx_hash,
                 )
                 receipt = receipts.get(b.id)
                 if receipt is None or receipt["status"] != 1:  # anchored by another tx of ours (a resend)
@@ -260,8 +263,7 @@ class Anchoring:
         if final or rejected or failed:
             anchor, confirmed, failed_ = outbox.Kind.ANCHOR, outbox.State.CONFIRMED, outbox.State.FAILED
             async with ctx.writing() as s:
-                for batch_id, values in final.items():
-                    await s.execute(update(Batch).where(Batch.id == batch_id).values(**values))
+                await update_each(s, final, state="anchored", claimed_by=None)
                 await outbox.finish_targets(s, anchor, [anchor_target(i) for i in final], confirmed)
                 for batch_id, reason in rejected:
                     await s.execute(
@@ -283,7 +285,13 @@ class Anchoring:
         if final:
             self.anchored_batches += len(final)
             self.ctx.anchors_changed()  # /v1/verify: the new anchors count at once
-        rows = {b.id: in_flight[anchor_target(b.id)] for b in unmined if anchor_target(b.id) in in_flight}
+        rows = {}
+        if unmined:  # (their open outbox rows: read only now, as most passes find none unmined)
+            async with ctx.sessions() as s:
+                in_flight = await outbox.open_rows(
+                    s, outbox.Kind.ANCHOR, [anchor_target(b.id) for b in unmined]
+                )
+            rows = {b.id: in_flight[anchor_target(b.id)] for b in unmined if anchor_target(b.id) in in_flight}
         if rows:  # make sure the node has them (it may have restarted without its mempool)
             await self._broadcast(
                 {i: _sent_tx(r) for i, r in rows.items()},

@@ -14,12 +14,11 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import delete, insert, select, update
 
-from registry.db.models import Batch, BatchTree, Credential, Organisation
-from registry.db.session import get_one
-from registry.services.anchoring import record_anchor_txs
+from registry.db.models import Batch, BatchTree, Credential
+from registry.services.anchoring import record_anchor_txs, update_each
 from registry.services.chain import ANCHOR_GAS, SentTx
-from registry.services.orgs import keystores_of, signing_key, unlock
-from registry.services.remote_signer import RemoteSigner, SignerRefused, SignerUnavailable
+from registry.services.orgs import IssuerKey, issuer_keys
+from registry.services.remote_signer import RemoteSigner, SignedBatch, SignerRefused, SignerUnavailable
 from verifier.issuance import leaf_hash, sign_batch, tree_bytes
 
 if TYPE_CHECKING:
@@ -46,16 +45,21 @@ class BatchSigning:
 
         async def _broadcast(self, txs: dict[int, SentTx], resends: dict[int, int] | None = None) -> None: ...
 
-    async def _sign(self, batch_ids: list[int]) -> list[int]:
-        """Build each sealed batch's Merkle tree (unless an upload stored it whole), sign its root,
-        store both (state `signed`). Returns the batches signed (and those dropped as empty).
+    async def _sign(self, batch_ids: list[int]) -> tuple[list[int], list[int]]:
+        """Build each sealed batch's Merkle tree (unless an upload stored it whole), sign its root and
+        its anchor transaction, store the tree, the root's signature and the transaction (state
+        `sending`), then broadcast the transaction: an issuer's own signer signs both, a custodial
+        issuer's key signs them here. Returns (the batches left `signed`: the chain refused the
+        dry run of their anchor transaction for now, and the send step tries again; or dropped as
+        empty — the batches sent).
 
         The trees (10,000 Keccak hashes each: 30-90 ms on this machine) are built in a thread and
         outside any transaction: the event loop keeps serving requests meanwhile, and on SQLite the
-        write gate is not held while they are built. A sealed batch's members no longer change (its
+        write gate is not held while they are built; nor while the chain is asked for the anchor
+        transactions' dry runs, nonces and fees. A sealed batch's members no longer change (its
         leaves, or its credentials, were fixed by the transaction that sealed it)."""
         if not batch_ids:
-            return []
+            return [], []
         ctx = self.ctx
         async with ctx.sessions() as s:
             rows = (
@@ -71,8 +75,6 @@ class BatchSigning:
                     .where(Batch.id.in_(batch_ids), Batch.state == "sealed")
                 )
             ).all()
-            keystores = await keystores_of(s, {r.issuer_org_id for r in rows})
-            remote = await self._remote_signers(s, {r.issuer_org_id for r in rows})
             pairs: dict[int, list] = {r.id: [] for r in rows if not r.stored}
             if pairs:  # sealed by seal_due: the leaves come from the credentials
                 for chunk in chunks(list(pairs), 500):
@@ -86,9 +88,9 @@ class BatchSigning:
                         if bid is not None:  # (the query asks for these batches' credentials only)
                             pairs[bid].append((t, h))
         if not rows:
-            return []
-        # a keystore's first decryption (scrypt, ~0.5 s) is made here, not in the write transaction
-        await unlock(keystores, ctx.settings.passphrase())
+            return [], []
+        # (a keystore's first decryption, scrypt ~0.5 s, is made here: in a thread, no session open)
+        keys = await issuer_keys(ctx, {r.issuer_org_id for r in rows})
         # two threads, each building every other batch's tree: verifier's C tree builder runs without the
         # GIL, so two batches of 10,000 (~6 ms each) are built at once on two cores
         # (a tree an upload stored whole is taken as it is, here)
@@ -102,10 +104,13 @@ class BatchSigning:
         # their batch_trees row is updated (leaves only, as uploads before stop 39 stored them) or left
         # as it is (the whole tree: an upload's, or of a batch signed before); the others' made
         stored = {r.id: r.stored for r in rows if r.stored}
+        remote = {org: key for org, key in keys.items() if isinstance(key.secp, RemoteSigner)}
         remotely = await self._sign_remote(
             [r for r in rows if r.issuer_org_id in remote and trees[r.id]], trees, remote
         )
-        done: list[int] = []
+        here = [r for r in rows if r.issuer_org_id not in remote and trees[r.id]]
+        txs = await self._anchor_txs_here(here, trees, keys)
+        kept: list[int] = []
         async with ctx.writing() as s:
             batches = (
                 await s.execute(
@@ -114,112 +119,103 @@ class BatchSigning:
                     )
                 )
             ).all()
-            keys: dict[int, tuple] = {}
+            signed: dict[int, dict] = {}
             for batch in batches:
                 tree = trees[batch.id]
-                done.append(batch.id)
                 if tree is None:  # nothing was assigned to it after all: drop the empty batch
                     await s.execute(delete(Batch).where(Batch.id == batch.id))
+                    kept.append(batch.id)
                     continue
+                key = keys[batch.issuer_org_id]
+                root, count = tree[:32], _count(tree)
                 if batch.issuer_org_id in remote:
                     if batch.id not in remotely:  # (held: the signer did not sign it)
-                        done.pop()
                         continue
-                    signed_batch, suite, version = remotely[batch.id]
-                    count = (len(tree) // 32 + 1) // 2
-                    await s.execute(
-                        update(Batch)
-                        .where(Batch.id == batch.id)
-                        .values(
-                            root=signed_batch.root,
-                            count=count,
-                            suite=suite,
-                            key_version=version,
-                            signature="0x" + signed_batch.signature.hex(),
-                        )
+                    sent = remotely[batch.id]
+                    signature = sent.signature
+                    txs[batch.id] = SentTx(sent.raw, sent.tx_hash, sent.nonce, sent.sender)
+                else:
+                    signature = sign_batch(
+                        key.suite,
+                        bytes.fromhex(key.private[2:]),
+                        root,
+                        batch.credential_type,
+                        count,
+                        chain_id=ctx.deployment.chain_id,
+                        anchor_registry=ctx.deployment.anchor_registry,
                     )
-                    await _store_tree(s, batch.id, tree, stored.get(batch.id))
-                    b = signed_batch
-                    sent = SentTx(b.raw, b.tx_hash, b.nonce, b.sender)
-                    await record_anchor_txs(s, {batch.id: sent}, {batch.id: batch.issuer_org_id})
-                    continue
-                if batch.issuer_org_id not in keys:
-                    org = await get_one(s, Organisation, batch.issuer_org_id)
-                    key, secp, sm2 = await signing_key(s, org.id, ctx.settings.passphrase())
-                    suite = org.suite or "secp256k1"
-                    private = sm2 if suite == "sm2-sm3" else secp
-                    if not isinstance(private, str):  # (its own signer's batches are signed remotely)
-                        raise RuntimeError(f"organisation {org.id} has no {suite} key in the registry")
-                    keys[org.id] = (key, suite, bytes.fromhex(private[2:]))
-                key, suite, private = keys[batch.issuer_org_id]
-                root, count = tree[:32], (len(tree) // 32 + 1) // 2
-                signature = sign_batch(
-                    suite,
-                    private,
-                    root,
-                    batch.credential_type,
-                    count,
-                    chain_id=ctx.deployment.chain_id,
-                    anchor_registry=ctx.deployment.anchor_registry,
-                )
-                await s.execute(
-                    update(Batch)
-                    .where(Batch.id == batch.id)
-                    .values(
-                        root="0x" + root.hex(),
-                        count=count,
-                        suite=suite,
-                        key_version=key.version,
-                        signature="0x" + signature.hex(),
-                        state="signed",
-                    )
-                )
+                signed[batch.id] = {
+                    "root": "0x" + root.hex(),
+                    "count": count,
+                    "suite": key.suite,
+                    "key_version": key.version,
+                    "signature": "0x" + signature.hex(),
+                }
                 await _store_tree(s, batch.id, tree, stored.get(batch.id))
-        for _ in done:
+            await update_each(s, signed, state="signed")
+            # an issuer's transactions are kept only if every batch they were signed for is still
+            # sealed here (else one's nonce would be missing): otherwise its batches stay `signed`
+            # and the send step signs them again (the lease keeps other instances from these batches)
+            found = {b.id for b in batches}
+            orgs = {r.id: r.issuer_org_id for r in rows}
+            missing = {orgs[i] for i in txs if i not in found}
+            txs = {i: tx for i, tx in txs.items() if orgs[i] not in missing}
+            await record_anchor_txs(s, txs, {i: orgs[i] for i in txs})
+        kept += [i for i in signed if i not in txs]
+        for _ in batches:
             self.ctx.crash_point("signed")
-        if remotely:  # committed (sending): now the external effect
-            txs = {i: SentTx(b.raw, b.tx_hash, b.nonce, b.sender) for i, (b, _, _) in remotely.items()}
+        if txs:  # committed (sending): now the external effect
             for _ in txs:
                 self.ctx.crash_point("sending")
             await self._broadcast(txs)
             for _ in txs:
                 self.ctx.crash_point("broadcast")
-        return done
+        return kept, sorted(txs)
 
-    async def _remote_signers(
-        self, s: AsyncSession, org_ids: set[int]
-    ) -> dict[int, tuple[RemoteSigner, str, int]]:
-        """The organisations among ``org_ids`` with their own signer: {org id: (signer, suite, key version)}."""
-        out = {}
-        for org_id in sorted(org_ids):
-            org = await s.get(Organisation, org_id)
-            if org is not None and org.signer_url:
-                key, signer, _ = await signing_key(
-                    s, org_id, "", signer_timeout=self.settings.signer_timeout_seconds
-                )
-                # an organisation with a signer_url signs through its RemoteSigner
-                out[org_id] = (cast(RemoteSigner, signer), org.suite or "secp256k1", key.version)
-        return out
-
-    async def _sign_remote(self, rows: Any, trees: dict[int, bytes | None], remote: Any) -> dict[int, tuple]:
-        """Ask each issuer's own signer to sign its batches: one call per batch, with the batch's leaves,
-        credential type and count, and the anchor transaction's nonce, gas and fee; the signer answers
-        with the root's signature and the signed transaction. Returns {batch id: (SignedBatch, suite,
-        key version)}. A batch the signer refuses, or that it does not answer for, is held (stays
-        sealed, the reason in last_error) and the issuer's later batches wait for the next pass (their
-        nonces would follow the held one's)."""
-        out: dict[int, tuple] = {}
+    async def _anchor_txs_here(
+        self, rows: list[Any], trees: dict[int, bytes | None], keys: dict[int, IssuerKey]
+    ) -> dict[int, SentTx]:
+        """The anchor transactions of custodial issuers' batches (``rows``, their trees built),
+        signed with the issuers' keys after a dry run (by issuer: one batch request for the dry
+        runs, nonce and fee): {batch id: SentTx}. A batch whose dry run the chain refuses has none
+        (the send step tries again, and holds it if it is refused again)."""
+        out: dict[int, SentTx] = {}
         by_org: dict[int, list] = {}
         for r in rows:
             by_org.setdefault(r.issuer_org_id, []).append(r)
         for org_id, mine in by_org.items():
-            signer, suite, version = remote[org_id]
+            datas = []
+            for r in mine:
+                tree = trees[r.id]
+                assert tree is not None  # (the caller passes only batches whose tree was built)
+                datas.append(
+                    self.ctx.chain.anchor_data("0x" + tree[:32].hex(), r.credential_type, _count(tree))
+                )
+            answers = await self.ctx.chain.anchor_txs(keys[org_id].secp, datas, gas=ANCHOR_GAS)
+            out |= {r.id: tx for r, tx in zip(mine, answers) if isinstance(tx, SentTx)}
+        return out
+
+    async def _sign_remote(
+        self, rows: Any, trees: dict[int, bytes | None], remote: dict[int, IssuerKey]
+    ) -> dict[int, SignedBatch]:
+        """Ask each issuer's own signer to sign its batches: one call per batch, with the batch's leaves,
+        credential type and count, and the anchor transaction's nonce, gas and fee; the signer answers
+        with the root's signature and the signed transaction. Returns {batch id: SignedBatch}. A
+        batch the signer refuses, or that it does not answer for, is held (stays sealed, the reason
+        in last_error) and the issuer's later batches wait for the next pass (their nonces would
+        follow the held one's)."""
+        out: dict[int, SignedBatch] = {}
+        by_org: dict[int, list] = {}
+        for r in rows:
+            by_org.setdefault(r.issuer_org_id, []).append(r)
+        for org_id, mine in by_org.items():
+            signer = cast(RemoteSigner, remote[org_id].secp)
             nonce, fee = await self.ctx.chain.next_nonce_and_fee(signer.address)
 
             async def one(i: int, r: Any, signer: Any = signer, nonce: int = nonce, fee: Any = fee) -> Any:
                 tree = trees[r.id]
                 assert tree is not None  # (the caller passes only batches whose tree was built)
-                count = (len(tree) // 32 + 1) // 2
+                count = _count(tree)
                 leaves = [tree[j : j + 32] for j in range((count - 1) * 32, len(tree), 32)]
                 signed = await signer.sign_batch(
                     leaves, r.credential_type, count, {"nonce": nonce + i, "gas": ANCHOR_GAS, **fee}
@@ -242,7 +238,7 @@ class BatchSigning:
                     break
                 if isinstance(signed, BaseException):
                     raise signed
-                out[r.id] = (signed, suite, version)
+                out[r.id] = signed
         return out
 
 
@@ -271,6 +267,11 @@ def _tree_of_stored(stored: bytes, count: int) -> bytes:
     batch signed before, whose anchor transaction failed and which went back to `sealed`), or the
     `count` leaves uploads stored before stop 39 (one leaf is its own tree)."""
     return stored if _is_whole_tree(stored, count) else tree_bytes(stored)
+
+
+def _count(tree: bytes) -> int:
+    """The number of leaves of a whole tree (2n - 1 nodes of 32 bytes)."""
+    return (len(tree) // 32 + 1) // 2
 
 
 def _is_whole_tree(stored: bytes, count: int) -> bool:

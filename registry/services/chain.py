@@ -214,19 +214,6 @@ class ServiceChain:
                 out.append((a.get("result"), a.get("error")))
         return out
 
-    async def dry_runs(self, key: TxSigner, datas: list[bytes]) -> list[ChainRejected | None]:
-        """eth_call of each transaction ``data`` to the AnchorRegistry from the account of ``key``,
-        in one batch request: per call None, or the refusal (custom error decoded) it would meet."""
-        sender = address_of(key)
-        calls = [
-            (
-                "eth_call",
-                [{"from": sender, "to": self.deployment.anchor_registry, "data": "0x" + d.hex()}, "latest"],
-            )
-            for d in datas
-        ]
-        return [None if error is None else _as_rejected_error(error) for _, error in await self.batch(calls)]
-
     @staticmethod
     def anchor_data(root: str, credential_type: int, count: int) -> bytes:
         """Transaction data of ``AnchorRegistry.anchor(root, credentialType, count)``."""
@@ -236,13 +223,11 @@ class ServiceChain:
 
     async def next_nonce_and_fee(self, address: str) -> tuple[int, dict[str, int]]:
         """The account's next pending nonce and the fee fields of a transaction now, in one batch request."""
-        (count, e1), (block, e2), (price, e3) = await self.batch(
-            [
-                ("eth_getTransactionCount", [address, "pending"]),
-                ("eth_getBlockByNumber", ["latest", False]),
-                ("eth_gasPrice", []),
-            ]
-        )
+        return self._nonce_and_fee(await self.batch(_nonce_and_fee_calls(address)))
+
+    def _nonce_and_fee(self, answers: list[tuple[Any, dict | None]]) -> tuple[int, dict[str, int]]:
+        """(nonce, fee fields) from the answers to :func:`_nonce_and_fee_calls`."""
+        (count, e1), (block, e2), (price, e3) = answers
         if e1 or e2 or e3 or block is None:
             raise ChainUnavailable(
                 f"chain node at {self.rpc_url} did not give nonce and fee: {e1 or e2 or e3}"
@@ -250,15 +235,29 @@ class ServiceChain:
         base = block.get("baseFeePerGas")
         return int(count, 16), _fee(None if base is None else int(base, 16), int(price, 16))
 
-    async def sign_many(self, key: TxSigner, datas: list[bytes], *, gas: int) -> list[SentTx]:
-        """Sign a transaction to the AnchorRegistry for each ``data``, with consecutive nonces from the
-        account's next pending one (not sent). Nonce and fee are asked in one batch request. An
-        issuer's own signer is asked for each (``eth_signTransaction``)."""
+    async def anchor_txs(
+        self, key: TxSigner, datas: list[bytes], *, gas: int
+    ) -> list[SentTx | ChainRejected]:
+        """A transaction to the AnchorRegistry for each ``data``, dry-run (eth_call) from the account
+        of ``key`` and signed (not sent) if the chain would take it: per data the SentTx, or the
+        refusal its dry run met (ChainRejected, the custom error decoded). The signed ones take
+        consecutive nonces from the account's next pending one. The dry runs, nonce and fee are
+        asked in one batch request. An issuer's own signer is asked for each (``eth_signTransaction``)."""
         sender = address_of(key)
-        count, fee = await self.next_nonce_and_fee(sender)
-        out = []
-        for i, data in enumerate(datas):
-            nonce = count + i
+        calls = [
+            (
+                "eth_call",
+                [{"from": sender, "to": self.deployment.anchor_registry, "data": "0x" + d.hex()}, "latest"],
+            )
+            for d in datas
+        ]
+        answers = await self.batch(calls + _nonce_and_fee_calls(sender))
+        nonce, fee = self._nonce_and_fee(answers[len(datas) :])
+        out: list[SentTx | ChainRejected] = []
+        for data, (_, error) in zip(datas, answers):
+            if error is not None:
+                out.append(_as_rejected_error(error))
+                continue
             tx = {
                 "to": self.anchors.address,
                 "data": data,
@@ -270,6 +269,7 @@ class ServiceChain:
             }
             raw, tx_hash = await sign_tx(key, tx)
             out.append(SentTx(raw, tx_hash, nonce, sender))
+            nonce += 1
         return out
 
     async def send_raws(self, raws: list[bytes]) -> list[NodeRefusal | None]:
@@ -445,6 +445,15 @@ async def sign_tx(key: TxSigner, tx: dict) -> tuple[bytes, str]:
         return await key.sign_transaction(tx)
     signed = Account.sign_transaction(tx, key)
     return bytes(signed.raw_transaction), "0x" + bytes(signed.hash).hex()
+
+
+def _nonce_and_fee_calls(address: str) -> list[tuple[str, list]]:
+    """The JSON-RPC calls that give an account's next pending nonce and the fee of a transaction now."""
+    return [
+        ("eth_getTransactionCount", [address, "pending"]),
+        ("eth_getBlockByNumber", ["latest", False]),
+        ("eth_gasPrice", []),
+    ]
 
 
 def _fee(base_fee: int | None, gas_price: int | None) -> dict[str, int]:

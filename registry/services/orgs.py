@@ -148,26 +148,72 @@ async def signing_key(
     row = await current_key(session, org_id)
     if row is None:
         raise Conflict(f"organisation {org_id} has no signing key")
+    org = await session.get(Organisation, org_id) if row.keystore is None else None
+    key = await _unlocked(row, org, passphrase, signer_timeout)
+    return row, key.secp, key.sm2
+
+
+@dataclass(frozen=True)
+class IssuerKey:
+    """An organisation's current signing key as the pipeline signs with it: the secp256k1 private
+    key (hex) and, for the SM2 suite, the SM2 one — or, instead of both, the issuer's own signer."""
+
+    version: int
+    suite: str
+    secp: str | RemoteSigner
+    sm2: str | None
+
+    @property
+    def private(self) -> str:
+        """The private key a batch root is signed with (its suite's)."""
+        private = self.sm2 if self.suite == "sm2-sm3" else self.secp
+        if not isinstance(private, str):  # (an issuer with its own signer signs there)
+            raise RuntimeError(f"no {self.suite} key is kept in the registry for this organisation")
+        return private
+
+
+async def issuer_keys(ctx: ServiceContext, org_ids: set[int]) -> dict[int, IssuerKey]:
+    """The current signing key of each organisation of ``org_ids``: the rows read in one query,
+    the keystores then decrypted with no session open (as :func:`signing_key`: once per process,
+    in a thread; then from memory)."""
+    async with ctx.sessions() as s:
+        rows = (
+            await s.execute(
+                select(SigningKey, Organisation)
+                .join(Organisation, Organisation.id == SigningKey.org_id)
+                .where(SigningKey.org_id.in_(org_ids), SigningKey.retired_at.is_(None))
+                .order_by(SigningKey.org_id, SigningKey.version.desc())
+            )
+        ).all()
+    current: dict[int, tuple[SigningKey, Organisation]] = {}
+    for row, org in rows:  # (each organisation's newest key first, as current_key takes it)
+        current.setdefault(org.id, (row, org))
+    out = {}
+    for org_id in sorted(org_ids):
+        if org_id not in current:
+            raise Conflict(f"organisation {org_id} has no signing key")
+        row, org = current[org_id]
+        out[org_id] = await _unlocked(
+            row, org, ctx.settings.passphrase(), ctx.settings.signer_timeout_seconds
+        )
+    return out
+
+
+async def _unlocked(
+    row: SigningKey, org: Organisation | None, passphrase: str, signer_timeout: float
+) -> IssuerKey:
+    """The key of ``row`` decrypted, or for a row with no keystore the signer of ``org``."""
+    suite = (org.suite if org is not None else None) or "secp256k1"
     if row.keystore is None:
-        org = await session.get(Organisation, org_id)
         if org is None or not org.signer_url:
-            raise Conflict(f"organisation {org_id} has neither a keystore nor a signer")
-        return row, RemoteSigner(org.signer_url, row.address.lower(), signer_timeout), None
+            raise Conflict(f"organisation {row.org_id} has neither a keystore nor a signer")
+        return IssuerKey(
+            row.version, suite, RemoteSigner(org.signer_url, row.address.lower(), signer_timeout), None
+        )
     sm2 = await asyncio.to_thread(decrypt_secret, row.sm2_keystore, passphrase) if row.sm2_keystore else None
-    return row, await asyncio.to_thread(decrypt_secret, row.keystore, passphrase), sm2
-
-
-async def keystores_of(session: AsyncSession, org_ids: set[int]) -> list[str]:
-    """The keystores of these organisations' current signing keys (for :func:`unlock`)."""
-    rows = [await current_key(session, org_id) for org_id in sorted(org_ids)]
-    return [k for row in rows if row is not None for k in (row.keystore, row.sm2_keystore) if k]
-
-
-async def unlock(keystores: list[str], passphrase: str) -> None:
-    """Decrypt keystores ahead of :func:`signing_key` (each once per process, in a thread): called
-    with no transaction open, so their first scrypt is not paid inside one."""
-    for keystore in keystores:
-        await asyncio.to_thread(decrypt_secret, keystore, passphrase)
+    return IssuerKey(
+        row.version, suite, await asyncio.to_thread(decrypt_secret, row.keystore, passphrase), sm2
+    )
 
 
 async def create_organisation(

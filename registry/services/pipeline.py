@@ -238,21 +238,18 @@ class Pipeline(BatchSigning, Anchoring):
             async with self.ctx.sessions() as s:  # (a read first: an idle pass takes no write lock)
                 if not (await s.execute(select(Batch.id).where(self._claimable(stalled)).limit(1))).first():
                     break
-            active = await self._lease(stalled)
+            states = await self._lease(stalled)
+            active = sorted(states)
             if not active:
                 break
-            async with self.ctx.sessions() as s:
-                states = dict(
-                    (await s.execute(select(Batch.id, Batch.state).where(Batch.id.in_(active)))).all()
-                )
-            # each step also takes the batches the step before moved into its state
-            signed = await self._sign([i for i in active if states.get(i) == "sealed"])
+            # each step also takes the batches the step before moved into its state (the signing
+            # step sends most batches itself: sealed to sending at once)
+            signed, sending = await self._sign([i for i in active if states.get(i) == "sealed"])
             sent = await self._send(sorted({*signed, *(i for i in active if states.get(i) == "signed")}))
-            # (a batch an issuer's own signer signed went from sealed to sending at once)
             done = await self._confirm(
-                sorted({*sent, *signed, *(i for i in active if states.get(i) == "sending")})
+                sorted({*sent, *sending, *(i for i in active if states.get(i) == "sending")})
             )
-            moved += len(signed) + len(sent) + len(done)
+            moved += len(signed) + len(sending) + len(sent) + len(done)
             # next round: batches sealed meanwhile, and any whose tx failed (back to `sealed`)
             stalled.update(set(active) - set(done))
         return moved
@@ -268,25 +265,22 @@ class Pipeline(BatchSigning, Anchoring):
             Batch.id.not_in(stalled),
         )
 
-    async def _lease(self, stalled: set[int]) -> list[int]:
+    async def _lease(self, stalled: set[int]) -> dict[int, str]:
         """Claim for this instance up to ROUND batches no other live instance holds (the oldest
-        first, not those in `stalled`): their ids. They are chosen inside the write transaction, so
-        on SQLite a pass that waited for the write gate also takes the batches sealed meanwhile."""
+        first, not those in `stalled`): {id: state} of each. They are chosen inside the write
+        transaction, so on SQLite a pass that waited for the write gate also takes the batches
+        sealed meanwhile."""
         async with self.ctx.writing() as s:
             pick = select(Batch.id).where(self._claimable(stalled)).order_by(Batch.id).limit(ROUND)
             got = (
-                (
-                    await s.execute(
-                        update(Batch)
-                        .where(Batch.id.in_(pick), self._claimable(stalled))
-                        .values(claimed_by=self.instance, lease_until=now() + LEASE)
-                        .returning(Batch.id)
-                    )
+                await s.execute(
+                    update(Batch)
+                    .where(Batch.id.in_(pick), self._claimable(stalled))
+                    .values(claimed_by=self.instance, lease_until=now() + LEASE)
+                    .returning(Batch.id, Batch.state)
                 )
-                .scalars()
-                .all()
-            )
-        return sorted(got)
+            ).all()
+        return {batch_id: state for batch_id, state in got}
 
     async def _hold(self, batch_id: int, reason: str, retry: timedelta = LEASE) -> None:
         """The chain (or the issuer's signer) refuses this batch for now: retry after ``retry`` (the

@@ -82,12 +82,12 @@ async def test_the_node_is_asked_its_chain_id_once_not_before_every_call(recorde
 
 
 async def test_the_pipeline_calls_go_out_as_one_batch_request_each(recorded, chain, deployment):
-    """Dry runs, signing (nonce and fee), broadcast, receipts and anchor lookups of several batches:
+    """Dry runs with nonce and fee, broadcast, receipts and anchor lookups of several batches:
     one JSON-RPC batch request each; consecutive nonces; the chain's answers decoded per call."""
     from eth_account import Account
 
     from ledger_node import DEV_KEYS
-    from registry.services.chain import ServiceChain
+    from registry.services.chain import SentTx, ServiceChain
     from registry.services.node_errors import Refusal
 
     key = DEV_KEYS[3]
@@ -103,8 +103,8 @@ async def test_the_pipeline_calls_go_out_as_one_batch_request_each(recorded, cha
     roots = ["0x" + os.urandom(32).hex() for _ in range(3)]
     try:
         datas = [c.anchor_data(r, 1, 10 + k) for k, r in enumerate(roots)]
-        assert await c.dry_runs(key, datas) == [None, None, None]
-        txs = await c.sign_many(key, datas, gas=120_000)
+        txs = await c.anchor_txs(key, datas, gas=120_000)  # every dry run passes: all signed
+        assert all(isinstance(t, SentTx) for t in txs), txs
         assert [t.nonce for t in txs] == [txs[0].nonce, txs[0].nonce + 1, txs[0].nonce + 2]
         assert {t.sender for t in txs} == {Account.from_key(key).address}
         assert await c.send_raws([t.raw for t in txs]) == [None, None, None]
@@ -125,10 +125,15 @@ async def test_the_pipeline_calls_go_out_as_one_batch_request_each(recorded, cha
         }
         n = len(requests)
         # refusals, decoded per call: anchored before, count zero, not an issuer's account
-        refused = await c.dry_runs(key, [datas[0], c.anchor_data(unknown, 1, 0)])
-        stranger = await c.dry_runs(DEV_KEYS[4], [c.anchor_data(unknown, 1, 1)])
-        assert [r.details["error"] for r in refused] == ["RootAlreadyAnchored", "InvalidCount"]
+        other = "0x" + os.urandom(32).hex()
+        refused = await c.anchor_txs(
+            key, [datas[0], c.anchor_data(unknown, 1, 0), c.anchor_data(other, 1, 5)], gas=120_000
+        )
+        stranger = await c.anchor_txs(DEV_KEYS[4], [c.anchor_data(unknown, 1, 1)], gas=120_000)
+        assert [r.details["error"] for r in refused[:2]] == ["RootAlreadyAnchored", "InvalidCount"]
         assert refused[0].details["args"]["root"] == roots[0]
+        # the one the chain would take is signed, with the account's next nonce (the refused take none)
+        assert isinstance(refused[2], SentTx) and refused[2].nonce == txs[2].nonce + 1
         assert stranger[0].details["error"] == "NotAnIssuer", stranger[0].details
         assert len(requests) == n + 2
         # a mined transaction sent again: the node refuses it for its nonce, classified so
@@ -137,8 +142,9 @@ async def test_the_pipeline_calls_go_out_as_one_batch_request_each(recorded, cha
     finally:
         await c.close()
     batches = [r for r in requests if len(r) > 1]
-    assert ["eth_call"] * 3 in batches and ["eth_sendRawTransaction"] * 3 in batches
-    assert ["eth_getTransactionCount", "eth_getBlockByNumber", "eth_gasPrice"] in batches
+    # the dry runs, nonce and fee in one batch request
+    nonce_and_fee = ["eth_getTransactionCount", "eth_getBlockByNumber", "eth_gasPrice"]
+    assert ["eth_call"] * 3 + nonce_and_fee in batches and ["eth_sendRawTransaction"] * 3 in batches
     assert ["eth_getTransactionReceipt"] * 3 in batches and ["eth_call"] * 4 in batches
 
 

@@ -100,14 +100,14 @@ async def test_the_anchor_transaction_is_signed_before_the_write_transaction(
 
     key, credential_id = await _one_accepted_licence(service)
     signing, release = asyncio.Event(), asyncio.Event()
-    real = ServiceChain.sign_many
+    real = ServiceChain.anchor_txs
 
     async def held_sign(self, *args, **kwargs):
         signing.set()
         await release.wait()
         return await real(self, *args, **kwargs)
 
-    monkeypatch.setattr(ServiceChain, "sign_many", held_sign)
+    monkeypatch.setattr(ServiceChain, "anchor_txs", held_sign)
     await _pass_held_mid_way(
         service,
         database_url,
