@@ -223,7 +223,12 @@ class Anchoring:
             ).all()
         if not batches:
             return []
-        anchors = await ctx.chain.anchors_of([b.root for b in batches])
+        # (each batch's receipt asked with the anchors: most are mined and confirmed in this look)
+        with_tx = [b for b in batches if b.tx_hash]
+        anchors, answers = await ctx.chain.anchors_and_receipts(
+            [b.root for b in batches], [b.tx_hash for b in with_tx]
+        )
+        receipts = dict(zip((b.id for b in with_tx), answers))
         found = [(b, a) for b, a in zip(batches, anchors) if a is not None]
         missing = [b for b, a in zip(batches, anchors) if a is None]
         head = await ctx.chain.block_number() if found and ctx.settings.confirmations else None
@@ -238,10 +243,6 @@ class Anchoring:
             ]
             if head is not None:  # (confirmations 0: mined is final, as on QBFT; no need to ask the head)
                 mine = [(b, a) for b, a in mine if head - a["blockNumber"] >= ctx.settings.confirmations]
-            with_tx = [b for b, _ in mine if b.tx_hash]
-            receipts = dict(
-                zip((b.id for b in with_tx), await ctx.chain.receipts([b.tx_hash for b in with_tx]))
-            )
             for b, a in mine:
                 values = dict(
                     block_number=a["blockNumber"],
@@ -257,9 +258,8 @@ class Anchoring:
                 final[b.id] = values
         # not anchored: mined but failed (e.g. rotated key: NotAnIssuer), or not mined yet; a receipt
         # that succeeded was mined after the anchor lookup above: the next look confirms it
-        outcomes = await ctx.chain.receipts([b.tx_hash for b in missing]) if missing else []
-        failed = [b for b, r in zip(missing, outcomes) if r is not None and r["status"] != 1]
-        unmined = [b for b, r in zip(missing, outcomes) if r is None]
+        failed = [b for b in missing if (r := receipts.get(b.id)) is not None and r["status"] != 1]
+        unmined = [b for b in missing if receipts.get(b.id) is None]
         if final or rejected or failed:
             anchor, confirmed, failed_ = outbox.Kind.ANCHOR, outbox.State.CONFIRMED, outbox.State.FAILED
             async with ctx.writing() as s:

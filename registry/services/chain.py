@@ -157,22 +157,30 @@ class ServiceChain:
 
     async def anchors_of(self, roots: list[str]) -> list[dict | None]:
         """:meth:`anchor_of` of every root, asked in one batch request."""
+        return (await self.anchors_and_receipts(roots, []))[0]
+
+    async def anchors_and_receipts(
+        self, roots: list[str], tx_hashes: list[str]
+    ) -> tuple[list[dict | None], list[dict | None]]:
+        """:meth:`anchor_of` of every root and :meth:`receipts` of every transaction, asked in one
+        batch request (the anchors first)."""
         calls = [
             (
                 "eth_call",
                 [{"to": self.deployment.anchor_registry, "data": "0x" + self._anchor_of + r[2:]}, "latest"],
             )
             for r in roots
-        ]
-        out: list[dict | None] = []
-        for result, error in await self.batch(calls):
+        ] + [("eth_getTransactionReceipt", [h]) for h in tx_hashes]
+        answers = await self.batch(calls)
+        anchors: list[dict | None] = []
+        for result, error in answers[: len(roots)]:
             if error is not None:
                 raise _as_rejected_error(error)
             (rec,) = abi_decode([self._anchor_type], bytes.fromhex(result[2:]))
-            out.append(
+            anchors.append(
                 dict(zip(self._anchor_fields, rec)) if rec[self._anchor_fields.index("status")] else None
             )
-        return out
+        return anchors, [self._receipt(*answer) for answer in answers[len(roots) :]]
 
     # -- JSON-RPC batches -------------------------------------------------------------------
     # The pipeline's calls go out as raw JSON-RPC batch requests: through AsyncWeb3 each call costs
@@ -282,20 +290,22 @@ class ServiceChain:
     async def receipts(self, tx_hashes: list[str]) -> list[dict | None]:
         """Receipts of transactions in one batch request: per hash None (not mined) or
         ``{"status", "blockNumber", "transactionHash"}``."""
-        out: list[dict | None] = []
-        for result, error in await self.batch([("eth_getTransactionReceipt", [h]) for h in tx_hashes]):
-            if error is not None:
-                raise ChainUnavailable(f"chain node at {self.rpc_url} refused a receipt request: {error}")
-            out.append(
-                None
-                if result is None
-                else {
-                    "status": int(result["status"], 16),
-                    "blockNumber": int(result["blockNumber"], 16),
-                    "transactionHash": result["transactionHash"],
-                }
-            )
-        return out
+        return [
+            self._receipt(*answer)
+            for answer in await self.batch([("eth_getTransactionReceipt", [h]) for h in tx_hashes])
+        ]
+
+    def _receipt(self, result: Any, error: dict | None) -> dict | None:
+        """A receipt as :meth:`receipts` gives it, from the node's answer to eth_getTransactionReceipt."""
+        if error is not None:
+            raise ChainUnavailable(f"chain node at {self.rpc_url} refused a receipt request: {error}")
+        if result is None:
+            return None
+        return {
+            "status": int(result["status"], 16),
+            "blockNumber": int(result["blockNumber"], 16),
+            "transactionHash": result["transactionHash"],
+        }
 
     async def block_timestamp(self, number: int) -> int:
         """Unix time of block ``number``."""

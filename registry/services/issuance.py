@@ -340,8 +340,9 @@ class _UploadSealer:
     transaction, and stores each full batch's whole Merkle tree (of the leaves the workers hashed)
     as its ``batch_trees`` row, so signing it reads no credential rows and builds no tree. A
     batch's tree is built in a thread (the C builder releases the GIL) as soon as its last row is
-    assigned, while the upload's later chunks are written. A last, partial batch is dissolved again
-    (its rows wait for more credentials or the batch window, as any accepted credential does)."""
+    assigned, while its rows and the upload's later chunks are written. A last, partial batch is
+    dissolved again (its rows wait for more credentials or the batch window, as any accepted
+    credential does)."""
 
     def __init__(self, session: AsyncSession, org_id: int, ctype: int, size: int):
         self.s, self.org_id, self.ctype, self.size = session, org_id, ctype, size
@@ -354,9 +355,7 @@ class _UploadSealer:
         out: list[int] = []
         n = len(leaves)
         while len(out) < n:
-            if self.batch is None or len(self.leaves) == self.size:
-                if self.batch is not None:
-                    self._close()
+            if self.batch is None:
                 self.batch = Batch(
                     issuer_org_id=self.org_id,
                     credential_type=self.ctype,
@@ -369,28 +368,27 @@ class _UploadSealer:
                 )
                 self.s.add(self.batch)
                 await self.s.flush()
-                self.leaves = []
             take = min(n - len(out), self.size - len(self.leaves))
             self.leaves += leaves[len(out) : len(out) + take]
             out += [self.batch.id] * take
+            if len(self.leaves) == self.size:  # full: its tree is built while its rows are written
+                self._close(self.batch.id)
         return out
 
-    def _close(self) -> None:
-        assert self.batch is not None  # (called with a batch open)
+    def _close(self, batch_id: int) -> None:
+        """The open batch is full: build its tree in a thread; the next row opens a new batch."""
         leaves = b"".join(self.leaves)
-        self.trees[self.batch.id] = asyncio.ensure_future(asyncio.to_thread(tree_bytes, leaves))
+        self.trees[batch_id] = asyncio.ensure_future(asyncio.to_thread(tree_bytes, leaves))
+        self.batch, self.leaves = None, []
 
     async def finish(self) -> int:
         """Dissolve the partial last batch, store the full batches' trees; returns the number of
         full batches sealed."""
-        if self.batch is not None:
-            if len(self.leaves) == self.size:
-                self._close()
-            else:
-                await self.s.execute(
-                    update(Credential).where(Credential.batch_id == self.batch.id).values(batch_id=None)
-                )
-                await self.s.delete(self.batch)
+        if self.batch is not None:  # (not full: a full batch is closed as its last row is assigned)
+            await self.s.execute(
+                update(Credential).where(Credential.batch_id == self.batch.id).values(batch_id=None)
+            )
+            await self.s.delete(self.batch)
         for batch_id, tree in self.trees.items():
             self.s.add(BatchTree(batch_id=batch_id, nodes=await tree))
         await self.s.flush()

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, insert, select, update
 
 from registry.core.errors import ChainRejected, ChainUnavailable
 from registry.db.models import OutboxTx, as_utc
@@ -91,7 +91,7 @@ async def record_sent(
 ) -> int:
     """Record a signed transaction ``tx`` (a chain.SentTx) in ``s``'s transaction; the settler looks
     at it ``wait`` seconds from now (the request that sent it waits for it until then)."""
-    row = _sent_row(kind, target, payload, tx, org_id, now(), wait)
+    row = OutboxTx(**_sent_row(kind, target, payload, tx, org_id, now(), wait))
     s.add(row)
     await s.flush()
     return row.id
@@ -99,8 +99,9 @@ async def record_sent(
 
 def _sent_row(
     kind: Kind, target: str, payload: dict, tx: SentTx, org_id: int | None, at: datetime, wait: float
-) -> OutboxTx:
-    return OutboxTx(
+) -> dict[str, Any]:
+    """The column values of a sent transaction's row."""
+    return dict(
         kind=str(kind),
         state=str(State.SENT),
         target=target,
@@ -129,8 +130,10 @@ async def record_all_sent(
         s, kind, [t for t, _, _ in sent], State.FAILED, "replaced by a new transaction (signed again)"
     )
     at = now()
-    s.add_all(_sent_row(kind, target, {}, tx, org_id, at, wait) for target, tx, org_id in sent)
-    await s.flush()
+    # (one INSERT run for all rows, not the unit of work's flush of an object per row)
+    await s.execute(
+        insert(OutboxTx), [_sent_row(kind, target, {}, tx, org_id, at, wait) for target, tx, org_id in sent]
+    )
 
 
 def _open_of(kind: Kind, targets: list[str], states: tuple[State, ...] = (State.QUEUED, State.SENT)) -> Any:

@@ -386,12 +386,12 @@ async def test_a_resend_refused_for_its_nonce_waits_one_pass_then_is_signed_agai
 async def test_a_transaction_mined_between_the_anchor_lookup_and_its_receipt_is_not_signed_again(
     service, monkeypatch
 ):
-    """The confirm step asks the chain for the batch's anchor, then for its transaction's receipt;
-    a transaction mined between the two has no anchor in the first answer and a successful receipt
-    in the second. That is not a failed transaction: the batch stays `sending` and the next look
-    confirms it (make test caught the old code re-signing such batches, and anchoring them again
-    through a second transaction's dry run). The race is forced here by answering the first lookup
-    as the node did a moment before mining."""
+    """The confirm step asks the chain for the batch's anchor, then (in the same batch request) for
+    its transaction's receipt; a transaction mined between the two has no anchor in the first answer
+    and a successful receipt in the second. That is not a failed transaction: the batch stays
+    `sending` and the next look confirms it (make test caught the old code re-signing such batches,
+    and anchoring them again through a second transaction's dry run). The race is forced here by
+    answering the first lookup as the node did a moment before mining."""
 
     from sqlalchemy import select
 
@@ -399,14 +399,15 @@ async def test_a_transaction_mined_between_the_anchor_lookup_and_its_receipt_is_
 
     await _one_accepted_licence(service)
     ctx, p = service.ctx, service.pipeline
-    real, asked = ctx.chain.anchors_of, []
+    real, asked = ctx.chain.anchors_and_receipts, []
 
-    async def before_mining(roots):  # the first lookup: as the node answered just before mining
+    async def before_mining(roots, tx_hashes):  # the first lookup: anchors as the node answered before mining
+        anchors, receipts = await real(roots, tx_hashes)
         if roots:
             asked.append(roots)
-        return [None] * len(roots) if len(asked) == 1 else await real(roots)
+        return ([None] * len(roots) if len(asked) == 1 else anchors), receipts
 
-    monkeypatch.setattr(ctx.chain, "anchors_of", before_mining)
+    monkeypatch.setattr(ctx.chain, "anchors_and_receipts", before_mining)
     await p.seal_due(force=True)
     await (
         p.advance_all()
@@ -441,10 +442,12 @@ async def test_an_anchor_visible_before_its_block_is_served_is_confirmed_on_the_
     await _one_accepted_licence(service)
     ctx, p = service.ctx, service.pipeline
     real_receipts, served = ctx.chain.receipts, {"yet": False}
+    real_lookup = ctx.chain.anchors_and_receipts
     events = ctx.chain.anchors.events.BatchAnchored
 
-    async def not_served_yet(hashes):
-        return await real_receipts(hashes) if served["yet"] else [None] * len(hashes)
+    async def not_served_yet(roots, hashes):  # the anchors as the node answers; receipts not yet
+        anchors, receipts = await real_lookup(roots, hashes)
+        return anchors, (receipts if served["yet"] else [None] * len(hashes))
 
     class _Logs:
         def __init__(self, real):
@@ -458,7 +461,7 @@ async def test_an_anchor_visible_before_its_block_is_served_is_confirmed_on_the_
                 )
             return await self.real.get_logs(**kw)
 
-    monkeypatch.setattr(ctx.chain, "receipts", not_served_yet)
+    monkeypatch.setattr(ctx.chain, "anchors_and_receipts", not_served_yet)
     monkeypatch.setattr(ctx.chain.anchors.events, "BatchAnchored", lambda: _Logs(events()))
     await p.seal_due(force=True)
     await p.advance_all()  # signed, sent, the anchor visible; receipt and logs not served yet
