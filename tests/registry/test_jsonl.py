@@ -22,3 +22,25 @@ def test_the_bytes_give_the_records_of_the_text(text):
     texts, numbers = jsonl_records(text)
     data = text.encode("utf-8", "surrogatepass")
     assert jsonl_records(data) == ([t.encode("utf-8", "surrogatepass") for t in texts], numbers)
+
+
+# lines as programs write them (no CR, no blank line), and the ones that take the line-by-line path
+_LINES = st.sampled_from(
+    ['{"a":1}', '{"b":"示例\u2028"}', "x", " {}", "\t{}", "", " ", "\r", "{}\r", "\u0085"]
+)
+
+
+@given(st.lists(_LINES, max_size=20), st.sampled_from(["", "\n", "\n\n", "\r\n"]))
+def test_the_split_only_path_gives_what_the_line_by_line_reading_gives(lines, end):
+    from registry.services.jsonl import reference_jsonl_records
+
+    text = "\n".join(lines) + end
+    for t in (text, text.encode()):
+        assert jsonl_records(t) == reference_jsonl_records(t)
+
+
+def test_a_text_without_cr_or_blank_lines_is_only_split():
+    text = '{"a":1}\n{"b":2}\n{"c":3}\n'
+    assert jsonl_records(text) == (['{"a":1}', '{"b":2}', '{"c":3}'], [1, 2, 3])
+    assert jsonl_records(text.encode()) == ([b'{"a":1}', b'{"b":2}', b'{"c":3}'], [1, 2, 3])
+    assert jsonl_records("") == ([], []) and jsonl_records(b"") == ([], [])
