@@ -223,9 +223,10 @@ class Pipeline(BatchSigning, Anchoring):
 
     # -- advance ---------------------------------------------------------------------------------
     # Every batch this instance can lease moves together, step by step: one write transaction
-    # signs all sealed batches, the chain is asked about all of them in one JSON-RPC batch request
-    # per step, one write transaction records all their transactions. At batches of 1,000 a batch
-    # at a time spent ~47 ms per batch on round trips and transactions.
+    # stores all sealed batches' signatures with their anchor transactions, the chain is asked
+    # about all of them in one JSON-RPC batch request per step (per issuer, for the dry runs with
+    # nonce and fee), one write transaction records what the chain says. At batches of 1,000 a
+    # batch at a time spent ~47 ms per batch on round trips and transactions.
     async def advance_all(self) -> int:
         """Move every batch we can lease as far as it goes now. Returns the number of transitions.
 
