@@ -120,6 +120,8 @@ class Anchoring:
         for org, key in keys.items():
             # (a Row's count column, read through _mapping: to a type checker ``.count`` is tuple.count)
             mine = [b for b in batches if b.issuer_org_id == org and b.id not in anchored]
+            if not mine:
+                continue
             datas = [ctx.chain.anchor_data(b.root, b.credential_type, b._mapping["count"]) for b in mine]
             try:
                 answers = await ctx.chain.anchor_txs(key.secp, datas, gas=ANCHOR_GAS)

@@ -109,8 +109,8 @@ class BatchSigning:
             [r for r in rows if r.issuer_org_id in remote and trees[r.id]], trees, remote
         )
         here = [r for r in rows if r.issuer_org_id not in remote and trees[r.id]]
-        txs = await self._anchor_txs_here(here, trees, keys)
-        kept: list[int] = []
+        txs = await self._custodial_anchor_txs(here, trees, keys)
+        dropped: list[int] = []
         async with ctx.writing() as s:
             batches = (
                 await s.execute(
@@ -124,7 +124,7 @@ class BatchSigning:
                 tree = trees[batch.id]
                 if tree is None:  # nothing was assigned to it after all: drop the empty batch
                     await s.execute(delete(Batch).where(Batch.id == batch.id))
-                    kept.append(batch.id)
+                    dropped.append(batch.id)
                     continue
                 key = keys[batch.issuer_org_id]
                 root, count = tree[:32], _count(tree)
@@ -161,8 +161,7 @@ class BatchSigning:
             missing = {orgs[i] for i in txs if i not in found}
             txs = {i: tx for i, tx in txs.items() if orgs[i] not in missing}
             await record_anchor_txs(s, txs, {i: orgs[i] for i in txs})
-        kept += [i for i in signed if i not in txs]
-        for _ in batches:
+        for _ in [*signed, *dropped]:
             self.ctx.crash_point("signed")
         if txs:  # committed (sending): now the external effect
             for _ in txs:
@@ -170,9 +169,9 @@ class BatchSigning:
             await self._broadcast(txs)
             for _ in txs:
                 self.ctx.crash_point("broadcast")
-        return kept, sorted(txs)
+        return [*dropped, *(i for i in signed if i not in txs)], sorted(txs)
 
-    async def _anchor_txs_here(
+    async def _custodial_anchor_txs(
         self, rows: list[Any], trees: dict[int, bytes | None], keys: dict[int, IssuerKey]
     ) -> dict[int, SentTx]:
         """The anchor transactions of custodial issuers' batches (``rows``, their trees built),
