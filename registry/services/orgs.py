@@ -149,8 +149,7 @@ async def signing_key(
     if row is None:
         raise Conflict(f"organisation {org_id} has no signing key")
     org = await session.get(Organisation, org_id) if row.keystore is None else None
-    key = await _unlocked(row, org, passphrase, signer_timeout)
-    return row, key.secp, key.sm2
+    return row, *await _unlocked(row, org, passphrase, signer_timeout)
 
 
 @dataclass(frozen=True)
@@ -193,27 +192,22 @@ async def issuer_keys(ctx: ServiceContext, org_ids: set[int]) -> dict[int, Issue
         if org_id not in current:
             raise Conflict(f"organisation {org_id} has no signing key")
         row, org = current[org_id]
-        out[org_id] = await _unlocked(
-            row, org, ctx.settings.passphrase(), ctx.settings.signer_timeout_seconds
-        )
+        secp, sm2 = await _unlocked(row, org, ctx.settings.passphrase(), ctx.settings.signer_timeout_seconds)
+        out[org_id] = IssuerKey(row.version, org.suite or "secp256k1", secp, sm2)
     return out
 
 
 async def _unlocked(
     row: SigningKey, org: Organisation | None, passphrase: str, signer_timeout: float
-) -> IssuerKey:
-    """The key of ``row`` decrypted, or for a row with no keystore the signer of ``org``."""
-    suite = (org.suite if org is not None else None) or "secp256k1"
+) -> tuple[str | RemoteSigner, str | None]:
+    """(secp256k1 private key, SM2 private key or None) of ``row``, decrypted; for a row with no
+    keystore, (the signer of ``org``, None)."""
     if row.keystore is None:
         if org is None or not org.signer_url:
             raise Conflict(f"organisation {row.org_id} has neither a keystore nor a signer")
-        return IssuerKey(
-            row.version, suite, RemoteSigner(org.signer_url, row.address.lower(), signer_timeout), None
-        )
+        return RemoteSigner(org.signer_url, row.address.lower(), signer_timeout), None
     sm2 = await asyncio.to_thread(decrypt_secret, row.sm2_keystore, passphrase) if row.sm2_keystore else None
-    return IssuerKey(
-        row.version, suite, await asyncio.to_thread(decrypt_secret, row.keystore, passphrase), sm2
-    )
+    return await asyncio.to_thread(decrypt_secret, row.keystore, passphrase), sm2
 
 
 async def create_organisation(
