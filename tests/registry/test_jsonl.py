@@ -39,7 +39,7 @@ def test_the_split_only_path_gives_what_the_line_by_line_reading_gives(lines, en
         assert jsonl_records(t) == reference_jsonl_records(t)
 
 
-def test_a_text_without_cr_or_blank_lines_is_only_split():
+def test_a_last_lf_ends_the_last_record_and_an_empty_text_has_none():
     text = '{"a":1}\n{"b":2}\n{"c":3}\n'
     assert jsonl_records(text) == (['{"a":1}', '{"b":2}', '{"c":3}'], [1, 2, 3])
     assert jsonl_records(text.encode()) == ([b'{"a":1}', b'{"b":2}', b'{"c":3}'], [1, 2, 3])
