@@ -3,9 +3,11 @@
 import asyncio
 
 from alembic import context
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from registry.db.migrate import target_metadata
+from registry.db.session import set_new_file_page_size
 
 config = context.config
 
@@ -37,6 +39,10 @@ def do_run_migrations(connection) -> None:
 
 async def run_async_migrations() -> None:
     engine = create_async_engine(config.get_main_option("sqlalchemy.url"))
+    if engine.dialect.name == "sqlite":  # (a new database file is made here, by the first migration)
+        event.listen(
+            engine.sync_engine, "connect", lambda dbapi_conn, _record: set_new_file_page_size(dbapi_conn)
+        )
     async with engine.connect() as connection:
         await connection.run_sync(do_run_migrations)
     await engine.dispose()
