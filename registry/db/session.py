@@ -62,7 +62,9 @@ def make_engine(url: str, *, sqlite_cache_mib: int = SQLITE_CACHE_MIB) -> AsyncE
             # connection that keeps its transaction and the database's write lock until the
             # cancelled task's traceback, which holds the cursor, is garbage-collected. Close it.
             # (ExceptionContext.cursor is documented, but SQLAlchemy 2.1 never sets it: the
-            # execution context's cursor is the same one)
+            # execution context's cursor is the same one.) The registry's own cursors finish and
+            # close their statement in the connection's thread (db/sqlite_driver.py); this closes a
+            # server-side cursor's (``stream``), whose statement stays open between fetches.
             cursor = getattr(context, "cursor", None) or getattr(context.execution_context, "cursor", None)
             if context.is_disconnect and cursor is not None:
                 try:

@@ -26,7 +26,11 @@ SLOW_INSERT = (  # ~1 s of work in one statement that returns rows (as the pipel
 )
 
 
-async def test_a_writer_cancelled_mid_statement_leaves_the_database_writable(tmp_path):
+@pytest.mark.parametrize("cursor", ["one trip", "server-side"])
+async def test_a_writer_cancelled_mid_statement_leaves_the_database_writable(tmp_path, cursor):
+    """The registry's own cursors (registry/db/sqlite_driver.py) finish and close their statement in
+    the connection's thread whatever happens to the task; a server-side cursor (``stream``) keeps
+    its statement open, and db/session.py closes it when SQLAlchemy drops the connection."""
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
     gc.disable()  # (a collection would free the cursor, and so the lock, by chance)
     try:
@@ -38,7 +42,11 @@ async def test_a_writer_cancelled_mid_statement_leaves_the_database_writable(tmp
             async with engine.begin() as c:
                 await c.execute(text("INSERT INTO t VALUES (0)"))  # the write transaction is open
                 started.set()
-                await c.execute(text(SLOW_INSERT))
+                if cursor == "server-side":
+                    async for _ in await c.stream(text(SLOW_INSERT)):
+                        pass
+                else:
+                    await c.execute(text(SLOW_INSERT))
 
         task = asyncio.create_task(writer())
         await started.wait()
