@@ -85,6 +85,20 @@ def test_a_version_2_row_written_at_level_3_reads_back():
     assert pack(text.encode()) != v2  # (written today at the other level)
 
 
+def test_a_version_2_row_written_at_level_minus_1_reads_back():
+    """Bytes a stop-37 to stop-40 registry wrote (Zstandard level −1; stop 41 writes level −3)."""
+    v2 = bytes.fromhex(
+        "0228b52ffd20b5f50100f07be5b9bfe5b79ee5b8827de7a4bae4be8be7a791e68a804e616d65327d7d0a00b27a74"
+        "0c59b984027364067ebac122595fec53d74bce404d1eb070892b"
+    )
+    text = (
+        '{"issuer":{"name":"广州市市场监督管理局"},'
+        '"credentialSubject":{"enterpriseName":"广州市示例科技有限公司","enterpriseName2":"广州市示例科技有限公司"}}'
+    )
+    assert unpack(v2).decode() == text
+    assert pack(text.encode()) != v2  # (written today at the other level)
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [
