@@ -70,33 +70,29 @@ def test_a_row_written_as_version_1_reads_back():
     assert unpack(v1).decode() == '{"id":"urn:uuid:0","名称":"广州市市场监督管理局"}'
 
 
-def test_a_version_2_row_written_at_level_3_reads_back():
-    """Bytes a stop-36 registry wrote (Zstandard level 3, whose literals are Huffman-coded; stop 37
-    writes level −1): a version's frames read alike whatever level wrote them."""
-    v2 = bytes.fromhex(
-        "0228b52ffd20917501008830222c22e5908de7a7b0b9bfe5b79e7d7d090043e4002508e0233b282060a0243f107f"
-        "81afb1ce9a15cb413210"
-    )
-    text = (
-        '{"id":"urn:uuid:0","名称":"广州市市场监督管理局",'
-        '"credentialSubject":{"enterpriseName":"广州市市场监督管理局有限公司"}}'
-    )
-    assert unpack(v2).decode() == text
-    assert pack(text.encode()) != v2  # (written today at the other level)
-
-
-def test_a_version_2_row_written_at_level_minus_1_reads_back():
-    """Bytes a stop-37 to stop-40 registry wrote (Zstandard level −1; stop 41 writes level −3)."""
-    v2 = bytes.fromhex(
-        "0228b52ffd20b5f50100f07be5b9bfe5b79ee5b8827de7a4bae4be8be7a791e68a804e616d65327d7d0a00b27a74"
-        "0c59b984027364067ebac122595fec53d74bce404d1eb070892b"
-    )
-    text = (
-        '{"issuer":{"name":"广州市市场监督管理局"},'
-        '"credentialSubject":{"enterpriseName":"广州市示例科技有限公司","enterpriseName2":"广州市示例科技有限公司"}}'
-    )
-    assert unpack(v2).decode() == text
-    assert pack(text.encode()) != v2  # (written today at the other level)
+@pytest.mark.parametrize(
+    ("written", "v2", "text"),
+    [
+        (
+            "by a stop-36 registry: Zstandard level 3, whose literals are Huffman-coded",
+            "0228b52ffd20917501008830222c22e5908de7a7b0b9bfe5b79e7d7d090043e4002508e0233b282060a0243f107f"
+            "81afb1ce9a15cb413210",
+            '{"id":"urn:uuid:0","名称":"广州市市场监督管理局",'
+            '"credentialSubject":{"enterpriseName":"广州市市场监督管理局有限公司"}}',
+        ),
+        (
+            "by a stop-37 to stop-40 registry: level −1",
+            "0228b52ffd20b5f50100f07be5b9bfe5b79ee5b8827de7a4bae4be8be7a791e68a804e616d65327d7d0a00b27a74"
+            "0c59b984027364067ebac122595fec53d74bce404d1eb070892b",
+            '{"issuer":{"name":"广州市市场监督管理局"},'
+            '"credentialSubject":{"enterpriseName":"广州市示例科技有限公司","enterpriseName2":"广州市示例科技有限公司"}}',
+        ),
+    ],
+)
+def test_a_version_2_row_written_at_another_level_reads_back(written, v2, text):
+    """Stop 41 writes level −3: a version's frames read alike whatever level wrote them."""
+    assert unpack(bytes.fromhex(v2)).decode() == text, written
+    assert pack(text.encode()) != bytes.fromhex(v2)  # (written today at another level)
 
 
 @pytest.mark.parametrize(
