@@ -6,8 +6,8 @@ SQLAlchemy's adapted cursor makes four or five of them per statement: it opens a
 executes, fetches the rows and closes the cursor, each a trip. A one-row SELECT took ~375 µs, of
 which SQLite's own work is a few. Here a statement is one trip: the function run in the thread
 opens a sqlite3 cursor, executes, fetches every row, notes the description, row count and last row
-id, and closes the cursor. The anchoring after an upload makes ~20 statements one after the other,
-so this is ~5 ms of each pass (docs/BENCHMARKS.md, stop 41).
+id, and closes the cursor. The same SELECT takes ~162 µs; the anchoring after an upload makes ~20
+statements one after the other (docs/BENCHMARKS.md, stop 41).
 
 The statement's cursor is closed in the thread whatever happens to the task awaiting it: a task
 cancelled mid-statement leaves no open statement behind (see db/session.py and
@@ -16,8 +16,11 @@ tests/registry/test_sqlite_cancel.py for why that matters on SQLite).
 Server-side cursors (``stream``, ``yield_per``) keep SQLAlchemy's own class: they fetch in parts.
 
 ``make_engine`` passes :func:`dbapi` as the engine's ``module``; the URL stays ``sqlite+aiosqlite``.
-The one thing this needs from aiosqlite beyond its documented API is ``Connection._execute(fn)``,
-the call its own cursors make for every method (aiosqlite 0.17 to 0.22).
+The classes build on SQLAlchemy 2.1's asyncio adaptation (``connectors/asyncio.py``; 2.0's differs,
+hence pyproject's lower bound). What this needs from aiosqlite beyond its documented API is
+``Connection._execute(fn)``, the call its own cursors make for every method, and ``_conn``, the
+sqlite3 connection (both in aiosqlite 0.20, the lower bound, to 0.22; tests/registry/test_sqlite_driver.py
+fails if either goes).
 """
 
 from __future__ import annotations
@@ -109,6 +112,8 @@ class _Connection(AsyncAdapt_aiosqlite_connection):
 
 class _DBAPI(AsyncAdapt_aiosqlite_dbapi):
     def connect(self, *arg: Any, **kw: Any) -> _Connection:
+        # (SQLAlchemy's connect opens the aiosqlite connection, its thread a daemon; its adapter is
+        # then swapped for ours, on the same connection)
         adapted = super().connect(*arg, **kw)
         return _Connection(self, adapted._connection)
 
